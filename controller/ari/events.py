@@ -1,0 +1,275 @@
+"""Typed, frozen ARI events.
+
+:func:`parse_event` never raises on well-formed JSON: an event type reccontrol does not
+know becomes a :class:`GenericEvent`, so a newer Asterisk cannot crash the daemon.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.ari.models import Application, Bridge, Channel, LiveRecording, Playback
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    application: str
+    timestamp: str
+    received: float = field(compare=False)
+    """``time.monotonic()`` when the frame was read, to measure reaction times."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenericEvent(Event):
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StasisStart(Event):
+    channel: Channel
+    args: tuple[str, ...]
+    replace_channel: Channel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StasisEnd(Event):
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDtmfReceived(Event):
+    channel: Channel
+    digit: str = field(repr=False)
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStateChange(Event):
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelHangupRequest(Event):
+    channel: Channel
+    cause: int
+    soft: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDestroyed(Event):
+    channel: Channel
+    cause: int
+    cause_txt: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelVarset(Event):
+    channel: Channel | None
+    variable: str
+    value: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelEnteredBridge(Event):
+    bridge: Bridge
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLeftBridge(Event):
+    bridge: Bridge
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeDestroyed(Event):
+    bridge: Bridge
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackStarted(Event):
+    playback: Playback
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackFinished(Event):
+    playback: Playback
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingStarted(Event):
+    recording: LiveRecording
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFinished(Event):
+    recording: LiveRecording
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingFailed(Event):
+    recording: LiveRecording
+
+
+@dataclass(frozen=True, slots=True)
+class Dial(Event):
+    peer: Channel
+    caller: Channel | None
+    dialstatus: str
+    dialstring: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConnected(Event):
+    """Not from Asterisk: the events websocket is (re)connected.
+
+    ``state`` is what ``GET /applications/{app}`` answered right after connecting.
+    After a reconnect, events sent during the gap are lost, so consumers compare it
+    with what they track.
+    """
+
+    state: Application
+    reconnect: bool
+
+
+def _int(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _s(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def parse_event(data: dict[str, Any], received: float) -> Event:
+    """Builds the typed event for one decoded websocket message."""
+    kind = _s(data, "type") or "Unknown"
+    base: dict[str, Any] = {
+        "type": kind,
+        "application": _s(data, "application"),
+        "timestamp": _s(data, "timestamp"),
+        "received": received,
+    }
+    try:
+        match kind:
+            case "StasisStart":
+                args = data.get("args")
+                replace = data.get("replace_channel")
+                return StasisStart(
+                    **base,
+                    channel=Channel.parse(data.get("channel")),
+                    args=tuple(str(a) for a in args) if isinstance(args, list) else (),
+                    replace_channel=Channel.parse(replace) if isinstance(replace, dict) else None,
+                )
+            case "StasisEnd":
+                return StasisEnd(**base, channel=Channel.parse(data.get("channel")))
+            case "ChannelDtmfReceived":
+                return ChannelDtmfReceived(
+                    **base,
+                    channel=Channel.parse(data.get("channel")),
+                    digit=_s(data, "digit"),
+                    duration_ms=_int(data, "duration_ms"),
+                )
+            case "ChannelStateChange":
+                return ChannelStateChange(**base, channel=Channel.parse(data.get("channel")))
+            case "ChannelHangupRequest":
+                return ChannelHangupRequest(
+                    **base,
+                    channel=Channel.parse(data.get("channel")),
+                    cause=_int(data, "cause"),
+                    soft=bool(data.get("soft", False)),
+                )
+            case "ChannelDestroyed":
+                return ChannelDestroyed(
+                    **base,
+                    channel=Channel.parse(data.get("channel")),
+                    cause=_int(data, "cause"),
+                    cause_txt=_s(data, "cause_txt"),
+                )
+            case "ChannelVarset":
+                channel = data.get("channel")
+                return ChannelVarset(
+                    **base,
+                    channel=Channel.parse(channel) if isinstance(channel, dict) else None,
+                    variable=_s(data, "variable"),
+                    value=_s(data, "value"),
+                )
+            case "ChannelEnteredBridge":
+                return ChannelEnteredBridge(
+                    **base,
+                    bridge=Bridge.parse(data.get("bridge")),
+                    channel=Channel.parse(data.get("channel")),
+                )
+            case "ChannelLeftBridge":
+                return ChannelLeftBridge(
+                    **base,
+                    bridge=Bridge.parse(data.get("bridge")),
+                    channel=Channel.parse(data.get("channel")),
+                )
+            case "BridgeDestroyed":
+                return BridgeDestroyed(**base, bridge=Bridge.parse(data.get("bridge")))
+            case "PlaybackStarted":
+                return PlaybackStarted(**base, playback=Playback.parse(data.get("playback")))
+            case "PlaybackFinished":
+                return PlaybackFinished(**base, playback=Playback.parse(data.get("playback")))
+            case "RecordingStarted":
+                return RecordingStarted(
+                    **base, recording=LiveRecording.parse(data.get("recording"))
+                )
+            case "RecordingFinished":
+                return RecordingFinished(
+                    **base, recording=LiveRecording.parse(data.get("recording"))
+                )
+            case "RecordingFailed":
+                return RecordingFailed(**base, recording=LiveRecording.parse(data.get("recording")))
+            case "Dial":
+                caller = data.get("caller")
+                return Dial(
+                    **base,
+                    peer=Channel.parse(data.get("peer")),
+                    caller=Channel.parse(caller) if isinstance(caller, dict) else None,
+                    dialstatus=_s(data, "dialstatus"),
+                    dialstring=_s(data, "dialstring"),
+                )
+    except (TypeError, ValueError, AttributeError):
+        # A known type with an unexpected shape: keep it, as a generic event.
+        pass
+    return GenericEvent(**base, raw=data)
+
+
+_LONG_DIGITS = re.compile(r"\d{4,}")
+_SECRET_KEYS = frozenset({"number", "digit", "value", "dialstring", "exten"})
+
+
+def redact_event(data: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a raw event that is safe to write to the event log.
+
+    DTMF digits may be card digits, and caller names and numbers are personal data:
+    none of them is kept. Dialled extensions and long digit runs in channel names go
+    too, since an outbound channel name can carry the dialled number.
+    """
+
+    def scrub(value: Any, key: str, in_party: bool) -> Any:
+        if isinstance(value, dict):
+            party = key in ("caller", "connected")
+            return {
+                k: scrub(v, k, party)
+                for k, v in value.items()
+                if k not in ("variables", "channelvars")
+            }
+        if isinstance(value, list):
+            return [scrub(v, key, in_party) for v in value]
+        if not isinstance(value, str) or not value:
+            return value
+        if key in _SECRET_KEYS or (in_party and key == "name"):
+            return "***"
+        if key in ("name", "target_uri", "media_uri"):
+            return _LONG_DIGITS.sub("***", value)
+        return value
+
+    cleaned = scrub(data, "", False)
+    return cleaned if isinstance(cleaned, dict) else {}

@@ -1,0 +1,142 @@
+"""Typed views of the ARI resources reccontrol uses. Unknown fields are ignored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _strs(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if isinstance(v, str))
+
+
+@dataclass(frozen=True, slots=True)
+class CallerId:
+    name: str
+    number: str
+
+    @classmethod
+    def parse(cls, data: Any) -> CallerId:
+        if not isinstance(data, dict):
+            return cls("", "")
+        return cls(_str(data, "name"), _str(data, "number"))
+
+    def __repr__(self) -> str:
+        # Caller numbers are personal data: keep them out of reprs and so out of logs.
+        return "CallerId(***)"
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    name: str
+    state: str
+    caller: CallerId
+    connected: CallerId
+    language: str
+    dialplan_context: str
+    dialplan_exten: str
+
+    @classmethod
+    def parse(cls, data: Any) -> Channel:
+        if not isinstance(data, dict):
+            data = {}
+        dialplan = data.get("dialplan")
+        dialplan = dialplan if isinstance(dialplan, dict) else {}
+        return cls(
+            id=_str(data, "id"),
+            name=_str(data, "name"),
+            state=_str(data, "state"),
+            caller=CallerId.parse(data.get("caller")),
+            connected=CallerId.parse(data.get("connected")),
+            language=_str(data, "language"),
+            dialplan_context=_str(dialplan, "context"),
+            dialplan_exten=_str(dialplan, "exten"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge:
+    id: str
+    technology: str
+    bridge_type: str
+    channels: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, data: Any) -> Bridge:
+        if not isinstance(data, dict):
+            data = {}
+        return cls(
+            id=_str(data, "id"),
+            technology=_str(data, "technology"),
+            bridge_type=_str(data, "bridge_type"),
+            channels=_strs(data, "channels"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveRecording:
+    name: str
+    format: str
+    state: str
+    target_uri: str
+    cause: str
+    duration: int | None
+
+    @classmethod
+    def parse(cls, data: Any) -> LiveRecording:
+        if not isinstance(data, dict):
+            data = {}
+        duration = data.get("duration")
+        return cls(
+            name=_str(data, "name"),
+            format=_str(data, "format"),
+            state=_str(data, "state"),
+            target_uri=_str(data, "target_uri"),
+            cause=_str(data, "cause"),
+            duration=duration if isinstance(duration, int) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Playback:
+    id: str
+    media_uri: str
+    target_uri: str
+    state: str
+
+    @classmethod
+    def parse(cls, data: Any) -> Playback:
+        if not isinstance(data, dict):
+            data = {}
+        return cls(
+            id=_str(data, "id"),
+            media_uri=_str(data, "media_uri"),
+            target_uri=_str(data, "target_uri"),
+            state=_str(data, "state"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    name: str
+    channel_ids: tuple[str, ...]
+    bridge_ids: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, data: Any) -> Application:
+        if not isinstance(data, dict):
+            data = {}
+        return cls(
+            name=_str(data, "name"),
+            channel_ids=_strs(data, "channel_ids"),
+            bridge_ids=_strs(data, "bridge_ids"),
+        )

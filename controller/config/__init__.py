@@ -1,0 +1,6 @@
+"""Configuration: one YAML file, loaded into a typed and validated model."""
+
+from controller.config.load import ConfigError, load_config
+from controller.config.model import Agent, Config, Service, WeeklyWindow
+
+__all__ = ["Agent", "Config", "ConfigError", "Service", "WeeklyWindow", "load_config"]

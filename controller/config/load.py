@@ -1,0 +1,546 @@
+"""Loads the YAML file into :class:`~controller.config.model.Config`.
+
+Every problem is reported with its key path, e.g.
+``services.sales.sampling.rate: must be > 0 and < 1 (record-all needs an exemption)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from controller.config.model import (
+    DAY_NAMES,
+    MAX_RECORDING_RETENTION_DAYS,
+    PURPOSES,
+    Agent,
+    Announcement,
+    AriSettings,
+    CallerKeys,
+    Campaign,
+    Config,
+    Exemption,
+    LoggingSettings,
+    Organisation,
+    PrivacySettings,
+    ReconnectSettings,
+    RecordingSettings,
+    Service,
+    StoreSettings,
+    WeeklyWindow,
+)
+from controller.config.reader import MISSING, Node, Problem, Problems
+from controller.secrets import Secret
+
+NAME_PATTERN = r"[a-z][a-z0-9_-]{0,31}"
+NAME_HINT = "names use lower-case letters, digits, '-' and '_', start with a letter"
+CALLER_KEY_PATTERN = r"[0-9*#]"
+SOUND_PATTERN = r"[A-Za-z0-9_./-]+"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# -- YAML parsing --------------------------------------------------------------------
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of keeping the last one silently."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"found duplicate key {key!r}",
+                key_node.start_mark,
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = exc.problem or "cannot be parsed"
+        raise ConfigError([Problem("", f"{where}: YAML syntax error: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem("", f"{source}: YAML syntax error: {exc}")]) from None
+
+
+# -- helpers -------------------------------------------------------------------------
+def _secret(node: Node, stem: str, environ: dict[str, str] | os._Environ[str]) -> Secret | None:
+    """Reads ``<stem>_env`` or ``<stem>_file``; the secret itself never sits in the YAML (S5)."""
+    env_node, file_node = node[f"{stem}_env"], node[f"{stem}_file"]
+    if node[stem].present:
+        node[stem].fail(
+            f"secrets are not written in the YAML; name an environment variable with "
+            f"'{stem}_env' or a file with '{stem}_file'"
+        )
+        return None
+    if env_node.present and file_node.present:
+        node[f"{stem}_env"].fail(f"give either '{stem}_env' or '{stem}_file', not both")
+        return None
+    if env_node.present:
+        name = env_node.string(
+            pattern=r"[A-Za-z_][A-Za-z0-9_]*", pattern_hint="must be an environment variable name"
+        )
+        value = environ.get(name, "")
+        if not value:
+            env_node.fail(f"environment variable {name} is not set or is empty")
+            return None
+        return Secret(value, f"env:{name}")
+    if file_node.present:
+        path = Path(file_node.string())
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            file_node.fail(f"cannot read {path}: {exc.strerror or exc}")
+            return None
+        if not value:
+            file_node.fail(f"{path} is empty")
+            return None
+        return Secret(value, f"file:{path}")
+    node.problems.add(node.child_path(f"{stem}_env"), f"is required (or '{stem}_file')")
+    return None
+
+
+_DAY_RANGE = re.compile(r"(mon|tue|wed|thu|fri|sat|sun)(?:-(mon|tue|wed|thu|fri|sat|sun))?")
+
+
+def _days(node: Node) -> frozenset[int]:
+    raw = node.value
+    if raw is MISSING or raw is None:
+        node.fail("is required (e.g. mon-fri, or [mon, wed, sat])")
+        return frozenset()
+    parts: list[str] = []
+    if isinstance(raw, str):
+        parts = [p.strip() for p in raw.lower().split(",")]
+    elif isinstance(raw, list) and all(isinstance(p, str) for p in raw):
+        parts = [p.strip().lower() for p in raw]
+    else:
+        node.fail("must be day names such as mon-fri or [mon, wed, sat]")
+        return frozenset()
+    days: set[int] = set()
+    for part in parts:
+        if part in ("daily", "all"):
+            days.update(range(7))
+            continue
+        match = _DAY_RANGE.fullmatch(part)
+        if not match:
+            node.fail(f"unknown day {part!r}; use {', '.join(DAY_NAMES)} or ranges like mon-fri")
+            continue
+        first = DAY_NAMES.index(match.group(1))
+        last = DAY_NAMES.index(match.group(2)) if match.group(2) else first
+        day = first
+        while True:
+            days.add(day)
+            if day == last:
+                break
+            day = (day + 1) % 7
+    return frozenset(days)
+
+
+def _time(node: Node) -> dt.time:
+    text = node.string(
+        pattern=r"([01]\d|2[0-3]):[0-5]\d|24:00",
+        pattern_hint='must be a time written HH:MM, e.g. "09:00"',
+    )
+    if not isinstance(text, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d|24:00", text):
+        return dt.time(0)
+    if text == "24:00":
+        return dt.time(0)
+    hours, minutes = text.split(":")
+    return dt.time(int(hours), int(minutes))
+
+
+def _window(node: Node) -> WeeklyWindow:
+    if not node.mapping(("days", "from", "to"), required=("days", "from", "to")):
+        return WeeklyWindow(frozenset(), dt.time(0), dt.time(0))
+    start, end = _time(node["from"]), _time(node["to"])
+    if start == end and node["from"].present and node["to"].present:
+        node["to"].fail("must differ from 'from' (an empty window records nothing)")
+    return WeeklyWindow(_days(node["days"]), start, end)
+
+
+# -- sections ------------------------------------------------------------------------
+def _organisation(node: Node) -> Organisation:
+    node.mapping(("name", "address", "dpo", "complaint_authority"), required=("name", "dpo"))
+    dpo = node["dpo"]
+    if dpo.present:
+        dpo.mapping(("name", "email", "address"), required=("name", "email"))
+    return Organisation(
+        name=node["name"].string(""),
+        address=node["address"].string(""),
+        dpo_name=dpo["name"].string(""),
+        dpo_email=dpo["email"].string(
+            "", pattern=r"[^@\s]+@[^@\s]+", pattern_hint="must be an e-mail address"
+        ),
+        dpo_address=dpo["address"].string(""),
+        complaint_authority=node["complaint_authority"].string(
+            "CNIL, 3 place de Fontenoy, TSA 80715, 75334 Paris Cedex 07, www.cnil.fr"
+        ),
+    )
+
+
+def _ari(node: Node, environ: dict[str, str] | os._Environ[str]) -> AriSettings | None:
+    if not node.mapping(
+        (
+            "url",
+            "username",
+            "password",
+            "password_env",
+            "password_file",
+            "app",
+            "request_timeout",
+            "reconnect",
+            "event_log",
+        ),
+        required=("url", "username"),
+    ):
+        return None
+    url = node["url"].string("")
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
+        node["url"].fail(
+            f"must be an http:// or https:// URL of Asterisk's HTTP server; got {url!r}"
+        )
+    if parts.username or parts.password:
+        node["url"].fail("must not carry credentials; use 'username' and 'password_env'")
+    reconnect = node["reconnect"]
+    initial, maximum = 0.5, 30.0
+    if reconnect.present and reconnect.mapping(("initial_delay", "max_delay")):
+        initial = reconnect["initial_delay"].number(0.5, minimum=0.01, maximum=60)
+        maximum = reconnect["max_delay"].number(30.0, minimum=0.1, maximum=600)
+        if maximum < initial:
+            reconnect["max_delay"].fail(f"must be >= initial_delay ({initial:g})")
+    password = _secret(node, "password", environ)
+    event_log = node["event_log"].string(None)
+    return AriSettings(
+        url=url.rstrip("/"),
+        username=node["username"].string(""),
+        password=password or Secret(""),
+        app=node["app"].string(
+            "reccontrol",
+            pattern=r"[A-Za-z0-9_.-]+",
+            pattern_hint="must be an ARI application name (letters, digits, . _ -)",
+        ),
+        request_timeout=node["request_timeout"].number(5.0, minimum=0.1, maximum=120),
+        reconnect=ReconnectSettings(initial, maximum),
+        event_log=Path(event_log) if event_log else None,
+    )
+
+
+def _agent(name: str, node: Node) -> Agent:
+    node.mapping(
+        ("name", "endpoints", "windows", "protected", "protection_reason", "private_lines"),
+        required=("name", "endpoints", "windows"),
+    )
+    protected = node["protected"].boolean(False)
+    reason = node["protection_reason"].string("")
+    if protected and not reason:
+        node["protection_reason"].fail(
+            "is required when protected is true (e.g. 'staff representative' or "
+            "'objected for a legitimate reason')"
+        )
+    windows = node["windows"].each(_window)
+    if node["windows"].present and not windows:
+        node["windows"].fail("must list at least one published recording period (A1)")
+    return Agent(
+        id=name,
+        name=node["name"].string(""),
+        endpoints=node["endpoints"].string_list(()),
+        windows=windows,
+        protected=protected,
+        protection_reason=reason,
+        private_lines=node["private_lines"].string_list((), allow_empty=True),
+    )
+
+
+def _service(name: str, node: Node) -> Service | None:
+    if not node.mapping(
+        (
+            "label",
+            "language",
+            "purposes",
+            "announcement",
+            "full_notice",
+            "caller_keys",
+            "sampling",
+            "exemption",
+            "campaign",
+            "windows",
+            "target",
+            "answer_timeout",
+            "retention_days",
+            "no_agent_sound",
+        ),
+        required=("language", "purposes", "announcement", "full_notice", "target"),
+    ):
+        return None
+    exemption: Exemption | None = None
+    if node["exemption"].present and node["exemption"].mapping(
+        ("legal_basis",), required=("legal_basis",)
+    ):
+        basis = node["exemption"]["legal_basis"].string("")
+        if basis and len(basis.strip()) < 20:
+            node["exemption"]["legal_basis"].fail(
+                "must state the written legal basis in full (at least 20 characters)"
+            )
+        exemption = Exemption(basis)
+
+    # P1/P2: proportionality. Recording every call is only allowed with an exemption.
+    sampling = node["sampling"]
+    rate = 1.0
+    if not sampling.present:
+        if exemption is None:
+            sampling.fail(
+                "is required: without sampling every call is recorded, which needs an "
+                f"exemption with a written legal basis (services.{name}.exemption.legal_basis)"
+            )
+    elif sampling.mapping(("rate",), required=("rate",)):
+        value = sampling["rate"].value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            rate = float(value)
+            if exemption is None and not 0 < rate < 1:
+                sampling["rate"].fail("must be > 0 and < 1 (record-all needs an exemption)")
+            elif exemption is not None and not 0 < rate <= 1:
+                sampling["rate"].fail("must be > 0 and <= 1")
+        elif sampling["rate"].present:
+            sampling["rate"].fail(f"must be a number between 0 and 1; got {value!r}")
+
+    retention = node["retention_days"].integer(90, minimum=1)
+    if (
+        isinstance(retention, int)
+        and retention > MAX_RECORDING_RETENTION_DAYS
+        and exemption is None
+    ):
+        node["retention_days"].fail(
+            f"must be <= {MAX_RECORDING_RETENTION_DAYS} (6 months); keeping recordings longer "
+            "needs an exemption"
+        )
+
+    purposes = node["purposes"].string_list(())
+    for index, purpose in enumerate(purposes):
+        if purpose not in PURPOSES:
+            node.problems.add(
+                node["purposes"].child_path(index),
+                f"unknown purpose {purpose!r}; use {', '.join(PURPOSES)}",
+            )
+
+    ann = node["announcement"]
+    announcement = Announcement("", "")
+    if ann.mapping(("sound", "version"), required=("sound", "version")):
+        announcement = Announcement(
+            ann["sound"].string(
+                "",
+                pattern=SOUND_PATTERN,
+                pattern_hint="must be an Asterisk sound name such as reccontrol/fr/announcement",
+            ),
+            ann["version"].string(""),
+        )
+
+    keys = CallerKeys()
+    ck = node["caller_keys"]
+    if ck.present and ck.mapping(("opt_out", "full_notice")):
+        keys = CallerKeys(
+            opt_out=ck["opt_out"].string(
+                "9", pattern=CALLER_KEY_PATTERN, pattern_hint="must be one DTMF key: 0-9, * or #"
+            ),
+            full_notice=ck["full_notice"].string(
+                "0", pattern=CALLER_KEY_PATTERN, pattern_hint="must be one DTMF key: 0-9, * or #"
+            ),
+        )
+        if keys.opt_out == keys.full_notice:
+            ck["full_notice"].fail(f"must differ from opt_out ({keys.opt_out!r})")
+
+    campaign = Campaign()
+    camp = node["campaign"]
+    if camp.present and camp.mapping(("start", "end")):
+        campaign = Campaign(camp["start"].date(None), camp["end"].date(None))
+        if campaign.start and campaign.end and campaign.end < campaign.start:
+            camp["end"].fail(f"must not be before start ({campaign.start})")
+
+    target = node["target"].string("")
+    if target and not re.fullmatch(r"(PJSIP|SIP|IAX2|DAHDI|Local)/\S+", target):
+        node["target"].fail(
+            "must be an Asterisk dial string such as PJSIP/alice or Local/sales@queues; "
+            f"got {target!r}"
+        )
+
+    return Service(
+        name=name,
+        label=node["label"].string(name),
+        language=node["language"].string(
+            "",
+            pattern=r"[a-z]{2}(_[A-Z]{2})?",
+            pattern_hint="must be a language code such as fr or en",
+        ),
+        purposes=purposes,
+        announcement=announcement,
+        full_notice_sound=node["full_notice"].string(
+            "", pattern=SOUND_PATTERN, pattern_hint="must be an Asterisk sound name"
+        ),
+        caller_keys=keys,
+        sampling_rate=rate,
+        target=target,
+        answer_timeout=node["answer_timeout"].integer(30, minimum=5, maximum=600),
+        retention_days=retention if isinstance(retention, int) else 90,
+        campaign=campaign,
+        windows=node["windows"].each(_window),
+        exemption=exemption,
+        no_agent_sound=node["no_agent_sound"].string(
+            "sorry", pattern=SOUND_PATTERN, pattern_hint="must be an Asterisk sound name"
+        ),
+    )
+
+
+TOP_LEVEL = (
+    "organisation",
+    "timezone",
+    "ari",
+    "store",
+    "recordings",
+    "privacy",
+    "logging",
+    "agents",
+    "services",
+)
+
+
+def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -> Config:
+    problems = Problems()
+    root = Node(data if data is not None else {}, "", problems)
+    if not root.mapping(
+        TOP_LEVEL,
+        required=("organisation", "ari", "store", "recordings", "privacy", "agents", "services"),
+    ):
+        raise ConfigError(problems.items)
+
+    organisation = _organisation(root["organisation"])
+
+    tz_name = root["timezone"].string("Europe/Paris")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        root["timezone"].fail(f"unknown time zone {tz_name!r}; use a name like Europe/Paris")
+        timezone = ZoneInfo("UTC")
+
+    ari = _ari(root["ari"], environ)
+
+    store = root["store"]
+    store_path = Path()
+    if store.mapping(("path",), required=("path",)):
+        store_path = Path(store["path"].string(""))
+
+    rec = root["recordings"]
+    recordings = RecordingSettings(Path(), Path())
+    if rec.mapping(("asterisk_dir", "vault_dir", "format"), required=("asterisk_dir", "vault_dir")):
+        recordings = RecordingSettings(
+            asterisk_dir=Path(rec["asterisk_dir"].string("")),
+            vault_dir=Path(rec["vault_dir"].string("")),
+            format=rec["format"].string("wav", choices=("wav", "wav16")),
+        )
+        if recordings.asterisk_dir == recordings.vault_dir and rec["vault_dir"].present:
+            rec["vault_dir"].fail(
+                "must differ from asterisk_dir: Asterisk's folder is reachable "
+                "through ARI, the vault only through reccontrol's audited API"
+            )
+
+    priv = root["privacy"]
+    privacy: PrivacySettings | None = None
+    if priv.mapping(
+        ("caller_hmac_key", "caller_hmac_key_env", "caller_hmac_key_file", "objection_memory_days")
+    ):
+        key = _secret(priv, "caller_hmac_key", environ)
+        if key is not None and len(key.reveal()) < 16:
+            priv[
+                "caller_hmac_key_env"
+                if priv["caller_hmac_key_env"].present
+                else "caller_hmac_key_file"
+            ].fail("the key must be at least 16 characters long")
+        privacy = PrivacySettings(
+            caller_hmac_key=key or Secret(""),
+            objection_memory_days=priv["objection_memory_days"].integer(
+                365, minimum=1, maximum=3650
+            ),
+        )
+
+    log = root["logging"]
+    level = "INFO"
+    if log.present and log.mapping(("level",)):
+        level = log["level"].string("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    agents: dict[str, Agent] = {}
+    for name, node in root["agents"].items():
+        if not re.fullmatch(NAME_PATTERN, name):
+            node.fail(f"invalid agent id: {NAME_HINT}")
+        agents[name] = _agent(name, node)
+    if root["agents"].present and not agents:
+        root["agents"].fail("must name at least one agent")
+
+    services: dict[str, Service] = {}
+    for name, node in root["services"].items():
+        if not re.fullmatch(NAME_PATTERN, name):
+            node.fail(f"invalid service name: {NAME_HINT}")
+        service = _service(name, node)
+        if service is not None:
+            services[name] = service
+    if root["services"].present and not root["services"].value:
+        root["services"].fail("must define at least one service")
+
+    if problems or ari is None or privacy is None:
+        raise ConfigError(problems.items)
+    return Config(
+        source=source,
+        organisation=organisation,
+        timezone=timezone,
+        ari=ari,
+        store=StoreSettings(store_path),
+        recordings=recordings,
+        privacy=privacy,
+        logging=LoggingSettings(level),
+        agents=agents,
+        services=services,
+    )
+
+
+def load_config(path: Path | str, environ: dict[str, str] | None = None) -> Config:
+    """Reads and validates a config file. Raises :class:`ConfigError` listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            [Problem("", f"{path}: cannot read the file: {exc.strerror or exc}")]
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem("", f"{path}: the file is not UTF-8 text")]) from None
+    data = parse_yaml(text, str(path))
+    return build(data, path, os.environ if environ is None else environ)
+
+
+__all__ = ["MISSING", "ConfigError", "load_config", "parse_yaml"]

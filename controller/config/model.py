@@ -1,0 +1,192 @@
+"""The typed, validated configuration. Built only by :mod:`controller.config.load`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from controller.secrets import Secret
+
+# Legal ceilings from the CNIL guidance (T1, T2, T3). A service may only exceed the
+# recording ceiling with a written exemption.
+MAX_RECORDING_RETENTION_DAYS = 183
+MAX_SHEET_RETENTION_DAYS = 365
+MAX_ACCESS_LOG_RETENTION_DAYS = 365
+
+PURPOSES = ("training", "quality", "mediation")
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class WeeklyWindow:
+    """A weekly time window in the site's time zone.
+
+    ``days`` holds ISO weekday numbers (Monday = 0). When ``end`` is not after
+    ``start`` the window runs past midnight into the next day, for night shifts.
+    """
+
+    days: frozenset[int]
+    start: dt.time
+    end: dt.time
+
+    def contains(self, local: dt.datetime) -> bool:
+        t = local.time().replace(tzinfo=None)
+        day = local.weekday()
+        if self.start < self.end:
+            return day in self.days and self.start <= t < self.end
+        previous = (day - 1) % 7
+        return (day in self.days and t >= self.start) or (previous in self.days and t < self.end)
+
+    def describe(self) -> str:
+        names = ", ".join(DAY_NAMES[d] for d in sorted(self.days))
+        return f"{names} {self.start:%H:%M}-{self.end:%H:%M}"
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """The data controller, named in every notice (C3, A6, D1)."""
+
+    name: str
+    address: str
+    dpo_name: str
+    dpo_email: str
+    dpo_address: str
+    complaint_authority: str
+
+
+@dataclass(frozen=True)
+class ReconnectSettings:
+    initial_delay: float = 0.5
+    max_delay: float = 30.0
+
+
+@dataclass(frozen=True)
+class AriSettings:
+    url: str
+    username: str
+    password: Secret
+    app: str = "reccontrol"
+    request_timeout: float = 5.0
+    reconnect: ReconnectSettings = field(default_factory=ReconnectSettings)
+    event_log: Path | None = None
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    path: Path
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    asterisk_dir: Path
+    """Where Asterisk writes ARI recordings, as this host sees that folder."""
+    vault_dir: Path
+    """Where reccontrol keeps them once finished: not world-readable, served only by the API."""
+    format: str = "wav"
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    caller_hmac_key: Secret
+    objection_memory_days: int = 365
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    name: str
+    endpoints: tuple[str, ...]
+    """Channel name prefixes that identify this agent, e.g. ``PJSIP/alice``."""
+    windows: tuple[WeeklyWindow, ...]
+    """The published periods during which this agent may be recorded (A1)."""
+    protected: bool = False
+    protection_reason: str = ""
+    private_lines: tuple[str, ...] = ()
+
+    def matches_channel(self, channel_name: str) -> bool:
+        return any(
+            channel_name == prefix
+            or channel_name.startswith(prefix + "-")
+            or channel_name.startswith(prefix + ";")
+            for prefix in self.endpoints
+        )
+
+
+@dataclass(frozen=True)
+class Announcement:
+    sound: str
+    version: str
+
+
+@dataclass(frozen=True)
+class CallerKeys:
+    opt_out: str = "9"
+    full_notice: str = "0"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def contains(self, day: dt.date) -> bool:
+        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class Exemption:
+    legal_basis: str
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    label: str
+    language: str
+    purposes: tuple[str, ...]
+    announcement: Announcement
+    full_notice_sound: str
+    caller_keys: CallerKeys
+    sampling_rate: float
+    """Probability that a call is recorded; 1.0 only with an exemption (P2)."""
+    target: str
+    """Dial string that reaches the agents: ``PJSIP/…`` or ``Local/…@queue-context``."""
+    answer_timeout: int
+    retention_days: int
+    campaign: Campaign = field(default_factory=Campaign)
+    windows: tuple[WeeklyWindow, ...] = ()
+    """Weekly windows when recording is allowed; empty means at any time."""
+    exemption: Exemption | None = None
+    no_agent_sound: str = "sorry"
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    organisation: Organisation
+    timezone: ZoneInfo
+    ari: AriSettings
+    store: StoreSettings
+    recordings: RecordingSettings
+    privacy: PrivacySettings
+    logging: LoggingSettings
+    agents: dict[str, Agent]
+    services: dict[str, Service]
+
+    def agent_for_channel(self, channel_name: str) -> Agent | None:
+        for agent in self.agents.values():
+            if agent.matches_channel(channel_name):
+                return agent
+        return None
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]

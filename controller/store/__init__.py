@@ -1,0 +1,9 @@
+"""Everything reccontrol keeps: calls, decisions, consent, recordings, audit.
+
+Call logic sees only domain methods; SQL stays in :mod:`controller.store.sqlite`.
+"""
+
+from controller.store.sqlite import SqliteStore, StoreError
+from controller.store.worker import StoreThread
+
+__all__ = ["SqliteStore", "StoreError", "StoreThread"]

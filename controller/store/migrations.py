@@ -1,0 +1,97 @@
+"""Every schema change, in order. The only place the schema is defined.
+
+A migration runs once, inside a transaction, and is recorded in ``schema_migrations``.
+Never edit a migration that has shipped: add a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlite_utils
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[sqlite_utils.Database], None]
+
+
+def _sql(script: str) -> Callable[[sqlite_utils.Database], None]:
+    def apply(db: sqlite_utils.Database) -> None:
+        for statement in script.split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+    return apply
+
+
+CALL_FLOW = """
+CREATE TABLE calls (
+    id TEXT PRIMARY KEY,
+    service TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    agent_id TEXT,
+    caller_hash TEXT,
+    announcement_version TEXT,
+    announcement_completed INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT,
+    recorded INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX calls_service_started ON calls (service, started_at);
+CREATE INDEX calls_caller_hash ON calls (caller_hash);
+
+CREATE TABLE decisions (
+    call_id TEXT PRIMARY KEY REFERENCES calls (id) ON DELETE CASCADE,
+    decided_at TEXT NOT NULL,
+    record INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    rate REAL NOT NULL,
+    draw REAL,
+    in_window INTEGER NOT NULL,
+    window TEXT NOT NULL,
+    agent_id TEXT
+);
+
+CREATE TABLE consent_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('opt_out', 'full_notice')),
+    key TEXT NOT NULL,
+    announcement_version TEXT NOT NULL,
+    phase TEXT NOT NULL CHECK (phase IN ('announcement', 'conversation'))
+);
+CREATE INDEX consent_events_call ON consent_events (call_id);
+
+CREATE TABLE objections (
+    caller_hash TEXT PRIMARY KEY,
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+
+CREATE TABLE recordings (
+    id TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    name TEXT NOT NULL UNIQUE,
+    path TEXT,
+    format TEXT NOT NULL,
+    duration_seconds REAL,
+    sha256 TEXT,
+    purposes TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('live', 'stored', 'discarded', 'failed', 'deleted',
+                                         'missing')),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    ended_at TEXT
+);
+CREATE INDEX recordings_call ON recordings (call_id);
+CREATE INDEX recordings_expires ON recordings (state, expires_at)
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "call flow", _sql(CALL_FLOW)),)

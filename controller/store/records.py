@@ -1,0 +1,72 @@
+"""Domain records the store reads and writes. No SQL here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CallStart:
+    call_id: str
+    service: str
+    direction: str
+    started_at: dt.datetime
+    caller_hash: str | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Why a call was or was not recorded, with every input (P3)."""
+
+    call_id: str
+    decided_at: dt.datetime
+    record: bool
+    reason: str
+    rate: float
+    draw: float | None
+    in_window: bool
+    window: str
+    agent_id: str | None
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    call_id: str
+    at: dt.datetime
+    kind: str
+    """``opt_out`` or ``full_notice``."""
+    key: str
+    announcement_version: str
+    phase: str
+    """``announcement`` or ``conversation``: when the key was pressed."""
+
+
+@dataclass(frozen=True)
+class RecordingFile:
+    """A finished recording, adopted into the vault."""
+
+    recording_id: str
+    call_id: str
+    name: str
+    path: str
+    format: str
+    duration_seconds: float
+    sha256: str
+    purposes: tuple[str, ...]
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SamplingAudit:
+    """Configured against achieved sampling rate for one service (P3)."""
+
+    service: str
+    configured_rate: float
+    calls: int
+    sampled: int
+
+    @property
+    def achieved_rate(self) -> float:
+        return self.sampled / self.calls if self.calls else 0.0

@@ -1,0 +1,48 @@
+"""One thread owns the store; the event loop hands it work and awaits the result.
+
+SQLite calls can block for milliseconds (fsync, a busy lock). Asterisk drops an ARI
+websocket whose writes block for more than 100 ms, so no SQLite call ever runs on the
+event loop: they all queue here, in order, on a single thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+S = TypeVar("S")
+T = TypeVar("T")
+
+
+class StoreThread(Generic[S]):
+    def __init__(self, open_store: Callable[[], S], close_store: Callable[[S], None]) -> None:
+        self._open_store = open_store
+        self._close_store = close_store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reccontrol-store")
+        self._store: S | None = None
+
+    async def start(self) -> None:
+        """Opens the store on its thread; raises what opening raised."""
+        loop = asyncio.get_running_loop()
+        self._store = await loop.run_in_executor(self._executor, self._open_store)
+
+    def _call(self, fn: Callable[[S], T]) -> T:
+        if self._store is None:
+            raise RuntimeError("the store thread is not started")
+        return fn(self._store)
+
+    async def run(self, fn: Callable[[S], T]) -> T:
+        """Runs ``fn(store)`` on the store thread and returns its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, fn)
+
+    async def stop(self) -> None:
+        """Lets queued work finish, then closes the store and the thread."""
+        loop = asyncio.get_running_loop()
+        if self._store is not None:
+            store = self._store
+            await loop.run_in_executor(self._executor, self._close_store, store)
+            self._store = None
+        await loop.run_in_executor(None, self._executor.shutdown, True)
