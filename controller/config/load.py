@@ -34,6 +34,7 @@ from controller.config.model import (
     RecordingSettings,
     Service,
     StoreSettings,
+    WebSettings,
     WeeklyWindow,
 )
 from controller.config.reader import MISSING, Node, Problem, Problems
@@ -426,6 +427,7 @@ TOP_LEVEL = (
     "recordings",
     "privacy",
     "logging",
+    "web",
     "agents",
     "services",
 )
@@ -494,6 +496,14 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
     if log.present and log.mapping(("level",)):
         level = log["level"].string("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
+    web = WebSettings()
+    web_node = root["web"]
+    if web_node.present and web_node.mapping(("host", "port")):
+        web = WebSettings(
+            host=web_node["host"].string("127.0.0.1"),
+            port=web_node["port"].integer(8090, minimum=1, maximum=65535),
+        )
+
     agents: dict[str, Agent] = {}
     for name, node in root["agents"].items():
         if not re.fullmatch(NAME_PATTERN, name):
@@ -523,6 +533,7 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
         recordings=recordings,
         privacy=privacy,
         logging=LoggingSettings(level),
+        web=web,
         agents=agents,
         services=services,
     )

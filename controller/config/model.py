@@ -96,6 +96,12 @@ class PrivacySettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8090
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
 
@@ -179,6 +185,7 @@ class Config:
     recordings: RecordingSettings
     privacy: PrivacySettings
     logging: LoggingSettings
+    web: WebSettings
     agents: dict[str, Agent]
     services: dict[str, Service]
 

@@ -1,0 +1,143 @@
+"""The ``reccontrol`` command. Every command and option carries help text."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from controller import __version__
+from controller.config import Config, ConfigError, load_config
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+EXIT_CONFIG = 2
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def load_or_exit(path: str | Path) -> Config:
+    """Loads the config, or prints one line per problem and exits 2."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+config_option = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The reccontrol YAML configuration file.",
+)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="reccontrol")
+def cli() -> None:
+    """reccontrol: records contact-centre calls with Asterisk, within the CNIL rules,
+    GDPR and PCI DSS."""
+
+
+@cli.command()
+@config_option
+def run(config_path: Path) -> None:
+    """Run the daemon: the ARI event loop, and the web API. Stops cleanly on SIGTERM."""
+    from controller.daemon import run as run_daemon
+    from controller.logs import setup_logging
+
+    config = load_or_exit(config_path)
+    setup_logging(config.logging.level)
+    run_daemon(config)
+
+
+@cli.command("check-config")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def check_config(file: Path) -> None:
+    """Validate FILE. Exits 0 when it is valid; otherwise prints one line per problem,
+    each naming the YAML key path, and exits 2."""
+    config = load_or_exit(file)
+    click.echo(f"{file}: valid ({len(config.services)} service(s), {len(config.agents)} agent(s))")
+
+
+# -- sandbox -------------------------------------------------------------------------
+@cli.group()
+def sandbox() -> None:
+    """Manage a local Asterisk 22 for the demo and the tests (a Debian chroot; needs
+    root and debootstrap)."""
+
+
+name_option = click.option(
+    "--name", default="default", show_default=True, help="Which sandbox instance."
+)
+
+
+@sandbox.command("up")
+@name_option
+@click.option("--port", default=8088, show_default=True, help="HTTP port for ARI.")
+def sandbox_up(name: str, port: int) -> None:
+    """Build the sandbox if needed, start its Asterisk and wait until it is fully booted."""
+    from controller.sandbox import Sandbox, SandboxError
+
+    try:
+        box = Sandbox.from_environment()
+        box.ensure_built()
+        instance = box.up(name, http_port=port)
+    except SandboxError as exc:
+        fail(str(exc))
+    click.echo(f"sandbox {instance.name}: up, ARI at {instance.ari_url}")
+
+
+@sandbox.command("down")
+@name_option
+def sandbox_down(name: str) -> None:
+    """Stop the sandbox's Asterisk (only the one it started) and unmount what it mounted."""
+    from controller.sandbox import Sandbox, SandboxError
+
+    try:
+        Sandbox.from_environment().down(name)
+    except SandboxError as exc:
+        fail(str(exc))
+    click.echo(f"sandbox {name}: down")
+
+
+@sandbox.command("status")
+@name_option
+def sandbox_status(name: str) -> None:
+    """Say whether the sandbox's Asterisk is running, and where ARI listens. Exits 3 when
+    it is not running."""
+    from controller.sandbox import Sandbox, SandboxError
+
+    try:
+        instance = Sandbox.from_environment().status(name)
+    except SandboxError as exc:
+        fail(str(exc))
+    if instance is None:
+        click.echo(f"sandbox {name}: not running")
+        sys.exit(3)
+    click.echo(f"sandbox {instance.name}: running, ARI at {instance.ari_url}")
+
+
+@sandbox.command("reset")
+@name_option
+def sandbox_reset(name: str) -> None:
+    """Stop the sandbox instance and wipe its state (recordings, logs, database)."""
+    from controller.sandbox import Sandbox, SandboxError
+
+    try:
+        Sandbox.from_environment().reset(name)
+    except SandboxError as exc:
+        fail(str(exc))
+    click.echo(f"sandbox {name}: reset")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,130 @@
+"""The one place that builds and wires everything the daemon runs.
+
+The daemon is an aiohttp application: its ``cleanup_ctx`` opens the store thread, the
+ARI client and the event loop task in order and closes them in reverse, and
+``run_app`` turns SIGTERM into a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import aiohttp
+from aiohttp import web
+
+from controller.ari.client import AriClient, EventStream
+from controller.ari.events import Event, StasisStart
+from controller.clock import Clock, SystemClock
+from controller.config.model import Config
+from controller.eventlog import EventLog
+from controller.store import SqliteStore, StoreThread
+
+log = logging.getLogger("reccontrol.daemon")
+
+
+class EventHandler(Protocol):
+    async def handle(self, event: Event) -> None: ...
+
+
+class ReturnToDialplan:
+    """Sends every channel that enters the application back to the dialplan, unrecorded.
+
+    This is what a call must get when reccontrol cannot handle it: the call goes on,
+    only the recording is lost.
+    """
+
+    def __init__(self, client: AriClient) -> None:
+        self._client = client
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, StasisStart):
+            log.warning(
+                "no call flow for channel %s; returning it to the dialplan", event.channel.id
+            )
+            await self._client.continue_in_dialplan(event.channel.id)
+
+
+CONFIG = web.AppKey("config", Config)
+CLOCK = web.AppKey("clock", Clock)
+RNG = web.AppKey("rng", random.Random)
+STORE = web.AppKey("store", StoreThread[SqliteStore])
+ARI = web.AppKey("ari", AriClient)
+STREAM = web.AppKey("stream", EventStream)
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    store: StoreThread[SqliteStore] = StoreThread(
+        lambda: SqliteStore.open(config.store.path), SqliteStore.close
+    )
+    await store.start()
+    app[STORE] = store
+    yield
+    await store.stop()
+
+
+async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    event_log = EventLog(config.ari.event_log) if config.ari.event_log else None
+    if event_log is not None:
+        event_log.start()
+    async with aiohttp.ClientSession() as session:
+        client = AriClient(config.ari, session)
+        stream = EventStream(client, on_raw=event_log)
+        app[ARI] = client
+        app[STREAM] = stream
+        handler: EventHandler = ReturnToDialplan(client)
+        task = asyncio.create_task(_consume(stream, handler), name="reccontrol-ari-events")
+        yield
+        await stream.close()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if event_log is not None:
+        event_log.close()
+
+
+async def _consume(stream: EventStream, handler: EventHandler) -> None:
+    async for event in stream:
+        try:
+            await handler.handle(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # One bad event must never stop the loop that every other call depends on.
+            log.exception("error while handling %s", event.type)
+
+
+async def health(request: web.Request) -> web.Response:
+    stream = request.app[STREAM]
+    return web.json_response({"status": "ok", "ari_connections": stream.connections})
+
+
+def build_app(
+    config: Config, *, clock: Clock | None = None, rng: random.Random | None = None
+) -> web.Application:
+    app = web.Application()
+    app[CONFIG] = config
+    app[CLOCK] = clock or SystemClock()
+    # P4: draws come from the OS CSPRNG so agents cannot predict them.
+    app[RNG] = rng or random.SystemRandom()
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_ari_ctx)
+    app.router.add_get("/healthz", health)
+    return app
+
+
+def run(config: Config) -> None:
+    web.run_app(
+        build_app(config),
+        host=config.web.host,
+        port=config.web.port,
+        access_log=None,
+        print=None,
+        handle_signals=True,
+    )

@@ -1,0 +1,132 @@
+"""A fake ARI server on aiohttp's test server, for error paths a real Asterisk cannot
+produce on demand (a dropped websocket, a 500, a slow answer)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+USERNAME = "reccontrol"
+PASSWORD = "pa55-Fake-ARI-w0rd"
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    query: dict[str, str]
+    authorization: str
+
+
+@dataclass
+class FakeAri:
+    app_name: str = "reccontrol"
+    channel_ids: list[str] = field(default_factory=list)
+    requests: list[Seen] = field(default_factory=list)
+    # (method, path) -> (status, body); anything else answers 204.
+    answers: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
+    delay: float = 0.0
+    connections: int = 0
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def authorized(self, request: web.Request) -> bool:
+        expected = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+        return request.headers.get("Authorization") == expected
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/ari/events", self.events)
+        app.router.add_route("*", "/ari/{tail:.*}", self.rest)
+        return app
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(
+            Seen("GET", request.path, dict(request.query), request.headers.get("Authorization", ""))
+        )
+        if not self.authorized(request):
+            raise web.HTTPUnauthorized()
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.connections += 1
+        self.sockets.append(ws)
+        self.connected.set()
+        async for message in ws:
+            if message.type == WSMsgType.CLOSE:
+                break
+        return ws
+
+    async def send(self, event: dict[str, Any] | str) -> None:
+        ws = self.sockets[-1]
+        await ws.send_str(event if isinstance(event, str) else json.dumps(event))
+
+    async def drop(self) -> None:
+        """Closes the live websocket, the way a restarting Asterisk would."""
+        self.connected.clear()
+        for ws in self.sockets:
+            await ws.close()
+        self.sockets.clear()
+
+    async def rest(self, request: web.Request) -> web.StreamResponse:
+        body = await request.text()
+        del body
+        self.requests.append(
+            Seen(
+                request.method,
+                request.path,
+                dict(request.query),
+                request.headers.get("Authorization", ""),
+            )
+        )
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if not self.authorized(request):
+            return web.json_response({"message": "Authentication required"}, status=401)
+        key = (request.method, request.path)
+        if key in self.answers:
+            status, payload = self.answers[key]
+            if isinstance(payload, str):
+                return web.Response(status=status, text=payload)
+            return web.json_response(payload, status=status)
+        if key == ("GET", f"/ari/applications/{self.app_name}"):
+            return web.json_response(
+                {
+                    "name": self.app_name,
+                    "channel_ids": list(self.channel_ids),
+                    "bridge_ids": [],
+                    "endpoint_ids": [],
+                    "device_names": [],
+                }
+            )
+        return web.Response(status=204)
+
+
+def channel(
+    channel_id: str, name: str = "Local/caller@sim-0001;1", number: str = ""
+) -> dict[str, Any]:
+    return {
+        "id": channel_id,
+        "name": name,
+        "state": "Ring",
+        "caller": {"name": "", "number": number},
+        "connected": {"name": "", "number": ""},
+        "accountcode": "",
+        "dialplan": {"context": "reccontrol-inbound", "exten": "sales", "priority": 1},
+        "creationtime": "2026-11-29T10:00:00.000+0000",
+        "language": "fr",
+    }
+
+
+def event(kind: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "application": "reccontrol",
+        "timestamp": "2026-11-29T10:00:00.000+0000",
+        "asterisk_id": "00:00:00:00:00:01",
+        **fields,
+    }

@@ -1,0 +1,70 @@
+"""The command line: every command has help text; check-config's exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from controller.cli import cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found.extend(all_commands(command, (*prefix, name)))
+    return found
+
+
+def test_there_are_commands_to_check() -> None:
+    names = all_commands(cli)
+    assert ("run",) in names and ("check-config",) in names and ("sandbox", "up") in names
+
+
+@pytest.mark.parametrize("path", all_commands(cli), ids=" ".join)
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    command: click.Command = cli
+    ctx = click.Context(cli)
+    for name in path:
+        assert isinstance(command, click.Group)
+        sub = command.get_command(ctx, name)
+        assert sub is not None
+        command = sub
+    assert command.help and len(command.help.strip()) > 20, f"{' '.join(path)} lacks help text"
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name not in ("help", "version"):
+            assert param.help, f"{' '.join(path)} {param.opts[0]} lacks help text"
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+
+
+def test_check_config_valid() -> None:
+    env = {"RECCONTROL_ARI_PASSWORD": "x", "RECCONTROL_HMAC_KEY": "k" * 32}
+    result = CliRunner().invoke(cli, ["check-config", str(REPO / "config/example.yaml")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "valid (2 service(s), 2 agent(s))" in result.output
+
+
+def test_check_config_invalid_prints_one_line_per_problem(tmp_path: Path) -> None:
+    text = (REPO / "config/example.yaml").read_text()
+    text = text.replace("rate: 0.2", "rate: 1").replace("retention_days: 90", "retention_days: 300")
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    env = {"RECCONTROL_ARI_PASSWORD": "x", "RECCONTROL_HMAC_KEY": "k" * 32}
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=env)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: services.sales.sampling.rate: must be > 0 and < 1 (record-all needs an exemption)",
+        "error: services.sales.retention_days: must be <= 183 (6 months); keeping recordings "
+        "longer needs an exemption",
+    ]

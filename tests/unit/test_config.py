@@ -1,0 +1,363 @@
+"""Config validation: every rule reports the YAML key path and the problem."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.config import ConfigError, load_config
+from controller.config.model import Config
+
+ENV = {"ARI_PW": "s3cret-ari", "HMAC_KEY": "0123456789abcdef0123456789"}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def base() -> dict[str, Any]:
+    return {
+        "organisation": {
+            "name": "ACME",
+            "dpo": {"name": "Claire Dubois", "email": "dpo@acme.example"},
+        },
+        "ari": {"url": "http://127.0.0.1:8088", "username": "reccontrol", "password_env": "ARI_PW"},
+        "store": {"path": "/tmp/reccontrol-test.sqlite3"},
+        "recordings": {"asterisk_dir": "/tmp/ast", "vault_dir": "/tmp/vault"},
+        "privacy": {"caller_hmac_key_env": "HMAC_KEY"},
+        "agents": {
+            "alice": {
+                "name": "Alice",
+                "endpoints": ["PJSIP/alice"],
+                "windows": [{"days": "mon-fri", "from": "09:00", "to": "17:00"}],
+            }
+        },
+        "services": {
+            "sales": {
+                "language": "fr",
+                "purposes": ["training"],
+                "announcement": {"sound": "reccontrol/fr/announce", "version": "v1"},
+                "full_notice": "reccontrol/fr/notice",
+                "sampling": {"rate": 0.2},
+                "target": "PJSIP/alice",
+            }
+        },
+    }
+
+
+Loader = Callable[..., Config]
+
+
+@pytest.fixture
+def load(tmp_path: Path) -> Loader:
+    def _load(data: Any, env: dict[str, str] | None = None) -> Config:
+        path = tmp_path / "reccontrol.yaml"
+        path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+        return load_config(path, environ=ENV if env is None else env)
+
+    return _load
+
+
+def problems_of(load: Loader, data: Any, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load(data, env)
+    return [str(p) for p in info.value.problems]
+
+
+def mutate(change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    data = copy.deepcopy(base())
+    change(data)
+    return data
+
+
+def test_valid_config_loads(load: Loader) -> None:
+    config = load(base())
+    sales = config.services["sales"]
+    assert sales.sampling_rate == 0.2
+    assert sales.retention_days == 90
+    assert sales.caller_keys.opt_out == "9"
+    assert config.ari.password.reveal() == "s3cret-ari"
+    assert config.agents["alice"].windows[0].days == frozenset(range(5))
+
+
+def test_shipped_example_is_valid() -> None:
+    config = load_config(
+        REPO / "config" / "example.yaml",
+        environ={"RECCONTROL_ARI_PASSWORD": "x", "RECCONTROL_HMAC_KEY": "k" * 32},
+    )
+    assert config.services["emergency"].exemption is not None
+    assert config.services["emergency"].sampling_rate == 1.0
+
+
+@pytest.mark.parametrize("rate", [0, 1, 1.5, -0.1])
+def test_sampling_rate_out_of_range(load: Loader, rate: float) -> None:
+    data = mutate(lambda d: d["services"]["sales"]["sampling"].update(rate=rate))
+    assert problems_of(load, data) == [
+        "services.sales.sampling.rate: must be > 0 and < 1 (record-all needs an exemption)"
+    ]
+
+
+def test_sampling_rate_not_a_number(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"]["sampling"].update(rate="half"))
+    assert problems_of(load, data) == [
+        "services.sales.sampling.rate: must be a number between 0 and 1; got 'half'"
+    ]
+
+
+def test_no_sampling_means_record_all_and_needs_exemption(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"].pop("sampling"))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("services.sales.sampling: is required: without sampling")
+    assert "exemption" in problem
+
+
+def test_exemption_allows_record_all_and_long_retention(load: Loader) -> None:
+    def change(d: dict[str, Any]) -> None:
+        sales = d["services"]["sales"]
+        sales.pop("sampling")
+        sales["exemption"] = {"legal_basis": "Emergency-service obligation, article L.1"}
+        sales["retention_days"] = 400
+
+    config = load(mutate(change))
+    assert config.services["sales"].sampling_rate == 1.0
+    assert config.services["sales"].retention_days == 400
+
+
+def test_exemption_needs_a_real_legal_basis(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"].update(exemption={"legal_basis": "law"}))
+    assert problems_of(load, data) == [
+        "services.sales.exemption.legal_basis: must state the written legal basis in full "
+        "(at least 20 characters)"
+    ]
+
+
+def test_retention_above_six_months_refused(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"].update(retention_days=200))
+    assert problems_of(load, data) == [
+        "services.sales.retention_days: must be <= 183 (6 months); keeping recordings longer "
+        "needs an exemption"
+    ]
+
+
+def test_unknown_key_suggests_the_right_one(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"]["sampling"].update(rat=0.1))
+    assert "services.sales.sampling.rat: unknown key (did you mean 'rate'?)" in problems_of(
+        load, data
+    )
+
+
+def test_missing_required_keys_are_all_reported(load: Loader) -> None:
+    def change(d: dict[str, Any]) -> None:
+        del d["services"]["sales"]["target"]
+        del d["services"]["sales"]["announcement"]["version"]
+        del d["store"]
+
+    problems = problems_of(load, mutate(change))
+    assert "store: is required" in problems
+    assert "services.sales.target: is required" in problems
+    assert "services.sales.announcement.version: is required" in problems
+
+
+def test_password_in_yaml_refused(load: Loader) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["ari"].pop("password_env")
+        d["ari"]["password"] = "plain"
+
+    problems = problems_of(load, mutate(change))
+    assert problems[0].startswith("ari.password: secrets are not written in the YAML")
+    assert not any("plain" in p for p in problems)
+
+
+def test_secret_env_missing(load: Loader) -> None:
+    assert problems_of(load, base(), env={"HMAC_KEY": ENV["HMAC_KEY"]}) == [
+        "ari.password_env: environment variable ARI_PW is not set or is empty"
+    ]
+
+
+def test_secret_from_file(load: Loader, tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("from-file\n")
+    data = mutate(lambda d: d["ari"].update(password_env=None, password_file=str(secret)))
+    data["ari"].pop("password_env")
+    assert load(data).ari.password.reveal() == "from-file"
+
+
+def test_secret_file_unreadable(load: Loader, tmp_path: Path) -> None:
+    def change(d: dict[str, Any]) -> None:
+        d["ari"].pop("password_env")
+        d["ari"]["password_file"] = str(tmp_path / "absent")
+
+    (problem,) = problems_of(load, mutate(change))
+    assert problem.startswith(f"ari.password_file: cannot read {tmp_path / 'absent'}")
+
+
+def test_secret_both_sources_refused(load: Loader) -> None:
+    data = mutate(lambda d: d["ari"].update(password_file="/x"))
+    assert problems_of(load, data) == [
+        "ari.password_env: give either 'password_env' or 'password_file', not both"
+    ]
+
+
+def test_secret_never_in_repr(load: Loader) -> None:
+    config = load(base())
+    assert "s3cret" not in repr(config)
+    assert "0123456789abcdef" not in repr(config)
+
+
+def test_hmac_key_too_short(load: Loader) -> None:
+    assert problems_of(load, base(), env={"ARI_PW": "x", "HMAC_KEY": "short"}) == [
+        "privacy.caller_hmac_key_env: the key must be at least 16 characters long"
+    ]
+
+
+def test_ari_url_must_be_http(load: Loader) -> None:
+    data = mutate(lambda d: d["ari"].update(url="ftp://asterisk"))
+    assert problems_of(load, data) == [
+        "ari.url: must be an http:// or https:// URL of Asterisk's HTTP server; "
+        "got 'ftp://asterisk'"
+    ]
+
+
+def test_ari_url_must_not_carry_credentials(load: Loader) -> None:
+    data = mutate(lambda d: d["ari"].update(url="http://u:p@127.0.0.1:8088"))
+    assert problems_of(load, data) == [
+        "ari.url: must not carry credentials; use 'username' and 'password_env'"
+    ]
+
+
+def test_reconnect_delays_ordered(load: Loader) -> None:
+    data = mutate(lambda d: d["ari"].update(reconnect={"initial_delay": 5, "max_delay": 1}))
+    assert problems_of(load, data) == ["ari.reconnect.max_delay: must be >= initial_delay (5)"]
+
+
+def test_unknown_purpose(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"].update(purposes=["training", "evidence"]))
+    assert problems_of(load, data) == [
+        "services.sales.purposes[1]: unknown purpose 'evidence'; use training, quality, mediation"
+    ]
+
+
+def test_caller_keys_must_differ(load: Loader) -> None:
+    data = mutate(
+        lambda d: d["services"]["sales"].update(caller_keys={"opt_out": 5, "full_notice": "5"})
+    )
+    assert problems_of(load, data) == [
+        "services.sales.caller_keys.full_notice: must differ from opt_out ('5')"
+    ]
+
+
+def test_caller_key_must_be_one_dtmf_key(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"].update(caller_keys={"opt_out": "12"}))
+    assert problems_of(load, data) == [
+        "services.sales.caller_keys.opt_out: must be one DTMF key: 0-9, * or #"
+    ]
+
+
+def test_campaign_dates(load: Loader) -> None:
+    data = mutate(
+        lambda d: d["services"]["sales"].update(
+            campaign={"start": dt.date(2026, 6, 1), "end": "2026-05-01"}
+        )
+    )
+    assert problems_of(load, data) == [
+        "services.sales.campaign.end: must not be before start (2026-06-01)"
+    ]
+    data = mutate(lambda d: d["services"]["sales"].update(campaign={"start": "June"}))
+    assert problems_of(load, data) == [
+        "services.sales.campaign.start: must be a date written YYYY-MM-DD; got 'June'"
+    ]
+
+
+def test_window_errors(load: Loader) -> None:
+    data = mutate(
+        lambda d: d["agents"]["alice"].update(
+            windows=[{"days": "mon-fry", "from": "9h", "to": "17:00"}]
+        )
+    )
+    problems = problems_of(load, data)
+    assert (
+        "agents.alice.windows[0].days: unknown day 'mon-fry'; use mon, tue, wed, thu, fri, "
+        "sat, sun or ranges like mon-fri" in problems
+    )
+    assert 'agents.alice.windows[0].from: must be a time written HH:MM, e.g. "09:00"' in problems
+
+
+def test_agent_needs_published_windows(load: Loader) -> None:
+    data = mutate(lambda d: d["agents"]["alice"].update(windows=[]))
+    assert problems_of(load, data) == [
+        "agents.alice.windows: must list at least one published recording period (A1)"
+    ]
+
+
+def test_protected_agent_needs_reason(load: Loader) -> None:
+    data = mutate(lambda d: d["agents"]["alice"].update(protected=True))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("agents.alice.protection_reason: is required when protected")
+
+
+def test_target_must_be_a_dial_string(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"].update(target="alice"))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("services.sales.target: must be an Asterisk dial string")
+
+
+def test_bad_names(load: Loader) -> None:
+    data = mutate(lambda d: d["services"].update({"Sales Team": d["services"]["sales"]}))
+    assert problems_of(load, data) == [
+        "services.Sales Team: invalid service name: names use lower-case letters, digits, '-' "
+        "and '_', start with a letter"
+    ]
+
+
+def test_timezone(load: Loader) -> None:
+    data = mutate(lambda d: d.update(timezone="Mars/Olympus"))
+    assert problems_of(load, data) == [
+        "timezone: unknown time zone 'Mars/Olympus'; use a name like Europe/Paris"
+    ]
+
+
+def test_vault_must_differ_from_asterisk_dir(load: Loader) -> None:
+    data = mutate(lambda d: d["recordings"].update(vault_dir="/tmp/ast"))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("recordings.vault_dir: must differ from asterisk_dir")
+
+
+def test_wrong_types(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"].update(answer_timeout="soon", purposes=3))
+    problems = problems_of(load, data)
+    assert "services.sales.answer_timeout: must be a whole number, not a string" in problems
+
+
+def test_top_level_not_a_mapping(load: Loader) -> None:
+    assert problems_of(load, "- just\n- a list\n") == ["must be a mapping of keys, not a list"]
+
+
+def test_yaml_syntax_error_gives_line(load: Loader, tmp_path: Path) -> None:
+    text = "organisation:\n  name: ACME\nari: [unclosed\nstore: {}\n"
+    (problem,) = problems_of(load, text)
+    assert problem.startswith(f"{tmp_path / 'reccontrol.yaml'}:4:")
+    assert "YAML syntax error" in problem
+
+
+def test_yaml_duplicate_key_refused(load: Loader, tmp_path: Path) -> None:
+    text = "organisation:\n  name: A\n  name: B\n"
+    (problem,) = problems_of(load, text)
+    assert problem.startswith(f"{tmp_path / 'reccontrol.yaml'}:3:3: YAML syntax error")
+    assert "duplicate key 'name'" in problem
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml", environ={})
+    assert str(info.value) == (
+        f"{tmp_path / 'nope.yaml'}: cannot read the file: No such file or directory"
+    )
+
+
+def test_empty_file_lists_required_sections(load: Loader) -> None:
+    problems = problems_of(load, "")
+    assert "organisation: is required" in problems
+    assert "services: is required" in problems
