@@ -1,0 +1,96 @@
+"""The store's foundations: versioned migrations, WAL, one owner thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from controller.store import SqliteStore, StoreError, StoreThread
+from controller.store.migrations import MIGRATIONS, Migration
+
+
+def test_fresh_db_is_at_latest_version(fresh_db: SqliteStore) -> None:
+    assert fresh_db.schema_version() == max(m.version for m in MIGRATIONS)
+    assert {"calls", "decisions", "consent_events", "recordings"} <= set(fresh_db.db.table_names())
+
+
+def test_migration_versions_are_unique_and_ordered() -> None:
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    assert versions[0] == 1
+
+
+def test_file_store_uses_wal_and_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "store.sqlite3"
+    store = SqliteStore.open(path)
+    assert store.db.journal_mode == "wal"
+    assert path.stat().st_mode & 0o007 == 0
+    store.close()
+
+
+def test_migrations_apply_once(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    SqliteStore.open(path).close()
+    store = SqliteStore.open(path)
+    assert store.migrate() == []
+    rows = list(store.db.query("SELECT version FROM schema_migrations"))
+    assert [r["version"] for r in rows] == [m.version for m in MIGRATIONS]
+    store.close()
+
+
+def test_failed_migration_leaves_nothing_behind(fresh_db: SqliteStore) -> None:
+    def broken(db: sqlite_utils.Database) -> None:
+        db.execute("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("disk on fire")
+
+    extra = (*MIGRATIONS, Migration(999, "broken", broken))
+    with pytest.raises(RuntimeError):
+        fresh_db.migrate(extra)
+    assert "half_done" not in fresh_db.db.table_names()
+    assert fresh_db.schema_version() == max(m.version for m in MIGRATIONS)
+
+
+def test_store_newer_than_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    store = SqliteStore.open(path)
+    store.db.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 'x')")
+    store.close()
+    with pytest.raises(StoreError, match="newer than this reccontrol knows"):
+        SqliteStore.open(path)
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot open the store at"):
+        SqliteStore.open(blocker / "store.sqlite3")
+
+
+async def test_store_thread_runs_everything_on_one_thread_off_the_loop(tmp_path: Path) -> None:
+    thread: StoreThread[SqliteStore] = StoreThread(
+        lambda: SqliteStore.open(tmp_path / "s.sqlite3"), SqliteStore.close
+    )
+    await thread.start()
+    loop_thread = threading.get_ident()
+    idents = await asyncio.gather(*(thread.run(lambda s: threading.get_ident()) for _ in range(20)))
+    assert len(set(idents)) == 1 and idents[0] != loop_thread
+
+    # A slow store call does not stall the event loop.
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    await thread.run(lambda s: time.sleep(0.2))
+    task.cancel()
+    assert ticks >= 10
+    await thread.stop()
