@@ -18,10 +18,12 @@ import aiohttp
 from aiohttp import web
 
 from controller.ari.client import AriClient, EventStream
-from controller.ari.events import Event, StasisStart
+from controller.ari.events import Event
+from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
 from controller.eventlog import EventLog
+from controller.recordings import LocalVault
 from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.daemon")
@@ -31,30 +33,13 @@ class EventHandler(Protocol):
     async def handle(self, event: Event) -> None: ...
 
 
-class ReturnToDialplan:
-    """Sends every channel that enters the application back to the dialplan, unrecorded.
-
-    This is what a call must get when reccontrol cannot handle it: the call goes on,
-    only the recording is lost.
-    """
-
-    def __init__(self, client: AriClient) -> None:
-        self._client = client
-
-    async def handle(self, event: Event) -> None:
-        if isinstance(event, StasisStart):
-            log.warning(
-                "no call flow for channel %s; returning it to the dialplan", event.channel.id
-            )
-            await self._client.continue_in_dialplan(event.channel.id)
-
-
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
 RNG = web.AppKey("rng", random.Random)
 STORE = web.AppKey("store", StoreThread[SqliteStore])
 ARI = web.AppKey("ari", AriClient)
 STREAM = web.AppKey("stream", EventStream)
+CALLS = web.AppKey("calls", CallManager)
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -64,6 +49,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await store.start()
     app[STORE] = store
+    now = app[CLOCK].now()
+    closed = await store.run(lambda s: s.close_interrupted_calls(now))
+    if closed:
+        log.warning("closed %d call(s) left open by a previous run", closed)
     yield
     await store.stop()
 
@@ -78,13 +67,24 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
         stream = EventStream(client, on_raw=event_log)
         app[ARI] = client
         app[STREAM] = stream
-        handler: EventHandler = ReturnToDialplan(client)
-        task = asyncio.create_task(_consume(stream, handler), name="reccontrol-ari-events")
+        vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+        await asyncio.to_thread(vault.prepare)
+        calls = CallManager(
+            config=config,
+            client=client,
+            store=app[STORE],
+            vault=vault,
+            clock=app[CLOCK],
+            rng=app[RNG],
+        )
+        app[CALLS] = calls
+        task = asyncio.create_task(_consume(stream, calls), name="reccontrol-ari-events")
         yield
         await stream.close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await calls.close()
     if event_log is not None:
         event_log.close()
 
@@ -102,7 +102,13 @@ async def _consume(stream: EventStream, handler: EventHandler) -> None:
 
 async def health(request: web.Request) -> web.Response:
     stream = request.app[STREAM]
-    return web.json_response({"status": "ok", "ari_connections": stream.connections})
+    return web.json_response(
+        {
+            "status": "ok",
+            "ari_connections": stream.connections,
+            "active_calls": request.app[CALLS].active_calls,
+        }
+    )
 
 
 def build_app(

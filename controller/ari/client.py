@@ -177,6 +177,9 @@ class AriClient:
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{_enc(playback_id)}")
 
+    async def ring(self, channel_id: str) -> None:
+        await self.request("POST", f"/channels/{_enc(channel_id)}/ring")
+
     async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
         await self.request("POST", f"/channels/{_enc(channel_id)}/moh", {"mohClass": moh_class})
 

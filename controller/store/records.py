@@ -65,8 +65,11 @@ class SamplingAudit:
     service: str
     configured_rate: float
     calls: int
+    """Calls that reached a decision."""
+    draws: int
+    """Calls that could be recorded, so the random draw was made."""
     sampled: int
 
     @property
     def achieved_rate(self) -> float:
-        return self.sampled / self.calls if self.calls else 0.0
+        return self.sampled / self.draws if self.draws else 0.0

@@ -8,14 +8,17 @@ so a crash never leaves half of a change behind.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from controller.store.migrations import MIGRATIONS, Migration
+from controller.store.records import CallStart, ConsentEvent, Decision, SamplingAudit
 
 
 class StoreError(Exception):
@@ -114,3 +117,173 @@ class SqliteStore:
     def integrity_check(self) -> str:
         row = self.db.execute("PRAGMA integrity_check").fetchone()
         return str(row[0])
+
+    # -- call flow -------------------------------------------------------------------
+    def begin_call(self, call: CallStart, announcement_version: str) -> None:
+        with self.transaction() as db:
+            db.table("calls").insert(
+                {
+                    "id": call.call_id,
+                    "service": call.service,
+                    "direction": call.direction,
+                    "started_at": to_text(call.started_at),
+                    "caller_hash": call.caller_hash,
+                    "announcement_version": announcement_version,
+                }
+            )
+
+    def record_decision(self, decision: Decision) -> None:
+        with self.transaction() as db:
+            db.table("decisions").insert(
+                {
+                    "call_id": decision.call_id,
+                    "decided_at": to_text(decision.decided_at),
+                    "record": int(decision.record),
+                    "reason": decision.reason,
+                    "rate": decision.rate,
+                    "draw": decision.draw,
+                    "in_window": int(decision.in_window),
+                    "window": decision.window,
+                    "agent_id": decision.agent_id,
+                }
+            )
+
+    def add_consent_event(self, event: ConsentEvent) -> None:
+        with self.transaction() as db:
+            db.table("consent_events").insert(
+                {
+                    "call_id": event.call_id,
+                    "at": to_text(event.at),
+                    "kind": event.kind,
+                    "key": event.key,
+                    "announcement_version": event.announcement_version,
+                    "phase": event.phase,
+                }
+            )
+
+    def remember_objection(self, caller_hash: str, at: dt.datetime, days: int) -> None:
+        """Remembers (or extends) a caller's objection for ``days`` days (C4)."""
+        expires = to_text(at + dt.timedelta(days=days))
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO objections (caller_hash, first_at, last_at, expires_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (caller_hash) DO UPDATE SET "
+                "last_at = excluded.last_at, expires_at = excluded.expires_at",
+                [caller_hash, to_text(at), to_text(at), expires],
+            )
+
+    def has_objection(self, caller_hash: str, now: dt.datetime) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM objections WHERE caller_hash = ? AND expires_at > ?",
+            [caller_hash, to_text(now)],
+        ).fetchone()
+        return row is not None
+
+    def open_recording(
+        self,
+        recording_id: str,
+        call_id: str,
+        name: str,
+        fmt: str,
+        purposes: tuple[str, ...],
+        created_at: dt.datetime,
+        retention_days: int,
+    ) -> None:
+        """Writes the recording's row before Asterisk creates the file, so no file on
+        disk is ever unknown to the store."""
+        with self.transaction() as db:
+            db.table("recordings").insert(
+                {
+                    "id": recording_id,
+                    "call_id": call_id,
+                    "name": name,
+                    "format": fmt,
+                    "purposes": json.dumps(list(purposes)),
+                    "state": "live",
+                    "created_at": to_text(created_at),
+                    "expires_at": to_text(created_at + dt.timedelta(days=retention_days)),
+                }
+            )
+
+    def close_recording(self, recording_id: str, state: str, at: dt.datetime) -> None:
+        """Marks a recording that left no file: ``discarded`` or ``failed``."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE recordings SET state = ?, ended_at = ?, path = NULL WHERE id = ?",
+                [state, to_text(at), recording_id],
+            )
+
+    def finish_recording(
+        self, recording_id: str, path: str, duration: float, sha256: str, at: dt.datetime
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE recordings SET state = 'stored', path = ?, duration_seconds = ?, "
+                "sha256 = ?, ended_at = ? WHERE id = ?",
+                [path, duration, sha256, to_text(at), recording_id],
+            )
+            db.execute(
+                "UPDATE calls SET recorded = 1 WHERE id = "
+                "(SELECT call_id FROM recordings WHERE id = ?)",
+                [recording_id],
+            )
+
+    def end_call(
+        self,
+        call_id: str,
+        at: dt.datetime,
+        outcome: str,
+        agent_id: str | None,
+        announcement_completed: bool,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE calls SET ended_at = ?, outcome = ?, agent_id = ?, "
+                "announcement_completed = ? WHERE id = ?",
+                [to_text(at), outcome, agent_id, int(announcement_completed), call_id],
+            )
+
+    def close_interrupted_calls(self, at: dt.datetime) -> int:
+        """Closes calls left open by a daemon that stopped mid-call."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE calls SET ended_at = ?, outcome = 'interrupted' WHERE ended_at IS NULL",
+                [to_text(at)],
+            )
+            return int(cursor.rowcount)
+
+    def sampling_audit(self) -> list[SamplingAudit]:
+        """Per service and configured rate: calls decided, draws made, calls sampled (P3)."""
+        rows = self.db.query(
+            "SELECT c.service AS service, d.rate AS rate, COUNT(*) AS calls, "
+            "SUM(d.draw IS NOT NULL) AS draws, "
+            "SUM(d.draw IS NOT NULL AND d.record = 1) AS sampled "
+            "FROM decisions d JOIN calls c ON c.id = d.call_id "
+            "GROUP BY c.service, d.rate ORDER BY c.service, d.rate"
+        )
+        return [
+            SamplingAudit(
+                service=row["service"],
+                configured_rate=row["rate"],
+                calls=row["calls"],
+                draws=row["draws"] or 0,
+                sampled=row["sampled"] or 0,
+            )
+            for row in rows
+        ]
+
+    def call_summary(self, call_id: str) -> dict[str, Any] | None:
+        """The stored facts of one call, for operators and tests."""
+        call = next(self.db.query("SELECT * FROM calls WHERE id = ?", [call_id]), None)
+        if call is None:
+            return None
+        call["decision"] = next(
+            self.db.query("SELECT * FROM decisions WHERE call_id = ?", [call_id]), None
+        )
+        call["consent_events"] = list(
+            self.db.query("SELECT * FROM consent_events WHERE call_id = ? ORDER BY id", [call_id])
+        )
+        call["recordings"] = list(
+            self.db.query("SELECT * FROM recordings WHERE call_id = ?", [call_id])
+        )
+        return call

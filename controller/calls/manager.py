@@ -1,0 +1,440 @@
+"""Feeds ARI events to each call's state machine and carries out what it returns.
+
+Each call has its own queue of command batches and its own task, so a slow answer from
+Asterisk on one call never delays another. Within a call, REST commands run in order;
+store writes are handed to the store thread without waiting, so they never stand
+between a key press and the REST call that protects the audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.ari.client import AriClient
+from controller.ari.errors import AriError, AriNotFound
+from controller.ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    Event,
+    PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
+    RecordingStarted,
+    StasisEnd,
+    StasisStart,
+    StreamConnected,
+)
+from controller.ari.models import Channel
+from controller.calls import commands as c
+from controller.calls import messages as m
+from controller.calls.inbound import CallSettings, InboundCall, new_id
+from controller.clock import Clock
+from controller.config.model import Config
+from controller.privacy import caller_hash
+from controller.recordings import LocalVault, VaultError
+from controller.store import SqliteStore, StoreThread
+
+log = logging.getLogger("reccontrol.calls")
+
+# Commands that protect audio: their reaction time from the key press is logged.
+PROTECTIVE = (c.CancelRecording,)
+UNHANDLED_VARIABLE = "RECCONTROL_RESULT"
+
+
+@dataclass
+class Batch:
+    commands: list[c.Command]
+    trigger: float | None = None
+    """``time.monotonic()`` of the event that caused this batch, if it was a key press."""
+
+
+@dataclass
+class CallContext:
+    machine: InboundCall
+    queue: asyncio.Queue[Batch] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+    timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    finished: bool = False
+
+
+class CallManager:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        client: AriClient,
+        store: StoreThread[SqliteStore],
+        vault: LocalVault,
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
+        self._config = config
+        self._client = client
+        self._store = store
+        self._vault = vault
+        self._clock = clock
+        self._rng = rng
+        self._settings = CallSettings(config.timezone, config.recordings.format)
+        self._calls: dict[str, CallContext] = {}
+        self._by_channel: dict[str, str] = {}
+        self._by_recording: dict[str, str] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self.reaction_times_ms: list[float] = []
+
+    # -- public ----------------------------------------------------------------------
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    async def handle(self, event: Event) -> None:
+        match event:
+            case StasisStart(args=args, channel=channel):
+                await self._stasis_start(channel, args)
+            case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
+                self._to_channel(channel.id, m.Dtmf(channel.id, digit, received), received)
+            case (
+                StasisEnd(channel=channel)
+                | ChannelDestroyed(channel=channel)
+                | (ChannelHangupRequest(channel=channel))
+            ):
+                self._to_channel(channel.id, m.ChannelGone(channel.id))
+            case PlaybackFinished(playback=playback):
+                call_id = _call_id_of(playback.id)
+                if call_id in self._calls:
+                    self._feed(call_id, m.PlaybackDone(playback.id, playback.state == "failed"))
+            case RecordingStarted(recording=recording):
+                self._to_recording(recording.name, m.RecordingStarted(recording.name))
+            case RecordingFinished(recording=recording):
+                self._to_recording(recording.name, m.RecordingEnded(recording.name))
+            case RecordingFailed(recording=recording):
+                self._to_recording(
+                    recording.name, m.RecordingEnded(recording.name, True, recording.cause)
+                )
+            case StreamConnected(state=state, reconnect=reconnect):
+                self._resync(set(state.channel_ids), reconnect)
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stops feeding calls; lets queued commands run for up to ``grace`` seconds."""
+        tasks = [ctx.task for ctx in self._calls.values() if ctx.task is not None]
+        for ctx in self._calls.values():
+            for handle in ctx.timers.values():
+                handle.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
+            task.cancel()
+        if self._background:
+            await asyncio.wait(self._background, timeout=grace)
+
+    # -- events to messages ----------------------------------------------------------
+    async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
+        role = args[0] if args else ""
+        if role == "inbound":
+            service_name = args[1] if len(args) > 1 else ""
+            service = self._config.services.get(service_name)
+            if service is None:
+                log.error(
+                    "channel %s: unknown service %r in the Stasis arguments; the call goes on "
+                    "unrecorded",
+                    channel.id,
+                    service_name[:40],
+                )
+                await self._return_to_dialplan(channel.id)
+                return
+            self._start_inbound(channel, service_name)
+        elif role == "agent":
+            call_id = args[1] if len(args) > 1 else ""
+            if call_id not in self._calls:
+                log.warning("agent channel %s answered for a call that is over", channel.id)
+                with contextlib.suppress(AriError):
+                    await self._client.hangup(channel.id)
+                return
+            self._by_channel[channel.id] = call_id
+            agent = self._config.agent_for_channel(channel.name)
+            if agent is None:
+                agent = await self._agent_from_variable(channel.id)
+            self._feed(call_id, m.AgentAnswered(channel, agent))
+        else:
+            log.error(
+                "channel %s entered the application with unknown arguments; the call goes on "
+                "unrecorded",
+                channel.id,
+            )
+            await self._return_to_dialplan(channel.id)
+
+    async def _agent_from_variable(self, channel_id: str) -> Any:
+        """Queues and other indirect targets name the agent in ``RECCONTROL_AGENT``."""
+        try:
+            agent_id = await self._client.get_variable(channel_id, "RECCONTROL_AGENT")
+        except AriError:
+            return None
+        return self._config.agents.get(agent_id)
+
+    async def _return_to_dialplan(self, channel_id: str) -> None:
+        try:
+            await self._client.set_variable(channel_id, UNHANDLED_VARIABLE, "unhandled")
+            await self._client.continue_in_dialplan(channel_id)
+        except AriError as exc:
+            log.error(
+                "channel %s: could not return it to the dialplan (%s)", channel_id, exc.error_id
+            )
+
+    def _start_inbound(self, channel: Channel, service_name: str) -> None:
+        call_id = new_id(self._rng, 64)
+        service = self._config.services[service_name]
+        machine = InboundCall(
+            call_id=call_id,
+            service=service,
+            caller=channel,
+            caller_hash=caller_hash(self._config.privacy.caller_hmac_key, channel.caller.number),
+            settings=self._settings,
+            rng=self._rng,
+        )
+        ctx = CallContext(machine)
+        self._calls[call_id] = ctx
+        for channel_id in machine.channel_ids:
+            self._by_channel[channel_id] = call_id
+        ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
+        log.info("call %s (%s): started on channel %s", call_id, service_name, channel.id)
+        ctx.queue.put_nowait(Batch(machine.start(self._clock.now())))
+
+    def _to_channel(
+        self, channel_id: str, message: m.Message, trigger: float | None = None
+    ) -> None:
+        call_id = self._by_channel.get(channel_id)
+        if call_id is not None:
+            self._feed(call_id, message, trigger)
+
+    def _to_recording(self, name: str, message: m.Message) -> None:
+        call_id = self._by_recording.get(name)
+        if call_id is not None:
+            self._feed(call_id, message)
+
+    def _feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
+        ctx = self._calls.get(call_id)
+        if ctx is None or ctx.finished:
+            return
+        commands = ctx.machine.handle(message, self._clock.now())
+        if commands:
+            ctx.queue.put_nowait(Batch(commands, trigger))
+
+    def _resync(self, present: set[str], reconnect: bool) -> None:
+        """After a reconnect, calls whose channels vanished during the gap are ended."""
+        known = set(self._by_channel)
+        for channel_id in known - present:
+            self._to_channel(channel_id, m.ChannelGone(channel_id))
+        strangers = present - known
+        if strangers:
+            log.warning(
+                "%d channel(s) in the application are not tracked by this controller; "
+                "they are left alone",
+                len(strangers),
+            )
+        if reconnect:
+            log.info("resynced after reconnect: %d call(s) in progress", len(self._calls))
+
+    # -- commands --------------------------------------------------------------------
+    async def _run(self, call_id: str, ctx: CallContext) -> None:
+        while True:
+            batch = await ctx.queue.get()
+            for command in batch.commands:
+                if isinstance(command, c.Finished):
+                    self._forget(call_id, ctx)
+                    return
+                await self._execute(call_id, ctx, command, batch.trigger)
+
+    async def _execute(
+        self, call_id: str, ctx: CallContext, command: c.Command, trigger: float | None
+    ) -> None:
+        if isinstance(command, c.REST_COMMANDS):
+            try:
+                await self._rest(command)
+            except AriError as exc:
+                if _harmless(command, exc):
+                    return
+                self._feed(call_id, m.CommandFailed(command, exc.error_id, exc.status))
+                return
+            if trigger is not None and isinstance(command, PROTECTIVE):
+                elapsed = (time.monotonic() - trigger) * 1000
+                self.reaction_times_ms.append(elapsed)
+                log.info(
+                    "call %s: %s done %.2f ms after the key event",
+                    call_id,
+                    type(command).__name__,
+                    elapsed,
+                )
+            return
+        match command:
+            case c.StartTimer(name=name, seconds=seconds):
+                old = ctx.timers.pop(name, None)
+                if old is not None:
+                    old.cancel()
+                ctx.timers[name] = asyncio.get_running_loop().call_later(
+                    seconds, self._feed, call_id, m.TimerFired(name)
+                )
+            case c.CancelTimer(name=name):
+                handle = ctx.timers.pop(name, None)
+                if handle is not None:
+                    handle.cancel()
+            case c.Log(level=level, message=message):
+                log.log(logging.getLevelName(level.upper()), message)
+            case c.LookupObjection(caller_hash=hashed):
+                self._spawn(self._lookup_objection(call_id, hashed))
+            case c.AdoptRecording(recording_id=recording_id, name=name, fmt=fmt):
+                self._spawn(self._adopt(recording_id, name, fmt))
+            case c.DiscardIncoming(name=name, fmt=fmt):
+                self._spawn(self._discard_incoming(call_id, name, fmt))
+            case c.OpenRecording():
+                self._by_recording[command.name] = call_id
+                now = self._clock.now()
+                self._write(
+                    lambda s: s.open_recording(
+                        command.recording_id,
+                        command.call_id,
+                        command.name,
+                        command.fmt,
+                        command.purposes,
+                        now,
+                        command.retention_days,
+                    )
+                )
+            case _:
+                self._store_write(command)
+
+    async def _rest(self, command: c.Command) -> None:
+        client = self._client
+        match command:
+            case c.CancelRecording(name=name):
+                await client.cancel_recording(name)
+            case c.Answer(channel_id=channel_id):
+                await client.answer(channel_id)
+            case c.Play(channel_id=channel_id, media=media, playback_id=playback_id, lang=lang):
+                await client.play(channel_id, media, playback_id=playback_id, lang=lang)
+            case c.StopPlayback(playback_id=playback_id):
+                await client.stop_playback(playback_id)
+            case c.Ring(channel_id=channel_id):
+                await client.ring(channel_id)
+            case c.Originate():
+                await client.originate(
+                    command.endpoint,
+                    app_args=command.app_args,
+                    channel_id=command.channel_id,
+                    ring_timeout=command.ring_timeout,
+                    originator=command.originator,
+                    caller_id=command.caller_id,
+                )
+            case c.CreateBridge(bridge_id=bridge_id):
+                await client.create_bridge("mixing", bridge_id=bridge_id)
+            case c.AddToBridge(bridge_id=bridge_id, channel_id=channel_id):
+                await client.add_channel(bridge_id, channel_id, absorb_dtmf=True)
+            case c.StartRecording(bridge_id=bridge_id, name=name, fmt=fmt):
+                await client.record_bridge(bridge_id, name, fmt=fmt)
+            case c.StopRecording(name=name):
+                await client.stop_recording(name)
+            case c.Hangup(channel_id=channel_id):
+                await client.hangup(channel_id)
+            case c.DestroyBridge(bridge_id=bridge_id):
+                await client.destroy_bridge(bridge_id)
+            case c.ContinueInDialplan(channel_id=channel_id):
+                await self._return_to_dialplan(channel_id)
+
+    def _store_write(self, command: c.Command) -> None:
+        now = self._clock.now()
+        privacy = self._config.privacy
+        match command:
+            case c.BeginCall(call=call, announcement_version=version):
+                self._write(lambda s: s.begin_call(call, version))
+            case c.RecordDecision(decision=decision):
+                self._write(lambda s: s.record_decision(decision))
+            case c.AddConsent(event=consent):
+                self._write(lambda s: s.add_consent_event(consent))
+            case c.RememberObjection(caller_hash=hashed):
+                days = privacy.objection_memory_days
+                self._write(lambda s: s.remember_objection(hashed, now, days))
+            case c.CloseRecording(recording_id=recording_id, state=state):
+                self._write(lambda s: s.close_recording(recording_id, state, now))
+            case c.EndCall():
+                end = command
+                self._write(
+                    lambda s: s.end_call(
+                        end.call_id, now, end.outcome, end.agent_id, end.announcement_completed
+                    )
+                )
+            case _:
+                log.error("no handler for command %s", type(command).__name__)
+
+    def _write(self, fn: Callable[[SqliteStore], object]) -> None:
+        self._spawn(self._store.run(fn))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Future[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.error("background work failed: %s: %s", type(exc).__name__, exc)
+
+    async def _lookup_objection(self, call_id: str, hashed: str) -> None:
+        now = self._clock.now()
+        try:
+            objected = await self._store.run(lambda s: s.has_objection(hashed, now))
+        except Exception as exc:
+            # Fail safe: if the ledger cannot be read, treat the caller as objecting.
+            log.error(
+                "call %s: objection lookup failed (%s); not recording", call_id, type(exc).__name__
+            )
+            objected = True
+        self._feed(call_id, m.ObjectionKnown(objected))
+
+    async def _adopt(self, recording_id: str, name: str, fmt: str) -> None:
+        try:
+            adopted = await asyncio.to_thread(self._vault.adopt, name, fmt)
+        except VaultError as exc:
+            log.error("recording %s: %s", recording_id, exc)
+            now = self._clock.now()
+            await self._store.run(lambda s: s.close_recording(recording_id, "missing", now))
+            return
+        now = self._clock.now()
+        await self._store.run(
+            lambda s: s.finish_recording(
+                recording_id, str(adopted.path), adopted.duration_seconds, adopted.sha256, now
+            )
+        )
+        log.info("recording %s stored: %.1f s", recording_id, adopted.duration_seconds)
+
+    async def _discard_incoming(self, call_id: str, name: str, fmt: str) -> None:
+        if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):
+            log.warning("call %s: deleted a file Asterisk kept for a discarded recording", call_id)
+
+    def _forget(self, call_id: str, ctx: CallContext) -> None:
+        ctx.finished = True
+        for handle in ctx.timers.values():
+            handle.cancel()
+        self._calls.pop(call_id, None)
+        for key in [k for k, v in self._by_channel.items() if v == call_id]:
+            del self._by_channel[key]
+        for key in [k for k, v in self._by_recording.items() if v == call_id]:
+            del self._by_recording[key]
+
+
+def _call_id_of(resource_id: str) -> str:
+    """Playback ids are ``rc-<call id>-p<n>``."""
+    parts = resource_id.split("-")
+    return parts[1] if len(parts) >= 3 and parts[0] == "rc" else ""
+
+
+def _harmless(command: c.Command, exc: AriError) -> bool:
+    """Clean-up on something already gone is not a failure."""
+    cleanup = (c.Hangup, c.DestroyBridge, c.StopPlayback, c.StopRecording, c.CancelRecording)
+    return isinstance(command, cleanup) and isinstance(exc, AriNotFound)

@@ -1,0 +1,70 @@
+"""What a call's state machine is told: ARI events, translated, and command results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from controller.ari.models import Channel
+from controller.calls.commands import Command
+from controller.config.model import Agent
+
+
+@dataclass(frozen=True)
+class Message:
+    pass
+
+
+@dataclass(frozen=True)
+class ObjectionKnown(Message):
+    objected: bool
+
+
+@dataclass(frozen=True)
+class PlaybackDone(Message):
+    playback_id: str
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class Dtmf(Message):
+    channel_id: str
+    digit: str = field(repr=False)
+    received: float = 0.0
+    """``time.monotonic()`` when the event was read, to measure the reaction time."""
+
+
+@dataclass(frozen=True)
+class AgentAnswered(Message):
+    channel: Channel
+    agent: Agent | None
+
+
+@dataclass(frozen=True)
+class ChannelGone(Message):
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class RecordingStarted(Message):
+    name: str
+
+
+@dataclass(frozen=True)
+class RecordingEnded(Message):
+    """Asterisk finished the recording (``RecordingFinished``) or gave up on it."""
+
+    name: str
+    failed: bool = False
+    cause: str = ""
+
+
+@dataclass(frozen=True)
+class CommandFailed(Message):
+    command: Command
+    error_id: str
+    status: int | None
+
+
+@dataclass(frozen=True)
+class TimerFired(Message):
+    name: str

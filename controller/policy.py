@@ -1,0 +1,126 @@
+"""Whether a call may be recorded: proportionality rules, pure.
+
+Takes the service, the agent, what is known of the caller, the time and a random
+source; returns a :class:`Verdict` holding every input, so each decision can be
+audited later (P3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from controller.config.model import Agent, Service, WeeklyWindow
+
+
+class Reason(StrEnum):
+    SAMPLED = "sampled"
+    NOT_SAMPLED = "not_sampled"
+    RECORD_ALL_EXEMPTION = "record_all_exemption"
+    CALLER_OBJECTED = "caller_objected"
+    REMEMBERED_OBJECTION = "remembered_objection"
+    OUTSIDE_CAMPAIGN = "outside_campaign"
+    OUTSIDE_SERVICE_WINDOW = "outside_service_window"
+    UNKNOWN_AGENT = "unknown_agent"
+    PROTECTED_AGENT = "protected_agent"
+    OUTSIDE_AGENT_WINDOW = "outside_agent_window"
+    ANNOUNCEMENT_NOT_PLAYED = "announcement_not_played"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    record: bool
+    reason: Reason
+    rate: float
+    draw: float | None
+    """The random draw in [0, 1), or None when no draw was needed."""
+    in_window: bool
+    window: str
+    """The window that allowed the call, or why none did."""
+
+
+def _first_match(windows: tuple[WeeklyWindow, ...], local: dt.datetime) -> WeeklyWindow | None:
+    for window in windows:
+        if window.contains(local):
+            return window
+    return None
+
+
+def decide(
+    service: Service,
+    agent: Agent | None,
+    *,
+    objected_now: bool,
+    remembered_objection: bool,
+    now: dt.datetime,
+    timezone: ZoneInfo,
+    rng: random.Random,
+) -> Verdict:
+    """Applies, in order: the caller's objection (C2, C4), the campaign dates and
+    service windows (P1), the agent's protection and published periods (A1, A3), then
+    the sampling draw (P1, P4). The draw happens last, only for calls that could be
+    recorded, so the achieved rate can be compared with the configured one."""
+    rate = service.sampling_rate
+    local = now.astimezone(timezone)
+
+    def refuse(reason: Reason, in_window: bool, window: str) -> Verdict:
+        return Verdict(False, reason, rate, None, in_window, window)
+
+    if objected_now:
+        return refuse(Reason.CALLER_OBJECTED, False, "")
+    if remembered_objection:
+        return refuse(Reason.REMEMBERED_OBJECTION, False, "")
+    if not service.campaign.contains(local.date()):
+        return refuse(Reason.OUTSIDE_CAMPAIGN, False, f"outside campaign on {local.date()}")
+    service_window = ""
+    if service.windows:
+        match = _first_match(service.windows, local)
+        if match is None:
+            return refuse(
+                Reason.OUTSIDE_SERVICE_WINDOW, False, f"service closed at {local:%a %H:%M}"
+            )
+        service_window = f"service {match.describe()}"
+    if agent is None:
+        return refuse(Reason.UNKNOWN_AGENT, False, service_window)
+    if agent.protected:
+        return refuse(Reason.PROTECTED_AGENT, False, service_window)
+    agent_window = _first_match(agent.windows, local)
+    if agent_window is None:
+        return refuse(
+            Reason.OUTSIDE_AGENT_WINDOW, False, f"{agent.id} not published at {local:%a %H:%M}"
+        )
+    window = f"{agent.id} {agent_window.describe()}"
+    if service_window:
+        window = f"{service_window}; {window}"
+    if rate >= 1.0:
+        return Verdict(True, Reason.RECORD_ALL_EXEMPTION, rate, None, True, window)
+    draw = rng.random()
+    if draw < rate:
+        return Verdict(True, Reason.SAMPLED, rate, draw, True, window)
+    return Verdict(False, Reason.NOT_SAMPLED, rate, draw, True, window)
+
+
+def on_demand_refusal(
+    agent: Agent | None,
+    *,
+    caller_objected: bool,
+    now: dt.datetime,
+    timezone: ZoneInfo,
+) -> Reason | None:
+    """Why an agent's own request to record for mediation is refused (A4), or None.
+
+    Sampling does not apply: the agent chose this call. Objection, protection and the
+    agent's published periods still do.
+    """
+    if caller_objected:
+        return Reason.CALLER_OBJECTED
+    if agent is None:
+        return Reason.UNKNOWN_AGENT
+    if agent.protected:
+        return Reason.PROTECTED_AGENT
+    if _first_match(agent.windows, now.astimezone(timezone)) is None:
+        return Reason.OUTSIDE_AGENT_WINDOW
+    return None

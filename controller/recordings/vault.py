@@ -1,0 +1,103 @@
+"""The local vault: recordings moved out of Asterisk's reach into a private folder.
+
+Asterisk's recording folder can be read back through ARI (``/recordings/stored``), so a
+finished file is moved at once into a folder only reccontrol can read (S4). Hashing,
+serving and purging go through this one class, so another backend (object storage)
+can replace it without touching the call flow. Every method blocks: call them from a
+worker thread, never from the event loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+# ARI format name -> file extension Asterisk writes.
+EXTENSIONS = {"wav": "wav", "wav16": "wav16"}
+CHUNK = 1 << 16
+
+
+class VaultError(Exception):
+    error_id = "vault-error"
+
+
+@dataclass(frozen=True)
+class AdoptedFile:
+    path: Path
+    sha256: str
+    duration_seconds: float
+    size: int
+
+
+def wav_duration(path: Path) -> float:
+    with wave.open(str(path), "rb") as wav:
+        rate = wav.getframerate()
+        return wav.getnframes() / rate if rate else 0.0
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while block := source.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LocalVault:
+    def __init__(self, asterisk_dir: Path, vault_dir: Path) -> None:
+        self.asterisk_dir = asterisk_dir
+        self.vault_dir = vault_dir
+
+    def prepare(self) -> None:
+        self.vault_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.vault_dir.chmod(0o700)
+
+    def incoming_path(self, name: str, fmt: str) -> Path:
+        return self.asterisk_dir / f"{name}.{EXTENSIONS.get(fmt, fmt)}"
+
+    def adopt(self, name: str, fmt: str) -> AdoptedFile:
+        """Moves Asterisk's finished file into the vault; returns its hash and length."""
+        source = self.incoming_path(name, fmt)
+        target = self.vault_dir / source.name
+        try:
+            try:
+                os.rename(source, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                # Another file system: copy, flush, then drop the original.
+                shutil.copyfile(source, target)
+                with target.open("rb+") as copied:
+                    os.fsync(copied.fileno())
+                source.unlink()
+            target.chmod(0o600)
+            return AdoptedFile(
+                path=target,
+                sha256=sha256_of(target),
+                duration_seconds=wav_duration(target),
+                size=target.stat().st_size,
+            )
+        except FileNotFoundError:
+            raise VaultError(f"recording file {source.name} is missing") from None
+        except (OSError, wave.Error, EOFError) as exc:
+            raise VaultError(f"cannot adopt recording {source.name}: {exc}") from None
+
+    def discard_incoming(self, name: str, fmt: str) -> bool:
+        """Deletes a file Asterisk left behind for a discarded recording, if any."""
+        try:
+            self.incoming_path(name, fmt).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete(self, path: Path) -> bool:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True

@@ -1,0 +1,48 @@
+"""Small builders for configuration objects used by pure tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from controller.config.model import (
+    Agent,
+    Announcement,
+    CallerKeys,
+    Campaign,
+    Service,
+    WeeklyWindow,
+)
+
+WEEKDAYS = frozenset(range(5))
+OFFICE = WeeklyWindow(WEEKDAYS, dt.time(9), dt.time(18))
+
+
+def make_service(**changes: Any) -> Service:
+    service = Service(
+        name="sales",
+        label="Sales",
+        language="fr",
+        purposes=("training", "quality"),
+        announcement=Announcement("reccontrol/fr/announce", "v1"),
+        full_notice_sound="reccontrol/fr/notice",
+        caller_keys=CallerKeys(opt_out="9", full_notice="0"),
+        sampling_rate=0.5,
+        target="Local/alice@sim-agent",
+        answer_timeout=20,
+        retention_days=90,
+        campaign=Campaign(),
+        windows=(),
+    )
+    return dataclasses.replace(service, **changes)
+
+
+def make_agent(**changes: Any) -> Agent:
+    agent = Agent(
+        id="alice",
+        name="Alice Martin",
+        endpoints=("Local/alice@sim-agent",),
+        windows=(OFFICE,),
+    )
+    return dataclasses.replace(agent, **changes)

@@ -1,0 +1,376 @@
+"""The inbound call state machine, driven message by message with a fixed clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from zoneinfo import ZoneInfo
+
+from controller.ari.models import CallerId, Channel
+from controller.calls import commands as c
+from controller.calls import messages as m
+from controller.calls.inbound import AGENT_TIMER, ENDING_TIMER, CallSettings, InboundCall, Phase
+from controller.config.model import Agent, Service
+from tests.factories import make_agent, make_service
+
+NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)  # Wednesday 10:00 in Paris
+SETTINGS = CallSettings(ZoneInfo("Europe/Paris"), "wav")
+CALLER = Channel(
+    "caller-1",
+    "Local/c@sim-caller-00000001;1",
+    "Up",
+    CallerId("", "0612345678"),
+    CallerId("", ""),
+    "fr",
+    "reccontrol-inbound",
+    "sales",
+)
+AGENT_CHANNEL = Channel(
+    "rc-c0ffee-agent",
+    "Local/alice@sim-agent-00000002;1",
+    "Up",
+    CallerId("", ""),
+    CallerId("", ""),
+    "fr",
+    "",
+    "",
+)
+
+
+def kinds(commands: list[c.Command]) -> list[str]:
+    return [type(cmd).__name__ for cmd in commands]
+
+
+def of(commands: list[c.Command], kind: type[c.Command]) -> list[c.Command]:
+    return [cmd for cmd in commands if isinstance(cmd, kind)]
+
+
+class Driver:
+    def __init__(
+        self, service: Service | None = None, seed: int = 1, hashed: str | None = "h1"
+    ) -> None:
+        self.call = InboundCall(
+            call_id="c0ffee",
+            service=service or make_service(sampling_rate=0.999),
+            caller=CALLER,
+            caller_hash=hashed,
+            settings=SETTINGS,
+            rng=random.Random(seed),
+        )
+        self.now = NOW
+        self.log: list[c.Command] = []
+
+    def start(self) -> list[c.Command]:
+        out = self.call.start(self.now)
+        self.log += out
+        return out
+
+    def send(self, message: m.Message) -> list[c.Command]:
+        out = self.call.handle(message, self.now)
+        self.log += out
+        return out
+
+    def finish_announcement(self) -> list[c.Command]:
+        return self.send(m.PlaybackDone(self.call.playback_id))
+
+    def connect(self, agent: Agent | None = None) -> list[c.Command]:
+        self.start()
+        self.send(m.ObjectionKnown(False))
+        self.finish_announcement()
+        return self.send(m.AgentAnswered(AGENT_CHANNEL, agent or make_agent()))
+
+
+def test_announcement_first_then_agent_then_recording() -> None:
+    d = Driver()
+    start = d.start()
+    assert kinds(start) == ["Answer", "BeginCall", "LookupObjection", "Play"]
+    play = of(start, c.Play)[0]
+    assert play.media == "sound:reccontrol/fr/announce" and play.lang == "fr"
+    begin = of(start, c.BeginCall)[0]
+    assert begin.call.caller_hash == "h1" and begin.announcement_version == "v1"
+
+    assert d.send(m.ObjectionKnown(False)) == []
+    dial = d.finish_announcement()
+    assert kinds(dial) == ["Ring", "Originate", "StartTimer"]
+    originate = of(dial, c.Originate)[0]
+    assert originate.endpoint == "Local/alice@sim-agent"
+    assert originate.app_args == "agent,c0ffee" and originate.ring_timeout == 20
+
+    connected = d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    assert kinds(connected) == [
+        "CancelTimer",
+        "CreateBridge",
+        "AddToBridge",
+        "AddToBridge",
+        "Log",
+        "RecordDecision",
+        "OpenRecording",
+        "StartRecording",
+        "Log",
+    ]
+    decision = of(connected, c.RecordDecision)[0].decision
+    assert decision.record and decision.reason == "sampled" and decision.agent_id == "alice"
+    assert decision.draw is not None and decision.rate == 0.999
+    start_rec = of(connected, c.StartRecording)[0]
+    opened = of(connected, c.OpenRecording)[0]
+    assert start_rec.name == opened.name and len(start_rec.name) == 40
+    assert opened.purposes == ("training", "quality") and opened.retention_days == 90
+
+
+def test_recording_never_starts_before_the_announcement_ends() -> None:
+    d = Driver()
+    d.start()
+    d.send(m.ObjectionKnown(False))
+    # Whatever arrives during the announcement, nothing records.
+    d.send(m.Dtmf(CALLER.id, "5"))
+    d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    assert of(d.log, c.StartRecording) == [] and of(d.log, c.Originate) == []
+
+
+def test_full_hangup_sequence_adopts_the_file() -> None:
+    d = Driver()
+    d.connect()
+    name = of(d.log, c.StartRecording)[0].name
+    d.send(m.RecordingStarted(name))
+    gone = d.send(m.ChannelGone(CALLER.id))
+    assert kinds(gone) == ["Log", "StopRecording", "Hangup", "DestroyBridge", "StartTimer"]
+    assert of(gone, c.Hangup)[0].channel_id == AGENT_CHANNEL.id
+    assert d.send(m.RecordingEnded(name)) == [
+        c.AdoptRecording(of(d.log, c.OpenRecording)[0].recording_id, name, "wav")
+    ]
+    end = d.send(m.ChannelGone(AGENT_CHANNEL.id))
+    assert kinds(end) == ["CancelTimer", "EndCall", "Finished"]
+    assert of(end, c.EndCall)[0] == c.EndCall("c0ffee", "caller_hung_up", "alice", True)
+    assert d.call.phase is Phase.ENDED
+    assert d.send(m.ChannelGone(CALLER.id)) == []
+
+
+def test_agent_hangs_up_first() -> None:
+    d = Driver()
+    d.connect()
+    name = of(d.log, c.StartRecording)[0].name
+    gone = d.send(m.ChannelGone(AGENT_CHANNEL.id))
+    assert of(gone, c.Hangup) == [c.Hangup(CALLER.id)]
+    d.send(m.ChannelGone(CALLER.id))
+    end = d.send(m.RecordingEnded(name))
+    assert of(end, c.EndCall)[0].outcome == "agent_hung_up"
+
+
+def test_opt_out_during_announcement() -> None:
+    d = Driver()
+    d.start()
+    out = d.send(m.Dtmf(CALLER.id, "9"))
+    assert kinds(out) == ["StopPlayback", "AddConsent", "RememberObjection", "Log"]
+    consent = of(out, c.AddConsent)[0].event
+    assert (consent.kind, consent.key, consent.phase, consent.announcement_version) == (
+        "opt_out",
+        "9",
+        "announcement",
+        "v1",
+    )
+    d.send(m.ObjectionKnown(False))
+    d.finish_announcement()
+    connected = d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    decision = of(connected, c.RecordDecision)[0].decision
+    assert not decision.record and decision.reason == "caller_objected"
+    assert of(d.log, c.StartRecording) == []
+    # The call itself goes on: the caller still reaches the agent.
+    assert of(connected, c.AddToBridge)
+
+
+def test_opt_out_mid_call_discards_first() -> None:
+    d = Driver()
+    d.connect()
+    name = of(d.log, c.StartRecording)[0].name
+    d.send(m.RecordingStarted(name))
+    out = d.send(m.Dtmf(CALLER.id, "9"))
+    assert out[0] == c.CancelRecording(name)
+    assert kinds(out) == [
+        "CancelRecording",
+        "CloseRecording",
+        "AddConsent",
+        "RememberObjection",
+        "Log",
+    ]
+    assert of(out, c.CloseRecording)[0].state == "discarded"
+    assert of(out, c.AddConsent)[0].event.phase == "conversation"
+    # Pressing again changes nothing; the end never adopts a discarded file.
+    assert d.send(m.Dtmf(CALLER.id, "9")) == []
+    d.send(m.ChannelGone(CALLER.id))
+    ended = d.send(m.RecordingEnded(name))
+    assert of(ended, c.AdoptRecording) == []
+    assert of(ended, c.DiscardIncoming) == [c.DiscardIncoming(name, "wav")]
+    assert of(d.log, c.StopRecording) == []
+
+
+def test_opt_out_while_the_recording_is_still_starting() -> None:
+    d = Driver()
+    d.connect()
+    name = of(d.log, c.StartRecording)[0].name
+    out = d.send(m.Dtmf(CALLER.id, "9"))
+    assert out[0] == c.CancelRecording(name)
+
+
+def test_agent_keys_do_not_count_as_caller_keys() -> None:
+    d = Driver()
+    d.connect()
+    assert d.send(m.Dtmf(AGENT_CHANNEL.id, "9")) == []
+
+
+def test_full_notice_then_back_to_the_flow() -> None:
+    d = Driver()
+    d.start()
+    out = d.send(m.Dtmf(CALLER.id, "0"))
+    assert kinds(out) == ["StopPlayback", "AddConsent"]
+    assert of(out, c.AddConsent)[0].event.kind == "full_notice"
+    notice = d.finish_announcement()
+    assert kinds(notice) == ["Play"]
+    assert of(notice, c.Play)[0].media == "sound:reccontrol/fr/notice"
+    assert d.call.phase is Phase.FULL_NOTICE
+    # The opt-out key works during the notice too.
+    assert kinds(d.send(m.Dtmf(CALLER.id, "9")))[0] == "StopPlayback"
+    dial = d.finish_announcement()
+    assert "Originate" in kinds(dial)
+
+
+def test_remembered_objection_stops_recording() -> None:
+    d = Driver()
+    d.start()
+    d.send(m.ObjectionKnown(True))
+    d.finish_announcement()
+    out = d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    assert of(out, c.RecordDecision)[0].decision.reason == "remembered_objection"
+    assert of(out, c.StartRecording) == []
+
+
+def test_decision_waits_for_the_objection_lookup() -> None:
+    d = Driver()
+    d.start()
+    d.finish_announcement()
+    out = d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    assert of(out, c.RecordDecision) == []
+    out = d.send(m.ObjectionKnown(False))
+    assert of(out, c.RecordDecision)[0].decision.reason == "sampled"
+
+
+def test_anonymous_caller_needs_no_lookup() -> None:
+    d = Driver(hashed=None)
+    assert "LookupObjection" not in kinds(d.start())
+    d.finish_announcement()
+    out = d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    assert of(out, c.RecordDecision)[0].decision.record
+
+
+def test_unsampled_call_is_not_recorded_and_says_why() -> None:
+    d = Driver(service=make_service(sampling_rate=0.001))
+    out = d.connect()
+    decision = of(out, c.RecordDecision)[0].decision
+    assert not decision.record and decision.reason == "not_sampled" and decision.draw is not None
+    assert of(out, c.StartRecording) == []
+
+
+def test_protected_agent_and_unknown_agent() -> None:
+    d = Driver()
+    out = d.connect(make_agent(protected=True, protection_reason="staff representative"))
+    assert of(out, c.RecordDecision)[0].decision.reason == "protected_agent"
+    d = Driver()
+    d.start()
+    d.send(m.ObjectionKnown(False))
+    d.finish_announcement()
+    out = d.send(m.AgentAnswered(AGENT_CHANNEL, None))
+    assert of(out, c.RecordDecision)[0].decision.reason == "unknown_agent"
+
+
+def test_no_agent_answers_in_time() -> None:
+    d = Driver()
+    d.start()
+    d.finish_announcement()
+    out = d.send(m.TimerFired(AGENT_TIMER))
+    assert kinds(out) == ["CancelTimer", "Hangup", "Log", "Play"]
+    assert of(out, c.Play)[0].media == "sound:sorry"
+    end = d.finish_announcement()
+    assert kinds(end) == ["Hangup", "EndCall", "Finished"]
+    assert of(end, c.EndCall)[0].outcome == "no_agent"
+    assert of(d.log, c.RecordDecision) == [] and of(d.log, c.StartRecording) == []
+    # An agent who answers after all is hung up.
+    assert d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent())) == []
+
+
+def test_agent_channel_fails_before_answer() -> None:
+    d = Driver()
+    d.start()
+    d.finish_announcement()
+    out = d.send(m.ChannelGone("rc-c0ffee-agent"))
+    assert kinds(out) == ["CancelTimer", "Log", "Play"]
+
+
+def test_originate_refused() -> None:
+    d = Driver()
+    d.start()
+    dial = d.finish_announcement()
+    out = d.send(m.CommandFailed(of(dial, c.Originate)[0], "ari-bad-request", 400))
+    assert "Play" in kinds(out) and d.call.outcome == "no_agent"
+
+
+def test_caller_hangs_up_during_announcement() -> None:
+    d = Driver()
+    d.start()
+    out = d.send(m.ChannelGone(CALLER.id))
+    assert kinds(out) == ["Log", "EndCall", "Finished"]
+    assert of(out, c.EndCall)[0].outcome == "caller_hung_up"
+    assert of(out, c.EndCall)[0].announcement_completed is False
+
+
+def test_caller_hangs_up_while_agent_rings() -> None:
+    d = Driver()
+    d.start()
+    d.finish_announcement()
+    out = d.send(m.ChannelGone(CALLER.id))
+    assert kinds(out) == ["Hangup", "CancelTimer", "Log", "EndCall", "Finished"]
+    assert of(out, c.Hangup)[0].channel_id == "rc-c0ffee-agent"
+
+
+def test_recording_that_fails_to_start() -> None:
+    d = Driver()
+    d.connect()
+    start = of(d.log, c.StartRecording)[0]
+    out = d.send(m.CommandFailed(start, "ari-conflict", 409))
+    assert kinds(out) == ["CloseRecording", "Log"]
+    assert of(out, c.CloseRecording)[0].state == "failed"
+    assert "409" in of(out, c.Log)[0].message
+    # The call goes on; hang-up ends it without trying to stop or adopt anything.
+    d.send(m.ChannelGone(CALLER.id))
+    end = d.send(m.ChannelGone(AGENT_CHANNEL.id))
+    assert of(d.log, c.StopRecording) == [] and of(d.log, c.AdoptRecording) == []
+    assert of(end, c.EndCall)[0].outcome == "caller_hung_up"
+
+
+def test_recording_failed_event() -> None:
+    d = Driver()
+    d.connect()
+    name = of(d.log, c.StartRecording)[0].name
+    out = d.send(m.RecordingEnded(name, failed=True, cause="disk full"))
+    assert of(out, c.CloseRecording)[0].state == "failed"
+
+
+def test_announcement_that_cannot_play_means_no_recording() -> None:
+    d = Driver()
+    d.start()
+    d.send(m.ObjectionKnown(False))
+    out = d.send(m.PlaybackDone(d.call.playback_id, failed=True))
+    assert "Originate" in kinds(out)
+    out = d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    assert of(out, c.RecordDecision)[0].decision.reason == "announcement_not_played"
+
+
+def test_ending_timer_finishes_a_call_whose_events_were_lost() -> None:
+    d = Driver()
+    d.connect()
+    d.send(m.ChannelGone(CALLER.id))
+    out = d.send(m.TimerFired(ENDING_TIMER))
+    assert kinds(out) == ["AdoptRecording", "Log", "EndCall", "Finished"]
+
+
+def test_seeded_machines_are_reproducible() -> None:
+    a, b = Driver(seed=9), Driver(seed=9)
+    assert a.connect() == b.connect()
