@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from controller.ari.models import CallerId, Channel
@@ -13,6 +14,7 @@ from controller.calls.inbound import AGENT_TIMER, ENDING_TIMER, CallSettings, In
 from controller.config.model import Agent, Service
 from tests.factories import make_agent, make_service
 
+T = TypeVar("T", bound=c.Command)
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)  # Wednesday 10:00 in Paris
 SETTINGS = CallSettings(ZoneInfo("Europe/Paris"), "wav")
 CALLER = Channel(
@@ -41,7 +43,7 @@ def kinds(commands: list[c.Command]) -> list[str]:
     return [type(cmd).__name__ for cmd in commands]
 
 
-def of(commands: list[c.Command], kind: type[c.Command]) -> list[c.Command]:
+def of(commands: list[c.Command], kind: type[T]) -> list[T]:
     return [cmd for cmd in commands if isinstance(cmd, kind)]
 
 
