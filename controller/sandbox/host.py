@@ -89,19 +89,32 @@ def is_mounted(path: Path) -> bool:
     return path.resolve() in mounts_under(path)
 
 
-def process_state(pid: int) -> str | None:
-    """The kernel's one-letter state of ``pid``, or None when there is no such process."""
+def _state(stat_file: Path) -> str | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+        stat = stat_file.read_text(encoding="utf-8")
     except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name is in parentheses and may itself contain spaces or parentheses.
     return stat.rpartition(")")[2].split()[0]
 
 
+def process_state(pid: int) -> str | None:
+    """The kernel's one-letter state of ``pid``, or None when there is no such process."""
+    return _state(Path(f"/proc/{pid}/stat"))
+
+
 def is_alive(pid: int) -> bool:
-    state = process_state(pid)
-    return state is not None and state not in ("Z", "X")
+    """Whether any thread of process ``pid`` still runs.
+
+    The main thread of a stopping Asterisk shows as a zombie while its other threads
+    still shut down and hold its sockets: the process only counts as gone when every
+    thread is.
+    """
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+        return False
+    return any(_state(task / "stat") not in (None, "Z", "X") for task in tasks)
 
 
 def process_root(pid: int) -> Path | None:

@@ -485,8 +485,8 @@ class Sandbox:
     def _wait_gone(self, pid: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._reap(pid)
             if not host.is_alive(pid):
+                self._reap(pid)
                 return True
             time.sleep(0.02)
         return False

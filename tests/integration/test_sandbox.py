@@ -204,6 +204,13 @@ def test_down_stops_only_its_own_asterisk_and_unmounts_with_the_last(sandbox: Sa
         assert is_alive(second.pid)
         assert sandbox.mounts() == [sandbox.root / "proc"]
         sandbox.down(first.name)  # a second down is harmless
+        # Stopped means every thread gone and the port free: it restarts on it at once,
+        # with a new password.
+        again = sandbox.up(name=first.name, http_port=first.http_port)
+        assert again.pid != first.pid
+        assert again.ari_password != first.ari_password
+        sandbox.down(first.name)
+        assert not is_alive(again.pid)
     finally:
         sandbox.down(second.name)
     assert not is_alive(second.pid)
