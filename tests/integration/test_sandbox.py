@@ -7,17 +7,19 @@ import array
 import asyncio
 import math
 import os
+import shutil
 import time
 import uuid
 import wave
 from pathlib import Path
 
 import aiohttp
+import pytest
 
-from controller.sandbox import Sandbox, SandboxInstance
+from controller.sandbox import Sandbox, SandboxError, SandboxInstance
 from controller.sandbox.host import chroot_ids, is_alive
 from tests.integration.ari_probe import ari_app, basic_auth
-from tests.integration.conftest import free_port
+from tests.integration.conftest import REPOSITORY, free_port
 
 
 def read_wav(path: Path) -> tuple[float, array.array[int]]:
@@ -211,6 +213,8 @@ def test_down_stops_only_its_own_asterisk_and_unmounts_with_the_last(sandbox: Sa
         assert again.ari_password != first.ari_password
         sandbox.down(first.name)
         assert not is_alive(again.pid)
+        with pytest.raises(SandboxError, match="is not running"):
+            sandbox.cli(first.name, "core show uptime")
     finally:
         sandbox.down(second.name)
     assert not is_alive(second.pid)
@@ -220,6 +224,24 @@ def test_down_stops_only_its_own_asterisk_and_unmounts_with_the_last(sandbox: Sa
     assert sandbox.mounts() == ([sandbox.root / "proc"] if others else [])
     for name in names:
         sandbox.reset(name)
+
+
+def test_reload_dialplan_copies_the_snippets_in_again(
+    sandbox: Sandbox, asterisk: SandboxInstance, tmp_path: Path
+) -> None:
+    dialplan = tmp_path / "dialplan"
+    shutil.copytree(REPOSITORY / "dialplan", dialplan)
+    with (dialplan / "reccontrol.conf").open("a") as snippet:
+        snippet.write("\n[reload-check]\nexten => probe,1,NoOp(reloaded)\n")
+    edited = Sandbox(sandbox.root, sandbox.config_dir, dialplan)
+    try:
+        edited.reload_dialplan(asterisk.name)
+        assert "NoOp(reloaded)" in sandbox.cli(asterisk.name, "dialplan show reload-check")
+    finally:
+        sandbox.reload_dialplan(asterisk.name)
+    assert "reload-check" not in sandbox.cli(asterisk.name, "dialplan show")
+    assert "RECCONTROL_APP=reccontrol" in sandbox.cli(asterisk.name, "dialplan show globals")
+    assert sandbox.status(asterisk.name) == asterisk
 
 
 # -- the shipped dialplan snippet ------------------------------------------------------
