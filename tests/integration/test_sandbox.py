@@ -18,7 +18,9 @@ import pytest
 
 from controller.sandbox import Sandbox, SandboxError, SandboxInstance
 from controller.sandbox.host import chroot_ids, is_alive
-from tests.integration.ari_probe import ari_app, basic_auth
+from tests.audio import read_wav as read_audio
+from tests.audio import tone_seconds
+from tests.integration.ari_probe import AriProbe, ari_app, basic_auth
 from tests.integration.conftest import REPOSITORY, free_port
 
 
@@ -164,6 +166,45 @@ async def test_media_uri_plays_a_wav_dropped_in_sounds_dir(asterisk: SandboxInst
     assert done["playback"]["state"] == "done"
     assert elapsed >= 0.8, f"a 1 s file finished after {elapsed:.2f} s"
     assert failed["playback"]["state"] == "failed"
+
+
+async def record_caller(ari: AriProbe, script: str, seconds: float) -> str:
+    """Runs a sim-caller script into the app and records what it sends for ``seconds``."""
+    name = f"caller-{uuid.uuid4().hex}"
+    channel = await ari.originate(f"Local/{script}@sim-caller", app="reccontrol")
+    await ari.wait_for("StasisStart", lambda e: e["channel"]["id"] == channel)
+    await ari.expect(201, "POST", f"/channels/{channel}/record", name=name, format="wav")
+    await ari.wait_for("RecordingStarted", lambda e: e["recording"]["name"] == name)
+    await asyncio.sleep(seconds)
+    await ari.expect(204, "POST", f"/recordings/live/{name}/stop")
+    await ari.wait_for("RecordingFinished", lambda e: e["recording"]["name"] == name)
+    await ari.expect(204, "DELETE", f"/channels/{channel}")
+    return name
+
+
+async def test_simulated_callers_play_tones_files_and_keys(asterisk: SandboxInstance) -> None:
+    stem = f"marker-{uuid.uuid4().hex}"
+    write_tone(asterisk.sounds_dir / f"{stem}.wav", hz=1000, seconds=3.0)
+    async with ari_app(asterisk) as ari:
+        tone = await record_caller(ari, "tone-700", 1.5)
+        played = await record_caller(ari, f"play-{stem}", 1.5)
+        keys = await ari.originate("Local/dtmf-19@sim-caller", app="reccontrol")
+        await ari.wait_for("StasisStart", lambda e: e["channel"]["id"] == keys)
+        digits = []
+        for _ in range(2):
+            event = await ari.wait_for(
+                "ChannelDtmfReceived",
+                lambda e: e["channel"]["id"] == keys and e not in digits,
+            )
+            digits.append(event)
+        await ari.expect(204, "DELETE", f"/channels/{keys}")
+
+    assert [e["digit"] for e in digits] == ["1", "9"]
+    audio = read_audio(asterisk.recording_dir / f"{tone}.wav")
+    assert tone_seconds(audio, 700) > 0.8
+    assert tone_seconds(audio, 440) < 0.1
+    audio = read_audio(asterisk.recording_dir / f"{played}.wav")
+    assert tone_seconds(audio, 1000) > 0.8
 
 
 # -- several instances -----------------------------------------------------------------
