@@ -8,6 +8,7 @@ nothing was checked against Asterisk.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,12 @@ from pathlib import Path
 import pytest
 
 from controller.sandbox import Sandbox, SandboxError, SandboxInstance, default_root
+from controller.sandbox.host import is_alive
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
+# Instances are named after the pytest process that owns them.
+OWNED = re.compile(r"^pytest-(\d+)(?:-|$)")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,6 +43,11 @@ def sandbox() -> Sandbox:
     try:
         box = Sandbox(default_root(), REPOSITORY / "config" / "asterisk", REPOSITORY / "dialplan")
         box.ensure_built()
+        # A test run killed before its teardown leaves its instances running: stop them.
+        for name in box.instances():
+            owner = OWNED.match(name)
+            if owner and not is_alive(int(owner.group(1))):
+                box.reset(name)
     except SandboxError as exc:
         pytest.fail(str(exc), pytrace=False)
     return box
