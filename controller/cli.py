@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from controller import __version__
 from controller.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from controller.store import SqliteStore
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXIT_CONFIG = 2
@@ -66,6 +69,42 @@ def check_config(file: Path) -> None:
     each naming the YAML key path, and exits 2."""
     config = load_or_exit(file)
     click.echo(f"{file}: valid ({len(config.services)} service(s), {len(config.agents)} agent(s))")
+
+
+def open_store(config: Config) -> SqliteStore:
+    from controller.store import SqliteStore, StoreError
+
+    try:
+        return SqliteStore.open(config.store.path)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+@cli.command("sampling-audit")
+@config_option
+def sampling_audit(config_path: Path) -> None:
+    """Show, per service, the configured sampling rate against the rate achieved (P3).
+
+    'draws' counts the calls that could be recorded, so a random draw was made;
+    'achieved' is sampled / draws; 'calls' counts every call that reached a decision."""
+    config = load_or_exit(config_path)
+    store = open_store(config)
+    try:
+        rows = store.sampling_audit()
+    finally:
+        store.close()
+    click.echo(
+        f"{'service':<16} {'configured':>10} {'achieved':>9} {'draws':>6} {'sampled':>8} "
+        f"{'calls':>6}"
+    )
+    for row in rows:
+        click.echo(
+            f"{row.service:<16} {row.configured_rate:>10.3f} {row.achieved_rate:>9.3f} "
+            f"{row.draws:>6} {row.sampled:>8} {row.calls:>6}"
+        )
+    for name, service in config.services.items():
+        if not any(r.service == name for r in rows):
+            click.echo(f"{name:<16} {service.sampling_rate:>10.3f} {'-':>9} {0:>6} {0:>8} {0:>6}")
 
 
 # -- sandbox -------------------------------------------------------------------------

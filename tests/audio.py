@@ -104,10 +104,14 @@ def tone_frames(
     audio: Audio,
     freq: float,
     frame_seconds: float = 0.01,
-    threshold: float = 0.5,
+    threshold: float = 0.2,
     min_level: float = 1e-4,
 ) -> npt.NDArray[np.bool_]:
-    """Which frames carry ``freq`` as their dominant content."""
+    """Which frames carry ``freq`` as a fifth or more of their energy.
+
+    A fifth, not a half: in a mixed recording the caller, the agent and a leaked marker
+    all share the frame.
+    """
     frames = _frames(audio, frame_seconds)
     loud = np.mean(frames**2, axis=1) > min_level**2
     return np.asarray((goertzel_ratio(frames, freq, audio.rate) > threshold) & loud)

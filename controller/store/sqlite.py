@@ -272,6 +272,9 @@ class SqliteStore:
             for row in rows
         ]
 
+    def call_ids(self) -> list[str]:
+        return [row["id"] for row in self.db.query("SELECT id FROM calls ORDER BY rowid")]
+
     def call_summary(self, call_id: str) -> dict[str, Any] | None:
         """The stored facts of one call, for operators and tests."""
         call = next(self.db.query("SELECT * FROM calls WHERE id = ?", [call_id]), None)

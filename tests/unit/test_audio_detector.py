@@ -47,9 +47,28 @@ def test_one_leaked_mixing_frame_of_marker_is_caught(offset: float) -> None:
     assert tone_seconds(audio, MARKER) >= 0.01
 
 
+def test_marker_found_under_two_voices() -> None:
+    voices = Audio(tone(500, 1.0).samples + tone(1100, 1.0).samples, 8000)
+    leak = Audio(
+        tone(500, 0.02).samples + tone(1100, 0.02).samples + tone(MARKER, 0.02).samples, 8000
+    )
+    assert tone_seconds(concat(voices, leak, voices), MARKER) >= 0.01
+    assert tone_seconds(voices, 500) == pytest.approx(1.0, abs=0.02)
+
+
 def test_marker_absent_from_other_audio() -> None:
-    audio = noisy(concat(tone(500, 1.0), tone(1100, 1.0), silence(0.5), tone(2200, 1.0)))
+    audio = noisy(
+        concat(
+            tone(500, 1.0),
+            tone(1100, 1.0),
+            silence(0.5),
+            tone(2200, 1.0),
+            tone(1800, 1.0),
+            tone(2000, 1.0),
+        )
+    )
     assert tone_seconds(audio, MARKER) == 0.0
+    assert tone_seconds(tone(2000, 1.0), 1800) == 0.0
 
 
 def test_dtmf_positive_control() -> None:

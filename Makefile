@@ -1,0 +1,46 @@
+# reccontrol developer tasks. On a fresh Debian machine use ./dev <target>, which
+# installs the system packages first.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck unit integration bench sandbox-up sandbox-down clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/reccontrol demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check controller tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PYTHON) -m pytest tests/unit tests/component -q
+
+integration: $(STAMP)
+	$(PYTHON) -m pytest tests/integration -q
+
+# The whole suite: lint, types, then unit, component and real-Asterisk tests.
+test: lint typecheck
+	$(PYTHON) -m pytest -q
+
+bench: $(STAMP)
+	$(PYTHON) -m bench
+
+sandbox-up: $(STAMP)
+	$(VENV)/bin/reccontrol sandbox up
+
+sandbox-down: $(STAMP)
+	$(VENV)/bin/reccontrol sandbox down
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

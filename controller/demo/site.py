@@ -1,0 +1,205 @@
+"""A reccontrol site on a sandbox Asterisk: config, daemon and a switchboard that places
+scripted calls. The demo runs on it, and so do the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from aiohttp import web
+
+from controller.ari.client import AriClient
+from controller.ari.models import Channel
+from controller.calls.manager import CallManager
+from controller.clock import Clock
+from controller.config import Config
+from controller.config.model import AriSettings
+from controller.daemon import CALLS, STORE, STREAM, build_app
+from controller.demo.sounds import write_tones
+from controller.sandbox import SandboxInstance
+from controller.secrets import Secret
+from controller.store import SqliteStore, StoreThread
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class SandboxSite:
+    """Files of one reccontrol installation pointed at a sandbox instance."""
+
+    instance: SandboxInstance
+    workdir: Path
+
+    def prepare(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._secret_file("ari-password", self.instance.ari_password)
+        key = self.workdir / "caller-hmac-key"
+        if not key.exists():
+            self._secret_file("caller-hmac-key", secrets.token_urlsafe(32))
+
+    def _secret_file(self, name: str, value: str) -> None:
+        path = self.workdir / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(value + "\n")
+
+    def sound(self, name: str) -> str:
+        """The sound name to put in a service config for a file in the sounds folder."""
+        return self.instance.media_uri(name).removeprefix("sound:")
+
+    def tone_sound(self, name: str, parts: list[tuple[float, float]]) -> str:
+        write_tones(self.instance.sounds_dir / f"{name}.wav", parts)
+        return self.sound(name)
+
+    def config_data(
+        self, *, services: dict[str, Any], agents: dict[str, Any], **sections: Any
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "organisation": {
+                "name": "Démo Relation Client SAS",
+                "address": "1 rue de la Démo, 75011 Paris",
+                "dpo": {"name": "Claire Dubois", "email": "dpo@demo.example"},
+            },
+            "timezone": "Europe/Paris",
+            "ari": {
+                "url": self.instance.ari_url,
+                "username": self.instance.ari_username,
+                "password_file": str(self.workdir / "ari-password"),
+                "app": "reccontrol",
+                "reconnect": {"initial_delay": 0.1, "max_delay": 1},
+                "event_log": str(self.workdir / "ari-events.jsonl"),
+            },
+            "store": {"path": str(self.workdir / "reccontrol.sqlite3")},
+            "recordings": {
+                "asterisk_dir": str(self.instance.recording_dir),
+                "vault_dir": str(self.workdir / "vault"),
+            },
+            "privacy": {"caller_hmac_key_file": str(self.workdir / "caller-hmac-key")},
+            "web": {"host": "127.0.0.1", "port": free_port()},
+            "agents": agents,
+            "services": services,
+        }
+        data.update(sections)
+        return data
+
+    def write_config(self, data: dict[str, Any], name: str = "reccontrol.yaml") -> Path:
+        path = self.workdir / name
+        path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+        return path
+
+
+class ScriptedRandom(random.SystemRandom):
+    """Draws come from a script, then from the OS CSPRNG; ids are always CSPRNG.
+
+    Lets the demo and the tests say in advance whether a call will be sampled.
+    """
+
+    def __init__(self, draws: list[float] | None = None) -> None:
+        super().__init__()
+        self.draws = list(draws or [])
+
+    def random(self) -> float:
+        if self.draws:
+            return self.draws.pop(0)
+        return super().random()
+
+
+class RunningDaemon:
+    """The daemon, in this process and event loop, as ``reccontrol run`` builds it."""
+
+    def __init__(
+        self, config: Config, clock: Clock | None = None, rng: random.Random | None = None
+    ) -> None:
+        self.config = config
+        self.app = build_app(config, clock=clock, rng=rng)
+        self._runner = web.AppRunner(self.app, access_log=None)
+
+    async def start(self, within: float = 10.0) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.web.host, self.config.web.port)
+        await site.start()
+        deadline = time.monotonic() + within
+        while self.app[STREAM].connections < 1:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the daemon did not connect to ARI")
+            await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        await self._runner.cleanup()
+
+    @property
+    def store(self) -> StoreThread[SqliteStore]:
+        return self.app[STORE]
+
+    @property
+    def calls(self) -> CallManager:
+        return self.app[CALLS]
+
+    async def query(self, fn: Callable[[SqliteStore], Any]) -> Any:
+        return await self.store.run(fn)
+
+    async def wait_for_calls(self, count: int, within: float = 30.0) -> list[dict[str, Any]]:
+        """Waits until ``count`` calls have ended and their recordings settled."""
+        deadline = time.monotonic() + within
+        while True:
+            summaries = await self.query(lambda s: [s.call_summary(i) for i in s.call_ids()])
+            done = [
+                call
+                for call in summaries
+                if call["ended_at"] and all(r["state"] != "live" for r in call["recordings"])
+            ]
+            if len(done) >= count and self.calls.active_calls == 0:
+                return list(summaries)
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{len(done)} of {count} call(s) finished within {within} s: {summaries}"
+                )
+            await asyncio.sleep(0.1)
+
+
+class Switchboard:
+    """Places scripted calls into the sandbox, as a trunk and phones would."""
+
+    def __init__(self, instance: SandboxInstance, session: aiohttp.ClientSession) -> None:
+        settings = AriSettings(
+            url=instance.ari_url,
+            username=instance.ari_username,
+            password=Secret(instance.ari_password, "sandbox"),
+        )
+        self.client = AriClient(settings, session)
+
+    async def call(self, service: str, caller_script: str, number: str | None = None) -> Channel:
+        """A call from ``number`` to ``service``; the caller follows ``caller_script``
+        (an extension of the sim-caller context)."""
+        variables = {"SIM_CALLER_NUMBER": number} if number else None
+        return await self.client.originate(
+            f"Local/{service}@sim-entry",
+            context="sim-caller",
+            extension=caller_script,
+            variables=variables,
+        )
+
+
+def paris_weekday_10h() -> dt.datetime:
+    """A moment inside office hours (the next Wednesday, 10:00 in Paris), in UTC."""
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    today = dt.datetime.now(paris).date()
+    wednesday = today + dt.timedelta(days=(2 - today.weekday()) % 7)
+    return dt.datetime.combine(wednesday, dt.time(10), paris).astimezone(dt.UTC)

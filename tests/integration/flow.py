@@ -1,0 +1,115 @@
+"""Shared set-up for call-flow tests: a site on the sandbox, the daemon, a switchboard,
+and the evidence left behind (store rows, files, Asterisk's own state)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from controller.clock import Clock, FixedClock
+from controller.config import load_config
+from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
+from controller.demo.site import paris_weekday_10h as office_hours
+
+ANNOUNCEMENT_MARKER = 1800.0
+NOTICE_MARKER = 2000.0
+CALLER_VOICE = 500.0
+AGENT_VOICE = 1100.0
+ANNOUNCEMENT_SECONDS = 3.0
+OPT_OUT = "9"
+FULL_NOTICE = "0"
+
+
+def standard_agents() -> dict[str, Any]:
+    office = [{"days": "mon-fri", "from": "09:00", "to": "18:00"}]
+    return {
+        "alice": {"name": "Alice Martin", "endpoints": ["Local/alice"], "windows": office},
+        "bruno": {
+            "name": "Bruno Petit",
+            "endpoints": ["Local/bruno"],
+            "windows": office,
+            "protected": True,
+            "protection_reason": "staff representative",
+        },
+        "chloe": {
+            "name": "Chloé Roux",
+            "endpoints": ["Local/chloe"],
+            "windows": [{"days": "sat-sun", "from": "09:00", "to": "18:00"}],
+        },
+    }
+
+
+def service(
+    site: SandboxSite, target: str = "Local/alice-talk@sim-agent", **extra: Any
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "language": "fr",
+        "purposes": ["training", "quality"],
+        "announcement": {
+            "sound": site.tone_sound("announce", [(ANNOUNCEMENT_MARKER, ANNOUNCEMENT_SECONDS)]),
+            "version": "2026-01",
+        },
+        "full_notice": site.tone_sound("notice", [(NOTICE_MARKER, 2.0)]),
+        "no_agent_sound": site.tone_sound("no-agent", [(700.0, 1.0)]),
+        "caller_keys": {"opt_out": OPT_OUT, "full_notice": FULL_NOTICE},
+        "sampling": {"rate": 0.5},
+        "target": target,
+        "answer_timeout": 5,
+        "retention_days": 90,
+    }
+    data.update(extra)
+    return data
+
+
+@dataclass
+class Flow:
+    site: SandboxSite
+    daemon: RunningDaemon
+    board: Switchboard
+
+    @property
+    def vault(self) -> Path:
+        return self.site.workdir / "vault"
+
+    def vault_files(self) -> list[Path]:
+        return sorted(self.vault.glob("*")) if self.vault.exists() else []
+
+    def asterisk_files(self) -> list[Path]:
+        return sorted(self.site.instance.recording_dir.glob("*"))
+
+    async def asterisk_leftovers(self) -> tuple[list[Any], list[Any]]:
+        """Bridges and channels still in Asterisk: a finished flow leaves none."""
+        bridges = await self.board.client.request("GET", "/bridges")
+        channels = await self.board.client.list_channels()
+        return list(bridges or []), channels
+
+
+@asynccontextmanager
+async def running_flow(
+    site: SandboxSite,
+    *,
+    services: dict[str, Any],
+    agents: dict[str, Any] | None = None,
+    draws: list[float] | None = None,
+    clock: Clock | None = None,
+    **sections: Any,
+) -> AsyncIterator[Flow]:
+    site.prepare()
+    path = site.write_config(
+        site.config_data(services=services, agents=agents or standard_agents(), **sections)
+    )
+    config = load_config(path)
+    rng: random.Random = ScriptedRandom(draws)
+    daemon = RunningDaemon(config, clock=clock or FixedClock(office_hours()), rng=rng)
+    await daemon.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Flow(site, daemon, Switchboard(site.instance, session))
+    finally:
+        await daemon.stop()
