@@ -21,6 +21,7 @@ from controller.config.model import (
     MAX_RECORDING_RETENTION_DAYS,
     PURPOSES,
     Agent,
+    AgentKeys,
     Announcement,
     AriSettings,
     CallerKeys,
@@ -29,7 +30,9 @@ from controller.config.model import (
     Exemption,
     LoggingSettings,
     Organisation,
+    PauseSettings,
     PrivacySettings,
+    PrivateCalls,
     ReconnectSettings,
     RecordingSettings,
     Service,
@@ -43,6 +46,7 @@ from controller.secrets import Secret
 NAME_PATTERN = r"[a-z][a-z0-9_-]{0,31}"
 NAME_HINT = "names use lower-case letters, digits, '-' and '_', start with a letter"
 CALLER_KEY_PATTERN = r"[0-9*#]"
+SEQUENCE_PATTERN = r"[0-9*#]{2,4}"
 SOUND_PATTERN = r"[A-Za-z0-9_./-]+"
 
 
@@ -298,6 +302,7 @@ def _service(name: str, node: Node) -> Service | None:
             "answer_timeout",
             "retention_days",
             "no_agent_sound",
+            "pause",
         ),
         required=("language", "purposes", "announcement", "full_notice", "target"),
     ):
@@ -416,6 +421,78 @@ def _service(name: str, node: Node) -> Service | None:
         no_agent_sound=node["no_agent_sound"].string(
             "sorry", pattern=SOUND_PATTERN, pattern_hint="must be an Asterisk sound name"
         ),
+        pause=_pause(node["pause"]),
+    )
+
+
+def _pause(node: Node) -> PauseSettings:
+    if not node.present or not node.mapping(("mode", "max_seconds")):
+        return PauseSettings()
+    mode = node["mode"].string("skip", choices=("skip", "silence"))
+    return PauseSettings(
+        mode="silence" if mode == "silence" else "skip",
+        max_seconds=node["max_seconds"].integer(120, minimum=5, maximum=3600),
+    )
+
+
+def _agent_keys(node: Node, services: dict[str, Service]) -> AgentKeys:
+    """Agent key sequences: well-formed, none a prefix of another, none starting with a
+    key that callers press (opt-out, full notice)."""
+    defaults = AgentKeys()
+    if not node.present or not node.mapping((*defaults.sequences(), "inter_digit_timeout")):
+        return defaults
+    hint = 'must be 2 to 4 DTMF keys (0-9, * or #), e.g. "*2"'
+    sequences = {
+        action: node[action].string(default, pattern=SEQUENCE_PATTERN, pattern_hint=hint)
+        for action, default in defaults.sequences().items()
+    }
+    caller_keys: dict[str, str] = {}
+    for service in services.values():
+        caller_keys.setdefault(
+            service.caller_keys.opt_out, f"services.{service.name}.caller_keys.opt_out"
+        )
+        caller_keys.setdefault(
+            service.caller_keys.full_notice, f"services.{service.name}.caller_keys.full_notice"
+        )
+    actions = list(sequences)
+    for i, action in enumerate(actions):
+        seq = sequences[action]
+        if not isinstance(seq, str) or not re.fullmatch(SEQUENCE_PATTERN, seq):
+            continue
+        if seq[0] in caller_keys:
+            node[action].fail(
+                f"starts with {seq[0]!r}, a caller key ({caller_keys[seq[0]]}); agent "
+                "sequences must not begin with a key callers press"
+            )
+        for other in actions[i + 1 :]:
+            other_seq = sequences[other]
+            if not isinstance(other_seq, str):
+                continue
+            if seq == other_seq:
+                node[other].fail(f"is the same sequence as {action} ({seq!r})")
+            elif other_seq.startswith(seq) or seq.startswith(other_seq):
+                short, long_ = (action, other) if len(seq) < len(other_seq) else (other, action)
+                node[long_].fail(
+                    f"overlaps {short} ({sequences[short]!r}): one sequence must not begin "
+                    "with another"
+                )
+    return AgentKeys(
+        start=sequences["start"],
+        pause=sequences["pause"],
+        resume=sequences["resume"],
+        private=sequences["private"],
+        payment=sequences["payment"],
+        inter_digit_timeout=node["inter_digit_timeout"].number(2.0, minimum=0.5, maximum=10),
+    )
+
+
+def _private_calls(node: Node) -> PrivateCalls:
+    if not node.present or not node.mapping(("dial_prefix",)):
+        return PrivateCalls()
+    return PrivateCalls(
+        dial_prefix=node["dial_prefix"].string(
+            "*77", pattern=r"[*#0-9]{1,4}", pattern_hint='must be 1 to 4 keys such as "*77"'
+        )
     )
 
 
@@ -430,6 +507,8 @@ TOP_LEVEL = (
     "web",
     "agents",
     "services",
+    "agent_keys",
+    "private_calls",
 )
 
 
@@ -522,6 +601,9 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
     if root["services"].present and not root["services"].value:
         root["services"].fail("must define at least one service")
 
+    agent_keys = _agent_keys(root["agent_keys"], services)
+    private_calls = _private_calls(root["private_calls"])
+
     if problems or ari is None or privacy is None:
         raise ConfigError(problems.items)
     return Config(
@@ -536,6 +618,8 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
         web=web,
         agents=agents,
         services=services,
+        agent_keys=agent_keys,
+        private_calls=private_calls,
     )
 
 

@@ -154,6 +154,43 @@ class Exemption:
 
 
 @dataclass(frozen=True)
+class AgentKeys:
+    """DTMF sequences agents press on a bridged call (A2, A4, A5, M1)."""
+
+    start: str = "*1"
+    pause: str = "*2"
+    resume: str = "*3"
+    private: str = "*7"
+    payment: str = "*8"
+    inter_digit_timeout: float = 2.0
+    """Seconds allowed between two keys of one sequence."""
+
+    def sequences(self) -> dict[str, str]:
+        """Action name to key sequence."""
+        return {
+            "start": self.start,
+            "pause": self.pause,
+            "resume": self.resume,
+            "private": self.private,
+            "payment": self.payment,
+        }
+
+
+@dataclass(frozen=True)
+class PrivateCalls:
+    dial_prefix: str = "*77"
+    """Agents dial this before a number to make a private outbound call (A2)."""
+
+
+@dataclass(frozen=True)
+class PauseSettings:
+    mode: Literal["skip", "silence"] = "skip"
+    """``skip`` leaves the paused time out of the file; ``silence`` writes silence."""
+    max_seconds: int = 120
+    """A pause longer than this resumes by itself and raises an alert (A5)."""
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     label: str
@@ -173,6 +210,7 @@ class Service:
     """Weekly windows when recording is allowed; empty means at any time."""
     exemption: Exemption | None = None
     no_agent_sound: str = "sorry"
+    pause: PauseSettings = field(default_factory=PauseSettings)
 
 
 @dataclass(frozen=True)
@@ -188,6 +226,8 @@ class Config:
     web: WebSettings
     agents: dict[str, Agent]
     services: dict[str, Service]
+    agent_keys: AgentKeys = field(default_factory=AgentKeys)
+    private_calls: PrivateCalls = field(default_factory=PrivateCalls)
 
     def agent_for_channel(self, channel_name: str) -> Agent | None:
         for agent in self.agents.values():

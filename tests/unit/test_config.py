@@ -361,3 +361,52 @@ def test_empty_file_lists_required_sections(load: Loader) -> None:
     problems = problems_of(load, "")
     assert "organisation: is required" in problems
     assert "services: is required" in problems
+
+
+def test_agent_key_defaults(load: Loader) -> None:
+    keys = load(base()).agent_keys
+    assert keys.sequences() == {
+        "start": "*1",
+        "pause": "*2",
+        "resume": "*3",
+        "private": "*7",
+        "payment": "*8",
+    }
+    assert load(base()).private_calls.dial_prefix == "*77"
+
+
+def test_agent_sequences_must_not_overlap(load: Loader) -> None:
+    data = mutate(lambda d: d.update(agent_keys={"pause": "*2", "resume": "*23"}))
+    assert problems_of(load, data) == [
+        "agent_keys.resume: overlaps pause ('*2'): one sequence must not begin with another"
+    ]
+    data = mutate(lambda d: d.update(agent_keys={"private": "*1"}))
+    assert problems_of(load, data) == ["agent_keys.private: is the same sequence as start ('*1')"]
+
+
+def test_agent_sequences_must_not_start_with_a_caller_key(load: Loader) -> None:
+    data = mutate(lambda d: d.update(agent_keys={"start": "91"}))
+    assert problems_of(load, data) == [
+        "agent_keys.start: starts with '9', a caller key (services.sales.caller_keys.opt_out); "
+        "agent sequences must not begin with a key callers press"
+    ]
+
+
+def test_agent_sequence_shape(load: Loader) -> None:
+    data = mutate(lambda d: d.update(agent_keys={"pause": "2", "inter_digit_timeout": 0}))
+    assert problems_of(load, data) == [
+        'agent_keys.pause: must be 2 to 4 DTMF keys (0-9, * or #), e.g. "*2"',
+        "agent_keys.inter_digit_timeout: must be >= 0.5; got 0",
+    ]
+
+
+def test_pause_settings(load: Loader) -> None:
+    data = mutate(
+        lambda d: d["services"]["sales"].update(pause={"mode": "mute", "max_seconds": 2})
+    )
+    assert problems_of(load, data) == [
+        "services.sales.pause.mode: must be one of skip, silence; got 'mute'",
+        "services.sales.pause.max_seconds: must be >= 5; got 2",
+    ]
+    data = mutate(lambda d: d["services"]["sales"].update(pause={"mode": "silence"}))
+    assert load(data).services["sales"].pause.mode == "silence"
