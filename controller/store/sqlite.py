@@ -86,21 +86,23 @@ class SqliteStore:
         return int(row[0] or 0)
 
     def migrate(self, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
-        """Applies the migrations not applied yet, each in its own transaction."""
+        """Applies the migrations not applied yet, in version order, each in its own
+        transaction."""
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
         )
-        current = self.schema_version()
-        known = max((m.version for m in migrations), default=0)
-        if current > known:
+        done = {row[0] for row in self.db.execute("SELECT version FROM schema_migrations")}
+        known = {m.version for m in migrations}
+        unknown = sorted(done - known)
+        if unknown:
             raise StoreError(
-                f"the store is at schema version {current}, newer than this reccontrol "
-                f"knows ({known}); upgrade reccontrol"
+                f"the store has schema version {unknown[-1]}, which this reccontrol does not "
+                "know; upgrade reccontrol"
             )
         applied = []
         for migration in sorted(migrations, key=lambda m: m.version):
-            if migration.version <= current:
+            if migration.version in done:
                 continue
             with self.transaction() as db:
                 migration.apply(db)

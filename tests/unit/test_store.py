@@ -60,7 +60,7 @@ def test_store_newer_than_code_is_refused(tmp_path: Path) -> None:
     store = SqliteStore.open(path)
     store.db.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 'x')")
     store.close()
-    with pytest.raises(StoreError, match="newer than this reccontrol knows"):
+    with pytest.raises(StoreError, match="which this reccontrol does not know"):
         SqliteStore.open(path)
 
 
