@@ -178,5 +178,28 @@ def sandbox_reset(name: str) -> None:
     click.echo(f"sandbox {name}: reset")
 
 
+@cli.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/var/lib/reccontrol/demo"),
+    show_default=True,
+    help="Where the demo writes its config, store, vault and logs (wiped at start).",
+)
+@click.option("--port", default=8088, show_default=True, help="HTTP port for the sandbox's ARI.")
+@click.option("--keep", is_flag=True, help="Leave the sandbox Asterisk running afterwards.")
+def demo(workdir: Path, port: int, keep: bool) -> None:
+    """Run the demo: start the sandbox Asterisk (root and debootstrap needed), run the
+    daemon on an embedded SQLite store, put scripted calls through it and print what
+    happened to each."""
+    from controller.demo.run import run_demo
+    from controller.sandbox import SandboxError
+
+    try:
+        run_demo(workdir, port, keep)
+    except SandboxError as exc:
+        fail(str(exc))
+
+
 def main() -> None:
     cli()

@@ -177,7 +177,8 @@ def _time(node: Node) -> dt.time:
     if not isinstance(text, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d|24:00", text):
         return dt.time(0)
     if text == "24:00":
-        return dt.time(0)
+        # The end of the day, so "00:00" to "24:00" is a whole day.
+        return dt.time.max
     hours, minutes = text.split(":")
     return dt.time(int(hours), int(minutes))
 

@@ -43,7 +43,8 @@ class WeeklyWindow:
 
     def describe(self) -> str:
         names = ", ".join(DAY_NAMES[d] for d in sorted(self.days))
-        return f"{names} {self.start:%H:%M}-{self.end:%H:%M}"
+        end = "24:00" if self.end == dt.time.max else f"{self.end:%H:%M}"
+        return f"{names} {self.start:%H:%M}-{end}"
 
 
 @dataclass(frozen=True)

@@ -61,21 +61,25 @@ class LocalVault:
         return self.asterisk_dir / f"{name}.{EXTENSIONS.get(fmt, fmt)}"
 
     def adopt(self, name: str, fmt: str) -> AdoptedFile:
-        """Moves Asterisk's finished file into the vault; returns its hash and length."""
+        """Moves Asterisk's finished file into the vault; returns its hash and length.
+
+        The vault copy belongs to reccontrol with mode 0600, whoever wrote the original.
+        """
         source = self.incoming_path(name, fmt)
         target = self.vault_dir / source.name
         try:
-            try:
-                os.rename(source, target)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                # Another file system: copy, flush, then drop the original.
-                shutil.copyfile(source, target)
-                with target.open("rb+") as copied:
-                    os.fsync(copied.fileno())
+            owner = source.stat().st_uid
+            me = os.geteuid()
+            if owner == me or me == 0:
+                self._move(source, target)
+                if owner != me:
+                    os.chown(target, me, os.getegid())
+                target.chmod(0o600)
+            else:
+                # Not ours and we cannot chown it: copy into a file we own, then drop
+                # the original (the controller runs in Asterisk's group to do so).
+                self._copy(source, target)
                 source.unlink()
-            target.chmod(0o600)
             return AdoptedFile(
                 path=target,
                 sha256=sha256_of(target),
@@ -86,6 +90,25 @@ class LocalVault:
             raise VaultError(f"recording file {source.name} is missing") from None
         except (OSError, wave.Error, EOFError) as exc:
             raise VaultError(f"cannot adopt recording {source.name}: {exc}") from None
+
+    def _move(self, source: Path, target: Path) -> None:
+        try:
+            os.rename(source, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # Another file system: copy, flush, then drop the original.
+            self._copy(source, target)
+            source.unlink()
+
+    def _copy(self, source: Path, target: Path) -> None:
+        partial = target.with_name(target.name + ".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out, CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+        os.rename(partial, target)
 
     def discard_incoming(self, name: str, fmt: str) -> bool:
         """Deletes a file Asterisk left behind for a discarded recording, if any."""

@@ -401,9 +401,7 @@ def test_agent_sequence_shape(load: Loader) -> None:
 
 
 def test_pause_settings(load: Loader) -> None:
-    data = mutate(
-        lambda d: d["services"]["sales"].update(pause={"mode": "mute", "max_seconds": 2})
-    )
+    data = mutate(lambda d: d["services"]["sales"].update(pause={"mode": "mute", "max_seconds": 2}))
     assert problems_of(load, data) == [
         "services.sales.pause.mode: must be one of skip, silence; got 'mute'",
         "services.sales.pause.max_seconds: must be >= 5; got 2",

@@ -190,3 +190,11 @@ def test_on_demand_refusals() -> None:
         on_demand_refusal(make_agent(), caller_objected=False, now=WEDNESDAY_10H, timezone=PARIS)
         is None
     )
+
+
+def test_whole_day_window() -> None:
+    day = WeeklyWindow(frozenset({2}), dt.time(0), dt.time.max)
+    assert day.contains(dt.datetime(2026, 12, 2, 0, 0))
+    assert day.contains(dt.datetime(2026, 12, 2, 23, 59, 59))
+    assert not day.contains(dt.datetime(2026, 12, 3, 0, 0))
+    assert day.describe() == "wed 00:00-24:00"
