@@ -45,3 +45,19 @@ class FixedClock:
 
     def set(self, moment: dt.datetime) -> None:
         self._now = moment.astimezone(dt.UTC)
+
+
+class ShiftedClock:
+    """Real time, running from a chosen start: 'as if it were Wednesday 10:00'."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("ShiftedClock needs a timezone-aware start time")
+        self._start = start.astimezone(dt.UTC)
+        self._origin = time.monotonic()
+
+    def now(self) -> dt.datetime:
+        return self._start + dt.timedelta(seconds=time.monotonic() - self._origin)
+
+    def monotonic(self) -> float:
+        return time.monotonic()

@@ -77,6 +77,21 @@ class CancelRecording(Command):
 
 
 @dataclass(frozen=True)
+class PauseRecording(Command):
+    """Skip mode (``pause``: the time is left out of the file) or silence mode
+    (``mute``: the time is written as silence)."""
+
+    name: str
+    mute: bool
+
+
+@dataclass(frozen=True)
+class ResumeRecording(Command):
+    name: str
+    mute: bool
+
+
+@dataclass(frozen=True)
 class StopRecording(Command):
     name: str
 
@@ -164,6 +179,38 @@ class DiscardIncoming(Command):
 
 
 @dataclass(frozen=True)
+class OpenPause(Command):
+    pause_id: str
+    recording_id: str
+    call_id: str
+    paused_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClosePause(Command):
+    pause_id: str
+    resumed_by: str
+    """``agent``, ``timeout``, ``call_end`` or ``discarded``."""
+
+
+@dataclass(frozen=True)
+class AddAlert(Command):
+    call_id: str
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MakePrivate(Command):
+    """Forget the call entirely and count one private call for the agent (A2)."""
+
+    call_id: str
+    agent_id: str | None
+    day: str
+
+
+@dataclass(frozen=True)
 class EndCall(Command):
     call_id: str
     outcome: str
@@ -196,6 +243,8 @@ class Finished(Command):
 
 REST_COMMANDS = (
     Answer,
+    PauseRecording,
+    ResumeRecording,
     Play,
     StopPlayback,
     Ring,

@@ -1,30 +1,34 @@
 """The inbound call flow as a pure state machine.
 
 announcement (C1) -> agent dialled -> caller and agent bridged -> decision (P1-P4, A1,
-A3) -> recording, only after the announcement -> hang-up and clean finish.
+A3) -> recording, only after the announcement -> hang-up and clean finish. While
+bridged, the agent's keys start (A4), pause and resume (A5) the recording, or make the
+call private (A2).
 
 Nothing here does I/O. :meth:`InboundCall.handle` takes a message and the time and
-returns the commands to carry out, in order. Protective commands (discarding a
-recording) always come first in their batch.
+returns the commands to carry out, in order. Protective commands (discarding or
+pausing a recording) always come first in their batch.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.config.model import Agent, Service
-from controller.policy import Reason, Verdict, decide
+from controller.calls.keys import KeyMatcher
+from controller.config.model import Agent, AgentKeys, Service
+from controller.policy import Reason, Verdict, decide, on_demand_refusal
 from controller.store.records import CallStart, ConsentEvent, Decision
 
 AGENT_TIMER = "agent-answer"
 ENDING_TIMER = "ending"
+PAUSE_TIMER = "pause"
 # How long to wait for Asterisk's last events (RecordingFinished, StasisEnd) once a
 # call is over, before finishing anyway.
 ENDING_GRACE_SECONDS = 10.0
@@ -57,10 +61,18 @@ class Recording:
     recording_id: str
     name: str
     state: RecState
+    purposes: tuple[str, ...]
 
     @property
     def live(self) -> bool:
         return self.state in (RecState.STARTING, RecState.ACTIVE)
+
+
+@dataclass(frozen=True)
+class Pause:
+    pause_id: str
+    reason: str
+    mute: bool
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class CallSettings:
 
     timezone: ZoneInfo
     recording_format: str
+    agent_keys: AgentKeys = field(default_factory=AgentKeys)
 
 
 def new_id(rng: random.Random, bits: int = 128) -> str:
@@ -109,6 +122,12 @@ class InboundCall:
         self.outcome = ""
         self.caller_gone = False
         self.agent_gone = False
+        self.keys = KeyMatcher(
+            settings.agent_keys.sequences(), settings.agent_keys.inter_digit_timeout
+        )
+        self.pause: Pause | None = None
+        self.private = False
+        self._feedbacks = 0
 
     # -- helpers ---------------------------------------------------------------------
     @property
@@ -119,6 +138,16 @@ class InboundCall:
         self._playbacks += 1
         self.playback_id = f"rc-{self.call_id}-p{self._playbacks}"
         return c.Play(self.caller.id, f"sound:{sound}", self.playback_id, self.service.language)
+
+    def _feedback(self, ok: bool) -> c.Play:
+        """A short sound to the agent's channel only: the caller and the recording,
+        which hear the bridge, do not hear it."""
+        self._feedbacks += 1
+        keys = self.settings.agent_keys
+        sound = keys.ok_sound if ok else keys.refused_sound
+        return c.Play(
+            self.agent_channel_id, f"sound:{sound}", f"rc-{self.call_id}-f{self._feedbacks}"
+        )
 
     def _log(self, message: str, level: str = "info") -> c.Log:
         return c.Log(level, f"call {self.call_id} ({self.service.name}): {message}")
@@ -143,6 +172,10 @@ class InboundCall:
         match message:
             case m.Dtmf(channel_id=channel_id, digit=digit) if channel_id == self.caller.id:
                 return self._caller_key(digit, now)
+            case m.Dtmf(channel_id=channel_id, digit=digit, received=received) if (
+                channel_id == self.agent_channel_id
+            ):
+                return self._agent_key(digit, received, now)
             case m.ObjectionKnown(objected=objected):
                 self.remembered_objection = objected
                 return self._maybe_decide(now)
@@ -204,6 +237,7 @@ class InboundCall:
             self.recording.state = RecState.DISCARDED
             commands.append(c.CancelRecording(self.recording.name))
             commands.append(c.CloseRecording(self.recording.recording_id, "discarded"))
+            commands += self._close_pause("discarded")
         if self.phase in (Phase.ANNOUNCING, Phase.FULL_NOTICE):
             commands.append(c.StopPlayback(self.playback_id))
         commands.append(
@@ -288,8 +322,11 @@ class InboundCall:
             c.AddToBridge(self.bridge_id, self.caller.id),
             c.AddToBridge(self.bridge_id, channel.id),
         ]
-        who = agent.id if agent else f"unknown agent on {channel.name}"
-        commands.append(self._log(f"connected to {who}"))
+        # Which agent took the call stays out of the normal log: the call may yet turn
+        # out to be private (A2).
+        who = agent.id if agent else "an agent the config does not know"
+        commands.append(self._log("connected to the agent"))
+        commands.append(self._log(f"connected to {who}", "debug"))
         return commands + self._maybe_decide(now)
 
     def _no_agent(self, why: str) -> list[c.Command]:
@@ -347,6 +384,7 @@ class InboundCall:
         ]
         if verdict.record:
             commands += self._start_recording(self.service.purposes)
+            commands.append(self._log(f"recording ({', '.join(self.service.purposes)})"))
         else:
             commands.append(self._log(f"not recorded: {verdict.reason.value}"))
         return commands
@@ -354,7 +392,7 @@ class InboundCall:
     def _start_recording(self, purposes: tuple[str, ...]) -> list[c.Command]:
         # The name is the only handle on the file: 160 random bits, so nobody can
         # guess it (S4).
-        recording = Recording(new_id(self.rng), new_id(self.rng, 160), RecState.STARTING)
+        recording = Recording(new_id(self.rng), new_id(self.rng, 160), RecState.STARTING, purposes)
         self.recording = recording
         return [
             c.OpenRecording(
@@ -366,7 +404,6 @@ class InboundCall:
                 self.service.retention_days,
             ),
             c.StartRecording(self.bridge_id, recording.name, self.settings.recording_format),
-            self._log(f"recording ({', '.join(purposes)})"),
         ]
 
     def _recording_ended(
@@ -382,6 +419,7 @@ class InboundCall:
             pass
         elif failed:
             rec.state = RecState.FAILED
+            commands += self._close_pause("recording_failed")
             commands += [
                 c.CloseRecording(rec.recording_id, "failed"),
                 self._log(f"recording failed ({cause or 'no cause given'})", "error"),
@@ -439,6 +477,7 @@ class InboundCall:
         if self.recording is not None and self.recording.live:
             self.recording.state = RecState.STOPPING
             commands.append(c.StopRecording(self.recording.name))
+        commands += self._close_pause("call_end")
         if not self.caller_gone:
             commands.append(c.Hangup(self.caller.id))
         if self.agent_channel_up and not self.agent_gone:
@@ -457,6 +496,9 @@ class InboundCall:
     def _end(self, now: dt.datetime) -> list[c.Command]:
         del now
         self.phase = Phase.ENDED
+        if self.private:
+            # The call's rows are gone; only the count remains (A2).
+            return [c.Finished()]
         return [
             c.EndCall(
                 self.call_id,
@@ -506,6 +548,14 @@ class InboundCall:
         return [self._log(f"{what} failed ({error_id} {status or ''})".strip(), "warning")]
 
     def _timer(self, name: str, now: dt.datetime) -> list[c.Command]:
+        if name == PAUSE_TIMER and self.pause is not None:
+            limit = self.service.pause.max_seconds
+            message = f"pause lasted more than {limit} s: recording resumed automatically"
+            return [
+                *self._resume("timeout", now),
+                c.AddAlert(self.call_id, "pause_timeout", message),
+                self._log(message, "warning"),
+            ]
         if name == AGENT_TIMER and self.phase is Phase.DIALING:
             return self._no_agent(f"no answer within {self.service.answer_timeout} s")
         if name == ENDING_TIMER and self.phase is Phase.ENDING:
@@ -526,3 +576,106 @@ class InboundCall:
                 *self._end(now),
             ]
         return []
+
+    # -- agent keys (A2, A4, A5) -----------------------------------------------------
+    def _agent_key(self, digit: str, received: float, now: dt.datetime) -> list[c.Command]:
+        action = self.keys.feed(digit, received)
+        if action is None or self.phase is not Phase.CONNECTED:
+            return []
+        if action == "pause":
+            return self._pause("agent_key", now)
+        if action == "resume":
+            if self.pause is None:
+                return [self._feedback(False)]
+            return self._resume("agent", now)
+        if action == "private":
+            return self._make_private(now)
+        if action == "start":
+            return self._start_on_demand(now)
+        # Keys for later features (the payment IVR) are refused until they are set up.
+        return [
+            self._feedback(False),
+            self._log(f"agent key '{action}' is not available", "warning"),
+        ]
+
+    def _pause(self, reason: str, now: dt.datetime) -> list[c.Command]:
+        rec = self.recording
+        if rec is None or not rec.live or self.pause is not None:
+            return [self._feedback(False)]
+        mute = self.service.pause.mode == "silence"
+        self.pause = Pause(new_id(self.rng), reason, mute)
+        return [
+            # First: nothing the agent says after the key may reach the file.
+            c.PauseRecording(rec.name, mute),
+            c.OpenPause(
+                self.pause.pause_id,
+                rec.recording_id,
+                self.call_id,
+                self.agent.id if self.agent else "unknown",
+                reason,
+            ),
+            c.StartTimer(PAUSE_TIMER, self.service.pause.max_seconds),
+            self._feedback(True),
+            self._log(f"recording paused ({reason})"),
+        ]
+
+    def _resume(self, by: str, now: dt.datetime) -> list[c.Command]:
+        pause = self.pause
+        if pause is None:
+            return []
+        commands: list[c.Command] = []
+        rec = self.recording
+        if rec is not None and rec.live:
+            commands.append(c.ResumeRecording(rec.name, pause.mute))
+        commands += self._close_pause(by)
+        commands += [self._feedback(True), self._log(f"recording resumed ({by})")]
+        return commands
+
+    def _close_pause(self, by: str) -> list[c.Command]:
+        if self.pause is None:
+            return []
+        pause, self.pause = self.pause, None
+        return [c.ClosePause(pause.pause_id, by), c.CancelTimer(PAUSE_TIMER)]
+
+    def _make_private(self, now: dt.datetime) -> list[c.Command]:
+        if self.private:
+            return [self._feedback(True)]
+        self.private = True
+        commands: list[c.Command] = []
+        rec = self.recording
+        if rec is not None and rec.state in (RecState.STARTING, RecState.ACTIVE):
+            rec.state = RecState.DISCARDED
+            # First: the live recording goes, before anything else happens.
+            commands.append(c.CancelRecording(rec.name))
+        if self.pause is not None:
+            self.pause = None
+            commands.append(c.CancelTimer(PAUSE_TIMER))
+        day = now.astimezone(self.settings.timezone).date().isoformat()
+        commands += [
+            c.MakePrivate(self.call_id, self.agent.id if self.agent else None, day),
+            self._feedback(True),
+            self._log("declared private by the agent: nothing of it is kept but a count"),
+        ]
+        return commands
+
+    def _start_on_demand(self, now: dt.datetime) -> list[c.Command]:
+        rec = self.recording
+        if self.private or (rec is not None and rec.live):
+            return [self._feedback(False)]
+        refusal = on_demand_refusal(
+            self.agent,
+            # Until the objection ledger has answered, assume the caller objected.
+            caller_objected=self.objected or self.remembered_objection is not False,
+            now=now,
+            timezone=self.settings.timezone,
+        )
+        if refusal is not None:
+            return [
+                self._feedback(False),
+                self._log(f"on-demand recording refused: {refusal.value}"),
+            ]
+        return [
+            *self._start_recording(("mediation",)),
+            self._feedback(True),
+            self._log("recording for mediation, at the agent's request"),
+        ]

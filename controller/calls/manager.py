@@ -45,7 +45,7 @@ from controller.store import SqliteStore, StoreThread
 log = logging.getLogger("reccontrol.calls")
 
 # Commands that protect audio: their reaction time from the key press is logged.
-PROTECTIVE = (c.CancelRecording,)
+PROTECTIVE = (c.CancelRecording, c.PauseRecording)
 UNHANDLED_VARIABLE = "RECCONTROL_RESULT"
 
 
@@ -82,7 +82,7 @@ class CallManager:
         self._vault = vault
         self._clock = clock
         self._rng = rng
-        self._settings = CallSettings(config.timezone, config.recordings.format)
+        self._settings = CallSettings(config.timezone, config.recordings.format, config.agent_keys)
         self._calls: dict[str, CallContext] = {}
         self._by_channel: dict[str, str] = {}
         self._by_recording: dict[str, str] = {}
@@ -139,6 +139,16 @@ class CallManager:
         role = args[0] if args else ""
         if role == "inbound":
             service_name = args[1] if len(args) > 1 else ""
+            dialled = args[2] if len(args) > 2 else ""
+            if dialled and self._config.agent_for_private_line(dialled) is not None:
+                # A private line routed through a recorded service by mistake: never
+                # recorded, whatever the service says (A2).
+                log.warning(
+                    "a call to a private line entered service %r; handed back unrecorded",
+                    service_name[:40],
+                )
+                await self._private_call(channel, "private-line", dialled, unhandled=True)
+                return
             service = self._config.services.get(service_name)
             if service is None:
                 log.error(
@@ -162,6 +172,8 @@ class CallManager:
             if agent is None:
                 agent = await self._agent_from_variable(channel.id)
             self._feed(call_id, m.AgentAnswered(channel, agent))
+        elif role in ("private-outbound", "private-line"):
+            await self._private_call(channel, role, args[1] if len(args) > 1 else "")
         else:
             log.error(
                 "channel %s entered the application with unknown arguments; the call goes on "
@@ -169,6 +181,35 @@ class CallManager:
                 channel.id,
             )
             await self._return_to_dialplan(channel.id)
+
+    async def _private_call(
+        self, channel: Channel, role: str, line: str, unhandled: bool = False
+    ) -> None:
+        """A2: private calls never reach a recorded bridge. They are counted for their
+        agent and handed straight back to the dialplan, which dials them."""
+        if role == "private-line":
+            agent = self._config.agent_for_private_line(line)
+        else:
+            agent = self._config.agent_for_channel(channel.name)
+            prefix = self._config.private_calls.dial_prefix
+            if not channel.dialplan_exten.startswith(prefix):
+                log.warning(
+                    "a private outbound call did not start with the configured prefix %r: "
+                    "check private_calls.dial_prefix against the dialplan",
+                    prefix,
+                )
+        if agent is None:
+            log.warning("a %s call came from or to an agent the config does not know", role)
+        day = self._clock.now().astimezone(self._config.timezone).date().isoformat()
+        agent_id = agent.id if agent is not None else None
+        self._write(lambda s: s.count_private_call(agent_id, day))
+        if unhandled:
+            await self._return_to_dialplan(channel.id)
+            return
+        try:
+            await self._client.continue_in_dialplan(channel.id)
+        except AriError as exc:
+            log.error("a private call could not be handed back to the dialplan (%s)", exc.error_id)
 
     async def _agent_from_variable(self, channel_id: str) -> Any:
         """Queues and other indirect targets name the agent in ``RECCONTROL_AGENT``."""
@@ -314,6 +355,16 @@ class CallManager:
         match command:
             case c.CancelRecording(name=name):
                 await client.cancel_recording(name)
+            case c.PauseRecording(name=name, mute=mute):
+                if mute:
+                    await client.mute_recording(name)
+                else:
+                    await client.pause_recording(name)
+            case c.ResumeRecording(name=name, mute=mute):
+                if mute:
+                    await client.unmute_recording(name)
+                else:
+                    await client.unpause_recording(name)
             case c.Answer(channel_id=channel_id):
                 await client.answer(channel_id)
             case c.Play(channel_id=channel_id, media=media, playback_id=playback_id, lang=lang):
@@ -361,6 +412,24 @@ class CallManager:
                 self._write(lambda s: s.remember_objection(hashed, now, days))
             case c.CloseRecording(recording_id=recording_id, state=state):
                 self._write(lambda s: s.close_recording(recording_id, state, now))
+            case c.OpenPause():
+                pause = command
+                self._write(
+                    lambda s: s.open_pause(
+                        pause.pause_id,
+                        pause.recording_id,
+                        pause.call_id,
+                        pause.paused_by,
+                        pause.reason,
+                        now,
+                    )
+                )
+            case c.ClosePause(pause_id=pause_id, resumed_by=resumed_by):
+                self._write(lambda s: s.close_pause(pause_id, resumed_by, now))
+            case c.AddAlert(call_id=call_id, kind=kind, message=message):
+                self._write(lambda s: s.add_alert(call_id, kind, message, now))
+            case c.MakePrivate(call_id=call_id, agent_id=agent_id, day=day):
+                self._write(lambda s: s.make_private(call_id, agent_id, day))
             case c.EndCall():
                 end = command
                 self._write(

@@ -440,7 +440,9 @@ def _agent_keys(node: Node, services: dict[str, Service]) -> AgentKeys:
     """Agent key sequences: well-formed, none a prefix of another, none starting with a
     key that callers press (opt-out, full notice)."""
     defaults = AgentKeys()
-    if not node.present or not node.mapping((*defaults.sequences(), "inter_digit_timeout")):
+    if not node.present or not node.mapping(
+        (*defaults.sequences(), "inter_digit_timeout", "ok_sound", "refused_sound")
+    ):
         return defaults
     hint = 'must be 2 to 4 DTMF keys (0-9, * or #), e.g. "*2"'
     sequences = {
@@ -484,6 +486,12 @@ def _agent_keys(node: Node, services: dict[str, Service]) -> AgentKeys:
         private=sequences["private"],
         payment=sequences["payment"],
         inter_digit_timeout=node["inter_digit_timeout"].number(2.0, minimum=0.5, maximum=10),
+        ok_sound=node["ok_sound"].string(
+            "beep", pattern=SOUND_PATTERN, pattern_hint="must be an Asterisk sound name"
+        ),
+        refused_sound=node["refused_sound"].string(
+            "beeperr", pattern=SOUND_PATTERN, pattern_hint="must be an Asterisk sound name"
+        ),
     )
 
 

@@ -165,6 +165,10 @@ class AgentKeys:
     payment: str = "*8"
     inter_digit_timeout: float = 2.0
     """Seconds allowed between two keys of one sequence."""
+    ok_sound: str = "beep"
+    """Played to the agent only when a key sequence took effect."""
+    refused_sound: str = "beeperr"
+    """Played to the agent only when a key sequence was refused or had nothing to do."""
 
     def sequences(self) -> dict[str, str]:
         """Action name to key sequence."""
@@ -230,6 +234,15 @@ class Config:
     agent_keys: AgentKeys = field(default_factory=AgentKeys)
     private_calls: PrivateCalls = field(default_factory=PrivateCalls)
 
+    def agent_for_private_line(self, number: str) -> Agent | None:
+        wanted = _digits(number)
+        if not wanted:
+            return None
+        for agent in self.agents.values():
+            if any(_digits(line) == wanted for line in agent.private_lines):
+                return agent
+        return None
+
     def agent_for_channel(self, channel_name: str) -> Agent | None:
         for agent in self.agents.values():
             if agent.matches_channel(channel_name):
@@ -238,3 +251,9 @@ class Config:
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _digits(number: str) -> str:
+    """A number as compared with a declared private line: digits only, 00 as +."""
+    cleaned = "".join(ch for ch in number if ch.isdigit() or ch == "+")
+    return "+" + cleaned[2:] if cleaned.startswith("00") else cleaned

@@ -183,15 +183,23 @@ class Switchboard:
         )
         self.client = AriClient(settings, session)
 
-    async def call(self, service: str, caller_script: str, number: str | None = None) -> Channel:
+    async def call(
+        self,
+        service: str,
+        caller_script: str,
+        number: str | None = None,
+        variables: dict[str, str] | None = None,
+    ) -> Channel:
         """A call from ``number`` to ``service``; the caller follows ``caller_script``
         (an extension of the sim-caller context)."""
-        variables = {"SIM_CALLER_NUMBER": number} if number else None
+        channel_vars = dict(variables or {})
+        if number:
+            channel_vars["SIM_CALLER_NUMBER"] = number
         return await self.client.originate(
             f"Local/{service}@sim-entry",
             context="sim-caller",
             extension=caller_script,
-            variables=variables,
+            variables=channel_vars or None,
         )
 
 

@@ -94,4 +94,36 @@ CREATE INDEX recordings_call ON recordings (call_id);
 CREATE INDEX recordings_expires ON recordings (state, expires_at)
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "call flow", _sql(CALL_FLOW)),)
+AGENT_CONTROLS = """
+CREATE TABLE pauses (
+    id TEXT PRIMARY KEY,
+    recording_id TEXT NOT NULL REFERENCES recordings (id) ON DELETE CASCADE,
+    call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    paused_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    resumed_by TEXT
+);
+CREATE INDEX pauses_recording ON pauses (recording_id);
+
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT REFERENCES calls (id) ON DELETE CASCADE,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+
+CREATE TABLE private_call_counts (
+    agent_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, day)
+)
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "call flow", _sql(CALL_FLOW)),
+    Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
+)

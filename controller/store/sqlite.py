@@ -245,6 +245,61 @@ class SqliteStore:
                 [to_text(at), outcome, agent_id, int(announcement_completed), call_id],
             )
 
+    def open_pause(
+        self,
+        pause_id: str,
+        recording_id: str,
+        call_id: str,
+        paused_by: str,
+        reason: str,
+        at: dt.datetime,
+    ) -> None:
+        with self.transaction() as db:
+            db.table("pauses").insert(
+                {
+                    "id": pause_id,
+                    "recording_id": recording_id,
+                    "call_id": call_id,
+                    "paused_by": paused_by,
+                    "reason": reason,
+                    "started_at": to_text(at),
+                }
+            )
+
+    def close_pause(self, pause_id: str, resumed_by: str, at: dt.datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE pauses SET ended_at = ?, resumed_by = ? WHERE id = ? AND ended_at IS NULL",
+                [to_text(at), resumed_by, pause_id],
+            )
+
+    def add_alert(self, call_id: str | None, kind: str, message: str, at: dt.datetime) -> None:
+        with self.transaction() as db:
+            db.table("alerts").insert(
+                {"call_id": call_id, "at": to_text(at), "kind": kind, "message": message}
+            )
+
+    def make_private(self, call_id: str, agent_id: str | None, day: str) -> None:
+        """Forgets a call declared private and counts it (A2), in one transaction."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM calls WHERE id = ?", [call_id])
+            self._count_private(db, agent_id, day)
+
+    def count_private_call(self, agent_id: str | None, day: str) -> None:
+        with self.transaction() as db:
+            self._count_private(db, agent_id, day)
+
+    @staticmethod
+    def _count_private(db: sqlite_utils.Database, agent_id: str | None, day: str) -> None:
+        db.execute(
+            "INSERT INTO private_call_counts (agent_id, day, count) VALUES (?, ?, 1) "
+            "ON CONFLICT (agent_id, day) DO UPDATE SET count = count + 1",
+            [agent_id or "unknown", day],
+        )
+
+    def private_call_counts(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM private_call_counts ORDER BY day, agent_id"))
+
     def close_interrupted_calls(self, at: dt.datetime) -> int:
         """Closes calls left open by a daemon that stopped mid-call."""
         with self.transaction() as db:
@@ -290,5 +345,11 @@ class SqliteStore:
         )
         call["recordings"] = list(
             self.db.query("SELECT * FROM recordings WHERE call_id = ?", [call_id])
+        )
+        call["pauses"] = list(
+            self.db.query("SELECT * FROM pauses WHERE call_id = ? ORDER BY started_at", [call_id])
+        )
+        call["alerts"] = list(
+            self.db.query("SELECT * FROM alerts WHERE call_id = ? ORDER BY id", [call_id])
         )
         return call

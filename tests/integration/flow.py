@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from controller.clock import Clock, FixedClock
+from controller.clock import Clock, ShiftedClock
 from controller.config import load_config
 from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
 from controller.demo.site import paris_weekday_10h as office_hours
@@ -106,7 +106,7 @@ async def running_flow(
     )
     config = load_config(path)
     rng: random.Random = ScriptedRandom(draws)
-    daemon = RunningDaemon(config, clock=clock or FixedClock(office_hours()), rng=rng)
+    daemon = RunningDaemon(config, clock=clock or ShiftedClock(office_hours()), rng=rng)
     await daemon.start()
     try:
         async with aiohttp.ClientSession() as session:

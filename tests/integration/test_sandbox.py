@@ -300,7 +300,7 @@ async def test_inbound_call_enters_the_app_with_direction_and_service(
             priority=1,
         )
         start = await ari.wait_for("StasisStart")
-        assert start["args"] == ["inbound", "sales"]
+        assert start["args"] == ["inbound", "sales", ""]  # no dialled number set
         assert start["channel"]["caller"]["number"] == "0612345678"
         inbound = start["channel"]["id"]
         assert inbound != caller

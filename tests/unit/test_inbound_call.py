@@ -105,11 +105,15 @@ def test_announcement_first_then_agent_then_recording() -> None:
         "AddToBridge",
         "AddToBridge",
         "Log",
+        "Log",
         "RecordDecision",
         "OpenRecording",
         "StartRecording",
         "Log",
     ]
+    logs = of(connected, c.Log)
+    assert [log.level for log in logs] == ["info", "debug", "info"]
+    assert "alice" not in logs[0].message and "alice" in logs[1].message
     decision = of(connected, c.RecordDecision)[0].decision
     assert decision.record and decision.reason == "sampled" and decision.agent_id == "alice"
     assert decision.draw is not None and decision.rate == 0.999
@@ -376,3 +380,163 @@ def test_ending_timer_finishes_a_call_whose_events_were_lost() -> None:
 def test_seeded_machines_are_reproducible() -> None:
     a, b = Driver(seed=9), Driver(seed=9)
     assert a.connect() == b.connect()
+
+
+# -- agent keys ------------------------------------------------------------------------
+def agent_keys(d: Driver, keys: str, start: float = 100.0) -> list[c.Command]:
+    out: list[c.Command] = []
+    for i, key in enumerate(keys):
+        out += d.send(m.Dtmf(AGENT_CHANNEL.id, key, start + i * 0.2))
+    return out
+
+
+def recording_name(d: Driver) -> str:
+    return of(d.log, c.StartRecording)[-1].name
+
+
+def test_pause_goes_out_first_then_resume() -> None:
+    d = Driver()
+    d.connect()
+    name = recording_name(d)
+    out = agent_keys(d, "*2")
+    assert out[0] == c.PauseRecording(name, mute=False)
+    assert kinds(out) == ["PauseRecording", "OpenPause", "StartTimer", "Play", "Log"]
+    opened = of(out, c.OpenPause)[0]
+    assert (opened.paused_by, opened.reason) == ("alice", "agent_key")
+    assert of(out, c.StartTimer)[0].seconds == 120
+    feedback = of(out, c.Play)[0]
+    assert feedback.channel_id == AGENT_CHANNEL.id and feedback.media == "sound:beep"
+    out = agent_keys(d, "*3", start=200)
+    assert kinds(out) == ["ResumeRecording", "ClosePause", "CancelTimer", "Play", "Log"]
+    assert of(out, c.ClosePause)[0] == c.ClosePause(opened.pause_id, "agent")
+
+
+def test_silence_mode_mutes() -> None:
+    from controller.config.model import PauseSettings
+
+    d = Driver(service=make_service(sampling_rate=0.999, pause=PauseSettings("silence", 60)))
+    d.connect()
+    out = agent_keys(d, "*2")
+    assert out[0] == c.PauseRecording(recording_name(d), mute=True)
+    assert agent_keys(d, "*3", start=200)[0] == c.ResumeRecording(recording_name(d), mute=True)
+
+
+def test_pause_timeout_resumes_and_alerts() -> None:
+    d = Driver()
+    d.connect()
+    agent_keys(d, "*2")
+    out = d.send(m.TimerFired("pause"))
+    assert kinds(out) == [
+        "ResumeRecording",
+        "ClosePause",
+        "CancelTimer",
+        "Play",
+        "Log",
+        "AddAlert",
+        "Log",
+    ]
+    assert of(out, c.ClosePause)[0].resumed_by == "timeout"
+    assert of(out, c.AddAlert)[0].kind == "pause_timeout"
+    # A late resume key has nothing to resume.
+    assert kinds(agent_keys(d, "*3", start=300)) == ["Play"]
+
+
+def test_pause_without_recording_is_refused() -> None:
+    d = Driver(service=make_service(sampling_rate=0.001))
+    d.connect()
+    out = agent_keys(d, "*2")
+    assert out == [c.Play(AGENT_CHANNEL.id, "sound:beeperr", "rc-c0ffee-f1")]
+
+
+def test_random_digits_change_nothing() -> None:
+    d = Driver()
+    d.connect()
+    before = len(d.log)
+    assert agent_keys(d, "5#4**") == []
+    assert len(d.log) == before
+
+
+def test_keys_typed_too_slowly_do_nothing() -> None:
+    d = Driver()
+    d.connect()
+    assert d.send(m.Dtmf(AGENT_CHANNEL.id, "*", 100.0)) == []
+    assert d.send(m.Dtmf(AGENT_CHANNEL.id, "2", 103.0)) == []
+
+
+def test_private_discards_first_and_forgets_the_call() -> None:
+    d = Driver()
+    d.connect()
+    name = recording_name(d)
+    d.send(m.RecordingStarted(name))
+    out = agent_keys(d, "*7")
+    assert out[0] == c.CancelRecording(name)
+    private = of(out, c.MakePrivate)[0]
+    assert private == c.MakePrivate("c0ffee", "alice", "2026-12-02")
+    d.send(m.ChannelGone(CALLER.id))
+    end = d.send(m.RecordingEnded(name))
+    assert of(end, c.DiscardIncoming) == [c.DiscardIncoming(name, "wav")]
+    end += d.send(m.ChannelGone(AGENT_CHANNEL.id))
+    assert of(end, c.EndCall) == [] and kinds(end)[-1] == "Finished"
+    assert of(d.log, c.AdoptRecording) == []
+    # Nothing more can be started on a private call.
+    assert kinds(agent_keys(d, "*1", start=400)) == []
+
+
+def test_private_while_paused_cancels_the_pause_timer() -> None:
+    d = Driver()
+    d.connect()
+    agent_keys(d, "*2")
+    out = agent_keys(d, "*7", start=150)
+    assert kinds(out)[:2] == ["CancelRecording", "CancelTimer"]
+
+
+def test_on_demand_recording_of_an_unsampled_call() -> None:
+    d = Driver(service=make_service(sampling_rate=0.001))
+    d.connect()
+    assert of(d.log, c.StartRecording) == []
+    out = agent_keys(d, "*1")
+    opened = of(out, c.OpenRecording)[0]
+    assert opened.purposes == ("mediation",)
+    assert kinds(out)[:2] == ["OpenRecording", "StartRecording"]
+    # Already recording: a second *1 is refused.
+    assert of(agent_keys(d, "*1", start=200), c.Play)[0].media == "sound:beeperr"
+
+
+def test_on_demand_refused_after_objection() -> None:
+    d = Driver(service=make_service(sampling_rate=0.001))
+    d.start()
+    d.send(m.Dtmf(CALLER.id, "9"))
+    d.send(m.ObjectionKnown(False))
+    d.finish_announcement()
+    d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    out = agent_keys(d, "*1")
+    assert of(out, c.StartRecording) == []
+    assert of(out, c.Play)[0].media == "sound:beeperr"
+    assert "caller_objected" in of(out, c.Log)[0].message
+
+
+def test_on_demand_refused_for_protected_agent_and_outside_windows() -> None:
+    d = Driver(service=make_service(sampling_rate=0.001))
+    d.connect(make_agent(protected=True, protection_reason="x"))
+    assert "protected_agent" in of(agent_keys(d, "*1"), c.Log)[0].message
+    d = Driver(service=make_service(sampling_rate=0.001))
+    d.now = dt.datetime(2026, 12, 6, 10, tzinfo=dt.UTC)  # a Sunday
+    d.connect()
+    assert "outside_agent_window" in of(agent_keys(d, "*1"), c.Log)[0].message
+
+
+def test_opt_out_while_paused_closes_the_pause() -> None:
+    d = Driver()
+    d.connect()
+    agent_keys(d, "*2")
+    out = d.send(m.Dtmf(CALLER.id, "9"))
+    assert kinds(out)[:4] == ["CancelRecording", "CloseRecording", "ClosePause", "CancelTimer"]
+    assert of(out, c.ClosePause)[0].resumed_by == "discarded"
+
+
+def test_hangup_while_paused_closes_the_pause() -> None:
+    d = Driver()
+    d.connect()
+    agent_keys(d, "*2")
+    out = d.send(m.ChannelGone(CALLER.id))
+    assert of(out, c.ClosePause)[0].resumed_by == "call_end"

@@ -1,0 +1,41 @@
+"""Recognises agents' key sequences (``*2``...) in a stream of DTMF digits, pure.
+
+A digit that cannot continue any sequence is dropped, and so is a partial sequence
+left longer than the inter-digit timeout: random keys never trigger anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class KeyMatcher:
+    sequences: dict[str, str]
+    """Action name to key sequence; no sequence is a prefix of another (checked at load)."""
+    inter_digit_timeout: float
+    _buffer: str = field(default="", init=False)
+    _last: float = field(default=0.0, init=False)
+
+    def feed(self, digit: str, at: float) -> str | None:
+        """Adds one digit pressed at monotonic time ``at``; returns the completed action."""
+        if self._buffer and at - self._last > self.inter_digit_timeout:
+            self._buffer = ""
+        self._last = at
+        candidate = self._buffer + digit
+        if not self._continues(candidate):
+            # Maybe the digit starts a new sequence on its own.
+            candidate = digit if self._continues(digit) else ""
+        self._buffer = candidate
+        for action, sequence in self.sequences.items():
+            if candidate == sequence:
+                self._buffer = ""
+                return action
+        return None
+
+    def _continues(self, prefix: str) -> bool:
+        return any(sequence.startswith(prefix) for sequence in self.sequences.values())
+
+    @property
+    def pending(self) -> str:
+        return self._buffer
