@@ -23,6 +23,7 @@ from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
 from controller.eventlog import EventLog
+from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
 from controller.store import SqliteStore, StoreThread
 
@@ -69,6 +70,7 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STREAM] = stream
         vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
         await asyncio.to_thread(vault.prepare)
+        gateway = PaymentGateway(config.payment, session) if config.payment else None
         calls = CallManager(
             config=config,
             client=client,
@@ -76,6 +78,7 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
             vault=vault,
             clock=app[CLOCK],
             rng=app[RNG],
+            gateway=gateway,
         )
         app[CALLS] = calls
         task = asyncio.create_task(_consume(stream, calls), name="reccontrol-ari-events")

@@ -7,9 +7,10 @@ are queued to the store thread and never hold up the next REST call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from controller.store.records import CallStart, ConsentEvent, Decision
+from controller.payments.gateway import ChargeRequest
+from controller.store.records import CallStart, ConsentEvent, Decision, PaymentRecord
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,23 @@ class CreateBridge(Command):
 @dataclass(frozen=True)
 class AddToBridge(Command):
     bridge_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class RemoveFromBridge(Command):
+    bridge_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class StartMoh(Command):
+    channel_id: str
+    moh_class: str
+
+
+@dataclass(frozen=True)
+class StopMoh(Command):
     channel_id: str
 
 
@@ -211,6 +229,27 @@ class MakePrivate(Command):
 
 
 @dataclass(frozen=True)
+class FetchPaymentDetails(Command):
+    """Reads the amount and order reference from the caller's channel variables; the
+    answer comes back as a ``PaymentDetails`` message."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class SubmitPayment(Command):
+    """Sends the card data to the payment API; the answer comes back as
+    ``PaymentDone``. The card data is wiped once sent."""
+
+    request: ChargeRequest = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RecordPayment(Command):
+    payment: PaymentRecord
+
+
+@dataclass(frozen=True)
 class EndCall(Command):
     call_id: str
     outcome: str
@@ -252,6 +291,9 @@ REST_COMMANDS = (
     CreateBridge,
     AddToBridge,
     StartRecording,
+    RemoveFromBridge,
+    StartMoh,
+    StopMoh,
     CancelRecording,
     StopRecording,
     Hangup,

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -22,13 +24,18 @@ from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.keys import KeyMatcher
-from controller.config.model import Agent, AgentKeys, Service
+from controller.config.model import Agent, AgentKeys, PaymentSettings, Service
+from controller.payments import ivr as i
+from controller.payments.gateway import APPROVED, DECLINED, ChargeRequest, ChargeResult
 from controller.policy import Reason, Verdict, decide, on_demand_refusal
-from controller.store.records import CallStart, ConsentEvent, Decision
+from controller.store.records import CallStart, ConsentEvent, Decision, PaymentRecord
 
 AGENT_TIMER = "agent-answer"
 ENDING_TIMER = "ending"
 PAUSE_TIMER = "pause"
+IVR_TIMER = "payment-entry"
+AMOUNT = re.compile(r"\d{1,7}(\.\d{1,2})?")
+ORDER_REFERENCE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # How long to wait for Asterisk's last events (RecordingFinished, StasisEnd) once a
 # call is over, before finishing anyway.
 ENDING_GRACE_SECONDS = 10.0
@@ -75,6 +82,21 @@ class Pause:
     mute: bool
 
 
+@dataclass
+class Payment:
+    """One pass of the caller through the secure payment IVR (M1)."""
+
+    payment_id: str
+    started_at: dt.datetime
+    stage: str = "fetching"
+    """fetching -> ivr -> submitting -> result -> (back with the agent)."""
+    amount: Decimal = Decimal(0)
+    order_reference: str = ""
+    ivr: i.PaymentIvr | None = None
+    prompt_id: str = ""
+    result_id: str = ""
+
+
 @dataclass(frozen=True)
 class CallSettings:
     """What every call needs from the configuration, besides its service."""
@@ -82,6 +104,7 @@ class CallSettings:
     timezone: ZoneInfo
     recording_format: str
     agent_keys: AgentKeys = field(default_factory=AgentKeys)
+    payment: PaymentSettings | None = None
 
 
 def new_id(rng: random.Random, bits: int = 128) -> str:
@@ -128,6 +151,8 @@ class InboundCall:
         self.pause: Pause | None = None
         self.private = False
         self._feedbacks = 0
+        self.payment: Payment | None = None
+        self._ivr_playbacks = 0
 
     # -- helpers ---------------------------------------------------------------------
     @property
@@ -171,6 +196,9 @@ class InboundCall:
             return []
         match message:
             case m.Dtmf(channel_id=channel_id, digit=digit) if channel_id == self.caller.id:
+                if self.payment is not None:
+                    # In the payment IVR the caller's keys are card data, nothing else.
+                    return self._ivr_key(digit, now)
                 return self._caller_key(digit, now)
             case m.Dtmf(channel_id=channel_id, digit=digit, received=received) if (
                 channel_id == self.agent_channel_id
@@ -182,7 +210,13 @@ class InboundCall:
             case m.PlaybackDone(playback_id=playback_id, failed=failed):
                 if playback_id == self.playback_id:
                     return self._playback_done(failed, now)
+                if self.payment is not None:
+                    return self._payment_playback_done(playback_id, now)
                 return []
+            case m.PaymentDetails(amount=amount, order_reference=order):
+                return self._payment_details(amount, order, now)
+            case m.PaymentDone(result=result):
+                return self._payment_done(result, now)
             case m.AgentAnswered(channel=channel, agent=agent):
                 return self._agent_answered(channel, agent, now)
             case m.ChannelGone(channel_id=channel_id):
@@ -465,6 +499,15 @@ class InboundCall:
             return []
         if self.phase is Phase.CONNECTED:
             self.outcome = f"{who}_hung_up"
+            if self.payment is not None:
+                if who == "agent":
+                    # The caller is in the payment IVR: let them finish, then end.
+                    return [self._log("agent hung up during the payment")]
+                return [
+                    *self._abandon_payment(now),
+                    self._log("caller hung up during the payment"),
+                    *self._wind_down(now),
+                ]
             return [self._log(f"{who} hung up"), *self._wind_down(now)]
         if self.phase is Phase.ENDING:
             return self._end_if_settled(now)
@@ -483,13 +526,18 @@ class InboundCall:
         if self.agent_channel_up and not self.agent_gone:
             commands.append(c.Hangup(self.agent_channel_id))
         commands.append(c.DestroyBridge(self.bridge_id))
-        commands.append(c.StartTimer(ENDING_TIMER, ENDING_GRACE_SECONDS))
+        grace = ENDING_GRACE_SECONDS
+        if self.payment is not None and self.settings.payment is not None:
+            # A payment already sent: wait for the API's answer so it reaches the store.
+            settings = self.settings.payment
+            grace += settings.timeout * settings.max_attempts + 2 * settings.max_attempts
+        commands.append(c.StartTimer(ENDING_TIMER, grace))
         return commands + self._end_if_settled(now)
 
     def _end_if_settled(self, now: dt.datetime) -> list[c.Command]:
         recording_settled = self.recording is None or self.recording.state is not RecState.STOPPING
         channels_settled = self.caller_gone and (self.agent_gone or not self.agent_channel_up)
-        if recording_settled and channels_settled:
+        if recording_settled and channels_settled and self.payment is None:
             return [c.CancelTimer(ENDING_TIMER), *self._end(now)]
         return []
 
@@ -548,18 +596,25 @@ class InboundCall:
         return [self._log(f"{what} failed ({error_id} {status or ''})".strip(), "warning")]
 
     def _timer(self, name: str, now: dt.datetime) -> list[c.Command]:
-        if name == PAUSE_TIMER and self.pause is not None:
-            limit = self.service.pause.max_seconds
-            message = f"pause lasted more than {limit} s: recording resumed automatically"
+        if name == PAUSE_TIMER and self.pause is not None and self.payment is None:
+            card = self.pause.reason == "card"
+            limit = self.service.pause.card_max_seconds if card else self.service.pause.max_seconds
+            kind = "card_pause_timeout" if card else "pause_timeout"
+            what = "card-entry pause" if card else "pause"
+            message = f"{what} lasted more than {limit} s: recording resumed automatically"
             return [
                 *self._resume("timeout", now),
-                c.AddAlert(self.call_id, "pause_timeout", message),
+                c.AddAlert(self.call_id, kind, message),
                 self._log(message, "warning"),
             ]
+        if name == IVR_TIMER and self.payment is not None and self.payment.ivr is not None:
+            return self._ivr_actions(self.payment.ivr.timed_out(), now)
         if name == AGENT_TIMER and self.phase is Phase.DIALING:
             return self._no_agent(f"no answer within {self.service.answer_timeout} s")
         if name == ENDING_TIMER and self.phase is Phase.ENDING:
             commands: list[c.Command] = []
+            if self.payment is not None and self.payment.stage == "submitting":
+                commands += self._payment_result("unknown", "", 0, "no answer before the end", now)
             if self.recording is not None and self.recording.state is RecState.STOPPING:
                 # RecordingFinished never came: try to keep the file anyway.
                 self.recording.state = RecState.DONE
@@ -582,11 +637,23 @@ class InboundCall:
         action = self.keys.feed(digit, received)
         if action is None or self.phase is not Phase.CONNECTED:
             return []
+        if self.payment is not None and action != "private":
+            # While the caller is in the payment IVR the recording stays paused.
+            return [self._feedback(False)]
+        if action == "payment":
+            return self._start_payment(now)
         if action == "pause":
             return self._pause("agent_key", now)
+        if action == "card":
+            return self._pause("card", now)
         if action == "resume":
             if self.pause is None:
                 return [self._feedback(False)]
+            if self.pause.reason == "card" and self.service.pause.card_resume == "timeout":
+                return [
+                    self._feedback(False),
+                    self._log("card-entry pause: resume refused, it ends by timeout only"),
+                ]
             return self._resume("agent", now)
         if action == "private":
             return self._make_private(now)
@@ -614,12 +681,17 @@ class InboundCall:
                 self.agent.id if self.agent else "unknown",
                 reason,
             ),
-            c.StartTimer(PAUSE_TIMER, self.service.pause.max_seconds),
+            c.StartTimer(
+                PAUSE_TIMER,
+                self.service.pause.card_max_seconds
+                if reason == "card"
+                else self.service.pause.max_seconds,
+            ),
             self._feedback(True),
             self._log(f"recording paused ({reason})"),
         ]
 
-    def _resume(self, by: str, now: dt.datetime) -> list[c.Command]:
+    def _resume(self, by: str, now: dt.datetime, feedback: bool = True) -> list[c.Command]:
         pause = self.pause
         if pause is None:
             return []
@@ -628,7 +700,9 @@ class InboundCall:
         if rec is not None and rec.live:
             commands.append(c.ResumeRecording(rec.name, pause.mute))
         commands += self._close_pause(by)
-        commands += [self._feedback(True), self._log(f"recording resumed ({by})")]
+        if feedback:
+            commands.append(self._feedback(True))
+        commands.append(self._log(f"recording resumed ({by})"))
         return commands
 
     def _close_pause(self, by: str) -> list[c.Command]:
@@ -679,3 +753,206 @@ class InboundCall:
             self._feedback(True),
             self._log("recording for mediation, at the agent's request"),
         ]
+
+    # -- payment IVR (M1) ------------------------------------------------------------
+    def _start_payment(self, now: dt.datetime) -> list[c.Command]:
+        if self.settings.payment is None or not self.service.payments or self.caller_gone:
+            return [
+                self._feedback(False),
+                self._log("payment refused: not enabled for this service"),
+            ]
+        commands: list[c.Command] = []
+        rec = self.recording
+        if rec is not None and rec.live:
+            if self.pause is None:
+                # First, before the caller hears anything: skip mode, whatever the service's
+                # pause mode, so not even silence marks the payment in the file (M1).
+                commands.append(c.PauseRecording(rec.name, mute=False))
+                muted = False
+            else:
+                # An agent's pause becomes the payment's: its timer must not resume the
+                # recording while the agent hears hold music.
+                muted = self.pause.mute
+                commands += self._close_pause("payment")
+            self.pause = Pause(new_id(self.rng), "payment_ivr", muted)
+            commands.append(
+                c.OpenPause(
+                    self.pause.pause_id,
+                    rec.recording_id,
+                    self.call_id,
+                    self.agent.id if self.agent else "unknown",
+                    "payment_ivr",
+                )
+            )
+        self.payment = Payment(new_id(self.rng), now)
+        commands += [
+            c.FetchPaymentDetails(self.caller.id),
+            self._log("payment requested: recording paused, reading the amount"),
+        ]
+        return commands
+
+    def _payment_details(self, amount: str, order: str, now: dt.datetime) -> list[c.Command]:
+        payment, settings = self.payment, self.settings.payment
+        if payment is None or payment.stage != "fetching" or settings is None:
+            return []
+        value = Decimal(amount) if AMOUNT.fullmatch(amount) else Decimal(0)
+        if value <= 0 or value > settings.max_amount or not ORDER_REFERENCE.fullmatch(order):
+            self.payment = None
+            return [
+                *self._resume("payment", now, feedback=False),
+                self._feedback(False),
+                self._log(
+                    "payment refused: the call carries no valid amount (RECCONTROL_PAYMENT_AMOUNT"
+                    ") or order reference (RECCONTROL_PAYMENT_ORDER)",
+                    "warning",
+                ),
+            ]
+        payment.amount, payment.order_reference, payment.stage = value, order, "ivr"
+        today = now.astimezone(self.settings.timezone).date()
+        payment.ivr = i.PaymentIvr(
+            i.IvrSettings(
+                prompt_number=settings.prompts.number,
+                prompt_expiry=settings.prompts.expiry,
+                prompt_cvv=settings.prompts.cvv,
+                prompt_invalid=settings.prompts.invalid,
+                first_digit_timeout=settings.first_digit_timeout,
+                digit_timeout=settings.digit_timeout,
+                max_attempts=settings.max_entry_attempts,
+            ),
+            today,
+        )
+        return [
+            # The caller leaves the agent; the agent hears hold music, not the digits.
+            c.RemoveFromBridge(self.bridge_id, self.caller.id),
+            c.StartMoh(self.agent_channel_id, settings.hold_music_class),
+            *self._ivr_actions(payment.ivr.start(), now),
+            self._log(f"caller in the payment IVR ({value} {settings.currency})"),
+        ]
+
+    def _ivr_key(self, digit: str, now: dt.datetime) -> list[c.Command]:
+        payment = self.payment
+        if payment is None or payment.ivr is None or payment.stage != "ivr":
+            return []
+        return self._ivr_actions(payment.ivr.digit(digit), now)
+
+    def _ivr_actions(self, actions: list[i.Action], now: dt.datetime) -> list[c.Command]:
+        payment, settings = self.payment, self.settings.payment
+        if payment is None or settings is None:
+            return []
+        commands: list[c.Command] = []
+        for action in actions:
+            match action:
+                case i.Prompt(sounds=sounds):
+                    payment.prompt_id = self._ivr_playback_id()
+                    commands.append(self._play_to_caller(sounds, payment.prompt_id))
+                case i.StopPrompt():
+                    commands.append(c.StopPlayback(payment.prompt_id))
+                case i.Wait(seconds=seconds):
+                    commands.append(c.StartTimer(IVR_TIMER, seconds))
+                case i.Collected(card=card):
+                    payment.stage = "submitting"
+                    commands += [
+                        c.CancelTimer(IVR_TIMER),
+                        c.SubmitPayment(
+                            ChargeRequest(
+                                amount=payment.amount,
+                                currency=settings.currency,
+                                order_reference=payment.order_reference,
+                                idempotency_key=new_id(self.rng),
+                                card=card,
+                            )
+                        ),
+                        self._log("card data collected and checked; sending to the payment API"),
+                    ]
+                case i.GaveUp(reason=reason):
+                    commands.append(c.CancelTimer(IVR_TIMER))
+                    commands += self._payment_result(reason, "", 0, "caller entry", now)
+        return commands
+
+    def _ivr_playback_id(self) -> str:
+        self._ivr_playbacks += 1
+        return f"rc-{self.call_id}-i{self._ivr_playbacks}"
+
+    def _play_to_caller(self, sounds: tuple[str, ...], playback_id: str) -> c.Play:
+        media = ",".join(f"sound:{sound}" for sound in sounds)
+        return c.Play(self.caller.id, media, playback_id, self.service.language)
+
+    def _payment_done(self, result: ChargeResult, now: dt.datetime) -> list[c.Command]:
+        if self.payment is None or self.payment.stage != "submitting":
+            return []
+        return self._payment_result(
+            result.status, result.reference, result.attempts, result.detail, now
+        )
+
+    def _payment_result(
+        self, status: str, reference: str, attempts: int, detail: str, now: dt.datetime
+    ) -> list[c.Command]:
+        payment, settings = self.payment, self.settings.payment
+        assert payment is not None and settings is not None
+        payment.stage = "result"
+        commands: list[c.Command] = [
+            c.RecordPayment(
+                PaymentRecord(
+                    payment_id=payment.payment_id,
+                    call_id=self.call_id,
+                    started_at=payment.started_at,
+                    ended_at=now,
+                    amount=f"{payment.amount:.2f}",
+                    currency=settings.currency,
+                    order_reference=payment.order_reference,
+                    status=status,
+                    provider_reference=reference,
+                    attempts=attempts,
+                    detail=detail,
+                )
+            ),
+            self._log(f"payment {status} ({detail})"),
+        ]
+        if self.caller_gone:
+            self.payment = None
+            if self.phase is Phase.ENDING:
+                commands += self._end_if_settled(now)
+            return commands
+        prompts = settings.prompts
+        sound = {APPROVED: prompts.approved, DECLINED: prompts.declined}.get(
+            status, prompts.unavailable
+        )
+        payment.result_id = self._ivr_playback_id()
+        commands.append(self._play_to_caller((sound,), payment.result_id))
+        if not self.agent_gone:
+            commands.append(self._feedback(status == APPROVED))
+        return commands
+
+    def _payment_playback_done(self, playback_id: str, now: dt.datetime) -> list[c.Command]:
+        payment = self.payment
+        assert payment is not None
+        if playback_id == payment.prompt_id and payment.ivr is not None and payment.stage == "ivr":
+            return self._ivr_actions(payment.ivr.prompt_finished(), now)
+        if playback_id == payment.result_id and payment.stage == "result":
+            return self._return_from_payment(now)
+        return []
+
+    def _return_from_payment(self, now: dt.datetime) -> list[c.Command]:
+        self.payment = None
+        if self.agent_gone:
+            return self._wind_down(now)
+        commands: list[c.Command] = [
+            c.StopMoh(self.agent_channel_id),
+            c.AddToBridge(self.bridge_id, self.caller.id),
+        ]
+        # Only once the caller is back with the agent does the recording resume (M1).
+        commands += self._resume("payment", now, feedback=False)
+        commands.append(self._log("caller back with the agent"))
+        return commands
+
+    def _abandon_payment(self, now: dt.datetime) -> list[c.Command]:
+        payment = self.payment
+        if payment is None:
+            return []
+        commands: list[c.Command] = [c.CancelTimer(IVR_TIMER)]
+        if payment.ivr is not None:
+            payment.ivr.abandon()
+        if payment.stage in ("fetching", "ivr"):
+            commands += self._payment_result("abandoned", "", 0, "caller hung up", now)
+        self.payment = None if payment.stage != "submitting" else payment
+        return commands

@@ -38,6 +38,7 @@ from controller.calls import messages as m
 from controller.calls.inbound import CallSettings, InboundCall, new_id
 from controller.clock import Clock
 from controller.config.model import Config
+from controller.payments.gateway import UNAVAILABLE, ChargeRequest, ChargeResult, PaymentGateway
 from controller.privacy import caller_hash
 from controller.recordings import LocalVault, VaultError
 from controller.store import SqliteStore, StoreThread
@@ -75,6 +76,7 @@ class CallManager:
         vault: LocalVault,
         clock: Clock,
         rng: random.Random,
+        gateway: PaymentGateway | None = None,
     ) -> None:
         self._config = config
         self._client = client
@@ -82,7 +84,10 @@ class CallManager:
         self._vault = vault
         self._clock = clock
         self._rng = rng
-        self._settings = CallSettings(config.timezone, config.recordings.format, config.agent_keys)
+        self._gateway = gateway
+        self._settings = CallSettings(
+            config.timezone, config.recordings.format, config.agent_keys, config.payment
+        )
         self._calls: dict[str, CallContext] = {}
         self._by_channel: dict[str, str] = {}
         self._by_recording: dict[str, str] = {}
@@ -333,6 +338,10 @@ class CallManager:
                 self._spawn(self._adopt(recording_id, name, fmt))
             case c.DiscardIncoming(name=name, fmt=fmt):
                 self._spawn(self._discard_incoming(call_id, name, fmt))
+            case c.FetchPaymentDetails(channel_id=channel_id):
+                self._spawn(self._payment_details(call_id, channel_id))
+            case c.SubmitPayment(request=request):
+                self._spawn(self._submit_payment(call_id, request))
             case c.OpenRecording():
                 self._by_recording[command.name] = call_id
                 now = self._clock.now()
@@ -386,6 +395,12 @@ class CallManager:
                 await client.create_bridge("mixing", bridge_id=bridge_id)
             case c.AddToBridge(bridge_id=bridge_id, channel_id=channel_id):
                 await client.add_channel(bridge_id, channel_id, absorb_dtmf=True)
+            case c.RemoveFromBridge(bridge_id=bridge_id, channel_id=channel_id):
+                await client.remove_channel(bridge_id, channel_id)
+            case c.StartMoh(channel_id=channel_id, moh_class=moh_class):
+                await client.start_moh(channel_id, moh_class)
+            case c.StopMoh(channel_id=channel_id):
+                await client.stop_moh(channel_id)
             case c.StartRecording(bridge_id=bridge_id, name=name, fmt=fmt):
                 await client.record_bridge(bridge_id, name, fmt=fmt)
             case c.StopRecording(name=name):
@@ -430,6 +445,8 @@ class CallManager:
                 self._write(lambda s: s.add_alert(call_id, kind, message, now))
             case c.MakePrivate(call_id=call_id, agent_id=agent_id, day=day):
                 self._write(lambda s: s.make_private(call_id, agent_id, day))
+            case c.RecordPayment(payment=payment):
+                self._write(lambda s: s.record_payment(payment))
             case c.EndCall():
                 end = command
                 self._write(
@@ -481,6 +498,30 @@ class CallManager:
             )
         )
         log.info("recording %s stored: %.1f s", recording_id, adopted.duration_seconds)
+
+    async def _payment_details(self, call_id: str, channel_id: str) -> None:
+        amount = order = ""
+        try:
+            amount = await self._client.get_variable(channel_id, "RECCONTROL_PAYMENT_AMOUNT")
+            order = await self._client.get_variable(channel_id, "RECCONTROL_PAYMENT_ORDER")
+        except AriError as exc:
+            log.warning("call %s: payment details unreadable (%s)", call_id, exc.error_id)
+        self._feed(call_id, m.PaymentDetails(amount.strip(), order.strip()))
+
+    async def _submit_payment(self, call_id: str, request: ChargeRequest) -> None:
+        if self._gateway is None:
+            request.card.wipe()
+            result = ChargeResult(UNAVAILABLE, "", 0, "no payment API configured", 0.0)
+        else:
+            result = await self._gateway.charge(request)
+        log.info(
+            "call %s: payment API answered %s in %.0f ms after %d attempt(s)",
+            call_id,
+            result.status,
+            result.duration_ms,
+            result.attempts,
+        )
+        self._feed(call_id, m.PaymentDone(result))
 
     async def _discard_incoming(self, call_id: str, name: str, fmt: str) -> None:
         if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):

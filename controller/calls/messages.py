@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from controller.ari.models import Channel
 from controller.calls.commands import Command
 from controller.config.model import Agent
+from controller.payments.gateway import ChargeResult
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,16 @@ class CommandFailed(Message):
 @dataclass(frozen=True)
 class TimerFired(Message):
     name: str
+
+
+@dataclass(frozen=True)
+class PaymentDetails(Message):
+    """What the call says about the payment to take (channel variables or an API call)."""
+
+    amount: str
+    order_reference: str
+
+
+@dataclass(frozen=True)
+class PaymentDone(Message):
+    result: ChargeResult

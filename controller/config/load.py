@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,8 @@ from controller.config.model import (
     LoggingSettings,
     Organisation,
     PauseSettings,
+    PaymentPrompts,
+    PaymentSettings,
     PrivacySettings,
     PrivateCalls,
     ReconnectSettings,
@@ -304,6 +307,7 @@ def _service(name: str, node: Node) -> Service | None:
             "retention_days",
             "no_agent_sound",
             "pause",
+            "payments",
         ),
         required=("language", "purposes", "announcement", "full_notice", "target"),
     ):
@@ -423,16 +427,93 @@ def _service(name: str, node: Node) -> Service | None:
             "sorry", pattern=SOUND_PATTERN, pattern_hint="must be an Asterisk sound name"
         ),
         pause=_pause(node["pause"]),
+        payments=node["payments"].boolean(False),
     )
 
 
 def _pause(node: Node) -> PauseSettings:
-    if not node.present or not node.mapping(("mode", "max_seconds")):
+    if not node.present or not node.mapping(
+        ("mode", "max_seconds", "card_max_seconds", "card_resume")
+    ):
         return PauseSettings()
     mode = node["mode"].string("skip", choices=("skip", "silence"))
+    card_resume = node["card_resume"].string(
+        "key_or_timeout", choices=("key_or_timeout", "timeout")
+    )
     return PauseSettings(
         mode="silence" if mode == "silence" else "skip",
         max_seconds=node["max_seconds"].integer(120, minimum=5, maximum=3600),
+        card_max_seconds=node["card_max_seconds"].integer(120, minimum=5, maximum=3600),
+        card_resume="timeout" if card_resume == "timeout" else "key_or_timeout",
+    )
+
+
+PROMPTS = ("number", "expiry", "cvv", "invalid", "approved", "declined", "unavailable")
+
+
+def _payment(node: Node, environ: dict[str, str] | os._Environ[str]) -> PaymentSettings | None:
+    if not node.present:
+        return None
+    if not node.mapping(
+        (
+            "api_url",
+            "ca_bundle",
+            "token",
+            "token_env",
+            "token_file",
+            "timeout",
+            "max_attempts",
+            "currency",
+            "max_amount",
+            "prompts",
+            "first_digit_timeout",
+            "digit_timeout",
+            "max_entry_attempts",
+            "hold_music_class",
+        ),
+        required=("api_url", "prompts"),
+    ):
+        return None
+    url = node["api_url"].string("")
+    parts = urlsplit(url)
+    if url and (parts.scheme != "https" or not parts.hostname):
+        node["api_url"].fail("must be an https:// URL: card data only ever travels encrypted (M1)")
+    ca_bundle = node["ca_bundle"].string(None)
+    if ca_bundle and not Path(ca_bundle).is_file():
+        node["ca_bundle"].fail(f"{ca_bundle} is not a readable file")
+    token: Secret | None = None
+    if node["token"].present or node["token_env"].present or node["token_file"].present:
+        token = _secret(node, "token", environ)
+    prompts_node = node["prompts"]
+    sounds = dict.fromkeys(PROMPTS, "")
+    if prompts_node.mapping(PROMPTS, required=PROMPTS):
+        for key in PROMPTS:
+            sounds[key] = prompts_node[key].string(
+                "", pattern=SOUND_PATTERN, pattern_hint="must be an Asterisk sound name"
+            )
+    max_amount = Decimal("10000")
+    if node["max_amount"].present:
+        try:
+            max_amount = Decimal(str(node["max_amount"].value))
+            if max_amount <= 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            node["max_amount"].fail("must be a positive amount such as 5000 or 499.99")
+    return PaymentSettings(
+        api_url=url,
+        prompts=PaymentPrompts(**sounds),
+        ca_bundle=Path(ca_bundle) if ca_bundle else None,
+        token=token,
+        timeout=node["timeout"].number(10.0, minimum=1, maximum=60),
+        max_attempts=node["max_attempts"].integer(2, minimum=1, maximum=5),
+        currency=node["currency"].string(
+            "EUR", pattern=r"[A-Z]{3}", pattern_hint="must be an ISO 4217 code such as EUR"
+        ),
+        max_amount=max_amount,
+        first_digit_timeout=node["first_digit_timeout"].number(10.0, minimum=2, maximum=60),
+        digit_timeout=node["digit_timeout"].number(5.0, minimum=1, maximum=30),
+        max_entry_attempts=node["max_entry_attempts"].integer(3, minimum=1, maximum=5),
+        hold_music_class=node["hold_music_class"].string("default"),
     )
 
 
@@ -485,6 +566,7 @@ def _agent_keys(node: Node, services: dict[str, Service]) -> AgentKeys:
         resume=sequences["resume"],
         private=sequences["private"],
         payment=sequences["payment"],
+        card=sequences["card"],
         inter_digit_timeout=node["inter_digit_timeout"].number(2.0, minimum=0.5, maximum=10),
         ok_sound=node["ok_sound"].string(
             "beep", pattern=SOUND_PATTERN, pattern_hint="must be an Asterisk sound name"
@@ -518,6 +600,7 @@ TOP_LEVEL = (
     "services",
     "agent_keys",
     "private_calls",
+    "payment",
 )
 
 
@@ -612,6 +695,12 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
 
     agent_keys = _agent_keys(root["agent_keys"], services)
     private_calls = _private_calls(root["private_calls"])
+    payment = _payment(root["payment"], environ)
+    for name, service in services.items():
+        if service.payments and payment is None and not root["payment"].present:
+            root["services"][name]["payments"].fail(
+                "needs a top-level 'payment' section (the payment API and IVR prompts)"
+            )
 
     if problems or ari is None or privacy is None:
         raise ConfigError(problems.items)
@@ -629,6 +718,7 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
         services=services,
         agent_keys=agent_keys,
         private_calls=private_calls,
+        payment=payment,
     )
 
 

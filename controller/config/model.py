@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -163,6 +164,7 @@ class AgentKeys:
     resume: str = "*3"
     private: str = "*7"
     payment: str = "*8"
+    card: str = "*5"
     inter_digit_timeout: float = 2.0
     """Seconds allowed between two keys of one sequence."""
     ok_sound: str = "beep"
@@ -178,6 +180,7 @@ class AgentKeys:
             "resume": self.resume,
             "private": self.private,
             "payment": self.payment,
+            "card": self.card,
         }
 
 
@@ -193,6 +196,39 @@ class PauseSettings:
     """``skip`` leaves the paused time out of the file; ``silence`` writes silence."""
     max_seconds: int = 120
     """A pause longer than this resumes by itself and raises an alert (A5)."""
+    card_max_seconds: int = 120
+    """A card-entry pause (M2) resumes by itself after this long."""
+    card_resume: Literal["key_or_timeout", "timeout"] = "key_or_timeout"
+    """``timeout``: the resume key cannot end a card-entry pause early."""
+
+
+@dataclass(frozen=True)
+class PaymentPrompts:
+    number: str
+    expiry: str
+    cvv: str
+    invalid: str
+    approved: str
+    declined: str
+    unavailable: str
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    """The secure IVR and the payment API it sends card data to (M1)."""
+
+    api_url: str
+    prompts: PaymentPrompts
+    ca_bundle: Path | None = None
+    token: Secret | None = None
+    timeout: float = 10.0
+    max_attempts: int = 2
+    currency: str = "EUR"
+    max_amount: Decimal = Decimal("10000")
+    first_digit_timeout: float = 10.0
+    digit_timeout: float = 5.0
+    max_entry_attempts: int = 3
+    hold_music_class: str = "default"
 
 
 @dataclass(frozen=True)
@@ -216,6 +252,8 @@ class Service:
     exemption: Exemption | None = None
     no_agent_sound: str = "sorry"
     pause: PauseSettings = field(default_factory=PauseSettings)
+    payments: bool = False
+    """Whether agents of this service may send callers to the payment IVR."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +271,7 @@ class Config:
     services: dict[str, Service]
     agent_keys: AgentKeys = field(default_factory=AgentKeys)
     private_calls: PrivateCalls = field(default_factory=PrivateCalls)
+    payment: PaymentSettings | None = None
 
     def agent_for_private_line(self, number: str) -> Agent | None:
         wanted = _digits(number)

@@ -123,7 +123,26 @@ CREATE TABLE private_call_counts (
 )
 """
 
+PAYMENTS = """
+CREATE TABLE payments (
+    id TEXT PRIMARY KEY,
+    call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    started_at TEXT NOT NULL,
+    ended_at TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    order_reference TEXT NOT NULL,
+    status TEXT NOT NULL,
+    provider_reference TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX payments_call ON payments (call_id)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
+    # Version 3 is the retention and audit schema.
+    Migration(4, "payment outcomes, without card data", _sql(PAYMENTS)),
 )

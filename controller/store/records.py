@@ -73,3 +73,20 @@ class SamplingAudit:
     @property
     def achieved_rate(self) -> float:
         return self.sampled / self.draws if self.draws else 0.0
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """The outcome of one pass through the payment IVR. Never any card data."""
+
+    payment_id: str
+    call_id: str
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    amount: str
+    currency: str
+    order_reference: str
+    status: str
+    provider_reference: str
+    attempts: int
+    detail: str

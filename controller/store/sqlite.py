@@ -18,7 +18,13 @@ from typing import Any
 import sqlite_utils
 
 from controller.store.migrations import MIGRATIONS, Migration
-from controller.store.records import CallStart, ConsentEvent, Decision, SamplingAudit
+from controller.store.records import (
+    CallStart,
+    ConsentEvent,
+    Decision,
+    PaymentRecord,
+    SamplingAudit,
+)
 
 
 class StoreError(Exception):
@@ -300,6 +306,24 @@ class SqliteStore:
     def private_call_counts(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM private_call_counts ORDER BY day, agent_id"))
 
+    def record_payment(self, payment: PaymentRecord) -> None:
+        with self.transaction() as db:
+            db.table("payments").insert(
+                {
+                    "id": payment.payment_id,
+                    "call_id": payment.call_id,
+                    "started_at": to_text(payment.started_at),
+                    "ended_at": to_text(payment.ended_at),
+                    "amount": payment.amount,
+                    "currency": payment.currency,
+                    "order_reference": payment.order_reference,
+                    "status": payment.status,
+                    "provider_reference": payment.provider_reference,
+                    "attempts": payment.attempts,
+                    "detail": payment.detail,
+                }
+            )
+
     def close_interrupted_calls(self, at: dt.datetime) -> int:
         """Closes calls left open by a daemon that stopped mid-call."""
         with self.transaction() as db:
@@ -351,5 +375,8 @@ class SqliteStore:
         )
         call["alerts"] = list(
             self.db.query("SELECT * FROM alerts WHERE call_id = ? ORDER BY id", [call_id])
+        )
+        call["payments"] = list(
+            self.db.query("SELECT * FROM payments WHERE call_id = ? ORDER BY started_at", [call_id])
         )
         return call

@@ -371,6 +371,7 @@ def test_agent_key_defaults(load: Loader) -> None:
         "resume": "*3",
         "private": "*7",
         "payment": "*8",
+        "card": "*5",
     }
     assert load(base()).private_calls.dial_prefix == "*77"
 
@@ -408,3 +409,53 @@ def test_pause_settings(load: Loader) -> None:
     ]
     data = mutate(lambda d: d["services"]["sales"].update(pause={"mode": "silence"}))
     assert load(data).services["sales"].pause.mode == "silence"
+
+
+def payment_section(**changes: Any) -> dict[str, Any]:
+    prompts = {
+        k: f"reccontrol/fr/pay-{k}"
+        for k in ("number", "expiry", "cvv", "invalid", "approved", "declined", "unavailable")
+    }
+    section: dict[str, Any] = {"api_url": "https://pay.example/v1/payments", "prompts": prompts}
+    section.update(changes)
+    return section
+
+
+def test_payment_section(load: Loader) -> None:
+    data = mutate(lambda d: d.update(payment=payment_section(max_amount="250.50")))
+    data["services"]["sales"]["payments"] = True
+    config = load(data)
+    assert config.payment is not None and str(config.payment.max_amount) == "250.50"
+    assert config.payment.prompts.cvv == "reccontrol/fr/pay-cvv"
+    assert config.services["sales"].payments
+
+
+def test_payment_api_must_be_https(load: Loader) -> None:
+    data = mutate(lambda d: d.update(payment=payment_section(api_url="http://pay.example/x")))
+    assert problems_of(load, data) == [
+        "payment.api_url: must be an https:// URL: card data only ever travels encrypted (M1)"
+    ]
+
+
+def test_payment_prompts_and_bundle(load: Loader, tmp_path: Path) -> None:
+    section = payment_section(ca_bundle=str(tmp_path / "none.pem"))
+    del section["prompts"]["cvv"]
+    data = mutate(lambda d: d.update(payment=section))
+    assert problems_of(load, data) == [
+        f"payment.ca_bundle: {tmp_path / 'none.pem'} is not a readable file",
+        "payment.prompts.cvv: is required",
+    ]
+
+
+def test_service_payments_need_the_payment_section(load: Loader) -> None:
+    data = mutate(lambda d: d["services"]["sales"].update(payments=True))
+    assert problems_of(load, data) == [
+        "services.sales.payments: needs a top-level 'payment' section (the payment API and IVR "
+        "prompts)"
+    ]
+
+
+def test_payment_token_never_in_yaml(load: Loader) -> None:
+    data = mutate(lambda d: d.update(payment=payment_section(token="abc")))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("payment.token: secrets are not written in the YAML")

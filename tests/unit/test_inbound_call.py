@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
-from typing import TypeVar
+from decimal import Decimal
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.inbound import AGENT_TIMER, ENDING_TIMER, CallSettings, InboundCall, Phase
-from controller.config.model import Agent, Service
+from controller.config.model import Agent, PaymentPrompts, PaymentSettings, Service
+from controller.payments.gateway import ChargeResult
 from tests.factories import make_agent, make_service
 
 T = TypeVar("T", bound=c.Command)
@@ -540,3 +545,143 @@ def test_hangup_while_paused_closes_the_pause() -> None:
     agent_keys(d, "*2")
     out = d.send(m.ChannelGone(CALLER.id))
     assert of(out, c.ClosePause)[0].resumed_by == "call_end"
+
+
+# -- payments --------------------------------------------------------------------------
+PAY_PROMPTS = PaymentPrompts("p-num", "p-exp", "p-cvv", "p-bad", "p-ok", "p-no", "p-down")
+PAYMENT = PaymentSettings("https://pay.example/v1", PAY_PROMPTS, currency="EUR")
+CARD_KEYS = "4556737586899855#" + "1228" + "737#"
+
+
+def paying_driver(**service_changes: Any) -> Driver:
+    d = Driver(service=make_service(sampling_rate=0.999, payments=True, **service_changes))
+    d.call.settings = dataclasses.replace(SETTINGS, payment=PAYMENT)
+    return d
+
+
+def caller_keys(d: Driver, keys: str) -> list[c.Command]:
+    out: list[c.Command] = []
+    for key in keys:
+        out += d.send(m.Dtmf(CALLER.id, key, 500.0))
+    return out
+
+
+def start_ivr(d: Driver) -> list[c.Command]:
+    d.connect()
+    d.send(m.RecordingStarted(recording_name(d)))
+    first = agent_keys(d, "*8")
+    return first + d.send(m.PaymentDetails("42.50", "ORDER-7"))
+
+
+def test_payment_key_pauses_first_then_moves_the_caller() -> None:
+    d = paying_driver()
+    d.connect()
+    name = recording_name(d)
+    out = agent_keys(d, "*8")
+    assert out[0] == c.PauseRecording(name, mute=False)
+    assert kinds(out) == ["PauseRecording", "OpenPause", "FetchPaymentDetails", "Log"]
+    assert of(out, c.OpenPause)[0].reason == "payment_ivr"
+    out = d.send(m.PaymentDetails("42.50", "ORDER-7"))
+    assert kinds(out)[:4] == ["RemoveFromBridge", "StartMoh", "Play", "StartTimer"]
+    assert of(out, c.RemoveFromBridge)[0].channel_id == CALLER.id
+    assert of(out, c.StartMoh)[0].channel_id == AGENT_CHANNEL.id
+    assert of(out, c.Play)[0].channel_id == CALLER.id and "p-num" in of(out, c.Play)[0].media
+
+
+def test_full_payment_returns_the_caller_and_resumes() -> None:
+    d = paying_driver()
+    start_ivr(d)
+    out = caller_keys(d, CARD_KEYS)
+    submit = of(out, c.SubmitPayment)
+    assert len(submit) == 1
+    request = submit[0].request
+    assert request.amount == Decimal("42.50") and request.order_reference == "ORDER-7"
+    assert "4556" not in repr(out)
+    # The caller's 9 was a card digit, not an objection.
+    assert of(d.log, c.AddConsent) == []
+    done = d.send(m.PaymentDone(ChargeResult("approved", "PAY-1", 1, "HTTP 200", 80.0)))
+    record = of(done, c.RecordPayment)[0].payment
+    assert (record.status, record.amount, record.provider_reference) == (
+        "approved",
+        "42.50",
+        "PAY-1",
+    )
+    result_play = next(p for p in of(done, c.Play) if p.channel_id == CALLER.id)
+    assert result_play.media == "sound:p-ok"
+    assert [p.media for p in of(done, c.Play) if p.channel_id == AGENT_CHANNEL.id] == ["sound:beep"]
+    back = d.send(m.PlaybackDone(result_play.playback_id))
+    assert kinds(back)[:4] == ["StopMoh", "AddToBridge", "ResumeRecording", "ClosePause"]
+    assert of(back, c.ClosePause)[0].resumed_by == "payment"
+    assert d.call.payment is None
+
+
+def test_payment_refused_without_amount() -> None:
+    d = paying_driver()
+    d.connect()
+    agent_keys(d, "*8")
+    out = d.send(m.PaymentDetails("", "ORDER-7"))
+    assert kinds(out)[:2] == ["ResumeRecording", "ClosePause"]
+    assert of(out, c.Play)[0].media == "sound:beeperr"
+    assert of(out, c.RemoveFromBridge) == []
+
+
+@pytest.mark.parametrize("amount", ["0", "-3", "12.345", "abc", "99999999"])
+def test_payment_refused_for_bad_amounts(amount: str) -> None:
+    d = paying_driver()
+    d.connect()
+    agent_keys(d, "*8")
+    assert of(d.send(m.PaymentDetails(amount, "ORDER-7")), c.RemoveFromBridge) == []
+
+
+def test_payment_not_enabled_for_the_service() -> None:
+    d = Driver()
+    d.call.settings = dataclasses.replace(SETTINGS, payment=PAYMENT)
+    d.connect()
+    out = agent_keys(d, "*8")
+    assert of(out, c.PauseRecording) == [] and of(out, c.Play)[0].media == "sound:beeperr"
+
+
+def test_caller_hangs_up_mid_ivr_sends_nothing() -> None:
+    d = paying_driver()
+    start_ivr(d)
+    caller_keys(d, "45567")
+    out = d.send(m.ChannelGone(CALLER.id))
+    assert of(out, c.SubmitPayment) == []
+    assert of(out, c.RecordPayment)[0].payment.status == "abandoned"
+    assert of(out, c.StopRecording)
+
+
+def test_agent_cannot_resume_during_the_payment() -> None:
+    d = paying_driver()
+    start_ivr(d)
+    assert of(agent_keys(d, "*3", start=300), c.ResumeRecording) == []
+
+
+def test_api_unavailable_still_brings_the_caller_back() -> None:
+    d = paying_driver()
+    start_ivr(d)
+    caller_keys(d, CARD_KEYS)
+    done = d.send(m.PaymentDone(ChargeResult("unavailable", "", 2, "no answer in time", 1.0)))
+    play = next(p for p in of(done, c.Play) if p.channel_id == CALLER.id)
+    assert play.media == "sound:p-down"
+    back = d.send(m.PlaybackDone(play.playback_id))
+    assert "ResumeRecording" in kinds(back)
+
+
+def test_card_pause_and_its_resume_rule() -> None:
+    from controller.config.model import PauseSettings
+
+    d = Driver(
+        service=make_service(
+            sampling_rate=0.999, pause=PauseSettings(card_max_seconds=60, card_resume="timeout")
+        )
+    )
+    d.connect()
+    out = agent_keys(d, "*5")
+    assert out[0] == c.PauseRecording(recording_name(d), mute=False)
+    assert of(out, c.OpenPause)[0].reason == "card"
+    assert of(out, c.StartTimer)[0].seconds == 60
+    assert of(agent_keys(d, "*3", start=200), c.ResumeRecording) == []
+    out = d.send(m.TimerFired("pause"))
+    assert of(out, c.AddAlert)[0].kind == "card_pause_timeout"
+    assert "ResumeRecording" in kinds(out)

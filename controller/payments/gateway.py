@@ -1,0 +1,166 @@
+"""Sends card data to the payment API over HTTPS, certificates verified.
+
+The request carries an ``Idempotency-Key`` per payment attempt; a retry after a lost
+answer reuses it, so the API can answer again without charging twice. The body is
+built in a buffer that is zeroed once sent; nothing of it is ever logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+
+from controller.config.model import PaymentSettings
+from controller.payments.card import CardData
+
+log = logging.getLogger("reccontrol.payments")
+
+APPROVED = "approved"
+DECLINED = "declined"
+REJECTED = "rejected"
+UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    amount: Decimal
+    currency: str
+    order_reference: str
+    idempotency_key: str
+    card: CardData
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: str
+    """``approved``, ``declined``, ``rejected`` (the API refused the request) or
+    ``unavailable`` (no usable answer)."""
+    reference: str
+    attempts: int
+    detail: str
+    """Why, in a few words; never card data."""
+    duration_ms: float
+
+
+def ssl_context(settings: PaymentSettings) -> ssl.SSLContext:
+    """Verification on, hostname checked; the CA bundle if one is configured."""
+    cafile = str(settings.ca_bundle) if settings.ca_bundle else None
+    context = ssl.create_default_context(cafile=cafile)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _body(request: ChargeRequest) -> bytearray:
+    card = request.card
+    head = json.dumps(
+        {
+            "amount": f"{request.amount:.2f}",
+            "currency": request.currency,
+            "order_reference": request.order_reference,
+        }
+    )[:-1].encode()
+    body = bytearray(head)
+    body += b', "card": {"number": "'
+    body += card.number.digits()
+    body += b'", "expiry": "'
+    body += card.expiry.digits()
+    body += b'", "cvv": "'
+    body += card.cvv.digits()
+    body += b'"}}'
+    return body
+
+
+def _wipe(buffer: bytearray) -> None:
+    for index in range(len(buffer)):
+        buffer[index] = 0
+
+
+class PaymentGateway:
+    def __init__(self, settings: PaymentSettings, session: aiohttp.ClientSession) -> None:
+        self._settings = settings
+        self._session = session
+        self._ssl = ssl_context(settings)
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        """Sends the payment; wipes the card data before returning, whatever happens."""
+        started = time.monotonic()
+        body = _body(request)
+        try:
+            return await self._send(request, body, started)
+        finally:
+            _wipe(body)
+            request.card.wipe()
+
+    async def _send(self, request: ChargeRequest, body: bytearray, started: float) -> ChargeResult:
+        settings = self._settings
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": request.idempotency_key,
+        }
+        if settings.token is not None:
+            headers["Authorization"] = f"Bearer {settings.token.reveal()}"
+        timeout = aiohttp.ClientTimeout(total=settings.timeout)
+        detail = ""
+        for attempt in range(1, settings.max_attempts + 1):
+            if attempt > 1:
+                await asyncio.sleep(min(2.0, 0.25 * 2 ** (attempt - 2)))
+            try:
+                async with self._session.post(
+                    settings.api_url,
+                    data=bytes(body),
+                    headers=headers,
+                    timeout=timeout,
+                    ssl=self._ssl,
+                ) as response:
+                    text = await response.text()
+                    status = response.status
+            except aiohttp.ClientConnectorCertificateError:
+                # Never retried and never sent elsewhere: the server is not who it says.
+                return self._result(UNAVAILABLE, "", attempt, "server certificate refused", started)
+            except aiohttp.ClientSSLError:
+                return self._result(UNAVAILABLE, "", attempt, "TLS handshake failed", started)
+            except TimeoutError:
+                detail = "no answer in time"
+                continue
+            except aiohttp.ClientError as exc:
+                detail = f"connection failed ({type(exc).__name__})"
+                continue
+            if status >= 500 or status == 429:
+                detail = f"HTTP {status}"
+                continue
+            return self._interpret(status, text, attempt, started)
+        return self._result(UNAVAILABLE, "", settings.max_attempts, detail, started)
+
+    def _interpret(self, status: int, text: str, attempt: int, started: float) -> ChargeResult:
+        try:
+            data: Any = json.loads(text) if text else {}
+        except ValueError:
+            data = {}
+        reference = data.get("reference") if isinstance(data, dict) else None
+        reference = reference if isinstance(reference, str) else ""
+        if 200 <= status < 300:
+            answer = data.get("status") if isinstance(data, dict) else None
+            if answer in (APPROVED, DECLINED):
+                return self._result(str(answer), reference[:64], attempt, f"HTTP {status}", started)
+            return self._result(
+                UNAVAILABLE, "", attempt, f"HTTP {status}, no usable status", started
+            )
+        if status == 402:
+            return self._result(DECLINED, reference[:64], attempt, "HTTP 402", started)
+        return self._result(REJECTED, "", attempt, f"HTTP {status}", started)
+
+    @staticmethod
+    def _result(
+        status: str, reference: str, attempts: int, detail: str, started: float
+    ) -> ChargeResult:
+        return ChargeResult(
+            status, reference, attempts, detail, (time.monotonic() - started) * 1000
+        )

@@ -1,0 +1,105 @@
+"""The payment API client against a local HTTPS server with a CA made for the test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from controller.config.model import PaymentPrompts, PaymentSettings
+from controller.demo.payment_api import PaymentApi, make_certificates
+from controller.payments.card import CardData
+from controller.payments.gateway import ChargeRequest, ChargeResult, PaymentGateway
+
+CARD, EXPIRY, CVV = "4556737586899855", "1228", "737"
+PROMPTS = PaymentPrompts(*(["x"] * 7))
+
+
+def card() -> CardData:
+    data = CardData()
+    for holder, text in ((data.number, CARD), (data.expiry, EXPIRY), (data.cvv, CVV)):
+        for char in text:
+            holder.append(char)
+    return data
+
+
+def request(key: str = "attempt-1", amount: str = "42.50") -> ChargeRequest:
+    return ChargeRequest(Decimal(amount), "EUR", "ORDER-7", key, card())
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[PaymentApi]:
+    server = PaymentApi(make_certificates(tmp_path / "certs"))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def settings_for(api: PaymentApi, **changes: object) -> PaymentSettings:
+    base = PaymentSettings(
+        api.url, PROMPTS, ca_bundle=api.certificates.ca, timeout=1.0, max_attempts=2
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+async def charge(settings: PaymentSettings, req: ChargeRequest) -> ChargeResult:
+    async with aiohttp.ClientSession() as session:
+        return await PaymentGateway(settings, session).charge(req)
+
+
+async def test_approved_over_verified_tls(api: PaymentApi) -> None:
+    req = request()
+    result = await charge(settings_for(api), req)
+    assert result.status == "approved" and result.reference == "PAY-00001"
+    (got,) = api.received
+    assert got.tls and got.idempotency_key == "attempt-1"
+    assert got.body == {
+        "amount": "42.50",
+        "currency": "EUR",
+        "order_reference": "ORDER-7",
+        "card": {"number": CARD, "expiry": EXPIRY, "cvv": CVV},
+    }
+    # Wiped as soon as it was sent.
+    assert len(req.card.number) == len(req.card.expiry) == len(req.card.cvv) == 0
+
+
+async def test_untrusted_certificate_is_refused_and_nothing_sent(api: PaymentApi) -> None:
+    result = await charge(settings_for(api, ca_bundle=None), request())
+    assert result.status == "unavailable"
+    assert result.detail == "server certificate refused"
+    assert api.received == []
+
+
+async def test_lost_answer_is_retried_without_charging_twice(api: PaymentApi) -> None:
+    api.drop_first_answer = True
+    result = await charge(settings_for(api), request())
+    assert result.status == "approved" and result.attempts == 2
+    assert [r.idempotency_key for r in api.received] == ["attempt-1", "attempt-1"]
+    assert len(api.charges) == 1
+
+
+async def test_api_that_does_not_answer(api: PaymentApi) -> None:
+    api.delay = 3.0
+    result = await charge(settings_for(api, timeout=1.0), request())
+    assert result.status == "unavailable" and result.detail == "no answer in time"
+    assert result.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"), [(500, "unavailable"), (402, "declined"), (422, "rejected")]
+)
+async def test_error_answers(api: PaymentApi, status: int, outcome: str) -> None:
+    api.fail_status = status
+    result = await charge(settings_for(api), request())
+    assert result.status == outcome
+    assert CARD not in result.detail
+
+
+async def test_declined(api: PaymentApi) -> None:
+    api.decline_amounts.add("13.00")
+    result = await charge(settings_for(api), request(amount="13"))
+    assert result.status == "declined"
