@@ -221,6 +221,12 @@ class AriClient:
             {"channel": channel_id, "absorbDTMF": absorb_dtmf, "role": role},
         )
 
+    async def start_bridge_moh(self, bridge_id: str, moh_class: str | None = None) -> None:
+        await self.request("POST", f"/bridges/{_enc(bridge_id)}/moh", {"mohClass": moh_class})
+
+    async def stop_bridge_moh(self, bridge_id: str) -> None:
+        await self.request("DELETE", f"/bridges/{_enc(bridge_id)}/moh")
+
     async def remove_channel(self, bridge_id: str, channel_id: str) -> None:
         await self.request(
             "POST", f"/bridges/{_enc(bridge_id)}/removeChannel", {"channel": channel_id}

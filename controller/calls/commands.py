@@ -70,14 +70,19 @@ class RemoveFromBridge(Command):
 
 
 @dataclass(frozen=True)
-class StartMoh(Command):
-    channel_id: str
+class StartHoldMusic(Command):
+    """Music on hold into the bridge, where the agent waits alone.
+
+    Bridge, not channel: on Asterisk 22, music on hold started on a bridged channel
+    ends the bridge's recording a few seconds later."""
+
+    bridge_id: str
     moh_class: str
 
 
 @dataclass(frozen=True)
-class StopMoh(Command):
-    channel_id: str
+class StopHoldMusic(Command):
+    bridge_id: str
 
 
 @dataclass(frozen=True)
@@ -292,8 +297,8 @@ REST_COMMANDS = (
     AddToBridge,
     StartRecording,
     RemoveFromBridge,
-    StartMoh,
-    StopMoh,
+    StartHoldMusic,
+    StopHoldMusic,
     CancelRecording,
     StopRecording,
     Hangup,

@@ -153,6 +153,7 @@ class InboundCall:
         self._feedbacks = 0
         self.payment: Payment | None = None
         self._ivr_playbacks = 0
+        self.hold_music = False
 
     # -- helpers ---------------------------------------------------------------------
     @property
@@ -525,6 +526,9 @@ class InboundCall:
             commands.append(c.Hangup(self.caller.id))
         if self.agent_channel_up and not self.agent_gone:
             commands.append(c.Hangup(self.agent_channel_id))
+        # Seen on Asterisk 22: a recorded bridge still playing hold music outlives
+        # DELETE /bridges. Stopping the music first lets it go.
+        commands += self._stop_hold_music()
         commands.append(c.DestroyBridge(self.bridge_id))
         grace = ENDING_GRACE_SECONDS
         if self.payment is not None and self.settings.payment is not None:
@@ -824,7 +828,7 @@ class InboundCall:
         return [
             # The caller leaves the agent; the agent hears hold music, not the digits.
             c.RemoveFromBridge(self.bridge_id, self.caller.id),
-            c.StartMoh(self.agent_channel_id, settings.hold_music_class),
+            self._hold_music(settings.hold_music_class),
             *self._ivr_actions(payment.ivr.start(), now),
             self._log(f"caller in the payment IVR ({value} {settings.currency})"),
         ]
@@ -868,6 +872,16 @@ class InboundCall:
                     commands.append(c.CancelTimer(IVR_TIMER))
                     commands += self._payment_result(reason, "", 0, "caller entry", now)
         return commands
+
+    def _hold_music(self, moh_class: str) -> c.StartHoldMusic:
+        self.hold_music = True
+        return c.StartHoldMusic(self.bridge_id, moh_class)
+
+    def _stop_hold_music(self) -> list[c.Command]:
+        if not self.hold_music:
+            return []
+        self.hold_music = False
+        return [c.StopHoldMusic(self.bridge_id)]
 
     def _ivr_playback_id(self) -> str:
         self._ivr_playbacks += 1
@@ -937,7 +951,7 @@ class InboundCall:
         if self.agent_gone:
             return self._wind_down(now)
         commands: list[c.Command] = [
-            c.StopMoh(self.agent_channel_id),
+            *self._stop_hold_music(),
             c.AddToBridge(self.bridge_id, self.caller.id),
         ]
         # Only once the caller is back with the agent does the recording resume (M1).

@@ -301,6 +301,7 @@ class CallManager:
         self, call_id: str, ctx: CallContext, command: c.Command, trigger: float | None
     ) -> None:
         if isinstance(command, c.REST_COMMANDS):
+            log.debug("call %s: %s", call_id, type(command).__name__)
             try:
                 await self._rest(command)
             except AriError as exc:
@@ -397,10 +398,10 @@ class CallManager:
                 await client.add_channel(bridge_id, channel_id, absorb_dtmf=True)
             case c.RemoveFromBridge(bridge_id=bridge_id, channel_id=channel_id):
                 await client.remove_channel(bridge_id, channel_id)
-            case c.StartMoh(channel_id=channel_id, moh_class=moh_class):
-                await client.start_moh(channel_id, moh_class)
-            case c.StopMoh(channel_id=channel_id):
-                await client.stop_moh(channel_id)
+            case c.StartHoldMusic(bridge_id=bridge_id, moh_class=moh_class):
+                await client.start_bridge_moh(bridge_id, moh_class)
+            case c.StopHoldMusic(bridge_id=bridge_id):
+                await client.stop_bridge_moh(bridge_id)
             case c.StartRecording(bridge_id=bridge_id, name=name, fmt=fmt):
                 await client.record_bridge(bridge_id, name, fmt=fmt)
             case c.StopRecording(name=name):

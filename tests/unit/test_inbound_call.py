@@ -582,9 +582,9 @@ def test_payment_key_pauses_first_then_moves_the_caller() -> None:
     assert kinds(out) == ["PauseRecording", "OpenPause", "FetchPaymentDetails", "Log"]
     assert of(out, c.OpenPause)[0].reason == "payment_ivr"
     out = d.send(m.PaymentDetails("42.50", "ORDER-7"))
-    assert kinds(out)[:4] == ["RemoveFromBridge", "StartMoh", "Play", "StartTimer"]
+    assert kinds(out)[:4] == ["RemoveFromBridge", "StartHoldMusic", "Play", "StartTimer"]
     assert of(out, c.RemoveFromBridge)[0].channel_id == CALLER.id
-    assert of(out, c.StartMoh)[0].channel_id == AGENT_CHANNEL.id
+    assert of(out, c.StartHoldMusic)[0].bridge_id == "rc-c0ffee"
     assert of(out, c.Play)[0].channel_id == CALLER.id and "p-num" in of(out, c.Play)[0].media
 
 
@@ -610,7 +610,7 @@ def test_full_payment_returns_the_caller_and_resumes() -> None:
     assert result_play.media == "sound:p-ok"
     assert [p.media for p in of(done, c.Play) if p.channel_id == AGENT_CHANNEL.id] == ["sound:beep"]
     back = d.send(m.PlaybackDone(result_play.playback_id))
-    assert kinds(back)[:4] == ["StopMoh", "AddToBridge", "ResumeRecording", "ClosePause"]
+    assert kinds(back)[:4] == ["StopHoldMusic", "AddToBridge", "ResumeRecording", "ClosePause"]
     assert of(back, c.ClosePause)[0].resumed_by == "payment"
     assert d.call.payment is None
 
