@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import secrets
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -121,8 +122,15 @@ def subject_ref(hashed: str) -> str:
     return hashlib.sha256(f"subject:{hashed}".encode()).hexdigest()[:16]
 
 
+_NUMBER_LIKE = re.compile(r"\+?[\d\s.\-()/]{8,}")
+
+
 def _clean(text: str, limit: int = 64) -> str:
-    return "".join(ch for ch in text if ch.isprintable())[:limit]
+    """An id typed by a user, for the log: printable and bounded. Ids are hex and may hold
+    long digit runs, so they are kept as typed, unless the whole thing looks like a phone
+    or card number."""
+    cleaned = "".join(ch for ch in text if ch.isprintable())[:limit]
+    return "[redacted]" if _NUMBER_LIKE.fullmatch(cleaned.strip()) else cleaned
 
 
 class AccessService:
@@ -275,7 +283,7 @@ class AccessService:
                 target,
                 stated,
                 "ok" if not result.problems else "error",
-                {"file": output.name, "problems": result.problems},
+                {"file": mask_digits(output.name), "problems": result.problems},
             )
         )
         return result
@@ -526,7 +534,7 @@ class AccessService:
                 "ok" if not result.problems else "error",
                 {
                     **self._range(start, end),
-                    "file": output.name,
+                    "file": mask_digits(output.name),
                     "calls": result.calls,
                     "recordings": result.recordings,
                     "sheets": result.sheets,

@@ -322,3 +322,20 @@ def test_subject_scope_hides_other_services(
     assert len(found.calls) == 1 and found.hidden == 1
     with pytest.raises(AccessRefused, match="not a phone number"):
         service.subject_find(dpo, "access request ticket A-19", "anonymous")
+
+
+def test_ids_typed_by_users_reach_the_log_intact_unless_they_look_like_numbers(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    config, store, vault, _ = site
+    service = service_for(config, store, vault)
+    person = config.access.persons["mleroy"]
+    with pytest.raises(AccessRefused):
+        service.listen(person, "coaching session prep", "0a1234567890123bcdef")
+    assert list(store.access_entries())[-1].target == "recording:0a1234567890123bcdef"
+    with pytest.raises(AccessRefused):
+        service.listen(person, "coaching session prep", "+33 6 12 34 56 78")
+    assert list(store.access_entries())[-1].target == "recording:[redacted]"
+    with pytest.raises(AccessRefused):
+        service.authenticate("0612345678", Password("x"))
+    assert list(store.access_entries())[-1].actor == "[redacted]"
