@@ -67,7 +67,7 @@ class PurgeReport:
         return bool(self.unknown_files or self.marked_missing)
 
     def summary(self) -> list[str]:
-        verb = "would delete" if self.dry_run else "deleted"
+        verb = "to delete" if self.dry_run else "deleted"
         lines = [
             f"recordings {verb}: {self.recordings_deleted}"
             + (
@@ -82,7 +82,7 @@ class PurgeReport:
                 f"{self.files_already_missing}"
             )
         lines.append(f"summary sheets {verb}: {self.sheets_deleted}")
-        cut = "would be cut" if self.dry_run else "cut"
+        cut = "to cut" if self.dry_run else "cut"
         lines.append(
             f"access-log entries {cut}: {self.log_entries_cut}"
             + (f" (checkpoint {self.checkpoint})" if self.checkpoint else "")

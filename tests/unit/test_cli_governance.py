@@ -161,7 +161,7 @@ def test_purge_command(site: tuple[Path, Config]) -> None:
     assert f"would delete recording {expired}: T1: services.sales.retention_days = 90" in (
         dry.output
     )
-    assert "recordings would delete: 1" in dry.output
+    assert "recordings to delete: 1" in dry.output
 
     result = run("purge", "-c", path)
     assert result.exit_code == 0, result.output
