@@ -9,6 +9,7 @@ call it from the store's thread. All of it blocks (SQLite, files).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -437,14 +438,12 @@ class AccessService:
         changed = sorted(
             {s.criterion for s, old in zip(evaluation, sheet.scores, strict=False) if s != old}
         )
-        updated = Sheet(
-            **{
-                **asdict(sheet),
-                "scores": evaluation,
-                "free_text": text,
-                "updated_at": self._clock.now(),
-                "version": sheet.version + 1,
-            }
+        updated = dataclasses.replace(
+            sheet,
+            scores=evaluation,
+            free_text=text,
+            updated_at=self._clock.now(),
+            version=sheet.version + 1,
         )
         details = {"changed": changed, "free_text_changed": text != sheet.free_text}
         try:

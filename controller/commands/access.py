@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from controller.cli_support import config_option, fail, load_or_exit
+from controller.cli_support import EXIT_ATTENTION, config_option, fail, load_or_exit
 from controller.config import Config
 
 
@@ -91,7 +91,7 @@ def list_command(config_path: Path) -> None:
             f"{person.name}"
         )
     if unreadable:
-        sys.exit(3)
+        sys.exit(EXIT_ATTENTION)
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -4,13 +4,15 @@ names."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from controller.cli_support import EXIT_REFUSED, fail
+from controller.cli_support import EXIT_FAILED, EXIT_REFUSED, fail, open_store
+from controller.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,3 +66,31 @@ def sign_in(service: Any, person_id: str, token_file: Path | None) -> Any:
         return service.authenticate(person_id, presented)
     except AccessRefused as exc:
         fail(f"refused: {exc.reason}", EXIT_REFUSED)
+
+
+@contextlib.contextmanager
+def access_service(config: Config) -> Iterator[Any]:
+    """The access service on a store opened for this command, closed afterwards."""
+    from controller.access.service import AccessService
+    from controller.clock import SystemClock
+    from controller.recordings import LocalVault
+
+    store = open_store(config)
+    try:
+        vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+        yield AccessService(config, store, vault, SystemClock())
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """A refusal exits 4 (it is already in the access log); a failure exits 1."""
+    from controller.access.service import AccessFailed, AccessRefused
+
+    try:
+        yield
+    except AccessRefused as exc:
+        fail(f"refused: {exc.reason}", EXIT_REFUSED)
+    except AccessFailed as exc:
+        fail(str(exc), EXIT_FAILED)

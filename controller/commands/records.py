@@ -13,8 +13,7 @@ from typing import Any
 import click
 
 from controller.cli_support import EXIT_FAILED, config_option, load_or_exit
-from controller.commands.auth import person_options, sign_in
-from controller.commands.subjects import _refusals, _service
+from controller.commands.auth import access_service, person_options, refusals, sign_in
 
 EXIT_HELP = (
     "Exit status: 0 done; 1 failed; 2 config error; 4 refused (the refusal is in the access log)."
@@ -69,7 +68,7 @@ def _signed_in(
     config_path: Path, person_id: str, token_file: Path | None
 ) -> Iterator[tuple[Any, Any, Any]]:
     config = load_or_exit(config_path)
-    with _service(config) as service, _refusals():
+    with access_service(config) as service, refusals():
         yield config, service, sign_in(service, person_id, token_file)
 
 

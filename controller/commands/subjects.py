@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,14 +11,11 @@ import click
 
 from controller.cli_support import (
     EXIT_FAILED,
-    EXIT_REFUSED,
     config_option,
-    fail,
     load_or_exit,
-    open_store,
     parse_day,
 )
-from controller.commands.auth import person_options, sign_in
+from controller.commands.auth import access_service, person_options, refusals, sign_in
 from controller.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,20 +58,6 @@ def subject() -> None:
     with the requester and the purpose."""
 
 
-@contextlib.contextmanager
-def _service(config: Config) -> Iterator[Any]:
-    from controller.access.service import AccessService
-    from controller.clock import SystemClock
-    from controller.recordings import LocalVault
-
-    store = open_store(config)
-    try:
-        vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
-        yield AccessService(config, store, vault, SystemClock())
-    finally:
-        store.close()
-
-
 def _number(number: str | None) -> str:
     if number:
         return number
@@ -85,18 +67,6 @@ def _number(number: str | None) -> str:
 
 def _window(config: Config, start: str | None, end: str | None) -> tuple[Any, Any]:
     return parse_day(start, config.timezone, end=False), parse_day(end, config.timezone, end=True)
-
-
-@contextlib.contextmanager
-def _refusals() -> Iterator[None]:
-    from controller.access.service import AccessFailed, AccessRefused
-
-    try:
-        yield
-    except AccessRefused as exc:
-        fail(f"refused: {exc.reason}", EXIT_REFUSED)
-    except AccessFailed as exc:
-        fail(str(exc), EXIT_FAILED)
 
 
 @subject.command(
@@ -115,7 +85,7 @@ def find(
 ) -> None:
     config = load_or_exit(config_path)
     window = _window(config, start, end)
-    with _service(config) as service, _refusals():
+    with access_service(config) as service, refusals():
         person = sign_in(service, person_id, token_file)
         found = service.subject_find(person, purpose, _number(number), *window)
     tz = config.timezone
@@ -161,7 +131,7 @@ def export(
 ) -> None:
     config = load_or_exit(config_path)
     window = _window(config, start, end)
-    with _service(config) as service, _refusals():
+    with access_service(config) as service, refusals():
         person = sign_in(service, person_id, token_file)
         result = service.subject_export(person, purpose, _number(number), output, *window)
     click.echo(
@@ -193,7 +163,7 @@ def erase(
 ) -> None:
     config = load_or_exit(config_path)
     window = _window(config, start, end)
-    with _service(config) as service, _refusals():
+    with access_service(config) as service, refusals():
         person = sign_in(service, person_id, token_file)
         value = _number(number)
         if not yes:
