@@ -50,6 +50,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "subject_erase": frozenset({"dpo"}),
 }
 MIN_PURPOSE = 5
+MAX_PURPOSE = 500
 ERASE_RULE = "C5: data-subject erasure request"
 
 
@@ -225,6 +226,14 @@ class AccessService:
             )
         if len(stated) < MIN_PURPOSE:
             raise self._refuse(person, action, target, stated, "a purpose must be stated (S2)")
+        if len(stated) > MAX_PURPOSE:
+            raise self._refuse(
+                person,
+                action,
+                target,
+                stated[:MAX_PURPOSE] + "…",
+                f"a purpose is at most {MAX_PURPOSE} characters",
+            )
         if person.role not in PERMISSIONS.get(action, frozenset()):
             raise self._refuse(
                 person, action, target, stated, f"role {person.role} may not {action}"

@@ -136,6 +136,8 @@ def test_listen_needs_role_scope_and_purpose(
         service.listen(persons["snguyen"], "  ", sales)
     assert last(store)[:3] == ("snguyen", "listen", "refused")
 
+    with pytest.raises(AccessRefused, match="at most 500 characters"):
+        service.listen(persons["snguyen"], "why " * 200, sales)
     with pytest.raises(AccessRefused, match="role quality may not download"):
         service.download(persons["snguyen"], "keep a copy", sales)
     with pytest.raises(AccessRefused, match="role admin may not listen"):
