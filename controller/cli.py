@@ -4,43 +4,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from controller import __version__
-from controller.config import Config, ConfigError, load_config
-
-if TYPE_CHECKING:
-    from controller.store import SqliteStore
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-EXIT_CONFIG = 2
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def load_or_exit(path: str | Path) -> Config:
-    """Loads the config, or prints one line per problem and exits 2."""
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(EXIT_CONFIG)
-
-
-config_option = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The reccontrol YAML configuration file.",
+from controller.cli_support import (
+    CONTEXT,
+    EXIT_CONFIG,
+    config_option,
+    fail,
+    load_or_exit,
+    open_store,
 )
+from controller.commands.access import access, credential_warnings
+from controller.commands.audit import audit
+from controller.commands.documents import notice, register
+from controller.commands.records import recording, sheet
+from controller.commands.retention import purge
+from controller.commands.subjects import subject
+
+__all__ = ["EXIT_CONFIG", "cli", "fail", "load_or_exit", "main", "open_store"]
 
 
 @click.group(context_settings=CONTEXT)
@@ -69,15 +52,9 @@ def check_config(file: Path) -> None:
     each naming the YAML key path, and exits 2."""
     config = load_or_exit(file)
     click.echo(f"{file}: valid ({len(config.services)} service(s), {len(config.agents)} agent(s))")
-
-
-def open_store(config: Config) -> SqliteStore:
-    from controller.store import SqliteStore, StoreError
-
-    try:
-        return SqliteStore.open(config.store.path)
-    except StoreError as exc:
-        fail(str(exc))
+    # A credential that cannot be read locks out one person, not the daemon: a warning.
+    for warning in credential_warnings(config):
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command("sampling-audit")
@@ -105,6 +82,11 @@ def sampling_audit(config_path: Path) -> None:
     for name, service in config.services.items():
         if not any(r.service == name for r in rows):
             click.echo(f"{name:<16} {service.sampling_rate:>10.3f} {'-':>9} {0:>6} {0:>8} {0:>6}")
+
+
+# -- retention, access log, data subjects, generated documents -----------------------
+for _command in (purge, audit, subject, recording, sheet, access, notice, register):
+    cli.add_command(_command)
 
 
 # -- sandbox -------------------------------------------------------------------------

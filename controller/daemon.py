@@ -25,6 +25,8 @@ from controller.config.model import Config
 from controller.eventlog import EventLog
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
+from controller.retention.purge import run_purge
+from controller.retention.scheduler import PurgeScheduler
 from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.daemon")
@@ -41,6 +43,9 @@ STORE = web.AppKey("store", StoreThread[SqliteStore])
 ARI = web.AppKey("ari", AriClient)
 STREAM = web.AppKey("stream", EventStream)
 CALLS = web.AppKey("calls", CallManager)
+PURGE = web.AppKey("purge", PurgeScheduler)
+# Seconds after start before the first scheduled purge, so start-up stays quick.
+PURGE_FIRST_DELAY = 30.0
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -92,6 +97,21 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
         event_log.close()
 
 
+async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The scheduled purge (T4): in a thread of its own, with its own store connection
+    (see :func:`controller.retention.purge.run_purge` for why not the store thread)."""
+    config, clock = app[CONFIG], app[CLOCK]
+    scheduler = PurgeScheduler(
+        lambda stop: run_purge(config, clock, stop=stop),
+        interval=config.purge.interval_minutes * 60,
+        first_delay=PURGE_FIRST_DELAY,
+    )
+    app[PURGE] = scheduler
+    scheduler.start()
+    yield
+    await scheduler.stop()
+
+
 async def _consume(stream: EventStream, handler: EventHandler) -> None:
     async for event in stream:
         try:
@@ -124,6 +144,7 @@ def build_app(
     app[RNG] = rng or random.SystemRandom()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ari_ctx)
+    app.cleanup_ctx.append(_purge_ctx)
     app.router.add_get("/healthz", health)
     return app
 

@@ -16,6 +16,9 @@ from controller.secrets import Secret
 MAX_RECORDING_RETENTION_DAYS = 183
 MAX_SHEET_RETENTION_DAYS = 365
 MAX_ACCESS_LOG_RETENTION_DAYS = 365
+# Below six months the log no longer traces accesses over a useful period (CNIL
+# guidance on logging: six months to one year).
+MIN_ACCESS_LOG_RETENTION_DAYS = 180
 
 PURPOSES = ("training", "quality", "mediation")
 
@@ -256,6 +259,111 @@ class Service:
     """Whether agents of this service may send callers to the payment IVR."""
 
 
+# -- access, sheets, audit, retention, legal (S1-S3, T2-T4, D1) ------------------------
+ROLES = ("supervisor", "quality", "dpo", "admin")
+ALL_SERVICES = "*"
+
+
+@dataclass(frozen=True)
+class CredentialSource:
+    """Where a person's credential verifier lives: a password hash or a token hash.
+
+    Only the location is part of the config; the verifier is read when the person
+    signs in, so one unreadable file locks out that person, never the daemon.
+    """
+
+    kind: Literal["password", "token"]
+    origin: Literal["env", "file"]
+    location: str
+    """The environment variable name or the file path."""
+    key_path: str
+    """The YAML key path, for error messages (e.g. ``access.persons.cd.password_hash_file``)."""
+
+
+@dataclass(frozen=True)
+class Person:
+    """An authorised person, by name (S1)."""
+
+    id: str
+    name: str
+    role: str
+    services: tuple[str, ...]
+    """Service names this person may see, or ``("*",)`` for every service."""
+    credential: CredentialSource
+
+    def sees(self, service: str) -> bool:
+        return ALL_SERVICES in self.services or service in self.services
+
+
+@dataclass(frozen=True)
+class AccessSettings:
+    persons: dict[str, Person] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One line of a summary sheet's structured evaluation."""
+
+    id: str
+    label: str
+    max_score: int
+
+
+DEFAULT_CRITERIA = (
+    Criterion("greeting", "Accueil", 5),
+    Criterion("listening", "Écoute et reformulation", 5),
+    Criterion("answer", "Qualité de la réponse", 5),
+    Criterion("closing", "Conclusion de l'appel", 5),
+)
+
+
+@dataclass(frozen=True)
+class SheetSettings:
+    retention_days: int = MAX_SHEET_RETENTION_DAYS
+    criteria: tuple[Criterion, ...] = DEFAULT_CRITERIA
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    retention_days: int = MAX_ACCESS_LOG_RETENTION_DAYS
+    checkpoint_key: Secret | None = None
+    """HMAC key that signs checkpoints of purged log entries; hash only without it."""
+
+
+@dataclass(frozen=True)
+class PurgeSettings:
+    interval_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class PurposeBasis:
+    description: str
+    legal_basis: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    destination: str
+    safeguards: str
+
+
+@dataclass(frozen=True)
+class LegalSettings:
+    """What the generated notices and the Art. 30 register need beyond the rest of the
+    config. Absent values are reported by the document commands, with their key paths."""
+
+    purposes: dict[str, PurposeBasis] = field(default_factory=dict)
+    representative: str = ""
+    joint_controllers: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+    transfers: tuple[Transfer, ...] | None = None
+    """None when the config does not say; an empty tuple states there are none."""
+    security_measures: tuple[str, ...] = ()
+    """Measures taken outside reccontrol, added to those it applies itself."""
+    staff_representatives_informed: dt.date | None = None
+    notice_url: str = ""
+
+
 @dataclass(frozen=True)
 class Config:
     source: Path
@@ -272,6 +380,11 @@ class Config:
     agent_keys: AgentKeys = field(default_factory=AgentKeys)
     private_calls: PrivateCalls = field(default_factory=PrivateCalls)
     payment: PaymentSettings | None = None
+    access: AccessSettings = field(default_factory=AccessSettings)
+    sheets: SheetSettings = field(default_factory=SheetSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    purge: PurgeSettings = field(default_factory=PurgeSettings)
+    legal: LegalSettings = field(default_factory=LegalSettings)
 
     def agent_for_private_line(self, number: str) -> Agent | None:
         wanted = _digits(number)

@@ -16,6 +16,7 @@ import shutil
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 # ARI format name -> file extension Asterisk writes.
 EXTENSIONS = {"wav": "wav", "wav16": "wav16"}
@@ -124,3 +125,64 @@ class LocalVault:
         except FileNotFoundError:
             return False
         return True
+
+    # -- retention and access (T4, S4, C5) ---------------------------------------------
+    def owns(self, path: Path) -> bool:
+        """True when ``path`` names a file directly inside the vault folder. The store's
+        paths are checked before any file is read or removed."""
+        try:
+            return path.parent.resolve() == self.vault_dir.resolve() and path.name not in (
+                "",
+                ".",
+                "..",
+            )
+        except OSError:
+            return False
+
+    def exists(self, path: Path) -> bool:
+        return self.owns(path) and path.is_file()
+
+    def remove(self, path: Path) -> bool:
+        """Removes a vault file. Returns False when it was already gone. Refuses paths
+        outside the vault."""
+        if not self.owns(path):
+            raise VaultError(f"{path.name} is not a file of the vault; not removed")
+        return self.delete(path)
+
+    def sync(self) -> None:
+        """Makes removals durable: after a power cut, a removed file stays removed."""
+        for folder in (self.vault_dir, self.asterisk_dir):
+            try:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    def files(self) -> list[Path]:
+        """Every file in the vault folder, sorted by name."""
+        try:
+            return sorted(p for p in self.vault_dir.iterdir() if not p.is_dir())
+        except FileNotFoundError:
+            return []
+
+    def copy_to(self, path: Path, out: IO[bytes]) -> str:
+        """Copies a vault file to ``out`` and returns its SHA-256, for the caller to check
+        against the hash the store recorded. Raises VaultError when it cannot be read."""
+        if not self.owns(path):
+            raise VaultError(f"{path.name} is not a file of the vault")
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as source:
+                while block := source.read(CHUNK):
+                    digest.update(block)
+                    out.write(block)
+        except FileNotFoundError:
+            raise VaultError(f"recording file {path.name} is missing") from None
+        except OSError as exc:
+            raise VaultError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        return digest.hexdigest()

@@ -140,9 +140,129 @@ CREATE TABLE payments (
 CREATE INDEX payments_call ON payments (call_id)
 """
 
+
+def _statements(*statements: str) -> Callable[[sqlite_utils.Database], None]:
+    """Like :func:`_sql`, for statements that contain ';' themselves (triggers)."""
+
+    def apply(db: sqlite_utils.Database) -> None:
+        for statement in statements:
+            db.execute(statement)
+
+    return apply
+
+
+# Version 3: summary sheets (T2), the hash-chained access log and its checkpoints (S3, T3),
+# and the journal that makes deleting a recording safe to interrupt (T4).
+RETENTION_AND_AUDIT = _statements(
+    """
+    CREATE TABLE access_log (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        result TEXT NOT NULL CHECK (result IN ('ok', 'refused', 'error')),
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL UNIQUE
+    )
+    """,
+    "CREATE INDEX access_log_at ON access_log (at)",
+    # The head written with every append: catches entries cut from the end.
+    """
+    CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+    )
+    """,
+    "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64 + "')",
+    """
+    CREATE TABLE audit_checkpoints (
+        number INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        through_seq INTEGER NOT NULL,
+        through_hash TEXT NOT NULL,
+        entries_cut INTEGER NOT NULL,
+        prev_digest TEXT NOT NULL,
+        algorithm TEXT NOT NULL CHECK (algorithm IN ('sha256', 'hmac-sha256')),
+        digest TEXT NOT NULL
+    )
+    """,
+    # Append-only: entries are never updated, and only entries a checkpoint covers may be
+    # deleted. This guards against mistakes; tampering is caught by `audit verify`.
+    """
+    CREATE TRIGGER access_log_no_update BEFORE UPDATE ON access_log
+    BEGIN
+        SELECT RAISE(ABORT, 'the access log is append-only');
+    END
+    """,
+    """
+    CREATE TRIGGER access_log_delete_only_checkpointed BEFORE DELETE ON access_log
+    WHEN OLD.seq > (SELECT COALESCE(MAX(through_seq), 0) FROM audit_checkpoints)
+    BEGIN
+        SELECT RAISE(ABORT, 'access-log entries are deleted only behind a checkpoint');
+    END
+    """,
+    """
+    CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+    BEGIN
+        SELECT RAISE(ABORT, 'checkpoints are append-only');
+    END
+    """,
+    """
+    CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+    BEGIN
+        SELECT RAISE(ABORT, 'checkpoints are append-only');
+    END
+    """,
+    # A recording whose deletion has started (state 'deleted'): why, by whom, and whether
+    # its file was there. The row goes, with this entry, once the file is gone and the
+    # receipt is written.
+    """
+    CREATE TABLE recording_deletions (
+        recording_id TEXT PRIMARY KEY REFERENCES recordings (id) ON DELETE CASCADE,
+        condemned_at TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        file_present INTEGER NOT NULL,
+        previous_state TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE sheets (
+        id TEXT PRIMARY KEY,
+        call_id TEXT REFERENCES calls (id) ON DELETE SET NULL,
+        recording_id TEXT REFERENCES recordings (id) ON DELETE SET NULL,
+        service TEXT NOT NULL,
+        employee_id TEXT NOT NULL,
+        employee_name TEXT NOT NULL,
+        evaluator_id TEXT NOT NULL,
+        evaluator_name TEXT NOT NULL,
+        call_started_at TEXT NOT NULL,
+        call_duration_seconds REAL,
+        scores TEXT NOT NULL,
+        free_text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1
+    )
+    """,
+    "CREATE INDEX sheets_call ON sheets (call_id)",
+    "CREATE INDEX sheets_recording ON sheets (recording_id)",
+    "CREATE INDEX sheets_expires ON sheets (expires_at)",
+    "CREATE INDEX recordings_created ON recordings (created_at)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
-    # Version 3 is the retention and audit schema.
+    Migration(3, "retention, summary sheets and access log", RETENTION_AND_AUDIT),
     Migration(4, "payment outcomes, without card data", _sql(PAYMENTS)),
 )

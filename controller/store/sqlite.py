@@ -17,6 +17,8 @@ from typing import Any
 
 import sqlite_utils
 
+from controller.store.access_log import AccessLogStore
+from controller.store.lifecycle import LifecycleStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.records import (
     CallStart,
@@ -25,24 +27,16 @@ from controller.store.records import (
     PaymentRecord,
     SamplingAudit,
 )
+from controller.store.sheets import SheetStore
+from controller.store.timestamps import from_text as from_text  # re-exported
+from controller.store.timestamps import to_text
 
 
 class StoreError(Exception):
     error_id = "store-error"
 
 
-def to_text(moment: dt.datetime) -> str:
-    """Timestamps are stored as UTC ISO 8601 text, so they sort as text."""
-    if moment.tzinfo is None:
-        raise ValueError("store timestamps must be timezone-aware")
-    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds")
-
-
-def from_text(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
-
-
-class SqliteStore:
+class SqliteStore(AccessLogStore, LifecycleStore, SheetStore):
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 

@@ -49,7 +49,11 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
 
 
 def test_check_config_valid() -> None:
-    env = {"RECCONTROL_ARI_PASSWORD": "x", "RECCONTROL_HMAC_KEY": "k" * 32}
+    env = {
+        "RECCONTROL_ARI_PASSWORD": "x",
+        "RECCONTROL_HMAC_KEY": "k" * 32,
+        "RECCONTROL_AUDIT_KEY": "a" * 32,
+    }
     result = CliRunner().invoke(cli, ["check-config", str(REPO / "config/example.yaml")], env=env)
     assert result.exit_code == 0, result.output
     assert "valid (2 service(s), 2 agent(s))" in result.output
@@ -60,7 +64,11 @@ def test_check_config_invalid_prints_one_line_per_problem(tmp_path: Path) -> Non
     text = text.replace("rate: 0.2", "rate: 1").replace("retention_days: 90", "retention_days: 300")
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    env = {"RECCONTROL_ARI_PASSWORD": "x", "RECCONTROL_HMAC_KEY": "k" * 32}
+    env = {
+        "RECCONTROL_ARI_PASSWORD": "x",
+        "RECCONTROL_HMAC_KEY": "k" * 32,
+        "RECCONTROL_AUDIT_KEY": "a" * 32,
+    }
     result = CliRunner().invoke(cli, ["check-config", str(path)], env=env)
     assert result.exit_code == 2
     assert result.output.splitlines() == [

@@ -86,7 +86,11 @@ def test_valid_config_loads(load: Loader) -> None:
 def test_shipped_example_is_valid() -> None:
     config = load_config(
         REPO / "config" / "example.yaml",
-        environ={"RECCONTROL_ARI_PASSWORD": "x", "RECCONTROL_HMAC_KEY": "k" * 32},
+        environ={
+            "RECCONTROL_ARI_PASSWORD": "x",
+            "RECCONTROL_HMAC_KEY": "k" * 32,
+            "RECCONTROL_AUDIT_KEY": "a" * 32,
+        },
     )
     assert config.services["emergency"].exemption is not None
     assert config.services["emergency"].sampling_rate == 1.0

@@ -1,0 +1,114 @@
+"""``reccontrol notice`` and ``reccontrol register``: documents generated from the config
+(D1, A6, C3)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from controller.cli_support import EXIT_CONFIG, config_option, fail, load_or_exit
+from controller.config import Config
+
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["md", "html"]),
+    default="md",
+    show_default=True,
+    help="Markdown or a standalone HTML page.",
+)
+output_option = click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+EXIT_HELP = (
+    "Exit status: 0 written; 2 the config is invalid or lacks what the document must "
+    "state (each missing key path is printed)."
+)
+
+
+def _check(config: Config, *, register: bool) -> None:
+    from controller.documents import document_problems
+
+    problems = document_problems(config, register=register)
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        sys.exit(EXIT_CONFIG)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+
+
+@click.group()
+def notice() -> None:
+    """Information notices generated from the config: for callers (C3) and for agents
+    (A6)."""
+
+
+@notice.command(
+    "callers",
+    help="The caller's full notice: controller, purposes and legal bases, retention, the "
+    "right to object and how, other rights, DPO contact, the right to complain to the "
+    "CNIL.\n\n" + EXIT_HELP,
+)
+@config_option
+@format_option
+@output_option
+def notice_callers(config_path: Path, fmt: str, output: Path | None) -> None:
+    from controller.documents import build_caller_notice, render
+
+    config = load_or_exit(config_path)
+    _check(config, register=False)
+    _emit(render(build_caller_notice(config), fmt), output)
+
+
+@notice.command(
+    "agents",
+    help="The agent information notice: existence and purposes of recording, the "
+    "controller, the authorised persons by name, each agent's recording periods and "
+    "protected status, private calls and the agent keys, rights (objection for a "
+    "legitimate reason, access, rectification); never coupled with screen capture.\n\n" + EXIT_HELP,
+)
+@config_option
+@format_option
+@output_option
+@click.option(
+    "--agent",
+    "agent_id",
+    help="Only this agent (an id under agents): a personal notice, which also states the "
+    "reason of a protected status.",
+)
+def notice_agents(config_path: Path, fmt: str, output: Path | None, agent_id: str | None) -> None:
+    from controller.documents import build_agent_notice, render
+
+    config = load_or_exit(config_path)
+    if agent_id is not None and agent_id not in config.agents:
+        fail(f"unknown agent {agent_id!r}; the agents are {', '.join(config.agents)}", EXIT_CONFIG)
+    _check(config, register=False)
+    _emit(render(build_agent_notice(config, agent_id), fmt), output)
+
+
+@click.command(
+    help="The GDPR Art. 30 register entry for call recording, every field of Art. 30(1) "
+    "(a) to (g), exemptions included.\n\n" + EXIT_HELP
+)
+@config_option
+@format_option
+@output_option
+def register(config_path: Path, fmt: str, output: Path | None) -> None:
+    from controller.documents import build_register, render
+
+    config = load_or_exit(config_path)
+    _check(config, register=True)
+    _emit(render(build_register(config), fmt), output)

@@ -1,0 +1,215 @@
+"""``reccontrol sheet`` and ``reccontrol recording``: summary sheets and recordings, through
+the audited access service (S2, T2)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from controller.cli_support import EXIT_FAILED, config_option, load_or_exit
+from controller.commands.auth import access_service, person_options, refusals, sign_in
+
+EXIT_HELP = (
+    "Exit status: 0 done; 1 failed; 2 config error; 4 refused (the refusal is in the access log)."
+)
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{value!r}: write {what} as CRITERION=VALUE")
+        pairs[key] = rest
+    return pairs
+
+
+def _scores(values: tuple[str, ...]) -> dict[str, int]:
+    scores = {}
+    for key, value in _pairs(values, "a score").items():
+        try:
+            scores[key] = int(value)
+        except ValueError:
+            raise click.BadParameter(f"{key}: the score must be a whole number") from None
+    return scores
+
+
+def evaluation_options(func: Any) -> Any:
+    func = click.option("--text", help="Free text of the sheet (no phone or card numbers).")(func)
+    func = click.option(
+        "--comment",
+        multiple=True,
+        metavar="CRITERION=TEXT",
+        help="A comment for one criterion; repeat for several.",
+    )(func)
+    func = click.option(
+        "--score",
+        multiple=True,
+        metavar="CRITERION=N",
+        help="A score for one criterion (0 to its max_score); repeat for several.",
+    )(func)
+    return func
+
+
+@click.group()
+def sheet() -> None:
+    """Summary sheets (T2): the evaluation of a call, kept at most sheets.retention_days
+    (<= 365), and after its recording is gone."""
+
+
+@contextlib.contextmanager
+def _signed_in(
+    config_path: Path, person_id: str, token_file: Path | None
+) -> Iterator[tuple[Any, Any, Any]]:
+    config = load_or_exit(config_path)
+    with access_service(config) as service, refusals():
+        yield config, service, sign_in(service, person_id, token_file)
+
+
+def _print_sheet(view: Any, tz: Any) -> None:
+    s = view.sheet
+    started = s.call_started_at.astimezone(tz)
+    duration = f"{s.call_duration_seconds:.0f} s" if s.call_duration_seconds is not None else "-"
+    click.echo(f"sheet {s.id} (version {s.version})")
+    click.echo(f"employee:  {s.employee_name} ({s.employee_id})")
+    click.echo(f"evaluator: {s.evaluator_name} ({s.evaluator_id})")
+    click.echo(f"call:      {s.call_id or '-'}  {started:%Y-%m-%d %H:%M}  {duration}")
+    recording = s.recording_id if view.recording_available else "no longer kept"
+    click.echo(f"recording: {recording}")
+    for score in s.scores:
+        value = "-" if score.score is None else score.score
+        click.echo(f"  {score.label}: {value}/{score.max_score}  {score.comment}")
+    if s.free_text:
+        click.echo(f"text: {s.free_text}")
+    click.echo(f"expires:   {s.expires_at.astimezone(tz):%Y-%m-%d}")
+
+
+@sheet.command("show", help="Show a summary sheet.\n\n" + EXIT_HELP)
+@config_option
+@person_options
+@click.argument("sheet_id")
+def sheet_show(
+    config_path: Path, person_id: str, purpose: str, token_file: Path | None, sheet_id: str
+) -> None:
+    with _signed_in(config_path, person_id, token_file) as (config, service, person):
+        view = service.sheet_read(person, purpose, sheet_id)
+    _print_sheet(view, config.timezone)
+
+
+@sheet.command(
+    "create",
+    help="Write a summary sheet for a call: the scores and comments per configured "
+    "criterion, and free text. The employee, date, time and duration come from the call; "
+    "you are the evaluator. Prints the new sheet's id.\n\n" + EXIT_HELP,
+)
+@config_option
+@person_options
+@click.option("--call", "call_id", required=True, help="The call the sheet evaluates.")
+@evaluation_options
+def sheet_create(
+    config_path: Path,
+    person_id: str,
+    purpose: str,
+    token_file: Path | None,
+    call_id: str,
+    score: tuple[str, ...],
+    comment: tuple[str, ...],
+    text: str | None,
+) -> None:
+    scores, comments = _scores(score), _pairs(comment, "a comment")
+    with _signed_in(config_path, person_id, token_file) as (_, service, person):
+        created = service.sheet_create(person, purpose, call_id, scores, comments, text or "")
+    click.echo(created.id)
+
+
+@sheet.command(
+    "edit",
+    help="Change scores, comments or the free text of a summary sheet; what is not given "
+    "stays.\n\n" + EXIT_HELP,
+)
+@config_option
+@person_options
+@click.argument("sheet_id")
+@evaluation_options
+def sheet_edit(
+    config_path: Path,
+    person_id: str,
+    purpose: str,
+    token_file: Path | None,
+    sheet_id: str,
+    score: tuple[str, ...],
+    comment: tuple[str, ...],
+    text: str | None,
+) -> None:
+    scores, comments = _scores(score), _pairs(comment, "a comment")
+    with _signed_in(config_path, person_id, token_file) as (_, service, person):
+        edited = service.sheet_edit(person, purpose, sheet_id, scores, comments, text)
+    click.echo(f"sheet {edited.id}: version {edited.version}")
+
+
+@click.group()
+def recording() -> None:
+    """Recordings: download or delete one, through the audited access service (S2)."""
+
+
+@recording.command(
+    "download",
+    help="Copy a recording's audio to a new file (mode 0600) and check it against the hash "
+    "recorded when it was stored.\n\n" + EXIT_HELP,
+)
+@config_option
+@person_options
+@click.argument("recording_id")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The file to write; an existing file is not overwritten.",
+)
+def recording_download(
+    config_path: Path,
+    person_id: str,
+    purpose: str,
+    token_file: Path | None,
+    recording_id: str,
+    output: Path,
+) -> None:
+    import os
+
+    with _signed_in(config_path, person_id, token_file) as (_, service, person):
+        handle = service.download(person, purpose, recording_id)
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        click.echo(f"error: cannot create {output}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    with os.fdopen(fd, "wb") as out, handle.path.open("rb") as source:
+        shutil.copyfileobj(source, out)
+    from controller.recordings.vault import sha256_of
+
+    if handle.sha256 and sha256_of(output) != handle.sha256:
+        click.echo(f"error: {output} does not match the recorded hash", err=True)
+        sys.exit(EXIT_FAILED)
+    click.echo(f"wrote {output} (sha256 {handle.sha256})")
+
+
+@recording.command(
+    "delete",
+    help="Delete a recording before its expiry: file and row, with a receipt in the access "
+    "log.\n\n" + EXIT_HELP,
+)
+@config_option
+@person_options
+@click.argument("recording_id")
+def recording_delete(
+    config_path: Path, person_id: str, purpose: str, token_file: Path | None, recording_id: str
+) -> None:
+    with _signed_in(config_path, person_id, token_file) as (_, service, person):
+        receipt = service.delete(person, purpose, recording_id)
+    click.echo(f"receipt {receipt.seq}: {receipt.target} sha256 {receipt.details.get('sha256')}")

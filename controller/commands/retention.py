@@ -1,0 +1,78 @@
+"""``reccontrol purge`` (T4)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from controller.cli_support import (
+    EXIT_ATTENTION,
+    EXIT_FAILED,
+    config_option,
+    load_or_exit,
+)
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
+
+@click.command()
+@config_option
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Only report what would be deleted; change nothing.",
+)
+def purge(config_path: Path, dry_run: bool) -> None:
+    """Delete expired recordings (files and rows, with a receipt each in the access log),
+    summary sheets and access-log entries (behind a checkpoint), and check the vault
+    against the store. Safe to interrupt; the next run finishes the job.
+
+    Exit status: 0 done; 1 some deletions failed (listed); 2 config error; 3 done, but
+    files in the vault that no recording knows, or recordings whose file is missing, were
+    found (listed on stderr; they need a person to look)."""
+    from controller.clock import SystemClock
+    from controller.retention.purge import run_purge
+    from controller.store import StoreError
+
+    config = load_or_exit(config_path)
+    show_bar = sys.stdout.isatty() and not dry_run
+    with contextlib.ExitStack() as stack:
+        bars: list[ProgressBar[int]] = []
+
+        def on_plan(total: int) -> None:
+            if show_bar and total:
+                bar = click.progressbar(length=total, label="Deleting expired recordings")
+                bars.append(stack.enter_context(bar))
+
+        def on_progress(done: int) -> None:
+            for bar in bars:
+                bar.update(done)
+
+        try:
+            report = run_purge(
+                config, SystemClock(), dry_run=dry_run, on_plan=on_plan, on_progress=on_progress
+            )
+        except StoreError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    if dry_run:
+        for recording_id, rule in report.planned:
+            click.echo(f"would delete recording {recording_id}: {rule}")
+    for line in report.summary():
+        click.echo(line)
+    for name in report.unknown_files:
+        click.echo(f"unknown file in the vault (no recording knows it): {name}", err=True)
+    for recording_id in report.marked_missing:
+        click.echo(f"recording {recording_id}: its file is missing", err=True)
+    for problem in report.errors:
+        click.echo(f"error: {problem}", err=True)
+    if report.errors:
+        sys.exit(EXIT_FAILED)
+    if report.needs_attention:
+        sys.exit(EXIT_ATTENTION)

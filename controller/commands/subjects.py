@@ -1,0 +1,191 @@
+"""``reccontrol subject``: data-subject requests (C5), through the audited access service."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from controller.cli_support import (
+    EXIT_FAILED,
+    config_option,
+    load_or_exit,
+    parse_day,
+)
+from controller.commands.auth import access_service, person_options, refusals, sign_in
+from controller.config import Config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_HELP = (
+    "Exit status: 0 done; 1 failed (a file could not be read or removed: listed); "
+    "2 config error; 4 refused (wrong credential, role, scope or no purpose; the refusal "
+    "is in the access log)."
+)
+
+
+def subject_options(func: F) -> F:
+    func = click.option(
+        "--to",
+        "end",
+        metavar="DATE",
+        help="Last day (YYYY-MM-DD, inclusive) or moment (YYYY-MM-DDTHH:MM) of calls to "
+        "include, in the site's time zone.",
+    )(func)
+    func = click.option(
+        "--from",
+        "start",
+        metavar="DATE",
+        help="First day (YYYY-MM-DD) or moment (YYYY-MM-DDTHH:MM) of calls to include, in "
+        "the site's time zone.",
+    )(func)
+    func = click.option(
+        "--number",
+        help="The caller's phone number. Omit it to type it at a prompt, which keeps it out "
+        "of the shell history and the process list.",
+    )(func)
+    func = person_options(func)
+    return config_option(func)
+
+
+@click.group()
+def subject() -> None:
+    """Data-subject requests (C5): find, export or erase every call, recording and summary
+    sheet of a phone number. The number is matched through its HMAC; each step is logged
+    with the requester and the purpose."""
+
+
+def _number(number: str | None) -> str:
+    if number:
+        return number
+    value: str = click.prompt("Caller's phone number", err=True)
+    return value
+
+
+def _window(config: Config, start: str | None, end: str | None) -> tuple[Any, Any]:
+    return parse_day(start, config.timezone, end=False), parse_day(end, config.timezone, end=True)
+
+
+@subject.command(
+    help="List every call of the number, with its recordings and summary sheets (ids, "
+    "times, states), without printing the number.\n\n" + EXIT_HELP
+)
+@subject_options
+def find(
+    config_path: Path,
+    person_id: str,
+    purpose: str,
+    token_file: Path | None,
+    number: str | None,
+    start: str | None,
+    end: str | None,
+) -> None:
+    config = load_or_exit(config_path)
+    window = _window(config, start, end)
+    with access_service(config) as service, refusals():
+        person = sign_in(service, person_id, token_file)
+        found = service.subject_find(person, purpose, _number(number), *window)
+    tz = config.timezone
+    for record in found.calls:
+        call = record.call
+        started = _local(call["started_at"], tz)
+        click.echo(f"call {call['id']}  {call['service']}  {started}  {call['outcome'] or ''}")
+        for rec in record.recordings:
+            click.echo(
+                f"  recording {rec.id}  {rec.state}  "
+                f"expires {rec.expires_at.astimezone(tz):%Y-%m-%d}"
+            )
+        for sheet_id in record.sheet_ids:
+            click.echo(f"  sheet {sheet_id}")
+    click.echo(
+        f"{len(found.calls)} call(s), {len(found.recordings)} recording(s), "
+        f"{len(found.sheet_ids)} sheet(s)"
+        + (f"; {found.hidden} call(s) outside your services" if found.hidden else "")
+    )
+
+
+@subject.command(
+    help="Write a zip of the number's recordings (WAV) and their metadata (JSON: calls, "
+    "decisions, consent events, recordings, summary sheets).\n\n" + EXIT_HELP
+)
+@subject_options
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The zip to write (mode 0600; an existing file is not overwritten). It holds the "
+    "audio and metadata.json, including the number: hand it over securely.",
+)
+def export(
+    config_path: Path,
+    person_id: str,
+    purpose: str,
+    token_file: Path | None,
+    number: str | None,
+    start: str | None,
+    end: str | None,
+    output: Path,
+) -> None:
+    config = load_or_exit(config_path)
+    window = _window(config, start, end)
+    with access_service(config) as service, refusals():
+        person = sign_in(service, person_id, token_file)
+        result = service.subject_export(person, purpose, _number(number), output, *window)
+    click.echo(
+        f"wrote {result.path}: {result.calls} call(s), {result.recordings} recording(s), "
+        f"{result.sheets} sheet(s)"
+    )
+    for problem in result.problems:
+        click.echo(f"error: {problem}", err=True)
+    if result.problems:
+        sys.exit(EXIT_FAILED)
+
+
+@subject.command(
+    help="Erase the number's recordings (files and rows, a receipt each in the access log) "
+    "and summary sheets, and unlink its calls from the number. A recorded objection is "
+    "kept, so the number stays unrecorded. Safe to run again after an interruption.\n\n" + EXIT_HELP
+)
+@subject_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase(
+    config_path: Path,
+    person_id: str,
+    purpose: str,
+    token_file: Path | None,
+    number: str | None,
+    start: str | None,
+    end: str | None,
+    yes: bool,
+) -> None:
+    config = load_or_exit(config_path)
+    window = _window(config, start, end)
+    with access_service(config) as service, refusals():
+        person = sign_in(service, person_id, token_file)
+        value = _number(number)
+        if not yes:
+            click.confirm("Erase every recording and sheet of this number?", abort=True, err=True)
+        result = service.subject_erase(person, purpose, value, *window)
+    click.echo(
+        f"erased: {result.recordings_deleted} recording(s), {result.sheets_deleted} sheet(s); "
+        f"{result.calls} call(s) no longer linked to the number"
+    )
+    for receipt in result.receipts:
+        click.echo(
+            f"receipt {receipt.seq}: {receipt.target} sha256 {receipt.details.get('sha256')}"
+        )
+    if result.objection_kept:
+        click.echo("the caller's objection is kept, so this number is still not recorded")
+    for problem in result.problems:
+        click.echo(f"error: {problem}", err=True)
+    if result.problems:
+        sys.exit(EXIT_FAILED)
+
+
+def _local(text: str, tz: Any) -> str:
+    import datetime as dt
+
+    return f"{dt.datetime.fromisoformat(text).astimezone(tz):%Y-%m-%d %H:%M}"

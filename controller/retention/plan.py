@@ -1,0 +1,142 @@
+"""Retention planning (T1-T3). Pure: rows and the time in, actions out; no I/O.
+
+Three clocks, all in UTC:
+
+- a recording expires at the earlier of the expiry stored when it was opened and its
+  creation plus its service's current ``retention_days`` (so lowering a service's
+  retention applies to recordings already kept, raising it never extends them);
+- a summary sheet expires the same way against ``sheets.retention_days`` (<= 365);
+- an access-log entry expires ``audit.retention_days`` (<= 365) after it was written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from controller.config.model import Config
+
+
+@dataclass(frozen=True)
+class RetentionRules:
+    service_days: Mapping[str, int]
+    sheet_days: int
+    log_days: int
+
+    @classmethod
+    def from_config(cls, config: Config) -> RetentionRules:
+        return cls(
+            service_days={name: s.retention_days for name, s in config.services.items()},
+            sheet_days=config.sheets.retention_days,
+            log_days=config.audit.retention_days,
+        )
+
+    def oldest_recording_horizon(self, now: dt.datetime) -> dt.datetime:
+        """Recordings created before this may have expired under their service's rule."""
+        shortest = min(self.service_days.values(), default=0)
+        return now - dt.timedelta(days=shortest) if shortest else now
+
+    def log_cutoff(self, now: dt.datetime) -> dt.datetime:
+        """Access-log entries written before this have expired (T3)."""
+        return now - dt.timedelta(days=self.log_days)
+
+
+@dataclass(frozen=True)
+class Condemned:
+    """A recording whose deletion has started: its file may or may not be gone yet."""
+
+    rule: str
+    actor: str
+    role: str
+    purpose: str
+    file_present: bool
+    condemned_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class RecordingRow:
+    id: str
+    call_id: str
+    service: str
+    name: str
+    format: str
+    path: str | None
+    state: str
+    sha256: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    condemned: Condemned | None = None
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    id: str
+    created_at: dt.datetime
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Expire:
+    """Start deleting a recording that has expired under ``rule``."""
+
+    row: RecordingRow
+    rule: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Finish a deletion that an earlier run (or an erase) started."""
+
+    row: RecordingRow
+
+
+Action = Expire | Finish
+
+
+def recording_expiry(row: RecordingRow, rules: RetentionRules) -> tuple[dt.datetime, str]:
+    """When the recording expires, and the rule that says so."""
+    days = rules.service_days.get(row.service)
+    if days is not None:
+        by_service = row.created_at + dt.timedelta(days=days)
+        if by_service <= row.expires_at:
+            return by_service, f"T1: services.{row.service}.retention_days = {days}"
+    kept = (row.expires_at - row.created_at).days
+    return row.expires_at, f"T1: expiry set when recorded ({kept} days, service {row.service})"
+
+
+def plan_recordings(
+    now: dt.datetime, rows: Iterable[RecordingRow], rules: RetentionRules
+) -> list[Action]:
+    """Deletions in progress first, then expired recordings, oldest first."""
+    finishing: list[Action] = []
+    expiring: list[tuple[dt.datetime, Action]] = []
+    for row in rows:
+        if row.state == "deleted":
+            finishing.append(Finish(row))
+            continue
+        expiry, rule = recording_expiry(row, rules)
+        if expiry <= now:
+            expiring.append((expiry, Expire(row, rule)))
+    expiring.sort(key=lambda item: (item[0], item[1].row.id))
+    return finishing + [action for _, action in expiring]
+
+
+def sheet_expiry(row: SheetRow, rules: RetentionRules) -> tuple[dt.datetime, str]:
+    by_rule = row.created_at + dt.timedelta(days=rules.sheet_days)
+    if by_rule <= row.expires_at:
+        return by_rule, f"T2: sheets.retention_days = {rules.sheet_days}"
+    kept = (row.expires_at - row.created_at).days
+    return row.expires_at, f"T2: expiry set when written ({kept} days)"
+
+
+def plan_sheets(
+    now: dt.datetime, rows: Iterable[SheetRow], rules: RetentionRules
+) -> list[tuple[str, str]]:
+    """(sheet id, rule) for every expired sheet."""
+    expired = []
+    for row in rows:
+        expiry, rule = sheet_expiry(row, rules)
+        if expiry <= now:
+            expired.append((row.id, rule))
+    return expired

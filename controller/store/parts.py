@@ -1,0 +1,19 @@
+"""What the store's parts share: the database and its one-transaction-per-method rule.
+
+:class:`~controller.store.sqlite.SqliteStore` is assembled from these parts, so each
+domain (access log, recording lifecycle, sheets) keeps its SQL in its own module.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+import sqlite_utils
+
+
+class StorePart:
+    db: sqlite_utils.Database
+
+    def transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; provided by the store."""
+        raise NotImplementedError

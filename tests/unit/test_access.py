@@ -1,0 +1,343 @@
+"""The audited door (S1, S2, C5): roles, scopes, purposes, credentials, sheets, and the
+data-subject export and erase round trip, on a real store and vault."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controller.access.credentials import (
+    CredentialError,
+    Password,
+    Token,
+    hash_password,
+    hash_token,
+    read_verifier,
+    verify_password,
+    verify_token,
+)
+from controller.access.service import AccessFailed, AccessRefused, AccessService
+from controller.clock import FixedClock
+from controller.config import Config
+from controller.config.model import CredentialSource
+from controller.recordings import LocalVault
+from controller.store import SqliteStore
+from tests.sites import (
+    PASSWORD,
+    add_call,
+    add_recording,
+    load_site,
+    open_site,
+    wav_bytes,
+    write_site,
+)
+
+T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
+NUMBER = "+33 6 12 34 56 78"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Config, SqliteStore, LocalVault, Path]]:
+    config = load_site(write_site(tmp_path))
+    store, vault = open_site(config)
+    yield config, store, vault, tmp_path
+    store.close()
+
+
+def service_for(config: Config, store: SqliteStore, vault: LocalVault) -> AccessService:
+    return AccessService(config, store, vault, FixedClock(T0 + dt.timedelta(days=1)))
+
+
+def last(store: SqliteStore) -> tuple[str, str, str, str, dict[str, object]]:
+    entry = list(store.access_entries())[-1]
+    return entry.actor, entry.action, entry.result, entry.purpose, dict(entry.details)
+
+
+# -- credentials ---------------------------------------------------------------------------
+def test_password_hash_round_trip() -> None:
+    encoded = hash_password("s3cret pass phrase", log2_n=10)
+    assert encoded.startswith("scrypt$10$8$1$") and "s3cret" not in encoded
+    assert verify_password("s3cret pass phrase", encoded)
+    assert not verify_password("s3cret pass phrasE", encoded)
+    assert encoded != hash_password("s3cret pass phrase", log2_n=10)  # salted
+    with pytest.raises(ValueError):
+        verify_password("x", "sha256$abc")
+
+
+def test_token_hash_round_trip() -> None:
+    encoded = hash_token("tok")
+    assert verify_token("tok", encoded) and not verify_token("tok2", encoded)
+    assert repr(Token("tok")) == "Token(***)" and repr(Password("pw")) == "Password(***)"
+
+
+def test_unreadable_credential_names_the_key_path(tmp_path: Path) -> None:
+    source = CredentialSource("password", "file", str(tmp_path / "absent"), "access.persons.x.f")
+    with pytest.raises(CredentialError, match=r"^access\.persons\.x\.f: cannot read"):
+        read_verifier(source)
+    env = CredentialSource("token", "env", "NOPE", "access.persons.x.token_hash_env")
+    with pytest.raises(CredentialError, match="NOPE is not set"):
+        read_verifier(env, {})
+
+
+def test_sign_in_with_token_and_password(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    config, store, vault, root = site
+    service = service_for(config, store, vault)
+    token = (root / "access" / "cdubois.token").read_text().strip()
+    assert service.authenticate("cdubois", Token(token)).role == "dpo"
+    with pytest.raises(AccessRefused):
+        service.authenticate("cdubois", Token("wrong"))
+    assert last(store)[:3] == ("cdubois", "sign_in", "refused")
+    with pytest.raises(AccessRefused):
+        service.authenticate("cdubois", Password(token))  # a token person has no password
+    with pytest.raises(AccessRefused):
+        service.authenticate("nobody", Token(token))
+    assert last(store)[0] == "nobody" and last(store)[4] == {"reason": "unknown person"}
+
+    person = config.access.persons["cdubois"]
+    source = CredentialSource("password", "file", str(root / "access" / "cdubois.scrypt"), "k")
+    with_password = dataclasses.replace(
+        config,
+        access=dataclasses.replace(
+            config.access,
+            persons={"cdubois": dataclasses.replace(person, credential=source)},
+        ),
+    )
+    service = AccessService(with_password, store, vault, FixedClock(T0))
+    assert service.authenticate("cdubois", Password(PASSWORD)).id == "cdubois"
+    with pytest.raises(AccessRefused):
+        service.authenticate("cdubois", Password("guess"))
+    # Nothing secret reaches the log.
+    assert not any(PASSWORD in json.dumps(e.content()) for e in store.access_entries())
+    assert not any(token in json.dumps(e.content()) for e in store.access_entries())
+
+
+# -- roles, scope, purpose -----------------------------------------------------------------
+def test_listen_needs_role_scope_and_purpose(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    config, store, vault, _ = site
+    service = service_for(config, store, vault)
+    persons = config.access.persons
+    _, sales = add_recording(store, vault, config, service="sales", created_at=T0)
+
+    handle = service.listen(persons["snguyen"], "coaching session prep", sales)
+    assert handle.path.exists() and handle.sha256
+    assert last(store)[:4] == ("snguyen", "listen", "ok", "coaching session prep")
+
+    with pytest.raises(AccessRefused, match="purpose must be stated"):
+        service.listen(persons["snguyen"], "  ", sales)
+    assert last(store)[:3] == ("snguyen", "listen", "refused")
+
+    with pytest.raises(AccessRefused, match="at most 500 characters"):
+        service.listen(persons["snguyen"], "why " * 200, sales)
+    with pytest.raises(AccessRefused, match="role quality may not download"):
+        service.download(persons["snguyen"], "keep a copy", sales)
+    with pytest.raises(AccessRefused, match="role admin may not listen"):
+        service.listen(persons["tadmin"], "checking the system", sales)
+    with pytest.raises(AccessRefused, match="outside the person's scope"):
+        service.listen(persons["rlambert"], "coaching session prep", sales)
+    assert last(store)[4] == {"reason": "service sales is outside the person's scope"}
+
+    with pytest.raises(AccessRefused, match="phone or card numbers"):
+        service.listen(persons["mleroy"], "caller 0612345678 complained", sales)
+    assert "0612345678" not in json.dumps([e.content() for e in store.access_entries()])
+
+    with pytest.raises(AccessRefused, match="no such recording"):
+        service.listen(persons["mleroy"], "coaching session prep", "nope")
+
+
+def test_listen_to_a_vanished_file_is_logged_as_an_error(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    config, store, vault, _ = site
+    service = service_for(config, store, vault)
+    _, rec_id = add_recording(store, vault, config, service="sales", created_at=T0)
+    Path(str(store.recording(rec_id).path)).unlink()  # type: ignore[union-attr]
+    with pytest.raises(AccessFailed):
+        service.listen(config.access.persons["mleroy"], "coaching session prep", rec_id)
+    assert last(store)[2] == "error"
+
+
+def test_delete_on_request_leaves_a_receipt(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    config, store, vault, _ = site
+    service = service_for(config, store, vault)
+    _, rec_id = add_recording(store, vault, config, service="sales", created_at=T0)
+    path = Path(str(store.recording(rec_id).path))  # type: ignore[union-attr]
+    sha = store.recording(rec_id).sha256  # type: ignore[union-attr]
+    with pytest.raises(AccessRefused):
+        service.delete(config.access.persons["mleroy"], "no longer needed", rec_id)
+    receipt = service.delete(config.access.persons["tadmin"], "recorded by mistake", rec_id)
+    assert not path.exists() and store.recording(rec_id) is None
+    assert receipt.actor == "tadmin" and receipt.purpose == "recorded by mistake"
+    assert receipt.details["sha256"] == sha and receipt.details["file"] == "deleted"
+
+
+# -- summary sheets (T2) -------------------------------------------------------------------
+def test_sheet_create_read_edit_are_logged(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    config, store, vault, _ = site
+    service = service_for(config, store, vault)
+    mleroy, snguyen = config.access.persons["mleroy"], config.access.persons["snguyen"]
+    call_id, rec_id = add_recording(store, vault, config, service="sales", created_at=T0)
+
+    sheet = service.sheet_create(
+        mleroy, "monthly evaluation", call_id, {"greeting": 4}, {"greeting": "warm"}, "Good."
+    )
+    assert (sheet.employee_id, sheet.employee_name) == ("alice", "Alice Martin")
+    assert (sheet.evaluator_id, sheet.recording_id) == ("mleroy", rec_id)
+    assert sheet.call_started_at == T0 and sheet.call_duration_seconds == 180
+    assert sheet.expires_at == T0 + dt.timedelta(days=366)
+    assert [s.score for s in sheet.scores] == [4, None]
+    assert last(store)[:3] == ("mleroy", "sheet_create", "ok")
+
+    view = service.sheet_read(snguyen, "monthly evaluation", sheet.id)
+    assert view.recording_available and view.sheet.free_text == "Good."
+    assert last(store)[:3] == ("snguyen", "sheet_read", "ok")
+
+    edited = service.sheet_edit(snguyen, "second opinion", sheet.id, {"answer": 7}, {}, None)
+    assert [s.score for s in edited.scores] == [4, 7] and edited.version == 2
+    assert edited.scores[0].comment == "warm" and edited.free_text == "Good."
+    assert last(store)[4] == {"changed": ["answer"], "free_text_changed": False}
+
+    with pytest.raises(AccessRefused, match="score must be between 0 and 10"):
+        service.sheet_edit(snguyen, "second opinion", sheet.id, {"answer": 11}, {}, None)
+    with pytest.raises(AccessRefused, match="unknown criterion 'tone'"):
+        service.sheet_edit(snguyen, "second opinion", sheet.id, {"tone": 1}, {}, None)
+    with pytest.raises(AccessRefused, match="phone or card numbers"):
+        service.sheet_edit(snguyen, "second opinion", sheet.id, {}, {}, "card 4970 1012 3456 7890")
+    with pytest.raises(AccessRefused, match="outside the person's scope"):
+        service.sheet_read(config.access.persons["rlambert"], "just looking", sheet.id)
+    with pytest.raises(AccessRefused, match="may not sheet_create"):
+        service.sheet_create(config.access.persons["cdubois"], "evaluation", call_id, {}, {}, "")
+    assert store.sheet(sheet.id).version == 2  # type: ignore[union-attr]
+
+
+# -- data-subject requests (C5) ------------------------------------------------------------
+def test_subject_export_and_erase_round_trip(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    config, store, vault, root = site
+    service = service_for(config, store, vault)
+    dpo = config.access.persons["cdubois"]
+    audio = [wav_bytes(0.1), wav_bytes(0.2)]
+    first_call, first = add_recording(
+        store, vault, config, service="sales", created_at=T0, number=NUMBER, audio=audio[0]
+    )
+    _, second = add_recording(
+        store,
+        vault,
+        config,
+        service="support",
+        created_at=T0 + dt.timedelta(hours=2),
+        number="0033612345678",  # the same number, written another way
+        audio=audio[1],
+    )
+    unrecorded = add_call(store, config, service="sales", started_at=T0, number=NUMBER)
+    _, other = add_recording(store, vault, config, service="sales", created_at=T0, number="+3311")
+    supervisor = config.access.persons["mleroy"]
+    sheet = service.sheet_create(supervisor, "monthly evaluation", first_call, {}, {}, "Fine.")
+    store.remember_objection(
+        next(r.call for r in service.subject_find(dpo, "look up", NUMBER).calls)["caller_hash"],
+        T0,
+        365,
+    )
+    paths = [Path(str(store.recording(r).path)) for r in (first, second)]  # type: ignore[union-attr]
+
+    found = service.subject_find(dpo, "access request ticket A-17", NUMBER)
+    assert len(found.calls) == 3
+    assert {r.id for r in found.recordings} == {first, second}
+    assert found.sheet_ids == [sheet.id]
+    entry = list(store.access_entries())[-1]
+    assert entry.action == "subject_find" and entry.target.startswith("subject:")
+    assert entry.details["calls"] == 3 and NUMBER not in json.dumps(entry.content())
+
+    # The time range narrows the search.
+    window = service.subject_find(
+        dpo, "access request ticket A-17", NUMBER, T0 + dt.timedelta(hours=1), None
+    )
+    assert [r.id for r in window.recordings] == [second]
+
+    with pytest.raises(AccessRefused, match="may not subject_export"):
+        service.subject_export(supervisor, "curious", NUMBER, root / "x.zip")
+
+    out = root / "export.zip"
+    result = service.subject_export(dpo, "access request ticket A-17", NUMBER, out)
+    assert (result.calls, result.recordings, result.sheets, result.problems) == (3, 2, 1, [])
+    assert out.stat().st_mode & 0o077 == 0
+    with zipfile.ZipFile(out) as archive:
+        names = set(archive.namelist())
+        assert names == {"metadata.json", f"recordings/{first}.wav", f"recordings/{second}.wav"}
+        assert archive.read(f"recordings/{first}.wav") == audio[0]
+        assert archive.read(f"recordings/{second}.wav") == audio[1]
+        metadata = json.loads(archive.read("metadata.json"))
+    assert metadata["requested_by"] == "cdubois" and metadata["request"]["number"] == NUMBER
+    calls = {c["call"]["id"]: c for c in metadata["calls"]}
+    assert calls[first_call]["recordings"][0]["sha256_matches"] is True
+    assert calls[first_call]["sheets"][0]["free_text"] == "Fine."
+    assert calls[first_call]["decision"] is None and calls[unrecorded]["recordings"] == []
+    assert "caller_hash" not in json.dumps(metadata)
+    with pytest.raises(AccessFailed, match="already exists"):
+        service.subject_export(dpo, "access request ticket A-17", NUMBER, out)
+
+    erased = service.subject_erase(dpo, "erasure request ticket A-18", NUMBER)
+    assert (erased.calls, erased.recordings_deleted, erased.sheets_deleted) == (3, 2, 1)
+    assert erased.objection_kept and erased.problems == []
+    assert not any(p.exists() for p in paths)
+    assert store.recording(first) is None and store.recording(second) is None
+    assert store.sheet(sheet.id) is None
+    receipts = {e.details["recording_id"]: e for e in erased.receipts}
+    assert set(receipts) == {first, second}
+    assert all(
+        e.actor == "cdubois" and e.purpose == "erasure request ticket A-18" for e in erased.receipts
+    )
+    assert receipts[first].details["rule"] == "C5: data-subject erasure request"
+
+    after = service.subject_find(dpo, "check the erasure", NUMBER)
+    assert after.calls == [] and after.recordings == [] and after.sheet_ids == []
+    # Other callers are untouched; the calls still count for the sampling audit (P3).
+    assert store.recording(other) is not None
+    assert len(store.call_ids()) == 4
+    assert store.verify_access_log(config.audit.checkpoint_key).ok
+
+
+def test_subject_scope_hides_other_services(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    config, store, vault, _ = site
+    dpo = config.access.persons["cdubois"]
+    limited = dataclasses.replace(dpo, services=("sales",))
+    service = service_for(config, store, vault)
+    add_recording(store, vault, config, service="sales", created_at=T0, number=NUMBER)
+    add_recording(store, vault, config, service="support", created_at=T0, number=NUMBER)
+    found = service.subject_find(limited, "access request ticket A-19", NUMBER)
+    assert len(found.calls) == 1 and found.hidden == 1
+    with pytest.raises(AccessRefused, match="not a phone number"):
+        service.subject_find(dpo, "access request ticket A-19", "anonymous")
+
+
+def test_ids_typed_by_users_reach_the_log_intact_unless_they_look_like_numbers(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    config, store, vault, _ = site
+    service = service_for(config, store, vault)
+    person = config.access.persons["mleroy"]
+    with pytest.raises(AccessRefused):
+        service.listen(person, "coaching session prep", "0a1234567890123bcdef")
+    assert list(store.access_entries())[-1].target == "recording:0a1234567890123bcdef"
+    with pytest.raises(AccessRefused):
+        service.listen(person, "coaching session prep", "+33 6 12 34 56 78")
+    assert list(store.access_entries())[-1].target == "recording:[redacted]"
+    with pytest.raises(AccessRefused):
+        service.authenticate("0612345678", Password("x"))
+    assert list(store.access_entries())[-1].actor == "[redacted]"
