@@ -28,6 +28,7 @@ from controller.recordings import LocalVault
 from controller.retention.purge import run_purge
 from controller.retention.scheduler import PurgeScheduler
 from controller.store import SqliteStore, StoreThread
+from controller.web.payments import request_payment
 
 log = logging.getLogger("reccontrol.daemon")
 
@@ -123,6 +124,13 @@ async def _consume(stream: EventStream, handler: EventHandler) -> None:
             log.exception("error while handling %s", event.type)
 
 
+async def payments(request: web.Request) -> web.Response:
+    app = request.app
+    return await request_payment(
+        request, config=app[CONFIG], store=app[STORE], calls=app[CALLS], clock=app[CLOCK]
+    )
+
+
 async def health(request: web.Request) -> web.Response:
     stream = request.app[STREAM]
     return web.json_response(
@@ -146,6 +154,7 @@ def build_app(
     app.cleanup_ctx.append(_ari_ctx)
     app.cleanup_ctx.append(_purge_ctx)
     app.router.add_get("/healthz", health)
+    app.router.add_post("/api/payments", payments)
     return app
 
 

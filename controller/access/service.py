@@ -48,6 +48,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "subject_find": frozenset({"dpo"}),
     "subject_export": frozenset({"dpo"}),
     "subject_erase": frozenset({"dpo"}),
+    # A CRM or a supervisor's console sending a caller to the payment IVR (M1).
+    "payment_request": frozenset({"supervisor", "admin"}),
 }
 MIN_PURPOSE = 5
 MAX_PURPOSE = 500
@@ -274,6 +276,18 @@ class AccessService:
         return RecordingHandle(row.id, path, row.format, row.sha256, None)
 
     # -- recordings --------------------------------------------------------------------
+    def payment_request(
+        self, person: Person, purpose: str, call_id: str, service: str, refusal: str | None
+    ) -> None:
+        """Allows (and logs) sending a call's caller to the payment IVR, or refuses."""
+        target = f"call:{_clean(call_id)}"
+        stated = self._gate(person, "payment_request", target, purpose)
+        if service != "-":
+            self._scope(person, "payment_request", target, stated, service)
+        if refusal is not None:
+            raise self._refuse(person, "payment_request", target, stated, refusal)
+        self._store.append_access(self._draft(person, "payment_request", target, stated, "ok"))
+
     def listen(self, person: Person, purpose: str, recording_id: str) -> RecordingHandle:
         return self._serve(person, "listen", purpose, recording_id)
 

@@ -216,6 +216,11 @@ class InboundCall:
                 return []
             case m.PaymentDetails(amount=amount, order_reference=order):
                 return self._payment_details(amount, order, now)
+            case m.PaymentRequested(amount=amount, order_reference=order):
+                if self.payment_refusal() is not None:
+                    return []
+                started = self._start_payment(now, fetch=False)
+                return started + self._payment_details(amount, order, now)
             case m.PaymentDone(result=result):
                 return self._payment_done(result, now)
             case m.AgentAnswered(channel=channel, agent=agent):
@@ -759,12 +764,20 @@ class InboundCall:
         ]
 
     # -- payment IVR (M1) ------------------------------------------------------------
-    def _start_payment(self, now: dt.datetime) -> list[c.Command]:
-        if self.settings.payment is None or not self.service.payments or self.caller_gone:
-            return [
-                self._feedback(False),
-                self._log("payment refused: not enabled for this service"),
-            ]
+    def payment_refusal(self) -> str | None:
+        """Why this call cannot go to the payment IVR now, or None."""
+        if self.settings.payment is None or not self.service.payments:
+            return "payments are not enabled for this service"
+        if self.phase is not Phase.CONNECTED or self.caller_gone:
+            return "the caller is not talking with an agent"
+        if self.payment is not None:
+            return "a payment is already in progress"
+        return None
+
+    def _start_payment(self, now: dt.datetime, fetch: bool = True) -> list[c.Command]:
+        refusal = self.payment_refusal()
+        if refusal is not None:
+            return [self._feedback(False), self._log(f"payment refused: {refusal}")]
         commands: list[c.Command] = []
         rec = self.recording
         if rec is not None and rec.live:
@@ -789,10 +802,13 @@ class InboundCall:
                 )
             )
         self.payment = Payment(new_id(self.rng), now)
-        commands += [
-            c.FetchPaymentDetails(self.caller.id),
-            self._log("payment requested: recording paused, reading the amount"),
-        ]
+        if fetch:
+            commands += [
+                c.FetchPaymentDetails(self.caller.id),
+                self._log("payment requested: recording paused, reading the amount"),
+            ]
+        else:
+            commands.append(self._log("payment requested through the API: recording paused"))
         return commands
 
     def _payment_details(self, amount: str, order: str, now: dt.datetime) -> list[c.Command]:

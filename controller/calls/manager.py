@@ -126,6 +126,31 @@ class CallManager:
             case StreamConnected(state=state, reconnect=reconnect):
                 self._resync(set(state.channel_ids), reconnect)
 
+    def find_call(self, *, call_id: str | None = None, agent_id: str | None = None) -> str | None:
+        """The id of a call in progress, by its id or by the agent talking on it."""
+        if call_id is not None:
+            return call_id if call_id in self._calls else None
+        for cid, ctx in self._calls.items():
+            agent = ctx.machine.agent
+            if agent is not None and agent.id == agent_id and not ctx.finished:
+                return cid
+        return None
+
+    def service_of(self, call_id: str) -> str:
+        ctx = self._calls.get(call_id)
+        return ctx.machine.service.name if ctx is not None else "-"
+
+    def payment_refusal(self, call_id: str) -> str | None:
+        ctx = self._calls.get(call_id)
+        if ctx is None or ctx.finished:
+            return "the call is over"
+        return ctx.machine.payment_refusal()
+
+    def request_payment(self, call_id: str, amount: str, order_reference: str) -> None:
+        """Sends the caller of ``call_id`` to the payment IVR (check
+        :meth:`payment_refusal` first); the recording is paused before anything else."""
+        self._feed(call_id, m.PaymentRequested(amount, order_reference), time.monotonic())
+
     async def close(self, grace: float = 5.0) -> None:
         """Stops feeding calls; lets queued commands run for up to ``grace`` seconds."""
         tasks = [ctx.task for ctx in self._calls.values() if ctx.task is not None]

@@ -82,3 +82,11 @@ class PaymentDetails(Message):
 @dataclass(frozen=True)
 class PaymentDone(Message):
     result: ChargeResult
+
+
+@dataclass(frozen=True)
+class PaymentRequested(Message):
+    """An authorised API call asks for the payment IVR, with the amount and order."""
+
+    amount: str
+    order_reference: str

@@ -3,6 +3,7 @@ reaches a recording, and a search of every log, table and event for the digits."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sqlite3
@@ -10,8 +11,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
+from controller.access.credentials import hash_token, new_token
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
@@ -190,3 +193,77 @@ async def test_payment_without_an_amount_is_refused_and_recording_goes_on(
     assert pause["reason"] == "payment_ivr" and pause["resumed_by"] == "payment"
     audio = read_wav(Path(call["recordings"][0]["path"]))
     assert tone_seconds(audio, CALLER_VOICE) > 0.9 * audio.duration
+
+
+async def test_api_sends_the_caller_to_the_payment_ivr(
+    site: SandboxSite, api: PaymentApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="reccontrol")
+    site.prepare()
+    tokens = {"crm": new_token(), "quality": new_token()}
+    for person, token in tokens.items():
+        (site.workdir / f"{person}.token-hash").write_text(hash_token(token) + "\n")
+    access = {
+        "persons": {
+            "crm": {
+                "name": "CRM integration",
+                "role": "admin",
+                "services": ["sales"],
+                "token_hash_file": str(site.workdir / "crm.token-hash"),
+            },
+            "quality": {
+                "name": "Quentin Lemaire",
+                "role": "quality",
+                "services": ["*"],
+                "token_hash_file": str(site.workdir / "quality.token-hash"),
+            },
+        }
+    }
+    services = {"sales": service(site, target="Local/alice-talk@sim-agent", payments=True)}
+    async with running_flow(
+        site, services=services, draws=[0.0], access=access, payment=payment_section(site, api)
+    ) as flow:
+        url = f"http://127.0.0.1:{flow.daemon.config.web.port}/api/payments"
+        body = {
+            "person": "crm",
+            "purpose": "card payment for order ORD-77",
+            "agent": "alice",
+            "amount": "42.50",
+            "order_reference": "ORD-77",
+        }
+
+        async def post(payload: dict[str, str], token: str) -> tuple[int, dict[str, Any]]:
+            headers = {"Authorization": f"Bearer {token}"}
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(url, json=payload, headers=headers) as answer,
+            ):
+                return answer.status, await answer.json()
+
+        # Before the caller reaches Alice there is no call to send to the IVR.
+        status, answer = await post(body, tokens["crm"])
+        assert (status, answer["error_id"]) == (409, "payment-refused")
+        await flow.board.call("sales", "c-pay-8", CALLER_NUMBER)
+        await asyncio.sleep(5.5)  # announcement (3 s), then Alice answers
+        assert (await post(body, "wrong-token"))[0] == 401
+        status, answer = await post({**body, "person": "quality"}, tokens["quality"])
+        assert (status, answer["error_id"]) == (403, "forbidden")
+        assert (await post({**body, "purpose": ""}, tokens["crm"]))[0] == 403
+        status, answer = await post(body, tokens["crm"])
+        assert status == 202 and answer["status"] == "payment_started"
+        (call,) = await flow.daemon.wait_for_calls(1, within=60)
+        entries = await flow.daemon.query(lambda s: list(s.access_entries()))
+
+    (pay,) = call["payments"]
+    assert (pay["status"], pay["amount"], pay["order_reference"]) == ("approved", "42.50", "ORD-77")
+    audio = read_wav(Path(call["recordings"][0]["path"]))
+    assert tone_seconds(audio, MARKER) == 0.0 and dtmf_keys(audio) == []
+    logged = [(e.actor, e.action, e.result) for e in entries if e.action != "sign_in"]
+    assert logged == [
+        ("crm", "payment_request", "refused"),
+        ("quality", "payment_request", "refused"),
+        ("crm", "payment_request", "refused"),
+        ("crm", "payment_request", "ok"),
+    ]
+    assert any(e.action == "sign_in" and e.result == "refused" for e in entries)
+    assert_no_card_data(site, caplog.text)

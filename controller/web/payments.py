@@ -1,0 +1,86 @@
+"""``POST /api/payments``: sends a caller to the secure payment IVR (M1).
+
+For a CRM or a supervisor's console. The request names the person (from the access
+list), their token, the purpose, and the call (by id, or by the agent talking on it);
+it is logged in the access log whether it is allowed or not. The recording pauses
+before anything else happens, exactly as with the agent's payment key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from controller.access.credentials import Token
+from controller.access.service import AccessRefused, AccessService
+from controller.calls.manager import CallManager
+from controller.clock import Clock
+from controller.config.model import Config
+from controller.recordings import LocalVault
+from controller.store import SqliteStore, StoreThread
+from controller.web.errors import error
+
+AMOUNT = re.compile(r"\d{1,7}(\.\d{1,2})?")
+ORDER = re.compile(r"[A-Za-z0-9._-]{1,64}")
+FIELDS = ("person", "purpose", "call_id", "agent", "amount", "order_reference")
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.startswith("Bearer ") else ""
+
+
+async def request_payment(
+    request: web.Request,
+    *,
+    config: Config,
+    store: StoreThread[SqliteStore],
+    calls: CallManager,
+    clock: Clock,
+) -> web.Response:
+    try:
+        body: Any = await request.json()
+    except ValueError:
+        return error(400, "invalid-json", "the body must be a JSON object")
+    if not isinstance(body, dict):
+        return error(400, "invalid-json", "the body must be a JSON object")
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        return error(400, "unknown-field", f"unknown field(s): {', '.join(unknown)}")
+    values = {key: body.get(key) for key in FIELDS}
+    for key, value in values.items():
+        if value is not None and not isinstance(value, str):
+            return error(400, "invalid-field", f"{key}: must be a string")
+    person_id, token = values["person"] or "", _bearer(request)
+    if not person_id or not token:
+        return error(401, "unauthenticated", "name the person and send their token as Bearer")
+    amount, order = values["amount"] or "", values["order_reference"] or ""
+    if not AMOUNT.fullmatch(amount):
+        return error(400, "invalid-field", "amount: a decimal amount such as 42.50")
+    if not ORDER.fullmatch(order):
+        return error(400, "invalid-field", "order_reference: 1 to 64 letters, digits, . _ -")
+    if (values["call_id"] is None) == (values["agent"] is None):
+        return error(400, "invalid-field", "give either call_id or agent")
+    call_id = calls.find_call(call_id=values["call_id"], agent_id=values["agent"])
+    refusal = "no call in progress" if call_id is None else calls.payment_refusal(call_id)
+    service = calls.service_of(call_id) if call_id is not None else "-"
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    purpose = values["purpose"] or ""
+
+    def authorise(db: SqliteStore) -> None:
+        access = AccessService(config, db, vault, clock)
+        person = access.authenticate(person_id, Token(token))
+        access.payment_request(person, purpose, call_id or "-", service, refusal)
+
+    try:
+        await store.run(authorise)
+    except AccessRefused as exc:
+        if exc.reason == "unknown person or wrong credential":
+            return error(401, "unauthenticated", exc.reason)
+        status = 409 if refusal is not None and exc.reason == refusal else 403
+        return error(status, "payment-refused" if status == 409 else "forbidden", exc.reason)
+    assert call_id is not None
+    calls.request_payment(call_id, amount, order)
+    return web.json_response({"call_id": call_id, "status": "payment_started"}, status=202)
