@@ -229,11 +229,26 @@ def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
                 (keys.pause, "mettre l'enregistrement en pause"),
                 (keys.resume, "reprendre l'enregistrement"),
                 (keys.private, "déclarer l'appel privé"),
+                (keys.card, "pause pendant que l'appelant dicte sa carte bancaire"),
+                *(
+                    (
+                        (
+                            keys.payment,
+                            "transférer l'appelant vers le serveur vocal de paiement sécurisé "
+                            "(vous entendez une musique d'attente ; l'appelant revient ensuite "
+                            "vers vous)",
+                        ),
+                    )
+                    if config.payment is not None
+                    else ()
+                ),
             ),
         ),
         Para(
             "Une pause qui dure plus longtemps que le maximum prévu par le service reprend "
-            "d'elle-même ; la reprise est notée dans le journal."
+            "d'elle-même ; la reprise est notée dans le journal. Les données bancaires ne sont "
+            "jamais enregistrées : mettez l'enregistrement en pause avant qu'un appelant ne "
+            "dicte sa carte, ou transférez-le vers le serveur vocal de paiement."
         ),
         Heading(1, "Fiches de synthèse"),
         Para(

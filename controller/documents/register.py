@@ -39,6 +39,11 @@ BUILT_IN_MEASURES = (
     "Secrets (mots de passe, clés) lus depuis l'environnement ou des fichiers, jamais écrits "
     "dans la configuration ni dans les journaux.",
     "Aucun couplage avec une capture d'écran du poste de travail.",
+    "Données bancaires jamais enregistrées : l'enregistrement est mis en pause (sans trace "
+    "dans le fichier) avant la saisie de la carte, soit par le conseiller, soit par le "
+    "transfert de l'appelant vers un serveur vocal qui transmet les données en HTTPS, "
+    "certificat vérifié, à l'API de paiement ; ni numéro de carte, ni date d'expiration, ni "
+    "cryptogramme dans les journaux ou la base.",
 )
 
 
