@@ -2,17 +2,20 @@
 
 Every call is real: Local channels play the callers and agents, Asterisk bridges and
 records, and the daemon decides. Only the sampling draws are scripted, so the demo
-shows the same outcomes on every run (the daemon itself draws from the OS CSPRNG).
+shows the same outcomes on every run (the daemon itself draws from the OS CSPRNG). The
+payment call goes to a stand-in payment API over HTTPS, with a CA made for the demo.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import shutil
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,18 +30,24 @@ from controller.demo.sounds import write_speech, write_tones
 from controller.logs import setup_logging
 from controller.sandbox import Sandbox, SandboxInstance
 
-ANNOUNCEMENT = (
-    "Bonjour. Cet appel est susceptible d'être enregistré pour la formation et la qualité. "
-    "Pour vous y opposer, tapez 9. Pour en savoir plus, tapez 0."
-)
-FULL_NOTICE = (
-    "Démo Relation Client enregistre certains appels pour la formation de ses conseillers "
-    "et la qualité du service. Les enregistrements sont conservés trois mois au plus. "
-    "Vous pouvez vous opposer à l'enregistrement en tapant 9, et exercer vos droits "
-    "d'accès et d'effacement auprès de notre délégué à la protection des données. "
-    "Vous pouvez adresser une réclamation à la CNIL."
-)
-NO_AGENT = "Aucun conseiller n'est disponible. Merci de rappeler plus tard."
+PROMPTS = {
+    "announce": "Cet appel peut être enregistré pour la formation et la qualité. "
+    "Pour vous y opposer, tapez 9. Pour en savoir plus, tapez 0.",
+    "notice": "Démo Relation Client enregistre certains appels pour la formation de ses "
+    "conseillers et la qualité du service. Les enregistrements sont conservés trois mois "
+    "au plus. Vous pouvez vous y opposer en tapant 9, et exercer vos droits d'accès et "
+    "d'effacement auprès de notre délégué à la protection des données. Vous pouvez "
+    "adresser une réclamation à la CNIL.",
+    "no-agent": "Aucun conseiller n'est disponible. Merci de rappeler plus tard.",
+    "pay-number": "Saisissez votre numéro de carte, suivi de dièse.",
+    "pay-expiry": "Saisissez la date d'expiration, mois et année.",
+    "pay-cvv": "Saisissez les trois chiffres au dos de la carte, suivis de dièse.",
+    "pay-invalid": "Saisie incorrecte.",
+    "pay-approved": "Paiement accepté. Merci.",
+    "pay-declined": "Paiement refusé.",
+    "pay-unavailable": "Le paiement est indisponible pour le moment.",
+}
+ORDER = {"RECCONTROL_PAYMENT_AMOUNT": "49.90", "RECCONTROL_PAYMENT_ORDER": "CMD-2026-0042"}
 
 
 @dataclass(frozen=True)
@@ -50,44 +59,56 @@ class Scenario:
     """A label for the demo's fake caller; the number itself is never printed."""
     draw: float | None = None
     """The sampling draw this call consumes, if it reaches one."""
+    variables: dict[str, str] = field(default_factory=dict)
+    private: bool = False
 
 
-CALLERS = {"A": "+33100000001", "B": "+33100000002", "C": "+33100000003", "D": "+33100000004"}
+CALLERS = {
+    "A": "+33100000001",
+    "B": "+33100000002",
+    "C": "+33100000003",
+    "D": "+33100000004",
+    "E": "+33100000005",
+}
 
 SCENARIOS = (
-    Scenario("Caller objects during the announcement", "sales", "c-key-9-2-4", "A"),
-    Scenario("Sampled call: recorded after the announcement", "sales", "c-talk-17", "B", 0.05),
+    Scenario("Caller objects during the announcement", "sales", "c-key-9-2-3", "A"),
+    Scenario("Sampled: recorded after the announcement", "sales", "c-talk-16", "B", 0.05),
+    Scenario("Caller objects mid-call: recording discarded", "sales", "c-key-9-13-2", "C", 0.05),
+    Scenario("Not sampled: nothing recorded", "sales", "c-talk-11", "D", 0.95),
+    Scenario("Agent outside her published periods", "support", "c-talk-9", "D"),
+    Scenario("Protected agent (staff representative)", "union", "c-talk-9", "D"),
+    Scenario("Caller A calls again: objection remembered", "sales", "c-talk-9", "A"),
+    Scenario("Agent pauses (*2) and resumes (*3)", "pausing", "c-talk-18", "E", 0.05),
+    Scenario("Unsampled; agent records for mediation (*1)", "mediation", "c-talk-15", "E", 0.95),
     Scenario(
-        "Caller objects mid-call: live recording discarded", "sales", "c-key-9-14-3", "C", 0.05
+        "Agent declares the call private (*7)", "private", "c-talk-14", "E", 0.05, private=True
     ),
-    Scenario("Not sampled: nothing recorded", "sales", "c-talk-10", "D", 0.95),
-    Scenario("Agent outside her published periods", "support", "c-talk-10", "D"),
-    Scenario("Protected agent (staff representative)", "union", "c-talk-10", "D"),
-    Scenario("Caller A calls again: objection remembered", "sales", "c-talk-10", "A"),
+    Scenario(
+        "Card payment through the secure IVR (*8)", "shop", "c-pay-12", "E", 0.05, variables=ORDER
+    ),
 )
 
 
 def _prompts(site: SandboxSite) -> dict[str, str]:
     """Writes the French prompts (spoken by espeak-ng when present, tones otherwise)."""
-    sounds = site.instance.sounds_dir
-    prompts = {"announce": ANNOUNCEMENT, "notice": FULL_NOTICE, "no-agent": NO_AGENT}
     names = {}
-    for name, text in prompts.items():
-        path = sounds / f"{name}.wav"
+    for name, text in PROMPTS.items():
+        path = site.instance.sounds_dir / f"{name}.wav"
         if not write_speech(path, text, "fr", marker=1800.0 if name == "announce" else None):
-            write_tones(path, [(1800.0, 0.3), (425.0, 3.0)])
+            write_tones(path, [(1800.0, 0.3), (425.0, 2.0)])
         names[name] = site.sound(name)
     return names
 
 
-def demo_config(site: SandboxSite) -> dict[str, Any]:
+def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[str, Any]:
     prompts = _prompts(site)
     paris = ZoneInfo("Europe/Paris")
     today = dt.datetime.now(paris).weekday()
     other_days = ",".join(DAY_NAMES[d] for d in range(7) if d != today)
     all_day = [{"days": "daily", "from": "00:00", "to": "24:00"}]
 
-    def service(target: str) -> dict[str, Any]:
+    def service(target: str, **extra: Any) -> dict[str, Any]:
         return {
             "label": "Demo service",
             "language": "fr",
@@ -99,6 +120,7 @@ def demo_config(site: SandboxSite) -> dict[str, Any]:
             "target": target,
             "answer_timeout": 10,
             "retention_days": 90,
+            **extra,
         }
 
     agents = {
@@ -120,27 +142,52 @@ def demo_config(site: SandboxSite) -> dict[str, Any]:
         "sales": service("Local/alice-talk@sim-agent"),
         "support": service("Local/chloe-talk@sim-agent"),
         "union": service("Local/bruno-talk@sim-agent"),
+        "pausing": service("Local/alice-pause@sim-agent"),
+        "mediation": service("Local/alice-keys-*1@sim-agent"),
+        "private": service("Local/alice-keys-*7@sim-agent"),
+        "shop": service("Local/alice-keys-*8@sim-agent", payments=True),
     }
-    return site.config_data(services=services, agents=agents)
+    payment = {
+        "api_url": payment_url,
+        "ca_bundle": str(ca_bundle),
+        "prompts": {
+            key: prompts[f"pay-{key}"]
+            for key in ("number", "expiry", "cvv", "invalid", "approved", "declined", "unavailable")
+        },
+    }
+    return site.config_data(services=services, agents=agents, payment=payment)
 
 
-def _recording_text(call: dict[str, Any]) -> str:
-    recordings = call["recordings"]
-    if not recordings:
-        return "none"
-    rec = recordings[0]
-    if rec["state"] == "stored":
-        return f"{rec['duration_seconds']:.1f} s WAV, sha256 {rec['sha256'][:12]}…"
-    return str(rec["state"])
+async def _run_one(daemon: RunningDaemon, board: Switchboard, scenario: Scenario) -> dict[str, Any]:
+    before = len(await daemon.query(lambda s: s.call_ids()))
+    await board.call(
+        scenario.service,
+        scenario.caller_script,
+        CALLERS[scenario.caller],
+        variables=scenario.variables or None,
+    )
+    if scenario.private:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            counts = await daemon.query(lambda s: s.private_call_counts())
+            if counts and daemon.calls.active_calls == 0:
+                return {"private_count": sum(c["count"] for c in counts)}
+            await asyncio.sleep(0.2)
+        raise TimeoutError("the private call did not finish")
+    calls = await daemon.wait_for_calls(before + 1, within=90)
+    return calls[-1]
 
 
 async def run_scenarios(
     instance: SandboxInstance, workdir: Path, echo: Callable[[str], None]
 ) -> list[dict[str, Any]]:
+    from controller.demo.payment_api import PaymentApi, make_certificates
+
     site = SandboxSite(instance, workdir)
     site.prepare()
-    config_path = site.write_config(demo_config(site))
-    config = load_config(config_path)
+    api = PaymentApi(make_certificates(workdir / "payment-api-ca"))
+    await api.start()
+    config = load_config(site.write_config(demo_config(site, api.url, api.certificates.ca)))
     draws = [s.draw for s in SCENARIOS if s.draw is not None]
     daemon = RunningDaemon(config, rng=ScriptedRandom(draws))
     await daemon.start()
@@ -149,26 +196,52 @@ async def run_scenarios(
         async with aiohttp.ClientSession() as session:
             board = Switchboard(instance, session)
             for number, scenario in enumerate(SCENARIOS, start=1):
-                echo(f"  call {number}: {scenario.title} ...")
-                await board.call(scenario.service, scenario.caller_script, CALLERS[scenario.caller])
-                calls = await daemon.wait_for_calls(number, within=90)
-                results.append(calls[-1])
+                echo(f"  call {number:>2}: {scenario.title} ...")
+                results.append(await _run_one(daemon, board, scenario))
     finally:
         await daemon.stop()
+        await api.stop()
     return results
+
+
+def _outcome(call: dict[str, Any]) -> tuple[str, str, str]:
+    if "private_count" in call:
+        return "private", "-", f"none; only a count is kept ({call['private_count']})"
+    decision = call["decision"]["reason"] if call["decision"] else "-"
+    consent = [e for e in call["consent_events"] if e["kind"] == "opt_out"]
+    if consent:
+        decision += f" (key {consent[0]['key']} in {consent[0]['phase']})"
+    recordings = call["recordings"]
+    if not recordings:
+        recording = "none"
+    else:
+        rec = recordings[0]
+        purposes = "+".join(json.loads(rec["purposes"]))
+        recording = (
+            f"{rec['duration_seconds']:.1f} s WAV ({purposes})"
+            if rec["state"] == "stored"
+            else rec["state"]
+        )
+    for pause in call["pauses"]:
+        start = dt.datetime.fromisoformat(pause["started_at"])
+        end = dt.datetime.fromisoformat(pause["ended_at"]) if pause["ended_at"] else start
+        recording += (
+            f"; paused {(end - start).total_seconds():.1f} s ({pause['reason']}, resumed by "
+            f"{pause['resumed_by']})"
+        )
+    for payment in call.get("payments", []):
+        recording += f"; payment {payment['status']} {payment['amount']} {payment['currency']}"
+    return call["outcome"], decision, recording
 
 
 def report(results: list[dict[str, Any]], echo: Callable[[str], None]) -> None:
     echo("")
-    echo(f"{'#':>2}  {'scenario':<52} {'caller':<6} {'outcome':<15} {'decision':<40} recording")
+    echo(f"{'#':>2}  {'scenario':<46} {'caller':<6} {'outcome':<15} {'decision':<40} recording")
     for number, (scenario, call) in enumerate(zip(SCENARIOS, results, strict=True), start=1):
-        decision = call["decision"]["reason"] if call["decision"] else "-"
-        consent = [e for e in call["consent_events"] if e["kind"] == "opt_out"]
-        if consent:
-            decision += f" (key {consent[0]['key']} in {consent[0]['phase']})"
+        outcome, decision, recording = _outcome(call)
         echo(
-            f"{number:>2}  {scenario.title:<52} {scenario.caller:<6} {call['outcome']:<15} "
-            f"{decision:<40} {_recording_text(call)}"
+            f"{number:>2}  {scenario.title:<46} {scenario.caller:<6} {outcome:<15} "
+            f"{decision:<40} {recording}"
         )
 
 
