@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Protocol, cast
 
 import aiohttp
 from aiohttp import web
@@ -28,6 +28,7 @@ from controller.recordings import LocalVault
 from controller.retention.purge import run_purge
 from controller.retention.scheduler import PurgeScheduler
 from controller.store import SqliteStore, StoreThread
+from controller.store.worker import FromAnotherThread
 from controller.web.payments import request_payment
 
 log = logging.getLogger("reccontrol.daemon")
@@ -99,11 +100,12 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The scheduled purge (T4): in a thread of its own, with its own store connection
-    (see :func:`controller.retention.purge.run_purge` for why not the store thread)."""
+    """The scheduled purge (T4): on a thread of its own, its store calls forwarded to the
+    one store thread, so every write still goes through that thread."""
     config, clock = app[CONFIG], app[CLOCK]
+    store = cast(SqliteStore, FromAnotherThread(app[STORE], asyncio.get_running_loop()))
     scheduler = PurgeScheduler(
-        lambda stop: run_purge(config, clock, stop=stop),
+        lambda stop: run_purge(config, clock, store=store, stop=stop),
         interval=config.purge.interval_minutes * 60,
         first_delay=PURGE_FIRST_DELAY,
     )

@@ -280,24 +280,22 @@ def run_purge(
     config: Config,
     clock: Clock,
     *,
+    store: SqliteStore | None = None,
     dry_run: bool = False,
     stop: threading.Event | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> PurgeReport:
-    """One purge with its own store connection, opened and closed on the calling thread.
-
-    The daemon calls this from a worker thread rather than through the store thread:
-    the purge removes files between its short transactions and can run for minutes, and
-    on the store thread it would hold up the call flow's writes. SQLite's WAL mode lets
-    the two connections work side by side; ``busy_timeout`` covers the moments when both
-    write at once.
-    """
-    store = SqliteStore.open(config.store.path)
+    """One purge. Blocking: the CLI runs it in its own process, the daemon on a worker
+    thread with ``store`` forwarding every call to the daemon's single store thread
+    (:class:`~controller.store.worker.FromAnotherThread`). Without ``store`` it opens its
+    own connection, for the CLI."""
+    own = store is None
+    db = SqliteStore.open(config.store.path) if store is None else store
     try:
         vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
         purger = Purger(
-            store,
+            db,
             vault,
             RetentionRules.from_config(config),
             clock,
@@ -306,4 +304,5 @@ def run_purge(
         )
         return purger.run(dry_run=dry_run, on_plan=on_plan, on_progress=on_progress)
     finally:
-        store.close()
+        if own:
+            db.close()

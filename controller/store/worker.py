@@ -46,3 +46,26 @@ class StoreThread(Generic[S]):
             await loop.run_in_executor(self._executor, self._close_store, store)
             self._store = None
         await loop.run_in_executor(None, self._executor.shutdown, True)
+
+
+class FromAnotherThread(Generic[S]):
+    """Calls the store's methods on its owner thread, from a blocking worker thread.
+
+    For long jobs such as the purge: each store call is one short transaction queued on
+    the single writer thread between the call flow's writes, while the slow parts of the
+    job (removing files) run on the worker and hold nothing up.
+    """
+
+    def __init__(self, thread: StoreThread[S], loop: asyncio.AbstractEventLoop) -> None:
+        self._thread = thread
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Callable[..., object]:
+        def call(*args: object, **kwargs: object) -> object:
+            future = asyncio.run_coroutine_threadsafe(
+                self._thread.run(lambda store: getattr(store, name)(*args, **kwargs)),
+                self._loop,
+            )
+            return future.result()
+
+        return call

@@ -294,6 +294,8 @@ async def test_daemon_purges_on_schedule(
     app = web.Application()
     app[daemon.CONFIG] = config
     app[daemon.CLOCK] = FixedClock(now)
+    # As in the daemon: the purge's writes go through the one store thread.
+    app.cleanup_ctx.append(daemon._store_ctx)
     app.cleanup_ctx.append(daemon._purge_ctx)
     runner = web.AppRunner(app)
     await runner.setup()

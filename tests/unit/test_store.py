@@ -6,12 +6,14 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
 
 from controller.store import SqliteStore, StoreError, StoreThread
 from controller.store.migrations import MIGRATIONS, Migration
+from controller.store.worker import FromAnotherThread
 
 
 def test_fresh_db_is_at_latest_version(fresh_db: SqliteStore) -> None:
@@ -93,4 +95,25 @@ async def test_store_thread_runs_everything_on_one_thread_off_the_loop(tmp_path:
     await thread.run(lambda s: time.sleep(0.2))
     task.cancel()
     assert ticks >= 10
+    await thread.stop()
+
+
+async def test_a_worker_thread_writes_through_the_store_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thread: StoreThread[SqliteStore] = StoreThread(
+        lambda: SqliteStore.open(tmp_path / "s.sqlite3"), SqliteStore.close
+    )
+    await thread.start()
+    owner = await thread.run(lambda s: threading.get_ident())
+    # A store method that tells which thread ran it.
+    monkeypatch.setattr(SqliteStore, "ran_on", lambda self: threading.get_ident(), raising=False)
+    proxy: Any = FromAnotherThread(thread, asyncio.get_running_loop())
+
+    def job() -> tuple[int, int, int]:
+        return proxy.schema_version(), proxy.ran_on(), threading.get_ident()
+
+    version, ran_on, worker = await asyncio.to_thread(job)
+    assert version == max(m.version for m in MIGRATIONS)
+    assert ran_on == owner and worker != owner
     await thread.stop()
