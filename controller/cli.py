@@ -147,6 +147,63 @@ def sandbox_status(name: str) -> None:
     click.echo(f"sandbox {instance.name}: running, ARI at {instance.ari_url}")
 
 
+@sandbox.command("render")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write the Asterisk configuration into (created if needed).",
+)
+@click.option(
+    "--instance-dir",
+    default="/var/lib/reccontrol-asterisk",
+    show_default=True,
+    help="Where that Asterisk keeps its spool, database, logs and sounds.",
+)
+@click.option("--http-port", default=8088, show_default=True, help="HTTP port for ARI.")
+@click.option("--ari-username", default="reccontrol", show_default=True, help="ARI user name.")
+@click.option(
+    "--ari-password-file",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="File holding the ARI password (never on the command line).",
+)
+def sandbox_render(
+    out: Path, instance_dir: str, http_port: int, ari_username: str, ari_password_file: Path
+) -> None:
+    """Write the sandbox's Asterisk configuration (the same templates, rendered, plus the
+    dialplan snippets) for an Asterisk outside the sandbox, such as the container image.
+    Start that Asterisk with 'asterisk -C OUT/asterisk.conf'."""
+    import os
+
+    from controller.sandbox import Sandbox
+    from controller.sandbox.templates import rendered_files
+
+    box = Sandbox.from_environment()
+    password = ari_password_file.read_text(encoding="utf-8").strip()
+    if not password:
+        fail(f"{ari_password_file} is empty")
+    values = {
+        "INSTANCE": "container",
+        "INSTANCE_DIR": instance_dir,
+        "SOUNDS_DIR": f"{instance_dir}/sounds",
+        "HTTP_PORT": str(http_port),
+        "ARI_USERNAME": ari_username,
+        "ARI_PASSWORD": password,
+    }
+    try:
+        files = rendered_files(box.config_dir, box.dialplan_dir, values)
+    except ValueError as exc:
+        fail(str(exc))
+    out.mkdir(parents=True, exist_ok=True, mode=0o750)
+    for name, text in files.items():
+        # ari.conf holds the password: owner and group only.
+        fd = os.open(out / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    click.echo(f"{len(files)} files written to {out}")
+
+
 @sandbox.command("reset")
 @name_option
 def sandbox_reset(name: str) -> None:

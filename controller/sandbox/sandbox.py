@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from controller.sandbox import host
 from controller.sandbox.errors import SandboxError
 from controller.sandbox.instance import SandboxInstance
-from controller.sandbox.templates import render
+from controller.sandbox.templates import rendered_files
 
 DEFAULT_ROOT = Path("/var/cache/reccontrol/asterisk-sid")
 SUITE = "sid"
@@ -384,22 +384,12 @@ class Sandbox:
             "ARI_USERNAME": str(state["ari_username"]),
             "ARI_PASSWORD": str(state["ari_password"]),
         }
-        written: set[str] = set()
-        for template in sorted(self.config_dir.glob("*.conf")):
-            try:
-                text = render(template.read_text(encoding="utf-8"), values, str(template))
-            except ValueError as exc:
-                raise SandboxError(str(exc)) from None
-            _write_private(etc / template.name, text, gid)
-            written.add(template.name)
-        # Dialplan snippets are what admins include as they are: copied, never rendered.
-        for snippet in sorted(self.dialplan_dir.glob("*.conf")):
-            if snippet.name in written:
-                raise SandboxError(
-                    f"{snippet.name} is both a template in {self.config_dir} and a dialplan "
-                    f"snippet in {self.dialplan_dir}"
-                )
-            _write_private(etc / snippet.name, snippet.read_text(encoding="utf-8"), gid)
+        try:
+            files = rendered_files(self.config_dir, self.dialplan_dir, values)
+        except ValueError as exc:
+            raise SandboxError(str(exc)) from None
+        for file_name, text in files.items():
+            _write_private(etc / file_name, text, gid)
 
     def _spawn(self, name: str) -> subprocess.Popen[bytes]:
         chroot = host.find_tool("chroot", "coreutils")

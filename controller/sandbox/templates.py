@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 
@@ -21,3 +22,25 @@ def render(text: str, values: Mapping[str, str], source: str = "template") -> st
         names = ", ".join(f"@{n}@" for n in unknown)
         raise ValueError(f"{source}: no value for {names}")
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def rendered_files(
+    config_dir: Path, dialplan_dir: Path, values: Mapping[str, str]
+) -> dict[str, str]:
+    """File name to text: every template rendered, every dialplan snippet as it is.
+
+    Dialplan snippets are what admins include on their own Asterisk: copied, never
+    rendered. A name used by both is an error.
+    """
+    files = {
+        template.name: render(template.read_text(encoding="utf-8"), values, str(template))
+        for template in sorted(config_dir.glob("*.conf"))
+    }
+    for snippet in sorted(dialplan_dir.glob("*.conf")):
+        if snippet.name in files:
+            raise ValueError(
+                f"{snippet.name} is both a template in {config_dir} and a dialplan snippet "
+                f"in {dialplan_dir}"
+            )
+        files[snippet.name] = snippet.read_text(encoding="utf-8")
+    return files

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from controller.cli import cli
+from controller.sandbox.templates import PLACEHOLDER
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,3 +77,37 @@ def test_check_config_invalid_prints_one_line_per_problem(tmp_path: Path) -> Non
         "error: services.sales.retention_days: must be <= 183 (6 months); keeping recordings "
         "longer needs an exemption",
     ]
+
+
+def test_sandbox_render_writes_the_same_configuration(tmp_path: Path) -> None:
+    password = tmp_path / "pw"
+    password.write_text("s3cret-for-ari\n")
+    out = tmp_path / "etc"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "sandbox",
+            "render",
+            "--out",
+            str(out),
+            "--ari-password-file",
+            str(password),
+            "--instance-dir",
+            "/var/lib/x",
+            "--http-port",
+            "8099",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    templates = {p.name for p in (REPO / "config" / "asterisk").glob("*.conf")}
+    snippets = {p.name for p in (REPO / "dialplan").glob("*.conf")}
+    assert names == templates | snippets
+    ari = (out / "ari.conf").read_text()
+    assert "password = s3cret-for-ari" in ari
+    assert "bindport = 8099" in (out / "http.conf").read_text().replace("\t", " ")
+    assert "astspooldir => /var/lib/x/spool" in (out / "asterisk.conf").read_text()
+    for path in out.iterdir():
+        assert path.stat().st_mode & 0o007 == 0
+        assert not PLACEHOLDER.search(path.read_text()), path.name
+    assert "s3cret" not in result.output
