@@ -207,6 +207,9 @@ class AriClient:
         params = {"type": bridge_type, "bridgeId": bridge_id, "name": name}
         return Bridge.parse(await self.request("POST", "/bridges", params))
 
+    async def get_bridge(self, bridge_id: str) -> Bridge:
+        return Bridge.parse(await self.request("GET", f"/bridges/{_enc(bridge_id)}"))
+
     async def destroy_bridge(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{_enc(bridge_id)}")
 

@@ -435,6 +435,7 @@ class CallManager:
                 await client.hangup(channel_id)
             case c.DestroyBridge(bridge_id=bridge_id):
                 await client.destroy_bridge(bridge_id)
+                self._spawn(self._confirm_bridge_gone(bridge_id))
             case c.ContinueInDialplan(channel_id=channel_id):
                 await self._return_to_dialplan(channel_id)
 
@@ -548,6 +549,25 @@ class CallManager:
             result.attempts,
         )
         self._feed(call_id, m.PaymentDone(result))
+
+    async def _confirm_bridge_gone(self, bridge_id: str, delay: float = 2.0) -> None:
+        """Seen on Asterisk 22 now and then, right after the payment IVR: a bridge that
+        answered 204 to DELETE is still listed. Look again, and delete it again."""
+        await asyncio.sleep(delay)
+        try:
+            await self._client.get_bridge(bridge_id)
+        except AriNotFound:
+            return
+        except AriError as exc:
+            log.warning("bridge %s: could not check it was destroyed (%s)", bridge_id, exc.error_id)
+            return
+        log.warning("bridge %s outlived its deletion; deleting it again", bridge_id)
+        try:
+            await self._client.destroy_bridge(bridge_id)
+        except AriNotFound:
+            pass
+        except AriError as exc:
+            log.error("bridge %s could not be destroyed (%s)", bridge_id, exc.error_id)
 
     async def _discard_incoming(self, call_id: str, name: str, fmt: str) -> None:
         if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):

@@ -3,6 +3,7 @@ and the evidence left behind (store rows, files, Asterisk's own state)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -83,11 +84,16 @@ class Flow:
     def asterisk_files(self) -> list[Path]:
         return sorted(self.site.instance.recording_dir.glob("*"))
 
-    async def asterisk_leftovers(self) -> tuple[list[Any], list[Any]]:
-        """Bridges and channels still in Asterisk: a finished flow leaves none."""
-        bridges = await self.board.client.request("GET", "/bridges")
-        channels = await self.board.client.list_channels()
-        return list(bridges or []), channels
+    async def asterisk_leftovers(self, within: float = 5.0) -> tuple[list[Any], list[Any]]:
+        """Bridges and channels still in Asterisk after ``within`` seconds: a finished
+        flow leaves none (hang-ups take a moment to complete)."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            bridges = list(await self.board.client.request("GET", "/bridges") or [])
+            channels = await self.board.client.list_channels()
+            if (not bridges and not channels) or asyncio.get_running_loop().time() > deadline:
+                return bridges, channels
+            await asyncio.sleep(0.2)
 
 
 @asynccontextmanager

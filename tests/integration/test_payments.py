@@ -121,7 +121,7 @@ async def test_payment_ivr_keeps_card_data_out_of_the_recording(
         await flow.board.call("sales", "c-pay-8", CALLER_NUMBER, variables=PAYMENT_VARIABLES)
         (call,) = await flow.daemon.wait_for_calls(1, within=60)
         bridges, channels = await flow.asterisk_leftovers()
-        assert bridges == [] and channels == []
+        assert bridges == [] and channels == [], (bridges, channels, call["id"])
 
     (pay,) = call["payments"]
     assert (pay["status"], pay["amount"], pay["currency"], pay["order_reference"]) == (
@@ -167,7 +167,7 @@ async def test_caller_hanging_up_in_the_ivr_leaves_no_card_data(
         await flow.board.call("sales", "c-payquit-8", CALLER_NUMBER, variables=PAYMENT_VARIABLES)
         (call,) = await flow.daemon.wait_for_calls(1, within=40)
         bridges, channels = await flow.asterisk_leftovers()
-        assert bridges == [] and channels == []
+        assert bridges == [] and channels == [], (bridges, channels, call["id"])
     assert api.received == []
     (pay,) = call["payments"]
     assert pay["status"] == "abandoned"
