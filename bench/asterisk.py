@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,4 +31,5 @@ def bench_instance() -> Iterator[SandboxInstance]:
         instance = sandbox.up(name=name, http_port=free_port())
         yield instance
     finally:
+        print(f"stopping sandbox instance {name}", file=sys.stderr, flush=True)
         sandbox.reset(name)

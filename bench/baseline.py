@@ -33,6 +33,8 @@ class Pause:
     """To the 204 of ``POST /recordings/live/{name}/pause``."""
     sent_ms: float
     """To the moment the POST was handed to aiohttp."""
+    received: float
+    """``time.monotonic()`` when the frame was read."""
 
 
 @dataclass
@@ -114,7 +116,7 @@ class BaselineApp:
         if status != 204:
             self.failures.append(f"{method} pause answered {status}")
         elif keys == "*2":
-            self.pauses.append(Pause((done - received) * 1000, (sent - received) * 1000))
+            self.pauses.append(Pause((done - received) * 1000, (sent - received) * 1000, received))
 
     # -- setting up a recorded call --------------------------------------------------------
     async def _rest(self, method: str, path: str, **params: str) -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -68,10 +69,31 @@ class Split:
     done: float
 
 
+class GcWatch:
+    """Spans of the cyclic garbage collector, to tell GC pauses from other delays."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[float, float]] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.monotonic()
+        else:
+            self.spans.append((self._started, time.monotonic()))
+
+    def inside(self, start: float, end: float) -> float:
+        """Seconds of collection between ``start`` and ``end``."""
+        return sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.spans)
+
+
 @dataclass
 class ReactionRun:
     reccontrol_ms: list[float] = field(default_factory=list)
     reccontrol_splits: list[Split] = field(default_factory=list)
+    reccontrol_gc_ms: list[float] = field(default_factory=list)
+    """Garbage collection inside each split reccontrol pause (frame read to 204)."""
+    baseline_gc_ms: list[float] = field(default_factory=list)
     baseline_ms: list[float] = field(default_factory=list)
     baseline_sent_ms: list[float] = field(default_factory=list)
     calls: int = 0
@@ -175,6 +197,8 @@ async def _reccontrol_call(
 async def measure(daemon: RunningDaemon, site: SandboxSite, calls: int, cycles: int) -> ReactionRun:
     run = ReactionRun(calls=calls, cycles=cycles)
     probe = SplitProbe(daemon)
+    collections = GcWatch()
+    gc.callbacks.append(collections)
     instance = site.instance
     async with aiohttp.ClientSession() as session:
         board = Switchboard(instance, session)
@@ -193,9 +217,15 @@ async def measure(daemon: RunningDaemon, site: SandboxSite, calls: int, cycles: 
                 )
         finally:
             await baseline.close()
+            gc.callbacks.remove(collections)
     run.reccontrol_ms = list(daemon.calls.reaction_times_ms)
     run.reccontrol_splits = list(probe.splits)
+    run.reccontrol_gc_ms = [collections.inside(s.received, s.done) * 1000 for s in probe.splits]
     run.baseline_ms = [p.reaction_ms for p in baseline.pauses]
     run.baseline_sent_ms = [p.sent_ms for p in baseline.pauses]
+    run.baseline_gc_ms = [
+        collections.inside(p.received, p.received + p.reaction_ms / 1000) * 1000
+        for p in baseline.pauses
+    ]
     run.failures += baseline.failures
     return run

@@ -113,6 +113,14 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
             ],
             indent="    ",
         )
+        collected = reaction["gc"]
+        lines.append(
+            f"  pauses with a garbage collection inside: reccontrol "
+            f"{collected['reccontrol_pauses_with_gc']} of {reaction['reccontrol']['n']} "
+            f"(max {_fmt(collected['reccontrol_gc_ms_max'], 3)} ms), baseline "
+            f"{collected['baseline_pauses_with_gc']} of {reaction['baseline']['n']} "
+            f"(max {_fmt(collected['baseline_gc_ms_max'], 3)} ms)"
+        )
         for failure in reaction["failures"]:
             lines.append(f"  ! {failure}")
         lines.append("")

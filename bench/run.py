@@ -122,9 +122,24 @@ def _reaction_results(run: reaction.ReactionRun) -> dict[str, Any]:
             "baseline_frame_to_post": summarize(run.baseline_sent_ms).median,
             "baseline_post_to_204": summarize(baseline_http).median,
         },
+        "gc": {
+            "reccontrol_pauses_with_gc": sum(1 for v in run.reccontrol_gc_ms if v > 0),
+            "reccontrol_gc_ms_max": max(run.reccontrol_gc_ms, default=0.0),
+            "baseline_pauses_with_gc": sum(1 for v in run.baseline_gc_ms if v > 0),
+            "baseline_gc_ms_max": max(run.baseline_gc_ms, default=0.0),
+        },
         "samples_ms": {
             "reccontrol": [round(v, 4) for v in run.reccontrol_ms],
             "baseline": [round(v, 4) for v in run.baseline_ms],
+            # Per split reccontrol pause: frame -> manager, manager -> POST, POST -> 204.
+            "reccontrol_split": [
+                [
+                    round((s.handled - s.received) * ms, 4),
+                    round((s.sent - s.handled) * ms, 4),
+                    round((s.done - s.sent) * ms, 4),
+                ]
+                for s in splits
+            ],
         },
         "failures": run.failures,
     }
