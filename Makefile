@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(VENV)/bin/reccontrol demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check controller tests
+	$(VENV)/bin/ruff check controller tests bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -1,0 +1,231 @@
+"""Protective-key reaction time on a real Asterisk: reccontrol against the baseline.
+
+Both run in this process, against the same sandbox Asterisk, one call at a time and
+alternating (a reccontrol call, then a baseline call), so both see the same machine
+state. On each call the agent's phone keys ``*2*3`` several times: 100 ms digits,
+100 ms apart, so a pause every 800 ms. The figure is the time from the moment the
+``ChannelDtmfReceived`` frame was read off the websocket to the 204 of
+``POST /recordings/live/{name}/pause``.
+
+For reccontrol it is ``CallManager.reaction_times_ms``. The bench also wraps the
+manager's ``handle`` and the ARI client's ``pause_recording`` (one extra coroutine
+frame each: microseconds) to split it into: frame read -> event handed to the call
+manager (decoding, event log), handed -> POST issued (state machine, queue, task
+switch), POST issued -> 204 (aiohttp and Asterisk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from bench.baseline import BaselineApp
+from bench.waiting import wait_until
+from controller.ari.errors import AriError
+from controller.ari.events import ChannelDtmfReceived, Event
+from controller.config import load_config
+from controller.daemon import ARI
+from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
+
+# Seconds: the announcement, then the agent script talks 2 s before its first key.
+ANNOUNCEMENT_SECONDS = 1.0
+KEY_CYCLE_SECONDS = 0.8
+BASELINE_APP = "bench-baseline"
+MAX_EXTENSION = 80
+AGENT_PREFIX = "alice-keys-"
+
+
+def max_cycles() -> int:
+    """Asterisk extensions are at most 80 characters: ``alice-keys-`` + ``*2*3`` * n."""
+    return (MAX_EXTENSION - len(AGENT_PREFIX)) // 4
+
+
+def agent_script(cycles: int) -> str:
+    if not 1 <= cycles <= max_cycles():
+        raise ValueError(f"cycles must be between 1 and {max_cycles()}")
+    return AGENT_PREFIX + "*2*3" * cycles
+
+
+def caller_script(cycles: int) -> str:
+    # Long enough for every key; the bench hangs up as soon as they are all in.
+    return f"c-talk-{int(ANNOUNCEMENT_SECONDS + 10 + cycles * KEY_CYCLE_SECONDS)}"
+
+
+@dataclass
+class Split:
+    """One reccontrol pause, split at the two probes (monotonic seconds)."""
+
+    received: float
+    handled: float
+    sent: float
+    done: float
+
+
+class GcWatch:
+    """Spans of the cyclic garbage collector, to tell GC pauses from other delays."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[float, float]] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.monotonic()
+        else:
+            self.spans.append((self._started, time.monotonic()))
+
+    def inside(self, start: float, end: float) -> float:
+        """Seconds of collection between ``start`` and ``end``."""
+        return sum(max(0.0, min(end, b) - max(start, a)) for a, b in self.spans)
+
+
+@dataclass
+class ReactionRun:
+    reccontrol_ms: list[float] = field(default_factory=list)
+    reccontrol_splits: list[Split] = field(default_factory=list)
+    reccontrol_gc_ms: list[float] = field(default_factory=list)
+    """Garbage collection inside each split reccontrol pause (frame read to 204)."""
+    baseline_gc_ms: list[float] = field(default_factory=list)
+    baseline_ms: list[float] = field(default_factory=list)
+    baseline_sent_ms: list[float] = field(default_factory=list)
+    calls: int = 0
+    cycles: int = 0
+    failures: list[str] = field(default_factory=list)
+    asterisk_version: str = ""
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class SplitProbe:
+    """Time stamps at the call manager's entry and around the pause REST call."""
+
+    def __init__(self, daemon: RunningDaemon) -> None:
+        self.splits: list[Split] = []
+        self._last_key: tuple[float, float] | None = None
+        calls = daemon.calls
+        client = daemon.app[ARI]
+        handle: Callable[[Event], Awaitable[None]] = calls.handle
+        pause: Callable[[str], Awaitable[None]] = client.pause_recording
+
+        async def timed_handle(event: Event) -> None:
+            if isinstance(event, ChannelDtmfReceived):
+                self._last_key = (event.received, time.monotonic())
+            await handle(event)
+
+        async def timed_pause(name: str) -> None:
+            sent = time.monotonic()
+            await pause(name)
+            done = time.monotonic()
+            if self._last_key is not None:
+                self.splits.append(Split(*self._last_key, sent, done))
+
+        # Instance attributes shadow the methods; the daemon looks both up at each use.
+        setattr(calls, "handle", timed_handle)  # noqa: B010
+        setattr(client, "pause_recording", timed_pause)  # noqa: B010
+
+
+def site_config(site: SandboxSite, cycles: int) -> dict[str, Any]:
+    site.instance.sounds_dir.mkdir(parents=True, exist_ok=True)
+    announcement = site.tone_sound("bench-announce", [(1800.0, ANNOUNCEMENT_SECONDS)])
+    everywhere = [{"days": "daily", "from": "00:00", "to": "24:00"}]
+
+    def service(target: str) -> dict[str, Any]:
+        return {
+            "language": "fr",
+            "purposes": ["training", "quality"],
+            "announcement": {"sound": announcement, "version": "bench"},
+            "full_notice": announcement,
+            "no_agent_sound": announcement,
+            "sampling": {"rate": 0.5},
+            "target": target,
+            "answer_timeout": 10,
+            "retention_days": 30,
+        }
+
+    return site.config_data(
+        services={
+            "pauses": service(f"Local/{agent_script(cycles)}@sim-agent"),
+            "hold": service("Local/alice-talk@sim-agent"),
+        },
+        agents={
+            "alice": {"name": "Alice Martin", "endpoints": ["Local/alice"], "windows": everywhere}
+        },
+    )
+
+
+async def start_daemon(site: SandboxSite, cycles: int, draws: int) -> RunningDaemon:
+    """The daemon as ``reccontrol run`` builds it; the caller sets up its logging."""
+    site.prepare()
+    config = load_config(site.write_config(site_config(site, cycles)))
+    # Every sampling draw records; ids and everything else come from the OS CSPRNG.
+    daemon = RunningDaemon(config, rng=ScriptedRandom([0.0] * draws))
+    await daemon.start()
+    return daemon
+
+
+async def _reccontrol_call(
+    daemon: RunningDaemon, board: Switchboard, cycles: int, done: int, run: ReactionRun
+) -> None:
+    times = daemon.calls.reaction_times_ms
+    before = len(times)
+    caller = await board.call("pauses", caller_script(cycles), "+33611112222")
+    await wait_until(lambda: len(times) - before >= cycles, 10 + cycles * 1.0)
+    await asyncio.sleep(0.5)
+    with contextlib.suppress(AriError):
+        await board.client.hangup(caller.id)
+    summaries = await daemon.wait_for_calls(done + 1)
+    got = len(times) - before
+    if got < cycles:
+        run.failures.append(f"reccontrol call {done + 1}: {got} of {cycles} pauses measured")
+    latest = max(summaries, key=lambda s: str(s["started_at"]))
+    if len(latest["pauses"]) != got:
+        run.failures.append(
+            f"reccontrol call {done + 1}: {len(latest['pauses'])} pauses stored, {got} measured"
+        )
+
+
+async def measure(daemon: RunningDaemon, site: SandboxSite, calls: int, cycles: int) -> ReactionRun:
+    run = ReactionRun(calls=calls, cycles=cycles)
+    probe = SplitProbe(daemon)
+    collections = GcWatch()
+    gc.callbacks.append(collections)
+    instance = site.instance
+    async with aiohttp.ClientSession() as session:
+        board = Switchboard(instance, session)
+        info = await board.client.asterisk_info()
+        system = info.get("system") if isinstance(info.get("system"), dict) else {}
+        run.asterisk_version = str((system or {}).get("version", ""))
+        baseline = BaselineApp(instance, session, BASELINE_APP)
+        await baseline.connect()
+        try:
+            for index in range(calls):
+                progress(f"  call {index + 1}/{calls}: reccontrol")
+                await _reccontrol_call(daemon, board, cycles, index, run)
+                progress(f"  call {index + 1}/{calls}: baseline")
+                await baseline.call(
+                    caller_script(cycles), f"Local/{agent_script(cycles)}@sim-agent", cycles
+                )
+        finally:
+            await baseline.close()
+            gc.callbacks.remove(collections)
+    run.reccontrol_ms = list(daemon.calls.reaction_times_ms)
+    run.reccontrol_splits = list(probe.splits)
+    run.reccontrol_gc_ms = [collections.inside(s.received, s.done) * 1000 for s in probe.splits]
+    run.baseline_ms = [p.reaction_ms for p in baseline.pauses]
+    run.baseline_sent_ms = [p.sent_ms for p in baseline.pauses]
+    run.baseline_gc_ms = [
+        collections.inside(p.received, p.received + p.reaction_ms / 1000) * 1000
+        for p in baseline.pauses
+    ]
+    run.failures += baseline.failures
+    return run

@@ -1,0 +1,226 @@
+"""The results: one JSON document per run, and the table printed from it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+BUDGET_MS = 2.0
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _kb(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value / 1024:.1f} KiB"
+
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value * 100:.0f}%"
+
+
+def _table(header: list[str], rows: Iterable[list[str]], indent: str = "  ") -> list[str]:
+    rows = [header, *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [
+            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        ]
+        lines.append(indent + "  ".join(cells).rstrip())
+        if index == 0:
+            lines.append(indent + "  ".join("-" * w for w in widths))
+    return lines
+
+
+def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    meta = results["meta"]
+    lines = [
+        f"reccontrol bench ({meta['mode']}): {meta['started']}, commit {meta['commit']}, "
+        f"Python {meta['python']}, {meta['cpus']} CPU(s)"
+        + (f", Asterisk {meta['asterisk']}" if meta.get("asterisk") else ""),
+        f"load average (1, 5, 15 min) at start {meta['loadavg_start']}, "
+        f"at end {meta.get('loadavg_end')}",
+        "",
+    ]
+    reaction = results.get("reaction")
+    lines.append(
+        "1. Protective-key reaction: DTMF frame read -> 204 of POST /recordings/live/{name}/pause"
+    )
+    if reaction is None:
+        lines += ["  skipped (no Asterisk: --no-asterisk)", ""]
+    else:
+        lines.append(
+            f"   {reaction['calls']} call(s) each, {reaction['cycles']} pause/resume cycles "
+            "per call, calls alternating; milliseconds"
+        )
+        rows = []
+        for key, label in (
+            ("reccontrol", "reccontrol daemon"),
+            ("baseline", "baseline raw aiohttp"),
+        ):
+            s = reaction[key]
+            rows.append(
+                [
+                    label,
+                    str(s["n"]),
+                    _fmt(s["median"], 3),
+                    _fmt(s["p95"], 3),
+                    _fmt(s["max"], 3),
+                    _pct(reaction[f"{key}_under_budget"]),
+                ]
+            )
+        lines += _table(["", "n", "median", "p95", "max", f"< {BUDGET_MS:g} ms"], rows)
+        lines.append(
+            f"  ratio reccontrol / baseline: median {_fmt(reaction['ratio_median'])}x, "
+            f"p95 {_fmt(reaction['ratio_p95'])}x"
+        )
+        split = reaction["split_ms"]
+        lines.append("  where the time goes (medians, ms):")
+        lines += _table(
+            ["", "reccontrol", "baseline"],
+            [
+                [
+                    "frame read -> call manager (decode, event log)",
+                    _fmt(split["frame_to_manager"], 3),
+                    "-",
+                ],
+                [
+                    "call manager -> POST issued (machine, queue, task)",
+                    _fmt(split["manager_to_post"], 3),
+                    "-",
+                ],
+                [
+                    "frame read -> POST issued",
+                    _fmt(split["frame_to_post"], 3),
+                    _fmt(split["baseline_frame_to_post"], 3),
+                ],
+                [
+                    "POST issued -> 204",
+                    _fmt(split["post_to_204"], 3),
+                    _fmt(split["baseline_post_to_204"], 3),
+                ],
+            ],
+            indent="    ",
+        )
+        collected = reaction["gc"]
+        lines.append(
+            f"  pauses with a garbage collection inside: reccontrol "
+            f"{collected['reccontrol_pauses_with_gc']} of {reaction['reccontrol']['n']} "
+            f"(max {_fmt(collected['reccontrol_gc_ms_max'], 3)} ms), baseline "
+            f"{collected['baseline_pauses_with_gc']} of {reaction['baseline']['n']} "
+            f"(max {_fmt(collected['baseline_gc_ms_max'], 3)} ms)"
+        )
+        for failure in reaction["failures"]:
+            lines.append(f"  ! {failure}")
+        lines.append("")
+
+    lines.append(
+        "2. Hot path, no I/O: ns per operation (tight loop: median and min of the repeats; "
+        "after idle: one run after 200 ms asleep, median)"
+    )
+    lines += _table(
+        ["", "median ns", "min ns", "repeats x n", "after idle ns"],
+        [
+            [
+                name,
+                _fmt(cost["median_ns"], 0),
+                _fmt(cost["min_ns"], 0),
+                f"{cost['repeats']} x {cost['number']}",
+                _fmt(cost["after_idle_ns"], 0),
+            ]
+            for name, cost in results["hot_path"].items()
+        ],
+    )
+    lines.append("")
+
+    lines.append("3. Memory per concurrent call")
+    memory = results["memory"]
+    rows = []
+    labels = {
+        "machine": "pure state machines (tracemalloc)",
+        "manager": "call manager, no ARI I/O (tracemalloc, RSS)",
+        "live": "daemon on Asterisk (RSS)",
+    }
+    for view, label in labels.items():
+        m = memory.get(view)
+        if m is None:
+            continue
+        rows.append(
+            [
+                label,
+                str(m["calls"]),
+                _kb(m["per_call_bytes"]),
+                _kb(m["rss_per_call_bytes"]),
+                _kb(m["left_per_call_bytes"])
+                if view != "live"
+                else _kb(m["rss_left_per_call_bytes"]),
+            ]
+        )
+    lines += _table(["", "calls", "heap/call", "RSS/call", "left/call"], rows)
+    manager = memory.get("manager")
+    if manager:
+        lines.append(
+            "  left/call: heap growth over a second round of calls (manager), RSS still held "
+            "after the calls ended (daemon)"
+        )
+        lines.append("  largest heap sites per call (manager):")
+        for site in manager["top_sites"][:5]:
+            lines.append(f"    {_kb(site['per_call_bytes']):>10}  {site['site']}")
+    if "live" in memory:
+        lines.append(f"  daemon process RSS, idle: {_kb(memory['live']['rss_idle_bytes'])}")
+    lines.append("")
+
+    if previous is not None:
+        lines += _comparison(results, previous)
+    return "\n".join(lines)
+
+
+def key_figures(results: dict[str, Any]) -> dict[str, float]:
+    """The figures worth following from run to run."""
+    figures: dict[str, float] = {}
+    reaction = results.get("reaction")
+    if reaction:
+        figures["reaction median reccontrol (ms)"] = reaction["reccontrol"]["median"]
+        figures["reaction median baseline (ms)"] = reaction["baseline"]["median"]
+        figures["reaction ratio of medians"] = reaction["ratio_median"]
+    for name, cost in results["hot_path"].items():
+        figures[f"{name} (ns)"] = cost["median_ns"]
+        if cost.get("after_idle_ns"):
+            figures[f"{name}, after idle (ns)"] = cost["after_idle_ns"]
+    for view, m in results["memory"].items():
+        if m.get("per_call_bytes") is not None:
+            figures[f"memory {view} heap/call (B)"] = m["per_call_bytes"]
+        if m.get("rss_per_call_bytes") is not None:
+            figures[f"memory {view} RSS/call (B)"] = m["rss_per_call_bytes"]
+    return figures
+
+
+def _comparison(results: dict[str, Any], previous: dict[str, Any]) -> list[str]:
+    now, before = key_figures(results), key_figures(previous)
+    common = [k for k in now if k in before]
+    if not common:
+        return []
+    meta = previous.get("meta", {})
+    lines = [
+        f"Against the previous run ({meta.get('mode', '?')}, {meta.get('started', '?')}, "
+        f"commit {meta.get('commit', '?')}):"
+    ]
+    rows = []
+    for key in common:
+        old, new = before[key], now[key]
+        change = "-" if not old else f"{(new - old) / old * 100:+.0f}%"
+        rows.append([key, _fmt(float(old), 3), _fmt(float(new), 3), change])
+    lines += _table(["", "previous", "now", "change"], rows)
+    lines.append("")
+    return lines

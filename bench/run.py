@@ -1,0 +1,246 @@
+"""``python -m bench``: runs every benchmark, prints the table, writes the JSON results."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import math
+import os
+import platform
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import hotpath, memory, reaction
+from bench.asterisk import bench_instance
+from bench.reaction import progress
+from bench.report import BUDGET_MS, render
+from bench.stats import fraction_below, ratio, summarize
+from controller.demo.site import SandboxSite
+from controller.logs import setup_logging
+from controller.sandbox import SandboxError, SandboxInstance
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Reaction time on a real Asterisk, hot-path costs and memory per call.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a short run (fewer calls and keys)")
+    parser.add_argument(
+        "--calls", type=int, help="calls per side for the reaction time (default 4, quick 2)"
+    )
+    parser.add_argument(
+        "--cycles",
+        type=int,
+        help=f"*2*3 cycles per call, 1 to {reaction.max_cycles()} (default 16, quick 6)",
+    )
+    parser.add_argument(
+        "--concurrent",
+        type=int,
+        default=50,
+        help="calls held at once in the state machines and call manager (default 50)",
+    )
+    parser.add_argument(
+        "--live-calls",
+        type=int,
+        default=20,
+        help="real calls held at once on the sandbox Asterisk for memory (default 20)",
+    )
+    parser.add_argument(
+        "--no-asterisk",
+        action="store_true",
+        help="skip what needs the sandbox Asterisk (root): reaction time, live memory",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS,
+        help="JSON results (default bench/results/latest.json)",
+    )
+    args = parser.parse_args(argv)
+    args.calls = args.calls or (2 if args.quick else 4)
+    args.cycles = args.cycles or (6 if args.quick else 16)
+    if not 1 <= args.cycles <= reaction.max_cycles():
+        parser.error(f"--cycles must be between 1 and {reaction.max_cycles()}")
+    if min(args.calls, args.concurrent, args.live_calls) < 1:
+        parser.error("--calls, --concurrent and --live-calls must be at least 1")
+    return args
+
+
+def _commit() -> str:
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def _reaction_results(run: reaction.ReactionRun) -> dict[str, Any]:
+    ours = summarize(run.reccontrol_ms)
+    theirs = summarize(run.baseline_ms)
+    ms = 1000.0
+    splits = run.reccontrol_splits
+    baseline_http = [r - s for r, s in zip(run.baseline_ms, run.baseline_sent_ms, strict=True)]
+    return {
+        "calls": run.calls,
+        "cycles": run.cycles,
+        "reccontrol": ours.as_dict(),
+        "baseline": theirs.as_dict(),
+        "ratio_median": ratio(ours.median, theirs.median),
+        "ratio_p95": ratio(ours.p95, theirs.p95),
+        "reccontrol_under_budget": fraction_below(run.reccontrol_ms, BUDGET_MS),
+        "baseline_under_budget": fraction_below(run.baseline_ms, BUDGET_MS),
+        "budget_ms": BUDGET_MS,
+        "split_ms": {
+            "frame_to_manager": summarize([(s.handled - s.received) * ms for s in splits]).median,
+            "manager_to_post": summarize([(s.sent - s.handled) * ms for s in splits]).median,
+            "frame_to_post": summarize([(s.sent - s.received) * ms for s in splits]).median,
+            "post_to_204": summarize([(s.done - s.sent) * ms for s in splits]).median,
+            "baseline_frame_to_post": summarize(run.baseline_sent_ms).median,
+            "baseline_post_to_204": summarize(baseline_http).median,
+        },
+        "gc": {
+            "reccontrol_pauses_with_gc": sum(1 for v in run.reccontrol_gc_ms if v > 0),
+            "reccontrol_gc_ms_max": max(run.reccontrol_gc_ms, default=0.0),
+            "baseline_pauses_with_gc": sum(1 for v in run.baseline_gc_ms if v > 0),
+            "baseline_gc_ms_max": max(run.baseline_gc_ms, default=0.0),
+        },
+        "samples_ms": {
+            "reccontrol": [round(v, 4) for v in run.reccontrol_ms],
+            "baseline": [round(v, 4) for v in run.baseline_ms],
+            # Per split reccontrol pause: frame -> manager, manager -> POST, POST -> 204.
+            "reccontrol_split": [
+                [
+                    round((s.handled - s.received) * ms, 4),
+                    round((s.sent - s.handled) * ms, 4),
+                    round((s.done - s.sent) * ms, 4),
+                ]
+                for s in splits
+            ],
+        },
+        "failures": run.failures,
+    }
+
+
+async def _on_asterisk(
+    instance: SandboxInstance, args: argparse.Namespace, workdir: Path, results: dict[str, Any]
+) -> None:
+    site = SandboxSite(instance, workdir / "site")
+    with (workdir / "reccontrol.log").open("a", encoding="utf-8") as log_file:
+        # The daemon logs as in production (INFO), to a file rather than the terminal.
+        handler = setup_logging("INFO", log_file)
+        try:
+            daemon = await reaction.start_daemon(
+                site, args.cycles, draws=args.calls + args.live_calls + 10
+            )
+            try:
+                progress(f"reaction time: {args.calls} call(s) x {args.cycles} pauses, each side")
+                run = await reaction.measure(daemon, site, args.calls, args.cycles)
+                results["meta"]["asterisk"] = run.asterisk_version
+                results["reaction"] = _reaction_results(run)
+                progress(f"memory: {args.live_calls} concurrent calls on Asterisk")
+                live = await memory.live_footprint(daemon, instance, args.live_calls)
+                results["memory"]["live"] = live.as_dict()
+            finally:
+                await daemon.stop()
+        finally:
+            logging.getLogger("reccontrol").removeHandler(handler)
+
+
+def _loadavg() -> list[float]:
+    """Other work on the host skews timings: the load is kept with the results."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Unwinds through the clean-up that stops the sandbox instance.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    results: dict[str, Any] = {
+        "meta": {
+            "mode": "quick" if args.quick else "full",
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": _commit(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "machine": platform.machine(),
+            "asterisk": None,
+            "calls": args.calls,
+            "cycles": args.cycles,
+            "concurrent": args.concurrent,
+            "live_calls": args.live_calls,
+            "loadavg_start": _loadavg(),
+        },
+        "reaction": None,
+        "hot_path": {},
+        "memory": {},
+    }
+    progress("hot path")
+    for cost in hotpath.measure(args.quick):
+        results["hot_path"][cost.name] = cost.as_dict()
+    progress(f"memory: {args.concurrent} calls in the state machines and the call manager")
+    results["memory"]["machine"] = memory.machine_footprint(args.concurrent).as_dict()
+    results["memory"]["manager"] = asyncio.run(memory.manager_footprint(args.concurrent)).as_dict()
+    if not args.no_asterisk:
+        try:
+            with (
+                tempfile.TemporaryDirectory(prefix="reccontrol-bench-") as folder,
+                bench_instance() as instance,
+            ):
+                asyncio.run(_on_asterisk(instance, args, Path(folder), results))
+        except SandboxError as exc:
+            progress(f"error: {exc}\n(run as root, or pass --no-asterisk)")
+            return 2
+
+    results["meta"]["loadavg_end"] = _loadavg()
+    previous = None
+    if args.output.is_file():
+        try:
+            previous = json.loads(args.output.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = None
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    results = _json_safe(results)
+    args.output.write_text(json.dumps(results, indent=2, allow_nan=False) + "\n")
+    print(render(results, previous))
+    print(f"results written to {args.output}")
+    failures = (results["reaction"] or {}).get("failures", [])
+    return 1 if failures else 0
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (nothing measured) becomes null, which JSON can carry."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
