@@ -46,6 +46,7 @@ ARI = web.AppKey("ari", AriClient)
 STREAM = web.AppKey("stream", EventStream)
 CALLS = web.AppKey("calls", CallManager)
 PURGE = web.AppKey("purge", PurgeScheduler)
+ARI_CONNECTIONS = 50
 # Seconds after start before the first scheduled purge, so start-up stays quick.
 PURGE_FIRST_DELAY = 30.0
 
@@ -70,7 +71,10 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
     event_log = EventLog(config.ari.event_log) if config.ari.event_log else None
     if event_log is not None:
         event_log.start()
-    async with aiohttp.ClientSession() as session:
+    # Capped below Asterisk's HTTP session limit (100 by default): past it Asterisk
+    # refuses every new connection, protective REST calls included.
+    connector = aiohttp.TCPConnector(limit=ARI_CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as session:
         client = AriClient(config.ari, session)
         stream = EventStream(client, on_raw=event_log)
         app[ARI] = client

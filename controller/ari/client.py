@@ -394,9 +394,14 @@ class EventStream:
                 async for message in ws:
                     received = time.monotonic()
                     if message.type == aiohttp.WSMsgType.TEXT:
-                        event = self._decode(message.data, received)
-                        if event is not None:
+                        decoded = self._decode(message.data, received)
+                        if decoded is not None:
+                            event, raw = decoded
                             yield event
+                            # Logged once the event is handled: a key press reaches its
+                            # handler before the event log's redaction and encoding.
+                            if self._on_raw is not None:
+                                self._on_raw(raw)
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                         break
             finally:
@@ -406,7 +411,7 @@ class EventStream:
                 log.warning("ARI events: connection lost; reconnecting")
                 await self._sleep(next(delays))
 
-    def _decode(self, text: str, received: float) -> Event | None:
+    def _decode(self, text: str, received: float) -> tuple[Event, dict[str, Any]] | None:
         try:
             data = json.loads(text)
         except ValueError:
@@ -415,9 +420,7 @@ class EventStream:
         if not isinstance(data, dict):
             log.warning("ARI events: dropped a message that is not a JSON object")
             return None
-        if self._on_raw is not None:
-            self._on_raw(data)
-        return parse_event(data, received)
+        return parse_event(data, received), data
 
 
 def _connected(app: str, application: Application, reconnect: bool) -> StreamConnected:

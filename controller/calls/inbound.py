@@ -588,21 +588,47 @@ class InboundCall:
         if isinstance(command, c.Originate):
             if self.phase is Phase.DIALING:
                 self.agent_gone = True
-                return self._no_agent(f"{error_id} {status or ''}".strip())
+                return self._hand_back(f"the agent could not be dialled ({error_id})", now)
             return []
         if isinstance(command, (c.CreateBridge, c.AddToBridge)) and self.phase is Phase.CONNECTED:
-            self.outcome = "bridge_failed"
-            return [
-                self._log(
-                    f"could not bridge caller and agent ({error_id}); ending the call", "error"
-                ),
-                *self._wind_down(now),
-            ]
+            if (
+                isinstance(command, c.AddToBridge)
+                and command.channel_id == self.caller.id
+                and (self.caller_gone)
+            ):
+                return []
+            return self._hand_back(f"caller and agent could not be bridged ({error_id})", now)
         if isinstance(command, c.Answer) and self.phase is Phase.ANNOUNCING:
             self.outcome = "answer_failed"
             self.caller_gone = True
             return [self._log(f"could not answer ({error_id})", "error"), *self._end(now)]
         return [self._log(f"{what} failed ({error_id} {status or ''})".strip(), "warning")]
+
+    def _hand_back(self, why: str, now: dt.datetime) -> list[c.Command]:
+        """Something on reccontrol's side failed: the caller goes back to the dialplan
+        (its fallback reaches the agents, unrecorded) rather than being hung up. A call
+        may be lost from the recording, never from the telephony."""
+        commands: list[c.Command] = [
+            self._log(f"{why}; the caller goes on through the dialplan, unrecorded", "error")
+        ]
+        rec = self.recording
+        if rec is not None and rec.live:
+            rec.state = RecState.DISCARDED
+            commands += [
+                c.CancelRecording(rec.name),
+                c.CloseRecording(rec.recording_id, "failed"),
+            ]
+        commands += self._close_pause("call_end")
+        commands.append(c.CancelTimer(AGENT_TIMER))
+        if self.agent_originated and not self.agent_gone:
+            commands.append(c.Hangup(self.agent_channel_id))
+        commands += self._stop_hold_music()
+        if self.phase is Phase.CONNECTED:
+            commands.append(c.DestroyBridge(self.bridge_id))
+        if not self.caller_gone:
+            commands.append(c.ContinueInDialplan(self.caller.id))
+        self.outcome = "handed_back"
+        return commands + self._end(now)
 
     def _timer(self, name: str, now: dt.datetime) -> list[c.Command]:
         if name == PAUSE_TIMER and self.pause is not None and self.payment is None:

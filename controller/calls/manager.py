@@ -61,6 +61,8 @@ class Batch:
 class CallContext:
     machine: InboundCall
     queue: asyncio.Queue[Batch] = field(default_factory=asyncio.Queue)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while a batch runs, so batches of one call never interleave."""
     task: asyncio.Task[None] | None = None
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     finished: bool = False
@@ -104,7 +106,7 @@ class CallManager:
             case StasisStart(args=args, channel=channel):
                 await self._stasis_start(channel, args)
             case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
-                self._to_channel(channel.id, m.Dtmf(channel.id, digit, received), received)
+                await self._key(channel.id, m.Dtmf(channel.id, digit, received), received)
             case (
                 StasisEnd(channel=channel)
                 | ChannelDestroyed(channel=channel)
@@ -289,6 +291,24 @@ class CallManager:
         if call_id is not None:
             self._feed(call_id, message)
 
+    async def _key(self, channel_id: str, message: m.Dtmf, received: float) -> None:
+        """A key press. When it protects audio (pause, discard) and nothing of the call
+        is running, its batch runs right here in the event handler: the REST call leaves
+        without waiting for the call's task to be scheduled (the budget is about 2 ms)."""
+        call_id = self._by_channel.get(channel_id)
+        ctx = self._calls.get(call_id) if call_id is not None else None
+        if call_id is None or ctx is None or ctx.finished:
+            return
+        commands = ctx.machine.handle(message, self._clock.now())
+        if not commands:
+            return
+        batch = Batch(commands, received)
+        if isinstance(commands[0], PROTECTIVE) and not ctx.lock.locked() and ctx.queue.empty():
+            async with ctx.lock:
+                await self._run_batch(call_id, ctx, batch)
+        else:
+            ctx.queue.put_nowait(batch)
+
     def _feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
         ctx = self._calls.get(call_id)
         if ctx is None or ctx.finished:
@@ -314,13 +334,17 @@ class CallManager:
 
     # -- commands --------------------------------------------------------------------
     async def _run(self, call_id: str, ctx: CallContext) -> None:
-        while True:
+        while not ctx.finished:
             batch = await ctx.queue.get()
-            for command in batch.commands:
-                if isinstance(command, c.Finished):
-                    self._forget(call_id, ctx)
-                    return
-                await self._execute(call_id, ctx, command, batch.trigger)
+            async with ctx.lock:
+                await self._run_batch(call_id, ctx, batch)
+
+    async def _run_batch(self, call_id: str, ctx: CallContext, batch: Batch) -> None:
+        for command in batch.commands:
+            if isinstance(command, c.Finished):
+                self._forget(call_id, ctx)
+                return
+            await self._execute(call_id, ctx, command, batch.trigger)
 
     async def _execute(
         self, call_id: str, ctx: CallContext, command: c.Command, trigger: float | None
@@ -575,6 +599,9 @@ class CallManager:
 
     def _forget(self, call_id: str, ctx: CallContext) -> None:
         ctx.finished = True
+        if ctx.task is not None and ctx.task is not asyncio.current_task():
+            # Finished from a key's inline batch: the call's idle task has nothing left.
+            ctx.task.cancel()
         for handle in ctx.timers.values():
             handle.cancel()
         self._calls.pop(call_id, None)

@@ -315,12 +315,25 @@ def test_agent_channel_fails_before_answer() -> None:
     assert kinds(out) == ["CancelTimer", "Log", "Play"]
 
 
-def test_originate_refused() -> None:
+def test_originate_refused_hands_the_caller_back() -> None:
     d = Driver()
     d.start()
     dial = d.finish_announcement()
     out = d.send(m.CommandFailed(of(dial, c.Originate)[0], "ari-bad-request", 400))
-    assert "Play" in kinds(out) and d.call.outcome == "no_agent"
+    assert kinds(out) == ["Log", "CancelTimer", "ContinueInDialplan", "EndCall", "Finished"]
+    assert of(out, c.EndCall)[0].outcome == "handed_back"
+
+
+def test_bridge_failure_hands_the_caller_back_and_discards() -> None:
+    d = Driver()
+    connected = d.connect()
+    name = recording_name(d)
+    add = of(connected, c.AddToBridge)[1]
+    out = d.send(m.CommandFailed(add, "ari-unprocessable", 422))
+    assert kinds(out)[:3] == ["Log", "CancelRecording", "CloseRecording"]
+    assert of(out, c.CancelRecording)[0].name == name
+    assert of(out, c.Hangup) == [c.Hangup(AGENT_CHANNEL.id)]
+    assert "DestroyBridge" in kinds(out) and "ContinueInDialplan" in kinds(out)
 
 
 def test_caller_hangs_up_during_announcement() -> None:
