@@ -10,43 +10,22 @@ from zoneinfo import ZoneInfo
 from controller.ari.models import CallerId, Channel
 from controller.calls import messages as m
 from controller.calls.inbound import CallSettings, InboundCall, RecState
-from controller.config.model import (
-    Agent,
-    Announcement,
-    CallerKeys,
-    Campaign,
-    Service,
-    WeeklyWindow,
-)
+from controller.config.model import Campaign, WeeklyWindow
+from tests.factories import make_agent, make_service
 
 PARIS = ZoneInfo("Europe/Paris")
 # A Wednesday, 10:00 in Paris: inside every window below.
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
-OFFICE = WeeklyWindow(frozenset(range(5)), dt.time(9), dt.time(18))
 SETTINGS = CallSettings(PARIS, "wav")
 
-SERVICE = Service(
-    name="sales",
-    label="Sales",
-    language="fr",
-    purposes=("training", "quality"),
-    announcement=Announcement("reccontrol/fr/announce", "v1"),
-    full_notice_sound="reccontrol/fr/notice",
-    caller_keys=CallerKeys(opt_out="9", full_notice="0"),
-    sampling_rate=0.5,
+# The same builders as the unit tests, with a campaign and a service window so the
+# policy's every check runs.
+SERVICE = make_service(
     target="PJSIP/agents",
-    answer_timeout=20,
-    retention_days=90,
     campaign=Campaign(dt.date(2026, 1, 1), dt.date(2027, 12, 31)),
     windows=(WeeklyWindow(frozenset(range(6)), dt.time(8), dt.time(20)),),
 )
-
-AGENT = Agent(
-    id="alice",
-    name="Alice Martin",
-    endpoints=("PJSIP/alice",),
-    windows=(OFFICE,),
-)
+AGENT = make_agent(endpoints=("PJSIP/alice",))
 
 
 def caller_channel(index: int) -> Channel:
