@@ -180,12 +180,6 @@ class AriClient:
     async def ring(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{_enc(channel_id)}/ring")
 
-    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
-        await self.request("POST", f"/channels/{_enc(channel_id)}/moh", {"mohClass": moh_class})
-
-    async def stop_moh(self, channel_id: str) -> None:
-        await self.request("DELETE", f"/channels/{_enc(channel_id)}/moh")
-
     async def get_variable(self, channel_id: str, variable: str) -> str:
         data = await self.request(
             "GET", f"/channels/{_enc(channel_id)}/variable", {"variable": variable}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -43,7 +43,8 @@ class Channel:
     connected: CallerId
     language: str
     dialplan_context: str
-    dialplan_exten: str
+    # An outbound channel's extension is the dialled number: kept out of reprs.
+    dialplan_exten: str = field(repr=False)
 
     @classmethod
     def parse(cls, data: Any) -> Channel:

@@ -402,9 +402,6 @@ class Config:
         return None
 
 
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-
-
 def _digits(number: str) -> str:
     """A number as compared with a declared private line: digits only, 00 as +."""
     cleaned = "".join(ch for ch in number if ch.isdigit() or ch == "+")

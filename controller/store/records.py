@@ -43,22 +43,6 @@ class ConsentEvent:
 
 
 @dataclass(frozen=True)
-class RecordingFile:
-    """A finished recording, adopted into the vault."""
-
-    recording_id: str
-    call_id: str
-    name: str
-    path: str
-    format: str
-    duration_seconds: float
-    sha256: str
-    purposes: tuple[str, ...]
-    created_at: dt.datetime
-    expires_at: dt.datetime
-
-
-@dataclass(frozen=True)
 class SamplingAudit:
     """Configured against achieved sampling rate for one service (P3)."""
 

@@ -158,6 +158,7 @@ async def test_events_are_typed_and_unknown_ones_generic(rig: Rig) -> None:
     assert start.args == ("inbound", "sales")
     assert start.channel.caller.number == "0612345678"
     assert "0612345678" not in repr(start)
+    assert start.channel.dialplan_exten == "sales" and "sales" not in repr(start.channel)
 
     await rig.fake.send(
         event("ChannelDtmfReceived", digit="7", duration_ms=120, channel=channel("c1"))
