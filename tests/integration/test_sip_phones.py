@@ -1,0 +1,302 @@
+"""Every protective key over real SIP: SIPp phones send PCMU RTP and RFC 4733 key presses
+through PJSIP, as a trunk and softphones would, and the stored WAV is the evidence.
+
+Timing is anchored on the audio, never on the wall clock: the agent hums a marker tone
+that starts the moment the pause key is released, so whatever of it reaches the file is
+the leak, in ms. Recording time is media time (the two legs can be one 20 ms frame
+apart), hence the ±40 ms tolerance; a calibration trial, with the marker started 100 ms
+before the key, must read about 100 ms, or the measure is broken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.demo.payment_api import PaymentApi, make_certificates
+from controller.demo.site import SandboxSite
+from controller.sandbox import SandboxInstance
+from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
+from tests.integration.flow import (
+    AGENT_VOICE,
+    ANNOUNCEMENT_MARKER,
+    CALLER_VOICE,
+    Flow,
+    running_flow,
+    service,
+)
+from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
+from tests.integration.test_payments import CARD, CVV, EXPIRY, payment_section
+from tests.sip.media import Part, Silence, keys, tone
+from tests.sip.sipp import Switchboard, sip_phones
+
+PAUSE_MARKER = 2600.0  # what the agent says while the recording is paused
+PAYMENT_MARKER = 2900.0  # what the caller says in the payment IVR
+CALLER_NUMBER = "+33633334444"
+TOLERANCE_MS = 40  # two mixing frames: the legs' offset plus the detector's 10 ms frames
+# The agent's phone plays the 300 ms "ok" tone of keyed_sections after each sequence;
+# while it plays, what the agent says does not reach the bridge.
+OK_SOUND_MS = 300
+
+
+def sip_agents() -> dict[str, Any]:
+    office = [{"days": "mon-fri", "from": "09:00", "to": "18:00"}]
+    return {
+        "alice": {"name": "Alice Martin", "endpoints": ["PJSIP/alice"], "windows": office},
+        "bruno": {
+            "name": "Bruno Petit",
+            "endpoints": ["PJSIP/bruno"],
+            "windows": office,
+            "protected": True,
+            "protection_reason": "staff representative",
+        },
+        "chloe": {"name": "Chloé Roux", "endpoints": ["PJSIP/chloe"], "windows": office},
+    }
+
+
+@pytest.fixture
+def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
+    return SandboxSite(asterisk, tmp_path / "site")
+
+
+@pytest.fixture
+async def phones(asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
+    async with sip_phones(asterisk.sip_port, asterisk.phone_ports, tmp_path / "sipp") as board:
+        yield board
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], what: str, within: float = 30.0
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await condition():
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what}: not within {within} s")
+        await asyncio.sleep(0.05)
+
+
+async def no_call_left(flow: Flow) -> None:
+    async def idle() -> bool:
+        return flow.daemon.calls.active_calls == 0
+
+    await wait_until(idle, "the daemon still handles a call")
+
+
+def merged(spans: list[tuple[float, float]], gap: float = 0.03) -> list[tuple[float, float]]:
+    """Spans closer than ``gap`` seconds joined: a tone's edge can flicker by a frame."""
+    out: list[tuple[float, float]] = []
+    for start, end in spans:
+        if out and start - out[-1][1] < gap:
+            out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def table_counts(path: Path) -> dict[str, int]:
+    tables = ("calls", "decisions", "consent_events", "recordings", "pauses")
+    with sqlite3.connect(path) as db:
+        return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}  # noqa: S608
+
+
+def assert_no_file(flow: Flow) -> None:
+    assert flow.vault_files() == [], flow.vault_files()
+    assert flow.asterisk_files() == [], flow.asterisk_files()
+
+
+# -- the caller's opt-out key --------------------------------------------------------------
+async def test_c2_caller_opts_out_over_rfc4733_during_the_announcement(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """C2: the caller presses 9 (an RFC 4733 event) one second into the announcement:
+    the objection is stored, the call goes on to the agent, nothing is recorded."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    caller: list[Part] = [tone(CALLER_VOICE, 1000), *keys("9", ms=120), tone(CALLER_VOICE, 9000)]
+    async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
+        await phones.agent("alice", [tone(AGENT_VOICE, 12000)])
+        await phones.call("sales", CALLER_NUMBER, caller, hangup_after_ms=7000)
+        await phones.finished()  # the agent's phone answered, then got the caller's BYE
+        (call,) = await flow.daemon.wait_for_calls(1)
+        assert_no_file(flow)
+    (event,) = call["consent_events"]
+    assert event["kind"] == "opt_out"
+    assert call["decision"]["reason"] == "caller_objected"
+    assert call["recordings"] == []
+
+
+# -- the agent's pause and resume keys -----------------------------------------------------
+def pause_media(marker_before_key_ms: int) -> list[Part]:
+    """The agent talks 2 s, presses *2 and hums the marker from the moment 2 is released
+    (or ``marker_before_key_ms`` earlier, in the gap between * and 2), stops it, presses
+    *3 and talks on."""
+    gap = marker_before_key_ms
+    return [
+        tone(AGENT_VOICE, 2000),
+        *keys("*"),
+        Silence(100 - gap),
+        tone(PAUSE_MARKER, gap),
+        *keys("2"),
+        tone(PAUSE_MARKER, 3000),
+        *keys("*3"),
+        tone(AGENT_VOICE, 12000),
+    ]
+
+
+def pause_cut(audio: Audio) -> tuple[float, float]:
+    """Where, in the file, the agent's voice stops before *2 and starts again after *3."""
+    spans = merged(tone_spans(audio, AGENT_VOICE))
+    assert len(spans) == 2, f"agent voice should stop once, at the pause: {spans}"
+    return spans[0][1], spans[1][0]
+
+
+@pytest.mark.parametrize(
+    ("marker_before_key_ms", "expected_ms"), [(0, 0), (100, 100)], ids=["leak", "calibration"]
+)
+async def test_a5_pause_key_keeps_the_marker_out_of_the_wav(
+    site: SandboxSite,
+    phones: Switchboard,
+    record_property: Callable[[str, object], None],
+    marker_before_key_ms: int,
+    expected_ms: int,
+) -> None:
+    """A5 over real RTP: *2 pauses, *3 resumes. The marker the agent hums from the
+    release of 2 must not reach the file (leak in ms, at most two mixing frames); in the
+    calibration trial the 100 ms hummed before the key must be found, where it was said."""
+    media = pause_media(marker_before_key_ms)
+    services = {"sales": service(site, target="PJSIP/alice")}
+    sections = keyed_sections(site)
+    async with running_flow(
+        site, services=services, agents=sip_agents(), draws=[0.0], **sections
+    ) as flow:
+        await phones.agent("alice", media)
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 20000)], 13000)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1)
+        reaction = list(flow.daemon.calls.reaction_times_ms)
+
+    (pause,) = call["pauses"]
+    assert (pause["paused_by"], pause["reason"], pause["resumed_by"]) == (
+        "alice",
+        "agent_key",
+        "agent",
+    )
+    (recording,) = call["recordings"]
+    audio = read_wav(Path(recording["path"]))
+    voice_stops, voice_resumes = pause_cut(audio)
+    marker = tone_spans(audio, PAUSE_MARKER)
+    marker_ms = round(tone_seconds(audio, PAUSE_MARKER) * 1000)
+    leak_ms = marker_ms - expected_ms
+    record_property("marker_ms", marker_ms)
+    record_property("marker_leak_ms", leak_ms)
+    record_property("reaction_ms", reaction)
+
+    # Anchored on the agent's voice: * (100 ms), then the gap (silence or the marker,
+    # 100 ms), then 2 (100 ms), then the cut. Whatever marker is in the file lies there.
+    window = (voice_stops + 0.1 - TOLERANCE_MS / 1000, voice_resumes + TOLERANCE_MS / 1000)
+    assert all(window[0] <= s and e <= window[1] for s, e in marker), (marker, window)
+    if expected_ms:
+        (span,) = marker
+        assert abs(span[0] - (voice_stops + 0.1)) * 1000 <= TOLERANCE_MS, (span, voice_stops)
+    assert abs(leak_ms) <= TOLERANCE_MS, f"marker: {marker_ms} ms, expected {expected_ms} ms"
+    # The cut itself: before it, the 300 ms of *, gap and 2, plus what leaked; after it,
+    # the ok tone the agent hears on *3. Nothing more of the agent is lost.
+    cut_ms = (voice_resumes - voice_stops) * 1000
+    assert abs(cut_ms - 300 - max(leak_ms, 0) - OK_SOUND_MS) <= TOLERANCE_MS, cut_ms
+    # No key tone and no feedback tone in the file, and the caller heard throughout.
+    assert dtmf_keys(audio) == []
+    assert tone_seconds(audio, FEEDBACK) == 0.0
+    assert tone_seconds(audio, ANNOUNCEMENT_MARKER) == 0.0
+    assert tone_seconds(audio, CALLER_VOICE) > 0.97 * audio.duration
+    assert reaction and max(reaction) < 50
+
+
+# -- the agent's private key -----------------------------------------------------------
+async def test_a2_private_key_over_rfc4733_leaves_no_file_and_only_a_count(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """A2: the agent presses *7 two seconds into a recorded call, then hums the marker:
+    the live recording is discarded, the call's rows deleted, one private call counted."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    agent: list[Part] = [
+        tone(AGENT_VOICE, 2000),
+        *keys("*7"),
+        tone(PAUSE_MARKER, 1000),
+        tone(AGENT_VOICE, 12000),
+    ]
+    async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
+        await phones.agent("alice", agent)
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 15000)], 9000)
+        await phones.finished()
+        await no_call_left(flow)
+        counts = await flow.daemon.query(lambda s: s.private_call_counts())
+        assert_no_file(flow)
+        bridges, channels = await flow.asterisk_leftovers()
+        assert bridges == [] and channels == []
+    assert [(c["agent_id"], c["count"]) for c in counts] == [("alice", 1)]
+    assert table_counts(site.workdir / "reccontrol.sqlite3") == dict.fromkeys(
+        ("calls", "decisions", "consent_events", "recordings", "pauses"), 0
+    )
+
+
+# -- the payment IVR -----------------------------------------------------------------------
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[PaymentApi]:
+    server = PaymentApi(make_certificates(tmp_path / "certs"))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_m1_card_digits_as_rfc4733_events_reach_the_api_not_the_wav(
+    site: SandboxSite, phones: Switchboard, api: PaymentApi
+) -> None:
+    """M1-M3: the agent presses *8; the caller, out of the agent's hearing, hums a marker
+    and keys the card as RFC 4733 events. The charge reaches the payment API; the file
+    holds neither the marker nor a key tone, and the conversation before and after."""
+    services = {"sales": service(site, target="PJSIP/alice", payments=True)}
+    agent: list[Part] = [tone(AGENT_VOICE, 2000), *keys("*8"), tone(AGENT_VOICE, 30000)]
+    # The agent presses *8 about 5.3 s after the caller's answer (3 s announcement,
+    # 2 s of talk): by 8 s the caller is in the IVR.
+    caller: list[Part] = [
+        tone(CALLER_VOICE, 8000),
+        tone(PAYMENT_MARKER, 1000),
+        *keys(CARD + "#"),
+        Silence(500),
+        *keys(EXPIRY),
+        Silence(500),
+        *keys(CVV + "#"),
+        tone(PAYMENT_MARKER, 500),
+        tone(CALLER_VOICE, 7000),
+    ]
+    headers = {"X-Payment-Amount": "42.50", "X-Payment-Order": "ORD-77"}
+    payment = payment_section(site, api)
+    async with running_flow(
+        site, services=services, agents=sip_agents(), draws=[0.0], payment=payment
+    ) as flow:
+        await phones.agent("alice", agent)
+        hangup = sum(part.ms for part in caller)
+        await phones.call("sales", CALLER_NUMBER, caller, hangup, headers=headers)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1, within=60)
+
+    (pay,) = call["payments"]
+    assert (pay["status"], pay["amount"], pay["order_reference"]) == ("approved", "42.50", "ORD-77")
+    assert [(r.body["card"]["number"], r.body["card"]["cvv"]) for r in api.received] == [
+        (CARD, CVV)
+    ]
+    assert api.received[0].body["card"]["expiry"] == EXPIRY
+    (pause,) = call["pauses"]
+    assert (pause["reason"], pause["resumed_by"]) == ("payment_ivr", "payment")
+    audio = read_wav(Path(call["recordings"][0]["path"]))
+    assert tone_seconds(audio, PAYMENT_MARKER) == 0.0
+    assert dtmf_keys(audio) == []
+    assert tone_seconds(audio.slice(0, 1.5), AGENT_VOICE) > 1.2
+    assert tone_seconds(audio.slice(0, 1.5), CALLER_VOICE) > 1.2
+    tail = audio.slice(audio.duration - 4, audio.duration)
+    assert tone_seconds(tail, CALLER_VOICE) > 3.5 and tone_seconds(tail, AGENT_VOICE) > 3.5
