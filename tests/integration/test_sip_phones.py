@@ -149,8 +149,12 @@ def pause_media(marker_before_key_ms: int) -> list[Part]:
 
 
 def pause_cut(audio: Audio) -> tuple[float, float]:
-    """Where, in the file, the agent's voice stops before *2 and starts again after *3."""
-    spans = merged(tone_spans(audio, AGENT_VOICE))
+    """Where, in the file, the agent's voice stops before *2 and starts again after *3.
+
+    Gaps under 100 ms are not the cut (at least 600 ms: keys, then the ok tone): under
+    load a phone's stream can miss a frame or two.
+    """
+    spans = merged(tone_spans(audio, AGENT_VOICE), gap=0.1)
     assert len(spans) == 2, f"agent voice should stop once, at the pause: {spans}"
     return spans[0][1], spans[1][0]
 
@@ -188,13 +192,14 @@ async def test_a5_pause_key_keeps_the_marker_out_of_the_wav(
     )
     (recording,) = call["recordings"]
     audio = read_wav(Path(recording["path"]))
-    voice_stops, voice_resumes = pause_cut(audio)
     marker = tone_spans(audio, PAUSE_MARKER)
     marker_ms = round(tone_seconds(audio, PAUSE_MARKER) * 1000)
     leak_ms = marker_ms - expected_ms
     record_property("marker_ms", marker_ms)
     record_property("marker_leak_ms", leak_ms)
     record_property("reaction_ms", reaction)
+    assert abs(leak_ms) <= TOLERANCE_MS, f"marker: {marker_ms} ms, expected {expected_ms} ms"
+    voice_stops, voice_resumes = pause_cut(audio)
 
     # Anchored on the agent's voice: * (100 ms), then the gap (silence or the marker,
     # 100 ms), then 2 (100 ms), then the cut. Whatever marker is in the file lies there.
@@ -203,7 +208,6 @@ async def test_a5_pause_key_keeps_the_marker_out_of_the_wav(
     if expected_ms:
         (span,) = marker
         assert abs(span[0] - (voice_stops + 0.1)) * 1000 <= TOLERANCE_MS, (span, voice_stops)
-    assert abs(leak_ms) <= TOLERANCE_MS, f"marker: {marker_ms} ms, expected {expected_ms} ms"
     # The cut itself: before it, the 300 ms of *, gap and 2, plus what leaked; after it,
     # the ok tone the agent hears on *3. Nothing more of the agent is lost.
     cut_ms = (voice_resumes - voice_stops) * 1000
