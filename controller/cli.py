@@ -114,7 +114,10 @@ def sandbox_up(name: str, port: int) -> None:
         instance = box.up(name, http_port=port)
     except SandboxError as exc:
         fail(str(exc))
-    click.echo(f"sandbox {instance.name}: up, ARI at {instance.ari_url}")
+    click.echo(
+        f"sandbox {instance.name}: up, ARI at {instance.ari_url}, "
+        f"SIP on udp 127.0.0.1:{instance.sip_port}"
+    )
 
 
 @sandbox.command("down")
@@ -144,7 +147,10 @@ def sandbox_status(name: str) -> None:
     if instance is None:
         click.echo(f"sandbox {name}: not running")
         sys.exit(3)
-    click.echo(f"sandbox {instance.name}: running, ARI at {instance.ari_url}")
+    click.echo(
+        f"sandbox {instance.name}: running, ARI at {instance.ari_url}, "
+        f"SIP on udp 127.0.0.1:{instance.sip_port}"
+    )
 
 
 @sandbox.command("render")
