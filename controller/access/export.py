@@ -6,8 +6,10 @@ this module only writes the file. Blocking (SQLite, files).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -69,14 +71,18 @@ class Exporter:
         requested_by: str,
         purpose: str,
     ) -> ExportResult:
-        """Writes the zip next to ``output`` and renames it into place, mode 0600."""
-        if output.exists():
+        """Writes the zip next to ``output`` and links it into place, mode 0600.
+
+        The export folder may be writable by others: the temporary file gets a name
+        nobody can guess and is created new (``O_EXCL|O_NOFOLLOW``), so a planted file or
+        symlink is never written through, and the final name is never overwritten."""
+        if os.path.lexists(output):
             raise AccessFailed(f"{output} already exists; not overwritten")
-        partial = output.with_name(f".{output.name}.partial")
+        partial = output.with_name(f".{output.name}.{secrets.token_hex(8)}.partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         problems: list[str] = []
         documents: list[dict[str, Any]] = []
         recordings = sheets = 0
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as archive:
                 for record in calls:
@@ -98,10 +104,9 @@ class Exporter:
                 )
                 raw.flush()
                 os.fsync(raw.fileno())
-            os.rename(partial, output)
-        except BaseException:
+            _publish(partial, output)
+        finally:
             partial.unlink(missing_ok=True)
-            raise
         return ExportResult(output, len(calls), recordings, sheets, problems)
 
     def _call(
@@ -155,3 +160,18 @@ class Exporter:
         if digest != row.sha256:
             problems.append(f"recording {row.id}: the file does not match its recorded hash")
         return entry
+
+
+def _publish(partial: Path, output: Path) -> None:
+    """Gives the finished file its name, failing rather than replacing anything there."""
+    try:
+        os.link(partial, output, follow_symlinks=False)
+    except FileExistsError:
+        raise AccessFailed(f"{output} already exists; not overwritten") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        # A file system without hard links: rename, after checking again.
+        if os.path.lexists(output):
+            raise AccessFailed(f"{output} already exists; not overwritten") from None
+        os.rename(partial, output)
