@@ -21,6 +21,7 @@ from controller.commands.audit import audit
 from controller.commands.documents import notice, register
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
+from controller.commands.sampling import sampling_audit
 from controller.commands.subjects import subject
 
 __all__ = ["EXIT_CONFIG", "cli", "fail", "load_or_exit", "main", "open_store"]
@@ -57,35 +58,18 @@ def check_config(file: Path) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-@cli.command("sampling-audit")
-@config_option
-def sampling_audit(config_path: Path) -> None:
-    """Show, per service, the configured sampling rate against the rate achieved (P3).
-
-    'draws' counts the calls that could be recorded, so a random draw was made;
-    'achieved' is sampled / draws; 'calls' counts every call that reached a decision."""
-    config = load_or_exit(config_path)
-    store = open_store(config)
-    try:
-        rows = store.sampling_audit()
-    finally:
-        store.close()
-    click.echo(
-        f"{'service':<16} {'configured':>10} {'achieved':>9} {'draws':>6} {'sampled':>8} "
-        f"{'calls':>6}"
-    )
-    for row in rows:
-        click.echo(
-            f"{row.service:<16} {row.configured_rate:>10.3f} {row.achieved_rate:>9.3f} "
-            f"{row.draws:>6} {row.sampled:>8} {row.calls:>6}"
-        )
-    for name, service in config.services.items():
-        if not any(r.service == name for r in rows):
-            click.echo(f"{name:<16} {service.sampling_rate:>10.3f} {'-':>9} {0:>6} {0:>8} {0:>6}")
-
-
-# -- retention, access log, data subjects, generated documents -----------------------
-for _command in (purge, audit, subject, recording, sheet, access, notice, register):
+# -- sampling audit, retention, access log, data subjects, documents ---------------------
+for _command in (
+    sampling_audit,
+    purge,
+    audit,
+    subject,
+    recording,
+    sheet,
+    access,
+    notice,
+    register,
+):
     cli.add_command(_command)
 
 

@@ -19,9 +19,9 @@ from typing import Any, Protocol
 from controller.access.errors import AccessFailed
 from controller.clock import Clock
 from controller.recordings.vault import LocalVault, VaultError
-from controller.retention.plan import RecordingRow
 from controller.sheets import Sheet
 from controller.store.lifecycle import CallRecord
+from controller.store.records import RecordingRow
 from controller.store.timestamps import to_text
 
 CALL_FIELDS = (

@@ -29,9 +29,9 @@ from controller.logs import mask_digits
 from controller.privacy import caller_hash
 from controller.recordings.vault import LocalVault
 from controller.retention.deletion import Deletion, Request, delete_recordings
-from controller.retention.plan import RecordingRow
 from controller.sheets import Sheet, SheetError, evaluate
 from controller.store.lifecycle import CallRecord
+from controller.store.records import RecordingRow
 from controller.store.sheets import SheetConflict
 from controller.store.sqlite import SqliteStore
 from controller.store.timestamps import to_text

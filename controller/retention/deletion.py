@@ -25,8 +25,8 @@ from typing import Protocol
 from controller.audit.chain import Entry
 from controller.clock import Clock
 from controller.recordings.vault import LocalVault, VaultError
-from controller.retention.plan import RecordingRow
 from controller.store.lifecycle import Condemnation, FinishedDeletion
+from controller.store.records import RecordingRow
 
 
 class DeletionStore(Protocol):

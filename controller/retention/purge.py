@@ -36,8 +36,8 @@ from controller.retention.plan import (
     plan_recordings,
     plan_sheets,
 )
+from controller.retention.purge_store import PurgeStore
 from controller.secrets import Secret
-from controller.store.sqlite import SqliteStore
 
 SYSTEM = "system"
 BATCH = 100
@@ -98,7 +98,7 @@ class PurgeReport:
 class Purger:
     def __init__(
         self,
-        store: SqliteStore,
+        store: PurgeStore,
         vault: LocalVault,
         rules: RetentionRules,
         clock: Clock,
@@ -226,30 +226,23 @@ def _rule_of(row: RecordingRow) -> str:
 def run_purge(
     config: Config,
     clock: Clock,
+    store: PurgeStore,
     *,
-    store: SqliteStore | None = None,
     dry_run: bool = False,
     stop: threading.Event | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> PurgeReport:
-    """One purge. Blocking: the CLI runs it in its own process, the daemon on a worker
-    thread with ``store`` forwarding every call to the daemon's single store thread
-    (:class:`~controller.store.worker.FromAnotherThread`). Without ``store`` it opens its
-    own connection, for the CLI."""
-    own = store is None
-    db = SqliteStore.open(config.store.path) if store is None else store
-    try:
-        vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
-        purger = Purger(
-            db,
-            vault,
-            RetentionRules.from_config(config),
-            clock,
-            config.audit.checkpoint_key,
-            stop=stop,
-        )
-        return purger.run(dry_run=dry_run, on_plan=on_plan, on_progress=on_progress)
-    finally:
-        if own:
-            db.close()
+    """One purge. Blocking: the CLI runs it in its own process on the store it opened,
+    the daemon on a worker thread with a store that forwards every call to the daemon's
+    single store thread (:class:`~controller.retention.purge_store.PurgeStoreFromThread`)."""
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    purger = Purger(
+        store,
+        vault,
+        RetentionRules.from_config(config),
+        clock,
+        config.audit.checkpoint_key,
+        stop=stop,
+    )
+    return purger.run(dry_run=dry_run, on_plan=on_plan, on_progress=on_progress)
