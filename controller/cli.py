@@ -215,6 +215,12 @@ def demo(workdir: Path, port: int, keep: bool) -> None:
     """Run the demo: start the sandbox Asterisk (root and debootstrap needed), run the
     daemon on an embedded SQLite store, put scripted calls through it and print what
     happened to each."""
+    from controller.demo.extras import DemoExtraMissing, require_demo_extra
+
+    try:
+        require_demo_extra()
+    except DemoExtraMissing as exc:
+        fail(str(exc))
     from controller.demo.run import run_demo
     from controller.sandbox import SandboxError
 
