@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -64,13 +65,41 @@ class ConfigError(Exception):
 
 
 # -- YAML parsing --------------------------------------------------------------------
+# A config is a few levels deep and its numbers are short; anything beyond these is a
+# mistake or an attack, refused with one line instead of a traceback (R2).
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 30
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of keeping the last one silently."""
+    """SafeLoader that refuses duplicate keys instead of keeping the last one silently,
+    keys that are not plain values, deep nesting and absurdly long numbers."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                "a key must be a plain name, not a list or a mapping",
+                key_node.start_mark,
+            )
         key = loader.construct_object(key_node, deep=True)
         if key in mapping:
             raise yaml.constructor.ConstructorError(
@@ -83,10 +112,24 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
     return mapping
 
 
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    digits = sum(ch.isdigit() for ch in str(node.value))
+    if digits > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"a number of {digits} digits is too long (at most {MAX_INT_DIGITS}); "
+            "quote it if it is text",
+            node.start_mark,
+        )
+    return int(loader.construct_yaml_int(node))
+
+
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _construct_mapping,
 )
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def parse_yaml(text: str, source: str) -> Any:
@@ -99,6 +142,9 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError([Problem("", f"{where}: YAML syntax error: {problem}")]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem("", f"{source}: YAML syntax error: {exc}")]) from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        # Whatever slips past the checks above still ends as one line, never a traceback.
+        raise ConfigError([Problem("", f"{source}: cannot be read as YAML: {exc}")]) from None
 
 
 # -- the tree ------------------------------------------------------------------------
@@ -251,6 +297,9 @@ class Node:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             kind = "a whole number" if integer else "a number"
             self.fail(f"must be {kind}, not {_type_name(value)}")
+            return default if default is not MISSING else 0
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(f"must be a finite number; got {value}")
             return default if default is not MISSING else 0
         if integer and not isinstance(value, int):
             self.fail(f"must be a whole number; got {value}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -71,7 +72,9 @@ def service(name: str, node: Node) -> Service | None:
             )
     elif sampling.mapping(("rate",), required=("rate",)):
         value = sampling["rate"].value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            sampling["rate"].fail(f"must be a finite number between 0 and 1; got {value}")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             rate = float(value)
             if exemption is None and not 0 < rate < 1:
                 sampling["rate"].fail("must be > 0 and < 1 (record-all needs an exemption)")
@@ -222,7 +225,7 @@ def payment(node: Node, environ: Mapping[str, str]) -> PaymentSettings | None:
     if node["max_amount"].present:
         try:
             max_amount = Decimal(str(node["max_amount"].value))
-            if max_amount <= 0:
+            if not max_amount.is_finite() or max_amount <= 0:
                 raise InvalidOperation
         except InvalidOperation:
             node["max_amount"].fail("must be a positive amount such as 5000 or 499.99")

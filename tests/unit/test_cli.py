@@ -111,3 +111,31 @@ def test_sandbox_render_writes_the_same_configuration(tmp_path: Path) -> None:
         assert path.stat().st_mode & 0o007 == 0
         assert not PLACEHOLDER.search(path.read_text()), path.name
     assert "s3cret" not in result.output
+
+
+EXAMPLE_ENV = {
+    "RECCONTROL_ARI_PASSWORD": "x",
+    "RECCONTROL_HMAC_KEY": "k" * 32,
+    "RECCONTROL_AUDIT_KEY": "a" * 32,
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("5000-digit int", "organisation: " + "1" * 5000 + "\n", "5000 digits is too long"),
+        ("non-string key", "? [a, b]\n: 1\n", "a key must be a plain name"),
+        ("deep nesting", "a: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 64"),
+        ("deep mappings", "".join(f"{' ' * i}k{i}:\n" for i in range(200)), "nested deeper"),
+    ],
+)
+def test_hostile_config_gives_exit_2_and_one_line(
+    tmp_path: Path, name: str, text: str, says: str
+) -> None:
+    """Finding (R2): hostile YAML gave a traceback (exit 1); it is one line and exit 2."""
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=EXAMPLE_ENV)
+    assert result.exit_code == 2, (name, result.output, result.exception)
+    (line,) = result.output.splitlines()
+    assert line.startswith(f"error: {path}:") and says in line

@@ -463,3 +463,32 @@ def test_payment_token_never_in_yaml(load: Loader) -> None:
     data = mutate(lambda d: d.update(payment=payment_section(token="abc")))
     (problem,) = problems_of(load, data)
     assert problem.startswith("payment.token: secrets are not written in the YAML")
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("ari", "request_timeout"), float("nan")),
+        (("ari", "reconnect", "initial_delay"), float("nan")),
+        (("services", "sales", "answer_timeout"), float("inf")),
+        (("services", "sales", "sampling", "rate"), float("nan")),
+        (("payment", "timeout"), float("nan")),
+        (("payment", "digit_timeout"), float("-inf")),
+        (("payment", "max_amount"), float("inf")),
+        (("payment", "max_amount"), float("nan")),
+    ],
+    ids=lambda v: ".".join(v) if isinstance(v, tuple) else str(v),
+)
+def test_non_finite_numbers_refused(load: Loader, path: tuple[str, ...], value: float) -> None:
+    """Finding (R2): .nan and .inf passed every range check; every number must be finite."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["payment"] = payment_section()
+        data["services"]["sales"]["payments"] = True
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+
+    problems = problems_of(load, mutate(change))
+    assert len(problems) == 1 and problems[0].startswith(".".join(path) + ": "), problems
