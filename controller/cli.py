@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
 from controller.commands.sampling import sampling_audit
 from controller.commands.subjects import subject
+from controller.config.warnings import config_warnings
 
 __all__ = ["EXIT_CONFIG", "cli", "fail", "load_or_exit", "main", "open_store"]
 
@@ -43,6 +45,8 @@ def run(config_path: Path) -> None:
 
     config = load_or_exit(config_path)
     setup_logging(config.logging.level)
+    for warning in config_warnings(config):
+        logging.getLogger("reccontrol").warning("%s", warning)
     run_daemon(config)
 
 
@@ -53,6 +57,8 @@ def check_config(file: Path) -> None:
     each naming the YAML key path, and exits 2."""
     config = load_or_exit(file)
     click.echo(f"{file}: valid ({len(config.services)} service(s), {len(config.agents)} agent(s))")
+    for warning in config_warnings(config):
+        click.echo(f"warning: {warning}", err=True)
     # A credential that cannot be read locks out one person, not the daemon: a warning.
     for warning in credential_warnings(config):
         click.echo(f"warning: {warning}", err=True)

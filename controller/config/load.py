@@ -11,7 +11,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controller.config import governance
@@ -40,6 +39,7 @@ from controller.config.reader import (
     Problem,
     Problems,
     parse_yaml,
+    without_credentials,
 )
 from controller.secrets import Secret
 
@@ -83,12 +83,13 @@ def _ari(node: Node, environ: Mapping[str, str]) -> AriSettings | None:
     ):
         return None
     url = node["url"].string("")
-    parts = urlsplit(url)
-    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
+    parts = node["url"].url_parts(url)
+    if url and parts is not None and (parts.scheme not in ("http", "https") or not parts.hostname):
         node["url"].fail(
-            f"must be an http:// or https:// URL of Asterisk's HTTP server; got {url!r}"
+            "must be an http:// or https:// URL of Asterisk's HTTP server; "
+            f"got {without_credentials(url)!r}"
         )
-    if parts.username or parts.password:
+    if parts is not None and (parts.username or parts.password):
         node["url"].fail("must not carry credentials; use 'username' and 'password_env'")
     reconnect = node["reconnect"]
     initial, maximum = 0.5, 30.0

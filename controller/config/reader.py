@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
@@ -155,6 +156,14 @@ SOUND_HINT = "must be an Asterisk sound name such as reccontrol/fr/announcement"
 ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 _DAY_RANGE = re.compile(r"(mon|tue|wed|thu|fri|sat|sun)(?:-(mon|tue|wed|thu|fri|sat|sun))?")
 _TIME_PATTERN = r"([01]\d|2[0-3]):[0-5]\d|24:00"
+
+
+_USERINFO = re.compile(r"(?<=//)[^/?#@]*@")
+
+
+def without_credentials(url: str) -> str:
+    """The URL with any ``user:password@`` masked, for messages."""
+    return _USERINFO.sub("***@", url)
 
 
 def _type_name(value: object) -> str:
@@ -360,6 +369,16 @@ class Node:
         return tuple(parse(element) for element in self.elements())
 
     # -- values of the config's own kinds --------------------------------------------
+    def url_parts(self, url: str) -> SplitResult | None:
+        """The parts of ``url``, or None (reported, credentials masked) if it is malformed."""
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as exc:
+            self.fail(f"is not a valid URL ({exc}): {without_credentials(url)!r}")
+            return None
+        return parts
+
     def sound(self, default: Any = MISSING) -> Any:
         """An Asterisk sound name (the one rule for every sound in the config)."""
         return self.string(default, pattern=SOUND_PATTERN, pattern_hint=SOUND_HINT)

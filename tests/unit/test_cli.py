@@ -139,3 +139,14 @@ def test_hostile_config_gives_exit_2_and_one_line(
     assert result.exit_code == 2, (name, result.output, result.exception)
     (line,) = result.output.splitlines()
     assert line.startswith(f"error: {path}:") and says in line
+
+
+def test_check_config_warns_about_plain_http_to_a_remote_ari_host(tmp_path: Path) -> None:
+    """Finding (S5): accepted silently before; a warning now, and the config stays valid."""
+    text = (REPO / "config/example.yaml").read_text()
+    path = tmp_path / "remote.yaml"
+    path.write_text(text.replace("http://127.0.0.1:8088", "http://pbx.example:8088"))
+    assert "http://pbx.example:8088" in path.read_text()
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=EXAMPLE_ENV)
+    assert result.exit_code == 0, result.output
+    assert "warning: ari.url: plain http:// to pbx.example" in result.output

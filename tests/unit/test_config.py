@@ -492,3 +492,37 @@ def test_non_finite_numbers_refused(load: Loader, path: tuple[str, ...], value: 
 
     problems = problems_of(load, mutate(change))
     assert len(problems) == 1 and problems[0].startswith(".".join(path) + ": "), problems
+
+
+def test_ari_url_errors_never_echo_the_password(load: Loader) -> None:
+    """Finding (S5): a malformed ari.url was echoed whole, password included."""
+    data = mutate(lambda d: d["ari"].update(url="ftp://admin:hunter2@pbx.example"))
+    problems = problems_of(load, data)
+    assert problems == [
+        "ari.url: must be an http:// or https:// URL of Asterisk's HTTP server; "
+        "got 'ftp://***@pbx.example'",
+        "ari.url: must not carry credentials; use 'username' and 'password_env'",
+    ]
+    broken = mutate(lambda d: d["ari"].update(url="http://admin:hunter2@[::1:8088"))
+    (problem,) = problems_of(load, broken)
+    assert problem.startswith("ari.url: is not a valid URL") and "hunter2" not in problem
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://pbx.example:8088", True),
+        ("http://192.0.2.10:8088", True),
+        ("https://pbx.example:8089", False),
+        ("http://127.0.0.1:8088", False),
+        ("http://localhost:8088", False),
+        ("http://[::1]:8088", False),
+    ],
+)
+def test_plain_http_to_a_remote_ari_host_is_warned(load: Loader, url: str, warned: bool) -> None:
+    """Finding (S5): plain http:// to another machine sends the ARI password in clear."""
+    from controller.config.warnings import config_warnings
+
+    warnings = config_warnings(load(mutate(lambda d: d["ari"].update(url=url))))
+    assert bool(warnings) == warned
+    assert all(w.startswith("ari.url: plain http://") and "in clear" in w for w in warnings)
