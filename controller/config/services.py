@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 import re
+import ssl
+import stat
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from controller.config.model import (
     MAX_RECORDING_RETENTION_DAYS,
@@ -183,6 +184,29 @@ def pause_settings(node: Node) -> PauseSettings:
 PROMPTS = ("number", "expiry", "cvv", "invalid", "approved", "declined", "unavailable")
 
 
+# Keys people reach for to make TLS "work": named, so the refusal says why.
+VERIFY_OFF_KEYS = ("verify", "verify_tls", "tls_verify", "verify_ssl", "ssl_verify", "insecure")
+
+
+def ca_bundle_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be trusted to verify the payment API, or None."""
+    try:
+        info = path.stat()
+    except OSError:
+        return f"{path} is not a readable file"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a readable file"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        # Whoever can write the bundle can add a CA and read the card data.
+        return f"{path} is writable by group or others; make it 0644 or stricter (S6)"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=str(path))
+    except (OSError, ssl.SSLError):
+        return f"{path} holds no PEM certificate to verify the payment API with (S6)"
+    return None
+
+
 def payment(node: Node, environ: Mapping[str, str]) -> PaymentSettings | None:
     if not node.present:
         return None
@@ -202,17 +226,30 @@ def payment(node: Node, environ: Mapping[str, str]) -> PaymentSettings | None:
             "digit_timeout",
             "max_entry_attempts",
             "hold_music_class",
+            *VERIFY_OFF_KEYS,
         ),
         required=("api_url", "prompts"),
     ):
         return None
+    for key in VERIFY_OFF_KEYS:
+        if node[key].present:
+            node[key].fail(
+                "certificate verification cannot be turned off: card data only travels over "
+                "verified TLS (S6, PCI DSS 4.2.1); give the API's CA with 'ca_bundle'"
+            )
     url = node["api_url"].string("")
-    parts = urlsplit(url)
-    if url and (parts.scheme != "https" or not parts.hostname):
+    parts = node["api_url"].url_parts(url)
+    if url and parts is not None and (parts.scheme != "https" or not parts.hostname):
         node["api_url"].fail("must be an https:// URL: card data only ever travels encrypted (M1)")
+    elif parts is not None and (parts.username or parts.password):
+        node["api_url"].fail(
+            "must not carry credentials; give the API token with 'token_env' or 'token_file'"
+        )
     ca_bundle = node["ca_bundle"].string(None)
-    if ca_bundle and not Path(ca_bundle).is_file():
-        node["ca_bundle"].fail(f"{ca_bundle} is not a readable file")
+    if ca_bundle:
+        problem = ca_bundle_problem(Path(ca_bundle))
+        if problem:
+            node["ca_bundle"].fail(problem)
     token: Secret | None = None
     if node["token"].present or node["token_env"].present or node["token_file"].present:
         token = node.secret("token", environ)

@@ -81,6 +81,8 @@ def make_certificates(folder: Path, hostname: str = "localhost") -> CertificateF
         )
     )
     files.key.chmod(0o600)
+    # reccontrol refuses a CA bundle that others could add a CA to, whatever the umask.
+    files.ca.chmod(0o644)
     return files
 
 

@@ -13,6 +13,7 @@ import yaml
 
 from controller.config import ConfigError, load_config
 from controller.config.model import Config
+from controller.demo.payment_api import make_certificates
 
 ENV = {"ARI_PW": "s3cret-ari", "HMAC_KEY": "0123456789abcdef0123456789"}
 REPO = Path(__file__).resolve().parents[2]
@@ -526,3 +527,47 @@ def test_plain_http_to_a_remote_ari_host_is_warned(load: Loader, url: str, warne
     warnings = config_warnings(load(mutate(lambda d: d["ari"].update(url=url))))
     assert bool(warnings) == warned
     assert all(w.startswith("ari.url: plain http://") and "in clear" in w for w in warnings)
+
+
+PEM_CERTIFICATE = REPO / "tests" / "golden" / "ca.pem"
+
+
+@pytest.mark.parametrize("key", ["verify", "insecure", "tls_verify"])
+def test_payment_tls_verification_cannot_be_turned_off(load: Loader, key: str) -> None:
+    """Finding 1 (S6, PCI DSS 4.2.1): no setting weakens TLS for card data; the refusal
+    names the key path and says why."""
+    value = True if key == "insecure" else False
+    data = mutate(lambda d: d.update(payment=payment_section(**{key: value})))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith(f"payment.{key}: certificate verification cannot be turned off")
+
+
+def test_payment_api_url_must_not_carry_credentials(load: Loader) -> None:
+    """Finding 1 (S6): credentials in api_url are refused, and never echoed."""
+    url = "https://shop:hunter2@pay.example/v1/payments"
+    data = mutate(lambda d: d.update(payment=payment_section(api_url=url)))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("payment.api_url: must not carry credentials")
+    assert "hunter2" not in problem
+
+
+def test_payment_ca_bundle_must_hold_a_certificate_nobody_else_can_change(
+    load: Loader, tmp_path: Path
+) -> None:
+    """Finding 1 (S6): a CA bundle that verifies nothing, or that others may write (and so
+    add their own CA to), would weaken TLS: refused at load, naming the key path."""
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    garbage.chmod(0o644)
+    data = mutate(lambda d: d.update(payment=payment_section(ca_bundle=str(garbage))))
+    assert problems_of(load, data) == [
+        f"payment.ca_bundle: {garbage} holds no PEM certificate to verify the payment API with (S6)"
+    ]
+    good = make_certificates(tmp_path / "ca").ca
+    config = load(mutate(lambda d: d.update(payment=payment_section(ca_bundle=str(good)))))
+    assert config.payment is not None and config.payment.ca_bundle == good
+    good.chmod(0o666)
+    data = mutate(lambda d: d.update(payment=payment_section(ca_bundle=str(good))))
+    assert problems_of(load, data) == [
+        f"payment.ca_bundle: {good} is writable by group or others; make it 0644 or stricter (S6)"
+    ]
