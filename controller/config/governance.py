@@ -4,7 +4,6 @@ the purge and the legal texts (S1-S3, T2-T4, D1)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Literal
 
 from controller.config.model import (
@@ -27,7 +26,7 @@ from controller.config.model import (
     SheetSettings,
     Transfer,
 )
-from controller.config.reader import ENV_NAME_PATTERN, NAME_HINT, NAME_PATTERN, Node
+from controller.config.reader import ENV_NAME_PATTERN, NAME_HINT, NAME_PATTERN, Node, Secrets
 from controller.secrets import Secret
 
 _CREDENTIAL_KEYS = ("password_hash_env", "password_hash_file", "token_hash_env", "token_hash_file")
@@ -142,7 +141,7 @@ def sheets(node: Node) -> SheetSettings:
     )
 
 
-def audit(node: Node, environ: Mapping[str, str]) -> AuditSettings:
+def audit(node: Node, secrets: Secrets) -> AuditSettings:
     keys = ("checkpoint_key", "checkpoint_key_env", "checkpoint_key_file")
     if not node.present or not node.mapping(("retention_days", *keys)):
         return AuditSettings()
@@ -156,14 +155,7 @@ def audit(node: Node, environ: Mapping[str, str]) -> AuditSettings:
         )
     key: Secret | None = None
     if any(node[k].present for k in keys):
-        key = node.secret("checkpoint_key", environ)
-        if key is not None and len(key.reveal()) < 16:
-            which = (
-                "checkpoint_key_env"
-                if node["checkpoint_key_env"].present
-                else ("checkpoint_key_file")
-            )
-            node[which].fail("the key must be at least 16 characters long")
+        key = node.secret("checkpoint_key", secrets, min_length=16)
     return AuditSettings(
         retention_days=retention if isinstance(retention, int) else MAX_ACCESS_LOG_RETENTION_DAYS,
         checkpoint_key=key,

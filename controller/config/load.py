@@ -38,6 +38,7 @@ from controller.config.reader import (
     Node,
     Problem,
     Problems,
+    Secrets,
     parse_yaml,
     without_credentials,
 )
@@ -66,7 +67,7 @@ def _organisation(node: Node) -> Organisation:
     )
 
 
-def _ari(node: Node, environ: Mapping[str, str]) -> AriSettings | None:
+def _ari(node: Node, secrets: Secrets) -> AriSettings | None:
     if not node.mapping(
         (
             "url",
@@ -98,7 +99,7 @@ def _ari(node: Node, environ: Mapping[str, str]) -> AriSettings | None:
         maximum = reconnect["max_delay"].number(30.0, minimum=0.1, maximum=600)
         if maximum < initial:
             reconnect["max_delay"].fail(f"must be >= initial_delay ({initial:g})")
-    password = node.secret("password", environ)
+    password = node.secret("password", secrets)
     event_log = node["event_log"].string(None)
     return AriSettings(
         url=url.rstrip("/"),
@@ -229,7 +230,7 @@ TOP_LEVEL = (
 )
 
 
-def build(data: Any, source: Path, environ: Mapping[str, str]) -> Config:
+def build(data: Any, source: Path, secrets: Secrets) -> Config:
     problems = Problems()
     root = Node(data if data is not None else {}, "", problems)
     if not root.mapping(
@@ -247,7 +248,7 @@ def build(data: Any, source: Path, environ: Mapping[str, str]) -> Config:
         root["timezone"].fail(f"unknown time zone {tz_name!r}; use a name like Europe/Paris")
         timezone = ZoneInfo("UTC")
 
-    ari = _ari(root["ari"], environ)
+    ari = _ari(root["ari"], secrets)
 
     store = root["store"]
     store_path = Path()
@@ -273,13 +274,7 @@ def build(data: Any, source: Path, environ: Mapping[str, str]) -> Config:
     if priv.mapping(
         ("caller_hmac_key", "caller_hmac_key_env", "caller_hmac_key_file", "objection_memory_days")
     ):
-        key = priv.secret("caller_hmac_key", environ)
-        if key is not None and len(key.reveal()) < 16:
-            priv[
-                "caller_hmac_key_env"
-                if priv["caller_hmac_key_env"].present
-                else "caller_hmac_key_file"
-            ].fail("the key must be at least 16 characters long")
+        key = priv.secret("caller_hmac_key", secrets, min_length=16)
         privacy = PrivacySettings(
             caller_hmac_key=key or Secret(""),
             objection_memory_days=priv["objection_memory_days"].integer(
@@ -320,7 +315,7 @@ def build(data: Any, source: Path, environ: Mapping[str, str]) -> Config:
 
     agent_keys = _agent_keys(root["agent_keys"], services)
     private_calls = _private_calls(root["private_calls"])
-    payment = services_section.payment(root["payment"], environ)
+    payment = services_section.payment(root["payment"], secrets)
     for name, service in services.items():
         if service.payments and payment is None and not root["payment"].present:
             root["services"][name]["payments"].fail(
@@ -328,7 +323,7 @@ def build(data: Any, source: Path, environ: Mapping[str, str]) -> Config:
             )
     access = governance.access(root["access"], services)
     sheets = governance.sheets(root["sheets"])
-    audit = governance.audit(root["audit"], environ)
+    audit = governance.audit(root["audit"], secrets)
     purge = governance.purge(root["purge"])
     legal = governance.legal(root["legal"])
 
@@ -357,8 +352,13 @@ def build(data: Any, source: Path, environ: Mapping[str, str]) -> Config:
     )
 
 
-def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
-    """Reads and validates a config file. Raises :class:`ConfigError` listing every problem."""
+def load_config(
+    path: Path | str, environ: Mapping[str, str] | None = None, *, resolve_secrets: bool = True
+) -> Config:
+    """Reads and validates a config file. Raises :class:`ConfigError` listing every problem.
+
+    With ``resolve_secrets=False`` no secret is read (documents, offline checks): each is
+    checked for where it would come from, and left empty in the result."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -369,7 +369,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
     except UnicodeDecodeError:
         raise ConfigError([Problem("", f"{path}: the file is not UTF-8 text")]) from None
     data = parse_yaml(text, str(path))
-    return build(data, path, os.environ if environ is None else environ)
+    return build(data, path, Secrets(os.environ if environ is None else environ, resolve_secrets))
 
 
 __all__ = ["MISSING", "ConfigError", "load_config", "parse_yaml"]

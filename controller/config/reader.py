@@ -57,6 +57,15 @@ class Problems:
         return iter(self.items)
 
 
+@dataclass(frozen=True)
+class Secrets:
+    """Where the config's secrets are read from. Documents and ``check-config --offline``
+    set ``resolve`` to False: they check where each secret would come from, never read it."""
+
+    environ: Mapping[str, str]
+    resolve: bool = True
+
+
 class ConfigError(Exception):
     """The configuration cannot be used. ``problems`` lists every reason."""
 
@@ -439,9 +448,10 @@ class Node:
             self["to"].fail("must differ from 'from' (an empty window records nothing)")
         return WeeklyWindow(self["days"].days(), start, end)
 
-    def secret(self, stem: str, environ: Mapping[str, str]) -> Secret | None:
+    def secret(self, stem: str, secrets: Secrets, *, min_length: int = 0) -> Secret | None:
         """Reads ``<stem>_env`` or ``<stem>_file`` of this mapping; the secret itself
-        never sits in the YAML (S5)."""
+        never sits in the YAML (S5). Unless ``secrets.resolve``, only checks where it would
+        come from and returns an empty :class:`Secret` naming that place."""
         env_node, file_node = self[f"{stem}_env"], self[f"{stem}_file"]
         if self[stem].present:
             self[stem].fail(
@@ -456,13 +466,17 @@ class Node:
             name = env_node.string(
                 pattern=ENV_NAME_PATTERN, pattern_hint="must be an environment variable name"
             )
-            value = environ.get(name, "")
+            if not secrets.resolve:
+                return Secret("", f"env:{name}")
+            value = secrets.environ.get(name, "")
             if not value:
                 env_node.fail(f"environment variable {name} is not set or is empty")
                 return None
-            return Secret(value, f"env:{name}")
-        if file_node.present:
+            found, where = Secret(value, f"env:{name}"), env_node
+        elif file_node.present:
             path = Path(file_node.string())
+            if not secrets.resolve:
+                return Secret("", f"file:{path}")
             try:
                 value = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
@@ -471,6 +485,10 @@ class Node:
             if not value:
                 file_node.fail(f"{path} is empty")
                 return None
-            return Secret(value, f"file:{path}")
-        self.problems.add(self.child_path(f"{stem}_env"), f"is required (or '{stem}_file')")
-        return None
+            found, where = Secret(value, f"file:{path}"), file_node
+        else:
+            self.problems.add(self.child_path(f"{stem}_env"), f"is required (or '{stem}_file')")
+            return None
+        if len(value) < min_length:
+            where.fail(f"the key must be at least {min_length} characters long")
+        return found

@@ -6,7 +6,6 @@ import math
 import re
 import ssl
 import stat
-from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from controller.config.model import (
     PaymentSettings,
     Service,
 )
-from controller.config.reader import Node
+from controller.config.reader import Node, Secrets
 from controller.secrets import Secret
 
 CALLER_KEY_PATTERN = r"[0-9*#]"
@@ -207,7 +206,7 @@ def ca_bundle_problem(path: Path) -> str | None:
     return None
 
 
-def payment(node: Node, environ: Mapping[str, str]) -> PaymentSettings | None:
+def payment(node: Node, secrets: Secrets) -> PaymentSettings | None:
     if not node.present:
         return None
     if not node.mapping(
@@ -252,7 +251,7 @@ def payment(node: Node, environ: Mapping[str, str]) -> PaymentSettings | None:
             node["ca_bundle"].fail(problem)
     token: Secret | None = None
     if node["token"].present or node["token_env"].present or node["token_file"].present:
-        token = node.secret("token", environ)
+        token = node.secret("token", secrets)
     prompts_node = node["prompts"]
     sounds = dict.fromkeys(PROMPTS, "")
     if prompts_node.mapping(PROMPTS, required=PROMPTS):

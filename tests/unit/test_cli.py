@@ -150,3 +150,41 @@ def test_check_config_warns_about_plain_http_to_a_remote_ari_host(tmp_path: Path
     result = CliRunner().invoke(cli, ["check-config", str(path)], env=EXAMPLE_ENV)
     assert result.exit_code == 0, result.output
     assert "warning: ari.url: plain http:// to pbx.example" in result.output
+
+
+NO_SECRETS: dict[str, str | None] = dict.fromkeys(EXAMPLE_ENV)
+
+
+@pytest.mark.parametrize(
+    "command", [["register"], ["notice", "callers"], ["notice", "agents"]], ids=" ".join
+)
+def test_documents_need_no_secrets(command: list[str]) -> None:
+    """Finding (D1, S5): a DPO produces the register and the notices on a laptop that holds
+    none of the daemon's secrets: documents never read them."""
+    example = str(REPO / "config/example.yaml")
+    result = CliRunner().invoke(cli, [*command, "-c", example], env=NO_SECRETS)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("#") and "is not set" not in result.output
+
+
+def test_check_config_offline_checks_all_but_the_secrets(tmp_path: Path) -> None:
+    """Finding (S5): --offline validates everything except that secrets resolve."""
+    example = REPO / "config/example.yaml"
+    result = CliRunner().invoke(cli, ["check-config", "--offline", str(example)], env=NO_SECRETS)
+    assert result.exit_code == 0, result.output
+    assert "valid (2 service(s), 2 agent(s))" in result.output
+    assert "secrets and credentials not checked (--offline)" in result.output
+    online = CliRunner().invoke(cli, ["check-config", str(example)], env=NO_SECRETS)
+    assert online.exit_code == 2 and "RECCONTROL_ARI_PASSWORD is not set" in online.output
+
+    text = example.read_text().replace("rate: 0.2", "rate: 1")
+    text = text.replace("password_env: RECCONTROL_ARI_PASSWORD", "password: hunter2")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    result = CliRunner().invoke(cli, ["check-config", "--offline", str(bad)], env=NO_SECRETS)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: ari.password: secrets are not written in the YAML; name an environment "
+        "variable with 'password_env' or a file with 'password_file'",
+        "error: services.sales.sampling.rate: must be > 0 and < 1 (record-all needs an exemption)",
+    ]
