@@ -99,6 +99,7 @@ def test_shipped_example_is_valid() -> None:
 
 @pytest.mark.parametrize("rate", [0, 1, 1.5, -0.1])
 def test_sampling_rate_out_of_range(load: Loader, rate: float) -> None:
+    """A sampling rate must be strictly between 0 and 1 (P1, P2)."""
     data = mutate(lambda d: d["services"]["sales"]["sampling"].update(rate=rate))
     assert problems_of(load, data) == [
         "services.sales.sampling.rate: must be > 0 and < 1 (record-all needs an exemption)"
@@ -113,6 +114,7 @@ def test_sampling_rate_not_a_number(load: Loader) -> None:
 
 
 def test_no_sampling_means_record_all_and_needs_exemption(load: Loader) -> None:
+    """Recording every call needs an exemption (P2)."""
     data = mutate(lambda d: d["services"]["sales"].pop("sampling"))
     (problem,) = problems_of(load, data)
     assert problem.startswith("services.sales.sampling: is required: without sampling")
@@ -120,6 +122,7 @@ def test_no_sampling_means_record_all_and_needs_exemption(load: Loader) -> None:
 
 
 def test_exemption_allows_record_all_and_long_retention(load: Loader) -> None:
+    """An exemption with a written legal basis allows record-all and longer retention (P2, T1)."""
     def change(d: dict[str, Any]) -> None:
         sales = d["services"]["sales"]
         sales.pop("sampling")
@@ -291,6 +294,7 @@ def test_window_errors(load: Loader) -> None:
 
 
 def test_agent_needs_published_windows(load: Loader) -> None:
+    """Every agent has published recording periods (A1)."""
     data = mutate(lambda d: d["agents"]["alice"].update(windows=[]))
     assert problems_of(load, data) == [
         "agents.alice.windows: must list at least one published recording period (A1)"

@@ -1,5 +1,5 @@
 """The code's shape: layers point one way, and the shipped daemon carries no demo,
-sandbox or test tooling (R2: what the daemon runs is only what it needs)."""
+sandbox or test tooling: what the daemon runs is only what it needs."""
 
 from __future__ import annotations
 
