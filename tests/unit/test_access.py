@@ -227,9 +227,9 @@ def test_sheet_create_read_edit_are_logged(
 def test_export_does_not_follow_a_planted_partial_symlink(
     site: tuple[Config, SqliteStore, LocalVault, Path],
 ) -> None:
-    """Finding: a ``.partial`` symlink planted in the export folder made the export
-    overwrite its target. The export now writes a new file under a name nobody can guess
-    and never writes through a link (C5, S2)."""
+    """Regression (C5, S2): a ``.partial`` symlink planted in the export folder made the
+    export overwrite its target. The export now writes a new file under a name nobody can
+    guess and never writes through a link."""
     config, store, vault, root = site
     service = service_for(config, store, vault)
     dpo = config.access.persons["cdubois"]

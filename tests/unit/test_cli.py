@@ -132,7 +132,7 @@ EXAMPLE_ENV = {
 def test_hostile_config_gives_exit_2_and_one_line(
     tmp_path: Path, name: str, text: str, says: str
 ) -> None:
-    """Finding (R2): hostile YAML gave a traceback (exit 1); it is one line and exit 2."""
+    """Regression (R2): hostile YAML gave a traceback (exit 1); it is one line and exit 2."""
     path = tmp_path / "hostile.yaml"
     path.write_text(text)
     result = CliRunner().invoke(cli, ["check-config", str(path)], env=EXAMPLE_ENV)
@@ -142,7 +142,7 @@ def test_hostile_config_gives_exit_2_and_one_line(
 
 
 def test_check_config_warns_about_plain_http_to_a_remote_ari_host(tmp_path: Path) -> None:
-    """Finding (S5): accepted silently before; a warning now, and the config stays valid."""
+    """Regression (S5): accepted silently before; a warning now, and the config stays valid."""
     text = (REPO / "config/example.yaml").read_text()
     path = tmp_path / "remote.yaml"
     path.write_text(text.replace("http://127.0.0.1:8088", "http://pbx.example:8088"))
@@ -159,7 +159,7 @@ NO_SECRETS: dict[str, str | None] = dict.fromkeys(EXAMPLE_ENV)
     "command", [["register"], ["notice", "callers"], ["notice", "agents"]], ids=" ".join
 )
 def test_documents_need_no_secrets(command: list[str]) -> None:
-    """Finding (D1, S5): a DPO produces the register and the notices on a laptop that holds
+    """Regression (D1, S5): a DPO produces the register and the notices on a laptop that holds
     none of the daemon's secrets: documents never read them."""
     example = str(REPO / "config/example.yaml")
     result = CliRunner().invoke(cli, [*command, "-c", example], env=NO_SECRETS)
@@ -168,7 +168,7 @@ def test_documents_need_no_secrets(command: list[str]) -> None:
 
 
 def test_check_config_offline_checks_all_but_the_secrets(tmp_path: Path) -> None:
-    """Finding (S5): --offline validates everything except that secrets resolve."""
+    """Regression (S5): --offline validates everything except that secrets resolve."""
     example = REPO / "config/example.yaml"
     result = CliRunner().invoke(cli, ["check-config", "--offline", str(example)], env=NO_SECRETS)
     assert result.exit_code == 0, result.output

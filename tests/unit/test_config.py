@@ -123,6 +123,7 @@ def test_no_sampling_means_record_all_and_needs_exemption(load: Loader) -> None:
 
 def test_exemption_allows_record_all_and_long_retention(load: Loader) -> None:
     """An exemption with a written legal basis allows record-all and longer retention (P2, T1)."""
+
     def change(d: dict[str, Any]) -> None:
         sales = d["services"]["sales"]
         sales.pop("sampling")
@@ -485,7 +486,7 @@ def test_payment_token_never_in_yaml(load: Loader) -> None:
     ids=lambda v: ".".join(v) if isinstance(v, tuple) else str(v),
 )
 def test_non_finite_numbers_refused(load: Loader, path: tuple[str, ...], value: float) -> None:
-    """Finding (R2): .nan and .inf passed every range check; every number must be finite."""
+    """Regression (R2): .nan and .inf passed every range check; every number must be finite."""
 
     def change(data: dict[str, Any]) -> None:
         data["payment"] = payment_section()
@@ -500,7 +501,7 @@ def test_non_finite_numbers_refused(load: Loader, path: tuple[str, ...], value: 
 
 
 def test_ari_url_errors_never_echo_the_password(load: Loader) -> None:
-    """Finding (S5): a malformed ari.url was echoed whole, password included."""
+    """Regression (S5): a malformed ari.url was echoed whole, password included."""
     data = mutate(lambda d: d["ari"].update(url="ftp://admin:hunter2@pbx.example"))
     problems = problems_of(load, data)
     assert problems == [
@@ -525,7 +526,7 @@ def test_ari_url_errors_never_echo_the_password(load: Loader) -> None:
     ],
 )
 def test_plain_http_to_a_remote_ari_host_is_warned(load: Loader, url: str, warned: bool) -> None:
-    """Finding (S5): plain http:// to another machine sends the ARI password in clear."""
+    """Regression (S5): plain http:// to another machine sends the ARI password in clear."""
     from controller.config.warnings import config_warnings
 
     warnings = config_warnings(load(mutate(lambda d: d["ari"].update(url=url))))
@@ -538,7 +539,7 @@ PEM_CERTIFICATE = REPO / "tests" / "golden" / "ca.pem"
 
 @pytest.mark.parametrize("key", ["verify", "insecure", "tls_verify"])
 def test_payment_tls_verification_cannot_be_turned_off(load: Loader, key: str) -> None:
-    """Finding 1 (S6, PCI DSS 4.2.1): no setting weakens TLS for card data; the refusal
+    """Regression (S6, PCI DSS 4.2.1): no setting weakens TLS for card data; the refusal
     names the key path and says why."""
     value = True if key == "insecure" else False
     data = mutate(lambda d: d.update(payment=payment_section(**{key: value})))
@@ -547,7 +548,7 @@ def test_payment_tls_verification_cannot_be_turned_off(load: Loader, key: str) -
 
 
 def test_payment_api_url_must_not_carry_credentials(load: Loader) -> None:
-    """Finding 1 (S6): credentials in api_url are refused, and never echoed."""
+    """Regression (S6): credentials in api_url are refused, and never echoed."""
     url = "https://shop:hunter2@pay.example/v1/payments"
     data = mutate(lambda d: d.update(payment=payment_section(api_url=url)))
     (problem,) = problems_of(load, data)
@@ -558,7 +559,7 @@ def test_payment_api_url_must_not_carry_credentials(load: Loader) -> None:
 def test_payment_ca_bundle_must_hold_a_certificate_nobody_else_can_change(
     load: Loader, tmp_path: Path
 ) -> None:
-    """Finding 1 (S6): a CA bundle that verifies nothing, or that others may write (and so
+    """Regression (S6): a CA bundle that verifies nothing, or that others may write (and so
     add their own CA to), would weaken TLS: refused at load, naming the key path."""
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
