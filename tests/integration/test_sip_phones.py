@@ -10,9 +10,8 @@ before the key, must read about 100 ms, or the measure is broken.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
 from tests.integration.test_payments import CARD, CVV, EXPIRY, payment_section
 from tests.sip.media import Part, Silence, keys, tone
 from tests.sip.sipp import Switchboard, sip_phones
+from tests.waiting import until
 
 PAUSE_MARKER = 2600.0  # what the agent says while the recording is paused
 PAYMENT_MARKER = 2900.0  # what the caller says in the payment IVR
@@ -67,22 +67,8 @@ async def phones(asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Swi
         yield board
 
 
-async def wait_until(
-    condition: Callable[[], Awaitable[bool]], what: str, within: float = 30.0
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await condition():
-        if loop.time() > deadline:
-            raise TimeoutError(f"{what}: not within {within} s")
-        await asyncio.sleep(0.05)
-
-
 async def no_call_left(flow: Flow) -> None:
-    async def idle() -> bool:
-        return flow.daemon.calls.active_calls == 0
-
-    await wait_until(idle, "the daemon still handles a call")
+    await until(lambda: flow.daemon.calls.active_calls == 0, "the daemon ends the call")
 
 
 def merged(spans: list[tuple[float, float]], gap: float = 0.03) -> list[tuple[float, float]]:
@@ -263,7 +249,7 @@ async def api(tmp_path: Path) -> AsyncIterator[PaymentApi]:
 async def test_m1_card_digits_as_rfc4733_events_reach_the_api_not_the_wav(
     site: SandboxSite, phones: Switchboard, api: PaymentApi
 ) -> None:
-    """M1-M3: the agent presses *8; the caller, out of the agent's hearing, hums a marker
+    """M1, M3: the agent presses *8; the caller, out of the agent's hearing, hums a marker
     and keys the card as RFC 4733 events. The charge reaches the payment API; the file
     holds neither the marker nor a key tone, and the conversation before and after."""
     services = {"sales": service(site, target="PJSIP/alice", payments=True)}
