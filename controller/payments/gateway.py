@@ -119,6 +119,9 @@ class PaymentGateway:
                     headers=headers,
                     timeout=timeout,
                     ssl=self._ssl,
+                    # A redirect would re-send the card to wherever it points, maybe
+                    # over plain HTTP: never follow one (PCI DSS 4.2.1).
+                    allow_redirects=False,
                 ) as response:
                     text = await response.text()
                     status = response.status
@@ -133,6 +136,15 @@ class PaymentGateway:
             except aiohttp.ClientError as exc:
                 detail = f"connection failed ({type(exc).__name__})"
                 continue
+            if 300 <= status < 400:
+                log.error(
+                    "ALERT: the payment API answered HTTP %d (a redirect); card data was "
+                    "not re-sent anywhere and the payment is unavailable. Fix payment.api_url.",
+                    status,
+                )
+                return self._result(
+                    UNAVAILABLE, "", attempt, f"redirect refused (HTTP {status})", started
+                )
             if status >= 500 or status == 429:
                 detail = f"HTTP {status}"
                 continue
