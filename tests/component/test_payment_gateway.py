@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -139,3 +140,22 @@ async def test_redirect_to_plain_http_is_refused_and_card_not_resent(
     assert plain_requests == []
     assert any("ALERT" in r.getMessage() and "307" in r.getMessage() for r in caplog.records)
     assert CARD not in caplog.text
+
+
+async def test_card_body_sent_is_wiped_no_unwiped_copy(api: PaymentApi) -> None:
+    """Low, card digits (M1): the buffer handed to the HTTP client is the one reccontrol
+    zeroes, not a ``bytes`` copy of it that stays in memory with the card number."""
+    sent: list[object] = []
+    async with aiohttp.ClientSession() as session:
+        post = session.post
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            sent.append(kwargs["data"])
+            return post(*args, **kwargs)
+
+        session.post = spy  # type: ignore[method-assign]
+        result = await PaymentGateway(settings_for(api), session).charge(request())
+    assert result.status == "approved"
+    (data,) = sent
+    assert isinstance(data, memoryview)
+    assert len(data) > 100 and not any(data.tobytes())
