@@ -19,6 +19,7 @@ from aiohttp import web
 
 from controller.ari.client import AriClient, EventStream
 from controller.ari.events import Event
+from controller.audit.witness import WitnessPublisher
 from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
@@ -53,8 +54,9 @@ PURGE_FIRST_DELAY = 30.0
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    key = config.audit.checkpoint_key
     store: StoreThread[SqliteStore] = StoreThread(
-        lambda: SqliteStore.open(config.store.path), SqliteStore.close
+        lambda: SqliteStore.open(config.store.path, audit_key=key), SqliteStore.close
     )
     await store.start()
     app[STORE] = store
@@ -62,7 +64,23 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     closed = await store.run(lambda s: s.close_interrupted_calls(now))
     if closed:
         log.warning("closed %d call(s) left open by a previous run", closed)
+    # S3: with a key, the access log is keyed from now on (signed key start).
+    await store.run(lambda s: s.ensure_audit_keyed(now))
+    witness: WitnessPublisher | None = None
+    audit = config.audit
+    if audit.witness_file is not None or audit.witness_syslog:
+        witness = WitnessPublisher(
+            lambda: store.run(lambda s: s.audit_head()),
+            app[CLOCK],
+            key,
+            audit.witness_file,
+            interval=audit.witness_interval_seconds,
+            to_syslog=audit.witness_syslog,
+        )
+        witness.start()
     yield
+    if witness is not None:
+        await witness.stop()
     await store.stop()
 
 

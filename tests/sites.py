@@ -190,7 +190,7 @@ def add_recording(
 
 
 def open_site(config: Config) -> tuple[SqliteStore, LocalVault]:
-    store = SqliteStore.open(config.store.path)
+    store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
     vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
     config.recordings.asterisk_dir.mkdir(parents=True, exist_ok=True)
     vault.prepare()

@@ -718,7 +718,8 @@ def _sheets(node: Node) -> SheetSettings:
 
 def _audit(node: Node, environ: dict[str, str] | os._Environ[str]) -> AuditSettings:
     keys = ("checkpoint_key", "checkpoint_key_env", "checkpoint_key_file")
-    if not node.present or not node.mapping(("retention_days", *keys)):
+    witness_keys = ("witness_file", "witness_interval_seconds", "witness_syslog")
+    if not node.present or not node.mapping(("retention_days", *keys, *witness_keys)):
         return AuditSettings()
     retention = node["retention_days"].integer(
         MAX_ACCESS_LOG_RETENTION_DAYS, minimum=MIN_ACCESS_LOG_RETENTION_DAYS
@@ -738,9 +739,14 @@ def _audit(node: Node, environ: dict[str, str] | os._Environ[str]) -> AuditSetti
                 else ("checkpoint_key_file")
             )
             node[which].fail("the key must be at least 16 characters long")
+    witness = node["witness_file"].string(None)
+    interval = node["witness_interval_seconds"].integer(300, minimum=10, maximum=86400)
     return AuditSettings(
         retention_days=retention if isinstance(retention, int) else MAX_ACCESS_LOG_RETENTION_DAYS,
         checkpoint_key=key,
+        witness_file=Path(witness) if witness else None,
+        witness_interval_seconds=interval if isinstance(interval, int) else 300,
+        witness_syslog=node["witness_syslog"].boolean(False) is True,
     )
 
 

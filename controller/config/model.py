@@ -327,7 +327,13 @@ class SheetSettings:
 class AuditSettings:
     retention_days: int = MAX_ACCESS_LOG_RETENTION_DAYS
     checkpoint_key: Secret | None = None
-    """HMAC key that signs checkpoints of purged log entries; hash only without it."""
+    """The audit key: HMAC of every entry and signature of every checkpoint and witness
+    line; hash chain only without it."""
+    witness_file: Path | None = None
+    """Append-only file outside the store where the daemon publishes the signed head."""
+    witness_interval_seconds: int = 300
+    witness_syslog: bool = False
+    """Also send each published head to syslog (facility auth)."""
 
 
 @dataclass(frozen=True)

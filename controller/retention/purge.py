@@ -291,7 +291,11 @@ def run_purge(
     (:class:`~controller.store.worker.FromAnotherThread`). Without ``store`` it opens its
     own connection, for the CLI."""
     own = store is None
-    db = SqliteStore.open(config.store.path) if store is None else store
+    db = (
+        SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+        if store is None
+        else store
+    )
     try:
         vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
         purger = Purger(

@@ -221,6 +221,7 @@ class LifecycleStore(StorePart):
                             result="ok",
                             details=details,
                         ),
+                        self.audit_key,
                     )
                 )
                 db.execute("DELETE FROM recordings WHERE id = ?", [row["id"]])
@@ -251,6 +252,7 @@ class LifecycleStore(StorePart):
                         result="error",
                         details={"recording_id": recording_id},
                     ),
+                    self.audit_key,
                 )
         return marked
 
@@ -275,6 +277,7 @@ class LifecycleStore(StorePart):
                         result="ok",
                         details={"sheet_id": sheet_id, "rule": rule},
                     ),
+                    self.audit_key,
                 )
         return count
 
@@ -345,4 +348,4 @@ class LifecycleStore(StorePart):
                 db.execute("DELETE FROM sheets WHERE id = ?", [sheet_id])
             for call_id in call_ids:
                 db.execute("UPDATE calls SET caller_hash = NULL WHERE id = ?", [call_id])
-            return append_entry(db, entry)
+            return append_entry(db, entry, self.audit_key)
