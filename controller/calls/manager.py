@@ -40,7 +40,7 @@ from controller.clock import Clock
 from controller.config.model import Config
 from controller.payments.gateway import UNAVAILABLE, ChargeRequest, ChargeResult, PaymentGateway
 from controller.privacy import caller_hash
-from controller.recordings import LocalVault, VaultError
+from controller.recordings import LocalVault, VaultError, VaultRefused
 from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.calls")
@@ -540,6 +540,12 @@ class CallManager:
         except VaultError as exc:
             log.error("recording %s: %s", recording_id, exc)
             now = self._clock.now()
+            if isinstance(exc, VaultRefused):
+                # A planted link or foreign file in Asterisk's folder: someone may be
+                # reaching for a file elsewhere. An alert a person must look at.
+                log.error("ALERT: recording %s refused by the vault", recording_id)
+                message = f"recording {recording_id}: {exc}"
+                await self._store.run(lambda s: s.add_alert(None, "vault_refused", message, now))
             await self._store.run(lambda s: s.close_recording(recording_id, "missing", now))
             return
         now = self._clock.now()
