@@ -27,7 +27,7 @@ from controller.audit.chain import Entry, EntryDraft
 from controller.clock import Clock
 from controller.config.model import Config, Person
 from controller.logs import mask_digits
-from controller.privacy import caller_hash
+from controller.privacy import NumberError, subject_hash
 from controller.recordings.vault import LocalVault, VaultError
 from controller.retention.plan import RecordingRow
 from controller.sheets import Sheet, SheetError, evaluate
@@ -485,11 +485,20 @@ class AccessService:
     def _subject(
         self, person: Person, action: str, purpose: str, number: str
     ) -> tuple[str, str, str]:
-        hashed = caller_hash(self._config.privacy.caller_hmac_key, number)
+        privacy = self._config.privacy
+        why = ""
+        try:
+            hashed: str | None = subject_hash(
+                privacy.caller_hmac_key, number, privacy.default_region
+            )
+        except NumberError as exc:
+            # A clear refusal, not "0 found": the number was mistyped (C5).
+            why = str(exc)
+            hashed = None
         target = f"subject:{subject_ref(hashed)}" if hashed else "subject:-"
         stated = self._gate(person, action, target, purpose)
         if hashed is None:
-            raise self._refuse(person, action, target, stated, "not a phone number")
+            raise self._refuse(person, action, target, stated, f"the number is {why}")
         return stated, target, hashed
 
     def _find(

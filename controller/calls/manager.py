@@ -267,7 +267,11 @@ class CallManager:
             call_id=call_id,
             service=service,
             caller=channel,
-            caller_hash=caller_hash(self._config.privacy.caller_hmac_key, channel.caller.number),
+            caller_hash=caller_hash(
+                self._config.privacy.caller_hmac_key,
+                channel.caller.number,
+                self._config.privacy.default_region,
+            ),
             settings=self._settings,
             rng=self._rng,
         )

@@ -60,6 +60,7 @@ from controller.config.model import (
     WeeklyWindow,
 )
 from controller.config.reader import MISSING, Node, Problem, Problems
+from controller.privacy import is_region
 from controller.secrets import Secret
 
 NAME_PATTERN = r"[a-z][a-z0-9_-]{0,31}"
@@ -750,6 +751,14 @@ def _audit(node: Node, environ: dict[str, str] | os._Environ[str]) -> AuditSetti
     )
 
 
+def _region(node: Node) -> str:
+    region = node.string("FR")
+    if isinstance(region, str) and not is_region(region):
+        node.fail(f"must be a region code such as FR, BE or CH; got {region!r}")
+        return "FR"
+    return region if isinstance(region, str) else "FR"
+
+
 def _purge(node: Node) -> PurgeSettings:
     if not node.present or not node.mapping(("interval_minutes",)):
         return PurgeSettings()
@@ -870,7 +879,13 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
     priv = root["privacy"]
     privacy: PrivacySettings | None = None
     if priv.mapping(
-        ("caller_hmac_key", "caller_hmac_key_env", "caller_hmac_key_file", "objection_memory_days")
+        (
+            "caller_hmac_key",
+            "caller_hmac_key_env",
+            "caller_hmac_key_file",
+            "objection_memory_days",
+            "default_region",
+        )
     ):
         key = _secret(priv, "caller_hmac_key", environ)
         if key is not None and len(key.reveal()) < 16:
@@ -884,6 +899,7 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
             objection_memory_days=priv["objection_memory_days"].integer(
                 365, minimum=1, maximum=3650
             ),
+            default_region=_region(priv["default_region"]),
         )
 
     log = root["logging"]

@@ -98,6 +98,8 @@ class RecordingSettings:
 class PrivacySettings:
     caller_hmac_key: Secret
     objection_memory_days: int = 365
+    default_region: str = "FR"
+    """Region of national numbers (``06…`` is French with FR), for E.164 (C5)."""
 
 
 @dataclass(frozen=True)
