@@ -26,7 +26,7 @@ from controller.access.credentials import CredentialError, Presented, check
 from controller.audit.chain import Entry, EntryDraft
 from controller.clock import Clock
 from controller.config.model import Config, Person
-from controller.logs import mask_digits
+from controller.logs import contains_pan, mask_digits
 from controller.privacy import NumberError, subject_hash
 from controller.recordings.vault import LocalVault, VaultError
 from controller.retention.plan import RecordingRow
@@ -214,9 +214,26 @@ class AccessService:
         self._log_refusal(person.id, person.role, action, target, purpose, reason)
         return AccessRefused(reason)
 
+    def _no_card_in_file_name(
+        self, person: Person, action: str, target: str, stated: str, output: Path
+    ) -> None:
+        # The file name is logged (masked): a card number is refused outright (PCI DSS).
+        if contains_pan(output.name):
+            raise self._refuse(
+                person, action, target, stated, "export file name: must not contain a card number"
+            )
+
     def _gate(self, person: Person, action: str, target: str, purpose: str) -> str:
         """Checks purpose and role; returns the cleaned purpose or raises (logged)."""
         stated = " ".join(purpose.split())
+        if contains_pan(stated):
+            raise self._refuse(
+                person,
+                action,
+                target,
+                mask_digits(stated),
+                "purpose: must not contain a card number (PCI DSS 3.4)",
+            )
         if mask_digits(stated) != stated:
             # The log is kept a year and cannot be edited: no numbers go into it.
             raise self._refuse(
@@ -298,6 +315,7 @@ class AccessService:
         """A zip of one recording and its metadata (for mediation, say)."""
         stated, row = self._recording(person, "export", purpose, recording_id)
         target = f"recording:{row.id}"
+        self._no_card_in_file_name(person, "export", target, stated, output)
         record = CallRecord(self._call_row(row.call_id), [row], [])
         result = self._write_zip(output, [record], {"recording_id": row.id}, person, stated)
         self._store.append_access(
@@ -553,6 +571,7 @@ class AccessService:
         end: dt.datetime | None = None,
     ) -> ExportResult:
         stated, target, hashed = self._subject(person, "subject_export", purpose, number)
+        self._no_card_in_file_name(person, "subject_export", target, stated, output)
         found = self._find(person, hashed, start, end)
         request = {**self._range(start, end), "number": number}
         result = self._write_zip(output, found.calls, request, person, stated)

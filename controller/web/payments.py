@@ -18,6 +18,7 @@ from controller.access.service import AccessRefused, AccessService
 from controller.calls.manager import CallManager
 from controller.clock import Clock
 from controller.config.model import Config
+from controller.logs import contains_pan
 from controller.recordings import LocalVault
 from controller.store import SqliteStore, StoreThread
 from controller.web.errors import error
@@ -61,6 +62,8 @@ async def request_payment(
         return error(400, "invalid-field", "amount: a decimal amount such as 42.50")
     if not ORDER.fullmatch(order):
         return error(400, "invalid-field", "order_reference: 1 to 64 letters, digits, . _ -")
+    if contains_pan(order):
+        return error(400, "invalid-field", "order_reference: must not contain a card number")
     if (values["call_id"] is None) == (values["agent"] is None):
         return error(400, "invalid-field", "give either call_id or agent")
     call_id = calls.find_call(call_id=values["call_id"], agent_id=values["agent"])
