@@ -17,6 +17,8 @@ from typing import Protocol, cast
 import aiohttp
 from aiohttp import web
 
+from controller.access.credentials import Token
+from controller.access.service import AccessRefused, AccessService
 from controller.ari.client import AriClient, EventStream
 from controller.ari.events import Event
 from controller.audit.witness import WitnessPublisher
@@ -30,7 +32,9 @@ from controller.retention.purge import run_purge
 from controller.retention.scheduler import PurgeScheduler
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
-from controller.web.payments import request_payment
+from controller.web.errors import error
+from controller.web.guard import FailureLimiter, client_address, too_many
+from controller.web.payments import bearer, request_payment
 
 log = logging.getLogger("reccontrol.daemon")
 
@@ -47,6 +51,7 @@ ARI = web.AppKey("ari", AriClient)
 STREAM = web.AppKey("stream", EventStream)
 CALLS = web.AppKey("calls", CallManager)
 PURGE = web.AppKey("purge", PurgeScheduler)
+LIMITER = web.AppKey("limiter", FailureLimiter)
 ARI_CONNECTIONS = 50
 # Seconds after start before the first scheduled purge, so start-up stays quick.
 PURGE_FIRST_DELAY = 30.0
@@ -151,19 +156,45 @@ async def _consume(stream: EventStream, handler: EventHandler) -> None:
 async def payments(request: web.Request) -> web.Response:
     app = request.app
     return await request_payment(
-        request, config=app[CONFIG], store=app[STORE], calls=app[CALLS], clock=app[CLOCK]
+        request,
+        config=app[CONFIG],
+        store=app[STORE],
+        calls=app[CALLS],
+        clock=app[CLOCK],
+        limiter=app[LIMITER],
     )
 
 
 async def health(request: web.Request) -> web.Response:
-    stream = request.app[STREAM]
-    return web.json_response(
-        {
-            "status": "ok",
-            "ari_connections": stream.connections,
-            "active_calls": request.app[CALLS].active_calls,
+    """``ok`` or ``not ok`` (503) to anyone; the figures only to a person of the access
+    list (``?person=ID`` and their token as Bearer): active calls are nobody else's
+    business."""
+    app = request.app
+    healthy = app[STREAM].connections > 0
+    status = 200 if healthy else 503
+    answer: dict[str, object] = {"status": "ok" if healthy else "not ok"}
+    person_id = request.query.get("person", "")
+    token = bearer(request)
+    if person_id and token:
+        address = client_address(request)
+        if app[LIMITER].blocked(address):
+            return too_many(request)
+        config, clock = app[CONFIG], app[CLOCK]
+
+        def sign_in(db: SqliteStore) -> None:
+            vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+            AccessService(config, db, vault, clock).authenticate(person_id, Token(token))
+
+        try:
+            await app[STORE].run(sign_in)
+        except AccessRefused as exc:
+            app[LIMITER].failed(address)
+            return error(401, "unauthenticated", exc.reason)
+        answer |= {
+            "ari_connections": app[STREAM].connections,
+            "active_calls": app[CALLS].active_calls,
         }
-    )
+    return web.json_response(answer, status=status)
 
 
 def build_app(
@@ -174,6 +205,7 @@ def build_app(
     app[CLOCK] = clock or SystemClock()
     # P4: draws come from the OS CSPRNG so agents cannot predict them.
     app[RNG] = rng or random.SystemRandom()
+    app[LIMITER] = FailureLimiter()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ari_ctx)
     app.cleanup_ctx.append(_purge_ctx)

@@ -57,10 +57,14 @@ ERASE_RULE = "C5: data-subject erasure request"
 
 
 class AccessRefused(Exception):
-    """Refused, and logged as refused. ``reason`` is safe to show."""
+    """Refused, and logged as refused. ``reason`` is safe to show to anyone, also over
+    the web API; ``detail`` (a key path or a file) only to the local operator."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, detail: str = "", sign_in: bool = False) -> None:
         self.reason = reason
+        self.detail = detail
+        self.sign_in = sign_in
+        """The person could not be signed in (unknown, wrong or unusable credential)."""
         super().__init__(reason)
 
 
@@ -159,16 +163,19 @@ class AccessService:
         """The configured person, if the credential matches; refusals are logged."""
         person = self._config.access.persons.get(person_id)
         if person is None:
-            self._log_refusal(_clean(person_id) or "?", "-", "sign_in", "-", "-", "unknown person")
-            raise AccessRefused("unknown person or wrong credential")
+            # The id is the client's choice: it never becomes the entry's actor.
+            self._log_refusal("unknown", "-", "sign_in", "-", "-", "unknown person")
+            raise AccessRefused("unknown person or wrong credential", sign_in=True)
         try:
             ok = check(person.credential, presented, self._environ)
         except CredentialError as exc:
             self._log_refusal(person.id, person.role, "sign_in", "-", "-", "credential unusable")
-            raise AccessRefused(f"cannot check the credential: {exc}") from None
+            raise AccessRefused(
+                "cannot check the credential", detail=str(exc), sign_in=True
+            ) from None
         if not ok:
             self._log_refusal(person.id, person.role, "sign_in", "-", "-", "wrong credential")
-            raise AccessRefused("unknown person or wrong credential")
+            raise AccessRefused("unknown person or wrong credential", sign_in=True)
         return person
 
     # -- the gate --------------------------------------------------------------------
