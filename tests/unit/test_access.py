@@ -18,6 +18,7 @@ from controller.access.credentials import (
     CredentialError,
     Password,
     Token,
+    check,
     hash_password,
     hash_token,
     read_verifier,
@@ -64,13 +65,35 @@ def last(store: SqliteStore) -> tuple[str, str, str, str, dict[str, object]]:
 
 # -- credentials ---------------------------------------------------------------------------
 def test_password_hash_round_trip() -> None:
-    encoded = hash_password("s3cret pass phrase", log2_n=10)
-    assert encoded.startswith("scrypt$10$8$1$") and "s3cret" not in encoded
+    encoded = hash_password("s3cret pass phrase", log2_n=14)
+    assert encoded.startswith("scrypt$14$8$1$") and "s3cret" not in encoded
     assert verify_password("s3cret pass phrase", encoded)
     assert not verify_password("s3cret pass phrasE", encoded)
-    assert encoded != hash_password("s3cret pass phrase", log2_n=10)  # salted
+    assert encoded != hash_password("s3cret pass phrase", log2_n=14)  # salted
     with pytest.raises(ValueError):
         verify_password("x", "sha256$abc")
+
+
+def test_low_scrypt_new_hashes_cost_at_least_2_17() -> None:
+    """Low, scrypt (S1): new hashes used N = 2^15; now at least 2^17."""
+    encoded = hash_password("s3cret pass phrase")
+    assert int(encoded.split("$")[1]) >= 17
+    assert verify_password("s3cret pass phrase", encoded)
+
+
+def test_low_scrypt_stored_hash_below_2_14_is_refused_clearly(tmp_path: Path) -> None:
+    """Low, scrypt: a stored hash with N = 2^10 was accepted; now it is refused with a
+    message that says why and what to do, naming the key path, never the hash."""
+    weak = "scrypt$10$8$1$" + "A" * 22 + "$" + "B" * 43
+    with pytest.raises(ValueError, match=r"too weak \(scrypt N = 2\^10, at least 2\^14"):
+        verify_password("x", weak)
+    with pytest.raises(ValueError, match="below 2\\^14"):
+        hash_password("x", log2_n=12)
+    path = tmp_path / "weak.scrypt"
+    path.write_text(weak + "\n")
+    source = CredentialSource("password", "file", str(path), "access.persons.x.password_hash_file")
+    with pytest.raises(CredentialError, match=r"access\.persons\.x\.password_hash_file: .*re"):
+        check(source, Password("x"), {})
 
 
 def test_token_hash_round_trip() -> None:

@@ -291,7 +291,7 @@ def test_access_commands(site: tuple[Path, Config], tmp_path: Path) -> None:
     result = run("access", "hash-password", input="a long pass phrase\na long pass phrase\n")
     assert result.exit_code == 0
     line = result.output.strip().splitlines()[-1]
-    assert line.startswith("scrypt$15$8$1$") and "a long pass phrase" not in line
+    assert line.startswith("scrypt$17$8$1$") and "a long pass phrase" not in line
     assert run("access", "hash-password", input="short\nshort\n").exit_code == 1
     token_file = tmp_path / "new.token"
     result = run("access", "new-token", "--token-file", token_file)
