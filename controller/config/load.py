@@ -22,6 +22,7 @@ from controller.config.model import (
     DAY_NAMES,
     DEFAULT_CRITERIA,
     MAX_ACCESS_LOG_RETENTION_DAYS,
+    MAX_CALL_METADATA_DAYS,
     MAX_RECORDING_RETENTION_DAYS,
     MAX_SHEET_RETENTION_DAYS,
     MIN_ACCESS_LOG_RETENTION_DAYS,
@@ -751,6 +752,17 @@ def _audit(node: Node, environ: dict[str, str] | os._Environ[str]) -> AuditSetti
     )
 
 
+def _call_metadata_days(node: Node) -> int:
+    days = node.integer(MAX_CALL_METADATA_DAYS, minimum=1)
+    if isinstance(days, int) and days > MAX_CALL_METADATA_DAYS:
+        node.fail(
+            f"must be <= {MAX_CALL_METADATA_DAYS}: call metadata (calls, decisions, consent "
+            "events) is kept at most 365 days (T5)"
+        )
+        return MAX_CALL_METADATA_DAYS
+    return days if isinstance(days, int) else MAX_CALL_METADATA_DAYS
+
+
 def _region(node: Node) -> str:
     region = node.string("FR")
     if isinstance(region, str) and not is_region(region):
@@ -885,6 +897,7 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
             "caller_hmac_key_file",
             "objection_memory_days",
             "default_region",
+            "call_metadata_days",
         )
     ):
         key = _secret(priv, "caller_hmac_key", environ)
@@ -900,6 +913,7 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
                 365, minimum=1, maximum=3650
             ),
             default_region=_region(priv["default_region"]),
+            call_metadata_days=_call_metadata_days(priv["call_metadata_days"]),
         )
 
     log = root["logging"]

@@ -94,12 +94,18 @@ class RecordingSettings:
     format: str = "wav"
 
 
+# T5: calls, decisions and consent events hold the caller HMAC: one year at most.
+MAX_CALL_METADATA_DAYS = 365
+
+
 @dataclass(frozen=True)
 class PrivacySettings:
     caller_hmac_key: Secret
     objection_memory_days: int = 365
     default_region: str = "FR"
     """Region of national numbers (``06…`` is French with FR), for E.164 (C5)."""
+    call_metadata_days: int = MAX_CALL_METADATA_DAYS
+    """T5: calls, their decisions and consent events are kept this long (<= 365)."""
 
 
 @dataclass(frozen=True)
