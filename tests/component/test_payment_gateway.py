@@ -111,7 +111,7 @@ async def test_declined(api: PaymentApi) -> None:
 async def test_redirect_to_plain_http_is_refused_and_card_not_resent(
     api: PaymentApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """High 1 (M1, PCI DSS 4.2.1): a trusted HTTPS API answering ``307 Location: http://``
+    """High 1 (M1, S6, PCI DSS 4.2.1): a trusted HTTPS API answering ``307 Location: http://``
     must not make reccontrol re-send the card in clear text: the outcome is
     ``unavailable``, an alert is logged and the plain-HTTP server sees no request."""
     plain_requests: list[bytes] = []

@@ -1,4 +1,4 @@
-"""The keyed access log (S3): signed checkpoints that cannot be downgraded, a keyed entry
+"""The keyed access log (S3, S7): signed checkpoints that cannot be downgraded, a keyed entry
 chain with a signed switch-over for logs started without a key, and the outside witness.
 
 Each attack is what someone with write access to the SQLite file can do: drop the
