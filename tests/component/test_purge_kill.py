@@ -23,7 +23,16 @@ from controller.clock import FixedClock
 from controller.config import Config
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
-from tests.sites import ENV, add_recording, load_site, old_log_entry, open_site, write_site
+from controller.store.records import Decision
+from tests.sites import (
+    ENV,
+    add_call,
+    add_recording,
+    load_site,
+    old_log_entry,
+    open_site,
+    write_site,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ROUNDS = int(os.environ.get("RECCONTROL_KILL_ROUNDS", "25"))
@@ -53,10 +62,24 @@ def add_expired(
     return ids
 
 
-def check_invariants(config: Config) -> dict[str, int]:
+def call_receipts(store: SqliteStore) -> Counter[str]:
+    return Counter(
+        str(call_id)
+        for e in store.access_entries()
+        if e.action == "call_delete"
+        for call_id in e.details["call_ids"]
+    )
+
+
+def check_invariants(config: Config, old_calls: frozenset[str] = frozenset()) -> dict[str, int]:
     """What must hold after a kill at any point."""
     store = SqliteStore.open(config.store.path)
     try:
+        # T5: an expired call is either still there or gone with exactly one receipt.
+        calls = {row["id"] for row in store.db.query("SELECT id FROM calls")}
+        receipted = call_receipts(store)
+        assert not (calls & set(receipted)) and max(receipted.values(), default=1) == 1
+        assert old_calls <= calls | set(receipted)
         assert store.integrity_check() == "ok"
         rows = list(store.db.query("SELECT id, name, path, state FROM recordings"))
         states = Counter(row["state"] for row in rows)
@@ -90,8 +113,27 @@ def test_purge_killed_at_random_points_finishes_cleanly(tmp_path: Path) -> None:
     for i in range(KEPT):
         created = now - dt.timedelta(days=80, minutes=i)  # expires in ten days
         kept.add(add_recording(store, vault, config, service="sales", created_at=created)[1])
+    # T5: expired call metadata (a decision each), purged in batches with receipts.
+    old_calls = frozenset(
+        add_call(store, config, service="sales", started_at=now - dt.timedelta(days=400 + i))
+        for i in range(250)
+    )
+    for call_id in old_calls:
+        store.record_decision(
+            Decision(
+                call_id,
+                now - dt.timedelta(days=400),
+                False,
+                "not_sampled",
+                0.5,
+                0.9,
+                True,
+                "-",
+                "alice",
+            )
+        )
     old = AccessService(config, store, vault, FixedClock(now - dt.timedelta(days=370)))
-    call_id = next(iter(store.call_ids()))
+    call_id = next(c for c in store.call_ids() if c not in old_calls)
     for _ in range(20):
         old.sheet_create(config.access.persons["mleroy"], "evaluation", call_id, {}, {}, "")
     store.close()
@@ -121,7 +163,7 @@ def test_purge_killed_at_random_points_finishes_cleanly(tmp_path: Path) -> None:
         errors = process.stderr.read().decode()
         process.stderr.close()
         if process.returncode == -signal.SIGKILL:
-            state = check_invariants(config)
+            state = check_invariants(config, old_calls)
             outcomes["killed mid-deletion" if state["deleted"] else "killed"] += 1
         else:
             assert process.returncode == 0, errors
@@ -133,7 +175,7 @@ def test_purge_killed_at_random_points_finishes_cleanly(tmp_path: Path) -> None:
     print(f"seed {seed}: {ROUNDS} rounds, {dict(outcomes)}")
     assert outcomes["killed"] + outcomes["killed mid-deletion"] >= 20, outcomes
 
-    check_invariants(config)
+    check_invariants(config, old_calls)
     store = SqliteStore.open(config.store.path)
     try:
         assert store.integrity_check() == "ok"
@@ -150,6 +192,9 @@ def test_purge_killed_at_random_points_finishes_cleanly(tmp_path: Path) -> None:
         )
         assert set(receipts) == expired and max(receipts.values()) == 1
         assert store.db.execute("SELECT COUNT(*) FROM sheets").fetchone()[0] == 0
+        # T5: every expired call went, with exactly one receipt.
+        assert set(call_receipts(store)) == old_calls
+        assert not old_calls & {row["id"] for row in store.db.query("SELECT id FROM calls")}
         assert store.checkpoints(), "the expired log entries were cut behind a checkpoint"
         verdict = store.verify_access_log(config.audit.checkpoint_key)
         assert verdict.ok, verdict.describe()
