@@ -38,7 +38,13 @@ from controller.calls import messages as m
 from controller.calls.inbound import CallSettings, InboundCall, new_id
 from controller.clock import Clock
 from controller.config.model import Config
-from controller.payments.gateway import UNAVAILABLE, ChargeRequest, ChargeResult, PaymentGateway
+from controller.payments.gateway import (
+    REDIRECT_REFUSED,
+    UNAVAILABLE,
+    ChargeRequest,
+    ChargeResult,
+    PaymentGateway,
+)
 from controller.privacy import caller_hash
 from controller.recordings import LocalVault, VaultError, VaultRefused
 from controller.store import SqliteStore, StoreThread
@@ -582,6 +588,14 @@ class CallManager:
             result.duration_ms,
             result.attempts,
         )
+        if result.detail.startswith(REDIRECT_REFUSED):
+            # S6: the API tried to send the card elsewhere; a person must look at it.
+            message = (
+                f"the payment API answered a redirect ({result.detail}); the card was not "
+                "re-sent: check payment.api_url"
+            )
+            now = self._clock.now()
+            self._write(lambda s: s.add_alert(call_id, "payment_redirect", message, now))
         self._feed(call_id, m.PaymentDone(result))
 
     async def _confirm_bridge_gone(self, bridge_id: str, delay: float = 2.0) -> None:

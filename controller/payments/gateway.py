@@ -27,6 +27,8 @@ APPROVED = "approved"
 DECLINED = "declined"
 REJECTED = "rejected"
 UNAVAILABLE = "unavailable"
+REDIRECT_REFUSED = "redirect refused"
+"""How ``ChargeResult.detail`` starts when the API answered a redirect (an alert)."""
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ class PaymentGateway:
                     status,
                 )
                 return self._result(
-                    UNAVAILABLE, "", attempt, f"redirect refused (HTTP {status})", started
+                    UNAVAILABLE, "", attempt, f"{REDIRECT_REFUSED} (HTTP {status})", started
                 )
             if status >= 500 or status == 429:
                 detail = f"HTTP {status}"
