@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import syslog
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -26,6 +27,8 @@ from controller.secrets import Secret
 from controller.store.timestamps import to_text
 
 log = logging.getLogger("reccontrol.audit")
+
+SYSLOG_SOCKET = "/dev/log"
 
 
 def append_line(path: Path, line: str) -> None:
@@ -52,6 +55,7 @@ class WitnessPublisher:
         *,
         interval: float,
         to_syslog: bool = False,
+        syslog_address: str = SYSLOG_SOCKET,
     ) -> None:
         self._read_head = read_head
         self._clock = clock
@@ -59,6 +63,7 @@ class WitnessPublisher:
         self._path = path
         self._interval = interval
         self._syslog = to_syslog
+        self._syslog_address = syslog_address
         self._last: tuple[int, str] | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -82,7 +87,11 @@ class WitnessPublisher:
         if self._path is not None:
             await asyncio.to_thread(append_line, self._path, line)
         if self._syslog:
-            await asyncio.to_thread(_to_syslog, line)
+            try:
+                await asyncio.to_thread(send_to_syslog, line, self._syslog_address)
+            except OSError as exc:
+                # The file copy is written; syslog is a second copy, tried next time.
+                log.error("audit witness: syslog unreachable (%s)", exc.strerror or exc)
         self._last = head
         self.published += 1
         return True
@@ -104,6 +113,9 @@ class WitnessPublisher:
                 await asyncio.wait_for(self._stop.wait(), self._interval)
 
 
-def _to_syslog(line: str) -> None:
-    syslog.openlog("reccontrol", 0, syslog.LOG_AUTH)
-    syslog.syslog(syslog.LOG_INFO, f"audit head {line}")
+def send_to_syslog(line: str, address: str = SYSLOG_SOCKET) -> None:
+    """One datagram to the local syslog socket (facility auth, level info), which
+    journald or rsyslog can forward to another host."""
+    message = f"<{syslog.LOG_AUTH | syslog.LOG_INFO}>reccontrol: audit head {line}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(message.encode("utf-8"), address)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -361,3 +362,35 @@ def test_keyed_entries_carry_a_mac() -> None:
     assert store.audit_key_start() is not None
     assert store.verify_access_log(KEY).ok
     assert not store.verify_access_log(Secret("another-key-0123456789")).ok
+
+
+async def test_medium3_witness_head_also_goes_to_syslog(tmp_path: Path) -> None:
+    """Medium 3: with ``witness_syslog`` the signed head is also sent to the syslog socket
+    (facility auth), here a socket the test listens on."""
+    address = str(tmp_path / "log.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(address)
+        listener.settimeout(5)
+        store = SqliteStore.open(":memory:", audit_key=KEY)
+        store.append_access(
+            EntryDraft(to_text(START), "cdubois", "dpo", "listen", "r", "quality review", "ok")
+        )
+
+        async def head() -> tuple[int, str]:
+            return store.audit_head()
+
+        publisher = WitnessPublisher(
+            head,
+            FixedClock(START),
+            KEY,
+            None,
+            interval=3600,
+            to_syslog=True,
+            syslog_address=address,
+        )
+        assert await publisher.publish_now()
+        datagram = listener.recv(4096).decode()
+    assert datagram.startswith("<38>reccontrol: audit head {")
+    line = json.loads(datagram.split("audit head ", 1)[1])
+    assert (line["seq"], line["hash"]) == store.audit_head() and len(line["mac"]) == 64
+    store.close()
