@@ -12,13 +12,79 @@ import re
 import sys
 from typing import TextIO
 
-# 8+ digits, optionally with spaces or dashes, not part of a dotted id such as an
-# Asterisk channel id (1764398403.12) or a version.
-_DIGIT_RUN = re.compile(r"(?<![\w.])\+?\d(?:[ -]?\d){7,}(?![\w.])")
+# A run of digits joined by single separators (space, dot, dash, slash) and national
+# prefixes in brackets, as phone and card numbers are written: 0612345678,
+# 06.12.34.56.78, +33 (0)6 12 34 56 78, 4111-1111-1111-1111. Not inside a word (hex ids).
+_DIGIT_RUN = re.compile(
+    r"(?<![\w+])\+?(?:\(\d{1,4}\)[ .\-/]?)?\d(?:[ .\-/]?(?:\(\d{1,4}\)[ .\-/]?)?\d)*(?!\w)"
+)
+MIN_MASKED_DIGITS = 8
+# Only dots: 06.12.34.56.78 has four or more; an Asterisk channel id (1764398403.12), an
+# IP address, a version or an amount has fewer, and stays readable.
+MIN_DOTS_IN_DOTTED_NUMBER = 4
+
+
+def _looks_like_a_number(run: str) -> bool:
+    digits = sum(ch.isdigit() for ch in run)
+    if digits < MIN_MASKED_DIGITS:
+        return False
+    separators = {ch for ch in run if not ch.isdigit() and ch != "+"}
+    if separators == {"."}:
+        return run.count(".") >= MIN_DOTS_IN_DOTTED_NUMBER
+    return True
 
 
 def mask_digits(text: str) -> str:
-    return _DIGIT_RUN.sub("[redacted]", text)
+    """Masks phone and card numbers in any common format, whatever follows them, and
+    card numbers glued to letters."""
+    return _DIGIT_RUN.sub(
+        lambda m: "[redacted]" if _looks_like_a_number(m.group(0)) else m.group(0),
+        redact_pan(text),
+    )
+
+
+# Card numbers (PAN) are 13 to 19 digits, possibly grouped by spaces or dashes.
+_PAN_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){12,}(?![0-9])")
+PAN_LENGTHS = range(13, 20)
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _pan_in(run: str) -> bool:
+    """Whether the run, or a span of its groups (``99 4111 1111 1111 1111``), is a
+    Luhn-valid 13-19 digit number. Digits are not split inside a group: a longer
+    reference that merely contains a valid window is not a card number someone wrote."""
+    groups = re.split(r"[ \-]", run)
+    for first in range(len(groups)):
+        digits = ""
+        for group in groups[first:]:
+            digits += group
+            if len(digits) > PAN_LENGTHS[-1]:
+                break
+            if len(digits) in PAN_LENGTHS and luhn_valid(digits):
+                return True
+    return False
+
+
+def redact_pan(text: str) -> str:
+    """``text`` with every digit run that holds a card number replaced."""
+    return _PAN_RUN.sub(lambda m: "[card number]" if _pan_in(m.group(0)) else m.group(0), text)
+
+
+def contains_pan(text: str) -> bool:
+    """True if ``text`` holds a Luhn-valid 13-19 digit number, with or without spaces
+    or dashes, anywhere (also glued to letters)."""
+    return any(_pan_in(match.group(0)) for match in _PAN_RUN.finditer(text))
 
 
 class RedactingFilter(logging.Filter):

@@ -25,6 +25,7 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.keys import KeyMatcher
 from controller.config.model import Agent, AgentKeys, PaymentSettings, Service
+from controller.logs import contains_pan
 from controller.payments import ivr as i
 from controller.payments.gateway import APPROVED, DECLINED, ChargeRequest, ChargeResult
 from controller.policy import Reason, Verdict, decide, on_demand_refusal
@@ -842,7 +843,13 @@ class InboundCall:
         if payment is None or payment.stage != "fetching" or settings is None:
             return []
         value = Decimal(amount) if AMOUNT.fullmatch(amount) else Decimal(0)
-        if value <= 0 or value > settings.max_amount or not ORDER_REFERENCE.fullmatch(order):
+        if (
+            value <= 0
+            or value > settings.max_amount
+            or not ORDER_REFERENCE.fullmatch(order)
+            # Stored with the outcome: never a card number (PCI DSS 3.4).
+            or contains_pan(order)
+        ):
             self.payment = None
             return [
                 *self._resume("payment", now, feedback=False),

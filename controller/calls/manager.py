@@ -38,9 +38,15 @@ from controller.calls import messages as m
 from controller.calls.inbound import CallSettings, InboundCall, new_id
 from controller.clock import Clock
 from controller.config.model import Config
-from controller.payments.gateway import UNAVAILABLE, ChargeRequest, ChargeResult, PaymentGateway
+from controller.payments.gateway import (
+    REDIRECT_REFUSED,
+    UNAVAILABLE,
+    ChargeRequest,
+    ChargeResult,
+    PaymentGateway,
+)
 from controller.privacy import caller_hash
-from controller.recordings import LocalVault, VaultError
+from controller.recordings import LocalVault, VaultError, VaultRefused
 from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.calls")
@@ -267,7 +273,11 @@ class CallManager:
             call_id=call_id,
             service=service,
             caller=channel,
-            caller_hash=caller_hash(self._config.privacy.caller_hmac_key, channel.caller.number),
+            caller_hash=caller_hash(
+                self._config.privacy.caller_hmac_key,
+                channel.caller.number,
+                self._config.privacy.default_region,
+            ),
             settings=self._settings,
             rng=self._rng,
         )
@@ -540,6 +550,12 @@ class CallManager:
         except VaultError as exc:
             log.error("recording %s: %s", recording_id, exc)
             now = self._clock.now()
+            if isinstance(exc, VaultRefused):
+                # A planted link or foreign file in Asterisk's folder: someone may be
+                # reaching for a file elsewhere. An alert a person must look at.
+                log.error("ALERT: recording %s refused by the vault", recording_id)
+                message = f"recording {recording_id}: {exc}"
+                await self._store.run(lambda s: s.add_alert(None, "vault_refused", message, now))
             await self._store.run(lambda s: s.close_recording(recording_id, "missing", now))
             return
         now = self._clock.now()
@@ -572,6 +588,14 @@ class CallManager:
             result.duration_ms,
             result.attempts,
         )
+        if result.detail.startswith(REDIRECT_REFUSED):
+            # S6: the API tried to send the card elsewhere; a person must look at it.
+            message = (
+                f"the payment API answered a redirect ({result.detail}); the card was not "
+                "re-sent: check payment.api_url"
+            )
+            now = self._clock.now()
+            self._write(lambda s: s.add_alert(call_id, "payment_redirect", message, now))
         self._feed(call_id, m.PaymentDone(result))
 
     async def _confirm_bridge_gone(self, bridge_id: str, delay: float = 2.0) -> None:

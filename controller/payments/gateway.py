@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from controller.config.model import PaymentSettings
-from controller.payments.card import CardData
+from controller.payments.card import CardData, SensitiveDigits
 
 log = logging.getLogger("reccontrol.payments")
 
@@ -27,6 +27,8 @@ APPROVED = "approved"
 DECLINED = "declined"
 REJECTED = "rejected"
 UNAVAILABLE = "unavailable"
+REDIRECT_REFUSED = "redirect refused"
+"""How ``ChargeResult.detail`` starts when the API answered a redirect (an alert)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ def ssl_context(settings: PaymentSettings) -> ssl.SSLContext:
 
 
 def _body(request: ChargeRequest) -> bytearray:
+    """The JSON body, in one buffer allocated at its final size: growing a bytearray
+    reallocates it and leaves the old, unwiped bytes in freed memory."""
     card = request.card
     head = json.dumps(
         {
@@ -67,14 +71,24 @@ def _body(request: ChargeRequest) -> bytearray:
             "order_reference": request.order_reference,
         }
     )[:-1].encode()
-    body = bytearray(head)
-    body += b', "card": {"number": "'
-    body += card.number.digits()
-    body += b'", "expiry": "'
-    body += card.expiry.digits()
-    body += b'", "cvv": "'
-    body += card.cvv.digits()
-    body += b'"}}'
+    parts: list[bytes | SensitiveDigits] = [
+        head,
+        b', "card": {"number": "',
+        card.number,
+        b'", "expiry": "',
+        card.expiry,
+        b'", "cvv": "',
+        card.cvv,
+        b'"}}',
+    ]
+    body = bytearray(sum(len(part) for part in parts))
+    offset = 0
+    for part in parts:
+        if isinstance(part, SensitiveDigits):
+            offset = part.copy_into(body, offset)
+        else:
+            body[offset : offset + len(part)] = part
+            offset += len(part)
     return body
 
 
@@ -115,10 +129,14 @@ class PaymentGateway:
             try:
                 async with self._session.post(
                     settings.api_url,
-                    data=bytes(body),
+                    # A view, not bytes(body): no copy of the card that is never wiped.
+                    data=memoryview(body),
                     headers=headers,
                     timeout=timeout,
                     ssl=self._ssl,
+                    # A redirect would re-send the card to wherever it points, maybe
+                    # over plain HTTP: never follow one (PCI DSS 4.2.1).
+                    allow_redirects=False,
                 ) as response:
                     text = await response.text()
                     status = response.status
@@ -133,6 +151,15 @@ class PaymentGateway:
             except aiohttp.ClientError as exc:
                 detail = f"connection failed ({type(exc).__name__})"
                 continue
+            if 300 <= status < 400:
+                log.error(
+                    "ALERT: the payment API answered HTTP %d (a redirect); card data was "
+                    "not re-sent anywhere and the payment is unavailable. Fix payment.api_url.",
+                    status,
+                )
+                return self._result(
+                    UNAVAILABLE, "", attempt, f"{REDIRECT_REFUSED} (HTTP {status})", started
+                )
             if status >= 500 or status == 429:
                 detail = f"HTTP {status}"
                 continue
