@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from controller.config.credentials import CredentialsDirectoryUnset, secret_file_path
 from controller.config.model import (
     ALL_SERVICES,
     DAY_NAMES,
@@ -138,7 +139,11 @@ def _secret(node: Node, stem: str, environ: dict[str, str] | os._Environ[str]) -
             return None
         return Secret(value, f"env:{name}")
     if file_node.present:
-        path = Path(file_node.string())
+        try:
+            path = secret_file_path(file_node.string(), environ)
+        except CredentialsDirectoryUnset as exc:
+            file_node.fail(str(exc))
+            return None
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
