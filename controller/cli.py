@@ -41,7 +41,7 @@ def run(config_path: Path) -> None:
     from controller.logs import setup_logging
 
     config = load_or_exit(config_path)
-    setup_logging(config.logging.level)
+    setup_logging(config.logging.level, fmt=config.logging.format)
     run_daemon(config)
 
 

@@ -886,9 +886,10 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
         )
 
     log = root["logging"]
-    level = "INFO"
-    if log.present and log.mapping(("level",)):
+    level, log_format = "INFO", "text"
+    if log.present and log.mapping(("level", "format")):
         level = log["level"].string("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+        log_format = log["format"].string("text", choices=("text", "json"))
 
     web = WebSettings()
     web_node = root["web"]
@@ -940,7 +941,7 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
         store=StoreSettings(store_path),
         recordings=recordings,
         privacy=privacy,
-        logging=LoggingSettings(level),
+        logging=LoggingSettings(level, "json" if log_format == "json" else "text"),
         web=web,
         agents=agents,
         services=services,
