@@ -18,6 +18,7 @@ from controller.cli_support import (
 )
 from controller.commands.access import access, credential_warnings
 from controller.commands.audit import audit
+from controller.commands.backup import backup, restore
 from controller.commands.documents import notice, register
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
@@ -36,12 +37,18 @@ def cli() -> None:
 @cli.command()
 @config_option
 def run(config_path: Path) -> None:
-    """Run the daemon: the ARI event loop, and the web API. Stops cleanly on SIGTERM."""
+    """Run the daemon: the ARI event loop, and the web API. Stops cleanly on SIGTERM.
+
+    At start it applies the store's pending migrations, and refuses a store written by a
+    newer reccontrol. Exit status: 2 config error; 4 store newer than this reccontrol
+    (the systemd unit does not restart it then); 1 any other failure to start."""
+    from controller.commands.startup import upgrade_at_start
     from controller.daemon import run as run_daemon
     from controller.logs import setup_logging
 
     config = load_or_exit(config_path)
     setup_logging(config.logging.level, fmt=config.logging.format)
+    upgrade_at_start(config.store.path)
     run_daemon(config)
 
 
@@ -84,8 +91,19 @@ def sampling_audit(config_path: Path) -> None:
             click.echo(f"{name:<16} {service.sampling_rate:>10.3f} {'-':>9} {0:>6} {0:>8} {0:>6}")
 
 
-# -- retention, access log, data subjects, generated documents -----------------------
-for _command in (purge, audit, subject, recording, sheet, access, notice, register):
+# -- retention, access log, backups, data subjects, generated documents -------------
+for _command in (
+    purge,
+    audit,
+    backup,
+    restore,
+    subject,
+    recording,
+    sheet,
+    access,
+    notice,
+    register,
+):
     cli.add_command(_command)
 
 
