@@ -61,6 +61,8 @@ def site_config(ari_port: int, web_port: int) -> dict[str, Any]:
         },
         "privacy": {"caller_hmac_key_file": "/run/secrets/caller_hmac_key"},
         "web": {"host": "127.0.0.1", "port": web_port},
+        # As a site feeding journald or ELK would: one JSON object per line.
+        "logging": {"format": "json"},
         "agents": {
             "alice": {
                 "name": "Alice Martin",
@@ -106,9 +108,7 @@ def write_site(root: Path, ari_port: int, web_port: int) -> str:
 
 def health(web_port: int) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{web_port}/healthz", timeout=2
-        ) as answer:
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=2) as answer:
             data: dict[str, Any] = json.load(answer)
             return data
     except OSError:
@@ -176,13 +176,13 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
-        podman.build_images()
+        images = podman.build_images()
     except (podman.PodmanError, SandboxError, OSError) as exc:
         pytest.fail(f"cannot build the images: {exc}", pytrace=False)
     ari_port, web_port = free_port(), free_port()
     root = tmp_path_factory.mktemp("container-site")
     password = write_site(root, ari_port, web_port)
-    stack = podman.Stack(f"rcct{os.getpid()}", root, ari_port)
+    stack = podman.Stack(f"rcct{os.getpid()}", root, ari_port, images)
     stack.remove()
     try:
         stack.compose("up", "-d")
@@ -306,12 +306,17 @@ async def test_controller_restart_mid_call_keeps_the_call_R1(site: Site, ari: Ar
 
 
 async def test_podman_logs_show_the_daemon_log(site: Site) -> None:
-    """The daemon logs to the container's output, for `podman logs` and journald; no
-    caller number reaches it."""
+    """`podman logs` shows the daemon's log, both runs of it (before and after the
+    restart), one JSON object per line (logging.format: json); no caller number in it."""
     logs = site.stack.logs("reccontrol")
-    text = logs.stdout + logs.stderr
-    assert "reccontrol.ari: ARI events: connected" in text
-    assert "recording" in text and "stored" in text
+    lines = [line for line in (logs.stdout + logs.stderr).splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]
+    messages = [entry["message"] for entry in entries]
+    assert {"time", "level", "logger", "message"} <= set(entries[0])
+    assert sum(m.startswith("ARI events: connected") for m in messages) >= 2
+    assert any(m.startswith("recording ") and " stored: " in m for m in messages)
+    assert any("schema version" in m for m in messages)
+    text = "\n".join(lines)
     assert CALLER_NUMBER not in text and CALLER_NUMBER[1:] not in text
 
 
