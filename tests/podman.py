@@ -109,6 +109,7 @@ def ensure_base_image() -> None:
         # pip inside the builds trusts what this host trusts (a proxy's own CA, say).
         host_bundle = Path("/etc/ssl/certs/ca-certificates.crt")
         if host_bundle.is_file():
+            (root / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(host_bundle, root / "etc/ssl/certs/host-ca-bundle.crt")
             (root / "etc/pip.conf").write_text(
                 "[global]\ncert = /etc/ssl/certs/host-ca-bundle.crt\n"
