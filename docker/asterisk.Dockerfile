@@ -15,10 +15,11 @@ RUN groupadd --system --gid "${ASTERISK_GID}" asterisk \
     && apt-get install -y --no-install-recommends asterisk asterisk-core-sounds-en-gsm \
        asterisk-core-sounds-fr-gsm asterisk-moh-opsound-gsm python3 python3-venv \
     && rm -rf /var/lib/apt/lists/*
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml /src/
 RUN python3 -m venv /opt/reccontrol \
     && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['dependencies']))" > /src/requirements.txt \
     && /opt/reccontrol/bin/pip install --no-cache-dir --quiet -r /src/requirements.txt setuptools
+COPY README.md /src/
 COPY controller /src/controller
 RUN /opt/reccontrol/bin/pip install --no-cache-dir --quiet --no-deps --no-build-isolation /src
 COPY config/asterisk /src/config/asterisk

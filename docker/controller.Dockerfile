@@ -19,10 +19,11 @@ RUN groupadd --system --gid "${ASTERISK_GID}" asterisk \
     && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/*
 # Dependencies in a layer of their own: a code change rebuilds only the last layers.
-COPY pyproject.toml README.md /src/
+COPY pyproject.toml /src/
 RUN python3 -m venv /opt/reccontrol \
     && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['dependencies']))" > /src/requirements.txt \
     && /opt/reccontrol/bin/pip install --no-cache-dir --quiet -r /src/requirements.txt setuptools
+COPY README.md /src/
 COPY controller /src/controller
 RUN /opt/reccontrol/bin/pip install --no-cache-dir --quiet --no-deps --no-build-isolation /src \
     && ln -s /opt/reccontrol/bin/reccontrol /usr/local/bin/reccontrol \

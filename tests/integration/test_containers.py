@@ -262,14 +262,16 @@ async def test_sampled_call_lands_in_the_vault_0600_with_row_and_hash_S4(
     assert (shared.st_uid, shared.st_gid) == (podman.ASTERISK_GID, podman.ASTERISK_GID)
 
 
-async def test_controller_restart_mid_call_keeps_the_call_R1(site: Site, ari: AriClient) -> None:
-    """R1: restarting the daemon's container mid-call does not cut the call: caller and
-    agent stay bridged while it is away, and once both hang up no channel and no live
-    recording remains.
+async def test_controller_restart_mid_call_does_not_cut_the_call_R1(
+    site: Site, ari: AriClient
+) -> None:
+    """R1, the part that holds today: restarting the daemon's container mid-call does
+    not cut the call (caller and agent stay bridged, still recorded, while it is away),
+    and once both hang up no channel and no live recording remains.
 
-    What the daemon does not do yet after a restart (crash adoption): it leaves the call
-    alone, so the empty bridge stays in Asterisk and the finished file stays in
-    Asterisk's folder (still 0640, group asterisk: nobody else reads it) with its row
+    The rest of R1 (adopting the call after the restart) is not there yet: the new daemon
+    leaves the call alone, so the emptied bridge stays in Asterisk and the finished file
+    stays in Asterisk's folder (0640, group asterisk: nobody else reads it) with its row
     'live'. Those are not asserted here."""
     caller = await place_call(ari, "c-talk-120")
     rows = await site.wait_rows(

@@ -76,6 +76,8 @@ def test_unit_runs_confined_as_reccontrol_in_asterisk_group_S4_S5() -> None:
     assert unit["User"] == ["reccontrol"]
     assert unit["Group"] == ["asterisk"]
     assert unit["Restart"] == ["always"]
+    # Config errors (2) and a store newer than the code (4) would only loop.
+    assert unit["RestartPreventExitStatus"] == ["2 4"]
     assert unit["ProtectSystem"] == ["strict"]
     assert unit["NoNewPrivileges"] == ["yes"]
     assert unit["PrivateTmp"] == ["yes"]
