@@ -31,7 +31,7 @@ def backup(config_path: Path, folder: Path, no_audio: bool) -> None:
     its SHA-256. Never the secrets: no YAML, key, password or credential is copied.
 
     Exit status: 0 done; 1 failed; 2 config error."""
-    from controller.backup import BackupError, take_backup
+    from controller.store.backup import BackupError, take_backup
 
     config = load_or_exit(config_path)
     try:
@@ -71,7 +71,7 @@ def restore(config_path: Path, folder: Path, vault: Path | None) -> None:
 
     Exit status: 0 the backup is sound; 2 config error; 3 problems found (one line each
     on stderr)."""
-    from controller.backup import check_backup
+    from controller.store.backup import check_backup
 
     config = load_or_exit(config_path)
     report = check_backup(folder, key=config.audit.checkpoint_key, vault=vault)

@@ -8,7 +8,6 @@ no other variable is expanded, so a path never changes meaning by accident.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +20,7 @@ class CredentialsDirectoryUnset(ValueError):
     pass
 
 
-def secret_file_path(text: str, environ: Mapping[str, str] | os._Environ[str]) -> Path:
+def secret_file_path(text: str, environ: Mapping[str, str]) -> Path:
     """``text`` with ``${CREDENTIALS_DIRECTORY}`` replaced by the environment's value.
 
     Raises :class:`CredentialsDirectoryUnset` when the path names it and it is unset.

@@ -55,10 +55,10 @@ def live_state(config: Config) -> dict[str, str]:
     }
 
 
-def test_backup_copies_store_and_vault_with_manifest_never_secrets_T4_S5(
+def test_backup_copies_store_and_vault_with_manifest_never_secrets_S5(
     site: tuple[Path, Config, SqliteStore, LocalVault], tmp_path: Path
 ) -> None:
-    """T4, S5: the store copy holds every row, each vault file is copied 0600 and listed
+    """S5: the store copy holds every row, each vault file is copied 0600 and listed
     with its SHA-256 and recording; no secret of the site is anywhere in the backup."""
     path, _config, store, vault = site
     target = tmp_path / "backup"
@@ -94,10 +94,10 @@ def test_backup_copies_store_and_vault_with_manifest_never_secrets_T4_S5(
     assert not list(target.rglob("*.yaml"))
 
 
-def test_backup_is_online_and_consistent_T4(
+def test_backup_is_online_and_consistent(
     site: tuple[Path, Config, SqliteStore, LocalVault], tmp_path: Path
 ) -> None:
-    """T4: taken while a writer holds an open transaction, the backup neither waits for
+    """Taken while a writer holds an open transaction, the backup neither waits for
     it nor contains its uncommitted rows."""
     path, config, _store, _ = site
     writer = sqlite3.connect(config.store.path, isolation_level=None)
@@ -133,7 +133,7 @@ def test_backup_refuses_a_folder_in_use(
     assert f"{target} is not empty" in result.output
 
 
-def test_restore_check_passes_on_a_sound_backup_without_touching_the_live_site_T4(
+def test_restore_check_passes_on_a_sound_backup_without_touching_the_live_site(
     site: tuple[Path, Config, SqliteStore, LocalVault], tmp_path: Path
 ) -> None:
     path, config, _, _ = site
@@ -152,7 +152,7 @@ def test_restore_check_passes_on_a_sound_backup_without_touching_the_live_site_T
     ]
 
 
-def test_restore_check_names_a_damaged_recording_T4(
+def test_restore_check_names_a_damaged_recording(
     site: tuple[Path, Config, SqliteStore, LocalVault], tmp_path: Path
 ) -> None:
     path = site[0]

@@ -37,8 +37,8 @@ from controller import __version__
 from controller.audit.chain import Verdict
 from controller.recordings.vault import CHUNK, sha256_of
 from controller.secrets import Secret
-from controller.store import SqliteStore, StoreError
 from controller.store.migrations import MIGRATIONS
+from controller.store.sqlite import SqliteStore, StoreError
 
 MANIFEST = "manifest.json"
 STORE_COPY = "reccontrol.sqlite3"
