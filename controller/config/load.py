@@ -313,9 +313,10 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         )
 
     log = root["logging"]
-    level = "INFO"
-    if log.present and log.mapping(("level",)):
+    level, log_format = "INFO", "text"
+    if log.present and log.mapping(("level", "format")):
         level = log["level"].string("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+        log_format = log["format"].string("text", choices=("text", "json"))
 
     web = WebSettings()
     web_node = root["web"]
@@ -367,7 +368,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         store=StoreSettings(store_path),
         recordings=recordings,
         privacy=privacy,
-        logging=LoggingSettings(level),
+        logging=LoggingSettings(level, "json" if log_format == "json" else "text"),
         web=web,
         agents=agents,
         services=services,

@@ -108,6 +108,8 @@ class WebSettings:
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
+    format: Literal["text", "json"] = "text"
+    """``json``: one object per line, for journald or ELK; redacted as the text is."""
 
 
 @dataclass(frozen=True)

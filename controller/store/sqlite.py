@@ -37,6 +37,10 @@ class StoreError(Exception):
     error_id = "store-error"
 
 
+class SchemaTooNewError(StoreError):
+    """The store was migrated by a newer reccontrol: running against it could corrupt it."""
+
+
 class SqliteStore(AccessLogStore, LifecycleStore, SheetStore):
     def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
@@ -101,9 +105,11 @@ class SqliteStore(AccessLogStore, LifecycleStore, SheetStore):
         known = {m.version for m in migrations}
         unknown = sorted(done - known)
         if unknown:
-            raise StoreError(
+            raise SchemaTooNewError(
                 f"the store has schema version {unknown[-1]}, which this reccontrol does not "
-                "know; upgrade reccontrol"
+                f"know (it knows up to {max(known, default=0)}): it was written by a newer "
+                "reccontrol. Upgrade reccontrol, or restore a backup taken before the upgrade; "
+                "nothing was changed"
             )
         applied = []
         for migration in sorted(migrations, key=lambda m: m.version):
