@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from controller.ari.models import Channel
 from controller.calls.commands import Command
 from controller.config.model import Agent
-from controller.payments.gateway import ChargeResult
+from controller.payments.charge import ChargeResult
 
 
 @dataclass(frozen=True)
