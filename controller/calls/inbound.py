@@ -18,19 +18,20 @@ come first in their batch.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import random
 from enum import StrEnum
 
 from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.announcement import Announcement, Stage
 from controller.calls.conversation import CallSettings, Conversation
-from controller.calls.payment import PaymentLeg, Stage
-from controller.calls.recording import Recording, RecordingControl
+from controller.calls.payment import PaymentLeg
+from controller.calls.payment import Stage as PaymentStage
+from controller.calls.recording import Recording, RecordingControl, RecordingSnapshot
 from controller.config.model import Agent, Service
 from controller.policy import Reason, Verdict, decide
-from controller.store.records import CallStart, ConsentEvent, Decision
+from controller.store.records import CallStart, Decision
 
 __all__ = ["AGENT_TIMER", "ENDING_TIMER", "CallSettings", "InboundCall", "Phase"]
 
@@ -64,6 +65,7 @@ class InboundCall:
         caller_hash: str | None,
         settings: CallSettings,
         rng: random.Random,
+        recording: RecordingSnapshot | None = None,
     ) -> None:
         self.call_id = call_id
         self.service = service
@@ -77,15 +79,17 @@ class InboundCall:
         self.agent_channel_up = False
         self.agent_originated = False
         self.remembered_objection: bool | None = None if caller_hash else False
-        self.objected = False
-        self.announcement_completed = False
-        self.playback_id = ""
-        self._playbacks = itertools.count(1)
-        self._notice_requested = False
         self.verdict: Verdict | None = None
         self.outcome = ""
         self.caller_gone = False
         self.agent_gone = False
+        self.notice = Announcement(
+            call_id=call_id,
+            service=service,
+            caller_id=caller.id,
+            caller_hash=caller_hash,
+            log_prefix=self._prefix,
+        )
         self.rec = RecordingControl(
             call_id=call_id,
             bridge_id=self.bridge_id,
@@ -94,6 +98,7 @@ class InboundCall:
             pause_settings=service.pause,
             rng=rng,
             log_prefix=self._prefix,
+            snapshot=recording,
         )
         self.talk = Conversation(
             call_id=call_id,
@@ -115,6 +120,19 @@ class InboundCall:
     @property
     def channel_ids(self) -> tuple[str, ...]:
         return (self.caller.id, self.agent_channel_id)
+
+    @property
+    def playback_id(self) -> str:
+        """The caller's playback the call waits for."""
+        return self.notice.playback_id
+
+    @property
+    def objected(self) -> bool:
+        return self.notice.objected
+
+    @property
+    def announcement_completed(self) -> bool:
+        return self.notice.completed
 
     @property
     def recording(self) -> Recording | None:
@@ -141,10 +159,6 @@ class InboundCall:
         self._settings = settings
         self.talk.settings = settings
 
-    def _play(self, sound: str) -> c.Play:
-        self.playback_id = f"rc-{self.call_id}-p{next(self._playbacks)}"
-        return c.Play(self.caller.id, f"sound:{sound}", self.playback_id, self.service.language)
-
     def _log(self, message: str, level: str = "info") -> c.Log:
         return c.Log(level, f"{self._prefix}: {message}")
 
@@ -162,8 +176,7 @@ class InboundCall:
         ]
         if self.caller_hash:
             commands.append(c.LookupObjection(self.caller_hash))
-        commands.append(self._play(self.service.announcement.sound))
-        return commands
+        return commands + self.notice.start()
 
     def handle(self, message: m.Message, now: dt.datetime) -> list[c.Command]:
         if self.phase is Phase.ENDED:
@@ -215,60 +228,23 @@ class InboundCall:
                 return self._timer(name, now)
         return []
 
-    # -- caller keys (C2, C3) --------------------------------------------------------
+    # -- announcement and caller keys (C1-C4) ----------------------------------------
     def _caller_key(self, digit: str, now: dt.datetime) -> list[c.Command]:
-        keys = self.service.caller_keys
-        if digit == keys.opt_out and not self.objected:
-            return self._opt_out(now)
-        if digit == keys.full_notice and self.phase is Phase.ANNOUNCING:
-            if self._notice_requested:
-                return []
-            self._notice_requested = True
-            return [c.StopPlayback(self.playback_id), self._consent(now, "full_notice", digit)]
-        return []
+        if self.notice.wants_to_object(digit):
+            # C2: the live recording is discarded before anything else happens.
+            discarded = self.rec.discard("discarded")
+            if discarded:
+                discarded += self.rec.close_pause("discarded")
+            return self.notice.object(now, discarded)
+        return self.notice.notice_key(digit, now)
 
-    def _consent(
-        self, now: dt.datetime, kind: str, key: str, phase: str = "announcement"
-    ) -> c.AddConsent:
-        version = self.service.announcement.version
-        return c.AddConsent(ConsentEvent(self.call_id, now, kind, key, version, phase))
-
-    def _opt_out(self, now: dt.datetime) -> list[c.Command]:
-        self.objected = True
-        announcing = self.phase in (Phase.ANNOUNCING, Phase.FULL_NOTICE)
-        phase = "announcement" if announcing else "conversation"
-        # C2: the live recording is discarded before anything else happens.
-        commands = self.rec.discard("discarded")
-        discarded = bool(commands)
-        if discarded:
-            commands += self.rec.close_pause("discarded")
-        if announcing:
-            commands.append(c.StopPlayback(self.playback_id))
-        commands.append(self._consent(now, "opt_out", self.service.caller_keys.opt_out, phase))
-        if self.caller_hash:
-            commands.append(c.RememberObjection(self.caller_hash))
-        suffix = " and discarded the live recording" if discarded else ""
-        commands.append(self._log(f"caller objected during the {phase}{suffix}"))
-        return commands
-
-    # -- announcement (C1) -----------------------------------------------------------
     def _playback_done(self, failed: bool, now: dt.datetime) -> list[c.Command]:
-        if self.phase is Phase.ANNOUNCING:
-            if self._notice_requested and not self.objected:
+        if self.phase in (Phase.ANNOUNCING, Phase.FULL_NOTICE):
+            commands = self.notice.playback_done(failed)
+            if self.notice.stage is Stage.FULL_NOTICE:
                 self.phase = Phase.FULL_NOTICE
-                return [self._play(self.service.full_notice_sound)]
-            if failed:
-                why = "the announcement could not be played; the call will not be recorded"
-                return [self._log(why, "warning"), *self._dial()]
-            # Stopped by the opt-out key or played to the end: either way the caller
-            # heard what the key does.
-            self.announcement_completed = True
-            return self._dial()
-        if self.phase is Phase.FULL_NOTICE:
-            if failed:
-                return [self._log("the full notice could not be played", "warning"), *self._dial()]
-            self.announcement_completed = True
-            return self._dial()
+                return commands
+            return commands + self._dial()
         if self.phase is Phase.NO_AGENT:
             hangup = [] if self.caller_gone else [c.Hangup(self.caller.id)]
             return [*hangup, *self._end()]
@@ -320,7 +296,7 @@ class InboundCall:
         if not self.agent_gone:
             commands.append(c.Hangup(self.agent_channel_id))
         commands.append(self._log(f"no agent answered ({why}); nothing recorded", "warning"))
-        commands.append(self._play(self.service.no_agent_sound))
+        commands.append(self.notice.play(self.service.no_agent_sound))
         return commands
 
     # -- decision (P1-P4, A1, A3) ----------------------------------------------------
@@ -494,7 +470,7 @@ class InboundCall:
             return self._no_agent(f"no answer within {self.service.answer_timeout} s")
         if name == ENDING_TIMER and self.phase is Phase.ENDING:
             commands: list[c.Command] = []
-            if self.payment is not None and self.payment.stage is Stage.SUBMITTING:
+            if self.payment is not None and self.payment.stage is PaymentStage.SUBMITTING:
                 leg = self.payment.conclude("unknown", "", 0, "no answer before the end", now)
                 commands += self._after_leg(leg)
             return [

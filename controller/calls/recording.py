@@ -152,16 +152,11 @@ class RecordingControl:
         assert rec is not None and rec.live and self.pause is None
         mute = self.pause_settings.mode == "silence"
         self.pause = Pause(new_id(self.rng), reason, mute)
-        limit = (
-            self.pause_settings.card_max_seconds
-            if reason == "card"
-            else self.pause_settings.max_seconds
-        )
         return [
             # First: nothing said after the key may reach the file.
             c.PauseRecording(rec.name, mute),
             c.OpenPause(self.pause.pause_id, rec.recording_id, self.call_id, paused_by, reason),
-            c.StartTimer(PAUSE_TIMER, limit),
+            c.StartTimer(PAUSE_TIMER, self._limit(reason)),
         ]
 
     def pause_for_payment(self, paused_by: str) -> list[c.Command]:
@@ -213,13 +208,24 @@ class RecordingControl:
         self.pause = None
         return [c.CancelTimer(PAUSE_TIMER)]
 
+    def restart_timer(self) -> list[c.Command]:
+        """The open pause's timer, at its full length: for a controller rebuilt from a
+        snapshot, which cannot know how long the pause already lasted."""
+        if self.pause is None:
+            return []
+        return [c.StartTimer(PAUSE_TIMER, self._limit(self.pause.reason))]
+
+    def _limit(self, reason: str) -> int:
+        card = reason == "card"
+        return self.pause_settings.card_max_seconds if card else self.pause_settings.max_seconds
+
     def timeout_alert(self) -> list[c.Command]:
         """What to tell a supervisor when the pause lasted its limit (A5); call it
         before resuming."""
         if self.pause is None:
             return []
         card = self.pause.reason == "card"
-        limit = self.pause_settings.card_max_seconds if card else self.pause_settings.max_seconds
+        limit = self._limit(self.pause.reason)
         kind = "card_pause_timeout" if card else "pause_timeout"
         what = "card-entry pause" if card else "pause"
         message = f"{what} lasted more than {limit} s: recording resumed automatically"

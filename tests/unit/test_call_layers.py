@@ -11,8 +11,11 @@ from controller.calls import commands as c
 
 MACHINES = (
     "controller.calls.inbound",
+    "controller.calls.announcement",
     "controller.calls.recording",
+    "controller.calls.conversation",
     "controller.calls.payment",
+    "controller.calls.snapshot",
     "controller.calls.commands",
     "controller.calls.messages",
     "controller.payments.charge",
