@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -88,9 +89,10 @@ class Conversation:
         now: dt.datetime,
         *,
         connected: bool,
-        payment_refusal: str | None,
+        payment_refusal: Callable[[], str | None],
         caller_objected: bool,
     ) -> list[c.Command]:
+        """``payment_refusal`` is asked only if the key sequence asks for a payment."""
         action = self.keys.feed(digit, received)
         if action is None or not connected:
             return []
@@ -99,7 +101,7 @@ class Conversation:
             return [self.feedback(False)]
         match action:
             case "payment":
-                return self.start_payment(now, payment_refusal)
+                return self.start_payment(now, payment_refusal())
             case "pause" | "card":
                 return self._pause("agent_key" if action == "pause" else "card")
             case "resume":

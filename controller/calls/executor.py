@@ -94,7 +94,17 @@ class CommandExecutor:
     async def execute(self, call_id: str, command: c.Command, trigger: float | None) -> None:
         match command:
             case c.RestCommand():
-                await self._rest_step(call_id, command, trigger)
+                # Inline, not a helper coroutine: this is the protective keys' path.
+                log.debug("call %s: %s", call_id, type(command).__name__)
+                try:
+                    await self.rest(command)
+                except AriError as exc:
+                    if isinstance(command, CLEANUP) and isinstance(exc, AriNotFound):
+                        return
+                    self.sink.feed(call_id, m.CommandFailed(command, exc.error_id, exc.status))
+                    return
+                if trigger is not None and isinstance(command, PROTECTIVE):
+                    self._reaction(call_id, command, trigger)
             case c.StoreCommand():
                 self._store_write(call_id, command)
             case c.WorkCommand():
@@ -108,24 +118,12 @@ class CommandExecutor:
             case _:
                 assert_never(command)
 
-    async def _rest_step(self, call_id: str, command: c.Rest, trigger: float | None) -> None:
-        log.debug("call %s: %s", call_id, type(command).__name__)
-        try:
-            await self.rest(command)
-        except AriError as exc:
-            if isinstance(command, CLEANUP) and isinstance(exc, AriNotFound):
-                return
-            self.sink.feed(call_id, m.CommandFailed(command, exc.error_id, exc.status))
-            return
-        if trigger is not None and isinstance(command, PROTECTIVE):
-            elapsed = (self._clock.monotonic() - trigger) * 1000
-            self.reaction_times_ms.append(elapsed)
-            log.info(
-                "call %s: %s done %.2f ms after the key event",
-                call_id,
-                type(command).__name__,
-                elapsed,
-            )
+    def _reaction(self, call_id: str, command: c.Rest, trigger: float) -> None:
+        elapsed = (self._clock.monotonic() - trigger) * 1000
+        self.reaction_times_ms.append(elapsed)
+        log.info(
+            "call %s: %s done %.2f ms after the key event", call_id, type(command).__name__, elapsed
+        )
 
     # -- Asterisk --------------------------------------------------------------------
     async def rest(self, command: c.Rest) -> None:

@@ -5,14 +5,15 @@ A3) -> recording, only after the announcement -> hang-up and clean finish. While
 bridged, the agent's keys start (A4), pause and resume (A5) the recording, make the
 call private (A2) or send the caller to the payment IVR (M1).
 
-This class coordinates the announcement, the dialling, the bridge and the hang-ups;
-the recording and its pauses belong to a
-:class:`~controller.calls.recording.RecordingControl`, the agent's keys and the payment
-hand-off to a :class:`~controller.calls.conversation.Conversation`. Nothing here does
-I/O.
-:meth:`InboundCall.handle` takes a message and the time and returns the commands to
-carry out, in order. Protective commands (discarding or pausing a recording) always
-come first in their batch.
+This class coordinates the dialling, the bridge and the hang-ups. What the caller
+hears first belongs to an :class:`~controller.calls.announcement.Announcement`, the
+recording and its pauses to a :class:`~controller.calls.recording.RecordingControl`,
+the agent's keys and the payment hand-off to a
+:class:`~controller.calls.conversation.Conversation`.
+
+Nothing here does I/O. :meth:`InboundCall.handle` takes a message and the time and
+returns the commands to carry out, in order. Protective commands (discarding or
+pausing a recording) always come first in their batch.
 """
 
 from __future__ import annotations
@@ -488,7 +489,7 @@ class InboundCall:
             received,
             now,
             connected=self.phase is Phase.CONNECTED,
-            payment_refusal=self.payment_refusal(),
+            payment_refusal=self.payment_refusal,
             # Until the objection ledger has answered, assume the caller objected.
             caller_objected=self.objected or self.remembered_objection is not False,
         )

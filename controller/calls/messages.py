@@ -31,7 +31,8 @@ class Dtmf(Message):
     channel_id: str
     digit: str = field(repr=False)
     received: float = 0.0
-    """``time.monotonic()`` when the event was read, to measure the reaction time."""
+    """Monotonic time when the event was read (the ARI client's clock, the same source
+    as the daemon clock's ``monotonic()``), to measure the reaction time."""
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,10 @@ def conversation(settings: CallSettings = SETTINGS, payments: bool = False) -> C
 
 def keys(talk: Conversation, typed: str, *, connected: bool = True) -> list[c.Command]:
     out: list[c.Command] = []
-    refusal = talk.payment_refusal(caller_with_agent=connected)
+
+    def refusal() -> str | None:
+        return talk.payment_refusal(caller_with_agent=connected)
+
     for i, key in enumerate(typed):
         out += talk.agent_key(
             key,
