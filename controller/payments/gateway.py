@@ -12,44 +12,23 @@ import json
 import logging
 import ssl
 import time
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
 from controller.config.model import PaymentSettings
-from controller.payments.card import CardData, SensitiveDigits
+from controller.payments.card import SensitiveDigits
+from controller.payments.charge import (
+    APPROVED,
+    DECLINED,
+    REDIRECT_REFUSED,
+    REJECTED,
+    UNAVAILABLE,
+    ChargeRequest,
+    ChargeResult,
+)
 
 log = logging.getLogger("reccontrol.payments")
-
-APPROVED = "approved"
-DECLINED = "declined"
-REJECTED = "rejected"
-UNAVAILABLE = "unavailable"
-REDIRECT_REFUSED = "redirect refused"
-"""How ``ChargeResult.detail`` starts when the API answered a redirect (an alert)."""
-
-
-@dataclass(frozen=True)
-class ChargeRequest:
-    amount: Decimal
-    currency: str
-    order_reference: str
-    idempotency_key: str
-    card: CardData
-
-
-@dataclass(frozen=True)
-class ChargeResult:
-    status: str
-    """``approved``, ``declined``, ``rejected`` (the API refused the request) or
-    ``unavailable`` (no usable answer)."""
-    reference: str
-    attempts: int
-    detail: str
-    """Why, in a few words; never card data."""
-    duration_ms: float
 
 
 def ssl_context(settings: PaymentSettings) -> ssl.SSLContext:

@@ -18,7 +18,8 @@ from controller.clock import FixedClock
 from controller.config.model import PaymentPrompts, PaymentSettings
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.payments.card import CardData
-from controller.payments.gateway import ChargeRequest, PaymentGateway
+from controller.payments.charge import ChargeRequest
+from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
 from controller.store import SqliteStore, StoreThread
 from tests.sites import add_call, load_site, write_site
@@ -57,7 +58,7 @@ async def test_medium8_planted_symlink_raises_an_alert(
             rng=random.Random(1),
         )
         with caplog.at_level(logging.ERROR, logger="reccontrol"):
-            await manager._adopt("rec1", "n" * 32, "wav")
+            await manager.executor._adopt("rec1", "n" * 32, "wav")
         await manager.close(grace=1.0)
     alerts = await store.run(lambda s: list(s.db.query("SELECT kind, message FROM alerts")))
     state = await store.run(lambda s: s.recording("rec1"))
@@ -101,7 +102,7 @@ async def test_high1_payment_redirect_raises_an_alert(tmp_path: Path) -> None:
                 gateway=PaymentGateway(settings, session),
             )
             request = ChargeRequest(Decimal("10.00"), "EUR", "CMD-1", "attempt-1", card)
-            await manager._submit_payment(call_id, request)
+            await manager.executor._submit_payment(call_id, request)
             await manager.close(grace=5.0)
         alerts = await store.run(
             lambda s: list(s.db.query("SELECT call_id, kind, message FROM alerts"))

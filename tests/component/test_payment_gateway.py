@@ -16,7 +16,8 @@ from aiohttp import web
 from controller.config.model import PaymentPrompts, PaymentSettings
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.payments.card import CardData
-from controller.payments.gateway import ChargeRequest, ChargeResult, PaymentGateway
+from controller.payments.charge import ChargeRequest, ChargeResult
+from controller.payments.gateway import PaymentGateway
 
 CARD, EXPIRY, CVV = "4556737586899855", "1228", "737"
 PROMPTS = PaymentPrompts(*(["x"] * 7))

@@ -16,7 +16,7 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.inbound import AGENT_TIMER, ENDING_TIMER, CallSettings, InboundCall, Phase
 from controller.config.model import Agent, PaymentPrompts, PaymentSettings, Service
-from controller.payments.gateway import ChargeResult
+from controller.payments.charge import ChargeResult
 from tests.factories import make_agent, make_service
 
 T = TypeVar("T", bound=c.Command)

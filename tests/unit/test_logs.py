@@ -59,7 +59,9 @@ def test_json_is_one_object_per_line_for_journald() -> None:
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
     assert first["level"] == "INFO" and first["logger"] == "reccontrol.test"
-    assert first["message"] == "call from [redacted] paid with [card number] on channel 1764398403.12"
+    assert first["message"] == (
+        "call from [redacted] paid with [card number] on channel 1764398403.12"
+    )
     assert first["time"].endswith("+00:00")
     assert second["level"] == "ERROR" and "KeyError" in second["exception"]
 
