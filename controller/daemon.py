@@ -17,9 +17,11 @@ from typing import Protocol
 import aiohttp
 from aiohttp import web
 
-from controller.access.service import AccessService
+from controller.access.credentials import Token
+from controller.access.service import AccessRefused, AccessService
 from controller.ari.client import AriClient, EventStream
 from controller.ari.events import Event
+from controller.audit.witness import WitnessPublisher
 from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
@@ -31,7 +33,9 @@ from controller.retention.purge_store import PurgeStoreFromThread
 from controller.retention.scheduler import PurgeScheduler
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
-from controller.web.payments import request_payment
+from controller.web.errors import error
+from controller.web.guard import FailureLimiter, client_address, too_many
+from controller.web.payments import bearer, request_payment
 
 log = logging.getLogger("reccontrol.daemon")
 
@@ -51,6 +55,7 @@ PURGE = web.AppKey("purge", PurgeScheduler)
 VAULT = web.AppKey("vault", LocalVault)
 ACCESS = web.AppKey("access", AccessService)
 """The audited door (S1, S2), built once on the store thread; used only through STORE."""
+LIMITER = web.AppKey("limiter", FailureLimiter)
 ARI_CONNECTIONS = 50
 # Seconds after start before the first scheduled purge, so start-up stays quick.
 PURGE_FIRST_DELAY = 30.0
@@ -58,8 +63,9 @@ PURGE_FIRST_DELAY = 30.0
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    key = config.audit.checkpoint_key
     store: StoreThread[SqliteStore] = StoreThread(
-        lambda: SqliteStore.open(config.store.path), SqliteStore.close
+        lambda: SqliteStore.open(config.store.path, audit_key=key), SqliteStore.close
     )
     await store.start()
     app[STORE] = store
@@ -71,7 +77,23 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     closed = await store.run(lambda s: s.close_interrupted_calls(now))
     if closed:
         log.warning("closed %d call(s) left open by a previous run", closed)
+    # S3: with a key, the access log is keyed from now on (signed key start).
+    await store.run(lambda s: s.ensure_audit_keyed(now))
+    witness: WitnessPublisher | None = None
+    audit = config.audit
+    if audit.witness_file is not None or audit.witness_syslog:
+        witness = WitnessPublisher(
+            lambda: store.run(lambda s: s.audit_head()),
+            app[CLOCK],
+            key,
+            audit.witness_file,
+            interval=audit.witness_interval_seconds,
+            to_syslog=audit.witness_syslog,
+        )
+        witness.start()
     yield
+    if witness is not None:
+        await witness.stop()
     await store.stop()
 
 
@@ -144,18 +166,40 @@ async def _consume(stream: EventStream, handler: EventHandler) -> None:
 
 async def payments(request: web.Request) -> web.Response:
     app = request.app
-    return await request_payment(request, access=app[ACCESS], store=app[STORE], calls=app[CALLS])
+    return await request_payment(
+        request, access=app[ACCESS], store=app[STORE], calls=app[CALLS], limiter=app[LIMITER]
+    )
 
 
 async def health(request: web.Request) -> web.Response:
-    stream = request.app[STREAM]
-    return web.json_response(
-        {
-            "status": "ok",
-            "ari_connections": stream.connections,
-            "active_calls": request.app[CALLS].active_calls,
+    """``ok`` or ``not ok`` (503) to anyone; the figures only to a person of the access
+    list (``?person=ID`` and their token as Bearer): active calls are nobody else's
+    business."""
+    app = request.app
+    healthy = app[STREAM].connections > 0
+    status = 200 if healthy else 503
+    answer: dict[str, object] = {"status": "ok" if healthy else "not ok"}
+    person_id = request.query.get("person", "")
+    token = bearer(request)
+    if person_id and token:
+        address = client_address(request)
+        if app[LIMITER].blocked(address):
+            return too_many(request)
+        access = app[ACCESS]
+
+        def sign_in(_: SqliteStore) -> None:
+            access.authenticate(person_id, Token(token))
+
+        try:
+            await app[STORE].run(sign_in)
+        except AccessRefused as exc:
+            app[LIMITER].failed(address)
+            return error(401, "unauthenticated", exc.reason)
+        answer |= {
+            "ari_connections": app[STREAM].connections,
+            "active_calls": app[CALLS].active_calls,
         }
-    )
+    return web.json_response(answer, status=status)
 
 
 def build_app(
@@ -166,6 +210,7 @@ def build_app(
     app[CLOCK] = clock or SystemClock()
     # P4: draws come from the OS CSPRNG so agents cannot predict them.
     app[RNG] = rng or random.SystemRandom()
+    app[LIMITER] = FailureLimiter()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ari_ctx)
     app.cleanup_ctx.append(_purge_ctx)

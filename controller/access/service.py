@@ -25,8 +25,8 @@ from controller.access.export import Exporter, ExportResult
 from controller.audit.chain import Entry, EntryDraft
 from controller.clock import Clock
 from controller.config.model import Config, Person
-from controller.logs import mask_digits
-from controller.privacy import caller_hash
+from controller.logs import contains_pan, mask_digits
+from controller.privacy import NumberError, subject_hash
 from controller.recordings.vault import LocalVault
 from controller.retention.deletion import Deletion, Request, delete_recordings
 from controller.sheets import Sheet, SheetError, evaluate
@@ -139,16 +139,19 @@ class AccessService:
         """The configured person, if the credential matches; refusals are logged."""
         person = self._config.access.persons.get(person_id)
         if person is None:
-            self._log_refusal(_clean(person_id) or "?", "-", "sign_in", "-", "-", "unknown person")
-            raise AccessRefused("unknown person or wrong credential")
+            # The id is the client's choice: it never becomes the entry's actor.
+            self._log_refusal("unknown", "-", "sign_in", "-", "-", "unknown person")
+            raise AccessRefused("unknown person or wrong credential", sign_in=True)
         try:
             ok = check(person.credential, presented, self._environ)
         except CredentialError as exc:
             self._log_refusal(person.id, person.role, "sign_in", "-", "-", "credential unusable")
-            raise AccessRefused(f"cannot check the credential: {exc}") from None
+            raise AccessRefused(
+                "cannot check the credential", detail=str(exc), sign_in=True
+            ) from None
         if not ok:
             self._log_refusal(person.id, person.role, "sign_in", "-", "-", "wrong credential")
-            raise AccessRefused("unknown person or wrong credential")
+            raise AccessRefused("unknown person or wrong credential", sign_in=True)
         return person
 
     # -- the gate --------------------------------------------------------------------
@@ -194,9 +197,26 @@ class AccessService:
         self._log_refusal(person.id, person.role, action, target, purpose, reason)
         return AccessRefused(reason)
 
+    def _no_card_in_file_name(
+        self, person: Person, action: str, target: str, stated: str, output: Path
+    ) -> None:
+        # The file name is logged (masked): a card number is refused outright (PCI DSS).
+        if contains_pan(output.name):
+            raise self._refuse(
+                person, action, target, stated, "export file name: must not contain a card number"
+            )
+
     def _gate(self, person: Person, action: str, target: str, purpose: str) -> str:
         """Checks purpose and role; returns the cleaned purpose or raises (logged)."""
         stated = " ".join(purpose.split())
+        if contains_pan(stated):
+            raise self._refuse(
+                person,
+                action,
+                target,
+                mask_digits(stated),
+                "purpose: must not contain a card number (PCI DSS 3.4)",
+            )
         if mask_digits(stated) != stated:
             # The log is kept a year and cannot be edited: no numbers go into it.
             raise self._refuse(
@@ -278,6 +298,7 @@ class AccessService:
         """A zip of one recording and its metadata (for mediation, say)."""
         stated, row = self._recording(person, "export", purpose, recording_id)
         target = f"recording:{row.id}"
+        self._no_card_in_file_name(person, "export", target, stated, output)
         record = CallRecord(self._call_row(row.call_id), [row], [])
         result = self._exporter.write_zip(
             output, [record], {"recording_id": row.id}, person.id, stated
@@ -432,11 +453,20 @@ class AccessService:
     def _subject(
         self, person: Person, action: str, purpose: str, number: str
     ) -> tuple[str, str, str]:
-        hashed = caller_hash(self._config.privacy.caller_hmac_key, number)
+        privacy = self._config.privacy
+        why = ""
+        try:
+            hashed: str | None = subject_hash(
+                privacy.caller_hmac_key, number, privacy.default_region
+            )
+        except NumberError as exc:
+            # A clear refusal, not "0 found": the number was mistyped (C5).
+            why = str(exc)
+            hashed = None
         target = f"subject:{subject_ref(hashed)}" if hashed else "subject:-"
         stated = self._gate(person, action, target, purpose)
         if hashed is None:
-            raise self._refuse(person, action, target, stated, "not a phone number")
+            raise self._refuse(person, action, target, stated, f"the number is {why}")
         return stated, target, hashed
 
     def _find(
@@ -491,6 +521,7 @@ class AccessService:
         end: dt.datetime | None = None,
     ) -> ExportResult:
         stated, target, hashed = self._subject(person, "subject_export", purpose, number)
+        self._no_card_in_file_name(person, "subject_export", target, stated, output)
         found = self._find(person, hashed, start, end)
         request = {**self._range(start, end), "number": number}
         result = self._exporter.write_zip(output, found.calls, request, person.id, stated)

@@ -15,6 +15,14 @@ When old entries are purged (T3), a :class:`Checkpoint` records the last cut ent
 sequence number and hash. Checkpoints chain too, and are HMAC-SHA-256 signed when a key
 is configured (plain SHA-256 otherwise). Verification then starts from the latest
 checkpoint: the first remaining entry must follow it.
+
+With the audit key, the chain is keyed too: each entry carries
+``mac = HMAC-SHA-256(key, "entry:" + hash)``, so re-chaining after an edit needs the key.
+A log started without a key is switched over by a signed :class:`KeyStart` written with
+the first keyed append: it binds the head and the checkpoints that existed then, so
+older entries and unsigned checkpoints stay checkable and no later one may be unsigned.
+Verification with the key trusts no ``algorithm`` field: a checkpoint after the switch
+that is not HMAC-signed is tampering, as is an entry after it without a valid MAC.
 """
 
 from __future__ import annotations
@@ -72,6 +80,10 @@ class Entry:
     details: Mapping[str, Any]
     prev_hash: str
     hash: str
+    mac: str | None = None
+    """HMAC of ``hash`` with the audit key; None for entries written without one."""
+    unreadable: str | None = None
+    """Why the stored ``details`` could not be read back (not JSON, NaN...), if so."""
 
     def content(self) -> dict[str, Any]:
         return _content(
@@ -109,8 +121,17 @@ def entry_hash(content: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
-def seal(draft: EntryDraft, seq: int, prev_hash: str) -> Entry:
-    """The entry that follows ``prev_hash`` at position ``seq``."""
+def _hmac(key: Secret, data: bytes) -> str:
+    return hmac.new(key.reveal().encode("utf-8"), data, hashlib.sha256).hexdigest()
+
+
+def entry_mac(key: Secret, digest: str) -> str:
+    """The keyed seal of one entry: its hash (which covers the one before) under the key."""
+    return _hmac(key, b"entry:" + digest.encode("ascii"))
+
+
+def seal(draft: EntryDraft, seq: int, prev_hash: str, key: Secret | None = None) -> Entry:
+    """The entry that follows ``prev_hash`` at position ``seq``, keyed if ``key``."""
     digest = entry_hash(_content(seq, draft, prev_hash))
     return Entry(
         seq=seq,
@@ -124,6 +145,7 @@ def seal(draft: EntryDraft, seq: int, prev_hash: str) -> Entry:
         details=dict(draft.details),
         prev_hash=prev_hash,
         hash=digest,
+        mac=entry_mac(key, digest) if key is not None else None,
     )
 
 
@@ -172,7 +194,7 @@ def _digest(body: Mapping[str, Any], algorithm: str, key: Secret | None) -> str 
     if algorithm == "sha256":
         return hashlib.sha256(data).hexdigest()
     if algorithm == "hmac-sha256" and key is not None:
-        return hmac.new(key.reveal().encode("utf-8"), data, hashlib.sha256).hexdigest()
+        return _hmac(key, data)
     return None
 
 
@@ -198,6 +220,99 @@ def make_checkpoint(
     )
 
 
+# -- the switch to a keyed chain ---------------------------------------------------------
+@dataclass(frozen=True)
+class KeyStart:
+    """Signed once, when the audit key is first used on this log: entries from
+    ``from_seq`` on carry a MAC; the entry before them had ``head_hash``; the first
+    ``checkpoints`` checkpoints (the last with ``checkpoint_digest``) predate the key."""
+
+    at: str
+    from_seq: int
+    head_hash: str
+    checkpoints: int
+    checkpoint_digest: str
+    mac: str
+
+    def body(self) -> dict[str, Any]:
+        return _key_start_body(
+            self.at, self.from_seq, self.head_hash, self.checkpoints, self.checkpoint_digest
+        )
+
+
+def _key_start_body(
+    at: str, from_seq: int, head_hash: str, checkpoints: int, checkpoint_digest: str
+) -> dict[str, Any]:
+    return {
+        "kind": "key_start",
+        "at": at,
+        "from_seq": from_seq,
+        "head_hash": head_hash,
+        "checkpoints": checkpoints,
+        "checkpoint_digest": checkpoint_digest,
+    }
+
+
+def make_key_start(
+    at: str,
+    head: tuple[int, str],
+    last_checkpoint: Checkpoint | None,
+    key: Secret,
+) -> KeyStart:
+    seq, digest = head
+    count = last_checkpoint.number if last_checkpoint else 0
+    cp_digest = last_checkpoint.digest if last_checkpoint else GENESIS
+    body = _key_start_body(at, seq + 1, digest, count, cp_digest)
+    return KeyStart(at, seq + 1, digest, count, cp_digest, _hmac(key, canonical_json(body)))
+
+
+# -- the outside witness ---------------------------------------------------------------
+@dataclass(frozen=True)
+class WitnessLine:
+    """One head the daemon published outside the store."""
+
+    at: str
+    seq: int
+    hash: str
+    mac: str | None
+
+
+def witness_mac(key: Secret, at: str, seq: int, digest: str) -> str:
+    return _hmac(key, canonical_json({"kind": "witness", "at": at, "seq": seq, "hash": digest}))
+
+
+def witness_line(at: str, head: tuple[int, str], key: Secret | None) -> str:
+    """The line appended to the witness file: JSON, signed when a key is configured."""
+    seq, digest = head
+    value: dict[str, Any] = {"at": at, "seq": seq, "hash": digest}
+    if key is not None:
+        value["mac"] = witness_mac(key, at, seq, digest)
+    return canonical_json(value).decode("utf-8")
+
+
+def parse_witness(lines: Iterable[str]) -> tuple[list[WitnessLine], tuple[int, str] | None]:
+    """The witness lines, or the first unreadable one as (line number, why)."""
+    parsed: list[WitnessLine] = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+            seq, digest, at = value["seq"], value["hash"], value["at"]
+            mac = value.get("mac")
+            if not (
+                isinstance(seq, int)
+                and isinstance(digest, str)
+                and isinstance(at, str)
+                and (mac is None or isinstance(mac, str))
+            ):
+                raise TypeError
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return parsed, (number, "not a witness line (JSON with at, seq, hash)")
+        parsed.append(WitnessLine(at, seq, digest, mac))
+    return parsed, None
+
+
 # -- verification ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verdict:
@@ -214,15 +329,25 @@ class Verdict:
     def describe(self) -> str:
         if self.ok:
             return f"intact: {self.entries} entries, head {self.head_seq}:{self.head_hash}"
-        where = f"entry {self.first_bad}: " if self.first_bad is not None else ""
-        return f"broken at {where}{self.reason}"
+        if self.first_bad is None:
+            return f"broken: {self.reason}"
+        return f"broken at entry {self.first_bad}: {self.reason}"
 
 
 def _check_checkpoints(
-    checkpoints: Sequence[Checkpoint], key: Secret | None
+    checkpoints: Sequence[Checkpoint], key: Secret | None, key_start: KeyStart | None
 ) -> tuple[int, str] | None:
     prev_digest, prev_through = GENESIS, 0
+    # With a key, only checkpoints the signed key start says predate it may be unsigned:
+    # the stored ``algorithm`` is not trusted (a forged "sha256" checkpoint would
+    # otherwise hide any entries before it).
+    unsigned_allowed = key_start.checkpoints if key_start is not None else 0
     for expected, cp in enumerate(checkpoints, start=1):
+        if key is not None and cp.algorithm != "hmac-sha256" and cp.number > unsigned_allowed:
+            return cp.number, (
+                f"checkpoint {cp.number} is not signed ({cp.algorithm}) although "
+                "audit.checkpoint_key is configured: a forged or downgraded checkpoint"
+            )
         if cp.number != expected:
             return cp.number, f"checkpoint {cp.number} is out of order (expected {expected})"
         if cp.prev_digest != prev_digest:
@@ -237,7 +362,40 @@ def _check_checkpoints(
             )
         if not hmac.compare_digest(digest, cp.digest):
             return cp.number, f"checkpoint {cp.number} does not match its signature"
+        if (
+            key_start is not None
+            and cp.number == key_start.checkpoints
+            and not hmac.compare_digest(cp.digest, key_start.checkpoint_digest)
+        ):
+            return cp.number, (
+                f"checkpoint {cp.number} is not the one the signed key start recorded"
+            )
         prev_digest, prev_through = cp.digest, cp.through_seq
+    if key_start is not None and key_start.checkpoints > len(checkpoints):
+        return len(checkpoints) + 1, (
+            f"checkpoint {len(checkpoints) + 1} is missing: the signed key start "
+            f"recorded {key_start.checkpoints}"
+        )
+    return None
+
+
+def _check_key_start(
+    key_start: KeyStart | None, key: Secret | None, recorded_head: tuple[int, str] | None
+) -> str | None:
+    """Why the key start is bad, or None. Without a key there is nothing to check."""
+    if key is None:
+        return None
+    if key_start is None:
+        if recorded_head is None or recorded_head[0] == 0:
+            return None  # nothing was ever logged
+        return (
+            "the log is not keyed: no signed key start although audit.checkpoint_key is "
+            "configured (it was removed, or nothing was logged since the key was set: "
+            "the daemon writes it when it starts)"
+        )
+    expected = _hmac(key, canonical_json(key_start.body()))
+    if key_start.mac is None or not hmac.compare_digest(expected, key_start.mac):
+        return "the key start does not match its signature (forged, or another key)"
     return None
 
 
@@ -249,6 +407,7 @@ def verify(
     recorded_head: tuple[int, str] | None = None,
     locate: Callable[[str], int | None] | None = None,
     anchor: str | None = None,
+    key_start: KeyStart | None = None,
 ) -> Verdict:
     """Checks the chain from the latest checkpoint (or the start) to the end.
 
@@ -258,9 +417,14 @@ def verify(
     insertion. ``anchor`` is a head hash published earlier: it must still be in the chain.
     """
     notes: list[str] = []
-    bad = _check_checkpoints(checkpoints, key)
+    why = _check_key_start(key_start, key, recorded_head)
+    if why is not None:
+        return Verdict(False, 0, 0, GENESIS, None, why)
+    bad = _check_checkpoints(checkpoints, key, key_start)
     if bad is not None:
         return Verdict(False, 0, 0, GENESIS, None, bad[1])
+    keyed_from = key_start.from_seq if key is not None and key_start is not None else None
+    start_hash = key_start.head_hash if key_start is not None else GENESIS
     last = checkpoints[-1] if checkpoints else None
     expected = last.through_seq + 1 if last else 1
     prev = last.through_hash if last else GENESIS
@@ -269,7 +433,21 @@ def verify(
             f"starts after checkpoint {last.number} ({last.algorithm}): "
             f"entries 1..{last.through_seq} were purged"
         )
+    if key is None:
+        notes.append("entry MACs not checked: no audit.checkpoint_key configured")
+    elif keyed_from is not None and keyed_from > 1:
+        notes.append(f"entries 1..{keyed_from - 1} predate the audit key (hash chain only)")
     anchor_found = anchor is not None and any(cp.through_hash == anchor for cp in checkpoints)
+    if keyed_from is not None and last is not None and last.through_seq == keyed_from - 1:
+        if last.through_hash != start_hash:
+            return Verdict(
+                False,
+                0,
+                0,
+                GENESIS,
+                None,
+                f"checkpoint {last.number} does not end at the head the key start recorded",
+            )
     count = 0
     head_seq = expected - 1
 
@@ -303,8 +481,21 @@ def verify(
                     "edited or replaced, or this one was inserted)"
                 )
             return broken(entry.seq, reason)
+        if entry.unreadable is not None:
+            return broken(entry.seq, f"unreadable details: {entry.unreadable}")
         if entry_hash(entry.content()) != entry.hash:
             return broken(entry.seq, "edited: its content does not match its hash")
+        if keyed_from is not None and key is not None:
+            if entry.seq == keyed_from - 1 and entry.hash != start_hash:
+                return broken(entry.seq, "it is not the head the signed key start recorded")
+            if entry.seq >= keyed_from and (
+                entry.mac is None or not hmac.compare_digest(entry.mac, entry_mac(key, entry.hash))
+            ):
+                what = "has no MAC" if entry.mac is None else "does not match its MAC"
+                return broken(
+                    entry.seq,
+                    f"keyed chain broken: it {what} (written or re-chained without the key)",
+                )
         if anchor is not None and entry.hash == anchor:
             anchor_found = True
         prev = entry.hash
@@ -332,3 +523,52 @@ def verify(
             tuple(notes),
         )
     return Verdict(True, count, head_seq, prev, None, "", tuple(notes))
+
+
+def check_witness(
+    lines: Sequence[WitnessLine],
+    *,
+    key: Secret | None,
+    head: tuple[int, str],
+    checkpoints: Sequence[Checkpoint],
+    hash_at: Callable[[int], str | None],
+) -> tuple[str | None, int]:
+    """Checks the log against heads published outside the store.
+
+    Returns (the first problem, naming the witness line; or None) and how many lines
+    could be compared (heads of entries purged since, between checkpoints, cannot)."""
+    cut = {cp.through_seq: cp.through_hash for cp in checkpoints}
+    purged_through = checkpoints[-1].through_seq if checkpoints else 0
+    checked = 0
+    previous = 0
+    for number, line in enumerate(lines, start=1):
+        where = f"witness line {number} ({line.at}, entry {line.seq})"
+        if key is not None:
+            if line.mac is None:
+                return f"{where} is not signed although audit.checkpoint_key is configured", checked
+            if not hmac.compare_digest(line.mac, witness_mac(key, line.at, line.seq, line.hash)):
+                return f"{where} does not match its signature", checked
+        if line.seq < previous:
+            return f"{where} goes back from entry {previous}: the witness file was edited", checked
+        previous = line.seq
+        if line.seq > head[0]:
+            return (
+                f"{where}: the log ends at entry {head[0]} but the witness saw entry "
+                f"{line.seq}: entries were deleted from the end, or the log was wiped",
+                checked,
+            )
+        if line.seq == 0:
+            checked += 1
+            continue
+        if line.seq in cut:
+            found: str | None = cut[line.seq]
+        elif line.seq <= purged_through:
+            continue  # purged behind a checkpoint: nothing left to compare
+        else:
+            found = hash_at(line.seq)
+        if found is None:
+            return f"{where}: that entry is missing from the log", checked
+        if not hmac.compare_digest(found, line.hash):
+            return f"{where}: the log's entry {line.seq} has another hash (rewritten)", checked
+        checked += 1
+    return None, checked

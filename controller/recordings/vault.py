@@ -9,10 +9,11 @@ worker thread, never from the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
-import shutil
+import stat
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,13 @@ CHUNK = 1 << 16
 
 class VaultError(Exception):
     error_id = "vault-error"
+
+
+class VaultRefused(VaultError):
+    """A file in Asterisk's folder that must not be adopted (a link, not a regular file,
+    not Asterisk's): someone may be trying to reach a file elsewhere. Raise an alert."""
+
+    error_id = "vault-refused"
 
 
 @dataclass(frozen=True)
@@ -65,22 +73,30 @@ class LocalVault:
         """Moves Asterisk's finished file into the vault; returns its hash and length.
 
         The vault copy belongs to reccontrol with mode 0600, whoever wrote the original.
+        Whoever can write Asterisk's folder could plant a symlink or a hard link there to
+        have a file elsewhere moved, chowned or chmodded as root: the file is opened
+        without following links and adopted only if it is a regular file, with one link,
+        owned by Asterisk (the owner of the recording folder). Anything else raises
+        :class:`VaultRefused` and is left where it is.
         """
         source = self.incoming_path(name, fmt)
         target = self.vault_dir / source.name
         try:
-            owner = source.stat().st_uid
-            me = os.geteuid()
-            if owner == me or me == 0:
-                self._move(source, target)
-                if owner != me:
-                    os.chown(target, me, os.getegid())
-                target.chmod(0o600)
-            else:
-                # Not ours and we cannot chown it: copy into a file we own, then drop
-                # the original (the controller runs in Asterisk's group to do so).
-                self._copy(source, target)
-                source.unlink()
+            fd = self._open_incoming(source)
+            try:
+                checked = os.fstat(fd)
+                me = os.geteuid()
+                moved = False
+                if checked.st_uid == me or me == 0:
+                    moved = self._rename_checked(source, target, checked)
+                if not moved:
+                    # Another file system, or not ours and we cannot chown it: copy what
+                    # we opened into a file we own, then drop the original (the
+                    # controller runs in Asterisk's group to do so).
+                    self._copy_fd(fd, target)
+                    self._unlink_if_same(source, checked)
+            finally:
+                os.close(fd)
             return AdoptedFile(
                 path=target,
                 sha256=sha256_of(target),
@@ -92,24 +108,82 @@ class LocalVault:
         except (OSError, wave.Error, EOFError) as exc:
             raise VaultError(f"cannot adopt recording {source.name}: {exc}") from None
 
-    def _move(self, source: Path, target: Path) -> None:
+    def _open_incoming(self, source: Path) -> int:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(source, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise VaultRefused(
+                    f"recording file {source.name} is a symbolic link; not adopted"
+                ) from None
+            raise
+        info = os.fstat(fd)
+        asterisk_uid = os.stat(self.asterisk_dir).st_uid
+        problem = ""
+        if not stat.S_ISREG(info.st_mode):
+            problem = "is not a regular file"
+        elif info.st_nlink != 1:
+            problem = f"has {info.st_nlink} hard links"
+        elif info.st_uid != asterisk_uid:
+            problem = (
+                f"belongs to uid {info.st_uid}, not to Asterisk (uid {asterisk_uid}, "
+                "the owner of the recording folder)"
+            )
+        if problem:
+            os.close(fd)
+            raise VaultRefused(f"recording file {source.name} {problem}; not adopted")
+        return fd
+
+    def _rename_checked(self, source: Path, target: Path, checked: os.stat_result) -> bool:
+        """Renames into the vault, then makes sure what arrived is the file checked (not
+        something swapped in meanwhile) before changing its owner and mode through the
+        open file. False when the vault is on another file system."""
         try:
             os.rename(source, target)
         except OSError as exc:
-            if exc.errno != errno.EXDEV:
+            if exc.errno == errno.EXDEV:
+                return False
+            raise
+        try:
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
                 raise
-            # Another file system: copy, flush, then drop the original.
-            self._copy(source, target)
-            source.unlink()
+            target.unlink()
+            raise VaultRefused(f"recording file {source.name} was replaced by a link") from None
+        try:
+            arrived = os.fstat(fd)
+            if (arrived.st_dev, arrived.st_ino) != (checked.st_dev, checked.st_ino):
+                target.unlink()
+                raise VaultRefused(f"recording file {source.name} was replaced while adopted")
+            me = os.geteuid()
+            if arrived.st_uid != me:
+                os.fchown(fd, me, os.getegid())
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        return True
 
-    def _copy(self, source: Path, target: Path) -> None:
+    def _copy_fd(self, fd: int, target: Path) -> None:
         partial = target.with_name(target.name + ".partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, CHUNK)
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        out_fd = os.open(partial, flags, 0o600)
+        os.lseek(fd, 0, os.SEEK_SET)
+        with os.fdopen(out_fd, "wb") as out:
+            while block := os.read(fd, CHUNK):
+                out.write(block)
             out.flush()
             os.fsync(out.fileno())
         os.rename(partial, target)
+
+    @staticmethod
+    def _unlink_if_same(source: Path, checked: os.stat_result) -> None:
+        info = os.lstat(source)
+        if (info.st_dev, info.st_ino) == (checked.st_dev, checked.st_ino):
+            source.unlink()
 
     def discard_incoming(self, name: str, fmt: str) -> bool:
         """Deletes a file Asterisk left behind for a discarded recording, if any."""
