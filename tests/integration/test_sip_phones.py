@@ -300,3 +300,37 @@ async def test_m1_card_digits_as_rfc4733_events_reach_the_api_not_the_wav(
     assert tone_seconds(audio.slice(0, 1.5), CALLER_VOICE) > 1.2
     tail = audio.slice(audio.duration - 4, audio.duration)
     assert tone_seconds(tail, CALLER_VOICE) > 3.5 and tone_seconds(tail, AGENT_VOICE) > 3.5
+
+
+# -- a real queue --------------------------------------------------------------------------
+async def test_a3_queue_decides_on_the_member_who_answered(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """A1, A3 through a real Queue() of three SIP phones tried in turn (sandbox queue
+    ``support``): the agent is the member Asterisk reports as having answered
+    (MEMBERINTERFACE), not the queue. Alice answers the first call: recorded. Alice is
+    busy and Bruno, protected, answers the second: not recorded. Both busy, Chloé, whom
+    the config does not list, answers the third: not recorded, reason stored."""
+    agents = {k: v for k, v in sip_agents().items() if k != "chloe"}
+    services = {"support": service(site, target="Local/support@sim-queues")}
+    turns = (("alice", ()), ("bruno", ("alice",)), ("chloe", ("alice", "bruno")))
+    async with running_flow(site, services=services, agents=agents, draws=[0.0] * 3) as flow:
+        for answering, busy in turns:
+            for name in busy:
+                await phones.busy(name)
+            await phones.agent(answering, [tone(AGENT_VOICE, 8000)])
+            await phones.call("support", CALLER_NUMBER, [tone(CALLER_VOICE, 9000)], 6000)
+            await phones.finished()
+            phones.forget_finished()
+        calls = await flow.daemon.wait_for_calls(3)
+
+    calls.sort(key=lambda call: call["started_at"])
+    decided = [(c["decision"]["agent_id"], c["decision"]["reason"]) for c in calls]
+    assert decided == [
+        ("alice", "sampled"),
+        ("bruno", "protected_agent"),
+        (None, "unknown_agent"),
+    ]
+    assert [len(c["recordings"]) for c in calls] == [1, 0, 0]
+    audio = read_wav(Path(calls[0]["recordings"][0]["path"]))
+    assert tone_seconds(audio, AGENT_VOICE) > 0.9 * audio.duration

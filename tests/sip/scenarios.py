@@ -94,6 +94,28 @@ Content-Length: [len]
 """
 
 
+def busy_phone(user: str) -> str:
+    """An agent's phone that is busy: answers the INVITE with 486, as a phone already in a
+    call does, so a queue tries its next member at once."""
+    busy = _message(
+        f"""SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]{user}[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+"""
+    )
+    return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
+<scenario name="{user}'s busy phone">
+  <recv request="INVITE" crlf="true"/>
+  <send>{busy}</send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
 def calling_trunk(
     service: str,
     caller_number: str,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tests.sip.media import Part, write_pcap
-from tests.sip.scenarios import answering_phone, calling_trunk
+from tests.sip.scenarios import answering_phone, busy_phone, calling_trunk
 
 TIMEOUT_S = 120  # SIPp gives up by itself after this: a stuck test cannot leave it behind
 _STARTED_WITHIN = 10.0
@@ -172,6 +172,13 @@ class Switchboard:
         await phone.start()
         return phone
 
+    async def busy(self, name: str) -> Phone:
+        """Agent ``name``'s phone, already in a call: it refuses the next one with 486."""
+        phone = Phone(f"{name}-busy", busy_phone(name), self.phone_ports[name], self.workdir)
+        self.phones.append(phone)
+        await phone.start()
+        return phone
+
     async def call(
         self,
         service: str,
@@ -195,6 +202,10 @@ class Switchboard:
         """Every phone's scenario ended well."""
         for phone in self.phones:
             await phone.finished(within)
+
+    def forget_finished(self) -> None:
+        """Forgets the phones whose scenarios ended, so the next call gets fresh ones."""
+        self.phones = [p for p in self.phones if p.process is None or p.process.returncode is None]
 
 
 @asynccontextmanager
