@@ -54,6 +54,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 # Asterisk writes these; everything else in an instance folder is root's.
 _ASTERISK_DIRS = ("lib", "db", "spool", "spool/recording", "run", "log", "cache", "sounds")
 _CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/"}
+# UDP ports for the instances' SIP transports and simulated phones: above Asterisk's RTP
+# range (rtp.conf) and below the kernel's ephemeral range (32768 and up), whose ports any
+# program's socket may get. Test phones take their media ports from 26000 up.
+SIP_PORTS = range(20000, 26000)
 _BOOT_TIMEOUT = 60.0
 _STOP_TIMEOUT = 10.0
 
@@ -606,15 +610,22 @@ def _check_udp_port_free(port: int) -> None:
 
 
 def _free_udp_port(taken: set[int]) -> int:
-    """A UDP port nobody has bound, outside ``taken``. The kernel picks it from the
-    ephemeral range, away from Asterisk's RTP ports (rtp.conf)."""
-    for _ in range(50):
+    """A UDP port nobody has bound, outside ``taken``, from :data:`SIP_PORTS`: the kernel
+    never hands those out to other programs' sockets by itself, so a port chosen now is
+    still free when a test's phone binds it."""
+    for _ in range(200):
+        port = SIP_PORTS.start + secrets.randbelow(len(SIP_PORTS))
+        if port in taken:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port not in taken:
-            return port
-    raise SandboxError("no free UDP port found on 127.0.0.1")
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise SandboxError(
+        f"no free UDP port found on 127.0.0.1 in {SIP_PORTS.start}-{SIP_PORTS.stop - 1}"
+    )
 
 
 def _wait_ari(instance: SandboxInstance, timeout: float = 10.0) -> None:

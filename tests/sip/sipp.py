@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import secrets
 import shutil
 import signal
 import socket
@@ -49,18 +50,21 @@ def _udp_port_taken(port: int) -> bool:
     return False
 
 
+# Media and control ports of the phones: below the kernel's ephemeral range (whose ports
+# any program's socket may get) and above the sandbox's SIP and phone ports.
+MEDIA_PORTS = range(26000, 32000)
+
+
 def free_udp_ports(count: int, step: int = 1) -> int:
     """The first of ``count`` free UDP ports ``step`` apart, on 127.0.0.1.
 
     SIPp binds its media port and the one two above it (for video): ask for
     ``count=2, step=2``.
     """
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
+    for _ in range(200):
+        first = MEDIA_PORTS.start + secrets.randbelow(len(MEDIA_PORTS) - count * step)
         wanted = [first + i * step for i in range(count)]
-        if wanted[-1] < 65536 and not any(_udp_port_taken(p) for p in wanted):
+        if not any(_udp_port_taken(p) for p in wanted):
             return first
     raise SippError(f"no {count} free UDP ports {step} apart on 127.0.0.1")
 
