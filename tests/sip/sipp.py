@@ -55,6 +55,19 @@ def _udp_port_taken(port: int) -> bool:
 MEDIA_PORTS = range(26000, 32000)
 
 
+def _udp_port_bound(port: int) -> bool:
+    """Whether a socket is bound to UDP ``port``, read from the kernel's table: probing by
+    binding would, for an instant, take the port from the SIPp that is starting."""
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(table, encoding="ascii") as lines:
+            next(lines)
+            for line in lines:
+                local = line.split()[1]
+                if int(local.rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
+
+
 def free_udp_ports(count: int, step: int = 1) -> int:
     """The first of ``count`` free UDP ports ``step`` apart, on 127.0.0.1.
 
@@ -119,7 +132,7 @@ class Phone:
             )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _STARTED_WITHIN
-        while not _udp_port_taken(self.port):
+        while not _udp_port_bound(self.port):
             if self.process.returncode is not None:
                 raise SippError(f"{self.name}: SIPp exited at start\n{self.logs()}")
             if loop.time() > deadline:
