@@ -22,7 +22,7 @@ import syslog
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from controller.audit.chain import witness_line
+from controller.audit.witness_line import witness_line
 from controller.clock import Clock
 from controller.secrets import Secret
 
