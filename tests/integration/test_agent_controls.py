@@ -178,10 +178,9 @@ async def test_private_outbound_call_leaves_no_recording_and_no_number(
             extension="c-talk-4",
             variables={"SIM_DIAL": "*770612345678"},
         )
+
         async def counted() -> list[dict[str, Any]] | None:
-            found: list[dict[str, Any]] = await flow.daemon.query(
-                lambda s: s.private_call_counts()
-            )
+            found: list[dict[str, Any]] = await flow.daemon.query(lambda s: s.private_call_counts())
             return found or None
 
         counts = await eventually(counted, "the private call counted")

@@ -255,6 +255,7 @@ async def test_recording_that_cannot_start_leaves_the_call_going(site: SandboxSi
 async def test_unknown_service_goes_on_unrecorded(site: SandboxSite) -> None:
     async with running_flow(site, services={"sales": service(site)}) as flow:
         await flow.board.call("nosuch", "c-talk-3", CALLER_NUMBER)
+
         # The call is handed back to the dialplan, which sends it to the fallback.
         async def in_fallback() -> bool | None:
             channels = await flow.board.client.list_channels()
