@@ -382,6 +382,7 @@ def test_agent_key_defaults(load: Loader) -> None:
         "private": "*7",
         "payment": "*8",
         "card": "*5",
+        "notice_given": "*4",
     }
     assert load(base()).private_calls.dial_prefix == "*77"
 
