@@ -339,7 +339,8 @@ class OutboundCall:
             discarded = self.rec.discard("discarded")
             if discarded:
                 discarded += self.rec.close_pause("discarded")
-            return self.notice.object(now, discarded)
+            # Bridged and still waiting for the agent's notice: the objection decides.
+            return self.notice.object(now, discarded) + self._maybe_decide(now)
         return self.notice.notice_key(digit, now)
 
     def _playback_done(self, failed: bool, now: dt.datetime) -> list[c.Command]:
