@@ -202,7 +202,6 @@ class Switchboard:
             variables=channel_vars or None,
         )
 
-
     async def dial_out(self, agent: str, service: str, number: str, agent_script: str) -> Channel:
         """An outbound call: ``agent``'s phone dials ``number`` for ``service`` through
         reccontrol-outbound; the agent follows ``agent_script`` (an extension of the
