@@ -57,11 +57,13 @@ async def assert_clean(flow: Flow) -> None:
 
 
 async def test_announced_outbound_call_is_recorded_after_the_announcement(
-    site: SandboxSite,
+    site: SandboxSite, caplog: pytest.LogCaptureFixture
 ) -> None:
     """C6, C1: the customer hears the announcement on answer; the sampled call is
     recorded from the bridge on, with no announcement in the file; the agent is
-    identified from the calling channel (A1)."""
+    identified from the calling channel (A1). The number dialled is in no store, log or
+    event log (C4)."""
+    caplog.set_level(logging.DEBUG, logger="reccontrol")
     services = {"sales": outbound_service(site, "talks")}
     async with running_flow(site, services=services, draws=[0.1]) as flow:
         await flow.board.dial_out("alice", "sales", CUSTOMER, "alice-talk")
@@ -84,6 +86,8 @@ async def test_announced_outbound_call_is_recorded_after_the_announcement(
     assert tone_seconds(audio, AGENT_VOICE) > 0.8 * audio.duration
     for path in site.workdir.glob("reccontrol.sqlite3*"):
         assert b"612345678" not in path.read_bytes()
+    assert "612345678" not in (site.workdir / "ari-events.jsonl").read_text()
+    assert "612345678" not in caplog.text
 
 
 async def test_customer_opt_out_is_stored_and_remembered(site: SandboxSite) -> None:
@@ -248,3 +252,23 @@ async def test_controller_down_dials_the_number_unrecorded(asterisk: SandboxInst
         await ari.wait_for("StasisStart", lambda e: e["channel"]["id"] == channel)
         await ari.expect(204, "DELETE", f"/channels/{channel}")
         await ari.wait_for("StasisEnd", lambda e: e["channel"]["id"] == channel)
+
+
+async def test_service_without_outbound_section_is_dialled_unrecorded(site: SandboxSite) -> None:
+    """C6: a service that takes no outbound calls hands the agent's call back; the
+    dialplan's fallback dials the number, unrecorded, and nothing is stored."""
+    async with running_flow(site, services={"sales": service(site)}) as flow:
+        phone = await flow.board.dial_out("alice", "sales", CUSTOMER, "alice-talk")
+
+        async def fell_back() -> bool | None:
+            channels = await flow.board.client.list_channels()
+            return (
+                any(ch.dialplan_context == "reccontrol-outbound-fallback" for ch in channels)
+                or None
+            )
+
+        await eventually(fell_back, "the outbound call reached the fallback")
+        await flow.board.client.hangup(phone.id)
+        ids: list[str] = await flow.daemon.query(lambda s: s.call_ids())
+        assert flow.vault_files() == []
+    assert ids == []
