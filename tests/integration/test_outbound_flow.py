@@ -22,6 +22,7 @@ from tests.integration.flow import (
     ANNOUNCEMENT_MARKER,
     ANNOUNCEMENT_SECONDS,
     CALLER_VOICE,
+    NOTICE_MARKER,
     Flow,
     running_flow,
     service,
@@ -114,6 +115,32 @@ async def test_customer_opt_out_is_stored_and_remembered(site: SandboxSite) -> N
     assert second["caller_hash"] == first["caller_hash"]
     assert second["decision"]["reason"] == "remembered_objection"
     assert second["recordings"] == [] and second["consent_events"] == []
+
+
+async def test_customer_full_notice_key_then_recorded_without_it(site: SandboxSite) -> None:
+    """C6, C3: the customer's full-notice key plays the full notice, then the call goes
+    on and is recorded without the announcement or the notice in the file."""
+    services = {"sales": outbound_service(site, "notice")}
+    async with running_flow(site, services=services, draws=[0.1]) as flow:
+        await flow.board.dial_out("alice", "sales", CUSTOMER, "alice-talk")
+        (call,) = await flow.daemon.wait_for_calls(1)
+        await assert_clean(flow)
+
+    (consent,) = call["consent_events"]
+    assert (consent["kind"], consent["key"], consent["phase"]) == (
+        "full_notice",
+        "0",
+        "announcement",
+    )
+    assert call["announcement_completed"] == 1 and call["decision"]["reason"] == "sampled"
+    (rec,) = call["recordings"]
+    audio = read_wav(Path(rec["path"]))
+    assert tone_seconds(audio, NOTICE_MARKER) == 0.0
+    assert tone_seconds(audio, ANNOUNCEMENT_MARKER) == 0.0
+    # 15.1 s of customer (the key takes 0.1 s): 1 s of announcement and 2 s of notice
+    # before the bridge.
+    assert 8.0 <= audio.duration <= 15.1 - 3 + 0.3
+    assert tone_seconds(audio, CALLER_VOICE) > 0.8 * audio.duration
 
 
 async def test_notice_by_agent_records_only_after_the_key(site: SandboxSite) -> None:
