@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from pathlib import Path
+from random import Random as R
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -13,8 +15,16 @@ from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.conversation import CallSettings
-from controller.calls.outbound import CUSTOMER_TIMER, OutboundCall, Phase, not_reached
+from controller.calls.outbound import (
+    CUSTOMER_TIMER,
+    OutboundCall,
+    Phase,
+    not_reached,
+    outbound_call,
+)
+from controller.config import Config, load_config
 from controller.config.model import Agent, Announcement, Outbound, Service
+from controller.privacy import caller_hash
 from tests.factories import make_agent, make_service
 
 T = TypeVar("T", bound=c.Command)
@@ -327,3 +337,53 @@ def test_originate_failure_hands_the_agent_back_to_the_dialplan() -> None:
     out = d.send(m.CommandFailed(originate, "not_found", 404))
     assert c.ContinueInDialplan("phone-1") in out
     assert of(out, c.EndCall)[0].outcome == "handed_back"
+
+
+def golden_config() -> Config:
+    golden = Path(__file__).resolve().parents[1] / "golden" / "site.yaml"
+    return load_config(golden, environ={"ARI_PW": "x", "HMAC_KEY": "k" * 32})
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        ((), "unknown service ''"),
+        (("nosuch", "0612345678"), "unknown service 'nosuch'"),
+        (("urgences", "0612345678"), "service 'urgences' has no outbound section"),
+    ],
+)
+def test_calls_the_controller_cannot_take_go_back(args: tuple[str, ...], why: str) -> None:
+    """C6: bad Stasis arguments or a service without outbound never crash: the reason
+    comes back and the router hands the channel to the dialplan's fallback."""
+    made = outbound_call("c0ffee", golden_config(), PHONE, args, settings=SETTINGS, rng=R())
+    assert isinstance(made, str) and made.startswith(why)
+
+
+@pytest.mark.parametrize("number", ["", "06 12", "06&PJSIP/x", "0612345678;1", "+", "1" * 21])
+def test_what_is_not_a_number_is_never_dialled(number: str) -> None:
+    """C6: the factory keeps only digits (and a leading +) for the dial string."""
+    made = outbound_call(
+        "c0ffee", golden_config(), PHONE, ("adhesions", number), settings=SETTINGS, rng=R()
+    )
+    assert isinstance(made, OutboundCall)
+    assert made.customer_hash is None
+    out = made.start(NOW)
+    assert of(out, c.Originate) == [] and of(out, c.EndCall)[0].outcome == "invalid_number"
+
+
+def test_agent_and_number_hash_come_from_the_config() -> None:
+    """C6, C4: the agent is matched on the calling channel; the number's HMAC is the
+    E.164 one, the same however the number is written."""
+    config = golden_config()
+    made = outbound_call(
+        "c0ffee", config, PHONE, ("adhesions", "0612345678"), settings=SETTINGS, rng=R()
+    )
+    other = outbound_call(
+        "c0ffee", config, PHONE, ("adhesions", "+33612345678"), settings=SETTINGS, rng=R()
+    )
+    assert isinstance(made, OutboundCall) and isinstance(other, OutboundCall)
+    assert made.agent is not None and made.agent.id == "alice"
+    assert made.customer_hash == other.customer_hash
+    assert made.customer_hash == caller_hash(config.privacy.caller_hmac_key, "+33612345678")
+    (originate,) = of(made.start(NOW), c.Originate)
+    assert originate.endpoint == "PJSIP/0612345678@trunk"
