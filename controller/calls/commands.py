@@ -144,6 +144,8 @@ class StopRecording(RestCommand):
 @dataclass(frozen=True)
 class Hangup(RestCommand):
     channel_id: str
+    reason: str = "normal"
+    """What the other end is told: ``busy``, ``no_answer``, ``unallocated``..."""
 
 
 @dataclass(frozen=True)

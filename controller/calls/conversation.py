@@ -91,8 +91,10 @@ class Conversation:
         connected: bool,
         payment_refusal: Callable[[], str | None],
         caller_objected: bool,
+        notice_given: Callable[[str], list[c.Command]] | None = None,
     ) -> list[c.Command]:
-        """``payment_refusal`` is asked only if the key sequence asks for a payment."""
+        """``payment_refusal`` is asked only if the key sequence asks for a payment;
+        ``notice_given`` (outbound calls announced by the agent, C6) gets the keys."""
         action = self.keys.feed(digit, received)
         if action is None or not connected:
             return []
@@ -115,6 +117,8 @@ class Conversation:
                 return self._make_private(now)
             case "start":
                 return self._start_on_demand(now, caller_objected)
+            case "notice_given" if notice_given is not None:
+                return notice_given(self.settings.agent_keys.notice_given)
         return [
             self.feedback(False),
             self._log(f"agent key '{action}' is not available", "warning"),

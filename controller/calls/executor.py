@@ -175,8 +175,8 @@ class CommandExecutor:
                 await client.record_bridge(bridge_id, name, fmt=fmt)
             case c.StopRecording(name=name):
                 await client.stop_recording(name)
-            case c.Hangup(channel_id=channel_id):
-                await client.hangup(channel_id)
+            case c.Hangup(channel_id=channel_id, reason=reason):
+                await client.hangup(channel_id, reason)
             case c.DestroyBridge(bridge_id=bridge_id):
                 await client.destroy_bridge(bridge_id)
                 self.spawn(self._confirm_bridge_gone(bridge_id))

@@ -44,6 +44,15 @@ class AgentAnswered(Message):
 @dataclass(frozen=True)
 class ChannelGone(Message):
     channel_id: str
+    cause: int = 0
+    """Asterisk's hang-up cause (Q.850), 0 when the event does not say."""
+
+
+@dataclass(frozen=True)
+class CustomerAnswered(Message):
+    """The customer dialled on an outbound call answered (C6)."""
+
+    channel: Channel
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from controller.calls import messages as m
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
 from controller.calls.ids import new_id
 from controller.calls.inbound import CallSettings, InboundCall
+from controller.calls.outbound import OutboundCall, outbound_call
 from controller.clock import Clock
 from controller.config.model import Config
 from controller.privacy import caller_hash
@@ -44,7 +45,7 @@ log = logging.getLogger("reccontrol.calls")
 
 @dataclass
 class CallContext:
-    machine: InboundCall
+    machine: InboundCall | OutboundCall
     queue: asyncio.Queue[Batch] = field(default_factory=asyncio.Queue)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held while a batch runs, so batches of one call never interleave."""
@@ -81,10 +82,12 @@ class EventRouter:
             case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
                 await self._key(channel.id, m.Dtmf(channel.id, digit, received), received)
             case (
-                StasisEnd(channel=channel)
-                | ChannelDestroyed(channel=channel)
-                | (ChannelHangupRequest(channel=channel))
+                ChannelDestroyed(channel=channel, cause=cause)
+                | ChannelHangupRequest(channel=channel, cause=cause)
             ):
+                # The cause tells an outbound call's busy number from a missing one.
+                self._to_channel(channel.id, m.ChannelGone(channel.id, cause))
+            case StasisEnd(channel=channel):
                 self._to_channel(channel.id, m.ChannelGone(channel.id))
             case PlaybackFinished(playback=playback):
                 call_id = _call_id_of(playback.id)
@@ -136,6 +139,15 @@ class EventRouter:
             if agent is None:
                 agent = await self._executor.agent_named_on(channel.id)
             self.feed(call_id, m.AgentAnswered(channel, agent))
+        elif role == "outbound":
+            await self._start_outbound(channel, args[1:])
+        elif role == "customer":
+            call_id = args[1] if len(args) > 1 else ""
+            if call_id not in self.calls:
+                log.warning("customer channel %s answered for a call that is over", channel.id)
+                await self._executor.hang_up_stray(channel.id)
+                return
+            self.feed(call_id, m.CustomerAnswered(channel))
         elif role in ("private-outbound", "private-line"):
             await self._private_call(channel, role, args[1] if len(args) > 1 else "")
         else:
@@ -192,6 +204,26 @@ class EventRouter:
             self._by_channel[channel_id] = call_id
         ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
         log.info("call %s (%s): started on channel %s", call_id, service_name, channel.id)
+        ctx.queue.put_nowait(Batch(machine.start(self._clock.now())))
+
+    async def _start_outbound(self, channel: Channel, args: tuple[str, ...]) -> None:
+        """C6: an agent's phone dialled a customer through reccontrol-outbound."""
+        call_id = new_id(self._rng, 64)
+        machine = outbound_call(
+            call_id, self._config, channel, args, settings=self._settings, rng=self._rng
+        )
+        if isinstance(machine, str):
+            log.error("channel %s: %s; the call goes on unrecorded", channel.id, machine)
+            await self._executor.return_to_dialplan(channel.id)
+            return
+        ctx = CallContext(machine)
+        self.calls[call_id] = ctx
+        for channel_id in machine.channel_ids:
+            self._by_channel[channel_id] = call_id
+        ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
+        log.info(
+            "call %s (%s): outbound, from channel %s", call_id, machine.service.name, channel.id
+        )
         ctx.queue.put_nowait(Batch(machine.start(self._clock.now())))
 
     def _to_channel(self, channel_id: str, message: m.Message) -> None:

@@ -194,6 +194,7 @@ def _agent_keys(node: Node, services: dict[str, Service]) -> AgentKeys:
         private=sequences["private"],
         payment=sequences["payment"],
         card=sequences["card"],
+        notice_given=sequences["notice_given"],
         inter_digit_timeout=node["inter_digit_timeout"].number(2.0, minimum=0.5, maximum=10),
         ok_sound=node["ok_sound"].sound("beep"),
         refused_sound=node["refused_sound"].sound("beeperr"),

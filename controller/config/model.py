@@ -137,6 +137,23 @@ class Agent:
 class Announcement:
     sound: str
     version: str
+    by: Literal["system", "agent"] = "system"
+    """``agent``: on outbound calls the agent gives the notice and confirms it with the
+    notice-given key; nothing is announced by the system (C6)."""
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """How the service's agents reach customers (C6)."""
+
+    dial: str
+    """Dial string with ``{number}`` where the dialled number goes."""
+    caller_id: str = ""
+    """The number presented to the customer; empty: Asterisk's default."""
+    ring_timeout: int = 30
+
+    def endpoint(self, number: str) -> str:
+        return self.dial.replace("{number}", number)
 
 
 @dataclass(frozen=True)
@@ -169,6 +186,8 @@ class AgentKeys:
     private: str = "*7"
     payment: str = "*8"
     card: str = "*5"
+    notice_given: str = "*4"
+    """On an outbound call of a service announced by its agents: the notice was given."""
     inter_digit_timeout: float = 2.0
     """Seconds allowed between two keys of one sequence."""
     ok_sound: str = "beep"
@@ -185,6 +204,7 @@ class AgentKeys:
             "private": self.private,
             "payment": self.payment,
             "card": self.card,
+            "notice_given": self.notice_given,
         }
 
 
@@ -258,6 +278,8 @@ class Service:
     pause: PauseSettings = field(default_factory=PauseSettings)
     payments: bool = False
     """Whether agents of this service may send callers to the payment IVR."""
+    outbound: Outbound | None = None
+    """None: the service takes no outbound calls."""
 
 
 # -- access, sheets, audit, retention, legal (S1-S3, T2-T4, D1) ------------------------

@@ -16,6 +16,7 @@ from controller.config.model import (
     CallerKeys,
     Campaign,
     Exemption,
+    Outbound,
     PauseSettings,
     PaymentPrompts,
     PaymentSettings,
@@ -46,6 +47,7 @@ def service(name: str, node: Node) -> Service | None:
             "no_agent_sound",
             "pause",
             "payments",
+            "outbound",
         ),
         required=("language", "purposes", "announcement", "full_notice", "target"),
     ):
@@ -104,10 +106,12 @@ def service(name: str, node: Node) -> Service | None:
 
     ann = node["announcement"]
     announcement = Announcement("", "")
-    if ann.mapping(("sound", "version"), required=("sound", "version")):
+    if ann.mapping(("sound", "version", "by"), required=("sound", "version")):
+        by = ann["by"].string("system", choices=("system", "agent"))
         announcement = Announcement(
             ann["sound"].sound(""),
             ann["version"].string(""),
+            "agent" if by == "agent" else "system",
         )
 
     keys = CallerKeys()
@@ -160,6 +164,32 @@ def service(name: str, node: Node) -> Service | None:
         no_agent_sound=node["no_agent_sound"].sound("sorry"),
         pause=pause_settings(node["pause"]),
         payments=node["payments"].boolean(False),
+        outbound=outbound(node["outbound"]),
+    )
+
+
+def outbound(node: Node) -> Outbound | None:
+    """C6: how agents reach customers. The number goes into the dial string only after
+    the controller checked it is digits, so it cannot add a second target."""
+    if not node.present or not node.mapping(
+        ("dial", "caller_id", "ring_timeout"), required=("dial",)
+    ):
+        return None
+    dial = node["dial"].string("")
+    if dial and (
+        dial.count("{number}") != 1
+        or not re.fullmatch(r"(PJSIP|SIP|IAX2|DAHDI|Local)/\S+", dial.replace("{number}", "0"))
+    ):
+        node["dial"].fail(
+            "must be an Asterisk dial string with {number} once where the dialled number "
+            f"goes, such as PJSIP/{{number}}@trunk; got {dial!r}"
+        )
+    return Outbound(
+        dial=dial,
+        caller_id=node["caller_id"].string(
+            "", pattern=r"\+?[0-9]{2,20}", pattern_hint="must be a phone number, digits only"
+        ),
+        ring_timeout=node["ring_timeout"].integer(30, minimum=5, maximum=300),
     )
 
 

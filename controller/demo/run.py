@@ -62,6 +62,8 @@ class Scenario:
     """The sampling draw this call consumes, if it reaches one."""
     variables: dict[str, str] = field(default_factory=dict)
     private: bool = False
+    outbound: bool = False
+    """Alice's phone calls the customer ``caller``; ``caller_script`` is then Alice's."""
 
 
 CALLERS = {
@@ -70,6 +72,7 @@ CALLERS = {
     "C": "+33100000003",
     "D": "+33100000004",
     "E": "+33100000005",
+    "F": "0600000006",
 }
 
 SCENARIOS = (
@@ -87,6 +90,14 @@ SCENARIOS = (
     ),
     Scenario(
         "Card payment through the secure IVR (*8)", "shop", "c-pay-12", "E", 0.05, variables=ORDER
+    ),
+    Scenario(
+        "Outbound: the customer hears the announcement",
+        "callback",
+        "alice-talk",
+        "F",
+        0.05,
+        outbound=True,
     ),
 )
 
@@ -147,6 +158,11 @@ def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[st
         "mediation": service("Local/alice-keys-*1@sim-agent"),
         "private": service("Local/alice-keys-*7@sim-agent"),
         "shop": service("Local/alice-keys-*8@sim-agent", payments=True),
+        # Alice calls customers back; they answer and talk (C6).
+        "callback": service(
+            "Local/alice-talk@sim-agent",
+            outbound={"dial": "Local/{number}@sim-customer-talks", "ring_timeout": 10},
+        ),
     }
     payment = {
         "api_url": payment_url,
@@ -161,6 +177,11 @@ def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[st
 
 async def _run_one(daemon: RunningDaemon, board: Switchboard, scenario: Scenario) -> dict[str, Any]:
     before = len(await daemon.query(lambda s: s.call_ids()))
+    if scenario.outbound:
+        number = CALLERS[scenario.caller]
+        await board.dial_out("alice", scenario.service, number, scenario.caller_script)
+        calls = await daemon.wait_for_calls(before + 1, within=90)
+        return calls[-1]
     await board.call(
         scenario.service,
         scenario.caller_script,
@@ -237,11 +258,11 @@ def _outcome(call: dict[str, Any]) -> tuple[str, str, str]:
 
 def report(results: list[dict[str, Any]], echo: Callable[[str], None]) -> None:
     echo("")
-    echo(f"{'#':>2}  {'scenario':<46} {'caller':<6} {'outcome':<15} {'decision':<40} recording")
+    echo(f"{'#':>2}  {'scenario':<46} {'caller':<6} {'outcome':<16} {'decision':<40} recording")
     for number, (scenario, call) in enumerate(zip(SCENARIOS, results, strict=True), start=1):
         outcome, decision, recording = _outcome(call)
         echo(
-            f"{number:>2}  {scenario.title:<46} {scenario.caller:<6} {outcome:<15} "
+            f"{number:>2}  {scenario.title:<46} {scenario.caller:<6} {outcome:<16} "
             f"{decision:<40} {recording}"
         )
 

@@ -202,6 +202,17 @@ class Switchboard:
             variables=channel_vars or None,
         )
 
+    async def dial_out(self, agent: str, service: str, number: str, agent_script: str) -> Channel:
+        """An outbound call: ``agent``'s phone dials ``number`` for ``service`` through
+        reccontrol-outbound; the agent follows ``agent_script`` (an extension of the
+        sim-agent context) once the customer answered."""
+        return await self.client.originate(
+            f"Local/{agent}-phone@sim-outphone",
+            context="sim-agent",
+            extension=agent_script,
+            variables={"SIM_DIAL": f"{service}-{number}"},
+        )
+
 
 def paris_weekday_10h() -> dt.datetime:
     """A moment inside office hours (the next Wednesday, 10:00 in Paris), in UTC."""

@@ -85,8 +85,21 @@ def build_caller_notice(config: Config) -> Document:
             f"moment de l'appel pour vous opposer ; touche {service.caller_keys.full_notice} "
             "pour entendre cette notice."
         )
+    blocks.append(Bullets(tuple(keys)))
+    outbound = [s for s in config.services.values() if s.outbound is not None]
+    if outbound:
+        # C6: the person called is informed and may object exactly as a caller.
+        blocks.append(
+            Para(
+                "Si nous vous appelons ("
+                + ", ".join(s.label for s in outbound)
+                + "), vous êtes informé de la même façon au décroché, par l'annonce ou par "
+                "le téléconseiller, avant tout enregistrement, et vous pouvez vous opposer "
+                "avec les mêmes touches. Votre opposition vaut aussi pour les appels que "
+                "nous vous passons ensuite."
+            )
+        )
     blocks += [
-        Bullets(tuple(keys)),
         Para(
             "Après une opposition, rien de l'appel n'est conservé et un enregistrement en cours "
             "est effacé. Votre opposition est mémorisée pendant "
@@ -223,6 +236,7 @@ def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
                 "avant le numéro.",
             )
         ),
+        *_outbound_section(config),
         Heading(1, "Vos touches pendant un appel"),
         Table(
             ("Touches", "Effet"),
@@ -236,6 +250,11 @@ def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
                 (keys.resume, "reprendre l'enregistrement"),
                 (keys.private, "déclarer l'appel privé"),
                 (keys.card, "pause pendant que l'appelant dicte sa carte bancaire"),
+                *(
+                    ((keys.notice_given, "appel sortant : j'ai informé la personne appelée"),)
+                    if _agent_notice_services(config)
+                    else ()
+                ),
                 *(
                     (
                         (
@@ -301,3 +320,46 @@ def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
     if agent_id:
         title += f" : {config.agents[agent_id].name}"
     return Document(title=f"{title}, {org.name}", lang="fr", blocks=tuple(blocks))
+
+
+def _agent_notice_services(config: Config) -> list[str]:
+    return [
+        s.label
+        for s in config.services.values()
+        if s.outbound is not None and s.announcement.by == "agent"
+    ]
+
+
+def _outbound_section(config: Config) -> list[Block]:
+    """C6: what agents must know about the calls they place."""
+    announced = [
+        s.label
+        for s in config.services.values()
+        if s.outbound is not None and s.announcement.by == "system"
+    ]
+    by_agent = _agent_notice_services(config)
+    if not announced and not by_agent:
+        return []
+    bullets: list[str] = []
+    if announced:
+        bullets.append(
+            "Services "
+            + ", ".join(announced)
+            + " : au décroché, la personne appelée entend l'annonce d'enregistrement et "
+            "peut s'y opposer au clavier ; vous entendez un bip toutes les deux secondes, "
+            "puis vous êtes mis en relation. Rien n'est enregistré avant la fin de l'annonce."
+        )
+    if by_agent:
+        bullets.append(
+            "Services "
+            + ", ".join(by_agent)
+            + " : c'est à vous d'informer la personne appelée (enregistrement possible, "
+            "finalités, droit de s'y opposer et touche pour le faire), puis de taper "
+            f"{config.agent_keys.notice_given}. Rien n'est enregistré avant cette touche, "
+            "qui est conservée avec l'appel."
+        )
+    bullets.append(
+        "Numéro occupé, sans réponse, refusé ou inexistant : votre appel se termine et le "
+        "motif est noté."
+    )
+    return [Heading(1, "Appels sortants"), Bullets(tuple(bullets))]

@@ -119,12 +119,7 @@ def build_register(config: Config) -> Document:
         Table(
             ("Personnes concernées", "Données"),
             (
-                (
-                    "Appelants (clients, usagers, prospects)",
-                    "voix (enregistrement) ; empreinte HMAC du numéro ; date, heure et durée de "
-                    "l'appel ; service appelé ; opposition et choix exprimés au clavier, avec "
-                    "la version de l'annonce entendue",
-                ),
+                _callers_row(config),
                 (
                     "Téléconseillers",
                     "identité ; plages d'enregistrement ; voix ; fiches d'évaluation (employé, "
@@ -236,3 +231,20 @@ def build_register(config: Config) -> Document:
         lang="fr",
         blocks=tuple(blocks),
     )
+
+
+def _callers_row(config: Config) -> tuple[str, str]:
+    """C6: with outbound services, the people called are data subjects too."""
+    who = "Appelants (clients, usagers, prospects)"
+    data = (
+        "voix (enregistrement) ; empreinte HMAC du numéro ; date, heure et durée de "
+        "l'appel ; service appelé ; opposition et choix exprimés au clavier, avec "
+        "la version de l'annonce entendue"
+    )
+    if any(s.outbound is not None for s in config.services.values()):
+        who = "Appelants et personnes appelées (clients, usagers, prospects)"
+        data += (
+            " ; pour les appels sortants, l'issue de l'appel (occupé, sans réponse...) et, "
+            "quand le téléconseiller donne l'information, sa confirmation au clavier"
+        )
+    return who, data

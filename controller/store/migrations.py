@@ -291,10 +291,33 @@ KEYED_AUDIT = _statements(
 )
 
 
+# Version 6: on outbound calls announced by the agent, the agent's "notice given" key is
+# stored with the call's consent events (C6). SQLite cannot change a CHECK in place.
+NOTICE_BY_AGENT = _statements(
+    """
+    CREATE TABLE consent_events_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('opt_out', 'full_notice', 'notice_given')),
+        key TEXT NOT NULL,
+        announcement_version TEXT NOT NULL,
+        phase TEXT NOT NULL CHECK (phase IN ('announcement', 'conversation'))
+    )
+    """,
+    "INSERT INTO consent_events_new SELECT id, call_id, at, kind, key, "
+    "announcement_version, phase FROM consent_events",
+    "DROP TABLE consent_events",
+    "ALTER TABLE consent_events_new RENAME TO consent_events",
+    "CREATE INDEX consent_events_call ON consent_events (call_id)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
     Migration(3, "retention, summary sheets and access log", RETENTION_AND_AUDIT),
     Migration(4, "payment outcomes, without card data", _sql(PAYMENTS)),
     Migration(5, "keyed access-log chain", KEYED_AUDIT),
+    Migration(6, "consent events: the agent's notice on outbound calls", NOTICE_BY_AGENT),
 )

@@ -35,7 +35,7 @@ class ConsentEvent:
     call_id: str
     at: dt.datetime
     kind: str
-    """``opt_out`` or ``full_notice``."""
+    """``opt_out``, ``full_notice`` or ``notice_given`` (the agent's key, C6)."""
     key: str
     announcement_version: str
     phase: str

@@ -114,7 +114,9 @@ async def running_flow(
     config = load_config(path)
     rng: random.Random = ScriptedRandom(draws)
     daemon = RunningDaemon(config, clock=clock or ShiftedClock(office_hours()), rng=rng)
-    await daemon.start()
+    # A bound, not a sleep: on a loaded machine one ARI request may time out (5 s) and
+    # the daemon reconnects after a backoff, as designed; 10 s was seen to be too short.
+    await daemon.start(within=30.0)
     try:
         async with aiohttp.ClientSession() as session:
             yield Flow(site, daemon, Switchboard(site.instance, session))

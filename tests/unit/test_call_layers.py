@@ -11,6 +11,7 @@ from controller.calls import commands as c
 
 MACHINES = (
     "controller.calls.inbound",
+    "controller.calls.outbound",
     "controller.calls.announcement",
     "controller.calls.recording",
     "controller.calls.conversation",

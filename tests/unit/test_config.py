@@ -382,6 +382,7 @@ def test_agent_key_defaults(load: Loader) -> None:
         "private": "*7",
         "payment": "*8",
         "card": "*5",
+        "notice_given": "*4",
     }
     assert load(base()).private_calls.dial_prefix == "*77"
 
@@ -576,3 +577,55 @@ def test_payment_ca_bundle_must_hold_a_certificate_nobody_else_can_change(
     assert problems_of(load, data) == [
         f"payment.ca_bundle: {good} is writable by group or others; make it 0644 or stricter (S6)"
     ]
+
+
+def test_outbound_section_and_notice_by_agent(load: Loader) -> None:
+    """C6: a service's outbound dial string, and an announcement given by the agent."""
+
+    def change(d: dict[str, Any]) -> None:
+        sales = d["services"]["sales"]
+        sales["outbound"] = {"dial": "PJSIP/{number}@trunk", "caller_id": "+33140000001"}
+        sales["announcement"]["by"] = "agent"
+
+    service = load(mutate(change)).services["sales"]
+    assert service.outbound is not None
+    assert service.outbound.endpoint("0612345678") == "PJSIP/0612345678@trunk"
+    assert (service.outbound.caller_id, service.outbound.ring_timeout) == ("+33140000001", 30)
+    assert service.announcement.by == "agent"
+    assert load(base()).services["sales"].outbound is None
+    assert load(base()).services["sales"].announcement.by == "system"
+
+
+@pytest.mark.parametrize(
+    ("outbound", "expected"),
+    [
+        ({"dial": "PJSIP/trunk"}, "services.sales.outbound.dial: must be an Asterisk dial string"),
+        (
+            {"dial": "PJSIP/{number}@t&PJSIP/{number}@u"},
+            "services.sales.outbound.dial: must be an Asterisk dial string",
+        ),
+        (
+            {"dial": "PJSIP/{number}@t", "caller_id": "ACME"},
+            "services.sales.outbound.caller_id: must be a phone number",
+        ),
+        (
+            {"dial": "PJSIP/{number}@t", "ring_timeout": 1},
+            "services.sales.outbound.ring_timeout:",
+        ),
+        ({"caller_id": "+33140000001"}, "services.sales.outbound.dial: is required"),
+    ],
+)
+def test_outbound_errors_name_the_key(
+    load: Loader, outbound: dict[str, Any], expected: str
+) -> None:
+    """C6: a bad outbound section is refused with its key path."""
+    data = mutate(lambda d: d["services"]["sales"].update(outbound=outbound))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith(expected)
+
+
+def test_announcement_by_must_be_system_or_agent(load: Loader) -> None:
+    """C6: who gives the notice is one of two choices."""
+    data = mutate(lambda d: d["services"]["sales"]["announcement"].update(by="robot"))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("services.sales.announcement.by:")

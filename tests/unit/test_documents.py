@@ -145,3 +145,29 @@ def test_missing_legal_texts_are_named(site: Config) -> None:
         "states that there are none",
     ]
     assert len(document_problems(bare, register=False)) == 3
+
+
+def test_notices_tell_about_outbound_calls(site: Config) -> None:
+    """C6, A6: the agent notice says what the person called hears, or that the agent
+    gives the notice and confirms it by key; the caller notice covers people called."""
+    text = render(build_agent_notice(site), "md")
+    assert "## Appels sortants" in text
+    assert "Services Adhésions : au décroché, la personne appelée entend l'annonce" in text
+    assert "\\*4" not in text  # no service is announced by its agents here
+    caller = render(build_caller_notice(site), "md")
+    assert "Si nous vous appelons (Adhésions), vous êtes informé" in caller
+
+    service = site.services["adhesions"]
+    by_agent = dataclasses.replace(
+        service, announcement=dataclasses.replace(service.announcement, by="agent")
+    )
+    changed = dataclasses.replace(site, services={**site.services, "adhesions": by_agent})
+    text = render(build_agent_notice(changed), "md")
+    assert "c'est à vous d'informer la personne appelée" in text
+    assert "| \\*4 | appel sortant : j'ai informé la personne appelée |" in text
+
+    without = dataclasses.replace(
+        site, services={**site.services, "adhesions": dataclasses.replace(service, outbound=None)}
+    )
+    assert "Appels sortants" not in render(build_agent_notice(without), "md")
+    assert "Si nous vous appelons" not in render(build_caller_notice(without), "md")

@@ -115,3 +115,26 @@ async def test_a_worker_thread_writes_through_the_store_thread(tmp_path: Path) -
     assert version == max(m.version for m in MIGRATIONS)
     assert ran_on == owner and worker != owner
     await thread.stop()
+
+
+def test_consent_events_upgrade_keeps_rows_and_takes_the_agents_notice(tmp_path: Path) -> None:
+    """C6: a store from before outbound calls keeps its consent events and then accepts
+    the agent's notice-given key; other kinds are still refused."""
+    import datetime as dt
+
+    from controller.store.records import CallStart, ConsentEvent
+
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+    store = SqliteStore.open(tmp_path / "store.sqlite3", migrate=False)
+    store.migrate(tuple(m for m in MIGRATIONS if m.version < 6))
+    store.begin_call(CallStart("c1", "sales", "outbound", now, None), "v1")
+    store.add_consent_event(ConsentEvent("c1", now, "opt_out", "9", "v1", "announcement"))
+    with pytest.raises(Exception, match="CHECK"):
+        store.add_consent_event(ConsentEvent("c1", now, "notice_given", "*4", "v1", "conversation"))
+    assert 6 in store.migrate()
+    store.add_consent_event(ConsentEvent("c1", now, "notice_given", "*4", "v1", "conversation"))
+    kinds = [e["kind"] for e in store.call_summary("c1")["consent_events"]]  # type: ignore[index]
+    assert kinds == ["opt_out", "notice_given"]
+    with pytest.raises(Exception, match="CHECK"):
+        store.add_consent_event(ConsentEvent("c1", now, "agreed", "1", "v1", "conversation"))
+    store.close()
