@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
-from typing import Protocol, cast
+from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 import aiohttp
 from aiohttp import web
 
 from controller.ari.client import AriClient, EventStream
-from controller.ari.events import Event
+from controller.ari.watchdog import EventPump, Watchdog
 from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
@@ -34,10 +34,6 @@ from controller.web.payments import request_payment
 log = logging.getLogger("reccontrol.daemon")
 
 
-class EventHandler(Protocol):
-    async def handle(self, event: Event) -> None: ...
-
-
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
 RNG = web.AppKey("rng", random.Random)
@@ -45,6 +41,7 @@ STORE = web.AppKey("store", StoreThread[SqliteStore])
 ARI = web.AppKey("ari", AriClient)
 STREAM = web.AppKey("stream", EventStream)
 CALLS = web.AppKey("calls", CallManager)
+PUMP = web.AppKey("pump", EventPump)
 PURGE = web.AppKey("purge", PurgeScheduler)
 ARI_CONNECTIONS = 50
 # Seconds after start before the first scheduled purge, so start-up stays quick.
@@ -92,7 +89,15 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
             gateway=gateway,
         )
         app[CALLS] = calls
-        task = asyncio.create_task(_consume(stream, calls), name="reccontrol-ari-events")
+        pump = EventPump(
+            stream,
+            calls,
+            Watchdog(client, config.ari.watchdog.timeout),
+            interval=config.ari.watchdog.interval,
+            alert=_alert_writer(app),
+        )
+        app[PUMP] = pump
+        task = asyncio.create_task(pump.run(), name="reccontrol-ari-pump")
         yield
         await stream.close()
         task.cancel()
@@ -119,15 +124,19 @@ async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:
     await scheduler.stop()
 
 
-async def _consume(stream: EventStream, handler: EventHandler) -> None:
-    async for event in stream:
-        try:
-            await handler.handle(event)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # One bad event must never stop the loop that every other call depends on.
-            log.exception("error while handling %s", event.type)
+def _alert_writer(app: web.Application) -> Callable[[str, str], None]:
+    """An alert row not tied to a call, written through the store thread."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def alert(kind: str, message: str) -> None:
+        now = app[CLOCK].now()
+        task = asyncio.ensure_future(
+            app[STORE].run(lambda s: s.add_alert(None, kind, message, now))
+        )
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return alert
 
 
 async def payments(request: web.Request) -> web.Response:
@@ -139,11 +148,16 @@ async def payments(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     stream = request.app[STREAM]
+    counters = request.app[PUMP].counters
     return web.json_response(
         {
             "status": "ok",
             "ari_connections": stream.connections,
             "active_calls": request.app[CALLS].active_calls,
+            "events_dropped": stream.dropped,
+            "event_handler_errors": counters.handler_errors,
+            "event_consumer_restarts": counters.consumer_restarts,
+            "forced_reconnects": counters.forced_reconnects,
         }
     )
 

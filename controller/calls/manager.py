@@ -126,7 +126,7 @@ class CallManager:
                     recording.name, m.RecordingEnded(recording.name, True, recording.cause)
                 )
             case StreamConnected(state=state, reconnect=reconnect):
-                self._resync(set(state.channel_ids), reconnect)
+                await self._resync(set(state.channel_ids), reconnect)
 
     def find_call(self, *, call_id: str | None = None, agent_id: str | None = None) -> str | None:
         """The id of a call in progress, by its id or by the agent talking on it."""
@@ -317,12 +317,28 @@ class CallManager:
         if commands:
             ctx.queue.put_nowait(Batch(commands, trigger))
 
-    def _resync(self, present: set[str], reconnect: bool) -> None:
-        """After a reconnect, calls whose channels vanished during the gap are ended."""
+    async def _resync(self, in_application: set[str], reconnect: bool) -> None:
+        """After a reconnect, calls whose channels vanished during the gap are ended.
+
+        Gone means gone from Asterisk (``GET /channels``), not merely absent from the
+        application: an agent leg still ringing is not in Stasis yet, and one not yet
+        dialled does not exist at all; calling either gone would leave the agent's
+        phone in a dead call once it answers."""
+        try:
+            existing = {channel.id for channel in await self._client.list_channels()}
+        except AriError as exc:
+            log.warning("resync: channels unreadable (%s); nothing ended", exc.error_id)
+            existing = None
         known = set(self._by_channel)
-        for channel_id in known - present:
-            self._to_channel(channel_id, m.ChannelGone(channel_id))
-        strangers = present - known
+        if existing is not None:
+            for channel_id in known - existing:
+                ctx = self._calls.get(self._by_channel[channel_id])
+                machine = ctx.machine if ctx is not None else None
+                if machine is not None and channel_id == machine.agent_channel_id:
+                    if not machine.agent_originated:
+                        continue
+                self._to_channel(channel_id, m.ChannelGone(channel_id))
+        strangers = in_application - known
         if strangers:
             log.warning(
                 "%d channel(s) in the application are not tracked by this controller; "

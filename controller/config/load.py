@@ -56,6 +56,7 @@ from controller.config.model import (
     SheetSettings,
     StoreSettings,
     Transfer,
+    WatchdogSettings,
     WebSettings,
     WeeklyWindow,
 )
@@ -243,6 +244,7 @@ def _ari(node: Node, environ: dict[str, str] | os._Environ[str]) -> AriSettings 
             "request_timeout",
             "reconnect",
             "event_log",
+            "watchdog",
         ),
         required=("url", "username"),
     ):
@@ -262,6 +264,11 @@ def _ari(node: Node, environ: dict[str, str] | os._Environ[str]) -> AriSettings 
         maximum = reconnect["max_delay"].number(30.0, minimum=0.1, maximum=600)
         if maximum < initial:
             reconnect["max_delay"].fail(f"must be >= initial_delay ({initial:g})")
+    watchdog = node["watchdog"]
+    interval, timeout = 15.0, 5.0
+    if watchdog.present and watchdog.mapping(("interval", "timeout")):
+        interval = watchdog["interval"].number(15.0, minimum=0.05, maximum=3600)
+        timeout = watchdog["timeout"].number(5.0, minimum=0.05, maximum=600)
     password = _secret(node, "password", environ)
     event_log = node["event_log"].string(None)
     return AriSettings(
@@ -276,6 +283,7 @@ def _ari(node: Node, environ: dict[str, str] | os._Environ[str]) -> AriSettings 
         request_timeout=node["request_timeout"].number(5.0, minimum=0.1, maximum=120),
         reconnect=ReconnectSettings(initial, maximum),
         event_log=Path(event_log) if event_log else None,
+        watchdog=WatchdogSettings(interval, timeout),
     )
 
 

@@ -70,6 +70,14 @@ class ReconnectSettings:
 
 
 @dataclass(frozen=True)
+class WatchdogSettings:
+    interval: float = 15.0
+    """Seconds between two probes of the event path."""
+    timeout: float = 5.0
+    """Seconds a probe may take to come back before the connection is replaced."""
+
+
+@dataclass(frozen=True)
 class AriSettings:
     url: str
     username: str
@@ -78,6 +86,7 @@ class AriSettings:
     request_timeout: float = 5.0
     reconnect: ReconnectSettings = field(default_factory=ReconnectSettings)
     event_log: Path | None = None
+    watchdog: WatchdogSettings = field(default_factory=WatchdogSettings)
 
 
 @dataclass(frozen=True)
