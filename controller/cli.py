@@ -38,11 +38,15 @@ def cli() -> None:
 def run(config_path: Path) -> None:
     """Run the daemon: the ARI event loop, and the web API. Stops cleanly on SIGTERM."""
     from controller.daemon import run as run_daemon
+    from controller.instance import AlreadyRunning, PortBusy
     from controller.logs import setup_logging
 
     config = load_or_exit(config_path)
     setup_logging(config.logging.level)
-    run_daemon(config)
+    try:
+        run_daemon(config)
+    except (AlreadyRunning, PortBusy) as exc:
+        fail(str(exc))
 
 
 @cli.command("check-config")

@@ -23,6 +23,7 @@ from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
 from controller.eventlog import EventLog
+from controller.instance import InstanceLock, bind_web, lock_path
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
 from controller.retention.purge import run_purge
@@ -179,11 +180,18 @@ def build_app(
 
 
 def run(config: Config) -> None:
-    web.run_app(
-        build_app(config),
-        host=config.web.host,
-        port=config.web.port,
-        access_log=None,
-        print=None,
-        handle_signals=True,
-    )
+    """Runs the daemon until SIGTERM. Raises :class:`AlreadyRunning` or
+    :class:`PortBusy` before touching the store or ARI."""
+    lock = InstanceLock(lock_path(config.store.path))
+    lock.acquire()
+    try:
+        sock = bind_web(config.web.host, config.web.port)
+        web.run_app(
+            build_app(config),
+            sock=sock,
+            access_log=None,
+            print=None,
+            handle_signals=True,
+        )
+    finally:
+        lock.release()
