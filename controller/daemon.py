@@ -159,6 +159,7 @@ async def health(request: web.Request) -> web.Response:
             "event_handler_errors": counters.handler_errors,
             "event_consumer_restarts": counters.consumer_restarts,
             "forced_reconnects": counters.forced_reconnects,
+            "recording_failures": request.app[CALLS].recording_failures,
         }
     )
 

@@ -33,6 +33,8 @@ from controller.store.records import CallStart, ConsentEvent, Decision, PaymentR
 AGENT_TIMER = "agent-answer"
 ENDING_TIMER = "ending"
 PAUSE_TIMER = "pause"
+RECORDING_FAILED = "recording_failed"
+"""Alert kind of a recording that stopped without being asked to, or never started."""
 IVR_TIMER = "payment-entry"
 AMOUNT = re.compile(r"\d{1,7}(\.\d{1,2})?")
 ORDER_REFERENCE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -145,6 +147,7 @@ class InboundCall:
         self.outcome = ""
         self.caller_gone = False
         self.agent_gone = False
+        self.recording_retries = 0
         self.keys = KeyMatcher(
             settings.agent_keys.sequences(), settings.agent_keys.inter_digit_timeout
         )
@@ -458,12 +461,13 @@ class InboundCall:
         elif rec.state is RecState.DONE:
             pass
         elif failed:
-            rec.state = RecState.FAILED
-            commands += self._close_pause("recording_failed")
-            commands += [
-                c.CloseRecording(rec.recording_id, "failed"),
-                self._log(f"recording failed ({cause or 'no cause given'})", "error"),
-            ]
+            commands += self._recording_lost(
+                f"Asterisk reported a failure: {cause or 'no cause given'}", keep_file=False
+            )
+        elif self.phase is Phase.CONNECTED:
+            # Nobody asked it to stop: Asterisk could not write the file (it reports
+            # that as a finished recording of 0 s) or ended it on its own.
+            commands += self._recording_lost("it ended by itself mid-call", keep_file=True)
         else:
             rec.state = RecState.DONE
             commands.append(
@@ -471,6 +475,47 @@ class InboundCall:
             )
         if self.phase is Phase.ENDING:
             commands += self._end_if_settled(now)
+        return commands
+
+    def _recording_lost(
+        self, why: str, *, keep_file: bool, started: bool = True
+    ) -> list[c.Command]:
+        """A recording stopped, or never started, without being asked to. The call goes
+        on; the failure is an alert row on the call at once. The first loss of a call is
+        retried with a new file, unless a pause is open: a new file would record what
+        the pause keeps out."""
+        rec = self.recording
+        assert rec is not None
+        paused = self.pause is not None
+        commands = self._close_pause("recording_failed")
+        if keep_file:
+            # Whatever Asterisk wrote goes to the vault; no file at all marks it missing.
+            rec.state = RecState.DONE
+            commands.append(
+                c.AdoptRecording(rec.recording_id, rec.name, self.settings.recording_format)
+            )
+        else:
+            rec.state = RecState.FAILED
+            commands.append(c.CloseRecording(rec.recording_id, "failed"))
+            if started:
+                # A partial file must not stay in Asterisk's folder, outside retention.
+                commands.append(c.DiscardIncoming(rec.name, self.settings.recording_format))
+        retry = (
+            self.recording_retries == 0
+            and not paused
+            and self.payment is None
+            and self.phase is Phase.CONNECTED
+            and not (self.caller_gone or self.agent_gone)
+        )
+        then = "retrying once with a new file" if retry else "the call goes on unrecorded"
+        message = f"recording {rec.recording_id} failed: {why}; {then}"
+        commands += [
+            c.AddAlert(self.call_id, RECORDING_FAILED, message),
+            self._log(message, "error"),
+        ]
+        if retry:
+            self.recording_retries += 1
+            commands += self._start_recording(rec.purposes)
         return commands
 
     # -- hang-ups and failures -------------------------------------------------------
@@ -573,15 +618,8 @@ class InboundCall:
         if isinstance(command, c.StartRecording):
             rec = self.recording
             if rec is not None and rec.name == command.name and rec.state is RecState.STARTING:
-                rec.state = RecState.FAILED
-                return [
-                    c.CloseRecording(rec.recording_id, "failed"),
-                    self._log(
-                        f"recording could not start ({error_id} {status or ''}); the call goes "
-                        "on unrecorded".replace("  ", " "),
-                        "error",
-                    ),
-                ]
+                why = f"it could not start ({error_id} {status or ''})".replace(" )", ")")
+                return self._recording_lost(why, keep_file=False, started=False)
             return []
         if isinstance(command, c.Play) and command.playback_id == self.playback_id:
             return self._playback_done(True, now)

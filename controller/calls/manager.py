@@ -35,7 +35,7 @@ from controller.ari.events import (
 from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.inbound import CallSettings, InboundCall, new_id
+from controller.calls.inbound import RECORDING_FAILED, CallSettings, InboundCall, new_id
 from controller.clock import Clock
 from controller.config.model import Config
 from controller.payments.gateway import UNAVAILABLE, ChargeRequest, ChargeResult, PaymentGateway
@@ -95,6 +95,8 @@ class CallManager:
         self._by_recording: dict[str, str] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self.reaction_times_ms: list[float] = []
+        self.recording_failures = 0
+        """Recordings lost since start (failed, never started, or ended by themselves)."""
 
     # -- public ----------------------------------------------------------------------
     @property
@@ -509,6 +511,8 @@ class CallManager:
             case c.ClosePause(pause_id=pause_id, resumed_by=resumed_by):
                 self._write(lambda s: s.close_pause(pause_id, resumed_by, now))
             case c.AddAlert(call_id=call_id, kind=kind, message=message):
+                if kind == RECORDING_FAILED:
+                    self.recording_failures += 1
                 self._write(lambda s: s.add_alert(call_id, kind, message, now))
             case c.MakePrivate(call_id=call_id, agent_id=agent_id, day=day):
                 self._write(lambda s: s.make_private(call_id, agent_id, day))
