@@ -26,6 +26,7 @@ from controller.eventlog import EventLog
 from controller.instance import InstanceLock, bind_web, lock_path
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
+from controller.recordings.sweep import OrphanSweeper
 from controller.retention.purge import run_purge
 from controller.retention.scheduler import PurgeScheduler
 from controller.store import SqliteStore, StoreThread
@@ -43,6 +44,9 @@ ARI = web.AppKey("ari", AriClient)
 STREAM = web.AppKey("stream", EventStream)
 CALLS = web.AppKey("calls", CallManager)
 PUMP = web.AppKey("pump", EventPump)
+SWEEPER = web.AppKey("sweeper", OrphanSweeper)
+# Seconds before trying again a sweep Asterisk could not answer for.
+SWEEP_RETRY = 5.0
 PURGE = web.AppKey("purge", PurgeScheduler)
 ARI_CONNECTIONS = 50
 # Seconds after start before the first scheduled purge, so start-up stays quick.
@@ -99,11 +103,26 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         app[PUMP] = pump
         task = asyncio.create_task(pump.run(), name="reccontrol-ari-pump")
+        sweeper = OrphanSweeper(
+            vault=vault,
+            store=app[STORE],
+            client=client,
+            clock=app[CLOCK],
+            busy=calls.recordings_in_hand,
+        )
+        app[SWEEPER] = sweeper
+        sweeping = asyncio.create_task(
+            _sweep_forever(sweeper, config.recordings.sweep_minutes * 60),
+            name="reccontrol-orphan-sweep",
+        )
         yield
+        sweeping.cancel()
         await stream.close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
         await calls.close()
     if event_log is not None:
         event_log.close()
@@ -123,6 +142,19 @@ async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler.start()
     yield
     await scheduler.stop()
+
+
+async def _sweep_forever(sweeper: OrphanSweeper, interval: float) -> None:
+    """One sweep at start, then one every ``interval`` seconds (sooner after a sweep
+    Asterisk could not answer for)."""
+    while True:
+        try:
+            report = await sweeper.sweep()
+            delay = SWEEP_RETRY if report.deferred else interval
+        except Exception:
+            log.exception("orphan sweep failed")
+            delay = interval
+        await asyncio.sleep(min(delay, interval))
 
 
 def _alert_writer(app: web.Application) -> Callable[[str, str], None]:

@@ -96,6 +96,8 @@ class CallManager:
         self._background: set[asyncio.Task[Any]] = set()
         self.reaction_times_ms: list[float] = []
         self.recording_failures = 0
+        self._settling: set[str] = set()
+        """Recording names whose file is being moved or deleted right now."""
         """Recordings lost since start (failed, never started, or ended by themselves)."""
 
     # -- public ----------------------------------------------------------------------
@@ -129,6 +131,11 @@ class CallManager:
                 )
             case StreamConnected(state=state, reconnect=reconnect):
                 await self._resync(set(state.channel_ids), reconnect)
+
+    def recordings_in_hand(self) -> set[str]:
+        """Names of the recordings calls in progress own or are still settling: the
+        orphan sweep leaves their files alone."""
+        return set(self._by_recording) | self._settling
 
     def find_call(self, *, call_id: str | None = None, agent_id: str | None = None) -> str | None:
         """The id of a call in progress, by its id or by the agent talking on it."""
@@ -477,7 +484,6 @@ class CallManager:
                 await client.hangup(channel_id)
             case c.DestroyBridge(bridge_id=bridge_id):
                 await client.destroy_bridge(bridge_id)
-                self._spawn(self._confirm_bridge_gone(bridge_id))
             case c.ContinueInDialplan(channel_id=channel_id):
                 await self._return_to_dialplan(channel_id)
 
@@ -555,6 +561,13 @@ class CallManager:
         self._feed(call_id, m.ObjectionKnown(objected))
 
     async def _adopt(self, recording_id: str, name: str, fmt: str) -> None:
+        self._settling.add(name)
+        try:
+            await self._adopt_file(recording_id, name, fmt)
+        finally:
+            self._settling.discard(name)
+
+    async def _adopt_file(self, recording_id: str, name: str, fmt: str) -> None:
         try:
             adopted = await asyncio.to_thread(self._vault.adopt, name, fmt)
         except VaultError as exc:
@@ -594,28 +607,15 @@ class CallManager:
         )
         self._feed(call_id, m.PaymentDone(result))
 
-    async def _confirm_bridge_gone(self, bridge_id: str, delay: float = 2.0) -> None:
-        """Seen on Asterisk 22 now and then, right after the payment IVR: a bridge that
-        answered 204 to DELETE is still listed. Look again, and delete it again."""
-        await asyncio.sleep(delay)
-        try:
-            await self._client.get_bridge(bridge_id)
-        except AriNotFound:
-            return
-        except AriError as exc:
-            log.warning("bridge %s: could not check it was destroyed (%s)", bridge_id, exc.error_id)
-            return
-        log.warning("bridge %s outlived its deletion; deleting it again", bridge_id)
-        try:
-            await self._client.destroy_bridge(bridge_id)
-        except AriNotFound:
-            pass
-        except AriError as exc:
-            log.error("bridge %s could not be destroyed (%s)", bridge_id, exc.error_id)
-
     async def _discard_incoming(self, call_id: str, name: str, fmt: str) -> None:
-        if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):
-            log.warning("call %s: deleted a file Asterisk kept for a discarded recording", call_id)
+        self._settling.add(name)
+        try:
+            if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):
+                log.warning(
+                    "call %s: deleted a file Asterisk kept for a discarded recording", call_id
+                )
+        finally:
+            self._settling.discard(name)
 
     def _forget(self, call_id: str, ctx: CallContext) -> None:
         ctx.finished = True

@@ -857,11 +857,15 @@ def build(data: Any, source: Path, environ: dict[str, str] | os._Environ[str]) -
 
     rec = root["recordings"]
     recordings = RecordingSettings(Path(), Path())
-    if rec.mapping(("asterisk_dir", "vault_dir", "format"), required=("asterisk_dir", "vault_dir")):
+    if rec.mapping(
+        ("asterisk_dir", "vault_dir", "format", "sweep_minutes"),
+        required=("asterisk_dir", "vault_dir"),
+    ):
         recordings = RecordingSettings(
             asterisk_dir=Path(rec["asterisk_dir"].string("")),
             vault_dir=Path(rec["vault_dir"].string("")),
             format=rec["format"].string("wav", choices=("wav", "wav16")),
+            sweep_minutes=rec["sweep_minutes"].number(10.0, minimum=0.01, maximum=1440),
         )
         if recordings.asterisk_dir == recordings.vault_dir and rec["vault_dir"].present:
             rec["vault_dir"].fail(

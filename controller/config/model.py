@@ -101,6 +101,8 @@ class RecordingSettings:
     vault_dir: Path
     """Where reccontrol keeps them once finished: not world-readable, served only by the API."""
     format: str = "wav"
+    sweep_minutes: float = 10.0
+    """Minutes between two orphan sweeps of Asterisk's folder (one also runs at start)."""
 
 
 @dataclass(frozen=True)

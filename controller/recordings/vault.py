@@ -13,6 +13,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,17 @@ class VaultError(Exception):
 
 
 @dataclass(frozen=True)
+class IncomingFile:
+    """A file in Asterisk's recording folder."""
+
+    file: str
+    stem: str
+    suffix: str
+    refused: str = ""
+    """Why it must not be touched (a symlink, not a regular file, not Asterisk's), or ""."""
+
+
+@dataclass(frozen=True)
 class AdoptedFile:
     path: Path
     sha256: str
@@ -39,6 +51,23 @@ def wav_duration(path: Path) -> float:
     with wave.open(str(path), "rb") as wav:
         rate = wav.getframerate()
         return wav.getnframes() / rate if rate else 0.0
+
+
+def _refusal(info: os.stat_result, owner: int) -> str:
+    if stat.S_ISLNK(info.st_mode):
+        return "a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_uid != owner:
+        return f"owned by uid {info.st_uid}, not by Asterisk's user (uid {owner})"
+    return ""
+
+
+def _duration_or_zero(path: Path) -> float:
+    try:
+        return wav_duration(path)
+    except (OSError, wave.Error, EOFError):
+        return 0.0
 
 
 def sha256_of(path: Path) -> str:
@@ -110,6 +139,69 @@ class LocalVault:
             out.flush()
             os.fsync(out.fileno())
         os.rename(partial, target)
+
+    # -- orphans in Asterisk's folder --------------------------------------------------
+    def incoming_files(self) -> list[IncomingFile]:
+        """Every entry of Asterisk's recording folder, without following any link. Only
+        regular files owned by the folder's owner (Asterisk's user) may be taken."""
+        try:
+            owner = os.lstat(self.asterisk_dir).st_uid
+            entries = sorted(os.scandir(self.asterisk_dir), key=lambda e: e.name)
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            stem, _, suffix = entry.name.partition(".")
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            refused = _refusal(info, owner)
+            found.append(IncomingFile(entry.name, stem, suffix, refused))
+        return found
+
+    def take_incoming(self, file: str, *, keep: bool) -> AdoptedFile:
+        """Moves one file of Asterisk's folder into the vault (``keep``) or deletes it,
+        after checking what was opened (not a path that could be swapped meanwhile) is a
+        regular file owned by Asterisk's user. The hash and length are of what was read.
+        Returned ``path`` is the vault file, or the deleted file's old path."""
+        source = self.asterisk_dir / file
+        if "/" in file or file in ("", ".", ".."):
+            raise VaultError(f"{file!r} is not a file name")
+        try:
+            owner = os.lstat(self.asterisk_dir).st_uid
+            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            raise VaultError(f"recording file {file} is missing") from None
+        except OSError as exc:
+            raise VaultError(f"refused {file}: {exc.strerror or exc}") from None
+        with os.fdopen(fd, "rb") as opened:
+            refused = _refusal(os.fstat(fd), owner)
+            if refused:
+                raise VaultError(f"refused {file}: {refused}")
+            target = self.vault_dir / file
+            digest = hashlib.sha256()
+            if keep:
+                partial = target.with_name(target.name + ".partial")
+                out_fd = os.open(
+                    partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600
+                )
+                with os.fdopen(out_fd, "wb") as out:
+                    while block := opened.read(CHUNK):
+                        digest.update(block)
+                        out.write(block)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.rename(partial, target)
+            else:
+                while block := opened.read(CHUNK):
+                    digest.update(block)
+        # unlink never follows a link: at worst it removes a link swapped in meanwhile.
+        source.unlink(missing_ok=True)
+        path = target if keep else source
+        duration = _duration_or_zero(target) if keep else 0.0
+        size = target.stat().st_size if keep else 0
+        return AdoptedFile(path, digest.hexdigest(), duration, size)
 
     def discard_incoming(self, name: str, fmt: str) -> bool:
         """Deletes a file Asterisk left behind for a discarded recording, if any."""

@@ -20,6 +20,7 @@ import sqlite_utils
 from controller.store.access_log import AccessLogStore
 from controller.store.lifecycle import LifecycleStore
 from controller.store.migrations import MIGRATIONS, Migration
+from controller.store.orphans import OrphanStore
 from controller.store.records import (
     CallStart,
     ConsentEvent,
@@ -36,7 +37,7 @@ class StoreError(Exception):
     error_id = "store-error"
 
 
-class SqliteStore(AccessLogStore, LifecycleStore, SheetStore):
+class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
     def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
