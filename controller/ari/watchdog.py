@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from controller import faultpoints
 from controller.ari.client import AriClient, EventStream
 from controller.ari.errors import AriError, AriNotFound
 from controller.ari.events import Event, GenericEvent
@@ -179,3 +180,4 @@ class EventPump:
                 # One bad event must never stop the loop that every other call depends on.
                 self.counters.handler_errors += 1
                 log.exception("error while handling %s", event.type)
+            faultpoints.reach(f"after:{event.type}")

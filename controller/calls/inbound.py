@@ -572,14 +572,14 @@ class InboundCall:
             self.recording.state = RecState.STOPPING
             commands.append(c.StopRecording(self.recording.name))
         commands += self._close_pause("call_end")
-        commands += self._stop_hold_music()
-        # The bridge goes before the hang-ups: Asterisk 22 answers 204 to a DELETE of a
-        # bridge whose channels are being hung up, yet keeps it until they have left.
-        commands.append(c.DestroyBridge(self.bridge_id))
         if not self.caller_gone:
             commands.append(c.Hangup(self.caller.id))
         if self.agent_channel_up and not self.agent_gone:
             commands.append(c.Hangup(self.agent_channel_id))
+        # Seen on Asterisk 22: a recorded bridge still playing hold music outlives
+        # DELETE /bridges. Stopping the music first lets it go.
+        commands += self._stop_hold_music()
+        commands.append(c.DestroyBridge(self.bridge_id))
         grace = ENDING_GRACE_SECONDS
         if self.payment is not None and self.settings.payment is not None:
             # A payment already sent: wait for the API's answer so it reaches the store.
@@ -658,11 +658,11 @@ class InboundCall:
             ]
         commands += self._close_pause("call_end")
         commands.append(c.CancelTimer(AGENT_TIMER))
+        if self.agent_originated and not self.agent_gone:
+            commands.append(c.Hangup(self.agent_channel_id))
         commands += self._stop_hold_music()
         if self.phase is Phase.CONNECTED:
             commands.append(c.DestroyBridge(self.bridge_id))
-        if self.agent_originated and not self.agent_gone:
-            commands.append(c.Hangup(self.agent_channel_id))
         if not self.caller_gone:
             commands.append(c.ContinueInDialplan(self.caller.id))
         self.outcome = "handed_back"

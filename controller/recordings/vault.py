@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from controller import faultpoints
+
 # ARI format name -> file extension Asterisk writes.
 EXTENSIONS = {"wav": "wav", "wav16": "wav16"}
 CHUNK = 1 << 16
@@ -97,6 +99,7 @@ class LocalVault:
         """
         source = self.incoming_path(name, fmt)
         target = self.vault_dir / source.name
+        faultpoints.reach("vaulting")
         try:
             owner = source.stat().st_uid
             me = os.geteuid()

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+from controller import faultpoints
+
 S = TypeVar("S")
 T = TypeVar("T")
 
@@ -31,6 +33,7 @@ class StoreThread(Generic[S]):
     def _call(self, fn: Callable[[S], T]) -> T:
         if self._store is None:
             raise RuntimeError("the store thread is not started")
+        faultpoints.reach("store-write")
         return fn(self._store)
 
     async def run(self, fn: Callable[[S], T]) -> T:

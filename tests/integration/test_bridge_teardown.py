@@ -2,8 +2,8 @@
 
 Asterisk 22 answers 204 to DELETE /bridges and lists the bridge until its departing
 members (a recorder being stopped, a channel being hung up) have left: tens of
-milliseconds. The daemon destroys the bridge before hanging its channels up, so only a
-member already leaving can hold it, and never sends a second DELETE."""
+milliseconds, after which it goes by itself. The daemon sends one DELETE and never a
+second one."""
 
 from __future__ import annotations
 

