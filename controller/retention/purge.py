@@ -36,6 +36,7 @@ from controller.retention.plan import (
     plan_sheets,
 )
 from controller.secrets import Secret
+from controller.stoppoints import stop_point
 from controller.store.lifecycle import Condemnation, FinishedDeletion
 from controller.store.sqlite import SqliteStore
 
@@ -138,6 +139,7 @@ class Purger:
             report.recordings_deleted = len(actions)
             report.deletions_resumed = sum(isinstance(a, Finish) for a in actions)
         else:
+            stop_point("purge-planned")
             for start in range(0, len(actions), self._batch):
                 if self._stop.is_set():
                     report.interrupted = True
@@ -185,10 +187,13 @@ class Purger:
         # Step 1: condemn, so a kill from here on leaves rows the next run finishes.
         if condemn:
             self._store.condemn_recordings(condemn, now)
+            stop_point("purge-condemned")
         present = {c.recording_id: c.file_present for c in condemn}
         finished: list[FinishedDeletion] = []
         # Step 2: the files go.
-        for row in doomed:
+        for index, row in enumerate(doomed):
+            if index and index == len(doomed) // 2:
+                stop_point("purge-mid-batch")
             try:
                 outcome = self._remove_files(row, present.get(row.id))
             except (OSError, VaultError) as exc:
@@ -200,6 +205,7 @@ class Purger:
                 report.files_already_missing += 1
             finished.append(FinishedDeletion(row.id, outcome))
         self._vault.sync()
+        stop_point("purge-files-removed")
         # Step 3: receipts, and the rows go.
         receipts = self._store.finish_deletions(finished, self._clock.now(), SYSTEM)
         report.recordings_deleted += len(receipts)
@@ -258,6 +264,7 @@ class Purger:
         if missing and not report.dry_run:
             missing = self._store.mark_missing(missing, self._clock.now())
         report.marked_missing = missing
+        stop_point("purge-vault-scan")
         paths, names = self._store.known_recording_files()
         for file in self._vault.files():
             stem = file.name.removesuffix(".partial").rsplit(".", 1)[0]

@@ -23,6 +23,7 @@ from controller.audit.chain import (
     verify,
 )
 from controller.secrets import Secret
+from controller.stoppoints import stop_point
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
 
@@ -173,6 +174,7 @@ class AccessLogStore(StorePart):
                 }
             )
             db.execute("DELETE FROM access_log WHERE seq <= ?", [through])
+            stop_point("purge-log-cut")  # inside the transaction: a kill here rolls it back
             append_entry(
                 db,
                 EntryDraft(

@@ -1,6 +1,11 @@
 """T4: the purge survives SIGKILL at any point. A real ``reccontrol purge`` process runs on
-a store with real files in a vault and is killed after random delays, round after round;
-a final run must leave everything consistent.
+a store with real files in a vault and is killed round after round; a final run must
+leave everything consistent.
+
+Most rounds kill the purge at a named step, by construction: the process stops there
+(``RECCONTROL_STOP_AT``, see ``controller/stoppoints.py``) and the test kills it. The
+other rounds kill it after a random delay, wherever that falls; they add variety but are
+not counted, since a fast or a loaded machine decides where they land.
 
 Set RECCONTROL_KILL_SEED to replay a run; RECCONTROL_KILL_ROUNDS for more rounds.
 """
@@ -11,7 +16,6 @@ import datetime as dt
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,25 +26,26 @@ from controller.access.service import AccessService
 from controller.clock import FixedClock
 from controller.config import Config
 from controller.recordings import LocalVault
+from controller.stoppoints import ANNOUNCEMENT
+from controller.stoppoints import ENV as STOP_AT
 from controller.store import SqliteStore
 from tests.sites import ENV, add_recording, load_site, old_log_entry, open_site, write_site
 
 REPO = Path(__file__).resolve().parents[2]
 ROUNDS = int(os.environ.get("RECCONTROL_KILL_ROUNDS", "25"))
 INITIAL_EXPIRED, KEPT, PER_ROUND = 600, 150, 150
-
-
-def wait_for_deletions(config: Config, process: subprocess.Popen[bytes]) -> None:
-    """Returns once the purge has condemned its first batch (or has ended)."""
-    db = sqlite3.connect(f"file:{config.store.path}?mode=ro", uri=True, timeout=5)
-    try:
-        deadline = time.monotonic() + 10
-        while process.poll() is None and time.monotonic() < deadline:
-            if db.execute("SELECT COUNT(*) FROM recording_deletions").fetchone()[0]:
-                return
-            time.sleep(0.002)
-    finally:
-        db.close()
+# Steps every run passes through while there is something to delete.
+STEPS = (
+    "purge-planned",
+    "purge-condemned",
+    "purge-mid-batch",
+    "purge-files-removed",
+    "purge-vault-scan",
+)
+# Inside the access-log cut's transaction: reached only while old entries remain, so only
+# by the first round, before any run has made the cut.
+FIRST_STEP = "purge-log-cut"
+STOP_TIMEOUT = 60.0
 
 
 def add_expired(
@@ -70,12 +75,61 @@ def check_invariants(config: Config) -> dict[str, int]:
             assert file.name in known, file
         deleting = store.db.execute("SELECT COUNT(*) FROM recording_deletions").fetchone()[0]
         assert deleting == states["deleted"]
+        verdict = store.verify_access_log(config.audit.checkpoint_key)
+        assert verdict.ok, verdict.describe()
         return {"deleted": states["deleted"], "stored": states["stored"]}
     finally:
         store.close()
 
 
-def test_purge_killed_at_random_points_finishes_cleanly(tmp_path: Path) -> None:
+def kill_at_step(command: list[str], env: dict[str, str], step: str) -> None:
+    """Runs the purge until it stops at ``step``, then kills it there."""
+    process = subprocess.Popen(
+        command,
+        env={**env, STOP_AT: step},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        # stderr closes only when the process ends: a purge that never reaches the
+        # step ends, and the loop ends with it.
+        for line in process.stderr:
+            lines.append(line)
+            if line.strip() == f"{ANNOUNCEMENT}{step}":
+                break
+        else:
+            raise AssertionError(f"the purge never reached {step}: {''.join(lines)}")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT)
+        assert process.returncode == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+
+
+def kill_after(command: list[str], env: dict[str, str], delay: float) -> bool:
+    """Kills the purge after ``delay`` seconds; False if it had finished by then."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        process.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGKILL)
+    _, errors = process.communicate(timeout=STOP_TIMEOUT)
+    if process.returncode == -signal.SIGKILL:
+        return True
+    assert process.returncode == 0, errors.decode()
+    return False
+
+
+def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
+    """T4: a SIGKILL at each named step of the purge, and at random moments, leaves a store
+    and a vault that the next run brings to the expected end state, with one receipt per
+    deletion and an intact audit chain."""
     seed = int(os.environ.get("RECCONTROL_KILL_SEED", str(random.randrange(1 << 30))))
     rng = random.Random(seed)
     config_path = write_site(tmp_path)
@@ -97,41 +151,40 @@ def test_purge_killed_at_random_points_finishes_cleanly(tmp_path: Path) -> None:
     store.close()
 
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
+    env.pop(STOP_AT, None)
     command = [sys.executable, "-m", "controller", "purge", "-c", str(config_path)]
-    outcomes: Counter[str] = Counter()
-    full_run = 0.6  # seconds; updated from runs that finish before the kill
+    killed_at: Counter[str] = Counter()
+    random_rounds: Counter[str] = Counter()
+    full_run = 0.6  # seconds; updated from random rounds that finish before the kill
     for round_ in range(ROUNDS):
         store, vault = open_site(config)
         expired |= add_expired(store, vault, config, PER_ROUND, now)
         store.close()
-        started = time.monotonic()
-        process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        if round_ % 2:
-            # Anywhere: start-up, planning, deleting, sheets, the log cut, the vault scan.
-            time.sleep(rng.uniform(0.02, 1.2 * full_run))
+        if round_ == 0:
+            step: str | None = FIRST_STEP
+        elif round_ % 4 == 3:
+            step = None
         else:
-            # Inside the deletions: once the first batch is condemned, a few ms later.
-            wait_for_deletions(config, process)
-            time.sleep(rng.uniform(0, 0.04))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=60)
-        assert process.stderr is not None
-        errors = process.stderr.read().decode()
-        process.stderr.close()
-        if process.returncode == -signal.SIGKILL:
-            state = check_invariants(config)
-            outcomes["killed mid-deletion" if state["deleted"] else "killed"] += 1
+            step = STEPS[(round_ - round_ // 4) % len(STEPS)]
+        if step is not None:
+            kill_at_step(command, env, step)
+            killed_at[step] += 1
+            check_invariants(config)
         else:
-            assert process.returncode == 0, errors
-            full_run = time.monotonic() - started
-            outcomes["finished before the kill"] += 1
+            started = time.monotonic()
+            if kill_after(command, env, rng.uniform(0.02, 1.2 * full_run)):
+                random_rounds["killed"] += 1
+                check_invariants(config)
+            else:
+                full_run = time.monotonic() - started
+                random_rounds["finished first"] += 1
 
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stdout + final.stderr
-    print(f"seed {seed}: {ROUNDS} rounds, {dict(outcomes)}")
-    assert outcomes["killed"] + outcomes["killed mid-deletion"] >= 20, outcomes
+    print(f"seed {seed}: {ROUNDS} rounds, at steps {dict(killed_at)}, random {dict(random_rounds)}")
+    # Rounds 0 to 6 kill at every step once; 25 rounds by default.
+    if ROUNDS >= 7:
+        assert set(killed_at) == {FIRST_STEP, *STEPS}, killed_at
 
     check_invariants(config)
     store = SqliteStore.open(config.store.path)

@@ -17,6 +17,7 @@ from controller.clock import Clock, ShiftedClock
 from controller.config import load_config
 from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
 from controller.demo.site import paris_weekday_10h as office_hours
+from tests.waiting import eventually
 
 ANNOUNCEMENT_MARKER = 1800.0
 NOTICE_MARKER = 2000.0
@@ -119,3 +120,29 @@ async def running_flow(
             yield Flow(site, daemon, Switchboard(site.instance, session))
     finally:
         await daemon.stop()
+
+
+async def until_recording_with(flow: Flow, agent_id: str) -> str:
+    """Waits until ``agent_id`` talks on a call whose recording runs; returns the call id."""
+
+    async def probe() -> str | None:
+        call_id = flow.daemon.calls.find_call(agent_id=agent_id)
+        if call_id is None or flow.daemon.calls.payment_refusal(call_id) is not None:
+            return None
+        summary = await flow.daemon.query(lambda s: s.call_summary(call_id))
+        live = any(r["state"] == "live" for r in summary["recordings"])
+        return call_id if live else None
+
+    return await eventually(probe, f"a recorded call answered by {agent_id}")
+
+
+async def private_counts_once_ended(flow: Flow, total: int) -> list[dict[str, Any]]:
+    """The private-call counts, once ``total`` private calls are counted and no call of
+    the daemon's is left in progress."""
+
+    async def probe() -> list[dict[str, Any]] | None:
+        counts: list[dict[str, Any]] = await flow.daemon.query(lambda s: s.private_call_counts())
+        counted = sum(int(c["count"]) for c in counts)
+        return counts if counted >= total and flow.daemon.calls.active_calls == 0 else None
+
+    return await eventually(probe, f"{total} private call(s) counted and ended")

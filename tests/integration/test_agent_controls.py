@@ -3,7 +3,6 @@ recording, private calls; the audio itself is the evidence."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from pathlib import Path
@@ -15,7 +14,14 @@ import pytest
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
 from tests.audio import dtmf_keys, read_wav, tone_seconds, tone_spans
-from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, running_flow, service
+from tests.integration.flow import (
+    AGENT_VOICE,
+    CALLER_VOICE,
+    private_counts_once_ended,
+    running_flow,
+    service,
+)
+from tests.waiting import eventually, until
 
 MARKER = 2600.0  # what the agent says while the recording is paused
 FEEDBACK = 3000.0  # the beep the agent hears after a key sequence
@@ -142,16 +148,12 @@ async def test_private_key_discards_the_recording_and_keeps_only_a_count(
     services = {"sales": service(site, target="Local/alice-keys-*7@sim-agent")}
     async with running_flow(site, services=services, draws=[0.0]) as flow:
         await flow.board.call("sales", "c-talk-9", CALLER_NUMBER)
-        counts: list[dict[str, Any]] = []
-        for _ in range(200):
-            counts = await flow.daemon.query(lambda s: s.private_call_counts())
-            if counts and flow.daemon.calls.active_calls == 0:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(0.5)
-        assert flow.vault_files() == [] and flow.asterisk_files() == []
+        counts = await private_counts_once_ended(flow, total=1)
         bridges, channels = await flow.asterisk_leftovers()
         assert bridges == [] and channels == []
+        # The discarded recording's file goes once Asterisk has stopped writing it.
+        await until(lambda: flow.asterisk_files() == [], "Asterisk removes the discarded file")
+        assert flow.vault_files() == []
     assert [(c["agent_id"], c["count"]) for c in counts] == [("alice", 1)]
     assert table_counts(site.workdir / "reccontrol.sqlite3") == dict.fromkeys(
         ("calls", "decisions", "consent_events", "recordings", "pauses", "alerts"), 0
@@ -170,14 +172,20 @@ async def test_private_outbound_call_leaves_no_recording_and_no_number(
             extension="c-talk-4",
             variables={"SIM_DIAL": "*770612345678"},
         )
-        for _ in range(100):
-            counts = await flow.daemon.query(lambda s: s.private_call_counts())
-            if counts:
-                break
-            await asyncio.sleep(0.1)
+        async def counted() -> list[dict[str, Any]] | None:
+            found: list[dict[str, Any]] = await flow.daemon.query(
+                lambda s: s.private_call_counts()
+            )
+            return found or None
+
+        counts = await eventually(counted, "the private call counted")
+
         # The call itself goes out: the remote party answers in reccontrol-private-dial.
-        channels = await flow.board.client.list_channels()
-        assert any(ch.dialplan_context == "reccontrol-private-dial" for ch in channels)
+        async def dialled_out() -> bool | None:
+            channels = await flow.board.client.list_channels()
+            return any(ch.dialplan_context == "reccontrol-private-dial" for ch in channels) or None
+
+        await eventually(dialled_out, "the private call dialled out")
         assert flow.vault_files() == []
     assert [(c["agent_id"], c["count"]) for c in counts] == [("alice", 1)]
     assert table_counts(site.workdir / "reccontrol.sqlite3")["calls"] == 0
@@ -210,12 +218,9 @@ async def test_private_line_is_never_recorded(site: SandboxSite) -> None:
         await flow.board.call(
             "sales", "c-talk-4", CALLER_NUMBER, variables={"SIM_DID": "0033100000101"}
         )
-        for _ in range(100):
-            counts = await flow.daemon.query(lambda s: s.private_call_counts())
-            if counts and counts[0]["count"] == 2:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(2)
+        counts = await private_counts_once_ended(flow, total=2)
+        # Both calls are over: nothing of them can reach the vault any more.
+        assert await flow.asterisk_leftovers() == ([], [])
         assert flow.vault_files() == []
     assert [(c["agent_id"], c["count"]) for c in counts] == [("alice", 2)]
     assert table_counts(site.workdir / "reccontrol.sqlite3")["calls"] == 0

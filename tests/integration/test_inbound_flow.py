@@ -3,7 +3,6 @@ bridge recording and metadata, with the audio itself as evidence."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import sqlite3
@@ -28,6 +27,7 @@ from tests.integration.flow import (
     running_flow,
     service,
 )
+from tests.waiting import eventually
 
 CALLER_NUMBER = "+33612345678"
 
@@ -247,13 +247,11 @@ async def test_unknown_service_goes_on_unrecorded(site: SandboxSite) -> None:
     async with running_flow(site, services={"sales": service(site)}) as flow:
         await flow.board.call("nosuch", "c-talk-3", CALLER_NUMBER)
         # The call is handed back to the dialplan, which sends it to the fallback.
-        for _ in range(50):
+        async def in_fallback() -> bool | None:
             channels = await flow.board.client.list_channels()
-            if any(ch.dialplan_context == "reccontrol-fallback" for ch in channels):
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the call never reached reccontrol-fallback")
+            return any(ch.dialplan_context == "reccontrol-fallback" for ch in channels) or None
+
+        await eventually(in_fallback, "the call in reccontrol-fallback")
         assert await flow.daemon.query(lambda s: s.call_ids()) == []
 
 

@@ -3,7 +3,6 @@ reaches a recording, and a search of every log, table and event for the digits."
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import sqlite3
@@ -19,7 +18,13 @@ from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
 from tests.audio import dtmf_keys, read_wav, tone_seconds
-from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, running_flow, service
+from tests.integration.flow import (
+    AGENT_VOICE,
+    CALLER_VOICE,
+    running_flow,
+    service,
+    until_recording_with,
+)
 
 CARD, EXPIRY, CVV = "4556737586899855", "1228", "737"
 MARKER = 2900.0  # what the caller hums while in the payment IVR
@@ -244,7 +249,7 @@ async def test_api_sends_the_caller_to_the_payment_ivr(
         status, answer = await post(body, tokens["crm"])
         assert (status, answer["error_id"]) == (409, "payment-refused")
         await flow.board.call("sales", "c-pay-8", CALLER_NUMBER)
-        await asyncio.sleep(5.5)  # announcement (3 s), then Alice answers
+        await until_recording_with(flow, "alice")  # after the announcement, Alice answers
         assert (await post(body, "wrong-token"))[0] == 401
         status, answer = await post({**body, "person": "quality"}, tokens["quality"])
         assert (status, answer["error_id"]) == (403, "forbidden")

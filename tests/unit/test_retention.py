@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from controller.retention.scheduler import PurgeScheduler
 from controller.store import SqliteStore
 from controller.store.lifecycle import Condemnation
 from tests.sites import add_recording, load_site, old_log_entry, open_site, write_site
+from tests.waiting import until
 
 T0 = dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -276,10 +276,7 @@ async def test_scheduler_runs_off_the_loop_and_stops() -> None:
 
     scheduler = PurgeScheduler(purge_once, interval=0.01, first_delay=0)
     scheduler.start()
-    for _ in range(200):
-        if scheduler.runs >= 3:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: scheduler.runs >= 3, "three scheduled purges")
     await scheduler.stop()
     assert scheduler.runs >= 3 and loop_thread not in seen
 
@@ -300,10 +297,7 @@ async def test_daemon_purges_on_schedule(
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        for _ in range(300):
-            if app[daemon.PURGE].runs:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: app[daemon.PURGE].runs >= 1, "the daemon's first purge")
     finally:
         await runner.cleanup()
     assert app[daemon.PURGE].runs >= 1

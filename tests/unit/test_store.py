@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import sqlite_utils
 from controller.store import SqliteStore, StoreError, StoreThread
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.worker import FromAnotherThread
+from tests.waiting import until
 
 
 def test_fresh_db_is_at_latest_version(fresh_db: SqliteStore) -> None:
@@ -82,19 +82,18 @@ async def test_store_thread_runs_everything_on_one_thread_off_the_loop(tmp_path:
     idents = await asyncio.gather(*(thread.run(lambda s: threading.get_ident()) for _ in range(20)))
     assert len(set(idents)) == 1 and idents[0] != loop_thread
 
-    # A slow store call does not stall the event loop.
-    ticks = 0
+    # A slow store call does not stall the event loop: the call waits for the loop to
+    # release it, which the loop can only do while the store thread is busy.
+    entered, released = threading.Event(), threading.Event()
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.005)
+    def slow(s: SqliteStore) -> bool:
+        entered.set()
+        return released.wait(timeout=30)
 
-    task = asyncio.create_task(ticker())
-    await thread.run(lambda s: time.sleep(0.2))
-    task.cancel()
-    assert ticks >= 10
+    pending = asyncio.ensure_future(thread.run(slow))
+    await until(entered.is_set, "the store thread runs the slow call")
+    released.set()
+    assert await pending is True
     await thread.stop()
 
 
