@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from controller import faultpoints
+from controller.stoppoints import stop_point
 
 # ARI format name -> file extension Asterisk writes.
 EXTENSIONS = {"wav": "wav", "wav16": "wav16"}
@@ -99,7 +99,7 @@ class LocalVault:
         """
         source = self.incoming_path(name, fmt)
         target = self.vault_dir / source.name
-        faultpoints.reach("vaulting")
+        stop_point("vaulting")
         try:
             owner = source.stat().st_uid
             me = os.geteuid()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from controller import faultpoints
+from controller.stoppoints import stop_point
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -33,7 +33,7 @@ class StoreThread(Generic[S]):
     def _call(self, fn: Callable[[S], T]) -> T:
         if self._store is None:
             raise RuntimeError("the store thread is not started")
-        faultpoints.reach("store-write")
+        stop_point("store-write")
         return fn(self._store)
 
     async def run(self, fn: Callable[[S], T]) -> T:

@@ -1,6 +1,6 @@
 """The daemon as a real process (``python -m controller run``), killed with SIGKILL at a
-named step: ``RECCONTROL_FAULT_POINT`` makes it announce the step on stderr and stop
-itself there, so the kill lands exactly at that step whatever the machine's speed."""
+named step: ``RECCONTROL_STOP_AT`` makes it announce the step on stderr and block
+there, so the kill lands exactly at that step whatever the machine's speed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from controller.faultpoints import ANNOUNCE, ENV
+from controller.stoppoints import ANNOUNCEMENT, ENV
 
 
 class DaemonProcess:
@@ -61,7 +61,7 @@ class DaemonProcess:
                     return line
 
     async def frozen_at(self, point: str, within: float = 60.0) -> None:
-        await self.wait_for(f"{ANNOUNCE} {point}", within)
+        await self.wait_for(f"{ANNOUNCEMENT}{point}", within)
 
     async def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as the kernel's OOM killer or a power cut."""
