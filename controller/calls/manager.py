@@ -410,7 +410,7 @@ class CallManager:
             case c.LookupObjection(caller_hash=hashed):
                 self._spawn(self._lookup_objection(call_id, hashed))
             case c.AdoptRecording(recording_id=recording_id, name=name, fmt=fmt):
-                self._spawn(self._adopt(recording_id, name, fmt))
+                self._spawn(self._adopt(call_id, recording_id, name, fmt))
             case c.DiscardIncoming(name=name, fmt=fmt):
                 self._spawn(self._discard_incoming(call_id, name, fmt))
             case c.FetchPaymentDetails(channel_id=channel_id):
@@ -560,19 +560,26 @@ class CallManager:
             objected = True
         self._feed(call_id, m.ObjectionKnown(objected))
 
-    async def _adopt(self, recording_id: str, name: str, fmt: str) -> None:
+    async def _adopt(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
         self._settling.add(name)
         try:
-            await self._adopt_file(recording_id, name, fmt)
+            await self._adopt_file(call_id, recording_id, name, fmt)
         finally:
             self._settling.discard(name)
 
-    async def _adopt_file(self, recording_id: str, name: str, fmt: str) -> None:
+    async def _adopt_file(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
         try:
             adopted = await asyncio.to_thread(self._vault.adopt, name, fmt)
         except VaultError as exc:
             log.error("recording %s: %s", recording_id, exc)
             now = self._clock.now()
+            if exc.kept:
+                # Vault full or unwritable: the file waits in Asterisk's folder, its row
+                # stays live, and the orphan sweep vaults it once the vault takes it.
+                message = f"recording {recording_id} could not be vaulted ({exc}); kept in "
+                message += "Asterisk's folder until the vault takes it"
+                await self._store.run(lambda s: s.add_alert(call_id, "vault_failed", message, now))
+                return
             await self._store.run(lambda s: s.close_recording(recording_id, "missing", now))
             return
         now = self._clock.now()

@@ -17,7 +17,7 @@ import stat
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from controller.stoppoints import stop_point
 
@@ -28,6 +28,12 @@ CHUNK = 1 << 16
 
 class VaultError(Exception):
     error_id = "vault-error"
+
+    def __init__(self, message: str, *, kept: bool = False) -> None:
+        super().__init__(message)
+        self.kept = kept
+        """The file is still in Asterisk's folder (the vault could not take it: full,
+        unwritable), so a later attempt can still vault it."""
 
 
 @dataclass(frozen=True)
@@ -116,13 +122,17 @@ class LocalVault:
             return AdoptedFile(
                 path=target,
                 sha256=sha256_of(target),
-                duration_seconds=wav_duration(target),
+                # A file Asterisk could not close properly is still the recording.
+                duration_seconds=_duration_or_zero(target),
                 size=target.stat().st_size,
             )
         except FileNotFoundError:
             raise VaultError(f"recording file {source.name} is missing") from None
-        except (OSError, wave.Error, EOFError) as exc:
-            raise VaultError(f"cannot adopt recording {source.name}: {exc}") from None
+        except OSError as exc:
+            kept = os.path.lexists(source)
+            raise VaultError(
+                f"cannot adopt recording {source.name}: {exc.strerror or exc}", kept=kept
+            ) from None
 
     def _move(self, source: Path, target: Path) -> None:
         try:
@@ -137,11 +147,16 @@ class LocalVault:
     def _copy(self, source: Path, target: Path) -> None:
         partial = target.with_name(target.name + ".partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out, CHUNK)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(partial, target)
+        try:
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                shutil.copyfileobj(src, out, CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(partial, target)
+        except BaseException:
+            # A full vault must not keep half a copy.
+            partial.unlink(missing_ok=True)
+            raise
 
     # -- orphans in Asterisk's folder --------------------------------------------------
     def incoming_files(self) -> list[IncomingFile]:
@@ -185,17 +200,7 @@ class LocalVault:
             target = self.vault_dir / file
             digest = hashlib.sha256()
             if keep:
-                partial = target.with_name(target.name + ".partial")
-                out_fd = os.open(
-                    partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600
-                )
-                with os.fdopen(out_fd, "wb") as out:
-                    while block := opened.read(CHUNK):
-                        digest.update(block)
-                        out.write(block)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.rename(partial, target)
+                self._copy_verified(opened, target, digest)
             else:
                 while block := opened.read(CHUNK):
                     digest.update(block)
@@ -205,6 +210,25 @@ class LocalVault:
         duration = _duration_or_zero(target) if keep else 0.0
         size = target.stat().st_size if keep else 0
         return AdoptedFile(path, digest.hexdigest(), duration, size)
+
+    @staticmethod
+    def _copy_verified(opened: IO[bytes], target: Path, digest: Any) -> None:
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        try:
+            out_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(out_fd, "wb") as out:
+                while block := opened.read(CHUNK):
+                    digest.update(block)
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(partial, target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise VaultError(
+                f"cannot vault {target.name}: {exc.strerror or exc}", kept=True
+            ) from None
 
     def discard_incoming(self, name: str, fmt: str) -> bool:
         """Deletes a file Asterisk left behind for a discarded recording, if any."""
