@@ -122,8 +122,7 @@ class LocalVault:
             return AdoptedFile(
                 path=target,
                 sha256=sha256_of(target),
-                # A file Asterisk could not close properly is still the recording.
-                duration_seconds=_duration_or_zero(target),
+                duration_seconds=wav_duration(target),
                 size=target.stat().st_size,
             )
         except FileNotFoundError:
@@ -133,6 +132,8 @@ class LocalVault:
             raise VaultError(
                 f"cannot adopt recording {source.name}: {exc.strerror or exc}", kept=kept
             ) from None
+        except (wave.Error, EOFError) as exc:
+            raise VaultError(f"cannot adopt recording {source.name}: {exc}") from None
 
     def _move(self, source: Path, target: Path) -> None:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 import aiohttp
 import pytest
@@ -31,9 +31,7 @@ def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
     return SandboxSite(asterisk, tmp_path / "site")
 
 
-async def test_r1_caller_hangs_up_during_an_ari_cut(
-    site: SandboxSite, record_property: Any
-) -> None:
+async def test_r1_caller_hangs_up_during_an_ari_cut(site: SandboxSite) -> None:
     proxy = TcpProxy(*asterisk_address(site.instance))
     await proxy.start()
     config = load_config(fault_config(site, target="Local/alice-talk@sim-agent", ari_url=proxy.url))
@@ -87,5 +85,5 @@ async def test_r1_caller_hangs_up_during_an_ari_cut(
     assert call["outcome"] == "caller_hung_up" and call["agent_id"] == "alice"
     assert [r["state"] for r in call["recordings"]] == ["stored"]
     assert resynced <= 5.0
-    record_property("reconnect_seconds", round(reconnected, 2))
-    record_property("resync_seconds", round(resynced, 2))
+    print(f"measured reconnect_seconds={reconnected:.2f}")
+    print(f"measured resync_seconds={resynced:.2f}")
