@@ -15,6 +15,7 @@ import enum
 import itertools
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -94,6 +95,11 @@ class Watchdog:
             del self._waiting[name]
 
 
+# A consumer that ends within QUICK_DEATH seconds of its start is restarted after a
+# growing delay, up to MAX_RESTART_DELAY.
+QUICK_DEATH = 1.0
+MAX_RESTART_DELAY = 30.0
+
 AlertSink = Callable[[str, str], None]
 """``(kind, message)``: an alert row for the operators."""
 
@@ -131,11 +137,19 @@ class EventPump:
         """Set each time a consumer is replaced (for health checks and tests)."""
 
     async def run(self) -> None:
+        quick_deaths = 0
         try:
             while True:
+                started = time.monotonic()
                 self.consumer = asyncio.create_task(self._consume(), name="reccontrol-ari-events")
                 await self._watch(self.consumer)
                 self.restarted.set()
+                # A consumer that dies at once again and again must not spin: back off.
+                if time.monotonic() - started < QUICK_DEATH:
+                    quick_deaths += 1
+                    await asyncio.sleep(min(MAX_RESTART_DELAY, 0.05 * 2**quick_deaths))
+                else:
+                    quick_deaths = 0
         finally:
             if self.consumer is not None:
                 self.consumer.cancel()

@@ -6,6 +6,7 @@ connection with an alert."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ class Recorder:
     """A handler that keeps what it is given and can be told to fail on one digit."""
 
     events: list[Event] = field(default_factory=list)
-    fail_on_digit: str = ""
+    fail_on_digit: str | None = None
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def handle(self, event: Event) -> None:
@@ -212,4 +213,32 @@ async def test_r1_silent_websocket_reconnects_with_an_alert(rig: Rig) -> None:
     assert rig.alerts[0][0] == "ari_silent"
     await rig.fake.send(key("5"))
     await until(lambda r: r.digits() == ["5"], recorder)
+    await stop_pump(stream, task)
+
+
+async def test_r1_huge_frame_costs_a_reconnect_not_the_loop(rig: Rig) -> None:
+    """A frame past the websocket's size limit closes that connection; the stream
+    reconnects and resyncs, and later keys still arrive."""
+    recorder = Recorder()
+    _, stream, task = await start_pump(rig, recorder)
+    huge = '{"type": "ChannelVarset", "value": "' + "x" * (5 << 20) + '"}'
+    with contextlib.suppress(ConnectionError):
+        # The client drops the connection while the frame is still being sent.
+        await rig.fake.send(huge)
+    await until(lambda r: r.connects() == 2, recorder)
+    await rig.fake.send(key("6"))
+    await until(lambda r: r.digits() == ["6"], recorder)
+    await stop_pump(stream, task)
+
+
+async def test_r1_unknown_events_and_missing_fields_are_handled(rig: Rig) -> None:
+    recorder = Recorder()
+    pump, stream, task = await start_pump(rig, recorder)
+    await rig.fake.send(event("SomethingNew", weird={"a": [1, 2]}))
+    await rig.fake.send({"no": "type"})
+    await rig.fake.send(event("ChannelDtmfReceived"))
+    await rig.fake.send(event("RecordingFailed", recording=None))
+    await rig.fake.send(key("7"))
+    await until(lambda r: r.digits()[-1:] == ["7"], recorder)
+    assert pump.counters.handler_errors == 0 and rig.fake.connections == 1
     await stop_pump(stream, task)
