@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from controller.commands.audit import audit
 from controller.commands.documents import notice, register
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
+from controller.commands.sampling import sampling_audit
 from controller.commands.subjects import subject
+from controller.config.warnings import config_warnings
 
 __all__ = ["EXIT_CONFIG", "cli", "fail", "load_or_exit", "main", "open_store"]
 
@@ -43,6 +46,8 @@ def run(config_path: Path) -> None:
 
     config = load_or_exit(config_path)
     setup_logging(config.logging.level)
+    for warning in config_warnings(config):
+        logging.getLogger("reccontrol").warning("%s", warning)
     try:
         run_daemon(config)
     except (AlreadyRunning, PortBusy) as exc:
@@ -51,45 +56,39 @@ def run(config_path: Path) -> None:
 
 @cli.command("check-config")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def check_config(file: Path) -> None:
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Check everything except that the secrets and credentials resolve (their "
+    "environment variables and files are not read): for a machine that does not hold them.",
+)
+def check_config(file: Path, offline: bool) -> None:
     """Validate FILE. Exits 0 when it is valid; otherwise prints one line per problem,
     each naming the YAML key path, and exits 2."""
-    config = load_or_exit(file)
+    config = load_or_exit(file, secrets=not offline)
     click.echo(f"{file}: valid ({len(config.services)} service(s), {len(config.agents)} agent(s))")
+    for warning in config_warnings(config):
+        click.echo(f"warning: {warning}", err=True)
+    if offline:
+        click.echo("secrets and credentials not checked (--offline)", err=True)
+        return
     # A credential that cannot be read locks out one person, not the daemon: a warning.
     for warning in credential_warnings(config):
         click.echo(f"warning: {warning}", err=True)
 
 
-@cli.command("sampling-audit")
-@config_option
-def sampling_audit(config_path: Path) -> None:
-    """Show, per service, the configured sampling rate against the rate achieved (P3).
-
-    'draws' counts the calls that could be recorded, so a random draw was made;
-    'achieved' is sampled / draws; 'calls' counts every call that reached a decision."""
-    config = load_or_exit(config_path)
-    store = open_store(config)
-    try:
-        rows = store.sampling_audit()
-    finally:
-        store.close()
-    click.echo(
-        f"{'service':<16} {'configured':>10} {'achieved':>9} {'draws':>6} {'sampled':>8} "
-        f"{'calls':>6}"
-    )
-    for row in rows:
-        click.echo(
-            f"{row.service:<16} {row.configured_rate:>10.3f} {row.achieved_rate:>9.3f} "
-            f"{row.draws:>6} {row.sampled:>8} {row.calls:>6}"
-        )
-    for name, service in config.services.items():
-        if not any(r.service == name for r in rows):
-            click.echo(f"{name:<16} {service.sampling_rate:>10.3f} {'-':>9} {0:>6} {0:>8} {0:>6}")
-
-
-# -- retention, access log, data subjects, generated documents -----------------------
-for _command in (purge, audit, subject, recording, sheet, access, notice, register):
+# -- sampling audit, retention, access log, data subjects, documents ---------------------
+for _command in (
+    sampling_audit,
+    purge,
+    audit,
+    subject,
+    recording,
+    sheet,
+    access,
+    notice,
+    register,
+):
     cli.add_command(_command)
 
 
@@ -235,6 +234,12 @@ def demo(workdir: Path, port: int, keep: bool) -> None:
     """Run the demo: start the sandbox Asterisk (root and debootstrap needed), run the
     daemon on an embedded SQLite store, put scripted calls through it and print what
     happened to each."""
+    from controller.demo.extras import DemoExtraMissing, require_demo_extra
+
+    try:
+        require_demo_extra()
+    except DemoExtraMissing as exc:
+        fail(str(exc))
     from controller.demo.run import run_demo
     from controller.sandbox import SandboxError
 

@@ -28,10 +28,11 @@ def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     sys.exit(code)
 
 
-def load_or_exit(path: str | Path) -> Config:
-    """Loads the config, or prints one line per problem and exits 2."""
+def load_or_exit(path: str | Path, *, secrets: bool = True) -> Config:
+    """Loads the config, or prints one line per problem and exits 2. ``secrets=False``
+    never reads a secret (for documents and offline checks): they are left empty."""
     try:
-        return load_config(path)
+        return load_config(path, resolve_secrets=secrets)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"error: {problem}", err=True)

@@ -12,11 +12,11 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
-from typing import cast
 
 import aiohttp
 from aiohttp import web
 
+from controller.access.service import AccessService
 from controller.ari.client import AriClient, EventStream
 from controller.ari.watchdog import EventPump, Watchdog
 from controller.calls.manager import CallManager
@@ -26,9 +26,10 @@ from controller.eventlog import EventLog
 from controller.instance import InstanceLock, bind_web, lock_path
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
-from controller.recordings.sweep import OrphanSweeper
 from controller.retention.purge import run_purge
+from controller.retention.purge_store import PurgeStoreFromThread
 from controller.retention.scheduler import PurgeScheduler
+from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
 from controller.web.payments import request_payment
@@ -48,6 +49,9 @@ SWEEPER = web.AppKey("sweeper", OrphanSweeper)
 # Seconds before trying again a sweep Asterisk could not answer for.
 SWEEP_RETRY = 5.0
 PURGE = web.AppKey("purge", PurgeScheduler)
+VAULT = web.AppKey("vault", LocalVault)
+ACCESS = web.AppKey("access", AccessService)
+"""The audited door (S1, S2), built once on the store thread; used only through STORE."""
 ARI_CONNECTIONS = 50
 # Seconds after start before the first scheduled purge, so start-up stays quick.
 PURGE_FIRST_DELAY = 30.0
@@ -60,6 +64,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await store.start()
     app[STORE] = store
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    app[VAULT] = vault
+    clock = app[CLOCK]
+    app[ACCESS] = await store.run(lambda db: AccessService(config, db, vault, clock))
     now = app[CLOCK].now()
     closed = await store.run(lambda s: s.close_interrupted_calls(now))
     if closed:
@@ -81,7 +89,7 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
         stream = EventStream(client, on_raw=event_log)
         app[ARI] = client
         app[STREAM] = stream
-        vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+        vault = app[VAULT]
         await asyncio.to_thread(vault.prepare)
         gateway = PaymentGateway(config.payment, session) if config.payment else None
         calls = CallManager(
@@ -132,9 +140,12 @@ async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:
     """The scheduled purge (T4): on a thread of its own, its store calls forwarded to the
     one store thread, so every write still goes through that thread."""
     config, clock = app[CONFIG], app[CLOCK]
-    store = cast(SqliteStore, FromAnotherThread(app[STORE], asyncio.get_running_loop()))
+    remote: FromAnotherThread[SqliteStore] = FromAnotherThread(
+        app[STORE], asyncio.get_running_loop()
+    )
+    store = PurgeStoreFromThread(remote)
     scheduler = PurgeScheduler(
-        lambda stop: run_purge(config, clock, store=store, stop=stop),
+        lambda stop: run_purge(config, clock, store, stop=stop),
         interval=config.purge.interval_minutes * 60,
         first_delay=PURGE_FIRST_DELAY,
     )
@@ -174,9 +185,7 @@ def _alert_writer(app: web.Application) -> Callable[[str, str], None]:
 
 async def payments(request: web.Request) -> web.Response:
     app = request.app
-    return await request_payment(
-        request, config=app[CONFIG], store=app[STORE], calls=app[CALLS], clock=app[CLOCK]
-    )
+    return await request_payment(request, access=app[ACCESS], store=app[STORE], calls=app[CALLS])
 
 
 async def health(request: web.Request) -> web.Response:

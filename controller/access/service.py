@@ -12,26 +12,26 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import json
-import os
 import re
 import secrets
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from controller.access.credentials import CredentialError, Presented, check
+from controller.access.errors import AccessFailed, AccessRefused
+from controller.access.export import Exporter, ExportResult
 from controller.audit.chain import Entry, EntryDraft
 from controller.clock import Clock
 from controller.config.model import Config, Person
 from controller.logs import mask_digits
 from controller.privacy import caller_hash
-from controller.recordings.vault import LocalVault, VaultError
-from controller.retention.plan import RecordingRow
+from controller.recordings.vault import LocalVault
+from controller.retention.deletion import Deletion, Request, delete_recordings
 from controller.sheets import Sheet, SheetError, evaluate
-from controller.store.lifecycle import CallRecord, Condemnation, FinishedDeletion
+from controller.store.lifecycle import CallRecord
+from controller.store.records import RecordingRow
 from controller.store.sheets import SheetConflict
 from controller.store.sqlite import SqliteStore
 from controller.store.timestamps import to_text
@@ -54,18 +54,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 MIN_PURPOSE = 5
 MAX_PURPOSE = 500
 ERASE_RULE = "C5: data-subject erasure request"
-
-
-class AccessRefused(Exception):
-    """Refused, and logged as refused. ``reason`` is safe to show."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
-
-
-class AccessFailed(Exception):
-    """Allowed, but the action failed (a missing file, say); logged as an error."""
 
 
 @dataclass(frozen=True)
@@ -99,15 +87,6 @@ class Findings:
     @property
     def sheet_ids(self) -> list[str]:
         return [s for record in self.calls for s in record.sheet_ids]
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    path: Path
-    calls: int
-    recordings: int
-    sheets: int
-    problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -153,6 +132,7 @@ class AccessService:
         self._clock = clock
         self._environ = environ
         self._new_id = new_id or (lambda: secrets.token_hex(8))
+        self._exporter = Exporter(store, vault, clock, config.organisation.name)
 
     # -- who -------------------------------------------------------------------------
     def authenticate(self, person_id: str, presented: Presented) -> Person:
@@ -299,7 +279,9 @@ class AccessService:
         stated, row = self._recording(person, "export", purpose, recording_id)
         target = f"recording:{row.id}"
         record = CallRecord(self._call_row(row.call_id), [row], [])
-        result = self._write_zip(output, [record], {"recording_id": row.id}, person, stated)
+        result = self._exporter.write_zip(
+            output, [record], {"recording_id": row.id}, person.id, stated
+        )
         self._store.append_access(
             self._draft(
                 person,
@@ -329,47 +311,12 @@ class AccessService:
     def _delete_recordings(
         self, person: Person, purpose: str, rows: Sequence[RecordingRow], rule: str
     ) -> tuple[list[Entry], list[str]]:
-        """The crash-safe deletion of the purge (condemn, remove, receipt), by a person."""
-        now = self._clock.now()
-        problems: list[str] = []
-        condemn: list[Condemnation] = []
-        for row in rows:
-            path = Path(row.path) if row.path else None
-            if path is not None and not self._vault.owns(path):
-                problems.append(f"recording {row.id}: path outside the vault; not deleted")
-                continue
-            condemn.append(
-                Condemnation(
-                    row.id,
-                    rule,
-                    person.id,
-                    person.role,
-                    purpose,
-                    path is not None and path.is_file(),
-                )
-            )
-        self._store.condemn_recordings(condemn, now)
-        finished: list[FinishedDeletion] = []
-        for item in condemn:
-            row = next(r for r in rows if r.id == item.recording_id)
-            try:
-                removed = row.path is not None and self._vault.remove(Path(row.path))
-                removed = self._vault.discard_incoming(row.name, row.format) or removed
-            except (OSError, VaultError) as exc:
-                problems.append(f"recording {row.id}: cannot remove its file: {exc}")
-                continue
-            if removed:
-                outcome = "deleted"
-            elif row.path is None:
-                outcome = "none"
-            else:
-                # Gone already: removed by an interrupted run, or missing before.
-                was_there = item.file_present or bool(row.condemned and row.condemned.file_present)
-                outcome = "deleted" if was_there else "already missing"
-            finished.append(FinishedDeletion(row.id, outcome))
-        self._vault.sync()
-        receipts = self._store.finish_deletions(finished, self._clock.now(), person.id)
-        return receipts, problems
+        """The purge's crash-safe deletion (condemn, remove, receipt), asked by a person."""
+        request = Request(rule, person.id, person.role, purpose)
+        done = delete_recordings(
+            self._store, self._vault, self._clock, [Deletion(r, request) for r in rows], person.id
+        )
+        return done.receipts, done.problems
 
     # -- summary sheets (T2) ------------------------------------------------------------
     def sheet_read(self, person: Person, purpose: str, sheet_id: str) -> SheetView:
@@ -546,7 +493,7 @@ class AccessService:
         stated, target, hashed = self._subject(person, "subject_export", purpose, number)
         found = self._find(person, hashed, start, end)
         request = {**self._range(start, end), "number": number}
-        result = self._write_zip(output, found.calls, request, person, stated)
+        result = self._exporter.write_zip(output, found.calls, request, person.id, stated)
         self._store.append_access(
             self._draft(
                 person,
@@ -622,104 +569,19 @@ class AccessService:
             problems=problems,
         )
 
-    # -- export files ------------------------------------------------------------------
+    # -- export ------------------------------------------------------------------------
     def _call_row(self, call_id: str) -> dict[str, Any]:
         summary = self._store.call_summary(call_id) or {"id": call_id}
         return {k: v for k, v in summary.items() if k not in ("recordings", "consent_events")}
 
-    def _write_zip(
-        self,
-        output: Path,
-        calls: Sequence[CallRecord],
-        request: Mapping[str, Any],
-        person: Person,
-        purpose: str,
-    ) -> ExportResult:
-        """Writes the zip next to ``output`` and renames it into place, mode 0600."""
-        if output.exists():
-            raise AccessFailed(f"{output} already exists; not overwritten")
-        partial = output.with_name(f".{output.name}.partial")
-        problems: list[str] = []
-        documents: list[dict[str, Any]] = []
-        recordings = sheets = 0
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w") as archive:
-                for record in calls:
-                    call_id = record.call["id"]
-                    doc: dict[str, Any] = {
-                        "call": {
-                            key: record.call.get(key)
-                            for key in (
-                                "id",
-                                "service",
-                                "direction",
-                                "started_at",
-                                "ended_at",
-                                "outcome",
-                                "recorded",
-                                "announcement_version",
-                                "announcement_completed",
-                            )
-                        },
-                        **self._store.call_details(call_id),
-                        "recordings": [],
-                        "sheets": [],
-                    }
-                    for row in record.recordings:
-                        entry = self._export_recording(archive, row, problems)
-                        recordings += entry["file"] is not None
-                        doc["recordings"].append(entry)
-                    for sheet_id in record.sheet_ids:
-                        sheet = self._store.sheet(sheet_id)
-                        if sheet is not None:
-                            doc["sheets"].append(json.loads(json.dumps(asdict(sheet), default=str)))
-                            sheets += 1
-                    documents.append(doc)
-                metadata = {
-                    "generated_at": to_text(self._clock.now()),
-                    "controller": self._config.organisation.name,
-                    "requested_by": person.id,
-                    "purpose": purpose,
-                    "request": dict(request),
-                    "calls": documents,
-                    "problems": problems,
-                }
-                archive.writestr(
-                    "metadata.json", json.dumps(metadata, ensure_ascii=False, indent=2, default=str)
-                )
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.rename(partial, output)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        return ExportResult(output, len(calls), recordings, sheets, problems)
 
-    def _export_recording(
-        self, archive: zipfile.ZipFile, row: RecordingRow, problems: list[str]
-    ) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "id": row.id,
-            "state": row.state,
-            "format": row.format,
-            "sha256": row.sha256,
-            "created_at": to_text(row.created_at),
-            "expires_at": to_text(row.expires_at),
-            "file": None,
-            "sha256_matches": None,
-        }
-        if row.state != "stored" or not row.path:
-            return entry
-        name = f"recordings/{row.id}.{row.format if row.format != 'wav16' else 'wav'}"
-        try:
-            with archive.open(name, "w") as out:
-                digest = self._vault.copy_to(Path(row.path), out)
-        except VaultError as exc:
-            problems.append(f"recording {row.id}: {exc}")
-            return entry
-        entry["file"] = name
-        entry["sha256_matches"] = digest == row.sha256
-        if digest != row.sha256:
-            problems.append(f"recording {row.id}: the file does not match its recorded hash")
-        return entry
+__all__ = [
+    "AccessFailed",
+    "AccessRefused",
+    "AccessService",
+    "EraseResult",
+    "ExportResult",
+    "Findings",
+    "RecordingHandle",
+    "SheetView",
+]

@@ -19,7 +19,7 @@ import aiohttp
 from controller.ari.errors import AriError, AriUnavailable, error_for_status
 from controller.ari.events import Event, StreamConnected, parse_event
 from controller.ari.models import Application, Bridge, Channel, LiveRecording, Playback
-from controller.config.model import AriSettings, ReconnectSettings
+from controller.ari.settings import AriConnection, ReconnectSettings
 
 log = logging.getLogger("reccontrol.ari")
 
@@ -33,7 +33,7 @@ def _enc(segment: str) -> str:
 class AriClient:
     """REST side of ARI. Every call returns a typed result or raises an :class:`AriError`."""
 
-    def __init__(self, settings: AriSettings, session: aiohttp.ClientSession) -> None:
+    def __init__(self, settings: AriConnection, session: aiohttp.ClientSession) -> None:
         self._settings = settings
         self._session = session
         self._base = settings.url.rstrip("/") + "/ari"
@@ -50,7 +50,7 @@ class AriClient:
         return self._settings.app
 
     @property
-    def settings(self) -> AriSettings:
+    def settings(self) -> AriConnection:
         return self._settings
 
     # -- transport -------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """``reccontrol notice`` and ``reccontrol register``: documents generated from the config
-(D1, A6, C3)."""
+(D1, A6, C3). A document never reads a secret, so a DPO can produce them anywhere."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def notice() -> None:
 def notice_callers(config_path: Path, fmt: str, output: Path | None) -> None:
     from controller.documents import build_caller_notice, render
 
-    config = load_or_exit(config_path)
+    config = load_or_exit(config_path, secrets=False)
     _check(config, register=False)
     _emit(render(build_caller_notice(config), fmt), output)
 
@@ -92,7 +92,7 @@ def notice_callers(config_path: Path, fmt: str, output: Path | None) -> None:
 def notice_agents(config_path: Path, fmt: str, output: Path | None, agent_id: str | None) -> None:
     from controller.documents import build_agent_notice, render
 
-    config = load_or_exit(config_path)
+    config = load_or_exit(config_path, secrets=False)
     if agent_id is not None and agent_id not in config.agents:
         fail(f"unknown agent {agent_id!r}; the agents are {', '.join(config.agents)}", EXIT_CONFIG)
     _check(config, register=False)
@@ -109,6 +109,6 @@ def notice_agents(config_path: Path, fmt: str, output: Path | None, agent_id: st
 def register(config_path: Path, fmt: str, output: Path | None) -> None:
     from controller.documents import build_register, render
 
-    config = load_or_exit(config_path)
+    config = load_or_exit(config_path, secrets=False)
     _check(config, register=True)
     _emit(render(build_register(config), fmt), output)

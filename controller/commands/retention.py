@@ -37,7 +37,7 @@ def purge(config_path: Path, dry_run: bool) -> None:
     found (listed on stderr; they need a person to look)."""
     from controller.clock import SystemClock
     from controller.retention.purge import run_purge
-    from controller.store import StoreError
+    from controller.store import SqliteStore, StoreError
 
     config = load_or_exit(config_path)
     show_bar = sys.stdout.isatty() and not dry_run
@@ -54,8 +54,14 @@ def purge(config_path: Path, dry_run: bool) -> None:
                 bar.update(done)
 
         try:
+            store = stack.enter_context(contextlib.closing(SqliteStore.open(config.store.path)))
             report = run_purge(
-                config, SystemClock(), dry_run=dry_run, on_plan=on_plan, on_progress=on_progress
+                config,
+                SystemClock(),
+                store,
+                dry_run=dry_run,
+                on_plan=on_plan,
+                on_progress=on_progress,
             )
         except StoreError as exc:
             click.echo(f"error: {exc}", err=True)

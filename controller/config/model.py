@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from controller.ari.settings import AriConnection, ReconnectSettings
 from controller.secrets import Secret
 
 # Legal ceilings from the CNIL guidance (T1, T2, T3). A service may only exceed the
@@ -64,12 +65,6 @@ class Organisation:
 
 
 @dataclass(frozen=True)
-class ReconnectSettings:
-    initial_delay: float = 0.5
-    max_delay: float = 30.0
-
-
-@dataclass(frozen=True)
 class WatchdogSettings:
     interval: float = 15.0
     """Seconds between two probes of the event path."""
@@ -78,13 +73,9 @@ class WatchdogSettings:
 
 
 @dataclass(frozen=True)
-class AriSettings:
-    url: str
-    username: str
-    password: Secret
-    app: str = "reccontrol"
-    request_timeout: float = 5.0
-    reconnect: ReconnectSettings = field(default_factory=ReconnectSettings)
+class AriSettings(AriConnection):
+    """The ``ari`` section: how to reach Asterisk, plus what the daemon adds around it."""
+
     event_log: Path | None = None
     watchdog: WatchdogSettings = field(default_factory=WatchdogSettings)
 
@@ -417,3 +408,7 @@ def _digits(number: str) -> str:
     """A number as compared with a declared private line: digits only, 00 as +."""
     cleaned = "".join(ch for ch in number if ch.isdigit() or ch == "+")
     return "+" + cleaned[2:] if cleaned.startswith("00") else cleaned
+
+
+# The ARI section's parts are defined with the client that uses them.
+__all__ = ["AriConnection", "ReconnectSettings"]

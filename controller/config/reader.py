@@ -1,17 +1,27 @@
-"""Walks parsed YAML and collects every problem with the key path it was found at.
+"""Reads YAML strictly and walks it, collecting every problem with its key path.
 
 The loader reads the whole file and reports all problems at once, one line each, so an
-admin fixes a config in one pass instead of one error per run.
+admin fixes a config in one pass instead of one error per run. :class:`Node` knows how
+to read every kind of value the config holds (numbers, times, day sets, sound names,
+secrets); the section parsers only say which key holds which.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import SplitResult, urlsplit
+
+import yaml
+
+from controller.config.model import DAY_NAMES, WeeklyWindow
+from controller.secrets import Secret
 
 T = TypeVar("T")
 
@@ -45,6 +55,124 @@ class Problems:
 
     def __iter__(self) -> Iterator[Problem]:
         return iter(self.items)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Where the config's secrets are read from. Documents and ``check-config --offline``
+    set ``resolve`` to False: they check where each secret would come from, never read it."""
+
+    environ: Mapping[str, str]
+    resolve: bool = True
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# -- YAML parsing --------------------------------------------------------------------
+# A config is a few levels deep and its numbers are short; anything beyond these is a
+# mistake or an attack, refused with one line instead of a traceback (R2).
+MAX_DEPTH = 64
+MAX_INT_DIGITS = 30
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of keeping the last one silently,
+    keys that are not plain values, deep nesting and absurdly long numbers."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                "a key must be a plain name, not a list or a mapping",
+                key_node.start_mark,
+            )
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                f"found duplicate key {key!r}",
+                key_node.start_mark,
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+    return mapping
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    digits = sum(ch.isdigit() for ch in str(node.value))
+    if digits > MAX_INT_DIGITS:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"a number of {digits} digits is too long (at most {MAX_INT_DIGITS}); "
+            "quote it if it is text",
+            node.start_mark,
+        )
+    return int(loader.construct_yaml_int(node))
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_mapping,
+)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = exc.problem or "cannot be parsed"
+        raise ConfigError([Problem("", f"{where}: YAML syntax error: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem("", f"{source}: YAML syntax error: {exc}")]) from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        # Whatever slips past the checks above still ends as one line, never a traceback.
+        raise ConfigError([Problem("", f"{source}: cannot be read as YAML: {exc}")]) from None
+
+
+# -- the tree ------------------------------------------------------------------------
+NAME_PATTERN = r"[a-z][a-z0-9_-]{0,31}"
+NAME_HINT = "names use lower-case letters, digits, '-' and '_', start with a letter"
+SOUND_PATTERN = r"[A-Za-z0-9_./-]+"
+SOUND_HINT = "must be an Asterisk sound name such as reccontrol/fr/announcement"
+ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
+_DAY_RANGE = re.compile(r"(mon|tue|wed|thu|fri|sat|sun)(?:-(mon|tue|wed|thu|fri|sat|sun))?")
+_TIME_PATTERN = r"([01]\d|2[0-3]):[0-5]\d|24:00"
+
+
+_USERINFO = re.compile(r"(?<=//)[^/?#@]*@")
+
+
+def without_credentials(url: str) -> str:
+    """The URL with any ``user:password@`` masked, for messages."""
+    return _USERINFO.sub("***@", url)
 
 
 def _type_name(value: object) -> str:
@@ -188,6 +316,9 @@ class Node:
             kind = "a whole number" if integer else "a number"
             self.fail(f"must be {kind}, not {_type_name(value)}")
             return default if default is not MISSING else 0
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(f"must be a finite number; got {value}")
+            return default if default is not MISSING else 0
         if integer and not isinstance(value, int):
             self.fail(f"must be a whole number; got {value}")
             return default if default is not MISSING else 0
@@ -245,3 +376,119 @@ class Node:
 
     def each(self, parse: Callable[[Node], T]) -> tuple[T, ...]:
         return tuple(parse(element) for element in self.elements())
+
+    # -- values of the config's own kinds --------------------------------------------
+    def url_parts(self, url: str) -> SplitResult | None:
+        """The parts of ``url``, or None (reported, credentials masked) if it is malformed."""
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as exc:
+            self.fail(f"is not a valid URL ({exc}): {without_credentials(url)!r}")
+            return None
+        return parts
+
+    def sound(self, default: Any = MISSING) -> Any:
+        """An Asterisk sound name (the one rule for every sound in the config)."""
+        return self.string(default, pattern=SOUND_PATTERN, pattern_hint=SOUND_HINT)
+
+    def days(self) -> frozenset[int]:
+        """Day names, ranges and lists: ``mon-fri``, ``[mon, wed, sat]``, ``daily``."""
+        raw = self.value
+        if raw is MISSING or raw is None:
+            self.fail("is required (e.g. mon-fri, or [mon, wed, sat])")
+            return frozenset()
+        parts: list[str] = []
+        if isinstance(raw, str):
+            parts = [p.strip() for p in raw.lower().split(",")]
+        elif isinstance(raw, list) and all(isinstance(p, str) for p in raw):
+            parts = [p.strip().lower() for p in raw]
+        else:
+            self.fail("must be day names such as mon-fri or [mon, wed, sat]")
+            return frozenset()
+        days: set[int] = set()
+        for part in parts:
+            if part in ("daily", "all"):
+                days.update(range(7))
+                continue
+            match = _DAY_RANGE.fullmatch(part)
+            if not match:
+                self.fail(
+                    f"unknown day {part!r}; use {', '.join(DAY_NAMES)} or ranges like mon-fri"
+                )
+                continue
+            first = DAY_NAMES.index(match.group(1))
+            last = DAY_NAMES.index(match.group(2)) if match.group(2) else first
+            day = first
+            while True:
+                days.add(day)
+                if day == last:
+                    break
+                day = (day + 1) % 7
+        return frozenset(days)
+
+    def time_of_day(self) -> dt.time:
+        text = self.string(
+            pattern=_TIME_PATTERN, pattern_hint='must be a time written HH:MM, e.g. "09:00"'
+        )
+        if not isinstance(text, str) or not re.fullmatch(_TIME_PATTERN, text):
+            return dt.time(0)
+        if text == "24:00":
+            # The end of the day, so "00:00" to "24:00" is a whole day.
+            return dt.time.max
+        hours, minutes = text.split(":")
+        return dt.time(int(hours), int(minutes))
+
+    def window(self) -> WeeklyWindow:
+        """A weekly window: ``{days: mon-fri, from: "09:00", to: "17:00"}``."""
+        if not self.mapping(("days", "from", "to"), required=("days", "from", "to")):
+            return WeeklyWindow(frozenset(), dt.time(0), dt.time(0))
+        start, end = self["from"].time_of_day(), self["to"].time_of_day()
+        if start == end and self["from"].present and self["to"].present:
+            self["to"].fail("must differ from 'from' (an empty window records nothing)")
+        return WeeklyWindow(self["days"].days(), start, end)
+
+    def secret(self, stem: str, secrets: Secrets, *, min_length: int = 0) -> Secret | None:
+        """Reads ``<stem>_env`` or ``<stem>_file`` of this mapping; the secret itself
+        never sits in the YAML (S5). Unless ``secrets.resolve``, only checks where it would
+        come from and returns an empty :class:`Secret` naming that place."""
+        env_node, file_node = self[f"{stem}_env"], self[f"{stem}_file"]
+        if self[stem].present:
+            self[stem].fail(
+                f"secrets are not written in the YAML; name an environment variable with "
+                f"'{stem}_env' or a file with '{stem}_file'"
+            )
+            return None
+        if env_node.present and file_node.present:
+            env_node.fail(f"give either '{stem}_env' or '{stem}_file', not both")
+            return None
+        if env_node.present:
+            name = env_node.string(
+                pattern=ENV_NAME_PATTERN, pattern_hint="must be an environment variable name"
+            )
+            if not secrets.resolve:
+                return Secret("", f"env:{name}")
+            value = secrets.environ.get(name, "")
+            if not value:
+                env_node.fail(f"environment variable {name} is not set or is empty")
+                return None
+            found, where = Secret(value, f"env:{name}"), env_node
+        elif file_node.present:
+            path = Path(file_node.string())
+            if not secrets.resolve:
+                return Secret("", f"file:{path}")
+            try:
+                value = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                file_node.fail(f"cannot read {path}: {exc.strerror or exc}")
+                return None
+            if not value:
+                file_node.fail(f"{path} is empty")
+                return None
+            found, where = Secret(value, f"file:{path}"), file_node
+        else:
+            self.problems.add(self.child_path(f"{stem}_env"), f"is required (or '{stem}_file')")
+            return None
+        if len(value) < min_length:
+            where.fail(f"the key must be at least {min_length} characters long")
+        return found

@@ -18,10 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from controller.demo.extras import require_demo_extra
+
+require_demo_extra()
+
+from cryptography import x509  # noqa: E402 - after the check that explains its absence
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
 
 
 @dataclass
@@ -76,6 +81,8 @@ def make_certificates(folder: Path, hostname: str = "localhost") -> CertificateF
         )
     )
     files.key.chmod(0o600)
+    # reccontrol refuses a CA bundle that others could add a CA to, whatever the umask.
+    files.ca.chmod(0o644)
     return files
 
 

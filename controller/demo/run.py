@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import click
 
+from controller.commands.sampling import sampling_report
 from controller.config import load_config
 from controller.config.model import DAY_NAMES
 from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
@@ -262,10 +263,9 @@ def run_demo(workdir: Path, port: int, keep: bool) -> None:
         results = asyncio.run(run_scenarios(instance, workdir, echo))
         report(results, echo)
         echo("")
-        from controller.cli import cli
-
         echo("Sampling audit (reccontrol sampling-audit):")
-        cli.main(["sampling-audit", "-c", str(workdir / "reccontrol.yaml")], standalone_mode=False)
+        for line in sampling_report(load_config(workdir / "reccontrol.yaml")):
+            echo(line)
         echo("")
         echo(f"Recordings (vault, mode 0600): {workdir / 'vault'}")
         echo(f"Store: {workdir / 'reccontrol.sqlite3'}   Daemon log: {workdir / 'reccontrol.log'}")

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from controller.config.model import Config
+from controller.store.records import Condemned, RecordingRow, SheetRow
 
 
 @dataclass(frozen=True)
@@ -43,40 +44,6 @@ class RetentionRules:
 
 
 @dataclass(frozen=True)
-class Condemned:
-    """A recording whose deletion has started: its file may or may not be gone yet."""
-
-    rule: str
-    actor: str
-    role: str
-    purpose: str
-    file_present: bool
-    condemned_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class RecordingRow:
-    id: str
-    call_id: str
-    service: str
-    name: str
-    format: str
-    path: str | None
-    state: str
-    sha256: str | None
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    condemned: Condemned | None = None
-
-
-@dataclass(frozen=True)
-class SheetRow:
-    id: str
-    created_at: dt.datetime
-    expires_at: dt.datetime
-
-
-@dataclass(frozen=True)
 class Expire:
     """Start deleting a recording that has expired under ``rule``."""
 
@@ -92,6 +59,20 @@ class Finish:
 
 
 Action = Expire | Finish
+
+__all__ = [
+    "Action",
+    "Condemned",
+    "Expire",
+    "Finish",
+    "RecordingRow",
+    "RetentionRules",
+    "SheetRow",
+    "plan_recordings",
+    "plan_sheets",
+    "recording_expiry",
+    "sheet_expiry",
+]
 
 
 def recording_expiry(row: RecordingRow, rules: RetentionRules) -> tuple[dt.datetime, str]:

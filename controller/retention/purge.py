@@ -25,7 +25,8 @@ from pathlib import Path
 
 from controller.clock import Clock
 from controller.config.model import Config
-from controller.recordings.vault import LocalVault, VaultError
+from controller.recordings.vault import LocalVault
+from controller.retention.deletion import Deletion, Request, delete_recordings, outside_vault
 from controller.retention.plan import (
     Action,
     Expire,
@@ -35,10 +36,9 @@ from controller.retention.plan import (
     plan_recordings,
     plan_sheets,
 )
+from controller.retention.purge_store import PurgeStore
 from controller.secrets import Secret
 from controller.stoppoints import stop_point
-from controller.store.lifecycle import Condemnation, FinishedDeletion
-from controller.store.sqlite import SqliteStore
 
 SYSTEM = "system"
 BATCH = 100
@@ -99,7 +99,7 @@ class PurgeReport:
 class Purger:
     def __init__(
         self,
-        store: SqliteStore,
+        store: PurgeStore,
         vault: LocalVault,
         rules: RetentionRules,
         clock: Clock,
@@ -157,77 +157,27 @@ class Purger:
         return report
 
     # -- recordings --------------------------------------------------------------------
-    def _file_of(self, row: RecordingRow) -> Path | None:
-        return Path(row.path) if row.path else None
-
     def _delete_batch(self, batch: Sequence[Action], report: PurgeReport) -> None:
-        now = self._clock.now()
-        condemn: list[Condemnation] = []
-        doomed: list[RecordingRow] = []
-        for action in batch:
-            row = action.row
-            path = self._file_of(row)
-            if path is not None and not self._vault.owns(path):
-                report.errors.append(_outside(row.id, self._vault))
-                continue
-            if isinstance(action, Expire):
-                condemn.append(
-                    Condemnation(
-                        recording_id=row.id,
-                        rule=action.rule,
-                        actor=SYSTEM,
-                        role=SYSTEM,
-                        purpose=f"retention: {action.rule}",
-                        file_present=path is not None and path.is_file(),
-                    )
-                )
-            else:
-                report.deletions_resumed += 1
-            doomed.append(row)
-        # Step 1: condemn, so a kill from here on leaves rows the next run finishes.
-        if condemn:
-            self._store.condemn_recordings(condemn, now)
-            stop_point("purge-condemned")
-        present = {c.recording_id: c.file_present for c in condemn}
-        finished: list[FinishedDeletion] = []
-        # Step 2: the files go.
-        for index, row in enumerate(doomed):
-            if index and index == len(doomed) // 2:
-                stop_point("purge-mid-batch")
-            try:
-                outcome = self._remove_files(row, present.get(row.id))
-            except (OSError, VaultError) as exc:
-                report.errors.append(f"recording {row.id}: cannot remove its file: {exc}")
-                continue
-            if outcome == "deleted":
-                report.files_deleted += 1
-            elif outcome == "already missing":
-                report.files_already_missing += 1
-            finished.append(FinishedDeletion(row.id, outcome))
-        self._vault.sync()
-        stop_point("purge-files-removed")
-        # Step 3: receipts, and the rows go.
-        receipts = self._store.finish_deletions(finished, self._clock.now(), SYSTEM)
-        report.recordings_deleted += len(receipts)
-
-    def _remove_files(self, row: RecordingRow, present_now: bool | None) -> str:
-        path = self._file_of(row)
-        removed = False
-        if path is not None:
-            removed = self._vault.remove(path)
-        # A file Asterisk left behind (the recording never reached the vault).
-        removed = self._vault.discard_incoming(row.name, row.format) or removed
-        if removed:
-            return "deleted"
-        if path is None:
-            return "none"
-        was_there = (
-            present_now
-            if present_now is not None
-            else (row.condemned.file_present if row.condemned else False)
+        deletions = [
+            Deletion(
+                action.row,
+                Request(action.rule, SYSTEM, SYSTEM, f"retention: {action.rule}")
+                if isinstance(action, Expire)
+                else None,
+            )
+            for action in batch
+        ]
+        report.deletions_resumed += sum(
+            isinstance(a, Finish) and self._vault_owns(a.row) for a in batch
         )
-        # Gone already: removed by the run that was interrupted, or missing before.
-        return "deleted" if was_there else "already missing"
+        done = delete_recordings(self._store, self._vault, self._clock, deletions, SYSTEM)
+        report.errors.extend(done.problems)
+        report.files_deleted += done.files_deleted
+        report.files_already_missing += done.files_already_missing
+        report.recordings_deleted += len(done.receipts)
+
+    def _vault_owns(self, row: RecordingRow) -> bool:
+        return row.path is None or self._vault.owns(Path(row.path))
 
     # -- sheets and the access log -------------------------------------------------------
     def _sheets(self, report: PurgeReport) -> None:
@@ -256,7 +206,7 @@ class Purger:
         missing: list[str] = []
         for recording_id, path in self._store.stored_recording_paths():
             if not self._vault.owns(Path(path)):
-                problem = _outside(recording_id, self._vault)
+                problem = outside_vault(recording_id, self._vault)
                 if problem not in report.errors:
                     report.errors.append(problem)
             elif not self._vault.exists(Path(path)):
@@ -272,13 +222,6 @@ class Purger:
                 report.unknown_files.append(str(file))
 
 
-def _outside(recording_id: str, vault: LocalVault) -> str:
-    return (
-        f"recording {recording_id}: its path is outside the vault folder ({vault.vault_dir}); "
-        "left alone. Was recordings.vault_dir changed?"
-    )
-
-
 def _rule_of(row: RecordingRow) -> str:
     return row.condemned.rule if row.condemned else "unknown"
 
@@ -286,30 +229,23 @@ def _rule_of(row: RecordingRow) -> str:
 def run_purge(
     config: Config,
     clock: Clock,
+    store: PurgeStore,
     *,
-    store: SqliteStore | None = None,
     dry_run: bool = False,
     stop: threading.Event | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> PurgeReport:
-    """One purge. Blocking: the CLI runs it in its own process, the daemon on a worker
-    thread with ``store`` forwarding every call to the daemon's single store thread
-    (:class:`~controller.store.worker.FromAnotherThread`). Without ``store`` it opens its
-    own connection, for the CLI."""
-    own = store is None
-    db = SqliteStore.open(config.store.path) if store is None else store
-    try:
-        vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
-        purger = Purger(
-            db,
-            vault,
-            RetentionRules.from_config(config),
-            clock,
-            config.audit.checkpoint_key,
-            stop=stop,
-        )
-        return purger.run(dry_run=dry_run, on_plan=on_plan, on_progress=on_progress)
-    finally:
-        if own:
-            db.close()
+    """One purge. Blocking: the CLI runs it in its own process on the store it opened,
+    the daemon on a worker thread with a store that forwards every call to the daemon's
+    single store thread (:class:`~controller.retention.purge_store.PurgeStoreFromThread`)."""
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    purger = Purger(
+        store,
+        vault,
+        RetentionRules.from_config(config),
+        clock,
+        config.audit.checkpoint_key,
+        stop=stop,
+    )
+    return purger.run(dry_run=dry_run, on_plan=on_plan, on_progress=on_progress)

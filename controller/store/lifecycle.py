@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.audit.chain import Entry, EntryDraft
-from controller.retention.plan import Condemned, RecordingRow, SheetRow
 from controller.store.access_log import append_entry
 from controller.store.parts import StorePart
+from controller.store.records import Condemned, RecordingRow, SheetRow
 from controller.store.timestamps import from_text, to_text
 
 _RECORDING_COLUMNS = (

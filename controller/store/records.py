@@ -74,3 +74,38 @@ class PaymentRecord:
     provider_reference: str
     attempts: int
     detail: str
+
+
+# -- a recording's life after the call (T1, T2, T4) ------------------------------------
+@dataclass(frozen=True)
+class Condemned:
+    """A recording whose deletion has started: its file may or may not be gone yet."""
+
+    rule: str
+    actor: str
+    role: str
+    purpose: str
+    file_present: bool
+    condemned_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class RecordingRow:
+    id: str
+    call_id: str
+    service: str
+    name: str
+    format: str
+    path: str | None
+    state: str
+    sha256: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    condemned: Condemned | None = None
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    id: str
+    created_at: dt.datetime
+    expires_at: dt.datetime

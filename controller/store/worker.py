@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from controller.stoppoints import stop_point
 
 S = TypeVar("S")
+S_co = TypeVar("S_co", covariant=True)
 T = TypeVar("T")
 log = logging.getLogger("reccontrol.store")
 # Beyond SQLite's own busy_timeout: how often and how long a locked store is retried.
@@ -78,24 +79,18 @@ class StoreThread(Generic[S]):
         await loop.run_in_executor(None, self._executor.shutdown, True)
 
 
-class FromAnotherThread(Generic[S]):
-    """Calls the store's methods on its owner thread, from a blocking worker thread.
+class FromAnotherThread(Generic[S_co]):
+    """Runs functions of the store on its owner thread, from a blocking worker thread.
 
-    For long jobs such as the purge: each store call is one short transaction queued on
-    the single writer thread between the call flow's writes, while the slow parts of the
+    For long jobs such as the purge: each call is one short transaction queued on the
+    single writer thread between the call flow's writes, while the slow parts of the
     job (removing files) run on the worker and hold nothing up.
     """
 
-    def __init__(self, thread: StoreThread[S], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, thread: StoreThread[S_co], loop: asyncio.AbstractEventLoop) -> None:
         self._thread = thread
         self._loop = loop
 
-    def __getattr__(self, name: str) -> Callable[..., object]:
-        def call(*args: object, **kwargs: object) -> object:
-            future = asyncio.run_coroutine_threadsafe(
-                self._thread.run(lambda store: getattr(store, name)(*args, **kwargs)),
-                self._loop,
-            )
-            return future.result()
-
-        return call
+    def call(self, fn: Callable[[S_co], T]) -> T:
+        """``fn(store)`` on the store thread; blocks this thread until it is done."""
+        return asyncio.run_coroutine_threadsafe(self._thread.run(fn), self._loop).result()

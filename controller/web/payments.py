@@ -16,9 +16,6 @@ from aiohttp import web
 from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
 from controller.calls.manager import CallManager
-from controller.clock import Clock
-from controller.config.model import Config
-from controller.recordings import LocalVault
 from controller.store import SqliteStore, StoreThread
 from controller.web.errors import error
 
@@ -35,11 +32,11 @@ def _bearer(request: web.Request) -> str:
 async def request_payment(
     request: web.Request,
     *,
-    config: Config,
+    access: AccessService,
     store: StoreThread[SqliteStore],
     calls: CallManager,
-    clock: Clock,
 ) -> web.Response:
+    """``access`` lives on the store thread: it is only used inside ``store.run``."""
     try:
         body: Any = await request.json()
     except ValueError:
@@ -66,11 +63,9 @@ async def request_payment(
     call_id = calls.find_call(call_id=values["call_id"], agent_id=values["agent"])
     refusal = "no call in progress" if call_id is None else calls.payment_refusal(call_id)
     service = calls.service_of(call_id) if call_id is not None else "-"
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
     purpose = values["purpose"] or ""
 
-    def authorise(db: SqliteStore) -> None:
-        access = AccessService(config, db, vault, clock)
+    def authorise(_: SqliteStore) -> None:
         person = access.authenticate(person_id, Token(token))
         access.payment_request(person, purpose, call_id or "-", service, refusal)
 

@@ -1,4 +1,4 @@
-"""The ARI event path never dies silently (security review finding 4, R1): a hostile or
+"""The ARI event path never dies silently (R2, R1): a hostile or
 broken frame is dropped and counted, a handler error is logged and counted, and a dead
 consumer, a deaf websocket or a displaced application is replaced by a fresh
 connection with an alert."""
@@ -95,7 +95,7 @@ async def stop_pump(stream: EventStream, task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_finding4_nested_frame_is_dropped_and_keys_still_arrive(
+async def test_r2_nested_frame_is_dropped_and_keys_still_arrive(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     """5,000 nested '[' raised RecursionError in the consumer, which died silently."""
@@ -113,7 +113,7 @@ async def test_finding4_nested_frame_is_dropped_and_keys_still_arrive(
     await stream.close()
 
 
-async def test_finding4_failing_event_log_does_not_stop_the_stream(rig: Rig) -> None:
+async def test_r2_failing_event_log_does_not_stop_the_stream(rig: Rig) -> None:
     def broken_log(raw: dict[str, object]) -> None:
         raise OSError("disk full")
 
@@ -129,7 +129,7 @@ async def test_finding4_failing_event_log_does_not_stop_the_stream(rig: Rig) -> 
     await stream.close()
 
 
-async def test_finding4_handler_error_is_counted_and_the_loop_goes_on(rig: Rig) -> None:
+async def test_r2_handler_error_is_counted_and_the_loop_goes_on(rig: Rig) -> None:
     recorder = Recorder(fail_on_digit="1")
     pump, stream, task = await start_pump(rig, recorder)
     await rig.fake.send(key("1"))

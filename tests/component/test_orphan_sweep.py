@@ -21,8 +21,8 @@ from controller.ari import AriClient
 from controller.clock import FixedClock
 from controller.config import Config
 from controller.recordings import LocalVault
-from controller.recordings.sweep import OrphanSweeper, plan_sweep
 from controller.recordings.vault import IncomingFile
+from controller.retention.sweep import OrphanSweeper, plan_sweep
 from controller.store import SqliteStore, StoreThread
 from controller.store.orphans import StuckRecording
 from controller.store.records import ConsentEvent
@@ -201,7 +201,7 @@ async def test_t4_sweep_waits_when_asterisk_cannot_say_what_is_live(rig: Rig) ->
     assert (await rig.row(recording_id))["state"] == "live"
 
 
-async def test_finding8_planted_symlink_is_never_followed(rig: Rig, tmp_path: Path) -> None:
+async def test_t4_planted_symlink_is_never_followed(rig: Rig, tmp_path: Path) -> None:
     """A link named like a stuck recording must not carry its target into the vault,
     nor have it chowned, chmodded or deleted."""
     recording_id, name = await rig.live_row()
@@ -228,7 +228,7 @@ async def test_finding8_planted_symlink_is_never_followed(rig: Rig, tmp_path: Pa
     assert (await rig.alerts()).count("orphan_recording") == 3
 
 
-async def test_finding8_file_of_another_owner_is_refused(rig: Rig) -> None:
+async def test_t4_file_of_another_owner_is_refused(rig: Rig) -> None:
     name = secrets.token_hex(20)
     planted = rig.plant(name)
     os.chown(planted, 4242, 4242)

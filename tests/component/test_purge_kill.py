@@ -37,9 +37,9 @@ INITIAL_EXPIRED, KEPT, PER_ROUND = 600, 150, 150
 # Steps every run passes through while there is something to delete.
 STEPS = (
     "purge-planned",
-    "purge-condemned",
-    "purge-mid-batch",
-    "purge-files-removed",
+    "deletion-condemned",
+    "deletion-mid-batch",
+    "deletion-files-removed",
     "purge-vault-scan",
 )
 # Inside the access-log cut's transaction: reached only while old entries remain, so only

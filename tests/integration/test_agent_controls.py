@@ -54,6 +54,7 @@ def table_counts(path: Path) -> dict[str, int]:
 
 
 async def test_pause_keeps_what_the_agent_says_out_of_the_file(site: SandboxSite) -> None:
+    """A pause keeps the paused audio out of the file (A5)."""
     services = {"sales": service(site, target="Local/alice-pause@sim-agent")}
     async with running_flow(site, services=services, draws=[0.0], **keyed_sections(site)) as flow:
         await flow.board.call("sales", "c-talk-14", CALLER_NUMBER)
@@ -104,6 +105,7 @@ async def test_silence_mode_writes_silence_instead(site: SandboxSite) -> None:
 
 
 async def test_pause_past_the_limit_resumes_by_itself(site: SandboxSite) -> None:
+    """A pause past the limit resumes by itself (A5)."""
     services = {
         "sales": service(site, target="Local/alice-pausestuck@sim-agent", pause={"max_seconds": 5})
     }
@@ -120,6 +122,7 @@ async def test_pause_past_the_limit_resumes_by_itself(site: SandboxSite) -> None
 
 
 async def test_start_key_records_an_unsampled_call_for_mediation(site: SandboxSite) -> None:
+    """The start key records an unsampled call for mediation (A4)."""
     services = {"sales": service(site, target="Local/alice-keys-*1@sim-agent")}
     async with running_flow(site, services=services, draws=[0.99]) as flow:
         await flow.board.call("sales", "c-talk-10", CALLER_NUMBER)
@@ -133,6 +136,7 @@ async def test_start_key_records_an_unsampled_call_for_mediation(site: SandboxSi
 
 
 async def test_start_key_after_the_caller_objected_records_nothing(site: SandboxSite) -> None:
+    """The start key after an objection records nothing (A4, C2)."""
     services = {"sales": service(site, target="Local/alice-keys-*1@sim-agent")}
     async with running_flow(site, services=services, draws=[0.99]) as flow:
         await flow.board.call("sales", "c-key-9-1-9", CALLER_NUMBER)
@@ -145,6 +149,7 @@ async def test_start_key_after_the_caller_objected_records_nothing(site: Sandbox
 async def test_private_key_discards_the_recording_and_keeps_only_a_count(
     site: SandboxSite,
 ) -> None:
+    """The private key discards the recording and keeps only a count (A2)."""
     services = {"sales": service(site, target="Local/alice-keys-*7@sim-agent")}
     async with running_flow(site, services=services, draws=[0.0]) as flow:
         await flow.board.call("sales", "c-talk-9", CALLER_NUMBER)
@@ -163,6 +168,7 @@ async def test_private_key_discards_the_recording_and_keeps_only_a_count(
 async def test_private_outbound_call_leaves_no_recording_and_no_number(
     site: SandboxSite, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A private outbound call leaves no recording and no number (A2)."""
     caplog.set_level(logging.DEBUG, logger="reccontrol")
     async with running_flow(site, services={"sales": service(site)}) as flow:
         # Alice's phone dials *77 0612345678.
@@ -172,10 +178,9 @@ async def test_private_outbound_call_leaves_no_recording_and_no_number(
             extension="c-talk-4",
             variables={"SIM_DIAL": "*770612345678"},
         )
+
         async def counted() -> list[dict[str, Any]] | None:
-            found: list[dict[str, Any]] = await flow.daemon.query(
-                lambda s: s.private_call_counts()
-            )
+            found: list[dict[str, Any]] = await flow.daemon.query(lambda s: s.private_call_counts())
             return found or None
 
         counts = await eventually(counted, "the private call counted")
@@ -196,6 +201,7 @@ async def test_private_outbound_call_leaves_no_recording_and_no_number(
 
 
 async def test_private_line_is_never_recorded(site: SandboxSite) -> None:
+    """A private line is never recorded (A2)."""
     agents = {
         "alice": {
             "name": "Alice Martin",

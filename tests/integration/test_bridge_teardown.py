@@ -1,4 +1,4 @@
-"""Bridges do not outlive their deletion (R4), on the real Asterisk, with one DELETE.
+"""Bridges do not outlive their deletion (R1), on the real Asterisk, with one DELETE.
 
 Asterisk 22 answers 204 to DELETE /bridges and lists the bridge until its departing
 members (a recorder being stopped, a channel being hung up) have left: tens of
@@ -30,7 +30,7 @@ def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
 
 
 @pytest.mark.parametrize("ends", ["c-talk-6", "agent-hangs-up"])
-async def test_r4_bridge_is_gone_as_soon_as_its_deletion_is_answered(
+async def test_r1_bridge_is_gone_as_soon_as_its_deletion_is_answered(
     site: SandboxSite, ends: str
 ) -> None:
     target = "Local/alice-hangup-7@sim-agent" if ends == "agent-hangs-up" else None

@@ -1,4 +1,4 @@
-"""The event path on the real Asterisk (R1, security review finding 4): a dead consumer is
+"""The event path on the real Asterisk (R1, R2): a dead consumer is
 replaced and the agent's keys work again; the end-to-end probe goes through Asterisk."""
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ async def assert_clean(flow: Flow) -> None:
 async def test_sampled_call_records_the_conversation_not_the_announcement(
     site: SandboxSite,
 ) -> None:
+    """The announcement is never in the file; the file is private, its name unguessable
+    (C1, S4)."""
     async with running_flow(site, services={"sales": service(site)}, draws=[0.1]) as flow:
         await flow.board.call("sales", "c-talk-9", CALLER_NUMBER)
         (call,) = await flow.daemon.wait_for_calls(1)
@@ -86,6 +88,7 @@ async def test_sampled_call_records_the_conversation_not_the_announcement(
 
 
 async def test_opt_out_during_announcement_leaves_no_file(site: SandboxSite) -> None:
+    """An objection during the announcement leaves no file (C2)."""
     async with running_flow(site, services={"sales": service(site)}, draws=[0.0]) as flow:
         await flow.board.call("sales", "c-key-9-1-6", CALLER_NUMBER)
         (call,) = await flow.daemon.wait_for_calls(1)
@@ -102,6 +105,7 @@ async def test_opt_out_during_announcement_leaves_no_file(site: SandboxSite) -> 
 
 
 async def test_opt_out_mid_call_discards_the_live_recording(site: SandboxSite) -> None:
+    """An objection mid-call cancels and discards the live recording (C2)."""
     async with running_flow(site, services={"sales": service(site)}, draws=[0.0]) as flow:
         await flow.board.call("sales", "c-key-9-7-3", CALLER_NUMBER)
         (call,) = await flow.daemon.wait_for_calls(1)
@@ -117,6 +121,7 @@ async def test_opt_out_mid_call_discards_the_live_recording(site: SandboxSite) -
 
 
 async def test_unsampled_call_leaves_no_file_and_says_why(site: SandboxSite) -> None:
+    """An unsampled call leaves no file and a decision saying why (P1, P3)."""
     async with running_flow(site, services={"sales": service(site)}, draws=[0.93]) as flow:
         await flow.board.call("sales", "c-talk-6", CALLER_NUMBER)
         (call,) = await flow.daemon.wait_for_calls(1)
@@ -136,6 +141,7 @@ async def test_unsampled_call_leaves_no_file_and_says_why(site: SandboxSite) -> 
     ],
 )
 async def test_agent_rules_stop_recording(site: SandboxSite, target: str, reason: str) -> None:
+    """Agents outside their periods, or protected, are not recorded (A1, A3)."""
     async with running_flow(
         site, services={"sales": service(site, target=target)}, draws=[0.0]
     ) as flow:
@@ -146,6 +152,7 @@ async def test_agent_rules_stop_recording(site: SandboxSite, target: str, reason
 
 
 async def test_outside_service_window_and_campaign(site: SandboxSite) -> None:
+    """The service's weekly windows and campaign dates apply (P1)."""
     services = {
         "night": service(site, windows=[{"days": "daily", "from": "22:00", "to": "06:00"}]),
         "summer": service(site, campaign={"start": "2020-06-01", "end": "2020-08-31"}),
@@ -160,6 +167,7 @@ async def test_outside_service_window_and_campaign(site: SandboxSite) -> None:
 
 
 async def test_remembered_objection_stops_the_next_call(site: SandboxSite) -> None:
+    """An objection is remembered for the next call from that number (C4)."""
     async with running_flow(site, services={"sales": service(site)}, draws=[0.0, 0.0]) as flow:
         await flow.board.call("sales", "c-key-9-1-3", CALLER_NUMBER)
         await flow.daemon.wait_for_calls(1)
@@ -184,6 +192,7 @@ async def test_remembered_objection_stops_the_next_call(site: SandboxSite) -> No
 
 
 async def test_full_notice_key_plays_the_notice_and_comes_back(site: SandboxSite) -> None:
+    """The full-notice key plays the notice on a real call (C3)."""
     async with running_flow(site, services={"sales": service(site)}, draws=[0.1]) as flow:
         await flow.board.call("sales", "c-key-0-1-9", CALLER_NUMBER)
         (call,) = await flow.daemon.wait_for_calls(1)
@@ -246,6 +255,7 @@ async def test_recording_that_cannot_start_leaves_the_call_going(site: SandboxSi
 async def test_unknown_service_goes_on_unrecorded(site: SandboxSite) -> None:
     async with running_flow(site, services={"sales": service(site)}) as flow:
         await flow.board.call("nosuch", "c-talk-3", CALLER_NUMBER)
+
         # The call is handed back to the dialplan, which sends it to the fallback.
         async def in_fallback() -> bool | None:
             channels = await flow.board.client.list_channels()
@@ -256,6 +266,7 @@ async def test_unknown_service_goes_on_unrecorded(site: SandboxSite) -> None:
 
 
 async def test_sampling_audit_command(site: SandboxSite) -> None:
+    """The sampling audit compares achieved and configured rates (P3)."""
     async with running_flow(site, services={"sales": service(site)}, draws=[0.1, 0.9]) as flow:
         await flow.board.call("sales", "c-talk-5", CALLER_NUMBER)
         await flow.board.call("sales", "c-talk-5", "+33700000000")

@@ -117,6 +117,7 @@ async def test_payment_ivr_keeps_card_data_out_of_the_recording(
     setup: str,
     outcome: str,
 ) -> None:
+    """The payment IVR keeps card data out of the recording and every log (M1, M3)."""
     caplog.set_level(logging.DEBUG, logger="reccontrol")
     api.drop_first_answer = setup == "lost-answer"
     api.delay = 5.0 if setup == "no-answer" else 0.0

@@ -1,4 +1,4 @@
-"""Recordings Asterisk cannot write (R7), on the real Asterisk: the recording folder is
+"""Recordings Asterisk cannot write (R1), on the real Asterisk: the recording folder is
 made read-only for Asterisk's user. ``POST …/record`` still answers 201; the failure shows
 up at once as a recording finished by itself, which must be alerted on the call right
 away, retried once, and must never end the call."""
@@ -35,7 +35,7 @@ def unwritable(asterisk: SandboxInstance) -> Iterator[Path]:
         os.chmod(folder, mode)
 
 
-async def test_r7_unwritable_recording_folder_alerts_at_once_and_the_call_goes_on(
+async def test_r1_unwritable_recording_folder_alerts_at_once_and_the_call_goes_on(
     site: SandboxSite, unwritable: Path
 ) -> None:
     services = {"sales": service(site, target="Local/alice-talk@sim-agent")}

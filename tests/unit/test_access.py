@@ -223,6 +223,46 @@ def test_sheet_create_read_edit_are_logged(
     assert store.sheet(sheet.id).version == 2  # type: ignore[union-attr]
 
 
+# -- export files (S2, C5) ---------------------------------------------------------------
+def test_export_does_not_follow_a_planted_partial_symlink(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    """Regression (C5, S2): a ``.partial`` symlink planted in the export folder made the
+    export overwrite its target. The export now writes a new file under a name nobody can
+    guess and never writes through a link."""
+    config, store, vault, root = site
+    service = service_for(config, store, vault)
+    dpo = config.access.persons["cdubois"]
+    _, recording = add_recording(
+        store, vault, config, service="sales", created_at=T0, number=NUMBER, audio=wav_bytes(0.1)
+    )
+    victim = root / "victim.conf"
+    victim.write_text("precious\n")
+    out = root / "export.zip"
+    (root / f".{out.name}.partial").symlink_to(victim)
+
+    result = service.export(dpo, "mediation ticket M-3", recording, out)
+
+    assert victim.read_text() == "precious\n"
+    assert not out.is_symlink() and zipfile.is_zipfile(out)
+    assert result.recordings == 1 and out.stat().st_mode & 0o077 == 0
+    assert not list(root.glob(f".{out.name}.*.partial"))
+
+
+def test_export_never_replaces_a_file_planted_at_its_name(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    """A dangling symlink at the output name is refused, not written through (C5)."""
+    config, store, vault, root = site
+    service = service_for(config, store, vault)
+    dpo = config.access.persons["cdubois"]
+    out = root / "export.zip"
+    out.symlink_to(root / "elsewhere.zip")
+    with pytest.raises(AccessFailed, match="already exists"):
+        service.subject_export(dpo, "access request ticket A-19", NUMBER, out)
+    assert not (root / "elsewhere.zip").exists()
+
+
 # -- data-subject requests (C5) ------------------------------------------------------------
 def test_subject_export_and_erase_round_trip(
     site: tuple[Config, SqliteStore, LocalVault, Path],

@@ -111,3 +111,80 @@ def test_sandbox_render_writes_the_same_configuration(tmp_path: Path) -> None:
         assert path.stat().st_mode & 0o007 == 0
         assert not PLACEHOLDER.search(path.read_text()), path.name
     assert "s3cret" not in result.output
+
+
+EXAMPLE_ENV = {
+    "RECCONTROL_ARI_PASSWORD": "x",
+    "RECCONTROL_HMAC_KEY": "k" * 32,
+    "RECCONTROL_AUDIT_KEY": "a" * 32,
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("5000-digit int", "organisation: " + "1" * 5000 + "\n", "5000 digits is too long"),
+        ("non-string key", "? [a, b]\n: 1\n", "a key must be a plain name"),
+        ("deep nesting", "a: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 64"),
+        ("deep mappings", "".join(f"{' ' * i}k{i}:\n" for i in range(200)), "nested deeper"),
+    ],
+)
+def test_hostile_config_gives_exit_2_and_one_line(
+    tmp_path: Path, name: str, text: str, says: str
+) -> None:
+    """Regression (R2): hostile YAML gave a traceback (exit 1); it is one line and exit 2."""
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=EXAMPLE_ENV)
+    assert result.exit_code == 2, (name, result.output, result.exception)
+    (line,) = result.output.splitlines()
+    assert line.startswith(f"error: {path}:") and says in line
+
+
+def test_check_config_warns_about_plain_http_to_a_remote_ari_host(tmp_path: Path) -> None:
+    """Regression (S5): accepted silently before; a warning now, and the config stays valid."""
+    text = (REPO / "config/example.yaml").read_text()
+    path = tmp_path / "remote.yaml"
+    path.write_text(text.replace("http://127.0.0.1:8088", "http://pbx.example:8088"))
+    assert "http://pbx.example:8088" in path.read_text()
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=EXAMPLE_ENV)
+    assert result.exit_code == 0, result.output
+    assert "warning: ari.url: plain http:// to pbx.example" in result.output
+
+
+NO_SECRETS: dict[str, str | None] = dict.fromkeys(EXAMPLE_ENV)
+
+
+@pytest.mark.parametrize(
+    "command", [["register"], ["notice", "callers"], ["notice", "agents"]], ids=" ".join
+)
+def test_documents_need_no_secrets(command: list[str]) -> None:
+    """Regression (D1, S5): a DPO produces the register and the notices on a laptop that holds
+    none of the daemon's secrets: documents never read them."""
+    example = str(REPO / "config/example.yaml")
+    result = CliRunner().invoke(cli, [*command, "-c", example], env=NO_SECRETS)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("#") and "is not set" not in result.output
+
+
+def test_check_config_offline_checks_all_but_the_secrets(tmp_path: Path) -> None:
+    """Regression (S5): --offline validates everything except that secrets resolve."""
+    example = REPO / "config/example.yaml"
+    result = CliRunner().invoke(cli, ["check-config", "--offline", str(example)], env=NO_SECRETS)
+    assert result.exit_code == 0, result.output
+    assert "valid (2 service(s), 2 agent(s))" in result.output
+    assert "secrets and credentials not checked (--offline)" in result.output
+    online = CliRunner().invoke(cli, ["check-config", str(example)], env=NO_SECRETS)
+    assert online.exit_code == 2 and "RECCONTROL_ARI_PASSWORD is not set" in online.output
+
+    text = example.read_text().replace("rate: 0.2", "rate: 1")
+    text = text.replace("password_env: RECCONTROL_ARI_PASSWORD", "password: hunter2")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    result = CliRunner().invoke(cli, ["check-config", "--offline", str(bad)], env=NO_SECRETS)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: ari.password: secrets are not written in the YAML; name an environment "
+        "variable with 'password_env' or a file with 'password_file'",
+        "error: services.sales.sampling.rate: must be > 0 and < 1 (record-all needs an exemption)",
+    ]

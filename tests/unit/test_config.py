@@ -13,6 +13,7 @@ import yaml
 
 from controller.config import ConfigError, load_config
 from controller.config.model import Config
+from controller.demo.payment_api import make_certificates
 
 ENV = {"ARI_PW": "s3cret-ari", "HMAC_KEY": "0123456789abcdef0123456789"}
 REPO = Path(__file__).resolve().parents[2]
@@ -98,6 +99,7 @@ def test_shipped_example_is_valid() -> None:
 
 @pytest.mark.parametrize("rate", [0, 1, 1.5, -0.1])
 def test_sampling_rate_out_of_range(load: Loader, rate: float) -> None:
+    """A sampling rate must be strictly between 0 and 1 (P1, P2)."""
     data = mutate(lambda d: d["services"]["sales"]["sampling"].update(rate=rate))
     assert problems_of(load, data) == [
         "services.sales.sampling.rate: must be > 0 and < 1 (record-all needs an exemption)"
@@ -112,6 +114,7 @@ def test_sampling_rate_not_a_number(load: Loader) -> None:
 
 
 def test_no_sampling_means_record_all_and_needs_exemption(load: Loader) -> None:
+    """Recording every call needs an exemption (P2)."""
     data = mutate(lambda d: d["services"]["sales"].pop("sampling"))
     (problem,) = problems_of(load, data)
     assert problem.startswith("services.sales.sampling: is required: without sampling")
@@ -119,6 +122,8 @@ def test_no_sampling_means_record_all_and_needs_exemption(load: Loader) -> None:
 
 
 def test_exemption_allows_record_all_and_long_retention(load: Loader) -> None:
+    """An exemption with a written legal basis allows record-all and longer retention (P2, T1)."""
+
     def change(d: dict[str, Any]) -> None:
         sales = d["services"]["sales"]
         sales.pop("sampling")
@@ -290,6 +295,7 @@ def test_window_errors(load: Loader) -> None:
 
 
 def test_agent_needs_published_windows(load: Loader) -> None:
+    """Every agent has published recording periods (A1)."""
     data = mutate(lambda d: d["agents"]["alice"].update(windows=[]))
     assert problems_of(load, data) == [
         "agents.alice.windows: must list at least one published recording period (A1)"
@@ -463,3 +469,110 @@ def test_payment_token_never_in_yaml(load: Loader) -> None:
     data = mutate(lambda d: d.update(payment=payment_section(token="abc")))
     (problem,) = problems_of(load, data)
     assert problem.startswith("payment.token: secrets are not written in the YAML")
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("ari", "request_timeout"), float("nan")),
+        (("ari", "reconnect", "initial_delay"), float("nan")),
+        (("services", "sales", "answer_timeout"), float("inf")),
+        (("services", "sales", "sampling", "rate"), float("nan")),
+        (("payment", "timeout"), float("nan")),
+        (("payment", "digit_timeout"), float("-inf")),
+        (("payment", "max_amount"), float("inf")),
+        (("payment", "max_amount"), float("nan")),
+    ],
+    ids=lambda v: ".".join(v) if isinstance(v, tuple) else str(v),
+)
+def test_non_finite_numbers_refused(load: Loader, path: tuple[str, ...], value: float) -> None:
+    """Regression (R2): .nan and .inf passed every range check; every number must be finite."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["payment"] = payment_section()
+        data["services"]["sales"]["payments"] = True
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+
+    problems = problems_of(load, mutate(change))
+    assert len(problems) == 1 and problems[0].startswith(".".join(path) + ": "), problems
+
+
+def test_ari_url_errors_never_echo_the_password(load: Loader) -> None:
+    """Regression (S5): a malformed ari.url was echoed whole, password included."""
+    data = mutate(lambda d: d["ari"].update(url="ftp://admin:hunter2@pbx.example"))
+    problems = problems_of(load, data)
+    assert problems == [
+        "ari.url: must be an http:// or https:// URL of Asterisk's HTTP server; "
+        "got 'ftp://***@pbx.example'",
+        "ari.url: must not carry credentials; use 'username' and 'password_env'",
+    ]
+    broken = mutate(lambda d: d["ari"].update(url="http://admin:hunter2@[::1:8088"))
+    (problem,) = problems_of(load, broken)
+    assert problem.startswith("ari.url: is not a valid URL") and "hunter2" not in problem
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://pbx.example:8088", True),
+        ("http://192.0.2.10:8088", True),
+        ("https://pbx.example:8089", False),
+        ("http://127.0.0.1:8088", False),
+        ("http://localhost:8088", False),
+        ("http://[::1]:8088", False),
+    ],
+)
+def test_plain_http_to_a_remote_ari_host_is_warned(load: Loader, url: str, warned: bool) -> None:
+    """Regression (S5): plain http:// to another machine sends the ARI password in clear."""
+    from controller.config.warnings import config_warnings
+
+    warnings = config_warnings(load(mutate(lambda d: d["ari"].update(url=url))))
+    assert bool(warnings) == warned
+    assert all(w.startswith("ari.url: plain http://") and "in clear" in w for w in warnings)
+
+
+PEM_CERTIFICATE = REPO / "tests" / "golden" / "ca.pem"
+
+
+@pytest.mark.parametrize("key", ["verify", "insecure", "tls_verify"])
+def test_payment_tls_verification_cannot_be_turned_off(load: Loader, key: str) -> None:
+    """Regression (S6, PCI DSS 4.2.1): no setting weakens TLS for card data; the refusal
+    names the key path and says why."""
+    value = True if key == "insecure" else False
+    data = mutate(lambda d: d.update(payment=payment_section(**{key: value})))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith(f"payment.{key}: certificate verification cannot be turned off")
+
+
+def test_payment_api_url_must_not_carry_credentials(load: Loader) -> None:
+    """Regression (S6): credentials in api_url are refused, and never echoed."""
+    url = "https://shop:hunter2@pay.example/v1/payments"
+    data = mutate(lambda d: d.update(payment=payment_section(api_url=url)))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("payment.api_url: must not carry credentials")
+    assert "hunter2" not in problem
+
+
+def test_payment_ca_bundle_must_hold_a_certificate_nobody_else_can_change(
+    load: Loader, tmp_path: Path
+) -> None:
+    """Regression (S6): a CA bundle that verifies nothing, or that others may write (and so
+    add their own CA to), would weaken TLS: refused at load, naming the key path."""
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    garbage.chmod(0o644)
+    data = mutate(lambda d: d.update(payment=payment_section(ca_bundle=str(garbage))))
+    assert problems_of(load, data) == [
+        f"payment.ca_bundle: {garbage} holds no PEM certificate to verify the payment API with (S6)"
+    ]
+    good = make_certificates(tmp_path / "ca").ca
+    config = load(mutate(lambda d: d.update(payment=payment_section(ca_bundle=str(good)))))
+    assert config.payment is not None and config.payment.ca_bundle == good
+    good.chmod(0o666)
+    data = mutate(lambda d: d.update(payment=payment_section(ca_bundle=str(good))))
+    assert problems_of(load, data) == [
+        f"payment.ca_bundle: {good} is writable by group or others; make it 0644 or stricter (S6)"
+    ]

@@ -88,6 +88,7 @@ class Driver:
 
 
 def test_announcement_first_then_agent_then_recording() -> None:
+    """The caller hears the announcement before anything is dialled or recorded (C1)."""
     d = Driver()
     start = d.start()
     assert kinds(start) == ["Answer", "BeginCall", "LookupObjection", "Play"]
@@ -129,6 +130,7 @@ def test_announcement_first_then_agent_then_recording() -> None:
 
 
 def test_recording_never_starts_before_the_announcement_ends() -> None:
+    """Nothing is recorded before the announcement has been heard (C1)."""
     d = Driver()
     d.start()
     d.send(m.ObjectionKnown(False))
@@ -168,6 +170,7 @@ def test_agent_hangs_up_first() -> None:
 
 
 def test_opt_out_during_announcement() -> None:
+    """The opt-out key during the announcement: no recording, objection stored (C2)."""
     d = Driver()
     d.start()
     out = d.send(m.Dtmf(CALLER.id, "9"))
@@ -190,6 +193,7 @@ def test_opt_out_during_announcement() -> None:
 
 
 def test_opt_out_mid_call_discards_first() -> None:
+    """The opt-out key mid-call discards the live recording before anything else (C2)."""
     d = Driver()
     d.connect()
     name = of(d.log, c.StartRecording)[0].name
@@ -229,6 +233,7 @@ def test_agent_keys_do_not_count_as_caller_keys() -> None:
 
 
 def test_full_notice_then_back_to_the_flow() -> None:
+    """The full-notice key plays the notice, then the call goes on (C3)."""
     d = Driver()
     d.start()
     out = d.send(m.Dtmf(CALLER.id, "0"))
@@ -245,6 +250,7 @@ def test_full_notice_then_back_to_the_flow() -> None:
 
 
 def test_remembered_objection_stops_recording() -> None:
+    """A remembered objection stops the recording of a later call (C4)."""
     d = Driver()
     d.start()
     d.send(m.ObjectionKnown(True))
@@ -273,6 +279,7 @@ def test_anonymous_caller_needs_no_lookup() -> None:
 
 
 def test_unsampled_call_is_not_recorded_and_says_why() -> None:
+    """An unsampled call is stored with the decision and why (P3)."""
     d = Driver(service=make_service(sampling_rate=0.001))
     out = d.connect()
     decision = of(out, c.RecordDecision)[0].decision
@@ -281,6 +288,7 @@ def test_unsampled_call_is_not_recorded_and_says_why() -> None:
 
 
 def test_protected_agent_and_unknown_agent() -> None:
+    """Protected agents, and agents not known, are never recorded (A3)."""
     d = Driver()
     out = d.connect(make_agent(protected=True, protection_reason="staff representative"))
     assert of(out, c.RecordDecision)[0].decision.reason == "protected_agent"
@@ -359,7 +367,7 @@ def test_recording_that_fails_to_start() -> None:
     d.connect()
     start = of(d.log, c.StartRecording)[0]
     out = d.send(m.CommandFailed(start, "ari-conflict", 409))
-    # R7: an alert on the call at once, and one retry with a new file.
+    # R1: an alert on the call at once, and one retry with a new file.
     assert kinds(out) == ["CloseRecording", "AddAlert", "Log", "OpenRecording", "StartRecording"]
     assert of(out, c.CloseRecording)[0].state == "failed"
     alert = of(out, c.AddAlert)[0]
@@ -395,7 +403,7 @@ def test_recording_failed_event() -> None:
     assert [a.name for a in of(end, c.AdoptRecording)] == [retry.name]
 
 
-def test_r7_recording_that_ends_by_itself_mid_call_is_alerted_and_retried_once() -> None:
+def test_r1_recording_that_ends_by_itself_mid_call_is_alerted_and_retried_once() -> None:
     """Asterisk reports a folder it cannot write as a recording finished at once."""
     d = Driver()
     d.connect()
@@ -412,7 +420,7 @@ def test_r7_recording_that_ends_by_itself_mid_call_is_alerted_and_retried_once()
     assert of(d.log, c.Hangup) == []
 
 
-def test_r7_no_retry_while_paused() -> None:
+def test_r1_no_retry_while_paused() -> None:
     """A new file would record what the open pause keeps out."""
     d = Driver()
     d.connect()
@@ -446,6 +454,7 @@ def test_ending_timer_finishes_a_call_whose_events_were_lost() -> None:
 
 
 def test_seeded_machines_are_reproducible() -> None:
+    """Draws come from the injected random source (P4)."""
     a, b = Driver(seed=9), Driver(seed=9)
     assert a.connect() == b.connect()
 
@@ -463,6 +472,7 @@ def recording_name(d: Driver) -> str:
 
 
 def test_pause_goes_out_first_then_resume() -> None:
+    """Pause and resume keys; the pause reaches Asterisk first (A5)."""
     d = Driver()
     d.connect()
     name = recording_name(d)
@@ -490,6 +500,7 @@ def test_silence_mode_mutes() -> None:
 
 
 def test_pause_timeout_resumes_and_alerts() -> None:
+    """A pause past the maximum resumes by itself and leaves an alert (A5)."""
     d = Driver()
     d.connect()
     agent_keys(d, "*2")
@@ -532,6 +543,7 @@ def test_keys_typed_too_slowly_do_nothing() -> None:
 
 
 def test_private_discards_first_and_forgets_the_call() -> None:
+    """The private key discards first; only a count is kept (A2)."""
     d = Driver()
     d.connect()
     name = recording_name(d)
@@ -559,6 +571,7 @@ def test_private_while_paused_cancels_the_pause_timer() -> None:
 
 
 def test_on_demand_recording_of_an_unsampled_call() -> None:
+    """An agent records an unsampled call for mediation, marked with that purpose (A4)."""
     d = Driver(service=make_service(sampling_rate=0.001))
     d.connect()
     assert of(d.log, c.StartRecording) == []
@@ -571,6 +584,7 @@ def test_on_demand_recording_of_an_unsampled_call() -> None:
 
 
 def test_on_demand_refused_after_objection() -> None:
+    """On-demand recording is refused once the caller objected (A4)."""
     d = Driver(service=make_service(sampling_rate=0.001))
     d.start()
     d.send(m.Dtmf(CALLER.id, "9"))
@@ -584,6 +598,7 @@ def test_on_demand_refused_after_objection() -> None:
 
 
 def test_on_demand_refused_for_protected_agent_and_outside_windows() -> None:
+    """On-demand recording still respects protection and the agent's periods (A1, A3, A4)."""
     d = Driver(service=make_service(sampling_rate=0.001))
     d.connect(make_agent(protected=True, protection_reason="x"))
     assert "protected_agent" in of(agent_keys(d, "*1"), c.Log)[0].message
@@ -637,6 +652,7 @@ def start_ivr(d: Driver) -> list[c.Command]:
 
 
 def test_payment_key_pauses_first_then_moves_the_caller() -> None:
+    """The payment key pauses the recording before the caller hears the IVR (M1)."""
     d = paying_driver()
     d.connect()
     name = recording_name(d)
@@ -732,6 +748,7 @@ def test_api_unavailable_still_brings_the_caller_back() -> None:
 
 
 def test_card_pause_and_its_resume_rule() -> None:
+    """The manual card pause, and its forced resume after a timeout (M2)."""
     from controller.config.model import PauseSettings
 
     d = Driver(

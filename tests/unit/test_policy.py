@@ -33,6 +33,7 @@ def run(**kwargs: Any) -> Verdict:
 
 
 def test_sampled_when_draw_below_rate() -> None:
+    """The service's rate decides, and the decision keeps rate and draw (P1, P3)."""
     rng = random.Random(3)
     expected_draw = random.Random(3).random()
     verdict = decide(
@@ -103,6 +104,7 @@ def test_refusals_make_no_draw(kwargs: dict[str, Any], reason: Reason) -> None:
 
 def test_windows_use_the_site_time_zone() -> None:
     # 08:30 UTC is 09:30 in Paris in winter: inside 09:00-18:00 local.
+    """Service and agent windows are read in the site's time zone (P1, A1)."""
     verdict = run(
         now=dt.datetime(2026, 12, 2, 8, 30, tzinfo=dt.UTC),
         service=make_service(sampling_rate=0.999),
@@ -122,6 +124,7 @@ def test_overnight_window_runs_into_the_next_day() -> None:
 
 
 def test_exemption_records_every_call_without_a_draw() -> None:
+    """Only an exempted service records every call (P2)."""
     service = make_service(sampling_rate=1.0, exemption=Exemption("emergency obligation ..."))
     verdict = run(service=service)
     assert verdict.record and verdict.reason is Reason.RECORD_ALL_EXEMPTION
@@ -129,6 +132,7 @@ def test_exemption_records_every_call_without_a_draw() -> None:
 
 
 def test_exemption_still_respects_objection_and_protection() -> None:
+    """An exemption never overrides an objection or a protected agent (A3, C4)."""
     service = make_service(sampling_rate=1.0, exemption=Exemption("emergency obligation ..."))
     assert run(service=service, objected_now=True).reason is Reason.CALLER_OBJECTED
     protected = make_agent(protected=True, protection_reason="x")
@@ -138,6 +142,7 @@ def test_exemption_still_respects_objection_and_protection() -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("rate", [0.05, 0.2, 0.5])
 def test_achieved_rate_matches_configured_rate_over_200_calls(seed: int, rate: float) -> None:
+    """The achieved rate matches the configured one (P3)."""
     rng = random.Random(seed)
     service = make_service(sampling_rate=rate)
     sampled = sum(
@@ -159,6 +164,7 @@ def test_achieved_rate_matches_configured_rate_over_200_calls(seed: int, rate: f
 
 def test_system_random_draws_are_not_reproducible() -> None:
     # P4: in production the draw comes from the OS CSPRNG.
+    """In production the draws come from the OS CSPRNG (P4)."""
     a = random.SystemRandom()
     assert len({a.random() for _ in range(50)}) == 50
 

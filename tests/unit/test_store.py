@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlite_utils
@@ -97,20 +96,20 @@ async def test_store_thread_runs_everything_on_one_thread_off_the_loop(tmp_path:
     await thread.stop()
 
 
-async def test_a_worker_thread_writes_through_the_store_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_worker_thread_writes_through_the_store_thread(tmp_path: Path) -> None:
     thread: StoreThread[SqliteStore] = StoreThread(
         lambda: SqliteStore.open(tmp_path / "s.sqlite3"), SqliteStore.close
     )
     await thread.start()
     owner = await thread.run(lambda s: threading.get_ident())
-    # A store method that tells which thread ran it.
-    monkeypatch.setattr(SqliteStore, "ran_on", lambda self: threading.get_ident(), raising=False)
-    proxy: Any = FromAnotherThread(thread, asyncio.get_running_loop())
+    remote = FromAnotherThread(thread, asyncio.get_running_loop())
 
     def job() -> tuple[int, int, int]:
-        return proxy.schema_version(), proxy.ran_on(), threading.get_ident()
+        return (
+            remote.call(lambda s: s.schema_version()),
+            remote.call(lambda s: threading.get_ident()),
+            threading.get_ident(),
+        )
 
     version, ran_on, worker = await asyncio.to_thread(job)
     assert version == max(m.version for m in MIGRATIONS)

@@ -28,6 +28,7 @@ def vault(tmp_path: Path) -> LocalVault:
 
 
 def test_adopt_moves_hashes_and_measures(vault: LocalVault) -> None:
+    """Recordings move into a private vault: files 0600, folder 0700 (S4)."""
     make_wav(vault.asterisk_dir / "abc.wav", 2.5)
     adopted = vault.adopt("abc", "wav")
     assert adopted.path == vault.vault_dir / "abc.wav"

@@ -1,0 +1,150 @@
+"""The one crash-safe way to delete recordings (T4, C5), for the purge and for people.
+
+Three steps, each safe to interrupt (see :mod:`controller.store.lifecycle`):
+
+1. *condemn*: the rows turn ``deleted`` with a journal entry naming the rule, who asked,
+   why, and whether the file was there, in one transaction;
+2. the files go, through the vault, and the folder is synced;
+3. *finish*: a receipt per recording in the access log and the rows go, in one
+   transaction, only for rows still ``deleted``, so each receipt is written once.
+
+A row that an earlier run condemned (``Deletion.request is None``) skips step 1. A path
+outside the vault is never touched: it is reported and its row left alone.
+
+Blocking code: run it in a worker thread or a CLI process, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from controller.audit.chain import Entry
+from controller.clock import Clock
+from controller.recordings.vault import LocalVault, VaultError
+from controller.stoppoints import stop_point
+from controller.store.lifecycle import Condemnation, FinishedDeletion
+from controller.store.records import RecordingRow
+
+
+class DeletionStore(Protocol):
+    """The part of the store a deletion needs."""
+
+    def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> int: ...
+
+    def finish_deletions(
+        self, items: Sequence[FinishedDeletion], at: dt.datetime, finished_by: str
+    ) -> list[Entry]: ...
+
+
+@dataclass(frozen=True)
+class Request:
+    """Why a recording is deleted and who asked: it goes into the receipt."""
+
+    rule: str
+    actor: str
+    role: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Deletion:
+    row: RecordingRow
+    request: Request | None
+    """None: an earlier run condemned the row; this run only finishes it."""
+
+
+@dataclass
+class DeletionReport:
+    receipts: list[Entry] = field(default_factory=list)
+    files_deleted: int = 0
+    files_already_missing: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def outside_vault(recording_id: str, vault: LocalVault) -> str:
+    return (
+        f"recording {recording_id}: its path is outside the vault folder ({vault.vault_dir}); "
+        "left alone, not deleted. Was recordings.vault_dir changed?"
+    )
+
+
+def delete_recordings(
+    store: DeletionStore,
+    vault: LocalVault,
+    clock: Clock,
+    deletions: Sequence[Deletion],
+    finished_by: str,
+) -> DeletionReport:
+    """Runs the three steps for a batch; returns the receipts and what went wrong."""
+    report = DeletionReport()
+    condemn: list[Condemnation] = []
+    doomed: list[RecordingRow] = []
+    for item in deletions:
+        row = item.row
+        path = Path(row.path) if row.path else None
+        if path is not None and not vault.owns(path):
+            report.problems.append(outside_vault(row.id, vault))
+            continue
+        # A row already ``deleted`` keeps the journal entry of the run that condemned it.
+        if item.request is not None and row.state != "deleted":
+            request = item.request
+            condemn.append(
+                Condemnation(
+                    recording_id=row.id,
+                    rule=request.rule,
+                    actor=request.actor,
+                    role=request.role,
+                    purpose=request.purpose,
+                    file_present=path is not None and path.is_file(),
+                )
+            )
+        doomed.append(row)
+    # Step 1: condemn, so a kill from here on leaves rows the next purge finishes.
+    if condemn:
+        store.condemn_recordings(condemn, clock.now())
+        stop_point("deletion-condemned")
+    present = {c.recording_id: c.file_present for c in condemn}
+    finished: list[FinishedDeletion] = []
+    # Step 2: the files go.
+    for index, row in enumerate(doomed):
+        if index and index == len(doomed) // 2:
+            stop_point("deletion-mid-batch")
+        try:
+            outcome = _remove_files(vault, row, present.get(row.id))
+        except (OSError, VaultError) as exc:
+            report.problems.append(f"recording {row.id}: cannot remove its file: {exc}")
+            continue
+        if outcome == "deleted":
+            report.files_deleted += 1
+        elif outcome == "already missing":
+            report.files_already_missing += 1
+        finished.append(FinishedDeletion(row.id, outcome))
+    vault.sync()
+    stop_point("deletion-files-removed")
+    # Step 3: receipts, and the rows go.
+    report.receipts = store.finish_deletions(finished, clock.now(), finished_by)
+    return report
+
+
+def _remove_files(vault: LocalVault, row: RecordingRow, present_now: bool | None) -> str:
+    path = Path(row.path) if row.path else None
+    removed = False
+    if path is not None:
+        removed = vault.remove(path)
+    # A file Asterisk left behind (the recording never reached the vault).
+    removed = vault.discard_incoming(row.name, row.format) or removed
+    if removed:
+        return "deleted"
+    if path is None:
+        return "none"
+    was_there = (
+        present_now
+        if present_now is not None
+        else (row.condemned.file_present if row.condemned else False)
+    )
+    # Gone already: removed by the run that was interrupted, or missing before.
+    return "deleted" if was_there else "already missing"

@@ -1,0 +1,85 @@
+"""What the purge needs from the store, and the same calls made from a worker thread.
+
+The daemon runs the purge on a thread of its own, while only the store thread may touch
+SQLite. :class:`PurgeStoreFromThread` implements :class:`PurgeStore` by queueing each call
+on the store thread and waiting for it: each is one short transaction between the call
+flow's writes, while the slow parts (removing files) hold nothing up. mypy checks that it
+offers every method the purge uses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from controller.audit.chain import Checkpoint, Entry
+from controller.retention.deletion import DeletionStore
+from controller.secrets import Secret
+from controller.store.lifecycle import Condemnation, FinishedDeletion
+from controller.store.records import RecordingRow, SheetRow
+from controller.store.worker import FromAnotherThread
+
+
+class PurgeStore(DeletionStore, Protocol):
+    def recordings_for_purge(
+        self, now: dt.datetime, horizon: dt.datetime
+    ) -> list[RecordingRow]: ...
+
+    def stored_recording_paths(self) -> list[tuple[str, str]]: ...
+
+    def known_recording_files(self) -> tuple[set[str], set[str]]: ...
+
+    def mark_missing(self, recording_ids: Iterable[str], at: dt.datetime) -> list[str]: ...
+
+    def sheets_for_purge(self, now: dt.datetime, created_before: dt.datetime) -> list[SheetRow]: ...
+
+    def purge_sheets(self, expired: Sequence[tuple[str, str]], at: dt.datetime) -> int: ...
+
+    def expired_entry_count(self, before: dt.datetime) -> int: ...
+
+    def cut_access_log(
+        self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str
+    ) -> Checkpoint | None: ...
+
+
+class PurgeStoreFromThread:
+    """A :class:`PurgeStore` for a worker thread: every call runs on the store thread."""
+
+    def __init__(self, remote: FromAnotherThread[PurgeStore]) -> None:
+        self._remote = remote
+
+    def recordings_for_purge(self, now: dt.datetime, horizon: dt.datetime) -> list[RecordingRow]:
+        return self._remote.call(lambda s: s.recordings_for_purge(now, horizon))
+
+    def stored_recording_paths(self) -> list[tuple[str, str]]:
+        return self._remote.call(lambda s: s.stored_recording_paths())
+
+    def known_recording_files(self) -> tuple[set[str], set[str]]:
+        return self._remote.call(lambda s: s.known_recording_files())
+
+    def mark_missing(self, recording_ids: Iterable[str], at: dt.datetime) -> list[str]:
+        ids = list(recording_ids)
+        return self._remote.call(lambda s: s.mark_missing(ids, at))
+
+    def sheets_for_purge(self, now: dt.datetime, created_before: dt.datetime) -> list[SheetRow]:
+        return self._remote.call(lambda s: s.sheets_for_purge(now, created_before))
+
+    def purge_sheets(self, expired: Sequence[tuple[str, str]], at: dt.datetime) -> int:
+        return self._remote.call(lambda s: s.purge_sheets(expired, at))
+
+    def expired_entry_count(self, before: dt.datetime) -> int:
+        return self._remote.call(lambda s: s.expired_entry_count(before))
+
+    def cut_access_log(
+        self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str
+    ) -> Checkpoint | None:
+        return self._remote.call(lambda s: s.cut_access_log(before, now, key, rule))
+
+    def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> int:
+        return self._remote.call(lambda s: s.condemn_recordings(items, at))
+
+    def finish_deletions(
+        self, items: Sequence[FinishedDeletion], at: dt.datetime, finished_by: str
+    ) -> list[Entry]:
+        return self._remote.call(lambda s: s.finish_deletions(items, at, finished_by))
