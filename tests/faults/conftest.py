@@ -6,10 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import asterisk, sandbox
-
-__all__ = ["asterisk", "sandbox"]
-
 HERE = Path(__file__).resolve().parent
 
 
