@@ -576,3 +576,38 @@ def test_payment_ca_bundle_must_hold_a_certificate_nobody_else_can_change(
     assert problems_of(load, data) == [
         f"payment.ca_bundle: {good} is writable by group or others; make it 0644 or stricter (S6)"
     ]
+
+
+def test_r1_watchdog_and_sweep_settings(load: Loader) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["ari"]["watchdog"] = {"interval": 30, "timeout": 2.5}
+        data["recordings"]["sweep_minutes"] = 5
+
+    config = load(mutate(change))
+    assert (config.ari.watchdog.interval, config.ari.watchdog.timeout) == (30, 2.5)
+    assert config.recordings.sweep_minutes == 5
+    defaults = load(base())
+    assert (defaults.ari.watchdog.interval, defaults.ari.watchdog.timeout) == (15.0, 5.0)
+    assert defaults.recordings.sweep_minutes == 10.0
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("ari", "watchdog", "interval"), 0),
+        (("ari", "watchdog", "timeout"), -1),
+        (("ari", "watchdog", "probe"), 1),
+        (("recordings", "sweep_minutes"), 0),
+    ],
+)
+def test_r1_bad_watchdog_or_sweep_setting_names_its_key(
+    load: Loader, path: tuple[str, ...], value: float
+) -> None:
+    def change(data: dict[str, Any]) -> None:
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+
+    problems = problems_of(load, mutate(change))
+    assert len(problems) == 1 and problems[0].startswith(".".join(path)), problems
