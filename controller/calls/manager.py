@@ -380,6 +380,11 @@ class CallManager:
                 await self._rest(command)
             except AriError as exc:
                 if _harmless(command, exc):
+                    if isinstance(command, c.StopRecording):
+                        # Already over, and its RecordingFinished was lost (it ended
+                        # while the events websocket was down): settle it now rather
+                        # than wait for the call's ending timer.
+                        self._feed(call_id, m.RecordingEnded(command.name))
                     return
                 self._feed(call_id, m.CommandFailed(command, exc.error_id, exc.status))
                 return
