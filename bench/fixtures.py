@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from controller.ari.models import CallerId, Channel
 from controller.calls import messages as m
-from controller.calls.inbound import CallSettings, InboundCall, RecState
+from controller.calls.inbound import CallSettings, InboundCall
+from controller.calls.recording import RecState
 from controller.config.model import Campaign, WeeklyWindow
 from tests.factories import make_agent, make_service
 

@@ -19,6 +19,7 @@ from controller.cli_support import (
 )
 from controller.commands.access import access, credential_warnings
 from controller.commands.audit import audit
+from controller.commands.backup import backup, restore
 from controller.commands.documents import notice, register
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
@@ -39,17 +40,22 @@ def cli() -> None:
 @cli.command()
 @config_option
 def run(config_path: Path) -> None:
-    """Run the daemon: the ARI event loop, and the web API. Stops cleanly on SIGTERM."""
+    """Run the daemon: the ARI event loop, and the web API. Stops cleanly on SIGTERM.
+
+    At start it applies the store's pending migrations, and refuses a store written by a
+    newer reccontrol. Exit status: 2 config error; 4 store newer than this reccontrol
+    (the systemd unit does not restart it then); 1 any other failure to start."""
+    from controller.commands.startup import upgrade_at_start
     from controller.daemon import run as run_daemon
     from controller.instance import AlreadyRunning, PortBusy
     from controller.logs import setup_logging
 
     config = load_or_exit(config_path)
-    setup_logging(config.logging.level)
+    setup_logging(config.logging.level, fmt=config.logging.format)
     for warning in config_warnings(config):
         logging.getLogger("reccontrol").warning("%s", warning)
     try:
-        run_daemon(config)
+        run_daemon(config, before_start=lambda: upgrade_at_start(config.store.path))
     except (AlreadyRunning, PortBusy) as exc:
         fail(str(exc))
 
@@ -77,11 +83,13 @@ def check_config(file: Path, offline: bool) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-# -- sampling audit, retention, access log, data subjects, documents ---------------------
+# -- sampling audit, retention, access log, backups, data subjects, documents ------------
 for _command in (
     sampling_audit,
     purge,
     audit,
+    backup,
+    restore,
     subject,
     recording,
     sheet,

@@ -53,7 +53,7 @@ def open_store(config: Config) -> SqliteStore:
     from controller.store import SqliteStore, StoreError
 
     try:
-        return SqliteStore.open(config.store.path)
+        return SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
     except StoreError as exc:
         fail(str(exc))
 

@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
-from controller.access.service import AccessService
+from controller.access.credentials import Token
+from controller.access.service import AccessRefused, AccessService
 from controller.ari.client import AriClient, EventStream
 from controller.ari.watchdog import EventPump, Watchdog
+from controller.audit.witness import WitnessPublisher
 from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
@@ -32,7 +34,9 @@ from controller.retention.scheduler import PurgeScheduler
 from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
-from controller.web.payments import request_payment
+from controller.web.errors import error
+from controller.web.guard import FailureLimiter, client_address, too_many
+from controller.web.payments import bearer, request_payment
 
 log = logging.getLogger("reccontrol.daemon")
 
@@ -52,6 +56,7 @@ PURGE = web.AppKey("purge", PurgeScheduler)
 VAULT = web.AppKey("vault", LocalVault)
 ACCESS = web.AppKey("access", AccessService)
 """The audited door (S1, S2), built once on the store thread; used only through STORE."""
+LIMITER = web.AppKey("limiter", FailureLimiter)
 ARI_CONNECTIONS = 50
 # Seconds after start before the first scheduled purge, so start-up stays quick.
 PURGE_FIRST_DELAY = 30.0
@@ -59,8 +64,9 @@ PURGE_FIRST_DELAY = 30.0
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
+    key = config.audit.checkpoint_key
     store: StoreThread[SqliteStore] = StoreThread(
-        lambda: SqliteStore.open(config.store.path), SqliteStore.close
+        lambda: SqliteStore.open(config.store.path, audit_key=key), SqliteStore.close
     )
     await store.start()
     app[STORE] = store
@@ -72,7 +78,23 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     closed = await store.run(lambda s: s.close_interrupted_calls(now))
     if closed:
         log.warning("closed %d call(s) left open by a previous run", closed)
+    # S3: with a key, the access log is keyed from now on (signed key start).
+    await store.run(lambda s: s.ensure_audit_keyed(now))
+    witness: WitnessPublisher | None = None
+    audit = config.audit
+    if audit.witness_file is not None or audit.witness_syslog:
+        witness = WitnessPublisher(
+            lambda: store.run(lambda s: s.audit_head()),
+            app[CLOCK],
+            key,
+            audit.witness_file,
+            interval=audit.witness_interval_seconds,
+            to_syslog=audit.witness_syslog,
+        )
+        witness.start()
     yield
+    if witness is not None:
+        await witness.stop()
     await store.stop()
 
 
@@ -185,24 +207,47 @@ def _alert_writer(app: web.Application) -> Callable[[str, str], None]:
 
 async def payments(request: web.Request) -> web.Response:
     app = request.app
-    return await request_payment(request, access=app[ACCESS], store=app[STORE], calls=app[CALLS])
+    return await request_payment(
+        request, access=app[ACCESS], store=app[STORE], calls=app[CALLS], limiter=app[LIMITER]
+    )
 
 
 async def health(request: web.Request) -> web.Response:
-    stream = request.app[STREAM]
-    counters = request.app[PUMP].counters
-    return web.json_response(
-        {
-            "status": "ok",
+    """``ok`` or ``not ok`` (503) to anyone; the figures only to a person of the access
+    list (``?person=ID`` and their token as Bearer): active calls are nobody else's
+    business."""
+    app = request.app
+    stream = app[STREAM]
+    healthy = stream.connections > 0
+    status = 200 if healthy else 503
+    answer: dict[str, object] = {"status": "ok" if healthy else "not ok"}
+    person_id = request.query.get("person", "")
+    token = bearer(request)
+    if person_id and token:
+        address = client_address(request)
+        if app[LIMITER].blocked(address):
+            return too_many(request)
+        access = app[ACCESS]
+
+        def sign_in(_: SqliteStore) -> None:
+            access.authenticate(person_id, Token(token))
+
+        try:
+            await app[STORE].run(sign_in)
+        except AccessRefused as exc:
+            app[LIMITER].failed(address)
+            return error(401, "unauthenticated", exc.reason)
+        counters = app[PUMP].counters
+        answer |= {
             "ari_connections": stream.connections,
-            "active_calls": request.app[CALLS].active_calls,
+            "active_calls": app[CALLS].active_calls,
             "events_dropped": stream.dropped,
             "event_handler_errors": counters.handler_errors,
             "event_consumer_restarts": counters.consumer_restarts,
             "forced_reconnects": counters.forced_reconnects,
-            "recording_failures": request.app[CALLS].recording_failures,
+            "recording_failures": app[CALLS].recording_failures,
         }
-    )
+    return web.json_response(answer, status=status)
 
 
 def build_app(
@@ -213,6 +258,7 @@ def build_app(
     app[CLOCK] = clock or SystemClock()
     # P4: draws come from the OS CSPRNG so agents cannot predict them.
     app[RNG] = rng or random.SystemRandom()
+    app[LIMITER] = FailureLimiter()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ari_ctx)
     app.cleanup_ctx.append(_purge_ctx)
@@ -221,13 +267,17 @@ def build_app(
     return app
 
 
-def run(config: Config) -> None:
+def run(config: Config, *, before_start: Callable[[], object] | None = None) -> None:
     """Runs the daemon until SIGTERM. Raises :class:`AlreadyRunning` or
-    :class:`PortBusy` before touching the store or ARI."""
+    :class:`PortBusy` before touching the store or ARI. ``before_start`` (the store's
+    migrations) runs once the lock is held and the port bound, so no second daemon
+    migrates the store under us."""
     lock = InstanceLock(lock_path(config.store.path))
     lock.acquire()
     try:
         sock = bind_web(config.web.host, config.web.port)
+        if before_start is not None:
+            before_start()
         web.run_app(
             build_app(config),
             sock=sock,

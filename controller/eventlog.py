@@ -19,6 +19,22 @@ from controller.ari.events import redact_event
 log = logging.getLogger("reccontrol.eventlog")
 
 
+def make_private_folder(folder: Path) -> None:
+    """Creates ``folder`` and any missing parent 0700 whatever the umask (a umask of
+    000 would otherwise leave the event log's folder 0777)."""
+    missing: list[Path] = []
+    current = folder
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o700)
+
+
 class EventLog:
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -29,7 +45,7 @@ class EventLog:
         )
 
     def start(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self._path.parent)
         self._thread.start()
 
     def __call__(self, raw: dict[str, Any]) -> None:
@@ -42,7 +58,8 @@ class EventLog:
 
     def _write_loop(self) -> None:
         try:
-            fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(self._path, flags, 0o640)
         except OSError as exc:
             self._enabled = False
             log.error("event log disabled: cannot open %s: %s", self._path, exc.strerror)

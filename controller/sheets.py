@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.config.model import Criterion
-from controller.logs import mask_digits
+from controller.logs import contains_pan, mask_digits
 
 MAX_COMMENT = 1000
 MAX_FREE_TEXT = 4000
@@ -59,7 +59,9 @@ class Sheet:
 
 def _no_numbers(text: str, where: str, problems: list[str]) -> None:
     # A sheet is about the employee's work: phone or card numbers have no place in it.
-    if mask_digits(text) != text:
+    if contains_pan(text):
+        problems.append(f"{where}: must not contain a card number (PCI DSS 3.4)")
+    elif mask_digits(text) != text:
         problems.append(f"{where}: must not contain phone or card numbers")
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "requirements.md"
-ID = re.compile(r"\b([ACDMNPRST][1-9][0-9]?)\b")
+# Never inside a word, so not the hour of a timestamp written like 2026-11-01T09:00.
+ID = re.compile(r"(?<![\w}])([ACDMNPRST][1-9][0-9]?)\b")
 # One row of the doc's tables: | ID | status | rule | source | tests |
 ROW = re.compile(r"^\|\s*\*\*([ACDMNPRST][1-9][0-9]?)\*\*\s*\|([^|]*)\|([^|]*)\|([^|]*)\|([^|]*)\|")
 SOURCES = ("controller", "tests", "bench")

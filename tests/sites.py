@@ -114,7 +114,7 @@ def write_site(root: Path, data: dict[str, Any] | None = None) -> Path:
             token = secrets.token_urlsafe(32)
             token_path.write_text(token + "\n")
             (root / "access" / f"{pid}.token-hash").write_text(hash_token(token) + "\n")
-            (root / "access" / f"{pid}.scrypt").write_text(hash_password(PASSWORD, log2_n=10))
+            (root / "access" / f"{pid}.scrypt").write_text(hash_password(PASSWORD, log2_n=14))
     path = root / "reccontrol.yaml"
     path.write_text(yaml.safe_dump(data if data is not None else site_config(root)))
     return path
@@ -190,7 +190,7 @@ def add_recording(
 
 
 def open_site(config: Config) -> tuple[SqliteStore, LocalVault]:
-    store = SqliteStore.open(config.store.path)
+    store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
     vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
     config.recordings.asterisk_dir.mkdir(parents=True, exist_ok=True)
     vault.prepare()

@@ -4,7 +4,8 @@ Formats, one line in the file (or environment variable) the config names:
 
 - ``scrypt$<log2 N>$<r>$<p>$<salt>$<key>``: a password hashed with scrypt (stdlib
   :func:`hashlib.scrypt`), salt and key in unpadded URL-safe base64. Made by
-  ``reccontrol access hash-password``. Default cost: N = 2^15, r = 8, p = 1 (32 MiB).
+  ``reccontrol access hash-password``. Cost: N = 2^17, r = 8, p = 1 (128 MiB);
+  a stored hash below N = 2^14 is refused (re-hash it).
 - ``sha256$<hex>``: the SHA-256 of a random 256-bit token. Made by
   ``reccontrol access new-token``, which writes the token itself to a file only its
   holder reads. A token has full entropy, so one hash round suffices.
@@ -26,7 +27,9 @@ from pathlib import Path
 
 from controller.config.model import CredentialSource
 
-SCRYPT_LOG2_N = 15
+SCRYPT_LOG2_N = 17
+# Older or hand-made hashes below this cost are refused: too cheap to brute-force.
+MIN_SCRYPT_LOG2_N = 14
 SCRYPT_R = 8
 SCRYPT_P = 1
 SCRYPT_KEY_BYTES = 32
@@ -74,6 +77,8 @@ def _scrypt(password: str, salt: bytes, log2_n: int, r: int, p: int, length: int
 def hash_password(password: str, *, log2_n: int = SCRYPT_LOG2_N) -> str:
     if not password:
         raise ValueError("the password is empty")
+    if log2_n < MIN_SCRYPT_LOG2_N:
+        raise ValueError(f"scrypt cost below 2^{MIN_SCRYPT_LOG2_N} is refused")
     salt = secrets.token_bytes(16)
     key = _scrypt(password, salt, log2_n, SCRYPT_R, SCRYPT_P, SCRYPT_KEY_BYTES)
     return f"scrypt${log2_n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
@@ -83,8 +88,17 @@ def verify_password(password: str, encoded: str) -> bool:
     parts = encoded.strip().split("$")
     if len(parts) != 6 or parts[0] != "scrypt":
         raise ValueError("not a scrypt$... password hash")
-    log2_n, r, p = (int(x) for x in parts[1:4])
-    if not (10 <= log2_n <= 22 and 1 <= r <= 32 and 1 <= p <= 16):
+    try:
+        log2_n, r, p = (int(x) for x in parts[1:4])
+    except ValueError:
+        raise ValueError("not a scrypt$... password hash") from None
+    if log2_n < MIN_SCRYPT_LOG2_N:
+        raise ValueError(
+            f"the password hash is too weak (scrypt N = 2^{log2_n}, at least "
+            f"2^{MIN_SCRYPT_LOG2_N} is required): hash the password again with "
+            "'reccontrol access hash-password'"
+        )
+    if not (log2_n <= 22 and 1 <= r <= 32 and 1 <= p <= 16):
         raise ValueError("scrypt parameters out of range")
     salt, expected = _unb64(parts[4]), _unb64(parts[5])
     actual = _scrypt(password, salt, log2_n, r, p, len(expected))

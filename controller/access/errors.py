@@ -4,10 +4,14 @@ from __future__ import annotations
 
 
 class AccessRefused(Exception):
-    """Refused, and logged as refused. ``reason`` is safe to show."""
+    """Refused, and logged as refused. ``reason`` is safe to show to anyone, also over
+    the web API; ``detail`` (a key path or a file) only to the local operator."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, detail: str = "", sign_in: bool = False) -> None:
         self.reason = reason
+        self.detail = detail
+        self.sign_in = sign_in
+        """The person could not be signed in (unknown, wrong or unusable credential)."""
         super().__init__(reason)
 
 

@@ -243,14 +243,17 @@ def parse_event(data: dict[str, Any], received: float) -> Event:
 
 _LONG_DIGITS = re.compile(r"\d{4,}")
 _SECRET_KEYS = frozenset({"number", "digit", "value", "dialstring", "exten"})
+# Channel names, URIs, the dialplan application's data (Dial(PJSIP/0612345678@...))
+# and the Stasis arguments can all carry a dialled or calling number.
+_DIGIT_MASKED_KEYS = frozenset({"name", "target_uri", "media_uri", "app_data", "args"})
 
 
 def redact_event(data: dict[str, Any]) -> dict[str, Any]:
     """A copy of a raw event that is safe to write to the event log.
 
     DTMF digits may be card digits, and caller names and numbers are personal data:
-    none of them is kept. Dialled extensions and long digit runs in channel names go
-    too, since an outbound channel name can carry the dialled number.
+    none of them is kept. Dialled extensions and long digit runs in channel names,
+    ``app_data`` and Stasis ``args`` go too, since they can carry the dialled number.
     """
 
     def scrub(value: Any, key: str, in_party: bool) -> Any:
@@ -267,7 +270,7 @@ def redact_event(data: dict[str, Any]) -> dict[str, Any]:
             return value
         if key in _SECRET_KEYS or (in_party and key == "name"):
             return "***"
-        if key in ("name", "target_uri", "media_uri"):
+        if key in _DIGIT_MASKED_KEYS:
             return _LONG_DIGITS.sub("***", value)
         return value
 

@@ -1,4 +1,4 @@
-"""What a call's state machine asks for. The manager carries these out, in order.
+"""What a call's state machine asks for. The executor carries these out, in order.
 
 REST commands go to Asterisk and are awaited one after another, so a protective call
 placed first in a batch (pause, discard) leaves before anything else. Store commands
@@ -8,24 +8,46 @@ are queued to the store thread and never hold up the next REST call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
-from controller.payments.gateway import ChargeRequest
+from controller.payments.charge import ChargeRequest
 from controller.store.records import CallStart, ConsentEvent, Decision, PaymentRecord
 
 
 @dataclass(frozen=True)
-class Command:
-    pass
+class RestCommand:
+    """A request to Asterisk: awaited, one after another, in the batch's order."""
+
+
+@dataclass(frozen=True)
+class StoreCommand:
+    """A write, queued to the store thread; nothing waits for it."""
+
+
+@dataclass(frozen=True)
+class WorkCommand:
+    """Work off the event loop (a read, the vault, the payment API) whose answer, if
+    any, comes back to the call as a message."""
+
+
+@dataclass(frozen=True)
+class TimerCommand:
+    """Starts or cancels one of the call's named timers."""
+
+
+@dataclass(frozen=True)
+class ControlCommand:
+    """For the executor itself: a log line, or the end of the call."""
 
 
 # -- Asterisk ------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Answer(Command):
+class Answer(RestCommand):
     channel_id: str
 
 
 @dataclass(frozen=True)
-class Play(Command):
+class Play(RestCommand):
     channel_id: str
     media: str
     playback_id: str
@@ -33,17 +55,17 @@ class Play(Command):
 
 
 @dataclass(frozen=True)
-class StopPlayback(Command):
+class StopPlayback(RestCommand):
     playback_id: str
 
 
 @dataclass(frozen=True)
-class Ring(Command):
+class Ring(RestCommand):
     channel_id: str
 
 
 @dataclass(frozen=True)
-class Originate(Command):
+class Originate(RestCommand):
     endpoint: str
     channel_id: str
     app_args: str
@@ -53,24 +75,24 @@ class Originate(Command):
 
 
 @dataclass(frozen=True)
-class CreateBridge(Command):
+class CreateBridge(RestCommand):
     bridge_id: str
 
 
 @dataclass(frozen=True)
-class AddToBridge(Command):
-    bridge_id: str
-    channel_id: str
-
-
-@dataclass(frozen=True)
-class RemoveFromBridge(Command):
+class AddToBridge(RestCommand):
     bridge_id: str
     channel_id: str
 
 
 @dataclass(frozen=True)
-class StartHoldMusic(Command):
+class RemoveFromBridge(RestCommand):
+    bridge_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class StartHoldMusic(RestCommand):
     """Music on hold into the bridge, where the agent waits alone.
 
     Bridge, not channel: on Asterisk 22, music on hold started on a bridged channel
@@ -81,26 +103,26 @@ class StartHoldMusic(Command):
 
 
 @dataclass(frozen=True)
-class StopHoldMusic(Command):
+class StopHoldMusic(RestCommand):
     bridge_id: str
 
 
 @dataclass(frozen=True)
-class StartRecording(Command):
+class StartRecording(RestCommand):
     bridge_id: str
     name: str
     fmt: str
 
 
 @dataclass(frozen=True)
-class CancelRecording(Command):
+class CancelRecording(RestCommand):
     """Stop and discard: nothing of the audio is kept (C2, A2)."""
 
     name: str
 
 
 @dataclass(frozen=True)
-class PauseRecording(Command):
+class PauseRecording(RestCommand):
     """Skip mode (``pause``: the time is left out of the file) or silence mode
     (``mute``: the time is written as silence)."""
 
@@ -109,28 +131,28 @@ class PauseRecording(Command):
 
 
 @dataclass(frozen=True)
-class ResumeRecording(Command):
+class ResumeRecording(RestCommand):
     name: str
     mute: bool
 
 
 @dataclass(frozen=True)
-class StopRecording(Command):
+class StopRecording(RestCommand):
     name: str
 
 
 @dataclass(frozen=True)
-class Hangup(Command):
+class Hangup(RestCommand):
     channel_id: str
 
 
 @dataclass(frozen=True)
-class DestroyBridge(Command):
+class DestroyBridge(RestCommand):
     bridge_id: str
 
 
 @dataclass(frozen=True)
-class ContinueInDialplan(Command):
+class ContinueInDialplan(RestCommand):
     """Hands the channel back to the dialplan, after ``Stasis()``, flagged so the
     dialplan sends it on unrecorded."""
 
@@ -139,35 +161,35 @@ class ContinueInDialplan(Command):
 
 # -- store ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class BeginCall(Command):
+class BeginCall(StoreCommand):
     call: CallStart
     announcement_version: str
 
 
 @dataclass(frozen=True)
-class LookupObjection(Command):
+class LookupObjection(WorkCommand):
     """A read: the answer comes back as an ``ObjectionKnown`` message."""
 
     caller_hash: str
 
 
 @dataclass(frozen=True)
-class RecordDecision(Command):
+class RecordDecision(StoreCommand):
     decision: Decision
 
 
 @dataclass(frozen=True)
-class AddConsent(Command):
+class AddConsent(StoreCommand):
     event: ConsentEvent
 
 
 @dataclass(frozen=True)
-class RememberObjection(Command):
+class RememberObjection(StoreCommand):
     caller_hash: str
 
 
 @dataclass(frozen=True)
-class OpenRecording(Command):
+class OpenRecording(StoreCommand):
     recording_id: str
     call_id: str
     name: str
@@ -177,7 +199,7 @@ class OpenRecording(Command):
 
 
 @dataclass(frozen=True)
-class CloseRecording(Command):
+class CloseRecording(StoreCommand):
     """The recording ended without a file to keep: ``discarded`` or ``failed``."""
 
     recording_id: str
@@ -185,7 +207,7 @@ class CloseRecording(Command):
 
 
 @dataclass(frozen=True)
-class AdoptRecording(Command):
+class AdoptRecording(WorkCommand):
     """Move the finished file into the vault, hash it, and store its metadata."""
 
     recording_id: str
@@ -194,7 +216,7 @@ class AdoptRecording(Command):
 
 
 @dataclass(frozen=True)
-class DiscardIncoming(Command):
+class DiscardIncoming(WorkCommand):
     """Make sure no file of a discarded recording is left in Asterisk's folder."""
 
     name: str
@@ -202,7 +224,7 @@ class DiscardIncoming(Command):
 
 
 @dataclass(frozen=True)
-class OpenPause(Command):
+class OpenPause(StoreCommand):
     pause_id: str
     recording_id: str
     call_id: str
@@ -211,21 +233,21 @@ class OpenPause(Command):
 
 
 @dataclass(frozen=True)
-class ClosePause(Command):
+class ClosePause(StoreCommand):
     pause_id: str
     resumed_by: str
     """``agent``, ``timeout``, ``call_end`` or ``discarded``."""
 
 
 @dataclass(frozen=True)
-class AddAlert(Command):
+class AddAlert(StoreCommand):
     call_id: str
     kind: str
     message: str
 
 
 @dataclass(frozen=True)
-class MakePrivate(Command):
+class MakePrivate(StoreCommand):
     """Forget the call entirely and count one private call for the agent (A2)."""
 
     call_id: str
@@ -234,7 +256,7 @@ class MakePrivate(Command):
 
 
 @dataclass(frozen=True)
-class FetchPaymentDetails(Command):
+class FetchPaymentDetails(WorkCommand):
     """Reads the amount and order reference from the caller's channel variables; the
     answer comes back as a ``PaymentDetails`` message."""
 
@@ -242,7 +264,7 @@ class FetchPaymentDetails(Command):
 
 
 @dataclass(frozen=True)
-class SubmitPayment(Command):
+class SubmitPayment(WorkCommand):
     """Sends the card data to the payment API; the answer comes back as
     ``PaymentDone``. The card data is wiped once sent."""
 
@@ -250,12 +272,12 @@ class SubmitPayment(Command):
 
 
 @dataclass(frozen=True)
-class RecordPayment(Command):
+class RecordPayment(StoreCommand):
     payment: PaymentRecord
 
 
 @dataclass(frozen=True)
-class EndCall(Command):
+class EndCall(StoreCommand):
     call_id: str
     outcome: str
     agent_id: str | None
@@ -264,44 +286,67 @@ class EndCall(Command):
 
 # -- timers and housekeeping ---------------------------------------------------------
 @dataclass(frozen=True)
-class StartTimer(Command):
+class StartTimer(TimerCommand):
     name: str
     seconds: float
 
 
 @dataclass(frozen=True)
-class CancelTimer(Command):
+class CancelTimer(TimerCommand):
     name: str
 
 
 @dataclass(frozen=True)
-class Log(Command):
+class Log(ControlCommand):
     level: str
     message: str
 
 
 @dataclass(frozen=True)
-class Finished(Command):
-    """The call is over: the manager forgets it."""
+class Finished(ControlCommand):
+    """The call is over: the router forgets it."""
 
 
-REST_COMMANDS = (
-    Answer,
-    PauseRecording,
-    ResumeRecording,
-    Play,
-    StopPlayback,
-    Ring,
-    Originate,
-    CreateBridge,
-    AddToBridge,
-    StartRecording,
-    RemoveFromBridge,
-    StartHoldMusic,
-    StopHoldMusic,
-    CancelRecording,
-    StopRecording,
-    Hangup,
-    DestroyBridge,
-    ContinueInDialplan,
+# -- every command, by kind: the executor matches on these exhaustively -------------
+Rest: TypeAlias = (
+    Answer
+    | Play
+    | StopPlayback
+    | Ring
+    | Originate
+    | CreateBridge
+    | AddToBridge
+    | RemoveFromBridge
+    | StartHoldMusic
+    | StopHoldMusic
+    | StartRecording
+    | CancelRecording
+    | PauseRecording
+    | ResumeRecording
+    | StopRecording
+    | Hangup
+    | DestroyBridge
+    | ContinueInDialplan
 )
+Store: TypeAlias = (
+    BeginCall
+    | RecordDecision
+    | AddConsent
+    | RememberObjection
+    | OpenRecording
+    | CloseRecording
+    | OpenPause
+    | ClosePause
+    | AddAlert
+    | MakePrivate
+    | RecordPayment
+    | EndCall
+)
+Work: TypeAlias = (
+    LookupObjection | AdoptRecording | DiscardIncoming | FetchPaymentDetails | SubmitPayment
+)
+Timer: TypeAlias = StartTimer | CancelTimer
+Control: TypeAlias = Log | Finished
+Command: TypeAlias = Rest | Store | Work | Timer | Control
+"""Anything a call machine may return. A new command must join one of the unions above,
+or the executor's exhaustive ``match`` fails type checking."""

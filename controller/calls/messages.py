@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from controller.ari.models import Channel
 from controller.calls.commands import Command
 from controller.config.model import Agent
-from controller.payments.gateway import ChargeResult
+from controller.payments.charge import ChargeResult
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ class Dtmf(Message):
     channel_id: str
     digit: str = field(repr=False)
     received: float = 0.0
-    """``time.monotonic()`` when the event was read, to measure the reaction time."""
+    """Monotonic time when the event was read (the ARI client's clock, the same source
+    as the daemon clock's ``monotonic()``), to measure the reaction time."""
 
 
 @dataclass(frozen=True)

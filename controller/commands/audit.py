@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from controller.cli_support import EXIT_FAILED, config_option, load_or_exit, open_store
+from controller.audit.chain import parse_witness
+from controller.cli_support import EXIT_FAILED, config_option, fail, load_or_exit, open_store
 
 
 @click.group()
@@ -23,16 +24,37 @@ def audit() -> None:
     metavar="HASH",
     help="A head hash published earlier ('reccontrol audit head'); it must still be in the chain.",
 )
-def verify(config_path: Path, anchor: str | None) -> None:
+@click.option(
+    "--witness",
+    "witness_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The file where the daemon published the signed head (audit.witness_file): "
+    "every head in it must still be in the log.",
+)
+def verify(config_path: Path, anchor: str | None, witness_path: Path | None) -> None:
     """Verify the access log from its latest checkpoint to its head.
 
+    With the audit key configured, every entry after the key start must carry a valid
+    MAC and every checkpoint after it must be HMAC-signed: an unsigned one is tampering.
+
     Exit status: 0 the chain is intact; 1 it is broken (an entry edited, deleted,
-    inserted or reordered, a checkpoint that does not match its signature, the end cut
-    off, or the anchor missing): the first bad entry is named; 2 config error."""
+    inserted or reordered, an entry or checkpoint that does not match its signature, an
+    unsigned checkpoint, the end cut off, the anchor missing, or a head the witness
+    published missing): the first bad entry is named; 2 config error."""
     config = load_or_exit(config_path)
+    witness = None
+    if witness_path is not None:
+        try:
+            text = witness_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read the witness file {witness_path}: {exc}")
+        witness, bad = parse_witness(text.splitlines())
+        if bad is not None:
+            click.echo(f"witness file {witness_path}, line {bad[0]}: {bad[1]}", err=True)
+            sys.exit(EXIT_FAILED)
     store = open_store(config)
     try:
-        verdict = store.verify_access_log(config.audit.checkpoint_key, anchor)
+        verdict = store.verify_access_log(config.audit.checkpoint_key, anchor, witness)
     finally:
         store.close()
     for note in verdict.notes:

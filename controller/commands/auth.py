@@ -65,7 +65,8 @@ def sign_in(service: Any, person_id: str, token_file: Path | None) -> Any:
     try:
         return service.authenticate(person_id, presented)
     except AccessRefused as exc:
-        fail(f"refused: {exc.reason}", EXIT_REFUSED)
+        detail = f": {exc.detail}" if exc.detail else ""
+        fail(f"refused: {exc.reason}{detail}", EXIT_REFUSED)
 
 
 @contextlib.contextmanager

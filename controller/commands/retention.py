@@ -54,7 +54,11 @@ def purge(config_path: Path, dry_run: bool) -> None:
                 bar.update(done)
 
         try:
-            store = stack.enter_context(contextlib.closing(SqliteStore.open(config.store.path)))
+            store = stack.enter_context(
+                contextlib.closing(
+                    SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+                )
+            )
             report = run_purge(
                 config,
                 SystemClock(),

@@ -4,6 +4,7 @@ the purge and the legal texts (S1-S3, T2-T4, D1)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from controller.config.model import (
@@ -143,7 +144,8 @@ def sheets(node: Node) -> SheetSettings:
 
 def audit(node: Node, secrets: Secrets) -> AuditSettings:
     keys = ("checkpoint_key", "checkpoint_key_env", "checkpoint_key_file")
-    if not node.present or not node.mapping(("retention_days", *keys)):
+    witness_keys = ("witness_file", "witness_interval_seconds", "witness_syslog")
+    if not node.present or not node.mapping(("retention_days", *keys, *witness_keys)):
         return AuditSettings()
     retention = node["retention_days"].integer(
         MAX_ACCESS_LOG_RETENTION_DAYS, minimum=MIN_ACCESS_LOG_RETENTION_DAYS
@@ -156,9 +158,14 @@ def audit(node: Node, secrets: Secrets) -> AuditSettings:
     key: Secret | None = None
     if any(node[k].present for k in keys):
         key = node.secret("checkpoint_key", secrets, min_length=16)
+    witness = node["witness_file"].string(None)
+    interval = node["witness_interval_seconds"].integer(300, minimum=10, maximum=86400)
     return AuditSettings(
         retention_days=retention if isinstance(retention, int) else MAX_ACCESS_LOG_RETENTION_DAYS,
         checkpoint_key=key,
+        witness_file=Path(witness) if witness else None,
+        witness_interval_seconds=interval if isinstance(interval, int) else 300,
+        witness_syslog=node["witness_syslog"].boolean(False) is True,
     )
 
 

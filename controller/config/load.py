@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from controller.config import governance
 from controller.config import services as services_section
 from controller.config.model import (
+    MAX_CALL_METADATA_DAYS,
     Agent,
     AgentKeys,
     AriSettings,
@@ -43,6 +44,7 @@ from controller.config.reader import (
     parse_yaml,
     without_credentials,
 )
+from controller.privacy import is_region
 from controller.secrets import Secret
 
 SEQUENCE_PATTERN = r"[0-9*#]{2,4}"
@@ -238,6 +240,25 @@ TOP_LEVEL = (
 )
 
 
+def _call_metadata_days(node: Node) -> int:
+    days = node.integer(MAX_CALL_METADATA_DAYS, minimum=1)
+    if isinstance(days, int) and days > MAX_CALL_METADATA_DAYS:
+        node.fail(
+            f"must be <= {MAX_CALL_METADATA_DAYS}: call metadata (calls, decisions, consent "
+            "events) is kept at most 365 days (T5)"
+        )
+        return MAX_CALL_METADATA_DAYS
+    return days if isinstance(days, int) else MAX_CALL_METADATA_DAYS
+
+
+def _region(node: Node) -> str:
+    region = node.string("FR")
+    if isinstance(region, str) and not is_region(region):
+        node.fail(f"must be a region code such as FR, BE or CH; got {region!r}")
+        return "FR"
+    return region if isinstance(region, str) else "FR"
+
+
 def build(data: Any, source: Path, secrets: Secrets) -> Config:
     problems = Problems()
     root = Node(data if data is not None else {}, "", problems)
@@ -284,7 +305,14 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     priv = root["privacy"]
     privacy: PrivacySettings | None = None
     if priv.mapping(
-        ("caller_hmac_key", "caller_hmac_key_env", "caller_hmac_key_file", "objection_memory_days")
+        (
+            "caller_hmac_key",
+            "caller_hmac_key_env",
+            "caller_hmac_key_file",
+            "objection_memory_days",
+            "default_region",
+            "call_metadata_days",
+        )
     ):
         key = priv.secret("caller_hmac_key", secrets, min_length=16)
         privacy = PrivacySettings(
@@ -292,12 +320,15 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
             objection_memory_days=priv["objection_memory_days"].integer(
                 365, minimum=1, maximum=3650
             ),
+            default_region=_region(priv["default_region"]),
+            call_metadata_days=_call_metadata_days(priv["call_metadata_days"]),
         )
 
     log = root["logging"]
-    level = "INFO"
-    if log.present and log.mapping(("level",)):
+    level, log_format = "INFO", "text"
+    if log.present and log.mapping(("level", "format")):
         level = log["level"].string("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+        log_format = log["format"].string("text", choices=("text", "json"))
 
     web = WebSettings()
     web_node = root["web"]
@@ -349,7 +380,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         store=StoreSettings(store_path),
         recordings=recordings,
         privacy=privacy,
-        logging=LoggingSettings(level),
+        logging=LoggingSettings(level, "json" if log_format == "json" else "text"),
         web=web,
         agents=agents,
         services=services,

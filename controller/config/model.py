@@ -96,10 +96,18 @@ class RecordingSettings:
     """Minutes between two orphan sweeps of Asterisk's folder (one also runs at start)."""
 
 
+# T5: calls, decisions and consent events hold the caller HMAC: one year at most.
+MAX_CALL_METADATA_DAYS = 365
+
+
 @dataclass(frozen=True)
 class PrivacySettings:
     caller_hmac_key: Secret
     objection_memory_days: int = 365
+    default_region: str = "FR"
+    """Region of national numbers (``06…`` is French with FR), for E.164 (C5)."""
+    call_metadata_days: int = MAX_CALL_METADATA_DAYS
+    """T5: calls, their decisions and consent events are kept this long (<= 365)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,8 @@ class WebSettings:
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
+    format: Literal["text", "json"] = "text"
+    """``json``: one object per line, for journald or ELK; redacted as the text is."""
 
 
 @dataclass(frozen=True)
@@ -329,7 +339,13 @@ class SheetSettings:
 class AuditSettings:
     retention_days: int = MAX_ACCESS_LOG_RETENTION_DAYS
     checkpoint_key: Secret | None = None
-    """HMAC key that signs checkpoints of purged log entries; hash only without it."""
+    """The audit key: HMAC of every entry and signature of every checkpoint and witness
+    line; hash chain only without it."""
+    witness_file: Path | None = None
+    """Append-only file outside the store where the daemon publishes the signed head."""
+    witness_interval_seconds: int = 300
+    witness_syslog: bool = False
+    """Also send each published head to syslog (facility auth)."""
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 import yaml
 
+from controller.config.credentials import CredentialsDirectoryUnset, secret_file_path
 from controller.config.model import DAY_NAMES, WeeklyWindow
 from controller.secrets import Secret
 
@@ -474,9 +474,14 @@ class Node:
                 return None
             found, where = Secret(value, f"env:{name}"), env_node
         elif file_node.present:
-            path = Path(file_node.string())
+            text = file_node.string()
             if not secrets.resolve:
-                return Secret("", f"file:{path}")
+                return Secret("", f"file:{text}")
+            try:
+                path = secret_file_path(text, secrets.environ)
+            except CredentialsDirectoryUnset as exc:
+                file_node.fail(str(exc))
+                return None
             try:
                 value = path.read_text(encoding="utf-8").strip()
             except OSError as exc:

@@ -102,6 +102,8 @@ class PaymentApi:
     delay: float = 0.0
     fail_status: int | None = None
     drop_first_answer: bool = False
+    redirect_to: str | None = None
+    """Answer ``307 Temporary Redirect`` to this URL instead of charging."""
     received: list[Received] = field(default_factory=list)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
@@ -137,6 +139,8 @@ class PaymentApi:
         self.received.append(Received(key, body, bool(tls)))
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.redirect_to is not None:
+            return web.Response(status=307, headers={"Location": self.redirect_to})
         if self.fail_status is not None:
             return web.json_response({"error": "failure"}, status=self.fail_status)
         if not key:

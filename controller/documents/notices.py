@@ -115,6 +115,12 @@ def build_caller_notice(config: Config) -> Document:
                 ),
                 "Fiches de synthèse établies à partir d'un enregistrement : au plus "
                 f"{days(config.sheets.retention_days)}.",
+                "Données de l'appel (date, heure, service, décision d'enregistrement, touches "
+                "d'opposition ou de notice, empreinte du numéro) : "
+                f"{days(config.privacy.call_metadata_days)}.",
+                "Votre opposition : "
+                f"{days(config.privacy.objection_memory_days)} après votre dernier appel "
+                "où vous l'avez exprimée.",
                 f"Journal des accès : {days(config.audit.retention_days)}.",
             )
         ),

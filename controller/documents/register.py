@@ -180,8 +180,8 @@ def build_register(config: Config) -> Document:
         ),
         (
             "Métadonnées des appels (décision d'enregistrement, choix au clavier, empreinte "
-            "du numéro)",
-            "pas d'effacement automatique à ce jour : durée à fixer",
+            "du numéro ; conservées tant qu'un enregistrement de l'appel l'est)",
+            days(config.privacy.call_metadata_days),
         ),
     ]
     blocks += [

@@ -2,13 +2,21 @@
 is wiped as soon as the payment request has been sent.
 
 Python cannot promise that no transient copy of a value survives in freed memory, so
-the digits live in a mutable buffer that is zeroed on wipe, and the only copy made is
-the request body, zeroed right after sending.
+the digits live in a mutable buffer that is zeroed on wipe, and reccontrol's own code
+makes exactly one copy: the request body, written into a buffer of its final size (no
+reallocation leaves a stray copy behind) and zeroed right after sending. There is no
+method that hands the digits out as ``bytes``. What the HTTP and TLS libraries copy on
+the way to the socket is out of reach of Python code.
+
+Only the ASCII digits 0-9 are accepted: ``str.isdigit`` also accepts ``²`` or ``٣``.
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import NoReturn
+
+ASCII_DIGITS = frozenset("0123456789")
 
 
 class SensitiveDigits:
@@ -18,8 +26,8 @@ class SensitiveDigits:
         self._buffer = bytearray()
 
     def append(self, digit: str) -> None:
-        if len(digit) != 1 or not digit.isdigit():
-            raise ValueError("only single decimal digits are kept")
+        if len(digit) != 1 or digit not in ASCII_DIGITS:
+            raise ValueError("only single ASCII digits 0-9 are kept")
         self._buffer.append(ord(digit))
 
     def clear(self) -> None:
@@ -33,9 +41,20 @@ class SensitiveDigits:
     def __len__(self) -> int:
         return len(self._buffer)
 
-    def digits(self) -> bytes:
-        """The digits, for validation and for the request body only."""
-        return bytes(self._buffer)
+    def digit_at(self, index: int) -> int:
+        """The value (0-9) of one digit, for validation without a copy of them all."""
+        return self._buffer[index] - 48
+
+    def copy_into(self, target: bytearray, offset: int) -> int:
+        """Writes the digits into ``target`` at ``offset`` (no intermediate copy);
+        returns the offset after them. Only the request body uses it."""
+        end = offset + len(self._buffer)
+        target[offset:end] = self._buffer
+        return end
+
+    def matches(self, expected: bytes) -> bool:
+        """Whether the digits are ``expected``, in constant time (for checks and tests)."""
+        return hmac.compare_digest(self._buffer, expected)
 
     def luhn_valid(self) -> bool:
         total = 0

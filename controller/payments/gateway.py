@@ -12,42 +12,23 @@ import json
 import logging
 import ssl
 import time
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
 from controller.config.model import PaymentSettings
-from controller.payments.card import CardData
+from controller.payments.card import SensitiveDigits
+from controller.payments.charge import (
+    APPROVED,
+    DECLINED,
+    REDIRECT_REFUSED,
+    REJECTED,
+    UNAVAILABLE,
+    ChargeRequest,
+    ChargeResult,
+)
 
 log = logging.getLogger("reccontrol.payments")
-
-APPROVED = "approved"
-DECLINED = "declined"
-REJECTED = "rejected"
-UNAVAILABLE = "unavailable"
-
-
-@dataclass(frozen=True)
-class ChargeRequest:
-    amount: Decimal
-    currency: str
-    order_reference: str
-    idempotency_key: str
-    card: CardData
-
-
-@dataclass(frozen=True)
-class ChargeResult:
-    status: str
-    """``approved``, ``declined``, ``rejected`` (the API refused the request) or
-    ``unavailable`` (no usable answer)."""
-    reference: str
-    attempts: int
-    detail: str
-    """Why, in a few words; never card data."""
-    duration_ms: float
 
 
 def ssl_context(settings: PaymentSettings) -> ssl.SSLContext:
@@ -59,6 +40,8 @@ def ssl_context(settings: PaymentSettings) -> ssl.SSLContext:
 
 
 def _body(request: ChargeRequest) -> bytearray:
+    """The JSON body, in one buffer allocated at its final size: growing a bytearray
+    reallocates it and leaves the old, unwiped bytes in freed memory."""
     card = request.card
     head = json.dumps(
         {
@@ -67,14 +50,24 @@ def _body(request: ChargeRequest) -> bytearray:
             "order_reference": request.order_reference,
         }
     )[:-1].encode()
-    body = bytearray(head)
-    body += b', "card": {"number": "'
-    body += card.number.digits()
-    body += b'", "expiry": "'
-    body += card.expiry.digits()
-    body += b'", "cvv": "'
-    body += card.cvv.digits()
-    body += b'"}}'
+    parts: list[bytes | SensitiveDigits] = [
+        head,
+        b', "card": {"number": "',
+        card.number,
+        b'", "expiry": "',
+        card.expiry,
+        b'", "cvv": "',
+        card.cvv,
+        b'"}}',
+    ]
+    body = bytearray(sum(len(part) for part in parts))
+    offset = 0
+    for part in parts:
+        if isinstance(part, SensitiveDigits):
+            offset = part.copy_into(body, offset)
+        else:
+            body[offset : offset + len(part)] = part
+            offset += len(part)
     return body
 
 
@@ -115,10 +108,14 @@ class PaymentGateway:
             try:
                 async with self._session.post(
                     settings.api_url,
-                    data=bytes(body),
+                    # A view, not bytes(body): no copy of the card that is never wiped.
+                    data=memoryview(body),
                     headers=headers,
                     timeout=timeout,
                     ssl=self._ssl,
+                    # A redirect would re-send the card to wherever it points, maybe
+                    # over plain HTTP: never follow one (PCI DSS 4.2.1).
+                    allow_redirects=False,
                 ) as response:
                     text = await response.text()
                     status = response.status
@@ -133,6 +130,15 @@ class PaymentGateway:
             except aiohttp.ClientError as exc:
                 detail = f"connection failed ({type(exc).__name__})"
                 continue
+            if 300 <= status < 400:
+                log.error(
+                    "ALERT: the payment API answered HTTP %d (a redirect); card data was "
+                    "not re-sent anywhere and the payment is unavailable. Fix payment.api_url.",
+                    status,
+                )
+                return self._result(
+                    UNAVAILABLE, "", attempt, f"{REDIRECT_REFUSED} (HTTP {status})", started
+                )
             if status >= 500 or status == 429:
                 detail = f"HTTP {status}"
                 continue

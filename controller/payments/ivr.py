@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from controller.payments.card import CardData, SensitiveDigits
+from controller.payments.card import ASCII_DIGITS, CardData, SensitiveDigits
 
 
 class Field(StrEnum):
@@ -126,7 +126,8 @@ class PaymentIvr:
         if key == "*":
             digits.wipe()
             return actions + self._ask(())
-        if not key.isdigit():
+        if key not in ASCII_DIGITS:
+            # DTMF carries 0-9 only; anything else (even a Unicode digit) is ignored.
             return actions
         digits.append(key)
         if len(digits) > MAX_LENGTH[self.field]:
@@ -161,13 +162,14 @@ class PaymentIvr:
         return self._ask((self.settings.prompt_invalid,))
 
     def _valid(self) -> bool:
-        digits = self._digits().digits()
+        digits = self._digits()
         if self.field is Field.NUMBER:
             return 12 <= len(digits) <= 19 and self.card.number.luhn_valid()
         if self.field is Field.EXPIRY:
             if len(digits) != 4:
                 return False
-            month, year = int(digits[:2]), 2000 + int(digits[2:])
+            month = digits.digit_at(0) * 10 + digits.digit_at(1)
+            year = 2000 + digits.digit_at(2) * 10 + digits.digit_at(3)
             return 1 <= month <= 12 and (year, month) >= (self.today.year, self.today.month)
         return len(digits) in (3, 4)
 

@@ -1,5 +1,5 @@
 """Where recorded audio lives once Asterisk has finished writing it."""
 
-from controller.recordings.vault import AdoptedFile, LocalVault, VaultError
+from controller.recordings.vault import AdoptedFile, LocalVault, VaultError, VaultRefused
 
-__all__ = ["AdoptedFile", "LocalVault", "VaultError"]
+__all__ = ["AdoptedFile", "LocalVault", "VaultError", "VaultRefused"]

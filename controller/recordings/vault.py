@@ -9,15 +9,15 @@ worker thread, never from the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
-import shutil
 import stat
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from controller.stoppoints import stop_point
 
@@ -47,6 +47,13 @@ class IncomingFile:
     """Why it must not be touched (a symlink, not a regular file, not Asterisk's), or ""."""
 
 
+class VaultRefused(VaultError):
+    """A file in Asterisk's folder that must not be adopted (a link, not a regular file,
+    not Asterisk's): someone may be trying to reach a file elsewhere. Raise an alert."""
+
+    error_id = "vault-refused"
+
+
 @dataclass(frozen=True)
 class AdoptedFile:
     path: Path
@@ -61,13 +68,21 @@ def wav_duration(path: Path) -> float:
         return wav.getnframes() / rate if rate else 0.0
 
 
-def _refusal(info: os.stat_result, owner: int) -> str:
+def _problem(info: os.stat_result, asterisk_uid: int) -> str:
+    """Why a file of Asterisk's folder must not be taken, or "": the one check for the
+    call's own file and for the sweep, on what was opened (or listed) without following
+    links. A link (soft or hard) or a file not Asterisk's may reach a file elsewhere."""
     if stat.S_ISLNK(info.st_mode):
-        return "a symbolic link"
+        return "is a symbolic link"
     if not stat.S_ISREG(info.st_mode):
-        return "not a regular file"
-    if info.st_uid != owner:
-        return f"owned by uid {info.st_uid}, not by Asterisk's user (uid {owner})"
+        return "is not a regular file"
+    if info.st_nlink != 1:
+        return f"has {info.st_nlink} hard links"
+    if info.st_uid != asterisk_uid:
+        return (
+            f"belongs to uid {info.st_uid}, not to Asterisk (uid {asterisk_uid}, "
+            "the owner of the recording folder)"
+        )
     return ""
 
 
@@ -102,23 +117,17 @@ class LocalVault:
         """Moves Asterisk's finished file into the vault; returns its hash and length.
 
         The vault copy belongs to reccontrol with mode 0600, whoever wrote the original.
+        Whoever can write Asterisk's folder could plant a symlink or a hard link there to
+        have a file elsewhere moved, chowned or chmodded as root: the file is opened
+        without following links and adopted only if it is a regular file, with one link,
+        owned by Asterisk (the owner of the recording folder). Anything else raises
+        :class:`VaultRefused` and is left where it is.
         """
         source = self.incoming_path(name, fmt)
         target = self.vault_dir / source.name
         stop_point("vaulting")
         try:
-            owner = source.stat().st_uid
-            me = os.geteuid()
-            if owner == me or me == 0:
-                self._move(source, target)
-                if owner != me:
-                    os.chown(target, me, os.getegid())
-                target.chmod(0o600)
-            else:
-                # Not ours and we cannot chown it: copy into a file we own, then drop
-                # the original (the controller runs in Asterisk's group to do so).
-                self._copy(source, target)
-                source.unlink()
+            self._move_in(source, target)
             return AdoptedFile(
                 path=target,
                 sha256=sha256_of(target),
@@ -128,43 +137,107 @@ class LocalVault:
         except FileNotFoundError:
             raise VaultError(f"recording file {source.name} is missing") from None
         except OSError as exc:
-            kept = os.path.lexists(source)
             raise VaultError(
-                f"cannot adopt recording {source.name}: {exc.strerror or exc}", kept=kept
+                f"cannot adopt recording {source.name}: {exc.strerror or exc}",
+                kept=os.path.lexists(source),
             ) from None
         except (wave.Error, EOFError) as exc:
             raise VaultError(f"cannot adopt recording {source.name}: {exc}") from None
 
-    def _move(self, source: Path, target: Path) -> None:
+    def _move_in(self, source: Path, target: Path) -> None:
+        """Moves a checked file of Asterisk's folder to ``target`` in the vault, owned by
+        reccontrol, mode 0600. Raises :class:`VaultRefused` (the file stays) or OSError
+        (the file stays unless it was already moved)."""
+        fd = self._open_incoming(source)
+        try:
+            checked = os.fstat(fd)
+            me = os.geteuid()
+            moved = False
+            if checked.st_uid == me or me == 0:
+                moved = self._rename_checked(source, target, checked)
+            if not moved:
+                # Another file system, or not ours and we cannot chown it: copy what
+                # we opened into a file we own, then drop the original (the
+                # controller runs in Asterisk's group to do so).
+                self._copy_fd(fd, target)
+                self._unlink_if_same(source, checked)
+        finally:
+            os.close(fd)
+
+    def _open_incoming(self, source: Path) -> int:
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            fd = os.open(source, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise VaultRefused(
+                    f"recording file {source.name} is a symbolic link; not adopted"
+                ) from None
+            raise
+        problem = _problem(os.fstat(fd), self._asterisk_uid())
+        if problem:
+            os.close(fd)
+            raise VaultRefused(f"recording file {source.name} {problem}; not adopted")
+        return fd
+
+    def _asterisk_uid(self) -> int:
+        return os.stat(self.asterisk_dir).st_uid
+
+    def _rename_checked(self, source: Path, target: Path, checked: os.stat_result) -> bool:
+        """Renames into the vault, then makes sure what arrived is the file checked (not
+        something swapped in meanwhile) before changing its owner and mode through the
+        open file. False when the vault is on another file system."""
         try:
             os.rename(source, target)
         except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            # Another file system: copy, flush, then drop the original.
-            self._copy(source, target)
-            source.unlink()
-
-    def _copy(self, source: Path, target: Path) -> None:
-        partial = target.with_name(target.name + ".partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            if exc.errno == errno.EXDEV:
+                return False
+            raise
         try:
-            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-                shutil.copyfileobj(src, out, CHUNK)
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            target.unlink()
+            raise VaultRefused(f"recording file {source.name} was replaced by a link") from None
+        try:
+            arrived = os.fstat(fd)
+            if (arrived.st_dev, arrived.st_ino) != (checked.st_dev, checked.st_ino):
+                target.unlink()
+                raise VaultRefused(f"recording file {source.name} was replaced while adopted")
+            me = os.geteuid()
+            if arrived.st_uid != me:
+                os.fchown(fd, me, os.getegid())
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        return True
+
+    def _copy_fd(self, fd: int, target: Path) -> None:
+        partial = target.with_name(target.name + ".partial")
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        out_fd = os.open(partial, flags, 0o600)
+        os.lseek(fd, 0, os.SEEK_SET)
+        try:
+            with os.fdopen(out_fd, "wb") as out:
+                while block := os.read(fd, CHUNK):
+                    out.write(block)
                 out.flush()
                 os.fsync(out.fileno())
             os.rename(partial, target)
         except BaseException:
-            # A full vault must not keep half a copy.
+            # A full vault must not keep half a copy; the original stays for a retry.
             partial.unlink(missing_ok=True)
             raise
 
     # -- orphans in Asterisk's folder --------------------------------------------------
     def incoming_files(self) -> list[IncomingFile]:
-        """Every entry of Asterisk's recording folder, without following any link. Only
-        regular files owned by the folder's owner (Asterisk's user) may be taken."""
+        """Every entry of Asterisk's recording folder, listed without following any link,
+        each with what the vault's check says of it (``refused``)."""
         try:
-            owner = os.lstat(self.asterisk_dir).st_uid
+            owner = self._asterisk_uid()
             entries = sorted(os.scandir(self.asterisk_dir), key=lambda e: e.name)
         except FileNotFoundError:
             return []
@@ -175,61 +248,47 @@ class LocalVault:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            refused = _refusal(info, owner)
-            found.append(IncomingFile(entry.name, stem, suffix, refused))
+            found.append(IncomingFile(entry.name, stem, suffix, _problem(info, owner)))
         return found
 
     def take_incoming(self, file: str, *, keep: bool) -> AdoptedFile:
         """Moves one file of Asterisk's folder into the vault (``keep``) or deletes it,
-        after checking what was opened (not a path that could be swapped meanwhile) is a
-        regular file owned by Asterisk's user. The hash and length are of what was read.
-        Returned ``path`` is the vault file, or the deleted file's old path."""
-        source = self.asterisk_dir / file
+        through the same checks as :meth:`adopt` (on what was opened, never through a
+        link: :class:`VaultRefused` leaves it in place). Returned ``path`` is the vault
+        file, or the deleted file's old path; a deleted file's hash is of what was read."""
         if "/" in file or file in ("", ".", ".."):
             raise VaultError(f"{file!r} is not a file name")
+        source = self.asterisk_dir / file
+        target = self.vault_dir / file
         try:
-            owner = os.lstat(self.asterisk_dir).st_uid
-            fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+            if keep:
+                self._move_in(source, target)
+                return AdoptedFile(
+                    target, sha256_of(target), _duration_or_zero(target), target.stat().st_size
+                )
+            fd = self._open_incoming(source)
+            try:
+                checked = os.fstat(fd)
+                digest = hashlib.sha256()
+                while block := os.read(fd, CHUNK):
+                    digest.update(block)
+                self._unlink_if_same(source, checked)
+            finally:
+                os.close(fd)
+            return AdoptedFile(source, digest.hexdigest(), 0.0, 0)
         except FileNotFoundError:
             raise VaultError(f"recording file {file} is missing") from None
         except OSError as exc:
-            raise VaultError(f"refused {file}: {exc.strerror or exc}") from None
-        with os.fdopen(fd, "rb") as opened:
-            refused = _refusal(os.fstat(fd), owner)
-            if refused:
-                raise VaultError(f"refused {file}: {refused}")
-            target = self.vault_dir / file
-            digest = hashlib.sha256()
-            if keep:
-                self._copy_verified(opened, target, digest)
-            else:
-                while block := opened.read(CHUNK):
-                    digest.update(block)
-        # unlink never follows a link: at worst it removes a link swapped in meanwhile.
-        source.unlink(missing_ok=True)
-        path = target if keep else source
-        duration = _duration_or_zero(target) if keep else 0.0
-        size = target.stat().st_size if keep else 0
-        return AdoptedFile(path, digest.hexdigest(), duration, size)
+            raise VaultError(
+                f"cannot take recording file {file}: {exc.strerror or exc}",
+                kept=os.path.lexists(source),
+            ) from None
 
     @staticmethod
-    def _copy_verified(opened: IO[bytes], target: Path, digest: Any) -> None:
-        partial = target.with_name(target.name + ".partial")
-        partial.unlink(missing_ok=True)
-        try:
-            out_fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(out_fd, "wb") as out:
-                while block := opened.read(CHUNK):
-                    digest.update(block)
-                    out.write(block)
-                out.flush()
-                os.fsync(out.fileno())
-            os.rename(partial, target)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise VaultError(
-                f"cannot vault {target.name}: {exc.strerror or exc}", kept=True
-            ) from None
+    def _unlink_if_same(source: Path, checked: os.stat_result) -> None:
+        info = os.lstat(source)
+        if (info.st_dev, info.st_ino) == (checked.st_dev, checked.st_ino):
+            source.unlink()
 
     def discard_incoming(self, name: str, fmt: str) -> bool:
         """Deletes a file Asterisk left behind for a discarded recording, if any."""

@@ -6,7 +6,12 @@ Three clocks, all in UTC:
   creation plus its service's current ``retention_days`` (so lowering a service's
   retention applies to recordings already kept, raising it never extends them);
 - a summary sheet expires the same way against ``sheets.retention_days`` (<= 365);
-- an access-log entry expires ``audit.retention_days`` (<= 365) after it was written.
+- an access-log entry expires ``audit.retention_days`` (<= 365) after it was written;
+- call metadata (a call, its decision, consent events, pauses, alerts, payment outcomes)
+  expires ``privacy.call_metadata_days`` (<= 365) after the call started, once no
+  recording of the call is left (T5);
+- an objection expires at the earlier of the expiry stored when it was made and its
+  last renewal plus the current ``privacy.objection_memory_days`` (C4, T5).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from controller.config.model import Config
+from controller.config.model import MAX_CALL_METADATA_DAYS, Config
 from controller.store.records import Condemned, RecordingRow, SheetRow
 
 
@@ -24,6 +29,8 @@ class RetentionRules:
     service_days: Mapping[str, int]
     sheet_days: int
     log_days: int
+    call_days: int = MAX_CALL_METADATA_DAYS
+    objection_days: int = 365
 
     @classmethod
     def from_config(cls, config: Config) -> RetentionRules:
@@ -31,7 +38,23 @@ class RetentionRules:
             service_days={name: s.retention_days for name, s in config.services.items()},
             sheet_days=config.sheets.retention_days,
             log_days=config.audit.retention_days,
+            call_days=config.privacy.call_metadata_days,
+            objection_days=config.privacy.objection_memory_days,
         )
+
+    def call_cutoff(self, now: dt.datetime) -> dt.datetime:
+        """Calls started before this have expired (T5)."""
+        return now - dt.timedelta(days=self.call_days)
+
+    def call_rule(self) -> str:
+        return f"T5: privacy.call_metadata_days = {self.call_days}"
+
+    def objection_cutoff(self, now: dt.datetime) -> dt.datetime:
+        """Objections last renewed before this have expired (C4)."""
+        return now - dt.timedelta(days=self.objection_days)
+
+    def objection_rule(self) -> str:
+        return f"C4: privacy.objection_memory_days = {self.objection_days}"
 
     def oldest_recording_horizon(self, now: dt.datetime) -> dt.datetime:
         """Recordings created before this may have expired under their service's rule."""

@@ -53,6 +53,10 @@ class PurgeReport:
     files_already_missing: int = 0
     deletions_resumed: int = 0
     sheets_deleted: int = 0
+    calls_deleted: int = 0
+    calls_held_by_recordings: int = 0
+    """Expired calls kept because a recording of theirs is still there."""
+    objections_deleted: int = 0
     log_entries_cut: int = 0
     checkpoint: int | None = None
     marked_missing: list[str] = field(default_factory=list)
@@ -83,6 +87,15 @@ class PurgeReport:
                 f"{self.files_already_missing}"
             )
         lines.append(f"summary sheets {verb}: {self.sheets_deleted}")
+        lines.append(
+            f"calls (metadata) {verb}: {self.calls_deleted}"
+            + (
+                f" ({self.calls_held_by_recordings} expired, kept while a recording remains)"
+                if self.calls_held_by_recordings
+                else ""
+            )
+        )
+        lines.append(f"objections {verb}: {self.objections_deleted}")
         cut = "to cut" if self.dry_run else "cut"
         lines.append(
             f"access-log entries {cut}: {self.log_entries_cut}"
@@ -152,6 +165,7 @@ class Purger:
             report.interrupted = True
             return report
         self._sheets(report)
+        self._call_metadata(report)
         self._access_log(report)
         self._scan(report)
         return report
@@ -188,6 +202,28 @@ class Purger:
             report.sheets_deleted = len(expired)
         elif expired:
             report.sheets_deleted = self._store.purge_sheets(expired, now)
+
+    def _call_metadata(self, report: PurgeReport) -> None:
+        """T5: calls and what hangs off them, then objections (C4). Each batch is one
+        transaction with its receipt, so a kill between batches loses nothing."""
+        now = self._clock.now()
+        cutoff = self._rules.call_cutoff(now)
+        objection_cutoff = self._rules.objection_cutoff(now)
+        expired, held = self._store.expired_call_count(cutoff)
+        report.calls_held_by_recordings = held
+        if report.dry_run:
+            report.calls_deleted = expired
+            report.objections_deleted = self._store.expired_objection_count(now, objection_cutoff)
+            return
+        rule = self._rules.call_rule()
+        while not self._stop.is_set():
+            deleted = self._store.purge_calls(cutoff, now, rule, self._batch)
+            report.calls_deleted += deleted
+            if deleted == 0:
+                break
+        report.objections_deleted = self._store.purge_objections(
+            now, objection_cutoff, self._rules.objection_rule()
+        )
 
     def _access_log(self, report: PurgeReport) -> None:
         now = self._clock.now()

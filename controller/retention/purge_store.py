@@ -42,6 +42,16 @@ class PurgeStore(DeletionStore, Protocol):
         self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str
     ) -> Checkpoint | None: ...
 
+    def expired_call_count(self, cutoff: dt.datetime) -> tuple[int, int]: ...
+
+    def purge_calls(
+        self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500
+    ) -> int: ...
+
+    def expired_objection_count(self, now: dt.datetime, cutoff: dt.datetime) -> int: ...
+
+    def purge_objections(self, now: dt.datetime, cutoff: dt.datetime, rule: str) -> int: ...
+
 
 class PurgeStoreFromThread:
     """A :class:`PurgeStore` for a worker thread: every call runs on the store thread."""
@@ -75,6 +85,18 @@ class PurgeStoreFromThread:
         self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str
     ) -> Checkpoint | None:
         return self._remote.call(lambda s: s.cut_access_log(before, now, key, rule))
+
+    def expired_call_count(self, cutoff: dt.datetime) -> tuple[int, int]:
+        return self._remote.call(lambda s: s.expired_call_count(cutoff))
+
+    def purge_calls(self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500) -> int:
+        return self._remote.call(lambda s: s.purge_calls(cutoff, at, rule, limit))
+
+    def expired_objection_count(self, now: dt.datetime, cutoff: dt.datetime) -> int:
+        return self._remote.call(lambda s: s.expired_objection_count(now, cutoff))
+
+    def purge_objections(self, now: dt.datetime, cutoff: dt.datetime, rule: str) -> int:
+        return self._remote.call(lambda s: s.purge_objections(now, cutoff, rule))
 
     def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> int:
         return self._remote.call(lambda s: s.condemn_recordings(items, at))

@@ -8,7 +8,8 @@ objected, or no row owns it: a call made private, or a row never written), each 
 a receipt in the access log and an alert. A row stuck ``live`` without a file turns
 ``missing``. Whatever is still being recorded is left alone.
 
-Only regular files owned by Asterisk's user are taken, never through a link.
+Files are taken through the vault's own checks (regular, one link, Asterisk's, never
+through a link); a file the vault refuses is left in place with a ``vault_refused`` alert.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from dataclasses import dataclass, field
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
 from controller.clock import Clock
-from controller.recordings.vault import IncomingFile, LocalVault, VaultError
+from controller.recordings.vault import IncomingFile, LocalVault, VaultError, VaultRefused
 from controller.store import SqliteStore, StoreThread
-from controller.store.orphans import SWEEP_ALERT, StuckRecording, SweptFile
+from controller.store.orphans import StuckRecording, SweptFile
 
 log = logging.getLogger("reccontrol.sweep")
 
+# The alert a call's own refused file raises too: one kind for a planted file.
+REFUSED_ALERT = "vault_refused"
 # Recording names are 160 random bits in hex: anything else is not ours to touch.
 OUR_NAME = re.compile(r"[0-9a-f]{40}")
 
@@ -126,7 +129,7 @@ class OrphanSweeper:
             report.unknown_deleted += await self._delete_unknown(file)
         for file in plan.refused:
             report.refused += 1
-            await self._refused(file)
+            await self._refused(file, f"{file.file} in Asterisk's recording folder {file.refused}")
         if plan.foreign:
             log.info(
                 "orphan sweep: %d file(s) in Asterisk's folder are not named like reccontrol "
@@ -148,6 +151,9 @@ class OrphanSweeper:
     async def _take(self, row: StuckRecording, file: IncomingFile, *, keep: bool) -> int:
         try:
             taken = await asyncio.to_thread(self._vault.take_incoming, file.file, keep=keep)
+        except VaultRefused as exc:
+            await self._refused(file, str(exc))
+            return 0
         except VaultError as exc:
             log.error("orphan sweep: recording %s: %s", row.recording_id, exc)
             return 0
@@ -176,6 +182,9 @@ class OrphanSweeper:
     async def _delete_unknown(self, file: IncomingFile) -> int:
         try:
             taken = await asyncio.to_thread(self._vault.take_incoming, file.file, keep=False)
+        except VaultRefused as exc:
+            await self._refused(file, str(exc))
+            return 0
         except VaultError as exc:
             log.error("orphan sweep: %s", exc)
             return 0
@@ -185,14 +194,12 @@ class OrphanSweeper:
         log.warning("orphan sweep: deleted a recording file no row owns")
         return 1
 
-    async def _refused(self, file: IncomingFile) -> None:
+    async def _refused(self, file: IncomingFile, why: str) -> None:
+        """The same alert as a call's own refused file (``vault_refused``), once a file."""
         if file.file in self._refusals_alerted:
             return
         self._refusals_alerted.add(file.file)
-        message = (
-            f"{file.file} in Asterisk's recording folder is {file.refused}: left untouched; "
-            "check who put it there"
-        )
-        log.error("orphan sweep: %s", message)
+        message = f"{why}: left untouched; check who put it there"
+        log.error("ALERT: orphan sweep: %s", message)
         now = self._clock.now()
-        await self._store.run(lambda s: s.add_alert(None, SWEEP_ALERT, message, now))
+        await self._store.run(lambda s: s.add_alert(None, REFUSED_ALERT, message, now))

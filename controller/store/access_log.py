@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
 
 import sqlite_utils
 
@@ -16,9 +18,13 @@ from controller.audit.chain import (
     Checkpoint,
     Entry,
     EntryDraft,
+    KeyStart,
     Verdict,
+    WitnessLine,
     canonical_json,
+    check_witness,
     make_checkpoint,
+    make_key_start,
     seal,
     verify,
 )
@@ -28,7 +34,23 @@ from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _details(text: str) -> tuple[dict[str, Any], str | None]:
+    """The stored details, or why they cannot be read back (reported, never raised)."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        return {}, f"not valid JSON ({str(exc)[:80]})"
+    if not isinstance(value, dict):
+        return {}, "not a JSON object"
+    return value, None
+
+
 def _entry(row: dict[str, object]) -> Entry:
+    details, unreadable = _details(str(row["details"]))
     return Entry(
         seq=int(str(row["seq"])),
         at=str(row["at"]),
@@ -38,9 +60,11 @@ def _entry(row: dict[str, object]) -> Entry:
         target=str(row["target"]),
         purpose=str(row["purpose"]),
         result=str(row["result"]),
-        details=json.loads(str(row["details"])),
+        details=details,
         prev_hash=str(row["prev_hash"]),
         hash=str(row["hash"]),
+        mac=str(row["mac"]) if row.get("mac") is not None else None,
+        unreadable=unreadable,
     )
 
 
@@ -57,14 +81,56 @@ def _checkpoint(row: dict[str, object]) -> Checkpoint:
     )
 
 
-def append_entry(db: sqlite_utils.Database, draft: EntryDraft) -> Entry:
-    """Appends one entry; the caller holds the write transaction."""
+def _key_start(row: dict[str, object]) -> KeyStart:
+    return KeyStart(
+        at=str(row["at"]),
+        from_seq=int(str(row["from_seq"])),
+        head_hash=str(row["head_hash"]),
+        checkpoints=int(str(row["checkpoints"])),
+        checkpoint_digest=str(row["checkpoint_digest"]),
+        mac=str(row["mac"]),
+    )
+
+
+def read_key_start(db: sqlite_utils.Database) -> KeyStart | None:
+    rows = list(db.query("SELECT * FROM audit_key_start WHERE id = 1"))
+    return _key_start(rows[0]) if rows else None
+
+
+def ensure_keyed(db: sqlite_utils.Database, key: Secret, at: str) -> None:
+    """Writes the signed key start if this log has none yet (inside the caller's write
+    transaction): from the next entry on, every entry carries a MAC."""
+    if db.execute("SELECT 1 FROM audit_key_start WHERE id = 1").fetchone():
+        return
+    row = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    rows = list(db.query("SELECT * FROM audit_checkpoints ORDER BY number DESC LIMIT 1"))
+    last = _checkpoint(rows[0]) if rows else None
+    start = make_key_start(at, (int(row[0]), str(row[1])), last, key)
+    db.execute(
+        "INSERT INTO audit_key_start (id, at, from_seq, head_hash, checkpoints, "
+        "checkpoint_digest, mac) VALUES (1, ?, ?, ?, ?, ?, ?)",
+        [
+            start.at,
+            start.from_seq,
+            start.head_hash,
+            start.checkpoints,
+            start.checkpoint_digest,
+            start.mac,
+        ],
+    )
+
+
+def append_entry(db: sqlite_utils.Database, draft: EntryDraft, key: Secret | None) -> Entry:
+    """Appends one entry, keyed with ``key`` if given; the caller holds the write
+    transaction."""
+    if key is not None:
+        ensure_keyed(db, key, draft.at)
     row = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
     seq, prev_hash = int(row[0]), str(row[1])
-    entry = seal(draft, seq + 1, prev_hash)
+    entry = seal(draft, seq + 1, prev_hash, key)
     db.execute(
         "INSERT INTO access_log (seq, at, actor, role, action, target, purpose, result, "
-        "details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "details, prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             entry.seq,
             entry.at,
@@ -77,6 +143,7 @@ def append_entry(db: sqlite_utils.Database, draft: EntryDraft) -> Entry:
             canonical_json(entry.details).decode("utf-8"),
             entry.prev_hash,
             entry.hash,
+            entry.mac,
         ],
     )
     db.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1", [entry.seq, entry.hash])
@@ -87,7 +154,23 @@ class AccessLogStore(StorePart):
     def append_access(self, draft: EntryDraft) -> Entry:
         """Appends one entry to the access log, in its own transaction."""
         with self.transaction() as db:
-            return append_entry(db, draft)
+            return append_entry(db, draft, self.audit_key)
+
+    def ensure_audit_keyed(self, now: dt.datetime) -> bool:
+        """Switches the log to the keyed chain now, if a key is set; True if keyed."""
+        key = self.audit_key
+        if key is None:
+            return False
+        with self.transaction() as db:
+            ensure_keyed(db, key, to_text(now))
+        return True
+
+    def audit_key_start(self) -> KeyStart | None:
+        return read_key_start(self.db)
+
+    def entry_hash_at(self, seq: int) -> str | None:
+        row = self.db.execute("SELECT hash FROM access_log WHERE seq = ?", [seq]).fetchone()
+        return str(row[0]) if row else None
 
     def audit_head(self) -> tuple[int, str]:
         """The sequence number and hash of the last entry written (0 and zeros if none)."""
@@ -110,21 +193,39 @@ class AccessLogStore(StorePart):
         row = self.db.execute("SELECT seq FROM access_log WHERE hash = ?", [digest]).fetchone()
         return int(row[0]) if row else None
 
-    def verify_access_log(self, key: Secret | None, anchor: str | None = None) -> Verdict:
-        """Checks the whole chain from one consistent snapshot of the store."""
+    def verify_access_log(
+        self,
+        key: Secret | None,
+        anchor: str | None = None,
+        witness: Sequence[WitnessLine] | None = None,
+    ) -> Verdict:
+        """Checks the whole chain from one consistent snapshot of the store, and against
+        the ``witness`` lines if given."""
         conn = self.db.conn
         conn.execute("BEGIN")
         try:
-            return verify(
+            checkpoints = self.checkpoints()
+            head = self.audit_head()
+            verdict = verify(
                 self.access_entries(),
-                checkpoints=self.checkpoints(),
+                checkpoints=checkpoints,
                 key=key,
-                recorded_head=self.audit_head(),
+                recorded_head=head,
                 locate=self.locate_entry,
                 anchor=anchor,
+                key_start=self.audit_key_start(),
+            )
+            if witness is None or not verdict.ok:
+                return verdict
+            problem, checked = check_witness(
+                witness, key=key, head=head, checkpoints=checkpoints, hash_at=self.entry_hash_at
             )
         finally:
             conn.execute("COMMIT")
+        if problem is not None:
+            return replace(verdict, ok=False, reason=f"witness: {problem}")
+        note = f"witness: {checked} of {len(witness)} published heads found in the log"
+        return replace(verdict, notes=(*verdict.notes, note))
 
     def expired_entry_count(self, before: dt.datetime) -> int:
         """How many entries a cut at ``before`` would remove (for a dry run)."""
@@ -160,6 +261,9 @@ class AccessLogStore(StorePart):
             through_hash = db.execute(
                 "SELECT hash FROM access_log WHERE seq = ?", [through]
             ).fetchone()[0]
+            if key is not None:
+                # Before the checkpoint, so the key start counts it as signed.
+                ensure_keyed(db, key, to_text(now))
             checkpoint = make_checkpoint(previous, to_text(now), through, through_hash, key)
             db.table("audit_checkpoints").insert(
                 {
@@ -192,5 +296,6 @@ class AccessLogStore(StorePart):
                         "algorithm": checkpoint.algorithm,
                     },
                 ),
+                key,
             )
             return checkpoint

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.audit.chain import Entry, EntryDraft
+from controller.stoppoints import stop_point
 from controller.store.access_log import append_entry
 from controller.store.parts import StorePart
 from controller.store.records import Condemned, RecordingRow, SheetRow
@@ -221,6 +222,7 @@ class LifecycleStore(StorePart):
                             result="ok",
                             details=details,
                         ),
+                        self.audit_key,
                     )
                 )
                 db.execute("DELETE FROM recordings WHERE id = ?", [row["id"]])
@@ -251,6 +253,7 @@ class LifecycleStore(StorePart):
                         result="error",
                         details={"recording_id": recording_id},
                     ),
+                    self.audit_key,
                 )
         return marked
 
@@ -275,8 +278,96 @@ class LifecycleStore(StorePart):
                         result="ok",
                         details={"sheet_id": sheet_id, "rule": rule},
                     ),
+                    self.audit_key,
                 )
         return count
+
+    # -- call metadata and objections (T5, C4) ---------------------------------------------
+    _EXPIRED_CALLS = (
+        "SELECT id FROM calls WHERE started_at < ? AND ended_at IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.id) "
+        "ORDER BY started_at, id"
+    )
+
+    def expired_call_count(self, cutoff: dt.datetime) -> tuple[int, int]:
+        """(calls a purge would delete, expired calls kept because a recording of theirs
+        is still there)."""
+        expired = self.db.execute(
+            f"SELECT COUNT(*) FROM ({self._EXPIRED_CALLS})",  # noqa: S608
+            [to_text(cutoff)],
+        ).fetchone()[0]
+        held = self.db.execute(
+            "SELECT COUNT(*) FROM calls WHERE started_at < ? AND ended_at IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.id)",
+            [to_text(cutoff)],
+        ).fetchone()[0]
+        return int(expired), int(held)
+
+    def purge_calls(self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500) -> int:
+        """Deletes up to ``limit`` expired calls (their decisions, consent events, pauses,
+        alerts and payment outcomes go with them), with one receipt naming them, in one
+        transaction. Returns how many went; call it again until 0."""
+        with self.transaction() as db:
+            ids = [
+                str(row[0])
+                for row in db.execute(
+                    f"{self._EXPIRED_CALLS} LIMIT ?",
+                    [to_text(cutoff), limit],
+                ).fetchall()
+            ]
+            if not ids:
+                return 0
+            marks = ",".join("?" * len(ids))
+            db.execute(f"DELETE FROM calls WHERE id IN ({marks})", ids)  # noqa: S608
+            stop_point("purge-call-metadata")  # inside the transaction: a kill rolls it back
+            append_entry(
+                db,
+                EntryDraft(
+                    at=to_text(at),
+                    actor="system",
+                    role="system",
+                    action="call_delete",
+                    target=f"calls:{len(ids)}",
+                    purpose=f"retention: {rule}",
+                    result="ok",
+                    details={"rule": rule, "calls": len(ids), "call_ids": ids},
+                ),
+                self.audit_key,
+            )
+            return len(ids)
+
+    def expired_objection_count(self, now: dt.datetime, cutoff: dt.datetime) -> int:
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM objections WHERE expires_at <= ? OR last_at <= ?",
+            [to_text(now), to_text(cutoff)],
+        ).fetchone()
+        return int(row[0])
+
+    def purge_objections(self, now: dt.datetime, cutoff: dt.datetime, rule: str) -> int:
+        """Deletes objections past their expiry (stored, or by the current rule), with one
+        receipt, in one transaction."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM objections WHERE expires_at <= ? OR last_at <= ?",
+                [to_text(now), to_text(cutoff)],
+            )
+            count = int(cursor.rowcount)
+            if count:
+                append_entry(
+                    db,
+                    EntryDraft(
+                        at=to_text(now),
+                        actor="system",
+                        role="system",
+                        action="objection_delete",
+                        target=f"objections:{count}",
+                        purpose=f"retention: {rule}",
+                        result="ok",
+                        details={"rule": rule, "objections": count},
+                    ),
+                    self.audit_key,
+                )
+            return count
 
     # -- data subjects (C5) ----------------------------------------------------------------
     def calls_for_caller(
@@ -345,4 +436,4 @@ class LifecycleStore(StorePart):
                 db.execute("DELETE FROM sheets WHERE id = ?", [sheet_id])
             for call_id in call_ids:
                 db.execute("UPDATE calls SET caller_hash = NULL WHERE id = ?", [call_id])
-            return append_entry(db, entry)
+            return append_entry(db, entry, self.audit_key)

@@ -260,9 +260,41 @@ RETENTION_AND_AUDIT = _statements(
 )
 
 
+# Version 5: the keyed chain (S3). Entries carry an HMAC with the audit key; the key
+# start, written once when the key is first used, says from which entry, and binds the
+# head and the checkpoints that existed before it.
+KEYED_AUDIT = _statements(
+    "ALTER TABLE access_log ADD COLUMN mac TEXT",
+    """
+    CREATE TABLE audit_key_start (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        at TEXT NOT NULL,
+        from_seq INTEGER NOT NULL,
+        head_hash TEXT NOT NULL,
+        checkpoints INTEGER NOT NULL,
+        checkpoint_digest TEXT NOT NULL,
+        mac TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TRIGGER audit_key_start_no_update BEFORE UPDATE ON audit_key_start
+    BEGIN
+        SELECT RAISE(ABORT, 'the key start is written once');
+    END
+    """,
+    """
+    CREATE TRIGGER audit_key_start_no_delete BEFORE DELETE ON audit_key_start
+    BEGIN
+        SELECT RAISE(ABORT, 'the key start is written once');
+    END
+    """,
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
     Migration(3, "retention, summary sheets and access log", RETENTION_AND_AUDIT),
     Migration(4, "payment outcomes, without card data", _sql(PAYMENTS)),
+    Migration(5, "keyed access-log chain", KEYED_AUDIT),
 )

@@ -117,6 +117,7 @@ class OrphanStore(StorePart):
                     result="ok",
                     details=details,
                 ),
+                self.audit_key,
             )
             db.table("alerts").insert(
                 {
@@ -128,8 +129,8 @@ class OrphanStore(StorePart):
                 }
             )
 
-    @staticmethod
     def _settle(
+        self,
         db: Any,
         row: StuckRecording,
         action: str,
@@ -159,6 +160,7 @@ class OrphanStore(StorePart):
                 result=result,
                 details=details,
             ),
+            self.audit_key,
         )
         db.table("alerts").insert(
             {

@@ -10,9 +10,13 @@ from contextlib import AbstractContextManager
 
 import sqlite_utils
 
+from controller.secrets import Secret
+
 
 class StorePart:
     db: sqlite_utils.Database
+    audit_key: Secret | None = None
+    """The audit key: every access-log entry appended through this store is keyed."""
 
     def transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; provided by the store."""

@@ -96,7 +96,7 @@ class SheetStore(StorePart):
                     "version": sheet.version,
                 }
             )
-            return append_entry(db, entry)
+            return append_entry(db, entry, self.audit_key)
 
     def update_sheet(self, sheet: Sheet, expected_version: int, entry: EntryDraft) -> Entry:
         """Saves an edited sheet if nobody changed it since ``expected_version``."""
@@ -115,4 +115,4 @@ class SheetStore(StorePart):
             )
             if cursor.rowcount != 1:
                 raise SheetConflict(f"sheet {sheet.id} changed since it was read")
-            return append_entry(db, entry)
+            return append_entry(db, entry, self.audit_key)

@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
+from controller.secrets import Secret
 from controller.store.access_log import AccessLogStore
 from controller.store.lifecycle import LifecycleStore
 from controller.store.migrations import MIGRATIONS, Migration
@@ -37,13 +38,21 @@ class StoreError(Exception):
     error_id = "store-error"
 
 
+class SchemaTooNewError(StoreError):
+    """The store was migrated by a newer reccontrol: running against it could corrupt it."""
+
+
 class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
+        self.audit_key = audit_key
 
     @classmethod
-    def open(cls, path: Path | str, *, migrate: bool = True) -> SqliteStore:
-        """Opens (and creates) the database in WAL mode and applies pending migrations."""
+    def open(
+        cls, path: Path | str, *, migrate: bool = True, audit_key: Secret | None = None
+    ) -> SqliteStore:
+        """Opens (and creates) the database in WAL mode and applies pending migrations.
+        With ``audit_key`` every access-log entry it appends is keyed (S3)."""
         if str(path) == ":memory:":
             db = sqlite_utils.Database(memory=True)
         else:
@@ -59,7 +68,7 @@ class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
             path.chmod(0o640)
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 5000")
-        store = cls(db)
+        store = cls(db, audit_key)
         if migrate:
             store.migrate()
         return store
@@ -97,9 +106,11 @@ class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
         known = {m.version for m in migrations}
         unknown = sorted(done - known)
         if unknown:
-            raise StoreError(
+            raise SchemaTooNewError(
                 f"the store has schema version {unknown[-1]}, which this reccontrol does not "
-                "know; upgrade reccontrol"
+                f"know (it knows up to {max(known, default=0)}): it was written by a newer "
+                "reccontrol. Upgrade reccontrol, or restore a backup taken before the upgrade; "
+                "nothing was changed"
             )
         applied = []
         for migration in sorted(migrations, key=lambda m: m.version):

@@ -9,22 +9,23 @@ before anything else happens, exactly as with the agent's payment key.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from aiohttp import web
 
 from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
 from controller.calls.manager import CallManager
+from controller.logs import contains_pan
 from controller.store import SqliteStore, StoreThread
 from controller.web.errors import error
+from controller.web.guard import FailureLimiter, client_address, json_object, too_many
 
 AMOUNT = re.compile(r"\d{1,7}(\.\d{1,2})?")
 ORDER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 FIELDS = ("person", "purpose", "call_id", "agent", "amount", "order_reference")
 
 
-def _bearer(request: web.Request) -> str:
+def bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     return header[7:].strip() if header.startswith("Bearer ") else ""
 
@@ -35,14 +36,15 @@ async def request_payment(
     access: AccessService,
     store: StoreThread[SqliteStore],
     calls: CallManager,
+    limiter: FailureLimiter,
 ) -> web.Response:
     """``access`` lives on the store thread: it is only used inside ``store.run``."""
-    try:
-        body: Any = await request.json()
-    except ValueError:
-        return error(400, "invalid-json", "the body must be a JSON object")
-    if not isinstance(body, dict):
-        return error(400, "invalid-json", "the body must be a JSON object")
+    address = client_address(request)
+    if limiter.blocked(address):
+        return too_many(request)
+    body = await json_object(request)
+    if isinstance(body, web.Response):
+        return body
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         return error(400, "unknown-field", f"unknown field(s): {', '.join(unknown)}")
@@ -50,7 +52,7 @@ async def request_payment(
     for key, value in values.items():
         if value is not None and not isinstance(value, str):
             return error(400, "invalid-field", f"{key}: must be a string")
-    person_id, token = values["person"] or "", _bearer(request)
+    person_id, token = values["person"] or "", bearer(request)
     if not person_id or not token:
         return error(401, "unauthenticated", "name the person and send their token as Bearer")
     amount, order = values["amount"] or "", values["order_reference"] or ""
@@ -58,6 +60,8 @@ async def request_payment(
         return error(400, "invalid-field", "amount: a decimal amount such as 42.50")
     if not ORDER.fullmatch(order):
         return error(400, "invalid-field", "order_reference: 1 to 64 letters, digits, . _ -")
+    if contains_pan(order):
+        return error(400, "invalid-field", "order_reference: must not contain a card number")
     if (values["call_id"] is None) == (values["agent"] is None):
         return error(400, "invalid-field", "give either call_id or agent")
     call_id = calls.find_call(call_id=values["call_id"], agent_id=values["agent"])
@@ -72,7 +76,8 @@ async def request_payment(
     try:
         await store.run(authorise)
     except AccessRefused as exc:
-        if exc.reason == "unknown person or wrong credential":
+        if exc.sign_in:
+            limiter.failed(address)
             return error(401, "unauthenticated", exc.reason)
         status = 409 if refusal is not None and exc.reason == refusal else 403
         return error(status, "payment-refused" if status == 409 else "forbidden", exc.reason)

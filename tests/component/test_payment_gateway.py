@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from controller.config.model import PaymentPrompts, PaymentSettings
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.payments.card import CardData
-from controller.payments.gateway import ChargeRequest, ChargeResult, PaymentGateway
+from controller.payments.charge import ChargeRequest, ChargeResult
+from controller.payments.gateway import PaymentGateway
 
 CARD, EXPIRY, CVV = "4556737586899855", "1228", "737"
 PROMPTS = PaymentPrompts(*(["x"] * 7))
@@ -103,3 +107,56 @@ async def test_declined(api: PaymentApi) -> None:
     api.decline_amounts.add("13.00")
     result = await charge(settings_for(api), request(amount="13"))
     assert result.status == "declined"
+
+
+async def test_redirect_to_plain_http_is_refused_and_card_not_resent(
+    api: PaymentApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    """High 1 (M1, S6, PCI DSS 4.2.1): a trusted HTTPS API answering ``307 Location: http://``
+    must not make reccontrol re-send the card in clear text: the outcome is
+    ``unavailable``, an alert is logged and the plain-HTTP server sees no request."""
+    plain_requests: list[bytes] = []
+
+    async def capture(request: web.Request) -> web.Response:
+        plain_requests.append(await request.read())
+        return web.json_response({"status": "approved", "reference": "STOLEN"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", capture)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = int(runner.addresses[0][1])
+        api.redirect_to = f"http://127.0.0.1:{port}/v1/payments"
+        with caplog.at_level(logging.ERROR, logger="reccontrol.payments"):
+            result = await charge(settings_for(api), request())
+    finally:
+        await runner.cleanup()
+    assert result.status == "unavailable"
+    assert result.detail == "redirect refused (HTTP 307)"
+    assert result.attempts == 1
+    assert len(api.received) == 1
+    assert plain_requests == []
+    assert any("ALERT" in r.getMessage() and "307" in r.getMessage() for r in caplog.records)
+    assert CARD not in caplog.text
+
+
+async def test_card_body_sent_is_wiped_no_unwiped_copy(api: PaymentApi) -> None:
+    """Low, card digits (M1): the buffer handed to the HTTP client is the one reccontrol
+    zeroes, not a ``bytes`` copy of it that stays in memory with the card number."""
+    sent: list[object] = []
+    async with aiohttp.ClientSession() as session:
+        post = session.post
+
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            sent.append(kwargs["data"])
+            return post(*args, **kwargs)
+
+        session.post = spy  # type: ignore[method-assign]
+        result = await PaymentGateway(settings_for(api), session).charge(request())
+    assert result.status == "approved"
+    (data,) = sent
+    assert isinstance(data, memoryview)
+    assert len(data) > 100 and not any(data.tobytes())

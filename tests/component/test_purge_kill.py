@@ -29,7 +29,16 @@ from controller.recordings import LocalVault
 from controller.stoppoints import ANNOUNCEMENT
 from controller.stoppoints import ENV as STOP_AT
 from controller.store import SqliteStore
-from tests.sites import ENV, add_recording, load_site, old_log_entry, open_site, write_site
+from controller.store.records import Decision
+from tests.sites import (
+    ENV,
+    add_call,
+    add_recording,
+    load_site,
+    old_log_entry,
+    open_site,
+    write_site,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ROUNDS = int(os.environ.get("RECCONTROL_KILL_ROUNDS", "25"))
@@ -42,9 +51,9 @@ STEPS = (
     "deletion-files-removed",
     "purge-vault-scan",
 )
-# Inside the access-log cut's transaction: reached only while old entries remain, so only
-# by the first round, before any run has made the cut.
-FIRST_STEP = "purge-log-cut"
+# Inside the transactions that purge expired call metadata and cut the access log: reached
+# only while such rows remain, so only by the first rounds, in the purge's order.
+FIRST_STEPS = ("purge-call-metadata", "purge-log-cut")
 STOP_TIMEOUT = 60.0
 
 
@@ -58,10 +67,24 @@ def add_expired(
     return ids
 
 
-def check_invariants(config: Config) -> dict[str, int]:
+def call_receipts(store: SqliteStore) -> Counter[str]:
+    return Counter(
+        str(call_id)
+        for e in store.access_entries()
+        if e.action == "call_delete"
+        for call_id in e.details["call_ids"]
+    )
+
+
+def check_invariants(config: Config, old_calls: frozenset[str]) -> dict[str, int]:
     """What must hold after a kill at any point."""
     store = SqliteStore.open(config.store.path)
     try:
+        # T5: an expired call is either still there or gone with exactly one receipt.
+        calls = {row["id"] for row in store.db.query("SELECT id FROM calls")}
+        receipted = call_receipts(store)
+        assert not (calls & set(receipted)) and max(receipted.values(), default=1) == 1
+        assert old_calls <= calls | set(receipted)
         assert store.integrity_check() == "ok"
         rows = list(store.db.query("SELECT id, name, path, state FROM recordings"))
         states = Counter(row["state"] for row in rows)
@@ -144,8 +167,27 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
     for i in range(KEPT):
         created = now - dt.timedelta(days=80, minutes=i)  # expires in ten days
         kept.add(add_recording(store, vault, config, service="sales", created_at=created)[1])
+    # T5: expired call metadata (a decision each), purged in batches with receipts.
+    old_calls = frozenset(
+        add_call(store, config, service="sales", started_at=now - dt.timedelta(days=400 + i))
+        for i in range(250)
+    )
+    for call_id in old_calls:
+        store.record_decision(
+            Decision(
+                call_id,
+                now - dt.timedelta(days=400),
+                False,
+                "not_sampled",
+                0.5,
+                0.9,
+                True,
+                "-",
+                "alice",
+            )
+        )
     old = AccessService(config, store, vault, FixedClock(now - dt.timedelta(days=370)))
-    call_id = next(iter(store.call_ids()))
+    call_id = next(c for c in store.call_ids() if c not in old_calls)
     for _ in range(20):
         old.sheet_create(config.access.persons["mleroy"], "evaluation", call_id, {}, {}, "")
     store.close()
@@ -160,21 +202,22 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
         store, vault = open_site(config)
         expired |= add_expired(store, vault, config, PER_ROUND, now)
         store.close()
-        if round_ == 0:
-            step: str | None = FIRST_STEP
-        elif round_ % 4 == 3:
+        later = round_ - len(FIRST_STEPS)
+        if later < 0:
+            step: str | None = FIRST_STEPS[round_]
+        elif later % 4 == 3:
             step = None
         else:
-            step = STEPS[(round_ - round_ // 4) % len(STEPS)]
+            step = STEPS[(later - later // 4) % len(STEPS)]
         if step is not None:
             kill_at_step(command, env, step)
             killed_at[step] += 1
-            check_invariants(config)
+            check_invariants(config, old_calls)
         else:
             started = time.monotonic()
             if kill_after(command, env, rng.uniform(0.02, 1.2 * full_run)):
                 random_rounds["killed"] += 1
-                check_invariants(config)
+                check_invariants(config, old_calls)
             else:
                 full_run = time.monotonic() - started
                 random_rounds["finished first"] += 1
@@ -182,11 +225,11 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stdout + final.stderr
     print(f"seed {seed}: {ROUNDS} rounds, at steps {dict(killed_at)}, random {dict(random_rounds)}")
-    # Rounds 0 to 6 kill at every step once; 25 rounds by default.
-    if ROUNDS >= 7:
-        assert set(killed_at) == {FIRST_STEP, *STEPS}, killed_at
+    # Rounds 0 to 7 kill at every step once; 25 rounds by default.
+    if ROUNDS >= 8:
+        assert set(killed_at) == {*FIRST_STEPS, *STEPS}, killed_at
 
-    check_invariants(config)
+    check_invariants(config, old_calls)
     store = SqliteStore.open(config.store.path)
     try:
         assert store.integrity_check() == "ok"
@@ -203,6 +246,9 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
         )
         assert set(receipts) == expired and max(receipts.values()) == 1
         assert store.db.execute("SELECT COUNT(*) FROM sheets").fetchone()[0] == 0
+        # T5: every expired call went, with exactly one receipt.
+        assert set(call_receipts(store)) == old_calls
+        assert not old_calls & {row["id"] for row in store.db.query("SELECT id FROM calls")}
         assert store.checkpoints(), "the expired log entries were cut behind a checkpoint"
         verdict = store.verify_access_log(config.audit.checkpoint_key)
         assert verdict.ok, verdict.describe()

@@ -20,6 +20,7 @@ from controller.ari.events import (
 from controller.config.model import AriSettings, ReconnectSettings
 from controller.sandbox import Sandbox, SandboxInstance
 from controller.secrets import Secret
+from tests.waiting import eventually
 
 
 def settings(instance: SandboxInstance, app: str = "reccontrol") -> AriSettings:
@@ -66,8 +67,16 @@ async def test_originate_stasis_start_answer_hangup_stasis_end(
         await client.hangup(channel.id)
         end = await next_of(events, StasisEnd)
         assert isinstance(end, StasisEnd) and end.channel.id == channel.id
-        with pytest.raises(AriNotFound):
-            await client.get_channel(channel.id)
+
+        # Asterisk destroys the channel just after StasisEnd: a moment later, it is gone.
+        async def gone() -> bool | None:
+            try:
+                await client.get_channel(channel.id)
+            except AriNotFound:
+                return True
+            return None
+
+        await eventually(gone, "the hung-up channel destroyed")
         await stream.close()
 
 

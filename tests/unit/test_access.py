@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import json
 import zipfile
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from controller.access.credentials import (
     CredentialError,
     Password,
     Token,
+    check,
     hash_password,
     hash_token,
     read_verifier,
@@ -26,6 +29,7 @@ from controller.access.service import AccessFailed, AccessRefused, AccessService
 from controller.clock import FixedClock
 from controller.config import Config
 from controller.config.model import CredentialSource
+from controller.privacy import caller_hash
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
 from tests.sites import (
@@ -61,13 +65,35 @@ def last(store: SqliteStore) -> tuple[str, str, str, str, dict[str, object]]:
 
 # -- credentials ---------------------------------------------------------------------------
 def test_password_hash_round_trip() -> None:
-    encoded = hash_password("s3cret pass phrase", log2_n=10)
-    assert encoded.startswith("scrypt$10$8$1$") and "s3cret" not in encoded
+    encoded = hash_password("s3cret pass phrase", log2_n=14)
+    assert encoded.startswith("scrypt$14$8$1$") and "s3cret" not in encoded
     assert verify_password("s3cret pass phrase", encoded)
     assert not verify_password("s3cret pass phrasE", encoded)
-    assert encoded != hash_password("s3cret pass phrase", log2_n=10)  # salted
+    assert encoded != hash_password("s3cret pass phrase", log2_n=14)  # salted
     with pytest.raises(ValueError):
         verify_password("x", "sha256$abc")
+
+
+def test_low_scrypt_new_hashes_cost_at_least_2_17() -> None:
+    """Low, scrypt (S1): new hashes used N = 2^15; now at least 2^17."""
+    encoded = hash_password("s3cret pass phrase")
+    assert int(encoded.split("$")[1]) >= 17
+    assert verify_password("s3cret pass phrase", encoded)
+
+
+def test_low_scrypt_stored_hash_below_2_14_is_refused_clearly(tmp_path: Path) -> None:
+    """Low, scrypt: a stored hash with N = 2^10 was accepted; now it is refused with a
+    message that says why and what to do, naming the key path, never the hash."""
+    weak = "scrypt$10$8$1$" + "A" * 22 + "$" + "B" * 43
+    with pytest.raises(ValueError, match=r"too weak \(scrypt N = 2\^10, at least 2\^14"):
+        verify_password("x", weak)
+    with pytest.raises(ValueError, match="below 2\\^14"):
+        hash_password("x", log2_n=12)
+    path = tmp_path / "weak.scrypt"
+    path.write_text(weak + "\n")
+    source = CredentialSource("password", "file", str(path), "access.persons.x.password_hash_file")
+    with pytest.raises(CredentialError, match=r"access\.persons\.x\.password_hash_file: .*re"):
+        check(source, Password("x"), {})
 
 
 def test_token_hash_round_trip() -> None:
@@ -99,7 +125,8 @@ def test_sign_in_with_token_and_password(
         service.authenticate("cdubois", Password(token))  # a token person has no password
     with pytest.raises(AccessRefused):
         service.authenticate("nobody", Token(token))
-    assert last(store)[0] == "nobody" and last(store)[4] == {"reason": "unknown person"}
+    # Low, web API: the id a client chose is never the entry's actor.
+    assert last(store)[0] == "unknown" and last(store)[4] == {"reason": "unknown person"}
 
     person = config.access.persons["cdubois"]
     source = CredentialSource("password", "file", str(root / "access" / "cdubois.scrypt"), "k")
@@ -214,7 +241,7 @@ def test_sheet_create_read_edit_are_logged(
         service.sheet_edit(snguyen, "second opinion", sheet.id, {"answer": 11}, {}, None)
     with pytest.raises(AccessRefused, match="unknown criterion 'tone'"):
         service.sheet_edit(snguyen, "second opinion", sheet.id, {"tone": 1}, {}, None)
-    with pytest.raises(AccessRefused, match="phone or card numbers"):
+    with pytest.raises(AccessRefused, match="card number"):
         service.sheet_edit(snguyen, "second opinion", sheet.id, {}, {}, "card 4970 1012 3456 7890")
     with pytest.raises(AccessRefused, match="outside the person's scope"):
         service.sheet_read(config.access.persons["rlambert"], "just looking", sheet.id)
@@ -380,4 +407,70 @@ def test_ids_typed_by_users_reach_the_log_intact_unless_they_look_like_numbers(
     assert list(store.access_entries())[-1].target == "recording:[redacted]"
     with pytest.raises(AccessRefused):
         service.authenticate("0612345678", Password("x"))
-    assert list(store.access_entries())[-1].actor == "[redacted]"
+    assert list(store.access_entries())[-1].actor == "unknown"
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["0612345678", "06 12 34 56 78", "+33 (0)6 12 34 56 78", "06.12.34.56.78", "0033612345678"],
+)
+def test_medium5_subject_find_matches_any_way_the_number_is_written(
+    site: tuple[Config, SqliteStore, LocalVault, Path], written: str
+) -> None:
+    """Medium 5 (C5): a call of +33612345678 is found whichever way the DPO types the
+    number, national or international, with any separators (default region FR)."""
+    config, store, vault, _ = site
+    service = service_for(config, store, vault)
+    dpo = config.access.persons["cdubois"]
+    call_id = add_call(store, config, service="sales", started_at=T0, number="+33612345678")
+    found = service.subject_find(dpo, "access request ticket A-20", written)
+    assert [c.call["id"] for c in found.calls] == [call_id]
+
+
+def test_medium5_call_time_hash_is_e164_and_stable(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    """Medium 5: a caller id in national form is hashed as its E.164 form, and a number
+    already in E.164 keeps the HMAC it was stored with."""
+    config, *_ = site
+    key = config.privacy.caller_hmac_key
+    stored = hmac.new(key.reveal().encode(), b"+33612345678", hashlib.sha256).hexdigest()
+    assert caller_hash(key, "+33612345678", "FR") == stored
+    assert caller_hash(key, "0612345678", "FR") == stored
+    assert caller_hash(key, "06 12 34 56 78", "FR") == stored
+    assert caller_hash(key, "anonymous", "FR") is None
+    assert caller_hash(key, "", "FR") is None
+    # An internal extension still gets a stable hash, so its objection is remembered.
+    assert caller_hash(key, "1001", "FR") == caller_hash(key, "1001", "FR") is not None
+
+
+@pytest.mark.parametrize("typed", ["hello", "12", "06 12 34 5x"])
+def test_medium5_unparseable_number_is_a_clear_error_not_zero_found(
+    site: tuple[Config, SqliteStore, LocalVault, Path], typed: str
+) -> None:
+    """Medium 5: a number that cannot be parsed is refused with a clear reason (and the
+    refusal logged without it), instead of "0 calls found"."""
+    config, store, vault, _ = site
+    service = service_for(config, store, vault)
+    dpo = config.access.persons["cdubois"]
+    with pytest.raises(AccessRefused, match=r"the number is not a .*phone number"):
+        service.subject_find(dpo, "access request ticket A-21", typed)
+    actor, action, result, _, details = last(store)
+    assert (actor, action, result) == ("cdubois", "subject_find", "refused")
+    assert typed not in json.dumps(details)
+
+
+def test_medium5_default_region_is_configured(tmp_path: Path) -> None:
+    """Medium 5: the default region comes from privacy.default_region (FR if absent);
+    an unknown code is a config error naming the key."""
+    from controller.config import ConfigError, load_config
+    from tests.sites import ENV, site_config
+
+    data = site_config(tmp_path)
+    data["privacy"]["default_region"] = "BE"
+    config = load_site(write_site(tmp_path, data))
+    assert config.privacy.default_region == "BE"
+    data["privacy"]["default_region"] = "XX"
+    path = write_site(tmp_path, data)
+    with pytest.raises(ConfigError, match=r"privacy\.default_region: must be a region code"):
+        load_config(path, environ=ENV)

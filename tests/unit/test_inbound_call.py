@@ -16,7 +16,7 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.inbound import AGENT_TIMER, ENDING_TIMER, CallSettings, InboundCall, Phase
 from controller.config.model import Agent, PaymentPrompts, PaymentSettings, Service
-from controller.payments.gateway import ChargeResult
+from controller.payments.charge import ChargeResult
 from tests.factories import make_agent, make_service
 
 T = TypeVar("T", bound=c.Command)
@@ -710,6 +710,18 @@ def test_payment_refused_for_bad_amounts(amount: str) -> None:
     d.connect()
     agent_keys(d, "*8")
     assert of(d.send(m.PaymentDetails(amount, "ORDER-7")), c.RemoveFromBridge) == []
+
+
+@pytest.mark.parametrize("order", ["4111111111111111", "CMD-4111-1111-1111-1111"])
+def test_medium6_order_reference_holding_a_card_number_is_refused(order: str) -> None:
+    """Medium 6 (PCI DSS 3.4): the order reference is stored with the payment outcome,
+    so one that holds a card number is refused before anything is stored."""
+    d = paying_driver()
+    d.connect()
+    agent_keys(d, "*8")
+    out = d.send(m.PaymentDetails("42.50", order))
+    assert of(out, c.RemoveFromBridge) == [] and of(out, c.RecordPayment) == []
+    assert kinds(out)[:2] == ["ResumeRecording", "ClosePause"]
 
 
 def test_payment_not_enabled_for_the_service() -> None:

@@ -46,6 +46,33 @@ def test_wipe_zeroes_the_buffer() -> None:
     assert len(holder) == 0 and bytes(buffer) == b""
 
 
+@pytest.mark.parametrize("char", ["\u00b2", "\u0663", "\uff11", "a", ""])
+def test_card_digits_accept_only_ascii_0_to_9(char: str) -> None:
+    """Low, card digits (M1): ``str.isdigit`` accepts '²' or Arabic-Indic '٣'; only
+    ASCII 0-9 may enter the buffer, with a clear error, and the IVR ignores the rest
+    instead of crashing."""
+    holder = SensitiveDigits()
+    with pytest.raises(ValueError, match="ASCII digits 0-9"):
+        holder.append(char)
+    assert len(holder) == 0
+    ivr = i.PaymentIvr(SETTINGS, TODAY)
+    ivr.start()
+    ivr.prompt_finished()
+    assert ivr.digit(char) == []
+    assert len(ivr.card.number) == 0
+
+
+def test_card_digits_have_no_copying_accessor() -> None:
+    """Low, card digits (M1): no method hands the digits out as a bytes copy that
+    nobody wipes; validation reads one digit at a time."""
+    holder = digits("1227")
+    assert not hasattr(holder, "digits")
+    assert [holder.digit_at(k) for k in range(4)] == [1, 2, 2, 7]
+    target = bytearray(6)
+    assert holder.copy_into(target, 1) == 5
+    assert target == bytearray(b"\x001227\x00")
+
+
 def test_luhn() -> None:
     assert digits(CARD).luhn_valid()
     assert digits("4970100000000055").luhn_valid()
@@ -74,8 +101,8 @@ def test_happy_path_collects_three_fields() -> None:
     actions = run(ivr, "123#")
     collected = actions[-1]
     assert isinstance(collected, i.Collected)
-    assert collected.card.number.digits() == CARD.encode()
-    assert collected.card.expiry.digits() == b"1227" and collected.card.cvv.digits() == b"123"
+    assert collected.card.number.matches(CARD.encode())
+    assert collected.card.expiry.matches(b"1227") and collected.card.cvv.matches(b"123")
 
 
 def test_bad_luhn_retries_then_gives_up() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.recordings import LocalVault, VaultError
+from controller.recordings import LocalVault, VaultError, VaultRefused
 
 
 def make_wav(path: Path, seconds: float) -> None:
@@ -42,6 +42,8 @@ def test_adopt_moves_hashes_and_measures(vault: LocalVault) -> None:
 def test_adopt_takes_ownership_of_a_file_written_by_another_user(vault: LocalVault) -> None:
     if os.geteuid() != 0:
         pytest.fail("this test needs root to create a file owned by another user")
+    # Asterisk (the owner of its recording folder) wrote the file.
+    os.chown(vault.asterisk_dir, 12345, 12345)
     source = vault.asterisk_dir / "other.wav"
     make_wav(source, 1.0)
     os.chown(source, 12345, 12345)
@@ -64,3 +66,57 @@ def test_discard_incoming(vault: LocalVault) -> None:
     make_wav(vault.asterisk_dir / "gone.wav", 0.1)
     assert vault.discard_incoming("gone", "wav")
     assert not vault.discard_incoming("gone", "wav")
+
+
+def test_medium8_planted_symlink_is_refused_and_its_target_untouched(
+    vault: LocalVault, tmp_path: Path
+) -> None:
+    """Medium 8 (S4): a symlink in Asterisk's recording folder pointing at a file
+    outside is refused; the target keeps its owner, mode and content, and the vault
+    keeps no link."""
+    outside = tmp_path / "outside" / "secret.conf"
+    outside.parent.mkdir()
+    make_wav(outside, 0.5)
+    outside.chmod(0o644)
+    before = outside.stat()
+    content = outside.read_bytes()
+    (vault.asterisk_dir / "planted.wav").symlink_to(outside)
+    with pytest.raises(VaultRefused, match=r"planted\.wav is a symbolic link; not adopted"):
+        vault.adopt("planted", "wav")
+    after = outside.stat()
+    assert (after.st_mode, after.st_uid, after.st_gid) == (
+        before.st_mode,
+        before.st_uid,
+        before.st_gid,
+    )
+    assert outside.read_bytes() == content
+    assert list(vault.vault_dir.iterdir()) == []
+
+
+def test_medium8_hard_link_and_non_regular_files_are_refused(
+    vault: LocalVault, tmp_path: Path
+) -> None:
+    """Medium 8: a hard link to a file elsewhere, or a FIFO, is not a recording."""
+    outside = tmp_path / "elsewhere.wav"
+    make_wav(outside, 0.5)
+    os.link(outside, vault.asterisk_dir / "linked.wav")
+    with pytest.raises(VaultRefused, match=r"linked\.wav has 2 hard links"):
+        vault.adopt("linked", "wav")
+    assert outside.stat().st_nlink == 2
+    os.mkfifo(vault.asterisk_dir / "pipe.wav")
+    with pytest.raises(VaultRefused, match=r"pipe\.wav is not a regular file"):
+        vault.adopt("pipe", "wav")
+    assert list(vault.vault_dir.iterdir()) == []
+
+
+def test_medium8_file_not_owned_by_asterisk_is_refused(vault: LocalVault) -> None:
+    """Medium 8: only files owned by Asterisk (the recording folder's owner) are adopted."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root to create a file owned by another user")
+    os.chown(vault.asterisk_dir, 23456, 23456)
+    source = vault.asterisk_dir / "foreign.wav"
+    make_wav(source, 0.5)
+    os.chown(source, 34567, 34567)
+    with pytest.raises(VaultRefused, match="belongs to uid 34567, not to Asterisk"):
+        vault.adopt("foreign", "wav")
+    assert source.exists()

@@ -1,0 +1,131 @@
+"""Access-log entries and their hash chain (S3). Pure code: no I/O, no clock.
+
+Each entry is sealed with the SHA-256 of its canonical JSON, which includes the hash of
+the entry before it; with the audit key it also carries
+``mac = HMAC-SHA-256(key, "entry:" + hash)``, so re-chaining after an edit needs the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.secrets import Secret
+
+GENESIS = "0" * 64
+RESULTS = ("ok", "refused", "error")
+
+
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def keyed_hash(key: Secret, data: bytes) -> str:
+    """HMAC-SHA-256 under the audit key: what entries, checkpoints, the key start and
+    witness lines are signed with."""
+    return hmac.new(key.reveal().encode("utf-8"), data, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class EntryDraft:
+    """An access-log entry before it is sealed: who, what, when, why, and the result."""
+
+    at: str
+    """UTC ISO 8601 text, as stored."""
+    actor: str
+    """The person's id, or ``system`` for the purge."""
+    role: str
+    action: str
+    target: str
+    purpose: str
+    result: str
+    """``ok``, ``refused`` or ``error``."""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.result not in RESULTS:
+            raise ValueError(f"result must be one of {', '.join(RESULTS)}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    at: str
+    actor: str
+    role: str
+    action: str
+    target: str
+    purpose: str
+    result: str
+    details: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+    mac: str | None = None
+    """HMAC of ``hash`` with the audit key; None for entries written without one."""
+    unreadable: str | None = None
+    """Why the stored ``details`` could not be read back (not JSON, NaN...), if so."""
+
+    def content(self) -> dict[str, Any]:
+        return _content(
+            self.seq,
+            EntryDraft(
+                self.at,
+                self.actor,
+                self.role,
+                self.action,
+                self.target,
+                self.purpose,
+                self.result,
+                self.details,
+            ),
+            self.prev_hash,
+        )
+
+
+def _content(seq: int, draft: EntryDraft, prev_hash: str) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "at": draft.at,
+        "actor": draft.actor,
+        "role": draft.role,
+        "action": draft.action,
+        "target": draft.target,
+        "purpose": draft.purpose,
+        "result": draft.result,
+        "details": dict(draft.details),
+        "prev_hash": prev_hash,
+    }
+
+
+def entry_hash(content: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(content)).hexdigest()
+
+
+def entry_mac(key: Secret, digest: str) -> str:
+    """The keyed seal of one entry: its hash (which covers the one before) under the key."""
+    return keyed_hash(key, b"entry:" + digest.encode("ascii"))
+
+
+def seal(draft: EntryDraft, seq: int, prev_hash: str, key: Secret | None = None) -> Entry:
+    """The entry that follows ``prev_hash`` at position ``seq``, keyed if ``key``."""
+    digest = entry_hash(_content(seq, draft, prev_hash))
+    return Entry(
+        seq=seq,
+        at=draft.at,
+        actor=draft.actor,
+        role=draft.role,
+        action=draft.action,
+        target=draft.target,
+        purpose=draft.purpose,
+        result=draft.result,
+        details=dict(draft.details),
+        prev_hash=prev_hash,
+        hash=digest,
+        mac=entry_mac(key, digest) if key is not None else None,
+    )

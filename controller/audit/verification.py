@@ -1,0 +1,286 @@
+"""Checking the access log (S3): the hash chain from the latest checkpoint, the
+checkpoints, the key start, entry MACs, and the heads published to the witness.
+Pure code: no I/O, no clock.
+
+:func:`verify` names the first bad entry and why. With the audit key it trusts no
+``algorithm`` field: a checkpoint after the switch to a keyed chain that is not
+HMAC-signed is tampering, as is an entry after it without a valid MAC.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from controller.audit.checkpoints import Checkpoint, KeyStart, checkpoint_signature
+from controller.audit.entries import (
+    GENESIS,
+    Entry,
+    canonical_json,
+    entry_hash,
+    entry_mac,
+    keyed_hash,
+)
+from controller.audit.witness_line import WitnessLine, witness_mac
+from controller.secrets import Secret
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    entries: int
+    """Entries checked (after the last checkpoint)."""
+    head_seq: int
+    head_hash: str
+    first_bad: int | None = None
+    """Sequence number of the first bad entry (or checkpoint number, see ``reason``)."""
+    reason: str = ""
+    notes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"intact: {self.entries} entries, head {self.head_seq}:{self.head_hash}"
+        if self.first_bad is None:
+            return f"broken: {self.reason}"
+        return f"broken at entry {self.first_bad}: {self.reason}"
+
+
+def _check_checkpoints(
+    checkpoints: Sequence[Checkpoint], key: Secret | None, key_start: KeyStart | None
+) -> tuple[int, str] | None:
+    prev_digest, prev_through = GENESIS, 0
+    # With a key, only checkpoints the signed key start says predate it may be unsigned:
+    # the stored ``algorithm`` is not trusted (a forged "sha256" checkpoint would
+    # otherwise hide any entries before it).
+    unsigned_allowed = key_start.checkpoints if key_start is not None else 0
+    for expected, cp in enumerate(checkpoints, start=1):
+        if key is not None and cp.algorithm != "hmac-sha256" and cp.number > unsigned_allowed:
+            return cp.number, (
+                f"checkpoint {cp.number} is not signed ({cp.algorithm}) although "
+                "audit.checkpoint_key is configured: a forged or downgraded checkpoint"
+            )
+        if cp.number != expected:
+            return cp.number, f"checkpoint {cp.number} is out of order (expected {expected})"
+        if cp.prev_digest != prev_digest:
+            return cp.number, f"checkpoint {cp.number} does not follow checkpoint {expected - 1}"
+        if cp.through_seq - prev_through != cp.entries_cut or cp.entries_cut < 1:
+            return cp.number, f"checkpoint {cp.number} miscounts the entries it cut"
+        digest = checkpoint_signature(cp.body(), cp.algorithm, key)
+        if digest is None:
+            return cp.number, (
+                f"checkpoint {cp.number} is signed ({cp.algorithm}) and no "
+                "audit.checkpoint_key is configured to check it"
+            )
+        if not hmac.compare_digest(digest, cp.digest):
+            return cp.number, f"checkpoint {cp.number} does not match its signature"
+        if (
+            key_start is not None
+            and cp.number == key_start.checkpoints
+            and not hmac.compare_digest(cp.digest, key_start.checkpoint_digest)
+        ):
+            return cp.number, (
+                f"checkpoint {cp.number} is not the one the signed key start recorded"
+            )
+        prev_digest, prev_through = cp.digest, cp.through_seq
+    if key_start is not None and key_start.checkpoints > len(checkpoints):
+        return len(checkpoints) + 1, (
+            f"checkpoint {len(checkpoints) + 1} is missing: the signed key start "
+            f"recorded {key_start.checkpoints}"
+        )
+    return None
+
+
+def _check_key_start(
+    key_start: KeyStart | None, key: Secret | None, recorded_head: tuple[int, str] | None
+) -> str | None:
+    """Why the key start is bad, or None. Without a key there is nothing to check."""
+    if key is None:
+        return None
+    if key_start is None:
+        if recorded_head is None or recorded_head[0] == 0:
+            return None  # nothing was ever logged
+        return (
+            "the log is not keyed: no signed key start although audit.checkpoint_key is "
+            "configured (it was removed, or nothing was logged since the key was set: "
+            "the daemon writes it when it starts)"
+        )
+    expected = keyed_hash(key, canonical_json(key_start.body()))
+    if key_start.mac is None or not hmac.compare_digest(expected, key_start.mac):
+        return "the key start does not match its signature (forged, or another key)"
+    return None
+
+
+def verify(
+    entries: Iterable[Entry],
+    *,
+    checkpoints: Sequence[Checkpoint] = (),
+    key: Secret | None = None,
+    recorded_head: tuple[int, str] | None = None,
+    locate: Callable[[str], int | None] | None = None,
+    anchor: str | None = None,
+    key_start: KeyStart | None = None,
+) -> Verdict:
+    """Checks the chain from the latest checkpoint (or the start) to the end.
+
+    ``entries`` come in sequence order. ``recorded_head`` is the head the store wrote with
+    the last append, which catches entries cut from the end. ``locate`` finds an entry's
+    sequence number by its hash, to say whether a broken link means reordering or
+    insertion. ``anchor`` is a head hash published earlier: it must still be in the chain.
+    """
+    notes: list[str] = []
+    why = _check_key_start(key_start, key, recorded_head)
+    if why is not None:
+        return Verdict(False, 0, 0, GENESIS, None, why)
+    bad = _check_checkpoints(checkpoints, key, key_start)
+    if bad is not None:
+        return Verdict(False, 0, 0, GENESIS, None, bad[1])
+    keyed_from = key_start.from_seq if key is not None and key_start is not None else None
+    start_hash = key_start.head_hash if key_start is not None else GENESIS
+    last = checkpoints[-1] if checkpoints else None
+    expected = last.through_seq + 1 if last else 1
+    prev = last.through_hash if last else GENESIS
+    if last:
+        notes.append(
+            f"starts after checkpoint {last.number} ({last.algorithm}): "
+            f"entries 1..{last.through_seq} were purged"
+        )
+    if key is None:
+        notes.append("entry MACs not checked: no audit.checkpoint_key configured")
+    elif keyed_from is not None and keyed_from > 1:
+        notes.append(f"entries 1..{keyed_from - 1} predate the audit key (hash chain only)")
+    anchor_found = anchor is not None and any(cp.through_hash == anchor for cp in checkpoints)
+    if keyed_from is not None and last is not None and last.through_seq == keyed_from - 1:
+        if last.through_hash != start_hash:
+            return Verdict(
+                False,
+                0,
+                0,
+                GENESIS,
+                None,
+                f"checkpoint {last.number} does not end at the head the key start recorded",
+            )
+    count = 0
+    head_seq = expected - 1
+
+    def broken(seq: int, reason: str) -> Verdict:
+        return Verdict(False, count, head_seq, prev, seq, reason, tuple(notes))
+
+    for entry in entries:
+        if entry.seq != expected:
+            if entry.seq > expected:
+                missing = (
+                    f"entry {expected} is"
+                    if entry.seq == expected + 1
+                    else f"entries {expected}..{entry.seq - 1} are"
+                )
+                return broken(entry.seq, f"gap: {missing} missing (deleted)")
+            return broken(entry.seq, f"out of order: comes after entry {expected - 1}")
+        if entry.prev_hash != prev:
+            where = locate(entry.prev_hash) if locate else None
+            if where is not None and where > entry.seq:
+                reason = (
+                    f"reordered: its prev_hash is the hash of entry {where}, which comes after it"
+                )
+            elif where is not None and where < entry.seq - 1:
+                reason = (
+                    f"inserted or reordered entries before it: its prev_hash is the hash of "
+                    f"entry {where}, not of entry {entry.seq - 1}"
+                )
+            else:
+                reason = (
+                    "link broken: its prev_hash matches no entry (the entry before it was "
+                    "edited or replaced, or this one was inserted)"
+                )
+            return broken(entry.seq, reason)
+        if entry.unreadable is not None:
+            return broken(entry.seq, f"unreadable details: {entry.unreadable}")
+        if entry_hash(entry.content()) != entry.hash:
+            return broken(entry.seq, "edited: its content does not match its hash")
+        if keyed_from is not None and key is not None:
+            if entry.seq == keyed_from - 1 and entry.hash != start_hash:
+                return broken(entry.seq, "it is not the head the signed key start recorded")
+            if entry.seq >= keyed_from and (
+                entry.mac is None or not hmac.compare_digest(entry.mac, entry_mac(key, entry.hash))
+            ):
+                what = "has no MAC" if entry.mac is None else "does not match its MAC"
+                return broken(
+                    entry.seq,
+                    f"keyed chain broken: it {what} (written or re-chained without the key)",
+                )
+        if anchor is not None and entry.hash == anchor:
+            anchor_found = True
+        prev = entry.hash
+        head_seq = entry.seq
+        expected += 1
+        count += 1
+    if recorded_head is not None and recorded_head != (head_seq, prev):
+        seq, digest = recorded_head
+        if seq > head_seq:
+            return broken(
+                head_seq + 1,
+                f"truncated: the log ends at entry {head_seq} but entry {seq} "
+                "was written (entries at the end were deleted)",
+            )
+        return broken(seq, f"the recorded head {seq}:{digest[:12]}… does not match the chain")
+    if anchor is not None and not anchor_found:
+        return Verdict(
+            False,
+            count,
+            head_seq,
+            prev,
+            None,
+            f"anchor {anchor[:12]}… is not in the chain: an anchored entry was removed or "
+            "changed (or purged without a checkpoint at it)",
+            tuple(notes),
+        )
+    return Verdict(True, count, head_seq, prev, None, "", tuple(notes))
+
+
+def check_witness(
+    lines: Sequence[WitnessLine],
+    *,
+    key: Secret | None,
+    head: tuple[int, str],
+    checkpoints: Sequence[Checkpoint],
+    hash_at: Callable[[int], str | None],
+) -> tuple[str | None, int]:
+    """Checks the log against heads published outside the store.
+
+    Returns (the first problem, naming the witness line; or None) and how many lines
+    could be compared (heads of entries purged since, between checkpoints, cannot)."""
+    cut = {cp.through_seq: cp.through_hash for cp in checkpoints}
+    purged_through = checkpoints[-1].through_seq if checkpoints else 0
+    checked = 0
+    previous = 0
+    for number, line in enumerate(lines, start=1):
+        where = f"witness line {number} ({line.at}, entry {line.seq})"
+        if key is not None:
+            if line.mac is None:
+                return f"{where} is not signed although audit.checkpoint_key is configured", checked
+            if not hmac.compare_digest(line.mac, witness_mac(key, line.at, line.seq, line.hash)):
+                return f"{where} does not match its signature", checked
+        if line.seq < previous:
+            return f"{where} goes back from entry {previous}: the witness file was edited", checked
+        previous = line.seq
+        if line.seq > head[0]:
+            return (
+                f"{where}: the log ends at entry {head[0]} but the witness saw entry "
+                f"{line.seq}: entries were deleted from the end, or the log was wiped",
+                checked,
+            )
+        if line.seq == 0:
+            checked += 1
+            continue
+        if line.seq in cut:
+            found: str | None = cut[line.seq]
+        elif line.seq <= purged_through:
+            continue  # purged behind a checkpoint: nothing left to compare
+        else:
+            found = hash_at(line.seq)
+        if found is None:
+            return f"{where}: that entry is missing from the log", checked
+        if not hmac.compare_digest(found, line.hash):
+            return f"{where}: the log's entry {line.seq} has another hash (rewritten)", checked
+        checked += 1
+    return None, checked

@@ -1,0 +1,294 @@
+"""The agent's side of a bridged call, pure: the agent's keys (A2, A4, A5, M2) and the
+payment hand-off (M1), over the call's :class:`~controller.calls.recording.RecordingControl`.
+
+The call that owns it (inbound today; outbound and adopted calls next) says when the
+agent is connected and whether each party is still there; the conversation answers
+with commands, the protective one first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from controller.calls import commands as c
+from controller.calls.keys import KeyMatcher
+from controller.calls.payment import IVR_TIMER, PaymentLeg, Stage
+from controller.calls.recording import PAUSE_TIMER, RecordingControl
+from controller.config.model import Agent, AgentKeys, PaymentSettings, Service
+from controller.payments.charge import APPROVED, ChargeResult
+from controller.policy import on_demand_refusal
+
+
+@dataclass(frozen=True)
+class CallSettings:
+    """What every call needs from the configuration, besides its service."""
+
+    timezone: ZoneInfo
+    recording_format: str
+    agent_keys: AgentKeys = field(default_factory=AgentKeys)
+    payment: PaymentSettings | None = None
+
+
+class Conversation:
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        service: Service,
+        settings: CallSettings,
+        caller_id: str,
+        agent_channel_id: str,
+        bridge_id: str,
+        recording: RecordingControl,
+        rng: random.Random,
+        log_prefix: str,
+    ) -> None:
+        self.call_id = call_id
+        self.service = service
+        self.settings = settings
+        self.caller_id = caller_id
+        self.agent_channel_id = agent_channel_id
+        self.bridge_id = bridge_id
+        self.rec = recording
+        self.rng = rng
+        self._log_prefix = log_prefix
+        self.agent: Agent | None = None
+        self.keys = KeyMatcher(
+            settings.agent_keys.sequences(), settings.agent_keys.inter_digit_timeout
+        )
+        self.private = False
+        self.payment: PaymentLeg | None = None
+        self.hold_music = False
+        self._feedbacks = itertools.count(1)
+        self._ivr_playbacks = itertools.count(1)
+
+    def _log(self, message: str, level: str = "info") -> c.Log:
+        return c.Log(level, f"{self._log_prefix}: {message}")
+
+    def _paused_by(self) -> str:
+        return self.agent.id if self.agent else "unknown"
+
+    def feedback(self, ok: bool) -> c.Play:
+        """A short sound to the agent's channel only: the caller and the recording,
+        which hear the bridge, do not hear it."""
+        keys = self.settings.agent_keys
+        sound = keys.ok_sound if ok else keys.refused_sound
+        playback_id = f"rc-{self.call_id}-f{next(self._feedbacks)}"
+        return c.Play(self.agent_channel_id, f"sound:{sound}", playback_id)
+
+    # -- agent keys ------------------------------------------------------------------
+    def agent_key(
+        self,
+        digit: str,
+        received: float,
+        now: dt.datetime,
+        *,
+        connected: bool,
+        payment_refusal: Callable[[], str | None],
+        caller_objected: bool,
+    ) -> list[c.Command]:
+        """``payment_refusal`` is asked only if the key sequence asks for a payment."""
+        action = self.keys.feed(digit, received)
+        if action is None or not connected:
+            return []
+        if self.payment is not None and action != "private":
+            # While the caller is in the payment IVR the recording stays paused.
+            return [self.feedback(False)]
+        match action:
+            case "payment":
+                return self.start_payment(now, payment_refusal())
+            case "pause" | "card":
+                return self._pause("agent_key" if action == "pause" else "card")
+            case "resume":
+                refusal = self.rec.resume_refusal()
+                if refusal is None:
+                    return self.resume("agent")
+                if self.rec.pause is None:
+                    return [self.feedback(False)]
+                return [self.feedback(False), self._log(refusal)]
+            case "private":
+                return self._make_private(now)
+            case "start":
+                return self._start_on_demand(now, caller_objected)
+        return [
+            self.feedback(False),
+            self._log(f"agent key '{action}' is not available", "warning"),
+        ]
+
+    def _pause(self, reason: str) -> list[c.Command]:
+        if not self.rec.can_pause():
+            return [self.feedback(False)]
+        return [
+            # First: nothing the agent says after the key may reach the file.
+            *self.rec.pause_for(reason, self._paused_by()),
+            self.feedback(True),
+            self._log(f"recording paused ({reason})"),
+        ]
+
+    def resume(self, by: str, feedback: bool = True) -> list[c.Command]:
+        if self.rec.pause is None:
+            return []
+        commands = self.rec.resume(by)
+        if feedback:
+            commands.append(self.feedback(True))
+        commands.append(self._log(f"recording resumed ({by})"))
+        return commands
+
+    def _make_private(self, now: dt.datetime) -> list[c.Command]:
+        if self.private:
+            return [self.feedback(True)]
+        self.private = True
+        day = now.astimezone(self.settings.timezone).date().isoformat()
+        return [
+            # First: the live recording goes, before anything else happens. Its rows
+            # go with the call's.
+            *self.rec.discard(None),
+            *self.rec.drop_pause(),
+            c.MakePrivate(self.call_id, self.agent.id if self.agent else None, day),
+            self.feedback(True),
+            self._log("declared private by the agent: nothing of it is kept but a count"),
+        ]
+
+    def _start_on_demand(self, now: dt.datetime, caller_objected: bool) -> list[c.Command]:
+        if self.private or self.rec.live:
+            return [self.feedback(False)]
+        refusal = on_demand_refusal(
+            self.agent,
+            caller_objected=caller_objected,
+            now=now,
+            timezone=self.settings.timezone,
+        )
+        if refusal is not None:
+            return [
+                self.feedback(False),
+                self._log(f"on-demand recording refused: {refusal.value}"),
+            ]
+        return [
+            *self.rec.start(("mediation",)),
+            self.feedback(True),
+            self._log("recording for mediation, at the agent's request"),
+        ]
+
+    # -- timers ----------------------------------------------------------------------
+    def timer(self, name: str, now: dt.datetime) -> list[c.Command] | None:
+        """The pause and payment-entry timers; None for a timer that is not ours."""
+        if name == PAUSE_TIMER:
+            if self.rec.pause is None or self.payment is not None:
+                return []
+            alert = self.rec.timeout_alert()
+            return [*self.resume("timeout"), *alert]
+        if name == IVR_TIMER:
+            return self.payment.timed_out(now) if self.payment is not None else []
+        return None
+
+    # -- payment hand-off (M1) -------------------------------------------------------
+    def payment_refusal(self, *, caller_with_agent: bool) -> str | None:
+        """Why the caller cannot go to the payment IVR now, or None."""
+        if self.settings.payment is None or not self.service.payments:
+            return "payments are not enabled for this service"
+        if not caller_with_agent:
+            return "the caller is not talking with an agent"
+        if self.payment is not None:
+            return "a payment is already in progress"
+        return None
+
+    def start_payment(
+        self, now: dt.datetime, refusal: str | None, fetch: bool = True
+    ) -> list[c.Command]:
+        settings = self.settings.payment
+        if refusal is not None or settings is None:
+            return [self.feedback(False), self._log(f"payment refused: {refusal}")]
+        # First, before the caller hears anything: the recording pauses.
+        commands = self.rec.pause_for_payment(self._paused_by())
+        self.payment = PaymentLeg(
+            call_id=self.call_id,
+            caller_id=self.caller_id,
+            language=self.service.language,
+            settings=settings,
+            started_at=now,
+            rng=self.rng,
+            playback_id=lambda: f"rc-{self.call_id}-i{next(self._ivr_playbacks)}",
+            log_prefix=self._log_prefix,
+        )
+        if fetch:
+            commands += [
+                c.FetchPaymentDetails(self.caller_id),
+                self._log("payment requested: recording paused, reading the amount"),
+            ]
+        else:
+            commands.append(self._log("payment requested through the API: recording paused"))
+        return commands
+
+    def payment_details(self, amount: str, order: str, now: dt.datetime) -> list[c.Command]:
+        leg = self.payment
+        if leg is None or leg.stage is not Stage.FETCHING:
+            return []
+        if not leg.accept(amount, order):
+            self.payment = None
+            return [
+                *self.resume("payment", feedback=False),
+                self.feedback(False),
+                self._log(
+                    "payment refused: the call carries no valid amount (RECCONTROL_PAYMENT_AMOUNT"
+                    ") or order reference (RECCONTROL_PAYMENT_ORDER)",
+                    "warning",
+                ),
+            ]
+        today = now.astimezone(self.settings.timezone).date()
+        self.hold_music = True
+        return [
+            # The caller leaves the agent; the agent hears hold music, not the digits.
+            c.RemoveFromBridge(self.bridge_id, self.caller_id),
+            c.StartHoldMusic(self.bridge_id, leg.settings.hold_music_class),
+            *leg.enter_ivr(now, today),
+            self._log(f"caller in the payment IVR ({leg.amount} {leg.settings.currency})"),
+        ]
+
+    def payment_done(self, result: ChargeResult, now: dt.datetime) -> list[c.Command]:
+        return self.payment.charged(result, now) if self.payment is not None else []
+
+    def announce_outcome(self, *, caller_gone: bool, agent_gone: bool) -> list[c.Command]:
+        """Once the payment's outcome is known, the caller hears it and the agent gets a
+        beep. A caller already gone ends the payment here."""
+        leg = self.payment
+        if leg is None or leg.stage is not Stage.RESULT or leg.result_id:
+            return []
+        if caller_gone:
+            self.payment = None
+            return []
+        commands: list[c.Command] = [leg.announce_result()]
+        if not agent_gone:
+            commands.append(self.feedback(leg.status == APPROVED))
+        return commands
+
+    def back_with_agent(self) -> list[c.Command]:
+        """The caller heard the outcome and goes back to the agent."""
+        self.payment = None
+        return [
+            *self.stop_hold_music(),
+            c.AddToBridge(self.bridge_id, self.caller_id),
+            # Only once the caller is back with the agent does the recording resume (M1).
+            *self.resume("payment", feedback=False),
+            self._log("caller back with the agent"),
+        ]
+
+    def abandon_payment(self, now: dt.datetime) -> list[c.Command]:
+        """The caller hung up during the payment."""
+        leg = self.payment
+        if leg is None:
+            return []
+        commands = leg.abandon(now)
+        # A payment already sent stays, to store the API's answer when it comes.
+        self.payment = leg if leg.stage is Stage.SUBMITTING else None
+        return commands
+
+    def stop_hold_music(self) -> list[c.Command]:
+        if not self.hold_music:
+            return []
+        self.hold_music = False
+        return [c.StopHoldMusic(self.bridge_id)]

@@ -1,0 +1,317 @@
+"""One call's recording and its pauses, as a pure state machine.
+
+Start, pause (skip or silence mode), resume (by the agent, by timeout, by the payment),
+discard and stop, and Asterisk's answers to them. Each method returns the commands to
+carry out, the protective one (pause, discard) always first. Inbound, outbound and
+adopted calls all drive their recording through this one class; a call rebuilt after a
+restart starts from a :class:`RecordingSnapshot`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+
+from controller.calls import commands as c
+from controller.calls.ids import new_id
+from controller.config.model import PauseSettings
+
+PAUSE_TIMER = "pause"
+RECORDING_FAILED = "recording_failed"
+"""Alert kind of a recording that stopped without being asked to, or never started."""
+
+
+class RecState(StrEnum):
+    STARTING = "starting"
+    ACTIVE = "active"
+    STOPPING = "stopping"
+    DISCARDED = "discarded"
+    FAILED = "failed"
+    DONE = "done"
+
+
+@dataclass
+class Recording:
+    recording_id: str
+    name: str
+    state: RecState
+    purposes: tuple[str, ...]
+
+    @property
+    def live(self) -> bool:
+        return self.state in (RecState.STARTING, RecState.ACTIVE)
+
+
+@dataclass(frozen=True)
+class Pause:
+    pause_id: str
+    reason: str
+    """``agent_key``, ``card`` or ``payment_ivr``."""
+    mute: bool
+
+
+@dataclass(frozen=True)
+class RecordingSnapshot:
+    """What a recording controller needs to carry on: the recording (from the store,
+    its state checked against Asterisk's live recordings) and the open pause, if any."""
+
+    recording: Recording | None
+    pause: Pause | None
+
+
+class RecordingControl:
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        bridge_id: str,
+        fmt: str,
+        retention_days: int,
+        pause_settings: PauseSettings,
+        rng: random.Random,
+        log_prefix: str,
+        snapshot: RecordingSnapshot | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.bridge_id = bridge_id
+        self.fmt = fmt
+        self.retention_days = retention_days
+        self.pause_settings = pause_settings
+        self.rng = rng
+        self._log_prefix = log_prefix
+        self.recording: Recording | None = snapshot.recording if snapshot else None
+        self.pause: Pause | None = snapshot.pause if snapshot else None
+        self.retries = 0
+        """Recordings started again after one was lost: at most one per call."""
+
+    def snapshot(self) -> RecordingSnapshot:
+        rec = self.recording
+        copy = Recording(rec.recording_id, rec.name, rec.state, rec.purposes) if rec else None
+        return RecordingSnapshot(copy, self.pause)
+
+    def _log(self, message: str, level: str = "info") -> c.Log:
+        return c.Log(level, f"{self._log_prefix}: {message}")
+
+    # -- questions -------------------------------------------------------------------
+    @property
+    def live(self) -> bool:
+        return self.recording is not None and self.recording.live
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left to wait for from Asterisk about the file."""
+        return self.recording is None or self.recording.state is not RecState.STOPPING
+
+    def owns(self, name: str) -> bool:
+        return self.recording is not None and self.recording.name == name
+
+    def can_pause(self) -> bool:
+        return self.live and self.pause is None
+
+    def resume_refusal(self) -> str | None:
+        """Why the agent's resume key does nothing now, or None."""
+        if self.pause is None:
+            return "nothing to resume"
+        if self.pause.reason == "card" and self.pause_settings.card_resume == "timeout":
+            return "card-entry pause: resume refused, it ends by timeout only"
+        return None
+
+    # -- start -----------------------------------------------------------------------
+    def start(self, purposes: tuple[str, ...]) -> list[c.Command]:
+        # The name is the only handle on the file: 160 random bits, so nobody can
+        # guess it (S4).
+        rec = Recording(new_id(self.rng), new_id(self.rng, 160), RecState.STARTING, purposes)
+        self.recording = rec
+        return [
+            c.OpenRecording(
+                rec.recording_id, self.call_id, rec.name, self.fmt, purposes, self.retention_days
+            ),
+            c.StartRecording(self.bridge_id, rec.name, self.fmt),
+        ]
+
+    def started(self, name: str) -> None:
+        rec = self.recording
+        if rec is not None and rec.name == name and rec.state is RecState.STARTING:
+            rec.state = RecState.ACTIVE
+
+    def start_failed(
+        self, name: str, error_id: str, status: int | None, *, may_retry: bool
+    ) -> list[c.Command]:
+        """Asterisk refused to start it. ``may_retry``: the call is still one where a new
+        recording could start (both parties talking, no payment under way)."""
+        rec = self.recording
+        if rec is None or rec.name != name or rec.state is not RecState.STARTING:
+            return []
+        why = f"it could not start ({error_id} {status or ''})".replace(" )", ")")
+        return self._lost(why, keep_file=False, started=False, may_retry=may_retry)
+
+    def _lost(
+        self, why: str, *, keep_file: bool, may_retry: bool, started: bool = True
+    ) -> list[c.Command]:
+        """A recording stopped, or never started, without being asked to. The call goes
+        on; the failure is an alert row on the call at once. The first loss of a call is
+        retried with a new file, unless a pause is open: a new file would record what
+        the pause keeps out."""
+        rec = self.recording
+        assert rec is not None
+        paused = self.pause is not None
+        commands = self.close_pause("recording_failed")
+        if keep_file:
+            # Whatever Asterisk wrote goes to the vault; no file at all marks it missing.
+            rec.state = RecState.DONE
+            commands.append(c.AdoptRecording(rec.recording_id, rec.name, self.fmt))
+        else:
+            rec.state = RecState.FAILED
+            commands.append(c.CloseRecording(rec.recording_id, "failed"))
+            if started:
+                # A partial file must not stay in Asterisk's folder, outside retention.
+                commands.append(c.DiscardIncoming(rec.name, self.fmt))
+        retry = self.retries == 0 and not paused and may_retry
+        then = "retrying once with a new file" if retry else "the call goes on unrecorded"
+        message = f"recording {rec.recording_id} failed: {why}; {then}"
+        commands += [
+            c.AddAlert(self.call_id, RECORDING_FAILED, message),
+            self._log(message, "error"),
+        ]
+        if retry:
+            self.retries += 1
+            commands += self.start(rec.purposes)
+        return commands
+
+    # -- pause and resume (A5, M1, M2) -----------------------------------------------
+    def pause_for(self, reason: str, paused_by: str) -> list[c.Command]:
+        """Pauses in the service's mode; check :meth:`can_pause` first."""
+        rec = self.recording
+        assert rec is not None and rec.live and self.pause is None
+        mute = self.pause_settings.mode == "silence"
+        self.pause = Pause(new_id(self.rng), reason, mute)
+        return [
+            # First: nothing said after the key may reach the file.
+            c.PauseRecording(rec.name, mute),
+            c.OpenPause(self.pause.pause_id, rec.recording_id, self.call_id, paused_by, reason),
+            c.StartTimer(PAUSE_TIMER, self._limit(reason)),
+        ]
+
+    def pause_for_payment(self, paused_by: str) -> list[c.Command]:
+        """The payment IVR's pause, with no time limit: it ends when the caller is back
+        with the agent. Nothing to do if nothing is recording."""
+        rec = self.recording
+        if rec is None or not rec.live:
+            return []
+        commands: list[c.Command] = []
+        if self.pause is None:
+            # First, before the caller hears anything: skip mode, whatever the service's
+            # pause mode, so not even silence marks the payment in the file (M1).
+            commands.append(c.PauseRecording(rec.name, mute=False))
+            muted = False
+        else:
+            # An agent's pause becomes the payment's: its timer must not resume the
+            # recording while the agent hears hold music.
+            muted = self.pause.mute
+            commands += self.close_pause("payment")
+        self.pause = Pause(new_id(self.rng), "payment_ivr", muted)
+        commands.append(
+            c.OpenPause(
+                self.pause.pause_id, rec.recording_id, self.call_id, paused_by, "payment_ivr"
+            )
+        )
+        return commands
+
+    def resume(self, by: str) -> list[c.Command]:
+        """``by``: ``agent``, ``timeout`` or ``payment``."""
+        pause = self.pause
+        if pause is None:
+            return []
+        commands: list[c.Command] = []
+        rec = self.recording
+        if rec is not None and rec.live:
+            commands.append(c.ResumeRecording(rec.name, pause.mute))
+        return commands + self.close_pause(by)
+
+    def close_pause(self, by: str) -> list[c.Command]:
+        if self.pause is None:
+            return []
+        pause, self.pause = self.pause, None
+        return [c.ClosePause(pause.pause_id, by), c.CancelTimer(PAUSE_TIMER)]
+
+    def drop_pause(self) -> list[c.Command]:
+        """Forgets the pause without closing its row: the call's rows are going (A2)."""
+        if self.pause is None:
+            return []
+        self.pause = None
+        return [c.CancelTimer(PAUSE_TIMER)]
+
+    def restart_timer(self) -> list[c.Command]:
+        """The open pause's timer, at its full length: for a controller rebuilt from a
+        snapshot, which cannot know how long the pause already lasted."""
+        if self.pause is None:
+            return []
+        return [c.StartTimer(PAUSE_TIMER, self._limit(self.pause.reason))]
+
+    def _limit(self, reason: str) -> int:
+        card = reason == "card"
+        return self.pause_settings.card_max_seconds if card else self.pause_settings.max_seconds
+
+    def timeout_alert(self) -> list[c.Command]:
+        """What to tell a supervisor when the pause lasted its limit (A5); call it
+        before resuming."""
+        if self.pause is None:
+            return []
+        card = self.pause.reason == "card"
+        limit = self._limit(self.pause.reason)
+        kind = "card_pause_timeout" if card else "pause_timeout"
+        what = "card-entry pause" if card else "pause"
+        message = f"{what} lasted more than {limit} s: recording resumed automatically"
+        return [c.AddAlert(self.call_id, kind, message), self._log(message, "warning")]
+
+    # -- discard, stop, end ----------------------------------------------------------
+    def discard(self, row_state: str | None) -> list[c.Command]:
+        """Stops the live recording and throws its audio away (C2, A2), the cancel
+        first. ``row_state`` closes the stored row (``discarded``, ``failed``); None
+        leaves it to whoever forgets the whole call. Nothing if nothing is live."""
+        rec = self.recording
+        if rec is None or not rec.live:
+            return []
+        rec.state = RecState.DISCARDED
+        commands: list[c.Command] = [c.CancelRecording(rec.name)]
+        if row_state is not None:
+            commands.append(c.CloseRecording(rec.recording_id, row_state))
+        return commands
+
+    def stop(self) -> list[c.Command]:
+        """The call is ending: stop (keeping the file) and close any pause."""
+        commands: list[c.Command] = []
+        rec = self.recording
+        if rec is not None and rec.live:
+            rec.state = RecState.STOPPING
+            commands.append(c.StopRecording(rec.name))
+        return commands + self.close_pause("call_end")
+
+    def ended(self, failed: bool, cause: str, *, may_retry: bool) -> list[c.Command]:
+        """Asterisk finished the recording or gave up on it (check :meth:`owns`).
+        ``may_retry`` as for :meth:`start_failed`."""
+        rec = self.recording
+        assert rec is not None
+        if rec.state in (RecState.DISCARDED, RecState.FAILED):
+            # Make sure nothing of a discarded recording is left behind.
+            return [c.DiscardIncoming(rec.name, self.fmt)]
+        if rec.state is RecState.DONE:
+            return []
+        if failed:
+            why = f"Asterisk reported a failure: {cause or 'no cause given'}"
+            return self._lost(why, keep_file=False, may_retry=may_retry)
+        if rec.live:
+            # Nobody asked it to stop: Asterisk could not write the file (it reports
+            # that as a finished recording of 0 s) or ended it on its own.
+            return self._lost("it ended by itself mid-call", keep_file=True, may_retry=may_retry)
+        rec.state = RecState.DONE
+        return [c.AdoptRecording(rec.recording_id, rec.name, self.fmt)]
+
+    def give_up_waiting(self) -> list[c.Command]:
+        """RecordingFinished never came: try to keep the file anyway."""
+        rec = self.recording
+        if rec is None or rec.state is not RecState.STOPPING:
+            return []
+        rec.state = RecState.DONE
+        return [c.AdoptRecording(rec.recording_id, rec.name, self.fmt)]

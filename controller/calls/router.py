@@ -1,0 +1,307 @@
+"""Turns ARI events into messages for the right call, and runs each call's batches.
+
+Each call has its own queue of command batches and its own task, so a slow answer from
+Asterisk on one call never delays another; within a call, batches never interleave.
+What to do with a batch is the :class:`~controller.calls.executor.CommandExecutor`'s
+business; which call an event is about, and when its batch runs, is the router's.
+
+Hot path: a key that protects audio (pause, discard) runs its batch right in the event
+handler when nothing of the call is running, so the REST call leaves before anything
+else is scheduled (the budget is about 2 ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+
+from controller.ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    Event,
+    PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
+    RecordingStarted,
+    StasisEnd,
+    StasisStart,
+    StreamConnected,
+)
+from controller.ari.models import Channel
+from controller.calls import messages as m
+from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
+from controller.calls.ids import new_id
+from controller.calls.inbound import CallSettings, InboundCall
+from controller.clock import Clock
+from controller.config.model import Config
+from controller.privacy import caller_hash
+
+log = logging.getLogger("reccontrol.calls")
+
+
+@dataclass
+class CallContext:
+    machine: InboundCall
+    queue: asyncio.Queue[Batch] = field(default_factory=asyncio.Queue)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while a batch runs, so batches of one call never interleave."""
+    task: asyncio.Task[None] | None = None
+    finished: bool = False
+
+
+class EventRouter:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        executor: CommandExecutor,
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
+        self._config = config
+        self._executor = executor
+        self._clock = clock
+        self._rng = rng
+        self._settings = CallSettings(
+            config.timezone, config.recordings.format, config.agent_keys, config.payment
+        )
+        self.calls: dict[str, CallContext] = {}
+        self._by_channel: dict[str, str] = {}
+        self._by_recording: dict[str, str] = {}
+        executor.attach(self)
+
+    # -- events to messages ----------------------------------------------------------
+    async def handle(self, event: Event) -> None:
+        match event:
+            case StasisStart(args=args, channel=channel):
+                await self._stasis_start(channel, args)
+            case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
+                await self._key(channel.id, m.Dtmf(channel.id, digit, received), received)
+            case (
+                StasisEnd(channel=channel)
+                | ChannelDestroyed(channel=channel)
+                | (ChannelHangupRequest(channel=channel))
+            ):
+                self._to_channel(channel.id, m.ChannelGone(channel.id))
+            case PlaybackFinished(playback=playback):
+                call_id = _call_id_of(playback.id)
+                if call_id in self.calls:
+                    self.feed(call_id, m.PlaybackDone(playback.id, playback.state == "failed"))
+            case RecordingStarted(recording=recording):
+                self._to_recording(recording.name, m.RecordingStarted(recording.name))
+            case RecordingFinished(recording=recording):
+                self._to_recording(recording.name, m.RecordingEnded(recording.name))
+            case RecordingFailed(recording=recording):
+                self._to_recording(
+                    recording.name, m.RecordingEnded(recording.name, True, recording.cause)
+                )
+            case StreamConnected(state=state, reconnect=reconnect):
+                await self._resync(set(state.channel_ids), reconnect)
+
+    async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
+        role = args[0] if args else ""
+        if role == "inbound":
+            service_name = args[1] if len(args) > 1 else ""
+            dialled = args[2] if len(args) > 2 else ""
+            if dialled and self._config.agent_for_private_line(dialled) is not None:
+                # A private line routed through a recorded service by mistake: never
+                # recorded, whatever the service says (A2).
+                log.warning(
+                    "a call to a private line entered service %r; handed back unrecorded",
+                    service_name[:40],
+                )
+                await self._private_call(channel, "private-line", dialled, unhandled=True)
+                return
+            if service_name not in self._config.services:
+                log.error(
+                    "channel %s: unknown service %r in the Stasis arguments; the call goes on "
+                    "unrecorded",
+                    channel.id,
+                    service_name[:40],
+                )
+                await self._executor.return_to_dialplan(channel.id)
+                return
+            self._start_inbound(channel, service_name)
+        elif role == "agent":
+            call_id = args[1] if len(args) > 1 else ""
+            if call_id not in self.calls:
+                log.warning("agent channel %s answered for a call that is over", channel.id)
+                await self._executor.hang_up_stray(channel.id)
+                return
+            self._by_channel[channel.id] = call_id
+            agent = self._config.agent_for_channel(channel.name)
+            if agent is None:
+                agent = await self._executor.agent_named_on(channel.id)
+            self.feed(call_id, m.AgentAnswered(channel, agent))
+        elif role in ("private-outbound", "private-line"):
+            await self._private_call(channel, role, args[1] if len(args) > 1 else "")
+        else:
+            log.error(
+                "channel %s entered the application with unknown arguments; the call goes on "
+                "unrecorded",
+                channel.id,
+            )
+            await self._executor.return_to_dialplan(channel.id)
+
+    async def _private_call(
+        self, channel: Channel, role: str, line: str, unhandled: bool = False
+    ) -> None:
+        """A2: private calls never reach a recorded bridge. They are counted for their
+        agent and handed straight back to the dialplan, which dials them."""
+        if role == "private-line":
+            agent = self._config.agent_for_private_line(line)
+        else:
+            agent = self._config.agent_for_channel(channel.name)
+            prefix = self._config.private_calls.dial_prefix
+            if not channel.dialplan_exten.startswith(prefix):
+                log.warning(
+                    "a private outbound call did not start with the configured prefix %r: "
+                    "check private_calls.dial_prefix against the dialplan",
+                    prefix,
+                )
+        if agent is None:
+            log.warning("a %s call came from or to an agent the config does not know", role)
+        day = self._clock.now().astimezone(self._config.timezone).date().isoformat()
+        agent_id = agent.id if agent is not None else None
+        self._executor.write(lambda s: s.count_private_call(agent_id, day))
+        if unhandled:
+            await self._executor.return_to_dialplan(channel.id)
+        else:
+            await self._executor.continue_private_call(channel.id)
+
+    def _start_inbound(self, channel: Channel, service_name: str) -> None:
+        call_id = new_id(self._rng, 64)
+        machine = InboundCall(
+            call_id=call_id,
+            service=self._config.services[service_name],
+            caller=channel,
+            caller_hash=caller_hash(
+                self._config.privacy.caller_hmac_key,
+                channel.caller.number,
+                self._config.privacy.default_region,
+            ),
+            settings=self._settings,
+            rng=self._rng,
+        )
+        ctx = CallContext(machine)
+        self.calls[call_id] = ctx
+        for channel_id in machine.channel_ids:
+            self._by_channel[channel_id] = call_id
+        ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
+        log.info("call %s (%s): started on channel %s", call_id, service_name, channel.id)
+        ctx.queue.put_nowait(Batch(machine.start(self._clock.now())))
+
+    def _to_channel(self, channel_id: str, message: m.Message) -> None:
+        call_id = self._by_channel.get(channel_id)
+        if call_id is not None:
+            self.feed(call_id, message)
+
+    def _to_recording(self, name: str, message: m.Message) -> None:
+        call_id = self._by_recording.get(name)
+        if call_id is not None:
+            self.feed(call_id, message)
+
+    async def _key(self, channel_id: str, message: m.Dtmf, received: float) -> None:
+        """A key press. When it protects audio (pause, discard) and nothing of the call
+        is running, its batch runs right here in the event handler: the REST call leaves
+        without waiting for the call's task to be scheduled."""
+        call_id = self._by_channel.get(channel_id)
+        ctx = self.calls.get(call_id) if call_id is not None else None
+        if call_id is None or ctx is None or ctx.finished:
+            return
+        commands = ctx.machine.handle(message, self._clock.now())
+        if not commands:
+            return
+        batch = Batch(commands, received)
+        if isinstance(commands[0], PROTECTIVE) and not ctx.lock.locked() and ctx.queue.empty():
+            async with ctx.lock:
+                await self._executor.run_batch(call_id, batch)
+        else:
+            ctx.queue.put_nowait(batch)
+
+    def feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
+        """Hands a message to a call's machine; its commands join the call's queue."""
+        ctx = self.calls.get(call_id)
+        if ctx is None or ctx.finished:
+            return
+        commands = ctx.machine.handle(message, self._clock.now())
+        if commands:
+            ctx.queue.put_nowait(Batch(commands, trigger))
+
+    def track_recording(self, call_id: str, name: str) -> None:
+        """Recording events name the recording only: remember whose it is."""
+        self._by_recording[name] = call_id
+
+    def recordings_in_hand(self) -> set[str]:
+        """Names of the recordings calls in progress own or are still settling: the
+        orphan sweep leaves their files alone."""
+        return set(self._by_recording) | self._executor.settling
+
+    async def _resync(self, in_application: set[str], reconnect: bool) -> None:
+        """After a reconnect, calls whose channels vanished during the gap are ended.
+
+        Gone means gone from Asterisk (``GET /channels``), not merely absent from the
+        application: an agent leg still ringing is not in Stasis yet, and one not yet
+        dialled does not exist at all; calling either gone would leave the agent's
+        phone in a dead call once it answers."""
+        existing = await self._executor.existing_channels()
+        if existing is None:
+            log.warning("resync: Asterisk's channels unreadable; no call ended")
+        known = set(self._by_channel)
+        gone = known - existing if existing is not None else set()
+        for channel_id in gone:
+            ctx = self.calls.get(self._by_channel[channel_id])
+            if ctx is not None and channel_id == ctx.machine.agent_channel_id:
+                if not ctx.machine.agent_originated:
+                    continue
+            self._to_channel(channel_id, m.ChannelGone(channel_id))
+        strangers = in_application - known
+        if strangers:
+            log.warning(
+                "%d channel(s) in the application are not tracked by this controller; "
+                "they are left alone",
+                len(strangers),
+            )
+        if reconnect:
+            log.info("resynced after reconnect: %d call(s) in progress", len(self.calls))
+
+    # -- running batches -------------------------------------------------------------
+    async def _run(self, call_id: str, ctx: CallContext) -> None:
+        while not ctx.finished:
+            batch = await ctx.queue.get()
+            async with ctx.lock:
+                await self._executor.run_batch(call_id, batch)
+
+    def forget(self, call_id: str) -> None:
+        """The call is over: no more events or timers reach it."""
+        ctx = self.calls.pop(call_id, None)
+        self._executor.drop_timers(call_id)
+        if ctx is None:
+            return
+        ctx.finished = True
+        if ctx.task is not None and ctx.task is not asyncio.current_task():
+            # Finished from a key's inline batch: the call's idle task has nothing left.
+            ctx.task.cancel()
+        for key in [k for k, v in self._by_channel.items() if v == call_id]:
+            del self._by_channel[key]
+        for key in [k for k, v in self._by_recording.items() if v == call_id]:
+            del self._by_recording[key]
+
+    async def close(self, grace: float) -> None:
+        """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""
+        tasks = [ctx.task for ctx in self.calls.values() if ctx.task is not None]
+        for call_id in self.calls:
+            self._executor.drop_timers(call_id)
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for task in tasks:
+            task.cancel()
+
+
+def _call_id_of(resource_id: str) -> str:
+    """Playback ids are ``rc-<call id>-p<n>``."""
+    parts = resource_id.split("-")
+    return parts[1] if len(parts) >= 3 and parts[0] == "rc" else ""

@@ -1,0 +1,226 @@
+"""The command executor on its own, against the fake ARI server and a real store: each
+REST command reaches the right ARI resource, failures and timers come back to the call
+as messages, and the end of a call stops its batch."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from controller.ari.client import AriClient
+from controller.calls import commands as c
+from controller.calls import messages as m
+from controller.calls.executor import Batch, CommandExecutor
+from controller.clock import SystemClock
+from controller.payments.card import CardData
+from controller.payments.charge import ChargeRequest
+from controller.recordings import LocalVault
+from controller.secrets import Secret
+from controller.store import SqliteStore, StoreThread
+from tests.component.fake_ari import PASSWORD, FakeAri
+from tests.sites import load_site, site_config, write_site
+
+WAIT = 5.0
+
+
+@dataclass
+class Sink:
+    """Stands in for the router: notes what comes back to the call."""
+
+    messages: list[tuple[str, m.Message]] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+    recordings: dict[str, str] = field(default_factory=dict)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
+        self.messages.append((call_id, message))
+        self.arrived.set()
+
+    def forget(self, call_id: str) -> None:
+        self.forgotten.append(call_id)
+
+    def track_recording(self, call_id: str, name: str) -> None:
+        self.recordings[name] = call_id
+
+    async def next_message(self) -> m.Message:
+        async def wait() -> m.Message:
+            while not self.messages:
+                self.arrived.clear()
+                await self.arrived.wait()
+            return self.messages.pop(0)[1]
+
+        return await asyncio.wait_for(wait(), WAIT)
+
+
+@dataclass
+class Rig:
+    fake: FakeAri
+    executor: CommandExecutor
+    sink: Sink
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    fake = FakeAri()
+    server = TestServer(fake.make_app())
+    await server.start_server()
+    data = site_config(tmp_path)
+    data["ari"]["url"] = str(server.make_url("")).rstrip("/")
+    config = load_site(write_site(tmp_path, data))
+    config = dataclasses.replace(
+        config, ari=dataclasses.replace(config.ari, password=Secret(PASSWORD, "env:TEST"))
+    )
+    store: StoreThread[SqliteStore] = StoreThread(
+        lambda: SqliteStore.open(config.store.path), SqliteStore.close
+    )
+    await store.start()
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault.prepare()
+    async with aiohttp.ClientSession() as session:
+        executor = CommandExecutor(
+            config=config,
+            client=AriClient(config.ari, session),
+            store=store,
+            vault=vault,
+            clock=SystemClock(),
+        )
+        sink = Sink()
+        executor.attach(sink)
+        try:
+            yield Rig(fake, executor, sink)
+        finally:
+            await executor.close(grace=0.1)
+            await store.stop()
+    await server.close()
+
+
+def seen(rig: Rig) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in rig.fake.requests]
+
+
+REST_ROUTES: list[tuple[c.Rest, list[tuple[str, str]]]] = [
+    (c.Answer("ch"), [("POST", "/ari/channels/ch/answer")]),
+    (c.Play("ch", "sound:x", "pb1"), [("POST", "/ari/channels/ch/play/pb1")]),
+    (c.StopPlayback("pb1"), [("DELETE", "/ari/playbacks/pb1")]),
+    (c.Ring("ch"), [("POST", "/ari/channels/ch/ring")]),
+    (c.Originate("PJSIP/alice", "ag", "agent,c1", 20, "ch"), [("POST", "/ari/channels")]),
+    (c.CreateBridge("br"), [("POST", "/ari/bridges")]),
+    (c.AddToBridge("br", "ch"), [("POST", "/ari/bridges/br/addChannel")]),
+    (c.RemoveFromBridge("br", "ch"), [("POST", "/ari/bridges/br/removeChannel")]),
+    (c.StartHoldMusic("br", "default"), [("POST", "/ari/bridges/br/moh")]),
+    (c.StopHoldMusic("br"), [("DELETE", "/ari/bridges/br/moh")]),
+    (c.StartRecording("br", "rec", "wav"), [("POST", "/ari/bridges/br/record")]),
+    (c.CancelRecording("rec"), [("DELETE", "/ari/recordings/live/rec")]),
+    (c.PauseRecording("rec", mute=False), [("POST", "/ari/recordings/live/rec/pause")]),
+    (c.PauseRecording("rec", mute=True), [("POST", "/ari/recordings/live/rec/mute")]),
+    (c.ResumeRecording("rec", mute=False), [("DELETE", "/ari/recordings/live/rec/pause")]),
+    (c.ResumeRecording("rec", mute=True), [("DELETE", "/ari/recordings/live/rec/mute")]),
+    (c.StopRecording("rec"), [("POST", "/ari/recordings/live/rec/stop")]),
+    (c.Hangup("ch"), [("DELETE", "/ari/channels/ch")]),
+    (c.DestroyBridge("br"), [("DELETE", "/ari/bridges/br")]),
+    (
+        c.ContinueInDialplan("ch"),
+        [("POST", "/ari/channels/ch/variable"), ("POST", "/ari/channels/ch/continue")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("command", "requests"), REST_ROUTES, ids=lambda v: type(v).__name__)
+async def test_each_rest_command_reaches_its_resource(
+    rig: Rig, command: c.Rest, requests: list[tuple[str, str]]
+) -> None:
+    await rig.executor.execute("c1", command, None)
+    assert seen(rig) == requests
+    assert rig.sink.messages == []
+
+
+def test_every_rest_command_is_covered_above() -> None:
+    import typing
+
+    assert {type(command) for command, _ in REST_ROUTES} == set(typing.get_args(c.Rest))
+
+
+async def test_rest_failure_comes_back_to_the_call(rig: Rig) -> None:
+    rig.fake.answers[("POST", "/ari/channels/ch/answer")] = (404, {"message": "Channel not found"})
+    command = c.Answer("ch")
+    await rig.executor.execute("c1", command, None)
+    assert rig.sink.messages == [("c1", m.CommandFailed(command, "ari-not-found", 404))]
+
+
+async def test_clean_up_of_something_already_gone_is_not_a_failure(rig: Rig) -> None:
+    rig.fake.answers[("DELETE", "/ari/channels/ch")] = (404, {"message": "Channel not found"})
+    await rig.executor.execute("c1", c.Hangup("ch"), None)
+    assert seen(rig) == [("DELETE", "/ari/channels/ch")]
+    assert rig.sink.messages == []
+
+
+async def test_protective_command_reaction_time_is_measured(rig: Rig) -> None:
+    trigger = SystemClock().monotonic()
+    await rig.executor.execute("c1", c.PauseRecording("rec", mute=False), trigger)
+    await rig.executor.execute("c1", c.StopRecording("rec"), trigger)
+    assert len(rig.executor.reaction_times_ms) == 1
+    assert 0 <= rig.executor.reaction_times_ms[0] < 1000
+
+
+async def test_timers_fire_back_and_cancelled_ones_do_not(rig: Rig) -> None:
+    await rig.executor.execute("c1", c.StartTimer("early", 0.0), None)
+    await rig.executor.execute("c1", c.CancelTimer("early"), None)
+    await rig.executor.execute("c1", c.StartTimer("late", 0.01), None)
+    # Had "early" not been cancelled, it would have come first.
+    assert await rig.sink.next_message() == m.TimerFired("late")
+    assert rig.sink.messages == []
+
+
+async def test_finished_stops_the_batch_and_forgets_the_call(rig: Rig) -> None:
+    batch = Batch([c.Hangup("a"), c.Finished(), c.Hangup("b")])
+    await rig.executor.run_batch("c1", batch)
+    assert seen(rig) == [("DELETE", "/ari/channels/a")]
+    assert rig.sink.forgotten == ["c1"]
+
+
+async def test_a_forgotten_call_timers_are_dropped(rig: Rig) -> None:
+    await rig.executor.execute("c1", c.StartTimer("ending", 0.05), None)
+    rig.executor.drop_timers("c1")
+    await rig.executor.execute("c2", c.StartTimer("other", 0.1), None)
+    # Had "ending" not been dropped, it would have come first.
+    assert await rig.sink.next_message() == m.TimerFired("other")
+    assert rig.sink.messages == []
+
+
+async def test_opened_recording_is_tracked_for_its_events(rig: Rig) -> None:
+    opened = c.OpenRecording("r1", "c1", "name-1", "wav", ("quality",), 30)
+    await rig.executor.execute("c1", opened, None)
+    assert rig.sink.recordings == {"name-1": "c1"}
+
+
+async def test_payment_without_an_api_is_unavailable_and_wipes_the_card_M1(rig: Rig) -> None:
+    card = CardData()
+    for digit in "4556737586899855":
+        card.number.append(digit)
+    request = ChargeRequest(Decimal("10"), "EUR", "ORDER-1", "key-1", card)
+    await rig.executor.execute("c1", c.SubmitPayment(request), None)
+    done = await rig.sink.next_message()
+    assert isinstance(done, m.PaymentDone) and done.result.status == "unavailable"
+    assert len(card.number) == 0
+
+
+async def test_payment_details_are_read_from_the_channel(rig: Rig) -> None:
+    rig.fake.answers[("GET", "/ari/channels/ch/variable")] = (200, {"value": " 42.50 "})
+    await rig.executor.execute("c1", c.FetchPaymentDetails("ch"), None)
+    assert await rig.sink.next_message() == m.PaymentDetails("42.50", "42.50")
+
+
+async def test_objection_lookup_answers_from_the_store_C4(rig: Rig) -> None:
+    await rig.executor.execute("c1", c.RememberObjection("hash-1"), None)
+    await rig.executor.execute("c1", c.LookupObjection("hash-1"), None)
+    assert await rig.sink.next_message() == m.ObjectionKnown(True)
+    await rig.executor.execute("c1", c.LookupObjection("hash-2"), None)
+    assert await rig.sink.next_message() == m.ObjectionKnown(False)

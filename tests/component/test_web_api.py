@@ -1,0 +1,155 @@
+"""The daemon's web API (Low: web API items), on the real daemon application against a
+fake ARI server: sign-in floods, hostile bodies, what 401/403 bodies and /healthz
+reveal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from controller.config import Config, load_config
+from controller.daemon import build_app
+from controller.store import SqliteStore
+from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
+from tests.sites import ENV, site_config, write_site
+
+
+@dataclass
+class Daemon:
+    client: TestClient[web.Request, web.Application]
+    config: Config
+    root: Path
+
+    def token(self, person: str) -> str:
+        return (self.root / "access" / f"{person}.token").read_text().strip()
+
+    def access_log(self) -> list[tuple[str, str, str]]:
+        store = SqliteStore.open(self.config.store.path)
+        try:
+            return [(e.actor, e.action, e.result) for e in store.access_entries()]
+        finally:
+            store.close()
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
+    fake = FakeAri()
+    ari = TestServer(fake.make_app())
+    await ari.start_server()
+    data = site_config(tmp_path)
+    data["ari"] = {
+        "url": str(ari.make_url("")).rstrip("/"),
+        "username": USERNAME,
+        "password_env": "RECCONTROL_ARI_PASSWORD",
+        "reconnect": {"initial_delay": 0.01, "max_delay": 0.1},
+    }
+    config = load_config(
+        write_site(tmp_path, data), environ={**ENV, "RECCONTROL_ARI_PASSWORD": PASSWORD}
+    )
+    client: TestClient[web.Request, web.Application] = TestClient(TestServer(build_app(config)))
+    await client.start_server()
+    yield Daemon(client, config, tmp_path)
+    await client.close()
+    await ari.close()
+
+
+async def healthy(daemon: Daemon) -> None:
+    """Waits (on the answer itself, bounded) until the daemon has its ARI connection."""
+    for _ in range(500):
+        response = await daemon.client.get("/healthz")
+        if response.status == 200:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the daemon never connected to ARI")
+
+
+PAYMENT = {"person": "mallory-chosen-name", "purpose": "card payment", "agent": "alice"}
+PAYMENT |= {"amount": "10.00", "order_reference": "CMD-1"}
+
+
+async def test_low_web_sign_in_failures_are_rate_limited_and_logged_as_unknown(
+    daemon: Daemon,
+) -> None:
+    """Low, web API (S2): each failed sign-in wrote an access-log entry whose actor the
+    client chose. Now the actor is "unknown" and, after 5 failures from one address in
+    a minute, requests get 429 without any entry."""
+    statuses = []
+    for _ in range(12):
+        response = await daemon.client.post(
+            "/api/payments", json=PAYMENT, headers={"Authorization": "Bearer wrong"}
+        )
+        statuses.append(response.status)
+    assert statuses == [401] * 5 + [429] * 7
+    log = daemon.access_log()
+    assert log == [("unknown", "sign_in", "refused")] * 5
+    assert "mallory" not in json.dumps(log)
+
+
+async def test_low_web_deeply_nested_json_is_a_400(daemon: Daemon) -> None:
+    """Low, web API: 100,000 nested '[' gave a 500 with a traceback."""
+    response = await daemon.client.post(
+        "/api/payments",
+        data="[" * 100_000,
+        headers={"Content-Type": "application/json", "Authorization": "Bearer x"},
+    )
+    assert response.status == 400
+    assert (await response.json())["error_id"] == "invalid-json"
+
+
+async def test_low_web_content_type_is_checked(daemon: Daemon) -> None:
+    response = await daemon.client.post(
+        "/api/payments",
+        data=json.dumps(PAYMENT),
+        headers={"Content-Type": "text/plain", "Authorization": "Bearer x"},
+    )
+    assert response.status == 415
+
+
+async def test_low_web_refusal_bodies_reveal_no_paths(daemon: Daemon) -> None:
+    """Low, web API: an unreadable credential answered with its key path and file path."""
+    (daemon.root / "access" / "mleroy.token-hash").unlink()
+    response = await daemon.client.post(
+        "/api/payments",
+        json=PAYMENT | {"person": "mleroy"},
+        headers={"Authorization": "Bearer whatever"},
+    )
+    body = await response.text()
+    assert response.status == 401
+    assert "cannot check the credential" in body
+    assert "/" not in json.loads(body)["message"] and "access.persons" not in body
+    assert str(daemon.root) not in body
+
+
+async def test_low_healthz_says_only_ok_unless_authenticated(daemon: Daemon) -> None:
+    """Low, web API: /healthz told anyone how many calls were active."""
+    await healthy(daemon)
+    response = await daemon.client.get("/healthz")
+    assert await response.json() == {"status": "ok"}
+    response = await daemon.client.get(
+        "/healthz",
+        params={"person": "cdubois"},
+        headers={"Authorization": f"Bearer {daemon.token('cdubois')}"},
+    )
+    assert response.status == 200
+    # The event loop's and the recordings' counters are figures too: signed-in only.
+    assert await response.json() == {
+        "status": "ok",
+        "ari_connections": 1,
+        "active_calls": 0,
+        "events_dropped": 0,
+        "event_handler_errors": 0,
+        "event_consumer_restarts": 0,
+        "forced_reconnects": 0,
+        "recording_failures": 0,
+    }
+    response = await daemon.client.get(
+        "/healthz", params={"person": "cdubois"}, headers={"Authorization": "Bearer wrong"}
+    )
+    assert response.status == 401 and "active_calls" not in await response.text()

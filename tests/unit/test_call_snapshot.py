@@ -1,0 +1,113 @@
+"""A bridged call carried on from its snapshot, as a restarted controller will: the
+rebuilt call behaves like the one it replaces."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from controller.calls import commands as c
+from controller.calls import messages as m
+from controller.calls.inbound import InboundCall, Phase
+from controller.calls.recording import PAUSE_TIMER, RecState
+from controller.calls.snapshot import resume, snapshot
+from tests.unit.test_inbound_call import (
+    AGENT_CHANNEL,
+    CALLER,
+    SETTINGS,
+    Driver,
+    agent_keys,
+    kinds,
+    of,
+    recording_name,
+)
+
+
+def carried_on(d: Driver) -> tuple[InboundCall, list[c.Command]]:
+    return resume(snapshot(d.call), settings=SETTINGS, rng=random.Random(2))
+
+
+def test_resumed_call_keeps_its_recording_and_ends_cleanly() -> None:
+    d = Driver()
+    d.connect()
+    name = recording_name(d)
+    d.send(m.RecordingStarted(name))
+    call, first = carried_on(d)
+    assert kinds(first) == ["LookupObjection", "Log"]
+    assert call.phase is Phase.CONNECTED and call.recording is not None
+    assert call.recording.name == name and call.recording.state is RecState.ACTIVE
+    gone = call.handle(m.ChannelGone(CALLER.id), d.now)
+    assert kinds(gone) == ["Log", "StopRecording", "Hangup", "DestroyBridge", "StartTimer"]
+    adopted = call.handle(m.RecordingEnded(name), d.now)
+    opened = of(d.log, c.OpenRecording)[0]
+    assert adopted == [c.AdoptRecording(opened.recording_id, name, "wav")]
+    end = call.handle(m.ChannelGone(AGENT_CHANNEL.id), d.now)
+    assert of(end, c.EndCall) == [c.EndCall("c0ffee", "caller_hung_up", "alice", True)]
+
+
+def test_resumed_call_does_not_decide_twice_P1() -> None:
+    d = Driver()
+    d.connect()
+    call, _ = carried_on(d)
+    assert call.handle(m.ObjectionKnown(False), d.now) == []
+
+
+def test_opt_out_after_a_restart_still_discards_first_C2() -> None:
+    d = Driver()
+    d.connect()
+    name = recording_name(d)
+    d.send(m.RecordingStarted(name))
+    call, _ = carried_on(d)
+    out = call.handle(m.Dtmf(CALLER.id, "9"), d.now)
+    assert out[0] == c.CancelRecording(name)
+    assert of(out, c.AddConsent)[0].event.phase == "conversation"
+
+
+def test_open_pause_gets_its_timer_back_and_resumes_A5() -> None:
+    d = Driver()
+    d.connect()
+    name = recording_name(d)
+    d.send(m.RecordingStarted(name))
+    opened = of(agent_keys(d, "*2"), c.OpenPause)[0]
+    call, first = carried_on(d)
+    assert c.StartTimer(PAUSE_TIMER, 120) in first
+    out: list[c.Command] = []
+    for i, key in enumerate("*3"):
+        out += call.handle(m.Dtmf(AGENT_CHANNEL.id, key, 300 + i * 0.2), d.now)
+    assert out[0] == c.ResumeRecording(name, mute=False)
+    assert of(out, c.ClosePause) == [c.ClosePause(opened.pause_id, "agent")]
+
+
+def test_on_demand_waits_for_the_objection_lookup_after_a_restart_A4() -> None:
+    from tests.factories import make_service
+
+    d = Driver(service=make_service(sampling_rate=0.001))
+    d.connect()
+    call, _ = carried_on(d)
+
+    def star_one(start: float) -> list[c.Command]:
+        out: list[c.Command] = []
+        for i, key in enumerate("*1"):
+            out += call.handle(m.Dtmf(AGENT_CHANNEL.id, key, start + i * 0.2), d.now)
+        return out
+
+    assert of(star_one(100), c.StartRecording) == []
+    call.handle(m.ObjectionKnown(False), d.now)
+    assert len(of(star_one(200), c.StartRecording)) == 1
+
+
+@pytest.mark.parametrize("stage", ["announcing", "dialing", "payment"])
+def test_only_a_bridged_call_outside_the_payment_ivr_has_a_snapshot(stage: str) -> None:
+    from tests.unit.test_inbound_call import paying_driver
+
+    d = paying_driver() if stage == "payment" else Driver()
+    d.start()
+    if stage != "announcing":
+        d.send(m.ObjectionKnown(False))
+        d.finish_announcement()
+    if stage == "payment":
+        d.send(m.AgentAnswered(AGENT_CHANNEL, None))
+        agent_keys(d, "*8")
+    with pytest.raises(ValueError, match="only a bridged call"):
+        snapshot(d.call)
