@@ -250,3 +250,22 @@ def test_t4_plan_leaves_foreign_names_alone() -> None:
     assert [f.file for f in plan.foreign] == ["voicemail-greeting.wav"]
     assert [(r.recording_id, f.file) for r, f in plan.vault] == [("r1", f"{ours}.wav")]
     assert plan.unknown == [] and plan.missing == []
+
+
+async def test_t4_hard_link_is_refused_by_the_vaults_own_check(rig: Rig, tmp_path: Path) -> None:
+    """The sweep takes files through the vault's checks, the same as a call's file: a
+    hard link named like a stuck recording (its other name reaching a file elsewhere) is
+    neither vaulted nor deleted, and raises the vault's own refusal alert once."""
+    recording_id, name = await rig.live_row()
+    elsewhere = tmp_path / "elsewhere.wav"
+    elsewhere.write_bytes(b"not a recording")
+    os.link(elsewhere, rig.incoming / f"{name}.wav")
+    not_live(rig.fake, name)
+
+    report = await rig.sweeper.sweep()
+
+    assert report.refused == 1 and report.vaulted == 0
+    assert elsewhere.read_bytes() == b"not a recording" and elsewhere.stat().st_nlink == 2
+    assert rig.vault.files() == []
+    assert (await rig.alerts()).count("vault_refused") == 1
+    assert (await rig.row(recording_id))["state"] == "missing"
