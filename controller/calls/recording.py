@@ -1,8 +1,10 @@
 """One call's recording and its pauses, as a pure state machine.
 
 Start, pause (skip or silence mode), resume (by the agent, by timeout, by the payment),
-discard and stop, and Asterisk's answers to them. Each method returns the commands to
-carry out, the protective one (pause, discard) always first. Inbound, outbound and
+discard and stop, and Asterisk's answers to them. A recording lost without being asked
+(refused at start, failed, or ended by itself mid-call) is an alert on the call at once
+and is started once more with a new file, unless a pause is open. Each method returns
+the commands to carry out, the protective one (pause, discard) always first. Inbound, outbound and
 adopted calls all drive their recording through this one class; a call rebuilt after a
 restart starts from a :class:`RecordingSnapshot`.
 """
