@@ -125,7 +125,10 @@ def sandbox_up(name: str, port: int) -> None:
         instance = box.up(name, http_port=port)
     except SandboxError as exc:
         fail(str(exc))
-    click.echo(f"sandbox {instance.name}: up, ARI at {instance.ari_url}")
+    click.echo(
+        f"sandbox {instance.name}: up, ARI at {instance.ari_url}, "
+        f"SIP on udp 127.0.0.1:{instance.sip_port}"
+    )
 
 
 @sandbox.command("down")
@@ -155,7 +158,10 @@ def sandbox_status(name: str) -> None:
     if instance is None:
         click.echo(f"sandbox {name}: not running")
         sys.exit(3)
-    click.echo(f"sandbox {instance.name}: running, ARI at {instance.ari_url}")
+    click.echo(
+        f"sandbox {instance.name}: running, ARI at {instance.ari_url}, "
+        f"SIP on udp 127.0.0.1:{instance.sip_port}"
+    )
 
 
 @sandbox.command("render")
@@ -172,6 +178,12 @@ def sandbox_status(name: str) -> None:
     help="Where that Asterisk keeps its spool, database, logs and sounds.",
 )
 @click.option("--http-port", default=8088, show_default=True, help="HTTP port for ARI.")
+@click.option(
+    "--sip-port",
+    default=5060,
+    show_default=True,
+    help="UDP port of the SIP transport; the simulated phones' contacts take the next ones.",
+)
 @click.option("--ari-username", default="reccontrol", show_default=True, help="ARI user name.")
 @click.option(
     "--ari-password-file",
@@ -180,7 +192,12 @@ def sandbox_status(name: str) -> None:
     help="File holding the ARI password (never on the command line).",
 )
 def sandbox_render(
-    out: Path, instance_dir: str, http_port: int, ari_username: str, ari_password_file: Path
+    out: Path,
+    instance_dir: str,
+    http_port: int,
+    sip_port: int,
+    ari_username: str,
+    ari_password_file: Path,
 ) -> None:
     """Write the sandbox's Asterisk configuration (the same templates, rendered, plus the
     dialplan snippets) for an Asterisk outside the sandbox, such as the container image.
@@ -188,7 +205,11 @@ def sandbox_render(
     import os
 
     from controller.sandbox import Sandbox
-    from controller.sandbox.templates import rendered_files
+    from controller.sandbox.templates import (
+        phone_placeholder,
+        phone_placeholders,
+        rendered_files,
+    )
 
     box = Sandbox.from_environment()
     password = ari_password_file.read_text(encoding="utf-8").strip()
@@ -199,9 +220,12 @@ def sandbox_render(
         "INSTANCE_DIR": instance_dir,
         "SOUNDS_DIR": f"{instance_dir}/sounds",
         "HTTP_PORT": str(http_port),
+        "SIP_PORT": str(sip_port),
         "ARI_USERNAME": ari_username,
         "ARI_PASSWORD": password,
     }
+    for offset, phone in enumerate(phone_placeholders(box.config_dir), start=1):
+        values[phone_placeholder(phone)] = str(sip_port + offset)
     try:
         files = rendered_files(box.config_dir, box.dialplan_dir, values)
     except ValueError as exc:

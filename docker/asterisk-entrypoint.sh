@@ -10,7 +10,7 @@
 set -eu
 INSTANCE=/var/lib/reccontrol-asterisk
 /opt/reccontrol/bin/reccontrol sandbox render --out "$INSTANCE/etc" \
-    --instance-dir "$INSTANCE" --http-port "${ARI_PORT:-8088}" \
+    --instance-dir "$INSTANCE" --http-port "${ARI_PORT:-8088}" --sip-port "${SIP_PORT:-5060}" \
     --ari-password-file "${ARI_PASSWORD_FILE:-/run/secrets/ari_password}"
 for sub in lib db spool run log cache sounds; do
     install -d -o asterisk -g asterisk -m 0750 "$INSTANCE/$sub"

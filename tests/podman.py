@@ -14,11 +14,12 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,12 @@ def build_images() -> Built:
     return Built(ids[0], ids[1], seconds)
 
 
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @dataclass
 class Stack:
     """One podman-compose project on docker/compose.yaml: its containers and volumes
@@ -194,6 +201,8 @@ class Stack:
     site: Path
     ari_port: int
     images: Built
+    # Asterisk's SIP transport binds on the host's network too: a free port of its own.
+    sip_port: int = field(default_factory=_free_udp_port)
 
     def _env(self) -> dict[str, str]:
         return environment(
@@ -202,6 +211,7 @@ class Stack:
                 "CONTROLLER_IMAGE": self.images.controller,
                 "ASTERISK_IMAGE": self.images.asterisk,
                 "ARI_PORT": str(self.ari_port),
+                "SIP_PORT": str(self.sip_port),
             }
         )
 

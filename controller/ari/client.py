@@ -128,14 +128,17 @@ class AriClient:
         caller_id: str | None = None,
         ring_timeout: int | None = None,
         channel_id: str | None = None,
+        other_channel_id: str | None = None,
         originator: str | None = None,
         variables: Mapping[str, str] | None = None,
     ) -> Channel:
+        """``other_channel_id`` names the far half (``;2``) of a Local channel."""
         params: dict[str, str | int | None] = {
             "endpoint": endpoint,
             "callerId": caller_id,
             "timeout": ring_timeout,
             "channelId": channel_id,
+            "otherChannelId": other_channel_id,
             "originator": originator,
         }
         if context is not None:

@@ -20,6 +20,7 @@ from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.ids import far_side_id
 from controller.calls.recording import RECORDING_FAILED
 from controller.clock import Clock
 from controller.config.model import Agent, Config
@@ -161,10 +162,12 @@ class CommandExecutor:
             case c.Ring(channel_id=channel_id):
                 await client.ring(channel_id)
             case c.Originate():
+                local = command.endpoint.startswith("Local/")
                 await client.originate(
                     command.endpoint,
                     app_args=command.app_args,
                     channel_id=command.channel_id,
+                    other_channel_id=far_side_id(command.channel_id) if local else None,
                     ring_timeout=command.ring_timeout,
                     originator=command.originator,
                     caller_id=command.caller_id,
@@ -225,7 +228,22 @@ class CommandExecutor:
             return None
 
     async def agent_named_on(self, channel_id: str) -> Agent | None:
-        """Queues and other indirect targets name the agent in ``RECCONTROL_AGENT``."""
+        """Who answered behind a Local target. A Queue() on the far half names the member
+        that answered in ``MEMBERINTERFACE`` (queues.conf ``setinterfacevar=yes``), e.g.
+        ``PJSIP/bruno``: matched against the agents' endpoints. Otherwise the site's
+        dialplan may name the agent in ``RECCONTROL_AGENT``. Neither: nobody, and the
+        call is not recorded."""
+        try:
+            member = await self._client.get_variable(far_side_id(channel_id), "MEMBERINTERFACE")
+        except AriError:
+            member = ""
+        if member:
+            agent = self._config.agent_for_channel(member)
+            if agent is None:
+                log.warning(
+                    "channel %s: queue member %s is no configured agent", channel_id, member
+                )
+            return agent
         try:
             agent_id = await self._client.get_variable(channel_id, "RECCONTROL_AGENT")
         except AriError:

@@ -22,6 +22,11 @@ class SandboxInstance:
     name: str
     root: Path
     http_port: int
+    sip_port: int
+    """Asterisk's PJSIP transport, UDP on 127.0.0.1."""
+    phone_ports: dict[str, int] = field(hash=False)
+    """Where each simulated SIP phone of pjsip.conf (``alice``, ``trunk``, ...) must
+    listen, UDP on 127.0.0.1: its static contact."""
     ari_url: str
     ari_username: str
     # Generated at each start; kept out of repr so a logged instance shows no password.

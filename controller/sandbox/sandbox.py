@@ -2,8 +2,9 @@
 
 Debian stable ships no Asterisk, and installing sid packages on the host would replace
 its libc, so the sandbox bootstraps a minimal sid root once and runs one or more
-Asterisk instances inside it. Each instance has its own directories, its own HTTP port
-and no other listening socket, so several can run side by side.
+Asterisk instances inside it. Each instance has its own directories, its own HTTP port,
+its own SIP port and its own ports for the simulated SIP phones, so several can run
+side by side.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any, ClassVar
 from controller.sandbox import host
 from controller.sandbox.errors import SandboxError
 from controller.sandbox.instance import SandboxInstance
-from controller.sandbox.templates import rendered_files
+from controller.sandbox.templates import phone_placeholder, phone_placeholders, rendered_files
 
 DEFAULT_ROOT = Path("/var/cache/reccontrol/asterisk-sid")
 SUITE = "sid"
@@ -53,6 +54,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 # Asterisk writes these; everything else in an instance folder is root's.
 _ASTERISK_DIRS = ("lib", "db", "spool", "spool/recording", "run", "log", "cache", "sounds")
 _CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/"}
+# UDP ports for the instances' SIP transports and simulated phones: above Asterisk's RTP
+# range (rtp.conf) and below the kernel's ephemeral range (32768 and up), whose ports any
+# program's socket may get. Test phones take their media ports from 26000 up.
+SIP_PORTS = range(20000, 26000)
 _BOOT_TIMEOUT = 60.0
 _STOP_TIMEOUT = 10.0
 
@@ -190,13 +195,21 @@ class Sandbox:
         shutil.rmtree(root)
 
     # -- instances ---------------------------------------------------------------------
-    def up(self, name: str = "default", http_port: int = 8088) -> SandboxInstance:
-        """Starts instance ``name`` with ARI on ``http_port`` and waits until Asterisk is
-        fully booted and ARI answers. Returns the running instance if it already runs."""
+    def up(
+        self, name: str = "default", http_port: int = 8088, sip_port: int | None = None
+    ) -> SandboxInstance:
+        """Starts instance ``name`` with ARI on ``http_port`` and SIP on ``sip_port`` (UDP,
+        a free one when None), and waits until Asterisk is fully booted and ARI answers.
+        Returns the running instance if it already runs.
+
+        Every ``@PHONE_<NAME>_PORT@`` placeholder of the templates gets a free UDP port of
+        its own: where the instance's simulated SIP phone ``<name>`` must listen
+        (:attr:`SandboxInstance.phone_ports`)."""
         host.require_root()
         _check_name(name)
-        if not 0 < http_port < 65536:
-            raise SandboxError(f"HTTP port {http_port} is not a valid TCP port")
+        for label, port in (("HTTP", http_port), ("SIP", sip_port)):
+            if port is not None and not 0 < port < 65536:
+                raise SandboxError(f"{label} port {port} is not a valid port")
         with self._locked():
             self._ensure_built()
             running = self._running(name)
@@ -206,11 +219,28 @@ class Sandbox:
                         f"sandbox instance {name} already runs with ARI on port "
                         f"{running.http_port}, not {http_port}"
                     )
+                if sip_port is not None and running.sip_port != sip_port:
+                    raise SandboxError(
+                        f"sandbox instance {name} already runs with SIP on port "
+                        f"{running.sip_port}, not {sip_port}"
+                    )
                 return running
             _check_port_free(http_port)
+            taken = self._ports_of_other_instances(name) | {http_port}
+            if sip_port is None:
+                sip_port = _free_udp_port(taken)
+            else:
+                _check_udp_port_free(sip_port)
+            taken.add(sip_port)
+            phones: dict[str, int] = {}
+            for phone in phone_placeholders(self.config_dir):
+                phones[phone] = _free_udp_port(taken)
+                taken.add(phones[phone])
             state: dict[str, Any] = {
                 "name": name,
                 "http_port": http_port,
+                "sip_port": sip_port,
+                "phone_ports": phones,
                 "ari_username": ARI_USERNAME,
                 "ari_password": secrets.token_urlsafe(24),
                 "pid": None,
@@ -233,6 +263,18 @@ class Sandbox:
                 self._unmount_if_idle()
                 raise
             return instance
+
+    def _ports_of_other_instances(self, name: str) -> set[int]:
+        """Ports the other running instances hold, or will hold when a test starts
+        their phones: a new instance must not pick them."""
+        ports: set[int] = set()
+        for other in self.instances():
+            if other == name:
+                continue
+            running = self._running(other)
+            if running is not None:
+                ports |= {running.http_port, running.sip_port, *running.phone_ports.values()}
+        return ports
 
     def down(self, name: str = "default") -> None:
         """Stops the Asterisk this instance started, by its pid, and nothing else.
@@ -314,6 +356,9 @@ class Sandbox:
             name=name,
             root=self.root,
             http_port=port,
+            # Instances started before SIP was configured have neither.
+            sip_port=int(state.get("sip_port") or 0),
+            phone_ports={str(k): int(v) for k, v in (state.get("phone_ports") or {}).items()},
             ari_url=f"http://127.0.0.1:{port}",
             ari_username=str(state["ari_username"]),
             ari_password=str(state["ari_password"]),
@@ -381,9 +426,12 @@ class Sandbox:
             "INSTANCE_DIR": str(INSTANCES / name),
             "SOUNDS_DIR": str(INSTANCES / name / "sounds"),
             "HTTP_PORT": str(state["http_port"]),
+            "SIP_PORT": str(state["sip_port"]),
             "ARI_USERNAME": str(state["ari_username"]),
             "ARI_PASSWORD": str(state["ari_password"]),
         }
+        for phone, port in state["phone_ports"].items():
+            values[phone_placeholder(phone)] = str(port)
         try:
             files = rendered_files(self.config_dir, self.dialplan_dir, values)
         except ValueError as exc:
@@ -551,6 +599,33 @@ def _check_port_free(port: int) -> None:
             probe.bind(("127.0.0.1", port))
         except OSError:
             raise SandboxError(f"port {port} on 127.0.0.1 is already in use") from None
+
+
+def _check_udp_port_free(port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise SandboxError(f"UDP port {port} on 127.0.0.1 is already in use") from None
+
+
+def _free_udp_port(taken: set[int]) -> int:
+    """A UDP port nobody has bound, outside ``taken``, from :data:`SIP_PORTS`: the kernel
+    never hands those out to other programs' sockets by itself, so a port chosen now is
+    still free when a test's phone binds it."""
+    for _ in range(200):
+        port = SIP_PORTS.start + secrets.randbelow(len(SIP_PORTS))
+        if port in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise SandboxError(
+        f"no free UDP port found on 127.0.0.1 in {SIP_PORTS.start}-{SIP_PORTS.stop - 1}"
+    )
 
 
 def _wait_ari(instance: SandboxInstance, timeout: float = 10.0) -> None:

@@ -13,6 +13,24 @@ from collections.abc import Mapping
 from pathlib import Path
 
 PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
+# The UDP port a simulated SIP phone listens on: one per phone, chosen per instance.
+PHONE_PORT = re.compile(r"^PHONE_([A-Z0-9]+)_PORT$")
+
+
+def phone_placeholder(phone: str) -> str:
+    """The placeholder holding ``phone``'s port: ``alice`` -> ``PHONE_ALICE_PORT``."""
+    return f"PHONE_{phone.upper()}_PORT"
+
+
+def phone_placeholders(config_dir: Path) -> list[str]:
+    """The phones whose port the templates ask for (``@PHONE_<NAME>_PORT@``), lower case."""
+    names: set[str] = set()
+    for template in config_dir.glob("*.conf"):
+        for match in PLACEHOLDER.finditer(template.read_text(encoding="utf-8")):
+            phone = PHONE_PORT.match(match.group(1))
+            if phone:
+                names.add(phone.group(1).lower())
+    return sorted(names)
 
 
 def render(text: str, values: Mapping[str, str], source: str = "template") -> str:

@@ -47,8 +47,12 @@ def write_tone(path: Path, hz: float, seconds: float, rate: int = 8000) -> None:
         wav.writeframes(samples.tobytes())
 
 
-def listening_sockets(pid: int) -> set[tuple[str, int]]:
-    """(protocol, port) of every TCP listener and bound UDP socket that ``pid`` holds."""
+def listening_sockets(pid: int, loopback_udp: bool = True) -> set[tuple[str, int]]:
+    """(protocol, port) of every TCP listener and bound UDP socket that ``pid`` holds.
+
+    With ``loopback_udp``, only UDP sockets bound to 127.0.0.1: the SIP stack also keeps
+    one IPv4 and one IPv6 socket on an ephemeral port for its DNS queries.
+    """
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -62,7 +66,11 @@ def listening_sockets(pid: int) -> set[tuple[str, int]]:
         for line in Path(f"/proc/{pid}/net/{proto}").read_text().splitlines()[1:]:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
-            listening = state == "0A" if proto.startswith("tcp") else True
+            listening = (
+                state == "0A"
+                if proto.startswith("tcp")
+                else (not loopback_udp or local.startswith("0100007F:"))
+            )
             if inode in inodes and listening:
                 found.add((proto, int(local.rsplit(":", 1)[1], 16)))
     return found
@@ -220,9 +228,19 @@ async def test_two_instances_run_side_by_side(sandbox: Sandbox, asterisk: Sandbo
         assert await ari_info_status(other, other) == 200
         assert await ari_info_status(asterisk, asterisk) == 200
         assert await ari_info_status(other, asterisk) == 401  # credentials are per instance
-        # No SIP, IAX2, manager or other listener: the HTTP port is the only one.
-        assert listening_sockets(other.pid) == {("tcp", other.http_port)}
-        assert listening_sockets(asterisk.pid) == {("tcp", asterisk.http_port)}
+        # Each its own SIP port and phones' ports; no IAX2, manager or other listener:
+        # only the HTTP port and the SIP transport, on the loopback.
+        assert other.sip_port != asterisk.sip_port
+        ports = [other.http_port, other.sip_port, *other.phone_ports.values()]
+        ports += [asterisk.http_port, asterisk.sip_port, *asterisk.phone_ports.values()]
+        assert len(set(ports)) == len(ports)
+        assert listening_sockets(other.pid) == {("tcp", other.http_port), ("udp", other.sip_port)}
+        assert listening_sockets(asterisk.pid) == {
+            ("tcp", asterisk.http_port),
+            ("udp", asterisk.sip_port),
+        }
+        resolver = listening_sockets(other.pid, loopback_udp=False) - listening_sockets(other.pid)
+        assert {proto for proto, _ in resolver} <= {"udp", "udp6"} and len(resolver) <= 2
         assert "asterisk.ctl" in os.listdir(other.instance_dir / "run")
     finally:
         sandbox.down(name)

@@ -96,6 +96,8 @@ def test_sandbox_render_writes_the_same_configuration(tmp_path: Path) -> None:
             "/var/lib/x",
             "--http-port",
             "8099",
+            "--sip-port",
+            "5070",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -107,6 +109,12 @@ def test_sandbox_render_writes_the_same_configuration(tmp_path: Path) -> None:
     assert "password = s3cret-for-ari" in ari
     assert "bindport = 8099" in (out / "http.conf").read_text().replace("\t", " ")
     assert "astspooldir => /var/lib/x/spool" in (out / "asterisk.conf").read_text()
+    pjsip = (out / "pjsip.conf").read_text()
+    assert "bind = 127.0.0.1:5070" in pjsip
+    # Each simulated phone on its own port after the transport's.
+    contacts = [line for line in pjsip.splitlines() if line.startswith("contact = ")]
+    assert len(contacts) == 4 and len({c.rsplit(":", 1)[1] for c in contacts}) == 4
+    assert "contact = sip:alice@127.0.0.1:5071" in contacts
     for path in out.iterdir():
         assert path.stat().st_mode & 0o007 == 0
         assert not PLACEHOLDER.search(path.read_text()), path.name

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from controller.sandbox import Sandbox, SandboxError, SandboxInstance, host
-from controller.sandbox.templates import render
+from controller.sandbox.templates import phone_placeholder, phone_placeholders, render
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -19,6 +19,8 @@ def instance(root: Path) -> SandboxInstance:
         name="demo",
         root=root,
         http_port=8088,
+        sip_port=5060,
+        phone_ports={"alice": 5061},
         ari_url="http://127.0.0.1:8088",
         ari_username="reccontrol",
         ari_password="not-shown",
@@ -46,16 +48,25 @@ def test_every_template_renders_with_the_values_the_sandbox_provides() -> None:
             "INSTANCE_DIR",
             "SOUNDS_DIR",
             "HTTP_PORT",
+            "SIP_PORT",
             "ARI_USERNAME",
             "ARI_PASSWORD",
         )
     }
+    config = REPOSITORY / "config" / "asterisk"
+    values |= {phone_placeholder(p): "x" for p in phone_placeholders(config)}
     templates = sorted((REPOSITORY / "config" / "asterisk").glob("*.conf"))
     assert templates
     for template in templates:
         text = template.read_text(encoding="utf-8")
         assert text.startswith("; reccontrol: "), f"{template.name} lacks its header comment"
         render(text, values, template.name)
+
+
+def test_each_simulated_phone_asks_for_its_own_port() -> None:
+    config = REPOSITORY / "config" / "asterisk"
+    assert phone_placeholders(config) == ["alice", "bruno", "chloe", "trunk"]
+    assert phone_placeholder("alice") == "PHONE_ALICE_PORT"
 
 
 def test_mirror_comes_from_the_environment_first(

@@ -1,0 +1,173 @@
+"""SIPp scenarios for the simulated phones of the sandbox's pjsip.conf.
+
+- :func:`answering_phone`: an agent's phone (UAS). It answers the INVITE Asterisk sends
+  to its static contact, plays its media from the moment the call is up, and hangs up
+  when the other side does, or first after ``hangup_after_ms``.
+- :func:`calling_trunk`: the operator's trunk (UAC). It calls a service with a caller
+  number in P-Asserted-Identity, plays its media from the answer on, and hangs up
+  ``hangup_after_ms`` after the answer.
+
+Both announce PCMU and telephone-events (payload type 101), as the endpoints allow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from tests.sip.media import PCMU, TELEPHONE_EVENT
+
+_SDP = f"""v=0
+o=- 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP {PCMU} {TELEPHONE_EVENT}
+a=rtpmap:{PCMU} PCMU/8000
+a=rtpmap:{TELEPHONE_EVENT} telephone-event/8000
+a=fmtp:{TELEPHONE_EVENT} 0-16
+a=ptime:20
+a=sendrecv
+"""
+
+
+def _message(text: str) -> str:
+    # SIPp turns each line end into CRLF; the blank line ends the headers.
+    return f"<![CDATA[\n{text}\n]]>"
+
+
+def _play(pcap: Path) -> str:
+    return f'<nop><action><exec play_pcap_audio="{escape(str(pcap))}"/></action></nop>'
+
+
+def _ok_to_bye() -> str:
+    return _message(
+        """SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+"""
+    )
+
+
+def answering_phone(user: str, pcap: Path) -> str:
+    """An agent's phone: answers at once, plays ``pcap``, ends with the other side's BYE."""
+    tag = f"[pid]{user}[call_number]"
+    contact = f"Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>"
+    ringing = _message(
+        f"""SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag={tag}
+[last_Call-ID:]
+[last_CSeq:]
+{contact}
+Content-Length: 0
+"""
+    )
+    answer = _message(
+        f"""SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag={tag}
+[last_Call-ID:]
+[last_CSeq:]
+{contact}
+Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}"""
+    )
+    return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
+<scenario name="{user}'s phone">
+  <recv request="INVITE" crlf="true"/>
+  <send>{ringing}</send>
+  <send retrans="500">{answer}</send>
+  <recv request="ACK" crlf="true"/>
+  {_play(pcap)}
+  <recv request="BYE"/>
+  <send>{_ok_to_bye()}</send>
+</scenario>
+"""
+
+
+def busy_phone(user: str) -> str:
+    """An agent's phone that is busy: answers the INVITE with 486, as a phone already in a
+    call does, so a queue tries its next member at once."""
+    busy = _message(
+        f"""SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]{user}[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+"""
+    )
+    return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
+<scenario name="{user}'s busy phone">
+  <recv request="INVITE" crlf="true"/>
+  <send>{busy}</send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+
+def calling_trunk(
+    service: str,
+    caller_number: str,
+    pcap: Path,
+    hangup_after_ms: int,
+    headers: dict[str, str] | None = None,
+) -> str:
+    """The trunk: calls ``service`` from ``caller_number``, plays ``pcap`` from the answer,
+    hangs up ``hangup_after_ms`` after it. ``headers`` go in the INVITE."""
+    extra = "".join(f"{name}: {value}\n" for name, value in (headers or {}).items())
+    uri = f"sip:{service}@[remote_ip]:[remote_port]"
+    common = f"""Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:trunk@[local_ip]:[local_port]>;tag=[pid]trunk[call_number]
+To: <{uri}>[peer_tag_param]
+Call-ID: [call_id]
+Contact: <sip:trunk@[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70"""
+    invite = _message(
+        f"""INVITE {uri} SIP/2.0
+{common.replace("[peer_tag_param]", "")}
+CSeq: 1 INVITE
+P-Asserted-Identity: <sip:{caller_number}@[local_ip]>
+{extra}Content-Type: application/sdp
+Content-Length: [len]
+
+{_SDP}"""
+    )
+    ack = _message(
+        f"""ACK [next_url] SIP/2.0
+{common}
+CSeq: 1 ACK
+Content-Length: 0
+"""
+    )
+    bye = _message(
+        f"""BYE [next_url] SIP/2.0
+{common}
+CSeq: 2 BYE
+Content-Length: 0
+"""
+    )
+    return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
+<scenario name="trunk calling {escape(service)}">
+  <send retrans="500">{invite}</send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send>{ack}</send>
+  {_play(pcap)}
+  <pause milliseconds="{hangup_after_ms}"/>
+  <send retrans="500">{bye}</send>
+  <recv response="200"/>
+</scenario>
+"""
