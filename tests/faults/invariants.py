@@ -2,7 +2,8 @@
 
 * no channel of ours left in the Stasis application;
 * no bridge of ours left (the daemon names its bridges ``rc-…``);
-* no file left in Asterisk's recording folder;
+* no file left in Asterisk's recording folder (but those already there when the scenario
+  began: the Asterisk is shared with the integration tests, whose own files are theirs);
 * every recording row final: ``stored`` with its file in the vault and the same
   SHA-256, or ``discarded``/``failed`` with no file, or gone with a deletion receipt.
 """
@@ -30,6 +31,14 @@ class Invariants:
     store: Path
     vault: Path
     violations: list[str] = field(default_factory=list)
+    preexisting: frozenset[str] = frozenset()
+    """Files in Asterisk's folder before the scenario began: not its doing."""
+
+    def new_files(self) -> list[str]:
+        """Files in Asterisk's folder that were not there when the scenario began."""
+        return sorted(
+            p.name for p in self.recording_dir.iterdir() if p.name not in self.preexisting
+        )
 
     async def check(self) -> list[str]:
         problems: list[str] = []
@@ -47,7 +56,7 @@ class Invariants:
         ]
         if bridges:
             problems.append(f"bridge(s) of ours left: {bridges}")
-        files = sorted(p.name for p in self.recording_dir.iterdir())
+        files = self.new_files()
         if files:
             problems.append(f"file(s) left in Asterisk's recording folder: {files}")
         problems += await asyncio.to_thread(self._rows)

@@ -64,10 +64,12 @@ def asterisk_address(instance: SandboxInstance) -> tuple[str, int]:
 
 
 def invariants(site: SandboxSite, client: AriClient) -> Invariants:
+    folder = site.instance.recording_dir
     return Invariants(
         client=client,
         app="reccontrol",
-        recording_dir=site.instance.recording_dir,
+        recording_dir=folder,
         store=site.workdir / "reccontrol.sqlite3",
         vault=site.workdir / "vault",
+        preexisting=frozenset(p.name for p in folder.iterdir()),
     )

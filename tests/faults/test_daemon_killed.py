@@ -52,7 +52,7 @@ async def test_r1_t4_killed_while_vaulting_the_file_is_vaulted_after_restart(
             await Switchboard(site.instance, session).call("sales", "c-talk-6", CALLER_NUMBER)
             await daemon.frozen_at("vaulting")
             await daemon.kill()
-            files = sorted(p.name for p in site.instance.recording_dir.iterdir())
+            files = checks.new_files()
             assert len(files) == 1, "the file is in Asterisk's folder when the daemon dies"
 
             await asyncio.sleep(RESTART_AFTER)

@@ -66,13 +66,13 @@ async def test_t4_vault_full_keeps_the_file_then_vaults_it_once_space_returns(
             assert "No space left on device" in alert["message"]
             assert [r["state"] for r in call["recordings"]] == ["live"]
             name = call["recordings"][0]["name"]
-            assert [p.stem for p in site.instance.recording_dir.iterdir()] == [name]
+            assert checks.new_files() == [f"{name}.wav"]
             assert list(small_vault.iterdir()) == [], "no half copy is left in the vault"
 
             # Still full: the sweep leaves everything where it is.
             sweeper = daemon.app[SWEEPER]
             assert (await sweeper.sweep()).vaulted == 0
-            assert [p.stem for p in site.instance.recording_dir.iterdir()] == [name]
+            assert checks.new_files() == [f"{name}.wav"]
 
             remount = ["mount", "-o", "remount,size=16m", str(small_vault)]
             await asyncio.to_thread(subprocess.run, remount, check=True)
