@@ -47,14 +47,17 @@ def run(config_path: Path) -> None:
     (the systemd unit does not restart it then); 1 any other failure to start."""
     from controller.commands.startup import upgrade_at_start
     from controller.daemon import run as run_daemon
+    from controller.instance import AlreadyRunning, PortBusy
     from controller.logs import setup_logging
 
     config = load_or_exit(config_path)
     setup_logging(config.logging.level, fmt=config.logging.format)
     for warning in config_warnings(config):
         logging.getLogger("reccontrol").warning("%s", warning)
-    upgrade_at_start(config.store.path)
-    run_daemon(config)
+    try:
+        run_daemon(config, before_start=lambda: upgrade_at_start(config.store.path))
+    except (AlreadyRunning, PortBusy) as exc:
+        fail(str(exc))
 
 
 @cli.command("check-config")

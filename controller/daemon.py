@@ -11,8 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
@@ -20,17 +19,19 @@ from aiohttp import web
 from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
 from controller.ari.client import AriClient, EventStream
-from controller.ari.events import Event
+from controller.ari.watchdog import EventPump, Watchdog
 from controller.audit.witness import WitnessPublisher
 from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
 from controller.eventlog import EventLog
+from controller.instance import InstanceLock, bind_web, lock_path
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
 from controller.retention.purge import run_purge
 from controller.retention.purge_store import PurgeStoreFromThread
 from controller.retention.scheduler import PurgeScheduler
+from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
 from controller.web.errors import error
@@ -40,10 +41,6 @@ from controller.web.payments import bearer, request_payment
 log = logging.getLogger("reccontrol.daemon")
 
 
-class EventHandler(Protocol):
-    async def handle(self, event: Event) -> None: ...
-
-
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
 RNG = web.AppKey("rng", random.Random)
@@ -51,6 +48,10 @@ STORE = web.AppKey("store", StoreThread[SqliteStore])
 ARI = web.AppKey("ari", AriClient)
 STREAM = web.AppKey("stream", EventStream)
 CALLS = web.AppKey("calls", CallManager)
+PUMP = web.AppKey("pump", EventPump)
+SWEEPER = web.AppKey("sweeper", OrphanSweeper)
+# Seconds before trying again a sweep Asterisk could not answer for.
+SWEEP_RETRY = 5.0
 PURGE = web.AppKey("purge", PurgeScheduler)
 VAULT = web.AppKey("vault", LocalVault)
 ACCESS = web.AppKey("access", AccessService)
@@ -123,12 +124,35 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
             gateway=gateway,
         )
         app[CALLS] = calls
-        task = asyncio.create_task(_consume(stream, calls), name="reccontrol-ari-events")
+        pump = EventPump(
+            stream,
+            calls,
+            Watchdog(client, config.ari.watchdog.timeout),
+            interval=config.ari.watchdog.interval,
+            alert=_alert_writer(app),
+        )
+        app[PUMP] = pump
+        task = asyncio.create_task(pump.run(), name="reccontrol-ari-pump")
+        sweeper = OrphanSweeper(
+            vault=vault,
+            store=app[STORE],
+            client=client,
+            clock=app[CLOCK],
+            busy=calls.recordings_in_hand,
+        )
+        app[SWEEPER] = sweeper
+        sweeping = asyncio.create_task(
+            _sweep_forever(sweeper, config.recordings.sweep_minutes * 60),
+            name="reccontrol-orphan-sweep",
+        )
         yield
+        sweeping.cancel()
         await stream.close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping
         await calls.close()
     if event_log is not None:
         event_log.close()
@@ -153,15 +177,32 @@ async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:
     await scheduler.stop()
 
 
-async def _consume(stream: EventStream, handler: EventHandler) -> None:
-    async for event in stream:
+async def _sweep_forever(sweeper: OrphanSweeper, interval: float) -> None:
+    """One sweep at start, then one every ``interval`` seconds (sooner after a sweep
+    Asterisk could not answer for)."""
+    while True:
         try:
-            await handler.handle(event)
-        except asyncio.CancelledError:
-            raise
+            report = await sweeper.sweep()
+            delay = SWEEP_RETRY if report.deferred else interval
         except Exception:
-            # One bad event must never stop the loop that every other call depends on.
-            log.exception("error while handling %s", event.type)
+            log.exception("orphan sweep failed")
+            delay = interval
+        await asyncio.sleep(min(delay, interval))
+
+
+def _alert_writer(app: web.Application) -> Callable[[str, str], None]:
+    """An alert row not tied to a call, written through the store thread."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def alert(kind: str, message: str) -> None:
+        now = app[CLOCK].now()
+        task = asyncio.ensure_future(
+            app[STORE].run(lambda s: s.add_alert(None, kind, message, now))
+        )
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return alert
 
 
 async def payments(request: web.Request) -> web.Response:
@@ -176,7 +217,8 @@ async def health(request: web.Request) -> web.Response:
     list (``?person=ID`` and their token as Bearer): active calls are nobody else's
     business."""
     app = request.app
-    healthy = app[STREAM].connections > 0
+    stream = app[STREAM]
+    healthy = stream.connections > 0
     status = 200 if healthy else 503
     answer: dict[str, object] = {"status": "ok" if healthy else "not ok"}
     person_id = request.query.get("person", "")
@@ -195,9 +237,15 @@ async def health(request: web.Request) -> web.Response:
         except AccessRefused as exc:
             app[LIMITER].failed(address)
             return error(401, "unauthenticated", exc.reason)
+        counters = app[PUMP].counters
         answer |= {
-            "ari_connections": app[STREAM].connections,
+            "ari_connections": stream.connections,
             "active_calls": app[CALLS].active_calls,
+            "events_dropped": stream.dropped,
+            "event_handler_errors": counters.handler_errors,
+            "event_consumer_restarts": counters.consumer_restarts,
+            "forced_reconnects": counters.forced_reconnects,
+            "recording_failures": app[CALLS].recording_failures,
         }
     return web.json_response(answer, status=status)
 
@@ -219,12 +267,23 @@ def build_app(
     return app
 
 
-def run(config: Config) -> None:
-    web.run_app(
-        build_app(config),
-        host=config.web.host,
-        port=config.web.port,
-        access_log=None,
-        print=None,
-        handle_signals=True,
-    )
+def run(config: Config, *, before_start: Callable[[], object] | None = None) -> None:
+    """Runs the daemon until SIGTERM. Raises :class:`AlreadyRunning` or
+    :class:`PortBusy` before touching the store or ARI. ``before_start`` (the store's
+    migrations) runs once the lock is held and the port bound, so no second daemon
+    migrates the store under us."""
+    lock = InstanceLock(lock_path(config.store.path))
+    lock.acquire()
+    try:
+        sock = bind_web(config.web.host, config.web.port)
+        if before_start is not None:
+            before_start()
+        web.run_app(
+            build_app(config),
+            sock=sock,
+            access_log=None,
+            print=None,
+            handle_signals=True,
+        )
+    finally:
+        lock.release()

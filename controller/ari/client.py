@@ -99,6 +99,11 @@ class AriClient:
         data = await self.request("GET", f"/applications/{_enc(app or self.app)}")
         return Application.parse(data)
 
+    async def send_user_event(self, name: str) -> None:
+        """Sends a user event to this application only: it comes back on the events
+        websocket, which proves the whole event path is alive."""
+        await self.request("POST", f"/events/user/{_enc(name)}", {"application": self.app})
+
     async def asterisk_info(self) -> dict[str, Any]:
         data = await self.request("GET", "/asterisk/info")
         return data if isinstance(data, dict) else {}
@@ -350,6 +355,19 @@ class EventStream:
         self._closed = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.connections = 0
+        self.dropped = 0
+        """Messages that could not be decoded (not JSON, too deep, not an object)."""
+        self.connected = False
+        """True from the moment ``StreamConnected`` is yielded until the socket closes."""
+
+    @property
+    def app(self) -> str:
+        return self._client.app
+
+    async def reconnect(self) -> None:
+        """Drops the live socket; iteration goes on with a fresh connection and a resync."""
+        if self._ws is not None:
+            await self._ws.close()
 
     async def close(self) -> None:
         self._closed = True
@@ -387,6 +405,7 @@ class EventStream:
                     "reconnected" if reconnect else "connected",
                     len(application.channel_ids),
                 )
+                self.connected = True
                 yield _connected(self._client.app, application, reconnect)
                 async for message in ws:
                     received = time.monotonic()
@@ -397,11 +416,11 @@ class EventStream:
                             yield event
                             # Logged once the event is handled: a key press reaches its
                             # handler before the event log's redaction and encoding.
-                            if self._on_raw is not None:
-                                self._on_raw(raw)
+                            self._log_raw(raw)
                     elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                         break
             finally:
+                self.connected = False
                 await ws.close()
                 self._ws = None
             if not self._closed:
@@ -409,15 +428,33 @@ class EventStream:
                 await self._sleep(next(delays))
 
     def _decode(self, text: str, received: float) -> tuple[Event, dict[str, Any]] | None:
+        """One message to one event. Nothing a message holds may end the iteration:
+        a frame nested thousands deep raises RecursionError, not ValueError."""
         try:
             data = json.loads(text)
-        except ValueError:
-            log.warning("ARI events: dropped a message that is not JSON")
+        except Exception as exc:
+            self._drop(f"is not decodable JSON ({type(exc).__name__})")
             return None
         if not isinstance(data, dict):
-            log.warning("ARI events: dropped a message that is not a JSON object")
+            self._drop("is not a JSON object")
             return None
-        return parse_event(data, received), data
+        try:
+            return parse_event(data, received), data
+        except Exception as exc:
+            self._drop(f"could not be read as an event ({type(exc).__name__})")
+            return None
+
+    def _drop(self, why: str) -> None:
+        self.dropped += 1
+        log.warning("ARI events: dropped a message that %s (%d dropped so far)", why, self.dropped)
+
+    def _log_raw(self, raw: dict[str, Any]) -> None:
+        if self._on_raw is None:
+            return
+        try:
+            self._on_raw(raw)
+        except Exception as exc:
+            log.error("ARI events: the event log failed (%s)", type(exc).__name__)
 
 
 def _connected(app: str, application: Application, reconnect: bool) -> StreamConnected:

@@ -21,6 +21,7 @@ from controller.ari.errors import AriError, AriNotFound
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.ids import far_side_id
+from controller.calls.recording import RECORDING_FAILED
 from controller.clock import Clock
 from controller.config.model import Agent, Config
 from controller.payments.charge import REDIRECT_REFUSED, UNAVAILABLE, ChargeRequest, ChargeResult
@@ -75,6 +76,11 @@ class CommandExecutor:
         self._timers: dict[str, dict[str, asyncio.TimerHandle]] = {}
         self._background: set[asyncio.Future[Any]] = set()
         self.reaction_times_ms: list[float] = []
+        self.recording_failures = 0
+        """Recordings lost since start (failed, never started, or ended by themselves)."""
+        self.settling: set[str] = set()
+        """Recording names whose file is being moved or deleted right now: the orphan
+        sweep leaves them alone."""
 
     def attach(self, sink: CallSink) -> None:
         self._sink = sink
@@ -101,6 +107,11 @@ class CommandExecutor:
                     await self.rest(command)
                 except AriError as exc:
                     if isinstance(command, CLEANUP) and isinstance(exc, AriNotFound):
+                        if isinstance(command, c.StopRecording):
+                            # Already over, and its RecordingFinished was lost (it ended
+                            # while the events websocket was down): settle it now rather
+                            # than wait for the call's ending timer.
+                            self.sink.feed(call_id, m.RecordingEnded(command.name))
                         return
                     self.sink.feed(call_id, m.CommandFailed(command, exc.error_id, exc.status))
                     return
@@ -179,7 +190,6 @@ class CommandExecutor:
                 await client.hangup(channel_id, reason)
             case c.DestroyBridge(bridge_id=bridge_id):
                 await client.destroy_bridge(bridge_id)
-                self.spawn(self._confirm_bridge_gone(bridge_id))
             case c.ContinueInDialplan(channel_id=channel_id):
                 await self.return_to_dialplan(channel_id)
             case _:
@@ -208,6 +218,15 @@ class CommandExecutor:
         except AriError:
             pass
 
+    async def existing_channels(self) -> set[str] | None:
+        """Every channel Asterisk has now (in the application or not), or None when it
+        cannot say."""
+        try:
+            return {channel.id for channel in await self._client.list_channels()}
+        except AriError as exc:
+            log.warning("channels unreadable (%s)", exc.error_id)
+            return None
+
     async def agent_named_on(self, channel_id: str) -> Agent | None:
         """Who answered behind a Local target. A Queue() on the far half names the member
         that answered in ``MEMBERINTERFACE`` (queues.conf ``setinterfacevar=yes``), e.g.
@@ -230,25 +249,6 @@ class CommandExecutor:
         except AriError:
             return None
         return self._config.agents.get(agent_id)
-
-    async def _confirm_bridge_gone(self, bridge_id: str, delay: float = 2.0) -> None:
-        """Seen on Asterisk 22 now and then, right after the payment IVR: a bridge that
-        answered 204 to DELETE is still listed. Look again, and delete it again."""
-        await asyncio.sleep(delay)
-        try:
-            await self._client.get_bridge(bridge_id)
-        except AriNotFound:
-            return
-        except AriError as exc:
-            log.warning("bridge %s: could not check it was destroyed (%s)", bridge_id, exc.error_id)
-            return
-        log.warning("bridge %s outlived its deletion; deleting it again", bridge_id)
-        try:
-            await self._client.destroy_bridge(bridge_id)
-        except AriNotFound:
-            pass
-        except AriError as exc:
-            log.error("bridge %s could not be destroyed (%s)", bridge_id, exc.error_id)
 
     # -- store -----------------------------------------------------------------------
     def _store_write(self, call_id: str, command: c.Store) -> None:
@@ -294,6 +294,8 @@ class CommandExecutor:
             case c.ClosePause(pause_id=pause_id, resumed_by=resumed_by):
                 self.write(lambda s: s.close_pause(pause_id, resumed_by, now))
             case c.AddAlert(call_id=alert_call, kind=kind, message=message):
+                if kind == RECORDING_FAILED:
+                    self.recording_failures += 1
                 self.write(lambda s: s.add_alert(alert_call, kind, message, now))
             case c.MakePrivate(call_id=private_call, agent_id=agent_id, day=day):
                 self.write(lambda s: s.make_private(private_call, agent_id, day))
@@ -319,7 +321,7 @@ class CommandExecutor:
             case c.LookupObjection(caller_hash=hashed):
                 self.spawn(self._lookup_objection(call_id, hashed))
             case c.AdoptRecording(recording_id=recording_id, name=name, fmt=fmt):
-                self.spawn(self._adopt(recording_id, name, fmt))
+                self.spawn(self._adopt(call_id, recording_id, name, fmt))
             case c.DiscardIncoming(name=name, fmt=fmt):
                 self.spawn(self._discard_incoming(call_id, name, fmt))
             case c.FetchPaymentDetails(channel_id=channel_id):
@@ -352,7 +354,14 @@ class CommandExecutor:
             objected = True
         self.sink.feed(call_id, m.ObjectionKnown(objected))
 
-    async def _adopt(self, recording_id: str, name: str, fmt: str) -> None:
+    async def _adopt(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
+        self.settling.add(name)
+        try:
+            await self._adopt_file(call_id, recording_id, name, fmt)
+        finally:
+            self.settling.discard(name)
+
+    async def _adopt_file(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
         try:
             adopted = await asyncio.to_thread(self._vault.adopt, name, fmt)
         except VaultError as exc:
@@ -364,6 +373,15 @@ class CommandExecutor:
                 log.error("ALERT: recording %s refused by the vault", recording_id)
                 message = f"recording {recording_id}: {exc}"
                 await self._store.run(lambda s: s.add_alert(None, "vault_refused", message, now))
+            elif exc.kept:
+                # Vault full or unwritable: the file waits in Asterisk's folder, its row
+                # stays live, and the orphan sweep vaults it once the vault takes it.
+                message = (
+                    f"recording {recording_id} could not be vaulted ({exc}); kept in "
+                    "Asterisk's folder until the vault takes it"
+                )
+                await self._store.run(lambda s: s.add_alert(call_id, "vault_failed", message, now))
+                return
             await self._store.run(lambda s: s.close_recording(recording_id, "missing", now))
             return
         now = self._clock.now()
@@ -375,8 +393,14 @@ class CommandExecutor:
         log.info("recording %s stored: %.1f s", recording_id, adopted.duration_seconds)
 
     async def _discard_incoming(self, call_id: str, name: str, fmt: str) -> None:
-        if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):
-            log.warning("call %s: deleted a file Asterisk kept for a discarded recording", call_id)
+        self.settling.add(name)
+        try:
+            if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):
+                log.warning(
+                    "call %s: deleted a file Asterisk kept for a discarded recording", call_id
+                )
+        finally:
+            self.settling.discard(name)
 
     async def _payment_details(self, call_id: str, channel_id: str) -> None:
         amount = order = ""

@@ -222,7 +222,8 @@ class InboundCall:
             case m.RecordingEnded(name=name, failed=failed, cause=cause):
                 if not self.rec.owns(name):
                     return []
-                return self.rec.ended(failed, cause) + self._end_if_ending()
+                ended = self.rec.ended(failed, cause, may_retry=self._recording_may_restart)
+                return ended + self._end_if_ending()
             case m.CommandFailed(command=command, error_id=error_id, status=status):
                 return self._command_failed(command, error_id, status, now)
             case m.TimerFired(name=name):
@@ -418,12 +419,24 @@ class InboundCall:
         end = c.EndCall(self.call_id, outcome, self._agent_id(), self.announcement_completed)
         return [end, c.Finished()]
 
+    @property
+    def _recording_may_restart(self) -> bool:
+        """A lost recording may be tried again: both parties still talking, bridged,
+        no payment under way (its pause must not be bypassed by a new file)."""
+        return (
+            self.phase is Phase.CONNECTED
+            and self.payment is None
+            and not (self.caller_gone or self.agent_gone)
+        )
+
     def _command_failed(
         self, command: c.Command, error_id: str, status: int | None, now: dt.datetime
     ) -> list[c.Command]:
         match command:
             case c.StartRecording(name=name):
-                return self.rec.start_failed(name, error_id, status)
+                return self.rec.start_failed(
+                    name, error_id, status, may_retry=self._recording_may_restart
+                )
             case c.Play(playback_id=playback_id) if playback_id == self.playback_id:
                 return self._playback_done(True, now)
             case c.Originate():

@@ -47,6 +47,15 @@ class CallManager:
         """Key press to Asterisk's answer for each protective REST call, in ms."""
         return self.executor.reaction_times_ms
 
+    @property
+    def recording_failures(self) -> int:
+        """Recordings lost since start (failed, never started, or ended by themselves)."""
+        return self.executor.recording_failures
+
+    def recordings_in_hand(self) -> set[str]:
+        """Recording names calls in progress own or are settling: not the sweep's."""
+        return self.router.recordings_in_hand()
+
     async def handle(self, event: Event) -> None:
         await self.router.handle(event)
 

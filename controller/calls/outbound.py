@@ -201,6 +201,22 @@ class OutboundCall:
         return self.talk.agent
 
     @property
+    def agent_originated(self) -> bool:
+        """The agent placed this call: their leg exists from the start, so a resync may
+        judge it (an inbound call's agent leg may not be dialled yet)."""
+        return True
+
+    @property
+    def _recording_may_restart(self) -> bool:
+        """A lost recording may be tried again: both parties still talking, bridged,
+        no payment under way (its pause must not be bypassed by a new file)."""
+        return (
+            self.phase is Phase.CONNECTED
+            and self.talk.payment is None
+            and not (self.customer_gone or self.agent_gone)
+        )
+
+    @property
     def objected(self) -> bool:
         return self.notice.objected
 
@@ -302,7 +318,8 @@ class OutboundCall:
             case m.RecordingEnded(name=name, failed=failed, cause=cause):
                 if not self.rec.owns(name):
                     return []
-                return self.rec.ended(failed, cause) + self._end_if_ending()
+                ended = self.rec.ended(failed, cause, may_retry=self._recording_may_restart)
+                return ended + self._end_if_ending()
             case m.CommandFailed(command=command, error_id=error_id, status=status):
                 return self._command_failed(command, error_id, status, now)
             case m.TimerFired(name=name):
@@ -548,7 +565,9 @@ class OutboundCall:
     ) -> list[c.Command]:
         match command:
             case c.StartRecording(name=name):
-                return self.rec.start_failed(name, error_id, status)
+                return self.rec.start_failed(
+                    name, error_id, status, may_retry=self._recording_may_restart
+                )
             case c.Play(playback_id=playback_id) if playback_id == self.notice.playback_id:
                 return self._playback_done(True, now)
             case c.Originate() if self.phase is Phase.DIALING:

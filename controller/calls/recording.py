@@ -1,8 +1,10 @@
 """One call's recording and its pauses, as a pure state machine.
 
 Start, pause (skip or silence mode), resume (by the agent, by timeout, by the payment),
-discard and stop, and Asterisk's answers to them. Each method returns the commands to
-carry out, the protective one (pause, discard) always first. Inbound, outbound and
+discard and stop, and Asterisk's answers to them. A recording lost without being asked
+(refused at start, failed, or ended by itself mid-call) is an alert on the call at once
+and is started once more with a new file, unless a pause is open. Each method returns
+the commands to carry out, the protective one (pause, discard) always first. Inbound, outbound and
 adopted calls all drive their recording through this one class; a call rebuilt after a
 restart starts from a :class:`RecordingSnapshot`.
 """
@@ -18,6 +20,8 @@ from controller.calls.ids import new_id
 from controller.config.model import PauseSettings
 
 PAUSE_TIMER = "pause"
+RECORDING_FAILED = "recording_failed"
+"""Alert kind of a recording that stopped without being asked to, or never started."""
 
 
 class RecState(StrEnum):
@@ -80,6 +84,8 @@ class RecordingControl:
         self._log_prefix = log_prefix
         self.recording: Recording | None = snapshot.recording if snapshot else None
         self.pause: Pause | None = snapshot.pause if snapshot else None
+        self.retries = 0
+        """Recordings started again after one was lost: at most one per call."""
 
     def snapshot(self) -> RecordingSnapshot:
         rec = self.recording
@@ -131,19 +137,49 @@ class RecordingControl:
         if rec is not None and rec.name == name and rec.state is RecState.STARTING:
             rec.state = RecState.ACTIVE
 
-    def start_failed(self, name: str, error_id: str, status: int | None) -> list[c.Command]:
+    def start_failed(
+        self, name: str, error_id: str, status: int | None, *, may_retry: bool
+    ) -> list[c.Command]:
+        """Asterisk refused to start it. ``may_retry``: the call is still one where a new
+        recording could start (both parties talking, no payment under way)."""
         rec = self.recording
         if rec is None or rec.name != name or rec.state is not RecState.STARTING:
             return []
-        rec.state = RecState.FAILED
-        return [
-            c.CloseRecording(rec.recording_id, "failed"),
-            self._log(
-                f"recording could not start ({error_id} {status or ''}); the call goes "
-                "on unrecorded".replace("  ", " "),
-                "error",
-            ),
+        why = f"it could not start ({error_id} {status or ''})".replace(" )", ")")
+        return self._lost(why, keep_file=False, started=False, may_retry=may_retry)
+
+    def _lost(
+        self, why: str, *, keep_file: bool, may_retry: bool, started: bool = True
+    ) -> list[c.Command]:
+        """A recording stopped, or never started, without being asked to. The call goes
+        on; the failure is an alert row on the call at once. The first loss of a call is
+        retried with a new file, unless a pause is open: a new file would record what
+        the pause keeps out."""
+        rec = self.recording
+        assert rec is not None
+        paused = self.pause is not None
+        commands = self.close_pause("recording_failed")
+        if keep_file:
+            # Whatever Asterisk wrote goes to the vault; no file at all marks it missing.
+            rec.state = RecState.DONE
+            commands.append(c.AdoptRecording(rec.recording_id, rec.name, self.fmt))
+        else:
+            rec.state = RecState.FAILED
+            commands.append(c.CloseRecording(rec.recording_id, "failed"))
+            if started:
+                # A partial file must not stay in Asterisk's folder, outside retention.
+                commands.append(c.DiscardIncoming(rec.name, self.fmt))
+        retry = self.retries == 0 and not paused and may_retry
+        then = "retrying once with a new file" if retry else "the call goes on unrecorded"
+        message = f"recording {rec.recording_id} failed: {why}; {then}"
+        commands += [
+            c.AddAlert(self.call_id, RECORDING_FAILED, message),
+            self._log(message, "error"),
         ]
+        if retry:
+            self.retries += 1
+            commands += self.start(rec.purposes)
+        return commands
 
     # -- pause and resume (A5, M1, M2) -----------------------------------------------
     def pause_for(self, reason: str, paused_by: str) -> list[c.Command]:
@@ -254,8 +290,9 @@ class RecordingControl:
             commands.append(c.StopRecording(rec.name))
         return commands + self.close_pause("call_end")
 
-    def ended(self, failed: bool, cause: str) -> list[c.Command]:
-        """Asterisk finished the recording or gave up on it (check :meth:`owns`)."""
+    def ended(self, failed: bool, cause: str, *, may_retry: bool) -> list[c.Command]:
+        """Asterisk finished the recording or gave up on it (check :meth:`owns`).
+        ``may_retry`` as for :meth:`start_failed`."""
         rec = self.recording
         assert rec is not None
         if rec.state in (RecState.DISCARDED, RecState.FAILED):
@@ -264,12 +301,12 @@ class RecordingControl:
         if rec.state is RecState.DONE:
             return []
         if failed:
-            rec.state = RecState.FAILED
-            return [
-                *self.close_pause("recording_failed"),
-                c.CloseRecording(rec.recording_id, "failed"),
-                self._log(f"recording failed ({cause or 'no cause given'})", "error"),
-            ]
+            why = f"Asterisk reported a failure: {cause or 'no cause given'}"
+            return self._lost(why, keep_file=False, may_retry=may_retry)
+        if rec.live:
+            # Nobody asked it to stop: Asterisk could not write the file (it reports
+            # that as a finished recording of 0 s) or ended it on its own.
+            return self._lost("it ended by itself mid-call", keep_file=True, may_retry=may_retry)
         rec.state = RecState.DONE
         return [c.AdoptRecording(rec.recording_id, rec.name, self.fmt)]
 

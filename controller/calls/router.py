@@ -102,7 +102,7 @@ class EventRouter:
                     recording.name, m.RecordingEnded(recording.name, True, recording.cause)
                 )
             case StreamConnected(state=state, reconnect=reconnect):
-                self._resync(set(state.channel_ids), reconnect)
+                await self._resync(set(state.channel_ids), reconnect)
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
@@ -267,12 +267,30 @@ class EventRouter:
         """Recording events name the recording only: remember whose it is."""
         self._by_recording[name] = call_id
 
-    def _resync(self, present: set[str], reconnect: bool) -> None:
-        """After a reconnect, calls whose channels vanished during the gap are ended."""
+    def recordings_in_hand(self) -> set[str]:
+        """Names of the recordings calls in progress own or are still settling: the
+        orphan sweep leaves their files alone."""
+        return set(self._by_recording) | self._executor.settling
+
+    async def _resync(self, in_application: set[str], reconnect: bool) -> None:
+        """After a reconnect, calls whose channels vanished during the gap are ended.
+
+        Gone means gone from Asterisk (``GET /channels``), not merely absent from the
+        application: an agent leg still ringing is not in Stasis yet, and one not yet
+        dialled does not exist at all; calling either gone would leave the agent's
+        phone in a dead call once it answers."""
+        existing = await self._executor.existing_channels()
+        if existing is None:
+            log.warning("resync: Asterisk's channels unreadable; no call ended")
         known = set(self._by_channel)
-        for channel_id in known - present:
+        gone = known - existing if existing is not None else set()
+        for channel_id in gone:
+            ctx = self.calls.get(self._by_channel[channel_id])
+            if ctx is not None and channel_id == ctx.machine.agent_channel_id:
+                if not ctx.machine.agent_originated:
+                    continue
             self._to_channel(channel_id, m.ChannelGone(channel_id))
-        strangers = present - known
+        strangers = in_application - known
         if strangers:
             log.warning(
                 "%d channel(s) in the application are not tracked by this controller; "

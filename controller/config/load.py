@@ -29,6 +29,7 @@ from controller.config.model import (
     RecordingSettings,
     Service,
     StoreSettings,
+    WatchdogSettings,
     WebSettings,
 )
 from controller.config.reader import (
@@ -81,6 +82,7 @@ def _ari(node: Node, secrets: Secrets) -> AriSettings | None:
             "request_timeout",
             "reconnect",
             "event_log",
+            "watchdog",
         ),
         required=("url", "username"),
     ):
@@ -101,6 +103,11 @@ def _ari(node: Node, secrets: Secrets) -> AriSettings | None:
         maximum = reconnect["max_delay"].number(30.0, minimum=0.1, maximum=600)
         if maximum < initial:
             reconnect["max_delay"].fail(f"must be >= initial_delay ({initial:g})")
+    watchdog = node["watchdog"]
+    interval, timeout = 15.0, 5.0
+    if watchdog.present and watchdog.mapping(("interval", "timeout")):
+        interval = watchdog["interval"].number(15.0, minimum=0.05, maximum=3600)
+        timeout = watchdog["timeout"].number(5.0, minimum=0.05, maximum=600)
     password = node.secret("password", secrets)
     event_log = node["event_log"].string(None)
     return AriSettings(
@@ -115,6 +122,7 @@ def _ari(node: Node, secrets: Secrets) -> AriSettings | None:
         request_timeout=node["request_timeout"].number(5.0, minimum=0.1, maximum=120),
         reconnect=ReconnectSettings(initial, maximum),
         event_log=Path(event_log) if event_log else None,
+        watchdog=WatchdogSettings(interval, timeout),
     )
 
 
@@ -279,11 +287,15 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
 
     rec = root["recordings"]
     recordings = RecordingSettings(Path(), Path())
-    if rec.mapping(("asterisk_dir", "vault_dir", "format"), required=("asterisk_dir", "vault_dir")):
+    if rec.mapping(
+        ("asterisk_dir", "vault_dir", "format", "sweep_minutes"),
+        required=("asterisk_dir", "vault_dir"),
+    ):
         recordings = RecordingSettings(
             asterisk_dir=Path(rec["asterisk_dir"].string("")),
             vault_dir=Path(rec["vault_dir"].string("")),
             format=rec["format"].string("wav", choices=("wav", "wav16")),
+            sweep_minutes=rec["sweep_minutes"].number(10.0, minimum=0.01, maximum=1440),
         )
         if recordings.asterisk_dir == recordings.vault_dir and rec["vault_dir"].present:
             rec["vault_dir"].fail(

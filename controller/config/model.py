@@ -65,10 +65,19 @@ class Organisation:
 
 
 @dataclass(frozen=True)
+class WatchdogSettings:
+    interval: float = 15.0
+    """Seconds between two probes of the event path."""
+    timeout: float = 5.0
+    """Seconds a probe may take to come back before the connection is replaced."""
+
+
+@dataclass(frozen=True)
 class AriSettings(AriConnection):
     """The ``ari`` section: how to reach Asterisk, plus what the daemon adds around it."""
 
     event_log: Path | None = None
+    watchdog: WatchdogSettings = field(default_factory=WatchdogSettings)
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,8 @@ class RecordingSettings:
     vault_dir: Path
     """Where reccontrol keeps them once finished: not world-readable, served only by the API."""
     format: str = "wav"
+    sweep_minutes: float = 10.0
+    """Minutes between two orphan sweeps of Asterisk's folder (one also runs at start)."""
 
 
 # T5: calls, decisions and consent events hold the caller HMAC: one year at most.

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from controller.stoppoints import stop_point
+
 # ARI format name -> file extension Asterisk writes.
 EXTENSIONS = {"wav": "wav", "wav16": "wav16"}
 CHUNK = 1 << 16
@@ -26,6 +28,23 @@ CHUNK = 1 << 16
 
 class VaultError(Exception):
     error_id = "vault-error"
+
+    def __init__(self, message: str, *, kept: bool = False) -> None:
+        super().__init__(message)
+        self.kept = kept
+        """The file is still in Asterisk's folder (the vault could not take it: full,
+        unwritable), so a later attempt can still vault it."""
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """A file in Asterisk's recording folder."""
+
+    file: str
+    stem: str
+    suffix: str
+    refused: str = ""
+    """Why it must not be touched (a symlink, not a regular file, not Asterisk's), or ""."""
 
 
 class VaultRefused(VaultError):
@@ -47,6 +66,31 @@ def wav_duration(path: Path) -> float:
     with wave.open(str(path), "rb") as wav:
         rate = wav.getframerate()
         return wav.getnframes() / rate if rate else 0.0
+
+
+def _problem(info: os.stat_result, asterisk_uid: int) -> str:
+    """Why a file of Asterisk's folder must not be taken, or "": the one check for the
+    call's own file and for the sweep, on what was opened (or listed) without following
+    links. A link (soft or hard) or a file not Asterisk's may reach a file elsewhere."""
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_nlink != 1:
+        return f"has {info.st_nlink} hard links"
+    if info.st_uid != asterisk_uid:
+        return (
+            f"belongs to uid {info.st_uid}, not to Asterisk (uid {asterisk_uid}, "
+            "the owner of the recording folder)"
+        )
+    return ""
+
+
+def _duration_or_zero(path: Path) -> float:
+    try:
+        return wav_duration(path)
+    except (OSError, wave.Error, EOFError):
+        return 0.0
 
 
 def sha256_of(path: Path) -> str:
@@ -81,22 +125,9 @@ class LocalVault:
         """
         source = self.incoming_path(name, fmt)
         target = self.vault_dir / source.name
+        stop_point("vaulting")
         try:
-            fd = self._open_incoming(source)
-            try:
-                checked = os.fstat(fd)
-                me = os.geteuid()
-                moved = False
-                if checked.st_uid == me or me == 0:
-                    moved = self._rename_checked(source, target, checked)
-                if not moved:
-                    # Another file system, or not ours and we cannot chown it: copy what
-                    # we opened into a file we own, then drop the original (the
-                    # controller runs in Asterisk's group to do so).
-                    self._copy_fd(fd, target)
-                    self._unlink_if_same(source, checked)
-            finally:
-                os.close(fd)
+            self._move_in(source, target)
             return AdoptedFile(
                 path=target,
                 sha256=sha256_of(target),
@@ -105,8 +136,33 @@ class LocalVault:
             )
         except FileNotFoundError:
             raise VaultError(f"recording file {source.name} is missing") from None
-        except (OSError, wave.Error, EOFError) as exc:
+        except OSError as exc:
+            raise VaultError(
+                f"cannot adopt recording {source.name}: {exc.strerror or exc}",
+                kept=os.path.lexists(source),
+            ) from None
+        except (wave.Error, EOFError) as exc:
             raise VaultError(f"cannot adopt recording {source.name}: {exc}") from None
+
+    def _move_in(self, source: Path, target: Path) -> None:
+        """Moves a checked file of Asterisk's folder to ``target`` in the vault, owned by
+        reccontrol, mode 0600. Raises :class:`VaultRefused` (the file stays) or OSError
+        (the file stays unless it was already moved)."""
+        fd = self._open_incoming(source)
+        try:
+            checked = os.fstat(fd)
+            me = os.geteuid()
+            moved = False
+            if checked.st_uid == me or me == 0:
+                moved = self._rename_checked(source, target, checked)
+            if not moved:
+                # Another file system, or not ours and we cannot chown it: copy what
+                # we opened into a file we own, then drop the original (the
+                # controller runs in Asterisk's group to do so).
+                self._copy_fd(fd, target)
+                self._unlink_if_same(source, checked)
+        finally:
+            os.close(fd)
 
     def _open_incoming(self, source: Path) -> int:
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -118,22 +174,14 @@ class LocalVault:
                     f"recording file {source.name} is a symbolic link; not adopted"
                 ) from None
             raise
-        info = os.fstat(fd)
-        asterisk_uid = os.stat(self.asterisk_dir).st_uid
-        problem = ""
-        if not stat.S_ISREG(info.st_mode):
-            problem = "is not a regular file"
-        elif info.st_nlink != 1:
-            problem = f"has {info.st_nlink} hard links"
-        elif info.st_uid != asterisk_uid:
-            problem = (
-                f"belongs to uid {info.st_uid}, not to Asterisk (uid {asterisk_uid}, "
-                "the owner of the recording folder)"
-            )
+        problem = _problem(os.fstat(fd), self._asterisk_uid())
         if problem:
             os.close(fd)
             raise VaultRefused(f"recording file {source.name} {problem}; not adopted")
         return fd
+
+    def _asterisk_uid(self) -> int:
+        return os.stat(self.asterisk_dir).st_uid
 
     def _rename_checked(self, source: Path, target: Path, checked: os.stat_result) -> bool:
         """Renames into the vault, then makes sure what arrived is the file checked (not
@@ -172,12 +220,69 @@ class LocalVault:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         out_fd = os.open(partial, flags, 0o600)
         os.lseek(fd, 0, os.SEEK_SET)
-        with os.fdopen(out_fd, "wb") as out:
-            while block := os.read(fd, CHUNK):
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(partial, target)
+        try:
+            with os.fdopen(out_fd, "wb") as out:
+                while block := os.read(fd, CHUNK):
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            os.rename(partial, target)
+        except BaseException:
+            # A full vault must not keep half a copy; the original stays for a retry.
+            partial.unlink(missing_ok=True)
+            raise
+
+    # -- orphans in Asterisk's folder --------------------------------------------------
+    def incoming_files(self) -> list[IncomingFile]:
+        """Every entry of Asterisk's recording folder, listed without following any link,
+        each with what the vault's check says of it (``refused``)."""
+        try:
+            owner = self._asterisk_uid()
+            entries = sorted(os.scandir(self.asterisk_dir), key=lambda e: e.name)
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in entries:
+            stem, _, suffix = entry.name.partition(".")
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            found.append(IncomingFile(entry.name, stem, suffix, _problem(info, owner)))
+        return found
+
+    def take_incoming(self, file: str, *, keep: bool) -> AdoptedFile:
+        """Moves one file of Asterisk's folder into the vault (``keep``) or deletes it,
+        through the same checks as :meth:`adopt` (on what was opened, never through a
+        link: :class:`VaultRefused` leaves it in place). Returned ``path`` is the vault
+        file, or the deleted file's old path; a deleted file's hash is of what was read."""
+        if "/" in file or file in ("", ".", ".."):
+            raise VaultError(f"{file!r} is not a file name")
+        source = self.asterisk_dir / file
+        target = self.vault_dir / file
+        try:
+            if keep:
+                self._move_in(source, target)
+                return AdoptedFile(
+                    target, sha256_of(target), _duration_or_zero(target), target.stat().st_size
+                )
+            fd = self._open_incoming(source)
+            try:
+                checked = os.fstat(fd)
+                digest = hashlib.sha256()
+                while block := os.read(fd, CHUNK):
+                    digest.update(block)
+                self._unlink_if_same(source, checked)
+            finally:
+                os.close(fd)
+            return AdoptedFile(source, digest.hexdigest(), 0.0, 0)
+        except FileNotFoundError:
+            raise VaultError(f"recording file {file} is missing") from None
+        except OSError as exc:
+            raise VaultError(
+                f"cannot take recording file {file}: {exc.strerror or exc}",
+                kept=os.path.lexists(source),
+            ) from None
 
     @staticmethod
     def _unlink_if_same(source: Path, checked: os.stat_result) -> None:

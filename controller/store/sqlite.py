@@ -21,6 +21,7 @@ from controller.secrets import Secret
 from controller.store.access_log import AccessLogStore
 from controller.store.lifecycle import LifecycleStore
 from controller.store.migrations import MIGRATIONS, Migration
+from controller.store.orphans import OrphanStore
 from controller.store.records import (
     CallStart,
     ConsentEvent,
@@ -41,7 +42,7 @@ class SchemaTooNewError(StoreError):
     """The store was migrated by a newer reccontrol: running against it could corrupt it."""
 
 
-class SqliteStore(AccessLogStore, LifecycleStore, SheetStore):
+class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
     def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
         self.audit_key = audit_key

@@ -8,13 +8,27 @@ event loop: they all queue here, in order, on a single thread.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
+from controller.stoppoints import stop_point
+
 S = TypeVar("S")
 S_co = TypeVar("S_co", covariant=True)
 T = TypeVar("T")
+log = logging.getLogger("reccontrol.store")
+# Beyond SQLite's own busy_timeout: how often and how long a locked store is retried.
+BUSY_RETRY = 0.1
+MAX_BUSY_WAIT = 300.0
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 class StoreThread(Generic[S]):
@@ -32,7 +46,23 @@ class StoreThread(Generic[S]):
     def _call(self, fn: Callable[[S], T]) -> T:
         if self._store is None:
             raise RuntimeError("the store thread is not started")
-        return fn(self._store)
+        stop_point("store-write")
+        since: float | None = None
+        while True:
+            try:
+                return fn(self._store)
+            except sqlite3.OperationalError as exc:
+                # Another process holds the database (a backup, an admin's sqlite3
+                # shell) past busy_timeout. Each store method is one transaction, rolled
+                # back on error, so running it again is safe; the writes queued behind
+                # it wait their turn in order, and none is lost.
+                now = time.monotonic()
+                if since is None:
+                    since = now
+                    log.warning("the store is locked by another process; writes wait")
+                if not _is_busy(exc) or now - since >= MAX_BUSY_WAIT:
+                    raise
+                time.sleep(BUSY_RETRY)
 
     async def run(self, fn: Callable[[S], T]) -> T:
         """Runs ``fn(store)`` on the store thread and returns its result."""

@@ -34,6 +34,10 @@ class FakeAri:
     connections: int = 0
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    registered: bool = False
+    """Whether the application is registered; a new events websocket registers it."""
+    echo_user_events: bool = True
+    """Whether ``POST /events/user/{name}`` comes back on the websocket, as on Asterisk."""
 
     def authorized(self, request: web.Request) -> bool:
         expected = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
@@ -53,6 +57,7 @@ class FakeAri:
             raise web.HTTPUnauthorized()
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        self.registered = True
         self.connections += 1
         self.sockets.append(ws)
         self.connected.set()
@@ -93,7 +98,16 @@ class FakeAri:
             if isinstance(payload, str):
                 return web.Response(status=status, text=payload)
             return web.json_response(payload, status=status)
+        if key[0] == "POST" and request.path.startswith("/ari/events/user/"):
+            if not self.registered:
+                return web.json_response({"message": "Application not found"}, status=404)
+            if self.echo_user_events and self.sockets:
+                name = request.path.rsplit("/", 1)[1]
+                await self.send(event("ChannelUserevent", eventname=name, userevent={}))
+            return web.Response(status=204)
         if key == ("GET", f"/ari/applications/{self.app_name}"):
+            if not self.registered:
+                return web.json_response({"message": "Application not found"}, status=404)
             return web.json_response(
                 {
                     "name": self.app_name,

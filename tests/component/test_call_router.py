@@ -22,6 +22,7 @@ from controller.ari.client import AriClient
 from controller.ari.events import StreamConnected, parse_event
 from controller.ari.models import Application
 from controller.calls.executor import CommandExecutor
+from controller.calls.inbound import InboundCall
 from controller.calls.router import CallContext, EventRouter
 from controller.clock import ShiftedClock
 from controller.recordings import LocalVault
@@ -239,6 +240,34 @@ async def test_reconnect_ends_calls_whose_channels_vanished(rig: Rig) -> None:
     await rig.fake.seen("POST", f"/ari/channels/caller-1/play/rc-{call_id}-p1")
     await rig.router.handle(_stream_connected([]))
     await until(lambda: rig.router.calls == {})
+
+
+async def test_r1_resync_spares_an_agent_leg_not_dialled_yet(rig: Rig) -> None:
+    """R1: a reconnect during the announcement. The agent leg is not dialled yet, so
+    Asterisk lists no such channel; it must not be declared gone, or the agent answering
+    later would be left alone in Stasis."""
+    await send(rig, "StasisStart", channel=CALLER, args=["inbound", "sales"])
+    call_id, ctx = only_call(rig)
+    await rig.fake.seen("POST", f"/ari/channels/caller-1/play/rc-{call_id}-p1")
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [CALLER])
+    await rig.router.handle(_stream_connected(["caller-1"]))
+    await rig.fake.seen("GET", "/ari/channels")
+    await idle(ctx)
+    assert call_id in rig.router.calls and isinstance(ctx.machine, InboundCall)
+    assert not ctx.machine.agent_gone and not ctx.machine.caller_gone
+
+
+async def test_r1_resync_ends_nothing_when_asterisk_cannot_list_channels(rig: Rig) -> None:
+    """Absent from the application is not gone from Asterisk: without GET /channels the
+    resync cannot tell, so no call is ended on a guess."""
+    await send(rig, "StasisStart", channel=CALLER, args=["inbound", "sales"])
+    call_id, ctx = only_call(rig)
+    await rig.fake.seen("POST", f"/ari/channels/caller-1/play/rc-{call_id}-p1")
+    rig.fake.answers[("GET", "/ari/channels")] = (500, {"message": "boom"})
+    await rig.router.handle(_stream_connected([]))
+    await idle(ctx)
+    assert call_id in rig.router.calls and isinstance(ctx.machine, InboundCall)
+    assert not ctx.machine.caller_gone
 
 
 def _stream_connected(channel_ids: list[str]) -> StreamConnected:

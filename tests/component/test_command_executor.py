@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,9 +27,10 @@ from controller.recordings import LocalVault
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_ari import PASSWORD, FakeAri
-from tests.sites import load_site, site_config, write_site
+from tests.sites import add_call, load_site, site_config, write_site
 
 WAIT = 5.0
+T0 = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -65,6 +67,8 @@ class Rig:
     fake: FakeAri
     executor: CommandExecutor
     sink: Sink
+    store: StoreThread[SqliteStore]
+    vault: LocalVault
 
 
 @pytest.fixture
@@ -95,7 +99,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         sink = Sink()
         executor.attach(sink)
         try:
-            yield Rig(fake, executor, sink)
+            yield Rig(fake, executor, sink, store, vault)
         finally:
             await executor.close(grace=0.1)
             await store.stop()
@@ -224,3 +228,42 @@ async def test_objection_lookup_answers_from_the_store_C4(rig: Rig) -> None:
     assert await rig.sink.next_message() == m.ObjectionKnown(True)
     await rig.executor.execute("c1", c.LookupObjection("hash-2"), None)
     assert await rig.sink.next_message() == m.ObjectionKnown(False)
+
+
+async def test_r1_stopping_a_recording_asterisk_no_longer_has_settles_it(rig: Rig) -> None:
+    """R1: the recording ended while the events websocket was down, so its
+    RecordingFinished is lost; the 404 to the stop settles it at once instead of leaving
+    the call waiting for its ending timer."""
+    path = "/ari/recordings/live/rec/stop"
+    rig.fake.answers[("POST", path)] = (404, {"message": "Recording not found"})
+    await rig.executor.execute("c1", c.StopRecording("rec"), None)
+    assert rig.sink.messages == [("c1", m.RecordingEnded("rec"))]
+
+
+async def test_r1_full_vault_keeps_the_file_in_asterisks_folder_with_an_alert(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """R1/T4: a vault that cannot take the file (here its name is taken by a folder, as
+    a full disk would refuse it) leaves the file where it is and the row live, with a
+    vault_failed alert on the call: the orphan sweep vaults it later. No half copy."""
+    config = load_site(tmp_path / "reccontrol.yaml")
+    call_id = await rig.store.run(lambda s: add_call(s, config, service="sales", started_at=T0))
+    await rig.store.run(
+        lambda s: s.open_recording("r1", call_id, "n" * 40, "wav", ("quality",), T0, 30)
+    )
+    rig.vault.asterisk_dir.mkdir(exist_ok=True)
+    incoming = rig.vault.incoming_path("n" * 40, "wav")
+    incoming.write_bytes(b"RIFF....WAVE")
+    (rig.vault.vault_dir / incoming.name).mkdir()
+    await rig.executor.execute(call_id, c.AdoptRecording("r1", "n" * 40, "wav"), None)
+    await rig.executor.close(grace=WAIT)
+    alerts = await rig.store.run(
+        lambda s: list(s.db.query("SELECT call_id, kind, message FROM alerts"))
+    )
+    row = await rig.store.run(lambda s: s.recording("r1"))
+    assert [(a["call_id"], a["kind"]) for a in alerts] == [(call_id, "vault_failed")]
+    assert "kept in Asterisk's folder" in alerts[0]["message"]
+    assert row is not None and row.state == "live"
+    assert incoming.read_bytes() == b"RIFF....WAVE"
+    assert [p.name for p in rig.vault.vault_dir.iterdir()] == [incoming.name]
+    assert rig.executor.settling == set()

@@ -629,3 +629,38 @@ def test_announcement_by_must_be_system_or_agent(load: Loader) -> None:
     data = mutate(lambda d: d["services"]["sales"]["announcement"].update(by="robot"))
     (problem,) = problems_of(load, data)
     assert problem.startswith("services.sales.announcement.by:")
+
+
+def test_r1_watchdog_and_sweep_settings(load: Loader) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["ari"]["watchdog"] = {"interval": 30, "timeout": 2.5}
+        data["recordings"]["sweep_minutes"] = 5
+
+    config = load(mutate(change))
+    assert (config.ari.watchdog.interval, config.ari.watchdog.timeout) == (30, 2.5)
+    assert config.recordings.sweep_minutes == 5
+    defaults = load(base())
+    assert (defaults.ari.watchdog.interval, defaults.ari.watchdog.timeout) == (15.0, 5.0)
+    assert defaults.recordings.sweep_minutes == 10.0
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("ari", "watchdog", "interval"), 0),
+        (("ari", "watchdog", "timeout"), -1),
+        (("ari", "watchdog", "probe"), 1),
+        (("recordings", "sweep_minutes"), 0),
+    ],
+)
+def test_r1_bad_watchdog_or_sweep_setting_names_its_key(
+    load: Loader, path: tuple[str, ...], value: float
+) -> None:
+    def change(data: dict[str, Any]) -> None:
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+
+    problems = problems_of(load, mutate(change))
+    assert len(problems) == 1 and problems[0].startswith(".".join(path)), problems

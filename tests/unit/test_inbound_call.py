@@ -367,9 +367,17 @@ def test_recording_that_fails_to_start() -> None:
     d.connect()
     start = of(d.log, c.StartRecording)[0]
     out = d.send(m.CommandFailed(start, "ari-conflict", 409))
-    assert kinds(out) == ["CloseRecording", "Log"]
+    # R1: an alert on the call at once, and one retry with a new file.
+    assert kinds(out) == ["CloseRecording", "AddAlert", "Log", "OpenRecording", "StartRecording"]
     assert of(out, c.CloseRecording)[0].state == "failed"
-    assert "409" in of(out, c.Log)[0].message
+    alert = of(out, c.AddAlert)[0]
+    assert alert.kind == "recording_failed" and alert.call_id == "c0ffee"
+    assert "409" in alert.message and "retrying once" in alert.message
+    retry = of(out, c.StartRecording)[0]
+    assert retry.name != start.name
+    out = d.send(m.CommandFailed(retry, "ari-conflict", 409))
+    assert kinds(out) == ["CloseRecording", "AddAlert", "Log"]
+    assert "goes on unrecorded" in of(out, c.AddAlert)[0].message
     # The call goes on; hang-up ends it without trying to stop or adopt anything.
     d.send(m.ChannelGone(CALLER.id))
     end = d.send(m.ChannelGone(AGENT_CHANNEL.id))
@@ -383,6 +391,48 @@ def test_recording_failed_event() -> None:
     name = of(d.log, c.StartRecording)[0].name
     out = d.send(m.RecordingEnded(name, failed=True, cause="disk full"))
     assert of(out, c.CloseRecording)[0].state == "failed"
+    assert of(out, c.DiscardIncoming)[0].name == name
+    (alert,) = of(out, c.AddAlert)
+    assert alert.kind == "recording_failed" and "disk full" in alert.message
+    # Retried once: the new recording runs, and a hang-up vaults it as usual.
+    retry = of(out, c.StartRecording)[0]
+    assert d.send(m.RecordingStarted(retry.name)) == []
+    d.send(m.ChannelGone(CALLER.id))
+    d.send(m.ChannelGone(AGENT_CHANNEL.id))
+    end = d.send(m.RecordingEnded(retry.name))
+    assert [a.name for a in of(end, c.AdoptRecording)] == [retry.name]
+
+
+def test_r1_recording_that_ends_by_itself_mid_call_is_alerted_and_retried_once() -> None:
+    """Asterisk reports a folder it cannot write as a recording finished at once."""
+    d = Driver()
+    d.connect()
+    first = of(d.log, c.StartRecording)[0]
+    d.send(m.RecordingStarted(first.name))
+    out = d.send(m.RecordingEnded(first.name))
+    assert kinds(out) == ["AdoptRecording", "AddAlert", "Log", "OpenRecording", "StartRecording"]
+    assert "ended by itself" in of(out, c.AddAlert)[0].message
+    second = of(out, c.StartRecording)[0]
+    d.send(m.RecordingStarted(second.name))
+    out = d.send(m.RecordingEnded(second.name))
+    assert kinds(out) == ["AdoptRecording", "AddAlert", "Log"]
+    assert "goes on unrecorded" in of(out, c.AddAlert)[0].message
+    assert of(d.log, c.Hangup) == []
+
+
+def test_r1_no_retry_while_paused() -> None:
+    """A new file would record what the open pause keeps out."""
+    d = Driver()
+    d.connect()
+    first = of(d.log, c.StartRecording)[0]
+    d.send(m.RecordingStarted(first.name))
+    for key in "*2":
+        d.send(m.Dtmf(AGENT_CHANNEL.id, key, 0.0))
+    assert of(d.log, c.PauseRecording)
+    out = d.send(m.RecordingEnded(first.name, failed=True, cause="write error"))
+    assert "StartRecording" not in kinds(out)
+    assert "ClosePause" in kinds(out)
+    assert "goes on unrecorded" in of(out, c.AddAlert)[0].message
 
 
 def test_announcement_that_cannot_play_means_no_recording() -> None:

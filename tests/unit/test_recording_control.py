@@ -8,6 +8,7 @@ import random
 from controller.calls import commands as c
 from controller.calls.recording import (
     PAUSE_TIMER,
+    RECORDING_FAILED,
     Pause,
     Recording,
     RecordingControl,
@@ -124,7 +125,7 @@ def test_discard_cancels_first_and_closes_the_row_once_C2() -> None:
     assert rec.state is RecState.DISCARDED and not rc.live
     # Nothing left to discard; a late RecordingFinished only cleans up the folder.
     assert rc.discard("discarded") == []
-    assert rc.ended(failed=False, cause="") == [c.DiscardIncoming(rec.name, "wav")]
+    assert rc.ended(failed=False, cause="", may_retry=False) == [c.DiscardIncoming(rec.name, "wav")]
 
 
 def test_discard_for_a_private_call_leaves_the_rows_to_the_call_A2() -> None:
@@ -140,25 +141,63 @@ def test_stop_keeps_the_file_and_closes_the_pause() -> None:
     out = rc.stop()
     assert kinds(out) == ["StopRecording", "ClosePause", "CancelTimer"]
     assert not rc.settled
-    assert rc.ended(failed=False, cause="") == [c.AdoptRecording(rec.recording_id, rec.name, "wav")]
-    assert rc.settled and rc.ended(failed=False, cause="") == []
+    assert rc.ended(failed=False, cause="", may_retry=False) == [
+        c.AdoptRecording(rec.recording_id, rec.name, "wav")
+    ]
+    assert rc.settled and rc.ended(failed=False, cause="", may_retry=False) == []
 
 
 def test_failed_recording_is_closed_as_failed() -> None:
     rc, rec = started()
-    out = rc.ended(failed=True, cause="disk full")
-    assert kinds(out) == ["CloseRecording", "Log"]
+    out = rc.ended(failed=True, cause="disk full", may_retry=False)
+    assert kinds(out) == ["CloseRecording", "DiscardIncoming", "AddAlert", "Log"]
     assert out[0] == c.CloseRecording(rec.recording_id, "failed")
+    assert out[1] == c.DiscardIncoming(rec.name, "wav")
     assert rec.state is RecState.FAILED
+
+
+def test_r1_lost_recording_is_alerted_and_started_again_once() -> None:
+    """R1: a recording that fails mid-call is an alert on the call at once, and a new
+    recording (new file, same purposes) is started once; a second loss is not retried."""
+    rc, rec = started()
+    out = rc.ended(failed=True, cause="disk full", may_retry=True)
+    assert kinds(out) == [
+        "CloseRecording",
+        "DiscardIncoming",
+        "AddAlert",
+        "Log",
+        "OpenRecording",
+        "StartRecording",
+    ]
+    alert = out[2]
+    assert isinstance(alert, c.AddAlert) and alert.kind == RECORDING_FAILED
+    assert "disk full" in alert.message and "retrying once" in alert.message
+    retry = rc.recording
+    assert retry is not None and retry.name != rec.name and retry.purposes == rec.purposes
+    rc.started(retry.name)
+    # Ended by itself (nobody stopped it): whatever was written is kept, not retried twice.
+    out = rc.ended(failed=False, cause="", may_retry=True)
+    assert kinds(out) == ["AdoptRecording", "AddAlert", "Log"]
+    alert = out[1]
+    assert isinstance(alert, c.AddAlert) and "goes on unrecorded" in alert.message
+
+
+def test_r1_no_new_recording_while_a_pause_is_open() -> None:
+    """A new file would record what the open pause keeps out."""
+    rc, _ = started()
+    rc.pause_for("agent_key", "alice")
+    out = rc.ended(failed=True, cause="write error", may_retry=True)
+    assert "StartRecording" not in kinds(out) and "ClosePause" in kinds(out)
 
 
 def test_start_failure_only_for_the_recording_that_was_starting() -> None:
     rc = control()
     rc.start(("training",))
     assert rc.recording is not None
-    assert rc.start_failed("another-name", "ari-conflict", 409) == []
-    out = rc.start_failed(rc.recording.name, "ari-conflict", 409)
-    assert kinds(out) == ["CloseRecording", "Log"] and rc.recording.state is RecState.FAILED
+    assert rc.start_failed("another-name", "ari-conflict", 409, may_retry=False) == []
+    out = rc.start_failed(rc.recording.name, "ari-conflict", 409, may_retry=False)
+    assert kinds(out) == ["CloseRecording", "AddAlert", "Log"]
+    assert rc.recording.state is RecState.FAILED
 
 
 def test_give_up_waiting_adopts_a_stopping_recording() -> None:

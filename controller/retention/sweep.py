@@ -1,0 +1,205 @@
+"""The orphan sweep: no recording stays outside the vault and its retention clock.
+
+A crash, a lost event or a failed adoption can leave a file in Asterisk's recording
+folder and its row ``live`` for good: a recording outside retention and outside the
+audited door. At start-up and then periodically, each such file is vaulted (its row
+keeps the retention its service gave it), or deleted when it must not exist (the caller
+objected, or no row owns it: a call made private, or a row never written), each with
+a receipt in the access log and an alert. A row stuck ``live`` without a file turns
+``missing``. Whatever is still being recorded is left alone.
+
+Files are taken through the vault's own checks (regular, one link, Asterisk's, never
+through a link); a file the vault refuses is left in place with a ``vault_refused`` alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from controller.ari.client import AriClient
+from controller.ari.errors import AriError, AriNotFound
+from controller.clock import Clock
+from controller.recordings.vault import IncomingFile, LocalVault, VaultError, VaultRefused
+from controller.store import SqliteStore, StoreThread
+from controller.store.orphans import StuckRecording, SweptFile
+
+log = logging.getLogger("reccontrol.sweep")
+
+# The alert a call's own refused file raises too: one kind for a planted file.
+REFUSED_ALERT = "vault_refused"
+# Recording names are 160 random bits in hex: anything else is not ours to touch.
+OUR_NAME = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass
+class SweepPlan:
+    vault: list[tuple[StuckRecording, IncomingFile]] = field(default_factory=list)
+    discard: list[tuple[StuckRecording, IncomingFile]] = field(default_factory=list)
+    missing: list[StuckRecording] = field(default_factory=list)
+    unknown: list[IncomingFile] = field(default_factory=list)
+    refused: list[IncomingFile] = field(default_factory=list)
+    foreign: list[IncomingFile] = field(default_factory=list)
+
+
+def plan_sweep(
+    files: Iterable[IncomingFile], rows: Iterable[StuckRecording], busy: set[str]
+) -> SweepPlan:
+    """What to do with each file and stuck row. ``busy``: recording names still being
+    recorded or handled by a call in progress."""
+    plan = SweepPlan()
+    by_name: dict[str, IncomingFile] = {}
+    for file in files:
+        if file.refused:
+            plan.refused.append(file)
+        elif not OUR_NAME.fullmatch(file.stem):
+            plan.foreign.append(file)
+        elif file.stem not in busy:
+            by_name[file.stem] = file
+    for row in rows:
+        if row.name in busy:
+            continue
+        owned = by_name.pop(row.name) if row.name in by_name else None
+        if owned is None:
+            plan.missing.append(row)
+        elif row.objected:
+            plan.discard.append((row, owned))
+        else:
+            plan.vault.append((row, owned))
+    plan.unknown = sorted(by_name.values(), key=lambda f: f.file)
+    return plan
+
+
+@dataclass
+class SweepReport:
+    vaulted: int = 0
+    discarded: int = 0
+    missing: int = 0
+    unknown_deleted: int = 0
+    refused: int = 0
+    deferred: bool = False
+    """Asterisk could not say what is still recording: nothing was touched."""
+
+
+BusyNames = Callable[[], set[str]]
+
+
+class OrphanSweeper:
+    def __init__(
+        self,
+        *,
+        vault: LocalVault,
+        store: StoreThread[SqliteStore],
+        client: AriClient,
+        clock: Clock,
+        busy: BusyNames,
+    ) -> None:
+        self._vault = vault
+        self._store = store
+        self._client = client
+        self._clock = clock
+        self._busy = busy
+        self._refusals_alerted: set[str] = set()
+
+    async def sweep(self) -> SweepReport:
+        rows = await self._store.run(lambda s: s.stuck_live_recordings())
+        files = await asyncio.to_thread(self._vault.incoming_files)
+        busy = set(self._busy())
+        candidates = {f.stem for f in files if not f.refused} | {r.name for r in rows}
+        report = SweepReport()
+        try:
+            busy |= await self._still_recording(candidates - busy)
+        except AriError as exc:
+            log.warning("orphan sweep deferred: Asterisk unavailable (%s)", exc.error_id)
+            report.deferred = True
+            return report
+        # What the calls in progress took on meanwhile is theirs too.
+        busy |= self._busy()
+        plan = plan_sweep(files, rows, busy)
+        for row, file in plan.vault:
+            report.vaulted += await self._take(row, file, keep=True)
+        for row, file in plan.discard:
+            report.discarded += await self._take(row, file, keep=False)
+        for row in plan.missing:
+            report.missing += await self._missing(row)
+        for file in plan.unknown:
+            report.unknown_deleted += await self._delete_unknown(file)
+        for file in plan.refused:
+            report.refused += 1
+            await self._refused(file, f"{file.file} in Asterisk's recording folder {file.refused}")
+        if plan.foreign:
+            log.info(
+                "orphan sweep: %d file(s) in Asterisk's folder are not named like reccontrol "
+                "recordings; left alone",
+                len(plan.foreign),
+            )
+        return report
+
+    async def _still_recording(self, names: set[str]) -> set[str]:
+        live = set()
+        for name in sorted(names):
+            try:
+                await self._client.get_live_recording(name)
+            except AriNotFound:
+                continue
+            live.add(name)
+        return live
+
+    async def _take(self, row: StuckRecording, file: IncomingFile, *, keep: bool) -> int:
+        try:
+            taken = await asyncio.to_thread(self._vault.take_incoming, file.file, keep=keep)
+        except VaultRefused as exc:
+            await self._refused(file, str(exc))
+            return 0
+        except VaultError as exc:
+            log.error("orphan sweep: recording %s: %s", row.recording_id, exc)
+            return 0
+        swept = SweptFile(
+            file.file, taken.sha256, taken.duration_seconds, str(taken.path) if keep else None
+        )
+        now = self._clock.now()
+        if keep:
+            done = await self._store.run(lambda s: s.sweep_vaulted(row, swept, now))
+        else:
+            done = await self._store.run(lambda s: s.sweep_discarded(row, swept, now))
+        log.warning(
+            "recording %s was left live by an interrupted call: %s",
+            row.recording_id,
+            "moved into the vault" if keep else "deleted (the caller objected)",
+        )
+        return int(done)
+
+    async def _missing(self, row: StuckRecording) -> int:
+        now = self._clock.now()
+        if not await self._store.run(lambda s: s.sweep_missing(row, now)):
+            return 0
+        log.warning("recording %s was left live without a file: missing", row.recording_id)
+        return 1
+
+    async def _delete_unknown(self, file: IncomingFile) -> int:
+        try:
+            taken = await asyncio.to_thread(self._vault.take_incoming, file.file, keep=False)
+        except VaultRefused as exc:
+            await self._refused(file, str(exc))
+            return 0
+        except VaultError as exc:
+            log.error("orphan sweep: %s", exc)
+            return 0
+        swept = SweptFile(file.file, taken.sha256, taken.duration_seconds)
+        now = self._clock.now()
+        await self._store.run(lambda s: s.sweep_unknown(swept, now))
+        log.warning("orphan sweep: deleted a recording file no row owns")
+        return 1
+
+    async def _refused(self, file: IncomingFile, why: str) -> None:
+        """The same alert as a call's own refused file (``vault_refused``), once a file."""
+        if file.file in self._refusals_alerted:
+            return
+        self._refusals_alerted.add(file.file)
+        message = f"{why}: left untouched; check who put it there"
+        log.error("ALERT: orphan sweep: %s", message)
+        now = self._clock.now()
+        await self._store.run(lambda s: s.add_alert(None, REFUSED_ALERT, message, now))

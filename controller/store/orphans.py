@@ -1,0 +1,173 @@
+"""Recordings left behind by a crash or a lost event: rows stuck in ``live`` and files in
+Asterisk's folder. Each settlement is one transaction: the row's final state, a receipt
+in the access log and an alert row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from controller.audit.chain import EntryDraft
+from controller.store.access_log import append_entry
+from controller.store.parts import StorePart
+from controller.store.timestamps import to_text
+
+SWEEP_PURPOSE = "retention: orphan sweep"
+SWEEP_ALERT = "orphan_recording"
+
+
+@dataclass(frozen=True)
+class StuckRecording:
+    """A recording row still ``live``."""
+
+    recording_id: str
+    call_id: str
+    name: str
+    fmt: str
+    service: str
+    objected: bool
+    """The caller objected during the call: the file must not be kept (C2)."""
+
+
+@dataclass(frozen=True)
+class SweptFile:
+    file: str
+    sha256: str
+    duration_seconds: float
+    path: str | None = None
+    """Where the file now lies in the vault; None when it was deleted."""
+
+
+class OrphanStore(StorePart):
+    def stuck_live_recordings(self) -> list[StuckRecording]:
+        rows = self.db.query(
+            "SELECT r.id, r.call_id, r.name, r.format, c.service, "
+            "EXISTS (SELECT 1 FROM consent_events e WHERE e.call_id = r.call_id "
+            "AND e.kind = 'opt_out') AS objected "
+            "FROM recordings r JOIN calls c ON c.id = r.call_id WHERE r.state = 'live'"
+        )
+        return [
+            StuckRecording(
+                r["id"], r["call_id"], r["name"], r["format"], r["service"], bool(r["objected"])
+            )
+            for r in rows
+        ]
+
+    def sweep_vaulted(self, row: StuckRecording, swept: SweptFile, at: dt.datetime) -> bool:
+        """The file is in the vault: the row turns ``stored`` (its retention clock was
+        set when it opened, from its service). False when the row was settled meanwhile."""
+        assert swept.path is not None
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE recordings SET state = 'stored', path = ?, duration_seconds = ?, "
+                "sha256 = ?, ended_at = ? WHERE id = ? AND state = 'live'",
+                [swept.path, swept.duration_seconds, swept.sha256, to_text(at), row.recording_id],
+            )
+            if cursor.rowcount != 1:
+                return False
+            self._settle(db, row, "sweep_vault", "ok", swept, at, "moved into the vault")
+        return True
+
+    def sweep_discarded(self, row: StuckRecording, swept: SweptFile, at: dt.datetime) -> bool:
+        """The file must not exist (the caller objected): deleted, row ``discarded``."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE recordings SET state = 'discarded', path = NULL, ended_at = ? "
+                "WHERE id = ? AND state = 'live'",
+                [to_text(at), row.recording_id],
+            )
+            if cursor.rowcount != 1:
+                return False
+            self._settle(db, row, "sweep_delete", "ok", swept, at, "deleted: the caller objected")
+        return True
+
+    def sweep_missing(self, row: StuckRecording, at: dt.datetime) -> bool:
+        """No file and nothing recording it any more: the row turns ``missing``."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE recordings SET state = 'missing', path = NULL, ended_at = ? "
+                "WHERE id = ? AND state = 'live'",
+                [to_text(at), row.recording_id],
+            )
+            if cursor.rowcount != 1:
+                return False
+            self._settle(db, row, "sweep_missing", "error", None, at, "no file was left")
+        return True
+
+    def sweep_unknown(self, swept: SweptFile, at: dt.datetime) -> None:
+        """A file of ours that no row knows (its call was made private, or the daemon
+        stopped before the row was written): no decision to keep it exists, so it went."""
+        details: dict[str, Any] = {
+            "file": swept.file,
+            "sha256": swept.sha256,
+            "duration_seconds": swept.duration_seconds,
+            "rule": "no recording row",
+        }
+        with self.transaction() as db:
+            append_entry(
+                db,
+                EntryDraft(
+                    at=to_text(at),
+                    actor="system",
+                    role="system",
+                    action="sweep_delete",
+                    target=f"file:{swept.file}",
+                    purpose=SWEEP_PURPOSE,
+                    result="ok",
+                    details=details,
+                ),
+                self.audit_key,
+            )
+            db.table("alerts").insert(
+                {
+                    "call_id": None,
+                    "at": to_text(at),
+                    "kind": SWEEP_ALERT,
+                    "message": f"deleted {swept.file} from Asterisk's recording folder: "
+                    "no recording row owns it",
+                }
+            )
+
+    def _settle(
+        self,
+        db: Any,
+        row: StuckRecording,
+        action: str,
+        result: str,
+        swept: SweptFile | None,
+        at: dt.datetime,
+        what: str,
+    ) -> None:
+        details: dict[str, Any] = {
+            "recording_id": row.recording_id,
+            "call_id": row.call_id,
+            "service": row.service,
+        }
+        if swept is not None:
+            details.update(
+                file=swept.file, sha256=swept.sha256, duration_seconds=swept.duration_seconds
+            )
+        append_entry(
+            db,
+            EntryDraft(
+                at=to_text(at),
+                actor="system",
+                role="system",
+                action=action,
+                target=f"recording:{row.recording_id}",
+                purpose=SWEEP_PURPOSE,
+                result=result,
+                details=details,
+            ),
+            self.audit_key,
+        )
+        db.table("alerts").insert(
+            {
+                "call_id": row.call_id,
+                "at": to_text(at),
+                "kind": SWEEP_ALERT,
+                "message": f"recording {row.recording_id} was left live by an interrupted "
+                f"call: {what}",
+            }
+        )
