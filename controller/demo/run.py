@@ -91,6 +91,7 @@ SCENARIOS = (
     Scenario(
         "Card payment through the secure IVR (*8)", "shop", "c-pay-12", "E", 0.05, variables=ORDER
     ),
+    Scenario("Queue call: the member who answered decides", "hotline", "c-talk-14", "B", 0.05),
     Scenario(
         "Outbound: the customer hears the announcement",
         "callback",
@@ -158,6 +159,9 @@ def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[st
         "mediation": service("Local/alice-keys-*1@sim-agent"),
         "private": service("Local/alice-keys-*7@sim-agent"),
         "shop": service("Local/alice-keys-*8@sim-agent", payments=True),
+        # Through a real Queue() (queues.conf, hotline) of Local members: the agent is the
+        # member who answered, named by Asterisk in MEMBERINTERFACE.
+        "hotline": service("Local/hotline@sim-queues"),
         # Alice calls customers back; they answer and talk (C6).
         "callback": service(
             "Local/alice-talk@sim-agent",
@@ -226,9 +230,10 @@ async def run_scenarios(
     return results
 
 
-def _outcome(call: dict[str, Any]) -> tuple[str, str, str]:
+def _outcome(call: dict[str, Any]) -> tuple[str, str, str, str]:
     if "private_count" in call:
-        return "private", "-", f"none; only a count is kept ({call['private_count']})"
+        return "private", "-", "-", f"none; only a count is kept ({call['private_count']})"
+    agent = (call["decision"] or {}).get("agent_id") or call.get("agent_id") or "-"
     decision = call["decision"]["reason"] if call["decision"] else "-"
     consent = [e for e in call["consent_events"] if e["kind"] == "opt_out"]
     if consent:
@@ -253,16 +258,19 @@ def _outcome(call: dict[str, Any]) -> tuple[str, str, str]:
         )
     for payment in call.get("payments", []):
         recording += f"; payment {payment['status']} {payment['amount']} {payment['currency']}"
-    return call["outcome"], decision, recording
+    return call["outcome"], agent, decision, recording
 
 
 def report(results: list[dict[str, Any]], echo: Callable[[str], None]) -> None:
     echo("")
-    echo(f"{'#':>2}  {'scenario':<46} {'caller':<6} {'outcome':<16} {'decision':<40} recording")
+    echo(
+        f"{'#':>2}  {'scenario':<46} {'caller':<6} {'outcome':<16} {'agent':<6} "
+        f"{'decision':<40} recording"
+    )
     for number, (scenario, call) in enumerate(zip(SCENARIOS, results, strict=True), start=1):
-        outcome, decision, recording = _outcome(call)
+        outcome, agent, decision, recording = _outcome(call)
         echo(
-            f"{number:>2}  {scenario.title:<46} {scenario.caller:<6} {outcome:<16} "
+            f"{number:>2}  {scenario.title:<46} {scenario.caller:<6} {outcome:<16} {agent:<6} "
             f"{decision:<40} {recording}"
         )
 

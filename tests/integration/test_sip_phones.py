@@ -24,6 +24,7 @@ from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
 from tests.integration.flow import (
     AGENT_VOICE,
     ANNOUNCEMENT_MARKER,
+    ANNOUNCEMENT_SECONDS,
     CALLER_VOICE,
     Flow,
     running_flow,
@@ -333,4 +334,38 @@ async def test_a3_queue_decides_on_the_member_who_answered(
     ]
     assert [len(c["recordings"]) for c in calls] == [1, 0, 0]
     audio = read_wav(Path(calls[0]["recordings"][0]["path"]))
+    assert tone_seconds(audio, AGENT_VOICE) > 0.9 * audio.duration
+
+
+# -- an outbound call ------------------------------------------------------------------
+CUSTOMER_NUMBER = "0612345678"
+
+
+async def test_c6_outbound_call_from_a_sip_phone_recorded_after_the_announcement(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """C6, C1 over real SIP: Alice's phone dials ``sales-<number>`` through the shipped
+    reccontrol-outbound context; the controller calls the customer on the trunk, who hears
+    the announcement on answer, then both talk. The file starts after the announcement
+    (no announcement marker), holds both voices and no key tone."""
+    outbound = {"dial": "PJSIP/{number}@trunk", "ring_timeout": 10}
+    services = {"sales": service(site, outbound=outbound)}
+    async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
+        await phones.customer([tone(CALLER_VOICE, 15000)])
+        await phones.dial_out("alice", f"sales-{CUSTOMER_NUMBER}", [tone(AGENT_VOICE, 15000)], 9000)
+        await phones.finished()  # Alice hung up; the customer got the BYE
+        (call,) = await flow.daemon.wait_for_calls(1)
+
+    assert (call["direction"], call["agent_id"]) == ("outbound", "alice")
+    assert call["announcement_completed"] == 1
+    assert (call["decision"]["record"], call["decision"]["reason"]) == (1, "sampled")
+    (recording,) = call["recordings"]
+    assert recording["state"] == "stored"
+    audio = read_wav(Path(recording["path"]))
+    # Alice hangs up 9 s after the answer; the announcement takes 3 s of that (give or
+    # take a few 20 ms frames between her 200 OK and the customer's).
+    assert 4.5 <= audio.duration <= 9 - ANNOUNCEMENT_SECONDS + 0.2
+    assert tone_seconds(audio, ANNOUNCEMENT_MARKER) == 0.0
+    assert dtmf_keys(audio) == []
+    assert tone_seconds(audio, CALLER_VOICE) > 0.9 * audio.duration
     assert tone_seconds(audio, AGENT_VOICE) > 0.9 * audio.duration

@@ -6,6 +6,8 @@
 - :func:`calling_trunk`: the operator's trunk (UAC). It calls a service with a caller
   number in P-Asserted-Identity, plays its media from the answer on, and hangs up
   ``hangup_after_ms`` after the answer.
+- :func:`calling_phone`: an agent's phone (UAC) dialling an extension, as a softphone
+  calling a customer does; otherwise like the trunk.
 
 Both announce PCMU and telephone-events (payload type 101), as the endpoints allow.
 """
@@ -125,19 +127,31 @@ def calling_trunk(
 ) -> str:
     """The trunk: calls ``service`` from ``caller_number``, plays ``pcap`` from the answer,
     hangs up ``hangup_after_ms`` after it. ``headers`` go in the INVITE."""
-    extra = "".join(f"{name}: {value}\n" for name, value in (headers or {}).items())
-    uri = f"sip:{service}@[remote_ip]:[remote_port]"
+    identity = {"P-Asserted-Identity": f"<sip:{caller_number}@[local_ip]>"}
+    return _calling("trunk", service, pcap, hangup_after_ms, identity | (headers or {}))
+
+
+def calling_phone(user: str, extension: str, pcap: Path, hangup_after_ms: int) -> str:
+    """Phone ``user`` dials ``extension`` (Asterisk knows the endpoint by the From user),
+    plays ``pcap`` from the answer, hangs up ``hangup_after_ms`` after it."""
+    return _calling(user, extension, pcap, hangup_after_ms, {})
+
+
+def _calling(
+    user: str, extension: str, pcap: Path, hangup_after_ms: int, headers: dict[str, str]
+) -> str:
+    extra = "".join(f"{name}: {value}\n" for name, value in headers.items())
+    uri = f"sip:{extension}@[remote_ip]:[remote_port]"
     common = f"""Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:trunk@[local_ip]:[local_port]>;tag=[pid]trunk[call_number]
+From: <sip:{user}@[local_ip]:[local_port]>;tag=[pid]{user}[call_number]
 To: <{uri}>[peer_tag_param]
 Call-ID: [call_id]
-Contact: <sip:trunk@[local_ip]:[local_port];transport=[transport]>
+Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>
 Max-Forwards: 70"""
     invite = _message(
         f"""INVITE {uri} SIP/2.0
 {common.replace("[peer_tag_param]", "")}
 CSeq: 1 INVITE
-P-Asserted-Identity: <sip:{caller_number}@[local_ip]>
 {extra}Content-Type: application/sdp
 Content-Length: [len]
 
@@ -158,7 +172,7 @@ Content-Length: 0
 """
     )
     return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
-<scenario name="trunk calling {escape(service)}">
+<scenario name="{user} calling {escape(extension)}">
   <send retrans="500">{invite}</send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tests.sip.media import Part, write_pcap
-from tests.sip.scenarios import answering_phone, busy_phone, calling_trunk
+from tests.sip.scenarios import answering_phone, busy_phone, calling_phone, calling_trunk
 
 TIMEOUT_S = 120  # SIPp gives up by itself after this: a stuck test cannot leave it behind
 _STARTED_WITHIN = 10.0
@@ -210,6 +210,31 @@ class Switchboard:
         scenario = calling_trunk(service, caller_number, pcap, hangup_after_ms, headers)
         phone = Phone(
             "trunk", scenario, self.phone_ports["trunk"], self.workdir, remote=self.asterisk_sip
+        )
+        self.phones.append(phone)
+        await phone.start()
+        return phone
+
+    async def customer(self, media: Sequence[Part]) -> Phone:
+        """A customer reached through the trunk, ready to answer the call Asterisk sends
+        there (an outbound call), playing ``media`` from the answer."""
+        pcap = write_pcap(self.workdir / "customer.pcap", media)
+        phone = Phone(
+            "customer", answering_phone("customer", pcap), self.phone_ports["trunk"], self.workdir
+        )
+        self.phones.append(phone)
+        await phone.start()
+        return phone
+
+    async def dial_out(
+        self, name: str, extension: str, media: Sequence[Part], hangup_after_ms: int
+    ) -> Phone:
+        """Agent ``name``'s phone dials ``extension`` and hangs up ``hangup_after_ms``
+        after the answer."""
+        pcap = write_pcap(self.workdir / f"{name}-out.pcap", media)
+        scenario = calling_phone(name, extension, pcap, hangup_after_ms)
+        phone = Phone(
+            f"{name}-out", scenario, self.phone_ports[name], self.workdir, remote=self.asterisk_sip
         )
         self.phones.append(phone)
         await phone.start()
