@@ -27,12 +27,13 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.announcement import Announcement, Stage
 from controller.calls.conversation import CallSettings, Conversation
+from controller.calls.deciding import decide_and_start
 from controller.calls.payment import PaymentLeg
 from controller.calls.payment import Stage as PaymentStage
 from controller.calls.recording import Recording, RecordingControl, RecordingSnapshot
 from controller.config.model import Agent, Service
-from controller.policy import Reason, Verdict, decide
-from controller.store.records import CallStart, Decision
+from controller.policy import Verdict
+from controller.store.records import CallStart
 
 __all__ = ["AGENT_TIMER", "ENDING_TIMER", "CallSettings", "InboundCall", "Phase"]
 
@@ -308,39 +309,20 @@ class InboundCall:
             return []
         if self.remembered_objection is None:
             return []
-        if not self.announcement_completed and not self.objected:
-            verdict = Verdict(
-                False, Reason.ANNOUNCEMENT_NOT_PLAYED, self.service.sampling_rate, None, False, ""
-            )
-        else:
-            verdict = decide(
-                self.service,
-                self.agent,
-                objected_now=self.objected,
-                remembered_objection=self.remembered_objection,
-                now=now,
-                timezone=self.settings.timezone,
-                rng=self.rng,
-            )
-        self.verdict = verdict
-        decision = Decision(
-            call_id=self.call_id,
-            decided_at=now,
-            record=verdict.record,
-            reason=verdict.reason.value,
-            rate=verdict.rate,
-            draw=verdict.draw,
-            in_window=verdict.in_window,
-            window=verdict.window,
-            agent_id=self._agent_id(),
+        self.verdict, commands = decide_and_start(
+            self.call_id,
+            self.service,
+            self.agent,
+            self.rec,
+            self._log,
+            announced=self.announcement_completed,
+            objected=self.objected,
+            remembered_objection=self.remembered_objection,
+            now=now,
+            timezone=self.settings.timezone,
+            rng=self.rng,
         )
-        if not verdict.record:
-            return [c.RecordDecision(decision), self._log(f"not recorded: {verdict.reason.value}")]
-        return [
-            c.RecordDecision(decision),
-            *self.rec.start(self.service.purposes),
-            self._log(f"recording ({', '.join(self.service.purposes)})"),
-        ]
+        return commands
 
     # -- hang-ups and failures -------------------------------------------------------
     def _channel_gone(self, channel_id: str, now: dt.datetime) -> list[c.Command]:

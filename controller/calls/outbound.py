@@ -29,14 +29,15 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.announcement import Announcement, Stage
 from controller.calls.conversation import CallSettings, Conversation
+from controller.calls.deciding import decide_and_start
 from controller.calls.inbound import ENDING_GRACE_SECONDS, ENDING_TIMER
 from controller.calls.payment import PaymentLeg
 from controller.calls.payment import Stage as PaymentStage
 from controller.calls.recording import Recording, RecordingControl
 from controller.config.model import Agent, Config, Outbound, Service
-from controller.policy import Reason, Verdict, decide
+from controller.policy import Verdict
 from controller.privacy import caller_hash
-from controller.store.records import CallStart, ConsentEvent, Decision
+from controller.store.records import CallStart, ConsentEvent
 
 __all__ = ["CUSTOMER_TIMER", "OutboundCall", "Phase", "not_reached", "outbound_call"]
 
@@ -411,39 +412,20 @@ class OutboundCall:
             return []
         if self.by_agent and not self.notice.completed and not self.objected:
             return []
-        if not self.notice.completed and not self.objected:
-            verdict = Verdict(
-                False, Reason.ANNOUNCEMENT_NOT_PLAYED, self.service.sampling_rate, None, False, ""
-            )
-        else:
-            verdict = decide(
-                self.service,
-                self.agent,
-                objected_now=self.objected,
-                remembered_objection=self.remembered_objection,
-                now=now,
-                timezone=self.settings.timezone,
-                rng=self.rng,
-            )
-        self.verdict = verdict
-        decision = Decision(
-            call_id=self.call_id,
-            decided_at=now,
-            record=verdict.record,
-            reason=verdict.reason.value,
-            rate=verdict.rate,
-            draw=verdict.draw,
-            in_window=verdict.in_window,
-            window=verdict.window,
-            agent_id=self.agent.id if self.agent else None,
+        self.verdict, commands = decide_and_start(
+            self.call_id,
+            self.service,
+            self.agent,
+            self.rec,
+            self._log,
+            announced=self.notice.completed,
+            objected=self.objected,
+            remembered_objection=self.remembered_objection,
+            now=now,
+            timezone=self.settings.timezone,
+            rng=self.rng,
         )
-        if not verdict.record:
-            return [c.RecordDecision(decision), self._log(f"not recorded: {verdict.reason.value}")]
-        return [
-            c.RecordDecision(decision),
-            *self.rec.start(self.service.purposes),
-            self._log(f"recording ({', '.join(self.service.purposes)})"),
-        ]
+        return commands
 
     # -- the agent's keys (A2, A4, A5, M1, C6) ---------------------------------------
     def _agent_key(self, digit: str, received: float, now: dt.datetime) -> list[c.Command]:

@@ -1,0 +1,69 @@
+"""The recording decision once a call is bridged (P1-P4, A1, A3, C1, C2, C4).
+
+One pure step for the inbound and the outbound coordinator: the verdict, the decision
+row stored with its inputs (P3), and, when the verdict says so, the recording's start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from controller.calls import commands as c
+from controller.calls.recording import RecordingControl
+from controller.config.model import Agent, Service
+from controller.policy import Reason, Verdict, decide
+from controller.store.records import Decision
+
+
+def decide_and_start(
+    call_id: str,
+    service: Service,
+    agent: Agent | None,
+    rec: RecordingControl,
+    log: Callable[[str], c.Log],
+    *,
+    announced: bool,
+    objected: bool,
+    remembered_objection: bool,
+    now: dt.datetime,
+    timezone: ZoneInfo,
+    rng: random.Random,
+) -> tuple[Verdict, list[c.Command]]:
+    """The verdict and its commands: the decision row first, then the recording's start
+    (only after the announcement, C1) or a log line saying why nothing is recorded."""
+    if not announced and not objected:
+        # Nothing may be recorded before the person heard that it might be (C1).
+        verdict = Verdict(
+            False, Reason.ANNOUNCEMENT_NOT_PLAYED, service.sampling_rate, None, False, ""
+        )
+    else:
+        verdict = decide(
+            service,
+            agent,
+            objected_now=objected,
+            remembered_objection=remembered_objection,
+            now=now,
+            timezone=timezone,
+            rng=rng,
+        )
+    decision = Decision(
+        call_id=call_id,
+        decided_at=now,
+        record=verdict.record,
+        reason=verdict.reason.value,
+        rate=verdict.rate,
+        draw=verdict.draw,
+        in_window=verdict.in_window,
+        window=verdict.window,
+        agent_id=agent.id if agent else None,
+    )
+    if not verdict.record:
+        return verdict, [c.RecordDecision(decision), log(f"not recorded: {verdict.reason.value}")]
+    return verdict, [
+        c.RecordDecision(decision),
+        *rec.start(service.purposes),
+        log(f"recording ({', '.join(service.purposes)})"),
+    ]
