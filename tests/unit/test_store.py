@@ -122,12 +122,16 @@ def test_consent_events_upgrade_keeps_rows_and_takes_the_agents_notice(tmp_path:
     the agent's notice-given key; other kinds are still refused."""
     import datetime as dt
 
-    from controller.store.records import CallStart, ConsentEvent
+    from controller.store.records import ConsentEvent
 
     now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
     store = SqliteStore.open(tmp_path / "store.sqlite3", migrate=False)
     store.migrate(tuple(m for m in MIGRATIONS if m.version < 6))
-    store.begin_call(CallStart("c1", "sales", "outbound", now, None), "v1")
+    store.db.execute(
+        "INSERT INTO calls (id, service, direction, started_at, announcement_version) "
+        "VALUES ('c1', 'sales', 'outbound', ?, 'v1')",
+        [now.isoformat()],
+    )
     store.add_consent_event(ConsentEvent("c1", now, "opt_out", "9", "v1", "announcement"))
     with pytest.raises(Exception, match="CHECK"):
         store.add_consent_event(ConsentEvent("c1", now, "notice_given", "*4", "v1", "conversation"))
