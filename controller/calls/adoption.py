@@ -95,7 +95,7 @@ def _release(call: OpenCall, view: AsteriskView, bridge: Bridge | None, why: str
     orphan sweep then vaults or deletes the file with its receipt)."""
     ours = [f"rc-{call.call_id}-agent", f"rc-{call.call_id}-customer"]
     entry = call.channel_id
-    handed_back = entry is not None and entry in view.in_application
+    handed_back = entry is not None and entry in view.channels
     agent_id = call.decision.agent_id if call.decision else None
     commands: list[c.Command] = [
         # First: the row is closed before anything can fail.
@@ -147,7 +147,7 @@ def _adopt_inbound(
     machine, first = resume(snap, settings=settings, rng=rng, now=now)
     commands = fixes + first
     commands += _restart_if_lost(call, machine, service)
-    gone = [leg for leg in (caller.id, agent_leg) if leg not in view.in_application]
+    gone = [leg for leg in (caller.id, agent_leg) if leg not in view.channels]
     commands += _rejoin(machine, bridge, view, caller.id, agent_leg, gone)
     return Adopted(machine, [*commands, _carried_on(call.call_id)], gone)
 
@@ -179,7 +179,7 @@ def _adopt_outbound(
     machine, first = resume_outbound(snap, settings=settings, rng=rng, now=now)
     commands = fixes + first
     commands += _restart_if_lost(call, machine, service)
-    gone = [leg for leg in (agent_channel.id, customer_leg) if leg not in view.in_application]
+    gone = [leg for leg in (agent_channel.id, customer_leg) if leg not in view.channels]
     commands += _rejoin(machine, bridge, view, customer_leg, agent_channel.id, gone)
     return Adopted(machine, [*commands, _carried_on(call.call_id)], gone)
 

@@ -119,6 +119,10 @@ class CommandExecutor:
                     return
                 if trigger is not None and isinstance(command, PROTECTIVE):
                     self._reaction(call_id, command, trigger)
+            case c.OpenRecording():
+                # Committed before Asterisk is asked for the file: a process killed in
+                # between leaves a row the next one finds, never a file nobody knows (R1).
+                await self.open_recording(call_id, command)
             case c.StoreCommand():
                 self._store_write(call_id, command)
             case c.WorkCommand():
@@ -229,6 +233,21 @@ class CommandExecutor:
             log.warning("channels unreadable (%s)", exc.error_id)
             return None
 
+    async def open_recording(self, call_id: str, opened: c.OpenRecording) -> None:
+        self.sink.track_recording(call_id, opened.name)
+        now = self._clock.now()
+        await self._store.run(
+            lambda s: s.open_recording(
+                opened.recording_id,
+                opened.call_id,
+                opened.name,
+                opened.fmt,
+                opened.purposes,
+                now,
+                opened.retention_days,
+            )
+        )
+
     # -- adoption after a restart (R1) -------------------------------------------------
     async def open_calls(self) -> list[OpenCall]:
         return await self._store.run(lambda s: s.open_calls())
@@ -285,19 +304,7 @@ class CommandExecutor:
                 days = self._config.privacy.objection_memory_days
                 self.write(lambda s: s.remember_objection(hashed, now, days))
             case c.OpenRecording():
-                opened = command
-                self.sink.track_recording(call_id, opened.name)
-                self.write(
-                    lambda s: s.open_recording(
-                        opened.recording_id,
-                        opened.call_id,
-                        opened.name,
-                        opened.fmt,
-                        opened.purposes,
-                        now,
-                        opened.retention_days,
-                    )
-                )
+                self.spawn(self.open_recording(call_id, command))
             case c.CloseRecording(recording_id=recording_id, state=state):
                 self.write(lambda s: s.close_recording(recording_id, state, now))
             case c.OpenPause():
