@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from controller.ari.models import Bridge, Channel
 from controller.calls import commands as c
@@ -34,7 +36,7 @@ from controller.calls.inbound import InboundCall
 from controller.calls.outbound import OutboundCall
 from controller.calls.recording import Pause, Recording, RecordingSnapshot, RecState
 from controller.calls.snapshot import CallSnapshot, OutboundSnapshot, resume, resume_outbound
-from controller.config.model import Agent, Config, Service
+from controller.config.model import Agent, Service
 from controller.policy import Reason, Verdict
 from controller.store.records import Decision, OpenCall
 
@@ -46,7 +48,19 @@ CARRIED_ON = "call_carried_on"
 # Live recording states in which Asterisk still writes (or holds) the file.
 _LIVE = ("queued", "recording", "paused")
 
-__all__ = ["Adopted", "AsteriskView", "Plan", "Released", "plan_call"]
+__all__ = ["Adopted", "AsteriskView", "Directory", "Plan", "Released", "plan_call"]
+
+
+class Directory(Protocol):
+    """What adoption needs of the configuration (a :class:`Config` is one)."""
+
+    @property
+    def services(self) -> Mapping[str, Service]: ...
+
+    @property
+    def agents(self) -> Mapping[str, Agent]: ...
+
+    def agent_for_channel(self, channel_name: str) -> Agent | None: ...
 
 
 @dataclass
@@ -70,7 +84,7 @@ def plan_call(
     call: OpenCall,
     view: AsteriskView,
     *,
-    config: Config,
+    config: Directory,
     settings: CallSettings,
     rng: random.Random,
     now: dt.datetime,
@@ -124,7 +138,7 @@ def _adopt_inbound(
     service: Service,
     view: AsteriskView,
     bridge: Bridge | None,
-    config: Config,
+    config: Directory,
     settings: CallSettings,
     rng: random.Random,
     now: dt.datetime,
@@ -157,7 +171,7 @@ def _adopt_outbound(
     service: Service,
     view: AsteriskView,
     bridge: Bridge | None,
-    config: Config,
+    config: Directory,
     settings: CallSettings,
     rng: random.Random,
     now: dt.datetime,
@@ -287,7 +301,7 @@ def _other_member(bridge: Bridge | None, ours: str) -> str | None:
     return others[0] if len(others) == 1 else None
 
 
-def _agent(decision: Decision | None, channel: Channel | None, config: Config) -> Agent | None:
+def _agent(decision: Decision | None, channel: Channel | None, config: Directory) -> Agent | None:
     if decision is not None and decision.agent_id:
         agent = config.agents.get(decision.agent_id)
         if agent is not None:
