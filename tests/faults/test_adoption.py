@@ -106,3 +106,48 @@ async def test_r1_a_recorded_call_is_carried_on_after_a_kill_A5(
     kinds = [a["kind"] for a in rows(store, "SELECT kind FROM alerts")]
     assert kinds == ["call_carried_on"]
     print(f"measured adoption_seconds={adopted:.2f}")
+
+
+async def test_r1_an_outbound_call_is_carried_on_after_a_kill_C6(
+    site: SandboxSite, tmp_path: Path
+) -> None:
+    """The same for a call an agent placed (C6): after the restart the agent's keys
+    work, and the customer's hang-up ends the agent's leg and vaults the file."""
+    gate = f"o{tmp_path.name[-6:]}".replace("-", "").replace("_", "")
+    outbound = {"outbound": {"dial": "Local/{number}@sim-customer-stays", "ring_timeout": 5}}
+    config = fault_config(site, target="Local/alice-talk@sim-agent", sales=outbound)
+    store = site.workdir / "reccontrol.sqlite3"
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    async with aiohttp.ClientSession() as session:
+        client = direct_client(site.instance, session)
+        checks = invariants(site, client)
+        await daemon.start(fault_point="after:RecordingStarted")
+        try:
+            await daemon.wait_for("ARI events: connected")
+            await Switchboard(site.instance, session).dial_out(
+                "alice", "sales", "0612345678", f"alice-gated-{gate}"
+            )
+            await daemon.frozen_at("after:RecordingStarted")
+            await daemon.kill()
+            await asyncio.sleep(RESTART_AFTER)
+            await daemon.start()
+            await daemon.wait_for("carried on after a restart")
+            (call,) = rows(store, "SELECT id FROM calls")
+            (recording,) = rows(store, "SELECT name FROM recordings")
+            name = recording["name"]
+            await press(client, gate, "*2")
+
+            async def paused() -> bool | None:
+                return await live_state(client, name) == "paused" or None
+
+            await eventually(paused, "the agent's pause reaches the adopted recording")
+            await client.hangup(f"rc-{call['id']}-customer")
+            await checks.hold_within(5.0)
+        finally:
+            await daemon.stop()
+    (ended,) = rows(store, "SELECT * FROM calls")
+    assert (ended["direction"], ended["outcome"]) == ("outbound", "customer_hung_up")
+    (stored,) = rows(store, "SELECT * FROM recordings")
+    assert stored["state"] == "stored"
+    (pause,) = rows(store, "SELECT * FROM pauses")
+    assert (pause["paused_by"], pause["resumed_by"]) == ("alice", "call_end")
