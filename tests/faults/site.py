@@ -21,8 +21,14 @@ ANYTIME = [{"days": "daily", "from": "00:00", "to": "24:00"}]
 
 
 def fault_config(
-    site: SandboxSite, *, target: str, ari_url: str | None = None, **sections: Any
+    site: SandboxSite,
+    *,
+    target: str,
+    ari_url: str | None = None,
+    sales: dict[str, Any] | None = None,
+    **sections: Any,
 ) -> Path:
+    """``sales``: more settings of the one service (its outbound section, say)."""
     site.prepare()
     services = {
         "sales": {
@@ -40,6 +46,7 @@ def fault_config(
             "answer_timeout": 5,
             "retention_days": 90,
         }
+        | (sales or {})
     }
     agents = {"alice": {"name": "Alice Martin", "endpoints": ["Local/alice"], "windows": ANYTIME}}
     data = site.config_data(services=services, agents=agents, **sections)
