@@ -26,7 +26,8 @@ from controller.clock import Clock
 from controller.config.model import Agent, Config
 from controller.payments.charge import REDIRECT_REFUSED, UNAVAILABLE, ChargeRequest, ChargeResult
 from controller.payments.gateway import PaymentGateway
-from controller.recordings import LocalVault, VaultError, VaultRefused
+from controller.recordings import LocalVault, VaultError, VaultRefused, VaultUnusable
+from controller.retention.unusable import delete_unusable
 from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.calls")
@@ -367,6 +368,18 @@ class CommandExecutor:
         except VaultError as exc:
             log.error("recording %s: %s", recording_id, exc)
             now = self._clock.now()
+            if isinstance(exc, VaultUnusable):
+                # Nothing to keep (Asterisk died before writing audio, or not a WAV).
+                self.recording_failures += 1
+                await delete_unusable(
+                    vault=self._vault,
+                    store=self._store,
+                    clock=self._clock,
+                    recording_id=recording_id,
+                    file=self._vault.incoming_path(name, fmt).name,
+                    why=exc.reason,
+                )
+                return
             if isinstance(exc, VaultRefused):
                 # A planted link or foreign file in Asterisk's folder: someone may be
                 # reaching for a file elsewhere. An alert a person must look at.

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
 from controller.clock import Clock
-from controller.recordings.vault import IncomingFile, LocalVault, VaultError, VaultRefused
+from controller.recordings.vault import (
+    IncomingFile,
+    LocalVault,
+    VaultError,
+    VaultRefused,
+    VaultUnusable,
+)
+from controller.retention.unusable import delete_unusable
 from controller.store import SqliteStore, StoreThread
 from controller.store.orphans import StuckRecording, SweptFile
 
@@ -154,6 +161,16 @@ class OrphanSweeper:
         except VaultRefused as exc:
             await self._refused(file, str(exc))
             return 0
+        except VaultUnusable as exc:
+            deleted = await delete_unusable(
+                vault=self._vault,
+                store=self._store,
+                clock=self._clock,
+                recording_id=row.recording_id,
+                file=file.file,
+                why=exc.reason,
+            )
+            return int(deleted)
         except VaultError as exc:
             log.error("orphan sweep: recording %s: %s", row.recording_id, exc)
             return 0
