@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 # RIFF header (12 bytes) + fmt chunk (8 + 16) + data chunk header (8).
 SMALLEST = 44
-# How far into the file the data chunk may start: Asterisk's is at 36.
-HEADER_LIMIT = 4096
+# How far into the file the audio may start: Asterisk's starts at 44.
+HEADER_LIMIT = 1 << 16
 
 
 class UnusableWav(ValueError):

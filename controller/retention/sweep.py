@@ -162,7 +162,8 @@ class OrphanSweeper:
             await self._refused(file, str(exc))
             return 0
         except VaultUnusable as exc:
-            deleted = await delete_unusable(
+            # Nothing to keep: deleted with its own receipt, not counted as vaulted.
+            await delete_unusable(
                 vault=self._vault,
                 store=self._store,
                 clock=self._clock,
@@ -170,7 +171,7 @@ class OrphanSweeper:
                 file=file.file,
                 why=exc.reason,
             )
-            return int(deleted)
+            return 0
         except VaultError as exc:
             log.error("orphan sweep: recording %s: %s", row.recording_id, exc)
             return 0
