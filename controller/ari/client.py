@@ -17,7 +17,7 @@ from urllib.parse import quote
 import aiohttp
 
 from controller.ari.errors import AriError, AriUnavailable, error_for_status
-from controller.ari.events import Event, StreamConnected, parse_event
+from controller.ari.events import Event, StreamConnected, missing_id, parse_event
 from controller.ari.models import Application, Bridge, Channel, LiveRecording, Playback
 from controller.ari.settings import AriConnection, ReconnectSettings
 
@@ -421,7 +421,13 @@ class EventStream:
                             # Logged once the event is handled: a key press reaches its
                             # handler before the event log's redaction and encoding.
                             self._log_raw(raw)
-                    elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                    elif message.type is aiohttp.WSMsgType.ERROR:
+                        if isinstance(message.data, aiohttp.WebSocketError):
+                            # A frame the websocket layer refuses (too big, invalid
+                            # UTF-8): it drops the connection; the resync covers the gap.
+                            self._drop(f"broke the websocket ({message.data})")
+                        break
+                    elif message.type is aiohttp.WSMsgType.CLOSE:
                         break
             finally:
                 self.connected = False
@@ -443,10 +449,15 @@ class EventStream:
             self._drop("is not a JSON object")
             return None
         try:
-            return parse_event(data, received), data
+            event = parse_event(data, received)
         except Exception as exc:
             self._drop(f"could not be read as an event ({type(exc).__name__})")
             return None
+        missing = missing_id(event)
+        if missing:
+            self._drop(missing)
+            return None
+        return event, data
 
     def _drop(self, why: str) -> None:
         self.dropped += 1

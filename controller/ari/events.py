@@ -241,6 +241,20 @@ def parse_event(data: dict[str, Any], received: float) -> Event:
     return GenericEvent(**base, raw=data)
 
 
+def missing_id(event: Event) -> str:
+    """What the event lacks to be about anything, or "": a channel, bridge or playback
+    without an id, a recording without a name (absent, or not a string). Such an event
+    cannot be routed, and acting on it would act on the empty id: a phantom call, or a
+    REST call on ``/channels/``."""
+    for name in ("channel", "peer", "bridge", "playback", "recording"):
+        value = getattr(event, name, None)
+        if isinstance(value, (Channel, Bridge, Playback)) and not value.id:
+            return f"is a {event.type} without a {name} id"
+        if isinstance(value, LiveRecording) and not value.name:
+            return f"is a {event.type} without a recording name"
+    return ""
+
+
 _LONG_DIGITS = re.compile(r"\d{4,}")
 _SECRET_KEYS = frozenset({"number", "digit", "value", "dialstring", "exten"})
 # Channel names, URIs, the dialplan application's data (Dial(PJSIP/0612345678@...))

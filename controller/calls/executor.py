@@ -27,7 +27,8 @@ from controller.clock import Clock
 from controller.config.model import Agent, Config
 from controller.payments.charge import REDIRECT_REFUSED, UNAVAILABLE, ChargeRequest, ChargeResult
 from controller.payments.gateway import PaymentGateway
-from controller.recordings import LocalVault, VaultError, VaultRefused
+from controller.recordings import LocalVault, VaultError, VaultRefused, VaultUnusable
+from controller.retention.unusable import delete_unusable
 from controller.store import SqliteStore, StoreThread
 from controller.store.records import OpenCall
 
@@ -236,17 +237,23 @@ class CommandExecutor:
     async def open_recording(self, call_id: str, opened: c.OpenRecording) -> None:
         self.sink.track_recording(call_id, opened.name)
         now = self._clock.now()
-        await self._store.run(
-            lambda s: s.open_recording(
-                opened.recording_id,
-                opened.call_id,
-                opened.name,
-                opened.fmt,
-                opened.purposes,
-                now,
-                opened.retention_days,
+        try:
+            await self._store.run(
+                lambda s: s.open_recording(
+                    opened.recording_id,
+                    opened.call_id,
+                    opened.name,
+                    opened.fmt,
+                    opened.purposes,
+                    now,
+                    opened.retention_days,
+                )
             )
-        )
+        except Exception:
+            # The call goes on; a file without its row is the orphan sweep's to delete.
+            log.exception(
+                "call %s: recording %s: its row could not be written", call_id, opened.recording_id
+            )
 
     # -- adoption after a restart (R1) -------------------------------------------------
     async def open_calls(self) -> list[OpenCall]:
@@ -349,8 +356,12 @@ class CommandExecutor:
             case c.LookupObjection(caller_hash=hashed):
                 self.spawn(self._lookup_objection(call_id, hashed))
             case c.AdoptRecording(recording_id=recording_id, name=name, fmt=fmt):
+                # Settling from now, not from when the task starts: the call may be
+                # forgotten first, and the orphan sweep must not take the file meanwhile.
+                self.settling.add(name)
                 self.spawn(self._adopt(call_id, recording_id, name, fmt))
             case c.DiscardIncoming(name=name, fmt=fmt):
+                self.settling.add(name)
                 self.spawn(self._discard_incoming(call_id, name, fmt))
             case c.FetchPaymentDetails(channel_id=channel_id):
                 self.spawn(self._payment_details(call_id, channel_id))
@@ -383,7 +394,6 @@ class CommandExecutor:
         self.sink.feed(call_id, m.ObjectionKnown(objected))
 
     async def _adopt(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
-        self.settling.add(name)
         try:
             await self._adopt_file(call_id, recording_id, name, fmt)
         finally:
@@ -395,6 +405,18 @@ class CommandExecutor:
         except VaultError as exc:
             log.error("recording %s: %s", recording_id, exc)
             now = self._clock.now()
+            if isinstance(exc, VaultUnusable):
+                # Nothing to keep (Asterisk died before writing audio, or not a WAV).
+                self.recording_failures += 1
+                await delete_unusable(
+                    vault=self._vault,
+                    store=self._store,
+                    clock=self._clock,
+                    recording_id=recording_id,
+                    file=self._vault.incoming_path(name, fmt).name,
+                    why=exc.reason,
+                )
+                return
             if isinstance(exc, VaultRefused):
                 # A planted link or foreign file in Asterisk's folder: someone may be
                 # reaching for a file elsewhere. An alert a person must look at.
@@ -421,7 +443,6 @@ class CommandExecutor:
         log.info("recording %s stored: %.1f s", recording_id, adopted.duration_seconds)
 
     async def _discard_incoming(self, call_id: str, name: str, fmt: str) -> None:
-        self.settling.add(name)
         try:
             if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):
                 log.warning(

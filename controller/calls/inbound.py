@@ -222,8 +222,8 @@ class InboundCall:
                 return self._after_leg(self.talk.payment_done(result, now))
             case m.AgentAnswered(channel=channel, agent=agent):
                 return self._agent_answered(channel, agent, now)
-            case m.ChannelGone(channel_id=channel_id):
-                return self._channel_gone(channel_id, now)
+            case m.ChannelGone(channel_id=channel_id, lost=lost):
+                return self._channel_gone(channel_id, now, lost)
             case m.RecordingStarted(name=name):
                 self.rec.started(name)
                 return []
@@ -332,7 +332,7 @@ class InboundCall:
         return commands
 
     # -- hang-ups and failures -------------------------------------------------------
-    def _channel_gone(self, channel_id: str, now: dt.datetime) -> list[c.Command]:
+    def _channel_gone(self, channel_id: str, now: dt.datetime, lost: bool) -> list[c.Command]:
         if channel_id == self.caller.id and not self.caller_gone:
             self.caller_gone = True
             who = "caller"
@@ -347,15 +347,17 @@ class InboundCall:
                 if self.phase is Phase.DIALING:
                     return self._no_agent("the agent channel ended before answering")
                 return []
-            self.outcome = "caller_hung_up"
-            commands: list[c.Command] = [self._log(f"caller hung up during the {self.phase.value}")]
+            self.outcome = m.CHANNELS_LOST if lost else "caller_hung_up"
+            commands: list[c.Command] = [
+                self._log(f"{m.gone_text('caller', lost)} during the {self.phase.value}")
+            ]
             if self.phase is Phase.DIALING:
                 commands[:0] = [c.Hangup(self.agent_channel_id), c.CancelTimer(AGENT_TIMER)]
             return commands + self._end()
         if self.phase is Phase.NO_AGENT:
             return self._end() if who == "caller" else []
         if self.phase is Phase.CONNECTED:
-            self.outcome = f"{who}_hung_up"
+            self.outcome = m.CHANNELS_LOST if lost else f"{who}_hung_up"
             if self.payment is not None:
                 if who == "agent":
                     # The caller is in the payment IVR: let them finish, then end.
@@ -365,7 +367,7 @@ class InboundCall:
                     self._log("caller hung up during the payment"),
                     *self._wind_down(now),
                 ]
-            return [self._log(f"{who} hung up"), *self._wind_down(now)]
+            return [self._log(m.gone_text(who, lost)), *self._wind_down(now)]
         if self.phase is Phase.ENDING:
             return self._end_if_settled()
         return []

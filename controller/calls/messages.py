@@ -41,11 +41,23 @@ class AgentAnswered(Message):
     agent: Agent | None
 
 
+CHANNELS_LOST = "channels_lost"
+"""The outcome of a call whose channels all vanished unseen (see ChannelGone.lost)."""
+
+
+def gone_text(who: str, lost: bool) -> str:
+    """How the log says a party left: hung up, or lost with the rest of the call."""
+    return f"{who} channel lost with the whole call" if lost else f"{who} hung up"
+
+
 @dataclass(frozen=True)
 class ChannelGone(Message):
     channel_id: str
     cause: int = 0
     """Asterisk's hang-up cause (Q.850), 0 when the event does not say."""
+    lost: bool = False
+    """Gone unseen with every other channel of its call (found at a resync: Asterisk
+    died or restarted while the events websocket was down): nobody can say who hung up."""
 
 
 @dataclass(frozen=True)

@@ -320,8 +320,8 @@ class OutboundCall:
                 return started + self.talk.payment_details(amount, order, now)
             case m.PaymentDone(result=result):
                 return self._after_leg(self.talk.payment_done(result, now))
-            case m.ChannelGone(channel_id=channel_id, cause=cause):
-                return self._channel_gone(channel_id, cause, now)
+            case m.ChannelGone(channel_id=channel_id, cause=cause, lost=lost):
+                return self._channel_gone(channel_id, cause, now, lost)
             case m.RecordingStarted(name=name):
                 self.rec.started(name)
                 return []
@@ -474,7 +474,9 @@ class OutboundCall:
         return self.talk.back_with_agent()
 
     # -- hang-ups, outcomes and failures ---------------------------------------------
-    def _channel_gone(self, channel_id: str, cause: int, now: dt.datetime) -> list[c.Command]:
+    def _channel_gone(
+        self, channel_id: str, cause: int, now: dt.datetime, lost: bool
+    ) -> list[c.Command]:
         if channel_id == self.customer_channel_id and not self.customer_gone:
             self.customer_gone = True
             who, other = "customer", self.agent_channel_id
@@ -493,15 +495,15 @@ class OutboundCall:
                 *self._end(),
             ]
         if self.phase in (Phase.DIALING, Phase.ANNOUNCING, Phase.FULL_NOTICE):
-            self.outcome = f"{who}_hung_up"
+            self.outcome = m.CHANNELS_LOST if lost else f"{who}_hung_up"
             return [
                 c.CancelTimer(CUSTOMER_TIMER),
-                self._log(f"{who} hung up during the {self.phase.value}"),
+                self._log(f"{m.gone_text(who, lost)} during the {self.phase.value}"),
                 c.Hangup(other),
                 *self._end(),
             ]
         if self.phase is Phase.CONNECTED:
-            self.outcome = f"{who}_hung_up"
+            self.outcome = m.CHANNELS_LOST if lost else f"{who}_hung_up"
             if self.payment is not None:
                 if who == "agent":
                     return [self._log("agent hung up during the payment")]
@@ -510,7 +512,7 @@ class OutboundCall:
                     self._log("customer hung up during the payment"),
                     *self._wind_down(),
                 ]
-            return [self._log(f"{who} hung up"), *self._wind_down()]
+            return [self._log(m.gone_text(who, lost)), *self._wind_down()]
         if self.phase is Phase.ENDING:
             return self._end_if_settled()
         return []

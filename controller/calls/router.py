@@ -289,13 +289,13 @@ class EventRouter:
         if existing is None:
             log.warning("resync: Asterisk's channels unreadable; no call ended")
         known = set(self._by_channel)
-        gone = known - existing if existing is not None else set()
+        dialled = {ch for ch in known if self._dialled(ch)}
+        gone = dialled - existing if existing is not None else set()
         for channel_id in gone:
-            ctx = self.calls.get(self._by_channel[channel_id])
-            if ctx is not None and channel_id == ctx.machine.agent_channel_id:
-                if not ctx.machine.agent_originated:
-                    continue
-            self._to_channel(channel_id, m.ChannelGone(channel_id))
+            call_id = self._by_channel[channel_id]
+            # Every channel of the call gone at once: Asterisk died or restarted unseen.
+            lost = all(ch in gone for ch in dialled if self._by_channel[ch] == call_id)
+            self._to_channel(channel_id, m.ChannelGone(channel_id, lost=lost))
         strangers = in_application - known
         if strangers:
             log.warning(
@@ -361,8 +361,17 @@ class EventRouter:
             self._by_recording[machine.recording.name] = call_id
         ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
         ctx.queue.put_nowait(Batch(plan.commands))
+        # Every leg gone: the call was lost with Asterisk or while nobody listened.
+        lost = set(plan.gone) >= set(machine.channel_ids)
         for leg in plan.gone:
-            self.feed(call_id, m.ChannelGone(leg))
+            self.feed(call_id, m.ChannelGone(leg, lost=lost))
+
+    def _dialled(self, channel_id: str) -> bool:
+        """False for an agent leg the call has not originated yet: it cannot be gone."""
+        ctx = self.calls.get(self._by_channel.get(channel_id, ""))
+        if ctx is None or channel_id != ctx.machine.agent_channel_id:
+            return True
+        return ctx.machine.agent_originated
 
     # -- running batches -------------------------------------------------------------
     async def _run(self, call_id: str, ctx: CallContext) -> None:

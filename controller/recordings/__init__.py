@@ -1,5 +1,11 @@
 """Where recorded audio lives once Asterisk has finished writing it."""
 
-from controller.recordings.vault import AdoptedFile, LocalVault, VaultError, VaultRefused
+from controller.recordings.vault import (
+    AdoptedFile,
+    LocalVault,
+    VaultError,
+    VaultRefused,
+    VaultUnusable,
+)
 
-__all__ = ["AdoptedFile", "LocalVault", "VaultError", "VaultRefused"]
+__all__ = ["AdoptedFile", "LocalVault", "VaultError", "VaultRefused", "VaultUnusable"]

@@ -14,11 +14,11 @@ import errno
 import hashlib
 import os
 import stat
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from controller.recordings.wavfile import UnusableWav, WavLayout, read_layout, repair_header
 from controller.stoppoints import stop_point
 
 # ARI format name -> file extension Asterisk writes.
@@ -47,6 +47,19 @@ class IncomingFile:
     """Why it must not be touched (a symlink, not a regular file, not Asterisk's), or ""."""
 
 
+class VaultUnusable(VaultError):
+    """A file of Asterisk's folder that holds no readable audio (not a WAV, or nothing
+    recorded in it): there is nothing to keep. It is left in place for the caller to
+    delete with a receipt."""
+
+    error_id = "vault-unusable"
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        """What is wrong with the file, in a few words."""
+
+
 class VaultRefused(VaultError):
     """A file in Asterisk's folder that must not be adopted (a link, not a regular file,
     not Asterisk's): someone may be trying to reach a file elsewhere. Raise an alert."""
@@ -60,12 +73,6 @@ class AdoptedFile:
     sha256: str
     duration_seconds: float
     size: int
-
-
-def wav_duration(path: Path) -> float:
-    with wave.open(str(path), "rb") as wav:
-        rate = wav.getframerate()
-        return wav.getnframes() / rate if rate else 0.0
 
 
 def _problem(info: os.stat_result, asterisk_uid: int) -> str:
@@ -84,13 +91,6 @@ def _problem(info: os.stat_result, asterisk_uid: int) -> str:
             "the owner of the recording folder)"
         )
     return ""
-
-
-def _duration_or_zero(path: Path) -> float:
-    try:
-        return wav_duration(path)
-    except (OSError, wave.Error, EOFError):
-        return 0.0
 
 
 def sha256_of(path: Path) -> str:
@@ -127,13 +127,8 @@ class LocalVault:
         target = self.vault_dir / source.name
         stop_point("vaulting")
         try:
-            self._move_in(source, target)
-            return AdoptedFile(
-                path=target,
-                sha256=sha256_of(target),
-                duration_seconds=wav_duration(target),
-                size=target.stat().st_size,
-            )
+            layout = self._move_in(source, target)
+            return self._finish(target, layout)
         except FileNotFoundError:
             raise VaultError(f"recording file {source.name} is missing") from None
         except OSError as exc:
@@ -141,15 +136,39 @@ class LocalVault:
                 f"cannot adopt recording {source.name}: {exc.strerror or exc}",
                 kept=os.path.lexists(source),
             ) from None
-        except (wave.Error, EOFError) as exc:
-            raise VaultError(f"cannot adopt recording {source.name}: {exc}") from None
 
-    def _move_in(self, source: Path, target: Path) -> None:
+    @staticmethod
+    def _finish(target: Path, layout: WavLayout) -> AdoptedFile:
+        """Hashes and measures a file that arrived in the vault. The header of a file
+        Asterisk never closed (it was killed) declares no audio: its true sizes are
+        written in first, so the stored hash is of a file every player reads."""
+        if layout.header_wrong:
+            fd = os.open(target, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                repair_header(fd, layout)
+            finally:
+                os.close(fd)
+        return AdoptedFile(
+            path=target,
+            sha256=sha256_of(target),
+            duration_seconds=layout.duration_seconds,
+            size=target.stat().st_size,
+        )
+
+    def _move_in(self, source: Path, target: Path) -> WavLayout:
         """Moves a checked file of Asterisk's folder to ``target`` in the vault, owned by
-        reccontrol, mode 0600. Raises :class:`VaultRefused` (the file stays) or OSError
-        (the file stays unless it was already moved)."""
+        reccontrol, mode 0600, and returns its layout. Raises :class:`VaultRefused` or
+        :class:`VaultUnusable` (the file stays) or OSError (the file stays unless it was
+        already moved)."""
         fd = self._open_incoming(source)
         try:
+            try:
+                layout = read_layout(fd)
+            except UnusableWav as exc:
+                raise VaultUnusable(
+                    f"cannot adopt recording {source.name}: not a usable WAV file ({exc})",
+                    str(exc),
+                ) from None
             checked = os.fstat(fd)
             me = os.geteuid()
             moved = False
@@ -163,6 +182,7 @@ class LocalVault:
                 self._unlink_if_same(source, checked)
         finally:
             os.close(fd)
+        return layout
 
     def _open_incoming(self, source: Path) -> int:
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -262,10 +282,7 @@ class LocalVault:
         target = self.vault_dir / file
         try:
             if keep:
-                self._move_in(source, target)
-                return AdoptedFile(
-                    target, sha256_of(target), _duration_or_zero(target), target.stat().st_size
-                )
+                return self._finish(target, self._move_in(source, target))
             fd = self._open_incoming(source)
             try:
                 checked = os.fstat(fd)

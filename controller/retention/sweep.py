@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
 from controller.clock import Clock
-from controller.recordings.vault import IncomingFile, LocalVault, VaultError, VaultRefused
+from controller.recordings.vault import (
+    IncomingFile,
+    LocalVault,
+    VaultError,
+    VaultRefused,
+    VaultUnusable,
+)
+from controller.retention.unusable import delete_unusable
 from controller.store import SqliteStore, StoreThread
 from controller.store.orphans import StuckRecording, SweptFile
 
@@ -153,6 +160,17 @@ class OrphanSweeper:
             taken = await asyncio.to_thread(self._vault.take_incoming, file.file, keep=keep)
         except VaultRefused as exc:
             await self._refused(file, str(exc))
+            return 0
+        except VaultUnusable as exc:
+            # Nothing to keep: deleted with its own receipt, not counted as vaulted.
+            await delete_unusable(
+                vault=self._vault,
+                store=self._store,
+                clock=self._clock,
+                recording_id=row.recording_id,
+                file=file.file,
+                why=exc.reason,
+            )
             return 0
         except VaultError as exc:
             log.error("orphan sweep: recording %s: %s", row.recording_id, exc)

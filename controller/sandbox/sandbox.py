@@ -245,24 +245,63 @@ class Sandbox:
                 "ari_password": secrets.token_urlsafe(24),
                 "pid": None,
             }
-            process: subprocess.Popen[bytes] | None = None
-            try:
-                self._mount()
-                self._write_config(name, state)
-                process = self._spawn(name)
-                state["pid"] = process.pid
-                state["started"] = _now()
-                self._save_state(name, state)
-                self._wait_booted(name, process)
-                instance = self._instance(name, state)
-                _wait_ari(instance)
-            except BaseException:
-                # Leave nothing behind from a failed start: no process, no stray mount.
-                if process is not None:
-                    self._stop(name, process.pid)
-                self._unmount_if_idle()
-                raise
-            return instance
+            return self._start(name, state)
+
+    def _start(self, name: str, state: dict[str, Any]) -> SandboxInstance:
+        process: subprocess.Popen[bytes] | None = None
+        try:
+            self._mount()
+            self._write_config(name, state)
+            process = self._spawn(name)
+            state["pid"] = process.pid
+            state["started"] = _now()
+            self._save_state(name, state)
+            self._wait_booted(name, process)
+            instance = self._instance(name, state)
+            _wait_ari(instance)
+        except BaseException:
+            # Leave nothing behind from a failed start: no process, no stray mount.
+            if process is not None:
+                self._stop(name, process.pid)
+            self._unmount_if_idle()
+            raise
+        return instance
+
+    def crash(self, name: str) -> int:
+        """Kills instance ``name``'s Asterisk with SIGKILL, as a crash or the OOM killer
+        would: no hang-up, no closing of its files. Returns the pid it had. Its folder
+        (recordings half written included) stays, for :meth:`start_again`."""
+        host.require_root()
+        _check_name(name)
+        with self._locked():
+            running = self._running(name)
+            if running is None:
+                raise SandboxError(f"sandbox instance {name} is not running")
+            os.kill(running.pid, signal.SIGKILL)
+            if not self._wait_gone(running.pid, _STOP_TIMEOUT):
+                raise SandboxError(
+                    f"Asterisk pid {running.pid} of sandbox instance {name} survived SIGKILL"
+                )
+            return running.pid
+
+    def start_again(self, name: str) -> SandboxInstance:
+        """Starts a stopped instance again with the ports and ARI credentials it had, as a
+        supervisor restarting Asterisk would: its clients reconnect with what they know.
+        Returns the running instance if it already runs."""
+        host.require_root()
+        _check_name(name)
+        with self._locked():
+            running = self._running(name)
+            if running is not None:
+                return running
+            state = self._load_state(name)
+            if state is None:
+                raise SandboxError(f"sandbox instance {name} was never started")
+            _check_port_free(int(state["http_port"]))
+            if state.get("sip_port"):
+                _check_udp_port_free(int(state["sip_port"]))
+            state["pid"] = None
+            return self._start(name, state)
 
     def _ports_of_other_instances(self, name: str) -> set[int]:
         """Ports the other running instances hold, or will hold when a test starts

@@ -15,6 +15,8 @@ from controller.store.timestamps import to_text
 
 SWEEP_PURPOSE = "retention: orphan sweep"
 SWEEP_ALERT = "orphan_recording"
+UNUSABLE_PURPOSE = "retention: no usable audio"
+UNUSABLE_ALERT = "recording_unusable"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,60 @@ class OrphanStore(StorePart):
             )
             for r in rows
         ]
+
+    def discard_unusable(
+        self, recording_id: str, swept: SweptFile, why: str, at: dt.datetime
+    ) -> bool:
+        """A recording file that held no readable audio (Asterisk died before writing
+        any, or it is not a WAV) was deleted: the row turns ``failed``, with a receipt
+        and an alert. False when the row was settled meanwhile."""
+        with self.transaction() as db:
+            found = list(
+                db.query(
+                    "SELECT r.call_id, c.service FROM recordings r JOIN calls c "
+                    "ON c.id = r.call_id WHERE r.id = ? AND r.state = 'live'",
+                    [recording_id],
+                )
+            )
+            if not found:
+                return False
+            call_id = found[0]["call_id"]
+            db.execute(
+                "UPDATE recordings SET state = 'failed', path = NULL, ended_at = ? WHERE id = ?",
+                [to_text(at), recording_id],
+            )
+            details: dict[str, Any] = {
+                "recording_id": recording_id,
+                "call_id": call_id,
+                "service": found[0]["service"],
+                "file": swept.file,
+                "sha256": swept.sha256,
+                "reason": why,
+            }
+            append_entry(
+                db,
+                EntryDraft(
+                    at=to_text(at),
+                    actor="system",
+                    role="system",
+                    action="delete_unusable",
+                    target=f"recording:{recording_id}",
+                    purpose=UNUSABLE_PURPOSE,
+                    result="ok",
+                    details=details,
+                ),
+                self.audit_key,
+            )
+            db.table("alerts").insert(
+                {
+                    "call_id": call_id,
+                    "at": to_text(at),
+                    "kind": UNUSABLE_ALERT,
+                    "message": f"recording {recording_id} held no usable audio ({why}): "
+                    "its file was deleted",
+                }
+            )
+        return True
 
     def sweep_vaulted(self, row: StuckRecording, swept: SweptFile, at: dt.datetime) -> bool:
         """The file is in the vault: the row turns ``stored`` (its retention clock was

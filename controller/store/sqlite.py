@@ -229,10 +229,13 @@ class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
             )
 
     def close_recording(self, recording_id: str, state: str, at: dt.datetime) -> None:
-        """Marks a recording that left no file: ``discarded`` or ``failed``."""
+        """Marks a live recording that left no file: ``discarded``, ``failed`` or
+        ``missing``. A row already settled (vaulted by the orphan sweep, say) is left as
+        it is: its file is in the vault."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE recordings SET state = ?, ended_at = ?, path = NULL WHERE id = ?",
+                "UPDATE recordings SET state = ?, ended_at = ?, path = NULL "
+                "WHERE id = ? AND state = 'live'",
                 [state, to_text(at), recording_id],
             )
 

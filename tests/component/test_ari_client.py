@@ -26,6 +26,7 @@ from controller.ari import (
 from controller.ari.errors import AriBadRequest, AriServerError, AriUnauthorized
 from controller.ari.events import (
     ChannelDtmfReceived,
+    ChannelVarset,
     Event,
     GenericEvent,
     StasisEnd,
@@ -189,9 +190,46 @@ async def test_known_event_with_odd_shape_does_not_crash(rig: Rig) -> None:
     stream = EventStream(rig.client)
     events = aiter(stream)
     await next_event(events)
-    await rig.fake.send(event("StasisStart", channel="not-an-object", args="nope"))
+    await rig.fake.send(event("StasisStart", channel=channel("c1"), args="nope"))
     start = await next_event(events)
-    assert isinstance(start, StasisStart) and start.channel.id == "" and start.args == ()
+    assert isinstance(start, StasisStart) and start.channel.id == "c1" and start.args == ()
+    await stream.close()
+
+
+async def test_r2_event_without_the_id_it_is_about_is_dropped_and_counted(rig: Rig) -> None:
+    """R2: a StasisStart whose channel id was a number (or absent) was read as channel
+    "": the daemon started a phantom call on it, routed later id-less events to it, and
+    sent REST calls on ``/channels/``. Such events are dropped and counted."""
+    stream = EventStream(rig.client)
+    events = aiter(stream)
+    await next_event(events)
+    await rig.fake.send(event("StasisStart", channel="not-an-object", args=["inbound", "sales"]))
+    await rig.fake.send(event("StasisStart", channel={"id": 12345}, args=["inbound", "sales"]))
+    await rig.fake.send(event("ChannelDtmfReceived", digit="*", duration_ms=100))
+    await rig.fake.send(event("RecordingFinished", recording={"name": 7}))
+    await rig.fake.send(event("PlaybackFinished", playback=None))
+    await rig.fake.send(event("ChannelVarset", variable="GLOBAL_ONE", value="1"))
+    varset = await next_event(events)
+    # A global variable's ChannelVarset has no channel, and needs none.
+    assert isinstance(varset, ChannelVarset) and varset.channel is None
+    assert stream.dropped == 5
+    await stream.close()
+
+
+async def test_r2_frame_over_the_size_limit_is_counted_and_the_stream_reconnects(
+    rig: Rig,
+) -> None:
+    """R2: a frame the websocket layer refuses (over 4 MB) drops the connection; the
+    stream counts it, reconnects and resyncs, and the events after it arrive."""
+    stream = EventStream(rig.client, rng=random.Random(1))
+    events = aiter(stream)
+    await next_event(events)
+    await rig.fake.send(event("ChannelVarset", variable="X", value="A" * 5_000_000))
+    again = await next_event(events)
+    assert isinstance(again, StreamConnected) and again.reconnect
+    assert stream.dropped == 1
+    await rig.fake.send(event("StasisEnd", channel=channel("c1")))
+    assert isinstance(await next_event(events), StasisEnd)
     await stream.close()
 
 

@@ -23,6 +23,7 @@ from controller.ari.events import StreamConnected, parse_event
 from controller.ari.models import Application
 from controller.calls.executor import CommandExecutor
 from controller.calls.inbound import InboundCall
+from controller.calls.messages import CHANNELS_LOST
 from controller.calls.router import CallContext, EventRouter
 from controller.clock import ShiftedClock
 from controller.recordings import LocalVault
@@ -268,6 +269,28 @@ async def test_r1_resync_ends_nothing_when_asterisk_cannot_list_channels(rig: Ri
     await idle(ctx)
     assert call_id in rig.router.calls and isinstance(ctx.machine, InboundCall)
     assert not ctx.machine.caller_gone
+
+
+async def test_r1_every_channel_gone_at_a_resync_is_a_lost_call(rig: Rig) -> None:
+    """R1: every channel of the call vanished while the daemon could not hear Asterisk
+    (it was killed and started again): nobody hung up, the call was lost."""
+    _, ctx, _ = await connected_and_recording(rig)
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [])
+    await rig.router.handle(_stream_connected([]))
+    await idle(ctx)
+    assert isinstance(ctx.machine, InboundCall)
+    assert ctx.machine.caller_gone and ctx.machine.agent_gone
+    assert ctx.machine.outcome == CHANNELS_LOST
+
+
+async def test_r1_caller_gone_at_a_resync_while_the_agent_stays_hung_up(rig: Rig) -> None:
+    call_id, ctx, _ = await connected_and_recording(rig)
+    agent = channel(f"rc-{call_id}-agent", name="PJSIP/alice-00000001")
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [agent])
+    await rig.router.handle(_stream_connected([agent["id"]]))
+    await idle(ctx)
+    assert isinstance(ctx.machine, InboundCall)
+    assert ctx.machine.caller_gone and ctx.machine.outcome == "caller_hung_up"
 
 
 def _stream_connected(channel_ids: list[str]) -> StreamConnected:

@@ -27,7 +27,7 @@ from controller.recordings import LocalVault
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_ari import PASSWORD, FakeAri
-from tests.sites import add_call, load_site, site_config, write_site
+from tests.sites import add_call, load_site, site_config, wav_bytes, write_site
 
 WAIT = 5.0
 T0 = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
@@ -253,7 +253,8 @@ async def test_r1_full_vault_keeps_the_file_in_asterisks_folder_with_an_alert(
     )
     rig.vault.asterisk_dir.mkdir(exist_ok=True)
     incoming = rig.vault.incoming_path("n" * 40, "wav")
-    incoming.write_bytes(b"RIFF....WAVE")
+    audio = wav_bytes(0.5)
+    incoming.write_bytes(audio)
     (rig.vault.vault_dir / incoming.name).mkdir()
     await rig.executor.execute(call_id, c.AdoptRecording("r1", "n" * 40, "wav"), None)
     await rig.executor.close(grace=WAIT)
@@ -264,6 +265,35 @@ async def test_r1_full_vault_keeps_the_file_in_asterisks_folder_with_an_alert(
     assert [(a["call_id"], a["kind"]) for a in alerts] == [(call_id, "vault_failed")]
     assert "kept in Asterisk's folder" in alerts[0]["message"]
     assert row is not None and row.state == "live"
-    assert incoming.read_bytes() == b"RIFF....WAVE"
+    assert incoming.read_bytes() == audio
     assert [p.name for p in rig.vault.vault_dir.iterdir()] == [incoming.name]
     assert rig.executor.settling == set()
+
+
+async def test_r1_recording_with_no_audio_is_deleted_with_a_receipt_and_an_alert(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """R1/T4: Asterisk killed right after a recording started leaves a WAV header and no
+    audio. Nothing to keep: the file is deleted (not left in Asterisk's folder, not
+    moved into the vault), with a receipt and an alert; the row turns ``failed``."""
+    config = load_site(tmp_path / "reccontrol.yaml")
+    call_id = await rig.store.run(lambda s: add_call(s, config, service="sales", started_at=T0))
+    await rig.store.run(
+        lambda s: s.open_recording("r1", call_id, "n" * 40, "wav", ("quality",), T0, 30)
+    )
+    rig.vault.asterisk_dir.mkdir(exist_ok=True)
+    incoming = rig.vault.incoming_path("n" * 40, "wav")
+    incoming.write_bytes(wav_bytes(0.0))
+    await rig.executor.execute(call_id, c.AdoptRecording("r1", "n" * 40, "wav"), None)
+    await rig.executor.close(grace=WAIT)
+    row = await rig.store.run(lambda s: s.recording("r1"))
+    assert row is not None and row.state == "failed"
+    assert not incoming.exists() and list(rig.vault.vault_dir.iterdir()) == []
+    alerts = await rig.store.run(lambda s: list(s.db.query("SELECT call_id, kind FROM alerts")))
+    assert [(a["call_id"], a["kind"]) for a in alerts] == [(call_id, "recording_unusable")]
+    (receipt,) = await rig.store.run(
+        lambda s: list(s.db.query("SELECT action, target, details FROM access_log"))
+    )
+    assert (receipt["action"], receipt["target"]) == ("delete_unusable", "recording:r1")
+    assert "it holds no audio" in receipt["details"]
+    assert rig.executor.recording_failures == 1

@@ -269,3 +269,41 @@ async def test_t4_hard_link_is_refused_by_the_vaults_own_check(rig: Rig, tmp_pat
     assert rig.vault.files() == []
     assert (await rig.alerts()).count("vault_refused") == 1
     assert (await rig.row(recording_id))["state"] == "missing"
+
+
+async def test_r1_file_asterisk_never_closed_is_vaulted_with_the_duration_of_its_data(
+    rig: Rig,
+) -> None:
+    """R1: Asterisk killed mid-call leaves its file with the header it wrote on opening
+    it (no audio declared). The sweep vaults it, measured from its data, not 0 s."""
+    recording_id, name = await rig.live_row()
+    planted = rig.plant(name, seconds=1.25)
+    data = bytearray(planted.read_bytes())
+    data[4:8] = data[40:44] = bytes(4)
+    planted.write_bytes(data)
+    not_live(rig.fake, name)
+
+    report = await rig.sweeper.sweep()
+
+    assert report.vaulted == 1 and not planted.exists()
+    row = await rig.row(recording_id)
+    assert row["state"] == "stored" and row["duration_seconds"] == pytest.approx(1.25)
+
+
+async def test_r1_left_live_file_with_no_audio_is_deleted_with_a_receipt(rig: Rig) -> None:
+    """R1/T4: a file that holds nothing but a header is not vaulted (nothing to keep) nor
+    left behind: deleted, row ``failed``, a ``delete_unusable`` receipt and an alert."""
+    recording_id, name = await rig.live_row()
+    planted = rig.plant(name, seconds=0.0)
+    not_live(rig.fake, name)
+
+    await rig.sweeper.sweep()
+
+    assert not planted.exists() and list(rig.config.recordings.vault_dir.iterdir()) == []
+    row = await rig.row(recording_id)
+    assert row["state"] == "failed" and row["path"] is None
+    (receipt,) = await rig.receipts()
+    assert receipt["action"] == "delete_unusable"
+    assert receipt["target"] == f"recording:{recording_id}"
+    assert receipt["details"]["reason"] == "it holds no audio"
+    assert await rig.alerts() == ["recording_unusable"]

@@ -1,12 +1,47 @@
 """A TCP proxy between the daemon and Asterisk's HTTP port that the test controls: ARI's
 REST calls and its events websocket both go through it, so a cut looks to the daemon
-like a network failure (connections reset, new ones refused)."""
+like a network failure (connections reset, new ones refused).
+
+It also reads the events websocket from Asterisk frame by frame, so a test can slip
+frames of its own into that stream (:meth:`TcpProxy.inject`), always between two whole
+frames (and never inside a fragmented message) of what Asterisk sends."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
+import struct
+from dataclasses import dataclass, field
+
+TEXT = 0x1
+BINARY = 0x2
+CONTINUATION = 0x0
+
+
+def server_frame(payload: bytes, opcode: int = TEXT) -> bytes:
+    """One final, unmasked websocket frame, as a server sends it."""
+    size = len(payload)
+    if size < 126:
+        head = bytes([0x80 | opcode, size])
+    elif size < 1 << 16:
+        head = bytes([0x80 | opcode, 126]) + struct.pack(">H", size)
+    else:
+        head = bytes([0x80 | opcode, 127]) + struct.pack(">Q", size)
+    return head + payload
+
+
+@dataclass(eq=False)
+class EventsSocket:
+    """The Asterisk-to-daemon half of one websocket going through the proxy."""
+
+    writer: asyncio.StreamWriter
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while one of Asterisk's frames (or a whole fragmented message) is written,
+    and while injected frames are: each goes in whole, between the others."""
+    frames: int = 0
+    """Frames of Asterisk's forwarded so far."""
+    closed: bool = False
 
 
 class TcpProxy:
@@ -18,6 +53,9 @@ class TcpProxy:
         self.port = 0
         self.cut_at: float | None = None
         self.restored_at: float | None = None
+        self.sockets: list[EventsSocket] = []
+        """Every events websocket seen, oldest first."""
+        self._socket_opened = asyncio.Condition()
 
     @property
     def url(self) -> str:
@@ -67,7 +105,7 @@ class TcpProxy:
         self._writers.update((writer, up_writer))
         pipes = [
             asyncio.create_task(self._pipe(reader, up_writer)),
-            asyncio.create_task(self._pipe(up_reader, writer)),
+            asyncio.create_task(self._from_asterisk(up_reader, writer)),
         ]
         self._pipes.update(pipes)
         await asyncio.gather(*pipes, return_exceptions=True)
@@ -84,3 +122,105 @@ class TcpProxy:
                 await writer.drain()
         with contextlib.suppress(OSError):
             writer.close()
+
+    # -- the events websocket ------------------------------------------------------------
+    async def events_socket(self, after: int = 0, within: float = 30.0) -> EventsSocket:
+        """The first open events websocket that is not among the first ``after`` seen."""
+        async with asyncio.timeout(within), self._socket_opened:
+            await self._socket_opened.wait_for(
+                lambda: any(not s.closed for s in self.sockets[after:])
+            )
+            return next(s for s in self.sockets[after:] if not s.closed)
+
+    async def inject(self, *frames: bytes, after: int = 0) -> EventsSocket:
+        """Writes ``frames`` (whole frames: see :func:`server_frame`) into the open events
+        websocket, between two of Asterisk's frames. Returns the socket they went into.
+        The daemon may drop the connection on a frame it refuses while it is written."""
+        target = await self.events_socket(after)
+        async with target.turn:
+            with contextlib.suppress(OSError):
+                for frame in frames:
+                    target.writer.write(frame)
+                    await target.writer.drain()
+        return target
+
+    async def _from_asterisk(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Asterisk to the daemon, answer by answer: a kept-alive connection that served
+        REST answers may carry the websocket upgrade next. After a ``101``, frame by
+        frame; an answer whose length is not given, plain bytes to the end."""
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                writer.write(head)
+                await writer.drain()
+                if head.startswith(b"HTTP/1.1 101"):
+                    await self._frames(reader, writer)
+                    return
+                length = _content_length(head)
+                if length is None:
+                    break
+                writer.write(await reader.readexactly(length))
+                await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            with contextlib.suppress(OSError):
+                writer.close()
+            return
+        await self._pipe(reader, writer)
+
+    async def _frames(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        events = EventsSocket(writer)
+        async with self._socket_opened:
+            self.sockets.append(events)
+            self._socket_opened.notify_all()
+        in_message = False
+        try:
+            while True:
+                frame = await _read_frame(reader)
+                if not in_message:
+                    await events.turn.acquire()
+                opcode, final = frame[0] & 0x0F, bool(frame[0] & 0x80)
+                if opcode in (TEXT, BINARY, CONTINUATION):
+                    # A fragmented message keeps the turn until its last fragment.
+                    in_message = not final
+                try:
+                    writer.write(frame)
+                    await writer.drain()
+                    events.frames += 1
+                finally:
+                    if not in_message:
+                        events.turn.release()
+        finally:
+            events.closed = True
+            if in_message:
+                events.turn.release()
+            with contextlib.suppress(OSError):
+                writer.close()
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readexactly(2)
+    size = head[1] & 0x7F
+    extended = b""
+    if size == 126:
+        extended = await reader.readexactly(2)
+        size = struct.unpack(">H", extended)[0]
+    elif size == 127:
+        extended = await reader.readexactly(8)
+        size = struct.unpack(">Q", extended)[0]
+    mask = await reader.readexactly(4) if head[1] & 0x80 else b""
+    return head + extended + mask + await reader.readexactly(size)
+
+
+def _content_length(head: bytes) -> int | None:
+    """The body length an HTTP answer's head gives, or None when it gives none."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+        if name.strip().lower() == b"transfer-encoding":
+            return None
+    status = head.split(b" ", 2)[1:2]
+    # No body by definition.
+    return 0 if status and status[0] in (b"204", b"304") else None

@@ -17,6 +17,7 @@ from controller.demo.site import SandboxSite, Switchboard
 from controller.sandbox import SandboxInstance
 from tests.faults.daemon import DaemonProcess
 from tests.faults.site import direct_client, fault_config, invariants
+from tests.waiting import until
 
 CALLER_NUMBER = "+33611115555"
 RESTART_AFTER = 1.0  # seconds, as systemd's RestartSec=1
@@ -25,6 +26,12 @@ RESTART_AFTER = 1.0  # seconds, as systemd's RestartSec=1
 @pytest.fixture
 def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
     return SandboxSite(asterisk, tmp_path / "site")
+
+
+def call_closed(store: Path) -> bool:
+    # Read-write: a read-only reader may miss what is still in the WAL.
+    with sqlite3.connect(store, timeout=10) as db:
+        return db.execute("SELECT ended_at FROM calls").fetchone()[0] is not None
 
 
 def sweep_receipts(store: Path) -> list[dict[str, Any]]:
@@ -39,8 +46,9 @@ def sweep_receipts(store: Path) -> list[dict[str, Any]]:
 async def test_r1_t4_killed_while_vaulting_the_file_is_vaulted_after_restart(
     site: SandboxSite, tmp_path: Path
 ) -> None:
-    """Killed after Asterisk finished the file and before it was moved: the restarted
-    daemon's start-up sweep vaults it, with its receipt."""
+    """Killed after Asterisk finished the file and before it was moved, the call already
+    closed in the store (the vault works off the event loop, so the call ends while the
+    move is held): the restarted daemon's start-up sweep vaults it, with its receipt."""
     config = fault_config(site, target="Local/alice-talk@sim-agent")
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     async with aiohttp.ClientSession() as session:
@@ -51,6 +59,8 @@ async def test_r1_t4_killed_while_vaulting_the_file_is_vaulted_after_restart(
             await daemon.wait_for("ARI events: connected")
             await Switchboard(site.instance, session).call("sales", "c-talk-6", CALLER_NUMBER)
             await daemon.frozen_at("vaulting")
+            store = site.workdir / "reccontrol.sqlite3"
+            await until(lambda: call_closed(store), "the call's row is closed")
             await daemon.kill()
             files = checks.new_files()
             assert len(files) == 1, "the file is in Asterisk's folder when the daemon dies"

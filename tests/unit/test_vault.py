@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import wave
 from pathlib import Path
 
 import pytest
 
-from controller.recordings import LocalVault, VaultError, VaultRefused
+from controller.recordings import LocalVault, VaultError, VaultRefused, VaultUnusable
 
 
 def make_wav(path: Path, seconds: float) -> None:
@@ -56,10 +57,46 @@ def test_missing_file(vault: LocalVault) -> None:
         vault.adopt("nope", "wav")
 
 
-def test_truncated_file_is_a_clear_error(vault: LocalVault) -> None:
+def test_truncated_file_is_a_clear_error_and_stays_out_of_the_vault(vault: LocalVault) -> None:
     (vault.asterisk_dir / "bad.wav").write_bytes(b"RIFF")
-    with pytest.raises(VaultError, match=r"cannot adopt recording bad\.wav"):
+    with pytest.raises(VaultUnusable, match=r"cannot adopt recording bad\.wav: not a usable WAV"):
         vault.adopt("bad", "wav")
+    # Left for the caller to delete with a receipt; nothing half-adopted in the vault.
+    assert (vault.asterisk_dir / "bad.wav").exists() and vault.files() == []
+
+
+def never_closed(path: Path, seconds: float) -> bytes:
+    """What Asterisk leaves when it is killed mid-recording: the header it wrote on
+    opening the file (sizes 0), then the audio, the last frame cut in half."""
+    make_wav(path, seconds)
+    data = bytearray(path.read_bytes())
+    data[4:8] = data[40:44] = bytes(4)
+    data += b"\x01"
+    path.write_bytes(data)
+    return bytes(data)
+
+
+def test_r1_file_of_a_killed_asterisk_is_measured_from_its_data_and_repaired(
+    vault: LocalVault,
+) -> None:
+    """R1: the header of a file Asterisk never closed says it holds no audio. The vault
+    keeps it, measures what it holds, and writes the true sizes into the header, so the
+    stored hash is of a file every player reads."""
+    original = never_closed(vault.asterisk_dir / "killed.wav", 1.5)
+    adopted = vault.adopt("killed", "wav")
+    assert adopted.duration_seconds == pytest.approx(1.5)
+    stored = adopted.path.read_bytes()
+    assert stored[44:] == original[44:] and len(stored) == len(original)
+    assert adopted.sha256 == hashlib.sha256(stored).hexdigest()
+    with wave.open(str(adopted.path), "rb") as wav:
+        assert wav.getnframes() == 12000
+
+
+def test_r1_file_with_a_header_and_no_audio_is_unusable(vault: LocalVault) -> None:
+    make_wav(vault.asterisk_dir / "empty.wav", 0.0)
+    with pytest.raises(VaultUnusable, match="it holds no audio"):
+        vault.adopt("empty", "wav")
+    assert (vault.asterisk_dir / "empty.wav").exists() and vault.files() == []
 
 
 def test_discard_incoming(vault: LocalVault) -> None:
