@@ -297,3 +297,27 @@ async def test_r1_recording_with_no_audio_is_deleted_with_a_receipt_and_an_alert
     assert (receipt["action"], receipt["target"]) == ("delete_unusable", "recording:r1")
     assert "it holds no audio" in receipt["details"]
     assert rig.executor.recording_failures == 1
+
+
+async def test_r1_a_file_being_vaulted_is_the_calls_before_its_task_runs(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """R1: from the moment a call asks for its file to be vaulted, the orphan sweep must
+    leave it alone, even if the call is forgotten before the vaulting task starts; and a
+    row the sweep settled meanwhile is never marked missing over its vault file."""
+    config = load_site(tmp_path / "reccontrol.yaml")
+    call_id = await rig.store.run(lambda s: add_call(s, config, service="sales", started_at=T0))
+    await rig.store.run(
+        lambda s: s.open_recording("r1", call_id, "m" * 40, "wav", ("quality",), T0, 30)
+    )
+    await rig.executor.execute(call_id, c.AdoptRecording("r1", "m" * 40, "wav"), None)
+    assert "m" * 40 in rig.executor.settling
+    await rig.executor.close(5.0)
+    assert rig.executor.settling == set()
+    # No file: the row would turn missing, but only from live.
+    await rig.store.run(lambda s: s.db.execute("UPDATE recordings SET state = 'stored'"))
+    await rig.store.run(lambda s: s.close_recording("r1", "missing", T0))
+    (state,) = await rig.store.run(
+        lambda s: s.db.execute("SELECT state FROM recordings").fetchone()
+    )
+    assert state == "stored"
