@@ -27,6 +27,8 @@ from controller.config.model import Agent, Config
 from controller.payments.charge import REDIRECT_REFUSED, UNAVAILABLE, ChargeRequest, ChargeResult
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault, VaultError, VaultRefused
+from controller.stoppoints import ASKED as STOPS_ASKED
+from controller.stoppoints import stop_point
 from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.calls")
@@ -97,6 +99,8 @@ class CommandExecutor:
                 self.sink.forget(call_id)
                 return
             await self.execute(call_id, command, batch.trigger)
+            if STOPS_ASKED:
+                stop_point(f"did:{type(command).__name__}")
 
     async def execute(self, call_id: str, command: c.Command, trigger: float | None) -> None:
         match command:
@@ -253,6 +257,10 @@ class CommandExecutor:
     # -- store -----------------------------------------------------------------------
     def _store_write(self, call_id: str, command: c.Store) -> None:
         now = self._clock.now()
+        if STOPS_ASKED:
+            # Queued first, so the store thread stops right before this command's write.
+            point = f"store:{type(command).__name__}"
+            self.write(lambda s: stop_point(point))
         match command:
             case c.BeginCall(call=call, announcement_version=version):
                 self.write(lambda s: s.begin_call(call, version))
