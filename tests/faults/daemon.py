@@ -63,6 +63,14 @@ class DaemonProcess:
     async def frozen_at(self, point: str, within: float = 60.0) -> None:
         await self.wait_for(f"{ANNOUNCEMENT}{point}", within)
 
+    async def frozen_at_all(self, points: tuple[str, ...], within: float = 60.0) -> None:
+        """Every point reached, in whatever order: points of different threads (the
+        store's, the event loop's) announce themselves in no fixed order."""
+        waiting = {f"{ANNOUNCEMENT}{point}" for point in points}
+        async with asyncio.timeout(within):
+            while waiting:
+                waiting.discard(await self._lines.get())
+
     async def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as the kernel's OOM killer or a power cut."""
         assert self.process is not None

@@ -21,8 +21,16 @@ ANYTIME = [{"days": "daily", "from": "00:00", "to": "24:00"}]
 
 
 def fault_config(
-    site: SandboxSite, *, target: str, ari_url: str | None = None, **sections: Any
+    site: SandboxSite,
+    *,
+    target: str,
+    ari_url: str | None = None,
+    endpoint: str = "Local/alice",
+    payments: bool = False,
+    **sections: Any,
 ) -> Path:
+    """``endpoint``: how Alice's channels are named (``PJSIP/alice`` for her SIP phone);
+    ``payments``: the service offers the payment IVR (M1)."""
     site.prepare()
     services = {
         "sales": {
@@ -39,9 +47,10 @@ def fault_config(
             "target": target,
             "answer_timeout": 5,
             "retention_days": 90,
+            "payments": payments,
         }
     }
-    agents = {"alice": {"name": "Alice Martin", "endpoints": ["Local/alice"], "windows": ANYTIME}}
+    agents = {"alice": {"name": "Alice Martin", "endpoints": [endpoint], "windows": ANYTIME}}
     data = site.config_data(services=services, agents=agents, **sections)
     if ari_url is not None:
         data["ari"]["url"] = ari_url
