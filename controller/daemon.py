@@ -75,9 +75,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     clock = app[CLOCK]
     app[ACCESS] = await store.run(lambda db: AccessService(config, db, vault, clock))
     now = app[CLOCK].now()
-    closed = await store.run(lambda s: s.close_interrupted_calls(now))
-    if closed:
-        log.warning("closed %d call(s) left open by a previous run", closed)
+    # Calls a previous run left open stay open: once connected to Asterisk, the call
+    # router carries on those still bridged and closes the others (R1).
     # S3: with a key, the access log is keyed from now on (signed key start).
     await store.run(lambda s: s.ensure_audit_keyed(now))
     witness: WitnessPublisher | None = None
@@ -142,7 +141,7 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         app[SWEEPER] = sweeper
         sweeping = asyncio.create_task(
-            _sweep_forever(sweeper, config.recordings.sweep_minutes * 60),
+            _sweep_forever(sweeper, config.recordings.sweep_minutes * 60, calls.adopted),
             name="reccontrol-orphan-sweep",
         )
         yield
@@ -177,9 +176,11 @@ async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:
     await scheduler.stop()
 
 
-async def _sweep_forever(sweeper: OrphanSweeper, interval: float) -> None:
-    """One sweep at start, then one every ``interval`` seconds (sooner after a sweep
-    Asterisk could not answer for)."""
+async def _sweep_forever(sweeper: OrphanSweeper, interval: float, adopted: asyncio.Event) -> None:
+    """One sweep once the calls a previous run left open are carried on or ended (their
+    recordings are theirs, not the sweep's), then one every ``interval`` seconds
+    (sooner after a sweep Asterisk could not answer for)."""
+    await adopted.wait()
     while True:
         try:
             report = await sweeper.sweep()

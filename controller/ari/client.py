@@ -209,6 +209,10 @@ class AriClient:
         params = {"type": bridge_type, "bridgeId": bridge_id, "name": name}
         return Bridge.parse(await self.request("POST", "/bridges", params))
 
+    async def list_bridges(self) -> list[Bridge]:
+        data = await self.request("GET", "/bridges")
+        return [Bridge.parse(b) for b in data] if isinstance(data, list) else []
+
     async def get_bridge(self, bridge_id: str) -> Bridge:
         return Bridge.parse(await self.request("GET", f"/bridges/{_enc(bridge_id)}"))
 

@@ -108,10 +108,11 @@ class Announcement:
             # Stopped by the opt-out key or played to the end: either way the caller
             # heard what the key does.
             self.completed = True
-            return []
+            return [c.AnnouncementHeard(self.call_id)]
         if self.stage is Stage.FULL_NOTICE:
             self.stage = Stage.OVER
             if failed:
                 return [self._log("the full notice could not be played", "warning")]
             self.completed = True
+            return [c.AnnouncementHeard(self.call_id)]
         return []

@@ -169,6 +169,14 @@ class BeginCall(StoreCommand):
 
 
 @dataclass(frozen=True)
+class AnnouncementHeard(StoreCommand):
+    """Stored at once, not only at the end: a controller restarted mid-call must know
+    it before deciding to record (C1, R1)."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
 class LookupObjection(WorkCommand):
     """A read: the answer comes back as an ``ObjectionKnown`` message."""
 
@@ -332,6 +340,7 @@ Rest: TypeAlias = (
 )
 Store: TypeAlias = (
     BeginCall
+    | AnnouncementHeard
     | RecordDecision
     | AddConsent
     | RememberObjection

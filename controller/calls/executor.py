@@ -20,6 +20,7 @@ from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.asterisk_view import AsteriskView, read_view
 from controller.calls.ids import far_side_id
 from controller.calls.recording import RECORDING_FAILED
 from controller.clock import Clock
@@ -30,6 +31,7 @@ from controller.recordings import LocalVault, VaultError, VaultRefused
 from controller.stoppoints import ASKED as STOPS_ASKED
 from controller.stoppoints import stop_point
 from controller.store import SqliteStore, StoreThread
+from controller.store.records import OpenCall
 
 log = logging.getLogger("reccontrol.calls")
 
@@ -121,6 +123,10 @@ class CommandExecutor:
                     return
                 if trigger is not None and isinstance(command, PROTECTIVE):
                     self._reaction(call_id, command, trigger)
+            case c.OpenRecording():
+                # Committed before Asterisk is asked for the file: a process killed in
+                # between leaves a row the next one finds, never a file nobody knows (R1).
+                await self.open_recording(call_id, command)
             case c.StoreCommand():
                 self._store_write(call_id, command)
             case c.WorkCommand():
@@ -231,6 +237,38 @@ class CommandExecutor:
             log.warning("channels unreadable (%s)", exc.error_id)
             return None
 
+    async def open_recording(self, call_id: str, opened: c.OpenRecording) -> None:
+        self.sink.track_recording(call_id, opened.name)
+        now = self._clock.now()
+        await self._store.run(
+            lambda s: s.open_recording(
+                opened.recording_id,
+                opened.call_id,
+                opened.name,
+                opened.fmt,
+                opened.purposes,
+                now,
+                opened.retention_days,
+            )
+        )
+
+    # -- adoption after a restart (R1) -------------------------------------------------
+    async def open_calls(self) -> list[OpenCall]:
+        return await self._store.run(lambda s: s.open_calls())
+
+    async def asterisk_view(self, recording_names: list[str]) -> AsteriskView | None:
+        """What Asterisk has now, or None when it cannot say."""
+        try:
+            return await read_view(self._client, recording_names)
+        except AriError as exc:
+            log.warning("Asterisk's calls unreadable (%s)", exc.error_id)
+            return None
+
+    async def close_interrupted(self, keep: set[str]) -> int:
+        """Closes the calls a previous run left open that nobody carries on."""
+        now = self._clock.now()
+        return await self._store.run(lambda s: s.close_interrupted_calls(now, keep))
+
     async def agent_named_on(self, channel_id: str) -> Agent | None:
         """Who answered behind a Local target. A Queue() on the far half names the member
         that answered in ``MEMBERINTERFACE`` (queues.conf ``setinterfacevar=yes``), e.g.
@@ -264,6 +302,8 @@ class CommandExecutor:
         match command:
             case c.BeginCall(call=call, announcement_version=version):
                 self.write(lambda s: s.begin_call(call, version))
+            case c.AnnouncementHeard(call_id=heard):
+                self.write(lambda s: s.announcement_heard(heard))
             case c.RecordDecision(decision=decision):
                 self.write(lambda s: s.record_decision(decision))
             case c.AddConsent(event=consent):
@@ -272,19 +312,7 @@ class CommandExecutor:
                 days = self._config.privacy.objection_memory_days
                 self.write(lambda s: s.remember_objection(hashed, now, days))
             case c.OpenRecording():
-                opened = command
-                self.sink.track_recording(call_id, opened.name)
-                self.write(
-                    lambda s: s.open_recording(
-                        opened.recording_id,
-                        opened.call_id,
-                        opened.name,
-                        opened.fmt,
-                        opened.purposes,
-                        now,
-                        opened.retention_days,
-                    )
-                )
+                self.spawn(self.open_recording(call_id, command))
             case c.CloseRecording(recording_id=recording_id, state=state):
                 self.write(lambda s: s.close_recording(recording_id, state, now))
             case c.OpenPause():

@@ -172,7 +172,14 @@ class InboundCall:
         commands: list[c.Command] = [
             c.Answer(self.caller.id),
             c.BeginCall(
-                CallStart(self.call_id, self.service.name, "inbound", now, self.caller_hash),
+                CallStart(
+                    self.call_id,
+                    self.service.name,
+                    "inbound",
+                    now,
+                    self.caller_hash,
+                    self.caller.id,
+                ),
                 self.service.announcement.version,
             ),
         ]
@@ -195,7 +202,7 @@ class InboundCall:
                 return self._agent_key(digit, received, now)
             case m.ObjectionKnown(objected=objected):
                 self.remembered_objection = objected
-                return self._maybe_decide(now)
+                return self.maybe_decide(now)
             case m.PlaybackDone(playback_id=playback_id, failed=failed):
                 if playback_id == self.playback_id:
                     return self._playback_done(failed, now)
@@ -289,7 +296,7 @@ class InboundCall:
             c.AddToBridge(self.bridge_id, channel.id),
             self._log("connected to the agent"),
             self._log(f"connected to {who}", "debug"),
-            *self._maybe_decide(now),
+            *self.maybe_decide(now),
         ]
 
     def _no_agent(self, why: str) -> list[c.Command]:
@@ -303,7 +310,7 @@ class InboundCall:
         return commands
 
     # -- decision (P1-P4, A1, A3) ----------------------------------------------------
-    def _maybe_decide(self, now: dt.datetime) -> list[c.Command]:
+    def maybe_decide(self, now: dt.datetime) -> list[c.Command]:
         """Decides once the agent is bridged and the objection lookup has answered."""
         if self.phase is not Phase.CONNECTED or self.verdict is not None:
             return []

@@ -6,6 +6,7 @@ carries out the commands the machines return.
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 from controller.ari.client import AriClient
@@ -51,6 +52,11 @@ class CallManager:
     def recording_failures(self) -> int:
         """Recordings lost since start (failed, never started, or ended by themselves)."""
         return self.executor.recording_failures
+
+    @property
+    def adopted(self) -> asyncio.Event:
+        """Set once the calls a previous run left open are carried on or ended."""
+        return self.router.adopted
 
     def recordings_in_hand(self) -> set[str]:
         """Recording names calls in progress own or are settling: not the sweep's."""

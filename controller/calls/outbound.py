@@ -33,7 +33,7 @@ from controller.calls.deciding import decide_and_start
 from controller.calls.inbound import ENDING_GRACE_SECONDS, ENDING_TIMER
 from controller.calls.payment import PaymentLeg
 from controller.calls.payment import Stage as PaymentStage
-from controller.calls.recording import Recording, RecordingControl
+from controller.calls.recording import Recording, RecordingControl, RecordingSnapshot
 from controller.config.model import Agent, Config, Outbound, Service
 from controller.policy import Verdict
 from controller.privacy import caller_hash
@@ -136,6 +136,7 @@ class OutboundCall:
         customer_hash: str | None,
         settings: CallSettings,
         rng: random.Random,
+        recording: RecordingSnapshot | None = None,
     ) -> None:
         self.call_id = call_id
         self.service = service
@@ -174,6 +175,7 @@ class OutboundCall:
             pause_settings=service.pause,
             rng=rng,
             log_prefix=self._prefix,
+            snapshot=recording,
         )
         self.talk = Conversation(
             call_id=call_id,
@@ -245,7 +247,14 @@ class OutboundCall:
     def start(self, now: dt.datetime) -> list[c.Command]:
         commands: list[c.Command] = [
             c.BeginCall(
-                CallStart(self.call_id, self.service.name, "outbound", now, self.customer_hash),
+                CallStart(
+                    self.call_id,
+                    self.service.name,
+                    "outbound",
+                    now,
+                    self.customer_hash,
+                    self.agent_channel_id,
+                ),
                 self.service.announcement.version,
             )
         ]
@@ -291,7 +300,7 @@ class OutboundCall:
                 return self._agent_key(digit, received, now)
             case m.ObjectionKnown(objected=objected):
                 self.remembered_objection = objected
-                return self._maybe_decide(now)
+                return self.maybe_decide(now)
             case m.CustomerAnswered(channel=channel):
                 return self._customer_answered(channel, now)
             case m.PlaybackDone(playback_id=playback_id, failed=failed):
@@ -358,7 +367,7 @@ class OutboundCall:
             if discarded:
                 discarded += self.rec.close_pause("discarded")
             # Bridged and still waiting for the agent's notice: the objection decides.
-            return self.notice.object(now, discarded) + self._maybe_decide(now)
+            return self.notice.object(now, discarded) + self.maybe_decide(now)
         return self.notice.notice_key(digit, now)
 
     def _playback_done(self, failed: bool, now: dt.datetime) -> list[c.Command]:
@@ -384,7 +393,7 @@ class OutboundCall:
             c.AddToBridge(self.bridge_id, self.agent_channel_id),
             self._log("customer and agent connected"),
             self._log(f"agent: {who}", "debug"),
-            *self._maybe_decide(now),
+            *self.maybe_decide(now),
         ]
 
     # -- notice by the agent (C6) ----------------------------------------------------
@@ -398,11 +407,11 @@ class OutboundCall:
             c.AddConsent(event),
             self.talk.feedback(True),
             self._log("the agent confirmed the notice to the customer"),
-            *self._maybe_decide(now),
+            *self.maybe_decide(now),
         ]
 
     # -- decision (P1-P4, A1, A3, C4) ------------------------------------------------
-    def _maybe_decide(self, now: dt.datetime) -> list[c.Command]:
+    def maybe_decide(self, now: dt.datetime) -> list[c.Command]:
         """Decides once bridged, the objection lookup has answered and, for a service
         announced by its agents, the agent confirmed the notice (or the customer
         objected)."""

@@ -32,6 +32,7 @@ from controller.ari.events import (
 )
 from controller.ari.models import Channel
 from controller.calls import messages as m
+from controller.calls.adoption import Adopted, plan_call
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
 from controller.calls.ids import new_id
 from controller.calls.inbound import CallSettings, InboundCall
@@ -72,6 +73,10 @@ class EventRouter:
         self.calls: dict[str, CallContext] = {}
         self._by_channel: dict[str, str] = {}
         self._by_recording: dict[str, str] = {}
+        self._released: set[str] = set()
+        """Channels handed back to the dialplan after a restart: on their way out."""
+        self.adopted = asyncio.Event()
+        """Set once the calls a previous run left open are carried on or ended."""
         executor.attach(self)
 
     # -- events to messages ----------------------------------------------------------
@@ -102,7 +107,8 @@ class EventRouter:
                     recording.name, m.RecordingEnded(recording.name, True, recording.cause)
                 )
             case StreamConnected(state=state, reconnect=reconnect):
-                await self._resync(set(state.channel_ids), reconnect)
+                await self.adopt_open_calls()
+                await self._resync(set(state.channel_ids) - self._released, reconnect)
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
@@ -299,6 +305,64 @@ class EventRouter:
             )
         if reconnect:
             log.info("resynced after reconnect: %d call(s) in progress", len(self.calls))
+
+    # -- calls a previous run left open (R1) ------------------------------------------
+    async def adopt_open_calls(self) -> None:
+        """Carries on each call a previous run left open that is still bridged, and ends
+        safely the others (:mod:`controller.calls.adoption`); then closes in the store
+        what nobody carries on. Left for the next connection if Asterisk cannot say what
+        it has: ending calls on a partial view would cut live ones."""
+        try:
+            left = [oc for oc in await self._executor.open_calls() if oc.call_id not in self.calls]
+        except Exception:
+            log.exception("open calls unreadable; adoption left for the next connection")
+            return
+        if left:
+            names = [oc.recording.name for oc in left if oc.recording is not None]
+            view = await self._executor.asterisk_view(names)
+            if view is None:
+                log.warning("%d open call(s) left for the next connection", len(left))
+                return
+            for open_call in left:
+                plan = plan_call(
+                    open_call,
+                    view,
+                    config=self._config,
+                    settings=self._settings,
+                    rng=self._rng,
+                    now=self._clock.now(),
+                )
+                if isinstance(plan, Adopted):
+                    self._take_over(plan)
+                else:
+                    if open_call.channel_id:
+                        self._released.add(open_call.channel_id)
+                    await self._executor.run_batch(open_call.call_id, Batch(plan.commands))
+            adopted = sum(1 for oc in left if oc.call_id in self.calls)
+            log.warning(
+                "%d call(s) left open by a previous run: %d carried on, %d ended",
+                len(left),
+                adopted,
+                len(left) - adopted,
+            )
+        closed = await self._executor.close_interrupted(set(self.calls))
+        if closed:
+            log.warning("closed %d call(s) left open by a previous run", closed)
+        self.adopted.set()
+
+    def _take_over(self, plan: Adopted) -> None:
+        machine = plan.machine
+        call_id = machine.call_id
+        ctx = CallContext(machine)
+        self.calls[call_id] = ctx
+        for channel_id in machine.channel_ids:
+            self._by_channel[channel_id] = call_id
+        if machine.recording is not None:
+            self._by_recording[machine.recording.name] = call_id
+        ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
+        ctx.queue.put_nowait(Batch(plan.commands))
+        for leg in plan.gone:
+            self.feed(call_id, m.ChannelGone(leg))
 
     # -- running batches -------------------------------------------------------------
     async def _run(self, call_id: str, ctx: CallContext) -> None:

@@ -1,13 +1,14 @@
-"""A bridged inbound call as a snapshot, and the call carried on from one: what a
-restarted controller needs to adopt calls that were in progress, pure.
+"""A bridged call as a snapshot, and the call carried on from one: what a restarted
+controller needs to adopt calls that were in progress (R1), pure.
 
-Only a call bridged to its agent and outside the payment IVR has a snapshot: a call
-still in its announcement or dialling, or in the payment IVR (the card data are gone
-with the old process), goes back to the dialplan instead.
+Only a bridged call has a snapshot: a call still in its announcement or dialling goes
+back to the dialplan instead (:mod:`controller.calls.adoption`). A payment under way is
+not part of it: the card data went with the old process.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from controller.calls import commands as c
 from controller.calls.announcement import Stage
 from controller.calls.conversation import CallSettings
 from controller.calls.inbound import InboundCall, Phase
+from controller.calls.outbound import OutboundCall
+from controller.calls.outbound import Phase as OutboundPhase
 from controller.calls.recording import RecordingSnapshot
 from controller.config.model import Agent, Service
 from controller.policy import Verdict
@@ -58,11 +61,16 @@ def snapshot(call: InboundCall) -> CallSnapshot:
 
 
 def resume(
-    snap: CallSnapshot, *, settings: CallSettings, rng: random.Random
+    snap: CallSnapshot,
+    *,
+    settings: CallSettings,
+    rng: random.Random,
+    now: dt.datetime | None = None,
 ) -> tuple[InboundCall, list[c.Command]]:
     """The call, bridged again, and what to do first: look the caller's objection up
-    again (until it answers, on-demand recording is refused) and restart the pause
-    timer, at its full length, if a pause was open."""
+    again (until it answers, on-demand recording is refused), restart the pause timer,
+    at its full length, if a pause was open, and decide now if the old process never
+    did (``now`` given)."""
     call = InboundCall(
         call_id=snap.call_id,
         service=snap.service,
@@ -86,4 +94,58 @@ def resume(
     commands.append(
         c.Log("info", f"call {snap.call_id} ({snap.service.name}): carried on after a restart")
     )
+    if now is not None:
+        commands += call.maybe_decide(now)
     return call, commands
+
+
+@dataclass(frozen=True)
+class OutboundSnapshot:
+    """An outbound call bridged to its customer (C6), rebuilt like :class:`CallSnapshot`."""
+
+    call_id: str
+    service: Service
+    agent_channel: Channel
+    agent: Agent | None
+    customer_hash: str | None
+    notice_completed: bool
+    objected: bool
+    verdict: Verdict | None
+    recording: RecordingSnapshot
+
+
+def resume_outbound(
+    snap: OutboundSnapshot, *, settings: CallSettings, rng: random.Random, now: dt.datetime
+) -> tuple[OutboundCall, list[c.Command]]:
+    """As :func:`resume`, for an outbound call."""
+    outbound = snap.service.outbound
+    assert outbound is not None, "only a service with an outbound section has outbound calls"
+    call = OutboundCall(
+        call_id=snap.call_id,
+        service=snap.service,
+        outbound=outbound,
+        agent_channel=snap.agent_channel,
+        agent=snap.agent,
+        number=None,
+        customer_hash=snap.customer_hash,
+        settings=settings,
+        rng=rng,
+        recording=snap.recording,
+    )
+    call.phase = OutboundPhase.CONNECTED
+    call.customer_up = True
+    call.notice.stage = Stage.OVER
+    call.notice.completed = snap.notice_completed
+    call.notice.objected = snap.objected
+    call.verdict = snap.verdict
+    commands: list[c.Command] = []
+    if snap.customer_hash:
+        commands.append(c.LookupObjection(snap.customer_hash))
+    commands += call.rec.restart_timer()
+    commands.append(
+        c.Log(
+            "info",
+            f"call {snap.call_id} ({snap.service.name}, outbound): carried on after a restart",
+        )
+    )
+    return call, commands + call.maybe_decide(now)

@@ -313,6 +313,11 @@ NOTICE_BY_AGENT = _statements(
 )
 
 
+# Version 7: what a restarted controller needs to carry a call on (R1): the channel the
+# call came in on. ``announcement_completed`` is now written as soon as it is known.
+CALL_CHANNEL = _statements("ALTER TABLE calls ADD COLUMN channel_id TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -320,4 +325,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "payment outcomes, without card data", _sql(PAYMENTS)),
     Migration(5, "keyed access-log chain", KEYED_AUDIT),
     Migration(6, "consent events: the agent's notice on outbound calls", NOTICE_BY_AGENT),
+    Migration(7, "calls: the channel a restarted controller finds them by", CALL_CHANNEL),
 )

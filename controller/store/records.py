@@ -13,6 +13,9 @@ class CallStart:
     direction: str
     started_at: dt.datetime
     caller_hash: str | None
+    channel_id: str | None = None
+    """The channel the call came in on: the caller's (inbound) or the agent's
+    (outbound). A restarted controller finds the call in Asterisk by it."""
 
 
 @dataclass(frozen=True)
@@ -109,3 +112,36 @@ class SheetRow:
     id: str
     created_at: dt.datetime
     expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LiveRecordingRow:
+    """A recording row still ``live``, with its open pause if any."""
+
+    recording_id: str
+    name: str
+    format: str
+    purposes: tuple[str, ...]
+    pause_id: str | None
+    pause_reason: str | None
+
+
+@dataclass(frozen=True)
+class OpenCall:
+    """A call a previous run left open (R1): what the store knows of it, for a
+    restarted controller to carry it on or end it safely."""
+
+    call_id: str
+    service: str
+    direction: str
+    channel_id: str | None
+    caller_hash: str | None
+    announcement_completed: bool
+    objected: bool
+    notice_given: bool
+    decision: Decision | None
+    has_recordings: bool
+    """Any recording row at all, live or settled."""
+    recording: LiveRecordingRow | None
+    """The newest live recording; older ones of the call are settled already or left to
+    the orphan sweep."""

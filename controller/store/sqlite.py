@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,13 @@ from controller.secrets import Secret
 from controller.store.access_log import AccessLogStore
 from controller.store.lifecycle import LifecycleStore
 from controller.store.migrations import MIGRATIONS, Migration
+from controller.store.open_calls import read_open_calls
 from controller.store.orphans import OrphanStore
 from controller.store.records import (
     CallStart,
     ConsentEvent,
     Decision,
+    OpenCall,
     PaymentRecord,
     SamplingAudit,
 )
@@ -143,8 +145,15 @@ class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
                     "started_at": to_text(call.started_at),
                     "caller_hash": call.caller_hash,
                     "announcement_version": announcement_version,
+                    "channel_id": call.channel_id,
                 }
             )
+
+    def announcement_heard(self, call_id: str) -> None:
+        """The caller heard the announcement: a restarted controller must know it before
+        deciding to record (C1)."""
+        with self.transaction() as db:
+            db.execute("UPDATE calls SET announcement_completed = 1 WHERE id = ?", [call_id])
 
     def record_decision(self, decision: Decision) -> None:
         with self.transaction() as db:
@@ -330,14 +339,24 @@ class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
                 }
             )
 
-    def close_interrupted_calls(self, at: dt.datetime) -> int:
-        """Closes calls left open by a daemon that stopped mid-call."""
+    def close_interrupted_calls(self, at: dt.datetime, keep: Collection[str] = ()) -> int:
+        """Closes calls left open by a daemon that stopped mid-call, but those in
+        ``keep`` (carried on by this one)."""
+        kept = set(keep)
         with self.transaction() as db:
-            cursor = db.execute(
-                "UPDATE calls SET ended_at = ?, outcome = 'interrupted' WHERE ended_at IS NULL",
-                [to_text(at)],
-            )
-            return int(cursor.rowcount)
+            open_ids = [r[0] for r in db.execute("SELECT id FROM calls WHERE ended_at IS NULL")]
+            closing = [call_id for call_id in open_ids if call_id not in kept]
+            for call_id in closing:
+                db.execute(
+                    "UPDATE calls SET ended_at = ?, outcome = 'interrupted' "
+                    "WHERE id = ? AND ended_at IS NULL",
+                    [to_text(at), call_id],
+                )
+            return len(closing)
+
+    def open_calls(self) -> list[OpenCall]:
+        """Calls a previous run left open, with what carrying them on needs."""
+        return read_open_calls(self.db)
 
     def sampling_audit(self) -> list[SamplingAudit]:
         """Per service and configured rate: calls decided, draws made, calls sampled (P3)."""

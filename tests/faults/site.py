@@ -26,11 +26,11 @@ def fault_config(
     target: str,
     ari_url: str | None = None,
     endpoint: str = "Local/alice",
-    payments: bool = False,
+    sales: dict[str, Any] | None = None,
     **sections: Any,
 ) -> Path:
     """``endpoint``: how Alice's channels are named (``PJSIP/alice`` for her SIP phone);
-    ``payments``: the service offers the payment IVR (M1)."""
+    ``sales``: more settings of the one service (its outbound section, say)."""
     site.prepare()
     services = {
         "sales": {
@@ -47,8 +47,8 @@ def fault_config(
             "target": target,
             "answer_timeout": 5,
             "retention_days": 90,
-            "payments": payments,
         }
+        | (sales or {})
     }
     agents = {"alice": {"name": "Alice Martin", "endpoints": [endpoint], "windows": ANYTIME}}
     data = site.config_data(services=services, agents=agents, **sections)

@@ -409,7 +409,7 @@ async def test_r1_m1_killed_in_the_payment_ivr_charged_once_resumed_with_the_cal
     config = {
         "target": "PJSIP/alice",
         "endpoint": "PJSIP/alice",
-        "payments": True,
+        "sales": {"payments": True},
         "payment": payment_section(site, api),
     }
     async with killing("payment_ivr", site, tmp_path, points, **config) as run:

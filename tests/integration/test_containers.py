@@ -279,24 +279,20 @@ async def test_sampled_call_lands_in_the_vault_0600_with_row_and_hash_S4(
     assert (shared.st_uid, shared.st_gid) == (podman.ASTERISK_GID, podman.ASTERISK_GID)
 
 
-async def test_controller_restart_mid_call_does_not_cut_the_call_R1(
+async def test_controller_restart_mid_call_carries_the_call_on_R1(
     site: Site, ari: AriClient
 ) -> None:
-    """R1, the part that holds today: restarting the daemon's container mid-call does
-    not cut the call (caller and agent stay bridged, still recorded, while it is away),
-    and once both hang up no channel and no live recording remains.
-
-    The rest of R1 (adopting the call after the restart) is not there yet: the new daemon
-    leaves the call alone, so the emptied bridge stays in Asterisk and the finished file
-    stays in Asterisk's folder (0640, group asterisk: nobody else reads it) with its row
-    'live'. Those are not asserted here."""
+    """R1: restarting the daemon's container mid-call does not cut the call (caller and
+    agent stay bridged, still recorded, while it is away), and the new daemon carries it
+    on: when the caller hangs up it ends the agent's leg and the bridge, and the file
+    goes to the vault with its row."""
     caller = await place_call(ari, "c-talk-120")
     rows = await site.wait_rows(
         "SELECT r.name, r.call_id FROM recordings r JOIN calls c ON c.id = r.call_id "
         "WHERE r.state = 'live' AND c.ended_at IS NULL",
         within=30.0,
     )
-    name = rows[0]["name"]
+    name, call_id = rows[0]["name"], rows[0]["call_id"]
     await wait_recording(ari, name, live=True)
     bridges_before = [b for b in await ari.request("GET", "/bridges") if len(b["channels"]) == 2]
     assert len(bridges_before) == 1
@@ -313,14 +309,17 @@ async def test_controller_restart_mid_call_does_not_cut_the_call_R1(
     assert await live_recording(ari, name) is not None
     assert caller in {c.id for c in await ari.list_channels()}
 
-    # Both hang up: nothing of the call stays up.
-    for channel in bridge["channels"]:
-        await ari.hangup(channel)
+    # The caller hangs up: the new daemon ends the agent's leg, the bridge and the file.
+    await ari.hangup(caller)
     await wait_gone(ari, {caller, *bridge["channels"]})
     await wait_recording(ari, name, live=False)
-    leftover = list(site.incoming.glob(f"{name}.*"))
-    for path in leftover:
-        assert stat.S_IMODE(path.stat().st_mode) & 0o007 == 0
+    await site.wait_rows("SELECT state FROM recordings WHERE name = ? AND state = 'stored'", name)
+    (ended,) = await site.wait_rows(
+        "SELECT outcome FROM calls WHERE id = ? AND ended_at IS NOT NULL", call_id
+    )
+    assert ended["outcome"] == "caller_hung_up"
+    assert bridge["id"] not in {b["id"] for b in await ari.request("GET", "/bridges")}
+    assert list(site.incoming.glob(f"{name}.*")) == []
     assert (await asyncio.to_thread(health, site.web_port) or {}).get("status") == "ok"
 
 

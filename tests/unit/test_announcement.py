@@ -26,7 +26,9 @@ def test_the_announcement_plays_first_to_the_caller_C1() -> None:
     a = announcement()
     assert a.start() == [c.Play("caller-1", "sound:reccontrol/fr/announce", "rc-c0ffee-p1", "fr")]
     assert a.playback_id == "rc-c0ffee-p1"
-    assert a.playback_done(failed=False) == [] and a.stage is Stage.OVER and a.completed
+    heard = a.playback_done(failed=False)
+    # Stored at once: a controller restarted mid-call must know it (C1, R1).
+    assert heard == [c.AnnouncementHeard("c0ffee")] and a.stage is Stage.OVER and a.completed
 
 
 def test_an_announcement_that_failed_does_not_count_as_heard_C1() -> None:

@@ -99,7 +99,7 @@ def test_announcement_first_then_agent_then_recording() -> None:
 
     assert d.send(m.ObjectionKnown(False)) == []
     dial = d.finish_announcement()
-    assert kinds(dial) == ["Ring", "Originate", "StartTimer"]
+    assert kinds(dial) == ["AnnouncementHeard", "Ring", "Originate", "StartTimer"]
     originate = of(dial, c.Originate)[0]
     assert originate.endpoint == "Local/alice@sim-agent"
     assert originate.app_args == "agent,c0ffee" and originate.ring_timeout == 20

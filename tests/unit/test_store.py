@@ -122,12 +122,16 @@ def test_consent_events_upgrade_keeps_rows_and_takes_the_agents_notice(tmp_path:
     the agent's notice-given key; other kinds are still refused."""
     import datetime as dt
 
-    from controller.store.records import CallStart, ConsentEvent
+    from controller.store.records import ConsentEvent
 
     now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
     store = SqliteStore.open(tmp_path / "store.sqlite3", migrate=False)
     store.migrate(tuple(m for m in MIGRATIONS if m.version < 6))
-    store.begin_call(CallStart("c1", "sales", "outbound", now, None), "v1")
+    store.db.execute(
+        "INSERT INTO calls (id, service, direction, started_at, announcement_version) "
+        "VALUES ('c1', 'sales', 'outbound', ?, 'v1')",
+        [now.isoformat()],
+    )
     store.add_consent_event(ConsentEvent("c1", now, "opt_out", "9", "v1", "announcement"))
     with pytest.raises(Exception, match="CHECK"):
         store.add_consent_event(ConsentEvent("c1", now, "notice_given", "*4", "v1", "conversation"))
@@ -137,4 +141,38 @@ def test_consent_events_upgrade_keeps_rows_and_takes_the_agents_notice(tmp_path:
     assert kinds == ["opt_out", "notice_given"]
     with pytest.raises(Exception, match="CHECK"):
         store.add_consent_event(ConsentEvent("c1", now, "agreed", "1", "v1", "conversation"))
+    store.close()
+
+
+def test_open_calls_carry_what_adoption_needs_R1(tmp_path: Path) -> None:
+    """A call left open is read back with its channel, whether the announcement was
+    heard, its objection, decision, newest live recording and open pause; closing the
+    interrupted ones spares those carried on."""
+    import datetime as dt
+
+    from controller.store.records import CallStart, ConsentEvent, Decision
+
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+    store = SqliteStore.open(tmp_path / "store.sqlite3")
+    store.begin_call(CallStart("c1", "sales", "inbound", now, "h1", "chan-1"), "v1")
+    store.begin_call(CallStart("c2", "sales", "inbound", now, None, "chan-2"), "v1")
+    store.announcement_heard("c1")
+    store.add_consent_event(ConsentEvent("c1", now, "opt_out", "9", "v1", "conversation"))
+    store.record_decision(Decision("c1", now, True, "sampled", 0.5, 0.1, True, "w", "alice"))
+    store.open_recording("r0", "c1", "a" * 40, "wav", ("quality",), now, 90)
+    store.close_recording("r0", "failed", now)
+    later = now + dt.timedelta(seconds=1)
+    store.open_recording("r1", "c1", "b" * 40, "wav", ("quality",), later, 90)
+    store.open_pause("p1", "r1", "c1", "alice", "card", later)
+
+    first, second = store.open_calls()
+    assert (first.call_id, first.channel_id, first.caller_hash) == ("c1", "chan-1", "h1")
+    assert first.announcement_completed and first.objected and not first.notice_given
+    assert first.decision is not None and first.decision.agent_id == "alice"
+    assert first.has_recordings and first.recording is not None
+    assert (first.recording.recording_id, first.recording.pause_reason) == ("r1", "card")
+    assert second.decision is None and second.recording is None and not second.has_recordings
+
+    assert store.close_interrupted_calls(now, keep={"c1"}) == 1
+    assert [c.call_id for c in store.open_calls()] == ["c1"]
     store.close()

@@ -1,0 +1,322 @@
+"""What a restarted controller does with each call a previous run left open (R1), pure.
+
+The store says what the old process knew (the call, its decision, its live recording
+and open pause); Asterisk says what is still there (channels, the application's
+channels, bridges, live recordings). From both, each call is either:
+
+* **adopted**: it has a bridge (the agent answered), so its machine is rebuilt in the
+  state Asterisk shows (recording, paused, or not recording) and carries on: agent keys
+  work again, hang-ups end it, its recording is vaulted at the end. A leg Asterisk no
+  longer has is reported gone right after, so the call winds down the usual way; or
+* **released**: it never reached its agent (announcement, dialling). The agent leg
+  being dialled is hung up and the caller handed back to the dialplan
+  (``RECCONTROL_RESULT=unhandled``), whose fallback carries the call on unrecorded.
+
+On the safe side whenever the two disagree: a recording Asterisk shows paused stays
+paused even if the store has no pause; a pause the store knows is applied again even
+if Asterisk shows the recording running (a lost REST call). A caller found out of the
+bridge (the payment IVR, whose card data went with the old process) is put back with
+the agent first, and only then does the recording resume (M1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from controller.ari.models import Bridge, Channel
+from controller.calls import commands as c
+from controller.calls.asterisk_view import AsteriskView
+from controller.calls.conversation import CallSettings
+from controller.calls.ids import new_id
+from controller.calls.inbound import InboundCall
+from controller.calls.outbound import OutboundCall
+from controller.calls.recording import Pause, Recording, RecordingSnapshot, RecState
+from controller.calls.snapshot import CallSnapshot, OutboundSnapshot, resume, resume_outbound
+from controller.config.model import Agent, Service
+from controller.policy import Reason, Verdict
+from controller.store.records import Decision, OpenCall
+
+PAYMENT_INTERRUPTED = "payment_interrupted"
+"""Alert kind: the controller restarted while the caller was in the payment IVR."""
+CARRIED_ON = "call_carried_on"
+"""Alert kind: a call was carried on by a restarted controller; what it did meanwhile
+(keys pressed while it was down) was not seen."""
+# Live recording states in which Asterisk still writes (or holds) the file.
+_LIVE = ("queued", "recording", "paused")
+
+__all__ = ["Adopted", "AsteriskView", "Directory", "Plan", "Released", "plan_call"]
+
+
+class Directory(Protocol):
+    """What adoption needs of the configuration (a :class:`Config` is one)."""
+
+    @property
+    def services(self) -> Mapping[str, Service]: ...
+
+    @property
+    def agents(self) -> Mapping[str, Agent]: ...
+
+    def agent_for_channel(self, channel_name: str) -> Agent | None: ...
+
+
+@dataclass
+class Adopted:
+    machine: InboundCall | OutboundCall
+    commands: list[c.Command]
+    gone: list[str] = field(default_factory=list)
+    """Legs Asterisk no longer has: reported to the machine once it runs."""
+
+
+@dataclass
+class Released:
+    commands: list[c.Command]
+    why: str
+
+
+Plan = Adopted | Released
+
+
+def plan_call(
+    call: OpenCall,
+    view: AsteriskView,
+    *,
+    config: Directory,
+    settings: CallSettings,
+    rng: random.Random,
+    now: dt.datetime,
+) -> Plan:
+    service = config.services.get(call.service)
+    bridge = view.bridges.get(f"rc-{call.call_id}")
+    if service is None:
+        return _release(call, view, bridge, f"its service {call.service!r} is no longer configured")
+    if bridge is None and call.recording is None:
+        return _release(call, view, None, "it had not reached its agent")
+    if call.direction == "outbound":
+        if service.outbound is None:
+            return _release(call, view, bridge, "its service no longer has an outbound section")
+        return _adopt_outbound(call, service, view, bridge, config, settings, rng, now)
+    return _adopt_inbound(call, service, view, bridge, config, settings, rng, now)
+
+
+# -- released ----------------------------------------------------------------------------
+def _release(call: OpenCall, view: AsteriskView, bridge: Bridge | None, why: str) -> Released:
+    """Nothing is stranded: our own legs are hung up, the channel the call came in on
+    goes back to the dialplan (unrecorded), a bridge and a live recording are ended (the
+    orphan sweep then vaults or deletes the file with its receipt)."""
+    ours = [f"rc-{call.call_id}-agent", f"rc-{call.call_id}-customer"]
+    entry = call.channel_id
+    handed_back = entry is not None and entry in view.channels
+    agent_id = call.decision.agent_id if call.decision else None
+    commands: list[c.Command] = [
+        # First: the row is closed before anything can fail.
+        c.EndCall(
+            call.call_id,
+            "handed_back" if handed_back else "interrupted",
+            agent_id,
+            call.announcement_completed,
+        ),
+    ]
+    if call.recording is not None and call.recording.name in view.recordings:
+        commands.append(c.StopRecording(call.recording.name))
+    commands += [c.Hangup(leg) for leg in ours if leg in view.channels]
+    if bridge is not None:
+        commands.append(c.DestroyBridge(bridge.id))
+    if handed_back and entry is not None:
+        commands.append(c.ContinueInDialplan(entry))
+    then = "handed back to the dialplan, unrecorded" if handed_back else "ended"
+    commands.append(c.Log("warning", f"call {call.call_id}: {then} after a restart: {why}"))
+    return Released(commands, why)
+
+
+# -- adopted -----------------------------------------------------------------------------
+def _adopt_inbound(
+    call: OpenCall,
+    service: Service,
+    view: AsteriskView,
+    bridge: Bridge | None,
+    config: Directory,
+    settings: CallSettings,
+    rng: random.Random,
+    now: dt.datetime,
+) -> Adopted:
+    agent_leg = f"rc-{call.call_id}-agent"
+    caller_id = call.channel_id or _other_member(bridge, agent_leg)
+    caller = _channel(view, caller_id)
+    recording, fixes = _recording(call, service, view, rng)
+    snap = CallSnapshot(
+        call_id=call.call_id,
+        service=service,
+        caller=caller,
+        caller_hash=call.caller_hash,
+        agent=_agent(call.decision, view.channels.get(agent_leg), config),
+        announcement_completed=call.announcement_completed,
+        objected=call.objected,
+        verdict=_verdict(call.decision),
+        recording=recording,
+    )
+    machine, first = resume(snap, settings=settings, rng=rng, now=now)
+    commands = fixes + first
+    commands += _restart_if_lost(call, machine, service)
+    gone = [leg for leg in (caller.id, agent_leg) if leg not in view.channels]
+    commands += _rejoin(machine, bridge, view, caller.id, agent_leg, gone)
+    return Adopted(machine, [*commands, _carried_on(call.call_id)], gone)
+
+
+def _adopt_outbound(
+    call: OpenCall,
+    service: Service,
+    view: AsteriskView,
+    bridge: Bridge | None,
+    config: Directory,
+    settings: CallSettings,
+    rng: random.Random,
+    now: dt.datetime,
+) -> Adopted:
+    customer_leg = f"rc-{call.call_id}-customer"
+    agent_channel = _channel(view, call.channel_id or _other_member(bridge, customer_leg))
+    recording, fixes = _recording(call, service, view, rng)
+    snap = OutboundSnapshot(
+        call_id=call.call_id,
+        service=service,
+        agent_channel=agent_channel,
+        agent=_agent(call.decision, agent_channel, config),
+        customer_hash=call.caller_hash,
+        notice_completed=call.announcement_completed or call.notice_given,
+        objected=call.objected,
+        verdict=_verdict(call.decision),
+        recording=recording,
+    )
+    machine, first = resume_outbound(snap, settings=settings, rng=rng, now=now)
+    commands = fixes + first
+    commands += _restart_if_lost(call, machine, service)
+    gone = [leg for leg in (agent_channel.id, customer_leg) if leg not in view.channels]
+    commands += _rejoin(machine, bridge, view, customer_leg, agent_channel.id, gone)
+    return Adopted(machine, [*commands, _carried_on(call.call_id)], gone)
+
+
+def _recording(
+    call: OpenCall, service: Service, view: AsteriskView, rng: random.Random
+) -> tuple[RecordingSnapshot, list[c.Command]]:
+    """The live recording as Asterisk has it, and what setting it straight takes (the
+    protective command first)."""
+    row = call.recording
+    if row is None:
+        return RecordingSnapshot(None, None), []
+    state = view.recordings.get(row.name)
+    if state not in _LIVE:
+        # It ended while nobody listened (its bridge went): whatever was written goes to
+        # the vault now; an open pause ends with it.
+        rec = Recording(row.recording_id, row.name, RecState.DONE, row.purposes)
+        commands: list[c.Command] = [c.AdoptRecording(row.recording_id, row.name, row.format)]
+        if row.pause_id is not None:
+            commands.insert(0, c.ClosePause(row.pause_id, "recording_ended"))
+        return RecordingSnapshot(rec, None), commands
+    rec = Recording(row.recording_id, row.name, RecState.ACTIVE, row.purposes)
+    if row.pause_id is not None and row.pause_reason is not None:
+        mute = service.pause.mode == "silence" and state != "paused"
+        pause = Pause(row.pause_id, row.pause_reason, mute)
+        # Applied again, idempotent: the old process may have died before its REST call.
+        return RecordingSnapshot(rec, pause), [c.PauseRecording(row.name, mute)]
+    if state == "paused":
+        # Paused in Asterisk but no pause stored (the process died between the two):
+        # it stays paused, under the usual time limit.
+        pause = Pause(new_id(rng), "restart", False)
+        opened = c.OpenPause(pause.pause_id, row.recording_id, call.call_id, "unknown", "restart")
+        return RecordingSnapshot(rec, pause), [opened]
+    return RecordingSnapshot(rec, None), []
+
+
+def _restart_if_lost(
+    call: OpenCall, machine: InboundCall | OutboundCall, service: Service
+) -> list[c.Command]:
+    """The decision said record, but the old process died before its recording's row
+    was written: record from now on (a file Asterisk may have started without a row is
+    the orphan sweep's)."""
+    verdict = machine.verdict
+    if verdict is None or not verdict.record or call.has_recordings or machine.objected:
+        return []
+    return machine.rec.start(service.purposes)
+
+
+def _rejoin(
+    machine: InboundCall | OutboundCall,
+    bridge: Bridge | None,
+    view: AsteriskView,
+    caller: str,
+    agent: str,
+    gone: list[str],
+) -> list[c.Command]:
+    """Both parties back in the bridge. A caller found out of it was in the payment IVR
+    (or on the way): the hold music stops, the caller rejoins the agent, and only then
+    does the payment's pause end (M1). Nothing if a party is gone: the call ends."""
+    if gone:
+        return []
+    members = set(bridge.channels) if bridge is not None else set()
+    commands: list[c.Command] = []
+    if bridge is None:
+        commands.append(c.CreateBridge(machine.bridge_id))
+    if agent not in members:
+        commands.append(c.AddToBridge(machine.bridge_id, agent))
+    caller_out = caller not in members
+    if caller_out:
+        commands += [c.StopHoldMusic(machine.bridge_id), c.AddToBridge(machine.bridge_id, caller)]
+    pause = machine.rec.pause
+    if pause is not None and pause.reason == "payment_ivr":
+        commands += machine.talk.resume("payment", feedback=False)
+    if caller_out or (pause is not None and pause.reason == "payment_ivr"):
+        message = (
+            "the controller restarted while the caller was in the payment IVR: the caller "
+            "is back with the agent; nothing was charged by the restarted controller, and "
+            "a payment already sent has an unknown outcome: check it with the provider"
+        )
+        commands += [
+            machine.talk.feedback(False),
+            c.AddAlert(machine.call_id, PAYMENT_INTERRUPTED, message),
+        ]
+    return commands
+
+
+def _carried_on(call_id: str) -> c.AddAlert:
+    return c.AddAlert(
+        call_id,
+        CARRIED_ON,
+        "carried on by a restarted controller; keys pressed while it was down were not seen",
+    )
+
+
+# -- small readers -----------------------------------------------------------------------
+def _channel(view: AsteriskView, channel_id: str | None) -> Channel:
+    found = view.channels.get(channel_id or "")
+    return found if found is not None else Channel.parse({"id": channel_id or ""})
+
+
+def _other_member(bridge: Bridge | None, ours: str) -> str | None:
+    """The one member of the bridge that is not our own leg (rows written before the
+    store kept the channel)."""
+    others = [m for m in (bridge.channels if bridge else ()) if m != ours]
+    return others[0] if len(others) == 1 else None
+
+
+def _agent(decision: Decision | None, channel: Channel | None, config: Directory) -> Agent | None:
+    if decision is not None and decision.agent_id:
+        agent = config.agents.get(decision.agent_id)
+        if agent is not None:
+            return agent
+    return config.agent_for_channel(channel.name) if channel is not None else None
+
+
+def _verdict(decision: Decision | None) -> Verdict | None:
+    if decision is None:
+        return None
+    try:
+        reason = Reason(decision.reason)
+    except ValueError:
+        # A reason this version does not know: the verdict stands, under a known name.
+        reason = Reason.SAMPLED if decision.record else Reason.NOT_SAMPLED
+    return Verdict(
+        decision.record, reason, decision.rate, decision.draw, decision.in_window, decision.window
+    )

@@ -1,0 +1,81 @@
+"""Reads the calls a previous run left open, for a restarted controller (R1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from controller.store.records import Decision, LiveRecordingRow, OpenCall
+from controller.store.timestamps import from_text
+
+
+def read_open_calls(db: sqlite_utils.Database) -> list[OpenCall]:
+    calls = list(db.query("SELECT * FROM calls WHERE ended_at IS NULL ORDER BY started_at"))
+    return [_open_call(db, row) for row in calls]
+
+
+def _open_call(db: sqlite_utils.Database, row: dict[str, Any]) -> OpenCall:
+    call_id = row["id"]
+    kinds = {
+        k["kind"]
+        for k in db.query("SELECT DISTINCT kind FROM consent_events WHERE call_id = ?", [call_id])
+    }
+    return OpenCall(
+        call_id=call_id,
+        service=row["service"],
+        direction=row["direction"],
+        channel_id=row["channel_id"],
+        caller_hash=row["caller_hash"],
+        announcement_completed=bool(row["announcement_completed"]),
+        objected="opt_out" in kinds,
+        notice_given="notice_given" in kinds,
+        decision=_decision(db, call_id),
+        has_recordings=any(
+            db.query("SELECT 1 FROM recordings WHERE call_id = ? LIMIT 1", [call_id])
+        ),
+        recording=_live_recording(db, call_id),
+    )
+
+
+def _decision(db: sqlite_utils.Database, call_id: str) -> Decision | None:
+    for row in db.query("SELECT * FROM decisions WHERE call_id = ?", [call_id]):
+        return Decision(
+            call_id=call_id,
+            decided_at=from_text(row["decided_at"]),
+            record=bool(row["record"]),
+            reason=row["reason"],
+            rate=row["rate"],
+            draw=row["draw"],
+            in_window=bool(row["in_window"]),
+            window=row["window"],
+            agent_id=row["agent_id"],
+        )
+    return None
+
+
+def _live_recording(db: sqlite_utils.Database, call_id: str) -> LiveRecordingRow | None:
+    rows = db.query(
+        "SELECT id, name, format, purposes FROM recordings WHERE call_id = ? AND state = 'live' "
+        "ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        [call_id],
+    )
+    for row in rows:
+        pause = next(
+            db.query(
+                "SELECT id, reason FROM pauses WHERE recording_id = ? AND ended_at IS NULL "
+                "ORDER BY started_at DESC LIMIT 1",
+                [row["id"]],
+            ),
+            None,
+        )
+        return LiveRecordingRow(
+            recording_id=row["id"],
+            name=row["name"],
+            format=row["format"],
+            purposes=tuple(json.loads(row["purposes"])),
+            pause_id=pause["id"] if pause else None,
+            pause_reason=pause["reason"] if pause else None,
+        )
+    return None

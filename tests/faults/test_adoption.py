@@ -1,0 +1,153 @@
+"""A daemon killed mid-call and restarted carries the call on (R1): the rebuilt call
+takes the agent's keys, ends at hang-up and vaults its recording; nothing of ours is
+left in Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from controller.ari import AriClient
+from controller.ari.errors import AriNotFound
+from controller.demo.site import SandboxSite, Switchboard
+from controller.sandbox import SandboxInstance
+from tests.faults.daemon import DaemonProcess
+from tests.faults.site import direct_client, fault_config, invariants
+from tests.waiting import eventually
+
+CALLER_NUMBER = "+33611116666"
+RESTART_AFTER = 1.0  # seconds, as systemd's RestartSec=1
+
+
+@pytest.fixture
+def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
+    return SandboxSite(asterisk, tmp_path / "site")
+
+
+def rows(store: Path, sql: str) -> list[dict[str, Any]]:
+    # Read-write: a read-only reader may not see what a killed process left in the WAL.
+    with sqlite3.connect(store, timeout=10) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute(sql)]
+
+
+async def press(client: AriClient, gate: str, keys: str) -> None:
+    """The gated agent script presses ``keys`` now."""
+    await client.request(
+        "POST", "/asterisk/variable", params={"variable": f"SIM_GATE_{gate}", "value": keys}
+    )
+
+
+async def live_state(client: AriClient, name: str) -> str | None:
+    try:
+        return (await client.get_live_recording(name)).state
+    except AriNotFound:
+        return None
+
+
+async def test_r1_a_recorded_call_is_carried_on_after_a_kill_A5(
+    site: SandboxSite, tmp_path: Path
+) -> None:
+    """Killed right after the recording started, restarted 1 s later: the agent's *2
+    pauses the same recording, *3 resumes it, the caller's hang-up ends the call and the
+    file is vaulted with its row."""
+    gate = f"a{tmp_path.name[-6:]}".replace("-", "").replace("_", "")
+    config = fault_config(site, target=f"Local/alice-gated-{gate}@sim-agent")
+    store = site.workdir / "reccontrol.sqlite3"
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    async with aiohttp.ClientSession() as session:
+        client = direct_client(site.instance, session)
+        checks = invariants(site, client)
+        await daemon.start(fault_point="after:RecordingStarted")
+        try:
+            await daemon.wait_for("ARI events: connected")
+            caller = await Switchboard(site.instance, session).call(
+                "sales", "c-talk-60", CALLER_NUMBER
+            )
+            await daemon.frozen_at("after:RecordingStarted")
+            await daemon.kill()
+            await asyncio.sleep(RESTART_AFTER)
+            loop = asyncio.get_running_loop()
+            restarted = loop.time()
+            await daemon.start()
+            await daemon.wait_for("carried on after a restart")
+            adopted = loop.time() - restarted
+            (recording,) = rows(store, "SELECT name FROM recordings")
+            name = recording["name"]
+            assert await live_state(client, name) == "recording"
+
+            await press(client, gate, "*2")
+
+            async def paused() -> bool | None:
+                return await live_state(client, name) == "paused" or None
+
+            await eventually(paused, "the agent's pause reaches the adopted recording")
+            await press(client, gate, "*3")
+
+            async def resumed() -> bool | None:
+                return await live_state(client, name) == "recording" or None
+
+            await eventually(resumed, "the agent's resume reaches it")
+            await client.hangup(caller.id)
+            await checks.hold_within(5.0)
+        finally:
+            await daemon.stop()
+    (call,) = rows(store, "SELECT * FROM calls")
+    assert call["outcome"] == "caller_hung_up" and call["ended_at"]
+    (stored,) = rows(store, "SELECT * FROM recordings")
+    assert stored["state"] == "stored" and stored["duration_seconds"] > 0.5
+    (pause,) = rows(store, "SELECT * FROM pauses")
+    assert (pause["paused_by"], pause["resumed_by"]) == ("alice", "agent")
+    kinds = [a["kind"] for a in rows(store, "SELECT kind FROM alerts")]
+    assert kinds == ["call_carried_on"]
+    print(f"measured adoption_seconds={adopted:.2f}")
+
+
+async def test_r1_an_outbound_call_is_carried_on_after_a_kill_C6(
+    site: SandboxSite, tmp_path: Path
+) -> None:
+    """The same for a call an agent placed (C6): after the restart the agent's keys
+    work, and the customer's hang-up ends the agent's leg and vaults the file."""
+    gate = f"o{tmp_path.name[-6:]}".replace("-", "").replace("_", "")
+    outbound = {"outbound": {"dial": "Local/{number}@sim-customer-stays", "ring_timeout": 5}}
+    config = fault_config(site, target="Local/alice-talk@sim-agent", sales=outbound)
+    store = site.workdir / "reccontrol.sqlite3"
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    async with aiohttp.ClientSession() as session:
+        client = direct_client(site.instance, session)
+        checks = invariants(site, client)
+        await daemon.start(fault_point="after:RecordingStarted")
+        try:
+            await daemon.wait_for("ARI events: connected")
+            await Switchboard(site.instance, session).dial_out(
+                "alice", "sales", "0612345678", f"alice-gated-{gate}"
+            )
+            await daemon.frozen_at("after:RecordingStarted")
+            await daemon.kill()
+            await asyncio.sleep(RESTART_AFTER)
+            await daemon.start()
+            await daemon.wait_for("carried on after a restart")
+            (call,) = rows(store, "SELECT id FROM calls")
+            (recording,) = rows(store, "SELECT name FROM recordings")
+            name = recording["name"]
+            await press(client, gate, "*2")
+
+            async def paused() -> bool | None:
+                return await live_state(client, name) == "paused" or None
+
+            await eventually(paused, "the agent's pause reaches the adopted recording")
+            await client.hangup(f"rc-{call['id']}-customer")
+            await checks.hold_within(5.0)
+        finally:
+            await daemon.stop()
+    (ended,) = rows(store, "SELECT * FROM calls")
+    assert (ended["direction"], ended["outcome"]) == ("outbound", "customer_hung_up")
+    (stored,) = rows(store, "SELECT * FROM recordings")
+    assert stored["state"] == "stored"
+    (pause,) = rows(store, "SELECT * FROM pauses")
+    assert (pause["paused_by"], pause["resumed_by"]) == ("alice", "call_end")
