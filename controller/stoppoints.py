@@ -15,7 +15,7 @@ The points:
 * recordings: ``vaulting`` (Asterisk finished the file, not yet moved to the vault);
 * the store thread: ``store-write`` (before any write), ``store:<Command>`` (before the
   write a call asked for with that store command, e.g. ``store:OpenRecording``; the
-  store thread stops there, the event loop goes on);
+  store thread stops there and the call waits for it, the event loop goes on);
 * the event loop: ``after:<EventType>`` (an ARI event was handled, e.g.
   ``after:RecordingStarted``) and ``did:<Command>`` (a call's command was carried out,
   e.g. ``did:PauseRecording``: the REST call answered, the rest of its batch not run).
@@ -53,6 +53,12 @@ def stop_point(name: str, environ: Mapping[str, str] = os.environ) -> None:
     sys.stderr.flush()
     # Never set: only SIGKILL ends the wait, which is the point.
     threading.Event().wait()
+
+
+def stop_asked(name: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether ``name`` (or one of its counted reaches) is among the points asked for."""
+    points = environ.get(ENV, "").split(",")
+    return name in points or any(p.startswith(f"{name}@") for p in points)
 
 
 def point_reached(name: str, points: list[str], reached: Counter[str]) -> str | None:

@@ -68,6 +68,7 @@ TOLERANCE_MS = 40  # two mixing frames: where a key's release falls in the file
 RESYNC_BUDGET_MS = 7000
 """How long a SIP phone waits after the kill before it presses its next key or comes
 back: the restart (1 s) and the restarted daemon's adoption (≤ 5 s, issue's budget)."""
+WAV_HEADER, WAV_BYTES_PER_SECOND = 44, 16000
 _barriers = itertools.count(1)
 
 
@@ -192,19 +193,19 @@ def stored_audio(store: Path) -> Audio:
     return read_wav(Path(row["path"]))
 
 
-async def recording_runs(run: Killing) -> None:
-    """Waits until the call's recording has a row and Asterisk records it."""
+async def recording_runs(run: Killing, seconds: float = 2.0) -> None:
+    """Waits until Asterisk has written ``seconds`` of the call's recording (8 kHz
+    16-bit WAV) in its folder."""
 
-    async def probe() -> bool | None:
-        rows = await asyncio.to_thread(recording_rows, run.store)
-        for row in rows:
-            try:
-                live = await run.client.get_live_recording(row["name"])
-            except AriNotFound:
-                continue
-            if live.state == "recording":
+    def probe_files() -> bool | None:
+        for name in run.checks.new_files():
+            size = (run.checks.recording_dir / name).stat().st_size
+            if size >= WAV_HEADER + seconds * WAV_BYTES_PER_SECOND:
                 return True
         return None
+
+    async def probe() -> bool | None:
+        return await asyncio.to_thread(probe_files)
 
     await eventually(probe, "the call's recording runs")
 
@@ -271,9 +272,9 @@ LOCAL_KILLS = {
     "recording": Kill(("after:RecordingStarted",)),
     # The caller hung up; the recording's stop was asked for, the agent not yet hung up.
     "hangup": Kill(("did:StopRecording",), hang_up_first=True),
-    # The recording's row was being written when the daemon died (the store thread
-    # stops before it; the event loop goes on until Asterisk reports the recording).
-    "store_write": Kill(("store:OpenRecording", "after:RecordingStarted"), stored=None),
+    # The recording's row was being written when the daemon died: the decision is
+    # stored, the row is not, Asterisk was not yet asked to record (the row comes first).
+    "store_write": Kill(("store:OpenRecording",), stored=None),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from controller.stoppoints import point_reached
+from controller.stoppoints import ENV, point_reached, stop_asked
 
 
 def test_t4_a_named_point_stops_the_first_time() -> None:
@@ -22,3 +22,11 @@ def test_t4_other_points_are_not_counted() -> None:
     reached: Counter[str] = Counter()
     assert point_reached("did:Answer", ["did:Play@1"], reached) is None
     assert reached == Counter()
+
+
+def test_t4_a_point_is_asked_by_name_or_by_count() -> None:
+    environ = {ENV: "store:OpenRecording,did:Play@5"}
+    assert stop_asked("store:OpenRecording", environ)
+    assert stop_asked("did:Play", environ)
+    assert not stop_asked("store:BeginCall", environ)
+    assert not stop_asked("did:Play", {})
