@@ -75,8 +75,8 @@ _barriers = itertools.count(1)
 # -- one killed daemon -----------------------------------------------------------------------
 @dataclass
 class Killing:
-    """A daemon that stops at ``points`` (killed at the last one), the ARI client the test
-    watches Asterisk with, and the invariants."""
+    """A daemon that stops at ``points`` (killed once it reached them all), the ARI client
+    the test watches Asterisk with, and the invariants."""
 
     scenario: str
     site: SandboxSite
