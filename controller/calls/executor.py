@@ -29,6 +29,8 @@ from controller.payments.charge import REDIRECT_REFUSED, UNAVAILABLE, ChargeRequ
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault, VaultError, VaultRefused, VaultUnusable
 from controller.retention.unusable import delete_unusable
+from controller.stoppoints import ASKED as STOPS_ASKED
+from controller.stoppoints import stop_asked, stop_point
 from controller.store import SqliteStore, StoreThread
 from controller.store.records import OpenCall
 
@@ -100,8 +102,12 @@ class CommandExecutor:
                 self.sink.forget(call_id)
                 return
             await self.execute(call_id, command, batch.trigger)
+            if STOPS_ASKED:
+                stop_point(f"did:{type(command).__name__}")
 
     async def execute(self, call_id: str, command: c.Command, trigger: float | None) -> None:
+        if STOPS_ASKED and isinstance(command, c.StoreCommand):
+            await self._stop_before_write(command)
         match command:
             case c.RestCommand():
                 # Inline, not a helper coroutine: this is the protective keys' path.
@@ -296,6 +302,13 @@ class CommandExecutor:
         return self._config.agents.get(agent_id)
 
     # -- store -----------------------------------------------------------------------
+    async def _stop_before_write(self, command: c.Store) -> None:
+        """Crash tests only: the store thread stops right before this command's write
+        (the call waits for it; the event loop goes on)."""
+        point = f"store:{type(command).__name__}"
+        if stop_asked(point):
+            await self._store.run(lambda s: stop_point(point))
+
     def _store_write(self, call_id: str, command: c.Store) -> None:
         now = self._clock.now()
         match command:

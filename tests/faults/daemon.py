@@ -13,6 +13,9 @@ from pathlib import Path
 
 from controller.stoppoints import ANNOUNCEMENT, ENV
 
+EXITED = "\x00daemon exited"
+"""Put after the last line once the daemon's stderr closed."""
+
 
 class DaemonProcess:
     def __init__(self, config: Path, log: Path) -> None:
@@ -51,17 +54,36 @@ class DaemonProcess:
                 log.flush()
                 self.seen.append(text)
                 self._lines.put_nowait(text)
+        self._lines.put_nowait(EXITED)
+
+    async def next_line(self) -> str:
+        """The next line on stderr; raises at once if the daemon exited meanwhile (a web
+        port taken by another process, say), with its last words."""
+        line = await self._lines.get()
+        if line == EXITED:
+            self._lines.put_nowait(EXITED)
+            last = "\n".join(self.seen[-5:])
+            raise AssertionError(f"the daemon exited; its last lines:\n{last}")
+        return line
 
     async def wait_for(self, needle: str, within: float = 60.0) -> str:
         """The first line from now on that contains ``needle``."""
         async with asyncio.timeout(within):
             while True:
-                line = await self._lines.get()
+                line = await self.next_line()
                 if needle in line:
                     return line
 
     async def frozen_at(self, point: str, within: float = 60.0) -> None:
         await self.wait_for(f"{ANNOUNCEMENT}{point}", within)
+
+    async def frozen_at_all(self, points: tuple[str, ...], within: float = 60.0) -> None:
+        """Every point reached, in whatever order: points of different threads (the
+        store's, the event loop's) announce themselves in no fixed order."""
+        waiting = {f"{ANNOUNCEMENT}{point}" for point in points}
+        async with asyncio.timeout(within):
+            while waiting:
+                waiting.discard(await self.next_line())
 
     async def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as the kernel's OOM killer or a power cut."""

@@ -25,10 +25,12 @@ def fault_config(
     *,
     target: str,
     ari_url: str | None = None,
+    endpoint: str = "Local/alice",
     sales: dict[str, Any] | None = None,
     **sections: Any,
 ) -> Path:
-    """``sales``: more settings of the one service (its outbound section, say)."""
+    """``endpoint``: how Alice's channels are named (``PJSIP/alice`` for her SIP phone);
+    ``sales``: more settings of the one service (its outbound section, say)."""
     site.prepare()
     services = {
         "sales": {
@@ -48,7 +50,7 @@ def fault_config(
         }
         | (sales or {})
     }
-    agents = {"alice": {"name": "Alice Martin", "endpoints": ["Local/alice"], "windows": ANYTIME}}
+    agents = {"alice": {"name": "Alice Martin", "endpoints": [endpoint], "windows": ANYTIME}}
     data = site.config_data(services=services, agents=agents, **sections)
     if ari_url is not None:
         data["ari"]["url"] = ari_url
