@@ -126,6 +126,10 @@ def _release(call: OpenCall, view: AsteriskView, bridge: Bridge | None, why: str
     if bridge is not None:
         commands.append(c.DestroyBridge(bridge.id))
     if handed_back and entry is not None:
+        # Asterisk holds a channel's continue until its playback ends: stop what the
+        # old process may have left playing (announcement, notice, waiting tone).
+        sounds = ("t1",) if call.direction == "outbound" else ("p1", "p2", "p3")
+        commands += [c.StopPlayback(f"rc-{call.call_id}-{sound}") for sound in sounds]
         commands.append(c.ContinueInDialplan(entry))
     then = "handed back to the dialplan, unrecorded" if handed_back else "ended"
     commands.append(c.Log("warning", f"call {call.call_id}: {then} after a restart: {why}"))

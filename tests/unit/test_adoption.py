@@ -203,7 +203,11 @@ def test_a_call_that_never_reached_its_agent_goes_back_to_the_dialplan() -> None
     assert isinstance(result, Released)
     assert result.commands[0] == c.EndCall(CALL, "handed_back", None, True)
     assert c.Hangup(AGENT_LEG) in result.commands
-    assert c.ContinueInDialplan(CALLER.id) in result.commands
+    # Asterisk holds the continue until the announcement ends: stopped first.
+    order = result.commands
+    assert order.index(c.StopPlayback(f"rc-{CALL}-p1")) < order.index(
+        c.ContinueInDialplan(CALLER.id)
+    )
 
 
 def test_a_call_whose_caller_is_gone_too_is_just_closed() -> None:
