@@ -229,6 +229,10 @@ class InboundCall:
                 return self._command_failed(command, error_id, status, now)
             case m.TimerFired(name=name):
                 return self._timer(name, now)
+            case m.KeysUnheard(since=since):
+                return self.talk.keys_unheard(
+                    since, now, agent_present=self.agent_channel_up and not self.agent_gone
+                )
         return []
 
     # -- announcement and caller keys (C1-C4) ----------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from controller.ari.models import Channel
@@ -67,6 +68,15 @@ class RecordingEnded(Message):
     name: str
     failed: bool = False
     cause: str = ""
+
+
+@dataclass(frozen=True)
+class KeysUnheard(Message):
+    """The daemon could not hear the call's keys from ``since`` until now: the ARI
+    events websocket was down or deaf, and Asterisk does not keep events for a
+    disconnected application. A key pressed then (pause, private) never took effect."""
+
+    since: dt.datetime
 
 
 @dataclass(frozen=True)

@@ -325,6 +325,8 @@ class OutboundCall:
                 return self._command_failed(command, error_id, status, now)
             case m.TimerFired(name=name):
                 return self._timer(name, now)
+            case m.KeysUnheard(since=since):
+                return self.talk.keys_unheard(since, now, agent_present=not self.agent_gone)
         return []
 
     # -- the customer answers, hears the announcement (C1-C4) ------------------------
