@@ -227,6 +227,15 @@ class CommandExecutor:
             log.warning("channels unreadable (%s)", exc.error_id)
             return None
 
+    async def application_channels(self) -> set[str] | None:
+        """The channels in the Stasis application now, or None when Asterisk cannot
+        say."""
+        try:
+            return set((await self._client.get_application()).channel_ids)
+        except AriError as exc:
+            log.warning("the application's channels are unreadable (%s)", exc.error_id)
+            return None
+
     async def agent_named_on(self, channel_id: str) -> Agent | None:
         """Who answered behind a Local target. A Queue() on the far half names the member
         that answered in ``MEMBERINTERFACE`` (queues.conf ``setinterfacevar=yes``), e.g.

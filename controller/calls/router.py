@@ -13,8 +13,11 @@ else is scheduled (the budget is about 2 ms).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import random
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from controller.ari.events import (
@@ -41,6 +44,12 @@ from controller.config.model import Config
 from controller.privacy import caller_hash
 
 log = logging.getLogger("reccontrol.calls")
+
+STRANGER_GRACE = 0.5
+"""Seconds a channel found in the application untracked is given before it is released:
+its StasisStart may already be on its way on the new connection."""
+OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer)")
+"""The legs the controller dials itself (``rc-<call id>-agent``, ``-customer``)."""
 
 
 @dataclass
@@ -72,6 +81,8 @@ class EventRouter:
         self.calls: dict[str, CallContext] = {}
         self._by_channel: dict[str, str] = {}
         self._by_recording: dict[str, str] = {}
+        self._releasing: set[str] = set()
+        self._releases: set[asyncio.Task[None]] = set()
         executor.attach(self)
 
     # -- events to messages ----------------------------------------------------------
@@ -101,7 +112,11 @@ class EventRouter:
                 self._to_recording(
                     recording.name, m.RecordingEnded(recording.name, True, recording.cause)
                 )
-            case StreamConnected(state=state, reconnect=reconnect):
+            case StreamConnected(state=state, reconnect=reconnect, blind_since=blind_since):
+                if blind_since is not None:
+                    # First, before the resync ends any call: what went unheard is
+                    # made safe while the recordings are still live.
+                    self.keys_unheard(blind_since)
                 await self._resync(set(state.channel_ids), reconnect)
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
@@ -291,7 +306,9 @@ class EventRouter:
                     continue
             self._to_channel(channel_id, m.ChannelGone(channel_id))
         strangers = in_application - known
-        if strangers:
+        if reconnect:
+            self.release_strangers(strangers)
+        elif strangers:
             log.warning(
                 "%d channel(s) in the application are not tracked by this controller; "
                 "they are left alone",
@@ -299,6 +316,72 @@ class EventRouter:
             )
         if reconnect:
             log.info("resynced after reconnect: %d call(s) in progress", len(self.calls))
+
+    def keys_unheard(self, blind_since: float) -> None:
+        """ARI events were lost from ``blind_since`` (monotonic) until now: every call in
+        progress is told, so a recording that ran while a key (pause, private) could go
+        unheard is discarded on the safe side (see
+        :meth:`~controller.calls.recording.RecordingControl.discard_unheard`)."""
+        blind = max(0.0, self._clock.monotonic() - blind_since)
+        since = self._clock.now() - dt.timedelta(seconds=blind)
+        log.warning(
+            "ARI events were lost for %.1f s; checking %d call(s) in progress",
+            blind,
+            len(self.calls),
+        )
+        for call_id in list(self.calls):
+            self.feed(call_id, m.KeysUnheard(since))
+
+    def release_strangers(self, channel_ids: Iterable[str]) -> asyncio.Task[None] | None:
+        """Releases channels found in the application that no call owns, their
+        StasisStart lost (it came while the events websocket was down or deaf, or before
+        a restart). Once :data:`STRANGER_GRACE` has passed, each one still in the
+        application and still untracked is let go: a leg the controller dialled
+        (``rc-…-agent``, ``rc-…-customer``) is hung up, any other channel goes back to
+        the dialplan with ``RECCONTROL_RESULT=unhandled``, whose fallback carries the
+        call on unrecorded. Idempotent: a channel already being released, or no longer
+        in the application, is left alone. Returns the task doing it, if any."""
+        fresh = {
+            channel_id
+            for channel_id in channel_ids
+            if channel_id not in self._by_channel and channel_id not in self._releasing
+        }
+        if not fresh:
+            return None
+        self._releasing |= fresh
+        task = asyncio.create_task(self._release(fresh), name="reccontrol-release-strangers")
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+        return task
+
+    async def _release(self, channel_ids: set[str]) -> None:
+        try:
+            await asyncio.sleep(STRANGER_GRACE)
+            present = await self._executor.application_channels()
+            if present is None:
+                log.warning(
+                    "%d untracked channel(s) in the application could not be checked; left "
+                    "for the next resync",
+                    len(channel_ids),
+                )
+                return
+            for channel_id in sorted((channel_ids & present) - set(self._by_channel)):
+                if OUR_LEG.fullmatch(channel_id):
+                    log.warning(
+                        "channel %s: a leg this controller dialled for a call it no longer "
+                        "has; hung up",
+                        channel_id,
+                    )
+                    await self._executor.hang_up_stray(channel_id)
+                else:
+                    log.warning(
+                        "channel %s entered the application unheard (its StasisStart was "
+                        "lost); handed back to the dialplan, unrecorded",
+                        channel_id,
+                    )
+                    await self._executor.return_to_dialplan(channel_id)
+        finally:
+            self._releasing -= channel_ids
 
     # -- running batches -------------------------------------------------------------
     async def _run(self, call_id: str, ctx: CallContext) -> None:
@@ -324,6 +407,8 @@ class EventRouter:
 
     async def close(self, grace: float) -> None:
         """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""
+        for release in list(self._releases):
+            release.cancel()
         tasks = [ctx.task for ctx in self.calls.values() if ctx.task is not None]
         for call_id in self.calls:
             self._executor.drop_timers(call_id)
