@@ -31,9 +31,7 @@ def recording_inbound() -> Driver:
     return d
 
 
-def test_r1_a2_running_recording_is_discarded_first_with_an_alert_and_the_refused_sound() -> (
-    None
-):
+def test_r1_a2_running_recording_is_discarded_first_with_an_alert_and_the_refused_sound() -> None:
     d = recording_inbound()
     name = recording_name(d)
     opened = of(d.log, c.OpenRecording)[0]
