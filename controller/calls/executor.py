@@ -236,6 +236,18 @@ class CommandExecutor:
             log.warning("the application's channels are unreadable (%s)", exc.error_id)
             return None
 
+    async def in_stasis(self, channel_id: str) -> bool:
+        """Whether the channel sits in a Stasis application now, not merely watched by
+        ours (the far half of a Local channel the controller dialled is listed in the
+        application too). When Asterisk cannot say, assume it does."""
+        try:
+            channel = await self._client.get_channel(channel_id)
+        except AriNotFound:
+            return False
+        except AriError:
+            return True
+        return channel.dialplan_app.lower() == "stasis"
+
     async def agent_named_on(self, channel_id: str) -> Agent | None:
         """Who answered behind a Local target. A Queue() on the far half names the member
         that answered in ``MEMBERINTERFACE`` (queues.conf ``setinterfacevar=yes``), e.g.

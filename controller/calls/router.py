@@ -36,7 +36,7 @@ from controller.ari.events import (
 from controller.ari.models import Channel
 from controller.calls import messages as m
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
-from controller.calls.ids import new_id
+from controller.calls.ids import far_side_id, new_id
 from controller.calls.inbound import CallSettings, InboundCall
 from controller.calls.outbound import OutboundCall, outbound_call
 from controller.clock import Clock
@@ -48,8 +48,9 @@ log = logging.getLogger("reccontrol.calls")
 STRANGER_GRACE = 0.5
 """Seconds a channel found in the application untracked is given before it is released:
 its StasisStart may already be on its way on the new connection."""
-OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer)")
-"""The legs the controller dials itself (``rc-<call id>-agent``, ``-customer``)."""
+OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer)(-far)?")
+"""The legs the controller dials itself (``rc-<call id>-agent``, ``-customer``) and the
+far halves of those that are Local channels."""
 
 
 @dataclass
@@ -337,10 +338,11 @@ class EventRouter:
         StasisStart lost (it came while the events websocket was down or deaf, or before
         a restart). Once :data:`STRANGER_GRACE` has passed, each one still in the
         application and still untracked is let go: a leg the controller dialled
-        (``rc-…-agent``, ``rc-…-customer``) is hung up, any other channel goes back to
-        the dialplan with ``RECCONTROL_RESULT=unhandled``, whose fallback carries the
-        call on unrecorded. Idempotent: a channel already being released, or no longer
-        in the application, is left alone. Returns the task doing it, if any."""
+        (``rc-…-agent``, ``rc-…-customer``) is hung up, any other channel parked in
+        Stasis goes back to the dialplan with ``RECCONTROL_RESULT=unhandled``, whose
+        fallback carries the call on unrecorded. Idempotent: a channel already being
+        released, or no longer in the application, is left alone. Returns the task doing
+        it, if any."""
         fresh = {
             channel_id
             for channel_id in channel_ids
@@ -365,7 +367,9 @@ class EventRouter:
                     len(channel_ids),
                 )
                 return
-            for channel_id in sorted((channel_ids & present) - set(self._by_channel)):
+            tracked = set(self._by_channel)
+            tracked |= {far_side_id(channel_id) for channel_id in tracked}
+            for channel_id in sorted((channel_ids & present) - tracked):
                 if OUR_LEG.fullmatch(channel_id):
                     log.warning(
                         "channel %s: a leg this controller dialled for a call it no longer "
@@ -373,7 +377,7 @@ class EventRouter:
                         channel_id,
                     )
                     await self._executor.hang_up_stray(channel_id)
-                else:
+                elif await self._executor.in_stasis(channel_id):
                     log.warning(
                         "channel %s entered the application unheard (its StasisStart was "
                         "lost); handed back to the dialplan, unrecorded",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Any
 
 import aiohttp
 import pytest
@@ -29,6 +30,12 @@ from tests.component.test_call_router import (
 )
 
 __all__ = ["rig"]
+
+
+def in_stasis(channel_id: str) -> dict[str, Any]:
+    parked = channel(channel_id)
+    parked["dialplan"] |= {"app_name": "Stasis", "app_data": "reccontrol,inbound,sales"}
+    return parked
 
 
 def reconnected(channel_ids: list[str], blind_since: float | None) -> StreamConnected:
@@ -111,9 +118,12 @@ async def test_r1_strangers_are_released_once_and_a_leg_of_ours_hung_up(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(router_module, "STRANGER_GRACE", 0.0)
-    strangers = ["stranger-1", "rc-0123abcd-agent"]
+    strangers = ["stranger-1", "rc-0123abcd-agent", "watched-only"]
     rig.fake.registered = True
     rig.fake.channel_ids = list(strangers)
+    rig.fake.answers[("GET", "/ari/channels/stranger-1")] = (200, in_stasis("stranger-1"))
+    # Listed in the application but running dialplan (a far half, say): not ours to move.
+    rig.fake.answers[("GET", "/ari/channels/watched-only")] = (200, channel("watched-only"))
     rig.fake.answers[("GET", "/ari/channels")] = (200, [channel(i) for i in strangers])
     await rig.router.handle(reconnected(strangers, None))
     await rig.fake.seen("POST", "/ari/channels/stranger-1/continue")
@@ -126,13 +136,16 @@ async def test_r1_strangers_are_released_once_and_a_leg_of_ours_hung_up(
     task = rig.router.release_strangers(strangers)
     assert task is not None
     await task
-    touched = [r.path for r in rig.fake.requests if "stranger-1" in r.path]
+    touched = [r.path for r in rig.fake.requests if "stranger-1" in r.path and r.method == "POST"]
     assert touched == ["/ari/channels/stranger-1/variable", "/ari/channels/stranger-1/continue"]
+    watched = [(r.method, r.path) for r in rig.fake.requests if "watched-only" in r.path]
+    assert watched == [("GET", "/ari/channels/watched-only")]
 
 
 async def test_r1_release_in_progress_is_not_started_twice(rig: Rig) -> None:
     rig.fake.registered = True
     rig.fake.channel_ids = ["stranger-2"]
+    rig.fake.answers[("GET", "/ari/channels/stranger-2")] = (200, in_stasis("stranger-2"))
     first = rig.router.release_strangers(["stranger-2"])
     assert first is not None
     assert rig.router.release_strangers(["stranger-2"]) is None

@@ -1,6 +1,11 @@
 """A TCP proxy between the daemon and Asterisk's HTTP port that the test controls: ARI's
 REST calls and its events websocket both go through it, so a cut looks to the daemon
-like a network failure (connections reset, new ones refused)."""
+like a network failure (connections reset, new ones refused).
+
+A silence is the other kind of failure: the link goes deaf without either end noticing.
+Every byte is swallowed, connections stay open, Asterisk keeps sending events into the
+void; when the link comes back the connections that lived through it are reset, as TCP
+does once its retransmissions give up."""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ class TcpProxy:
         self.port = 0
         self.cut_at: float | None = None
         self.restored_at: float | None = None
+        self.silent = False
 
     @property
     def url(self) -> str:
@@ -39,6 +45,15 @@ class TcpProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        await self._reset_all()
+
+    def silence(self) -> None:
+        """Swallows every byte, both ways, on old and new connections, until
+        :meth:`restore`."""
+        self.cut_at = asyncio.get_running_loop().time()
+        self.silent = True
+
+    async def _reset_all(self) -> None:
         for writer in list(self._writers):
             with contextlib.suppress(OSError):
                 sock = writer.get_extra_info("socket")
@@ -53,12 +68,26 @@ class TcpProxy:
 
     async def restore(self) -> None:
         self.restored_at = asyncio.get_running_loop().time()
-        await self._listen()
+        if self.silent:
+            self.silent = False
+            await self._reset_all()
+        if self._server is None:
+            await self._listen()
 
     async def close(self) -> None:
         await self.cut()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.silent:
+            # Accepted, never answered: what a client sees of a deaf link.
+            self._writers.add(writer)
+            swallow = asyncio.create_task(self._pipe(reader, None))
+            self._pipes.add(swallow)
+            await asyncio.gather(swallow, return_exceptions=True)
+            self._pipes.discard(swallow)
+            self._writers.discard(writer)
+            writer.close()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -76,11 +105,16 @@ class TcpProxy:
             self._writers.discard(w)
             w.close()
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None
+    ) -> None:
+        """Copies ``reader`` to ``writer``, or swallows it while the link is silent."""
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
+                if self.silent or writer is None:
+                    continue
                 writer.write(data)
                 await writer.drain()
-        with contextlib.suppress(OSError):
-            writer.close()
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
