@@ -82,6 +82,8 @@ class InboundCall:
         self.agent_originated = False
         self.remembered_objection: bool | None = None if caller_hash else False
         self.verdict: Verdict | None = None
+        self.keys_unheard = False
+        """The call's keys went unheard before its decision: it is not recorded."""
         self.outcome = ""
         self.caller_gone = False
         self.agent_gone = False
@@ -230,9 +232,7 @@ class InboundCall:
             case m.TimerFired(name=name):
                 return self._timer(name, now)
             case m.KeysUnheard(since=since):
-                return self.talk.keys_unheard(
-                    since, now, agent_present=self.agent_channel_up and not self.agent_gone
-                )
+                return self._keys_unheard(since, now)
         return []
 
     # -- announcement and caller keys (C1-C4) ----------------------------------------
@@ -325,6 +325,7 @@ class InboundCall:
             now=now,
             timezone=self.settings.timezone,
             rng=self.rng,
+            keys_unheard=self.keys_unheard,
         )
         return commands
 
@@ -492,6 +493,18 @@ class InboundCall:
             # Until the objection ledger has answered, assume the caller objected.
             caller_objected=self.objected or self.remembered_objection is not False,
         )
+
+    def _keys_unheard(self, since: dt.datetime, now: dt.datetime) -> list[c.Command]:
+        """ARI events were lost from ``since``: a recording that ran meanwhile goes (see
+        :meth:`Conversation.keys_unheard`); a call not decided yet is not recorded at
+        all, as an opt-out key may have been pressed unheard (C2)."""
+        commands = self.talk.keys_unheard(
+            since, now, agent_present=self.agent_channel_up and not self.agent_gone
+        )
+        if self.verdict is None and not self.keys_unheard:
+            self.keys_unheard = True
+            commands.append(self._log("keys went unheard before the decision: not recorded"))
+        return commands
 
     def payment_refusal(self) -> str | None:
         """Why this call cannot go to the payment IVR now, or None."""

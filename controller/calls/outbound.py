@@ -153,6 +153,8 @@ class OutboundCall:
         self.phase = Phase.DIALING
         self.remembered_objection: bool | None = None if customer_hash else False
         self.verdict: Verdict | None = None
+        self.keys_unheard = False
+        """The call's keys went unheard before its decision: it is not recorded."""
         self.outcome = ""
         self.customer_up = False
         self.customer_gone = False
@@ -326,7 +328,7 @@ class OutboundCall:
             case m.TimerFired(name=name):
                 return self._timer(name, now)
             case m.KeysUnheard(since=since):
-                return self.talk.keys_unheard(since, now, agent_present=not self.agent_gone)
+                return self._keys_unheard(since, now)
         return []
 
     # -- the customer answers, hears the announcement (C1-C4) ------------------------
@@ -426,6 +428,7 @@ class OutboundCall:
             now=now,
             timezone=self.settings.timezone,
             rng=self.rng,
+            keys_unheard=self.keys_unheard,
         )
         return commands
 
@@ -445,6 +448,16 @@ class OutboundCall:
             ),
             notice_given=(lambda key: self._notice_given(key, now)) if self.by_agent else None,
         )
+
+    def _keys_unheard(self, since: dt.datetime, now: dt.datetime) -> list[c.Command]:
+        """ARI events were lost from ``since``: a recording that ran meanwhile goes (see
+        :meth:`Conversation.keys_unheard`); a call not decided yet is not recorded at
+        all, as an opt-out key may have been pressed unheard (C2)."""
+        commands = self.talk.keys_unheard(since, now, agent_present=not self.agent_gone)
+        if self.verdict is None and not self.keys_unheard:
+            self.keys_unheard = True
+            commands.append(self._log("keys went unheard before the decision: not recorded"))
+        return commands
 
     def payment_refusal(self) -> str | None:
         """Why this call's customer cannot go to the payment IVR now, or None."""

@@ -1,7 +1,8 @@
-"""Keys the daemon could not hear (R1, A2, A5): the ARI events websocket was down or deaf,
-so a pause or private key pressed meanwhile never took effect. A recording that ran
-during that span is discarded, the cancel first, with an alert and the refused sound to
-the agent; one paused throughout stays paused; nothing is started again."""
+"""Keys the daemon could not hear (R1, A2, A5, C2): the ARI events websocket was down or
+deaf, so a pause, private or opt-out key pressed meanwhile never took effect. A
+recording that ran during that span is discarded, the cancel first, with an alert and
+the refused sound to the agent; one paused throughout stays paused; nothing is started
+again; a call not decided yet is not recorded."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import datetime as dt
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.recording import KEYS_UNHEARD, PAUSE_TIMER
+from tests.factories import make_agent
 from tests.unit import test_outbound_call as outbound
 from tests.unit.test_inbound_call import (
     AGENT_CHANNEL,
@@ -84,10 +86,32 @@ def test_r1_a5_pause_opened_inside_the_gap_does_not_protect_the_recording() -> N
     assert d.call.rec.pause is None
 
 
-def test_r1_nothing_to_do_before_the_recording_or_once_private() -> None:
+def test_r1_c2_call_not_decided_when_keys_went_unheard_is_never_recorded() -> None:
+    """The gap covered the announcement: the caller may have pressed the opt-out key
+    unheard, so the decision, when it comes, is not to record (C2)."""
     d = Driver()
     d.start()
-    assert d.send(m.KeysUnheard(NOW - BLIND)) == []
+    out = d.send(m.KeysUnheard(NOW - BLIND))
+    assert kinds(out) == ["Log"]
+    d.send(m.ObjectionKnown(False))
+    d.finish_announcement()
+    connected = d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    (decision,) = of(connected, c.RecordDecision)
+    assert not decision.decision.record and decision.decision.reason == "keys_unheard"
+    assert decision.decision.draw is None
+    assert not of(connected, c.StartRecording)
+
+
+def test_r1_c2_outbound_call_not_decided_yet_is_never_recorded() -> None:
+    d = outbound.Driver()
+    d.answered()
+    d.send(m.KeysUnheard(outbound.NOW - BLIND))
+    connected = d.send(m.PlaybackDone(d.call.notice.playback_id))
+    (decision,) = of(connected, c.RecordDecision)
+    assert decision.decision.reason == "keys_unheard" and not of(connected, c.StartRecording)
+
+
+def test_r1_nothing_to_do_once_private() -> None:
     d = recording_inbound()
     agent_keys(d, "*7")
     assert d.send(m.KeysUnheard(NOW - BLIND)) == []
