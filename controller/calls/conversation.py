@@ -191,6 +191,13 @@ class Conversation:
             commands.append(self.feedback(False))
         return commands
 
+    def awaited_playbacks(self) -> tuple[str, ...]:
+        """The payment IVR's prompt or result the call waits to hear finish, if any."""
+        leg = self.payment
+        if leg is None:
+            return ()
+        return tuple(i for i in (leg.prompt_id, leg.result_id) if i)
+
     # -- timers ----------------------------------------------------------------------
     def timer(self, name: str, now: dt.datetime) -> list[c.Command] | None:
         """The pause and payment-entry timers; None for a timer that is not ours."""

@@ -236,6 +236,17 @@ class CommandExecutor:
             log.warning("the application's channels are unreadable (%s)", exc.error_id)
             return None
 
+    async def playback_over(self, playback_id: str) -> bool:
+        """Whether Asterisk no longer has the playback (it finished, or failed); False
+        when it cannot say."""
+        try:
+            await self._client.request("GET", f"/playbacks/{playback_id}")
+        except AriNotFound:
+            return True
+        except AriError:
+            return False
+        return False
+
     async def in_stasis(self, channel_id: str) -> bool:
         """Whether the channel sits in a Stasis application now, not merely watched by
         ours (the far half of a Local channel the controller dialled is listed in the

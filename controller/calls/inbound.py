@@ -131,6 +131,13 @@ class InboundCall:
         return self.notice.playback_id
 
     @property
+    def awaited_playbacks(self) -> tuple[str, ...]:
+        """Playbacks whose end the call waits for to go on."""
+        waiting = (Phase.ANNOUNCING, Phase.FULL_NOTICE, Phase.NO_AGENT)
+        notice = (self.playback_id,) if self.phase in waiting and self.playback_id else ()
+        return notice + self.talk.awaited_playbacks()
+
+    @property
     def objected(self) -> bool:
         return self.notice.objected
 

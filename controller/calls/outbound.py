@@ -220,6 +220,13 @@ class OutboundCall:
         )
 
     @property
+    def awaited_playbacks(self) -> tuple[str, ...]:
+        """Playbacks whose end the call waits for to go on."""
+        waiting = self.phase in (Phase.ANNOUNCING, Phase.FULL_NOTICE)
+        playback = self.notice.playback_id
+        return ((playback,) if waiting and playback else ()) + self.talk.awaited_playbacks()
+
+    @property
     def objected(self) -> bool:
         return self.notice.objected
 

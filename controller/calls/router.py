@@ -17,8 +17,9 @@ import datetime as dt
 import logging
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.ari.events import (
     ChannelDestroyed,
@@ -83,7 +84,8 @@ class EventRouter:
         self._by_channel: dict[str, str] = {}
         self._by_recording: dict[str, str] = {}
         self._releasing: set[str] = set()
-        self._releases: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        """Resync work running beside the events (releases, playback checks)."""
         executor.attach(self)
 
     # -- events to messages ----------------------------------------------------------
@@ -118,6 +120,8 @@ class EventRouter:
                     # First, before the resync ends any call: what went unheard is
                     # made safe while the recordings are still live.
                     self.keys_unheard(blind_since)
+                if reconnect:
+                    self.recover_playbacks()
                 await self._resync(set(state.channel_ids), reconnect)
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
@@ -333,6 +337,34 @@ class EventRouter:
         for call_id in list(self.calls):
             self.feed(call_id, m.KeysUnheard(since))
 
+    def recover_playbacks(self) -> None:
+        """After a reconnect: a playback a call waits for (its announcement, say) may have
+        ended during the gap, its PlaybackFinished lost; the call would then wait in
+        silence for good. Each one Asterisk no longer has is taken as finished."""
+        waiting = {
+            call_id: ctx.machine.awaited_playbacks
+            for call_id, ctx in self.calls.items()
+            if ctx.machine.awaited_playbacks
+        }
+        if waiting:
+            self._background(self._recover_playbacks(waiting), "reccontrol-recover-playbacks")
+
+    async def _recover_playbacks(self, waiting: dict[str, tuple[str, ...]]) -> None:
+        for call_id, playback_ids in waiting.items():
+            for playback_id in playback_ids:
+                if not await self._executor.playback_over(playback_id):
+                    continue
+                ctx = self.calls.get(call_id)
+                if ctx is not None and playback_id in ctx.machine.awaited_playbacks:
+                    log.info("call %s: playback %s ended unheard", call_id, playback_id)
+                    self.feed(call_id, m.PlaybackDone(playback_id))
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
     def release_strangers(self, channel_ids: Iterable[str]) -> asyncio.Task[None] | None:
         """Releases channels found in the application that no call owns, their
         StasisStart lost (it came while the events websocket was down or deaf, or before
@@ -351,10 +383,7 @@ class EventRouter:
         if not fresh:
             return None
         self._releasing |= fresh
-        task = asyncio.create_task(self._release(fresh), name="reccontrol-release-strangers")
-        self._releases.add(task)
-        task.add_done_callback(self._releases.discard)
-        return task
+        return self._background(self._release(fresh), "reccontrol-release-strangers")
 
     async def _release(self, channel_ids: set[str]) -> None:
         try:
@@ -411,8 +440,8 @@ class EventRouter:
 
     async def close(self, grace: float) -> None:
         """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""
-        for release in list(self._releases):
-            release.cancel()
+        for task in list(self._tasks):
+            task.cancel()
         tasks = [ctx.task for ctx in self.calls.values() if ctx.task is not None]
         for call_id in self.calls:
             self._executor.drop_timers(call_id)

@@ -25,8 +25,10 @@ from tests.component.test_call_router import (
     Rig,
     connected_and_recording,
     idle,
+    only_call,
     rig,
     send,
+    until,
 )
 
 __all__ = ["rig"]
@@ -165,3 +167,33 @@ async def test_r1_a_stranger_whose_stasis_start_follows_is_not_released(rig: Rig
     await asyncio.wait_for(task, 5)
     assert not any(r.path == "/ari/channels/caller-1/continue" for r in rig.fake.requests)
     assert len(rig.router.calls) == 1
+
+
+async def test_r1_announcement_that_ended_during_the_gap_lets_the_call_go_on(rig: Rig) -> None:
+    """Its PlaybackFinished was lost: Asterisk no longer has the playback, so the call
+    takes it as finished and dials the agent instead of waiting in silence."""
+    await send(rig, "StasisStart", channel=CALLER, args=["inbound", "sales"])
+    call_id, ctx = only_call(rig)
+    playback = f"rc-{call_id}-p1"
+    await rig.fake.seen("POST", f"/ari/channels/caller-1/play/{playback}")
+    rig.fake.answers[("GET", f"/ari/playbacks/{playback}")] = (404, {"message": "not found"})
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [CALLER])
+    await rig.router.handle(reconnected(["caller-1"], time.monotonic() - 1.0))
+    await rig.fake.seen("GET", f"/ari/playbacks/{playback}")
+    originate = await rig.fake.seen("POST", "/ari/channels")
+    assert originate.query["channelId"] == f"rc-{call_id}-agent"
+    await idle(ctx)
+
+
+async def test_r1_announcement_still_playing_after_the_gap_is_waited_for(rig: Rig) -> None:
+    await send(rig, "StasisStart", channel=CALLER, args=["inbound", "sales"])
+    call_id, ctx = only_call(rig)
+    playback = f"rc-{call_id}-p1"
+    await rig.fake.seen("POST", f"/ari/channels/caller-1/play/{playback}")
+    rig.fake.answers[("GET", f"/ari/playbacks/{playback}")] = (200, {"id": playback})
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [CALLER])
+    await rig.router.handle(reconnected(["caller-1"], time.monotonic() - 1.0))
+    await rig.fake.seen("GET", f"/ari/playbacks/{playback}")
+    await idle(ctx)
+    await until(lambda: not rig.router._tasks)
+    assert ("POST", "/ari/channels") not in rig.fake.paths()

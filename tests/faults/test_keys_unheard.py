@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from controller.ari.errors import AriNotFound
-from controller.ari.events import PlaybackStarted, RecordingStarted
+from controller.ari.events import PlaybackStarted, RecordingStarted, StasisStart
 from controller.calls.ids import far_side_id
 from controller.calls.recording import KEYS_UNHEARD
 from controller.demo.site import SandboxSite
@@ -191,3 +191,31 @@ async def test_r1_caller_entering_while_the_link_is_deaf_goes_to_the_fallback(
     assert released <= RESYNC_LIMIT
     print(f"measured deaf_link reconnect_seconds={reconnected:.2f}")
     print(f"measured deaf_link release_after_restore_seconds={released:.2f}")
+
+
+async def test_r1_c2_call_in_the_announcement_during_a_cut_goes_on_unrecorded(
+    site: SandboxSite,
+) -> None:
+    """R1, C2: the link is cut while the caller hears the announcement, where an opt-out
+    key would go unheard. The announcement's end is lost too; once the link is back the
+    call goes on to the agent, and is not recorded (decision ``keys_unheard``)."""
+    async with cut_rig(site) as rig:
+        await rig.board.call("sales", "c-talk-120", CALLER_NUMBER)
+        await rig.next_of(StasisStart)
+        call_id, ctx = rig.only_call()
+        caller, agent = ctx.machine.channel_ids
+        await rig.next_of(PlaybackStarted, lambda e: e.playback.id == f"rc-{call_id}-p1")
+        await rig.proxy.cut()
+        # Longer than the 3 s announcement: its PlaybackFinished is lost in the cut.
+        restored = await cut_for(rig, 4.0, rig.now())
+        await rig.reconnected()
+        connected = await rig.next_of(StasisStart, lambda e: e.channel.id == agent)
+        assert connected is not None
+        reached = rig.now() - restored
+        summary = await rig.row_until(call_id, lambda s: s["decision"] is not None, within=10)
+        await rig.client.hangup(caller)
+        (call,) = await rig.daemon.wait_for_calls(1)
+        await rig.checks.hold_within(5.0)
+    assert summary["decision"]["reason"] == "keys_unheard"
+    assert call["recordings"] == [] and call["agent_id"] == "alice"
+    print(f"measured announcement_cut agent_reached_after_restore_seconds={reached:.2f}")
