@@ -18,6 +18,7 @@ from typing import Any, Protocol, assert_never
 
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
+from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.ids import far_side_id
@@ -246,6 +247,15 @@ class CommandExecutor:
         except AriError:
             return False
         return False
+
+    async def channel_in_stasis(self, channel_id: str) -> Channel | None:
+        """The channel, if it sits in a Stasis application now; None if it does not, is
+        gone, or Asterisk cannot say."""
+        try:
+            channel = await self._client.get_channel(channel_id)
+        except AriError:
+            return None
+        return channel if channel.dialplan_app.lower() == "stasis" else None
 
     async def in_stasis(self, channel_id: str) -> bool:
         """Whether the channel sits in a Stasis application now, not merely watched by

@@ -131,6 +131,11 @@ class InboundCall:
         return self.notice.playback_id
 
     @property
+    def unanswered_leg(self) -> str | None:
+        """The leg dialled for this call that has not answered yet, if any."""
+        return self.agent_channel_id if self.phase is Phase.DIALING else None
+
+    @property
     def awaited_playbacks(self) -> tuple[str, ...]:
         """Playbacks whose end the call waits for to go on."""
         waiting = (Phase.ANNOUNCING, Phase.FULL_NOTICE, Phase.NO_AGENT)
@@ -224,8 +229,8 @@ class InboundCall:
                 return self._after_leg(self.talk.payment_done(result, now))
             case m.AgentAnswered(channel=channel, agent=agent):
                 return self._agent_answered(channel, agent, now)
-            case m.ChannelGone(channel_id=channel_id):
-                return self._channel_gone(channel_id, now)
+            case m.ChannelGone(channel_id=channel_id, unseen=unseen):
+                return self._channel_gone(channel_id, now, unseen)
             case m.RecordingStarted(name=name):
                 self.rec.started(name)
                 return []
@@ -284,6 +289,9 @@ class InboundCall:
     def _agent_answered(
         self, channel: Channel, agent: Agent | None, now: dt.datetime
     ) -> list[c.Command]:
+        if channel.id == self.agent_channel_id and self.agent_channel_up:
+            # The same answer told twice (after a reconnect): nothing new.
+            return []
         if self.phase is not Phase.DIALING:
             # Answered too late (the caller left or the timer fired): let it go.
             return [c.Hangup(channel.id)]
@@ -337,7 +345,9 @@ class InboundCall:
         return commands
 
     # -- hang-ups and failures -------------------------------------------------------
-    def _channel_gone(self, channel_id: str, now: dt.datetime) -> list[c.Command]:
+    def _channel_gone(
+        self, channel_id: str, now: dt.datetime, unseen: bool = False
+    ) -> list[c.Command]:
         if channel_id == self.caller.id and not self.caller_gone:
             self.caller_gone = True
             who = "caller"
@@ -349,6 +359,10 @@ class InboundCall:
 
         if self.phase in (Phase.ANNOUNCING, Phase.FULL_NOTICE, Phase.DIALING):
             if who == "agent":
+                if self.phase is Phase.DIALING and unseen:
+                    # It may have answered into an application with no websocket, which
+                    # Asterisk hangs up: the caller goes on through the dialplan.
+                    return self._hand_back("the agent's leg ended while the link to ARI was down")
                 if self.phase is Phase.DIALING:
                     return self._no_agent("the agent channel ended before answering")
                 return []

@@ -47,6 +47,8 @@ class ChannelGone(Message):
     channel_id: str
     cause: int = 0
     """Asterisk's hang-up cause (Q.850), 0 when the event does not say."""
+    unseen: bool = False
+    """Found gone by a resync: it ended while the events were lost, nobody knows how."""
 
 
 @dataclass(frozen=True)

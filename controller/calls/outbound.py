@@ -220,6 +220,12 @@ class OutboundCall:
         )
 
     @property
+    def unanswered_leg(self) -> str | None:
+        """The leg dialled for this call that has not answered yet, if any."""
+        dialling = self.phase is Phase.DIALING and not self.customer_up
+        return self.customer_channel_id if dialling else None
+
+    @property
     def awaited_playbacks(self) -> tuple[str, ...]:
         """Playbacks whose end the call waits for to go on."""
         waiting = self.phase in (Phase.ANNOUNCING, Phase.FULL_NOTICE)
@@ -320,7 +326,13 @@ class OutboundCall:
                 return started + self.talk.payment_details(amount, order, now)
             case m.PaymentDone(result=result):
                 return self._after_leg(self.talk.payment_done(result, now))
-            case m.ChannelGone(channel_id=channel_id, cause=cause):
+            case m.ChannelGone(channel_id=channel_id, cause=cause, unseen=unseen):
+                if (
+                    unseen
+                    and channel_id == self.customer_channel_id
+                    and self.phase is Phase.DIALING
+                ):
+                    return self._customer_lost_unseen()
                 return self._channel_gone(channel_id, cause, now)
             case m.RecordingStarted(name=name):
                 self.rec.started(name)
@@ -340,6 +352,9 @@ class OutboundCall:
 
     # -- the customer answers, hears the announcement (C1-C4) ------------------------
     def _customer_answered(self, channel: Channel, now: dt.datetime) -> list[c.Command]:
+        if channel.id == self.customer_channel_id and self.customer_up:
+            # The same answer told twice (after a reconnect): nothing new.
+            return []
         if self.phase is not Phase.DIALING:
             # Answered after the agent gave up or the timer fired: let it go.
             return [c.Hangup(channel.id)]
@@ -562,6 +577,23 @@ class OutboundCall:
         return [
             c.EndCall(self.call_id, outcome, agent_id, self.notice.completed),
             c.Finished(),
+        ]
+
+    def _customer_lost_unseen(self) -> list[c.Command]:
+        """The customer's leg ended while the link to ARI was down (it may have answered
+        into an application with no websocket, which Asterisk hangs up): the agent's
+        call goes on through the dialplan, whose fallback dials the number unrecorded."""
+        self.customer_gone = True
+        self.outcome = "handed_back"
+        return [
+            c.CancelTimer(CUSTOMER_TIMER),
+            self._log(
+                "the customer's leg ended while the link to ARI was down; the agent's call "
+                "goes on through the dialplan, unrecorded",
+                "error",
+            ),
+            c.ContinueInDialplan(self.agent_channel_id),
+            *self._end(),
         ]
 
     def _command_failed(

@@ -120,9 +120,12 @@ class EventRouter:
                     # First, before the resync ends any call: what went unheard is
                     # made safe while the recordings are still live.
                     self.keys_unheard(blind_since)
-                if reconnect:
-                    self.recover_playbacks()
                 await self._resync(set(state.channel_ids), reconnect)
+                if reconnect:
+                    # Only once the resync has judged which channels are gone: a call
+                    # these move on would dial a leg the resync's snapshot lacks.
+                    self.recover_playbacks()
+                    self.recover_answers(set(state.channel_ids))
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
@@ -309,7 +312,7 @@ class EventRouter:
             if ctx is not None and channel_id == ctx.machine.agent_channel_id:
                 if not ctx.machine.agent_originated:
                     continue
-            self._to_channel(channel_id, m.ChannelGone(channel_id))
+            self._to_channel(channel_id, m.ChannelGone(channel_id, unseen=True))
         strangers = in_application - known
         if reconnect:
             self.release_strangers(strangers)
@@ -358,6 +361,33 @@ class EventRouter:
                 if ctx is not None and playback_id in ctx.machine.awaited_playbacks:
                     log.info("call %s: playback %s ended unheard", call_id, playback_id)
                     self.feed(call_id, m.PlaybackDone(playback_id))
+
+    def recover_answers(self, in_application: set[str]) -> None:
+        """After a reconnect: a leg the controller dialled (an agent, a customer) that
+        answered during the gap sits in the application, its StasisStart lost; the call
+        would give up on it. After :data:`STRANGER_GRACE` (its StasisStart may be on its
+        way on the new connection), each one still unanswered for its call is taken as
+        answered."""
+        for call_id, ctx in self.calls.items():
+            leg = ctx.machine.unanswered_leg
+            if leg is not None and leg in in_application:
+                self._background(self._recover_answer(call_id, leg), "reccontrol-recover-answer")
+
+    async def _recover_answer(self, call_id: str, leg: str) -> None:
+        await asyncio.sleep(STRANGER_GRACE)
+        channel = await self._executor.channel_in_stasis(leg)
+        ctx = self.calls.get(call_id)
+        if channel is None or ctx is None or ctx.machine.unanswered_leg != leg:
+            return
+        log.info("call %s: leg %s answered unheard", call_id, leg)
+        if isinstance(ctx.machine, InboundCall):
+            agent = self._config.agent_for_channel(channel.name)
+            if agent is None:
+                agent = await self._executor.agent_named_on(leg)
+            if ctx.machine.unanswered_leg == leg:
+                self.feed(call_id, m.AgentAnswered(channel, agent))
+        else:
+            self.feed(call_id, m.CustomerAnswered(channel))
 
     def _background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(work, name=name)

@@ -18,6 +18,7 @@ from controller.ari import AriClient, EventStream
 from controller.ari.events import StreamConnected
 from controller.ari.models import Application
 from controller.calls import router as router_module
+from controller.calls.inbound import InboundCall
 from tests.component.fake_ari import FakeAri, channel, event
 from tests.component.test_ari_client import next_event, settings_for
 from tests.component.test_call_router import (
@@ -197,3 +198,23 @@ async def test_r1_announcement_still_playing_after_the_gap_is_waited_for(rig: Ri
     await idle(ctx)
     await until(lambda: not rig.router._tasks)
     assert ("POST", "/ari/channels") not in rig.fake.paths()
+
+
+async def test_r1_agent_who_answered_during_the_gap_is_connected(rig: Rig) -> None:
+    """The agent's StasisStart was lost: the leg sits in the application, so the call
+    takes it as answered and bridges, rather than giving up on the agent."""
+    await send(rig, "StasisStart", channel=CALLER, args=["inbound", "sales"])
+    call_id, ctx = only_call(rig)
+    await rig.fake.seen("POST", f"/ari/channels/caller-1/play/rc-{call_id}-p1")
+    await send(rig, "PlaybackFinished", playback={"id": f"rc-{call_id}-p1", "state": "done"})
+    await rig.fake.seen("POST", "/ari/channels")
+    agent = f"rc-{call_id}-agent"
+    answered = in_stasis(agent)
+    answered["name"] = "PJSIP/alice-00000001"
+    rig.fake.answers[("GET", f"/ari/channels/{agent}")] = (200, answered)
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [CALLER, answered])
+    await rig.router.handle(reconnected(["caller-1", agent], None))
+    await rig.fake.seen("POST", f"/ari/bridges/rc-{call_id}/addChannel")
+    await idle(ctx)
+    assert isinstance(ctx.machine, InboundCall) and ctx.machine.agent_channel_up
+    assert ctx.machine.agent is not None and ctx.machine.agent.id == "alice"

@@ -101,10 +101,15 @@ class CutRig:
 
 @contextlib.asynccontextmanager
 async def cut_rig(
-    site: SandboxSite, *, default_backoff: bool = False, **sections: Any
+    site: SandboxSite,
+    *,
+    default_backoff: bool = False,
+    agent_script: str = "waitkeys",
+    **sections: Any,
 ) -> AsyncIterator[CutRig]:
     """``default_backoff``: reconnect as a production daemon does (the defaults), not
-    with the test site's quick retries."""
+    with the test site's quick retries. ``agent_script``: the agent's behaviour (a
+    sim-agent script; ``waitkeys`` presses keys when :meth:`CutRig.press` says)."""
     tag = "k" + secrets.token_hex(4)
     proxy = TcpProxy(*asterisk_address(site.instance))
     await proxy.start()
@@ -113,7 +118,9 @@ async def cut_rig(
     ok = site.tone_sound("agent-ok", [(REFUSED, 0.3)])
     path = fault_config(
         site,
-        target=f"Local/alice-waitkeys-{tag}@sim-agent",
+        target=f"Local/alice-{agent_script}-{tag}@sim-agent"
+        if agent_script == "waitkeys"
+        else f"Local/alice-{agent_script}@sim-agent",
         ari_url=proxy.url,
         agent_keys={"ok_sound": ok, "refused_sound": refused},
         **sections,

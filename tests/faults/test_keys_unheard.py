@@ -219,3 +219,66 @@ async def test_r1_c2_call_in_the_announcement_during_a_cut_goes_on_unrecorded(
     assert summary["decision"]["reason"] == "keys_unheard"
     assert call["recordings"] == [] and call["agent_id"] == "alice"
     print(f"measured announcement_cut agent_reached_after_restore_seconds={reached:.2f}")
+
+
+@pytest.mark.parametrize("deaf", [True, False], ids=["deaf", "cut"])
+async def test_r1_agent_answering_while_the_link_is_down_is_not_lost(
+    site: SandboxSite, deaf: bool
+) -> None:
+    """R1: the agent's phone answers while the link is down. A deaf link (Asterisk still
+    believes the application connected): the leg enters the application, its StasisStart
+    lost; once the link is back the daemon finds it there and bridges it with the
+    caller. A cut link (no websocket): Asterisk itself hangs up a leg answering into the
+    application; once the link is back the daemon hands the caller back to the
+    dialplan, whose fallback carries the call on. Either way the call goes on,
+    unrecorded (the caller's keys went unheard before the decision)."""
+    async with cut_rig(site, agent_script="late-3") as rig:
+        await rig.board.call("sales", "c-talk-120", CALLER_NUMBER)
+        await rig.next_of(StasisStart)
+        call_id, ctx = rig.only_call()
+        caller, agent = ctx.machine.channel_ids
+
+        async def ringing() -> bool | None:
+            try:
+                await rig.client.get_channel(agent)
+            except AriNotFound:
+                return None
+            return True
+
+        await eventually(ringing, "the agent's phone ringing", 20)
+        if deaf:
+            rig.proxy.silence()
+        else:
+            await rig.proxy.cut()
+        # The agent answers 3 s after the dial, inside this gap.
+        restored = await cut_for(rig, 5.0, rig.now())
+        await rig.reconnected()
+
+        async def bridged() -> bool | None:
+            try:
+                bridge = await rig.client.get_bridge(f"rc-{call_id}")
+            except AriNotFound:
+                return None
+            return True if set(bridge.channels) == {caller, agent} else None
+
+        async def in_the_fallback() -> bool | None:
+            channel = await rig.client.get_channel(caller)
+            return True if channel.dialplan_context == "reccontrol-fallback" else None
+
+        if deaf:
+            await eventually(bridged, "caller and agent bridged", 10)
+        else:
+            await eventually(in_the_fallback, "the caller in reccontrol-fallback", 10)
+        went_on = rig.now() - restored
+        await rig.client.hangup(caller)
+        (call,) = await rig.daemon.wait_for_calls(1)
+        await rig.checks.hold_within(5.0)
+    assert call["recordings"] == []
+    if deaf:
+        assert call["decision"]["reason"] == "keys_unheard"
+        assert call["outcome"] == "caller_hung_up" and call["agent_id"] == "alice"
+    else:
+        assert call["outcome"] == "handed_back" and call["decision"] is None
+    assert went_on <= RESYNC_LIMIT
+    label = "deaf" if deaf else "cut"
+    print(f"measured late_answer_{label} call_went_on_after_restore_seconds={went_on:.2f}")

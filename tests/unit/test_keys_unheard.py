@@ -15,6 +15,7 @@ from tests.factories import make_agent
 from tests.unit import test_outbound_call as outbound
 from tests.unit.test_inbound_call import (
     AGENT_CHANNEL,
+    CALLER,
     NOW,
     Driver,
     agent_keys,
@@ -152,3 +153,54 @@ def test_r1_outbound_call_paused_throughout_stays_paused() -> None:
     later = outbound.NOW + dt.timedelta(seconds=10)
     assert d.call.handle(m.KeysUnheard(later - BLIND), later) == []
     assert d.call.rec.pause is not None
+
+
+def test_r1_the_same_answer_told_twice_changes_nothing() -> None:
+    """After a reconnect the router may tell a call of an answer its StasisStart then
+    repeats: the agent must not be hung up as a late answer."""
+    d = recording_inbound()
+    assert d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent())) == []
+    o = outbound.Driver()
+    o.connected()
+    assert o.send(m.CustomerAnswered(outbound.CUSTOMER)) == []
+
+
+def test_r1_unanswered_leg_is_the_one_dialled() -> None:
+    d = Driver()
+    d.start()
+    assert d.call.unanswered_leg is None
+    d.send(m.ObjectionKnown(False))
+    d.finish_announcement()
+    assert d.call.unanswered_leg == AGENT_CHANNEL.id
+    d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    assert d.call.unanswered_leg is None
+    o = outbound.Driver()
+    o.start()
+    assert o.call.unanswered_leg == outbound.CUSTOMER_ID
+    o.send(m.CustomerAnswered(outbound.CUSTOMER))
+    assert o.call.unanswered_leg is None
+
+
+def test_r1_agent_leg_lost_unseen_while_dialling_hands_the_caller_back() -> None:
+    """Found gone at a resync, the agent's leg may have answered into an application with
+    no websocket (Asterisk hangs it up): the caller goes on through the dialplan rather
+    than hearing that no agent answered. A hang-up that was seen still means no agent."""
+    d = Driver()
+    d.start()
+    d.send(m.ObjectionKnown(False))
+    d.finish_announcement()
+    out = d.send(m.ChannelGone(AGENT_CHANNEL.id, unseen=True))
+    assert c.ContinueInDialplan(CALLER.id) in out and d.call.outcome == "handed_back"
+    seen = Driver()
+    seen.start()
+    seen.send(m.ObjectionKnown(False))
+    seen.finish_announcement()
+    assert seen.send(m.ChannelGone(AGENT_CHANNEL.id)) and seen.call.outcome == "no_agent"
+
+
+def test_r1_customer_leg_lost_unseen_while_dialling_hands_the_agent_back() -> None:
+    o = outbound.Driver()
+    o.start()
+    out = o.send(m.ChannelGone(outbound.CUSTOMER_ID, unseen=True))
+    assert c.ContinueInDialplan(outbound.PHONE.id) in out
+    assert o.call.outcome == "handed_back" and kinds(out)[-2:] == ["EndCall", "Finished"]
