@@ -13,13 +13,10 @@ else is scheduled (the budget is about 2 ms).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import random
-import re
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from controller.ari.events import (
     ChannelDestroyed,
@@ -37,7 +34,8 @@ from controller.ari.events import (
 from controller.ari.models import Channel
 from controller.calls import messages as m
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
-from controller.calls.ids import far_side_id, new_id
+from controller.calls.gap import GapRecovery
+from controller.calls.ids import new_id
 from controller.calls.inbound import CallSettings, InboundCall
 from controller.calls.outbound import OutboundCall, outbound_call
 from controller.clock import Clock
@@ -45,13 +43,6 @@ from controller.config.model import Config
 from controller.privacy import caller_hash
 
 log = logging.getLogger("reccontrol.calls")
-
-STRANGER_GRACE = 0.5
-"""Seconds a channel found in the application untracked is given before it is released:
-its StasisStart may already be on its way on the new connection."""
-OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer)(-far)?")
-"""The legs the controller dials itself (``rc-<call id>-agent``, ``-customer``) and the
-far halves of those that are Local channels."""
 
 
 @dataclass
@@ -83,9 +74,14 @@ class EventRouter:
         self.calls: dict[str, CallContext] = {}
         self._by_channel: dict[str, str] = {}
         self._by_recording: dict[str, str] = {}
-        self._releasing: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        """Resync work running beside the events (releases, playback checks)."""
+        self.gap = GapRecovery(
+            machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
+            tracked=lambda: set(self._by_channel),
+            feed=self.feed,
+            executor=executor,
+            config=config,
+            clock=clock,
+        )
         executor.attach(self)
 
     # -- events to messages ----------------------------------------------------------
@@ -123,9 +119,8 @@ class EventRouter:
                 await self._resync(set(state.channel_ids), reconnect)
                 if reconnect:
                     # Only once the resync has judged which channels are gone: a call
-                    # these move on would dial a leg the resync's snapshot lacks.
-                    self.recover_playbacks()
-                    self.recover_answers(set(state.channel_ids))
+                    # this moves on would dial a leg the resync's snapshot lacks.
+                    self.gap.recover(set(state.channel_ids))
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
@@ -326,125 +321,15 @@ class EventRouter:
             log.info("resynced after reconnect: %d call(s) in progress", len(self.calls))
 
     def keys_unheard(self, blind_since: float) -> None:
-        """ARI events were lost from ``blind_since`` (monotonic) until now: every call in
-        progress is told, so a recording that ran while a key (pause, private) could go
-        unheard is discarded on the safe side (see
-        :meth:`~controller.calls.recording.RecordingControl.discard_unheard`)."""
-        blind = max(0.0, self._clock.monotonic() - blind_since)
-        since = self._clock.now() - dt.timedelta(seconds=blind)
-        log.warning(
-            "ARI events were lost for %.1f s; checking %d call(s) in progress",
-            blind,
-            len(self.calls),
-        )
-        for call_id in list(self.calls):
-            self.feed(call_id, m.KeysUnheard(since))
-
-    def recover_playbacks(self) -> None:
-        """After a reconnect: a playback a call waits for (its announcement, say) may have
-        ended during the gap, its PlaybackFinished lost; the call would then wait in
-        silence for good. Each one Asterisk no longer has is taken as finished."""
-        waiting = {
-            call_id: ctx.machine.awaited_playbacks
-            for call_id, ctx in self.calls.items()
-            if ctx.machine.awaited_playbacks
-        }
-        if waiting:
-            self._background(self._recover_playbacks(waiting), "reccontrol-recover-playbacks")
-
-    async def _recover_playbacks(self, waiting: dict[str, tuple[str, ...]]) -> None:
-        for call_id, playback_ids in waiting.items():
-            for playback_id in playback_ids:
-                if not await self._executor.playback_over(playback_id):
-                    continue
-                ctx = self.calls.get(call_id)
-                if ctx is not None and playback_id in ctx.machine.awaited_playbacks:
-                    log.info("call %s: playback %s ended unheard", call_id, playback_id)
-                    self.feed(call_id, m.PlaybackDone(playback_id))
-
-    def recover_answers(self, in_application: set[str]) -> None:
-        """After a reconnect: a leg the controller dialled (an agent, a customer) that
-        answered during the gap sits in the application, its StasisStart lost; the call
-        would give up on it. After :data:`STRANGER_GRACE` (its StasisStart may be on its
-        way on the new connection), each one still unanswered for its call is taken as
-        answered."""
-        for call_id, ctx in self.calls.items():
-            leg = ctx.machine.unanswered_leg
-            if leg is not None and leg in in_application:
-                self._background(self._recover_answer(call_id, leg), "reccontrol-recover-answer")
-
-    async def _recover_answer(self, call_id: str, leg: str) -> None:
-        await asyncio.sleep(STRANGER_GRACE)
-        channel = await self._executor.channel_in_stasis(leg)
-        ctx = self.calls.get(call_id)
-        if channel is None or ctx is None or ctx.machine.unanswered_leg != leg:
-            return
-        log.info("call %s: leg %s answered unheard", call_id, leg)
-        if isinstance(ctx.machine, InboundCall):
-            agent = self._config.agent_for_channel(channel.name)
-            if agent is None:
-                agent = await self._executor.agent_named_on(leg)
-            if ctx.machine.unanswered_leg == leg:
-                self.feed(call_id, m.AgentAnswered(channel, agent))
-        else:
-            self.feed(call_id, m.CustomerAnswered(channel))
-
-    def _background(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        """ARI events were lost from ``blind_since`` (monotonic) until now: see
+        :meth:`GapRecovery.keys_unheard`."""
+        self.gap.keys_unheard(blind_since)
 
     def release_strangers(self, channel_ids: Iterable[str]) -> asyncio.Task[None] | None:
-        """Releases channels found in the application that no call owns, their
-        StasisStart lost (it came while the events websocket was down or deaf, or before
-        a restart). Once :data:`STRANGER_GRACE` has passed, each one still in the
-        application and still untracked is let go: a leg the controller dialled
-        (``rc-…-agent``, ``rc-…-customer``) is hung up, any other channel parked in
-        Stasis goes back to the dialplan with ``RECCONTROL_RESULT=unhandled``, whose
-        fallback carries the call on unrecorded. Idempotent: a channel already being
-        released, or no longer in the application, is left alone. Returns the task doing
-        it, if any."""
-        fresh = {
-            channel_id
-            for channel_id in channel_ids
-            if channel_id not in self._by_channel and channel_id not in self._releasing
-        }
-        if not fresh:
-            return None
-        self._releasing |= fresh
-        return self._background(self._release(fresh), "reccontrol-release-strangers")
-
-    async def _release(self, channel_ids: set[str]) -> None:
-        try:
-            await asyncio.sleep(STRANGER_GRACE)
-            present = await self._executor.application_channels()
-            if present is None:
-                log.warning(
-                    "%d untracked channel(s) in the application could not be checked; left "
-                    "for the next resync",
-                    len(channel_ids),
-                )
-                return
-            tracked = set(self._by_channel)
-            tracked |= {far_side_id(channel_id) for channel_id in tracked}
-            for channel_id in sorted((channel_ids & present) - tracked):
-                if OUR_LEG.fullmatch(channel_id):
-                    log.warning(
-                        "channel %s: a leg this controller dialled for a call it no longer "
-                        "has; hung up",
-                        channel_id,
-                    )
-                    await self._executor.hang_up_stray(channel_id)
-                elif await self._executor.in_stasis(channel_id):
-                    log.warning(
-                        "channel %s entered the application unheard (its StasisStart was "
-                        "lost); handed back to the dialplan, unrecorded",
-                        channel_id,
-                    )
-                    await self._executor.return_to_dialplan(channel_id)
-        finally:
-            self._releasing -= channel_ids
+        """Channels in the application that no call owns: a caller back to the dialplan,
+        unrecorded, a stray leg of ours hung up. Idempotent; see
+        :meth:`GapRecovery.release_strangers`."""
+        return self.gap.release_strangers(channel_ids)
 
     # -- running batches -------------------------------------------------------------
     async def _run(self, call_id: str, ctx: CallContext) -> None:
@@ -470,8 +355,7 @@ class EventRouter:
 
     async def close(self, grace: float) -> None:
         """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""
-        for task in list(self._tasks):
-            task.cancel()
+        self.gap.cancel()
         tasks = [ctx.task for ctx in self.calls.values() if ctx.task is not None]
         for call_id in self.calls:
             self._executor.drop_timers(call_id)

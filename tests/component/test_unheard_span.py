@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from controller.ari import AriClient, EventStream
 from controller.ari.events import StreamConnected
 from controller.ari.models import Application
-from controller.calls import router as router_module
+from controller.calls import gap
 from controller.calls.inbound import InboundCall
 from tests.component.fake_ari import FakeAri, channel, event
 from tests.component.test_ari_client import next_event, settings_for
@@ -120,7 +120,7 @@ async def test_r1_first_connection_has_nothing_unheard(rig: Rig) -> None:
 async def test_r1_strangers_are_released_once_and_a_leg_of_ours_hung_up(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(router_module, "STRANGER_GRACE", 0.0)
+    monkeypatch.setattr(gap, "GRACE", 0.0)
     strangers = ["stranger-1", "rc-0123abcd-agent", "watched-only"]
     rig.fake.registered = True
     rig.fake.channel_ids = list(strangers)
@@ -196,7 +196,7 @@ async def test_r1_announcement_still_playing_after_the_gap_is_waited_for(rig: Ri
     await rig.router.handle(reconnected(["caller-1"], time.monotonic() - 1.0))
     await rig.fake.seen("GET", f"/ari/playbacks/{playback}")
     await idle(ctx)
-    await until(lambda: not rig.router._tasks)
+    await until(lambda: not rig.router.gap.busy)
     assert ("POST", "/ari/channels") not in rig.fake.paths()
 
 
