@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from controller.ari import AriClient, EventStream
-from controller.ari.events import StreamConnected
+from controller.ari.events import Event, StreamConnected
 from controller.ari.models import Application
 from controller.calls import gap
 from controller.calls.inbound import InboundCall
@@ -218,3 +218,33 @@ async def test_r1_agent_who_answered_during_the_gap_is_connected(rig: Rig) -> No
     await idle(ctx)
     assert isinstance(ctx.machine, InboundCall) and ctx.machine.agent_channel_up
     assert ctx.machine.agent is not None and ctx.machine.agent.id == "alice"
+
+
+async def test_r1_consumer_replaced_by_the_watchdog_reports_the_blind_span_too() -> None:
+    """The watchdog cancels a consumer whose probe never came back: the next connection
+    counts the gap from the last frame the old one read."""
+    fake = FakeAri()
+    server = TestServer(fake.make_app())
+    await server.start_server()
+    async with aiohttp.ClientSession() as session:
+        client = AriClient(settings_for(str(server.make_url("")).rstrip("/")), session)
+        stream = EventStream(client, rng=random.Random(4))
+        first: asyncio.Queue[Event] = asyncio.Queue()
+
+        async def consume() -> None:
+            async for event in stream:
+                first.put_nowait(event)
+
+        consumer = asyncio.create_task(consume())
+        assert isinstance(await asyncio.wait_for(first.get(), 5), StreamConnected)
+        await fake.send(event("StasisStart", args=["inbound", "sales"], channel=channel("c1")))
+        await asyncio.wait_for(first.get(), 5)
+        last_frame = stream.last_frame
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        events = aiter(stream)
+        again = await next_event(events)
+        assert isinstance(again, StreamConnected) and again.reconnect
+        assert again.blind_since == last_frame
+        await stream.close()
+    await server.close()
