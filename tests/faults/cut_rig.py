@@ -25,7 +25,7 @@ from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
 from tests.faults.invariants import Invariants
 from tests.faults.proxy import TcpProxy
 from tests.faults.site import asterisk_address, direct_client, fault_config, invariants
-from tests.waiting import eventually
+from tests.waiting import eventually, until
 
 REFUSED = 3000.0  # the refused sound's tone, so the agent's feedback is a real playback
 
@@ -63,6 +63,12 @@ class CutRig:
     def only_call(self) -> tuple[str, CallContext]:
         [(call_id, ctx)] = self.daemon.calls.router.calls.items()
         return call_id, ctx
+
+    async def idle(self, ctx: CallContext) -> None:
+        """Waits until nothing of the call is running: its REST calls have been answered,
+        so a cut that follows cannot fail one of them half-way (events can come before
+        Asterisk's answer to the request that caused them)."""
+        await until(lambda: ctx.queue.empty() and not ctx.lock.locked(), "the call idle", 10)
 
     async def press(self, keys: str) -> None:
         """The agent presses ``keys`` on their phone; returns once they are sent."""

@@ -61,6 +61,7 @@ async def test_r1_a2_keys_pressed_during_an_ari_cut_discard_the_recording(
         await rig.next_of(RecordingStarted)
         call_id, ctx = rig.only_call()
         caller, agent = ctx.machine.channel_ids
+        await rig.idle(ctx)
         await rig.proxy.cut()
         cut_at = rig.now()
         await rig.press("*2")
@@ -112,6 +113,7 @@ async def test_r1_a5_call_paused_before_an_ari_cut_stays_paused_and_is_vaulted(
         await rig.press("*2")
         await rig.row_until(call_id, lambda s: len(s["pauses"]) == 1, within=10)
         paused = rig.now()
+        await rig.idle(ctx)
         await rig.proxy.cut()
         restored = await cut_for(rig, 3.0, rig.now())
         await rig.reconnected()
@@ -205,6 +207,8 @@ async def test_r1_c2_call_in_the_announcement_during_a_cut_goes_on_unrecorded(
         call_id, ctx = rig.only_call()
         caller, agent = ctx.machine.channel_ids
         await rig.next_of(PlaybackStarted, lambda e: e.playback.id == f"rc-{call_id}-p1")
+        # Cut in the announcement itself, once the play request has been answered.
+        await rig.idle(ctx)
         await rig.proxy.cut()
         # Longer than the 3 s announcement: its PlaybackFinished is lost in the cut.
         restored = await cut_for(rig, 4.0, rig.now())
@@ -246,6 +250,7 @@ async def test_r1_agent_answering_while_the_link_is_down_is_not_lost(
             return True
 
         await eventually(ringing, "the agent's phone ringing", 20)
+        await rig.idle(ctx)
         if deaf:
             rig.proxy.silence()
         else:
