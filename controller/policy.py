@@ -28,6 +28,9 @@ class Reason(StrEnum):
     PROTECTED_AGENT = "protected_agent"
     OUTSIDE_AGENT_WINDOW = "outside_agent_window"
     ANNOUNCEMENT_NOT_PLAYED = "announcement_not_played"
+    KEYS_UNHEARD = "keys_unheard"
+    """The person's keys went unheard before the decision (ARI events lost): an
+    objection may have been keyed, so nothing is recorded."""
 
 
 @dataclass(frozen=True)

@@ -363,6 +363,9 @@ class EventStream:
         """Messages that could not be decoded (not JSON, too deep, not an object)."""
         self.connected = False
         """True from the moment ``StreamConnected`` is yielded until the socket closes."""
+        self.last_frame = 0.0
+        """Monotonic time of the last frame read (or of the connection)."""
+        self._blind_since: float | None = None
 
     @property
     def app(self) -> str:
@@ -380,6 +383,9 @@ class EventStream:
 
     async def __aiter__(self) -> AsyncIterator[Event]:
         delays = backoff_delays(self._client.settings.reconnect, self._rng)
+        # A consumer cancelled while handling an event leaves its socket to be closed
+        # later: it is lost all the same.
+        self._lost()
         while not self._closed:
             try:
                 ws = await self._client.connect_events()
@@ -410,9 +416,12 @@ class EventStream:
                     len(application.channel_ids),
                 )
                 self.connected = True
-                yield _connected(self._client.app, application, reconnect)
+                blind_since, self._blind_since = self._blind_since, None
+                self.last_frame = time.monotonic()
+                yield _connected(self._client.app, application, reconnect, blind_since)
                 async for message in ws:
                     received = time.monotonic()
+                    self.last_frame = received
                     if message.type == aiohttp.WSMsgType.TEXT:
                         decoded = self._decode(message.data, received)
                         if decoded is not None:
@@ -430,12 +439,21 @@ class EventStream:
                     elif message.type is aiohttp.WSMsgType.CLOSE:
                         break
             finally:
-                self.connected = False
+                if self._ws is ws:
+                    self._lost()
+                    self._ws = None
                 await ws.close()
-                self._ws = None
             if not self._closed:
                 log.warning("ARI events: connection lost; reconnecting")
                 await self._sleep(next(delays))
+
+    def _lost(self) -> None:
+        """The connection is gone: events may have been lost from the last frame read,
+        not only from now (a link that went deaf first, or a reset, drops what was in
+        flight)."""
+        if self.connected and self._blind_since is None:
+            self._blind_since = self.last_frame
+        self.connected = False
 
     def _decode(self, text: str, received: float) -> tuple[Event, dict[str, Any]] | None:
         """One message to one event. Nothing a message holds may end the iteration:
@@ -472,7 +490,9 @@ class EventStream:
             log.error("ARI events: the event log failed (%s)", type(exc).__name__)
 
 
-def _connected(app: str, application: Application, reconnect: bool) -> StreamConnected:
+def _connected(
+    app: str, application: Application, reconnect: bool, blind_since: float | None
+) -> StreamConnected:
     return StreamConnected(
         type="StreamConnected",
         application=app,
@@ -480,4 +500,5 @@ def _connected(app: str, application: Application, reconnect: bool) -> StreamCon
         received=time.monotonic(),
         state=application,
         reconnect=reconnect,
+        blind_since=blind_since if reconnect else None,
     )

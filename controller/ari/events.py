@@ -133,6 +133,11 @@ class StreamConnected(Event):
 
     state: Application
     reconnect: bool
+    blind_since: float | None = None
+    """After a reconnect: the monotonic time from which events may have been lost, the
+    last frame read on the previous connection (earlier than, or the moment, it was
+    found dead). Whatever happened from then on was not heard. None on the first
+    connection."""
 
 
 def _int(data: dict[str, Any], key: str) -> int:

@@ -45,6 +45,8 @@ class Channel:
     dialplan_context: str
     # An outbound channel's extension is the dialled number: kept out of reprs.
     dialplan_exten: str = field(repr=False)
+    dialplan_app: str = ""
+    """The dialplan application the channel is in now (``Stasis`` while in ours)."""
 
     @classmethod
     def parse(cls, data: Any) -> Channel:
@@ -61,6 +63,7 @@ class Channel:
             language=_str(data, "language"),
             dialplan_context=_str(dialplan, "context"),
             dialplan_exten=_str(dialplan, "exten"),
+            dialplan_app=_str(dialplan, "app_name"),
         )
 
 

@@ -11,7 +11,7 @@ from controller.secrets import Secret
 @dataclass(frozen=True)
 class ReconnectSettings:
     initial_delay: float = 0.5
-    max_delay: float = 30.0
+    max_delay: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,7 @@ def _recording(
     rec = Recording(row.recording_id, row.name, RecState.ACTIVE, row.purposes)
     if row.pause_id is not None and row.pause_reason is not None:
         mute = service.pause.mode == "silence" and state != "paused"
-        pause = Pause(row.pause_id, row.pause_reason, mute)
+        pause = Pause(row.pause_id, row.pause_reason, mute, row.pause_started)
         # Applied again, idempotent: the old process may have died before its REST call.
         return RecordingSnapshot(rec, pause), [c.PauseRecording(row.name, mute)]
     if state == "paused":

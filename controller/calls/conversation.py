@@ -105,7 +105,7 @@ class Conversation:
             case "payment":
                 return self.start_payment(now, payment_refusal())
             case "pause" | "card":
-                return self._pause("agent_key" if action == "pause" else "card")
+                return self._pause("agent_key" if action == "pause" else "card", now)
             case "resume":
                 refusal = self.rec.resume_refusal()
                 if refusal is None:
@@ -124,12 +124,12 @@ class Conversation:
             self._log(f"agent key '{action}' is not available", "warning"),
         ]
 
-    def _pause(self, reason: str) -> list[c.Command]:
+    def _pause(self, reason: str, now: dt.datetime) -> list[c.Command]:
         if not self.rec.can_pause():
             return [self.feedback(False)]
         return [
             # First: nothing the agent says after the key may reach the file.
-            *self.rec.pause_for(reason, self._paused_by()),
+            *self.rec.pause_for(reason, self._paused_by(), now),
             self.feedback(True),
             self._log(f"recording paused ({reason})"),
         ]
@@ -178,6 +178,26 @@ class Conversation:
             self._log("recording for mediation, at the agent's request"),
         ]
 
+    def keys_unheard(
+        self, since: dt.datetime, now: dt.datetime, *, agent_present: bool
+    ) -> list[c.Command]:
+        """The agent's keys went unheard from ``since`` to ``now`` (ARI events lost):
+        a recording that ran meanwhile is discarded, on the safe side, and the agent
+        hears the refused sound so they know the call is no longer recorded."""
+        # A sequence begun before the gap must not be completed by a key after it.
+        self.keys.reset()
+        commands = self.rec.discard_unheard(since, now)
+        if commands and agent_present:
+            commands.append(self.feedback(False))
+        return commands
+
+    def awaited_playbacks(self) -> tuple[str, ...]:
+        """The payment IVR's prompt or result the call waits to hear finish, if any."""
+        leg = self.payment
+        if leg is None:
+            return ()
+        return tuple(i for i in (leg.prompt_id, leg.result_id) if i)
+
     # -- timers ----------------------------------------------------------------------
     def timer(self, name: str, now: dt.datetime) -> list[c.Command] | None:
         """The pause and payment-entry timers; None for a timer that is not ours."""
@@ -208,7 +228,7 @@ class Conversation:
         if refusal is not None or settings is None:
             return [self.feedback(False), self._log(f"payment refused: {refusal}")]
         # First, before the caller hears anything: the recording pauses.
-        commands = self.rec.pause_for_payment(self._paused_by())
+        commands = self.rec.pause_for_payment(self._paused_by(), now)
         self.payment = PaymentLeg(
             call_id=self.call_id,
             caller_id=self.caller_id,

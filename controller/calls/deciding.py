@@ -31,10 +31,15 @@ def decide_and_start(
     now: dt.datetime,
     timezone: ZoneInfo,
     rng: random.Random,
+    keys_unheard: bool = False,
 ) -> tuple[Verdict, list[c.Command]]:
     """The verdict and its commands: the decision row first, then the recording's start
-    (only after the announcement, C1) or a log line saying why nothing is recorded."""
-    if not announced and not objected:
+    (only after the announcement, C1) or a log line saying why nothing is recorded.
+    ``keys_unheard``: the call's keys went unheard before now (C2: an opt-out key may
+    have been lost), so nothing is recorded."""
+    if keys_unheard and not objected:
+        verdict = Verdict(False, Reason.KEYS_UNHEARD, service.sampling_rate, None, False, "")
+    elif not announced and not objected:
         # Nothing may be recorded before the person heard that it might be (C1).
         verdict = Verdict(
             False, Reason.ANNOUNCEMENT_NOT_PLAYED, service.sampling_rate, None, False, ""

@@ -18,6 +18,7 @@ from typing import Any, Protocol, assert_never
 
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
+from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.asterisk_view import AsteriskView, read_view
@@ -277,6 +278,47 @@ class CommandExecutor:
         """Closes the calls a previous run left open that nobody carries on."""
         now = self._clock.now()
         return await self._store.run(lambda s: s.close_interrupted_calls(now, keep))
+
+    async def application_channels(self) -> set[str] | None:
+        """The channels in the Stasis application now, or None when Asterisk cannot
+        say."""
+        try:
+            return set((await self._client.get_application()).channel_ids)
+        except AriError as exc:
+            log.warning("the application's channels are unreadable (%s)", exc.error_id)
+            return None
+
+    async def playback_over(self, playback_id: str) -> bool:
+        """Whether Asterisk no longer has the playback (it finished, or failed); False
+        when it cannot say."""
+        try:
+            await self._client.request("GET", f"/playbacks/{playback_id}")
+        except AriNotFound:
+            return True
+        except AriError:
+            return False
+        return False
+
+    async def channel_in_stasis(self, channel_id: str) -> Channel | None:
+        """The channel, if it sits in a Stasis application now; None if it does not, is
+        gone, or Asterisk cannot say."""
+        try:
+            channel = await self._client.get_channel(channel_id)
+        except AriError:
+            return None
+        return channel if channel.dialplan_app.lower() == "stasis" else None
+
+    async def in_stasis(self, channel_id: str) -> bool:
+        """Whether the channel sits in a Stasis application now, not merely watched by
+        ours (the far half of a Local channel the controller dialled is listed in the
+        application too). When Asterisk cannot say, assume it does."""
+        try:
+            channel = await self._client.get_channel(channel_id)
+        except AriNotFound:
+            return False
+        except AriError:
+            return True
+        return channel.dialplan_app.lower() == "stasis"
 
     async def agent_named_on(self, channel_id: str) -> Agent | None:
         """Who answered behind a Local target. A Queue() on the far half names the member

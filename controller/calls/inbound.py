@@ -82,6 +82,8 @@ class InboundCall:
         self.agent_originated = False
         self.remembered_objection: bool | None = None if caller_hash else False
         self.verdict: Verdict | None = None
+        self.keys_unheard = False
+        """The call's keys went unheard before its decision: it is not recorded."""
         self.outcome = ""
         self.caller_gone = False
         self.agent_gone = False
@@ -127,6 +129,18 @@ class InboundCall:
     def playback_id(self) -> str:
         """The caller's playback the call waits for."""
         return self.notice.playback_id
+
+    @property
+    def unanswered_leg(self) -> str | None:
+        """The leg dialled for this call that has not answered yet, if any."""
+        return self.agent_channel_id if self.phase is Phase.DIALING else None
+
+    @property
+    def awaited_playbacks(self) -> tuple[str, ...]:
+        """Playbacks whose end the call waits for to go on."""
+        waiting = (Phase.ANNOUNCING, Phase.FULL_NOTICE, Phase.NO_AGENT)
+        notice = (self.playback_id,) if self.phase in waiting and self.playback_id else ()
+        return notice + self.talk.awaited_playbacks()
 
     @property
     def objected(self) -> bool:
@@ -222,8 +236,8 @@ class InboundCall:
                 return self._after_leg(self.talk.payment_done(result, now))
             case m.AgentAnswered(channel=channel, agent=agent):
                 return self._agent_answered(channel, agent, now)
-            case m.ChannelGone(channel_id=channel_id, lost=lost):
-                return self._channel_gone(channel_id, now, lost)
+            case m.ChannelGone(channel_id=channel_id, lost=lost, unseen=unseen):
+                return self._channel_gone(channel_id, now, lost, unseen)
             case m.RecordingStarted(name=name):
                 self.rec.started(name)
                 return []
@@ -236,6 +250,8 @@ class InboundCall:
                 return self._command_failed(command, error_id, status, now)
             case m.TimerFired(name=name):
                 return self._timer(name, now)
+            case m.KeysUnheard(since=since):
+                return self._keys_unheard(since, now)
         return []
 
     # -- announcement and caller keys (C1-C4) ----------------------------------------
@@ -280,6 +296,9 @@ class InboundCall:
     def _agent_answered(
         self, channel: Channel, agent: Agent | None, now: dt.datetime
     ) -> list[c.Command]:
+        if channel.id == self.agent_channel_id and self.agent_channel_up:
+            # The same answer told twice (after a reconnect): nothing new.
+            return []
         if self.phase is not Phase.DIALING:
             # Answered too late (the caller left or the timer fired): let it go.
             return [c.Hangup(channel.id)]
@@ -328,11 +347,14 @@ class InboundCall:
             now=now,
             timezone=self.settings.timezone,
             rng=self.rng,
+            keys_unheard=self.keys_unheard,
         )
         return commands
 
     # -- hang-ups and failures -------------------------------------------------------
-    def _channel_gone(self, channel_id: str, now: dt.datetime, lost: bool) -> list[c.Command]:
+    def _channel_gone(
+        self, channel_id: str, now: dt.datetime, lost: bool = False, unseen: bool = False
+    ) -> list[c.Command]:
         if channel_id == self.caller.id and not self.caller_gone:
             self.caller_gone = True
             who = "caller"
@@ -344,6 +366,10 @@ class InboundCall:
 
         if self.phase in (Phase.ANNOUNCING, Phase.FULL_NOTICE, Phase.DIALING):
             if who == "agent":
+                if self.phase is Phase.DIALING and unseen:
+                    # It may have answered into an application with no websocket, which
+                    # Asterisk hangs up: the caller goes on through the dialplan.
+                    return self._hand_back("the agent's leg ended while the link to ARI was down")
                 if self.phase is Phase.DIALING:
                     return self._no_agent("the agent channel ended before answering")
                 return []
@@ -497,6 +523,18 @@ class InboundCall:
             # Until the objection ledger has answered, assume the caller objected.
             caller_objected=self.objected or self.remembered_objection is not False,
         )
+
+    def _keys_unheard(self, since: dt.datetime, now: dt.datetime) -> list[c.Command]:
+        """ARI events were lost from ``since``: a recording that ran meanwhile goes (see
+        :meth:`Conversation.keys_unheard`); a call not decided yet is not recorded at
+        all, as an opt-out key may have been pressed unheard (C2)."""
+        commands = self.talk.keys_unheard(
+            since, now, agent_present=self.agent_channel_up and not self.agent_gone
+        )
+        if self.verdict is None and not self.keys_unheard:
+            self.keys_unheard = True
+            commands.append(self._log("keys went unheard before the decision: not recorded"))
+        return commands
 
     def payment_refusal(self) -> str | None:
         """Why this call cannot go to the payment IVR now, or None."""

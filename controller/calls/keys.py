@@ -33,6 +33,10 @@ class KeyMatcher:
                 return action
         return None
 
+    def reset(self) -> None:
+        """Forgets a partial sequence (its next keys may have been lost)."""
+        self._buffer = ""
+
     def _continues(self, prefix: str) -> bool:
         return any(sequence.startswith(prefix) for sequence in self.sequences.values())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from controller.ari.models import Channel
@@ -58,6 +59,8 @@ class ChannelGone(Message):
     lost: bool = False
     """Gone unseen with every other channel of its call (found at a resync: Asterisk
     died or restarted while the events websocket was down): nobody can say who hung up."""
+    unseen: bool = False
+    """Found gone by a resync: it ended while the events were lost, nobody knows how."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,15 @@ class RecordingEnded(Message):
     name: str
     failed: bool = False
     cause: str = ""
+
+
+@dataclass(frozen=True)
+class KeysUnheard(Message):
+    """The daemon could not hear the call's keys from ``since`` until now: the ARI
+    events websocket was down or deaf, and Asterisk does not keep events for a
+    disconnected application. A key pressed then (pause, private) never took effect."""
+
+    since: dt.datetime
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,8 @@ class OutboundCall:
         self.phase = Phase.DIALING
         self.remembered_objection: bool | None = None if customer_hash else False
         self.verdict: Verdict | None = None
+        self.keys_unheard = False
+        """The call's keys went unheard before its decision: it is not recorded."""
         self.outcome = ""
         self.customer_up = False
         self.customer_gone = False
@@ -218,6 +220,19 @@ class OutboundCall:
             and self.talk.payment is None
             and not (self.customer_gone or self.agent_gone)
         )
+
+    @property
+    def unanswered_leg(self) -> str | None:
+        """The leg dialled for this call that has not answered yet, if any."""
+        dialling = self.phase is Phase.DIALING and not self.customer_up
+        return self.customer_channel_id if dialling else None
+
+    @property
+    def awaited_playbacks(self) -> tuple[str, ...]:
+        """Playbacks whose end the call waits for to go on."""
+        waiting = self.phase in (Phase.ANNOUNCING, Phase.FULL_NOTICE)
+        playback = self.notice.playback_id
+        return ((playback,) if waiting and playback else ()) + self.talk.awaited_playbacks()
 
     @property
     def objected(self) -> bool:
@@ -320,7 +335,13 @@ class OutboundCall:
                 return started + self.talk.payment_details(amount, order, now)
             case m.PaymentDone(result=result):
                 return self._after_leg(self.talk.payment_done(result, now))
-            case m.ChannelGone(channel_id=channel_id, cause=cause, lost=lost):
+            case m.ChannelGone(channel_id=channel_id, cause=cause, lost=lost, unseen=unseen):
+                if (
+                    unseen
+                    and channel_id == self.customer_channel_id
+                    and self.phase is Phase.DIALING
+                ):
+                    return self._customer_lost_unseen()
                 return self._channel_gone(channel_id, cause, now, lost)
             case m.RecordingStarted(name=name):
                 self.rec.started(name)
@@ -334,10 +355,15 @@ class OutboundCall:
                 return self._command_failed(command, error_id, status, now)
             case m.TimerFired(name=name):
                 return self._timer(name, now)
+            case m.KeysUnheard(since=since):
+                return self._keys_unheard(since, now)
         return []
 
     # -- the customer answers, hears the announcement (C1-C4) ------------------------
     def _customer_answered(self, channel: Channel, now: dt.datetime) -> list[c.Command]:
+        if channel.id == self.customer_channel_id and self.customer_up:
+            # The same answer told twice (after a reconnect): nothing new.
+            return []
         if self.phase is not Phase.DIALING:
             # Answered after the agent gave up or the timer fired: let it go.
             return [c.Hangup(channel.id)]
@@ -433,6 +459,7 @@ class OutboundCall:
             now=now,
             timezone=self.settings.timezone,
             rng=self.rng,
+            keys_unheard=self.keys_unheard,
         )
         return commands
 
@@ -452,6 +479,16 @@ class OutboundCall:
             ),
             notice_given=(lambda key: self._notice_given(key, now)) if self.by_agent else None,
         )
+
+    def _keys_unheard(self, since: dt.datetime, now: dt.datetime) -> list[c.Command]:
+        """ARI events were lost from ``since``: a recording that ran meanwhile goes (see
+        :meth:`Conversation.keys_unheard`); a call not decided yet is not recorded at
+        all, as an opt-out key may have been pressed unheard (C2)."""
+        commands = self.talk.keys_unheard(since, now, agent_present=not self.agent_gone)
+        if self.verdict is None and not self.keys_unheard:
+            self.keys_unheard = True
+            commands.append(self._log("keys went unheard before the decision: not recorded"))
+        return commands
 
     def payment_refusal(self) -> str | None:
         """Why this call's customer cannot go to the payment IVR now, or None."""
@@ -551,6 +588,23 @@ class OutboundCall:
         return [
             c.EndCall(self.call_id, outcome, agent_id, self.notice.completed),
             c.Finished(),
+        ]
+
+    def _customer_lost_unseen(self) -> list[c.Command]:
+        """The customer's leg ended while the link to ARI was down (it may have answered
+        into an application with no websocket, which Asterisk hangs up): the agent's
+        call goes on through the dialplan, whose fallback dials the number unrecorded."""
+        self.customer_gone = True
+        self.outcome = "handed_back"
+        return [
+            c.CancelTimer(CUSTOMER_TIMER),
+            self._log(
+                "the customer's leg ended while the link to ARI was down; the agent's call "
+                "goes on through the dialplan, unrecorded",
+                "error",
+            ),
+            c.ContinueInDialplan(self.agent_channel_id),
+            *self._end(),
         ]
 
     def _command_failed(

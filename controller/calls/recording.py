@@ -11,6 +11,7 @@ restart starts from a :class:`RecordingSnapshot`.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +23,8 @@ from controller.config.model import PauseSettings
 PAUSE_TIMER = "pause"
 RECORDING_FAILED = "recording_failed"
 """Alert kind of a recording that stopped without being asked to, or never started."""
+KEYS_UNHEARD = "keys_unheard"
+"""Alert kind of a recording discarded because the daemon could not hear the keys."""
 
 
 class RecState(StrEnum):
@@ -51,6 +54,9 @@ class Pause:
     reason: str
     """``agent_key``, ``card`` or ``payment_ivr``."""
     mute: bool
+    opened_at: dt.datetime | None = None
+    """When the pause began; None when not known (then it proves nothing about when
+    the recording was running)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,12 @@ class RecordingControl:
 
     def can_pause(self) -> bool:
         return self.live and self.pause is None
+
+    def paused_since(self, moment: dt.datetime) -> bool:
+        """True if a pause open now was already open at ``moment``: nothing was
+        recorded since."""
+        pause = self.pause
+        return pause is not None and pause.opened_at is not None and pause.opened_at <= moment
 
     def resume_refusal(self) -> str | None:
         """Why the agent's resume key does nothing now, or None."""
@@ -182,12 +194,14 @@ class RecordingControl:
         return commands
 
     # -- pause and resume (A5, M1, M2) -----------------------------------------------
-    def pause_for(self, reason: str, paused_by: str) -> list[c.Command]:
+    def pause_for(
+        self, reason: str, paused_by: str, now: dt.datetime | None = None
+    ) -> list[c.Command]:
         """Pauses in the service's mode; check :meth:`can_pause` first."""
         rec = self.recording
         assert rec is not None and rec.live and self.pause is None
         mute = self.pause_settings.mode == "silence"
-        self.pause = Pause(new_id(self.rng), reason, mute)
+        self.pause = Pause(new_id(self.rng), reason, mute, now)
         return [
             # First: nothing said after the key may reach the file.
             c.PauseRecording(rec.name, mute),
@@ -195,7 +209,7 @@ class RecordingControl:
             c.StartTimer(PAUSE_TIMER, self._limit(reason)),
         ]
 
-    def pause_for_payment(self, paused_by: str) -> list[c.Command]:
+    def pause_for_payment(self, paused_by: str, now: dt.datetime | None = None) -> list[c.Command]:
         """The payment IVR's pause, with no time limit: it ends when the caller is back
         with the agent. Nothing to do if nothing is recording."""
         rec = self.recording
@@ -212,7 +226,7 @@ class RecordingControl:
             # recording while the agent hears hold music.
             muted = self.pause.mute
             commands += self.close_pause("payment")
-        self.pause = Pause(new_id(self.rng), "payment_ivr", muted)
+        self.pause = Pause(new_id(self.rng), "payment_ivr", muted, now)
         commands.append(
             c.OpenPause(
                 self.pause.pause_id, rec.recording_id, self.call_id, paused_by, "payment_ivr"
@@ -280,6 +294,28 @@ class RecordingControl:
         if row_state is not None:
             commands.append(c.CloseRecording(rec.recording_id, row_state))
         return commands
+
+    def discard_unheard(self, since: dt.datetime, now: dt.datetime) -> list[c.Command]:
+        """The keys of the call went unheard from ``since`` to ``now``: a key meant to
+        pause the recording or make the call private may have been pressed. A recording
+        that ran during any of that span is discarded, the cancel first; one paused
+        throughout stays as it is (its pause timer still runs). Nothing is started again:
+        the call may have been declared private."""
+        if not self.live or self.paused_since(since):
+            return []
+        rec = self.recording
+        assert rec is not None
+        commands = [*self.discard("discarded"), *self.close_pause("discarded")]
+        span = max(0.0, (now - since).total_seconds())
+        message = (
+            f"recording {rec.recording_id} discarded: the agent's keys went unheard for "
+            f"{span:.1f} s (ARI events lost); the call goes on unrecorded"
+        )
+        return [
+            *commands,
+            c.AddAlert(self.call_id, KEYS_UNHEARD, message),
+            self._log(message, "warning"),
+        ]
 
     def stop(self) -> list[c.Command]:
         """The call is ending: stop (keeping the file) and close any pause."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from controller.ari.events import (
@@ -34,6 +35,7 @@ from controller.ari.models import Channel
 from controller.calls import messages as m
 from controller.calls.adoption import Adopted, plan_call
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
+from controller.calls.gap import GapRecovery
 from controller.calls.ids import new_id
 from controller.calls.inbound import CallSettings, InboundCall
 from controller.calls.outbound import OutboundCall, outbound_call
@@ -77,6 +79,14 @@ class EventRouter:
         """Channels handed back to the dialplan after a restart: on their way out."""
         self.adopted = asyncio.Event()
         """Set once the calls a previous run left open are carried on or ended."""
+        self.gap = GapRecovery(
+            machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
+            tracked=lambda: set(self._by_channel),
+            feed=self.feed,
+            executor=executor,
+            config=config,
+            clock=clock,
+        )
         executor.attach(self)
 
     # -- events to messages ----------------------------------------------------------
@@ -106,9 +116,17 @@ class EventRouter:
                 self._to_recording(
                     recording.name, m.RecordingEnded(recording.name, True, recording.cause)
                 )
-            case StreamConnected(state=state, reconnect=reconnect):
+            case StreamConnected(state=state, reconnect=reconnect, blind_since=blind_since):
+                if blind_since is not None:
+                    # First, before the resync ends any call: what went unheard is
+                    # made safe while the recordings are still live.
+                    self.keys_unheard(blind_since)
                 await self.adopt_open_calls()
                 await self._resync(set(state.channel_ids) - self._released, reconnect)
+                if reconnect:
+                    # Only once the resync has judged which channels are gone: a call
+                    # this moves on would dial a leg the resync's snapshot lacks.
+                    self.gap.recover(set(state.channel_ids))
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
@@ -295,14 +313,11 @@ class EventRouter:
             call_id = self._by_channel[channel_id]
             # Every channel of the call gone at once: Asterisk died or restarted unseen.
             lost = all(ch in gone for ch in dialled if self._by_channel[ch] == call_id)
-            self._to_channel(channel_id, m.ChannelGone(channel_id, lost=lost))
-        strangers = in_application - known
-        if strangers:
-            log.warning(
-                "%d channel(s) in the application are not tracked by this controller; "
-                "they are left alone",
-                len(strangers),
-            )
+            self._to_channel(channel_id, m.ChannelGone(channel_id, lost=lost, unseen=True))
+        # Channels no call owns: their StasisStart was lost (the link was down, or the
+        # daemon was): released once a grace has passed, whether this is the first
+        # connection or a reconnect.
+        self.release_strangers(in_application - known)
         if reconnect:
             log.info("resynced after reconnect: %d call(s) in progress", len(self.calls))
 
@@ -373,6 +388,17 @@ class EventRouter:
             return True
         return ctx.machine.agent_originated
 
+    def keys_unheard(self, blind_since: float) -> None:
+        """ARI events were lost from ``blind_since`` (monotonic) until now: see
+        :meth:`GapRecovery.keys_unheard`."""
+        self.gap.keys_unheard(blind_since)
+
+    def release_strangers(self, channel_ids: Iterable[str]) -> asyncio.Task[None] | None:
+        """Channels in the application that no call owns: a caller back to the dialplan,
+        unrecorded, a stray leg of ours hung up. Idempotent; see
+        :meth:`GapRecovery.release_strangers`."""
+        return self.gap.release_strangers(channel_ids)
+
     # -- running batches -------------------------------------------------------------
     async def _run(self, call_id: str, ctx: CallContext) -> None:
         while not ctx.finished:
@@ -397,6 +423,7 @@ class EventRouter:
 
     async def close(self, grace: float) -> None:
         """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""
+        self.gap.cancel()
         tasks = [ctx.task for ctx in self.calls.values() if ctx.task is not None]
         for call_id in self.calls:
             self._executor.drop_timers(call_id)

@@ -97,10 +97,11 @@ def _ari(node: Node, secrets: Secrets) -> AriSettings | None:
     if parts is not None and (parts.username or parts.password):
         node["url"].fail("must not carry credentials; use 'username' and 'password_env'")
     reconnect = node["reconnect"]
-    initial, maximum = 0.5, 30.0
+    # A short cap: once the link is back, the daemon hears keys again within seconds.
+    initial, maximum = 0.5, 3.0
     if reconnect.present and reconnect.mapping(("initial_delay", "max_delay")):
         initial = reconnect["initial_delay"].number(0.5, minimum=0.01, maximum=60)
-        maximum = reconnect["max_delay"].number(30.0, minimum=0.1, maximum=600)
+        maximum = reconnect["max_delay"].number(max(3.0, initial), minimum=0.1, maximum=600)
         if maximum < initial:
             reconnect["max_delay"].fail(f"must be >= initial_delay ({initial:g})")
     watchdog = node["watchdog"]

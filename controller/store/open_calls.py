@@ -64,8 +64,8 @@ def _live_recording(db: sqlite_utils.Database, call_id: str) -> LiveRecordingRow
     for row in rows:
         pause = next(
             db.query(
-                "SELECT id, reason FROM pauses WHERE recording_id = ? AND ended_at IS NULL "
-                "ORDER BY started_at DESC LIMIT 1",
+                "SELECT id, reason, started_at FROM pauses "
+                "WHERE recording_id = ? AND ended_at IS NULL ORDER BY started_at DESC LIMIT 1",
                 [row["id"]],
             ),
             None,
@@ -77,5 +77,6 @@ def _live_recording(db: sqlite_utils.Database, call_id: str) -> LiveRecordingRow
             purposes=tuple(json.loads(row["purposes"])),
             pause_id=pause["id"] if pause else None,
             pause_reason=pause["reason"] if pause else None,
+            pause_started=from_text(pause["started_at"]) if pause else None,
         )
     return None

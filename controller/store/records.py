@@ -124,6 +124,7 @@ class LiveRecordingRow:
     purposes: tuple[str, ...]
     pause_id: str | None
     pause_reason: str | None
+    pause_started: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

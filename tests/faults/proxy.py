@@ -2,6 +2,11 @@
 REST calls and its events websocket both go through it, so a cut looks to the daemon
 like a network failure (connections reset, new ones refused).
 
+A silence is the other kind of failure: the link goes deaf without either end noticing.
+Every byte is swallowed, connections stay open, Asterisk keeps sending events into the
+void; when the link comes back the connections that lived through it are reset, as TCP
+does once its retransmissions give up.
+
 It also reads the events websocket from Asterisk frame by frame, so a test can slip
 frames of its own into that stream (:meth:`TcpProxy.inject`), always between two whole
 frames (and never inside a fragmented message) of what Asterisk sends."""
@@ -53,6 +58,7 @@ class TcpProxy:
         self.port = 0
         self.cut_at: float | None = None
         self.restored_at: float | None = None
+        self.silent = False
         self.sockets: list[EventsSocket] = []
         """Every events websocket seen, oldest first."""
         self._socket_opened = asyncio.Condition()
@@ -77,6 +83,15 @@ class TcpProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        await self._reset_all()
+
+    def silence(self) -> None:
+        """Swallows every byte, both ways, on old and new connections, until
+        :meth:`restore`."""
+        self.cut_at = asyncio.get_running_loop().time()
+        self.silent = True
+
+    async def _reset_all(self) -> None:
         for writer in list(self._writers):
             with contextlib.suppress(OSError):
                 sock = writer.get_extra_info("socket")
@@ -91,12 +106,26 @@ class TcpProxy:
 
     async def restore(self) -> None:
         self.restored_at = asyncio.get_running_loop().time()
-        await self._listen()
+        if self.silent:
+            self.silent = False
+            await self._reset_all()
+        if self._server is None:
+            await self._listen()
 
     async def close(self) -> None:
         await self.cut()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.silent:
+            # Accepted, never answered: what a client sees of a deaf link.
+            self._writers.add(writer)
+            swallow = asyncio.create_task(self._pipe(reader, None))
+            self._pipes.add(swallow)
+            await asyncio.gather(swallow, return_exceptions=True)
+            self._pipes.discard(swallow)
+            self._writers.discard(writer)
+            writer.close()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -114,14 +143,26 @@ class TcpProxy:
             self._writers.discard(w)
             w.close()
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None
+    ) -> None:
+        """Copies ``reader`` to ``writer``, or swallows it while the link is silent."""
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(65536):
+                if self.silent or writer is None:
+                    continue
                 writer.write(data)
                 await writer.drain()
-        with contextlib.suppress(OSError):
-            writer.close()
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
+
+    async def _forward(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        """Asterisk's bytes to the daemon, unless the link is silent."""
+        if self.silent:
+            return
+        writer.write(data)
+        await writer.drain()
 
     # -- the events websocket ------------------------------------------------------------
     async def events_socket(self, after: int = 0, within: float = 30.0) -> EventsSocket:
@@ -153,16 +194,14 @@ class TcpProxy:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                writer.write(head)
-                await writer.drain()
+                await self._forward(writer, head)
                 if head.startswith(b"HTTP/1.1 101"):
                     await self._frames(reader, writer)
                     return
                 length = _content_length(head)
                 if length is None:
                     break
-                writer.write(await reader.readexactly(length))
-                await writer.drain()
+                await self._forward(writer, await reader.readexactly(length))
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             with contextlib.suppress(OSError):
                 writer.close()
@@ -185,8 +224,7 @@ class TcpProxy:
                     # A fragmented message keeps the turn until its last fragment.
                     in_message = not final
                 try:
-                    writer.write(frame)
-                    await writer.drain()
+                    await self._forward(writer, frame)
                     events.frames += 1
                 finally:
                     if not in_message:

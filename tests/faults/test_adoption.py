@@ -39,7 +39,7 @@ def rows(store: Path, sql: str) -> list[dict[str, Any]]:
 async def press(client: AriClient, gate: str, keys: str) -> None:
     """The gated agent script presses ``keys`` now."""
     await client.request(
-        "POST", "/asterisk/variable", params={"variable": f"SIM_GATE_{gate}", "value": keys}
+        "POST", "/asterisk/variable", params={"variable": f"SIM_KEYS_{gate}", "value": keys}
     )
 
 
@@ -57,7 +57,7 @@ async def test_r1_a_recorded_call_is_carried_on_after_a_kill_A5(
     pauses the same recording, *3 resumes it, the caller's hang-up ends the call and the
     file is vaulted with its row."""
     gate = f"a{tmp_path.name[-6:]}".replace("-", "").replace("_", "")
-    config = fault_config(site, target=f"Local/alice-gated-{gate}@sim-agent")
+    config = fault_config(site, target=f"Local/alice-waitkeys-{gate}@sim-agent")
     store = site.workdir / "reccontrol.sqlite3"
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     async with aiohttp.ClientSession() as session:
@@ -125,7 +125,7 @@ async def test_r1_an_outbound_call_is_carried_on_after_a_kill_C6(
         try:
             await daemon.wait_for("ARI events: connected")
             await Switchboard(site.instance, session).dial_out(
-                "alice", "sales", "0612345678", f"alice-gated-{gate}"
+                "alice", "sales", "0612345678", f"alice-waitkeys-{gate}"
             )
             await daemon.frozen_at("after:RecordingStarted")
             await daemon.kill()

@@ -1,7 +1,9 @@
 """The ARI connection cut (REST and events) by a TCP proxy the test controls (R1): the
 call goes on in Asterisk; the caller hangs up during the cut, so its events are lost;
-once the link is back the daemon reconnects, finds the caller gone, ends the call and
-vaults its recording, and nothing of ours stays in Asterisk."""
+once the link is back the daemon reconnects, finds the caller gone and ends the call.
+Its recording ran while the agent's keys could not be heard (a pause for a card number,
+say), so it is discarded with an alert rather than vaulted; nothing of ours stays in
+Asterisk."""
 
 from __future__ import annotations
 
@@ -83,7 +85,8 @@ async def test_r1_caller_hangs_up_during_an_ari_cut(site: SandboxSite) -> None:
         await daemon.stop()
         await proxy.close()
     assert call["outcome"] == "caller_hung_up" and call["agent_id"] == "alice"
-    assert [r["state"] for r in call["recordings"]] == ["stored"]
+    assert [r["state"] for r in call["recordings"]] == ["discarded"]
+    assert [a["kind"] for a in call["alerts"]] == ["keys_unheard"]
     assert resynced <= 5.0
     print(f"measured reconnect_seconds={reconnected:.2f}")
     print(f"measured resync_seconds={resynced:.2f}")

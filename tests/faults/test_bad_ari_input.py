@@ -113,7 +113,7 @@ async def test_r2_hostile_frames_in_the_event_stream_lose_no_call_and_no_key(
     token = (people / "access" / f"{PERSON}.token").read_text().strip()
     path = fault_config(
         site,
-        target=f"Local/alice-onsignal-{tag}@sim-agent",
+        target=f"Local/alice-waitkeys-{tag}@sim-agent",
         ari_url=proxy.url,
         access={"persons": persons},
     )

@@ -55,7 +55,8 @@ def decision(record: bool = True) -> Decision:
 
 
 def recording_row(pause: str | None = None) -> LiveRecordingRow:
-    return LiveRecordingRow("r1", NAME, "wav", ("quality",), "p1" if pause else None, pause)
+    pause_id, started = ("p1", NOW) if pause else (None, None)
+    return LiveRecordingRow("r1", NAME, "wav", ("quality",), pause_id, pause, started)
 
 
 def open_call(**changes: object) -> OpenCall:
@@ -122,6 +123,8 @@ def test_a_pause_the_store_knows_is_applied_again_first_A5() -> None:
     assert result.commands[0] == c.PauseRecording(NAME, mute=False)
     pause = result.machine.rec.pause
     assert pause is not None and (pause.pause_id, pause.reason) == ("p1", "card")
+    # Its start is kept: keys unheard after it began cannot have mattered (A5).
+    assert pause.opened_at == NOW
     (timer,) = of(result.commands, c.StartTimer)
     assert timer.name == "pause" and timer.seconds == make_service().pause.card_max_seconds
 
