@@ -279,6 +279,18 @@ class CommandExecutor:
         now = self._clock.now()
         return await self._store.run(lambda s: s.close_interrupted_calls(now, keep))
 
+    async def asterisk_started(self) -> str | None:
+        """When the Asterisk now answering started (``GET /asterisk/info``), or None when
+        it cannot say: a new value means it restarted."""
+        try:
+            info = await self._client.asterisk_info()
+        except AriError as exc:
+            log.warning("Asterisk's start time is unreadable (%s)", exc.error_id)
+            return None
+        status = info.get("status")
+        started = status.get("startup_time") if isinstance(status, dict) else None
+        return started if isinstance(started, str) else None
+
     async def application_channels(self) -> set[str] | None:
         """The channels in the Stasis application now, or None when Asterisk cannot
         say."""

@@ -77,6 +77,8 @@ class EventRouter:
         self._by_recording: dict[str, str] = {}
         self._released: set[str] = set()
         """Channels handed back to the dialplan after a restart: on their way out."""
+        self._asterisk_start: str | None = None
+        """When the Asterisk of the last connection started."""
         self.adopted = asyncio.Event()
         """Set once the calls a previous run left open are carried on or ended."""
         self.gap = GapRecovery(
@@ -117,7 +119,8 @@ class EventRouter:
                     recording.name, m.RecordingEnded(recording.name, True, recording.cause)
                 )
             case StreamConnected(state=state, reconnect=reconnect, blind_since=blind_since):
-                if blind_since is not None:
+                restarted = await self._asterisk_restarted()
+                if blind_since is not None and not restarted:
                     # First, before the resync ends any call: what went unheard is
                     # made safe while the recordings are still live.
                     self.keys_unheard(blind_since)
@@ -387,6 +390,17 @@ class EventRouter:
         if ctx is None or channel_id != ctx.machine.agent_channel_id:
             return True
         return ctx.machine.agent_originated
+
+    async def _asterisk_restarted(self) -> bool:
+        """Whether Asterisk restarted since the last connection. Its restart ended every
+        call it had, and the link dropped with it: nothing was recorded, and no key
+        pressed, while the daemon could not hear, so nothing is discarded for that."""
+        started = await self._executor.asterisk_started()
+        before, self._asterisk_start = self._asterisk_start, started or self._asterisk_start
+        restarted = before is not None and started is not None and started != before
+        if restarted:
+            log.warning("Asterisk restarted while the link to it was down")
+        return restarted
 
     def keys_unheard(self, blind_since: float) -> None:
         """ARI events were lost from ``blind_since`` (monotonic) until now: see

@@ -88,7 +88,7 @@ async def test_r1_reconnect_discards_a_recording_that_ran_unheard(rig: Rig) -> N
     calls = [
         (r.method, r.path)
         for r in rig.fake.requests[before:]
-        if r.path not in ("/ari/channels", "/ari/applications/reccontrol")
+        if r.path not in ("/ari/channels", "/ari/applications/reccontrol", "/ari/asterisk/info")
     ]
     # The cancel goes first; then the refused sound to the agent only.
     assert calls[0] == ("DELETE", f"/ari/recordings/live/{name}")
@@ -105,6 +105,34 @@ async def test_r1_reconnect_discards_a_recording_that_ran_unheard(rig: Rig) -> N
     assert [r["state"] for r in summary["recordings"]] == ["discarded"]
     # The call goes on: the resync found both channels, nothing ended.
     assert call_id in rig.router.calls
+
+
+async def test_r1_asterisk_restarted_in_the_gap_discards_nothing(rig: Rig) -> None:
+    """Asterisk's own restart ended its calls and dropped the link: no key could be
+    pressed, nothing recorded, while the daemon could not hear, so the file is kept (to
+    be vaulted when the call ends) rather than discarded."""
+    call_id, ctx, name = await connected_and_recording(rig)
+    agent = f"rc-{call_id}-agent"
+    info = ("GET", "/ari/asterisk/info")
+    rig.fake.answers[info] = (200, {"status": {"startup_time": "2026-11-30T08:00:00"}})
+    first = StreamConnected(
+        "StreamConnected",
+        "reccontrol",
+        "",
+        0.0,
+        state=Application("reccontrol", ("caller-1", agent), ()),
+        reconnect=False,
+    )
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [CALLER, channel(agent)])
+    await rig.router.handle(first)
+    rig.fake.answers[info] = (200, {"status": {"startup_time": "2026-11-30T09:00:00"}})
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [])
+    await rig.router.handle(reconnected([], time.monotonic() - 3.0))
+    await idle(ctx)
+    assert not any(r.method == "DELETE" and name in r.path for r in rig.fake.requests)
+    summary = await rig.store.run(lambda s: s.call_summary(call_id))
+    assert summary is not None
+    assert "keys_unheard" not in [a["kind"] for a in summary["alerts"]]
 
 
 async def test_r1_first_connection_has_nothing_unheard(rig: Rig) -> None:

@@ -172,7 +172,26 @@ async def test_r2_hostile_frames_in_the_event_stream_lose_no_call_and_no_key(
             await next_of(Event, f"after-{tag}")
             shrugged = loop.time() - began
 
+            # The agent's pause key still reaches Asterisk.
+            async def recording_is(state: str) -> None:
+                async def probe() -> bool | None:
+                    return True if (await client.get_live_recording(name)).state == state else None
+
+                await eventually(probe, f"the recording is {state}", within=10)
+
+            async def press(keys: str) -> None:
+                await client.request(
+                    "POST",
+                    "/asterisk/variable",
+                    params={"variable": f"SIM_KEYS_{tag}", "value": keys},
+                )
+
+            await press("*2")
+            await recording_is("paused")
+
             # Frames that make the websocket library drop the connection: reconnected.
+            # The recording was paused all along the gap, so it is kept (keys unheard
+            # then could not have let anything into the file).
             for frame in (TEN_MB, BAD_UTF8):
                 sockets = len(proxy.sockets)
                 await proxy.inject(frame, after=sockets - 1)
@@ -181,19 +200,10 @@ async def test_r2_hostile_frames_in_the_event_stream_lose_no_call_and_no_key(
                 assert len(proxy.sockets) == sockets + 1
             reconnected = loop.time() - began
 
-            # The call went on, and the agent's pause key still reaches Asterisk.
+            # The call went on, and the agent's resume key reaches Asterisk.
             assert list(daemon.calls.router.calls) == [call_id]
-            await client.request(
-                "POST",
-                "/asterisk/variable",
-                params={"variable": f"SIM_KEYS_{tag}", "value": "*2"},
-            )
-
-            async def paused() -> bool | None:
-                state = (await client.get_live_recording(name)).state
-                return True if state == "paused" else None
-
-            await eventually(paused, "the agent's pause reached Asterisk", within=10)
+            await press("*3")
+            await recording_is("recording")
             after = await health(session)
             await client.hangup(caller.id)
             (call,) = await daemon.wait_for_calls(1)
@@ -215,4 +225,8 @@ async def test_r2_hostile_frames_in_the_event_stream_lose_no_call_and_no_key(
     (recording,) = call["recordings"]
     assert recording["state"] == "stored"
     (pause,) = call["pauses"]
-    assert (pause["paused_by"], pause["reason"]) == ("alice", "agent_key")
+    assert (pause["paused_by"], pause["reason"], pause["resumed_by"]) == (
+        "alice",
+        "agent_key",
+        "agent",
+    )
