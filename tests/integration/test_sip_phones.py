@@ -10,16 +10,17 @@ before the key, must read about 100 ms, or the measure is broken.
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from controller.demo.payment_api import PaymentApi, make_certificates
-from controller.demo.site import SandboxSite
-from controller.sandbox import SandboxInstance
+from controller.demo.site import SandboxSite, free_port
+from controller.sandbox import Sandbox, SandboxError, SandboxInstance
 from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
 from tests.integration.flow import (
     AGENT_VOICE,
@@ -57,14 +58,30 @@ def sip_agents() -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
-    return SandboxSite(asterisk, tmp_path / "site")
+@pytest.fixture(scope="module")
+def sip_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
+    """An Asterisk of this module's own: its phones and media need nothing left over
+    from the many calls, cuts and crashes the rest of the suite puts the shared one
+    through."""
+    name = f"pytest-{os.getpid()}-sip"
+    try:
+        instance = sandbox.up(name=name, http_port=free_port())
+    except SandboxError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield instance
+    sandbox.reset(name)
 
 
 @pytest.fixture
-async def phones(asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
-    async with sip_phones(asterisk.sip_port, asterisk.phone_ports, tmp_path / "sipp") as board:
+def site(sip_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
+    return SandboxSite(sip_asterisk, tmp_path / "site")
+
+
+@pytest.fixture
+async def phones(sip_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
+    async with sip_phones(
+        sip_asterisk.sip_port, sip_asterisk.phone_ports, tmp_path / "sipp"
+    ) as board:
         yield board
 
 
