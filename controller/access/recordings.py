@@ -133,9 +133,9 @@ class RecordingAccess:
             details = {"reason": exc.error_id, "problem": exc.problem}
             self._gate.log(person, action, target, stated, "error", details)
             raise AccessFailed(f"recording {row.id}: {exc.error_id}: {exc}") from None
-        except VaultError:
-            self._gate.log(person, action, target, stated, "error", {"reason": "file missing"})
-            raise AccessFailed(f"recording {row.id}: its file is missing") from None
+        except VaultError as exc:
+            self._gate.log(person, action, target, stated, "error", {"reason": "file unreadable"})
+            raise AccessFailed(f"recording {row.id}: {exc}") from None
         self._gate.log(person, action, target, stated, "ok", {"service": row.service})
         return RecordingHandle(row.id, path, row.format, row.sha256, None)
 
