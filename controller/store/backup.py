@@ -102,8 +102,8 @@ def _own_empty_folder(folder: Path) -> None:
 
     Never through a link (it would put the backup wherever the link points), never a
     folder of another user (its owner could read the backup or change it before a
-    restore). The mode is set on what was opened, before looking inside, so nothing can
-    be slipped in after the check."""
+    restore). The mode is set on what was opened, never through a path that could have
+    been swapped."""
     try:
         info: os.stat_result | None = os.lstat(folder)
     except FileNotFoundError:
@@ -137,9 +137,12 @@ def _own_empty_folder(folder: Path) -> None:
                 "could read the backup or change it before a restore; give a folder of "
                 "your own"
             )
-        os.fchmod(fd, 0o700)
-        if os.listdir(fd):
-            raise BackupError(f"{folder} is not empty; give a new or empty folder")
+        # Looked into before the mode changes (a refused folder is left as it was) and
+        # again after (nothing slipped in before others were shut out).
+        for _ in range(2):
+            if os.listdir(fd):
+                raise BackupError(f"{folder} is not empty; give a new or empty folder")
+            os.fchmod(fd, 0o700)
     finally:
         os.close(fd)
 

@@ -138,10 +138,12 @@ def test_backup_refuses_a_folder_in_use(
 ) -> None:
     target = tmp_path / "used"
     target.mkdir()
+    target.chmod(0o755)
     (target / "x").write_text("x")
     result = invoke("backup", "-c", str(site[0]), "--to", str(target))
     assert result.exit_code == 1
     assert f"{target} is not empty" in result.output
+    assert stat.S_IMODE(target.stat().st_mode) == 0o755  # left as it was
 
 
 def test_restore_check_passes_on_a_sound_backup_without_touching_the_live_site(
