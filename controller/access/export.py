@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from controller.access.errors import AccessFailed
 from controller.clock import Clock
-from controller.recordings.vault import LocalVault, VaultError
+from controller.recordings.vault import LocalVault, VaultError, copy_hashed
 from controller.sheets import Sheet
 from controller.store.lifecycle import CallRecord
 from controller.store.records import RecordingRow
@@ -150,10 +150,15 @@ class Exporter:
             return entry
         name = f"recordings/{row.id}.{row.format if row.format != 'wav16' else 'wav'}"
         try:
-            with archive.open(name, "w") as out:
-                digest = self._vault.copy_to(Path(row.path), out)
+            # Opened and checked before the archive entry exists: a refused file (a link
+            # planted in the vault, say) leaves nothing of itself in the zip.
+            with (
+                self._vault.reader(Path(row.path)) as source,
+                archive.open(name, "w") as out,
+            ):
+                digest = copy_hashed(source, out, Path(row.path).name)
         except VaultError as exc:
-            problems.append(f"recording {row.id}: {exc}")
+            problems.append(f"recording {row.id}: {exc.error_id}: {exc}")
             return entry
         entry["file"] = name
         entry["sha256_matches"] = digest == row.sha256

@@ -15,7 +15,7 @@ from controller.audit.chain import Entry
 from controller.clock import Clock
 from controller.config.model import Person
 from controller.logs import mask_digits
-from controller.recordings.vault import LocalVault
+from controller.recordings.vault import LocalVault, VaultError, VaultFileRefused
 from controller.retention.deletion import Deletion, Request, delete_recordings
 from controller.store.lifecycle import CallRecord
 from controller.store.records import RecordingRow
@@ -123,6 +123,19 @@ class RecordingAccess:
         if row.state != "stored" or path is None or not self._vault.exists(path):
             self._gate.log(person, action, target, stated, "error", {"reason": "file missing"})
             raise AccessFailed(f"recording {row.id}: its file is missing")
+        try:
+            # The vault's checks before the access is logged as served; the transport
+            # opens the file through the vault again, so a file swapped meanwhile is
+            # refused there too.
+            with self._vault.reader(path):
+                pass
+        except VaultFileRefused as exc:
+            details = {"reason": exc.error_id, "problem": exc.problem}
+            self._gate.log(person, action, target, stated, "error", details)
+            raise AccessFailed(f"recording {row.id}: {exc.error_id}: {exc}") from None
+        except VaultError as exc:
+            self._gate.log(person, action, target, stated, "error", {"reason": "file unreadable"})
+            raise AccessFailed(f"recording {row.id}: {exc}") from None
         self._gate.log(person, action, target, stated, "ok", {"service": row.service})
         return RecordingHandle(row.id, path, row.format, row.sha256, None)
 

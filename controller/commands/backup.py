@@ -28,25 +28,38 @@ from controller.cli_support import EXIT_ATTENTION, config_option, fail, load_or_
 def backup(config_path: Path, folder: Path, no_audio: bool) -> None:
     """Back up the site while the daemon runs: a consistent copy of the store (SQLite's
     online backup API), the vault's recordings, and a manifest of every vault file with
-    its SHA-256. Never the secrets: no YAML, key, password or credential is copied.
+    its SHA-256 and a digest of the store's tables, signed with the audit key
+    (audit.checkpoint_key). Never the secrets: no YAML, key, password or credential is
+    copied. DIR must be new, or an empty folder of this user's; never a link.
 
-    Exit status: 0 done; 1 failed; 2 config error."""
+    Exit status: 0 done; 1 failed; 2 config error; 3 done, but vault files were refused
+    (a link or a file not reccontrol's planted in the vault: not copied, one line each)."""
+    from controller.recordings import LocalVault
     from controller.store.backup import BackupError, take_backup
 
     config = load_or_exit(config_path)
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
     try:
         summary = take_backup(
-            config.store.path, config.recordings.vault_dir, folder, copy_audio=not no_audio
+            config.store.path,
+            vault,
+            folder,
+            key=config.audit.checkpoint_key,
+            copy_audio=not no_audio,
         )
     except (BackupError, OSError) as exc:
         fail(str(exc))
     for note in summary.notes:
         click.echo(f"note: {note}", err=True)
+    for refused in summary.refused:
+        click.echo(f"problem: {refused}", err=True)
     audio = "copied" if summary.audio_copied else "listed, not copied"
     click.echo(
         f"backup in {summary.folder}: store schema version {summary.schema_version}, "
         f"{summary.recordings} stored recording(s), {summary.files} vault file(s) {audio}"
     )
+    if summary.refused:
+        sys.exit(EXIT_ATTENTION)
 
 
 @click.command()
@@ -64,21 +77,28 @@ def backup(config_path: Path, folder: Path, no_audio: bool) -> None:
     help="A copy of the vault held elsewhere, to check instead of the backup's own.",
 )
 def restore(config_path: Path, folder: Path, vault: Path | None) -> None:
-    """Verify a backup before restoring it, without touching the live site: the store
-    copy's integrity and schema version, the access log's hash chain and head, and each
-    recording file's SHA-256 against the manifest and the store. The config is read only
-    for the access log's checkpoint key.
+    """Verify a backup before restoring it, without touching the live site: the
+    manifest's signature with the audit key, the store copy's integrity, schema version
+    and table digests, the access log's hash chain and head, and each recording file's
+    SHA-256 against the manifest and the store. The config is read only for the audit
+    key. Without one (no audit.checkpoint_key) the backup cannot be authenticated: it is
+    said so, on stderr.
 
     Exit status: 0 the backup is sound; 2 config error; 3 problems found (one line each
-    on stderr)."""
+    on stderr), a malformed or unsigned manifest included."""
     from controller.store.backup import check_backup
 
     config = load_or_exit(config_path)
     report = check_backup(folder, key=config.audit.checkpoint_key, vault=vault)
     for fact in report.facts:
         click.echo(fact)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for problem in report.problems:
         click.echo(f"problem: {problem}", err=True)
     if not report.ok:
         sys.exit(EXIT_ATTENTION)
-    click.echo(f"backup in {folder}: sound")
+    if report.authenticated:
+        click.echo(f"backup in {folder}: sound")
+    else:
+        click.echo(f"backup in {folder}: consistent, but not authenticated (no audit key)")

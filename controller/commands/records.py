@@ -4,15 +4,14 @@ the audited access service (S2, T2)."""
 from __future__ import annotations
 
 import contextlib
-import shutil
-import sys
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
-from controller.cli_support import EXIT_FAILED, config_option, load_or_exit
+from controller.cli_support import config_option, fail, load_or_exit
 from controller.commands.auth import access_service, person_options, refusals, sign_in
 
 EXIT_HELP = (
@@ -180,23 +179,38 @@ def recording_download(
     recording_id: str,
     output: Path,
 ) -> None:
-    import os
+    from controller.recordings.vault import LocalVault, VaultError, copy_hashed
 
-    with _signed_in(config_path, person_id, token_file) as (_, service, person):
+    with _signed_in(config_path, person_id, token_file) as (config, service, person):
         handle = service.download(person, purpose, recording_id)
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
     try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as exc:
-        click.echo(f"error: cannot create {output}: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_FAILED)
-    with os.fdopen(fd, "wb") as out, handle.path.open("rb") as source:
-        shutil.copyfileobj(source, out)
-    from controller.recordings.vault import sha256_of
-
-    if handle.sha256 and sha256_of(output) != handle.sha256:
-        click.echo(f"error: {output} does not match the recorded hash", err=True)
-        sys.exit(EXIT_FAILED)
+        # The vault file is opened (and checked) first: a refused one creates nothing.
+        with vault.reader(handle.path) as source:
+            digest = _write_new(output, lambda out: copy_hashed(source, out, handle.path.name))
+    except VaultError as exc:
+        fail(f"recording {handle.recording_id}: {exc.error_id}: {exc}")
+    if handle.sha256 and digest != handle.sha256:
+        fail(f"{output} does not match the recorded hash")
     click.echo(f"wrote {output} (sha256 {handle.sha256})")
+
+
+def _write_new(output: Path, write: Callable[[BinaryIO], str]) -> str:
+    """Creates ``output`` (new, 0600, never through a link) and fills it with ``write``;
+    removes it if that fails, so no half copy is left."""
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        fail(f"cannot create {output}: {exc.strerror or exc}")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            result = write(out)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        output.unlink(missing_ok=True)
+        raise
+    return result
 
 
 @recording.command(

@@ -4,8 +4,16 @@ from controller.recordings.vault import (
     AdoptedFile,
     LocalVault,
     VaultError,
+    VaultFileRefused,
     VaultRefused,
     VaultUnusable,
 )
 
-__all__ = ["AdoptedFile", "LocalVault", "VaultError", "VaultRefused", "VaultUnusable"]
+__all__ = [
+    "AdoptedFile",
+    "LocalVault",
+    "VaultError",
+    "VaultFileRefused",
+    "VaultRefused",
+    "VaultUnusable",
+]

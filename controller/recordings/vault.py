@@ -14,9 +14,10 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO, Protocol
 
 from controller.recordings.wavfile import UnusableWav, WavLayout, read_layout, repair_header
 from controller.stoppoints import stop_point
@@ -67,6 +68,19 @@ class VaultRefused(VaultError):
     error_id = "vault-refused"
 
 
+class VaultFileRefused(VaultError):
+    """A vault file that must not be read for a copy (a backup, an export, a download):
+    a link, not a regular file, not reccontrol's, or not directly inside the vault.
+    Whoever could plant it may be trying to have a file elsewhere copied out."""
+
+    error_id = "vault-file-refused"
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"recording file {name} {problem}; not read")
+        self.name = name
+        self.problem = problem
+
+
 @dataclass(frozen=True)
 class AdoptedFile:
     path: Path
@@ -90,6 +104,19 @@ def _problem(info: os.stat_result, asterisk_uid: int) -> str:
             f"belongs to uid {info.st_uid}, not to Asterisk (uid {asterisk_uid}, "
             "the owner of the recording folder)"
         )
+    return ""
+
+
+def _vault_file_problem(info: os.stat_result, vault_uid: int) -> str:
+    """Why a file opened in the vault must not be read for a copy, or "". Every vault
+    file was made by :meth:`LocalVault.adopt`: a regular file with one link, owned by the
+    vault's owner. Anything else was put there by someone else."""
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_nlink != 1:
+        return f"has {info.st_nlink} hard links"
+    if info.st_uid != vault_uid:
+        return f"belongs to uid {info.st_uid}, not to the vault's owner (uid {vault_uid})"
     return ""
 
 
@@ -366,19 +393,56 @@ class LocalVault:
         except FileNotFoundError:
             return []
 
-    def copy_to(self, path: Path, out: IO[bytes]) -> str:
-        """Copies a vault file to ``out`` and returns its SHA-256, for the caller to check
-        against the hash the store recorded. Raises VaultError when it cannot be read."""
+    @contextlib.contextmanager
+    def reader(self, path: Path) -> Iterator[BinaryIO]:
+        """A vault file opened for reading, after the vault's checks on what was opened
+        (never through a link): directly inside the vault, a regular file with one link,
+        owned by the vault's owner. Anything else raises :class:`VaultFileRefused` before
+        a byte is read, so the caller copies nothing; a missing or unreadable file raises
+        :class:`VaultError`. Everything that copies audio out opens it here."""
         if not self.owns(path):
-            raise VaultError(f"{path.name} is not a file of the vault")
-        digest = hashlib.sha256()
+            raise VaultFileRefused(path.name, f"is not directly inside the vault ({path.parent})")
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
-            with path.open("rb") as source:
-                while block := source.read(CHUNK):
-                    digest.update(block)
-                    out.write(block)
+            fd = os.open(path, flags)
         except FileNotFoundError:
             raise VaultError(f"recording file {path.name} is missing") from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise VaultFileRefused(path.name, "is a symbolic link") from None
             raise VaultError(f"cannot read {path.name}: {exc.strerror or exc}") from None
-        return digest.hexdigest()
+        try:
+            problem = _vault_file_problem(os.fstat(fd), os.stat(self.vault_dir).st_uid)
+        except OSError as exc:
+            os.close(fd)
+            raise VaultError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+        if problem:
+            os.close(fd)
+            raise VaultFileRefused(path.name, problem)
+        with os.fdopen(fd, "rb") as source:
+            yield source
+
+    def copy_to(self, path: Path, out: IO[bytes]) -> str:
+        """Copies a vault file to ``out`` and returns its SHA-256, for the caller to check
+        against the hash the store recorded. Raises VaultError when it cannot be read,
+        :class:`VaultFileRefused` (nothing written) when the vault's checks refuse it."""
+        with self.reader(path) as source:
+            return copy_hashed(source, out, path.name)
+
+
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+def copy_hashed(source: BinaryIO, out: Sink, name: str) -> str:
+    """Copies ``source`` to ``out``; returns the SHA-256 of what was copied."""
+    digest = hashlib.sha256()
+    while True:
+        try:
+            block = source.read(CHUNK)
+        except OSError as exc:
+            raise VaultError(f"cannot read {name}: {exc.strerror or exc}") from None
+        if not block:
+            return digest.hexdigest()
+        digest.update(block)
+        out.write(block)

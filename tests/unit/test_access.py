@@ -474,3 +474,87 @@ def test_medium5_default_region_is_configured(tmp_path: Path) -> None:
     path = write_site(tmp_path, data)
     with pytest.raises(ConfigError, match=r"privacy\.default_region: must be a region code"):
         load_config(path, environ=ENV)
+
+
+# -- links planted in the vault (S4) -------------------------------------------------------
+SECRET = b"root:$6$precious-shadow-line:19000:0:99999:7:::\n"
+
+
+def plant_link(store: SqliteStore, recording_id: str, root: Path) -> Path:
+    """Replaces a recording's vault file with a symlink to a file elsewhere, as whoever
+    could write the vault would; returns the file pointed at."""
+    target = root / "elsewhere" / "shadow"
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(SECRET)
+    path = Path(str(store.recording(recording_id).path))  # type: ignore[union-attr]
+    path.unlink()
+    path.symlink_to(target)
+    return target
+
+
+def zip_holds_nothing_of(out: Path, recording_id: str) -> None:
+    with zipfile.ZipFile(out) as archive:
+        assert f"recordings/{recording_id}.wav" not in archive.namelist()
+        assert not any(SECRET in archive.read(name) for name in archive.namelist())
+
+
+def test_export_of_one_recording_refuses_a_link_planted_in_the_vault_S4(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    """S4: a recording's vault file replaced by a symlink to a file elsewhere is refused
+    (``vault-file-refused``), nothing of the file pointed at reaches the zip, and the
+    export is logged as an error."""
+    config, store, vault, root = site
+    service = service_for(config, store, vault)
+    dpo = config.access.persons["cdubois"]
+    _, recording = add_recording(store, vault, config, service="sales", created_at=T0)
+    plant_link(store, recording, root)
+    out = root / "one.zip"
+    result = service.export(dpo, "mediation ticket M-4", recording, out)
+    assert result.recordings == 0
+    assert len(result.problems) == 1 and "vault-file-refused" in result.problems[0]
+    assert "is a symbolic link" in result.problems[0]
+    zip_holds_nothing_of(out, recording)
+    assert last(store)[:3] == ("cdubois", "export", "error")
+
+
+def test_subject_export_refuses_a_link_planted_in_the_vault_S4(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    """S4 (C5): the subject export copies the caller's sound recordings and refuses the
+    one whose vault file was replaced by a symlink: nothing of its target is exported."""
+    config, store, vault, root = site
+    service = service_for(config, store, vault)
+    dpo = config.access.persons["cdubois"]
+    audio = wav_bytes(0.1)
+    _, kept = add_recording(
+        store, vault, config, service="sales", created_at=T0, number=NUMBER, audio=audio
+    )
+    _, planted = add_recording(
+        store, vault, config, service="sales", created_at=T0, number=NUMBER
+    )
+    plant_link(store, planted, root)
+    out = root / "subject.zip"
+    result = service.subject_export(dpo, "access request ticket A-22", NUMBER, out)
+    assert result.recordings == 1
+    assert [p for p in result.problems if "vault-file-refused" in p] == result.problems
+    assert len(result.problems) == 1 and planted in result.problems[0]
+    zip_holds_nothing_of(out, planted)
+    with zipfile.ZipFile(out) as archive:
+        assert archive.read(f"recordings/{kept}.wav") == audio
+
+
+def test_download_refuses_a_link_planted_in_the_vault_S4(
+    site: tuple[Config, SqliteStore, LocalVault, Path],
+) -> None:
+    """S4: a download of a recording whose vault file is a planted symlink is refused
+    before it is logged as served: the access log says error (``vault-file-refused``)."""
+    config, store, vault, root = site
+    service = service_for(config, store, vault)
+    supervisor = config.access.persons["mleroy"]
+    _, recording = add_recording(store, vault, config, service="sales", created_at=T0)
+    plant_link(store, recording, root)
+    with pytest.raises(AccessFailed, match=r"vault-file-refused: .* is a symbolic link"):
+        service.download(supervisor, "coaching session prep", recording)
+    _, action, result, _, details = last(store)
+    assert (action, result, details["reason"]) == ("download", "error", "vault-file-refused")

@@ -345,3 +345,26 @@ def test_document_commands_on_the_example(tmp_path: Path) -> None:
     assert callers.exit_code == 0 and out.read_text().startswith("<!DOCTYPE html>")
     register = runner.invoke(cli, ["register", "-c", str(example)], env=env)
     assert register.exit_code == 0 and "## (g)" in register.output
+
+
+def test_recording_download_refuses_a_link_planted_in_the_vault_S4(
+    site: tuple[Path, Config],
+) -> None:
+    """S4: `recording download` of a recording whose vault file was replaced by a symlink
+    to a file elsewhere exits 1 naming ``vault-file-refused``, and writes no file."""
+    path, config = site
+    store, vault = open_site(config)
+    now = dt.datetime.now(dt.UTC)
+    _, rec = add_recording(store, vault, config, service="sales", created_at=now)
+    vault_file = Path(str(store.recording(rec).path))  # type: ignore[union-attr]
+    store.close()
+    secret = path.parent / "shadow"
+    secret.write_bytes(b"root:$6$precious:19000::::::\n")
+    vault_file.unlink()
+    vault_file.symlink_to(secret)
+    out = path.parent / "copy.wav"
+    result = run("recording", "download", "-c", path, rec, "--output", out, *as_(config, "mleroy"))
+    assert result.exit_code == 1, result.output
+    assert f"recording {rec}: vault-file-refused:" in result.output
+    assert "is a symbolic link" in result.output
+    assert not out.exists()

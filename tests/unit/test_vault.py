@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import wave
 from pathlib import Path
 
 import pytest
 
-from controller.recordings import LocalVault, VaultError, VaultRefused, VaultUnusable
+from controller.recordings import (
+    LocalVault,
+    VaultError,
+    VaultFileRefused,
+    VaultRefused,
+    VaultUnusable,
+)
 
 
 def make_wav(path: Path, seconds: float) -> None:
@@ -157,3 +164,42 @@ def test_medium8_file_not_owned_by_asterisk_is_refused(vault: LocalVault) -> Non
     with pytest.raises(VaultRefused, match="belongs to uid 34567, not to Asterisk"):
         vault.adopt("foreign", "wav")
     assert source.exists()
+
+
+# -- reading vault files for a copy (S4) ---------------------------------------------------
+def test_reader_refuses_what_the_vault_never_made_S4(vault: LocalVault, tmp_path: Path) -> None:
+    """S4: a vault file is read for a copy only if it is a regular file of the vault's
+    owner with one link, directly inside the vault. A link planted in the vault, a hard
+    link to a file elsewhere, a FIFO, a stranger's file or a path outside the vault is
+    refused with ``vault-file-refused`` before a byte is read."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root to create a file owned by another user")
+    make_wav(vault.asterisk_dir / "good.wav", 0.1)
+    good = vault.adopt("good", "wav").path
+    with vault.reader(good) as source:
+        assert source.read() == good.read_bytes()
+    secret = tmp_path / "secret.conf"
+    secret.write_bytes(b"precious")
+    (vault.vault_dir / "planted.wav").symlink_to(secret)
+    os.link(secret, vault.vault_dir / "linked.wav")
+    os.mkfifo(vault.vault_dir / "pipe.wav")
+    stranger = vault.vault_dir / "stranger.wav"
+    make_wav(stranger, 0.1)
+    os.chown(stranger, 65534, 65534)
+    cases = {
+        "planted.wav": "is a symbolic link",
+        "linked.wav": "has 2 hard links",
+        "pipe.wav": "is not a regular file",
+        "stranger.wav": "belongs to uid 65534, not to the vault's owner",
+    }
+    for name, why in cases.items():
+        with pytest.raises(VaultFileRefused, match=why) as refused:
+            with vault.reader(vault.vault_dir / name):
+                pytest.fail(f"{name} was opened")
+        assert refused.value.error_id == "vault-file-refused"
+        out = io.BytesIO()
+        with pytest.raises(VaultFileRefused):
+            vault.copy_to(vault.vault_dir / name, out)
+        assert out.getvalue() == b""
+    with pytest.raises(VaultFileRefused, match="is not directly inside the vault"):
+        vault.copy_to(secret, io.BytesIO())
