@@ -25,7 +25,7 @@ from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
 from controller.commands.sampling import sampling_audit
 from controller.commands.subjects import subject
-from controller.config.warnings import config_warnings
+from controller.config.warnings import audit_alerts, config_warnings
 
 __all__ = ["EXIT_CONFIG", "cli", "fail", "load_or_exit", "main", "open_store"]
 
@@ -75,6 +75,8 @@ def check_config(file: Path, offline: bool) -> None:
     click.echo(f"{file}: valid ({len(config.services)} service(s), {len(config.agents)} agent(s))")
     for warning in config_warnings(config):
         click.echo(f"warning: {warning}", err=True)
+    for alert in audit_alerts(config):
+        click.echo(f"ALERT: {alert}", err=True)
     if offline:
         click.echo("secrets and credentials not checked (--offline)", err=True)
         return

@@ -24,6 +24,7 @@ from controller.audit.witness import WitnessPublisher
 from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
+from controller.config.warnings import unkeyed_audit_alert
 from controller.eventlog import EventLog
 from controller.instance import InstanceLock, bind_web, lock_path
 from controller.payments.gateway import PaymentGateway
@@ -57,6 +58,9 @@ VAULT = web.AppKey("vault", LocalVault)
 ACCESS = web.AppKey("access", AccessService)
 """The audited door (S1, S2), built once on the store thread; used only through STORE."""
 LIMITER = web.AppKey("limiter", FailureLimiter)
+WITNESS: web.AppKey[WitnessPublisher | None] = web.AppKey("witness")
+# The kind of the alert row written at start when the access log has no key (S7).
+UNKEYED_ALERT = "audit_unkeyed"
 ARI_CONNECTIONS = 50
 # Seconds after start before the first scheduled purge, so start-up stays quick.
 PURGE_FIRST_DELAY = 30.0
@@ -79,6 +83,11 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     # router carries on those still bridged and closes the others (R1).
     # S3: with a key, the access log is keyed from now on (signed key start).
     await store.run(lambda s: s.ensure_audit_keyed(now))
+    if key is None:
+        # S7: an unkeyed log can be rewritten unseen by whoever can write the store.
+        message = unkeyed_audit_alert()
+        log.error("ALERT: %s", message)
+        await store.run(lambda s: s.add_alert(None, UNKEYED_ALERT, message, now))
     witness: WitnessPublisher | None = None
     audit = config.audit
     if audit.witness_file is not None or audit.witness_syslog:
@@ -89,8 +98,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
             audit.witness_file,
             interval=audit.witness_interval_seconds,
             to_syslog=audit.witness_syslog,
+            alert=_alert_writer(app),
         )
         witness.start()
+    app[WITNESS] = witness
     yield
     if witness is not None:
         await witness.stop()
@@ -248,6 +259,10 @@ async def health(request: web.Request) -> web.Response:
             "forced_reconnects": counters.forced_reconnects,
             "recording_failures": app[CALLS].recording_failures,
         }
+        witness = app[WITNESS]
+        if witness is not None:
+            # Above 0: the witness file could not be written (an alert says why).
+            answer["witness_failures"] = witness.failures
     return web.json_response(answer, status=status)
 
 

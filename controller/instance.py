@@ -15,6 +15,8 @@ import os
 import socket
 from pathlib import Path
 
+from controller.filemodes import make_private_folder
+
 
 class AlreadyRunning(Exception):
     """Another daemon holds the lock."""
@@ -35,9 +37,11 @@ class InstanceLock:
 
     def acquire(self) -> None:
         """Takes the lock or raises :class:`AlreadyRunning` naming the holder's pid."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The lock sits beside the store, and is taken first: the folder it creates is
+        # the store's, private from the start.
+        make_private_folder(self.path.parent)
         # O_NOFOLLOW: a symlink planted here must not make us truncate its target.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o640)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -28,9 +28,12 @@ COPY controller /src/controller
 RUN /opt/reccontrol/bin/pip install --no-cache-dir --quiet --no-deps --no-build-isolation /src \
     && ln -s /opt/reccontrol/bin/reccontrol /usr/local/bin/reccontrol \
     && install -d -o reccontrol -g asterisk -m 0700 /var/lib/reccontrol /var/lib/reccontrol/vault \
+       /var/log/reccontrol-witness \
     && install -d -m 0755 /etc/reccontrol
 USER reccontrol
 WORKDIR /var/lib/reccontrol
-# The YAML and the secrets it names (ARI password, HMAC key...) are mounted at run time.
+# The YAML and the secrets it names (ARI password, HMAC key, audit key) are mounted at
+# run time. The root file system can be read-only: the store, the vault and the witness
+# are volumes.
 # The log goes to stdout and stderr, for `podman logs` / `docker logs`.
 ENTRYPOINT ["reccontrol", "run", "-c", "/etc/reccontrol/reccontrol.yaml"]

@@ -257,7 +257,7 @@ class Stack:
         are in."""
         names: Sequence[str] = [self.container(s) for s in ("reccontrol", "asterisk")]
         podman("rm", "--force", "--ignore", "--time", "5", *names, check=False)
-        volumes = [self.volume(v) for v in ("recordings", "vault")]
+        volumes = [self.volume(v) for v in ("asterisk-state", "recordings", "vault", "witness")]
         podman("pod", "rm", "--force", "--ignore", f"pod_{self.project}", check=False)
         for volume in volumes:
             podman("volume", "rm", "--force", volume, check=False)

@@ -29,6 +29,8 @@ from controller.secrets import Secret
 log = logging.getLogger("reccontrol.audit")
 
 SYSLOG_SOCKET = "/dev/log"
+# The kind of the alert row written when the witness file cannot be written.
+WITNESS_ALERT = "audit_witness_unwritable"
 
 
 def append_line(path: Path, line: str) -> None:
@@ -56,6 +58,7 @@ class WitnessPublisher:
         interval: float,
         to_syslog: bool = False,
         syslog_address: str = SYSLOG_SOCKET,
+        alert: Callable[[str, str], None] | None = None,
     ) -> None:
         self._read_head = read_head
         self._clock = clock
@@ -67,7 +70,11 @@ class WitnessPublisher:
         self._last: tuple[int, str] | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._alert = alert
         self.published = 0
+        self.failures = 0
+        """Publications that could not be written, since start: a figure of /healthz."""
+        self._failing = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="reccontrol-audit-witness")
@@ -86,7 +93,12 @@ class WitnessPublisher:
         at = self._clock.now().astimezone(dt.UTC).isoformat(timespec="milliseconds")
         line = witness_line(at, head, self._key)
         if self._path is not None:
-            await asyncio.to_thread(append_line, self._path, line)
+            try:
+                await asyncio.to_thread(append_line, self._path, line)
+            except OSError as exc:
+                self._write_failed(self._path, exc)
+                raise
+            self._failing = False
         if self._syslog:
             try:
                 await asyncio.to_thread(send_to_syslog, line, self._syslog_address)
@@ -96,6 +108,18 @@ class WitnessPublisher:
         self._last = head
         self.published += 1
         return True
+
+    def _write_failed(self, path: Path, exc: OSError) -> None:
+        """Counts the failure; the first of a run of failures raises an alert (a row and
+        an ALERT line), since an unwritten witness leaves the log's tail unprotected."""
+        self.failures += 1
+        if self._failing:
+            return
+        self._failing = True
+        message = witness_failure_message(path, exc)
+        log.error("ALERT: %s", message)
+        if self._alert is not None:
+            self._alert(WITNESS_ALERT, message)
 
     async def _loop(self) -> None:
         while True:
@@ -112,6 +136,15 @@ class WitnessPublisher:
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self._interval)
+
+
+def witness_failure_message(path: Path, exc: OSError) -> str:
+    why = exc.strerror or type(exc).__name__
+    return (
+        f"audit witness: cannot append to audit.witness_file {path} ({why}); the signed "
+        "head is not published until it can be: make the file writable by the daemon "
+        "(with systemd: LogsDirectory= or ReadWritePaths=)"
+    )
 
 
 def send_to_syslog(line: str, address: str = SYSLOG_SOCKET) -> None:

@@ -17,6 +17,22 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
+def unkeyed_audit_alert() -> str:
+    """What the daemon logs (an ALERT) and ``check-config`` prints for a site whose access
+    log has no key (S7)."""
+    return (
+        "audit.checkpoint_key_file: not set: the access log is only hash-chained, not "
+        "keyed, so whoever can write the store can rewrite it unseen (S7). Create a key "
+        "(head -c 32 /dev/urandom | base64 > FILE, mode 0600) and name it with "
+        "audit.checkpoint_key_file or audit.checkpoint_key_env"
+    )
+
+
+def audit_alerts(config: Config) -> list[str]:
+    """Settings that leave the access log open to an unseen rewrite."""
+    return [] if config.audit.checkpoint_key is not None else [unkeyed_audit_alert()]
+
+
 def config_warnings(config: Config) -> list[str]:
     """One line per risky but allowed setting, each naming its key path."""
     warnings = []

@@ -48,9 +48,10 @@ class SandboxSite:
     def prepare(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._secret_file("ari-password", self.instance.ari_password)
-        key = self.workdir / "caller-hmac-key"
-        if not key.exists():
-            self._secret_file("caller-hmac-key", secrets.token_urlsafe(32))
+        # Keys are made once per site: a new one would not match what the store holds.
+        for name in ("caller-hmac-key", "audit-key"):
+            if not (self.workdir / name).exists():
+                self._secret_file(name, secrets.token_urlsafe(32))
 
     def _secret_file(self, name: str, value: str) -> None:
         path = self.workdir / name
@@ -90,6 +91,8 @@ class SandboxSite:
                 "vault_dir": str(self.workdir / "vault"),
             },
             "privacy": {"caller_hmac_key_file": str(self.workdir / "caller-hmac-key")},
+            # S7: keyed like every shipped deployment (an unkeyed one raises an alert).
+            "audit": {"checkpoint_key_file": str(self.workdir / "audit-key")},
             "web": {"host": "127.0.0.1", "port": free_port()},
             "agents": agents,
             "services": services,

@@ -7,8 +7,10 @@ so a crash never leaves half of a change behind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import sqlite3
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from typing import Any
 
 import sqlite_utils
 
+from controller.filemodes import make_private_folder
 from controller.secrets import Secret
 from controller.store.access_log import AccessLogStore
 from controller.store.lifecycle import LifecycleStore
@@ -44,6 +47,22 @@ class SchemaTooNewError(StoreError):
     """The store was migrated by a newer reccontrol: running against it could corrupt it."""
 
 
+STORE_FILE_MODE = 0o600
+# The companions SQLite creates beside the database in WAL mode.
+STORE_COMPANIONS = ("-wal", "-shm")
+
+
+def make_private_files(path: Path) -> None:
+    """Creates the database file 0600 before SQLite opens it (no moment where it is
+    readable by others), and narrows a file an older reccontrol left 0640, with its
+    -wal and -shm, to 0600: owner only."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    os.close(os.open(path, flags, STORE_FILE_MODE))
+    for candidate in (path, *(path.with_name(path.name + s) for s in STORE_COMPANIONS)):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.chmod(STORE_FILE_MODE)
+
+
 class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
     def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
@@ -60,14 +79,15 @@ class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
         else:
             path = Path(path)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+                make_private_folder(path.parent)
+                make_private_files(path)
                 conn = sqlite3.connect(str(path), isolation_level=None)
             except (OSError, sqlite3.Error) as exc:
                 raise StoreError(f"cannot open the store at {path}: {exc}") from None
             db = sqlite_utils.Database(conn)
+            # SQLite gives the -wal and -shm files the database file's mode, so they are
+            # created 0600 as well.
             db.enable_wal()
-            # The store holds caller HMACs and the access log: owner and group only.
-            path.chmod(0o640)
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 5000")
         store = cls(db, audit_key)

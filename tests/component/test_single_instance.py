@@ -132,3 +132,16 @@ def test_r1_lock_file_symlink_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         InstanceLock(tmp_path / "store.sqlite3.lock").acquire()
     assert target.read_text() == "keep me"
+
+
+def test_lock_creates_the_store_folder_0700_and_itself_0600_S3(tmp_path: Path) -> None:
+    """S3: the lock is taken before the store is opened, so the folder it creates is the
+    store's: 0700 from the start, and the lock file (a pid) 0600."""
+    store = tmp_path / "state" / "store.sqlite3"
+    lock = InstanceLock(lock_path(store))
+    lock.acquire()
+    try:
+        assert oct(store.parent.stat().st_mode & 0o777) == "0o700"
+        assert oct(lock_path(store).stat().st_mode & 0o777) == "0o600"
+    finally:
+        lock.release()

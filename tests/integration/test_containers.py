@@ -60,6 +60,12 @@ def site_config(ari_port: int, web_port: int) -> dict[str, Any]:
             "vault_dir": "/var/lib/reccontrol/vault",
         },
         "privacy": {"caller_hmac_key_file": "/run/secrets/caller_hmac_key"},
+        # As the compose file's header lists them: the key and the witness (S7).
+        "audit": {
+            "checkpoint_key_file": "/run/secrets/audit_key",
+            "witness_file": "/var/log/reccontrol-witness/audit-head.log",
+            "witness_interval_seconds": 10,
+        },
         "web": {"host": "127.0.0.1", "port": web_port},
         # As a site feeding journald or ELK would: one JSON object per line.
         "logging": {"format": "json"},
@@ -88,13 +94,14 @@ def site_config(ari_port: int, web_port: int) -> dict[str, Any]:
 
 
 def write_site(root: Path, ari_port: int, web_port: int) -> str:
-    """The README's site folder: the YAML and the two secrets, readable by the daemon's
+    """The README's site folder: the YAML and the three secrets, readable by the daemon's
     uid only. Returns the ARI password."""
     password = secrets.token_urlsafe(24)
     (root / "secrets").mkdir(parents=True)
     for name, value in (
         ("ari_password", password),
         ("caller_hmac_key", secrets.token_urlsafe(32)),
+        ("audit_key", secrets.token_urlsafe(32)),
     ):
         path = root / "secrets" / name
         path.write_text(value + "\n")
@@ -336,6 +343,30 @@ async def test_podman_logs_show_the_daemon_log(site: Site) -> None:
     assert any("schema version" in m for m in messages)
     text = "\n".join(lines)
     assert CALLER_NUMBER not in text and CALLER_NUMBER[1:] not in text
+
+
+async def test_stack_runs_keyed_and_confined_S7_S4(site: Site) -> None:
+    """S7, S4: the compose file as shipped gives a keyed daemon (the key start is signed,
+    no unkeyed alert) that publishes its witness into its volume; both containers run
+    with a read-only root, no new privileges, the daemon with no capability; the store
+    is 0600 in a 0700 folder."""
+    (start,) = await site.wait_rows("SELECT * FROM audit_key_start")
+    assert start["mac"]
+    assert site.rows("SELECT kind FROM alerts WHERE kind LIKE 'audit_%'") == []
+    witness = site.stack.volume_path("witness") / "audit-head.log"
+    deadline = time.monotonic() + 30
+    while not (witness.exists() and witness.read_text().strip()):
+        assert time.monotonic() < deadline, "the daemon wrote no witness line"
+        await asyncio.sleep(0.2)
+    for service in ("reccontrol", "asterisk"):
+        host = site.stack.inspect(service)["HostConfig"]
+        assert host["ReadonlyRootfs"] is True, service
+        assert any("no-new-privileges" in opt for opt in host["SecurityOpt"] or []), service
+    daemon = site.stack.inspect("reccontrol")
+    assert not daemon.get("EffectiveCaps"), daemon.get("EffectiveCaps")
+    state = site.vault_volume
+    assert stat.S_IMODE((state / "reccontrol.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE((state / "reccontrol.sqlite3-wal").stat().st_mode) == 0o600
 
 
 def test_stack_stops_cleanly(site: Site) -> None:

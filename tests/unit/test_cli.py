@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from controller.cli import cli
 from controller.sandbox.templates import PLACEHOLDER
+from tests.example_site import example_environ
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,12 +50,8 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     assert "Usage:" in result.output
 
 
-def test_check_config_valid() -> None:
-    env = {
-        "RECCONTROL_ARI_PASSWORD": "x",
-        "RECCONTROL_HMAC_KEY": "k" * 32,
-        "RECCONTROL_AUDIT_KEY": "a" * 32,
-    }
+def test_check_config_valid(tmp_path: Path) -> None:
+    env = example_environ(tmp_path)
     result = CliRunner().invoke(cli, ["check-config", str(REPO / "config/example.yaml")], env=env)
     assert result.exit_code == 0, result.output
     assert "valid (2 service(s), 2 agent(s))" in result.output
@@ -65,11 +62,7 @@ def test_check_config_invalid_prints_one_line_per_problem(tmp_path: Path) -> Non
     text = text.replace("rate: 0.2", "rate: 1").replace("retention_days: 90", "retention_days: 300")
     path = tmp_path / "bad.yaml"
     path.write_text(text)
-    env = {
-        "RECCONTROL_ARI_PASSWORD": "x",
-        "RECCONTROL_HMAC_KEY": "k" * 32,
-        "RECCONTROL_AUDIT_KEY": "a" * 32,
-    }
+    env = example_environ(tmp_path)
     result = CliRunner().invoke(cli, ["check-config", str(path)], env=env)
     assert result.exit_code == 2
     assert result.output.splitlines() == [
@@ -121,13 +114,6 @@ def test_sandbox_render_writes_the_same_configuration(tmp_path: Path) -> None:
     assert "s3cret" not in result.output
 
 
-EXAMPLE_ENV = {
-    "RECCONTROL_ARI_PASSWORD": "x",
-    "RECCONTROL_HMAC_KEY": "k" * 32,
-    "RECCONTROL_AUDIT_KEY": "a" * 32,
-}
-
-
 @pytest.mark.parametrize(
     ("name", "text", "says"),
     [
@@ -143,7 +129,7 @@ def test_hostile_config_gives_exit_2_and_one_line(
     """Regression (R2): hostile YAML gave a traceback (exit 1); it is one line and exit 2."""
     path = tmp_path / "hostile.yaml"
     path.write_text(text)
-    result = CliRunner().invoke(cli, ["check-config", str(path)], env=EXAMPLE_ENV)
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=example_environ(tmp_path))
     assert result.exit_code == 2, (name, result.output, result.exception)
     (line,) = result.output.splitlines()
     assert line.startswith(f"error: {path}:") and says in line
@@ -155,12 +141,13 @@ def test_check_config_warns_about_plain_http_to_a_remote_ari_host(tmp_path: Path
     path = tmp_path / "remote.yaml"
     path.write_text(text.replace("http://127.0.0.1:8088", "http://pbx.example:8088"))
     assert "http://pbx.example:8088" in path.read_text()
-    result = CliRunner().invoke(cli, ["check-config", str(path)], env=EXAMPLE_ENV)
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=example_environ(tmp_path))
     assert result.exit_code == 0, result.output
     assert "warning: ari.url: plain http:// to pbx.example" in result.output
 
 
-NO_SECRETS: dict[str, str | None] = dict.fromkeys(EXAMPLE_ENV)
+# Nothing the example could read its secrets from.
+NO_SECRETS: dict[str, str | None] = {"CREDENTIALS_DIRECTORY": None}
 
 
 @pytest.mark.parametrize(
@@ -183,10 +170,11 @@ def test_check_config_offline_checks_all_but_the_secrets(tmp_path: Path) -> None
     assert "valid (2 service(s), 2 agent(s))" in result.output
     assert "secrets and credentials not checked (--offline)" in result.output
     online = CliRunner().invoke(cli, ["check-config", str(example)], env=NO_SECRETS)
-    assert online.exit_code == 2 and "RECCONTROL_ARI_PASSWORD is not set" in online.output
+    assert online.exit_code == 2
+    assert "ari.password_file: names ${CREDENTIALS_DIRECTORY}, which is not set" in online.output
 
     text = example.read_text().replace("rate: 0.2", "rate: 1")
-    text = text.replace("password_env: RECCONTROL_ARI_PASSWORD", "password: hunter2")
+    text = text.replace("password_file: ${CREDENTIALS_DIRECTORY}/ari_password", "password: hunter2")
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     result = CliRunner().invoke(cli, ["check-config", "--offline", str(bad)], env=NO_SECRETS)

@@ -19,6 +19,7 @@ from controller.cli import cli
 from controller.config import Config
 from controller.store import SqliteStore
 from controller.store.timestamps import to_text
+from tests.example_site import example_environ
 from tests.sites import (
     ENV,
     PASSWORD,
@@ -322,11 +323,7 @@ def test_documents_need_the_legal_texts(site: tuple[Path, Config]) -> None:
 
 def test_document_commands_on_the_example(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "config" / "example.yaml"
-    env = {
-        "RECCONTROL_ARI_PASSWORD": "x",
-        "RECCONTROL_HMAC_KEY": "k" * 32,
-        "RECCONTROL_AUDIT_KEY": "a" * 32,
-    }
+    env = example_environ(tmp_path)
     runner = CliRunner()
     agents = runner.invoke(cli, ["notice", "agents", "-c", str(example)], env=env)
     assert agents.exit_code == 0 and "Claire Dubois" in agents.output

@@ -14,6 +14,7 @@ import yaml
 from controller.config import ConfigError, load_config
 from controller.config.model import Config
 from controller.demo.payment_api import make_certificates
+from tests.example_site import example_environ
 
 ENV = {"ARI_PW": "s3cret-ari", "HMAC_KEY": "0123456789abcdef0123456789"}
 REPO = Path(__file__).resolve().parents[2]
@@ -84,15 +85,8 @@ def test_valid_config_loads(load: Loader) -> None:
     assert config.agents["alice"].windows[0].days == frozenset(range(5))
 
 
-def test_shipped_example_is_valid() -> None:
-    config = load_config(
-        REPO / "config" / "example.yaml",
-        environ={
-            "RECCONTROL_ARI_PASSWORD": "x",
-            "RECCONTROL_HMAC_KEY": "k" * 32,
-            "RECCONTROL_AUDIT_KEY": "a" * 32,
-        },
-    )
+def test_shipped_example_is_valid(tmp_path: Path) -> None:
+    config = load_config(REPO / "config" / "example.yaml", environ=example_environ(tmp_path))
     assert config.services["emergency"].exemption is not None
     assert config.services["emergency"].sampling_rate == 1.0
 

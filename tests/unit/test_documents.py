@@ -19,6 +19,7 @@ from controller.documents import (
     document_problems,
     render,
 )
+from tests.example_site import example_environ
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 REPO = Path(__file__).resolve().parents[2]
@@ -63,15 +64,8 @@ def test_register_has_every_art_30_1_field(site: Config) -> None:
         assert expected in text, expected
 
 
-def test_example_register_prints_the_emergency_exemption() -> None:
-    config = load_config(
-        REPO / "config" / "example.yaml",
-        environ={
-            "RECCONTROL_ARI_PASSWORD": "x",
-            "RECCONTROL_HMAC_KEY": "k" * 32,
-            "RECCONTROL_AUDIT_KEY": "a" * 32,
-        },
-    )
+def test_example_register_prints_the_emergency_exemption(tmp_path: Path) -> None:
+    config = load_config(REPO / "config" / "example.yaml", environ=example_environ(tmp_path))
     assert document_problems(config, register=True) == []
     text = render(build_register(config), "md")
     assert "Emergency-service obligation under article L.1234-5 of the example code" in text

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -31,6 +33,47 @@ def test_file_store_uses_wal_and_is_private(tmp_path: Path) -> None:
     store = SqliteStore.open(path)
     assert store.db.journal_mode == "wal"
     assert path.stat().st_mode & 0o007 == 0
+    store.close()
+
+
+def modes(*paths: Path) -> dict[str, str]:
+    return {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in paths}
+
+
+def test_store_folder_0700_and_files_0600_with_wal_and_shm_S3(tmp_path: Path) -> None:
+    """S3: the store (access log, caller HMACs) is its account's alone: the folders it
+    creates are 0700, the database and the -wal/-shm files SQLite adds beside it 0600,
+    whatever the umask."""
+    path = tmp_path / "state" / "db" / "store.sqlite3"
+    previous = os.umask(0o022)
+    try:
+        store = SqliteStore.open(path)
+        store.db.execute("CREATE TABLE t (x INTEGER)")
+        store.db.execute("INSERT INTO t VALUES (1)")
+        wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+        assert modes(path.parent, path.parent.parent) == {"db": "0o700", "state": "0o700"}
+        assert modes(path, wal, shm) == {
+            "store.sqlite3": "0o600",
+            "store.sqlite3-wal": "0o600",
+            "store.sqlite3-shm": "0o600",
+        }
+        store.close()
+    finally:
+        os.umask(previous)
+
+
+def test_store_left_0640_by_an_older_version_is_narrowed_S3(tmp_path: Path) -> None:
+    """S3: a store an older reccontrol left group-readable is 0600 once opened again."""
+    path = tmp_path / "store.sqlite3"
+    SqliteStore.open(path).close()
+    for file in (path, Path(f"{path}-wal")):
+        file.touch()
+        file.chmod(0o640)
+    store = SqliteStore.open(path)
+    assert modes(path, Path(f"{path}-wal")) == {
+        "store.sqlite3": "0o600",
+        "store.sqlite3-wal": "0o600",
+    }
     store.close()
 
 
