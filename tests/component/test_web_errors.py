@@ -21,6 +21,7 @@ from controller.config import load_config
 from controller.daemon import build_app
 from controller.logs import LogFormat, setup_logging
 from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
+from tests.logstate import logging_restored
 from tests.sites import ENV, site_config, write_site
 
 CARD = "4111 1111 1111 1111"
@@ -55,14 +56,8 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient[web.Request, web.Ap
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    ours = logging.getLogger("reccontrol")
-    saved = (list(root.handlers), root.level, list(ours.handlers), ours.level, ours.propagate)
-    yield
-    root.handlers[:], ours.handlers[:] = saved[0], saved[2]
-    root.setLevel(saved[1])
-    ours.setLevel(saved[3])
-    ours.propagate = saved[4]
+    with logging_restored():
+        yield
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from controller.config import Config
 from controller.logs import LogFormat, contains_pan, fold, setup_logging
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
+from tests.logstate import logging_restored
 from tests.sites import add_call, load_site, open_site, write_site
 
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
@@ -76,16 +77,10 @@ def digits_left(text: str) -> str:
 
 @pytest.fixture
 def log_output() -> Iterator[tuple[io.StringIO, LogFormat]]:
-    root = logging.getLogger()
-    ours = logging.getLogger("reccontrol")
-    saved = (list(root.handlers), root.level, list(ours.handlers), ours.level, ours.propagate)
-    stream = io.StringIO()
-    setup_logging("INFO", stream=stream, fmt="text")
-    yield stream, "text"
-    root.handlers[:], ours.handlers[:] = saved[0], saved[2]
-    root.setLevel(saved[1])
-    ours.setLevel(saved[3])
-    ours.propagate = saved[4]
+    with logging_restored():
+        stream = io.StringIO()
+        setup_logging("INFO", stream=stream, fmt="text")
+        yield stream, "text"
 
 
 def message_of(line: str) -> str:
