@@ -144,6 +144,22 @@ def mask_digits(text: str) -> str:
     )
 
 
+# Any run of digits and separators, inside a word too (trunk0612345678).
+_ANY_DIGIT_RUN = re.compile(rf"[0-9](?:{_SEP}?[0-9])*")
+
+
+def mask_digit_runs(text: str, min_digits: int = 3, mask: str = "***") -> str:
+    """``text`` with every run of ``min_digits`` digits or more replaced by ``mask``,
+    however the digits are separated and even glued to letters: for text that may
+    carry a number and has no figure worth keeping (a channel name, an application's
+    arguments). Shorter runs (a timeout of 30, a priority) stay."""
+    return _substitute(
+        _ANY_DIGIT_RUN,
+        lambda run: mask if sum(ch.isdigit() for ch in run) >= min_digits else None,
+        text,
+    )
+
+
 # Card numbers (PAN) are 13 to 19 digits, possibly grouped by spaces, dashes or dots.
 _PAN_RUN = re.compile(rf"(?<![0-9])[0-9](?:{_SEP.replace('/', '')}?[0-9]){{12,}}(?![0-9])")
 _PAN_GROUP_SEP = re.compile(r"[ .\-]+")
