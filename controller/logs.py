@@ -20,8 +20,10 @@ import json
 import logging
 import re
 import sys
+import threading
 import unicodedata
 from collections.abc import Callable
+from types import TracebackType
 from typing import Literal, TextIO
 
 LogFormat = Literal["text", "json"]
@@ -282,6 +284,27 @@ class _DaemonHandler(logging.StreamHandler[TextIO]):
     """The handler :func:`setup_logging` installs, so a second call replaces it."""
 
 
+def _log_uncaught(
+    kind: type[BaseException], value: BaseException, traceback: TracebackType | None
+) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, traceback)
+        return
+    log = logging.getLogger("reccontrol")
+    log.critical("uncaught exception", exc_info=(kind, value, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("reccontrol").critical(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
+
+
 def setup_logging(
     level: str = "INFO", stream: TextIO | None = None, fmt: LogFormat = "text"
 ) -> logging.Handler:
@@ -290,7 +313,10 @@ def setup_logging(
     The handler sits on the root logger, so what aiohttp, asyncio or any other library
     logs (an ``Error handling request`` traceback, a task's exception) goes through the
     same masking as reccontrol's own records. Handlers already on the root logger get
-    the masking filter too."""
+    the masking filter too. An exception nothing catches, in the main thread or another,
+    is logged the same way instead of being printed raw by Python."""
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     handler = _DaemonHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(RedactingFilter())

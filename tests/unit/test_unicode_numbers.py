@@ -8,6 +8,8 @@ import datetime as dt
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from controller.store import SqliteStore
 from tests.logstate import logging_restored
 from tests.sites import add_call, load_site, open_site, write_site
 
+REPO = Path(__file__).resolve().parents[2]
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 # U+FF10 to U+FF19, written with escapes so the source shows what they are.
 FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
@@ -201,3 +204,39 @@ def test_c4_sheet_holding_a_phone_number_in_any_unicode_form_is_refused(
             supervisor, "monthly evaluation", call_id, {}, {}, f"Call back on {form}."
         )
     assert "345678" not in digits_left(sheets_in(store))
+
+
+UNCAUGHT = """
+import threading
+from controller.logs import setup_logging
+
+def worker():
+    raise ValueError("thread saw " + CARD)
+
+setup_logging("INFO")
+thread = threading.Thread(target=worker, name="worker")
+thread.start()
+thread.join()
+raise LookupError("main saw " + PHONE)
+"""
+
+
+def test_m1_uncaught_exceptions_carrying_a_number_are_logged_masked() -> None:
+    """M1, C4: an exception nothing caught, in the main thread or another, was printed
+    by Python straight to standard error (the journal), number and all."""
+    code = f"CARD = {CARDS['narrow no-break space']!r}\nPHONE = {PHONES['en dash']!r}\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code + UNCAUGHT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "CRITICAL reccontrol: uncaught exception in thread worker" in result.stderr
+    assert "ValueError: thread saw [card number]" in result.stderr
+    assert "CRITICAL reccontrol: uncaught exception\n" in result.stderr
+    assert "LookupError: main saw [redacted]" in result.stderr
+    assert "1111" not in digits_left(result.stderr)
+    assert "345678" not in digits_left(result.stderr)
