@@ -64,7 +64,7 @@ _LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 _ASCII_FOLD = str.maketrans({"\t": _SPACE})
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)
 def _fold_char(char: str) -> str:
     if char in _EXPLICIT_FOLD:
         return _EXPLICIT_FOLD[char]
