@@ -31,9 +31,10 @@ from bench.fixtures import (
     AlwaysSampled,
     connected_call,
 )
-from controller.ari.events import parse_event, redact_event
+from controller.ari.events import parse_event
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.eventlog import redact_event
 from controller.policy import decide
 
 # Seconds between two of an agent's digits (100 ms tone, 100 ms gap).

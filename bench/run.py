@@ -167,7 +167,7 @@ async def _on_asterisk(
             finally:
                 await daemon.stop()
         finally:
-            logging.getLogger("reccontrol").removeHandler(handler)
+            logging.getLogger().removeHandler(handler)
 
 
 def _loadavg() -> list[float]:

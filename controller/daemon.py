@@ -35,7 +35,7 @@ from controller.retention.scheduler import PurgeScheduler
 from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
-from controller.web.errors import error
+from controller.web.errors import error, unexpected_errors
 from controller.web.guard import FailureLimiter, client_address, too_many
 from controller.web.payments import bearer, request_payment
 
@@ -269,7 +269,7 @@ async def health(request: web.Request) -> web.Response:
 def build_app(
     config: Config, *, clock: Clock | None = None, rng: random.Random | None = None
 ) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[unexpected_errors])
     app[CONFIG] = config
     app[CLOCK] = clock or SystemClock()
     # P4: draws come from the OS CSPRNG so agents cannot predict them.

@@ -6,7 +6,6 @@ know becomes a :class:`GenericEvent`, so a newer Asterisk cannot crash the daemo
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,40 +257,3 @@ def missing_id(event: Event) -> str:
         if isinstance(value, LiveRecording) and not value.name:
             return f"is a {event.type} without a recording name"
     return ""
-
-
-_LONG_DIGITS = re.compile(r"\d{4,}")
-_SECRET_KEYS = frozenset({"number", "digit", "value", "dialstring", "exten"})
-# Channel names, URIs, the dialplan application's data (Dial(PJSIP/0612345678@...))
-# and the Stasis arguments can all carry a dialled or calling number.
-_DIGIT_MASKED_KEYS = frozenset({"name", "target_uri", "media_uri", "app_data", "args"})
-
-
-def redact_event(data: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a raw event that is safe to write to the event log.
-
-    DTMF digits may be card digits, and caller names and numbers are personal data:
-    none of them is kept. Dialled extensions and long digit runs in channel names,
-    ``app_data`` and Stasis ``args`` go too, since they can carry the dialled number.
-    """
-
-    def scrub(value: Any, key: str, in_party: bool) -> Any:
-        if isinstance(value, dict):
-            party = key in ("caller", "connected")
-            return {
-                k: scrub(v, k, party)
-                for k, v in value.items()
-                if k not in ("variables", "channelvars")
-            }
-        if isinstance(value, list):
-            return [scrub(v, key, in_party) for v in value]
-        if not isinstance(value, str) or not value:
-            return value
-        if key in _SECRET_KEYS or (in_party and key == "name"):
-            return "***"
-        if key in _DIGIT_MASKED_KEYS:
-            return _LONG_DIGITS.sub("***", value)
-        return value
-
-    cleaned = scrub(data, "", False)
-    return cleaned if isinstance(cleaned, dict) else {}

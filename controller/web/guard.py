@@ -3,8 +3,9 @@
 - Sign-in failures are counted per client address: past ``max_failures`` in ``window``
   seconds the address gets 429 without touching the store, so nobody can flood the
   access log (which is kept a year) with refused sign-ins.
-- A body is read only as a JSON object sent as ``application/json``; deeply nested or
-  malformed JSON is a 400 with a clear message, never a 500.
+- A body is read only as a JSON object sent as ``application/json`` in UTF-8; another
+  charset is a 415, deeply nested or malformed JSON a 400, each with a clear message and
+  an ``error_id``, never a 500.
 """
 
 from __future__ import annotations
@@ -66,12 +67,24 @@ def too_many(request: web.Request) -> web.Response:
     return error(429, "too-many-failures", "too many failed sign-ins from this address; wait")
 
 
+# JSON exchanged between systems is UTF-8 (RFC 8259, section 8.1); "utf8" is a common
+# spelling of it.
+JSON_CHARSETS = frozenset({"utf-8", "utf8"})
+
+
 async def json_object(request: web.Request) -> dict[str, Any] | web.Response:
     """The body as a JSON object, or the 4xx answer to send instead."""
     if request.content_type != "application/json":
         return error(415, "unsupported-media-type", "send the body as application/json")
+    charset = request.charset
+    if charset is not None and charset.lower() not in JSON_CHARSETS:
+        # Decoding with whatever charset the client names would fail on an unknown
+        # one (a 500) and accept odd ones; JSON is UTF-8 anyway.
+        return error(
+            415, "unsupported-charset", "send the body as UTF-8 (charset=utf-8, or no charset)"
+        )
     try:
-        text = await request.text()
+        text = (await request.read()).decode("utf-8")
         body: Any = json.loads(text)
     except RecursionError:
         return error(400, "invalid-json", "the body is nested too deeply")

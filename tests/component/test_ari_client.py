@@ -32,9 +32,9 @@ from controller.ari.events import (
     StasisEnd,
     StasisStart,
     StreamConnected,
-    redact_event,
 )
 from controller.config.model import AriSettings, ReconnectSettings
+from controller.eventlog import redact_event
 from controller.secrets import Secret
 from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri, channel, event
 

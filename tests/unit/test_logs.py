@@ -14,6 +14,7 @@ import yaml
 
 from controller.config import ConfigError, load_config
 from controller.logs import LogFormat, setup_logging
+from tests.logstate import logging_restored
 from tests.sites import ENV, site_config
 
 CARD = "4556 7375 8689 9855"
@@ -22,12 +23,8 @@ NUMBER = "+33612345678"
 
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger("reccontrol")
-    handlers, level, propagate = list(root.handlers), root.level, root.propagate
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    root.propagate = propagate
+    with logging_restored():
+        yield
 
 
 def emit(fmt: LogFormat) -> str:
