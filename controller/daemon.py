@@ -208,8 +208,14 @@ def _alert_writer(app: web.Application) -> Callable[[str, str], None]:
 
 async def payments(request: web.Request) -> web.Response:
     app = request.app
+    payment = app[CONFIG].payment
     return await request_payment(
-        request, access=app[ACCESS], store=app[STORE], calls=app[CALLS], limiter=app[LIMITER]
+        request,
+        access=app[ACCESS],
+        store=app[STORE],
+        calls=app[CALLS],
+        limiter=app[LIMITER],
+        max_amount=payment.max_amount if payment is not None else None,
     )
 
 

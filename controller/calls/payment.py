@@ -20,11 +20,11 @@ from controller.calls.ids import new_id
 from controller.config.model import PaymentSettings
 from controller.logs import contains_pan
 from controller.payments import ivr as i
+from controller.payments.amount import AmountRefused, checked_amount
 from controller.payments.charge import APPROVED, DECLINED, ChargeRequest, ChargeResult
 from controller.store.records import PaymentRecord
 
 IVR_TIMER = "payment-entry"
-AMOUNT = re.compile(r"\d{1,7}(\.\d{1,2})?")
 ORDER_REFERENCE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -81,11 +81,12 @@ class PaymentLeg:
     # -- details and the dialogue ----------------------------------------------------
     def accept(self, amount: str, order: str) -> bool:
         """Takes the amount and order reference, if they are valid."""
-        value = Decimal(amount) if AMOUNT.fullmatch(amount) else Decimal(0)
+        try:
+            value = checked_amount(amount, self.settings.max_amount)
+        except AmountRefused:
+            return False
         if (
-            value <= 0
-            or value > self.settings.max_amount
-            or not ORDER_REFERENCE.fullmatch(order)
+            not ORDER_REFERENCE.fullmatch(order)
             # Stored with the outcome: never a card number (PCI DSS 3.4).
             or contains_pan(order)
         ):
