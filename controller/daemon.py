@@ -35,7 +35,7 @@ from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
 from controller.web.errors import error
-from controller.web.guard import FailureLimiter, client_address, too_many
+from controller.web.guard import FailureLimiter, too_many
 from controller.web.payments import bearer, request_payment
 
 log = logging.getLogger("reccontrol.daemon")
@@ -231,8 +231,7 @@ async def health(request: web.Request) -> web.Response:
     person_id = request.query.get("person", "")
     token = bearer(request)
     if person_id and token:
-        address = client_address(request)
-        if app[LIMITER].blocked(address):
+        if app[LIMITER].blocked(person_id):
             return too_many(request)
         access = app[ACCESS]
 
@@ -242,7 +241,7 @@ async def health(request: web.Request) -> web.Response:
         try:
             await app[STORE].run(sign_in)
         except AccessRefused as exc:
-            app[LIMITER].failed(address)
+            app[LIMITER].failed(person_id)
             return error(401, "unauthenticated", exc.reason)
         counters = app[PUMP].counters
         answer |= {
@@ -265,7 +264,7 @@ def build_app(
     app[CLOCK] = clock or SystemClock()
     # P4: draws come from the OS CSPRNG so agents cannot predict them.
     app[RNG] = rng or random.SystemRandom()
-    app[LIMITER] = FailureLimiter()
+    app[LIMITER] = FailureLimiter(config.access.persons)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ari_ctx)
     app.cleanup_ctx.append(_purge_ctx)

@@ -20,7 +20,7 @@ from controller.logs import contains_pan
 from controller.payments.amount import AmountRefused, checked_amount
 from controller.store import SqliteStore, StoreThread
 from controller.web.errors import error
-from controller.web.guard import FailureLimiter, client_address, json_object, too_many
+from controller.web.guard import FailureLimiter, json_object, too_many
 
 ORDER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 FIELDS = ("person", "purpose", "call_id", "agent", "amount", "order_reference")
@@ -42,9 +42,6 @@ async def request_payment(
 ) -> web.Response:
     """``access`` lives on the store thread: it is only used inside ``store.run``.
     ``max_amount`` is ``payment.max_amount``, None when payments are not configured."""
-    address = client_address(request)
-    if limiter.blocked(address):
-        return too_many(request)
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
@@ -64,6 +61,8 @@ async def request_payment(
     person_id, token = values["person"] or "", bearer(request)
     if not person_id or not token:
         return error(401, "unauthenticated", "name the person and send their token as Bearer")
+    if limiter.blocked(person_id):
+        return too_many(request)
     order = values["order_reference"] or ""
     if not ORDER.fullmatch(order):
         return error(400, "invalid-field", "order_reference: 1 to 64 letters, digits, . _ -")
@@ -84,7 +83,7 @@ async def request_payment(
         await store.run(authorise)
     except AccessRefused as exc:
         if exc.sign_in:
-            limiter.failed(address)
+            limiter.failed(person_id)
             return error(401, "unauthenticated", exc.reason)
         status = 409 if refusal is not None and exc.reason == refusal else 403
         return error(status, "payment-refused" if status == 409 else "forbidden", exc.reason)

@@ -201,3 +201,37 @@ async def test_m1_amount_at_the_maximum_gets_past_the_amount_check(daemon: Daemo
     )
     answer = await response.json()
     assert (response.status, answer["error_id"]) == (409, "payment-refused"), answer
+
+
+async def sign_in_for_payment(daemon: Daemon, person: str, token: str) -> int:
+    response = await daemon.client.post(
+        "/api/payments",
+        json={**PAYMENT, "person": person},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response.status
+
+
+async def test_s1_failed_sign_ins_from_the_same_host_do_not_lock_other_persons_out(
+    daemon: Daemon,
+) -> None:
+    """S1, R2: five bad sign-ins from 127.0.0.1 locked out every client on 127.0.0.1,
+    the real CRM included. Failures now count per claimed person: the one who failed
+    gets 429, the others still sign in (here: a 409, no call in progress)."""
+    for person in ("mallory", "snguyen"):
+        assert [await sign_in_for_payment(daemon, person, "wrong") for _ in range(5)] == [401] * 5
+    assert await sign_in_for_payment(daemon, "mleroy", daemon.token("mleroy")) == 409
+    response = await daemon.client.get(
+        "/healthz",
+        params={"person": "cdubois"},
+        headers={"Authorization": f"Bearer {daemon.token('cdubois')}"},
+    )
+    assert response.status == 200 and "active_calls" in await response.json()
+    # The names that failed are held off, without a check and without an entry.
+    assert await sign_in_for_payment(daemon, "mallory", "wrong") == 429
+    assert await sign_in_for_payment(daemon, "another-made-up-name", "wrong") == 429
+    assert await sign_in_for_payment(daemon, "snguyen", daemon.token("snguyen")) == 429
+    log = daemon.access_log()
+    assert log.count(("unknown", "sign_in", "refused")) == 5
+    assert log.count(("snguyen", "sign_in", "refused")) == 5
+    assert ("mleroy", "payment_request", "refused") in log
