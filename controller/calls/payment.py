@@ -21,7 +21,7 @@ from controller.config.model import PaymentSettings
 from controller.logs import contains_pan
 from controller.payments import ivr as i
 from controller.payments.amount import AmountRefused, checked_amount
-from controller.payments.charge import APPROVED, DECLINED, ChargeRequest, ChargeResult
+from controller.payments.charge import APPROVED, DECLINED, UNKNOWN, ChargeRequest, ChargeResult
 from controller.store.records import PaymentRecord
 
 IVR_TIMER = "payment-entry"
@@ -122,7 +122,12 @@ class PaymentLeg:
         return self._actions(self.ivr.prompt_finished(), now)
 
     def timed_out(self, now: dt.datetime) -> list[c.Command]:
-        if self.ivr is None:
+        if self.stage is Stage.SUBMITTING:
+            # The card may have been charged: ``unknown``, for someone to check with
+            # the provider by the order reference. The caller hears it failed.
+            why = f"no answer from the payment API within {self.grace_seconds:g} s"
+            return self.conclude(UNKNOWN, "", 0, why, now)
+        if self.ivr is None or self.stage is not Stage.IVR:
             return []
         return self._actions(self.ivr.timed_out(), now)
 
@@ -140,7 +145,9 @@ class PaymentLeg:
                 case i.Collected(card=card):
                     self.stage = Stage.SUBMITTING
                     commands += [
-                        c.CancelTimer(IVR_TIMER),
+                        # The entry timer becomes the answer's: an API that never
+                        # answers must not keep the caller in the IVR.
+                        c.StartTimer(IVR_TIMER, self.grace_seconds),
                         c.SubmitPayment(
                             ChargeRequest(
                                 amount=self.amount,

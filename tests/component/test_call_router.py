@@ -9,6 +9,7 @@ import datetime as dt
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from controller.ari.events import StreamConnected, parse_event
 from controller.ari.models import Application
 from controller.calls.executor import CommandExecutor
 from controller.calls.inbound import InboundCall
-from controller.calls.messages import CHANNELS_LOST
+from controller.calls.messages import CHANNELS_LOST, PaymentRequested
 from controller.calls.router import CallContext, EventRouter
 from controller.clock import ShiftedClock
+from controller.demo.payment_api import PaymentApi, make_certificates
+from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
@@ -79,13 +82,24 @@ class Rig:
     store: StoreThread[SqliteStore]
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+@asynccontextmanager
+async def running_rig(tmp_path: Path, payment_api: PaymentApi | None = None) -> AsyncIterator[Rig]:
+    """The router and executor against the fake ARI; with ``payment_api``, the sales
+    service takes payments through that API."""
     fake = WatchedAri()
     server = TestServer(fake.make_app())
     await server.start_server()
     data = site_config(tmp_path)
     data["ari"]["url"] = str(server.make_url("")).rstrip("/")
+    if payment_api is not None:
+        prompts = {
+            name: f"reccontrol/fr/pay-{name}"
+            for name in ("number", "expiry", "cvv", "invalid", "approved", "declined")
+        }
+        prompts["unavailable"] = "reccontrol/fr/pay-unavailable"
+        data["payment"] = {"api_url": payment_api.url, "prompts": prompts, "timeout": 2}
+        data["payment"]["ca_bundle"] = str(payment_api.certificates.ca)
+        data["services"]["sales"]["payments"] = True
     config = load_site(write_site(tmp_path, data))
     # The fake server checks its own password, not the site's.
     config = dataclasses.replace(
@@ -101,8 +115,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = ShiftedClock(OFFICE_HOURS)
     async with aiohttp.ClientSession() as session:
         client = AriClient(config.ari, session)
+        gateway = (
+            PaymentGateway(config.payment, session) if config.payment is not None else None
+        )
         executor = CommandExecutor(
-            config=config, client=client, store=store, vault=vault, clock=clock
+            config=config, client=client, store=store, vault=vault, clock=clock, gateway=gateway
         )
         router = EventRouter(config=config, executor=executor, clock=clock, rng=AlwaysDrawn(7))
         try:
@@ -112,6 +129,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             await executor.close(grace=1.0)
             await store.stop()
     await server.close()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path) as running:
+        yield running
 
 
 async def send(rig: Rig, kind: str, **fields: Any) -> None:
@@ -296,3 +319,57 @@ async def test_r1_caller_gone_at_a_resync_while_the_agent_stays_hung_up(rig: Rig
 def _stream_connected(channel_ids: list[str]) -> StreamConnected:
     state = Application("reccontrol", tuple(channel_ids), ())
     return StreamConnected("StreamConnected", "reccontrol", "", 0.0, state=state, reconnect=True)
+
+
+# -- the payment API's answer (M1) -------------------------------------------------------
+CARD_KEYS = "4556737586899855#" + "1228" + "737#"
+
+
+async def test_m1_r2_payment_api_answering_100000_deep_returns_the_caller_as_unavailable(
+    tmp_path: Path,
+) -> None:
+    """M1, R2: a payment API answering ``[[[[...]]]]`` 100,000 deep raised RecursionError
+    in the gateway's task: the call never heard an outcome and the caller stayed in the
+    IVR. Now the payment is stored ``unavailable`` with why, the caller hears it and goes
+    back to the agent's bridge."""
+    api = PaymentApi(make_certificates(tmp_path / "certs"))
+    await api.start()
+    api.raw_answer = "[" * 100_000 + "]" * 100_000
+    try:
+        async with running_rig(tmp_path / "site", api) as rig:
+            call_id, ctx, _ = await connected_and_recording(rig)
+            rig.router.feed(call_id, PaymentRequested("42.50", "ORDER-7"))
+            await rig.fake.seen("POST", f"/ari/bridges/rc-{call_id}/removeChannel")
+            for key in CARD_KEYS:
+                await send(rig, "ChannelDtmfReceived", channel=CALLER, digit=key, duration_ms=90)
+            # The result prompt: the first playback on the caller after the card.
+            result = await until_played(rig, "sound:reccontrol/fr/pay-unavailable")
+            await send(rig, "PlaybackFinished", playback={"id": result, "state": "done"})
+            added = await rig.fake.seen("POST", f"/ari/bridges/rc-{call_id}/addChannel")
+            assert added.query["channel"] == "caller-1"
+            await idle(ctx)
+            rows = await rig.store.run(
+                lambda s: s.db.execute("SELECT status, detail FROM payments").fetchall()
+            )
+            assert [tuple(row) for row in rows] == [
+                ("unavailable", "HTTP 200, answer over 64 KiB")
+            ]
+            assert len(api.received) == 1
+    finally:
+        await api.stop()
+
+
+async def until_played(rig: Rig, media: str) -> str:
+    """The playback id of the first ``media`` played on the caller."""
+    found: list[str] = []
+
+    def played() -> bool:
+        for request in rig.fake.requests:
+            if request.path.startswith("/ari/channels/caller-1/play/"):
+                if request.query.get("media") == media:
+                    found.append(request.path.rsplit("/", 1)[1])
+                    return True
+        return False
+
+    await until(played)
+    return found[0]
