@@ -206,8 +206,90 @@ async def test_unknown_service_goes_back_to_the_dialplan_unrecorded(rig: Rig) ->
 
 
 async def test_agent_channel_for_a_finished_call_is_hung_up(rig: Rig) -> None:
-    await send(rig, "StasisStart", channel=channel("stray"), args=["agent", "0123456789abcdef"])
-    assert rig.fake.paths() == [("DELETE", "/ari/channels/stray")]
+    """The agent leg the controller dialled for a call that is over: its id is the one
+    the controller chose for it, so hanging it up hangs up nothing else."""
+    stray = channel("rc-0123456789abcdef-agent")
+    await send(rig, "StasisStart", channel=stray, args=["agent", "0123456789abcdef"])
+    assert rig.fake.paths() == [("DELETE", "/ari/channels/rc-0123456789abcdef-agent")]
+
+
+async def settled(rig: Rig) -> None:
+    """Until the router's checks with Asterisk (a refused channel's release) are done."""
+    await until(lambda: not rig.router.gap.busy)
+
+
+def touching(rig: Rig, channel_id: str) -> list[tuple[str, str]]:
+    """The REST calls made on a channel."""
+    prefix = f"/ari/channels/{channel_id}"
+    return [(m, p) for m, p in rig.fake.paths() if p == prefix or p.startswith(prefix + "/")]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["agent", "0123456789abcdef"], ["inbound", "sales"], ["outbound", "sales", "0612345678"]],
+    ids=["agent", "inbound", "outbound"],
+)
+async def test_r2_stasis_start_for_another_application_makes_no_rest_call(
+    rig: Rig, args: list[str]
+) -> None:
+    """R2: a StasisStart whose ``application`` is not ours (a forged or misdirected
+    frame) made the daemon hang up the channel it named, answer it, or dial for it. It
+    is now counted and nothing is asked of Asterisk at all."""
+    victim = channel("1733490000.42", name="PJSIP/bob-00000007", number="0698765432")
+    frame = event("StasisStart", channel=victim, args=args) | {"application": "other-app"}
+    await rig.router.handle(parse_event(frame, time.monotonic()))
+    await settled(rig)
+    assert rig.fake.paths() == []
+    assert rig.router.calls == {} and rig.router.refused == 1
+
+
+async def test_r2_forged_stasis_start_naming_a_channel_not_ours_never_hangs_it_up(
+    rig: Rig,
+) -> None:
+    """R2: with a call in progress, a StasisStart as the call's "agent" naming another
+    channel made the call hang that channel up (by id, whatever it was); one naming the
+    caller's channel as a new inbound call took it over. Neither reaches the channel
+    now: it is counted, and let go only if Asterisk lists it in the application (here
+    it does not)."""
+    rig.fake.registered = True
+    call_id, ctx, _ = await connected_and_recording(rig)
+    before = len(rig.fake.requests)
+    victim = channel("1733490000.42", name="PJSIP/bob-00000007")
+    await send(rig, "StasisStart", channel=victim, args=["agent", call_id])
+    await send(rig, "StasisStart", channel=CALLER, args=["agent", call_id])
+    await send(rig, "StasisStart", channel=CALLER, args=["inbound", "sales"])
+    agent_leg = channel(f"rc-{call_id}-agent")
+    await send(rig, "StasisStart", channel=agent_leg, args=["outbound", "sales", "0612345678"])
+    await settled(rig)
+    await idle(ctx)
+    # Only Asterisk's list of the application's channels was read; the victim, the
+    # caller and the agent leg were left alone (no hang-up, no answer, no dial).
+    later = [(r.method, r.path) for r in rig.fake.requests[before:]]
+    assert later == [("GET", "/ari/applications/reccontrol")], later
+    assert list(rig.router.calls) == [call_id] and not ctx.finished
+    assert rig.router.refused == 4
+
+
+async def test_r2_refused_channel_really_in_the_application_goes_back_to_the_dialplan(
+    rig: Rig,
+) -> None:
+    """R2: a real channel sent into the application with arguments naming a leg it is
+    not (a dialplan mistake) is not left in Stasis: once Asterisk confirms it sits in
+    the application it goes back to the dialplan, unrecorded, never hung up."""
+    stranger = channel("1733490000.43")
+    rig.fake.registered = True
+    rig.fake.channel_ids = ["1733490000.43"]
+    rig.fake.answers[("GET", "/ari/channels/1733490000.43")] = (
+        200,
+        stranger | {"dialplan": {"app_name": "Stasis", "context": "x", "exten": "s"}},
+    )
+    await send(rig, "StasisStart", channel=stranger, args=["agent", "0123456789abcdef"])
+    await settled(rig)
+    assert touching(rig, "1733490000.43") == [
+        ("GET", "/ari/channels/1733490000.43"),
+        ("POST", "/ari/channels/1733490000.43/variable"),
+        ("POST", "/ari/channels/1733490000.43/continue"),
+    ]
 
 
 async def test_private_outbound_call_is_counted_and_continued_A2(rig: Rig) -> None:
