@@ -248,6 +248,7 @@ async def health(request: web.Request) -> web.Response:
             "ari_connections": stream.connections,
             "active_calls": app[CALLS].active_calls,
             "events_dropped": stream.dropped,
+            "events_refused": app[CALLS].events_refused,
             "event_handler_errors": counters.handler_errors,
             "event_consumer_restarts": counters.consumer_restarts,
             "forced_reconnects": counters.forced_reconnects,

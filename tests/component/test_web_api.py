@@ -153,6 +153,7 @@ async def test_low_healthz_says_only_ok_unless_authenticated(daemon: Daemon) -> 
         "ari_connections": 1,
         "active_calls": 0,
         "events_dropped": 0,
+        "events_refused": 0,
         "event_handler_errors": 0,
         "event_consumer_restarts": 0,
         "forced_reconnects": 0,
