@@ -36,7 +36,7 @@ from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
 from controller.web.errors import error, unexpected_errors
-from controller.web.guard import FailureLimiter, client_address, too_many
+from controller.web.guard import FailureLimiter, too_many
 from controller.web.payments import bearer, request_payment
 
 log = logging.getLogger("reccontrol.daemon")
@@ -219,8 +219,14 @@ def _alert_writer(app: web.Application) -> Callable[[str, str], None]:
 
 async def payments(request: web.Request) -> web.Response:
     app = request.app
+    payment = app[CONFIG].payment
     return await request_payment(
-        request, access=app[ACCESS], store=app[STORE], calls=app[CALLS], limiter=app[LIMITER]
+        request,
+        access=app[ACCESS],
+        store=app[STORE],
+        calls=app[CALLS],
+        limiter=app[LIMITER],
+        max_amount=payment.max_amount if payment is not None else None,
     )
 
 
@@ -236,8 +242,7 @@ async def health(request: web.Request) -> web.Response:
     person_id = request.query.get("person", "")
     token = bearer(request)
     if person_id and token:
-        address = client_address(request)
-        if app[LIMITER].blocked(address):
+        if app[LIMITER].blocked(person_id):
             return too_many(request)
         access = app[ACCESS]
 
@@ -247,13 +252,14 @@ async def health(request: web.Request) -> web.Response:
         try:
             await app[STORE].run(sign_in)
         except AccessRefused as exc:
-            app[LIMITER].failed(address)
+            app[LIMITER].failed(person_id)
             return error(401, "unauthenticated", exc.reason)
         counters = app[PUMP].counters
         answer |= {
             "ari_connections": stream.connections,
             "active_calls": app[CALLS].active_calls,
             "events_dropped": stream.dropped,
+            "events_refused": app[CALLS].events_refused,
             "event_handler_errors": counters.handler_errors,
             "event_consumer_restarts": counters.consumer_restarts,
             "forced_reconnects": counters.forced_reconnects,
@@ -274,7 +280,7 @@ def build_app(
     app[CLOCK] = clock or SystemClock()
     # P4: draws come from the OS CSPRNG so agents cannot predict them.
     app[RNG] = rng or random.SystemRandom()
-    app[LIMITER] = FailureLimiter()
+    app[LIMITER] = FailureLimiter(config.access.persons)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ari_ctx)
     app.cleanup_ctx.append(_purge_ctx)

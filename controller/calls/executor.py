@@ -532,7 +532,14 @@ class CommandExecutor:
             request.card.wipe()
             result = ChargeResult(UNAVAILABLE, "", 0, "no payment API configured", 0.0)
         else:
-            result = await self._gateway.charge(request)
+            try:
+                result = await self._gateway.charge(request)
+            except Exception as exc:
+                # Whatever broke, the call must hear an outcome: a caller waiting in the
+                # IVR for an answer that never comes is a caller lost (R2).
+                log.error("call %s: the payment failed: %s", call_id, type(exc).__name__)
+                detail = f"payment API answer unusable ({type(exc).__name__})"
+                result = ChargeResult(UNAVAILABLE, "", 0, detail, 0.0)
         log.info(
             "call %s: payment API answered %s in %.0f ms after %d attempt(s)",
             call_id,

@@ -54,6 +54,12 @@ class CallManager:
         return self.executor.recording_failures
 
     @property
+    def events_refused(self) -> int:
+        """ARI events ignored since start: another application's, or about a channel
+        that is not ours."""
+        return self.router.refused
+
+    @property
     def adopted(self) -> asyncio.Event:
         """Set once the calls a previous run left open are carried on or ended."""
         return self.router.adopted

@@ -20,11 +20,11 @@ from controller.calls.ids import new_id
 from controller.config.model import PaymentSettings
 from controller.logs import contains_pan
 from controller.payments import ivr as i
-from controller.payments.charge import APPROVED, DECLINED, ChargeRequest, ChargeResult
+from controller.payments.amount import AmountRefused, checked_amount
+from controller.payments.charge import APPROVED, DECLINED, UNKNOWN, ChargeRequest, ChargeResult
 from controller.store.records import PaymentRecord
 
 IVR_TIMER = "payment-entry"
-AMOUNT = re.compile(r"\d{1,7}(\.\d{1,2})?")
 ORDER_REFERENCE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -81,11 +81,12 @@ class PaymentLeg:
     # -- details and the dialogue ----------------------------------------------------
     def accept(self, amount: str, order: str) -> bool:
         """Takes the amount and order reference, if they are valid."""
-        value = Decimal(amount) if AMOUNT.fullmatch(amount) else Decimal(0)
+        try:
+            value = checked_amount(amount, self.settings.max_amount)
+        except AmountRefused:
+            return False
         if (
-            value <= 0
-            or value > self.settings.max_amount
-            or not ORDER_REFERENCE.fullmatch(order)
+            not ORDER_REFERENCE.fullmatch(order)
             # Stored with the outcome: never a card number (PCI DSS 3.4).
             or contains_pan(order)
         ):
@@ -121,7 +122,12 @@ class PaymentLeg:
         return self._actions(self.ivr.prompt_finished(), now)
 
     def timed_out(self, now: dt.datetime) -> list[c.Command]:
-        if self.ivr is None:
+        if self.stage is Stage.SUBMITTING:
+            # The card may have been charged: ``unknown``, for someone to check with
+            # the provider by the order reference. The caller hears it failed.
+            why = f"no answer from the payment API within {self.grace_seconds:g} s"
+            return self.conclude(UNKNOWN, "", 0, why, now)
+        if self.ivr is None or self.stage is not Stage.IVR:
             return []
         return self._actions(self.ivr.timed_out(), now)
 
@@ -139,7 +145,9 @@ class PaymentLeg:
                 case i.Collected(card=card):
                     self.stage = Stage.SUBMITTING
                     commands += [
-                        c.CancelTimer(IVR_TIMER),
+                        # The entry timer becomes the answer's: an API that never
+                        # answers must not keep the caller in the IVR.
+                        c.StartTimer(IVR_TIMER, self.grace_seconds),
                         c.SubmitPayment(
                             ChargeRequest(
                                 amount=self.amount,

@@ -8,6 +8,15 @@ business; which call an event is about, and when its batch runs, is the router's
 Hot path: a key that protects audio (pause, discard) runs its batch right in the event
 handler when nothing of the call is running, so the REST call leaves before anything
 else is scheduled (the budget is about 2 ms).
+
+Trust: an event is acted on only if it is for our application (its ``application``
+field), and a channel only if it is ours. The legs the controller dials have ids it
+chose (``rc-<call id>-agent``, ``-customer``): one entering with the wrong id, or for a
+call it does not belong to, is not ours; nor is a channel that already belongs to a
+call, or one of our legs, entering as a new call. Such an event is counted in
+:attr:`EventRouter.refused` and never turned into a REST call on the channel it names:
+Asterisk is asked whether that channel really sits in the application (see
+:meth:`GapRecovery.release_strangers`), and only then is it let go.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from controller.ari.models import Channel
 from controller.calls import messages as m
 from controller.calls.adoption import Adopted, plan_call
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
-from controller.calls.gap import GapRecovery
+from controller.calls.gap import OUR_LEG, GapRecovery
 from controller.calls.ids import new_id
 from controller.calls.inbound import CallSettings, InboundCall
 from controller.calls.outbound import OutboundCall, outbound_call
@@ -79,6 +88,10 @@ class EventRouter:
         """Channels handed back to the dialplan after a restart: on their way out."""
         self._asterisk_start: str | None = None
         """When the Asterisk of the last connection started."""
+        self._app = config.ari.app
+        self.refused = 0
+        """Events ignored since start: for another application, or about a channel that
+        is not ours (see the module's docstring)."""
         self.adopted = asyncio.Event()
         """Set once the calls a previous run left open are carried on or ended."""
         self.gap = GapRecovery(
@@ -93,6 +106,11 @@ class EventRouter:
 
     # -- events to messages ----------------------------------------------------------
     async def handle(self, event: Event) -> None:
+        if event.application != self._app:
+            # Only a forged or misdirected frame: our websocket subscribes to our
+            # application alone. Acting on it would drive another application's channels.
+            self._refuse(f"a {event.type[:40]!r} event for another application")
+            return
         match event:
             case StasisStart(args=args, channel=channel):
                 await self._stasis_start(channel, args)
@@ -133,6 +151,9 @@ class EventRouter:
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
+        if role not in ("agent", "customer") and not self._may_start(channel):
+            self._refuse("a StasisStart as a new call for a channel already ours", channel.id)
+            return
         if role == "inbound":
             service_name = args[1] if len(args) > 1 else ""
             dialled = args[2] if len(args) > 2 else ""
@@ -157,9 +178,7 @@ class EventRouter:
             self._start_inbound(channel, service_name)
         elif role == "agent":
             call_id = args[1] if len(args) > 1 else ""
-            if call_id not in self.calls:
-                log.warning("agent channel %s answered for a call that is over", channel.id)
-                await self._executor.hang_up_stray(channel.id)
+            if not await self._our_leg(channel, call_id, "agent"):
                 return
             self._by_channel[channel.id] = call_id
             agent = self._config.agent_for_channel(channel.name)
@@ -170,9 +189,7 @@ class EventRouter:
             await self._start_outbound(channel, args[1:])
         elif role == "customer":
             call_id = args[1] if len(args) > 1 else ""
-            if call_id not in self.calls:
-                log.warning("customer channel %s answered for a call that is over", channel.id)
-                await self._executor.hang_up_stray(channel.id)
+            if not await self._our_leg(channel, call_id, "customer"):
                 return
             self.feed(call_id, m.CustomerAnswered(channel))
         elif role in ("private-outbound", "private-line"):
@@ -184,6 +201,45 @@ class EventRouter:
                 channel.id,
             )
             await self._executor.return_to_dialplan(channel.id)
+
+    def _may_start(self, channel: Channel) -> bool:
+        """Whether a channel may enter as something new (a call, a private call): not
+        one a call already owns, nor a leg the controller dialled. A StasisStart saying
+        otherwise would hand a call's channel to another, or a leg to a new call."""
+        return channel.id not in self._by_channel and not OUR_LEG.fullmatch(channel.id)
+
+    async def _our_leg(self, channel: Channel, call_id: str, leg: str) -> bool:
+        """Whether an agent or customer leg entering the application is the one the
+        controller dialled for ``call_id``: the id it chose for that call's leg. A leg
+        of ours for a call that is over is hung up here (False); anything else is
+        refused, and never hung up: its id was not chosen by us."""
+        expected = f"rc-{call_id}-{leg}"
+        if channel.id != expected or not OUR_LEG.fullmatch(expected):
+            self._refuse(f"a StasisStart as {leg} for a channel that is not that leg", channel.id)
+            return False
+        ctx = self.calls.get(call_id)
+        if ctx is None or ctx.finished:
+            log.warning("%s channel %s answered for a call that is over", leg, channel.id)
+            await self._executor.hang_up_stray(channel.id)
+            return False
+        if leg == "agent" and isinstance(ctx.machine, OutboundCall):
+            # An outbound call's agent is the phone that dialled: it never enters as a leg.
+            self._refuse("a StasisStart as agent for an outbound call", channel.id)
+            return False
+        if leg == "customer" and not isinstance(ctx.machine, OutboundCall):
+            self._refuse("a StasisStart as customer for an inbound call", channel.id)
+            return False
+        return True
+
+    def _refuse(self, what: str, channel_id: str | None = None) -> None:
+        """Counts and logs an event that is not acted on. The log names no channel and
+        no number: a forged frame chooses them."""
+        self.refused += 1
+        log.warning("ARI: ignored %s (%d event(s) ignored so far)", what, self.refused)
+        if channel_id is not None:
+            # Asterisk says whether it really is in the application; only then is it
+            # let go (back to the dialplan, or hung up if it is a leg of ours).
+            self.release_strangers([channel_id])
 
     async def _private_call(
         self, channel: Channel, role: str, line: str, unhandled: bool = False

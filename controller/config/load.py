@@ -44,6 +44,7 @@ from controller.config.reader import (
     parse_yaml,
     without_credentials,
 )
+from controller.config.warnings import is_loopback
 from controller.privacy import is_region
 from controller.secrets import Secret
 
@@ -332,13 +333,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         level = log["level"].string("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
         log_format = log["format"].string("text", choices=("text", "json"))
 
-    web = WebSettings()
-    web_node = root["web"]
-    if web_node.present and web_node.mapping(("host", "port")):
-        web = WebSettings(
-            host=web_node["host"].string("127.0.0.1"),
-            port=web_node["port"].integer(8090, minimum=1, maximum=65535),
-        )
+    web = _web(root["web"])
 
     agents: dict[str, Agent] = {}
     for name, node in root["agents"].items():
@@ -395,6 +390,25 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         purge=purge,
         legal=legal,
     )
+
+
+def _web(node: Node) -> WebSettings:
+    """The web API's address. It speaks plain HTTP with bearer tokens, so it listens on
+    the loopback only, unless the site states that a reverse proxy doing TLS fronts it
+    (``behind_proxy: true``); ``check-config`` still warns then."""
+    if not node.present or not node.mapping(("host", "port", "behind_proxy")):
+        return WebSettings()
+    host = node["host"].string("127.0.0.1")
+    port = node["port"].integer(8090, minimum=1, maximum=65535)
+    behind_proxy = node["behind_proxy"].boolean(False)
+    if host.strip() and not is_loopback(host) and not behind_proxy:
+        node["host"].fail(
+            f"{host!r} is not a loopback address: the web API speaks plain HTTP, so tokens "
+            "would cross the network in clear; listen on 127.0.0.1 (or ::1) and put a "
+            "reverse proxy doing TLS in front, or state 'behind_proxy: true' if one "
+            "already is the only way in"
+        )
+    return WebSettings(host=host, port=port, behind_proxy=behind_proxy)
 
 
 def load_config(

@@ -114,6 +114,9 @@ class PrivacySettings:
 class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8090
+    behind_proxy: bool = False
+    """The site says a reverse proxy doing TLS is the only way in: the only case where
+    the daemon may listen on an address other than this machine's loopback."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from urllib.parse import urlsplit
 from controller.config.model import Config
 
 
-def _loopback(host: str | None) -> bool:
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` surely means this machine only: ``localhost`` or a loopback
+    address. Any other name could resolve anywhere."""
     if host == "localhost":
         return True
     try:
@@ -37,9 +39,18 @@ def config_warnings(config: Config) -> list[str]:
     """One line per risky but allowed setting, each naming its key path."""
     warnings = []
     parts = urlsplit(config.ari.url)
-    if parts.scheme == "http" and not _loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         warnings.append(
             f"ari.url: plain http:// to {parts.hostname}, which is not this machine: the ARI "
             "password and every call command travel in clear; use https:// (S5)"
+        )
+    web = config.web
+    if not is_loopback(web.host):
+        # Only loadable with web.behind_proxy: true (see load.py).
+        warnings.append(
+            f"web.host: the web API listens on {web.host!r}, not only on this machine, in "
+            "plain HTTP: tokens and card payment requests cross the network in clear unless "
+            "the reverse proxy (web.behind_proxy) is the only way to reach it; firewall "
+            f"port {web.port} from everything else"
         )
     return warnings

@@ -104,6 +104,9 @@ class PaymentApi:
     drop_first_answer: bool = False
     redirect_to: str | None = None
     """Answer ``307 Temporary Redirect`` to this URL instead of charging."""
+    raw_answer: str | None = None
+    """Answer this body (``200``, ``application/json``) instead of charging: a broken or
+    hostile payment API."""
     received: list[Received] = field(default_factory=list)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
@@ -141,6 +144,8 @@ class PaymentApi:
             await asyncio.sleep(self.delay)
         if self.redirect_to is not None:
             return web.Response(status=307, headers={"Location": self.redirect_to})
+        if self.raw_answer is not None:
+            return web.Response(text=self.raw_answer, content_type="application/json")
         if self.fail_status is not None:
             return web.json_response({"error": "failure"}, status=self.fail_status)
         if not key:

@@ -15,6 +15,8 @@ APPROVED = "approved"
 DECLINED = "declined"
 REJECTED = "rejected"
 UNAVAILABLE = "unavailable"
+UNKNOWN = "unknown"
+"""Sent, and no answer came in time: the card may or may not have been charged."""
 REDIRECT_REFUSED = "redirect refused"
 """How ``ChargeResult.detail`` starts when the API answered a redirect (an alert)."""
 

@@ -30,6 +30,68 @@ from controller.payments.charge import (
 
 log = logging.getLogger("reccontrol.payments")
 
+MAX_ANSWER_BYTES = 64 * 1024
+"""An answer is a status and a reference: anything near this size is not one, and is
+not read further."""
+MAX_ANSWER_DEPTH = 8
+"""Nesting an answer may have. ``json.loads`` recurses once per level: an answer nested
+thousands deep would raise ``RecursionError``, which no ``ValueError`` handler catches."""
+
+
+def nesting_depth(text: str) -> int:
+    """How deeply the arrays and objects of a JSON text nest (brackets inside strings
+    do not count). Linear, and never recursive."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def answer_object(raw: bytes) -> dict[str, Any] | str:
+    """The payment API's answer as a JSON object, or what is wrong with it, in a few
+    words for ``ChargeResult.detail``. An empty answer is an empty object."""
+    if len(raw) > MAX_ANSWER_BYTES:
+        return f"answer over {MAX_ANSWER_BYTES // 1024} KiB"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "answer not UTF-8"
+    if not text.strip():
+        return {}
+    if nesting_depth(text) > MAX_ANSWER_DEPTH:
+        return f"answer nested over {MAX_ANSWER_DEPTH} levels"
+    try:
+        data: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        return "answer not JSON"
+    return data if isinstance(data, dict) else "answer not a JSON object"
+
+
+async def read_bounded(content: aiohttp.StreamReader, limit: int = MAX_ANSWER_BYTES) -> bytes:
+    """At most ``limit + 1`` bytes of a body: enough to tell it is too large without
+    holding all of it."""
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = await content.read(limit + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
 
 def ssl_context(settings: PaymentSettings) -> ssl.SSLContext:
     """Verification on, hostname checked; the CA bundle if one is configured."""
@@ -117,7 +179,7 @@ class PaymentGateway:
                     # over plain HTTP: never follow one (PCI DSS 4.2.1).
                     allow_redirects=False,
                 ) as response:
-                    text = await response.text()
+                    raw = await read_bounded(response.content)
                     status = response.status
             except aiohttp.ClientConnectorCertificateError:
                 # Never retried and never sent elsewhere: the server is not who it says.
@@ -142,18 +204,20 @@ class PaymentGateway:
             if status >= 500 or status == 429:
                 detail = f"HTTP {status}"
                 continue
-            return self._interpret(status, text, attempt, started)
+            return self._interpret(status, raw, attempt, started)
         return self._result(UNAVAILABLE, "", settings.max_attempts, detail, started)
 
-    def _interpret(self, status: int, text: str, attempt: int, started: float) -> ChargeResult:
-        try:
-            data: Any = json.loads(text) if text else {}
-        except ValueError:
-            data = {}
-        reference = data.get("reference") if isinstance(data, dict) else None
+    def _interpret(self, status: int, raw: bytes, attempt: int, started: float) -> ChargeResult:
+        parsed = answer_object(raw)
+        data = parsed if isinstance(parsed, dict) else {}
+        reference = data.get("reference")
         reference = reference if isinstance(reference, str) else ""
         if 200 <= status < 300:
-            answer = data.get("status") if isinstance(data, dict) else None
+            if isinstance(parsed, str):
+                # Not retried: the card would go out again for an API that did answer.
+                log.error("the payment API answered HTTP %d, unusable: %s", status, parsed)
+                return self._result(UNAVAILABLE, "", attempt, f"HTTP {status}, {parsed}", started)
+            answer = data.get("status")
             if answer in (APPROVED, DECLINED):
                 return self._result(str(answer), reference[:64], attempt, f"HTTP {status}", started)
             return self._result(

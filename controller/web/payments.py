@@ -9,6 +9,7 @@ before anything else happens, exactly as with the agent's payment key.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from aiohttp import web
 
@@ -16,11 +17,11 @@ from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
 from controller.calls.manager import CallManager
 from controller.logs import contains_pan
+from controller.payments.amount import AmountRefused, checked_amount
 from controller.store import SqliteStore, StoreThread
 from controller.web.errors import error
-from controller.web.guard import FailureLimiter, client_address, json_object, too_many
+from controller.web.guard import FailureLimiter, json_object, too_many
 
-AMOUNT = re.compile(r"\d{1,7}(\.\d{1,2})?")
 ORDER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 FIELDS = ("person", "purpose", "call_id", "agent", "amount", "order_reference")
 
@@ -37,17 +38,22 @@ async def request_payment(
     store: StoreThread[SqliteStore],
     calls: CallManager,
     limiter: FailureLimiter,
+    max_amount: Decimal | None,
 ) -> web.Response:
-    """``access`` lives on the store thread: it is only used inside ``store.run``."""
-    address = client_address(request)
-    if limiter.blocked(address):
-        return too_many(request)
+    """``access`` lives on the store thread: it is only used inside ``store.run``.
+    ``max_amount`` is ``payment.max_amount``, None when payments are not configured."""
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
     unknown = sorted(set(body) - set(FIELDS))
     if unknown:
         return error(400, "unknown-field", f"unknown field(s): {', '.join(unknown)}")
+    # The amount is checked before anything else: the call would refuse it anyway, and
+    # a 202 for a payment that never starts leaves the CRM waiting for nothing.
+    try:
+        amount = str(checked_amount(body.get("amount"), max_amount))
+    except AmountRefused as exc:
+        return error(400, exc.error_id, exc.message)
     values = {key: body.get(key) for key in FIELDS}
     for key, value in values.items():
         if value is not None and not isinstance(value, str):
@@ -55,9 +61,9 @@ async def request_payment(
     person_id, token = values["person"] or "", bearer(request)
     if not person_id or not token:
         return error(401, "unauthenticated", "name the person and send their token as Bearer")
-    amount, order = values["amount"] or "", values["order_reference"] or ""
-    if not AMOUNT.fullmatch(amount):
-        return error(400, "invalid-field", "amount: a decimal amount such as 42.50")
+    if limiter.blocked(person_id):
+        return too_many(request)
+    order = values["order_reference"] or ""
     if not ORDER.fullmatch(order):
         return error(400, "invalid-field", "order_reference: 1 to 64 letters, digits, . _ -")
     if contains_pan(order):
@@ -77,7 +83,7 @@ async def request_payment(
         await store.run(authorise)
     except AccessRefused as exc:
         if exc.sign_in:
-            limiter.failed(address)
+            limiter.failed(person_id)
             return error(401, "unauthenticated", exc.reason)
         status = 409 if refusal is not None and exc.reason == refusal else 403
         return error(status, "payment-refused" if status == 409 else "forbidden", exc.reason)

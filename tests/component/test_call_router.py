@@ -9,6 +9,7 @@ import datetime as dt
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from controller.ari.events import StreamConnected, parse_event
 from controller.ari.models import Application
 from controller.calls.executor import CommandExecutor
 from controller.calls.inbound import InboundCall
-from controller.calls.messages import CHANNELS_LOST
+from controller.calls.messages import CHANNELS_LOST, PaymentRequested
 from controller.calls.router import CallContext, EventRouter
 from controller.clock import ShiftedClock
+from controller.demo.payment_api import PaymentApi, make_certificates
+from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
@@ -79,13 +82,24 @@ class Rig:
     store: StoreThread[SqliteStore]
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+@asynccontextmanager
+async def running_rig(tmp_path: Path, payment_api: PaymentApi | None = None) -> AsyncIterator[Rig]:
+    """The router and executor against the fake ARI; with ``payment_api``, the sales
+    service takes payments through that API."""
     fake = WatchedAri()
     server = TestServer(fake.make_app())
     await server.start_server()
     data = site_config(tmp_path)
     data["ari"]["url"] = str(server.make_url("")).rstrip("/")
+    if payment_api is not None:
+        prompts = {
+            name: f"reccontrol/fr/pay-{name}"
+            for name in ("number", "expiry", "cvv", "invalid", "approved", "declined")
+        }
+        prompts["unavailable"] = "reccontrol/fr/pay-unavailable"
+        data["payment"] = {"api_url": payment_api.url, "prompts": prompts, "timeout": 2}
+        data["payment"]["ca_bundle"] = str(payment_api.certificates.ca)
+        data["services"]["sales"]["payments"] = True
     config = load_site(write_site(tmp_path, data))
     # The fake server checks its own password, not the site's.
     config = dataclasses.replace(
@@ -101,8 +115,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     clock = ShiftedClock(OFFICE_HOURS)
     async with aiohttp.ClientSession() as session:
         client = AriClient(config.ari, session)
+        gateway = (
+            PaymentGateway(config.payment, session) if config.payment is not None else None
+        )
         executor = CommandExecutor(
-            config=config, client=client, store=store, vault=vault, clock=clock
+            config=config, client=client, store=store, vault=vault, clock=clock, gateway=gateway
         )
         router = EventRouter(config=config, executor=executor, clock=clock, rng=AlwaysDrawn(7))
         try:
@@ -112,6 +129,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             await executor.close(grace=1.0)
             await store.stop()
     await server.close()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    async with running_rig(tmp_path) as running:
+        yield running
 
 
 async def send(rig: Rig, kind: str, **fields: Any) -> None:
@@ -183,8 +206,90 @@ async def test_unknown_service_goes_back_to_the_dialplan_unrecorded(rig: Rig) ->
 
 
 async def test_agent_channel_for_a_finished_call_is_hung_up(rig: Rig) -> None:
-    await send(rig, "StasisStart", channel=channel("stray"), args=["agent", "0123456789abcdef"])
-    assert rig.fake.paths() == [("DELETE", "/ari/channels/stray")]
+    """The agent leg the controller dialled for a call that is over: its id is the one
+    the controller chose for it, so hanging it up hangs up nothing else."""
+    stray = channel("rc-0123456789abcdef-agent")
+    await send(rig, "StasisStart", channel=stray, args=["agent", "0123456789abcdef"])
+    assert rig.fake.paths() == [("DELETE", "/ari/channels/rc-0123456789abcdef-agent")]
+
+
+async def settled(rig: Rig) -> None:
+    """Until the router's checks with Asterisk (a refused channel's release) are done."""
+    await until(lambda: not rig.router.gap.busy)
+
+
+def touching(rig: Rig, channel_id: str) -> list[tuple[str, str]]:
+    """The REST calls made on a channel."""
+    prefix = f"/ari/channels/{channel_id}"
+    return [(m, p) for m, p in rig.fake.paths() if p == prefix or p.startswith(prefix + "/")]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["agent", "0123456789abcdef"], ["inbound", "sales"], ["outbound", "sales", "0612345678"]],
+    ids=["agent", "inbound", "outbound"],
+)
+async def test_r2_stasis_start_for_another_application_makes_no_rest_call(
+    rig: Rig, args: list[str]
+) -> None:
+    """R2: a StasisStart whose ``application`` is not ours (a forged or misdirected
+    frame) made the daemon hang up the channel it named, answer it, or dial for it. It
+    is now counted and nothing is asked of Asterisk at all."""
+    victim = channel("1733490000.42", name="PJSIP/bob-00000007", number="0698765432")
+    frame = event("StasisStart", channel=victim, args=args) | {"application": "other-app"}
+    await rig.router.handle(parse_event(frame, time.monotonic()))
+    await settled(rig)
+    assert rig.fake.paths() == []
+    assert rig.router.calls == {} and rig.router.refused == 1
+
+
+async def test_r2_forged_stasis_start_naming_a_channel_not_ours_never_hangs_it_up(
+    rig: Rig,
+) -> None:
+    """R2: with a call in progress, a StasisStart as the call's "agent" naming another
+    channel made the call hang that channel up (by id, whatever it was); one naming the
+    caller's channel as a new inbound call took it over. Neither reaches the channel
+    now: it is counted, and let go only if Asterisk lists it in the application (here
+    it does not)."""
+    rig.fake.registered = True
+    call_id, ctx, _ = await connected_and_recording(rig)
+    before = len(rig.fake.requests)
+    victim = channel("1733490000.42", name="PJSIP/bob-00000007")
+    await send(rig, "StasisStart", channel=victim, args=["agent", call_id])
+    await send(rig, "StasisStart", channel=CALLER, args=["agent", call_id])
+    await send(rig, "StasisStart", channel=CALLER, args=["inbound", "sales"])
+    agent_leg = channel(f"rc-{call_id}-agent")
+    await send(rig, "StasisStart", channel=agent_leg, args=["outbound", "sales", "0612345678"])
+    await settled(rig)
+    await idle(ctx)
+    # Only Asterisk's list of the application's channels was read; the victim, the
+    # caller and the agent leg were left alone (no hang-up, no answer, no dial).
+    later = [(r.method, r.path) for r in rig.fake.requests[before:]]
+    assert later == [("GET", "/ari/applications/reccontrol")], later
+    assert list(rig.router.calls) == [call_id] and not ctx.finished
+    assert rig.router.refused == 4
+
+
+async def test_r2_refused_channel_really_in_the_application_goes_back_to_the_dialplan(
+    rig: Rig,
+) -> None:
+    """R2: a real channel sent into the application with arguments naming a leg it is
+    not (a dialplan mistake) is not left in Stasis: once Asterisk confirms it sits in
+    the application it goes back to the dialplan, unrecorded, never hung up."""
+    stranger = channel("1733490000.43")
+    rig.fake.registered = True
+    rig.fake.channel_ids = ["1733490000.43"]
+    rig.fake.answers[("GET", "/ari/channels/1733490000.43")] = (
+        200,
+        stranger | {"dialplan": {"app_name": "Stasis", "context": "x", "exten": "s"}},
+    )
+    await send(rig, "StasisStart", channel=stranger, args=["agent", "0123456789abcdef"])
+    await settled(rig)
+    assert touching(rig, "1733490000.43") == [
+        ("GET", "/ari/channels/1733490000.43"),
+        ("POST", "/ari/channels/1733490000.43/variable"),
+        ("POST", "/ari/channels/1733490000.43/continue"),
+    ]
 
 
 async def test_private_outbound_call_is_counted_and_continued_A2(rig: Rig) -> None:
@@ -296,3 +401,57 @@ async def test_r1_caller_gone_at_a_resync_while_the_agent_stays_hung_up(rig: Rig
 def _stream_connected(channel_ids: list[str]) -> StreamConnected:
     state = Application("reccontrol", tuple(channel_ids), ())
     return StreamConnected("StreamConnected", "reccontrol", "", 0.0, state=state, reconnect=True)
+
+
+# -- the payment API's answer (M1) -------------------------------------------------------
+CARD_KEYS = "4556737586899855#" + "1228" + "737#"
+
+
+async def test_m1_r2_payment_api_answering_100000_deep_returns_the_caller_as_unavailable(
+    tmp_path: Path,
+) -> None:
+    """M1, R2: a payment API answering ``[[[[...]]]]`` 100,000 deep raised RecursionError
+    in the gateway's task: the call never heard an outcome and the caller stayed in the
+    IVR. Now the payment is stored ``unavailable`` with why, the caller hears it and goes
+    back to the agent's bridge."""
+    api = PaymentApi(make_certificates(tmp_path / "certs"))
+    await api.start()
+    api.raw_answer = "[" * 100_000 + "]" * 100_000
+    try:
+        async with running_rig(tmp_path / "site", api) as rig:
+            call_id, ctx, _ = await connected_and_recording(rig)
+            rig.router.feed(call_id, PaymentRequested("42.50", "ORDER-7"))
+            await rig.fake.seen("POST", f"/ari/bridges/rc-{call_id}/removeChannel")
+            for key in CARD_KEYS:
+                await send(rig, "ChannelDtmfReceived", channel=CALLER, digit=key, duration_ms=90)
+            # The result prompt: the first playback on the caller after the card.
+            result = await until_played(rig, "sound:reccontrol/fr/pay-unavailable")
+            await send(rig, "PlaybackFinished", playback={"id": result, "state": "done"})
+            added = await rig.fake.seen("POST", f"/ari/bridges/rc-{call_id}/addChannel")
+            assert added.query["channel"] == "caller-1"
+            await idle(ctx)
+            rows = await rig.store.run(
+                lambda s: s.db.execute("SELECT status, detail FROM payments").fetchall()
+            )
+            assert [tuple(row) for row in rows] == [
+                ("unavailable", "HTTP 200, answer over 64 KiB")
+            ]
+            assert len(api.received) == 1
+    finally:
+        await api.stop()
+
+
+async def until_played(rig: Rig, media: str) -> str:
+    """The playback id of the first ``media`` played on the caller."""
+    found: list[str] = []
+
+    def played() -> bool:
+        for request in rig.fake.requests:
+            if request.path.startswith("/ari/channels/caller-1/play/"):
+                if request.query.get("media") == media:
+                    found.append(request.path.rsplit("/", 1)[1])
+                    return True
+        return False
+
+    await until(played)
+    return found[0]

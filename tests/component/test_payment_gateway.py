@@ -160,3 +160,39 @@ async def test_card_body_sent_is_wiped_no_unwiped_copy(api: PaymentApi) -> None:
     (data,) = sent
     assert isinstance(data, memoryview)
     assert len(data) > 100 and not any(data.tobytes())
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [
+        (DEEP, "HTTP 200, answer over 64 KiB"),
+        ('{"status": ' + "[" * 200 + "]" * 200 + "}", "HTTP 200, answer nested over 8 levels"),
+        ('{"status": "approved", "pad": "' + "x" * 70_000 + '"}', "HTTP 200, answer over 64 KiB"),
+        ("approved", "HTTP 200, answer not JSON"),
+        ('["approved"]', "HTTP 200, answer not a JSON object"),
+    ],
+    ids=["100000-deep", "200-deep", "70-KiB", "not-json", "array"],
+)
+async def test_m1_r2_hostile_answer_is_an_unavailable_payment_never_an_exception(
+    api: PaymentApi, answer: str, detail: str
+) -> None:
+    """M1, R2: an answer nested 100,000 deep made ``json.loads`` raise RecursionError out
+    of the gateway, so the call never heard an outcome. The answer is read up to 64 KiB
+    and parsed only within 8 levels: a bad one is ``unavailable``, sent once, and says
+    why."""
+    api.raw_answer = answer
+    req = request()
+    result = await charge(settings_for(api), req)
+    assert (result.status, result.detail, result.attempts) == ("unavailable", detail, 1)
+    assert len(api.received) == 1
+    assert len(req.card.number) == 0
+
+
+async def test_m1_brackets_inside_strings_are_no_nesting(api: PaymentApi) -> None:
+    api.raw_answer = '{"status": "approved", "reference": "[[[[[[[[[[[[{{{{{{{{\\"", "x": {}}'
+    result = await charge(settings_for(api), request())
+    # The escaped quote does not end the string: the brackets after it are text too.
+    assert (result.status, result.reference) == ("approved", '[[[[[[[[[[[[{{{{{{{{"')

@@ -20,6 +20,8 @@ from controller.store import SqliteStore
 from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
 from tests.sites import ENV, site_config, write_site
 
+MAX_AMOUNT = "5000"
+
 
 @dataclass
 class Daemon:
@@ -50,6 +52,13 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
         "password_env": "RECCONTROL_ARI_PASSWORD",
         "reconnect": {"initial_delay": 0.01, "max_delay": 0.1},
     }
+    prompts = {
+        name: f"reccontrol/fr/pay-{name}"
+        for name in ("number", "expiry", "cvv", "invalid", "approved", "declined", "unavailable")
+    }
+    data["payment"] = {"api_url": "https://pay.example/v1", "prompts": prompts}
+    data["payment"] |= {"max_amount": MAX_AMOUNT}
+    data["services"]["sales"]["payments"] = True
     config = load_config(
         write_site(tmp_path, data), environ={**ENV, "RECCONTROL_ARI_PASSWORD": PASSWORD}
     )
@@ -144,6 +153,7 @@ async def test_low_healthz_says_only_ok_unless_authenticated(daemon: Daemon) -> 
         "ari_connections": 1,
         "active_calls": 0,
         "events_dropped": 0,
+        "events_refused": 0,
         "event_handler_errors": 0,
         "event_consumer_restarts": 0,
         "forced_reconnects": 0,
@@ -153,3 +163,76 @@ async def test_low_healthz_says_only_ok_unless_authenticated(daemon: Daemon) -> 
         "/healthz", params={"person": "cdubois"}, headers={"Authorization": "Bearer wrong"}
     )
     assert response.status == 401 and "active_calls" not in await response.text()
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [
+        *("0", "0.00", "5000.01", "99999", "-1", "-0.50", "NaN", "Infinity", "1e3", "12.345"),
+        *(" 12", "", 12.5, 0, -3, None, True, ["10"], {"value": "10"}),
+    ],
+)
+async def test_m1_r2_amount_zero_over_the_maximum_or_not_an_amount_is_refused(
+    daemon: Daemon, amount: object
+) -> None:
+    """M1, R2: ``POST /api/payments`` with an amount of zero, above
+    ``payment.max_amount``, negative, not a number or not a string answered 202 (or went
+    on to the call, which dropped it): now a 400 whose ``error_id`` names the field, and
+    nothing reaches the access log (the request never got that far)."""
+    body = {**PAYMENT, "person": "mleroy", "amount": amount}
+    if amount is None:
+        del body["amount"]
+    response = await daemon.client.post(
+        "/api/payments", json=body, headers={"Authorization": f"Bearer {daemon.token('mleroy')}"}
+    )
+    answer = await response.json()
+    assert response.status == 400, answer
+    assert answer["error_id"] == "invalid-amount"
+    assert answer["message"].startswith("amount: ")
+    assert daemon.access_log() == []
+
+
+async def test_m1_amount_at_the_maximum_gets_past_the_amount_check(daemon: Daemon) -> None:
+    """M1: the maximum itself is allowed; with no call in progress the request is
+    refused for that reason, after the sign-in."""
+    response = await daemon.client.post(
+        "/api/payments",
+        json={**PAYMENT, "person": "mleroy", "amount": MAX_AMOUNT},
+        headers={"Authorization": f"Bearer {daemon.token('mleroy')}"},
+    )
+    answer = await response.json()
+    assert (response.status, answer["error_id"]) == (409, "payment-refused"), answer
+
+
+async def sign_in_for_payment(daemon: Daemon, person: str, token: str) -> int:
+    response = await daemon.client.post(
+        "/api/payments",
+        json={**PAYMENT, "person": person},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response.status
+
+
+async def test_s1_failed_sign_ins_from_the_same_host_do_not_lock_other_persons_out(
+    daemon: Daemon,
+) -> None:
+    """S1, R2: five bad sign-ins from 127.0.0.1 locked out every client on 127.0.0.1,
+    the real CRM included. Failures now count per claimed person: the one who failed
+    gets 429, the others still sign in (here: a 409, no call in progress)."""
+    for person in ("mallory", "snguyen"):
+        assert [await sign_in_for_payment(daemon, person, "wrong") for _ in range(5)] == [401] * 5
+    assert await sign_in_for_payment(daemon, "mleroy", daemon.token("mleroy")) == 409
+    response = await daemon.client.get(
+        "/healthz",
+        params={"person": "cdubois"},
+        headers={"Authorization": f"Bearer {daemon.token('cdubois')}"},
+    )
+    assert response.status == 200 and "active_calls" in await response.json()
+    # The names that failed are held off, without a check and without an entry.
+    assert await sign_in_for_payment(daemon, "mallory", "wrong") == 429
+    assert await sign_in_for_payment(daemon, "another-made-up-name", "wrong") == 429
+    assert await sign_in_for_payment(daemon, "snguyen", daemon.token("snguyen")) == 429
+    log = daemon.access_log()
+    assert log.count(("unknown", "sign_in", "refused")) == 5
+    assert log.count(("snguyen", "sign_in", "refused")) == 5
+    assert ("mleroy", "payment_request", "refused") in log

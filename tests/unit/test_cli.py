@@ -146,6 +146,26 @@ def test_check_config_warns_about_plain_http_to_a_remote_ari_host(tmp_path: Path
     assert "warning: ari.url: plain http:// to pbx.example" in result.output
 
 
+def test_s5_check_config_refuses_web_host_0_0_0_0_unless_behind_a_proxy(tmp_path: Path) -> None:
+    """S5, R2: ``web.host: 0.0.0.0`` passed check-config silently. Now exit 2 naming
+    ``web.host``; with ``behind_proxy: true`` it is valid, with a warning."""
+    text = (REPO / "config/example.yaml").read_text()
+    assert "  host: 127.0.0.1\n" in text
+    path = tmp_path / "open.yaml"
+    path.write_text(text.replace("  host: 127.0.0.1\n", "  host: 0.0.0.0\n"))
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=example_environ(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "web.host: '0.0.0.0' is not a loopback address" in result.output
+    path.write_text(
+        text.replace("  host: 127.0.0.1\n", "  host: 0.0.0.0\n").replace(
+            "  behind_proxy: false\n", "  behind_proxy: true\n"
+        )
+    )
+    result = CliRunner().invoke(cli, ["check-config", str(path)], env=example_environ(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "warning: web.host: the web API listens on '0.0.0.0'" in result.output
+
+
 # Nothing the example could read its secrets from.
 NO_SECRETS: dict[str, str | None] = {"CREDENTIALS_DIRECTORY": None}
 

@@ -529,6 +529,44 @@ def test_plain_http_to_a_remote_ari_host_is_warned(load: Loader, url: str, warne
     assert all(w.startswith("ari.url: plain http://") and "in clear" in w for w in warnings)
 
 
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the config must refuse
+
+
+@pytest.mark.parametrize(
+    "host", [ALL_INTERFACES, "::", "192.0.2.10", "pbx.example", "127.0.0.1.nip.io"]
+)
+def test_s5_web_host_off_the_loopback_is_refused_without_a_proxy(load: Loader, host: str) -> None:
+    """S5, R2: ``web.host: 0.0.0.0`` loaded silently and put bearer tokens on the network
+    in plain HTTP. Any address that is not surely this machine is refused, naming
+    ``web.host``, unless the site states a TLS reverse proxy fronts the daemon."""
+    data = mutate(lambda d: d.update(web={"host": host, "port": 8090}))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("web.host: ") and "not a loopback address" in problem
+    assert "behind_proxy: true" in problem
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "localhost"])
+def test_s5_web_host_on_the_loopback_loads_without_a_warning(load: Loader, host: str) -> None:
+    from controller.config.warnings import config_warnings
+
+    config = load(mutate(lambda d: d.update(web={"host": host})))
+    assert (config.web.host, config.web.behind_proxy) == (host, False)
+    assert not [w for w in config_warnings(config) if w.startswith("web.")]
+
+
+def test_s5_web_host_behind_a_proxy_loads_and_is_warned(load: Loader) -> None:
+    """S5: with ``behind_proxy: true`` the config loads; the warning names ``web.host``."""
+    from controller.config.warnings import config_warnings
+
+    data = mutate(lambda d: d.update(web={"host": ALL_INTERFACES, "behind_proxy": True}))
+    config = load(data)
+    assert (config.web.host, config.web.behind_proxy) == (ALL_INTERFACES, True)
+    [warning] = [w for w in config_warnings(config) if w.startswith("web.")]
+    assert warning.startswith("web.host: the web API listens on '0.0.0.0'")
+    problems = problems_of(load, mutate(lambda d: d.update(web={"behind_proxy": "yes"})))
+    assert problems == ["web.behind_proxy: must be true or false, not a string"]
+
+
 PEM_CERTIFICATE = REPO / "tests" / "golden" / "ca.pem"
 
 

@@ -694,6 +694,28 @@ def test_full_payment_returns_the_caller_and_resumes() -> None:
     assert d.call.payment is None
 
 
+def test_m1_r2_payment_api_silent_past_its_grace_returns_the_caller_to_the_agent() -> None:
+    """M1, R2: with the card sent and no answer, the payment timer returns the caller
+    to the agent: failure prompt to the caller, refusal tone to the agent, then back
+    in the bridge and the recording resumed."""
+    d = paying_driver()
+    start_ivr(d)
+    out = caller_keys(d, CARD_KEYS)
+    assert len(of(out, c.SubmitPayment)) == 1
+    fired = d.send(m.TimerFired("payment-entry"))
+    assert of(fired, c.RecordPayment)[0].payment.status == "unknown"
+    result_play = next(p for p in of(fired, c.Play) if p.channel_id == CALLER.id)
+    assert result_play.media == "sound:p-down"
+    agent_tone = [p.media for p in of(fired, c.Play) if p.channel_id == AGENT_CHANNEL.id]
+    assert agent_tone == [f"sound:{d.call.settings.agent_keys.refused_sound}"]
+    back = d.send(m.PlaybackDone(result_play.playback_id))
+    assert kinds(back)[:4] == ["StopHoldMusic", "AddToBridge", "ResumeRecording", "ClosePause"]
+    assert d.call.payment is None
+    # The answer that finally comes is stored nowhere a second time.
+    late = d.send(m.PaymentDone(ChargeResult("approved", "PAY-1", 1, "HTTP 200", 9000.0)))
+    assert of(late, c.RecordPayment) == [] and of(late, c.AddToBridge) == []
+
+
 def test_payment_refused_without_amount() -> None:
     d = paying_driver()
     d.connect()

@@ -141,3 +141,25 @@ def test_prompt_end_starts_the_entry_timer_only_for_the_current_prompt() -> None
     assert payment.prompt_finished(payment.prompt_id, NOW) == [
         c.StartTimer(IVR_TIMER, SETTINGS.first_digit_timeout)
     ]
+
+
+def test_m1_r2_an_api_that_never_answers_ends_the_payment_as_unknown() -> None:
+    """M1, R2: once the card was sent nothing timed the wait, so a payment API that
+    never answered kept the caller in the IVR for good. Sending starts a timer of
+    ``grace_seconds`` (the API's timeout for every attempt, with the retries' pauses);
+    when it fires the outcome is stored as ``unknown`` (the card may have been charged)
+    and the caller hears the failure prompt; a late answer changes nothing."""
+    payment, _ = in_ivr()
+    out = typed(payment, CARD_KEYS)
+    assert c.StartTimer(IVR_TIMER, payment.grace_seconds) in out
+    assert c.CancelTimer(IVR_TIMER) not in out
+    fired = payment.timed_out(NOW)
+    (record,) = of(fired, c.RecordPayment)
+    assert isinstance(record, c.RecordPayment)
+    assert record.payment.status == "unknown"
+    grace = SETTINGS.timeout * 2 + 4
+    assert record.payment.detail == f"no answer from the payment API within {grace:g} s"
+    assert payment.stage is Stage.RESULT
+    assert payment.announce_result().media == "sound:p-down"
+    assert payment.charged(ChargeResult("approved", "PAY-1", 1, "HTTP 200", 1.0), NOW) == []
+    assert payment.timed_out(NOW) == []
