@@ -103,6 +103,19 @@ def caller_hash(key: Secret, number: str, region: str = DEFAULT_REGION) -> str |
     return _hmac(key, normal)
 
 
+def earlier_caller_hash(key: Secret, number: str, region: str = DEFAULT_REGION) -> str | None:
+    """The HMAC that releases before rule 3 stored for this caller id, when it differs
+    from :func:`caller_hash`: they hashed bare international digits as they came
+    (``447911123456``). An objection kept under it is carried to the current HMAC (C4)."""
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.is_possible_number(parsed) or _bare_international(number) is None:
+        return None
+    return _hmac(key, _SEPARATORS.sub("", number))
+
+
 def subject_hash(key: Secret, number: str, region: str = DEFAULT_REGION) -> str:
     """The HMAC a data-subject request looks for. Strict: a number that cannot be
     parsed raises :class:`NumberError` instead of matching nothing."""

@@ -5,6 +5,8 @@ objection (C4)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 from controller.access.service import AccessService
 from controller.clock import FixedClock
 from controller.config import Config
-from controller.privacy import caller_hash
+from controller.privacy import caller_hash, earlier_caller_hash
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
 from tests.sites import add_call, load_site, open_site, write_site
@@ -62,3 +64,47 @@ def test_c4_objection_made_in_one_form_is_remembered_for_the_others(
     later_hash = caller_hash(key, later, region)
     assert later_hash is not None
     assert store.has_objection(later_hash, T0 + dt.timedelta(days=1))
+
+
+@pytest.mark.parametrize(
+    ("number", "earlier"),
+    [
+        ("447911123456", "447911123456"),
+        ("44 7911 123456", "447911123456"),
+        ("+447911123456", None),
+        ("0044 7911 123456", None),
+        ("0612345678", None),
+        ("33612345678", None),
+        ("1001", None),
+        ("anonymous", None),
+    ],
+)
+def test_c4_earlier_hash_only_for_forms_whose_rule_changed(
+    site: tuple[Config, SqliteStore, LocalVault], number: str, earlier: str | None
+) -> None:
+    """C4: only bare international digits were hashed differently before; for them the
+    earlier HMAC is the one of the digits as they came."""
+    config, _, _ = site
+    key = config.privacy.caller_hmac_key
+    expected = (
+        hmac.new(key.reveal().encode(), earlier.encode(), hashlib.sha256).hexdigest()
+        if earlier
+        else None
+    )
+    assert earlier_caller_hash(key, number, "FR") == expected
+
+
+def test_c4_carried_objection_keeps_the_later_expiry_and_leaves_no_earlier_row(
+    site: tuple[Config, SqliteStore, LocalVault],
+) -> None:
+    config, store, _ = site
+    key = config.privacy.caller_hmac_key
+    earlier = earlier_caller_hash(key, "447911123456", "FR")
+    current = caller_hash(key, "447911123456", "FR")
+    assert earlier is not None and current is not None
+    store.remember_objection(earlier, T0, 365)
+    store.remember_objection(current, T0 - dt.timedelta(days=300), 365)
+    assert store.carry_objection(earlier, current)
+    assert not store.carry_objection(earlier, current)
+    assert store.has_objection(current, T0 + dt.timedelta(days=364))
+    assert not store.has_objection(earlier, T0)
