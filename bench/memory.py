@@ -201,7 +201,7 @@ def _offline_config(workdir: Path) -> Config:
         },
         "privacy": {"caller_hmac_key_file": str(workdir / "caller-hmac-key")},
         "agents": {
-            "alice": {"name": "Alice Martin", "endpoints": ["Local/alice"], "windows": everywhere}
+            "alice": {"name": "Alice Martin", "endpoints": ["Local/alice-*"], "windows": everywhere}
         },
         "services": {
             "sales": {

@@ -158,7 +158,7 @@ def site_config(site: SandboxSite, cycles: int) -> dict[str, Any]:
             "hold": service("Local/alice-talk@sim-agent"),
         },
         agents={
-            "alice": {"name": "Alice Martin", "endpoints": ["Local/alice"], "windows": everywhere}
+            "alice": {"name": "Alice Martin", "endpoints": ["Local/alice-*"], "windows": everywhere}
         },
     )
 

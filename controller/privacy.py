@@ -1,9 +1,20 @@
 """Caller numbers are personal data: reccontrol keeps only a keyed hash of them (C4).
 
-A number is hashed in its E.164 form (``+33612345678``), parsed with the ``phonenumbers``
-library and the site's default region (``privacy.default_region``), so ``0612345678``,
-``06 12 34 56 78``, ``+33 (0)6 12 34 56 78`` and ``0033612345678`` all give the same
-HMAC, at call time and at data-subject request time (C5).
+A number is hashed in its E.164 form (``+33612345678``), read by :func:`to_e164`, the one
+rule used for the caller id Asterisk delivers, the number a DPO types into a
+data-subject request (C5) and an agent's declared private lines (A2). With the default
+region FR:
+
+1. A number with ``+`` or the region's international prefix (``00``) is international:
+   ``+44 7911 123456`` and ``0044 7911 123456``.
+2. Otherwise it is read as a national number of ``privacy.default_region`` when it is a
+   possible number there: ``0612345678``, ``06 12 34 56 78``, ``612345678``.
+3. Otherwise a string of bare digits is read as international without its ``+``, as
+   some trunks deliver it: ``447911123456`` is ``+447911123456``. Rule 2 comes first,
+   so a bare string that is also a possible national number stays national.
+
+So all the forms above of one number give the same HMAC, whichever form a call came
+with and whichever form the objection or the request was made with.
 """
 
 from __future__ import annotations
@@ -18,6 +29,8 @@ from controller.secrets import Secret
 
 DEFAULT_REGION = "FR"
 _SEPARATORS = re.compile(r"[\s.\-()/]")
+# A country code never starts with 0: a leading 0 is a national or international prefix.
+_BARE = re.compile(r"[1-9][0-9]+")
 
 
 class NumberError(ValueError):
@@ -38,8 +51,27 @@ def to_e164(number: str, region: str = DEFAULT_REGION) -> str:
     except phonenumbers.NumberParseException:
         raise NumberError("not a phone number") from None
     if not phonenumbers.is_possible_number(parsed):
-        raise NumberError(f"not a possible phone number (read with default region {region})")
+        bare = _bare_international(number)
+        if bare is None:
+            raise NumberError(
+                f"not a possible phone number (read with default region {region})"
+            )
+        parsed = bare
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _bare_international(number: str) -> phonenumbers.PhoneNumber | None:
+    """Rule 3: digits only (separators aside), not possible in the default region: a
+    trunk that dropped the ``+`` of an international number. None when reading it so
+    gives no possible number either."""
+    digits = _SEPARATORS.sub("", number)
+    if _BARE.fullmatch(digits) is None:
+        return None
+    try:
+        parsed = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return parsed if phonenumbers.is_possible_number(parsed) else None
 
 
 def normalise_number(number: str, region: str = DEFAULT_REGION) -> str:
@@ -69,6 +101,19 @@ def caller_hash(key: Secret, number: str, region: str = DEFAULT_REGION) -> str |
     if not normal or not any(c.isdigit() for c in normal):
         return None
     return _hmac(key, normal)
+
+
+def earlier_caller_hash(key: Secret, number: str, region: str = DEFAULT_REGION) -> str | None:
+    """The HMAC that releases before rule 3 stored for this caller id, when it differs
+    from :func:`caller_hash`: they hashed bare international digits as they came
+    (``447911123456``). An objection kept under it is carried to the current HMAC (C4)."""
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.is_possible_number(parsed) or _bare_international(number) is None:
+        return None
+    return _hmac(key, _SEPARATORS.sub("", number))
 
 
 def subject_hash(key: Secret, number: str, region: str = DEFAULT_REGION) -> str:

@@ -335,7 +335,7 @@ class CommandExecutor:
     async def agent_named_on(self, channel_id: str) -> Agent | None:
         """Who answered behind a Local target. A Queue() on the far half names the member
         that answered in ``MEMBERINTERFACE`` (queues.conf ``setinterfacevar=yes``), e.g.
-        ``PJSIP/bruno``: matched against the agents' endpoints. Otherwise the site's
+        ``PJSIP/bruno``: matched exactly against the agents' endpoints. Otherwise the site's
         dialplan may name the agent in ``RECCONTROL_AGENT``. Neither: nobody, and the
         call is not recorded."""
         try:
@@ -343,7 +343,7 @@ class CommandExecutor:
         except AriError:
             member = ""
         if member:
-            agent = self._config.agent_for_channel(member)
+            agent = self._config.agent_for_interface(member)
             if agent is None:
                 log.warning(
                     "channel %s: queue member %s is no configured agent", channel_id, member

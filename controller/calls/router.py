@@ -50,7 +50,7 @@ from controller.calls.inbound import CallSettings, InboundCall
 from controller.calls.outbound import OutboundCall, outbound_call
 from controller.clock import Clock
 from controller.config.model import Config
-from controller.privacy import caller_hash
+from controller.privacy import caller_hash, earlier_caller_hash
 
 log = logging.getLogger("reccontrol.calls")
 
@@ -267,6 +267,15 @@ class EventRouter:
         else:
             await self._executor.continue_private_call(channel.id)
 
+    def _carry_earlier_objection(self, number: str, hashed: str | None) -> None:
+        """An objection stored under the HMAC an older rule gave this number's form is
+        moved to the current HMAC. Queued before the call starts, so the store thread
+        does it before the call's own lookup (C4)."""
+        privacy = self._config.privacy
+        earlier = earlier_caller_hash(privacy.caller_hmac_key, number, privacy.default_region)
+        if earlier is not None and hashed is not None and earlier != hashed:
+            self._executor.write(lambda s: s.carry_objection(earlier, hashed))
+
     def _start_inbound(self, channel: Channel, service_name: str) -> None:
         call_id = new_id(self._rng, 64)
         machine = InboundCall(
@@ -281,6 +290,7 @@ class EventRouter:
             settings=self._settings,
             rng=self._rng,
         )
+        self._carry_earlier_objection(channel.caller.number, machine.caller_hash)
         ctx = CallContext(machine)
         self.calls[call_id] = ctx
         for channel_id in machine.channel_ids:
@@ -299,6 +309,7 @@ class EventRouter:
             log.error("channel %s: %s; the call goes on unrecorded", channel.id, machine)
             await self._executor.return_to_dialplan(channel.id)
             return
+        self._carry_earlier_objection(args[1] if len(args) > 1 else "", machine.customer_hash)
         ctx = CallContext(machine)
         self.calls[call_id] = ctx
         for channel_id in machine.channel_ids:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controller.config import governance
 from controller.config import services as services_section
+from controller.config.endpoints import Endpoint, EndpointError, ambiguity, parse_endpoint
 from controller.config.model import (
     MAX_CALL_METADATA_DAYS,
     Agent,
@@ -45,7 +46,7 @@ from controller.config.reader import (
     without_credentials,
 )
 from controller.config.warnings import is_loopback
-from controller.privacy import is_region
+from controller.privacy import NumberError, is_region, to_e164
 from controller.secrets import Secret
 
 SEQUENCE_PATTERN = r"[0-9*#]{2,4}"
@@ -128,7 +129,43 @@ def _ari(node: Node, secrets: Secrets) -> AriSettings | None:
     )
 
 
-def _agent(name: str, node: Node) -> Agent:
+def _strings(node: Node, *, allow_empty: bool = False) -> list[tuple[Node, str]]:
+    """A list of strings with the node of each, for errors naming ``key[index]``. A
+    single string stands for a list of one, as :meth:`Node.string_list` allows."""
+    values = node.string_list((), allow_empty=allow_empty)
+    nodes = list(node.elements()) if isinstance(node.value, list) else [node]
+    return [(n, v) for n, v in zip(nodes, values, strict=False) if isinstance(v, str)]
+
+
+def _endpoints(node: Node) -> tuple[str, ...]:
+    """An agent's endpoints, each one a name Asterisk could report (A7)."""
+    endpoints: list[str] = []
+    for element, text in _strings(node):
+        try:
+            parse_endpoint(text)
+        except EndpointError as exc:
+            element.fail(str(exc))
+        endpoints.append(text)
+    return tuple(endpoints)
+
+
+def _private_lines(node: Node, region: str) -> tuple[str, ...]:
+    """An agent's private lines in E.164 form, read by the rule used for callers'
+    numbers, so a call to one is known whatever form the trunk delivers it in (A2)."""
+    lines: list[str] = []
+    for element, line in _strings(node, allow_empty=True):
+        try:
+            lines.append(to_e164(line, region))
+        except NumberError as exc:
+            # The message never repeats the number: the key path says which one it is.
+            element.fail(
+                f"is {exc}; write it in international form, e.g. +33100000101 "
+                f"(national numbers are read in privacy.default_region, {region})"
+            )
+    return tuple(lines)
+
+
+def _agent(name: str, node: Node, region: str) -> Agent:
     node.mapping(
         ("name", "endpoints", "windows", "protected", "protection_reason", "private_lines"),
         required=("name", "endpoints", "windows"),
@@ -146,12 +183,40 @@ def _agent(name: str, node: Node) -> Agent:
     return Agent(
         id=name,
         name=node["name"].string(""),
-        endpoints=node["endpoints"].string_list(()),
+        endpoints=_endpoints(node["endpoints"]),
         windows=windows,
         protected=protected,
         protection_reason=reason,
-        private_lines=node["private_lines"].string_list((), allow_empty=True),
+        private_lines=_private_lines(node["private_lines"], region),
     )
+
+
+def _unambiguous_endpoints(node: Node, agents: dict[str, Agent]) -> None:
+    """Refuses endpoints of two agents that one channel could fit, or whose names differ
+    only by a dash and a tail (``PJSIP/alice``, ``PJSIP/alice-rep``): a misread name there
+    records one for the other, a protected agent for an unprotected one (A3)."""
+    seen: list[tuple[str, int, Endpoint]] = []
+    for agent in agents.values():
+        for index, text in enumerate(agent.endpoints):
+            try:
+                endpoint = parse_endpoint(text)
+            except EndpointError:
+                continue  # already reported
+            for other_id, other_index, other in seen:
+                if other_id == agent.id:
+                    continue
+                why = ambiguity(other, endpoint)
+                if why is not None:
+                    other_text = agents[other_id].endpoints[other_index]
+                    endpoints = node[agent.id]["endpoints"]
+                    listed = isinstance(endpoints.value, list)
+                    node.problems.add(
+                        endpoints.child_path(index) if listed else endpoints.path,
+                        f"{text!r} and agents.{other_id}.endpoints[{other_index}] "
+                        f"({other_text!r}) could be taken for one another: {why}. Rename "
+                        "one of the phones, or list it under one agent only",
+                    )
+            seen.append((agent.id, index, endpoint))
 
 
 def _agent_keys(node: Node, services: dict[str, Service]) -> AgentKeys:
@@ -339,9 +404,10 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     for name, node in root["agents"].items():
         if not re.fullmatch(NAME_PATTERN, name):
             node.fail(f"invalid agent id: {NAME_HINT}")
-        agents[name] = _agent(name, node)
+        agents[name] = _agent(name, node, privacy.default_region if privacy else "FR")
     if root["agents"].present and not agents:
         root["agents"].fail("must name at least one agent")
+    _unambiguous_endpoints(root["agents"], agents)
 
     services: dict[str, Service] = {}
     for name, node in root["services"].items():

@@ -10,6 +10,14 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from controller.ari.settings import AriConnection, ReconnectSettings
+from controller.config.endpoints import (
+    EndpointError,
+    Name,
+    channel_name,
+    interface_name,
+    parse_endpoint,
+)
+from controller.privacy import NumberError, to_e164
 from controller.secrets import Secret
 
 # Legal ceilings from the CNIL guidance (T1, T2, T3). A service may only exceed the
@@ -131,20 +139,31 @@ class Agent:
     id: str
     name: str
     endpoints: tuple[str, ...]
-    """Channel name prefixes that identify this agent, e.g. ``PJSIP/alice``."""
+    """What Asterisk calls this agent's phones, e.g. ``PJSIP/alice`` (see
+    :mod:`controller.config.endpoints`)."""
     windows: tuple[WeeklyWindow, ...]
     """The published periods during which this agent may be recorded (A1)."""
     protected: bool = False
     protection_reason: str = ""
     private_lines: tuple[str, ...] = ()
+    """In E.164 form, as the loader normalised them (A2)."""
 
-    def matches_channel(self, channel_name: str) -> bool:
-        return any(
-            channel_name == prefix
-            or channel_name.startswith(prefix + "-")
-            or channel_name.startswith(prefix + ";")
-            for prefix in self.endpoints
-        )
+    def fit(self, name: Name) -> tuple[int, int, int] | None:
+        """How closely the closest of this agent's endpoints fits ``name``, or None."""
+        fits = [f for f in (_fit(endpoint, name) for endpoint in self.endpoints) if f]
+        return max(fits) if fits else None
+
+    def matches_channel(self, channel: str) -> bool:
+        name = channel_name(channel)
+        return name is not None and self.fit(name) is not None
+
+
+def _fit(endpoint: str, name: Name) -> tuple[int, int, int] | None:
+    try:
+        return parse_endpoint(endpoint).specificity(name)
+    except EndpointError:
+        # The loader refuses such endpoints; one built in code simply fits nothing.
+        return None
 
 
 @dataclass(frozen=True)
@@ -430,25 +449,44 @@ class Config:
     legal: LegalSettings = field(default_factory=LegalSettings)
 
     def agent_for_private_line(self, number: str) -> Agent | None:
-        wanted = _digits(number)
-        if not wanted:
+        """The agent whose private line ``number`` is, in whatever form the trunk or the
+        dialplan wrote it: read by the same rule as callers' numbers (A2, C5)."""
+        region = self.privacy.default_region
+        try:
+            wanted = to_e164(number, region)
+        except NumberError:
             return None
         for agent in self.agents.values():
-            if any(_digits(line) == wanted for line in agent.private_lines):
+            if any(_same_line(line, wanted, region) for line in agent.private_lines):
                 return agent
         return None
 
-    def agent_for_channel(self, channel_name: str) -> Agent | None:
-        for agent in self.agents.values():
-            if agent.matches_channel(channel_name):
-                return agent
-        return None
+    def agent_for_channel(self, channel: str) -> Agent | None:
+        """The agent whose phone Asterisk's channel name ``channel`` is (A3, A7)."""
+        name = channel_name(channel)
+        return self._closest_agent(name) if name is not None else None
+
+    def agent_for_interface(self, interface: str) -> Agent | None:
+        """The agent of a queue member's interface, e.g. ``PJSIP/alice`` (A3, A7)."""
+        name = interface_name(interface)
+        return self._closest_agent(name) if name is not None else None
+
+    def _closest_agent(self, name: Name) -> Agent | None:
+        fits = [(fit, agent) for agent in self.agents.values() if (fit := agent.fit(name))]
+        if not fits:
+            return None
+        best = max(fit for fit, _ in fits)
+        closest = [agent for fit, agent in fits if fit == best]
+        # Two agents fitting equally well: the loader refuses such endpoints, and a
+        # guess could record the wrong person, so nobody (A7).
+        return closest[0] if len(closest) == 1 else None
 
 
-def _digits(number: str) -> str:
-    """A number as compared with a declared private line: digits only, 00 as +."""
-    cleaned = "".join(ch for ch in number if ch.isdigit() or ch == "+")
-    return "+" + cleaned[2:] if cleaned.startswith("00") else cleaned
+def _same_line(line: str, wanted: str, region: str) -> bool:
+    try:
+        return to_e164(line, region) == wanted
+    except NumberError:
+        return False
 
 
 # The ARI section's parts are defined with the client that uses them.

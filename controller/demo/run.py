@@ -137,15 +137,15 @@ def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[st
         }
 
     agents = {
-        "alice": {"name": "Alice Martin", "endpoints": ["Local/alice"], "windows": all_day},
+        "alice": {"name": "Alice Martin", "endpoints": ["Local/alice-*"], "windows": all_day},
         "chloe": {
             "name": "Chloé Roux",
-            "endpoints": ["Local/chloe"],
+            "endpoints": ["Local/chloe-*"],
             "windows": [{"days": other_days, "from": "00:00", "to": "24:00"}],
         },
         "bruno": {
             "name": "Bruno Petit",
-            "endpoints": ["Local/bruno"],
+            "endpoints": ["Local/bruno-*"],
             "windows": all_day,
             "protected": True,
             "protection_reason": "staff representative",

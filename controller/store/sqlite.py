@@ -215,6 +215,28 @@ class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
                 [caller_hash, to_text(at), to_text(at), expires],
             )
 
+    def carry_objection(self, earlier_hash: str, caller_hash: str) -> bool:
+        """Moves an objection kept under a caller's earlier HMAC (an older rule for the
+        number's form) to the current one, merged with any already there, so it is never
+        lost to a change of form (C4). False when there was none."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT first_at, last_at, expires_at FROM objections WHERE caller_hash = ?",
+                [earlier_hash],
+            ).fetchone()
+            if row is None:
+                return False
+            db.execute(
+                "INSERT INTO objections (caller_hash, first_at, last_at, expires_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (caller_hash) DO UPDATE SET "
+                "first_at = min(first_at, excluded.first_at), "
+                "last_at = max(last_at, excluded.last_at), "
+                "expires_at = max(expires_at, excluded.expires_at)",
+                [caller_hash, row[0], row[1], row[2]],
+            )
+            db.execute("DELETE FROM objections WHERE caller_hash = ?", [earlier_hash])
+        return True
+
     def has_objection(self, caller_hash: str, now: dt.datetime) -> bool:
         row = self.db.execute(
             "SELECT 1 FROM objections WHERE caller_hash = ? AND expires_at > ?",

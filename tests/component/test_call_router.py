@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -33,7 +35,8 @@ from controller.recordings import LocalVault
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_ari import PASSWORD, FakeAri, Seen, channel, event
-from tests.sites import load_site, site_config, write_site
+from tests.sites import ENV, load_site, site_config, write_site
+from tests.waiting import eventually
 
 # A Wednesday, 10:00 in Paris: inside Alice's published period.
 OFFICE_HOURS = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
@@ -455,3 +458,30 @@ async def until_played(rig: Rig, media: str) -> str:
 
     await until(played)
     return found[0]
+
+
+async def test_c4_objection_kept_under_an_earlier_form_still_stops_recording(rig: Rig) -> None:
+    """C4: releases that hashed a bare international caller id as it came
+    (``447911123456``) kept its objection under that HMAC; the caller's next call, now
+    hashed as ``+447911123456``, still finds it and is not recorded."""
+    key = ENV["RECCONTROL_HMAC_KEY"].encode()
+    earlier = hmac.new(key, b"447911123456", hashlib.sha256).hexdigest()
+    objected_at = OFFICE_HOURS - dt.timedelta(days=30)
+    await rig.store.run(lambda s: s.remember_objection(earlier, objected_at, 365))
+
+    caller = channel("caller-44", number="447911123456")
+    await send(rig, "StasisStart", channel=caller, args=["inbound", "sales"])
+    call_id, _ = only_call(rig)
+    await rig.fake.seen("POST", f"/ari/channels/caller-44/play/rc-{call_id}-p1")
+    await send(rig, "PlaybackFinished", playback={"id": f"rc-{call_id}-p1", "state": "done"})
+    await rig.fake.seen("POST", "/ari/channels")
+    agent = channel(f"rc-{call_id}-agent", name="PJSIP/alice-00000001")
+    await send(rig, "StasisStart", channel=agent, args=["agent", call_id])
+
+    async def decided() -> dict[str, Any] | None:
+        summary = await rig.store.run(lambda s: s.call_summary(call_id))
+        return summary["decision"] if summary and summary["decision"] else None
+
+    decision = await eventually(decided, "the recording decision")
+    assert (decision["record"], decision["reason"]) == (0, "remembered_objection")
+    assert not any(path.endswith("/record") for _, path in rig.fake.paths())

@@ -25,7 +25,7 @@ def fault_config(
     *,
     target: str,
     ari_url: str | None = None,
-    endpoint: str = "Local/alice",
+    endpoint: str = "Local/alice-*",
     sales: dict[str, Any] | None = None,
     **sections: Any,
 ) -> Path:

@@ -31,17 +31,17 @@ FULL_NOTICE = "0"
 def standard_agents() -> dict[str, Any]:
     office = [{"days": "mon-fri", "from": "09:00", "to": "18:00"}]
     return {
-        "alice": {"name": "Alice Martin", "endpoints": ["Local/alice"], "windows": office},
+        "alice": {"name": "Alice Martin", "endpoints": ["Local/alice-*"], "windows": office},
         "bruno": {
             "name": "Bruno Petit",
-            "endpoints": ["Local/bruno"],
+            "endpoints": ["Local/bruno-*"],
             "windows": office,
             "protected": True,
             "protection_reason": "staff representative",
         },
         "chloe": {
             "name": "Chloé Roux",
-            "endpoints": ["Local/chloe"],
+            "endpoints": ["Local/chloe-*"],
             "windows": [{"days": "sat-sun", "from": "09:00", "to": "18:00"}],
         },
     }

@@ -205,7 +205,7 @@ async def test_private_line_is_never_recorded(site: SandboxSite) -> None:
     agents = {
         "alice": {
             "name": "Alice Martin",
-            "endpoints": ["Local/alice"],
+            "endpoints": ["Local/alice-*"],
             "windows": [{"days": "daily", "from": "00:00", "to": "24:00"}],
             "private_lines": ["+33 1 00 00 01 01"],
         }

@@ -72,7 +72,7 @@ def site_config(ari_port: int, web_port: int) -> dict[str, Any]:
         "agents": {
             "alice": {
                 "name": "Alice Martin",
-                "endpoints": ["Local/alice"],
+                "endpoints": ["Local/alice-*"],
                 "windows": [{"days": "mon-sun", "from": "00:00", "to": "24:00"}],
             }
         },
