@@ -43,7 +43,7 @@ from controller.audit.entries import (
     entry_mac,
     seal,
 )
-from controller.audit.verification import Verdict, check_witness, verify
+from controller.audit.verification import Verdict, check_cut, check_witness, verify
 from controller.audit.witness_line import WitnessLine, parse_witness, witness_line, witness_mac
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "Verdict",
     "WitnessLine",
     "canonical_json",
+    "check_cut",
     "check_witness",
     "entry_hash",
     "entry_mac",

@@ -18,11 +18,13 @@ Blocking code: run it in a worker thread or a CLI process, never on the event lo
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.audit.errors import AccessLogError
 from controller.clock import Clock
 from controller.config.model import Config
 from controller.recordings.vault import LocalVault
@@ -42,6 +44,9 @@ from controller.stoppoints import stop_point
 
 SYSTEM = "system"
 BATCH = 100
+LOG_CUT_ALERT = "access_log_cut_refused"
+
+log = logging.getLogger("reccontrol.purge")
 
 
 @dataclass
@@ -232,7 +237,16 @@ class Purger:
             report.log_entries_cut = self._store.expired_entry_count(cutoff)
             return
         rule = f"T3: audit.retention_days = {self._rules.log_days}"
-        checkpoint = self._store.cut_access_log(cutoff, now, self._key, rule)
+        try:
+            checkpoint = self._store.cut_access_log(cutoff, now, self._key, rule)
+        except AccessLogError as exc:
+            # Sealing entries that do not verify would hide them behind a genuine
+            # signature: nothing is cut, and a person is told.
+            message = f"{exc} ({exc.error_id})"
+            log.error("ALERT: %s", message)
+            self._store.add_alert(None, LOG_CUT_ALERT, message, now)
+            report.errors.append(message)
+            return
         if checkpoint is not None:
             report.log_entries_cut = checkpoint.entries_cut
             report.checkpoint = checkpoint.number

@@ -44,6 +44,8 @@ class PurgeStore(DeletionStore, Protocol):
 
     def expired_call_count(self, cutoff: dt.datetime) -> tuple[int, int]: ...
 
+    def add_alert(self, call_id: str | None, kind: str, message: str, at: dt.datetime) -> None: ...
+
     def purge_calls(
         self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500
     ) -> int: ...
@@ -88,6 +90,9 @@ class PurgeStoreFromThread:
 
     def expired_call_count(self, cutoff: dt.datetime) -> tuple[int, int]:
         return self._remote.call(lambda s: s.expired_call_count(cutoff))
+
+    def add_alert(self, call_id: str | None, kind: str, message: str, at: dt.datetime) -> None:
+        self._remote.call(lambda s: s.add_alert(call_id, kind, message, at))
 
     def purge_calls(self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500) -> int:
         return self._remote.call(lambda s: s.purge_calls(cutoff, at, rule, limit))
