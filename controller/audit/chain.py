@@ -18,9 +18,10 @@ checkpoint: the first remaining entry must follow it.
 
 With the audit key, the chain is keyed too: each entry carries
 ``mac = HMAC-SHA-256(key, "entry:" + hash)``, so re-chaining after an edit needs the key.
-A log started without a key is switched over by a signed :class:`KeyStart` written with
-the first keyed append: it binds the head and the checkpoints that existed then, so
-older entries and unsigned checkpoints stay checkable and no later one may be unsigned.
+A new log is keyed from its first entry; one started without a key is switched over by a
+signed :class:`KeyStart` that a person writes (``reccontrol audit adopt-key``): it binds
+the head and the checkpoints that existed then, so older entries and unsigned
+checkpoints stay checkable and no later one may be unsigned.
 Verification with the key trusts no ``algorithm`` field: a checkpoint after the switch
 that is not HMAC-signed is tampering, as is an entry after it without a valid MAC.
 
