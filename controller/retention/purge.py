@@ -237,18 +237,20 @@ class Purger:
             report.log_entries_cut = self._store.expired_entry_count(cutoff)
             return
         rule = f"T3: audit.retention_days = {self._rules.log_days}"
-        try:
-            checkpoint = self._store.cut_access_log(cutoff, now, self._key, rule)
-        except AccessLogError as exc:
-            # Sealing entries that do not verify would hide them behind a genuine
-            # signature: nothing is cut, and a person is told.
-            message = f"{exc} ({exc.error_id})"
-            log.error("ALERT: %s", message)
-            self._store.add_alert(None, LOG_CUT_ALERT, message, now)
-            report.errors.append(message)
-            return
-        if checkpoint is not None:
-            report.log_entries_cut = checkpoint.entries_cut
+        while not self._stop.is_set():
+            try:
+                checkpoint = self._store.cut_access_log(cutoff, now, self._key, rule)
+            except AccessLogError as exc:
+                # Sealing entries that do not verify would hide them behind a genuine
+                # signature: nothing more is cut, and a person is told.
+                message = f"{exc} ({exc.error_id})"
+                log.error("ALERT: %s", message)
+                self._store.add_alert(None, LOG_CUT_ALERT, message, now)
+                report.errors.append(message)
+                return
+            if checkpoint is None:
+                return
+            report.log_entries_cut += checkpoint.entries_cut
             report.checkpoint = checkpoint.number
 
     # -- the vault against the store -----------------------------------------------------

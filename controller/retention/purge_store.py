@@ -40,7 +40,9 @@ class PurgeStore(DeletionStore, Protocol):
 
     def cut_access_log(
         self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str
-    ) -> Checkpoint | None: ...
+    ) -> Checkpoint | None:
+        """One batch; None when nothing (more) expired."""
+        ...
 
     def expired_call_count(self, cutoff: dt.datetime) -> tuple[int, int]: ...
 

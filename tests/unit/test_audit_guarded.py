@@ -300,3 +300,20 @@ def test_s3_verify_with_the_head_row_deleted_gives_a_verdict(site: tuple[Path, C
     head = run("audit", "head", "-c", path)
     assert head.exit_code == 1 and "recorded head (audit_head) is missing" in head.output
     assert head.exception is None or isinstance(head.exception, SystemExit)
+
+
+def test_t3_a_long_backlog_is_cut_in_checked_batches(tmp_path: Path) -> None:
+    """T3: a cut re-checks what it cuts inside its write transaction, so a backlog goes
+    in bounded batches, each behind its own checkpoint, and the log still verifies."""
+    store = SqliteStore.open(tmp_path / "s.sqlite3", audit_key=KEY)
+    for n in range(5):
+        old_log_entry(store, NOW - dt.timedelta(days=400 - n), n)
+    old_log_entry(store, NOW - dt.timedelta(days=1), 5)
+    before = NOW - dt.timedelta(days=365)
+    cuts = []
+    while (checkpoint := store.cut_access_log(before, NOW, KEY, "T3: test", limit=2)) is not None:
+        cuts.append((checkpoint.through_seq, checkpoint.entries_cut))
+    assert cuts == [(2, 2), (4, 2), (5, 1)]
+    verdict = store.verify_access_log(KEY)
+    assert verdict.ok, verdict.describe()
+    store.close()
