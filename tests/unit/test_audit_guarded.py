@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from controller.audit.chain import EntryDraft
-from controller.audit.errors import CutRefused, KeyStartMissing
+from controller.audit.errors import CutRefused, HeadMissing, KeyStartMissing
 from controller.cli import cli
 from controller.config import Config
 from controller.secrets import Secret
@@ -300,6 +300,12 @@ def test_s3_verify_with_the_head_row_deleted_gives_a_verdict(site: tuple[Path, C
     head = run("audit", "head", "-c", path)
     assert head.exit_code == 1 and "recorded head (audit_head) is missing" in head.output
     assert head.exception is None or isinstance(head.exception, SystemExit)
+    store = SqliteStore.open(config.store.path, audit_key=KEY)
+    with pytest.raises(HeadMissing) as caught:
+        store.append_access(draft())
+    assert caught.value.error_id == "access-log-head-missing"
+    assert len(list(store.access_entries())) == 3
+    store.close()
 
 
 def test_t3_a_long_backlog_is_cut_in_checked_batches(tmp_path: Path) -> None:
