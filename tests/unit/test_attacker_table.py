@@ -168,13 +168,10 @@ def truncate(site: Site) -> list[str]:
 
 
 def cut(site: Site) -> None:
-    """A genuine cut of entries 1..2 by the purge (their dates moved back with the key
-    holder's own tool: the store, so they still verify)."""
+    """A genuine, signed cut of entries 1..2 (everything before entry 3's time)."""
     store = SqliteStore.open(site.config.store.path, audit_key=KEY)
     entries = list(store.access_entries())
-    store.close()
     before = dt.datetime.fromisoformat(entries[2].at)
-    store = SqliteStore.open(site.config.store.path, audit_key=KEY)
     assert store.cut_access_log(before, NOW, KEY, "T3: test") is not None
     store.close()
 
@@ -290,7 +287,7 @@ def truncate_with_anchor(site: Site) -> list[str]:
 
 
 def rewrite_published_entry(site: Site) -> list[str]:
-    """The newest entry rewritten, re-chained, with a fresh (forged) MAC-less row."""
+    """The newest entry rewritten and re-chained; without the key its MAC stays stale."""
     with site.db() as db:
         db.execute("UPDATE access_log SET purpose = 'nothing' WHERE seq = ?", [ENTRIES])
         rechain(db, ENTRIES)
@@ -339,7 +336,6 @@ def backdate_unkeyed_then_purge(site: Site) -> list[str]:
     """Without the key the back-dated, re-chained run verifies and is cut; the witness
     had published one of its heads recently."""
     with site.db() as db:
-        digest = db.execute("SELECT hash FROM access_log WHERE seq = 3").fetchone()[0]
         for seq in (1, 2, 3):
             at = to_text(LONG_AGO + dt.timedelta(minutes=seq))
             db.execute("UPDATE access_log SET at = ? WHERE seq = ?", [at, seq])
