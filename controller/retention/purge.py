@@ -147,6 +147,13 @@ class Purger:
         on_progress: Callable[[int], None] | None = None,
     ) -> PurgeReport:
         report = PurgeReport(dry_run)
+        problem = None if dry_run else self._store.access_log_problem()
+        if problem is not None:
+            # Every deletion leaves a receipt in the access log: none is done while the log
+            # cannot take one.
+            log.error("ALERT: purge not run: %s", problem)
+            report.errors.append(f"purge not run: {problem}")
+            return report
         actions = self.plan()
         report.planned = [
             (a.row.id, a.rule if isinstance(a, Expire) else _rule_of(a.row)) for a in actions

@@ -38,6 +38,8 @@ class PurgeStore(DeletionStore, Protocol):
 
     def expired_entry_count(self, before: dt.datetime) -> int: ...
 
+    def access_log_problem(self) -> str | None: ...
+
     def cut_access_log(
         self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str
     ) -> Checkpoint | None:
@@ -84,6 +86,9 @@ class PurgeStoreFromThread:
 
     def expired_entry_count(self, before: dt.datetime) -> int:
         return self._remote.call(lambda s: s.expired_entry_count(before))
+
+    def access_log_problem(self) -> str | None:
+        return self._remote.call(lambda s: s.access_log_problem())
 
     def cut_access_log(
         self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str

@@ -323,3 +323,31 @@ def test_t3_a_long_backlog_is_cut_in_checked_batches(tmp_path: Path) -> None:
     verdict = store.verify_access_log(KEY)
     assert verdict.ok, verdict.describe()
     store.close()
+
+
+def test_s7_no_purge_while_the_access_log_cannot_take_its_receipts(
+    site: tuple[Path, Config],
+) -> None:
+    """S7, T4: with the key start removed no receipt can be logged, so the purge deletes
+    nothing (an expired recording and its file stay), says why and exits 1."""
+    from tests.sites import add_recording
+
+    path, config = site
+    fill(config, 2)
+    store, vault = open_site(config)
+    _, expired = add_recording(
+        store, vault, config, service="sales", created_at=NOW - dt.timedelta(days=91)
+    )
+    store.close()
+    db = attacker(config.store.path)
+    db.execute("DELETE FROM audit_key_start")
+    db.close()
+    result = run("purge", "-c", path)
+    assert result.exit_code == 1, result.output
+    assert "purge not run: the access log holds entries but has no signed key start" in (
+        result.output
+    )
+    store = SqliteStore.open(config.store.path)
+    row = store.recording(expired)
+    store.close()
+    assert row is not None and row.state == "stored" and Path(str(row.path)).exists()
