@@ -20,6 +20,7 @@ from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
 from controller.ari.client import AriClient, EventStream
 from controller.ari.watchdog import EventPump, Watchdog
+from controller.audit.errors import AccessLogError
 from controller.audit.witness import WitnessPublisher
 from controller.calls.manager import CallManager
 from controller.clock import Clock, SystemClock
@@ -64,6 +65,7 @@ UNKEYED_ALERT = "audit_unkeyed"
 ARI_CONNECTIONS = 50
 # Seconds after start before the first scheduled purge, so start-up stays quick.
 PURGE_FIRST_DELAY = 30.0
+ACCESS_LOG_ALERT = "access_log_unwritable"
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -81,8 +83,15 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     now = app[CLOCK].now()
     # Calls a previous run left open stay open: once connected to Asterisk, the call
     # router carries on those still bridged and closes the others (R1).
-    # S3: with a key, the access log is keyed from now on (signed key start).
-    await store.run(lambda s: s.ensure_audit_keyed(now))
+    # S7: with a key, a new log is keyed from its first entry. A keyed log that lost its
+    # key start is not keyed again: the daemon runs, refuses every access it cannot log,
+    # and says so (ALERT, /healthz) until a person looks.
+    try:
+        await store.run(lambda s: s.ensure_audit_keyed(now))
+    except AccessLogError as exc:
+        message = f"{exc} ({exc.error_id})"
+        log.error("ALERT: %s", message)
+        await store.run(lambda s: s.add_alert(None, ACCESS_LOG_ALERT, message, now))
     if key is None:
         # S7: an unkeyed log can be rewritten unseen by whoever can write the store.
         message = unkeyed_audit_alert()
@@ -99,6 +108,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
             interval=audit.witness_interval_seconds,
             to_syslog=audit.witness_syslog,
             alert=_alert_writer(app),
+            read_key_start=lambda: store.run(lambda s: _key_start_mac(s)),
         )
         witness.start()
     app[WITNESS] = witness
@@ -202,6 +212,11 @@ async def _sweep_forever(sweeper: OrphanSweeper, interval: float, adopted: async
         await asyncio.sleep(min(delay, interval))
 
 
+def _key_start_mac(store: SqliteStore) -> str | None:
+    start = store.audit_key_start()
+    return start.mac if start is not None else None
+
+
 def _alert_writer(app: web.Application) -> Callable[[str, str], None]:
     """An alert row not tied to a call, written through the store thread."""
     pending: set[asyncio.Task[None]] = set()
@@ -233,10 +248,12 @@ async def payments(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     """``ok`` or ``not ok`` (503) to anyone; the figures only to a person of the access
     list (``?person=ID`` and their token as Bearer): active calls are nobody else's
-    business."""
+    business. An access log that cannot be written (S7) is not ok: every audited access
+    is refused meanwhile."""
     app = request.app
     stream = app[STREAM]
-    healthy = stream.connections > 0
+    log_problem = await app[STORE].run(lambda s: s.access_log_problem())
+    healthy = stream.connections > 0 and log_problem is None
     status = 200 if healthy else 503
     answer: dict[str, object] = {"status": "ok" if healthy else "not ok"}
     person_id = request.query.get("person", "")
@@ -254,8 +271,12 @@ async def health(request: web.Request) -> web.Response:
         except AccessRefused as exc:
             app[LIMITER].failed(person_id)
             return error(401, "unauthenticated", exc.reason)
+        except AccessLogError as exc:
+            app[LIMITER].failed(person_id)
+            return error(503, exc.error_id, "the access log cannot be written; see the ALERT")
         counters = app[PUMP].counters
         answer |= {
+            "access_log": "ok" if log_problem is None else log_problem,
             "ari_connections": stream.connections,
             "active_calls": app[CALLS].active_calls,
             "events_dropped": stream.dropped,

@@ -18,9 +18,10 @@ checkpoint: the first remaining entry must follow it.
 
 With the audit key, the chain is keyed too: each entry carries
 ``mac = HMAC-SHA-256(key, "entry:" + hash)``, so re-chaining after an edit needs the key.
-A log started without a key is switched over by a signed :class:`KeyStart` written with
-the first keyed append: it binds the head and the checkpoints that existed then, so
-older entries and unsigned checkpoints stay checkable and no later one may be unsigned.
+A new log is keyed from its first entry; one started without a key is switched over by a
+signed :class:`KeyStart` that a person writes (``reccontrol audit adopt-key``): it binds
+the head and the checkpoints that existed then, so older entries and unsigned
+checkpoints stay checkable and no later one may be unsigned.
 Verification with the key trusts no ``algorithm`` field: a checkpoint after the switch
 that is not HMAC-signed is tampering, as is an entry after it without a valid MAC.
 
@@ -43,7 +44,7 @@ from controller.audit.entries import (
     entry_mac,
     seal,
 )
-from controller.audit.verification import Verdict, check_witness, verify
+from controller.audit.verification import Verdict, check_cut, check_witness, verify
 from controller.audit.witness_line import WitnessLine, parse_witness, witness_line, witness_mac
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "Verdict",
     "WitnessLine",
     "canonical_json",
+    "check_cut",
     "check_witness",
     "entry_hash",
     "entry_mac",

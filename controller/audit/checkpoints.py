@@ -4,9 +4,10 @@ When old entries are purged (T3), a :class:`Checkpoint` records the last cut ent
 sequence number and hash. Checkpoints chain too, and are HMAC-SHA-256 signed when a key
 is configured (plain SHA-256 otherwise).
 
-A log started without a key is switched over by a signed :class:`KeyStart` written with
-the first keyed append: it binds the head and the checkpoints that existed then, so
-older entries and unsigned checkpoints stay checkable and no later one may be unsigned.
+A new log is keyed from its first entry; one started without a key is switched over by a
+signed :class:`KeyStart` that a person writes (``reccontrol audit adopt-key``): it binds
+the head and the checkpoints that existed then, so older entries and unsigned
+checkpoints stay checkable and no later one may be unsigned.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ def make_checkpoint(
 # -- the switch to a keyed chain ---------------------------------------------------------
 @dataclass(frozen=True)
 class KeyStart:
-    """Signed once, when the audit key is first used on this log: entries from
-    ``from_seq`` on carry a MAC; the entry before them had ``head_hash``; the first
+    """Signed once, with the first entry of a new log or by ``audit adopt-key``: entries
+    from ``from_seq`` on carry a MAC; the entry before them had ``head_hash``; the first
     ``checkpoints`` checkpoints (the last with ``checkpoint_digest``) predate the key."""
 
     at: str

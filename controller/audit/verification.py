@@ -9,6 +9,7 @@ HMAC-signed is tampering, as is an entry after it without a valid MAC.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -102,8 +103,8 @@ def _check_key_start(
             return None  # nothing was ever logged
         return (
             "the log is not keyed: no signed key start although audit.checkpoint_key is "
-            "configured (it was removed, or nothing was logged since the key was set: "
-            "the daemon writes it when it starts)"
+            "configured (it was removed, or the log predates the key and was never "
+            "switched over with 'reccontrol audit adopt-key')"
         )
     expected = keyed_hash(key, canonical_json(key_start.body()))
     if key_start.mac is None or not hmac.compare_digest(expected, key_start.mac):
@@ -237,6 +238,107 @@ def verify(
     return Verdict(True, count, head_seq, prev, None, "", tuple(notes))
 
 
+# How far an entry may be dated before the one it follows: two writers (the daemon and a
+# CLI command) date their entries before taking the write lock, so a few seconds of
+# disorder is normal; a back-dated entry is months off.
+AT_SKEW = dt.timedelta(minutes=5)
+# A head is published up to one witness interval after its entry was written and the
+# purge cuts up to one purge interval after expiry: a day covers both with room to spare.
+PURGE_GRACE = dt.timedelta(days=1)
+
+
+def _moment(text: str) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def check_dates(entries: Sequence[Entry]) -> tuple[int, str] | None:
+    """The first entry dated well before the one it follows (or undated), and why: the
+    purge picks what to cut by date, so a back-dated entry must never decide it."""
+    previous: tuple[int, dt.datetime] | None = None
+    for entry in entries:
+        moment = _moment(entry.at)
+        if moment is None:
+            return entry.seq, f"its time {entry.at!r} is not a UTC ISO 8601 time"
+        if previous is not None and moment < previous[1] - AT_SKEW:
+            return entry.seq, (
+                f"dated {entry.at}, before entry {previous[0]} it follows "
+                f"({previous[1].isoformat()}): back-dated"
+            )
+        previous = (entry.seq, moment)
+    return None
+
+
+def check_cut(
+    entries: Sequence[Entry],
+    *,
+    checkpoints: Sequence[Checkpoint],
+    key: Secret | None,
+    key_start: KeyStart | None,
+    head: tuple[int, str] | None,
+) -> str | None:
+    """Why the purge must not seal ``entries`` behind a new checkpoint, or None.
+
+    ``entries`` are those after the latest checkpoint up to the last one to cut, plus the
+    first one kept (when one is kept): each is re-hashed, its link and MAC checked, and
+    their dates must go forward. ``head`` is the recorded head when every entry is cut
+    (the end must not have been cut off). The stored hashes are never trusted as such."""
+    verdict = verify(
+        entries,
+        checkpoints=checkpoints,
+        key=key,
+        recorded_head=head,
+        key_start=key_start,
+    )
+    if not verdict.ok:
+        return verdict.describe()
+    dated = check_dates(entries)
+    if dated is not None:
+        return f"broken at entry {dated[0]}: {dated[1]}"
+    return None
+
+
+def _covering(checkpoints: Sequence[Checkpoint], seq: int) -> Checkpoint | None:
+    return next((cp for cp in checkpoints if cp.through_seq >= seq), None)
+
+
+def _purged_early(
+    line: WitnessLine, checkpoints: Sequence[Checkpoint], retention_days: int
+) -> str | None:
+    """Why the cut of a published head came before its time, or None."""
+    cp = _covering(checkpoints, line.seq)
+    published, cut_at = _moment(line.at), _moment(cp.at) if cp else None
+    if cp is None or published is None or cut_at is None:
+        return None
+    kept_until = published + dt.timedelta(days=retention_days)
+    if cut_at + PURGE_GRACE >= kept_until:
+        return None
+    return (
+        f"its entry was purged by checkpoint {cp.number} at {cp.at}, before its time: "
+        f"published at {line.at}, it is kept until {kept_until.isoformat()} "
+        f"(audit.retention_days = {retention_days}); entries back-dated to be purged"
+    )
+
+
+def _key_start_changed(line: WitnessLine, key_start: KeyStart | None) -> str | None:
+    if line.key_start is None:
+        return None
+    if key_start is None:
+        return (
+            f"published key start {line.key_start[:12]}…, and the log has none now: "
+            "it was removed"
+        )
+    if not hmac.compare_digest(line.key_start, key_start.mac):
+        return (
+            f"published key start {line.key_start[:12]}…, and the log's is "
+            f"{key_start.mac[:12]}…: the log was re-keyed"
+        )
+    return None
+
+
 def check_witness(
     lines: Sequence[WitnessLine],
     *,
@@ -244,11 +346,15 @@ def check_witness(
     head: tuple[int, str],
     checkpoints: Sequence[Checkpoint],
     hash_at: Callable[[int], str | None],
+    key_start: KeyStart | None = None,
+    retention_days: int | None = None,
 ) -> tuple[str | None, int]:
     """Checks the log against heads published outside the store.
 
     Returns (the first problem, naming the witness line; or None) and how many lines
-    could be compared (heads of entries purged since, between checkpoints, cannot)."""
+    could be compared (heads of entries purged since, between checkpoints, cannot). With
+    ``retention_days``, a published head purged well before its time is a problem; a
+    published key start must still be the log's."""
     cut = {cp.through_seq: cp.through_hash for cp in checkpoints}
     purged_through = checkpoints[-1].through_seq if checkpoints else 0
     checked = 0
@@ -258,7 +364,8 @@ def check_witness(
         if key is not None:
             if line.mac is None:
                 return f"{where} is not signed although audit.checkpoint_key is configured", checked
-            if not hmac.compare_digest(line.mac, witness_mac(key, line.at, line.seq, line.hash)):
+            expected = witness_mac(key, line.at, line.seq, line.hash, line.key_start)
+            if not hmac.compare_digest(line.mac, expected):
                 return f"{where} does not match its signature", checked
         if line.seq < previous:
             return f"{where} goes back from entry {previous}: the witness file was edited", checked
@@ -269,9 +376,16 @@ def check_witness(
                 f"{line.seq}: entries were deleted from the end, or the log was wiped",
                 checked,
             )
+        changed = _key_start_changed(line, key_start)
+        if changed is not None:
+            return f"{where}: {changed}", checked
         if line.seq == 0:
             checked += 1
             continue
+        if line.seq <= purged_through and retention_days is not None:
+            early = _purged_early(line, checkpoints, retention_days)
+            if early is not None:
+                return f"{where}: {early}", checked
         if line.seq in cut:
             found: str | None = cut[line.seq]
         elif line.seq <= purged_through:

@@ -59,15 +59,18 @@ class WitnessPublisher:
         to_syslog: bool = False,
         syslog_address: str = SYSLOG_SOCKET,
         alert: Callable[[str, str], None] | None = None,
+        read_key_start: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self._read_head = read_head
+        # The key start's MAC goes into each line, so a log re-keyed later is caught.
+        self._read_key_start = read_key_start
         self._clock = clock
         self._key = key
         self._path = path
         self._interval = interval
         self._syslog = to_syslog
         self._syslog_address = syslog_address
-        self._last: tuple[int, str] | None = None
+        self._last: tuple[tuple[int, str], str | None] | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._alert = alert
@@ -87,11 +90,12 @@ class WitnessPublisher:
 
     async def publish_now(self) -> bool:
         """Publishes the head if it changed; True if a line was written."""
+        key_start = await self._read_key_start() if self._read_key_start else None
         head = await self._read_head()
-        if head == self._last:
+        if (head, key_start) == self._last:
             return False
         at = self._clock.now().astimezone(dt.UTC).isoformat(timespec="milliseconds")
-        line = witness_line(at, head, self._key)
+        line = witness_line(at, head, self._key, key_start)
         if self._path is not None:
             try:
                 await asyncio.to_thread(append_line, self._path, line)
@@ -105,7 +109,7 @@ class WitnessPublisher:
             except OSError as exc:
                 # The file copy is written; syslog is a second copy, tried next time.
                 log.error("audit witness: syslog unreachable (%s)", exc.strerror or exc)
-        self._last = head
+        self._last = (head, key_start)
         self.published += 1
         return True
 

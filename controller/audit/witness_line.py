@@ -20,20 +20,32 @@ class WitnessLine:
     seq: int
     hash: str
     mac: str | None
+    key_start: str | None = None
+    """The MAC of the log's signed key start when this head was published, if keyed."""
 
 
-def witness_mac(key: Secret, at: str, seq: int, digest: str) -> str:
-    return keyed_hash(
-        key, canonical_json({"kind": "witness", "at": at, "seq": seq, "hash": digest})
-    )
+def witness_mac(
+    key: Secret, at: str, seq: int, digest: str, key_start: str | None = None
+) -> str:
+    body: dict[str, Any] = {"kind": "witness", "at": at, "seq": seq, "hash": digest}
+    # Only present when published, so lines written before it was published still verify.
+    if key_start is not None:
+        body["key_start"] = key_start
+    return keyed_hash(key, canonical_json(body))
 
 
-def witness_line(at: str, head: tuple[int, str], key: Secret | None) -> str:
-    """The line appended to the witness file: JSON, signed when a key is configured."""
+def witness_line(
+    at: str, head: tuple[int, str], key: Secret | None, key_start: str | None = None
+) -> str:
+    """The line appended to the witness file: JSON, signed when a key is configured.
+    ``key_start`` (the MAC of the log's key start) lets verification see a log re-keyed
+    after this line was published."""
     seq, digest = head
     value: dict[str, Any] = {"at": at, "seq": seq, "hash": digest}
+    if key_start is not None:
+        value["key_start"] = key_start
     if key is not None:
-        value["mac"] = witness_mac(key, at, seq, digest)
+        value["mac"] = witness_mac(key, at, seq, digest, key_start)
     return canonical_json(value).decode("utf-8")
 
 
@@ -47,14 +59,16 @@ def parse_witness(lines: Iterable[str]) -> tuple[list[WitnessLine], tuple[int, s
             value = json.loads(text)
             seq, digest, at = value["seq"], value["hash"], value["at"]
             mac = value.get("mac")
+            key_start = value.get("key_start")
             if not (
                 isinstance(seq, int)
                 and isinstance(digest, str)
                 and isinstance(at, str)
                 and (mac is None or isinstance(mac, str))
+                and (key_start is None or isinstance(key_start, str))
             ):
                 raise TypeError
         except (ValueError, TypeError, KeyError, AttributeError):
             return parsed, (number, "not a witness line (JSON with at, seq, hash)")
-        parsed.append(WitnessLine(at, seq, digest, mac))
+        parsed.append(WitnessLine(at, seq, digest, mac, key_start))
     return parsed, None

@@ -86,8 +86,10 @@ def access_service(config: Config) -> Iterator[Any]:
 
 @contextlib.contextmanager
 def refusals() -> Iterator[None]:
-    """A refusal exits 4 (it is already in the access log); a failure exits 1."""
+    """A refusal exits 4 (it is already in the access log); a failure exits 1, as does an
+    access log that cannot be written (the access was not done)."""
     from controller.access.service import AccessFailed, AccessRefused
+    from controller.audit.errors import AccessLogError
 
     try:
         yield
@@ -95,3 +97,5 @@ def refusals() -> Iterator[None]:
         fail(f"refused: {exc.reason}", EXIT_REFUSED)
     except AccessFailed as exc:
         fail(str(exc), EXIT_FAILED)
+    except AccessLogError as exc:
+        fail(f"{exc} ({exc.error_id})", EXIT_FAILED)

@@ -32,9 +32,14 @@ def purge(config_path: Path, dry_run: bool) -> None:
     summary sheets and access-log entries (behind a checkpoint), and check the vault
     against the store. Safe to interrupt; the next run finishes the job.
 
-    Exit status: 0 done; 1 some deletions failed (listed); 2 config error; 3 done, but
+    The access log is cut only once every entry to cut verifies (hash, link, MAC, dates
+    that go forward); otherwise nothing is cut, an alert is raised and the exit status is 1.
+
+    Exit status: 0 done; 1 some deletions failed, or the access log was not cut (listed);
+    2 config error; 3 done, but
     files in the vault that no recording knows, or recordings whose file is missing, were
     found (listed on stderr; they need a person to look)."""
+    from controller.audit.errors import AccessLogError
     from controller.clock import SystemClock
     from controller.retention.purge import run_purge
     from controller.store import SqliteStore, StoreError
@@ -67,7 +72,7 @@ def purge(config_path: Path, dry_run: bool) -> None:
                 on_plan=on_plan,
                 on_progress=on_progress,
             )
-        except StoreError as exc:
+        except (StoreError, AccessLogError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_FAILED)
 

@@ -18,11 +18,13 @@ Blocking code: run it in a worker thread or a CLI process, never on the event lo
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.audit.errors import AccessLogError
 from controller.clock import Clock
 from controller.config.model import Config
 from controller.recordings.vault import LocalVault
@@ -42,6 +44,9 @@ from controller.stoppoints import stop_point
 
 SYSTEM = "system"
 BATCH = 100
+LOG_CUT_ALERT = "access_log_cut_refused"
+
+log = logging.getLogger("reccontrol.purge")
 
 
 @dataclass
@@ -142,6 +147,13 @@ class Purger:
         on_progress: Callable[[int], None] | None = None,
     ) -> PurgeReport:
         report = PurgeReport(dry_run)
+        problem = None if dry_run else self._store.access_log_problem()
+        if problem is not None:
+            # Every deletion leaves a receipt in the access log: none is done while the log
+            # cannot take one.
+            log.error("ALERT: purge not run: %s", problem)
+            report.errors.append(f"purge not run: {problem}")
+            return report
         actions = self.plan()
         report.planned = [
             (a.row.id, a.rule if isinstance(a, Expire) else _rule_of(a.row)) for a in actions
@@ -232,9 +244,20 @@ class Purger:
             report.log_entries_cut = self._store.expired_entry_count(cutoff)
             return
         rule = f"T3: audit.retention_days = {self._rules.log_days}"
-        checkpoint = self._store.cut_access_log(cutoff, now, self._key, rule)
-        if checkpoint is not None:
-            report.log_entries_cut = checkpoint.entries_cut
+        while not self._stop.is_set():
+            try:
+                checkpoint = self._store.cut_access_log(cutoff, now, self._key, rule)
+            except AccessLogError as exc:
+                # Sealing entries that do not verify would hide them behind a genuine
+                # signature: nothing more is cut, and a person is told.
+                message = f"{exc} ({exc.error_id})"
+                log.error("ALERT: %s", message)
+                self._store.add_alert(None, LOG_CUT_ALERT, message, now)
+                report.errors.append(message)
+                return
+            if checkpoint is None:
+                return
+            report.log_entries_cut += checkpoint.entries_cut
             report.checkpoint = checkpoint.number
 
     # -- the vault against the store -----------------------------------------------------

@@ -38,11 +38,17 @@ class PurgeStore(DeletionStore, Protocol):
 
     def expired_entry_count(self, before: dt.datetime) -> int: ...
 
+    def access_log_problem(self) -> str | None: ...
+
     def cut_access_log(
         self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str
-    ) -> Checkpoint | None: ...
+    ) -> Checkpoint | None:
+        """One batch; None when nothing (more) expired."""
+        ...
 
     def expired_call_count(self, cutoff: dt.datetime) -> tuple[int, int]: ...
+
+    def add_alert(self, call_id: str | None, kind: str, message: str, at: dt.datetime) -> None: ...
 
     def purge_calls(
         self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500
@@ -81,6 +87,9 @@ class PurgeStoreFromThread:
     def expired_entry_count(self, before: dt.datetime) -> int:
         return self._remote.call(lambda s: s.expired_entry_count(before))
 
+    def access_log_problem(self) -> str | None:
+        return self._remote.call(lambda s: s.access_log_problem())
+
     def cut_access_log(
         self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str
     ) -> Checkpoint | None:
@@ -88,6 +97,9 @@ class PurgeStoreFromThread:
 
     def expired_call_count(self, cutoff: dt.datetime) -> tuple[int, int]:
         return self._remote.call(lambda s: s.expired_call_count(cutoff))
+
+    def add_alert(self, call_id: str | None, kind: str, message: str, at: dt.datetime) -> None:
+        self._remote.call(lambda s: s.add_alert(call_id, kind, message, at))
 
     def purge_calls(self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500) -> int:
         return self._remote.call(lambda s: s.purge_calls(cutoff, at, rule, limit))

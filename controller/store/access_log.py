@@ -1,7 +1,13 @@
-"""The access log's storage (S2, S3, T3): append, read back, cut behind a checkpoint.
+"""The access log's storage (S2, S3, S7, T3): append, read back, cut behind a checkpoint.
 
 Every append runs inside ``BEGIN IMMEDIATE``, so the head it chains to cannot move
 under it, even with the daemon and a CLI command writing to the same store.
+
+The signed key start is written on its own only for a log that is still empty. An
+existing log is switched over by a person (``reccontrol audit adopt-key``), after its
+chain verifies; a keyed log that lost its key start is never keyed again silently: appends
+stop with :class:`~controller.audit.errors.KeyStartMissing`, so whatever was changed
+before the removal is not blessed by a fresh signature.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from controller.audit.chain import (
+    GENESIS,
     Checkpoint,
     Entry,
     EntryDraft,
@@ -22,16 +29,21 @@ from controller.audit.chain import (
     Verdict,
     WitnessLine,
     canonical_json,
+    check_cut,
     check_witness,
     make_checkpoint,
     make_key_start,
     seal,
     verify,
 )
+from controller.audit.errors import AdoptRefused, CutRefused, HeadMissing, KeyStartMissing
 from controller.secrets import Secret
 from controller.stoppoints import stop_point
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
+
+# Entries cut (and re-checked) per checkpoint: under half a second of hashing.
+CUT_BATCH = 5_000
 
 
 def _reject_constant(name: str) -> Any:
@@ -97,15 +109,59 @@ def read_key_start(db: sqlite_utils.Database) -> KeyStart | None:
     return _key_start(rows[0]) if rows else None
 
 
-def ensure_keyed(db: sqlite_utils.Database, key: Secret, at: str) -> None:
-    """Writes the signed key start if this log has none yet (inside the caller's write
-    transaction): from the next entry on, every entry carries a MAC."""
-    if db.execute("SELECT 1 FROM audit_key_start WHERE id = 1").fetchone():
-        return
+def read_head(db: sqlite_utils.Database) -> tuple[int, str] | None:
+    """The recorded head, or None when its row is gone (only tampering removes it)."""
     row = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def _head(db: sqlite_utils.Database) -> tuple[int, str]:
+    head = read_head(db)
+    if head is None:
+        raise HeadMissing(
+            "the access log's recorded head (audit_head) is missing: nothing can be logged "
+            "until a person checks the store ('reccontrol audit verify')"
+        )
+    return head
+
+
+def _is_empty(db: sqlite_utils.Database) -> bool:
+    """Nothing was ever logged: no entry, no checkpoint, and the head at the start."""
+    head = read_head(db)
+    return (
+        head is not None
+        and head[0] == 0
+        and db.execute("SELECT 1 FROM access_log LIMIT 1").fetchone() is None
+        and db.execute("SELECT 1 FROM audit_checkpoints LIMIT 1").fetchone() is None
+    )
+
+
+def key_start_problem(db: sqlite_utils.Database, key: Secret | None) -> str | None:
+    """Why this log cannot be written with ``key`` (S7), or None."""
+    if key is None or read_key_start(db) is not None or _is_empty(db):
+        return None
+    keyed_before = (
+        db.execute("SELECT 1 FROM access_log WHERE mac IS NOT NULL LIMIT 1").fetchone()
+        is not None
+    )
+    why = (
+        "it was removed (its entries carry MACs)"
+        if keyed_before
+        else "it was removed, or the log was written before the key was set (then switch "
+        "it over with 'reccontrol audit adopt-key')"
+    )
+    return (
+        "the access log holds entries but has no signed key start although "
+        f"audit.checkpoint_key is configured: {why}. Nothing is logged, so no audited "
+        "access is allowed, until a person checks it with 'reccontrol audit verify'"
+    )
+
+
+def _write_key_start(db: sqlite_utils.Database, key: Secret, at: str) -> KeyStart:
+    head = _head(db)
     rows = list(db.query("SELECT * FROM audit_checkpoints ORDER BY number DESC LIMIT 1"))
     last = _checkpoint(rows[0]) if rows else None
-    start = make_key_start(at, (int(row[0]), str(row[1])), last, key)
+    start = make_key_start(at, head, last, key)
     db.execute(
         "INSERT INTO audit_key_start (id, at, from_seq, head_hash, checkpoints, "
         "checkpoint_digest, mac) VALUES (1, ?, ?, ?, ?, ?, ?)",
@@ -118,6 +174,79 @@ def ensure_keyed(db: sqlite_utils.Database, key: Secret, at: str) -> None:
             start.mac,
         ],
     )
+    return start
+
+
+def ensure_keyed(db: sqlite_utils.Database, key: Secret, at: str) -> None:
+    """Makes sure the next entry is keyed (inside the caller's write transaction).
+
+    A new, empty log gets its signed key start here. A log that holds anything and has
+    no key start is refused (:class:`KeyStartMissing`): signing its present head would
+    accept every change made to it so far; switching an old log over is
+    :func:`adopt_key`, run by a person."""
+    if db.execute("SELECT 1 FROM audit_key_start WHERE id = 1").fetchone():
+        return
+    if not _is_empty(db):
+        _head(db)  # a missing head is the clearer error
+        problem = key_start_problem(db, key)
+        raise KeyStartMissing(problem or "the access log's key start is missing")
+    _write_key_start(db, key, at)
+
+
+def _all_entries(db: sqlite_utils.Database) -> Iterator[Entry]:
+    for row in db.query("SELECT * FROM access_log ORDER BY seq"):
+        yield _entry(row)
+
+
+def adopt_key(
+    db: sqlite_utils.Database,
+    key: Secret,
+    at: str,
+    published_key_start: str | None = None,
+) -> KeyStart:
+    """Switches a log written without the key over to it: signs its present head, once
+    its hash chain verifies (inside the caller's write transaction).
+
+    Refused when the log is already keyed, when an entry already carries a MAC (it was
+    keyed and its key start removed: adopting would hide what was changed since), when
+    the witness published a key start (``published_key_start``), or when the chain is
+    broken."""
+    if read_key_start(db) is not None:
+        raise AdoptRefused("the access log is already keyed: nothing to adopt")
+    head = _head(db)
+    if db.execute("SELECT 1 FROM access_log WHERE mac IS NOT NULL LIMIT 1").fetchone():
+        raise AdoptRefused(
+            "entries of the access log carry a MAC: it was keyed and its key start was "
+            "removed; it is not re-keyed ('reccontrol audit verify' shows what is wrong)"
+        )
+    if published_key_start is not None:
+        raise AdoptRefused(
+            f"the witness published a key start ({published_key_start[:12]}…): the log "
+            "was keyed and its key start was removed; it is not re-keyed"
+        )
+    checkpoints = [
+        _checkpoint(row) for row in db.query("SELECT * FROM audit_checkpoints ORDER BY number")
+    ]
+    if any(cp.algorithm != "sha256" for cp in checkpoints):
+        raise AdoptRefused(
+            "a checkpoint of the access log is HMAC-signed: it was keyed and its key start "
+            "was removed; it is not re-keyed"
+        )
+    verdict = verify(
+        _all_entries(db),
+        checkpoints=checkpoints,
+        key=None,
+        recorded_head=head,
+        locate=lambda digest: _locate(db, digest),
+    )
+    if not verdict.ok:
+        raise AdoptRefused(f"the access log is {verdict.describe()}: it is not keyed as it is")
+    return _write_key_start(db, key, at)
+
+
+def _locate(db: sqlite_utils.Database, digest: str) -> int | None:
+    row = db.execute("SELECT seq FROM access_log WHERE hash = ?", [digest]).fetchone()
+    return int(row[0]) if row else None
 
 
 def append_entry(db: sqlite_utils.Database, draft: EntryDraft, key: Secret | None) -> Entry:
@@ -125,8 +254,7 @@ def append_entry(db: sqlite_utils.Database, draft: EntryDraft, key: Secret | Non
     transaction."""
     if key is not None:
         ensure_keyed(db, key, draft.at)
-    row = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-    seq, prev_hash = int(row[0]), str(row[1])
+    seq, prev_hash = _head(db)
     entry = seal(draft, seq + 1, prev_hash, key)
     db.execute(
         "INSERT INTO access_log (seq, at, actor, role, action, target, purpose, result, "
@@ -157,13 +285,30 @@ class AccessLogStore(StorePart):
             return append_entry(db, draft, self.audit_key)
 
     def ensure_audit_keyed(self, now: dt.datetime) -> bool:
-        """Switches the log to the keyed chain now, if a key is set; True if keyed."""
+        """Keys a new, empty log now, if a key is set; True if the log is keyed. Raises
+        :class:`KeyStartMissing` for a keyed log that lost its key start."""
         key = self.audit_key
         if key is None:
             return False
         with self.transaction() as db:
             ensure_keyed(db, key, to_text(now))
         return True
+
+    def adopt_audit_key(self, now: dt.datetime, published_key_start: str | None = None) -> KeyStart:
+        """Switches an existing log written without the key over to it (S7); see
+        :func:`adopt_key`."""
+        key = self.audit_key
+        if key is None:
+            raise AdoptRefused("no audit key is configured (audit.checkpoint_key_env or _file)")
+        with self.transaction() as db:
+            return adopt_key(db, key, to_text(now), published_key_start)
+
+    def access_log_problem(self) -> str | None:
+        """Why the access log cannot be written now (a keyed log without its key start,
+        or its head row gone), or None: for the health check."""
+        if read_head(self.db) is None:
+            return "the access log's recorded head (audit_head) is missing"
+        return key_start_problem(self.db, self.audit_key)
 
     def audit_key_start(self) -> KeyStart | None:
         return read_key_start(self.db)
@@ -173,9 +318,9 @@ class AccessLogStore(StorePart):
         return str(row[0]) if row else None
 
     def audit_head(self) -> tuple[int, str]:
-        """The sequence number and hash of the last entry written (0 and zeros if none)."""
-        row = self.db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
-        return int(row[0]), str(row[1])
+        """The sequence number and hash of the last entry written (0 and zeros if none).
+        Raises :class:`HeadMissing` if the head row was removed."""
+        return _head(self.db)
 
     def access_entries(self, after_seq: int = 0) -> Iterator[Entry]:
         for row in self.db.query(
@@ -198,14 +343,27 @@ class AccessLogStore(StorePart):
         key: Secret | None,
         anchor: str | None = None,
         witness: Sequence[WitnessLine] | None = None,
+        retention_days: int | None = None,
     ) -> Verdict:
         """Checks the whole chain from one consistent snapshot of the store, and against
-        the ``witness`` lines if given."""
+        the ``witness`` lines if given (with ``retention_days``, a published head purged
+        before its time is tampering)."""
         conn = self.db.conn
         conn.execute("BEGIN")
         try:
             checkpoints = self.checkpoints()
-            head = self.audit_head()
+            recorded = read_head(self.db)
+            if recorded is None:
+                return Verdict(
+                    False,
+                    0,
+                    0,
+                    GENESIS,
+                    None,
+                    "the recorded head is missing (audit_head has no row): it was deleted, "
+                    "so entries cut from the end could not be seen",
+                )
+            head = recorded
             verdict = verify(
                 self.access_entries(),
                 checkpoints=checkpoints,
@@ -218,7 +376,13 @@ class AccessLogStore(StorePart):
             if witness is None or not verdict.ok:
                 return verdict
             problem, checked = check_witness(
-                witness, key=key, head=head, checkpoints=checkpoints, hash_at=self.entry_hash_at
+                witness,
+                key=key,
+                head=head,
+                checkpoints=checkpoints,
+                hash_at=self.entry_hash_at,
+                key_start=self.audit_key_start(),
+                retention_days=retention_days,
             )
         finally:
             conn.execute("COMMIT")
@@ -241,10 +405,17 @@ class AccessLogStore(StorePart):
         return int(row[0])
 
     def cut_access_log(
-        self, before: dt.datetime, now: dt.datetime, key: Secret | None, rule: str
+        self,
+        before: dt.datetime,
+        now: dt.datetime,
+        key: Secret | None,
+        rule: str,
+        limit: int = CUT_BATCH,
     ) -> Checkpoint | None:
-        """Deletes the entries written before ``before`` (the oldest run of them), behind
-        a new checkpoint, and logs the cut. One transaction; None when nothing expired."""
+        """Deletes the entries written before ``before`` (the oldest run of them, at most
+        ``limit``), behind a new checkpoint, and logs the cut. One transaction; None when
+        nothing expired. Raises :class:`CutRefused` when what it would cut does not
+        verify."""
         with self.transaction() as db:
             first_kept = db.execute(
                 "SELECT MIN(seq) FROM access_log WHERE at >= ?", [to_text(before)]
@@ -256,14 +427,26 @@ class AccessLogStore(StorePart):
                 through = int(first_kept) - 1
             rows = list(db.query("SELECT * FROM audit_checkpoints ORDER BY number DESC LIMIT 1"))
             previous = _checkpoint(rows[0]) if rows else None
-            if through <= (previous.through_seq if previous else 0):
+            start = previous.through_seq if previous else 0
+            if through <= start:
                 return None
-            through_hash = db.execute(
-                "SELECT hash FROM access_log WHERE seq = ?", [through]
-            ).fetchone()[0]
+            cut_all = first_kept is None
+            if through > start + max(1, limit):
+                # Every entry cut is re-checked inside this write transaction: a bounded
+                # batch keeps the call flow's writes from waiting on a year of backlog.
+                through, cut_all = start + max(1, limit), False
             if key is not None:
-                # Before the checkpoint, so the key start counts it as signed.
+                # Refuses a keyed log that lost its key start before anything is cut.
                 ensure_keyed(db, key, to_text(now))
+            problem = _cut_problem(db, previous, through, cut_all, key)
+            if problem is not None:
+                raise CutRefused(
+                    f"the access log was not cut: {problem}; nothing was deleted, "
+                    "check it with 'reccontrol audit verify'"
+                )
+            through_hash = str(
+                db.execute("SELECT hash FROM access_log WHERE seq = ?", [through]).fetchone()[0]
+            )
             checkpoint = make_checkpoint(previous, to_text(now), through, through_hash, key)
             db.table("audit_checkpoints").insert(
                 {
@@ -299,3 +482,30 @@ class AccessLogStore(StorePart):
                 key,
             )
             return checkpoint
+
+
+def _cut_problem(
+    db: sqlite_utils.Database,
+    previous: Checkpoint | None,
+    through: int,
+    cut_all: bool,
+    key: Secret | None,
+) -> str | None:
+    """Why the entries up to ``through`` must not be sealed behind a checkpoint: each is
+    re-hashed and MAC-checked, with the link to the first entry kept, before a signature
+    vouches for them."""
+    start = previous.through_seq if previous else 0
+    rows = db.query(
+        "SELECT * FROM access_log WHERE seq > ? AND seq <= ? ORDER BY seq", [start, through + 1]
+    )
+    entries = [_entry(row) for row in rows]
+    checkpoints = [
+        _checkpoint(row) for row in db.query("SELECT * FROM audit_checkpoints ORDER BY number")
+    ]
+    return check_cut(
+        entries,
+        checkpoints=checkpoints,
+        key=key,
+        key_start=read_key_start(db),
+        head=_head(db) if cut_all else None,
+    )

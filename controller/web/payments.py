@@ -8,6 +8,7 @@ before anything else happens, exactly as with the agent's payment key.
 
 from __future__ import annotations
 
+import logging
 import re
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
+from controller.audit.errors import AccessLogError
 from controller.calls.manager import CallManager
 from controller.logs import contains_pan
 from controller.payments.amount import AmountRefused, checked_amount
@@ -24,6 +26,8 @@ from controller.web.guard import FailureLimiter, json_object, too_many
 
 ORDER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 FIELDS = ("person", "purpose", "call_id", "agent", "amount", "order_reference")
+
+log = logging.getLogger("reccontrol.web")
 
 
 def bearer(request: web.Request) -> str:
@@ -87,6 +91,12 @@ async def request_payment(
             return error(401, "unauthenticated", exc.reason)
         status = 409 if refusal is not None and exc.reason == refusal else 403
         return error(status, "payment-refused" if status == 409 else "forbidden", exc.reason)
+    except AccessLogError as exc:
+        # S2, S7: an access that cannot be logged is not done. Counted like a failed
+        # sign-in, so nobody can fill the log with these alerts.
+        limiter.failed(person_id)
+        log.error("ALERT: payment request refused: %s (%s)", exc, exc.error_id)
+        return error(503, exc.error_id, "the access log cannot be written; nothing was done")
     assert call_id is not None
     calls.request_payment(call_id, amount, order)
     return web.json_response({"call_id": call_id, "status": "payment_started"}, status=202)

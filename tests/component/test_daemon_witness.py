@@ -21,9 +21,10 @@ from tests.sites import ENV, site_config, write_site
 
 
 async def test_medium3_daemon_keys_the_log_and_publishes_the_signed_head(tmp_path: Path) -> None:
-    """A log written before the key was set is switched over at start (signed key start),
-    and the head is appended, signed, to ``audit.witness_file``; ``audit verify
-    --witness`` accepts it, and catches the log cut back behind it."""
+    """A log written before the key was set is switched over by 'audit adopt-key'
+    (signed key start, S7); the daemon appends the head, signed and naming that key
+    start, to ``audit.witness_file``; ``audit verify --witness`` accepts it, and catches
+    the log cut back behind it."""
     data = site_config(tmp_path)
     witness = tmp_path / "witness" / "audit-head.log"
     witness.parent.mkdir()
@@ -52,6 +53,8 @@ async def test_medium3_daemon_keys_the_log_and_publishes_the_signed_head(tmp_pat
             )
         )
     unkeyed.close()
+    adopted = CliRunner().invoke(cli, ["audit", "adopt-key", "-c", str(path)], env=ENV)
+    assert adopted.exit_code == 0, adopted.output
 
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(build_app(config)))
     await client.start_server()  # the store context keys the log and starts the witness
@@ -66,6 +69,7 @@ async def test_medium3_daemon_keys_the_log_and_publishes_the_signed_head(tmp_pat
     lines = [json.loads(line) for line in witness.read_text().splitlines()]
     assert lines and lines[-1]["seq"] == head[0] == 3 and lines[-1]["hash"] == head[1]
     assert all(len(line["mac"]) == 64 for line in lines)
+    assert all(line["key_start"] == start.mac for line in lines)
 
     def verify() -> tuple[int, str]:
         result = CliRunner().invoke(

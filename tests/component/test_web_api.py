@@ -150,6 +150,7 @@ async def test_low_healthz_says_only_ok_unless_authenticated(daemon: Daemon) -> 
     # The event loop's and the recordings' counters are figures too: signed-in only.
     assert await response.json() == {
         "status": "ok",
+        "access_log": "ok",
         "ari_connections": 1,
         "active_calls": 0,
         "events_dropped": 0,

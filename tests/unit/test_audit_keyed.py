@@ -174,9 +174,9 @@ def test_medium3_unkeyed_entry_appended_is_caught(site: tuple[Path, Config]) -> 
 
 
 def test_medium3_existing_sha256_log_is_switched_over_safely(site: tuple[Path, Config]) -> None:
-    """Medium 3, migration: a log written without a key (with an unsigned checkpoint)
-    gets a signed key start at the first keyed write. Verification then accepts the old
-    entries and checkpoint, and catches each way of undoing the switch."""
+    """Medium 3, migration (S7): a log written without a key (with an unsigned
+    checkpoint) gets a signed key start from 'audit adopt-key'. Verification then accepts
+    the old entries and checkpoint, and catches each way of undoing the switch."""
     path, config = site
     fill(config, 8, key=None)
     store = SqliteStore.open(config.store.path)
@@ -185,6 +185,8 @@ def test_medium3_existing_sha256_log_is_switched_over_safely(site: tuple[Path, C
     )
     store.close()
     assert old is not None and old.algorithm == "sha256"
+    adopted = run("audit", "adopt-key", "-c", path)
+    assert adopted.exit_code == 0, adopted.output
     fill(config, 3, offset=8)  # the key is configured now
     result = verify_cli(path)
     assert result.exit_code == 0, result.output
@@ -219,6 +221,7 @@ def test_medium3_downgrade_after_switch_is_caught(site: tuple[Path, Config]) -> 
     before the key may be unsigned; a new unsigned one is forged."""
     path, config = site
     fill(config, 4, key=None)
+    assert run("audit", "adopt-key", "-c", path).exit_code == 0
     fill(config, 4, offset=4)
     db = attacker(config)
     through_hash = db.execute("SELECT hash FROM access_log WHERE seq = 6").fetchone()[0]
