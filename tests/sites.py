@@ -29,6 +29,7 @@ from controller.recordings import LocalVault
 from controller.store import SqliteStore
 from controller.store.records import CallStart
 from controller.store.timestamps import to_text
+from tests.integration.conftest import free_port
 
 ENV = {
     "RECCONTROL_ARI_PASSWORD": "ari-password",
@@ -53,11 +54,14 @@ def site_config(root: Path) -> dict[str, Any]:
             "address": "1 rue du Test, 75001 Paris",
             "dpo": {"name": "Claire Dubois", "email": "dpo@acme.example"},
         },
+        # Free ports, never the defaults (8088, 8090): a test that starts the daemon must
+        # not meet whatever else runs on this machine, nor the other test workers.
         "ari": {
-            "url": "http://127.0.0.1:8088",
+            "url": f"http://127.0.0.1:{free_port()}",
             "username": "reccontrol",
             "password_env": "RECCONTROL_ARI_PASSWORD",
         },
+        "web": {"host": "127.0.0.1", "port": free_port()},
         "store": {"path": str(root / "store.sqlite3")},
         "recordings": {"asterisk_dir": str(root / "asterisk"), "vault_dir": str(root / "vault")},
         "privacy": {"caller_hmac_key_env": "RECCONTROL_HMAC_KEY"},
