@@ -65,7 +65,7 @@ class SheetStore(StorePart):
         notes = tuple(
             _rectification(row)
             for row in self.db.query(
-                "SELECT * FROM sheet_rectifications WHERE sheet_id = ? ORDER BY at, id",
+                "SELECT * FROM sheet_rectifications WHERE sheet_id = ? ORDER BY at, rowid",
                 [sheet_id],
             )
         )
