@@ -31,7 +31,7 @@ from controller.access.gate import Gate, clean_id
 from controller.config.model import ALL_SERVICES, Agent, Person
 from controller.logs import mask_digits
 from controller.store.lifecycle import CallRecord
-from controller.store.records import RecordingRow
+from controller.store.records import UNKNOWN_AGENT, RecordingRow
 from controller.store.sqlite import SqliteStore
 from controller.store.timestamps import to_text
 
@@ -205,7 +205,10 @@ class AgentRequests:
         loose = self._store.agent_sheets_without_call(agent_id, start, end)
         loose_seen = [sheet_id for sheet_id, service in loose if person.sees(service)]
         counts: list[dict[str, Any]] = []
-        if ALL_SERVICES in person.services:
+        # The private calls of agents nobody could name are counted together: they are
+        # no one agent's data.
+        unattributed = agent_id == UNKNOWN_AGENT and agent_id not in self._agents
+        if ALL_SERVICES in person.services and not unattributed:
             counts = self._store.agent_private_counts(agent_id, *local_days(start, end, self._tz))
         found = AgentFindings(
             agent_id,

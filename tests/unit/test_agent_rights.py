@@ -230,8 +230,12 @@ def test_s9_agents_requests_need_the_dpo_and_a_known_agent(site: Site) -> None:
         site.service.agent_find(persons["cdubois"], EXPORT, "alcie")
     with pytest.raises(AccessRefused, match="agent id: must not be empty"):
         site.service.agent_find(persons["cdubois"], EXPORT, " ")
-    assert [e[3] for e in log(site.store)[-3:]] == ["refused"] * 3
-    assert log(site.store)[-2][2] == "agent:alcie"
+    # Private calls of agents nobody could name are counted together: no one's data.
+    site.store.count_private_call(None, "2026-03-02")
+    with pytest.raises(AccessRefused, match="unknown agent 'unknown'"):
+        site.service.agent_find(persons["cdubois"], EXPORT, "unknown")
+    assert [e[3] for e in log(site.store)[-4:]] == ["refused"] * 4
+    assert log(site.store)[-3][2] == "agent:alcie"
     # A former agent, no longer configured, whose data is still kept is answered.
     add_call(site.store, site.config, service="sales", started_at=T0, agent_id="carol")
     found = site.service.agent_find(persons["cdubois"], EXPORT, "carol")
