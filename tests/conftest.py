@@ -17,21 +17,6 @@ from controller.sandbox.host import is_alive
 from controller.store import SqliteStore
 from tests.integration.conftest import OWNED, REPOSITORY, free_port
 
-# Modules whose tests run one after the other in one worker (``--dist loadgroup``): their
-# module-scoped fixture (an Asterisk with SIP phones, the podman stack) is then set up
-# once, not once in every worker that would get some of their tests.
-GROUPED_MODULES = {
-    "test_containers.py": "containers",
-    "test_sip_phones.py": "sip-phones",
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        group = GROUPED_MODULES.get(item.path.name)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-
 
 @pytest.fixture
 def fresh_db() -> Iterator[SqliteStore]:
