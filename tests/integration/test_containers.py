@@ -36,11 +36,6 @@ from tests import podman
 from tests.integration.conftest import free_port
 from tests.waiting import blocking_until, eventually, until
 
-# In one worker, one test after the other (pytest -n, --dist loadgroup): the module's
-# fixture, the podman stack, is set up once, and the later tests find it as the earlier
-# ones left it (a call in the vault, the daemon's restart in its log).
-pytestmark = pytest.mark.xdist_group("containers")
-
 CALLER_NUMBER = "+33612345678"
 
 

@@ -37,10 +37,6 @@ from tests.sip.media import Part, Silence, keys, tone
 from tests.sip.sipp import Switchboard, sip_phones
 from tests.waiting import until
 
-# In one worker, one test after the other (pytest -n, --dist loadgroup): the module's
-# fixture, its Asterisk and SIPp phones, is set up once.
-pytestmark = pytest.mark.xdist_group("sip-phones")
-
 PAUSE_MARKER = 2600.0  # what the agent says while the recording is paused
 PAYMENT_MARKER = 2900.0  # what the caller says in the payment IVR
 CALLER_NUMBER = "+33633334444"
