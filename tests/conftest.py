@@ -17,6 +17,30 @@ from controller.sandbox.host import is_alive
 from controller.store import SqliteStore
 from tests.integration.conftest import OWNED, REPOSITORY, free_port
 
+# Files that play calls or kill processes for minutes, longest first, then the other
+# real-Asterisk files, then the quick ones: in parallel workers (pytest -n, a file to a
+# worker) the long files start at once and the many short ones fill the gaps, instead of
+# one long file starting last and running alone.
+LONGEST_FIRST = (
+    "test_daemon_killed_calls.py",
+    "test_sip_phones.py",
+    "test_payments.py",
+    "test_containers.py",
+    "test_purge_kill.py",
+)
+REAL_TIME_DIRS = ("faults", "integration")
+
+
+def _run_order(item: pytest.Item) -> int:
+    if item.path.name in LONGEST_FIRST:
+        return LONGEST_FIRST.index(item.path.name)
+    return len(LONGEST_FIRST) + (0 if item.path.parent.name in REAL_TIME_DIRS else 1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A stable sort by file: each file's tests stay together and in their order.
+    items.sort(key=_run_order)
+
 
 @pytest.fixture
 def fresh_db() -> Iterator[SqliteStore]:
