@@ -20,7 +20,7 @@ from controller.cli_support import (
 from controller.commands.access import access, credential_warnings
 from controller.commands.audit import audit
 from controller.commands.backup import backup, restore
-from controller.commands.documents import notice, register
+from controller.commands.documents import dpia, notice, register
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
 from controller.commands.sampling import sampling_audit
@@ -98,6 +98,7 @@ for _command in (
     access,
     notice,
     register,
+    dpia,
 ):
     cli.add_command(_command)
 

@@ -17,11 +17,13 @@ from controller.config import governance
 from controller.config import services as services_section
 from controller.config.endpoints import Endpoint, EndpointError, ambiguity, parse_endpoint
 from controller.config.model import (
+    DOCUMENT_LANGUAGES,
     MAX_CALL_METADATA_DAYS,
     Agent,
     AgentKeys,
     AriSettings,
     Config,
+    DocumentSettings,
     LoggingSettings,
     Organisation,
     PrivacySettings,
@@ -305,6 +307,7 @@ TOP_LEVEL = (
     "audit",
     "purge",
     "legal",
+    "documents",
 )
 
 
@@ -432,6 +435,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     audit = governance.audit(root["audit"], secrets)
     purge = governance.purge(root["purge"])
     legal = governance.legal(root["legal"])
+    documents = _documents(root["documents"])
 
     if problems or ari is None or privacy is None:
         raise ConfigError(problems.items)
@@ -455,7 +459,16 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         audit=audit,
         purge=purge,
         legal=legal,
+        documents=documents,
     )
+
+
+def _documents(node: Node) -> DocumentSettings:
+    """The documents' language: what a DPO hands the CNIL (fr) or an auditor abroad (en)."""
+    if not node.present or not node.mapping(("language",)):
+        return DocumentSettings()
+    language = node["language"].string("fr", choices=DOCUMENT_LANGUAGES)
+    return DocumentSettings(language if language in DOCUMENT_LANGUAGES else "fr")
 
 
 def _web(node: Node) -> WebSettings:

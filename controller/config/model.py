@@ -426,6 +426,17 @@ class LegalSettings:
     notice_url: str = ""
 
 
+DOCUMENT_LANGUAGES = ("fr", "en")
+
+
+@dataclass(frozen=True)
+class DocumentSettings:
+    """The generated documents (D1, D2): the language they are written in unless a command
+    is given ``--language``."""
+
+    language: str = "fr"
+
+
 @dataclass(frozen=True)
 class Config:
     source: Path
@@ -447,6 +458,7 @@ class Config:
     audit: AuditSettings = field(default_factory=AuditSettings)
     purge: PurgeSettings = field(default_factory=PurgeSettings)
     legal: LegalSettings = field(default_factory=LegalSettings)
+    documents: DocumentSettings = field(default_factory=DocumentSettings)
 
     def agent_for_private_line(self, number: str) -> Agent | None:
         """The agent whose private line ``number`` is, in whatever form the trunk or the
