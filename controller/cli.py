@@ -21,6 +21,7 @@ from controller.commands.access import access, credential_warnings
 from controller.commands.audit import audit
 from controller.commands.backup import backup, restore
 from controller.commands.documents import dpia, notice, register
+from controller.commands.inspection import inspection_pack
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
 from controller.commands.sampling import sampling_audit
@@ -99,6 +100,7 @@ for _command in (
     notice,
     register,
     dpia,
+    inspection_pack,
 ):
     cli.add_command(_command)
 

@@ -6,12 +6,15 @@ Every problem is reported with its key path, e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
 
 from controller.config import governance
 from controller.config import services as services_section
@@ -507,7 +510,18 @@ def load_config(
     except UnicodeDecodeError:
         raise ConfigError([Problem("", f"{path}: the file is not UTF-8 text")]) from None
     data = parse_yaml(text, str(path))
-    return build(data, path, Secrets(os.environ if environ is None else environ, resolve_secrets))
+    config = build(data, path, Secrets(os.environ if environ is None else environ, resolve_secrets))
+    return dataclasses.replace(config, canonical_yaml=canonical_yaml(data))
+
+
+def canonical_yaml(data: Any) -> str:
+    """One text per configuration, whatever its comments, spacing and key order: its hash
+    identifies the configuration in force (D3)."""
+    try:
+        return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, default_flow_style=False)
+    except TypeError:
+        # Keys of mixed types (``1:`` beside ``a:``) cannot be sorted: keep the file's order.
+        return yaml.safe_dump(data, allow_unicode=True, default_flow_style=False)
 
 
 __all__ = ["MISSING", "ConfigError", "load_config", "parse_yaml"]

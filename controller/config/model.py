@@ -459,6 +459,10 @@ class Config:
     purge: PurgeSettings = field(default_factory=PurgeSettings)
     legal: LegalSettings = field(default_factory=LegalSettings)
     documents: DocumentSettings = field(default_factory=DocumentSettings)
+    canonical_yaml: str = ""
+    """The file as loaded, keys sorted and comments dropped: what the daemon records as
+    the configuration in force (D3). Secrets are never in it: the YAML only names where
+    they come from."""
 
     def agent_for_private_line(self, number: str) -> Agent | None:
         """The agent whose private line ``number`` is, in whatever form the trunk or the

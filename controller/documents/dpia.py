@@ -125,7 +125,7 @@ MEASURES = (
         "la configuration en vigueur.",
         "Documents (register, notices, impact assessment) and inspection pack generated from "
         "the configuration in force.",
-        "D1, D2",
+        "D1, D2, D3",
     ),
 )
 
