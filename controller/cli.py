@@ -20,7 +20,7 @@ from controller.cli_support import (
 from controller.commands.access import access, credential_warnings
 from controller.commands.audit import audit
 from controller.commands.backup import backup, restore
-from controller.commands.documents import dpia, notice, register
+from controller.commands.documents import announcement_script, dpia, notice, register
 from controller.commands.inspection import inspection_pack
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
@@ -100,6 +100,7 @@ for _command in (
     notice,
     register,
     dpia,
+    announcement_script,
     inspection_pack,
 ):
     cli.add_command(_command)

@@ -149,3 +149,39 @@ def dpia(config_path: Path, fmt: str, output: Path | None, language: str | None)
     config = load_or_exit(config_path, secrets=False)
     _check(config, register=True)
     _emit(render(build_dpia(config, language_of(config, language)), fmt), output)
+
+
+@click.command(
+    "announcement-script",
+    help="The words to record for SERVICE's announcement (C1: recording, purposes, the key "
+    "that objects, the key for the full notice) and its full notice (C3: controller, "
+    "purposes and legal bases, retention, who listens, rights, DPO contact, the right to "
+    "complain to the CNIL), in the service's language, each under the sound name the "
+    "config plays.\n\n" + EXIT_HELP,
+)
+@click.argument("service")
+@config_option
+@output_option
+@click.option(
+    "--language",
+    type=click.Choice(["fr", "en"]),
+    default=None,
+    help="Write in this language instead of the service's own (services.NAME.language).",
+)
+def announcement_script(
+    service: str, config_path: Path, output: Path | None, language: str | None
+) -> None:
+    from controller.documents.scripts import ScriptLanguageError, build_script, script_language
+
+    config = load_or_exit(config_path, secrets=False)
+    if service not in config.services:
+        fail(
+            f"unknown service {service!r}; the services are {', '.join(config.services)}",
+            EXIT_CONFIG,
+        )
+    _check(config, register=False)
+    try:
+        lang = script_language(config, service, language)
+    except ScriptLanguageError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    _emit(build_script(config, service, lang).text(), output)
