@@ -15,7 +15,7 @@ from controller.store.records import SamplingAudit
 from controller.store.timestamps import to_text
 
 # The access-log actions that delete something and are its receipt: the purge's (T4, T5),
-# the sweep's and a deletion asked by a person or a data subject (C5).
+# the sweep's, and a deletion or an erasure asked by a person or a data subject (C5).
 DELETION_ACTIONS = (
     "delete",
     "sheet_delete",
@@ -25,6 +25,7 @@ DELETION_ACTIONS = (
     "file_missing",
     "sweep_delete",
     "delete_unusable",
+    "subject_erase",
 )
 
 
