@@ -195,12 +195,15 @@ def test_d3_every_part_of_the_pack_matches_the_store(
     store.close()
 
 
-@pytest.mark.parametrize("tampering", ["edit", "remove", "add", "manifest"])
+@pytest.mark.parametrize(
+    "tampering", ["edit", "remove", "add", "manifest", "not-json", "outside"]
+)
 def test_d3_a_tampered_pack_is_caught(
     tmp_path: Path, site: tuple[Path, Config], tampering: str
 ) -> None:
-    """D3: an entry cut from the exported log, a file removed, a file added, or the
-    manifest re-hashed to match an edit without the key: --verify exits 1 and says what."""
+    """D3, R2: an entry cut from the exported log, a file removed, a file added, the
+    manifest re-hashed to match an edit without the key, a manifest that is not JSON or
+    that points outside the pack: --verify exits 1 and says what, never a traceback."""
     path, config = site
     fill(config).close()
     out = tmp_path / "pack"
@@ -216,6 +219,14 @@ def test_d3_a_tampered_pack_is_caught(
     elif tampering == "add":
         (out / "extra.txt").write_text("slipped in\n")
         expected = "extra.txt: not in the manifest"
+    elif tampering == "not-json":
+        (out / "manifest.json").write_text("{not json")
+        expected = "manifest.json: not JSON"
+    elif tampering == "outside":
+        manifest = json.loads((out / "manifest.json").read_text())
+        manifest["files"][0]["name"] = "../../etc/passwd"
+        (out / "manifest.json").write_text(json.dumps(manifest))
+        expected = "'../../etc/passwd' is not a plain file name of the pack"
     else:
         log.write_text("".join(kept))
         manifest = json.loads((out / "manifest.json").read_text())
@@ -230,6 +241,7 @@ def test_d3_a_tampered_pack_is_caught(
     assert result.exit_code == 1, result.output
     assert expected in result.output
     assert "does not match its manifest" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_d3_legal_holds_are_included_when_the_store_has_them(
