@@ -343,13 +343,13 @@ def _readme(
         (f"Made: {to_text(now)}." if english else f"Établi le : {to_text(now)}."),
         "",
     ]
+    colon = ": " if english else " : "
     for stem, fr, en in _PARTS:
         mine = [n for n in names if n.split(".")[0] == stem]
+        if stem == "config-history":
+            mine += [n for n in names if n.startswith("config-") and n.endswith(".yaml")]
         if mine:
-            lines.append(f"- {en if english else fr}: {', '.join(mine)}")
-    configs = [n for n in names if n.startswith("config-") and n.endswith(".yaml")]
-    if configs:
-        lines.append(f"- Configurations: {', '.join(configs)}")
+            lines.append(f"- {en if english else fr}{colon}{', '.join(mine)}")
     if not holds:
         lines.append(
             "- Legal holds: none in this store (no legal holds table)."
