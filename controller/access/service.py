@@ -22,6 +22,7 @@ from controller.access.credentials import Presented
 from controller.access.errors import AccessFailed, AccessRefused
 from controller.access.export import Exporter, ExportResult
 from controller.access.gate import Gate, clean_id
+from controller.access.holds import HoldAccess
 from controller.access.recordings import RecordingAccess, RecordingHandle
 from controller.access.sheets import SheetAccess, SheetView
 from controller.access.subjects import EraseResult, Findings, SubjectRequests
@@ -30,6 +31,7 @@ from controller.clock import Clock
 from controller.config.model import Config, Person
 from controller.recordings.vault import LocalVault
 from controller.sheets import Sheet
+from controller.store.holds import Hold, PlacedHold
 from controller.store.sqlite import SqliteStore
 
 
@@ -55,6 +57,7 @@ class AccessService:
             new_id or (lambda: secrets.token_hex(8)),
         )
         self._subjects = SubjectRequests(self._gate, store, vault, clock, config.privacy, exporter)
+        self._holds = HoldAccess(self._gate, store, clock, config.timezone, new_id)
 
     # -- who -------------------------------------------------------------------------
     def authenticate(self, person_id: str, presented: Presented) -> Person:
@@ -149,6 +152,30 @@ class AccessService:
         and removes the caller HMAC from the calls. A caller's objection stays on record,
         so the number is still not recorded (C4)."""
         return self._subjects.erase(person, purpose, number, start, end)
+
+    # -- legal holds (T6) ----------------------------------------------------------------
+    def hold_place(
+        self,
+        person: Person,
+        purpose: str,
+        call_id: str,
+        reason: str,
+        reference: str,
+        review_by: dt.datetime,
+    ) -> PlacedHold:
+        """Keeps the call's recordings, metadata and sheets past their expiry (DPO only)."""
+        return self._holds.place(person, purpose, call_id, reason, reference, review_by)
+
+    def hold_review(
+        self, person: Person, purpose: str, call_id: str, review_by: dt.datetime
+    ) -> Hold:
+        return self._holds.review(person, purpose, call_id, review_by)
+
+    def hold_release(self, person: Person, purpose: str, call_id: str) -> Hold:
+        return self._holds.release(person, purpose, call_id)
+
+    def hold_list(self, person: Person, purpose: str, include_released: bool = False) -> list[Hold]:
+        return self._holds.list(person, purpose, include_released)
 
 
 __all__ = [

@@ -179,8 +179,4 @@ def plan_sheets(
 
 def held_sheets(now: dt.datetime, rows: Iterable[SheetRow], rules: RetentionRules) -> list[str]:
     """Expired sheets kept because a legal hold stands on their call (T6)."""
-    return [
-        row.id
-        for row in rows
-        if row.hold is not None and sheet_expiry(row, rules)[0] <= now
-    ]
+    return [row.id for row in rows if row.hold is not None and sheet_expiry(row, rules)[0] <= now]

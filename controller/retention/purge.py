@@ -153,6 +153,7 @@ class Purger:
         *,
         batch_size: int = BATCH,
         stop: threading.Event | None = None,
+        timezone: dt.tzinfo = dt.UTC,
     ) -> None:
         self._store = store
         self._vault = vault
@@ -161,6 +162,7 @@ class Purger:
         self._key = checkpoint_key
         self._batch = max(1, batch_size)
         self._stop = stop or threading.Event()
+        self._tz = timezone
 
     def plan(self) -> list[Action]:
         return self._plan()[0]
@@ -283,13 +285,13 @@ class Purger:
         date raises an alert, at every run until a person reviews or releases it."""
         now = self._clock.now()
         overdue = self._store.overdue_holds(now)
-        report.overdue_holds = [overdue_message(h) for h in overdue]
+        report.overdue_holds = [overdue_message(h, self._tz) for h in overdue]
         if report.dry_run:
             return
         if report.held or report.sheets_held or report.calls_held:
             self._store.append_access(skip_entry(report, now))
         for hold in overdue:
-            message = overdue_message(hold)
+            message = overdue_message(hold, self._tz)
             log.error("ALERT: %s", message)
             self._store.add_alert(hold.call_id, HOLD_REVIEW_ALERT, message, now)
 
@@ -337,10 +339,12 @@ class Purger:
                 report.unknown_files.append(str(file))
 
 
-def overdue_message(hold: Hold) -> str:
+def overdue_message(hold: Hold, tz: dt.tzinfo) -> str:
+    """The review date as the DPO typed it: a day in the site's time zone."""
+    day = hold.review_by.astimezone(tz).date().isoformat()
     return (
         f"legal hold on call {hold.call_id} (reference {hold.reference}) is past its review "
-        f"date {hold.review_by.date().isoformat()}: review it ('reccontrol hold review') "
+        f"date {day}: review it ('reccontrol hold review') "
         "or release it ('reccontrol hold release')"
     )
 
@@ -396,5 +400,6 @@ def run_purge(
         clock,
         config.audit.checkpoint_key,
         stop=stop,
+        timezone=config.timezone,
     )
     return purger.run(dry_run=dry_run, on_plan=on_plan, on_progress=on_progress)

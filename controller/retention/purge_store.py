@@ -126,9 +126,7 @@ class PurgeStoreFromThread:
     def purge_objections(self, now: dt.datetime, cutoff: dt.datetime, rule: str) -> int:
         return self._remote.call(lambda s: s.purge_objections(now, cutoff, rule))
 
-    def condemn_recordings(
-        self, items: Sequence[Condemnation], at: dt.datetime
-    ) -> CondemnOutcome:
+    def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> CondemnOutcome:
         return self._remote.call(lambda s: s.condemn_recordings(items, at))
 
     def finish_deletions(

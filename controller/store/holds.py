@@ -213,6 +213,5 @@ class HoldStore(StorePart):
         return self.standing_hold(call_id)
 
 
-
 def _with(entry: EntryDraft, details: dict[str, Any]) -> EntryDraft:
     return dataclasses.replace(entry, details=details)

@@ -165,9 +165,7 @@ class LifecycleStore(StorePart):
         ]
 
     # -- deleting recordings -------------------------------------------------------------
-    def condemn_recordings(
-        self, items: Sequence[Condemnation], at: dt.datetime
-    ) -> CondemnOutcome:
+    def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> CondemnOutcome:
         """Step 1 of a deletion, for a batch, in one transaction. Rows already being
         deleted are left as they are. A recording whose call is under a legal hold is
         not condemned (T6): the hold is read here, inside the transaction, so a hold

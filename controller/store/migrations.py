@@ -338,8 +338,7 @@ LEGAL_HOLDS = _statements(
         released_at TEXT
     )
     """,
-    "CREATE UNIQUE INDEX legal_holds_standing ON legal_holds (call_id) "
-    "WHERE released_at IS NULL",
+    "CREATE UNIQUE INDEX legal_holds_standing ON legal_holds (call_id) WHERE released_at IS NULL",
 )
 
 
