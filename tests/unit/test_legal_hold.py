@@ -6,7 +6,7 @@ the CLI and the access service."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -426,3 +426,61 @@ def test_t6_refusals_through_the_service_name_the_field(
         )
     assert "4111" not in "".join(str(e) for e in store.access_entries())
     assert store.holds() == []
+
+
+class HoldingStore(SqliteStore):
+    """The purge's store, with a hold placed by the DPO at the last moment: after the
+    purge has read what expired, just before the sheet purge's and the call purge's own
+    transactions."""
+
+    def __init__(self, store: SqliteStore, on_sheets: object, on_calls: object) -> None:
+        super().__init__(store.db, store.audit_key)
+        self.before: dict[str, object] = {"sheets": on_sheets, "calls": on_calls}
+
+    def _hold_first(self, step: str) -> None:
+        hook = self.before.pop(step, None)
+        if callable(hook):
+            hook()
+
+    def purge_sheets(self, expired: Sequence[tuple[str, str]], at: dt.datetime) -> int:
+        self._hold_first("sheets")
+        return super().purge_sheets(expired, at)
+
+    def purge_calls(self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500) -> int:
+        self._hold_first("calls")
+        return super().purge_calls(cutoff, at, rule, limit)
+
+
+def test_t6_hold_placed_just_before_the_sheet_and_call_purges_wins(
+    site: tuple[Path, Config, SqliteStore, LocalVault],
+) -> None:
+    """T6: a hold placed after the purge listed the expired sheets and calls, right before
+    their deleting transactions, still wins: those transactions check the hold themselves."""
+    _, config, store, vault = site
+    t0 = dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.UTC)
+    clock = FixedClock(t0)
+    service = AccessService(config, store, vault, clock)
+    dpo = config.access.persons[DPO]
+    sheet_call = add_call(store, config, service="sales", started_at=t0)
+    supervisor = config.access.persons["mleroy"]
+    sheet = service.sheet_create(supervisor, "coaching", sheet_call, {}, {}, "")
+    bare_call = add_call(store, config, service="sales", started_at=t0)
+    clock.set(t0 + 400 * DAY)
+
+    def hold(call_id: str) -> Callable[[], None]:
+        def place() -> None:
+            service.hold_place(
+                dpo, "mediation request", call_id, "contract dispute", "MED-E", t0 + 900 * DAY
+            )
+
+        return place
+
+    holding = HoldingStore(store, hold(sheet_call), hold(bare_call))
+    report = Purger(
+        holding, vault, RetentionRules.from_config(config), clock, config.audit.checkpoint_key
+    ).run()
+    assert holding.before == {}, "both holds were placed during the purge"
+    assert store.sheet(sheet.id) is not None and report.sheets_deleted == 0
+    assert store.call_summary(bare_call) is not None
+    assert store.call_summary(sheet_call) is not None
+    assert report.calls_deleted == 0
