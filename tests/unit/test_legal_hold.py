@@ -5,6 +5,7 @@ the CLI and the access service."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,9 +18,17 @@ from controller.cli import cli
 from controller.clock import FixedClock
 from controller.config import Config
 from controller.recordings import LocalVault
-from controller.retention.plan import RetentionRules
+from controller.retention.plan import (
+    Finish,
+    Held,
+    RecordingRow,
+    RetentionRules,
+    held_recordings,
+    plan_recordings,
+)
 from controller.retention.purge import HOLD_REVIEW_ALERT, Purger
 from controller.store import SqliteStore
+from controller.store.lifecycle import Condemnation
 from controller.store.migrations import MIGRATIONS
 from tests.sites import ENV, add_call, add_recording, load_site, open_site, write_site
 
@@ -484,3 +493,47 @@ def test_t6_hold_placed_just_before_the_sheet_and_call_purges_wins(
     assert store.call_summary(bare_call) is not None
     assert store.call_summary(sheet_call) is not None
     assert report.calls_deleted == 0
+
+
+def test_t6_plan_keeps_held_recordings_and_finishes_deletions_already_started() -> None:
+    """T6: the pure plan turns an expired recording under a hold into a Held action, not
+    a deletion; a deletion that started before the hold is finished all the same."""
+    t0 = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    rules = RetentionRules(service_days={"sales": 90}, sheet_days=365, log_days=365)
+    held = RecordingRow(
+        "r1", "c1", "sales", "n1", "wav", "/v/n1.wav", "stored", "ab", t0, t0 + 90 * DAY,
+        hold="MED-F",
+    )  # fmt: skip
+    started = dataclasses.replace(held, id="r2", state="deleted")
+    now = t0 + 100 * DAY
+    assert plan_recordings(now, [held, started], rules) == [Finish(started)]
+    assert held_recordings(now, [held, started], rules) == [
+        Held(held, "T1: services.sales.retention_days = 90", "MED-F")
+    ]
+    assert held_recordings(t0 + 10 * DAY, [held], rules) == []  # not expired: nothing to say
+
+
+def test_t6_hold_on_a_call_whose_deletion_started_names_what_it_cannot_keep(
+    site: tuple[Path, Config, SqliteStore, LocalVault],
+) -> None:
+    """T6: a recording whose deletion had started (condemned, file maybe gone) before the
+    hold cannot be kept: placing the hold says so, the access-log entry lists it, and the
+    next purge finishes that deletion while the rest of the call stays."""
+    config_path, config, store, vault = site
+    now = dt.datetime.now(dt.UTC)
+    call_id, doomed = add_recording(store, vault, config, service="sales", created_at=now - DAY)
+    _, kept = add_recording(
+        store, vault, config, service="sales", created_at=now - DAY, call_id=call_id
+    )
+    store.condemn_recordings(
+        [Condemnation(doomed, "deleted on request by cdubois", DPO, "dpo", "ticket", True)], now
+    )
+    placed = run(*place_args(config, call_id))
+    assert placed.exit_code == 0, placed.output
+    assert "1 recording(s) kept" in placed.output
+    assert f"recording {doomed}: its deletion had already started" in placed.output
+    (entry,) = entries(store, "hold_place")
+    assert entry["recordings"] == [kept] and entry["already_deleting"] == [doomed]
+    assert run("purge", "-c", config_path).exit_code == 0
+    assert store.recording(doomed) is None
+    assert store.recording(kept) is not None and path_of(store, kept).is_file()
