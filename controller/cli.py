@@ -21,6 +21,7 @@ from controller.commands.access import access, credential_warnings
 from controller.commands.audit import audit
 from controller.commands.backup import backup, restore
 from controller.commands.documents import notice, register
+from controller.commands.holds import hold
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
 from controller.commands.sampling import sampling_audit
@@ -95,6 +96,7 @@ for _command in (
     subject,
     recording,
     sheet,
+    hold,
     access,
     notice,
     register,
