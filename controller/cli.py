@@ -21,6 +21,7 @@ from controller.commands.access import access, credential_warnings
 from controller.commands.audit import audit
 from controller.commands.backup import backup, restore
 from controller.commands.documents import announcement_script, dpia, notice, register
+from controller.commands.holds import hold
 from controller.commands.inspection import inspection_pack
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
@@ -96,6 +97,7 @@ for _command in (
     subject,
     recording,
     sheet,
+    hold,
     access,
     notice,
     register,

@@ -65,8 +65,8 @@ def inspection_pack(
     sampling audit of the period (configured against achieved), the access-log entries
     of the period (JSON lines) with the verdict on the whole chain and its signed head,
     the deletion receipts, the alerts, each configuration the daemon loaded that was in
-    force during the period (by SHA-256 and date), the legal holds where the store has
-    them, and manifest.json: every file with its SHA-256, signed with the audit key.
+    force during the period (by SHA-256 and date), the legal holds that stood during
+    it (T6), and manifest.json: every file with its SHA-256, signed with the audit key.
 
     Exit status: 0 written (or, with --verify, every file matches a manifest the audit key
     signed); 1 refused, the access log's chain is broken (the pack is still written, its
@@ -131,10 +131,7 @@ def inspection_pack(
         f"{summary.entries} access-log entries, {summary.receipts} deletion receipts, "
         f"{summary.alerts} alerts, {summary.configs} configuration(s) in force"
     )
-    if summary.holds is None:
-        click.echo("legal holds: this store has none (no legal holds table); section omitted")
-    else:
-        click.echo(f"legal holds: {summary.holds}")
+    click.echo(f"legal holds in force during the period: {summary.holds}")
     click.echo(
         "manifest signed with the audit key"
         if summary.signed

@@ -101,6 +101,20 @@ MEASURES = (
         "T1, T2, T3, T4, T5",
     ),
     Measure(
+        "Gel juridique posé par le DPO : un enregistrement nécessaire à un litige est "
+        "conservé au-delà de son échéance, avec une date de révision, chaque étape tracée.",
+        "Legal hold placed by the DPO: a recording needed for a dispute is kept past its "
+        "expiry, with a review date, every step traced.",
+        "T6",
+    ),
+    Measure(
+        "Droits des téléconseillers : accès à leurs enregistrements, décisions et fiches, "
+        "rectification des fiches, chaque demande tracée.",
+        "Agents' rights: access to their recordings, decisions and sheets, rectification "
+        "of the sheets, every request traced.",
+        "S9",
+    ),
+    Measure(
         "Liste nominative des personnes habilitées, finalité obligatoire à chaque accès, "
         "fichiers non lisibles par les autres comptes, secrets hors de la configuration.",
         "Named list of authorised persons, a purpose for every access, files no other "

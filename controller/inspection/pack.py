@@ -3,8 +3,8 @@ config and the store, in one folder with a signed manifest.
 
 The folder holds the documents (register, notices, DPIA), the sampling audit of the
 period, the access log of the period with the verdict on the whole chain and its signed
-head, the deletion receipts, the alerts, the configurations in force and, where the store
-has them, the legal holds. It holds personal data (the access log names people): it is
+head, the deletion receipts, the alerts, the configurations in force and the legal holds
+that stood during the period. It holds personal data (the access log names people): it is
 created for its owner only.
 """
 
@@ -46,7 +46,6 @@ from controller.store.inspection import DELETION_ACTIONS
 from controller.store.records import SamplingAudit
 from controller.store.timestamps import to_text
 
-HOLDS_TABLE = "legal_holds"
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -73,8 +72,7 @@ class PackSummary:
     receipts: int
     alerts: int
     configs: int
-    holds: int | None
-    """None: the store has no legal holds table, so the pack has no holds section."""
+    holds: int
     log_ok: bool
     signed: bool
 
@@ -189,7 +187,7 @@ def make_pack(
     sampling = store.sampling_audit_between(period.start, period.end)
     loads = store.configs_in_force(period.start, period.end)
     texts = {load.sha256: store.config_text(load.sha256) for load in loads}
-    holds = store.table_rows_if_present(HOLDS_TABLE)
+    holds = store.holds_between(period.start, period.end)
     witness, witness_note = _witness(config)
     verdict = store.verify_access_log(key, None, witness, config.audit.retention_days)
     head = store.audit_head()
@@ -260,8 +258,7 @@ def make_pack(
         if name not in {f.name for f in files}:
             add(name, texts[load.sha256] or "")
     add("config-history.jsonl", json_lines(history))
-    if holds is not None:
-        add("legal-holds.jsonl", json_lines(holds))
+    add("legal-holds.jsonl", json_lines(holds))
 
     summary = {
         "period": {"from": to_text(period.start), "to": to_text(period.end)},
@@ -270,12 +267,12 @@ def make_pack(
         "deletion_receipts": len(receipts),
         "alerts": len(alerts),
         "configurations_in_force": len(loads),
-        "legal_holds": len(holds) if holds is not None else None,
+        "legal_holds": len(holds),
         "access_log_ok": verdict.ok,
         "access_log_head": {"seq": head[0], "hash": head[1]},
     }
     add("summary.json", json.dumps(summary, indent=2) + "\n")
-    add("README.md", _readme(config, period, now, files, holds is not None, lang))
+    add("README.md", _readme(config, period, now, files, lang))
 
     manifest = signed(
         PackManifest(
@@ -296,7 +293,7 @@ def make_pack(
         receipts=len(receipts),
         alerts=len(alerts),
         configs=len(loads),
-        holds=len(holds) if holds is not None else None,
+        holds=len(holds),
         log_ok=verdict.ok,
         signed=key is not None,
     )
@@ -314,7 +311,7 @@ _PARTS = (
     ("purge-receipts", "Reçus de suppression", "Deletion receipts"),
     ("alerts", "Alertes de la période", "Alerts of the period"),
     ("config-history", "Configurations en vigueur", "Configurations in force"),
-    ("legal-holds", "Gels juridiques", "Legal holds"),
+    ("legal-holds", "Gels juridiques en vigueur", "Legal holds in force"),
     ("summary", "Décompte", "Counts"),
 )
 
@@ -324,7 +321,6 @@ def _readme(
     period: Period,
     now: dt.datetime,
     files: Sequence[PackFile],
-    holds: bool,
     lang: str,
 ) -> str:
     english = lang == "en"
@@ -350,12 +346,6 @@ def _readme(
             mine += [n for n in names if n.startswith("config-") and n.endswith(".yaml")]
         if mine:
             lines.append(f"- {en if english else fr}{colon}{', '.join(mine)}")
-    if not holds:
-        lines.append(
-            "- Legal holds: none in this store (no legal holds table)."
-            if english
-            else "- Gels juridiques : aucun dans cette base (pas de table des gels)."
-        )
     lines += [
         "",
         (

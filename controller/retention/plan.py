@@ -12,6 +12,11 @@ Three clocks, all in UTC:
   recording of the call is left (T5);
 - an objection expires at the earlier of the expiry stored when it was made and its
   last renewal plus the current ``privacy.objection_memory_days`` (C4, T5).
+
+A legal hold on a call (T6) stops every clock of what belongs to the call: its
+recordings, its summary sheets and its metadata stay while the hold stands. A recording
+whose deletion had already started before the hold is finished all the same: its file
+may be half gone, and the hold was placed knowing it (the DPO is told).
 """
 
 from __future__ import annotations
@@ -81,6 +86,15 @@ class Finish:
     row: RecordingRow
 
 
+@dataclass(frozen=True)
+class Held:
+    """An expired recording kept under the legal hold ``reference`` (T6)."""
+
+    row: RecordingRow
+    rule: str
+    reference: str
+
+
 Action = Expire | Finish
 
 __all__ = [
@@ -88,9 +102,12 @@ __all__ = [
     "Condemned",
     "Expire",
     "Finish",
+    "Held",
     "RecordingRow",
     "RetentionRules",
     "SheetRow",
+    "held_recordings",
+    "held_sheets",
     "plan_recordings",
     "plan_sheets",
     "recording_expiry",
@@ -120,10 +137,24 @@ def plan_recordings(
             finishing.append(Finish(row))
             continue
         expiry, rule = recording_expiry(row, rules)
-        if expiry <= now:
+        if expiry <= now and row.hold is None:
             expiring.append((expiry, Expire(row, rule)))
     expiring.sort(key=lambda item: (item[0], item[1].row.id))
     return finishing + [action for _, action in expiring]
+
+
+def held_recordings(
+    now: dt.datetime, rows: Iterable[RecordingRow], rules: RetentionRules
+) -> list[Held]:
+    """Expired recordings the purge keeps because a legal hold stands on their call."""
+    held = []
+    for row in rows:
+        if row.state == "deleted" or row.hold is None:
+            continue
+        expiry, rule = recording_expiry(row, rules)
+        if expiry <= now:
+            held.append(Held(row, rule, row.hold))
+    return held
 
 
 def sheet_expiry(row: SheetRow, rules: RetentionRules) -> tuple[dt.datetime, str]:
@@ -137,10 +168,15 @@ def sheet_expiry(row: SheetRow, rules: RetentionRules) -> tuple[dt.datetime, str
 def plan_sheets(
     now: dt.datetime, rows: Iterable[SheetRow], rules: RetentionRules
 ) -> list[tuple[str, str]]:
-    """(sheet id, rule) for every expired sheet."""
+    """(sheet id, rule) for every expired sheet not under a legal hold."""
     expired = []
     for row in rows:
         expiry, rule = sheet_expiry(row, rules)
-        if expiry <= now:
+        if expiry <= now and row.hold is None:
             expired.append((row.id, rule))
     return expired
+
+
+def held_sheets(now: dt.datetime, rows: Iterable[SheetRow], rules: RetentionRules) -> list[str]:
+    """Expired sheets kept because a legal hold stands on their call (T6)."""
+    return [row.id for row in rows if row.hold is not None and sheet_expiry(row, rules)[0] <= now]

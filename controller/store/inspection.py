@@ -114,9 +114,13 @@ class InspectionStore(StorePart):
             for row in rows
         ]
 
-    def table_rows_if_present(self, table: str) -> list[dict[str, Any]] | None:
-        """Every row of ``table``, or None when this store has no such table (a part of
-        the schema another reccontrol version adds)."""
-        if not self.db[table].exists():
-            return None
-        return list(self.db.query(f"SELECT * FROM [{table}] ORDER BY rowid"))  # noqa: S608
+    def holds_between(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        """The legal holds that stood at some moment of [start, end) (T6): placed before
+        its end and not released before its start."""
+        return list(
+            self.db.query(
+                "SELECT * FROM legal_holds WHERE placed_at < ? "
+                "AND (released_at IS NULL OR released_at >= ?) ORDER BY placed_at, id",
+                [to_text(end), to_text(start)],
+            )
+        )

@@ -18,6 +18,7 @@ from controller.audit.witness_line import witness_mac
 from controller.cli import cli
 from controller.config import Config
 from controller.store import SqliteStore
+from controller.store.holds import NewHold
 from controller.store.records import Decision
 from controller.store.timestamps import to_text
 from tests.sites import ENV, add_call, load_site, site_config, write_site
@@ -91,7 +92,39 @@ def fill(config: Config) -> SqliteStore:
     for day, record in ((3, True), (4, False), (6, True), (8, False), (9, False)):
         decide(store, config, at(3, day), record)
     decide(store, config, at(2, 2), True)  # outside the period
+    # Legal holds: standing since February, released in February, placed in March, in April.
+    for hold_id, placed, released in (
+        ("h-standing", at(2, 5), None),
+        ("h-released", at(2, 6), at(2, 10)),
+        ("h-march", at(3, 10), None),
+        ("h-april", at(4, 10), None),
+    ):
+        hold(store, config, hold_id, placed, released)
     return store
+
+
+def hold(
+    store: SqliteStore,
+    config: Config,
+    hold_id: str,
+    placed: dt.datetime,
+    released: dt.datetime | None,
+) -> None:
+    call_id = add_call(store, config, service="sales", started_at=placed)
+    draft = EntryDraft(to_text(placed), "cdubois", "dpo", "hold_place", f"call:{call_id}",
+                       "litige", "ok")
+    store.place_hold(
+        NewHold(hold_id, call_id, "litige", "REF-1", "litige", "cdubois", placed,
+                placed + dt.timedelta(days=90)),
+        draft,
+    )
+    if released is not None:
+        store.release_hold(
+            call_id,
+            released,
+            EntryDraft(to_text(released), "cdubois", "dpo", "hold_release", f"call:{call_id}",
+                       "litige", "ok"),
+        )
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -115,15 +148,15 @@ def verify(path: Path, out: Path, env: dict[str, str] = ENV) -> Any:
 def test_d3_every_part_of_the_pack_matches_the_store(
     tmp_path: Path, site: tuple[Path, Config]
 ) -> None:
-    """D3: the access-log entries, receipts, alerts, configurations in force and sampling
-    of the period, the verdict on the chain and its signed head, the documents; the
-    manifest lists every file with its SHA-256 and verifies."""
+    """D3, T6: the access-log entries, receipts, alerts, configurations in force, legal
+    holds and sampling of the period, the verdict on the chain and its signed head, the
+    documents; the manifest lists every file with its SHA-256 and verifies."""
     path, config = site
     store = fill(config)
     out = tmp_path / "pack"
     result = make(path, out)
     assert result.exit_code == 0, result.output
-    assert "legal holds: this store has none" in result.output
+    assert "legal holds in force during the period: 2" in result.output
     first, after = to_text(START), to_text(END)
 
     expected = [
@@ -135,7 +168,9 @@ def test_d3_every_part_of_the_pack_matches_the_store(
     ]
     exported = lines(out / "access-log.jsonl")
     assert [{k: e[k] for k in ("seq", "action", "hash", "mac")} for e in exported] == expected
-    assert [e["action"] for e in exported] == ["listen", "call_delete", "delete", "export"]
+    assert [e["action"] for e in exported] == [
+        "listen", "call_delete", "delete", "export", "hold_place"
+    ]
     receipts = lines(out / "purge-receipts.jsonl")
     assert [r["action"] for r in receipts] == ["call_delete", "delete"]
 
@@ -173,12 +208,19 @@ def test_d3_every_part_of_the_pack_matches_the_store(
     assert head["mac"] == witness_mac(key, head["at"], seq, digest, key_start.mac)
 
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["access_log_entries"] == 4 and summary["deletion_receipts"] == 2
-    assert summary["configurations_in_force"] == 3 and summary["legal_holds"] is None
+    assert summary["access_log_entries"] == 5 and summary["deletion_receipts"] == 2
+    assert summary["configurations_in_force"] == 3 and summary["legal_holds"] == 2
     for document in ("register", "notice-callers", "notice-agents", "dpia"):
         assert (out / f"{document}.md").read_text().startswith("# ")
         assert (out / f"{document}.html").read_text().startswith("<!DOCTYPE html>")
-    assert not (out / "legal-holds.jsonl").exists()
+    holds = lines(out / "legal-holds.jsonl")
+    assert [h["id"] for h in holds] == ["h-standing", "h-march"]
+    in_force = store.db.execute(
+        "SELECT COUNT(*) FROM legal_holds WHERE placed_at < ? "
+        "AND (released_at IS NULL OR released_at >= ?)",
+        [after, first],
+    ).fetchone()[0]
+    assert len(holds) == in_force
 
     manifest = json.loads((out / "manifest.json").read_text())
     listed = {f["name"]: f["sha256"] for f in manifest["files"]}
@@ -242,23 +284,6 @@ def test_d3_a_tampered_pack_is_caught(
     assert expected in result.output
     assert "does not match its manifest" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-
-
-def test_d3_legal_holds_are_included_when_the_store_has_them(
-    tmp_path: Path, site: tuple[Path, Config]
-) -> None:
-    """D3: a store with a legal holds table gets a holds section with every hold."""
-    path, config = site
-    store = fill(config)
-    store.db.execute("CREATE TABLE legal_holds (id TEXT PRIMARY KEY, reason TEXT)")
-    store.db.execute("INSERT INTO legal_holds VALUES ('h1', 'dispute 42')")
-    store.close()
-    out = tmp_path / "pack"
-    result = make(path, out)
-    assert result.exit_code == 0, result.output
-    assert "legal holds: 1" in result.output
-    assert lines(out / "legal-holds.jsonl") == [{"id": "h1", "reason": "dispute 42"}]
-    assert verify(path, out).exit_code == 0
 
 
 def test_d3_refusals_and_errors_are_clear(tmp_path: Path, site: tuple[Path, Config]) -> None:
