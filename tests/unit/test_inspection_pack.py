@@ -331,3 +331,24 @@ def test_d3_refusals_and_errors_are_clear(tmp_path: Path, site: tuple[Path, Conf
     result = verify(no_key, out)
     assert result.exit_code == 3, result.output
     assert "the manifest itself is not authenticated" in result.output
+
+
+def test_d1_d3_the_pack_speaks_the_chosen_language(
+    tmp_path: Path, site: tuple[Path, Config]
+) -> None:
+    """D1, D3: --language en writes the pack's documents and index in English."""
+    path, config = site
+    fill(config).close()
+    out = tmp_path / "pack"
+    result = CliRunner().invoke(
+        cli,
+        ["inspection-pack", "-c", str(path), "--from", "2026-03-01", "--to", "2026-03-31",
+         "--out", str(out), "--language", "en"],
+        env=ENV,
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "register.md").read_text().startswith("# Record of processing activities")
+    assert (out / "dpia.md").read_text().startswith("# Data protection impact assessment")
+    index = (out / "README.md").read_text()
+    assert index.startswith("# Inspection pack, ACME Test")
+    assert "- Legal holds in force: legal-holds.jsonl" in index
