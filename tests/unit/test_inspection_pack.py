@@ -22,6 +22,7 @@ from controller.store.holds import NewHold
 from controller.store.records import Decision
 from controller.store.timestamps import to_text
 from tests.sites import ENV, add_call, load_site, site_config, write_site
+from tests.tamper import attacker
 
 PARIS = dt.timezone(dt.timedelta(hours=1))  # March 2026 in Paris, before summer time
 START = dt.datetime(2026, 3, 1, tzinfo=PARIS)
@@ -352,3 +353,24 @@ def test_d1_d3_the_pack_speaks_the_chosen_language(
     index = (out / "README.md").read_text()
     assert index.startswith("# Inspection pack, ACME Test")
     assert "- Legal holds in force: legal-holds.jsonl" in index
+
+
+def test_d3_s3_a_broken_access_log_is_packed_with_its_verdict_and_exit_1(
+    tmp_path: Path, site: tuple[Path, Config]
+) -> None:
+    """D3, S3: an access-log entry of the period edited in the store: the pack is still
+    written, its verification names the broken entry, the command exits 1, and the
+    manifest still verifies (the pack is what the store held)."""
+    path, config = site
+    fill(config).close()
+    db = attacker(config.store.path)
+    seq = db.execute("SELECT seq FROM access_log WHERE action = 'export'").fetchone()[0]
+    db.execute("UPDATE access_log SET actor = 'someone-else' WHERE seq = ?", [seq])
+    db.close()
+    out = tmp_path / "pack"
+    result = make(path, out)
+    assert result.exit_code == 1, result.output
+    assert "the access log's chain is broken" in result.output
+    verdict = json.loads((out / "access-log-verification.json").read_text())
+    assert verdict["ok"] is False and f"entry {seq}" in verdict["verdict"]
+    assert verify(path, out).exit_code == 0
