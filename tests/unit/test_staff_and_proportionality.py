@@ -41,7 +41,7 @@ def test_a8_check_config_refuses_a_config_without_the_date(tmp_path: Path) -> No
     data = golden_data()
     del data["legal"]["staff_representatives_informed"]
     code, out, err = check_config(write(tmp_path, data))
-    assert code == 2
+    assert code == 2 and "valid" not in out
     assert err.splitlines() == [
         "error: legal.staff_representatives_informed: is required: the system is presented "
         "to the staff representatives before any call is recorded; give the date they were "
