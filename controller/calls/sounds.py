@@ -20,6 +20,7 @@ their language. An absolute path is outside the index: it is reported as not che
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def wanted_sounds(config: Config) -> list[WantedSound]:
         )
     )
     if config.payment is not None:
-        prompts = vars(config.payment.prompts)
+        prompts = dataclasses.asdict(config.payment.prompts)
         # Prompts play in the language of the service whose caller pays.
         languages = sorted({s.language for s in config.services.values() if s.payments})
         for language in languages:
@@ -205,6 +206,7 @@ class SoundCheck:
         self._languages = languages
         self._alert = alert
         self._alerted: set[tuple[str, tuple[str, ...]]] = set()
+        self._unchecked: set[tuple[str, tuple[str, ...]]] = set()
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self.reports: list[SoundReport] = []
@@ -237,8 +239,17 @@ class SoundCheck:
                 log.exception("the sound check failed")
 
     async def check(self) -> list[SoundReport]:
-        reports = [await look_up(wanted, self._languages) for wanted in self._wanted]
+        answers: dict[str, frozenset[str]] = {}
+
+        async def languages(sound_id: str) -> frozenset[str]:
+            # Services often share a sound: each id is asked once per check.
+            if sound_id not in answers:
+                answers[sound_id] = await self._languages(sound_id)
+            return answers[sound_id]
+
+        reports = [await look_up(wanted, languages) for wanted in self._wanted]
         alerted: set[tuple[str, tuple[str, ...]]] = set()
+        unchecked: set[tuple[str, tuple[str, ...]]] = set()
         for report in reports:
             ident = (report.wanted.key, report.wanted.languages)
             if report.alerting:
@@ -248,12 +259,14 @@ class SoundCheck:
                     log.error("ALERT: %s", message)
                     self._alert(ALERT_KIND, message)
             elif report.finding is Finding.NOT_CHECKED:
+                unchecked.add(ident)
                 if ident in self._alerted:
                     alerted.add(ident)  # unknown now: not a reason to alert again later
-                log.warning("%s", report.describe())
+                if ident not in self._unchecked:
+                    log.warning("%s", report.describe())
             elif ident in self._alerted:
                 log.info("%s now", report.describe())
-        self._alerted = alerted
+        self._alerted, self._unchecked = alerted, unchecked
         self.reports = reports
         self.checks += 1
         return reports

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from controller.ari.errors import AriUnavailable
+from controller.ari.models import Sound
 from controller.calls.sounds import (
     ALERT_KIND,
     Finding,
@@ -150,3 +151,19 @@ async def test_c1_a_sound_only_in_another_language_is_alerted_with_the_languages
     (message,) = alerts
     assert message.startswith("services.ventes.full_notice: the sound 'vm-intro' exists")
     assert "only in en, fr_CA_f_June, not in 'fr'" in message
+
+
+def test_r2_c1_an_odd_sound_answer_reads_as_no_language() -> None:
+    """R2, C1: formats that are not what ARI documents are skipped, never a crash."""
+    answer = {"id": "x", "formats": [1, {"language": 5}, {"format": "gsm"}, {"language": "fr"}]}
+    assert Sound.parse(answer).languages == {"fr"}
+    assert Sound.parse(["not", "a", "sound"]).languages == frozenset()
+    assert Sound.parse({"formats": "fr"}).languages == frozenset()
+
+
+async def test_c1_each_sound_id_is_asked_once_per_check() -> None:
+    index = Index({"shared": {"fr"}})
+    wanted = [announcement("shared"), dataclasses.replace(announcement("shared"), key="b")]
+    check = SoundCheck(wanted, index, lambda *_: None)
+    await check.check()
+    assert index.asked == ["shared"] and check.missing == 0
