@@ -29,6 +29,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "sheet_read": frozenset({"supervisor", "quality", "dpo"}),
     "sheet_create": frozenset({"supervisor", "quality"}),
     "sheet_edit": frozenset({"supervisor", "quality", "dpo"}),
+    # The agent's note on a sheet about them, entered by the DPO (S9).
+    "sheet_rectify": frozenset({"dpo"}),
+    # A caller's (C5) or an agent's (S9) request.
     "subject_find": frozenset({"dpo"}),
     "subject_export": frozenset({"dpo"}),
     "subject_erase": frozenset({"dpo"}),

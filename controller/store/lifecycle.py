@@ -1,5 +1,5 @@
 """A recording's life after the call: access, crash-safe deletion, data-subject queries
-(T1, T4, C5).
+(T1, T4, C5, S9).
 
 Deleting a recording takes three steps, each safe to interrupt:
 
@@ -377,18 +377,76 @@ class LifecycleStore(StorePart):
         end: dt.datetime | None,
     ) -> list[CallRecord]:
         """Every call from this caller HMAC in [start, end), with its recordings and sheets."""
-        clauses, params = ["caller_hash = ?"], [caller_hash]
+        return self._call_records("caller_hash = ?", [caller_hash], start, end)
+
+    def calls_for_agent(
+        self,
+        agent_id: str,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+    ) -> list[CallRecord]:
+        """Every call this agent answered or was decided on, in [start, end), with its
+        recordings and sheets (S9)."""
+        return self._call_records(
+            "(agent_id = ? OR id IN (SELECT call_id FROM decisions WHERE agent_id = ?))",
+            [agent_id, agent_id],
+            start,
+            end,
+        )
+
+    def agent_sheets_without_call(
+        self, agent_id: str, start: dt.datetime | None, end: dt.datetime | None
+    ) -> list[tuple[str, str]]:
+        """(id, service) of the agent's sheets that outlived their call's metadata (T5):
+        they are still the agent's data (S9)."""
+        clauses, params = ["employee_id = ?", "call_id IS NULL"], [agent_id]
         if start is not None:
-            clauses.append("started_at >= ?")
+            clauses.append("call_started_at >= ?")
             params.append(to_text(start))
         if end is not None:
-            clauses.append("started_at < ?")
+            clauses.append("call_started_at < ?")
             params.append(to_text(end))
+        where = " AND ".join(clauses)  # fixed clauses; every value is a parameter
+        return [
+            (row["id"], row["service"])
+            for row in self.db.query(
+                f"SELECT id, service FROM sheets WHERE {where} "  # noqa: S608
+                "ORDER BY call_started_at, id",
+                params,
+            )
+        ]
+
+    def agent_private_counts(
+        self, agent_id: str, first_day: str | None, last_day: str | None
+    ) -> list[dict[str, Any]]:
+        """The agent's private calls per day (A2: only a count is kept), days inclusive."""
+        return list(
+            self.db.query(
+                "SELECT day, count FROM private_call_counts WHERE agent_id = ? "
+                "AND day >= ? AND day <= ? ORDER BY day",
+                [agent_id, first_day or "", last_day or "9999-12-31"],
+            )
+        )
+
+    def _call_records(
+        self,
+        clause: str,
+        params: list[str],
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+    ) -> list[CallRecord]:
+        clauses, values = [clause], list(params)
+        if start is not None:
+            clauses.append("started_at >= ?")
+            values.append(to_text(start))
+        if end is not None:
+            clauses.append("started_at < ?")
+            values.append(to_text(end))
         found: list[CallRecord] = []
         where = " AND ".join(clauses)  # fixed clauses; every value is a parameter
         for call in self.db.query(
             f"SELECT * FROM calls WHERE {where} ORDER BY started_at, id",  # noqa: S608
-            params,
+            values,
         ):
             recordings = [
                 _recording(row)

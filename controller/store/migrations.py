@@ -318,6 +318,31 @@ NOTICE_BY_AGENT = _statements(
 CALL_CHANNEL = _statements("ALTER TABLE calls ADD COLUMN channel_id TEXT")
 
 
+# Version 9: agents' rights (S9). A rectification note is the agent's word on a summary
+# sheet, kept with it for its life: the cascade deletes the notes with their sheet, in
+# the purge's or an erasure's own transaction. Agents' requests look calls and sheets up
+# by agent.
+AGENT_RIGHTS = _statements(
+    """
+    CREATE TABLE sheet_rectifications (
+        id TEXT PRIMARY KEY,
+        sheet_id TEXT NOT NULL REFERENCES sheets (id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        author TEXT NOT NULL CHECK (author IN ('agent', 'dpo')),
+        entered_by TEXT NOT NULL,
+        entered_by_name TEXT NOT NULL,
+        entered_by_role TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        note TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX sheet_rectifications_sheet ON sheet_rectifications (sheet_id, at)",
+    "CREATE INDEX calls_agent ON calls (agent_id)",
+    "CREATE INDEX decisions_agent ON decisions (agent_id)",
+    "CREATE INDEX sheets_employee ON sheets (employee_id)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -326,4 +351,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "keyed access-log chain", KEYED_AUDIT),
     Migration(6, "consent events: the agent's notice on outbound calls", NOTICE_BY_AGENT),
     Migration(7, "calls: the channel a restarted controller finds them by", CALL_CHANNEL),
+    Migration(9, "agents' rights: sheet rectification notes, lookups by agent", AGENT_RIGHTS),
 )

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+UNKNOWN_AGENT = "unknown"
+"""Whom a private call is counted for when Asterisk named no configured agent (A2)."""
+
 
 @dataclass(frozen=True)
 class CallStart:

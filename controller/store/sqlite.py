@@ -27,6 +27,7 @@ from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.open_calls import read_open_calls
 from controller.store.orphans import OrphanStore
 from controller.store.records import (
+    UNKNOWN_AGENT,
     CallStart,
     ConsentEvent,
     Decision,
@@ -360,7 +361,7 @@ class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
         db.execute(
             "INSERT INTO private_call_counts (agent_id, day, count) VALUES (?, ?, 1) "
             "ON CONFLICT (agent_id, day) DO UPDATE SET count = count + 1",
-            [agent_id or "unknown", day],
+            [agent_id or UNKNOWN_AGENT, day],
         )
 
     def private_call_counts(self) -> list[dict[str, Any]]:
