@@ -176,7 +176,9 @@ def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[st
             for key in ("number", "expiry", "cvv", "invalid", "approved", "declined", "unavailable")
         },
     }
-    return site.config_data(services=services, agents=agents, payment=payment, legal=DEMO_LEGAL)
+    data = site.config_data(services=services, agents=agents, payment=payment)
+    data["legal"] = {**data.get("legal", {}), **DEMO_LEGAL}
+    return data
 
 
 # What the documents, and so the inspection pack, need beyond the rest of the config (D1).

@@ -52,9 +52,20 @@ MEASURES = (
         "P1, P3, P4",
     ),
     Measure(
-        "Enregistrer tous les appels exige une dérogation écrite, imprimée au registre.",
-        "Recording every call needs a written exemption, printed in the register.",
-        "P2",
+        "Enregistrer tous les appels, ou presque tous (au-delà du seuil d'enregistrement "
+        "systématique), exige une dérogation écrite, imprimée au registre avec la "
+        "conservation maximale qu'elle permet.",
+        "Recording every call, or nearly every call (above the systematic-recording "
+        "threshold), needs a written exemption, printed in the register with the longest "
+        "retention it allows.",
+        "P2, P5",
+    ),
+    Measure(
+        "Rien n'est enregistré avant la date à laquelle les représentants du personnel ont "
+        "été informés du dispositif.",
+        "Nothing is recorded before the date the staff representatives were informed of the "
+        "system.",
+        "A8",
     ),
     Measure(
         "Annonce légale avant tout enregistrement, touche d'opposition, notice complète au "

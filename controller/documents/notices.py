@@ -454,6 +454,12 @@ def build_agent_notice(
                     f"Journal des accès : {days(config.audit.retention_days, w)}.",
                     f"Access log: {days(config.audit.retention_days, w)}.",
                 ),
+                w(
+                    "Nombre de vos appels privés par jour (rien d'autre n'en est gardé) : "
+                    f"{days(config.privacy.call_metadata_days, w)}.",
+                    "The number of your private calls per day (nothing else of them is kept): "
+                    f"{days(config.privacy.call_metadata_days, w)}.",
+                ),
             )
         ),
         Heading(1, w("Vos droits", "Your rights")),
@@ -490,9 +496,11 @@ def build_agent_notice(
             Para(
                 w(
                     "Les instances représentatives du personnel ont été informées du "
-                    f"dispositif le {w.date(informed)}.",
+                    f"dispositif le {w.date(informed)}, avant sa mise en service : aucun appel "
+                    "n'est enregistré avant cette date.",
                     "The staff representative bodies were informed of the system on "
-                    f"{w.date(informed)}.",
+                    f"{w.date(informed)}, before it came into service: no call is recorded "
+                    "before that date.",
                 )
             )
         )

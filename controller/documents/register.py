@@ -2,13 +2,15 @@
 in French or English.
 
 Every field of Art. 30(1)(a)-(g) has its own section, headed with its letter; the
-services that record every call under an exemption (P2) are listed with their legal
-basis.
+services that record every call, or nearly every call, under an exemption (P2, P5) are
+listed with their legal basis and the longest retention it allows (T1); the threshold
+of systematic recording is stated (P5), and so is the day the staff representatives
+were informed (A8).
 """
 
 from __future__ import annotations
 
-from controller.config.model import Config
+from controller.config.model import DEFAULT_MAX_RATE_WITHOUT_EXEMPTION, Config
 from controller.documents.common import (
     DEFAULT_LANGUAGE,
     Words,
@@ -16,6 +18,7 @@ from controller.documents.common import (
     days,
     dpo_text,
     legal_basis_text,
+    percent,
     purpose_label,
     purpose_text,
     purposes_in_use,
@@ -157,6 +160,7 @@ def build_register(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
                 for name, s in config.services.items()
             ),
         ),
+        _threshold(config, w),
         Heading(
             2,
             w(
@@ -175,9 +179,14 @@ def build_register(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
                         "Base légale écrite de la dérogation",
                         "Written legal basis of the exemption",
                     ),
+                    w("Conservation maximale permise", "Longest retention allowed"),
                 ),
                 tuple(
-                    (f"{s.label} ({n})", s.exemption.legal_basis)
+                    (
+                        f"{s.label} ({n})",
+                        s.exemption.legal_basis,
+                        days(s.exemption.retention_ceiling(), w),
+                    )
                     for n, s in exempted
                     if s.exemption is not None
                 ),
@@ -210,10 +219,10 @@ def build_register(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
                     w(
                         "identité ; plages d'enregistrement ; voix ; fiches d'évaluation "
                         "(employé, évaluateur, date, heure et durée de l'appel, critères "
-                        "notés, commentaires)",
+                        "notés, commentaires) ; nombre d'appels privés par jour",
                         "identity; recording periods; voice; assessment sheets (employee, "
                         "assessor, date, time and length of the call, criteria scored, "
-                        "comments)",
+                        "comments); number of private calls per day",
                     ),
                 ),
                 (
@@ -323,8 +332,10 @@ def build_register(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
                 (
                     w(
                         "Instances représentatives du personnel informées le "
-                        f"{w.date(informed)}.",
-                        f"Staff representative bodies informed on {w.date(informed)}.",
+                        f"{w.date(informed)}, avant tout enregistrement : aucun appel n'est "
+                        "enregistré avant cette date.",
+                        f"Staff representative bodies informed on {w.date(informed)}, before "
+                        "anything was recorded: no call is recorded before that date.",
                     )
                     if informed
                     else w(
@@ -381,6 +392,15 @@ def retention_rows(config: Config, w: Words) -> list[tuple[str, str]]:
             ),
             days(config.privacy.call_metadata_days, w),
         ),
+        (
+            w(
+                "Nombre d'appels privés par téléconseiller et par jour (seule trace conservée "
+                "d'un appel privé)",
+                "Number of private calls per agent and per day (the only trace kept of a "
+                "private call)",
+            ),
+            days(config.privacy.call_metadata_days, w),
+        ),
     ]
     return rows
 
@@ -397,6 +417,25 @@ def access_log_measure(config: Config, w: Words) -> str:
         "purged, a checkpoint "
         + ("signed by HMAC." if signed else "hashed (SHA-256), unsigned as no key is configured."),
     )
+
+
+def _threshold(config: Config, w: Words) -> Para:
+    """P5: the rate above which sampling counts as recording every call."""
+    limits = config.proportionality
+    rate = percent(limits.max_rate_without_exemption, w)
+    text = w(
+        f"Au-delà de {rate} des appels, l'enregistrement est considéré comme systématique : "
+        "il exige la même dérogation écrite que l'enregistrement de tous les appels.",
+        f"Above {rate} of calls, recording counts as systematic: it needs the same written "
+        "exemption as recording every call.",
+    )
+    if limits.max_rate_without_exemption != DEFAULT_MAX_RATE_WITHOUT_EXEMPTION:
+        default = percent(DEFAULT_MAX_RATE_WITHOUT_EXEMPTION, w)
+        text += w(
+            f" Seuil retenu au lieu de {default} : {limits.reason}",
+            f" Threshold chosen instead of {default}: {limits.reason}",
+        )
+    return Para(text)
 
 
 def _callers_row(config: Config, w: Words) -> tuple[str, str]:

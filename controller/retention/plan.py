@@ -10,6 +10,8 @@ Three clocks, all in UTC:
 - call metadata (a call, its decision, consent events, pauses, alerts, payment outcomes)
   expires ``privacy.call_metadata_days`` (<= 365) after the call started, once no
   recording of the call is left (T5);
+- a day's count of an agent's private calls (A2) expires on the same clock, once the
+  whole day, in the site's time zone, is older than ``privacy.call_metadata_days``;
 - an objection expires at the earlier of the expiry stored when it was made and its
   last renewal plus the current ``privacy.objection_memory_days`` (C4, T5).
 
@@ -36,6 +38,8 @@ class RetentionRules:
     log_days: int
     call_days: int = MAX_CALL_METADATA_DAYS
     objection_days: int = 365
+    timezone: dt.tzinfo = dt.UTC
+    """The site's, in which private-call counts are kept per day."""
 
     @classmethod
     def from_config(cls, config: Config) -> RetentionRules:
@@ -45,6 +49,7 @@ class RetentionRules:
             log_days=config.audit.retention_days,
             call_days=config.privacy.call_metadata_days,
             objection_days=config.privacy.objection_memory_days,
+            timezone=config.timezone,
         )
 
     def call_cutoff(self, now: dt.datetime) -> dt.datetime:
@@ -53,6 +58,14 @@ class RetentionRules:
 
     def call_rule(self) -> str:
         return f"T5: privacy.call_metadata_days = {self.call_days}"
+
+    def private_count_cutoff(self, now: dt.datetime) -> str:
+        """Private-call counts of days before this one (YYYY-MM-DD, local) have expired:
+        the last call a day's count may hold is older than the call clock (A2, T5)."""
+        return self.call_cutoff(now).astimezone(self.timezone).date().isoformat()
+
+    def private_count_rule(self) -> str:
+        return f"A2, T5: privacy.call_metadata_days = {self.call_days}"
 
     def objection_cutoff(self, now: dt.datetime) -> dt.datetime:
         """Objections last renewed before this have expired (C4)."""

@@ -1,4 +1,5 @@
-"""The purge (T4): deletes expired recordings, sheets and access-log entries.
+"""The purge (T4): deletes expired recordings, sheets, call metadata, private-call
+counts and access-log entries.
 
 Safe to kill at any point; the next run finishes the job:
 
@@ -73,6 +74,8 @@ class PurgeReport:
     calls_held_by_recordings: int = 0
     """Expired calls kept because a recording of theirs is still there."""
     objections_deleted: int = 0
+    private_counts_deleted: int = 0
+    """Rows of private-call counts (one per agent and day) gone with their clock (A2)."""
     log_entries_cut: int = 0
     checkpoint: int | None = None
     marked_missing: list[str] = field(default_factory=list)
@@ -128,6 +131,7 @@ class PurgeReport:
             + (f" ({'; '.join(kept)})" if kept else "")
         )
         lines.append(f"objections {verb}: {self.objections_deleted}")
+        lines.append(f"private-call counts (agent-days) {verb}: {self.private_counts_deleted}")
         cut = "to cut" if self.dry_run else "cut"
         lines.append(
             f"access-log entries {cut}: {self.log_entries_cut}"
@@ -257,17 +261,20 @@ class Purger:
             report.sheets_deleted = self._store.purge_sheets(expired, now)
 
     def _call_metadata(self, report: PurgeReport) -> None:
-        """T5: calls and what hangs off them, then objections (C4). Each batch is one
-        transaction with its receipt, so a kill between batches loses nothing."""
+        """T5: calls and what hangs off them, then objections (C4), then private-call
+        counts (A2). Each batch is one transaction with its receipt, so a kill between
+        batches loses nothing."""
         now = self._clock.now()
         cutoff = self._rules.call_cutoff(now)
         objection_cutoff = self._rules.objection_cutoff(now)
+        private_cutoff = self._rules.private_count_cutoff(now)
         expired, held = self._store.expired_call_count(cutoff)
         report.calls_held_by_recordings = held
         report.calls_held = self._store.expired_calls_on_hold(cutoff)
         if report.dry_run:
             report.calls_deleted = expired
             report.objections_deleted = self._store.expired_objection_count(now, objection_cutoff)
+            report.private_counts_deleted = self._store.expired_private_count_rows(private_cutoff)
             return
         rule = self._rules.call_rule()
         while not self._stop.is_set():
@@ -277,6 +284,11 @@ class Purger:
                 break
         report.objections_deleted = self._store.purge_objections(
             now, objection_cutoff, self._rules.objection_rule()
+        )
+        if self._stop.is_set():
+            return
+        report.private_counts_deleted = self._store.purge_private_call_counts(
+            private_cutoff, now, self._rules.private_count_rule()
         )
 
     # -- legal holds (T6) ----------------------------------------------------------------

@@ -65,6 +65,10 @@ class PurgeStore(DeletionStore, Protocol):
 
     def purge_objections(self, now: dt.datetime, cutoff: dt.datetime, rule: str) -> int: ...
 
+    def expired_private_count_rows(self, before_day: str) -> int: ...
+
+    def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int: ...
+
 
 class PurgeStoreFromThread:
     """A :class:`PurgeStore` for a worker thread: every call runs on the store thread."""
@@ -125,6 +129,12 @@ class PurgeStoreFromThread:
 
     def purge_objections(self, now: dt.datetime, cutoff: dt.datetime, rule: str) -> int:
         return self._remote.call(lambda s: s.purge_objections(now, cutoff, rule))
+
+    def expired_private_count_rows(self, before_day: str) -> int:
+        return self._remote.call(lambda s: s.expired_private_count_rows(before_day))
+
+    def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int:
+        return self._remote.call(lambda s: s.purge_private_call_counts(before_day, at, rule))
 
     def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> CondemnOutcome:
         return self._remote.call(lambda s: s.condemn_recordings(items, at))

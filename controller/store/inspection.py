@@ -21,6 +21,7 @@ DELETION_ACTIONS = (
     "sheet_delete",
     "call_delete",
     "objection_delete",
+    "private_count_delete",
     "log_purge",
     "file_missing",
     "sweep_delete",

@@ -419,6 +419,46 @@ class LifecycleStore(StorePart):
                 )
             return count
 
+    def expired_private_count_rows(self, before_day: str) -> int:
+        """Rows of private-call counts for days before ``before_day`` (YYYY-MM-DD)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM private_call_counts WHERE day < ?", [before_day]
+        ).fetchone()
+        return int(row[0])
+
+    def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int:
+        """Deletes the private-call counts (A2) of days before ``before_day``, with one
+        receipt, in one transaction. The receipt says how many rows and calls went, not
+        whose: a count is all that is ever kept of a private call."""
+        with self.transaction() as db:
+            calls = db.execute(
+                "SELECT COALESCE(SUM(count), 0) FROM private_call_counts WHERE day < ?",
+                [before_day],
+            ).fetchone()[0]
+            cursor = db.execute("DELETE FROM private_call_counts WHERE day < ?", [before_day])
+            rows = int(cursor.rowcount)
+            if rows:
+                append_entry(
+                    db,
+                    EntryDraft(
+                        at=to_text(at),
+                        actor="system",
+                        role="system",
+                        action="private_count_delete",
+                        target=f"private_call_counts:{rows}",
+                        purpose=f"retention: {rule}",
+                        result="ok",
+                        details={
+                            "rule": rule,
+                            "rows": rows,
+                            "private_calls": int(calls),
+                            "before_day": before_day,
+                        },
+                    ),
+                    self.audit_key,
+                )
+            return rows
+
     # -- data subjects (C5) ----------------------------------------------------------------
     def calls_for_caller(
         self,

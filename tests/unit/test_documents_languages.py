@@ -65,7 +65,7 @@ def test_d1_every_document_exists_in_english(site: Config) -> None:
     headings = re.findall(r"^## \((\w)\)", docs["register"], flags=re.M)
     assert headings == ["a", "b", "c", "d", "e", "f", "g"]
     assert "| Recordings: Adhésions (adhesions) | 60 days |" in docs["register"]
-    assert "Staff representative bodies informed on 2026-01-20." in docs["register"]
+    assert "Staff representative bodies informed on 2026-01-20, before" in docs["register"]
     page = render(build_register(site, "en"), "html")
     assert '<html lang="en">' in page
 

@@ -45,7 +45,7 @@ LEGAL = {
 @pytest.fixture
 def site(tmp_path: Path) -> tuple[Path, Config]:
     data = site_config(tmp_path)
-    data["legal"] = LEGAL
+    data["legal"] = {**data["legal"], **LEGAL}
     path = write_site(tmp_path, data)
     return path, load_site(path)
 
@@ -323,7 +323,7 @@ def test_d3_refusals_and_errors_are_clear(tmp_path: Path, site: tuple[Path, Conf
     out = tmp_path / "pack"
     assert make(path, out).exit_code == 0
     data = site_config(tmp_path)
-    data["legal"] = LEGAL
+    data["legal"] = {**data["legal"], **LEGAL}
     del data["audit"]
     unkeyed = tmp_path / "unkeyed"
     unkeyed.mkdir()
