@@ -5,9 +5,8 @@ number straight into ``Dial()``). A number carrying a second target
 (``0612345678&Local/900@siminjected/n``) must be refused before anything is dialled,
 and a clean number must still go out.
 
-Each test runs its calls one after the other through one probe: closing a probe's
-websocket and connecting the next one right after has been seen to hang Asterisk 22
-(its CLI stopped answering), once in a few dozen connections."""
+Each test runs its calls one after the other through one probe, and waits for every
+channel to be gone before the next: see ``AriProbe.until_channels_gone``."""
 
 from __future__ import annotations
 
@@ -91,13 +90,7 @@ class Calls:
         """Hangs the current call up and waits until every channel it made is gone."""
         for channel in self.channels:
             await self.ari.call("DELETE", f"/channels/{channel}")
-
-        def all_gone() -> bool:
-            made = {e["channel"]["id"] for e in self.events() if e["type"] == "ChannelCreated"}
-            gone = {e["channel"]["id"] for e in self.events() if e["type"] == "ChannelDestroyed"}
-            return made <= gone
-
-        await until(all_gone, "every channel of the call hung up")
+        await self.ari.until_channels_gone(since=self.since)
 
 
 def phone(context: str, dialled: str) -> tuple[str, dict[str, str]]:

@@ -287,6 +287,7 @@ async def test_controller_down_dials_the_number_unrecorded(asterisk: SandboxInst
         await ari.wait_for("StasisStart", lambda e: e["channel"]["id"] == channel)
         await ari.expect(204, "DELETE", f"/channels/{channel}")
         await ari.wait_for("StasisEnd", lambda e: e["channel"]["id"] == channel)
+        await ari.until_channels_gone()
 
 
 async def test_service_without_outbound_section_is_dialled_unrecorded(site: SandboxSite) -> None:
