@@ -35,6 +35,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "subject_find": frozenset({"dpo"}),
     "subject_export": frozenset({"dpo"}),
     "subject_erase": frozenset({"dpo"}),
+    # Legal holds (T6): the DPO alone decides that data outlives its retention.
+    "hold_place": frozenset({"dpo"}),
+    "hold_review": frozenset({"dpo"}),
+    "hold_release": frozenset({"dpo"}),
+    "hold_list": frozenset({"dpo"}),
     # A CRM or a supervisor's console sending a caller to the payment IVR (M1).
     "payment_request": frozenset({"supervisor", "admin"}),
 }

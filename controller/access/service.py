@@ -25,6 +25,7 @@ from controller.access.credentials import Presented
 from controller.access.errors import AccessFailed, AccessRefused
 from controller.access.export import Exporter, ExportResult
 from controller.access.gate import Gate, clean_id
+from controller.access.holds import HoldAccess
 from controller.access.recordings import RecordingAccess, RecordingHandle
 from controller.access.sheets import SheetAccess, SheetView
 from controller.access.subjects import EraseResult, Findings, SubjectRequests
@@ -33,6 +34,7 @@ from controller.clock import Clock
 from controller.config.model import Config, Person
 from controller.recordings.vault import LocalVault
 from controller.sheets import Rectification, Sheet
+from controller.store.holds import Hold, PlacedHold
 from controller.store.sqlite import SqliteStore
 
 
@@ -59,6 +61,7 @@ class AccessService:
         )
         self._subjects = SubjectRequests(self._gate, store, vault, clock, config.privacy, exporter)
         self._agents = AgentRequests(self._gate, store, config.agents, config.timezone, exporter)
+        self._holds = HoldAccess(self._gate, store, clock, config.timezone, new_id)
 
     # -- who -------------------------------------------------------------------------
     def authenticate(self, person_id: str, presented: Presented) -> Person:
@@ -187,6 +190,30 @@ class AccessService:
         """Always refused, with the rule (see :mod:`controller.access.agents`): an agent's
         erasure request is answered by rectification and objection, not deletion."""
         raise self._agents.erase(person, purpose, agent_id)
+
+    # -- legal holds (T6) ----------------------------------------------------------------
+    def hold_place(
+        self,
+        person: Person,
+        purpose: str,
+        call_id: str,
+        reason: str,
+        reference: str,
+        review_by: dt.datetime,
+    ) -> PlacedHold:
+        """Keeps the call's recordings, metadata and sheets past their expiry (DPO only)."""
+        return self._holds.place(person, purpose, call_id, reason, reference, review_by)
+
+    def hold_review(
+        self, person: Person, purpose: str, call_id: str, review_by: dt.datetime
+    ) -> Hold:
+        return self._holds.review(person, purpose, call_id, review_by)
+
+    def hold_release(self, person: Person, purpose: str, call_id: str) -> Hold:
+        return self._holds.release(person, purpose, call_id)
+
+    def hold_list(self, person: Person, purpose: str, include_released: bool = False) -> list[Hold]:
+        return self._holds.list(person, purpose, include_released)
 
 
 __all__ = [

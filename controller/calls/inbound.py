@@ -347,6 +347,7 @@ class InboundCall:
             now=now,
             timezone=self.settings.timezone,
             rng=self.rng,
+            staff_informed=self.settings.staff_informed,
             keys_unheard=self.keys_unheard,
         )
         return commands

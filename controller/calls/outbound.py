@@ -459,6 +459,7 @@ class OutboundCall:
             now=now,
             timezone=self.settings.timezone,
             rng=self.rng,
+            staff_informed=self.settings.staff_informed,
             keys_unheard=self.keys_unheard,
         )
         return commands

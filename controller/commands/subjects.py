@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from controller.cli_support import (
+    EXIT_ATTENTION,
     EXIT_FAILED,
     config_option,
     load_or_exit,
@@ -23,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_HELP = (
     "Exit status: 0 done; 1 failed (a file could not be read or removed: listed); "
-    "2 config error; 4 refused (wrong credential, role, scope or no purpose; the refusal "
+    "2 config error; 3 erase done, but calls under a legal hold were kept (listed); "
+    "4 refused (wrong credential, role, scope or no purpose; the refusal "
     "is in the access log)."
 )
 
@@ -238,10 +240,19 @@ def erase(
         )
     if result.objection_kept:
         click.echo("the caller's objection is kept, so this number is still not recorded")
+    for call_id, reference in result.held.items():
+        click.echo(
+            f"kept: call {call_id}, its recordings and sheets are under a legal hold "
+            f"(reference {reference}), kept for a legal claim (GDPR Art. 17(3)(e)); "
+            "erase again once the DPO has released it",
+            err=True,
+        )
     for problem in result.problems:
         click.echo(f"error: {problem}", err=True)
     if result.problems:
         sys.exit(EXIT_FAILED)
+    if result.held:
+        sys.exit(EXIT_ATTENTION)
 
 
 def _local(text: str, tz: Any) -> str:

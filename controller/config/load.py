@@ -6,6 +6,7 @@ Every problem is reported with its key path, e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -13,15 +14,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
+
 from controller.config import governance
 from controller.config import services as services_section
 from controller.config.endpoints import Endpoint, EndpointError, ambiguity, parse_endpoint
 from controller.config.model import (
+    DOCUMENT_LANGUAGES,
     MAX_CALL_METADATA_DAYS,
     Agent,
     AgentKeys,
     AriSettings,
     Config,
+    DocumentSettings,
     LoggingSettings,
     Organisation,
     PrivacySettings,
@@ -305,6 +310,8 @@ TOP_LEVEL = (
     "audit",
     "purge",
     "legal",
+    "documents",
+    "proportionality",
 )
 
 
@@ -409,11 +416,12 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         root["agents"].fail("must name at least one agent")
     _unambiguous_endpoints(root["agents"], agents)
 
+    limits = services_section.proportionality(root["proportionality"])
     services: dict[str, Service] = {}
     for name, node in root["services"].items():
         if not re.fullmatch(NAME_PATTERN, name):
             node.fail(f"invalid service name: {NAME_HINT}")
-        service = services_section.service(name, node)
+        service = services_section.service(name, node, limits)
         if service is not None:
             services[name] = service
     if root["services"].present and not root["services"].value:
@@ -432,6 +440,9 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     audit = governance.audit(root["audit"], secrets)
     purge = governance.purge(root["purge"])
     legal = governance.legal(root["legal"])
+    documents = _documents(root["documents"])
+    if services and legal.staff_representatives_informed is None:
+        _staff_not_informed(root["legal"])
 
     if problems or ari is None or privacy is None:
         raise ConfigError(problems.items)
@@ -455,7 +466,32 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         audit=audit,
         purge=purge,
         legal=legal,
+        documents=documents,
+        proportionality=limits,
     )
+
+
+def _staff_not_informed(legal: Node) -> None:
+    """A8: every service records (a sample, every call under an exemption, or a call an
+    agent records for mediation), and none may before the staff representatives were
+    told, so a config without that date is refused rather than loaded to record nothing.
+    Only the missing date is reported: a malformed one already was."""
+    informed = legal["staff_representatives_informed"]
+    if informed.present or (legal.present and not isinstance(legal.value, dict)):
+        return
+    legal.problems.add(
+        informed.path,
+        "is required: the system is presented to the staff representatives before any "
+        "call is recorded; give the date they were informed, e.g. 2025-11-15 (A8)",
+    )
+
+
+def _documents(node: Node) -> DocumentSettings:
+    """The documents' language: what a DPO hands the CNIL (fr) or an auditor abroad (en)."""
+    if not node.present or not node.mapping(("language",)):
+        return DocumentSettings()
+    language = node["language"].string("fr", choices=DOCUMENT_LANGUAGES)
+    return DocumentSettings(language if language in DOCUMENT_LANGUAGES else "fr")
 
 
 def _web(node: Node) -> WebSettings:
@@ -494,7 +530,18 @@ def load_config(
     except UnicodeDecodeError:
         raise ConfigError([Problem("", f"{path}: the file is not UTF-8 text")]) from None
     data = parse_yaml(text, str(path))
-    return build(data, path, Secrets(os.environ if environ is None else environ, resolve_secrets))
+    config = build(data, path, Secrets(os.environ if environ is None else environ, resolve_secrets))
+    return dataclasses.replace(config, canonical_yaml=canonical_yaml(data))
+
+
+def canonical_yaml(data: Any) -> str:
+    """One text per configuration, whatever its comments, spacing and key order: its hash
+    identifies the configuration in force (D3)."""
+    try:
+        return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, default_flow_style=False)
+    except TypeError:
+        # Keys of mixed types (``1:`` beside ``a:``) cannot be sorted: keep the file's order.
+        return yaml.safe_dump(data, allow_unicode=True, default_flow_style=False)
 
 
 __all__ = ["MISSING", "ConfigError", "load_config", "parse_yaml"]

@@ -34,14 +34,17 @@ ALGORITHM = "hmac-sha256"
 SIGNING_CONTEXT = b"reccontrol backup manifest\n"
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Tables whose rows are digested in the manifest: what decides whether a caller may be
-# recorded (objections) and what is kept and until when (recordings and the rest).
+# recorded (objections) and what is kept and until when (recordings and the rest; a
+# legal hold keeps a call past its expiry, a rectification note belongs to its sheet).
 DIGESTED_TABLES = (
     "calls",
     "consent_events",
     "decisions",
+    "legal_holds",
     "objections",
     "recording_deletions",
     "recordings",
+    "sheet_rectifications",
     "sheets",
 )
 
@@ -121,8 +124,10 @@ class Manifest:
         }
 
 
-def sign(body: Mapping[str, Any], key: Secret) -> Signature:
-    return Signature(ALGORITHM, keyed_hash(key, SIGNING_CONTEXT + canonical_json(body)))
+def sign(body: Mapping[str, Any], key: Secret, context: bytes = SIGNING_CONTEXT) -> Signature:
+    """The HMAC of ``body`` under the audit key. ``context`` keeps each kind of signed
+    manifest (a backup's, an inspection pack's) from passing for another."""
+    return Signature(ALGORITHM, keyed_hash(key, context + canonical_json(body)))
 
 
 def signature_problem(manifest: Manifest, key: Secret) -> str:

@@ -343,6 +343,51 @@ AGENT_RIGHTS = _statements(
 )
 
 
+# Version 10: legal holds (T6). A hold keeps a call's recordings, metadata and sheets past
+# their expiry while a dispute runs. A released hold stays as a row (who released it,
+# when) until the call's metadata goes; the access log keeps every step for longer.
+# At most one hold stands on a call at a time.
+LEGAL_HOLDS = _statements(
+    """
+    CREATE TABLE legal_holds (
+        id TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        reason TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        placed_by TEXT NOT NULL,
+        placed_at TEXT NOT NULL,
+        review_by TEXT NOT NULL,
+        reviewed_at TEXT,
+        released_by TEXT,
+        released_at TEXT
+    )
+    """,
+    "CREATE UNIQUE INDEX legal_holds_standing ON legal_holds (call_id) WHERE released_at IS NULL",
+)
+
+
+# Version 11: the configurations in force (D3). The daemon records each configuration it
+# loads: its canonical text once, keyed by its SHA-256, and every load with its time, so
+# an inspection can see which rules applied when.
+CONFIG_HISTORY = _statements(
+    """
+    CREATE TABLE config_texts (
+        sha256 TEXT PRIMARY KEY,
+        yaml TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE config_loads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        loaded_at TEXT NOT NULL,
+        sha256 TEXT NOT NULL REFERENCES config_texts (sha256)
+    )
+    """,
+    "CREATE INDEX config_loads_at ON config_loads (loaded_at)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -352,4 +397,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "consent events: the agent's notice on outbound calls", NOTICE_BY_AGENT),
     Migration(7, "calls: the channel a restarted controller finds them by", CALL_CHANNEL),
     Migration(9, "agents' rights: sheet rectification notes, lookups by agent", AGENT_RIGHTS),
+    Migration(10, "legal holds", LEGAL_HOLDS),
+    Migration(11, "the configurations the daemon loaded", CONFIG_HISTORY),
 )

@@ -108,6 +108,8 @@ class RecordingRow:
     created_at: dt.datetime
     expires_at: dt.datetime
     condemned: Condemned | None = None
+    hold: str | None = None
+    """The reference of the legal hold standing on the recording's call (T6), if any."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class SheetRow:
     id: str
     created_at: dt.datetime
     expires_at: dt.datetime
+    hold: str | None = None
+    """The reference of the legal hold standing on the sheet's call (T6), if any."""
 
 
 @dataclass(frozen=True)
