@@ -13,8 +13,9 @@ import itertools
 from enum import StrEnum
 
 from controller.calls import commands as c
+from controller.calls.ids import notice_playback
 from controller.config.model import Service
-from controller.store.records import ConsentEvent
+from controller.records import ConsentEvent
 
 
 class Stage(StrEnum):
@@ -50,11 +51,34 @@ class Announcement:
         return c.Log(level, f"{self._log_prefix}: {message}")
 
     def play(self, sound: str) -> c.Play:
-        self.playback_id = f"rc-{self.call_id}-p{next(self._playbacks)}"
+        self.playback_id = notice_playback(self.call_id, next(self._playbacks))
         return c.Play(self.caller_id, f"sound:{sound}", self.playback_id, self.service.language)
 
     def start(self) -> list[c.Command]:
         return [self.play(self.service.announcement.sound)]
+
+    @property
+    def over(self) -> bool:
+        """Nothing more to play before the parties are bridged."""
+        return self.stage is Stage.OVER
+
+    def skip(self) -> None:
+        """Nothing to play: the agent gives the notice in person (C6)."""
+        self.stage = Stage.OVER
+
+    def given_by_agent(self) -> bool:
+        """The agent's notice-given key (C6): False if it comes too late to count (the
+        notice was already given, or the person objected)."""
+        if self.completed or self.objected:
+            return False
+        self.completed = True
+        return True
+
+    def carried_on(self, *, completed: bool, objected: bool) -> None:
+        """A call carried on after a restart: what the store says was heard (R1)."""
+        self.stage = Stage.OVER
+        self.completed = completed
+        self.objected = objected
 
     def _consent(self, now: dt.datetime, kind: str, key: str, phase: str) -> c.AddConsent:
         version = self.service.announcement.version

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from controller.payments.charge import ChargeRequest
-from controller.store.records import CallStart, ConsentEvent, Decision, PaymentRecord
+from controller.records import CallStart, ConsentEvent, Decision, PaymentRecord
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from controller.config.model import Agent, Config
 from controller.payments.charge import REDIRECT_REFUSED, UNAVAILABLE, ChargeRequest, ChargeResult
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault, VaultError, VaultRefused, VaultUnusable
+from controller.records import OpenCall
 from controller.retention.unusable import delete_unusable
 from controller.stoppoints import ASKED as STOPS_ASKED
 from controller.stoppoints import stop_asked, stop_point
 from controller.store import SqliteStore, StoreThread
-from controller.store.records import OpenCall
 
 log = logging.getLogger("reccontrol.calls")
 

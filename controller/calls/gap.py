@@ -21,15 +21,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from controller.calls import messages as m
+from controller.calls.call import Call
 from controller.calls.executor import CommandExecutor
-from controller.calls.ids import far_side_id
-from controller.calls.inbound import InboundCall
-from controller.calls.outbound import OutboundCall
+from controller.calls.ids import far_side_id, is_our_leg
 from controller.clock import Clock
 from controller.config.model import Config
 
@@ -38,11 +36,7 @@ log = logging.getLogger("reccontrol.calls")
 GRACE = 0.5
 """Seconds given to an event that may already be on its way on the new connection (a
 StasisStart) before a channel it would explain is judged."""
-OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer)(-far)?")
-"""The legs the controller dials itself (``rc-<call id>-agent``, ``-customer``) and the
-far halves of those that are Local channels."""
-
-Machines = Callable[[], dict[str, InboundCall | OutboundCall]]
+Machines = Callable[[], dict[str, Call]]
 """The machines of the calls in progress, by call id."""
 Feed = Callable[[str, m.Message], None]
 
@@ -108,7 +102,7 @@ class GapRecovery:
             if leg is not None and leg in in_application:
                 self._background(self._recover_answer(call_id, leg), "reccontrol-recover-answer")
 
-    def _waits_for(self, call_id: str) -> InboundCall | OutboundCall | None:
+    def _waits_for(self, call_id: str) -> Call | None:
         return self._machines().get(call_id)
 
     async def _recover_playbacks(self, call_id: str, playback_ids: tuple[str, ...]) -> None:
@@ -133,7 +127,7 @@ class GapRecovery:
         if channel is None or machine is None or machine.unanswered_leg != leg:
             return
         log.info("call %s: leg %s answered unheard", call_id, leg)
-        if isinstance(machine, InboundCall):
+        if machine.direction == "inbound":
             agent = self._config.agent_for_channel(channel.name)
             if agent is None:
                 agent = await self._executor.agent_named_on(leg)
@@ -173,7 +167,7 @@ class GapRecovery:
             tracked = self._tracked()
             tracked |= {far_side_id(channel_id) for channel_id in tracked}
             for channel_id in sorted((channel_ids & present) - tracked):
-                if OUR_LEG.fullmatch(channel_id):
+                if is_our_leg(channel_id):
                     log.warning(
                         "channel %s: a leg this controller dialled for a call it no longer "
                         "has; hung up",

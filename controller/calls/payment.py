@@ -22,7 +22,7 @@ from controller.logs import contains_pan
 from controller.payments import ivr as i
 from controller.payments.amount import AmountRefused, checked_amount
 from controller.payments.charge import APPROVED, DECLINED, UNKNOWN, ChargeRequest, ChargeResult
-from controller.store.records import PaymentRecord
+from controller.records import PaymentRecord
 
 IVR_TIMER = "payment-entry"
 ORDER_REFERENCE = re.compile(r"[A-Za-z0-9._-]{1,64}")

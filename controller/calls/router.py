@@ -41,13 +41,15 @@ from controller.ari.events import (
     StreamConnected,
 )
 from controller.ari.models import Channel
+from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.adoption import Adopted, plan_call
+from controller.calls.call import Call
+from controller.calls.conversation import CallSettings
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
-from controller.calls.gap import OUR_LEG, GapRecovery
-from controller.calls.ids import new_id
-from controller.calls.inbound import CallSettings, InboundCall
-from controller.calls.outbound import OutboundCall, outbound_call
+from controller.calls.gap import GapRecovery
+from controller.calls.ids import agent_leg, call_of, customer_leg, is_our_leg, new_id
+from controller.calls.starting import inbound_call, outbound_call
 from controller.clock import Clock
 from controller.config.model import Config
 from controller.privacy import caller_hash, earlier_caller_hash
@@ -57,7 +59,7 @@ log = logging.getLogger("reccontrol.calls")
 
 @dataclass
 class CallContext:
-    machine: InboundCall | OutboundCall
+    machine: Call
     queue: asyncio.Queue[Batch] = field(default_factory=asyncio.Queue)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held while a batch runs, so batches of one call never interleave."""
@@ -125,7 +127,7 @@ class EventRouter:
             case StasisEnd(channel=channel):
                 self._to_channel(channel.id, m.ChannelGone(channel.id))
             case PlaybackFinished(playback=playback):
-                call_id = _call_id_of(playback.id)
+                call_id = call_of(playback.id)
                 if call_id in self.calls:
                     self.feed(call_id, m.PlaybackDone(playback.id, playback.state == "failed"))
             case RecordingStarted(recording=recording):
@@ -206,15 +208,15 @@ class EventRouter:
         """Whether a channel may enter as something new (a call, a private call): not
         one a call already owns, nor a leg the controller dialled. A StasisStart saying
         otherwise would hand a call's channel to another, or a leg to a new call."""
-        return channel.id not in self._by_channel and not OUR_LEG.fullmatch(channel.id)
+        return channel.id not in self._by_channel and not is_our_leg(channel.id)
 
     async def _our_leg(self, channel: Channel, call_id: str, leg: str) -> bool:
         """Whether an agent or customer leg entering the application is the one the
         controller dialled for ``call_id``: the id it chose for that call's leg. A leg
         of ours for a call that is over is hung up here (False); anything else is
         refused, and never hung up: its id was not chosen by us."""
-        expected = f"rc-{call_id}-{leg}"
-        if channel.id != expected or not OUR_LEG.fullmatch(expected):
+        expected = agent_leg(call_id) if leg == "agent" else customer_leg(call_id)
+        if channel.id != expected or not is_our_leg(expected):
             self._refuse(f"a StasisStart as {leg} for a channel that is not that leg", channel.id)
             return False
         ctx = self.calls.get(call_id)
@@ -222,11 +224,12 @@ class EventRouter:
             log.warning("%s channel %s answered for a call that is over", leg, channel.id)
             await self._executor.hang_up_stray(channel.id)
             return False
-        if leg == "agent" and isinstance(ctx.machine, OutboundCall):
+        outbound = ctx.machine.direction == "outbound"
+        if leg == "agent" and outbound:
             # An outbound call's agent is the phone that dialled: it never enters as a leg.
             self._refuse("a StasisStart as agent for an outbound call", channel.id)
             return False
-        if leg == "customer" and not isinstance(ctx.machine, OutboundCall):
+        if leg == "customer" and not outbound:
             self._refuse("a StasisStart as customer for an inbound call", channel.id)
             return False
         return True
@@ -277,27 +280,18 @@ class EventRouter:
             self._executor.write(lambda s: s.carry_objection(earlier, hashed))
 
     def _start_inbound(self, channel: Channel, service_name: str) -> None:
-        call_id = new_id(self._rng, 64)
-        machine = InboundCall(
-            call_id=call_id,
-            service=self._config.services[service_name],
-            caller=channel,
-            caller_hash=caller_hash(
-                self._config.privacy.caller_hmac_key,
-                channel.caller.number,
-                self._config.privacy.default_region,
-            ),
-            settings=self._settings,
-            rng=self._rng,
+        hashed = caller_hash(
+            self._config.privacy.caller_hmac_key,
+            channel.caller.number,
+            self._config.privacy.default_region,
         )
-        self._carry_earlier_objection(channel.caller.number, machine.caller_hash)
-        ctx = CallContext(machine)
-        self.calls[call_id] = ctx
-        for channel_id in machine.channel_ids:
-            self._by_channel[channel_id] = call_id
-        ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
-        log.info("call %s (%s): started on channel %s", call_id, service_name, channel.id)
-        ctx.queue.put_nowait(Batch(machine.start(self._clock.now())))
+        service = self._config.services[service_name]
+        machine = inbound_call(
+            new_id(self._rng, 64), service, channel, hashed, settings=self._settings, rng=self._rng
+        )
+        self._carry_earlier_objection(channel.caller.number, hashed)
+        log.info("call %s (%s): started on channel %s", machine.call_id, service_name, channel.id)
+        self._register(machine, machine.start(self._clock.now()))
 
     async def _start_outbound(self, channel: Channel, args: tuple[str, ...]) -> None:
         """C6: an agent's phone dialled a customer through reccontrol-outbound."""
@@ -309,16 +303,24 @@ class EventRouter:
             log.error("channel %s: %s; the call goes on unrecorded", channel.id, machine)
             await self._executor.return_to_dialplan(channel.id)
             return
-        self._carry_earlier_objection(args[1] if len(args) > 1 else "", machine.customer_hash)
+        self._carry_earlier_objection(args[1] if len(args) > 1 else "", machine.caller_hash)
+        log.info(
+            "call %s (%s): outbound, from channel %s", call_id, machine.service.name, channel.id
+        )
+        self._register(machine, machine.start(self._clock.now()))
+
+    def _register(self, machine: Call, first: list[c.Command]) -> None:
+        """The call's channels and recording lead to it from now on; its first batch
+        runs on its own task."""
+        call_id = machine.call_id
         ctx = CallContext(machine)
         self.calls[call_id] = ctx
         for channel_id in machine.channel_ids:
             self._by_channel[channel_id] = call_id
+        if machine.recording is not None:
+            self._by_recording[machine.recording.name] = call_id
         ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
-        log.info(
-            "call %s (%s): outbound, from channel %s", call_id, machine.service.name, channel.id
-        )
-        ctx.queue.put_nowait(Batch(machine.start(self._clock.now())))
+        ctx.queue.put_nowait(Batch(first))
 
     def _to_channel(self, channel_id: str, message: m.Message) -> None:
         call_id = self._by_channel.get(channel_id)
@@ -437,26 +439,16 @@ class EventRouter:
 
     def _take_over(self, plan: Adopted) -> None:
         machine = plan.machine
-        call_id = machine.call_id
-        ctx = CallContext(machine)
-        self.calls[call_id] = ctx
-        for channel_id in machine.channel_ids:
-            self._by_channel[channel_id] = call_id
-        if machine.recording is not None:
-            self._by_recording[machine.recording.name] = call_id
-        ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
-        ctx.queue.put_nowait(Batch(plan.commands))
+        self._register(machine, plan.commands)
         # Every leg gone: the call was lost with Asterisk or while nobody listened.
         lost = set(plan.gone) >= set(machine.channel_ids)
         for leg in plan.gone:
-            self.feed(call_id, m.ChannelGone(leg, lost=lost))
+            self.feed(machine.call_id, m.ChannelGone(leg, lost=lost))
 
     def _dialled(self, channel_id: str) -> bool:
         """False for an agent leg the call has not originated yet: it cannot be gone."""
         ctx = self.calls.get(self._by_channel.get(channel_id, ""))
-        if ctx is None or channel_id != ctx.machine.agent_channel_id:
-            return True
-        return ctx.machine.agent_originated
+        return ctx is None or ctx.machine.dialled(channel_id)
 
     async def _asterisk_restarted(self) -> bool:
         """Whether Asterisk restarted since the last connection. Its restart ended every
@@ -512,9 +504,3 @@ class EventRouter:
             await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
-
-
-def _call_id_of(resource_id: str) -> str:
-    """Playback ids are ``rc-<call id>-p<n>``."""
-    parts = resource_id.split("-")
-    return parts[1] if len(parts) >= 3 and parts[0] == "rc" else ""

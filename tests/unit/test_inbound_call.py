@@ -14,7 +14,9 @@ import pytest
 from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.inbound import AGENT_TIMER, ENDING_TIMER, CallSettings, InboundCall, Phase
+from controller.calls.call import ENDING_TIMER, Call, Phase
+from controller.calls.conversation import CallSettings
+from controller.calls.inbound import AGENT_TIMER, inbound_cast
 from controller.config.model import Agent, PaymentPrompts, PaymentSettings, Service
 from controller.payments.charge import ChargeResult
 from tests.factories import make_agent, make_service
@@ -54,16 +56,19 @@ def of(commands: list[c.Command], kind: type[T]) -> list[T]:
 
 class Driver:
     def __init__(
-        self, service: Service | None = None, seed: int = 1, hashed: str | None = "h1"
+        self,
+        service: Service | None = None,
+        seed: int = 1,
+        hashed: str | None = "h1",
+        settings: CallSettings = SETTINGS,
     ) -> None:
-        self.call = InboundCall(
+        cast = inbound_cast(
             call_id="c0ffee",
             service=service or make_service(sampling_rate=0.999),
             caller=CALLER,
             caller_hash=hashed,
-            settings=SETTINGS,
-            rng=random.Random(seed),
         )
+        self.call = Call(cast=cast, settings=settings, rng=random.Random(seed))
         self.now = NOW
         self.log: list[c.Command] = []
 
@@ -632,8 +637,9 @@ CARD_KEYS = "4556737586899855#" + "1228" + "737#"
 
 
 def paying_driver(**service_changes: Any) -> Driver:
-    d = Driver(service=make_service(sampling_rate=0.999, payments=True, **service_changes))
-    d.call.settings = dataclasses.replace(SETTINGS, payment=PAYMENT)
+    settings = dataclasses.replace(SETTINGS, payment=PAYMENT)
+    service = make_service(sampling_rate=0.999, payments=True, **service_changes)
+    d = Driver(service=service, settings=settings)
     return d
 
 
@@ -747,8 +753,7 @@ def test_medium6_order_reference_holding_a_card_number_is_refused(order: str) ->
 
 
 def test_payment_not_enabled_for_the_service() -> None:
-    d = Driver()
-    d.call.settings = dataclasses.replace(SETTINGS, payment=PAYMENT)
+    d = Driver(settings=dataclasses.replace(SETTINGS, payment=PAYMENT))
     d.connect()
     out = agent_keys(d, "*8")
     assert of(out, c.PauseRecording) == [] and of(out, c.Play)[0].media == "sound:beeperr"

@@ -128,7 +128,7 @@ def test_r1_a_sequence_begun_before_the_gap_is_not_completed_after_it() -> None:
 
 def test_r1_no_refused_sound_to_an_agent_already_gone() -> None:
     d = recording_inbound()
-    d.call.agent_gone = True
+    d.call.agent_leg = d.call.agent_leg.ended()
     out = d.send(m.KeysUnheard(NOW - BLIND))
     assert out[0] == c.CancelRecording(recording_name(d)) and not of(out, c.Play)
 
