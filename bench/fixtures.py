@@ -11,8 +11,8 @@ from controller.ari.models import CallerId, Channel
 from controller.calls import messages as m
 from controller.calls.call import Call
 from controller.calls.conversation import CallSettings
+from controller.calls.inbound import inbound_cast
 from controller.calls.recording import RecState
-from controller.calls.starting import inbound_call
 from controller.config.model import Campaign, WeeklyWindow
 from tests.factories import make_agent, make_service
 
@@ -60,9 +60,10 @@ def agent_channel(call: Call) -> Channel:
 def connected_call(index: int, rng: random.Random, call_id: str | None = None) -> Call:
     """A call bridged to Alice, sampled, with its recording live: ready for her keys."""
     call_id = call_id or f"{index:016x}"
-    call = inbound_call(
-        call_id, SERVICE, caller_channel(index), "5f" * 32, settings=SETTINGS, rng=rng
+    cast = inbound_cast(
+        call_id=call_id, service=SERVICE, caller=caller_channel(index), caller_hash="5f" * 32
     )
+    call = Call(cast=cast, settings=SETTINGS, rng=rng)
     call.start(NOW)
     call.handle(m.ObjectionKnown(False), NOW)
     call.handle(m.PlaybackDone(call.playback_id), NOW)

@@ -204,7 +204,7 @@ def _recording(
         # It ended while nobody listened (its bridge went): whatever was written goes to
         # the vault now; an open pause ends with it.
         rec = Recording(row.recording_id, row.name, RecState.DONE, row.purposes)
-        commands: list[c.Command] = [c.AdoptRecording(row.recording_id, row.name, row.format)]
+        commands: list[c.Command] = [c.TakeInRecording(row.recording_id, row.name, row.format)]
         if row.pause_id is not None:
             commands.insert(0, c.ClosePause(row.pause_id, "recording_ended"))
         return RecordingSnapshot(rec, None), commands

@@ -199,6 +199,15 @@ class RememberObjection(StoreCommand):
 
 
 @dataclass(frozen=True)
+class CarryObjection(StoreCommand):
+    """An objection stored under the HMAC an older rule gave a number's form moves to
+    the current HMAC (C4)."""
+
+    earlier_hash: str
+    caller_hash: str
+
+
+@dataclass(frozen=True)
 class OpenRecording(StoreCommand):
     recording_id: str
     call_id: str
@@ -217,7 +226,7 @@ class CloseRecording(StoreCommand):
 
 
 @dataclass(frozen=True)
-class AdoptRecording(WorkCommand):
+class TakeInRecording(WorkCommand):
     """Move the finished file into the vault, hash it, and store its metadata."""
 
     recording_id: str
@@ -261,6 +270,14 @@ class MakePrivate(StoreCommand):
     """Forget the call entirely and count one private call for the agent (A2)."""
 
     call_id: str
+    agent_id: str | None
+    day: str
+
+
+@dataclass(frozen=True)
+class CountPrivateCall(StoreCommand):
+    """A private call that never became a call (A2): only its count, per agent and day."""
+
     agent_id: str | None
     day: str
 
@@ -344,17 +361,19 @@ Store: TypeAlias = (
     | RecordDecision
     | AddConsent
     | RememberObjection
+    | CarryObjection
     | OpenRecording
     | CloseRecording
     | OpenPause
     | ClosePause
     | AddAlert
     | MakePrivate
+    | CountPrivateCall
     | RecordPayment
     | EndCall
 )
 Work: TypeAlias = (
-    LookupObjection | AdoptRecording | DiscardIncoming | FetchPaymentDetails | SubmitPayment
+    LookupObjection | TakeInRecording | DiscardIncoming | FetchPaymentDetails | SubmitPayment
 )
 Timer: TypeAlias = StartTimer | CancelTimer
 Control: TypeAlias = Log | Finished

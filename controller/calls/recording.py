@@ -174,7 +174,7 @@ class RecordingControl:
         if keep_file:
             # Whatever Asterisk wrote goes to the vault; no file at all marks it missing.
             rec.state = RecState.DONE
-            commands.append(c.AdoptRecording(rec.recording_id, rec.name, self.fmt))
+            commands.append(c.TakeInRecording(rec.recording_id, rec.name, self.fmt))
         else:
             rec.state = RecState.FAILED
             commands.append(c.CloseRecording(rec.recording_id, "failed"))
@@ -344,7 +344,7 @@ class RecordingControl:
             # that as a finished recording of 0 s) or ended it on its own.
             return self._lost("it ended by itself mid-call", keep_file=True, may_retry=may_retry)
         rec.state = RecState.DONE
-        return [c.AdoptRecording(rec.recording_id, rec.name, self.fmt)]
+        return [c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]
 
     def give_up_waiting(self) -> list[c.Command]:
         """RecordingFinished never came: try to keep the file anyway."""
@@ -352,4 +352,4 @@ class RecordingControl:
         if rec is None or rec.state is not RecState.STOPPING:
             return []
         rec.state = RecState.DONE
-        return [c.AdoptRecording(rec.recording_id, rec.name, self.fmt)]
+        return [c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]

@@ -162,7 +162,7 @@ def test_a_recording_that_ended_meanwhile_is_vaulted_and_its_pause_closed() -> N
     result = adopted(open_call(recording=recording_row("agent_key")), view(recordings={}))
     assert result.commands[:2] == [
         c.ClosePause("p1", "recording_ended"),
-        c.AdoptRecording("r1", NAME, "wav"),
+        c.TakeInRecording("r1", NAME, "wav"),
     ]
     assert result.machine.recording is not None
     assert result.machine.recording.state is RecState.DONE
@@ -285,4 +285,4 @@ def test_released_rows_never_keep_a_recording_outside_the_vault_T4() -> None:
     machine = result.machine
     out = machine.handle(m.ChannelGone(CALLER.id), NOW)
     assert c.StopRecording(NAME) in out
-    assert machine.handle(m.RecordingEnded(NAME), NOW)[0] == c.AdoptRecording("r1", NAME, "wav")
+    assert machine.handle(m.RecordingEnded(NAME), NOW)[0] == c.TakeInRecording("r1", NAME, "wav")

@@ -50,7 +50,7 @@ def test_resumed_call_keeps_its_paused_recording_and_ends_cleanly() -> None:
     ]
     adopted = call.handle(m.RecordingEnded(name), d.now)
     opened = of(d.log, c.OpenRecording)[0]
-    assert adopted == [c.AdoptRecording(opened.recording_id, name, "wav")]
+    assert adopted == [c.TakeInRecording(opened.recording_id, name, "wav")]
     end = call.handle(m.ChannelGone(AGENT_CHANNEL.id), d.now)
     assert of(end, c.EndCall) == [c.EndCall("c0ffee", "caller_hung_up", "alice", True)]
 

@@ -142,7 +142,7 @@ def test_stop_keeps_the_file_and_closes_the_pause() -> None:
     assert kinds(out) == ["StopRecording", "ClosePause", "CancelTimer"]
     assert not rc.settled
     assert rc.ended(failed=False, cause="", may_retry=False) == [
-        c.AdoptRecording(rec.recording_id, rec.name, "wav")
+        c.TakeInRecording(rec.recording_id, rec.name, "wav")
     ]
     assert rc.settled and rc.ended(failed=False, cause="", may_retry=False) == []
 
@@ -177,7 +177,7 @@ def test_r1_lost_recording_is_alerted_and_started_again_once() -> None:
     rc.started(retry.name)
     # Ended by itself (nobody stopped it): whatever was written is kept, not retried twice.
     out = rc.ended(failed=False, cause="", may_retry=True)
-    assert kinds(out) == ["AdoptRecording", "AddAlert", "Log"]
+    assert kinds(out) == ["TakeInRecording", "AddAlert", "Log"]
     alert = out[1]
     assert isinstance(alert, c.AddAlert) and "goes on unrecorded" in alert.message
 
@@ -204,7 +204,7 @@ def test_give_up_waiting_adopts_a_stopping_recording() -> None:
     rc, rec = started()
     assert rc.give_up_waiting() == []
     rc.stop()
-    assert rc.give_up_waiting() == [c.AdoptRecording(rec.recording_id, rec.name, "wav")]
+    assert rc.give_up_waiting() == [c.TakeInRecording(rec.recording_id, rec.name, "wav")]
 
 
 def test_a_controller_rebuilt_from_its_snapshot_carries_on() -> None:
