@@ -14,12 +14,12 @@ from controller.calls.conversation import CallSettings
 from controller.calls.inbound import inbound_cast
 from controller.calls.recording import RecState
 from controller.config.model import Campaign, WeeklyWindow
-from tests.factories import make_agent, make_service
+from tests.factories import STAFF_INFORMED, make_agent, make_service
 
 PARIS = ZoneInfo("Europe/Paris")
 # A Wednesday, 10:00 in Paris: inside every window below.
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
-SETTINGS = CallSettings(PARIS, "wav")
+SETTINGS = CallSettings(PARIS, "wav", staff_informed=STAFF_INFORMED)
 
 # The same builders as the unit tests, with a campaign and a service window so the
 # policy's every check runs.

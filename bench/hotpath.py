@@ -36,6 +36,7 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.eventlog import redact_event
 from controller.policy import decide
+from tests.factories import STAFF_INFORMED
 
 # Seconds between two of an agent's digits (100 ms tone, 100 ms gap).
 IDLE_SECONDS = 0.2
@@ -178,6 +179,7 @@ def measure(quick: bool) -> list[Cost]:
             now=NOW,
             timezone=PARIS,
             rng=rng,
+            staff_informed=STAFF_INFORMED,
         )
 
     def decode_dtmf() -> object:

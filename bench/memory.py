@@ -201,6 +201,7 @@ def _offline_config(workdir: Path) -> Config:
             "vault_dir": str(workdir / "vault"),
         },
         "privacy": {"caller_hmac_key_file": str(workdir / "caller-hmac-key")},
+        "legal": {"staff_representatives_informed": "2025-01-06"},
         "agents": {
             "alice": {"name": "Alice Martin", "endpoints": ["Local/alice-*"], "windows": everywhere}
         },

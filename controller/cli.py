@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import importlib.util
 import logging
@@ -22,11 +23,12 @@ from controller.commands.access import access, credential_warnings
 from controller.commands.audit import audit
 from controller.commands.backup import backup, restore
 from controller.commands.documents import notice, register
+from controller.commands.holds import hold
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
 from controller.commands.sampling import sampling_audit
 from controller.commands.subjects import subject
-from controller.config.warnings import audit_alerts, config_warnings
+from controller.config.warnings import audit_alerts, config_warnings, staff_information
 
 __all__ = ["EXIT_CONFIG", "cli", "fail", "load_or_exit", "main", "open_store"]
 
@@ -83,6 +85,9 @@ def run(config_path: Path) -> None:
     setup_logging(config.logging.level, fmt=config.logging.format)
     for warning in config_warnings(config):
         logging.getLogger("reccontrol").warning("%s", warning)
+    staff, not_yet = staff_information(config, dt.datetime.now(dt.UTC))
+    if not_yet:
+        logging.getLogger("reccontrol").warning("%s", staff)
     try:
         run_daemon(config, before_start=lambda: upgrade_at_start(config.store.path))
     except (AlreadyRunning, PortBusy) as exc:
@@ -99,9 +104,13 @@ def run(config_path: Path) -> None:
 )
 def check_config(file: Path, offline: bool) -> None:
     """Validate FILE. Exits 0 when it is valid; otherwise prints one line per problem,
-    each naming the YAML key path, and exits 2."""
+    each naming the YAML key path, and exits 2. Also says from which day calls may be
+    recorded (the staff representatives' information, A8), with a warning when that
+    day is still to come."""
     config = load_or_exit(file, secrets=not offline)
     click.echo(f"{file}: valid ({len(config.services)} service(s), {len(config.agents)} agent(s))")
+    staff, not_yet = staff_information(config, dt.datetime.now(dt.UTC))
+    click.echo(f"warning: {staff}" if not_yet else staff, err=not_yet)
     for warning in config_warnings(config):
         click.echo(f"warning: {warning}", err=True)
     for alert in audit_alerts(config):
@@ -124,6 +133,7 @@ for _command in (
     subject,
     recording,
     sheet,
+    hold,
     access,
     notice,
     register,

@@ -23,6 +23,7 @@ from controller.ari.watchdog import EventPump, Watchdog
 from controller.audit.errors import AccessLogError
 from controller.audit.witness import WitnessPublisher
 from controller.calls.manager import CallManager
+from controller.calls.sounds import SoundCheck, wanted_sounds
 from controller.clock import Clock, SystemClock
 from controller.config.model import Config
 from controller.config.warnings import unkeyed_audit_alert
@@ -51,6 +52,8 @@ ARI = web.AppKey("ari", AriClient)
 STREAM = web.AppKey("stream", EventStream)
 CALLS = web.AppKey("calls", CallManager)
 PUMP = web.AppKey("pump", EventPump)
+SOUNDS = web.AppKey("sounds", SoundCheck)
+"""The configured sounds, looked up in Asterisk at each ARI connection (C1, C3)."""
 SWEEPER = web.AppKey("sweeper", OrphanSweeper)
 # Seconds before trying again a sweep Asterisk could not answer for.
 SWEEP_RETRY = 5.0
@@ -128,7 +131,9 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=ARI_CONNECTIONS)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = AriClient(config.ari, session)
-        stream = EventStream(client, on_raw=event_log)
+        sounds = SoundCheck(wanted_sounds(config), client.sound_languages, _alert_writer(app))
+        app[SOUNDS] = sounds
+        stream = EventStream(client, on_raw=event_log, on_connected=sounds.connected)
         app[ARI] = client
         app[STREAM] = stream
         vault = app[VAULT]
@@ -168,6 +173,7 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         sweeping.cancel()
         await stream.close()
+        await sounds.close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -285,6 +291,11 @@ async def health(request: web.Request) -> web.Response:
             "event_consumer_restarts": counters.consumer_restarts,
             "forced_reconnects": counters.forced_reconnects,
             "recording_failures": app[CALLS].recording_failures,
+            # Configured sounds Asterisk lacks (an alert names each), and those it
+            # cannot be asked about (absolute paths), at the last check.
+            "sounds_missing": app[SOUNDS].missing,
+            "sounds_not_checked": app[SOUNDS].not_checked,
+            "sound_checks": app[SOUNDS].checks,
         }
         witness = app[WITNESS]
         if witness is not None:

@@ -31,6 +31,9 @@ class Reason(StrEnum):
     KEYS_UNHEARD = "keys_unheard"
     """The person's keys went unheard before the decision (ARI events lost): an
     objection may have been keyed, so nothing is recorded."""
+    STAFF_NOT_INFORMED = "staff_not_informed"
+    """The staff representatives were not yet informed of the system on the call's day
+    (``legal.staff_representatives_informed``): nothing is recorded (A8)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,12 @@ def _first_match(windows: tuple[WeeklyWindow, ...], local: dt.datetime) -> Weekl
     return None
 
 
+def staff_not_informed(staff_informed: dt.date | None, day: dt.date) -> bool:
+    """A8: whether ``day`` (the site's local date) comes before the staff
+    representatives were told about the system. Without a date they were not."""
+    return staff_informed is None or day < staff_informed
+
+
 def decide(
     service: Service,
     agent: Agent | None,
@@ -61,11 +70,14 @@ def decide(
     now: dt.datetime,
     timezone: ZoneInfo,
     rng: random.Random,
+    staff_informed: dt.date | None,
 ) -> Verdict:
-    """Applies, in order: the caller's objection (C2, C4), the campaign dates and
-    service windows (P1), the agent's protection and published periods (A1, A3), then
-    the sampling draw (P1, P4). The draw happens last, only for calls that could be
-    recorded, so the achieved rate can be compared with the configured one."""
+    """Applies, in order: the caller's objection (C2, C4), the staff representatives'
+    prior information (A8), the campaign dates and service windows (P1), the agent's
+    protection and published periods (A1, A3), then the sampling draw (P1, P4). The draw
+    happens last, only for calls that could be recorded, so the achieved rate can be
+    compared with the configured one. Services recording every call under an exemption
+    (P2) pass the same checks: the exemption lifts the sampling, nothing else."""
     rate = service.sampling_rate
     local = now.astimezone(timezone)
 
@@ -76,6 +88,10 @@ def decide(
         return refuse(Reason.CALLER_OBJECTED, False, "")
     if remembered_objection:
         return refuse(Reason.REMEMBERED_OBJECTION, False, "")
+    if staff_not_informed(staff_informed, local.date()):
+        informed = str(staff_informed) if staff_informed else "no date given"
+        window = f"{local.date()} before the staff representatives were informed ({informed})"
+        return refuse(Reason.STAFF_NOT_INFORMED, False, window)
     if not service.campaign.contains(local.date()):
         return refuse(Reason.OUTSIDE_CAMPAIGN, False, f"outside campaign on {local.date()}")
     service_window = ""
@@ -112,14 +128,18 @@ def on_demand_refusal(
     caller_objected: bool,
     now: dt.datetime,
     timezone: ZoneInfo,
+    staff_informed: dt.date | None,
 ) -> Reason | None:
     """Why an agent's own request to record for mediation is refused (A4), or None.
 
-    Sampling does not apply: the agent chose this call. Objection, protection and the
-    agent's published periods still do.
+    Sampling does not apply: the agent chose this call. Objection, the staff
+    representatives' prior information (A8), protection and the agent's published
+    periods still do.
     """
     if caller_objected:
         return Reason.CALLER_OBJECTED
+    if staff_not_informed(staff_informed, now.astimezone(timezone).date()):
+        return Reason.STAFF_NOT_INFORMED
     if agent is None:
         return Reason.UNKNOWN_AGENT
     if agent.protected:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+UNKNOWN_AGENT = "unknown"
+"""Whom a private call is counted for when Asterisk named no configured agent (A2)."""
+
 
 @dataclass(frozen=True)
 class CallStart:
@@ -106,6 +109,8 @@ class RecordingRow:
     created_at: dt.datetime
     expires_at: dt.datetime
     condemned: Condemned | None = None
+    hold: str | None = None
+    """The reference of the legal hold standing on the recording's call (T6), if any."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,8 @@ class SheetRow:
     id: str
     created_at: dt.datetime
     expires_at: dt.datetime
+    hold: str | None = None
+    """The reference of the legal hold standing on the sheet's call (T6), if any."""
 
 
 @dataclass(frozen=True)

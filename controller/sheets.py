@@ -17,6 +17,8 @@ from controller.logs import contains_pan, mask_digits
 
 MAX_COMMENT = 1000
 MAX_FREE_TEXT = 4000
+MAX_NOTE = 4000
+NOTE_AUTHORS = ("agent", "dpo")
 
 
 class SheetError(ValueError):
@@ -34,6 +36,22 @@ class Score:
     max_score: int
     score: int | None
     comment: str = ""
+
+
+@dataclass(frozen=True)
+class Rectification:
+    """The agent's word on a sheet (S9): their note, or the DPO's on their behalf. Kept
+    with the sheet for the sheet's life and never edited: a later note supersedes."""
+
+    id: str
+    at: dt.datetime
+    author: str
+    """Whose words the note is: ``agent`` (entered for them) or ``dpo``."""
+    entered_by: str
+    entered_by_name: str
+    entered_by_role: str
+    purpose: str
+    note: str
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,8 @@ class Sheet:
     updated_at: dt.datetime
     expires_at: dt.datetime
     version: int = 1
+    rectifications: tuple[Rectification, ...] = ()
+    """Oldest first (S9)."""
 
 
 def _no_numbers(text: str, where: str, problems: list[str]) -> None:
@@ -103,3 +123,20 @@ def evaluate(
     if problems:
         raise SheetError(problems)
     return tuple(result), free_text
+
+
+def check_note(note: str, author: str) -> str:
+    """The rectification note as it will be kept (S9), or :class:`SheetError` naming
+    every problem. Like the sheet itself, it holds no phone or card numbers."""
+    problems: list[str] = []
+    text = note.strip()
+    if author not in NOTE_AUTHORS:
+        problems.append(f"author: must be one of {', '.join(NOTE_AUTHORS)}; got {author!r}")
+    if not text:
+        problems.append("note: must not be empty")
+    if len(text) > MAX_NOTE:
+        problems.append(f"note: longer than {MAX_NOTE} characters")
+    _no_numbers(text, "note", problems)
+    if problems:
+        raise SheetError(problems)
+    return text

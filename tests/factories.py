@@ -15,6 +15,8 @@ from controller.config.model import (
     WeeklyWindow,
 )
 
+# A8: the staff representatives were told about the system long before the tests' calls.
+STAFF_INFORMED = dt.date(2025, 1, 6)
 WEEKDAYS = frozenset(range(5))
 OFFICE = WeeklyWindow(WEEKDAYS, dt.time(9), dt.time(18))
 

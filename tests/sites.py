@@ -61,6 +61,8 @@ def site_config(root: Path) -> dict[str, Any]:
         "store": {"path": str(root / "store.sqlite3")},
         "recordings": {"asterisk_dir": str(root / "asterisk"), "vault_dir": str(root / "vault")},
         "privacy": {"caller_hmac_key_env": "RECCONTROL_HMAC_KEY"},
+        # A8: the staff representatives were informed before any test call.
+        "legal": {"staff_representatives_informed": "2025-01-06"},
         "agents": {
             "alice": {
                 "name": "Alice Martin",

@@ -1,4 +1,5 @@
-"""Export zips (S2, C5): recordings with their call, decision, consent events and sheets.
+"""Export zips (S2, C5, S9): recordings with their call, decision, consent events and
+sheets (with their rectification notes).
 
 The caller of :meth:`Exporter.write_zip` has already checked and will log the access;
 this module only writes the file. Blocking (SQLite, files).
@@ -70,6 +71,8 @@ class Exporter:
         request: Mapping[str, Any],
         requested_by: str,
         purpose: str,
+        sheets_without_call: Sequence[str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> ExportResult:
         """Writes the zip next to ``output`` and links it into place, mode 0600.
 
@@ -90,6 +93,8 @@ class Exporter:
                     recordings += found
                     sheets += written
                     documents.append(doc)
+                loose = [d for d in map(self._sheet, sheets_without_call or ()) if d is not None]
+                sheets += len(loose)
                 metadata = {
                     "generated_at": to_text(self._clock.now()),
                     "controller": self._controller,
@@ -97,6 +102,8 @@ class Exporter:
                     "purpose": purpose,
                     "request": dict(request),
                     "calls": documents,
+                    **({"sheets_without_call": loose} if sheets_without_call is not None else {}),
+                    **dict(extra or {}),
                     "problems": problems,
                 }
                 archive.writestr(
@@ -127,11 +134,19 @@ class Exporter:
             recordings += entry["file"] is not None
             doc["recordings"].append(entry)
         for sheet_id in record.sheet_ids:
-            sheet = self._store.sheet(sheet_id)
+            sheet = self._sheet(sheet_id)
             if sheet is not None:
-                doc["sheets"].append(json.loads(json.dumps(asdict(sheet), default=str)))
+                doc["sheets"].append(sheet)
                 sheets += 1
         return doc, recordings, sheets
+
+    def _sheet(self, sheet_id: str) -> dict[str, Any] | None:
+        """A sheet as JSON, with its rectification notes (S9); None if it went meanwhile."""
+        sheet = self._store.sheet(sheet_id)
+        if sheet is None:
+            return None
+        document: dict[str, Any] = json.loads(json.dumps(asdict(sheet), default=str))
+        return document
 
     def _recording(
         self, archive: zipfile.ZipFile, row: RecordingRow, problems: list[str]

@@ -29,9 +29,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "sheet_read": frozenset({"supervisor", "quality", "dpo"}),
     "sheet_create": frozenset({"supervisor", "quality"}),
     "sheet_edit": frozenset({"supervisor", "quality", "dpo"}),
+    # The agent's note on a sheet about them, entered by the DPO (S9).
+    "sheet_rectify": frozenset({"dpo"}),
+    # A caller's (C5) or an agent's (S9) request.
     "subject_find": frozenset({"dpo"}),
     "subject_export": frozenset({"dpo"}),
     "subject_erase": frozenset({"dpo"}),
+    # Legal holds (T6): the DPO alone decides that data outlives its retention.
+    "hold_place": frozenset({"dpo"}),
+    "hold_review": frozenset({"dpo"}),
+    "hold_release": frozenset({"dpo"}),
+    "hold_list": frozenset({"dpo"}),
     # A CRM or a supervisor's console sending a caller to the payment IVR (M1).
     "payment_request": frozenset({"supervisor", "admin"}),
 }

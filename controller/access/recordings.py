@@ -41,12 +41,20 @@ def delete_on_request(
     purpose: str,
     rows: Sequence[RecordingRow],
     rule: str,
-) -> tuple[list[Entry], list[str]]:
+) -> tuple[list[Entry], list[str], dict[str, str]]:
     """The purge's crash-safe deletion (condemn, remove, receipt), asked by a person who
-    has passed the gate: the receipts and the problems."""
+    has passed the gate: the receipts, the problems, and the recordings a legal hold kept
+    (id -> the hold's reference)."""
     request = Request(rule, person.id, person.role, purpose)
     done = delete_recordings(store, vault, clock, [Deletion(r, request) for r in rows], person.id)
-    return done.receipts, done.problems
+    return done.receipts, done.problems, done.held
+
+
+def held_reason(reference: str) -> str:
+    return (
+        f"under a legal hold (reference {reference}): kept for a legal claim "
+        "(GDPR Art. 17(3)(e)) until the DPO releases it"
+    )
 
 
 class RecordingAccess:
@@ -92,10 +100,16 @@ class RecordingAccess:
     def delete(self, person: Person, purpose: str, recording_id: str) -> Entry:
         """Deletes one recording before its expiry; returns the receipt."""
         stated, row = self._recording(person, "delete", purpose, recording_id)
+        target = f"recording:{row.id}"
+        if row.hold is not None:
+            raise self._gate.refuse(person, "delete", target, stated, held_reason(row.hold))
         rule = f"deleted on request by {person.id}"
-        receipts, problems = delete_on_request(
+        receipts, problems, held = delete_on_request(
             self._store, self._vault, self._clock, person, stated, [row], rule
         )
+        if row.id in held:
+            # Placed between the read above and the deletion's own check.
+            raise self._gate.refuse(person, "delete", target, stated, held_reason(held[row.id]))
         if problems or not receipts:
             self._gate.log(
                 person, "delete", f"recording:{row.id}", stated, "error", {"problems": problems}

@@ -1,4 +1,5 @@
-"""The single audited door to recordings, sheets and data-subject requests (S1, S2, C5).
+"""The single audited door to recordings, sheets and data-subject requests (S1, S2, C5,
+S9).
 
 Every method takes the person, the stated purpose and the target. It checks the
 purpose, the person's role and service scope, writes the access-log entry (refusals
@@ -7,8 +8,9 @@ transaction. The class knows no transport: the CLI calls it directly, a web API 
 call it from the store's thread. All of it blocks (SQLite, files).
 
 The checks and the log are :class:`~controller.access.gate.Gate`; what is behind the door
-is in :mod:`~controller.access.recordings`, :mod:`~controller.access.sheets` and
-:mod:`~controller.access.subjects`. This class puts them together and is what callers use.
+is in :mod:`~controller.access.recordings`, :mod:`~controller.access.sheets`,
+:mod:`~controller.access.subjects` and :mod:`~controller.access.agents`. This class puts
+them together and is what callers use.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from controller.access.agents import AgentFindings, AgentRequests
 from controller.access.credentials import Presented
 from controller.access.errors import NOT_NOW, AccessFailed, AccessRefused
 from controller.access.export import Exporter, ExportResult
 from controller.access.gate import Gate, clean_id
+from controller.access.holds import HoldAccess
 from controller.access.recordings import RecordingAccess, RecordingHandle
 from controller.access.sheets import SheetAccess, SheetView
 from controller.access.subjects import EraseResult, Findings, SubjectRequests
@@ -29,7 +33,8 @@ from controller.audit.chain import Entry
 from controller.clock import Clock
 from controller.config.model import Config, Person
 from controller.recordings.vault import LocalVault
-from controller.sheets import Sheet
+from controller.sheets import Rectification, Sheet
+from controller.store.holds import Hold, PlacedHold
 from controller.store.sqlite import SqliteStore
 
 
@@ -55,6 +60,8 @@ class AccessService:
             new_id or (lambda: secrets.token_hex(8)),
         )
         self._subjects = SubjectRequests(self._gate, store, vault, clock, config.privacy, exporter)
+        self._agents = AgentRequests(self._gate, store, config.agents, config.timezone, exporter)
+        self._holds = HoldAccess(self._gate, store, clock, config.timezone, new_id)
 
     # -- who -------------------------------------------------------------------------
     def authenticate(self, person_id: str, presented: Presented) -> Person:
@@ -117,6 +124,13 @@ class AccessService:
     ) -> Sheet:
         return self._sheets.edit(person, purpose, sheet_id, scores, comments, free_text)
 
+    def sheet_rectify(
+        self, person: Person, purpose: str, sheet_id: str, note: str, author: str = "agent"
+    ) -> Rectification:
+        """Attaches the agent's rectification note to a sheet (S9): ``author`` says whose
+        words it is, ``agent`` or ``dpo`` (on the agent's behalf)."""
+        return self._sheets.rectify(person, purpose, sheet_id, note, author)
+
     # -- data subjects (C5) --------------------------------------------------------------
     def subject_find(
         self,
@@ -152,11 +166,63 @@ class AccessService:
         so the number is still not recorded (C4)."""
         return self._subjects.erase(person, purpose, number, start, end)
 
+    # -- agents (S9) ------------------------------------------------------------------------
+    def agent_find(
+        self,
+        person: Person,
+        purpose: str,
+        agent_id: str,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> AgentFindings:
+        return self._agents.find(person, purpose, agent_id, start, end)
+
+    def agent_export(
+        self,
+        person: Person,
+        purpose: str,
+        agent_id: str,
+        output: Path,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+    ) -> ExportResult:
+        return self._agents.export(person, purpose, agent_id, output, start, end)
+
+    def agent_erase(self, person: Person, purpose: str, agent_id: str) -> None:
+        """Always refused, with the rule (see :mod:`controller.access.agents`): an agent's
+        erasure request is answered by rectification and objection, not deletion."""
+        raise self._agents.erase(person, purpose, agent_id)
+
+    # -- legal holds (T6) ----------------------------------------------------------------
+    def hold_place(
+        self,
+        person: Person,
+        purpose: str,
+        call_id: str,
+        reason: str,
+        reference: str,
+        review_by: dt.datetime,
+    ) -> PlacedHold:
+        """Keeps the call's recordings, metadata and sheets past their expiry (DPO only)."""
+        return self._holds.place(person, purpose, call_id, reason, reference, review_by)
+
+    def hold_review(
+        self, person: Person, purpose: str, call_id: str, review_by: dt.datetime
+    ) -> Hold:
+        return self._holds.review(person, purpose, call_id, review_by)
+
+    def hold_release(self, person: Person, purpose: str, call_id: str) -> Hold:
+        return self._holds.release(person, purpose, call_id)
+
+    def hold_list(self, person: Person, purpose: str, include_released: bool = False) -> list[Hold]:
+        return self._holds.list(person, purpose, include_released)
+
 
 __all__ = [
     "AccessFailed",
     "AccessRefused",
     "AccessService",
+    "AgentFindings",
     "EraseResult",
     "ExportResult",
     "Findings",

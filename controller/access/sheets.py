@@ -1,5 +1,5 @@
-"""Summary sheets through the gate (T2, S2): read, create and edit one. Each write carries
-its access-log entry in the same transaction."""
+"""Summary sheets through the gate (T2, S2, S9): read, create, edit and rectify one. Each
+write carries its access-log entry in the same transaction."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from controller.access.gate import Gate, clean_id
 from controller.clock import Clock
 from controller.config.model import Agent, Person, SheetSettings
-from controller.sheets import Sheet, SheetError, evaluate
+from controller.sheets import Rectification, Sheet, SheetError, check_note, evaluate
 from controller.store.sheets import SheetConflict
 from controller.store.sqlite import SqliteStore
 
@@ -148,3 +148,46 @@ class SheetAccess:
                 person, "sheet_edit", target, stated, "the sheet changed meanwhile; read it again"
             ) from None
         return updated
+
+    def rectify(
+        self, person: Person, purpose: str, sheet_id: str, note: str, author: str
+    ) -> Rectification:
+        """Attaches the agent's rectification note (S9). The note is never in the log: it
+        may say more about the agent than the log, kept a year, should hold."""
+        target = f"sheet:{clean_id(sheet_id)}"
+        stated = self._gate.check(person, "sheet_rectify", target, purpose)
+        sheet = self._store.sheet(sheet_id)
+        if sheet is None:
+            raise self._gate.refuse(person, "sheet_rectify", target, stated, "no such sheet")
+        self._gate.scope(person, "sheet_rectify", target, stated, sheet.service)
+        try:
+            text = check_note(note, author)
+        except SheetError as exc:
+            raise self._gate.refuse(person, "sheet_rectify", target, stated, str(exc)) from None
+        rectification = Rectification(
+            id=self._new_id(),
+            at=self._clock.now(),
+            author=author,
+            entered_by=person.id,
+            entered_by_name=person.name,
+            entered_by_role=person.role,
+            purpose=stated,
+            note=text,
+        )
+        details = {
+            "note_id": rectification.id,
+            "author": author,
+            "employee_id": sheet.employee_id,
+            "characters": len(text),
+        }
+        try:
+            self._store.add_rectification(
+                sheet.id,
+                rectification,
+                self._gate.draft(person, "sheet_rectify", target, stated, "ok", details),
+            )
+        except SheetConflict:
+            raise self._gate.refuse(
+                person, "sheet_rectify", target, stated, "the sheet is no longer kept"
+            ) from None
+        return rectification

@@ -50,6 +50,9 @@ class EraseResult:
     receipts: list[Entry]
     objection_kept: bool
     problems: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)
+    """Call id -> reference of the legal hold that kept it, its recordings and sheets
+    (T6, GDPR Art. 17(3)(e)): not erased."""
 
 
 def subject_ref(hashed: str) -> str:
@@ -149,21 +152,31 @@ class SubjectRequests:
     ) -> EraseResult:
         """Deletes the subject's recordings (files and rows, with receipts) and sheets,
         and removes the caller HMAC from the calls. A caller's objection stays on record,
-        so the number is still not recorded (C4)."""
+        so the number is still not recorded (C4).
+
+        A call under a legal hold is left as it is, recordings, sheets and link to the
+        number: GDPR Art. 17(3)(e) lets it be kept for a legal claim (T6). The result
+        names it, so the DPO can tell the person why."""
         stated, target, hashed = self._subject(person, "subject_erase", purpose, number)
         found = self._find(person, hashed, start, end)
-        live = [r for r in found.recordings if r.state == "live"]
-        rows = [r for r in found.recordings if r.state != "live"]
-        receipts, problems = delete_on_request(
+        held = {
+            c.call["id"]: hold.reference
+            for c in found.calls
+            if (hold := self._store.standing_hold(c.call["id"])) is not None
+        }
+        live = [r for r in found.recordings if r.state == "live" and r.call_id not in held]
+        rows = [r for r in found.recordings if r.state != "live" and r.call_id not in held]
+        receipts, problems, held_meanwhile = delete_on_request(
             self._store, self._vault, self._clock, person, stated, rows, ERASE_RULE
         )
+        held.update({r.call_id: held_meanwhile[r.id] for r in rows if r.id in held_meanwhile})
         problems += [
             f"recording {r.id} is in progress; erase again once the call has ended" for r in live
         ]
         rows += live
         # A call whose recording could not be removed keeps its link, so a re-run finds it.
         failed = {r.id for r in rows} - {str(e.details.get("recording_id")) for e in receipts}
-        keep = {r.call_id for r in rows if r.id in failed}
+        keep = {r.call_id for r in rows if r.id in failed} | set(held)
         call_ids = [c.call["id"] for c in found.calls if c.call["id"] not in keep]
         sheet_ids = [s for c in found.calls if c.call["id"] not in keep for s in c.sheet_ids]
         objection = self._store.has_objection(hashed, self._clock.now())
@@ -185,6 +198,7 @@ class SubjectRequests:
                     "objection_kept": objection,
                     "outside_scope": found.hidden,
                     "problems": problems,
+                    "kept_under_legal_hold": held,
                 },
             ),
         )
@@ -195,6 +209,7 @@ class SubjectRequests:
             receipts=receipts,
             objection_kept=objection,
             problems=problems,
+            held=held,
         )
 
     def _subject(

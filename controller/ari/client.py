@@ -16,9 +16,9 @@ from urllib.parse import quote
 
 import aiohttp
 
-from controller.ari.errors import AriError, AriUnavailable, error_for_status
+from controller.ari.errors import AriError, AriNotFound, AriUnavailable, error_for_status
 from controller.ari.events import Event, StreamConnected, missing_id, parse_event
-from controller.ari.models import Application, Bridge, Channel, LiveRecording, Playback
+from controller.ari.models import Application, Bridge, Channel, LiveRecording, Playback, Sound
 from controller.ari.settings import AriConnection, ReconnectSettings
 
 log = logging.getLogger("reccontrol.ari")
@@ -107,6 +107,17 @@ class AriClient:
     async def asterisk_info(self) -> dict[str, Any]:
         data = await self.request("GET", "/asterisk/info")
         return data if isinstance(data, dict) else {}
+
+    # -- sounds ----------------------------------------------------------------------
+    async def sound_languages(self, sound_id: str) -> frozenset[str]:
+        """The languages Asterisk's sound index holds ``sound_id`` in; empty when it has
+        no such sound. Asterisk indexes its sounds folder only, and takes each folder
+        directly in it for a language."""
+        try:
+            data = await self.request("GET", f"/sounds/{_enc(sound_id)}")
+        except AriNotFound:
+            return frozenset()
+        return Sound.parse(data).languages
 
     # -- channels --------------------------------------------------------------------
     async def get_channel(self, channel_id: str) -> Channel:
@@ -351,11 +362,13 @@ class EventStream:
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_raw: RawEventHook | None = None,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self._client = client
         self._rng = rng or random.SystemRandom()
         self._sleep = sleep
         self._on_raw = on_raw
+        self._on_connected = on_connected
         self._closed = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.connections = 0
@@ -418,6 +431,7 @@ class EventStream:
                 self.connected = True
                 blind_since, self._blind_since = self._blind_since, None
                 self.last_frame = time.monotonic()
+                self._tell_connected()
                 yield _connected(self._client.app, application, reconnect, blind_since)
                 async for message in ws:
                     received = time.monotonic()
@@ -446,6 +460,15 @@ class EventStream:
             if not self._closed:
                 log.warning("ARI events: connection lost; reconnecting")
                 await self._sleep(next(delays))
+
+    def _tell_connected(self) -> None:
+        if self._on_connected is None:
+            return
+        try:
+            self._on_connected()
+        except Exception as exc:
+            # Whatever the listener does, the events go on.
+            log.error("ARI events: the connection listener failed (%s)", type(exc).__name__)
 
     def _lost(self) -> None:
         """The connection is gone: events may have been lost from the last frame read,

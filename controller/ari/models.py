@@ -144,3 +144,23 @@ class Application:
             channel_ids=_strs(data, "channel_ids"),
             bridge_ids=_strs(data, "bridge_ids"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Sound:
+    """A sound of Asterisk's index: its id and the languages it exists in."""
+
+    id: str
+    languages: frozenset[str]
+
+    @classmethod
+    def parse(cls, data: Any) -> Sound:
+        if not isinstance(data, dict):
+            data = {}
+        formats = data.get("formats")
+        languages = frozenset(
+            language
+            for entry in (formats if isinstance(formats, list) else [])
+            if isinstance(entry, dict) and (language := _str(entry, "language"))
+        )
+        return cls(_str(data, "id"), languages)

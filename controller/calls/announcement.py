@@ -62,6 +62,11 @@ class Announcement:
         """Nothing more to play before the parties are bridged."""
         return self.stage is Stage.OVER
 
+    @property
+    def over_by_agent(self) -> bool:
+        """The agent gave the notice, or the person objected without waiting for it."""
+        return self.completed or self.objected
+
     def skip(self) -> None:
         """Nothing to play: the agent gives the notice in person (C6)."""
         self.stage = Stage.OVER

@@ -180,13 +180,13 @@ class Call(CallState):
         if self.phase is not Phase.CONNECTED or self.verdict is not None:
             return []
         notice, remembered = self.notice, self.remembered_objection
-        waiting = self.opening.notice_by_agent and not notice.completed and not notice.objected
-        if remembered is None or waiting:
+        if remembered is None or (self.opening.notice_by_agent and not notice.over_by_agent):
             return []
         self.verdict, commands = decide_and_start(
             self.call_id, self.service, self.agent, self.rec, self._log,
             announced=notice.completed, objected=notice.objected, remembered_objection=remembered,
             now=now, timezone=self.settings.timezone, rng=self.rng, keys_unheard=self.keys_unheard,
+            staff_informed=self.settings.staff_informed,
         )  # fmt: skip
         return commands
 
@@ -246,7 +246,7 @@ class Call(CallState):
 
     # -- hang-ups and failures -------------------------------------------------------
     def _leg_gone(self, channel_id: str) -> str | None:
-        """Marks a party's leg gone; who it was, or None if it is no party's or was."""
+        """Marks a party's leg gone: who it was (None: no party's, or gone already)."""
         if channel_id == self.caller.id and not self.caller.gone:
             self.caller = self.caller.ended()
             return self.opening.role

@@ -36,6 +36,9 @@ class CallSettings:
     recording_format: str
     agent_keys: AgentKeys = field(default_factory=AgentKeys)
     payment: PaymentSettings | None = None
+    staff_informed: dt.date | None = None
+    """``legal.staff_representatives_informed``: nothing is recorded before that day,
+    and nothing at all without it (A8)."""
 
 
 class Conversation:
@@ -191,6 +194,7 @@ class Conversation:
             caller_objected=caller_objected,
             now=now,
             timezone=self.settings.timezone,
+            staff_informed=self.settings.staff_informed,
         )
         if refusal is not None:
             return [

@@ -1,4 +1,4 @@
-"""The recording decision once a call is bridged (P1-P4, A1, A3, C1, C2, C4).
+"""The recording decision once a call is bridged (P1-P4, A1, A3, A8, C1, C2, C4).
 
 One pure step for the inbound and the outbound coordinator: the verdict, the decision
 row stored with its inputs (P3), and, when the verdict says so, the recording's start.
@@ -31,6 +31,7 @@ def decide_and_start(
     now: dt.datetime,
     timezone: ZoneInfo,
     rng: random.Random,
+    staff_informed: dt.date | None,
     keys_unheard: bool = False,
 ) -> tuple[Verdict, list[c.Command]]:
     """The verdict and its commands: the decision row first, then the recording's start
@@ -53,6 +54,7 @@ def decide_and_start(
             now=now,
             timezone=timezone,
             rng=rng,
+            staff_informed=staff_informed,
         )
     decision = Decision(
         call_id=call_id,

@@ -85,7 +85,11 @@ class EventRouter:
         self._clock = clock
         self._rng = rng
         self._settings = CallSettings(
-            config.timezone, config.recordings.format, config.agent_keys, config.payment
+            config.timezone,
+            config.recordings.format,
+            config.agent_keys,
+            config.payment,
+            staff_informed=config.legal.staff_representatives_informed,
         )
         self.calls: dict[str, CallContext] = {}
         self._by_channel: dict[str, str] = {}

@@ -1,5 +1,5 @@
-"""``reccontrol sheet`` and ``reccontrol recording``: summary sheets and recordings, through
-the audited access service (S2, T2)."""
+"""``reccontrol sheet`` and ``reccontrol recording``: summary sheets (with the agents'
+rectification notes) and recordings, through the audited access service (S2, T2, S9)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def evaluation_options(func: Any) -> Any:
 @click.group()
 def sheet() -> None:
     """Summary sheets (T2): the evaluation of a call, kept at most sheets.retention_days
-    (<= 365), and after its recording is gone."""
+    (<= 365), and after its recording is gone, with the agent's rectification notes
+    (S9)."""
 
 
 @contextlib.contextmanager
@@ -86,6 +87,14 @@ def _print_sheet(view: Any, tz: Any) -> None:
         click.echo(f"  {score.label}: {value}/{score.max_score}  {score.comment}")
     if s.free_text:
         click.echo(f"text: {s.free_text}")
+    for number, note in enumerate(s.rectifications, start=1):
+        whose = "the agent's words" if note.author == "agent" else "the DPO, for the agent"
+        click.echo(
+            f"rectification {number} ({note.id}): {note.at.astimezone(tz):%Y-%m-%d %H:%M}, "
+            f"{whose}, entered by {note.entered_by_name} ({note.entered_by})"
+        )
+        click.echo(f"  why:  {note.purpose}")
+        click.echo(f"  note: {note.note}")
     click.echo(f"expires:   {s.expires_at.astimezone(tz):%Y-%m-%d}")
 
 
@@ -150,6 +159,45 @@ def sheet_edit(
     with _signed_in(config_path, person_id, token_file) as (_, service, person):
         edited = service.sheet_edit(person, purpose, sheet_id, scores, comments, text)
     click.echo(f"sheet {edited.id}: version {edited.version}")
+
+
+@sheet.command(
+    "rectify",
+    help="Attach the agent's rectification note to a summary sheet about them (S9): the "
+    "agent's own words, or yours as DPO on their behalf. The note is kept with the sheet "
+    "for the sheet's life, never edited (a later note supersedes), shown by sheet show "
+    "and in the agent's export, and deleted with the sheet. The log records who, when, "
+    "why and the note's length, not its text. The scores stay as the evaluator wrote "
+    "them.\n\n" + EXIT_HELP,
+)
+@config_option
+@person_options
+@click.argument("sheet_id")
+@click.option(
+    "--note",
+    required=True,
+    help="The note, at most 4000 characters, without phone or card numbers.",
+)
+@click.option(
+    "--author",
+    type=click.Choice(["agent", "dpo"]),
+    default="agent",
+    show_default=True,
+    help="Whose words the note is: the agent's (you enter them for the agent) or the "
+    "DPO's, on the agent's behalf.",
+)
+def sheet_rectify(
+    config_path: Path,
+    person_id: str,
+    purpose: str,
+    token_file: Path | None,
+    sheet_id: str,
+    note: str,
+    author: str,
+) -> None:
+    with _signed_in(config_path, person_id, token_file) as (_, service, person):
+        added = service.sheet_rectify(person, purpose, sheet_id, note, author)
+    click.echo(f"sheet {sheet_id}: rectification {added.id} added")
 
 
 @click.group()

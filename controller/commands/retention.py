@@ -35,10 +35,14 @@ def purge(config_path: Path, dry_run: bool) -> None:
     The access log is cut only once every entry to cut verifies (hash, link, MAC, dates
     that go forward); otherwise nothing is cut, an alert is raised and the exit status is 1.
 
+    What a legal hold keeps (T6) is left alone and listed; a hold past its review date
+    raises an alert at every run until the DPO reviews or releases it.
+
     Exit status: 0 done; 1 some deletions failed, or the access log was not cut (listed);
     2 config error; 3 done, but
-    files in the vault that no recording knows, or recordings whose file is missing, were
-    found (listed on stderr; they need a person to look)."""
+    files in the vault that no recording knows, recordings whose file is missing, or legal
+    holds past their review date were found (listed on stderr; they need a person to
+    look)."""
     from controller.audit.errors import AccessLogError
     from controller.clock import SystemClock
     from controller.retention.purge import run_purge
@@ -79,12 +83,19 @@ def purge(config_path: Path, dry_run: bool) -> None:
     if dry_run:
         for recording_id, rule in report.planned:
             click.echo(f"would delete recording {recording_id}: {rule}")
+    for held in report.held:
+        click.echo(
+            f"kept recording {held.row.id} past its expiry ({held.rule}): "
+            f"legal hold {held.reference} on call {held.row.call_id}"
+        )
     for line in report.summary():
         click.echo(line)
     for name in report.unknown_files:
         click.echo(f"unknown file in the vault (no recording knows it): {name}", err=True)
     for recording_id in report.marked_missing:
         click.echo(f"recording {recording_id}: its file is missing", err=True)
+    for message in report.overdue_holds:
+        click.echo(f"ALERT: {message}", err=True)
     for problem in report.errors:
         click.echo(f"error: {problem}", err=True)
     if report.errors:

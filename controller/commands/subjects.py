@@ -1,4 +1,5 @@
-"""``reccontrol subject``: data-subject requests (C5), through the audited access service."""
+"""``reccontrol subject``: data-subject requests, of callers (C5) and of agents (S9),
+through the audited access service."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from controller.cli_support import (
+    EXIT_ATTENTION,
     EXIT_FAILED,
     config_option,
     load_or_exit,
@@ -22,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_HELP = (
     "Exit status: 0 done; 1 failed (a file could not be read or removed: listed); "
-    "2 config error; 4 refused (wrong credential, role, scope or no purpose; the refusal "
+    "2 config error; 3 erase done, but calls under a legal hold were kept (listed); "
+    "4 refused (wrong credential, role, scope or no purpose; the refusal "
     "is in the access log)."
 )
 
@@ -43,9 +46,16 @@ def subject_options(func: F) -> F:
         "the site's time zone.",
     )(func)
     func = click.option(
+        "--agent",
+        "agent_id",
+        metavar="ID",
+        help="An agent's request (S9) instead of a caller's: the agent's id under agents "
+        "(or of a former agent whose data is still kept). Not with --number.",
+    )(func)
+    func = click.option(
         "--number",
-        help="The caller's phone number. Omit it to type it at a prompt, which keeps it out "
-        "of the shell history and the process list.",
+        help="The caller's phone number. Omit it (and --agent) to type it at a prompt, which "
+        "keeps it out of the shell history and the process list.",
     )(func)
     func = person_options(func)
     return config_option(func)
@@ -53,12 +63,18 @@ def subject_options(func: F) -> F:
 
 @click.group()
 def subject() -> None:
-    """Data-subject requests (C5): find, export or erase every call, recording and summary
-    sheet of a phone number. The number is matched through its HMAC; each step is logged
-    with the requester and the purpose."""
+    """Data-subject requests: find, export or erase every call, recording and summary
+    sheet of a phone number (C5), or find and export what is kept about an agent with
+    --agent (S9). The number is matched through its HMAC; each step is logged with the
+    requester and the purpose."""
 
 
-def _number(number: str | None) -> str:
+def _number(number: str | None, agent_id: str | None) -> str:
+    """The caller's number, typed at a prompt if not given; "" for an agent's request."""
+    if agent_id is not None:
+        if number:
+            raise click.UsageError("give --number (a caller) or --agent (an agent), not both")
+        return ""
     if number:
         return number
     value: str = click.prompt("Caller's phone number", err=True)
@@ -71,7 +87,9 @@ def _window(config: Config, start: str | None, end: str | None) -> tuple[Any, An
 
 @subject.command(
     help="List every call of the number, with its recordings and summary sheets (ids, "
-    "times, states), without printing the number.\n\n" + EXIT_HELP
+    "times, states), without printing the number. With --agent: the agent's calls, "
+    "recordings, sheets (also those whose call is no longer kept) and private-call "
+    "counts.\n\n" + EXIT_HELP
 )
 @subject_options
 def find(
@@ -80,16 +98,32 @@ def find(
     purpose: str,
     token_file: Path | None,
     number: str | None,
+    agent_id: str | None,
     start: str | None,
     end: str | None,
 ) -> None:
     config = load_or_exit(config_path)
     window = _window(config, start, end)
+    if agent_id is not None:
+        _number(number, agent_id)
+        with access_service(config) as service, refusals():
+            person = sign_in(service, person_id, token_file)
+            agent_found = service.agent_find(person, purpose, agent_id, *window)
+        _print_agent(agent_found, config.timezone)
+        return
     with access_service(config) as service, refusals():
         person = sign_in(service, person_id, token_file)
-        found = service.subject_find(person, purpose, _number(number), *window)
-    tz = config.timezone
-    for record in found.calls:
+        found = service.subject_find(person, purpose, _number(number, None), *window)
+    _print_calls(found.calls, config.timezone)
+    click.echo(
+        f"{len(found.calls)} call(s), {len(found.recordings)} recording(s), "
+        f"{len(found.sheet_ids)} sheet(s)"
+        + (f"; {found.hidden} call(s) outside your services" if found.hidden else "")
+    )
+
+
+def _print_calls(calls: Any, tz: Any) -> None:
+    for record in calls:
         call = record.call
         started = _local(call["started_at"], tz)
         click.echo(f"call {call['id']}  {call['service']}  {started}  {call['outcome'] or ''}")
@@ -100,16 +134,28 @@ def find(
             )
         for sheet_id in record.sheet_ids:
             click.echo(f"  sheet {sheet_id}")
+
+
+def _print_agent(found: Any, tz: Any) -> None:
+    _print_calls(found.calls, tz)
+    for sheet_id in found.sheets_without_call:
+        click.echo(f"sheet {sheet_id}  (its call is no longer kept)")
+    for row in found.private_counts:
+        click.echo(f"private calls {row['day']}: {row['count']}")
     click.echo(
-        f"{len(found.calls)} call(s), {len(found.recordings)} recording(s), "
-        f"{len(found.sheet_ids)} sheet(s)"
-        + (f"; {found.hidden} call(s) outside your services" if found.hidden else "")
+        f"agent {found.agent_id}: {len(found.calls)} call(s), {len(found.recordings)} "
+        f"recording(s), {len(found.sheet_ids)} sheet(s), "
+        f"{sum(r['count'] for r in found.private_counts)} private call(s)"
+        + (f"; {found.hidden} call(s) or sheet(s) outside your services" if found.hidden else "")
     )
 
 
 @subject.command(
     help="Write a zip of the number's recordings (WAV) and their metadata (JSON: calls, "
-    "decisions, consent events, recordings, summary sheets).\n\n" + EXIT_HELP
+    "decisions, consent events, recordings, summary sheets). With --agent: the agent's "
+    "calls, recordings and sheets with their rectification notes, and private-call "
+    "counts; the recordings hold the callers' voices too, so check what is handed over "
+    "(GDPR Art. 15(4)).\n\n" + EXIT_HELP
 )
 @subject_options
 @click.option(
@@ -117,7 +163,7 @@ def find(
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
     help="The zip to write (mode 0600; an existing file is not overwritten). It holds the "
-    "audio and metadata.json, including the number: hand it over securely.",
+    "audio and metadata.json, including the number or the agent: hand it over securely.",
 )
 def export(
     config_path: Path,
@@ -125,6 +171,7 @@ def export(
     purpose: str,
     token_file: Path | None,
     number: str | None,
+    agent_id: str | None,
     start: str | None,
     end: str | None,
     output: Path,
@@ -133,7 +180,11 @@ def export(
     window = _window(config, start, end)
     with access_service(config) as service, refusals():
         person = sign_in(service, person_id, token_file)
-        result = service.subject_export(person, purpose, _number(number), output, *window)
+        value = _number(number, agent_id)
+        if agent_id is not None:
+            result = service.agent_export(person, purpose, agent_id, output, *window)
+        else:
+            result = service.subject_export(person, purpose, value, output, *window)
     click.echo(
         f"wrote {result.path}: {result.calls} call(s), {result.recordings} recording(s), "
         f"{result.sheets} sheet(s)"
@@ -147,7 +198,10 @@ def export(
 @subject.command(
     help="Erase the number's recordings (files and rows, a receipt each in the access log) "
     "and summary sheets, and unlink its calls from the number. A recorded objection is "
-    "kept, so the number stays unrecorded. Safe to run again after an interruption.\n\n" + EXIT_HELP
+    "kept, so the number stays unrecorded. Safe to run again after an interruption. "
+    "With --agent it is refused (exit 4, logged): an agent's erasure request is answered "
+    "by rectification (sheet rectify) and objection (agents.<id>.protected), not by "
+    "deleting recordings that are also the callers' data (S9).\n\n" + EXIT_HELP
 )
 @subject_options
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -157,15 +211,22 @@ def erase(
     purpose: str,
     token_file: Path | None,
     number: str | None,
+    agent_id: str | None,
     start: str | None,
     end: str | None,
     yes: bool,
 ) -> None:
     config = load_or_exit(config_path)
     window = _window(config, start, end)
+    if agent_id is not None:
+        _number(number, agent_id)
+        with access_service(config) as service, refusals():
+            person = sign_in(service, person_id, token_file)
+            service.agent_erase(person, purpose, agent_id)
+        return
     with access_service(config) as service, refusals():
         person = sign_in(service, person_id, token_file)
-        value = _number(number)
+        value = _number(number, None)
         if not yes:
             click.confirm("Erase every recording and sheet of this number?", abort=True, err=True)
         result = service.subject_erase(person, purpose, value, *window)
@@ -179,10 +240,19 @@ def erase(
         )
     if result.objection_kept:
         click.echo("the caller's objection is kept, so this number is still not recorded")
+    for call_id, reference in result.held.items():
+        click.echo(
+            f"kept: call {call_id}, its recordings and sheets are under a legal hold "
+            f"(reference {reference}), kept for a legal claim (GDPR Art. 17(3)(e)); "
+            "erase again once the DPO has released it",
+            err=True,
+        )
     for problem in result.problems:
         click.echo(f"error: {problem}", err=True)
     if result.problems:
         sys.exit(EXIT_FAILED)
+    if result.held:
+        sys.exit(EXIT_ATTENTION)
 
 
 def _local(text: str, tz: Any) -> str:

@@ -305,6 +305,7 @@ TOP_LEVEL = (
     "audit",
     "purge",
     "legal",
+    "proportionality",
 )
 
 
@@ -409,11 +410,12 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         root["agents"].fail("must name at least one agent")
     _unambiguous_endpoints(root["agents"], agents)
 
+    limits = services_section.proportionality(root["proportionality"])
     services: dict[str, Service] = {}
     for name, node in root["services"].items():
         if not re.fullmatch(NAME_PATTERN, name):
             node.fail(f"invalid service name: {NAME_HINT}")
-        service = services_section.service(name, node)
+        service = services_section.service(name, node, limits)
         if service is not None:
             services[name] = service
     if root["services"].present and not root["services"].value:
@@ -432,6 +434,8 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     audit = governance.audit(root["audit"], secrets)
     purge = governance.purge(root["purge"])
     legal = governance.legal(root["legal"])
+    if services and legal.staff_representatives_informed is None:
+        _staff_not_informed(root["legal"])
 
     if problems or ari is None or privacy is None:
         raise ConfigError(problems.items)
@@ -455,6 +459,22 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         audit=audit,
         purge=purge,
         legal=legal,
+        proportionality=limits,
+    )
+
+
+def _staff_not_informed(legal: Node) -> None:
+    """A8: every service records (a sample, every call under an exemption, or a call an
+    agent records for mediation), and none may before the staff representatives were
+    told, so a config without that date is refused rather than loaded to record nothing.
+    Only the missing date is reported: a malformed one already was."""
+    informed = legal["staff_representatives_informed"]
+    if informed.present or (legal.present and not isinstance(legal.value, dict)):
+        return
+    legal.problems.add(
+        informed.path,
+        "is required: the system is presented to the staff representatives before any "
+        "call is recorded; give the date they were informed, e.g. 2025-11-15 (A8)",
     )
 
 

@@ -206,7 +206,31 @@ class Campaign:
 
 @dataclass(frozen=True)
 class Exemption:
+    """A service's written exemption from the proportionality rules (P2, P5, T1)."""
+
     legal_basis: str
+    max_retention_days: int | None = None
+    """The longest the exemption lets this service keep recordings; required when the
+    service keeps them longer than the general ceiling (T1)."""
+
+    def retention_ceiling(self) -> int:
+        """The retention this exemption allows: its own maximum, or the general one."""
+        return self.max_retention_days or MAX_RECORDING_RETENTION_DAYS
+
+
+# P5: recording more than half of the calls is close to recording them all; above this
+# rate a service needs the same written exemption as one that records every call.
+DEFAULT_MAX_RATE_WITHOUT_EXEMPTION = 0.5
+
+
+@dataclass(frozen=True)
+class ProportionalitySettings:
+    """The site's threshold of systematic recording (P5)."""
+
+    max_rate_without_exemption: float = DEFAULT_MAX_RATE_WITHOUT_EXEMPTION
+    """A sampling rate above this needs an exemption with a written legal basis."""
+    reason: str = ""
+    """Why the site states another threshold than the default; required then."""
 
 
 @dataclass(frozen=True)
@@ -423,6 +447,8 @@ class LegalSettings:
     security_measures: tuple[str, ...] = ()
     """Measures taken outside reccontrol, added to those it applies itself."""
     staff_representatives_informed: dt.date | None = None
+    """When the system was presented to the staff representatives: nothing is recorded
+    before that day (A8). The loader requires it; None only in configs built in code."""
     notice_url: str = ""
 
 
@@ -447,6 +473,7 @@ class Config:
     audit: AuditSettings = field(default_factory=AuditSettings)
     purge: PurgeSettings = field(default_factory=PurgeSettings)
     legal: LegalSettings = field(default_factory=LegalSettings)
+    proportionality: ProportionalitySettings = field(default_factory=ProportionalitySettings)
 
     def agent_for_private_line(self, number: str) -> Agent | None:
         """The agent whose private line ``number`` is, in whatever form the trunk or the

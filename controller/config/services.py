@@ -1,4 +1,5 @@
-"""The ``services`` sections (P1, P2, T1, C1-C3, A5) and the ``payment`` section (M1, M2)."""
+"""The ``services`` sections (P1, P2, P5, T1, C1-C3, A5), the ``proportionality``
+section (P5) and the ``payment`` section (M1, M2)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from controller.config.model import (
+    DEFAULT_MAX_RATE_WITHOUT_EXEMPTION,
     MAX_RECORDING_RETENTION_DAYS,
     PURPOSES,
     Announcement,
@@ -20,6 +22,7 @@ from controller.config.model import (
     PauseSettings,
     PaymentPrompts,
     PaymentSettings,
+    ProportionalitySettings,
     Service,
 )
 from controller.config.reader import Node, Secrets
@@ -28,7 +31,77 @@ from controller.secrets import Secret
 CALLER_KEY_PATTERN = r"[0-9*#]"
 
 
-def service(name: str, node: Node) -> Service | None:
+def proportionality(node: Node) -> ProportionalitySettings:
+    """P5: the rate above which sampling counts as systematic recording. A site may state
+    another one than 0.5, never without saying why: the register prints the reason."""
+    if not node.present or not node.mapping(
+        ("max_rate_without_exemption", "reason"), required=("max_rate_without_exemption",)
+    ):
+        return ProportionalitySettings()
+    rate = node["max_rate_without_exemption"].number(
+        DEFAULT_MAX_RATE_WITHOUT_EXEMPTION, minimum=0, exclusive_minimum=True, maximum=0.99
+    )
+    reason = node["reason"].string("")
+    if not node["reason"].present:
+        node["reason"].fail(
+            "is required: state why this site's threshold of systematic recording differs "
+            f"from {DEFAULT_MAX_RATE_WITHOUT_EXEMPTION:g} (P5)"
+        )
+    elif reason and len(reason.strip()) < 20:
+        node["reason"].fail("must state the reason in full (at least 20 characters)")
+    if not isinstance(rate, (int, float)) or not 0 < rate < 1:
+        return ProportionalitySettings()
+    return ProportionalitySettings(float(rate), reason)
+
+
+def _exemption(node: Node) -> Exemption | None:
+    if not node.present or not node.mapping(
+        ("legal_basis", "max_retention_days"), required=("legal_basis",)
+    ):
+        return None
+    basis = node["legal_basis"].string("")
+    if basis and len(basis.strip()) < 20:
+        node["legal_basis"].fail(
+            "must state the written legal basis in full (at least 20 characters)"
+        )
+    ceiling = node["max_retention_days"].integer(None, minimum=1, maximum=3650)
+    return Exemption(basis, ceiling if isinstance(ceiling, int) else None)
+
+
+def _retention(name: str, node: Node, exemption: Exemption | None) -> int:
+    """T1: 183 days at most; beyond, only up to what the service's exemption states."""
+    retention = node["retention_days"].integer(90, minimum=1)
+    if not isinstance(retention, int):
+        return 90
+    if retention <= MAX_RECORDING_RETENTION_DAYS:
+        if exemption is not None and retention > exemption.retention_ceiling():
+            node["retention_days"].fail(
+                f"must be <= {exemption.retention_ceiling()}, the exemption's maximum "
+                f"(services.{name}.exemption.max_retention_days) (T1)"
+            )
+        return retention
+    if exemption is None:
+        node["retention_days"].fail(
+            f"must be <= {MAX_RECORDING_RETENTION_DAYS} (6 months); keeping recordings longer "
+            "needs an exemption"
+        )
+    elif exemption.max_retention_days is None:
+        node["exemption"]["max_retention_days"].fail(
+            f"is required when retention_days ({retention}) is above "
+            f"{MAX_RECORDING_RETENTION_DAYS}: the exemption states the longest it lets "
+            "recordings be kept (T1)"
+        )
+    elif retention > exemption.max_retention_days:
+        node["retention_days"].fail(
+            f"must be <= {exemption.max_retention_days}, the exemption's maximum "
+            f"(services.{name}.exemption.max_retention_days) (T1)"
+        )
+    return retention
+
+
+def service(
+    name: str, node: Node, limits: ProportionalitySettings | None = None
+) -> Service | None:
     if not node.mapping(
         (
             "label",
@@ -52,18 +125,11 @@ def service(name: str, node: Node) -> Service | None:
         required=("language", "purposes", "announcement", "full_notice", "target"),
     ):
         return None
-    exemption: Exemption | None = None
-    if node["exemption"].present and node["exemption"].mapping(
-        ("legal_basis",), required=("legal_basis",)
-    ):
-        basis = node["exemption"]["legal_basis"].string("")
-        if basis and len(basis.strip()) < 20:
-            node["exemption"]["legal_basis"].fail(
-                "must state the written legal basis in full (at least 20 characters)"
-            )
-        exemption = Exemption(basis)
+    limits = limits or ProportionalitySettings()
+    exemption = _exemption(node["exemption"])
 
-    # P1/P2: proportionality. Recording every call is only allowed with an exemption.
+    # P1/P2/P5: proportionality. Recording every call, or nearly every call, is only
+    # allowed with an exemption.
     sampling = node["sampling"]
     rate = 1.0
     if not sampling.present:
@@ -82,19 +148,17 @@ def service(name: str, node: Node) -> Service | None:
                 sampling["rate"].fail("must be > 0 and < 1 (record-all needs an exemption)")
             elif exemption is not None and not 0 < rate <= 1:
                 sampling["rate"].fail("must be > 0 and <= 1")
+            elif exemption is None and rate > limits.max_rate_without_exemption:
+                sampling["rate"].fail(
+                    f"{rate:g} is above {limits.max_rate_without_exemption:g} "
+                    "(proportionality.max_rate_without_exemption): recording nearly every "
+                    "call is systematic recording and needs an exemption with a written "
+                    f"legal basis (services.{name}.exemption.legal_basis) (P5)"
+                )
         elif sampling["rate"].present:
             sampling["rate"].fail(f"must be a number between 0 and 1; got {value!r}")
 
-    retention = node["retention_days"].integer(90, minimum=1)
-    if (
-        isinstance(retention, int)
-        and retention > MAX_RECORDING_RETENTION_DAYS
-        and exemption is None
-    ):
-        node["retention_days"].fail(
-            f"must be <= {MAX_RECORDING_RETENTION_DAYS} (6 months); keeping recordings longer "
-            "needs an exemption"
-        )
+    retention = _retention(name, node, exemption)
 
     purposes = node["purposes"].string_list(())
     for index, purpose in enumerate(purposes):
@@ -157,7 +221,7 @@ def service(name: str, node: Node) -> Service | None:
         sampling_rate=rate,
         target=target,
         answer_timeout=node["answer_timeout"].integer(30, minimum=5, maximum=600),
-        retention_days=retention if isinstance(retention, int) else 90,
+        retention_days=retention,
         campaign=campaign,
         windows=node["windows"].each(Node.window),
         exemption=exemption,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 from urllib.parse import urlsplit
 
@@ -33,6 +34,28 @@ def unkeyed_audit_alert() -> str:
 def audit_alerts(config: Config) -> list[str]:
     """Settings that leave the access log open to an unseen rewrite."""
     return [] if config.audit.checkpoint_key is not None else [unkeyed_audit_alert()]
+
+
+def staff_information(config: Config, now: dt.datetime) -> tuple[str, bool]:
+    """What ``check-config`` says about the staff representatives' prior information
+    (A8), and whether it is a warning: a date after today means the daemon starts but
+    records nothing until that day."""
+    informed = config.legal.staff_representatives_informed
+    today = now.astimezone(config.timezone).date()
+    if informed is None:
+        # The loader refuses such a config; kept for configs built in code.
+        return (
+            "legal.staff_representatives_informed: not set: no call is recorded (A8)",
+            True,
+        )
+    if informed > today:
+        return (
+            f"legal.staff_representatives_informed: {informed} is after today ({today}): "
+            "no call is recorded before that day, the staff representatives must be "
+            "informed first (A8)",
+            True,
+        )
+    return f"staff representatives informed on {informed}: calls may be recorded (A8)", False
 
 
 def config_warnings(config: Config) -> list[str]:

@@ -94,6 +94,8 @@ class SandboxSite:
             # S7: keyed like every shipped deployment (an unkeyed one raises an alert).
             "audit": {"checkpoint_key_file": str(self.workdir / "audit-key")},
             "web": {"host": "127.0.0.1", "port": free_port()},
+            # A8: nothing is recorded before the staff representatives were informed.
+            "legal": {"staff_representatives_informed": "2025-01-06"},
             "agents": agents,
             "services": services,
         }

@@ -294,6 +294,8 @@ def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
                 ),
                 f"Fiches de synthèse : au plus {days(config.sheets.retention_days)}.",
                 f"Journal des accès : {days(config.audit.retention_days)}.",
+                "Nombre de vos appels privés par jour (rien d'autre n'en est gardé) : "
+                f"{days(config.privacy.call_metadata_days)}.",
             )
         ),
         Heading(1, "Vos droits"),
@@ -313,7 +315,8 @@ def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
         blocks.append(
             Para(
                 "Les instances représentatives du personnel ont été informées du dispositif "
-                f"le {informed:%d/%m/%Y}."
+                f"le {informed:%d/%m/%Y}, avant sa mise en service : aucun appel n'est "
+                "enregistré avant cette date."
             )
         )
     title = "Information des téléconseillers sur l'écoute et l'enregistrement des appels"

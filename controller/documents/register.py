@@ -1,19 +1,22 @@
 """The GDPR Art. 30 register entry for call recording, generated from the config (D1).
 
 Every field of Art. 30(1)(a)-(g) has its own section, headed with its letter; the
-services that record every call under an exemption (P2) are listed with their legal
-basis.
+services that record every call, or nearly every call, under an exemption (P2, P5) are
+listed with their legal basis and the longest retention it allows (T1); the threshold
+of systematic recording is stated (P5), and so is the day the staff representatives
+were informed (A8).
 """
 
 from __future__ import annotations
 
-from controller.config.model import Config
+from controller.config.model import DEFAULT_MAX_RATE_WITHOUT_EXEMPTION, Config
 from controller.documents.common import (
     PURPOSE_LABELS,
     ROLE_LABELS,
     campaign_text,
     days,
     dpo_text,
+    percent,
     purpose_text,
     purposes_in_use,
     sampling_text,
@@ -97,15 +100,24 @@ def build_register(config: Config) -> Document:
                 for name, s in config.services.items()
             ),
         ),
+        _threshold(config),
         Heading(2, "Dérogations (enregistrement de tous les appels ou conservation prolongée)"),
     ]
     exempted = [(n, s) for n, s in config.services.items() if s.exemption is not None]
     if exempted:
         blocks.append(
             Table(
-                ("Service", "Base légale écrite de la dérogation"),
+                (
+                    "Service",
+                    "Base légale écrite de la dérogation",
+                    "Conservation maximale permise",
+                ),
                 tuple(
-                    (f"{s.label} ({n})", s.exemption.legal_basis)
+                    (
+                        f"{s.label} ({n})",
+                        s.exemption.legal_basis,
+                        days(s.exemption.retention_ceiling()),
+                    )
                     for n, s in exempted
                     if s.exemption is not None
                 ),
@@ -123,7 +135,8 @@ def build_register(config: Config) -> Document:
                 (
                     "Téléconseillers",
                     "identité ; plages d'enregistrement ; voix ; fiches d'évaluation (employé, "
-                    "évaluateur, date, heure et durée de l'appel, critères notés, commentaires)",
+                    "évaluateur, date, heure et durée de l'appel, critères notés, commentaires) ; "
+                    "nombre d'appels privés par jour",
                 ),
                 (
                     "Personnes habilitées",
@@ -178,6 +191,11 @@ def build_register(config: Config) -> Document:
             "du numéro ; conservées tant qu'un enregistrement de l'appel l'est)",
             days(config.privacy.call_metadata_days),
         ),
+        (
+            "Nombre d'appels privés par téléconseiller et par jour (seule trace conservée "
+            "d'un appel privé)",
+            days(config.privacy.call_metadata_days),
+        ),
     ]
     blocks += [
         Heading(1, "(f) Délais prévus pour l'effacement"),
@@ -216,7 +234,8 @@ def build_register(config: Config) -> Document:
                 "clavier (« reccontrol notice callers »).",
                 "Téléconseillers : notice d'information (« reccontrol notice agents »).",
                 (
-                    f"Instances représentatives du personnel informées le {informed:%d/%m/%Y}."
+                    f"Instances représentatives du personnel informées le {informed:%d/%m/%Y}, "
+                    "avant tout enregistrement : aucun appel n'est enregistré avant cette date."
                     if informed
                     else "Information préalable des instances représentatives du personnel : "
                     "date non renseignée."
@@ -231,6 +250,22 @@ def build_register(config: Config) -> Document:
         lang="fr",
         blocks=tuple(blocks),
     )
+
+
+def _threshold(config: Config) -> Para:
+    """P5: the rate above which sampling counts as recording every call."""
+    limits = config.proportionality
+    text = (
+        f"Au-delà de {percent(limits.max_rate_without_exemption)} des appels, "
+        "l'enregistrement est considéré comme systématique : il exige la même dérogation "
+        "écrite que l'enregistrement de tous les appels."
+    )
+    if limits.max_rate_without_exemption != DEFAULT_MAX_RATE_WITHOUT_EXEMPTION:
+        text += (
+            f" Seuil retenu au lieu de {percent(DEFAULT_MAX_RATE_WITHOUT_EXEMPTION)} : "
+            f"{limits.reason}"
+        )
+    return Para(text)
 
 
 def _callers_row(config: Config) -> tuple[str, str]:

@@ -9,7 +9,9 @@ Three steps, each safe to interrupt (see :mod:`controller.store.lifecycle`):
    transaction, only for rows still ``deleted``, so each receipt is written once.
 
 A row that an earlier run condemned (``Deletion.request is None``) skips step 1. A path
-outside the vault is never touched: it is reported and its row left alone.
+outside the vault is never touched: it is reported and its row left alone. A recording
+whose call is under a legal hold (T6) is not condemned by step 1, which reads the hold
+inside its transaction, and so never reaches steps 2 and 3: it is reported as held.
 
 Blocking code: run it in a worker thread or a CLI process, never on the event loop.
 """
@@ -26,14 +28,16 @@ from controller.audit.chain import Entry
 from controller.clock import Clock
 from controller.recordings.vault import LocalVault, VaultError
 from controller.stoppoints import stop_point
-from controller.store.lifecycle import Condemnation, FinishedDeletion
+from controller.store.lifecycle import Condemnation, CondemnOutcome, FinishedDeletion
 from controller.store.records import RecordingRow
 
 
 class DeletionStore(Protocol):
     """The part of the store a deletion needs."""
 
-    def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> int: ...
+    def condemn_recordings(
+        self, items: Sequence[Condemnation], at: dt.datetime
+    ) -> CondemnOutcome: ...
 
     def finish_deletions(
         self, items: Sequence[FinishedDeletion], at: dt.datetime, finished_by: str
@@ -63,6 +67,8 @@ class DeletionReport:
     files_deleted: int = 0
     files_already_missing: int = 0
     problems: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)
+    """Recording id -> legal hold reference: not deleted, a hold stands (T6)."""
 
 
 def outside_vault(recording_id: str, vault: LocalVault) -> str:
@@ -105,8 +111,12 @@ def delete_recordings(
         doomed.append(row)
     # Step 1: condemn, so a kill from here on leaves rows the next purge finishes.
     if condemn:
-        store.condemn_recordings(condemn, clock.now())
+        condemned = store.condemn_recordings(condemn, clock.now())
         stop_point("deletion-condemned")
+        # Held since the plan: the hold wins, its file is not touched.
+        report.held = dict(condemned.held)
+        doomed = [row for row in doomed if row.id not in report.held]
+        condemn = [c for c in condemn if c.recording_id not in report.held]
     present = {c.recording_id: c.file_present for c in condemn}
     finished: list[FinishedDeletion] = []
     # Step 2: the files go.

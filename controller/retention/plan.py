@@ -10,8 +10,15 @@ Three clocks, all in UTC:
 - call metadata (a call, its decision, consent events, pauses, alerts, payment outcomes)
   expires ``privacy.call_metadata_days`` (<= 365) after the call started, once no
   recording of the call is left (T5);
+- a day's count of an agent's private calls (A2) expires on the same clock, once the
+  whole day, in the site's time zone, is older than ``privacy.call_metadata_days``;
 - an objection expires at the earlier of the expiry stored when it was made and its
   last renewal plus the current ``privacy.objection_memory_days`` (C4, T5).
+
+A legal hold on a call (T6) stops every clock of what belongs to the call: its
+recordings, its summary sheets and its metadata stay while the hold stands. A recording
+whose deletion had already started before the hold is finished all the same: its file
+may be half gone, and the hold was placed knowing it (the DPO is told).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ class RetentionRules:
     log_days: int
     call_days: int = MAX_CALL_METADATA_DAYS
     objection_days: int = 365
+    timezone: dt.tzinfo = dt.UTC
+    """The site's, in which private-call counts are kept per day."""
 
     @classmethod
     def from_config(cls, config: Config) -> RetentionRules:
@@ -40,6 +49,7 @@ class RetentionRules:
             log_days=config.audit.retention_days,
             call_days=config.privacy.call_metadata_days,
             objection_days=config.privacy.objection_memory_days,
+            timezone=config.timezone,
         )
 
     def call_cutoff(self, now: dt.datetime) -> dt.datetime:
@@ -48,6 +58,14 @@ class RetentionRules:
 
     def call_rule(self) -> str:
         return f"T5: privacy.call_metadata_days = {self.call_days}"
+
+    def private_count_cutoff(self, now: dt.datetime) -> str:
+        """Private-call counts of days before this one (YYYY-MM-DD, local) have expired:
+        the last call a day's count may hold is older than the call clock (A2, T5)."""
+        return self.call_cutoff(now).astimezone(self.timezone).date().isoformat()
+
+    def private_count_rule(self) -> str:
+        return f"A2, T5: privacy.call_metadata_days = {self.call_days}"
 
     def objection_cutoff(self, now: dt.datetime) -> dt.datetime:
         """Objections last renewed before this have expired (C4)."""
@@ -81,6 +99,15 @@ class Finish:
     row: RecordingRow
 
 
+@dataclass(frozen=True)
+class Held:
+    """An expired recording kept under the legal hold ``reference`` (T6)."""
+
+    row: RecordingRow
+    rule: str
+    reference: str
+
+
 Action = Expire | Finish
 
 __all__ = [
@@ -88,9 +115,12 @@ __all__ = [
     "Condemned",
     "Expire",
     "Finish",
+    "Held",
     "RecordingRow",
     "RetentionRules",
     "SheetRow",
+    "held_recordings",
+    "held_sheets",
     "plan_recordings",
     "plan_sheets",
     "recording_expiry",
@@ -120,10 +150,24 @@ def plan_recordings(
             finishing.append(Finish(row))
             continue
         expiry, rule = recording_expiry(row, rules)
-        if expiry <= now:
+        if expiry <= now and row.hold is None:
             expiring.append((expiry, Expire(row, rule)))
     expiring.sort(key=lambda item: (item[0], item[1].row.id))
     return finishing + [action for _, action in expiring]
+
+
+def held_recordings(
+    now: dt.datetime, rows: Iterable[RecordingRow], rules: RetentionRules
+) -> list[Held]:
+    """Expired recordings the purge keeps because a legal hold stands on their call."""
+    held = []
+    for row in rows:
+        if row.state == "deleted" or row.hold is None:
+            continue
+        expiry, rule = recording_expiry(row, rules)
+        if expiry <= now:
+            held.append(Held(row, rule, row.hold))
+    return held
 
 
 def sheet_expiry(row: SheetRow, rules: RetentionRules) -> tuple[dt.datetime, str]:
@@ -137,10 +181,15 @@ def sheet_expiry(row: SheetRow, rules: RetentionRules) -> tuple[dt.datetime, str
 def plan_sheets(
     now: dt.datetime, rows: Iterable[SheetRow], rules: RetentionRules
 ) -> list[tuple[str, str]]:
-    """(sheet id, rule) for every expired sheet."""
+    """(sheet id, rule) for every expired sheet not under a legal hold."""
     expired = []
     for row in rows:
         expiry, rule = sheet_expiry(row, rules)
-        if expiry <= now:
+        if expiry <= now and row.hold is None:
             expired.append((row.id, rule))
     return expired
+
+
+def held_sheets(now: dt.datetime, rows: Iterable[SheetRow], rules: RetentionRules) -> list[str]:
+    """Expired sheets kept because a legal hold stands on their call (T6)."""
+    return [row.id for row in rows if row.hold is not None and sheet_expiry(row, rules)[0] <= now]

@@ -1,4 +1,5 @@
-"""The purge (T4): deletes expired recordings, sheets and access-log entries.
+"""The purge (T4): deletes expired recordings, sheets, call metadata, private-call
+counts and access-log entries.
 
 Safe to kill at any point; the next run finishes the job:
 
@@ -10,7 +11,10 @@ Safe to kill at any point; the next run finishes the job:
 - so no row points to a missing file without being marked (``deleted`` or ``missing``),
   and no file outlives its expiry without a row that will purge it;
 - sheets and log entries have no files: each of their purges is one transaction;
-- a file in the vault that no row knows is reported, never deleted or kept silently.
+- a file in the vault that no row knows is reported, never deleted or kept silently;
+- what a legal hold keeps (T6) is left alone, said in the output and in one ``hold_skip``
+  entry of the access log per run; a hold past its review date raises an alert at
+  every run until the DPO reviews or releases it.
 
 Blocking code: run it in a worker thread or a CLI process, never on the event loop.
 """
@@ -24,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from controller.audit.chain import EntryDraft
 from controller.audit.errors import AccessLogError
 from controller.clock import Clock
 from controller.config.model import Config
@@ -33,18 +38,25 @@ from controller.retention.plan import (
     Action,
     Expire,
     Finish,
+    Held,
     RecordingRow,
     RetentionRules,
+    held_recordings,
+    held_sheets,
     plan_recordings,
     plan_sheets,
 )
 from controller.retention.purge_store import PurgeStore
 from controller.secrets import Secret
 from controller.stoppoints import stop_point
+from controller.store.holds import Hold
+from controller.store.timestamps import to_text
 
 SYSTEM = "system"
 BATCH = 100
 LOG_CUT_ALERT = "access_log_cut_refused"
+HOLD_REVIEW_ALERT = "legal_hold_review_overdue"
+HOLD_RULE = "T6: legal hold"
 
 log = logging.getLogger("reccontrol.purge")
 
@@ -62,6 +74,8 @@ class PurgeReport:
     calls_held_by_recordings: int = 0
     """Expired calls kept because a recording of theirs is still there."""
     objections_deleted: int = 0
+    private_counts_deleted: int = 0
+    """Rows of private-call counts (one per agent and day) gone with their clock (A2)."""
     log_entries_cut: int = 0
     checkpoint: int | None = None
     marked_missing: list[str] = field(default_factory=list)
@@ -70,11 +84,18 @@ class PurgeReport:
     interrupted: bool = False
     planned: list[tuple[str, str]] = field(default_factory=list)
     """(recording id, rule) for every recording deletion planned."""
+    held: list[Held] = field(default_factory=list)
+    """Expired recordings kept because a legal hold stands on their call (T6)."""
+    sheets_held: list[str] = field(default_factory=list)
+    calls_held: list[str] = field(default_factory=list)
+    overdue_holds: list[str] = field(default_factory=list)
+    """One message per legal hold past its review date (T6)."""
 
     @property
     def needs_attention(self) -> bool:
-        """Files no row knows, or files found missing: a person must look."""
-        return bool(self.unknown_files or self.marked_missing)
+        """Files no row knows, files found missing, or legal holds past their review
+        date: a person must look."""
+        return bool(self.unknown_files or self.marked_missing or self.overdue_holds)
 
     def summary(self) -> list[str]:
         verb = "to delete" if self.dry_run else "deleted"
@@ -91,16 +112,26 @@ class PurgeReport:
                 f"files removed: {self.files_deleted}, already missing: "
                 f"{self.files_already_missing}"
             )
-        lines.append(f"summary sheets {verb}: {self.sheets_deleted}")
+        lines.append(f"recordings kept past their expiry under a legal hold: {len(self.held)}")
         lines.append(
-            f"calls (metadata) {verb}: {self.calls_deleted}"
+            f"summary sheets {verb}: {self.sheets_deleted}"
             + (
-                f" ({self.calls_held_by_recordings} expired, kept while a recording remains)"
-                if self.calls_held_by_recordings
+                f" ({len(self.sheets_held)} expired, kept under a legal hold)"
+                if self.sheets_held
                 else ""
             )
         )
+        kept = []
+        if self.calls_held_by_recordings:
+            kept.append(f"{self.calls_held_by_recordings} expired, kept while a recording remains")
+        if self.calls_held:
+            kept.append(f"{len(self.calls_held)} expired, kept under a legal hold")
+        lines.append(
+            f"calls (metadata) {verb}: {self.calls_deleted}"
+            + (f" ({'; '.join(kept)})" if kept else "")
+        )
         lines.append(f"objections {verb}: {self.objections_deleted}")
+        lines.append(f"private-call counts (agent-days) {verb}: {self.private_counts_deleted}")
         cut = "to cut" if self.dry_run else "cut"
         lines.append(
             f"access-log entries {cut}: {self.log_entries_cut}"
@@ -109,6 +140,7 @@ class PurgeReport:
         missing = "found missing" if self.dry_run else "marked missing"
         lines.append(f"recordings {missing}: {len(self.marked_missing)}")
         lines.append(f"unknown files in the vault: {len(self.unknown_files)}")
+        lines.append(f"legal holds past their review date: {len(self.overdue_holds)}")
         if self.interrupted:
             lines.append("stopped before the end; the next run carries on")
         return lines
@@ -125,6 +157,7 @@ class Purger:
         *,
         batch_size: int = BATCH,
         stop: threading.Event | None = None,
+        timezone: dt.tzinfo = dt.UTC,
     ) -> None:
         self._store = store
         self._vault = vault
@@ -133,11 +166,15 @@ class Purger:
         self._key = checkpoint_key
         self._batch = max(1, batch_size)
         self._stop = stop or threading.Event()
+        self._tz = timezone
 
     def plan(self) -> list[Action]:
+        return self._plan()[0]
+
+    def _plan(self) -> tuple[list[Action], list[Held]]:
         now = self._clock.now()
         rows = self._store.recordings_for_purge(now, self._rules.oldest_recording_horizon(now))
-        return plan_recordings(now, rows, self._rules)
+        return plan_recordings(now, rows, self._rules), held_recordings(now, rows, self._rules)
 
     def run(
         self,
@@ -154,7 +191,7 @@ class Purger:
             log.error("ALERT: purge not run: %s", problem)
             report.errors.append(f"purge not run: {problem}")
             return report
-        actions = self.plan()
+        actions, report.held = self._plan()
         report.planned = [
             (a.row.id, a.rule if isinstance(a, Expire) else _rule_of(a.row)) for a in actions
         ]
@@ -178,6 +215,7 @@ class Purger:
             return report
         self._sheets(report)
         self._call_metadata(report)
+        self._holds(report)
         self._access_log(report)
         self._scan(report)
         return report
@@ -197,6 +235,12 @@ class Purger:
             isinstance(a, Finish) and self._vault_owns(a.row) for a in batch
         )
         done = delete_recordings(self._store, self._vault, self._clock, deletions, SYSTEM)
+        # A hold placed after the plan: the deletion step refused to condemn them.
+        for action in batch:
+            reference = done.held.get(action.row.id)
+            if reference is not None and isinstance(action, Expire):
+                report.held.append(Held(action.row, action.rule, reference))
+        report.planned = [p for p in report.planned if p[0] not in done.held]
         report.errors.extend(done.problems)
         report.files_deleted += done.files_deleted
         report.files_already_missing += done.files_already_missing
@@ -210,22 +254,27 @@ class Purger:
         now = self._clock.now()
         rows = self._store.sheets_for_purge(now, now - dt.timedelta(days=self._rules.sheet_days))
         expired = plan_sheets(now, rows, self._rules)
+        report.sheets_held = held_sheets(now, rows, self._rules)
         if report.dry_run:
             report.sheets_deleted = len(expired)
         elif expired:
             report.sheets_deleted = self._store.purge_sheets(expired, now)
 
     def _call_metadata(self, report: PurgeReport) -> None:
-        """T5: calls and what hangs off them, then objections (C4). Each batch is one
-        transaction with its receipt, so a kill between batches loses nothing."""
+        """T5: calls and what hangs off them, then objections (C4), then private-call
+        counts (A2). Each batch is one transaction with its receipt, so a kill between
+        batches loses nothing."""
         now = self._clock.now()
         cutoff = self._rules.call_cutoff(now)
         objection_cutoff = self._rules.objection_cutoff(now)
+        private_cutoff = self._rules.private_count_cutoff(now)
         expired, held = self._store.expired_call_count(cutoff)
         report.calls_held_by_recordings = held
+        report.calls_held = self._store.expired_calls_on_hold(cutoff)
         if report.dry_run:
             report.calls_deleted = expired
             report.objections_deleted = self._store.expired_objection_count(now, objection_cutoff)
+            report.private_counts_deleted = self._store.expired_private_count_rows(private_cutoff)
             return
         rule = self._rules.call_rule()
         while not self._stop.is_set():
@@ -236,6 +285,27 @@ class Purger:
         report.objections_deleted = self._store.purge_objections(
             now, objection_cutoff, self._rules.objection_rule()
         )
+        if self._stop.is_set():
+            return
+        report.private_counts_deleted = self._store.purge_private_call_counts(
+            private_cutoff, now, self._rules.private_count_rule()
+        )
+
+    # -- legal holds (T6) ----------------------------------------------------------------
+    def _holds(self, report: PurgeReport) -> None:
+        """What the holds kept goes into one access-log entry; each hold past its review
+        date raises an alert, at every run until a person reviews or releases it."""
+        now = self._clock.now()
+        overdue = self._store.overdue_holds(now)
+        report.overdue_holds = [overdue_message(h, self._tz) for h in overdue]
+        if report.dry_run:
+            return
+        if report.held or report.sheets_held or report.calls_held:
+            self._store.append_access(skip_entry(report, now))
+        for hold in overdue:
+            message = overdue_message(hold, self._tz)
+            log.error("ALERT: %s", message)
+            self._store.add_alert(hold.call_id, HOLD_REVIEW_ALERT, message, now)
 
     def _access_log(self, report: PurgeReport) -> None:
         now = self._clock.now()
@@ -281,6 +351,42 @@ class Purger:
                 report.unknown_files.append(str(file))
 
 
+def overdue_message(hold: Hold, tz: dt.tzinfo) -> str:
+    """The review date as the DPO typed it: a day in the site's time zone."""
+    day = hold.review_by.astimezone(tz).date().isoformat()
+    return (
+        f"legal hold on call {hold.call_id} (reference {hold.reference}) is past its review "
+        f"date {day}: review it ('reccontrol hold review') "
+        "or release it ('reccontrol hold release')"
+    )
+
+
+def skip_entry(report: PurgeReport, now: dt.datetime) -> EntryDraft:
+    """The access-log entry of one run's skips: what each hold kept past its expiry."""
+    return EntryDraft(
+        at=to_text(now),
+        actor=SYSTEM,
+        role=SYSTEM,
+        action="hold_skip",
+        target=f"recordings:{len(report.held)}",
+        purpose=f"retention: {HOLD_RULE}",
+        result="ok",
+        details={
+            "recordings": [
+                {
+                    "recording_id": h.row.id,
+                    "call_id": h.row.call_id,
+                    "rule": h.rule,
+                    "reference": h.reference,
+                }
+                for h in report.held
+            ],
+            "sheets": report.sheets_held,
+            "calls": report.calls_held,
+        },
+    )
+
+
 def _rule_of(row: RecordingRow) -> str:
     return row.condemned.rule if row.condemned else "unknown"
 
@@ -306,5 +412,6 @@ def run_purge(
         clock,
         config.audit.checkpoint_key,
         stop=stop,
+        timezone=config.timezone,
     )
     return purger.run(dry_run=dry_run, on_plan=on_plan, on_progress=on_progress)

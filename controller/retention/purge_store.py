@@ -13,10 +13,11 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from controller.audit.chain import Checkpoint, Entry
+from controller.audit.chain import Checkpoint, Entry, EntryDraft
 from controller.retention.deletion import DeletionStore
 from controller.secrets import Secret
-from controller.store.lifecycle import Condemnation, FinishedDeletion
+from controller.store.holds import Hold
+from controller.store.lifecycle import Condemnation, CondemnOutcome, FinishedDeletion
 from controller.store.records import RecordingRow, SheetRow
 from controller.store.worker import FromAnotherThread
 
@@ -54,9 +55,19 @@ class PurgeStore(DeletionStore, Protocol):
         self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500
     ) -> int: ...
 
+    def expired_calls_on_hold(self, cutoff: dt.datetime) -> list[str]: ...
+
+    def overdue_holds(self, now: dt.datetime) -> list[Hold]: ...
+
+    def append_access(self, draft: EntryDraft) -> Entry: ...
+
     def expired_objection_count(self, now: dt.datetime, cutoff: dt.datetime) -> int: ...
 
     def purge_objections(self, now: dt.datetime, cutoff: dt.datetime, rule: str) -> int: ...
+
+    def expired_private_count_rows(self, before_day: str) -> int: ...
+
+    def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int: ...
 
 
 class PurgeStoreFromThread:
@@ -104,13 +115,28 @@ class PurgeStoreFromThread:
     def purge_calls(self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500) -> int:
         return self._remote.call(lambda s: s.purge_calls(cutoff, at, rule, limit))
 
+    def expired_calls_on_hold(self, cutoff: dt.datetime) -> list[str]:
+        return self._remote.call(lambda s: s.expired_calls_on_hold(cutoff))
+
+    def overdue_holds(self, now: dt.datetime) -> list[Hold]:
+        return self._remote.call(lambda s: s.overdue_holds(now))
+
+    def append_access(self, draft: EntryDraft) -> Entry:
+        return self._remote.call(lambda s: s.append_access(draft))
+
     def expired_objection_count(self, now: dt.datetime, cutoff: dt.datetime) -> int:
         return self._remote.call(lambda s: s.expired_objection_count(now, cutoff))
 
     def purge_objections(self, now: dt.datetime, cutoff: dt.datetime, rule: str) -> int:
         return self._remote.call(lambda s: s.purge_objections(now, cutoff, rule))
 
-    def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> int:
+    def expired_private_count_rows(self, before_day: str) -> int:
+        return self._remote.call(lambda s: s.expired_private_count_rows(before_day))
+
+    def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int:
+        return self._remote.call(lambda s: s.purge_private_call_counts(before_day, at, rule))
+
+    def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> CondemnOutcome:
         return self._remote.call(lambda s: s.condemn_recordings(items, at))
 
     def finish_deletions(

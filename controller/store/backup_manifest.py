@@ -34,14 +34,17 @@ ALGORITHM = "hmac-sha256"
 SIGNING_CONTEXT = b"reccontrol backup manifest\n"
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Tables whose rows are digested in the manifest: what decides whether a caller may be
-# recorded (objections) and what is kept and until when (recordings and the rest).
+# recorded (objections) and what is kept and until when (recordings and the rest; a
+# legal hold keeps a call past its expiry, a rectification note belongs to its sheet).
 DIGESTED_TABLES = (
     "calls",
     "consent_events",
     "decisions",
+    "legal_holds",
     "objections",
     "recording_deletions",
     "recordings",
+    "sheet_rectifications",
     "sheets",
 )
 

@@ -1,5 +1,5 @@
 """A recording's life after the call: access, crash-safe deletion, data-subject queries
-(T1, T4, C5).
+(T1, T4, C5, S9).
 
 Deleting a recording takes three steps, each safe to interrupt:
 
@@ -31,11 +31,14 @@ _RECORDING_COLUMNS = (
     "r.format AS format, r.path AS path, r.state AS state, r.sha256 AS sha256, "
     "r.created_at AS created_at, r.expires_at AS expires_at, r.duration_seconds AS duration, "
     "d.rule AS d_rule, d.actor AS d_actor, d.role AS d_role, d.purpose AS d_purpose, "
-    "d.file_present AS d_file_present, d.condemned_at AS d_condemned_at"
+    "d.file_present AS d_file_present, d.condemned_at AS d_condemned_at, "
+    "h.reference AS h_reference"
 )
+# At most one standing hold per call (a unique index), so the join adds no rows.
 _RECORDING_FROM = (
     "FROM recordings r JOIN calls c ON c.id = r.call_id "
-    "LEFT JOIN recording_deletions d ON d.recording_id = r.id"
+    "LEFT JOIN recording_deletions d ON d.recording_id = r.id "
+    "LEFT JOIN legal_holds h ON h.call_id = r.call_id AND h.released_at IS NULL"
 )
 
 
@@ -62,6 +65,7 @@ def _recording(row: dict[str, Any]) -> RecordingRow:
         created_at=from_text(row["created_at"]),
         expires_at=from_text(row["expires_at"]),
         condemned=condemned,
+        hold=row["h_reference"],
     )
 
 
@@ -75,6 +79,13 @@ class Condemnation:
     role: str
     purpose: str
     file_present: bool
+
+
+@dataclass(frozen=True)
+class CondemnOutcome:
+    condemned: list[str]
+    held: dict[str, str]
+    """Recording id -> reference of the legal hold that kept it from being condemned (T6)."""
 
 
 @dataclass(frozen=True)
@@ -138,25 +149,40 @@ class LifecycleStore(StorePart):
 
     def sheets_for_purge(self, now: dt.datetime, created_before: dt.datetime) -> list[SheetRow]:
         return [
-            SheetRow(row["id"], from_text(row["created_at"]), from_text(row["expires_at"]))
+            SheetRow(
+                row["id"],
+                from_text(row["created_at"]),
+                from_text(row["expires_at"]),
+                row["h_reference"],
+            )
             for row in self.db.query(
-                "SELECT id, created_at, expires_at FROM sheets "
-                "WHERE expires_at <= ? OR created_at <= ? ORDER BY created_at",
+                "SELECT s.id AS id, s.created_at AS created_at, s.expires_at AS expires_at, "
+                "h.reference AS h_reference FROM sheets s LEFT JOIN legal_holds h "
+                "ON h.call_id = s.call_id AND h.released_at IS NULL "
+                "WHERE s.expires_at <= ? OR s.created_at <= ? ORDER BY s.created_at",
                 [to_text(now), to_text(created_before)],
             )
         ]
 
     # -- deleting recordings -------------------------------------------------------------
-    def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> int:
+    def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> CondemnOutcome:
         """Step 1 of a deletion, for a batch, in one transaction. Rows already being
-        deleted are left as they are. Returns how many rows were condemned."""
-        count = 0
+        deleted are left as they are. A recording whose call is under a legal hold is
+        not condemned (T6): the hold is read here, inside the transaction, so a hold
+        placed after the purge planned still wins."""
+        condemned: list[str] = []
+        held: dict[str, str] = {}
         with self.transaction() as db:
             for item in items:
                 row = db.execute(
-                    "SELECT state FROM recordings WHERE id = ?", [item.recording_id]
+                    "SELECT r.state, h.reference FROM recordings r LEFT JOIN legal_holds h "
+                    "ON h.call_id = r.call_id AND h.released_at IS NULL WHERE r.id = ?",
+                    [item.recording_id],
                 ).fetchone()
                 if row is None or row[0] == "deleted":
+                    continue
+                if row[1] is not None:
+                    held[item.recording_id] = str(row[1])
                     continue
                 db.execute(
                     "INSERT INTO recording_deletions (recording_id, condemned_at, rule, actor, "
@@ -175,8 +201,8 @@ class LifecycleStore(StorePart):
                 db.execute(
                     "UPDATE recordings SET state = 'deleted' WHERE id = ?", [item.recording_id]
                 )
-                count += 1
-        return count
+                condemned.append(item.recording_id)
+        return CondemnOutcome(condemned, held)
 
     def finish_deletions(
         self, items: Sequence[FinishedDeletion], at: dt.datetime, finished_by: str
@@ -258,11 +284,16 @@ class LifecycleStore(StorePart):
         return marked
 
     def purge_sheets(self, expired: Sequence[tuple[str, str]], at: dt.datetime) -> int:
-        """Deletes expired sheets with a receipt each, in one transaction."""
+        """Deletes expired sheets with a receipt each, in one transaction. A sheet whose
+        call came under a legal hold since the plan stays (T6)."""
         count = 0
         with self.transaction() as db:
             for sheet_id, rule in expired:
-                cursor = db.execute("DELETE FROM sheets WHERE id = ?", [sheet_id])
+                cursor = db.execute(
+                    "DELETE FROM sheets WHERE id = ? AND NOT EXISTS (SELECT 1 FROM legal_holds h "
+                    "WHERE h.call_id = sheets.call_id AND h.released_at IS NULL)",
+                    [sheet_id],
+                )
                 if cursor.rowcount != 1:
                     continue
                 count += 1
@@ -283,9 +314,13 @@ class LifecycleStore(StorePart):
         return count
 
     # -- call metadata and objections (T5, C4) ---------------------------------------------
+    # A call under a legal hold stays whatever its age (T6); the condition is part of the
+    # deleting statement's transaction, so a hold placed meanwhile wins.
     _EXPIRED_CALLS = (
         "SELECT id FROM calls WHERE started_at < ? AND ended_at IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.id) "
+        "AND NOT EXISTS (SELECT 1 FROM legal_holds h "
+        "WHERE h.call_id = calls.id AND h.released_at IS NULL) "
         "ORDER BY started_at, id"
     )
 
@@ -298,10 +333,25 @@ class LifecycleStore(StorePart):
         ).fetchone()[0]
         held = self.db.execute(
             "SELECT COUNT(*) FROM calls WHERE started_at < ? AND ended_at IS NOT NULL "
-            "AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.id)",
+            "AND EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = calls.id) "
+            "AND NOT EXISTS (SELECT 1 FROM legal_holds h "
+            "WHERE h.call_id = calls.id AND h.released_at IS NULL)",
             [to_text(cutoff)],
         ).fetchone()[0]
         return int(expired), int(held)
+
+    def expired_calls_on_hold(self, cutoff: dt.datetime) -> list[str]:
+        """Expired calls kept because a legal hold stands on them (T6)."""
+        return [
+            str(row[0])
+            for row in self.db.execute(
+                "SELECT id FROM calls WHERE started_at < ? AND ended_at IS NOT NULL "
+                "AND EXISTS (SELECT 1 FROM legal_holds h "
+                "WHERE h.call_id = calls.id AND h.released_at IS NULL) "
+                "ORDER BY started_at, id",
+                [to_text(cutoff)],
+            )
+        ]
 
     def purge_calls(self, cutoff: dt.datetime, at: dt.datetime, rule: str, limit: int = 500) -> int:
         """Deletes up to ``limit`` expired calls (their decisions, consent events, pauses,
@@ -369,6 +419,46 @@ class LifecycleStore(StorePart):
                 )
             return count
 
+    def expired_private_count_rows(self, before_day: str) -> int:
+        """Rows of private-call counts for days before ``before_day`` (YYYY-MM-DD)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM private_call_counts WHERE day < ?", [before_day]
+        ).fetchone()
+        return int(row[0])
+
+    def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int:
+        """Deletes the private-call counts (A2) of days before ``before_day``, with one
+        receipt, in one transaction. The receipt says how many rows and calls went, not
+        whose: a count is all that is ever kept of a private call."""
+        with self.transaction() as db:
+            calls = db.execute(
+                "SELECT COALESCE(SUM(count), 0) FROM private_call_counts WHERE day < ?",
+                [before_day],
+            ).fetchone()[0]
+            cursor = db.execute("DELETE FROM private_call_counts WHERE day < ?", [before_day])
+            rows = int(cursor.rowcount)
+            if rows:
+                append_entry(
+                    db,
+                    EntryDraft(
+                        at=to_text(at),
+                        actor="system",
+                        role="system",
+                        action="private_count_delete",
+                        target=f"private_call_counts:{rows}",
+                        purpose=f"retention: {rule}",
+                        result="ok",
+                        details={
+                            "rule": rule,
+                            "rows": rows,
+                            "private_calls": int(calls),
+                            "before_day": before_day,
+                        },
+                    ),
+                    self.audit_key,
+                )
+            return rows
+
     # -- data subjects (C5) ----------------------------------------------------------------
     def calls_for_caller(
         self,
@@ -377,18 +467,76 @@ class LifecycleStore(StorePart):
         end: dt.datetime | None,
     ) -> list[CallRecord]:
         """Every call from this caller HMAC in [start, end), with its recordings and sheets."""
-        clauses, params = ["caller_hash = ?"], [caller_hash]
+        return self._call_records("caller_hash = ?", [caller_hash], start, end)
+
+    def calls_for_agent(
+        self,
+        agent_id: str,
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+    ) -> list[CallRecord]:
+        """Every call this agent answered or was decided on, in [start, end), with its
+        recordings and sheets (S9)."""
+        return self._call_records(
+            "(agent_id = ? OR id IN (SELECT call_id FROM decisions WHERE agent_id = ?))",
+            [agent_id, agent_id],
+            start,
+            end,
+        )
+
+    def agent_sheets_without_call(
+        self, agent_id: str, start: dt.datetime | None, end: dt.datetime | None
+    ) -> list[tuple[str, str]]:
+        """(id, service) of the agent's sheets that outlived their call's metadata (T5):
+        they are still the agent's data (S9)."""
+        clauses, params = ["employee_id = ?", "call_id IS NULL"], [agent_id]
         if start is not None:
-            clauses.append("started_at >= ?")
+            clauses.append("call_started_at >= ?")
             params.append(to_text(start))
         if end is not None:
-            clauses.append("started_at < ?")
+            clauses.append("call_started_at < ?")
             params.append(to_text(end))
+        where = " AND ".join(clauses)  # fixed clauses; every value is a parameter
+        return [
+            (row["id"], row["service"])
+            for row in self.db.query(
+                f"SELECT id, service FROM sheets WHERE {where} "  # noqa: S608
+                "ORDER BY call_started_at, id",
+                params,
+            )
+        ]
+
+    def agent_private_counts(
+        self, agent_id: str, first_day: str | None, last_day: str | None
+    ) -> list[dict[str, Any]]:
+        """The agent's private calls per day (A2: only a count is kept), days inclusive."""
+        return list(
+            self.db.query(
+                "SELECT day, count FROM private_call_counts WHERE agent_id = ? "
+                "AND day >= ? AND day <= ? ORDER BY day",
+                [agent_id, first_day or "", last_day or "9999-12-31"],
+            )
+        )
+
+    def _call_records(
+        self,
+        clause: str,
+        params: list[str],
+        start: dt.datetime | None,
+        end: dt.datetime | None,
+    ) -> list[CallRecord]:
+        clauses, values = [clause], list(params)
+        if start is not None:
+            clauses.append("started_at >= ?")
+            values.append(to_text(start))
+        if end is not None:
+            clauses.append("started_at < ?")
+            values.append(to_text(end))
         found: list[CallRecord] = []
         where = " AND ".join(clauses)  # fixed clauses; every value is a parameter
         for call in self.db.query(
             f"SELECT * FROM calls WHERE {where} ORDER BY started_at, id",  # noqa: S608
-            params,
+            values,
         ):
             recordings = [
                 _recording(row)

@@ -318,6 +318,55 @@ NOTICE_BY_AGENT = _statements(
 CALL_CHANNEL = _statements("ALTER TABLE calls ADD COLUMN channel_id TEXT")
 
 
+# Version 9: agents' rights (S9). A rectification note is the agent's word on a summary
+# sheet, kept with it for its life: the cascade deletes the notes with their sheet, in
+# the purge's or an erasure's own transaction. Agents' requests look calls and sheets up
+# by agent.
+AGENT_RIGHTS = _statements(
+    """
+    CREATE TABLE sheet_rectifications (
+        id TEXT PRIMARY KEY,
+        sheet_id TEXT NOT NULL REFERENCES sheets (id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        author TEXT NOT NULL CHECK (author IN ('agent', 'dpo')),
+        entered_by TEXT NOT NULL,
+        entered_by_name TEXT NOT NULL,
+        entered_by_role TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        note TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX sheet_rectifications_sheet ON sheet_rectifications (sheet_id, at)",
+    "CREATE INDEX calls_agent ON calls (agent_id)",
+    "CREATE INDEX decisions_agent ON decisions (agent_id)",
+    "CREATE INDEX sheets_employee ON sheets (employee_id)",
+)
+
+
+# Version 10: legal holds (T6). A hold keeps a call's recordings, metadata and sheets past
+# their expiry while a dispute runs. A released hold stays as a row (who released it,
+# when) until the call's metadata goes; the access log keeps every step for longer.
+# At most one hold stands on a call at a time.
+LEGAL_HOLDS = _statements(
+    """
+    CREATE TABLE legal_holds (
+        id TEXT PRIMARY KEY,
+        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        reason TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        placed_by TEXT NOT NULL,
+        placed_at TEXT NOT NULL,
+        review_by TEXT NOT NULL,
+        reviewed_at TEXT,
+        released_by TEXT,
+        released_at TEXT
+    )
+    """,
+    "CREATE UNIQUE INDEX legal_holds_standing ON legal_holds (call_id) WHERE released_at IS NULL",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -326,4 +375,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "keyed access-log chain", KEYED_AUDIT),
     Migration(6, "consent events: the agent's notice on outbound calls", NOTICE_BY_AGENT),
     Migration(7, "calls: the channel a restarted controller finds them by", CALL_CHANNEL),
+    Migration(9, "agents' rights: sheet rectification notes, lookups by agent", AGENT_RIGHTS),
+    Migration(10, "legal holds", LEGAL_HOLDS),
 )

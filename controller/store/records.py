@@ -3,6 +3,7 @@ the code that reads rows; they live in :mod:`controller.records`, outside the st
 the pure call machines import them without loading the store's SQLite stack."""
 
 from controller.records import (
+    UNKNOWN_AGENT,
     CallStart,
     Condemned,
     ConsentEvent,
@@ -16,6 +17,7 @@ from controller.records import (
 )
 
 __all__ = [
+    "UNKNOWN_AGENT",
     "CallStart",
     "Condemned",
     "ConsentEvent",

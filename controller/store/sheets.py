@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from controller.audit.chain import Entry, EntryDraft
-from controller.sheets import Score, Sheet
+from controller.sheets import Rectification, Score, Sheet
 from controller.store.access_log import append_entry
 from controller.store.parts import StorePart
 from controller.store.timestamps import from_text, to_text
@@ -18,7 +18,20 @@ class SheetConflict(Exception):
     """The sheet changed (or went) since it was read."""
 
 
-def _sheet(row: dict[str, Any]) -> Sheet:
+def _rectification(row: dict[str, Any]) -> Rectification:
+    return Rectification(
+        id=row["id"],
+        at=from_text(row["at"]),
+        author=row["author"],
+        entered_by=row["entered_by"],
+        entered_by_name=row["entered_by_name"],
+        entered_by_role=row["entered_by_role"],
+        purpose=row["purpose"],
+        note=row["note"],
+    )
+
+
+def _sheet(row: dict[str, Any], rectifications: tuple[Rectification, ...] = ()) -> Sheet:
     return Sheet(
         id=row["id"],
         call_id=row["call_id"],
@@ -36,6 +49,7 @@ def _sheet(row: dict[str, Any]) -> Sheet:
         updated_at=from_text(row["updated_at"]),
         expires_at=from_text(row["expires_at"]),
         version=row["version"],
+        rectifications=rectifications,
     )
 
 
@@ -46,7 +60,16 @@ def _scores(sheet: Sheet) -> str:
 class SheetStore(StorePart):
     def sheet(self, sheet_id: str) -> Sheet | None:
         rows = list(self.db.query("SELECT * FROM sheets WHERE id = ?", [sheet_id]))
-        return _sheet(rows[0]) if rows else None
+        if not rows:
+            return None
+        notes = tuple(
+            _rectification(row)
+            for row in self.db.query(
+                "SELECT * FROM sheet_rectifications WHERE sheet_id = ? ORDER BY at, rowid",
+                [sheet_id],
+            )
+        )
+        return _sheet(rows[0], notes)
 
     def call_facts(self, call_id: str) -> dict[str, Any] | None:
         """What a sheet copies from its call: service, agent, start, duration, and the
@@ -115,4 +138,25 @@ class SheetStore(StorePart):
             )
             if cursor.rowcount != 1:
                 raise SheetConflict(f"sheet {sheet.id} changed since it was read")
+            return append_entry(db, entry, self.audit_key)
+
+    def add_rectification(self, sheet_id: str, note: Rectification, entry: EntryDraft) -> Entry:
+        """Attaches a rectification note to a sheet (S9), with its access-log entry, in one
+        transaction. :class:`SheetConflict` if the sheet went meanwhile (purged, erased)."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM sheets WHERE id = ?", [sheet_id]).fetchone() is None:
+                raise SheetConflict(f"sheet {sheet_id} is no longer kept")
+            db.table("sheet_rectifications").insert(
+                {
+                    "id": note.id,
+                    "sheet_id": sheet_id,
+                    "at": to_text(note.at),
+                    "author": note.author,
+                    "entered_by": note.entered_by,
+                    "entered_by_name": note.entered_by_name,
+                    "entered_by_role": note.entered_by_role,
+                    "purpose": note.purpose,
+                    "note": note.note,
+                }
+            )
             return append_entry(db, entry, self.audit_key)

@@ -22,11 +22,13 @@ import sqlite_utils
 from controller.filemodes import make_private_folder
 from controller.secrets import Secret
 from controller.store.access_log import AccessLogStore
+from controller.store.holds import HoldStore
 from controller.store.lifecycle import LifecycleStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.open_calls import read_open_calls
 from controller.store.orphans import OrphanStore
 from controller.store.records import (
+    UNKNOWN_AGENT,
     CallStart,
     ConsentEvent,
     Decision,
@@ -63,7 +65,7 @@ def make_private_files(path: Path) -> None:
             candidate.chmod(STORE_FILE_MODE)
 
 
-class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
+class SqliteStore(AccessLogStore, HoldStore, LifecycleStore, OrphanStore, SheetStore):
     def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
         self.audit_key = audit_key
@@ -360,7 +362,7 @@ class SqliteStore(AccessLogStore, LifecycleStore, OrphanStore, SheetStore):
         db.execute(
             "INSERT INTO private_call_counts (agent_id, day, count) VALUES (?, ?, 1) "
             "ON CONFLICT (agent_id, day) DO UPDATE SET count = count + 1",
-            [agent_id or "unknown", day],
+            [agent_id or UNKNOWN_AGENT, day],
         )
 
     def private_call_counts(self) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import WSMsgType, web
 
@@ -38,6 +39,10 @@ class FakeAri:
     """Whether the application is registered; a new events websocket registers it."""
     echo_user_events: bool = True
     """Whether ``POST /events/user/{name}`` comes back on the websocket, as on Asterisk."""
+    sound_languages: tuple[str, ...] = ("en", "fr")
+    """Every sound ``GET /sounds/{id}`` is asked about exists in these languages..."""
+    missing_sounds: set[str] = field(default_factory=set)
+    """...except these, which are not found (404)."""
 
     def authorized(self, request: web.Request) -> bool:
         expected = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
@@ -98,6 +103,8 @@ class FakeAri:
             if isinstance(payload, str):
                 return web.Response(status=status, text=payload)
             return web.json_response(payload, status=status)
+        if key[0] == "GET" and request.path.startswith("/ari/sounds/"):
+            return self.sound(unquote(request.raw_path.split("?")[0].removeprefix("/ari/sounds/")))
         if key[0] == "POST" and request.path.startswith("/ari/events/user/"):
             if not self.registered:
                 return web.json_response({"message": "Application not found"}, status=404)
@@ -118,6 +125,12 @@ class FakeAri:
                 }
             )
         return web.Response(status=204)
+
+    def sound(self, sound_id: str) -> web.Response:
+        if sound_id in self.missing_sounds:
+            return web.json_response({"message": "Sound not found"}, status=404)
+        formats = [{"language": lang, "format": "gsm"} for lang in self.sound_languages]
+        return web.json_response({"id": sound_id, "formats": formats})
 
 
 def channel(

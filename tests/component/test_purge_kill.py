@@ -152,7 +152,8 @@ def kill_after(command: list[str], env: dict[str, str], delay: float) -> bool:
 def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
     """T4: a SIGKILL at each named step of the purge, and at random moments, leaves a store
     and a vault that the next run brings to the expected end state, with one receipt per
-    deletion and an intact audit chain."""
+    deletion and an intact audit chain. T6: an expired recording under a legal hold
+    survives every round."""
     seed = int(os.environ.get("RECCONTROL_KILL_SEED", str(random.randrange(1 << 30))))
     rng = random.Random(seed)
     config_path = write_site(tmp_path)
@@ -190,6 +191,18 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
     call_id = next(c for c in store.call_ids() if c not in old_calls)
     for _ in range(20):
         old.sheet_create(config.access.persons["mleroy"], "evaluation", call_id, {}, {}, "")
+    # T6: an expired recording under a legal hold, which no round may delete.
+    held_call, held_id = add_recording(
+        store, vault, config, service="sales", created_at=now - dt.timedelta(days=95)
+    )
+    AccessService(config, store, vault, FixedClock(now)).hold_place(
+        config.access.persons["cdubois"],
+        "mediation request",
+        held_call,
+        "contract dispute",
+        "MED-K",
+        now + dt.timedelta(days=100),
+    )
     store.close()
 
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
@@ -234,12 +247,12 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
     try:
         assert store.integrity_check() == "ok"
         remaining = {row["id"] for row in store.db.query("SELECT id FROM recordings")}
-        assert remaining == kept
-        for recording_id in kept:
+        assert remaining == kept | {held_id}
+        for recording_id in kept | {held_id}:
             row = store.recording(recording_id)
             assert row is not None and row.state == "stored" and Path(str(row.path)).is_file()
-        # No expired file on disk.
-        assert len(list(config.recordings.vault_dir.iterdir())) == len(kept)
+        # No expired file on disk but the held one.
+        assert len(list(config.recordings.vault_dir.iterdir())) == len(kept) + 1
         # One receipt per deleted recording, no more.
         receipts = Counter(
             str(e.details["recording_id"]) for e in store.access_entries() if e.action == "delete"

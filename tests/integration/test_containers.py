@@ -60,6 +60,7 @@ def site_config(ari_port: int, web_port: int) -> dict[str, Any]:
             "vault_dir": "/var/lib/reccontrol/vault",
         },
         "privacy": {"caller_hmac_key_file": "/run/secrets/caller_hmac_key"},
+        "legal": {"staff_representatives_informed": "2025-01-06"},
         # As the compose file's header lists them: the key and the witness (S7).
         "audit": {
             "checkpoint_key_file": "/run/secrets/audit_key",

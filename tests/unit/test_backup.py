@@ -310,6 +310,55 @@ def test_restore_check_refuses_a_store_copy_edited_and_rehashed_S3_S7(
     assert live_state(config) == before
 
 
+def test_restore_check_refuses_a_copy_without_its_legal_hold_S3_T6(
+    site: tuple[Path, Config, SqliteStore, LocalVault], tmp_path: Path
+) -> None:
+    """S3, T6: a backup copy whose legal hold was deleted (restored, it would let the
+    purge delete a recording a dispute needs) is refused: the legal holds are digested in
+    the signed manifest like the objections."""
+    from controller.audit.chain import EntryDraft
+    from controller.store.holds import NewHold
+
+    path, _config, store, _ = site
+    call_id = str(store.db.execute("SELECT call_id FROM recordings LIMIT 1").fetchone()[0])
+    store.place_hold(
+        NewHold(
+            id="hold-1",
+            call_id=call_id,
+            reason="dispute over an order",
+            reference="CASE-7",
+            purpose="legal claim",
+            placed_by="cdubois",
+            placed_at=NOW,
+            review_by=NOW + dt.timedelta(days=30),
+        ),
+        EntryDraft(
+            at=NOW.isoformat(),
+            actor="cdubois",
+            role="dpo",
+            action="hold_place",
+            target=f"call:{call_id}",
+            purpose="legal claim",
+            result="ok",
+            details={},
+        ),
+    )
+    folder = tmp_path / "b"
+    manifest = take(site, folder)
+    copy = sqlite3.connect(folder / "reccontrol.sqlite3", isolation_level=None)
+    assert copy.execute("DELETE FROM legal_holds").rowcount == 1
+    copy.close()
+    manifest["store"]["sha256"] = digest(folder / "reccontrol.sqlite3")
+    rewrite(folder, manifest)
+
+    result = check(path, folder)
+    assert result.exit_code == 3, result.output
+    assert "problem: table legal_holds: its rows differ from the manifest's digest" in (
+        result.output
+    )
+    assert "sound" not in result.output
+
+
 def test_restore_check_refuses_a_manifest_naming_the_live_store_S3(
     site: tuple[Path, Config, SqliteStore, LocalVault], tmp_path: Path
 ) -> None:

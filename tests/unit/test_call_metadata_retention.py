@@ -158,3 +158,67 @@ def test_t5_register_and_caller_notice_state_the_call_metadata_clock(
     assert "Métadonnées des appels" in text and "durée à fixer" not in text
     notice = to_markdown(build_caller_notice(config))
     assert "Données de l'appel" in notice and "365 jours" in notice
+
+
+def private_days(store: SqliteStore) -> list[tuple[str, str, int]]:
+    return [(r["agent_id"], r["day"], r["count"]) for r in store.private_call_counts()]
+
+
+def test_a2_t5_private_call_counts_are_purged_on_the_call_clock_with_a_receipt(
+    site: tuple[Config, SqliteStore, LocalVault],
+) -> None:
+    """A2, T5: the counts of private calls were kept forever. A day's count now goes
+    once the whole day (in the site's time zone) is older than
+    ``privacy.call_metadata_days``, with a receipt that says how many, never whose; a
+    dry run counts without deleting; the log still verifies."""
+    config, store, vault = site
+    assert config.privacy.call_metadata_days == 365
+    store.count_private_call("alice", "2026-01-05")
+    store.count_private_call("alice", "2026-01-05")
+    store.count_private_call(None, "2026-01-05")
+    store.count_private_call("alice", "2026-01-06")
+    # 365 days after 2026-01-05 10:00 UTC: that day's last calls are not a year old yet.
+    assert purge(config, store, vault, T0 + 365 * DAY).private_counts_deleted == 0
+    # 2027-01-05 23:30 UTC is 2027-01-06 00:30 in Paris: all of 2026-01-05 (Paris) is
+    # more than 365 days old, nothing of 2026-01-06 is.
+    late = dt.datetime(2027, 1, 5, 23, 30, tzinfo=dt.UTC)
+    dry = Purger(
+        store, vault, RetentionRules.from_config(config), FixedClock(late), None
+    ).run(dry_run=True)
+    assert dry.private_counts_deleted == 2
+    assert "private-call counts (agent-days) to delete: 2" in dry.summary()
+    assert len(private_days(store)) == 3
+
+    report = purge(config, store, vault, late)
+    assert report.private_counts_deleted == 2
+    assert "private-call counts (agent-days) deleted: 2" in report.summary()
+    assert private_days(store) == [("alice", "2026-01-06", 1)]
+    (receipt,) = [e for e in store.access_entries() if e.action == "private_count_delete"]
+    assert receipt.actor == "system" and receipt.target == "private_call_counts:2"
+    assert receipt.purpose == "retention: A2, T5: privacy.call_metadata_days = 365"
+    assert receipt.details == {
+        "rule": "A2, T5: privacy.call_metadata_days = 365",
+        "rows": 2,
+        "private_calls": 3,
+        "before_day": "2026-01-06",
+    }
+    assert "alice" not in str(receipt.details)
+    # Idempotent: nothing more to delete, no second receipt.
+    assert purge(config, store, vault, late).private_counts_deleted == 0
+    assert len([e for e in store.access_entries() if e.action == "private_count_delete"]) == 1
+    assert store.verify_access_log(config.audit.checkpoint_key).ok
+
+
+def test_a2_t5_a_shorter_call_clock_applies_to_private_call_counts(tmp_path: Path) -> None:
+    """A2, T5: ``privacy.call_metadata_days`` sets the counts' clock too."""
+    data = site_config(tmp_path)
+    data["privacy"]["call_metadata_days"] = 30
+    config = load_site(write_site(tmp_path, data))
+    store, vault = open_site(config)
+    try:
+        store.count_private_call("alice", "2026-01-05")
+        assert purge(config, store, vault, T0 + 30 * DAY).private_counts_deleted == 0
+        assert purge(config, store, vault, T0 + 31 * DAY).private_counts_deleted == 1
+        assert private_days(store) == []
+    finally:
+        store.close()

@@ -30,6 +30,7 @@ def base() -> dict[str, Any]:
         "store": {"path": "/tmp/reccontrol-test.sqlite3"},
         "recordings": {"asterisk_dir": "/tmp/ast", "vault_dir": "/tmp/vault"},
         "privacy": {"caller_hmac_key_env": "HMAC_KEY"},
+        "legal": {"staff_representatives_informed": "2025-11-15"},
         "agents": {
             "alice": {
                 "name": "Alice",
@@ -121,12 +122,17 @@ def test_exemption_allows_record_all_and_long_retention(load: Loader) -> None:
     def change(d: dict[str, Any]) -> None:
         sales = d["services"]["sales"]
         sales.pop("sampling")
-        sales["exemption"] = {"legal_basis": "Emergency-service obligation, article L.1"}
+        sales["exemption"] = {
+            "legal_basis": "Emergency-service obligation, article L.1",
+            "max_retention_days": 400,
+        }
         sales["retention_days"] = 400
 
     config = load(mutate(change))
     assert config.services["sales"].sampling_rate == 1.0
     assert config.services["sales"].retention_days == 400
+    exemption = config.services["sales"].exemption
+    assert exemption is not None and exemption.max_retention_days == 400
 
 
 def test_exemption_needs_a_real_legal_basis(load: Loader) -> None:
@@ -696,3 +702,174 @@ def test_r1_bad_watchdog_or_sweep_setting_names_its_key(
 
     problems = problems_of(load, mutate(change))
     assert len(problems) == 1 and problems[0].startswith(".".join(path)), problems
+
+
+# -- T1: an exemption states its own retention ceiling ---------------------------------
+BASIS = "Emergency-service obligation, article L.1"
+
+
+def exempted(retention: int, **exemption: Any) -> dict[str, Any]:
+    def change(d: dict[str, Any]) -> None:
+        sales = d["services"]["sales"]
+        sales.pop("sampling")
+        sales["exemption"] = {"legal_basis": BASIS, **exemption}
+        sales["retention_days"] = retention
+
+    return mutate(change)
+
+
+def test_t1_exemption_without_its_own_maximum_keeps_the_183_day_ceiling(load: Loader) -> None:
+    """An exemption no longer lifts the 183-day limit without a ceiling: keeping
+    recordings 400 days needs the exemption to state its maximum (T1, P5)."""
+    assert problems_of(load, exempted(400)) == [
+        "services.sales.exemption.max_retention_days: is required when retention_days (400) "
+        "is above 183: the exemption states the longest it lets recordings be kept (T1)"
+    ]
+    assert load(exempted(183)).services["sales"].retention_days == 183
+
+
+def test_t1_retention_above_the_exemptions_maximum_is_refused(load: Loader) -> None:
+    """retention_days above the exemption's own maximum is refused, naming both keys;
+    a maximum below 183 binds too (T1, P5)."""
+    assert problems_of(load, exempted(400, max_retention_days=365)) == [
+        "services.sales.retention_days: must be <= 365, the exemption's maximum "
+        "(services.sales.exemption.max_retention_days) (T1)"
+    ]
+    assert problems_of(load, exempted(150, max_retention_days=120)) == [
+        "services.sales.retention_days: must be <= 120, the exemption's maximum "
+        "(services.sales.exemption.max_retention_days) (T1)"
+    ]
+    assert load(exempted(365, max_retention_days=365)).services["sales"].retention_days == 365
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (0, "must be >= 1; got 0"),
+        ("a year", "must be a whole number, not a string"),
+        (10**6, "must be <= 3650; got 1000000"),
+    ],
+)
+def test_t1_exemption_maximum_must_be_a_number_of_days(
+    load: Loader, value: Any, says: str
+) -> None:
+    """A malformed maximum is refused with its key path, never a traceback (T1, R2)."""
+    problems = problems_of(load, exempted(100, max_retention_days=value))
+    assert f"services.sales.exemption.max_retention_days: {says}" in problems
+
+
+# -- P5: near-systematic sampling needs an exemption ---------------------------------
+def rate(value: float, **extra: Any) -> dict[str, Any]:
+    data = mutate(lambda d: d["services"]["sales"]["sampling"].update(rate=value))
+    data.update(extra)
+    return data
+
+
+P5_REFUSAL = (
+    "services.sales.sampling.rate: {rate} is above {limit} "
+    "(proportionality.max_rate_without_exemption): recording nearly every call is "
+    "systematic recording and needs an exemption with a written legal basis "
+    "(services.sales.exemption.legal_basis) (P5)"
+)
+
+
+@pytest.mark.parametrize("value", [0.999, 0.51])
+def test_p5_rate_above_one_half_needs_an_exemption(load: Loader, value: float) -> None:
+    """rate: 0.999 loaded with no exemption: it is systematic recording in all but name.
+    Above 0.5 a rate needs the same written exemption as rate: 1 (P5)."""
+    assert problems_of(load, rate(value)) == [P5_REFUSAL.format(rate=value, limit=0.5)]
+
+
+def test_p5_rate_at_the_threshold_or_with_an_exemption_loads(load: Loader) -> None:
+    """0.5 itself is allowed; an exemption allows any rate up to 1 (P5, P2)."""
+    assert load(rate(0.5)).services["sales"].sampling_rate == 0.5
+    data = rate(0.999)
+    data["services"]["sales"]["exemption"] = {"legal_basis": BASIS}
+    assert load(data).services["sales"].sampling_rate == 0.999
+
+
+def test_p5_the_site_states_its_own_threshold_with_a_reason(load: Loader) -> None:
+    """``proportionality.max_rate_without_exemption`` moves the threshold, only with a
+    reason; the refusal names the threshold in force (P5)."""
+    reason = "Campagne qualité validée par le CSE et le DPO le 2026-01-20"
+    stricter = {"max_rate_without_exemption": 0.3, "reason": reason}
+    assert problems_of(load, rate(0.4, proportionality=stricter)) == [
+        P5_REFUSAL.format(rate=0.4, limit=0.3)
+    ]
+    looser = {"max_rate_without_exemption": 0.7, "reason": reason}
+    config = load(rate(0.6, proportionality=looser))
+    assert config.services["sales"].sampling_rate == 0.6
+    assert config.proportionality.max_rate_without_exemption == 0.7
+    assert config.proportionality.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        (
+            {"max_rate_without_exemption": 0.7},
+            [
+                "proportionality.reason: is required: state why this site's threshold of "
+                "systematic recording differs from 0.5 (P5)"
+            ],
+        ),
+        (
+            {"max_rate_without_exemption": 0.7, "reason": "because"},
+            ["proportionality.reason: must state the reason in full (at least 20 characters)"],
+        ),
+        (
+            {"max_rate_without_exemption": 1, "reason": "x" * 30},
+            ["proportionality.max_rate_without_exemption: must be <= 0.99; got 1"],
+        ),
+        (
+            {"max_rate_without_exemption": 0, "reason": "x" * 30},
+            ["proportionality.max_rate_without_exemption: must be > 0; got 0"],
+        ),
+        (
+            {"reason": "x" * 30},
+            ["proportionality.max_rate_without_exemption: is required"],
+        ),
+        (
+            {"max_rate": 0.7, "max_rate_without_exemption": 0.7, "reason": "x" * 30},
+            ["proportionality.max_rate: unknown key"],
+        ),
+    ],
+)
+def test_p5_threshold_refusals_name_the_key_path(
+    load: Loader, section: dict[str, Any], expected: list[str]
+) -> None:
+    """A threshold without a reason, or out of range, is refused with its key path (P5)."""
+    assert problems_of(load, rate(0.2, proportionality=section)) == expected
+
+
+# -- A8: staff representatives informed first ------------------------------------------
+def test_a8_config_without_the_staff_representatives_date_is_refused(load: Loader) -> None:
+    """Every service records, so a config with no date for the staff representatives'
+    information is refused, naming the key path, with or without a legal section (A8)."""
+    expected = [
+        "legal.staff_representatives_informed: is required: the system is presented to "
+        "the staff representatives before any call is recorded; give the date they were "
+        "informed, e.g. 2025-11-15 (A8)"
+    ]
+    assert problems_of(load, mutate(lambda d: d.pop("legal"))) == expected
+    assert problems_of(load, mutate(lambda d: d.update(legal={"notice_url": None}))) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("last spring", "must be a date written YYYY-MM-DD; got 'last spring'"),
+        (dt.datetime(2025, 11, 15, 9, 0), "must be a date (YYYY-MM-DD), not a date and time"),
+    ],
+)
+def test_a8_malformed_date_is_refused_once_with_its_key_path(
+    load: Loader, value: Any, says: str
+) -> None:
+    """A malformed date is one problem, with its key path (A8, R2)."""
+    data = mutate(lambda d: d["legal"].update(staff_representatives_informed=value))
+    assert problems_of(load, data) == [f"legal.staff_representatives_informed: {says}"]
+
+
+def test_a8_date_loads_into_the_config(load: Loader) -> None:
+    """The date is kept for the policy and the documents (A8)."""
+    assert load(base()).legal.staff_representatives_informed == dt.date(2025, 11, 15)

@@ -19,11 +19,11 @@ from controller.calls.conversation import CallSettings
 from controller.calls.inbound import AGENT_TIMER, inbound_cast
 from controller.config.model import Agent, PaymentPrompts, PaymentSettings, Service
 from controller.payments.charge import ChargeResult
-from tests.factories import make_agent, make_service
+from tests.factories import STAFF_INFORMED, make_agent, make_service
 
 T = TypeVar("T", bound=c.Command)
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)  # Wednesday 10:00 in Paris
-SETTINGS = CallSettings(ZoneInfo("Europe/Paris"), "wav")
+SETTINGS = CallSettings(ZoneInfo("Europe/Paris"), "wav", staff_informed=STAFF_INFORMED)
 CALLER = Channel(
     "caller-1",
     "Local/c@sim-caller-00000001;1",
@@ -600,6 +600,26 @@ def test_on_demand_refused_after_objection() -> None:
     assert of(out, c.StartRecording) == []
     assert of(out, c.Play)[0].media == "sound:beeperr"
     assert "caller_objected" in of(out, c.Log)[0].message
+
+
+@pytest.mark.parametrize("informed", [dt.date(2026, 12, 3), None], ids=["later", "absent"])
+def test_a8_a4_nothing_recorded_before_the_staff_representatives_are_informed(
+    informed: dt.date | None,
+) -> None:
+    """Before the day the staff representatives were informed (or with no such day), a
+    sampled call is not recorded, its decision says why, and the agent's start key is
+    refused (A8, A4)."""
+    settings = dataclasses.replace(SETTINGS, staff_informed=informed)
+    d = Driver(service=make_service(sampling_rate=0.999), settings=settings)
+    d.connect()
+    (decision,) = of(d.log, c.RecordDecision)
+    assert not decision.decision.record
+    assert decision.decision.reason == "staff_not_informed"
+    assert of(d.log, c.StartRecording) == []
+    out = agent_keys(d, "*1")
+    assert of(out, c.StartRecording) == []
+    assert of(out, c.Play)[0].media == "sound:beeperr"
+    assert "staff_not_informed" in of(out, c.Log)[0].message
 
 
 def test_on_demand_refused_for_protected_agent_and_outside_windows() -> None:

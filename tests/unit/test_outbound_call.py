@@ -22,11 +22,11 @@ from controller.calls.starting import outbound_call
 from controller.config import Config, load_config
 from controller.config.model import Agent, Announcement, Outbound, Service
 from controller.privacy import caller_hash
-from tests.factories import make_agent, make_service
+from tests.factories import STAFF_INFORMED, make_agent, make_service
 
 T = TypeVar("T", bound=c.Command)
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)  # Wednesday 10:00 in Paris
-SETTINGS = CallSettings(ZoneInfo("Europe/Paris"), "wav")
+SETTINGS = CallSettings(ZoneInfo("Europe/Paris"), "wav", staff_informed=STAFF_INFORMED)
 OUTBOUND = Outbound("PJSIP/{number}@trunk", "+33140000001", 20)
 PHONE = Channel(
     "phone-1",

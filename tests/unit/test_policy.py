@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller.config.model import Campaign, Exemption, WeeklyWindow
+from controller.config.model import Campaign, Exemption, Service, WeeklyWindow
 from controller.policy import Reason, Verdict, decide, on_demand_refusal
-from tests.factories import OFFICE, make_agent, make_service
+from tests.factories import OFFICE, STAFF_INFORMED, make_agent, make_service
 
 PARIS = ZoneInfo("Europe/Paris")
 # Wednesday 2026-12-02, 10:00 in Paris (09:00 UTC).
@@ -25,6 +25,7 @@ def run(**kwargs: Any) -> Verdict:
         "now": WEDNESDAY_10H,
         "timezone": PARIS,
         "rng": random.Random(1),
+        "staff_informed": STAFF_INFORMED,
     }
     service = kwargs.pop("service", make_service())
     agent = kwargs.pop("agent", make_agent())
@@ -44,6 +45,7 @@ def test_sampled_when_draw_below_rate() -> None:
         now=WEDNESDAY_10H,
         timezone=PARIS,
         rng=rng,
+        staff_informed=STAFF_INFORMED,
     )
     assert expected_draw < 0.9
     assert verdict.record and verdict.reason is Reason.SAMPLED
@@ -60,6 +62,7 @@ def test_not_sampled_when_draw_above_rate() -> None:
         now=WEDNESDAY_10H,
         timezone=PARIS,
         rng=random.Random(3),
+        staff_informed=STAFF_INFORMED,
     )
     assert not verdict.record and verdict.reason is Reason.NOT_SAMPLED
     assert verdict.draw is not None and verdict.draw >= 0.01
@@ -154,6 +157,7 @@ def test_achieved_rate_matches_configured_rate_over_200_calls(seed: int, rate: f
             now=WEDNESDAY_10H,
             timezone=PARIS,
             rng=rng,
+            staff_informed=STAFF_INFORMED,
         ).record
         for _ in range(200)
     )
@@ -171,7 +175,13 @@ def test_system_random_draws_are_not_reproducible() -> None:
 
 def test_on_demand_refusals() -> None:
     assert (
-        on_demand_refusal(make_agent(), caller_objected=True, now=WEDNESDAY_10H, timezone=PARIS)
+        on_demand_refusal(
+            make_agent(),
+            caller_objected=True,
+            now=WEDNESDAY_10H,
+            timezone=PARIS,
+            staff_informed=STAFF_INFORMED,
+        )
         is Reason.CALLER_OBJECTED
     )
     assert (
@@ -180,6 +190,7 @@ def test_on_demand_refusals() -> None:
             caller_objected=False,
             now=WEDNESDAY_10H,
             timezone=PARIS,
+            staff_informed=STAFF_INFORMED,
         )
         is Reason.PROTECTED_AGENT
     )
@@ -189,11 +200,18 @@ def test_on_demand_refusals() -> None:
             caller_objected=False,
             now=dt.datetime(2026, 12, 6, 10, tzinfo=dt.UTC),
             timezone=PARIS,
+            staff_informed=STAFF_INFORMED,
         )
         is Reason.OUTSIDE_AGENT_WINDOW
     )
     assert (
-        on_demand_refusal(make_agent(), caller_objected=False, now=WEDNESDAY_10H, timezone=PARIS)
+        on_demand_refusal(
+            make_agent(),
+            caller_objected=False,
+            now=WEDNESDAY_10H,
+            timezone=PARIS,
+            staff_informed=STAFF_INFORMED,
+        )
         is None
     )
 
@@ -204,3 +222,73 @@ def test_whole_day_window() -> None:
     assert day.contains(dt.datetime(2026, 12, 2, 23, 59, 59))
     assert not day.contains(dt.datetime(2026, 12, 3, 0, 0))
     assert day.describe() == "wed 00:00-24:00"
+
+
+# -- A8: the staff representatives are informed before anything is recorded ------------
+EXEMPT = make_service(sampling_rate=1.0, exemption=Exemption("emergency obligation ..."))
+# WEDNESDAY_10H is 2026-12-02 in Paris.
+INFORMED_THAT_DAY = dt.date(2026, 12, 2)
+INFORMED_NEXT_DAY = dt.date(2026, 12, 3)
+
+
+@pytest.mark.parametrize(
+    "service", [make_service(sampling_rate=0.999), EXEMPT], ids=["sampled", "exempt"]
+)
+@pytest.mark.parametrize("informed", [INFORMED_NEXT_DAY, None], ids=["later", "absent"])
+def test_a8_nothing_recorded_before_the_staff_representatives_are_informed(
+    service: Service, informed: dt.date | None
+) -> None:
+    """A sampled or exempt service records nothing before the day the staff
+    representatives were informed, nor at all without that date; the decision says
+    why, and no draw is spent (A8, P3)."""
+    verdict = run(service=service, staff_informed=informed, rng=random.Random(1))
+    assert not verdict.record
+    assert verdict.reason is Reason.STAFF_NOT_INFORMED
+    assert verdict.reason.value == "staff_not_informed"
+    assert verdict.draw is None and not verdict.in_window
+
+
+@pytest.mark.parametrize(
+    ("service", "reason"),
+    [(make_service(sampling_rate=0.999), Reason.SAMPLED), (EXEMPT, Reason.RECORD_ALL_EXEMPTION)],
+    ids=["sampled", "exempt"],
+)
+def test_a8_recorded_from_the_day_the_staff_representatives_are_informed(
+    service: Service, reason: Reason
+) -> None:
+    """From the date in the config on (that day included, in the site's time zone) the
+    usual rules decide (A8)."""
+    assert run(service=service, staff_informed=INFORMED_THAT_DAY).reason is reason
+    # 23:30 UTC on 1 December is already 2 December in Paris.
+    late = dt.datetime(2026, 12, 1, 23, 30, tzinfo=dt.UTC)
+    night = make_agent(windows=(WeeklyWindow(frozenset({2}), dt.time(0), dt.time(6)),))
+    assert run(service=service, agent=night, now=late, staff_informed=INFORMED_THAT_DAY).record
+
+
+def test_a8_objection_still_comes_first() -> None:
+    """A caller's objection is the reason stored even before the date (A8, C2)."""
+    verdict = run(objected_now=True, staff_informed=None)
+    assert verdict.reason is Reason.CALLER_OBJECTED
+
+
+@pytest.mark.parametrize("informed", [INFORMED_NEXT_DAY, None], ids=["later", "absent"])
+def test_a8_a4_on_demand_recording_refused_before_the_staff_representatives_are_informed(
+    informed: dt.date | None,
+) -> None:
+    """An agent's own request to record for mediation is refused too (A8, A4)."""
+    refusal = on_demand_refusal(
+        make_agent(),
+        caller_objected=False,
+        now=WEDNESDAY_10H,
+        timezone=PARIS,
+        staff_informed=informed,
+    )
+    assert refusal is Reason.STAFF_NOT_INFORMED
+    allowed = on_demand_refusal(
+        make_agent(),
+        caller_objected=False,
+        now=WEDNESDAY_10H,
+        timezone=PARIS,
+        staff_informed=INFORMED_THAT_DAY,
+    )
+    assert allowed is None

@@ -109,6 +109,9 @@ def test_sheets_expire_after_their_retention() -> None:
 
 # -- the purge on a real store and vault ------------------------------------------------
 def test_purge_with_a_moved_clock(site: tuple[Config, SqliteStore, LocalVault]) -> None:
+    """T1, T2, T3: with the clock moved forward, each recording goes at its service's
+    retention, the summary sheet at 365 days and the access-log entries at 365 days,
+    each with its receipt, and the log still verifies."""
     config, store, vault = site
     clock = FixedClock(T0)
     call_id, rec_id = add_recording(store, vault, config, service="sales", created_at=T0)
