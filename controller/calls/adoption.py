@@ -48,9 +48,9 @@ from controller.config.model import Agent, Service
 from controller.policy import Reason, Verdict
 from controller.records import Decision, OpenCall
 
-PAYMENT_INTERRUPTED = "payment_interrupted"
+PAYMENT_INTERRUPTED = c.AlertKind.PAYMENT_INTERRUPTED
 """Alert kind: the controller restarted while the caller was in the payment IVR."""
-CARRIED_ON = "call_carried_on"
+CARRIED_ON = c.AlertKind.CALL_CARRIED_ON
 """Alert kind: a call was carried on by a restarted controller; what it did meanwhile
 (keys pressed while it was down) was not seen."""
 # Live recording states in which Asterisk still writes (or holds) the file.
@@ -138,7 +138,7 @@ def _release(call: OpenCall, view: AsteriskView, bridge: Bridge | None, why: str
         commands += [c.StopPlayback(playback) for playback in playing]
         commands.append(c.ContinueInDialplan(entry))
     then = "handed back to the dialplan, unrecorded" if handed_back else "ended"
-    commands.append(c.Log("warning", f"call {call.call_id}: {then} after a restart: {why}"))
+    commands.append(c.Log(c.Level.WARNING, f"call {call.call_id}: {then} after a restart: {why}"))
     return Released(commands, why)
 
 
@@ -206,7 +206,7 @@ def _recording(
         rec = Recording(row.recording_id, row.name, RecState.DONE, row.purposes)
         commands: list[c.Command] = [c.TakeInRecording(row.recording_id, row.name, row.format)]
         if row.pause_id is not None:
-            commands.insert(0, c.ClosePause(row.pause_id, "recording_ended"))
+            commands.insert(0, c.ClosePause(row.pause_id, c.PauseEnd.RECORDING_ENDED))
         return RecordingSnapshot(rec, None), commands
     rec = Recording(row.recording_id, row.name, RecState.ACTIVE, row.purposes)
     if row.pause_id is not None and row.pause_reason is not None:
@@ -218,8 +218,9 @@ def _recording(
         # Paused in Asterisk but no pause stored (the process died between the two):
         # it stays paused, under the usual time limit. The old process paused it, so it
         # was paused by the time it stopped hearing the call.
-        pause = Pause(new_id(rng), "restart", False, heard_until)
-        opened = c.OpenPause(pause.pause_id, row.recording_id, call.call_id, "unknown", "restart")
+        pause = Pause(new_id(rng), c.PauseReason.RESTART, False, heard_until)
+        restart = c.PauseReason.RESTART
+        opened = c.OpenPause(pause.pause_id, row.recording_id, call.call_id, "unknown", restart)
         return RecordingSnapshot(rec, pause), [opened]
     return RecordingSnapshot(rec, None), []
 
@@ -241,9 +242,9 @@ def _rejoin(machine: Call, bridge: Bridge | None, gone: list[str]) -> list[c.Com
     if caller_out:
         commands += [c.StopHoldMusic(machine.bridge_id), c.AddToBridge(machine.bridge_id, caller)]
     pause = machine.rec.pause
-    if pause is not None and pause.reason == "payment_ivr":
-        commands += machine.talk.resume("payment", feedback=False)
-    if caller_out or (pause is not None and pause.reason == "payment_ivr"):
+    if pause is not None and pause.reason == c.PauseReason.PAYMENT_IVR:
+        commands += machine.talk.resume(c.PauseEnd.PAYMENT, feedback=False)
+    if caller_out or (pause is not None and pause.reason == c.PauseReason.PAYMENT_IVR):
         message = (
             "the controller restarted while the caller was in the payment IVR: the caller "
             "is back with the agent; nothing was charged by the restarted controller, and "

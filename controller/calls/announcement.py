@@ -47,7 +47,7 @@ class Announcement:
         self.completed = False
         """The caller heard the announcement (to its end, or up to the opt-out key)."""
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self._log_prefix}: {message}")
 
     def play(self, sound: str) -> c.Play:
@@ -133,7 +133,7 @@ class Announcement:
             self.stage = Stage.OVER
             if failed:
                 why = "the announcement could not be played; the call will not be recorded"
-                return [self._log(why, "warning")]
+                return [self._log(why, c.Level.WARNING)]
             # Stopped by the opt-out key or played to the end: either way the caller
             # heard what the key does.
             self.completed = True
@@ -141,7 +141,7 @@ class Announcement:
         if self.stage is Stage.FULL_NOTICE:
             self.stage = Stage.OVER
             if failed:
-                return [self._log("the full notice could not be played", "warning")]
+                return [self._log("the full notice could not be played", c.Level.WARNING)]
             self.completed = True
             return [c.AnnouncementHeard(self.call_id)]
         return []

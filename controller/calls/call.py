@@ -126,9 +126,9 @@ class Call(CallState):
     def _caller_key(self, digit: str, now: dt.datetime) -> list[c.Command]:
         if self.notice.wants_to_object(digit):
             # C2: the live recording is discarded before anything else happens.
-            discarded = self.rec.discard("discarded")
+            discarded = self.rec.discard(c.Closed.DISCARDED)
             if discarded:
-                discarded += self.rec.close_pause("discarded")
+                discarded += self.rec.close_pause(c.PauseEnd.DISCARDED)
             # Bridged and still waiting for the agent's notice: the objection decides.
             return self.notice.object(now, discarded) + self.maybe_decide(now)
         return self.notice.notice_key(digit, now)
@@ -340,9 +340,9 @@ class Call(CallState):
                 self.phase is Phase.ANNOUNCING and self._leg_gone(channel_id) is not None
             ):
                 self.outcome = Outcome.ANSWER_FAILED
-                return [self._log(f"could not answer ({error_id})", "error"), *self._end()]
+                return [self._log(f"could not answer ({error_id})", c.Level.ERROR), *self._end()]
         what = type(command).__name__
-        return [self._log(f"{what} failed ({error_id} {status or ''})".strip(), "warning")]
+        return [self._log(f"{what} failed ({error_id} {status or ''})".strip(), c.Level.WARNING)]
 
     def _unbridged(self, command: c.CreateBridge | c.AddToBridge, error_id: str) -> list[c.Command]:
         why = f"{self.opening.role} and agent could not be bridged ({error_id})"
@@ -353,9 +353,9 @@ class Call(CallState):
             return []
         self.outcome = Outcome.BRIDGE_FAILED
         return [
-            *self.rec.discard("failed"),
-            *self.rec.close_pause("call_end"),
-            self._log(why, "error"),
+            *self.rec.discard(c.Closed.FAILED),
+            *self.rec.close_pause(c.PauseEnd.CALL_END),
+            self._log(why, c.Level.ERROR),
             *self._wind_down(),
         ]
 
@@ -367,9 +367,9 @@ class Call(CallState):
         whose = "the caller" if entry == self.caller.id else "the agent's call"
         dialled = self._dialled_leg
         commands: list[c.Command] = [
-            self._log(f"{why}; {whose} goes on through the dialplan, unrecorded", "error"),
-            *self.rec.discard("failed"),
-            *self.rec.close_pause("call_end"),
+            self._log(f"{why}; {whose} goes on through the dialplan, unrecorded", c.Level.ERROR),
+            *self.rec.discard(c.Closed.FAILED),
+            *self.rec.close_pause(c.PauseEnd.CALL_END),
             c.CancelTimer(self.opening.dial_timer()),
         ]
         if self.opening.dialled and not dialled.gone:
@@ -394,7 +394,7 @@ class Call(CallState):
             return [
                 *(self._after_leg(late) if late else []),
                 *self.rec.give_up_waiting(),
-                self._log("finished without Asterisk's last events", "warning"),
+                self._log("finished without Asterisk's last events", c.Level.WARNING),
                 *self._end(),
             ]
         return []

@@ -141,7 +141,7 @@ class CallState:
     def private(self) -> bool:
         return self.talk.private
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self.opening.log_prefix}: {message}")
 
     def _view(self) -> View:

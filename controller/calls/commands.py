@@ -8,10 +8,64 @@ are queued to the store thread and never hold up the next REST call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TypeAlias
 
 from controller.payments.charge import ChargeRequest
 from controller.records import CallStart, ConsentEvent, Decision, PaymentRecord
+
+
+class Level(StrEnum):
+    """A log line's level."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class AlertKind(StrEnum):
+    """An alert a call leaves for a supervisor."""
+
+    RECORDING_FAILED = "recording_failed"
+    """A recording stopped without being asked to, or never started."""
+    KEYS_UNHEARD = "keys_unheard"
+    """A recording discarded because the daemon could not hear the keys."""
+    PAUSE_TIMEOUT = "pause_timeout"
+    CARD_PAUSE_TIMEOUT = "card_pause_timeout"
+    PAYMENT_INTERRUPTED = "payment_interrupted"
+    """The controller restarted while the caller was in the payment IVR."""
+    CALL_CARRIED_ON = "call_carried_on"
+    """A restarted controller carried the call on."""
+    PAYMENT_REDIRECT = "payment_redirect"
+
+
+class PauseReason(StrEnum):
+    AGENT_KEY = "agent_key"
+    CARD = "card"
+    PAYMENT_IVR = "payment_ivr"
+    RESTART = "restart"
+    """Found paused in Asterisk after a restart, with no pause stored."""
+
+
+class PauseEnd(StrEnum):
+    """Who or what ended a pause."""
+
+    AGENT = "agent"
+    TIMEOUT = "timeout"
+    PAYMENT = "payment"
+    CALL_END = "call_end"
+    DISCARDED = "discarded"
+    RECORDING_FAILED = "recording_failed"
+    RECORDING_ENDED = "recording_ended"
+
+
+class Closed(StrEnum):
+    """How a recording's row closes without a file to keep."""
+
+    DISCARDED = "discarded"
+    FAILED = "failed"
+    MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -222,7 +276,7 @@ class CloseRecording(StoreCommand):
     """The recording ended without a file to keep: ``discarded`` or ``failed``."""
 
     recording_id: str
-    state: str
+    state: Closed
 
 
 @dataclass(frozen=True)
@@ -254,14 +308,13 @@ class OpenPause(StoreCommand):
 @dataclass(frozen=True)
 class ClosePause(StoreCommand):
     pause_id: str
-    resumed_by: str
-    """``agent``, ``timeout``, ``call_end`` or ``discarded``."""
+    resumed_by: PauseEnd
 
 
 @dataclass(frozen=True)
 class AddAlert(StoreCommand):
     call_id: str
-    kind: str
+    kind: AlertKind
     message: str
 
 
@@ -325,7 +378,7 @@ class CancelTimer(TimerCommand):
 
 @dataclass(frozen=True)
 class Log(ControlCommand):
-    level: str
+    level: Level
     message: str
 
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.announcement import Announcement
+from controller.calls.commands import PauseReason
 from controller.calls.ids import feedback_playback, ivr_playback
 from controller.calls.keys import KeyMatcher
 from controller.calls.payment import IVR_TIMER, PaymentLeg, Stage
@@ -74,7 +75,7 @@ class Conversation:
         self._feedbacks = itertools.count(1)
         self._ivr_playbacks = itertools.count(1)
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self._log_prefix}: {message}")
 
     def meet(self, agent: Agent | None) -> None:
@@ -119,12 +120,14 @@ class Conversation:
         match action:
             case "payment":
                 return self.start_payment(now, payment_refusal())
-            case "pause" | "card":
-                return self._pause("agent_key" if action == "pause" else "card", now)
+            case "pause":
+                return self._pause(PauseReason.AGENT_KEY, now)
+            case "card":
+                return self._pause(PauseReason.CARD, now)
             case "resume":
                 refusal = self.rec.resume_refusal()
                 if refusal is None:
-                    return self.resume("agent")
+                    return self.resume(c.PauseEnd.AGENT)
                 if self.rec.pause is None:
                     return [self.feedback(False)]
                 return [self.feedback(False), self._log(refusal)]
@@ -136,7 +139,7 @@ class Conversation:
                 return notice_given(self.settings.agent_keys.notice_given)
         return [
             self.feedback(False),
-            self._log(f"agent key '{action}' is not available", "warning"),
+            self._log(f"agent key '{action}' is not available", c.Level.WARNING),
         ]
 
     def _pause(self, reason: str, now: dt.datetime) -> list[c.Command]:
@@ -149,7 +152,7 @@ class Conversation:
             self._log(f"recording paused ({reason})"),
         ]
 
-    def resume(self, by: str, feedback: bool = True) -> list[c.Command]:
+    def resume(self, by: c.PauseEnd, feedback: bool = True) -> list[c.Command]:
         if self.rec.pause is None:
             return []
         commands = self.rec.resume(by)
@@ -234,7 +237,7 @@ class Conversation:
             if self.rec.pause is None or self.payment is not None:
                 return []
             alert = self.rec.timeout_alert()
-            return [*self.resume("timeout"), *alert]
+            return [*self.resume(c.PauseEnd.TIMEOUT), *alert]
         if name == IVR_TIMER:
             return self.payment.timed_out(now) if self.payment is not None else []
         return None
@@ -284,12 +287,12 @@ class Conversation:
         if not leg.accept(amount, order):
             self.payment = None
             return [
-                *self.resume("payment", feedback=False),
+                *self.resume(c.PauseEnd.PAYMENT, feedback=False),
                 self.feedback(False),
                 self._log(
                     "payment refused: the call carries no valid amount (RECCONTROL_PAYMENT_AMOUNT"
                     ") or order reference (RECCONTROL_PAYMENT_ORDER)",
-                    "warning",
+                    c.Level.WARNING,
                 ),
             ]
         today = now.astimezone(self.settings.timezone).date()
@@ -350,7 +353,7 @@ class Conversation:
             *self.stop_hold_music(),
             c.AddToBridge(self.bridge_id, self.caller_id),
             # Only once the caller is back with the agent does the recording resume (M1).
-            *self.resume("payment", feedback=False),
+            *self.resume(c.PauseEnd.PAYMENT, feedback=False),
             self._log("caller back with the agent"),
         ]
 

@@ -329,7 +329,7 @@ class CommandExecutor:
                 f"the payment API answered a redirect ({result.detail}); the card was not "
                 "re-sent: check payment.api_url"
             )
-            self.store_write(c.AddAlert(call_id, "payment_redirect", message))
+            self.store_write(c.AddAlert(call_id, c.AlertKind.PAYMENT_REDIRECT, message))
         self.sink.feed(call_id, m.PaymentDone(result))
 
     # -- timers ----------------------------------------------------------------------

@@ -47,7 +47,7 @@ class InboundOpening:
         self.dialled = dialled
         self.log_prefix = f"call {call_id} ({service.name})"
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self.log_prefix}: {message}")
 
     def dial_timer(self) -> str:
@@ -82,13 +82,13 @@ class InboundOpening:
     def connected_logs(self, who: str) -> tuple[c.Log, c.Log]:
         # Which agent took the call stays out of the normal log: the call may yet turn
         # out to be private (A2).
-        return self._log("connected to the agent"), self._log(f"connected to {who}", "debug")
+        return self._log("connected to the agent"), self._log(f"connected to {who}", c.Level.DEBUG)
 
     def _no_agent(self, why: str, agent: Leg) -> Step:
         commands: list[c.Command] = [c.CancelTimer(AGENT_TIMER)]
         if not agent.gone:
             commands.append(c.Hangup(agent.id))
-        commands.append(self._log(f"no agent answered ({why}); nothing recorded", "warning"))
+        commands.append(self._log(f"no agent answered ({why}); nothing recorded", c.Level.WARNING))
         commands.append(self.notice.play(self.service.no_agent_sound))
         return Step(commands, phase=Phase.NO_AGENT, outcome=Outcome.NO_AGENT)
 

@@ -88,7 +88,7 @@ class OutboundOpening:
         self.log_prefix = f"call {call_id} ({service.name}, outbound)"
         self._tone_playing = False
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self.log_prefix}: {message}")
 
     def dial_timer(self) -> str:
@@ -101,7 +101,7 @@ class OutboundOpening:
             return Step(
                 [
                     start,
-                    self._log(why, "warning"),
+                    self._log(why, c.Level.WARNING),
                     c.Hangup(agent, _AGENT_HANGUP[Outcome.INVALID_NUMBER]),
                 ],
                 Next.END,
@@ -155,7 +155,7 @@ class OutboundOpening:
         return Step(commands, Next.BRIDGE)
 
     def connected_logs(self, who: str) -> tuple[c.Log, c.Log]:
-        return self._log("customer and agent connected"), self._log(f"agent: {who}", "debug")
+        return self._log("customer and agent connected"), self._log(f"agent: {who}", c.Level.DEBUG)
 
     def gone(self, view: View, agent: bool, cause: int, lost: bool, unseen: bool) -> Step:
         dialling = view.phase is Phase.DIALING

@@ -70,7 +70,7 @@ class PaymentLeg:
         self.status: str | None = None
         """Set once the outcome is known: ``approved``, ``declined``, ``abandoned``..."""
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self._log_prefix}: {message}")
 
     @property

@@ -129,7 +129,8 @@ def test_a_recording_that_ran_while_the_daemon_was_down_is_discarded_first_R1_A2
     call private or to object may have gone unheard, so a recording not paused through
     the whole gap is discarded, the cancel first, with a keys_unheard alert."""
     result = adopted(open_call(), view())
-    assert result.commands[:2] == [c.CancelRecording(NAME), c.CloseRecording("r1", "discarded")]
+    discarded = c.CloseRecording("r1", c.Closed.DISCARDED)
+    assert result.commands[:2] == [c.CancelRecording(NAME), discarded]
     alerts = [a.kind for a in of(result.commands, c.AddAlert)]
     assert alerts == [KEYS_UNHEARD, CARRIED_ON]
     assert of(result.commands, c.Play)[0].channel_id == AGENT_LEG  # the refused sound
@@ -161,7 +162,7 @@ def test_a_recording_asterisk_shows_paused_stays_paused_without_a_stored_pause()
 def test_a_recording_that_ended_meanwhile_is_vaulted_and_its_pause_closed() -> None:
     result = adopted(open_call(recording=recording_row("agent_key")), view(recordings={}))
     assert result.commands[:2] == [
-        c.ClosePause("p1", "recording_ended"),
+        c.ClosePause("p1", c.PauseEnd.RECORDING_ENDED),
         c.TakeInRecording("r1", NAME, "wav"),
     ]
     assert result.machine.recording is not None

@@ -86,7 +86,7 @@ def test_open_pause_gets_its_timer_back_and_resumes_A5() -> None:
     for i, key in enumerate("*3"):
         out += call.handle(m.Dtmf(AGENT_CHANNEL.id, key, 300 + i * 0.2), d.now)
     assert out[0] == c.ResumeRecording(name, mute=False)
-    assert of(out, c.ClosePause) == [c.ClosePause(opened.pause_id, "agent")]
+    assert of(out, c.ClosePause) == [c.ClosePause(opened.pause_id, c.PauseEnd.AGENT)]
 
 
 def test_on_demand_waits_for_the_objection_lookup_after_a_restart_A4() -> None:

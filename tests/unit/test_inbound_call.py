@@ -491,7 +491,7 @@ def test_pause_goes_out_first_then_resume() -> None:
     assert feedback.channel_id == AGENT_CHANNEL.id and feedback.media == "sound:beep"
     out = agent_keys(d, "*3", start=200)
     assert kinds(out) == ["ResumeRecording", "ClosePause", "CancelTimer", "Play", "Log"]
-    assert of(out, c.ClosePause)[0] == c.ClosePause(opened.pause_id, "agent")
+    assert of(out, c.ClosePause)[0] == c.ClosePause(opened.pause_id, c.PauseEnd.AGENT)
 
 
 def test_silence_mode_mutes() -> None:
