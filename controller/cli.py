@@ -22,8 +22,9 @@ from controller.cli_support import (
 from controller.commands.access import access, credential_warnings
 from controller.commands.audit import audit
 from controller.commands.backup import backup, restore
-from controller.commands.documents import notice, register
+from controller.commands.documents import announcement_script, dpia, notice, register
 from controller.commands.holds import hold
+from controller.commands.inspection import inspection_pack
 from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
 from controller.commands.sampling import sampling_audit
@@ -137,6 +138,9 @@ for _command in (
     access,
     notice,
     register,
+    dpia,
+    announcement_script,
+    inspection_pack,
 ):
     cli.add_command(_command)
 

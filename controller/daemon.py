@@ -84,6 +84,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     clock = app[CLOCK]
     app[ACCESS] = await store.run(lambda db: AccessService(config, db, vault, clock))
     now = app[CLOCK].now()
+    # D3: which rules were in force when is part of what an inspection is owed; only the
+    # daemon's loads count, as only they govern calls.
+    await store.run(lambda s: s.record_config_load(config.canonical_yaml, now))
     # Calls a previous run left open stay open: once connected to Asterisk, the call
     # router carries on those still bridged and closes the others (R1).
     # S7: with a key, a new log is keyed from its first entry. A keyed log that lost its

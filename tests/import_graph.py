@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "eventlog"),
     ("policy", "payments", "sheets"),
     ("store",),
-    ("retention", "access", "calls", "documents"),
+    ("retention", "access", "calls", "documents", "inspection"),
     ("web",),
     ("daemon",),
     ("cli_support", "commands"),

@@ -1,5 +1,6 @@
-"""``reccontrol notice`` and ``reccontrol register``: documents generated from the config
-(D1, A6, C3). A document never reads a secret, so a DPO can produce them anywhere."""
+"""``reccontrol notice``, ``reccontrol register`` and ``reccontrol dpia``: documents
+generated from the config (D1, D2, A6, C3), in French or English. A document never reads a
+secret, so a DPO can produce them anywhere."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ output_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output.",
 )
+language_option = click.option(
+    "--language",
+    type=click.Choice(["fr", "en"]),
+    default=None,
+    help="The document's language (default: documents.language in the config, else fr).",
+)
 EXIT_HELP = (
     "Exit status: 0 written; 2 the config is invalid or lacks what the document must "
     "state (each missing key path is printed)."
@@ -38,6 +45,10 @@ def _check(config: Config, *, register: bool) -> None:
         click.echo(f"error: {problem}", err=True)
     if problems:
         sys.exit(EXIT_CONFIG)
+
+
+def language_of(config: Config, language: str | None) -> str:
+    return language or config.documents.language
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -65,12 +76,13 @@ def notice() -> None:
 @config_option
 @format_option
 @output_option
-def notice_callers(config_path: Path, fmt: str, output: Path | None) -> None:
+@language_option
+def notice_callers(config_path: Path, fmt: str, output: Path | None, language: str | None) -> None:
     from controller.documents import build_caller_notice, render
 
     config = load_or_exit(config_path, secrets=False)
     _check(config, register=False)
-    _emit(render(build_caller_notice(config), fmt), output)
+    _emit(render(build_caller_notice(config, language_of(config, language)), fmt), output)
 
 
 @notice.command(
@@ -89,14 +101,19 @@ def notice_callers(config_path: Path, fmt: str, output: Path | None) -> None:
     help="Only this agent (an id under agents): a personal notice, which also states the "
     "reason of a protected status.",
 )
-def notice_agents(config_path: Path, fmt: str, output: Path | None, agent_id: str | None) -> None:
+@language_option
+def notice_agents(
+    config_path: Path, fmt: str, output: Path | None, agent_id: str | None, language: str | None
+) -> None:
     from controller.documents import build_agent_notice, render
 
     config = load_or_exit(config_path, secrets=False)
     if agent_id is not None and agent_id not in config.agents:
         fail(f"unknown agent {agent_id!r}; the agents are {', '.join(config.agents)}", EXIT_CONFIG)
     _check(config, register=False)
-    _emit(render(build_agent_notice(config, agent_id), fmt), output)
+    _emit(
+        render(build_agent_notice(config, agent_id, language_of(config, language)), fmt), output
+    )
 
 
 @click.command(
@@ -106,9 +123,65 @@ def notice_agents(config_path: Path, fmt: str, output: Path | None, agent_id: st
 @config_option
 @format_option
 @output_option
-def register(config_path: Path, fmt: str, output: Path | None) -> None:
+@language_option
+def register(config_path: Path, fmt: str, output: Path | None, language: str | None) -> None:
     from controller.documents import build_register, render
 
     config = load_or_exit(config_path, secrets=False)
     _check(config, register=True)
-    _emit(render(build_register(config), fmt), output)
+    _emit(render(build_register(config, language_of(config, language)), fmt), output)
+
+
+@click.command(
+    help="A draft of the GDPR Art. 35 data protection impact assessment: the processing, "
+    "its purposes and legal bases, the data, recipients and retention, necessity and "
+    "proportionality, the measures with the requirement IDs that implement them, the risks "
+    "and the residual risks under this config, and what the DPO and the controller still "
+    "have to complete.\n\n" + EXIT_HELP
+)
+@config_option
+@format_option
+@output_option
+@language_option
+def dpia(config_path: Path, fmt: str, output: Path | None, language: str | None) -> None:
+    from controller.documents import build_dpia, render
+
+    config = load_or_exit(config_path, secrets=False)
+    _check(config, register=True)
+    _emit(render(build_dpia(config, language_of(config, language)), fmt), output)
+
+
+@click.command(
+    "announcement-script",
+    help="The words to record for SERVICE's announcement (C1: recording, purposes, the key "
+    "that objects, the key for the full notice) and its full notice (C3: controller, "
+    "purposes and legal bases, retention, who listens, rights, DPO contact, the right to "
+    "complain to the CNIL), in the service's language, each under the sound name the "
+    "config plays.\n\n" + EXIT_HELP,
+)
+@click.argument("service")
+@config_option
+@output_option
+@click.option(
+    "--language",
+    type=click.Choice(["fr", "en"]),
+    default=None,
+    help="Write in this language instead of the service's own (services.NAME.language).",
+)
+def announcement_script(
+    service: str, config_path: Path, output: Path | None, language: str | None
+) -> None:
+    from controller.documents.scripts import ScriptLanguageError, build_script, script_language
+
+    config = load_or_exit(config_path, secrets=False)
+    if service not in config.services:
+        fail(
+            f"unknown service {service!r}; the services are {', '.join(config.services)}",
+            EXIT_CONFIG,
+        )
+    _check(config, register=False)
+    try:
+        lang = script_language(config, service, language)
+    except ScriptLanguageError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    _emit(build_script(config, service, lang).text(), output)

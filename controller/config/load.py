@@ -6,6 +6,7 @@ Every problem is reported with its key path, e.g.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -13,15 +14,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
+
 from controller.config import governance
 from controller.config import services as services_section
 from controller.config.endpoints import Endpoint, EndpointError, ambiguity, parse_endpoint
 from controller.config.model import (
+    DOCUMENT_LANGUAGES,
     MAX_CALL_METADATA_DAYS,
     Agent,
     AgentKeys,
     AriSettings,
     Config,
+    DocumentSettings,
     LoggingSettings,
     Organisation,
     PrivacySettings,
@@ -305,6 +310,7 @@ TOP_LEVEL = (
     "audit",
     "purge",
     "legal",
+    "documents",
     "proportionality",
 )
 
@@ -434,6 +440,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     audit = governance.audit(root["audit"], secrets)
     purge = governance.purge(root["purge"])
     legal = governance.legal(root["legal"])
+    documents = _documents(root["documents"])
     if services and legal.staff_representatives_informed is None:
         _staff_not_informed(root["legal"])
 
@@ -459,6 +466,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         audit=audit,
         purge=purge,
         legal=legal,
+        documents=documents,
         proportionality=limits,
     )
 
@@ -476,6 +484,14 @@ def _staff_not_informed(legal: Node) -> None:
         "is required: the system is presented to the staff representatives before any "
         "call is recorded; give the date they were informed, e.g. 2025-11-15 (A8)",
     )
+
+
+def _documents(node: Node) -> DocumentSettings:
+    """The documents' language: what a DPO hands the CNIL (fr) or an auditor abroad (en)."""
+    if not node.present or not node.mapping(("language",)):
+        return DocumentSettings()
+    language = node["language"].string("fr", choices=DOCUMENT_LANGUAGES)
+    return DocumentSettings(language if language in DOCUMENT_LANGUAGES else "fr")
 
 
 def _web(node: Node) -> WebSettings:
@@ -514,7 +530,18 @@ def load_config(
     except UnicodeDecodeError:
         raise ConfigError([Problem("", f"{path}: the file is not UTF-8 text")]) from None
     data = parse_yaml(text, str(path))
-    return build(data, path, Secrets(os.environ if environ is None else environ, resolve_secrets))
+    config = build(data, path, Secrets(os.environ if environ is None else environ, resolve_secrets))
+    return dataclasses.replace(config, canonical_yaml=canonical_yaml(data))
+
+
+def canonical_yaml(data: Any) -> str:
+    """One text per configuration, whatever its comments, spacing and key order: its hash
+    identifies the configuration in force (D3)."""
+    try:
+        return yaml.safe_dump(data, sort_keys=True, allow_unicode=True, default_flow_style=False)
+    except TypeError:
+        # Keys of mixed types (``1:`` beside ``a:``) cannot be sorted: keep the file's order.
+        return yaml.safe_dump(data, allow_unicode=True, default_flow_style=False)
 
 
 __all__ = ["MISSING", "ConfigError", "load_config", "parse_yaml"]

@@ -452,6 +452,17 @@ class LegalSettings:
     notice_url: str = ""
 
 
+DOCUMENT_LANGUAGES = ("fr", "en")
+
+
+@dataclass(frozen=True)
+class DocumentSettings:
+    """The generated documents (D1, D2): the language they are written in unless a command
+    is given ``--language``."""
+
+    language: str = "fr"
+
+
 @dataclass(frozen=True)
 class Config:
     source: Path
@@ -474,6 +485,11 @@ class Config:
     purge: PurgeSettings = field(default_factory=PurgeSettings)
     legal: LegalSettings = field(default_factory=LegalSettings)
     proportionality: ProportionalitySettings = field(default_factory=ProportionalitySettings)
+    documents: DocumentSettings = field(default_factory=DocumentSettings)
+    canonical_yaml: str = ""
+    """The file as loaded, keys sorted and comments dropped: what the daemon records as
+    the configuration in force (D3). Secrets are never in it: the YAML only names where
+    they come from."""
 
     def agent_for_private_line(self, number: str) -> Agent | None:
         """The agent whose private line ``number`` is, in whatever form the trunk or the

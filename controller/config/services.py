@@ -228,16 +228,23 @@ def service(
         no_agent_sound=node["no_agent_sound"].sound("sorry"),
         pause=pause_settings(node["pause"]),
         payments=node["payments"].boolean(False),
-        outbound=outbound(node["outbound"]),
+        outbound=outbound(name, node["outbound"]),
     )
 
 
-def outbound(node: Node) -> Outbound | None:
+def outbound(service_name: str, node: Node) -> Outbound | None:
     """C6: how agents reach customers. The number goes into the dial string only after
     the controller checked it is digits, so it cannot add a second target."""
-    if not node.present or not node.mapping(
-        ("dial", "caller_id", "ring_timeout"), required=("dial",)
-    ):
+    if not node.present:
+        return None
+    if "-" in service_name:
+        # Agents dial <service>-<number> and the shipped dialplan splits at the first
+        # '-': a service "sales-fr" would reach the controller as service "sales".
+        node.fail(
+            f"service {service_name!r} takes outbound calls, so its name cannot contain '-' "
+            "(the dialplan splits <service>-<number> at the first '-'); use '_' instead"
+        )
+    if not node.mapping(("dial", "caller_id", "ring_timeout"), required=("dial",)):
         return None
     dial = node["dial"].string("")
     if dial and (

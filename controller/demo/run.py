@@ -176,7 +176,53 @@ def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[st
             for key in ("number", "expiry", "cvv", "invalid", "approved", "declined", "unavailable")
         },
     }
-    return site.config_data(services=services, agents=agents, payment=payment)
+    data = site.config_data(services=services, agents=agents, payment=payment)
+    data["legal"] = {**data.get("legal", {}), **DEMO_LEGAL}
+    return data
+
+
+# What the documents, and so the inspection pack, need beyond the rest of the config (D1).
+DEMO_LEGAL = {
+    "purposes": {
+        "training": {
+            "description": "Formation des conseillers",
+            "legal_basis": "Intérêt légitime (art. 6.1.f RGPD) : former les conseillers",
+        },
+        "quality": {
+            "description": "Qualité du service",
+            "legal_basis": "Intérêt légitime (art. 6.1.f RGPD) : améliorer le service",
+        },
+        "mediation": {
+            "description": "Médiation en cas de litige",
+            "legal_basis": "Intérêt légitime (art. 6.1.f RGPD) : permettre une médiation",
+        },
+    },
+    "transfers": [],
+}
+
+
+def inspection_pack(workdir: Path, start: dt.datetime, echo: Callable[[str], None]) -> None:
+    """D3: the inspection pack of the demo's period, then the check of its manifest."""
+    from controller.inspection import Period, make_pack, verify_pack
+    from controller.store import SqliteStore
+
+    config = load_config(workdir / "reccontrol.yaml")
+    now = dt.datetime.now(dt.UTC)
+    out = workdir / "inspection-pack"
+    store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+    try:
+        summary = make_pack(config, store, Period(start, now), out, now, "fr")
+    finally:
+        store.close()
+    verdict = verify_pack(out, config.audit.checkpoint_key)
+    echo(
+        f"Inspection pack (reccontrol inspection-pack): {out}: {len(summary.files)} files, "
+        f"{summary.entries} access-log entries, {summary.receipts} deletion receipts, "
+        f"{summary.alerts} alerts, {summary.configs} configuration(s) in force; access log "
+        f"{'intact' if summary.log_ok else 'BROKEN'}; manifest "
+        + ("verified, signed with the audit key" if verdict.ok and verdict.signed else
+           "NOT verified: " + "; ".join(verdict.problems))
+    )
 
 
 async def _run_one(daemon: RunningDaemon, board: Switchboard, scenario: Scenario) -> dict[str, Any]:
@@ -288,6 +334,7 @@ def run_demo(workdir: Path, port: int, keep: bool) -> None:
     log_file = (workdir / "reccontrol.log").open("a", encoding="utf-8")
     setup_logging("INFO", stream=log_file)
     logging.getLogger("reccontrol").info("demo starting")
+    started = dt.datetime.now(dt.UTC)
     try:
         results = asyncio.run(run_scenarios(instance, workdir, echo))
         report(results, echo)
@@ -296,6 +343,7 @@ def run_demo(workdir: Path, port: int, keep: bool) -> None:
         for line in sampling_report(load_config(workdir / "reccontrol.yaml")):
             echo(line)
         echo("")
+        inspection_pack(workdir, started, echo)
         echo(f"Recordings (vault, mode 0600): {workdir / 'vault'}")
         echo(f"Store: {workdir / 'reccontrol.sqlite3'}   Daemon log: {workdir / 'reccontrol.log'}")
         echo(f"ARI event log (digits and numbers redacted): {workdir / 'ari-events.jsonl'}")

@@ -1,17 +1,20 @@
 """The caller's full notice (C3) and the agent information notice (A6), generated from the
-config (D1). Content in French, the language of the callers and agents they address."""
+config (D1), in French or English (``lang``)."""
 
 from __future__ import annotations
 
 from controller.config.model import Agent, Config
 from controller.documents.common import (
-    PURPOSE_LABELS,
-    ROLE_LABELS,
+    DEFAULT_LANGUAGE,
+    Words,
     campaign_text,
     days,
     dpo_text,
+    legal_basis_text,
+    purpose_label,
     purpose_text,
     purposes_in_use,
+    role_label,
     sampling_text,
     scope_text,
     windows_text,
@@ -19,239 +22,385 @@ from controller.documents.common import (
 from controller.documents.render import Block, Bullets, Document, Fields, Heading, Para, Table
 
 
-def _controller(config: Config) -> Block:
+def _controller(config: Config, w: Words) -> Block:
     org = config.organisation
-    items = [("Responsable du traitement", org.name)]
+    items = [(w("Responsable du traitement", "Data controller"), org.name)]
     if org.address:
-        items.append(("Adresse", org.address))
-    items.append(("Délégué à la protection des données (DPO)", dpo_text(config)))
+        items.append((w("Adresse", "Address"), org.address))
+    items.append(
+        (w("Délégué à la protection des données (DPO)", "Data protection officer (DPO)"),
+         dpo_text(config))
+    )
     return Fields(tuple(items))
 
 
-def _purposes(config: Config, purposes: list[str]) -> Table:
+def _purposes(config: Config, purposes: list[str], w: Words) -> Table:
     return Table(
-        ("Finalité", "Base légale"),
-        tuple(
-            (
-                purpose_text(config, p),
-                config.legal.purposes[p].legal_basis
-                if p in config.legal.purposes
-                else "non renseignée",
-            )
-            for p in purposes
-        ),
+        (w("Finalité", "Purpose"), w("Base légale", "Legal basis")),
+        tuple((purpose_text(config, p, w), legal_basis_text(config, p, w)) for p in purposes),
     )
 
 
-def _transfers(config: Config) -> Para:
+def _transfers(config: Config, w: Words) -> Para:
     transfers = config.legal.transfers
     if transfers:
+        listed = "; ".join(f"{t.destination} ({t.safeguards})" for t in transfers)
         return Para(
-            "Transferts hors de l'Union européenne : "
-            + "; ".join(f"{t.destination} ({t.safeguards})" for t in transfers)
-            + "."
+            w(
+                f"Transferts hors de l'Union européenne : {listed}.",
+                f"Transfers outside the European Union: {listed}.",
+            )
         )
-    return Para("Les données ne sont pas transférées hors de l'Union européenne.")
+    return Para(
+        w(
+            "Les données ne sont pas transférées hors de l'Union européenne.",
+            "The data are not transferred outside the European Union.",
+        )
+    )
 
 
-def build_caller_notice(config: Config) -> Document:
+def build_caller_notice(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
+    w = Words(lang)
     org = config.organisation
     blocks: list[Block] = [
         Para(
-            "Nous vous informons que votre appel est susceptible d'être enregistré. Cette "
-            "notice explique pourquoi, comment vous y opposer et quels sont vos droits."
+            w(
+                "Nous vous informons que votre appel est susceptible d'être enregistré. Cette "
+                "notice explique pourquoi, comment vous y opposer et quels sont vos droits.",
+                "Your call may be recorded. This notice explains why, how to object and what "
+                "your rights are.",
+            )
         ),
-        Heading(1, "Qui est responsable"),
-        _controller(config),
-        Heading(1, "Pourquoi certains appels sont enregistrés"),
-        _purposes(config, purposes_in_use(config)),
+        Heading(1, w("Qui est responsable", "Who is responsible")),
+        _controller(config, w),
+        Heading(1, w("Pourquoi certains appels sont enregistrés", "Why some calls are recorded")),
+        _purposes(config, purposes_in_use(config), w),
         Table(
-            ("Service", "Appels enregistrés", "Conservation des enregistrements"),
+            (
+                "Service",
+                w("Appels enregistrés", "Calls recorded"),
+                w("Conservation des enregistrements", "Recordings kept"),
+            ),
             tuple(
-                (s.label, sampling_text(s), f"au plus {days(s.retention_days)}")
+                (
+                    s.label,
+                    sampling_text(s, w),
+                    w(
+                        f"au plus {days(s.retention_days, w)}",
+                        f"at most {days(s.retention_days, w)}",
+                    ),
+                )
                 for s in config.services.values()
             ),
         ),
         Para(
-            "Un téléconseiller peut aussi déclencher l'enregistrement d'un appel en vue d'une "
-            "médiation, sauf si vous vous y êtes opposé."
+            w(
+                "Un téléconseiller peut aussi déclencher l'enregistrement d'un appel en vue "
+                "d'une médiation, sauf si vous vous y êtes opposé.",
+                "An agent may also start recording a call for a mediation, unless you have "
+                "objected.",
+            )
         ),
-        Heading(1, "Vous pouvez vous opposer à l'enregistrement"),
+        Heading(1, w("Vous pouvez vous opposer à l'enregistrement", "You may object to recording")),
     ]
     keys = []
     for service in config.services.values():
+        opt_out, notice = service.caller_keys.opt_out, service.caller_keys.full_notice
         keys.append(
-            f"{service.label} : touche {service.caller_keys.opt_out} pendant l'annonce ou à tout "
-            f"moment de l'appel pour vous opposer ; touche {service.caller_keys.full_notice} "
-            "pour entendre cette notice."
+            w(
+                f"{service.label} : touche {opt_out} pendant l'annonce ou à tout moment de "
+                f"l'appel pour vous opposer ; touche {notice} pour entendre cette notice.",
+                f"{service.label}: key {opt_out} during the announcement or at any time of "
+                f"the call to object; key {notice} to hear this notice.",
+            )
         )
     blocks.append(Bullets(tuple(keys)))
     outbound = [s for s in config.services.values() if s.outbound is not None]
     if outbound:
         # C6: the person called is informed and may object exactly as a caller.
+        labels = ", ".join(s.label for s in outbound)
         blocks.append(
             Para(
-                "Si nous vous appelons ("
-                + ", ".join(s.label for s in outbound)
-                + "), vous êtes informé de la même façon au décroché, par l'annonce ou par "
-                "le téléconseiller, avant tout enregistrement, et vous pouvez vous opposer "
-                "avec les mêmes touches. Votre opposition vaut aussi pour les appels que "
-                "nous vous passons ensuite."
+                w(
+                    f"Si nous vous appelons ({labels}), vous êtes informé de la même façon au "
+                    "décroché, par l'annonce ou par le téléconseiller, avant tout "
+                    "enregistrement, et vous pouvez vous opposer avec les mêmes touches. Votre "
+                    "opposition vaut aussi pour les appels que nous vous passons ensuite.",
+                    f"If we call you ({labels}), you are informed in the same way when you "
+                    "answer, by the announcement or by the agent, before anything is recorded, "
+                    "and you may object with the same keys. Your objection also holds for the "
+                    "calls we make to you afterwards.",
+                )
             )
         )
+    memory = days(config.privacy.objection_memory_days, w)
     blocks += [
         Para(
-            "Après une opposition, rien de l'appel n'est conservé et un enregistrement en cours "
-            "est effacé. Votre opposition est mémorisée pendant "
-            f"{days(config.privacy.objection_memory_days)} pour les appels suivants depuis le "
-            "même numéro. Votre numéro n'est jamais conservé en clair : nous ne gardons qu'une "
-            "empreinte chiffrée (HMAC)."
+            w(
+                "Après une opposition, rien de l'appel n'est conservé et un enregistrement en "
+                f"cours est effacé. Votre opposition est mémorisée pendant {memory} pour les "
+                "appels suivants depuis le même numéro. Votre numéro n'est jamais conservé en "
+                "clair : nous ne gardons qu'une empreinte chiffrée (HMAC).",
+                "After an objection nothing of the call is kept and a recording under way is "
+                f"erased. Your objection is remembered for {memory} for later calls from the "
+                "same number. Your number is never kept in clear: we keep only a keyed "
+                "fingerprint of it (HMAC).",
+            )
         ),
-        Heading(1, "Qui peut écouter les enregistrements"),
+        Heading(1, w("Qui peut écouter les enregistrements", "Who may listen to the recordings")),
         Para(
-            "Seules des personnes habilitées, désignées nommément (superviseurs, équipe "
-            "qualité, délégué à la protection des données), pour la finalité qu'elles indiquent "
-            "à chaque accès. Chaque accès est tracé dans un journal protégé contre la "
-            "modification."
+            w(
+                "Seules des personnes habilitées, désignées nommément (superviseurs, équipe "
+                "qualité, délégué à la protection des données), pour la finalité qu'elles "
+                "indiquent à chaque accès. Chaque accès est tracé dans un journal protégé "
+                "contre la modification.",
+                "Only authorised persons, named one by one (supervisors, quality team, data "
+                "protection officer), for the purpose they state at each access. Every access "
+                "is traced in a log protected against modification.",
+            )
         ),
     ]
     if config.legal.recipients:
         blocks.append(Bullets(config.legal.recipients))
     blocks += [
-        _transfers(config),
-        Heading(1, "Durées de conservation"),
+        _transfers(config, w),
+        Heading(1, w("Durées de conservation", "How long data are kept")),
         Bullets(
             (
                 *(
-                    f"Enregistrements, {s.label} : au plus {days(s.retention_days)}."
+                    w(
+                        f"Enregistrements, {s.label} : au plus {days(s.retention_days, w)}.",
+                        f"Recordings, {s.label}: at most {days(s.retention_days, w)}.",
+                    )
                     for s in config.services.values()
                 ),
-                "Fiches de synthèse établies à partir d'un enregistrement : au plus "
-                f"{days(config.sheets.retention_days)}.",
-                "Données de l'appel (date, heure, service, décision d'enregistrement, touches "
-                "d'opposition ou de notice, empreinte du numéro) : "
-                f"{days(config.privacy.call_metadata_days)}.",
-                "Votre opposition : "
-                f"{days(config.privacy.objection_memory_days)} après votre dernier appel "
-                "où vous l'avez exprimée.",
-                f"Journal des accès : {days(config.audit.retention_days)}.",
+                w(
+                    "Fiches de synthèse établies à partir d'un enregistrement : au plus "
+                    f"{days(config.sheets.retention_days, w)}.",
+                    "Summary sheets drawn up from a recording: at most "
+                    f"{days(config.sheets.retention_days, w)}.",
+                ),
+                w(
+                    "Données de l'appel (date, heure, service, décision d'enregistrement, "
+                    "touches d'opposition ou de notice, empreinte du numéro) : "
+                    f"{days(config.privacy.call_metadata_days, w)}.",
+                    "Call data (date, time, service, recording decision, objection or notice "
+                    "keys, fingerprint of the number): "
+                    f"{days(config.privacy.call_metadata_days, w)}.",
+                ),
+                w(
+                    f"Votre opposition : {memory} après votre dernier appel où vous l'avez "
+                    "exprimée.",
+                    f"Your objection: {memory} after the last call in which you expressed it.",
+                ),
+                w(
+                    f"Journal des accès : {days(config.audit.retention_days, w)}.",
+                    f"Access log: {days(config.audit.retention_days, w)}.",
+                ),
             )
         ),
-        Heading(1, "Vos droits"),
+        Heading(1, w("Vos droits", "Your rights")),
         Para(
-            "Vous disposez d'un droit d'accès, de rectification, d'effacement, de limitation du "
-            "traitement et d'opposition (articles 15 à 18 et 21 du RGPD). Pour les exercer, "
-            f"écrivez au délégué à la protection des données : {dpo_text(config)}. Indiquez le "
-            "numéro depuis lequel vous avez appelé et la date approximative de l'appel."
+            w(
+                "Vous disposez d'un droit d'accès, de rectification, d'effacement, de "
+                "limitation du traitement et d'opposition (articles 15 à 18 et 21 du RGPD). "
+                "Pour les exercer, écrivez au délégué à la protection des données : "
+                f"{dpo_text(config)}. Indiquez le numéro depuis lequel vous avez appelé et la "
+                "date approximative de l'appel.",
+                "You have the rights of access, rectification, erasure, restriction of "
+                "processing and objection (GDPR Articles 15 to 18 and 21). To exercise them, "
+                f"write to the data protection officer: {dpo_text(config)}. Give the number "
+                "you called from and the approximate date of the call.",
+            )
         ),
-        Heading(1, "Réclamation"),
+        Heading(1, w("Réclamation", "Complaints")),
         Para(
-            "Vous pouvez introduire une réclamation auprès de la Commission nationale de "
-            f"l'informatique et des libertés (CNIL) : {org.complaint_authority}."
+            w(
+                "Vous pouvez introduire une réclamation auprès de la Commission nationale de "
+                f"l'informatique et des libertés (CNIL) : {org.complaint_authority}.",
+                "You may lodge a complaint with the French data protection authority "
+                f"(Commission nationale de l'informatique et des libertés, CNIL): "
+                f"{org.complaint_authority}.",
+            )
         ),
     ]
     if config.legal.notice_url:
         blocks.append(
-            Para(f"Cette notice est aussi publiée à l'adresse {config.legal.notice_url}.")
+            Para(
+                w(
+                    f"Cette notice est aussi publiée à l'adresse {config.legal.notice_url}.",
+                    f"This notice is also published at {config.legal.notice_url}.",
+                )
+            )
         )
     return Document(
-        title=f"Enregistrement des appels : information des appelants, {org.name}",
-        lang="fr",
+        title=w(
+            f"Enregistrement des appels : information des appelants, {org.name}",
+            f"Call recording: information for callers, {org.name}",
+        ),
+        lang=w.lang,
         blocks=tuple(blocks),
     )
 
 
-def _agent_periods(agent: Agent, with_reason: bool) -> str:
+def _agent_periods(agent: Agent, with_reason: bool, w: Words) -> str:
     if agent.protected:
+        never = w("jamais enregistré(e)", "never recorded")
         if with_reason and agent.protection_reason:
-            return f"jamais enregistré(e) ({agent.protection_reason})"
-        return "jamais enregistré(e)"
-    return "; ".join(w.describe() for w in agent.windows)
+            return f"{never} ({agent.protection_reason})"
+        return never
+    return "; ".join(window.describe() for window in agent.windows)
 
 
-def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
+def build_agent_notice(
+    config: Config, agent_id: str | None = None, lang: str = DEFAULT_LANGUAGE
+) -> Document:
     """The notice for all agents, or for one (``agent_id``): the single-agent notice also
     states the reason of a protected status, which the shared notice keeps private."""
+    w = Words(lang)
     org, keys = config.organisation, config.agent_keys
     agents = [config.agents[agent_id]] if agent_id else list(config.agents.values())
     blocks: list[Block] = [
-        Heading(1, "Existence du dispositif et finalités"),
+        Heading(1, w("Existence du dispositif et finalités", "The system and its purposes")),
         Para(
-            "Les appels des services ci-dessous peuvent être écoutés et enregistrés, "
-            "uniquement pendant les périodes publiées dans cette notice et sur un échantillon "
-            "d'appels tiré au hasard, sauf dérogation indiquée."
+            w(
+                "Les appels des services ci-dessous peuvent être écoutés et enregistrés, "
+                "uniquement pendant les périodes publiées dans cette notice et sur un "
+                "échantillon d'appels tiré au hasard, sauf dérogation indiquée.",
+                "Calls of the services below may be listened to and recorded, only during the "
+                "periods published in this notice and on a sample of calls drawn at random, "
+                "unless an exemption is stated.",
+            )
         ),
-        _purposes(config, purposes_in_use(config)),
+        _purposes(config, purposes_in_use(config), w),
         Table(
-            ("Service", "Finalités", "Appels enregistrés", "Campagne", "Plages du service"),
+            (
+                "Service",
+                w("Finalités", "Purposes"),
+                w("Appels enregistrés", "Calls recorded"),
+                w("Campagne", "Campaign"),
+                w("Plages du service", "Service hours"),
+            ),
             tuple(
                 (
                     s.label,
-                    ", ".join(PURPOSE_LABELS.get(p, p) for p in s.purposes),
-                    sampling_text(s),
-                    campaign_text(s),
-                    windows_text(s),
+                    ", ".join(purpose_label(p, w) for p in s.purposes),
+                    sampling_text(s, w),
+                    campaign_text(s, w),
+                    windows_text(s, w),
                 )
                 for s in config.services.values()
             ),
         ),
-        Para("Le dispositif n'est jamais couplé à une capture d'écran de votre poste de travail."),
-        Heading(1, "Responsable du traitement"),
-        _controller(config),
-        Heading(1, "Personnes habilitées à accéder aux enregistrements"),
+        Para(
+            w(
+                "Le dispositif n'est jamais couplé à une capture d'écran de votre poste de "
+                "travail.",
+                "The system is never coupled with a capture of your workstation's screen.",
+            )
+        ),
+        Heading(1, w("Responsable du traitement", "Data controller")),
+        _controller(config, w),
+        Heading(
+            1,
+            w(
+                "Personnes habilitées à accéder aux enregistrements",
+                "Persons authorised to access the recordings",
+            ),
+        ),
         Table(
-            ("Nom", "Rôle", "Services"),
+            (w("Nom", "Name"), w("Rôle", "Role"), "Services"),
             tuple(
-                (p.name, ROLE_LABELS.get(p.role, p.role), scope_text(p, config))
+                (p.name, role_label(p.role, w), scope_text(p, config, w))
                 for p in sorted(config.access.persons.values(), key=lambda p: (p.role, p.name))
             )
-            or (("aucune personne habilitée", "", ""),),
+            or ((w("aucune personne habilitée", "no authorised person"), "", ""),),
         ),
         Para(
-            "Chaque écoute, téléchargement, export, suppression et chaque lecture ou "
-            "modification d'une fiche est tracé : qui, quoi, quand, pour quelle finalité et "
-            "avec quel résultat."
-        ),
-        Heading(1, "Périodes d'enregistrement"),
-        Para(
-            "En dehors de ces périodes, et des plages du service appelé, vos appels ne sont "
-            f"jamais enregistrés. Horaires en heure locale ({config.timezone.key}) ; jours : "
-            "mon = lundi … sun = dimanche."
-        ),
-        Table(
-            ("Téléconseiller", "Périodes d'enregistrement"),
-            tuple((a.name, _agent_periods(a, agent_id is not None)) for a in agents),
-        ),
-        Para(
-            "Les représentants du personnel, et les téléconseillers qui s'y sont opposés pour "
-            "un motif légitime, ne sont jamais enregistrés."
-        ),
-        Heading(1, "Appels privés"),
-        Bullets(
-            (
-                f"Pendant un appel, tapez {keys.private} : l'appel devient privé. Il n'est pas "
-                "enregistré et tout enregistrement commencé est effacé. Seul un compteur "
-                "d'appels privés est conservé.",
-                f"Pour un appel sortant privé, composez {config.private_calls.dial_prefix} "
-                "avant le numéro.",
+            w(
+                "Chaque écoute, téléchargement, export, suppression et chaque lecture ou "
+                "modification d'une fiche est tracé : qui, quoi, quand, pour quelle finalité "
+                "et avec quel résultat.",
+                "Every listening, download, export and deletion, and every reading or change "
+                "of a sheet, is traced: who, what, when, for which purpose and with which "
+                "result.",
             )
         ),
-        *_outbound_section(config),
-        Heading(1, "Vos touches pendant un appel"),
+        Heading(1, w("Périodes d'enregistrement", "Recording periods")),
+        Para(
+            w(
+                "En dehors de ces périodes, et des plages du service appelé, vos appels ne "
+                "sont jamais enregistrés. Horaires en heure locale "
+                f"({config.timezone.key}) ; jours : mon = lundi … sun = dimanche.",
+                "Outside these periods, and outside the hours of the service called, your "
+                f"calls are never recorded. Local time ({config.timezone.key}); days: mon = "
+                "Monday … sun = Sunday.",
+            )
+        ),
         Table(
-            ("Touches", "Effet"),
+            (w("Téléconseiller", "Agent"), w("Périodes d'enregistrement", "Recording periods")),
+            tuple((a.name, _agent_periods(a, agent_id is not None, w)) for a in agents),
+        ),
+        Para(
+            w(
+                "Les représentants du personnel, et les téléconseillers qui s'y sont opposés "
+                "pour un motif légitime, ne sont jamais enregistrés.",
+                "Staff representatives, and agents who objected on legitimate grounds, are "
+                "never recorded.",
+            )
+        ),
+        Heading(1, w("Appels privés", "Private calls")),
+        Bullets(
+            (
+                w(
+                    f"Pendant un appel, tapez {keys.private} : l'appel devient privé. Il n'est "
+                    "pas enregistré et tout enregistrement commencé est effacé. Seul un "
+                    "compteur d'appels privés est conservé.",
+                    f"During a call, key {keys.private}: the call becomes private. It is not "
+                    "recorded and any recording started is erased. Only a count of private "
+                    "calls is kept.",
+                ),
+                w(
+                    f"Pour un appel sortant privé, composez {config.private_calls.dial_prefix} "
+                    "avant le numéro.",
+                    f"For a private outgoing call, dial {config.private_calls.dial_prefix} "
+                    "before the number.",
+                ),
+            )
+        ),
+        *_outbound_section(config, w),
+        Heading(1, w("Vos touches pendant un appel", "Your keys during a call")),
+        Table(
+            (w("Touches", "Keys"), w("Effet", "Effect")),
             (
                 (
                     keys.start,
-                    "enregistrer l'appel en vue d'une médiation (refusé si l'appelant s'y est "
-                    "opposé)",
+                    w(
+                        "enregistrer l'appel en vue d'une médiation (refusé si l'appelant s'y "
+                        "est opposé)",
+                        "record the call for a mediation (refused if the caller objected)",
+                    ),
                 ),
-                (keys.pause, "mettre l'enregistrement en pause"),
-                (keys.resume, "reprendre l'enregistrement"),
-                (keys.private, "déclarer l'appel privé"),
-                (keys.card, "pause pendant que l'appelant dicte sa carte bancaire"),
+                (keys.pause, w("mettre l'enregistrement en pause", "pause the recording")),
+                (keys.resume, w("reprendre l'enregistrement", "resume the recording")),
+                (keys.private, w("déclarer l'appel privé", "make the call private")),
+                (
+                    keys.card,
+                    w(
+                        "pause pendant que l'appelant dicte sa carte bancaire",
+                        "pause while the caller reads out a payment card",
+                    ),
+                ),
                 *(
-                    ((keys.notice_given, "appel sortant : j'ai informé la personne appelée"),)
+                    (
+                        (
+                            keys.notice_given,
+                            w(
+                                "appel sortant : j'ai informé la personne appelée",
+                                "outgoing call: I have informed the person called",
+                            ),
+                        ),
+                    )
                     if _agent_notice_services(config)
                     else ()
                 ),
@@ -259,9 +408,13 @@ def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
                     (
                         (
                             keys.payment,
-                            "transférer l'appelant vers le serveur vocal de paiement sécurisé "
-                            "(vous entendez une musique d'attente ; l'appelant revient ensuite "
-                            "vers vous)",
+                            w(
+                                "transférer l'appelant vers le serveur vocal de paiement "
+                                "sécurisé (vous entendez une musique d'attente ; l'appelant "
+                                "revient ensuite vers vous)",
+                                "send the caller to the secure payment voice server (you hear "
+                                "music on hold; the caller then comes back to you)",
+                            ),
                         ),
                     )
                     if config.payment is not None
@@ -270,43 +423,70 @@ def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
             ),
         ),
         Para(
-            "Une pause qui dure plus longtemps que le maximum prévu par le service reprend "
-            "d'elle-même ; la reprise est notée dans le journal. Les données bancaires ne sont "
-            "jamais enregistrées : mettez l'enregistrement en pause avant qu'un appelant ne "
-            "dicte sa carte, ou transférez-le vers le serveur vocal de paiement."
+            w(
+                "Une pause qui dure plus longtemps que le maximum prévu par le service reprend "
+                "d'elle-même ; la reprise est notée dans le journal. Les données bancaires ne "
+                "sont jamais enregistrées : mettez l'enregistrement en pause avant qu'un "
+                "appelant ne dicte sa carte, ou transférez-le vers le serveur vocal de "
+                "paiement.",
+                "A pause longer than the service's maximum resumes by itself; the resumption "
+                "is logged. Card data are never recorded: pause the recording before a caller "
+                "reads out a card, or send the caller to the payment voice server.",
+            )
         ),
-        Heading(1, "Fiches de synthèse"),
-        Para(
-            "Une fiche d'évaluation peut être établie à partir d'un enregistrement. Elle "
-            "indique l'employé, l'évaluateur, la date, l'heure et la durée de l'appel, une "
-            "note et un commentaire par critère ("
-            + ", ".join(f"{c.label} sur {c.max_score}" for c in config.sheets.criteria)
-            + f") et un texte libre. Elle est conservée au plus "
-            f"{days(config.sheets.retention_days)}, même après l'effacement de "
-            "l'enregistrement."
-        ),
-        Heading(1, "Durées de conservation"),
+        Heading(1, w("Fiches de synthèse", "Summary sheets")),
+        Para(_sheets_text(config, w)),
+        Heading(1, w("Durées de conservation", "How long data are kept")),
         Bullets(
             (
                 *(
-                    f"Enregistrements, {s.label} : au plus {days(s.retention_days)}."
+                    w(
+                        f"Enregistrements, {s.label} : au plus {days(s.retention_days, w)}.",
+                        f"Recordings, {s.label}: at most {days(s.retention_days, w)}.",
+                    )
                     for s in config.services.values()
                 ),
-                f"Fiches de synthèse : au plus {days(config.sheets.retention_days)}.",
-                f"Journal des accès : {days(config.audit.retention_days)}.",
-                "Nombre de vos appels privés par jour (rien d'autre n'en est gardé) : "
-                f"{days(config.privacy.call_metadata_days)}.",
+                w(
+                    f"Fiches de synthèse : au plus {days(config.sheets.retention_days, w)}.",
+                    f"Summary sheets: at most {days(config.sheets.retention_days, w)}.",
+                ),
+                w(
+                    f"Journal des accès : {days(config.audit.retention_days, w)}.",
+                    f"Access log: {days(config.audit.retention_days, w)}.",
+                ),
+                w(
+                    "Nombre de vos appels privés par jour (rien d'autre n'en est gardé) : "
+                    f"{days(config.privacy.call_metadata_days, w)}.",
+                    "The number of your private calls per day (nothing else of them is kept): "
+                    f"{days(config.privacy.call_metadata_days, w)}.",
+                ),
             )
         ),
-        Heading(1, "Vos droits"),
+        Heading(1, w("Vos droits", "Your rights")),
         Bullets(
             (
-                "Droit d'opposition pour motif légitime : vous ne serez alors plus jamais "
-                "enregistré(e).",
-                "Droit d'accès aux enregistrements et aux fiches qui vous concernent.",
-                "Droit de rectification, notamment des fiches de synthèse.",
-                f"Pour les exercer : le délégué à la protection des données, {dpo_text(config)}.",
-                f"Réclamation auprès de la CNIL : {org.complaint_authority}.",
+                w(
+                    "Droit d'opposition pour motif légitime : vous ne serez alors plus jamais "
+                    "enregistré(e).",
+                    "Right to object on legitimate grounds: you will then never be recorded.",
+                ),
+                w(
+                    "Droit d'accès aux enregistrements et aux fiches qui vous concernent.",
+                    "Right of access to the recordings and sheets about you.",
+                ),
+                w(
+                    "Droit de rectification, notamment des fiches de synthèse.",
+                    "Right to rectification, of summary sheets in particular.",
+                ),
+                w(
+                    "Pour les exercer : le délégué à la protection des données, "
+                    f"{dpo_text(config)}.",
+                    f"To exercise them: the data protection officer, {dpo_text(config)}.",
+                ),
+                w(
+                    f"Réclamation auprès de la CNIL : {org.complaint_authority}.",
+                    f"Complaints to the CNIL: {org.complaint_authority}.",
+                ),
             )
         ),
     ]
@@ -314,15 +494,41 @@ def build_agent_notice(config: Config, agent_id: str | None = None) -> Document:
     if informed:
         blocks.append(
             Para(
-                "Les instances représentatives du personnel ont été informées du dispositif "
-                f"le {informed:%d/%m/%Y}, avant sa mise en service : aucun appel n'est "
-                "enregistré avant cette date."
+                w(
+                    "Les instances représentatives du personnel ont été informées du "
+                    f"dispositif le {w.date(informed)}, avant sa mise en service : aucun appel "
+                    "n'est enregistré avant cette date.",
+                    "The staff representative bodies were informed of the system on "
+                    f"{w.date(informed)}, before it came into service: no call is recorded "
+                    "before that date.",
+                )
             )
         )
-    title = "Information des téléconseillers sur l'écoute et l'enregistrement des appels"
+    title = w(
+        "Information des téléconseillers sur l'écoute et l'enregistrement des appels",
+        "Information for agents on the listening to and recording of calls",
+    )
     if agent_id:
-        title += f" : {config.agents[agent_id].name}"
-    return Document(title=f"{title}, {org.name}", lang="fr", blocks=tuple(blocks))
+        title += w(" : ", ": ") + config.agents[agent_id].name
+    return Document(title=f"{title}, {org.name}", lang=w.lang, blocks=tuple(blocks))
+
+
+def _sheets_text(config: Config, w: Words) -> str:
+    kept = days(config.sheets.retention_days, w)
+    criteria = ", ".join(
+        w(f"{c.label} sur {c.max_score}", f"{c.label} out of {c.max_score}")
+        for c in config.sheets.criteria
+    )
+    return w(
+        "Une fiche d'évaluation peut être établie à partir d'un enregistrement. Elle "
+        "indique l'employé, l'évaluateur, la date, l'heure et la durée de l'appel, une "
+        f"note et un commentaire par critère ({criteria}) et un texte libre. Elle est "
+        f"conservée au plus {kept}, même après l'effacement de l'enregistrement.",
+        "An assessment sheet may be drawn up from a recording. It states the employee, the "
+        "assessor, the date, time and length of the call, a score and a comment per "
+        f"criterion ({criteria}) and free text. It is kept at most {kept}, even after the "
+        "recording is erased.",
+    )
 
 
 def _agent_notice_services(config: Config) -> list[str]:
@@ -333,7 +539,7 @@ def _agent_notice_services(config: Config) -> list[str]:
     ]
 
 
-def _outbound_section(config: Config) -> list[Block]:
+def _outbound_section(config: Config, w: Words) -> list[Block]:
     """C6: what agents must know about the calls they place."""
     announced = [
         s.label
@@ -345,24 +551,38 @@ def _outbound_section(config: Config) -> list[Block]:
         return []
     bullets: list[str] = []
     if announced:
+        labels = ", ".join(announced)
         bullets.append(
-            "Services "
-            + ", ".join(announced)
-            + " : au décroché, la personne appelée entend l'annonce d'enregistrement et "
-            "peut s'y opposer au clavier ; vous entendez un bip toutes les deux secondes, "
-            "puis vous êtes mis en relation. Rien n'est enregistré avant la fin de l'annonce."
+            w(
+                f"Services {labels} : au décroché, la personne appelée entend l'annonce "
+                "d'enregistrement et peut s'y opposer au clavier ; vous entendez un bip toutes "
+                "les deux secondes, puis vous êtes mis en relation. Rien n'est enregistré "
+                "avant la fin de l'annonce.",
+                f"Services {labels}: on answering, the person called hears the recording "
+                "announcement and may object with a key; you hear a beep every two seconds, "
+                "then you are connected. Nothing is recorded before the announcement ends.",
+            )
         )
     if by_agent:
+        labels = ", ".join(by_agent)
+        given = config.agent_keys.notice_given
         bullets.append(
-            "Services "
-            + ", ".join(by_agent)
-            + " : c'est à vous d'informer la personne appelée (enregistrement possible, "
-            "finalités, droit de s'y opposer et touche pour le faire), puis de taper "
-            f"{config.agent_keys.notice_given}. Rien n'est enregistré avant cette touche, "
-            "qui est conservée avec l'appel."
+            w(
+                f"Services {labels} : c'est à vous d'informer la personne appelée "
+                "(enregistrement possible, finalités, droit de s'y opposer et touche pour le "
+                f"faire), puis de taper {given}. Rien n'est enregistré avant cette touche, qui "
+                "est conservée avec l'appel.",
+                f"Services {labels}: you inform the person called (possible recording, "
+                "purposes, the right to object and the key to do so), then key "
+                f"{given}. Nothing is recorded before that key, which is kept with the call.",
+            )
         )
     bullets.append(
-        "Numéro occupé, sans réponse, refusé ou inexistant : votre appel se termine et le "
-        "motif est noté."
+        w(
+            "Numéro occupé, sans réponse, refusé ou inexistant : votre appel se termine et le "
+            "motif est noté.",
+            "Number busy, no answer, refused or not in service: your call ends and the reason "
+            "is noted.",
+        )
     )
-    return [Heading(1, "Appels sortants"), Bullets(tuple(bullets))]
+    return [Heading(1, w("Appels sortants", "Outgoing calls")), Bullets(tuple(bullets))]

@@ -61,6 +61,8 @@ def md_escape(text: str) -> str:
 
 def to_markdown(doc: Document) -> str:
     out: list[str] = [f"# {md_escape(doc.title)}", ""]
+    # French typography puts a space before the colon; English does not.
+    colon = " : " if doc.lang == "fr" else ": "
     for block in doc.blocks:
         match block:
             case Heading(level=level, text=text):
@@ -70,7 +72,7 @@ def to_markdown(doc: Document) -> str:
             case Bullets(items=items):
                 out += [f"- {md_escape(item)}" for item in items] + [""]
             case Fields(items=items):
-                out += [f"- **{md_escape(label)}** : {md_escape(value)}" for label, value in items]
+                out += [f"- **{md_escape(k)}**{colon}{md_escape(v)}" for k, v in items]
                 out.append("")
             case Table(header=header, rows=rows):
                 out.append("| " + " | ".join(md_escape(h) for h in header) + " |")

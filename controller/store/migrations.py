@@ -367,6 +367,27 @@ LEGAL_HOLDS = _statements(
 )
 
 
+# Version 11: the configurations in force (D3). The daemon records each configuration it
+# loads: its canonical text once, keyed by its SHA-256, and every load with its time, so
+# an inspection can see which rules applied when.
+CONFIG_HISTORY = _statements(
+    """
+    CREATE TABLE config_texts (
+        sha256 TEXT PRIMARY KEY,
+        yaml TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE config_loads (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        loaded_at TEXT NOT NULL,
+        sha256 TEXT NOT NULL REFERENCES config_texts (sha256)
+    )
+    """,
+    "CREATE INDEX config_loads_at ON config_loads (loaded_at)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -377,4 +398,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "calls: the channel a restarted controller finds them by", CALL_CHANNEL),
     Migration(9, "agents' rights: sheet rectification notes, lookups by agent", AGENT_RIGHTS),
     Migration(10, "legal holds", LEGAL_HOLDS),
+    Migration(11, "the configurations the daemon loaded", CONFIG_HISTORY),
 )

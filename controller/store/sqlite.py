@@ -23,6 +23,7 @@ from controller.filemodes import make_private_folder
 from controller.secrets import Secret
 from controller.store.access_log import AccessLogStore
 from controller.store.holds import HoldStore
+from controller.store.inspection import InspectionStore
 from controller.store.lifecycle import LifecycleStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.open_calls import read_open_calls
@@ -65,7 +66,9 @@ def make_private_files(path: Path) -> None:
             candidate.chmod(STORE_FILE_MODE)
 
 
-class SqliteStore(AccessLogStore, HoldStore, LifecycleStore, OrphanStore, SheetStore):
+class SqliteStore(
+    AccessLogStore, HoldStore, LifecycleStore, OrphanStore, SheetStore, InspectionStore
+):
     def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
         self.audit_key = audit_key

@@ -66,6 +66,27 @@ class AriProbe:
                 except TimeoutError:
                     pass
 
+    async def until_channels_gone(self, since: int = 0, within: float = 10.0) -> None:
+        """Waits until every channel created since event number ``since`` is destroyed
+        (needs ``subscribe_all``). Closing the websocket while Asterisk 22 still tears
+        channels down, then connecting the next one, has been seen to hang Asterisk:
+        its CLI stopped answering, once in a few dozen connections."""
+        deadline = time.monotonic() + within
+
+        def ids(kind: str) -> set[str]:
+            return {e["channel"]["id"] for e in self.events[since:] if e["type"] == kind}
+
+        async with self._arrived:
+            while not ids("ChannelCreated") <= ids("ChannelDestroyed"):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    left = ids("ChannelCreated") - ids("ChannelDestroyed")
+                    raise AssertionError(f"channels still up after {within} s: {sorted(left)}")
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except TimeoutError:
+                    pass
+
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:
             if message.type is aiohttp.WSMsgType.TEXT:

@@ -211,13 +211,21 @@ async def test_customer_not_reached_gives_a_clear_outcome(
 
 
 async def test_a_number_that_is_not_a_number_is_not_dialled(site: SandboxSite) -> None:
-    """C6, S4: what the agent dialled goes into a dial string only if it is digits; the
-    call ends as invalid_number and the agent's leg is hung up."""
+    """C6, S4, R2: what the agent dialled goes into a dial string only if it is digits.
+    The shipped dialplan hangs such a call up before the controller sees it; a channel
+    that enters the application with such a number all the same (a site's own dialplan)
+    ends as invalid_number, its leg hung up."""
     services = {"sales": outbound_service(site, "talks")}
     async with running_flow(site, services=services) as flow:
         await flow.board.dial_out("alice", "sales", "06&Local/x", "alice-talk")
+        assert await flow.asterisk_leftovers() == ([], [])
+        await flow.board.client.originate(
+            "Local/alice-talk@sim-agent", app="reccontrol", app_args="outbound,sales,06&Local/x"
+        )
         (call,) = await flow.daemon.wait_for_calls(1)
         await assert_clean(flow)
+        ids: list[str] = await flow.daemon.query(lambda s: s.call_ids())
+    assert len(ids) == 1, "the call the dialplan refused reached the controller"
     assert call["outcome"] == "invalid_number" and call["caller_hash"] is None
 
 
@@ -279,6 +287,7 @@ async def test_controller_down_dials_the_number_unrecorded(asterisk: SandboxInst
         await ari.wait_for("StasisStart", lambda e: e["channel"]["id"] == channel)
         await ari.expect(204, "DELETE", f"/channels/{channel}")
         await ari.wait_for("StasisEnd", lambda e: e["channel"]["id"] == channel)
+        await ari.until_channels_gone()
 
 
 async def test_service_without_outbound_section_is_dialled_unrecorded(site: SandboxSite) -> None:

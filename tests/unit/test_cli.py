@@ -171,11 +171,11 @@ NO_SECRETS: dict[str, str | None] = {"CREDENTIALS_DIRECTORY": None}
 
 
 @pytest.mark.parametrize(
-    "command", [["register"], ["notice", "callers"], ["notice", "agents"]], ids=" ".join
+    "command", [["register"], ["notice", "callers"], ["notice", "agents"], ["dpia"]], ids=" ".join
 )
 def test_documents_need_no_secrets(command: list[str]) -> None:
-    """Regression (D1, S5): a DPO produces the register and the notices on a laptop that holds
-    none of the daemon's secrets: documents never read them."""
+    """Regression (D1, D2, S5): a DPO produces the register, the notices and the DPIA on a
+    laptop that holds none of the daemon's secrets: documents never read them."""
     example = str(REPO / "config/example.yaml")
     result = CliRunner().invoke(cli, [*command, "-c", example], env=NO_SECRETS)
     assert result.exit_code == 0, result.output

@@ -662,6 +662,26 @@ def test_outbound_errors_name_the_key(
     assert problem.startswith(expected)
 
 
+def test_c6_outbound_service_name_without_dash(load: Loader) -> None:
+    """C6, R2: agents dial <service>-<number> and the dialplan splits at the first '-',
+    so a service with an outbound section cannot have '-' in its name; one without an
+    outbound section may."""
+
+    def add(data: dict[str, Any], outbound: bool) -> None:
+        service = copy.deepcopy(data["services"]["sales"])
+        if outbound:
+            service["outbound"] = {"dial": "PJSIP/{number}@trunk"}
+        data["services"]["sales-fr"] = service
+
+    problems = problems_of(load, mutate(lambda d: add(d, outbound=True)))
+    assert problems == [
+        "services.sales-fr.outbound: service 'sales-fr' takes outbound calls, so its name "
+        "cannot contain '-' (the dialplan splits <service>-<number> at the first '-'); use "
+        "'_' instead"
+    ]
+    assert load(mutate(lambda d: add(d, outbound=False))).services["sales-fr"].outbound is None
+
+
 def test_announcement_by_must_be_system_or_agent(load: Loader) -> None:
     """C6: who gives the notice is one of two choices."""
     data = mutate(lambda d: d["services"]["sales"]["announcement"].update(by="robot"))
