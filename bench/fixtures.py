@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 
 from controller.ari.models import CallerId, Channel
 from controller.calls import messages as m
-from controller.calls.inbound import CallSettings, InboundCall
+from controller.calls.call import Call
+from controller.calls.conversation import CallSettings
+from controller.calls.inbound import inbound_cast
 from controller.calls.recording import RecState
 from controller.config.model import Campaign, WeeklyWindow
 from tests.factories import STAFF_INFORMED, make_agent, make_service
@@ -42,7 +44,7 @@ def caller_channel(index: int) -> Channel:
     )
 
 
-def agent_channel(call: InboundCall) -> Channel:
+def agent_channel(call: Call) -> Channel:
     return Channel(
         call.agent_channel_id,
         "PJSIP/alice-0000002a",
@@ -55,16 +57,13 @@ def agent_channel(call: InboundCall) -> Channel:
     )
 
 
-def connected_call(index: int, rng: random.Random, call_id: str | None = None) -> InboundCall:
+def connected_call(index: int, rng: random.Random, call_id: str | None = None) -> Call:
     """A call bridged to Alice, sampled, with its recording live: ready for her keys."""
-    call = InboundCall(
-        call_id=call_id or f"{index:016x}",
-        service=SERVICE,
-        caller=caller_channel(index),
-        caller_hash="5f" * 32,
-        settings=SETTINGS,
-        rng=rng,
+    call_id = call_id or f"{index:016x}"
+    cast = inbound_cast(
+        call_id=call_id, service=SERVICE, caller=caller_channel(index), caller_hash="5f" * 32
     )
+    call = Call(cast=cast, settings=SETTINGS, rng=rng)
     call.start(NOW)
     call.handle(m.ObjectionKnown(False), NOW)
     call.handle(m.PlaybackDone(call.playback_id), NOW)

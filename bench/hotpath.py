@@ -104,7 +104,7 @@ def _clock_overhead_ns(samples: int = 20000) -> float:
 
 
 def pause_key_cost(repeats: int, number: int, idle_samples: int) -> Cost:
-    """``InboundCall.handle(Dtmf)`` for the digit that completes the pause sequence.
+    """``Call.handle(Dtmf)`` for the digit that completes the pause sequence.
 
     The pause key is ``*2``: its ``2`` is the transition that returns PauseRecording
     first. Each iteration keys ``*``, then ``2`` (timed alone), then ``*3`` to resume, so
@@ -146,7 +146,7 @@ def pause_key_cost(repeats: int, number: int, idle_samples: int) -> Cost:
         teardown=lambda: handle(star, NOW) + handle(three, NOW),
     )
     return Cost(
-        "InboundCall.handle(Dtmf) pause key",
+        "Call.handle(Dtmf) pause key",
         statistics.median(per_op),
         min(per_op),
         repeats,

@@ -2,7 +2,8 @@
 
 Three views, from the narrowest to the whole process:
 
-* ``machine``: N pure :class:`InboundCall` objects, each bridged with a live recording.
+* ``machine``: N pure :class:`~controller.calls.call.Call` objects, each bridged with a live
+  recording.
   ``tracemalloc`` counts the Python heap they hold.
 * ``manager``: the real :class:`CallManager` with its store thread (SQLite in a temporary
   folder), vault and per-call task, queue and timers, fed real events for N calls up

@@ -9,7 +9,9 @@
 # own copy. With umask 027 Asterisk writes each recording 0640: nobody else reads it.
 set -eu
 INSTANCE=/var/lib/reccontrol-asterisk
-/opt/reccontrol/bin/reccontrol sandbox render --out "$INSTANCE/etc" \
+# The renderer is the sandbox's, which the installed package leaves out: run from the
+# source tree the image keeps in /src.
+PYTHONPATH=/src /opt/reccontrol/bin/python -m controller sandbox render --out "$INSTANCE/etc" \
     --instance-dir "$INSTANCE" --http-port "${ARI_PORT:-8088}" --sip-port "${SIP_PORT:-5060}" \
     --ari-password-file "${ARI_PASSWORD_FILE:-/run/secrets/ari_password}"
 for sub in lib db spool run log cache sounds; do

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent / "controller"
 
 # Lower layers first. A package may import its own layer's or lower layers' packages.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("secrets", "clock", "logs", "privacy", "stoppoints", "instance", "filemodes"),
+    ("secrets", "clock", "logs", "privacy", "stoppoints", "instance", "filemodes", "records"),
     ("ari", "audit", "recordings"),
     ("config", "eventlog"),
     ("policy", "payments", "sheets"),

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+UNAUTHENTICATED = "unauthenticated"
+FORBIDDEN = "forbidden"
+NOT_NOW = "payment-refused"
+"""Allowed, but the call cannot do it now (no call, payments off, already paying)."""
+
 
 class AccessRefused(Exception):
     """Refused, and logged as refused. ``reason`` is safe to show to anyone, also over
     the web API; ``detail`` (a key path or a file) only to the local operator."""
 
-    def __init__(self, reason: str, *, detail: str = "", sign_in: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, detail: str = "", sign_in: bool = False, error_id: str = ""
+    ) -> None:
         self.reason = reason
         self.detail = detail
         self.sign_in = sign_in
         """The person could not be signed in (unknown, wrong or unusable credential)."""
+        self.error_id = error_id or (UNAUTHENTICATED if sign_in else FORBIDDEN)
+        """What callers branch on: :data:`UNAUTHENTICATED`, :data:`FORBIDDEN` (role,
+        scope, purpose), or :data:`NOT_NOW` (allowed, but not in the call's state)."""
         super().__init__(reason)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.access.credentials import CredentialError, Presented, check
-from controller.access.errors import AccessRefused
+from controller.access.errors import FORBIDDEN, AccessRefused
 from controller.audit.chain import EntryDraft
 from controller.clock import Clock
 from controller.config.model import Person
@@ -143,11 +143,17 @@ class Gate:
         )
 
     def refuse(
-        self, person: Person, action: str, target: str, purpose: str, reason: str
+        self,
+        person: Person,
+        action: str,
+        target: str,
+        purpose: str,
+        reason: str,
+        error_id: str = FORBIDDEN,
     ) -> AccessRefused:
         """Logs the refusal; the caller raises what this returns."""
         self.log_refusal(person.id, person.role, action, target, purpose, reason)
-        return AccessRefused(reason)
+        return AccessRefused(reason, error_id=error_id)
 
     # -- the checks ------------------------------------------------------------------
     def check(self, person: Person, action: str, target: str, purpose: str) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from controller.access.agents import AgentFindings, AgentRequests
 from controller.access.credentials import Presented
-from controller.access.errors import AccessFailed, AccessRefused
+from controller.access.errors import NOT_NOW, AccessFailed, AccessRefused
 from controller.access.export import Exporter, ExportResult
 from controller.access.gate import Gate, clean_id
 from controller.access.holds import HoldAccess
@@ -78,7 +78,9 @@ class AccessService:
         if service != "-":
             self._gate.scope(person, "payment_request", target, stated, service)
         if refusal is not None:
-            raise self._gate.refuse(person, "payment_request", target, stated, refusal)
+            raise self._gate.refuse(
+                person, "payment_request", target, stated, refusal, error_id=NOT_NOW
+            )
         self._gate.log(person, "payment_request", target, stated, "ok")
 
     # -- recordings --------------------------------------------------------------------

@@ -4,10 +4,13 @@ The store says what the old process knew (the call, its decision, its live recor
 and open pause); Asterisk says what is still there (channels, the application's
 channels, bridges, live recordings). From both, each call is either:
 
-* **adopted**: it has a bridge (the agent answered), so its machine is rebuilt in the
-  state Asterisk shows (recording, paused, or not recording) and carries on: agent keys
-  work again, hang-ups end it, its recording is vaulted at the end. A leg Asterisk no
-  longer has is reported gone right after, so the call winds down the usual way; or
+* **adopted** (carried on): it has a bridge (the agent answered), so its call is
+  rebuilt in the state Asterisk shows (recording, paused, or not recording) and carries
+  on: agent keys work again, hang-ups end it, its recording is vaulted at the end. The
+  restart was a gap in the events, under the rule of an ARI cut
+  (:meth:`~controller.calls.call.Call.resumed`): a recording not paused through it is
+  discarded. A leg Asterisk no longer has is reported gone right after, so the call
+  winds down the usual way; or
 * **released**: it never reached its agent (announcement, dialling). The agent leg
   being dialled is hung up and the caller handed back to the dialplan
   (``RECCONTROL_RESULT=unhandled``), whose fallback carries the call on unrecorded.
@@ -30,19 +33,24 @@ from typing import Protocol
 from controller.ari.models import Bridge, Channel
 from controller.calls import commands as c
 from controller.calls.asterisk_view import AsteriskView
+from controller.calls.call import Call
 from controller.calls.conversation import CallSettings
-from controller.calls.ids import new_id
-from controller.calls.inbound import InboundCall
-from controller.calls.outbound import OutboundCall
+from controller.calls.ids import (
+    agent_leg,
+    bridge_id,
+    caller_playbacks,
+    customer_leg,
+    new_id,
+)
 from controller.calls.recording import Pause, Recording, RecordingSnapshot, RecState
-from controller.calls.snapshot import CallSnapshot, OutboundSnapshot, resume, resume_outbound
+from controller.calls.snapshot import CallSnapshot
 from controller.config.model import Agent, Service
 from controller.policy import Reason, Verdict
-from controller.store.records import Decision, OpenCall
+from controller.records import Decision, OpenCall
 
-PAYMENT_INTERRUPTED = "payment_interrupted"
+PAYMENT_INTERRUPTED = c.AlertKind.PAYMENT_INTERRUPTED
 """Alert kind: the controller restarted while the caller was in the payment IVR."""
-CARRIED_ON = "call_carried_on"
+CARRIED_ON = c.AlertKind.CALL_CARRIED_ON
 """Alert kind: a call was carried on by a restarted controller; what it did meanwhile
 (keys pressed while it was down) was not seen."""
 # Live recording states in which Asterisk still writes (or holds) the file.
@@ -65,7 +73,7 @@ class Directory(Protocol):
 
 @dataclass
 class Adopted:
-    machine: InboundCall | OutboundCall
+    machine: Call
     commands: list[c.Command]
     gone: list[str] = field(default_factory=list)
     """Legs Asterisk no longer has: reported to the machine once it runs."""
@@ -90,16 +98,14 @@ def plan_call(
     now: dt.datetime,
 ) -> Plan:
     service = config.services.get(call.service)
-    bridge = view.bridges.get(f"rc-{call.call_id}")
+    bridge = view.bridges.get(bridge_id(call.call_id))
     if service is None:
         return _release(call, view, bridge, f"its service {call.service!r} is no longer configured")
     if bridge is None and call.recording is None:
         return _release(call, view, None, "it had not reached its agent")
-    if call.direction == "outbound":
-        if service.outbound is None:
-            return _release(call, view, bridge, "its service no longer has an outbound section")
-        return _adopt_outbound(call, service, view, bridge, config, settings, rng, now)
-    return _adopt_inbound(call, service, view, bridge, config, settings, rng, now)
+    if call.direction == "outbound" and service.outbound is None:
+        return _release(call, view, bridge, "its service no longer has an outbound section")
+    return _carry_on(call, service, view, bridge, config, settings, rng, now)
 
 
 # -- released ----------------------------------------------------------------------------
@@ -107,7 +113,7 @@ def _release(call: OpenCall, view: AsteriskView, bridge: Bridge | None, why: str
     """Nothing is stranded: our own legs are hung up, the channel the call came in on
     goes back to the dialplan (unrecorded), a bridge and a live recording are ended (the
     orphan sweep then vaults or deletes the file with its receipt)."""
-    ours = [f"rc-{call.call_id}-agent", f"rc-{call.call_id}-customer"]
+    ours = [agent_leg(call.call_id), customer_leg(call.call_id)]
     entry = call.channel_id
     handed_back = entry is not None and entry in view.channels
     agent_id = call.decision.agent_id if call.decision else None
@@ -128,16 +134,16 @@ def _release(call: OpenCall, view: AsteriskView, bridge: Bridge | None, why: str
     if handed_back and entry is not None:
         # Asterisk holds a channel's continue until its playback ends: stop what the
         # old process may have left playing (announcement, notice, waiting tone).
-        sounds = ("t1",) if call.direction == "outbound" else ("p1", "p2", "p3")
-        commands += [c.StopPlayback(f"rc-{call.call_id}-{sound}") for sound in sounds]
+        playing = caller_playbacks(call.call_id, call.direction)
+        commands += [c.StopPlayback(playback) for playback in playing]
         commands.append(c.ContinueInDialplan(entry))
     then = "handed back to the dialplan, unrecorded" if handed_back else "ended"
-    commands.append(c.Log("warning", f"call {call.call_id}: {then} after a restart: {why}"))
+    commands.append(c.Log(c.Level.WARNING, f"call {call.call_id}: {then} after a restart: {why}"))
     return Released(commands, why)
 
 
-# -- adopted -----------------------------------------------------------------------------
-def _adopt_inbound(
+# -- carried on -------------------------------------------------------------------------
+def _carry_on(
     call: OpenCall,
     service: Service,
     view: AsteriskView,
@@ -147,63 +153,46 @@ def _adopt_inbound(
     rng: random.Random,
     now: dt.datetime,
 ) -> Adopted:
-    agent_leg = f"rc-{call.call_id}-agent"
-    caller_id = call.channel_id or _other_member(bridge, agent_leg)
-    caller = _channel(view, caller_id)
-    recording, fixes = _recording(call, service, view, rng)
+    outbound = call.direction == "outbound"
+    dialled = customer_leg(call.call_id) if outbound else agent_leg(call.call_id)
+    entry = _channel(view, call.channel_id or _other_member(bridge, dialled))
+    agent_channel = entry if outbound else view.channels.get(dialled)
+    heard_until = _heard_until(call)
+    recording, fixes = _recording(call, service, view, rng, heard_until or now)
     snap = CallSnapshot(
         call_id=call.call_id,
+        direction=call.direction,
         service=service,
-        caller=caller,
+        entry=entry,
         caller_hash=call.caller_hash,
-        agent=_agent(call.decision, view.channels.get(agent_leg), config),
-        announcement_completed=call.announcement_completed,
-        objected=call.objected,
-        verdict=_verdict(call.decision),
-        recording=recording,
-    )
-    machine, first = resume(snap, settings=settings, rng=rng, now=now)
-    commands = fixes + first
-    commands += _restart_if_lost(call, machine, service)
-    gone = [leg for leg in (caller.id, agent_leg) if leg not in view.channels]
-    commands += _rejoin(machine, bridge, view, caller.id, agent_leg, gone)
-    return Adopted(machine, [*commands, _carried_on(call.call_id)], gone)
-
-
-def _adopt_outbound(
-    call: OpenCall,
-    service: Service,
-    view: AsteriskView,
-    bridge: Bridge | None,
-    config: Directory,
-    settings: CallSettings,
-    rng: random.Random,
-    now: dt.datetime,
-) -> Adopted:
-    customer_leg = f"rc-{call.call_id}-customer"
-    agent_channel = _channel(view, call.channel_id or _other_member(bridge, customer_leg))
-    recording, fixes = _recording(call, service, view, rng)
-    snap = OutboundSnapshot(
-        call_id=call.call_id,
-        service=service,
-        agent_channel=agent_channel,
         agent=_agent(call.decision, agent_channel, config),
-        customer_hash=call.caller_hash,
         notice_completed=call.announcement_completed or call.notice_given,
         objected=call.objected,
         verdict=_verdict(call.decision),
         recording=recording,
+        heard_until=heard_until,
     )
-    machine, first = resume_outbound(snap, settings=settings, rng=rng, now=now)
-    commands = fixes + first
-    commands += _restart_if_lost(call, machine, service)
-    gone = [leg for leg in (agent_channel.id, customer_leg) if leg not in view.channels]
-    commands += _rejoin(machine, bridge, view, customer_leg, agent_channel.id, gone)
+    machine, first = Call.resumed(snap, settings=settings, rng=rng, now=now)
+    gone = [leg for leg in machine.channel_ids if leg not in view.channels]
+    commands = [*fixes, *first, *_rejoin(machine, bridge, gone)]
     return Adopted(machine, [*commands, _carried_on(call.call_id)], gone)
 
 
+def _heard_until(call: OpenCall) -> dt.datetime | None:
+    """The last moment the store shows the old process heard the call: its decision, or
+    the pause it opened after."""
+    pause = call.recording.pause_started if call.recording is not None else None
+    decided = call.decision.decided_at if call.decision is not None else None
+    known = [moment for moment in (decided, pause) if moment is not None]
+    return max(known) if known else None
+
+
 def _recording(
-    call: OpenCall, service: Service, view: AsteriskView, rng: random.Random
+    call: OpenCall,
+    service: Service,
+    view: AsteriskView,
+    rng: random.Random,
+    heard_until: dt.datetime,
 ) -> tuple[RecordingSnapshot, list[c.Command]]:
     """The live recording as Asterisk has it, and what setting it straight takes (the
     protective command first)."""
@@ -215,9 +204,9 @@ def _recording(
         # It ended while nobody listened (its bridge went): whatever was written goes to
         # the vault now; an open pause ends with it.
         rec = Recording(row.recording_id, row.name, RecState.DONE, row.purposes)
-        commands: list[c.Command] = [c.AdoptRecording(row.recording_id, row.name, row.format)]
+        commands: list[c.Command] = [c.TakeInRecording(row.recording_id, row.name, row.format)]
         if row.pause_id is not None:
-            commands.insert(0, c.ClosePause(row.pause_id, "recording_ended"))
+            commands.insert(0, c.ClosePause(row.pause_id, c.PauseEnd.RECORDING_ENDED))
         return RecordingSnapshot(rec, None), commands
     rec = Recording(row.recording_id, row.name, RecState.ACTIVE, row.purposes)
     if row.pause_id is not None and row.pause_reason is not None:
@@ -227,38 +216,22 @@ def _recording(
         return RecordingSnapshot(rec, pause), [c.PauseRecording(row.name, mute)]
     if state == "paused":
         # Paused in Asterisk but no pause stored (the process died between the two):
-        # it stays paused, under the usual time limit.
-        pause = Pause(new_id(rng), "restart", False)
-        opened = c.OpenPause(pause.pause_id, row.recording_id, call.call_id, "unknown", "restart")
+        # it stays paused, under the usual time limit. The old process paused it, so it
+        # was paused by the time it stopped hearing the call.
+        pause = Pause(new_id(rng), c.PauseReason.RESTART, False, heard_until)
+        restart = c.PauseReason.RESTART
+        opened = c.OpenPause(pause.pause_id, row.recording_id, call.call_id, "unknown", restart)
         return RecordingSnapshot(rec, pause), [opened]
     return RecordingSnapshot(rec, None), []
 
 
-def _restart_if_lost(
-    call: OpenCall, machine: InboundCall | OutboundCall, service: Service
-) -> list[c.Command]:
-    """The decision said record, but the old process died before its recording's row
-    was written: record from now on (a file Asterisk may have started without a row is
-    the orphan sweep's)."""
-    verdict = machine.verdict
-    if verdict is None or not verdict.record or call.has_recordings or machine.objected:
-        return []
-    return machine.rec.start(service.purposes)
-
-
-def _rejoin(
-    machine: InboundCall | OutboundCall,
-    bridge: Bridge | None,
-    view: AsteriskView,
-    caller: str,
-    agent: str,
-    gone: list[str],
-) -> list[c.Command]:
+def _rejoin(machine: Call, bridge: Bridge | None, gone: list[str]) -> list[c.Command]:
     """Both parties back in the bridge. A caller found out of it was in the payment IVR
     (or on the way): the hold music stops, the caller rejoins the agent, and only then
     does the payment's pause end (M1). Nothing if a party is gone: the call ends."""
     if gone:
         return []
+    caller, agent = machine.caller.id, machine.agent_leg.id
     members = set(bridge.channels) if bridge is not None else set()
     commands: list[c.Command] = []
     if bridge is None:
@@ -269,9 +242,9 @@ def _rejoin(
     if caller_out:
         commands += [c.StopHoldMusic(machine.bridge_id), c.AddToBridge(machine.bridge_id, caller)]
     pause = machine.rec.pause
-    if pause is not None and pause.reason == "payment_ivr":
-        commands += machine.talk.resume("payment", feedback=False)
-    if caller_out or (pause is not None and pause.reason == "payment_ivr"):
+    if pause is not None and pause.reason == c.PauseReason.PAYMENT_IVR:
+        commands += machine.talk.resume(c.PauseEnd.PAYMENT, feedback=False)
+    if caller_out or (pause is not None and pause.reason == c.PauseReason.PAYMENT_IVR):
         message = (
             "the controller restarted while the caller was in the payment IVR: the caller "
             "is back with the agent; nothing was charged by the restarted controller, and "

@@ -13,8 +13,9 @@ import itertools
 from enum import StrEnum
 
 from controller.calls import commands as c
+from controller.calls.ids import notice_playback
 from controller.config.model import Service
-from controller.store.records import ConsentEvent
+from controller.records import ConsentEvent
 
 
 class Stage(StrEnum):
@@ -46,15 +47,43 @@ class Announcement:
         self.completed = False
         """The caller heard the announcement (to its end, or up to the opt-out key)."""
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self._log_prefix}: {message}")
 
     def play(self, sound: str) -> c.Play:
-        self.playback_id = f"rc-{self.call_id}-p{next(self._playbacks)}"
+        self.playback_id = notice_playback(self.call_id, next(self._playbacks))
         return c.Play(self.caller_id, f"sound:{sound}", self.playback_id, self.service.language)
 
     def start(self) -> list[c.Command]:
         return [self.play(self.service.announcement.sound)]
+
+    @property
+    def over(self) -> bool:
+        """Nothing more to play before the parties are bridged."""
+        return self.stage is Stage.OVER
+
+    @property
+    def over_by_agent(self) -> bool:
+        """The agent gave the notice, or the person objected without waiting for it."""
+        return self.completed or self.objected
+
+    def skip(self) -> None:
+        """Nothing to play: the agent gives the notice in person (C6)."""
+        self.stage = Stage.OVER
+
+    def given_by_agent(self) -> bool:
+        """The agent's notice-given key (C6): False if it comes too late to count (the
+        notice was already given, or the person objected)."""
+        if self.completed or self.objected:
+            return False
+        self.completed = True
+        return True
+
+    def carried_on(self, *, completed: bool, objected: bool) -> None:
+        """A call carried on after a restart: what the store says was heard (R1)."""
+        self.stage = Stage.OVER
+        self.completed = completed
+        self.objected = objected
 
     def _consent(self, now: dt.datetime, kind: str, key: str, phase: str) -> c.AddConsent:
         version = self.service.announcement.version
@@ -104,7 +133,7 @@ class Announcement:
             self.stage = Stage.OVER
             if failed:
                 why = "the announcement could not be played; the call will not be recorded"
-                return [self._log(why, "warning")]
+                return [self._log(why, c.Level.WARNING)]
             # Stopped by the opt-out key or played to the end: either way the caller
             # heard what the key does.
             self.completed = True
@@ -112,7 +141,7 @@ class Announcement:
         if self.stage is Stage.FULL_NOTICE:
             self.stage = Stage.OVER
             if failed:
-                return [self._log("the full notice could not be played", "warning")]
+                return [self._log("the full notice could not be played", c.Level.WARNING)]
             self.completed = True
             return [c.AnnouncementHeard(self.call_id)]
         return []

@@ -8,10 +8,64 @@ are queued to the store thread and never hold up the next REST call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TypeAlias
 
 from controller.payments.charge import ChargeRequest
-from controller.store.records import CallStart, ConsentEvent, Decision, PaymentRecord
+from controller.records import CallStart, ConsentEvent, Decision, PaymentRecord
+
+
+class Level(StrEnum):
+    """A log line's level."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class AlertKind(StrEnum):
+    """An alert a call leaves for a supervisor."""
+
+    RECORDING_FAILED = "recording_failed"
+    """A recording stopped without being asked to, or never started."""
+    KEYS_UNHEARD = "keys_unheard"
+    """A recording discarded because the daemon could not hear the keys."""
+    PAUSE_TIMEOUT = "pause_timeout"
+    CARD_PAUSE_TIMEOUT = "card_pause_timeout"
+    PAYMENT_INTERRUPTED = "payment_interrupted"
+    """The controller restarted while the caller was in the payment IVR."""
+    CALL_CARRIED_ON = "call_carried_on"
+    """A restarted controller carried the call on."""
+    PAYMENT_REDIRECT = "payment_redirect"
+
+
+class PauseReason(StrEnum):
+    AGENT_KEY = "agent_key"
+    CARD = "card"
+    PAYMENT_IVR = "payment_ivr"
+    RESTART = "restart"
+    """Found paused in Asterisk after a restart, with no pause stored."""
+
+
+class PauseEnd(StrEnum):
+    """Who or what ended a pause."""
+
+    AGENT = "agent"
+    TIMEOUT = "timeout"
+    PAYMENT = "payment"
+    CALL_END = "call_end"
+    DISCARDED = "discarded"
+    RECORDING_FAILED = "recording_failed"
+    RECORDING_ENDED = "recording_ended"
+
+
+class Closed(StrEnum):
+    """How a recording's row closes without a file to keep."""
+
+    DISCARDED = "discarded"
+    FAILED = "failed"
+    MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -199,6 +253,15 @@ class RememberObjection(StoreCommand):
 
 
 @dataclass(frozen=True)
+class CarryObjection(StoreCommand):
+    """An objection stored under the HMAC an older rule gave a number's form moves to
+    the current HMAC (C4)."""
+
+    earlier_hash: str
+    caller_hash: str
+
+
+@dataclass(frozen=True)
 class OpenRecording(StoreCommand):
     recording_id: str
     call_id: str
@@ -213,11 +276,11 @@ class CloseRecording(StoreCommand):
     """The recording ended without a file to keep: ``discarded`` or ``failed``."""
 
     recording_id: str
-    state: str
+    state: Closed
 
 
 @dataclass(frozen=True)
-class AdoptRecording(WorkCommand):
+class TakeInRecording(WorkCommand):
     """Move the finished file into the vault, hash it, and store its metadata."""
 
     recording_id: str
@@ -245,14 +308,13 @@ class OpenPause(StoreCommand):
 @dataclass(frozen=True)
 class ClosePause(StoreCommand):
     pause_id: str
-    resumed_by: str
-    """``agent``, ``timeout``, ``call_end`` or ``discarded``."""
+    resumed_by: PauseEnd
 
 
 @dataclass(frozen=True)
 class AddAlert(StoreCommand):
     call_id: str
-    kind: str
+    kind: AlertKind
     message: str
 
 
@@ -261,6 +323,14 @@ class MakePrivate(StoreCommand):
     """Forget the call entirely and count one private call for the agent (A2)."""
 
     call_id: str
+    agent_id: str | None
+    day: str
+
+
+@dataclass(frozen=True)
+class CountPrivateCall(StoreCommand):
+    """A private call that never became a call (A2): only its count, per agent and day."""
+
     agent_id: str | None
     day: str
 
@@ -308,7 +378,7 @@ class CancelTimer(TimerCommand):
 
 @dataclass(frozen=True)
 class Log(ControlCommand):
-    level: str
+    level: Level
     message: str
 
 
@@ -344,17 +414,19 @@ Store: TypeAlias = (
     | RecordDecision
     | AddConsent
     | RememberObjection
+    | CarryObjection
     | OpenRecording
     | CloseRecording
     | OpenPause
     | ClosePause
     | AddAlert
     | MakePrivate
+    | CountPrivateCall
     | RecordPayment
     | EndCall
 )
 Work: TypeAlias = (
-    LookupObjection | AdoptRecording | DiscardIncoming | FetchPaymentDetails | SubmitPayment
+    LookupObjection | TakeInRecording | DiscardIncoming | FetchPaymentDetails | SubmitPayment
 )
 Timer: TypeAlias = StartTimer | CancelTimer
 Control: TypeAlias = Log | Finished

@@ -1,7 +1,7 @@
 """The agent's side of a bridged call, pure: the agent's keys (A2, A4, A5, M2) and the
 payment hand-off (M1), over the call's :class:`~controller.calls.recording.RecordingControl`.
 
-The call that owns it (inbound today; outbound and adopted calls next) says when the
+The :class:`~controller.calls.call.Call` that owns it says when the
 agent is connected and whether each party is still there; the conversation answers
 with commands, the protective one first.
 """
@@ -16,12 +16,17 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from controller.calls import commands as c
+from controller.calls import messages as m
+from controller.calls.announcement import Announcement
+from controller.calls.commands import PauseReason
+from controller.calls.ids import feedback_playback, ivr_playback
 from controller.calls.keys import KeyMatcher
 from controller.calls.payment import IVR_TIMER, PaymentLeg, Stage
 from controller.calls.recording import PAUSE_TIMER, RecordingControl
 from controller.config.model import Agent, AgentKeys, PaymentSettings, Service
 from controller.payments.charge import APPROVED, ChargeResult
 from controller.policy import on_demand_refusal
+from controller.records import ConsentEvent
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,16 @@ class Conversation:
         self._feedbacks = itertools.count(1)
         self._ivr_playbacks = itertools.count(1)
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self._log_prefix}: {message}")
+
+    def meet(self, agent: Agent | None) -> None:
+        """The agent on the call is known (answered, placed the call, or carried on)."""
+        self.agent = agent
+
+    def drop_payment(self) -> None:
+        """The payment is over with nobody to hear its outcome."""
+        self.payment = None
 
     def _paused_by(self) -> str:
         return self.agent.id if self.agent else "unknown"
@@ -81,7 +94,7 @@ class Conversation:
         which hear the bridge, do not hear it."""
         keys = self.settings.agent_keys
         sound = keys.ok_sound if ok else keys.refused_sound
-        playback_id = f"rc-{self.call_id}-f{next(self._feedbacks)}"
+        playback_id = feedback_playback(self.call_id, next(self._feedbacks))
         return c.Play(self.agent_channel_id, f"sound:{sound}", playback_id)
 
     # -- agent keys ------------------------------------------------------------------
@@ -107,12 +120,14 @@ class Conversation:
         match action:
             case "payment":
                 return self.start_payment(now, payment_refusal())
-            case "pause" | "card":
-                return self._pause("agent_key" if action == "pause" else "card", now)
+            case "pause":
+                return self._pause(PauseReason.AGENT_KEY, now)
+            case "card":
+                return self._pause(PauseReason.CARD, now)
             case "resume":
                 refusal = self.rec.resume_refusal()
                 if refusal is None:
-                    return self.resume("agent")
+                    return self.resume(c.PauseEnd.AGENT)
                 if self.rec.pause is None:
                     return [self.feedback(False)]
                 return [self.feedback(False), self._log(refusal)]
@@ -124,7 +139,7 @@ class Conversation:
                 return notice_given(self.settings.agent_keys.notice_given)
         return [
             self.feedback(False),
-            self._log(f"agent key '{action}' is not available", "warning"),
+            self._log(f"agent key '{action}' is not available", c.Level.WARNING),
         ]
 
     def _pause(self, reason: str, now: dt.datetime) -> list[c.Command]:
@@ -137,7 +152,7 @@ class Conversation:
             self._log(f"recording paused ({reason})"),
         ]
 
-    def resume(self, by: str, feedback: bool = True) -> list[c.Command]:
+    def resume(self, by: c.PauseEnd, feedback: bool = True) -> list[c.Command]:
         if self.rec.pause is None:
             return []
         commands = self.rec.resume(by)
@@ -159,6 +174,19 @@ class Conversation:
             c.MakePrivate(self.call_id, self.agent.id if self.agent else None, day),
             self.feedback(True),
             self._log("declared private by the agent: nothing of it is kept but a count"),
+        ]
+
+    def notice_given(self, notice: Announcement, key: str, now: dt.datetime) -> list[c.Command]:
+        """The agent's notice-given key (C6): stored with the call, as consent events
+        are, unless it came too late to count."""
+        if not notice.given_by_agent():
+            return [self.feedback(False)]
+        version = self.service.announcement.version
+        event = ConsentEvent(self.call_id, now, "notice_given", key, version, "conversation")
+        return [
+            c.AddConsent(event),
+            self.feedback(True),
+            self._log("the agent confirmed the notice to the customer"),
         ]
 
     def _start_on_demand(self, now: dt.datetime, caller_objected: bool) -> list[c.Command]:
@@ -209,7 +237,7 @@ class Conversation:
             if self.rec.pause is None or self.payment is not None:
                 return []
             alert = self.rec.timeout_alert()
-            return [*self.resume("timeout"), *alert]
+            return [*self.resume(c.PauseEnd.TIMEOUT), *alert]
         if name == IVR_TIMER:
             return self.payment.timed_out(now) if self.payment is not None else []
         return None
@@ -240,7 +268,7 @@ class Conversation:
             settings=settings,
             started_at=now,
             rng=self.rng,
-            playback_id=lambda: f"rc-{self.call_id}-i{next(self._ivr_playbacks)}",
+            playback_id=lambda: ivr_playback(self.call_id, next(self._ivr_playbacks)),
             log_prefix=self._log_prefix,
         )
         if fetch:
@@ -259,12 +287,12 @@ class Conversation:
         if not leg.accept(amount, order):
             self.payment = None
             return [
-                *self.resume("payment", feedback=False),
+                *self.resume(c.PauseEnd.PAYMENT, feedback=False),
                 self.feedback(False),
                 self._log(
                     "payment refused: the call carries no valid amount (RECCONTROL_PAYMENT_AMOUNT"
                     ") or order reference (RECCONTROL_PAYMENT_ORDER)",
-                    "warning",
+                    c.Level.WARNING,
                 ),
             ]
         today = now.astimezone(self.settings.timezone).date()
@@ -276,6 +304,30 @@ class Conversation:
             *leg.enter_ivr(now, today),
             self._log(f"caller in the payment IVR ({leg.amount} {leg.settings.currency})"),
         ]
+
+    def on_payment(
+        self, message: m.Message, now: dt.datetime, refusal: Callable[[], str | None]
+    ) -> list[c.Command]:
+        """The payment's details, an API's request for it (``refusal`` says whether the
+        call may go to the IVR now), or its outcome."""
+        match message:
+            case m.PaymentDetails(amount=amount, order_reference=order):
+                return self.payment_details(amount, order, now)
+            case m.PaymentRequested(amount=amount, order_reference=order):
+                if refusal() is not None:
+                    return []
+                started = self.start_payment(now, None, fetch=False)
+                return started + self.payment_details(amount, order, now)
+            case m.PaymentDone(result=result):
+                return self.payment_done(result, now)
+        return []
+
+    def unanswered_payment(self, now: dt.datetime) -> list[c.Command]:
+        """The call is over and a payment sent got no answer: its outcome is unknown."""
+        leg = self.payment
+        if leg is None or leg.stage is not Stage.SUBMITTING:
+            return []
+        return leg.conclude("unknown", "", 0, "no answer before the end", now)
 
     def payment_done(self, result: ChargeResult, now: dt.datetime) -> list[c.Command]:
         return self.payment.charged(result, now) if self.payment is not None else []
@@ -301,7 +353,7 @@ class Conversation:
             *self.stop_hold_music(),
             c.AddToBridge(self.bridge_id, self.caller_id),
             # Only once the caller is back with the agent does the recording resume (M1).
-            *self.resume("payment", feedback=False),
+            *self.resume(c.PauseEnd.PAYMENT, feedback=False),
             self._log("caller back with the agent"),
         ]
 

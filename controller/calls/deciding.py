@@ -15,7 +15,7 @@ from controller.calls import commands as c
 from controller.calls.recording import RecordingControl
 from controller.config.model import Agent, Service
 from controller.policy import Reason, Verdict, decide
-from controller.store.records import Decision
+from controller.records import Decision
 
 
 def decide_and_start(

@@ -12,34 +12,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, assert_never
 
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
-from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.asterisk_view import AsteriskView, read_view
+from controller.calls.asterisk_view import AsteriskQueries
 from controller.calls.ids import far_side_id
 from controller.calls.recording import RECORDING_FAILED
+from controller.calls.store_writes import Write, write_of
+from controller.calls.timers import CallTimers
 from controller.clock import Clock
-from controller.config.model import Agent, Config
-from controller.payments.charge import REDIRECT_REFUSED, UNAVAILABLE, ChargeRequest, ChargeResult
-from controller.payments.gateway import PaymentGateway
-from controller.recordings import LocalVault, VaultError, VaultRefused, VaultUnusable
-from controller.retention.unusable import delete_unusable
+from controller.config.model import Config
+from controller.payments.charge import REDIRECT_REFUSED, ChargeRequest
+from controller.payments.gateway import PaymentGateway, charge_or_unavailable
+from controller.recordings import LocalVault
+from controller.records import OpenCall
+from controller.retention.intake import Intake, VaultIntake
 from controller.stoppoints import ASKED as STOPS_ASKED
 from controller.stoppoints import stop_asked, stop_point
 from controller.store import SqliteStore, StoreThread
-from controller.store.records import OpenCall
 
 log = logging.getLogger("reccontrol.calls")
 
 # Commands that protect audio: their reaction time from the key press is logged.
 PROTECTIVE = (c.CancelRecording, c.PauseRecording)
-UNHANDLED_VARIABLE = "RECCONTROL_RESULT"
 # Clean-up on something already gone is not a failure.
 CLEANUP = (c.Hangup, c.DestroyBridge, c.StopPlayback, c.StopRecording, c.CancelRecording)
 
@@ -78,8 +78,11 @@ class CommandExecutor:
         self._vault = vault
         self._clock = clock
         self._gateway = gateway
+        self._intake = VaultIntake(vault=vault, store=store, clock=clock)
+        self.asterisk = AsteriskQueries(client, config)
+        """What the router and the gap recovery ask Asterisk."""
         self._sink: CallSink | None = None
-        self._timers: dict[str, dict[str, asyncio.TimerHandle]] = {}
+        self._timers = CallTimers(self._fire)
         self._background: set[asyncio.Future[Any]] = set()
         self.reaction_times_ms: list[float] = []
         self.recording_failures = 0
@@ -132,11 +135,11 @@ class CommandExecutor:
                 # between leaves a row the next one finds, never a file nobody knows (R1).
                 await self.open_recording(call_id, command)
             case c.StoreCommand():
-                self._store_write(call_id, command)
+                self.store_write(command)
             case c.WorkCommand():
                 self._work(call_id, command)
             case c.TimerCommand():
-                self._timer(call_id, command)
+                self._timers.run(call_id, command)
             case c.Log(level=level, message=message):
                 log.log(logging.getLevelName(level.upper()), message)
             case c.Finished():
@@ -205,155 +208,29 @@ class CommandExecutor:
             case c.DestroyBridge(bridge_id=bridge_id):
                 await client.destroy_bridge(bridge_id)
             case c.ContinueInDialplan(channel_id=channel_id):
-                await self.return_to_dialplan(channel_id)
+                await self.asterisk.return_to_dialplan(channel_id)
             case _:
                 assert_never(command)
 
-    async def return_to_dialplan(self, channel_id: str) -> None:
-        """Hands the channel back, flagged so the dialplan sends it on unrecorded."""
-        try:
-            await self._client.set_variable(channel_id, UNHANDLED_VARIABLE, "unhandled")
-            await self._client.continue_in_dialplan(channel_id)
-        except AriError as exc:
-            log.error(
-                "channel %s: could not return it to the dialplan (%s)", channel_id, exc.error_id
-            )
-
-    async def continue_private_call(self, channel_id: str) -> None:
-        try:
-            await self._client.continue_in_dialplan(channel_id)
-        except AriError as exc:
-            log.error("a private call could not be handed back to the dialplan (%s)", exc.error_id)
-
-    async def hang_up_stray(self, channel_id: str) -> None:
-        """A channel nobody waits for any more: hang it up, gone or not."""
-        try:
-            await self._client.hangup(channel_id)
-        except AriError:
-            pass
-
-    async def existing_channels(self) -> set[str] | None:
-        """Every channel Asterisk has now (in the application or not), or None when it
-        cannot say."""
-        try:
-            return {channel.id for channel in await self._client.list_channels()}
-        except AriError as exc:
-            log.warning("channels unreadable (%s)", exc.error_id)
-            return None
-
     async def open_recording(self, call_id: str, opened: c.OpenRecording) -> None:
         self.sink.track_recording(call_id, opened.name)
-        now = self._clock.now()
+        days = self._config.privacy.objection_memory_days
         try:
-            await self._store.run(
-                lambda s: s.open_recording(
-                    opened.recording_id,
-                    opened.call_id,
-                    opened.name,
-                    opened.fmt,
-                    opened.purposes,
-                    now,
-                    opened.retention_days,
-                )
-            )
+            await self._store.run(write_of(opened, self._clock.now(), days))
         except Exception:
             # The call goes on; a file without its row is the orphan sweep's to delete.
             log.exception(
                 "call %s: recording %s: its row could not be written", call_id, opened.recording_id
             )
 
-    # -- adoption after a restart (R1) -------------------------------------------------
+    # -- calls a previous run left open (R1) ----------------------------------------
     async def open_calls(self) -> list[OpenCall]:
         return await self._store.run(lambda s: s.open_calls())
-
-    async def asterisk_view(self, recording_names: list[str]) -> AsteriskView | None:
-        """What Asterisk has now, or None when it cannot say."""
-        try:
-            return await read_view(self._client, recording_names)
-        except AriError as exc:
-            log.warning("Asterisk's calls unreadable (%s)", exc.error_id)
-            return None
 
     async def close_interrupted(self, keep: set[str]) -> int:
         """Closes the calls a previous run left open that nobody carries on."""
         now = self._clock.now()
         return await self._store.run(lambda s: s.close_interrupted_calls(now, keep))
-
-    async def asterisk_started(self) -> str | None:
-        """When the Asterisk now answering started (``GET /asterisk/info``), or None when
-        it cannot say: a new value means it restarted."""
-        try:
-            info = await self._client.asterisk_info()
-        except AriError as exc:
-            log.warning("Asterisk's start time is unreadable (%s)", exc.error_id)
-            return None
-        status = info.get("status")
-        started = status.get("startup_time") if isinstance(status, dict) else None
-        return started if isinstance(started, str) else None
-
-    async def application_channels(self) -> set[str] | None:
-        """The channels in the Stasis application now, or None when Asterisk cannot
-        say."""
-        try:
-            return set((await self._client.get_application()).channel_ids)
-        except AriError as exc:
-            log.warning("the application's channels are unreadable (%s)", exc.error_id)
-            return None
-
-    async def playback_over(self, playback_id: str) -> bool:
-        """Whether Asterisk no longer has the playback (it finished, or failed); False
-        when it cannot say."""
-        try:
-            await self._client.request("GET", f"/playbacks/{playback_id}")
-        except AriNotFound:
-            return True
-        except AriError:
-            return False
-        return False
-
-    async def channel_in_stasis(self, channel_id: str) -> Channel | None:
-        """The channel, if it sits in a Stasis application now; None if it does not, is
-        gone, or Asterisk cannot say."""
-        try:
-            channel = await self._client.get_channel(channel_id)
-        except AriError:
-            return None
-        return channel if channel.dialplan_app.lower() == "stasis" else None
-
-    async def in_stasis(self, channel_id: str) -> bool:
-        """Whether the channel sits in a Stasis application now, not merely watched by
-        ours (the far half of a Local channel the controller dialled is listed in the
-        application too). When Asterisk cannot say, assume it does."""
-        try:
-            channel = await self._client.get_channel(channel_id)
-        except AriNotFound:
-            return False
-        except AriError:
-            return True
-        return channel.dialplan_app.lower() == "stasis"
-
-    async def agent_named_on(self, channel_id: str) -> Agent | None:
-        """Who answered behind a Local target. A Queue() on the far half names the member
-        that answered in ``MEMBERINTERFACE`` (queues.conf ``setinterfacevar=yes``), e.g.
-        ``PJSIP/bruno``: matched exactly against the agents' endpoints. Otherwise the site's
-        dialplan may name the agent in ``RECCONTROL_AGENT``. Neither: nobody, and the
-        call is not recorded."""
-        try:
-            member = await self._client.get_variable(far_side_id(channel_id), "MEMBERINTERFACE")
-        except AriError:
-            member = ""
-        if member:
-            agent = self._config.agent_for_interface(member)
-            if agent is None:
-                log.warning(
-                    "channel %s: queue member %s is no configured agent", channel_id, member
-                )
-            return agent
-        try:
-            agent_id = await self._client.get_variable(channel_id, "RECCONTROL_AGENT")
-        except AriError:
-            return None
-        return self._config.agents.get(agent_id)
 
     # -- store -----------------------------------------------------------------------
     async def _stop_before_write(self, command: c.Store) -> None:
@@ -363,58 +240,14 @@ class CommandExecutor:
         if stop_asked(point):
             await self._store.run(lambda s: stop_point(point))
 
-    def _store_write(self, call_id: str, command: c.Store) -> None:
-        now = self._clock.now()
-        match command:
-            case c.BeginCall(call=call, announcement_version=version):
-                self.write(lambda s: s.begin_call(call, version))
-            case c.AnnouncementHeard(call_id=heard):
-                self.write(lambda s: s.announcement_heard(heard))
-            case c.RecordDecision(decision=decision):
-                self.write(lambda s: s.record_decision(decision))
-            case c.AddConsent(event=consent):
-                self.write(lambda s: s.add_consent_event(consent))
-            case c.RememberObjection(caller_hash=hashed):
-                days = self._config.privacy.objection_memory_days
-                self.write(lambda s: s.remember_objection(hashed, now, days))
-            case c.OpenRecording():
-                self.spawn(self.open_recording(call_id, command))
-            case c.CloseRecording(recording_id=recording_id, state=state):
-                self.write(lambda s: s.close_recording(recording_id, state, now))
-            case c.OpenPause():
-                pause = command
-                self.write(
-                    lambda s: s.open_pause(
-                        pause.pause_id,
-                        pause.recording_id,
-                        pause.call_id,
-                        pause.paused_by,
-                        pause.reason,
-                        now,
-                    )
-                )
-            case c.ClosePause(pause_id=pause_id, resumed_by=resumed_by):
-                self.write(lambda s: s.close_pause(pause_id, resumed_by, now))
-            case c.AddAlert(call_id=alert_call, kind=kind, message=message):
-                if kind == RECORDING_FAILED:
-                    self.recording_failures += 1
-                self.write(lambda s: s.add_alert(alert_call, kind, message, now))
-            case c.MakePrivate(call_id=private_call, agent_id=agent_id, day=day):
-                self.write(lambda s: s.make_private(private_call, agent_id, day))
-            case c.RecordPayment(payment=payment):
-                self.write(lambda s: s.record_payment(payment))
-            case c.EndCall():
-                end = command
-                self.write(
-                    lambda s: s.end_call(
-                        end.call_id, now, end.outcome, end.agent_id, end.announcement_completed
-                    )
-                )
-            case _:
-                assert_never(command)
+    def store_write(self, command: c.Store) -> None:
+        """Queues the command's write to the store thread; nothing waits for it."""
+        if isinstance(command, c.AddAlert) and command.kind == RECORDING_FAILED:
+            self.recording_failures += 1
+        days = self._config.privacy.objection_memory_days
+        self._write(write_of(command, self._clock.now(), days))
 
-    def write(self, fn: Callable[[SqliteStore], object]) -> None:
-        """Queues a write to the store thread; nothing waits for it."""
+    def _write(self, fn: Write) -> None:
         self.spawn(self._store.run(fn))
 
     # -- work off the event loop -----------------------------------------------------
@@ -422,11 +255,11 @@ class CommandExecutor:
         match command:
             case c.LookupObjection(caller_hash=hashed):
                 self.spawn(self._lookup_objection(call_id, hashed))
-            case c.AdoptRecording(recording_id=recording_id, name=name, fmt=fmt):
+            case c.TakeInRecording(recording_id=recording_id, name=name, fmt=fmt):
                 # Settling from now, not from when the task starts: the call may be
                 # forgotten first, and the orphan sweep must not take the file meanwhile.
                 self.settling.add(name)
-                self.spawn(self._adopt(call_id, recording_id, name, fmt))
+                self.spawn(self.take_in(call_id, recording_id, name, fmt))
             case c.DiscardIncoming(name=name, fmt=fmt):
                 self.settling.add(name)
                 self.spawn(self._discard_incoming(call_id, name, fmt))
@@ -460,54 +293,13 @@ class CommandExecutor:
             objected = True
         self.sink.feed(call_id, m.ObjectionKnown(objected))
 
-    async def _adopt(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
+    async def take_in(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
+        """The call's finished file into the vault (:mod:`controller.retention.intake`)."""
         try:
-            await self._adopt_file(call_id, recording_id, name, fmt)
+            if await self._intake.call_file(call_id, recording_id, name, fmt) is Intake.UNUSABLE:
+                self.recording_failures += 1
         finally:
             self.settling.discard(name)
-
-    async def _adopt_file(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
-        try:
-            adopted = await asyncio.to_thread(self._vault.adopt, name, fmt)
-        except VaultError as exc:
-            log.error("recording %s: %s", recording_id, exc)
-            now = self._clock.now()
-            if isinstance(exc, VaultUnusable):
-                # Nothing to keep (Asterisk died before writing audio, or not a WAV).
-                self.recording_failures += 1
-                await delete_unusable(
-                    vault=self._vault,
-                    store=self._store,
-                    clock=self._clock,
-                    recording_id=recording_id,
-                    file=self._vault.incoming_path(name, fmt).name,
-                    why=exc.reason,
-                )
-                return
-            if isinstance(exc, VaultRefused):
-                # A planted link or foreign file in Asterisk's folder: someone may be
-                # reaching for a file elsewhere. An alert a person must look at.
-                log.error("ALERT: recording %s refused by the vault", recording_id)
-                message = f"recording {recording_id}: {exc}"
-                await self._store.run(lambda s: s.add_alert(None, "vault_refused", message, now))
-            elif exc.kept:
-                # Vault full or unwritable: the file waits in Asterisk's folder, its row
-                # stays live, and the orphan sweep vaults it once the vault takes it.
-                message = (
-                    f"recording {recording_id} could not be vaulted ({exc}); kept in "
-                    "Asterisk's folder until the vault takes it"
-                )
-                await self._store.run(lambda s: s.add_alert(call_id, "vault_failed", message, now))
-                return
-            await self._store.run(lambda s: s.close_recording(recording_id, "missing", now))
-            return
-        now = self._clock.now()
-        await self._store.run(
-            lambda s: s.finish_recording(
-                recording_id, str(adopted.path), adopted.duration_seconds, adopted.sha256, now
-            )
-        )
-        log.info("recording %s stored: %.1f s", recording_id, adopted.duration_seconds)
 
     async def _discard_incoming(self, call_id: str, name: str, fmt: str) -> None:
         try:
@@ -519,27 +311,11 @@ class CommandExecutor:
             self.settling.discard(name)
 
     async def _payment_details(self, call_id: str, channel_id: str) -> None:
-        amount = order = ""
-        try:
-            amount = await self._client.get_variable(channel_id, "RECCONTROL_PAYMENT_AMOUNT")
-            order = await self._client.get_variable(channel_id, "RECCONTROL_PAYMENT_ORDER")
-        except AriError as exc:
-            log.warning("call %s: payment details unreadable (%s)", call_id, exc.error_id)
-        self.sink.feed(call_id, m.PaymentDetails(amount.strip(), order.strip()))
+        amount, order = await self.asterisk.payment_details(call_id, channel_id)
+        self.sink.feed(call_id, m.PaymentDetails(amount, order))
 
     async def _submit_payment(self, call_id: str, request: ChargeRequest) -> None:
-        if self._gateway is None:
-            request.card.wipe()
-            result = ChargeResult(UNAVAILABLE, "", 0, "no payment API configured", 0.0)
-        else:
-            try:
-                result = await self._gateway.charge(request)
-            except Exception as exc:
-                # Whatever broke, the call must hear an outcome: a caller waiting in the
-                # IVR for an answer that never comes is a caller lost (R2).
-                log.error("call %s: the payment failed: %s", call_id, type(exc).__name__)
-                detail = f"payment API answer unusable ({type(exc).__name__})"
-                result = ChargeResult(UNAVAILABLE, "", 0, detail, 0.0)
+        result = await charge_or_unavailable(self._gateway, request, call_id)
         log.info(
             "call %s: payment API answered %s in %.0f ms after %d attempt(s)",
             call_id,
@@ -553,35 +329,18 @@ class CommandExecutor:
                 f"the payment API answered a redirect ({result.detail}); the card was not "
                 "re-sent: check payment.api_url"
             )
-            now = self._clock.now()
-            self.write(lambda s: s.add_alert(call_id, "payment_redirect", message, now))
+            self.store_write(c.AddAlert(call_id, c.AlertKind.PAYMENT_REDIRECT, message))
         self.sink.feed(call_id, m.PaymentDone(result))
 
     # -- timers ----------------------------------------------------------------------
-    def _timer(self, call_id: str, command: c.Timer) -> None:
-        timers = self._timers.setdefault(call_id, {})
-        match command:
-            case c.StartTimer(name=name, seconds=seconds):
-                old = timers.pop(name, None)
-                if old is not None:
-                    old.cancel()
-                timers[name] = asyncio.get_running_loop().call_later(
-                    seconds, self.sink.feed, call_id, m.TimerFired(name)
-                )
-            case c.CancelTimer(name=name):
-                handle = timers.pop(name, None)
-                if handle is not None:
-                    handle.cancel()
-            case _:
-                assert_never(command)
+    def _fire(self, call_id: str, name: str) -> None:
+        self.sink.feed(call_id, m.TimerFired(name))
 
     def drop_timers(self, call_id: str) -> None:
-        for handle in self._timers.pop(call_id, {}).values():
-            handle.cancel()
+        self._timers.drop(call_id)
 
     async def close(self, grace: float) -> None:
         """Cancels every timer; lets background work finish for up to ``grace`` seconds."""
-        for call_id in list(self._timers):
-            self.drop_timers(call_id)
+        self._timers.drop_all()
         if self._background:
             await asyncio.wait(self._background, timeout=grace)

@@ -21,15 +21,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import re
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from controller.calls import messages as m
+from controller.calls.call import Call
 from controller.calls.executor import CommandExecutor
-from controller.calls.ids import far_side_id
-from controller.calls.inbound import InboundCall
-from controller.calls.outbound import OutboundCall
+from controller.calls.ids import far_side_id, is_our_leg
 from controller.clock import Clock
 from controller.config.model import Config
 
@@ -38,11 +36,7 @@ log = logging.getLogger("reccontrol.calls")
 GRACE = 0.5
 """Seconds given to an event that may already be on its way on the new connection (a
 StasisStart) before a channel it would explain is judged."""
-OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer)(-far)?")
-"""The legs the controller dials itself (``rc-<call id>-agent``, ``-customer``) and the
-far halves of those that are Local channels."""
-
-Machines = Callable[[], dict[str, InboundCall | OutboundCall]]
+Machines = Callable[[], dict[str, Call]]
 """The machines of the calls in progress, by call id."""
 Feed = Callable[[str, m.Message], None]
 
@@ -52,14 +46,16 @@ class GapRecovery:
         self,
         *,
         machines: Machines,
-        tracked: Callable[[], set[str]],
+        owners: Callable[[], dict[str, str]],
         feed: Feed,
         executor: CommandExecutor,
         config: Config,
         clock: Clock,
     ) -> None:
         self._machines = machines
-        self._tracked = tracked
+        self._owners = owners
+        self._asterisk_start: str | None = None
+        """When the Asterisk of the last connection started."""
         self._feed = feed
         self._executor = executor
         self._config = config
@@ -81,6 +77,46 @@ class GapRecovery:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    # -- the resync ------------------------------------------------------------------
+    async def asterisk_restarted(self) -> bool:
+        """Whether Asterisk restarted since the last connection. Its restart ended every
+        call it had, and the link dropped with it: nothing was recorded, and no key
+        pressed, while the daemon could not hear, so nothing is discarded for that."""
+        started = await self._executor.asterisk.asterisk_started()
+        before, self._asterisk_start = self._asterisk_start, started or self._asterisk_start
+        restarted = before is not None and started is not None and started != before
+        if restarted:
+            log.warning("Asterisk restarted while the link to it was down")
+        return restarted
+
+    async def resync(self, in_application: set[str], reconnect: bool) -> None:
+        """After a reconnect, calls whose channels vanished during the gap are ended.
+
+        Gone means gone from Asterisk (``GET /channels``), not merely absent from the
+        application: an agent leg still ringing is not in Stasis yet, and one not yet
+        dialled does not exist at all; calling either gone would leave the agent's
+        phone in a dead call once it answers."""
+        existing = await self._executor.asterisk.existing_channels()
+        if existing is None:
+            log.warning("resync: Asterisk's channels unreadable; no call ended")
+        owners, machines = self._owners(), self._machines()
+        # A leg the call has not dialled yet cannot be gone.
+        dialled = {
+            ch for ch, call in owners.items() if call not in machines or machines[call].dialled(ch)
+        }
+        gone = dialled - existing if existing is not None else set()
+        for channel_id in gone:
+            call_id = owners[channel_id]
+            # Every channel of the call gone at once: Asterisk died or restarted unseen.
+            lost = all(ch in gone for ch in dialled if owners[ch] == call_id)
+            self._feed(call_id, m.ChannelGone(channel_id, lost=lost, unseen=True))
+        # Channels no call owns: their StasisStart was lost (the link was down, or the
+        # daemon was): released once a grace has passed, whether this is the first
+        # connection or a reconnect.
+        self.release_strangers(in_application - set(owners))
+        if reconnect:
+            log.info("resynced after reconnect: %d call(s) in progress", len(machines))
 
     # -- keys ------------------------------------------------------------------------
     def keys_unheard(self, blind_since: float) -> None:
@@ -108,7 +144,7 @@ class GapRecovery:
             if leg is not None and leg in in_application:
                 self._background(self._recover_answer(call_id, leg), "reccontrol-recover-answer")
 
-    def _waits_for(self, call_id: str) -> InboundCall | OutboundCall | None:
+    def _waits_for(self, call_id: str) -> Call | None:
         return self._machines().get(call_id)
 
     async def _recover_playbacks(self, call_id: str, playback_ids: tuple[str, ...]) -> None:
@@ -116,7 +152,7 @@ class GapRecovery:
         has ended in the gap, its PlaybackFinished lost: without it the call would wait
         in silence for good."""
         for playback_id in playback_ids:
-            if not await self._executor.playback_over(playback_id):
+            if not await self._executor.asterisk.playback_over(playback_id):
                 continue
             machine = self._waits_for(call_id)
             if machine is not None and playback_id in machine.awaited_playbacks:
@@ -128,15 +164,15 @@ class GapRecovery:
         it answered in the gap. Still unanswered for its call after the grace, it is
         taken as answered."""
         await asyncio.sleep(GRACE)
-        channel = await self._executor.channel_in_stasis(leg)
+        channel = await self._executor.asterisk.channel_in_stasis(leg)
         machine = self._waits_for(call_id)
         if channel is None or machine is None or machine.unanswered_leg != leg:
             return
         log.info("call %s: leg %s answered unheard", call_id, leg)
-        if isinstance(machine, InboundCall):
+        if machine.direction == "inbound":
             agent = self._config.agent_for_channel(channel.name)
             if agent is None:
-                agent = await self._executor.agent_named_on(leg)
+                agent = await self._executor.asterisk.agent_named_on(leg)
             if machine.unanswered_leg == leg:
                 self._feed(call_id, m.AgentAnswered(channel, agent))
         else:
@@ -152,7 +188,7 @@ class GapRecovery:
         dialplan with ``RECCONTROL_RESULT=unhandled``, whose fallback carries the call on
         unrecorded. Idempotent: a channel already being released, or no longer in the
         application, is left alone. Returns the task doing it, if any."""
-        tracked = self._tracked()
+        tracked = set(self._owners())
         fresh = {i for i in channel_ids if i not in tracked and i not in self._releasing}
         if not fresh:
             return None
@@ -162,7 +198,7 @@ class GapRecovery:
     async def _release(self, channel_ids: set[str]) -> None:
         try:
             await asyncio.sleep(GRACE)
-            present = await self._executor.application_channels()
+            present = await self._executor.asterisk.application_channels()
             if present is None:
                 log.warning(
                     "%d untracked channel(s) in the application could not be checked; left "
@@ -170,22 +206,22 @@ class GapRecovery:
                     len(channel_ids),
                 )
                 return
-            tracked = self._tracked()
+            tracked = set(self._owners())
             tracked |= {far_side_id(channel_id) for channel_id in tracked}
             for channel_id in sorted((channel_ids & present) - tracked):
-                if OUR_LEG.fullmatch(channel_id):
+                if is_our_leg(channel_id):
                     log.warning(
                         "channel %s: a leg this controller dialled for a call it no longer "
                         "has; hung up",
                         channel_id,
                     )
-                    await self._executor.hang_up_stray(channel_id)
-                elif await self._executor.in_stasis(channel_id):
+                    await self._executor.asterisk.hang_up_stray(channel_id)
+                elif await self._executor.asterisk.in_stasis(channel_id):
                     log.warning(
                         "channel %s entered the application unheard (its StasisStart was "
                         "lost); handed back to the dialplan, unrecorded",
                         channel_id,
                     )
-                    await self._executor.return_to_dialplan(channel_id)
+                    await self._executor.asterisk.return_to_dialplan(channel_id)
         finally:
             self._releasing -= channel_ids

@@ -1,15 +1,78 @@
-"""Random identifiers for calls, recordings, pauses and payments."""
+"""Identifiers: random ones for calls, recordings, pauses and payments, and the names
+the controller gives its Asterisk resources. Every resource name is spelt here, and
+read back here: a call's bridge, legs and playbacks are all ``rc-<call id>…``, so a
+restarted controller or a stray event finds the call from the name alone."""
 
 from __future__ import annotations
 
 import random
+import re
+
+PREFIX = "rc"
+_OURS = re.compile(r"rc-([0-9a-f]+)(?:-.*)?")
+_OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer)(-far)?")
+"""The legs the controller dials itself and the far halves of those that are Local
+channels."""
 
 
 def new_id(rng: random.Random, bits: int = 128) -> str:
     return f"{rng.getrandbits(bits):0{bits // 4}x}"
 
 
+def bridge_id(call_id: str) -> str:
+    return f"{PREFIX}-{call_id}"
+
+
+def agent_leg(call_id: str) -> str:
+    """The agent's leg an inbound call dials."""
+    return f"{PREFIX}-{call_id}-agent"
+
+
+def customer_leg(call_id: str) -> str:
+    """The customer's leg an outbound call dials (C6)."""
+    return f"{PREFIX}-{call_id}-customer"
+
+
+def notice_playback(call_id: str, n: int) -> str:
+    """The announcement, the full notice and the no-agent message, in turn."""
+    return f"{PREFIX}-{call_id}-p{n}"
+
+
+def feedback_playback(call_id: str, n: int) -> str:
+    """A short sound to the agent only."""
+    return f"{PREFIX}-{call_id}-f{n}"
+
+
+def ivr_playback(call_id: str, n: int) -> str:
+    return f"{PREFIX}-{call_id}-i{n}"
+
+
+def tone_playback(call_id: str) -> str:
+    """The waiting tone the agent of an outbound call hears during the announcement."""
+    return f"{PREFIX}-{call_id}-t1"
+
+
+def caller_playbacks(call_id: str, direction: str) -> tuple[str, ...]:
+    """What a call may have left playing on the channel it came in on: the notices of an
+    inbound call, the waiting tone of an outbound one."""
+    if direction == "outbound":
+        return (tone_playback(call_id),)
+    return tuple(notice_playback(call_id, n) for n in (1, 2, 3))
+
+
 def far_side_id(channel_id: str) -> str:
     """The id given to the far half (``;2``) of a Local channel the controller dials: the
     half that runs the dialplan, a Queue() for example, and knows who answered."""
     return f"{channel_id}-far"
+
+
+def call_of(resource_id: str) -> str:
+    """The call id in one of our resource names, or "" for a name that is not ours."""
+    found = _OURS.fullmatch(resource_id)
+    return found.group(1) if found else ""
+
+
+def is_our_leg(channel_id: str) -> bool:
+    """A leg the controller dialled (``rc-<call>-agent``, ``-customer``, their far
+    halves)."""
+    return _OUR_LEG.fullmatch(channel_id) is not None

@@ -22,7 +22,7 @@ from controller.logs import contains_pan
 from controller.payments import ivr as i
 from controller.payments.amount import AmountRefused, checked_amount
 from controller.payments.charge import APPROVED, DECLINED, UNKNOWN, ChargeRequest, ChargeResult
-from controller.store.records import PaymentRecord
+from controller.records import PaymentRecord
 
 IVR_TIMER = "payment-entry"
 ORDER_REFERENCE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -70,7 +70,7 @@ class PaymentLeg:
         self.status: str | None = None
         """Set once the outcome is known: ``approved``, ``declined``, ``abandoned``..."""
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self._log_prefix}: {message}")
 
     @property

@@ -21,9 +21,9 @@ from controller.calls.ids import new_id
 from controller.config.model import PauseSettings
 
 PAUSE_TIMER = "pause"
-RECORDING_FAILED = "recording_failed"
+RECORDING_FAILED = c.AlertKind.RECORDING_FAILED
 """Alert kind of a recording that stopped without being asked to, or never started."""
-KEYS_UNHEARD = "keys_unheard"
+KEYS_UNHEARD = c.AlertKind.KEYS_UNHEARD
 """Alert kind of a recording discarded because the daemon could not hear the keys."""
 
 
@@ -52,7 +52,7 @@ class Recording:
 class Pause:
     pause_id: str
     reason: str
-    """``agent_key``, ``card`` or ``payment_ivr``."""
+    """A :class:`~controller.calls.commands.PauseReason`, or what a stored row says."""
     mute: bool
     opened_at: dt.datetime | None = None
     """When the pause began; None when not known (then it proves nothing about when
@@ -98,7 +98,7 @@ class RecordingControl:
         copy = Recording(rec.recording_id, rec.name, rec.state, rec.purposes) if rec else None
         return RecordingSnapshot(copy, self.pause)
 
-    def _log(self, message: str, level: str = "info") -> c.Log:
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self._log_prefix}: {message}")
 
     # -- questions -------------------------------------------------------------------
@@ -127,7 +127,7 @@ class RecordingControl:
         """Why the agent's resume key does nothing now, or None."""
         if self.pause is None:
             return "nothing to resume"
-        if self.pause.reason == "card" and self.pause_settings.card_resume == "timeout":
+        if self.pause.reason == c.PauseReason.CARD and self.pause_settings.card_resume == "timeout":
             return "card-entry pause: resume refused, it ends by timeout only"
         return None
 
@@ -170,14 +170,14 @@ class RecordingControl:
         rec = self.recording
         assert rec is not None
         paused = self.pause is not None
-        commands = self.close_pause("recording_failed")
+        commands = self.close_pause(c.PauseEnd.RECORDING_FAILED)
         if keep_file:
             # Whatever Asterisk wrote goes to the vault; no file at all marks it missing.
             rec.state = RecState.DONE
-            commands.append(c.AdoptRecording(rec.recording_id, rec.name, self.fmt))
+            commands.append(c.TakeInRecording(rec.recording_id, rec.name, self.fmt))
         else:
             rec.state = RecState.FAILED
-            commands.append(c.CloseRecording(rec.recording_id, "failed"))
+            commands.append(c.CloseRecording(rec.recording_id, c.Closed.FAILED))
             if started:
                 # A partial file must not stay in Asterisk's folder, outside retention.
                 commands.append(c.DiscardIncoming(rec.name, self.fmt))
@@ -186,7 +186,7 @@ class RecordingControl:
         message = f"recording {rec.recording_id} failed: {why}; {then}"
         commands += [
             c.AddAlert(self.call_id, RECORDING_FAILED, message),
-            self._log(message, "error"),
+            self._log(message, c.Level.ERROR),
         ]
         if retry:
             self.retries += 1
@@ -225,16 +225,14 @@ class RecordingControl:
             # An agent's pause becomes the payment's: its timer must not resume the
             # recording while the agent hears hold music.
             muted = self.pause.mute
-            commands += self.close_pause("payment")
-        self.pause = Pause(new_id(self.rng), "payment_ivr", muted, now)
+            commands += self.close_pause(c.PauseEnd.PAYMENT)
+        pause = self.pause = Pause(new_id(self.rng), c.PauseReason.PAYMENT_IVR, muted, now)
         commands.append(
-            c.OpenPause(
-                self.pause.pause_id, rec.recording_id, self.call_id, paused_by, "payment_ivr"
-            )
+            c.OpenPause(pause.pause_id, rec.recording_id, self.call_id, paused_by, pause.reason)
         )
         return commands
 
-    def resume(self, by: str) -> list[c.Command]:
+    def resume(self, by: c.PauseEnd) -> list[c.Command]:
         """``by``: ``agent``, ``timeout`` or ``payment``."""
         pause = self.pause
         if pause is None:
@@ -245,7 +243,7 @@ class RecordingControl:
             commands.append(c.ResumeRecording(rec.name, pause.mute))
         return commands + self.close_pause(by)
 
-    def close_pause(self, by: str) -> list[c.Command]:
+    def close_pause(self, by: c.PauseEnd) -> list[c.Command]:
         if self.pause is None:
             return []
         pause, self.pause = self.pause, None
@@ -266,7 +264,7 @@ class RecordingControl:
         return [c.StartTimer(PAUSE_TIMER, self._limit(self.pause.reason))]
 
     def _limit(self, reason: str) -> int:
-        card = reason == "card"
+        card = reason == c.PauseReason.CARD
         return self.pause_settings.card_max_seconds if card else self.pause_settings.max_seconds
 
     def timeout_alert(self) -> list[c.Command]:
@@ -274,15 +272,15 @@ class RecordingControl:
         before resuming."""
         if self.pause is None:
             return []
-        card = self.pause.reason == "card"
+        card = self.pause.reason == c.PauseReason.CARD
         limit = self._limit(self.pause.reason)
-        kind = "card_pause_timeout" if card else "pause_timeout"
+        kind = c.AlertKind.CARD_PAUSE_TIMEOUT if card else c.AlertKind.PAUSE_TIMEOUT
         what = "card-entry pause" if card else "pause"
         message = f"{what} lasted more than {limit} s: recording resumed automatically"
-        return [c.AddAlert(self.call_id, kind, message), self._log(message, "warning")]
+        return [c.AddAlert(self.call_id, kind, message), self._log(message, c.Level.WARNING)]
 
     # -- discard, stop, end ----------------------------------------------------------
-    def discard(self, row_state: str | None) -> list[c.Command]:
+    def discard(self, row_state: c.Closed | None) -> list[c.Command]:
         """Stops the live recording and throws its audio away (C2, A2), the cancel
         first. ``row_state`` closes the stored row (``discarded``, ``failed``); None
         leaves it to whoever forgets the whole call. Nothing if nothing is live."""
@@ -305,7 +303,7 @@ class RecordingControl:
             return []
         rec = self.recording
         assert rec is not None
-        commands = [*self.discard("discarded"), *self.close_pause("discarded")]
+        commands = [*self.discard(c.Closed.DISCARDED), *self.close_pause(c.PauseEnd.DISCARDED)]
         span = max(0.0, (now - since).total_seconds())
         message = (
             f"recording {rec.recording_id} discarded: the agent's keys went unheard for "
@@ -314,7 +312,7 @@ class RecordingControl:
         return [
             *commands,
             c.AddAlert(self.call_id, KEYS_UNHEARD, message),
-            self._log(message, "warning"),
+            self._log(message, c.Level.WARNING),
         ]
 
     def stop(self) -> list[c.Command]:
@@ -324,7 +322,7 @@ class RecordingControl:
         if rec is not None and rec.live:
             rec.state = RecState.STOPPING
             commands.append(c.StopRecording(rec.name))
-        return commands + self.close_pause("call_end")
+        return commands + self.close_pause(c.PauseEnd.CALL_END)
 
     def ended(self, failed: bool, cause: str, *, may_retry: bool) -> list[c.Command]:
         """Asterisk finished the recording or gave up on it (check :meth:`owns`).
@@ -344,7 +342,7 @@ class RecordingControl:
             # that as a finished recording of 0 s) or ended it on its own.
             return self._lost("it ended by itself mid-call", keep_file=True, may_retry=may_retry)
         rec.state = RecState.DONE
-        return [c.AdoptRecording(rec.recording_id, rec.name, self.fmt)]
+        return [c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]
 
     def give_up_waiting(self) -> list[c.Command]:
         """RecordingFinished never came: try to keep the file anyway."""
@@ -352,4 +350,4 @@ class RecordingControl:
         if rec is None or rec.state is not RecState.STOPPING:
             return []
         rec.state = RecState.DONE
-        return [c.AdoptRecording(rec.recording_id, rec.name, self.fmt)]
+        return [c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]

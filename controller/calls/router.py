@@ -41,23 +41,29 @@ from controller.ari.events import (
     StreamConnected,
 )
 from controller.ari.models import Channel
+from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.adoption import Adopted, plan_call
+from controller.calls.call import Call
+from controller.calls.conversation import CallSettings
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
-from controller.calls.gap import OUR_LEG, GapRecovery
-from controller.calls.ids import new_id
-from controller.calls.inbound import CallSettings, InboundCall
-from controller.calls.outbound import OutboundCall, outbound_call
+from controller.calls.gap import GapRecovery
+from controller.calls.ids import agent_leg, call_of, customer_leg, is_our_leg, new_id
+from controller.calls.starting import (
+    earlier_objection,
+    inbound_call,
+    outbound_call,
+    private_call_count,
+)
 from controller.clock import Clock
 from controller.config.model import Config
-from controller.privacy import caller_hash, earlier_caller_hash
 
 log = logging.getLogger("reccontrol.calls")
 
 
 @dataclass
 class CallContext:
-    machine: InboundCall | OutboundCall
+    machine: Call
     queue: asyncio.Queue[Batch] = field(default_factory=asyncio.Queue)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held while a batch runs, so batches of one call never interleave."""
@@ -90,8 +96,6 @@ class EventRouter:
         self._by_recording: dict[str, str] = {}
         self._released: set[str] = set()
         """Channels handed back to the dialplan after a restart: on their way out."""
-        self._asterisk_start: str | None = None
-        """When the Asterisk of the last connection started."""
         self._app = config.ari.app
         self.refused = 0
         """Events ignored since start: for another application, or about a channel that
@@ -100,7 +104,7 @@ class EventRouter:
         """Set once the calls a previous run left open are carried on or ended."""
         self.gap = GapRecovery(
             machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
-            tracked=lambda: set(self._by_channel),
+            owners=lambda: dict(self._by_channel),
             feed=self.feed,
             executor=executor,
             config=config,
@@ -129,7 +133,7 @@ class EventRouter:
             case StasisEnd(channel=channel):
                 self._to_channel(channel.id, m.ChannelGone(channel.id))
             case PlaybackFinished(playback=playback):
-                call_id = _call_id_of(playback.id)
+                call_id = call_of(playback.id)
                 if call_id in self.calls:
                     self.feed(call_id, m.PlaybackDone(playback.id, playback.state == "failed"))
             case RecordingStarted(recording=recording):
@@ -141,13 +145,13 @@ class EventRouter:
                     recording.name, m.RecordingEnded(recording.name, True, recording.cause)
                 )
             case StreamConnected(state=state, reconnect=reconnect, blind_since=blind_since):
-                restarted = await self._asterisk_restarted()
+                restarted = await self.gap.asterisk_restarted()
                 if blind_since is not None and not restarted:
                     # First, before the resync ends any call: what went unheard is
                     # made safe while the recordings are still live.
                     self.keys_unheard(blind_since)
                 await self.adopt_open_calls()
-                await self._resync(set(state.channel_ids) - self._released, reconnect)
+                await self.gap.resync(set(state.channel_ids) - self._released, reconnect)
                 if reconnect:
                     # Only once the resync has judged which channels are gone: a call
                     # this moves on would dial a leg the resync's snapshot lacks.
@@ -170,16 +174,11 @@ class EventRouter:
                 )
                 await self._private_call(channel, "private-line", dialled, unhandled=True)
                 return
-            if service_name not in self._config.services:
-                log.error(
-                    "channel %s: unknown service %r in the Stasis arguments; the call goes on "
-                    "unrecorded",
-                    channel.id,
-                    service_name[:40],
-                )
-                await self._executor.return_to_dialplan(channel.id)
-                return
-            self._start_inbound(channel, service_name)
+            call_id = new_id(self._rng, 64)
+            machine = inbound_call(
+                call_id, self._config, channel, service_name, settings=self._settings, rng=self._rng
+            )
+            await self._start(machine, channel, channel.caller.number)
         elif role == "agent":
             call_id = args[1] if len(args) > 1 else ""
             if not await self._our_leg(channel, call_id, "agent"):
@@ -187,10 +186,15 @@ class EventRouter:
             self._by_channel[channel.id] = call_id
             agent = self._config.agent_for_channel(channel.name)
             if agent is None:
-                agent = await self._executor.agent_named_on(channel.id)
+                agent = await self._executor.asterisk.agent_named_on(channel.id)
             self.feed(call_id, m.AgentAnswered(channel, agent))
         elif role == "outbound":
-            await self._start_outbound(channel, args[1:])
+            # C6: an agent's phone dialled a customer through reccontrol-outbound.
+            call_id = new_id(self._rng, 64)
+            machine = outbound_call(
+                call_id, self._config, channel, args[1:], settings=self._settings, rng=self._rng
+            )
+            await self._start(machine, channel, args[2] if len(args) > 2 else "")
         elif role == "customer":
             call_id = args[1] if len(args) > 1 else ""
             if not await self._our_leg(channel, call_id, "customer"):
@@ -204,33 +208,34 @@ class EventRouter:
                 "unrecorded",
                 channel.id,
             )
-            await self._executor.return_to_dialplan(channel.id)
+            await self._executor.asterisk.return_to_dialplan(channel.id)
 
     def _may_start(self, channel: Channel) -> bool:
         """Whether a channel may enter as something new (a call, a private call): not
         one a call already owns, nor a leg the controller dialled. A StasisStart saying
         otherwise would hand a call's channel to another, or a leg to a new call."""
-        return channel.id not in self._by_channel and not OUR_LEG.fullmatch(channel.id)
+        return channel.id not in self._by_channel and not is_our_leg(channel.id)
 
     async def _our_leg(self, channel: Channel, call_id: str, leg: str) -> bool:
         """Whether an agent or customer leg entering the application is the one the
         controller dialled for ``call_id``: the id it chose for that call's leg. A leg
         of ours for a call that is over is hung up here (False); anything else is
         refused, and never hung up: its id was not chosen by us."""
-        expected = f"rc-{call_id}-{leg}"
-        if channel.id != expected or not OUR_LEG.fullmatch(expected):
+        expected = agent_leg(call_id) if leg == "agent" else customer_leg(call_id)
+        if channel.id != expected or not is_our_leg(expected):
             self._refuse(f"a StasisStart as {leg} for a channel that is not that leg", channel.id)
             return False
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
             log.warning("%s channel %s answered for a call that is over", leg, channel.id)
-            await self._executor.hang_up_stray(channel.id)
+            await self._executor.asterisk.hang_up_stray(channel.id)
             return False
-        if leg == "agent" and isinstance(ctx.machine, OutboundCall):
+        outbound = ctx.machine.direction == "outbound"
+        if leg == "agent" and outbound:
             # An outbound call's agent is the phone that dialled: it never enters as a leg.
             self._refuse("a StasisStart as agent for an outbound call", channel.id)
             return False
-        if leg == "customer" and not isinstance(ctx.machine, OutboundCall):
+        if leg == "customer" and not outbound:
             self._refuse("a StasisStart as customer for an inbound call", channel.id)
             return False
         return True
@@ -250,79 +255,42 @@ class EventRouter:
     ) -> None:
         """A2: private calls never reach a recorded bridge. They are counted for their
         agent and handed straight back to the dialplan, which dials them."""
-        if role == "private-line":
-            agent = self._config.agent_for_private_line(line)
-        else:
-            agent = self._config.agent_for_channel(channel.name)
-            prefix = self._config.private_calls.dial_prefix
-            if not channel.dialplan_exten.startswith(prefix):
-                log.warning(
-                    "a private outbound call did not start with the configured prefix %r: "
-                    "check private_calls.dial_prefix against the dialplan",
-                    prefix,
-                )
-        if agent is None:
-            log.warning("a %s call came from or to an agent the config does not know", role)
-        day = self._clock.now().astimezone(self._config.timezone).date().isoformat()
-        agent_id = agent.id if agent is not None else None
-        self._executor.write(lambda s: s.count_private_call(agent_id, day))
-        if unhandled:
-            await self._executor.return_to_dialplan(channel.id)
-        else:
-            await self._executor.continue_private_call(channel.id)
+        now = self._clock.now()
+        self._executor.store_write(private_call_count(self._config, channel, role, line, now))
+        asterisk = self._executor.asterisk
+        back = asterisk.return_to_dialplan if unhandled else asterisk.continue_private_call
+        await back(channel.id)
 
-    def _carry_earlier_objection(self, number: str, hashed: str | None) -> None:
-        """An objection stored under the HMAC an older rule gave this number's form is
-        moved to the current HMAC. Queued before the call starts, so the store thread
-        does it before the call's own lookup (C4)."""
-        privacy = self._config.privacy
-        earlier = earlier_caller_hash(privacy.caller_hmac_key, number, privacy.default_region)
-        if earlier is not None and hashed is not None and earlier != hashed:
-            self._executor.write(lambda s: s.carry_objection(earlier, hashed))
-
-    def _start_inbound(self, channel: Channel, service_name: str) -> None:
-        call_id = new_id(self._rng, 64)
-        machine = InboundCall(
-            call_id=call_id,
-            service=self._config.services[service_name],
-            caller=channel,
-            caller_hash=caller_hash(
-                self._config.privacy.caller_hmac_key,
-                channel.caller.number,
-                self._config.privacy.default_region,
-            ),
-            settings=self._settings,
-            rng=self._rng,
-        )
-        self._carry_earlier_objection(channel.caller.number, machine.caller_hash)
-        ctx = CallContext(machine)
-        self.calls[call_id] = ctx
-        for channel_id in machine.channel_ids:
-            self._by_channel[channel_id] = call_id
-        ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
-        log.info("call %s (%s): started on channel %s", call_id, service_name, channel.id)
-        ctx.queue.put_nowait(Batch(machine.start(self._clock.now())))
-
-    async def _start_outbound(self, channel: Channel, args: tuple[str, ...]) -> None:
-        """C6: an agent's phone dialled a customer through reccontrol-outbound."""
-        call_id = new_id(self._rng, 64)
-        machine = outbound_call(
-            call_id, self._config, channel, args, settings=self._settings, rng=self._rng
-        )
+    async def _start(self, machine: Call | str, channel: Channel, number: str) -> None:
+        """A new call on the channel that entered (or why there is none: the channel
+        then goes back to the dialplan, whose fallback carries it on unrecorded)."""
         if isinstance(machine, str):
             log.error("channel %s: %s; the call goes on unrecorded", channel.id, machine)
-            await self._executor.return_to_dialplan(channel.id)
+            await self._executor.asterisk.return_to_dialplan(channel.id)
             return
-        self._carry_earlier_objection(args[1] if len(args) > 1 else "", machine.customer_hash)
+        # Queued before the call starts, so the store thread does it before the call's
+        # own lookup (C4).
+        carried = earlier_objection(self._config, number, machine.caller_hash)
+        if carried is not None:
+            self._executor.store_write(carried)
+        log.info(
+            "call %s (%s, %s): started on channel %s",
+            machine.call_id, machine.service.name, machine.direction, channel.id,
+        )  # fmt: skip
+        self._register(machine, machine.start(self._clock.now()))
+
+    def _register(self, machine: Call, first: list[c.Command]) -> None:
+        """The call's channels and recording lead to it from now on; its first batch
+        runs on its own task."""
+        call_id = machine.call_id
         ctx = CallContext(machine)
         self.calls[call_id] = ctx
         for channel_id in machine.channel_ids:
             self._by_channel[channel_id] = call_id
+        if machine.recording is not None:
+            self._by_recording[machine.recording.name] = call_id
         ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
-        log.info(
-            "call %s (%s): outbound, from channel %s", call_id, machine.service.name, channel.id
-        )
-        ctx.queue.put_nowait(Batch(machine.start(self._clock.now())))
+        ctx.queue.put_nowait(Batch(first))
 
     def _to_channel(self, channel_id: str, message: m.Message) -> None:
         call_id = self._by_channel.get(channel_id)
@@ -370,31 +338,6 @@ class EventRouter:
         orphan sweep leaves their files alone."""
         return set(self._by_recording) | self._executor.settling
 
-    async def _resync(self, in_application: set[str], reconnect: bool) -> None:
-        """After a reconnect, calls whose channels vanished during the gap are ended.
-
-        Gone means gone from Asterisk (``GET /channels``), not merely absent from the
-        application: an agent leg still ringing is not in Stasis yet, and one not yet
-        dialled does not exist at all; calling either gone would leave the agent's
-        phone in a dead call once it answers."""
-        existing = await self._executor.existing_channels()
-        if existing is None:
-            log.warning("resync: Asterisk's channels unreadable; no call ended")
-        known = set(self._by_channel)
-        dialled = {ch for ch in known if self._dialled(ch)}
-        gone = dialled - existing if existing is not None else set()
-        for channel_id in gone:
-            call_id = self._by_channel[channel_id]
-            # Every channel of the call gone at once: Asterisk died or restarted unseen.
-            lost = all(ch in gone for ch in dialled if self._by_channel[ch] == call_id)
-            self._to_channel(channel_id, m.ChannelGone(channel_id, lost=lost, unseen=True))
-        # Channels no call owns: their StasisStart was lost (the link was down, or the
-        # daemon was): released once a grace has passed, whether this is the first
-        # connection or a reconnect.
-        self.release_strangers(in_application - known)
-        if reconnect:
-            log.info("resynced after reconnect: %d call(s) in progress", len(self.calls))
-
     # -- calls a previous run left open (R1) ------------------------------------------
     async def adopt_open_calls(self) -> None:
         """Carries on each call a previous run left open that is still bridged, and ends
@@ -408,18 +351,14 @@ class EventRouter:
             return
         if left:
             names = [oc.recording.name for oc in left if oc.recording is not None]
-            view = await self._executor.asterisk_view(names)
+            view = await self._executor.asterisk.view(names)
             if view is None:
                 log.warning("%d open call(s) left for the next connection", len(left))
                 return
             for open_call in left:
+                now, settings = self._clock.now(), self._settings
                 plan = plan_call(
-                    open_call,
-                    view,
-                    config=self._config,
-                    settings=self._settings,
-                    rng=self._rng,
-                    now=self._clock.now(),
+                    open_call, view, config=self._config, settings=settings, rng=self._rng, now=now
                 )
                 if isinstance(plan, Adopted):
                     self._take_over(plan)
@@ -441,37 +380,11 @@ class EventRouter:
 
     def _take_over(self, plan: Adopted) -> None:
         machine = plan.machine
-        call_id = machine.call_id
-        ctx = CallContext(machine)
-        self.calls[call_id] = ctx
-        for channel_id in machine.channel_ids:
-            self._by_channel[channel_id] = call_id
-        if machine.recording is not None:
-            self._by_recording[machine.recording.name] = call_id
-        ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
-        ctx.queue.put_nowait(Batch(plan.commands))
+        self._register(machine, plan.commands)
         # Every leg gone: the call was lost with Asterisk or while nobody listened.
         lost = set(plan.gone) >= set(machine.channel_ids)
         for leg in plan.gone:
-            self.feed(call_id, m.ChannelGone(leg, lost=lost))
-
-    def _dialled(self, channel_id: str) -> bool:
-        """False for an agent leg the call has not originated yet: it cannot be gone."""
-        ctx = self.calls.get(self._by_channel.get(channel_id, ""))
-        if ctx is None or channel_id != ctx.machine.agent_channel_id:
-            return True
-        return ctx.machine.agent_originated
-
-    async def _asterisk_restarted(self) -> bool:
-        """Whether Asterisk restarted since the last connection. Its restart ended every
-        call it had, and the link dropped with it: nothing was recorded, and no key
-        pressed, while the daemon could not hear, so nothing is discarded for that."""
-        started = await self._executor.asterisk_started()
-        before, self._asterisk_start = self._asterisk_start, started or self._asterisk_start
-        restarted = before is not None and started is not None and started != before
-        if restarted:
-            log.warning("Asterisk restarted while the link to it was down")
-        return restarted
+            self.feed(machine.call_id, m.ChannelGone(leg, lost=lost))
 
     def keys_unheard(self, blind_since: float) -> None:
         """ARI events were lost from ``blind_since`` (monotonic) until now: see
@@ -516,9 +429,3 @@ class EventRouter:
             await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
-
-
-def _call_id_of(resource_id: str) -> str:
-    """Playback ids are ``rc-<call id>-p<n>``."""
-    parts = resource_id.split("-")
-    return parts[1] if len(parts) >= 3 and parts[0] == "rc" else ""

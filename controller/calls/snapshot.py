@@ -1,5 +1,6 @@
-"""A bridged call as a snapshot, and the call carried on from one: what a restarted
-controller needs to adopt calls that were in progress (R1), pure.
+"""A bridged call as a snapshot: what a restarted controller needs to carry on a call
+that was in progress (R1), pure. :meth:`~controller.calls.call.Call.resumed` rebuilds
+the call from one, inbound or outbound alike.
 
 Only a bridged call has a snapshot: a call still in its announcement or dialling goes
 back to the dialplan instead (:mod:`controller.calls.adoption`). A payment under way is
@@ -9,16 +10,12 @@ not part of it: the card data went with the old process.
 from __future__ import annotations
 
 import datetime as dt
-import random
 from dataclasses import dataclass
 
 from controller.ari.models import Channel
-from controller.calls import commands as c
-from controller.calls.announcement import Stage
-from controller.calls.conversation import CallSettings
-from controller.calls.inbound import InboundCall, Phase
-from controller.calls.outbound import OutboundCall
-from controller.calls.outbound import Phase as OutboundPhase
+from controller.calls.inbound import inbound_cast
+from controller.calls.outbound import outbound_cast
+from controller.calls.parties import Cast
 from controller.calls.recording import RecordingSnapshot
 from controller.config.model import Agent, Service
 from controller.policy import Verdict
@@ -26,126 +23,44 @@ from controller.policy import Verdict
 
 @dataclass(frozen=True)
 class CallSnapshot:
-    """What carrying a call on needs, rebuilt from the store (call, decision, recording
-    and pause rows) once Asterisk confirms both channels, the bridge and the live
-    recording."""
+    """Rebuilt from the store (call, decision, recording and pause rows) once Asterisk
+    confirms the channels, the bridge and the live recording."""
 
     call_id: str
+    direction: str
     service: Service
-    caller: Channel
+    entry: Channel
+    """The channel the call came in on: the caller's, or the agent's phone (C6)."""
     caller_hash: str | None
     agent: Agent | None
-    announcement_completed: bool
-    objected: bool
-    verdict: Verdict | None
-    recording: RecordingSnapshot
-
-
-def snapshot(call: InboundCall) -> CallSnapshot:
-    if call.phase is not Phase.CONNECTED or call.payment is not None or call.private:
-        raise ValueError(
-            f"call {call.call_id}: only a bridged call outside the payment IVR can be "
-            f"carried on (phase {call.phase.value})"
-        )
-    return CallSnapshot(
-        call.call_id,
-        call.service,
-        call.caller,
-        call.caller_hash,
-        call.agent,
-        call.announcement_completed,
-        call.objected,
-        call.verdict,
-        call.rec.snapshot(),
-    )
-
-
-def resume(
-    snap: CallSnapshot,
-    *,
-    settings: CallSettings,
-    rng: random.Random,
-    now: dt.datetime | None = None,
-) -> tuple[InboundCall, list[c.Command]]:
-    """The call, bridged again, and what to do first: look the caller's objection up
-    again (until it answers, on-demand recording is refused), restart the pause timer,
-    at its full length, if a pause was open, and decide now if the old process never
-    did (``now`` given)."""
-    call = InboundCall(
-        call_id=snap.call_id,
-        service=snap.service,
-        caller=snap.caller,
-        caller_hash=snap.caller_hash,
-        settings=settings,
-        rng=rng,
-        recording=snap.recording,
-    )
-    call.phase = Phase.CONNECTED
-    call.agent_originated = call.agent_channel_up = True
-    call.talk.agent = snap.agent
-    call.notice.stage = Stage.OVER
-    call.notice.completed = snap.announcement_completed
-    call.notice.objected = snap.objected
-    call.verdict = snap.verdict
-    commands: list[c.Command] = []
-    if snap.caller_hash:
-        commands.append(c.LookupObjection(snap.caller_hash))
-    commands += call.rec.restart_timer()
-    commands.append(
-        c.Log("info", f"call {snap.call_id} ({snap.service.name}): carried on after a restart")
-    )
-    if now is not None:
-        commands += call.maybe_decide(now)
-    return call, commands
-
-
-@dataclass(frozen=True)
-class OutboundSnapshot:
-    """An outbound call bridged to its customer (C6), rebuilt like :class:`CallSnapshot`."""
-
-    call_id: str
-    service: Service
-    agent_channel: Channel
-    agent: Agent | None
-    customer_hash: str | None
     notice_completed: bool
+    """The announcement was heard, or the agent confirmed the notice (C6)."""
     objected: bool
     verdict: Verdict | None
     recording: RecordingSnapshot
+    heard_until: dt.datetime | None = None
+    """The last moment the old process is known to have heard the call's events; from
+    then on its keys went unheard. None: as late as the restart."""
 
 
-def resume_outbound(
-    snap: OutboundSnapshot, *, settings: CallSettings, rng: random.Random, now: dt.datetime
-) -> tuple[OutboundCall, list[c.Command]]:
-    """As :func:`resume`, for an outbound call."""
-    outbound = snap.service.outbound
-    assert outbound is not None, "only a service with an outbound section has outbound calls"
-    call = OutboundCall(
-        call_id=snap.call_id,
-        service=snap.service,
-        outbound=outbound,
-        agent_channel=snap.agent_channel,
-        agent=snap.agent,
-        number=None,
-        customer_hash=snap.customer_hash,
-        settings=settings,
-        rng=rng,
-        recording=snap.recording,
-    )
-    call.phase = OutboundPhase.CONNECTED
-    call.customer_up = True
-    call.notice.stage = Stage.OVER
-    call.notice.completed = snap.notice_completed
-    call.notice.objected = snap.objected
-    call.verdict = snap.verdict
-    commands: list[c.Command] = []
-    if snap.customer_hash:
-        commands.append(c.LookupObjection(snap.customer_hash))
-    commands += call.rec.restart_timer()
-    commands.append(
-        c.Log(
-            "info",
-            f"call {snap.call_id} ({snap.service.name}, outbound): carried on after a restart",
+def carried_on_cast(snap: CallSnapshot) -> Cast:
+    """Both parties up and bridged, the announcement over."""
+    if snap.direction == "outbound":
+        cast = outbound_cast(
+            call_id=snap.call_id,
+            service=snap.service,
+            agent_channel=snap.entry,
+            number=None,
+            customer_hash=snap.caller_hash,
+            carried_on=True,
         )
-    )
-    return call, commands + call.maybe_decide(now)
+    else:
+        cast = inbound_cast(
+            call_id=snap.call_id,
+            service=snap.service,
+            caller=snap.entry,
+            caller_hash=snap.caller_hash,
+            carried_on=True,
+        )
+    cast.notice.carried_on(completed=snap.notice_completed, objected=snap.objected)
+    return cast

@@ -234,3 +234,20 @@ class PaymentGateway:
         return ChargeResult(
             status, reference, attempts, detail, (time.monotonic() - started) * 1000
         )
+
+
+async def charge_or_unavailable(
+    gateway: PaymentGateway | None, request: ChargeRequest, call_id: str
+) -> ChargeResult:
+    """The API's answer, or ``unavailable`` whatever broke: the call must hear an
+    outcome, and a caller waiting in the IVR for an answer that never comes is a caller
+    lost (R2)."""
+    if gateway is None:
+        request.card.wipe()
+        return ChargeResult(UNAVAILABLE, "", 0, "no payment API configured", 0.0)
+    try:
+        return await gateway.charge(request)
+    except Exception as exc:
+        log.error("call %s: the payment failed: %s", call_id, type(exc).__name__)
+        detail = f"payment API answer unusable ({type(exc).__name__})"
+        return ChargeResult(UNAVAILABLE, "", 0, detail, 0.0)

@@ -8,8 +8,8 @@ objected, or no row owns it: a call made private, or a row never written), each 
 a receipt in the access log and an alert. A row stuck ``live`` without a file turns
 ``missing``. Whatever is still being recorded is left alone.
 
-Files are taken through the vault's own checks (regular, one link, Asterisk's, never
-through a link); a file the vault refuses is left in place with a ``vault_refused`` alert.
+Files are taken in as a call's own are (:mod:`controller.retention.intake`: the vault's
+checks, a refused file left in place with a ``vault_refused`` alert).
 """
 
 from __future__ import annotations
@@ -23,21 +23,13 @@ from dataclasses import dataclass, field
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
 from controller.clock import Clock
-from controller.recordings.vault import (
-    IncomingFile,
-    LocalVault,
-    VaultError,
-    VaultRefused,
-    VaultUnusable,
-)
-from controller.retention.unusable import delete_unusable
+from controller.recordings.vault import IncomingFile, LocalVault, VaultError, VaultRefused
+from controller.retention.intake import Intake, VaultIntake
 from controller.store import SqliteStore, StoreThread
 from controller.store.orphans import StuckRecording, SweptFile
 
 log = logging.getLogger("reccontrol.sweep")
 
-# The alert a call's own refused file raises too: one kind for a planted file.
-REFUSED_ALERT = "vault_refused"
 # Recording names are 160 random bits in hex: anything else is not ours to touch.
 OUR_NAME = re.compile(r"[0-9a-f]{40}")
 
@@ -109,7 +101,7 @@ class OrphanSweeper:
         self._client = client
         self._clock = clock
         self._busy = busy
-        self._refusals_alerted: set[str] = set()
+        self._intake = VaultIntake(vault=vault, store=store, clock=clock)
 
     async def sweep(self) -> SweepReport:
         rows = await self._store.run(lambda s: s.stuck_live_recordings())
@@ -127,16 +119,18 @@ class OrphanSweeper:
         busy |= self._busy()
         plan = plan_sweep(files, rows, busy)
         for row, file in plan.vault:
-            report.vaulted += await self._take(row, file, keep=True)
+            report.vaulted += await self._intake.orphan_file(row, file, keep=True) is Intake.TAKEN
         for row, file in plan.discard:
-            report.discarded += await self._take(row, file, keep=False)
+            taken = await self._intake.orphan_file(row, file, keep=False)
+            report.discarded += taken is Intake.TAKEN
         for row in plan.missing:
             report.missing += await self._missing(row)
         for file in plan.unknown:
             report.unknown_deleted += await self._delete_unknown(file)
         for file in plan.refused:
             report.refused += 1
-            await self._refused(file, f"{file.file} in Asterisk's recording folder {file.refused}")
+            why = f"{file.file} in Asterisk's recording folder {file.refused}"
+            await self._intake.refused(file.file, why)
         if plan.foreign:
             log.info(
                 "orphan sweep: %d file(s) in Asterisk's folder are not named like reccontrol "
@@ -155,41 +149,6 @@ class OrphanSweeper:
             live.add(name)
         return live
 
-    async def _take(self, row: StuckRecording, file: IncomingFile, *, keep: bool) -> int:
-        try:
-            taken = await asyncio.to_thread(self._vault.take_incoming, file.file, keep=keep)
-        except VaultRefused as exc:
-            await self._refused(file, str(exc))
-            return 0
-        except VaultUnusable as exc:
-            # Nothing to keep: deleted with its own receipt, not counted as vaulted.
-            await delete_unusable(
-                vault=self._vault,
-                store=self._store,
-                clock=self._clock,
-                recording_id=row.recording_id,
-                file=file.file,
-                why=exc.reason,
-            )
-            return 0
-        except VaultError as exc:
-            log.error("orphan sweep: recording %s: %s", row.recording_id, exc)
-            return 0
-        swept = SweptFile(
-            file.file, taken.sha256, taken.duration_seconds, str(taken.path) if keep else None
-        )
-        now = self._clock.now()
-        if keep:
-            done = await self._store.run(lambda s: s.sweep_vaulted(row, swept, now))
-        else:
-            done = await self._store.run(lambda s: s.sweep_discarded(row, swept, now))
-        log.warning(
-            "recording %s was left live by an interrupted call: %s",
-            row.recording_id,
-            "moved into the vault" if keep else "deleted (the caller objected)",
-        )
-        return int(done)
-
     async def _missing(self, row: StuckRecording) -> int:
         now = self._clock.now()
         if not await self._store.run(lambda s: s.sweep_missing(row, now)):
@@ -201,7 +160,7 @@ class OrphanSweeper:
         try:
             taken = await asyncio.to_thread(self._vault.take_incoming, file.file, keep=False)
         except VaultRefused as exc:
-            await self._refused(file, str(exc))
+            await self._intake.refused(file.file, str(exc))
             return 0
         except VaultError as exc:
             log.error("orphan sweep: %s", exc)
@@ -211,13 +170,3 @@ class OrphanSweeper:
         await self._store.run(lambda s: s.sweep_unknown(swept, now))
         log.warning("orphan sweep: deleted a recording file no row owns")
         return 1
-
-    async def _refused(self, file: IncomingFile, why: str) -> None:
-        """The same alert as a call's own refused file (``vault_refused``), once a file."""
-        if file.file in self._refusals_alerted:
-            return
-        self._refusals_alerted.add(file.file)
-        message = f"{why}: left untouched; check who put it there"
-        log.error("ALERT: orphan sweep: %s", message)
-        now = self._clock.now()
-        await self._store.run(lambda s: s.add_alert(None, REFUSED_ALERT, message, now))

@@ -15,6 +15,7 @@ from decimal import Decimal
 from aiohttp import web
 
 from controller.access.credentials import Token
+from controller.access.errors import NOT_NOW, UNAUTHENTICATED
 from controller.access.service import AccessRefused, AccessService
 from controller.audit.errors import AccessLogError
 from controller.calls.manager import CallManager
@@ -28,6 +29,12 @@ ORDER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 FIELDS = ("person", "purpose", "call_id", "agent", "amount", "order_reference")
 
 log = logging.getLogger("reccontrol.web")
+
+
+def refused_status(exc: AccessRefused) -> int:
+    """The HTTP status of a refusal, by its ``error_id``: not signed in, not allowed, or
+    allowed but not possible in the call's state now."""
+    return {UNAUTHENTICATED: 401, NOT_NOW: 409}.get(exc.error_id, 403)
 
 
 def bearer(request: web.Request) -> str:
@@ -88,9 +95,7 @@ async def request_payment(
     except AccessRefused as exc:
         if exc.sign_in:
             limiter.failed(person_id)
-            return error(401, "unauthenticated", exc.reason)
-        status = 409 if refusal is not None and exc.reason == refusal else 403
-        return error(status, "payment-refused" if status == 409 else "forbidden", exc.reason)
+        return error(refused_status(exc), exc.error_id, exc.reason)
     except AccessLogError as exc:
         # S2, S7: an access that cannot be logged is not done. Counted like a failed
         # sign-in, so nobody can fill the log with these alerts.

@@ -24,8 +24,8 @@ from aiohttp.test_utils import TestServer
 from controller.ari.client import AriClient
 from controller.ari.events import StreamConnected, parse_event
 from controller.ari.models import Application
+from controller.calls.call import Call
 from controller.calls.executor import CommandExecutor
-from controller.calls.inbound import InboundCall
 from controller.calls.messages import CHANNELS_LOST, PaymentRequested
 from controller.calls.router import CallContext, EventRouter
 from controller.clock import ShiftedClock
@@ -381,8 +381,8 @@ async def test_r1_resync_spares_an_agent_leg_not_dialled_yet(rig: Rig) -> None:
     await rig.router.handle(_stream_connected(["caller-1"]))
     await rig.fake.seen("GET", "/ari/channels")
     await idle(ctx)
-    assert call_id in rig.router.calls and isinstance(ctx.machine, InboundCall)
-    assert not ctx.machine.agent_gone and not ctx.machine.caller_gone
+    assert call_id in rig.router.calls and isinstance(ctx.machine, Call)
+    assert not ctx.machine.agent_leg.gone and not ctx.machine.caller.gone
 
 
 async def test_r1_resync_ends_nothing_when_asterisk_cannot_list_channels(rig: Rig) -> None:
@@ -394,8 +394,8 @@ async def test_r1_resync_ends_nothing_when_asterisk_cannot_list_channels(rig: Ri
     rig.fake.answers[("GET", "/ari/channels")] = (500, {"message": "boom"})
     await rig.router.handle(_stream_connected([]))
     await idle(ctx)
-    assert call_id in rig.router.calls and isinstance(ctx.machine, InboundCall)
-    assert not ctx.machine.caller_gone
+    assert call_id in rig.router.calls and isinstance(ctx.machine, Call)
+    assert not ctx.machine.caller.gone
 
 
 async def test_r1_every_channel_gone_at_a_resync_is_a_lost_call(rig: Rig) -> None:
@@ -405,8 +405,8 @@ async def test_r1_every_channel_gone_at_a_resync_is_a_lost_call(rig: Rig) -> Non
     rig.fake.answers[("GET", "/ari/channels")] = (200, [])
     await rig.router.handle(_stream_connected([]))
     await idle(ctx)
-    assert isinstance(ctx.machine, InboundCall)
-    assert ctx.machine.caller_gone and ctx.machine.agent_gone
+    assert isinstance(ctx.machine, Call)
+    assert ctx.machine.caller.gone and ctx.machine.agent_leg.gone
     assert ctx.machine.outcome == CHANNELS_LOST
 
 
@@ -416,8 +416,8 @@ async def test_r1_caller_gone_at_a_resync_while_the_agent_stays_hung_up(rig: Rig
     rig.fake.answers[("GET", "/ari/channels")] = (200, [agent])
     await rig.router.handle(_stream_connected([agent["id"]]))
     await idle(ctx)
-    assert isinstance(ctx.machine, InboundCall)
-    assert ctx.machine.caller_gone and ctx.machine.outcome == "caller_hung_up"
+    assert isinstance(ctx.machine, Call)
+    assert ctx.machine.caller.gone and ctx.machine.outcome == "caller_hung_up"
 
 
 def _stream_connected(channel_ids: list[str]) -> StreamConnected:

@@ -256,7 +256,7 @@ async def test_r1_full_vault_keeps_the_file_in_asterisks_folder_with_an_alert(
     audio = wav_bytes(0.5)
     incoming.write_bytes(audio)
     (rig.vault.vault_dir / incoming.name).mkdir()
-    await rig.executor.execute(call_id, c.AdoptRecording("r1", "n" * 40, "wav"), None)
+    await rig.executor.execute(call_id, c.TakeInRecording("r1", "n" * 40, "wav"), None)
     await rig.executor.close(grace=WAIT)
     alerts = await rig.store.run(
         lambda s: list(s.db.query("SELECT call_id, kind, message FROM alerts"))
@@ -284,7 +284,7 @@ async def test_r1_recording_with_no_audio_is_deleted_with_a_receipt_and_an_alert
     rig.vault.asterisk_dir.mkdir(exist_ok=True)
     incoming = rig.vault.incoming_path("n" * 40, "wav")
     incoming.write_bytes(wav_bytes(0.0))
-    await rig.executor.execute(call_id, c.AdoptRecording("r1", "n" * 40, "wav"), None)
+    await rig.executor.execute(call_id, c.TakeInRecording("r1", "n" * 40, "wav"), None)
     await rig.executor.close(grace=WAIT)
     row = await rig.store.run(lambda s: s.recording("r1"))
     assert row is not None and row.state == "failed"
@@ -310,7 +310,7 @@ async def test_r1_a_file_being_vaulted_is_the_calls_before_its_task_runs(
     await rig.store.run(
         lambda s: s.open_recording("r1", call_id, "m" * 40, "wav", ("quality",), T0, 30)
     )
-    await rig.executor.execute(call_id, c.AdoptRecording("r1", "m" * 40, "wav"), None)
+    await rig.executor.execute(call_id, c.TakeInRecording("r1", "m" * 40, "wav"), None)
     assert "m" * 40 in rig.executor.settling
     await rig.executor.close(5.0)
     assert rig.executor.settling == set()

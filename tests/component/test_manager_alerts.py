@@ -58,7 +58,7 @@ async def test_medium8_planted_symlink_raises_an_alert(
             rng=random.Random(1),
         )
         with caplog.at_level(logging.ERROR, logger="reccontrol"):
-            await manager.executor._adopt("call1", "rec1", "n" * 32, "wav")
+            await manager.executor.take_in("call1", "rec1", "n" * 32, "wav")
         await manager.close(grace=1.0)
     alerts = await store.run(lambda s: list(s.db.query("SELECT kind, message FROM alerts")))
     state = await store.run(lambda s: s.recording("rec1"))

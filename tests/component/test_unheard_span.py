@@ -18,7 +18,7 @@ from controller.ari import AriClient, EventStream
 from controller.ari.events import Event, StreamConnected
 from controller.ari.models import Application
 from controller.calls import gap
-from controller.calls.inbound import InboundCall
+from controller.calls.call import Call
 from tests.component.fake_ari import FakeAri, channel, event
 from tests.component.test_ari_client import next_event, settings_for
 from tests.component.test_call_router import (
@@ -244,7 +244,7 @@ async def test_r1_agent_who_answered_during_the_gap_is_connected(rig: Rig) -> No
     await rig.router.handle(reconnected(["caller-1", agent], None))
     await rig.fake.seen("POST", f"/ari/bridges/rc-{call_id}/addChannel")
     await idle(ctx)
-    assert isinstance(ctx.machine, InboundCall) and ctx.machine.agent_channel_up
+    assert isinstance(ctx.machine, Call) and ctx.machine.agent_leg.up
     assert ctx.machine.agent is not None and ctx.machine.agent.id == "alice"
 
 

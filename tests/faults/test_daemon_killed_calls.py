@@ -300,7 +300,9 @@ LOCAL_KILLS = {
     "dialling": Kill(("did:Originate",), handed_back=True, stored=0),
     # Both in the bridge, no decision yet: recorded or not, but nothing left behind.
     "bridged": Kill(("did:AddToBridge@2",), stored=None),
-    "recording": Kill(("after:RecordingStarted",)),
+    # The recording ran while the daemon was down, when a key could go unheard: it is
+    # discarded, as after an ARI cut.
+    "recording": Kill(("after:RecordingStarted",), stored=0),
     # The caller hung up; the recording's stop was asked for, the agent not yet hung up.
     "hangup": Kill(("did:StopRecording",), hang_up_first=True),
     # The recording's row was being written when the daemon died: the decision is

@@ -287,9 +287,9 @@ async def test_controller_restart_mid_call_carries_the_call_on_R1(
     site: Site, ari: AriClient
 ) -> None:
     """R1: restarting the daemon's container mid-call does not cut the call (caller and
-    agent stay bridged, still recorded, while it is away), and the new daemon carries it
-    on: when the caller hangs up it ends the agent's leg and the bridge, and the file
-    goes to the vault with its row."""
+    agent stay bridged while it is away), and the new daemon carries it on: the
+    recording that ran while nobody heard the agent's keys is discarded (A2, as after an
+    ARI cut), and when the caller hangs up it ends the agent's leg and the bridge."""
     caller = await place_call(ari, "c-talk-120")
     rows = await site.wait_rows(
         "SELECT r.name, r.call_id FROM recordings r JOIN calls c ON c.id = r.call_id "
@@ -307,17 +307,18 @@ async def test_controller_restart_mid_call_carries_the_call_on_R1(
     )
     await asyncio.to_thread(wait_until_connected, site.stack, site.web_port)
 
-    # The call is still there, both parties bridged, still being recorded.
+    # The call is still there, both parties bridged; what was recorded unheard is gone.
     after = {b["id"]: b for b in await ari.request("GET", "/bridges")}
     assert sorted(after[bridge["id"]]["channels"]) == sorted(bridge["channels"])
-    assert await live_recording(ari, name) is not None
     assert caller in {c.id for c in await ari.list_channels()}
+    await site.wait_rows(
+        "SELECT state FROM recordings WHERE name = ? AND state = 'discarded'", name
+    )
 
     # The caller hangs up: the new daemon ends the agent's leg, the bridge and the file.
     await ari.hangup(caller)
     await wait_gone(ari, {caller, *bridge["channels"]})
     await wait_recording(ari, name, live=False)
-    await site.wait_rows("SELECT state FROM recordings WHERE name = ? AND state = 'stored'", name)
     (ended,) = await site.wait_rows(
         "SELECT outcome FROM calls WHERE id = ? AND ended_at IS NOT NULL", call_id
     )

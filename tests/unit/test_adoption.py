@@ -19,9 +19,8 @@ from controller.calls.adoption import (
     Released,
     plan_call,
 )
-from controller.calls.inbound import InboundCall
-from controller.calls.outbound import OutboundCall
-from controller.calls.recording import RecState
+from controller.calls.call import Call
+from controller.calls.recording import KEYS_UNHEARD, RecState
 from controller.config.model import Agent, Outbound, Service
 from controller.store.records import Decision, LiveRecordingRow, OpenCall
 from tests.factories import make_agent, make_service
@@ -105,16 +104,39 @@ def adopted(call: OpenCall, asterisk: AsteriskView) -> Adopted:
 
 
 def test_a_bridged_recording_call_is_carried_on_as_it_was_R1() -> None:
-    result = adopted(open_call(), view())
+    """A recording paused through the whole restart is kept, paused; the agent's keys
+    work again on the same recording (A5)."""
+    result = adopted(open_call(recording=recording_row("agent_key")), view())
     machine = result.machine
-    assert isinstance(machine, InboundCall) and result.gone == []
+    assert isinstance(machine, Call) and machine.direction == "inbound" and result.gone == []
     assert machine.recording is not None and machine.recording.state is RecState.ACTIVE
-    assert machine.rec.pause is None and machine.verdict is not None and machine.verdict.record
-    assert kinds(result.commands) == ["LookupObjection", "Log", "AddAlert"]
+    assert machine.rec.pause is not None and machine.verdict is not None
+    assert machine.verdict.record
+    assert kinds(result.commands) == [
+        "PauseRecording",
+        "LookupObjection",
+        "StartTimer",
+        "Log",
+        "AddAlert",
+    ]
     assert of(result.commands, c.AddAlert)[0].kind == CARRIED_ON
-    # Its machine takes the agent's keys again: *2 pauses the same recording (A5).
-    keys = [machine.handle(m.Dtmf(AGENT_LEG, k, 10 + i * 0.1), NOW) for i, k in enumerate("*2")]
-    assert keys[-1][0] == c.PauseRecording(NAME, mute=False)
+    keys = [machine.handle(m.Dtmf(AGENT_LEG, k, 10 + i * 0.1), NOW) for i, k in enumerate("*3")]
+    assert keys[-1][0] == c.ResumeRecording(NAME, mute=False)
+
+
+def test_a_recording_that_ran_while_the_daemon_was_down_is_discarded_first_R1_A2_C2() -> None:
+    """The restart is a gap in the events like an ARI cut: a key to pause, to make the
+    call private or to object may have gone unheard, so a recording not paused through
+    the whole gap is discarded, the cancel first, with a keys_unheard alert."""
+    result = adopted(open_call(), view())
+    discarded = c.CloseRecording("r1", c.Closed.DISCARDED)
+    assert result.commands[:2] == [c.CancelRecording(NAME), discarded]
+    alerts = [a.kind for a in of(result.commands, c.AddAlert)]
+    assert alerts == [KEYS_UNHEARD, CARRIED_ON]
+    assert of(result.commands, c.Play)[0].channel_id == AGENT_LEG  # the refused sound
+    assert result.machine.recording is not None and not result.machine.recording.live
+    # Nothing starts again by itself: the call may have been made private meanwhile.
+    assert not of(result.commands, c.StartRecording)
 
 
 def test_a_pause_the_store_knows_is_applied_again_first_A5() -> None:
@@ -140,8 +162,8 @@ def test_a_recording_asterisk_shows_paused_stays_paused_without_a_stored_pause()
 def test_a_recording_that_ended_meanwhile_is_vaulted_and_its_pause_closed() -> None:
     result = adopted(open_call(recording=recording_row("agent_key")), view(recordings={}))
     assert result.commands[:2] == [
-        c.ClosePause("p1", "recording_ended"),
-        c.AdoptRecording("r1", NAME, "wav"),
+        c.ClosePause("p1", c.PauseEnd.RECORDING_ENDED),
+        c.TakeInRecording("r1", NAME, "wav"),
     ]
     assert result.machine.recording is not None
     assert result.machine.recording.state is RecState.DONE
@@ -160,26 +182,31 @@ def test_caller_in_the_payment_ivr_rejoins_the_agent_before_the_recording_resume
 
 
 def test_a_leg_asterisk_no_longer_has_is_reported_gone_and_the_call_winds_down() -> None:
-    result = adopted(open_call(), view(channels=(AGENT_CHANNEL,), members=(AGENT_LEG,)))
+    paused = open_call(recording=recording_row("agent_key"))
+    result = adopted(paused, view(channels=(AGENT_CHANNEL,), members=(AGENT_LEG,)))
     assert result.gone == [CALLER.id]
     assert not of(result.commands, c.AddToBridge)
     down = result.machine.handle(m.ChannelGone(CALLER.id), NOW)
     assert c.StopRecording(NAME) in down and c.Hangup(AGENT_LEG) in down
 
 
-def test_a_decision_to_record_without_its_recording_row_records_from_now_P1() -> None:
+def test_a_decision_to_record_without_its_recording_row_starts_nothing_after_the_gap_R1() -> None:
+    """The old process died before its recording's row was written: no recording starts
+    after the restart, as none does after an ARI cut (the call may have been made
+    private meanwhile)."""
     result = adopted(open_call(recording=None, has_recordings=False), view())
-    (opened,) = of(result.commands, c.OpenRecording)
-    assert c.StartRecording(BRIDGE, opened.name, "wav") in result.commands
+    assert not of(result.commands, c.OpenRecording) and not of(result.commands, c.StartRecording)
 
 
 def test_a_call_bridged_before_its_decision_is_decided_once_adopted_P1_C1() -> None:
+    """Decided once carried on, and not recorded: an opt-out key may have gone unheard
+    while the daemon was down (C2), as after an ARI cut."""
     result = adopted(
         open_call(recording=None, has_recordings=False, decision=None, caller_hash=None),
         view(),
     )
     (recorded,) = of(result.commands, c.RecordDecision)
-    assert recorded.decision.record is True  # every call of this service in its window
+    assert recorded.decision.record is False and recorded.decision.reason == "keys_unheard"
 
 
 def test_without_the_announcement_heard_nothing_is_recorded_C1() -> None:
@@ -237,24 +264,26 @@ def test_an_outbound_call_is_carried_on_C6() -> None:
     )
     customer = dataclasses.replace(CALLER, id=CUSTOMER_LEG)
     result = adopted(
-        open_call(direction="outbound", channel_id="phone-1"),
+        open_call(direction="outbound", channel_id="phone-1", recording=recording_row("agent_key")),
         view(channels=(agent_phone, customer), members=("phone-1", CUSTOMER_LEG)),
     )
     machine = result.machine
-    assert isinstance(machine, OutboundCall) and result.gone == []
+    assert isinstance(machine, Call) and machine.direction == "outbound" and result.gone == []
     assert machine.agent is not None and machine.agent.id == "alice"
-    keys = [machine.handle(m.Dtmf("phone-1", k, 10 + i * 0.1), NOW) for i, k in enumerate("*2")]
-    assert keys[-1][0] == c.PauseRecording(NAME, mute=False)
+    keys = [machine.handle(m.Dtmf("phone-1", k, 10 + i * 0.1), NOW) for i, k in enumerate("*3")]
+    assert keys[-1][0] == c.ResumeRecording(NAME, mute=False)
     end = machine.handle(m.ChannelGone(CUSTOMER_LEG), NOW)
     assert c.StopRecording(NAME) in end
 
 
 def test_released_rows_never_keep_a_recording_outside_the_vault_T4() -> None:
     """No bridge but a live recording (the old process died mid wind-down): the call is
-    adopted so its machine stops and vaults the file."""
-    result = adopted(open_call(), view(channels=(), bridge=False, recordings={NAME: "recording"}))
+    adopted so its machine stops and vaults the file (paused through the restart, so
+    kept)."""
+    paused = open_call(recording=recording_row("agent_key"))
+    result = adopted(paused, view(channels=(), bridge=False, recordings={NAME: "recording"}))
     assert sorted(result.gone) == sorted([CALLER.id, AGENT_LEG])
     machine = result.machine
     out = machine.handle(m.ChannelGone(CALLER.id), NOW)
     assert c.StopRecording(NAME) in out
-    assert machine.handle(m.RecordingEnded(NAME), NOW)[0] == c.AdoptRecording("r1", NAME, "wav")
+    assert machine.handle(m.RecordingEnded(NAME), NOW)[0] == c.TakeInRecording("r1", NAME, "wav")

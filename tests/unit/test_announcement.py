@@ -75,7 +75,7 @@ def test_objection_in_conversation_keeps_the_discard_first_C2() -> None:
     a = announcement(caller_hash=None)
     a.start()
     a.playback_done(failed=False)
-    discard: list[c.Command] = [c.CancelRecording("n"), c.CloseRecording("r", "discarded")]
+    discard: list[c.Command] = [c.CancelRecording("n"), c.CloseRecording("r", c.Closed.DISCARDED)]
     out = a.object(NOW, discard)
     assert out[:2] == discard
     assert isinstance(out[2], c.AddConsent) and out[2].event.phase == "conversation"

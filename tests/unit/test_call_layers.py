@@ -1,5 +1,5 @@
-"""The call machines stay pure: no HTTP stack behind them, and every command they can
-return has exactly one kind that the executor handles."""
+"""The call machines stay pure: no HTTP stack and no SQLite stack behind them, and every
+command they can return has exactly one kind that the executor handles."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ import typing
 from controller.calls import commands as c
 
 MACHINES = (
+    "controller.calls.call",
+    "controller.calls.call_state",
+    "controller.calls.parties",
+    "controller.calls.starting",
+    "controller.calls.ids",
+    "controller.calls.deciding",
     "controller.calls.inbound",
     "controller.calls.outbound",
     "controller.calls.announcement",
@@ -22,22 +28,39 @@ MACHINES = (
     "controller.payments.charge",
     "controller.payments.ivr",
     "controller.policy",
+    "controller.records",
+)
+FORBIDDEN = (
+    "m.split('.')[0] in ('aiohttp', 'sqlite_utils', 'sqlite3')"
+    " or m in ('controller.ari.client', 'controller.payments.gateway')"
+    " or m.startswith('controller.store')"
 )
 
 
-def test_call_machines_import_no_http_stack() -> None:
-    """Checked in a fresh interpreter: this test process has aiohttp loaded already."""
+def _loaded(modules: tuple[str, ...]) -> str:
+    """What importing ``modules`` loads of the HTTP and SQLite stacks, in a fresh
+    interpreter: this test process has them loaded already."""
     script = (
         "import sys\n"
-        + "".join(f"import {module}\n" for module in MACHINES)
-        + "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'aiohttp'"
-        " or m in ('controller.ari.client', 'controller.payments.gateway'))\n"
+        + "".join(f"import {module}\n" for module in modules)
+        + f"loaded = sorted(m for m in sys.modules if {FORBIDDEN})\n"
         "print(','.join(loaded))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
-    assert result.stdout.strip() == ""
+    return result.stdout.strip()
+
+
+def test_call_machines_import_no_http_stack() -> None:
+    assert _loaded(MACHINES) == ""
+
+
+def test_call_machines_import_no_sqlite_stack() -> None:
+    """The records a call machine returns live outside the store: a pure machine never
+    loads sqlite_utils. The check does see the store when it is imported."""
+    assert _loaded(MACHINES) == ""
+    assert "sqlite_utils" in _loaded(("controller.store.records",)).split(",")
 
 
 def test_the_check_would_see_the_http_stack() -> None:

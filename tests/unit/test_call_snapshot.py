@@ -1,5 +1,6 @@
 """A bridged call carried on from its snapshot, as a restarted controller will: the
-rebuilt call behaves like the one it replaces."""
+rebuilt call behaves like the one it replaces (R1). The restart is a gap in the events:
+a recording is kept only if it was paused through it (see test_adoption.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import pytest
 
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.inbound import InboundCall, Phase
+from controller.calls.call import Call, Phase
 from controller.calls.recording import PAUSE_TIMER, RecState
-from controller.calls.snapshot import resume, snapshot
 from tests.unit.test_inbound_call import (
     AGENT_CHANNEL,
     CALLER,
@@ -24,24 +24,33 @@ from tests.unit.test_inbound_call import (
 )
 
 
-def carried_on(d: Driver) -> tuple[InboundCall, list[c.Command]]:
-    return resume(snapshot(d.call), settings=SETTINGS, rng=random.Random(2))
+def carried_on(d: Driver) -> tuple[Call, list[c.Command]]:
+    return Call.resumed(d.call.snapshot(), settings=SETTINGS, rng=random.Random(2), now=d.now)
 
 
-def test_resumed_call_keeps_its_recording_and_ends_cleanly() -> None:
+def test_resumed_call_keeps_its_paused_recording_and_ends_cleanly() -> None:
     d = Driver()
     d.connect()
     name = recording_name(d)
     d.send(m.RecordingStarted(name))
+    agent_keys(d, "*2")
     call, first = carried_on(d)
-    assert kinds(first) == ["LookupObjection", "Log"]
+    assert kinds(first) == ["LookupObjection", "StartTimer", "Log"]
     assert call.phase is Phase.CONNECTED and call.recording is not None
     assert call.recording.name == name and call.recording.state is RecState.ACTIVE
     gone = call.handle(m.ChannelGone(CALLER.id), d.now)
-    assert kinds(gone) == ["Log", "StopRecording", "Hangup", "DestroyBridge", "StartTimer"]
+    assert kinds(gone) == [
+        "Log",
+        "StopRecording",
+        "ClosePause",
+        "CancelTimer",
+        "Hangup",
+        "DestroyBridge",
+        "StartTimer",
+    ]
     adopted = call.handle(m.RecordingEnded(name), d.now)
     opened = of(d.log, c.OpenRecording)[0]
-    assert adopted == [c.AdoptRecording(opened.recording_id, name, "wav")]
+    assert adopted == [c.TakeInRecording(opened.recording_id, name, "wav")]
     end = call.handle(m.ChannelGone(AGENT_CHANNEL.id), d.now)
     assert of(end, c.EndCall) == [c.EndCall("c0ffee", "caller_hung_up", "alice", True)]
 
@@ -58,6 +67,7 @@ def test_opt_out_after_a_restart_still_discards_first_C2() -> None:
     d.connect()
     name = recording_name(d)
     d.send(m.RecordingStarted(name))
+    agent_keys(d, "*2")
     call, _ = carried_on(d)
     out = call.handle(m.Dtmf(CALLER.id, "9"), d.now)
     assert out[0] == c.CancelRecording(name)
@@ -76,7 +86,7 @@ def test_open_pause_gets_its_timer_back_and_resumes_A5() -> None:
     for i, key in enumerate("*3"):
         out += call.handle(m.Dtmf(AGENT_CHANNEL.id, key, 300 + i * 0.2), d.now)
     assert out[0] == c.ResumeRecording(name, mute=False)
-    assert of(out, c.ClosePause) == [c.ClosePause(opened.pause_id, "agent")]
+    assert of(out, c.ClosePause) == [c.ClosePause(opened.pause_id, c.PauseEnd.AGENT)]
 
 
 def test_on_demand_waits_for_the_objection_lookup_after_a_restart_A4() -> None:
@@ -110,4 +120,4 @@ def test_only_a_bridged_call_outside_the_payment_ivr_has_a_snapshot(stage: str) 
         d.send(m.AgentAnswered(AGENT_CHANNEL, None))
         agent_keys(d, "*8")
     with pytest.raises(ValueError, match="only a bridged call"):
-        snapshot(d.call)
+        d.call.snapshot()

@@ -14,7 +14,9 @@ import pytest
 from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.inbound import AGENT_TIMER, ENDING_TIMER, CallSettings, InboundCall, Phase
+from controller.calls.call import ENDING_TIMER, Call, Phase
+from controller.calls.conversation import CallSettings
+from controller.calls.inbound import AGENT_TIMER, inbound_cast
 from controller.config.model import Agent, PaymentPrompts, PaymentSettings, Service
 from controller.payments.charge import ChargeResult
 from tests.factories import STAFF_INFORMED, make_agent, make_service
@@ -60,14 +62,13 @@ class Driver:
         hashed: str | None = "h1",
         settings: CallSettings = SETTINGS,
     ) -> None:
-        self.call = InboundCall(
+        cast = inbound_cast(
             call_id="c0ffee",
             service=service or make_service(sampling_rate=0.999),
             caller=CALLER,
             caller_hash=hashed,
-            settings=settings,
-            rng=random.Random(seed),
         )
+        self.call = Call(cast=cast, settings=settings, rng=random.Random(seed))
         self.now = NOW
         self.log: list[c.Command] = []
 
@@ -153,7 +154,7 @@ def test_full_hangup_sequence_adopts_the_file() -> None:
     assert kinds(gone) == ["Log", "StopRecording", "Hangup", "DestroyBridge", "StartTimer"]
     assert of(gone, c.Hangup)[0].channel_id == AGENT_CHANNEL.id
     assert d.send(m.RecordingEnded(name)) == [
-        c.AdoptRecording(of(d.log, c.OpenRecording)[0].recording_id, name, "wav")
+        c.TakeInRecording(of(d.log, c.OpenRecording)[0].recording_id, name, "wav")
     ]
     end = d.send(m.ChannelGone(AGENT_CHANNEL.id))
     assert kinds(end) == ["CancelTimer", "EndCall", "Finished"]
@@ -217,7 +218,7 @@ def test_opt_out_mid_call_discards_first() -> None:
     assert d.send(m.Dtmf(CALLER.id, "9")) == []
     d.send(m.ChannelGone(CALLER.id))
     ended = d.send(m.RecordingEnded(name))
-    assert of(ended, c.AdoptRecording) == []
+    assert of(ended, c.TakeInRecording) == []
     assert of(ended, c.DiscardIncoming) == [c.DiscardIncoming(name, "wav")]
     assert of(d.log, c.StopRecording) == []
 
@@ -385,7 +386,7 @@ def test_recording_that_fails_to_start() -> None:
     # The call goes on; hang-up ends it without trying to stop or adopt anything.
     d.send(m.ChannelGone(CALLER.id))
     end = d.send(m.ChannelGone(AGENT_CHANNEL.id))
-    assert of(d.log, c.StopRecording) == [] and of(d.log, c.AdoptRecording) == []
+    assert of(d.log, c.StopRecording) == [] and of(d.log, c.TakeInRecording) == []
     assert of(end, c.EndCall)[0].outcome == "caller_hung_up"
 
 
@@ -404,7 +405,7 @@ def test_recording_failed_event() -> None:
     d.send(m.ChannelGone(CALLER.id))
     d.send(m.ChannelGone(AGENT_CHANNEL.id))
     end = d.send(m.RecordingEnded(retry.name))
-    assert [a.name for a in of(end, c.AdoptRecording)] == [retry.name]
+    assert [a.name for a in of(end, c.TakeInRecording)] == [retry.name]
 
 
 def test_r1_recording_that_ends_by_itself_mid_call_is_alerted_and_retried_once() -> None:
@@ -414,12 +415,12 @@ def test_r1_recording_that_ends_by_itself_mid_call_is_alerted_and_retried_once()
     first = of(d.log, c.StartRecording)[0]
     d.send(m.RecordingStarted(first.name))
     out = d.send(m.RecordingEnded(first.name))
-    assert kinds(out) == ["AdoptRecording", "AddAlert", "Log", "OpenRecording", "StartRecording"]
+    assert kinds(out) == ["TakeInRecording", "AddAlert", "Log", "OpenRecording", "StartRecording"]
     assert "ended by itself" in of(out, c.AddAlert)[0].message
     second = of(out, c.StartRecording)[0]
     d.send(m.RecordingStarted(second.name))
     out = d.send(m.RecordingEnded(second.name))
-    assert kinds(out) == ["AdoptRecording", "AddAlert", "Log"]
+    assert kinds(out) == ["TakeInRecording", "AddAlert", "Log"]
     assert "goes on unrecorded" in of(out, c.AddAlert)[0].message
     assert of(d.log, c.Hangup) == []
 
@@ -454,7 +455,7 @@ def test_ending_timer_finishes_a_call_whose_events_were_lost() -> None:
     d.connect()
     d.send(m.ChannelGone(CALLER.id))
     out = d.send(m.TimerFired(ENDING_TIMER))
-    assert kinds(out) == ["AdoptRecording", "Log", "EndCall", "Finished"]
+    assert kinds(out) == ["TakeInRecording", "Log", "EndCall", "Finished"]
 
 
 def test_seeded_machines_are_reproducible() -> None:
@@ -490,7 +491,7 @@ def test_pause_goes_out_first_then_resume() -> None:
     assert feedback.channel_id == AGENT_CHANNEL.id and feedback.media == "sound:beep"
     out = agent_keys(d, "*3", start=200)
     assert kinds(out) == ["ResumeRecording", "ClosePause", "CancelTimer", "Play", "Log"]
-    assert of(out, c.ClosePause)[0] == c.ClosePause(opened.pause_id, "agent")
+    assert of(out, c.ClosePause)[0] == c.ClosePause(opened.pause_id, c.PauseEnd.AGENT)
 
 
 def test_silence_mode_mutes() -> None:
@@ -561,7 +562,7 @@ def test_private_discards_first_and_forgets_the_call() -> None:
     assert of(end, c.DiscardIncoming) == [c.DiscardIncoming(name, "wav")]
     end += d.send(m.ChannelGone(AGENT_CHANNEL.id))
     assert of(end, c.EndCall) == [] and kinds(end)[-1] == "Finished"
-    assert of(d.log, c.AdoptRecording) == []
+    assert of(d.log, c.TakeInRecording) == []
     # Nothing more can be started on a private call.
     assert kinds(agent_keys(d, "*1", start=400)) == []
 
@@ -656,8 +657,9 @@ CARD_KEYS = "4556737586899855#" + "1228" + "737#"
 
 
 def paying_driver(**service_changes: Any) -> Driver:
-    d = Driver(service=make_service(sampling_rate=0.999, payments=True, **service_changes))
-    d.call.settings = dataclasses.replace(SETTINGS, payment=PAYMENT)
+    settings = dataclasses.replace(SETTINGS, payment=PAYMENT)
+    service = make_service(sampling_rate=0.999, payments=True, **service_changes)
+    d = Driver(service=service, settings=settings)
     return d
 
 
@@ -771,8 +773,7 @@ def test_medium6_order_reference_holding_a_card_number_is_refused(order: str) ->
 
 
 def test_payment_not_enabled_for_the_service() -> None:
-    d = Driver()
-    d.call.settings = dataclasses.replace(SETTINGS, payment=PAYMENT)
+    d = Driver(settings=dataclasses.replace(SETTINGS, payment=PAYMENT))
     d.connect()
     out = agent_keys(d, "*8")
     assert of(out, c.PauseRecording) == [] and of(out, c.Play)[0].media == "sound:beeperr"

@@ -42,7 +42,7 @@ def test_r1_a2_running_recording_is_discarded_first_with_an_alert_and_the_refuse
     out = d.send(m.KeysUnheard(d.now - BLIND))
     assert out[0] == c.CancelRecording(name)
     assert kinds(out) == ["CancelRecording", "CloseRecording", "AddAlert", "Log", "Play"]
-    assert of(out, c.CloseRecording) == [c.CloseRecording(opened.recording_id, "discarded")]
+    assert of(out, c.CloseRecording) == [c.CloseRecording(opened.recording_id, c.Closed.DISCARDED)]
     (alert,) = of(out, c.AddAlert)
     assert alert.kind == KEYS_UNHEARD == "keys_unheard" and alert.call_id == "c0ffee"
     assert "3.0 s" in alert.message and opened.recording_id in alert.message
@@ -82,7 +82,7 @@ def test_r1_a5_pause_opened_inside_the_gap_does_not_protect_the_recording() -> N
     opened = of(agent_keys(d, "*2"), c.OpenPause)[0]
     out = d.send(m.KeysUnheard(d.now - dt.timedelta(milliseconds=1)))
     assert out[0] == c.CancelRecording(recording_name(d))
-    assert c.ClosePause(opened.pause_id, "discarded") in out
+    assert c.ClosePause(opened.pause_id, c.PauseEnd.DISCARDED) in out
     assert c.CancelTimer(PAUSE_TIMER) in out
     assert d.call.rec.pause is None
 
@@ -128,7 +128,7 @@ def test_r1_a_sequence_begun_before_the_gap_is_not_completed_after_it() -> None:
 
 def test_r1_no_refused_sound_to_an_agent_already_gone() -> None:
     d = recording_inbound()
-    d.call.agent_gone = True
+    d.call.agent_leg = d.call.agent_leg.ended()
     out = d.send(m.KeysUnheard(NOW - BLIND))
     assert out[0] == c.CancelRecording(recording_name(d)) and not of(out, c.Play)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from pathlib import Path
@@ -14,14 +15,10 @@ import pytest
 from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.call import Call, Phase
 from controller.calls.conversation import CallSettings
-from controller.calls.outbound import (
-    CUSTOMER_TIMER,
-    OutboundCall,
-    Phase,
-    not_reached,
-    outbound_call,
-)
+from controller.calls.outbound import CUSTOMER_TIMER, not_reached, outbound_cast
+from controller.calls.starting import outbound_call
 from controller.config import Config, load_config
 from controller.config.model import Agent, Announcement, Outbound, Service
 from controller.privacy import caller_hash
@@ -59,6 +56,20 @@ def by_agent() -> Service:
     return make_service(announcement=Announcement("reccontrol/fr/announce", "v1", "agent"))
 
 
+def placed(service: Service, agent: Agent | None, number: str | None, hashed: str | None) -> Call:
+    """An outbound call from PHONE, as the router makes it."""
+    cast = outbound_cast(
+        call_id="c0ffee",
+        service=dataclasses.replace(service, outbound=OUTBOUND),
+        agent_channel=PHONE,
+        number=number,
+        customer_hash=hashed,
+    )
+    return Call(
+        cast=cast, settings=SETTINGS, rng=random.Random(1), phase=Phase.DIALING, agent=agent
+    )
+
+
 class Driver:
     def __init__(
         self,
@@ -66,16 +77,11 @@ class Driver:
         number: str | None = "0612345678",
         agent: Agent | None = None,
     ) -> None:
-        self.call = OutboundCall(
-            call_id="c0ffee",
-            service=service or make_service(sampling_rate=0.999),
-            outbound=OUTBOUND,
-            agent_channel=PHONE,
-            agent=agent if agent is not None else make_agent(),
-            number=number,
-            customer_hash="h1" if number else None,
-            settings=SETTINGS,
-            rng=random.Random(1),
+        self.call = placed(
+            service or make_service(sampling_rate=0.999),
+            agent if agent is not None else make_agent(),
+            number,
+            "h1" if number else None,
         )
 
     def start(self) -> list[c.Command]:
@@ -281,17 +287,7 @@ def test_customer_hangs_up_during_the_announcement() -> None:
 
 def test_unknown_agent_is_not_recorded() -> None:
     """C6, A7: a calling channel that is no agent's: decided unknown_agent."""
-    call = OutboundCall(
-        call_id="c0ffee",
-        service=make_service(sampling_rate=0.999),
-        outbound=OUTBOUND,
-        agent_channel=PHONE,
-        agent=None,
-        number="0612345678",
-        customer_hash="h1",
-        settings=SETTINGS,
-        rng=random.Random(1),
-    )
+    call = placed(make_service(sampling_rate=0.999), None, "0612345678", "h1")
     call.start(NOW)
     call.handle(m.ObjectionKnown(False), NOW)
     call.handle(m.CustomerAnswered(CUSTOMER), NOW)
@@ -365,8 +361,8 @@ def test_what_is_not_a_number_is_never_dialled(number: str) -> None:
     made = outbound_call(
         "c0ffee", golden_config(), PHONE, ("adhesions", number), settings=SETTINGS, rng=R()
     )
-    assert isinstance(made, OutboundCall)
-    assert made.customer_hash is None
+    assert isinstance(made, Call)
+    assert made.caller_hash is None
     out = made.start(NOW)
     assert of(out, c.Originate) == [] and of(out, c.EndCall)[0].outcome == "invalid_number"
 
@@ -381,9 +377,9 @@ def test_agent_and_number_hash_come_from_the_config() -> None:
     other = outbound_call(
         "c0ffee", config, PHONE, ("adhesions", "+33612345678"), settings=SETTINGS, rng=R()
     )
-    assert isinstance(made, OutboundCall) and isinstance(other, OutboundCall)
+    assert isinstance(made, Call) and isinstance(other, Call)
     assert made.agent is not None and made.agent.id == "alice"
-    assert made.customer_hash == other.customer_hash
-    assert made.customer_hash == caller_hash(config.privacy.caller_hmac_key, "+33612345678")
+    assert made.caller_hash == other.caller_hash
+    assert made.caller_hash == caller_hash(config.privacy.caller_hmac_key, "+33612345678")
     (originate,) = of(made.start(NOW), c.Originate)
     assert originate.endpoint == "PJSIP/0612345678@trunk"

@@ -69,10 +69,10 @@ def test_pause_in_skip_mode_goes_first_A5() -> None:
     assert kinds(out) == ["PauseRecording", "OpenPause", "StartTimer"]
     assert out[2] == c.StartTimer(PAUSE_TIMER, 120)
     assert not rc.can_pause()
-    resumed = rc.resume("agent")
+    resumed = rc.resume(c.PauseEnd.AGENT)
     assert resumed[0] == c.ResumeRecording(rec.name, mute=False)
     assert kinds(resumed) == ["ResumeRecording", "ClosePause", "CancelTimer"]
-    assert rc.pause is None and rc.resume("agent") == []
+    assert rc.pause is None and rc.resume(c.PauseEnd.AGENT) == []
 
 
 def test_silence_mode_mutes_and_card_pauses_have_their_own_limit_M2() -> None:
@@ -95,11 +95,10 @@ def test_timeout_alert_names_the_limit_A5() -> None:
     opened = rc.pause_for("agent_key", "alice")[1]
     assert isinstance(opened, c.OpenPause)
     alert, log = rc.timeout_alert()
-    assert alert == c.AddAlert(
-        "c0ffee", "pause_timeout", "pause lasted more than 60 s: recording resumed automatically"
-    )
+    message = "pause lasted more than 60 s: recording resumed automatically"
+    assert alert == c.AddAlert("c0ffee", c.AlertKind.PAUSE_TIMEOUT, message)
     assert isinstance(log, c.Log) and log.level == "warning"
-    assert rc.resume("timeout")[1] == c.ClosePause(opened.pause_id, "timeout")
+    assert rc.resume(c.PauseEnd.TIMEOUT)[1] == c.ClosePause(opened.pause_id, c.PauseEnd.TIMEOUT)
 
 
 def test_payment_pause_is_skip_mode_and_takes_over_an_agent_pause_M1() -> None:
@@ -114,17 +113,18 @@ def test_payment_pause_is_skip_mode_and_takes_over_an_agent_pause_M1() -> None:
     out = rc.pause_for_payment("alice")
     # Already paused: no second pause request, and the agent's pause timer is cancelled.
     assert kinds(out) == ["ClosePause", "CancelTimer", "OpenPause"]
-    assert out[0] == c.ClosePause(agent_pause.pause_id, "payment")
+    assert out[0] == c.ClosePause(agent_pause.pause_id, c.PauseEnd.PAYMENT)
     assert rc.pause is not None and rc.pause.mute
 
 
 def test_discard_cancels_first_and_closes_the_row_once_C2() -> None:
     rc, rec = started()
-    out = rc.discard("discarded")
-    assert out == [c.CancelRecording(rec.name), c.CloseRecording(rec.recording_id, "discarded")]
+    out = rc.discard(c.Closed.DISCARDED)
+    closed = c.CloseRecording(rec.recording_id, c.Closed.DISCARDED)
+    assert out == [c.CancelRecording(rec.name), closed]
     assert rec.state is RecState.DISCARDED and not rc.live
     # Nothing left to discard; a late RecordingFinished only cleans up the folder.
-    assert rc.discard("discarded") == []
+    assert rc.discard(c.Closed.DISCARDED) == []
     assert rc.ended(failed=False, cause="", may_retry=False) == [c.DiscardIncoming(rec.name, "wav")]
 
 
@@ -142,7 +142,7 @@ def test_stop_keeps_the_file_and_closes_the_pause() -> None:
     assert kinds(out) == ["StopRecording", "ClosePause", "CancelTimer"]
     assert not rc.settled
     assert rc.ended(failed=False, cause="", may_retry=False) == [
-        c.AdoptRecording(rec.recording_id, rec.name, "wav")
+        c.TakeInRecording(rec.recording_id, rec.name, "wav")
     ]
     assert rc.settled and rc.ended(failed=False, cause="", may_retry=False) == []
 
@@ -151,7 +151,7 @@ def test_failed_recording_is_closed_as_failed() -> None:
     rc, rec = started()
     out = rc.ended(failed=True, cause="disk full", may_retry=False)
     assert kinds(out) == ["CloseRecording", "DiscardIncoming", "AddAlert", "Log"]
-    assert out[0] == c.CloseRecording(rec.recording_id, "failed")
+    assert out[0] == c.CloseRecording(rec.recording_id, c.Closed.FAILED)
     assert out[1] == c.DiscardIncoming(rec.name, "wav")
     assert rec.state is RecState.FAILED
 
@@ -177,7 +177,7 @@ def test_r1_lost_recording_is_alerted_and_started_again_once() -> None:
     rc.started(retry.name)
     # Ended by itself (nobody stopped it): whatever was written is kept, not retried twice.
     out = rc.ended(failed=False, cause="", may_retry=True)
-    assert kinds(out) == ["AdoptRecording", "AddAlert", "Log"]
+    assert kinds(out) == ["TakeInRecording", "AddAlert", "Log"]
     alert = out[1]
     assert isinstance(alert, c.AddAlert) and "goes on unrecorded" in alert.message
 
@@ -204,7 +204,7 @@ def test_give_up_waiting_adopts_a_stopping_recording() -> None:
     rc, rec = started()
     assert rc.give_up_waiting() == []
     rc.stop()
-    assert rc.give_up_waiting() == [c.AdoptRecording(rec.recording_id, rec.name, "wav")]
+    assert rc.give_up_waiting() == [c.TakeInRecording(rec.recording_id, rec.name, "wav")]
 
 
 def test_a_controller_rebuilt_from_its_snapshot_carries_on() -> None:
@@ -214,12 +214,12 @@ def test_a_controller_rebuilt_from_its_snapshot_carries_on() -> None:
     rebuilt = control(snapshot=snapshot)
     assert rebuilt.snapshot() == snapshot
     # The snapshot is a copy: the original moving on does not change it.
-    rc.discard("discarded")
+    rc.discard(c.Closed.DISCARDED)
     assert snapshot.recording is not None and snapshot.recording.state is RecState.ACTIVE
-    resumed = rebuilt.resume("agent")
+    resumed = rebuilt.resume(c.PauseEnd.AGENT)
     assert resumed[0] == c.ResumeRecording(rec.name, mute=False)
     assert snapshot.pause is not None
-    assert resumed[1] == c.ClosePause(snapshot.pause.pause_id, "agent")
+    assert resumed[1] == c.ClosePause(snapshot.pause.pause_id, c.PauseEnd.AGENT)
 
 
 def test_snapshot_of_a_paused_recording_discards_like_a_live_one_C2() -> None:
@@ -227,10 +227,10 @@ def test_snapshot_of_a_paused_recording_discards_like_a_live_one_C2() -> None:
         Recording("r1", "n" * 40, RecState.ACTIVE, ("quality",)), Pause("p1", "agent_key", False)
     )
     rc = control(snapshot=snapshot)
-    out = rc.discard("discarded") + rc.close_pause("discarded")
+    out = rc.discard(c.Closed.DISCARDED) + rc.close_pause(c.PauseEnd.DISCARDED)
     assert out == [
         c.CancelRecording("n" * 40),
-        c.CloseRecording("r1", "discarded"),
-        c.ClosePause("p1", "discarded"),
+        c.CloseRecording("r1", c.Closed.DISCARDED),
+        c.ClosePause("p1", c.PauseEnd.DISCARDED),
         c.CancelTimer(PAUSE_TIMER),
     ]

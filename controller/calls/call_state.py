@@ -1,0 +1,161 @@
+"""What a call knows, pure: who it is, its parties and phase, its announcement,
+recording and conversation; and what the router, the web API and the gap recovery read
+of it. Its behaviour is :class:`~controller.calls.call.Call`'s."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from controller.calls import commands as c
+from controller.calls.conversation import CallSettings, Conversation
+from controller.calls.ids import bridge_id
+from controller.calls.parties import Cast, Leg, Outcome, Phase, View
+from controller.calls.payment import PaymentLeg
+from controller.calls.recording import Recording, RecordingControl, RecordingSnapshot
+from controller.calls.snapshot import CallSnapshot
+from controller.config.model import Agent
+from controller.policy import Verdict
+
+
+class CallState:
+    def __init__(
+        self,
+        *,
+        cast: Cast,
+        settings: CallSettings,
+        rng: random.Random,
+        recording: RecordingSnapshot | None = None,
+        phase: Phase = Phase.ANNOUNCING,
+        agent: Agent | None = None,
+        verdict: Verdict | None = None,
+    ) -> None:
+        call_id = self.call_id = cast.call_id
+        service = self.service = cast.service
+        self.opening = cast.opening
+        self.caller = cast.caller
+        self.agent_leg = cast.agent
+        caller_hash = self.caller_hash = cast.caller_hash
+        self._settings = settings
+        self.rng = rng
+        self.phase = phase
+        self.bridge_id = bridge_id(call_id)
+        self.remembered_objection: bool | None = None if caller_hash else False
+        self.verdict = verdict
+        self.keys_unheard = False
+        """The call's keys went unheard before its decision: it is not recorded."""
+        self.outcome: Outcome | None = None
+        prefix = cast.opening.log_prefix
+        self.notice = cast.notice
+        """What the announced party hears first; the opening plays it, the call takes
+        the opt-out key at any time (C2)."""
+        self.rec = RecordingControl(
+            call_id=call_id,
+            bridge_id=self.bridge_id,
+            fmt=settings.recording_format,
+            retention_days=service.retention_days,
+            pause_settings=service.pause,
+            rng=rng,
+            log_prefix=prefix,
+            snapshot=recording,
+        )
+        self.talk = Conversation(
+            call_id=call_id,
+            service=service,
+            settings=settings,
+            caller_id=cast.caller.id,
+            agent_channel_id=cast.agent.id,
+            bridge_id=self.bridge_id,
+            recording=self.rec,
+            rng=rng,
+            log_prefix=prefix,
+        )
+        self.talk.meet(agent)
+
+    # -- what the router, the web API and the gap recovery read ---------------------
+    @property
+    def direction(self) -> str:
+        return self.opening.direction
+
+    @property
+    def settings(self) -> CallSettings:
+        return self._settings
+
+    @property
+    def agent_channel_id(self) -> str:
+        return self.agent_leg.id
+
+    @property
+    def channel_ids(self) -> tuple[str, ...]:
+        return (self.caller.id, self.agent_leg.id)
+
+    @property
+    def _dialled_leg(self) -> Leg:
+        return self.agent_leg if self.opening.dials_agent else self.caller
+
+    def dialled(self, channel_id: str) -> bool:
+        """False for the leg the call dials while it is not dialled yet: it cannot be
+        gone."""
+        return channel_id != self._dialled_leg.id or self.opening.dialled
+
+    @property
+    def unanswered_leg(self) -> str | None:
+        """The leg dialled for this call that has not answered yet, if any."""
+        leg = self._dialled_leg
+        return leg.id if self.phase is Phase.DIALING and not leg.up else None
+
+    @property
+    def playback_id(self) -> str:
+        """The announced party's playback the call waits for."""
+        return self.notice.playback_id
+
+    @property
+    def awaited_playbacks(self) -> tuple[str, ...]:
+        """Playbacks whose end the call waits for to go on."""
+        waiting = (Phase.ANNOUNCING, Phase.FULL_NOTICE, Phase.NO_AGENT)
+        notice = (self.playback_id,) if self.phase in waiting and self.playback_id else ()
+        return notice + self.talk.awaited_playbacks()
+
+    @property
+    def objected(self) -> bool:
+        return self.notice.objected
+
+    @property
+    def notice_completed(self) -> bool:
+        """The person heard the announcement, or the agent confirmed the notice."""
+        return self.notice.completed
+
+    @property
+    def recording(self) -> Recording | None:
+        return self.rec.recording
+
+    @property
+    def agent(self) -> Agent | None:
+        return self.talk.agent
+
+    @property
+    def payment(self) -> PaymentLeg | None:
+        return self.talk.payment
+
+    @property
+    def private(self) -> bool:
+        return self.talk.private
+
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
+        return c.Log(level, f"{self.opening.log_prefix}: {message}")
+
+    def _view(self) -> View:
+        return View(self.phase, self.caller, self.agent_leg)
+
+    def snapshot(self, heard_until: dt.datetime | None = None) -> CallSnapshot:
+        if self.phase is not Phase.CONNECTED or self.payment is not None or self.private:
+            raise ValueError(
+                f"call {self.call_id}: only a bridged call outside the payment IVR can be "
+                f"carried on (phase {self.phase.value})"
+            )
+        return CallSnapshot(
+            self.call_id, self.direction, self.service, self.opening.entry, self.caller_hash,
+            self.agent, self.notice.completed, self.objected, self.verdict, self.rec.snapshot(),
+            heard_until,
+        )  # fmt: skip
+
