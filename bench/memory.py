@@ -239,14 +239,18 @@ class ManagerRig:
         ari: NullAri,
         store: StoreThread[SqliteStore],
         incoming: Path,
+        app: str,
     ) -> None:
         self.manager = manager
+        self.app = app
         self.store = store
         self.ari = ari
         self.incoming = incoming
         self._serial = 0
 
     async def _event(self, data: dict[str, Any]) -> None:
+        # Asterisk names the application on every event; the router acts only on ours.
+        data = {"application": self.app, **data}
         await self.manager.handle(parse_event(data, time.monotonic()))
 
     async def _until(self, done: Callable[[], bool], what: str, within: float = 30.0) -> None:
@@ -351,7 +355,7 @@ async def _with_manager(fn: Callable[[ManagerRig], Awaitable[Footprint]]) -> Foo
                 clock=SystemClock(),
                 rng=AlwaysSampled(),
             )
-            rig = ManagerRig(manager, ari, store, config.recordings.asterisk_dir)
+            rig = ManagerRig(manager, ari, store, config.recordings.asterisk_dir, config.ari.app)
             try:
                 await rig.hang_up(await rig.connect(3))
                 return await fn(rig)
