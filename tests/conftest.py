@@ -1,10 +1,14 @@
-"""Fixtures shared by every test layer. The sandbox Asterisk is defined here, once, so
-the integration tests and the fault scenarios share one instance per session."""
+"""Fixtures shared by every test layer. The sandbox Asterisk is defined here, once: each
+test process (each pytest-xdist worker of ``pytest -n``) has one instance for its whole
+session, shared by its integration tests and fault scenarios, and a test that stops,
+kills or restarts Asterisk takes one of its own with ``own_asterisk``."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -12,6 +16,30 @@ from controller.sandbox import Sandbox, SandboxError, SandboxInstance, default_r
 from controller.sandbox.host import is_alive
 from controller.store import SqliteStore
 from tests.integration.conftest import OWNED, REPOSITORY, free_port
+
+# Files that play calls or kill processes for minutes, longest first, then the other
+# real-Asterisk files, then the quick ones: in parallel workers (pytest -n, a file to a
+# worker) the long files start at once and the many short ones fill the gaps, instead of
+# one long file starting last and running alone.
+LONGEST_FIRST = (
+    "test_daemon_killed_calls.py",
+    "test_sip_phones.py",
+    "test_payments.py",
+    "test_containers.py",
+    "test_purge_kill.py",
+)
+REAL_TIME_DIRS = ("faults", "integration")
+
+
+def _run_order(item: pytest.Item) -> int:
+    if item.path.name in LONGEST_FIRST:
+        return LONGEST_FIRST.index(item.path.name)
+    return len(LONGEST_FIRST) + (0 if item.path.parent.name in REAL_TIME_DIRS else 1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A stable sort by file: each file's tests stay together and in their order.
+    items.sort(key=_run_order)
 
 
 @pytest.fixture
@@ -38,16 +66,61 @@ def sandbox() -> Sandbox:
     return box
 
 
-@pytest.fixture(scope="session")
-def asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    """One Asterisk for the whole test session, with its own name and port."""
-    name = f"pytest-{os.getpid()}"
+@contextmanager
+def _tests_lock(sandbox: Sandbox, operation: int) -> Iterator[None]:
+    """A lock beside the chroot's own, between test processes (workers, parallel runs)."""
+    path = sandbox.root.parent / f".{sandbox.root.name}.tests.lock"
+    with open(path, "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, operation)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def steady(sandbox: Sandbox) -> Iterator[None]:
+    """While held, no instance of any test process is between a kill and its restart,
+    and none is starting or stopping: the chroot's mounts match its running instances.
+
+    An instance killed and not yet started again runs no more, yet its proc mount stays
+    for the restart; without this, a check that "no instance runs, so nothing is
+    mounted" would fail whenever another worker's fault scenario is at that point."""
+    with _tests_lock(sandbox, fcntl.LOCK_EX), sandbox.exclusive():
+        yield
+
+
+@contextmanager
+def own_instance(sandbox: Sandbox, suffix: str = "") -> Iterator[SandboxInstance]:
+    """An Asterisk of this test process's own, on free ports, named after the process
+    (so a later run can stop it if this one is killed); stopped and wiped on the way out."""
+    name = f"pytest-{os.getpid()}" + (f"-{suffix}" if suffix else "")
     try:
         instance = sandbox.up(name=name, http_port=free_port())
     except SandboxError as exc:
         pytest.fail(str(exc), pytrace=False)
-    yield instance
-    sandbox.reset(name)
+    try:
+        yield instance
+    finally:
+        sandbox.reset(name)
+
+
+@pytest.fixture(scope="session")
+def asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
+    """One Asterisk for the whole test session (of this worker), with its own name and port."""
+    with own_instance(sandbox) as instance:
+        yield instance
+    with steady(sandbox):
+        running, mounts = sandbox.running_instances(), sandbox.mounts()
     # The last instance to stop takes the chroot's mounts with it.
-    if not sandbox.running_instances():
-        assert sandbox.mounts() == [], f"still mounted after the last instance: {sandbox.mounts()}"
+    if not running:
+        assert mounts == [], f"still mounted after the last instance: {mounts}"
+
+
+@pytest.fixture
+def own_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
+    """An Asterisk of this test's own, for a test that kills or restarts it: doing that to
+    the session's one would cut the other tests. The test holds off :func:`steady` checks
+    of other processes until its instance is stopped for good."""
+    with _tests_lock(sandbox, fcntl.LOCK_SH), own_instance(sandbox, "own") as instance:
+        yield instance

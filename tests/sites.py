@@ -29,6 +29,7 @@ from controller.recordings import LocalVault
 from controller.store import SqliteStore
 from controller.store.records import CallStart
 from controller.store.timestamps import to_text
+from tests.integration.conftest import free_port
 
 ENV = {
     "RECCONTROL_ARI_PASSWORD": "ari-password",
@@ -46,18 +47,35 @@ PERSONS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# The free ports a site's config names, chosen once per site folder: the same folder
+# gives the same config, so a test that loads it again sees the same text (D3).
+_SITE_PORTS: dict[Path, tuple[int, int]] = {}
+
+
+def site_ports(root: Path) -> tuple[int, int]:
+    """The ARI and web ports of the site in ``root``: free when first asked for."""
+    key = root.absolute()
+    if key not in _SITE_PORTS:
+        _SITE_PORTS[key] = (free_port(), free_port())
+    return _SITE_PORTS[key]
+
+
 def site_config(root: Path) -> dict[str, Any]:
+    ari_port, web_port = site_ports(root)
     return {
         "organisation": {
             "name": "ACME Test",
             "address": "1 rue du Test, 75001 Paris",
             "dpo": {"name": "Claire Dubois", "email": "dpo@acme.example"},
         },
+        # Free ports, never the defaults (8088, 8090): a test that starts the daemon must
+        # not meet whatever else runs on this machine, nor the other test workers.
         "ari": {
-            "url": "http://127.0.0.1:8088",
+            "url": f"http://127.0.0.1:{ari_port}",
             "username": "reccontrol",
             "password_env": "RECCONTROL_ARI_PASSWORD",
         },
+        "web": {"host": "127.0.0.1", "port": web_port},
         "store": {"path": str(root / "store.sqlite3")},
         "recordings": {"asterisk_dir": str(root / "asterisk"), "vault_dir": str(root / "vault")},
         "privacy": {"caller_hmac_key_env": "RECCONTROL_HMAC_KEY"},

@@ -40,3 +40,21 @@ async def until(condition: Callable[[], bool], what: str, within: float = DEFAUL
         return True if condition() else None
 
     await eventually(probe, what, within, every=0.01)
+
+
+def blocking_until(
+    probe: Callable[[], T | None],
+    what: str,
+    within: float = DEFAULT_WITHIN,
+    every: float = 0.1,
+) -> T:
+    """:func:`eventually` for code outside the event loop (fixtures that run commands):
+    polls ``probe`` until it returns a value other than None, and returns it."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {within} s")
+        time.sleep(every)

@@ -600,6 +600,14 @@ class Sandbox:
 
     # -- locking -----------------------------------------------------------------------
     @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """While held, no other process builds the chroot or starts or stops an instance
+        in it: what is read meanwhile (running instances, mounts) is one state, not a mix
+        of before and after another process's start."""
+        with self._locked():
+            yield
+
+    @contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialises builds, starts and stops across processes sharing this root."""
         if self._lock_depth:

@@ -315,6 +315,12 @@ async def test_opt_out_key_discards_inline_in_the_event_handler_C2(rig: Rig) -> 
     assert ctx.machine.recording is not None and ctx.machine.recording.state == "discarded"
 
 
+async def stored_call(rig: Rig, call_id: str) -> dict[str, Any]:
+    found = await rig.store.run(lambda s: s.call_summary(call_id))
+    assert found is not None, f"no row for call {call_id}"
+    return found
+
+
 async def test_caller_hang_up_stops_the_recording_and_ends_the_call(rig: Rig) -> None:
     call_id, _, name = await connected_and_recording(rig)
     await send(rig, "StasisEnd", channel=CALLER)
@@ -324,6 +330,10 @@ async def test_caller_hang_up_stops_the_recording_and_ends_the_call(rig: Rig) ->
     await send(rig, "StasisEnd", channel=channel(f"rc-{call_id}-agent"))
     await send(rig, "RecordingFinished", recording={"name": name, "state": "done"})
     await until(lambda: rig.router.calls == {})
+    # The caller's own channel is gone already: only the agent's leg is hung up.
+    assert ("DELETE", "/ari/channels/caller-1") not in rig.fake.paths()
+    stored = await stored_call(rig, call_id)
+    assert stored["outcome"] == "caller_hung_up" and stored["ended_at"] is not None
     # Events for a forgotten call reach nothing.
     await send(rig, "ChannelDtmfReceived", channel=CALLER, digit="9", duration_ms=100)
     assert rig.executor.reaction_times_ms == []
@@ -344,11 +354,20 @@ async def test_refused_originate_hands_the_caller_back(rig: Rig) -> None:
 
 
 async def test_reconnect_ends_calls_whose_channels_vanished(rig: Rig) -> None:
+    """R1: the caller's channel is gone from Asterisk at a reconnect, during the
+    announcement: the call is ended and stored as lost, nothing is dialled for it and no
+    channel is hung up (there is none left to hang up)."""
     await send(rig, "StasisStart", channel=CALLER, args=["inbound", "sales"])
     call_id, _ = only_call(rig)
     await rig.fake.seen("POST", f"/ari/channels/caller-1/play/rc-{call_id}-p1")
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [])
     await rig.router.handle(_stream_connected([]))
     await until(lambda: rig.router.calls == {})
+    paths = rig.fake.paths()
+    assert ("POST", "/ari/channels") not in paths, "an agent was dialled for a lost call"
+    assert [p for m, p in paths if m == "DELETE" and p.startswith("/ari/channels")] == []
+    stored = await stored_call(rig, call_id)
+    assert stored["outcome"] == CHANNELS_LOST and stored["ended_at"] is not None
 
 
 async def test_r1_resync_spares_an_agent_leg_not_dialled_yet(rig: Rig) -> None:

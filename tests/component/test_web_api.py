@@ -4,7 +4,6 @@ reveal."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from controller.daemon import build_app
 from controller.store import SqliteStore
 from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
 from tests.sites import ENV, site_config, write_site
+from tests.waiting import eventually
 
 MAX_AMOUNT = "5000"
 
@@ -71,12 +71,12 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
 
 async def healthy(daemon: Daemon) -> None:
     """Waits (on the answer itself, bounded) until the daemon has its ARI connection."""
-    for _ in range(500):
+
+    async def answered() -> bool | None:
         response = await daemon.client.get("/healthz")
-        if response.status == 200:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the daemon never connected to ARI")
+        return True if response.status == 200 else None
+
+    await eventually(answered, "the daemon connected to ARI", every=0.01)
 
 
 PAYMENT = {"person": "mallory-chosen-name", "purpose": "card payment", "agent": "alice"}

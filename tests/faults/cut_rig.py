@@ -79,14 +79,14 @@ class CutRig:
         await self.client.request(
             "POST", "/asterisk/variable", {"variable": f"SIM_KEYS_{tag}", "value": keys}
         )
-        async with asyncio.timeout(10):
-            while True:
-                sent = await self.client.request(
-                    "GET", "/asterisk/variable", {"variable": f"SIM_SENT_{tag}"}
-                )
-                if isinstance(sent, dict) and sent.get("value") == keys:
-                    return
-                await asyncio.sleep(0.05)
+
+        async def sent() -> bool | None:
+            answer = await self.client.request(
+                "GET", "/asterisk/variable", {"variable": f"SIM_SENT_{tag}"}
+            )
+            return True if isinstance(answer, dict) and answer.get("value") == keys else None
+
+        await eventually(sent, f"the agent's phone sent {keys}")
 
     async def summary(self, call_id: str) -> dict[str, Any]:
         found = await self.daemon.query(lambda s: s.call_summary(call_id))

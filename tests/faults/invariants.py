@@ -18,6 +18,7 @@ from pathlib import Path
 
 from controller.ari import AriClient
 from controller.ari.errors import AriNotFound
+from tests.waiting import eventually
 
 FINAL_WITHOUT_FILE = ("discarded", "failed")
 
@@ -83,10 +84,15 @@ class Invariants:
         remaining violations if they still do not hold after ``seconds``."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        while True:
+        problems: list[str] = []
+
+        async def hold() -> bool | None:
+            nonlocal problems
             problems = await self.check()
-            if not problems:
-                return loop.time() - start
-            if loop.time() - start > seconds:
-                raise AssertionError("invariants broken: " + "; ".join(problems))
-            await asyncio.sleep(0.1)
+            return None if problems else True
+
+        try:
+            await eventually(hold, "the invariants", seconds, every=0.1)
+        except AssertionError:
+            raise AssertionError("invariants broken: " + "; ".join(problems)) from None
+        return loop.time() - start

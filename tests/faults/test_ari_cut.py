@@ -24,6 +24,7 @@ from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
 from controller.sandbox import SandboxInstance
 from tests.faults.proxy import TcpProxy
 from tests.faults.site import asterisk_address, direct_client, fault_config, invariants
+from tests.waiting import eventually
 
 CALLER_NUMBER = "+33611116666"
 
@@ -65,13 +66,15 @@ async def test_r1_caller_hangs_up_during_an_ari_cut(site: SandboxSite) -> None:
             await next_of(RecordingStarted)
             await proxy.cut()
             # The caller's script hangs up while the daemon cannot hear it.
-            async with asyncio.timeout(30):
-                while True:
-                    try:
-                        await client.get_channel(caller.id)
-                    except AriNotFound:
-                        break
-                    await asyncio.sleep(0.05)
+
+            async def caller_gone() -> bool | None:
+                try:
+                    await client.get_channel(caller.id)
+                except AriNotFound:
+                    return True
+                return None
+
+            await eventually(caller_gone, "the caller's channel gone")
             loop = asyncio.get_running_loop()
             await proxy.restore()
             restored = loop.time()

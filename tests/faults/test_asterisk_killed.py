@@ -8,9 +8,7 @@ file with the duration its data holds, and leave nothing live."""
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -18,9 +16,8 @@ import pytest
 
 from controller.config import load_config
 from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
-from controller.sandbox import Sandbox, SandboxError, SandboxInstance
+from controller.sandbox import Sandbox, SandboxInstance
 from tests.faults.site import direct_client, fault_config, invariants
-from tests.integration.conftest import free_port
 from tests.waiting import until
 
 CALLER_NUMBER = "+33611117777"
@@ -28,17 +25,6 @@ CALLER_NUMBER = "+33611117777"
 BYTES_PER_SECOND = 16000
 WAV_HEADER = 44
 
-
-@pytest.fixture
-def own_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    """An instance of this test's own: killing the shared one would cut other tests."""
-    name = f"pytest-{os.getpid()}-killed"
-    try:
-        instance = sandbox.up(name=name, http_port=free_port())
-    except SandboxError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield instance
-    sandbox.reset(name)
 
 
 def declared_data_bytes(wav: Path) -> int:

@@ -6,34 +6,19 @@ Asterisk's folder, no channel or bridge."""
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from controller.ari.errors import AriError
 from controller.config import load_config
 from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
-from controller.sandbox import Sandbox, SandboxError, SandboxInstance
+from controller.sandbox import Sandbox, SandboxInstance
 from tests.faults.site import direct_client, fault_config, invariants
-from tests.integration.conftest import free_port
 from tests.waiting import eventually, until
 
 CALLER_NUMBER = "+33611118888"
 
-
-@pytest.fixture
-def own_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    """An instance of this test's own: restarting the shared one would cut other tests."""
-    name = f"pytest-{os.getpid()}-restart"
-    try:
-        instance = sandbox.up(name=name, http_port=free_port())
-    except SandboxError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield instance
-    sandbox.reset(name)
 
 
 async def test_r1_asterisk_restart_mid_call_leaves_nothing_live(

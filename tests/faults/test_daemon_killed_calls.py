@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -70,6 +71,19 @@ RESYNC_BUDGET_MS = 7000
 back: the restart (1 s) and the restarted daemon's adoption (≤ 5 s, issue's budget)."""
 WAV_HEADER, WAV_BYTES_PER_SECOND = 44, 16000
 _barriers = itertools.count(1)
+
+
+def logged_user_events(events: Path) -> int:
+    """How many user events the daemons have written to the event log so far."""
+    if not events.exists():
+        return 0
+    count = 0
+    for line in events.read_text(encoding="utf-8").splitlines():
+        try:
+            count += json.loads(line).get("type") == "ChannelUserevent"
+        except ValueError:
+            continue  # the line the daemon is writing right now
+    return count
 
 
 # -- one killed daemon -----------------------------------------------------------------------
@@ -116,14 +130,14 @@ class Killing:
     async def _barrier(self) -> None:
         """Events are handled one after the other, the start-up resync first: once an
         event sent now is in the event log (written after its handler ran), the resync
-        is over."""
-        name = f"fault-barrier-{next(_barriers)}"
-        await self.client.send_user_event(name)
+        is over. The log keeps no user event's name, so they are counted: one more than
+        before this one was sent is an event the restarted daemon handled."""
         events = self.site.workdir / "ari-events.jsonl"
+        before = await asyncio.to_thread(logged_user_events, events)
+        await self.client.send_user_event(f"fault-barrier-{next(_barriers)}")
 
         async def logged() -> bool | None:
-            text = await asyncio.to_thread(events.read_text) if events.exists() else ""
-            return True if name in text else None
+            return True if await asyncio.to_thread(logged_user_events, events) > before else None
 
         await eventually(logged, "the restarted daemon handles events", within=30)
 

@@ -3,7 +3,7 @@ and the evidence left behind (store rows, files, Asterisk's own state)."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +17,7 @@ from controller.clock import Clock, ShiftedClock
 from controller.config import load_config
 from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
 from controller.demo.site import paris_weekday_10h as office_hours
-from tests.waiting import eventually
+from tests.waiting import DEFAULT_WITHIN, eventually
 
 ANNOUNCEMENT_MARKER = 1800.0
 NOTICE_MARKER = 2000.0
@@ -85,16 +85,23 @@ class Flow:
     def asterisk_files(self) -> list[Path]:
         return sorted(self.site.instance.recording_dir.glob("*"))
 
-    async def asterisk_leftovers(self, within: float = 5.0) -> tuple[list[Any], list[Any]]:
-        """Bridges and channels still in Asterisk after ``within`` seconds: a finished
-        flow leaves none (hang-ups take a moment to complete)."""
-        deadline = asyncio.get_running_loop().time() + within
-        while True:
+    async def asterisk_leftovers(
+        self, within: float = DEFAULT_WITHIN
+    ) -> tuple[list[Any], list[Any]]:
+        """Bridges and channels still in Asterisk: none once a finished flow's hang-ups
+        have completed (they take a moment, longer on a loaded machine), so this waits for
+        that, and returns what is still there only if it never happens."""
+        left: tuple[list[Any], list[Any]] = ([], [])
+
+        async def cleared() -> bool | None:
+            nonlocal left
             bridges = list(await self.board.client.request("GET", "/bridges") or [])
-            channels = await self.board.client.list_channels()
-            if (not bridges and not channels) or asyncio.get_running_loop().time() > deadline:
-                return bridges, channels
-            await asyncio.sleep(0.2)
+            left = (bridges, await self.board.client.list_channels())
+            return True if left == ([], []) else None
+
+        with contextlib.suppress(AssertionError):
+            await eventually(cleared, "Asterisk cleared", within, every=0.2)
+        return left
 
 
 @asynccontextmanager

@@ -17,7 +17,6 @@ import os
 import secrets
 import sqlite3
 import stat
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from controller.sandbox import SandboxError
 from controller.secrets import Secret
 from tests import podman
 from tests.integration.conftest import free_port
+from tests.waiting import blocking_until, eventually, until
 
 CALLER_NUMBER = "+33612345678"
 
@@ -126,17 +126,16 @@ def health(web_port: int) -> dict[str, Any] | None:
 def wait_until_connected(stack: podman.Stack, web_port: int, within: float = 60.0) -> None:
     """Until the daemon in the container answers /healthz "ok": it has connected to ARI
     (the figures are only for signed-in persons)."""
-    deadline = time.monotonic() + within
-    while True:
+
+    def connected() -> bool | None:
         state = health(web_port)
-        if state is not None and state.get("status") == "ok":
-            return
-        if time.monotonic() > deadline:
-            logs = stack.logs("reccontrol")
-            raise AssertionError(
-                f"the daemon did not connect to ARI: {state}\n{logs.stdout}{logs.stderr}"
-            )
-        time.sleep(0.2)
+        return True if state is not None and state.get("status") == "ok" else None
+
+    try:
+        blocking_until(connected, "the daemon in its container connected to ARI", within)
+    except AssertionError as exc:
+        logs = stack.logs("reccontrol")
+        raise AssertionError(f"{exc}: {health(web_port)}\n{logs.stdout}{logs.stderr}") from None
 
 
 class Site:
@@ -172,14 +171,12 @@ class Site:
     async def wait_rows(
         self, sql: str, *args: Any, count: int = 1, within: float = 30.0
     ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + within
-        while True:
+
+        async def enough() -> list[dict[str, Any]] | None:
             rows = await asyncio.to_thread(self.rows, sql, *args)
-            if len(rows) >= count:
-                return rows
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {count} row(s) for {sql!r} after {within} s: {rows}")
-            await asyncio.sleep(0.1)
+            return rows if len(rows) >= count else None
+
+        return await eventually(enough, f"{count} row(s) for {sql!r}", within, every=0.1)
 
 
 @pytest.fixture(scope="module")
@@ -236,22 +233,21 @@ async def wait_recording(
     """Until Asterisk reports the recording live (or no longer live). The daemon writes
     its row before it asks Asterisk to record, and a recording ends a moment after its
     bridge empties: both are waited for, never assumed."""
-    deadline = time.monotonic() + within
-    while True:
+
+    async def reported() -> tuple[dict[str, Any] | None] | None:
         state = await live_recording(ari, name)
-        if (state is not None) == live:
-            return state
-        if time.monotonic() > deadline:
-            raise AssertionError(f"recording {name} live={state} after {within} s")
-        await asyncio.sleep(0.1)
+        return (state,) if (state is not None) == live else None
+
+    (state,) = await eventually(reported, f"recording {name} live={live}", within, every=0.1)
+    return state
 
 
 async def wait_gone(ari: AriClient, channel_ids: set[str], within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while {c.id for c in await ari.list_channels()} & channel_ids:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"channels still up after {within} s: {channel_ids}")
-        await asyncio.sleep(0.1)
+
+    async def gone() -> bool | None:
+        return None if {c.id for c in await ari.list_channels()} & channel_ids else True
+
+    await eventually(gone, f"channels {sorted(channel_ids)} gone", within, every=0.1)
 
 
 async def test_sampled_call_lands_in_the_vault_0600_with_row_and_hash_S4(
@@ -356,10 +352,10 @@ async def test_stack_runs_keyed_and_confined_S7_S4(site: Site) -> None:
     assert start["mac"]
     assert site.rows("SELECT kind FROM alerts WHERE kind LIKE 'audit_%'") == []
     witness = site.stack.volume_path("witness") / "audit-head.log"
-    deadline = time.monotonic() + 30
-    while not (witness.exists() and witness.read_text().strip()):
-        assert time.monotonic() < deadline, "the daemon wrote no witness line"
-        await asyncio.sleep(0.2)
+    await until(
+        lambda: witness.exists() and bool(witness.read_text().strip()),
+        "the daemon's first witness line",
+    )
     for service in ("reccontrol", "asterisk"):
         host = site.stack.inspect(service)["HostConfig"]
         assert host["ReadonlyRootfs"] is True, service

