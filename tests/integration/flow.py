@@ -74,6 +74,9 @@ class Flow:
     site: SandboxSite
     daemon: RunningDaemon
     board: Switchboard
+    preexisting: frozenset[Path] = frozenset()
+    """Files already in Asterisk's recording folder when the flow started: an earlier
+    test on the same Asterisk may have left its own there."""
 
     @property
     def vault(self) -> Path:
@@ -83,7 +86,8 @@ class Flow:
         return sorted(self.vault.glob("*")) if self.vault.exists() else []
 
     def asterisk_files(self) -> list[Path]:
-        return sorted(self.site.instance.recording_dir.glob("*"))
+        """What Asterisk wrote into its recording folder during this flow."""
+        return sorted(set(self.site.instance.recording_dir.glob("*")) - self.preexisting)
 
     async def asterisk_leftovers(
         self, within: float = DEFAULT_WITHIN
@@ -115,6 +119,7 @@ async def running_flow(
     **sections: Any,
 ) -> AsyncIterator[Flow]:
     site.prepare()
+    preexisting = frozenset(site.instance.recording_dir.glob("*"))
     path = site.write_config(
         site.config_data(services=services, agents=agents or standard_agents(), **sections)
     )
@@ -126,7 +131,7 @@ async def running_flow(
     await daemon.start(within=30.0)
     try:
         async with aiohttp.ClientSession() as session:
-            yield Flow(site, daemon, Switchboard(site.instance, session))
+            yield Flow(site, daemon, Switchboard(site.instance, session), preexisting)
     finally:
         await daemon.stop()
 

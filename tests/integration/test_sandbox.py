@@ -11,6 +11,7 @@ import shutil
 import time
 import uuid
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -23,6 +24,20 @@ from tests.audio import tone_seconds
 from tests.conftest import steady
 from tests.integration.ari_probe import AriProbe, ari_app, basic_auth
 from tests.integration.conftest import REPOSITORY, free_port
+
+
+@pytest.fixture(autouse=True)
+def _remove_own_recordings(request: pytest.FixtureRequest) -> Iterator[None]:
+    """These tests record on the Asterisk shared with the other tests of this worker:
+    the files they leave would be taken for files of the next test."""
+    if "asterisk" not in request.fixturenames:
+        yield
+        return
+    instance: SandboxInstance = request.getfixturevalue("asterisk")
+    before = set(instance.recording_dir.iterdir())
+    yield
+    for path in set(instance.recording_dir.iterdir()) - before:
+        path.unlink(missing_ok=True)
 
 
 def read_wav(path: Path) -> tuple[float, array.array[int]]:
