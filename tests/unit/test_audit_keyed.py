@@ -22,7 +22,6 @@ from controller.audit.chain import (
     GENESIS,
     EntryDraft,
     canonical_json,
-    entry_hash,
     make_checkpoint,
 )
 from controller.audit.witness import WitnessPublisher, append_line
@@ -33,6 +32,7 @@ from controller.secrets import Secret
 from controller.store import SqliteStore
 from controller.store.timestamps import to_text
 from tests.sites import ENV, load_site, old_log_entry, write_site
+from tests.tamper import rechain
 
 KEY = Secret(ENV["RECCONTROL_AUDIT_KEY"])
 START = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
@@ -61,37 +61,6 @@ def attacker(config: Config) -> sqlite3.Connection:
     for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         db.execute(f"DROP TRIGGER {name}")
     return db
-
-
-def rechain(db: sqlite3.Connection, from_seq: int) -> None:
-    """Recomputes the SHA-256 chain from ``from_seq`` on, and the head, as the format is
-    public. Without the key the MACs cannot be recomputed."""
-    prev = db.execute("SELECT hash FROM access_log WHERE seq = ?", [from_seq - 1]).fetchone()
-    prev_hash = prev[0] if prev else GENESIS
-    columns = "seq, at, actor, role, action, target, purpose, result, details"
-    rows = db.execute(
-        f"SELECT {columns} FROM access_log WHERE seq >= ? ORDER BY seq",  # noqa: S608
-        [from_seq],
-    ).fetchall()
-    for seq, at, actor, role, action, target, purpose, result, details in rows:
-        content = {
-            "seq": seq,
-            "at": at,
-            "actor": actor,
-            "role": role,
-            "action": action,
-            "target": target,
-            "purpose": purpose,
-            "result": result,
-            "details": json.loads(details),
-            "prev_hash": prev_hash,
-        }
-        digest = entry_hash(content)
-        db.execute(
-            "UPDATE access_log SET prev_hash = ?, hash = ? WHERE seq = ?", [prev_hash, digest, seq]
-        )
-        prev_hash = digest
-        db.execute("UPDATE audit_head SET seq = ?, hash = ?", [seq, digest])
 
 
 def verify_cli(path: Path, *extra: str | Path) -> Result:
