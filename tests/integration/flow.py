@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from controller.ari.errors import AriError
 from controller.clock import Clock, ShiftedClock
 from controller.config import load_config
 from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
@@ -131,7 +132,15 @@ async def running_flow(
     await daemon.start(within=30.0)
     try:
         async with aiohttp.ClientSession() as session:
-            yield Flow(site, daemon, Switchboard(site.instance, session), preexisting)
+            flow = Flow(site, daemon, Switchboard(site.instance, session), preexisting)
+            try:
+                yield flow
+            finally:
+                # Asterisk 22 was seen to stop answering for good when an ARI websocket
+                # closed while channels of its application were still being torn down:
+                # the daemon disconnects once the calls have left Asterisk (10 s at most).
+                with contextlib.suppress(AriError, aiohttp.ClientError, TimeoutError, OSError):
+                    await flow.asterisk_leftovers(within=10.0)
     finally:
         await daemon.stop()
 
