@@ -13,6 +13,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+import pytest
+
 from controller.sandbox import SandboxInstance
 from tests.integration.ari_probe import AriProbe, Event, ari_app
 from tests.waiting import until
@@ -39,6 +41,14 @@ def destroyed(channel_id: str) -> Callable[[Event], bool]:
 
 def started(channel_id: str) -> Callable[[Event], bool]:
     return lambda e: e["type"] == "StasisStart" and e["channel"]["id"] == channel_id
+
+
+@pytest.fixture
+def asterisk(own_asterisk: SandboxInstance) -> SandboxInstance:
+    """An Asterisk for each test of this file: its quick originate and hang-up cycles
+    were twice followed by a sandbox Asterisk 22 that stopped answering, and the other
+    tests of the worker must not inherit one."""
+    return own_asterisk
 
 
 class Calls:
