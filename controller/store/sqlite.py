@@ -20,6 +20,8 @@ import sqlite_utils
 from controller.filemodes import make_private_folder
 from controller.secrets import Secret
 from controller.store.access_log import AccessLogStore
+from controller.store.access_log_cut import AccessLogCutStore
+from controller.store.access_log_keying import AuditKeyStore
 from controller.store.calls import CallStore
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
@@ -58,6 +60,8 @@ def make_private_files(path: Path) -> None:
 class SqliteStore(
     CallStore,
     AccessLogStore,
+    AuditKeyStore,
+    AccessLogCutStore,
     HoldStore,
     LifecycleStore,
     OrphanStore,
