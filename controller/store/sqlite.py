@@ -26,9 +26,11 @@ from controller.store.calls import CallStore
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
 from controller.store.lifecycle import LifecycleStore
+from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.orphans import OrphanStore
 from controller.store.sheets import SheetStore
+from controller.store.subjects import SubjectStore
 from controller.store.timestamps import from_text as from_text  # re-exported
 from controller.store.timestamps import to_text
 
@@ -64,6 +66,8 @@ class SqliteStore(
     AccessLogCutStore,
     HoldStore,
     LifecycleStore,
+    MetadataPurgeStore,
+    SubjectStore,
     OrphanStore,
     SheetStore,
     InspectionStore,
