@@ -53,7 +53,6 @@ class FinishedDeletion:
     recording never kept a file)."""
 
 
-
 class LifecycleStore(StorePart):
     # -- reading -----------------------------------------------------------------------
     def recording(self, recording_id: str) -> RecordingRow | None:
