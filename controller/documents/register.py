@@ -27,70 +27,8 @@ from controller.documents.common import (
     scope_text,
     windows_text,
 )
+from controller.documents.measures import access_log_measure, built_in_measures
 from controller.documents.render import Block, Bullets, Document, Fields, Heading, Para, Table
-
-# Measures reccontrol applies by itself (Art. 32), stated in (g), as (French, English).
-BUILT_IN_MEASURES_BOTH = (
-    (
-        "Échantillonnage aléatoire par tirage cryptographique (CSPRNG), dans des plages "
-        "horaires et des dates de campagne publiées ; pas d'enregistrement systématique sans "
-        "dérogation écrite.",
-        "Random sampling by a cryptographic draw (CSPRNG), within published hours and "
-        "campaign dates; no systematic recording without a written exemption.",
-    ),
-    (
-        "Numéros des appelants jamais conservés : seule une empreinte HMAC-SHA-256 à clé "
-        "secrète est stockée.",
-        "Callers' numbers never kept: only an HMAC-SHA-256 fingerprint under a secret key is "
-        "stored.",
-    ),
-    (
-        "Enregistrements déplacés dès la fin de l'appel dans un coffre non lisible par les "
-        "autres comptes (mode 0700/0600), sous des noms aléatoires de 160 bits, hors de portée "
-        "de l'interface ARI d'Asterisk.",
-        "Recordings moved as soon as the call ends into a vault no other account can read "
-        "(mode 0700/0600), under random 160-bit names, out of reach of Asterisk's ARI "
-        "interface.",
-    ),
-    (
-        "Accès limité à une liste nominative de personnes habilitées, par rôle et par service, "
-        "avec mot de passe (scrypt) ou jeton individuel ; finalité de chaque accès "
-        "obligatoire.",
-        "Access limited to a named list of authorised persons, by role and by service, with a "
-        "password (scrypt) or a personal token; a purpose is required for every access.",
-    ),
-    (
-        "Purge automatique planifiée, reprise sans perte après interruption, avec reçu de "
-        "suppression (identifiant, empreinte SHA-256 du fichier, date, règle appliquée).",
-        "Scheduled automatic purge, resumed without loss after an interruption, with a "
-        "deletion receipt (identifier, SHA-256 of the file, date, rule applied).",
-    ),
-    (
-        "Secrets (mots de passe, clés) lus depuis l'environnement ou des fichiers, jamais "
-        "écrits dans la configuration ni dans les journaux.",
-        "Secrets (passwords, keys) read from the environment or from files, never written in "
-        "the configuration or the logs.",
-    ),
-    (
-        "Aucun couplage avec une capture d'écran du poste de travail.",
-        "No coupling with a capture of the workstation's screen.",
-    ),
-    (
-        "Données bancaires jamais enregistrées : l'enregistrement est mis en pause (sans trace "
-        "dans le fichier) avant la saisie de la carte, soit par le conseiller, soit par le "
-        "transfert de l'appelant vers un serveur vocal qui transmet les données en HTTPS, "
-        "certificat vérifié, à l'API de paiement ; ni numéro de carte, ni date d'expiration, "
-        "ni cryptogramme dans les journaux ou la base.",
-        "Card data never recorded: the recording is paused (leaving no trace in the file) "
-        "before the card is given, either by the agent or by sending the caller to a voice "
-        "server that passes the data over HTTPS, certificate verified, to the payment API; no "
-        "card number, expiry date or security code in the logs or the database.",
-    ),
-)
-
-
-def built_in_measures(w: Words) -> tuple[str, ...]:
-    return tuple(w(fr, en) for fr, en in BUILT_IN_MEASURES_BOTH)
 
 
 def build_register(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
@@ -403,20 +341,6 @@ def retention_rows(config: Config, w: Words) -> list[tuple[str, str]]:
         ),
     ]
     return rows
-
-
-def access_log_measure(config: Config, w: Words) -> str:
-    signed = config.audit.checkpoint_key is not None
-    return w(
-        "Journal des accès en ajout seul, chaîné par SHA-256, vérifiable "
-        "(« reccontrol audit verify ») ; empreinte de tête exportable ; lors de la "
-        "purge des entrées expirées, point de contrôle "
-        + ("signé par HMAC." if signed else "haché (SHA-256), non signé faute de clé configurée."),
-        "Append-only access log, chained by SHA-256, verifiable "
-        '("reccontrol audit verify"); exportable head hash; when expired entries are '
-        "purged, a checkpoint "
-        + ("signed by HMAC." if signed else "hashed (SHA-256), unsigned as no key is configured."),
-    )
 
 
 def _threshold(config: Config, w: Words) -> Para:
