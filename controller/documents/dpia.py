@@ -11,23 +11,15 @@ head, a service recording every call, a transfer abroad each raise one.
 from __future__ import annotations
 
 from controller.config.model import Config
-from controller.documents.common import (
-    DEFAULT_LANGUAGE,
-    Words,
-    campaign_text,
-    days,
-    dpo_text,
-    legal_basis_text,
-    purpose_label,
-    purpose_text,
-    purposes_in_use,
-    role_label,
-    sampling_text,
-    scope_text,
-    windows_text,
-)
+from controller.documents.common import DEFAULT_LANGUAGE, Words, days, dpo_text
 from controller.documents.measures import MEASURES, access_log_measure
-from controller.documents.register import retention_rows
+from controller.documents.processing import (
+    authorised_persons_table,
+    purposes_table,
+    retention_table,
+    services_table,
+    transfers_block,
+)
 from controller.documents.render import Block, Bullets, Document, Fields, Heading, Para, Table
 from controller.documents.risks import risks
 
@@ -35,7 +27,6 @@ from controller.documents.risks import risks
 def build_dpia(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
     w = Words(lang)
     org, legal = config.organisation, config.legal
-    persons = sorted(config.access.persons.values(), key=lambda p: (p.role, p.name))
     blocks: list[Block] = [
         Para(
             w(
@@ -66,26 +57,9 @@ def build_dpia(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
             )
         ),
         Heading(2, w("Finalités et bases légales", "Purposes and legal bases")),
-        Table(
-            (w("Finalité", "Purpose"), "Description", w("Base légale", "Legal basis")),
-            tuple(
-                (purpose_label(p, w), purpose_text(config, p, w), legal_basis_text(config, p, w))
-                for p in purposes_in_use(config)
-            ),
-        ),
+        purposes_table(config, w),
         Heading(2, w("Services concernés", "Services concerned")),
-        Table(
-            (
-                "Service",
-                w("Appels enregistrés", "Calls recorded"),
-                w("Campagne", "Campaign"),
-                w("Plages", "Hours"),
-            ),
-            tuple(
-                (f"{s.label} ({n})", sampling_text(s, w), campaign_text(s, w), windows_text(s, w))
-                for n, s in config.services.items()
-            ),
-        ),
+        services_table(config, w),
         Heading(2, w("Données et personnes concernées", "Data and data subjects")),
         Bullets(
             (
@@ -112,33 +86,19 @@ def build_dpia(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
             )
         ),
         Heading(2, w("Destinataires", "Recipients")),
-        Table(
-            (w("Nom", "Name"), w("Rôle", "Role"), "Services"),
-            tuple((p.name, role_label(p.role, w), scope_text(p, config, w)) for p in persons)
-            or ((w("aucune personne habilitée", "no authorised person"), "", ""),),
-        ),
+        authorised_persons_table(config, w),
     ]
     if legal.recipients:
         blocks.append(Bullets(legal.recipients))
-    if legal.transfers:
-        blocks.append(
-            Table(
-                ("Destination", w("Garanties appropriées", "Appropriate safeguards")),
-                tuple((t.destination, t.safeguards) for t in legal.transfers),
-            )
-        )
-    elif legal.transfers is None:
-        blocks.append(Para(w("Transferts : non renseigné.", "Transfers: not stated.")))
-    else:
-        blocks.append(
-            Para(w("Aucun transfert hors de l'Union européenne.", "No transfer outside the EU."))
-        )
     blocks += [
-        Heading(2, w("Durées de conservation", "Retention")),
-        Table(
-            (w("Catégorie", "Category"), w("Durée maximale", "Maximum period")),
-            tuple(retention_rows(config, w)),
+        transfers_block(
+            config,
+            w,
+            unstated=w("Transferts : non renseigné.", "Transfers: not stated."),
+            none=w("Aucun transfert hors de l'Union européenne.", "No transfer outside the EU."),
         ),
+        Heading(2, w("Durées de conservation", "Retention")),
+        retention_table(config, w),
         Heading(
             1,
             w(

@@ -10,35 +10,16 @@ from controller.documents.common import (
     campaign_text,
     days,
     dpo_text,
-    legal_basis_text,
     purpose_label,
-    purpose_text,
-    purposes_in_use,
-    role_label,
     sampling_text,
-    scope_text,
     windows_text,
 )
-from controller.documents.render import Block, Bullets, Document, Fields, Heading, Para, Table
-
-
-def _controller(config: Config, w: Words) -> Block:
-    org = config.organisation
-    items = [(w("Responsable du traitement", "Data controller"), org.name)]
-    if org.address:
-        items.append((w("Adresse", "Address"), org.address))
-    items.append(
-        (w("Délégué à la protection des données (DPO)", "Data protection officer (DPO)"),
-         dpo_text(config))
-    )
-    return Fields(tuple(items))
-
-
-def _purposes(config: Config, purposes: list[str], w: Words) -> Table:
-    return Table(
-        (w("Finalité", "Purpose"), w("Base légale", "Legal basis")),
-        tuple((purpose_text(config, p, w), legal_basis_text(config, p, w)) for p in purposes),
-    )
+from controller.documents.processing import (
+    authorised_persons_table,
+    controller_fields,
+    legal_bases_table,
+)
+from controller.documents.render import Block, Bullets, Document, Heading, Para, Table
 
 
 def _transfers(config: Config, w: Words) -> Para:
@@ -72,9 +53,9 @@ def build_caller_notice(config: Config, lang: str = DEFAULT_LANGUAGE) -> Documen
             )
         ),
         Heading(1, w("Qui est responsable", "Who is responsible")),
-        _controller(config, w),
+        controller_fields(config, w),
         Heading(1, w("Pourquoi certains appels sont enregistrés", "Why some calls are recorded")),
-        _purposes(config, purposes_in_use(config), w),
+        legal_bases_table(config, w),
         Table(
             (
                 "Service",
@@ -272,7 +253,7 @@ def build_agent_notice(
                 "unless an exemption is stated.",
             )
         ),
-        _purposes(config, purposes_in_use(config), w),
+        legal_bases_table(config, w),
         Table(
             (
                 "Service",
@@ -300,7 +281,7 @@ def build_agent_notice(
             )
         ),
         Heading(1, w("Responsable du traitement", "Data controller")),
-        _controller(config, w),
+        controller_fields(config, w),
         Heading(
             1,
             w(
@@ -308,14 +289,7 @@ def build_agent_notice(
                 "Persons authorised to access the recordings",
             ),
         ),
-        Table(
-            (w("Nom", "Name"), w("Rôle", "Role"), "Services"),
-            tuple(
-                (p.name, role_label(p.role, w), scope_text(p, config, w))
-                for p in sorted(config.access.persons.values(), key=lambda p: (p.role, p.name))
-            )
-            or ((w("aucune personne habilitée", "no authorised person"), "", ""),),
-        ),
+        authorised_persons_table(config, w),
         Para(
             w(
                 "Chaque écoute, téléchargement, export, suppression et chaque lecture ou "

@@ -11,23 +11,15 @@ were informed (A8).
 from __future__ import annotations
 
 from controller.config.model import DEFAULT_MAX_RATE_WITHOUT_EXEMPTION, Config
-from controller.documents.common import (
-    DEFAULT_LANGUAGE,
-    Words,
-    campaign_text,
-    days,
-    dpo_text,
-    legal_basis_text,
-    percent,
-    purpose_label,
-    purpose_text,
-    purposes_in_use,
-    role_label,
-    sampling_text,
-    scope_text,
-    windows_text,
-)
+from controller.documents.common import DEFAULT_LANGUAGE, Words, days, dpo_text, percent
 from controller.documents.measures import access_log_measure, built_in_measures
+from controller.documents.processing import (
+    authorised_persons_table,
+    purposes_table,
+    retention_table,
+    services_table,
+    transfers_block,
+)
 from controller.documents.render import Block, Bullets, Document, Fields, Heading, Para, Table
 
 
@@ -63,41 +55,9 @@ def build_register(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
 
     blocks += [
         Heading(1, w("(b) Finalités du traitement", "(b) Purposes of the processing")),
-        Table(
-            (w("Finalité", "Purpose"), "Description", w("Base légale", "Legal basis"), "Services"),
-            tuple(
-                (
-                    purpose_label(p, w),
-                    purpose_text(config, p, w),
-                    legal_basis_text(config, p, w),
-                    ", ".join(s.label for s in config.services.values() if p in s.purposes)
-                    or w("tous (à l'initiative du téléconseiller)", "all (started by the agent)"),
-                )
-                for p in purposes_in_use(config)
-            ),
-        ),
+        purposes_table(config, w, services_column=True),
         Heading(2, w("Proportionnalité par service", "Proportionality per service")),
-        Table(
-            (
-                "Service",
-                w("Finalités", "Purposes"),
-                w("Appels enregistrés", "Calls recorded"),
-                w("Campagne", "Campaign"),
-                w("Plages", "Hours"),
-                w("Conservation", "Retention"),
-            ),
-            tuple(
-                (
-                    f"{s.label} ({name})",
-                    ", ".join(purpose_label(p, w) for p in s.purposes),
-                    sampling_text(s, w),
-                    campaign_text(s, w),
-                    windows_text(s, w),
-                    days(s.retention_days, w),
-                )
-                for name, s in config.services.items()
-            ),
-        ),
+        services_table(config, w, purposes_column=True, retention_column=True),
         _threshold(config, w),
         Heading(
             2,
@@ -176,7 +136,6 @@ def build_register(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
         ),
     ]
 
-    persons = sorted(config.access.persons.values(), key=lambda p: (p.role, p.name))
     blocks += [
         Heading(1, w("(d) Destinataires", "(d) Recipients")),
         Para(
@@ -185,50 +144,34 @@ def build_register(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
                 "Persons authorised to access the recordings and the sheets, by name:",
             )
         ),
-        Table(
-            (w("Nom", "Name"), w("Rôle", "Role"), "Services"),
-            tuple((p.name, role_label(p.role, w), scope_text(p, config, w)) for p in persons)
-            or ((w("aucune personne habilitée", "no authorised person"), "", ""),),
-        ),
+        authorised_persons_table(config, w),
     ]
     if legal.recipients:
         other = w("Autres destinataires :", "Other recipients:")
         blocks += [Para(other), Bullets(legal.recipients)]
 
-    blocks.append(
+    blocks += [
         Heading(
             1,
             w(
                 "(e) Transferts vers un pays tiers ou une organisation internationale",
                 "(e) Transfers to a third country or an international organisation",
             ),
-        )
-    )
-    if legal.transfers:
-        blocks.append(
-            Table(
-                ("Destination", w("Garanties appropriées", "Appropriate safeguards")),
-                tuple((t.destination, t.safeguards) for t in legal.transfers),
-            )
-        )
-    elif legal.transfers is None:
-        blocks.append(Para(w.nothing()))
-    else:
-        blocks.append(
-            Para(
-                w(
-                    "Aucun transfert hors de l'Union européenne.",
-                    "No transfer outside the European Union.",
-                )
-            )
-        )
+        ),
+        transfers_block(
+            config,
+            w,
+            unstated=w.nothing(),
+            none=w(
+                "Aucun transfert hors de l'Union européenne.",
+                "No transfer outside the European Union.",
+            ),
+        ),
+    ]
 
     blocks += [
         Heading(1, w("(f) Délais prévus pour l'effacement", "(f) Time limits for erasure")),
-        Table(
-            (w("Catégorie", "Category"), w("Durée maximale", "Maximum period")),
-            tuple(retention_rows(config, w)),
-        ),
+        retention_table(config, w),
         Para(
             w(
                 "Chaque durée court à partir de la création. La purge planifiée (toutes les "
@@ -296,51 +239,6 @@ def build_register(config: Config, lang: str = DEFAULT_LANGUAGE) -> Document:
         lang=w.lang,
         blocks=tuple(blocks),
     )
-
-
-def retention_rows(config: Config, w: Words) -> list[tuple[str, str]]:
-    """Every category of data with its maximum period: the register's (f), the DPIA's
-    retention section."""
-    rows: list[tuple[str, str]] = [
-        (
-            w(f"Enregistrements : {s.label} ({n})", f"Recordings: {s.label} ({n})"),
-            days(s.retention_days, w),
-        )
-        for n, s in config.services.items()
-    ]
-    rows += [
-        (
-            w("Fiches de synthèse (évaluations)", "Summary sheets (assessments)"),
-            days(config.sheets.retention_days, w),
-        ),
-        (w("Journal des accès", "Access log"), days(config.audit.retention_days, w)),
-        (
-            w(
-                "Oppositions des appelants (empreinte du numéro)",
-                "Callers' objections (fingerprint of the number)",
-            ),
-            days(config.privacy.objection_memory_days, w),
-        ),
-        (
-            w(
-                "Métadonnées des appels (décision d'enregistrement, choix au clavier, "
-                "empreinte du numéro ; conservées tant qu'un enregistrement de l'appel l'est)",
-                "Call metadata (recording decision, keys pressed, fingerprint of the number; "
-                "kept as long as a recording of the call is)",
-            ),
-            days(config.privacy.call_metadata_days, w),
-        ),
-        (
-            w(
-                "Nombre d'appels privés par téléconseiller et par jour (seule trace conservée "
-                "d'un appel privé)",
-                "Number of private calls per agent and per day (the only trace kept of a "
-                "private call)",
-            ),
-            days(config.privacy.call_metadata_days, w),
-        ),
-    ]
-    return rows
 
 
 def _threshold(config: Config, w: Words) -> Para:
