@@ -171,6 +171,7 @@ class SqliteStore(
                     "caller_hash": call.caller_hash,
                     "announcement_version": announcement_version,
                     "channel_id": call.channel_id,
+                    "path": call.path,
                 }
             )
 

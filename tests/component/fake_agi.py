@@ -57,9 +57,10 @@ class FakeAsterisk:
     async def answer(self, line: str = "200 result=1") -> None:
         await self.send(line.encode() + b"\n")
 
-    async def serve(self, answers: dict[str, str]) -> None:
-        """Answers commands until the server closes: the first answer whose key starts
-        the command, else ``200 result=1``."""
+    async def serve(self, answers: dict[str, str | list[str]]) -> None:
+        """Answers commands until the server closes: the answer whose key starts the
+        command (a list: its next answer, in turn), else ``200 result=1``. ``a|b``
+        sends two lines."""
         while True:
             async with asyncio.timeout(DEFAULT_WITHIN):
                 line = await self.reader.readline()
@@ -68,6 +69,8 @@ class FakeAsterisk:
             text = line.decode().rstrip("\n")
             self.commands.append(text)
             reply = next((a for k, a in answers.items() if text.startswith(k)), "200 result=1")
+            if isinstance(reply, list):
+                reply = reply.pop(0)
             for part in reply.split("|"):
                 await self.answer(part)
 
