@@ -1,0 +1,131 @@
+"""The FastAGI inbound script against the real Asterisk: a dialplan-only site runs
+``AGI(agi://127.0.0.1:<port>/inbound?service=sales)``; the caller hears the
+announcement (C1) or presses the opt-out key (C2, C4), the consent rows are the ARI
+path's, and the dialplan carries on with what the script set on the channel."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.ari.errors import AriError
+from controller.demo.site import SandboxSite
+from controller.privacy import caller_hash
+from controller.sandbox import SandboxInstance
+from tests.integration.conftest import free_port
+from tests.integration.flow import OPT_OUT, Flow, running_flow, service
+from tests.waiting import eventually
+
+CALLER_NUMBER = "+33612345678"
+
+
+@pytest.fixture
+def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
+    return SandboxSite(asterisk, tmp_path / "site")
+
+
+async def agi_call(flow: Flow, port: int, caller_script: str, service_name: str = "sales") -> str:
+    """A call into the site's own dialplan, which reaches the daemon over FastAGI; the
+    caller follows ``caller_script`` (sim-caller). Returns the call's tag."""
+    tag = secrets.token_hex(4)
+    await flow.board.client.originate(
+        f"Local/{service_name}@sim-agi-entry",
+        context="sim-caller",
+        extension=caller_script,
+        variables={
+            "SIM_AGI_PORT": str(port),
+            "SIM_TAG": tag,
+            "SIM_CALLER_NUMBER": CALLER_NUMBER,
+        },
+    )
+    return tag
+
+
+async def left_for_the_dialplan(flow: Flow, tag: str) -> dict[str, str]:
+    """What the script set on the channel, once the dialplan after AGI() copied it."""
+
+    async def read(name: str) -> str:
+        answer = await flow.board.client.request(
+            "GET", "/asterisk/variable", {"variable": f"SIM_AGI_{name}_{tag}"}
+        )
+        return str((answer or {}).get("value", ""))
+
+    async def consent() -> str | None:
+        return await read("CONSENT") or None
+
+    values = {"CONSENT": await eventually(consent, "the dialplan went on after AGI()")}
+    for name in ("CALL_ID", "ERROR", "STATUS"):
+        values[name] = await read(name)
+    return values
+
+
+async def hang_up_all(flow: Flow) -> None:
+    """The site's dialplan would Queue() the caller; here the test ends the call."""
+    for channel in await flow.board.client.list_channels():
+        with contextlib.suppress(AriError):
+            await flow.board.client.request("DELETE", f"/channels/{channel.id}")
+
+
+def agi_section(port: int) -> dict[str, Any]:
+    return {"listen": f"127.0.0.1:{port}", "read_timeout_seconds": 5}
+
+
+async def test_c1_a_caller_over_fastagi_hears_the_announcement_and_is_informed(
+    site: SandboxSite,
+) -> None:
+    port = free_port()
+    async with running_flow(site, services={"sales": service(site)}, agi=agi_section(port)) as flow:
+        tag = await agi_call(flow, port, "c-talk-9")
+        left = await left_for_the_dialplan(flow, tag)
+        call = await flow.daemon.query(lambda s: s.call_summary(left["CALL_ID"]))
+        await hang_up_all(flow)
+
+    assert left == {"CONSENT": "informed", "CALL_ID": call["id"], "ERROR": "", "STATUS": "SUCCESS"}
+    assert call["path"] == "agi" and call["service"] == "sales" and call["direction"] == "inbound"
+    assert call["announcement_completed"] == 1 and call["announcement_version"] == "2026-01"
+    assert call["outcome"] == "handed_back" and call["consent_events"] == []
+    assert call["recordings"] == [] and call["decision"] is None
+
+
+async def test_c2_c4_a_caller_over_fastagi_who_presses_the_opt_out_key_is_remembered(
+    site: SandboxSite,
+) -> None:
+    port = free_port()
+    async with running_flow(site, services={"sales": service(site)}, agi=agi_section(port)) as flow:
+        tag = await agi_call(flow, port, f"c-key-{OPT_OUT}-1-9")
+        left = await left_for_the_dialplan(flow, tag)
+        call = await flow.daemon.query(lambda s: s.call_summary(left["CALL_ID"]))
+        key = flow.daemon.config.privacy.caller_hmac_key
+        hashed = caller_hash(key, CALLER_NUMBER, flow.daemon.config.privacy.default_region)
+        assert hashed is not None
+        now = dt.datetime.now(dt.UTC)
+        remembered = await flow.daemon.query(lambda s: s.has_objection(hashed, now))
+        await hang_up_all(flow)
+
+    assert left["CONSENT"] == "objected" and left["STATUS"] == "SUCCESS"
+    assert call["path"] == "agi" and call["caller_hash"] == hashed
+    (event,) = call["consent_events"]
+    assert (event["kind"], event["key"], event["phase"]) == ("opt_out", OPT_OUT, "announcement")
+    assert event["announcement_version"] == "2026-01"
+    assert remembered
+
+
+async def test_r2_an_unknown_service_over_fastagi_stores_nothing_and_the_call_goes_on(
+    site: SandboxSite,
+) -> None:
+    port = free_port()
+    async with running_flow(site, services={"sales": service(site)}, agi=agi_section(port)) as flow:
+        tag = await agi_call(flow, port, "c-talk-9", service_name="nosuch")
+        left = await left_for_the_dialplan(flow, tag)
+        calls = await flow.daemon.query(lambda s: s.call_ids())
+        await hang_up_all(flow)
+
+    assert left == {
+        "CONSENT": "none", "CALL_ID": "", "ERROR": "unknown-service", "STATUS": "SUCCESS"
+    }  # fmt: skip
+    assert calls == []
