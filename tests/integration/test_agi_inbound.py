@@ -129,3 +129,16 @@ async def test_r2_an_unknown_service_over_fastagi_stores_nothing_and_the_call_go
         "CONSENT": "none", "CALL_ID": "", "ERROR": "unknown-service", "STATUS": "SUCCESS"
     }  # fmt: skip
     assert calls == []
+
+
+async def test_r1_with_the_daemon_unreachable_the_call_goes_on_unannounced(
+    site: SandboxSite,
+) -> None:
+    """A call may be lost from the recording, never from the telephony: AGI() to a port
+    nobody listens on sets AGISTATUS=FAILURE and the dialplan carries on."""
+    port = free_port()
+    async with running_flow(site, services={"sales": service(site)}) as flow:
+        tag = await agi_call(flow, port, "c-talk-9")
+        left = await left_for_the_dialplan(flow, tag)
+        await hang_up_all(flow)
+    assert left == {"CONSENT": "none", "CALL_ID": "", "ERROR": "", "STATUS": "FAILURE"}
