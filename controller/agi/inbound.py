@@ -53,7 +53,8 @@ class Consent(StrEnum):
     """The caller heard the announcement (and the full notice, if asked) and did not
     object."""
     OBJECTED = "objected"
-    """The caller pressed the opt-out key: nothing of the call may be recorded (C2)."""
+    """The caller pressed the opt-out key, on this call (C2) or on an earlier one whose
+    objection still stands (C4): nothing of the call may be recorded."""
     UNANNOUNCED = "unannounced"
     """The announcement could not be played: nothing may be recorded (C1)."""
 
@@ -90,6 +91,8 @@ class InboundScript:
             await session.set_variable(CALL_ID_VARIABLE, call_id)
             await session.answer()
             consent = await self._announce(session, request, notice)
+            if consent is Consent.INFORMED and await self._objected_before(notice):
+                consent = Consent.OBJECTED
             await session.set_variable(CONSENT_VARIABLE, consent)
             outcome = Outcome.HANDED_BACK
             log.info("call %s (%s, agi): handed back to the dialplan, %s", call_id, name, consent)
@@ -153,6 +156,25 @@ class InboundScript:
         if notice.objected:
             return Consent.OBJECTED
         return Consent.INFORMED if notice.completed else Consent.UNANNOUNCED
+
+    async def _objected_before(self, notice: Announcement) -> bool:
+        """Whether the number's objection from an earlier call still stands (C4); as on
+        the ARI path, a ledger that cannot be read counts as an objection."""
+        hashed = notice.caller_hash
+        if hashed is None:
+            return False
+        now = self._clock.now()
+        try:
+            objected = await self._store.run(lambda s: s.has_objection(hashed, now))
+        except Exception as exc:
+            log.error(
+                "call %s: objection lookup failed (%s); not to be recorded",
+                notice.call_id, type(exc).__name__,
+            )  # fmt: skip
+            return True
+        if objected:
+            log.info("call %s: the caller objected on an earlier call", notice.call_id)
+        return objected
 
     async def _run(self, pending: list[c.Command]) -> str | None:
         """Runs the store writes and logs of a batch; returns the sound it plays, if any."""

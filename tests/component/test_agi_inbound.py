@@ -112,6 +112,15 @@ async def test_c2_c4_opt_out_key_during_the_announcement_stores_the_objection(si
     assert CALLER not in str(await site.rows("SELECT * FROM calls"))
 
 
+async def test_c4_a_later_call_from_a_number_that_objected_is_objected(site: Site) -> None:
+    await site.call({"CHANNEL STATUS": UP, "STREAM FILE": NINE})
+    commands = await site.call({"CHANNEL STATUS": UP, "STREAM FILE": TO_THE_END})
+    assert commands[-1] == 'SET VARIABLE "RECCONTROL_CONSENT" "objected"'
+    # The objection is the earlier call's: this one stored no key of its own.
+    (event,) = await site.rows("SELECT call_id FROM consent_events")
+    assert event["call_id"] != call_id_of(commands)
+
+
 async def test_c3_full_notice_key_plays_the_notice_then_informs(site: Site) -> None:
     commands = await site.call({"CHANNEL STATUS": UP, "STREAM FILE": [ZERO, TO_THE_END]})
     plays = [c for c in commands if c.startswith("STREAM FILE")]
