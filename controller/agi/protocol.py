@@ -128,9 +128,9 @@ class HeaderParser:
         self._fields[key] = value
         return None
 
-    def end_of_stream(self) -> None:
-        """The connection ended before the blank line."""
-        raise HeaderIncomplete(f"the connection ended after {self._lines} header line(s)")
+    def incomplete(self) -> HeaderIncomplete:
+        """What to raise when the connection ends before the blank line."""
+        return HeaderIncomplete(f"the connection ended after {self._lines} header line(s)")
 
 
 def parse_header(lines: list[bytes]) -> AgiRequest:
@@ -140,8 +140,7 @@ def parse_header(lines: list[bytes]) -> AgiRequest:
         request = parser.feed(raw)
         if request is not None:
             return request
-    parser.end_of_stream()
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise parser.incomplete()
 
 
 def request_of(fields: dict[str, str]) -> AgiRequest:

@@ -20,7 +20,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from controller.agi import commands
-from controller.agi.errors import AgiError, ChannelHungUp, RequestError
+from controller.agi.errors import (
+    AgiError,
+    ChannelHungUp,
+    ConnectionLost,
+    LineTooLong,
+    RequestError,
+)
 from controller.agi.protocol import MAX_RESPONSE_LINE_BYTES, AgiRequest, HeaderParser
 from controller.agi.session import AgiSession, read_line
 from controller.config.model import AgiSettings
@@ -154,7 +160,13 @@ class AgiServer:
         parser = HeaderParser()
         async with asyncio.timeout(self._settings.read_timeout_seconds):
             while True:
-                request = parser.feed(await read_line(reader))
+                try:
+                    raw = await read_line(reader)
+                except LineTooLong:
+                    raise
+                except ConnectionLost:
+                    raise parser.incomplete() from None
+                request = parser.feed(raw)
                 if request is not None:
                     return request
 

@@ -176,6 +176,25 @@ async def test_r2_a_client_gone_in_the_middle_of_a_command_ends_its_session_only
     assert scripts.echoed == ["5-in"]
 
 
+async def test_r2_a_client_gone_in_the_middle_of_the_header_ends_its_session_only(
+    scripts: Scripts,
+) -> None:
+    """The case where a header loop that waits for the blank line spins or blocks for
+    ever: here the session ends at once, long before the read timeout."""
+    server = await running(scripts, read_timeout=30.0)
+    try:
+        client = await FakeAsterisk.connect(server.port)
+        await client.send(header("echo?x=1")[:100])
+        client.writer.write_eof()
+        assert await client.closed_after() < 10.0
+        assert client.unread == b"" and scripts.started == 0
+        await until(lambda: server.active == 0, "the session ended")
+        await echo_session(server.port)
+        assert scripts.echoed == ["1-in"]
+    finally:
+        await server.stop()
+
+
 async def test_r2_a_command_never_answered_ends_the_session_after_the_read_timeout(
     server: AgiServer, scripts: Scripts
 ) -> None:
