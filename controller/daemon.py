@@ -325,6 +325,17 @@ async def health(request: web.Request) -> web.Response:
         if witness is not None:
             # Above 0: the witness file could not be written (an alert says why).
             answer["witness_failures"] = witness.failures
+        agi = app[AGI]
+        if agi is not None:
+            answer |= {
+                "agi_sessions": agi.counters.sessions,
+                "agi_active": agi.active,
+                # Closed at once: agi.max_connections sessions were open.
+                "agi_refused": agi.counters.refused,
+                "agi_bad_headers": agi.counters.bad_headers,
+                "agi_unknown_scripts": agi.counters.unknown_scripts,
+                "agi_script_errors": agi.counters.script_errors,
+            }
     return web.json_response(answer, status=status)
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+from typing import Any
 
+import aiohttp
 import yaml
 
 from tests.component.fake_agi import FakeAsterisk, header
@@ -16,6 +18,21 @@ from tests.integration.conftest import free_port
 from tests.waiting import eventually
 
 __all__ = ["site"]
+
+
+async def healthz(site: Site) -> dict[str, Any]:
+    """``/healthz`` with its figures, as a person of the access list asks for it."""
+    data = yaml.safe_load(site.config.read_text())
+    token = (site.config.parent / "access" / "tadmin.token").read_text().strip()
+    url = f"http://127.0.0.1:{data['web']['port']}/healthz"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            url, params={"person": "tadmin"}, headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
+        body: dict[str, Any] = await response.json()
+        return body
 
 
 def add_agi(site: Site, port: int) -> None:
@@ -47,6 +64,18 @@ async def test_r2_the_daemon_serves_fastagi_until_sigterm(site: Site) -> None:
         await asterisk.send(header("inbound?service=nosuch"))
         await asterisk.serve({})
         assert asterisk.commands == ['SET VARIABLE "RECCONTROL_ERROR" "unknown-service"']
+        junk = await FakeAsterisk.connect(port)
+        await junk.send(b"GET / HTTP/1.1\r\n\r\n")
+        await junk.closed_after()
+        health = await healthz(site)
+        assert {k: v for k, v in health.items() if k.startswith("agi_")} == {
+            "agi_sessions": 2,
+            "agi_active": 0,
+            "agi_refused": 0,
+            "agi_bad_headers": 1,
+            "agi_unknown_scripts": 0,
+            "agi_script_errors": 0,
+        }
     finally:
         daemon.send_signal(signal.SIGTERM)
         await asyncio.wait_for(daemon.wait(), 60)
