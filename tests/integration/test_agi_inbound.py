@@ -18,7 +18,7 @@ from controller.demo.site import SandboxSite
 from controller.privacy import caller_hash
 from controller.sandbox import SandboxInstance
 from tests.integration.conftest import free_port
-from tests.integration.flow import OPT_OUT, Flow, running_flow, service
+from tests.integration.flow import FULL_NOTICE, OPT_OUT, Flow, running_flow, service
 from tests.waiting import eventually
 
 CALLER_NUMBER = "+33612345678"
@@ -113,6 +113,43 @@ async def test_c2_c4_a_caller_over_fastagi_who_presses_the_opt_out_key_is_rememb
     assert (event["kind"], event["key"], event["phase"]) == ("opt_out", OPT_OUT, "announcement")
     assert event["announcement_version"] == "2026-01"
     assert remembered
+
+
+async def test_c3_the_full_notice_key_over_fastagi_plays_the_notice_then_informs(
+    site: SandboxSite,
+) -> None:
+    port = free_port()
+    async with running_flow(site, services={"sales": service(site)}, agi=agi_section(port)) as flow:
+        tag = await agi_call(flow, port, f"c-key-{FULL_NOTICE}-1-9")
+        left = await left_for_the_dialplan(flow, tag)
+        call = await flow.daemon.query(lambda s: s.call_summary(left["CALL_ID"]))
+        await hang_up_all(flow)
+
+    assert left["CONSENT"] == "informed" and left["STATUS"] == "SUCCESS"
+    (event,) = call["consent_events"]
+    assert (event["kind"], event["key"], event["phase"]) == (
+        "full_notice", FULL_NOTICE, "announcement"
+    )  # fmt: skip
+    assert call["announcement_completed"] == 1
+
+
+async def test_c1_an_announcement_asterisk_cannot_play_leaves_the_caller_unannounced(
+    site: SandboxSite,
+) -> None:
+    """What Asterisk answers ``STREAM FILE`` for a sound it does not have is read as a
+    failure, never as an announcement heard."""
+    port = free_port()
+    missing = {"sound": "reccontrol/none/no-such-sound", "version": "2026-01"}
+    services = {"sales": service(site, announcement=missing)}
+    async with running_flow(site, services=services, agi=agi_section(port)) as flow:
+        tag = await agi_call(flow, port, "c-talk-9")
+        left = await left_for_the_dialplan(flow, tag)
+        call = await flow.daemon.query(lambda s: s.call_summary(left["CALL_ID"]))
+        await hang_up_all(flow)
+
+    # Asterisk's own AGISTATUS says FAILURE then: a command of the session failed.
+    assert left["CONSENT"] == "unannounced" and left["CALL_ID"] == call["id"]
+    assert call["announcement_completed"] == 0 and call["outcome"] == "handed_back"
 
 
 async def test_r2_an_unknown_service_over_fastagi_stores_nothing_and_the_call_goes_on(
