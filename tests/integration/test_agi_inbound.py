@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from controller.ari.errors import AriError
+from controller.daemon import AGI
 from controller.demo.site import SandboxSite
 from controller.privacy import caller_hash
 from controller.sandbox import SandboxInstance
@@ -131,6 +132,34 @@ async def test_c3_the_full_notice_key_over_fastagi_plays_the_notice_then_informs
         "full_notice", FULL_NOTICE, "announcement"
     )  # fmt: skip
     assert call["announcement_completed"] == 1
+
+
+async def test_r2_a_caller_hanging_up_during_the_announcement_closes_the_call_row(
+    site: SandboxSite,
+) -> None:
+    """Asterisk's HANGUP in the middle of STREAM FILE ends the script; the row is
+    closed as the caller's hang-up, the announcement not heard."""
+    port = free_port()
+    async with running_flow(site, services={"sales": service(site)}, agi=agi_section(port)) as flow:
+        await agi_call(flow, port, "c-talk-1")
+
+        async def ended() -> dict[str, Any] | None:
+            def read(s: Any) -> dict[str, Any] | None:
+                ids = s.call_ids()
+                call: dict[str, Any] | None = s.call_summary(ids[0]) if ids else None
+                return call if call is not None and call["ended_at"] else None
+
+            return await flow.daemon.query(read)
+
+        call = await eventually(ended, "the AGI call row closed")
+        server = flow.daemon.app[AGI]
+        assert server is not None
+        errors = server.counters.script_errors
+        await hang_up_all(flow)
+
+    assert call["path"] == "agi" and call["outcome"] == "caller_hung_up"
+    assert call["announcement_completed"] == 0 and call["consent_events"] == []
+    assert errors == 0
 
 
 async def test_c1_an_announcement_asterisk_cannot_play_leaves_the_caller_unannounced(
