@@ -149,7 +149,8 @@ async def test_r2_a_caller_hanging_up_during_the_announcement_closes_the_call_ro
                 call: dict[str, Any] | None = s.call_summary(ids[0]) if ids else None
                 return call if call is not None and call["ended_at"] else None
 
-            return await flow.daemon.query(read)
+            found: dict[str, Any] | None = await flow.daemon.query(read)
+            return found
 
         call = await eventually(ended, "the AGI call row closed")
         server = flow.daemon.app[AGI]
