@@ -18,6 +18,7 @@ import yaml
 
 from controller.config import governance
 from controller.config import services as services_section
+from controller.config.agi import agi_section
 from controller.config.endpoints import Endpoint, EndpointError, ambiguity, parse_endpoint
 from controller.config.model import (
     DOCUMENT_LANGUAGES,
@@ -312,6 +313,7 @@ TOP_LEVEL = (
     "legal",
     "documents",
     "proportionality",
+    "agi",
 )
 
 
@@ -441,6 +443,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     purge = governance.purge(root["purge"])
     legal = governance.legal(root["legal"])
     documents = _documents(root["documents"])
+    agi = agi_section(root["agi"])
     if services and legal.staff_representatives_informed is None:
         _staff_not_informed(root["legal"])
 
@@ -468,6 +471,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         legal=legal,
         documents=documents,
         proportionality=limits,
+        agi=agi,
     )
 
 

@@ -40,6 +40,7 @@ class CallStore(StorePart):
                     "caller_hash": call.caller_hash,
                     "announcement_version": announcement_version,
                     "channel_id": call.channel_id,
+                    "path": call.path,
                 }
             )
 
