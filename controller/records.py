@@ -156,3 +156,5 @@ class OpenCall:
     recording: LiveRecordingRow | None
     """The newest live recording; older ones of the call are settled already or left to
     the orphan sweep."""
+    path: str = "ari"
+    """``ari`` or ``agi`` (see :class:`CallStart`)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from controller.store.open_calls import read_open_calls
+from controller.store.open_calls import read_open_call, read_open_calls
 from controller.store.parts import StorePart
 from controller.store.records import (
     UNKNOWN_AGENT,
@@ -277,6 +277,11 @@ class CallStore(StorePart):
     def open_calls(self) -> list[OpenCall]:
         """Calls a previous run left open, with what carrying them on needs."""
         return read_open_calls(self.db)
+
+    def open_call(self, call_id: str, *, ended_too: bool = False) -> OpenCall | None:
+        """The call, with what its next step needs, while it is open (``ended_too``: or
+        closed already)."""
+        return read_open_call(self.db, call_id, ended_too=ended_too)
 
     def sampling_audit(self) -> list[SamplingAudit]:
         """Per service and configured rate: calls decided, draws made, calls sampled (P3)."""

@@ -16,6 +16,15 @@ def read_open_calls(db: sqlite_utils.Database) -> list[OpenCall]:
     return [_open_call(db, row) for row in calls]
 
 
+def read_open_call(
+    db: sqlite_utils.Database, call_id: str, *, ended_too: bool = False
+) -> OpenCall | None:
+    """One call, if it is still open (``ended_too``: or closed already, for a recording
+    that outlives its call's row)."""
+    rows = db.query("SELECT * FROM calls WHERE id = ?", [call_id])
+    return next((_open_call(db, row) for row in rows if ended_too or not row["ended_at"]), None)
+
+
 def _open_call(db: sqlite_utils.Database, row: dict[str, Any]) -> OpenCall:
     call_id = row["id"]
     kinds = {
@@ -36,6 +45,7 @@ def _open_call(db: sqlite_utils.Database, row: dict[str, Any]) -> OpenCall:
             db.query("SELECT 1 FROM recordings WHERE call_id = ? LIMIT 1", [call_id])
         ),
         recording=_live_recording(db, call_id),
+        path=row["path"] or "ari",
     )
 
 

@@ -1,0 +1,176 @@
+"""A call that came over FastAGI, pure: what its hooks on the site's dialplan decide.
+
+A dialplan-only site keeps its own ``Queue()`` or ``Dial()``: Asterisk, not reccontrol,
+connects the caller to the agent, and each step reaches the daemon as a separate AGI
+session (``inbound``, then ``connected`` on the agent's channel, then ``hangup``). So
+nothing lives in memory between the steps: the store is the call's state, and each step
+rebuilds what it needs from the call's open row (:class:`~controller.records.OpenCall`).
+
+The decision (P1-P4, A1, A3, A8, C1, C2, C4) is :func:`decide_and_start`, and the
+recording is :class:`RecordingControl`, the very code the ARI path's
+:class:`~controller.calls.call.Call` runs; only where the commands go differs (MixMonitor
+on the agent's channel instead of a bridge recording, see :mod:`controller.agi.recorder`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+from controller.calls import commands as c
+from controller.calls.conversation import CallSettings
+from controller.calls.deciding import decide_and_start
+from controller.calls.parties import Outcome
+from controller.calls.recording import Recording, RecordingControl, RecordingSnapshot, RecState
+from controller.config.model import Agent, Service
+from controller.records import OpenCall
+
+INFORMED = "informed"
+"""``RECCONTROL_CONSENT`` of a caller who heard the announcement and did not object."""
+OBJECTED = "objected"
+
+
+@dataclass(frozen=True)
+class Connected:
+    """What the ``connected`` hook knows when the agent answers."""
+
+    call: OpenCall
+    service: Service
+    agent: Agent | None
+    """Identified from the answering channel's name (A3, A7); None: not a known agent."""
+    consent: str | None
+    """``RECCONTROL_CONSENT`` as the agent's channel inherited it (None: not set)."""
+    remembered_objection: bool
+    """The number's objection from an earlier call still stands (C4)."""
+
+
+class AgiOpening:
+    """One AGI call's recording, rebuilt from its open row at each hook."""
+
+    def __init__(
+        self, call: OpenCall, service: Service, settings: CallSettings, rng: random.Random
+    ) -> None:
+        self.call = call
+        self.service = service
+        self.settings = settings
+        self.rng = rng
+        self.log_prefix = f"call {call.call_id} ({service.name}, agi)"
+        self.rec = RecordingControl(
+            call_id=call.call_id,
+            # MixMonitor runs on the agent's channel, not on a bridge of ours: the
+            # recorder ignores this target.
+            bridge_id="",
+            # A file is taken in under the format it was started with.
+            fmt=call.recording.format if call.recording else settings.recording_format,
+            retention_days=service.retention_days,
+            pause_settings=service.pause,
+            rng=rng,
+            log_prefix=self.log_prefix,
+            snapshot=_snapshot(call),
+        )
+
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
+        return c.Log(level, f"{self.log_prefix}: {message}")
+
+    # -- the agent answered ----------------------------------------------------------
+    def connected(self, hook: Connected, now: dt.datetime) -> list[c.Command]:
+        """The decision row, then the recording's start when the verdict allows it.
+
+        The caller's objection counts if either the stored consent or the channel says
+        so; the announcement counts only if both say it was heard (C1, C2)."""
+        call = self.call
+        if call.decision is not None:
+            # A second agent on the same call (a transfer, a second queue): the call was
+            # decided once, with its first agent, and is not decided again.
+            return [self._log("already decided; this agent's leg is not recorded")]
+        objected = call.objected or hook.consent == OBJECTED
+        announced = call.announcement_completed and hook.consent == INFORMED
+        _, commands = decide_and_start(
+            call.call_id, self.service, hook.agent, self.rec, self._log,
+            announced=announced, objected=objected,
+            remembered_objection=hook.remembered_objection, now=now,
+            timezone=self.settings.timezone, rng=self.rng,
+            staff_informed=self.settings.staff_informed,
+        )  # fmt: skip
+        return commands
+
+    def start_failed(self, name: str, error_id: str) -> list[c.Command]:
+        """Asterisk refused the MixMonitor: an alert, the call goes on unrecorded (no
+        retry: the agent is already talking, a second attempt would fail alike)."""
+        return self.rec.start_failed(name, error_id, None, may_retry=False)
+
+    # -- a channel of the call hung up -------------------------------------------------
+    def hung_up(self, *, holds_recording: bool, entry: bool) -> list[c.Command]:
+        """``holds_recording``: the channel that hung up is the one MixMonitor records
+        (the agent's); ``entry``: it is the caller's, whose end closes the call row.
+
+        The recording stops and goes to the vault through the ARI path's intake
+        (:class:`~controller.calls.commands.TakeInRecording`); a caller who objected
+        leaves no file (C2)."""
+        commands: list[c.Command] = []
+        rec = self.rec.recording
+        if holds_recording and rec is not None and rec.live:
+            if self.call.objected:
+                discarded = self.rec.discard(c.Closed.DISCARDED)
+                commands += [*discarded, c.DiscardIncoming(rec.name, self.rec.fmt)]
+            else:
+                commands += self.rec.stop()
+                commands += self.rec.ended(False, "", may_retry=False)
+        if entry:
+            answered = self.call.decision is not None
+            commands.append(self.end(Outcome.COMPLETED if answered else Outcome.CALLER_HUNG_UP))
+        return commands
+
+    def end(self, outcome: Outcome) -> c.EndCall:
+        decision = self.call.decision
+        agent_id = decision.agent_id if decision is not None else None
+        return c.EndCall(self.call.call_id, outcome, agent_id, self.call.announcement_completed)
+
+
+def _snapshot(call: OpenCall) -> RecordingSnapshot | None:
+    """The live recording the store knows, as recording: MixMonitor keeps writing until
+    its channel hangs up, whatever happened to the daemon meanwhile."""
+    row = call.recording
+    if row is None:
+        return None
+    rec = Recording(row.recording_id, row.name, RecState.ACTIVE, row.purposes)
+    return RecordingSnapshot(rec, None)
+
+
+# -- after a restart (R1) -----------------------------------------------------------------
+@dataclass(frozen=True)
+class LeftRunning:
+    """An AGI call whose caller is still on Asterisk: it stays open, its hang-up hook
+    will close it (and vault its recording)."""
+
+    call_id: str
+
+
+def after_restart(call: OpenCall, channel_up: bool) -> LeftRunning | list[c.Command]:
+    """An AGI call a previous run left open. Its channels are the site dialplan's, never
+    touched: a caller still there keeps the call open; a caller gone means the hang-up
+    hook could not reach the daemon, so the file MixMonitor wrote goes to the vault now
+    (deleted if the caller objected), and the row is closed."""
+    if channel_up:
+        return LeftRunning(call.call_id)
+    commands: list[c.Command] = []
+    row = call.recording
+    if row is not None:
+        if call.objected:
+            commands += [
+                c.CloseRecording(row.recording_id, c.Closed.DISCARDED),
+                c.DiscardIncoming(row.name, row.format),
+            ]
+        else:
+            commands.append(c.TakeInRecording(row.recording_id, row.name, row.format))
+    agent_id = call.decision.agent_id if call.decision is not None else None
+    commands += [
+        c.EndCall(call.call_id, Outcome.INTERRUPTED, agent_id, call.announcement_completed),
+        c.Log(
+            c.Level.WARNING,
+            f"call {call.call_id} (agi): its caller left while the daemon was away; "
+            + ("its recording taken in" if row is not None else "nothing was recording"),
+        ),
+    ]
+    return commands
