@@ -19,8 +19,10 @@ from aiohttp import web
 
 from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
+from controller.agi.hooks import ConnectedScript, HangupScript
 from controller.agi.inbound import InboundScript
-from controller.agi.server import AgiServer
+from controller.agi.recorder import AgiRecorder
+from controller.agi.server import AgiServer, Script
 from controller.ari.client import AriClient, EventStream
 from controller.ari.watchdog import EventPump, Watchdog
 from controller.audit.errors import AccessLogError
@@ -67,6 +69,7 @@ ACCESS = web.AppKey("access", AccessService)
 LIMITER = web.AppKey("limiter", FailureLimiter)
 WITNESS: web.AppKey[WitnessPublisher | None] = web.AppKey("witness")
 AGI: web.AppKey[AgiServer | None] = web.AppKey("agi")
+AGI_RECORDER: web.AppKey[AgiRecorder | None] = web.AppKey("agi_recorder")
 """The FastAGI server of dialplan-only sites; None without an ``agi`` section."""
 AGI_SOCKET: web.AppKey[socket.socket | None] = web.AppKey("agi_socket")
 # The kind of the alert row written at start when the access log has no key (S7).
@@ -172,7 +175,7 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
             store=app[STORE],
             client=client,
             clock=app[CLOCK],
-            busy=calls.recordings_in_hand,
+            busy=lambda: calls.recordings_in_hand() | _agi_in_hand(app),
         )
         app[SWEEPER] = sweeper
         sweeping = asyncio.create_task(
@@ -196,16 +199,31 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     """The FastAGI server, when the config has an ``agi`` section: its scripts write
     through the same store thread as the ARI path."""
-    settings = app[CONFIG].agi
+    config = app[CONFIG]
+    settings = config.agi
     server: AgiServer | None = None
+    recorder: AgiRecorder | None = None
     if settings is not None:
-        inbound = InboundScript(app[CONFIG], app[STORE], app[CLOCK], app[RNG])
-        server = AgiServer(settings, {"inbound": inbound}, sock=app[AGI_SOCKET])
+        store, clock, rng = app[STORE], app[CLOCK], app[RNG]
+        recorder = AgiRecorder(config, store, app[VAULT], clock)
+        scripts: dict[str, Script] = {
+            "inbound": InboundScript(config, store, clock, rng),
+            "connected": ConnectedScript(config, store, recorder, clock, rng),
+            "hangup": HangupScript(config, store, recorder, clock, rng),
+        }
+        server = AgiServer(settings, scripts, sock=app[AGI_SOCKET])
         await server.start()
     app[AGI] = server
+    app[AGI_RECORDER] = recorder
     yield
     if server is not None:
         await server.stop()
+
+
+def _agi_in_hand(app: web.Application) -> set[str]:
+    """Recordings a FastAGI hook is starting or taking in: not the sweep's."""
+    recorder = app[AGI_RECORDER]
+    return set(recorder.in_hand) if recorder is not None else set()
 
 
 async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:

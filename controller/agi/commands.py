@@ -19,6 +19,7 @@ MAX_COMMAND = 2048
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(?:\([A-Za-z0-9_]{1,32}\))?")
 """``RECCONTROL_CONSENT``, or a function with one plain argument: ``CHANNEL(language)``."""
 _SOUND = re.compile(r"[A-Za-z0-9_./-]{1,255}")
+_APPLICATION = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 _DIGITS = re.compile(r"[0-9*#A-D]{0,16}")
 _UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]')
 
@@ -83,3 +84,11 @@ def verbose(message: str, level: int = 1) -> str:
     if not 1 <= level <= 4:
         raise UnsafeValue("a verbose level is 1 to 4")
     return line("VERBOSE", quote(message), str(level))
+
+
+def exec_application(application: str, arguments: str = "") -> str:
+    """``EXEC``: runs a dialplan application on the channel. Asterisk does not expand
+    ``${…}`` in ``arguments``: what is sent is what runs."""
+    if not _APPLICATION.fullmatch(application):
+        raise UnsafeValue("an application name must be letters, digits and '_'")
+    return line("EXEC", application, quote(arguments))

@@ -9,8 +9,10 @@ and the script hands the channel back with ``RECCONTROL_CALL_ID`` and
 What the caller may press and what is stored is decided by the very
 :class:`~controller.calls.announcement.Announcement` the ARI path runs; this script only
 plays its sounds with ``STREAM FILE`` and writes its store commands through the store
-thread. The call row says ``path: agi``, and is closed when the script hands the channel
-back (``handed_back``): from then on the call is the site dialplan's.
+thread. The call row says ``path: agi`` and stays open when the script hands the channel
+back: the call id and the consent are inherited by the agent's channel, whose
+``connected`` hook decides and records (:mod:`controller.agi.hooks`); the hang-up hook
+pushed here on the caller's channel closes the row.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ log = logging.getLogger("reccontrol.agi")
 
 CALL_ID_VARIABLE = "RECCONTROL_CALL_ID"
 CONSENT_VARIABLE = "RECCONTROL_CONSENT"
+INHERITED = "__"
+"""Prefix of a variable the channels this one dials inherit: the agent's channel then
+carries the call id and the consent to the ``connected`` hook."""
+HANGUP_HOOK = "reccontrol-agi-hangup,s,1"
+"""The shipped hang-up handler (``dialplan/reccontrol-agi.conf``)."""
 ERROR_VARIABLE = "RECCONTROL_ERROR"
 UNKNOWN_SERVICE = "unknown-service"
 PATH = "agi"
@@ -86,23 +93,26 @@ class InboundScript:
             return
         call_id = new_id(self._rng, 64)
         notice = await self._begin(call_id, service, request)
-        outcome = Outcome.INTERRUPTED
+        outcome: Outcome | None = Outcome.INTERRUPTED
         try:
-            await session.set_variable(CALL_ID_VARIABLE, call_id)
+            await session.set_variable(INHERITED + CALL_ID_VARIABLE, call_id)
             await session.answer()
             consent = await self._announce(session, request, notice)
             if consent is Consent.INFORMED and await self._objected_before(notice):
                 consent = Consent.OBJECTED
-            await session.set_variable(CONSENT_VARIABLE, consent)
-            outcome = Outcome.HANDED_BACK
+            await session.set_variable(INHERITED + CONSENT_VARIABLE, consent)
+            # From here the row stays open: the caller's hang-up closes it, or a
+            # restarted daemon that finds the channel gone (R1).
+            await session.set_variable("CHANNEL(hangup_handler_push)", HANGUP_HOOK)
+            outcome = None
             log.info("call %s (%s, agi): handed back to the dialplan, %s", call_id, name, consent)
         except ChannelHungUp:
             outcome = Outcome.CALLER_HUNG_UP
             log.info("call %s (%s, agi): the caller hung up", call_id, name)
             raise
         finally:
-            end = c.EndCall(call_id, outcome, None, notice.completed)
-            await self._write(end)
+            if outcome is not None:
+                await self._write(c.EndCall(call_id, outcome, None, notice.completed))
 
     async def _begin(self, call_id: str, service: Service, request: AgiRequest) -> Announcement:
         privacy = self._config.privacy
@@ -113,9 +123,12 @@ class InboundScript:
         carried = earlier_objection(self._config, number, hashed)
         if carried is not None:
             await self._write(carried)
-        # No channel id: a restarted controller has nothing to carry on for a call that
-        # is the dialplan's, and closes the row without touching the channel (R1).
-        start = CallStart(call_id, service.name, "inbound", self._clock.now(), hashed, path=PATH)
+        # The channel's unique id (ARI's channel id): a restarted controller looks it up,
+        # read-only, to tell a call still going on from one that ended unseen (R1).
+        at = self._clock.now()
+        start = CallStart(
+            call_id, service.name, "inbound", at, hashed, request.uniqueid, path=PATH
+        )
         await self._write(c.BeginCall(start, service.announcement.version))
         log.info(
             "call %s (%s, agi): started on channel %s", call_id, service.name, request.uniqueid

@@ -143,6 +143,11 @@ class AgiSession:
     async def set_variable(self, name: str, value: str) -> None:
         await self.command(commands.set_variable(name, value))
 
+    async def exec_application(self, application: str, arguments: str = "") -> int | None:
+        """Runs a dialplan application; its result (0: it ran and the channel goes on,
+        -2: Asterisk has no such application)."""
+        return (await self.command(commands.exec_application(application, arguments))).number
+
     async def verbose(self, message: str, level: int = 1) -> None:
         await self.command(commands.verbose(message, level))
 

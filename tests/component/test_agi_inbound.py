@@ -67,7 +67,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
 
 
 def call_id_of(commands: list[str]) -> str:
-    (line,) = [c for c in commands if c.startswith('SET VARIABLE "RECCONTROL_CALL_ID"')]
+    (line,) = [c for c in commands if c.startswith('SET VARIABLE "__RECCONTROL_CALL_ID"')]
     return line.split('"')[3]
 
 
@@ -75,21 +75,24 @@ async def test_c1_caller_hears_the_announcement_and_is_informed(site: Site) -> N
     commands = await site.call({"CHANNEL STATUS": UP, "STREAM FILE": TO_THE_END})
     call_id = call_id_of(commands)
     assert commands == [
-        f'SET VARIABLE "RECCONTROL_CALL_ID" "{call_id}"',
+        f'SET VARIABLE "__RECCONTROL_CALL_ID" "{call_id}"',
         "CHANNEL STATUS",
         'SET VARIABLE "CHANNEL(language)" "fr"',
         'STREAM FILE "reccontrol/fr/announce" "90"',
         'SET VARIABLE "CHANNEL(language)" "en"',
-        'SET VARIABLE "RECCONTROL_CONSENT" "informed"',
+        'SET VARIABLE "__RECCONTROL_CONSENT" "informed"',
+        'SET VARIABLE "CHANNEL(hangup_handler_push)" "reccontrol-agi-hangup,s,1"',
     ]
     (call,) = await site.rows("SELECT * FROM calls")
     assert call["id"] == call_id and call["path"] == "agi" and call["service"] == "sales"
     assert (call["direction"], call["announcement_version"]) == ("inbound", "v1")
-    assert call["announcement_completed"] == 1 and call["outcome"] == "handed_back"
+    # Open after the hand-back: the caller's hang-up hook (pushed last) closes it.
+    assert call["announcement_completed"] == 1 and call["ended_at"] is None
     assert call["caller_hash"] == caller_hash(
         site.config.privacy.caller_hmac_key, CALLER, site.config.privacy.default_region
     )
-    assert call["channel_id"] is None
+    # The channel's unique id, for a restarted daemon to tell whether it is still up.
+    assert call["channel_id"] == "1733541234.42"
     assert await site.rows("SELECT * FROM consent_events") == []
 
 
@@ -100,7 +103,7 @@ async def test_c1_a_channel_not_yet_answered_is_answered_first(site: Site) -> No
 
 async def test_c2_c4_opt_out_key_during_the_announcement_stores_the_objection(site: Site) -> None:
     commands = await site.call({"CHANNEL STATUS": UP, "STREAM FILE": NINE})
-    assert commands[-1] == 'SET VARIABLE "RECCONTROL_CONSENT" "objected"'
+    assert commands[-2] == 'SET VARIABLE "__RECCONTROL_CONSENT" "objected"'
     (event,) = await site.rows("SELECT * FROM consent_events")
     assert (event["call_id"], event["kind"], event["key"]) == (call_id_of(commands), "opt_out", "9")
     assert (event["announcement_version"], event["phase"]) == ("v1", "announcement")
@@ -115,7 +118,7 @@ async def test_c2_c4_opt_out_key_during_the_announcement_stores_the_objection(si
 async def test_c4_a_later_call_from_a_number_that_objected_is_objected(site: Site) -> None:
     await site.call({"CHANNEL STATUS": UP, "STREAM FILE": NINE})
     commands = await site.call({"CHANNEL STATUS": UP, "STREAM FILE": TO_THE_END})
-    assert commands[-1] == 'SET VARIABLE "RECCONTROL_CONSENT" "objected"'
+    assert commands[-2] == 'SET VARIABLE "__RECCONTROL_CONSENT" "objected"'
     # The objection is the earlier call's: this one stored no key of its own.
     (event,) = await site.rows("SELECT call_id FROM consent_events")
     assert event["call_id"] != call_id_of(commands)
@@ -129,7 +132,7 @@ async def test_c3_full_notice_key_plays_the_notice_then_informs(site: Site) -> N
         'STREAM FILE "reccontrol/fr/announce" "90"',
         'STREAM FILE "reccontrol/fr/notice" "9"',
     ]
-    assert commands[-1] == 'SET VARIABLE "RECCONTROL_CONSENT" "informed"'
+    assert commands[-2] == 'SET VARIABLE "__RECCONTROL_CONSENT" "informed"'
     (event,) = await site.rows("SELECT kind, key, phase FROM consent_events")
     assert event == {"kind": "full_notice", "key": "0", "phase": "announcement"}
     assert await site.rows("SELECT * FROM objections") == []
@@ -137,7 +140,7 @@ async def test_c3_full_notice_key_plays_the_notice_then_informs(site: Site) -> N
 
 async def test_c2_c3_opt_out_during_the_full_notice(site: Site) -> None:
     commands = await site.call({"CHANNEL STATUS": UP, "STREAM FILE": [ZERO, NINE]})
-    assert commands[-1] == 'SET VARIABLE "RECCONTROL_CONSENT" "objected"'
+    assert commands[-2] == 'SET VARIABLE "__RECCONTROL_CONSENT" "objected"'
     events = await site.rows("SELECT kind, key FROM consent_events ORDER BY id")
     assert events == [{"kind": "full_notice", "key": "0"}, {"kind": "opt_out", "key": "9"}]
     assert len(await site.rows("SELECT * FROM objections")) == 1
@@ -147,9 +150,9 @@ async def test_c1_an_announcement_that_cannot_be_played_leaves_the_caller_unanno
     site: Site,
 ) -> None:
     commands = await site.call({"CHANNEL STATUS": UP, "STREAM FILE": "200 result=-1 endpos=0"})
-    assert commands[-1] == 'SET VARIABLE "RECCONTROL_CONSENT" "unannounced"'
+    assert commands[-2] == 'SET VARIABLE "__RECCONTROL_CONSENT" "unannounced"'
     (call,) = await site.rows("SELECT announcement_completed, outcome FROM calls")
-    assert call == {"announcement_completed": 0, "outcome": "handed_back"}
+    assert call == {"announcement_completed": 0, "outcome": None}
 
 
 async def test_r2_caller_hanging_up_during_the_announcement_closes_the_row(site: Site) -> None:

@@ -72,6 +72,14 @@ async def hang_up_all(flow: Flow) -> None:
             await flow.board.client.request("DELETE", f"/channels/{channel.id}")
 
 
+async def closed_call(flow: Flow, call_id: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        call = await flow.daemon.query(lambda s: s.call_summary(call_id))
+        return call if call is not None and call["ended_at"] else None
+
+    return await eventually(probe, "the caller's hang-up hook closed the call")
+
+
 def agi_section(port: int) -> dict[str, Any]:
     return {"listen": f"127.0.0.1:{port}", "read_timeout_seconds": 5}
 
@@ -85,12 +93,15 @@ async def test_c1_a_caller_over_fastagi_hears_the_announcement_and_is_informed(
         left = await left_for_the_dialplan(flow, tag)
         call = await flow.daemon.query(lambda s: s.call_summary(left["CALL_ID"]))
         await hang_up_all(flow)
+        closed = await closed_call(flow, left["CALL_ID"])
 
     assert left == {"CONSENT": "informed", "CALL_ID": call["id"], "ERROR": "", "STATUS": "SUCCESS"}
     assert call["path"] == "agi" and call["service"] == "sales" and call["direction"] == "inbound"
     assert call["announcement_completed"] == 1 and call["announcement_version"] == "2026-01"
-    assert call["outcome"] == "handed_back" and call["consent_events"] == []
+    # Open while the site's dialplan has the caller; the caller's hang-up hook closes it.
+    assert call["ended_at"] is None and call["consent_events"] == []
     assert call["recordings"] == [] and call["decision"] is None
+    assert closed["outcome"] == "caller_hung_up" and closed["decision"] is None
 
 
 async def test_c2_c4_a_caller_over_fastagi_who_presses_the_opt_out_key_is_remembered(
@@ -179,7 +190,7 @@ async def test_c1_an_announcement_asterisk_cannot_play_leaves_the_caller_unannou
 
     # Asterisk's own AGISTATUS says FAILURE then: a command of the session failed.
     assert left["CONSENT"] == "unannounced" and left["CALL_ID"] == call["id"]
-    assert call["announcement_completed"] == 0 and call["outcome"] == "handed_back"
+    assert call["announcement_completed"] == 0 and call["ended_at"] is None
 
 
 async def test_r2_an_unknown_service_over_fastagi_stores_nothing_and_the_call_goes_on(

@@ -1,0 +1,139 @@
+"""The ``connected`` and ``hangup`` scripts: the recording of a call that came over
+FastAGI, driven by the site's dialplan (``dialplan/reccontrol-agi.conf``).
+
+* ``agi://HOST:PORT/connected``, from ``Dial(…,U(reccontrol-agi-connected))`` or a
+  ``Queue()`` gosub, on the **agent's** channel once it answered: the agent is named
+  from the channel (A3, A7), the call decided (P1-P4, A1, A8) and, when allowed and the
+  caller did not object (C1, C2, C4), ``MixMonitor`` records the agent's channel.
+* ``agi://HOST:PORT/hangup``, from the hang-up handler the shipped subroutine pushes on
+  the agent's channel (and the ``inbound`` script on the caller's): the agent's channel
+  stops its recording, which goes into the vault; the caller's closes the call row.
+
+Both read the call's state from the store (the call id is the inherited
+``RECCONTROL_CALL_ID``): a daemon restarted between the two still has all it needs (R1).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+
+from controller.agi.errors import AgiError
+from controller.agi.inbound import CALL_ID_VARIABLE, CONSENT_VARIABLE, ERROR_VARIABLE
+from controller.agi.protocol import AgiRequest
+from controller.agi.recorder import MIXMONITOR_ID, AgiRecorder
+from controller.agi.session import AgiSession
+from controller.calls.agi_opening import AgiOpening, Connected
+from controller.calls.conversation import CallSettings
+from controller.clock import Clock
+from controller.config.model import Config
+from controller.records import OpenCall
+from controller.store import SqliteStore, StoreThread
+
+log = logging.getLogger("reccontrol.agi")
+
+UNKNOWN_CALL = "unknown-call"
+"""``RECCONTROL_ERROR`` of a ``connected`` hook whose channel carries no open AGI call."""
+_CALL_ID = re.compile(r"[0-9a-f]{16,64}")
+
+
+def call_settings(config: Config) -> CallSettings:
+    """The ARI path's call settings (:class:`~controller.calls.router.CallRouter`)."""
+    return CallSettings(
+        config.timezone,
+        config.recordings.format,
+        config.agent_keys,
+        config.payment,
+        staff_informed=config.legal.staff_representatives_informed,
+    )
+
+
+class _Hook:
+    def __init__(
+        self,
+        config: Config,
+        store: StoreThread[SqliteStore],
+        recorder: AgiRecorder,
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._recorder = recorder
+        self._clock = clock
+        self._rng = rng
+        self._settings = call_settings(config)
+
+    async def _call_id(self, session: AgiSession) -> str | None:
+        value = await session.get_variable(CALL_ID_VARIABLE)
+        return value if value and _CALL_ID.fullmatch(value) else None
+
+    def _opening(self, call: OpenCall) -> AgiOpening | None:
+        service = self._config.services.get(call.service)
+        if service is None or call.path != "agi":
+            return None
+        return AgiOpening(call, service, self._settings, self._rng)
+
+
+class ConnectedScript(_Hook):
+    async def __call__(self, session: AgiSession, request: AgiRequest) -> None:
+        call_id = await self._call_id(session)
+        found = await self._store.run(lambda s: s.open_call(call_id)) if call_id else None
+        opening = self._opening(found) if found is not None else None
+        if opening is None:
+            log.warning(
+                "AGI connected (channel %s): no open FastAGI call on the channel; %s=%s, "
+                "not recorded", request.uniqueid, ERROR_VARIABLE, UNKNOWN_CALL,
+            )  # fmt: skip
+            await session.set_variable(ERROR_VARIABLE, UNKNOWN_CALL)
+            return
+        call = opening.call
+        hook = Connected(
+            call=call,
+            service=opening.service,
+            agent=self._config.agent_for_channel(request.channel),
+            consent=await session.get_variable(CONSENT_VARIABLE),
+            remembered_objection=await self._objected_before(call),
+        )
+        if hook.agent is None:
+            log.info("%s: the answering channel is not a configured agent's", opening.log_prefix)
+        commands = opening.connected(hook, self._clock.now())
+        await self._recorder.run(session, opening, commands)
+
+    async def _objected_before(self, call: OpenCall) -> bool:
+        """As on the ARI path: a ledger that cannot be read counts as an objection (C4)."""
+        hashed = call.caller_hash
+        if hashed is None:
+            return False
+        now = self._clock.now()
+        try:
+            return await self._store.run(lambda s: s.has_objection(hashed, now))
+        except Exception as exc:
+            log.error(
+                "call %s: objection lookup failed (%s); not to be recorded",
+                call.call_id, type(exc).__name__,
+            )  # fmt: skip
+            return True
+
+
+class HangupScript(_Hook):
+    async def __call__(self, session: AgiSession, request: AgiRequest) -> None:
+        call_id = await self._call_id(session)
+        if call_id is None:
+            return
+        call, still_open = await self._store.run(
+            lambda s: (s.open_call(call_id, ended_too=True), s.open_call(call_id))
+        )
+        opening = self._opening(call) if call is not None else None
+        if opening is None:
+            return
+        try:
+            holds = bool(await session.get_variable(MIXMONITOR_ID))
+        except AgiError:
+            holds = False
+        # The caller's channel is the one the call came in on (the inbound script
+        # stored its unique id): its end is the call's.
+        entry = still_open is not None and request.uniqueid == opening.call.channel_id
+        commands = opening.hung_up(holds_recording=holds, entry=entry)
+        await self._recorder.run(session, opening, commands)
