@@ -32,6 +32,7 @@ from typing import Protocol
 
 from controller.ari.models import Bridge, Channel
 from controller.calls import commands as c
+from controller.calls.agi_opening import LeftRunning, after_restart
 from controller.calls.asterisk_view import AsteriskView
 from controller.calls.call import Call
 from controller.calls.conversation import CallSettings
@@ -56,7 +57,15 @@ CARRIED_ON = c.AlertKind.CALL_CARRIED_ON
 # Live recording states in which Asterisk still writes (or holds) the file.
 _LIVE = ("queued", "recording", "paused")
 
-__all__ = ["Adopted", "AsteriskView", "Directory", "Plan", "Released", "plan_call"]
+__all__ = [
+    "Adopted",
+    "AsteriskView",
+    "Directory",
+    "LeftRunning",
+    "Plan",
+    "Released",
+    "plan_call",
+]
 
 
 class Directory(Protocol):
@@ -85,7 +94,7 @@ class Released:
     why: str
 
 
-Plan = Adopted | Released
+Plan = Adopted | Released | LeftRunning
 
 
 def plan_call(
@@ -97,6 +106,13 @@ def plan_call(
     rng: random.Random,
     now: dt.datetime,
 ) -> Plan:
+    if call.path == "agi":
+        # The site's dialplan holds the call: its channels are never touched.
+        up = call.channel_id is not None and call.channel_id in view.channels
+        kept = after_restart(call, up)
+        if isinstance(kept, LeftRunning):
+            return kept
+        return Released(kept, "its caller left while the daemon was away")
     service = config.services.get(call.service)
     bridge = view.bridges.get(bridge_id(call.call_id))
     if service is None:

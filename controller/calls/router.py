@@ -43,7 +43,7 @@ from controller.ari.events import (
 from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.adoption import Adopted, plan_call
+from controller.calls.adoption import Adopted, LeftRunning, plan_call
 from controller.calls.call import Call
 from controller.calls.conversation import CallSettings
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
@@ -349,6 +349,8 @@ class EventRouter:
         except Exception:
             log.exception("open calls unreadable; adoption left for the next connection")
             return
+        # FastAGI calls still going on in the site's dialplan: their hang-up hook closes them.
+        running: set[str] = set()
         if left:
             names = [oc.recording.name for oc in left if oc.recording is not None]
             view = await self._executor.asterisk.view(names)
@@ -362,18 +364,22 @@ class EventRouter:
                 )
                 if isinstance(plan, Adopted):
                     self._take_over(plan)
+                elif isinstance(plan, LeftRunning):
+                    running.add(plan.call_id)
                 else:
                     if open_call.channel_id:
                         self._released.add(open_call.channel_id)
                     await self._executor.run_batch(open_call.call_id, Batch(plan.commands))
             adopted = sum(1 for oc in left if oc.call_id in self.calls)
             log.warning(
-                "%d call(s) left open by a previous run: %d carried on, %d ended",
+                "%d call(s) left open by a previous run: %d carried on, %d left to the "
+                "dialplan (FastAGI), %d ended",
                 len(left),
                 adopted,
-                len(left) - adopted,
+                len(running),
+                len(left) - adopted - len(running),
             )
-        closed = await self._executor.close_interrupted(set(self.calls))
+        closed = await self._executor.close_interrupted(set(self.calls) | running)
         if closed:
             log.warning("closed %d call(s) left open by a previous run", closed)
         self.adopted.set()

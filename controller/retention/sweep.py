@@ -111,6 +111,7 @@ class OrphanSweeper:
         report = SweepReport()
         try:
             busy |= await self._still_recording(candidates - busy)
+            busy |= await self._on_live_channels(rows)
         except AriError as exc:
             log.warning("orphan sweep deferred: Asterisk unavailable (%s)", exc.error_id)
             report.deferred = True
@@ -148,6 +149,16 @@ class OrphanSweeper:
                 continue
             live.add(name)
         return live
+
+    async def _on_live_channels(self, rows: Iterable[StuckRecording]) -> set[str]:
+        """Recordings of FastAGI calls whose caller is still on Asterisk: MixMonitor is
+        no ARI recording, so its channel says whether the file may still grow; the
+        call's hang-up hook takes it in."""
+        watched = [row for row in rows if row.channel_id]
+        if not watched:
+            return set()
+        up = {channel.id for channel in await self._client.list_channels()}
+        return {row.name for row in watched if row.channel_id in up}
 
     async def _missing(self, row: StuckRecording) -> int:
         now = self._clock.now()

@@ -29,6 +29,9 @@ class StuckRecording:
     service: str
     objected: bool
     """The caller objected during the call: the file must not be kept (C2)."""
+    channel_id: str | None = None
+    """For a FastAGI call still open, its caller's channel: MixMonitor may still be
+    writing the file while that channel is up."""
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,19 @@ class OrphanStore(StorePart):
         rows = self.db.query(
             "SELECT r.id, r.call_id, r.name, r.format, c.service, "
             "EXISTS (SELECT 1 FROM consent_events e WHERE e.call_id = r.call_id "
-            "AND e.kind = 'opt_out') AS objected "
+            "AND e.kind = 'opt_out') AS objected, "
+            "CASE WHEN c.path = 'agi' AND c.ended_at IS NULL THEN c.channel_id END AS channel "
             "FROM recordings r JOIN calls c ON c.id = r.call_id WHERE r.state = 'live'"
         )
         return [
             StuckRecording(
-                r["id"], r["call_id"], r["name"], r["format"], r["service"], bool(r["objected"])
+                r["id"],
+                r["call_id"],
+                r["name"],
+                r["format"],
+                r["service"],
+                bool(r["objected"]),
+                r["channel"],
             )
             for r in rows
         ]

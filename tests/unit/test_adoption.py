@@ -16,6 +16,7 @@ from controller.calls.adoption import (
     PAYMENT_INTERRUPTED,
     Adopted,
     AsteriskView,
+    Plan,
     Released,
     plan_call,
 )
@@ -91,7 +92,7 @@ def view(
     )
 
 
-def plan(call: OpenCall, asterisk: AsteriskView) -> Adopted | Released:
+def plan(call: OpenCall, asterisk: AsteriskView) -> Plan:
     return plan_call(
         call, asterisk, config=Directory(), settings=SETTINGS, rng=random.Random(1), now=NOW
     )
