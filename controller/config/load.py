@@ -19,6 +19,7 @@ import yaml
 from controller.config import governance
 from controller.config import services as services_section
 from controller.config.agi import agi_section
+from controller.config.ami import ami_section
 from controller.config.endpoints import Endpoint, EndpointError, ambiguity, parse_endpoint
 from controller.config.model import (
     DOCUMENT_LANGUAGES,
@@ -314,6 +315,7 @@ TOP_LEVEL = (
     "documents",
     "proportionality",
     "agi",
+    "ami",
 )
 
 
@@ -444,6 +446,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     legal = governance.legal(root["legal"])
     documents = _documents(root["documents"])
     agi = agi_section(root["agi"])
+    ami = ami_section(root["ami"], secrets, agi=root["agi"].present)
     if services and legal.staff_representatives_informed is None:
         _staff_not_informed(root["legal"])
 
@@ -472,6 +475,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         documents=documents,
         proportionality=limits,
         agi=agi,
+        ami=ami,
     )
 
 

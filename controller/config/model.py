@@ -147,6 +147,16 @@ class AgiSettings:
 
 
 @dataclass(frozen=True)
+class AmiSettings:
+    """The ``ami`` section: Asterisk's manager interface, on this machine."""
+
+    username: str
+    password: Secret = field(repr=False)
+    host: str = "127.0.0.1"
+    port: int = 5038
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
     format: Literal["text", "json"] = "text"
@@ -506,6 +516,8 @@ class Config:
     proportionality: ProportionalitySettings = field(default_factory=ProportionalitySettings)
     documents: DocumentSettings = field(default_factory=DocumentSettings)
     agi: AgiSettings | None = None
+    ami: AmiSettings | None = None
+    """Required with ``agi``."""
     """The FastAGI server for dialplan-only sites; None: none, the ARI path alone."""
     canonical_yaml: str = ""
     """The file as loaded, keys sorted and comments dropped: what the daemon records as

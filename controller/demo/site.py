@@ -48,6 +48,8 @@ class SandboxSite:
     def prepare(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._secret_file("ari-password", self.instance.ari_password)
+        if self.instance.ami_password:
+            self._secret_file("ami-password", self.instance.ami_password)
         # Keys are made once per site: a new one would not match what the store holds.
         for name in ("caller-hmac-key", "audit-key"):
             if not (self.workdir / name).exists():
@@ -99,6 +101,14 @@ class SandboxSite:
             "agents": agents,
             "services": services,
         }
+        if "agi" in sections and "ami" not in sections:
+            # The FastAGI path needs AMI: the instance's own user (manager.conf).
+            data["ami"] = {
+                "host": "127.0.0.1",
+                "port": self.instance.ami_port,
+                "username": self.instance.ami_username,
+                "password_file": str(self.workdir / "ami-password"),
+            }
         data.update(sections)
         return data
 

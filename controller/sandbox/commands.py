@@ -113,6 +113,7 @@ def sandbox_render(
     dialplan snippets) for an Asterisk outside the sandbox, such as the container image.
     Start that Asterisk with 'asterisk -C OUT/asterisk.conf'."""
     import os
+    import secrets
 
     from controller.sandbox import Sandbox
     from controller.sandbox.templates import (
@@ -133,6 +134,11 @@ def sandbox_render(
         "SIP_PORT": str(sip_port),
         "ARI_USERNAME": ari_username,
         "ARI_PASSWORD": password,
+        # The image serves the ARI path: AMI stays off, its secret never used.
+        "AMI_ENABLED": "no",
+        "AMI_PORT": "5038",
+        "AMI_USERNAME": ari_username,
+        "AMI_PASSWORD": secrets.token_urlsafe(24),
     }
     for offset, phone in enumerate(phone_placeholders(box.config_dir), start=1):
         values[phone_placeholder(phone)] = str(sip_port + offset)

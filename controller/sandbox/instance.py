@@ -36,6 +36,10 @@ class SandboxInstance:
     instance_dir: Path
     log_dir: Path
     pid: int
+    ami_port: int = 0
+    """AMI on 127.0.0.1 (manager.conf); 0 for an instance started without it."""
+    ami_username: str = ""
+    ami_password: str = field(default="", repr=False)
 
     def asterisk_path(self, host_path: Path) -> str:
         """The path Asterisk uses for ``host_path``, which must lie inside the chroot."""

@@ -243,6 +243,9 @@ class Sandbox:
                 "phone_ports": phones,
                 "ari_username": ARI_USERNAME,
                 "ari_password": secrets.token_urlsafe(24),
+                "ami_port": _free_tcp_port(taken | {sip_port, *phones.values()}),
+                "ami_username": ARI_USERNAME,
+                "ami_password": secrets.token_urlsafe(24),
                 "pid": None,
             }
             return self._start(name, state)
@@ -313,6 +316,7 @@ class Sandbox:
             running = self._running(other)
             if running is not None:
                 ports |= {running.http_port, running.sip_port, *running.phone_ports.values()}
+                ports.add(running.ami_port)
         return ports
 
     def down(self, name: str = "default") -> None:
@@ -401,6 +405,10 @@ class Sandbox:
             ari_url=f"http://127.0.0.1:{port}",
             ari_username=str(state["ari_username"]),
             ari_password=str(state["ari_password"]),
+            # Instances started before AMI was configured have none (port 0).
+            ami_port=int(state.get("ami_port") or 0),
+            ami_username=str(state.get("ami_username") or ""),
+            ami_password=str(state.get("ami_password") or ""),
             recording_dir=folder / "spool" / "recording",
             sounds_dir=folder / "sounds",
             instance_dir=folder,
@@ -468,6 +476,10 @@ class Sandbox:
             "SIP_PORT": str(state["sip_port"]),
             "ARI_USERNAME": str(state["ari_username"]),
             "ARI_PASSWORD": str(state["ari_password"]),
+            "AMI_ENABLED": "yes" if state.get("ami_port") else "no",
+            "AMI_PORT": str(state.get("ami_port") or 5038),
+            "AMI_USERNAME": str(state.get("ami_username") or ARI_USERNAME),
+            "AMI_PASSWORD": str(state.get("ami_password") or secrets.token_urlsafe(24)),
         }
         for phone, port in state["phone_ports"].items():
             values[phone_placeholder(phone)] = str(port)
@@ -646,6 +658,17 @@ def _check_port_free(port: int) -> None:
             probe.bind(("127.0.0.1", port))
         except OSError:
             raise SandboxError(f"port {port} on 127.0.0.1 is already in use") from None
+
+
+def _free_tcp_port(taken: set[int]) -> int:
+    """A TCP port on 127.0.0.1 nobody has bound, outside ``taken`` (AMI's)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in taken:
+            return port
+    raise SandboxError("no free TCP port for AMI on 127.0.0.1")
 
 
 def _check_udp_port_free(port: int) -> None:

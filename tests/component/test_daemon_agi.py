@@ -38,6 +38,10 @@ async def healthz(site: Site) -> dict[str, Any]:
 def add_agi(site: Site, port: int) -> None:
     data = yaml.safe_load(site.config.read_text())
     data["agi"] = {"listen": f"127.0.0.1:{port}", "read_timeout_seconds": 5}
+    # Required with agi; nobody answers on the port, and the FastAGI server does not wait
+    # for AMI.
+    secret = {k: v for k, v in data["ari"].items() if k.startswith("password")}
+    data["ami"] = {"username": "reccontrol", "port": free_port(), **secret}
     site.config.write_text(yaml.safe_dump(data))
 
 

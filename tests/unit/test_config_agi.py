@@ -15,8 +15,11 @@ from tests.unit.test_config import ALL_INTERFACES, Loader, load, mutate, problem
 __all__ = ["load"]
 
 
+AMI = {"username": "reccontrol", "password_env": "ARI_PW"}
+
+
 def with_agi(section: Any) -> dict[str, Any]:
-    return mutate(lambda d: d.update(agi=section))
+    return mutate(lambda d: d.update(agi=section, ami=AMI))
 
 
 def test_r2_no_agi_section_means_no_fastagi_server(load: Loader) -> None:
@@ -82,3 +85,39 @@ def test_r2_fastagi_off_the_loopback_with_allow_remote_loads_and_is_warned(load:
     assert config.agi == AgiSettings("192.0.2.10", 4573, 100, 10.0, True)
     [warning] = [w for w in config_warnings(config) if w.startswith("agi.")]
     assert "firewall port 4573" in warning
+
+
+def test_r2_the_ami_section_is_required_with_agi(load: Loader) -> None:
+    data = mutate(lambda d: d.update(agi={}))
+    (problem,) = problems_of(load, data)
+    assert problem.startswith("ami: is required with the 'agi' section")
+
+
+def test_s5_ami_reads_its_secret_like_ari_and_keeps_it_out_of_repr(load: Loader) -> None:
+    config = load(with_agi({}))
+    assert config.ami is not None
+    assert (config.ami.host, config.ami.port, config.ami.username) == (
+        "127.0.0.1", 5038, "reccontrol",
+    )  # fmt: skip
+    assert config.ami.password.reveal() == "s3cret-ari"
+    assert "s3cret-ari" not in repr(config.ami)
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "words"),
+    [
+        ({"password": "plain"}, "ami.password", "not written in the YAML"),
+        ({"password_env": None}, "ami.password_env", ""),
+        ({"port": 0}, "ami.port", ">= 1"),
+        ({"port": 70000}, "ami.port", "<= 65535"),
+        ({"host": "192.0.2.10"}, "ami.host", "not a loopback address"),
+        ({"username": "a b"}, "ami.username", "manager.conf user name"),
+        ({"secret": "x"}, "ami.secret", "unknown key"),
+    ],
+)
+def test_r2_a_bad_ami_value_is_one_problem_naming_its_key_path(
+    load: Loader, change: dict[str, Any], path: str, words: str
+) -> None:
+    ami = {k: v for k, v in {**AMI, **change}.items() if v is not None}
+    (problem,) = problems_of(load, mutate(lambda d: d.update(agi={}, ami=ami)))
+    assert problem.startswith(f"{path}: ") and words in problem

@@ -51,6 +51,10 @@ def test_every_template_renders_with_the_values_the_sandbox_provides() -> None:
             "SIP_PORT",
             "ARI_USERNAME",
             "ARI_PASSWORD",
+            "AMI_ENABLED",
+            "AMI_PORT",
+            "AMI_USERNAME",
+            "AMI_PASSWORD",
         )
     }
     config = REPOSITORY / "config" / "asterisk"
