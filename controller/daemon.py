@@ -23,6 +23,7 @@ from controller.agi.hooks import ConnectedScript, HangupScript
 from controller.agi.inbound import InboundScript
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer, Script
+from controller.ami import AmiClient
 from controller.ari.client import AriClient, EventStream
 from controller.ari.watchdog import EventPump, Watchdog
 from controller.audit.errors import AccessLogError
@@ -70,6 +71,8 @@ LIMITER = web.AppKey("limiter", FailureLimiter)
 WITNESS: web.AppKey[WitnessPublisher | None] = web.AppKey("witness")
 AGI: web.AppKey[AgiServer | None] = web.AppKey("agi")
 AGI_RECORDER: web.AppKey[AgiRecorder | None] = web.AppKey("agi_recorder")
+AMI: web.AppKey[AmiClient | None] = web.AppKey("ami")
+"""Asterisk's manager interface, with the FastAGI path: kept logged in, in the background."""
 """The FastAGI server of dialplan-only sites; None without an ``agi`` section."""
 AGI_SOCKET: web.AppKey[socket.socket | None] = web.AppKey("agi_socket")
 # The kind of the alert row written at start when the access log has no key (S7).
@@ -215,7 +218,16 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
         await server.start()
     app[AGI] = server
     app[AGI_RECORDER] = recorder
+    # Logged in in the background: Asterisk's AMI being down never holds FastAGI up.
+    ami = AmiClient(config.ami) if config.ami is not None else None
+    keeping = asyncio.create_task(ami.run(), name="reccontrol-ami") if ami else None
+    app[AMI] = ami
     yield
+    if ami is not None and keeping is not None:
+        await ami.close()
+        keeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeping
     if server is not None:
         await server.stop()
 
@@ -343,6 +355,9 @@ async def health(request: web.Request) -> web.Response:
         if witness is not None:
             # Above 0: the witness file could not be written (an alert says why).
             answer["witness_failures"] = witness.failures
+        ami = app[AMI]
+        if ami is not None:
+            answer["ami_connected"] = ami.connected.is_set()
         agi = app[AGI]
         if agi is not None:
             answer |= {

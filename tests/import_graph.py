@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("secrets", "clock", "logs", "privacy", "stoppoints", "instance", "filemodes", "records"),
     ("ari", "audit", "recordings"),
     ("config", "eventlog"),
-    ("policy", "payments", "sheets"),
+    ("policy", "payments", "sheets", "ami"),
     ("store",),
     ("retention", "access", "calls", "documents", "inspection", "agi"),
     ("web",),
