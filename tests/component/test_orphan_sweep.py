@@ -25,7 +25,7 @@ from controller.recordings.vault import IncomingFile
 from controller.retention.sweep import OrphanSweeper, plan_sweep
 from controller.store import SqliteStore, StoreThread
 from controller.store.orphans import StuckRecording
-from controller.store.records import ConsentEvent
+from controller.store.records import CallStart, ConsentEvent
 from controller.store.timestamps import from_text
 from tests.component.fake_ari import FakeAri
 from tests.component.test_ari_client import settings_for
@@ -307,3 +307,34 @@ async def test_r1_left_live_file_with_no_audio_is_deleted_with_a_receipt(rig: Ri
     assert receipt["target"] == f"recording:{recording_id}"
     assert receipt["details"]["reason"] == "it holds no audio"
     assert await rig.alerts() == ["recording_unusable"]
+
+
+async def test_r1_a_fastagi_recording_is_left_alone_while_its_caller_is_up(rig: Rig) -> None:
+    """MixMonitor is no ARI recording: the sweep asks whether the FastAGI call's caller
+    channel is still up; while it is, the growing file is not the sweep's; once it is
+    gone, the file is vaulted like any other left live."""
+
+    def agi_call(s: SqliteStore) -> tuple[str, str]:
+        call_id, recording_id = secrets.token_hex(8), secrets.token_hex(8)
+        start = CallStart(call_id, "sales", "inbound", STARTED, None, "1733541234.42", path="agi")
+        s.begin_call(start, "v1")
+        name = secrets.token_hex(20)
+        s.open_recording(recording_id, call_id, name, "wav", ("quality",), STARTED, 90)
+        return recording_id, name
+
+    recording_id, name = await rig.store.run(agi_call)
+    planted = rig.plant(name)
+    not_live(rig.fake, name)
+    caller = {"id": "1733541234.42", "name": "Local/sales@sim-agi-entry-00000001;2"}
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [caller])
+
+    report = await rig.sweeper.sweep()
+
+    assert report.vaulted == 0 and report.unknown_deleted == 0 and planted.exists()
+    assert (await rig.row(recording_id))["state"] == "live"
+
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [])
+    report = await rig.sweeper.sweep()
+
+    assert report.vaulted == 1 and not planted.exists()
+    assert (await rig.row(recording_id))["state"] == "stored"
