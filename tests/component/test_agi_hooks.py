@@ -1,0 +1,122 @@
+"""The connected and hangup scripts over a hand-driven FastAGI session, for what the
+real Asterisk does not do on demand: a channel with no call, a MixMonitor Asterisk
+refuses (R2, T1: a failed recording is a row and an alert, the call goes on)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.agi.hooks import ConnectedScript, HangupScript
+from controller.agi.inbound import InboundScript
+from controller.agi.recorder import AgiRecorder
+from controller.agi.server import AgiServer
+from controller.clock import FixedClock
+from controller.config import Config, load_config
+from controller.config.model import AgiSettings
+from controller.recordings import LocalVault
+from controller.store import SqliteStore, StoreThread
+from tests.component.fake_agi import FakeAsterisk, header
+from tests.component.test_agi_inbound import TO_THE_END, UP
+from tests.integration.conftest import free_port
+from tests.sites import ENV, write_site
+
+NOW = dt.datetime(2026, 3, 4, 10, 0, tzinfo=dt.UTC)  # a Wednesday, in Alice's window
+AGENT_CHANNEL = "PJSIP/alice-00000002"
+
+
+class Sampled(random.Random):
+    def random(self) -> float:
+        return 0.1
+
+
+@dataclass
+class Site:
+    config: Config
+    store: StoreThread[SqliteStore]
+    server: AgiServer
+
+    async def run(
+        self, script: str, answers: dict[str, str | list[str]], channel: str = AGENT_CHANNEL
+    ) -> list[str]:
+        asterisk = await FakeAsterisk.connect(self.server.port)
+        block = header(script, uniqueid="1733541234.50")
+        await asterisk.send(block.replace(b"PJSIP/trunk-00000001", channel.encode()))
+        await asterisk.serve(answers)
+        return asterisk.commands
+
+    async def rows(self, sql: str) -> list[dict[str, Any]]:
+        return await self.store.run(lambda s: [dict(r) for r in s.db.query(sql)])
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    config = load_config(write_site(tmp_path), ENV)
+    config.recordings.asterisk_dir.mkdir(exist_ok=True)
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault.prepare()
+    store: StoreThread[SqliteStore] = StoreThread(
+        lambda: SqliteStore.open(config.store.path), SqliteStore.close
+    )
+    await store.start()
+    clock, rng = FixedClock(NOW), Sampled(7)
+    recorder = AgiRecorder(config, store, vault, clock)
+    scripts = {
+        "inbound": InboundScript(config, store, clock, rng),
+        "connected": ConnectedScript(config, store, recorder, clock, rng),
+        "hangup": HangupScript(config, store, recorder, clock, rng),
+    }
+    server = AgiServer(AgiSettings(port=free_port()), scripts)
+    await server.start()
+    yield Site(config, store, server)
+    await server.stop()
+    await store.stop()
+
+
+async def test_r2_a_channel_without_an_open_call_is_told_so_and_nothing_is_stored(
+    site: Site,
+) -> None:
+    commands = await site.run("connected", {'GET VARIABLE "RECCONTROL_CALL_ID"': "200 result=0"})
+    assert commands == [
+        'GET VARIABLE "RECCONTROL_CALL_ID"',
+        'SET VARIABLE "RECCONTROL_ERROR" "unknown-call"',
+    ]
+    assert await site.rows("SELECT * FROM decisions") == []
+
+
+async def test_t1_a_mixmonitor_asterisk_refuses_is_a_failed_row_and_an_alert(site: Site) -> None:
+    inbound = await site.run(
+        "inbound?service=sales", {"CHANNEL STATUS": UP, "STREAM FILE": TO_THE_END}
+    )
+    (line,) = [c for c in inbound if c.startswith('SET VARIABLE "__RECCONTROL_CALL_ID"')]
+    call_id = line.split('"')[3]
+
+    connected = await site.run(
+        "connected",
+        {
+            'GET VARIABLE "RECCONTROL_CALL_ID"': f"200 result=1 ({call_id})",
+            'GET VARIABLE "RECCONTROL_CONSENT"': "200 result=1 (informed)",
+            'GET VARIABLE "ASTSPOOLDIR"': "200 result=1 (/var/spool/asterisk)",
+            "EXEC MixMonitor": "200 result=-2",
+        },
+    )
+
+    (start,) = [c for c in connected if c.startswith("EXEC MixMonitor")]
+    (recording,) = await site.rows("SELECT * FROM recordings")
+    assert start == (
+        f'EXEC MixMonitor "/var/spool/asterisk/recording/{recording["name"]}.wav,'
+        'i(RECCONTROL_MIXMONITOR)"'
+    )
+    assert recording["state"] == "failed"
+    (decision,) = await site.rows("SELECT * FROM decisions")
+    assert (decision["record"], decision["agent_id"]) == (1, "alice")
+    (alert,) = await site.rows("SELECT kind FROM alerts")
+    assert alert["kind"] == "recording_failed"
+    (call,) = await site.rows("SELECT ended_at FROM calls")
+    assert call["ended_at"] is None  # the call goes on, unrecorded
