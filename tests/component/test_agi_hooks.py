@@ -16,7 +16,7 @@ import pytest
 from controller.agi.hooks import ConnectedScript, HangupScript
 from controller.agi.inbound import InboundScript
 from controller.agi.recorder import AgiRecorder
-from controller.agi.server import AgiServer
+from controller.agi.server import AgiServer, Script
 from controller.clock import FixedClock
 from controller.config import Config, load_config
 from controller.config.model import AgiSettings
@@ -67,7 +67,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     await store.start()
     clock, rng = FixedClock(NOW), Sampled(7)
     recorder = AgiRecorder(config, store, vault, clock)
-    scripts = {
+    scripts: dict[str, Script] = {
         "inbound": InboundScript(config, store, clock, rng),
         "connected": ConnectedScript(config, store, recorder, clock, rng),
         "hangup": HangupScript(config, store, recorder, clock, rng),
