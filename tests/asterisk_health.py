@@ -35,16 +35,20 @@ def answers_ari(instance: SandboxInstance, within: float) -> bool:
         time.sleep(0.2)
 
 
-def backtrace(pid: int) -> str:
-    """Every thread's backtrace of process ``pid`` (gdb attaches and detaches), or why
-    there is none."""
+def backtrace(instance: SandboxInstance) -> str:
+    """Every thread's backtrace of the instance's Asterisk (gdb attaches and detaches),
+    or why there is none. Its binary and libraries are the chroot's: gdb reads them
+    there, or it would match the host's libraries against its memory."""
     gdb = shutil.which("gdb")
     if gdb is None:
         return "gdb is not installed: no backtrace\n"
-    command = [gdb, "-p", str(pid), "-batch", "-nx", "-ex", "set pagination off"]
-    command += ["-ex", "thread apply all bt"]
+    command = [gdb, "-batch", "-nx", "-ex", "set pagination off"]
+    binary = instance.root / "usr/sbin/asterisk"
+    command += ["-ex", f"set sysroot {instance.root}", "-ex", f"file {binary}"]
+    command += ["-ex", f"attach {instance.pid}"]
+    command += ["-ex", "thread apply all bt", "-ex", "detach"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     except subprocess.TimeoutExpired:
-        return f"gdb did not finish with pid {pid} within 120 s\n"
+        return f"gdb did not finish with pid {instance.pid} within 120 s\n"
     return done.stdout + done.stderr

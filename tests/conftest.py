@@ -127,7 +127,7 @@ class _SharedAsterisk:
             return self.instance
         stuck = self.instance
         where = self.notes / f"asterisk-{stuck.name}-{stuck.pid}-backtrace.txt"
-        where.write_text(backtrace(stuck.pid), encoding="utf-8")
+        where.write_text(backtrace(stuck), encoding="utf-8")
         self._stack.close()
         self._stack = ExitStack()
         self.instance = self._stack.enter_context(own_instance(self.sandbox))
