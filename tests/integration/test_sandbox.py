@@ -244,17 +244,21 @@ async def test_two_instances_run_side_by_side(sandbox: Sandbox, asterisk: Sandbo
         assert await ari_info_status(other, other) == 200
         assert await ari_info_status(asterisk, asterisk) == 200
         assert await ari_info_status(other, asterisk) == 401  # credentials are per instance
-        # Each its own SIP port and phones' ports; no IAX2, manager or other listener:
-        # only the HTTP port and the SIP transport, on the loopback.
+        # Each its own SIP, AMI and phones' ports; no IAX2 or other listener: only the
+        # HTTP port, AMI (manager.conf, for the FastAGI path) and the SIP transport, on
+        # the loopback.
         assert other.sip_port != asterisk.sip_port
-        ports = [other.http_port, other.sip_port, *other.phone_ports.values()]
-        ports += [asterisk.http_port, asterisk.sip_port, *asterisk.phone_ports.values()]
+        assert other.ami_password != asterisk.ami_password
+        ports = [other.http_port, other.sip_port, other.ami_port, *other.phone_ports.values()]
+        ports += [asterisk.http_port, asterisk.sip_port, asterisk.ami_port]
+        ports += asterisk.phone_ports.values()
         assert len(set(ports)) == len(ports)
-        assert listening_sockets(other.pid) == {("tcp", other.http_port), ("udp", other.sip_port)}
-        assert listening_sockets(asterisk.pid) == {
-            ("tcp", asterisk.http_port),
-            ("udp", asterisk.sip_port),
-        }
+        for instance in (other, asterisk):
+            assert listening_sockets(instance.pid) == {
+                ("tcp", instance.http_port),
+                ("tcp", instance.ami_port),
+                ("udp", instance.sip_port),
+            }
         resolver = listening_sockets(other.pid, loopback_udp=False) - listening_sockets(other.pid)
         assert {proto for proto, _ in resolver} <= {"udp", "udp6"} and len(resolver) <= 2
         assert "asterisk.ctl" in os.listdir(other.instance_dir / "run")
