@@ -32,14 +32,21 @@ def agi_section(port: int) -> dict[str, Any]:
 
 
 async def dial_site_call(
-    flow: Flow, port: int, caller_script: str, agent: str = "alice-talk"
+    flow: Flow,
+    port: int,
+    caller_script: str,
+    agent: str = "alice-talk",
+    *,
+    queue: str | None = None,
 ) -> str:
     """A caller into the site's dialplan (``sim-agi-dial``), which dials the agent
-    ``Local/<agent>@sim-agent/n`` with the shipped connected subroutine. Returns the
-    call id the inbound script set, once the dialplan read it."""
+    ``Local/<agent>@sim-agent/n`` with the shipped connected subroutine (or ``queue``
+    with it as Queue()'s gosub). Returns the call id the inbound script set, once the
+    dialplan read it."""
     tag = secrets.token_hex(4)
+    entry = "sim-agi-queue" if queue else "sim-agi-dial"
     await flow.board.client.originate(
-        "Local/sales@sim-agi-dial",
+        f"Local/sales@{entry}",
         context="sim-caller",
         extension=caller_script,
         variables={
@@ -49,6 +56,7 @@ async def dial_site_call(
             "SIM_CALLER_NUMBER": CALLER_NUMBER,
             # /n: the Local channel stays, so MixMonitor stays on the agent's channel.
             "SIM_AGENT": f"Local/{agent}@sim-agent/n",
+            "SIM_QUEUE": queue or "",
         },
     )
 
@@ -141,3 +149,19 @@ async def test_a3_a_protected_agent_over_agi_is_not_recorded(site: SandboxSite) 
     assert call["decision"]["record"] == 0 and call["decision"]["agent_id"] == "bruno"
     assert call["decision"]["reason"] == "protected_agent"
     assert call["recordings"] == [] and leftovers == [] and vault == []
+
+
+async def test_a7_t1_a_queue_member_is_recorded_through_queues_gosub(site: SandboxSite) -> None:
+    """The shipped subroutine as ``Queue()``'s gosub: the member who answers (Alice, the
+    hotline queue's first) is named from her channel (A7) and recorded into the vault."""
+    port = free_port()
+    services = {"sales": service(site)}
+    async with running_flow(site, services=services, agi=agi_section(port), draws=[0.1]) as flow:
+        call_id = await dial_site_call(flow, port, "c-talk-9", queue="hotline")
+        call = await ended(flow, call_id)
+        leftovers, vault = flow.asterisk_files(), flow.vault_files()
+
+    assert call["decision"]["record"] == 1 and call["decision"]["agent_id"] == "alice"
+    (rec,) = call["recordings"]
+    assert rec["state"] == "stored" and vault == [Path(rec["path"])] and leftovers == []
+    assert hashlib.sha256(Path(rec["path"]).read_bytes()).hexdigest() == rec["sha256"]
