@@ -15,6 +15,7 @@ Both read the call's state from the store (the call id is the inherited
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -128,12 +129,16 @@ class HangupScript(_Hook):
         opening = self._opening(call) if call is not None else None
         if opening is None:
             return
-        try:
-            holds = bool(await session.get_variable(MIXMONITOR_ID))
-        except AgiError:
-            holds = False
-        # The caller's channel is the one the call came in on (the inbound script
-        # stored its unique id): its end is the call's.
-        entry = still_open is not None and request.uniqueid == opening.call.channel_id
-        commands = opening.hung_up(holds_recording=holds, entry=entry)
-        await self._recorder.run(session, opening, commands)
+        live = opening.call.recording
+        # From the first command on: the sweep must not take the file while MixMonitor
+        # is being stopped.
+        with self._recorder.holding(live.name) if live else contextlib.nullcontext():
+            try:
+                holds = bool(await session.get_variable(MIXMONITOR_ID))
+            except AgiError:
+                holds = False
+            # The caller's channel is the one the call came in on (the inbound script
+            # stored its unique id): its end is the call's.
+            entry = still_open is not None and request.uniqueid == opening.call.channel_id
+            commands = opening.hung_up(holds_recording=holds, entry=entry)
+            await self._recorder.run(session, opening, commands)

@@ -13,7 +13,10 @@ the same name, no credentials on the wire).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections import Counter
+from collections.abc import Iterator
 from typing import TypeGuard, get_args
 
 from controller.agi.errors import AgiError
@@ -52,9 +55,25 @@ class AgiRecorder:
         self._vault = vault
         self._clock = clock
         self._intake = VaultIntake(vault=vault, store=store, clock=clock)
-        self.in_hand: set[str] = set()
+        self._holds: Counter[str] = Counter()
+
+    @property
+    def in_hand(self) -> set[str]:
         """Recording names an AGI hook is starting, stopping or taking in: the orphan
         sweep leaves their files alone."""
+        return {name for name, holds in self._holds.items() if holds > 0}
+
+    @contextlib.contextmanager
+    def holding(self, name: str) -> Iterator[None]:
+        """While a hook works on the file ``name``; nests (the hang-up hook holds it
+        while its intake holds it too)."""
+        self._holds[name] += 1
+        try:
+            yield
+        finally:
+            self._holds[name] -= 1
+            if self._holds[name] <= 0:
+                del self._holds[name]
 
     async def run(
         self, session: AgiSession, opening: AgiOpening, commands: list[c.Command]
@@ -105,11 +124,8 @@ class AgiRecorder:
         if not spool or not spool.startswith("/"):
             raise MixMonitorRefused("Asterisk did not say where its spool folder is")
         path = f"{spool.rstrip('/')}/{RECORDING_FOLDER}/{name}.{fmt}"
-        self.in_hand.add(name)
-        try:
+        with self.holding(name):
             result = await session.exec_application("MixMonitor", f"{path},i({MIXMONITOR_ID})")
-        finally:
-            self.in_hand.discard(name)
         if result != 0:
             raise MixMonitorRefused(f"MixMonitor answered {result}")
 
@@ -125,19 +141,13 @@ class AgiRecorder:
             log.warning("call %s: StopMixMonitor failed (%s)", call_id, exc.error_id)
 
     async def take_in(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
-        self.in_hand.add(name)
-        try:
+        with self.holding(name):
             await self._intake.call_file(call_id, recording_id, name, fmt)
-        finally:
-            self.in_hand.discard(name)
 
     async def discard(self, call_id: str, name: str, fmt: str) -> None:
-        self.in_hand.add(name)
-        try:
+        with self.holding(name):
             if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):
                 log.warning("call %s: deleted the file of a discarded recording", call_id)
-        finally:
-            self.in_hand.discard(name)
 
 
 def _is_store(command: c.Command) -> TypeGuard[c.Store]:

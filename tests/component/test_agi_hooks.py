@@ -120,3 +120,18 @@ async def test_t1_a_mixmonitor_asterisk_refuses_is_a_failed_row_and_an_alert(sit
     assert alert["kind"] == "recording_failed"
     (call,) = await site.rows("SELECT ended_at FROM calls")
     assert call["ended_at"] is None  # the call goes on, unrecorded
+
+
+def test_r1_a_file_held_by_a_hook_and_its_intake_stays_held_until_both_let_go(
+    tmp_path: Path,
+) -> None:
+    """What the orphan sweep is told to leave alone (``in_hand``) while the hang-up hook
+    stops MixMonitor and its intake moves the file."""
+    config = load_config(write_site(tmp_path), ENV)
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    recorder = AgiRecorder(config, None, vault, FixedClock(NOW))  # type: ignore[arg-type]
+    with recorder.holding("f" * 40):
+        with recorder.holding("f" * 40):
+            assert recorder.in_hand == {"f" * 40}
+        assert recorder.in_hand == {"f" * 40}
+    assert recorder.in_hand == set()
