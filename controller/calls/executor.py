@@ -227,10 +227,11 @@ class CommandExecutor:
     async def open_calls(self) -> list[OpenCall]:
         return await self._store.run(lambda s: s.open_calls())
 
-    async def close_interrupted(self, keep: set[str]) -> int:
-        """Closes the calls a previous run left open that nobody carries on."""
+    async def close_interrupted(self, keep: set[str], only: set[str] | None = None) -> int:
+        """Closes the calls a previous run left open that nobody carries on; ``only``:
+        among those (see :meth:`SqliteStore.close_interrupted_calls`)."""
         now = self._clock.now()
-        return await self._store.run(lambda s: s.close_interrupted_calls(now, keep))
+        return await self._store.run(lambda s: s.close_interrupted_calls(now, keep, only))
 
     # -- store -----------------------------------------------------------------------
     async def _stop_before_write(self, command: c.Store) -> None:

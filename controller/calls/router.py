@@ -379,7 +379,10 @@ class EventRouter:
                 len(running),
                 len(left) - adopted - len(running),
             )
-        closed = await self._executor.close_interrupted(set(self.calls) | running)
+        # Only the calls looked at above: one begun since (over FastAGI, whose server
+        # answers before ARI is connected) is not the previous run's.
+        looked_at = {oc.call_id for oc in left}
+        closed = await self._executor.close_interrupted(set(self.calls) | running, looked_at)
         if closed:
             log.warning("closed %d call(s) left open by a previous run", closed)
         self.adopted.set()

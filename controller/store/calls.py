@@ -259,13 +259,22 @@ class CallStore(StorePart):
                 }
             )
 
-    def close_interrupted_calls(self, at: dt.datetime, keep: Collection[str] = ()) -> int:
+    def close_interrupted_calls(
+        self, at: dt.datetime, keep: Collection[str] = (), only: Collection[str] | None = None
+    ) -> int:
         """Closes calls left open by a daemon that stopped mid-call, but those in
-        ``keep`` (carried on by this one)."""
+        ``keep`` (carried on by this one). ``only``: the calls the restarted daemon
+        looked at; a call begun since (over FastAGI, while the restart was under way)
+        is not one of them and stays open."""
         kept = set(keep)
+        looked_at = None if only is None else set(only)
         with self.transaction() as db:
             open_ids = [r[0] for r in db.execute("SELECT id FROM calls WHERE ended_at IS NULL")]
-            closing = [call_id for call_id in open_ids if call_id not in kept]
+            closing = [
+                call_id
+                for call_id in open_ids
+                if call_id not in kept and (looked_at is None or call_id in looked_at)
+            ]
             for call_id in closing:
                 db.execute(
                     "UPDATE calls SET ended_at = ?, outcome = 'interrupted' "

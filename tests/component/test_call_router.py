@@ -24,6 +24,7 @@ from aiohttp.test_utils import TestServer
 from controller.ari.client import AriClient
 from controller.ari.events import StreamConnected, parse_event
 from controller.ari.models import Application
+from controller.calls.asterisk_view import AsteriskView
 from controller.calls.call import Call
 from controller.calls.executor import CommandExecutor
 from controller.calls.messages import CHANNELS_LOST, PaymentRequested
@@ -32,6 +33,7 @@ from controller.clock import ShiftedClock
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
+from controller.records import CallStart
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_ari import PASSWORD, FakeAri, Seen, channel, event
@@ -504,3 +506,37 @@ async def test_c4_objection_kept_under_an_earlier_form_still_stops_recording(rig
     decision = await eventually(decided, "the recording decision")
     assert (decision["record"], decision["reason"]) == (0, "remembered_objection")
     assert not any(path.endswith("/record") for _, path in rig.fake.paths())
+
+
+async def test_r1_a_fastagi_call_begun_while_the_restart_looks_at_asterisk_stays_open(
+    rig: Rig,
+) -> None:
+    """The FastAGI server answers before ARI is connected: a call may begin while the
+    restarted daemon is still judging what the previous run left open. Only the calls
+    it looked at are closed; the new one goes on (its hooks need its open row)."""
+    started = dt.datetime(2026, 3, 4, 9, 0, tzinfo=dt.UTC)
+    old = CallStart("0ld0ld0ld0ld0ld0", "sales", "inbound", started, None, "1.1", path="agi")
+    new = CallStart("0e30e30e30e30e30", "sales", "inbound", started, None, "1.2", path="agi")
+    await rig.store.run(lambda s: s.begin_call(old, "v1"))
+    asterisk = rig.executor.asterisk
+    look = asterisk.view
+
+    async def view_while_a_call_begins(names: list[str]) -> AsteriskView | None:
+        await rig.store.run(lambda s: s.begin_call(new, "v1"))
+        return await look(names)
+
+    asterisk.view = view_while_a_call_begins  # type: ignore[method-assign,assignment]
+    rig.fake.answers[("GET", "/ari/channels")] = (200, [])  # the old call's caller left
+    rig.fake.answers[("GET", "/ari/bridges")] = (200, [])
+    app = {"name": "reccontrol", "channel_ids": [], "bridge_ids": [], "endpoint_ids": []}
+    rig.fake.answers[("GET", "/ari/applications/reccontrol")] = (200, app | {"device_names": []})
+    await rig.router.adopt_open_calls()
+
+    async def open_ids() -> list[str]:
+        return await rig.store.run(lambda s: [c.call_id for c in s.open_calls()])
+
+    async def settled() -> list[str] | None:
+        ids = await open_ids()
+        return ids if old.call_id not in ids else None
+
+    assert await eventually(settled, "the old call closed") == [new.call_id]
