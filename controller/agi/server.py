@@ -51,6 +51,8 @@ ACCEPT_PAUSE = 0.5
 """Seconds accepting pauses when the process is out of file descriptors."""
 FD_RESERVE_MIN = 64
 """File descriptors always left to the rest of the daemon (see :func:`session_cap`)."""
+CLOSE_DEADLINE = 5.0
+"""Seconds a closing connection may take to flush what the peer has not read."""
 LOG_BURST = 10
 LOG_INTERVAL = 60.0
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
@@ -291,7 +293,7 @@ class AgiServer:
             self.counters.script_errors += 1
             log.exception("AGI: session failed")
         finally:
-            await _close(writer)
+            await close_connection(writer)
 
     # -- warnings ----------------------------------------------------------------------
     def _warn(self, kind: Warning_, message: str, *args: object) -> None:
@@ -400,7 +402,17 @@ def _close_socket(conn: socket.socket, _: object) -> None:
     conn.close()
 
 
-async def _close(writer: asyncio.StreamWriter) -> None:
+async def close_connection(
+    writer: asyncio.StreamWriter, within: float = CLOSE_DEADLINE
+) -> None:
+    """Closes, flushing what is still buffered for at most ``within`` seconds: a peer
+    that stops reading would otherwise hold its session, and its place under the cap,
+    for ever (and hold up the daemon's stop). Past that the connection is reset."""
     writer.close()
-    with contextlib.suppress(ConnectionError, OSError):
-        await writer.wait_closed()
+    try:
+        async with asyncio.timeout(within):
+            await writer.wait_closed()
+    except TimeoutError:
+        writer.transport.abort()
+    except (ConnectionError, OSError):
+        pass

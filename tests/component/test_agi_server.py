@@ -9,8 +9,10 @@ import contextlib
 import functools
 import json
 import logging
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ import pytest
 
 from controller.agi.errors import ChannelHungUp
 from controller.agi.protocol import AgiRequest
-from controller.agi.server import AgiServer
+from controller.agi.server import AgiServer, close_connection
 from controller.agi.session import AgiSession
 from controller.config.model import AgiSettings
 from tests.component.fake_agi import FakeAsterisk, header
@@ -413,3 +415,25 @@ async def test_r2_thousands_of_idle_connections_leave_the_daemon_its_descriptors
     finally:
         for _, writer in flood:
             writer.transport.abort()
+
+
+async def test_r2_closing_a_connection_whose_peer_never_reads_ends_within_its_deadline() -> None:
+    """A peer that stops reading while data is still buffered for it: the close resets
+    it after the deadline instead of waiting for ever, so its session (and its place
+    under agi.max_connections) ends."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        _, writer = await asyncio.open_connection(sock=ours)
+        writer.write(b"x" * 4_000_000)  # far more than both socket buffers hold
+        started = time.monotonic()
+        await asyncio.wait_for(close_connection(writer, within=0.5), timeout=DEFAULT_WITHIN)
+        assert time.monotonic() - started < 10.0
+        assert writer.transport.is_closing()
+        theirs.setblocking(False)
+        with contextlib.suppress(BlockingIOError, ConnectionResetError):
+            while theirs.recv(65536):
+                pass
+        # Everything not yet sent was dropped: the connection is gone, not still flushing.
+        assert writer.transport.get_write_buffer_size() == 0
