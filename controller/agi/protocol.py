@@ -54,11 +54,13 @@ class AgiRequest:
 
     script: str
     """The script name: ``inbound`` in ``agi://127.0.0.1:4573/inbound?service=sales``."""
-    query: tuple[tuple[str, str], ...]
+    # The arguments and the channel's name are the dialplan's, yet it may put a number in
+    # them (``AGI(…,${CALLERID(num)})``, ``Local/0612345678@…``): out of the repr too.
+    query: tuple[tuple[str, str], ...] = field(repr=False)
     """The ``?name=value`` arguments, in order, percent-decoded."""
-    args: tuple[str, ...]
+    args: tuple[str, ...] = field(repr=False)
     """``agi_arg_1``…: the arguments after the URL in ``AGI(url,a,b)``."""
-    channel: str
+    channel: str = field(repr=False)
     uniqueid: str
     language: str = ""
     context: str = ""

@@ -81,6 +81,24 @@ def test_r2_the_callers_number_and_name_stay_out_of_the_requests_repr() -> None:
     assert "1733541234.42" in text
 
 
+def test_r2_numbers_in_the_dialplans_arguments_or_channel_name_stay_out_of_the_repr() -> None:
+    """``AGI(agi://…/inbound?service=sales&from=${CALLERID(num)},${CALLERID(num)})`` on
+    a Local channel named after the number: the repr, which a log line may carry, keeps
+    the script and the unique id only."""
+    number = "0612345678"
+    request = parse_header(
+        block(
+            agi_network_script=f"inbound?service=sales&from={number}",
+            agi_channel=f"Local/{number}@sim-entry-00000001;2",
+            agi_arg_1=number,
+        )
+    )
+    assert request.argument("from") == number and request.args == (number,)
+    text = repr(request)
+    assert number not in text
+    assert "inbound" in text and "1733541234.42" in text
+
+
 def test_r2_script_from_the_request_url_when_asterisk_gives_no_network_script() -> None:
     request = parse_header(
         block(
