@@ -149,6 +149,15 @@ def test_r2_junk_instead_of_a_header_is_a_typed_failure(
     assert raised.value.error_id == error_id
 
 
+def test_r2_a_block_of_many_long_lines_stops_at_the_block_bound() -> None:
+    """Each line under its own bound and fewer lines than theirs, yet 80 KiB in all:
+    refused once the block passes 64 KiB, not kept for the session."""
+    lines = [f"agi_x{n}: ".encode() + b"y" * 4000 + b"\n" for n in range(20)]
+    with pytest.raises(HeaderTooLarge) as raised:
+        parse_header(block()[:-1] + lines + [b"\n"])
+    assert raised.value.error_id == "agi-header-too-large"
+
+
 def test_r2_more_header_lines_than_the_bound_stop_at_the_bound() -> None:
     parser = HeaderParser()
     with pytest.raises(HeaderTooLarge):
