@@ -7,13 +7,12 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from controller.config.model import (
+from controller.config.governance_model import (
     ALL_SERVICES,
     DEFAULT_CRITERIA,
     MAX_ACCESS_LOG_RETENTION_DAYS,
     MAX_SHEET_RETENTION_DAYS,
     MIN_ACCESS_LOG_RETENTION_DAYS,
-    PURPOSES,
     ROLES,
     AccessSettings,
     AuditSettings,
@@ -23,11 +22,11 @@ from controller.config.model import (
     Person,
     PurgeSettings,
     PurposeBasis,
-    Service,
     SheetSettings,
     Transfer,
 )
 from controller.config.reader import ENV_NAME_PATTERN, NAME_HINT, NAME_PATTERN, Node, Secrets
+from controller.config.service_model import PURPOSES, Service
 from controller.secrets import Secret
 
 _CREDENTIAL_KEYS = ("password_hash_env", "password_hash_file", "token_hash_env", "token_hash_file")

@@ -19,21 +19,17 @@ import yaml
 from controller.config import governance
 from controller.config import services as services_section
 from controller.config.endpoints import Endpoint, EndpointError, ambiguity, parse_endpoint
+from controller.config.governance_model import DOCUMENT_LANGUAGES, DocumentSettings
 from controller.config.model import (
-    DOCUMENT_LANGUAGES,
     MAX_CALL_METADATA_DAYS,
     Agent,
-    AgentKeys,
     AriSettings,
     Config,
-    DocumentSettings,
     LoggingSettings,
     Organisation,
     PrivacySettings,
-    PrivateCalls,
     ReconnectSettings,
     RecordingSettings,
-    Service,
     StoreSettings,
     WatchdogSettings,
     WebSettings,
@@ -50,6 +46,7 @@ from controller.config.reader import (
     parse_yaml,
     without_credentials,
 )
+from controller.config.service_model import AgentKeys, PrivateCalls, Service
 from controller.config.warnings import is_loopback
 from controller.privacy import NumberError, is_region, to_e164
 from controller.secrets import Secret

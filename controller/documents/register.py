@@ -10,7 +10,8 @@ were informed (A8).
 
 from __future__ import annotations
 
-from controller.config.model import DEFAULT_MAX_RATE_WITHOUT_EXEMPTION, Config
+from controller.config.model import Config
+from controller.config.service_model import DEFAULT_MAX_RATE_WITHOUT_EXEMPTION
 from controller.documents.common import (
     DEFAULT_LANGUAGE,
     Words,
