@@ -1,5 +1,6 @@
 """The governance sections: who may access recordings, summary sheets, the access log,
-the purge and the legal texts (S1-S3, T2-T4, D1)."""
+the purge, the legal texts and the generated documents' language (S1-S3, T2-T4, D1,
+D2)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Literal
 from controller.config.governance_model import (
     ALL_SERVICES,
     DEFAULT_CRITERIA,
+    DOCUMENT_LANGUAGES,
     MAX_ACCESS_LOG_RETENTION_DAYS,
     MAX_SHEET_RETENTION_DAYS,
     MIN_ACCESS_LOG_RETENTION_DAYS,
@@ -18,6 +20,7 @@ from controller.config.governance_model import (
     AuditSettings,
     CredentialSource,
     Criterion,
+    DocumentSettings,
     LegalSettings,
     Person,
     PurgeSettings,
@@ -222,3 +225,11 @@ def legal(node: Node) -> LegalSettings:
             "", pattern=r"https://\S+", pattern_hint="must be an https:// URL"
         ),
     )
+
+
+def documents(node: Node) -> DocumentSettings:
+    """The documents' language: what a DPO hands the CNIL (fr) or an auditor abroad (en)."""
+    if not node.present or not node.mapping(("language",)):
+        return DocumentSettings()
+    language = node["language"].string("fr", choices=DOCUMENT_LANGUAGES)
+    return DocumentSettings(language if language in DOCUMENT_LANGUAGES else "fr")
