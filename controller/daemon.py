@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -18,6 +19,8 @@ from aiohttp import web
 
 from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
+from controller.agi.inbound import InboundScript
+from controller.agi.server import AgiServer
 from controller.ari.client import AriClient, EventStream
 from controller.ari.watchdog import EventPump, Watchdog
 from controller.audit.errors import AccessLogError
@@ -28,7 +31,7 @@ from controller.clock import Clock, SystemClock
 from controller.config.model import Config
 from controller.config.warnings import unkeyed_audit_alert
 from controller.eventlog import EventLog
-from controller.instance import InstanceLock, bind_web, lock_path
+from controller.instance import InstanceLock, bind_address, bind_web, lock_path
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
 from controller.retention.purge import run_purge
@@ -63,6 +66,9 @@ ACCESS = web.AppKey("access", AccessService)
 """The audited door (S1, S2), built once on the store thread; used only through STORE."""
 LIMITER = web.AppKey("limiter", FailureLimiter)
 WITNESS: web.AppKey[WitnessPublisher | None] = web.AppKey("witness")
+AGI: web.AppKey[AgiServer | None] = web.AppKey("agi")
+"""The FastAGI server of dialplan-only sites; None without an ``agi`` section."""
+AGI_SOCKET: web.AppKey[socket.socket | None] = web.AppKey("agi_socket")
 # The kind of the alert row written at start when the access log has no key (S7).
 UNKEYED_ALERT = "audit_unkeyed"
 ARI_CONNECTIONS = 50
@@ -187,6 +193,21 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
         event_log.close()
 
 
+async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The FastAGI server, when the config has an ``agi`` section: its scripts write
+    through the same store thread as the ARI path."""
+    settings = app[CONFIG].agi
+    server: AgiServer | None = None
+    if settings is not None:
+        inbound = InboundScript(app[CONFIG], app[STORE], app[CLOCK], app[RNG])
+        server = AgiServer(settings, {"inbound": inbound}, sock=app[AGI_SOCKET])
+        await server.start()
+    app[AGI] = server
+    yield
+    if server is not None:
+        await server.stop()
+
+
 async def _purge_ctx(app: web.Application) -> AsyncIterator[None]:
     """The scheduled purge (T4): on a thread of its own, its store calls forwarded to the
     one store thread, so every write still goes through that thread."""
@@ -304,19 +325,37 @@ async def health(request: web.Request) -> web.Response:
         if witness is not None:
             # Above 0: the witness file could not be written (an alert says why).
             answer["witness_failures"] = witness.failures
+        agi = app[AGI]
+        if agi is not None:
+            answer |= {
+                "agi_sessions": agi.counters.sessions,
+                "agi_active": agi.active,
+                # Closed at once: agi.max_connections sessions were open.
+                "agi_refused": agi.counters.refused,
+                "agi_bad_headers": agi.counters.bad_headers,
+                "agi_unknown_scripts": agi.counters.unknown_scripts,
+                "agi_script_errors": agi.counters.script_errors,
+            }
     return web.json_response(answer, status=status)
 
 
 def build_app(
-    config: Config, *, clock: Clock | None = None, rng: random.Random | None = None
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    agi_socket: socket.socket | None = None,
 ) -> web.Application:
+    """``agi_socket``: the FastAGI address, bound already; None: bound at start."""
     app = web.Application(middlewares=[unexpected_errors])
     app[CONFIG] = config
+    app[AGI_SOCKET] = agi_socket
     app[CLOCK] = clock or SystemClock()
     # P4: draws come from the OS CSPRNG so agents cannot predict them.
     app[RNG] = rng or random.SystemRandom()
     app[LIMITER] = FailureLimiter(config.access.persons)
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_agi_ctx)
     app.cleanup_ctx.append(_ari_ctx)
     app.cleanup_ctx.append(_purge_ctx)
     app.router.add_get("/healthz", health)
@@ -326,17 +365,24 @@ def build_app(
 
 def run(config: Config, *, before_start: Callable[[], object] | None = None) -> None:
     """Runs the daemon until SIGTERM. Raises :class:`AlreadyRunning` or
-    :class:`PortBusy` before touching the store or ARI. ``before_start`` (the store's
-    migrations) runs once the lock is held and the port bound, so no second daemon
-    migrates the store under us."""
+    :class:`PortBusy` (the web or the FastAGI address) before touching the store or
+    ARI. ``before_start`` (the store's migrations) runs once the lock is held and the
+    ports bound, so no second daemon migrates the store under us."""
     lock = InstanceLock(lock_path(config.store.path))
     lock.acquire()
     try:
         sock = bind_web(config.web.host, config.web.port)
+        agi = config.agi
+        # Bound now too: a busy FastAGI port stops the daemon before it touches ARI.
+        agi_socket = (
+            bind_address(agi.host, agi.port, "FastAGI", ("agi.listen", "agi.listen"))
+            if agi is not None
+            else None
+        )
         if before_start is not None:
             before_start()
         web.run_app(
-            build_app(config),
+            build_app(config, agi_socket=agi_socket),
             sock=sock,
             access_log=None,
             print=None,

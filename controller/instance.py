@@ -23,7 +23,7 @@ class AlreadyRunning(Exception):
 
 
 class PortBusy(Exception):
-    """The web API's address is taken."""
+    """The web API's (or the FastAGI server's) address is taken."""
 
 
 def lock_path(store_path: Path) -> Path:
@@ -74,10 +74,16 @@ def _read_pid(fd: int) -> int | None:
 def bind_web(host: str, port: int) -> socket.socket:
     """Binds the web API's address now, before ARI is touched: a busy port must stop
     the daemon before it can take the Stasis application from another one."""
+    return bind_address(host, port, "web API", ("web.host", "web.port"))
+
+
+def bind_address(host: str, port: int, what: str, keys: tuple[str, str]) -> socket.socket:
+    """A listening socket on ``host:port``, or :class:`PortBusy` naming ``what`` and the
+    config keys that set the host and the port."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
-        raise PortBusy(f"web.host {host!r} cannot be resolved ({exc.strerror})") from None
+        raise PortBusy(f"{keys[0]} {host!r} cannot be resolved ({exc.strerror})") from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -86,8 +92,8 @@ def bind_web(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise PortBusy(
-            f"web API address {host}:{port} is not available ({exc.strerror}); "
-            "is another reccontrol or service using it? (web.port)"
+            f"{what} address {host}:{port} is not available ({exc.strerror}); "
+            f"is another reccontrol or service using it? ({keys[1]})"
         ) from None
     sock.listen(128)
     sock.set_inheritable(False)

@@ -20,6 +20,8 @@ class CallStart:
     channel_id: str | None = None
     """The channel the call came in on: the caller's (inbound) or the agent's
     (outbound). A restarted controller finds the call in Asterisk by it."""
+    path: str = "ari"
+    """How the call reached the daemon: ``ari`` (``Stasis()``) or ``agi`` (FastAGI)."""
 
 
 @dataclass(frozen=True)

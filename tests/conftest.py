@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import pytest
 
 from controller.sandbox import Sandbox, SandboxError, SandboxInstance, default_root
 from controller.sandbox.host import is_alive
 from controller.store import SqliteStore
+from tests.asterisk_health import answers_ari, backtrace
 from tests.integration.conftest import OWNED, REPOSITORY, free_port
 
 # Files that play calls or kill processes for minutes, longest first, then the other
@@ -29,6 +32,8 @@ LONGEST_FIRST = (
     "test_purge_kill.py",
 )
 REAL_TIME_DIRS = ("faults", "integration")
+# How long the worker's Asterisk has to answer ARI before a test takes it.
+_ANSWER_SECONDS = 10.0
 
 
 def _run_order(item: pytest.Item) -> int:
@@ -105,16 +110,59 @@ def own_instance(sandbox: Sandbox, suffix: str = "") -> Iterator[SandboxInstance
         sandbox.reset(name)
 
 
+class _SharedAsterisk:
+    """The worker's Asterisk, replaced by a fresh one if it stops answering."""
+
+    def __init__(self, sandbox: Sandbox, notes: Path) -> None:
+        self.sandbox, self.notes = sandbox, notes
+        self._stack = ExitStack()
+        self.instance = self._stack.enter_context(own_instance(sandbox))
+
+    def answering(self) -> SandboxInstance:
+        """The instance, proven to answer ARI. One that does not is a stuck Asterisk:
+        its threads' backtraces are kept, a warning says where, and a fresh instance
+        takes its place, so one stuck Asterisk does not fail every later test of the
+        worker while the cause is looked into."""
+        if answers_ari(self.instance, within=_ANSWER_SECONDS):
+            return self.instance
+        stuck = self.instance
+        where = self.notes / f"asterisk-{stuck.name}-{stuck.pid}-backtrace.txt"
+        where.write_text(backtrace(stuck.pid), encoding="utf-8")
+        self._stack.close()
+        self._stack = ExitStack()
+        self.instance = self._stack.enter_context(own_instance(self.sandbox))
+        warnings.warn(
+            f"Asterisk {stuck.name} (pid {stuck.pid}) stopped answering ARI before "
+            f"this test; replaced by a fresh instance. Thread backtraces: {where}",
+            stacklevel=1,
+        )
+        return self.instance
+
+    def close(self) -> None:
+        self._stack.close()
+
+
 @pytest.fixture(scope="session")
-def asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    """One Asterisk for the whole test session (of this worker), with its own name and port."""
-    with own_instance(sandbox) as instance:
-        yield instance
+def _shared_asterisk(
+    sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[_SharedAsterisk]:
+    shared = _SharedAsterisk(sandbox, tmp_path_factory.getbasetemp())
+    try:
+        yield shared
+    finally:
+        shared.close()
     with steady(sandbox):
         running, mounts = sandbox.running_instances(), sandbox.mounts()
     # The last instance to stop takes the chroot's mounts with it.
     if not running:
         assert mounts == [], f"still mounted after the last instance: {mounts}"
+
+
+@pytest.fixture
+def asterisk(_shared_asterisk: _SharedAsterisk) -> SandboxInstance:
+    """One Asterisk for the whole test session (of this worker), with its own name and
+    port, checked to answer before each test that takes it."""
+    return _shared_asterisk.answering()
 
 
 @pytest.fixture

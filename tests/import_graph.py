@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config", "eventlog"),
     ("policy", "payments", "sheets"),
     ("store",),
-    ("retention", "access", "calls", "documents", "inspection"),
+    ("retention", "access", "calls", "documents", "inspection", "agi"),
     ("web",),
     ("daemon",),
     ("cli_support", "commands"),

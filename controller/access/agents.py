@@ -31,9 +31,9 @@ from controller.access.gate import Gate, clean_id
 from controller.config.governance_model import ALL_SERVICES, Person
 from controller.config.model import Agent
 from controller.logs import mask_digits
-from controller.store.lifecycle import CallRecord
 from controller.store.records import UNKNOWN_AGENT, RecordingRow
 from controller.store.sqlite import SqliteStore
+from controller.store.subjects import CallRecord
 from controller.store.timestamps import to_text
 
 MAX_AGENT_ID = 64

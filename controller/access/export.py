@@ -21,8 +21,8 @@ from controller.access.errors import AccessFailed
 from controller.clock import Clock
 from controller.recordings.vault import LocalVault, VaultError, copy_hashed
 from controller.sheets import Sheet
-from controller.store.lifecycle import CallRecord
 from controller.store.records import RecordingRow
+from controller.store.subjects import CallRecord
 from controller.store.timestamps import to_text
 
 CALL_FIELDS = (

@@ -17,9 +17,9 @@ from controller.config.model import Person
 from controller.logs import mask_digits
 from controller.recordings.vault import LocalVault, VaultError, VaultFileRefused
 from controller.retention.deletion import Deletion, Request, delete_recordings
-from controller.store.lifecycle import CallRecord
 from controller.store.records import RecordingRow
 from controller.store.sqlite import SqliteStore
+from controller.store.subjects import CallRecord
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from controller.config.model import Person, PrivacySettings
 from controller.logs import mask_digits
 from controller.privacy import NumberError, subject_hash
 from controller.recordings.vault import LocalVault
-from controller.store.lifecycle import CallRecord
 from controller.store.records import RecordingRow
 from controller.store.sqlite import SqliteStore
+from controller.store.subjects import CallRecord
 from controller.store.timestamps import to_text
 
 ERASE_RULE = "C5: data-subject erasure request"

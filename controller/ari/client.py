@@ -305,16 +305,22 @@ class AriClient:
     async def connect_events(self, heartbeat: float = 10.0) -> aiohttp.ClientWebSocketResponse:
         url = self._base.replace("http", "ws", 1) + "/events"
         try:
-            return await self._session.ws_connect(
-                url,
-                params={"app": self.app, "subscribeAll": "false"},
-                headers=self._headers,
-                heartbeat=heartbeat,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-            )
+            # The upgrade gets the deadline of any request: without it, an Asterisk whose
+            # HTTP server takes the connection and never answers holds the stream (and so
+            # every call) for the session's default of five minutes instead of a retry.
+            async with asyncio.timeout(self._settings.request_timeout):
+                return await self._session.ws_connect(
+                    url,
+                    params={"app": self.app, "subscribeAll": "false"},
+                    headers=self._headers,
+                    heartbeat=heartbeat,
+                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+                )
+        except TimeoutError:
+            raise AriUnavailable("GET", "/events", None, "no answer in time") from None
         except aiohttp.WSServerHandshakeError as exc:
             raise error_for_status("GET", "/events", exc.status, exc.message) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except aiohttp.ClientError as exc:
             raise AriUnavailable("GET", "/events", None, type(exc).__name__) from None
 
 

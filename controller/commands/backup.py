@@ -35,7 +35,8 @@ def backup(config_path: Path, folder: Path, no_audio: bool) -> None:
     Exit status: 0 done; 1 failed; 2 config error; 3 done, but vault files were refused
     (a link or a file not reccontrol's planted in the vault: not copied, one line each)."""
     from controller.recordings import LocalVault
-    from controller.store.backup import BackupError, take_backup
+    from controller.store.backup import take_backup
+    from controller.store.backup_files import BackupError
 
     config = load_or_exit(config_path)
     vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
@@ -86,7 +87,7 @@ def restore(config_path: Path, folder: Path, vault: Path | None) -> None:
 
     Exit status: 0 the backup is sound; 2 config error; 3 problems found (one line each
     on stderr), a malformed or unsigned manifest included."""
-    from controller.store.backup import check_backup
+    from controller.store.backup_check import check_backup
 
     config = load_or_exit(config_path)
     report = check_backup(folder, key=config.audit.checkpoint_key, vault=vault)

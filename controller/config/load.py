@@ -4,7 +4,8 @@ Every problem is reported with its key path, e.g.
 ``services.sales.sampling.rate: must be > 0 and < 1 (record-all needs an exemption)``.
 Each section is read by the module named after it (:mod:`~controller.config.site`,
 :mod:`~controller.config.agents`, :mod:`~controller.config.services`,
-:mod:`~controller.config.governance`); what spans sections is checked here.
+:mod:`~controller.config.governance`, :mod:`~controller.config.agi`); what spans sections
+is checked here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import yaml
 from controller.config import agents as agents_section
 from controller.config import governance, site
 from controller.config import services as services_section
+from controller.config.agi import agi_section
 from controller.config.model import Config
 from controller.config.reader import (
     MISSING,
@@ -56,6 +58,7 @@ TOP_LEVEL = (
     "legal",
     "documents",
     "proportionality",
+    "agi",
 )
 
 
@@ -104,6 +107,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     purge = governance.purge(root["purge"])
     legal = governance.legal(root["legal"])
     documents = governance.documents(root["documents"])
+    agi = agi_section(root["agi"])
     if services and legal.staff_representatives_informed is None:
         _staff_not_informed(root["legal"])
 
@@ -131,6 +135,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
         legal=legal,
         documents=documents,
         proportionality=limits,
+        agi=agi,
     )
 
 

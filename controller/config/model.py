@@ -108,6 +108,25 @@ class WebSettings:
     the daemon may listen on an address other than this machine's loopback."""
 
 
+DEFAULT_AGI_PORT = 4573
+"""FastAGI's registered port, the one ``agi://host/`` means."""
+
+
+@dataclass(frozen=True)
+class AgiSettings:
+    """The ``agi`` section: the FastAGI server of dialplan-only sites."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_AGI_PORT
+    max_connections: int = 100
+    """Sessions open at once; one more is closed at once, with a log line."""
+    read_timeout_seconds: float = 10.0
+    """How long the header block, and each answer to a command, may take to arrive."""
+    allow_remote: bool = False
+    """The site states that only its Asterisk hosts can reach a non-loopback address (a
+    firewall, a private network): FastAGI has no authentication."""
+
+
 @dataclass(frozen=True)
 class LoggingSettings:
     level: str = "INFO"
@@ -170,6 +189,8 @@ class Config:
     legal: LegalSettings = field(default_factory=LegalSettings)
     proportionality: ProportionalitySettings = field(default_factory=ProportionalitySettings)
     documents: DocumentSettings = field(default_factory=DocumentSettings)
+    agi: AgiSettings | None = None
+    """The FastAGI server for dialplan-only sites; None: none, the ARI path alone."""
     canonical_yaml: str = ""
     """The file as loaded, keys sorted and comments dropped: what the daemon records as
     the configuration in force (D3). Secrets are never in it: the YAML only names where

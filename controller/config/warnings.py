@@ -76,4 +76,12 @@ def config_warnings(config: Config) -> list[str]:
             "the reverse proxy (web.behind_proxy) is the only way to reach it; firewall "
             f"port {web.port} from everything else"
         )
+    agi = config.agi
+    if agi is not None and not is_loopback(agi.host):
+        # Only loadable with agi.allow_remote: true (see controller/config/agi.py).
+        warnings.append(
+            f"agi.listen: the FastAGI server listens on {agi.host!r}, not only on this "
+            "machine, without authentication: firewall port "
+            f"{agi.port} from everything but your Asterisk hosts"
+        )
     return warnings

@@ -2,9 +2,10 @@
 information notice, the GDPR Art. 30 register entry and the Art. 35 impact assessment, in
 French or English, as Markdown or HTML."""
 
+from controller.documents.agent_notice import build_agent_notice
+from controller.documents.caller_notice import build_caller_notice
 from controller.documents.common import LANGUAGES, document_problems
 from controller.documents.dpia import build_dpia
-from controller.documents.notices import build_agent_notice, build_caller_notice
 from controller.documents.register import build_register
 from controller.documents.render import FORMATS, Document, render
 

@@ -1,6 +1,8 @@
 """Everything reccontrol keeps: calls, decisions, consent, recordings, audit.
 
-Call logic sees only domain methods; SQL stays in :mod:`controller.store.sqlite`.
+Call logic sees only domain methods; SQL stays in this package: :class:`SqliteStore`
+(:mod:`controller.store.sqlite`) is assembled from one part per domain, each in its own
+module (see :mod:`controller.store.parts`).
 """
 
 from controller.store.sqlite import SchemaTooNewError, SqliteStore, StoreError

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.audit.chain import Entry
-from controller.store.access_log import _entry
+from controller.store.access_log_rows import entry_from_row
 from controller.store.parts import StorePart
 from controller.store.records import SamplingAudit
 from controller.store.timestamps import to_text
@@ -77,7 +77,7 @@ class InspectionStore(StorePart):
 
     def access_entries_between(self, start: dt.datetime, end: dt.datetime) -> list[Entry]:
         return [
-            _entry(row)
+            entry_from_row(row)
             for row in self.db.query(
                 "SELECT * FROM access_log WHERE at >= ? AND at < ? ORDER BY seq",
                 [to_text(start), to_text(end)],

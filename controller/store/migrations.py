@@ -388,6 +388,13 @@ CONFIG_HISTORY = _statements(
 )
 
 
+# Version 12: how each call reached the daemon, ARI (Stasis) or FastAGI; every call
+# before this version came over ARI.
+CALL_PATH = _statements(
+    "ALTER TABLE calls ADD COLUMN path TEXT NOT NULL DEFAULT 'ari' CHECK (path IN ('ari', 'agi'))"
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -399,4 +406,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "agents' rights: sheet rectification notes, lookups by agent", AGENT_RIGHTS),
     Migration(10, "legal holds", LEGAL_HOLDS),
     Migration(11, "the configurations the daemon loaded", CONFIG_HISTORY),
+    Migration(12, "calls: the path they came by, ARI or FastAGI", CALL_PATH),
 )

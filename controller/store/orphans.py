@@ -8,8 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from controller.audit.chain import EntryDraft
-from controller.store.access_log import append_entry
+from controller.store.access_log import append_system_entry
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
 
@@ -85,19 +84,14 @@ class OrphanStore(StorePart):
                 "sha256": swept.sha256,
                 "reason": why,
             }
-            append_entry(
+            append_system_entry(
                 db,
-                EntryDraft(
-                    at=to_text(at),
-                    actor="system",
-                    role="system",
-                    action="delete_unusable",
-                    target=f"recording:{recording_id}",
-                    purpose=UNUSABLE_PURPOSE,
-                    result="ok",
-                    details=details,
-                ),
                 self.audit_key,
+                at=at,
+                action="delete_unusable",
+                target=f"recording:{recording_id}",
+                purpose=UNUSABLE_PURPOSE,
+                details=details,
             )
             db.table("alerts").insert(
                 {
@@ -161,19 +155,14 @@ class OrphanStore(StorePart):
             "rule": "no recording row",
         }
         with self.transaction() as db:
-            append_entry(
+            append_system_entry(
                 db,
-                EntryDraft(
-                    at=to_text(at),
-                    actor="system",
-                    role="system",
-                    action="sweep_delete",
-                    target=f"file:{swept.file}",
-                    purpose=SWEEP_PURPOSE,
-                    result="ok",
-                    details=details,
-                ),
                 self.audit_key,
+                at=at,
+                action="sweep_delete",
+                target=f"file:{swept.file}",
+                purpose=SWEEP_PURPOSE,
+                details=details,
             )
             db.table("alerts").insert(
                 {
@@ -204,19 +193,15 @@ class OrphanStore(StorePart):
             details.update(
                 file=swept.file, sha256=swept.sha256, duration_seconds=swept.duration_seconds
             )
-        append_entry(
+        append_system_entry(
             db,
-            EntryDraft(
-                at=to_text(at),
-                actor="system",
-                role="system",
-                action=action,
-                target=f"recording:{row.recording_id}",
-                purpose=SWEEP_PURPOSE,
-                result=result,
-                details=details,
-            ),
             self.audit_key,
+            at=at,
+            action=action,
+            target=f"recording:{row.recording_id}",
+            purpose=SWEEP_PURPOSE,
+            result=result,
+            details=details,
         )
         db.table("alerts").insert(
             {

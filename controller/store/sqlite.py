@@ -9,35 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 
 from controller.filemodes import make_private_folder
 from controller.secrets import Secret
 from controller.store.access_log import AccessLogStore
+from controller.store.access_log_cut import AccessLogCutStore
+from controller.store.access_log_keying import AuditKeyStore
+from controller.store.calls import CallStore
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
 from controller.store.lifecycle import LifecycleStore
+from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
-from controller.store.open_calls import read_open_calls
 from controller.store.orphans import OrphanStore
-from controller.store.records import (
-    UNKNOWN_AGENT,
-    CallStart,
-    ConsentEvent,
-    Decision,
-    OpenCall,
-    PaymentRecord,
-    SamplingAudit,
-)
 from controller.store.sheets import SheetStore
+from controller.store.subjects import SubjectStore
 from controller.store.timestamps import from_text as from_text  # re-exported
 from controller.store.timestamps import to_text
 
@@ -67,7 +60,17 @@ def make_private_files(path: Path) -> None:
 
 
 class SqliteStore(
-    AccessLogStore, HoldStore, LifecycleStore, OrphanStore, SheetStore, InspectionStore
+    CallStore,
+    AccessLogStore,
+    AuditKeyStore,
+    AccessLogCutStore,
+    HoldStore,
+    LifecycleStore,
+    MetadataPurgeStore,
+    SubjectStore,
+    OrphanStore,
+    SheetStore,
+    InspectionStore,
 ):
     def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
@@ -158,300 +161,3 @@ class SqliteStore(
     def integrity_check(self) -> str:
         row = self.db.execute("PRAGMA integrity_check").fetchone()
         return str(row[0])
-
-    # -- call flow -------------------------------------------------------------------
-    def begin_call(self, call: CallStart, announcement_version: str) -> None:
-        with self.transaction() as db:
-            db.table("calls").insert(
-                {
-                    "id": call.call_id,
-                    "service": call.service,
-                    "direction": call.direction,
-                    "started_at": to_text(call.started_at),
-                    "caller_hash": call.caller_hash,
-                    "announcement_version": announcement_version,
-                    "channel_id": call.channel_id,
-                }
-            )
-
-    def announcement_heard(self, call_id: str) -> None:
-        """The caller heard the announcement: a restarted controller must know it before
-        deciding to record (C1)."""
-        with self.transaction() as db:
-            db.execute("UPDATE calls SET announcement_completed = 1 WHERE id = ?", [call_id])
-
-    def record_decision(self, decision: Decision) -> None:
-        with self.transaction() as db:
-            db.table("decisions").insert(
-                {
-                    "call_id": decision.call_id,
-                    "decided_at": to_text(decision.decided_at),
-                    "record": int(decision.record),
-                    "reason": decision.reason,
-                    "rate": decision.rate,
-                    "draw": decision.draw,
-                    "in_window": int(decision.in_window),
-                    "window": decision.window,
-                    "agent_id": decision.agent_id,
-                }
-            )
-
-    def add_consent_event(self, event: ConsentEvent) -> None:
-        with self.transaction() as db:
-            db.table("consent_events").insert(
-                {
-                    "call_id": event.call_id,
-                    "at": to_text(event.at),
-                    "kind": event.kind,
-                    "key": event.key,
-                    "announcement_version": event.announcement_version,
-                    "phase": event.phase,
-                }
-            )
-
-    def remember_objection(self, caller_hash: str, at: dt.datetime, days: int) -> None:
-        """Remembers (or extends) a caller's objection for ``days`` days (C4)."""
-        expires = to_text(at + dt.timedelta(days=days))
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO objections (caller_hash, first_at, last_at, expires_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (caller_hash) DO UPDATE SET "
-                "last_at = excluded.last_at, expires_at = excluded.expires_at",
-                [caller_hash, to_text(at), to_text(at), expires],
-            )
-
-    def carry_objection(self, earlier_hash: str, caller_hash: str) -> bool:
-        """Moves an objection kept under a caller's earlier HMAC (an older rule for the
-        number's form) to the current one, merged with any already there, so it is never
-        lost to a change of form (C4). False when there was none."""
-        with self.transaction() as db:
-            row = db.execute(
-                "SELECT first_at, last_at, expires_at FROM objections WHERE caller_hash = ?",
-                [earlier_hash],
-            ).fetchone()
-            if row is None:
-                return False
-            db.execute(
-                "INSERT INTO objections (caller_hash, first_at, last_at, expires_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (caller_hash) DO UPDATE SET "
-                "first_at = min(first_at, excluded.first_at), "
-                "last_at = max(last_at, excluded.last_at), "
-                "expires_at = max(expires_at, excluded.expires_at)",
-                [caller_hash, row[0], row[1], row[2]],
-            )
-            db.execute("DELETE FROM objections WHERE caller_hash = ?", [earlier_hash])
-        return True
-
-    def has_objection(self, caller_hash: str, now: dt.datetime) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM objections WHERE caller_hash = ? AND expires_at > ?",
-            [caller_hash, to_text(now)],
-        ).fetchone()
-        return row is not None
-
-    def open_recording(
-        self,
-        recording_id: str,
-        call_id: str,
-        name: str,
-        fmt: str,
-        purposes: tuple[str, ...],
-        created_at: dt.datetime,
-        retention_days: int,
-    ) -> None:
-        """Writes the recording's row before Asterisk creates the file, so no file on
-        disk is ever unknown to the store."""
-        with self.transaction() as db:
-            db.table("recordings").insert(
-                {
-                    "id": recording_id,
-                    "call_id": call_id,
-                    "name": name,
-                    "format": fmt,
-                    "purposes": json.dumps(list(purposes)),
-                    "state": "live",
-                    "created_at": to_text(created_at),
-                    "expires_at": to_text(created_at + dt.timedelta(days=retention_days)),
-                }
-            )
-
-    def close_recording(self, recording_id: str, state: str, at: dt.datetime) -> None:
-        """Marks a live recording that left no file: ``discarded``, ``failed`` or
-        ``missing``. A row already settled (vaulted by the orphan sweep, say) is left as
-        it is: its file is in the vault."""
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE recordings SET state = ?, ended_at = ?, path = NULL "
-                "WHERE id = ? AND state = 'live'",
-                [state, to_text(at), recording_id],
-            )
-
-    def finish_recording(
-        self, recording_id: str, path: str, duration: float, sha256: str, at: dt.datetime
-    ) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE recordings SET state = 'stored', path = ?, duration_seconds = ?, "
-                "sha256 = ?, ended_at = ? WHERE id = ?",
-                [path, duration, sha256, to_text(at), recording_id],
-            )
-            db.execute(
-                "UPDATE calls SET recorded = 1 WHERE id = "
-                "(SELECT call_id FROM recordings WHERE id = ?)",
-                [recording_id],
-            )
-
-    def end_call(
-        self,
-        call_id: str,
-        at: dt.datetime,
-        outcome: str,
-        agent_id: str | None,
-        announcement_completed: bool,
-    ) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE calls SET ended_at = ?, outcome = ?, agent_id = ?, "
-                "announcement_completed = ? WHERE id = ?",
-                [to_text(at), outcome, agent_id, int(announcement_completed), call_id],
-            )
-
-    def open_pause(
-        self,
-        pause_id: str,
-        recording_id: str,
-        call_id: str,
-        paused_by: str,
-        reason: str,
-        at: dt.datetime,
-    ) -> None:
-        with self.transaction() as db:
-            db.table("pauses").insert(
-                {
-                    "id": pause_id,
-                    "recording_id": recording_id,
-                    "call_id": call_id,
-                    "paused_by": paused_by,
-                    "reason": reason,
-                    "started_at": to_text(at),
-                }
-            )
-
-    def close_pause(self, pause_id: str, resumed_by: str, at: dt.datetime) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE pauses SET ended_at = ?, resumed_by = ? WHERE id = ? AND ended_at IS NULL",
-                [to_text(at), resumed_by, pause_id],
-            )
-
-    def add_alert(self, call_id: str | None, kind: str, message: str, at: dt.datetime) -> None:
-        with self.transaction() as db:
-            db.table("alerts").insert(
-                {"call_id": call_id, "at": to_text(at), "kind": kind, "message": message}
-            )
-
-    def make_private(self, call_id: str, agent_id: str | None, day: str) -> None:
-        """Forgets a call declared private and counts it (A2), in one transaction."""
-        with self.transaction() as db:
-            db.execute("DELETE FROM calls WHERE id = ?", [call_id])
-            self._count_private(db, agent_id, day)
-
-    def count_private_call(self, agent_id: str | None, day: str) -> None:
-        with self.transaction() as db:
-            self._count_private(db, agent_id, day)
-
-    @staticmethod
-    def _count_private(db: sqlite_utils.Database, agent_id: str | None, day: str) -> None:
-        db.execute(
-            "INSERT INTO private_call_counts (agent_id, day, count) VALUES (?, ?, 1) "
-            "ON CONFLICT (agent_id, day) DO UPDATE SET count = count + 1",
-            [agent_id or UNKNOWN_AGENT, day],
-        )
-
-    def private_call_counts(self) -> list[dict[str, Any]]:
-        return list(self.db.query("SELECT * FROM private_call_counts ORDER BY day, agent_id"))
-
-    def record_payment(self, payment: PaymentRecord) -> None:
-        with self.transaction() as db:
-            db.table("payments").insert(
-                {
-                    "id": payment.payment_id,
-                    "call_id": payment.call_id,
-                    "started_at": to_text(payment.started_at),
-                    "ended_at": to_text(payment.ended_at),
-                    "amount": payment.amount,
-                    "currency": payment.currency,
-                    "order_reference": payment.order_reference,
-                    "status": payment.status,
-                    "provider_reference": payment.provider_reference,
-                    "attempts": payment.attempts,
-                    "detail": payment.detail,
-                }
-            )
-
-    def close_interrupted_calls(self, at: dt.datetime, keep: Collection[str] = ()) -> int:
-        """Closes calls left open by a daemon that stopped mid-call, but those in
-        ``keep`` (carried on by this one)."""
-        kept = set(keep)
-        with self.transaction() as db:
-            open_ids = [r[0] for r in db.execute("SELECT id FROM calls WHERE ended_at IS NULL")]
-            closing = [call_id for call_id in open_ids if call_id not in kept]
-            for call_id in closing:
-                db.execute(
-                    "UPDATE calls SET ended_at = ?, outcome = 'interrupted' "
-                    "WHERE id = ? AND ended_at IS NULL",
-                    [to_text(at), call_id],
-                )
-            return len(closing)
-
-    def open_calls(self) -> list[OpenCall]:
-        """Calls a previous run left open, with what carrying them on needs."""
-        return read_open_calls(self.db)
-
-    def sampling_audit(self) -> list[SamplingAudit]:
-        """Per service and configured rate: calls decided, draws made, calls sampled (P3)."""
-        rows = self.db.query(
-            "SELECT c.service AS service, d.rate AS rate, COUNT(*) AS calls, "
-            "SUM(d.draw IS NOT NULL) AS draws, "
-            "SUM(d.draw IS NOT NULL AND d.record = 1) AS sampled "
-            "FROM decisions d JOIN calls c ON c.id = d.call_id "
-            "GROUP BY c.service, d.rate ORDER BY c.service, d.rate"
-        )
-        return [
-            SamplingAudit(
-                service=row["service"],
-                configured_rate=row["rate"],
-                calls=row["calls"],
-                draws=row["draws"] or 0,
-                sampled=row["sampled"] or 0,
-            )
-            for row in rows
-        ]
-
-    def call_ids(self) -> list[str]:
-        return [row["id"] for row in self.db.query("SELECT id FROM calls ORDER BY rowid")]
-
-    def call_summary(self, call_id: str) -> dict[str, Any] | None:
-        """The stored facts of one call, for operators and tests."""
-        call = next(self.db.query("SELECT * FROM calls WHERE id = ?", [call_id]), None)
-        if call is None:
-            return None
-        call["decision"] = next(
-            self.db.query("SELECT * FROM decisions WHERE call_id = ?", [call_id]), None
-        )
-        call["consent_events"] = list(
-            self.db.query("SELECT * FROM consent_events WHERE call_id = ? ORDER BY id", [call_id])
-        )
-        call["recordings"] = list(
-            self.db.query("SELECT * FROM recordings WHERE call_id = ?", [call_id])
-        )
-        call["pauses"] = list(
-            self.db.query("SELECT * FROM pauses WHERE call_id = ? ORDER BY started_at", [call_id])
-        )
-        call["alerts"] = list(
-            self.db.query("SELECT * FROM alerts WHERE call_id = ? ORDER BY id", [call_id])
-        )
-        call["payments"] = list(
-            self.db.query("SELECT * FROM payments WHERE call_id = ? ORDER BY started_at", [call_id])
-        )
-        return call

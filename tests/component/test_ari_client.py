@@ -284,6 +284,31 @@ async def test_reconnect_retries_while_server_is_down() -> None:
     assert max(sleeps) <= 0.05  # ...up to the cap
 
 
+async def test_r1_events_handshake_that_never_answers_is_unavailable_in_time() -> None:
+    """R1: an Asterisk that takes the connection and never answers the websocket upgrade
+    (its HTTP server stuck) costs the events stream one request timeout, then a retry;
+    without a deadline the daemon waited for the session's five minutes."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = AriClient(settings_for(f"http://127.0.0.1:{port}", timeout=0.2), session)
+            with pytest.raises(AriUnavailable) as info:
+                await asyncio.wait_for(client.connect_events(), timeout=10.0)
+        assert info.value.message == "no answer in time"
+        assert accepted, "the handshake never reached the server"
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
 def test_backoff_is_capped_exponential_with_jitter() -> None:
     delays = backoff_delays(ReconnectSettings(initial_delay=0.5, max_delay=30), random.Random(7))
     values = [next(delays) for _ in range(12)]

@@ -296,7 +296,7 @@ def test_restore_check_refuses_a_store_copy_edited_and_rehashed_S3_S7(
     assert "sound" not in result.output
 
     if "tables" in manifest:  # The digests are no secret: a tamperer recomputes them too.
-        from controller.store.backup import table_digests
+        from controller.store.backup_store_copy import table_digests
 
         manifest["tables"] = {
             name: {"rows": t.rows, "sha256": t.sha256}

@@ -13,7 +13,7 @@ import pytest
 
 from controller.clock import FixedClock
 from controller.config import Config, ConfigError, load_config
-from controller.documents.notices import build_caller_notice
+from controller.documents.caller_notice import build_caller_notice
 from controller.documents.register import build_register
 from controller.documents.render import to_markdown
 from controller.recordings import LocalVault

@@ -23,7 +23,8 @@ from controller.documents import (
     build_register,
     render,
 )
-from controller.documents.dpia import MEASURES, risks
+from controller.documents.measures import MEASURES
+from controller.documents.risks import risks
 from controller.secrets import Secret
 from tests.requirements import defined
 
