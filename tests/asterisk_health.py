@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
+import socket
 import subprocess
 import time
 import urllib.error
@@ -12,27 +14,56 @@ import urllib.request
 from controller.sandbox import SandboxInstance
 
 
-def answers_ari(instance: SandboxInstance, within: float) -> bool:
-    """True once ``GET /ari/asterisk/ping`` answers 200; False if it has not within
-    ``within`` seconds (each request has its own short deadline, so a stuck HTTP
-    server fails the probe instead of hanging it)."""
-    token = base64.b64encode(f"{instance.ari_username}:{instance.ari_password}".encode())
-    request = urllib.request.Request(  # noqa: S310 - a fixed http URL on 127.0.0.1
-        f"{instance.ari_url}/ari/asterisk/ping",
-        headers={"Authorization": f"Basic {token.decode()}"},
-    )
+def answers_ari(instance: SandboxInstance, app: str, within: float) -> bool:
+    """True once ``GET /ari/asterisk/ping`` answers 200 and the events websocket of
+    ``app`` upgrades (101); False if not within ``within`` seconds. Both: Asterisk has
+    been seen answering REST while the upgrade for an application hung. Each attempt
+    has its own short deadline, so a stuck server fails the probe instead of hanging it."""
     deadline = time.monotonic() + within
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
-        try:
-            with urllib.request.urlopen(request, timeout=min(remaining, 3.0)) as answer:  # noqa: S310
-                if answer.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
+        if _pings(instance, min(remaining, 3.0)) and _upgrades(instance, app, min(remaining, 3.0)):
+            return True
         time.sleep(0.2)
+
+
+def _token(instance: SandboxInstance) -> str:
+    pair = f"{instance.ari_username}:{instance.ari_password}".encode()
+    return base64.b64encode(pair).decode()
+
+
+def _pings(instance: SandboxInstance, timeout: float) -> bool:
+    request = urllib.request.Request(  # noqa: S310 - a fixed http URL on 127.0.0.1
+        f"{instance.ari_url}/ari/asterisk/ping",
+        headers={"Authorization": f"Basic {_token(instance)}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _upgrades(instance: SandboxInstance, app: str, timeout: float) -> bool:
+    """The websocket handshake of ``/ari/events?app=APP`` by hand: the status line only,
+    then the connection is dropped (Asterisk unregisters the application)."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    handshake = (
+        f"GET /ari/events?app={app} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{instance.http_port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Basic {_token(instance)}\r\n\r\n"
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", instance.http_port), timeout=timeout) as sock:
+            sock.sendall(handshake.encode())
+            status = sock.recv(64)
+    except OSError:
+        return False
+    return status.startswith(b"HTTP/1.1 101")
 
 
 def backtrace(instance: SandboxInstance) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.demo.site import ARI_APP as APP
 from controller.sandbox import Sandbox, SandboxError, SandboxInstance, default_root
 from controller.sandbox.host import is_alive
 from controller.store import SqliteStore
@@ -117,13 +118,15 @@ class _SharedAsterisk:
         self.sandbox, self.notes = sandbox, notes
         self._stack = ExitStack()
         self.instance = self._stack.enter_context(own_instance(sandbox))
+        self.last_test = ""
 
-    def answering(self) -> SandboxInstance:
+    def answering(self, test: str) -> SandboxInstance:
         """The instance, proven to answer ARI. One that does not is a stuck Asterisk:
         its threads' backtraces are kept, a warning says where, and a fresh instance
         takes its place, so one stuck Asterisk does not fail every later test of the
         worker while the cause is looked into."""
-        if answers_ari(self.instance, within=_ANSWER_SECONDS):
+        last, self.last_test = self.last_test, test
+        if answers_ari(self.instance, APP, within=_ANSWER_SECONDS):
             return self.instance
         stuck = self.instance
         where = self.notes / f"asterisk-{stuck.name}-{stuck.pid}-backtrace.txt"
@@ -132,8 +135,8 @@ class _SharedAsterisk:
         self._stack = ExitStack()
         self.instance = self._stack.enter_context(own_instance(self.sandbox))
         warnings.warn(
-            f"Asterisk {stuck.name} (pid {stuck.pid}) stopped answering ARI before "
-            f"this test; replaced by a fresh instance. Thread backtraces: {where}",
+            f"Asterisk {stuck.name} (pid {stuck.pid}) stopped answering ARI after "
+            f"{last or 'its start'}; replaced by a fresh instance. Thread backtraces: {where}",
             stacklevel=1,
         )
         return self.instance
@@ -159,10 +162,10 @@ def _shared_asterisk(
 
 
 @pytest.fixture
-def asterisk(_shared_asterisk: _SharedAsterisk) -> SandboxInstance:
+def asterisk(_shared_asterisk: _SharedAsterisk, request: pytest.FixtureRequest) -> SandboxInstance:
     """One Asterisk for the whole test session (of this worker), with its own name and
     port, checked to answer before each test that takes it."""
-    return _shared_asterisk.answering()
+    return _shared_asterisk.answering(request.node.nodeid)
 
 
 @pytest.fixture

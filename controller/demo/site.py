@@ -38,6 +38,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# The ARI application of a sandbox site's daemon.
+ARI_APP = "reccontrol"
+
+
 @dataclass
 class SandboxSite:
     """Files of one reccontrol installation pointed at a sandbox instance."""
@@ -81,7 +85,7 @@ class SandboxSite:
                 "url": self.instance.ari_url,
                 "username": self.instance.ari_username,
                 "password_file": str(self.workdir / "ari-password"),
-                "app": "reccontrol",
+                "app": ARI_APP,
                 "reconnect": {"initial_delay": 0.1, "max_delay": 1},
                 "event_log": str(self.workdir / "ari-events.jsonl"),
             },
