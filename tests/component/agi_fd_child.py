@@ -4,7 +4,8 @@ a file every few milliseconds, as the rest of the daemon (ARI's sockets, the sto
 vault) needs descriptors while the flood goes on.
 
 ``python -m tests.component.agi_fd_child FD_LIMIT``: prints the port, then answers each
-line read on stdin with one JSON line (``"quit"`` ends it)."""
+line read on stdin with one JSON line: ``exhaust`` first takes every descriptor left,
+``release`` gives them back, ``quit`` ends it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import json
 import os
 import resource
 import sys
+import time
 
 from controller.agi.protocol import AgiRequest
 from controller.agi.server import AgiServer
@@ -34,9 +36,29 @@ class Neighbour:
     def __init__(self) -> None:
         self.opened = 0
         self.failed = 0
+        self.held: list[int] = []
+        self.paused = False
+
+    def exhaust(self) -> None:
+        """Takes every descriptor left, as a leak elsewhere in the process would."""
+        self.paused = True
+        while True:
+            try:
+                self.held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                return
+
+    def release(self) -> None:
+        for fd in self.held:
+            os.close(fd)
+        self.held.clear()
+        self.paused = False
 
     async def run(self) -> None:
         while True:
+            if self.paused:
+                await asyncio.sleep(0.01)
+                continue
             try:
                 fd = os.open(os.devnull, os.O_RDONLY)
             except OSError:
@@ -60,6 +82,10 @@ async def main(fd_limit: int) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(lines), sys.stdin)
     print(json.dumps({"port": server.port}), flush=True)
     while (line := await lines.readline()) and line.strip() != b"quit":
+        if line.strip() == b"exhaust":
+            neighbour.exhaust()
+        elif line.strip() == b"release":
+            neighbour.release()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         state = {
             "active": server.active,
@@ -68,6 +94,7 @@ async def main(fd_limit: int) -> None:
             "opened": neighbour.opened,
             "failed": neighbour.failed,
             "cpu": usage.ru_utime + usage.ru_stime,
+            "wall": time.monotonic(),
         }
         print(json.dumps(state), flush=True)
     running.cancel()

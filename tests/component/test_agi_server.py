@@ -336,9 +336,9 @@ async def test_r2_a_flood_of_junk_and_refused_connections_costs_a_bounded_number
     assert agi_records.count <= 12, f"{agi_records.count} records for {FLOOD} connections"
 
 
-def child_state(child: subprocess.Popen[str]) -> dict[str, Any]:
+def child_state(child: subprocess.Popen[str], order: str = "state") -> dict[str, Any]:
     assert child.stdin is not None and child.stdout is not None
-    child.stdin.write("state\n")
+    child.stdin.write(f"{order}\n")
     child.stdin.flush()
     state: dict[str, Any] = json.loads(child.stdout.readline())
     return state
@@ -437,3 +437,27 @@ async def test_r2_closing_a_connection_whose_peer_never_reads_ends_within_its_de
                 pass
         # Everything not yet sent was dropped: the connection is gone, not still flushing.
         assert writer.transport.get_write_buffer_size() == 0
+
+
+async def test_r2_out_of_descriptors_the_server_pauses_accepting_without_spinning_then_serves(
+    fd_child: subprocess.Popen[str],
+) -> None:
+    """Every descriptor taken elsewhere in the process: connections wait in the kernel's
+    queue while the loop stays nearly idle (no accept retried in a busy loop), and are
+    served once descriptors are free again."""
+    child = fd_child
+    assert child.stdout is not None
+    port = json.loads(child.stdout.readline())["port"]
+    before = child_state(child, "exhaust")
+    waiting = [asyncio.ensure_future(echo_session(port, str(n))) for n in range(5)]
+    # CPU time over two seconds of wall time while nothing can be accepted.
+    await until(lambda: child_state(child)["wall"] - before["wall"] >= 2.0, "two seconds")
+    during = child_state(child)
+    busy = (during["cpu"] - before["cpu"]) / (during["wall"] - before["wall"])
+    assert busy < 0.5, f"the loop was busy {busy:.0%} of the time"
+    assert not any(task.done() for task in waiting)
+    child_state(child, "release")
+    served = await asyncio.gather(*waiting)
+    assert [commands[1] for commands in served] == [
+        f'SET VARIABLE "OUT" "{n}-in"' for n in range(5)
+    ]
