@@ -4,8 +4,9 @@
 Each connection is one session: the header block is read (all of it within the read
 timeout), the script named in it runs with an :class:`AgiSession`, and the connection
 closes, which lets the dialplan go on. Bounds: lines (the stream's limit, so a 64 KiB
-line is dropped, never buffered whole), header lines, sessions at once, and a deadline
-on every read. Whatever one connection sends (junk, silence, a reset) ends that session
+line is dropped, never buffered whole), the header block, sessions at once (also held
+under the open-file limit), a deadline on every read and on every close, and warnings
+about connections logged (the rest counted). Whatever one connection sends (junk, silence, a reset) ends that session
 only; a script's failure is logged and reported to the dialplan in
 ``RECCONTROL_ERROR``, never raised into the event loop (R2).
 """
