@@ -6,9 +6,9 @@ timeout), the script named in it runs with an :class:`AgiSession`, and the conne
 closes, which lets the dialplan go on. Bounds: lines (the stream's limit, so a 64 KiB
 line is dropped, never buffered whole), the header block, sessions at once (also held
 under the open-file limit), a deadline on every read and on every close, and warnings
-about connections logged (the rest counted). Whatever one connection sends (junk, silence, a reset) ends that session
-only; a script's failure is logged and reported to the dialplan in
-``RECCONTROL_ERROR``, never raised into the event loop (R2).
+about connections logged (the rest counted). Whatever one connection sends (junk,
+silence, a reset) ends that session only; a script's failure is logged and reported to
+the dialplan in ``RECCONTROL_ERROR``, never raised into the event loop (R2).
 """
 
 from __future__ import annotations
