@@ -13,7 +13,8 @@ from controller.calls.call import Call
 from controller.calls.conversation import CallSettings
 from controller.calls.inbound import inbound_cast
 from controller.calls.recording import RecState
-from controller.config.model import Campaign, WeeklyWindow
+from controller.config.service_model import Campaign
+from controller.config.windows import WeeklyWindow
 from tests.factories import STAFF_INFORMED, make_agent, make_service
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -33,7 +33,13 @@ from controller.ari.errors import AriError
 from controller.ari.events import ChannelDtmfReceived, Event
 from controller.config import load_config
 from controller.daemon import ARI
-from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
+from controller.demo.site import (
+    RunningDaemon,
+    SandboxSite,
+    ScriptedRandom,
+    Switchboard,
+    free_port,
+)
 
 # Seconds: the announcement, then the agent script talks 2 s before its first key.
 ANNOUNCEMENT_SECONDS = 1.0
@@ -160,6 +166,8 @@ def site_config(site: SandboxSite, cycles: int) -> dict[str, Any]:
         agents={
             "alice": {"name": "Alice Martin", "endpoints": ["Local/alice-*"], "windows": everywhere}
         },
+        # The FastAGI server, with its defaults, for the flood bench (bench/agiflood.py).
+        agi={"listen": f"127.0.0.1:{free_port()}"},
     )
 
 

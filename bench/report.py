@@ -124,6 +124,7 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
         for failure in reaction["failures"]:
             lines.append(f"  ! {failure}")
         lines.append("")
+    lines += _flood_lines(results.get("agi_flood"))
 
     lines.append(
         "2. Hot path, no I/O: ns per operation (tight loop: median and min of the repeats; "
@@ -186,6 +187,34 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def _flood_lines(flood: dict[str, Any] | None) -> list[str]:
+    """1b: the same reaction with the FastAGI server flooded by a second process."""
+    if flood is None:
+        return []
+    lines = [
+        "1b. Protective-key reaction while the FastAGI server is flooded "
+        f"({flood['idle_connections']} idle connections, {flood['junk_workers']} junk and "
+        "half-header senders, from another process); milliseconds",
+    ]
+    rows = []
+    for key, label in (("quiet", "reccontrol, no flood"), ("flooded", "reccontrol, flooded")):
+        s = flood[key]
+        rows.append(
+            [label, str(s["n"]), _fmt(s["median"], 3), _fmt(s["p95"], 3), _fmt(s["max"], 3)]
+        )
+    lines += _table(["", "n", "median", "p95", "max"], rows)
+    lines.append(
+        f"  ratio flooded / no flood: median {_fmt(flood['ratio_median'])}x, "
+        f"p95 {_fmt(flood['ratio_p95'])}x; during the flood the server refused "
+        f"{flood['agi_refused']} connection(s) at the cap and closed "
+        f"{flood['agi_bad_headers']} for a bad or late header"
+    )
+    for failure in flood["failures"]:
+        lines.append(f"  ! {failure}")
+    lines.append("")
+    return lines
+
+
 def key_figures(results: dict[str, Any]) -> dict[str, float]:
     """The figures worth following from run to run."""
     figures: dict[str, float] = {}
@@ -194,6 +223,10 @@ def key_figures(results: dict[str, Any]) -> dict[str, float]:
         figures["reaction median reccontrol (ms)"] = reaction["reccontrol"]["median"]
         figures["reaction median baseline (ms)"] = reaction["baseline"]["median"]
         figures["reaction ratio of medians"] = reaction["ratio_median"]
+    flood = results.get("agi_flood")
+    if flood:
+        figures["reaction median, FastAGI flooded (ms)"] = flood["flooded"]["median"]
+        figures["reaction flooded / no flood, medians"] = flood["ratio_median"]
     for name, cost in results["hot_path"].items():
         figures[f"{name} (ns)"] = cost["median_ns"]
         if cost.get("after_idle_ns"):

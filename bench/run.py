@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import hotpath, memory, reaction
+from bench import agiflood, hotpath, memory, reaction
 from bench.asterisk import bench_instance
 from bench.reaction import progress
 from bench.report import BUDGET_MS, render
@@ -54,6 +54,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=20,
         help="real calls held at once on the sandbox Asterisk for memory (default 20)",
+    )
+    parser.add_argument(
+        "--flood-idle",
+        type=int,
+        default=3000,
+        help="idle FastAGI connections held by the flooding process (default 3000)",
+    )
+    parser.add_argument(
+        "--flood-junk",
+        type=int,
+        default=20,
+        help="FastAGI connections sending junk and half headers in a loop (default 20)",
     )
     parser.add_argument(
         "--no-asterisk",
@@ -154,13 +166,21 @@ async def _on_asterisk(
         handler = setup_logging("INFO", log_file)
         try:
             daemon = await reaction.start_daemon(
-                site, args.cycles, draws=args.calls + args.live_calls + 10
+                site, args.cycles, draws=3 * args.calls + args.live_calls + 10
             )
             try:
                 progress(f"reaction time: {args.calls} call(s) x {args.cycles} pauses, each side")
                 run = await reaction.measure(daemon, site, args.calls, args.cycles)
                 results["meta"]["asterisk"] = run.asterisk_version
                 results["reaction"] = _reaction_results(run)
+                progress(
+                    f"reaction time with FastAGI flooded ({args.flood_idle} idle connections, "
+                    f"{args.flood_junk} junk senders): {args.calls} call(s) each way"
+                )
+                flooded = await agiflood.measure(
+                    daemon, site, args.calls, args.cycles, args.flood_idle, args.flood_junk
+                )
+                results["agi_flood"] = flooded.as_dict()
                 progress(f"memory: {args.live_calls} concurrent calls on Asterisk")
                 live = await memory.live_footprint(daemon, instance, args.live_calls)
                 results["memory"]["live"] = live.as_dict()
@@ -199,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_start": _loadavg(),
         },
         "reaction": None,
+        "agi_flood": None,
         "hot_path": {},
         "memory": {},
     }
@@ -232,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render(results, previous))
     print(f"results written to {args.output}")
     failures = (results["reaction"] or {}).get("failures", [])
+    failures += (results["agi_flood"] or {}).get("failures", [])
     return 1 if failures else 0
 
 

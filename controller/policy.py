@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from controller.config.model import Agent, Service, WeeklyWindow
+from controller.config.model import Agent, Service
+from controller.config.windows import WeeklyWindow
 
 
 class Reason(StrEnum):

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from controller.config.model import Criterion
+from controller.config.governance_model import Criterion
 from controller.logs import contains_pan, mask_digits
 
 MAX_COMMENT = 1000

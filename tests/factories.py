@@ -6,14 +6,9 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from controller.config.model import (
-    Agent,
-    Announcement,
-    CallerKeys,
-    Campaign,
-    Service,
-    WeeklyWindow,
-)
+from controller.config.model import Agent
+from controller.config.service_model import Announcement, CallerKeys, Campaign, Service
+from controller.config.windows import WeeklyWindow
 
 # A8: the staff representatives were told about the system long before the tests' calls.
 STAFF_INFORMED = dt.date(2025, 1, 6)

@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 from controller.access.errors import AccessRefused
 from controller.access.export import Exporter, ExportResult
 from controller.access.gate import Gate, clean_id
-from controller.config.model import ALL_SERVICES, Agent, Person
+from controller.config.governance_model import ALL_SERVICES, Person
+from controller.config.model import Agent
 from controller.logs import mask_digits
 from controller.store.records import UNKNOWN_AGENT, RecordingRow
 from controller.store.sqlite import SqliteStore

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.config.model import CredentialSource
+from controller.config.governance_model import CredentialSource
 
 SCRYPT_LOG2_N = 17
 # Older or hand-made hashes below this cost are refused: too cheap to brute-force.

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from controller.access.gate import Gate, clean_id
 from controller.clock import Clock
-from controller.config.model import Agent, Person, SheetSettings
+from controller.config.governance_model import Person, SheetSettings
+from controller.config.model import Agent
 from controller.sheets import Rectification, Sheet, SheetError, check_note, evaluate
 from controller.store.sheets import SheetConflict
 from controller.store.sqlite import SqliteStore

@@ -27,6 +27,9 @@ from controller.agi.errors import (
 
 MAX_HEADER_LINE_BYTES = 4096
 MAX_HEADER_LINES = 200
+MAX_HEADER_BYTES = 65536
+"""The whole block: Asterisk's is 1 to 2 KiB. Without it a block could hold 200 lines
+of 4 KiB, 800 KiB held per session, times every session the cap allows."""
 MAX_RESPONSE_LINE_BYTES = 8192
 """Also the stream's line limit: a longer line is never buffered whole."""
 MAX_USAGE_LINES = 64
@@ -54,11 +57,13 @@ class AgiRequest:
 
     script: str
     """The script name: ``inbound`` in ``agi://127.0.0.1:4573/inbound?service=sales``."""
-    query: tuple[tuple[str, str], ...]
+    # The arguments and the channel's name are the dialplan's, yet it may put a number in
+    # them (``AGI(…,${CALLERID(num)})``, ``Local/0612345678@…``): out of the repr too.
+    query: tuple[tuple[str, str], ...] = field(repr=False)
     """The ``?name=value`` arguments, in order, percent-decoded."""
-    args: tuple[str, ...]
+    args: tuple[str, ...] = field(repr=False)
     """``agi_arg_1``…: the arguments after the URL in ``AGI(url,a,b)``."""
-    channel: str
+    channel: str = field(repr=False)
     uniqueid: str
     language: str = ""
     context: str = ""
@@ -107,16 +112,21 @@ def header_line(raw: bytes, index: int) -> tuple[str, str] | None:
 
 class HeaderParser:
     """Collects the header block line by line: :meth:`feed` returns the request once the
-    blank line arrives. Bounded to :data:`MAX_HEADER_LINES` lines."""
+    blank line arrives. Bounded to :data:`MAX_HEADER_LINES` lines and
+    :data:`MAX_HEADER_BYTES` bytes."""
 
     def __init__(self) -> None:
         self._fields: dict[str, str] = {}
         self._lines = 0
+        self._bytes = 0
 
     def feed(self, raw: bytes) -> AgiRequest | None:
         self._lines += 1
+        self._bytes += len(raw)
         if self._lines > MAX_HEADER_LINES:
             raise HeaderTooLarge(f"the header block is over {MAX_HEADER_LINES} lines")
+        if self._bytes > MAX_HEADER_BYTES:
+            raise HeaderTooLarge(f"the header block is over {MAX_HEADER_BYTES} bytes")
         parsed = header_line(raw, self._lines)
         if parsed is None:
             if not self._fields:

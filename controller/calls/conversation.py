@@ -23,7 +23,8 @@ from controller.calls.ids import feedback_playback, ivr_playback
 from controller.calls.keys import KeyMatcher
 from controller.calls.payment import IVR_TIMER, PaymentLeg, Stage
 from controller.calls.recording import PAUSE_TIMER, RecordingControl
-from controller.config.model import Agent, AgentKeys, PaymentSettings, Service
+from controller.config.model import Agent
+from controller.config.service_model import AgentKeys, PaymentSettings, Service
 from controller.payments.charge import APPROVED, ChargeResult
 from controller.policy import on_demand_refusal
 from controller.records import ConsentEvent

@@ -16,7 +16,7 @@ from controller.calls import messages as m
 from controller.calls.announcement import Announcement
 from controller.calls.ids import customer_leg, tone_playback
 from controller.calls.parties import Cast, Leg, Next, Outcome, Phase, Step, View, hung_up
-from controller.config.model import Outbound, Service
+from controller.config.service_model import Outbound, Service
 
 __all__ = ["CUSTOMER_TIMER", "NUMBER", "OutboundOpening", "not_reached", "outbound_cast"]
 

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from controller.calls import commands as c
 from controller.calls.ids import new_id
-from controller.config.model import PaymentSettings
+from controller.config.service_model import PaymentSettings
 from controller.logs import contains_pan
 from controller.payments import ivr as i
 from controller.payments.amount import AmountRefused, checked_amount

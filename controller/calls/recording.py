@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from controller.calls import commands as c
 from controller.calls.ids import new_id
-from controller.config.model import PauseSettings
+from controller.config.service_model import PauseSettings
 
 PAUSE_TIMER = "pause"
 RECORDING_FAILED = c.AlertKind.RECORDING_FAILED

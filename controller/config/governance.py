@@ -1,5 +1,6 @@
 """The governance sections: who may access recordings, summary sheets, the access log,
-the purge and the legal texts (S1-S3, T2-T4, D1)."""
+the purge, the legal texts and the generated documents' language (S1-S3, T2-T4, D1,
+D2)."""
 
 from __future__ import annotations
 
@@ -7,27 +8,28 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from controller.config.model import (
+from controller.config.governance_model import (
     ALL_SERVICES,
     DEFAULT_CRITERIA,
+    DOCUMENT_LANGUAGES,
     MAX_ACCESS_LOG_RETENTION_DAYS,
     MAX_SHEET_RETENTION_DAYS,
     MIN_ACCESS_LOG_RETENTION_DAYS,
-    PURPOSES,
     ROLES,
     AccessSettings,
     AuditSettings,
     CredentialSource,
     Criterion,
+    DocumentSettings,
     LegalSettings,
     Person,
     PurgeSettings,
     PurposeBasis,
-    Service,
     SheetSettings,
     Transfer,
 )
 from controller.config.reader import ENV_NAME_PATTERN, NAME_HINT, NAME_PATTERN, Node, Secrets
+from controller.config.service_model import PURPOSES, Service
 from controller.secrets import Secret
 
 _CREDENTIAL_KEYS = ("password_hash_env", "password_hash_file", "token_hash_env", "token_hash_file")
@@ -223,3 +225,11 @@ def legal(node: Node) -> LegalSettings:
             "", pattern=r"https://\S+", pattern_hint="must be an https:// URL"
         ),
     )
+
+
+def documents(node: Node) -> DocumentSettings:
+    """The documents' language: what a DPO hands the CNIL (fr) or an auditor abroad (en)."""
+    if not node.present or not node.mapping(("language",)):
+        return DocumentSettings()
+    language = node["language"].string("fr", choices=DOCUMENT_LANGUAGES)
+    return DocumentSettings(language if language in DOCUMENT_LANGUAGES else "fr")

@@ -20,7 +20,7 @@ from urllib.parse import SplitResult, urlsplit
 import yaml
 
 from controller.config.credentials import CredentialsDirectoryUnset, secret_file_path
-from controller.config.model import DAY_NAMES, WeeklyWindow
+from controller.config.windows import DAY_NAMES, WeeklyWindow
 from controller.secrets import Secret
 
 T = TypeVar("T")

@@ -10,7 +10,8 @@ import stat
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from controller.config.model import (
+from controller.config.reader import Node, Secrets
+from controller.config.service_model import (
     DEFAULT_MAX_RATE_WITHOUT_EXEMPTION,
     MAX_RECORDING_RETENTION_DAYS,
     PURPOSES,
@@ -25,7 +26,6 @@ from controller.config.model import (
     ProportionalitySettings,
     Service,
 )
-from controller.config.reader import Node, Secrets
 from controller.secrets import Secret
 
 CALLER_KEY_PATTERN = r"[0-9*#]"

@@ -25,7 +25,7 @@ import click
 
 from controller.commands.sampling import sampling_report
 from controller.config import load_config
-from controller.config.model import DAY_NAMES
+from controller.config.windows import DAY_NAMES
 from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
 from controller.demo.sounds import write_speech, write_tones
 from controller.logs import setup_logging

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from controller.config.model import ALL_SERVICES, Config, Person, Service
+from controller.config.governance_model import ALL_SERVICES, Person
+from controller.config.model import Config, Service
 from controller.config.reader import Problem
 
 LANGUAGES = ("fr", "en")

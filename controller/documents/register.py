@@ -10,7 +10,8 @@ were informed (A8).
 
 from __future__ import annotations
 
-from controller.config.model import DEFAULT_MAX_RATE_WITHOUT_EXEMPTION, Config
+from controller.config.model import Config
+from controller.config.service_model import DEFAULT_MAX_RATE_WITHOUT_EXEMPTION
 from controller.documents.common import DEFAULT_LANGUAGE, Words, days, dpo_text, percent
 from controller.documents.measures import access_log_measure, built_in_measures
 from controller.documents.processing import (

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from controller.config.model import PaymentSettings
+from controller.config.service_model import PaymentSettings
 from controller.payments.card import SensitiveDigits
 from controller.payments.charge import (
     APPROVED,

@@ -1,9 +1,11 @@
-"""Host-side facts the sandbox relies on: privileges, mounts, processes, the mirror."""
+"""Host-side facts the sandbox relies on: privileges, mounts, processes, the mirror, the
+clock."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from controller.sandbox.errors import SandboxError
@@ -150,3 +152,8 @@ def chroot_ids(root: Path, user: str) -> tuple[int, int]:
         if len(fields) >= 4 and fields[0] == user:
             return int(fields[2]), int(fields[3])
     raise SandboxError(f"the sandbox root {root} has no {user} user: rebuild it")
+
+
+def utc_now() -> str:
+    """Now in UTC, to the second: when the chroot was built, when an instance started."""
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -5,19 +5,30 @@ script, a failing script) stops the event loop or reaches another session (R2)."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+import functools
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from controller.agi.errors import ChannelHungUp
 from controller.agi.protocol import AgiRequest
-from controller.agi.server import AgiServer
+from controller.agi.server import AgiServer, close_connection
 from controller.agi.session import AgiSession
 from controller.config.model import AgiSettings
 from tests.component.fake_agi import FakeAsterisk, header
 from tests.integration.conftest import free_port
-from tests.waiting import until
+from tests.waiting import DEFAULT_WITHIN, until
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 READ_TIMEOUT = 0.5
 CAP = 3
 
@@ -266,3 +277,187 @@ async def test_r2_stopping_the_server_ends_open_sessions(scripts: Scripts) -> No
     await server.stop()
     assert await client.closed_after() < 10.0
     assert server.active == 0
+
+
+class RecordCount(logging.Handler):
+    """How many records the ``reccontrol.agi`` logger emitted: the volume of log output
+    a flood costs, not what the lines say."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+@pytest.fixture
+def agi_records() -> Iterator[RecordCount]:
+    logger = logging.getLogger("reccontrol.agi")
+    counter = RecordCount()
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+
+
+FLOOD = 300
+
+
+async def test_r2_a_flood_of_junk_and_refused_connections_costs_a_bounded_number_of_log_lines(
+    scripts: Scripts, agi_records: RecordCount
+) -> None:
+    """Hundreds of junk connections, unknown scripts and connections over the cap: the
+    counters stay exact, the warnings logged are a handful, not one per connection."""
+    server = await running(scripts, read_timeout=30.0)
+    try:
+        for _ in range(FLOOD // 3):
+            junk = await FakeAsterisk.connect(server.port)
+            await junk.send(b"GET / HTTP/1.1\r\n\r\n")
+            await junk.closed_after()
+            unknown = await FakeAsterisk.connect(server.port)
+            await unknown.send(header("nosuch"))
+            await unknown.serve({})
+        idle = [await FakeAsterisk.connect(server.port) for _ in range(CAP)]
+        await until(lambda: server.active == CAP, "the idle connections are sessions")
+        for _ in range(FLOOD // 3):
+            extra = await FakeAsterisk.connect(server.port)
+            await extra.closed_after()
+        assert server.counters.bad_headers == FLOOD // 3
+        assert server.counters.unknown_scripts == FLOOD // 3
+        assert server.counters.refused == FLOOD // 3
+        for client in idle:
+            client.close()
+        await until(lambda: server.active == 0, "the idle ones ended on close")
+    finally:
+        await server.stop()
+    # The first few one by one, then one summary line (at the latest when it stops).
+    assert agi_records.count <= 12, f"{agi_records.count} records for {FLOOD} connections"
+
+
+def child_state(child: subprocess.Popen[str], order: str = "state") -> dict[str, Any]:
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(f"{order}\n")
+    child.stdin.flush()
+    state: dict[str, Any] = json.loads(child.stdout.readline())
+    return state
+
+
+def all_answered(child: subprocess.Popen[str], connections: int) -> bool:
+    """Every connection so far is a session or was refused."""
+    state = child_state(child)
+    return int(state["active"]) + int(state["refused"]) >= connections
+
+
+IDLE_FLOOD = 1500
+FLOOD_BATCH = 100
+FD_LIMIT = 256
+
+
+@pytest.fixture
+def fd_child() -> Iterator[subprocess.Popen[str]]:
+    """The server of :mod:`tests.component.agi_fd_child`, its open-file limit lowered."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.component.agi_fd_child", str(FD_LIMIT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPOSITORY,
+    )
+    try:
+        yield child
+    finally:
+        if child.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                child.stdin.write("quit\n")
+                child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+async def test_r2_thousands_of_idle_connections_leave_the_daemon_its_descriptors(
+    fd_child: subprocess.Popen[str],
+) -> None:
+    """A server whose agi.max_connections (10000) is more than its open-file limit
+    (256) can hold, flooded by 1500 idle connections: the rest of the process can still
+    open files meanwhile (ARI's sockets, the store, the vault need them), the loop does
+    not spin, and once the flood stops a well-formed session is served."""
+    child = fd_child
+    flood: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        assert child.stdout is not None
+        port = json.loads(child.stdout.readline())["port"]
+        before = child_state(child)
+        for _ in range(IDLE_FLOOD // FLOOD_BATCH):
+            async with asyncio.timeout(DEFAULT_WITHIN):
+                batch = [asyncio.open_connection("127.0.0.1", port) for _ in range(FLOOD_BATCH)]
+                flood += await asyncio.gather(*batch)
+            await until(
+                functools.partial(all_answered, child, len(flood)),
+                "every connection so far was taken or refused",
+            )
+            state = child_state(child)
+            assert state["failed"] == 0, f"the daemon ran out of descriptors at {len(flood)}"
+        during = child_state(child)
+        assert during["opened"] > before["opened"]
+        # Accepting 1500 connections is milliseconds of work, not seconds of spinning.
+        assert during["cpu"] - before["cpu"] < 5.0
+        for _, writer in flood:
+            writer.transport.abort()
+        flood.clear()
+        await until(lambda: child_state(child)["active"] == 0, "the flood's sessions ended")
+        assert await echo_session(port, "9") == ['GET VARIABLE "IN"', 'SET VARIABLE "OUT" "9-in"']
+        assert child_state(child)["failed"] == 0
+    finally:
+        for _, writer in flood:
+            writer.transport.abort()
+
+
+async def test_r2_closing_a_connection_whose_peer_never_reads_ends_within_its_deadline() -> None:
+    """A peer that stops reading while data is still buffered for it: the close resets
+    it after the deadline instead of waiting for ever, so its session (and its place
+    under agi.max_connections) ends."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        _, writer = await asyncio.open_connection(sock=ours)
+        writer.write(b"x" * 4_000_000)  # far more than both socket buffers hold
+        started = time.monotonic()
+        await asyncio.wait_for(close_connection(writer, within=0.5), timeout=DEFAULT_WITHIN)
+        assert time.monotonic() - started < 10.0
+        assert writer.transport.is_closing()
+        theirs.setblocking(False)
+        with contextlib.suppress(BlockingIOError, ConnectionResetError):
+            while theirs.recv(65536):
+                pass
+        # Everything not yet sent was dropped: the connection is gone, not still flushing.
+        assert writer.transport.get_write_buffer_size() == 0
+
+
+async def test_r2_out_of_descriptors_the_server_pauses_accepting_without_spinning_then_serves(
+    fd_child: subprocess.Popen[str],
+) -> None:
+    """Every descriptor taken elsewhere in the process: connections wait in the kernel's
+    queue while the loop stays nearly idle (no accept retried in a busy loop), and are
+    served once descriptors are free again."""
+    child = fd_child
+    assert child.stdout is not None
+    port = json.loads(child.stdout.readline())["port"]
+    before = child_state(child, "exhaust")
+    waiting = [asyncio.ensure_future(echo_session(port, str(n))) for n in range(5)]
+    # CPU time over two seconds of wall time while nothing can be accepted.
+    await until(lambda: child_state(child)["wall"] - before["wall"] >= 2.0, "two seconds")
+    during = child_state(child)
+    busy = (during["cpu"] - before["cpu"]) / (during["wall"] - before["wall"])
+    assert busy < 0.5, f"the loop was busy {busy:.0%} of the time"
+    assert not any(task.done() for task in waiting)
+    child_state(child, "release")
+    served = await asyncio.gather(*waiting)
+    assert [commands[1] for commands in served] == [
+        f'SET VARIABLE "OUT" "{n}-in"' for n in range(5)
+    ]

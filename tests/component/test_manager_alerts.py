@@ -15,7 +15,7 @@ import pytest
 from controller.ari.client import AriClient
 from controller.calls.manager import CallManager
 from controller.clock import FixedClock
-from controller.config.model import PaymentPrompts, PaymentSettings
+from controller.config.service_model import PaymentPrompts, PaymentSettings
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.payments.card import CardData
 from controller.payments.charge import ChargeRequest

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from controller.config.model import PaymentPrompts, PaymentSettings
+from controller.config.service_model import PaymentPrompts, PaymentSettings
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.payments.card import CardData
 from controller.payments.charge import ChargeRequest, ChargeResult

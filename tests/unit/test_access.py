@@ -28,7 +28,7 @@ from controller.access.credentials import (
 from controller.access.service import AccessFailed, AccessRefused, AccessService
 from controller.clock import FixedClock
 from controller.config import Config
-from controller.config.model import CredentialSource
+from controller.config.governance_model import CredentialSource
 from controller.privacy import caller_hash
 from controller.recordings import LocalVault
 from controller.store import SqliteStore

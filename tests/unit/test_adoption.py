@@ -22,7 +22,8 @@ from controller.calls.adoption import (
 )
 from controller.calls.call import Call
 from controller.calls.recording import KEYS_UNHEARD, RecState
-from controller.config.model import Agent, Outbound, Service
+from controller.config.model import Agent
+from controller.config.service_model import Outbound, Service
 from controller.store.records import Decision, LiveRecordingRow, OpenCall
 from tests.factories import make_agent, make_service
 from tests.unit.test_inbound_call import AGENT_CHANNEL, CALLER, NOW, SETTINGS, kinds, of

@@ -81,6 +81,24 @@ def test_r2_the_callers_number_and_name_stay_out_of_the_requests_repr() -> None:
     assert "1733541234.42" in text
 
 
+def test_r2_numbers_in_the_dialplans_arguments_or_channel_name_stay_out_of_the_repr() -> None:
+    """``AGI(agi://…/inbound?service=sales&from=${CALLERID(num)},${CALLERID(num)})`` on
+    a Local channel named after the number: the repr, which a log line may carry, keeps
+    the script and the unique id only."""
+    number = "0612345678"
+    request = parse_header(
+        block(
+            agi_network_script=f"inbound?service=sales&from={number}",
+            agi_channel=f"Local/{number}@sim-entry-00000001;2",
+            agi_arg_1=number,
+        )
+    )
+    assert request.argument("from") == number and request.args == (number,)
+    text = repr(request)
+    assert number not in text
+    assert "inbound" in text and "1733541234.42" in text
+
+
 def test_r2_script_from_the_request_url_when_asterisk_gives_no_network_script() -> None:
     request = parse_header(
         block(
@@ -129,6 +147,15 @@ def test_r2_junk_instead_of_a_header_is_a_typed_failure(
     with pytest.raises(error) as raised:
         parse_header(lines)
     assert raised.value.error_id == error_id
+
+
+def test_r2_a_block_of_many_long_lines_stops_at_the_block_bound() -> None:
+    """Each line under its own bound and fewer lines than theirs, yet 80 KiB in all:
+    refused once the block passes 64 KiB, not kept for the session."""
+    lines = [f"agi_x{n}: ".encode() + b"y" * 4000 + b"\n" for n in range(20)]
+    with pytest.raises(HeaderTooLarge) as raised:
+        parse_header(block()[:-1] + lines + [b"\n"])
+    assert raised.value.error_id == "agi-header-too-large"
 
 
 def test_r2_more_header_lines_than_the_bound_stop_at_the_bound() -> None:

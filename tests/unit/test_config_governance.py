@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controller.config.model import DEFAULT_CRITERIA
+from controller.config.governance_model import DEFAULT_CRITERIA
 from tests.unit.test_config import ENV, Loader, load, mutate, problems_of
 
 __all__ = ["load"]  # the fixture, shared with test_config

@@ -10,7 +10,7 @@ import random
 from controller.calls import commands as c
 from controller.calls.conversation import CallSettings, Conversation
 from controller.calls.recording import RecordingControl
-from controller.config.model import PauseSettings
+from controller.config.service_model import PauseSettings
 from controller.payments.charge import ChargeResult
 from tests.factories import make_agent, make_service
 from tests.unit.test_inbound_call import PAYMENT, SETTINGS

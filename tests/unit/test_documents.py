@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from controller.config import Config, load_config
-from controller.config.model import LegalSettings
+from controller.config.governance_model import LegalSettings
 from controller.documents import (
     build_agent_notice,
     build_caller_notice,

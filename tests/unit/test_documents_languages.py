@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from controller.cli import cli
 from controller.config import Config, load_config
-from controller.config.model import AuditSettings
+from controller.config.governance_model import AuditSettings
 from controller.documents import (
     build_agent_notice,
     build_caller_notice,

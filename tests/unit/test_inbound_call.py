@@ -17,7 +17,8 @@ from controller.calls import messages as m
 from controller.calls.call import ENDING_TIMER, Call, Phase
 from controller.calls.conversation import CallSettings
 from controller.calls.inbound import AGENT_TIMER, inbound_cast
-from controller.config.model import Agent, PaymentPrompts, PaymentSettings, Service
+from controller.config.model import Agent
+from controller.config.service_model import PaymentPrompts, PaymentSettings, Service
 from controller.payments.charge import ChargeResult
 from tests.factories import STAFF_INFORMED, make_agent, make_service
 
@@ -495,7 +496,7 @@ def test_pause_goes_out_first_then_resume() -> None:
 
 
 def test_silence_mode_mutes() -> None:
-    from controller.config.model import PauseSettings
+    from controller.config.service_model import PauseSettings
 
     d = Driver(service=make_service(sampling_rate=0.999, pause=PauseSettings("silence", 60)))
     d.connect()
@@ -808,7 +809,7 @@ def test_api_unavailable_still_brings_the_caller_back() -> None:
 
 def test_card_pause_and_its_resume_rule() -> None:
     """The manual card pause, and its forced resume after a timeout (M2)."""
-    from controller.config.model import PauseSettings
+    from controller.config.service_model import PauseSettings
 
     d = Driver(
         service=make_service(

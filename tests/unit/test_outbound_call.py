@@ -20,7 +20,8 @@ from controller.calls.conversation import CallSettings
 from controller.calls.outbound import CUSTOMER_TIMER, not_reached, outbound_cast
 from controller.calls.starting import outbound_call
 from controller.config import Config, load_config
-from controller.config.model import Agent, Announcement, Outbound, Service
+from controller.config.model import Agent
+from controller.config.service_model import Announcement, Outbound, Service
 from controller.privacy import caller_hash
 from tests.factories import STAFF_INFORMED, make_agent, make_service
 

@@ -12,7 +12,7 @@ import pytest
 
 from controller.calls import commands as c
 from controller.calls.payment import IVR_TIMER, PaymentLeg, Stage
-from controller.config.model import PaymentPrompts, PaymentSettings
+from controller.config.service_model import PaymentPrompts, PaymentSettings
 from controller.payments.charge import ChargeResult
 
 NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)

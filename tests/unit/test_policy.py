@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller.config.model import Campaign, Exemption, Service, WeeklyWindow
+from controller.config.service_model import Campaign, Exemption, Service
+from controller.config.windows import WeeklyWindow
 from controller.policy import Reason, Verdict, decide, on_demand_refusal
 from tests.factories import OFFICE, STAFF_INFORMED, make_agent, make_service
 

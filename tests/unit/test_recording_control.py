@@ -15,7 +15,7 @@ from controller.calls.recording import (
     RecordingSnapshot,
     RecState,
 )
-from controller.config.model import PauseSettings
+from controller.config.service_model import PauseSettings
 
 
 def control(
