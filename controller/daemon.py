@@ -363,7 +363,9 @@ async def health(request: web.Request) -> web.Response:
             answer |= {
                 "agi_sessions": agi.counters.sessions,
                 "agi_active": agi.active,
-                # Closed at once: agi.max_connections sessions were open.
+                # Closed at once: agi_cap sessions were open (agi.max_connections, or
+                # fewer when the open-file limit leaves too few descriptors).
+                "agi_cap": agi.cap,
                 "agi_refused": agi.counters.refused,
                 "agi_bad_headers": agi.counters.bad_headers,
                 "agi_unknown_scripts": agi.counters.unknown_scripts,

@@ -35,9 +35,15 @@ async def healthz(site: Site) -> dict[str, Any]:
         return body
 
 
+# Far below any open-file limit, so the cap is the configured one.
+CAP = 40
+
+
 def add_agi(site: Site, port: int) -> None:
     data = yaml.safe_load(site.config.read_text())
-    data["agi"] = {"listen": f"127.0.0.1:{port}", "read_timeout_seconds": 5}
+    data["agi"] = {
+        "listen": f"127.0.0.1:{port}", "read_timeout_seconds": 5, "max_connections": CAP
+    }
     # Required with agi; nobody answers on the port, and the FastAGI server does not wait
     # for AMI.
     secret = {k: v for k, v in data["ari"].items() if k.startswith("password")}
@@ -75,6 +81,7 @@ async def test_r2_the_daemon_serves_fastagi_until_sigterm(site: Site) -> None:
         assert {k: v for k, v in health.items() if k.startswith("agi_")} == {
             "agi_sessions": 2,
             "agi_active": 0,
+            "agi_cap": CAP,
             "agi_refused": 0,
             "agi_bad_headers": 1,
             "agi_unknown_scripts": 0,
