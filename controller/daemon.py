@@ -19,7 +19,7 @@ from aiohttp import web
 
 from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
-from controller.agi.hooks import ConnectedScript, HangupScript
+from controller.agi.hooks import ConnectedScript, HangupScript, KeyScript, PauseTimeouts
 from controller.agi.inbound import InboundScript
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer, Script
@@ -28,6 +28,7 @@ from controller.ari.client import AriClient, EventStream
 from controller.ari.watchdog import EventPump, Watchdog
 from controller.audit.errors import AccessLogError
 from controller.audit.witness import WitnessPublisher
+from controller.calls.agi_opening import KEY_ACTIONS
 from controller.calls.manager import CallManager
 from controller.calls.sounds import SoundCheck, wanted_sounds
 from controller.clock import Clock, SystemClock
@@ -206,21 +207,24 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = config.agi
     server: AgiServer | None = None
     recorder: AgiRecorder | None = None
+    # Logged in in the background: Asterisk's AMI being down never holds FastAGI up.
+    ami = AmiClient(config.ami) if config.ami is not None else None
+    keeping = asyncio.create_task(ami.run(), name="reccontrol-ami") if ami else None
     if settings is not None:
         store, clock, rng = app[STORE], app[CLOCK], app[RNG]
-        recorder = AgiRecorder(config, store, app[VAULT], clock)
+        recorder = AgiRecorder(config, store, app[VAULT], clock, ami)
+        recorder.on_pause_timeout = PauseTimeouts(config, store, recorder, clock, rng)
         scripts: dict[str, Script] = {
             "inbound": InboundScript(config, store, clock, rng),
             "connected": ConnectedScript(config, store, recorder, clock, rng),
             "hangup": HangupScript(config, store, recorder, clock, rng),
         }
+        for key in KEY_ACTIONS:
+            scripts[key] = KeyScript(key, config, store, recorder, clock, rng)
         server = AgiServer(settings, scripts, sock=app[AGI_SOCKET])
         await server.start()
     app[AGI] = server
     app[AGI_RECORDER] = recorder
-    # Logged in in the background: Asterisk's AMI being down never holds FastAGI up.
-    ami = AmiClient(config.ami) if config.ami is not None else None
-    keeping = asyncio.create_task(ami.run(), name="reccontrol-ami") if ami else None
     app[AMI] = ami
     yield
     if ami is not None and keeping is not None:
@@ -230,6 +234,8 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
             await keeping
     if server is not None:
         await server.stop()
+    if recorder is not None:
+        recorder.close()
 
 
 def _agi_in_hand(app: web.Application) -> set[str]:

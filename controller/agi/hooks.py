@@ -9,7 +9,11 @@ FastAGI, driven by the site's dialplan (``dialplan/reccontrol-agi.conf``).
   the agent's channel (and the ``inbound`` script on the caller's): the agent's channel
   stops its recording, which goes into the vault; the caller's closes the call row.
 
-Both read the call's state from the store (the call id is the inherited
+* ``agi://HOST:PORT/pause``, ``/resume``, ``/record``, ``/private``: the agent's keys,
+  run on the agent's channel by the shipped feature map
+  (``dialplan/reccontrol-features.conf``), each as the ARI path's key (A2, A4, A5).
+
+All read the call's state from the store (the call id is the inherited
 ``RECCONTROL_CALL_ID``): a daemon restarted between the two still has all it needs (R1).
 """
 
@@ -25,7 +29,7 @@ from controller.agi.inbound import CALL_ID_VARIABLE, CONSENT_VARIABLE, ERROR_VAR
 from controller.agi.protocol import AgiRequest
 from controller.agi.recorder import MIXMONITOR_ID, AgiRecorder
 from controller.agi.session import AgiSession
-from controller.calls.agi_opening import AgiOpening, Connected
+from controller.calls.agi_opening import OBJECTED, AgiOpening, Connected
 from controller.calls.conversation import CallSettings
 from controller.clock import Clock
 from controller.config.model import Config
@@ -34,6 +38,10 @@ from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.agi")
 
+KEY_RESULT = "RECCONTROL_KEY"
+"""Set to ``done`` by a key script that heard its key (carried out or refused): the
+shipped subroutine stops the recording itself when it finds it unset (the daemon
+unreachable, or failed on the way)."""
 UNKNOWN_CALL = "unknown-call"
 """``RECCONTROL_ERROR`` of a ``connected`` hook whose channel carries no open AGI call."""
 _CALL_ID = re.compile(r"[0-9a-f]{16,64}")
@@ -76,6 +84,21 @@ class _Hook:
             return None
         return AgiOpening(call, service, self._settings, self._rng)
 
+    async def _objected_before(self, call: OpenCall) -> bool:
+        """As on the ARI path: a ledger that cannot be read counts as an objection (C4)."""
+        hashed = call.caller_hash
+        if hashed is None:
+            return False
+        now = self._clock.now()
+        try:
+            return await self._store.run(lambda s: s.has_objection(hashed, now))
+        except Exception as exc:
+            log.error(
+                "call %s: objection lookup failed (%s); not to be recorded",
+                call.call_id, type(exc).__name__,
+            )  # fmt: skip
+            return True
+
 
 class ConnectedScript(_Hook):
     async def __call__(self, session: AgiSession, request: AgiRequest) -> None:
@@ -102,22 +125,6 @@ class ConnectedScript(_Hook):
         commands = opening.connected(hook, self._clock.now())
         await self._recorder.run(session, opening, commands)
 
-    async def _objected_before(self, call: OpenCall) -> bool:
-        """As on the ARI path: a ledger that cannot be read counts as an objection (C4)."""
-        hashed = call.caller_hash
-        if hashed is None:
-            return False
-        now = self._clock.now()
-        try:
-            return await self._store.run(lambda s: s.has_objection(hashed, now))
-        except Exception as exc:
-            log.error(
-                "call %s: objection lookup failed (%s); not to be recorded",
-                call.call_id, type(exc).__name__,
-            )  # fmt: skip
-            return True
-
-
 class HangupScript(_Hook):
     async def __call__(self, session: AgiSession, request: AgiRequest) -> None:
         call_id = await self._call_id(session)
@@ -142,3 +149,54 @@ class HangupScript(_Hook):
             entry = still_open is not None and request.uniqueid == opening.call.channel_id
             commands = opening.hung_up(holds_recording=holds, entry=entry)
             await self._recorder.run(session, opening, commands)
+
+
+class KeyScript(_Hook):
+    """One of the agent's keys (``pause``, ``resume``, ``record``, ``private``) on the
+    agent's channel: the call rebuilt from its row, the key taken by the ARI path's own
+    conversation, its commands carried out on this channel (and over AMI for a muted
+    pause)."""
+
+    def __init__(
+        self,
+        name: str,
+        config: Config,
+        store: StoreThread[SqliteStore],
+        recorder: AgiRecorder,
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
+        super().__init__(config, store, recorder, clock, rng)
+        self._name = name
+
+    async def __call__(self, session: AgiSession, request: AgiRequest) -> None:
+        call_id = await self._call_id(session)
+        found = await self._store.run(lambda s: s.open_call(call_id)) if call_id else None
+        opening = self._opening(found) if found is not None else None
+        if opening is None:
+            # A call made private is gone from the store: a key after it has nothing
+            # to act on, which is no reason for the subroutine's fail-safe.
+            await session.set_variable(ERROR_VARIABLE, UNKNOWN_CALL)
+            await session.set_variable(KEY_RESULT, "done")
+            return
+        call = opening.call
+        consent = await session.get_variable(CONSENT_VARIABLE)
+        objected = call.objected or consent == OBJECTED or await self._objected_before(call)
+        agent = self._config.agent_for_channel(request.channel)
+        now = self._clock.now()
+        commands = opening.key(self._name, agent, caller_objected=objected, now=now)
+        await self._recorder.run(session, opening, commands, channel=request.channel)
+        await session.set_variable(KEY_RESULT, "done")
+
+
+class PauseTimeouts(_Hook):
+    """A pause of a FastAGI call at its limit, with no AGI session then: the daemon
+    resumes the recording itself, with the ARI path's forced-resume row and alert (A5)."""
+
+    async def __call__(self, call_id: str, pause_id: str, channel: str) -> None:
+        found = await self._store.run(lambda s: s.open_call(call_id))
+        opening = self._opening(found) if found is not None else None
+        if opening is None:
+            return
+        commands = opening.pause_timer(pause_id, self._clock.now())
+        await self._recorder.run(None, opening, commands, channel=channel)

@@ -8,6 +8,17 @@ same vault intake (:class:`~controller.retention.intake.VaultIntake`); only the
 recording itself differs: ``MixMonitor`` on the agent's channel, started and stopped
 with AGI ``EXEC`` on the session of that very channel (no race with another channel of
 the same name, no credentials on the wire).
+
+The agents' pauses (A5) are carried out by the service's pause mode:
+
+* ``skip``: ``StopMixMonitor`` at the pause, ``MixMonitor`` again with the append
+  option ``a`` on the same file at the resume, both over AGI on the agent's channel;
+* ``silence``: AMI's ``MixMonitorMute`` (both directions) on the agent's channel, the
+  only way to mute a running MixMonitor. AMI unreachable at a pause, the recording is
+  stopped as in skip mode instead: a pause is never left unkept.
+
+The pause's time limit is a timer of this daemon (the key scripts' sessions are over by
+then): at its limit the daemon resumes the recording over AMI by itself.
 """
 
 from __future__ import annotations
@@ -16,12 +27,14 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from typing import TypeGuard, get_args
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeGuard, get_args
 
 from controller.agi.errors import AgiError
 from controller.agi.session import AgiSession
+from controller.ami import AmiClient, AmiError
 from controller.calls import commands as c
+from controller.calls import recording as r
 from controller.calls.agi_opening import AgiOpening
 from controller.calls.store_writes import write_of
 from controller.clock import Clock
@@ -39,23 +52,43 @@ it that the channel holds the call's recording."""
 RECORDING_FOLDER = "recording"
 """Under Asterisk's spool folder: where ARI recordings go too, the folder the vault
 takes files in from."""
+PAUSED_HOW = "RECCONTROL_PAUSED"
+"""The agent channel's variable saying how its open pause was made: ``mute``
+(MixMonitorMute) or ``stop`` (StopMixMonitor): the resume undoes exactly that."""
 _STORE_COMMANDS = get_args(c.Store)
+PauseTimeout = Callable[[str, str, str], Coroutine[Any, Any, None]]
+"""Told (call id, pause id, agent channel name) when a pause reaches its limit."""
 
 
 class MixMonitorRefused(AgiError):
     error_id = "agi-mixmonitor-refused"
 
 
+class _NoAmi(AmiError):
+    error_id = "ami-not-connected"
+
+
 class AgiRecorder:
     def __init__(
-        self, config: Config, store: StoreThread[SqliteStore], vault: LocalVault, clock: Clock
+        self,
+        config: Config,
+        store: StoreThread[SqliteStore],
+        vault: LocalVault,
+        clock: Clock,
+        ami: AmiClient | None = None,
     ) -> None:
         self._config = config
         self._store = store
         self._vault = vault
         self._clock = clock
+        self._ami = ami
         self._intake = VaultIntake(vault=vault, store=store, clock=clock)
         self._holds: Counter[str] = Counter()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._firing: set[asyncio.Task[None]] = set()
+        self._spool: str | None = None
+        self.on_pause_timeout: PauseTimeout | None = None
+        """Set by the daemon: what resumes a pause at its limit."""
 
     @property
     def in_hand(self) -> set[str]:
@@ -76,17 +109,26 @@ class AgiRecorder:
                 del self._holds[name]
 
     async def run(
-        self, session: AgiSession, opening: AgiOpening, commands: list[c.Command]
+        self,
+        session: AgiSession | None,
+        opening: AgiOpening,
+        commands: list[c.Command],
+        channel: str = "",
     ) -> None:
         """In order; a refused MixMonitor feeds its failure back to the machine, whose
-        commands (the row closed, an alert) run next."""
+        commands (the row closed, an alert) run next. ``session``: the agent's channel's,
+        or None for the daemon's own work (a pause at its limit), then done over AMI on
+        ``channel``, the agent channel's name."""
         pending = list(commands)
         while pending:
             command = pending.pop(0)
-            pending[:0] = await self._one(session, opening, command)
+            if session is None:
+                await self._without_session(opening, command, channel)
+            else:
+                pending[:0] = await self._one(session, opening, command, channel)
 
     async def _one(
-        self, session: AgiSession, opening: AgiOpening, command: c.Command
+        self, session: AgiSession, opening: AgiOpening, command: c.Command, channel: str
     ) -> list[c.Command]:
         call_id = opening.call.call_id
         match command:
@@ -99,15 +141,29 @@ class AgiRecorder:
                     log.error("call %s: MixMonitor could not start (%s)", call_id, exc.error_id)
                     return opening.start_failed(name, exc.error_id)
                 opening.rec.started(name)
-            case c.StopRecording() | c.CancelRecording():
+            case c.StopRecording():
                 await self._stop(session, call_id)
+            case c.CancelRecording(name=name):
+                # As an ARI cancel: stopped, and its file deleted (a private call, C2).
+                with self.holding(name):
+                    await self._stop(session, call_id)
+                    await self.discard(call_id, name, opening.rec.fmt)
+            case c.PauseRecording(name=name, mute=mute):
+                with self.holding(name):
+                    await self._pause(session, call_id, channel, mute)
+            case c.ResumeRecording(name=name):
+                with self.holding(name):
+                    await self._resume(session, opening, name, channel)
+            case c.Play(media=media):
+                await self._feedback(session, media)
+            case c.StartTimer(name=r.PAUSE_TIMER, seconds=seconds) if opening.rec.pause:
+                self.start_pause_timer(call_id, opening.rec.pause.pause_id, channel, seconds)
             case c.TakeInRecording(recording_id=recording_id, name=name, fmt=fmt):
                 await self.take_in(call_id, recording_id, name, fmt)
             case c.DiscardIncoming(name=name, fmt=fmt):
                 await self.discard(call_id, name, fmt)
-            case c.CancelTimer():
-                # Pauses and their timers come with the agents' keys, not on this path yet.
-                pass
+            case c.CancelTimer(name=r.PAUSE_TIMER):
+                self.cancel_pause_timer(call_id)
             case _ if _is_store(command):
                 await self.write(command)
             case _:
@@ -115,15 +171,144 @@ class AgiRecorder:
                 log.warning("call %s: %s is not carried out over FastAGI", call_id, what)
         return []
 
+    async def _without_session(self, opening: AgiOpening, command: c.Command, channel: str) -> None:
+        """A pause at its limit: the rows and the alert as always, the resume over AMI."""
+        call_id = opening.call.call_id
+        match command:
+            case c.ResumeRecording(name=name):
+                with self.holding(name):
+                    await self._resume_over_ami(opening, name, channel)
+            case c.CancelTimer(name=r.PAUSE_TIMER):
+                self.cancel_pause_timer(call_id)
+            case c.Log(level=level, message=message):
+                log.log(logging.getLevelName(level.upper()), message)
+            case _ if _is_store(command):
+                await self.write(command)
+            case _:
+                # The feedback sound: no session to play it on.
+                pass
+
+    # -- pauses (A5) -------------------------------------------------------------------
+    async def _pause(self, session: AgiSession, call_id: str, channel: str, mute: bool) -> None:
+        """Protective: whatever fails, the recording stops taking the agent's words."""
+        if mute:
+            try:
+                await self._ami_mute(channel, True)
+            except AmiError as exc:
+                log.error(
+                    "call %s: MixMonitorMute failed (%s); recording stopped for the pause "
+                    "instead", call_id, exc.error_id,
+                )  # fmt: skip
+            else:
+                await self._mark(session, "mute")
+                return
+        await self._stop(session, call_id)
+        await self._mark(session, "stop")
+
+    async def _mark(self, session: AgiSession, how: str) -> None:
+        with contextlib.suppress(AgiError):
+            await session.set_variable(PAUSED_HOW, how)
+
+    async def _resume(
+        self, session: AgiSession, opening: AgiOpening, name: str, channel: str
+    ) -> None:
+        call_id = opening.call.call_id
+        try:
+            how = await session.get_variable(PAUSED_HOW)
+            if how == "mute":
+                await self._ami_mute(channel, False)
+            else:
+                path = await self._path(session, name, opening.rec.fmt)
+                # a: appended to the file the pause stopped, so one call is one file.
+                await session.exec_application("MixMonitor", f"{path},ai({MIXMONITOR_ID})")
+            await session.set_variable(PAUSED_HOW, "")
+        except (AgiError, AmiError) as exc:
+            alert = f"the recording could not resume after its pause ({exc.error_id})"
+            log.error("call %s: %s", call_id, alert)
+            await self.write(c.AddAlert(call_id, c.AlertKind.RECORDING_FAILED, alert))
+
+    async def _resume_over_ami(self, opening: AgiOpening, name: str, channel: str) -> None:
+        """No session: what the pause did is read from the channel, then undone over AMI."""
+        call_id = opening.call.call_id
+        try:
+            ami = self._connected_ami()
+            answer = await ami.send("Getvar", {"Channel": channel, "Variable": PAUSED_HOW})
+            how = answer.get("Value") or ""
+            if how == "mute":
+                await ami.mixmonitor_mute(channel, False)
+            else:
+                if self._spool is None:
+                    raise AgiError("the spool folder is not known yet")
+                path = self._file(self._spool, name, opening.rec.fmt)
+                await ami.mixmonitor(channel, path, f"ai({MIXMONITOR_ID})")
+            await ami.send("Setvar", {"Channel": channel, "Variable": PAUSED_HOW, "Value": ""})
+        except (AgiError, AmiError) as exc:
+            alert = f"the recording could not resume at its pause's limit ({exc.error_id})"
+            log.error("call %s: %s", call_id, alert)
+            await self.write(c.AddAlert(call_id, c.AlertKind.RECORDING_FAILED, alert))
+
+    def _connected_ami(self) -> AmiClient:
+        if self._ami is None:
+            raise _NoAmi("no ami section")
+        return self._ami
+
+    async def _ami_mute(self, channel: str, mute: bool) -> None:
+        if not channel:
+            raise _NoAmi("the agent's channel name is not known")
+        await self._connected_ami().mixmonitor_mute(channel, mute)
+
+    def start_pause_timer(self, call_id: str, pause_id: str, channel: str, seconds: float) -> None:
+        self.cancel_pause_timer(call_id)
+        loop = asyncio.get_running_loop()
+        self._timers[call_id] = loop.call_later(
+            seconds, self._fire, call_id, pause_id, channel
+        )
+
+    def cancel_pause_timer(self, call_id: str) -> None:
+        handle = self._timers.pop(call_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, call_id: str, pause_id: str, channel: str) -> None:
+        self._timers.pop(call_id, None)
+        if self.on_pause_timeout is None:
+            return
+        task = asyncio.create_task(self.on_pause_timeout(call_id, pause_id, channel))
+        self._firing.add(task)
+        task.add_done_callback(self._firing.discard)
+
+    def close(self) -> None:
+        """The daemon stops: its timers go (a restarted daemon re-arms them)."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+
+    async def _feedback(self, session: AgiSession, media: str) -> None:
+        """The key's sound, to the agent alone (the script runs on the agent's channel,
+        outside the bridge's mix)."""
+        sound = media.removeprefix("sound:")
+        try:
+            await session.stream_file(sound)
+        except AgiError as exc:
+            log.warning("the key's feedback sound could not play (%s)", exc.error_id)
+
     async def write(self, command: c.Store) -> None:
         days = self._config.privacy.objection_memory_days
         await self._store.run(write_of(command, self._clock.now(), days))
 
-    async def _start(self, session: AgiSession, name: str, fmt: str) -> None:
+    async def _path(self, session: AgiSession, name: str, fmt: str) -> str:
         spool = await session.get_variable("ASTSPOOLDIR")
         if not spool or not spool.startswith("/"):
             raise MixMonitorRefused("Asterisk did not say where its spool folder is")
-        path = f"{spool.rstrip('/')}/{RECORDING_FOLDER}/{name}.{fmt}"
+        self._spool = spool
+        return self._file(spool, name, fmt)
+
+    @staticmethod
+    def _file(spool: str, name: str, fmt: str) -> str:
+        return f"{spool.rstrip('/')}/{RECORDING_FOLDER}/{name}.{fmt}"
+
+    async def _start(self, session: AgiSession, name: str, fmt: str) -> None:
+        path = await self._path(session, name, fmt)
         with self.holding(name):
             result = await session.exec_application("MixMonitor", f"{path},i({MIXMONITOR_ID})")
         if result != 0:

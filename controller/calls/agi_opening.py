@@ -19,16 +19,31 @@ import random
 from dataclasses import dataclass
 
 from controller.calls import commands as c
-from controller.calls.conversation import CallSettings
+from controller.calls.conversation import CallSettings, Conversation
 from controller.calls.deciding import decide_and_start
 from controller.calls.parties import Outcome
-from controller.calls.recording import Recording, RecordingControl, RecordingSnapshot, RecState
+from controller.calls.recording import (
+    PAUSE_TIMER,
+    Pause,
+    Recording,
+    RecordingControl,
+    RecordingSnapshot,
+    RecState,
+)
 from controller.config.model import Agent, Service
 from controller.records import OpenCall
 
 INFORMED = "informed"
 """``RECCONTROL_CONSENT`` of a caller who heard the announcement and did not object."""
 OBJECTED = "objected"
+KEY_ACTIONS = ("pause", "resume", "record", "private")
+"""The agents' keys of this path, each a FastAGI script the shipped feature map runs on
+the agent's channel (``dialplan/reccontrol-features.conf``)."""
+_ACTION_OF_SCRIPT = {"pause": "pause", "resume": "resume", "record": "start", "private": "private"}
+"""Script name to the ``agent_keys`` action the ARI path's conversation knows it by."""
+AGENT_CHANNEL = "agent"
+"""Where the conversation's feedback sounds go: the recorder plays them on the session
+of the agent's channel, the only one a key script runs on."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +82,7 @@ class AgiOpening:
             pause_settings=service.pause,
             rng=rng,
             log_prefix=self.log_prefix,
-            snapshot=_snapshot(call),
+            snapshot=_snapshot(call, service),
         )
 
     def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
@@ -94,6 +109,58 @@ class AgiOpening:
             staff_informed=self.settings.staff_informed,
         )  # fmt: skip
         return commands
+
+    # -- the agent's keys (A2, A4, A5) ----------------------------------------------------
+    def conversation(self, agent: Agent | None) -> Conversation:
+        """The ARI path's conversation over this call's recording: its key handling is
+        the policy on both paths (what may pause, resume or start, the pause rows, the
+        private call's count)."""
+        talk = Conversation(
+            call_id=self.call.call_id, service=self.service, settings=self.settings,
+            caller_id="", agent_channel_id=AGENT_CHANNEL, bridge_id="", recording=self.rec,
+            rng=self.rng, log_prefix=self.log_prefix,
+        )  # fmt: skip
+        talk.meet(agent)
+        return talk
+
+    def key(
+        self, script: str, agent: Agent | None, *, caller_objected: bool, now: dt.datetime
+    ) -> list[c.Command]:
+        """A key script (``pause``, ``resume``, ``record``, ``private``) run by the
+        feature map on the agent's channel. A call never decided (no agent answered
+        through the shipped subroutine) takes no key; the payment IVR is the ARI path's
+        alone, so there is no payment to refuse here."""
+        if self.call.decision is None:
+            return [self._log(f"key '{script}' before the call was decided: ignored")]
+        talk = self.conversation(agent)
+        return talk.action(
+            _ACTION_OF_SCRIPT[script],
+            now,
+            payment_refusal=lambda: "payments are not taken over FastAGI",
+            caller_objected=caller_objected,
+        )
+
+    def pause_timer(self, pause_id: str, now: dt.datetime) -> list[c.Command]:
+        """The pause ``pause_id`` reached its limit (A5): the same forced resume and alert
+        as on the ARI path, unless that pause is over already."""
+        pause = self.rec.pause
+        if pause is None or pause.pause_id != pause_id:
+            return []
+        commands = self.conversation(None).timer(PAUSE_TIMER, now)
+        return commands or []
+
+    def pause_left(self, now: dt.datetime) -> float | None:
+        """Seconds the open pause has left before its limit (0 if past it); None without
+        an open pause. Unlike the ARI path's full-length restart, the stored start is
+        known here, so a restart does not lengthen a pause."""
+        pause = self.rec.pause
+        if pause is None:
+            return None
+        (start,) = self.rec.restart_timer()
+        assert isinstance(start, c.StartTimer)
+        if pause.opened_at is None:
+            return float(start.seconds)
+        return max(0.0, start.seconds - (now - pause.opened_at).total_seconds())
 
     def start_failed(self, name: str, error_id: str) -> list[c.Command]:
         """Asterisk refused the MixMonitor: an alert, the call goes on unrecorded (no
@@ -128,14 +195,19 @@ class AgiOpening:
         return c.EndCall(self.call.call_id, outcome, agent_id, self.call.announcement_completed)
 
 
-def _snapshot(call: OpenCall) -> RecordingSnapshot | None:
-    """The live recording the store knows, as recording: MixMonitor keeps writing until
-    its channel hangs up, whatever happened to the daemon meanwhile."""
+def _snapshot(call: OpenCall, service: Service) -> RecordingSnapshot | None:
+    """The live recording the store knows, as recording (MixMonitor keeps writing until
+    its channel hangs up, whatever happened to the daemon meanwhile), with its open
+    pause, muted or skipped as the service's mode says."""
     row = call.recording
     if row is None:
         return None
     rec = Recording(row.recording_id, row.name, RecState.ACTIVE, row.purposes)
-    return RecordingSnapshot(rec, None)
+    pause = None
+    if row.pause_id is not None:
+        mute = service.pause.mode == "silence"
+        pause = Pause(row.pause_id, row.pause_reason or "", mute, row.pause_started)
+    return RecordingSnapshot(rec, pause)
 
 
 # -- after a restart (R1) -----------------------------------------------------------------

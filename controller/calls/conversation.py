@@ -115,6 +115,25 @@ class Conversation:
         action = self.keys.feed(digit, received)
         if action is None or not connected:
             return []
+        return self.action(
+            action,
+            now,
+            payment_refusal=payment_refusal,
+            caller_objected=caller_objected,
+            notice_given=notice_given,
+        )
+
+    def action(
+        self,
+        action: str,
+        now: dt.datetime,
+        *,
+        payment_refusal: Callable[[], str | None],
+        caller_objected: bool,
+        notice_given: Callable[[str], list[c.Command]] | None = None,
+    ) -> list[c.Command]:
+        """A completed key sequence (an ``agent_keys`` name): recognised from the digits
+        here on the ARI path, named by Asterisk's feature map on the FastAGI path."""
         if self.payment is not None and action != "private":
             # While the caller is in the payment IVR the recording stays paused.
             return [self.feedback(False)]
