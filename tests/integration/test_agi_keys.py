@@ -17,6 +17,7 @@ from tests.audio import dtmf_keys, read_wav, tone_seconds, tone_spans
 from tests.integration.conftest import free_port
 from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, running_flow, service
 from tests.integration.test_agi_recording import agi_section, dial_site_call, ended
+from tests.waiting import eventually
 
 MARKER = 2600.0  # what the agent says while the recording is paused
 
@@ -52,7 +53,6 @@ async def test_a5_agi_pause_in_skip_mode_leaves_the_paused_words_out(site: Sandb
     )
     assert pause["ended_at"] > pause["started_at"]
     audio = stored_audio(call)
-    print('DEBUG', audio.duration, tone_seconds(audio, MARKER), tone_spans(audio, AGENT_VOICE))
     assert tone_seconds(audio, MARKER) < 0.1
     assert dtmf_keys(audio) == []
     agent = tone_spans(audio, AGENT_VOICE)
@@ -60,3 +60,70 @@ async def test_a5_agi_pause_in_skip_mode_leaves_the_paused_words_out(site: Sandb
     assert tone_seconds(audio.slice(audio.duration - 2, audio.duration), AGENT_VOICE) > 1.5
     assert tone_seconds(audio, CALLER_VOICE) > 0.8 * audio.duration
     assert leftovers == []
+
+
+async def test_a5_agi_pause_in_silence_mode_mutes_over_ami(site: SandboxSite) -> None:
+    """Silence mode (A5): AMI's MixMonitorMute on the agent's channel. The file keeps the
+    paused time, as silence, and the marker is not in it."""
+    port = free_port()
+    services = {"sales": service(site, pause={"mode": "silence"})}
+    async with running_flow(site, services=services, agi=agi_section(port), draws=[0.1]) as flow:
+        call_id = await dial_site_call(flow, port, "c-talk-14", agent="alice-pause")
+        call = await ended(flow, call_id)
+
+    (pause,) = call["pauses"]
+    assert (pause["reason"], pause["resumed_by"]) == ("agent_key", "agent")
+    audio = stored_audio(call)
+    assert tone_seconds(audio, MARKER) < 0.1
+    assert dtmf_keys(audio) == []
+    zero = np.abs(audio.samples) == 0
+    longest, run = 0, 0
+    for is_zero in zero.tolist():
+        run = run + 1 if is_zero else 0
+        longest = max(longest, run)
+    # The 3 s marker, and the time to key *3, are digital silence in the file.
+    assert 2.8 <= longest / audio.rate <= 4.0
+    assert tone_seconds(audio.slice(audio.duration - 2, audio.duration), AGENT_VOICE) > 1.5
+
+
+async def test_a5_agi_pause_past_its_limit_is_resumed_by_the_daemon(site: SandboxSite) -> None:
+    """A pause left open (the agent never presses *3) is resumed by the daemon itself at
+    its limit, over AMI (no AGI session then): the row closed ``timeout``, the
+    ``pause_timeout`` alert, and the marker the agent hums past the limit is in the file
+    again (A5)."""
+    port = free_port()
+    services = {"sales": service(site, pause={"max_seconds": 5})}
+    async with running_flow(site, services=services, agi=agi_section(port), draws=[0.1]) as flow:
+        call_id = await dial_site_call(flow, port, "c-talk-17", agent="alice-pausestuck")
+        call = await ended(flow, call_id)
+
+    (pause,) = call["pauses"]
+    assert pause["resumed_by"] == "timeout"
+    (alert,) = call["alerts"]
+    assert alert["kind"] == "pause_timeout" and "5 s" in alert["message"]
+    audio = stored_audio(call)
+    # The marker lasts 9 s after the key: its first 5 s are out, the rest is in.
+    assert 3.0 <= tone_seconds(audio, MARKER) <= 4.5
+
+
+async def test_a2_agi_private_key_leaves_no_file_and_a_count(site: SandboxSite) -> None:
+    """*7 (A2): the MixMonitor stops, its file is deleted, the call's rows go and only
+    the agent's private-call count of the day is kept, as on the ARI path."""
+    port = free_port()
+    services = {"sales": service(site)}
+    async with running_flow(site, services=services, agi=agi_section(port), draws=[0.1]) as flow:
+        call_id = await dial_site_call(flow, port, "c-talk-9", agent="alice-keys-*7")
+
+        async def counted() -> list[dict[str, Any]] | None:
+            counts: list[dict[str, Any]] = await flow.daemon.query(
+                lambda s: s.private_call_counts()
+            )
+            return counts or None
+
+        counts = await eventually(counted, "the private call counted")
+        assert await flow.daemon.query(lambda s: s.call_summary(call_id)) is None
+        await flow.asterisk_leftovers()
+        leftovers, vault = flow.asterisk_files(), flow.vault_files()
+
+    assert [(c["agent_id"], c["count"]) for c in counts] == [("alice", 1)]
+    assert leftovers == [] and vault == []

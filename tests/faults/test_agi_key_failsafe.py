@@ -1,0 +1,102 @@
+"""The agent's pause key while the daemon is down, on the FastAGI path (A5, R1): the
+shipped key subroutine finds the FastAGI server unreachable, stops the MixMonitor itself
+and plays the refused tone; what the agent says after the key never reaches the file.
+The daemon, back, does not start the recording again by itself, and the hang-up hook
+vaults what was recorded before the key."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from controller.ari import AriClient
+from controller.demo.site import SandboxSite
+from controller.sandbox import SandboxInstance
+from tests.audio import dtmf_keys, read_wav, tone_seconds
+from tests.faults.daemon import DaemonProcess
+from tests.faults.site import direct_client, fault_config
+from tests.faults.test_agi_killed import no_channels, recording_live, rows
+from tests.integration.conftest import free_port
+from tests.waiting import until
+
+CALLER_NUMBER = "+33611118888"
+MARKER = 2600.0  # what the agent says after the pause key
+AGENT_VOICE = 1100.0
+
+
+@pytest.fixture
+def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
+    return SandboxSite(asterisk, tmp_path / "site")
+
+
+async def site_call(client: AriClient, port: int, tag: str) -> None:
+    """A caller who talks 22 s into the dialplan-only site, which dials Alice's
+    ``waitpause`` phone with the shipped connected subroutine."""
+    await client.originate(
+        "Local/sales@sim-agi-dial",
+        context="sim-caller",
+        extension="c-talk-22",
+        variables={
+            "__RECCONTROL_AGI": f"127.0.0.1:{port}",
+            "SIM_TAG": secrets.token_hex(4),
+            "SIM_CALLER_NUMBER": CALLER_NUMBER,
+            "SIM_AGENT": f"Local/alice-waitpause-{tag}@sim-agent/n",
+        },
+    )
+
+
+def recorded_bytes(site: SandboxSite) -> int:
+    return sum(f.stat().st_size for f in site.instance.recording_dir.glob("*.wav"))
+
+
+async def test_a5_r1_pause_key_with_the_daemon_down_stops_the_recording_in_the_dialplan(
+    site: SandboxSite, tmp_path: Path
+) -> None:
+    port = free_port()
+    agi = {"listen": f"127.0.0.1:{port}", "read_timeout_seconds": 5}
+    config = fault_config(site, target="Local/alice-talk@sim-agent", agi=agi)
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    store = site.workdir / "reccontrol.sqlite3"
+    tag = secrets.token_hex(4)
+    async with aiohttp.ClientSession() as session:
+        client = direct_client(site.instance, session)
+        await daemon.start()
+        try:
+            await daemon.wait_for("ARI events: connected")
+            await site_call(client, port, tag)
+            await until(lambda: recording_live(store), "MixMonitor records the call", 30.0)
+            # Two seconds of the conversation in the file (8 kHz, 16 bits) before the key.
+            await until(
+                lambda: recorded_bytes(site) > 2 * 16000, "two seconds recorded", 30.0
+            )
+            await daemon.stop()
+            await client.request(
+                "POST", "/asterisk/variable", {"variable": f"SIM_GO_{tag}", "value": "1"}
+            )
+            # The key, then the 3 s marker and the agent's voice, with nobody listening.
+            await asyncio.sleep(4.5)
+            await daemon.start()
+            await daemon.wait_for("ARI events: connected")
+            assert await client.list_channels(), "the call outlived the restart"
+            await no_channels(client)
+            await until(
+                lambda: bool(rows(store, "SELECT 1 FROM calls WHERE ended_at")), "closed", 30.0
+            )
+            await until(lambda: not recording_live(store), "the recording settled", 30.0)
+        finally:
+            await daemon.stop()
+
+    (recording,) = rows(store, "SELECT * FROM recordings")
+    assert recording["state"] == "stored"
+    assert rows(store, "SELECT * FROM pauses") == []
+    audio = read_wav(Path(recording["path"]))
+    assert tone_seconds(audio, MARKER) == 0.0
+    assert dtmf_keys(audio) == []
+    # What came before the key is kept; nothing after it: the daemon did not restart
+    # the recording when it came back, though the call went on for seconds.
+    assert tone_seconds(audio, AGENT_VOICE) > 1.5
+    assert tone_seconds(audio.slice(audio.duration - 1.0, audio.duration), AGENT_VOICE) < 1.0
