@@ -19,7 +19,13 @@ from aiohttp import web
 
 from controller.access.credentials import Token
 from controller.access.service import AccessRefused, AccessService
-from controller.agi.hooks import ConnectedScript, HangupScript, KeyScript, PauseTimeouts
+from controller.agi.hooks import (
+    ConnectedScript,
+    HangupScript,
+    KeyScript,
+    PausesAfterRestart,
+    PauseTimeouts,
+)
 from controller.agi.inbound import InboundScript
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer, Script
@@ -226,7 +232,15 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     app[AGI] = server
     app[AGI_RECORDER] = recorder
     app[AMI] = ami
+    rearming = None
+    if recorder is not None and ami is not None:
+        rearm = PausesAfterRestart(config, app[STORE], recorder, app[CLOCK], app[RNG])
+        rearming = asyncio.create_task(rearm(ami), name="reccontrol-agi-pauses")
     yield
+    if rearming is not None:
+        rearming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await rearming
     if ami is not None and keeping is not None:
         await ami.close()
         keeping.cancel()

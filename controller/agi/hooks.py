@@ -19,6 +19,7 @@ All read the call's state from the store (the call id is the inherited
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import random
@@ -29,6 +30,7 @@ from controller.agi.inbound import CALL_ID_VARIABLE, CONSENT_VARIABLE, ERROR_VAR
 from controller.agi.protocol import AgiRequest
 from controller.agi.recorder import MIXMONITOR_ID, AgiRecorder
 from controller.agi.session import AgiSession
+from controller.ami import AmiClient, AmiError
 from controller.calls.agi_opening import OBJECTED, AgiOpening, Connected
 from controller.calls.conversation import CallSettings
 from controller.clock import Clock
@@ -200,3 +202,42 @@ class PauseTimeouts(_Hook):
             return
         commands = opening.pause_timer(pause_id, self._clock.now())
         await self._recorder.run(None, opening, commands, channel=channel)
+
+
+class PausesAfterRestart(_Hook):
+    """The open pauses of FastAGI calls a previous run left (R1): their timers were the
+    dead daemon's. Each is armed again for what is left of its limit, counted from the
+    stored start, so a pause already past it is resumed at once, with the same forced
+    resume and alert (A5). The agent's channel is found over AMI; a call whose channel
+    is gone is left to the hang-up hook or the restart's own clean-up."""
+
+    async def __call__(self, ami: AmiClient, within: float = 60.0) -> None:
+        calls = await self._store.run(lambda s: s.open_calls())
+        paused = [c for c in calls if c.path == "agi" and c.recording and c.recording.pause_id]
+        if not paused:
+            return
+        try:
+            async with asyncio.timeout(within):
+                await ami.connected.wait()
+        except TimeoutError:
+            log.error(
+                "%d FastAGI pause(s) left open by the previous run: AMI not connected, their "
+                "limits cannot be kept", len(paused),
+            )  # fmt: skip
+            return
+        for call in paused:
+            opening = self._opening(call)
+            pause = opening.rec.pause if opening is not None else None
+            if opening is None or pause is None:
+                continue
+            try:
+                channel = await self._recorder.agent_channel(call)
+            except AmiError as exc:
+                log.error("%s: agent's channel not found (%s)", opening.log_prefix, exc.error_id)
+                continue
+            if channel is None:
+                continue
+            left = opening.pause_left(self._clock.now()) or 0.0
+            self._recorder.start_pause_timer(call.call_id, pause.pause_id, channel, left)
+            log.info("%s: open pause's limit kept after a restart (%.1f s left)",
+                     opening.log_prefix, left)  # fmt: skip

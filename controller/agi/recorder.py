@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeGuard, get_args
 
 from controller.agi.errors import AgiError
+from controller.agi.inbound import CALL_ID_VARIABLE
 from controller.agi.session import AgiSession
 from controller.ami import AmiClient, AmiError
 from controller.calls import commands as c
@@ -40,6 +41,7 @@ from controller.calls.store_writes import write_of
 from controller.clock import Clock
 from controller.config.model import Config
 from controller.recordings import LocalVault
+from controller.records import OpenCall
 from controller.retention.intake import VaultIntake
 from controller.store import SqliteStore, StoreThread
 
@@ -237,15 +239,43 @@ class AgiRecorder:
             if how == "mute":
                 await ami.mixmonitor_mute(channel, False)
             else:
-                if self._spool is None:
-                    raise AgiError("the spool folder is not known yet")
-                path = self._file(self._spool, name, opening.rec.fmt)
+                spool = self._spool
+                if spool is None:
+                    # A restarted daemon has not met a session yet: Asterisk says.
+                    asked = {"Channel": channel, "Variable": "ASTSPOOLDIR"}
+                    folder = await ami.send("Getvar", asked)
+                    spool = folder.get("Value") or ""
+                if not spool.startswith("/"):
+                    raise MixMonitorRefused("Asterisk did not say where its spool folder is")
+                path = self._file(spool, name, opening.rec.fmt)
                 await ami.mixmonitor(channel, path, f"ai({MIXMONITOR_ID})")
             await ami.send("Setvar", {"Channel": channel, "Variable": PAUSED_HOW, "Value": ""})
         except (AgiError, AmiError) as exc:
             alert = f"the recording could not resume at its pause's limit ({exc.error_id})"
             log.error("call %s: %s", call_id, alert)
             await self.write(c.AddAlert(call_id, c.AlertKind.RECORDING_FAILED, alert))
+
+    async def agent_channel(self, call: OpenCall) -> str | None:
+        """After a restart: the name of the channel holding the call's MixMonitor, found
+        over AMI (read-only) among the channels of the caller's call (same linked id)."""
+        ami = self._connected_ami()
+        channels = await ami.channels()
+        linked = next(
+            (e.get("Linkedid") for e in channels if e.get("Uniqueid") == call.channel_id), None
+        )
+        for event in channels:
+            name = event.get("Channel")
+            if not name or not linked or event.get("Linkedid") != linked:
+                continue
+            if event.get("Uniqueid") == call.channel_id:
+                continue
+            found = await ami.send("Getvar", {"Channel": name, "Variable": CALL_ID_VARIABLE})
+            if found.get("Value") != call.call_id:
+                continue
+            monitor = await ami.send("Getvar", {"Channel": name, "Variable": MIXMONITOR_ID})
+            if monitor.get("Value"):
+                return name
+        return None
 
     def _connected_ami(self) -> AmiClient:
         if self._ami is None:

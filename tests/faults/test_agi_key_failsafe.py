@@ -100,3 +100,58 @@ async def test_a5_r1_pause_key_with_the_daemon_down_stops_the_recording_in_the_d
     # the recording when it came back, though the call went on for seconds.
     assert tone_seconds(audio, AGENT_VOICE) > 1.5
     assert tone_seconds(audio.slice(audio.duration - 1.0, audio.duration), AGENT_VOICE) < 1.0
+
+
+def open_pause(store: Path) -> bool:
+    return bool(rows(store, "SELECT 1 FROM pauses WHERE ended_at IS NULL"))
+
+
+async def test_a5_r1_a_pause_open_across_a_restart_keeps_its_limit(
+    site: SandboxSite, tmp_path: Path
+) -> None:
+    """The daemon killed during an agent's pause (limit 5 s) and restarted: the restarted
+    daemon finds the open pause, arms its timer for what is left of the limit and, at
+    it, resumes the MixMonitor over AMI with the forced-resume row and the alert (A5)."""
+    port = free_port()
+    agi = {"listen": f"127.0.0.1:{port}", "read_timeout_seconds": 5}
+    config = fault_config(
+        site, target="Local/alice-talk@sim-agent", agi=agi, sales={"pause": {"max_seconds": 5}}
+    )
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    store = site.workdir / "reccontrol.sqlite3"
+    async with aiohttp.ClientSession() as session:
+        client = direct_client(site.instance, session)
+        await daemon.start()
+        try:
+            await daemon.wait_for("ARI events: connected")
+            await client.originate(
+                "Local/sales@sim-agi-dial",
+                context="sim-caller",
+                extension="c-talk-18",
+                variables={
+                    "__RECCONTROL_AGI": f"127.0.0.1:{port}",
+                    "SIM_TAG": secrets.token_hex(4),
+                    "SIM_CALLER_NUMBER": CALLER_NUMBER,
+                    "SIM_AGENT": "Local/alice-pausestuck@sim-agent/n",
+                },
+            )
+            await until(lambda: open_pause(store), "the agent paused", 30.0)
+            await daemon.kill()
+            await asyncio.sleep(1.0)
+            await daemon.start()
+            await until(lambda: not open_pause(store), "the pause resumed at its limit", 30.0)
+            await no_channels(client)
+            await until(lambda: not recording_live(store), "the recording settled", 30.0)
+        finally:
+            await daemon.stop()
+
+    (pause,) = rows(store, "SELECT * FROM pauses")
+    assert pause["resumed_by"] == "timeout"
+    (alert,) = rows(store, "SELECT * FROM alerts WHERE kind = 'pause_timeout'")
+    assert "5 s" in alert["message"]
+    (recording,) = rows(store, "SELECT * FROM recordings")
+    assert recording["state"] == "stored"
+    audio = read_wav(Path(recording["path"]))
+    # The marker lasts 9 s after the key: its first 5 s (give or take the restart) are
+    # out, the rest is in, resumed by the restarted daemon.
+    assert 2.5 <= tone_seconds(audio, MARKER) <= 4.5
