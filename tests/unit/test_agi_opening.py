@@ -6,6 +6,7 @@ caller left has its file taken in (R1)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import random
 
 from controller.calls import commands as c
@@ -13,6 +14,7 @@ from controller.calls.adoption import Released
 from controller.calls.agi_opening import AgiOpening, Connected, LeftRunning, after_restart
 from controller.calls.recording import RecState
 from controller.config.model import Agent
+from controller.config.service_model import PauseSettings
 from controller.records import OpenCall
 from tests.factories import make_agent, make_service
 from tests.unit.test_adoption import NAME, decision, plan, recording_row, view
@@ -167,3 +169,88 @@ def test_the_rebuilt_recording_is_the_live_row() -> None:
     opening = AgiOpening(recording_call(), make_service(), SETTINGS, random.Random(1))
     assert opening.rec.recording is not None
     assert (opening.rec.recording.name, opening.rec.recording.state) == (NAME, RecState.ACTIVE)
+
+
+# -- the agents' keys (A2, A4, A5) ---------------------------------------------------------
+def keyed(call: OpenCall, script: str, *, objected: bool = False, **service: object) -> (
+    list[c.Command]
+):
+    opening = AgiOpening(call, make_service(**service), SETTINGS, random.Random(1))
+    return opening.key(script, make_agent(), caller_objected=objected, now=NOW)
+
+
+def paused_call(reason: str = "agent_key") -> OpenCall:
+    row = recording_row(pause=reason)
+    return fresh_call(decision=decision(), has_recordings=True, recording=row)
+
+
+def test_a5_the_pause_key_pauses_first_then_the_row_and_the_limit_as_on_the_ari_path() -> None:
+    commands = keyed(recording_call(), "pause")
+    assert commands[0] == c.PauseRecording(NAME, mute=False)
+    (opened,) = of(commands, c.OpenPause)
+    assert (opened.recording_id, opened.paused_by, opened.reason) == ("r1", "alice", "agent_key")
+    assert c.StartTimer("pause", 120) in commands
+    (feedback,) = of(commands, c.Play)
+    assert feedback.media == "sound:beep"
+
+
+def test_a5_in_silence_mode_the_pause_mutes() -> None:
+    commands = keyed(recording_call(), "pause", pause=PauseSettings(mode="silence"))
+    assert commands[0] == c.PauseRecording(NAME, mute=True)
+
+
+def test_a5_a_second_pause_or_a_resume_with_nothing_paused_is_refused() -> None:
+    for call, script in ((paused_call(), "pause"), (recording_call(), "resume")):
+        commands = keyed(call, script)
+        assert [type(x) for x in commands if not isinstance(x, c.Log)] == [c.Play]
+        assert of(commands, c.Play)[0].media == "sound:beeperr"
+
+
+def test_a5_the_resume_key_closes_the_stored_pause() -> None:
+    commands = keyed(paused_call(), "resume")
+    assert commands[:3] == [
+        c.ResumeRecording(NAME, False),
+        c.ClosePause("p1", c.PauseEnd.AGENT),
+        c.CancelTimer("pause"),
+    ]
+
+
+def test_a5_the_pause_limit_resumes_with_the_forced_resume_row_and_an_alert() -> None:
+    opening = AgiOpening(paused_call(), make_service(), SETTINGS, random.Random(1))
+    commands = opening.pause_timer("p1", NOW)
+    assert commands[:2] == [c.ResumeRecording(NAME, False), c.ClosePause("p1", c.PauseEnd.TIMEOUT)]
+    (alert,) = of(commands, c.AddAlert)
+    assert alert.kind == c.AlertKind.PAUSE_TIMEOUT
+    # A timer of a pause that is over already (resumed, another one opened) does nothing.
+    assert opening.pause_timer("p0", NOW) == []
+
+
+def test_a5_r1_what_is_left_of_a_stored_pause_counts_from_its_stored_start() -> None:
+    opening = AgiOpening(paused_call(), make_service(), SETTINGS, random.Random(1))
+    assert opening.pause_left(NOW + dt.timedelta(seconds=100)) == 20.0
+    assert opening.pause_left(NOW + dt.timedelta(seconds=500)) == 0.0
+    assert AgiOpening(recording_call(), make_service(), SETTINGS, random.Random(1)).pause_left(
+        NOW
+    ) is None
+
+
+def test_a2_the_private_key_cancels_first_then_counts_the_call() -> None:
+    commands = keyed(paused_call(), "private")
+    assert commands[0] == c.CancelRecording(NAME)
+    (private,) = of(commands, c.MakePrivate)
+    assert (private.call_id, private.agent_id) == (CALL, "alice")
+    assert c.CancelTimer("pause") in commands
+
+
+def test_a4_the_record_key_starts_for_mediation_unless_the_caller_objected() -> None:
+    unsampled = fresh_call(decision=decision())
+    commands = keyed(unsampled, "record")
+    (opened,) = of(commands, c.OpenRecording)
+    assert opened.purposes == ("mediation",) and of(commands, c.StartRecording)
+    refused = keyed(unsampled, "record", objected=True)
+    assert of(refused, c.OpenRecording) == [] and of(refused, c.Play)[0].media == "sound:beeperr"
+
+
+def test_a_key_before_the_call_was_decided_does_nothing() -> None:
+    commands = keyed(fresh_call(), "pause")
+    assert [type(x) for x in commands] == [c.Log]
