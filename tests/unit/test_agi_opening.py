@@ -251,6 +251,6 @@ def test_a4_the_record_key_starts_for_mediation_unless_the_caller_objected() -> 
     assert of(refused, c.OpenRecording) == [] and of(refused, c.Play)[0].media == "sound:beeperr"
 
 
-def test_a_key_before_the_call_was_decided_does_nothing() -> None:
+def test_a5_a_key_before_the_call_was_decided_does_nothing() -> None:
     commands = keyed(fresh_call(), "pause")
     assert [type(x) for x in commands] == [c.Log]
