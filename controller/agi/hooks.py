@@ -185,8 +185,11 @@ class KeyScript(_Hook):
         consent = await session.get_variable(CONSENT_VARIABLE)
         objected = call.objected or consent == OBJECTED or await self._objected_before(call)
         agent = self._config.agent_for_channel(request.channel)
+        holds = bool(await session.get_variable(MIXMONITOR_ID))
         now = self._clock.now()
-        commands = opening.key(self._name, agent, caller_objected=objected, now=now)
+        commands = opening.key(
+            self._name, agent, caller_objected=objected, now=now, holds_recording=holds
+        )
         await self._recorder.run(session, opening, commands, channel=request.channel)
         await session.set_variable(KEY_RESULT, "done")
 

@@ -124,15 +124,26 @@ class AgiOpening:
         return talk
 
     def key(
-        self, script: str, agent: Agent | None, *, caller_objected: bool, now: dt.datetime
+        self,
+        script: str,
+        agent: Agent | None,
+        *,
+        caller_objected: bool,
+        now: dt.datetime,
+        holds_recording: bool = True,
     ) -> list[c.Command]:
         """A key script (``pause``, ``resume``, ``record``, ``private``) run by the
         feature map on the agent's channel. A call never decided (no agent answered
         through the shipped subroutine) takes no key; the payment IVR is the ARI path's
-        alone, so there is no payment to refuse here."""
+        alone, so there is no payment to refuse here. ``holds_recording``: the channel
+        runs the call's MixMonitor; a second agent's channel (a transfer) does not, and
+        its keys are refused while a recording runs elsewhere, since a pause row there
+        would claim a pause the recording never took."""
         if self.call.decision is None:
             return [self._log(f"key '{script}' before the call was decided: ignored")]
         talk = self.conversation(agent)
+        if self.rec.live and not holds_recording:
+            return [talk.feedback(False), self._log(f"key '{script}' from a channel not recorded")]
         return talk.action(
             _ACTION_OF_SCRIPT[script],
             now,

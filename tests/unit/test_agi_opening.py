@@ -172,11 +172,13 @@ def test_the_rebuilt_recording_is_the_live_row() -> None:
 
 
 # -- the agents' keys (A2, A4, A5) ---------------------------------------------------------
-def keyed(call: OpenCall, script: str, *, objected: bool = False, **service: object) -> (
-    list[c.Command]
-):
+def keyed(
+    call: OpenCall, script: str, *, objected: bool = False, holds: bool = True, **service: object
+) -> list[c.Command]:
     opening = AgiOpening(call, make_service(**service), SETTINGS, random.Random(1))
-    return opening.key(script, make_agent(), caller_objected=objected, now=NOW)
+    return opening.key(
+        script, make_agent(), caller_objected=objected, now=NOW, holds_recording=holds
+    )
 
 
 def paused_call(reason: str = "agent_key") -> OpenCall:
@@ -254,3 +256,12 @@ def test_a4_the_record_key_starts_for_mediation_unless_the_caller_objected() -> 
 def test_a5_a_key_before_the_call_was_decided_does_nothing() -> None:
     commands = keyed(fresh_call(), "pause")
     assert [type(x) for x in commands] == [c.Log]
+
+
+def test_a5_a2_keys_from_a_channel_that_does_not_hold_the_recording_are_refused() -> None:
+    """A second agent's channel (a transfer) has the keys but not the MixMonitor: a pause
+    row from it would claim a pause the recording never took."""
+    for script in ("pause", "private"):
+        commands = keyed(recording_call(), script, holds=False)
+        assert [type(x) for x in commands if not isinstance(x, c.Log)] == [c.Play]
+        assert of(commands, c.Play)[0].media == "sound:beeperr"
