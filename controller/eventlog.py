@@ -164,7 +164,10 @@ def make_private_folder(folder: Path) -> None:
 class EventLog:
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        # Raw events, redacted and encoded by the writer thread: the event loop only
+        # queues them, so a key press's pause is never behind the redaction of its own
+        # frame (the loop reads nothing else until the frame's handling returns).
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         self._enabled = True
         self._thread = threading.Thread(
             target=self._write_loop, name="reccontrol-eventlog", daemon=True
@@ -176,7 +179,7 @@ class EventLog:
 
     def __call__(self, raw: dict[str, Any]) -> None:
         if self._enabled:
-            self._queue.put(json.dumps(redact_event(raw), separators=(",", ":")))
+            self._queue.put(raw)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -192,8 +195,14 @@ class EventLog:
             return
         with os.fdopen(fd, "a", encoding="utf-8") as out:
             while True:
-                line = self._queue.get()
-                if line is None:
+                raw = self._queue.get()
+                if raw is None:
                     return
+                try:
+                    line = json.dumps(redact_event(raw), separators=(",", ":"))
+                except Exception as exc:
+                    # One frame the redaction cannot take costs its line, not the log.
+                    log.error("event log: an event was not written (%s)", type(exc).__name__)
+                    continue
                 out.write(line + "\n")
                 out.flush()

@@ -156,3 +156,28 @@ def test_r2_event_fields_of_an_unexpected_shape_are_dropped_not_written() -> Non
     assert cleaned["channel"]["id"] == "c9"
     assert "name" not in cleaned["channel"] and "cause" not in cleaned
     assert "0612345678" not in json.dumps(cleaned)
+
+
+class _Unreadable(dict[str, Any]):
+    """An event whose fields cannot be read: the redaction raises on it."""
+
+    def __iter__(self) -> Any:
+        raise RuntimeError("unreadable")
+
+    def keys(self) -> Any:
+        raise RuntimeError("unreadable")
+
+
+def test_r2_an_event_the_redaction_cannot_take_costs_its_line_not_the_log(
+    tmp_path: Path,
+) -> None:
+    """R2: events are redacted by the event log's own thread, off the event loop; an
+    event it cannot redact is left out and the events after it are still written."""
+    path = tmp_path / "events.jsonl"
+    log = EventLog(path)
+    log.start()
+    log(_Unreadable(type="ChannelDtmfReceived"))
+    log(event("ChannelDtmfReceived", digit="2", channel=real_channel()))
+    log.close()
+    written = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [e["type"] for e in written] == ["ChannelDtmfReceived"]

@@ -371,3 +371,17 @@ async def test_call_goes_on_unrecorded_when_the_controller_is_absent(
         await ari.wait_for("StasisStart", lambda e: e["channel"]["id"] == channel)
         await ari.expect(204, "DELETE", f"/channels/{channel}")
         await ari.wait_for("StasisEnd", lambda e: e["channel"]["id"] == channel)
+
+
+async def test_r1_no_device_state_source_for_an_application_subscribed_to_all(
+    asterisk: SandboxInstance,
+) -> None:
+    """R1: the shipped Asterisk loads no device state support, so an ARI application
+    subscribed to every event source (as tools and tests do) holds no device state
+    subscription, whose teardown can deadlock Asterisk's ARI when its websocket closes
+    while a device state event is being sent (asterisk/asterisk#2170)."""
+    async with ari_app(asterisk, app="observer", subscribe_all=True) as ari:
+        status, _ = await ari.call("GET", "/deviceStates")
+        assert status == 404
+        application = await ari.expect(200, "GET", "/applications/observer")
+        assert application.get("device_names", []) == []
