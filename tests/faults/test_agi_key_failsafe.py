@@ -49,8 +49,10 @@ async def site_call(client: AriClient, port: int, tag: str) -> None:
     )
 
 
-def recorded_bytes(site: SandboxSite) -> int:
-    return sum(f.stat().st_size for f in site.instance.recording_dir.glob("*.wav"))
+def recorded_bytes(site: SandboxSite, before: frozenset[Path]) -> int:
+    """What MixMonitor wrote so far into the files this test's call made."""
+    files = set(site.instance.recording_dir.glob("*.wav")) - before
+    return sum(f.stat().st_size for f in files)
 
 
 async def test_a5_r1_pause_key_with_the_daemon_down_stops_the_recording_in_the_dialplan(
@@ -62,6 +64,7 @@ async def test_a5_r1_pause_key_with_the_daemon_down_stops_the_recording_in_the_d
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     store = site.workdir / "reccontrol.sqlite3"
     tag = secrets.token_hex(4)
+    before = frozenset(site.instance.recording_dir.glob("*.wav"))
     async with aiohttp.ClientSession() as session:
         client = direct_client(site.instance, session)
         await daemon.start()
@@ -71,7 +74,7 @@ async def test_a5_r1_pause_key_with_the_daemon_down_stops_the_recording_in_the_d
             await until(lambda: recording_live(store), "MixMonitor records the call", 30.0)
             # Two seconds of the conversation in the file (8 kHz, 16 bits) before the key.
             await until(
-                lambda: recorded_bytes(site) > 2 * 16000, "two seconds recorded", 30.0
+                lambda: recorded_bytes(site, before) > 2 * 16000, "two seconds recorded", 30.0
             )
             await daemon.stop()
             await client.request(
