@@ -4,6 +4,7 @@ refuses (R2, T1: a failed recording is a row and an alert, the call goes on)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import AsyncIterator
@@ -13,14 +14,17 @@ from typing import Any
 
 import pytest
 
-from controller.agi.hooks import ConnectedScript, HangupScript
+from controller.agi.hooks import ConnectedScript, HangupScript, KeyScript
 from controller.agi.inbound import InboundScript
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer, Script
+from controller.ami import AmiClient
 from controller.clock import FixedClock
 from controller.config import Config, load_config
-from controller.config.model import AgiSettings
+from controller.config.model import AgiSettings, AmiSettings
+from controller.config.service_model import PauseSettings
 from controller.recordings import LocalVault
+from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_agi import FakeAsterisk, header
 from tests.component.test_agi_inbound import TO_THE_END, UP
@@ -135,3 +139,59 @@ def test_r1_a_file_held_by_a_hook_and_its_intake_stays_held_until_both_let_go(
             assert recorder.in_hand == {"f" * 40}
         assert recorder.in_hand == {"f" * 40}
     assert recorder.in_hand == set()
+
+
+async def test_a5_a_silence_mode_pause_with_ami_down_stops_the_recording_instead(
+    tmp_path: Path,
+) -> None:
+    """Silence mode needs AMI's MixMonitorMute; with AMI unreachable the pause key
+    stops the MixMonitor over AGI (protective, as skip mode) and says so on the channel
+    for the resume, and the pause row is written as on the ARI path (A5)."""
+    config = load_config(write_site(tmp_path), ENV)
+    sales = config.services["sales"]
+    config.services["sales"] = dataclasses.replace(sales, pause=PauseSettings(mode="silence"))
+    config.recordings.asterisk_dir.mkdir(exist_ok=True)
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault.prepare()
+    store: StoreThread[SqliteStore] = StoreThread(
+        lambda: SqliteStore.open(config.store.path), SqliteStore.close
+    )
+    await store.start()
+    clock, rng = FixedClock(NOW), Sampled(7)
+    unreachable = AmiSettings(
+        host="127.0.0.1", port=free_port(), username="reccontrol", password=Secret("x")
+    )
+    ami = AmiClient(unreachable)  # never connected: AMI is down
+    recorder = AgiRecorder(config, store, vault, clock, ami)
+    scripts: dict[str, Script] = {
+        "inbound": InboundScript(config, store, clock, rng),
+        "connected": ConnectedScript(config, store, recorder, clock, rng),
+        "pause": KeyScript("pause", config, store, recorder, clock, rng),
+    }
+    server = AgiServer(AgiSettings(port=free_port()), scripts)
+    await server.start()
+    site = Site(config, store, server)
+    try:
+        inbound = await site.run(
+            "inbound?service=sales", {"CHANNEL STATUS": UP, "STREAM FILE": TO_THE_END}
+        )
+        (line,) = [c for c in inbound if c.startswith('SET VARIABLE "__RECCONTROL_CALL_ID"')]
+        call_id = line.split('"')[3]
+        on_the_channel: dict[str, str | list[str]] = {
+            'GET VARIABLE "RECCONTROL_CALL_ID"': f"200 result=1 ({call_id})",
+            'GET VARIABLE "RECCONTROL_CONSENT"': "200 result=1 (informed)",
+            'GET VARIABLE "ASTSPOOLDIR"': "200 result=1 (/var/spool/asterisk)",
+            'GET VARIABLE "RECCONTROL_MIXMONITOR"': "200 result=1 (RECCONTROL_MIXMONITOR)",
+            "EXEC": "200 result=0",
+        }
+        await site.run("connected", on_the_channel)
+        paused = await site.run("pause", on_the_channel)
+        (pause,) = await site.rows("SELECT * FROM pauses")
+    finally:
+        await server.stop()
+        await store.stop()
+
+    stop = paused.index('EXEC StopMixMonitor "RECCONTROL_MIXMONITOR"')
+    assert paused.index('SET VARIABLE "RECCONTROL_PAUSED" "stop"') > stop
+    assert paused[-1] == 'SET VARIABLE "RECCONTROL_KEY" "done"'
+    assert (pause["reason"], pause["paused_by"], pause["ended_at"]) == ("agent_key", "alice", None)
