@@ -17,7 +17,7 @@ from controller.daemon import build_app
 from controller.store import SqliteStore
 from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
 from tests.sites import ENV, site_config, write_site
-from tests.waiting import eventually
+from tests.waiting import eventually, until
 
 ANNOUNCEMENT = "reccontrol/fr/announce"
 
@@ -86,6 +86,8 @@ async def test_c1_missing_announcement_is_an_alert_at_start_naming_its_key_and_s
     fake, client = daemon
     answer = await checks_done(client, tmp_path, 1)
     assert answer["sounds_missing"] == 1 and answer["sounds_not_checked"] == 0
+    # The alert row goes through the store thread after the check is counted.
+    await until(lambda: len(sound_alerts(tmp_path)) >= 1, "the alert row")
     (row,) = sound_alerts(tmp_path)
     assert row["call_id"] is None
     assert row["message"].startswith(
@@ -102,17 +104,20 @@ async def test_c1_a_reconnection_checks_again_and_alerts_only_what_is_newly_miss
     sounds are checked again: still missing, no second row; a full notice that went
     missing meanwhile, a new row naming ``services.support.full_notice``."""
     fake, client = daemon
+    # Alert rows go through the store thread after the check is counted: wait for them.
     await checks_done(client, tmp_path, 1)
-    assert len(sound_alerts(tmp_path)) == 1
+    await until(lambda: len(sound_alerts(tmp_path)) == 1, "the first alert row")
 
     await fake.drop()
     answer = await checks_done(client, tmp_path, 2)
-    assert answer["sounds_missing"] == 1 and len(sound_alerts(tmp_path)) == 1
+    assert answer["sounds_missing"] == 1
 
     fake.missing_sounds.add("reccontrol/fr/notice")
     await fake.drop()
     answer = await checks_done(client, tmp_path, 3)
-    # The notice is shared by both services: one row for each key that names it.
+    # The notice is shared by both services: one row for each key that names it, and
+    # none again for the announcement still missing (a second one would make four).
     assert answer["sounds_missing"] == 3
+    await until(lambda: len(sound_alerts(tmp_path)) >= 3, "the notice's alert rows")
     keys = sorted(row["message"].split(":")[0] for row in sound_alerts(tmp_path)[1:])
     assert keys == ["services.sales.full_notice", "services.support.full_notice"]
