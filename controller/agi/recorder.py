@@ -58,6 +58,8 @@ PAUSED_HOW = "RECCONTROL_PAUSED"
 """The agent channel's variable saying how its open pause was made: ``mute``
 (MixMonitorMute) or ``stop`` (StopMixMonitor): the resume undoes exactly that."""
 _STORE_COMMANDS = get_args(c.Store)
+_SOUND_TAIL_SECONDS = 0.15
+"""How long a muted pause outlasts the resume's sound (see :meth:`AgiRecorder._resume`)."""
 PauseTimeout = Callable[[str, str, str], Coroutine[Any, Any, None]]
 """Told (call id, pause id, agent channel name) when a pause reaches its limit."""
 
@@ -218,6 +220,12 @@ class AgiRecorder:
         try:
             how = await session.get_variable(PAUSED_HOW)
             if how == "mute":
+                # The key's sound, played just before, leaves its last samples in
+                # MixMonitor's buffer of what the channel hears, short of a whole frame,
+                # until Asterisk's audiohook resynchronises (its tolerance is 100 ms).
+                # Unmuted at once, they reached the file (Asterisk 22: a 20 ms frame
+                # when unmuted 0 or 40 ms after the sound, none at 150 ms or more).
+                await asyncio.sleep(_SOUND_TAIL_SECONDS)
                 await self._ami_mute(channel, False)
             else:
                 path = await self._path(session, name, opening.rec.fmt)
