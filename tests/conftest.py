@@ -27,6 +27,7 @@ from tests.integration.conftest import OWNED, REPOSITORY, free_port
 LONGEST_FIRST = (
     "test_daemon_killed_calls.py",
     "test_sip_phones.py",
+    "test_agi_sip_phones.py",
     "test_payments.py",
     "test_containers.py",
     "test_purge_kill.py",
