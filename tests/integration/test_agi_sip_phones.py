@@ -15,7 +15,10 @@ key, must read about 100 ms, or the measure is broken.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,40 @@ def site_headers(port: int, *, agent: str = "", queue: str = "") -> dict[str, st
     if queue:
         headers["X-Sim-Queue"] = queue
     return headers
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    sink.close()
+
+
+@asynccontextmanager
+async def late_daemon(port: int, delay: float) -> AsyncIterator[int]:
+    """A FastAGI hop that holds each session ``delay`` seconds before it reaches the
+    daemon on ``port``, as a daemon slow to answer (a loaded machine) would. Yields the
+    hop's port, for the dialplan."""
+
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(delay)
+        try:
+            upstream, up_writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(upstream, writer))
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+
+
+def marker_leak_ms(audio: Audio, expected_ms: int = 0) -> int:
+    return round(tone_seconds(audio, PAUSE_MARKER) * 1000) - expected_ms
 
 
 def longest_digital_silence(audio: Audio) -> float:
@@ -177,6 +214,48 @@ async def test_a5_agi_pause_key_over_rfc4733_keeps_the_marker_out_of_the_wav(
     assert dtmf_keys(audio) == []
     assert tone_seconds(audio, FEEDBACK) == 0.0, tone_spans(audio, FEEDBACK)
     assert tone_seconds(audio, ANNOUNCEMENT_MARKER) == 0.0
+
+
+LATE_SECONDS = 0.25  # far past the ~20-60 ms of slack MixMonitor's buffering leaves
+
+
+async def test_a5_agi_skip_mode_pause_leaks_nothing_from_a_daemon_slow_to_answer(
+    site: SandboxSite,
+    phones: Switchboard,
+    agi_port: int,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """A5, skip mode, the daemon reached 250 ms late on every session: the shipped key
+    subroutine stops the recording before it asks the daemon, so the marker hummed from
+    the release of 2 still does not reach the file; the daemon then writes the pause
+    row, and *3 appends to the same file."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    async with (
+        late_daemon(agi_port, LATE_SECONDS) as hop,
+        running_flow(
+            site,
+            services=services,
+            agents=sip_agents(),
+            draws=[0.0],
+            **agi_sections(agi_port, site),
+        ) as flow,
+    ):
+        await phones.agent("alice", pause_media(0))
+        headers = site_headers(hop, agent="PJSIP/alice")
+        await phones.call("agi-sales", CALLER_NUMBER, [tone(CALLER_VOICE, 20000)], 13000, headers)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1)
+
+    (pause,) = call["pauses"]
+    assert (pause["reason"], pause["resumed_by"]) == ("agent_key", "agent")
+    (recording,) = call["recordings"]
+    audio = read_wav(Path(recording["path"]))
+    leak_ms = marker_leak_ms(audio)
+    record_property("marker_leak_ms", leak_ms)
+    assert abs(leak_ms) <= TOLERANCE_MS, tone_spans(audio, PAUSE_MARKER)
+    tail = audio.slice(audio.duration - 3, audio.duration)
+    assert tone_seconds(tail, AGENT_VOICE) > 2.7
+    assert dtmf_keys(audio) == []
 
 
 # -- a real queue: the member who answered --------------------------------------------
