@@ -233,6 +233,16 @@ class CommandExecutor:
         now = self._clock.now()
         return await self._store.run(lambda s: s.close_interrupted_calls(now, keep, only))
 
+    async def end_call_if_open(self, end: c.EndCall) -> bool:
+        """``end``, unless the call is closed already; waited for. Whether it closed it."""
+        now = self._clock.now()
+        return await self._store.run(
+            lambda s: s.end_call(
+                end.call_id, now, end.outcome, end.agent_id, end.announcement_completed,
+                only_open=True,
+            )
+        )  # fmt: skip
+
     # -- store -----------------------------------------------------------------------
     async def _stop_before_write(self, command: c.Store) -> None:
         """Crash tests only: the store thread stops right before this command's write

@@ -369,7 +369,10 @@ class EventRouter:
                 else:
                     if open_call.channel_id:
                         self._released.add(open_call.channel_id)
-                    await self._executor.run_batch(open_call.call_id, Batch(plan.commands))
+                    if open_call.path == "agi":
+                        await self._wind_down_agi(open_call.call_id, plan.commands)
+                    else:
+                        await self._executor.run_batch(open_call.call_id, Batch(plan.commands))
             adopted = sum(1 for oc in left if oc.call_id in self.calls)
             log.warning(
                 "%d call(s) left open by a previous run: %d carried on, %d left to the "
@@ -386,6 +389,19 @@ class EventRouter:
         if closed:
             log.warning("closed %d call(s) left open by a previous run", closed)
         self.adopted.set()
+
+    async def _wind_down_agi(self, call_id: str, commands: list[c.Command]) -> None:
+        """A FastAGI call whose caller Asterisk no longer has. Its hang-up hook reaches
+        this daemon whenever it runs (on a reconnect, all along): if the caller hung up
+        after the open calls were read, the hook closed the row with the outcome it saw
+        and took the file in. So the row is closed only if still open, in one store
+        transaction no hook's write can fall into; otherwise nothing more is done."""
+        end = next((cmd for cmd in commands if isinstance(cmd, c.EndCall)), None)
+        if end is not None and not await self._executor.end_call_if_open(end):
+            log.info("call %s (agi): closed by its hang-up hook meanwhile", call_id)
+            return
+        rest = [cmd for cmd in commands if cmd is not end]
+        await self._executor.run_batch(call_id, Batch(rest))
 
     def _take_over(self, plan: Adopted) -> None:
         machine = plan.machine
