@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import sqlite3
 from enum import StrEnum
 from typing import TypeGuard, get_args
 
@@ -36,7 +37,7 @@ from controller.clock import Clock
 from controller.config.model import Config, Service
 from controller.privacy import caller_hash
 from controller.records import CallStart
-from controller.store import SqliteStore, StoreThread
+from controller.store import SqliteStore, StoreError, StoreThread
 
 log = logging.getLogger("reccontrol.agi")
 
@@ -51,6 +52,9 @@ ERROR_VARIABLE = "RECCONTROL_ERROR"
 UNKNOWN_SERVICE = "unknown-service"
 PATH = "agi"
 _STORE_COMMANDS = get_args(c.Store)
+STORE_FAILURES = (sqlite3.Error, StoreError, OSError, RuntimeError)
+"""What a store write raises when the database, or the thread writing to it, cannot
+take it (RuntimeError: the thread is stopped or not started)."""
 
 
 class Consent(StrEnum):
@@ -219,7 +223,7 @@ class InboundScript:
         days = self._config.privacy.objection_memory_days
         try:
             await self._store.run(write_of(command, at, days))
-        except Exception as exc:
+        except STORE_FAILURES as exc:
             # Typed, so the server tells the dialplan RECCONTROL_ERROR=store-failed
             # rather than reporting a defect of ours.
             kind = type(command).__name__
