@@ -5,16 +5,20 @@ path's own (A2, A5, M2)."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from controller.agi.features import features_conf
+from controller.config.service_model import AgentKeys
 from controller.demo.site import SandboxSite
-from controller.sandbox import SandboxInstance
+from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import dtmf_keys, read_wav, tone_seconds, tone_spans
-from tests.integration.conftest import free_port
+from tests.integration.conftest import REPOSITORY, free_port
 from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, running_flow, service
 from tests.integration.test_agi_recording import agi_section, dial_site_call, ended
 from tests.waiting import eventually
@@ -193,3 +197,42 @@ async def test_m2_agi_card_pause_refuses_the_resume_key_and_ends_at_the_card_lim
     # resume key accepted would have let 6 s in; the pause key's limit, none.
     assert 3.5 <= tone_seconds(audio, MARKER) <= 5.3
     assert dtmf_keys(audio) == []
+
+
+def test_a5_m2_a_feature_map_written_from_the_yaml_is_what_asterisk_loads(
+    sandbox: Sandbox, asterisk: SandboxInstance, tmp_path: Path
+) -> None:
+    """The map ``reccontrol agi features-conf`` writes for other keys, installed and
+    reloaded as docs/agi.md says (``module reload features``), is the one Asterisk
+    runs: its feature list shows the YAML's sequences."""
+    keys = dataclasses.replace(AgentKeys(), card="*69", private="*70")
+    dialplan = tmp_path / "dialplan"
+    shutil.copytree(REPOSITORY / "dialplan", dialplan)
+    (dialplan / "reccontrol-features.conf").write_text(features_conf(keys), encoding="utf-8")
+    edited = Sandbox(sandbox.root, sandbox.config_dir, dialplan)
+    try:
+        edited.reload_dialplan(asterisk.name)
+        sandbox.cli(asterisk.name, "module reload features")
+        loaded = dynamic_features(sandbox.cli(asterisk.name, "features show"))
+    finally:
+        sandbox.reload_dialplan(asterisk.name)
+        sandbox.cli(asterisk.name, "module reload features")
+    assert loaded == {
+        "reccontrol-pause": "*2",
+        "reccontrol-resume": "*3",
+        "reccontrol-record": "*1",
+        "reccontrol-private": "*70",
+        "reccontrol-card": "*69",
+    }
+    shipped = dynamic_features(sandbox.cli(asterisk.name, "features show"))
+    assert shipped["reccontrol-card"] == "*5" and shipped["reccontrol-private"] == "*7"
+
+
+def dynamic_features(output: str) -> dict[str, str]:
+    """Feature name to its keys, from ``features show``'s list of dynamic features."""
+    found: dict[str, str] = {}
+    for line in output.splitlines():
+        words = line.split()
+        if words and words[0].startswith("reccontrol-"):
+            found[words[0]] = words[-1]
+    return found
