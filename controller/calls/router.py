@@ -345,7 +345,8 @@ class EventRouter:
         what nobody carries on. Left for the next connection if Asterisk cannot say what
         it has: ending calls on a partial view would cut live ones."""
         try:
-            left = [oc for oc in await self._executor.open_calls() if oc.call_id not in self.calls]
+            left_open = await self._executor.left_open.read()
+            left = [oc for oc in left_open if oc.call_id not in self.calls]
         except Exception:
             log.exception("open calls unreadable; adoption left for the next connection")
             return
@@ -369,10 +370,11 @@ class EventRouter:
                 else:
                     if open_call.channel_id:
                         self._released.add(open_call.channel_id)
+                    commands: list[c.Command] | None = plan.commands
                     if open_call.path == "agi":
-                        await self._wind_down_agi(open_call.call_id, plan.commands)
-                    else:
-                        await self._executor.run_batch(open_call.call_id, Batch(plan.commands))
+                        commands = await self._executor.left_open.close_agi(plan.commands)
+                    if commands is not None:
+                        await self._executor.run_batch(open_call.call_id, Batch(commands))
             adopted = sum(1 for oc in left if oc.call_id in self.calls)
             log.warning(
                 "%d call(s) left open by a previous run: %d carried on, %d left to the "
@@ -385,23 +387,11 @@ class EventRouter:
         # Only the calls looked at above: one begun since (over FastAGI, whose server
         # answers before ARI is connected) is not the previous run's.
         looked_at = {oc.call_id for oc in left}
-        closed = await self._executor.close_interrupted(set(self.calls) | running, looked_at)
+        keep = set(self.calls) | running
+        closed = await self._executor.left_open.close_interrupted(keep, looked_at)
         if closed:
             log.warning("closed %d call(s) left open by a previous run", closed)
         self.adopted.set()
-
-    async def _wind_down_agi(self, call_id: str, commands: list[c.Command]) -> None:
-        """A FastAGI call whose caller Asterisk no longer has. Its hang-up hook reaches
-        this daemon whenever it runs (on a reconnect, all along): if the caller hung up
-        after the open calls were read, the hook closed the row with the outcome it saw
-        and took the file in. So the row is closed only if still open, in one store
-        transaction no hook's write can fall into; otherwise nothing more is done."""
-        end = next((cmd for cmd in commands if isinstance(cmd, c.EndCall)), None)
-        if end is not None and not await self._executor.end_call_if_open(end):
-            log.info("call %s (agi): closed by its hang-up hook meanwhile", call_id)
-            return
-        rest = [cmd for cmd in commands if cmd is not end]
-        await self._executor.run_batch(call_id, Batch(rest))
 
     def _take_over(self, plan: Adopted) -> None:
         machine = plan.machine
