@@ -174,7 +174,9 @@ class AnsweredScript(Announcing):
             call=call,
             service=service,
             agent=self._config.agent_for_channel(agent_channel) if agent_channel else None,
-            consent=Consent.OBJECTED if remembered else consent,
+            # What this call's announcement gave; an earlier call's objection is its
+            # own input, so that the decision says which one stopped the recording.
+            consent=consent,
             remembered_objection=remembered,
         )
         if hook.agent is None:
