@@ -66,7 +66,7 @@ channel: ``answered`` names the agent from it (A7) and starts MixMonitor on it."
 class OutboundScript(Announcing):
     async def __call__(self, session: AgiSession, request: AgiRequest) -> None:
         name = request.argument("service") or ""
-        ask = outbound_ask(self._config, name, request.argument("number") or "")
+        ask = outbound_ask(self._config.services, name, request.argument("number") or "")
         if isinstance(ask, OutboundRefusal):
             # The service name is the dialplan's, bounded and checked by the request
             # parser: it may be logged. The number never is.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -32,7 +33,7 @@ from controller.calls.recording import (
     RecordingSnapshot,
     RecState,
 )
-from controller.config.model import Agent, Config, Service
+from controller.config.model import Agent, Service
 from controller.records import OpenCall
 
 INFORMED = "informed"
@@ -241,11 +242,13 @@ class OutboundAsk:
     """The number dialled: hashed for the row, never stored nor logged."""
 
 
-def outbound_ask(config: Config, service_name: str, number: str) -> OutboundAsk | OutboundRefusal:
+def outbound_ask(
+    services: Mapping[str, Service], service_name: str, number: str
+) -> OutboundAsk | OutboundRefusal:
     """The service and number of an outbound call over FastAGI, checked as the ARI
     path checks them (:class:`~controller.calls.starting.OutboundRequest`): a service
     that takes outbound calls, a number made of digits."""
-    service = config.services.get(service_name)
+    service = services.get(service_name)
     if service is None:
         return OutboundRefusal.UNKNOWN_SERVICE
     if service.outbound is None:

@@ -34,6 +34,7 @@ from tests.integration.test_agi_recording import agi_section, ended
 from tests.waiting import eventually
 
 CUSTOMER = "0612345678"
+PAUSE_MARKER = 2600.0  # what the agent says while the recording is paused
 
 
 @pytest.fixture
@@ -205,3 +206,26 @@ async def test_c6_r2_an_unknown_service_or_a_missing_number_opens_no_call(
     assert errors == ["unknown-service", "bad-number"]
     assert ids == ["none", "none"] and calls == []
     assert leftovers == [] and vault == []
+
+
+async def test_c6_a5_the_agents_pause_key_works_on_an_outbound_agi_call(
+    site: SandboxSite,
+) -> None:
+    """The agent's keys are offered on the agent's channel, which holds the recording:
+    *2 then *3 (A5, skip mode) leave the marker Alice hums during the pause out of the
+    file, with the ARI path's pause row."""
+    port = free_port()
+    services = {"sales": outbound_service(site)}
+    async with running_flow(site, services=services, agi=agi_section(port), draws=[0.1]) as flow:
+        call = await outbound_call(flow, port, "talks", agent_script="alice-pause")
+
+    (pause,) = call["pauses"]
+    assert (pause["paused_by"], pause["reason"], pause["resumed_by"]) == (
+        "alice",
+        "agent_key",
+        "agent",
+    )
+    (rec,) = call["recordings"]
+    audio = read_wav(Path(rec["path"]))
+    assert rec["state"] == "stored" and tone_seconds(audio, PAUSE_MARKER) < 0.1
+    assert tone_seconds(audio, CALLER_VOICE) > 0.5 * audio.duration
