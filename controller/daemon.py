@@ -226,7 +226,7 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
             "connected": ConnectedScript(config, store, recorder, clock, rng),
             "hangup": HangupScript(config, store, recorder, clock, rng),
             "outbound": OutboundScript(config, store, clock, rng),
-            "answered": AnsweredScript(config, store, recorder, clock, rng),
+            "answered": AnsweredScript(config, store, clock, rng, recorder=recorder),
         }
         for key in KEY_ACTIONS:
             scripts[key] = KeyScript(key, config, store, recorder, clock, rng)

@@ -105,9 +105,10 @@ class AnsweredScript(Announcing):
         self,
         config: Config,
         store: StoreThread[SqliteStore],
-        recorder: AgiRecorder,
         clock: Clock,
         rng: random.Random,
+        *,
+        recorder: AgiRecorder,
     ) -> None:
         super().__init__(config, store, clock, rng)
         self._recorder = recorder

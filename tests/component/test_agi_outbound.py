@@ -89,7 +89,7 @@ async def running_site(tmp_path: Path, by: str = "system") -> AsyncIterator[Site
     recorder = AgiRecorder(config, store, vault, clock, AmiClient(unreachable))
     scripts: dict[str, Script] = {
         "outbound": OutboundScript(config, store, clock, rng),
-        "answered": AnsweredScript(config, store, recorder, clock, rng),
+        "answered": AnsweredScript(config, store, clock, rng, recorder=recorder),
         "hangup": HangupScript(config, store, recorder, clock, rng),
     }
     server = AgiServer(AgiSettings(port=free_port()), scripts)
