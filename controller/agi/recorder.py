@@ -266,7 +266,8 @@ class AgiRecorder:
 
     async def agent_channel(self, call: OpenCall) -> str | None:
         """After a restart: the name of the channel holding the call's MixMonitor, found
-        over AMI (read-only) among the channels of the caller's call (same linked id)."""
+        over AMI (read-only) among the channels of the call (same linked id as the
+        channel it began on, which is the one recorded on an outbound call)."""
         ami = self._connected_ami()
         channels = await ami.channels()
         linked = next(
@@ -275,8 +276,6 @@ class AgiRecorder:
         for event in channels:
             name = event.get("Channel")
             if not name or not linked or event.get("Linkedid") != linked:
-                continue
-            if event.get("Uniqueid") == call.channel_id:
                 continue
             found = await ami.send("Getvar", {"Channel": name, "Variable": CALL_ID_VARIABLE})
             if found.get("Value") != call.call_id:

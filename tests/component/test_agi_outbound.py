@@ -19,13 +19,16 @@ from controller.agi.outbound import AnsweredScript, OutboundScript
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer, Script
 from controller.ami import AmiClient
+from controller.ami.protocol import AmiMessage
 from controller.clock import FixedClock
 from controller.config import load_config
 from controller.config.model import AgiSettings, AmiSettings
 from controller.recordings import LocalVault
+from controller.records import OpenCall
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_agi import FakeAsterisk, header
+from tests.component.fake_ami import FakeAmi, answer
 from tests.component.test_agi_inbound import TO_THE_END
 from tests.integration.conftest import free_port
 from tests.sites import ENV, site_config, write_site
@@ -229,3 +232,56 @@ async def test_c6_a_service_announced_by_its_agents_is_not_recorded_on_this_path
     assert not [c for c in answered if c.startswith(("STREAM FILE", "EXEC"))]
     assert (decision["record"], decision["reason"]) == (0, "announcement_not_played")
     assert recordings == []
+
+
+@pytest.mark.parametrize("direction", ["outbound", "inbound"])
+async def test_a5_r1_after_a_restart_the_recorded_channel_is_found_on_either_direction(
+    tmp_path: Path, direction: str
+) -> None:
+    """A pause's limit is re-armed after a restart on the channel holding the call's
+    MixMonitor, found over AMI among the call's channels: on an outbound call that is
+    the channel the call began on (the agent's), on an inbound call the other one."""
+    config = load_config(write_site(tmp_path), ENV)
+    entry, other = ("PJSIP/alice-1", "PJSIP/trunk-2")
+    recorded = entry if direction == "outbound" else other
+    values = {
+        (entry, "RECCONTROL_CALL_ID"): "c0ffee",
+        (other, "RECCONTROL_CALL_ID"): "c0ffee",
+        (recorded, "RECCONTROL_MIXMONITOR"): "mm-1",
+    }
+
+    def listing(m: AmiMessage) -> bytes:
+        aid = m.action_id
+        rows = [(entry, "1.1"), (other, "1.2")]
+        return (
+            f"Response: Success\r\nActionID: {aid}\r\nEventList: start\r\n\r\n"
+            + "".join(
+                f"Event: CoreShowChannel\r\nActionID: {aid}\r\nChannel: {name}\r\n"
+                f"Uniqueid: {uid}\r\nLinkedid: 1.1\r\n\r\n"
+                for name, uid in rows
+            )
+            + f"Event: CoreShowChannelsComplete\r\nActionID: {aid}\r\nEventList: Complete\r\n\r\n"
+        ).encode()
+
+    def getvar(m: AmiMessage) -> bytes:
+        value = values.get((m.get("Channel") or "", m.get("Variable") or ""), "")
+        return answer(m, Value=value)
+
+    fake = FakeAmi("s3cret")
+    fake.replies |= {"CoreShowChannels": listing, "Getvar": getvar}
+    port = await fake.start()
+    ami = AmiClient(AmiSettings("reccontrol", Secret("s3cret"), "127.0.0.1", port))
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    recorder = AgiRecorder(config, None, vault, FixedClock(NOW), ami)  # type: ignore[arg-type]
+    call = OpenCall(
+        call_id="c0ffee", service="sales", direction=direction, channel_id="1.1",
+        caller_hash="h1", announcement_completed=True, objected=False, notice_given=False,
+        decision=None, has_recordings=True, recording=None, path="agi",
+    )  # fmt: skip
+    await ami.connect()
+    try:
+        found = await recorder.agent_channel(call)
+    finally:
+        await ami.close()
+        await fake.stop()
+    assert found == recorded
