@@ -9,9 +9,9 @@ FastAGI, driven by the site's dialplan (``dialplan/reccontrol-agi.conf``).
   the agent's channel (and the ``inbound`` script on the caller's): the agent's channel
   stops its recording, which goes into the vault; the caller's closes the call row.
 
-* ``agi://HOST:PORT/pause``, ``/resume``, ``/record``, ``/private``: the agent's keys,
-  run on the agent's channel by the shipped feature map
-  (``dialplan/reccontrol-features.conf``), each as the ARI path's key (A2, A4, A5).
+* ``agi://HOST:PORT/pause``, ``/resume``, ``/record``, ``/private``, ``/card``: the
+  agent's keys, run on the agent's channel by the shipped feature map
+  (``dialplan/reccontrol-features.conf``), each as the ARI path's key (A2, A4, A5, M2).
 
 All read the call's state from the store (the call id is the inherited
 ``RECCONTROL_CALL_ID``): a daemon restarted between the two still has all it needs (R1).
@@ -165,8 +165,8 @@ async def _dial_status(session: AgiSession) -> str | None:
 
 
 class KeyScript(_Hook):
-    """One of the agent's keys (``pause``, ``resume``, ``record``, ``private``) on the
-    agent's channel: the call rebuilt from its row, the key taken by the ARI path's own
+    """One of the agent's keys (``pause``, ``resume``, ``record``, ``private``, ``card``) on
+    the agent's channel: the call rebuilt from its row, the key taken by the ARI path's own
     conversation, its commands carried out on this channel (and over AMI for a muted
     pause)."""
 

@@ -39,11 +39,18 @@ from controller.records import OpenCall
 INFORMED = "informed"
 """``RECCONTROL_CONSENT`` of a caller who heard the announcement and did not object."""
 OBJECTED = "objected"
-KEY_ACTIONS = ("pause", "resume", "record", "private")
+ACTION_OF_SCRIPT = {
+    "pause": "pause",
+    "resume": "resume",
+    "record": "start",
+    "private": "private",
+    "card": "card",
+}
 """The agents' keys of this path, each a FastAGI script the shipped feature map runs on
-the agent's channel (``dialplan/reccontrol-features.conf``)."""
-_ACTION_OF_SCRIPT = {"pause": "pause", "resume": "resume", "record": "start", "private": "private"}
-"""Script name to the ``agent_keys`` action the ARI path's conversation knows it by."""
+the agent's channel (``dialplan/reccontrol-features.conf``), to the ``agent_keys``
+action the ARI path's conversation knows it by. The payment key is not one of them: the
+payment IVR needs the caller in a bridge of the daemon's."""
+KEY_ACTIONS = tuple(ACTION_OF_SCRIPT)
 AGENT_CHANNEL = "agent"
 """Where the conversation's feedback sounds go: the recorder plays them on the session
 of the agent's channel, the only one a key script runs on."""
@@ -135,7 +142,7 @@ class AgiOpening:
         now: dt.datetime,
         holds_recording: bool = True,
     ) -> list[c.Command]:
-        """A key script (``pause``, ``resume``, ``record``, ``private``) run by the
+        """A key script (``pause``, ``resume``, ``record``, ``private``, ``card``) run by the
         feature map on the agent's channel. A call never decided (no agent answered
         through the shipped subroutine) takes no key; the payment IVR is the ARI path's
         alone, so there is no payment to refuse here. ``holds_recording``: the channel
@@ -148,7 +155,7 @@ class AgiOpening:
         if self.rec.live and not holds_recording:
             return [talk.feedback(False), self._log(f"key '{script}' from a channel not recorded")]
         return talk.action(
-            _ACTION_OF_SCRIPT[script],
+            ACTION_OF_SCRIPT[script],
             now,
             payment_refusal=lambda: "payments are not taken over FastAGI",
             caller_objected=caller_objected,

@@ -320,3 +320,36 @@ def test_c6_the_agents_hang_up_closes_an_outbound_call_with_its_outcome() -> Non
     inbound = AgiOpening(fresh_call(), make_service(), SETTINGS, random.Random(1))
     (end,) = inbound.hung_up(holds_recording=False, entry=True)
     assert isinstance(end, c.EndCall) and end.outcome is Outcome.CALLER_HUNG_UP
+
+
+# -- the card key (M2) ------------------------------------------------------------------------
+def test_m2_the_card_key_pauses_first_with_reason_card_and_its_own_limit() -> None:
+    card = PauseSettings(max_seconds=60, card_max_seconds=45)
+    commands = keyed(recording_call(), "card", pause=card)
+    assert commands[0] == c.PauseRecording(NAME, mute=False)
+    (opened,) = of(commands, c.OpenPause)
+    assert (opened.paused_by, opened.reason) == ("alice", "card")
+    assert c.StartTimer("pause", 45) in commands
+    assert of(commands, c.Play)[0].media == "sound:beep"
+    silence = keyed(recording_call(), "card", pause=PauseSettings(mode="silence"))
+    assert silence[0] == c.PauseRecording(NAME, mute=True)
+
+
+def test_m2_a_card_pause_refuses_the_resume_key_when_it_ends_by_timeout_only() -> None:
+    refused = keyed(paused_call("card"), "resume", pause=PauseSettings(card_resume="timeout"))
+    assert [type(x) for x in refused if not isinstance(x, c.Log)] == [c.Play]
+    assert of(refused, c.Play)[0].media == "sound:beeperr"
+    resumed = keyed(paused_call("card"), "resume")
+    assert resumed[:2] == [c.ResumeRecording(NAME, False), c.ClosePause("p1", c.PauseEnd.AGENT)]
+
+
+def test_m2_a_card_pause_at_its_limit_is_resumed_with_the_card_alert() -> None:
+    card = make_service(pause=PauseSettings(max_seconds=600, card_max_seconds=30))
+    opening = AgiOpening(paused_call("card"), card, SETTINGS, random.Random(1))
+    commands = opening.pause_timer("p1", NOW)
+    assert commands[:2] == [c.ResumeRecording(NAME, False), c.ClosePause("p1", c.PauseEnd.TIMEOUT)]
+    (alert,) = of(commands, c.AddAlert)
+    assert alert.kind == c.AlertKind.CARD_PAUSE_TIMEOUT and "30 s" in alert.message
+    # After a restart, what is left is counted against the card's limit too.
+    again = AgiOpening(paused_call("card"), card, SETTINGS, random.Random(1))
+    assert again.pause_left(NOW + dt.timedelta(seconds=10)) == 20.0
