@@ -9,6 +9,7 @@ closes the row."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -98,12 +99,14 @@ async def outbound_call(flow: Flow, port: int, customers: str, **extra: Any) -> 
 
 
 async def test_c6_p1_a_sampled_outbound_agi_call_is_recorded_without_the_announcement(
-    site: SandboxSite,
+    site: SandboxSite, caplog: pytest.LogCaptureFixture
 ) -> None:
     """C6, C1: the called party heard the announcement (the row says so); the sampled
     call (P1) is recorded on Alice's channel, named from it (A7), into the vault with
     ``path = agi``, the service's purposes and the hash of the file; the announcement is
-    not in the file, both voices are; the number is stored as its HMAC only."""
+    not in the file, both voices are; the number is stored as its HMAC only, and is in
+    no log line (C4)."""
+    caplog.set_level(logging.DEBUG, logger="reccontrol")
     port = free_port()
     services = {"sales": outbound_service(site)}
     async with running_flow(site, services=services, agi=agi_section(port), draws=[0.1]) as flow:
@@ -128,6 +131,10 @@ async def test_c6_p1_a_sampled_outbound_agi_call_is_recorded_without_the_announc
     assert tone_seconds(audio, ANNOUNCEMENT_MARKER) == 0.0
     assert tone_seconds(audio, CALLER_VOICE) > 0.8 * audio.duration
     assert tone_seconds(audio, AGENT_VOICE) > 0.8 * audio.duration
+    stores = list(site.workdir.glob("reccontrol.sqlite3*"))
+    assert stores and all(b"612345678" not in f.read_bytes() for f in stores)
+    assert "handed back to the dialplan to dial the customer" in caplog.text
+    assert "612345678" not in caplog.text
 
 
 async def test_c6_c2_c4_a_called_party_who_objects_is_not_recorded_and_remembered(
