@@ -20,10 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import sqlite3
 from enum import StrEnum
 from typing import TypeGuard, get_args
 
-from controller.agi.errors import ChannelHungUp, UnsafeValue
+from controller.agi.errors import ChannelHungUp, StoreFailed, UnsafeValue
 from controller.agi.protocol import AgiRequest
 from controller.agi.session import AgiSession
 from controller.calls import commands as c
@@ -36,7 +37,7 @@ from controller.clock import Clock
 from controller.config.model import Config, Service
 from controller.privacy import caller_hash
 from controller.records import CallStart
-from controller.store import SqliteStore, StoreThread
+from controller.store import SqliteStore, StoreError, StoreThread
 
 log = logging.getLogger("reccontrol.agi")
 
@@ -51,6 +52,9 @@ ERROR_VARIABLE = "RECCONTROL_ERROR"
 UNKNOWN_SERVICE = "unknown-service"
 PATH = "agi"
 _STORE_COMMANDS = get_args(c.Store)
+STORE_FAILURES = (sqlite3.Error, StoreError, OSError, RuntimeError)
+"""What a store write raises when the database, or the thread writing to it, cannot
+take it (RuntimeError: the thread is stopped or not started)."""
 
 
 class Consent(StrEnum):
@@ -174,7 +178,13 @@ class Announcing:
         """Through the store thread, as the ARI path's executor writes the same command."""
         at = self._clock.now() if now is None else now
         days = self._config.privacy.objection_memory_days
-        await self._store.run(write_of(command, at, days))
+        try:
+            await self._store.run(write_of(command, at, days))
+        except STORE_FAILURES as exc:
+            # Typed, so the server tells the dialplan RECCONTROL_ERROR=store-failed
+            # rather than reporting a defect of ours.
+            kind = type(command).__name__
+            raise StoreFailed(f"the store refused {kind} ({type(exc).__name__})") from exc
 
 
 class InboundScript(Announcing):
@@ -191,9 +201,18 @@ class InboundScript(Announcing):
             await session.set_variable(ERROR_VARIABLE, UNKNOWN_SERVICE)
             return
         call_id = new_id(self._rng, 64)
-        notice = await self._begin(call_id, service, request)
+        notice: Announcement | None = None
+        # Until the channel is handed back, whatever stops the script closes the row: a
+        # daemon stopped during the row's first write too, which may have landed.
         outcome: Outcome | None = Outcome.INTERRUPTED
         try:
+            try:
+                notice = await self._begin(call_id, service, request)
+            except StoreFailed:
+                # Each write is one transaction, rolled back on error: no row to close.
+                # The channel learns nothing of a call id: the call goes on unrecorded.
+                outcome = None
+                raise
             await session.set_variable(INHERITED + CALL_ID_VARIABLE, call_id)
             await session.answer()
             consent = await self._announce(session, request, notice)
@@ -211,7 +230,8 @@ class InboundScript(Announcing):
             raise
         finally:
             if outcome is not None:
-                await self._write(c.EndCall(call_id, outcome, None, notice.completed))
+                heard = notice is not None and notice.completed
+                await self._write(c.EndCall(call_id, outcome, None, heard))
 
     async def _begin(self, call_id: str, service: Service, request: AgiRequest) -> Announcement:
         hashed = await self._open(call_id, service, request, "inbound", request.caller_number)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import random
 
-from controller.agi.errors import ChannelHungUp
+from controller.agi.errors import ChannelHungUp, StoreFailed
 from controller.agi.hooks import UNKNOWN_CALL, call_settings
 from controller.agi.inbound import (
     CALL_ID_VARIABLE,
@@ -78,17 +78,28 @@ class OutboundScript(Announcing):
             return
         agent = self._config.agent_for_channel(request.channel)
         call_id = new_id(self._rng, 64)
-        await self._open(call_id, ask.service, request, "outbound", ask.number)
         prefix = f"call {call_id} ({ask.service.name}, agi)"
+        # As the inbound script: until the channel is handed back, whatever stops the
+        # script closes the row, but a refused first write leaves none to close.
+        outcome: Outcome | None = Outcome.INTERRUPTED
         try:
+            try:
+                await self._open(call_id, ask.service, request, "outbound", ask.number)
+            except StoreFailed:
+                outcome = None
+                raise
             await session.set_variable(INHERITED + CALL_ID_VARIABLE, call_id)
             await session.set_variable(INHERITED + AGENT_CHANNEL_VARIABLE, request.channel)
             # From here the row stays open: the agent's hang-up closes it (R1 as inbound).
             await session.set_variable("CHANNEL(hangup_handler_push)", HANGUP_HOOK)
+            outcome = None
         except ChannelHungUp:
+            outcome = Outcome.AGENT_HUNG_UP
             log.info("%s: the agent hung up before dialling", prefix)
-            await self._write(c.EndCall(call_id, Outcome.AGENT_HUNG_UP, None, False))
             raise
+        finally:
+            if outcome is not None:
+                await self._write(c.EndCall(call_id, outcome, None, False))
         who = agent.id if agent is not None else "a channel no agent's"
         log.info("%s: handed back to the dialplan to dial the customer (agent: %s)", prefix, who)
 

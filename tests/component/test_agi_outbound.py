@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import random
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from controller.clock import FixedClock
 from controller.config import load_config
 from controller.config.model import AgiSettings, AmiSettings
 from controller.recordings import LocalVault
-from controller.records import OpenCall
+from controller.records import CallStart, OpenCall
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_agi import FakeAsterisk, header
@@ -72,7 +73,9 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
 
 
 @contextlib.asynccontextmanager
-async def running_site(tmp_path: Path, by: str = "system") -> AsyncIterator[Site]:
+async def running_site(
+    tmp_path: Path, by: str = "system", store_class: type[SqliteStore] = SqliteStore
+) -> AsyncIterator[Site]:
     data = site_config(tmp_path)
     data["services"]["sales"]["outbound"] = {"dial": "PJSIP/{number}@trunk"}
     data["services"]["sales"]["announcement"]["by"] = by
@@ -81,7 +84,7 @@ async def running_site(tmp_path: Path, by: str = "system") -> AsyncIterator[Site
     vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
     vault.prepare()
     store: StoreThread[SqliteStore] = StoreThread(
-        lambda: SqliteStore.open(config.store.path), SqliteStore.close
+        lambda: store_class.open(config.store.path), SqliteStore.close
     )
     await store.start()
     clock, rng = FixedClock(NOW), Sampled(7)
@@ -285,3 +288,21 @@ async def test_a5_r1_after_a_restart_the_recorded_channel_is_found_on_either_dir
         await ami.close()
         await fake.stop()
     assert found == recorded
+
+
+class RefusingStore(SqliteStore):
+    def begin_call(self, call: CallStart, announcement_version: str) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+
+async def test_c6_r2_a_store_that_refuses_the_row_tells_the_dialplan_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """The call row cannot be written: ``RECCONTROL_ERROR=store-failed``, no call id on
+    the channel, no row left open; the site's Dial() goes on, unrecorded."""
+    async with running_site(tmp_path, store_class=RefusingStore) as site:
+        commands = await site.run("outbound?service=sales&number=0612345678", {})
+        calls = await site.rows("SELECT id FROM calls")
+
+    assert commands == ['SET VARIABLE "RECCONTROL_ERROR" "store-failed"']
+    assert calls == []
