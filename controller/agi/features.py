@@ -28,9 +28,10 @@ _HEADER = """\
 ; and include reccontrol-agi.conf in extensions.conf (it has the subroutines these keys
 ; run). The keys are Asterisk's dynamic features, collected by the bridge: the digits
 ; reach neither the other party nor the recording. They are offered only on the
-; agent's channel: the shipped reccontrol-agi-connected subroutine adds them to that
-; channel's DYNAMIC_FEATURES, so callers, and calls that never met that subroutine,
-; have none of them.
+; agent's channel: the shipped reccontrol-agi-connected subroutine (and, on an agent's
+; outbound call, reccontrol-agi-outbound) adds them to that channel's DYNAMIC_FEATURES,
+; so callers, called parties, and calls that never met those subroutines, have none of
+; them.
 ;
 ; Written by "reccontrol agi features-conf" from the YAML's agent_keys (start, pause,
 ; resume, private, card): after changing those, write this file again with it and

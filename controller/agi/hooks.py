@@ -149,8 +149,19 @@ class HangupScript(_Hook):
             # The caller's channel is the one the call came in on (the inbound script
             # stored its unique id): its end is the call's.
             entry = still_open is not None and request.uniqueid == opening.call.channel_id
-            commands = opening.hung_up(holds_recording=holds, entry=entry)
+            outbound = entry and opening.call.direction == "outbound"
+            dial_status = await _dial_status(session) if outbound else None
+            commands = opening.hung_up(holds_recording=holds, entry=entry, dial_status=dial_status)
             await self._recorder.run(session, opening, commands)
+
+
+async def _dial_status(session: AgiSession) -> str | None:
+    """``DIALSTATUS`` of the channel the call began on: how an outbound call that
+    nobody decided ended (busy, not answered, …)."""
+    try:
+        return await session.get_variable("DIALSTATUS")
+    except AgiError:
+        return None
 
 
 class KeyScript(_Hook):

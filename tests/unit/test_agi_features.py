@@ -48,11 +48,13 @@ def test_a2_a4_a5_m2_the_map_has_one_feature_per_key_script_with_the_yaml_sequen
 
 
 def test_m2_the_connected_subroutine_offers_every_feature_of_the_map() -> None:
-    """The shipped subroutine adds the map's features to the agent's DYNAMIC_FEATURES:
-    a feature of the map missing there would never be offered to the agent."""
+    """The shipped subroutines add the map's features to the agent's DYNAMIC_FEATURES
+    (reccontrol-agi-connected, and reccontrol-agi-outbound on an agent's outbound call,
+    C6): a feature of the map missing there would never be offered to the agent."""
     text = (REPO / "dialplan" / "reccontrol-agi.conf").read_text(encoding="utf-8")
-    (offered,) = re.findall(r"\)\}(reccontrol-[a-z#-]+)\)$", text, re.M)
-    assert offered.split("#") == [f.name for f in features(AgentKeys())]
+    connected, outbound = re.findall(r"\)\}(reccontrol-[a-z#-]+)\)$", text, re.M)
+    names = [f.name for f in features(AgentKeys())]
+    assert connected.split("#") == names and outbound.split("#") == names
 
 
 def test_a5_m2_the_map_follows_the_configured_keys(tmp_path: Path) -> None:

@@ -11,10 +11,20 @@ import random
 
 from controller.calls import commands as c
 from controller.calls.adoption import Released
-from controller.calls.agi_opening import AgiOpening, Connected, LeftRunning, after_restart
+from controller.calls.agi_opening import (
+    AgiOpening,
+    Connected,
+    LeftRunning,
+    OutboundAsk,
+    OutboundRefusal,
+    after_restart,
+    not_answered,
+    outbound_ask,
+)
+from controller.calls.parties import Outcome
 from controller.calls.recording import RecState
 from controller.config.model import Agent
-from controller.config.service_model import PauseSettings
+from controller.config.service_model import Outbound, PauseSettings
 from controller.records import OpenCall
 from tests.factories import make_agent, make_service
 from tests.unit.test_adoption import NAME, decision, plan, recording_row, view
@@ -278,6 +288,51 @@ def test_a5_a4_the_key_sound_plays_before_the_recording_starts_again() -> None:
         assert actions == [c.Play, start], commands
     # A pause's sound still comes after the pause, which stays the first command.
     assert keyed(recording_call(), "pause")[0] == c.PauseRecording(NAME, mute=False)
+
+
+# -- an agent's outbound call (C6) ------------------------------------------------------
+def test_c6_an_outbound_ask_is_checked_as_on_the_ari_path() -> None:
+    """A known service with an outbound section and a number of digits (an optional
+    leading +); anything else is a typed refusal whose value is the dialplan's error id.
+    A number that could add a second Dial() target is refused (A2, R2)."""
+    sales = make_service(outbound=Outbound(dial="PJSIP/{number}@trunk"))
+    services = {"sales": sales, "support": make_service(name="support")}
+    ask = outbound_ask(services, "sales", "+33612345678")
+    assert isinstance(ask, OutboundAsk)
+    assert (ask.service, ask.number) == (sales, "+33612345678")
+    assert "612345678" not in repr(ask)
+    refusals = [
+        outbound_ask(services, "nosuch", "0612345678"),
+        outbound_ask(services, "support", "0612345678"),
+        outbound_ask(services, "sales", ""),
+        outbound_ask(services, "sales", "0612345678&Local/900@x"),
+        outbound_ask(services, "sales", "06 12 34 56 78"),
+    ]
+    assert [r.value for r in refusals if isinstance(r, OutboundRefusal)] == [
+        "unknown-service", "not-outbound", "bad-number", "bad-number", "bad-number",
+    ]  # fmt: skip
+
+
+def test_c6_an_outbound_call_nobody_decided_ends_with_dials_status() -> None:
+    assert [
+        not_answered(s) for s in ("BUSY", "NOANSWER", "CANCEL", "CONGESTION", "ANSWER", "", None)
+    ] == [
+        Outcome.BUSY, Outcome.NO_ANSWER, Outcome.AGENT_HUNG_UP, Outcome.FAILED,
+        Outcome.COMPLETED, Outcome.AGENT_HUNG_UP, Outcome.AGENT_HUNG_UP,
+    ]  # fmt: skip
+    assert not_answered("SOMETHING-NEW") is Outcome.FAILED
+
+
+def test_c6_the_agents_hang_up_closes_an_outbound_call_with_its_outcome() -> None:
+    """The agent's channel is the one an outbound call began on: its end closes the
+    row, decided (completed) or not (Dial()'s status); an inbound caller's, as before."""
+    outbound = fresh_call(direction="outbound", announcement_completed=False)
+    opening = AgiOpening(outbound, make_service(), SETTINGS, random.Random(1))
+    (end,) = opening.hung_up(holds_recording=False, entry=True, dial_status="BUSY")
+    assert isinstance(end, c.EndCall) and end.outcome is Outcome.BUSY
+    inbound = AgiOpening(fresh_call(), make_service(), SETTINGS, random.Random(1))
+    (end,) = inbound.hung_up(holds_recording=False, entry=True)
+    assert isinstance(end, c.EndCall) and end.outcome is Outcome.CALLER_HUNG_UP
 
 
 # -- the card key (M2) ------------------------------------------------------------------------
