@@ -44,10 +44,12 @@ from tests.integration.test_sip_phones import (
     assert_no_new_file,
     pause_media,
     sip_agents,
+    table_counts,
     voice_stops_for_keys,
 )
 from tests.sip.media import Part, keys, tone
 from tests.sip.sipp import Switchboard, sip_phones
+from tests.waiting import eventually
 
 CALLER_NUMBER = "+33655556666"
 
@@ -256,6 +258,49 @@ async def test_a5_agi_skip_mode_pause_leaks_nothing_from_a_daemon_slow_to_answer
     tail = audio.slice(audio.duration - 3, audio.duration)
     assert tone_seconds(tail, AGENT_VOICE) > 2.7
     assert dtmf_keys(audio) == []
+
+
+# -- the agent's private key ---------------------------------------------------------
+async def test_a2_agi_private_key_over_rfc4733_leaves_no_file_and_only_a_count(
+    site: SandboxSite, phones: Switchboard, agi_port: int
+) -> None:
+    """A2 on the FastAGI path over real RTP: *7 two seconds into a recorded call, then the
+    agent hums the marker. The key subroutine stops the recording, the daemon deletes the
+    file and the call's rows, and counts one private call; nothing of the call is left,
+    in the vault or in Asterisk's folder."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    agent: list[Part] = [
+        tone(AGENT_VOICE, 2000),
+        *keys("*7"),
+        tone(PAUSE_MARKER, 1000),
+        tone(AGENT_VOICE, 12000),
+    ]
+    async with running_flow(
+        site,
+        services=services,
+        agents=sip_agents(),
+        draws=[0.0],
+        **agi_sections(agi_port, site),
+    ) as flow:
+        before = flow.asterisk_files()
+        await phones.agent("alice", agent)
+        headers = site_headers(agi_port, agent="PJSIP/alice")
+        await phones.call("agi-sales", CALLER_NUMBER, [tone(CALLER_VOICE, 15000)], 9000, headers)
+        await phones.finished()
+
+        async def counted() -> list[dict[str, Any]] | None:
+            counts: list[dict[str, Any]] = await flow.daemon.query(
+                lambda s: s.private_call_counts()
+            )
+            return counts or None
+
+        counts = await eventually(counted, "the private call counted")
+        await assert_no_new_file(flow, before)
+
+    assert [(c["agent_id"], c["count"]) for c in counts] == [("alice", 1)]
+    assert table_counts(site.workdir / "reccontrol.sqlite3") == dict.fromkeys(
+        ("calls", "decisions", "consent_events", "recordings", "pauses"), 0
+    )
 
 
 # -- a real queue: the member who answered --------------------------------------------
