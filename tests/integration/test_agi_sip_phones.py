@@ -209,9 +209,10 @@ async def test_a5_agi_pause_key_over_rfc4733_keeps_the_marker_out_of_the_wav(
         # The paused time is kept, as digital silence: the 3 s marker, *3 and the ok
         # sound the agent hears before the recording is unmuted.
         assert 2.8 <= longest_digital_silence(audio) <= 4.2
-    # After *3 the agent is heard again, to the end.
-    tail = audio.slice(audio.duration - 3, audio.duration)
-    assert tone_seconds(tail, AGENT_VOICE) > 2.7
+    # After *3 the agent is heard again, to the end. The last 2 s: the resume comes after
+    # the ok sound, about 3.3 s before the hang-up, less when the machine is loaded.
+    tail = audio.slice(audio.duration - 2, audio.duration)
+    assert tone_seconds(tail, AGENT_VOICE) > 1.8
     # No key tone, no feedback sound, no announcement in the file.
     assert dtmf_keys(audio) == []
     assert tone_seconds(audio, FEEDBACK) == 0.0, tone_spans(audio, FEEDBACK)
@@ -255,8 +256,8 @@ async def test_a5_agi_skip_mode_pause_leaks_nothing_from_a_daemon_slow_to_answer
     leak_ms = marker_leak_ms(audio)
     record_property("marker_leak_ms", leak_ms)
     assert abs(leak_ms) <= TOLERANCE_MS, tone_spans(audio, PAUSE_MARKER)
-    tail = audio.slice(audio.duration - 3, audio.duration)
-    assert tone_seconds(tail, AGENT_VOICE) > 2.7
+    tail = audio.slice(audio.duration - 2, audio.duration)
+    assert tone_seconds(tail, AGENT_VOICE) > 1.8
     assert dtmf_keys(audio) == []
 
 
