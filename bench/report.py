@@ -124,6 +124,7 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
         for failure in reaction["failures"]:
             lines.append(f"  ! {failure}")
         lines.append("")
+    lines += _agi_key_lines(results.get("agi_keys"))
     lines += _flood_lines(results.get("agi_flood"))
 
     lines.append(
@@ -187,6 +188,71 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+AGI_MODES = {
+    "skip": "FastAGI, skip: EXEC StopMixMonitor read",
+    "silence": "FastAGI, silence: AMI MixMonitorMute read",
+}
+
+
+def _agi_key_lines(keys: dict[str, Any] | None) -> list[str]:
+    """1c: key -> pause on the FastAGI path, beside section 1's ARI figure."""
+    if keys is None:
+        return []
+    lines = [
+        "1c. Key -> pause on the FastAGI path, same run and daemon: FastAGI header written "
+        "-> protective command read by the Asterisk stand-in (another process)",
+        f"   {keys['calls']} call(s) per pause mode, {keys['cycles']} pause/resume cycles "
+        f"per call, keys {keys['key_gap_seconds'] * 1000:g} ms apart; milliseconds",
+    ]
+    rows = []
+    for mode, label in AGI_MODES.items():
+        s = keys["modes"][mode]
+        rows.append(
+            [
+                label,
+                str(s["n"]),
+                _fmt(s["median"], 3),
+                _fmt(s["p95"], 3),
+                _fmt(s["max"], 3),
+                f"{_fmt(s['ratio_median'])}x",
+                f"{_fmt(s['ratio_p95'])}x",
+            ]
+        )
+    ari = keys["ari"]
+    rows.append(
+        [
+            "ARI (section 1): frame read -> 204",
+            str(ari["n"]),
+            _fmt(ari["median"], 3),
+            _fmt(ari["p95"], 3),
+            _fmt(ari["max"], 3),
+            "",
+            "",
+        ]
+    )
+    lines += _table(["", "n", "median", "p95", "max", "/ARI med", "/ARI p95"], rows)
+    split = {mode: keys["modes"][mode]["split_ms"] for mode in AGI_MODES}
+    lines.append("  where the FastAGI time goes (medians, ms):")
+    lines += _table(
+        ["", *AGI_MODES],
+        [
+            [
+                "header written -> daemon's first command read (accept, header)",
+                *(_fmt(split[m]["header_to_first_command"], 3) for m in AGI_MODES),
+            ],
+            [
+                "-> protective command read (GET VARIABLEs, store reads, conversation)",
+                *(_fmt(split[m]["first_command_to_protective"], 3) for m in AGI_MODES),
+            ],
+        ],
+        indent="    ",
+    )
+    for failure in keys["failures"]:
+        lines.append(f"  ! {failure}")
+    lines.append("")
+    return lines
+
+
 def _flood_lines(flood: dict[str, Any] | None) -> list[str]:
     """1b: the same reaction with the FastAGI server flooded by a second process."""
     if flood is None:
@@ -223,6 +289,15 @@ def key_figures(results: dict[str, Any]) -> dict[str, float]:
         figures["reaction median reccontrol (ms)"] = reaction["reccontrol"]["median"]
         figures["reaction median baseline (ms)"] = reaction["baseline"]["median"]
         figures["reaction ratio of medians"] = reaction["ratio_median"]
+    keys = results.get("agi_keys")
+    if keys:
+        for mode in AGI_MODES:
+            measured = keys["modes"][mode]
+            # null when nothing was measured (a failed run): nothing to compare.
+            if measured["median"] is not None:
+                figures[f"FastAGI key -> pause median, {mode} (ms)"] = measured["median"]
+            if measured["ratio_median"] is not None:
+                figures[f"FastAGI / ARI, medians, {mode}"] = measured["ratio_median"]
     flood = results.get("agi_flood")
     if flood:
         figures["reaction median, FastAGI flooded (ms)"] = flood["flooded"]["median"]
