@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.stats import ratio, summarize
+from bench.report import BUDGET_MS
+from bench.stats import fraction_below, ratio, summarize
 from bench.waiting import wait_until
 from controller.daemon import AGI, AMI
 from controller.demo.site import RunningDaemon, SandboxSite
@@ -368,6 +369,7 @@ class AgiKeyRun:
                 **agi.as_dict(),
                 "ratio_median": ratio(agi.median, ari.median),
                 "ratio_p95": ratio(agi.p95, ari.p95),
+                "under_budget": fraction_below(samples, BUDGET_MS),
                 # Medians: accept and header; then the daemon's round trips and store
                 # reads up to the protective command.
                 "split_ms": {
@@ -381,6 +383,8 @@ class AgiKeyRun:
             "key_gap_seconds": KEY_GAP_SECONDS,
             "modes": modes,
             "ari": ari.as_dict(),
+            "ari_under_budget": fraction_below(self.ari_ms, BUDGET_MS),
+            "budget_ms": BUDGET_MS,
             "samples_ms": {m: [round(v, 4) for v in self.pause_ms.get(m, [])] for m in MODES},
             "failures": self.failures,
         }

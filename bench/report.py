@@ -29,6 +29,11 @@ def _pct(value: Any) -> str:
     return f"{value * 100:.0f}%"
 
 
+def _times(value: Any) -> str:
+    text = _fmt(value)
+    return text if text == "-" else f"{text}x"
+
+
 def _table(header: list[str], rows: Iterable[list[str]], indent: str = "  ") -> list[str]:
     rows = [header, *rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -214,8 +219,9 @@ def _agi_key_lines(keys: dict[str, Any] | None) -> list[str]:
                 _fmt(s["median"], 3),
                 _fmt(s["p95"], 3),
                 _fmt(s["max"], 3),
-                f"{_fmt(s['ratio_median'])}x",
-                f"{_fmt(s['ratio_p95'])}x",
+                _times(s["ratio_median"]),
+                _times(s["ratio_p95"]),
+                _pct(s["under_budget"]),
             ]
         )
     ari = keys["ari"]
@@ -228,9 +234,11 @@ def _agi_key_lines(keys: dict[str, Any] | None) -> list[str]:
             _fmt(ari["max"], 3),
             "",
             "",
+            _pct(keys["ari_under_budget"]),
         ]
     )
-    lines += _table(["", "n", "median", "p95", "max", "/ARI med", "/ARI p95"], rows)
+    header = ["", "n", "median", "p95", "max", "/ARI med", "/ARI p95", f"< {BUDGET_MS:g} ms"]
+    lines += _table(header, rows)
     split = {mode: keys["modes"][mode]["split_ms"] for mode in AGI_MODES}
     lines.append("  where the FastAGI time goes (medians, ms):")
     lines += _table(
