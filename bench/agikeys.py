@@ -398,7 +398,8 @@ async def measure(
     cycles: int,
     ari_ms: list[float],
 ) -> AgiKeyRun:
-    """``calls`` calls of ``cycles`` pause/resume keys in each pause mode."""
+    """``calls`` calls of ``cycles`` pause/resume keys in each pause mode, the modes
+    alternating call by call so that both see the same machine state."""
     server, ami = daemon.app[AGI], daemon.app[AMI]
     assert server is not None and ami is not None, "the bench site has agi and ami sections"
     run = AgiKeyRun(calls=calls, cycles=cycles, ari_ms=list(ari_ms))
@@ -406,10 +407,11 @@ async def measure(
         run.failures.append("the daemon did not log in to the AMI stand-in")
         return run
     spool = str(site.instance.recording_dir.parent)
+    run.pause_ms = {mode: [] for mode in MODES}
+    run.first_ms = {mode: [] for mode in MODES}
     index = 0
-    for mode in MODES:
-        run.pause_ms[mode], run.first_ms[mode] = [], []
-        for _ in range(calls):
+    for _ in range(calls):
+        for mode in MODES:
             request = {
                 "agi_port": server.port, "mode": mode, "index": index,
                 "cycles": cycles, "spool": spool,

@@ -192,7 +192,7 @@ async def _with_daemon(
         results["reaction"] = _reaction_results(run)
         progress(
             f"key -> pause on the FastAGI path: {args.calls} call(s) x {args.cycles} "
-            f"pauses, each of {', '.join(agikeys.MODES)}"
+            f"pauses in each of {', '.join(agikeys.MODES)}, alternating"
         )
         keys = await agikeys.measure(
             daemon, site, stand_in, args.calls, args.cycles, run.reccontrol_ms
