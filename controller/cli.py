@@ -20,6 +20,7 @@ from controller.cli_support import (
     open_store,
 )
 from controller.commands.access import access, credential_warnings
+from controller.commands.agi import agi
 from controller.commands.audit import audit
 from controller.commands.backup import backup, restore
 from controller.commands.documents import announcement_script, dpia, notice, register
@@ -141,6 +142,7 @@ for _command in (
     dpia,
     announcement_script,
     inspection_pack,
+    agi,
 ):
     cli.add_command(_command)
 

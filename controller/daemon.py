@@ -27,6 +27,7 @@ from controller.agi.hooks import (
     PauseTimeouts,
 )
 from controller.agi.inbound import InboundScript
+from controller.agi.outbound import AnsweredScript, OutboundScript
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer, Script
 from controller.ami import AmiClient
@@ -224,6 +225,8 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
             "inbound": InboundScript(config, store, clock, rng),
             "connected": ConnectedScript(config, store, recorder, clock, rng),
             "hangup": HangupScript(config, store, recorder, clock, rng),
+            "outbound": OutboundScript(config, store, clock, rng),
+            "answered": AnsweredScript(config, store, clock, rng, recorder=recorder),
         }
         for key in KEY_ACTIONS:
             scripts[key] = KeyScript(key, config, store, recorder, clock, rng)

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from controller.sandbox import Sandbox, SandboxError, SandboxInstance, default_root
+from controller.sandbox import Sandbox, SandboxError, SandboxInstance
 from controller.sandbox.host import is_alive
 from controller.store import SqliteStore
 from tests.asterisk_health import answers_ari, backtrace
-from tests.integration.conftest import OWNED, REPOSITORY, free_port
+from tests.integration.conftest import OWNED, free_port
+from tests.prepare import suite_sandbox
 
 # Files that play calls or kill processes for minutes, longest first, then the other
 # real-Asterisk files, then the quick ones: in parallel workers (pytest -n, a file to a
@@ -64,7 +65,7 @@ def fresh_db() -> Iterator[SqliteStore]:
 def sandbox() -> Sandbox:
     """The sandbox chroot, built once (about a minute) and reused afterwards."""
     try:
-        box = Sandbox(default_root(), REPOSITORY / "config" / "asterisk", REPOSITORY / "dialplan")
+        box = suite_sandbox()
         box.ensure_built()
         # A test run killed before its teardown leaves its instances running: stop them.
         for name in box.instances():

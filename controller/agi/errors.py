@@ -100,3 +100,12 @@ class UnsafeValue(AgiError):
     backslash, control character, or too long)."""
 
     error_id = "agi-unsafe-value"
+
+
+# -- the daemon's own side -----------------------------------------------------------
+class StoreFailed(AgiError):
+    """A script's write to the store failed: the script stops, the call goes on in the
+    dialplan, unrecorded. The message names the failure's type only: a store error's own
+    text may quote a value."""
+
+    error_id = "store-failed"

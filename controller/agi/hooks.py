@@ -9,9 +9,9 @@ FastAGI, driven by the site's dialplan (``dialplan/reccontrol-agi.conf``).
   the agent's channel (and the ``inbound`` script on the caller's): the agent's channel
   stops its recording, which goes into the vault; the caller's closes the call row.
 
-* ``agi://HOST:PORT/pause``, ``/resume``, ``/record``, ``/private``: the agent's keys,
-  run on the agent's channel by the shipped feature map
-  (``dialplan/reccontrol-features.conf``), each as the ARI path's key (A2, A4, A5).
+* ``agi://HOST:PORT/pause``, ``/resume``, ``/record``, ``/private``, ``/card``: the
+  agent's keys, run on the agent's channel by the shipped feature map
+  (``dialplan/reccontrol-features.conf``), each as the ARI path's key (A2, A4, A5, M2).
 
 All read the call's state from the store (the call id is the inherited
 ``RECCONTROL_CALL_ID``): a daemon restarted between the two still has all it needs (R1).
@@ -149,13 +149,24 @@ class HangupScript(_Hook):
             # The caller's channel is the one the call came in on (the inbound script
             # stored its unique id): its end is the call's.
             entry = still_open is not None and request.uniqueid == opening.call.channel_id
-            commands = opening.hung_up(holds_recording=holds, entry=entry)
+            outbound = entry and opening.call.direction == "outbound"
+            dial_status = await _dial_status(session) if outbound else None
+            commands = opening.hung_up(holds_recording=holds, entry=entry, dial_status=dial_status)
             await self._recorder.run(session, opening, commands)
 
 
+async def _dial_status(session: AgiSession) -> str | None:
+    """``DIALSTATUS`` of the channel the call began on: how an outbound call that
+    nobody decided ended (busy, not answered, …)."""
+    try:
+        return await session.get_variable("DIALSTATUS")
+    except AgiError:
+        return None
+
+
 class KeyScript(_Hook):
-    """One of the agent's keys (``pause``, ``resume``, ``record``, ``private``) on the
-    agent's channel: the call rebuilt from its row, the key taken by the ARI path's own
+    """One of the agent's keys (``pause``, ``resume``, ``record``, ``private``, ``card``) on
+    the agent's channel: the call rebuilt from its row, the key taken by the ARI path's own
     conversation, its commands carried out on this channel (and over AMI for a muted
     pause)."""
 

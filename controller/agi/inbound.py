@@ -20,10 +20,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import sqlite3
 from enum import StrEnum
 from typing import TypeGuard, get_args
 
-from controller.agi.errors import ChannelHungUp, UnsafeValue
+from controller.agi.errors import ChannelHungUp, StoreFailed, UnsafeValue
 from controller.agi.protocol import AgiRequest
 from controller.agi.session import AgiSession
 from controller.calls import commands as c
@@ -36,7 +37,7 @@ from controller.clock import Clock
 from controller.config.model import Config, Service
 from controller.privacy import caller_hash
 from controller.records import CallStart
-from controller.store import SqliteStore, StoreThread
+from controller.store import SqliteStore, StoreError, StoreThread
 
 log = logging.getLogger("reccontrol.agi")
 
@@ -51,6 +52,9 @@ ERROR_VARIABLE = "RECCONTROL_ERROR"
 UNKNOWN_SERVICE = "unknown-service"
 PATH = "agi"
 _STORE_COMMANDS = get_args(c.Store)
+STORE_FAILURES = (sqlite3.Error, StoreError, OSError, RuntimeError)
+"""What a store write raises when the database, or the thread writing to it, cannot
+take it (RuntimeError: the thread is stopped or not started)."""
 
 
 class Consent(StrEnum):
@@ -66,7 +70,11 @@ class Consent(StrEnum):
     """The announcement could not be played: nothing may be recorded (C1)."""
 
 
-class InboundScript:
+class Announcing:
+    """What the ``inbound`` and the outbound scripts share: the call row, the
+    announcement machine driven with ``STREAM FILE``, the objection ledger, and the
+    store writes through the store thread."""
+
     def __init__(
         self,
         config: Config,
@@ -79,44 +87,12 @@ class InboundScript:
         self._clock = clock
         self._rng = rng
 
-    async def __call__(self, session: AgiSession, request: AgiRequest) -> None:
-        name = request.argument("service") or ""
-        service = self._config.services.get(name)
-        if service is None:
-            # Validated by the request parser (no control character, bounded), so the
-            # name may be logged: it is the dialplan's, not the caller's.
-            log.warning(
-                "AGI inbound (channel %s): unknown service %r; %s=%s, nothing stored",
-                request.uniqueid, name[:40], ERROR_VARIABLE, UNKNOWN_SERVICE,
-            )  # fmt: skip
-            await session.set_variable(ERROR_VARIABLE, UNKNOWN_SERVICE)
-            return
-        call_id = new_id(self._rng, 64)
-        notice = await self._begin(call_id, service, request)
-        outcome: Outcome | None = Outcome.INTERRUPTED
-        try:
-            await session.set_variable(INHERITED + CALL_ID_VARIABLE, call_id)
-            await session.answer()
-            consent = await self._announce(session, request, notice)
-            if consent is Consent.INFORMED and await self._objected_before(notice):
-                consent = Consent.OBJECTED
-            await session.set_variable(INHERITED + CONSENT_VARIABLE, consent)
-            # From here the row stays open: the caller's hang-up closes it, or a
-            # restarted daemon that finds the channel gone (R1).
-            await session.set_variable("CHANNEL(hangup_handler_push)", HANGUP_HOOK)
-            outcome = None
-            log.info("call %s (%s, agi): handed back to the dialplan, %s", call_id, name, consent)
-        except ChannelHungUp:
-            outcome = Outcome.CALLER_HUNG_UP
-            log.info("call %s (%s, agi): the caller hung up", call_id, name)
-            raise
-        finally:
-            if outcome is not None:
-                await self._write(c.EndCall(call_id, outcome, None, notice.completed))
-
-    async def _begin(self, call_id: str, service: Service, request: AgiRequest) -> Announcement:
+    async def _open(
+        self, call_id: str, service: Service, request: AgiRequest, direction: str, number: str
+    ) -> str | None:
+        """Stores the call row (``path: agi``) on the request's channel; returns the
+        number's HMAC (the caller's inbound, the called party's outbound)."""
         privacy = self._config.privacy
-        number = request.caller_number
         hashed = caller_hash(privacy.caller_hmac_key, number, privacy.default_region)
         # Before the call's own rows, as on the ARI path: an objection kept under an
         # older HMAC of this number moves to the current one (C4).
@@ -127,19 +103,14 @@ class InboundScript:
         # read-only, to tell a call still going on from one that ended unseen (R1).
         at = self._clock.now()
         start = CallStart(
-            call_id, service.name, "inbound", at, hashed, request.uniqueid, path=PATH
+            call_id, service.name, direction, at, hashed, request.uniqueid, path=PATH
         )
         await self._write(c.BeginCall(start, service.announcement.version))
         log.info(
-            "call %s (%s, agi): started on channel %s", call_id, service.name, request.uniqueid
-        )
-        return Announcement(
-            call_id=call_id,
-            service=service,
-            caller_id=request.uniqueid,
-            caller_hash=hashed,
-            log_prefix=f"call {call_id} ({service.name}, agi)",
-        )
+            "call %s (%s, agi): %s, started on channel %s",
+            call_id, service.name, direction, request.uniqueid,
+        )  # fmt: skip
+        return hashed
 
     async def _announce(
         self, session: AgiSession, request: AgiRequest, notice: Announcement
@@ -207,7 +178,70 @@ class InboundScript:
         """Through the store thread, as the ARI path's executor writes the same command."""
         at = self._clock.now() if now is None else now
         days = self._config.privacy.objection_memory_days
-        await self._store.run(write_of(command, at, days))
+        try:
+            await self._store.run(write_of(command, at, days))
+        except STORE_FAILURES as exc:
+            # Typed, so the server tells the dialplan RECCONTROL_ERROR=store-failed
+            # rather than reporting a defect of ours.
+            kind = type(command).__name__
+            raise StoreFailed(f"the store refused {kind} ({type(exc).__name__})") from exc
+
+
+class InboundScript(Announcing):
+    async def __call__(self, session: AgiSession, request: AgiRequest) -> None:
+        name = request.argument("service") or ""
+        service = self._config.services.get(name)
+        if service is None:
+            # Validated by the request parser (no control character, bounded), so the
+            # name may be logged: it is the dialplan's, not the caller's.
+            log.warning(
+                "AGI inbound (channel %s): unknown service %r; %s=%s, nothing stored",
+                request.uniqueid, name[:40], ERROR_VARIABLE, UNKNOWN_SERVICE,
+            )  # fmt: skip
+            await session.set_variable(ERROR_VARIABLE, UNKNOWN_SERVICE)
+            return
+        call_id = new_id(self._rng, 64)
+        notice: Announcement | None = None
+        # Until the channel is handed back, whatever stops the script closes the row: a
+        # daemon stopped during the row's first write too, which may have landed.
+        outcome: Outcome | None = Outcome.INTERRUPTED
+        try:
+            try:
+                notice = await self._begin(call_id, service, request)
+            except StoreFailed:
+                # Each write is one transaction, rolled back on error: no row to close.
+                # The channel learns nothing of a call id: the call goes on unrecorded.
+                outcome = None
+                raise
+            await session.set_variable(INHERITED + CALL_ID_VARIABLE, call_id)
+            await session.answer()
+            consent = await self._announce(session, request, notice)
+            if consent is Consent.INFORMED and await self._objected_before(notice):
+                consent = Consent.OBJECTED
+            await session.set_variable(INHERITED + CONSENT_VARIABLE, consent)
+            # From here the row stays open: the caller's hang-up closes it, or a
+            # restarted daemon that finds the channel gone (R1).
+            await session.set_variable("CHANNEL(hangup_handler_push)", HANGUP_HOOK)
+            outcome = None
+            log.info("call %s (%s, agi): handed back to the dialplan, %s", call_id, name, consent)
+        except ChannelHungUp:
+            outcome = Outcome.CALLER_HUNG_UP
+            log.info("call %s (%s, agi): the caller hung up", call_id, name)
+            raise
+        finally:
+            if outcome is not None:
+                heard = notice is not None and notice.completed
+                await self._write(c.EndCall(call_id, outcome, None, heard))
+
+    async def _begin(self, call_id: str, service: Service, request: AgiRequest) -> Announcement:
+        hashed = await self._open(call_id, service, request, "inbound", request.caller_number)
+        return Announcement(
+            call_id=call_id,
+            service=service,
+            caller_id=request.uniqueid,
+            caller_hash=hashed,
+            log_prefix=f"call {call_id} ({service.name}, agi)",
+        )
 
 
 def _is_store(command: c.Command) -> TypeGuard[c.Store]:

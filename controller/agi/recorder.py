@@ -116,21 +116,30 @@ class AgiRecorder:
         opening: AgiOpening,
         commands: list[c.Command],
         channel: str = "",
+        *,
+        record_on: str = "",
     ) -> None:
         """In order; a refused MixMonitor feeds its failure back to the machine, whose
         commands (the row closed, an alert) run next. ``session``: the agent's channel's,
         or None for the daemon's own work (a pause at its limit), then done over AMI on
-        ``channel``, the agent channel's name."""
+        ``channel``, the agent channel's name. ``record_on``: the agent's channel to
+        start MixMonitor on when the session is another channel's (the called party's,
+        on an outbound call)."""
         pending = list(commands)
         while pending:
             command = pending.pop(0)
             if session is None:
                 await self._without_session(opening, command, channel)
             else:
-                pending[:0] = await self._one(session, opening, command, channel)
+                pending[:0] = await self._one(session, opening, command, channel, record_on)
 
     async def _one(
-        self, session: AgiSession, opening: AgiOpening, command: c.Command, channel: str
+        self,
+        session: AgiSession,
+        opening: AgiOpening,
+        command: c.Command,
+        channel: str,
+        record_on: str = "",
     ) -> list[c.Command]:
         call_id = opening.call.call_id
         match command:
@@ -138,8 +147,8 @@ class AgiRecorder:
                 log.log(logging.getLevelName(level.upper()), message)
             case c.StartRecording(name=name, fmt=fmt):
                 try:
-                    await self._start(session, name, fmt)
-                except AgiError as exc:
+                    await self._start(session, name, fmt, record_on)
+                except (AgiError, AmiError) as exc:
                     log.error("call %s: MixMonitor could not start (%s)", call_id, exc.error_id)
                     return opening.start_failed(name, exc.error_id)
                 opening.rec.started(name)
@@ -257,7 +266,8 @@ class AgiRecorder:
 
     async def agent_channel(self, call: OpenCall) -> str | None:
         """After a restart: the name of the channel holding the call's MixMonitor, found
-        over AMI (read-only) among the channels of the caller's call (same linked id)."""
+        over AMI (read-only) among the channels of the call (same linked id as the
+        channel it began on, which is the one recorded on an outbound call)."""
         ami = self._connected_ami()
         channels = await ami.channels()
         linked = next(
@@ -266,8 +276,6 @@ class AgiRecorder:
         for event in channels:
             name = event.get("Channel")
             if not name or not linked or event.get("Linkedid") != linked:
-                continue
-            if event.get("Uniqueid") == call.channel_id:
                 continue
             found = await ami.send("Getvar", {"Channel": name, "Variable": CALL_ID_VARIABLE})
             if found.get("Value") != call.call_id:
@@ -337,9 +345,15 @@ class AgiRecorder:
     def _file(spool: str, name: str, fmt: str) -> str:
         return f"{spool.rstrip('/')}/{RECORDING_FOLDER}/{name}.{fmt}"
 
-    async def _start(self, session: AgiSession, name: str, fmt: str) -> None:
+    async def _start(self, session: AgiSession, name: str, fmt: str, record_on: str = "") -> None:
         path = await self._path(session, name, fmt)
         with self.holding(name):
+            if record_on:
+                # AGI runs applications on its own channel only. The agent's channel
+                # holds the recording on both directions, so that the agent's keys and
+                # hang-up handler, run there, find it as on an inbound call.
+                await self._connected_ami().mixmonitor(record_on, path, f"i({MIXMONITOR_ID})")
+                return
             result = await session.exec_application("MixMonitor", f"{path},i({MIXMONITOR_ID})")
         if result != 0:
             raise MixMonitorRefused(f"MixMonitor answered {result}")

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from controller.calls import commands as c
 from controller.calls.conversation import CallSettings, Conversation
 from controller.calls.deciding import decide_and_start
+from controller.calls.outbound import NUMBER
 from controller.calls.parties import Outcome
 from controller.calls.recording import (
     PAUSE_TIMER,
@@ -36,11 +39,18 @@ from controller.records import OpenCall
 INFORMED = "informed"
 """``RECCONTROL_CONSENT`` of a caller who heard the announcement and did not object."""
 OBJECTED = "objected"
-KEY_ACTIONS = ("pause", "resume", "record", "private")
+ACTION_OF_SCRIPT = {
+    "pause": "pause",
+    "resume": "resume",
+    "record": "start",
+    "private": "private",
+    "card": "card",
+}
 """The agents' keys of this path, each a FastAGI script the shipped feature map runs on
-the agent's channel (``dialplan/reccontrol-features.conf``)."""
-_ACTION_OF_SCRIPT = {"pause": "pause", "resume": "resume", "record": "start", "private": "private"}
-"""Script name to the ``agent_keys`` action the ARI path's conversation knows it by."""
+the agent's channel (``dialplan/reccontrol-features.conf``), to the ``agent_keys``
+action the ARI path's conversation knows it by. The payment key is not one of them: the
+payment IVR needs the caller in a bridge of the daemon's."""
+KEY_ACTIONS = tuple(ACTION_OF_SCRIPT)
 AGENT_CHANNEL = "agent"
 """Where the conversation's feedback sounds go: the recorder plays them on the session
 of the agent's channel, the only one a key script runs on."""
@@ -132,7 +142,7 @@ class AgiOpening:
         now: dt.datetime,
         holds_recording: bool = True,
     ) -> list[c.Command]:
-        """A key script (``pause``, ``resume``, ``record``, ``private``) run by the
+        """A key script (``pause``, ``resume``, ``record``, ``private``, ``card``) run by the
         feature map on the agent's channel. A call never decided (no agent answered
         through the shipped subroutine) takes no key; the payment IVR is the ARI path's
         alone, so there is no payment to refuse here. ``holds_recording``: the channel
@@ -145,7 +155,7 @@ class AgiOpening:
         if self.rec.live and not holds_recording:
             return [talk.feedback(False), self._log(f"key '{script}' from a channel not recorded")]
         return talk.action(
-            _ACTION_OF_SCRIPT[script],
+            ACTION_OF_SCRIPT[script],
             now,
             payment_refusal=lambda: "payments are not taken over FastAGI",
             caller_objected=caller_objected,
@@ -179,9 +189,14 @@ class AgiOpening:
         return self.rec.start_failed(name, error_id, None, may_retry=False)
 
     # -- a channel of the call hung up -------------------------------------------------
-    def hung_up(self, *, holds_recording: bool, entry: bool) -> list[c.Command]:
+    def hung_up(
+        self, *, holds_recording: bool, entry: bool, dial_status: str | None = None
+    ) -> list[c.Command]:
         """``holds_recording``: the channel that hung up is the one MixMonitor records
-        (the agent's); ``entry``: it is the caller's, whose end closes the call row.
+        (the agent's); ``entry``: it is the channel the call began on (the caller's, or
+        the agent's on an outbound call), whose end closes the call row;
+        ``dial_status``: that channel's ``DIALSTATUS``, which tells how an outbound call
+        nobody decided ended.
 
         The recording stops and goes to the vault through the ARI path's intake
         (:class:`~controller.calls.commands.TakeInRecording`); a caller who objected
@@ -196,14 +211,79 @@ class AgiOpening:
                 commands += self.rec.stop()
                 commands += self.rec.ended(False, "", may_retry=False)
         if entry:
-            answered = self.call.decision is not None
-            commands.append(self.end(Outcome.COMPLETED if answered else Outcome.CALLER_HUNG_UP))
+            commands.append(self.end(self._outcome(dial_status)))
         return commands
+
+    def _outcome(self, dial_status: str | None) -> Outcome:
+        if self.call.decision is not None:
+            return Outcome.COMPLETED
+        if self.call.direction == "outbound":
+            return not_answered(dial_status)
+        return Outcome.CALLER_HUNG_UP
 
     def end(self, outcome: Outcome) -> c.EndCall:
         decision = self.call.decision
         agent_id = decision.agent_id if decision is not None else None
         return c.EndCall(self.call.call_id, outcome, agent_id, self.call.announcement_completed)
+
+
+# -- an agent's outbound call (C6) ----------------------------------------------------------
+class OutboundRefusal(StrEnum):
+    """Why the ``outbound`` script opened no call; the value is the error id the
+    dialplan reads in ``RECCONTROL_ERROR``. The call goes on, unannounced and
+    unrecorded, as the site's dialplan dials it."""
+
+    UNKNOWN_SERVICE = "unknown-service"
+    NOT_OUTBOUND = "not-outbound"
+    """The service has no ``outbound`` section: it takes no outbound calls."""
+    BAD_NUMBER = "bad-number"
+    """No ``number`` argument, or not a phone number (digits, an optional leading +)."""
+
+
+@dataclass(frozen=True)
+class OutboundAsk:
+    """What the agent's channel asked the ``outbound`` script for, checked."""
+
+    service: Service
+    number: str = field(repr=False)
+    """The number dialled: hashed for the row, never stored nor logged."""
+
+
+def outbound_ask(
+    services: Mapping[str, Service], service_name: str, number: str
+) -> OutboundAsk | OutboundRefusal:
+    """The service and number of an outbound call over FastAGI, checked as the ARI
+    path checks them (:class:`~controller.calls.starting.OutboundRequest`): a service
+    that takes outbound calls, a number made of digits."""
+    service = services.get(service_name)
+    if service is None:
+        return OutboundRefusal.UNKNOWN_SERVICE
+    if service.outbound is None:
+        return OutboundRefusal.NOT_OUTBOUND
+    if NUMBER.fullmatch(number) is None:
+        return OutboundRefusal.BAD_NUMBER
+    return OutboundAsk(service, number)
+
+
+_DIAL_OUTCOMES = {
+    "ANSWER": Outcome.COMPLETED,
+    "BUSY": Outcome.BUSY,
+    "NOANSWER": Outcome.NO_ANSWER,
+    "CANCEL": Outcome.AGENT_HUNG_UP,
+    "CONGESTION": Outcome.FAILED,
+    "CHANUNAVAIL": Outcome.FAILED,
+}
+"""Dial()'s ``DIALSTATUS`` to the outcome stored, as the ARI path's outbound outcomes."""
+
+
+def not_answered(dial_status: str | None) -> Outcome:
+    """How an outbound call that was never decided ended, from the agent channel's
+    ``DIALSTATUS``. ``ANSWER``: answered, but the announcement's script never ran (the
+    daemon unreachable), so the call went on unrecorded. No status: the agent hung up
+    before ``Dial()``."""
+    if not dial_status:
+        return Outcome.AGENT_HUNG_UP
+    return _DIAL_OUTCOMES.get(dial_status, Outcome.FAILED)
 
 
 def _snapshot(call: OpenCall, service: Service) -> RecordingSnapshot | None:

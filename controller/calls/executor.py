@@ -22,6 +22,7 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.asterisk_view import AsteriskQueries
 from controller.calls.ids import far_side_id
+from controller.calls.left_open import LeftOpenCalls
 from controller.calls.recording import RECORDING_FAILED
 from controller.calls.store_writes import Write, write_of
 from controller.calls.timers import CallTimers
@@ -30,7 +31,6 @@ from controller.config.model import Config
 from controller.payments.charge import REDIRECT_REFUSED, ChargeRequest
 from controller.payments.gateway import PaymentGateway, charge_or_unavailable
 from controller.recordings import LocalVault
-from controller.records import OpenCall
 from controller.retention.intake import Intake, VaultIntake
 from controller.stoppoints import ASKED as STOPS_ASKED
 from controller.stoppoints import stop_asked, stop_point
@@ -81,6 +81,8 @@ class CommandExecutor:
         self._intake = VaultIntake(vault=vault, store=store, clock=clock)
         self.asterisk = AsteriskQueries(client, config)
         """What the router and the gap recovery ask Asterisk."""
+        self.left_open = LeftOpenCalls(store, clock)
+        """What the router asks the store about calls a previous run left open."""
         self._sink: CallSink | None = None
         self._timers = CallTimers(self._fire)
         self._background: set[asyncio.Future[Any]] = set()
@@ -222,16 +224,6 @@ class CommandExecutor:
             log.exception(
                 "call %s: recording %s: its row could not be written", call_id, opened.recording_id
             )
-
-    # -- calls a previous run left open (R1) ----------------------------------------
-    async def open_calls(self) -> list[OpenCall]:
-        return await self._store.run(lambda s: s.open_calls())
-
-    async def close_interrupted(self, keep: set[str], only: set[str] | None = None) -> int:
-        """Closes the calls a previous run left open that nobody carries on; ``only``:
-        among those (see :meth:`SqliteStore.close_interrupted_calls`)."""
-        now = self._clock.now()
-        return await self._store.run(lambda s: s.close_interrupted_calls(now, keep, only))
 
     # -- store -----------------------------------------------------------------------
     async def _stop_before_write(self, command: c.Store) -> None:

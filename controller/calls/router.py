@@ -345,7 +345,8 @@ class EventRouter:
         what nobody carries on. Left for the next connection if Asterisk cannot say what
         it has: ending calls on a partial view would cut live ones."""
         try:
-            left = [oc for oc in await self._executor.open_calls() if oc.call_id not in self.calls]
+            left_open = await self._executor.left_open.read()
+            left = [oc for oc in left_open if oc.call_id not in self.calls]
         except Exception:
             log.exception("open calls unreadable; adoption left for the next connection")
             return
@@ -369,7 +370,11 @@ class EventRouter:
                 else:
                     if open_call.channel_id:
                         self._released.add(open_call.channel_id)
-                    await self._executor.run_batch(open_call.call_id, Batch(plan.commands))
+                    commands: list[c.Command] | None = plan.commands
+                    if open_call.path == "agi":
+                        commands = await self._executor.left_open.close_agi(plan.commands)
+                    if commands is not None:
+                        await self._executor.run_batch(open_call.call_id, Batch(commands))
             adopted = sum(1 for oc in left if oc.call_id in self.calls)
             log.warning(
                 "%d call(s) left open by a previous run: %d carried on, %d left to the "
@@ -382,7 +387,8 @@ class EventRouter:
         # Only the calls looked at above: one begun since (over FastAGI, whose server
         # answers before ARI is connected) is not the previous run's.
         looked_at = {oc.call_id for oc in left}
-        closed = await self._executor.close_interrupted(set(self.calls) | running, looked_at)
+        keep = set(self.calls) | running
+        closed = await self._executor.left_open.close_interrupted(keep, looked_at)
         if closed:
             log.warning("closed %d call(s) left open by a previous run", closed)
         self.adopted.set()

@@ -14,7 +14,7 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,13 @@ import click
 from controller.commands.sampling import sampling_report
 from controller.config import load_config
 from controller.config.windows import DAY_NAMES
-from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
+from controller.demo.site import (
+    RunningDaemon,
+    SandboxSite,
+    ScriptedRandom,
+    Switchboard,
+    free_port,
+)
 from controller.demo.sounds import write_speech, write_tones
 from controller.logs import setup_logging
 from controller.sandbox import Sandbox, SandboxInstance
@@ -64,6 +70,10 @@ class Scenario:
     private: bool = False
     outbound: bool = False
     """Alice's phone calls the customer ``caller``; ``caller_script`` is then Alice's."""
+    agi_agent: str | None = None
+    """The call goes over FastAGI: a dialplan-only site runs the ``inbound`` script,
+    then dials this agent (``Local/<agi_agent>@sim-agent``) with the shipped
+    ``reccontrol-agi-connected`` subroutine; the daemon never sees it in Stasis."""
 
 
 CALLERS = {
@@ -73,9 +83,11 @@ CALLERS = {
     "D": "+33100000004",
     "E": "+33100000005",
     "F": "0600000006",
+    "G": "+33100000007",
+    "H": "+33100000008",
 }
 
-SCENARIOS = (
+ARI_SCENARIOS = (
     Scenario("Caller objects during the announcement", "sales", "c-key-9-2-3", "A"),
     Scenario("Sampled: recorded after the announcement", "sales", "c-talk-16", "B", 0.05),
     Scenario("Caller objects mid-call: recording discarded", "sales", "c-key-9-13-2", "C", 0.05),
@@ -101,6 +113,26 @@ SCENARIOS = (
         outbound=True,
     ),
 )
+# Over FastAGI (docs/agi.md): the site's own dialplan announces through the daemon, then
+# dials the agent itself; MixMonitor on the agent's channel records.
+AGI_SCENARIOS = (
+    Scenario(
+        "FastAGI: recorded by MixMonitor; pause (*2/*3)",
+        "sales",
+        "c-talk-18",
+        "G",
+        0.05,
+        agi_agent="alice-pause",
+    ),
+    Scenario(
+        "FastAGI: caller objects (9), not recorded",
+        "sales",
+        "c-key-9-2-3",
+        "H",
+        agi_agent="alice-talk",
+    ),
+)
+SCENARIOS = ARI_SCENARIOS + AGI_SCENARIOS
 
 
 def _prompts(site: SandboxSite) -> dict[str, str]:
@@ -176,7 +208,10 @@ def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[st
             for key in ("number", "expiry", "cvv", "invalid", "approved", "declined", "unavailable")
         },
     }
-    data = site.config_data(services=services, agents=agents, payment=payment)
+    # The FastAGI calls reach the daemon on a port of its own (config_data adds the AMI
+    # section the FastAGI path needs).
+    agi = {"listen": f"127.0.0.1:{free_port()}"}
+    data = site.config_data(services=services, agents=agents, payment=payment, agi=agi)
     data["legal"] = {**data.get("legal", {}), **DEMO_LEGAL}
     return data
 
@@ -232,6 +267,19 @@ async def _run_one(daemon: RunningDaemon, board: Switchboard, scenario: Scenario
         await board.dial_out("alice", scenario.service, number, scenario.caller_script)
         calls = await daemon.wait_for_calls(before + 1, within=90)
         return calls[-1]
+    if scenario.agi_agent is not None:
+        agi = daemon.config.agi
+        if agi is None:
+            raise RuntimeError(f"{scenario.title}: the site's config has no agi section")
+        await board.site_call(
+            scenario.service,
+            scenario.caller_script,
+            CALLERS[scenario.caller],
+            agent=scenario.agi_agent,
+            agi_address=f"{agi.host}:{agi.port}",
+        )
+        calls = await daemon.wait_for_calls(before + 1, within=90)
+        return calls[-1]
     await board.call(
         scenario.service,
         scenario.caller_script,
@@ -251,7 +299,10 @@ async def _run_one(daemon: RunningDaemon, board: Switchboard, scenario: Scenario
 
 
 async def run_scenarios(
-    instance: SandboxInstance, workdir: Path, echo: Callable[[str], None]
+    instance: SandboxInstance,
+    workdir: Path,
+    echo: Callable[[str], None],
+    scenarios: Sequence[Scenario] = SCENARIOS,
 ) -> list[dict[str, Any]]:
     from controller.demo.payment_api import PaymentApi, make_certificates
 
@@ -260,14 +311,14 @@ async def run_scenarios(
     api = PaymentApi(make_certificates(workdir / "payment-api-ca"))
     await api.start()
     config = load_config(site.write_config(demo_config(site, api.url, api.certificates.ca)))
-    draws = [s.draw for s in SCENARIOS if s.draw is not None]
+    draws = [s.draw for s in scenarios if s.draw is not None]
     daemon = RunningDaemon(config, rng=ScriptedRandom(draws))
     await daemon.start()
     results = []
     try:
         async with aiohttp.ClientSession() as session:
             board = Switchboard(instance, session)
-            for number, scenario in enumerate(SCENARIOS, start=1):
+            for number, scenario in enumerate(scenarios, start=1):
                 echo(f"  call {number:>2}: {scenario.title} ...")
                 results.append(await _run_one(daemon, board, scenario))
     finally:
@@ -307,17 +358,24 @@ def _outcome(call: dict[str, Any]) -> tuple[str, str, str, str]:
     return call["outcome"], agent, decision, recording
 
 
-def report(results: list[dict[str, Any]], echo: Callable[[str], None]) -> None:
+def report(
+    results: list[dict[str, Any]],
+    echo: Callable[[str], None],
+    scenarios: Sequence[Scenario] = SCENARIOS,
+) -> None:
+    """One line a call. ``path``: the call row's, ``agi`` for a call that came over
+    FastAGI, ``-`` for a private call, whose row is gone."""
     echo("")
     echo(
-        f"{'#':>2}  {'scenario':<46} {'caller':<6} {'outcome':<16} {'agent':<6} "
+        f"{'#':>2}  {'scenario':<48} {'caller':<6} {'path':<4} {'outcome':<16} {'agent':<6} "
         f"{'decision':<40} recording"
     )
-    for number, (scenario, call) in enumerate(zip(SCENARIOS, results, strict=True), start=1):
+    for number, (scenario, call) in enumerate(zip(scenarios, results, strict=True), start=1):
         outcome, agent, decision, recording = _outcome(call)
+        path = call.get("path") or "-"
         echo(
-            f"{number:>2}  {scenario.title:<46} {scenario.caller:<6} {outcome:<16} {agent:<6} "
-            f"{decision:<40} {recording}"
+            f"{number:>2}  {scenario.title:<48} {scenario.caller:<6} {path:<4} {outcome:<16} "
+            f"{agent:<6} {decision:<40} {recording}"
         )
 
 

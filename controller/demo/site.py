@@ -221,6 +221,35 @@ class Switchboard:
             variables=channel_vars or None,
         )
 
+    async def site_call(
+        self,
+        service: str,
+        caller_script: str,
+        number: str,
+        *,
+        agent: str,
+        agi_address: str,
+        tag: str | None = None,
+    ) -> Channel:
+        """A call from ``number`` into a dialplan-only site (``sim-agi-dial``): the
+        ``inbound`` script of the daemon at ``agi_address`` announces ``service``, then
+        the site's own ``Dial()`` reaches ``Local/<agent>@sim-agent/n`` with the shipped
+        ``reccontrol-agi-connected`` subroutine. ``tag``: the suffix of the globals the
+        site's dialplan copies what the script left into (``SIM_AGI_CALL_ID_<tag>``)."""
+        return await self.client.originate(
+            f"Local/{service}@sim-agi-dial",
+            context="sim-caller",
+            extension=caller_script,
+            variables={
+                # Inherited by every channel of the call, hang-up handlers included.
+                "__RECCONTROL_AGI": agi_address,
+                "SIM_TAG": tag or secrets.token_hex(4),
+                "SIM_CALLER_NUMBER": number,
+                # /n: the Local channel stays, so MixMonitor stays on the agent's channel.
+                "SIM_AGENT": f"Local/{agent}@sim-agent/n",
+            },
+        )
+
     async def dial_out(self, agent: str, service: str, number: str, agent_script: str) -> Channel:
         """An outbound call: ``agent``'s phone dials ``number`` for ``service`` through
         reccontrol-outbound; the agent follows ``agent_script`` (an extension of the

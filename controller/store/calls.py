@@ -178,13 +178,20 @@ class CallStore(StorePart):
         outcome: str,
         agent_id: str | None,
         announcement_completed: bool,
-    ) -> None:
+        *,
+        only_open: bool = False,
+    ) -> bool:
+        """Closes the call; returns whether the row changed. ``only_open``: not if it is
+        closed already, by someone who knew better how it ended (a FastAGI call's hang-up
+        hook), the check and the write being one transaction."""
         with self.transaction() as db:
-            db.execute(
+            cursor = db.execute(
                 "UPDATE calls SET ended_at = ?, outcome = ?, agent_id = ?, "
-                "announcement_completed = ? WHERE id = ?",
-                [to_text(at), outcome, agent_id, int(announcement_completed), call_id],
-            )
+                "announcement_completed = ? WHERE id = ? AND (? = 0 OR ended_at IS NULL)",
+                [to_text(at), outcome, agent_id, int(announcement_completed), call_id,
+                 int(only_open)],
+            )  # fmt: skip
+            return cursor.rowcount > 0
 
     def open_pause(
         self,

@@ -1,8 +1,9 @@
-"""The agent's pause key while the daemon is down, on the FastAGI path (A5, R1): the
-shipped key subroutine finds the FastAGI server unreachable, stops the MixMonitor itself
-and plays the refused tone; what the agent says after the key never reaches the file.
-The daemon, back, does not start the recording again by itself, and the hang-up hook
-vaults what was recorded before the key."""
+"""The agent's protective keys while the daemon is down, on the FastAGI path: pause (A5),
+private (A2) and card (M2), R1. The shipped key subroutine finds the FastAGI server
+unreachable, stops the MixMonitor itself and plays the refused tone, which the agent
+hears; what the agent says after the key never reaches the file. The daemon, back, does
+not start the recording again by itself, and the hang-up hook vaults what was recorded
+before the key."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ import pytest
 from controller.ari import AriClient
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
-from tests.audio import dtmf_keys, read_wav, tone_seconds
+from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds
 from tests.faults.daemon import DaemonProcess
 from tests.faults.site import direct_client, fault_config
 from tests.faults.test_agi_killed import no_channels, recording_live, rows
 from tests.integration.conftest import free_port
-from tests.waiting import until
+from tests.waiting import eventually, until
 
 CALLER_NUMBER = "+33611118888"
 MARKER = 2600.0  # what the agent says after the pause key
@@ -33,9 +34,9 @@ def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
     return SandboxSite(asterisk, tmp_path / "site")
 
 
-async def site_call(client: AriClient, port: int, tag: str) -> None:
+async def site_call(client: AriClient, port: int, tag: str, agent: str = "waitpause") -> None:
     """A caller who talks 22 s into the dialplan-only site, which dials Alice's
-    ``waitpause`` phone with the shipped connected subroutine."""
+    ``waitpause`` phone (or ``agent``) with the shipped connected subroutine."""
     await client.originate(
         "Local/sales@sim-agi-dial",
         context="sim-caller",
@@ -44,7 +45,7 @@ async def site_call(client: AriClient, port: int, tag: str) -> None:
             "__RECCONTROL_AGI": f"127.0.0.1:{port}",
             "SIM_TAG": secrets.token_hex(4),
             "SIM_CALLER_NUMBER": CALLER_NUMBER,
-            "SIM_AGENT": f"Local/alice-waitpause-{tag}@sim-agent/n",
+            "SIM_AGENT": f"Local/alice-{agent}-{tag}@sim-agent/n",
         },
     )
 
@@ -158,3 +159,80 @@ async def test_a5_r1_a_pause_open_across_a_restart_keeps_its_limit(
     # The marker lasts 9 s after the key: its first 5 s (give or take the restart) are
     # out, the rest is in, resumed by the restarted daemon.
     assert 2.5 <= tone_seconds(audio, MARKER) <= 4.5
+
+
+REFUSED_TONE = 345.0
+"""The fundamental of Asterisk's ``beeperr`` (0.36 s; harmonics at 690 and 1030 Hz):
+neither party's voice nor the marker."""
+
+
+async def heard_by_agent(site: SandboxSite, tag: str) -> Audio:
+    """What the ``waitkey`` agent's channel received, once Asterisk closed the file."""
+    path = site.instance.sounds_dir / f"heard-agent-{tag}.wav"
+
+    async def complete() -> Audio | None:
+        if not path.exists():
+            return None
+        audio = read_wav(path)
+        return audio if audio.duration > 8.0 else None
+
+    return await eventually(complete, "the audio the agent heard")
+
+
+@pytest.mark.parametrize(("key", "what"), [("*7", "private"), ("*5", "card")])
+async def test_a2_m2_r1_private_and_card_keys_with_the_daemon_down_stop_the_recording(
+    site: SandboxSite, tmp_path: Path, key: str, what: str
+) -> None:
+    """The private key (A2) and the card key (M2) pressed while the daemon is stopped:
+    the shipped subroutine stops the MixMonitor in the dialplan, so the marker the agent
+    hums after the key is not in the file, and the agent's channel receives the refused
+    tone. Nothing the daemon did not hear is stored: no pause, no private-call count."""
+    port = free_port()
+    agi = {"listen": f"127.0.0.1:{port}", "read_timeout_seconds": 5}
+    config = fault_config(site, target="Local/alice-talk@sim-agent", agi=agi)
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    store = site.workdir / "reccontrol.sqlite3"
+    tag = secrets.token_hex(4)
+    before = frozenset(site.instance.recording_dir.glob("*.wav"))
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = direct_client(site.instance, session)
+            await daemon.start()
+            try:
+                await daemon.wait_for("ARI events: connected")
+                await site_call(client, port, tag, agent="waitkey")
+                await until(lambda: recording_live(store), "MixMonitor records the call", 30.0)
+                await until(
+                    lambda: recorded_bytes(site, before) > 2 * 16000, "two seconds recorded", 30.0
+                )
+                await daemon.stop()
+                await client.request(
+                    "POST", "/asterisk/variable", {"variable": f"SIM_GO_{tag}", "value": key}
+                )
+                # The key, then the 3 s marker and the agent's voice, with nobody listening.
+                await asyncio.sleep(4.5)
+                await daemon.start()
+                await daemon.wait_for("ARI events: connected")
+                await no_channels(client)
+                await until(
+                    lambda: bool(rows(store, "SELECT 1 FROM calls WHERE ended_at")), "closed", 30.0
+                )
+                await until(lambda: not recording_live(store), "the recording settled", 30.0)
+            finally:
+                await daemon.stop()
+        heard = await heard_by_agent(site, tag)
+    finally:
+        for path in site.instance.sounds_dir.glob(f"heard-agent-{tag}*.wav"):
+            path.unlink()
+
+    (recording,) = rows(store, "SELECT * FROM recordings")
+    assert recording["state"] == "stored", what
+    assert rows(store, "SELECT * FROM pauses") == []
+    assert rows(store, "SELECT * FROM private_call_counts") == []
+    audio = read_wav(Path(recording["path"]))
+    assert tone_seconds(audio, MARKER) == 0.0
+    assert dtmf_keys(audio) == []
+    assert tone_seconds(audio, AGENT_VOICE) > 1.5
+    assert tone_seconds(audio.slice(audio.duration - 1.0, audio.duration), AGENT_VOICE) < 1.0
+    # The refused tone, once: beeperr is 0.36 s, about half of it on its fundamental.
+    assert 0.1 <= tone_seconds(heard, REFUSED_TONE) <= 0.4

@@ -11,10 +11,20 @@ import random
 
 from controller.calls import commands as c
 from controller.calls.adoption import Released
-from controller.calls.agi_opening import AgiOpening, Connected, LeftRunning, after_restart
+from controller.calls.agi_opening import (
+    AgiOpening,
+    Connected,
+    LeftRunning,
+    OutboundAsk,
+    OutboundRefusal,
+    after_restart,
+    not_answered,
+    outbound_ask,
+)
+from controller.calls.parties import Outcome
 from controller.calls.recording import RecState
 from controller.config.model import Agent
-from controller.config.service_model import PauseSettings
+from controller.config.service_model import Outbound, PauseSettings
 from controller.records import OpenCall
 from tests.factories import make_agent, make_service
 from tests.unit.test_adoption import NAME, decision, plan, recording_row, view
@@ -265,3 +275,81 @@ def test_a5_a2_keys_from_a_channel_that_does_not_hold_the_recording_are_refused(
         commands = keyed(recording_call(), script, holds=False)
         assert [type(x) for x in commands if not isinstance(x, c.Log)] == [c.Play]
         assert of(commands, c.Play)[0].media == "sound:beeperr"
+
+
+# -- an agent's outbound call (C6) ------------------------------------------------------
+def test_c6_an_outbound_ask_is_checked_as_on_the_ari_path() -> None:
+    """A known service with an outbound section and a number of digits (an optional
+    leading +); anything else is a typed refusal whose value is the dialplan's error id.
+    A number that could add a second Dial() target is refused (A2, R2)."""
+    sales = make_service(outbound=Outbound(dial="PJSIP/{number}@trunk"))
+    services = {"sales": sales, "support": make_service(name="support")}
+    ask = outbound_ask(services, "sales", "+33612345678")
+    assert isinstance(ask, OutboundAsk)
+    assert (ask.service, ask.number) == (sales, "+33612345678")
+    assert "612345678" not in repr(ask)
+    refusals = [
+        outbound_ask(services, "nosuch", "0612345678"),
+        outbound_ask(services, "support", "0612345678"),
+        outbound_ask(services, "sales", ""),
+        outbound_ask(services, "sales", "0612345678&Local/900@x"),
+        outbound_ask(services, "sales", "06 12 34 56 78"),
+    ]
+    assert [r.value for r in refusals if isinstance(r, OutboundRefusal)] == [
+        "unknown-service", "not-outbound", "bad-number", "bad-number", "bad-number",
+    ]  # fmt: skip
+
+
+def test_c6_an_outbound_call_nobody_decided_ends_with_dials_status() -> None:
+    assert [
+        not_answered(s) for s in ("BUSY", "NOANSWER", "CANCEL", "CONGESTION", "ANSWER", "", None)
+    ] == [
+        Outcome.BUSY, Outcome.NO_ANSWER, Outcome.AGENT_HUNG_UP, Outcome.FAILED,
+        Outcome.COMPLETED, Outcome.AGENT_HUNG_UP, Outcome.AGENT_HUNG_UP,
+    ]  # fmt: skip
+    assert not_answered("SOMETHING-NEW") is Outcome.FAILED
+
+
+def test_c6_the_agents_hang_up_closes_an_outbound_call_with_its_outcome() -> None:
+    """The agent's channel is the one an outbound call began on: its end closes the
+    row, decided (completed) or not (Dial()'s status); an inbound caller's, as before."""
+    outbound = fresh_call(direction="outbound", announcement_completed=False)
+    opening = AgiOpening(outbound, make_service(), SETTINGS, random.Random(1))
+    (end,) = opening.hung_up(holds_recording=False, entry=True, dial_status="BUSY")
+    assert isinstance(end, c.EndCall) and end.outcome is Outcome.BUSY
+    inbound = AgiOpening(fresh_call(), make_service(), SETTINGS, random.Random(1))
+    (end,) = inbound.hung_up(holds_recording=False, entry=True)
+    assert isinstance(end, c.EndCall) and end.outcome is Outcome.CALLER_HUNG_UP
+
+
+# -- the card key (M2) ------------------------------------------------------------------------
+def test_m2_the_card_key_pauses_first_with_reason_card_and_its_own_limit() -> None:
+    card = PauseSettings(max_seconds=60, card_max_seconds=45)
+    commands = keyed(recording_call(), "card", pause=card)
+    assert commands[0] == c.PauseRecording(NAME, mute=False)
+    (opened,) = of(commands, c.OpenPause)
+    assert (opened.paused_by, opened.reason) == ("alice", "card")
+    assert c.StartTimer("pause", 45) in commands
+    assert of(commands, c.Play)[0].media == "sound:beep"
+    silence = keyed(recording_call(), "card", pause=PauseSettings(mode="silence"))
+    assert silence[0] == c.PauseRecording(NAME, mute=True)
+
+
+def test_m2_a_card_pause_refuses_the_resume_key_when_it_ends_by_timeout_only() -> None:
+    refused = keyed(paused_call("card"), "resume", pause=PauseSettings(card_resume="timeout"))
+    assert [type(x) for x in refused if not isinstance(x, c.Log)] == [c.Play]
+    assert of(refused, c.Play)[0].media == "sound:beeperr"
+    resumed = keyed(paused_call("card"), "resume")
+    assert resumed[:2] == [c.ResumeRecording(NAME, False), c.ClosePause("p1", c.PauseEnd.AGENT)]
+
+
+def test_m2_a_card_pause_at_its_limit_is_resumed_with_the_card_alert() -> None:
+    card = make_service(pause=PauseSettings(max_seconds=600, card_max_seconds=30))
+    opening = AgiOpening(paused_call("card"), card, SETTINGS, random.Random(1))
+    commands = opening.pause_timer("p1", NOW)
+    assert commands[:2] == [c.ResumeRecording(NAME, False), c.ClosePause("p1", c.PauseEnd.TIMEOUT)]
+    (alert,) = of(commands, c.AddAlert)
+    assert alert.kind == c.AlertKind.CARD_PAUSE_TIMEOUT and "30 s" in alert.message
+    # After a restart, what is left is counted against the card's limit too.
+    again = AgiOpening(paused_call("card"), card, SETTINGS, random.Random(1))
+    assert again.pause_left(NOW + dt.timedelta(seconds=10)) == 20.0
