@@ -129,8 +129,8 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
         for failure in reaction["failures"]:
             lines.append(f"  ! {failure}")
         lines.append("")
-    lines += _agi_key_lines(results.get("agi_keys"))
     lines += _flood_lines(results.get("agi_flood"))
+    lines += _agi_key_lines(results.get("agi_keys"))
 
     lines.append(
         "2. Hot path, no I/O: ns per operation (tight loop: median and min of the repeats; "
