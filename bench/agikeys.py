@@ -50,7 +50,7 @@ SERVICE_PREFIX = "agi-"
 """The bench site's FastAGI services: ``agi-skip``, ``agi-silence`` (bench/reaction.py)."""
 KEY_GAP_SECONDS = 0.1
 """Between two keys of a call (pause, then resume): the daemon sleeps in between, as
-between an agent's keys, at a tenth of the ARI calls' 400 ms to keep the run short."""
+between an agent's keys, at a quarter of the ARI calls' 400 ms to keep the run short."""
 CALLER_NUMBER = "+33611112222"
 """Fictitious, as on the ARI side's calls."""
 AGENT_CHANNEL = "Local/alice-agi@sim-agent-{index:08x};1"
@@ -121,7 +121,9 @@ class AgiChannel:
         if named:
             self.monitors += 1
             self.variables[named.group(1)] = f"0x7f00{self.monitors:08x}"
-        if "a" not in options.split("(")[0] or not os.path.exists(path):
+        # The option letters before i(…): with a (the resume's), the file goes on.
+        appending = "a" in options.split("(")[0]
+        if not (appending and os.path.exists(path)):
             _silent_wav(Path(path))
 
 
@@ -181,7 +183,7 @@ class AmiStandIn:
                 answer = f"Response: Success\r\nActionID: {fields.get('actionid', '')}\r\n\r\n"
                 writer.write(answer.encode())
                 fields = {}
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:
             pass
         finally:
             writer.close()
