@@ -140,13 +140,17 @@ class SplitProbe:
         setattr(client, "pause_recording", timed_pause)  # noqa: B010
 
 
-def site_config(site: SandboxSite, cycles: int) -> dict[str, Any]:
+def site_config(
+    site: SandboxSite, cycles: int, ami: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """``ami``: the daemon's AMI section (the FastAGI key bench's stand-in); None: the
+    sandbox Asterisk's."""
     site.instance.sounds_dir.mkdir(parents=True, exist_ok=True)
     announcement = site.tone_sound("bench-announce", [(1800.0, ANNOUNCEMENT_SECONDS)])
     everywhere = [{"days": "daily", "from": "00:00", "to": "24:00"}]
 
-    def service(target: str) -> dict[str, Any]:
-        return {
+    def service(target: str, **extra: Any) -> dict[str, Any]:
+        return extra | {
             "language": "fr",
             "purposes": ["training", "quality"],
             "announcement": {"sound": announcement, "version": "bench"},
@@ -162,19 +166,26 @@ def site_config(site: SandboxSite, cycles: int) -> dict[str, Any]:
         services={
             "pauses": service(f"Local/{agent_script(cycles)}@sim-agent"),
             "hold": service("Local/alice-talk@sim-agent"),
+            # Dialplan-only (FastAGI) calls, one service per pause mode (bench/agikeys.py).
+            "agi-skip": service("Local/alice-talk@sim-agent", pause={"mode": "skip"}),
+            "agi-silence": service("Local/alice-talk@sim-agent", pause={"mode": "silence"}),
         },
         agents={
             "alice": {"name": "Alice Martin", "endpoints": ["Local/alice-*"], "windows": everywhere}
         },
-        # The FastAGI server, with its defaults, for the flood bench (bench/agiflood.py).
+        # The FastAGI server, with its defaults, for the flood and key benches
+        # (bench/agiflood.py, bench/agikeys.py).
         agi={"listen": f"127.0.0.1:{free_port()}"},
+        **({"ami": ami} if ami is not None else {}),
     )
 
 
-async def start_daemon(site: SandboxSite, cycles: int, draws: int) -> RunningDaemon:
+async def start_daemon(
+    site: SandboxSite, cycles: int, draws: int, ami: dict[str, Any] | None = None
+) -> RunningDaemon:
     """The daemon as ``reccontrol run`` builds it; the caller sets up its logging."""
     site.prepare()
-    config = load_config(site.write_config(site_config(site, cycles)))
+    config = load_config(site.write_config(site_config(site, cycles, ami)))
     # Every sampling draw records; ids and everything else come from the OS CSPRNG.
     daemon = RunningDaemon(config, rng=ScriptedRandom([0.0] * draws))
     await daemon.start()

@@ -29,6 +29,11 @@ def _pct(value: Any) -> str:
     return f"{value * 100:.0f}%"
 
 
+def _times(value: Any) -> str:
+    text = _fmt(value)
+    return text if text == "-" else f"{text}x"
+
+
 def _table(header: list[str], rows: Iterable[list[str]], indent: str = "  ") -> list[str]:
     rows = [header, *rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -125,6 +130,7 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
             lines.append(f"  ! {failure}")
         lines.append("")
     lines += _flood_lines(results.get("agi_flood"))
+    lines += _agi_key_lines(results.get("agi_keys"))
 
     lines.append(
         "2. Hot path, no I/O: ns per operation (tight loop: median and min of the repeats; "
@@ -187,6 +193,74 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+AGI_MODES = {
+    "skip": "FastAGI, skip: EXEC StopMixMonitor read",
+    "silence": "FastAGI, silence: AMI MixMonitorMute read",
+}
+
+
+def _agi_key_lines(keys: dict[str, Any] | None) -> list[str]:
+    """1c: key -> pause on the FastAGI path, beside section 1's ARI figure."""
+    if keys is None:
+        return []
+    lines = [
+        "1c. Key -> pause on the FastAGI path, same run and daemon: FastAGI header written "
+        "-> protective command read by the Asterisk stand-in (another process)",
+        f"   {keys['calls']} call(s) per pause mode, {keys['cycles']} pause/resume cycles "
+        f"per call, keys {keys['key_gap_seconds'] * 1000:g} ms apart; milliseconds",
+    ]
+    rows = []
+    for mode, label in AGI_MODES.items():
+        s = keys["modes"][mode]
+        rows.append(
+            [
+                label,
+                str(s["n"]),
+                _fmt(s["median"], 3),
+                _fmt(s["p95"], 3),
+                _fmt(s["max"], 3),
+                _times(s["ratio_median"]),
+                _times(s["ratio_p95"]),
+                _pct(s["under_budget"]),
+            ]
+        )
+    ari = keys["ari"]
+    rows.append(
+        [
+            "ARI (section 1): frame read -> 204",
+            str(ari["n"]),
+            _fmt(ari["median"], 3),
+            _fmt(ari["p95"], 3),
+            _fmt(ari["max"], 3),
+            "",
+            "",
+            _pct(keys["ari_under_budget"]),
+        ]
+    )
+    header = ["", "n", "median", "p95", "max", "/ARI med", "/ARI p95", f"< {BUDGET_MS:g} ms"]
+    lines += _table(header, rows)
+    split = {mode: keys["modes"][mode]["split_ms"] for mode in AGI_MODES}
+    lines.append("  where the FastAGI time goes (medians, ms):")
+    lines += _table(
+        ["", *AGI_MODES],
+        [
+            [
+                "header written -> daemon's first command read (accept, header)",
+                *(_fmt(split[m]["header_to_first_command"], 3) for m in AGI_MODES),
+            ],
+            [
+                "-> protective command read (GET VARIABLEs, store reads, conversation)",
+                *(_fmt(split[m]["first_command_to_protective"], 3) for m in AGI_MODES),
+            ],
+        ],
+        indent="    ",
+    )
+    for failure in keys["failures"]:
+        lines.append(f"  ! {failure}")
+    lines.append("")
+    return lines
+
+
 def _flood_lines(flood: dict[str, Any] | None) -> list[str]:
     """1b: the same reaction with the FastAGI server flooded by a second process."""
     if flood is None:
@@ -223,6 +297,15 @@ def key_figures(results: dict[str, Any]) -> dict[str, float]:
         figures["reaction median reccontrol (ms)"] = reaction["reccontrol"]["median"]
         figures["reaction median baseline (ms)"] = reaction["baseline"]["median"]
         figures["reaction ratio of medians"] = reaction["ratio_median"]
+    keys = results.get("agi_keys")
+    if keys:
+        for mode in AGI_MODES:
+            measured = keys["modes"][mode]
+            # null when nothing was measured (a failed run): nothing to compare.
+            if measured["median"] is not None:
+                figures[f"FastAGI key -> pause median, {mode} (ms)"] = measured["median"]
+            if measured["ratio_median"] is not None:
+                figures[f"FastAGI / ARI, medians, {mode}"] = measured["ratio_median"]
     flood = results.get("agi_flood")
     if flood:
         figures["reaction median, FastAGI flooded (ms)"] = flood["flooded"]["median"]

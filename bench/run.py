@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import agiflood, hotpath, memory, reaction
+from bench import agiflood, agikeys, hotpath, memory, reaction
 from bench.asterisk import bench_instance
 from bench.reaction import progress
 from bench.report import BUDGET_MS, render
@@ -165,29 +165,52 @@ async def _on_asterisk(
         # The daemon logs as in production (INFO), to a file rather than the terminal.
         handler = setup_logging("INFO", log_file)
         try:
-            daemon = await reaction.start_daemon(
-                site, args.cycles, draws=3 * args.calls + args.live_calls + 10
-            )
+            # Asterisk's side of the FastAGI calls, and the AMI the daemon is pointed at.
+            stand_in = await agikeys.StandIn.start()
             try:
-                progress(f"reaction time: {args.calls} call(s) x {args.cycles} pauses, each side")
-                run = await reaction.measure(daemon, site, args.calls, args.cycles)
-                results["meta"]["asterisk"] = run.asterisk_version
-                results["reaction"] = _reaction_results(run)
-                progress(
-                    f"reaction time with FastAGI flooded ({args.flood_idle} idle connections, "
-                    f"{args.flood_junk} junk senders): {args.calls} call(s) each way"
-                )
-                flooded = await agiflood.measure(
-                    daemon, site, args.calls, args.cycles, args.flood_idle, args.flood_junk
-                )
-                results["agi_flood"] = flooded.as_dict()
-                progress(f"memory: {args.live_calls} concurrent calls on Asterisk")
-                live = await memory.live_footprint(daemon, instance, args.live_calls)
-                results["memory"]["live"] = live.as_dict()
+                await _with_daemon(site, stand_in, instance, args, results)
             finally:
-                await daemon.stop()
+                await stand_in.stop()
         finally:
             logging.getLogger().removeHandler(handler)
+
+
+async def _with_daemon(
+    site: SandboxSite,
+    stand_in: agikeys.StandIn,
+    instance: SandboxInstance,
+    args: argparse.Namespace,
+    results: dict[str, Any],
+) -> None:
+    ami = agikeys.ami_section(site, stand_in.ami_port)
+    draws = 3 * args.calls + len(agikeys.MODES) * args.calls + args.live_calls + 10
+    daemon = await reaction.start_daemon(site, args.cycles, draws=draws, ami=ami)
+    try:
+        progress(f"reaction time: {args.calls} call(s) x {args.cycles} pauses, each side")
+        run = await reaction.measure(daemon, site, args.calls, args.cycles)
+        results["meta"]["asterisk"] = run.asterisk_version
+        results["reaction"] = _reaction_results(run)
+        progress(
+            f"key -> pause on the FastAGI path: {args.calls} call(s) x {args.cycles} "
+            f"pauses in each of {', '.join(agikeys.MODES)}, alternating"
+        )
+        keys = await agikeys.measure(
+            daemon, site, stand_in, args.calls, args.cycles, run.reccontrol_ms
+        )
+        results["agi_keys"] = keys.as_dict()
+        progress(
+            f"reaction time with FastAGI flooded ({args.flood_idle} idle connections, "
+            f"{args.flood_junk} junk senders): {args.calls} call(s) each way"
+        )
+        flooded = await agiflood.measure(
+            daemon, site, args.calls, args.cycles, args.flood_idle, args.flood_junk
+        )
+        results["agi_flood"] = flooded.as_dict()
+        progress(f"memory: {args.live_calls} concurrent calls on Asterisk")
+        live = await memory.live_footprint(daemon, instance, args.live_calls)
+        results["memory"]["live"] = live.as_dict()
+    finally:
+        await daemon.stop()
 
 
 def _loadavg() -> list[float]:
@@ -219,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_start": _loadavg(),
         },
         "reaction": None,
+        "agi_keys": None,
         "agi_flood": None,
         "hot_path": {},
         "memory": {},
@@ -253,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     print(render(results, previous))
     print(f"results written to {args.output}")
     failures = (results["reaction"] or {}).get("failures", [])
+    failures += (results["agi_keys"] or {}).get("failures", [])
     failures += (results["agi_flood"] or {}).get("failures", [])
     return 1 if failures else 0
 
