@@ -130,11 +130,11 @@ def voice_stops_before(audio: Audio, marker: list[tuple[float, float]]) -> float
     """Where, in the file, the agent stops talking to press *2: the end of the run of the
     agent's voice that comes last before the marker (gaps under 100 ms joined), or, with
     no marker in the file, the end of the first run over 1 s. Not simply the first run,
-    as on the ARI path: on a loaded machine a frame or two can go missing around the
+    as on the ARI path: on a loaded machine a few frames can go missing around the
     moment the site's Dial() joins the agent to the caller, right after MixMonitor
     started."""
     spans = merged(tone_spans(audio, AGENT_VOICE), gap=0.1)
-    assert spans and spans[0][0] < 0.1, f"the file should open on the agent's voice: {spans}"
+    assert spans and spans[0][0] < 0.2, f"the file should open on the agent's voice: {spans}"
     if marker:
         return max(end for _, end in spans if end <= marker[0][0] + 0.05)
     return next((end for start, end in spans if end - start > 1.0), spans[0][1])
@@ -346,9 +346,9 @@ async def test_a3_a7_agi_queue_member_who_answers_over_sip_is_the_one_decided_on
         for answering, busy in (("alice", ()), ("bruno", ("alice",))):
             for name in busy:
                 await phones.busy(name)
-            await phones.agent(answering, [tone(AGENT_VOICE, 10000)])
-            caller = [tone(CALLER_VOICE, 11000)]
-            await phones.call("agi-sales", CALLER_NUMBER, caller, 8000, headers)
+            await phones.agent(answering, [tone(AGENT_VOICE, 12000)])
+            caller = [tone(CALLER_VOICE, 13000)]
+            await phones.call("agi-sales", CALLER_NUMBER, caller, 10000, headers)
             await phones.finished()
             phones.forget_finished()
         calls = await flow.daemon.wait_for_calls(2)
