@@ -31,6 +31,7 @@ from controller.agi.protocol import AgiRequest
 from controller.agi.recorder import MIXMONITOR_ID, STOPPED_FIRST, AgiRecorder
 from controller.agi.session import AgiSession
 from controller.ami import AmiClient, AmiError
+from controller.calls import commands as c
 from controller.calls.agi_opening import OBJECTED, AgiOpening, Connected
 from controller.calls.conversation import CallSettings
 from controller.clock import Clock
@@ -183,10 +184,18 @@ class KeyScript(_Hook):
         self._name = name
 
     async def __call__(self, session: AgiSession, request: AgiRequest) -> None:
+        # Protective first, as the ARI path's pause: in silence mode nothing the agent
+        # says after the key may wait on the store or the decision to stay out of the
+        # file. What it takes comes with the request (the subroutine's arguments).
+        muted_first = False
+        if mutes_first(self._name, request):
+            muted_first = await self._recorder.mute_first(request.channel)
         call_id = await self._call_id(session)
         found = await self._store.run(lambda s: s.open_call(call_id)) if call_id else None
         opening = self._opening(found) if found is not None else None
         if opening is None:
+            if muted_first:
+                await self._recorder.unmute_refused(request.channel, after_sound=False)
             # A call made private is gone from the store: a key after it has nothing
             # to act on, which is no reason for the subroutine's fail-safe.
             await session.set_variable(ERROR_VARIABLE, UNKNOWN_CALL)
@@ -201,7 +210,14 @@ class KeyScript(_Hook):
         commands = opening.key(
             self._name, agent, caller_objected=objected, now=now, holds_recording=holds
         )
-        await self._recorder.run(session, opening, commands, channel=request.channel)
+        await self._recorder.run(
+            session, opening, commands, channel=request.channel, muted_first=muted_first
+        )
+        if muted_first and opening.rec.pause is None:
+            # Refused, or nothing to pause: the recording takes the conversation again,
+            # once the refused tone played while muted has left MixMonitor's buffer.
+            played = any(isinstance(x, c.Play) for x in commands)
+            await self._recorder.unmute_refused(request.channel, after_sound=played)
         # Read after the key's commands: in silence mode the mute comes first.
         stopped_first = await session.get_variable(STOPPED_FIRST) == "yes"
         if stopped_first and holds and opening.rec.can_pause():
@@ -209,6 +225,32 @@ class KeyScript(_Hook):
             # was refused, and the recording goes on.
             await self._recorder.restart(session, opening)
         await session.set_variable(KEY_RESULT, "done")
+
+
+MUTED_KEYS = ("pause", "card")
+"""The keys whose protection, in silence mode, is the daemon's ``MixMonitorMute``. The
+private key needs none: the shipped subroutine stops the recording itself, in every
+mode, before it asks the daemon (``RECCONTROL_STOPPED``)."""
+LIVE_ARGUMENT = "live"
+"""The key's query arguments, from the shipped subroutine: ``live=1`` when the channel
+holds the call's MixMonitor (``RECCONTROL_MIXMONITOR`` set), ``mode`` its pause mode
+(``RECCONTROL_PAUSE_MODE``), ``paused`` how its open pause was made
+(``RECCONTROL_PAUSED``, empty without one)."""
+MODE_ARGUMENT = "mode"
+PAUSED_ARGUMENT = "paused"
+
+
+def mutes_first(script: str, request: AgiRequest) -> bool:
+    """The key is a pause or card key on a channel whose recording runs, in silence
+    mode, and is not paused already: the daemon mutes it before anything else. A
+    subroutine that passes no arguments (an older copy) gets the mute in the decision's
+    order, as before."""
+    return (
+        script in MUTED_KEYS
+        and request.argument(LIVE_ARGUMENT) == "1"
+        and request.argument(MODE_ARGUMENT) == "silence"
+        and not request.argument(PAUSED_ARGUMENT)
+    )
 
 
 class PauseTimeouts(_Hook):

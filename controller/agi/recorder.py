@@ -128,20 +128,24 @@ class AgiRecorder:
         channel: str = "",
         *,
         record_on: str = "",
+        muted_first: bool = False,
     ) -> None:
         """In order; a refused MixMonitor feeds its failure back to the machine, whose
         commands (the row closed, an alert) run next. ``session``: the agent's channel's,
         or None for the daemon's own work (a pause at its limit), then done over AMI on
         ``channel``, the agent channel's name. ``record_on``: the agent's channel to
         start MixMonitor on when the session is another channel's (the called party's,
-        on an outbound call)."""
+        on an outbound call). ``muted_first``: :meth:`mute_first` muted the recording
+        already, so a muted pause is not sent a second ``MixMonitorMute``."""
         pending = list(commands)
         while pending:
             command = pending.pop(0)
             if session is None:
                 await self._without_session(opening, command, channel)
             else:
-                pending[:0] = await self._one(session, opening, command, channel, record_on)
+                pending[:0] = await self._one(
+                    session, opening, command, channel, record_on, muted_first
+                )
 
     async def _one(
         self,
@@ -150,6 +154,7 @@ class AgiRecorder:
         command: c.Command,
         channel: str,
         record_on: str = "",
+        muted_first: bool = False,
     ) -> list[c.Command]:
         call_id = opening.call.call_id
         match command:
@@ -176,7 +181,7 @@ class AgiRecorder:
                     await self.discard(call_id, name, opening.rec.fmt)
             case c.PauseRecording(name=name, mute=mute):
                 with self.holding(name):
-                    await self._pause(session, call_id, channel, mute)
+                    await self._pause(session, call_id, channel, mute, muted_first)
             case c.ResumeRecording(name=name):
                 with self.holding(name):
                     await self._resume(session, opening, name, channel)
@@ -215,8 +220,40 @@ class AgiRecorder:
                 pass
 
     # -- pauses (A5) -------------------------------------------------------------------
-    async def _pause(self, session: AgiSession, call_id: str, channel: str, mute: bool) -> None:
+    async def mute_first(self, channel: str) -> bool:
+        """A silence-mode pause or card key's protection, sent before the daemon reads
+        anything (the ARI path's pause sends its REST call first alike). False if AMI
+        could not mute: the decision's own pause then tries again, and stops the
+        recording if AMI fails again."""
+        try:
+            await self._ami_mute(channel, True)
+        except AmiError as exc:
+            log.warning("MixMonitorMute before the key's decision failed (%s)", exc.error_id)
+            return False
+        return True
+
+    async def unmute_refused(self, channel: str, *, after_sound: bool) -> None:
+        """Undoes :meth:`mute_first` for a key the decision refused (or found nothing
+        to pause for): the file holds silence from the key to here. ``after_sound``: the
+        refused tone just played to the agent, whose tail must not reach the file
+        (see :meth:`_resume`)."""
+        if after_sound:
+            await asyncio.sleep(_SOUND_TAIL_SECONDS)
+        try:
+            await self._ami_mute(channel, False)
+        except AmiError as exc:
+            log.error(
+                "the recording stays muted after a refused key: MixMonitorMute failed (%s)",
+                exc.error_id,
+            )
+
+    async def _pause(
+        self, session: AgiSession, call_id: str, channel: str, mute: bool, muted_first: bool
+    ) -> None:
         """Protective: whatever fails, the recording stops taking the agent's words."""
+        if mute and muted_first:
+            await self._mark(session, "mute")
+            return
         if mute:
             try:
                 await self._ami_mute(channel, True)

@@ -4,13 +4,15 @@ refuses (R2, T1: a failed recording is a row and an alert, the call goes on)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +21,7 @@ from controller.agi.inbound import InboundScript
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer, Script
 from controller.ami import AmiClient
+from controller.ami.protocol import AmiMessage
 from controller.clock import FixedClock
 from controller.config import Config, load_config
 from controller.config.model import AgiSettings, AmiSettings
@@ -27,12 +30,15 @@ from controller.recordings import LocalVault
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_agi import FakeAsterisk, header
+from tests.component.fake_ami import FakeAmi
+from tests.component.fake_ami import answer as fake_answer
 from tests.component.test_agi_inbound import TO_THE_END, UP
 from tests.integration.conftest import free_port
 from tests.sites import ENV, write_site
 
 NOW = dt.datetime(2026, 3, 4, 10, 0, tzinfo=dt.UTC)  # a Wednesday, in Alice's window
 AGENT_CHANNEL = "PJSIP/alice-00000002"
+T = TypeVar("T")
 
 
 class Sampled(random.Random):
@@ -257,3 +263,164 @@ async def test_a5_a2_a_recording_stopped_first_by_the_key_subroutine_runs_again_
     assert refused.index(again) < refused.index('SET VARIABLE "RECCONTROL_KEY" "done"')
     assert not [c for c in paused if c.startswith("EXEC MixMonitor")]
     assert pauses == [{"reason": "agent_key"}]
+
+
+class MuteGatedStore(StoreThread[SqliteStore]):
+    """The store, whose first read once :attr:`gating` is set waits for the AMI mute (a
+    barrier, bounded): it notes whether the mute had arrived before that read."""
+
+    def __init__(self, config: Config, muted: asyncio.Event) -> None:
+        super().__init__(lambda: SqliteStore.open(config.store.path), SqliteStore.close)
+        self.muted = muted
+        self.gating = False
+        self.muted_before_read: bool | None = None
+
+    async def run(self, fn: Callable[[SqliteStore], T]) -> T:
+        if self.gating:
+            self.gating = False
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(2.0):
+                    await self.muted.wait()
+            self.muted_before_read = self.muted.is_set()
+        return await super().run(fn)
+
+
+@dataclass
+class SilenceSite(Site):
+    ami: FakeAmi
+    gated: MuteGatedStore
+
+    def mutes(self) -> list[tuple[str | None, str | None]]:
+        """(channel, state) of each MixMonitorMute the daemon sent, in order."""
+        sent = [m for m in self.ami.received if m.get("Action") == "MixMonitorMute"]
+        return [(m.get("Channel"), m.get("State")) for m in sent]
+
+
+@pytest.fixture
+async def silence_site(tmp_path: Path) -> AsyncIterator[SilenceSite]:
+    config = load_config(write_site(tmp_path), ENV)
+    sales = config.services["sales"]
+    config.services["sales"] = dataclasses.replace(sales, pause=PauseSettings(mode="silence"))
+    config.recordings.asterisk_dir.mkdir(exist_ok=True)
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault.prepare()
+    muted = asyncio.Event()
+    fake = FakeAmi("s3cret")
+
+    def mute(message: AmiMessage) -> bytes:
+        if message.get("State") == "1":
+            muted.set()
+        return fake_answer(message)
+
+    fake.replies["MixMonitorMute"] = mute
+    port = await fake.start()
+    ami = AmiClient(AmiSettings("reccontrol", Secret("s3cret", "test"), "127.0.0.1", port))
+    await ami.connect()
+    store = MuteGatedStore(config, muted)
+    await store.start()
+    clock, rng = FixedClock(NOW), Sampled(7)
+    recorder = AgiRecorder(config, store, vault, clock, ami)
+    scripts: dict[str, Script] = {
+        "inbound": InboundScript(config, store, clock, rng),
+        "connected": ConnectedScript(config, store, recorder, clock, rng),
+        "pause": KeyScript("pause", config, store, recorder, clock, rng),
+        "card": KeyScript("card", config, store, recorder, clock, rng),
+    }
+    server = AgiServer(AgiSettings(port=free_port()), scripts)
+    await server.start()
+    yield SilenceSite(config, store, server, fake, store)
+    await server.stop()
+    await store.stop()
+    await ami.close()
+    await fake.stop()
+
+
+async def _inbound_call(site: Site) -> dict[str, str | list[str]]:
+    inbound = await site.run(
+        "inbound?service=sales", {"CHANNEL STATUS": UP, "STREAM FILE": TO_THE_END}
+    )
+    (line,) = [c for c in inbound if c.startswith('SET VARIABLE "__RECCONTROL_CALL_ID"')]
+    call_id = line.split('"')[3]
+    return {
+        'GET VARIABLE "RECCONTROL_CALL_ID"': f"200 result=1 ({call_id})",
+        'GET VARIABLE "RECCONTROL_CONSENT"': "200 result=1 (informed)",
+        'GET VARIABLE "ASTSPOOLDIR"': "200 result=1 (/var/spool/asterisk)",
+        'GET VARIABLE "RECCONTROL_MIXMONITOR"': "200 result=1 (RECCONTROL_MIXMONITOR)",
+        "EXEC": "200 result=0",
+    }
+
+
+LIVE_SILENCE = "?live=1&mode=silence&paused="
+"""What the shipped key subroutine passes for a running, unpaused silence-mode recording."""
+
+
+@pytest.mark.parametrize("key", ["pause", "card"])
+async def test_a5_a_silence_mode_key_is_muted_before_the_daemon_reads_the_store(
+    silence_site: SilenceSite, key: str
+) -> None:
+    """Silence mode: the pause and card keys' MixMonitorMute is the daemon's first act,
+    sent before any store read (the store's first read waits for it), and only once;
+    the pause row and the channel's RECCONTROL_PAUSED are written as before (A5)."""
+    site = silence_site
+    on_the_channel = await _inbound_call(site)
+    await site.run("connected", on_the_channel)
+
+    site.gated.gating = True
+    paused = await site.run(key + LIVE_SILENCE, on_the_channel)
+    (pause,) = await site.rows("SELECT reason, paused_by, ended_at FROM pauses")
+
+    assert site.gated.muted_before_read is True
+    assert site.mutes() == [(AGENT_CHANNEL, "1")]
+    assert not [c for c in paused if c.startswith("EXEC StopMixMonitor")]
+    assert 'SET VARIABLE "RECCONTROL_PAUSED" "mute"' in paused
+    assert paused[-1] == 'SET VARIABLE "RECCONTROL_KEY" "done"'
+    reason = "agent_key" if key == "pause" else "card"
+    assert (pause["reason"], pause["paused_by"], pause["ended_at"]) == (reason, "alice", None)
+
+
+async def test_a5_a_silence_mode_pause_the_decision_refuses_is_unmuted(
+    silence_site: SilenceSite,
+) -> None:
+    """A pause key on a call not decided yet (no agent answered through the shipped
+    subroutine) is muted first, then refused: the daemon unmutes it, writes no pause
+    row, and the subroutine's fail-safe is not needed (A5)."""
+    site = silence_site
+    on_the_channel = await _inbound_call(site)
+
+    refused = await site.run("pause" + LIVE_SILENCE, on_the_channel)
+
+    assert site.mutes() == [(AGENT_CHANNEL, "1"), (AGENT_CHANNEL, "0")]
+    assert await site.rows("SELECT * FROM pauses") == []
+    assert refused[-1] == 'SET VARIABLE "RECCONTROL_KEY" "done"'
+
+
+async def test_a5_a_silence_mode_pause_on_a_channel_without_a_call_is_unmuted(
+    silence_site: SilenceSite,
+) -> None:
+    """No open call on the channel: muted first, unmuted, told so on the channel."""
+    site = silence_site
+    commands = await site.run(
+        "pause" + LIVE_SILENCE, {'GET VARIABLE "RECCONTROL_CALL_ID"': "200 result=0"}
+    )
+    assert site.mutes() == [(AGENT_CHANNEL, "1"), (AGENT_CHANNEL, "0")]
+    assert 'SET VARIABLE "RECCONTROL_ERROR" "unknown-call"' in commands
+
+
+async def test_a5_a_key_on_a_paused_or_skip_mode_recording_is_not_muted_first(
+    silence_site: SilenceSite,
+) -> None:
+    """Already paused (``paused=mute``): the second pause key is refused and nothing is
+    muted or unmuted, so the open pause stays silent. Skip mode, or no running
+    recording: the daemon sends no mute of its own (A5)."""
+    site = silence_site
+    on_the_channel = await _inbound_call(site)
+    await site.run("connected", on_the_channel)
+    await site.run("pause" + LIVE_SILENCE, on_the_channel)
+    before = site.mutes()
+
+    await site.run("pause?live=1&mode=silence&paused=mute", on_the_channel)
+    await site.run("card?live=0&mode=silence&paused=", on_the_channel)
+
+    assert site.mutes() == before == [(AGENT_CHANNEL, "1")]
+    (pause,) = await site.rows("SELECT ended_at FROM pauses")
+    assert pause["ended_at"] is None
