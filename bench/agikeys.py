@@ -1,11 +1,14 @@
 """Key -> pause on the FastAGI path, in the same run and against the same daemon as the
 ARI path's reaction (section 1).
 
-On a dialplan-only site the agent's pause key runs ``Gosub(reccontrol-agi-key,pause,1)``:
-Asterisk opens a FastAGI connection to the daemon (``agi://…/pause``), the daemon rebuilds
-the call from its row, takes the key through the ARI path's own conversation and pauses
-the recording: in skip mode with ``EXEC StopMixMonitor`` on that very session, in
-silence mode with AMI's ``MixMonitorMute``.
+On a dialplan-only site the agent's pause key runs ``Gosub(reccontrol-agi-key,pause,1)``.
+In skip mode that subroutine stops the MixMonitor itself (``RECCONTROL_STOPPED=yes``)
+before it opens a FastAGI connection to the daemon (``agi://…/pause?live=…``): the
+protection takes no round trip to the daemon, whose pause (the row, its own harmless
+second ``StopMixMonitor``, the key's sound) follows. In silence mode the protection is
+AMI's ``MixMonitorMute``, which only the daemon can send: it sends it first, from the
+URL's arguments, then rebuilds the call from its row and takes the key through the ARI
+path's own conversation.
 
 A second process (``python -m bench.agikeys``) plays Asterisk's part, as the sandbox
 Asterisk plays it for the ARI figure: the FastAGI client of every hook of a call
@@ -16,13 +19,18 @@ went through the real ``inbound`` and ``connected`` scripts. A second process, n
 task in the daemon's loop: Asterisk's own work never runs in the daemon's event loop.
 
 The figure, per pause, is ``time.monotonic()`` in that process from the key's header
-written on a new connection to the moment the protective command is read there: the
-line ``EXEC StopMixMonitor …`` (skip), or the ``MixMonitorMute`` action read whole
-(silence). It spans the connection's accept, the header, the daemon's three
-``GET VARIABLE`` round trips and its store reads, the conversation, and the command's
-way to Asterisk; not Asterisk carrying the command out (which the ARI figure's 204
-includes). Keys come ``KEY_GAP_SECONDS`` apart, pause then resume, so the daemon is idle
-between them as between an agent's keys.
+written on a new connection to:
+
+* silence: the ``MixMonitorMute`` action read whole, the protective command: the
+  connection's accept, the header, and the command's way to Asterisk over AMI; not
+  Asterisk carrying it out (which the ARI figure's 204 includes);
+* skip: the key's sound (``STREAM FILE``) read, the daemon's answer once the pause row
+  is written: its ``GET VARIABLE`` round trips, store reads and writes and the
+  conversation. Not a protection time: the subroutine stopped the recording before
+  the connection, 0 round trips to the daemon.
+
+Keys come ``KEY_GAP_SECONDS`` apart, pause then resume, so the daemon is idle between
+them as between an agent's keys.
 """
 
 from __future__ import annotations
@@ -58,7 +66,9 @@ AGENT_CHANNEL = "Local/alice-agi@sim-agent-{index:08x};1"
 STAND_IN_USER = "bench"
 AMI_LOGIN_FILE = "bench-ami-login"
 """The daemon's AMI secret for the stand-in: random, never checked."""
-STOP_MIXMONITOR = "EXEC StopMixMonitor"
+FEEDBACK = "STREAM FILE"
+"""The key's sound: in skip mode, the daemon's answer once the pause row is written."""
+STOPPED_FIRST_KEYS = ("pause", "card", "private")
 MUTE_ACTION = "MixMonitorMute"
 NO_RESULT: dict[str, Any] = {"call_id": None, "pause_ms": [], "first_ms": [], "failures": []}
 SESSION_DEADLINE = 30.0
@@ -244,18 +254,16 @@ async def one_call(request: dict[str, Any], ami: AmiStandIn) -> dict[str, Any]:
     for cycle in range(cycles if not failures else 0):
         for key in ("pause", "resume"):
             await asyncio.sleep(KEY_GAP_SECONDS)
-            agent.variables.pop("RECCONTROL_KEY", None)  # the subroutine's Set(RECCONTROL_KEY=)
+            script = key_subroutine(agent, key)
             mutes = len(ami.mutes)
-            session = await run_session(
-                port, key, agent, STOP_MIXMONITOR if mode == "skip" else None
-            )
+            session = await run_session(port, script, agent, FEEDBACK if mode == "skip" else None)
             if agent.variables.get("RECCONTROL_KEY") != "done":
                 failures.append(f"{where}, {key} {cycle + 1}: the daemon did not take the key")
             if key != "pause":
                 continue
             reached = _reached(session, mode, ami.mutes[mutes:], agent.name)
             if reached is None:
-                failures.append(f"{where}, pause {cycle + 1}: no {_protective(mode)} reached us")
+                failures.append(f"{where}, pause {cycle + 1}: no {_watched(mode)} reached us")
             else:
                 pauses.append((reached - session.sent) * 1000)
                 firsts.append(((session.first or reached) - session.sent) * 1000)
@@ -264,8 +272,23 @@ async def one_call(request: dict[str, Any], ami: AmiStandIn) -> dict[str, Any]:
     return {"call_id": call_id, "pause_ms": pauses, "first_ms": firsts, "failures": failures}
 
 
-def _protective(mode: str) -> str:
-    return "StopMixMonitor" if mode == "skip" else MUTE_ACTION
+def key_subroutine(agent: AgiChannel, key: str) -> str:
+    """What the shipped ``[reccontrol-agi-key]`` does before its ``AGI()``: clears the
+    key's result, stops the recording itself for a private key, or a pause or card key
+    in skip mode, and names the key's script with the channel's state as arguments."""
+    variables = agent.variables
+    variables.pop("RECCONTROL_KEY", None)
+    variables.pop("RECCONTROL_STOPPED", None)
+    live = bool(variables.get("RECCONTROL_MIXMONITOR"))
+    mode = variables.get("RECCONTROL_PAUSE_MODE", "")
+    if live and (key == "private" or (key in STOPPED_FIRST_KEYS and mode == "skip")):
+        variables["RECCONTROL_STOPPED"] = "yes"  # and StopMixMonitor, at once
+    paused = variables.get("RECCONTROL_PAUSED", "")
+    return f"{key}?live={int(live)}&mode={mode}&paused={paused}"
+
+
+def _watched(mode: str) -> str:
+    return "key's sound" if mode == "skip" else MUTE_ACTION
 
 
 def _reached(
@@ -365,18 +388,19 @@ class AgiKeyRun:
         modes: dict[str, Any] = {}
         for mode in MODES:
             samples, firsts = self.pause_ms.get(mode, []), self.first_ms.get(mode, [])
-            rest = [total - first for total, first in zip(samples, firsts, strict=True)]
+            ends = [total - first for total, first in zip(samples, firsts, strict=True)]
             agi = summarize(samples)
             modes[mode] = {
                 **agi.as_dict(),
                 "ratio_median": ratio(agi.median, ari.median),
                 "ratio_p95": ratio(agi.p95, ari.p95),
                 "under_budget": fraction_below(samples, BUDGET_MS),
-                # Medians: accept and header; then the daemon's round trips and store
-                # reads up to the protective command.
+                # Medians: accept and header; then from the daemon's first AGI command
+                # to the figure's end (negative: the figure ended before it, as the
+                # silence mode's mute does).
                 "split_ms": {
                     "header_to_first_command": summarize(firsts).median,
-                    "first_command_to_protective": summarize(rest).median,
+                    "first_command_to_end": summarize(ends).median,
                 },
             }
         return {

@@ -194,8 +194,16 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
 
 
 AGI_MODES = {
-    "skip": "FastAGI, skip: EXEC StopMixMonitor read",
-    "silence": "FastAGI, silence: AMI MixMonitorMute read",
+    "skip": "FastAGI, skip: daemon's answer (pause row, key's sound)",
+    "silence": "FastAGI, silence: AMI MixMonitorMute read (protective)",
+}
+
+
+AGI_FIGURES = {
+    # Not "key -> pause" since the subroutine stops first: earlier runs' skip figure
+    # timed another command, and is not compared with this one.
+    "skip": "FastAGI key -> daemon's answer median, skip (ms)",
+    "silence": "FastAGI key -> pause median, silence (ms)",
 }
 
 
@@ -204,8 +212,13 @@ def _agi_key_lines(keys: dict[str, Any] | None) -> list[str]:
     if keys is None:
         return []
     lines = [
-        "1c. Key -> pause on the FastAGI path, same run and daemon: FastAGI header written "
-        "-> protective command read by the Asterisk stand-in (another process)",
+        "1c. Key -> pause on the FastAGI path, same run and daemon, timed by the Asterisk "
+        "stand-in (another process) from the key's FastAGI header written",
+        "   skip: protection in the dialplan (StopMixMonitor before the connection), 0 round "
+        "trips to the daemon; the figure is the daemon's answer: header -> the key's sound "
+        "read, after the pause row is written",
+        "   silence: header -> MixMonitorMute read (the protective command, which only the "
+        "daemon can send)",
         f"   {keys['calls']} call(s) per pause mode, {keys['cycles']} pause/resume cycles "
         f"per call, keys {keys['key_gap_seconds'] * 1000:g} ms apart; milliseconds",
     ]
@@ -245,12 +258,12 @@ def _agi_key_lines(keys: dict[str, Any] | None) -> list[str]:
         ["", *AGI_MODES],
         [
             [
-                "header written -> daemon's first command read (accept, header)",
+                "header written -> daemon's first AGI command read",
                 *(_fmt(split[m]["header_to_first_command"], 3) for m in AGI_MODES),
             ],
             [
-                "-> protective command read (GET VARIABLEs, store reads, conversation)",
-                *(_fmt(split[m]["first_command_to_protective"], 3) for m in AGI_MODES),
+                "first AGI command -> the figure's end (negative: before it)",
+                *(_fmt(split[m]["first_command_to_end"], 3) for m in AGI_MODES),
             ],
         ],
         indent="    ",
@@ -303,7 +316,7 @@ def key_figures(results: dict[str, Any]) -> dict[str, float]:
             measured = keys["modes"][mode]
             # null when nothing was measured (a failed run): nothing to compare.
             if measured["median"] is not None:
-                figures[f"FastAGI key -> pause median, {mode} (ms)"] = measured["median"]
+                figures[AGI_FIGURES[mode]] = measured["median"]
             if measured["ratio_median"] is not None:
                 figures[f"FastAGI / ARI, medians, {mode}"] = measured["ratio_median"]
     flood = results.get("agi_flood")

@@ -10,7 +10,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from bench.agikeys import MODES, AgiChannel, AgiKeyRun, Session, _reached
+from bench.agikeys import MODES, AgiChannel, AgiKeyRun, Session, _reached, key_subroutine
 from bench.report import key_figures, render
 from bench.run import _json_safe
 
@@ -83,12 +83,13 @@ def test_a5_the_report_sets_each_modes_figure_beside_the_ari_one_with_their_rati
 
     text = render(results, None)
 
-    (skip,) = [line for line in text.splitlines() if "skip: EXEC StopMixMonitor" in line]
+    (skip,) = [line for line in text.splitlines() if "skip: daemon's answer" in line]
     assert skip.split()[-7:] == ["3", "3.000", "3.000", "3.000", "3.00x", "3.00x", "0%"]
-    (silence,) = [line for line in text.splitlines() if "silence: AMI MixMonitorMute" in line]
+    (silence,) = [line for line in text.splitlines() if "silence: AMI MixMonitorMute read" in line]
     assert silence.split()[-7:] == ["3", "2.500", "2.500", "2.500", "2.50x", "2.50x", "33%"]
     figures = key_figures(results)
-    assert figures["FastAGI key -> pause median, skip (ms)"] == 3.0
+    assert figures["FastAGI key -> daemon's answer median, skip (ms)"] == 3.0
+    assert "protection in the dialplan" in text and "0 round trips to the daemon" in text
     assert figures["FastAGI / ARI, medians, silence"] == 2.5
 
 
@@ -102,3 +103,25 @@ def test_a5_a_run_that_measured_no_pause_is_reported_with_its_failures_not_a_cra
 
     assert "  ! FastAGI skip call 1: no call id" in text.splitlines()
     assert not any(k.startswith("FastAGI") for k in key_figures(results))
+
+
+def test_a5_the_stand_in_runs_the_key_subroutine_stopping_first_in_skip_mode_only() -> None:
+    """As the shipped ``[reccontrol-agi-key]``: a pause or card key in skip mode, and a
+    private key in any mode, stops the recording before the daemon is asked; the key's
+    URL carries the channel's state, which lets the daemon mute first in silence mode."""
+    agent = AgiChannel("Local/alice-agi@sim-agent-00000000;1", "1765000000.1")
+    agent.variables |= {"RECCONTROL_MIXMONITOR": "0x7f01", "RECCONTROL_PAUSE_MODE": "skip"}
+    agent.variables["RECCONTROL_KEY"] = "done"
+
+    assert key_subroutine(agent, "pause") == "pause?live=1&mode=skip&paused="
+    assert agent.variables.get("RECCONTROL_STOPPED") == "yes"
+    assert "RECCONTROL_KEY" not in agent.variables
+    agent.variables["RECCONTROL_PAUSED"] = "stop"
+    assert key_subroutine(agent, "resume") == "resume?live=1&mode=skip&paused=stop"
+    assert "RECCONTROL_STOPPED" not in agent.variables
+
+    agent.variables |= {"RECCONTROL_PAUSE_MODE": "silence", "RECCONTROL_PAUSED": ""}
+    assert key_subroutine(agent, "card") == "card?live=1&mode=silence&paused="
+    assert "RECCONTROL_STOPPED" not in agent.variables
+    key_subroutine(agent, "private")
+    assert agent.variables.get("RECCONTROL_STOPPED") == "yes"
