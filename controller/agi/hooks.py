@@ -217,7 +217,9 @@ class KeyScript(_Hook):
             # Refused, or nothing to pause: the recording takes the conversation again,
             # once the refused tone played while muted has left MixMonitor's buffer.
             played = any(isinstance(x, c.Play) for x in commands)
-            await self._recorder.unmute_refused(request.channel, after_sound=played)
+            await self._recorder.unmute_refused(
+                request.channel, after_sound=played, call_id=call.call_id
+            )
         # Read after the key's commands: in silence mode the mute comes first.
         stopped_first = await session.get_variable(STOPPED_FIRST) == "yes"
         if stopped_first and holds and opening.rec.can_pause():

@@ -232,20 +232,23 @@ class AgiRecorder:
             return False
         return True
 
-    async def unmute_refused(self, channel: str, *, after_sound: bool) -> None:
+    async def unmute_refused(
+        self, channel: str, *, after_sound: bool, call_id: str | None = None
+    ) -> None:
         """Undoes :meth:`mute_first` for a key the decision refused (or found nothing
         to pause for): the file holds silence from the key to here. ``after_sound``: the
         refused tone just played to the agent, whose tail must not reach the file
-        (see :meth:`_resume`)."""
+        (see :meth:`_resume`). ``call_id``: the call whose recording it is, told of a
+        recording left muted with no pause to show for it."""
         if after_sound:
             await asyncio.sleep(_SOUND_TAIL_SECONDS)
         try:
             await self._ami_mute(channel, False)
         except AmiError as exc:
-            log.error(
-                "the recording stays muted after a refused key: MixMonitorMute failed (%s)",
-                exc.error_id,
-            )
+            alert = f"the recording stays muted after a refused key ({exc.error_id})"
+            log.error("call %s: %s", call_id or "-", alert)
+            if call_id is not None:
+                await self.write(c.AddAlert(call_id, c.AlertKind.RECORDING_FAILED, alert))
 
     async def _pause(
         self, session: AgiSession, call_id: str, channel: str, mute: bool, muted_first: bool

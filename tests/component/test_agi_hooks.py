@@ -424,3 +424,25 @@ async def test_a5_a_key_on_a_paused_or_skip_mode_recording_is_not_muted_first(
     assert site.mutes() == before == [(AGENT_CHANNEL, "1")]
     (pause,) = await site.rows("SELECT ended_at FROM pauses")
     assert pause["ended_at"] is None
+
+
+async def test_a5_t1_a_refused_key_whose_unmute_fails_leaves_an_alert(
+    silence_site: SilenceSite,
+) -> None:
+    """Muted first, refused, and Asterisk refuses the unmute: the recording stays muted
+    with no pause row to show for it, so a supervisor is told (A5, T1)."""
+    site = silence_site
+
+    def refuse_unmute(message: AmiMessage) -> bytes:
+        if message.get("State") == "0":
+            return fake_answer(message, "Error", Message="Cannot find MixMonitor")
+        return fake_answer(message)
+
+    site.ami.replies["MixMonitorMute"] = refuse_unmute
+    on_the_channel = await _inbound_call(site)
+
+    await site.run("pause" + LIVE_SILENCE, on_the_channel)
+
+    (alert,) = await site.rows("SELECT kind, message FROM alerts")
+    assert alert["kind"] == "recording_failed"
+    assert "muted after a refused key" in alert["message"]
