@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from controller.ari.errors import AriUnavailable
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.call_state import CallState
@@ -25,6 +26,8 @@ from controller.records import CallStart
 __all__ = ["ENDING_TIMER", "Call", "Phase"]
 
 ENDING_TIMER = "ending"
+# A REST call Asterisk did not answer (in time): it may still have been carried out.
+UNANSWERED = AriUnavailable.error_id
 # How long to wait for Asterisk's last events (RecordingFinished, StasisEnd) once a
 # call is over, before finishing anyway.
 ENDING_GRACE_SECONDS = 10.0
@@ -331,6 +334,8 @@ class Call(CallState):
                 return self.rec.start_failed(name, error_id, status, may_retry=may_retry)
             case c.Play(playback_id=playback_id) if playback_id == self.playback_id:
                 return self._playback_done(True, now)
+            case c.Originate() if self.phase is Phase.DIALING and error_id == UNANSWERED:
+                return self._dial_unanswered(error_id)
             case c.Originate() if self.phase is Phase.DIALING:
                 who = self._leg_gone(self._dialled_leg.id)
                 return self._hand_back(f"the {who} could not be dialled ({error_id})")
@@ -343,6 +348,21 @@ class Call(CallState):
                 return [self._log(f"could not answer ({error_id})", c.Level.ERROR), *self._end()]
         what = type(command).__name__
         return [self._log(f"{what} failed ({error_id} {status or ''})".strip(), c.Level.WARNING)]
+
+    def _dial_unanswered(self, error_id: str) -> list[c.Command]:
+        """The dialling got no answer in time. That is no refusal: a loaded Asterisk may
+        dial the leg seconds later, under the id chosen here, and it then answers into
+        the application as usual. Handing the caller back now would leave that leg
+        ringing a phone for a call that is over, and the call unrecorded. So the call
+        keeps waiting, under the dial timer started with the dialling."""
+        self.dial_unconfirmed = True
+        who = self._dialled_role
+        why = f"dialling the {who} got no answer from Asterisk in time ({error_id})"
+        return [self._log(f"{why}; waiting for the {who}'s leg", c.Level.WARNING)]
+
+    @property
+    def _dialled_role(self) -> str:
+        return "agent" if self.opening.dials_agent else self.opening.role
 
     def _unbridged(self, command: c.CreateBridge | c.AddToBridge, error_id: str) -> list[c.Command]:
         why = f"{self.opening.role} and agent could not be bridged ({error_id})"
@@ -386,6 +406,14 @@ class Call(CallState):
         ours = self.talk.timer(name, now)
         if ours is not None:
             return self._after_leg(ours)
+        if (
+            self.dial_unconfirmed
+            and self.phase is Phase.DIALING
+            and name == self.opening.dial_timer()
+        ):
+            # Asterisk never showed the leg it was asked for: the dialling failed after
+            # all (the leg is hung up, should it turn up late).
+            return self._hand_back(f"the {self._dialled_role} could not be dialled ({UNANSWERED})")
         if self.phase in OPENING:
             step = self.opening.timer(name, self._view())
             return self._apply(step, now) if step is not None else []

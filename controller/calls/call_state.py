@@ -45,6 +45,9 @@ class CallState:
         self.keys_unheard = False
         """The call's keys went unheard before its decision: it is not recorded."""
         self.outcome: Outcome | None = None
+        self.dial_unconfirmed = False
+        """The dialling got no answer from Asterisk: whether it dialled is not known
+        until the dialled leg shows up or the dial timer fires."""
         prefix = cast.opening.log_prefix
         self.notice = cast.notice
         """What the announced party hears first; the opening plays it, the call takes
