@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import math
 import os
@@ -58,6 +59,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # Live calls arrive one every RAMP_SECONDS, as a busy trunk would bring them.
 RAMP_SECONDS = 0.1
 AGENT_NAME = "Local/alice-talk@sim-agent-{:08x};1"
+# Seconds the bench's own REST calls to the sandbox wait for an answer.
+BOARD_TIMEOUT = 30.0
 
 
 def rss_bytes() -> int:
@@ -425,6 +428,11 @@ async def live_footprint(daemon: RunningDaemon, instance: SandboxInstance, calls
     """The daemon's RSS while it holds ``calls`` real, recorded calls on Asterisk."""
     async with aiohttp.ClientSession() as session:
         board = Switchboard(instance, session)
+        # The bench's own trunk calls: under load Asterisk was seen to take more than the
+        # usual 5 s to answer an originate. A timed-out one may still have been placed,
+        # so it is waited for rather than retried (a retry would place a second call).
+        settings = dataclasses.replace(board.client.settings, request_timeout=BOARD_TIMEOUT)
+        board.client = AriClient(settings, session)
         ended = len(await daemon.query(lambda s: s.call_ids()))
         gc.collect()
         await asyncio.sleep(0.5)
