@@ -28,6 +28,7 @@ from tests.prepare import suite_sandbox
 LONGEST_FIRST = (
     "test_daemon_killed_calls.py",
     "test_sip_phones.py",
+    "test_agi_sip_phones.py",
     "test_payments.py",
     "test_containers.py",
     "test_purge_kill.py",

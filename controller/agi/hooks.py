@@ -28,7 +28,7 @@ import re
 from controller.agi.errors import AgiError
 from controller.agi.inbound import CALL_ID_VARIABLE, CONSENT_VARIABLE, ERROR_VARIABLE
 from controller.agi.protocol import AgiRequest
-from controller.agi.recorder import MIXMONITOR_ID, AgiRecorder
+from controller.agi.recorder import MIXMONITOR_ID, STOPPED_FIRST, AgiRecorder
 from controller.agi.session import AgiSession
 from controller.ami import AmiClient, AmiError
 from controller.calls.agi_opening import OBJECTED, AgiOpening, Connected
@@ -202,6 +202,12 @@ class KeyScript(_Hook):
             self._name, agent, caller_objected=objected, now=now, holds_recording=holds
         )
         await self._recorder.run(session, opening, commands, channel=request.channel)
+        # Read after the key's commands: in silence mode the mute comes first.
+        stopped_first = await session.get_variable(STOPPED_FIRST) == "yes"
+        if stopped_first and holds and opening.rec.can_pause():
+            # Stopped by the subroutine, yet neither paused nor made private: the key
+            # was refused, and the recording goes on.
+            await self._recorder.restart(session, opening)
         await session.set_variable(KEY_RESULT, "done")
 
 

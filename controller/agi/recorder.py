@@ -54,10 +54,20 @@ it that the channel holds the call's recording."""
 RECORDING_FOLDER = "recording"
 """Under Asterisk's spool folder: where ARI recordings go too, the folder the vault
 takes files in from."""
+PAUSE_MODE = "RECCONTROL_PAUSE_MODE"
+"""The agent channel's variable holding the service's pause mode, set when its
+MixMonitor starts: in ``skip`` mode the shipped key subroutine stops the recording
+itself before it asks the daemon for a pause (see :data:`STOPPED_FIRST`)."""
+STOPPED_FIRST = "RECCONTROL_STOPPED"
+"""Set to ``yes`` by the shipped key subroutine when it stopped the MixMonitor before
+running a ``pause`` (skip mode) or ``private`` key script: if the daemon then refuses
+the key, the recording is started again, appending to its file."""
 PAUSED_HOW = "RECCONTROL_PAUSED"
 """The agent channel's variable saying how its open pause was made: ``mute``
 (MixMonitorMute) or ``stop`` (StopMixMonitor): the resume undoes exactly that."""
 _STORE_COMMANDS = get_args(c.Store)
+_SOUND_TAIL_SECONDS = 0.15
+"""How long a muted pause outlasts the resume's sound (see :meth:`AgiRecorder._resume`)."""
 PauseTimeout = Callable[[str, str, str], Coroutine[Any, Any, None]]
 """Told (call id, pause id, agent channel name) when a pause reaches its limit."""
 
@@ -152,6 +162,11 @@ class AgiRecorder:
                     log.error("call %s: MixMonitor could not start (%s)", call_id, exc.error_id)
                     return opening.start_failed(name, exc.error_id)
                 opening.rec.started(name)
+                try:
+                    await session.set_variable(PAUSE_MODE, opening.service.pause.mode)
+                except AgiError as exc:
+                    # The pause is then the daemon's alone, as in silence mode.
+                    log.warning("call %s: pause mode not set (%s)", call_id, exc.error_id)
             case c.StopRecording():
                 await self._stop(session, call_id)
             case c.CancelRecording(name=name):
@@ -227,16 +242,40 @@ class AgiRecorder:
         try:
             how = await session.get_variable(PAUSED_HOW)
             if how == "mute":
+                # The key's sound, played just before, leaves its last samples in
+                # MixMonitor's buffer of what the channel hears, short of a whole frame,
+                # until Asterisk's audiohook resynchronises (its tolerance is 100 ms).
+                # Unmuted at once, they reached the file (Asterisk 22: a 20 ms frame
+                # when unmuted 0 or 40 ms after the sound, none at 150 ms or more).
+                await asyncio.sleep(_SOUND_TAIL_SECONDS)
                 await self._ami_mute(channel, False)
             else:
-                path = await self._path(session, name, opening.rec.fmt)
-                # a: appended to the file the pause stopped, so one call is one file.
-                await session.exec_application("MixMonitor", f"{path},ai({MIXMONITOR_ID})")
+                await self._append(session, name, opening.rec.fmt)
             await session.set_variable(PAUSED_HOW, "")
         except (AgiError, AmiError) as exc:
             alert = f"the recording could not resume after its pause ({exc.error_id})"
             log.error("call %s: %s", call_id, alert)
             await self.write(c.AddAlert(call_id, c.AlertKind.RECORDING_FAILED, alert))
+
+    async def _append(self, session: AgiSession, name: str, fmt: str) -> None:
+        path = await self._path(session, name, fmt)
+        # a: appended to the file the pause stopped, so one call is one file.
+        await session.exec_application("MixMonitor", f"{path},ai({MIXMONITOR_ID})")
+
+    async def restart(self, session: AgiSession, opening: AgiOpening) -> None:
+        """The key subroutine stopped the recording before a key the daemon then
+        refused (or that left it running): it records again, into the same file."""
+        rec = opening.rec.recording
+        if rec is None:
+            return
+        call_id = opening.call.call_id
+        with self.holding(rec.name):
+            try:
+                await self._append(session, rec.name, opening.rec.fmt)
+            except AgiError as exc:
+                alert = f"the recording could not start again after a refused key ({exc.error_id})"
+                log.error("call %s: %s", call_id, alert)
+                await self.write(c.AddAlert(call_id, c.AlertKind.RECORDING_FAILED, alert))
 
     async def _resume_over_ami(self, opening: AgiOpening, name: str, channel: str) -> None:
         """No session: what the pause did is read from the channel, then undone over AMI."""

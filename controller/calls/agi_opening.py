@@ -154,11 +154,13 @@ class AgiOpening:
         talk = self.conversation(agent)
         if self.rec.live and not holds_recording:
             return [talk.feedback(False), self._log(f"key '{script}' from a channel not recorded")]
-        return talk.action(
-            ACTION_OF_SCRIPT[script],
-            now,
-            payment_refusal=lambda: "payments are not taken over FastAGI",
-            caller_objected=caller_objected,
+        return sound_before_recording(
+            talk.action(
+                ACTION_OF_SCRIPT[script],
+                now,
+                payment_refusal=lambda: "payments are not taken over FastAGI",
+                caller_objected=caller_objected,
+            )
         )
 
     def pause_timer(self, pause_id: str, now: dt.datetime) -> list[c.Command]:
@@ -225,6 +227,23 @@ class AgiOpening:
         decision = self.call.decision
         agent_id = decision.agent_id if decision is not None else None
         return c.EndCall(self.call.call_id, outcome, agent_id, self.call.announcement_completed)
+
+
+def sound_before_recording(commands: list[c.Command]) -> list[c.Command]:
+    """The key's sound moved ahead of a recording that (re)starts in the same answer.
+
+    The ARI path records the bridge, which never hears what is played to the agent
+    alone; MixMonitor records the agent's channel, what the agent hears included. Played
+    first, the ok sound of a resume or of a record on demand stays out of the file,
+    which misses the sound's length of the conversation instead. A pause's sound already
+    comes after the pause."""
+    restarts = (c.StartRecording, c.ResumeRecording)
+    first = next((i for i, x in enumerate(commands) if isinstance(x, restarts)), None)
+    if first is None:
+        return commands
+    sounds = [x for x in commands[first:] if isinstance(x, c.Play)]
+    rest = [x for x in commands[first:] if not isinstance(x, c.Play)]
+    return [*commands[:first], *sounds, *rest]
 
 
 # -- an agent's outbound call (C6) ----------------------------------------------------------

@@ -195,3 +195,65 @@ async def test_a5_a_silence_mode_pause_with_ami_down_stops_the_recording_instead
     assert paused.index('SET VARIABLE "RECCONTROL_PAUSED" "stop"') > stop
     assert paused[-1] == 'SET VARIABLE "RECCONTROL_KEY" "done"'
     assert (pause["reason"], pause["paused_by"], pause["ended_at"]) == ("agent_key", "alice", None)
+
+
+async def test_a5_a2_a_recording_stopped_first_by_the_key_subroutine_runs_again_if_refused(
+    tmp_path: Path,
+) -> None:
+    """Skip mode: ``connected`` tells the channel its pause mode, which lets the shipped
+    key subroutine stop the recording before it asks the daemon (RECCONTROL_STOPPED).
+    A key that then leaves the recording running (refused) starts it again, appending to
+    the same file; a pause the daemon takes does not (A5, A2)."""
+    config = load_config(write_site(tmp_path), ENV)
+    config.recordings.asterisk_dir.mkdir(exist_ok=True)
+    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault.prepare()
+    store: StoreThread[SqliteStore] = StoreThread(
+        lambda: SqliteStore.open(config.store.path), SqliteStore.close
+    )
+    await store.start()
+    clock, rng = FixedClock(NOW), Sampled(7)
+    recorder = AgiRecorder(config, store, vault, clock)
+    scripts: dict[str, Script] = {
+        "inbound": InboundScript(config, store, clock, rng),
+        "connected": ConnectedScript(config, store, recorder, clock, rng),
+        "pause": KeyScript("pause", config, store, recorder, clock, rng),
+        "resume": KeyScript("resume", config, store, recorder, clock, rng),
+    }
+    server = AgiServer(AgiSettings(port=free_port()), scripts)
+    await server.start()
+    site = Site(config, store, server)
+    try:
+        inbound = await site.run(
+            "inbound?service=sales", {"CHANNEL STATUS": UP, "STREAM FILE": TO_THE_END}
+        )
+        (line,) = [c for c in inbound if c.startswith('SET VARIABLE "__RECCONTROL_CALL_ID"')]
+        call_id = line.split('"')[3]
+        on_the_channel: dict[str, str | list[str]] = {
+            'GET VARIABLE "RECCONTROL_CALL_ID"': f"200 result=1 ({call_id})",
+            'GET VARIABLE "RECCONTROL_CONSENT"': "200 result=1 (informed)",
+            'GET VARIABLE "ASTSPOOLDIR"': "200 result=1 (/var/spool/asterisk)",
+            'GET VARIABLE "RECCONTROL_MIXMONITOR"': "200 result=1 (RECCONTROL_MIXMONITOR)",
+            'GET VARIABLE "RECCONTROL_STOPPED"': "200 result=1 (yes)",
+            "EXEC": "200 result=0",
+        }
+        connected = await site.run("connected", on_the_channel)
+        # Nothing paused: the resume key is refused, and the recording it finds stopped
+        # by the subroutine records again.
+        refused = await site.run("resume", on_the_channel)
+        paused = await site.run("pause", on_the_channel)
+        (recording,) = await site.rows("SELECT name FROM recordings")
+        pauses = await site.rows("SELECT reason FROM pauses")
+    finally:
+        await server.stop()
+        await store.stop()
+
+    assert 'SET VARIABLE "RECCONTROL_PAUSE_MODE" "skip"' in connected
+    again = (
+        f'EXEC MixMonitor "/var/spool/asterisk/recording/{recording["name"]}.wav,'
+        'ai(RECCONTROL_MIXMONITOR)"'
+    )
+    assert again in refused
+    assert refused.index(again) < refused.index('SET VARIABLE "RECCONTROL_KEY" "done"')
+    assert not [c for c in paused if c.startswith("EXEC MixMonitor")]
+    assert pauses == [{"reason": "agent_key"}]
