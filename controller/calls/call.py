@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from controller.ari.errors import AriUnavailable
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.call_state import CallState
+from controller.calls.call_state import UNANSWERED, CallState
 from controller.calls.conversation import CallSettings
 from controller.calls.deciding import decide_and_start
 from controller.calls.parties import OPENING, Next, Outcome, Phase, Step, hung_up
@@ -26,8 +25,6 @@ from controller.records import CallStart
 __all__ = ["ENDING_TIMER", "Call", "Phase"]
 
 ENDING_TIMER = "ending"
-# A REST call Asterisk did not answer (in time): it may still have been carried out.
-UNANSWERED = AriUnavailable.error_id
 # How long to wait for Asterisk's last events (RecordingFinished, StasisEnd) once a
 # call is over, before finishing anyway.
 ENDING_GRACE_SECONDS = 10.0
@@ -248,16 +245,6 @@ class Call(CallState):
         return self.talk.back_with_agent()
 
     # -- hang-ups and failures -------------------------------------------------------
-    def _leg_gone(self, channel_id: str) -> str | None:
-        """Marks a party's leg gone: who it was (None: no party's, or gone already)."""
-        if channel_id == self.caller.id and not self.caller.gone:
-            self.caller = self.caller.ended()
-            return self.opening.role
-        if channel_id == self.agent_leg.id and not self.agent_leg.gone:
-            self.agent_leg = self.agent_leg.ended()
-            return "agent"
-        return None
-
     def _channel_gone(
         self, channel_id: str, cause: int, lost: bool, unseen: bool, now: dt.datetime
     ) -> list[c.Command]:
@@ -335,7 +322,12 @@ class Call(CallState):
             case c.Play(playback_id=playback_id) if playback_id == self.playback_id:
                 return self._playback_done(True, now)
             case c.Originate() if self.phase is Phase.DIALING and error_id == UNANSWERED:
-                return self._dial_unanswered(error_id)
+                # No refusal: a loaded Asterisk may dial the leg seconds later, and handing
+                # back now would ring a phone for a call that is over. The call waits,
+                # under the dial timer started with the dialling.
+                self.dial_unconfirmed = True
+                why = f"dialling the {self.dialled_role} got no answer from Asterisk in time"
+                return [self._log(f"{why}; waiting for its leg", c.Level.WARNING)]
             case c.Originate() if self.phase is Phase.DIALING:
                 who = self._leg_gone(self._dialled_leg.id)
                 return self._hand_back(f"the {who} could not be dialled ({error_id})")
@@ -348,21 +340,6 @@ class Call(CallState):
                 return [self._log(f"could not answer ({error_id})", c.Level.ERROR), *self._end()]
         what = type(command).__name__
         return [self._log(f"{what} failed ({error_id} {status or ''})".strip(), c.Level.WARNING)]
-
-    def _dial_unanswered(self, error_id: str) -> list[c.Command]:
-        """The dialling got no answer in time. That is no refusal: a loaded Asterisk may
-        dial the leg seconds later, under the id chosen here, and it then answers into
-        the application as usual. Handing the caller back now would leave that leg
-        ringing a phone for a call that is over, and the call unrecorded. So the call
-        keeps waiting, under the dial timer started with the dialling."""
-        self.dial_unconfirmed = True
-        who = self._dialled_role
-        why = f"dialling the {who} got no answer from Asterisk in time ({error_id})"
-        return [self._log(f"{why}; waiting for the {who}'s leg", c.Level.WARNING)]
-
-    @property
-    def _dialled_role(self) -> str:
-        return "agent" if self.opening.dials_agent else self.opening.role
 
     def _unbridged(self, command: c.CreateBridge | c.AddToBridge, error_id: str) -> list[c.Command]:
         why = f"{self.opening.role} and agent could not be bridged ({error_id})"
@@ -406,14 +383,9 @@ class Call(CallState):
         ours = self.talk.timer(name, now)
         if ours is not None:
             return self._after_leg(ours)
-        if (
-            self.dial_unconfirmed
-            and self.phase is Phase.DIALING
-            and name == self.opening.dial_timer()
-        ):
-            # Asterisk never showed the leg it was asked for: the dialling failed after
-            # all (the leg is hung up, should it turn up late).
-            return self._hand_back(f"the {self._dialled_role} could not be dialled ({UNANSWERED})")
+        if self.dial_unconfirmed and self.phase is Phase.DIALING:
+            if name == self.opening.dial_timer():  # the leg never showed: dialling failed
+                return self._hand_back(f"the {self.dialled_role} could not be dialled")
         if self.phase in OPENING:
             step = self.opening.timer(name, self._view())
             return self._apply(step, now) if step is not None else []
