@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import math
 import os
@@ -45,6 +46,7 @@ from bench.waiting import wait_until
 from controller.ari.client import AriClient, Params
 from controller.ari.errors import AriError
 from controller.ari.events import parse_event
+from controller.ari.models import Channel
 from controller.calls.manager import CallManager
 from controller.clock import SystemClock
 from controller.config import Config, load_config
@@ -57,6 +59,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # Live calls arrive one every RAMP_SECONDS, as a busy trunk would bring them.
 RAMP_SECONDS = 0.1
 AGENT_NAME = "Local/alice-talk@sim-agent-{:08x};1"
+# Seconds the bench's own REST calls to the sandbox wait for an answer.
+BOARD_TIMEOUT = 30.0
 
 
 def rss_bytes() -> int:
@@ -424,6 +428,11 @@ async def live_footprint(daemon: RunningDaemon, instance: SandboxInstance, calls
     """The daemon's RSS while it holds ``calls`` real, recorded calls on Asterisk."""
     async with aiohttp.ClientSession() as session:
         board = Switchboard(instance, session)
+        # The bench's own trunk calls: under load Asterisk was seen to take more than the
+        # usual 5 s to answer an originate. A timed-out one may still have been placed,
+        # so it is waited for rather than retried (a retry would place a second call).
+        settings = dataclasses.replace(board.client.settings, request_timeout=BOARD_TIMEOUT)
+        board.client = AriClient(settings, session)
         ended = len(await daemon.query(lambda s: s.call_ids()))
         gc.collect()
         await asyncio.sleep(0.5)
@@ -440,7 +449,13 @@ async def live_footprint(daemon: RunningDaemon, instance: SandboxInstance, calls
             if len(full) >= calls and daemon.calls.active_calls >= calls:
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"live memory: {len(full)} of {calls} calls bridged")
+                channels = await board.client.request("GET", "/channels") or []
+                stored = await daemon.query(lambda s: [s.call_summary(i) for i in s.call_ids()])
+                lines = unbridged(callers, channels, full, stored)
+                raise TimeoutError(
+                    f"live memory: {len(full)} of {calls} calls bridged, "
+                    f"{daemon.calls.active_calls} open in the daemon" + "".join(lines)
+                )
             await asyncio.sleep(0.2)
         # Recording starts right after bridging; let every RecordingStarted arrive.
         await asyncio.sleep(1.0)
@@ -459,6 +474,39 @@ async def live_footprint(daemon: RunningDaemon, instance: SandboxInstance, calls
         rss_left_per_call_bytes=(after - idle) / calls,
         rss_idle_bytes=idle,
     )
+
+
+def unbridged(
+    callers: list[Channel],
+    channels: list[dict[str, Any]],
+    full_bridges: list[dict[str, Any]],
+    stored: list[dict[str, Any] | None],
+) -> list[str]:
+    """One line per placed call that is not in a two-party bridge: where its entry
+    channel is now and what the daemon stored about it. A Local channel's ``;2`` half
+    is the one that enters the dialplan (and the daemon's call); ``callers`` holds the
+    ``;1`` halves the bench originated."""
+    bridged = {channel for bridge in full_bridges for channel in bridge.get("channels", [])}
+    by_name = {c.get("name", ""): c for c in channels}
+    by_entry = {call["channel_id"]: call for call in stored if call and call.get("channel_id")}
+    lines = []
+    for index, caller in enumerate(callers, 1):
+        entry = by_name.get(caller.name.removesuffix(";1") + ";2")
+        if entry is not None and entry.get("id") in bridged:
+            continue
+        if entry is None:
+            lines.append(f"\n  call {index} ({caller.name}): its entry channel is gone")
+            continue
+        dialplan = entry.get("dialplan") or {}
+        where = f"{dialplan.get('context')},{dialplan.get('exten')} in {dialplan.get('app_name')}"
+        call = by_entry.get(entry.get("id"))
+        said = (
+            "the daemon stored no call for it"
+            if call is None
+            else f"daemon call {call['id']}, outcome {call.get('outcome') or 'none yet'}"
+        )
+        lines.append(f"\n  call {index} ({entry.get('name')}): at {where}; {said}")
+    return lines
 
 
 async def _hang_up(board: Switchboard, channel_id: str) -> None:

@@ -14,7 +14,7 @@ import random
 
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.call_state import CallState
+from controller.calls.call_state import UNANSWERED, CallState
 from controller.calls.conversation import CallSettings
 from controller.calls.deciding import decide_and_start
 from controller.calls.parties import OPENING, Next, Outcome, Phase, Step, hung_up
@@ -245,16 +245,6 @@ class Call(CallState):
         return self.talk.back_with_agent()
 
     # -- hang-ups and failures -------------------------------------------------------
-    def _leg_gone(self, channel_id: str) -> str | None:
-        """Marks a party's leg gone: who it was (None: no party's, or gone already)."""
-        if channel_id == self.caller.id and not self.caller.gone:
-            self.caller = self.caller.ended()
-            return self.opening.role
-        if channel_id == self.agent_leg.id and not self.agent_leg.gone:
-            self.agent_leg = self.agent_leg.ended()
-            return "agent"
-        return None
-
     def _channel_gone(
         self, channel_id: str, cause: int, lost: bool, unseen: bool, now: dt.datetime
     ) -> list[c.Command]:
@@ -331,6 +321,13 @@ class Call(CallState):
                 return self.rec.start_failed(name, error_id, status, may_retry=may_retry)
             case c.Play(playback_id=playback_id) if playback_id == self.playback_id:
                 return self._playback_done(True, now)
+            case c.Originate() if self.phase is Phase.DIALING and error_id == UNANSWERED:
+                # No refusal: a loaded Asterisk may dial the leg seconds later, and handing
+                # back now would ring a phone for a call that is over. The call waits,
+                # under the dial timer started with the dialling.
+                self.dial_unconfirmed = True
+                why = f"dialling the {self.dialled_role} got no answer from Asterisk in time"
+                return [self._log(f"{why}; waiting for its leg", c.Level.WARNING)]
             case c.Originate() if self.phase is Phase.DIALING:
                 who = self._leg_gone(self._dialled_leg.id)
                 return self._hand_back(f"the {who} could not be dialled ({error_id})")
@@ -386,6 +383,9 @@ class Call(CallState):
         ours = self.talk.timer(name, now)
         if ours is not None:
             return self._after_leg(ours)
+        if self.dial_unconfirmed and self.phase is Phase.DIALING:
+            if name == self.opening.dial_timer():  # the leg never showed: dialling failed
+                return self._hand_back(f"the {self.dialled_role} could not be dialled")
         if self.phase in OPENING:
             step = self.opening.timer(name, self._view())
             return self._apply(step, now) if step is not None else []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from controller.ari.errors import AriUnavailable
 from controller.calls import commands as c
 from controller.calls.conversation import CallSettings, Conversation
 from controller.calls.ids import bridge_id
@@ -16,6 +17,9 @@ from controller.calls.recording import Recording, RecordingControl, RecordingSna
 from controller.calls.snapshot import CallSnapshot
 from controller.config.model import Agent
 from controller.policy import Verdict
+
+UNANSWERED = AriUnavailable.error_id
+"""A REST call Asterisk did not answer (in time): it may still have been carried out."""
 
 
 class CallState:
@@ -45,6 +49,9 @@ class CallState:
         self.keys_unheard = False
         """The call's keys went unheard before its decision: it is not recorded."""
         self.outcome: Outcome | None = None
+        self.dial_unconfirmed = False
+        """The dialling got no answer from Asterisk: whether it dialled is not known
+        until the dialled leg shows up or the dial timer fires."""
         prefix = cast.opening.log_prefix
         self.notice = cast.notice
         """What the announced party hears first; the opening plays it, the call takes
@@ -92,6 +99,20 @@ class CallState:
     @property
     def _dialled_leg(self) -> Leg:
         return self.agent_leg if self.opening.dials_agent else self.caller
+
+    @property
+    def dialled_role(self) -> str:
+        return "agent" if self.opening.dials_agent else self.opening.role
+
+    def _leg_gone(self, channel_id: str) -> str | None:
+        """Marks a party's leg gone: who it was (None: no party's, or gone already)."""
+        if channel_id == self.caller.id and not self.caller.gone:
+            self.caller = self.caller.ended()
+            return self.opening.role
+        if channel_id == self.agent_leg.id and not self.agent_leg.gone:
+            self.agent_leg = self.agent_leg.ended()
+            return "agent"
+        return None
 
     def dialled(self, channel_id: str) -> bool:
         """False for the leg the call dials while it is not dialled yet: it cannot be

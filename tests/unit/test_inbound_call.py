@@ -338,6 +338,37 @@ def test_originate_refused_hands_the_caller_back() -> None:
     assert of(out, c.EndCall)[0].outcome == "handed_back"
 
 
+def test_r2_dialling_asterisk_answers_late_is_bridged_and_recorded() -> None:
+    """R2, C1: on a loaded Asterisk the agent's dialling may get no answer in time and
+    still be carried out; the agent's leg then answers into the application. The call
+    waits for it, instead of handing the caller back unrecorded while that leg rings."""
+    d = Driver()
+    d.start()
+    d.send(m.ObjectionKnown(False))
+    dial = d.finish_announcement()
+    out = d.send(m.CommandFailed(of(dial, c.Originate)[0], "ari-unavailable", None))
+    assert kinds(out) == ["Log"] and of(out, c.Log)[0].level is c.Level.WARNING
+    assert d.call.phase is Phase.DIALING
+    connected = d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    assert "CreateBridge" in kinds(connected) and "StartRecording" in kinds(connected)
+    assert of(connected, c.Hangup) == [] and of(connected, c.ContinueInDialplan) == []
+
+
+def test_r2_dialling_never_answered_hands_the_caller_back_when_the_dial_timer_fires() -> None:
+    """R2: the dialling got no answer and the agent's leg never showed: at the dial timer
+    the caller goes on through the dialplan, and the leg is hung up should it exist."""
+    d = Driver()
+    d.start()
+    dial = d.finish_announcement()
+    d.send(m.CommandFailed(of(dial, c.Originate)[0], "ari-unavailable", None))
+    out = d.send(m.TimerFired(AGENT_TIMER))
+    assert of(out, c.Hangup) == [c.Hangup(AGENT_CHANNEL.id)]
+    assert c.ContinueInDialplan(CALLER.id) in out and of(out, c.Play) == []
+    assert of(out, c.EndCall)[0].outcome == "handed_back"
+    # Answering after that is too late: the leg is let go.
+    assert d.send(m.AgentAnswered(AGENT_CHANNEL, make_agent())) == []
+
+
 def test_bridge_failure_hands_the_caller_back_and_discards() -> None:
     d = Driver()
     connected = d.connect()

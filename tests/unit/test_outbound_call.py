@@ -336,6 +336,30 @@ def test_originate_failure_hands_the_agent_back_to_the_dialplan() -> None:
     assert of(out, c.EndCall)[0].outcome == "handed_back"
 
 
+def test_r2_c6_dialling_the_customer_answered_late_by_asterisk_still_connects() -> None:
+    """R2, C6: the customer's dialling got no answer from Asterisk in time, but the leg
+    was dialled and answers: the call carries on as usual, the agent is not handed back."""
+    d = Driver()
+    (originate,) = of(d.start(), c.Originate)
+    d.send(m.ObjectionKnown(False))
+    out = d.send(m.CommandFailed(originate, "ari-unavailable", None))
+    assert of(out, c.ContinueInDialplan) == [] and of(out, c.EndCall) == []
+    answered = d.send(m.CustomerAnswered(CUSTOMER))
+    assert [p.channel_id for p in of(answered, c.Play)] == [CUSTOMER_ID, "phone-1"]
+
+
+def test_r2_c6_dialling_never_answered_hands_the_agent_back_at_the_ring_timer() -> None:
+    """R2, C6: no answer to the dialling and no customer leg by the ring timer: the
+    agent's call goes on through the dialplan, as when the dialling is refused."""
+    d = Driver()
+    (originate,) = of(d.start(), c.Originate)
+    d.send(m.CommandFailed(originate, "ari-unavailable", None))
+    out = d.send(m.TimerFired(CUSTOMER_TIMER))
+    assert c.ContinueInDialplan("phone-1") in out
+    assert c.Hangup(CUSTOMER_ID) in out
+    assert of(out, c.EndCall)[0].outcome == "handed_back"
+
+
 def golden_config() -> Config:
     golden = Path(__file__).resolve().parents[1] / "golden" / "site.yaml"
     return load_config(golden, environ={"ARI_PW": "x", "HMAC_KEY": "k" * 32})
