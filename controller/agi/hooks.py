@@ -25,10 +25,17 @@ import logging
 import random
 import re
 
+from controller.agi.channel_variables import (
+    CALL_ID_VARIABLE,
+    CONSENT_VARIABLE,
+    ERROR_VARIABLE,
+    KEY_RESULT,
+    MIXMONITOR_ID,
+    STOPPED_FIRST,
+)
 from controller.agi.errors import AgiError
-from controller.agi.inbound import CALL_ID_VARIABLE, CONSENT_VARIABLE, ERROR_VARIABLE
 from controller.agi.protocol import AgiRequest
-from controller.agi.recorder import MIXMONITOR_ID, STOPPED_FIRST, AgiRecorder
+from controller.agi.recorder import AgiRecorder
 from controller.agi.session import AgiSession
 from controller.ami import AmiClient, AmiError
 from controller.calls import commands as c
@@ -41,10 +48,6 @@ from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.agi")
 
-KEY_RESULT = "RECCONTROL_KEY"
-"""Set to ``done`` by a key script that heard its key (carried out or refused): the
-shipped subroutine stops the recording itself when it finds it unset (the daemon
-unreachable, or failed on the way)."""
 UNKNOWN_CALL = "unknown-call"
 """``RECCONTROL_ERROR`` of a ``connected`` hook whose channel carries no open AGI call."""
 _CALL_ID = re.compile(r"[0-9a-f]{16,64}")

@@ -24,6 +24,7 @@ import sqlite3
 from enum import StrEnum
 from typing import TypeGuard, get_args
 
+from controller.agi.channel_variables import CALL_ID_VARIABLE, CONSENT_VARIABLE, ERROR_VARIABLE
 from controller.agi.errors import ChannelHungUp, StoreFailed, UnsafeValue
 from controller.agi.protocol import AgiRequest
 from controller.agi.session import AgiSession
@@ -41,14 +42,11 @@ from controller.store import SqliteStore, StoreError, StoreThread
 
 log = logging.getLogger("reccontrol.agi")
 
-CALL_ID_VARIABLE = "RECCONTROL_CALL_ID"
-CONSENT_VARIABLE = "RECCONTROL_CONSENT"
 INHERITED = "__"
 """Prefix of a variable the channels this one dials inherit: the agent's channel then
 carries the call id and the consent to the ``connected`` hook."""
 HANGUP_HOOK = "reccontrol-agi-hangup,s,1"
 """The shipped hang-up handler (``dialplan/reccontrol-agi.conf``)."""
-ERROR_VARIABLE = "RECCONTROL_ERROR"
 UNKNOWN_SERVICE = "unknown-service"
 PATH = "agi"
 _STORE_COMMANDS = get_args(c.Store)

@@ -27,11 +27,14 @@ from __future__ import annotations
 import logging
 import random
 
+from controller.agi.channel_variables import (
+    AGENT_CHANNEL_VARIABLE,
+    CALL_ID_VARIABLE,
+    ERROR_VARIABLE,
+)
 from controller.agi.errors import ChannelHungUp, StoreFailed
 from controller.agi.hooks import UNKNOWN_CALL, call_settings
 from controller.agi.inbound import (
-    CALL_ID_VARIABLE,
-    ERROR_VARIABLE,
     HANGUP_HOOK,
     INHERITED,
     PATH,
@@ -58,9 +61,6 @@ from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.agi")
 
-AGENT_CHANNEL_VARIABLE = "RECCONTROL_AGENT_CHANNEL"
-"""The agent's channel name, set by ``outbound`` and inherited by the called party's
-channel: ``answered`` names the agent from it (A7) and starts MixMonitor on it."""
 
 
 class OutboundScript(Announcing):

@@ -30,8 +30,8 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeGuard, get_args
 
+from controller.agi.channel_variables import CALL_ID_VARIABLE, MIXMONITOR_ID, PAUSE_MODE, PAUSED_HOW
 from controller.agi.errors import AgiError
-from controller.agi.inbound import CALL_ID_VARIABLE
 from controller.agi.session import AgiSession
 from controller.ami import AmiClient, AmiError
 from controller.calls import commands as c
@@ -47,24 +47,9 @@ from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.agi")
 
-MIXMONITOR_ID = "RECCONTROL_MIXMONITOR"
-"""The agent channel's variable holding the MixMonitor's id (its ``i()`` option): the
-hang-up hook stops that MixMonitor only, never one the site runs itself, and knows from
-it that the channel holds the call's recording."""
 RECORDING_FOLDER = "recording"
 """Under Asterisk's spool folder: where ARI recordings go too, the folder the vault
 takes files in from."""
-PAUSE_MODE = "RECCONTROL_PAUSE_MODE"
-"""The agent channel's variable holding the service's pause mode, set when its
-MixMonitor starts: in ``skip`` mode the shipped key subroutine stops the recording
-itself before it asks the daemon for a pause (see :data:`STOPPED_FIRST`)."""
-STOPPED_FIRST = "RECCONTROL_STOPPED"
-"""Set to ``yes`` by the shipped key subroutine when it stopped the MixMonitor before
-running a ``pause`` (skip mode) or ``private`` key script: if the daemon then refuses
-the key, the recording is started again, appending to its file."""
-PAUSED_HOW = "RECCONTROL_PAUSED"
-"""The agent channel's variable saying how its open pause was made: ``mute``
-(MixMonitorMute) or ``stop`` (StopMixMonitor): the resume undoes exactly that."""
 _STORE_COMMANDS = get_args(c.Store)
 _SOUND_TAIL_SECONDS = 0.15
 """How long a muted pause outlasts the resume's sound (see :meth:`AgiRecorder._resume`)."""

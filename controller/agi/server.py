@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from controller.agi import commands
+from controller.agi.channel_variables import ERROR_VARIABLE
 from controller.agi.errors import (
     AgiError,
     ChannelHungUp,
@@ -42,7 +43,6 @@ log = logging.getLogger("reccontrol.agi")
 
 Script = Callable[[AgiSession, AgiRequest], Awaitable[None]]
 """A script: runs one session, returns when the dialplan may go on."""
-ERROR_VARIABLE = "RECCONTROL_ERROR"
 UNKNOWN_SCRIPT = "unknown-script"
 BAD_REQUEST = "bad-request"
 INTERNAL_ERROR = "internal-error"
