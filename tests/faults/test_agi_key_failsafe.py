@@ -20,7 +20,7 @@ from controller.sandbox import SandboxInstance
 from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds
 from tests.faults.daemon import DaemonProcess
 from tests.faults.site import direct_client, fault_config
-from tests.faults.test_agi_killed import no_channels, recording_live, rows
+from tests.faults.test_agi_killed import no_channels, recorded_bytes, recording_live, rows
 from tests.integration.conftest import free_port
 from tests.waiting import eventually, until
 
@@ -48,12 +48,6 @@ async def site_call(client: AriClient, port: int, tag: str, agent: str = "waitpa
             "SIM_AGENT": f"Local/alice-{agent}-{tag}@sim-agent/n",
         },
     )
-
-
-def recorded_bytes(site: SandboxSite, before: frozenset[Path]) -> int:
-    """What MixMonitor wrote so far into the files this test's call made."""
-    files = set(site.instance.recording_dir.glob("*.wav")) - before
-    return sum(f.stat().st_size for f in files)
 
 
 async def test_a5_r1_pause_key_with_the_daemon_down_stops_the_recording_in_the_dialplan(

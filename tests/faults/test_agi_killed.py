@@ -44,6 +44,12 @@ def recording_live(store: Path) -> bool:
     return bool(rows(store, "SELECT 1 FROM recordings WHERE state = 'live'"))
 
 
+def recorded_bytes(site: SandboxSite, before: frozenset[Path]) -> int:
+    """What MixMonitor wrote so far into the files this test's call made."""
+    files = set(site.instance.recording_dir.glob("*.wav")) - before
+    return sum(f.stat().st_size for f in files)
+
+
 async def site_call(client: AriClient, port: int, caller_script: str) -> None:
     """A caller into the dialplan-only site (``sim-agi-dial``), dialling Alice with the
     shipped connected subroutine."""
@@ -95,6 +101,7 @@ async def test_r1_killed_while_mixmonitor_records_the_file_is_vaulted_once(
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     store = site.workdir / "reccontrol.sqlite3"
     talk = 15 if ends == "after_restart" else 7
+    before = frozenset(site.instance.recording_dir.glob("*.wav"))
     async with aiohttp.ClientSession() as session:
         client = direct_client(site.instance, session)
         checks = invariants(site, client)
@@ -103,6 +110,10 @@ async def test_r1_killed_while_mixmonitor_records_the_file_is_vaulted_once(
             await daemon.wait_for("ARI events: connected")
             await site_call(client, port, f"c-talk-{talk}")
             await until(lambda: recording_live(store), "MixMonitor records the call", 30.0)
+            # The row is written before MixMonitor is started (a file never exists without
+            # its row): killed between the two, there is no file, and the restarted daemon
+            # rightly marks the row missing. This test is about a file being written.
+            await until(lambda: recorded_bytes(site, before) > 16000, "a second recorded", 30.0)
             await daemon.kill()
             if ends == "while_down":
                 await no_channels(client)
