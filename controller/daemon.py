@@ -51,6 +51,7 @@ from controller.retention.scheduler import PurgeScheduler
 from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
+from controller.web import listening
 from controller.web.errors import error, unexpected_errors
 from controller.web.guard import FailureLimiter, too_many
 from controller.web.payments import bearer, request_payment
@@ -412,12 +413,11 @@ def build_app(
     # P4: draws come from the OS CSPRNG so agents cannot predict them.
     app[RNG] = rng or random.SystemRandom()
     app[LIMITER] = FailureLimiter(config.access.persons)
-    app.cleanup_ctx.append(_store_ctx)
-    app.cleanup_ctx.append(_agi_ctx)
-    app.cleanup_ctx.append(_ari_ctx)
-    app.cleanup_ctx.append(_purge_ctx)
+    # Opened in this order, closed in reverse.
+    app.cleanup_ctx.extend([_store_ctx, _agi_ctx, _ari_ctx, _purge_ctx])
     app.router.add_get("/healthz", health)
     app.router.add_post("/api/payments", payments)
+    listening.add_routes(app, listening.ListeningKeys(STORE, ACCESS, CALLS, LIMITER))
     return app
 
 

@@ -7,6 +7,11 @@ FORBIDDEN = "forbidden"
 NOT_NOW = "payment-refused"
 """Allowed, but the call cannot do it now (no call, payments off, already paying)."""
 
+LISTEN_REFUSED = "listen-refused"
+"""Allowed to listen live, but not to this call now (S8: it could not be recorded now)."""
+NOT_FOUND = "not-found"
+"""No such call, or one outside the person's scope: the two answer alike."""
+
 
 class AccessRefused(Exception):
     """Refused, and logged as refused. ``reason`` is safe to show to anyone, also over

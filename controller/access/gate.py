@@ -42,6 +42,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "hold_list": frozenset({"dpo"}),
     # A CRM or a supervisor's console sending a caller to the payment IVR (M1).
     "payment_request": frozenset({"supervisor", "admin"}),
+    # Listening to a call in progress on one's own phone (S8).
+    "live_listen": frozenset({"supervisor"}),
+    "live_listen_stop": frozenset({"supervisor"}),
 }
 MIN_PURPOSE = 5
 MAX_PURPOSE = 500

@@ -129,6 +129,15 @@ class Originate(RestCommand):
 
 
 @dataclass(frozen=True)
+class Snoop(RestCommand):
+    """A listen-only snoop on ``channel_id`` (both directions) into the application (S8)."""
+
+    channel_id: str
+    snoop_id: str
+    app_args: str
+
+
+@dataclass(frozen=True)
 class CreateBridge(RestCommand):
     bridge_id: str
 
@@ -394,6 +403,7 @@ Rest: TypeAlias = (
     | StopPlayback
     | Ring
     | Originate
+    | Snoop
     | CreateBridge
     | AddToBridge
     | RemoveFromBridge

@@ -188,9 +188,12 @@ class CommandExecutor:
                     channel_id=command.channel_id,
                     other_channel_id=far_side_id(command.channel_id) if local else None,
                     ring_timeout=command.ring_timeout,
-                    originator=command.originator,
+                    # A supervisor's phone has no originator: it is not one of the call's legs.
+                    originator=command.originator or None,
                     caller_id=command.caller_id,
                 )
+            case c.Snoop(channel_id=channel_id, snoop_id=snoop_id, app_args=app_args):
+                await client.snoop(channel_id, snoop_id, app_args)
             case c.CreateBridge(bridge_id=bridge_id):
                 await client.create_bridge("mixing", bridge_id=bridge_id)
             case c.AddToBridge(bridge_id=bridge_id, channel_id=channel_id):

@@ -1,0 +1,135 @@
+"""Live listening (S8), pure: a supervisor hears a call in progress on their own phone.
+
+A snoop on the agent's channel hears both directions (the agent and the caller) and
+whispers nothing; the supervisor's phone is dialled into the application; both go into
+a mixing bridge of their own, apart from the call's bridge and its recording. The call
+(:class:`~controller.calls.call.Call`) says when listening may start and when it must
+stop; this class holds the channels and answers with the commands. Stopping hangs up
+the snoop first: it is what carries the audio.
+
+Every resource is named after the call and the listening's number (see
+:mod:`~controller.calls.ids`), so the router routes their events by name, and a
+restarted controller recognises, and hangs up, any it finds left over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.calls import commands as c
+from controller.calls import messages as m
+from controller.calls.ids import (
+    LISTENING_ARG,
+    listener_leg,
+    listening_bridge,
+    listening_of,
+    snoop_channel,
+)
+
+SNOOP_ROLE = "snoop"
+LISTENER_ROLE = "listener"
+RING_SECONDS = 30
+"""How long the supervisor's phone rings before the listening is given up."""
+
+
+@dataclass(frozen=True)
+class Session:
+    """One listening: whose, and its three resources."""
+
+    n: int
+    person_id: str
+    snoop: str
+    listener: str
+    bridge: str
+
+    def owns(self, command: c.Command) -> bool:
+        """Whether ``command`` is about this listening's resources."""
+        match command:
+            case c.Snoop(snoop_id=channel_id) | c.Originate(channel_id=channel_id):
+                return channel_id in (self.snoop, self.listener)
+            case c.CreateBridge(bridge_id=bridge_id) | c.AddToBridge(bridge_id=bridge_id):
+                return bridge_id == self.bridge
+        return False
+
+
+class Listening:
+    def __init__(self, *, call_id: str, agent_channel_id: str, log_prefix: str) -> None:
+        self._call_id = call_id
+        self._agent_channel_id = agent_channel_id
+        self._log_prefix = log_prefix
+        self._count = 0
+        self.session: Session | None = None
+
+    @property
+    def person_id(self) -> str | None:
+        """Who listens now, if anyone."""
+        return self.session.person_id if self.session is not None else None
+
+    def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
+        return c.Log(level, f"{self._log_prefix}: {message}")
+
+    def start(self, person_id: str, phone: str, refusal: str | None) -> list[c.Command]:
+        """``refusal``: why the call may not be listened to now (S8), or None."""
+        if refusal is not None:
+            return [self._log(f"live listening by {person_id} refused: {refusal}")]
+        if self.session is not None:
+            return [self._log(f"live listening by {person_id} refused: already listened to")]
+        self._count += 1
+        n, call_id = self._count, self._call_id
+        session = self.session = Session(
+            n,
+            person_id,
+            snoop_channel(call_id, n),
+            listener_leg(call_id, n),
+            listening_bridge(call_id, n),
+        )
+        return [
+            c.CreateBridge(session.bridge),
+            c.Snoop(self._agent_channel_id, session.snoop, _args(call_id, SNOOP_ROLE)),
+            c.Originate(phone, session.listener, _args(call_id, LISTENER_ROLE), RING_SECONDS, ""),
+            self._log(f"live listening by {person_id}: dialling their phone"),
+        ]
+
+    def stop(self, why: str) -> list[c.Command]:
+        """Ends the listening at once, the snoop first. Nothing when none runs."""
+        session = self.session
+        if session is None:
+            return []
+        self.session = None
+        return [
+            c.Hangup(session.snoop),
+            c.Hangup(session.listener),
+            c.DestroyBridge(session.bridge),
+            self._log(f"live listening by {session.person_id} stopped: {why}"),
+        ]
+
+    def handle(self, message: m.Message) -> list[c.Command] | None:
+        """The listening's own messages; None for a message that is not about it."""
+        session = self.session
+        match message:
+            case m.ListenLegUp(channel_id=channel_id):
+                if session is None or channel_id not in (session.snoop, session.listener):
+                    # A leg of a listening already over: nobody waits for it.
+                    return [c.Hangup(channel_id)]
+                if channel_id == session.listener:
+                    return [
+                        c.AddToBridge(session.bridge, channel_id),
+                        self._log(f"live listening by {session.person_id}: on the line"),
+                    ]
+                return [c.AddToBridge(session.bridge, channel_id)]
+            case m.ChannelGone(channel_id=channel_id) if listening_of(channel_id) is not None:
+                if session is None or channel_id not in (session.snoop, session.listener):
+                    return []
+                who = "the supervisor hung up" if channel_id == session.listener else "snoop ended"
+                return self.stop(who)
+            case m.CommandFailed(command=command, error_id=error_id) if (
+                session is not None and session.owns(command)
+            ):
+                return self.stop(f"{type(command).__name__} failed ({error_id})")
+            case m.ListenStopped(person_id=person_id):
+                return self.stop(f"ended by {person_id}")
+        return None
+
+
+def _args(call_id: str, role: str) -> str:
+    return f"{LISTENING_ARG},{call_id},{role}"
