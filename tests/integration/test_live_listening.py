@@ -34,15 +34,17 @@ KEY_SECONDS = 0.3
 WAV_HEADER, WAV_BYTES_PER_SECOND = 44, 16000
 
 
-def listening_access(site: SandboxSite, tag: str) -> tuple[dict[str, Any], dict[str, str]]:
+def listening_access(
+    site: SandboxSite, tag: str, other: str = "support"
+) -> tuple[dict[str, Any], dict[str, str]]:
     """The access section (a supervisor with a phone, a quality analyst, a supervisor of
-    another service) and each person's token."""
+    the ``other`` service) and each person's token."""
     folder = site.workdir / "access"
     folder.mkdir(parents=True, exist_ok=True)
     people = {
         "anne": ("supervisor", ["sales"], f"Local/{tag}@sim-listener"),
         "quentin": ("quality", ["sales"], None),
-        "rita": ("supervisor", ["support"], f"Local/{tag}x@sim-listener"),
+        "rita": ("supervisor", [other], f"Local/{tag}x@sim-listener"),
     }
     persons: dict[str, Any] = {}
     tokens: dict[str, str] = {}
