@@ -114,6 +114,11 @@ class AccessService:
         """Ends a live listening (logged), or refuses (``refusal``: nobody listens)."""
         self._live(person, "live_listen_stop", purpose, call_id, service, refusal)
 
+    def live_view(self, person: Person, purpose: str) -> None:
+        """Allows (and logs) watching the board of calls in progress, or refuses."""
+        stated = self._gate.check(person, "live_view", "live", purpose)
+        self._gate.log(person, "live_view", "live", stated, "ok")
+
     def _live(
         self,
         person: Person,

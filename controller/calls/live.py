@@ -8,8 +8,8 @@ and the board compares and publishes only what changed.
 
 A browser's subscription is a bounded :class:`asyncio.Queue` fed with ``put_nowait``:
 a slow or gone browser never holds up a call. When its queue is full its changes are
-dropped and the subscription is marked for a resync: the reader then sends a fresh
-snapshot instead of the changes it missed.
+dropped for one :data:`RESYNC` mark: the reader then sends a fresh snapshot instead of
+the changes it missed.
 """
 
 from __future__ import annotations
@@ -89,34 +89,32 @@ def live_state(call: CallState) -> tuple[LiveState, str | None] | None:
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """``update`` (``call`` is the call's new line) or ``end`` (the call left the board)."""
+    """``update`` (``call`` is the call's new line), ``end`` (the call left the board),
+    or ``resync`` (changes were dropped: send a fresh snapshot)."""
 
     kind: str
-    call: LiveCall
+    call: LiveCall | None = None
+
+
+RESYNC = LiveEvent("resync")
 
 
 class Subscription:
     def __init__(self, maxsize: int) -> None:
         self.queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize)
-        self.resync = False
-        """Changes were dropped: the reader must send a fresh snapshot."""
+        self.resyncs = 0
+        """How many times the reader fell a whole queue behind."""
 
     def offer(self, event: LiveEvent) -> None:
-        if self.resync:
-            return
+        """Never waits. A reader a whole queue behind gets its stale changes replaced
+        by one :data:`RESYNC`, after which it sends a snapshot."""
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.resync = True
-
-    def take_resync(self) -> bool:
-        """Whether a snapshot is due; the queue is emptied then, its changes are in it."""
-        if not self.resync:
-            return False
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.resync = False
-        return True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(RESYNC)
+            self.resyncs += 1
 
 
 class TooManySubscribers(Exception):

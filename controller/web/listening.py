@@ -52,16 +52,18 @@ async def start(request: web.Request, person: Person) -> web.StreamResponse:
     purpose = body.get("purpose", "")
     if not isinstance(purpose, str):
         return error(400, "invalid-field", "purpose: must be a string")
-    return await _listen(request, person, purpose, stop=False)
+    return await listen_or_refuse(request, person, purpose, stop=False)
 
 
 async def stop(request: web.Request, person: Person) -> web.StreamResponse:
-    return await _listen(request, person, STOP_PURPOSE, stop=True)
+    return await listen_or_refuse(request, person, STOP_PURPOSE, stop=True)
 
 
-async def _listen(
+async def listen_or_refuse(
     request: web.Request, person: Person, purpose: str, *, stop: bool
-) -> web.StreamResponse:
+) -> web.Response:
+    """Starts (or stops) listening to the call the path names, through the door; the
+    JSON answer either way."""
     calls, door = request.app[CALLS], access(request)
     typed = request.match_info["call_id"]
     call_id = calls.find_call(call_id=typed)

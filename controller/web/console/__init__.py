@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.config.model import Person
-from controller.web import listening
+from controller.web import listening, live
 from controller.web.console import auth
 from controller.web.console.render import SESSIONS, render, setup_templates
 from controller.web.console.sessions import Sessions
@@ -53,3 +53,4 @@ def add_console(app: web.Application) -> None:
     router.add_post("/api/sign-out", auth.api(auth.api_sign_out))
     router.add_static("/static", STATIC, show_index=False, follow_symlinks=False)
     listening.add_routes(app)
+    live.add_routes(app)
