@@ -116,6 +116,7 @@ REST_ROUTES: list[tuple[c.Rest, list[tuple[str, str]]]] = [
     (c.StopPlayback("pb1"), [("DELETE", "/ari/playbacks/pb1")]),
     (c.Ring("ch"), [("POST", "/ari/channels/ch/ring")]),
     (c.Originate("PJSIP/alice", "ag", "agent,c1", 20, "ch"), [("POST", "/ari/channels")]),
+    (c.Snoop("ch", "sn", "listening,c1,snoop"), [("POST", "/ari/channels/ch/snoop/sn")]),
     (c.CreateBridge("br"), [("POST", "/ari/bridges")]),
     (c.AddToBridge("br", "ch"), [("POST", "/ari/bridges/br/addChannel")]),
     (c.RemoveFromBridge("br", "ch"), [("POST", "/ari/bridges/br/removeChannel")]),
@@ -144,6 +145,17 @@ async def test_each_rest_command_reaches_its_resource(
     await rig.executor.execute("c1", command, None)
     assert seen(rig) == requests
     assert rig.sink.messages == []
+
+
+async def test_s8_a_snoop_hears_both_ways_and_whispers_nothing(rig: Rig) -> None:
+    await rig.executor.execute("c1", c.Snoop("ch", "sn", "listening,c1,snoop"), None)
+    (request,) = rig.fake.requests
+    assert request.query == {
+        "spy": "both",
+        "whisper": "none",
+        "app": "reccontrol",
+        "appArgs": "listening,c1,snoop",
+    }
 
 
 def test_every_rest_command_is_covered_above() -> None:
