@@ -6,6 +6,9 @@ UNAUTHENTICATED = "unauthenticated"
 FORBIDDEN = "forbidden"
 NOT_NOW = "payment-refused"
 """Allowed, but the call cannot do it now (no call, payments off, already paying)."""
+NOT_FOUND = "not-found"
+"""No such target, or one outside the person's service scope: the two are answered
+alike, so a refusal never tells whether something exists where the person cannot see."""
 
 
 class AccessRefused(Exception):
@@ -21,9 +24,17 @@ class AccessRefused(Exception):
         """The person could not be signed in (unknown, wrong or unusable credential)."""
         self.error_id = error_id or (UNAUTHENTICATED if sign_in else FORBIDDEN)
         """What callers branch on: :data:`UNAUTHENTICATED`, :data:`FORBIDDEN` (role,
-        scope, purpose), or :data:`NOT_NOW` (allowed, but not in the call's state)."""
+        purpose), :data:`NOT_FOUND` (no such target, or outside the person's scope) or
+        :data:`NOT_NOW` (allowed, but not in the call's state)."""
         super().__init__(reason)
 
 
 class AccessFailed(Exception):
-    """Allowed, but the action failed (a missing file, say); logged as an error."""
+    """Allowed, but the action failed (a missing file, say); logged as an error.
+    ``error_id`` says which failure: ``file-missing``, ``file-changed`` (not the file
+    whose hash was recorded), ``vault-file-refused``, ``vault-error``, or
+    ``access-failed`` for the others."""
+
+    def __init__(self, message: str, *, error_id: str = "access-failed") -> None:
+        self.error_id = error_id
+        super().__init__(message)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.access.credentials import CredentialError, Presented, check
-from controller.access.errors import FORBIDDEN, AccessRefused
+from controller.access.errors import FORBIDDEN, NOT_FOUND, AccessRefused
 from controller.audit.chain import EntryDraft
 from controller.clock import Clock
 from controller.config.model import Person
@@ -193,10 +193,23 @@ class Gate:
         return stated
 
     def scope(self, person: Person, action: str, target: str, purpose: str, service: str) -> None:
+        # Answered like a target that does not exist (the log keeps the true reason):
+        # a refusal must not tell what exists in a service the person cannot see.
         if not person.sees(service):
             raise self.refuse(
-                person, action, target, purpose, f"service {service} is outside the person's scope"
+                person,
+                action,
+                target,
+                purpose,
+                f"service {service} is outside the person's scope",
+                error_id=NOT_FOUND,
             )
+
+    def missing(
+        self, person: Person, action: str, target: str, purpose: str, what: str
+    ) -> AccessRefused:
+        """Logs the refusal of a target that does not exist; the caller raises it."""
+        return self.refuse(person, action, target, purpose, f"no such {what}", NOT_FOUND)
 
     def no_card_in_file_name(
         self, person: Person, action: str, target: str, stated: str, output: Path

@@ -17,6 +17,14 @@ from controller.store.sheets import SheetConflict
 from controller.store.sqlite import SqliteStore
 
 
+INVALID_SHEET = "invalid-sheet"
+"""The evaluation or note cannot be saved as given (a score out of range, say)."""
+SHEET_CHANGED = "sheet-changed"
+"""Someone saved the sheet since it was read: read it again."""
+NO_AGENT = "no-agent"
+"""The call has no agent to evaluate."""
+
+
 @dataclass(frozen=True)
 class SheetView:
     sheet: Sheet
@@ -46,7 +54,7 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_read", target, purpose)
         sheet = self._store.sheet(sheet_id)
         if sheet is None:
-            raise self._gate.refuse(person, "sheet_read", target, stated, "no such sheet")
+            raise self._gate.missing(person, "sheet_read", target, stated, "sheet")
         self._gate.scope(person, "sheet_read", target, stated, sheet.service)
         self._gate.log(person, "sheet_read", target, stated, "ok")
         linked = sheet.recording_id is not None and self._store.recording_exists(sheet.recording_id)
@@ -65,14 +73,18 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_create", target, purpose)
         facts = self._store.call_facts(call_id)
         if facts is None:
-            raise self._gate.refuse(person, "sheet_create", target, stated, "no such call")
+            raise self._gate.missing(person, "sheet_create", target, stated, "call")
         self._gate.scope(person, "sheet_create", target, stated, facts["service"])
         if not facts["agent_id"]:
-            raise self._gate.refuse(person, "sheet_create", target, stated, "the call has no agent")
+            raise self._gate.refuse(
+                person, "sheet_create", target, stated, "the call has no agent", NO_AGENT
+            )
         try:
             evaluation, text = evaluate(self._settings.criteria, scores, comments, free_text)
         except SheetError as exc:
-            raise self._gate.refuse(person, "sheet_create", target, stated, str(exc)) from None
+            raise self._gate.refuse(
+                person, "sheet_create", target, stated, str(exc), INVALID_SHEET
+            ) from None
         now = self._clock.now()
         started = dt.datetime.fromisoformat(facts["started_at"])
         ended = dt.datetime.fromisoformat(facts["ended_at"]) if facts["ended_at"] else None
@@ -115,7 +127,7 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_edit", target, purpose)
         sheet = self._store.sheet(sheet_id)
         if sheet is None:
-            raise self._gate.refuse(person, "sheet_edit", target, stated, "no such sheet")
+            raise self._gate.missing(person, "sheet_edit", target, stated, "sheet")
         self._gate.scope(person, "sheet_edit", target, stated, sheet.service)
         try:
             evaluation, text = evaluate(
@@ -126,7 +138,9 @@ class SheetAccess:
                 sheet.scores,
             )
         except SheetError as exc:
-            raise self._gate.refuse(person, "sheet_edit", target, stated, str(exc)) from None
+            raise self._gate.refuse(
+                person, "sheet_edit", target, stated, str(exc), INVALID_SHEET
+            ) from None
         changed = sorted(
             {s.criterion for s, old in zip(evaluation, sheet.scores, strict=False) if s != old}
         )
@@ -146,7 +160,12 @@ class SheetAccess:
             )
         except SheetConflict:
             raise self._gate.refuse(
-                person, "sheet_edit", target, stated, "the sheet changed meanwhile; read it again"
+                person,
+                "sheet_edit",
+                target,
+                stated,
+                "the sheet changed meanwhile; read it again",
+                SHEET_CHANGED,
             ) from None
         return updated
 
@@ -159,12 +178,14 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_rectify", target, purpose)
         sheet = self._store.sheet(sheet_id)
         if sheet is None:
-            raise self._gate.refuse(person, "sheet_rectify", target, stated, "no such sheet")
+            raise self._gate.missing(person, "sheet_rectify", target, stated, "sheet")
         self._gate.scope(person, "sheet_rectify", target, stated, sheet.service)
         try:
             text = check_note(note, author)
         except SheetError as exc:
-            raise self._gate.refuse(person, "sheet_rectify", target, stated, str(exc)) from None
+            raise self._gate.refuse(
+                person, "sheet_rectify", target, stated, str(exc), INVALID_SHEET
+            ) from None
         rectification = Rectification(
             id=self._new_id(),
             at=self._clock.now(),

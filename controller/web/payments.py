@@ -15,7 +15,7 @@ from decimal import Decimal
 from aiohttp import web
 
 from controller.access.credentials import Token
-from controller.access.errors import NOT_NOW, UNAUTHENTICATED
+from controller.access.errors import NOT_FOUND, NOT_NOW, UNAUTHENTICATED
 from controller.access.service import AccessRefused, AccessService
 from controller.audit.errors import AccessLogError
 from controller.calls.manager import CallManager
@@ -32,9 +32,10 @@ log = logging.getLogger("reccontrol.web")
 
 
 def refused_status(exc: AccessRefused) -> int:
-    """The HTTP status of a refusal, by its ``error_id``: not signed in, not allowed, or
-    allowed but not possible in the call's state now."""
-    return {UNAUTHENTICATED: 401, NOT_NOW: 409}.get(exc.error_id, 403)
+    """The HTTP status of a refusal, by its ``error_id``: not signed in, not allowed, a
+    call outside the person's scope (answered as if there were none), or allowed but not
+    possible in the call's state now."""
+    return {UNAUTHENTICATED: 401, NOT_FOUND: 404, NOT_NOW: 409}.get(exc.error_id, 403)
 
 
 def bearer(request: web.Request) -> str:
