@@ -53,36 +53,34 @@ from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
 from controller.web.errors import error, unexpected_errors
 from controller.web.guard import FailureLimiter, too_many
+from controller.web.keys import (
+    ACCESS,
+    AGI,
+    AGI_RECORDER,
+    AGI_SOCKET,
+    AMI,
+    ARI,
+    CALLS,
+    CLOCK,
+    CONFIG,
+    LIMITER,
+    PUMP,
+    PURGE,
+    RNG,
+    SOUNDS,
+    STORE,
+    STREAM,
+    SWEEPER,
+    VAULT,
+    WITNESS,
+)
 from controller.web.payments import bearer, request_payment
 
 log = logging.getLogger("reccontrol.daemon")
 
 
-CONFIG = web.AppKey("config", Config)
-CLOCK = web.AppKey("clock", Clock)
-RNG = web.AppKey("rng", random.Random)
-STORE = web.AppKey("store", StoreThread[SqliteStore])
-ARI = web.AppKey("ari", AriClient)
-STREAM = web.AppKey("stream", EventStream)
-CALLS = web.AppKey("calls", CallManager)
-PUMP = web.AppKey("pump", EventPump)
-SOUNDS = web.AppKey("sounds", SoundCheck)
-"""The configured sounds, looked up in Asterisk at each ARI connection (C1, C3)."""
-SWEEPER = web.AppKey("sweeper", OrphanSweeper)
 # Seconds before trying again a sweep Asterisk could not answer for.
 SWEEP_RETRY = 5.0
-PURGE = web.AppKey("purge", PurgeScheduler)
-VAULT = web.AppKey("vault", LocalVault)
-ACCESS = web.AppKey("access", AccessService)
-"""The audited door (S1, S2), built once on the store thread; used only through STORE."""
-LIMITER = web.AppKey("limiter", FailureLimiter)
-WITNESS: web.AppKey[WitnessPublisher | None] = web.AppKey("witness")
-AGI: web.AppKey[AgiServer | None] = web.AppKey("agi")
-AGI_RECORDER: web.AppKey[AgiRecorder | None] = web.AppKey("agi_recorder")
-AMI: web.AppKey[AmiClient | None] = web.AppKey("ami")
-"""Asterisk's manager interface, with the FastAGI path: kept logged in, in the background."""
-"""The FastAGI server of dialplan-only sites; None without an ``agi`` section."""
-AGI_SOCKET: web.AppKey[socket.socket | None] = web.AppKey("agi_socket")
 # The kind of the alert row written at start when the access log has no key (S7).
 UNKEYED_ALERT = "audit_unkeyed"
 ARI_CONNECTIONS = 50
