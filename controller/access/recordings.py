@@ -22,7 +22,6 @@ from controller.store.records import RecordingRow
 from controller.store.sqlite import SqliteStore
 from controller.store.subjects import CallRecord
 
-
 FileIdentity = tuple[int, int, int, int]
 """Device, inode, size and modification time (ns) of an opened file."""
 

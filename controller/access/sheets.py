@@ -16,7 +16,6 @@ from controller.sheets import Rectification, Sheet, SheetError, check_note, eval
 from controller.store.sheets import SheetConflict
 from controller.store.sqlite import SqliteStore
 
-
 INVALID_SHEET = "invalid-sheet"
 """The evaluation or note cannot be saved as given (a score out of range, say)."""
 SHEET_CHANGED = "sheet-changed"
