@@ -74,6 +74,7 @@ from controller.web.keys import (
     VAULT,
     WITNESS,
 )
+from controller.web.openapi import add_openapi
 from controller.web.payments import bearer, request_payment
 
 log = logging.getLogger("reccontrol.daemon")
@@ -416,6 +417,7 @@ def build_app(
     app.cleanup_ctx.append(_purge_ctx)
     app.router.add_get("/healthz", health)
     app.router.add_post("/api/payments", payments)
+    add_openapi(app)
     return app
 
 
