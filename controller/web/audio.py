@@ -274,27 +274,30 @@ class Door:
 
 async def authorise(
     door: Door, person: Person, action: str, purpose: str, recording_id: str
-) -> Grant | web.Response:
+) -> Grant:
     """The grant for this listen or download: a live one of the same person, recording,
     action and purpose (the player's next range: no new entry), else a new one from the
-    access service (one entry, refusals too). Or the error answer to send instead."""
+    access service (one entry, refusals too). Raises what the access service raises:
+    :class:`AccessRefused`, :class:`AccessFailed`, :class:`AccessLogError`."""
     stated = " ".join(purpose.split())
     grant = door.grants.reuse(person.id, recording_id, action, stated)
     if grant is not None:
         return grant
     access = door.access
     serve = access.listen if action == "listen" else access.download
-    try:
-        handle = await door.store.run(lambda _: serve(person, purpose, recording_id))
-    except AccessRefused as exc:
-        return refused(exc, "recording")
-    except AccessFailed as exc:
-        return failure_answer(exc)
-    except AccessLogError as exc:
-        # S2, S7: an access that cannot be logged is not done.
-        log.error("ALERT: recording access refused: %s (%s)", exc, exc.error_id)
-        return error(503, exc.error_id, "the access log cannot be written; nothing was done")
+    handle = await door.store.run(lambda _: serve(person, purpose, recording_id))
     return door.grants.add(person.id, action, stated, handle)
+
+
+def access_answer(exc: AccessRefused | AccessFailed | AccessLogError, what: str) -> web.Response:
+    """The JSON answer to what the access service raised about a ``what``."""
+    if isinstance(exc, AccessRefused):
+        return refused(exc, what)
+    if isinstance(exc, AccessFailed):
+        return failure_answer(exc)
+    # S2, S7: an access that cannot be logged is not done.
+    log.error("ALERT: access refused: %s (%s)", exc, exc.error_id)
+    return error(503, exc.error_id, "the access log cannot be written; nothing was done")
 
 
 async def serve_recording(
@@ -303,9 +306,10 @@ async def serve_recording(
     """Authorises (or reuses the grant of) a listen or download, then streams it."""
     if action not in ACTIONS:
         return error(400, "invalid-field", "action: listen or download")
-    grant = await authorise(door, person, action, purpose, recording_id)
-    if isinstance(grant, web.Response):
-        return grant
+    try:
+        grant = await authorise(door, person, action, purpose, recording_id)
+    except (AccessRefused, AccessFailed, AccessLogError) as exc:
+        return access_answer(exc, "recording")
     return await stream_recording(
         request, door.vault, grant.handle, download=grant.action == "download"
     )
