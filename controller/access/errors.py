@@ -4,11 +4,11 @@ from __future__ import annotations
 
 UNAUTHENTICATED = "unauthenticated"
 FORBIDDEN = "forbidden"
+NOT_FOUND = "not-found"
+"""No such object, or one outside the person's services: the same answer for both, so a
+person cannot learn what exists outside their scope (the log keeps the true reason)."""
 NOT_NOW = "payment-refused"
 """Allowed, but the call cannot do it now (no call, payments off, already paying)."""
-NOT_FOUND = "not-found"
-"""No such target, or one outside the person's service scope: the two are answered
-alike, so a refusal never tells whether something exists where the person cannot see."""
 
 
 class AccessRefused(Exception):
@@ -24,7 +24,7 @@ class AccessRefused(Exception):
         """The person could not be signed in (unknown, wrong or unusable credential)."""
         self.error_id = error_id or (UNAUTHENTICATED if sign_in else FORBIDDEN)
         """What callers branch on: :data:`UNAUTHENTICATED`, :data:`FORBIDDEN` (role,
-        purpose), :data:`NOT_FOUND` (no such target, or outside the person's scope) or
+        purpose), :data:`NOT_FOUND` (no such object, or outside the person's services), or
         :data:`NOT_NOW` (allowed, but not in the call's state)."""
         super().__init__(reason)
 
