@@ -29,7 +29,7 @@ import os
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -189,7 +189,12 @@ def failure_answer(exc: AccessFailed) -> web.Response:
 
 
 async def stream_recording(
-    request: web.Request, vault: LocalVault, handle: RecordingHandle, *, download: bool
+    request: web.Request,
+    vault: LocalVault,
+    handle: RecordingHandle,
+    *,
+    download: bool,
+    headers: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
     """Answers ``request`` with the recording: 200 (whole), 206 (the one range asked
     for) or 416; an attachment for a download. Raises nothing for a file problem: that
@@ -201,12 +206,12 @@ async def stream_recording(
         log.warning("recording %s not served: %s", handle.recording_id, exc.error_id)
         return failure_answer(exc)
     try:
-        return await _send(request, opened, handle, download)
+        return await _send(request, opened, handle, download, headers or {})
     finally:
         await asyncio.to_thread(opened.stack.close)
 
 
-def _headers(handle: RecordingHandle, download: bool) -> dict[str, str]:
+def _headers(handle: RecordingHandle, download: bool, extra: Mapping[str, str]) -> dict[str, str]:
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Type": media_type(handle.format),
@@ -217,13 +222,19 @@ def _headers(handle: RecordingHandle, download: bool) -> dict[str, str]:
     if download:
         name = f"{handle.recording_id}.{extension(handle.format)}"
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    for name, value in extra.items():
+        headers.setdefault(name, value)
     return headers
 
 
 async def _send(
-    request: web.Request, opened: _Opened, handle: RecordingHandle, download: bool
+    request: web.Request,
+    opened: _Opened,
+    handle: RecordingHandle,
+    download: bool,
+    extra: Mapping[str, str],
 ) -> web.StreamResponse:
-    headers = _headers(handle, download)
+    headers = _headers(handle, download, extra)
     try:
         wanted = requested_range(request.headers.get("Range"), opened.size)
     except RangeNotSatisfiable as exc:
@@ -270,6 +281,9 @@ class Door:
     access: AccessService
     vault: LocalVault
     grants: AudioGrants
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Headers every answer carries (the security headers): a streamed answer is sent
+    before any middleware could add them."""
 
 
 async def authorise(
@@ -310,8 +324,9 @@ async def serve_recording(
         grant = await authorise(door, person, action, purpose, recording_id)
     except (AccessRefused, AccessFailed, AccessLogError) as exc:
         return access_answer(exc, "recording")
+    download = grant.action == "download"
     return await stream_recording(
-        request, door.vault, grant.handle, download=grant.action == "download"
+        request, door.vault, grant.handle, download=download, headers=door.headers
     )
 
 
@@ -324,6 +339,7 @@ async def serve_grant(
     grant = door.grants.find(token, person.id, recording_id)
     if grant is None:
         return error(404, "not-found", "no such recording, or its listen has expired")
+    download = grant.action == "download"
     return await stream_recording(
-        request, door.vault, grant.handle, download=grant.action == "download"
+        request, door.vault, grant.handle, download=download, headers=door.headers
     )

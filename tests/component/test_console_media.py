@@ -16,6 +16,7 @@ import pytest
 
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
+from controller.web.security import CONTENT_SECURITY_POLICY
 from tests.component.console_rig import Console, console_rig
 from tests.openapi import assert_matches_openapi
 from tests.sites import add_recording, wav_bytes
@@ -78,6 +79,9 @@ async def test_s2_s4_a_listen_states_its_purpose_then_plays_by_ranges_with_one_e
             assert (answer.status, await answer.read()) == (status, body)
             assert answer.headers["Content-Type"] == "audio/wav"
             assert answer.headers["Accept-Ranges"] == "bytes"
+            # Streamed, yet with the headers every answer carries.
+            assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+            assert answer.headers["X-Frame-Options"] == "DENY"
     assert entries(console, "listen") == [("snguyen", f"recording:{recording}", "ok")]
     (logged,) = [e for e in console.access_log() if e.action == "listen"]
     assert logged.purpose == "quality: weekly review"
@@ -110,6 +114,7 @@ async def test_s1_a_supervisor_downloads_an_attachment(console: Console) -> None
     )
     assert (answer.status, await answer.read()) == (200, AUDIO)
     assert answer.headers["Content-Disposition"] == f'attachment; filename="{recording}.wav"'
+    assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     assert entries(console, "download") == [("mleroy", f"recording:{recording}", "ok")]
 
 

@@ -37,8 +37,9 @@ from controller.web.audio import (
 )
 from controller.web.console import auth
 from controller.web.console.render import render
-from controller.web.keys import ACCESS, STORE, VAULT
+from controller.web.keys import ACCESS, CONFIG, STORE, VAULT
 from controller.web.openapi import Answer, Operation, add_api_route, path_parameter, query_parameter
+from controller.web.security import headers_for
 
 PURPOSES = ("quality", "training", "mediation", "dispute", "other")
 """The purposes offered on the form; ``other`` needs the person's own words."""
@@ -64,7 +65,8 @@ def may(person: Person | None, action: str) -> bool:
 
 def door(request: web.Request) -> Door:
     app = request.app
-    return Door(app[STORE], app[ACCESS], app[VAULT], app[AUDIO_GRANTS])
+    headers = headers_for(app[CONFIG].web)
+    return Door(app[STORE], app[ACCESS], app[VAULT], app[AUDIO_GRANTS], headers)
 
 
 def refusal_page(
@@ -101,7 +103,10 @@ async def listen(request: web.Request, person: Person) -> web.StreamResponse:
     except (AccessRefused, AccessFailed, AccessLogError) as exc:
         return refusal_page(request, exc)
     if action == "download":
-        return await stream_recording(request, door(request).vault, grant.handle, download=True)
+        serving = door(request)
+        return await stream_recording(
+            request, serving.vault, grant.handle, download=True, headers=serving.headers
+        )
     context = {
         "recording_id": recording_id,
         "call_id": str(form.get("call", "")),
