@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.config.model import Person
-from controller.web.console import auth, media
+from controller.web.console import auth, media, subjects
 from controller.web.console.render import SESSIONS, render, setup_templates
 from controller.web.console.sessions import Sessions
 from controller.web.keys import CONFIG
@@ -75,5 +75,6 @@ def add_console(app: web.Application) -> None:
     add_openapi(app)
     add_api_route(app, ME, auth.api(me))
     add_api_route(app, SIGN_OUT, auth.api(auth.api_sign_out))
+    subjects.add_routes(app)
     media.add_routes(app)
     router.add_static("/static", STATIC, show_index=False, follow_symlinks=False)
