@@ -162,8 +162,11 @@ class RecordingAccess:
             raise AccessFailed(f"recording {row.id}: its file is missing", error_id=FILE_MISSING)
         try:
             # The vault's checks, and the recorded hash, before the access is logged as
-            # served: a file swapped in the vault is refused here. The transport opens
+            # served: a file swapped in the vault is refused here, and the log never
+            # says "ok" for a file that is not the one recorded. The transport opens
             # the file through the vault again and serves it only while it is this file.
+            # Hashing here holds the store thread for the file's read: about 4 ms for
+            # a five-minute call, 0.1 s for 100 MiB.
             with self._vault.reader(path) as source:
                 file = identity(os.fstat(source.fileno()))
                 digest = copy_hashed(source, _Discard(), path.name) if row.sha256 else None
