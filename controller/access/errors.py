@@ -4,6 +4,8 @@ from __future__ import annotations
 
 UNAUTHENTICATED = "unauthenticated"
 FORBIDDEN = "forbidden"
+NOT_FOUND = "not-found"
+"""No such object, or one outside the person's services: the two answer alike."""
 NOT_NOW = "payment-refused"
 """Allowed, but the call cannot do it now (no call, payments off, already paying)."""
 
