@@ -23,8 +23,8 @@ import aiohttp
 
 from bench.reaction import ReactionRun, _reccontrol_call, progress
 from bench.stats import ratio, summarize
-from controller.daemon import AGI
 from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
+from controller.web.keys import AGI
 
 JUNK = (
     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",

@@ -50,8 +50,8 @@ from typing import Any
 from bench.report import BUDGET_MS
 from bench.stats import fraction_below, ratio, summarize
 from bench.waiting import wait_until
-from controller.daemon import AGI, AMI
 from controller.demo.site import RunningDaemon, SandboxSite
+from controller.web.keys import AGI, AMI
 
 MODES = ("skip", "silence")
 SERVICE_PREFIX = "agi-"

@@ -32,7 +32,6 @@ from bench.waiting import wait_until
 from controller.ari.errors import AriError
 from controller.ari.events import ChannelDtmfReceived, Event
 from controller.config import load_config
-from controller.daemon import ARI
 from controller.demo.site import (
     RunningDaemon,
     SandboxSite,
@@ -40,6 +39,7 @@ from controller.demo.site import (
     Switchboard,
     free_port,
 )
+from controller.web.keys import ARI
 
 # Seconds: the announcement, then the agent script talks 2 s before its first key.
 ANNOUNCEMENT_SECONDS = 1.0

@@ -51,38 +51,39 @@ from controller.retention.scheduler import PurgeScheduler
 from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
+from controller.web.console import add_console
 from controller.web.errors import error, unexpected_errors
 from controller.web.guard import FailureLimiter, too_many
+from controller.web.keys import (
+    ACCESS,
+    AGI,
+    AGI_RECORDER,
+    AGI_SOCKET,
+    AMI,
+    ARI,
+    CALLS,
+    CLOCK,
+    CONFIG,
+    LIMITER,
+    PUMP,
+    PURGE,
+    RNG,
+    SOUNDS,
+    STORE,
+    STREAM,
+    SWEEPER,
+    VAULT,
+    WITNESS,
+)
 from controller.web.payments import bearer, request_payment
+from controller.web.security import security_headers
+from controller.web.tls import server_context
 
 log = logging.getLogger("reccontrol.daemon")
 
 
-CONFIG = web.AppKey("config", Config)
-CLOCK = web.AppKey("clock", Clock)
-RNG = web.AppKey("rng", random.Random)
-STORE = web.AppKey("store", StoreThread[SqliteStore])
-ARI = web.AppKey("ari", AriClient)
-STREAM = web.AppKey("stream", EventStream)
-CALLS = web.AppKey("calls", CallManager)
-PUMP = web.AppKey("pump", EventPump)
-SOUNDS = web.AppKey("sounds", SoundCheck)
-"""The configured sounds, looked up in Asterisk at each ARI connection (C1, C3)."""
-SWEEPER = web.AppKey("sweeper", OrphanSweeper)
 # Seconds before trying again a sweep Asterisk could not answer for.
 SWEEP_RETRY = 5.0
-PURGE = web.AppKey("purge", PurgeScheduler)
-VAULT = web.AppKey("vault", LocalVault)
-ACCESS = web.AppKey("access", AccessService)
-"""The audited door (S1, S2), built once on the store thread; used only through STORE."""
-LIMITER = web.AppKey("limiter", FailureLimiter)
-WITNESS: web.AppKey[WitnessPublisher | None] = web.AppKey("witness")
-AGI: web.AppKey[AgiServer | None] = web.AppKey("agi")
-AGI_RECORDER: web.AppKey[AgiRecorder | None] = web.AppKey("agi_recorder")
-AMI: web.AppKey[AmiClient | None] = web.AppKey("ami")
-"""Asterisk's manager interface, with the FastAGI path: kept logged in, in the background."""
-"""The FastAGI server of dialplan-only sites; None without an ``agi`` section."""
-AGI_SOCKET: web.AppKey[socket.socket | None] = web.AppKey("agi_socket")
 # The kind of the alert row written at start when the access log has no key (S7).
 UNKEYED_ALERT = "audit_unkeyed"
 ARI_CONNECTIONS = 50
@@ -405,7 +406,7 @@ def build_app(
     agi_socket: socket.socket | None = None,
 ) -> web.Application:
     """``agi_socket``: the FastAGI address, bound already; None: bound at start."""
-    app = web.Application(middlewares=[unexpected_errors])
+    app = web.Application(middlewares=[security_headers(config.web), unexpected_errors])
     app[CONFIG] = config
     app[AGI_SOCKET] = agi_socket
     app[CLOCK] = clock or SystemClock()
@@ -418,6 +419,7 @@ def build_app(
     app.cleanup_ctx.append(_purge_ctx)
     app.router.add_get("/healthz", health)
     app.router.add_post("/api/payments", payments)
+    add_console(app)
     return app
 
 
@@ -425,7 +427,10 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
     """Runs the daemon until SIGTERM. Raises :class:`AlreadyRunning` or
     :class:`PortBusy` (the web or the FastAGI address) before touching the store or
     ARI. ``before_start`` (the store's migrations) runs once the lock is held and the
-    ports bound, so no second daemon migrates the store under us."""
+    ports bound, so no second daemon migrates the store under us. Raises
+    :class:`TlsSetupError` when ``web.tls`` cannot be used."""
+    # A certificate that cannot be used stops the daemon before it takes anything.
+    tls = server_context(config.web)
     lock = InstanceLock(lock_path(config.store.path))
     lock.acquire()
     try:
@@ -442,6 +447,7 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
         web.run_app(
             build_app(config, agi_socket=agi_socket),
             sock=sock,
+            ssl_context=tls,
             access_log=None,
             print=None,
             handle_signals=True,

@@ -25,11 +25,12 @@ from controller.calls.manager import CallManager
 from controller.clock import Clock
 from controller.config import Config
 from controller.config.model import AriSettings
-from controller.daemon import CALLS, STORE, STREAM, build_app
+from controller.daemon import build_app
 from controller.demo.sounds import write_tones
 from controller.sandbox import SandboxInstance
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
+from controller.web.keys import CALLS, STORE, STREAM
 
 
 def free_port() -> int:

@@ -20,8 +20,8 @@ from controller.ari.events import Event, StreamConnected
 from controller.ari.watchdog import EventHandler
 from controller.calls.router import CallContext
 from controller.config import load_config
-from controller.daemon import PUMP
 from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
+from controller.web.keys import PUMP
 from tests.faults.invariants import Invariants
 from tests.faults.proxy import TcpProxy
 from tests.faults.site import asterisk_address, direct_client, fault_config, invariants

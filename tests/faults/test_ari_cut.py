@@ -19,9 +19,9 @@ from controller.ari.errors import AriNotFound
 from controller.ari.events import Event, RecordingStarted, StreamConnected
 from controller.ari.watchdog import EventHandler
 from controller.config import load_config
-from controller.daemon import PUMP
 from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
 from controller.sandbox import SandboxInstance
+from controller.web.keys import PUMP
 from tests.faults.proxy import TcpProxy
 from tests.faults.site import asterisk_address, direct_client, fault_config, invariants
 from tests.waiting import eventually

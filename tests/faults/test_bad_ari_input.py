@@ -19,9 +19,9 @@ import pytest
 from controller.ari.events import Event, RecordingStarted, StreamConnected
 from controller.ari.watchdog import EventHandler
 from controller.config import load_config
-from controller.daemon import PUMP
 from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
 from controller.sandbox import SandboxInstance
+from controller.web.keys import PUMP
 from tests.faults.proxy import BINARY, TcpProxy, server_frame
 from tests.faults.site import asterisk_address, direct_client, fault_config, invariants
 from tests.sites import write_site

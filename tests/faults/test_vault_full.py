@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 
 from controller.config import load_config
-from controller.daemon import SWEEPER
 from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
 from controller.sandbox import SandboxInstance
+from controller.web.keys import SWEEPER
 from tests.faults.site import direct_client, fault_config, invariants
 from tests.waiting import eventually
 

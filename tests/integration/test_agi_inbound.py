@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from controller.ari.errors import AriError
-from controller.daemon import AGI
 from controller.demo.site import SandboxSite
 from controller.privacy import caller_hash
 from controller.sandbox import SandboxInstance
+from controller.web.keys import AGI
 from tests.integration.conftest import free_port
 from tests.integration.flow import FULL_NOTICE, OPT_OUT, Flow, running_flow, service
 from tests.waiting import eventually

@@ -10,10 +10,10 @@ import pytest
 
 from controller.clock import ShiftedClock
 from controller.config import load_config
-from controller.daemon import RNG
 from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
 from controller.demo.site import paris_weekday_10h as office_hours
 from controller.sandbox import SandboxInstance
+from controller.web.keys import RNG
 from tests.integration.flow import service, standard_agents
 
 

@@ -12,9 +12,9 @@ import pytest
 
 from controller.ari.events import Event, StasisStart, StreamConnected
 from controller.ari.watchdog import EventHandler, EventPump, Verdict
-from controller.daemon import PUMP, STREAM
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
+from controller.web.keys import PUMP, STREAM
 from tests.audio import read_wav, tone_seconds
 from tests.integration.flow import running_flow, service
 from tests.integration.test_agent_controls import CALLER_NUMBER, MARKER, keyed_sections

@@ -12,9 +12,9 @@ import pytest
 
 from controller.ari.errors import AriUnavailable
 from controller.ari.models import Channel
-from controller.daemon import ARI
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
+from controller.web.keys import ARI
 from tests.integration.flow import running_flow, service
 
 CALLER_NUMBER = "+33611114444"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from controller.daemon import RNG, build_app
+from controller.daemon import build_app
+from controller.web.keys import RNG
 from tests.sites import load_site, write_site
 
 

@@ -28,6 +28,7 @@ from controller.retention.purge import Purger, PurgeReport
 from controller.retention.scheduler import PurgeScheduler
 from controller.store import SqliteStore
 from controller.store.lifecycle import Condemnation
+from controller.web import keys
 from tests.sites import add_recording, load_site, old_log_entry, open_site, write_site
 from tests.waiting import until
 
@@ -292,16 +293,16 @@ async def test_daemon_purges_on_schedule(
     _, rec_id = add_recording(store, vault, config, service="sales", created_at=now - 91 * DAY)
     monkeypatch.setattr(daemon, "PURGE_FIRST_DELAY", 0.0)
     app = web.Application()
-    app[daemon.CONFIG] = config
-    app[daemon.CLOCK] = FixedClock(now)
+    app[keys.CONFIG] = config
+    app[keys.CLOCK] = FixedClock(now)
     # As in the daemon: the purge's writes go through the one store thread.
     app.cleanup_ctx.append(daemon._store_ctx)
     app.cleanup_ctx.append(daemon._purge_ctx)
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        await until(lambda: app[daemon.PURGE].runs >= 1, "the daemon's first purge")
+        await until(lambda: app[keys.PURGE].runs >= 1, "the daemon's first purge")
     finally:
         await runner.cleanup()
-    assert app[daemon.PURGE].runs >= 1
+    assert app[keys.PURGE].runs >= 1
     assert store.recording(rec_id) is None
