@@ -5,6 +5,8 @@ knows what to change. Pure: no store, no clock.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -124,14 +126,23 @@ def page_size(query: Mapping[str, str]) -> int:
 def read_cursor(text: str | None) -> Cursor | None:
     if not text:
         return None
-    match = _CURSOR.fullmatch(text)
-    if match is None:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeError):
+        raw = ""
+    match = _CURSOR.fullmatch(raw)
+    if match is None or len(text) > 200:
         raise FilterError("after", "not a page of this listing (start again from the first)")
     return Cursor(match["at"], match["id"])
 
 
 def cursor_text(cursor: Cursor | None) -> str | None:
-    return None if cursor is None else f"{cursor.started_at}~{cursor.call_id}"
+    """The cursor as opaque, URL-safe text: a timestamp's '+' would otherwise turn into a
+    space in a query string a client forgot to encode."""
+    if cursor is None:
+        return None
+    raw = f"{cursor.started_at}~{cursor.call_id}".encode("ascii")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
 def page_request(query: Mapping[str, str]) -> PageRequest:
