@@ -29,9 +29,12 @@ from controller.audit.chain import Entry
 from controller.config.governance_model import ALL_SERVICES
 from controller.config.model import Config, Person
 from controller.logs import mask_digits
+from controller.retention.plan import RetentionRules, recording_expiry, sheet_expiry
 from controller.store.call_views import CallFilters, LogFilters
 from controller.store.inspection import DELETION_ACTIONS
+from controller.store.records import RecordingRow, SheetRow
 from controller.store.sqlite import SqliteStore
+from controller.store.timestamps import from_text, to_text
 
 CALLER_TAG_LENGTH = 10
 NO_SUCH_CALL = "no such call"
@@ -156,6 +159,25 @@ def view_of(
     }
 
 
+def with_deadlines(view: dict[str, Any], service: str, rules: RetentionRules) -> None:
+    """Each recording's and sheet's deadline as the purge applies it (T1, T2): the
+    earlier of the date set when it was written and what the configuration says now,
+    with the rule that sets it."""
+    for rec in view["recordings"]:
+        row = RecordingRow(
+            rec["id"], view["id"], service, "", rec["format"], None, rec["state"], None,
+            from_text(rec["created_at"]), from_text(rec["expires_at"]),
+        )  # fmt: skip
+        expiry, rule = recording_expiry(row, rules)
+        rec["expires_at"], rec["retention_rule"] = to_text(expiry), rule
+    for sheet in view["sheets"]:
+        expiry, rule = sheet_expiry(
+            SheetRow(sheet["id"], from_text(sheet["created_at"]), from_text(sheet["expires_at"])),
+            rules,
+        )
+        sheet["expires_at"], sheet["retention_rule"] = to_text(expiry), rule
+
+
 def entry_view(entry: Entry) -> dict[str, Any]:
     """An access-log entry as the DPO reads it (the hashes are for ``audit verify``)."""
     return {
@@ -244,6 +266,7 @@ class CallAccess:
             self._config.privacy.call_metadata_days,
             self._store.standing_hold(call_id),
         )
+        with_deadlines(view, str(call["service"]), RetentionRules.from_config(self._config))
         self._gate.log(person, "view", target, stated, "ok", {"service": call["service"]})
         return view
 

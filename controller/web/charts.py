@@ -32,10 +32,10 @@ class ChartText:
 
 @dataclass(frozen=True)
 class Frame:
-    width: int = 720
+    width: int = 880
     height: int = 340
     left: int = 56
-    right: int = 16
+    right: int = 44
     top: int = 36
     bottom: int = 92
 
@@ -82,6 +82,14 @@ def segments(values: Sequence[float | None]) -> list[list[tuple[int, float]]]:
     return runs
 
 
+def label_indexes(count: int, most: int = MAX_X_LABELS) -> list[int]:
+    """The days that get a label: the first, the last and evenly spread between, so
+    labels never overlap however long the range."""
+    if count <= most:
+        return list(range(count))
+    return sorted({round(k * (count - 1) / (most - 1)) for k in range(most)})
+
+
 def _points(frame: Frame, run: Sequence[tuple[int, float]], count: int) -> str:
     return " ".join(f"{_num(x_of(frame, i, count))},{_num(y_of(frame, v))}" for i, v in run)
 
@@ -99,10 +107,8 @@ def _axes(frame: Frame, days: Sequence[str], text: ChartText) -> list[str]:
             f'<text x="{frame.left - 6}" y="{y}" text-anchor="end" dominant-baseline="middle" '
             f'font-size="11" fill="#333">{int(tick * 100)}%</text>'
         )
-    step = max(1, -(-len(days) // MAX_X_LABELS))
-    for index, day in enumerate(days):
-        if index % step and index != len(days) - 1:
-            continue
+    for index in label_indexes(len(days)):
+        day = days[index]
         x = _num(x_of(frame, index, len(days)))
         out.append(
             f'<text x="{x}" y="{bottom + 16}" text-anchor="middle" font-size="11" '

@@ -4,10 +4,19 @@ no script and no style attribute, and the output is deterministic."""
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from controller.web.charts import ChartText, Frame, rate_chart, segments, x_of, y_of
+from controller.web.charts import (
+    ChartText,
+    Frame,
+    label_indexes,
+    rate_chart,
+    segments,
+    x_of,
+    y_of,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 TEXT = ChartText("Sampling <rate>", "configured", "achieved", "rate", "day")
@@ -98,6 +107,15 @@ def test_chart_is_deterministic_and_handles_no_service_and_one_day() -> None:
     one = parsed(rate_chart([{"service": "s", "days": [day("2026-03-01", 0.5, 0.5)]}], TEXT))
     [dot] = one.iter(f"{SVG}circle")
     assert float(dot.attrib["cx"]) == Frame().left + Frame().plot_width / 2
+
+
+def test_day_labels_never_crowd_and_keep_the_first_and_last_day() -> None:
+    assert label_indexes(3) == [0, 1, 2]
+    for count in (9, 12, 31, 366):
+        shown = label_indexes(count)
+        assert shown[0] == 0 and shown[-1] == count - 1 and len(shown) == 8
+        gaps = [b - a for a, b in itertools.pairwise(shown)]
+        assert max(gaps) - min(gaps) <= 1
 
 
 def test_segments_split_at_unknown_values() -> None:

@@ -282,6 +282,7 @@ def test_p3_call_view_gives_the_decision_inputs_pauses_payment_and_deadlines(
     [rec] = view["recordings"]
     assert rec["id"] == recording and rec["listenable"] and rec["format"] == "wav"
     assert rec["expires_at"].startswith((T0 + dt.timedelta(days=90)).date().isoformat())
+    assert rec["retention_rule"] == "T1: services.sales.retention_days = 90"
     assert view["sheets"][0]["id"] == sheet.id
     assert view["sheets"][0]["expires_at"] == sheet.expires_at.isoformat(timespec="milliseconds")
     metadata_days = config.privacy.call_metadata_days
@@ -289,6 +290,21 @@ def test_p3_call_view_gives_the_decision_inputs_pauses_payment_and_deadlines(
         (T0 + dt.timedelta(days=metadata_days)).date().isoformat()
     )
     assert entries(store)[-1] == ("snguyen", "view", f"call:{call_id}", "ok")
+
+
+def test_t1_a_call_page_shows_the_deadline_the_purge_applies(site: Site) -> None:
+    """T1: a service's retention lowered after the recording was made shortens its
+    deadline, and the call's page says so, naming the rule, as the purge does."""
+    config, store, vault = site
+    call_id, _ = add_recording(store, vault, config, service="sales", created_at=T0)
+    shorter = dataclasses.replace(config.services["sales"], retention_days=10)
+    lowered = dataclasses.replace(config, services={**config.services, "sales": shorter})
+    view = AccessService(lowered, store, vault, FixedClock(T0)).call_view(
+        person(site, "mleroy"), PURPOSE, call_id
+    )
+    [rec] = view["recordings"]
+    assert rec["expires_at"].startswith((T0 + dt.timedelta(days=10)).date().isoformat())
+    assert rec["retention_rule"] == "T1: services.sales.retention_days = 10"
 
 
 def test_p3_sampling_report_counts_per_service_and_site_day(site: Site) -> None:

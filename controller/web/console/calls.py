@@ -131,7 +131,10 @@ async def call_api(request: web.Request, person: Person) -> web.StreamResponse:
     "duration_seconds", "outcome", "agent", "caller", "announcement": {"version",
     "completed"}, "decision": {"record", "reason", "rate", "draw", "in_window", "window",
     "decided_at"} | null, "consent_events": [...], "pauses": [...], "payments": [...],
-    "recordings": [...], "sheets": [...], "metadata_expires_at", "hold"}``;
+    "recordings": [{"id", "state", "format", "duration_seconds", "created_at",
+    "expires_at", "retention_rule", "listenable"}], "sheets": [{"id", "evaluator",
+    "created_at", "updated_at", "expires_at", "retention_rule"}], "metadata_expires_at",
+    "hold": {"reference", "review_by"} | null}``;
     404 ``not-found`` (no such call, or outside the person's services), 403 ``forbidden``.
     """
     call_id = request.match_info["id"]
