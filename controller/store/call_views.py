@@ -97,8 +97,11 @@ def listing_where(scope: Sequence[str] | None, filters: CallFilters) -> tuple[li
         clauses.append("c.started_at < ?")
         params.append(to_text(filters.end))
     if filters.agent is not None:
-        # Either index serves: the agent who answered, or the one the decision named.
-        clauses.append("(c.agent_id = ? OR d.agent_id = ?)")
+        # The agent who answered, or the one the decision named: each side has its index
+        # (calls_agent, decisions_agent), so no call is scanned.
+        clauses.append(
+            "(c.agent_id = ? OR c.id IN (SELECT call_id FROM decisions WHERE agent_id = ?))"
+        )
         params += [filters.agent, filters.agent]
     if filters.reason is not None:
         clauses.append("d.reason = ?")
@@ -133,9 +136,11 @@ class CallViewStore(StorePart):
         first (started_at, then id, both descending: a stable order), ``size`` at most,
         after ``after``; with the total that passes the filters."""
         clauses, params = listing_where(scope, filters)
-        # Fixed clauses; every value is a parameter.
+        # Fixed clauses; every value is a parameter. Only the reason filter reads the
+        # decision: without it the count reads the calls alone.
+        counted = _LISTING_FROM if filters.reason is not None else "FROM calls c"
         total = self.db.execute(
-            f"SELECT COUNT(*) {_LISTING_FROM} {_where(clauses)}",
+            f"SELECT COUNT(*) {counted} {_where(clauses)}",
             params,
         ).fetchone()[0]
         if after is not None:
