@@ -23,7 +23,7 @@ from controller.access.call_filters import (
     day_start,
     described,
 )
-from controller.access.errors import NOT_FOUND, AccessRefused
+from controller.access.errors import AccessRefused
 from controller.access.gate import Gate, clean_id
 from controller.audit.chain import Entry
 from controller.config.governance_model import ALL_SERVICES
@@ -249,17 +249,8 @@ class CallAccess:
         stated = self._gate.check(person, "view", target, purpose)
         call = self._store.call_summary(call_id)
         if call is None:
-            raise self._gate.refuse(person, "view", target, stated, NO_SUCH_CALL, NOT_FOUND)
-        if not person.sees(str(call["service"])):
-            self._gate.log_refusal(
-                person.id,
-                person.role,
-                "view",
-                target,
-                stated,
-                f"service {call['service']} is outside the person's scope",
-            )
-            raise AccessRefused(NO_SUCH_CALL, error_id=NOT_FOUND)
+            raise self._gate.missing(person, "view", target, stated, NO_SUCH_CALL)
+        self._gate.scope(person, "view", target, stated, str(call["service"]), hide_as=NO_SUCH_CALL)
         view = view_of(
             call,
             self._store.call_sheets(call_id),
