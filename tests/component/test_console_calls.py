@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from controller.access.service import AccessService
+from controller.clock import SystemClock
 from controller.store.records import Decision
 from tests.component.console_rig import Console, console_rig
 from tests.sites import add_call, add_recording, open_site
@@ -236,3 +238,45 @@ async def test_s2_dpo_pages_are_forbidden_to_the_other_roles_and_logged(
         ("mleroy", "audit_read", "receipts", "refused"),
         ("mleroy", "hold_list", "holds", "refused"),
     ]
+
+
+async def test_t6_a_legal_hold_shows_on_the_holds_page_and_the_call_page(
+    console: Console,
+) -> None:
+    """T6: a hold the DPO placed is listed on /dpo/holds (logged as hold_list) and shown
+    on the call's page with its review date."""
+    calls = seed(console)
+    store, vault = open_site(console.config)
+    try:
+        door = AccessService(console.config, store, vault, SystemClock())
+        dpo = console.config.access.persons["cdubois"]
+        review_by = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+        door.hold_place(
+            dpo, "mediation dispute", calls["recorded"], "customer dispute", "REF-ABC", review_by
+        )
+    finally:
+        store.close()
+    await console.sign_in("cdubois")
+    holds = await (await console.client.get("/dpo/holds")).text()
+    assert "REF-ABC" in holds and f'href="/calls/{calls["recorded"]}"' in holds
+    assert last_entry(console) == ("cdubois", "hold_list", "holds", "ok")
+    view = await (await console.client.get(f"/api/calls/{calls['recorded']}")).json()
+    assert view["hold"]["reference"] == "REF-ABC"
+    assert "REF-ABC" in await (await console.client.get(f"/calls/{calls['recorded']}")).text()
+
+
+async def test_the_pages_speak_french_and_english(console: Console) -> None:
+    """The calls page and the report in the browser's language, French or English."""
+    seed(console)
+    await console.sign_in("mleroy")
+    for lang, words in (
+        ("fr", ("Appels", "Motif de la décision")),
+        ("en", ("Calls", "Decision reason")),
+    ):
+        response = await console.client.get("/calls", headers={"Accept-Language": lang})
+        html = await response.text()
+        assert f'<html lang="{lang}">' in html and all(w in html for w in words)
+        report = await console.client.get(
+            "/report?from=2026-03-01&to=2026-03-03", headers={"Accept-Language": lang}
+        )
+        assert ("Taux" if lang == "fr" else "rate") in await report.text()
