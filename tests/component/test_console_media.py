@@ -336,3 +336,36 @@ async def test_t2_an_api_write_by_session_needs_the_csrf_header(console: Console
         f"/api/calls/{call}/sheets", json=body, headers={"X-CSRF-Token": csrf}
     )
     assert done.status == 201
+
+
+# -- the calls' and report's answers, against the same document ----------------------------
+async def test_the_calls_and_report_answers_match_the_document(console: Console) -> None:
+    call, _ = recorded(console)
+    headers = bearer(console, "mleroy")
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    asked = [
+        ("/api/calls", {}, 200),
+        ("/api/calls", {"from": "yesterday"}, 400),
+        (f"/api/calls/{call}", {}, 200),
+        ("/api/calls/nowhere", {}, 404),
+        ("/api/report", {"from": today, "to": today}, 200),
+    ]
+    for path, params, status in asked:
+        async with console.client.get(path, params=params, headers=headers) as answer:
+            body = await answer.json()
+            assert answer.status == status, (path, body)
+            assert_matches_openapi(body, "GET", path, status)
+
+
+async def test_s1_s2_the_call_page_offers_the_purpose_form_by_role(console: Console) -> None:
+    call, recording = recorded(console)
+    await console.sign_in("snguyen")
+    html = await (await console.client.get(f"/calls/{call}")).text()
+    assert f'action="/recordings/{recording}/listen"' in html
+    assert 'value="download"' not in html and "<audio" not in html
+    assert f'href="/calls/{call}/sheets/new"' in html
+    assert entries(console, "listen") == []  # nothing is heard before a purpose
+    console.client.session.cookie_jar.clear()
+    await console.sign_in("mleroy")
+    html = await (await console.client.get(f"/calls/{call}")).text()
+    assert 'value="download"' in html

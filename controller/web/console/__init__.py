@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.config.model import Person
-from controller.web.console import auth, media, subjects
+from controller.web.console import auth, calls, dpo, media, report, subjects
 from controller.web.console.render import SESSIONS, render, setup_templates
 from controller.web.console.sessions import Sessions
 from controller.web.keys import CONFIG
@@ -78,3 +78,6 @@ def add_console(app: web.Application) -> None:
     subjects.add_routes(app)
     media.add_routes(app)
     router.add_static("/static", STATIC, show_index=False, follow_symlinks=False)
+    calls.add_routes(app)
+    report.add_routes(app)
+    dpo.add_routes(app)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from controller.web.console import listen, sheets
+from controller.web.console import data_api, listen, sheets
+from controller.web.openapi import register
 
 
 def add_routes(app: web.Application) -> None:
@@ -17,3 +18,5 @@ def add_routes(app: web.Application) -> None:
     env.globals.update(may=listen.may, listen_purposes=listen.PURPOSES)
     listen.add_routes(app)
     sheets.add_routes(app)
+    for operation in data_api.OPERATIONS:
+        register(operation)
