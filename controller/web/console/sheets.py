@@ -24,6 +24,7 @@ from controller.config.model import Person
 from controller.sheets import Sheet
 from controller.web.audio import access_answer
 from controller.web.console import auth
+from controller.web.console.door import context_of
 from controller.web.console.listen import PURPOSES, may, refusal_page, stated_purpose
 from controller.web.console.render import access, on_store, render
 from controller.web.console.sheet_input import (
@@ -68,18 +69,19 @@ async def _edit(person: Person, request: web.Request, sheet_id: str, given: Shee
 def _sheet_page(
     request: web.Request, person: Person, sheet: Sheet, purpose: str, linked: bool | None
 ) -> web.Response:
-    context = {
-        "sheet": sheet,
-        "linked": linked,
-        "may_edit": may(person, "sheet_edit"),
-        "rows": [
+    context = context_of(
+        request,
+        sheet=sheet,
+        linked=linked,
+        may_edit=may(person, "sheet_edit"),
+        rows=[
             {"id": s.criterion, "label": s.label, "max_score": s.max_score}
             | {"score": s.score, "comment": s.comment}
             for s in sheet.scores
         ],
-        "free_text": sheet.free_text,
+        free_text=sheet.free_text,
         **_chosen(purpose),
-    }
+    )
     return render(request, "sheet.html", context)
 
 
