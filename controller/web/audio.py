@@ -29,7 +29,7 @@ import os
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -91,6 +91,23 @@ class AudioGrants:
         self._limit = limit
         self._clock = clock
         self._grants: OrderedDict[str, Grant] = OrderedDict()
+        # Key -> (lock, users): one authorisation at a time per listen (see serialised).
+        self._pending: dict[tuple[str, ...], tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def serialised(self, key: tuple[str, ...]) -> AsyncIterator[None]:
+        """Holds back a second request for the same listen until the first one's grant
+        is made: a player may open two ranges at once, and each would otherwise write
+        its own entry."""
+        lock, users = self._pending.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._pending[key]
 
     def add(self, person_id: str, action: str, purpose: str, handle: RecordingHandle) -> Grant:
         now = self._clock()
@@ -294,13 +311,14 @@ async def authorise(
     access service (one entry, refusals too). Raises what the access service raises:
     :class:`AccessRefused`, :class:`AccessFailed`, :class:`AccessLogError`."""
     stated = " ".join(purpose.split())
-    grant = door.grants.reuse(person.id, recording_id, action, stated)
-    if grant is not None:
-        return grant
-    access = door.access
-    serve = access.listen if action == "listen" else access.download
-    handle = await door.store.run(lambda _: serve(person, purpose, recording_id))
-    return door.grants.add(person.id, action, stated, handle)
+    async with door.grants.serialised((person.id, recording_id, action, stated)):
+        grant = door.grants.reuse(person.id, recording_id, action, stated)
+        if grant is not None:
+            return grant
+        access = door.access
+        serve = access.listen if action == "listen" else access.download
+        handle = await door.store.run(lambda _: serve(person, purpose, recording_id))
+        return door.grants.add(person.id, action, stated, handle)
 
 
 def access_answer(exc: AccessRefused | AccessFailed | AccessLogError, what: str) -> web.Response:

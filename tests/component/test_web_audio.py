@@ -6,6 +6,7 @@ named by a header here, the console's sign-in being tested with the console."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 from collections.abc import AsyncIterator
@@ -250,3 +251,14 @@ async def test_a_missing_file_is_a_410_logged_as_an_error_S4(site: Site) -> None
     status, _, body = await site.get("mleroy", site.sales)
     assert status == 410 and b'"file-missing"' in body
     assert (await site.log())[-1] == ("mleroy", "listen", f"recording:{site.sales}", "error")
+
+
+async def test_ranges_asked_at_once_are_still_one_entry_S2(site: Site) -> None:
+    """A player may open several ranges at once before the first is answered: they wait
+    for the first one's grant instead of each writing an entry."""
+    ranges = [f"bytes={n * 1000}-{n * 1000 + 999}" for n in range(6)]
+    answers = await asyncio.gather(*(site.get("snguyen", site.sales, range_=r) for r in ranges))
+    assert [status for status, _, _ in answers] == [206] * 6
+    assert [body for _, _, body in answers] == [AUDIO[n * 1000 : n * 1000 + 1000] for n in range(6)]
+    listens = [e for e in await site.log() if e[1] == "listen"]
+    assert listens == [("snguyen", "listen", f"recording:{site.sales}", "ok")]
