@@ -45,7 +45,7 @@ COMMON_ERRORS = {
     401: "No valid session or token (error_id unauthenticated)",
     403: "Not allowed (forbidden) or the CSRF token is missing (csrf-refused)",
     404: "No such target, or one outside the person's services (not-found)",
-    429: "Too many failed sign-ins for this person (too-many-attempts)",
+    429: "Too many failed sign-ins for this person (too-many-failures)",
     500: "An unexpected failure (internal-error); the daemon's log says more",
     503: "The access log cannot be written: nothing was done",
 }
