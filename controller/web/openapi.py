@@ -53,7 +53,8 @@ SECURITY_SCHEMES = {
     "bearer": {
         "type": "http",
         "scheme": "bearer",
-        "description": "A person's token; the X-Reccontrol-Person header names the person.",
+        "description": "A person's token; the X-Reccontrol-Person header (for /api/payments:"
+        " the body's person) names the person.",
     },
     "session": {"type": "apiKey", "in": "cookie", "name": "reccontrol_session"},
 }
@@ -80,7 +81,8 @@ class Operation:
     request: Mapping[str, Any] | None = None
     """The JSON body's schema, for routes that take one."""
     description: str = ""
-    authenticated: bool = True
+    security: tuple[str, ...] = ("bearer", "session")
+    """The ways in (:data:`SECURITY_SCHEMES`), any one of them; () for none."""
     tags: tuple[str, ...] = field(default=())
 
 
@@ -158,7 +160,7 @@ def _operation(operation: Operation) -> dict[str, Any]:
     if operation.request is not None:
         schema = copy.deepcopy(dict(operation.request))
         out["requestBody"] = {"required": True, "content": {JSON: {"schema": schema}}}
-    out["security"] = [{"bearer": []}, {"session": []}] if operation.authenticated else []
+    out["security"] = [{scheme: []} for scheme in operation.security]
     return out
 
 
@@ -191,7 +193,7 @@ OPENAPI = register(
         "/api/openapi.json",
         "This document",
         {200: Answer("The OpenAPI 3.1 document", {"type": "object"})},
-        authenticated=False,
+        security=(),
     )
 )
 

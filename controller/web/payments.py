@@ -70,6 +70,7 @@ OPERATION = register(
         },
         description="The person's token as Bearer; the request is logged whether it is "
         "allowed or not.",
+        security=("bearer",),
     )
 )
 
