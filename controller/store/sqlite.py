@@ -44,6 +44,9 @@ class SchemaTooNewError(StoreError):
 
 
 STORE_FILE_MODE = 0o600
+# How long a write waits for a lock another process holds before SQLite gives up (the
+# store thread then retries, see controller/store/worker.py).
+BUSY_TIMEOUT_MS = 5000
 # The companions SQLite creates beside the database in WAL mode.
 STORE_COMPANIONS = ("-wal", "-shm")
 
@@ -97,7 +100,7 @@ class SqliteStore(
             # created 0600 as well.
             db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         store = cls(db, audit_key)
         if migrate:
             store.migrate()
