@@ -50,7 +50,7 @@ from controller.retention.scheduler import PurgeScheduler
 from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
-from controller.web import health
+from controller.web import monitoring
 from controller.web.errors import unexpected_errors
 from controller.web.guard import FailureLimiter
 from controller.web.keys import (
@@ -345,7 +345,7 @@ def build_app(
     app.cleanup_ctx.append(_agi_ctx)
     app.cleanup_ctx.append(_ari_ctx)
     app.cleanup_ctx.append(_purge_ctx)
-    health.add_routes(app)
+    monitoring.add_routes(app)
     app.router.add_post("/api/payments", payments)
     return app
 

@@ -8,6 +8,7 @@ The site-wide sections and the agents are defined here; the services' part in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -99,6 +100,21 @@ class PrivacySettings:
     """T5: calls, their decisions and consent events are kept this long (<= 365)."""
 
 
+LOOPBACK_NETWORKS: tuple[IPv4Network | IPv6Network, ...] = (
+    ip_network("127.0.0.0/8"),
+    ip_network("::1/128"),
+)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """``web.metrics``: who may scrape ``/metrics`` (R3). A scrape must come from an
+    address in ``allow`` and, when a token is set, carry it as Bearer."""
+
+    allow: tuple[IPv4Network | IPv6Network, ...] = LOOPBACK_NETWORKS
+    token: Secret | None = None
+
+
 @dataclass(frozen=True)
 class WebSettings:
     host: str = "127.0.0.1"
@@ -106,6 +122,7 @@ class WebSettings:
     behind_proxy: bool = False
     """The site says a reverse proxy doing TLS is the only way in: the only case where
     the daemon may listen on an address other than this machine's loopback."""
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
 
 DEFAULT_AGI_PORT = 4573

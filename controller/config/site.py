@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from controller.config.metrics import metrics
 from controller.config.model import (
     MAX_CALL_METADATA_DAYS,
     AriSettings,
@@ -188,11 +189,11 @@ def log_settings(node: Node) -> LoggingSettings:
     return LoggingSettings(level, "json" if log_format == "json" else "text")
 
 
-def web(node: Node) -> WebSettings:
+def web(node: Node, secrets: Secrets) -> WebSettings:
     """The web API's address. It speaks plain HTTP with bearer tokens, so it listens on
     the loopback only, unless the site states that a reverse proxy doing TLS fronts it
     (``behind_proxy: true``); ``check-config`` still warns then."""
-    if not node.present or not node.mapping(("host", "port", "behind_proxy")):
+    if not node.present or not node.mapping(("host", "port", "behind_proxy", "metrics")):
         return WebSettings()
     host = node["host"].string("127.0.0.1")
     port = node["port"].integer(8090, minimum=1, maximum=65535)
@@ -204,4 +205,6 @@ def web(node: Node) -> WebSettings:
             "reverse proxy doing TLS in front, or state 'behind_proxy: true' if one "
             "already is the only way in"
         )
-    return WebSettings(host=host, port=port, behind_proxy=behind_proxy)
+    return WebSettings(
+        host=host, port=port, behind_proxy=behind_proxy, metrics=metrics(node["metrics"], secrets)
+    )

@@ -23,6 +23,7 @@ from controller.store.access_log import AccessLogStore
 from controller.store.access_log_cut import AccessLogCutStore
 from controller.store.access_log_keying import AuditKeyStore
 from controller.store.calls import CallStore
+from controller.store.figures import StoreFigures
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
 from controller.store.lifecycle import LifecycleStore
@@ -78,6 +79,7 @@ class SqliteStore(
     def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
         self.audit_key = audit_key
+        self.figures = StoreFigures()
 
     @classmethod
     def open(

@@ -70,9 +70,14 @@ class Rig:
 
 @asynccontextmanager
 async def running(
-    root: Path, *, web_extra: dict[str, Any] | None = None, environ: dict[str, str] | None = None
+    root: Path,
+    *,
+    web_extra: dict[str, Any] | None = None,
+    audit_extra: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
 ) -> AsyncIterator[Rig]:
-    """The daemon, its fake ARI, and ``web_extra`` merged into the ``web`` section."""
+    """The daemon, its fake ARI, and ``web_extra`` and ``audit_extra`` merged into the
+    ``web`` and ``audit`` sections."""
     fake = FakeAri()
     ari = TestServer(fake.make_app())
     await ari.start_server()
@@ -84,6 +89,7 @@ async def running(
         "reconnect": {"initial_delay": 0.01, "max_delay": 0.1},
     }
     data["web"] |= web_extra or {}
+    data["audit"] |= audit_extra or {}
     env = {**ENV, "RECCONTROL_ARI_PASSWORD": PASSWORD, **(environ or {})}
     config = load_config(write_site(root, data), environ=env)
     client: TestClient[web.Request, web.Application] = TestClient(TestServer(build_app(config)))
