@@ -51,6 +51,7 @@ from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
 from controller.web import monitoring
+from controller.web.console import add_console
 from controller.web.errors import unexpected_errors
 from controller.web.guard import FailureLimiter
 from controller.web.keys import (
@@ -75,6 +76,8 @@ from controller.web.keys import (
     WITNESS,
 )
 from controller.web.payments import request_payment
+from controller.web.security import security_headers
+from controller.web.tls import server_context
 
 log = logging.getLogger("reccontrol.daemon")
 
@@ -109,7 +112,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     # router carries on those still bridged and closes the others (R1).
     # S7: with a key, a new log is keyed from its first entry. A keyed log that lost its
     # key start is not keyed again: the daemon runs, refuses every access it cannot log,
-    # and says so (ALERT, /healthz) until a person looks.
+    # and says so (ALERT, /readyz) until a person looks.
     try:
         await store.run(lambda s: s.ensure_audit_keyed(now))
     except AccessLogError as exc:
@@ -334,7 +337,7 @@ def build_app(
     agi_socket: socket.socket | None = None,
 ) -> web.Application:
     """``agi_socket``: the FastAGI address, bound already; None: bound at start."""
-    app = web.Application(middlewares=[unexpected_errors])
+    app = web.Application(middlewares=[security_headers(config.web), unexpected_errors])
     app[CONFIG] = config
     app[AGI_SOCKET] = agi_socket
     app[CLOCK] = clock or SystemClock()
@@ -347,6 +350,7 @@ def build_app(
     app.cleanup_ctx.append(_purge_ctx)
     monitoring.add_routes(app)
     app.router.add_post("/api/payments", payments)
+    add_console(app)
     return app
 
 
@@ -354,7 +358,10 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
     """Runs the daemon until SIGTERM. Raises :class:`AlreadyRunning` or
     :class:`PortBusy` (the web or the FastAGI address) before touching the store or
     ARI. ``before_start`` (the store's migrations) runs once the lock is held and the
-    ports bound, so no second daemon migrates the store under us."""
+    ports bound, so no second daemon migrates the store under us. Raises
+    :class:`TlsSetupError` when ``web.tls`` cannot be used."""
+    # A certificate that cannot be used stops the daemon before it takes anything.
+    tls = server_context(config.web)
     lock = InstanceLock(lock_path(config.store.path))
     lock.acquire()
     try:
@@ -371,6 +378,7 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
         web.run_app(
             build_app(config, agi_socket=agi_socket),
             sock=sock,
+            ssl_context=tls,
             access_log=None,
             print=None,
             handle_signals=True,
