@@ -16,6 +16,8 @@ orchestrators (R3).
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -23,7 +25,7 @@ from aiohttp import web
 from controller.access.credentials import Token
 from controller.access.service import AccessRefused
 from controller.audit.errors import AccessLogError
-from controller.store import SqliteStore
+from controller.store import SqliteStore, StoreThread
 from controller.store.probe import WriteProbe, probe_write
 from controller.web.errors import error
 from controller.web.guard import too_many
@@ -45,6 +47,8 @@ from controller.web.payments import bearer
 # ahead of the probe waiting on a lock held elsewhere counts: the store takes no write
 # in time, so the daemon is not ready.
 STORE_PROBE_TIMEOUT = 2.0
+# Seconds a store probe's answer stands for the requests that follow it.
+PROBE_EVERY = 1.0
 
 ARI_DISCONNECTED = "ari-disconnected"
 STORE_READ_ONLY = "store-read-only"
@@ -88,6 +92,9 @@ def readiness(
     return problems
 
 
+StoreCheck = tuple[NotReady | None, AccessLogError | None]
+
+
 def _probe_store(store: SqliteStore) -> tuple[WriteProbe, AccessLogError | None]:
     probe = probe_write(store)
     try:
@@ -98,21 +105,58 @@ def _probe_store(store: SqliteStore) -> tuple[WriteProbe, AccessLogError | None]
     return probe, blocker
 
 
+class StoreReadiness:
+    """The store's part of /readyz: at most one write probe every ``every`` seconds,
+    whoever asks and however often. /readyz answers anyone who reaches the port, and
+    each probe is a committed write queued with the calls' own: a flood of requests
+    must not become a flood of writes. Requests meanwhile get the last answer, or
+    wait for the probe under way rather than queue another."""
+
+    def __init__(
+        self,
+        store: Callable[[], StoreThread[SqliteStore]],
+        *,
+        probe: Callable[[SqliteStore], tuple[WriteProbe, AccessLogError | None]] = _probe_store,
+        every: float = PROBE_EVERY,
+        timeout: float = STORE_PROBE_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._probe = probe
+        self._every = every
+        self._timeout = timeout
+        self._clock = clock
+        self._last: tuple[float, StoreCheck] | None = None
+        self._running: asyncio.Future[tuple[WriteProbe, AccessLogError | None]] | None = None
+
+    async def check(self) -> StoreCheck:
+        if self._last is not None and self._clock() - self._last[0] < self._every:
+            return self._last[1]
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._store().run(self._probe))
+        try:
+            async with asyncio.timeout(self._timeout):
+                # Shielded: a request that gives up leaves the probe to the next one.
+                probe, blocker = await asyncio.shield(self._running)
+        except TimeoutError:
+            reason = NotReady(
+                STORE_NOT_ANSWERING,
+                f"the store thread did not answer within {self._timeout:g} s "
+                "(writes are queued behind a lock or a slow disk)",
+            )
+            return reason, None
+        result = (store_problem(probe), blocker)
+        self._last = (self._clock(), result)
+        return result
+
+
+READINESS = web.AppKey("readiness", StoreReadiness)
+
+
 async def ready(request: web.Request) -> web.Response:
     app = request.app
     connected = app[STREAM].connected
-    store_reason: NotReady | None
-    log_blocker: AccessLogError | None = None
-    try:
-        async with asyncio.timeout(STORE_PROBE_TIMEOUT):
-            probe, log_blocker = await app[STORE].run(_probe_store)
-        store_reason = store_problem(probe)
-    except TimeoutError:
-        store_reason = NotReady(
-            STORE_NOT_ANSWERING,
-            f"the store thread did not answer within {STORE_PROBE_TIMEOUT:g} s "
-            "(writes are queued behind a lock or a slow disk)",
-        )
+    store_reason, log_blocker = await app[READINESS].check()
     problems = readiness(connected, store_reason, log_blocker)
     if not problems:
         return web.json_response({"status": "ready"})
@@ -191,5 +235,6 @@ async def health(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[READINESS] = StoreReadiness(lambda: app[STORE])
     app.router.add_get("/healthz", health)
     app.router.add_get("/readyz", ready)

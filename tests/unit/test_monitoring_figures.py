@@ -3,16 +3,21 @@ pause histogram's buckets, and who may scrape."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
 
+from controller.audit.errors import AccessLogError
 from controller.calls.latency import LatencyHistogram
 from controller.config.model import MetricsSettings
 from controller.secrets import Secret
+from controller.store import SqliteStore, StoreThread
+from controller.store.probe import WriteProbe, probe_write
 from controller.store.records import Decision
+from controller.web.health import StoreReadiness
 from controller.web.metrics import ADDRESS_REFUSED, TOKEN_REFUSED, scrape_refusal
 from tests.sites import add_call, add_recording, load_site, open_site, write_site
 
@@ -88,3 +93,31 @@ def test_r3_a_scrape_needs_an_allowed_address_and_the_token_when_one_is_set(
     assert (refusal.error_id if refusal else None) == refused
     if refusal is not None:
         assert refusal.status == (403 if refused == ADDRESS_REFUSED else 401)
+
+
+async def test_r3_a_flood_of_readiness_requests_makes_one_store_write_per_second() -> None:
+    """/readyz answers anyone who reaches the port; its store probe is a committed
+    write queued with the calls' own. However many ask at once or in a row, the store
+    is probed once per second at most."""
+    thread: StoreThread[SqliteStore] = StoreThread(
+        lambda: SqliteStore.open(":memory:"), SqliteStore.close
+    )
+    await thread.start()
+    probes: list[str] = []
+
+    def counted(store: SqliteStore) -> tuple[WriteProbe, AccessLogError | None]:
+        probes.append("probe")
+        return probe_write(store), store.access_log_blocker()
+
+    now = [100.0]
+    readiness = StoreReadiness(lambda: thread, probe=counted, every=1.0, clock=lambda: now[0])
+    try:
+        answers = await asyncio.gather(*(readiness.check() for _ in range(30)))
+        answers += [await readiness.check() for _ in range(30)]
+        assert probes == ["probe"]
+        assert set(answers) == {(None, None)}
+        now[0] += 1.0
+        assert await readiness.check() == (None, None)
+        assert probes == ["probe", "probe"]
+    finally:
+        await thread.stop()
