@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from controller.config.model import LOOPBACK_NETWORKS, MetricsSettings
+from controller.config.warnings import config_warnings
 from tests.unit.test_config import ENV, Loader, load, mutate, problems_of
 
 __all__ = ["load"]
@@ -75,3 +76,24 @@ def test_r3_a_bad_metrics_value_is_one_problem_naming_its_key_path(
     assert problem.startswith(f"{path}: ") and words in problem
     # S5: the secret itself is never echoed.
     assert TOKEN not in problem and "short" not in problem
+
+
+def test_r3_check_config_warns_where_the_address_alone_guards_the_metrics(
+    load: Loader, tmp_path: Path
+) -> None:
+    def web_warnings(web: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:
+        config = load(mutate(lambda d: d.update(web=web)), env)
+        return [w for w in config_warnings(config) if w.startswith("web.metrics")]
+
+    assert web_warnings({}) == []
+    (proxied,) = web_warnings({"host": "0.0.0.0", "behind_proxy": True})  # noqa: S104
+    assert "reverse proxy" in proxied and "token_file" in proxied
+    (tmp_path / "console.crt").write_text("certificate\n")
+    (tmp_path / "console.key").write_text("key\n")
+    tls = {"certificate": str(tmp_path / "console.crt"), "key": str(tmp_path / "console.key")}
+    remote = {"host": "0.0.0.0", "tls": tls, "metrics": {"allow": ["10.0.5.0/24"]}}  # noqa: S104
+    (alone,) = web_warnings(remote)
+    assert alone.startswith("web.metrics.allow: 10.0.5.0/24 may scrape")
+    env = {**ENV, "SCRAPE_TOKEN": TOKEN}
+    with_token = {**remote, "metrics": {"allow": ["10.0.5.0/24"], "token_env": "SCRAPE_TOKEN"}}
+    assert web_warnings(with_token, env) == []
