@@ -16,6 +16,7 @@ orchestrators (R3).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ from controller.web.keys import (
     WITNESS,
 )
 from controller.web.payments import bearer
+
+log = logging.getLogger("reccontrol.web")
 
 # How long /readyz waits for the store thread to answer its write probe. Work queued
 # ahead of the probe waiting on a lock held elsewhere counts: the store takes no write
@@ -73,7 +76,8 @@ def store_problem(probe: WriteProbe) -> NotReady | None:
         "read-only": STORE_READ_ONLY,
         "locked": STORE_LOCKED,
     }.get(probe.kind, STORE_NOT_WRITABLE)
-    return NotReady(error_id, f"the store does not take a write: {probe.detail}")
+    # What SQLite said goes to the daemon's log, not to whoever asks /readyz.
+    return NotReady(error_id, f"the store does not take a write ({probe.kind})")
 
 
 def readiness(
@@ -88,7 +92,10 @@ def readiness(
     if store is not None:
         problems.append(store)
     if access_log is not None:
-        problems.append(NotReady(access_log.error_id, str(access_log)))
+        # The reason is a signed-in person's to read (/healthz) and the ALERT's.
+        problems.append(
+            NotReady(access_log.error_id, "the access log cannot be written; see the ALERT")
+        )
     return problems
 
 
@@ -128,6 +135,7 @@ class StoreReadiness:
         self._clock = clock
         self._last: tuple[float, StoreCheck] | None = None
         self._running: asyncio.Future[tuple[WriteProbe, AccessLogError | None]] | None = None
+        self._last_kind: str | None = None
 
     async def check(self) -> StoreCheck:
         if self._last is not None and self._clock() - self._last[0] < self._every:
@@ -146,8 +154,19 @@ class StoreReadiness:
             )
             return reason, None
         result = (store_problem(probe), blocker)
+        self._tell(probe)
         self._last = (self._clock(), result)
         return result
+
+    def _tell(self, probe: WriteProbe) -> None:
+        """Logs a change of the store's state, once, not once a second."""
+        if self._last_kind == probe.kind:
+            return
+        if not probe.ok:
+            log.warning("readiness: the store does not take a write: %s", probe.detail)
+        elif self._last_kind is not None:
+            log.info("readiness: the store takes writes again")
+        self._last_kind = probe.kind
 
 
 READINESS = web.AppKey("readiness", StoreReadiness)
