@@ -19,12 +19,14 @@ import datetime as dt
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from controller.access.agents import AgentFindings, AgentRequests
+from controller.access.call_filters import PageRequest
+from controller.access.calls import CallAccess, CallPage, LogPage
 from controller.access.credentials import Presented
 from controller.access.errors import (
     LISTEN_REFUSED,
-    NOT_FOUND,
     NOT_NOW,
     AccessFailed,
     AccessRefused,
@@ -40,6 +42,7 @@ from controller.clock import Clock
 from controller.config.model import Config, Person
 from controller.recordings.vault import LocalVault
 from controller.sheets import Rectification, Sheet
+from controller.store.call_views import CallFilters, LogFilters
 from controller.store.holds import Hold, PlacedHold
 from controller.store.sqlite import SqliteStore
 
@@ -68,6 +71,7 @@ class AccessService:
         self._subjects = SubjectRequests(self._gate, store, vault, clock, config.privacy, exporter)
         self._agents = AgentRequests(self._gate, store, config.agents, config.timezone, exporter)
         self._holds = HoldAccess(self._gate, store, clock, config.timezone, new_id)
+        self._calls = CallAccess(self._gate, store, config)
 
     # -- who -------------------------------------------------------------------------
     def authenticate(self, person_id: str, presented: Presented) -> Person:
@@ -130,11 +134,10 @@ class AccessService:
     ) -> str:
         target = f"call:{clean_id(call_id)}"
         stated = self._gate.check(person, action, target, purpose)
-        if service is None or not person.sees(service):
-            why = "no such call in progress"
-            if service is not None:
-                why = f"service {service} is outside the person's scope"
-            raise self._gate.refuse(person, action, target, stated, why, error_id=NOT_FOUND)
+        missing = "no such call in progress"
+        if service is None:
+            raise self._gate.missing(person, action, target, stated, missing)
+        self._gate.scope(person, action, target, stated, service, hide_as=missing)
         if person.phone is None and action == "live_listen":
             refusal = f"no phone is configured for {person.id} (access.persons.{person.id}.phone)"
         if refusal is not None:
@@ -143,6 +146,34 @@ class AccessService:
             )
         self._gate.log(person, action, target, stated, "ok")
         return person.phone or ""
+
+    def calls_list(
+        self, person: Person, purpose: str, filters: CallFilters, page: PageRequest
+    ) -> CallPage:
+        """The calls of the person's services that pass ``filters``, newest first."""
+        return self._calls.calls_list(person, purpose, filters, page)
+
+    def call_view(self, person: Person, purpose: str, call_id: str) -> dict[str, Any]:
+        """One call's page; ``not-found`` alike for no such call and one out of scope."""
+        return self._calls.call_view(person, purpose, call_id)
+
+    def sampling_report(
+        self, person: Person, purpose: str, first: dt.date, last: dt.date
+    ) -> list[dict[str, Any]]:
+        """Configured against achieved sampling rate, per service and day (P3)."""
+        return self._calls.sampling_report(person, purpose, first, last)
+
+    def access_log_page(
+        self, person: Person, purpose: str, filters: LogFilters, before: int | None, size: int
+    ) -> LogPage:
+        """The access log, newest first (DPO only)."""
+        return self._calls.access_log_page(person, purpose, filters, before, size)
+
+    def purge_receipts(
+        self, person: Person, purpose: str, before: int | None, size: int
+    ) -> LogPage:
+        """The deletion receipts in the access log, newest first (DPO only)."""
+        return self._calls.purge_receipts(person, purpose, before, size)
 
     # -- recordings --------------------------------------------------------------------
     def listen(self, person: Person, purpose: str, recording_id: str) -> RecordingHandle:
@@ -284,9 +315,11 @@ __all__ = [
     "AccessRefused",
     "AccessService",
     "AgentFindings",
+    "CallPage",
     "EraseResult",
     "ExportResult",
     "Findings",
+    "LogPage",
     "RecordingHandle",
     "SheetView",
 ]

@@ -16,6 +16,13 @@ from controller.sheets import Rectification, Sheet, SheetError, check_note, eval
 from controller.store.sheets import SheetConflict
 from controller.store.sqlite import SqliteStore
 
+INVALID_SHEET = "invalid-sheet"
+"""The evaluation or note cannot be saved as given (a score out of range, say)."""
+SHEET_CHANGED = "sheet-changed"
+"""Someone saved the sheet since it was read: read it again."""
+NO_AGENT = "no-agent"
+"""The call has no agent to evaluate."""
+
 
 @dataclass(frozen=True)
 class SheetView:
@@ -46,8 +53,10 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_read", target, purpose)
         sheet = self._store.sheet(sheet_id)
         if sheet is None:
-            raise self._gate.refuse(person, "sheet_read", target, stated, "no such sheet")
-        self._gate.scope(person, "sheet_read", target, stated, sheet.service)
+            raise self._gate.missing(person, "sheet_read", target, stated, "no such sheet")
+        self._gate.scope(
+            person, "sheet_read", target, stated, sheet.service, hide_as="no such sheet"
+        )
         self._gate.log(person, "sheet_read", target, stated, "ok")
         linked = sheet.recording_id is not None and self._store.recording_exists(sheet.recording_id)
         return SheetView(sheet, linked)
@@ -65,14 +74,20 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_create", target, purpose)
         facts = self._store.call_facts(call_id)
         if facts is None:
-            raise self._gate.refuse(person, "sheet_create", target, stated, "no such call")
-        self._gate.scope(person, "sheet_create", target, stated, facts["service"])
+            raise self._gate.missing(person, "sheet_create", target, stated, "no such call")
+        self._gate.scope(
+            person, "sheet_create", target, stated, facts["service"], hide_as="no such call"
+        )
         if not facts["agent_id"]:
-            raise self._gate.refuse(person, "sheet_create", target, stated, "the call has no agent")
+            raise self._gate.refuse(
+                person, "sheet_create", target, stated, "the call has no agent", NO_AGENT
+            )
         try:
             evaluation, text = evaluate(self._settings.criteria, scores, comments, free_text)
         except SheetError as exc:
-            raise self._gate.refuse(person, "sheet_create", target, stated, str(exc)) from None
+            raise self._gate.refuse(
+                person, "sheet_create", target, stated, str(exc), INVALID_SHEET
+            ) from None
         now = self._clock.now()
         started = dt.datetime.fromisoformat(facts["started_at"])
         ended = dt.datetime.fromisoformat(facts["ended_at"]) if facts["ended_at"] else None
@@ -115,8 +130,10 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_edit", target, purpose)
         sheet = self._store.sheet(sheet_id)
         if sheet is None:
-            raise self._gate.refuse(person, "sheet_edit", target, stated, "no such sheet")
-        self._gate.scope(person, "sheet_edit", target, stated, sheet.service)
+            raise self._gate.missing(person, "sheet_edit", target, stated, "no such sheet")
+        self._gate.scope(
+            person, "sheet_edit", target, stated, sheet.service, hide_as="no such sheet"
+        )
         try:
             evaluation, text = evaluate(
                 self._settings.criteria,
@@ -126,7 +143,9 @@ class SheetAccess:
                 sheet.scores,
             )
         except SheetError as exc:
-            raise self._gate.refuse(person, "sheet_edit", target, stated, str(exc)) from None
+            raise self._gate.refuse(
+                person, "sheet_edit", target, stated, str(exc), INVALID_SHEET
+            ) from None
         changed = sorted(
             {s.criterion for s, old in zip(evaluation, sheet.scores, strict=False) if s != old}
         )
@@ -146,7 +165,12 @@ class SheetAccess:
             )
         except SheetConflict:
             raise self._gate.refuse(
-                person, "sheet_edit", target, stated, "the sheet changed meanwhile; read it again"
+                person,
+                "sheet_edit",
+                target,
+                stated,
+                "the sheet changed meanwhile; read it again",
+                SHEET_CHANGED,
             ) from None
         return updated
 
@@ -159,12 +183,16 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_rectify", target, purpose)
         sheet = self._store.sheet(sheet_id)
         if sheet is None:
-            raise self._gate.refuse(person, "sheet_rectify", target, stated, "no such sheet")
-        self._gate.scope(person, "sheet_rectify", target, stated, sheet.service)
+            raise self._gate.missing(person, "sheet_rectify", target, stated, "no such sheet")
+        self._gate.scope(
+            person, "sheet_rectify", target, stated, sheet.service, hide_as="no such sheet"
+        )
         try:
             text = check_note(note, author)
         except SheetError as exc:
-            raise self._gate.refuse(person, "sheet_rectify", target, stated, str(exc)) from None
+            raise self._gate.refuse(
+                person, "sheet_rectify", target, stated, str(exc), INVALID_SHEET
+            ) from None
         rectification = Rectification(
             id=self._new_id(),
             at=self._clock.now(),

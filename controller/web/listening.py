@@ -29,6 +29,7 @@ from controller.web.console.render import access, on_store
 from controller.web.errors import error
 from controller.web.guard import json_object
 from controller.web.keys import CALLS
+from controller.web.openapi import ERROR_REF, Answer, Operation, add_api_route, path_parameter
 
 STOP_PURPOSE = "end of a live listening"
 """What the access log says for a ``DELETE``: ending a listening discloses nothing."""
@@ -37,9 +38,44 @@ STATUS = {UNAUTHENTICATED: 401, NOT_FOUND: 404, LISTEN_REFUSED: 409}
 log = logging.getLogger("reccontrol.web")
 
 
+_STARTED = {
+    "type": "object",
+    "required": ["call_id", "status"],
+    "properties": {"call_id": {"type": "string"}, "status": {"enum": ["dialling", "stopping"]}},
+    "additionalProperties": False,
+}
+_REFUSED = Answer(
+    "Allowed, but not this call now (listen-refused): it could not be recorded now (S8), "
+    "or nobody listens to it",
+    ERROR_REF,
+)
+_CALL = path_parameter("id", "The call's id")
+START = Operation(
+    "POST",
+    "/api/calls/{id}/listen",
+    "Listen to a call in progress on the person's own phone (S8)",
+    {202: Answer("The person's phone is being dialled", _STARTED), 409: _REFUSED},
+    parameters=(_CALL,),
+    request={
+        "type": "object",
+        "required": ["purpose"],
+        "properties": {"purpose": {"type": "string", "minLength": 5, "maxLength": 500}},
+        "additionalProperties": False,
+    },
+    description="Supervisors with access.persons.<id>.phone; each attempt is logged.",
+)
+STOP = Operation(
+    "DELETE",
+    "/api/calls/{id}/listen",
+    "End the live listening of a call (S8)",
+    {202: Answer("The listening is being ended", _STARTED), 409: _REFUSED},
+    parameters=(_CALL,),
+)
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/calls/{call_id}/listen", api(start))
-    app.router.add_delete("/api/calls/{call_id}/listen", api(stop))
+    add_api_route(app, START, api(start))
+    add_api_route(app, STOP, api(stop))
 
 
 async def start(request: web.Request, person: Person) -> web.StreamResponse:
@@ -65,7 +101,7 @@ async def listen_or_refuse(
     """Starts (or stops) listening to the call the path names, through the door; the
     JSON answer either way."""
     calls, door = request.app[CALLS], access(request)
-    typed = request.match_info["call_id"]
+    typed = request.match_info["id"]
     call_id = calls.find_call(call_id=typed)
     service = calls.service_of(call_id) if call_id is not None else None
     refusal: str | None = None

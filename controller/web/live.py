@@ -24,29 +24,82 @@ from aiohttp import web
 
 from controller.access.errors import AccessRefused
 from controller.audit.errors import AccessLogError
-from controller.calls.live import LiveBoard, TooManySubscribers
+from controller.calls.live import LiveBoard, LiveState, TooManySubscribers
 from controller.config.model import Person
 from controller.web.console.auth import api, page
 from controller.web.console.render import access, on_store, render
 from controller.web.errors import error
 from controller.web.keys import CALLS
 from controller.web.listening import listen_or_refuse
+from controller.web.openapi import ERROR_REF, Answer, Operation, add_api_route
 
 KEEPALIVE = 5.0
 """Seconds between two comments on an idle stream: a browser gone is noticed by then."""
 VIEW_PURPOSE = "supervision of the calls in progress"
 OUTCOMES = ("dialling", "listen-refused", "not-found", "forbidden", "refused")
 """What the page says after its "listen live" form (``live.outcome_<id>``)."""
-STATES = ("announcement", "waiting", "talking", "recording", "paused", "payment", "private")
+STATES = tuple(state.value for state in LiveState)
 
 log = logging.getLogger("reccontrol.web")
 
 
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+LINE = {
+    "type": "object",
+    "required": [
+        "call_id",
+        "service",
+        "direction",
+        "agent_id",
+        "started_at",
+        "state",
+        "pause_reason",
+        "listened",
+    ],
+    "properties": {
+        "call_id": {"type": "string"},
+        "service": {"type": "string"},
+        "direction": {"enum": ["inbound", "outbound"]},
+        "agent_id": _NULLABLE_TEXT,
+        "started_at": {"type": "string"},
+        "state": {"enum": list(STATES)},
+        "pause_reason": _NULLABLE_TEXT,
+        "listened": {"type": "boolean", "description": "A supervisor listens live (S8)"},
+    },
+    "additionalProperties": False,
+}
+SNAPSHOT = {
+    "type": "object",
+    "required": ["calls"],
+    "properties": {"calls": {"type": "array", "items": LINE}},
+    "additionalProperties": False,
+}
+LIVE = Operation(
+    "GET",
+    "/api/live",
+    "The calls in progress of the person's services and their states: no number (S8)",
+    {200: Answer("The board", SNAPSHOT)},
+)
+EVENTS = Operation(
+    "GET",
+    "/api/live/events",
+    "The same board as Server-Sent Events (S8)",
+    {
+        200: Answer(
+            "event: snapshot (data: the board), then update and end (data: one call's line)",
+            {"type": "string"},
+            "text/event-stream",
+        ),
+        503: Answer("Too many live views open at once (too-many-subscribers)", ERROR_REF),
+    },
+)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/live", page(live_page))
-    app.router.add_post("/live/{call_id}/listen", page(listen_form))
-    app.router.add_get("/api/live", api(snapshot))
-    app.router.add_get("/api/live/events", api(events))
+    app.router.add_post("/live/{id}/listen", page(listen_form))
+    add_api_route(app, LIVE, api(snapshot))
+    add_api_route(app, EVENTS, api(events))
 
 
 def visible(board: LiveBoard, person: Person) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from controller.calls.live import SUBSCRIBER_QUEUE, LiveBoard
 from controller.web.keys import CALLS
 from tests.component.console_rig import Console, console_rig
 from tests.factories import make_service
+from tests.openapi import assert_matches_openapi
 from tests.unit.test_inbound_call import NOW, Driver
 from tests.waiting import until
 
@@ -96,7 +97,9 @@ async def test_s8_the_stream_sends_a_snapshot_then_each_change_in_order(console:
     assert "0612345678" not in json.dumps(seen)
     response.close()
     snapshot = await console.client.get("/api/live", headers=token_headers(console, "mleroy"))
-    assert [c["call_id"] for c in (await snapshot.json())["calls"]] == ["cc03"]
+    board_json = await snapshot.json()
+    assert [c["call_id"] for c in board_json["calls"]] == ["cc03"]
+    assert_matches_openapi(board_json, "GET", "/api/live", snapshot.status)
     views = [e.actor for e in console.access_log() if e.action == "live_view"]
     assert views == ["mleroy", "mleroy"]
 
@@ -165,6 +168,7 @@ async def test_s8_listening_routes_refuse_and_log(console: Console) -> None:
         "/api/calls/0badc0ffee/listen", json=body, headers=token_headers(console, "mleroy")
     )
     assert (missing.status, (await missing.json())["error_id"]) == (404, "not-found")
+    assert_matches_openapi(await missing.json(), "POST", "/api/calls/0badc0ffee/listen", 404)
     quality = await console.client.post(
         "/api/calls/0badc0ffee/listen", json=body, headers=token_headers(console, "snguyen")
     )
