@@ -134,7 +134,11 @@ class Snoop(RestCommand):
 
     channel_id: str
     snoop_id: str
-    app_args: str
+
+
+@dataclass(frozen=True)
+class CutSnoop(RestCommand):
+    snoop_id: str
 
 
 @dataclass(frozen=True)
@@ -404,6 +408,7 @@ Rest: TypeAlias = (
     | Ring
     | Originate
     | Snoop
+    | CutSnoop
     | CreateBridge
     | AddToBridge
     | RemoveFromBridge

@@ -19,17 +19,19 @@ from dataclasses import dataclass
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.ids import (
-    LISTENING_ARG,
     listener_leg,
+    listening_args,
     listening_bridge,
     listening_of,
     snoop_channel,
 )
 
-SNOOP_ROLE = "snoop"
-LISTENER_ROLE = "listener"
 RING_SECONDS = 30
 """How long the supervisor's phone rings before the listening is given up."""
+CHECK_TIMER = "listening"
+CHECK_SECONDS = 30.0
+"""While listening, the call checks S8 again this often: an agent's published period
+ends with no event to say so."""
 
 
 @dataclass(frozen=True)
@@ -76,17 +78,15 @@ class Listening:
             return [self._log(f"live listening by {person_id} refused: already listened to")]
         self._count += 1
         n, call_id = self._count, self._call_id
+        listener = listener_leg(call_id, n)
         session = self.session = Session(
-            n,
-            person_id,
-            snoop_channel(call_id, n),
-            listener_leg(call_id, n),
-            listening_bridge(call_id, n),
+            n, person_id, snoop_channel(call_id, n), listener, listening_bridge(call_id, n)
         )
         return [
             c.CreateBridge(session.bridge),
-            c.Snoop(self._agent_channel_id, session.snoop, _args(call_id, SNOOP_ROLE)),
-            c.Originate(phone, session.listener, _args(call_id, LISTENER_ROLE), RING_SECONDS, ""),
+            c.Snoop(self._agent_channel_id, session.snoop),
+            c.Originate(phone, listener, listening_args(listener), RING_SECONDS, ""),
+            c.StartTimer(CHECK_TIMER, CHECK_SECONDS),
             self._log(f"live listening by {person_id}: dialling their phone"),
         ]
 
@@ -97,9 +97,10 @@ class Listening:
             return []
         self.session = None
         return [
-            c.Hangup(session.snoop),
+            c.CutSnoop(session.snoop),
             c.Hangup(session.listener),
             c.DestroyBridge(session.bridge),
+            c.CancelTimer(CHECK_TIMER),
             self._log(f"live listening by {session.person_id} stopped: {why}"),
         ]
 
@@ -128,8 +129,7 @@ class Listening:
                 return self.stop(f"{type(command).__name__} failed ({error_id})")
             case m.ListenStopped(person_id=person_id):
                 return self.stop(f"ended by {person_id}")
+            case m.TimerFired(name=name) if name == CHECK_TIMER:
+                # The call checks S8 on what this returns; still allowed, check again later.
+                return [c.StartTimer(CHECK_TIMER, CHECK_SECONDS)] if session is not None else []
         return None
-
-
-def _args(call_id: str, role: str) -> str:
-    return f"{LISTENING_ARG},{call_id},{role}"

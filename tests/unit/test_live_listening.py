@@ -16,10 +16,12 @@ from controller.calls.ids import (
     is_leg_of,
     is_our_leg,
     listener_leg,
+    listening_args,
     listening_bridge,
     listening_of,
     snoop_channel,
 )
+from controller.calls.listening import CHECK_SECONDS, CHECK_TIMER
 from controller.calls.live import RESYNC, LiveBoard, LiveState, TooManySubscribers, live_state
 from controller.policy import ListenFacts, ListenRefusal, listen_refusal
 from tests.factories import STAFF_INFORMED, make_agent
@@ -101,9 +103,10 @@ def listened(d: Driver) -> list[c.Command]:
 def test_s8_listening_snoops_the_agent_and_dials_the_supervisor() -> None:
     d = Driver()
     out = listened(d)
-    assert kinds(out) == ["CreateBridge", "Snoop", "Originate", "Log"]
+    assert kinds(out) == ["CreateBridge", "Snoop", "Originate", "StartTimer", "Log"]
     assert of(out, c.CreateBridge) == [c.CreateBridge(BRIDGE)]
-    assert of(out, c.Snoop) == [c.Snoop(AGENT_CHANNEL.id, SNOOP, "listening,c0ffee,snoop")]
+    assert of(out, c.Snoop) == [c.Snoop(AGENT_CHANNEL.id, SNOOP)]
+    assert listening_args(SNOOP) == "listening,c0ffee,snoop"
     (dial,) = of(out, c.Originate)
     assert (dial.endpoint, dial.channel_id, dial.app_args) == (
         PHONE,
@@ -117,16 +120,24 @@ def test_s8_listening_snoops_the_agent_and_dials_the_supervisor() -> None:
 
 
 def stop_commands() -> list[c.Command]:
-    return [c.Hangup(SNOOP), c.Hangup(LISTENER), c.DestroyBridge(BRIDGE)]
+    return [c.Hangup(LISTENER), c.DestroyBridge(BRIDGE), c.CancelTimer(CHECK_TIMER)]
+
+
+def cut_first(out: list[c.Command], protective: type[c.Command] | None) -> bool:
+    """The snoop's cut first (not awaited), then the protective command it does not
+    hold up, then the rest of the listening's end."""
+    at = 1 if protective is None else 2
+    if protective is not None and not isinstance(out[1], protective):
+        return False
+    return out[0] == c.CutSnoop(SNOOP) and out[at : at + 3] == stop_commands()
 
 
 def test_s8_the_pause_key_stops_listening_right_after_the_pause() -> None:
-    """S8: paused: the recording's pause leaves first, the snoop right after it."""
+    """S8: paused: the snoop's cut and the recording's pause leave together, first."""
     d = Driver()
     listened(d)
     out = agent_keys(d, "*2")
-    assert isinstance(out[0], c.PauseRecording)
-    assert out[1:4] == stop_commands()
+    assert cut_first(out, c.PauseRecording)
     assert d.call.listening.session is None
 
 
@@ -134,29 +145,28 @@ def test_s8_the_private_key_stops_listening_right_after_the_discard() -> None:
     d = Driver()
     listened(d)
     out = agent_keys(d, "*7")
-    assert isinstance(out[0], c.CancelRecording)
-    assert out[1:4] == stop_commands()
+    assert cut_first(out, c.CancelRecording)
 
 
 def test_s8_the_card_key_stops_listening() -> None:
     d = Driver()
     listened(d)
     out = agent_keys(d, "*5")
-    assert isinstance(out[0], c.PauseRecording) and out[1:4] == stop_commands()
+    assert cut_first(out, c.PauseRecording)
 
 
 def test_s8_a_payment_stops_listening() -> None:
     d = paying_driver()
     listened(d)
     out = d.send(m.PaymentRequested("12.00", "order-1"))
-    assert isinstance(out[0], c.PauseRecording) and out[1:4] == stop_commands()
+    assert cut_first(out, c.PauseRecording)
 
 
 def test_s8_an_objection_mid_call_stops_listening() -> None:
     d = Driver()
     listened(d)
     out = d.send(m.Dtmf(CALLER.id, "9"))
-    assert isinstance(out[0], c.CancelRecording) and out[1:4] == stop_commands()
+    assert cut_first(out, c.CancelRecording)
 
 
 def test_s8_the_end_of_the_call_stops_listening() -> None:
@@ -164,7 +174,7 @@ def test_s8_the_end_of_the_call_stops_listening() -> None:
     listened(d)
     out = d.send(m.ChannelGone(CALLER.id))
     # First, before the recording stops and the agent is hung up.
-    assert out[:3] == stop_commands() and of(out, c.StopRecording) != []
+    assert cut_first(out, None) and of(out, c.StopRecording) != []
     assert d.call.listening.session is None
 
 
@@ -173,7 +183,7 @@ def test_s8_the_supervisor_hanging_up_ends_the_listening_not_the_call() -> None:
     listened(d)
     d.send(m.ListenLegUp(SNOOP))
     out = d.send(m.ChannelGone(LISTENER))
-    assert out[:3] == stop_commands()
+    assert cut_first(out, None)
     assert d.call.phase.value == "connected" and of(out, c.StopRecording) == []
     # Its own StasisEnd, after the hang-up, is no news to the call.
     assert d.send(m.ChannelGone(SNOOP)) == []
@@ -184,14 +194,24 @@ def test_s8_a_listening_that_cannot_be_set_up_is_ended_not_the_call() -> None:
     d = Driver()
     listened(d)
     out = d.send(m.CommandFailed(c.AddToBridge(BRIDGE, SNOOP), "ari-error", 500))
-    assert out[:3] == stop_commands() and of(out, c.DestroyBridge) == [c.DestroyBridge(BRIDGE)]
+    assert cut_first(out, None) and of(out, c.DestroyBridge) == [c.DestroyBridge(BRIDGE)]
     assert d.call.phase.value == "connected"
+
+
+def test_s8_the_end_of_the_agents_published_period_stops_listening() -> None:
+    """S8: no event says a period ended; the call checks again on its timer."""
+    d = Driver()
+    listened(d)
+    assert d.send(m.TimerFired(CHECK_TIMER)) == [c.StartTimer(CHECK_TIMER, CHECK_SECONDS)]
+    d.now = dt.datetime(2026, 12, 2, 17, 1, tzinfo=dt.UTC)  # 18:01 in Paris
+    assert cut_first(d.send(m.TimerFired(CHECK_TIMER)), None)
+    assert d.call.listening.session is None
 
 
 def test_s8_a_stop_request_ends_the_listening() -> None:
     d = Driver()
     listened(d)
-    assert d.send(m.ListenStopped("anne"))[:3] == stop_commands()
+    assert cut_first(d.send(m.ListenStopped("anne")), None)
 
 
 def test_s8_a_refused_call_is_not_listened_to() -> None:
