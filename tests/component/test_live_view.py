@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -195,3 +196,47 @@ async def test_s8_listening_routes_refuse_and_log(console: Console) -> None:
         ("mleroy", "live_listen_stop", "refused"),
         ("mleroy", "live_listen", "refused"),
     ]
+
+
+async def test_s8_the_live_page_follows_the_board_in_a_real_browser(console: Console) -> None:
+    """S8: in Chromium, the page's script keeps the table in step with the board (a call
+    added, its state changed, a call gone) with the strict CSP in force (no violation),
+    and a supervisor with a phone gets the "listen live" form on a call added later."""
+    from playwright.async_api import async_playwright
+
+    live = board(console)
+    first = call("ab01")
+    live.observe(first.call, NOW)
+    base = str(console.client.make_url("")).rstrip("/")
+    problems: list[str] = []
+    async with async_playwright() as driver:
+        browser = await driver.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
+        )
+        try:
+            page = await browser.new_page(extra_http_headers={"Accept-Language": "en"})
+            page.on("console", lambda m: problems.append(f"{m.text} {m.location}"))
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            await page.goto(f"{base}/sign-in?next=/live")
+            await page.fill("input[name=person]", "mleroy")
+            await page.fill("input[name=secret]", console.token("mleroy"))
+            await page.check("input[name=kind][value=token]")
+            await page.click("form.sign-in button[type=submit]")
+            await page.wait_for_url(f"{base}/live", wait_until="commit")
+            await page.wait_for_selector("#live-status:text('Updated live.')")
+            row = page.locator("tr[data-call=ab01] .state")
+            assert await row.text_content() == "announcement"
+            to_waiting(first)
+            live.observe(first.call, NOW)
+            await page.wait_for_selector("tr[data-call=ab01] .state:text('waiting / ringing')")
+            live.observe(call("ab02").call, NOW)
+            await page.wait_for_selector("tr[data-call=ab02] form.listen input[name=purpose]")
+            live.ended("ab01")
+            await page.wait_for_selector("tr[data-call=ab01]", state="detached")
+            assert await page.locator("tbody tr").count() == 1
+        finally:
+            await browser.close()
+    # The browser's own request for /favicon.ico (the console has none) is no fault of
+    # the page; a CSP violation or a script error would be.
+    assert [p for p in problems if "favicon.ico" not in p] == []
