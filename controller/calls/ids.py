@@ -13,6 +13,7 @@ _OURS = re.compile(r"rc-([0-9a-f]+)(?:-.*)?")
 _OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer|snoop\d+|listener\d+)(-far)?")
 """The legs the controller dials or creates itself (a call's legs, a supervisor's
 listening channels) and the far halves of those that are Local channels."""
+_LISTENING_BRIDGE = re.compile(r"rc-[0-9a-f]+-listen\d+")
 _LISTENING_ROLE = re.compile(r"rc-([0-9a-f]+)-(snoop|listener)\d+")
 _LISTENING = re.compile(r"rc-([0-9a-f]+)-(?:snoop|listener)(\d+)(?:-far)?")
 
@@ -99,6 +100,10 @@ def listener_leg(call_id: str, n: int) -> str:
 def listening_bridge(call_id: str, n: int) -> str:
     """The mixing bridge of the snoop and the supervisor's phone, apart from the call's."""
     return f"{PREFIX}-{call_id}-listen{n}"
+
+
+def is_listening_bridge(bridge: str) -> bool:
+    return _LISTENING_BRIDGE.fullmatch(bridge) is not None
 
 
 def listening_args(channel_id: str) -> str:

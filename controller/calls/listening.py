@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.ids import (
+    is_listening_bridge,
     listener_leg,
     listening_args,
     listening_bridge,
@@ -46,12 +47,23 @@ class Session:
 
     def owns(self, command: c.Command) -> bool:
         """Whether ``command`` is about this listening's resources."""
-        match command:
-            case c.Snoop(snoop_id=channel_id) | c.Originate(channel_id=channel_id):
-                return channel_id in (self.snoop, self.listener)
-            case c.CreateBridge(bridge_id=bridge_id) | c.AddToBridge(bridge_id=bridge_id):
-                return bridge_id == self.bridge
-        return False
+        return resource_of(command) in (self.snoop, self.listener, self.bridge)
+
+
+def resource_of(command: c.Command) -> str | None:
+    """The listening channel or bridge ``command`` is about, if it is about one."""
+    match command:
+        case c.Snoop(snoop_id=name) | c.CutSnoop(snoop_id=name):
+            return name
+        case c.Originate(channel_id=name) | c.Hangup(channel_id=name):
+            return name if listening_of(name) is not None else None
+        case (
+            c.CreateBridge(bridge_id=name)
+            | c.AddToBridge(bridge_id=name)
+            | c.DestroyBridge(bridge_id=name)
+        ):
+            return name if is_listening_bridge(name) else None
+    return None
 
 
 class Listening:
@@ -123,9 +135,10 @@ class Listening:
                     return []
                 who = "the supervisor hung up" if channel_id == session.listener else "snoop ended"
                 return self.stop(who)
-            case m.CommandFailed(command=command, error_id=error_id) if (
-                session is not None and session.owns(command)
-            ):
+            case m.CommandFailed(command=command, error_id=error_id) if resource_of(command):
+                if session is None or not session.owns(command):
+                    # A listening already over: never the call's own bridge or legs.
+                    return []
                 return self.stop(f"{type(command).__name__} failed ({error_id})")
             case m.ListenStopped(person_id=person_id):
                 return self.stop(f"ended by {person_id}")

@@ -208,6 +208,17 @@ def test_s8_the_end_of_the_agents_published_period_stops_listening() -> None:
     assert d.call.listening.session is None
 
 
+def test_s8_a_late_failure_of_a_listening_already_over_is_not_the_calls() -> None:
+    """A listening's bridge failing after the listening ended (its bridge destroyed) must
+    not be taken for the call's own bridge failing: the call goes on."""
+    d = Driver()
+    listened(d)
+    d.send(m.ListenStopped("anne"))
+    assert d.send(m.CommandFailed(c.AddToBridge(BRIDGE, SNOOP), "ari-not-found", 404)) == []
+    assert d.send(m.CommandFailed(c.Hangup(LISTENER), "ari-error", 500)) == []
+    assert d.call.phase.value == "connected"
+
+
 def test_s8_a_stop_request_ends_the_listening() -> None:
     d = Driver()
     listened(d)
