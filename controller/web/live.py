@@ -121,7 +121,11 @@ async def _viewed(request: web.Request, person: Person) -> web.Response | None:
 async def live_page(request: web.Request, person: Person) -> web.StreamResponse:
     refused = await _viewed(request, person)
     if refused is not None:
-        return refused
+        # A person's page, in their language, with the same error_id as the API's.
+        error_id = json.loads(refused.text or "{}").get("error_id", "")
+        key = "common.forbidden" if refused.status == 403 else "common.log_unwritable"
+        context = {"error_id": error_id, "message_key": key}
+        return render(request, "error.html", context, status=refused.status)
     calls = visible(request.app[CALLS].live, person)
     context = {
         "calls": calls,

@@ -155,7 +155,11 @@ async def test_s8_the_live_page_for_each_role(console: Console) -> None:
     quality = await console.client.get("/live")
     assert quality.status == 200 and "/listen" not in await quality.text()
     dpo = await console.client.get("/api/live", headers=token_headers(console, "cdubois"))
-    assert dpo.status == 403
+    assert (dpo.status, (await dpo.json())["error_id"]) == (403, "forbidden")
+    await console.client.post("/sign-out", data={"csrf": await console.sign_in("snguyen")})
+    await console.sign_in("cdubois")
+    dpo_page = await console.client.get("/live")
+    assert dpo_page.status == 403 and 'data-error-id="forbidden"' in await dpo_page.text()
     script = await console.client.get("/static/live.js")
     assert script.status == 200
 
