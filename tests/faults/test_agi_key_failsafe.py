@@ -161,9 +161,12 @@ async def test_a5_r1_a_pause_open_across_a_restart_keeps_its_limit(
     # restarted daemon resumes at the limit, or at once when it starts after it).
     assert 5.0 - 0.2 <= paused < MARKER_AFTER_KEY - 2
     audio = read_wav(Path(recording["path"]))
-    # The marker the agent hums after the key is out of the file while paused and in it
-    # from the resume on, whatever the restart took.
-    assert abs(tone_seconds(audio, MARKER) - (MARKER_AFTER_KEY - paused)) <= 0.7
+    # The marker the agent hums after the key is out of the file while paused (never more
+    # than what follows the pause's end) and in it from the resume on, whatever the
+    # restart took: less only by the time a new MixMonitor takes to start after the
+    # pause's row is closed (0.7 s seen at a load average of 7 on two cores).
+    heard = tone_seconds(audio, MARKER)
+    assert MARKER_AFTER_KEY - paused - 2.0 <= heard <= MARKER_AFTER_KEY - paused + 0.3
 
 
 REFUSED_TONE = 345.0
