@@ -71,6 +71,10 @@ class Conversation:
             settings.agent_keys.sequences(), settings.agent_keys.inter_digit_timeout
         )
         self.private = False
+        pause = recording.pause
+        self.held: str | None = pause.reason if pause is not None else None
+        """The agent's pause or card key in force (its reason), whether a recording runs
+        or not: nobody listens live until it ends (S8)."""
         self.payment: PaymentLeg | None = None
         self.hold_music = False
         self._feedbacks = itertools.count(1)
@@ -115,6 +119,9 @@ class Conversation:
         action = self.keys.feed(digit, received)
         if action is None or not connected:
             return []
+        held = self._hold(action)
+        if held is not None:
+            return held
         return self.action(
             action,
             now,
@@ -162,9 +169,28 @@ class Conversation:
             self._log(f"agent key '{action}' is not available", c.Level.WARNING),
         ]
 
+    def _hold(self, action: str) -> list[c.Command] | None:
+        """The ARI path, where a supervisor may listen: the pause and card keys keep
+        listeners out even with nothing recorded to pause, until the resume key (S8).
+        None: the recording's pause decides, in :meth:`action`."""
+        if self.payment is not None or self.private or self.rec.pause is not None:
+            return None
+        if action in ("pause", "card") and not self.rec.live:
+            if self.held is not None:
+                return [self.feedback(False)]
+            self.held = PauseReason.CARD if action == "card" else PauseReason.AGENT_KEY
+            why = f"paused ({self.held}) with nothing recorded: live listening refused"
+            return [self.feedback(True), self._log(why)]
+        if action == "resume" and self.held is not None:
+            # Also a pause whose recording was lost meanwhile: the agent lets listeners in.
+            self.held = None
+            return [self.feedback(True), self._log("resumed: live listening allowed again")]
+        return None
+
     def _pause(self, reason: str, now: dt.datetime) -> list[c.Command]:
         if not self.rec.can_pause():
             return [self.feedback(False)]
+        self.held = reason
         return [
             # First: nothing the agent says after the key may reach the file.
             *self.rec.pause_for(reason, self._paused_by(), now),
@@ -175,6 +201,7 @@ class Conversation:
     def resume(self, by: c.PauseEnd, feedback: bool = True) -> list[c.Command]:
         if self.rec.pause is None:
             return []
+        self.held = None
         commands = self.rec.resume(by)
         if feedback:
             commands.append(self.feedback(True))
