@@ -369,6 +369,17 @@ def test_s8_the_board_follows_the_call_state_by_state() -> None:
     assert live_state(d.call) is None
 
 
+def test_s8_the_board_shows_the_agents_pause_on_an_unrecorded_call() -> None:
+    """S8: paused on the board as for listening, though nothing is recorded; talking
+    again once the agent resumes."""
+    d = unrecorded_listened()
+    assert live_state(d.call) == (LiveState.TALKING, None)
+    agent_keys(d, "*2")
+    assert live_state(d.call) == (LiveState.PAUSED, "agent_key")
+    agent_keys(d, "*3", start=200)
+    assert live_state(d.call) == (LiveState.TALKING, None)
+
+
 def test_s8_the_board_publishes_changes_and_never_a_number() -> None:
     board = LiveBoard()
     sub = board.subscribe()
