@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import random
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.call import Call
 from controller.calls.ids import (
     is_leg_of,
     is_our_leg,
@@ -30,6 +32,7 @@ from tests.unit.test_inbound_call import (
     AGENT_CHANNEL,
     CALLER,
     NOW,
+    SETTINGS,
     Driver,
     agent_keys,
     kinds,
@@ -228,6 +231,21 @@ def test_s8_a_recording_lost_during_the_pause_keeps_listeners_out_until_resume()
     assert d.call.listen_refusal(NOW) == ListenRefusal.PAUSED
     agent_keys(d, "*3", start=200)
     assert d.call.listen_refusal(NOW) is None
+
+
+def test_s8_r1_a_call_carried_on_while_paused_is_not_listened_to_until_resumed() -> None:
+    """S8 with R1: the pause open when the controller restarted still keeps listeners
+    out of the call carried on, until the agent's resume key."""
+    d = Driver()
+    d.connect()
+    d.send(m.RecordingStarted(recording_name(d)))
+    agent_keys(d, "*2")
+    call, _ = Call.resumed(d.call.snapshot(), settings=SETTINGS, rng=random.Random(2), now=NOW)
+    call.handle(m.ObjectionKnown(False), NOW)
+    assert call.listen_refusal(NOW) == ListenRefusal.PAUSED
+    for i, key in enumerate("*3"):
+        call.handle(m.Dtmf(AGENT_CHANNEL.id, key, 300 + i * 0.2), NOW)
+    assert call.listen_refusal(NOW) is None
 
 
 def test_s8_the_recorded_pause_ending_by_its_limit_lets_listeners_in_again() -> None:
