@@ -33,7 +33,7 @@ LONGEST_FIRST = (
     "test_containers.py",
     "test_purge_kill.py",
 )
-REAL_TIME_DIRS = ("faults", "integration")
+REAL_TIME_DIRS = ("faults", "integration", "browser")
 # How long the worker's Asterisk has to answer ARI before a test takes it.
 _ANSWER_SECONDS = 10.0
 # The application the check opens an events websocket for: never one a test uses.
