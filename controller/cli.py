@@ -82,6 +82,7 @@ def run(config_path: Path) -> None:
     from controller.daemon import run as run_daemon
     from controller.instance import AlreadyRunning, PortBusy
     from controller.logs import setup_logging
+    from controller.web.tls import TlsSetupError
 
     config = load_or_exit(config_path)
     setup_logging(config.logging.level, fmt=config.logging.format)
@@ -92,7 +93,7 @@ def run(config_path: Path) -> None:
         logging.getLogger("reccontrol").warning("%s", staff)
     try:
         run_daemon(config, before_start=lambda: upgrade_at_start(config.store.path))
-    except (AlreadyRunning, PortBusy) as exc:
+    except (AlreadyRunning, PortBusy, TlsSetupError) as exc:
         fail(str(exc))
 
 

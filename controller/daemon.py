@@ -51,6 +51,7 @@ from controller.retention.scheduler import PurgeScheduler
 from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
+from controller.web.console import add_console
 from controller.web.errors import error, unexpected_errors
 from controller.web.guard import FailureLimiter, too_many
 from controller.web.keys import (
@@ -75,6 +76,8 @@ from controller.web.keys import (
     WITNESS,
 )
 from controller.web.payments import bearer, request_payment
+from controller.web.security import security_headers
+from controller.web.tls import server_context
 
 log = logging.getLogger("reccontrol.daemon")
 
@@ -403,7 +406,7 @@ def build_app(
     agi_socket: socket.socket | None = None,
 ) -> web.Application:
     """``agi_socket``: the FastAGI address, bound already; None: bound at start."""
-    app = web.Application(middlewares=[unexpected_errors])
+    app = web.Application(middlewares=[security_headers(config.web), unexpected_errors])
     app[CONFIG] = config
     app[AGI_SOCKET] = agi_socket
     app[CLOCK] = clock or SystemClock()
@@ -416,6 +419,7 @@ def build_app(
     app.cleanup_ctx.append(_purge_ctx)
     app.router.add_get("/healthz", health)
     app.router.add_post("/api/payments", payments)
+    add_console(app)
     return app
 
 
@@ -423,7 +427,10 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
     """Runs the daemon until SIGTERM. Raises :class:`AlreadyRunning` or
     :class:`PortBusy` (the web or the FastAGI address) before touching the store or
     ARI. ``before_start`` (the store's migrations) runs once the lock is held and the
-    ports bound, so no second daemon migrates the store under us."""
+    ports bound, so no second daemon migrates the store under us. Raises
+    :class:`TlsSetupError` when ``web.tls`` cannot be used."""
+    # A certificate that cannot be used stops the daemon before it takes anything.
+    tls = server_context(config.web)
     lock = InstanceLock(lock_path(config.store.path))
     lock.acquire()
     try:
@@ -440,6 +447,7 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
         web.run_app(
             build_app(config, agi_socket=agi_socket),
             sock=sock,
+            ssl_context=tls,
             access_log=None,
             print=None,
             handle_signals=True,

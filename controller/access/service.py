@@ -68,6 +68,16 @@ class AccessService:
         """The configured person, if the credential matches; refusals are logged."""
         return self._gate.authenticate(person_id, presented)
 
+    def console_sign_in(self, person_id: str, presented: Presented) -> Person:
+        """A sign-in to the console: refusals are logged by the check, and a success too,
+        since it opens a session that reaches recordings (S2)."""
+        person = self._gate.authenticate(person_id, presented)
+        self._gate.log(person, "sign_in", "console", "-", "ok")
+        return person
+
+    def console_sign_out(self, person: Person) -> None:
+        self._gate.log(person, "sign_out", "console", "-", "ok")
+
     # -- calls -----------------------------------------------------------------------
     def payment_request(
         self, person: Person, purpose: str, call_id: str, service: str, refusal: str | None

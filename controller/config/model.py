@@ -104,8 +104,21 @@ class WebSettings:
     host: str = "127.0.0.1"
     port: int = 8090
     behind_proxy: bool = False
-    """The site says a reverse proxy doing TLS is the only way in: the only case where
-    the daemon may listen on an address other than this machine's loopback."""
+    """The site says a reverse proxy doing TLS is the only way in: without ``tls``, the
+    only case where the daemon may listen on an address other than this machine's
+    loopback."""
+    tls_certificate: Path | None = None
+    """``web.tls``: the daemon speaks HTTPS itself with this certificate chain and key."""
+    tls_key: Path | None = None
+    session_idle_seconds: int = 900
+    """A console session unused this long is over: the person signs in again."""
+    language: str = "fr"
+    """The console's language when the browser states no preference it has."""
+
+    @property
+    def secure(self) -> bool:
+        """Browsers reach the console over TLS: the daemon's own, or the proxy's."""
+        return self.tls_certificate is not None or self.behind_proxy
 
 
 DEFAULT_AGI_PORT = 4573

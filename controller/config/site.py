@@ -5,6 +5,7 @@ where it listens (``web``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -189,19 +190,52 @@ def log_settings(node: Node) -> LoggingSettings:
 
 
 def web(node: Node) -> WebSettings:
-    """The web API's address. It speaks plain HTTP with bearer tokens, so it listens on
-    the loopback only, unless the site states that a reverse proxy doing TLS fronts it
-    (``behind_proxy: true``); ``check-config`` still warns then."""
-    if not node.present or not node.mapping(("host", "port", "behind_proxy")):
+    """The web API's and the console's address. Without ``tls`` it speaks plain HTTP, so
+    it listens on the loopback only, unless the site states that a reverse proxy doing
+    TLS fronts it (``behind_proxy: true``); ``check-config`` still warns then."""
+    keys = ("host", "port", "behind_proxy", "tls", "session_idle_seconds", "language")
+    if not node.present or not node.mapping(keys):
         return WebSettings()
     host = node["host"].string("127.0.0.1")
     port = node["port"].integer(8090, minimum=1, maximum=65535)
     behind_proxy = node["behind_proxy"].boolean(False)
-    if host.strip() and not is_loopback(host) and not behind_proxy:
+    certificate, key = _tls(node["tls"])
+    if host.strip() and not is_loopback(host) and not behind_proxy and certificate is None:
         node["host"].fail(
-            f"{host!r} is not a loopback address: the web API speaks plain HTTP, so tokens "
-            "would cross the network in clear; listen on 127.0.0.1 (or ::1) and put a "
-            "reverse proxy doing TLS in front, or state 'behind_proxy: true' if one "
-            "already is the only way in"
+            f"{host!r} is not a loopback address: without 'tls' the web API speaks plain "
+            "HTTP, so passwords, tokens and session cookies would cross the network in clear; "
+            "give 'tls' a certificate and key, or listen on 127.0.0.1 (or ::1) and put a "
+            "reverse proxy doing TLS in front, or state 'behind_proxy: true' if one already "
+            "is the only way in"
         )
-    return WebSettings(host=host, port=port, behind_proxy=behind_proxy)
+    # Eight hours at most: a console left open overnight is signed out.
+    idle = node["session_idle_seconds"].integer(900, minimum=1, maximum=8 * 3600)
+    language = node["language"].string("fr", choices=("fr", "en"))
+    return WebSettings(
+        host=host,
+        port=port,
+        behind_proxy=behind_proxy,
+        tls_certificate=certificate,
+        tls_key=key,
+        session_idle_seconds=idle,
+        language=language,
+    )
+
+
+def _tls(node: Node) -> tuple[Path | None, Path | None]:
+    """``web.tls``: ``certificate`` (PEM chain) and ``key`` (PEM), both readable files."""
+    if not node.present or not node.mapping(("certificate", "key"), ("certificate", "key")):
+        return None, None
+    paths: list[Path | None] = []
+    for name in ("certificate", "key"):
+        text = node[name].string(None)
+        if not text:
+            paths.append(None)
+            continue
+        path = Path(text)
+        if not path.is_absolute():
+            node[name].fail(f"{text!r}: give an absolute path")
+        elif not path.is_file() or not os.access(path, os.R_OK):
+            node[name].fail(f"{text!r}: no readable file there")
+        paths.append(path)
+    return paths[0], paths[1]

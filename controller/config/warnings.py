@@ -68,8 +68,8 @@ def config_warnings(config: Config) -> list[str]:
             "password and every call command travel in clear; use https:// (S5)"
         )
     web = config.web
-    if not is_loopback(web.host):
-        # Only loadable with web.behind_proxy: true (see load.py).
+    if not is_loopback(web.host) and web.tls_certificate is None:
+        # Only loadable with web.behind_proxy: true (see site.py).
         warnings.append(
             f"web.host: the web API listens on {web.host!r}, not only on this machine, in "
             "plain HTTP: tokens and card payment requests cross the network in clear unless "

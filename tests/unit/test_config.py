@@ -551,6 +551,27 @@ def test_s5_web_host_off_the_loopback_is_refused_without_a_proxy(load: Loader, h
     assert "behind_proxy: true" in problem
 
 
+def test_s5_web_host_off_the_loopback_loads_with_tls_and_names_missing_files(
+    load: Loader, tmp_path: Path
+) -> None:
+    """S5: the daemon's own TLS (``web.tls``) lets it listen off the loopback, unwarned;
+    a certificate or key that is not there is refused, naming its key path."""
+    from controller.config.warnings import config_warnings
+
+    certificate, key = tmp_path / "console.crt", tmp_path / "console.key"
+    certificate.write_text("-----BEGIN CERTIFICATE-----\n")
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    tls = {"certificate": str(certificate), "key": str(key)}
+    config = load(mutate(lambda d: d.update(web={"host": ALL_INTERFACES, "tls": tls})))
+    assert config.web.tls_certificate == certificate and config.web.secure
+    assert not [w for w in config_warnings(config) if w.startswith("web.")]
+    missing = {"certificate": str(tmp_path / "nope.crt"), "key": "relative.key"}
+    problems = problems_of(load, mutate(lambda d: d.update(web={"tls": missing})))
+    assert sorted(p.split(":")[0] for p in problems) == ["web.tls.certificate", "web.tls.key"]
+    idle = problems_of(load, mutate(lambda d: d.update(web={"session_idle_seconds": 0})))
+    assert [p.split(":")[0] for p in idle] == ["web.session_idle_seconds"]
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "localhost"])
 def test_s5_web_host_on_the_loopback_loads_without_a_warning(load: Loader, host: str) -> None:
     from controller.config.warnings import config_warnings

@@ -1,0 +1,64 @@
+"""Headers every answer of the daemon's web server carries.
+
+The console is server-rendered HTML with its CSS and scripts in files of its own, so the
+Content-Security-Policy can forbid every inline script and style, any other origin, being
+framed and forms posting elsewhere: an injection in a page (a service name, a sheet's
+text) can neither run script nor send anything away. The API's JSON gets the same
+headers; they cost nothing there."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from multidict import CIMultiDict
+
+from controller.config.model import WebSettings
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "media-src 'self'",
+        "connect-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# Two years, as browsers' preload lists ask; sent only when the daemon speaks TLS itself.
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+def security_headers(settings: WebSettings) -> Middleware:
+    tls = settings.tls_certificate is not None
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            _add(exc.headers, tls)
+            raise
+        _add(response.headers, tls)
+        return response
+
+    return middleware
+
+
+def _add(headers: CIMultiDict[str], tls: bool) -> None:
+    for name, value in HEADERS.items():
+        headers.setdefault(name, value)
+    if tls:
+        headers.setdefault("Strict-Transport-Security", HSTS)
+    # Pages and answers hold personal data: no cache keeps them.
+    headers.setdefault("Cache-Control", "no-store")
