@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.browser.chromium import FLAGS, ChromiumMissing, chromium_path
+from tests.browser.pages import CspWatch
 from tests.browser.site import Account, ConsoleDaemon, make_accounts, running_console
 from tests.conftest import _SharedAsterisk
 
@@ -83,8 +84,17 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 
 @pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
+def csp(context: BrowserContext) -> CspWatch:
+    """The Content-Security-Policy violations of the test's context."""
+    return CspWatch.on(context)
+
+
+@pytest.fixture
+def page(context: BrowserContext, csp: CspWatch) -> Iterator[Page]:
+    """A page of the test's context. Whatever the test did, no page it opened broke the
+    console's Content-Security-Policy (a test that provokes one clears the list)."""
+    yield context.new_page()
+    assert csp.violations == [], f"Content-Security-Policy violations: {csp.violations}"
 
 
 @pytest.fixture(scope="module")

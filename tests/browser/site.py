@@ -130,7 +130,7 @@ class ConsoleDaemon:
     @property
     def url(self) -> str:
         web = self.config.web
-        scheme = "https" if getattr(web, "tls", None) else "http"
+        scheme = "https" if web.tls_certificate is not None else "http"
         return f"{scheme}://{web.host}:{web.port}"
 
     def run(self, coro: Coroutine[Any, Any, T], within: float = 120.0) -> T:
