@@ -43,10 +43,12 @@ def inspection_pack(workdir: Path, start: dt.datetime, echo: Callable[[str], Non
         f"{summary.entries} access-log entries, {summary.receipts} deletion receipts, "
         f"{summary.alerts} alerts, {summary.configs} configuration(s) in force; access log "
         f"{'intact' if summary.log_ok else 'BROKEN'}; manifest "
-        + ("verified, signed with the audit key" if verdict.ok and verdict.signed else
-           "NOT verified: " + "; ".join(verdict.problems))
+        + (
+            "verified, signed with the audit key"
+            if verdict.ok and verdict.signed
+            else "NOT verified: " + "; ".join(verdict.problems)
+        )
     )
-
 
 
 def run_demo(workdir: Path, port: int, keep: bool, console_port: int | None = None) -> None:

@@ -93,7 +93,10 @@ def csp(context: BrowserContext) -> CspWatch:
 def page(context: BrowserContext, csp: CspWatch) -> Iterator[Page]:
     """A page of the test's context. Whatever the test did, no page it opened broke the
     console's Content-Security-Policy (a test that provokes one clears the list)."""
-    yield context.new_page()
+    opened = context.new_page()
+    yield opened
+    if not opened.is_closed():
+        csp.settle(opened)
     assert csp.violations == [], f"Content-Security-Policy violations: {csp.violations}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -69,6 +70,14 @@ class CspWatch:
         context.add_init_script(CSP_LISTENER)
         context.on("page", watch._follow)
         return watch
+
+    def settle(self, page: Page, until_seen: bool = False, within: float = 10.0) -> None:
+        """Lets the browser's reports reach the test: Playwright delivers them only while
+        the test talks to it. ``until_seen``: until one arrives (or ``within`` passes)."""
+        deadline = time.monotonic() + within
+        page.evaluate("() => new Promise(done => requestAnimationFrame(() => done(0)))")
+        while until_seen and not self.violations and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
 
     def _report(self, violation: str) -> None:
         self.violations.append(violation)

@@ -97,9 +97,7 @@ def access_section(folder: Path, accounts: dict[str, Account]) -> dict[str, Any]
     return {"persons": persons}
 
 
-def site_data(
-    site: SandboxSite, accounts: dict[str, Account], **sections: Any
-) -> dict[str, Any]:
+def site_data(site: SandboxSite, accounts: dict[str, Account], **sections: Any) -> dict[str, Any]:
     """The site's config. ``web`` in ``sections`` is merged into the default address
     (a free port on the loopback); any other section replaces the default one."""
     web = sections.pop("web", {})
