@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.access.credentials import hash_password
+from controller.access.credentials import SCRYPT_LOG2_N, hash_password
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,11 @@ def make_sign_ins(persons: Iterable[DemoPerson] = DEMO_PERSONS) -> list[SignIn]:
     return [SignIn(person, secrets.token_urlsafe(9)) for person in persons]
 
 
-def access_section(folder: Path, sign_ins: Iterable[SignIn]) -> dict[str, Any]:
-    """The config's ``access`` section; each password's hash is written in ``folder``."""
+def access_section(
+    folder: Path, sign_ins: Iterable[SignIn], log2_n: int = SCRYPT_LOG2_N
+) -> dict[str, Any]:
+    """The config's ``access`` section; each password's hash (scrypt, cost ``2^log2_n``)
+    is written in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     persons: dict[str, Any] = {}
     for sign_in in sign_ins:
@@ -62,7 +65,7 @@ def access_section(folder: Path, sign_ins: Iterable[SignIn]) -> dict[str, Any]:
         path = folder / f"{person.id}.scrypt"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(hash_password(sign_in.password) + "\n")
+            out.write(hash_password(sign_in.password, log2_n=log2_n) + "\n")
         persons[person.id] = {
             "name": person.name,
             "role": person.role,
