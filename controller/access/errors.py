@@ -4,6 +4,9 @@ from __future__ import annotations
 
 UNAUTHENTICATED = "unauthenticated"
 FORBIDDEN = "forbidden"
+NOT_FOUND = "not-found"
+"""No such object, or one outside the person's services: the same answer for both, so a
+person cannot learn what exists outside their scope (the log keeps the true reason)."""
 NOT_NOW = "payment-refused"
 """Allowed, but the call cannot do it now (no call, payments off, already paying)."""
 
@@ -21,7 +24,8 @@ class AccessRefused(Exception):
         """The person could not be signed in (unknown, wrong or unusable credential)."""
         self.error_id = error_id or (UNAUTHENTICATED if sign_in else FORBIDDEN)
         """What callers branch on: :data:`UNAUTHENTICATED`, :data:`FORBIDDEN` (role,
-        scope, purpose), or :data:`NOT_NOW` (allowed, but not in the call's state)."""
+        purpose), :data:`NOT_FOUND` (no such object, or outside the person's services), or
+        :data:`NOT_NOW` (allowed, but not in the call's state)."""
         super().__init__(reason)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.access.credentials import CredentialError, Presented, check
-from controller.access.errors import FORBIDDEN, AccessRefused
+from controller.access.errors import FORBIDDEN, NOT_FOUND, AccessRefused
 from controller.audit.chain import EntryDraft
 from controller.clock import Clock
 from controller.config.model import Person
@@ -192,11 +192,34 @@ class Gate:
             )
         return stated
 
-    def scope(self, person: Person, action: str, target: str, purpose: str, service: str) -> None:
-        if not person.sees(service):
-            raise self.refuse(
-                person, action, target, purpose, f"service {service} is outside the person's scope"
-            )
+    def scope(
+        self,
+        person: Person,
+        action: str,
+        target: str,
+        purpose: str,
+        service: str,
+        *,
+        hide_as: str | None = None,
+    ) -> None:
+        """Refuses a service outside the person's scope. With ``hide_as`` (the answer for
+        an object that does not exist, "no such recording"), the refusal says only that,
+        as :data:`NOT_FOUND`: the object's existence is not given away; the log keeps
+        the true reason."""
+        if person.sees(service):
+            return
+        reason = f"service {service} is outside the person's scope"
+        if hide_as is None:
+            raise self.refuse(person, action, target, purpose, reason)
+        self.log_refusal(person.id, person.role, action, target, purpose, reason)
+        raise AccessRefused(hide_as, error_id=NOT_FOUND)
+
+    def missing(
+        self, person: Person, action: str, target: str, purpose: str, what: str
+    ) -> AccessRefused:
+        """Logs and returns the refusal for an object that does not exist (``what``:
+        "no such call")."""
+        return self.refuse(person, action, target, purpose, what, error_id=NOT_FOUND)
 
     def no_card_in_file_name(
         self, person: Person, action: str, target: str, stated: str, output: Path

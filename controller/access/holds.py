@@ -158,8 +158,10 @@ class HoldAccess:
     def _scoped(self, person: Person, action: str, target: str, stated: str, call_id: str) -> None:
         call = self._store.call_summary(call_id)
         if call is None:
-            raise self._gate.refuse(person, action, target, stated, f"no call {clean_id(call_id)}")
-        self._gate.scope(person, action, target, stated, str(call["service"]))
+            missing = f"no call {clean_id(call_id)}"
+            raise self._gate.missing(person, action, target, stated, missing)
+        hidden = f"no call {clean_id(call_id)}"
+        self._gate.scope(person, action, target, stated, str(call["service"]), hide_as=hidden)
 
     def _no_hold(
         self, person: Person, action: str, target: str, stated: str, call_id: str

@@ -124,8 +124,8 @@ class RecordingAccess:
         stated = self._gate.check(person, action, target, purpose)
         row = self._store.recording(recording_id)
         if row is None or row.state in ("deleted", "discarded", "failed"):
-            raise self._gate.refuse(person, action, target, stated, "no such recording")
-        self._gate.scope(person, action, target, stated, row.service)
+            raise self._gate.missing(person, action, target, stated, "no such recording")
+        self._gate.scope(person, action, target, stated, row.service, hide_as="no such recording")
         return stated, row
 
     def _serve(

@@ -46,8 +46,10 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_read", target, purpose)
         sheet = self._store.sheet(sheet_id)
         if sheet is None:
-            raise self._gate.refuse(person, "sheet_read", target, stated, "no such sheet")
-        self._gate.scope(person, "sheet_read", target, stated, sheet.service)
+            raise self._gate.missing(person, "sheet_read", target, stated, "no such sheet")
+        self._gate.scope(
+            person, "sheet_read", target, stated, sheet.service, hide_as="no such sheet"
+        )
         self._gate.log(person, "sheet_read", target, stated, "ok")
         linked = sheet.recording_id is not None and self._store.recording_exists(sheet.recording_id)
         return SheetView(sheet, linked)
@@ -65,8 +67,10 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_create", target, purpose)
         facts = self._store.call_facts(call_id)
         if facts is None:
-            raise self._gate.refuse(person, "sheet_create", target, stated, "no such call")
-        self._gate.scope(person, "sheet_create", target, stated, facts["service"])
+            raise self._gate.missing(person, "sheet_create", target, stated, "no such call")
+        self._gate.scope(
+            person, "sheet_create", target, stated, facts["service"], hide_as="no such call"
+        )
         if not facts["agent_id"]:
             raise self._gate.refuse(person, "sheet_create", target, stated, "the call has no agent")
         try:
@@ -115,8 +119,10 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_edit", target, purpose)
         sheet = self._store.sheet(sheet_id)
         if sheet is None:
-            raise self._gate.refuse(person, "sheet_edit", target, stated, "no such sheet")
-        self._gate.scope(person, "sheet_edit", target, stated, sheet.service)
+            raise self._gate.missing(person, "sheet_edit", target, stated, "no such sheet")
+        self._gate.scope(
+            person, "sheet_edit", target, stated, sheet.service, hide_as="no such sheet"
+        )
         try:
             evaluation, text = evaluate(
                 self._settings.criteria,
@@ -159,8 +165,10 @@ class SheetAccess:
         stated = self._gate.check(person, "sheet_rectify", target, purpose)
         sheet = self._store.sheet(sheet_id)
         if sheet is None:
-            raise self._gate.refuse(person, "sheet_rectify", target, stated, "no such sheet")
-        self._gate.scope(person, "sheet_rectify", target, stated, sheet.service)
+            raise self._gate.missing(person, "sheet_rectify", target, stated, "no such sheet")
+        self._gate.scope(
+            person, "sheet_rectify", target, stated, sheet.service, hide_as="no such sheet"
+        )
         try:
             text = check_note(note, author)
         except SheetError as exc:

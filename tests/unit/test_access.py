@@ -25,6 +25,7 @@ from controller.access.credentials import (
     verify_password,
     verify_token,
 )
+from controller.access.errors import NOT_FOUND
 from controller.access.service import AccessFailed, AccessRefused, AccessService
 from controller.clock import FixedClock
 from controller.config import Config
@@ -169,16 +170,20 @@ def test_listen_needs_role_scope_and_purpose(
         service.download(persons["snguyen"], "keep a copy", sales)
     with pytest.raises(AccessRefused, match="role admin may not listen"):
         service.listen(persons["tadmin"], "checking the system", sales)
-    with pytest.raises(AccessRefused, match="outside the person's scope"):
+    # Outside the person's services: the same answer as no recording at all (S4: nobody
+    # learns what exists outside their scope); the log keeps the true reason.
+    with pytest.raises(AccessRefused, match=r"^no such recording$") as hidden:
         service.listen(persons["rlambert"], "coaching session prep", sales)
+    assert hidden.value.error_id == NOT_FOUND
     assert last(store)[4] == {"reason": "service sales is outside the person's scope"}
 
     with pytest.raises(AccessRefused, match="phone or card numbers"):
         service.listen(persons["mleroy"], "caller 0612345678 complained", sales)
     assert "0612345678" not in json.dumps([e.content() for e in store.access_entries()])
 
-    with pytest.raises(AccessRefused, match="no such recording"):
+    with pytest.raises(AccessRefused, match=r"^no such recording$") as missing:
         service.listen(persons["mleroy"], "coaching session prep", "nope")
+    assert missing.value.error_id == NOT_FOUND
 
 
 def test_listen_to_a_vanished_file_is_logged_as_an_error(
@@ -243,7 +248,7 @@ def test_sheet_create_read_edit_are_logged(
         service.sheet_edit(snguyen, "second opinion", sheet.id, {"tone": 1}, {}, None)
     with pytest.raises(AccessRefused, match="card number"):
         service.sheet_edit(snguyen, "second opinion", sheet.id, {}, {}, "card 4970 1012 3456 7890")
-    with pytest.raises(AccessRefused, match="outside the person's scope"):
+    with pytest.raises(AccessRefused, match=r"^no such sheet$"):
         service.sheet_read(config.access.persons["rlambert"], "just looking", sheet.id)
     with pytest.raises(AccessRefused, match="may not sheet_create"):
         service.sheet_create(config.access.persons["cdubois"], "evaluation", call_id, {}, {}, "")
