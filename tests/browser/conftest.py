@@ -20,7 +20,13 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from tests.browser.chromium import FLAGS, ChromiumMissing, chromium_path
 from tests.browser.pages import CspWatch
-from tests.browser.site import Account, ConsoleDaemon, make_accounts, running_console
+from tests.browser.site import (
+    Account,
+    ConsoleDaemon,
+    RecordedCall,
+    make_accounts,
+    running_console,
+)
 from tests.conftest import _SharedAsterisk
 
 HERE = Path(__file__).resolve().parent
@@ -120,6 +126,6 @@ def console(
 
 
 @pytest.fixture(scope="module")
-def recorded(console: ConsoleDaemon) -> dict[str, dict[str, object]]:
-    """One call per service, recorded by the sandbox Asterisk: service -> call summary."""
-    return {call["service"]: call for call in console.record_calls()}
+def recorded(console: ConsoleDaemon) -> dict[str, RecordedCall]:
+    """One call per service, recorded by the sandbox Asterisk, by service."""
+    return console.record_calls()

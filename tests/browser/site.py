@@ -177,20 +177,39 @@ class ConsoleDaemon:
         """The sequence number of the access log's newest entry (0 when empty)."""
         return self.query(lambda s: s.audit_head()[0])
 
-    def record_calls(self, services: tuple[str, ...] = SERVICES) -> list[dict[str, Any]]:
+    def record_calls(self, services: tuple[str, ...] = SERVICES) -> dict[str, RecordedCall]:
         """One call per service, answered by Alice and recorded by the sandbox Asterisk;
-        returns the calls' summaries once every recording is stored."""
+        by service, once every recording is stored."""
         return self.run(self._record_calls(services), within=240.0)
 
-    async def _record_calls(self, services: tuple[str, ...]) -> list[dict[str, Any]]:
+    async def _record_calls(self, services: tuple[str, ...]) -> dict[str, RecordedCall]:
         daemon = self.daemon
         before = len(await daemon.query(lambda s: s.call_ids()))
+        numbers = {name: _caller_number() for name in services}
         async with aiohttp.ClientSession() as session:
             board = Switchboard(self.site.instance, session)
             for name in services:
-                await board.call(name, f"c-talk-{TALK_SECONDS}", _caller_number())
+                await board.call(name, f"c-talk-{TALK_SECONDS}", numbers[name])
             calls = await daemon.wait_for_calls(before + len(services), within=120.0)
-        return calls[before:]
+        recorded = {}
+        for call in calls[before:]:
+            (recording,) = call["recordings"]
+            service_name = call["service"]
+            recorded[service_name] = RecordedCall(
+                service_name, call["id"], recording["id"], numbers[service_name], call
+            )
+        return recorded
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """A call the sandbox Asterisk recorded, and the number it came from."""
+
+    service: str
+    call_id: str
+    recording_id: str
+    number: str
+    summary: dict[str, Any]
 
 
 def _caller_number() -> str:

@@ -1,0 +1,147 @@
+"""The authorisation matrix, as a table: each action a person may attempt in the console,
+how the browser attempts it (a real page, or the API with the session), which roles
+may (``controller/access/gate.py``'s ``PERMISSIONS``) and whether the target's service
+must be in the person's scope. Adding an action is one row of :data:`ACTIONS`.
+
+An attempt is allowed exactly where the role and the scope say; a role that may not
+gets 403 ``forbidden``; a call or recording outside the person's services gets 404
+``not-found``, as one that does not exist would. Every attempt, allowed or not, is one
+access-log entry under the action's name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from playwright.sync_api import APIResponse, Page, Response
+
+from controller.access.gate import PERMISSIONS
+from tests.browser.pages import error_id
+from tests.browser.site import Account, RecordedCall
+
+PURPOSE = "Quality review of the call"
+ERROR_ID = re.compile(r'data-error-id="([a-z-]+)"')
+TOKEN = "form[action='/sign-out'] input[name=csrf]"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One person, signed in on ``page``, about to act on ``target``."""
+
+    page: Page
+    base: str
+    account: Account
+    target: RecordedCall
+
+    def csrf(self) -> str:
+        """The session's token, as every page of the console gives it."""
+        if self.page.locator(TOKEN).count() == 0:
+            self.page.goto(f"{self.base}/")
+        return self.page.locator(TOKEN).input_value()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    error_id: str | None
+
+    @classmethod
+    def of_page(cls, page: Page, response: Response | None) -> Answer:
+        if response is None:
+            raise AssertionError(f"no answer for {page.url}")
+        return cls(response.status, error_id(page))
+
+    @classmethod
+    def of_html(cls, response: APIResponse) -> Answer:
+        """A page fetched without showing it: its ``data-error-id``, if any."""
+        found = ERROR_ID.search(response.text())
+        return cls(response.status, found.group(1) if found else None)
+
+    @classmethod
+    def of_api(cls, response: APIResponse) -> Answer:
+        found = None
+        if response.headers.get("content-type", "").startswith("application/json"):
+            body = response.json()
+            found = body.get("error_id") if isinstance(body, dict) else None
+        return cls(response.status, found)
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    """The row's name in the test ids: the action and the way it is attempted."""
+    logged_as: str
+    """The access-log action each attempt writes."""
+    roles: frozenset[str]
+    scoped: bool
+    """The target's service must be one the person sees."""
+    attempt: Callable[[Attempt], Answer]
+    routes: tuple[str, ...] = ()
+    """The routes the row covers, as ``METHOD /path`` of the router."""
+    allowed_status: int = 200
+    via: Literal["page", "api"] = "page"
+
+
+@dataclass(frozen=True)
+class Expected:
+    allowed: bool
+    status: int
+    error_id: str | None
+
+
+def expected(action: Action, account: Account, service: str) -> Expected:
+    if account.role not in action.roles:
+        return Expected(False, 403, "forbidden")
+    if action.scoped and not account.in_scope(service):
+        return Expected(False, 404, "not-found")
+    return Expected(True, action.allowed_status, None)
+
+
+# -- how each action is attempted ------------------------------------------------------
+
+
+def subject_find_page(attempt: Attempt) -> Answer:
+    """The DPO's subject-request form, asked to find a caller's calls. A person whose
+    role has no such page posts the same form with their session's token."""
+    page = attempt.page
+    shown = page.goto(f"{attempt.base}/dpo/subjects")
+    if shown is not None and shown.ok:
+        page.select_option("select[name=kind]", "caller")
+        page.fill("input[name=subject]", attempt.target.number)
+        page.fill("input[name=purpose]", PURPOSE)
+        with page.expect_response(f"{attempt.base}/dpo/subjects") as posted:
+            page.click("button[name=do][value=find]")
+        return Answer.of_page(page, posted.value)
+    token = attempt.csrf()
+    form: dict[str, str | float | bool] = {
+        "csrf": token,
+        "kind": "caller",
+        "subject": attempt.target.number,
+        "purpose": PURPOSE,
+        "do": "find",
+    }
+    return Answer.of_html(page.request.post(f"{attempt.base}/dpo/subjects", form=form))
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("subject_find-page", "subject_find", PERMISSIONS["subject_find"], False,
+           subject_find_page, ("POST /dpo/subjects",)),
+)  # fmt: skip
+
+# Routes that reach nothing the access list guards, each with why; every other route of
+# the daemon must be covered by a row above.
+UNGUARDED = {
+    "GET /": "the home page: the person's own name, role and services",
+    "GET /sign-in": "the sign-in form",
+    "POST /sign-in": "signing in (tests/browser/test_sign_in.py)",
+    "POST /sign-out": "signing out (tests/browser/test_csrf_csp.py)",
+    "POST /api/sign-out": "signing out (tests/browser/test_csrf_csp.py)",
+    "POST /language": "the language of the pages",
+    "GET /api/me": "the person's own id, name, role and services",
+    "GET /healthz": "ok or not ok; figures only with a person's token",
+    "GET /dpo/subjects": "the empty form; its POST is the action",
+    "POST /api/payments": "needs a call in progress: tests/component, tests/integration",
+}
