@@ -104,31 +104,49 @@ def expected(action: Action, account: Account, service: str) -> Expected:
 
 
 def subject_find_page(attempt: Attempt) -> Answer:
-    """The DPO's subject-request form, asked to find a caller's calls. A person whose
-    role has no such page posts the same form with their session's token."""
+    """The DPO's subject-request form, filled in and sent to find a caller's calls. A
+    person whose role has no such page posts the same form with their session's token."""
     page = attempt.page
     shown = page.goto(f"{attempt.base}/dpo/subjects")
-    if shown is not None and shown.ok:
-        page.select_option("select[name=kind]", "caller")
-        page.fill("input[name=subject]", attempt.target.number)
-        page.fill("input[name=purpose]", PURPOSE)
-        with page.expect_response(f"{attempt.base}/dpo/subjects") as posted:
-            page.click("button[name=do][value=find]")
-        return Answer.of_page(page, posted.value)
-    token = attempt.csrf()
-    form: dict[str, str | float | bool] = {
-        "csrf": token,
-        "kind": "caller",
-        "subject": attempt.target.number,
-        "purpose": PURPOSE,
-        "do": "find",
-    }
-    return Answer.of_html(page.request.post(f"{attempt.base}/dpo/subjects", form=form))
+    if shown is None or not shown.ok:
+        return subject_form("find")(attempt)
+    page.select_option("select[name=kind]", "caller")
+    page.fill("input[name=subject]", attempt.target.number)
+    page.fill("input[name=purpose]", PURPOSE)
+    with page.expect_response(f"{attempt.base}/dpo/subjects") as posted:
+        page.click("button[name=do][value=find]")
+    return Answer.of_page(page, posted.value)
 
+
+def subject_form(do: str, number: str | None = None) -> Callable[[Attempt], Answer]:
+    """The subject-request form posted with the session's token: ``do`` on the target
+    call's caller, or on ``number``."""
+
+    def attempt_it(attempt: Attempt) -> Answer:
+        form: dict[str, str | float | bool] = {
+            "csrf": attempt.csrf(),
+            "kind": "caller",
+            "subject": number or attempt.target.number,
+            "purpose": PURPOSE,
+            "do": do,
+            "confirm": "yes",
+        }
+        posted = attempt.page.request.post(f"{attempt.base}/dpo/subjects", form=form)
+        return Answer.of_html(posted)
+
+    return attempt_it
+
+
+# Erasing a caller nobody recorded: allowed and logged, and the matrix's recordings stay.
+NOBODY = "+33699999999"
 
 ACTIONS: tuple[Action, ...] = (
     Action("subject_find-page", "subject_find", PERMISSIONS["subject_find"], False,
            subject_find_page, ("POST /dpo/subjects",)),
+    Action("subject_export-page", "subject_export", PERMISSIONS["subject_export"], False,
+           subject_form("export"), ("POST /dpo/subjects",)),
+    Action("subject_erase-page", "subject_erase", PERMISSIONS["subject_erase"], False,
+           subject_form("erase", NOBODY), ("POST /dpo/subjects",)),
 )  # fmt: skip
 
 # Routes that reach nothing the access list guards, each with why; every other route of
