@@ -21,7 +21,7 @@ import aiohttp
 
 from controller.access.credentials import hash_password, hash_token
 from controller.audit.entries import Entry
-from controller.clock import ShiftedClock
+from controller.clock import Clock, ShiftedClock
 from controller.config import load_config
 from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
 from controller.demo.site import paris_weekday_10h as office_hours
@@ -115,8 +115,16 @@ def site_data(site: SandboxSite, accounts: dict[str, Account], **sections: Any) 
 class ConsoleDaemon:
     """The daemon as ``reccontrol run`` builds it, running in a thread's event loop."""
 
-    def __init__(self, site: SandboxSite, accounts: dict[str, Account], **sections: Any) -> None:
+    def __init__(
+        self,
+        site: SandboxSite,
+        accounts: dict[str, Account],
+        clock: Clock | None = None,
+        **sections: Any,
+    ) -> None:
         self.site, self.accounts = site, accounts
+        # Office hours by default, so the standard agents' calls are recorded.
+        self.clock = clock or ShiftedClock(office_hours())
         site.prepare()
         self.config = load_config(site.write_config(site_data(site, accounts, **sections)))
         self._loop = asyncio.new_event_loop()
@@ -151,7 +159,7 @@ class ConsoleDaemon:
         async def started() -> RunningDaemon:
             daemon = RunningDaemon(
                 self.config,
-                clock=ShiftedClock(office_hours()),
+                clock=self.clock,
                 rng=ScriptedRandom([RECORDED_DRAW] * 50),
             )
             # A bound, not a sleep (see tests/integration/flow.py).
@@ -219,10 +227,14 @@ def _caller_number() -> str:
 
 @contextmanager
 def running_console(
-    instance: SandboxInstance, workdir: Path, accounts: dict[str, Account], **sections: Any
+    instance: SandboxInstance,
+    workdir: Path,
+    accounts: dict[str, Account],
+    clock: Clock | None = None,
+    **sections: Any,
 ) -> Iterator[ConsoleDaemon]:
     """The daemon with the console, on ``instance``, with ``sections`` in its config."""
-    console = ConsoleDaemon(SandboxSite(instance, workdir), accounts, **sections)
+    console = ConsoleDaemon(SandboxSite(instance, workdir), accounts, clock, **sections)
     try:
         console.start()
         yield console
