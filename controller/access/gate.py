@@ -40,6 +40,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "hold_review": frozenset({"dpo"}),
     "hold_release": frozenset({"dpo"}),
     "hold_list": frozenset({"dpo"}),
+    # Finding calls and reading one's page (S1): those who may listen or read sheets.
+    "list": frozenset({"supervisor", "quality", "dpo"}),
+    "view": frozenset({"supervisor", "quality", "dpo"}),
+    "report": frozenset({"supervisor", "quality", "dpo"}),
+    # The access log and its deletion receipts (S2, S3): the DPO watches who did what.
+    "audit_read": frozenset({"dpo"}),
     # A CRM or a supervisor's console sending a caller to the payment IVR (M1).
     "payment_request": frozenset({"supervisor", "admin"}),
 }

@@ -19,8 +19,11 @@ import datetime as dt
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from controller.access.agents import AgentFindings, AgentRequests
+from controller.access.call_filters import PageRequest
+from controller.access.calls import CallAccess, CallPage, LogPage
 from controller.access.credentials import Presented
 from controller.access.errors import NOT_NOW, AccessFailed, AccessRefused
 from controller.access.export import Exporter, ExportResult
@@ -34,6 +37,7 @@ from controller.clock import Clock
 from controller.config.model import Config, Person
 from controller.recordings.vault import LocalVault
 from controller.sheets import Rectification, Sheet
+from controller.store.call_views import CallFilters, LogFilters
 from controller.store.holds import Hold, PlacedHold
 from controller.store.sqlite import SqliteStore
 
@@ -62,6 +66,7 @@ class AccessService:
         self._subjects = SubjectRequests(self._gate, store, vault, clock, config.privacy, exporter)
         self._agents = AgentRequests(self._gate, store, config.agents, config.timezone, exporter)
         self._holds = HoldAccess(self._gate, store, clock, config.timezone, new_id)
+        self._calls = CallAccess(self._gate, store, config)
 
     # -- who -------------------------------------------------------------------------
     def authenticate(self, person_id: str, presented: Presented) -> Person:
@@ -92,6 +97,34 @@ class AccessService:
                 person, "payment_request", target, stated, refusal, error_id=NOT_NOW
             )
         self._gate.log(person, "payment_request", target, stated, "ok")
+
+    def calls_list(
+        self, person: Person, purpose: str, filters: CallFilters, page: PageRequest
+    ) -> CallPage:
+        """The calls of the person's services that pass ``filters``, newest first."""
+        return self._calls.calls_list(person, purpose, filters, page)
+
+    def call_view(self, person: Person, purpose: str, call_id: str) -> dict[str, Any]:
+        """One call's page; ``not-found`` alike for no such call and one out of scope."""
+        return self._calls.call_view(person, purpose, call_id)
+
+    def sampling_report(
+        self, person: Person, purpose: str, first: dt.date, last: dt.date
+    ) -> list[dict[str, Any]]:
+        """Configured against achieved sampling rate, per service and day (P3)."""
+        return self._calls.sampling_report(person, purpose, first, last)
+
+    def access_log_page(
+        self, person: Person, purpose: str, filters: LogFilters, before: int | None, size: int
+    ) -> LogPage:
+        """The access log, newest first (DPO only)."""
+        return self._calls.access_log_page(person, purpose, filters, before, size)
+
+    def purge_receipts(
+        self, person: Person, purpose: str, before: int | None, size: int
+    ) -> LogPage:
+        """The deletion receipts in the access log, newest first (DPO only)."""
+        return self._calls.purge_receipts(person, purpose, before, size)
 
     # -- recordings --------------------------------------------------------------------
     def listen(self, person: Person, purpose: str, recording_id: str) -> RecordingHandle:
@@ -233,9 +266,11 @@ __all__ = [
     "AccessRefused",
     "AccessService",
     "AgentFindings",
+    "CallPage",
     "EraseResult",
     "ExportResult",
     "Findings",
+    "LogPage",
     "RecordingHandle",
     "SheetView",
 ]

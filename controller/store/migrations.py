@@ -395,6 +395,16 @@ CALL_PATH = _statements(
 )
 
 
+# Version 13: what the console's listings filter and sort on (S1, S2): calls newest first
+# across services, pauses counted per call, the access log by actor or action.
+CONSOLE_LOOKUPS = _statements(
+    "CREATE INDEX calls_started ON calls (started_at, id)",
+    "CREATE INDEX pauses_call ON pauses (call_id)",
+    "CREATE INDEX access_log_actor ON access_log (actor, seq)",
+    "CREATE INDEX access_log_action ON access_log (action, seq)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -407,4 +417,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "legal holds", LEGAL_HOLDS),
     Migration(11, "the configurations the daemon loaded", CONFIG_HISTORY),
     Migration(12, "calls: the path they came by, ARI or FastAGI", CALL_PATH),
+    Migration(13, "console lookups: calls by start, pauses by call", CONSOLE_LOOKUPS),
 )

@@ -22,6 +22,7 @@ from controller.secrets import Secret
 from controller.store.access_log import AccessLogStore
 from controller.store.access_log_cut import AccessLogCutStore
 from controller.store.access_log_keying import AuditKeyStore
+from controller.store.call_views import CallViewStore
 from controller.store.calls import CallStore
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
@@ -61,6 +62,7 @@ def make_private_files(path: Path) -> None:
 
 class SqliteStore(
     CallStore,
+    CallViewStore,
     AccessLogStore,
     AuditKeyStore,
     AccessLogCutStore,

@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.config.model import Person
-from controller.web.console import auth, subjects
+from controller.web.console import auth, calls, dpo, report, subjects
 from controller.web.console.render import SESSIONS, render, setup_templates
 from controller.web.console.sessions import Sessions
 from controller.web.keys import CONFIG
@@ -52,3 +52,6 @@ def add_console(app: web.Application) -> None:
     router.add_post("/api/sign-out", auth.api(auth.api_sign_out))
     subjects.add_routes(app)
     router.add_static("/static", STATIC, show_index=False, follow_symlinks=False)
+    calls.add_routes(app)
+    report.add_routes(app)
+    dpo.add_routes(app)

@@ -1,0 +1,240 @@
+"""What the console reads about calls (S1, S2, P3): a filtered, paged listing of calls,
+the sampling counts per service and day, and pages of the access log, newest first.
+
+Each is a set-based query the indexes of migration 13 serve; the gate that decides who
+may read what is :mod:`controller.access.calls`. Nothing here returns a caller number:
+the calls table holds only the caller's HMAC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from controller.audit.chain import Entry
+from controller.store.access_log_rows import entry_from_row
+from controller.store.parts import StorePart
+from controller.store.timestamps import to_text
+
+NO_PAYMENT = "none"
+"""The payment filter for calls that never reached the payment IVR."""
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """What a listing of calls is narrowed to; None leaves a filter out."""
+
+    service: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    agent: str | None = None
+    reason: str | None = None
+    recorded: bool | None = None
+    """With (True) or without (False) a recording that can be listened to."""
+    paused: bool | None = None
+    payment: str | None = None
+    """A payment status (``approved``, ``declined``...), or :data:`NO_PAYMENT`."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of calls starts: after the call (started_at, id), in listing order."""
+
+    started_at: str
+    call_id: str
+
+
+@dataclass(frozen=True)
+class CallListing:
+    rows: list[dict[str, Any]]
+    total: int
+    next: Cursor | None
+    """Where the next page starts, or None on the last page."""
+
+
+@dataclass(frozen=True)
+class LogFilters:
+    actor: str | None = None
+    action: str | None = None
+    actions: tuple[str, ...] | None = None
+    """Any of these actions (the deletion receipts, say)."""
+    target_prefix: str | None = None
+    result: str | None = None
+
+
+# One row per call: the decision's record and reason, the recordings that can be listened
+# to, the pauses counted and the last payment's status. Never the caller's HMAC in full.
+_LISTING_COLUMNS = (
+    "c.id AS id, c.service AS service, c.direction AS direction, "
+    "c.started_at AS started_at, c.ended_at AS ended_at, "
+    "COALESCE(c.agent_id, d.agent_id) AS agent_id, c.caller_hash AS caller_hash, "
+    "d.record AS record, d.reason AS reason, "
+    "(SELECT group_concat(r.id) FROM recordings r "
+    " WHERE r.call_id = c.id AND r.state = 'stored') AS recording_ids, "
+    "(SELECT COUNT(*) FROM pauses p WHERE p.call_id = c.id) AS pauses, "
+    "(SELECT y.status FROM payments y WHERE y.call_id = c.id "
+    " ORDER BY y.started_at DESC, y.id DESC LIMIT 1) AS payment"
+)
+_LISTING_FROM = "FROM calls c LEFT JOIN decisions d ON d.call_id = c.id"
+
+
+def listing_where(scope: Sequence[str] | None, filters: CallFilters) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses (fixed text) and their parameters for a listing."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if scope is not None:
+        clauses.append(f"c.service IN ({', '.join('?' for _ in scope) or 'NULL'})")
+        params += list(scope)
+    if filters.service is not None:
+        clauses.append("c.service = ?")
+        params.append(filters.service)
+    if filters.start is not None:
+        clauses.append("c.started_at >= ?")
+        params.append(to_text(filters.start))
+    if filters.end is not None:
+        clauses.append("c.started_at < ?")
+        params.append(to_text(filters.end))
+    if filters.agent is not None:
+        # The agent who answered, or the one the decision named: each side has its index
+        # (calls_agent, decisions_agent), so no call is scanned.
+        clauses.append(
+            "(c.agent_id = ? OR c.id IN (SELECT call_id FROM decisions WHERE agent_id = ?))"
+        )
+        params += [filters.agent, filters.agent]
+    if filters.reason is not None:
+        clauses.append("d.reason = ?")
+        params.append(filters.reason)
+    if filters.recorded is not None:
+        exists = "EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id AND r.state = 'stored')"
+        clauses.append(exists if filters.recorded else f"NOT {exists}")
+    if filters.paused is not None:
+        exists = "EXISTS (SELECT 1 FROM pauses p WHERE p.call_id = c.id)"
+        clauses.append(exists if filters.paused else f"NOT {exists}")
+    if filters.payment == NO_PAYMENT:
+        clauses.append("NOT EXISTS (SELECT 1 FROM payments y WHERE y.call_id = c.id)")
+    elif filters.payment is not None:
+        clauses.append("EXISTS (SELECT 1 FROM payments y WHERE y.call_id = c.id AND y.status = ?)")
+        params.append(filters.payment)
+    return clauses, params
+
+
+def _where(clauses: Sequence[str]) -> str:
+    return f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+
+class CallViewStore(StorePart):
+    def call_listing(
+        self,
+        scope: Sequence[str] | None,
+        filters: CallFilters,
+        after: Cursor | None,
+        size: int,
+    ) -> CallListing:
+        """The calls in ``scope`` (None: every service) that pass ``filters``, newest
+        first (started_at, then id, both descending: a stable order), ``size`` at most,
+        after ``after``; with the total that passes the filters."""
+        clauses, params = listing_where(scope, filters)
+        # Fixed clauses; every value is a parameter. Only the reason filter reads the
+        # decision: without it the count reads the calls alone.
+        counted = _LISTING_FROM if filters.reason is not None else "FROM calls c"
+        total = self.db.execute(
+            f"SELECT COUNT(*) {counted} {_where(clauses)}",
+            params,
+        ).fetchone()[0]
+        if after is not None:
+            clauses = [*clauses, "(c.started_at < ? OR (c.started_at = ? AND c.id < ?))"]
+            params = [*params, after.started_at, after.started_at, after.call_id]
+        rows = list(
+            self.db.query(
+                f"SELECT {_LISTING_COLUMNS} {_LISTING_FROM} {_where(clauses)} "
+                "ORDER BY c.started_at DESC, c.id DESC LIMIT ?",
+                [*params, size + 1],
+            )
+        )
+        more = len(rows) > size
+        rows = rows[:size]
+        last = rows[-1] if rows else None
+        cursor = Cursor(last["started_at"], last["id"]) if more and last is not None else None
+        return CallListing(rows, int(total), cursor)
+
+    def call_sheets(self, call_id: str) -> list[dict[str, Any]]:
+        """The summary sheets written about a call: id, evaluator, dates and deadline."""
+        return list(
+            self.db.query(
+                "SELECT id, evaluator_id, employee_id, created_at, updated_at, expires_at "
+                "FROM sheets WHERE call_id = ? ORDER BY created_at, id",
+                [call_id],
+            )
+        )
+
+    def sampling_by_day(
+        self, services: Sequence[str], days: Sequence[tuple[str, dt.datetime, dt.datetime]]
+    ) -> list[dict[str, Any]]:
+        """Per (day, service): calls decided, calls a draw was made for (eligible), calls
+        the draw sampled, and the sum of the rates the eligible calls were drawn at (P3).
+        ``days`` are (label, start, end) in the site's time zone, so a day is the site's
+        day, daylight saving time included."""
+        if not services or not days:
+            return []
+        values = ", ".join("(?, ?, ?)" for _ in days)
+        params: list[Any] = []
+        for label, start, end in days:
+            params += [label, to_text(start), to_text(end)]
+        params += list(services)
+        marks = ", ".join("?" for _ in services)
+        return list(
+            self.db.query(
+                f"WITH days (day, lo, hi) AS (VALUES {values}) "  # noqa: S608
+                "SELECT days.day AS day, c.service AS service, COUNT(*) AS calls, "
+                "SUM(d.draw IS NOT NULL) AS eligible, "
+                "SUM(d.draw IS NOT NULL AND d.record = 1) AS recorded, "
+                "TOTAL(CASE WHEN d.draw IS NOT NULL THEN d.rate END) AS rate_sum "
+                "FROM days JOIN calls c ON c.started_at >= days.lo AND c.started_at < days.hi "
+                "JOIN decisions d ON d.call_id = c.id "
+                f"WHERE c.service IN ({marks}) "
+                "GROUP BY days.day, c.service ORDER BY days.day, c.service",
+                params,
+            )
+        )
+
+    def access_log_page(
+        self, filters: LogFilters, before_seq: int | None, size: int
+    ) -> tuple[list[Entry], int | None]:
+        """Entries that pass ``filters``, newest first, ``size`` at most, before
+        ``before_seq``; and the sequence number the next page starts before (None on the
+        last page)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if filters.actor is not None:
+            clauses.append("actor = ?")
+            params.append(filters.actor)
+        if filters.action is not None:
+            clauses.append("action = ?")
+            params.append(filters.action)
+        if filters.actions is not None:
+            clauses.append(f"action IN ({', '.join('?' for _ in filters.actions) or 'NULL'})")
+            params += list(filters.actions)
+        if filters.target_prefix:
+            clauses.append("substr(target, 1, ?) = ?")
+            params += [len(filters.target_prefix), filters.target_prefix]
+        if filters.result is not None:
+            clauses.append("result = ?")
+            params.append(filters.result)
+        if before_seq is not None:
+            clauses.append("seq < ?")
+            params.append(before_seq)
+        rows = list(
+            self.db.query(
+                f"SELECT * FROM access_log {_where(clauses)} "  # noqa: S608
+                "ORDER BY seq DESC LIMIT ?",
+                [*params, size + 1],
+            )
+        )
+        entries = [entry_from_row(row) for row in rows[:size]]
+        more = len(rows) > size and entries
+        return entries, (entries[-1].seq if more else None)
+
+
+__all__ = ["NO_PAYMENT", "CallFilters", "CallListing", "CallViewStore", "Cursor", "LogFilters"]
