@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 from playwright.sync_api import APIResponse, Page, Response
 
@@ -35,6 +34,14 @@ class Attempt:
     base: str
     account: Account
     target: RecordedCall
+
+    def fields(self) -> dict[str, str]:
+        target = self.target
+        return {
+            "call": target.call_id,
+            "recording": target.recording_id,
+            "service": target.service,
+        }
 
     def csrf(self) -> str:
         """The session's token, as every page of the console gives it."""
@@ -73,8 +80,9 @@ class Answer:
 class Action:
     name: str
     """The row's name in the test ids: the action and the way it is attempted."""
-    logged_as: str
-    """The access-log action each attempt writes."""
+    logged_as: str | None
+    """The access-log action each attempt writes; None: a page that shows nothing the
+    access list guards (documents made from the config), refused to other roles unlogged."""
     roles: frozenset[str]
     scoped: bool
     """The target's service must be one the person sees."""
@@ -82,7 +90,9 @@ class Action:
     routes: tuple[str, ...] = ()
     """The routes the row covers, as ``METHOD /path`` of the router."""
     allowed_status: int = 200
-    via: Literal["page", "api"] = "page"
+    scope_refusal: tuple[int, str] = (404, "not-found")
+    """The answer outside the person's services: 404, as for what does not exist; 403
+    for a listing asked for a service by its name (a service's name is no secret)."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ def expected(action: Action, account: Account, service: str) -> Expected:
     if account.role not in action.roles:
         return Expected(False, 403, "forbidden")
     if action.scoped and not account.in_scope(service):
-        return Expected(False, 404, "not-found")
+        return Expected(False, *action.scope_refusal)
     return Expected(True, action.allowed_status, None)
 
 
@@ -137,15 +147,60 @@ def subject_form(do: str, number: str | None = None) -> Callable[[Attempt], Answ
     return attempt_it
 
 
+def page_at(path: str) -> Callable[[Attempt], Answer]:
+    """Opens the page at ``path``; ``{call}``, ``{recording}`` and ``{service}`` name the
+    target's."""
+
+    def attempt_it(attempt: Attempt) -> Answer:
+        url = attempt.base + path.format(**attempt.fields())
+        return Answer.of_page(attempt.page, attempt.page.goto(url))
+
+    return attempt_it
+
+
+def api_get(path: str) -> Callable[[Attempt], Answer]:
+    """``GET`` on the API with the browser's session, as the console's scripts do."""
+
+    def attempt_it(attempt: Attempt) -> Answer:
+        url = attempt.base + path.format(**attempt.fields())
+        return Answer.of_api(attempt.page.request.get(url))
+
+    return attempt_it
+
+
 # Erasing a caller nobody recorded: allowed and logged, and the matrix's recordings stay.
 NOBODY = "+33699999999"
 
+P = PERMISSIONS
+DPO_ONLY = frozenset({"dpo"})
+FORBIDDEN_BY_NAME = (403, "forbidden")
+
 ACTIONS: tuple[Action, ...] = (
-    Action("subject_find-page", "subject_find", PERMISSIONS["subject_find"], False,
+    # name, logged as, roles, scoped, attempt, routes[, allowed status, scope refusal]
+    Action("list-page", "list", P["list"], False, page_at("/calls"), ("GET /calls",)),
+    Action("list-api", "list", P["list"], False, api_get("/api/calls"), ("GET /api/calls",)),
+    Action("list-service-page", "list", P["list"], True, page_at("/calls?service={service}"),
+           ("GET /calls",), scope_refusal=FORBIDDEN_BY_NAME),
+    Action("view-page", "view", P["view"], True, page_at("/calls/{call}"), ("GET /calls/{id}",)),
+    Action("view-api", "view", P["view"], True, api_get("/api/calls/{call}"),
+           ("GET /api/calls/{id}",)),
+    Action("report-page", "report", P["report"], False, page_at("/report"), ("GET /report",)),
+    Action("report-api", "report", P["report"], False, api_get("/api/report"),
+           ("GET /api/report",)),
+    Action("audit_read-page", "audit_read", P["audit_read"], False, page_at("/dpo/access-log"),
+           ("GET /dpo/access-log",)),
+    Action("receipts-page", "audit_read", P["audit_read"], False, page_at("/dpo/receipts"),
+           ("GET /dpo/receipts",)),
+    Action("hold_list-page", "hold_list", P["hold_list"], False, page_at("/dpo/holds"),
+           ("GET /dpo/holds",)),
+    Action("dpo-page", None, DPO_ONLY, False, page_at("/dpo"), ("GET /dpo",)),
+    Action("register-page", None, DPO_ONLY, False, page_at("/dpo/documents/register"),
+           ("GET /dpo/documents/{name}",)),
+    Action("subject_find-page", "subject_find", P["subject_find"], False,
            subject_find_page, ("POST /dpo/subjects",)),
-    Action("subject_export-page", "subject_export", PERMISSIONS["subject_export"], False,
+    Action("subject_export-page", "subject_export", P["subject_export"], False,
            subject_form("export"), ("POST /dpo/subjects",)),
-    Action("subject_erase-page", "subject_erase", PERMISSIONS["subject_erase"], False,
+    Action("subject_erase-page", "subject_erase", P["subject_erase"], False,
            subject_form("erase", NOBODY), ("POST /dpo/subjects",)),
 )  # fmt: skip
 

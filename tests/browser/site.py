@@ -23,6 +23,7 @@ from controller.access.credentials import hash_password, hash_token
 from controller.audit.entries import Entry
 from controller.clock import Clock, ShiftedClock
 from controller.config import load_config
+from controller.demo.run import DEMO_LEGAL
 from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
 from controller.demo.site import paris_weekday_10h as office_hours
 from controller.sandbox import SandboxInstance
@@ -109,6 +110,8 @@ def site_data(site: SandboxSite, accounts: dict[str, Account], **sections: Any) 
         **sections,
     )
     data["web"] = {**data["web"], **web}
+    # What the register and the notices need beyond the rest (D1), as the demo has it.
+    data["legal"] = {**data.get("legal", {}), **DEMO_LEGAL}
     return data
 
 
