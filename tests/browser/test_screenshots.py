@@ -47,6 +47,10 @@ class Shot:
 SHOTS = (
     Shot("sign-in", None, "/sign-in"),
     Shot("home-supervisor", "mleroy", "/"),
+    Shot("calls", "mleroy", "/calls"),
+    Shot("call", "mleroy", f"/calls/{CALLS[3].call_id}"),
+    Shot("report", "cdubois", "/report?from=2026-10-29&to=2026-11-04"),
+    Shot("dpo-access-log", "cdubois", "/dpo/access-log?size=12"),
     Shot("dpo-subject-request", "cdubois", "/dpo/subjects", find_first_caller),
 )
 
