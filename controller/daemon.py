@@ -17,8 +17,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 
-from controller.access.credentials import Token
-from controller.access.service import AccessRefused, AccessService
+from controller.access.service import AccessService
 from controller.agi.hooks import (
     ConnectedScript,
     HangupScript,
@@ -51,9 +50,10 @@ from controller.retention.scheduler import PurgeScheduler
 from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
 from controller.store.worker import FromAnotherThread
+from controller.web import monitoring
 from controller.web.console import add_console
-from controller.web.errors import error, unexpected_errors
-from controller.web.guard import FailureLimiter, too_many
+from controller.web.errors import unexpected_errors
+from controller.web.guard import FailureLimiter
 from controller.web.keys import (
     ACCESS,
     AGI,
@@ -75,7 +75,7 @@ from controller.web.keys import (
     VAULT,
     WITNESS,
 )
-from controller.web.payments import bearer, request_payment
+from controller.web.payments import request_payment
 from controller.web.security import security_headers
 from controller.web.tls import server_context
 
@@ -112,7 +112,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     # router carries on those still bridged and closes the others (R1).
     # S7: with a key, a new log is keyed from its first entry. A keyed log that lost its
     # key start is not keyed again: the daemon runs, refuses every access it cannot log,
-    # and says so (ALERT, /healthz) until a person looks.
+    # and says so (ALERT, /readyz) until a person looks.
     try:
         await store.run(lambda s: s.ensure_audit_keyed(now))
     except AccessLogError as exc:
@@ -329,75 +329,6 @@ async def payments(request: web.Request) -> web.Response:
     )
 
 
-async def health(request: web.Request) -> web.Response:
-    """``ok`` or ``not ok`` (503) to anyone; the figures only to a person of the access
-    list (``?person=ID`` and their token as Bearer): active calls are nobody else's
-    business. An access log that cannot be written (S7) is not ok: every audited access
-    is refused meanwhile."""
-    app = request.app
-    stream = app[STREAM]
-    log_problem = await app[STORE].run(lambda s: s.access_log_problem())
-    healthy = stream.connections > 0 and log_problem is None
-    status = 200 if healthy else 503
-    answer: dict[str, object] = {"status": "ok" if healthy else "not ok"}
-    person_id = request.query.get("person", "")
-    token = bearer(request)
-    if person_id and token:
-        if app[LIMITER].blocked(person_id):
-            return too_many(request)
-        access = app[ACCESS]
-
-        def sign_in(_: SqliteStore) -> None:
-            access.authenticate(person_id, Token(token))
-
-        try:
-            await app[STORE].run(sign_in)
-        except AccessRefused as exc:
-            app[LIMITER].failed(person_id)
-            return error(401, "unauthenticated", exc.reason)
-        except AccessLogError as exc:
-            app[LIMITER].failed(person_id)
-            return error(503, exc.error_id, "the access log cannot be written; see the ALERT")
-        counters = app[PUMP].counters
-        answer |= {
-            "access_log": "ok" if log_problem is None else log_problem,
-            "ari_connections": stream.connections,
-            "active_calls": app[CALLS].active_calls,
-            "events_dropped": stream.dropped,
-            "events_refused": app[CALLS].events_refused,
-            "event_handler_errors": counters.handler_errors,
-            "event_consumer_restarts": counters.consumer_restarts,
-            "forced_reconnects": counters.forced_reconnects,
-            "recording_failures": app[CALLS].recording_failures,
-            # Configured sounds Asterisk lacks (an alert names each), and those it
-            # cannot be asked about (absolute paths), at the last check.
-            "sounds_missing": app[SOUNDS].missing,
-            "sounds_not_checked": app[SOUNDS].not_checked,
-            "sound_checks": app[SOUNDS].checks,
-        }
-        witness = app[WITNESS]
-        if witness is not None:
-            # Above 0: the witness file could not be written (an alert says why).
-            answer["witness_failures"] = witness.failures
-        ami = app[AMI]
-        if ami is not None:
-            answer["ami_connected"] = ami.connected.is_set()
-        agi = app[AGI]
-        if agi is not None:
-            answer |= {
-                "agi_sessions": agi.counters.sessions,
-                "agi_active": agi.active,
-                # Closed at once: agi_cap sessions were open (agi.max_connections, or
-                # fewer when the open-file limit leaves too few descriptors).
-                "agi_cap": agi.cap,
-                "agi_refused": agi.counters.refused,
-                "agi_bad_headers": agi.counters.bad_headers,
-                "agi_unknown_scripts": agi.counters.unknown_scripts,
-                "agi_script_errors": agi.counters.script_errors,
-            }
-    return web.json_response(answer, status=status)
-
-
 def build_app(
     config: Config,
     *,
@@ -417,7 +348,7 @@ def build_app(
     app.cleanup_ctx.append(_agi_ctx)
     app.cleanup_ctx.append(_ari_ctx)
     app.cleanup_ctx.append(_purge_ctx)
-    app.router.add_get("/healthz", health)
+    monitoring.add_routes(app)
     app.router.add_post("/api/payments", payments)
     add_console(app)
     return app

@@ -22,6 +22,7 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.asterisk_view import AsteriskQueries
 from controller.calls.ids import far_side_id
+from controller.calls.latency import LatencyHistogram
 from controller.calls.left_open import LeftOpenCalls
 from controller.calls.recording import RECORDING_FAILED
 from controller.calls.store_writes import Write, write_of
@@ -87,6 +88,8 @@ class CommandExecutor:
         self._timers = CallTimers(self._fire)
         self._background: set[asyncio.Future[Any]] = set()
         self.reaction_times_ms: list[float] = []
+        self.key_to_pause = LatencyHistogram()
+        """The same reaction times, bucketed for /metrics."""
         self.recording_failures = 0
         """Recordings lost since start (failed, never started, or ended by themselves)."""
         self.settling: set[str] = set()
@@ -152,6 +155,7 @@ class CommandExecutor:
     def _reaction(self, call_id: str, command: c.Rest, trigger: float) -> None:
         elapsed = (self._clock.monotonic() - trigger) * 1000
         self.reaction_times_ms.append(elapsed)
+        self.key_to_pause.observe(elapsed / 1000)
         log.info(
             "call %s: %s done %.2f ms after the key event", call_id, type(command).__name__, elapsed
         )

@@ -13,6 +13,7 @@ from controller.ari.client import AriClient
 from controller.ari.events import Event
 from controller.calls import messages as m
 from controller.calls.executor import CommandExecutor
+from controller.calls.latency import LatencyHistogram
 from controller.calls.router import EventRouter
 from controller.clock import Clock
 from controller.config.model import Config
@@ -47,6 +48,11 @@ class CallManager:
     def reaction_times_ms(self) -> list[float]:
         """Key press to Asterisk's answer for each protective REST call, in ms."""
         return self.executor.reaction_times_ms
+
+    @property
+    def key_to_pause(self) -> LatencyHistogram:
+        """The same, bucketed in seconds, for /metrics."""
+        return self.executor.key_to_pause
 
     @property
     def recording_failures(self) -> int:

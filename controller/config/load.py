@@ -80,7 +80,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     recordings = site.recordings(root["recordings"])
     privacy = site.privacy(root["privacy"], secrets)
     log_settings = site.log_settings(root["logging"])
-    web = site.web(root["web"])
+    web = site.web(root["web"], secrets)
 
     agents = agents_section.agents(root["agents"], privacy.default_region if privacy else "FR")
 

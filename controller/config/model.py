@@ -8,6 +8,7 @@ The site-wide sections and the agents are defined here; the services' part in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -99,6 +100,21 @@ class PrivacySettings:
     """T5: calls, their decisions and consent events are kept this long (<= 365)."""
 
 
+LOOPBACK_NETWORKS: tuple[IPv4Network | IPv6Network, ...] = (
+    ip_network("127.0.0.0/8"),
+    ip_network("::1/128"),
+)
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """``web.metrics``: who may scrape ``/metrics`` (R3). A scrape must come from an
+    address in ``allow`` and, when a token is set, carry it as Bearer."""
+
+    allow: tuple[IPv4Network | IPv6Network, ...] = LOOPBACK_NETWORKS
+    token: Secret | None = None
+
+
 @dataclass(frozen=True)
 class WebSettings:
     host: str = "127.0.0.1"
@@ -114,6 +130,9 @@ class WebSettings:
     """A console session unused this long is over: the person signs in again."""
     language: str = "fr"
     """The console's language when the browser states no preference it has."""
+
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    """``web.metrics``: who may scrape ``/metrics``."""
 
     @property
     def secure(self) -> bool:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from controller.config.metrics import metrics
 from controller.config.model import (
     MAX_CALL_METADATA_DAYS,
     AriSettings,
@@ -189,11 +190,11 @@ def log_settings(node: Node) -> LoggingSettings:
     return LoggingSettings(level, "json" if log_format == "json" else "text")
 
 
-def web(node: Node) -> WebSettings:
+def web(node: Node, secrets: Secrets) -> WebSettings:
     """The web API's and the console's address. Without ``tls`` it speaks plain HTTP, so
     it listens on the loopback only, unless the site states that a reverse proxy doing
     TLS fronts it (``behind_proxy: true``); ``check-config`` still warns then."""
-    keys = ("host", "port", "behind_proxy", "tls", "session_idle_seconds", "language")
+    keys = ("host", "port", "behind_proxy", "tls", "session_idle_seconds", "language", "metrics")
     if not node.present or not node.mapping(keys):
         return WebSettings()
     host = node["host"].string("127.0.0.1")
@@ -219,6 +220,7 @@ def web(node: Node) -> WebSettings:
         tls_key=key,
         session_idle_seconds=idle,
         language=language,
+        metrics=metrics(node["metrics"], secrets),
     )
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import ipaddress
 from urllib.parse import urlsplit
 
-from controller.config.model import Config
+from controller.config.model import Config, WebSettings
 
 
 def is_loopback(host: str | None) -> bool:
@@ -76,6 +76,7 @@ def config_warnings(config: Config) -> list[str]:
             "the reverse proxy (web.behind_proxy) is the only way to reach it; firewall "
             f"port {web.port} from everything else"
         )
+    warnings += metrics_warnings(web)
     agi = config.agi
     if agi is not None and not is_loopback(agi.host):
         # Only loadable with agi.allow_remote: true (see controller/config/agi.py).
@@ -85,3 +86,23 @@ def config_warnings(config: Config) -> list[str]:
             f"{agi.port} from everything but your Asterisk hosts"
         )
     return warnings
+
+
+def metrics_warnings(web: WebSettings) -> list[str]:
+    """/metrics with an address as its only guard, where the address proves little."""
+    if web.metrics.token is not None:
+        return []
+    if web.behind_proxy:
+        # The proxy forwards every client from its own address, often the loopback.
+        return [
+            "web.metrics: behind a reverse proxy every scrape comes from the proxy's "
+            "address, so whoever reaches the proxy can read /metrics; set "
+            "web.metrics.token_file (or token_env), or have the proxy not forward /metrics"
+        ]
+    remote = [str(n) for n in web.metrics.allow if not n.is_loopback]
+    if remote and not is_loopback(web.host):
+        return [
+            f"web.metrics.allow: {', '.join(remote)} may scrape /metrics on their address "
+            "alone; set web.metrics.token_file (or token_env) as well"
+        ]
+    return []

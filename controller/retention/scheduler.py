@@ -31,6 +31,8 @@ class PurgeScheduler:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reccontrol-purge")
         self._task: asyncio.Task[None] | None = None
         self.runs = 0
+        self.failures = 0
+        """Scheduled runs that raised, or finished with errors (each one logged)."""
         self.last: PurgeReport | None = None
 
     def start(self) -> None:
@@ -60,6 +62,7 @@ class PurgeScheduler:
                 raise
             except Exception:
                 # A failed purge must not stop the daemon; the next run tries again.
+                self.failures += 1
                 log.exception("purge failed")
             else:
                 log.info("purge: %s", "; ".join(report.summary()))
@@ -73,4 +76,6 @@ class PurgeScheduler:
                     )
                 for problem in report.errors:
                     log.error("purge: %s", problem)
+                if report.errors:
+                    self.failures += 1
             await asyncio.sleep(self._interval)

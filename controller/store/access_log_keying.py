@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import sqlite_utils
 
 from controller.audit.chain import Entry, KeyStart, make_key_start, verify
-from controller.audit.errors import AdoptRefused, KeyStartMissing
+from controller.audit.errors import AccessLogError, AdoptRefused, HeadMissing, KeyStartMissing
 from controller.secrets import Secret
 from controller.store.access_log_rows import (
     entry_from_row,
@@ -184,9 +184,15 @@ class AuditKeyStore(StorePart):
     def access_log_problem(self) -> str | None:
         """Why the access log cannot be written now (a keyed log without its key start,
         or its head row gone), or None: for the health check."""
+        blocker = self.access_log_blocker()
+        return None if blocker is None else str(blocker)
+
+    def access_log_blocker(self) -> AccessLogError | None:
+        """The same, typed: what an append would raise now, with its ``error_id``."""
         if read_head(self.db) is None:
-            return "the access log's recorded head (audit_head) is missing"
-        return key_start_problem(self.db, self.audit_key)
+            return HeadMissing("the access log's recorded head (audit_head) is missing")
+        problem = key_start_problem(self.db, self.audit_key)
+        return None if problem is None else KeyStartMissing(problem)
 
     def audit_key_start(self) -> KeyStart | None:
         return read_key_start(self.db)

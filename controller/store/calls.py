@@ -65,6 +65,7 @@ class CallStore(StorePart):
                     "agent_id": decision.agent_id,
                 }
             )
+        self.figures.decisions[(decision.reason, decision.record)] += 1
 
     def add_consent_event(self, event: ConsentEvent) -> None:
         with self.transaction() as db:
@@ -150,11 +151,13 @@ class CallStore(StorePart):
         ``missing``. A row already settled (vaulted by the orphan sweep, say) is left as
         it is: its file is in the vault."""
         with self.transaction() as db:
-            db.execute(
+            cursor = db.execute(
                 "UPDATE recordings SET state = ?, ended_at = ?, path = NULL "
                 "WHERE id = ? AND state = 'live'",
                 [state, to_text(at), recording_id],
             )
+        if cursor.rowcount > 0:
+            self.figures.recordings[state] += 1
 
     def finish_recording(
         self, recording_id: str, path: str, duration: float, sha256: str, at: dt.datetime
@@ -170,6 +173,7 @@ class CallStore(StorePart):
                 "(SELECT call_id FROM recordings WHERE id = ?)",
                 [recording_id],
             )
+        self.figures.recordings["stored"] += 1
 
     def end_call(
         self,
@@ -191,7 +195,10 @@ class CallStore(StorePart):
                 [to_text(at), outcome, agent_id, int(announcement_completed), call_id,
                  int(only_open)],
             )  # fmt: skip
-            return cursor.rowcount > 0
+        changed = cursor.rowcount > 0
+        if changed:
+            self.figures.calls_ended[outcome] += 1
+        return changed
 
     def open_pause(
         self,
@@ -288,7 +295,9 @@ class CallStore(StorePart):
                     "WHERE id = ? AND ended_at IS NULL",
                     [to_text(at), call_id],
                 )
-            return len(closing)
+        if closing:
+            self.figures.calls_ended["interrupted"] += len(closing)
+        return len(closing)
 
     def open_calls(self) -> list[OpenCall]:
         """Calls a previous run left open, with what carrying them on needs."""

@@ -11,12 +11,15 @@ from contextlib import AbstractContextManager
 import sqlite_utils
 
 from controller.secrets import Secret
+from controller.store.figures import StoreFigures
 
 
 class StorePart:
     db: sqlite_utils.Database
     audit_key: Secret | None = None
     """The audit key: every access-log entry appended through this store is keyed."""
+    figures: StoreFigures
+    """What this store wrote since it was opened, for /metrics."""
 
     def transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; provided by the store."""

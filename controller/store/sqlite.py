@@ -24,6 +24,7 @@ from controller.store.access_log_cut import AccessLogCutStore
 from controller.store.access_log_keying import AuditKeyStore
 from controller.store.call_views import CallViewStore
 from controller.store.calls import CallStore
+from controller.store.figures import StoreFigures
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
 from controller.store.lifecycle import LifecycleStore
@@ -45,6 +46,9 @@ class SchemaTooNewError(StoreError):
 
 
 STORE_FILE_MODE = 0o600
+# How long a write waits for a lock another process holds before SQLite gives up (the
+# store thread then retries, see controller/store/worker.py).
+BUSY_TIMEOUT_MS = 5000
 # The companions SQLite creates beside the database in WAL mode.
 STORE_COMPANIONS = ("-wal", "-shm")
 
@@ -77,6 +81,7 @@ class SqliteStore(
     def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
         self.audit_key = audit_key
+        self.figures = StoreFigures()
 
     @classmethod
     def open(
@@ -99,7 +104,7 @@ class SqliteStore(
             # created 0600 as well.
             db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         store = cls(db, audit_key)
         if migrate:
             store.migrate()

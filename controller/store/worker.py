@@ -37,6 +37,9 @@ class StoreThread(Generic[S]):
         self._close_store = close_store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reccontrol-store")
         self._store: S | None = None
+        self.queued = 0
+        """Calls handed to the thread and not finished yet, the one running included:
+        how far the store lags behind the calls (a figure of /metrics)."""
 
     async def start(self) -> None:
         """Opens the store on its thread; raises what opening raised."""
@@ -67,7 +70,11 @@ class StoreThread(Generic[S]):
     async def run(self, fn: Callable[[S], T]) -> T:
         """Runs ``fn(store)`` on the store thread and returns its result."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, fn)
+        self.queued += 1
+        try:
+            return await loop.run_in_executor(self._executor, self._call, fn)
+        finally:
+            self.queued -= 1
 
     async def stop(self) -> None:
         """Lets queued work finish, then closes the store and the thread."""

@@ -43,6 +43,9 @@ class FakeAri:
     """Every sound ``GET /sounds/{id}`` is asked about exists in these languages..."""
     missing_sounds: set[str] = field(default_factory=set)
     """...except these, which are not found (404)."""
+    events_refused: bool = False
+    """While True, a new events websocket is refused (503), as by an Asterisk that is
+    down or restarting; with :meth:`drop`, the daemon stays disconnected."""
 
     def authorized(self, request: web.Request) -> bool:
         expected = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
@@ -60,6 +63,8 @@ class FakeAri:
         )
         if not self.authorized(request):
             raise web.HTTPUnauthorized()
+        if self.events_refused:
+            raise web.HTTPServiceUnavailable()
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.registered = True

@@ -2,7 +2,7 @@
 (S3, S7): on the real daemon application against a fake ARI, an attacker who can write
 the store but has no key edits an entry, re-chains the log, deletes the key start and
 sends one bad request to ``POST /api/payments``. The request is refused (it cannot be
-logged, so it is not done), /healthz fails, an alert is stored, and ``audit verify``
+logged, so it is not done), /readyz fails, an alert is stored, and ``audit verify``
 (also ``--witness``) says broken."""
 
 from __future__ import annotations
@@ -88,8 +88,9 @@ async def test_s7_deleted_key_start_and_bad_payment_request_do_not_rekey_the_log
     """S7, S3: keyed site, entries written and witnessed; the attacker edits entry 2,
     re-chains without the key, deletes the key start; the daemon restarts and gets one
     unauthenticated bad request on POST /api/payments. Nothing re-keys the log: the
-    request is refused (503, never done unlogged), /healthz fails with the reason, an
-    alert row is stored, and 'audit verify' (with and without --witness) says broken."""
+    request is refused (503, never done unlogged), /readyz fails naming it (/healthz,
+    liveness only, gives the reason to a signed-in person), an alert row is stored,
+    and 'audit verify' (with and without --witness) says broken."""
     path, config, witness = site
     store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
     for n in range(4):
@@ -111,7 +112,8 @@ async def test_s7_deleted_key_start_and_bad_payment_request_do_not_rekey_the_log
     try:
         own = (path.parent / "access" / "cdubois.token").read_text().strip()
         health = await figures(client, own)
-        assert health["http"] == 503 and health["status"] == "not ok"
+        # Liveness: the daemon runs, and says what is wrong (R3).
+        assert health["http"] == 200 and health["status"] == "ok"
         assert "no signed key start" in str(health["access_log"])
         response = await client.post(
             "/api/payments", json=BAD_PAYMENT, headers={"Authorization": "Bearer not-the-token"}
@@ -119,8 +121,12 @@ async def test_s7_deleted_key_start_and_bad_payment_request_do_not_rekey_the_log
         answer = await response.json()
         assert response.status == 503, answer
         assert answer["error_id"] == "access-log-key-start-missing"
-        public = await client.get("/healthz")
-        assert public.status == 503 and await public.json() == {"status": "not ok"}
+        public = await client.get("/readyz")
+        assert public.status == 503
+        not_ready = (await public.json())["not_ready"]
+        assert [p["error_id"] for p in not_ready] == ["access-log-key-start-missing"]
+        # The reason is for a signed-in person (above), not for whoever asks /readyz.
+        assert "key start" not in not_ready[0]["message"]
     finally:
         await client.close()
 

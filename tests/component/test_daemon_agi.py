@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.component.fake_agi import FakeAsterisk, header
 from tests.component.test_single_instance import Site, finished, reccontrol_run, site
@@ -33,6 +34,21 @@ async def healthz(site: Site) -> dict[str, Any]:
     ):
         body: dict[str, Any] = await response.json()
         return body
+
+
+async def metrics(site: Site) -> dict[str, float]:
+    """``/metrics``, each unlabelled sample by name."""
+    data = yaml.safe_load(site.config.read_text())
+    url = f"http://127.0.0.1:{data['web']['port']}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        text = await response.text()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
 
 
 # Far below any open-file limit, so the cap is the configured one.
@@ -89,6 +105,11 @@ async def test_r2_the_daemon_serves_fastagi_until_sigterm(site: Site) -> None:
         }
         # Nobody answers on the AMI port: FastAGI serves all the same.
         assert health["ami_connected"] is False
+        # R3: /metrics tells the same of the FastAGI path, to a scraper on the loopback.
+        figures = await metrics(site)
+        assert figures["reccontrol_agi_sessions_total"] == 2
+        assert figures["reccontrol_agi_active"] == 0
+        assert figures["reccontrol_ami_connected"] == 0
     finally:
         daemon.send_signal(signal.SIGTERM)
         await asyncio.wait_for(daemon.wait(), 60)

@@ -70,10 +70,11 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
 
 
 async def healthy(daemon: Daemon) -> None:
-    """Waits (on the answer itself, bounded) until the daemon has its ARI connection."""
+    """Waits (on the answer itself, bounded) until the daemon has its ARI connection:
+    /readyz, as /healthz is liveness only and answers ok from the start."""
 
     async def answered() -> bool | None:
-        response = await daemon.client.get("/healthz")
+        response = await daemon.client.get("/readyz")
         return True if response.status == 200 else None
 
     await eventually(answered, "the daemon connected to ARI", every=0.01)
@@ -154,6 +155,7 @@ async def test_low_healthz_says_only_ok_unless_authenticated(daemon: Daemon) -> 
     assert answer == {
         "status": "ok",
         "access_log": "ok",
+        "ari_connected": True,
         "ari_connections": 1,
         "active_calls": 0,
         "events_dropped": 0,

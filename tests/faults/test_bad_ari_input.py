@@ -215,7 +215,9 @@ async def test_r2_hostile_frames_in_the_event_stream_lose_no_call_and_no_key(
         f"measured bad_ari_input frames={len(frames)} handled_seconds={shrugged:.2f} "
         f"two_reconnects_seconds={reconnected:.2f} invariants_seconds={settled:.2f}"
     )
-    assert after["status"] == "ok" and after["ari_connections"] == before["ari_connections"] + 2
+    # Connected now, after two reconnections (/healthz says "ok" whenever it answers).
+    assert after["ari_connected"] is True
+    assert after["ari_connections"] == before["ari_connections"] + 2
     # Each undecodable or unroutable frame is counted, the two that broke the websocket
     # too; none made a handler fail.
     assert after["events_dropped"] - before["events_dropped"] == DROPPED + 2

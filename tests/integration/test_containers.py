@@ -114,9 +114,9 @@ def write_site(root: Path, ari_port: int, web_port: int) -> str:
     return password
 
 
-def health(web_port: int) -> dict[str, Any] | None:
+def readiness(web_port: int) -> dict[str, Any] | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=2) as answer:
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/readyz", timeout=2) as answer:
             data: dict[str, Any] = json.load(answer)
             return data
     except OSError:
@@ -124,18 +124,18 @@ def health(web_port: int) -> dict[str, Any] | None:
 
 
 def wait_until_connected(stack: podman.Stack, web_port: int, within: float = 60.0) -> None:
-    """Until the daemon in the container answers /healthz "ok": it has connected to ARI
-    (the figures are only for signed-in persons)."""
+    """Until the daemon in the container answers /readyz "ready": it is connected to ARI
+    now and its store takes writes (/healthz is liveness only)."""
 
     def connected() -> bool | None:
-        state = health(web_port)
-        return True if state is not None and state.get("status") == "ok" else None
+        state = readiness(web_port)
+        return True if state is not None and state.get("status") == "ready" else None
 
     try:
         blocking_until(connected, "the daemon in its container connected to ARI", within)
     except AssertionError as exc:
         logs = stack.logs("reccontrol")
-        raise AssertionError(f"{exc}: {health(web_port)}\n{logs.stdout}{logs.stderr}") from None
+        raise AssertionError(f"{exc}: {readiness(web_port)}\n{logs.stdout}{logs.stderr}") from None
 
 
 class Site:
@@ -325,7 +325,7 @@ async def test_controller_restart_mid_call_carries_the_call_on_R1(
     assert ended["outcome"] == "caller_hung_up"
     assert bridge["id"] not in {b["id"] for b in await ari.request("GET", "/bridges")}
     assert list(site.incoming.glob(f"{name}.*")) == []
-    assert (await asyncio.to_thread(health, site.web_port) or {}).get("status") == "ok"
+    assert (await asyncio.to_thread(readiness, site.web_port) or {}).get("status") == "ready"
 
 
 async def test_podman_logs_show_the_daemon_log(site: Site) -> None:

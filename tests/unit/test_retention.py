@@ -285,6 +285,28 @@ async def test_scheduler_runs_off_the_loop_and_stops() -> None:
     assert scheduler.runs >= 3 and loop_thread not in seen
 
 
+async def test_r3_scheduled_purges_that_raise_or_end_with_errors_are_counted() -> None:
+    """R3: /metrics shows purge failures; one that raises does not stop the schedule."""
+    import threading
+
+    outcomes = iter(["raise", "errors", "ok"])
+
+    def purge_once(stop: threading.Event) -> PurgeReport:
+        outcome = next(outcomes, "ok")
+        if outcome == "raise":
+            raise OSError("the vault is gone")
+        report = PurgeReport(dry_run=False)
+        if outcome == "errors":
+            report.errors.append("a file could not be deleted")
+        return report
+
+    scheduler = PurgeScheduler(purge_once, interval=0.01, first_delay=0)
+    scheduler.start()
+    await until(lambda: scheduler.runs >= 2, "two purges after the failed one")
+    await scheduler.stop()
+    assert scheduler.failures == 2
+
+
 async def test_daemon_purges_on_schedule(
     site: tuple[Config, SqliteStore, LocalVault], monkeypatch: pytest.MonkeyPatch
 ) -> None:
