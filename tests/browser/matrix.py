@@ -215,6 +215,8 @@ UNGUARDED = {
     "POST /language": "the language of the pages",
     "GET /api/me": "the person's own id, name, role and services",
     "GET /healthz": "ok or not ok; figures only with a person's token",
+    "GET /readyz": "ready or not, by error_id; details only with a person's token",
+    "GET /metrics": "counts, no personal data; limited by address or token (web.metrics)",
     "GET /dpo/subjects": "the empty form; its POST is the action",
     "POST /api/payments": "needs a call in progress: tests/component, tests/integration",
 }
