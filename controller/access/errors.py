@@ -30,4 +30,11 @@ class AccessRefused(Exception):
 
 
 class AccessFailed(Exception):
-    """Allowed, but the action failed (a missing file, say); logged as an error."""
+    """Allowed, but the action failed (a missing file, say); logged as an error.
+    ``error_id`` says which failure: ``file-missing``, ``file-changed`` (not the file
+    whose hash was recorded), ``vault-file-refused``, ``vault-error``, or
+    ``access-failed`` for the others."""
+
+    def __init__(self, message: str, *, error_id: str = "access-failed") -> None:
+        self.error_id = error_id
+        super().__init__(message)

@@ -16,6 +16,13 @@ from controller.sheets import Rectification, Sheet, SheetError, check_note, eval
 from controller.store.sheets import SheetConflict
 from controller.store.sqlite import SqliteStore
 
+INVALID_SHEET = "invalid-sheet"
+"""The evaluation or note cannot be saved as given (a score out of range, say)."""
+SHEET_CHANGED = "sheet-changed"
+"""Someone saved the sheet since it was read: read it again."""
+NO_AGENT = "no-agent"
+"""The call has no agent to evaluate."""
+
 
 @dataclass(frozen=True)
 class SheetView:
@@ -72,11 +79,15 @@ class SheetAccess:
             person, "sheet_create", target, stated, facts["service"], hide_as="no such call"
         )
         if not facts["agent_id"]:
-            raise self._gate.refuse(person, "sheet_create", target, stated, "the call has no agent")
+            raise self._gate.refuse(
+                person, "sheet_create", target, stated, "the call has no agent", NO_AGENT
+            )
         try:
             evaluation, text = evaluate(self._settings.criteria, scores, comments, free_text)
         except SheetError as exc:
-            raise self._gate.refuse(person, "sheet_create", target, stated, str(exc)) from None
+            raise self._gate.refuse(
+                person, "sheet_create", target, stated, str(exc), INVALID_SHEET
+            ) from None
         now = self._clock.now()
         started = dt.datetime.fromisoformat(facts["started_at"])
         ended = dt.datetime.fromisoformat(facts["ended_at"]) if facts["ended_at"] else None
@@ -132,7 +143,9 @@ class SheetAccess:
                 sheet.scores,
             )
         except SheetError as exc:
-            raise self._gate.refuse(person, "sheet_edit", target, stated, str(exc)) from None
+            raise self._gate.refuse(
+                person, "sheet_edit", target, stated, str(exc), INVALID_SHEET
+            ) from None
         changed = sorted(
             {s.criterion for s, old in zip(evaluation, sheet.scores, strict=False) if s != old}
         )
@@ -152,7 +165,12 @@ class SheetAccess:
             )
         except SheetConflict:
             raise self._gate.refuse(
-                person, "sheet_edit", target, stated, "the sheet changed meanwhile; read it again"
+                person,
+                "sheet_edit",
+                target,
+                stated,
+                "the sheet changed meanwhile; read it again",
+                SHEET_CHANGED,
             ) from None
         return updated
 
@@ -172,7 +190,9 @@ class SheetAccess:
         try:
             text = check_note(note, author)
         except SheetError as exc:
-            raise self._gate.refuse(person, "sheet_rectify", target, stated, str(exc)) from None
+            raise self._gate.refuse(
+                person, "sheet_rectify", target, stated, str(exc), INVALID_SHEET
+            ) from None
         rectification = Rectification(
             id=self._new_id(),
             at=self._clock.now(),

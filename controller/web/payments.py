@@ -15,26 +15,71 @@ from decimal import Decimal
 from aiohttp import web
 
 from controller.access.credentials import Token
-from controller.access.errors import NOT_NOW, UNAUTHENTICATED
 from controller.access.service import AccessRefused, AccessService
 from controller.audit.errors import AccessLogError
 from controller.calls.manager import CallManager
 from controller.logs import contains_pan
 from controller.payments.amount import AmountRefused, checked_amount
 from controller.store import SqliteStore, StoreThread
-from controller.web.errors import error
+from controller.web.errors import REFUSAL_STATUS, error, refused
 from controller.web.guard import FailureLimiter, json_object, too_many
+from controller.web.openapi import Answer, Operation, register
 
 ORDER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 FIELDS = ("person", "purpose", "call_id", "agent", "amount", "order_reference")
 
 log = logging.getLogger("reccontrol.web")
 
+_TEXT = {"type": "string", "maxLength": 500}
+OPERATION = register(
+    Operation(
+        "POST",
+        "/api/payments",
+        "Send a call's caller to the secure payment IVR (M1)",
+        {
+            202: Answer(
+                "The recording paused and the payment IVR started",
+                {
+                    "type": "object",
+                    "required": ["call_id", "status"],
+                    "properties": {
+                        "call_id": {"type": "string"},
+                        "status": {"const": "payment_started"},
+                    },
+                },
+            ),
+            409: Answer(
+                "Allowed, but not now: no call, payments off, already paying "
+                "(payment-refused)",
+                {"$ref": "#/components/schemas/Error"},
+            ),
+            415: Answer("The body is not JSON in UTF-8", {"$ref": "#/components/schemas/Error"}),
+        },
+        request={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["person", "purpose", "amount", "order_reference"],
+            "properties": {
+                "person": {"type": "string", "description": "The person's id (access list)"},
+                "purpose": _TEXT,
+                "call_id": {"type": "string"},
+                "agent": {"type": "string", "description": "Instead of call_id"},
+                "amount": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]{1,2})?$"},
+                "order_reference": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+            },
+        },
+        description="The person's token as Bearer; the request is logged whether it is "
+        "allowed or not.",
+        security=("bearer",),
+    )
+)
+
 
 def refused_status(exc: AccessRefused) -> int:
-    """The HTTP status of a refusal, by its ``error_id``: not signed in, not allowed, or
-    allowed but not possible in the call's state now."""
-    return {UNAUTHENTICATED: 401, NOT_NOW: 409}.get(exc.error_id, 403)
+    """The HTTP status of a refusal, by its ``error_id``: not signed in, not allowed, a
+    call outside the person's scope (answered as if there were none), or allowed but not
+    possible in the call's state now."""
+    return REFUSAL_STATUS.get(exc.error_id, 403)
 
 
 def bearer(request: web.Request) -> str:
@@ -95,7 +140,7 @@ async def request_payment(
     except AccessRefused as exc:
         if exc.sign_in:
             limiter.failed(person_id)
-        return error(refused_status(exc), exc.error_id, exc.reason)
+        return refused(exc, "call")
     except AccessLogError as exc:
         # S2, S7: an access that cannot be logged is not done. Counted like a failed
         # sign-in, so nobody can fill the log with these alerts.

@@ -62,3 +62,11 @@ def _add(headers: CIMultiDict[str], tls: bool) -> None:
         headers.setdefault("Strict-Transport-Security", HSTS)
     # Pages and answers hold personal data: no cache keeps them.
     headers.setdefault("Cache-Control", "no-store")
+
+
+def headers_for(settings: WebSettings) -> dict[str, str]:
+    """The same headers, for an answer its handler streams: prepared (headers sent)
+    before the middleware sees it, it sets them itself."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    _add(headers, settings.tls_certificate is not None)
+    return dict(headers)

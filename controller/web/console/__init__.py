@@ -20,10 +20,11 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.config.model import Person
-from controller.web.console import auth, calls, dpo, report, subjects
+from controller.web.console import auth, calls, dpo, media, report, subjects
 from controller.web.console.render import SESSIONS, render, setup_templates
 from controller.web.console.sessions import Sessions
 from controller.web.keys import CONFIG
+from controller.web.openapi import Answer, Operation, add_api_route, add_openapi
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -38,6 +39,29 @@ async def me(request: web.Request, person: Person) -> web.StreamResponse:
     return web.json_response(who | {"services": list(person.services)})
 
 
+ME = Operation(
+    "GET",
+    "/api/me",
+    "Who the session or token is",
+    {
+        200: Answer(
+            "The signed-in person",
+            {
+                "type": "object",
+                "required": ["id", "name", "role", "services"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "role": {"type": "string"},
+                    "services": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        )
+    },
+)
+SIGN_OUT = Operation("POST", "/api/sign-out", "End the session", {204: Answer("Signed out")})
+
+
 def add_console(app: web.Application) -> None:
     config = app[CONFIG]
     app[SESSIONS] = Sessions(config.web.session_idle_seconds)
@@ -48,9 +72,11 @@ def add_console(app: web.Application) -> None:
     router.add_post("/sign-in", auth.sign_in)
     router.add_post("/sign-out", auth.page(auth.sign_out))
     router.add_post("/language", auth.choose_language)
-    router.add_get("/api/me", auth.api(me))
-    router.add_post("/api/sign-out", auth.api(auth.api_sign_out))
+    add_openapi(app)
+    add_api_route(app, ME, auth.api(me))
+    add_api_route(app, SIGN_OUT, auth.api(auth.api_sign_out))
     subjects.add_routes(app)
+    media.add_routes(app)
     router.add_static("/static", STATIC, show_index=False, follow_symlinks=False)
     calls.add_routes(app)
     report.add_routes(app)
