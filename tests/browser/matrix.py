@@ -34,6 +34,8 @@ class Attempt:
     base: str
     account: Account
     target: RecordedCall
+    sheet: str = ""
+    """A summary sheet about the target call."""
 
     def fields(self) -> dict[str, str]:
         target = self.target
@@ -41,6 +43,7 @@ class Attempt:
             "call": target.call_id,
             "recording": target.recording_id,
             "service": target.service,
+            "sheet": self.sheet,
         }
 
     def csrf(self) -> str:
@@ -63,7 +66,10 @@ class Answer:
 
     @classmethod
     def of_html(cls, response: APIResponse) -> Answer:
-        """A page fetched without showing it: its ``data-error-id``, if any."""
+        """A page fetched without showing it: its ``data-error-id``, if any (a download's
+        audio has none)."""
+        if not response.headers.get("content-type", "").startswith("text/html"):
+            return cls(response.status, None)
         found = ERROR_ID.search(response.text())
         return cls(response.status, found.group(1) if found else None)
 
@@ -168,6 +174,37 @@ def api_get(path: str) -> Callable[[Attempt], Answer]:
     return attempt_it
 
 
+def form_post(path: str, **fields: str) -> Callable[[Attempt], Answer]:
+    """A console form posted with the session's token, as the page sends it."""
+
+    def attempt_it(attempt: Attempt) -> Answer:
+        values = attempt.fields()
+        form: dict[str, str | float | bool] = {"csrf": attempt.csrf()}
+        form |= {name: value.format(**values) for name, value in fields.items()}
+        url = attempt.base + path.format(**values)
+        return Answer.of_html(attempt.page.request.post(url, form=form))
+
+    return attempt_it
+
+
+def api_write(method: str, path: str, body: dict[str, object]) -> Callable[[Attempt], Answer]:
+    """A JSON write with the session and its token in ``X-CSRF-Token``."""
+
+    def attempt_it(attempt: Attempt) -> Answer:
+        url = attempt.base + path.format(**attempt.fields())
+        headers = {"X-CSRF-Token": attempt.csrf()}
+        answer = attempt.page.request.fetch(url, method=method, headers=headers, data=body)
+        return Answer.of_api(answer)
+
+    return attempt_it
+
+
+# Each row states its own purpose: the same person, recording and purpose again within
+# minutes is the same listen (one entry), and each row must write its own.
+def purpose(row: str) -> str:
+    return f"quality review ({row})"
+
+
 # Erasing a caller nobody recorded: allowed and logged, and the matrix's recordings stay.
 NOBODY = "+33699999999"
 
@@ -196,6 +233,43 @@ ACTIONS: tuple[Action, ...] = (
     Action("dpo-page", None, DPO_ONLY, False, page_at("/dpo"), ("GET /dpo",)),
     Action("register-page", None, DPO_ONLY, False, page_at("/dpo/documents/register"),
            ("GET /dpo/documents/{name}",)),
+    Action("listen-page", "listen", P["listen"], True,
+           form_post("/recordings/{recording}/listen", call="{call}", purpose="quality",
+                     detail="listen-page", action="listen"),
+           ("POST /recordings/{id}/listen", "GET /recordings/{id}/audio/{grant}")),
+    Action("download-page", "download", P["download"], True,
+           form_post("/recordings/{recording}/listen", call="{call}", purpose="quality",
+                     detail="download-page", action="download"),
+           ("POST /recordings/{id}/listen",)),
+    Action("listen-api", "listen", P["listen"], True,
+           api_get(f"/api/recordings/{{recording}}/audio?purpose={purpose('listen-api')}"),
+           ("GET /api/recordings/{id}/audio",)),
+    Action("download-api", "download", P["download"], True,
+           api_get(f"/api/recordings/{{recording}}/audio?download=1&purpose="
+                   f"{purpose('download-api')}"),
+           ("GET /api/recordings/{id}/audio",)),
+    Action("sheet_create-page", "sheet_create", P["sheet_create"], True,
+           form_post("/calls/{call}/sheets", purpose="quality", detail="sheet_create-page",
+                     free_text="Accueil soigné."),
+           ("POST /calls/{id}/sheets",)),
+    Action("sheet_create-api", "sheet_create", P["sheet_create"], True,
+           api_write("POST", "/api/calls/{call}/sheets",
+                     {"purpose": purpose("sheet_create-api"), "free_text": "Bien."}),
+           ("POST /api/calls/{id}/sheets",), allowed_status=201),
+    Action("sheet_read-page", "sheet_read", P["sheet_read"], True,
+           page_at("/sheets/{sheet}?purpose=quality&detail=sheet_read-page"),
+           ("GET /sheets/{id}",)),
+    Action("sheet_read-api", "sheet_read", P["sheet_read"], True,
+           api_get(f"/api/sheets/{{sheet}}?purpose={purpose('sheet_read-api')}"),
+           ("GET /api/sheets/{id}",)),
+    Action("sheet_edit-page", "sheet_edit", P["sheet_edit"], True,
+           form_post("/sheets/{sheet}", purpose="quality", detail="sheet_edit-page",
+                     free_text="Relu."),
+           ("POST /sheets/{id}",)),
+    Action("sheet_edit-api", "sheet_edit", P["sheet_edit"], True,
+           api_write("PUT", "/api/sheets/{sheet}",
+                     {"purpose": purpose("sheet_edit-api"), "free_text": "Relu."}),
+           ("PUT /api/sheets/{id}",)),
     Action("subject_find-page", "subject_find", P["subject_find"], False,
            subject_find_page, ("POST /dpo/subjects",)),
     Action("subject_export-page", "subject_export", P["subject_export"], False,
@@ -218,5 +292,7 @@ UNGUARDED = {
     "GET /readyz": "ready or not, by error_id; details only with a person's token",
     "GET /metrics": "counts, no personal data; limited by address or token (web.metrics)",
     "GET /dpo/subjects": "the empty form; its POST is the action",
+    "GET /calls/{id}/sheets/new": "the empty sheet form; its POST is the action",
+    "GET /api/openapi.json": "the API's description",
     "POST /api/payments": "needs a call in progress: tests/component, tests/integration",
 }

@@ -13,11 +13,15 @@ import pytest
 from playwright.sync_api import Browser, Page, StorageState
 
 from controller.access.gate import PERMISSIONS
+from controller.config.governance_model import CredentialSource, Person
+from controller.store import SqliteStore
+from controller.web.keys import ACCESS
 from tests.browser.matrix import ACTIONS, UNGUARDED, Action, Answer, Attempt, expected
 from tests.browser.pages import CspWatch, sign_in
 from tests.browser.site import SERVICES, Account, ConsoleDaemon, RecordedCall, make_accounts
 
 PERSONS = tuple(make_accounts())
+EVALUATOR_CREDENTIAL = CredentialSource("token", "env", "NOBODY_SIGNS_IN_AS_THIS", "-")
 LISTERS = [pid for pid, a in make_accounts().items() if a.role in PERMISSIONS["list"]]
 CASES = [
     pytest.param(action, pid, service, id=f"{action.name}-{pid}-{service}")
@@ -45,6 +49,24 @@ def signed_in(
     return states
 
 
+@pytest.fixture(scope="module")
+def sheets(console: ConsoleDaemon, recorded: dict[str, RecordedCall]) -> dict[str, str]:
+    """A summary sheet about each recorded call, by service: written through the audited
+    door by an evaluator who sees every service (made for this, outside the access
+    list, so the matrix's persons are only those above)."""
+    access = console.daemon.app[ACCESS]
+    evaluator = Person("evaluator", "Évaluateur", "quality", ("*",), EVALUATOR_CREDENTIAL)
+
+    def write(call: RecordedCall) -> str:
+        def create(_: SqliteStore) -> str:
+            purpose = "quality review of the call"
+            return access.sheet_create(evaluator, purpose, call.call_id, {}, {}, "").id
+
+        return console.query(create)
+
+    return {service: write(call) for service, call in recorded.items()}
+
+
 @pytest.fixture
 def person_page(
     browser: Browser, signed_in: dict[str, StorageState], request: pytest.FixtureRequest
@@ -66,6 +88,7 @@ def test_s1_s2_s4_each_role_and_scope_gets_exactly_what_the_access_list_says(
     console: ConsoleDaemon,
     accounts: dict[str, Account],
     recorded: dict[str, RecordedCall],
+    sheets: dict[str, str],
     person_page: Page,
     action: Action,
     pid: str,
@@ -75,7 +98,8 @@ def test_s1_s2_s4_each_role_and_scope_gets_exactly_what_the_access_list_says(
     want = expected(action, account, service)
     before = console.last_seq()
 
-    answer = action.attempt(Attempt(person_page, console.url, account, recorded[service]))
+    target = recorded[service]
+    answer = action.attempt(Attempt(person_page, console.url, account, target, sheets[service]))
 
     assert answer == Answer(want.status, want.error_id)
     entries = [e for e in console.access_entries(before) if e.action != "sign_in"]
