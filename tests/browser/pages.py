@@ -22,6 +22,13 @@ document.addEventListener("securitypolicyviolation", (event) => {
 });
 """
 
+# Until the element can play: the metadata and enough data are in (HAVE_FUTURE_DATA).
+CAN_PLAY = """audio => new Promise(done => {
+  if (audio.readyState >= 3) { done(audio.readyState); return; }
+  audio.addEventListener("canplay", () => done(audio.readyState), {once: true});
+  audio.addEventListener("error", () => done(-audio.error.code), {once: true});
+})"""
+
 
 def sign_in(
     page: Page,

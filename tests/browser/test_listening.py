@@ -11,16 +11,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from tests.browser.pages import sign_in
+from tests.browser.pages import CAN_PLAY, sign_in
 from tests.browser.site import Account, ConsoleDaemon, RecordedCall
 
 LISTEN_FORM = "form[action='/recordings/{recording}/listen']"
-# Until the element can play: the metadata and enough data are in (HAVE_FUTURE_DATA).
-CAN_PLAY = """audio => new Promise(done => {
-  if (audio.readyState >= 3) { done(audio.readyState); return; }
-  audio.addEventListener("canplay", () => done(audio.readyState), {once: true});
-  audio.addEventListener("error", () => done(-audio.error.code), {once: true});
-})"""
 
 
 def listen_on_the_call_page(page: Page, base: str, call: RecordedCall, purpose: str) -> str:
