@@ -148,3 +148,59 @@ def on_demand_refusal(
     if _first_match(agent.windows, now.astimezone(timezone)) is None:
         return Reason.OUTSIDE_AGENT_WINDOW
     return None
+
+
+class ListenRefusal(StrEnum):
+    """Why a supervisor may not listen to a call in progress now (S8)."""
+
+    NOT_TALKING = "not_talking"
+    """The parties are not (or no longer) bridged: nothing to listen to."""
+    CALLER_OBJECTED = "caller_objected"
+    STAFF_NOT_INFORMED = "staff_not_informed"
+    UNKNOWN_AGENT = "unknown_agent"
+    PROTECTED_AGENT = "protected_agent"
+    OUTSIDE_AGENT_WINDOW = "outside_agent_window"
+    PRIVATE = "private"
+    PAUSED = "paused"
+    PAYMENT = "payment"
+
+
+@dataclass(frozen=True)
+class ListenFacts:
+    """What S8 needs to know of a call, as its coordinator knows it now."""
+
+    agent: Agent | None
+    talking: bool
+    """Both parties bridged and still there."""
+    caller_objected: bool
+    """Objected on this call, remembered from before, or not known yet."""
+    private: bool
+    paused: bool
+    in_payment: bool
+
+
+def listen_refusal(
+    facts: ListenFacts, *, now: dt.datetime, timezone: ZoneInfo, staff_informed: dt.date | None
+) -> ListenRefusal | None:
+    """S8: listening live is allowed only where the call could be recorded now: the
+    same clauses as the agent's on-demand recording (A4: objection, A8, protection,
+    published periods), and not while the call is private, paused or in the payment
+    IVR. None: allowed."""
+    if not facts.talking:
+        return ListenRefusal.NOT_TALKING
+    recordable = on_demand_refusal(
+        facts.agent,
+        caller_objected=facts.caller_objected,
+        now=now,
+        timezone=timezone,
+        staff_informed=staff_informed,
+    )
+    if recordable is not None:
+        return ListenRefusal(recordable.value)
+    if facts.private:
+        return ListenRefusal.PRIVATE
+    if facts.in_payment:
+        return ListenRefusal.PAYMENT
+    if facts.paused:
+        return ListenRefusal.PAUSED
+    return None

@@ -9,6 +9,8 @@ NOT_FOUND = "not-found"
 person cannot learn what exists outside their scope (the log keeps the true reason)."""
 NOT_NOW = "payment-refused"
 """Allowed, but the call cannot do it now (no call, payments off, already paying)."""
+LISTEN_REFUSED = "listen-refused"
+"""Allowed to listen live, but not to this call now (S8: it could not be recorded now)."""
 
 
 class AccessRefused(Exception):

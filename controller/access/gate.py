@@ -48,6 +48,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit_read": frozenset({"dpo"}),
     # A CRM or a supervisor's console sending a caller to the payment IVR (M1).
     "payment_request": frozenset({"supervisor", "admin"}),
+    # Listening to a call in progress on one's own phone (S8).
+    "live_listen": frozenset({"supervisor"}),
+    "live_listen_stop": frozenset({"supervisor"}),
+    # The board of calls in progress: states only, never a number or audio (S8).
+    "live_view": frozenset({"supervisor", "quality"}),
 }
 MIN_PURPOSE = 5
 MAX_PURPOSE = 500

@@ -25,7 +25,12 @@ from controller.access.agents import AgentFindings, AgentRequests
 from controller.access.call_filters import PageRequest
 from controller.access.calls import CallAccess, CallPage, LogPage
 from controller.access.credentials import Presented
-from controller.access.errors import NOT_NOW, AccessFailed, AccessRefused
+from controller.access.errors import (
+    LISTEN_REFUSED,
+    NOT_NOW,
+    AccessFailed,
+    AccessRefused,
+)
 from controller.access.export import Exporter, ExportResult
 from controller.access.gate import Gate, clean_id
 from controller.access.holds import HoldAccess
@@ -97,6 +102,50 @@ class AccessService:
                 person, "payment_request", target, stated, refusal, error_id=NOT_NOW
             )
         self._gate.log(person, "payment_request", target, stated, "ok")
+
+    def live_listen(
+        self, person: Person, purpose: str, call_id: str, service: str | None, refusal: str | None
+    ) -> str:
+        """S8: allows (and logs) listening to a call in progress on the person's phone,
+        or refuses (logged too). ``service`` is None for a call not in progress: it
+        answers ``not-found``, as does one outside the person's scope. ``refusal`` says
+        why the call may not be listened to now. Returns the phone to dial."""
+        return self._live(person, "live_listen", purpose, call_id, service, refusal)
+
+    def live_listen_stop(
+        self, person: Person, purpose: str, call_id: str, service: str | None, refusal: str | None
+    ) -> None:
+        """Ends a live listening (logged), or refuses (``refusal``: nobody listens)."""
+        self._live(person, "live_listen_stop", purpose, call_id, service, refusal)
+
+    def live_view(self, person: Person, purpose: str) -> None:
+        """Allows (and logs) watching the board of calls in progress, or refuses."""
+        stated = self._gate.check(person, "live_view", "live", purpose)
+        self._gate.log(person, "live_view", "live", stated, "ok")
+
+    def _live(
+        self,
+        person: Person,
+        action: str,
+        purpose: str,
+        call_id: str,
+        service: str | None,
+        refusal: str | None,
+    ) -> str:
+        target = f"call:{clean_id(call_id)}"
+        stated = self._gate.check(person, action, target, purpose)
+        missing = "no such call in progress"
+        if service is None:
+            raise self._gate.missing(person, action, target, stated, missing)
+        self._gate.scope(person, action, target, stated, service, hide_as=missing)
+        if person.phone is None and action == "live_listen":
+            refusal = f"no phone is configured for {person.id} (access.persons.{person.id}.phone)"
+        if refusal is not None:
+            raise self._gate.refuse(
+                person, action, target, stated, refusal, error_id=LISTEN_REFUSED
+            )
+        self._gate.log(person, action, target, stated, "ok")
+        return person.phone or ""
 
     def calls_list(
         self, person: Person, purpose: str, filters: CallFilters, page: PageRequest

@@ -159,6 +159,12 @@ class AriClient:
         body = {"variables": dict(variables)} if variables else None
         return Channel.parse(await self.request("POST", "/channels", params, body))
 
+    async def snoop(self, channel_id: str, snoop_id: str, app_args: str) -> None:
+        """A channel ``snoop_id`` into the application that hears both directions of
+        ``channel_id`` and whispers nothing."""
+        params = {"spy": "both", "whisper": "none", "app": self.app, "appArgs": app_args}
+        await self.request("POST", f"/channels/{_enc(channel_id)}/snoop/{_enc(snoop_id)}", params)
+
     async def answer(self, channel_id: str) -> None:
         await self.request("POST", f"/channels/{_enc(channel_id)}/answer")
 

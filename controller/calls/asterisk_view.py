@@ -73,6 +73,13 @@ class AsteriskQueries:
         except AriError:
             pass
 
+    async def destroy_stray_bridge(self, bridge_id: str) -> None:
+        """A bridge nobody uses any more: destroy it, gone or not."""
+        try:
+            await self._client.destroy_bridge(bridge_id)
+        except AriError:
+            pass
+
     async def existing_channels(self) -> set[str] | None:
         """Every channel Asterisk has now (in the application or not), or None when it
         cannot say."""

@@ -61,6 +61,29 @@ class Call(CallState):
     def handle(self, message: m.Message, now: dt.datetime) -> list[c.Command]:
         if self.phase is Phase.ENDED:
             return []
+        own = self.listening.handle(message)
+        if own is not None:
+            return self._still_listened(own, now)
+        if isinstance(message, m.ListenRequested):
+            refusal = self.listen_refusal(now)
+            why = refusal.value if refusal is not None else None
+            return self.listening.start(message.person_id, message.phone, why)
+        return self._still_listened(self._handle(message, now), now)
+
+    def _still_listened(self, commands: list[c.Command], now: dt.datetime) -> list[c.Command]:
+        """S8: the listening stops at once when the call turns private, paused or
+        payment, or ends: its snoop's cut leaves first, beside the protective commands
+        (discard, pause), which it does not hold up; the rest after them."""
+        refusal = self.listen_refusal(now) if self.listening.session is not None else None
+        if refusal is None:
+            return commands
+        cut, *rest = self.listening.stop(refusal.value)
+        protective = (c.CancelRecording, c.PauseRecording)
+        at = next((i for i, x in enumerate(commands) if not isinstance(x, protective)), None)
+        at = len(commands) if at is None else at
+        return [cut, *commands[:at], *rest, *commands[at:]]
+
+    def _handle(self, message: m.Message, now: dt.datetime) -> list[c.Command]:
         match message:
             case m.Dtmf(channel_id=channel_id, digit=digit) if channel_id == self.caller.id:
                 if self.payment is not None:

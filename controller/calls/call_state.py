@@ -11,12 +11,13 @@ from controller.ari.errors import AriUnavailable
 from controller.calls import commands as c
 from controller.calls.conversation import CallSettings, Conversation
 from controller.calls.ids import bridge_id
+from controller.calls.listening import Listening
 from controller.calls.parties import Cast, Leg, Outcome, Phase, View
 from controller.calls.payment import PaymentLeg
 from controller.calls.recording import Recording, RecordingControl, RecordingSnapshot
 from controller.calls.snapshot import CallSnapshot
 from controller.config.model import Agent
-from controller.policy import Verdict
+from controller.policy import ListenFacts, ListenRefusal, Verdict, listen_refusal
 
 UNANSWERED = AriUnavailable.error_id
 """A REST call Asterisk did not answer (in time): it may still have been carried out."""
@@ -78,6 +79,10 @@ class CallState:
             log_prefix=prefix,
         )
         self.talk.meet(agent)
+        self.listening = Listening(
+            call_id=call_id, agent_channel_id=cast.agent.id, log_prefix=prefix
+        )
+        """A supervisor listening live (S8); never carried over a restart."""
 
     # -- what the router, the web API and the gap recovery read ---------------------
     @property
@@ -161,6 +166,29 @@ class CallState:
     @property
     def private(self) -> bool:
         return self.talk.private
+
+    def listen_refusal(self, now: dt.datetime) -> ListenRefusal | None:
+        """S8: why nobody may listen to the call live now (it could not be recorded
+        now), or None. Until the ledger answers, and until the agent gave the notice,
+        the person counts as objecting, as for on-demand recording."""
+        agent = self.agent_leg
+        facts = ListenFacts(
+            agent=self.agent,
+            talking=self.phase is Phase.CONNECTED
+            and agent.up
+            and not agent.gone
+            and not self.caller.gone,
+            caller_objected=self.objected
+            or self.remembered_objection is not False
+            or (self.opening.notice_by_agent and not self.notice.completed),
+            private=self.private,
+            paused=self.rec.pause is not None,
+            in_payment=self.payment is not None,
+        )
+        settings = self.settings
+        return listen_refusal(
+            facts, now=now, timezone=settings.timezone, staff_informed=settings.staff_informed
+        )
 
     def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self.opening.log_prefix}: {message}")

@@ -129,6 +129,19 @@ class Originate(RestCommand):
 
 
 @dataclass(frozen=True)
+class Snoop(RestCommand):
+    """A listen-only snoop on ``channel_id`` (both directions) into the application (S8)."""
+
+    channel_id: str
+    snoop_id: str
+
+
+@dataclass(frozen=True)
+class CutSnoop(RestCommand):
+    snoop_id: str
+
+
+@dataclass(frozen=True)
 class CreateBridge(RestCommand):
     bridge_id: str
 
@@ -394,6 +407,8 @@ Rest: TypeAlias = (
     | StopPlayback
     | Ring
     | Originate
+    | Snoop
+    | CutSnoop
     | CreateBridge
     | AddToBridge
     | RemoveFromBridge

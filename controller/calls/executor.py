@@ -21,7 +21,7 @@ from controller.ari.errors import AriError, AriNotFound
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.asterisk_view import AsteriskQueries
-from controller.calls.ids import far_side_id
+from controller.calls.ids import far_side_id, listening_args
 from controller.calls.latency import LatencyHistogram
 from controller.calls.left_open import LeftOpenCalls
 from controller.calls.recording import RECORDING_FAILED
@@ -39,8 +39,9 @@ from controller.store import SqliteStore, StoreThread
 
 log = logging.getLogger("reccontrol.calls")
 
-# Commands that protect audio: their reaction time from the key press is logged.
-PROTECTIVE = (c.CancelRecording, c.PauseRecording)
+# Commands that protect audio: a batch they start runs in the key's event handler, and
+# their reaction time from the key press is logged (a snoop's cut is not awaited).
+PROTECTIVE = (c.CancelRecording, c.PauseRecording, c.CutSnoop)
 # Clean-up on something already gone is not a failure.
 CLEANUP = (c.Hangup, c.DestroyBridge, c.StopPlayback, c.StopRecording, c.CancelRecording)
 
@@ -118,6 +119,10 @@ class CommandExecutor:
         if STOPS_ASKED and isinstance(command, c.StoreCommand):
             await self._stop_before_write(command)
         match command:
+            case c.CutSnoop():
+                # A listening's snoop hung up (S8), not awaited: the pause or discard
+                # after it leaves at the same moment.
+                self.spawn(self._cut_snoop(call_id, command))
             case c.RestCommand():
                 # Inline, not a helper coroutine: this is the protective keys' path.
                 log.debug("call %s: %s", call_id, type(command).__name__)
@@ -192,9 +197,14 @@ class CommandExecutor:
                     channel_id=command.channel_id,
                     other_channel_id=far_side_id(command.channel_id) if local else None,
                     ring_timeout=command.ring_timeout,
-                    originator=command.originator,
+                    # A supervisor's phone has no originator: it is not one of the call's legs.
+                    originator=command.originator or None,
                     caller_id=command.caller_id,
                 )
+            case c.Snoop(channel_id=channel_id, snoop_id=snoop_id):
+                await client.snoop(channel_id, snoop_id, listening_args(snoop_id))
+            case c.CutSnoop(snoop_id=snoop_id):
+                await client.hangup(snoop_id)
             case c.CreateBridge(bridge_id=bridge_id):
                 await client.create_bridge("mixing", bridge_id=bridge_id)
             case c.AddToBridge(bridge_id=bridge_id, channel_id=channel_id):
@@ -217,6 +227,14 @@ class CommandExecutor:
                 await self.asterisk.return_to_dialplan(channel_id)
             case _:
                 assert_never(command)
+
+    async def _cut_snoop(self, call_id: str, command: c.CutSnoop) -> None:
+        try:
+            await self.rest(command)
+        except AriNotFound:
+            return  # gone already
+        except AriError as exc:
+            log.error("call %s: a listening's snoop not hung up (%s)", call_id, exc.error_id)
 
     async def open_recording(self, call_id: str, opened: c.OpenRecording) -> None:
         self.sink.track_recording(call_id, opened.name)

@@ -27,7 +27,7 @@ from typing import Any
 from controller.calls import messages as m
 from controller.calls.call import Call
 from controller.calls.executor import CommandExecutor
-from controller.calls.ids import far_side_id, is_our_leg
+from controller.calls.ids import far_side_id, is_our_leg, listening_bridge, listening_of
 from controller.clock import Clock
 from controller.config.model import Config
 
@@ -216,6 +216,11 @@ class GapRecovery:
                         channel_id,
                     )
                     await self._executor.asterisk.hang_up_stray(channel_id)
+                    listening = listening_of(channel_id)
+                    if listening is not None:
+                        # A listening left by a previous run (S8): its bridge too.
+                        bridge = listening_bridge(*listening)
+                        await self._executor.asterisk.destroy_stray_bridge(bridge)
                 elif await self._executor.asterisk.in_stasis(channel_id):
                     log.warning(
                         "channel %s entered the application unheard (its StasisStart was "

@@ -10,9 +10,12 @@ import re
 
 PREFIX = "rc"
 _OURS = re.compile(r"rc-([0-9a-f]+)(?:-.*)?")
-_OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer)(-far)?")
-"""The legs the controller dials itself and the far halves of those that are Local
-channels."""
+_OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer|snoop\d+|listener\d+)(-far)?")
+"""The legs the controller dials or creates itself (a call's legs, a supervisor's
+listening channels) and the far halves of those that are Local channels."""
+_LISTENING_BRIDGE = re.compile(r"rc-[0-9a-f]+-listen\d+")
+_LISTENING_ROLE = re.compile(r"rc-([0-9a-f]+)-(snoop|listener)\d+")
+_LISTENING = re.compile(r"rc-([0-9a-f]+)-(?:snoop|listener)(\d+)(?:-far)?")
 
 
 def new_id(rng: random.Random, bits: int = 128) -> str:
@@ -76,3 +79,50 @@ def is_our_leg(channel_id: str) -> bool:
     """A leg the controller dialled (``rc-<call>-agent``, ``-customer``, their far
     halves)."""
     return _OUR_LEG.fullmatch(channel_id) is not None
+
+
+# -- live listening (S8): the n-th listening of a call --------------------------------
+LISTENING_ARG = "listening"
+"""The first application argument of a listening channel (the snoop, the supervisor's
+phone): the router never takes it for a call."""
+
+
+def snoop_channel(call_id: str, n: int) -> str:
+    """The snoop on the agent's channel: it carries the call's audio."""
+    return f"{PREFIX}-{call_id}-snoop{n}"
+
+
+def listener_leg(call_id: str, n: int) -> str:
+    """The supervisor's phone, dialled into the application."""
+    return f"{PREFIX}-{call_id}-listener{n}"
+
+
+def listening_bridge(call_id: str, n: int) -> str:
+    """The mixing bridge of the snoop and the supervisor's phone, apart from the call's."""
+    return f"{PREFIX}-{call_id}-listen{n}"
+
+
+def is_listening_bridge(bridge: str) -> bool:
+    return _LISTENING_BRIDGE.fullmatch(bridge) is not None
+
+
+def listening_args(channel_id: str) -> str:
+    """The application arguments of a listening channel: ``listening,<call id>,<role>``."""
+    found = _LISTENING_ROLE.fullmatch(channel_id)
+    return f"{LISTENING_ARG},{found.group(1)},{found.group(2)}" if found else ""
+
+
+def listening_of(channel_id: str) -> tuple[str, int] | None:
+    """The call id and listening number of a listening channel of ours, or None."""
+    found = _LISTENING.fullmatch(channel_id)
+    return (found.group(1), int(found.group(2))) if found else None
+
+
+def is_leg_of(channel_id: str, call_id: str, leg: str) -> bool:
+    """Whether ``channel_id`` is the id the controller chose for a leg of ``call_id``:
+    its ``agent`` or ``customer`` leg, or (``listening``) one of its listening channels."""
+    if leg == LISTENING_ARG:
+        listening = listening_of(channel_id)
+        return listening is not None and listening[0] == call_id and "-far" not in channel_id
+    expected = agent_leg(call_id) if leg == "agent" else customer_leg(call_id)
+    return channel_id == expected and is_our_leg(expected)

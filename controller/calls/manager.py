@@ -14,6 +14,7 @@ from controller.ari.events import Event
 from controller.calls import messages as m
 from controller.calls.executor import CommandExecutor
 from controller.calls.latency import LatencyHistogram
+from controller.calls.live import LiveBoard
 from controller.calls.router import EventRouter
 from controller.clock import Clock
 from controller.config.model import Config
@@ -103,6 +104,33 @@ class CallManager:
         :meth:`payment_refusal` first); the recording is paused before anything else."""
         message = m.PaymentRequested(amount, order_reference)
         self.router.feed(call_id, message, self._clock.monotonic())
+
+    # -- the live board and live listening (S8) --------------------------------------
+    @property
+    def live(self) -> LiveBoard:
+        """The calls in progress, their states and changes, for the console."""
+        return self.router.live
+
+    def listen_refusal(self, call_id: str) -> str | None:
+        """S8: why ``call_id`` may not be listened to live now, or None."""
+        ctx = self.router.calls.get(call_id)
+        if ctx is None or ctx.finished:
+            return "the call is over"
+        refusal = ctx.machine.listen_refusal(self._clock.now())
+        return refusal.value if refusal is not None else None
+
+    def listener(self, call_id: str) -> str | None:
+        """Who listens to ``call_id`` live now, if anyone."""
+        ctx = self.router.calls.get(call_id)
+        return ctx.machine.listening.person_id if ctx is not None else None
+
+    def listen(self, call_id: str, person_id: str, phone: str) -> None:
+        """Dials ``phone`` and lets it hear the call (check :meth:`listen_refusal` and
+        the access service first); the call checks S8 again when it gets the request."""
+        self.router.feed(call_id, m.ListenRequested(person_id, phone))
+
+    def stop_listening(self, call_id: str, person_id: str) -> None:
+        self.router.feed(call_id, m.ListenStopped(person_id))
 
     async def close(self, grace: float = 5.0) -> None:
         """Stops feeding calls; lets queued commands run for up to ``grace`` seconds."""

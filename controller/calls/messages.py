@@ -124,3 +124,26 @@ class PaymentRequested(Message):
 
     amount: str
     order_reference: str
+
+
+@dataclass(frozen=True)
+class ListenRequested(Message):
+    """An authorised supervisor asks to listen to the call live (S8) on their phone."""
+
+    person_id: str
+    phone: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ListenStopped(Message):
+    """The supervisor, or someone allowed to, ends the listening."""
+
+    person_id: str
+
+
+@dataclass(frozen=True)
+class ListenLegUp(Message):
+    """A listening channel (the snoop, or the supervisor's phone once answered) entered
+    the application."""
+
+    channel_id: str

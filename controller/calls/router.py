@@ -25,7 +25,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from controller.ari.events import (
     ChannelDestroyed,
@@ -45,10 +44,12 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.adoption import Adopted, LeftRunning, plan_call
 from controller.calls.call import Call
+from controller.calls.context import CallContext as CallContext
 from controller.calls.conversation import CallSettings
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
 from controller.calls.gap import GapRecovery
-from controller.calls.ids import agent_leg, call_of, customer_leg, is_our_leg, new_id
+from controller.calls.ids import LISTENING_ARG, call_of, is_leg_of, is_our_leg, new_id
+from controller.calls.live import LiveBoard
 from controller.calls.starting import (
     earlier_objection,
     inbound_call,
@@ -59,16 +60,6 @@ from controller.clock import Clock
 from controller.config.model import Config
 
 log = logging.getLogger("reccontrol.calls")
-
-
-@dataclass
-class CallContext:
-    machine: Call
-    queue: asyncio.Queue[Batch] = field(default_factory=asyncio.Queue)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    """Held while a batch runs, so batches of one call never interleave."""
-    task: asyncio.Task[None] | None = None
-    finished: bool = False
 
 
 class EventRouter:
@@ -102,6 +93,7 @@ class EventRouter:
         is not ours (see the module's docstring)."""
         self.adopted = asyncio.Event()
         """Set once the calls a previous run left open are carried on or ended."""
+        self.live = LiveBoard()
         self.gap = GapRecovery(
             machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
             owners=lambda: dict(self._by_channel),
@@ -159,7 +151,7 @@ class EventRouter:
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
-        if role not in ("agent", "customer") and not self._may_start(channel):
+        if role not in ("agent", "customer", LISTENING_ARG) and not self._may_start(channel):
             self._refuse("a StasisStart as a new call for a channel already ours", channel.id)
             return
         if role == "inbound":
@@ -200,6 +192,11 @@ class EventRouter:
             if not await self._our_leg(channel, call_id, "customer"):
                 return
             self.feed(call_id, m.CustomerAnswered(channel))
+        elif role == LISTENING_ARG:
+            # A snoop or a supervisor's phone listening to a call (S8): never a call.
+            call_id = args[1] if len(args) > 1 else ""
+            if await self._our_leg(channel, call_id, LISTENING_ARG):
+                self.feed(call_id, m.ListenLegUp(channel.id))
         elif role in ("private-outbound", "private-line"):
             await self._private_call(channel, role, args[1] if len(args) > 1 else "")
         else:
@@ -217,12 +214,11 @@ class EventRouter:
         return channel.id not in self._by_channel and not is_our_leg(channel.id)
 
     async def _our_leg(self, channel: Channel, call_id: str, leg: str) -> bool:
-        """Whether an agent or customer leg entering the application is the one the
-        controller dialled for ``call_id``: the id it chose for that call's leg. A leg
+        """Whether an agent, customer or listening leg entering the application is one
+        the controller made for ``call_id``: the id it chose for that call's leg. A leg
         of ours for a call that is over is hung up here (False); anything else is
         refused, and never hung up: its id was not chosen by us."""
-        expected = agent_leg(call_id) if leg == "agent" else customer_leg(call_id)
-        if channel.id != expected or not is_our_leg(expected):
+        if not is_leg_of(channel.id, call_id, leg):
             self._refuse(f"a StasisStart as {leg} for a channel that is not that leg", channel.id)
             return False
         ctx = self.calls.get(call_id)
@@ -291,10 +287,13 @@ class EventRouter:
             self._by_recording[machine.recording.name] = call_id
         ctx.task = asyncio.create_task(self._run(call_id, ctx), name=f"call-{call_id}")
         ctx.queue.put_nowait(Batch(first))
+        self.live.observe(machine, self._clock.now())
 
     def _to_channel(self, channel_id: str, message: m.Message) -> None:
-        call_id = self._by_channel.get(channel_id)
-        if call_id is not None:
+        # Listening channels (S8) are found by their name alone.
+        named = call_of(channel_id) if is_our_leg(channel_id) else ""
+        call_id = self._by_channel.get(channel_id) or named
+        if call_id:
             self.feed(call_id, message)
 
     def _to_recording(self, name: str, message: m.Message) -> None:
@@ -319,15 +318,18 @@ class EventRouter:
                 await self._executor.run_batch(call_id, batch)
         else:
             ctx.queue.put_nowait(batch)
+        self.live.observe(ctx.machine, self._clock.now())
 
     def feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
         """Hands a message to a call's machine; its commands join the call's queue."""
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
             return
-        commands = ctx.machine.handle(message, self._clock.now())
+        now = self._clock.now()
+        commands = ctx.machine.handle(message, now)
         if commands:
             ctx.queue.put_nowait(Batch(commands, trigger))
+        self.live.observe(ctx.machine, now)
 
     def track_recording(self, call_id: str, name: str) -> None:
         """Recording events name the recording only: remember whose it is."""
@@ -423,6 +425,7 @@ class EventRouter:
         """The call is over: no more events or timers reach it."""
         ctx = self.calls.pop(call_id, None)
         self._executor.drop_timers(call_id)
+        self.live.ended(call_id)
         if ctx is None:
             return
         ctx.finished = True

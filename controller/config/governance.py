@@ -32,6 +32,8 @@ from controller.config.reader import ENV_NAME_PATTERN, NAME_HINT, NAME_PATTERN, 
 from controller.config.service_model import PURPOSES, Service
 from controller.secrets import Secret
 
+PHONE_PATTERN = r"(PJSIP|SIP|IAX2|DAHDI|Local)/[A-Za-z0-9_.@+*#:-]+(/n)?"
+PHONE_HINT = "must be an Asterisk dial string such as PJSIP/sup-anne or Local/200@phones"
 _CREDENTIAL_KEYS = ("password_hash_env", "password_hash_file", "token_hash_env", "token_hash_file")
 _INLINE_SECRETS = ("password", "password_hash", "token", "token_hash")
 
@@ -83,7 +85,7 @@ def access(node: Node, services: dict[str, Service]) -> AccessSettings:
         if not re.fullmatch(NAME_PATTERN, person_id):
             pnode.fail(f"invalid person id: {NAME_HINT}")
         if not pnode.mapping(
-            ("name", "role", "services", *_CREDENTIAL_KEYS, *_INLINE_SECRETS),
+            ("name", "role", "services", "phone", *_CREDENTIAL_KEYS, *_INLINE_SECRETS),
             required=("name", "role", "services"),
         ):
             continue
@@ -103,6 +105,8 @@ def access(node: Node, services: dict[str, Service]) -> AccessSettings:
                 role=role,
                 services=scope,
                 credential=credential,
+                # S8: the phone a supervisor listens to calls live on.
+                phone=pnode["phone"].string(None, pattern=PHONE_PATTERN, pattern_hint=PHONE_HINT),
             )
     return AccessSettings(persons)
 

@@ -48,6 +48,8 @@ class Person:
     services: tuple[str, ...]
     """Service names this person may see, or ``("*",)`` for every service."""
     credential: CredentialSource
+    phone: str | None = None
+    """S8: the dial string of the phone this person listens to calls live on."""
 
     def sees(self, service: str) -> bool:
         return ALL_SERVICES in self.services or service in self.services

@@ -215,7 +215,8 @@ ERROR_IDS = {
 
 
 def _wants_page(request: web.Request) -> bool:
-    """A browser asking for a page: the console answers it in HTML."""
+    """A browser asking for a page: the console answers it in HTML (its
+    ``page_errors``)."""
     return not request.path.startswith("/api/") and "text/html" in request.headers.get(
         "Accept", ""
     )

@@ -27,7 +27,7 @@ from controller.ari.models import Application
 from controller.calls.asterisk_view import AsteriskView
 from controller.calls.call import Call
 from controller.calls.executor import CommandExecutor
-from controller.calls.messages import CHANNELS_LOST, PaymentRequested
+from controller.calls.messages import CHANNELS_LOST, ListenRequested, PaymentRequested
 from controller.calls.router import CallContext, EventRouter
 from controller.clock import ShiftedClock
 from controller.demo.payment_api import PaymentApi, make_certificates
@@ -540,3 +540,50 @@ async def test_r1_a_fastagi_call_begun_while_the_restart_looks_at_asterisk_stays
         return ids if old.call_id not in ids else None
 
     assert await eventually(settled, "the old call closed") == [new.call_id]
+
+
+# -- live listening (S8) ---------------------------------------------------------------
+async def test_s8_a_listening_channel_of_a_call_that_is_over_is_hung_up_not_continued(
+    rig: Rig,
+) -> None:
+    """S8: a snoop or a supervisor's phone entering the application is never taken for
+    a call, nor sent on through the dialplan: one of a call that is over is hung up."""
+    snoop = channel("rc-0123456789abcdef-snoop1", name="Snoop/rc-0123456789abcdef-agent-0001")
+    await send(rig, "StasisStart", channel=snoop, args=["listening", "0123456789abcdef", "snoop"])
+    assert rig.fake.paths() == [("DELETE", "/ari/channels/rc-0123456789abcdef-snoop1")]
+    assert rig.router.calls == {}
+
+
+async def test_s8_listening_legs_join_their_bridge_and_the_supervisor_hanging_up_ends_it(
+    rig: Rig,
+) -> None:
+    """S8: the snoop and the supervisor's phone go into the listening's own bridge as they
+    enter; the supervisor hanging up ends the listening (the snoop first), not the call;
+    the board shows the call as listened to meanwhile."""
+    call_id, ctx, _ = await connected_and_recording(rig)
+    rig.router.feed(call_id, ListenRequested("mleroy", "PJSIP/sup-mleroy"))
+    snoop, listener = f"rc-{call_id}-snoop1", f"rc-{call_id}-listener1"
+    await rig.fake.seen("POST", f"/ari/channels/rc-{call_id}-agent/snoop/{snoop}")
+    await until(lambda: any(r.query.get("channelId") == listener for r in rig.fake.requests))
+    dialled = [r.query for r in rig.fake.requests if r.query.get("channelId") == listener]
+    assert [(q["endpoint"], q["appArgs"]) for q in dialled] == [
+        ("PJSIP/sup-mleroy", f"listening,{call_id},listener")
+    ]
+    await send(rig, "StasisStart", channel=channel(snoop), args=["listening", call_id, "snoop"])
+    await send(
+        rig, "StasisStart", channel=channel(listener), args=["listening", call_id, "listener"]
+    )
+    add = f"/ari/bridges/rc-{call_id}-listen1/addChannel"
+    await until(lambda: len([r for r in rig.fake.requests if r.path == add]) == 2)
+    assert [r.query["channel"] for r in rig.fake.requests if r.path == add] == [snoop, listener]
+    assert [line.listened for line in rig.router.live.snapshot()] == [True]
+    await send(rig, "StasisEnd", channel=channel(listener))
+    await rig.fake.seen("DELETE", f"/ari/bridges/rc-{call_id}-listen1")
+    await idle(ctx)
+    paths = rig.fake.paths()
+    await until(lambda: ("DELETE", f"/ari/channels/{snoop}") in rig.fake.paths())
+    paths = rig.fake.paths()
+    assert ("DELETE", f"/ari/channels/{listener}") in paths
+    # The call goes on, recorded.
+    assert call_id in rig.router.calls and ("DELETE", f"/ari/channels/{CALLER['id']}") not in paths
+    assert [line.listened for line in rig.router.live.snapshot()] == [False]

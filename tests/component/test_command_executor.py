@@ -28,6 +28,7 @@ from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_ari import PASSWORD, FakeAri
 from tests.sites import add_call, load_site, site_config, wav_bytes, write_site
+from tests.waiting import until
 
 WAIT = 5.0
 T0 = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
@@ -116,6 +117,8 @@ REST_ROUTES: list[tuple[c.Rest, list[tuple[str, str]]]] = [
     (c.StopPlayback("pb1"), [("DELETE", "/ari/playbacks/pb1")]),
     (c.Ring("ch"), [("POST", "/ari/channels/ch/ring")]),
     (c.Originate("PJSIP/alice", "ag", "agent,c1", 20, "ch"), [("POST", "/ari/channels")]),
+    (c.Snoop("ch", "rc-c1-snoop1"), [("POST", "/ari/channels/ch/snoop/rc-c1-snoop1")]),
+    (c.CutSnoop("rc-c1-snoop1"), [("DELETE", "/ari/channels/rc-c1-snoop1")]),
     (c.CreateBridge("br"), [("POST", "/ari/bridges")]),
     (c.AddToBridge("br", "ch"), [("POST", "/ari/bridges/br/addChannel")]),
     (c.RemoveFromBridge("br", "ch"), [("POST", "/ari/bridges/br/removeChannel")]),
@@ -142,8 +145,21 @@ async def test_each_rest_command_reaches_its_resource(
     rig: Rig, command: c.Rest, requests: list[tuple[str, str]]
 ) -> None:
     await rig.executor.execute("c1", command, None)
+    # A snoop's cut is not awaited by the batch: it is on its way.
+    await until(lambda: len(seen(rig)) >= len(requests), "the requests sent")
     assert seen(rig) == requests
     assert rig.sink.messages == []
+
+
+async def test_s8_a_snoop_hears_both_ways_and_whispers_nothing(rig: Rig) -> None:
+    await rig.executor.execute("c1", c.Snoop("ch", "rc-c1-snoop1"), None)
+    (request,) = rig.fake.requests
+    assert request.query == {
+        "spy": "both",
+        "whisper": "none",
+        "app": "reccontrol",
+        "appArgs": "listening,c1,snoop",
+    }
 
 
 def test_every_rest_command_is_covered_above() -> None:

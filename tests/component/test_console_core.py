@@ -174,3 +174,16 @@ async def test_both_languages_and_the_choice_is_kept(console: Console) -> None:
     await console.client.post("/language", data={"lang": "en", "csrf": token, "next": "/sign-in"})
     chosen = await console.client.get("/sign-in", headers={"Accept-Language": "fr"})
     assert "Sign in" in await chosen.text()
+
+
+async def test_a_missing_page_is_a_console_page_and_a_missing_api_route_json(
+    console: Console,
+) -> None:
+    page = await console.client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status == 404
+    assert page.content_type == "text/html"
+    assert 'data-error-id="not-found"' in await page.text()
+    assert page.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    api = await console.client.get("/api/no-such-route", headers={"Accept": "text/html"})
+    assert api.status == 404
+    assert (await api.json())["error_id"] == "not-found"

@@ -8,6 +8,7 @@ before the key."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
 from pathlib import Path
 
@@ -104,6 +105,11 @@ def open_pause(store: Path) -> bool:
     return bool(rows(store, "SELECT 1 FROM pauses WHERE ended_at IS NULL"))
 
 
+MARKER_AFTER_KEY = 20
+"""Seconds the stuck agent hums after the key: room for a daemon restarted on a loaded
+machine to come back well before the marker ends."""
+
+
 async def test_a5_r1_a_pause_open_across_a_restart_keeps_its_limit(
     site: SandboxSite, tmp_path: Path
 ) -> None:
@@ -125,12 +131,12 @@ async def test_a5_r1_a_pause_open_across_a_restart_keeps_its_limit(
             await client.originate(
                 "Local/sales@sim-agi-dial",
                 context="sim-caller",
-                extension="c-talk-18",
+                extension="c-talk-30",
                 variables={
                     "__RECCONTROL_AGI": f"127.0.0.1:{port}",
                     "SIM_TAG": secrets.token_hex(4),
                     "SIM_CALLER_NUMBER": CALLER_NUMBER,
-                    "SIM_AGENT": "Local/alice-pausestuck@sim-agent/n",
+                    "SIM_AGENT": f"Local/alice-pausestuck-{MARKER_AFTER_KEY}@sim-agent/n",
                 },
             )
             await until(lambda: open_pause(store), "the agent paused", 30.0)
@@ -149,10 +155,18 @@ async def test_a5_r1_a_pause_open_across_a_restart_keeps_its_limit(
     assert "5 s" in alert["message"]
     (recording,) = rows(store, "SELECT * FROM recordings")
     assert recording["state"] == "stored"
+    started, ended = (dt.datetime.fromisoformat(pause[k]) for k in ("started_at", "ended_at"))
+    paused = (ended - started).total_seconds()
+    # Never resumed before the limit; later only by as long as the restart took (the
+    # restarted daemon resumes at the limit, or at once when it starts after it).
+    assert 5.0 - 0.2 <= paused < MARKER_AFTER_KEY - 2
     audio = read_wav(Path(recording["path"]))
-    # The marker lasts 9 s after the key: its first 5 s (give or take the restart) are
-    # out, the rest is in, resumed by the restarted daemon.
-    assert 2.5 <= tone_seconds(audio, MARKER) <= 4.5
+    # The marker the agent hums after the key is out of the file while paused (never more
+    # than what follows the pause's end) and in it from the resume on, whatever the
+    # restart took: less only by the time a new MixMonitor takes to start after the
+    # pause's row is closed (0.7 s seen at a load average of 7 on two cores).
+    heard = tone_seconds(audio, MARKER)
+    assert MARKER_AFTER_KEY - paused - 2.0 <= heard <= MARKER_AFTER_KEY - paused + 0.3
 
 
 REFUSED_TONE = 345.0

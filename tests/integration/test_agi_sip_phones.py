@@ -40,6 +40,7 @@ from tests.integration.flow import (
 from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
 from tests.integration.test_sip_phones import (
     PAUSE_MARKER,
+    POSITION_TOLERANCE_MS,
     TOLERANCE_MS,
     assert_no_new_file,
     merged,
@@ -227,7 +228,7 @@ async def test_a5_agi_pause_key_over_rfc4733_keeps_the_marker_out_of_the_wav(
     if expected_ms:
         offset = off_ms(marker[0][0], first)
         record_property("marker_offset_ms", offset)
-        assert abs(offset) <= TOLERANCE_MS, (marker, voice_stops)
+        assert abs(offset) <= POSITION_TOLERANCE_MS, (marker, voice_stops)
     if mode == "silence":
         # The paused time is kept, as digital silence: the 3 s marker, *3 and the ok
         # sound the agent hears before the recording is unmuted.

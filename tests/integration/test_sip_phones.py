@@ -41,6 +41,10 @@ PAUSE_MARKER = 2600.0  # what the agent says while the recording is paused
 PAYMENT_MARKER = 2900.0  # what the caller says in the payment IVR
 CALLER_NUMBER = "+33633334444"
 TOLERANCE_MS = 40  # two mixing frames: the legs' offset plus the detector's 10 ms frames
+POSITION_TOLERANCE_MS = 80
+"""Where the calibration's marker starts, measured from the end of the agent's voice:
+the phone's RTP pacing moves it on a loaded machine (60 ms seen at a load average of 7
+on two cores), while its length, the figure that shows a leak, keeps TOLERANCE_MS."""
 
 
 def sip_agents() -> dict[str, Any]:
@@ -216,7 +220,7 @@ async def test_a5_pause_key_keeps_the_marker_out_of_the_wav(
     if expected_ms:
         offset = off_ms(marker[0][0], first)
         record_property("marker_offset_ms", offset)
-        assert abs(offset) <= TOLERANCE_MS, (marker, voice_stops)
+        assert abs(offset) <= POSITION_TOLERANCE_MS, (marker, voice_stops)
     # After *3 the agent is heard again, to the end.
     tail = audio.slice(audio.duration - 3, audio.duration)
     assert tone_seconds(tail, AGENT_VOICE) > 2.7

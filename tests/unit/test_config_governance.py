@@ -162,3 +162,17 @@ def test_example_documents_every_new_section() -> None:
     text = (Path(__file__).resolve().parents[2] / "config" / "example.yaml").read_text()
     for key in ("access:", "sheets:", "audit:", "purge:", "legal:", "password_hash_file"):
         assert key in text
+
+
+def test_s8_a_persons_phone_for_live_listening(load: Loader) -> None:
+    person = load(with_person(role="supervisor", phone="PJSIP/sup-anne")).access.persons["cdubois"]
+    assert person.phone == "PJSIP/sup-anne"
+    assert load(with_person()).access.persons["cdubois"].phone is None
+
+
+def test_s8_a_phone_that_is_no_dial_string_names_its_key_path(load: Loader) -> None:
+    for phone in ("sup-anne", "PJSIP/a&Local/900@evil", "PJSIP/a b"):
+        assert problems_of(load, with_person(phone=phone)) == [
+            "access.persons.cdubois.phone: must be an Asterisk dial string such as "
+            "PJSIP/sup-anne or Local/200@phones"
+        ]

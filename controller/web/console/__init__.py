@@ -20,7 +20,9 @@ from pathlib import Path
 from aiohttp import web
 
 from controller.config.model import Person
+from controller.web import listening, live
 from controller.web.console import auth, calls, dpo, media, report, subjects
+from controller.web.console.page_errors import page_errors
 from controller.web.console.render import SESSIONS, render, setup_templates
 from controller.web.console.sessions import Sessions
 from controller.web.keys import CONFIG
@@ -73,6 +75,7 @@ def add_console(app: web.Application) -> None:
     router.add_post("/sign-out", auth.page(auth.sign_out))
     router.add_post("/language", auth.choose_language)
     add_openapi(app)
+    app.middlewares.append(page_errors)
     add_api_route(app, ME, auth.api(me))
     add_api_route(app, SIGN_OUT, auth.api(auth.api_sign_out))
     subjects.add_routes(app)
@@ -81,3 +84,5 @@ def add_console(app: web.Application) -> None:
     calls.add_routes(app)
     report.add_routes(app)
     dpo.add_routes(app)
+    listening.add_routes(app)
+    live.add_routes(app)

@@ -1,0 +1,158 @@
+"""Live listening (S8) against the real Asterisk: a supervisor's phone (a Local channel
+that records what it hears) listens to a recorded call through the daemon's API; the
+agent's pause or private key cuts it at once. The audio is the evidence."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from controller.access.credentials import hash_token
+from controller.ari.errors import AriNotFound
+from controller.calls.ids import listener_leg, snoop_channel
+from controller.demo.site import SandboxSite
+from controller.sandbox import SandboxInstance
+from tests.audio import read_wav, tone_seconds, tone_spans
+from tests.integration.flow import (
+    AGENT_VOICE,
+    CALLER_VOICE,
+    Flow,
+    running_flow,
+    service,
+)
+from tests.waiting import eventually, until
+
+CALLER_NUMBER = "+33611117777"
+MARKER = 2600.0
+"""What the agent hums once the key is pressed: the supervisor must never hear it."""
+KEY_SECONDS = 0.3
+"""A two-key sequence as the agent's script sends it: 100 ms, 100 ms apart."""
+WAV_HEADER, WAV_BYTES_PER_SECOND = 44, 16000
+
+
+def listening_access(
+    site: SandboxSite, tag: str, other: str = "support"
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The access section (a supervisor with a phone, a quality analyst, a supervisor of
+    the ``other`` service) and each person's token."""
+    folder = site.workdir / "access"
+    folder.mkdir(parents=True, exist_ok=True)
+    people = {
+        "anne": ("supervisor", ["sales"], f"Local/{tag}@sim-listener"),
+        "quentin": ("quality", ["sales"], None),
+        "rita": ("supervisor", [other], f"Local/{tag}x@sim-listener"),
+    }
+    persons: dict[str, Any] = {}
+    tokens: dict[str, str] = {}
+    for pid, (role, scope, phone) in people.items():
+        tokens[pid] = secrets.token_urlsafe(32)
+        hashed = folder / f"{pid}.token-hash"
+        hashed.write_text(hash_token(tokens[pid]) + "\n")
+        persons[pid] = {"name": pid.capitalize(), "role": role, "services": scope}
+        persons[pid] |= {"token_hash_file": str(hashed)} | ({"phone": phone} if phone else {})
+    return {"persons": persons}, tokens
+
+
+async def listen(
+    flow: Flow, http: aiohttp.ClientSession, token: str, person: str, call_id: str
+) -> tuple[int, dict[str, Any]]:
+    config = flow.daemon.config
+    url = f"http://{config.web.host}:{config.web.port}/api/calls/{call_id}/listen"
+    headers = {"Authorization": f"Bearer {token}", "X-Reccontrol-Person": person}
+    async with http.post(url, json={"purpose": "coaching a new agent"}, headers=headers) as r:
+        return r.status, await r.json()
+
+
+async def gone(flow: Flow, channel_id: str) -> None:
+    async def probe() -> bool | None:
+        try:
+            await flow.board.client.get_channel(channel_id)
+        except AriNotFound:
+            return True
+        return None
+
+    await eventually(probe, f"channel {channel_id} hung up")
+
+
+async def heard_for(path: Path, seconds: float) -> None:
+    """Waits until the supervisor's phone has recorded ``seconds`` of what it hears."""
+
+    async def probe() -> bool | None:
+        ok = path.exists() and path.stat().st_size >= WAV_HEADER + seconds * WAV_BYTES_PER_SECOND
+        return True if ok else None
+
+    await eventually(probe, f"{seconds} s heard by the supervisor's phone")
+
+
+async def recorded_call(flow: Flow) -> str:
+    """Waits until Alice talks on a call whose recording runs; returns the call id."""
+
+    async def probe() -> str | None:
+        call_id = flow.daemon.calls.find_call(agent_id="alice")
+        if call_id is None:
+            return None
+        summary = await flow.daemon.query(lambda s: s.call_summary(call_id))
+        return call_id if any(r["state"] == "live" for r in summary["recordings"]) else None
+
+    return await eventually(probe, "a recorded call answered by alice")
+
+
+@pytest.fixture
+def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
+    return SandboxSite(asterisk, tmp_path / "site")
+
+
+@pytest.mark.parametrize("key", ["*2", "*7"], ids=["pause", "private"])
+async def test_s8_the_supervisor_hears_the_call_until_the_agent_pauses_or_goes_private(
+    site: SandboxSite, key: str
+) -> None:
+    """S8: the supervisor's phone hears both parties while listening is on; the agent's
+    pause (A5) or private (A2) key hangs it up at once: nothing the agent says after the
+    key reaches it. A quality analyst (403) and a supervisor of another service (404,
+    as for a call that does not exist) are refused."""
+    tag = f"lst{secrets.token_hex(4)}"
+    services = {
+        "sales": service(site, target=f"Local/alice-waitkey-{tag}@sim-agent"),
+        "support": service(site),
+    }
+    access, tokens = listening_access(site, tag)
+    heard = site.instance.sounds_dir / f"heard-listener-{tag}.wav"
+    async with running_flow(site, services=services, draws=[0.0], access=access) as flow:
+        caller = await flow.board.call("sales", "c-talk-90", CALLER_NUMBER)
+        call_id = await recorded_call(flow)
+        async with aiohttp.ClientSession() as http:
+            assert (await listen(flow, http, tokens["quentin"], "quentin", call_id))[0] == 403
+            status, body = await listen(flow, http, tokens["rita"], "rita", call_id)
+            assert (status, body["error_id"]) == (404, "not-found")
+            status, body = await listen(flow, http, tokens["anne"], "anne", call_id)
+            assert (status, body) == (202, {"call_id": call_id, "status": "dialling"})
+        await heard_for(heard, 3.0)
+        await flow.board.client.request(
+            "POST", "/asterisk/variable", {"variable": f"SIM_GO_{tag}", "value": key}
+        )
+        await gone(flow, listener_leg(call_id, 1))
+        await gone(flow, snoop_channel(call_id, 1))
+        assert flow.daemon.calls.listener(call_id) is None
+        await flow.board.client.hangup(caller.id)
+        # A private call leaves no row to wait for (A2): its end is the daemon's.
+        await until(lambda: flow.daemon.calls.active_calls == 0, "the call ended")
+        entries = await flow.daemon.query(lambda s: list(s.access_entries()))
+
+    audio = read_wav(heard)
+    assert tone_seconds(audio, CALLER_VOICE) >= 2.0 and tone_seconds(audio, AGENT_VOICE) >= 2.0
+    leaked = tone_seconds(audio, MARKER)
+    # The key press starts where the agent's voice ends; what follows it in the file is
+    # the key itself and the time the snoop took to go.
+    cut = audio.duration - tone_spans(audio, AGENT_VOICE)[-1][1] - KEY_SECONDS
+    print(f"measured live_listening_{key} marker_heard_s={leaked:.3f} cut_after_key_s={cut:.3f}")
+    assert leaked == 0.0
+    listens = [(e.actor, e.action, e.result) for e in entries if e.action == "live_listen"]
+    assert listens == [
+        ("quentin", "live_listen", "refused"),
+        ("rita", "live_listen", "refused"),
+        ("anne", "live_listen", "ok"),
+    ]
