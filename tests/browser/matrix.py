@@ -12,8 +12,10 @@ access-log entry under the action's name.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import APIResponse, Page, Response
 
@@ -96,6 +98,12 @@ class Action:
     routes: tuple[str, ...] = ()
     """The routes the row covers, as ``METHOD /path`` of the router."""
     allowed_status: int = 200
+    allowed_entries: int = 1
+    """Access-log entries an allowed attempt writes: a page whose script opens a stream
+    through the same door writes the page's and the stream's."""
+    over: tuple[int, str] | None = None
+    """For an action on a call in progress: the target call is over, so a person the
+    role allows still gets this refusal (logged), as for any call not in progress."""
     scope_refusal: tuple[int, str] = (404, "not-found")
     """The answer outside the person's services: 404, as for what does not exist; 403
     for a listing asked for a service by its name (a service's name is no secret)."""
@@ -113,6 +121,8 @@ def expected(action: Action, account: Account, service: str) -> Expected:
         return Expected(False, 403, "forbidden")
     if action.scoped and not account.in_scope(service):
         return Expected(False, *action.scope_refusal)
+    if action.over is not None:
+        return Expected(False, *action.over)
     return Expected(True, action.allowed_status, None)
 
 
@@ -199,6 +209,35 @@ def api_write(method: str, path: str, body: dict[str, object]) -> Callable[[Atte
     return attempt_it
 
 
+def live_page(attempt: Attempt, within: float = 30.0) -> Answer:
+    """The live page; once shown, its script opens the board's stream (waited for)."""
+    page, events = attempt.page, f"{attempt.base}/api/live/events"
+    streams: list[int] = []
+    page.on("response", lambda r: streams.append(r.status) if r.url == events else None)
+    answer = Answer.of_page(page, page.goto(f"{attempt.base}/live"))
+    deadline = time.monotonic() + within
+    while answer.status == 200 and not streams and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert answer.status != 200 or streams == [200], streams
+    return answer
+
+
+# What the live page's "listen live" form says, by the outcome it sends the page back with.
+LIVE_OUTCOMES = {"dialling": 202, "listen-refused": 409, "not-found": 404, "forbidden": 403}
+
+
+def live_form(attempt: Attempt) -> Answer:
+    """The live page's "listen live" form for the target call, posted with the session's
+    token; the page it sends the browser back to names the outcome."""
+    url = f"{attempt.base}/live/{attempt.target.call_id}/listen"
+    form: dict[str, str | float | bool] = {"csrf": attempt.csrf(), "purpose": purpose("live")}
+    posted = attempt.page.request.post(url, form=form, max_redirects=0)
+    if posted.status != 303:
+        return Answer.of_html(posted)
+    outcome = parse_qs(urlsplit(posted.headers["location"]).query).get("outcome", [""])[0]
+    return Answer(LIVE_OUTCOMES.get(outcome, 500), outcome)
+
+
 # Each row states its own purpose: the same person, recording and purpose again within
 # minutes is the same listen (one entry), and each row must write its own.
 def purpose(row: str) -> str:
@@ -211,6 +250,7 @@ NOBODY = "+33699999999"
 P = PERMISSIONS
 DPO_ONLY = frozenset({"dpo"})
 FORBIDDEN_BY_NAME = (403, "forbidden")
+NOT_IN_PROGRESS = (404, "not-found")
 
 ACTIONS: tuple[Action, ...] = (
     # name, logged as, roles, scoped, attempt, routes[, allowed status, scope refusal]
@@ -270,6 +310,18 @@ ACTIONS: tuple[Action, ...] = (
            api_write("PUT", "/api/sheets/{sheet}",
                      {"purpose": purpose("sheet_edit-api"), "free_text": "Relu."}),
            ("PUT /api/sheets/{id}",)),
+    Action("live_view-page", "live_view", P["live_view"], False, live_page,
+           ("GET /live",), allowed_entries=2),
+    Action("live_view-api", "live_view", P["live_view"], False, api_get("/api/live"),
+           ("GET /api/live",)),
+    Action("live_listen-page", "live_listen", P["live_listen"], False, live_form,
+           ("POST /live/{id}/listen",), over=NOT_IN_PROGRESS),
+    Action("live_listen-api", "live_listen", P["live_listen"], False,
+           api_write("POST", "/api/calls/{call}/listen", {"purpose": purpose("live-api")}),
+           ("POST /api/calls/{id}/listen",), over=NOT_IN_PROGRESS),
+    Action("live_listen_stop-api", "live_listen_stop", P["live_listen_stop"], False,
+           api_write("DELETE", "/api/calls/{call}/listen", {"purpose": purpose("live-stop")}),
+           ("DELETE /api/calls/{id}/listen",), over=NOT_IN_PROGRESS),
     Action("subject_find-page", "subject_find", P["subject_find"], False,
            subject_find_page, ("POST /dpo/subjects",)),
     Action("subject_export-page", "subject_export", P["subject_export"], False,
@@ -294,5 +346,8 @@ UNGUARDED = {
     "GET /dpo/subjects": "the empty form; its POST is the action",
     "GET /calls/{id}/sheets/new": "the empty sheet form; its POST is the action",
     "GET /api/openapi.json": "the API's description",
+    # Not "nothing", but checked elsewhere:
+    "GET /api/live/events": "GET /api/live as a stream, through the same live_view check "
+    "(tests/component)",
     "POST /api/payments": "needs a call in progress: tests/component, tests/integration",
 }

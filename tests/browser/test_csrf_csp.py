@@ -126,8 +126,10 @@ def test_s4_every_answer_carries_a_strict_content_security_policy(
         lambda r: seen.__setitem__(urlsplit(r.url).path, r.header_value("content-security-policy")),
     )
     sign_in(page, console.url, accounts["cdubois"])
-    page.goto(f"{console.url}/api/me")
-    page.goto(f"{console.url}/healthz")
+    for path in ("/api/me", "/healthz"):
+        answer = page.goto(f"{console.url}{path}")
+        assert answer is not None
+        seen[path] = answer.header_value("content-security-policy")
 
     assert {"/sign-in", "/", "/static/console.css", "/api/me", "/healthz"} <= set(seen)
     for path, policy in seen.items():
