@@ -76,7 +76,7 @@ from controller.web.keys import (
     WITNESS,
 )
 from controller.web.payments import request_payment
-from controller.web.security import security_headers
+from controller.web.security import add_security_headers
 from controller.web.tls import server_context
 
 log = logging.getLogger("reccontrol.daemon")
@@ -337,7 +337,8 @@ def build_app(
     agi_socket: socket.socket | None = None,
 ) -> web.Application:
     """``agi_socket``: the FastAGI address, bound already; None: bound at start."""
-    app = web.Application(middlewares=[security_headers(config.web), unexpected_errors])
+    app = web.Application(middlewares=[unexpected_errors])
+    add_security_headers(app, config.web)
     app[CONFIG] = config
     app[AGI_SOCKET] = agi_socket
     app[CLOCK] = clock or SystemClock()

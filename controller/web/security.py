@@ -9,7 +9,6 @@ headers; they cost nothing there."""
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict
 
 from controller.config.model import WebSettings
@@ -39,20 +38,16 @@ HEADERS = {
 HSTS = "max-age=63072000; includeSubDomains"
 
 
-def security_headers(settings: WebSettings) -> Middleware:
+def add_security_headers(app: web.Application, settings: WebSettings) -> None:
+    """Every answer gets the headers just before its headers are sent: also those a
+    handler streams itself (audio, an export, Server-Sent Events), which a middleware
+    would see only once they are gone, and the errors aiohttp answers on its own."""
     tls = settings.tls_certificate is not None
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            response = await handler(request)
-        except web.HTTPException as exc:
-            _add(exc.headers, tls)
-            raise
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
         _add(response.headers, tls)
-        return response
 
-    return middleware
+    app.on_response_prepare.append(on_prepare)
 
 
 def _add(headers: CIMultiDict[str], tls: bool) -> None:

@@ -187,3 +187,15 @@ async def test_a_missing_page_is_a_console_page_and_a_missing_api_route_json(
     api = await console.client.get("/api/no-such-route", headers={"Accept": "text/html"})
     assert api.status == 404
     assert (await api.json())["error_id"] == "not-found"
+
+
+async def test_s4_a_stream_of_server_sent_events_carries_the_headers_too(
+    console: Console,
+) -> None:
+    """Streamed answers send their headers before any middleware sees them: the headers
+    are added as each answer is prepared."""
+    await console.sign_in("mleroy")
+    async with console.client.get("/api/live/events") as events:
+        assert events.status == 200
+        assert events.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert events.headers["X-Content-Type-Options"] == "nosniff"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from controller.store import SqliteStore
+from controller.web.security import CONTENT_SECURITY_POLICY
 from tests.component.console_rig import Console, console_rig
 from tests.sites import add_recording, open_site
 
@@ -65,6 +66,9 @@ async def test_c5_the_export_is_a_zip_with_the_recording_and_leaves_no_file(
     response = await console.client.post("/dpo/subjects", data=form(csrf, "export"))
     assert response.status == 200
     assert response.headers["Content-Disposition"] == 'attachment; filename="caller-request.zip"'
+    # Streamed by its handler, it still carries the headers every answer carries.
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["Cache-Control"] == "no-store"
     with zipfile.ZipFile(io.BytesIO(await response.read())) as archive:
         names = archive.namelist()
     assert any(recording_id in name for name in names), names
