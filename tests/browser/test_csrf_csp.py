@@ -141,6 +141,33 @@ def test_s4_every_answer_carries_a_strict_content_security_policy(
         assert loose == [], f"{path}: {loose}"
 
 
+def test_s4_answers_streamed_by_their_handler_carry_the_policy_too(
+    console: ConsoleDaemon,
+    accounts: dict[str, Account],
+    recorded: dict[str, RecordedCall],
+    page: Page,
+) -> None:
+    """S4: the live page's Server-Sent Events and a recording's audio, which their
+    handlers stream themselves, carry the same strict policy as every page."""
+    events = f"{console.url}/api/live/events"
+    sign_in(page, console.url, accounts["mleroy"])
+    with page.expect_response(events) as stream:
+        page.goto(f"{console.url}/live")
+    recording = recorded["sales"].recording_id
+    audio = page.request.get(
+        f"{console.url}/api/recordings/{recording}/audio?purpose=checking+the+headers"
+    )
+
+    assert stream.value.status == 200 and audio.status == 200
+    for url, policy in (
+        (events, stream.value.header_value("content-security-policy")),
+        ("audio", audio.headers.get("content-security-policy")),
+    ):
+        assert policy is not None, f"{url}: no Content-Security-Policy"
+        parsed = directives(policy)
+        assert all(parsed.get(name) == sources for name, sources in STRICT.items()), url
+
+
 def crawl(page: Page, base: str, start: str = "/", limit: int = 40) -> list[str]:
     """Every page of the console reachable by links from ``start`` (GET, same origin),
     visited in turn; their paths."""
