@@ -32,6 +32,8 @@ LONGEST_FIRST = (
     "test_payments.py",
     "test_containers.py",
     "test_purge_kill.py",
+    # The authorisation matrix: some 280 cases in a browser, about four minutes.
+    "test_matrix.py",
 )
 REAL_TIME_DIRS = ("faults", "integration", "browser")
 # How long the worker's Asterisk has to answer ARI before a test takes it.
