@@ -162,6 +162,7 @@ class ListenRefusal(StrEnum):
     OUTSIDE_AGENT_WINDOW = "outside_agent_window"
     PRIVATE = "private"
     PAUSED = "paused"
+    """The agent's pause or card key is in force, whether or not a recording runs."""
     PAYMENT = "payment"
 
 

@@ -170,7 +170,8 @@ class CallState:
     def listen_refusal(self, now: dt.datetime) -> ListenRefusal | None:
         """S8: why nobody may listen to the call live now (it could not be recorded
         now), or None. Until the ledger answers, and until the agent gave the notice,
-        the person counts as objecting, as for on-demand recording."""
+        the person counts as objecting, as for on-demand recording. Paused: the agent's
+        pause or card key, even with nothing recorded (:attr:`Conversation.held`)."""
         agent = self.agent_leg
         facts = ListenFacts(
             agent=self.agent,
@@ -182,7 +183,7 @@ class CallState:
             or self.remembered_objection is not False
             or (self.opening.notice_by_agent and not self.notice.completed),
             private=self.private,
-            paused=self.rec.pause is not None,
+            paused=self.talk.held is not None,
             in_payment=self.payment is not None,
         )
         settings = self.settings

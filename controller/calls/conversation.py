@@ -1,5 +1,6 @@
 """The agent's side of a bridged call, pure: the agent's keys (A2, A4, A5, M2) and the
-payment hand-off (M1), over the call's :class:`~controller.calls.recording.RecordingControl`.
+payment hand-off (M1, :class:`~controller.calls.payment_handoff.PaymentHandOff`), over
+the call's :class:`~controller.calls.recording.RecordingControl`.
 
 The :class:`~controller.calls.call.Call` that owns it says when the
 agent is connected and whether each party is still there; the conversation answers
@@ -16,16 +17,15 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from controller.calls import commands as c
-from controller.calls import messages as m
 from controller.calls.announcement import Announcement
 from controller.calls.commands import PauseReason
-from controller.calls.ids import feedback_playback, ivr_playback
+from controller.calls.ids import feedback_playback
 from controller.calls.keys import KeyMatcher
-from controller.calls.payment import IVR_TIMER, PaymentLeg, Stage
+from controller.calls.payment import IVR_TIMER, PaymentLeg
+from controller.calls.payment_handoff import PaymentHandOff
 from controller.calls.recording import PAUSE_TIMER, RecordingControl
 from controller.config.model import Agent
 from controller.config.service_model import AgentKeys, PaymentSettings, Service
-from controller.payments.charge import APPROVED, ChargeResult
 from controller.policy import on_demand_refusal
 from controller.records import ConsentEvent
 
@@ -43,7 +43,7 @@ class CallSettings:
     and nothing at all without it (A8)."""
 
 
-class Conversation:
+class Conversation(PaymentHandOff):
     def __init__(
         self,
         *,
@@ -71,6 +71,10 @@ class Conversation:
             settings.agent_keys.sequences(), settings.agent_keys.inter_digit_timeout
         )
         self.private = False
+        pause = recording.pause
+        self.held: str | None = pause.reason if pause is not None else None
+        """The agent's pause or card key in force (its reason), whether a recording runs
+        or not: nobody listens live until it ends (S8)."""
         self.payment: PaymentLeg | None = None
         self.hold_music = False
         self._feedbacks = itertools.count(1)
@@ -115,6 +119,9 @@ class Conversation:
         action = self.keys.feed(digit, received)
         if action is None or not connected:
             return []
+        held = self._hold(action)
+        if held is not None:
+            return held
         return self.action(
             action,
             now,
@@ -162,9 +169,28 @@ class Conversation:
             self._log(f"agent key '{action}' is not available", c.Level.WARNING),
         ]
 
+    def _hold(self, action: str) -> list[c.Command] | None:
+        """The ARI path, where a supervisor may listen: the pause and card keys keep
+        listeners out even with nothing recorded to pause, until the resume key (S8).
+        None: the recording's pause decides, in :meth:`action`."""
+        if self.payment is not None or self.private or self.rec.pause is not None:
+            return None
+        if action in ("pause", "card") and not self.rec.live:
+            if self.held is not None:
+                return [self.feedback(False)]
+            self.held = PauseReason.CARD if action == "card" else PauseReason.AGENT_KEY
+            why = f"paused ({self.held}) with nothing recorded: live listening refused"
+            return [self.feedback(True), self._log(why)]
+        if action == "resume" and self.held is not None:
+            # Also a pause whose recording was lost meanwhile: the agent lets listeners in.
+            self.held = None
+            return [self.feedback(True), self._log("resumed: live listening allowed again")]
+        return None
+
     def _pause(self, reason: str, now: dt.datetime) -> list[c.Command]:
         if not self.rec.can_pause():
             return [self.feedback(False)]
+        self.held = reason
         return [
             # First: nothing the agent says after the key may reach the file.
             *self.rec.pause_for(reason, self._paused_by(), now),
@@ -175,6 +201,7 @@ class Conversation:
     def resume(self, by: c.PauseEnd, feedback: bool = True) -> list[c.Command]:
         if self.rec.pause is None:
             return []
+        self.held = None
         commands = self.rec.resume(by)
         if feedback:
             commands.append(self.feedback(True))
@@ -261,134 +288,3 @@ class Conversation:
         if name == IVR_TIMER:
             return self.payment.timed_out(now) if self.payment is not None else []
         return None
-
-    # -- payment hand-off (M1) -------------------------------------------------------
-    def payment_refusal(self, *, caller_with_agent: bool) -> str | None:
-        """Why the caller cannot go to the payment IVR now, or None."""
-        if self.settings.payment is None or not self.service.payments:
-            return "payments are not enabled for this service"
-        if not caller_with_agent:
-            return "the caller is not talking with an agent"
-        if self.payment is not None:
-            return "a payment is already in progress"
-        return None
-
-    def start_payment(
-        self, now: dt.datetime, refusal: str | None, fetch: bool = True
-    ) -> list[c.Command]:
-        settings = self.settings.payment
-        if refusal is not None or settings is None:
-            return [self.feedback(False), self._log(f"payment refused: {refusal}")]
-        # First, before the caller hears anything: the recording pauses.
-        commands = self.rec.pause_for_payment(self._paused_by(), now)
-        self.payment = PaymentLeg(
-            call_id=self.call_id,
-            caller_id=self.caller_id,
-            language=self.service.language,
-            settings=settings,
-            started_at=now,
-            rng=self.rng,
-            playback_id=lambda: ivr_playback(self.call_id, next(self._ivr_playbacks)),
-            log_prefix=self._log_prefix,
-        )
-        if fetch:
-            commands += [
-                c.FetchPaymentDetails(self.caller_id),
-                self._log("payment requested: recording paused, reading the amount"),
-            ]
-        else:
-            commands.append(self._log("payment requested through the API: recording paused"))
-        return commands
-
-    def payment_details(self, amount: str, order: str, now: dt.datetime) -> list[c.Command]:
-        leg = self.payment
-        if leg is None or leg.stage is not Stage.FETCHING:
-            return []
-        if not leg.accept(amount, order):
-            self.payment = None
-            return [
-                *self.resume(c.PauseEnd.PAYMENT, feedback=False),
-                self.feedback(False),
-                self._log(
-                    "payment refused: the call carries no valid amount (RECCONTROL_PAYMENT_AMOUNT"
-                    ") or order reference (RECCONTROL_PAYMENT_ORDER)",
-                    c.Level.WARNING,
-                ),
-            ]
-        today = now.astimezone(self.settings.timezone).date()
-        self.hold_music = True
-        return [
-            # The caller leaves the agent; the agent hears hold music, not the digits.
-            c.RemoveFromBridge(self.bridge_id, self.caller_id),
-            c.StartHoldMusic(self.bridge_id, leg.settings.hold_music_class),
-            *leg.enter_ivr(now, today),
-            self._log(f"caller in the payment IVR ({leg.amount} {leg.settings.currency})"),
-        ]
-
-    def on_payment(
-        self, message: m.Message, now: dt.datetime, refusal: Callable[[], str | None]
-    ) -> list[c.Command]:
-        """The payment's details, an API's request for it (``refusal`` says whether the
-        call may go to the IVR now), or its outcome."""
-        match message:
-            case m.PaymentDetails(amount=amount, order_reference=order):
-                return self.payment_details(amount, order, now)
-            case m.PaymentRequested(amount=amount, order_reference=order):
-                if refusal() is not None:
-                    return []
-                started = self.start_payment(now, None, fetch=False)
-                return started + self.payment_details(amount, order, now)
-            case m.PaymentDone(result=result):
-                return self.payment_done(result, now)
-        return []
-
-    def unanswered_payment(self, now: dt.datetime) -> list[c.Command]:
-        """The call is over and a payment sent got no answer: its outcome is unknown."""
-        leg = self.payment
-        if leg is None or leg.stage is not Stage.SUBMITTING:
-            return []
-        return leg.conclude("unknown", "", 0, "no answer before the end", now)
-
-    def payment_done(self, result: ChargeResult, now: dt.datetime) -> list[c.Command]:
-        return self.payment.charged(result, now) if self.payment is not None else []
-
-    def announce_outcome(self, *, caller_gone: bool, agent_gone: bool) -> list[c.Command]:
-        """Once the payment's outcome is known, the caller hears it and the agent gets a
-        beep. A caller already gone ends the payment here."""
-        leg = self.payment
-        if leg is None or leg.stage is not Stage.RESULT or leg.result_id:
-            return []
-        if caller_gone:
-            self.payment = None
-            return []
-        commands: list[c.Command] = [leg.announce_result()]
-        if not agent_gone:
-            commands.append(self.feedback(leg.status == APPROVED))
-        return commands
-
-    def back_with_agent(self) -> list[c.Command]:
-        """The caller heard the outcome and goes back to the agent."""
-        self.payment = None
-        return [
-            *self.stop_hold_music(),
-            c.AddToBridge(self.bridge_id, self.caller_id),
-            # Only once the caller is back with the agent does the recording resume (M1).
-            *self.resume(c.PauseEnd.PAYMENT, feedback=False),
-            self._log("caller back with the agent"),
-        ]
-
-    def abandon_payment(self, now: dt.datetime) -> list[c.Command]:
-        """The caller hung up during the payment."""
-        leg = self.payment
-        if leg is None:
-            return []
-        commands = leg.abandon(now)
-        # A payment already sent stays, to store the API's answer when it comes.
-        self.payment = leg if leg.stage is Stage.SUBMITTING else None
-        return commands
-
-    def stop_hold_music(self) -> list[c.Command]:
-        if not self.hold_music:
-            return []
-        self.hold_music = False
-        return [c.StopHoldMusic(self.bridge_id)]

@@ -79,9 +79,10 @@ def live_state(call: CallState) -> tuple[LiveState, str | None] | None:
         return LiveState.PRIVATE, None
     if call.payment is not None:
         return LiveState.PAYMENT, None
-    pause = call.rec.pause
-    if pause is not None:
-        return LiveState.PAUSED, pause.reason
+    held = call.talk.held
+    if held is not None:
+        # The agent's pause, whether or not a recording runs: as listening is refused.
+        return LiveState.PAUSED, held
     if call.rec.live:
         return LiveState.RECORDING, None
     return LiveState.TALKING, None

@@ -1,6 +1,7 @@
 """Live listening (S8) against the real Asterisk: a supervisor's phone (a Local channel
-that records what it hears) listens to a recorded call through the daemon's API; the
-agent's pause or private key cuts it at once. The audio is the evidence."""
+that records what it hears) listens to a call through the daemon's API; the agent's
+pause or private key cuts it at once, the pause key also on a call not recorded. The
+audio is the evidence."""
 
 from __future__ import annotations
 
@@ -156,3 +157,61 @@ async def test_s8_the_supervisor_hears_the_call_until_the_agent_pauses_or_goes_p
         ("rita", "live_listen", "refused"),
         ("anne", "live_listen", "ok"),
     ]
+
+
+async def unrecorded_call(flow: Flow) -> str:
+    """Waits until Alice talks on a call decided not sampled that may be listened to;
+    returns the call id."""
+
+    async def probe() -> str | None:
+        call_id = flow.daemon.calls.find_call(agent_id="alice")
+        if call_id is None or flow.daemon.calls.listen_refusal(call_id) is not None:
+            return None
+        summary = await flow.daemon.query(lambda s: s.call_summary(call_id))
+        decided = summary is not None and summary["decision"] is not None
+        return call_id if decided else None
+
+    return await eventually(probe, "an unrecorded call answered by alice")
+
+
+async def test_s8_the_pause_key_on_an_unrecorded_call_stops_the_listening(
+    site: SandboxSite,
+) -> None:
+    """S8: on a call not sampled, nothing is recorded and nothing paused, yet the
+    agent's pause key hangs up the supervisor's phone at once: nothing the agent says
+    after the key reaches it, and a new request is refused (409, ``paused``)."""
+    tag = f"lsu{secrets.token_hex(4)}"
+    services = {
+        "sales": service(site, target=f"Local/alice-waitkey-{tag}@sim-agent"),
+        "support": service(site),
+    }
+    access, tokens = listening_access(site, tag)
+    heard = site.instance.sounds_dir / f"heard-listener-{tag}.wav"
+    # A draw above the sampling rate (0.5): the call is not recorded.
+    async with running_flow(site, services=services, draws=[0.99], access=access) as flow:
+        caller = await flow.board.call("sales", "c-talk-90", CALLER_NUMBER)
+        call_id = await unrecorded_call(flow)
+        async with aiohttp.ClientSession() as http:
+            status, body = await listen(flow, http, tokens["anne"], "anne", call_id)
+            assert (status, body) == (202, {"call_id": call_id, "status": "dialling"})
+            await heard_for(heard, 3.0)
+            await flow.board.client.request(
+                "POST", "/asterisk/variable", {"variable": f"SIM_GO_{tag}", "value": "*2"}
+            )
+            await gone(flow, listener_leg(call_id, 1))
+            await gone(flow, snoop_channel(call_id, 1))
+            status, body = await listen(flow, http, tokens["anne"], "anne", call_id)
+            assert (status, body["error_id"], body["message"]) == (409, "listen-refused", "paused")
+        summary = await flow.daemon.query(lambda s: s.call_summary(call_id))
+        await flow.board.client.hangup(caller.id)
+        await until(lambda: flow.daemon.calls.active_calls == 0, "the call ended")
+
+    assert summary is not None and summary["decision"]["reason"] == "not_sampled"
+    assert summary["recordings"] == [] and summary["pauses"] == []
+    audio = read_wav(heard)
+    assert tone_seconds(audio, CALLER_VOICE) >= 2.0 and tone_seconds(audio, AGENT_VOICE) >= 2.0
+    leaked = tone_seconds(audio, MARKER)
+    cut = audio.duration - tone_spans(audio, AGENT_VOICE)[-1][1] - KEY_SECONDS
+    what = "live_listening_unrecorded_pause"
+    print(f"measured {what} marker_heard_s={leaked:.3f} cut_after_key_s={cut:.3f}")
+    assert leaked == 0.0

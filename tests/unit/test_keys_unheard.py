@@ -57,8 +57,9 @@ def test_r1_nothing_starts_again_and_keys_after_the_gap_work_as_usual() -> None:
     # Asterisk's answer to the cancel: no retry, whatever the call's state.
     ended = d.send(m.RecordingEnded(recording_name(d)))
     assert not of(ended, c.StartRecording)
-    # A pause key now has nothing to pause: the refused sound, as on any unrecorded call.
-    assert kinds(agent_keys(d, "*2", start=300)) == ["Play"]
+    # A pause key now has nothing to pause, as on any unrecorded call: no pause row, it
+    # only keeps live listeners out (S8).
+    assert kinds(agent_keys(d, "*2", start=300)) == ["Play", "Log"]
     # The agent may still ask for a recording after the gap (A4), as usual.
     assert kinds(agent_keys(d, "*1", start=400))[:2] == ["OpenRecording", "StartRecording"]
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import random
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.call import Call
 from controller.calls.ids import (
     is_leg_of,
     is_our_leg,
@@ -23,12 +25,14 @@ from controller.calls.ids import (
 )
 from controller.calls.listening import CHECK_SECONDS, CHECK_TIMER
 from controller.calls.live import RESYNC, LiveBoard, LiveState, TooManySubscribers, live_state
+from controller.calls.recording import PAUSE_TIMER
 from controller.policy import ListenFacts, ListenRefusal, listen_refusal
-from tests.factories import STAFF_INFORMED, make_agent
+from tests.factories import STAFF_INFORMED, make_agent, make_service
 from tests.unit.test_inbound_call import (
     AGENT_CHANNEL,
     CALLER,
     NOW,
+    SETTINGS,
     Driver,
     agent_keys,
     kinds,
@@ -153,6 +157,106 @@ def test_s8_the_card_key_stops_listening() -> None:
     listened(d)
     out = agent_keys(d, "*5")
     assert cut_first(out, c.PauseRecording)
+
+
+def unrecorded_listened() -> Driver:
+    """A call not sampled (nothing recorded, nothing to pause) being listened to."""
+    d = Driver(service=make_service(sampling_rate=0.001))
+    d.connect()
+    assert of(d.log, c.StartRecording) == []
+    d.send(m.ListenRequested("anne", PHONE))
+    assert d.call.listening.session is not None
+    return d
+
+
+@pytest.mark.parametrize("key", ["*2", "*5"], ids=["pause", "card"])
+def test_s8_the_pause_or_card_key_stops_listening_on_an_unrecorded_call(key: str) -> None:
+    """S8: the agent's pause or card key protects what follows from a listener even
+    when nothing is recorded: the snoop's cut goes first, no recording command, the agent
+    hears the key taken."""
+    d = unrecorded_listened()
+    out = agent_keys(d, key)
+    assert cut_first(out, None)
+    assert d.call.listening.session is None
+    assert of(out, c.PauseRecording) == [] and of(out, c.OpenPause) == []
+    assert [p.media for p in of(out, c.Play)] == ["sound:beep"]
+
+
+@pytest.mark.parametrize("key", ["*2", "*5"], ids=["pause", "card"])
+def test_s8_after_the_pause_key_on_an_unrecorded_call_listening_waits_for_resume(
+    key: str,
+) -> None:
+    """S8: a later request is refused as ``paused`` (nothing dialled, nothing snooped)
+    until the agent's resume key, then allowed again."""
+    d = unrecorded_listened()
+    agent_keys(d, key)
+    assert d.call.listen_refusal(NOW) == ListenRefusal.PAUSED
+    refused = d.send(m.ListenRequested("anne", PHONE))
+    assert kinds(refused) == ["Log"] and "refused: paused" in of(refused, c.Log)[0].message
+    # A second pause key changes nothing: still held, the refused sound.
+    again = agent_keys(d, "*2", start=150)
+    assert [p.media for p in of(again, c.Play)] == ["sound:beeperr"]
+    assert d.call.listen_refusal(NOW) == ListenRefusal.PAUSED
+    resumed = agent_keys(d, "*3", start=200)
+    assert [p.media for p in of(resumed, c.Play)] == ["sound:beep"]
+    assert d.call.listen_refusal(NOW) is None
+    assert of(d.send(m.ListenRequested("anne", PHONE)), c.Snoop) != []
+
+
+def test_s8_a_recording_started_after_the_pause_key_still_waits_for_resume() -> None:
+    """S8 with A4: the agent records the call for mediation after pausing an unrecorded
+    call; listeners stay out until the resume key, and the pause key now pauses the
+    recording."""
+    d = unrecorded_listened()
+    agent_keys(d, "*2")
+    agent_keys(d, "*1", start=150)
+    d.send(m.RecordingStarted(recording_name(d)))
+    assert d.call.listen_refusal(NOW) == ListenRefusal.PAUSED
+    agent_keys(d, "*3", start=200)
+    assert d.call.listen_refusal(NOW) is None
+    assert of(agent_keys(d, "*2", start=250), c.PauseRecording) != []
+    assert d.call.listen_refusal(NOW) == ListenRefusal.PAUSED
+
+
+def test_s8_a_recording_lost_during_the_pause_keeps_listeners_out_until_resume() -> None:
+    """S8: the pause's recording failed (its pause row closed with it): the agent's
+    pause still holds for listeners until the resume key."""
+    d = Driver()
+    d.connect()
+    name = recording_name(d)
+    d.send(m.RecordingStarted(name))
+    agent_keys(d, "*2")
+    d.send(m.RecordingEnded(name, failed=True, cause="disk full"))
+    assert d.call.rec.pause is None
+    assert d.call.listen_refusal(NOW) == ListenRefusal.PAUSED
+    agent_keys(d, "*3", start=200)
+    assert d.call.listen_refusal(NOW) is None
+
+
+def test_s8_r1_a_call_carried_on_while_paused_is_not_listened_to_until_resumed() -> None:
+    """S8 with R1: the pause open when the controller restarted still keeps listeners
+    out of the call carried on, until the agent's resume key."""
+    d = Driver()
+    d.connect()
+    d.send(m.RecordingStarted(recording_name(d)))
+    agent_keys(d, "*2")
+    call, _ = Call.resumed(d.call.snapshot(), settings=SETTINGS, rng=random.Random(2), now=NOW)
+    call.handle(m.ObjectionKnown(False), NOW)
+    assert call.listen_refusal(NOW) == ListenRefusal.PAUSED
+    for i, key in enumerate("*3"):
+        call.handle(m.Dtmf(AGENT_CHANNEL.id, key, 300 + i * 0.2), NOW)
+    assert call.listen_refusal(NOW) is None
+
+
+def test_s8_the_recorded_pause_ending_by_its_limit_lets_listeners_in_again() -> None:
+    """S8 follows the recording: once the pause's limit resumes it (A5), the call could
+    be recorded again, so it may be listened to."""
+    d = Driver()
+    d.connect()
+    d.send(m.RecordingStarted(recording_name(d)))
+    agent_keys(d, "*2")
+    d.send(m.TimerFired(PAUSE_TIMER))
+    assert d.call.listen_refusal(NOW) is None
 
 
 def test_s8_a_payment_stops_listening() -> None:
@@ -281,6 +385,17 @@ def test_s8_the_board_follows_the_call_state_by_state() -> None:
     assert live_state(d.call) == (LiveState.PRIVATE, None)
     d.send(m.ChannelGone(CALLER.id))
     assert live_state(d.call) is None
+
+
+def test_s8_the_board_shows_the_agents_pause_on_an_unrecorded_call() -> None:
+    """S8: paused on the board as for listening, though nothing is recorded; talking
+    again once the agent resumes."""
+    d = unrecorded_listened()
+    assert live_state(d.call) == (LiveState.TALKING, None)
+    agent_keys(d, "*2")
+    assert live_state(d.call) == (LiveState.PAUSED, "agent_key")
+    agent_keys(d, "*3", start=200)
+    assert live_state(d.call) == (LiveState.TALKING, None)
 
 
 def test_s8_the_board_publishes_changes_and_never_a_number() -> None:
