@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make demo DEMO_ARGS=--keep` (or ./dev demo --keep): the console stays up afterwards.
+DEMO_ARGS ?=
 demo: $(STAMP)
-	$(VENV)/bin/reccontrol demo
+	$(VENV)/bin/reccontrol demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check controller tests bench

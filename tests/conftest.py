@@ -32,8 +32,10 @@ LONGEST_FIRST = (
     "test_payments.py",
     "test_containers.py",
     "test_purge_kill.py",
+    # The authorisation matrix: some 280 cases in a browser, about four minutes.
+    "test_matrix.py",
 )
-REAL_TIME_DIRS = ("faults", "integration")
+REAL_TIME_DIRS = ("faults", "integration", "browser")
 # How long the worker's Asterisk has to answer ARI before a test takes it.
 _ANSWER_SECONDS = 10.0
 # The application the check opens an events websocket for: never one a test uses.

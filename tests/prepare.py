@@ -7,6 +7,9 @@ parallel suite, those builds take the CPU from the calls other workers are playi
 real time; built here first, every call in the suite meets a machine doing nothing else
 but the suite. ``make test`` runs this before pytest; the fixtures still build what is
 missing, so a single test file runs without it.
+
+It first checks that Debian's Chromium, which the console's browser tests drive, is
+installed (``./dev`` installs it), and says so before building anything.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 
 from controller.sandbox import Sandbox, SandboxError, default_root
 from tests import podman
+from tests.browser.chromium import ChromiumMissing, chromium_path
 from tests.integration.conftest import REPOSITORY
 
 
@@ -25,6 +29,12 @@ def suite_sandbox() -> Sandbox:
 
 
 def main() -> int:
+    # First, as it takes no time: without the browser, the console's tests cannot run.
+    try:
+        chromium_path()
+    except ChromiumMissing as exc:
+        print(f"tests.prepare: {exc}", file=sys.stderr)
+        return 1
     started = time.monotonic()
     try:
         suite_sandbox().ensure_built()

@@ -11,21 +11,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import logging
-import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import click
 
-from controller.commands.sampling import sampling_report
 from controller.config import load_config
 from controller.config.windows import DAY_NAMES
+from controller.demo.console import (
+    SignIn,
+    access_section,
+)
 from controller.demo.site import (
     RunningDaemon,
     SandboxSite,
@@ -34,8 +34,7 @@ from controller.demo.site import (
     free_port,
 )
 from controller.demo.sounds import write_speech, write_tones
-from controller.logs import setup_logging
-from controller.sandbox import Sandbox, SandboxInstance
+from controller.sandbox import SandboxInstance
 
 PROMPTS = {
     "announce": "Cet appel peut être enregistré pour la formation et la qualité. "
@@ -146,7 +145,13 @@ def _prompts(site: SandboxSite) -> dict[str, str]:
     return names
 
 
-def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[str, Any]:
+def demo_config(
+    site: SandboxSite,
+    payment_url: str,
+    ca_bundle: Path,
+    sign_ins: Sequence[SignIn] = (),
+    console_port: int | None = None,
+) -> dict[str, Any]:
     prompts = _prompts(site)
     paris = ZoneInfo("Europe/Paris")
     today = dt.datetime.now(paris).weekday()
@@ -213,6 +218,10 @@ def demo_config(site: SandboxSite, payment_url: str, ca_bundle: Path) -> dict[st
     agi = {"listen": f"127.0.0.1:{free_port()}"}
     data = site.config_data(services=services, agents=agents, payment=payment, agi=agi)
     data["legal"] = {**data.get("legal", {}), **DEMO_LEGAL}
+    # The console's persons (S1): a supervisor, a quality analyst and the DPO.
+    data["access"] = access_section(site.workdir / "access", sign_ins)
+    if console_port is not None:
+        data["web"]["port"] = console_port
     return data
 
 
@@ -234,30 +243,6 @@ DEMO_LEGAL = {
     },
     "transfers": [],
 }
-
-
-def inspection_pack(workdir: Path, start: dt.datetime, echo: Callable[[str], None]) -> None:
-    """D3: the inspection pack of the demo's period, then the check of its manifest."""
-    from controller.inspection import Period, make_pack, verify_pack
-    from controller.store import SqliteStore
-
-    config = load_config(workdir / "reccontrol.yaml")
-    now = dt.datetime.now(dt.UTC)
-    out = workdir / "inspection-pack"
-    store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
-    try:
-        summary = make_pack(config, store, Period(start, now), out, now, "fr")
-    finally:
-        store.close()
-    verdict = verify_pack(out, config.audit.checkpoint_key)
-    echo(
-        f"Inspection pack (reccontrol inspection-pack): {out}: {len(summary.files)} files, "
-        f"{summary.entries} access-log entries, {summary.receipts} deletion receipts, "
-        f"{summary.alerts} alerts, {summary.configs} configuration(s) in force; access log "
-        f"{'intact' if summary.log_ok else 'BROKEN'}; manifest "
-        + ("verified, signed with the audit key" if verdict.ok and verdict.signed else
-           "NOT verified: " + "; ".join(verdict.problems))
-    )
 
 
 async def _run_one(daemon: RunningDaemon, board: Switchboard, scenario: Scenario) -> dict[str, Any]:
@@ -298,19 +283,29 @@ async def _run_one(daemon: RunningDaemon, board: Switchboard, scenario: Scenario
     return calls[-1]
 
 
+WhileRunning = Callable[[RunningDaemon, list[dict[str, Any]]], Awaitable[None]]
+
+
 async def run_scenarios(
     instance: SandboxInstance,
     workdir: Path,
     echo: Callable[[str], None],
     scenarios: Sequence[Scenario] = SCENARIOS,
+    *,
+    sign_ins: Sequence[SignIn] = (),
+    console_port: int | None = None,
+    while_running: WhileRunning | None = None,
 ) -> list[dict[str, Any]]:
+    """Puts the scenarios' calls through the daemon; ``while_running``, if given, is
+    awaited with the daemon and the calls before the daemon stops."""
     from controller.demo.payment_api import PaymentApi, make_certificates
 
     site = SandboxSite(instance, workdir)
     site.prepare()
     api = PaymentApi(make_certificates(workdir / "payment-api-ca"))
     await api.start()
-    config = load_config(site.write_config(demo_config(site, api.url, api.certificates.ca)))
+    data = demo_config(site, api.url, api.certificates.ca, sign_ins, console_port)
+    config = load_config(site.write_config(data))
     draws = [s.draw for s in scenarios if s.draw is not None]
     daemon = RunningDaemon(config, rng=ScriptedRandom(draws))
     await daemon.start()
@@ -321,6 +316,8 @@ async def run_scenarios(
             for number, scenario in enumerate(scenarios, start=1):
                 echo(f"  call {number:>2}: {scenario.title} ...")
                 results.append(await _run_one(daemon, board, scenario))
+        if while_running is not None:
+            await while_running(daemon, results)
     finally:
         await daemon.stop()
         await api.stop()
@@ -377,37 +374,3 @@ def report(
             f"{number:>2}  {scenario.title:<48} {scenario.caller:<6} {path:<4} {outcome:<16} "
             f"{agent:<6} {decision:<40} {recording}"
         )
-
-
-def run_demo(workdir: Path, port: int, keep: bool) -> None:
-    echo = click.echo
-    box = Sandbox.from_environment()
-    echo("reccontrol demo: building or reusing the Asterisk sandbox ...")
-    box.ensure_built()
-    instance = box.up("demo", http_port=port)
-    echo(f"reccontrol demo: Asterisk up, ARI at {instance.ari_url}; site files in {workdir}")
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, mode=0o700)
-    log_file = (workdir / "reccontrol.log").open("a", encoding="utf-8")
-    setup_logging("INFO", stream=log_file)
-    logging.getLogger("reccontrol").info("demo starting")
-    started = dt.datetime.now(dt.UTC)
-    try:
-        results = asyncio.run(run_scenarios(instance, workdir, echo))
-        report(results, echo)
-        echo("")
-        echo("Sampling audit (reccontrol sampling-audit):")
-        for line in sampling_report(load_config(workdir / "reccontrol.yaml")):
-            echo(line)
-        echo("")
-        inspection_pack(workdir, started, echo)
-        echo(f"Recordings (vault, mode 0600): {workdir / 'vault'}")
-        echo(f"Store: {workdir / 'reccontrol.sqlite3'}   Daemon log: {workdir / 'reccontrol.log'}")
-        echo(f"ARI event log (digits and numbers redacted): {workdir / 'ari-events.jsonl'}")
-    finally:
-        log_file.close()
-        if keep:
-            echo(f"The sandbox stays up ('reccontrol sandbox down --name {instance.name}').")
-        else:
-            box.down(instance.name)

@@ -31,6 +31,7 @@ from controller.sandbox import SandboxInstance
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from controller.web.keys import CALLS, STORE, STREAM
+from controller.web.tls import server_context
 
 
 def free_port() -> int:
@@ -151,7 +152,14 @@ class RunningDaemon:
 
     async def start(self, within: float = 10.0) -> None:
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.web.host, self.config.web.port)
+        web_settings = self.config.web
+        site = web.TCPSite(
+            self._runner,
+            web_settings.host,
+            web_settings.port,
+            # HTTPS when web.tls names a certificate, as `reccontrol run` serves it.
+            ssl_context=server_context(web_settings),
+        )
         await site.start()
         deadline = time.monotonic() + within
         while self.app[STREAM].connections < 1:

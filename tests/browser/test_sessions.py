@@ -1,0 +1,137 @@
+"""The console's session in a real browser (S1): it ends once left unused for the
+configured idle time, and under ``web.tls`` its cookie only travels over HTTPS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from tests.browser.pages import CspWatch, session_cookie, sign_in
+from tests.browser.site import Account, ConsoleDaemon, running_console
+from tests.conftest import _SharedAsterisk
+
+IDLE_SECONDS = 2
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = folder / "console.crt", folder / "console.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def short_sessions(
+    _shared_asterisk: _SharedAsterisk,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    accounts: dict[str, Account],
+) -> Iterator[ConsoleDaemon]:
+    instance = _shared_asterisk.answering(request.node.nodeid)
+    workdir = tmp_path_factory.mktemp("idle")
+    web = {"session_idle_seconds": IDLE_SECONDS}
+    with running_console(instance, workdir, accounts, web=web) as console:
+        yield console
+
+
+@pytest.fixture(scope="module")
+def over_tls(
+    _shared_asterisk: _SharedAsterisk,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    accounts: dict[str, Account],
+) -> Iterator[ConsoleDaemon]:
+    instance = _shared_asterisk.answering(request.node.nodeid)
+    workdir = tmp_path_factory.mktemp("tls")
+    certificate, key = self_signed(workdir / "tls")
+    web = {"tls": {"certificate": str(certificate), "key": str(key)}}
+    with running_console(instance, workdir, accounts, web=web) as console:
+        yield console
+
+
+def test_s1_a_session_left_unused_past_the_idle_time_is_over(
+    short_sessions: ConsoleDaemon, accounts: dict[str, Account], page: Page
+) -> None:
+    """S1: signed in, then nothing for longer than ``web.session_idle_seconds``: the next
+    page sends the person back to the sign-in form (to come back where they were), and
+    the API answers 401 to the same cookie."""
+    console = short_sessions
+    sign_in(page, console.url, accounts["mleroy"])
+    assert page.goto(f"{console.url}/") is not None and page.url == f"{console.url}/"
+    last_use = time.monotonic()
+
+    # Waiting past the idle time is the point of the test: no condition to poll.
+    time.sleep(max(0.0, last_use + IDLE_SECONDS + 0.5 - time.monotonic()))
+    page.goto(f"{console.url}/")
+
+    back = urlsplit(page.url)
+    assert back.path == "/sign-in" and parse_qs(back.query) == {"next": ["/"]}
+    answer = page.context.request.get(f"{console.url}/api/me")
+    assert answer.status == 401 and answer.json()["error_id"] == "unauthenticated"
+
+
+def test_s1_under_tls_the_session_cookie_is_secure(
+    over_tls: ConsoleDaemon, accounts: dict[str, Account], browser: Browser
+) -> None:
+    """S1: with ``web.tls`` the console speaks HTTPS, and its session cookie is Secure
+    (as well as HttpOnly and SameSite=Strict); the answers ask browsers to keep to
+    HTTPS (HSTS)."""
+    console = over_tls
+    assert console.url.startswith("https://")
+    # The certificate is the test's own: the browser is told to accept it.
+    context: BrowserContext = browser.new_context(ignore_https_errors=True)
+    try:
+        csp = CspWatch.on(context)
+        page = context.new_page()
+        answer = sign_in(page, console.url, accounts["cdubois"])
+
+        assert answer.status == 303 and page.url == f"{console.url}/"
+        cookie = session_cookie(context)
+        assert cookie is not None
+        assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (
+            True,
+            True,
+            "Strict",
+        )
+        assert answer.header_value("strict-transport-security") is not None
+        csp.settle(page)
+        assert csp.violations == []
+    finally:
+        context.close()
