@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from controller.ari.models import CallerId, Channel
 from controller.calls import messages as m
 from controller.calls.call import Call
-from controller.calls.conversation import CallSettings
+from controller.calls.call_settings import CallSettings
 from controller.calls.inbound import inbound_cast
 from controller.calls.recording import RecState
 from controller.config.service_model import Campaign

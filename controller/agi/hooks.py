@@ -40,7 +40,7 @@ from controller.agi.session import AgiSession
 from controller.ami import AmiClient, AmiError
 from controller.calls import commands as c
 from controller.calls.agi_opening import OBJECTED, AgiOpening, Connected
-from controller.calls.conversation import CallSettings
+from controller.calls.call_settings import CallSettings
 from controller.clock import Clock
 from controller.config.model import Config
 from controller.records import OpenCall

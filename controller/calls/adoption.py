@@ -35,7 +35,7 @@ from controller.calls import commands as c
 from controller.calls.agi_opening import LeftRunning, after_restart
 from controller.calls.asterisk_view import AsteriskView
 from controller.calls.call import Call
-from controller.calls.conversation import CallSettings
+from controller.calls.call_settings import CallSettings
 from controller.calls.ids import (
     agent_leg,
     bridge_id,

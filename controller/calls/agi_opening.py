@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from controller.calls import commands as c
-from controller.calls.conversation import CallSettings, Conversation
+from controller.calls.call_settings import CallSettings
+from controller.calls.conversation import Conversation
 from controller.calls.deciding import decide_and_start
 from controller.calls.outbound import NUMBER
 from controller.calls.parties import Outcome

@@ -15,8 +15,8 @@ import random
 
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.call_settings import CallSettings
 from controller.calls.call_state import UNANSWERED
-from controller.calls.conversation import CallSettings
 from controller.calls.deciding import decide_and_start
 from controller.calls.ending import ENDING_TIMER, CallEnding
 from controller.calls.parties import OPENING, Next, Outcome, Phase, Step, hung_up

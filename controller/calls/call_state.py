@@ -9,7 +9,8 @@ import random
 
 from controller.ari.errors import AriUnavailable
 from controller.calls import commands as c
-from controller.calls.conversation import CallSettings, Conversation
+from controller.calls.call_settings import CallSettings
+from controller.calls.conversation import Conversation
 from controller.calls.ids import bridge_id
 from controller.calls.listening import Listening
 from controller.calls.parties import Cast, Leg, Outcome, Phase, View

@@ -13,11 +13,10 @@ import datetime as dt
 import itertools
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from controller.calls import commands as c
 from controller.calls.announcement import Announcement
+from controller.calls.call_settings import CallSettings
 from controller.calls.commands import PauseReason
 from controller.calls.ids import feedback_playback
 from controller.calls.keys import KeyMatcher
@@ -25,22 +24,9 @@ from controller.calls.payment import IVR_TIMER, PaymentLeg
 from controller.calls.payment_handoff import PaymentHandOff
 from controller.calls.recording import PAUSE_TIMER, RecordingControl
 from controller.config.model import Agent
-from controller.config.service_model import AgentKeys, PaymentSettings, Service
+from controller.config.service_model import Service
 from controller.policy import on_demand_refusal
 from controller.records import ConsentEvent
-
-
-@dataclass(frozen=True)
-class CallSettings:
-    """What every call needs from the configuration, besides its service."""
-
-    timezone: ZoneInfo
-    recording_format: str
-    agent_keys: AgentKeys = field(default_factory=AgentKeys)
-    payment: PaymentSettings | None = None
-    staff_informed: dt.date | None = None
-    """``legal.staff_representatives_informed``: nothing is recorded before that day,
-    and nothing at all without it (A8)."""
 
 
 class Conversation(PaymentHandOff):

@@ -11,18 +11,15 @@ import datetime as dt
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.call_settings import CallSettings
 from controller.calls.ids import ivr_playback
 from controller.calls.payment import PaymentLeg, Stage
 from controller.calls.recording import RecordingControl
 from controller.config.service_model import Service
 from controller.payments.charge import APPROVED, ChargeResult
-
-if TYPE_CHECKING:
-    from controller.calls.conversation import CallSettings
 
 
 class PaymentHandOff(ABC):

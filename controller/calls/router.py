@@ -44,8 +44,8 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.adoption import Adopted, LeftRunning, plan_call
 from controller.calls.call import Call
+from controller.calls.call_settings import CallSettings
 from controller.calls.context import CallContext as CallContext
-from controller.calls.conversation import CallSettings
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
 from controller.calls.gap import GapRecovery
 from controller.calls.ids import LISTENING_ARG, call_of, is_leg_of, is_our_leg, new_id

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls.call import Call
-from controller.calls.conversation import CallSettings
+from controller.calls.call_settings import CallSettings
 from controller.calls.inbound import inbound_cast
 from controller.calls.outbound import NUMBER, outbound_cast
 from controller.calls.parties import Phase

@@ -8,7 +8,8 @@ import datetime as dt
 import random
 
 from controller.calls import commands as c
-from controller.calls.conversation import CallSettings, Conversation
+from controller.calls.call_settings import CallSettings
+from controller.calls.conversation import Conversation
 from controller.calls.recording import RecordingControl
 from controller.config.service_model import PauseSettings
 from controller.payments.charge import ChargeResult

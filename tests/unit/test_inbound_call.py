@@ -15,7 +15,7 @@ from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.call import ENDING_TIMER, Call, Phase
-from controller.calls.conversation import CallSettings
+from controller.calls.call_settings import CallSettings
 from controller.calls.inbound import AGENT_TIMER, inbound_cast
 from controller.config.model import Agent
 from controller.config.service_model import PaymentPrompts, PaymentSettings, Service

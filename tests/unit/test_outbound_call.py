@@ -16,7 +16,7 @@ from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.call import Call, Phase
-from controller.calls.conversation import CallSettings
+from controller.calls.call_settings import CallSettings
 from controller.calls.outbound import CUSTOMER_TIMER, not_reached, outbound_cast
 from controller.calls.starting import outbound_call
 from controller.config import Config, load_config
