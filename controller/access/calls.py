@@ -180,17 +180,7 @@ def with_deadlines(view: dict[str, Any], service: str, rules: RetentionRules) ->
 
 def entry_view(entry: Entry) -> dict[str, Any]:
     """An access-log entry as the DPO reads it (the hashes are for ``audit verify``)."""
-    return {
-        "seq": entry.seq,
-        "at": entry.at,
-        "actor": entry.actor,
-        "role": entry.role,
-        "action": entry.action,
-        "target": entry.target,
-        "purpose": entry.purpose,
-        "result": entry.result,
-        "details": dict(entry.details),
-    }
+    return {key: value for key, value in entry.content().items() if key != "prev_hash"}
 
 
 @dataclass(frozen=True)

@@ -106,20 +106,7 @@ def sampling_table(config: Config, rows: Sequence[SamplingAudit]) -> list[str]:
 
 def entry_json(entry: Entry) -> dict[str, Any]:
     """An access-log entry as exported: every field its hash and MAC cover."""
-    return {
-        "seq": entry.seq,
-        "at": entry.at,
-        "actor": entry.actor,
-        "role": entry.role,
-        "action": entry.action,
-        "target": entry.target,
-        "purpose": entry.purpose,
-        "result": entry.result,
-        "details": dict(entry.details),
-        "prev_hash": entry.prev_hash,
-        "hash": entry.hash,
-        "mac": entry.mac,
-    }
+    return entry.content() | {"hash": entry.hash, "mac": entry.mac}
 
 
 def json_lines(rows: Iterable[Mapping[str, Any]]) -> str:

@@ -12,12 +12,15 @@ Each test gets a fresh browser context: no cookie, session or cache of another t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from controller.clock import Clock
 from tests.browser.chromium import FLAGS, ChromiumMissing, chromium_path
 from tests.browser.pages import CspWatch
 from tests.browser.site import (
@@ -112,16 +115,34 @@ def accounts() -> dict[str, Account]:
     return make_accounts()
 
 
+StartConsole = Callable[..., AbstractContextManager[ConsoleDaemon]]
+
+
 @pytest.fixture(scope="module")
-def console(
+def start_console(
     _shared_asterisk: _SharedAsterisk,
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     accounts: dict[str, Account],
-) -> Iterator[ConsoleDaemon]:
-    """The daemon and its console on the worker's sandbox Asterisk, one per module."""
+) -> StartConsole:
+    """Starts a daemon with its console on the worker's sandbox Asterisk, for this module:
+    ``start(name, workdir=None, clock=None, **sections)``, ``sections`` going into its
+    config, in a folder of its own (``workdir``, or a new one named ``name``)."""
     instance = _shared_asterisk.answering(request.node.nodeid)
-    with running_console(instance, tmp_path_factory.mktemp("console"), accounts) as running:
+
+    def start(
+        name: str, workdir: Path | None = None, clock: Clock | None = None, **sections: Any
+    ) -> AbstractContextManager[ConsoleDaemon]:
+        folder = workdir if workdir is not None else tmp_path_factory.mktemp(name)
+        return running_console(instance, folder, accounts, clock, **sections)
+
+    return start
+
+
+@pytest.fixture(scope="module")
+def console(start_console: StartConsole) -> Iterator[ConsoleDaemon]:
+    """The daemon and its console on the worker's sandbox Asterisk, one per module."""
+    with start_console("console") as running:
         yield running
 
 

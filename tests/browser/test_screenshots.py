@@ -13,10 +13,10 @@ from playwright.sync_api import Browser, Page, ViewportSize
 
 from controller.clock import FixedClock
 from controller.web.keys import VAULT
+from tests.browser.conftest import StartConsole
 from tests.browser.pages import CspWatch, sign_in
 from tests.browser.seed import CALLS, NOW, seed, write_keys
-from tests.browser.site import Account, ConsoleDaemon, running_console
-from tests.conftest import _SharedAsterisk
+from tests.browser.site import Account, ConsoleDaemon
 from tests.integration.conftest import REPOSITORY
 
 SCREENSHOTS = REPOSITORY / "docs" / "screenshots"
@@ -57,15 +57,11 @@ SHOTS = (
 
 @pytest.fixture(scope="module")
 def seeded(
-    _shared_asterisk: _SharedAsterisk,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    accounts: dict[str, Account],
+    start_console: StartConsole, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleDaemon]:
-    instance = _shared_asterisk.answering(request.node.nodeid)
     workdir = tmp_path_factory.mktemp("screenshots") / "site"
     write_keys(workdir)
-    with running_console(instance, workdir, accounts, FixedClock(NOW)) as console:
+    with start_console("screenshots", workdir, FixedClock(NOW)) as console:
         vault = console.daemon.app[VAULT]
         console.query(lambda store: seed(store, vault, console.config))
         yield console

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from tests.browser.conftest import StartConsole
 from tests.browser.pages import CspWatch, session_cookie, sign_in
-from tests.browser.site import Account, ConsoleDaemon, running_console
-from tests.conftest import _SharedAsterisk
+from tests.browser.site import Account, ConsoleDaemon
 
 IDLE_SECONDS = 2
 
@@ -58,31 +58,19 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def short_sessions(
-    _shared_asterisk: _SharedAsterisk,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    accounts: dict[str, Account],
-) -> Iterator[ConsoleDaemon]:
-    instance = _shared_asterisk.answering(request.node.nodeid)
-    workdir = tmp_path_factory.mktemp("idle")
-    web = {"session_idle_seconds": IDLE_SECONDS}
-    with running_console(instance, workdir, accounts, web=web) as console:
+def short_sessions(start_console: StartConsole) -> Iterator[ConsoleDaemon]:
+    with start_console("idle", web={"session_idle_seconds": IDLE_SECONDS}) as console:
         yield console
 
 
 @pytest.fixture(scope="module")
 def over_tls(
-    _shared_asterisk: _SharedAsterisk,
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    accounts: dict[str, Account],
+    start_console: StartConsole, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleDaemon]:
-    instance = _shared_asterisk.answering(request.node.nodeid)
     workdir = tmp_path_factory.mktemp("tls")
     certificate, key = self_signed(workdir / "tls")
     web = {"tls": {"certificate": str(certificate), "key": str(key)}}
-    with running_console(instance, workdir, accounts, web=web) as console:
+    with start_console("tls", workdir, web=web) as console:
         yield console
 
 
