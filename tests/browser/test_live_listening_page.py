@@ -18,9 +18,9 @@ from playwright.sync_api import Locator, Page, expect
 from controller.ari.errors import AriNotFound
 from controller.calls.ids import listener_leg, snoop_channel
 from tests.audio import read_wav, tone_seconds
+from tests.browser.conftest import StartConsole
 from tests.browser.pages import sign_in
-from tests.browser.site import Account, ConsoleDaemon, running_console
-from tests.conftest import _SharedAsterisk
+from tests.browser.site import Account, ConsoleDaemon
 from tests.integration.flow import AGENT_VOICE, CALLER_VOICE
 from tests.integration.listening import (
     MARKER,
@@ -58,21 +58,15 @@ class Listening:
 
 
 @pytest.fixture
-def listening(
-    _shared_asterisk: _SharedAsterisk,
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    accounts: dict[str, Account],
-) -> Iterator[Listening]:
+def listening(start_console: StartConsole, accounts: dict[str, Account]) -> Iterator[Listening]:
     """The console's daemon of this test: the supervisor of ``sales`` has a phone that
     records what it hears, and ``sales`` calls reach an agent who presses keys when the
     test says. A daemon per test: the agent's trigger stays set once pulled."""
     tag = f"lvb{secrets.token_hex(4)}"
     supervisor = dataclasses.replace(accounts[SUPERVISOR], phone=supervisor_phone(tag))
-    instance = _shared_asterisk.answering(request.node.nodeid)
-    people = accounts | {SUPERVISOR: supervisor}
+    persons = accounts | {SUPERVISOR: supervisor}
     targets = {"sales": agent_waiting_for_keys(tag)}
-    with running_console(instance, tmp_path / "console", people, targets=targets) as console:
+    with start_console(tag, persons=persons, targets=targets) as console:
         yield Listening(console, supervisor, tag)
 
 
