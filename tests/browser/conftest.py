@@ -126,15 +126,22 @@ def start_console(
     accounts: dict[str, Account],
 ) -> StartConsole:
     """Starts a daemon with its console on the worker's sandbox Asterisk, for this module:
-    ``start(name, workdir=None, clock=None, **sections)``, ``sections`` going into its
-    config, in a folder of its own (``workdir``, or a new one named ``name``)."""
+    ``start(name, workdir=None, clock=None, persons=None, **sections)``, ``sections``
+    going into its config (``targets`` too, as ``running_console`` has them), in a folder
+    of its own (``workdir``, or a new one named ``name``); ``persons``: the accounts it
+    knows, when not the module's."""
     instance = _shared_asterisk.answering(request.node.nodeid)
 
     def start(
-        name: str, workdir: Path | None = None, clock: Clock | None = None, **sections: Any
+        name: str,
+        workdir: Path | None = None,
+        clock: Clock | None = None,
+        persons: dict[str, Account] | None = None,
+        **sections: Any,
     ) -> AbstractContextManager[ConsoleDaemon]:
         folder = workdir if workdir is not None else tmp_path_factory.mktemp(name)
-        return running_console(instance, folder, accounts, clock, **sections)
+        known = accounts if persons is None else persons
+        return running_console(instance, folder, known, clock, **sections)
 
     return start
 

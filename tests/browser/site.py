@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +51,8 @@ class Account:
     services: tuple[str, ...]
     kind: Literal["password", "token"]
     secret: str
+    phone: str | None = None
+    """The phone a supervisor listens live on (``access.persons.<id>.phone``, S8)."""
 
     def in_scope(self, service_name: str) -> bool:
         return "*" in self.services or service_name in self.services
@@ -95,14 +97,27 @@ def access_section(folder: Path, accounts: dict[str, Account]) -> dict[str, Any]
             "services": list(account.services),
             key: str(path),
         }
+        if account.phone is not None:
+            persons[account.id]["phone"] = account.phone
     return {"persons": persons}
 
 
-def site_data(site: SandboxSite, accounts: dict[str, Account], **sections: Any) -> dict[str, Any]:
-    """The site's config. ``web`` in ``sections`` is merged into the default address
-    (a free port on the loopback); any other section replaces the default one."""
+def site_data(
+    site: SandboxSite,
+    accounts: dict[str, Account],
+    targets: dict[str, str] | None = None,
+    **sections: Any,
+) -> dict[str, Any]:
+    """The site's config. ``targets``: the agent a service's calls go to, by service
+    (``Local/alice-talk@sim-agent`` for the others). ``web`` in ``sections`` is merged
+    into the default address (a free port on the loopback); any other section replaces
+    the default one."""
     web = sections.pop("web", {})
-    services = {name: service(site) for name in SERVICES}
+    targets = targets or {}
+    services = {
+        name: service(site, target=targets[name]) if name in targets else service(site)
+        for name in SERVICES
+    }
     data = site.config_data(
         services=services,
         agents=standard_agents(),
@@ -123,13 +138,15 @@ class ConsoleDaemon:
         site: SandboxSite,
         accounts: dict[str, Account],
         clock: Clock | None = None,
+        targets: dict[str, str] | None = None,
         **sections: Any,
     ) -> None:
         self.site, self.accounts = site, accounts
         # Office hours by default, so the standard agents' calls are recorded.
         self.clock = clock or ShiftedClock(office_hours())
         site.prepare()
-        self.config = load_config(site.write_config(site_data(site, accounts, **sections)))
+        data = site_data(site, accounts, targets, **sections)
+        self.config = load_config(site.write_config(data))
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="console-daemon", daemon=True
@@ -145,6 +162,16 @@ class ConsoleDaemon:
     def run(self, coro: Coroutine[Any, Any, T], within: float = 120.0) -> T:
         """Runs ``coro`` on the daemon's loop and returns its result."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(within)
+
+    def on_asterisk(self, fn: Callable[[Switchboard], Awaitable[T]], within: float = 120.0) -> T:
+        """``fn(board)`` on the daemon's loop, with a switchboard of its own: places
+        calls and asks the sandbox Asterisk over ARI, as the integration tests do."""
+
+        async def switched() -> T:
+            async with aiohttp.ClientSession() as session:
+                return await fn(Switchboard(self.site.instance, session))
+
+        return self.run(switched(), within)
 
     def query(self, fn: Callable[[SqliteStore], T]) -> T:
         """``fn(store)`` on the daemon's store thread: the store as the daemon sees it."""
@@ -234,10 +261,12 @@ def running_console(
     workdir: Path,
     accounts: dict[str, Account],
     clock: Clock | None = None,
+    targets: dict[str, str] | None = None,
     **sections: Any,
 ) -> Iterator[ConsoleDaemon]:
-    """The daemon with the console, on ``instance``, with ``sections`` in its config."""
-    console = ConsoleDaemon(SandboxSite(instance, workdir), accounts, clock, **sections)
+    """The daemon with the console, on ``instance``, with ``sections`` in its config
+    (``targets``: as :func:`site_data` has them)."""
+    console = ConsoleDaemon(SandboxSite(instance, workdir), accounts, clock, targets, **sections)
     try:
         console.start()
         yield console

@@ -13,11 +13,10 @@ import aiohttp
 import pytest
 
 from controller.access.credentials import hash_token
-from controller.ari.errors import AriNotFound
 from controller.calls.ids import listener_leg, snoop_channel
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
-from tests.audio import read_wav, tone_seconds, tone_spans
+from tests.audio import read_wav, tone_seconds
 from tests.integration.flow import (
     AGENT_VOICE,
     CALLER_VOICE,
@@ -25,14 +24,19 @@ from tests.integration.flow import (
     running_flow,
     service,
 )
+from tests.integration.listening import (
+    MARKER,
+    agent_presses,
+    agent_waiting_for_keys,
+    cut_after_key,
+    gone,
+    heard_by,
+    heard_for,
+    supervisor_phone,
+)
 from tests.waiting import eventually, until
 
 CALLER_NUMBER = "+33611117777"
-MARKER = 2600.0
-"""What the agent hums once the key is pressed: the supervisor must never hear it."""
-KEY_SECONDS = 0.3
-"""A two-key sequence as the agent's script sends it: 100 ms, 100 ms apart."""
-WAV_HEADER, WAV_BYTES_PER_SECOND = 44, 16000
 
 
 def listening_access(
@@ -43,9 +47,9 @@ def listening_access(
     folder = site.workdir / "access"
     folder.mkdir(parents=True, exist_ok=True)
     people = {
-        "anne": ("supervisor", ["sales"], f"Local/{tag}@sim-listener"),
+        "anne": ("supervisor", ["sales"], supervisor_phone(tag)),
         "quentin": ("quality", ["sales"], None),
-        "rita": ("supervisor", [other], f"Local/{tag}x@sim-listener"),
+        "rita": ("supervisor", [other], supervisor_phone(f"{tag}x")),
     }
     persons: dict[str, Any] = {}
     tokens: dict[str, str] = {}
@@ -66,27 +70,6 @@ async def listen(
     headers = {"Authorization": f"Bearer {token}", "X-Reccontrol-Person": person}
     async with http.post(url, json={"purpose": "coaching a new agent"}, headers=headers) as r:
         return r.status, await r.json()
-
-
-async def gone(flow: Flow, channel_id: str) -> None:
-    async def probe() -> bool | None:
-        try:
-            await flow.board.client.get_channel(channel_id)
-        except AriNotFound:
-            return True
-        return None
-
-    await eventually(probe, f"channel {channel_id} hung up")
-
-
-async def heard_for(path: Path, seconds: float) -> None:
-    """Waits until the supervisor's phone has recorded ``seconds`` of what it hears."""
-
-    async def probe() -> bool | None:
-        ok = path.exists() and path.stat().st_size >= WAV_HEADER + seconds * WAV_BYTES_PER_SECOND
-        return True if ok else None
-
-    await eventually(probe, f"{seconds} s heard by the supervisor's phone")
 
 
 async def recorded_call(flow: Flow) -> str:
@@ -117,11 +100,11 @@ async def test_s8_the_supervisor_hears_the_call_until_the_agent_pauses_or_goes_p
     as for a call that does not exist) are refused."""
     tag = f"lst{secrets.token_hex(4)}"
     services = {
-        "sales": service(site, target=f"Local/alice-waitkey-{tag}@sim-agent"),
+        "sales": service(site, target=agent_waiting_for_keys(tag)),
         "support": service(site),
     }
     access, tokens = listening_access(site, tag)
-    heard = site.instance.sounds_dir / f"heard-listener-{tag}.wav"
+    heard = heard_by(site.instance, tag)
     async with running_flow(site, services=services, draws=[0.0], access=access) as flow:
         caller = await flow.board.call("sales", "c-talk-90", CALLER_NUMBER)
         call_id = await recorded_call(flow)
@@ -132,11 +115,9 @@ async def test_s8_the_supervisor_hears_the_call_until_the_agent_pauses_or_goes_p
             status, body = await listen(flow, http, tokens["anne"], "anne", call_id)
             assert (status, body) == (202, {"call_id": call_id, "status": "dialling"})
         await heard_for(heard, 3.0)
-        await flow.board.client.request(
-            "POST", "/asterisk/variable", {"variable": f"SIM_GO_{tag}", "value": key}
-        )
-        await gone(flow, listener_leg(call_id, 1))
-        await gone(flow, snoop_channel(call_id, 1))
+        await agent_presses(flow.board.client, tag, key)
+        await gone(flow.board.client, listener_leg(call_id, 1))
+        await gone(flow.board.client, snoop_channel(call_id, 1))
         assert flow.daemon.calls.listener(call_id) is None
         await flow.board.client.hangup(caller.id)
         # A private call leaves no row to wait for (A2): its end is the daemon's.
@@ -146,9 +127,7 @@ async def test_s8_the_supervisor_hears_the_call_until_the_agent_pauses_or_goes_p
     audio = read_wav(heard)
     assert tone_seconds(audio, CALLER_VOICE) >= 2.0 and tone_seconds(audio, AGENT_VOICE) >= 2.0
     leaked = tone_seconds(audio, MARKER)
-    # The key press starts where the agent's voice ends; what follows it in the file is
-    # the key itself and the time the snoop took to go.
-    cut = audio.duration - tone_spans(audio, AGENT_VOICE)[-1][1] - KEY_SECONDS
+    cut = cut_after_key(audio)
     print(f"measured live_listening_{key} marker_heard_s={leaked:.3f} cut_after_key_s={cut:.3f}")
     assert leaked == 0.0
     listens = [(e.actor, e.action, e.result) for e in entries if e.action == "live_listen"]
@@ -182,11 +161,11 @@ async def test_s8_the_pause_key_on_an_unrecorded_call_stops_the_listening(
     after the key reaches it, and a new request is refused (409, ``paused``)."""
     tag = f"lsu{secrets.token_hex(4)}"
     services = {
-        "sales": service(site, target=f"Local/alice-waitkey-{tag}@sim-agent"),
+        "sales": service(site, target=agent_waiting_for_keys(tag)),
         "support": service(site),
     }
     access, tokens = listening_access(site, tag)
-    heard = site.instance.sounds_dir / f"heard-listener-{tag}.wav"
+    heard = heard_by(site.instance, tag)
     # A draw above the sampling rate (0.5): the call is not recorded.
     async with running_flow(site, services=services, draws=[0.99], access=access) as flow:
         caller = await flow.board.call("sales", "c-talk-90", CALLER_NUMBER)
@@ -195,11 +174,9 @@ async def test_s8_the_pause_key_on_an_unrecorded_call_stops_the_listening(
             status, body = await listen(flow, http, tokens["anne"], "anne", call_id)
             assert (status, body) == (202, {"call_id": call_id, "status": "dialling"})
             await heard_for(heard, 3.0)
-            await flow.board.client.request(
-                "POST", "/asterisk/variable", {"variable": f"SIM_GO_{tag}", "value": "*2"}
-            )
-            await gone(flow, listener_leg(call_id, 1))
-            await gone(flow, snoop_channel(call_id, 1))
+            await agent_presses(flow.board.client, tag, "*2")
+            await gone(flow.board.client, listener_leg(call_id, 1))
+            await gone(flow.board.client, snoop_channel(call_id, 1))
             status, body = await listen(flow, http, tokens["anne"], "anne", call_id)
             assert (status, body["error_id"], body["message"]) == (409, "listen-refused", "paused")
         summary = await flow.daemon.query(lambda s: s.call_summary(call_id))
@@ -211,7 +188,7 @@ async def test_s8_the_pause_key_on_an_unrecorded_call_stops_the_listening(
     audio = read_wav(heard)
     assert tone_seconds(audio, CALLER_VOICE) >= 2.0 and tone_seconds(audio, AGENT_VOICE) >= 2.0
     leaked = tone_seconds(audio, MARKER)
-    cut = audio.duration - tone_spans(audio, AGENT_VOICE)[-1][1] - KEY_SECONDS
+    cut = cut_after_key(audio)
     what = "live_listening_unrecorded_pause"
     print(f"measured {what} marker_heard_s={leaked:.3f} cut_after_key_s={cut:.3f}")
     assert leaked == 0.0
