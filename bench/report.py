@@ -63,7 +63,8 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
         "1. Protective-key reaction: DTMF frame read -> 204 of POST /recordings/live/{name}/pause"
     )
     if reaction is None:
-        lines += ["  skipped (no Asterisk: --no-asterisk)", ""]
+        why = "--console" if meta.get("console_only") else "no Asterisk: --no-asterisk"
+        lines += [f"  skipped ({why})", ""]
     else:
         lines.append(
             f"   {reaction['calls']} call(s) each, {reaction['cycles']} pause/resume cycles "
@@ -132,6 +133,11 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
     lines += _flood_lines(results.get("agi_flood"))
     lines += _agi_key_lines(results.get("agi_keys"))
 
+    if meta.get("console_only"):
+        lines += _console_lines(results.get("console"))
+        if previous is not None:
+            lines += _comparison(results, previous)
+        return "\n".join(lines)
     lines.append(
         "2. Hot path, no I/O: ns per operation (tight loop: median and min of the repeats; "
         "after idle: one run after 200 ms asleep, median)"
@@ -187,10 +193,54 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
     if "live" in memory:
         lines.append(f"  daemon process RSS, idle: {_kb(memory['live']['rss_idle_bytes'])}")
     lines.append("")
+    lines += _console_lines(results.get("console"))
 
     if previous is not None:
         lines += _comparison(results, previous)
     return "\n".join(lines)
+
+
+CONSOLE_REQUESTS = {
+    "calls_first_page": "GET /api/calls, first page of 50",
+    "calls_by_agent": "GET /api/calls?agent=, one agent of 20",
+    "calls_by_reason": "GET /api/calls?reason=, 2% of calls",
+    "calls_deep_page": "GET /api/calls?after=, 100 pages in",
+    "call_page": "GET /api/calls/{id}",
+    "report_30_days": "GET /api/report, 30 days",
+    "metrics": "GET /metrics",
+    "readyz": "GET /readyz",
+}
+
+
+def _console_lines(console: dict[str, Any] | None) -> list[str]:
+    """4: the web console on a large store, through the daemon's application."""
+    if console is None:
+        return []
+    lines = [
+        f"4. Web console: daemon's application (fake ARI) on {console['calls']} generated "
+        f"calls (written in {_fmt(console['generation_seconds'], 1)} s), a token person's "
+        f"requests over loopback; {console['requests']} requests each, milliseconds",
+    ]
+    rows = []
+    for key, label in CONSOLE_REQUESTS.items():
+        s = console["requests_ms"][key]
+        rows.append([label, str(s["n"]), _fmt(s["median"]), _fmt(s["p95"]), _fmt(s["max"])])
+    audio = console["audio"]
+    for key, label in (
+        ("wall_ms", f"GET /api/recordings/{{id}}/audio, {audio['bytes'] / 2**20:.0f} MiB WAV"),
+        ("range_mib_ms", "the same, Range: 1 MiB near the end (206)"),
+    ):
+        s = audio[key]
+        rows.append([label, str(s["n"]), _fmt(s["median"]), _fmt(s["p95"]), _fmt(s["max"])])
+    lines += _table(["", "n", "median", "p95", "max"], rows)
+    growth = audio["rss_growth_mib"]
+    lines.append(
+        f"  streaming: {_fmt(audio['mib_per_s'], 1)} MiB/s (median); process peak RSS above "
+        f"its RSS before: median {_fmt(growth['median'])} MiB, max {_fmt(growth['max'])} MiB"
+        + ("" if audio["peak_reset"] else " (peak could not be reset: lifetime peak)")
+    )
+    lines.append("")
+    return lines
 
 
 AGI_MODES = {
@@ -327,6 +377,12 @@ def key_figures(results: dict[str, Any]) -> dict[str, float]:
         figures[f"{name} (ns)"] = cost["median_ns"]
         if cost.get("after_idle_ns"):
             figures[f"{name}, after idle (ns)"] = cost["after_idle_ns"]
+    console = results.get("console")
+    if console:
+        for key in CONSOLE_REQUESTS:
+            figures[f"console {key} median (ms)"] = console["requests_ms"][key]["median"]
+        figures["console audio stream median (ms)"] = console["audio"]["wall_ms"]["median"]
+        figures["console audio peak RSS growth (MiB)"] = console["audio"]["rss_growth_mib"]["max"]
     for view, m in results["memory"].items():
         if m.get("per_call_bytes") is not None:
             figures[f"memory {view} heap/call (B)"] = m["per_call_bytes"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import agiflood, agikeys, hotpath, memory, reaction
+from bench import agiflood, agikeys, console, hotpath, memory, reaction
 from bench.asterisk import bench_instance
 from bench.reaction import progress
 from bench.report import BUDGET_MS, render
@@ -73,6 +73,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip what needs the sandbox Asterisk (root): reaction time, live memory",
     )
     parser.add_argument(
+        "--console",
+        action="store_true",
+        help="the web console section alone (no Asterisk needed)",
+    )
+    parser.add_argument(
+        "--console-calls",
+        type=int,
+        help="generated calls in the console's store (default 100000, quick 10000)",
+    )
+    parser.add_argument(
+        "--console-requests",
+        type=int,
+        help="requests timed per console figure (default 50, quick 20)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=RESULTS,
@@ -83,8 +98,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.cycles = args.cycles or (6 if args.quick else 16)
     if not 1 <= args.cycles <= reaction.max_cycles():
         parser.error(f"--cycles must be between 1 and {reaction.max_cycles()}")
+    args.console_calls = args.console_calls or (10_000 if args.quick else 100_000)
+    args.console_requests = args.console_requests or (20 if args.quick else 50)
     if min(args.calls, args.concurrent, args.live_calls) < 1:
         parser.error("--calls, --concurrent and --live-calls must be at least 1")
+    # The deep page is 200 pages of 50 in: the store must hold more calls than that.
+    if args.console_calls < console.MIN_CALLS or args.console_requests < 1:
+        parser.error(
+            f"--console-calls must be at least {console.MIN_CALLS}, "
+            "--console-requests at least 1"
+        )
     return args
 
 
@@ -239,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             "cycles": args.cycles,
             "concurrent": args.concurrent,
             "live_calls": args.live_calls,
+            "console_only": args.console,
             "loadavg_start": _loadavg(),
         },
         "reaction": None,
@@ -246,14 +270,24 @@ def main(argv: list[str] | None = None) -> int:
         "agi_flood": None,
         "hot_path": {},
         "memory": {},
+        "console": None,
     }
-    progress("hot path")
-    for cost in hotpath.measure(args.quick):
-        results["hot_path"][cost.name] = cost.as_dict()
-    progress(f"memory: {args.concurrent} calls in the state machines and the call manager")
-    results["memory"]["machine"] = memory.machine_footprint(args.concurrent).as_dict()
-    results["memory"]["manager"] = asyncio.run(memory.manager_footprint(args.concurrent)).as_dict()
-    if not args.no_asterisk:
+    if not args.console:
+        progress("hot path")
+        for cost in hotpath.measure(args.quick):
+            results["hot_path"][cost.name] = cost.as_dict()
+        progress(f"memory: {args.concurrent} calls in the state machines and the call manager")
+        results["memory"]["machine"] = memory.machine_footprint(args.concurrent).as_dict()
+        manager = asyncio.run(memory.manager_footprint(args.concurrent))
+        results["memory"]["manager"] = manager.as_dict()
+    progress(
+        f"web console: {args.console_calls} generated calls, "
+        f"{args.console_requests} requests per figure"
+    )
+    results["console"] = asyncio.run(
+        console.measure(args.console_calls, args.console_requests)
+    )
+    if not (args.no_asterisk or args.console):
         try:
             with (
                 tempfile.TemporaryDirectory(prefix="reccontrol-bench-") as folder,
