@@ -1,4 +1,5 @@
-"""Benchmarks: protective-key reaction time on a real Asterisk, hot-path costs, memory.
+"""Benchmarks: protective-key reaction time on a real Asterisk, hot-path costs, memory,
+the web console on a large store.
 
 Speed and memory goals are checked here, not in timed tests. Every figure is a median
 (with p95 and max) or a ratio of two figures measured in the same run, so that runs on

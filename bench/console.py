@@ -158,17 +158,19 @@ class BatchedStore(SqliteStore):
                 self._batched = False
 
 
-def write_template(store: BatchedStore, config: Config, calls: Sequence[GeneratedCall]) -> None:
+def write_template(
+    store: BatchedStore, config: Config, calls: Sequence[GeneratedCall], audio_path: str
+) -> None:
     """The calls as the call flow writes them: the call, its decision, a recording for
-    the sampled ones, its end; in one transaction."""
+    the sampled ones (its file at ``audio_path``), its end; in one transaction."""
     key = config.privacy.caller_hmac_key
     with store.batch():
         for call in calls:
-            _write_call(store, config, call, caller_hash(key, call.number))
+            _write_call(store, config, call, caller_hash(key, call.number), audio_path)
 
 
 def _write_call(
-    store: SqliteStore, config: Config, call: GeneratedCall, hashed: str | None
+    store: SqliteStore, config: Config, call: GeneratedCall, hashed: str | None, audio_path: str
 ) -> None:
     start = call.started_at
     end = start + dt.timedelta(seconds=call.seconds)
@@ -182,7 +184,7 @@ def _write_call(
                  call.agent)
     )  # fmt: skip
     if sampled:
-        # The row only: the listing and the call's page read rows, never the file.
+        # The listing and the call's page read rows, never the file: all share one.
         recording_id = call.call_id + "r"
         retention = config.services[call.service].retention_days
         store.open_recording(
@@ -190,7 +192,7 @@ def _write_call(
         )
         store.finish_recording(
             recording_id,
-            str(config.recordings.vault_dir / f"{call.call_id}.wav"),
+            audio_path,
             float(call.seconds),
             "0" * 64,
             end,
@@ -257,11 +259,13 @@ def copy_template(store: SqliteStore, template: int, total: int, step: dt.timede
             db.conn.executemany(insert, batch)
 
 
-def write_calls(store: BatchedStore, config: Config, total: int, now: dt.datetime) -> str:
+def write_calls(
+    store: BatchedStore, config: Config, total: int, now: dt.datetime, audio_path: str
+) -> str:
     """``total`` calls: :data:`TEMPLATE` written by the store's methods, the rest copied
     from them. Returns the id of the call halfway down the listing."""
     template = [generated_call(i, total, now) for i in range(min(TEMPLATE, total))]
-    write_template(store, config, template)
+    write_template(store, config, template, audio_path)
     step = dt.timedelta(days=SPREAD_DAYS) / total
     copy_template(store, len(template), total, step)
     middle = total // 2
@@ -304,16 +308,9 @@ def build_site(root: Path, ari_url: str, calls: int, recording_mib: int) -> Site
         write_site(root, data), environ={**ENV, "RECCONTROL_ARI_PASSWORD": PASSWORD}
     )
     now = dt.datetime.now(dt.UTC)
-    started = time.perf_counter()
-    store = BatchedStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
-    # SqliteStore.open builds the class it is called on.
-    assert isinstance(store, BatchedStore)
-    try:
-        middle = write_calls(store, config, calls, now)
-    finally:
-        store.close()
-    seconds = time.perf_counter() - started
-    # The recording streamed: a real file adopted into the vault, as the call flow does.
+    # Real files adopted into the vault, as the call flow does: the recording streamed,
+    # and a short one every generated recording's row names, so that the daemon's
+    # scheduled purge finds no file missing and changes nothing while the bench runs.
     store, vault = open_site(config)
     try:
         audio = large_wav(recording_mib)
@@ -321,8 +318,20 @@ def build_site(root: Path, ari_url: str, calls: int, recording_mib: int) -> Site
             store, vault, config, service="sales", created_at=now - dt.timedelta(hours=1),
             audio=audio,
         )  # fmt: skip
+        _, short_id = add_recording(store, vault, config, service="sales", created_at=now)
+        shared = store.db.execute("SELECT path FROM recordings WHERE id = ?", [short_id])
+        shared_path = str(shared.fetchone()[0])
     finally:
         store.close()
+    started = time.perf_counter()
+    store = BatchedStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+    # SqliteStore.open builds the class it is called on.
+    assert isinstance(store, BatchedStore)
+    try:
+        middle = write_calls(store, config, calls, now, shared_path)
+    finally:
+        store.close()
+    seconds = time.perf_counter() - started
 
     def person(pid: str) -> dict[str, str]:
         token = (root / "access" / f"{pid}.token").read_text().strip()

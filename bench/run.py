@@ -32,7 +32,10 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Reaction time on a real Asterisk, hot-path costs and memory per call.",
+        description=(
+            "Reaction time on a real Asterisk, hot-path costs, memory per call and the "
+            "web console on a large store."
+        ),
     )
     parser.add_argument("--quick", action="store_true", help="a short run (fewer calls and keys)")
     parser.add_argument(
