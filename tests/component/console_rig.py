@@ -16,7 +16,7 @@ from controller.audit.chain import Entry
 from controller.config import Config, load_config
 from controller.daemon import build_app
 from controller.store import SqliteStore
-from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
+from tests.component.fake_ari import PASSWORD, FakeAri, ari_section
 from tests.sites import ENV, site_config, write_site
 
 Client = TestClient[web.Request, web.Application]
@@ -75,12 +75,7 @@ async def console_rig(
     ari = TestServer(fake.make_app())
     await ari.start_server()
     data = site_config(tmp_path)
-    data["ari"] = {
-        "url": str(ari.make_url("")).rstrip("/"),
-        "username": USERNAME,
-        "password_env": "RECCONTROL_ARI_PASSWORD",
-        "reconnect": {"initial_delay": 0.01, "max_delay": 0.1},
-    }
+    data["ari"] = ari_section(str(ari.make_url("")).rstrip("/"))
     if change is not None:
         change(data)
     config = load_config(

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from controller.config import Config, load_config
 from controller.daemon import build_app
-from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
+from tests.component.fake_ari import PASSWORD, FakeAri, ari_section
 from tests.sites import ENV, site_config, write_site
 from tests.waiting import eventually
 
@@ -82,12 +82,7 @@ async def running(
     ari = TestServer(fake.make_app())
     await ari.start_server()
     data = site_config(root)
-    data["ari"] = {
-        "url": str(ari.make_url("")).rstrip("/"),
-        "username": USERNAME,
-        "password_env": "RECCONTROL_ARI_PASSWORD",
-        "reconnect": {"initial_delay": 0.01, "max_delay": 0.1},
-    }
+    data["ari"] = ari_section(str(ari.make_url("")).rstrip("/"))
     data["web"] |= web_extra or {}
     data["audit"] |= audit_extra or {}
     env = {**ENV, "RECCONTROL_ARI_PASSWORD": PASSWORD, **(environ or {})}

@@ -16,6 +16,17 @@ USERNAME = "reccontrol"
 PASSWORD = "pa55-Fake-ARI-w0rd"
 
 
+def ari_section(url: str) -> dict[str, Any]:
+    """The site's ``ari`` section for a fake ARI at ``url``: its user, the password from
+    the environment (``RECCONTROL_ARI_PASSWORD``), and reconnects fast enough for tests."""
+    return {
+        "url": url,
+        "username": USERNAME,
+        "password_env": "RECCONTROL_ARI_PASSWORD",
+        "reconnect": {"initial_delay": 0.01, "max_delay": 0.1},
+    }
+
+
 @dataclass
 class Seen:
     method: str

@@ -21,7 +21,7 @@ from controller.cli import cli
 from controller.config import Config, load_config
 from controller.daemon import build_app
 from controller.store import SqliteStore
-from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
+from tests.component.fake_ari import PASSWORD, FakeAri, ari_section
 from tests.sites import ENV, old_log_entry, site_config, write_site
 from tests.tamper import attacker, rechain
 from tests.waiting import eventually
@@ -45,12 +45,7 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[Path, Config, Path]]:
     witness.parent.mkdir()
     data = site_config(tmp_path)
     data["audit"] |= {"witness_file": str(witness), "witness_interval_seconds": 3600}
-    data["ari"] = {
-        "url": str(ari.make_url("")).rstrip("/"),
-        "username": USERNAME,
-        "password_env": "RECCONTROL_ARI_PASSWORD",
-        "reconnect": {"initial_delay": 0.01, "max_delay": 0.1},
-    }
+    data["ari"] = ari_section(str(ari.make_url("")).rstrip("/"))
     path = write_site(tmp_path, data)
     config = load_config(path, environ={**ENV, "RECCONTROL_ARI_PASSWORD": PASSWORD})
     yield path, config, witness

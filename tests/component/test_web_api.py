@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from controller.config import Config, load_config
 from controller.daemon import build_app
 from controller.store import SqliteStore
-from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
+from tests.component.fake_ari import PASSWORD, FakeAri, ari_section
 from tests.sites import ENV, site_config, write_site
 from tests.waiting import eventually
 
@@ -46,12 +46,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
     ari = TestServer(fake.make_app())
     await ari.start_server()
     data = site_config(tmp_path)
-    data["ari"] = {
-        "url": str(ari.make_url("")).rstrip("/"),
-        "username": USERNAME,
-        "password_env": "RECCONTROL_ARI_PASSWORD",
-        "reconnect": {"initial_delay": 0.01, "max_delay": 0.1},
-    }
+    data["ari"] = ari_section(str(ari.make_url("")).rstrip("/"))
     prompts = {
         name: f"reccontrol/fr/pay-{name}"
         for name in ("number", "expiry", "cvv", "invalid", "approved", "declined", "unavailable")

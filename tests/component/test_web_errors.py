@@ -20,7 +20,7 @@ from controller import daemon as daemon_module
 from controller.config import load_config
 from controller.daemon import build_app
 from controller.logs import LogFormat, setup_logging
-from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
+from tests.component.fake_ari import PASSWORD, FakeAri, ari_section
 from tests.logstate import logging_restored
 from tests.sites import ENV, site_config, write_site
 
@@ -36,12 +36,7 @@ async def client(tmp_path: Path) -> AsyncIterator[TestClient[web.Request, web.Ap
     ari = TestServer(fake.make_app())
     await ari.start_server()
     data = site_config(tmp_path)
-    data["ari"] = {
-        "url": str(ari.make_url("")).rstrip("/"),
-        "username": USERNAME,
-        "password_env": "RECCONTROL_ARI_PASSWORD",
-        "reconnect": {"initial_delay": 0.01, "max_delay": 0.1},
-    }
+    data["ari"] = ari_section(str(ari.make_url("")).rstrip("/"))
     config = load_config(
         write_site(tmp_path, data), environ={**ENV, "RECCONTROL_ARI_PASSWORD": PASSWORD}
     )

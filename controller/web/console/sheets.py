@@ -111,16 +111,7 @@ async def new_sheet(request: web.Request, person: Person) -> web.StreamResponse:
 
 
 async def create_sheet(request: web.Request, person: Person) -> web.StreamResponse:
-    criteria = request.app[CONFIG].sheets.criteria
-    form: MultiDictProxy[Any] = await request.post()
-    given = from_form(form, criteria, _purpose(form), editing=False)
-    if isinstance(given, str):
-        return _bad_form(request, given)
-    try:
-        sheet = await _create(person, request, request.match_info["id"], given)
-    except Refusal as exc:
-        return refusal_page(request, exc)
-    return _sheet_page(request, person, sheet, given.purpose, None)
+    return await _write_from_form(request, person, editing=False)
 
 
 async def read_sheet(request: web.Request, person: Person) -> web.StreamResponse:
@@ -138,13 +129,22 @@ async def read_sheet(request: web.Request, person: Person) -> web.StreamResponse
 
 
 async def edit_sheet(request: web.Request, person: Person) -> web.StreamResponse:
+    return await _write_from_form(request, person, editing=True)
+
+
+async def _write_from_form(
+    request: web.Request, person: Person, *, editing: bool
+) -> web.StreamResponse:
+    """A sheet's form posted: a new sheet on the call ``{id}``, or an edit of the sheet
+    ``{id}``; then the sheet's page."""
     criteria = request.app[CONFIG].sheets.criteria
     form: MultiDictProxy[Any] = await request.post()
-    given = from_form(form, criteria, _purpose(form), editing=True)
+    given = from_form(form, criteria, _purpose(form), editing=editing)
     if isinstance(given, str):
         return _bad_form(request, given)
+    write = _edit if editing else _create
     try:
-        sheet = await _edit(person, request, request.match_info["id"], given)
+        sheet = await write(person, request, request.match_info["id"], given)
     except Refusal as exc:
         return refusal_page(request, exc)
     return _sheet_page(request, person, sheet, given.purpose, None)
