@@ -46,7 +46,7 @@ from controller.records import Decision
 from controller.store import SqliteStore
 from controller.store.records import CallStart
 from controller.store.timestamps import from_text, to_text
-from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri
+from tests.component.fake_ari import PASSWORD, FakeAri, ari_section
 from tests.sites import ENV, add_recording, open_site, site_config, write_site
 
 MIB = 1024 * 1024
@@ -298,7 +298,7 @@ class Site:
 
 def build_site(root: Path, ari_url: str, calls: int, recording_mib: int) -> Site:
     data = site_config(root)
-    data["ari"] = {"url": ari_url, "username": USERNAME, "password_env": "RECCONTROL_ARI_PASSWORD"}
+    data["ari"] = ari_section(ari_url)
     windows = [{"days": "daily", "from": "00:00", "to": "24:00"}]
     data["agents"] = {
         agent: {"name": agent.capitalize(), "endpoints": [f"PJSIP/{agent}"], "windows": windows}
