@@ -44,7 +44,7 @@ import numpy as np
 import pytest
 
 from controller.ari import AriClient
-from controller.ari.errors import AriError, AriNotFound
+from controller.ari.errors import AriError
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.demo.site import SandboxSite, Switchboard
 from controller.sandbox import SandboxInstance
@@ -53,6 +53,7 @@ from tests.faults.daemon import DaemonProcess
 from tests.faults.invariants import Invariants
 from tests.faults.site import direct_client, fault_config, invariants
 from tests.integration.flow import AGENT_VOICE, ANNOUNCEMENT_SECONDS, CALLER_VOICE
+from tests.integration.listening import gone
 from tests.integration.test_payments import CARD, CVV, EXPIRY, payment_section
 from tests.sip.media import Part, Silence, duration_ms, keys, tone
 from tests.sip.sipp import Switchboard as SipPhones
@@ -232,17 +233,6 @@ async def recording_runs(run: Killing, seconds: float = 2.0) -> None:
         return await asyncio.to_thread(probe_files)
 
     await eventually(probe, "the call's recording runs")
-
-
-async def gone(client: AriClient, channel_id: str) -> None:
-    async def probe() -> bool | None:
-        try:
-            await client.get_channel(channel_id)
-        except AriNotFound:
-            return True
-        return None
-
-    await eventually(probe, f"channel {channel_id} ends")
 
 
 async def reached_fallback(client: AriClient, channel_id: str) -> None:

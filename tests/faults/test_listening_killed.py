@@ -15,7 +15,8 @@ from controller.calls.ids import listener_leg, listening_bridge, listening_of, s
 from controller.config import load_config
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
-from tests.faults.test_daemon_killed_calls import gone, killing, recording_runs
+from tests.faults.test_daemon_killed_calls import killing, recording_runs
+from tests.integration.listening import gone
 from tests.integration.test_live_listening import listening_access
 from tests.waiting import eventually
 

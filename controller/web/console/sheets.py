@@ -152,17 +152,7 @@ async def _write_from_form(
 
 # -- JSON -------------------------------------------------------------------------------
 async def api_create(request: web.Request, person: Person) -> web.StreamResponse:
-    body = await json_object(request)
-    if isinstance(body, web.Response):
-        return body
-    given = from_json(body, editing=False)
-    if isinstance(given, str):
-        return error(400, "invalid-field", given)
-    try:
-        sheet = await _create(person, request, request.match_info["id"], given)
-    except Refusal as exc:
-        return access_answer(exc, "call")
-    return web.json_response(sheet_json(sheet, None), status=201)
+    return await _write_from_json(request, person, editing=False)
 
 
 async def api_read(request: web.Request, person: Person) -> web.StreamResponse:
@@ -176,17 +166,26 @@ async def api_read(request: web.Request, person: Person) -> web.StreamResponse:
 
 
 async def api_edit(request: web.Request, person: Person) -> web.StreamResponse:
+    return await _write_from_json(request, person, editing=True)
+
+
+async def _write_from_json(
+    request: web.Request, person: Person, *, editing: bool
+) -> web.StreamResponse:
+    """A sheet's JSON: a new sheet on the call ``{id}`` (201), or an edit of the sheet
+    ``{id}``; answered with the sheet."""
     body = await json_object(request)
     if isinstance(body, web.Response):
         return body
-    given = from_json(body, editing=True)
+    given = from_json(body, editing=editing)
     if isinstance(given, str):
         return error(400, "invalid-field", given)
+    write = _edit if editing else _create
     try:
-        sheet = await _edit(person, request, request.match_info["id"], given)
+        sheet = await write(person, request, request.match_info["id"], given)
     except Refusal as exc:
-        return access_answer(exc, "sheet")
-    return web.json_response(sheet_json(sheet, None))
+        return access_answer(exc, "sheet" if editing else "call")
+    return web.json_response(sheet_json(sheet, None), status=200 if editing else 201)
 
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
