@@ -20,7 +20,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 COOKIE = "reccontrol_session"
 SESSION_LIMIT = 10_000
@@ -34,9 +34,6 @@ class Session:
     last_seen: float
     language: str | None = None
     """The language the person chose on the page; None: the browser's, or the site's."""
-    grants: dict[str, float] = field(default_factory=dict)
-    """What the person was allowed once for a short while (a recording listened to with a
-    stated purpose), by key, until a monotonic time: see the pages that grant them."""
 
     def csrf_ok(self, presented: str | None) -> bool:
         return presented is not None and hmac.compare_digest(presented, self.csrf)
@@ -83,18 +80,6 @@ class Sessions:
     def close(self, session_id: str | None) -> None:
         if session_id:
             self._by_id.pop(session_id, None)
-
-    def grant(self, session: Session, key: str, seconds: float) -> None:
-        session.grants[key] = self._clock() + seconds
-
-    def granted(self, session: Session, key: str) -> bool:
-        until = session.grants.get(key)
-        if until is None:
-            return False
-        if self._clock() > until:
-            del session.grants[key]
-            return False
-        return True
 
     def __len__(self) -> int:
         return len(self._by_id)
