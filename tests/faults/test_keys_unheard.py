@@ -24,7 +24,16 @@ from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
 from tests.audio import read_wav
 from tests.faults.cut_rig import CutRig, cut_rig
-from tests.waiting import eventually
+from tests.waiting import eventually, until
+
+
+async def some_audio(site: SandboxSite, started: RecordingStarted) -> None:
+    """Waits until Asterisk has written half a second of the recording (8 kHz, 16 bits)."""
+    recording = started.recording
+    path = site.instance.recording_dir / f"{recording.name}.{recording.format}"
+    await until(
+        lambda: path.exists() and path.stat().st_size > 44 + 8000, "half a second recorded", 30.0
+    )
 
 CALLER_NUMBER = "+33611117777"
 RESYNC_LIMIT = 5.0
@@ -86,7 +95,10 @@ async def test_r1_a2_keys_pressed_during_an_ari_cut_discard_the_recording(
         assert call_id in rig.daemon.calls.router.calls
         # Keys pressed after the link is back work as usual: *1 records for mediation.
         await rig.press("*1")
-        await rig.next_of(RecordingStarted)
+        mediation = await rig.next_of(RecordingStarted)
+        # Some audio in it before the hang-up: a file with none is rightly dropped as
+        # unusable (seen on a loaded machine when the caller hung up at once).
+        await some_audio(site, mediation)
         await rig.client.hangup(caller)
         (call,) = await rig.daemon.wait_for_calls(1)
         await rig.checks.hold_within(5.0)
