@@ -17,6 +17,7 @@ from controller.demo.console import (
     make_sign_ins,
     until_stopped,
 )
+from tests.integration.conftest import free_port
 
 
 def test_s1_s5_the_demo_writes_hashes_only_and_prints_each_password_once(
@@ -39,8 +40,9 @@ def test_s1_s5_the_demo_writes_hashes_only_and_prints_each_password_once(
         source = CredentialSource("password", "file", str(path), "access")
         assert check(source, Password(sign_in.password), {})
         assert not check(source, Password(sign_in.password + "x"), {})
-    lines = console_lines("http://127.0.0.1:8090", sign_ins)
-    assert lines[0].startswith("The console: http://127.0.0.1:8090/sign-in ")
+    url = f"http://127.0.0.1:{free_port()}"
+    lines = console_lines(url, sign_ins)
+    assert lines[0].startswith(f"The console: {url}/sign-in ")
     assert [sum(s.password in line for line in lines) for s in sign_ins] == [1, 1, 1]
 
 
