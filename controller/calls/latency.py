@@ -1,5 +1,5 @@
 """A latency histogram kept in memory: bucket counts, a sum and a count, as Prometheus
-histograms are read (R3). Constant memory and a few nanoseconds per observation, so it
+histograms are read (R4). Constant memory and a few nanoseconds per observation, so it
 sits on the protective keys' path without slowing it."""
 
 from __future__ import annotations

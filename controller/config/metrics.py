@@ -1,4 +1,4 @@
-"""``web.metrics``: who may scrape ``/metrics`` (R3).
+"""``web.metrics``: who may scrape ``/metrics`` (R4).
 
 The figures say how many calls run and how they end, so they are not for anyone who
 reaches the port: by default only this machine's loopback may scrape. A site whose

@@ -108,7 +108,7 @@ LOOPBACK_NETWORKS: tuple[IPv4Network | IPv6Network, ...] = (
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    """``web.metrics``: who may scrape ``/metrics`` (R3). A scrape must come from an
+    """``web.metrics``: who may scrape ``/metrics`` (R4). A scrape must come from an
     address in ``allow`` and, when a token is set, carry it as Bearer."""
 
     allow: tuple[IPv4Network | IPv6Network, ...] = LOOPBACK_NETWORKS

@@ -1,4 +1,4 @@
-"""What one store wrote since it was opened, counted in memory for /metrics (R3).
+"""What one store wrote since it was opened, counted in memory for /metrics (R4).
 
 Counted by the store's own methods once their transaction committed, so both paths a
 call can take (ARI and FastAGI) count alike, and nothing is counted for a write that

@@ -1,4 +1,4 @@
-"""A real write to the store, for /readyz (R3): does the database take a write now?
+"""A real write to the store, for /readyz (R4): does the database take a write now?
 
 ``BEGIN IMMEDIATE`` then ``ROLLBACK`` is not enough: in WAL mode a database opened
 read-only, or on a file system remounted read-only, still grants the write lock, and

@@ -1,5 +1,5 @@
 """``GET /healthz`` (liveness) and ``GET /readyz`` (readiness), for monitoring and
-orchestrators (R3).
+orchestrators (R4).
 
 - ``/healthz`` answers 200 ``ok`` whenever the process answers: the answer is written on
   the event loop, so a loop that runs is what it proves. It never depends on Asterisk or

@@ -1,4 +1,4 @@
-"""``GET /metrics``: the daemon's figures in Prometheus text format (R3).
+"""``GET /metrics``: the daemon's figures in Prometheus text format (R4).
 
 One :class:`CollectorRegistry` per application, never the library's global one: a test
 process runs several daemons, and each must show its own figures. Nothing is counted

@@ -1,4 +1,4 @@
-"""The routes for monitoring (R3): ``/healthz`` and ``/readyz`` (:mod:`.health`),
+"""The routes for monitoring (R4): ``/healthz`` and ``/readyz`` (:mod:`.health`),
 ``/metrics`` (:mod:`.metrics`)."""
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ async def test_s7_deleted_key_start_and_bad_payment_request_do_not_rekey_the_log
     try:
         own = (path.parent / "access" / "cdubois.token").read_text().strip()
         health = await figures(client, own)
-        # Liveness: the daemon runs, and says what is wrong (R3).
+        # Liveness: the daemon runs, and says what is wrong (R4).
         assert health["http"] == 200 and health["status"] == "ok"
         assert "no signed key start" in str(health["access_log"])
         response = await client.post(

@@ -105,7 +105,7 @@ async def test_r2_the_daemon_serves_fastagi_until_sigterm(site: Site) -> None:
         }
         # Nobody answers on the AMI port: FastAGI serves all the same.
         assert health["ami_connected"] is False
-        # R3: /metrics tells the same of the FastAGI path, to a scraper on the loopback.
+        # R4: /metrics tells the same of the FastAGI path, to a scraper on the loopback.
         figures = await metrics(site)
         assert figures["reccontrol_agi_sessions_total"] == 2
         assert figures["reccontrol_agi_active"] == 0

@@ -1,4 +1,4 @@
-"""``GET /metrics`` (R3) on the real daemon application against a fake ARI: Prometheus
+"""``GET /metrics`` (R4) on the real daemon application against a fake ARI: Prometheus
 text format, every family present, each application with its own registry, and scrapes
 limited by address and token, a refusal carrying no figure."""
 
@@ -50,7 +50,7 @@ def value(families: dict[str, Metric], name: str, sample: str | None = None) -> 
     return float(found)
 
 
-async def test_r3_every_family_is_there_in_prometheus_text_format(tmp_path: Path) -> None:
+async def test_r4_every_family_is_there_in_prometheus_text_format(tmp_path: Path) -> None:
     witness = {"witness_file": str(tmp_path / "audit-head.log")}
     async with running(tmp_path, audit_extra=witness) as rig:
         await rig.ready()
@@ -69,7 +69,7 @@ async def test_r3_every_family_is_there_in_prometheus_text_format(tmp_path: Path
     assert families["reccontrol_calls_ended"].samples == []
 
 
-async def test_r3_each_daemon_shows_its_own_figures_and_reconnects_are_counted(
+async def test_r4_each_daemon_shows_its_own_figures_and_reconnects_are_counted(
     tmp_path: Path,
 ) -> None:
     """Two daemons in one process: one reconnects after its websocket drops, the other
@@ -89,7 +89,7 @@ async def test_r3_each_daemon_shows_its_own_figures_and_reconnects_are_counted(
     assert value(others, "reccontrol_ari_reconnects", "reccontrol_ari_reconnects_total") == 0
 
 
-async def test_r3_a_scrape_from_an_address_not_allowed_gets_403_and_no_figure(
+async def test_r4_a_scrape_from_an_address_not_allowed_gets_403_and_no_figure(
     tmp_path: Path,
 ) -> None:
     async with running(tmp_path, web_extra={"metrics": {"allow": ["192.0.2.0/24"]}}) as rig:
@@ -100,7 +100,7 @@ async def test_r3_a_scrape_from_an_address_not_allowed_gets_403_and_no_figure(
     assert "reccontrol_" not in body
 
 
-async def test_r3_with_a_token_a_scrape_without_it_gets_401_and_no_figure(
+async def test_r4_with_a_token_a_scrape_without_it_gets_401_and_no_figure(
     tmp_path: Path,
 ) -> None:
     extra = {"metrics": {"token_env": "RECCONTROL_METRICS_TOKEN"}}

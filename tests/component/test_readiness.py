@@ -1,4 +1,4 @@
-"""/healthz is liveness, /readyz readiness (R3), on the real daemon application against
+"""/healthz is liveness, /readyz readiness (R4), on the real daemon application against
 a fake ARI: ready only while the events websocket is connected now (not merely once
 since start) and the store takes a real write."""
 
@@ -16,10 +16,10 @@ def read_only(store: SqliteStore, on: bool) -> None:
     store.db.execute(f"PRAGMA query_only = {int(on)}")
 
 
-async def test_r3_websocket_down_now_is_not_ready_although_it_was_connected_before(
+async def test_r4_websocket_down_now_is_not_ready_although_it_was_connected_before(
     tmp_path: Path,
 ) -> None:
-    """R3: the daemon connected once, then Asterisk went away and refuses the events
+    """R4: the daemon connected once, then Asterisk went away and refuses the events
     websocket. /readyz answers 503 ``ari-disconnected`` (a past connection is not
     enough), /healthz still answers 200 (the process lives; restarting it would not bring
     Asterisk back) and tells a signed-in person ``ari_connected: false``. Asterisk back,
@@ -38,8 +38,8 @@ async def test_r3_websocket_down_now_is_not_ready_although_it_was_connected_befo
         assert (await rig.figures())["ari_connections"] == 2
 
 
-async def test_r3_a_store_that_refuses_writes_is_not_ready(tmp_path: Path) -> None:
-    """R3: the daemon's database stops taking writes (SQLite's query_only, as a file
+async def test_r4_a_store_that_refuses_writes_is_not_ready(tmp_path: Path) -> None:
+    """R4: the daemon's database stops taking writes (SQLite's query_only, as a file
     system remounted read-only answers): /readyz answers 503 ``store-read-only``, and
     200 again once it takes writes."""
     async with running(tmp_path) as rig:
@@ -53,8 +53,8 @@ async def test_r3_a_store_that_refuses_writes_is_not_ready(tmp_path: Path) -> No
         await rig.ready()
 
 
-async def test_r3_a_store_locked_by_another_process_is_not_ready(tmp_path: Path) -> None:
-    """R3: another process (an admin's sqlite3 shell, a stuck backup) holds the store's
+async def test_r4_a_store_locked_by_another_process_is_not_ready(tmp_path: Path) -> None:
+    """R4: another process (an admin's sqlite3 shell, a stuck backup) holds the store's
     write lock: /readyz answers 503 ``store-locked`` within its bound instead of waiting,
     and 200 once the lock is let go."""
     async with running(tmp_path) as rig:

@@ -1,4 +1,4 @@
-"""/metrics and /readyz against the real Asterisk (R3): a recorded call whose agent
+"""/metrics and /readyz against the real Asterisk (R4): a recorded call whose agent
 pauses with *2 moves the key → pause histogram, the calls, decisions and recordings
 counters; the daemon is ready while connected."""
 
@@ -44,7 +44,7 @@ def one(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-async def test_r3_a_paused_recorded_call_moves_the_histogram_and_the_counters(
+async def test_r4_a_paused_recorded_call_moves_the_histogram_and_the_counters(
     site: SandboxSite,
 ) -> None:
     services = {"sales": service(site, target="Local/alice-pause@sim-agent")}

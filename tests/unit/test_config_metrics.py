@@ -1,4 +1,4 @@
-"""``web.metrics`` (R3): who may scrape /metrics. Loopback only by default; addresses
+"""``web.metrics`` (R4): who may scrape /metrics. Loopback only by default; addresses
 and networks in ``allow``; a bearer token from the environment or a file, never the
 YAML; every bad value one problem naming its key path."""
 
@@ -23,14 +23,14 @@ def with_metrics(section: Any) -> dict[str, Any]:
     return mutate(lambda d: d.setdefault("web", {}).update(metrics=section))
 
 
-def test_r3_without_a_metrics_section_only_the_loopback_scrapes_and_no_token(
+def test_r4_without_a_metrics_section_only_the_loopback_scrapes_and_no_token(
     load: Loader,
 ) -> None:
     assert load(mutate(lambda d: None)).web.metrics == MetricsSettings()
     assert load(with_metrics({})).web.metrics == MetricsSettings(LOOPBACK_NETWORKS, None)
 
 
-def test_r3_allow_takes_addresses_and_networks(load: Loader) -> None:
+def test_r4_allow_takes_addresses_and_networks(load: Loader) -> None:
     metrics = load(with_metrics({"allow": ["10.0.0.5", "192.0.2.0/24", "2001:db8::/32"]}))
     assert metrics.web.metrics.allow == (
         ip_network("10.0.0.5/32"),
@@ -41,7 +41,7 @@ def test_r3_allow_takes_addresses_and_networks(load: Loader) -> None:
     assert single.allow == (ip_network("10.0.0.0/8"),)
 
 
-def test_r3_the_token_is_read_from_the_environment_or_a_file(
+def test_r4_the_token_is_read_from_the_environment_or_a_file(
     load: Loader, tmp_path: Path
 ) -> None:
     env = {**ENV, "SCRAPE_TOKEN": TOKEN}
@@ -68,7 +68,7 @@ def test_r3_the_token_is_read_from_the_environment_or_a_file(
         (["127.0.0.1"], "web.metrics", "mapping"),
     ],
 )
-def test_r3_a_bad_metrics_value_is_one_problem_naming_its_key_path(
+def test_r4_a_bad_metrics_value_is_one_problem_naming_its_key_path(
     load: Loader, section: Any, path: str, words: str
 ) -> None:
     env = {**ENV, "SHORT_TOKEN": "short"}
@@ -78,7 +78,7 @@ def test_r3_a_bad_metrics_value_is_one_problem_naming_its_key_path(
     assert TOKEN not in problem and "short" not in problem
 
 
-def test_r3_check_config_warns_where_the_address_alone_guards_the_metrics(
+def test_r4_check_config_warns_where_the_address_alone_guards_the_metrics(
     load: Loader, tmp_path: Path
 ) -> None:
     def web_warnings(web: dict[str, Any], env: dict[str, str] | None = None) -> list[str]:

@@ -1,4 +1,4 @@
-"""The figures /metrics reads (R3): what the store counts of its own writes, the key →
+"""The figures /metrics reads (R4): what the store counts of its own writes, the key →
 pause histogram's buckets, and who may scrape."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tests.sites import add_call, add_recording, load_site, open_site, write_sit
 NOW = dt.datetime(2026, 3, 2, 10, 0, tzinfo=dt.UTC)
 
 
-def test_r3_the_store_counts_the_decisions_call_ends_and_recordings_it_wrote(
+def test_r4_the_store_counts_the_decisions_call_ends_and_recordings_it_wrote(
     tmp_path: Path,
 ) -> None:
     config = load_site(write_site(tmp_path))
@@ -54,7 +54,7 @@ def test_r3_the_store_counts_the_decisions_call_ends_and_recordings_it_wrote(
     assert figures.recordings == {"stored": 1, "discarded": 1}
 
 
-def test_r3_key_to_pause_buckets_are_cumulative_and_a_bound_holds_its_own_value() -> None:
+def test_r4_key_to_pause_buckets_are_cumulative_and_a_bound_holds_its_own_value() -> None:
     tally = LatencyHistogram((0.01, 0.1))
     for seconds in (0.004, 0.01, 0.05, 3.0):
         tally.observe(seconds)
@@ -86,7 +86,7 @@ TOKEN = "scrape-token-0123456789"
         ("192.0.2.7", f"Bearer {TOKEN}", MetricsSettings(token=Secret(TOKEN)), ADDRESS_REFUSED),
     ],
 )
-def test_r3_a_scrape_needs_an_allowed_address_and_the_token_when_one_is_set(
+def test_r4_a_scrape_needs_an_allowed_address_and_the_token_when_one_is_set(
     remote: str | None, authorization: str, settings: MetricsSettings, refused: str | None
 ) -> None:
     refusal = scrape_refusal(remote, authorization, settings)
@@ -95,7 +95,7 @@ def test_r3_a_scrape_needs_an_allowed_address_and_the_token_when_one_is_set(
         assert refusal.status == (403 if refused == ADDRESS_REFUSED else 401)
 
 
-async def test_r3_a_flood_of_readiness_requests_makes_one_store_write_per_second() -> None:
+async def test_r4_a_flood_of_readiness_requests_makes_one_store_write_per_second() -> None:
     """/readyz answers anyone who reaches the port; its store probe is a committed
     write queued with the calls' own. However many ask at once or in a row, the store
     is probed once per second at most."""

@@ -285,8 +285,8 @@ async def test_scheduler_runs_off_the_loop_and_stops() -> None:
     assert scheduler.runs >= 3 and loop_thread not in seen
 
 
-async def test_r3_scheduled_purges_that_raise_or_end_with_errors_are_counted() -> None:
-    """R3: /metrics shows purge failures; one that raises does not stop the schedule."""
+async def test_r4_scheduled_purges_that_raise_or_end_with_errors_are_counted() -> None:
+    """R4: /metrics shows purge failures; one that raises does not stop the schedule."""
     import threading
 
     outcomes = iter(["raise", "errors", "ok"])
