@@ -187,6 +187,10 @@ class Service:
     exemption: Exemption | None = None
     no_agent_sound: str = "sorry"
     pause: PauseSettings = field(default_factory=PauseSettings)
+    hold: Literal["pause", "record"] = "pause"
+    """What an agent's hold does to the recording (A9): ``pause`` pauses it like the
+    pause key, in ``pause.mode``, until the call is taken back; ``record`` keeps it
+    running. Either way the caller hears music on hold, which is never recorded."""
     payments: bool = False
     """Whether agents of this service may send callers to the payment IVR."""
     outbound: Outbound | None = None

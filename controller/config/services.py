@@ -1,4 +1,4 @@
-"""The ``services`` sections (P1, P2, P5, T1, C1-C3, A5), the ``proportionality``
+"""The ``services`` sections (P1, P2, P5, T1, C1-C3, A5, A9), the ``proportionality``
 section (P5) and the ``payment`` section (M1, M2)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import ssl
 import stat
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Literal
 
 from controller.config.reader import Node, Secrets
 from controller.config.service_model import (
@@ -119,6 +120,7 @@ def service(
             "retention_days",
             "no_agent_sound",
             "pause",
+            "hold",
             "payments",
             "outbound",
         ),
@@ -227,6 +229,7 @@ def service(
         exemption=exemption,
         no_agent_sound=node["no_agent_sound"].sound("sorry"),
         pause=pause_settings(node["pause"]),
+        hold=hold_setting(node["hold"]),
         payments=node["payments"].boolean(False),
         outbound=outbound(name, node["outbound"]),
     )
@@ -262,6 +265,12 @@ def outbound(service_name: str, node: Node) -> Outbound | None:
         ),
         ring_timeout=node["ring_timeout"].integer(30, minimum=5, maximum=300),
     )
+
+
+def hold_setting(node: Node) -> Literal["pause", "record"]:
+    """A9: what an agent's hold does to the recording; ``pause`` when absent."""
+    hold = node.string("pause", choices=("pause", "record"))
+    return "record" if hold == "record" else "pause"
 
 
 def pause_settings(node: Node) -> PauseSettings:
