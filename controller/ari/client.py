@@ -253,6 +253,12 @@ class AriClient:
     async def stop_bridge_moh(self, bridge_id: str) -> None:
         await self.request("DELETE", f"/bridges/{_enc(bridge_id)}/moh")
 
+    async def start_channel_moh(self, channel_id: str, moh_class: str | None = None) -> None:
+        await self.request("POST", f"/channels/{_enc(channel_id)}/moh", {"mohClass": moh_class})
+
+    async def stop_channel_moh(self, channel_id: str) -> None:
+        await self.request("DELETE", f"/channels/{_enc(channel_id)}/moh")
+
     async def remove_channel(self, bridge_id: str, channel_id: str) -> None:
         await self.request(
             "POST", f"/bridges/{_enc(bridge_id)}/removeChannel", {"channel": channel_id}

@@ -72,6 +72,18 @@ class ChannelVarset(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelHold(Event):
+    """``ChannelHold`` (``held``) or ``ChannelUnhold``: the channel's phone put the call on
+    hold (a SIP re-INVITE ``sendonly`` or ``inactive``) or took it back. In a bridge of
+    the application Asterisk plays no music for it: that is left to the application."""
+
+    channel: Channel
+    held: bool
+    music_class: str = ""
+    """The class the phone's endpoint suggests (``moh_suggest``); may be empty."""
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelEnteredBridge(Event):
     bridge: Bridge
     channel: Channel
@@ -201,6 +213,13 @@ def parse_event(data: dict[str, Any], received: float) -> Event:
                     channel=Channel.parse(channel) if isinstance(channel, dict) else None,
                     variable=_s(data, "variable"),
                     value=_s(data, "value"),
+                )
+            case "ChannelHold" | "ChannelUnhold":
+                return ChannelHold(
+                    **base,
+                    channel=Channel.parse(data.get("channel")),
+                    held=kind == "ChannelHold",
+                    music_class=_s(data, "musicclass"),
                 )
             case "ChannelEnteredBridge":
                 return ChannelEnteredBridge(

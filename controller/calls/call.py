@@ -64,7 +64,11 @@ class Call(CallEnding):
             refusal = self.listen_refusal(now)
             why = refusal.value if refusal is not None else None
             return self.listening.start(message.person_id, message.phone, why)
-        return self._still_listened(self._handle(message, now), now)
+        return self._still_listened(self._held(self._handle(message, now), now), now)
+
+    def _held(self, commands: list[c.Command], now: dt.datetime) -> list[c.Command]:
+        """A9: whatever the message did, a hold in force keeps its music and pause."""
+        return commands + self.hold.keep(now, with_caller=self._with_caller)
 
     def _still_listened(self, commands: list[c.Command], now: dt.datetime) -> list[c.Command]:
         """S8: the listening stops at once when the call turns private, paused or
@@ -108,6 +112,8 @@ class Call(CallEnding):
                 return []
             case m.PaymentDetails() | m.PaymentRequested() | m.PaymentDone():
                 return self._after_leg(self.talk.on_payment(message, now, self.payment_refusal))
+            case m.Hold() if self.phase is Phase.CONNECTED:
+                return self.hold.changed(message, now, with_caller=self._with_caller)
             case m.ChannelGone(channel_id=channel_id, cause=cause, lost=lost, unseen=unseen):
                 return self._channel_gone(channel_id, cause, lost, unseen, now)
             case m.RecordingStarted(name=name):
@@ -244,8 +250,15 @@ class Call(CallEnding):
     # -- payment (M1) ----------------------------------------------------------------
     def payment_refusal(self) -> str | None:
         """Why the announced party cannot go to the payment IVR now, or None."""
+        if self.hold.held:
+            return "the agent has the call on hold"
         with_agent = self.phase is Phase.CONNECTED and not self.caller.gone
         return self.talk.payment_refusal(caller_with_agent=with_agent)
+
+    @property
+    def _with_caller(self) -> bool:
+        """The caller is in the bridge with the agent: bridged, not gone, not paying."""
+        return self.phase is Phase.CONNECTED and not self.caller.gone and self.payment is None
 
     def _after_leg(self, commands: list[c.Command]) -> list[c.Command]:
         """The payment's outcome, once known, to the caller; a caller gone ends it."""
@@ -338,7 +351,8 @@ class Call(CallEnding):
         ]
 
     def _timer(self, name: str, now: dt.datetime) -> list[c.Command]:
-        ours = self.talk.timer(name, now)
+        ours = self.hold.outlasted(name)
+        ours = self.talk.timer(name, now) if ours is None else ours
         if ours is not None:
             return self._after_leg(ours)
         if self.dial_unconfirmed and self.phase is Phase.DIALING:

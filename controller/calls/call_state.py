@@ -11,6 +11,7 @@ from controller.ari.errors import AriUnavailable
 from controller.calls import commands as c
 from controller.calls.call_settings import CallSettings
 from controller.calls.conversation import Conversation
+from controller.calls.hold import AgentHold
 from controller.calls.ids import bridge_id
 from controller.calls.listening import Listening
 from controller.calls.parties import Cast, Leg, Outcome, Phase, View
@@ -80,6 +81,10 @@ class CallState:
             log_prefix=prefix,
         )
         self.talk.meet(agent)
+        self.hold = AgentHold(
+            mode=service.hold, talk=self.talk, caller_id=cast.caller.id,
+            agent_channel_id=cast.agent.id, log_prefix=prefix,
+        )  # fmt: skip
         self.listening = Listening(
             call_id=call_id, agent_channel_id=cast.agent.id, log_prefix=prefix
         )

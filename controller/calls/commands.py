@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
+from controller.calls.pauses import PauseEnd as PauseEnd
+from controller.calls.pauses import PauseReason as PauseReason
 from controller.payments.charge import ChargeRequest
 from controller.records import CallStart, ConsentEvent, Decision, PaymentRecord
 
@@ -38,26 +40,6 @@ class AlertKind(StrEnum):
     CALL_CARRIED_ON = "call_carried_on"
     """A restarted controller carried the call on."""
     PAYMENT_REDIRECT = "payment_redirect"
-
-
-class PauseReason(StrEnum):
-    AGENT_KEY = "agent_key"
-    CARD = "card"
-    PAYMENT_IVR = "payment_ivr"
-    RESTART = "restart"
-    """Found paused in Asterisk after a restart, with no pause stored."""
-
-
-class PauseEnd(StrEnum):
-    """Who or what ended a pause."""
-
-    AGENT = "agent"
-    TIMEOUT = "timeout"
-    PAYMENT = "payment"
-    CALL_END = "call_end"
-    DISCARDED = "discarded"
-    RECORDING_FAILED = "recording_failed"
-    RECORDING_ENDED = "recording_ended"
 
 
 class Closed(StrEnum):
@@ -160,18 +142,22 @@ class RemoveFromBridge(RestCommand):
 
 @dataclass(frozen=True)
 class StartHoldMusic(RestCommand):
-    """Music on hold into the bridge, where the agent waits alone.
+    """Music on hold into the bridge, where the agent waits alone (M1); or, with
+    ``channel_id``, to that channel alone: the caller while the agent holds (A9), so
+    neither the music nor the held phone's room reaches the other side or the file.
 
-    Bridge, not channel: on Asterisk 22, music on hold started on a bridged channel
-    ends the bridge's recording a few seconds later."""
+    Bridge, not channel, for the agent alone: on Asterisk 22, music on hold started on
+    the one channel left in a recorded bridge was seen to end its recording."""
 
     bridge_id: str
     moh_class: str
+    channel_id: str | None = None
 
 
 @dataclass(frozen=True)
 class StopHoldMusic(RestCommand):
     bridge_id: str
+    channel_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,8 @@ class Conversation(PaymentHandOff):
             self.held = PauseReason.CARD if action == "card" else PauseReason.AGENT_KEY
             why = f"paused ({self.held}) with nothing recorded: live listening refused"
             return [self.feedback(True), self._log(why)]
+        if action == "resume" and self.held == PauseReason.HOLD:
+            return [self.feedback(False)]  # the phone's unhold resumes a hold (A9)
         if action == "resume" and self.held is not None:
             # Also a pause whose recording was lost meanwhile: the agent lets listeners in.
             self.held = None

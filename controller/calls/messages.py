@@ -147,3 +147,12 @@ class ListenLegUp(Message):
     the application."""
 
     channel_id: str
+
+
+@dataclass(frozen=True)
+class Hold(Message):
+    """A phone of the call put it on hold (``held``) or took it back (A9)."""
+
+    channel_id: str
+    held: bool
+    music_class: str = ""

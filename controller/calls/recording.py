@@ -127,6 +127,8 @@ class RecordingControl:
         """Why the agent's resume key does nothing now, or None."""
         if self.pause is None:
             return "nothing to resume"
+        if self.pause.reason == c.PauseReason.HOLD:
+            return "on hold: the recording resumes when the agent takes the call back (A9)"
         if self.pause.reason == c.PauseReason.CARD and self.pause_settings.card_resume == "timeout":
             return "card-entry pause: resume refused, it ends by timeout only"
         return None

@@ -60,6 +60,10 @@ async def send_request(client: AriClient, asterisk: AsteriskQueries, command: c.
             await client.add_channel(bridge_id, channel_id, absorb_dtmf=True)
         case c.RemoveFromBridge(bridge_id=bridge_id, channel_id=channel_id):
             await client.remove_channel(bridge_id, channel_id)
+        case c.StartHoldMusic(channel_id=str() as channel_id, moh_class=moh_class):
+            await client.start_channel_moh(channel_id, moh_class)
+        case c.StopHoldMusic(channel_id=str() as channel_id):
+            await client.stop_channel_moh(channel_id)
         case c.StartHoldMusic(bridge_id=bridge_id, moh_class=moh_class):
             await client.start_bridge_moh(bridge_id, moh_class)
         case c.StopHoldMusic(bridge_id=bridge_id):

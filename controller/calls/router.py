@@ -30,6 +30,7 @@ from controller.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
+    ChannelHold,
     Event,
     PlaybackFinished,
     RecordingFailed,
@@ -116,6 +117,8 @@ class EventRouter:
                 await self._stasis_start(channel, args)
             case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
                 await self._key(channel.id, m.Dtmf(channel.id, digit, received), received)
+            case ChannelHold(channel=channel, held=held, music_class=music, received=received):
+                await self._key(channel.id, m.Hold(channel.id, held, music), received)
             case (
                 ChannelDestroyed(channel=channel, cause=cause)
                 | ChannelHangupRequest(channel=channel, cause=cause)
@@ -301,16 +304,14 @@ class EventRouter:
         if call_id is not None:
             self.feed(call_id, message)
 
-    async def _key(self, channel_id: str, message: m.Dtmf, received: float) -> None:
-        """A key press. When it protects audio (pause, discard) and nothing of the call
-        is running, its batch runs right here in the event handler: the REST call leaves
-        without waiting for the call's task to be scheduled."""
+    async def _key(self, channel_id: str, message: m.Message, received: float) -> None:
+        """A key press or a hold (A9): a batch that protects audio (pause, discard) runs
+        here in the event handler when nothing of the call runs, not on the call's task."""
         call_id = self._by_channel.get(channel_id)
         ctx = self.calls.get(call_id) if call_id is not None else None
         if call_id is None or ctx is None or ctx.finished:
             return
-        commands = ctx.machine.handle(message, self._clock.now())
-        if not commands:
+        if not (commands := ctx.machine.handle(message, self._clock.now())):
             return
         batch = Batch(commands, received)
         if isinstance(commands[0], PROTECTIVE) and not ctx.lock.locked() and ctx.queue.empty():
