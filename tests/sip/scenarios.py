@@ -185,3 +185,75 @@ Content-Length: 0
   <recv response="200"/>
 </scenario>
 """
+
+
+def _reinvite(user: str, cseq: int, version: int, direction: str) -> str:
+    """An in-dialog re-INVITE from the answering phone, whose From is the To of the
+    INVITE it answered (with its own tag) and whose To is that INVITE's From; the SDP
+    names the same media port and a new version, as a phone's hold key sends it."""
+    sdp = _SDP.replace("o=- 1 1 ", f"o=- 1 {version} ").replace("a=sendrecv", f"a={direction}")
+    return _message(
+        f"""INVITE [$peer_contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[local_ip]:[local_port]>;tag=[pid]{user}[call_number]
+To: [$peer_from]
+Call-ID: [call_id]
+CSeq: {cseq} INVITE
+Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+{sdp}"""
+    )
+
+
+def _ack(user: str, cseq: int) -> str:
+    return _message(
+        f"""ACK [$peer_contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[local_ip]:[local_port]>;tag=[pid]{user}[call_number]
+To: [$peer_from]
+Call-ID: [call_id]
+CSeq: {cseq} ACK
+Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Length: 0
+"""
+    )
+
+
+def holding_phone(
+    user: str, pcap: Path, holds: list[tuple[int, int]], direction: str = "sendonly"
+) -> str:
+    """An agent's phone that answers like :func:`answering_phone`, then puts the call on
+    hold and takes it back, as its hold key does: each ``(after_ms, for_ms)`` waits
+    ``after_ms`` (from the answer, or from the previous unhold), sends a re-INVITE whose
+    SDP says ``direction`` (``sendonly`` or ``inactive``), waits ``for_ms`` and sends one
+    saying ``sendrecv``. Its media keeps playing throughout (a phone on hold may still
+    send: what it sends must not reach the file)."""
+    answered = answering_phone(user, pcap)
+    capture = """<recv request="INVITE" crlf="true">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="peer_from"/>
+      <ereg regexp="&lt;([^&gt;]*)&gt;" search_in="hdr" header="Contact:" check_it="true"
+            assign_to="contact_header,peer_contact"/>
+    </action>
+  </recv>
+  <Reference variables="contact_header"/>"""
+    steps: list[str] = []
+    cseq, version = 1, 1
+    for after_ms, for_ms in holds:
+        for mode, wait in ((direction, after_ms), ("sendrecv", for_ms)):
+            version += 1
+            steps += [
+                f'<pause milliseconds="{wait}"/>',
+                f'<send retrans="500">{_reinvite(user, cseq, version, mode)}</send>',
+                '<recv response="100" optional="true"/>',
+                '<recv response="200"/>',
+                f"<send>{_ack(user, cseq)}</send>",
+            ]
+            cseq += 1
+    answered = answered.replace('<recv request="INVITE" crlf="true"/>', capture, 1)
+    body = "\n  ".join(steps)
+    return answered.replace('<recv request="BYE"/>', f'{body}\n  <recv request="BYE"/>', 1)

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tests.sip.media import Part, write_pcap
-from tests.sip.scenarios import answering_phone, busy_phone, calling_phone, calling_trunk
+from tests.sip.scenarios import (
+    answering_phone,
+    busy_phone,
+    calling_phone,
+    calling_trunk,
+    holding_phone,
+)
 
 TIMEOUT_S = 120  # SIPp gives up by itself after this: a stuck test cannot leave it behind
 _STARTED_WITHIN = 10.0
@@ -185,6 +191,22 @@ class Switchboard:
         """Agent ``name``'s phone, ready to answer the call Asterisk sends it."""
         pcap = write_pcap(self.workdir / f"{name}.pcap", media)
         phone = Phone(name, answering_phone(name, pcap), self.phone_ports[name], self.workdir)
+        self.phones.append(phone)
+        await phone.start()
+        return phone
+
+    async def holding_agent(
+        self,
+        name: str,
+        media: Sequence[Part],
+        holds: list[tuple[int, int]],
+        direction: str = "sendonly",
+    ) -> Phone:
+        """Agent ``name``'s phone, which answers, then puts the call on hold and takes it
+        back (see :func:`~tests.sip.scenarios.holding_phone`)."""
+        pcap = write_pcap(self.workdir / f"{name}.pcap", media)
+        scenario = holding_phone(name, pcap, holds, direction)
+        phone = Phone(name, scenario, self.phone_ports[name], self.workdir)
         self.phones.append(phone)
         await phone.start()
         return phone
