@@ -49,7 +49,7 @@ class LiveCall:
     """ISO 8601, when the board first saw the call."""
     state: LiveState
     pause_reason: str | None = None
-    """While ``paused``: ``agent_key``, ``card``, ``payment_ivr``, ``restart``."""
+    """While ``paused``: ``agent_key``, ``card``, ``payment_ivr``, ``restart``, ``hold``."""
     listened: bool = False
     """A supervisor listens live (S8)."""
 

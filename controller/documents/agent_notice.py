@@ -207,6 +207,7 @@ def build_agent_notice(
                 "reads out a card, or send the caller to the payment voice server.",
             )
         ),
+        Para(_hold_text(config, w)),
         Heading(1, w("Fiches de synthèse", "Summary sheets")),
         Para(_sheets_text(config, w)),
         Heading(1, w("Durées de conservation", "How long data are kept")),
@@ -302,6 +303,31 @@ def _sheets_text(config: Config, w: Words) -> str:
         f"criterion ({criteria}) and free text. It is kept at most {kept}, even after the "
         "recording is erased.",
     )
+
+
+def _hold_text(config: Config, w: Words) -> str:
+    """A9: what the phone's hold key does to the recording, service by service."""
+    paused = ", ".join(s.label for s in config.services.values() if s.hold == "pause")
+    kept = ", ".join(s.label for s in config.services.values() if s.hold == "record")
+    text = w(
+        "Quand vous mettez un appel en attente avec la touche d'attente de votre téléphone, "
+        "l'appelant entend une musique d'attente, qui n'est jamais enregistrée.",
+        "When you put a call on hold with your phone's hold key, the caller hears music "
+        "on hold, which is never recorded.",
+    )
+    if paused:
+        text += w(
+            f" {paused} : l'enregistrement est mis en pause jusqu'à ce que vous repreniez "
+            "l'appel, et seule la reprise de l'appel le relance.",
+            f" {paused}: the recording pauses until you take the call back, and only "
+            "taking the call back resumes it.",
+        )
+    if kept:
+        text += w(
+            f" {kept} : l'enregistrement continue pendant l'attente.",
+            f" {kept}: the recording goes on during the hold.",
+        )
+    return text
 
 
 def _agent_notice_services(config: Config) -> list[str]:
