@@ -41,6 +41,7 @@ class Call(CallEnding):
             phase=Phase.CONNECTED, agent=snap.agent, verdict=snap.verdict,
         )  # fmt: skip
         commands = call._keys_unheard(snap.heard_until or now, now)
+        call.hold.music_unknown = True  # a hold may be under way: its unhold stops the music
         if snap.caller_hash:
             commands.append(c.LookupObjection(snap.caller_hash))
         commands += [*call.rec.restart_timer(), call._log("carried on after a restart")]

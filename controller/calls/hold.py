@@ -55,6 +55,8 @@ class AgentHold:
         """The agent's phone has the call on hold."""
         self.music = False
         """The caller hears the music on hold the hold started."""
+        self.music_unknown = False
+        """Carried on after a restart: a hold begun before it may still play its music."""
         self._music_class = DEFAULT_MUSIC
 
     def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
@@ -115,20 +117,20 @@ class AgentHold:
                 # Nobody listens live to a call held in pause mode (S8).
                 self.talk.held = c.PauseReason.HOLD
         if not self.music:
-            self.music = True
+            self.music, self.music_unknown = True, False
             music = c.StartHoldMusic(self.talk.bridge_id, self._music_class, self.caller_id)
             commands.insert(1 if commands else 0, music)
         return commands
 
     def _taken_back(self) -> list[c.Command]:
-        if not self.held and not self.owns_pause:
-            # Told twice; or, after a restart, a hold whose pause is not the hold's.
-            return []
-        self.held = False
         commands: list[c.Command] = []
-        if self.music:
-            self.music = False
+        if self.music or self.music_unknown:
+            # Also a hold begun before a restart, whose music nobody here started.
+            self.music = self.music_unknown = False
             commands.append(c.StopHoldMusic(self.talk.bridge_id, self.caller_id))
+        elif not self.held and not self.owns_pause:
+            return []  # told twice
+        self.held = False
         if self.owns_pause:
             commands += self.talk.resume(c.PauseEnd.AGENT, feedback=False)
         elif self.talk.held == c.PauseReason.HOLD:

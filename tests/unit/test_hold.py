@@ -4,9 +4,12 @@ back resumes it; what the agent paused stays paused; ``hold: record`` keeps reco
 
 from __future__ import annotations
 
+import random
+
 from controller.ari.events import ChannelHold, parse_event
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.call import Call
 from controller.config.service_model import PauseSettings
 from controller.payments.charge import ChargeResult
 from tests.factories import make_service
@@ -14,6 +17,7 @@ from tests.unit.test_inbound_call import (
     AGENT_CHANNEL,
     CALLER,
     CARD_KEYS,
+    SETTINGS,
     Driver,
     agent_keys,
     caller_keys,
@@ -179,3 +183,30 @@ def test_a9_the_events_parse_into_hold_and_unhold() -> None:
     assert isinstance(held, ChannelHold) and isinstance(back, ChannelHold)
     assert (held.channel.id, held.held, held.music_class) == ("ch-1", True, "jazz")
     assert (back.held, back.music_class) == (False, "")
+
+
+def carried_on(d: Driver) -> Call:
+    call, _ = Call.resumed(d.call.snapshot(), settings=SETTINGS, rng=random.Random(2), now=d.now)
+    return call
+
+
+def test_a9_r1_a_hold_carried_over_a_restart_resumes_and_stops_its_music_on_unhold() -> None:
+    """A9, R1: the daemon restarted during a hold: its pause (reason hold) carries on,
+    its timer still only alerts, and the unhold the new process hears stops the music
+    the old one started and resumes the recording."""
+    d = recorded()
+    name = recording_name(d)
+    opened = of(d.send(HELD), c.OpenPause)[0]
+    call = carried_on(d)
+    assert kinds(call.handle(m.TimerFired("pause"), d.now)) == ["AddAlert", "Log"]
+    back = call.handle(TAKEN_BACK, d.now)
+    assert back[:2] == [c.StopHoldMusic("rc-c0ffee", CALLER.id), c.ResumeRecording(name, False)]
+    assert of(back, c.ClosePause) == [c.ClosePause(opened.pause_id, c.PauseEnd.AGENT)]
+
+
+def test_a9_r1_with_hold_record_a_restart_during_a_hold_still_stops_the_music() -> None:
+    d = recorded("record")
+    d.send(HELD)
+    call = carried_on(d)
+    assert kinds(call.handle(TAKEN_BACK, d.now)) == ["StopHoldMusic", "Log"]
+    assert call.handle(TAKEN_BACK, d.now) == []
