@@ -99,11 +99,11 @@ async def listen_to_the_caller(ari: AriProbe) -> str:
 
 
 async def held_call(
-    site: SandboxSite, phones: Switchboard, hold: str, direction: str
+    site: SandboxSite, phones: Switchboard, hold: str, direction: str, **settings: Any
 ) -> tuple[dict[str, Any], Audio]:
-    """One call whose agent holds it, with the service's ``hold``; the call's rows and
-    what the caller heard."""
-    services = {"sales": service(site, target="PJSIP/alice", hold=hold)}
+    """One call whose agent holds it, with the service's ``hold`` (and ``settings``); the
+    call's rows and what the caller heard."""
+    services = {"sales": service(site, target="PJSIP/alice", hold=hold, **settings)}
     async with ari_app(site.instance, app="probe") as ari:
         async with running_flow(
             site, services=services, agents=sip_agents(), draws=[0.0]
@@ -203,3 +203,21 @@ async def test_a9_with_hold_record_the_recording_runs_through_the_hold(
     assert abs(hold_ms - (HOLD_MS - 2 * MARGIN_MS)) <= 100, hold_ms
     assert abs(ms(tone_seconds(audio, AFTER_MARKER)) - AFTER_MS) <= 100
     assert ms(tone_seconds(heard, HOLD_MARKER)) <= TOLERANCE_MS
+
+
+async def test_a9_a_hold_past_the_pause_maximum_stays_paused_and_leaves_an_alert(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """A9: with ``pause.max_seconds`` 5, a 6 s hold is not resumed by the pause's limit:
+    none of the held agent's marker reaches the file, one ``pause_timeout`` alert says the
+    hold lasted that long, and taking the call back resumes the recording."""
+    call, _ = await held_call(site, phones, "pause", "sendonly", pause={"max_seconds": 5})
+
+    (pause,) = call["pauses"]
+    assert (pause["reason"], pause["resumed_by"]) == ("hold", "agent")
+    (alert,) = call["alerts"]
+    assert alert["kind"] == "pause_timeout" and "hold lasted more than 5 s" in alert["message"]
+    (recording,) = call["recordings"]
+    audio = read_wav(Path(recording["path"]))
+    assert ms(tone_seconds(audio, HOLD_MARKER)) <= TOLERANCE_MS, tone_spans(audio, HOLD_MARKER)
+    assert abs(ms(tone_seconds(audio, AFTER_MARKER)) - AFTER_MS) <= 100
