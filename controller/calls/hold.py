@@ -6,8 +6,8 @@ Measured on Asterisk 22 with SIP phones: in a bridge of the application, a hold 
 nothing to the caller, who goes on hearing whatever the held phone still sends (the
 agent's room), and the bridge's recording goes on. So the caller gets music on hold on
 their own channel: not into the bridge, so neither the held agent nor the file hears
-it, and the recording is not ended by it (measured: 20 s of hold, the recording still
-live after it, one file the length of the call less the paused hold).
+it, and the recording is not ended by it (measured: after a 6 s hold the same file goes
+on, as long as the call less the paused hold; 20 s of such music did not end it either).
 
 With the service's ``hold: pause`` the recording pauses as with the pause key (A5): the
 pause first, in the service's pause mode, its row with the reason ``hold``; taking the
@@ -99,7 +99,7 @@ class AgentHold:
             if pause.reason == c.PauseReason.HOLD:
                 return "recording paused (hold)"
             return f"the recording stays paused ({pause.reason})"
-        return "nothing recorded to pause" if not self.rec.live else "paused with the caller back"
+        return "nothing recorded to pause" if not self.rec.live else "the recording goes on"
 
     def keep(self, now: dt.datetime, *, with_caller: bool) -> list[c.Command]:
         """What a hold in force asks for, whatever happened meanwhile: with the caller
