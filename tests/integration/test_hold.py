@@ -115,6 +115,8 @@ async def held_call(
             heard_name = await listen_to_the_caller(ari)
             await phones.finished()
             (call,) = await flow.daemon.wait_for_calls(1)
+            # From ChannelHold to Asterisk's answer to the pause, as for a pause key.
+            call["reaction_ms"] = list(flow.daemon.calls.reaction_times_ms)
     heard = read_wav(site.instance.recording_dir / f"{heard_name}.wav")
     return call, heard
 
@@ -161,6 +163,8 @@ async def test_a9_hold_keeps_the_held_agent_out_of_the_file_and_the_music_ends_n
     ended, started = (dt.datetime.fromisoformat(pause[k]) for k in ("ended_at", "started_at"))
     paused_s = (ended - started).total_seconds()
     record_property("hold_marker_in_file_ms", hold_in_file_ms)
+    record_property("reaction_ms", call["reaction_ms"])
+    assert len(call["reaction_ms"]) == 1  # the hold's pause, on the measured hot path
     record_property("file_s", audio.duration)
     record_property("paused_s", paused_s)
     assert hold_in_file_ms <= TOLERANCE_MS, tone_spans(audio, HOLD_MARKER)
