@@ -37,6 +37,8 @@ class Decision:
     in_window: bool
     window: str
     agent_id: str | None
+    segment: int = 1
+    """Which part of a transferred call it decides (R3): 1 until the first transfer."""
 
 
 @dataclass(frozen=True)
@@ -158,3 +160,5 @@ class OpenCall:
     the orphan sweep."""
     path: str = "ari"
     """``ari`` or ``agi`` (see :class:`CallStart`)."""
+    segment: int = 1
+    """The call's latest segment (R3): 1 until a transfer; its decision is ``decision``."""
