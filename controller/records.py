@@ -115,6 +115,10 @@ class RecordingRow:
     condemned: Condemned | None = None
     hold: str | None = None
     """The reference of the legal hold standing on the recording's call (T6), if any."""
+    segment: int = 1
+    """The part of its call it holds: one more after each transfer (R3)."""
+    agent_id: str | None = None
+    """The agent of that part, as identified (A7)."""
 
 
 @dataclass(frozen=True)
