@@ -373,7 +373,8 @@ class RecordingControl:
         if rec is not None and rec.live:
             rec.state = RecState.STOPPING
             commands.append(c.StopRecording(rec.name))
-        if rec is not None and rec.state in (RecState.STOPPING, RecState.DISCARDED):
+        if rec is not None and rec.state is RecState.STOPPING:
+            # Its end (RecordingFinished) is awaited; a discarded one was dealt with.
             self.earlier.append(rec)
         self.recording, self.retries, self.agent_id = None, 0, None
         self.segment += 1
@@ -381,13 +382,12 @@ class RecordingControl:
 
     def earlier_ended(self, name: str, failed: bool = False) -> list[c.Command] | None:
         """Asterisk finished an earlier segment's recording: its file goes to the vault
-        (nothing of a discarded one is left behind). None: not an earlier segment's."""
+        (a failed one's row closes, nothing of it left behind). None: not an earlier
+        segment's."""
         rec = next((r for r in self.earlier if r.name == name), None)
         if rec is None:
             return None
         self.earlier.remove(rec)
-        if rec.state is not RecState.STOPPING:
-            return [c.DiscardIncoming(rec.name, self.fmt)]
         if failed:
             rec.state = RecState.FAILED
             closed = c.CloseRecording(rec.recording_id, c.Closed.FAILED)

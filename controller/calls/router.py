@@ -104,10 +104,7 @@ class EventRouter:
             config=config,
             clock=clock,
         )
-        self.transfers = TransferRouting(
-            calls=self.calls, owners=self._by_channel, feed=self.feed,
-            asterisk=executor.asterisk, config=config,
-        )  # fmt: skip
+        self.transfers = TransferRouting(self.calls, self._by_channel, self.feed, executor, config)
         executor.attach(self)
 
     # -- events to messages ----------------------------------------------------------
@@ -404,6 +401,7 @@ class EventRouter:
     def _take_over(self, plan: Adopted) -> None:
         machine = plan.machine
         self._register(machine, plan.commands)
+        self.transfers.adopted(machine.call_id)
         # Every leg gone: the call was lost with Asterisk or while nobody listened.
         lost = set(plan.gone) >= set(machine.channel_ids)
         for leg in plan.gone:

@@ -175,6 +175,26 @@ class CallTransfers(CallEnding):
         )
         return commands
 
+    def carried_on_transfer(self, leg: Channel) -> list[c.Command]:
+        """After a restart (R1), Asterisk shows a transfer's Local channel in the call's
+        bridge in place of the agent: it is the agent leg from now on, and the
+        transferring agent's channel, if still up, is let go. Whoever answers (or
+        answered while the daemon was down) is asked of Asterisk and a new segment is
+        decided for them, with the keys unheard: the caller's keys during the restart
+        were not seen (C2), so nothing more of the call is recorded."""
+        old = self.agent_leg
+        self.transfer = TransferOpening(
+            leg=leg.id,
+            transferer=old.id,
+            target=target_of(leg.name),
+            segment=self.rec.segment + 1,
+            first_verdict=self.verdict,
+        )
+        commands = [*self.rec.next_segment(), *self.transfer.release_transferer()]
+        self._take_leg(Leg(leg.id))
+        self.keys_unheard = True
+        return [*commands, self._log("carried on in the middle of a transfer")]
+
     def _take_leg(self, leg: Leg) -> None:
         self.agent_leg = leg
         self.talk.agent_channel_id = leg.id

@@ -9,13 +9,14 @@ agent behind it is asked of Asterisk (A7) and the call is told who answered.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, MutableMapping
 
 from controller.ari.models import Channel
 from controller.calls import messages as m
-from controller.calls.asterisk_view import AsteriskQueries
 from controller.calls.context import CallContext
+from controller.calls.executor import CommandExecutor
 from controller.calls.transfer import TransferAnswered, far_half, target_of, transfer_of
 from controller.config.model import Config
 
@@ -25,19 +26,19 @@ log = logging.getLogger("reccontrol.calls")
 class TransferRouting:
     def __init__(
         self,
-        *,
         calls: Mapping[str, CallContext],
         owners: MutableMapping[str, str],
         feed: Callable[[str, m.Message], None],
-        asterisk: AsteriskQueries,
+        executor: CommandExecutor,
         config: Config,
     ) -> None:
         self._calls = calls
         self._owners = owners
         """Channel id -> call id: the router's own map, which this extends."""
         self._feed = feed
-        self._asterisk = asterisk
+        self._asterisk = executor.asterisk
         self._config = config
+        self._checks: set[asyncio.Task[None]] = set()
 
     def _call_of_agent(self, channel_id: str) -> str | None:
         """The call in progress whose agent leg ``channel_id`` is, or None."""
@@ -82,3 +83,20 @@ class TransferRouting:
         target = target_of(channel.name)
         private = bool(target) and self._config.agent_for_private_line(target) is not None
         self._feed(machine.call_id, TransferAnswered(channel.id, agent, private))
+
+    def adopted(self, call_id: str) -> None:
+        """A call carried on after a restart with a transfer's channel in place of its
+        agent (R1): its target may have answered while nobody listened, and no state
+        change will say so again. Asterisk is asked, apart from the adoption."""
+        ctx = self._calls.get(call_id)
+        transfer = ctx.machine.transfer if ctx is not None else None
+        if transfer is None or transfer.answered:
+            return
+        task = asyncio.create_task(self._answered_meanwhile(transfer.leg))
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _answered_meanwhile(self, leg: str) -> None:
+        channel = await self._asterisk.channel_in_stasis(leg)
+        if channel is not None:
+            await self.state_changed(channel)

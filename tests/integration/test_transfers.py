@@ -93,7 +93,6 @@ async def test_r3_a_blind_transfer_to_a_recordable_agent_records_her_in_a_second
 
     assert segments(call) == [(1, "alice", "stored"), (2, "chloe", "stored")]
     first, second = call["recordings"]
-    assert first["ended_at"] <= second["created_at"]
     (decision,) = call["segment_decisions"]
     assert (decision["segment"], decision["agent_id"], decision["record"]) == (2, "chloe", 1)
     assert (decision["reason"], decision["draw"]) == ("sampled", call["decision"]["draw"])

@@ -22,7 +22,8 @@ from controller.calls.transfer import (
 from controller.records import CallStart, Decision
 from controller.store import SqliteStore
 from tests.factories import make_agent, make_service
-from tests.unit.test_inbound_call import AGENT_CHANNEL, Driver, kinds, of
+from tests.unit import test_adoption as adoption
+from tests.unit.test_inbound_call import AGENT_CHANNEL, CALLER, NOW, Driver, kinds, of
 
 LOCAL = "Local/xfer-chloe@sim-sip-phone-0000001a;1"
 CHLOE = make_agent(id="chloe", name="Chloé Roux", endpoints=("PJSIP/chloe",))
@@ -247,3 +248,34 @@ def test_r3_s9_an_agent_who_took_a_transferred_call_finds_it(fresh_db: SqliteSto
     assert [record.call["id"] for record in found] == ["c1"]
     (record,) = found
     assert [(r.segment, r.agent_id) for r in record.recordings] == [(1, "alice"), (2, "chloe")]
+
+
+# -- carried on by a restarted controller (R1) ---------------------------------------------
+def test_r3_r1_a_call_adopted_mid_transfer_follows_the_local_channel_and_records_no_more() -> None:
+    """Killed between the REFER and the target's answer: Asterisk shows the transfer's
+    Local channel in the call's bridge, the agent's channel out of it. The restarted
+    controller carries the call on with the Local channel as its agent leg, takes the
+    stopped segment's file into the vault and hangs the transferring agent's channel up;
+    when the target answers, who it is is stored with the segment's decision: not
+    recorded, the caller's keys having gone unheard."""
+    local = channel("xfer-1", LOCAL, "Ringing")
+    asterisk = adoption.view(
+        channels=(CALLER, AGENT_CHANNEL, local),
+        members=(CALLER.id, "xfer-1"),
+        recordings={},
+    )
+    plan = adoption.adopted(adoption.open_call(), asterisk)
+    call = plan.machine
+    assert call.agent_channel_id == "xfer-1" and plan.gone == []
+    assert c.TakeInRecording("r1", adoption.NAME, "wav") in plan.commands
+    assert c.Hangup(adoption.AGENT_LEG) in plan.commands
+    assert not of(plan.commands, c.AddToBridge)
+
+    out = call.handle(TransferAnswered("xfer-1", CHLOE), NOW)
+    (decided,) = of(out, c.RecordDecision)
+    assert (decided.decision.segment, decided.decision.agent_id) == (2, "chloe")
+    assert (decided.decision.record, decided.decision.reason) == (False, "keys_unheard")
+    # The agent's channel ending now is not the call's end; the caller's is.
+    assert call.handle(m.ChannelGone(adoption.AGENT_LEG), NOW) == []
+    ended = call.handle(m.ChannelGone(CALLER.id), NOW)
+    assert c.Hangup("xfer-1") in ended
