@@ -82,8 +82,7 @@ class CallState:
         )
         self.talk.meet(agent)
         self.hold = AgentHold(
-            mode=service.hold, talk=self.talk, caller_id=cast.caller.id,
-            agent_channel_id=cast.agent.id, log_prefix=prefix,
+            mode=service.hold, talk=self.talk, caller_id=cast.caller.id, log_prefix=prefix,
         )  # fmt: skip
         self.listening = Listening(
             call_id=call_id, agent_channel_id=cast.agent.id, log_prefix=prefix

@@ -11,19 +11,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
-from controller.calls.pauses import PauseEnd as PauseEnd
-from controller.calls.pauses import PauseReason as PauseReason
+from controller.calls.command_values import Closed as Closed
+from controller.calls.command_values import Level as Level
+from controller.calls.command_values import PauseEnd as PauseEnd
+from controller.calls.command_values import PauseReason as PauseReason
 from controller.payments.charge import ChargeRequest
 from controller.records import CallStart, ConsentEvent, Decision, PaymentRecord
-
-
-class Level(StrEnum):
-    """A log line's level."""
-
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
 
 
 class AlertKind(StrEnum):
@@ -42,12 +35,6 @@ class AlertKind(StrEnum):
     PAYMENT_REDIRECT = "payment_redirect"
 
 
-class Closed(StrEnum):
-    """How a recording's row closes without a file to keep."""
-
-    DISCARDED = "discarded"
-    FAILED = "failed"
-    MISSING = "missing"
 
 
 @dataclass(frozen=True)
@@ -268,6 +255,10 @@ class OpenRecording(StoreCommand):
     fmt: str
     purposes: tuple[str, ...]
     retention_days: int
+    segment: int = 1
+    """The part of a transferred call it records (R3)."""
+    agent_id: str | None = None
+    """The agent of that segment, as identified (A7)."""
 
 
 @dataclass(frozen=True)

@@ -42,14 +42,12 @@ class AgentHold:
         mode: Literal["pause", "record"],
         talk: Conversation,
         caller_id: str,
-        agent_channel_id: str,
         log_prefix: str,
     ) -> None:
         self.mode = mode
         self.talk = talk
         self.rec = talk.rec
         self.caller_id = caller_id
-        self.agent_channel_id = agent_channel_id
         self._log_prefix = log_prefix
         self.held = False
         """The agent's phone has the call on hold."""
@@ -79,8 +77,8 @@ class AgentHold:
         if message.channel_id == self.caller_id:
             what = "put the call on hold" if message.held else "took the call back"
             return [self._log(f"the caller's phone {what}: the recording is left as it is")]
-        if message.channel_id != self.agent_channel_id:
-            return []
+        if message.channel_id != self.talk.agent_channel_id:
+            return []  # not the agent's phone now (a transfer's former agent: R3)
         if not message.held:
             return self._taken_back()
         if self.held:
@@ -136,6 +134,16 @@ class AgentHold:
         elif self.talk.held == c.PauseReason.HOLD:
             self.talk.held = None
         return [*commands, self._log("the agent took the call back from hold")]
+
+    def transferred(self) -> list[c.Command]:
+        """The agent transferred the call (R3): the hold ends with their segment, whose
+        pause closed with it; the caller goes on to the transfer's target, without the
+        music."""
+        self.held = False
+        if not (self.music or self.music_unknown):
+            return []
+        self.music = self.music_unknown = False
+        return [c.StopHoldMusic(self.talk.bridge_id, self.caller_id)]
 
     # -- a hold longer than the pause maximum ----------------------------------------
     def outlasted(self, timer: str) -> list[c.Command] | None:

@@ -10,6 +10,7 @@ from controller.ari.events import ChannelHold, parse_event
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.call import Call
+from controller.calls.transfer import TransferStarted
 from controller.config.service_model import PauseSettings
 from controller.payments.charge import ChargeResult
 from tests.factories import make_service
@@ -210,3 +211,19 @@ def test_a9_r1_with_hold_record_a_restart_during_a_hold_still_stops_the_music() 
     call = carried_on(d)
     assert kinds(call.handle(TAKEN_BACK, d.now)) == ["StopHoldMusic", "Log"]
     assert call.handle(TAKEN_BACK, d.now) == []
+
+
+def test_a9_r3_a_transfer_from_hold_stops_the_music_and_the_new_agent_holds_afresh() -> None:
+    """A9, R3: phones hold the caller before a blind transfer; the transfer ends the
+    hold with the agent's segment: the caller's music stops (the caller goes on to the
+    target), the old agent's later unhold changes nothing, and the new agent's own hold
+    (on the transfer's channel) plays music again."""
+    d = recorded()
+    d.send(HELD)
+    started = d.send(TransferStarted("xfer-1", AGENT_CHANNEL.id, "xfer-chloe"))
+    assert c.StopHoldMusic("rc-c0ffee", CALLER.id) in started
+    assert of(started, c.ClosePause)[0].resumed_by == c.PauseEnd.TRANSFER
+    assert d.send(TAKEN_BACK) == []
+    assert of(d.send(m.Hold("xfer-1", True)), c.StartHoldMusic) == [
+        c.StartHoldMusic("rc-c0ffee", "default", CALLER.id)
+    ]
