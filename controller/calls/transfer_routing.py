@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Coroutine, Mapping, MutableMapping
+from typing import Any
 
 from controller.ari.models import Channel
 from controller.calls import messages as m
@@ -71,7 +72,9 @@ class TransferRouting:
         return True
 
     async def state_changed(self, channel: Channel) -> None:
-        """A transfer's channel answered: the call learns who answered (A7)."""
+        """A transfer's channel answered: the call learns who answered (A7). Asking
+        Asterisk takes a few round trips: on a task of its own, so that no other call's
+        key waits behind them."""
         ctx = self._context(channel.id)
         if channel.state != "Up" or ctx is None:
             return
@@ -79,10 +82,18 @@ class TransferRouting:
         transfer = machine.transfer
         if transfer is None or transfer.leg != channel.id or machine.agent_leg.up:
             return
+        self._spawn(self._identify(machine.call_id, channel))
+
+    async def _identify(self, call_id: str, channel: Channel) -> None:
         agent = await self._asterisk.agent_behind(far_half(channel.name))
         target = target_of(channel.name)
         private = bool(target) and self._config.agent_for_private_line(target) is not None
-        self._feed(machine.call_id, TransferAnswered(channel.id, agent, private))
+        self._feed(call_id, TransferAnswered(channel.id, agent, private))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
 
     def adopted(self, call_id: str) -> None:
         """A call carried on after a restart with a transfer's channel in place of its
@@ -92,9 +103,7 @@ class TransferRouting:
         transfer = ctx.machine.transfer if ctx is not None else None
         if transfer is None or transfer.answered:
             return
-        task = asyncio.create_task(self._answered_meanwhile(transfer.leg))
-        self._checks.add(task)
-        task.add_done_callback(self._checks.discard)
+        self._spawn(self._answered_meanwhile(transfer.leg))
 
     async def _answered_meanwhile(self, leg: str) -> None:
         channel = await self._asterisk.channel_in_stasis(leg)
