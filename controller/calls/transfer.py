@@ -40,6 +40,7 @@ __all__ = [
     "TRANSFERER_TIMER",
     "CallTransfers",
     "TransferAnswered",
+    "TransferOnward",
     "TransferOpening",
     "TransferStarted",
     "far_half",
@@ -64,6 +65,14 @@ class TransferStarted(m.Message):
     """The agent's channel that left the bridge (the transferring agent)."""
     target: str = field(repr=False)
     """The extension transferred to: it may be a number."""
+
+
+@dataclass(frozen=True)
+class TransferOnward(m.Message):
+    """The party behind a transfer's channel dials someone else: the agent who took
+    the transfer transferred the call on from their own phone."""
+
+    channel_id: str
 
 
 @dataclass(frozen=True)
@@ -154,25 +163,53 @@ class CallTransfers(CallEnding):
         follow the new party's channel."""
         if self.phase is not Phase.CONNECTED or started.replaced != self.agent_leg.id:
             return [self._log("a transfer of a channel that is not the agent's: ignored")]
-        earlier = self.transfer
-        self.transfer = TransferOpening(
-            leg=started.channel_id,
-            transferer=started.replaced,
-            target=started.target,
-            segment=self.rec.segment + 1,
-            first_verdict=self.verdict,
+        commands = self._next_transfer(
+            TransferOpening(
+                leg=started.channel_id,
+                transferer=started.replaced,
+                target=started.target,
+                segment=self.rec.segment + 1,
+                first_verdict=self.verdict,
+            )
         )
-        commands = [*self.rec.next_segment()]
-        if earlier is not None and not earlier.transferer_released:
-            # Transferred again before the first transferring agent was let go.
-            commands += earlier.release_transferer()
-        self._take_leg(Leg(started.channel_id))
         commands.append(
             self._log(
                 f"transferred by the agent: segment {self.rec.segment - 1} ends; nothing is "
                 "recorded while the target rings"
             )
         )
+        return commands
+
+    def transfer_onward(self, onward: TransferOnward) -> list[c.Command]:
+        """The agent who took a transfer transferred the call on from their phone: it
+        is still the same Local channel in the bridge, but the party behind it dials
+        someone else. Their segment ends as a transferring agent's does; whoever
+        answers is decided on anew."""
+        transfer, leg = self.transfer, self.agent_leg
+        if transfer is None or onward.channel_id != leg.id or not leg.up:
+            return []
+        commands = self._next_transfer(
+            TransferOpening(
+                leg=leg.id,
+                transferer="",
+                target="",
+                segment=self.rec.segment + 1,
+                first_verdict=transfer.first_verdict,
+                transferer_released=True,
+            )
+        )
+        message = f"transferred on: segment {self.rec.segment - 1} ends; nothing is recorded"
+        return [*commands, self._log(f"{message} while the next party rings")]
+
+    def _next_transfer(self, opening: TransferOpening) -> list[c.Command]:
+        """The current segment's recording stops (kept); the new party's leg, not
+        answered yet, is the agent leg."""
+        earlier, self.transfer = self.transfer, opening
+        commands = [*self.rec.next_segment()]
+        if earlier is not None and not earlier.transferer_released:
+            # Transferred again before the first transferring agent was let go.
+            commands += earlier.release_transferer()
+        self._take_leg(Leg(opening.leg))
         return commands
 
     def carried_on_transfer(self, leg: Channel) -> list[c.Command]:

@@ -178,3 +178,32 @@ async def test_r3_a5_after_the_transfer_the_keys_are_the_new_agents(
     assert tone_seconds(chloe_file, PAUSE_MARKER) <= 0.04
     assert dtmf_keys(chloe_file) == []
     assert tone_seconds(chloe_file, CHLOE_VOICE) > 4.0
+
+
+async def test_r3_a3_the_agent_who_took_the_call_transfers_it_on_to_a_protected_agent(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """R3, A3: Alice transfers the caller to Chloé, who transfers them on to Bruno, a
+    staff representative. Each agent who answered has a segment of the call: Alice's
+    and Chloé's recorded, each with their own marker only; Bruno's decided with his id,
+    protected_agent, and not a frame of his voice in any file."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
+        await phones.transferring_agent(
+            "alice", [tone(ALICE_VOICE, 30000)], "xfer-chloe", REFER_AFTER_MS
+        )
+        await phones.transferring_agent("chloe", [tone(CHLOE_VOICE, 30000)], "xfer-bruno", 4000)
+        await phones.agent("bruno", [tone(BRUNO_VOICE, 30000)])
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], 17000)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1, within=60)
+        bridges, channels = await flow.asterisk_leftovers()
+        assert (bridges, channels) == ([], []), "nothing of the call is left in Asterisk"
+
+    assert segments(call) == [(1, "alice", "stored"), (2, "chloe", "stored")]
+    decided = [(d["segment"], d["agent_id"], d["reason"]) for d in call["segment_decisions"]]
+    assert decided == [(2, "chloe", "sampled"), (3, "bruno", "protected_agent")]
+    alice, chloe = (read_wav(Path(r["path"])) for r in call["recordings"])
+    assert tone_seconds(alice, CHLOE_VOICE) == 0.0
+    assert tone_seconds(chloe, CHLOE_VOICE) > 2.0 and tone_seconds(chloe, ALICE_VOICE) == 0.0
+    assert tone_seconds(alice, BRUNO_VOICE) == tone_seconds(chloe, BRUNO_VOICE) == 0.0

@@ -14,6 +14,7 @@ from controller.calls import messages as m
 from controller.calls.transfer import (
     TRANSFERER_TIMER,
     TransferAnswered,
+    TransferOnward,
     TransferStarted,
     far_half,
     target_of,
@@ -279,3 +280,24 @@ def test_r3_r1_a_call_adopted_mid_transfer_follows_the_local_channel_and_records
     assert call.handle(m.ChannelGone(adoption.AGENT_LEG), NOW) == []
     ended = call.handle(m.ChannelGone(CALLER.id), NOW)
     assert c.Hangup("xfer-1") in ended
+
+
+def test_r3_a3_transferred_on_by_the_agent_who_took_it_the_next_party_is_decided_anew() -> None:
+    """Chloé, who took the transfer, transfers the call on from her phone: the same
+    Local channel stays in the bridge, the party behind it dials again. Her segment's
+    recording stops; Bruno, protected, answering gets segment 3, not recorded."""
+    d = transferred()
+    start(d)
+    d.send(TransferAnswered("xfer-1", CHLOE))
+    chloes = d.call.rec.recording
+    assert chloes is not None
+    assert d.send(TransferOnward("someone-else")) == []
+    out = d.send(TransferOnward("xfer-1"))
+    assert of(out, c.StopRecording) == [c.StopRecording(chloes.name)]
+    assert d.call.agent is None and not d.call.agent_leg.up
+    assert d.send(TransferOnward("xfer-1")) == [], "a dial while it rings is no new transfer"
+    decided = d.send(TransferAnswered("xfer-1", BRUNO))
+    (decision,) = of(decided, c.RecordDecision)
+    assert (decision.decision.segment, decision.decision.agent_id) == (3, "bruno")
+    assert (decision.decision.record, decision.decision.reason) == (False, "protected_agent")
+    assert not of(decided, c.StartRecording)
