@@ -105,6 +105,9 @@ class TransferRouting:
         """The far half's ``Dial`` events tell when the agent who took the transfer
         transfers the call on (:meth:`dialled`)."""
         far = await self._asterisk.watch(far_half(channel.name))
+        # The far halves of calls that are over are forgotten here: they dial no more.
+        for gone in [f for f, (call, _) in self._far.items() if call not in self._calls]:
+            del self._far[gone]
         if far is not None:
             self._far[far] = (call_id, channel.id)
 

@@ -301,3 +301,13 @@ def test_r3_a3_transferred_on_by_the_agent_who_took_it_the_next_party_is_decided
     assert (decision.decision.segment, decision.decision.agent_id) == (3, "bruno")
     assert (decision.decision.record, decision.decision.reason) == (False, "protected_agent")
     assert not of(decided, c.StartRecording)
+
+
+def test_r3_s8_a_supervisor_listening_stops_at_the_transfer() -> None:
+    """S8: listening follows who may be recorded; while the target rings nobody talks
+    with the caller, so the listening's snoop on the transferring agent is cut."""
+    d = transferred()
+    listening = d.send(m.ListenRequested("sam", "PJSIP/sam"))
+    assert of(listening, c.Snoop), listening
+    out = start(d)
+    assert kinds(out)[0] == "CutSnoop"
