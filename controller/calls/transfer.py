@@ -16,7 +16,10 @@ on, the same call, with a new party:
   of the same call is recorded, or nothing;
 * :class:`CallTransfers` applies it to the call: the agent's keys, their feedback and
   live listening follow the new party's channel; the transferring agent's channel, out
-  of the bridge, gets its result from Asterisk (the NOTIFY) and is then let go.
+  of the bridge, gets its result from Asterisk (the NOTIFY) and is then let go. The
+  agent who took the transfer may transfer the call on from their own phone (the same
+  Local channel stays in the bridge, its far half dials again: a new segment), and a
+  restarted controller carries a call on in the middle of a transfer (R1).
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ __all__ = [
 ]
 
 TRANSFERER_TIMER = "transferer"
-# How long the transferring agent's channel stays up once the target answered: enough
-# for Asterisk's NOTIFY (the transfer's result) to reach the phone, which usually hangs
-# up by itself on it.
+# How long the transferring agent's channel stays up once the target answered. The
+# phone had its result (Asterisk's NOTIFY, sent as soon as the application has the
+# call) and usually hangs up by itself; one that does not is hung up then.
 TRANSFERER_GRACE_SECONDS = 3.0
 _LOCAL_HALF = re.compile(r"(Local/(?P<exten>[^@]*)@.*-[0-9a-f]+);1")
 
