@@ -126,12 +126,17 @@ class TransferRouting:
         if status == "" and machine.agent_leg.up:
             self._feed(call_id, TransferOnward(leg))
         elif status == "ANSWER" and not machine.agent_leg.up:
-            self._feed(call_id, TransferAnswered(leg, self._config.agent_for_channel(peer.name)))
+            agent = self._config.agent_for_channel(peer.name)
+            private = self._private_line(machine.transfer.target)
+            self._feed(call_id, TransferAnswered(leg, agent, private))
+
+    def _private_line(self, target: str) -> bool:
+        """The transfer's target is an agent's private line (A2): never recorded."""
+        return bool(target) and self._config.agent_for_private_line(target) is not None
 
     async def _identify(self, call_id: str, channel: Channel) -> None:
         agent = await self._asterisk.agent_behind(far_half(channel.name))
-        target = target_of(channel.name)
-        private = bool(target) and self._config.agent_for_private_line(target) is not None
+        private = self._private_line(target_of(channel.name))
         self._feed(call_id, TransferAnswered(channel.id, agent, private))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

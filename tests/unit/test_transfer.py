@@ -3,14 +3,18 @@ takes it, driven message by message with a fixed clock."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.context import CallContext
 from controller.calls.transfer import (
     TRANSFERER_TIMER,
     TransferAnswered,
@@ -20,6 +24,8 @@ from controller.calls.transfer import (
     target_of,
     transfer_of,
 )
+from controller.calls.transfer_routing import TransferRouting
+from controller.config.model import Agent
 from controller.records import CallStart, Decision
 from controller.store import SqliteStore
 from tests.factories import make_agent, make_service
@@ -311,3 +317,76 @@ def test_r3_s8_a_supervisor_listening_stops_at_the_transfer() -> None:
     assert of(listening, c.Snoop), listening
     out = start(d)
     assert kinds(out)[0] == "CutSnoop"
+
+
+# -- where the transfer's events go --------------------------------------------------------
+class _Asterisk:
+    """What the routing asks Asterisk: the far half's id once watched, who answered."""
+
+    def __init__(self, behind: Agent | None) -> None:
+        self.behind = behind
+        self.watched: list[str] = []
+
+    async def watch(self, name: str) -> str | None:
+        self.watched.append(name)
+        return "far-1"
+
+    async def agent_behind(self, far_name: str) -> Agent | None:
+        return self.behind
+
+
+class _Directory:
+    def __init__(self, private_line: str = "") -> None:
+        self.private_line = private_line
+
+    def agent_for_channel(self, name: str) -> Agent | None:
+        return {"PJSIP/chloe": CHLOE, "PJSIP/bruno": BRUNO}.get(name.rsplit("-", 1)[0])
+
+    def agent_for_private_line(self, number: str) -> Agent | None:
+        return CHLOE if number == self.private_line else None
+
+
+def routing(private_line: str = "") -> tuple[TransferRouting, list[m.Message]]:
+    d = transferred()
+    ctx = CallContext(d.call)
+    fed: list[m.Message] = []
+
+    def feed(call_id: str, message: m.Message) -> None:
+        fed.append(message)
+        d.send(message)
+
+    executor = SimpleNamespace(asterisk=_Asterisk(CHLOE))
+    owners = {AGENT_CHANNEL.id: "c0ffee", CALLER.id: "c0ffee"}
+    route = TransferRouting(
+        {"c0ffee": ctx}, owners, feed, cast(Any, executor), cast(Any, _Directory(private_line))
+    )
+    return route, fed
+
+
+async def test_r3_the_router_hands_the_transfer_to_its_call_and_hears_who_answers() -> None:
+    route, fed = routing()
+    assert not await route.entered(("inbound", "sales"), channel("x", LOCAL), AGENT_CHANNEL)
+    assert await route.entered((), channel("xfer-1", LOCAL), AGENT_CHANNEL)
+    assert fed == [TransferStarted("xfer-1", AGENT_CHANNEL.id, "xfer-chloe")]
+    await asyncio.sleep(0)  # the far half is watched on a task of its own
+    far = channel("far-1", far_half(LOCAL), "Up")
+    route.dialled(far, channel("p-1", "PJSIP/chloe-00000004"), "ANSWER")
+    assert fed[1:] == [TransferAnswered("xfer-1", CHLOE, False)]
+    route.dialled(far, channel("p-2", "PJSIP/bruno-00000005"), "")
+    route.dialled(far, channel("p-2", "PJSIP/bruno-00000005"), "ANSWER")
+    assert fed[2:] == [TransferOnward("xfer-1"), TransferAnswered("xfer-1", BRUNO, False)]
+    # A dial from a channel nobody watches is nobody's transfer.
+    route.dialled(channel("other", "Local/x@y-00000009;2"), channel("p", "PJSIP/chloe-1"), "")
+    assert len(fed) == 4
+
+
+async def test_r3_a2_a_transfer_to_a_private_line_is_said_so_whichever_event_comes_first() -> None:
+    route, fed = routing(private_line="xfer-chloe")
+    assert await route.entered((), channel("xfer-1", LOCAL), AGENT_CHANNEL)
+    await asyncio.sleep(0)
+    far = channel("far-1", far_half(LOCAL), "Up")
+    route.dialled(far, channel("p-1", "PJSIP/chloe-00000004"), "ANSWER")
+    assert fed[1:] == [TransferAnswered("xfer-1", CHLOE, True)]
+    await route.state_changed(channel("xfer-1", LOCAL, "Up"))
+    await asyncio.sleep(0)
+    assert len(fed) == 2, "answered once"
