@@ -35,6 +35,10 @@ PAUSE_MARKER = 2600.0  # what Chloé says while her segment is paused
 CALLER_NUMBER = "+33633335555"
 REFER_AFTER_MS = 3000  # Alice talks 3 s, then transfers
 CALLER_HANGS_UP_MS = 14000  # after the trunk's answer: 3 s announcement, ~3 s with Alice
+# A transfer's target rings before answering, as a person's phone does: a phone that
+# answered within the millisecond the controller takes to stop the transferring agent's
+# segment could leave a 20 ms frame of its voice at that segment's end.
+RINGS_MS = 500
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +72,7 @@ async def transferred_call(
             "alice", [tone(ALICE_VOICE, 30000)], target, REFER_AFTER_MS
         )
         if answering is not None:
-            await phones.agent(answering, [tone(voice, 30000)])
+            await phones.agent(answering, [tone(voice, 30000)], ring_ms=RINGS_MS)
         await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], CALLER_HANGS_UP_MS)
         # Every scenario ended well: the REFER accepted, the NOTIFY 200, the target rang
         # and answered, and each phone's call was hung up.
@@ -164,7 +168,7 @@ async def test_r3_a5_after_the_transfer_the_keys_are_the_new_agents(
         await phones.transferring_agent(
             "alice", [tone(ALICE_VOICE, 30000)], "xfer-chloe", REFER_AFTER_MS
         )
-        await phones.agent("chloe", chloe)
+        await phones.agent("chloe", chloe, ring_ms=RINGS_MS)
         await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], 16000)
         await phones.finished()
         (call,) = await flow.daemon.wait_for_calls(1, within=60)
@@ -192,8 +196,10 @@ async def test_r3_a3_the_agent_who_took_the_call_transfers_it_on_to_a_protected_
         await phones.transferring_agent(
             "alice", [tone(ALICE_VOICE, 30000)], "xfer-chloe", REFER_AFTER_MS
         )
-        await phones.transferring_agent("chloe", [tone(CHLOE_VOICE, 30000)], "xfer-bruno", 4000)
-        await phones.agent("bruno", [tone(BRUNO_VOICE, 30000)])
+        await phones.transferring_agent(
+            "chloe", [tone(CHLOE_VOICE, 30000)], "xfer-bruno", 4000, ring_ms=RINGS_MS
+        )
+        await phones.agent("bruno", [tone(BRUNO_VOICE, 30000)], ring_ms=RINGS_MS)
         await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], 17000)
         await phones.finished()
         (call,) = await flow.daemon.wait_for_calls(1, within=60)

@@ -69,14 +69,16 @@ def _ended_by_peer() -> str:
   <send>{_ok_to_bye()}</send>"""
 
 
-def transferring_phone(user: str, pcap: Path, target: str, refer_after_ms: int) -> str:
-    """An agent's phone: answers at once, plays ``pcap``, and ``refer_after_ms`` after the
-    answer transfers the call blind to extension ``target`` (REFER in the call's dialog,
-    ``Refer-To: sip:<target>@…``). The scenario fails unless Asterisk accepts the REFER
-    with 202, then reports the transfer's result in a NOTIFY whose sipfrag is
-    ``SIP/2.0 200`` (each NOTIFY answered 200). Out of the controller's bridge Asterisk
-    sends it at once, before the target answers. Then the phone hangs up (BYE), as
-    phones do once their transfer succeeded."""
+def transferring_phone(
+    user: str, pcap: Path, target: str, refer_after_ms: int, ring_ms: int = 0
+) -> str:
+    """An agent's phone: answers at once (or after ringing ``ring_ms``), plays ``pcap``,
+    and ``refer_after_ms`` after the answer transfers the call blind to extension
+    ``target`` (REFER in the call's dialog, ``Refer-To: sip:<target>@…``). The scenario
+    fails unless Asterisk accepts the REFER with 202, then reports the transfer's result
+    in a NOTIFY whose sipfrag is ``SIP/2.0 200`` (each NOTIFY answered 200). Out of the
+    controller's bridge Asterisk sends it at once, before the target answers. Then the
+    phone hangs up (BYE), as phones do once their transfer succeeded."""
     tag = f"[pid]{user}[call_number]"
     refer = _message(
         f"""REFER [next_url] SIP/2.0
@@ -130,7 +132,7 @@ Content-Length: 0
   <pause milliseconds="500"/>
   <send retrans="500">{bye}</send>
   <recv response="200"/>"""
-    return _answering(user, pcap, 0, after, capture_peer=True)
+    return _answering(user, pcap, ring_ms, after, capture_peer=True)
 
 
 def _answering(user: str, pcap: Path, ring_ms: int, then: str, *, capture_peer: bool) -> str:
