@@ -44,6 +44,7 @@ class Call(CallEnding):
         if snap.caller_hash:
             commands.append(c.LookupObjection(snap.caller_hash))
         commands += [*call.rec.restart_timer(), call._log("carried on after a restart")]
+        call.talk.whisper.carried_on(now)
         return call, call._whisper_kept(commands + call.maybe_decide(now))
 
     # -- entry -----------------------------------------------------------------------

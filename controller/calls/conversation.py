@@ -65,7 +65,7 @@ class Conversation(PaymentHandOff):
         self.payment: PaymentLeg | None = None
         self.hold_music = False
         self._feedbacks = itertools.count(1)
-        self.whisper = Whisper(call_id=call_id, rng=rng, log_prefix=log_prefix)
+        self.whisper = Whisper(call_id=call_id, log_prefix=log_prefix)
         """Carries the agent's tones to the agent's phone alone (A10)."""
         self._ivr_playbacks = itertools.count(1)
 

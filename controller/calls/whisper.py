@@ -19,21 +19,22 @@ tone never wait for the snoop.
 
 from __future__ import annotations
 
-import random
+import datetime as dt
 
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.ids import new_id, whisper_of, whisper_snoop
+from controller.calls.ids import whisper_of, whisper_snoop
 
 MAX_SNOOPS = 5
 """Snoops made for one call at most: one that keeps going away is not chased forever."""
 
 
 class Whisper:
-    def __init__(self, *, call_id: str, rng: random.Random, log_prefix: str) -> None:
+    def __init__(self, *, call_id: str, log_prefix: str) -> None:
         self._call_id = call_id
-        self._rng = rng
         self._log_prefix = log_prefix
+        self._run = ""
+        """Tells this run's snoops from those of a run before a restart (R1)."""
         self.snoop: str | None = None
         """The snoop made for :attr:`target`, until it is cut or gone."""
         self.target: str | None = None
@@ -60,8 +61,13 @@ class Whisper:
         if agent_channel_id == self._failed_for or self._made >= MAX_SNOOPS:
             return commands
         self._made += 1
-        self.snoop = whisper_snoop(self._call_id, new_id(self._rng, 32))
+        self.snoop = whisper_snoop(self._call_id, f"{self._run}{self._made:x}")
         return [*commands, c.Snoop(agent_channel_id, self.snoop)]
+
+    def carried_on(self, now: dt.datetime) -> None:
+        """The call is carried on after a restart: its snoops get names of their own, as
+        the last run's may still be there until the sweep hangs them up."""
+        self._run = f"{int(now.timestamp() * 1000):x}0"
 
     def _cut(self) -> list[c.Command]:
         snoop, self.snoop, self.up = self.snoop, None, False
