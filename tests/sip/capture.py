@@ -3,9 +3,10 @@ loopback interface while the call runs, as the audio the phone would play.
 
 SIPp keeps the media port to itself, so the packets are read beside it, from a raw
 packet socket on ``lo`` (the tests run as root, as SIPp's ``play_pcap_audio`` needs).
-Asterisk sends one 20 ms PCMU frame every 20 ms to a bridged phone; the frames are laid
-end to end in the order they arrived (loopback never reorders), which is the phone's
-media time. Telephone-events and any other payload type are left out.
+The frames are laid out by their RTP timestamps, the phone's media time: a mixing bridge
+sends one 20 ms frame every 20 ms, but a relayed stream (two phones bridged natively)
+has holes where nothing was sent, and they must read as silence, not vanish.
+Telephone-events and any other payload type are left out.
 """
 
 from __future__ import annotations
@@ -28,41 +29,70 @@ _PACKET_OUTGOING = 4  # each loopback packet is seen leaving and arriving: keep 
 _ETHERNET = 14
 
 
+@dataclass(frozen=True)
+class Frame:
+    arrived: float
+    """Monotonic seconds."""
+    ssrc: int
+    timestamp: int
+    payload: bytes
+
+
 @dataclass
 class Capture:
-    """RTP payloads received on UDP ports of 127.0.0.1, by destination port, with the
-    monotonic time each one arrived."""
+    """RTP frames received on UDP ports of 127.0.0.1, by destination port."""
 
-    frames: dict[int, list[tuple[float, bytes]]] = field(default_factory=dict)
+    frames: dict[int, list[Frame]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, port: int, payload: bytes, arrived: float) -> None:
+    def add(self, port: int, frame: Frame) -> None:
         with self._lock:
-            self.frames.setdefault(port, []).append((arrived, payload))
+            self.frames.setdefault(port, []).append(frame)
+
+    def _placed(self, port: int) -> list[tuple[int, Frame]]:
+        """Each frame with the sample it starts at in the phone's media time: its RTP
+        timestamp within one stream; across a change of stream (a new SSRC, or a
+        timestamp jump), the time between arrivals. A frame Asterisk did not send (a
+        relayed stream's hole while a key is held) is silence there, not skipped."""
+        with self._lock:
+            frames = list(self.frames.get(port, []))
+        placed: list[tuple[int, Frame]] = []
+        for frame in frames:
+            if not placed:
+                placed.append((0, frame))
+                continue
+            at, last = placed[-1]
+            step = (frame.timestamp - last.timestamp) & 0xFFFFFFFF
+            if frame.ssrc != last.ssrc or step > 10 * RATE:
+                step = round((frame.arrived - last.arrived) * RATE / 160) * 160
+            placed.append((at + max(step, 0), frame))
+        return placed
+
+    def heard(self, port: int) -> Audio:
+        """The audio the phone on media ``port`` received, as 8 kHz samples."""
+        placed = self._placed(port)
+        if not placed:
+            return Audio(np.zeros(0), RATE)
+        size = placed[-1][0] + len(placed[-1][1].payload)
+        samples = np.zeros(size)
+        for at, frame in placed:
+            samples[at : at + len(frame.payload)] = mulaw_decode(frame.payload)
+        return Audio(samples, RATE)
 
     def arrival(self, port: int, at: float) -> float:
         """When the frame holding second ``at`` of :meth:`heard` arrived: two phones'
         audio compared on one clock."""
-        with self._lock:
-            frames = list(self.frames.get(port, []))
-        index, offset = 0, 0
-        for index, (_, payload) in enumerate(frames):  # noqa: B007
-            if offset + len(payload) > at * RATE:
+        placed = self._placed(port)
+        sample = at * RATE
+        start, frame = placed[0]
+        for start, frame in placed:
+            if start + len(frame.payload) > sample:
                 break
-            offset += len(payload)
-        return frames[index][0] + (at * RATE - offset) / RATE
-
-    def heard(self, port: int) -> Audio:
-        """The audio the phone on media ``port`` received, as 8 kHz samples."""
-        with self._lock:
-            payloads = [payload for _, payload in self.frames.get(port, [])]
-        data = b"".join(payloads)
-        samples = mulaw_decode(data) if data else np.zeros(0)
-        return Audio(samples, RATE)
+        return frame.arrived + (sample - start) / RATE
 
 
-def _rtp_of(frame: bytes) -> tuple[int, bytes] | None:
-    """(destination port, PCMU payload) of an Ethernet frame holding an RTP packet."""
+def _rtp_of(frame: bytes, arrived: float) -> tuple[int, Frame] | None:
+    """(destination port, frame) of an Ethernet frame holding a PCMU RTP packet."""
     if len(frame) < _ETHERNET + 20 or frame[12:14] != b"\x08\x00":
         return None
     ip = frame[_ETHERNET:]
@@ -74,7 +104,8 @@ def _rtp_of(frame: bytes) -> tuple[int, bytes] | None:
     if rtp[0] >> 6 != 2 or rtp[1] & 0x7F != PCMU:
         return None
     start = 12 + 4 * (rtp[0] & 0x0F)
-    return destination, rtp[start:]
+    timestamp, ssrc = struct.unpack_from("!II", rtp, 4)
+    return destination, Frame(arrived, ssrc, timestamp, rtp[start:])
 
 
 @contextmanager
@@ -95,9 +126,9 @@ def received_audio(ports: set[int]) -> Iterator[Capture]:
                 continue
             if address[2] == _PACKET_OUTGOING:
                 continue
-            found = _rtp_of(frame)
+            found = _rtp_of(frame, time.monotonic())
             if found is not None and found[0] in ports:
-                capture.add(*found, time.monotonic())
+                capture.add(*found)
 
     reader = threading.Thread(target=run, name="rtp-capture", daemon=True)
     reader.start()
