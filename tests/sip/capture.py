@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tests.audio import Audio
-from tests.sip.media import PCMU, RATE, mulaw_decode
+from tests.sip.media import PCMU, RATE, TELEPHONE_EVENT, mulaw_decode
 
 _ETH_P_ALL = 0x0003
 _PACKET_OUTGOING = 4  # each loopback packet is seen leaving and arriving: keep one
@@ -43,7 +43,17 @@ class Capture:
     """RTP frames received on UDP ports of 127.0.0.1, by destination port."""
 
     frames: dict[int, list[Frame]] = field(default_factory=dict)
+    releases: dict[int, list[float]] = field(default_factory=dict)
+    """When each key the phone on a media port sent was released (its first RFC 4733
+    end packet seen on the wire), by that port."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ends: set[tuple[int, int]] = field(default_factory=set)
+
+    def released(self, port: int, end: Frame) -> None:
+        with self._lock:
+            if (port, end.timestamp) not in self._ends:  # one key, three end packets
+                self._ends.add((port, end.timestamp))
+                self.releases.setdefault(port, []).append(end.arrived)
 
     def add(self, port: int, frame: Frame) -> None:
         with self._lock:
@@ -91,27 +101,35 @@ class Capture:
         return frame.arrived + (sample - start) / RATE
 
 
-def _rtp_of(frame: bytes, arrived: float) -> tuple[int, Frame] | None:
-    """(destination port, frame) of an Ethernet frame holding a PCMU RTP packet."""
+def _rtp_of(frame: bytes, arrived: float) -> tuple[int, int, Frame] | None:
+    """(source port, destination port, frame) of an Ethernet frame holding an RTP packet
+    (PCMU, or a telephone-event)."""
     if len(frame) < _ETHERNET + 20 or frame[12:14] != b"\x08\x00":
         return None
     ip = frame[_ETHERNET:]
     header = (ip[0] & 0x0F) * 4
     if ip[9] != 17 or len(ip) < header + 8 + 12:
         return None
-    destination = struct.unpack_from("!H", ip, header + 2)[0]
+    source, destination = struct.unpack_from("!HH", ip, header)
     rtp = ip[header + 8 :]
-    if rtp[0] >> 6 != 2 or rtp[1] & 0x7F != PCMU:
+    if rtp[0] >> 6 != 2 or rtp[1] & 0x7F not in (PCMU, TELEPHONE_EVENT):
         return None
     start = 12 + 4 * (rtp[0] & 0x0F)
     timestamp, ssrc = struct.unpack_from("!II", rtp, 4)
-    return destination, Frame(arrived, ssrc, timestamp, rtp[start:])
+    payload = rtp[start:]
+    if rtp[1] & 0x7F == TELEPHONE_EVENT:
+        # Kept only as the release of a key: the first of its end packets.
+        if len(payload) < 4 or not payload[1] & 0x80:
+            return None
+        payload = b""
+    return source, destination, Frame(arrived, ssrc, timestamp, payload)
 
 
 @contextmanager
 def received_audio(ports: set[int]) -> Iterator[Capture]:
-    """Records, while the block runs, the PCMU frames sent to any of ``ports`` (a set the
-    test may add to once it knows its phones' media ports)."""
+    """Records, while the block runs, the PCMU frames sent to any of ``ports``, and the
+    key releases sent from them (a set the test may add to once it knows its phones'
+    media ports)."""
     capture = Capture()
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
     sock.bind(("lo", 0))
@@ -127,8 +145,14 @@ def received_audio(ports: set[int]) -> Iterator[Capture]:
             if address[2] == _PACKET_OUTGOING:
                 continue
             found = _rtp_of(frame, time.monotonic())
-            if found is not None and found[0] in ports:
-                capture.add(*found)
+            if found is None:
+                continue
+            source, destination, rtp = found
+            if not rtp.payload:
+                if source in ports:
+                    capture.released(source, rtp)
+            elif destination in ports:
+                capture.add(destination, rtp)
 
     reader = threading.Thread(target=run, name="rtp-capture", daemon=True)
     reader.start()
