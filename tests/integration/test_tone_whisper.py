@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from controller.demo.site import SandboxSite
 from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
 from tests.conftest import own_instance
+from tests.integration.conftest import free_port
 from tests.integration.flow import (
     AGENT_VOICE,
     ANNOUNCEMENT_MARKER,
@@ -28,6 +30,7 @@ from tests.integration.flow import (
     service,
 )
 from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
+from tests.integration.test_agi_sip_phones import agi_sections, site_headers
 from tests.integration.test_sip_phones import CALLER_NUMBER, merged, sip_agents
 from tests.sip.capture import Capture, received_audio
 from tests.sip.media import Key, Part, tone
@@ -94,30 +97,56 @@ def key_to_tone_ms(capture: Capture, agent_port: int) -> list[float]:
     return [round((s - r) * 1000, 1) for r, s in zip(releases, starts, strict=False)]
 
 
-async def test_a10_agent_tones_never_cut_the_agents_voice(
-    site: SandboxSite, phones: Switchboard, record_property: Callable[[str, object], None]
-) -> None:
-    """A10: through a refused key, the pause and the resume, the caller hears the agent's
-    marker without a hole longer than the key held (plus two frames of jitter), and so
-    does the file where it records; the agent's phone hears the refused and the two ok
-    tones, neither the caller nor the file does."""
+async def keyed_call(
+    site: SandboxSite, phones: Switchboard, agi_port: int | None
+) -> tuple[Capture, int, int, dict[str, Any]]:
+    """The agent's keys on a recorded call, through the ARI path or (``agi_port``) the
+    FastAGI path's shipped dialplan: what each phone received (the caller's and the
+    agent's media ports) and the call's rows."""
+    agi: dict[str, Any] = agi_sections(agi_port, site) if agi_port else keyed_sections(site)
+    headers = site_headers(agi_port, agent="PJSIP/alice") if agi_port else None
     services = {"sales": service(site, target="PJSIP/alice")}
     ports: set[int] = set()
     with received_audio(ports) as capture:
         async with running_flow(
-            site, services=services, agents=sip_agents(), draws=[0.0], **keyed_sections(site)
+            site, services=services, agents=sip_agents(), draws=[0.0], **agi
         ) as flow:
             agent = await phones.agent("alice", AGENT_MEDIA)
             ports.add(agent.media_port)
-            caller = await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 18000)], 14500)
+            called = "agi-sales" if agi_port else "sales"
+            media = [tone(CALLER_VOICE, 18000)]
+            caller = await phones.call(called, CALLER_NUMBER, media, 14500, headers)
             ports.add(caller.media_port)
             await phones.finished()
             (call,) = await flow.daemon.wait_for_calls(1)
+    return capture, caller.media_port, agent.media_port, call
 
-    heard_by_caller = capture.heard(caller.media_port)
-    heard_by_agent = capture.heard(agent.media_port)
+
+FASTAGI_HOLDS_THE_VOICE = pytest.mark.xfail(
+    strict=True,
+    reason="the FastAGI path plays the sound in the key's subroutine, which holds the "
+    "agent's voice back from the caller (docs/agi.md, The key's sound and the caller)",
+)
+
+
+@pytest.mark.parametrize("path", ["ari", pytest.param("agi", marks=FASTAGI_HOLDS_THE_VOICE)])
+async def test_a10_agent_tones_never_cut_the_agents_voice(
+    site: SandboxSite,
+    phones: Switchboard,
+    record_property: Callable[[str, object], None],
+    path: str,
+) -> None:
+    """A10: through a refused key, the pause and the resume, the caller hears the agent's
+    marker without a hole longer than the key held (plus two frames of jitter), and so
+    does the file where it records; the agent's phone hears the refused and the two ok
+    tones, neither the caller nor the file does. Not yet so on the FastAGI path (its
+    figures are the record's: an unexpected pass fails, so the docs are updated)."""
+    agi_port = free_port() if path == "agi" else None
+    capture, caller_port, agent_port, call = await keyed_call(site, phones, agi_port)
+    heard_by_caller = capture.heard(caller_port)
+    heard_by_agent = capture.heard(agent_port)
     caller_gaps = marker_gaps(heard_by_caller)
-    latency = key_to_tone_ms(capture, agent.media_port)
+    latency = key_to_tone_ms(capture, agent_port)
     record_property("caller_gaps", [(round(at, 2), round(g)) for at, g in caller_gaps])
     record_property("key_to_tone_ms", latency)
 
