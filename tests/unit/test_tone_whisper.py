@@ -17,6 +17,7 @@ from controller.calls.ids import (
     whisper_of,
     whisper_snoop,
 )
+from controller.calls.transfer import TransferAnswered
 from controller.calls.whisper import MAX_SNOOPS, Whisper
 from tests.unit.test_inbound_call import (
     AGENT_CHANNEL,
@@ -28,6 +29,7 @@ from tests.unit.test_inbound_call import (
     paying_driver,
     start_ivr,
 )
+from tests.unit.test_transfer import CHLOE, start, transferred
 
 AGENT = AGENT_CHANNEL.id
 
@@ -160,3 +162,19 @@ def test_a10_a_call_carried_on_after_a_restart_names_its_snoop_afresh_R1() -> No
     assert cut == c.CutSnoop(second.snoop_id)
     assert isinstance(made, c.Snoop) and made.channel_id == "rc-c0ffee-agent2"
     assert made.snoop_id not in (first.snoop_id, second.snoop_id)
+
+
+def test_a10_r3_the_whisper_follows_the_call_to_the_agent_it_is_transferred_to() -> None:
+    """The transferring agent's whisper is cut as the transfer starts; the agent who
+    answers gets one of their own, on the transfer's channel, and hears their tones."""
+    d = transferred()
+    (old,) = [x.snoop_id for x in of(d.log, c.Snoop)]
+    d.send(m.WhisperUp(old))
+    started = start(d)
+    assert c.CutSnoop(old) in started and of(started, c.Snoop) == []
+    answered = d.send(TransferAnswered("xfer-1", CHLOE))
+    (made,) = of(answered, c.Snoop)
+    assert made.channel_id == "xfer-1" and made.snoop_id != old
+    d.send(m.WhisperUp(made.snoop_id))
+    keys = d.send(m.Dtmf("xfer-1", "*", 200.0)) + d.send(m.Dtmf("xfer-1", "3", 200.2))
+    assert tone_target(keys) == made.snoop_id
