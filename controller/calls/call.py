@@ -21,7 +21,12 @@ from controller.calls.deciding import decide_and_start
 from controller.calls.ending import ENDING_TIMER
 from controller.calls.parties import OPENING, Next, Outcome, Phase, Step, hung_up
 from controller.calls.snapshot import CallSnapshot, carried_on_cast
-from controller.calls.transfer import CallTransfers, TransferAnswered, TransferStarted
+from controller.calls.transfer import (
+    CallTransfers,
+    TransferAnswered,
+    TransferOnward,
+    TransferStarted,
+)
 from controller.config.model import Agent
 from controller.records import CallStart
 
@@ -46,7 +51,8 @@ class Call(CallTransfers):
         if snap.caller_hash:
             commands.append(c.LookupObjection(snap.caller_hash))
         commands += [*call.rec.restart_timer(), call._log("carried on after a restart")]
-        return call, commands + call.maybe_decide(now)
+        call.talk.whisper.carried_on(now)
+        return call, call._whisper_kept(commands + call.maybe_decide(now))
 
     # -- entry -----------------------------------------------------------------------
     def start(self, now: dt.datetime) -> list[c.Command]:
@@ -59,6 +65,21 @@ class Call(CallTransfers):
     def handle(self, message: m.Message, now: dt.datetime) -> list[c.Command]:
         if self.phase is Phase.ENDED:
             return []
+        whispered = self.talk.whisper.handle(message)
+        return self._whisper_kept(whispered if whispered is not None else self._heard(message, now))
+
+    def _whisper_kept(self, commands: list[c.Command]) -> list[c.Command]:
+        """A10: the whisper of the agent's tones follows the agent's channel while the
+        agent is bridged, and is cut, before the call is finished, once they left."""
+        agent = self.agent_leg
+        present = self.phase is Phase.CONNECTED and agent.up and not agent.gone
+        kept = self.talk.whisper.keep(agent.id if present else None)
+        if not kept:
+            return commands
+        at = next((i for i, x in enumerate(commands) if isinstance(x, c.Finished)), len(commands))
+        return [*commands[:at], *kept, *commands[at:]]
+
+    def _heard(self, message: m.Message, now: dt.datetime) -> list[c.Command]:
         own = self.listening.handle(message)
         if own is not None:
             return self._still_listened(own, now)
@@ -66,11 +87,9 @@ class Call(CallTransfers):
             refusal = self.listen_refusal(now)
             why = refusal.value if refusal is not None else None
             return self.listening.start(message.person_id, message.phone, why)
-        return self._still_listened(self._held(self._handle(message, now), now), now)
-
-    def _held(self, commands: list[c.Command], now: dt.datetime) -> list[c.Command]:
-        """A9: whatever the message did, a hold in force keeps its music and pause."""
-        return commands + self.hold.keep(now, with_caller=self._with_caller)
+        # A9: whatever the message did, a hold in force keeps its music and pause.
+        commands = self._handle(message, now) + self.hold.keep(now, with_caller=self._with_caller)
+        return self._still_listened(commands, now)
 
     def _still_listened(self, commands: list[c.Command], now: dt.datetime) -> list[c.Command]:
         """S8: the listening stops at once when the call turns private, paused or
@@ -139,6 +158,8 @@ class Call(CallTransfers):
                 return self.transfer_started(message)
             case TransferAnswered():
                 return self.transfer_answered(message, now)
+            case TransferOnward():
+                return self.transfer_onward(message)
         return []
 
     def _apply(self, step: Step, now: dt.datetime) -> list[c.Command]:
@@ -263,11 +284,6 @@ class Call(CallTransfers):
             return "the agent has the call on hold"
         with_agent = self.phase is Phase.CONNECTED and not self.caller.gone
         return self.talk.payment_refusal(caller_with_agent=with_agent)
-
-    @property
-    def _with_caller(self) -> bool:
-        """The caller is in the bridge with the agent: bridged, not gone, not paying."""
-        return self.phase is Phase.CONNECTED and not self.caller.gone and self.payment is None
 
     def _after_leg(self, commands: list[c.Command]) -> list[c.Command]:
         """The payment's outcome, once known, to the caller; a caller gone ends it."""

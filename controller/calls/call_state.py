@@ -172,6 +172,11 @@ class CallState:
     def private(self) -> bool:
         return self.talk.private
 
+    @property
+    def _with_caller(self) -> bool:
+        """The caller is in the bridge with the agent: bridged, not gone, not paying (A9)."""
+        return self.phase is Phase.CONNECTED and not self.caller.gone and self.payment is None
+
     def listen_refusal(self, now: dt.datetime) -> ListenRefusal | None:
         """S8: why nobody may listen to the call live now (it could not be recorded
         now), or None. Until the ledger answers, and until the agent gave the notice,
