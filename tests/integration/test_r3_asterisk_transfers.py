@@ -5,14 +5,17 @@ the SIPp phones transfer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from controller.sandbox import SandboxInstance
+from controller.sandbox import Sandbox, SandboxInstance
 from tests.integration.ari_probe import AriProbe, Event, ari_app
-from tests.sip.media import tone, write_pcap
+from tests.integration.conftest import REPOSITORY, free_port
+from tests.sip.media import Part, Silence, keys, tone, write_pcap
 from tests.sip.sipp import Phone, Switchboard, sip_phones
 from tests.sip.transfers import attended_transfer_phone, blind_transfer_phone
 
@@ -23,7 +26,9 @@ async def phones(asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Swi
         yield board
 
 
-async def bridge_first_call(probe: AriProbe, agent: str) -> tuple[str, str, str]:
+async def bridge_first_call(
+    probe: AriProbe, agent: str, variables: dict[str, str] | None = None
+) -> tuple[str, str, str]:
     """As the controller does: the caller enters the application, the agent's phone is
     dialled into it, both go into a mixing bridge, recorded. Returns (caller, agent,
     bridge) ids."""
@@ -32,7 +37,9 @@ async def bridge_first_call(probe: AriProbe, agent: str) -> tuple[str, str, str]
     )
     caller = start["channel"]["id"]
     await probe.expect(204, "POST", f"/channels/{caller}/answer")
-    agent_id = await probe.originate(f"PJSIP/{agent}", app="reccontrol", appArgs="agent")
+    agent_id = await probe.originate(
+        f"PJSIP/{agent}", variables, app="reccontrol", appArgs="agent"
+    )
     await probe.wait_for("StasisStart", lambda e: e["channel"]["id"] == agent_id, within=20.0)
     bridge = await probe.expect(200, "POST", "/bridges", type="mixing", bridgeId=f"probe-{caller}")
     for channel in (caller, agent_id):
@@ -168,3 +175,96 @@ async def test_r3_blind_transfer_to_a_queue_names_the_member_on_the_far_half(
     assert local["name"].startswith("Local/queue-support@sim-sip-phone-")
     (start,) = of(events, "StasisStart", local["id"])
     assert start["args"] == [] and start["replace_channel"]["id"] == agent
+
+
+# -- Asterisk's own transfer keys (features.conf) -----------------------------------------
+FEATURE_KEYS = """
+[featuremap]
+blindxfer => #1
+"""
+# Loaded for this test only: the sandbox, like the product, has no builtin features.
+BUILTIN_FEATURES = "load = bridge_builtin_features.so\n"
+# A number Alice can key after #1, and a trunk extension that dials her the dialplan's
+# way, letting the called party transfer (Dial option t).
+EXTRA_DIALPLAN = """
+[sim-sip-phone]
+exten => 2002,1,Dial(PJSIP/bruno,20)
+ same => n,Hangup()
+
+[sim-sip-trunk]
+exten => dial-alice,1,Dial(PJSIP/alice,20,t)
+ same => n,Hangup()
+"""
+
+
+@pytest.fixture
+def features_asterisk(sandbox: Sandbox, tmp_path: Path) -> Iterator[SandboxInstance]:
+    """An Asterisk of this test's own, whose features.conf gives the agent's phone a
+    blind transfer key (#1), as a site that wants Asterisk's transfer keys would."""
+    config = tmp_path / "asterisk-config"
+    shutil.copytree(REPOSITORY / "config" / "asterisk", config)
+    with open(config / "features.conf", "a", encoding="utf-8") as conf:
+        conf.write(FEATURE_KEYS)
+    with open(config / "modules.conf", "a", encoding="utf-8") as conf:
+        conf.write(BUILTIN_FEATURES)
+    with open(config / "simulation.conf", "a", encoding="utf-8") as conf:
+        conf.write(EXTRA_DIALPLAN)
+    box = Sandbox(sandbox.root, config, REPOSITORY / "dialplan")
+    name = f"pytest-{os.getpid()}-features"
+    instance = box.up(name=name, http_port=free_port())
+    try:
+        yield instance
+    finally:
+        box.reset(name)
+
+
+def keyed_transfer(to: str) -> list[Part]:
+    """Alice talks 2 s, presses #1 and keys the number ``to``, then talks on."""
+    return [
+        tone(1100.0, 2000),
+        *keys("#1"),
+        Silence(500),
+        *keys(to),
+        tone(1100.0, 12000),
+    ]
+
+
+async def test_r3_asterisk_transfer_keys_act_in_a_dial_bridge_never_in_a_stasis_bridge(
+    features_asterisk: SandboxInstance, tmp_path: Path
+) -> None:
+    """R3: with a blind transfer key in features.conf (#1) and the agent allowed to
+    transfer, the same key presses transfer the caller when Dial() bridged the call, and
+    do nothing but reach the application as key presses when the application bridged
+    it: a Stasis bridge has no built-in features."""
+    instance = features_asterisk
+    async with sip_phones(instance.sip_port, instance.phone_ports, tmp_path / "dial") as board:
+        await board.agent("alice", keyed_transfer("2002"))
+        bruno = await board.agent("bruno", [tone(1300.0, 10000)])
+        await board.call("dial-alice", "+33611112222", [tone(500.0, 16000)], 12000)
+        # Dial()'s bridge: the caller reaches Bruno, whose phone answers and then gets
+        # the caller's BYE.
+        await bruno.finished(within=40.0)
+
+    async with sip_phones(instance.sip_port, instance.phone_ports, tmp_path / "app") as board:
+        async with ari_app(instance) as probe:
+            await board.agent("alice", keyed_transfer("2002"))
+            await board.agent("bruno", [tone(1300.0, 10000)])
+            await board.call("sales", "+33611112222", [tone(500.0, 10000)], 8000)
+            caller, agent, bridge = await bridge_first_call(
+                probe, "alice", {"BRIDGE_FEATURES": "T"}
+            )
+            await probe.wait_for("StasisEnd", lambda e: e["channel"]["id"] == caller, 30.0)
+            pressed = [
+                e["digit"]
+                for e in probe.events
+                if e["type"] == "ChannelDtmfReceived" and e["channel"]["id"] == agent
+            ]
+            transfers = [e for e in probe.events if "Transfer" in e["type"]]
+            await probe.call("DELETE", f"/channels/{agent}")
+            await probe.call("DELETE", f"/bridges/{bridge}")
+        bruno_rang = (tmp_path / "app" / "bruno-messages.log").exists() and "INVITE" in (
+            tmp_path / "app" / "bruno-messages.log"
+        ).read_text(errors="replace")
+    assert "".join(pressed) == "#12002"
+    assert transfers == []
+    assert not bruno_rang
