@@ -81,7 +81,7 @@ async def test_r3_attended_transfer_links_the_consultation_into_the_recorded_bri
     """R3: Alice holds the caller, calls Bruno's extension (the consultation), then
     transfers with REFER/Replaces. The consultation never enters the application; the
     transfer brings a Local channel into the application's bridge in Alice's place, and
-    the bridge's recording keeps running."""
+    the bridge's recording keeps running. Bruno is the far half's BRIDGEPEER."""
     async with ari_app(asterisk, subscribe_all=True) as probe:
         await phones.agent("bruno", [tone(1300.0, 20000)])
         pcap = write_pcap(tmp_path / "alice.pcap", [tone(1100.0, 20000)])
@@ -96,6 +96,11 @@ async def test_r3_attended_transfer_links_the_consultation_into_the_recorded_bri
         await alice.start()
         await phones.call("sales", "+33611112222", [tone(500.0, 20000)], hangup_after_ms=10000)
         caller, agent, bridge = await bridge_first_call(probe, "alice")
+        linked = await probe.wait_for("BridgeAttendedTransfer", within=30.0)
+        far = linked["destination_link_second_leg"]["id"]
+        peer = await probe.expect(
+            200, "GET", f"/channels/{far}/variable", variable="BRIDGEPEER"
+        )
         await tidy_after(probe, caller, bridge, "BridgeAttendedTransfer")
         await phones.finished(within=40.0)
         events = list(probe.events)
@@ -111,6 +116,8 @@ async def test_r3_attended_transfer_links_the_consultation_into_the_recorded_bri
     assert transfer["destination_type"] == "link"
     local = transfer["destination_link_first_leg"]
     assert local["name"].startswith("Local/_attended@transfer-") and local["name"].endswith(";1")
+    # The far half, in the consultation's bridge, names the target as its peer.
+    assert peer["value"] == target["name"]
     # The consultation (Alice's second call and Bruno's phone) never entered the
     # application: only the caller, the agent's leg and the Local channel did.
     started = [e["channel"]["id"] for e in of(events, "StasisStart")]
