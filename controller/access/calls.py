@@ -25,6 +25,7 @@ from controller.access.call_filters import (
 )
 from controller.access.errors import AccessRefused
 from controller.access.gate import Gate, clean_id
+from controller.access.segments import HIDDEN_RECORDINGS, decision_view, segment_of, segments_of
 from controller.audit.chain import Entry
 from controller.config.governance_model import ALL_SERVICES
 from controller.config.model import Config, Person
@@ -96,17 +97,7 @@ def view_of(
             "version": call["announcement_version"],
             "completed": bool(call["announcement_completed"]),
         },
-        "decision": None
-        if decision is None
-        else {
-            "record": bool(decision["record"]),
-            "reason": decision["reason"],
-            "rate": decision["rate"],
-            "draw": decision["draw"],
-            "in_window": bool(decision["in_window"]),
-            "window": mask_digits(decision["window"]),
-            "decided_at": decision["decided_at"],
-        },
+        "decision": decision_view(decision),
         "consent_events": [
             {k: e[k] for k in ("at", "kind", "key", "phase", "announcement_version")}
             for e in call["consent_events"]
@@ -136,10 +127,14 @@ def view_of(
                 "created_at": r["created_at"],
                 "expires_at": r["expires_at"],
                 "listenable": r["state"] == "stored",
+                "segment": segment_of(r),
+                "agent": r.get("agent_id"),
             }
             for r in sorted(call["recordings"], key=lambda r: (r["created_at"], r["id"]))
-            if r["state"] not in ("deleted", "discarded")
+            if r["state"] not in HIDDEN_RECORDINGS
         ],
+        # A transferred call is one call in segments, one per agent who answered (R3).
+        "segments": segments_of(call),
         "sheets": [
             {
                 "id": s["id"],
