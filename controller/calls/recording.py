@@ -92,6 +92,12 @@ class RecordingControl:
         self.pause: Pause | None = snapshot.pause if snapshot else None
         self.retries = 0
         """Recordings started again after one was lost: at most one per call."""
+        self.segment = 1
+        """The part of the call the next recording belongs to: one more per transfer (R3)."""
+        self.agent_id: str | None = None
+        """The agent of the current segment, stored with its recording (A7)."""
+        self.earlier: list[Recording] = []
+        """Earlier segments' recordings whose end Asterisk has not reported yet."""
 
     def snapshot(self) -> RecordingSnapshot:
         rec = self.recording
@@ -109,10 +115,13 @@ class RecordingControl:
     @property
     def settled(self) -> bool:
         """Nothing left to wait for from Asterisk about the file."""
-        return self.recording is None or self.recording.state is not RecState.STOPPING
+        current = self.recording is None or self.recording.state is not RecState.STOPPING
+        return current and not self.earlier
 
     def owns(self, name: str) -> bool:
-        return self.recording is not None and self.recording.name == name
+        """The current recording's name, or an earlier segment's not ended yet."""
+        current = self.recording is not None and self.recording.name == name
+        return current or any(rec.name == name for rec in self.earlier)
 
     def can_pause(self) -> bool:
         return self.live and self.pause is None
@@ -139,7 +148,8 @@ class RecordingControl:
         self.recording = rec
         return [
             c.OpenRecording(
-                rec.recording_id, self.call_id, rec.name, self.fmt, purposes, self.retention_days
+                rec.recording_id, self.call_id, rec.name, self.fmt, purposes, self.retention_days,
+                segment=self.segment, agent_id=self.agent_id,
             ),
             c.StartRecording(self.bridge_id, rec.name, self.fmt),
         ]
@@ -346,8 +356,41 @@ class RecordingControl:
 
     def give_up_waiting(self) -> list[c.Command]:
         """RecordingFinished never came: try to keep the file anyway."""
+        earlier = [cmd for rec in list(self.earlier) for cmd in self.earlier_ended(rec.name) or []]
         rec = self.recording
         if rec is None or rec.state is not RecState.STOPPING:
-            return []
+            return earlier
+        rec.state = RecState.DONE
+        return [*earlier, c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]
+
+    # -- segments of a transferred call (R3) -----------------------------------------
+    def next_segment(self) -> list[c.Command]:
+        """The agent transferred the call: the live recording stops, its file kept and
+        vaulted once Asterisk reports its end, any pause closes. Nothing is recorded until
+        a new decision starts the next segment's recording."""
+        rec = self.recording
+        commands: list[c.Command] = []
+        if rec is not None and rec.live:
+            rec.state = RecState.STOPPING
+            commands.append(c.StopRecording(rec.name))
+        if rec is not None and rec.state is RecState.STOPPING:
+            # Its end (RecordingFinished) is awaited; a discarded one was dealt with.
+            self.earlier.append(rec)
+        self.recording, self.retries, self.agent_id = None, 0, None
+        self.segment += 1
+        return commands + self.close_pause(c.PauseEnd.TRANSFER)
+
+    def earlier_ended(self, name: str, failed: bool = False) -> list[c.Command] | None:
+        """Asterisk finished an earlier segment's recording: its file goes to the vault
+        (a failed one's row closes, nothing of it left behind). None: not an earlier
+        segment's."""
+        rec = next((r for r in self.earlier if r.name == name), None)
+        if rec is None:
+            return None
+        self.earlier.remove(rec)
+        if failed:
+            rec.state = RecState.FAILED
+            closed = c.CloseRecording(rec.recording_id, c.Closed.FAILED)
+            return [closed, c.DiscardIncoming(rec.name, self.fmt)]
         rec.state = RecState.DONE
         return [c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]

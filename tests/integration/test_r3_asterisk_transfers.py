@@ -87,7 +87,7 @@ async def test_r3_attended_transfer_links_the_consultation_into_the_recorded_bri
         pcap = write_pcap(tmp_path / "alice.pcap", [tone(1100.0, 20000)])
         alice = Phone(
             "alice",
-            attended_transfer_phone("alice", "agent-bruno", pcap, talk_ms=2000, consult_ms=2000),
+            attended_transfer_phone("alice", "xfer-bruno", pcap, talk_ms=2000, consult_ms=2000),
             asterisk.phone_ports["alice"],
             phones.workdir,
             remote=phones.asterisk_sip,

@@ -95,7 +95,7 @@ async def test_r3_an_attended_transfer_records_the_second_agent_never_the_consul
             phones.workdir / "alice.pcap", [tone(ALICE_VOICE, TALK_MS), Silence(27000)]
         )
         scenario = attended_transfer_phone(
-            "alice", "agent-chloe", alice_media, talk_ms=TALK_MS, consult_ms=CONSULT_MS
+            "alice", "xfer-chloe", alice_media, talk_ms=TALK_MS, consult_ms=CONSULT_MS
         )
         await start_phone(phones, "alice", scenario)
         await phones.agent(
