@@ -10,7 +10,7 @@ from one caller, never to find the number back.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +77,14 @@ def listing_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def view_of(
-    call: Mapping[str, Any], sheets: list[dict[str, Any]], metadata_days: int, hold: Any
+    call: Mapping[str, Any],
+    sheets: list[dict[str, Any]],
+    metadata_days: int,
+    hold: Any,
+    segments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Everything the call's page shows, from the store's summary of the call."""
+    """Everything the call's page shows, from the store's summary of the call and its
+    segments as the store reads them (R3)."""
     decision = call["decision"]
     started = dt.datetime.fromisoformat(call["started_at"])
     return {
@@ -134,7 +139,7 @@ def view_of(
             if r["state"] not in HIDDEN_RECORDINGS
         ],
         # A transferred call is one call in segments, one per agent who answered (R3).
-        "segments": segments_of(call),
+        "segments": segments_of(call, segments),
         "sheets": [
             {
                 "id": s["id"],
@@ -241,6 +246,7 @@ class CallAccess:
             self._store.call_sheets(call_id),
             self._config.privacy.call_metadata_days,
             self._store.standing_hold(call_id),
+            self._store.call_segments(call_id),
         )
         with_deadlines(view, str(call["service"]), RetentionRules.from_config(self._config))
         self._gate.log(person, "view", target, stated, "ok", {"service": call["service"]})

@@ -1,16 +1,16 @@
-"""A call's segments, as the console and the exports show them (R3).
+"""A call's segments, as the console shows them (R3).
 
-A call an agent transferred is still one call: each agent who answered it has a segment,
-with its own decision (taken again for that agent) and its own recordings. The store
-keeps segment 1's decision in ``decisions`` and each later one's in
-``segment_decisions``; each recording row says which segment it holds. This module turns
-the store's summary of a call into the list of its segments, in order. A call never
-transferred has one segment: the call itself.
+A call an agent transferred is still one call: each agent who took it has a segment, with
+its own decision (taken again for that agent) and its own recordings. The store reads
+them in one place (:meth:`~controller.store.call_views.CallViewStore.call_segments`, the
+exports' read too); this module adds what a page shows beside them: when each segment
+began and ended, and only the recordings the page lists. A call never transferred has
+one segment: the call itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -42,44 +42,38 @@ def segment_of(recording: Mapping[str, Any]) -> int:
     return int(value) if value is not None else 1
 
 
-def _first_agent(call: Mapping[str, Any]) -> str | None:
-    decision = call.get("decision")
-    if decision is not None and decision.get("agent_id"):
-        return str(decision["agent_id"])
-    agent = call.get("agent_id")
-    return str(agent) if agent else None
-
-
-def _agent_of(rows: Iterable[Mapping[str, Any]]) -> str | None:
-    return next((str(r["agent_id"]) for r in rows if r.get("agent_id")), None)
-
-
-def segments_of(call: Mapping[str, Any]) -> list[dict[str, Any]]:
+def segments_of(
+    call: Mapping[str, Any], stored: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
     """The call's segments in order: ``segment`` (1, 2, ...), ``agent``, ``started_at``,
     ``ended_at``, ``decision`` (as :func:`decision_view`) and ``recordings`` (the ids of
     the segment's recordings the console lists, oldest first).
 
-    Segment 1 starts with the call; a later one when its agent answered and the decision
-    was taken again (its decision's time, else its first recording's). Each ends where
-    the next one starts; the last one with the call (None while it goes on)."""
-    later = {int(d["segment"]): d for d in call.get("segment_decisions") or []}
+    ``call`` is the store's summary of the call, ``stored`` its segments as the store
+    reads them (one per decision). A recording whose segment has no decision (yet) still
+    shows, in a segment of its own, without a decision. Segment 1 starts with the call; a
+    later one when its agent answered and the decision was taken again (else at its first
+    recording). Each ends where the next one starts; the last one with the call (None
+    while it goes on)."""
+    decided = {int(s["segment"]): s for s in stored}
     shown = sorted(
         (r for r in call.get("recordings") or [] if r["state"] not in HIDDEN_RECORDINGS),
-        key=lambda r: (segment_of(r), r["created_at"], r["id"]),
+        key=lambda r: (r["created_at"], r["id"]),
     )
-    numbers = sorted({1, *later, *(segment_of(r) for r in shown)})
+    numbers = sorted({1, *decided, *(segment_of(r) for r in shown)})
     segments: list[dict[str, Any]] = []
     for number in numbers:
         recordings = [r for r in shown if segment_of(r) == number]
-        decision = call.get("decision") if number == 1 else later.get(number)
+        decision = decided.get(number)
+        agent = decision.get("agent_id") if decision else None
+        agent = agent or next((r["agent_id"] for r in recordings if r.get("agent_id")), None)
         if number == 1:
-            agent = _first_agent(call) or _agent_of(recordings)
+            agent = agent or call.get("agent_id")
             started = call["started_at"]
+        elif decision is not None:
+            started = decision["decided_at"]
         else:
-            agent = _agent_of([decision] if decision else []) or _agent_of(recordings)
-            started = decision["decided_at"] if decision else None
-            if started is None and recordings:
-                started = recordings[0]["created_at"]
+            started = recordings[0]["created_at"] if recordings else None
         segments.append(
             {
                 "segment": number,
