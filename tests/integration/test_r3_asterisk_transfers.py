@@ -17,7 +17,7 @@ from tests.integration.ari_probe import AriProbe, Event, ari_app
 from tests.integration.conftest import REPOSITORY, free_port
 from tests.sip.media import Part, Silence, keys, tone, write_pcap
 from tests.sip.sipp import Phone, Switchboard, sip_phones
-from tests.sip.transfers import attended_transfer_phone, blind_transfer_phone
+from tests.sip.transfers import attended_transfer_phone
 
 
 @pytest.fixture
@@ -101,6 +101,9 @@ async def test_r3_attended_transfer_links_the_consultation_into_the_recorded_bri
         peer = await probe.expect(
             200, "GET", f"/channels/{far}/variable", variable="BRIDGEPEER"
         )
+        dialled, _ = await probe.call(
+            "GET", f"/channels/{far}/variable", variable="DIALEDPEERNAME"
+        )
         await tidy_after(probe, caller, bridge, "BridgeAttendedTransfer")
         await phones.finished(within=40.0)
         events = list(probe.events)
@@ -116,8 +119,10 @@ async def test_r3_attended_transfer_links_the_consultation_into_the_recorded_bri
     assert transfer["destination_type"] == "link"
     local = transfer["destination_link_first_leg"]
     assert local["name"].startswith("Local/_attended@transfer-") and local["name"].endswith(";1")
-    # The far half, in the consultation's bridge, names the target as its peer.
+    # The far half, in the consultation's bridge, names the target as its peer; it
+    # dialled nobody (ARI: 404, "Provided variable was not found").
     assert peer["value"] == target["name"]
+    assert dialled == 404
     # The consultation (Alice's second call and Bruno's phone) never entered the
     # application: only the caller, the agent's leg and the Local channel did.
     started = [e["channel"]["id"] for e in of(events, "StasisStart")]
@@ -146,16 +151,7 @@ async def test_r3_blind_transfer_to_a_queue_names_the_member_on_the_far_half(
     async with ari_app(asterisk, subscribe_all=True) as probe:
         await phones.busy("alice")  # the queue's first member
         await phones.agent("bruno", [tone(1300.0, 20000)])
-        pcap = write_pcap(tmp_path / "chloe.pcap", [tone(1100.0, 20000)])
-        chloe = Phone(
-            "chloe",
-            blind_transfer_phone("chloe", "queue-support", pcap, talk_ms=2000),
-            asterisk.phone_ports["chloe"],
-            phones.workdir,
-            remote=phones.asterisk_sip,
-        )
-        phones.phones.append(chloe)
-        await chloe.start()
+        await phones.transferring_agent("chloe", [tone(1100.0, 20000)], "queue-support", 2000)
         await phones.call("sales", "+33611112222", [tone(500.0, 20000)], hangup_after_ms=10000)
         caller, agent, bridge = await bridge_first_call(probe, "chloe")
         transfer = await probe.wait_for("BridgeBlindTransfer", within=30.0)

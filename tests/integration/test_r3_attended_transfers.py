@@ -27,7 +27,7 @@ from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, Flow, running_flow
 from tests.integration.test_sip_phones import sip_agents
 from tests.sip.media import Silence, tone, write_pcap
 from tests.sip.sipp import Phone, Switchboard, sip_phones
-from tests.sip.transfers import attended_transfer_phone, blind_transfer_phone
+from tests.sip.transfers import attended_transfer_phone
 
 ALICE_VOICE = AGENT_VOICE
 CHLOE_VOICE = 1300.0
@@ -38,6 +38,11 @@ CONSULT_MS = 3000  # Alice and Chloé, alone
 # Asterisk swaps its Local link in about 500 ms after the REFER: Chloé's consultation
 # marker stops 200 ms before Alice's phone sends it, well inside the consultation.
 CONSULT_MARKER_MS = CONSULT_MS - 200
+# The queue member's phone rings this long before she picks up. (A phone answering within
+# a few ms of the transfer can put its first 20 ms frame into the previous segment's
+# file: Asterisk swaps the transfer's channel into the bridge before the controller hears
+# of it; see docs/asterisk-behaviour.md.)
+QUEUE_RING_MS = 1000
 
 
 @pytest.fixture(scope="module")
@@ -127,13 +132,13 @@ async def test_r3_a7_a_transfer_to_a_queue_records_the_member_who_answered(
     """R3, A7: Chloé transfers the caller to the queue "support" (REFER to an extension
     that runs Queue()). Alice, its first member, answers: the controller knows her from
     MEMBERINTERFACE, takes the decision again for her and records her in a second
-    segment; Chloé's segment is kept apart."""
+    segment; Chloé's segment is kept apart, without a frame of Alice."""
     services = {"sales": service(site, target="PJSIP/chloe")}
     async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
-        chloe_media = write_pcap(phones.workdir / "chloe.pcap", [tone(CHLOE_VOICE, 30000)])
-        scenario = blind_transfer_phone("chloe", "queue-support", chloe_media, talk_ms=TALK_MS)
-        await start_phone(phones, "chloe", scenario)
-        await phones.agent("alice", [tone(ALICE_VOICE, 30000)])
+        await phones.transferring_agent(
+            "chloe", [tone(CHLOE_VOICE, 30000)], "queue-support", TALK_MS
+        )
+        await phones.agent("alice", [tone(ALICE_VOICE, 30000)], ring_ms=QUEUE_RING_MS)
         await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], 14000)
         call = await ended_call(flow, phones)
 

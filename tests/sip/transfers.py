@@ -1,14 +1,13 @@
-"""SIPp scenarios of an agent's phone that transfers the call it answered (R3).
+"""A SIPp scenario of an agent's phone that makes an attended transfer (R3); the blind
+one is :func:`tests.sip.scenarios.transferring_phone`.
 
-- :func:`attended_transfer_phone`: answers, talks, puts the caller on hold (re-INVITE
-  ``sendonly``), calls a colleague's extension in a second dialog (the consultation),
-  talks with them, then sends ``REFER`` with ``Replaces`` naming that second dialog, as a
-  softphone's "transfer" button does after a consultation.
-- :func:`blind_transfer_phone`: answers, talks, then sends ``REFER`` to an extension.
-
-Both then answer every NOTIFY (the transfer's progress) and, once the last one says
-how the transfer ended, hang up the first dialog, as phones do; Asterisk hangs up the
-second. SIPp matches incoming messages to its one call by
+:func:`attended_transfer_phone` answers, talks, puts the caller on hold (re-INVITE
+``sendonly``), calls a colleague's extension in a second dialog (the consultation),
+talks with them, then sends ``REFER`` with ``Replaces`` naming that second dialog, as a
+softphone's "transfer" button does after a consultation. It then answers every NOTIFY
+(the transfer's progress: the scenario fails on a sipfrag that is neither provisional
+nor ``200``) and, once the last one came, hangs up the first dialog, as phones do;
+Asterisk hangs up the second. SIPp matches incoming messages to its one call by
 Call-ID; the second dialog's Call-ID is ``consult///<call id>``, which SIPp's own
 ``///`` rule maps back to the same call.
 """
@@ -148,10 +147,10 @@ def _refer(user: str, refer_to: str) -> str:
   <recv response="202"/>"""
 
 
-def _until_transferred(user: str, consulted: bool) -> str:
+def _until_transferred(user: str) -> str:
     """Answers each NOTIFY (the transfer's progress); once the last one came, hangs up
-    the first dialog, as phones do. With a consultation, also answers the BYE Asterisk
-    sends on the second dialog, whenever it comes."""
+    the first dialog, as phones do. Answers the BYE Asterisk sends on the second dialog,
+    whenever it comes."""
     ok = _message(
         """SIP/2.0 200 OK
 [last_Via:]
@@ -165,19 +164,16 @@ Content-Length: 0
     notify = """<recv request="NOTIFY" optional="true" next="notified">
     <action>
       <ereg regexp="terminated" search_in="hdr" header="Subscription-State:" assign_to="final"/>
+      <ereg regexp="^SIP/2.0 (1[0-9][0-9]|200) " search_in="body" check_it="true"
+            assign_to="progress"/>
     </action>
   </recv>
   <recv request="BYE" next="bye"/>"""
     # Every answer is followed at once by what may come next: a NOTIFY and a BYE can
     # come within a millisecond, and SIPp takes a message that arrives while it has a
     # <nop> or a <send> ahead of the next <recv> for an unexpected one.
-    # With a consultation, Asterisk's BYE on the second dialog comes right after the last
-    # NOTIFY (or just before it): waited for before hanging up the first dialog.
-    consultation_over = (
-        f'<recv request="BYE" timeout="2000" ontimeout="hangup"/>\n  <send>{ok}</send>'
-        if consulted
-        else ""
-    )
+    # Asterisk's BYE on the second dialog comes right after the last NOTIFY (or just
+    # before it): waited for before hanging up the first dialog.
     return f"""<label id="wait"/>
   {notify}
   <label id="notified"/>
@@ -186,10 +182,12 @@ Content-Length: 0
   <label id="bye"/>
   <send next="wait">{ok}</send>
   <label id="transferred"/>
-  {consultation_over}
+  <recv request="BYE" timeout="2000" ontimeout="hangup"/>
+  <send>{ok}</send>
   <label id="hangup"/>
   <send retrans="500">{_in_first_dialog(user, "BYE", 3, "")}</send>
-  <recv response="200"/>"""
+  <recv response="200"/>
+  <Reference variables="progress"/>"""
 
 
 def attended_transfer_phone(
@@ -208,21 +206,6 @@ def attended_transfer_phone(
   {_hold(user)}
   {_consultation(user, colleague, consult_ms)}
   {_refer(user, refer_to)}
-  {_until_transferred(user, consulted=True)}
-</scenario>
-"""
-
-
-def blind_transfer_phone(user: str, target: str, pcap: Path, talk_ms: int) -> str:
-    """``user``'s phone: answers, plays ``pcap``, talks ``talk_ms``, then transfers the
-    caller to extension ``target`` (REFER, no consultation)."""
-    refer_to = f"<sip:{target}@[remote_ip]:[remote_port]>"
-    return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
-<scenario name="{user}'s phone, blind transfer to {target}">
-  {_answered(user)}
-  {_play(pcap)}
-  <pause milliseconds="{talk_ms}"/>
-  {_refer(user, refer_to)}
-  {_until_transferred(user, consulted=False)}
+  {_until_transferred(user)}
 </scenario>
 """
