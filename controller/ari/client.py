@@ -159,10 +159,18 @@ class AriClient:
         body = {"variables": dict(variables)} if variables else None
         return Channel.parse(await self.request("POST", "/channels", params, body))
 
-    async def snoop(self, channel_id: str, snoop_id: str, app_args: str) -> None:
-        """A channel ``snoop_id`` into the application that hears both directions of
-        ``channel_id`` and whispers nothing."""
-        params = {"spy": "both", "whisper": "none", "app": self.app, "appArgs": app_args}
+    async def snoop(
+        self,
+        channel_id: str,
+        snoop_id: str,
+        app_args: str,
+        spy: str = "both",
+        whisper: str = "none",
+    ) -> None:
+        """A channel ``snoop_id`` into the application that hears ``spy`` directions of
+        ``channel_id`` (``in``, ``out``, ``both``, ``none``) and speaks in ``whisper``
+        ones: by default it hears both and says nothing."""
+        params = {"spy": spy, "whisper": whisper, "app": self.app, "appArgs": app_args}
         await self.request("POST", f"/channels/{_enc(channel_id)}/snoop/{_enc(snoop_id)}", params)
 
     async def answer(self, channel_id: str) -> None:
