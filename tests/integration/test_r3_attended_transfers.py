@@ -38,10 +38,10 @@ CONSULT_MS = 3000  # Alice and Chloé, alone
 # Asterisk swaps its Local link in about 500 ms after the REFER: Chloé's consultation
 # marker stops 200 ms before Alice's phone sends it, well inside the consultation.
 CONSULT_MARKER_MS = CONSULT_MS - 200
-# The queue member's phone rings this long before she picks up. (A phone answering within
-# a few ms of the transfer can put its first 20 ms frame into the previous segment's
-# file: Asterisk swaps the transfer's channel into the bridge before the controller hears
-# of it; see docs/asterisk-behaviour.md.)
+# The queue member's phone rings this long before she picks up, as a person does. (A
+# phone answering within a few ms of the transfer races the stop of the earlier
+# segment's recording: Asterisk swaps the transfer's channel into the bridge before the
+# controller hears of it; see docs/asterisk-behaviour.md.)
 QUEUE_RING_MS = 1000
 
 
