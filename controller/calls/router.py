@@ -5,9 +5,8 @@ Asterisk on one call never delays another; within a call, batches never interlea
 What to do with a batch is the :class:`~controller.calls.executor.CommandExecutor`'s
 business; which call an event is about, and when its batch runs, is the router's.
 
-Hot path: a key that protects audio (pause, discard) runs its batch right in the event
-handler when nothing of the call is running, so the REST call leaves before anything
-else is scheduled (the budget is about 2 ms).
+Hot path: a key or transfer that protects audio runs its batch in the event handler
+when nothing of the call runs: the REST call leaves first (the budget is about 2 ms).
 
 Trust: an event is acted on only if it is for our application (its ``application``
 field), and a channel only if it is ours. The legs the controller dials have ids it
@@ -49,7 +48,7 @@ from controller.calls.adoption import Adopted, LeftRunning, plan_call
 from controller.calls.call import Call
 from controller.calls.call_settings import CallSettings
 from controller.calls.context import CallContext as CallContext
-from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
+from controller.calls.executor import URGENT, Batch, CommandExecutor
 from controller.calls.gap import GapRecovery
 from controller.calls.ids import LISTENING_ARG, WHISPER_ARG, call_of, is_leg_of, is_our_leg, new_id
 from controller.calls.live import LiveBoard
@@ -93,8 +92,7 @@ class EventRouter:
         """Channels handed back to the dialplan after a restart: on their way out."""
         self._app = config.ari.app
         self.refused = 0
-        """Events ignored since start: for another application, or about a channel that
-        is not ours (see the module's docstring)."""
+        """Events ignored since start: another application's, or about a channel not ours."""
         self.adopted = asyncio.Event()
         """Set once the calls a previous run left open are carried on or ended."""
         self.live = LiveBoard()
@@ -106,7 +104,9 @@ class EventRouter:
             config=config,
             clock=clock,
         )
-        self.transfers = TransferRouting(self.calls, self._by_channel, self.feed, executor, config)
+        self.transfers = TransferRouting(
+            self.calls, self._by_channel, self.feed, self.urgent, executor, config
+        )
         executor.attach(self)
 
     # -- events to messages ----------------------------------------------------------
@@ -123,9 +123,11 @@ class EventRouter:
             case ChannelStateChange() | Dial():
                 await self.transfers.event(event)
             case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
-                await self._key(channel.id, m.Dtmf(channel.id, digit, received), received)
+                if call_id := self._by_channel.get(channel.id, ""):
+                    await self.urgent(call_id, m.Dtmf(channel.id, digit, received), received)
             case ChannelHold(channel=channel, held=held, music_class=music, received=received):
-                await self._key(channel.id, m.Hold(channel.id, held, music), received)
+                if call_id := self._by_channel.get(channel.id, ""):
+                    await self.urgent(call_id, m.Hold(channel.id, held, music), received)
             case (
                 ChannelDestroyed(channel=channel, cause=cause)
                 | ChannelHangupRequest(channel=channel, cause=cause)
@@ -309,16 +311,16 @@ class EventRouter:
         if call_id is not None:
             self.feed(call_id, message)
 
-    async def _key(self, channel_id: str, message: m.Message, received: float) -> None:
-        """A key press or a hold (A9): a protective batch runs right here, when it can."""
-        call_id = self._by_channel.get(channel_id)
-        ctx = self.calls.get(call_id) if call_id is not None else None
-        if call_id is None or ctx is None or ctx.finished:
+    async def urgent(self, call_id: str, message: m.Message, received: float | None = None) -> None:
+        """A key, a hold (A9) or a transfer (its segment stops before the new party is
+        heard): a protective batch runs right here when nothing of the call runs."""
+        ctx = self.calls.get(call_id)
+        if ctx is None or ctx.finished:
             return
         if not (commands := ctx.machine.handle(message, self._clock.now())):
             return
         batch = Batch(commands, received)
-        if isinstance(commands[0], PROTECTIVE) and not ctx.lock.locked() and ctx.queue.empty():
+        if isinstance(commands[0], URGENT) and not ctx.lock.locked() and ctx.queue.empty():
             async with ctx.lock:
                 await self._executor.run_batch(call_id, batch)
         else:
@@ -341,8 +343,7 @@ class EventRouter:
         self._by_recording[name] = call_id
 
     def recordings_in_hand(self) -> set[str]:
-        """Names of the recordings calls in progress own or are still settling: the
-        orphan sweep leaves their files alone."""
+        """Recordings calls own or still settle: the orphan sweep leaves their files alone."""
         return set(self._by_recording) | self._executor.settling
 
     # -- calls a previous run left open (R1) ------------------------------------------
@@ -433,10 +434,9 @@ class EventRouter:
         if ctx.task is not None and ctx.task is not asyncio.current_task():
             # Finished from a key's inline batch: the call's idle task has nothing left.
             ctx.task.cancel()
-        for key in [k for k, v in self._by_channel.items() if v == call_id]:
-            del self._by_channel[key]
-        for key in [k for k, v in self._by_recording.items() if v == call_id]:
-            del self._by_recording[key]
+        for owners in (self._by_channel, self._by_recording):
+            for key in [k for k, v in owners.items() if v == call_id]:
+                del owners[key]
 
     async def close(self, grace: float) -> None:
         """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""
