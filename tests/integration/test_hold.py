@@ -39,10 +39,11 @@ HOLD_MS = 6000
 MARGIN_MS = 200
 AFTER_MS = 5000
 CALLER_HANGS_UP_MS = 21000  # from the trunk's answer: announcement (3 s), then the agent
-SHORT_MS = 500
+SHORT_MS = 1000
 """How much shorter than said a marker may be in the file: the recording starts once
 both are bridged, and on a loaded machine the agent answers late and frames go missing
-(seen: up to 300 ms). Never longer: what the hold keeps out is measured to the frame."""
+(seen: up to 600 ms at a load average of 12 on 2 cores). Never longer: what the hold
+keeps out is measured to the frame."""
 MUSIC_FRAME_S = 0.1
 MUSIC_LEVEL = 0.005  # RMS of a 100 ms frame of music, full scale 1.0 (music on hold: 0.03-0.07)
 
