@@ -307,6 +307,20 @@ class AriClient:
     async def delete_stored_recording(self, name: str) -> None:
         await self.request("DELETE", f"/recordings/stored/{_enc(name)}")
 
+    # -- two-channel recordings (R5) -------------------------------------------------
+    async def snoop_heard(self, channel_id: str, snoop_id: str, app_args: str) -> None:
+        """A channel ``snoop_id`` into the application that hears only what
+        ``channel_id`` sends (its party's voice) and whispers nothing."""
+        params = {"spy": "in", "whisper": "none", "app": self.app, "appArgs": app_args}
+        await self.request("POST", f"/channels/{_enc(channel_id)}/snoop/{_enc(snoop_id)}", params)
+
+    async def record_channel(self, channel_id: str, name: str, *, fmt: str = "wav") -> None:
+        await self.request(
+            "POST",
+            f"/channels/{_enc(channel_id)}/record",
+            {"name": name, "format": fmt, "ifExists": "fail", "beep": False, "terminateOn": "none"},
+        )
+
     # -- events ----------------------------------------------------------------------
     async def connect_events(self, heartbeat: float = 10.0) -> aiohttp.ClientWebSocketResponse:
         url = self._base.replace("http", "ws", 1) + "/events"

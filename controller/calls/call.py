@@ -116,7 +116,8 @@ class Call(CallEnding):
             case m.RecordingEnded(name=name, failed=failed, cause=cause):
                 if not self.rec.owns(name):
                     return []
-                ended = self.rec.ended(failed, cause, may_retry=self._recording_may_restart)
+                may_retry = self._recording_may_restart
+                ended = self.rec.ended(failed, cause, may_retry=may_retry, name=name)
                 return ended + self._end_if_ending()
             case m.CommandFailed(command=command, error_id=error_id, status=status):
                 return self._command_failed(command, error_id, status, now)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from controller.calls import commands as c
-from controller.calls.ids import new_id
+from controller.calls.ids import half_side, is_stereo, new_id, stereo_name, whole_recording
+from controller.calls.two_channels import StartStereoRecording
 from controller.config.service_model import PauseSettings
 
 PAUSE_TIMER = "pause"
@@ -80,7 +82,10 @@ class RecordingControl:
         rng: random.Random,
         log_prefix: str,
         snapshot: RecordingSnapshot | None = None,
+        sides: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
+        """``sides``: for a two-channel recording (R5), the channels whose voices go
+        left (the caller's) and right (the agent's), asked for at each start."""
         self.call_id = call_id
         self.bridge_id = bridge_id
         self.fmt = fmt
@@ -92,6 +97,8 @@ class RecordingControl:
         self.pause: Pause | None = snapshot.pause if snapshot else None
         self.retries = 0
         """Recordings started again after one was lost: at most one per call."""
+        self.sides = sides
+        self._halves_ended: set[str] = set()
 
     def snapshot(self) -> RecordingSnapshot:
         rec = self.recording
@@ -112,7 +119,8 @@ class RecordingControl:
         return self.recording is None or self.recording.state is not RecState.STOPPING
 
     def owns(self, name: str) -> bool:
-        return self.recording is not None and self.recording.name == name
+        """``name``: the recording's, or one of its halves' (R5)."""
+        return self.recording is not None and self.recording.name == whole_recording(name)
 
     def can_pause(self) -> bool:
         return self.live and self.pause is None
@@ -135,18 +143,24 @@ class RecordingControl:
     def start(self, purposes: tuple[str, ...]) -> list[c.Command]:
         # The name is the only handle on the file: 160 random bits, so nobody can
         # guess it (S4).
-        rec = Recording(new_id(self.rng), new_id(self.rng, 160), RecState.STARTING, purposes)
+        name = new_id(self.rng, 160)
+        start = c.StartRecording(self.bridge_id, name, self.fmt)
+        if self.sides is not None:
+            left, right = self.sides()
+            name = stereo_name(name)
+            start = StartStereoRecording(self.bridge_id, name, self.fmt, left, right)
+        rec = Recording(new_id(self.rng), name, RecState.STARTING, purposes)
         self.recording = rec
         return [
             c.OpenRecording(
                 rec.recording_id, self.call_id, rec.name, self.fmt, purposes, self.retention_days
             ),
-            c.StartRecording(self.bridge_id, rec.name, self.fmt),
+            start,
         ]
 
     def started(self, name: str) -> None:
         rec = self.recording
-        if rec is not None and rec.name == name and rec.state is RecState.STARTING:
+        if rec is not None and self.owns(name) and rec.state is RecState.STARTING:
             rec.state = RecState.ACTIVE
 
     def start_failed(
@@ -324,11 +338,15 @@ class RecordingControl:
             commands.append(c.StopRecording(rec.name))
         return commands + self.close_pause(c.PauseEnd.CALL_END)
 
-    def ended(self, failed: bool, cause: str, *, may_retry: bool) -> list[c.Command]:
-        """Asterisk finished the recording or gave up on it (check :meth:`owns`).
-        ``may_retry`` as for :meth:`start_failed`."""
+    def ended(
+        self, failed: bool, cause: str, *, may_retry: bool, name: str = ""
+    ) -> list[c.Command]:
+        """Asterisk finished the recording (``name``: or one half of it) or gave up on
+        it (check :meth:`owns`). ``may_retry`` as for :meth:`start_failed`."""
         rec = self.recording
         assert rec is not None
+        if is_stereo(rec.name) and half_side(name):
+            return self._half_ended(name, failed, cause, may_retry=may_retry)
         if rec.state in (RecState.DISCARDED, RecState.FAILED):
             # Make sure nothing of a discarded recording is left behind.
             return [c.DiscardIncoming(rec.name, self.fmt)]
@@ -343,6 +361,42 @@ class RecordingControl:
             return self._lost("it ended by itself mid-call", keep_file=True, may_retry=may_retry)
         rec.state = RecState.DONE
         return [c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]
+
+    def _half_ended(
+        self, half: str, failed: bool, cause: str, *, may_retry: bool
+    ) -> list[c.Command]:
+        """One side of a two-channel recording ended (R5). The file is whole once both
+        have: a side that fails takes the other with it (no file keeps one voice without
+        the other); a side that ends by itself, its party gone, stops the other."""
+        rec = self.recording
+        assert rec is not None
+        self._halves_ended.add(half)
+        both = {f"{rec.name}-left", f"{rec.name}-right"} <= self._halves_ended
+        if rec.state in (RecState.DISCARDED, RecState.FAILED):
+            return [c.DiscardIncoming(rec.name, self.fmt)]
+        if rec.state is RecState.DONE:
+            return []
+        if failed:
+            why = f"Asterisk reported a failure on one side: {cause or 'no cause given'}"
+            lost = self._lost(why, keep_file=False, may_retry=may_retry)
+            # The other side first: nothing more of it may be written.
+            return [c.CancelRecording(rec.name), *lost]
+        commands: list[c.Command] = []
+        if rec.live:
+            commands = self.stop()
+            if may_retry:
+                message = (
+                    f"recording {rec.recording_id}: one side ended by itself mid-call; "
+                    "what was recorded is kept, the call goes on unrecorded"
+                )
+                commands += [
+                    c.AddAlert(self.call_id, RECORDING_FAILED, message),
+                    self._log(message, c.Level.ERROR),
+                ]
+        if both:
+            rec.state = RecState.DONE
+            commands.append(c.TakeInRecording(rec.recording_id, rec.name, self.fmt))
+        return commands
 
     def give_up_waiting(self) -> list[c.Command]:
         """RecordingFinished never came: try to keep the file anyway."""

@@ -44,7 +44,7 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.adoption import Adopted, LeftRunning, plan_call
 from controller.calls.call import Call
-from controller.calls.call_settings import CallSettings
+from controller.calls.call_settings import call_settings
 from controller.calls.context import CallContext as CallContext
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
 from controller.calls.gap import GapRecovery
@@ -56,6 +56,7 @@ from controller.calls.starting import (
     outbound_call,
     private_call_count,
 )
+from controller.calls.two_channels import is_recording_snoop, owner_of, snoop_owners
 from controller.clock import Clock
 from controller.config.model import Config
 
@@ -75,13 +76,7 @@ class EventRouter:
         self._executor = executor
         self._clock = clock
         self._rng = rng
-        self._settings = CallSettings(
-            config.timezone,
-            config.recordings.format,
-            config.agent_keys,
-            config.payment,
-            staff_informed=config.legal.staff_representatives_informed,
-        )
+        self._settings = call_settings(config)
         self.calls: dict[str, CallContext] = {}
         self._by_channel: dict[str, str] = {}
         self._by_recording: dict[str, str] = {}
@@ -96,7 +91,7 @@ class EventRouter:
         self.live = LiveBoard()
         self.gap = GapRecovery(
             machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
-            owners=lambda: dict(self._by_channel),
+            owners=lambda: {**self._by_channel, **snoop_owners(self._by_recording)},
             feed=self.feed,
             executor=executor,
             config=config,
@@ -151,6 +146,8 @@ class EventRouter:
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
+        if is_recording_snoop(args):
+            return  # a two-channel recording's snoop (R5): the recording's, never a call
         if role not in ("agent", "customer", LISTENING_ARG) and not self._may_start(channel):
             self._refuse("a StasisStart as a new call for a channel already ours", channel.id)
             return
@@ -297,7 +294,7 @@ class EventRouter:
             self.feed(call_id, message)
 
     def _to_recording(self, name: str, message: m.Message) -> None:
-        call_id = self._by_recording.get(name)
+        call_id = owner_of(self._by_recording, name)
         if call_id is not None:
             self.feed(call_id, message)
 
