@@ -111,9 +111,11 @@ async def start(client: AriClient, command: StartStereoRecording) -> None:
 async def send(client: AriClient, command: HalfCommand) -> None:
     """The command on both halves at once. Raises the first refusal other than "not
     found", or "not found" when neither half is there any more."""
-    action = _ACTIONS[type(command), getattr(command, "mute", False)]
+    action: Callable[[str], Awaitable[None]] = getattr(
+        client, _ACTIONS[type(command), getattr(command, "mute", False)]
+    )
     await _both(
-        [partial(action, client, half) for half in recording_halves(command.name)],
+        [partial(action, half) for half in recording_halves(command.name)],
         all_missing_only=True,
     )
     if isinstance(command, c.StopRecording | c.CancelRecording):
@@ -121,14 +123,14 @@ async def send(client: AriClient, command: HalfCommand) -> None:
         await _hang_up_snoops(client, command.name)
 
 
-_Action = Callable[[AriClient, str], Awaitable[None]]
-_ACTIONS: dict[tuple[type, bool], _Action] = {
-    (c.PauseRecording, False): AriClient.pause_recording,
-    (c.PauseRecording, True): AriClient.mute_recording,
-    (c.ResumeRecording, False): AriClient.unpause_recording,
-    (c.ResumeRecording, True): AriClient.unmute_recording,
-    (c.CancelRecording, False): AriClient.cancel_recording,
-    (c.StopRecording, False): AriClient.stop_recording,
+# The client's method for each command on one half, by command and mute.
+_ACTIONS: dict[tuple[type, bool], str] = {
+    (c.PauseRecording, False): "pause_recording",
+    (c.PauseRecording, True): "mute_recording",
+    (c.ResumeRecording, False): "unpause_recording",
+    (c.ResumeRecording, True): "unmute_recording",
+    (c.CancelRecording, False): "cancel_recording",
+    (c.StopRecording, False): "stop_recording",
 }
 
 # A snoop enters the application a moment after Asterisk answers its creation; a
