@@ -19,6 +19,7 @@ _LISTENING = re.compile(r"rc-([0-9a-f]+)-(?:snoop|listener)(\d+)(?:-far)?")
 _STEREO = re.compile(r"[0-9a-f]{40}-stereo")
 _HALF = re.compile(r"([0-9a-f]{40}-stereo)-(left|right)")
 _RECORDING_SNOOP = re.compile(r"rc-rec-([0-9a-f]{40})-(left|right)")
+_INTERLEAVED = re.compile(r"[0-9a-f]{40}-interleaved")
 
 
 def new_id(rng: random.Random, bits: int = 128) -> str:
@@ -188,3 +189,13 @@ def recording_of_snoop(channel_id: str) -> str:
 
 def recording_side_args(side: str) -> str:
     return f"{RECORDING_SIDE_ARG},{side}"
+
+
+def interleaved_name(name: str) -> str:
+    """The name of a two-channel recording made by MixMonitor's ``D`` option (the
+    FastAGI path): one file, the agent's channel's two directions interleaved."""
+    return f"{name}-interleaved"
+
+
+def is_interleaved(name: str) -> bool:
+    return _INTERLEAVED.fullmatch(name) is not None

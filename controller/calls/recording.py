@@ -18,7 +18,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from controller.calls import commands as c
-from controller.calls.ids import half_side, is_stereo, new_id, stereo_name, whole_recording
+from controller.calls.ids import (
+    half_side,
+    interleaved_name,
+    is_stereo,
+    new_id,
+    stereo_name,
+    whole_recording,
+)
 from controller.calls.two_channels import StartStereoRecording
 from controller.config.service_model import PauseSettings
 
@@ -83,9 +90,11 @@ class RecordingControl:
         log_prefix: str,
         snapshot: RecordingSnapshot | None = None,
         sides: Callable[[], tuple[str, str]] | None = None,
+        interleaved: bool = False,
     ) -> None:
         """``sides``: for a two-channel recording (R5), the channels whose voices go
-        left (the caller's) and right (the agent's), asked for at each start."""
+        left (the caller's) and right (the agent's), asked for at each start;
+        ``interleaved``: a two-channel recording in one file (MixMonitor's ``D``)."""
         self.call_id = call_id
         self.bridge_id = bridge_id
         self.fmt = fmt
@@ -98,6 +107,7 @@ class RecordingControl:
         self.retries = 0
         """Recordings started again after one was lost: at most one per call."""
         self.sides = sides
+        self.interleaved = interleaved
         self._halves_ended: set[str] = set()
 
     def snapshot(self) -> RecordingSnapshot:
@@ -149,6 +159,9 @@ class RecordingControl:
             left, right = self.sides()
             name = stereo_name(name)
             start = StartStereoRecording(self.bridge_id, name, self.fmt, left, right)
+        elif self.interleaved:
+            name = interleaved_name(name)
+            start = c.StartRecording(self.bridge_id, name, self.fmt)
         rec = Recording(new_id(self.rng), name, RecState.STARTING, purposes)
         self.recording = rec
         return [

@@ -11,6 +11,12 @@ audio (a daemon killed between the two starts, a side whose file Asterisk never 
 is a silent side: the voice that was recorded is kept, never left alone outside the
 vault. Both missing is a missing recording, as for a one-channel file.
 
+On the FastAGI path MixMonitor's ``D`` option writes one file, interleaved, with the
+header of a one-channel file (measured on Asterisk 22.10.1: 1 channel declared, twice
+the samples) and the agent's voice first (what the agent's channel receives). The vault
+writes it with a two-channel header, the caller's samples first: the same file as the
+ARI path's.
+
 Every function here blocks: call them from a worker thread.
 """
 
@@ -25,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.calls.ids import is_stereo, recording_halves
+from controller.calls.ids import is_interleaved, is_stereo, recording_halves
 from controller.recordings.vault import (
     EXTENSIONS,
     AdoptedFile,
@@ -80,7 +86,11 @@ def interleave(left: bytes, right: bytes) -> bytes:
 
 # -- the vault's entry points: a one-channel recording goes straight to the vault ---------
 def adopt(vault: LocalVault, name: str, fmt: str) -> AdoptedFile:
-    """:meth:`LocalVault.adopt`, a stereo recording's halves joined."""
+    """:meth:`LocalVault.adopt`, a stereo recording's halves joined, an interleaved
+    file's sides put the right way round."""
+    if is_interleaved(name):
+        stop_point("vaulting")
+        return _turn_around(vault, name, fmt)
     if not is_stereo(name):
         return vault.adopt(name, fmt)
     stop_point("vaulting")
@@ -91,6 +101,8 @@ def take_incoming(vault: LocalVault, file: str, *, keep: bool) -> AdoptedFile:
     """:meth:`LocalVault.take_incoming`; ``file`` names a stereo recording
     (``<name>.<ext>``, see :func:`pair_file`) for its two halves, joined or deleted."""
     stem, _, suffix = file.partition(".")
+    if keep and is_interleaved(stem):
+        return _turn_around(vault, stem, suffix)
     if not is_stereo(stem):
         return vault.take_incoming(file, keep=keep)
     return _join(vault, stem, suffix, keep=keep)
@@ -172,6 +184,11 @@ def _write_joined(halves: list[_Half | None], target: Path) -> AdoptedFile:
         )
     rate = layouts[0].rate
     frames = max(h.frames if h is not None else 0 for h in halves)
+    return _write(target, _stereo_blocks(halves, rate, frames), rate, frames)
+
+
+def _write(target: Path, blocks: Iterator[bytes], rate: int, frames: int) -> AdoptedFile:
+    """A vault file, reccontrol's, mode 0600, written beside its name then renamed."""
     partial = target.with_name(target.name + ".partial")
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()
@@ -179,18 +196,58 @@ def _write_joined(halves: list[_Half | None], target: Path) -> AdoptedFile:
     digest = hashlib.sha256()
     try:
         with os.fdopen(os.open(partial, flags, 0o600), "wb") as out:
-            for block in _stereo_blocks(halves, rate, frames):
+            for block in blocks:
                 digest.update(block)
                 out.write(block)
             out.flush()
             os.fsync(out.fileno())
         os.rename(partial, target)
     except BaseException:
-        # A full vault must not keep half a file; the halves stay for a retry.
+        # A full vault must not keep half a file; what Asterisk wrote stays for a retry.
         partial.unlink(missing_ok=True)
         raise
     size = 44 + frames * 2 * SAMPLE_BYTES
     return AdoptedFile(target, digest.hexdigest(), frames / rate, size)
+
+
+def _turn_around(vault: LocalVault, name: str, fmt: str) -> AdoptedFile:
+    """MixMonitor's interleaved file into the vault as a two-channel WAV, the caller's
+    voice (what the agent's channel sends) on the left."""
+    source = vault.incoming_path(name, fmt)
+    try:
+        fd = vault._open_incoming(source)
+    except FileNotFoundError:
+        raise VaultError(f"recording file {source.name} is missing") from None
+    try:
+        try:
+            layout = read_layout(fd)
+        except UnusableWav as exc:
+            why = f"cannot adopt recording {source.name}: not a usable WAV file ({exc})"
+            raise VaultUnusable(why, str(exc)) from None
+        if layout.block_align != SAMPLE_BYTES:
+            raise StereoMismatch(f"{source.name} is not 16-bit MixMonitor audio", "not 16-bit")
+        checked = os.fstat(fd)
+        frames = layout.data_bytes // (2 * SAMPLE_BYTES)
+        target = vault.vault_dir / source.name
+        adopted = _write(target, _swapped_blocks(fd, layout, frames), layout.rate, frames)
+        _unlink_if_same(_Half(source, fd, checked, layout))
+    except OSError as exc:
+        why = f"cannot take recording {source.name}: {exc.strerror or exc}"
+        raise VaultError(why, kept=os.path.lexists(source)) from None
+    finally:
+        os.close(fd)
+    return adopted
+
+
+def _swapped_blocks(fd: int, layout: WavLayout, frames: int) -> Iterator[bytes]:
+    yield stereo_header(layout.rate, frames)
+    for done in range(0, frames, CHUNK_FRAMES):
+        count = min(CHUNK_FRAMES, frames - done)
+        offset = layout.audio_start + done * 2 * SAMPLE_BYTES
+        data = os.pread(fd, count * 2 * SAMPLE_BYTES, offset)
+        samples = array("h", data.ljust(count * 2 * SAMPLE_BYTES, b"\0"))
+        samples[0::2], samples[1::2] = samples[1::2], samples[0::2]
+        yield samples.tobytes()
 
 
 def _stereo_blocks(halves: list[_Half | None], rate: int, frames: int) -> Iterator[bytes]:

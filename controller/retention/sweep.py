@@ -33,9 +33,9 @@ from controller.store.orphans import StuckRecording, SweptFile
 
 log = logging.getLogger("reccontrol.sweep")
 
-# Recording names are 160 random bits in hex (a half of a two-channel recording, R5,
-# says which side it is): anything else is not ours to touch.
-OUR_NAME = re.compile(r"[0-9a-f]{40}(?:-stereo-(?:left|right))?")
+# Recording names are 160 random bits in hex (a two-channel recording's file, R5, says
+# so): anything else is not ours to touch.
+OUR_NAME = re.compile(r"[0-9a-f]{40}(?:-stereo-(?:left|right)|-interleaved)?")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from controller.demo.site import SandboxSite
 from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, dtmf_keys, tone_seconds, tone_spans
 from tests.conftest import own_instance
+from tests.integration.conftest import free_port
 from tests.integration.flow import (
     AGENT_VOICE,
     ANNOUNCEMENT_MARKER,
@@ -27,6 +28,11 @@ from tests.integration.flow import (
     service,
 )
 from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
+from tests.integration.test_agi_sip_phones import (
+    agi_sections,
+    longest_digital_silence,
+    site_headers,
+)
 from tests.integration.test_sip_phones import (
     CALLER_NUMBER,
     PAUSE_MARKER,
@@ -174,3 +180,68 @@ async def test_r5_an_objection_mid_call_leaves_neither_side(
     assert (event["kind"], event["phase"]) == ("opt_out", "conversation")
     (recording,) = call["recordings"]
     assert (recording["state"], recording["path"]) == ("discarded", None)
+
+
+# -- the FastAGI path: MixMonitor's D option ----------------------------------------------
+async def test_r5_agi_each_side_lands_on_its_own_channel(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """R5 on the FastAGI path: MixMonitor on the agent's channel with ``D`` writes two
+    channels; in the vault the caller is on the left and the agent on the right, as on
+    the ARI path."""
+    port = free_port()
+    services = {"sales": service(site, target="PJSIP/alice")}
+    sections = {**stereo_sections(site), **agi_sections(port, site)}
+    async with running_flow(
+        site, services=services, agents=sip_agents(), draws=[0.0], **sections
+    ) as flow:
+        await phones.agent("alice", [tone(AGENT_VOICE, 12000)])
+        headers = site_headers(port, agent="PJSIP/alice")
+        await phones.call("agi-sales", CALLER_NUMBER, [tone(CALLER_VOICE, 15000)], 11000, headers)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1)
+    assert call["path"] == "agi"
+    (recording,) = call["recordings"]
+    assert recording["state"] == "stored"
+    left, right = read_sides(Path(recording["path"]))
+    assert left.rate == 8000 and left.duration > 5.0
+    assert tone_seconds(left, CALLER_VOICE) > 0.8 * left.duration
+    assert tone_seconds(right, AGENT_VOICE) > 0.8 * right.duration
+    assert tone_seconds(left, AGENT_VOICE) == 0.0
+    assert tone_seconds(right, CALLER_VOICE) == 0.0
+
+
+@pytest.mark.parametrize("mode", ["skip", "silence"])
+async def test_r5_agi_pause_keeps_both_channels_out(
+    site: SandboxSite, phones: Switchboard, mode: str
+) -> None:
+    """R5 with A5 on the FastAGI path: *2 pauses (skip: MixMonitor stopped; silence:
+    AMI's ``MixMonitorMute``), *3 resumes. The marker the agent hums from the release
+    of 2 is on neither side; in silence mode both sides hold the pause as digital
+    silence (the mute took both directions), and after *3 both voices are back."""
+    port = free_port()
+    services = {"sales": service(site, target="PJSIP/alice", pause={"mode": mode})}
+    sections = {**stereo_sections(site), **agi_sections(port, site)}
+    async with running_flow(
+        site, services=services, agents=sip_agents(), draws=[0.0], **sections
+    ) as flow:
+        await phones.agent("alice", pause_media(0))
+        headers = site_headers(port, agent="PJSIP/alice")
+        await phones.call("agi-sales", CALLER_NUMBER, [tone(CALLER_VOICE, 20000)], 13000, headers)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1)
+    (pause,) = call["pauses"]
+    assert (pause["reason"], pause["resumed_by"]) == ("agent_key", "agent")
+    (recording,) = call["recordings"]
+    left, right = read_sides(Path(recording["path"]))
+    leak_ms = round(tone_seconds(right, PAUSE_MARKER) * 1000)
+    assert leak_ms <= TOLERANCE_MS, f"marker on the agent's side: {leak_ms} ms"
+    assert tone_seconds(left, PAUSE_MARKER) == 0.0
+    if mode == "silence":
+        for side in (left, right):
+            assert 2.8 <= longest_digital_silence(side) <= 4.2
+    tail_left = left.slice(left.duration - 2, left.duration)
+    tail_right = right.slice(right.duration - 2, right.duration)
+    assert tone_seconds(tail_left, CALLER_VOICE) > 1.5
+    assert tone_seconds(tail_right, AGENT_VOICE) > 1.5
+    assert tone_seconds(left, AGENT_VOICE) == tone_seconds(right, CALLER_VOICE) == 0.0

@@ -306,6 +306,38 @@ def test_r5_discard_and_deletion_take_both_halves(vault: LocalVault) -> None:
     assert list(vault.asterisk_dir.iterdir()) == list(vault.vault_dir.iterdir()) == []
 
 
+def test_r5_mixmonitor_interleaved_file_gets_a_stereo_header_caller_left(
+    vault: LocalVault,
+) -> None:
+    """R5 on the FastAGI path: MixMonitor's ``D`` writes the agent's samples first under
+    a one-channel header; the vault keeps a two-channel WAV, the caller on the left."""
+    name = ids.interleaved_name("ef" * 20)
+    # Agent, caller, agent, caller... as Asterisk 22 writes them.
+    half(vault, name, [10, -1, 20, -2, 30, -3])
+    adopted = joined.adopt(vault, name, "wav")
+    assert frames_of(adopted.path) == (2, 8000, [(-1, 10), (-2, 20), (-3, 30)])
+    assert adopted.duration_seconds == pytest.approx(3 / 8000)
+    assert list(vault.asterisk_dir.iterdir()) == []
+    half(vault, name, [1, 2])
+    swept = joined.take_incoming(vault, f"{name}.wav", keep=True)
+    assert frames_of(swept.path)[2] == [(2, 1)]
+
+
+def test_r5_agi_recordings_are_named_interleaved() -> None:
+    rc = RecordingControl(
+        call_id="c0ffee",
+        bridge_id="",
+        fmt="wav",
+        retention_days=90,
+        pause_settings=PauseSettings(),
+        rng=random.Random(3),
+        log_prefix="call c0ffee (sales, agi)",
+        interleaved=True,
+    )
+    _, start = rc.start(("quality",))
+    assert type(start) is c.StartRecording and ids.is_interleaved(start.name)
+
+
 # -- the orphan sweep ------------------------------------------------------------------------
 def test_r5_the_sweep_takes_both_halves_as_one_recording() -> None:
     """R5, R1: the halves a crash left go to the row of their stereo recording, as one
@@ -322,3 +354,5 @@ def test_r5_the_sweep_takes_both_halves_as_one_recording() -> None:
     assert plan.unknown == [IncomingFile(f"{other}.wav", other, "wav")]
     assert plan.foreign == [] and plan.missing == []
     assert plan_sweep(files, [row], busy={NAME}).vault == []
+    agi = IncomingFile(f"{'ef' * 20}-interleaved.wav", f"{'ef' * 20}-interleaved", "wav")
+    assert plan_sweep([agi], [], busy=set()).unknown == [agi]
