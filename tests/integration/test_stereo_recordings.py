@@ -1,7 +1,8 @@
 """Two-channel recordings (R5) over real SIP: SIPp phones hum their marker tones, and
 each side of the stored stereo WAV is the evidence: the caller's voice on the left only,
-the agent's on the right only, at the format's rate; the pause keeps both sides out; an
-objection leaves nothing.
+the agent's on the right only, at the format's rate; the pause and the payment keep
+both sides out; an objection or the private key leaves nothing. On the ARI path and on
+the FastAGI path (MixMonitor's ``D``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.demo.site import SandboxSite
 from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, dtmf_keys, tone_seconds, tone_spans
@@ -24,6 +26,7 @@ from tests.integration.flow import (
     ANNOUNCEMENT_MARKER,
     CALLER_VOICE,
     OPT_OUT,
+    private_counts_once_ended,
     running_flow,
     service,
 )
@@ -33,16 +36,19 @@ from tests.integration.test_agi_sip_phones import (
     longest_digital_silence,
     site_headers,
 )
+from tests.integration.test_payments import CARD, CVV, EXPIRY, payment_section
 from tests.integration.test_sip_phones import (
     CALLER_NUMBER,
     PAUSE_MARKER,
+    PAYMENT_MARKER,
     TOLERANCE_MS,
     assert_no_new_file,
     merged,
     pause_media,
     sip_agents,
+    table_counts,
 )
-from tests.sip.media import Part, keys, tone
+from tests.sip.media import Part, Silence, keys, tone
 from tests.sip.sipp import Switchboard, sip_phones
 
 
@@ -245,3 +251,76 @@ async def test_r5_agi_pause_keeps_both_channels_out(
     assert tone_seconds(tail_left, CALLER_VOICE) > 1.5
     assert tone_seconds(tail_right, AGENT_VOICE) > 1.5
     assert tone_seconds(left, AGENT_VOICE) == tone_seconds(right, CALLER_VOICE) == 0.0
+
+
+async def test_r5_the_private_key_leaves_neither_side(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """R5 with A2: *7 two seconds into a stereo recording: both halves are cancelled,
+    the call's rows go, one private call is counted, and no snoop channel is left."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    agent: list[Part] = [tone(AGENT_VOICE, 2000), *keys("*7"), tone(AGENT_VOICE, 12000)]
+    async with running_flow(
+        site, services=services, agents=sip_agents(), draws=[0.0], **stereo_sections(site)
+    ) as flow:
+        before = flow.asterisk_files()
+        await phones.agent("alice", agent)
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 15000)], 9000)
+        await phones.finished()
+        counts = await private_counts_once_ended(flow, 1)
+        await assert_no_new_file(flow, before)
+        bridges, channels = await flow.asterisk_leftovers()
+        assert bridges == [] and channels == []
+    assert [(c["agent_id"], c["count"]) for c in counts] == [("alice", 1)]
+    assert table_counts(site.workdir / "reccontrol.sqlite3")["recordings"] == 0
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[PaymentApi]:
+    server = PaymentApi(make_certificates(tmp_path / "certs"))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_r5_the_payment_ivr_is_on_neither_side(
+    site: SandboxSite, phones: Switchboard, api: PaymentApi
+) -> None:
+    """R5 with M1: the agent presses *8; the caller, in the payment IVR, hums a marker and
+    keys the card. Both sides were paused before the caller heard the IVR: the marker
+    and the keys are on neither channel, each side's voice before and after is."""
+    services = {"sales": service(site, target="PJSIP/alice", payments=True)}
+    agent: list[Part] = [tone(AGENT_VOICE, 2000), *keys("*8"), tone(AGENT_VOICE, 30000)]
+    caller: list[Part] = [
+        tone(CALLER_VOICE, 8000),
+        tone(PAYMENT_MARKER, 1000),
+        *keys(CARD + "#"),
+        Silence(500),
+        *keys(EXPIRY),
+        Silence(500),
+        *keys(CVV + "#"),
+        tone(PAYMENT_MARKER, 500),
+        tone(CALLER_VOICE, 7000),
+    ]
+    headers = {"X-Payment-Amount": "42.50", "X-Payment-Order": "ORD-77"}
+    sections = {**stereo_sections(site), "payment": payment_section(site, api)}
+    async with running_flow(
+        site, services=services, agents=sip_agents(), draws=[0.0], **sections
+    ) as flow:
+        await phones.agent("alice", agent)
+        hangup = sum(part.ms for part in caller)
+        await phones.call("sales", CALLER_NUMBER, caller, hangup, headers=headers)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1, within=60)
+    (pay,) = call["payments"]
+    assert pay["status"] == "approved"
+    (pause,) = call["pauses"]
+    assert (pause["reason"], pause["resumed_by"]) == ("payment_ivr", "payment")
+    left, right = read_sides(Path(call["recordings"][0]["path"]))
+    for side in (left, right):
+        assert tone_seconds(side, PAYMENT_MARKER) == 0.0
+        assert dtmf_keys(side) == []
+    assert tone_seconds(left.slice(0, 1.5), CALLER_VOICE) > 1.2
+    assert tone_seconds(right.slice(0, 1.5), AGENT_VOICE) > 1.2
+    assert tone_seconds(left.slice(left.duration - 4, left.duration), CALLER_VOICE) > 3.0
+    assert tone_seconds(right.slice(right.duration - 4, right.duration), AGENT_VOICE) > 3.0
