@@ -23,6 +23,7 @@ from controller.calls.ids import (
     interleaved_name,
     is_stereo,
     new_id,
+    recording_halves,
     stereo_name,
     whole_recording,
 )
@@ -384,7 +385,7 @@ class RecordingControl:
         rec = self.recording
         assert rec is not None
         self._halves_ended.add(half)
-        both = {f"{rec.name}-left", f"{rec.name}-right"} <= self._halves_ended
+        both = set(recording_halves(rec.name)) <= self._halves_ended
         if rec.state in (RecState.DISCARDED, RecState.FAILED):
             return [c.DiscardIncoming(rec.name, self.fmt)]
         if rec.state is RecState.DONE:
