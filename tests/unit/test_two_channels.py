@@ -5,6 +5,7 @@ halves and the orphan sweep taking them as one."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import wave
@@ -18,6 +19,9 @@ from controller.ari.client import AriClient
 from controller.ari.errors import AriConflict, AriNotFound
 from controller.calls import commands as c
 from controller.calls import ids, two_channels
+from controller.calls import messages as m
+from controller.calls.call import Call, Phase
+from controller.calls.outbound import outbound_cast
 from controller.calls.recording import RecordingControl, RecState
 from controller.calls.two_channels import StartStereoRecording
 from controller.config import ConfigError, load_config
@@ -28,7 +32,9 @@ from controller.recordings import stereo as joined
 from controller.recordings.vault import IncomingFile
 from controller.retention.sweep import plan_sweep
 from controller.store.orphans import StuckRecording
+from tests.factories import make_agent, make_service
 from tests.unit.test_config import ENV, mutate
+from tests.unit.test_outbound_call import CUSTOMER, CUSTOMER_ID, NOW, OUTBOUND, PHONE, SETTINGS
 
 NAME = ids.stereo_name("ab" * 20)
 LEFT, RIGHT = (f"{NAME}-left", f"{NAME}-right")
@@ -144,6 +150,27 @@ def test_r5_a_side_that_fails_cancels_the_other_first() -> None:
     assert rc.ended(False, "", may_retry=False, name=f"{name}-left") == [
         c.DiscardIncoming(name, "wav16")
     ]
+
+
+def test_r5_an_outbound_call_has_the_customer_left_and_the_agent_right() -> None:
+    """R5 on an outbound call (C6): the customer, the party the call dialled, is the
+    left side; the agent's phone, which placed the call, the right."""
+    cast = outbound_cast(
+        call_id="c0ffee",
+        service=dataclasses.replace(make_service(sampling_rate=0.999), outbound=OUTBOUND),
+        agent_channel=PHONE,
+        number="0612345678",
+        customer_hash="h1",
+    )
+    settings = dataclasses.replace(SETTINGS, recording_channels="stereo")
+    rng = random.Random(1)
+    call = Call(cast=cast, settings=settings, rng=rng, phase=Phase.DIALING, agent=make_agent())
+    call.start(NOW)
+    call.handle(m.ObjectionKnown(False), NOW)
+    call.handle(m.CustomerAnswered(CUSTOMER), NOW)
+    out = call.handle(m.PlaybackDone(call.notice.playback_id), NOW)
+    (start,) = [x for x in out if isinstance(x, StartStereoRecording)]
+    assert (start.left, start.right) == (CUSTOMER_ID, PHONE.id)
 
 
 # -- requests to Asterisk ------------------------------------------------------------------
