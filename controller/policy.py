@@ -35,6 +35,8 @@ class Reason(StrEnum):
     STAFF_NOT_INFORMED = "staff_not_informed"
     """The staff representatives were not yet informed of the system on the call's day
     (``legal.staff_representatives_informed``): nothing is recorded (A8)."""
+    PRIVATE_LINE = "private_line"
+    """The call was transferred to an agent's private line: never recorded (A2, R3)."""
 
 
 @dataclass(frozen=True)

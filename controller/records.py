@@ -37,6 +37,8 @@ class Decision:
     in_window: bool
     window: str
     agent_id: str | None
+    segment: int = 1
+    """Which part of a transferred call it decides (R3): 1 until the first transfer."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,10 @@ class RecordingRow:
     condemned: Condemned | None = None
     hold: str | None = None
     """The reference of the legal hold standing on the recording's call (T6), if any."""
+    segment: int = 1
+    """The part of its call it holds: one more after each transfer (R3)."""
+    agent_id: str | None = None
+    """The agent of that part, as identified (A7)."""
 
 
 @dataclass(frozen=True)
@@ -158,3 +164,5 @@ class OpenCall:
     the orphan sweep."""
     path: str = "ari"
     """``ari`` or ``agi`` (see :class:`CallStart`)."""
+    segment: int = 1
+    """The call's latest segment (R3): 1 until a transfer; its decision is ``decision``."""

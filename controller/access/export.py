@@ -158,6 +158,8 @@ class Exporter:
             "sha256": row.sha256,
             "created_at": to_text(row.created_at),
             "expires_at": to_text(row.expires_at),
+            "segment": row.segment,
+            "agent_id": row.agent_id,
             "file": None,
             "sha256_matches": None,
         }

@@ -11,6 +11,9 @@ channels, bridges, live recordings). From both, each call is either:
   (:meth:`~controller.calls.call.Call.resumed`): a recording not paused through it is
   discarded. A leg Asterisk no longer has is reported gone right after, so the call
   winds down the usual way; or
+  A call whose agent had transferred it (R3) is carried on with the transfer's Local
+  channel as its agent leg: the transferring agent's channel is let go, whoever
+  answers is asked of Asterisk, and nothing more is recorded (the keys went unheard);
 * **released**: it never reached its agent (announcement, dialling). The agent leg
   being dialled is hung up and the caller handed back to the dialplan
   (``RECCONTROL_RESULT=unhandled``), whose fallback carries the call on unrecorded.
@@ -45,6 +48,7 @@ from controller.calls.ids import (
 )
 from controller.calls.recording import Pause, Recording, RecordingSnapshot, RecState
 from controller.calls.snapshot import CallSnapshot
+from controller.calls.transfer import far_half
 from controller.config.model import Agent, Service
 from controller.policy import Reason, Verdict
 from controller.records import Decision, OpenCall
@@ -189,9 +193,25 @@ def _carry_on(
         heard_until=heard_until,
     )
     machine, first = Call.resumed(snap, settings=settings, rng=rng, now=now)
+    machine.rec.segment = call.segment
+    moved = _transfer_leg(view, bridge, {entry.id, dialled})
+    if moved is not None:
+        first += machine.carried_on_transfer(moved)
     gone = [leg for leg in machine.channel_ids if leg not in view.channels]
     commands = [*fixes, *first, *_rejoin(machine, bridge, gone)]
     return Adopted(machine, [*commands, _carried_on(call.call_id)], gone)
+
+
+def _transfer_leg(view: AsteriskView, bridge: Bridge | None, ours: set[str]) -> Channel | None:
+    """A transfer's ``Local …;1`` channel in the call's bridge, in the application, in
+    place of the agent (R3): the agent transferred the call before the restart."""
+    for member in bridge.channels if bridge is not None else ():
+        channel = view.channels.get(member)
+        if member in ours or channel is None or member not in view.in_application:
+            continue
+        if far_half(channel.name):
+            return channel
+    return None
 
 
 def _heard_until(call: OpenCall) -> dt.datetime | None:

@@ -174,6 +174,33 @@ class AsteriskQueries:
         return self._config.agents.get(agent_id)
 
 
+    async def agent_behind(self, far_name: str) -> Agent | None:
+        """Who answered a transfer (R3, A7), read on the ``;2`` half of its Local
+        channel (named ``far_name``), which ran the target extension: the queue member
+        that answered (``MEMBERINTERFACE``, queues.conf ``setinterfacevar=yes``), else the
+        channel ``Dial()`` reached (``DIALEDPEERNAME``), else the agent the site's
+        dialplan named in ``RECCONTROL_AGENT``. Each matched against the agents'
+        endpoints, as for a call's first agent; nobody (not recorded) when none is set
+        or Asterisk cannot say."""
+        try:
+            far = next(ch for ch in await self._client.list_channels() if ch.name == far_name)
+        except (AriError, StopIteration):
+            log.warning("a transfer's target is unreadable: its far half is gone or unknown")
+            return None
+        readers = (
+            ("MEMBERINTERFACE", self._config.agent_for_interface),
+            ("DIALEDPEERNAME", self._config.agent_for_channel),
+            ("RECCONTROL_AGENT", self._config.agents.get),
+        )
+        for variable, agent_of in readers:
+            try:
+                value = await self._client.get_variable(far.id, variable)
+            except AriError:
+                value = ""
+            if value:
+                return agent_of(value)
+        return None
+
     async def payment_details(self, call_id: str, channel_id: str) -> tuple[str, str]:
         """The amount and order reference the dialplan set on the caller's channel; empty
         when unreadable (the payment is then refused)."""

@@ -18,15 +18,16 @@ from controller.calls import messages as m
 from controller.calls.call_settings import CallSettings
 from controller.calls.call_state import UNANSWERED
 from controller.calls.deciding import decide_and_start
-from controller.calls.ending import ENDING_TIMER, CallEnding
+from controller.calls.ending import ENDING_TIMER
 from controller.calls.parties import OPENING, Next, Outcome, Phase, Step, hung_up
 from controller.calls.snapshot import CallSnapshot, carried_on_cast
+from controller.calls.transfer import CallTransfers, TransferAnswered, TransferStarted
 from controller.config.model import Agent
 from controller.records import CallStart
 
 __all__ = ["ENDING_TIMER", "Call", "Phase"]
 
-class Call(CallEnding):
+class Call(CallTransfers):
     # -- carried on after a restart (R1) ---------------------------------------------
     @classmethod
     def resumed(
@@ -116,6 +117,9 @@ class Call(CallEnding):
             case m.RecordingEnded(name=name, failed=failed, cause=cause):
                 if not self.rec.owns(name):
                     return []
+                earlier = self.rec.earlier_ended(name, failed)  # a transferred agent's (R3)
+                if earlier is not None:
+                    return earlier + self._end_if_ending()
                 may_retry = self._recording_may_restart
                 ended = self.rec.ended(failed, cause, may_retry=may_retry, name=name)
                 return ended + self._end_if_ending()
@@ -125,6 +129,10 @@ class Call(CallEnding):
                 return self._timer(name, now)
             case m.KeysUnheard(since=since):
                 return self._keys_unheard(since, now)
+            case TransferStarted():
+                return self.transfer_started(message)
+            case TransferAnswered():
+                return self.transfer_answered(message, now)
         return []
 
     def _apply(self, step: Step, now: dt.datetime) -> list[c.Command]:
@@ -342,6 +350,9 @@ class Call(CallEnding):
         ours = self.talk.timer(name, now)
         if ours is not None:
             return self._after_leg(ours)
+        transferer = self.transfer_timer(name)
+        if transferer is not None:
+            return transferer
         if self.dial_unconfirmed and self.phase is Phase.DIALING:
             if name == self.opening.dial_timer():  # the leg never showed: dialling failed
                 return self._hand_back(f"the {self.dialled_role} could not be dialled")

@@ -11,17 +11,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
+from controller.calls.command_values import Closed as Closed
+from controller.calls.command_values import Level as Level
 from controller.payments.charge import ChargeRequest
 from controller.records import CallStart, ConsentEvent, Decision, PaymentRecord
-
-
-class Level(StrEnum):
-    """A log line's level."""
-
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
 
 
 class AlertKind(StrEnum):
@@ -58,14 +51,8 @@ class PauseEnd(StrEnum):
     DISCARDED = "discarded"
     RECORDING_FAILED = "recording_failed"
     RECORDING_ENDED = "recording_ended"
-
-
-class Closed(StrEnum):
-    """How a recording's row closes without a file to keep."""
-
-    DISCARDED = "discarded"
-    FAILED = "failed"
-    MISSING = "missing"
+    TRANSFER = "transfer"
+    """The agent transferred the call: their segment's recording ended (R3)."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +269,10 @@ class OpenRecording(StoreCommand):
     fmt: str
     purposes: tuple[str, ...]
     retention_days: int
+    segment: int = 1
+    """The part of a transferred call it records (R3)."""
+    agent_id: str | None = None
+    """The agent of that segment, as identified (A7)."""
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,10 @@ class Conversation(PaymentHandOff):
         return c.Log(level, f"{self._log_prefix}: {message}")
 
     def meet(self, agent: Agent | None) -> None:
-        """The agent on the call is known (answered, placed the call, or carried on)."""
+        """The agent on the call is known (answered, placed the call, carried on, or
+        took a transfer): their recordings carry their id (R3)."""
         self.agent = agent
+        self.rec.agent_id = agent.id if agent else None
 
     def drop_payment(self) -> None:
         """The payment is over with nobody to hear its outcome."""

@@ -33,12 +33,17 @@ def decide_and_start(
     rng: random.Random,
     staff_informed: dt.date | None,
     keys_unheard: bool = False,
+    segment: int = 1,
+    private_line: bool = False,
 ) -> tuple[Verdict, list[c.Command]]:
     """The verdict and its commands: the decision row first, then the recording's start
     (only after the announcement, C1) or a log line saying why nothing is recorded.
     ``keys_unheard``: the call's keys went unheard before now (C2: an opt-out key may
-    have been lost), so nothing is recorded."""
-    if keys_unheard and not objected:
+    have been lost), so nothing is recorded. ``segment``: the part of a transferred call
+    decided (R3); ``private_line``: it reached an agent's private line (A2)."""
+    if private_line:
+        verdict = Verdict(False, Reason.PRIVATE_LINE, service.sampling_rate, None, False, "")
+    elif keys_unheard and not objected:
         verdict = Verdict(False, Reason.KEYS_UNHEARD, service.sampling_rate, None, False, "")
     elif not announced and not objected:
         # Nothing may be recorded before the person heard that it might be (C1).
@@ -66,6 +71,7 @@ def decide_and_start(
         in_window=verdict.in_window,
         window=verdict.window,
         agent_id=agent.id if agent else None,
+        segment=segment,
     )
     if not verdict.record:
         return verdict, [c.RecordDecision(decision), log(f"not recorded: {verdict.reason.value}")]

@@ -74,6 +74,11 @@ class Listening:
         self._count = 0
         self.session: Session | None = None
 
+    def follow(self, agent_channel_id: str) -> None:
+        """The call was transferred (R3): a later listening snoops on the new agent's
+        channel; the one under way stops, as the parties are no longer talking."""
+        self._agent_channel_id = agent_channel_id
+
     @property
     def person_id(self) -> str | None:
         """Who listens now, if anyone."""

@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 
 from controller.calls import commands as c
 from controller.calls.ids import (
@@ -27,6 +25,10 @@ from controller.calls.ids import (
     stereo_name,
     whole_recording,
 )
+from controller.calls.recording_parts import Pause as Pause
+from controller.calls.recording_parts import Recording as Recording
+from controller.calls.recording_parts import RecordingSnapshot as RecordingSnapshot
+from controller.calls.recording_parts import RecState as RecState
 from controller.calls.two_channels import StartStereoRecording
 from controller.config.service_model import PauseSettings
 
@@ -35,47 +37,6 @@ RECORDING_FAILED = c.AlertKind.RECORDING_FAILED
 """Alert kind of a recording that stopped without being asked to, or never started."""
 KEYS_UNHEARD = c.AlertKind.KEYS_UNHEARD
 """Alert kind of a recording discarded because the daemon could not hear the keys."""
-
-
-class RecState(StrEnum):
-    STARTING = "starting"
-    ACTIVE = "active"
-    STOPPING = "stopping"
-    DISCARDED = "discarded"
-    FAILED = "failed"
-    DONE = "done"
-
-
-@dataclass
-class Recording:
-    recording_id: str
-    name: str
-    state: RecState
-    purposes: tuple[str, ...]
-
-    @property
-    def live(self) -> bool:
-        return self.state in (RecState.STARTING, RecState.ACTIVE)
-
-
-@dataclass(frozen=True)
-class Pause:
-    pause_id: str
-    reason: str
-    """A :class:`~controller.calls.commands.PauseReason`, or what a stored row says."""
-    mute: bool
-    opened_at: dt.datetime | None = None
-    """When the pause began; None when not known (then it proves nothing about when
-    the recording was running)."""
-
-
-@dataclass(frozen=True)
-class RecordingSnapshot:
-    """What a recording controller needs to carry on: the recording (from the store,
-    its state checked against Asterisk's live recordings) and the open pause, if any."""
-
-    recording: Recording | None
-    pause: Pause | None
 
 
 class RecordingControl:
@@ -107,9 +68,16 @@ class RecordingControl:
         self.pause: Pause | None = snapshot.pause if snapshot else None
         self.retries = 0
         """Recordings started again after one was lost: at most one per call."""
+        self.segment = 1
+        """The part of the call the next recording belongs to: one more per transfer (R3)."""
+        self.agent_id: str | None = None
+        """The agent of the current segment, stored with its recording (A7)."""
+        self.earlier: list[Recording] = []
+        """Earlier segments' recordings whose end Asterisk has not reported yet."""
         self.sides = sides
         self.interleaved = interleaved
         self._halves_ended: set[str] = set()
+        """The halves of two-channel recordings (R5) whose end Asterisk reported."""
 
     def snapshot(self) -> RecordingSnapshot:
         rec = self.recording
@@ -127,11 +95,15 @@ class RecordingControl:
     @property
     def settled(self) -> bool:
         """Nothing left to wait for from Asterisk about the file."""
-        return self.recording is None or self.recording.state is not RecState.STOPPING
+        current = self.recording is None or self.recording.state is not RecState.STOPPING
+        return current and not self.earlier
 
     def owns(self, name: str) -> bool:
-        """``name``: the recording's, or one of its halves' (R5)."""
-        return self.recording is not None and self.recording.name == whole_recording(name)
+        """The current recording's name, or an earlier segment's not ended yet; or one
+        of their halves' (R5)."""
+        whole = whole_recording(name)
+        current = self.recording is not None and self.recording.name == whole
+        return current or any(rec.name == whole for rec in self.earlier)
 
     def can_pause(self) -> bool:
         return self.live and self.pause is None
@@ -167,14 +139,16 @@ class RecordingControl:
         self.recording = rec
         return [
             c.OpenRecording(
-                rec.recording_id, self.call_id, rec.name, self.fmt, purposes, self.retention_days
+                rec.recording_id, self.call_id, rec.name, self.fmt, purposes, self.retention_days,
+                segment=self.segment, agent_id=self.agent_id,
             ),
             start,
         ]
 
     def started(self, name: str) -> None:
         rec = self.recording
-        if rec is not None and self.owns(name) and rec.state is RecState.STARTING:
+        current = rec is not None and rec.name == whole_recording(name)
+        if current and rec is not None and rec.state is RecState.STARTING:
             rec.state = RecState.ACTIVE
 
     def start_failed(
@@ -414,8 +388,48 @@ class RecordingControl:
 
     def give_up_waiting(self) -> list[c.Command]:
         """RecordingFinished never came: try to keep the file anyway."""
+        earlier = [cmd for rec in list(self.earlier) for cmd in self.earlier_ended(rec.name) or []]
         rec = self.recording
         if rec is None or rec.state is not RecState.STOPPING:
-            return []
+            return earlier
+        rec.state = RecState.DONE
+        return [*earlier, c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]
+
+    # -- segments of a transferred call (R3) -----------------------------------------
+    def next_segment(self) -> list[c.Command]:
+        """The agent transferred the call: the live recording stops, its file kept and
+        vaulted once Asterisk reports its end, any pause closes. Nothing is recorded until
+        a new decision starts the next segment's recording."""
+        rec = self.recording
+        commands: list[c.Command] = []
+        if rec is not None and rec.live:
+            rec.state = RecState.STOPPING
+            commands.append(c.StopRecording(rec.name))
+        if rec is not None and rec.state is RecState.STOPPING:
+            # Its end (RecordingFinished) is awaited; a discarded one was dealt with.
+            self.earlier.append(rec)
+        self.recording, self.retries, self.agent_id = None, 0, None
+        self.segment += 1
+        return commands + self.close_pause(c.PauseEnd.TRANSFER)
+
+    def earlier_ended(self, name: str, failed: bool = False) -> list[c.Command] | None:
+        """Asterisk finished an earlier segment's recording: its file goes to the vault
+        (a failed one's row closes, nothing of it left behind). None: not an earlier
+        segment's."""
+        rec = next((r for r in self.earlier if r.name == whole_recording(name)), None)
+        if rec is None:
+            return None
+        if half_side(name) and not failed:
+            # A two-channel recording's file is whole once both its sides ended (R5).
+            self._halves_ended.add(name)
+            if not set(recording_halves(rec.name)) <= self._halves_ended:
+                return []
+        self.earlier.remove(rec)
+        if failed:
+            rec.state = RecState.FAILED
+            closed = c.CloseRecording(rec.recording_id, c.Closed.FAILED)
+            # A two-channel recording's other side goes too, the cancel first (R5).
+            cancel = [c.CancelRecording(rec.name)] if half_side(name) else []
+            return [*cancel, closed, c.DiscardIncoming(rec.name, self.fmt)]
         rec.state = RecState.DONE
         return [c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]

@@ -30,6 +30,7 @@ from controller.ari.events import (
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelHangupRequest,
+    ChannelStateChange,
     Event,
     PlaybackFinished,
     RecordingFailed,
@@ -56,6 +57,7 @@ from controller.calls.starting import (
     outbound_call,
     private_call_count,
 )
+from controller.calls.transfer_routing import TransferRouting
 from controller.calls.two_channels import is_recording_snoop, owner_of, snoop_owners
 from controller.clock import Clock
 from controller.config.model import Config
@@ -97,6 +99,7 @@ class EventRouter:
             config=config,
             clock=clock,
         )
+        self.transfers = TransferRouting(self.calls, self._by_channel, self.feed, executor, config)
         executor.attach(self)
 
     # -- events to messages ----------------------------------------------------------
@@ -107,8 +110,11 @@ class EventRouter:
             self._refuse(f"a {event.type[:40]!r} event for another application")
             return
         match event:
-            case StasisStart(args=args, channel=channel):
-                await self._stasis_start(channel, args)
+            case StasisStart(args=args, channel=channel, replace_channel=replaced):
+                if not await self.transfers.entered(args, channel, replaced):
+                    await self._stasis_start(channel, args)
+            case ChannelStateChange(channel=channel):
+                await self.transfers.state_changed(channel)
             case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
                 await self._key(channel.id, m.Dtmf(channel.id, digit, received), received)
             case (
@@ -136,7 +142,7 @@ class EventRouter:
                 if blind_since is not None and not restarted:
                     # First, before the resync ends any call: what went unheard is
                     # made safe while the recordings are still live.
-                    self.keys_unheard(blind_since)
+                    self.gap.keys_unheard(blind_since)
                 await self.adopt_open_calls()
                 await self.gap.resync(set(state.channel_ids) - self._released, reconnect)
                 if reconnect:
@@ -197,11 +203,8 @@ class EventRouter:
         elif role in ("private-outbound", "private-line"):
             await self._private_call(channel, role, args[1] if len(args) > 1 else "")
         else:
-            log.error(
-                "channel %s entered the application with unknown arguments; the call goes on "
-                "unrecorded",
-                channel.id,
-            )
+            what = "entered the application with unknown arguments"
+            log.error("channel %s %s; the call goes on unrecorded", channel.id, what)
             await self._executor.asterisk.return_to_dialplan(channel.id)
 
     def _may_start(self, channel: Channel) -> bool:
@@ -395,15 +398,11 @@ class EventRouter:
     def _take_over(self, plan: Adopted) -> None:
         machine = plan.machine
         self._register(machine, plan.commands)
+        self.transfers.adopted(machine.call_id)
         # Every leg gone: the call was lost with Asterisk or while nobody listened.
         lost = set(plan.gone) >= set(machine.channel_ids)
         for leg in plan.gone:
             self.feed(machine.call_id, m.ChannelGone(leg, lost=lost))
-
-    def keys_unheard(self, blind_since: float) -> None:
-        """ARI events were lost from ``blind_since`` (monotonic) until now: see
-        :meth:`GapRecovery.keys_unheard`."""
-        self.gap.keys_unheard(blind_since)
 
     def release_strangers(self, channel_ids: Iterable[str]) -> asyncio.Task[None] | None:
         """Channels in the application that no call owns: a caller back to the dialplan,

@@ -33,8 +33,9 @@ def write_of(command: c.Store, now: dt.datetime, objection_days: int) -> Write:
         case c.OpenRecording():
             o = command
             return lambda s: s.open_recording(
-                o.recording_id, o.call_id, o.name, o.fmt, o.purposes, now, o.retention_days
-            )
+                o.recording_id, o.call_id, o.name, o.fmt, o.purposes, now, o.retention_days,
+                o.segment, o.agent_id,
+            )  # fmt: skip
         case c.CloseRecording(recording_id=recording_id, state=state):
             return lambda s: s.close_recording(recording_id, state, now)
         case c.OpenPause():

@@ -128,8 +128,10 @@ def _print_calls(calls: Any, tz: Any) -> None:
         started = _local(call["started_at"], tz)
         click.echo(f"call {call['id']}  {call['service']}  {started}  {call['outcome'] or ''}")
         for rec in record.recordings:
+            # A transferred call is one call: its recordings are its segments (R3).
             click.echo(
-                f"  recording {rec.id}  {rec.state}  "
+                f"  recording {rec.id}  {rec.state}  segment {rec.segment} "
+                f"({rec.agent_id or 'agent unknown'})  "
                 f"expires {rec.expires_at.astimezone(tz):%Y-%m-%d}"
             )
         for sheet_id in record.sheet_ids:

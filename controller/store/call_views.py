@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import sqlite_utils
+
 from controller.audit.chain import Entry
 from controller.store.access_log_rows import entry_from_row
 from controller.store.parts import StorePart
@@ -97,12 +99,13 @@ def listing_where(scope: Sequence[str] | None, filters: CallFilters) -> tuple[li
         clauses.append("c.started_at < ?")
         params.append(to_text(filters.end))
     if filters.agent is not None:
-        # The agent who answered, or the one the decision named: each side has its index
-        # (calls_agent, decisions_agent), so no call is scanned.
+        # The agent who answered, or the one a decision named (a transferred call has one
+        # per segment, R3): each side has its index, so no call is scanned.
         clauses.append(
-            "(c.agent_id = ? OR c.id IN (SELECT call_id FROM decisions WHERE agent_id = ?))"
+            "(c.agent_id = ? OR c.id IN (SELECT call_id FROM decisions WHERE agent_id = ?) "
+            "OR c.id IN (SELECT call_id FROM segment_decisions WHERE agent_id = ?))"
         )
-        params += [filters.agent, filters.agent]
+        params += [filters.agent, filters.agent, filters.agent]
     if filters.reason is not None:
         clauses.append("d.reason = ?")
         params.append(filters.reason)
@@ -118,6 +121,32 @@ def listing_where(scope: Sequence[str] | None, filters: CallFilters) -> tuple[li
         clauses.append("EXISTS (SELECT 1 FROM payments y WHERE y.call_id = c.id AND y.status = ?)")
         params.append(filters.payment)
     return clauses, params
+
+
+def read_call_segments(db: sqlite_utils.Database, call_id: str) -> list[dict[str, Any]]:
+    """A call as its segments, in order (R3): one per agent who took it, the first
+    from the call's decision, one more per transfer answered. Each holds its
+    ``segment`` number, ``agent_id``, its decision with every input (P3) and the ids
+    of its recordings (``recording_ids``, those of the segment in creation order).
+    A call never transferred has one segment; one never decided, none."""
+    decided = (
+        "SELECT 1 AS segment, decided_at, record, reason, rate, draw, in_window, window, "
+        "agent_id FROM decisions WHERE call_id = ? UNION ALL "
+        "SELECT segment, decided_at, record, reason, rate, draw, in_window, window, "
+        "agent_id FROM segment_decisions WHERE call_id = ? ORDER BY segment"
+    )
+    segments = [dict(row) for row in db.query(decided, [call_id, call_id])]
+    recordings: dict[int, list[str]] = {}
+    for row in db.query(
+        "SELECT id, segment FROM recordings WHERE call_id = ? ORDER BY created_at, rowid",
+        [call_id],
+    ):
+        recordings.setdefault(row["segment"], []).append(row["id"])
+    for segment in segments:
+        segment["record"] = bool(segment["record"])
+        segment["in_window"] = bool(segment["in_window"])
+        segment["recording_ids"] = recordings.get(segment["segment"], [])
+    return segments
 
 
 def _where(clauses: Sequence[str]) -> str:
@@ -158,6 +187,10 @@ class CallViewStore(StorePart):
         last = rows[-1] if rows else None
         cursor = Cursor(last["started_at"], last["id"]) if more and last is not None else None
         return CallListing(rows, int(total), cursor)
+
+    def call_segments(self, call_id: str) -> list[dict[str, Any]]:
+        """See :func:`read_call_segments`: the console's and the exports' one read."""
+        return read_call_segments(self.db, call_id)
 
     def call_sheets(self, call_id: str) -> list[dict[str, Any]]:
         """The summary sheets written about a call: id, evaluator, dates and deadline."""

@@ -51,9 +51,13 @@ class CallStore(StorePart):
             db.execute("UPDATE calls SET announcement_completed = 1 WHERE id = ?", [call_id])
 
     def record_decision(self, decision: Decision) -> None:
+        """Segment 1's decision is the call's; a later segment's (after a transfer, R3)
+        goes beside it, so the sampling audit still counts each call once."""
+        later = decision.segment > 1
         with self.transaction() as db:
-            db.table("decisions").insert(
+            db.table("segment_decisions" if later else "decisions").insert(
                 {
+                    **({"segment": decision.segment} if later else {}),
                     "call_id": decision.call_id,
                     "decided_at": to_text(decision.decided_at),
                     "record": int(decision.record),
@@ -129,9 +133,12 @@ class CallStore(StorePart):
         purposes: tuple[str, ...],
         created_at: dt.datetime,
         retention_days: int,
+        segment: int = 1,
+        agent_id: str | None = None,
     ) -> None:
         """Writes the recording's row before Asterisk creates the file, so no file on
-        disk is ever unknown to the store."""
+        disk is ever unknown to the store. ``segment`` and ``agent_id``: the part of a
+        transferred call it records, and whose agent (R3)."""
         with self.transaction() as db:
             db.table("recordings").insert(
                 {
@@ -143,6 +150,8 @@ class CallStore(StorePart):
                     "state": "live",
                     "created_at": to_text(created_at),
                     "expires_at": to_text(created_at + dt.timedelta(days=retention_days)),
+                    "segment": segment,
+                    "agent_id": agent_id,
                 }
             )
 
@@ -343,7 +352,15 @@ class CallStore(StorePart):
             self.db.query("SELECT * FROM consent_events WHERE call_id = ? ORDER BY id", [call_id])
         )
         call["recordings"] = list(
-            self.db.query("SELECT * FROM recordings WHERE call_id = ?", [call_id])
+            self.db.query(
+                "SELECT * FROM recordings WHERE call_id = ? ORDER BY segment, created_at, rowid",
+                [call_id],
+            )
+        )
+        call["segment_decisions"] = list(
+            self.db.query(
+                "SELECT * FROM segment_decisions WHERE call_id = ? ORDER BY segment", [call_id]
+            )
         )
         call["pauses"] = list(
             self.db.query("SELECT * FROM pauses WHERE call_id = ? ORDER BY started_at", [call_id])

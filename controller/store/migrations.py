@@ -405,6 +405,33 @@ CONSOLE_LOOKUPS = _statements(
 )
 
 
+# Version 14: transfers (R3). A call transferred from one agent to another is one call in
+# segments: each recording row says which segment of its call it holds and whose agent
+# it recorded; segment 1's decision stays in ``decisions`` (the sampling audit counts
+# calls there), each later segment's decision, taken again for the agent who answered,
+# is kept with its inputs in ``segment_decisions`` (P3).
+SEGMENTS = _statements(
+    "ALTER TABLE recordings ADD COLUMN segment INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE recordings ADD COLUMN agent_id TEXT",
+    """
+    CREATE TABLE segment_decisions (
+        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        segment INTEGER NOT NULL CHECK (segment > 1),
+        decided_at TEXT NOT NULL,
+        record INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        rate REAL NOT NULL,
+        draw REAL,
+        in_window INTEGER NOT NULL,
+        window TEXT NOT NULL,
+        agent_id TEXT,
+        PRIMARY KEY (call_id, segment)
+    )
+    """,
+    "CREATE INDEX segment_decisions_agent ON segment_decisions (agent_id)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -418,4 +445,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "the configurations the daemon loaded", CONFIG_HISTORY),
     Migration(12, "calls: the path they came by, ARI or FastAGI", CALL_PATH),
     Migration(13, "console lookups: calls by start, pauses by call", CONSOLE_LOOKUPS),
+    Migration(14, "transfers: recordings in segments, a decision per segment", SEGMENTS),
 )

@@ -46,11 +46,25 @@ def _open_call(db: sqlite_utils.Database, row: dict[str, Any]) -> OpenCall:
         ),
         recording=_live_recording(db, call_id),
         path=row["path"] or "ari",
+        segment=_segment(db, call_id),
     )
 
 
+def _segment(db: sqlite_utils.Database, call_id: str) -> int:
+    """The call's latest segment (R3): a transfer opens one, whether or not it records."""
+    row = db.execute(
+        "SELECT max(coalesce((SELECT max(segment) FROM recordings WHERE call_id = ?), 1), "
+        "coalesce((SELECT max(segment) FROM segment_decisions WHERE call_id = ?), 1))",
+        [call_id, call_id],
+    ).fetchone()
+    return int(row[0]) if row and row[0] else 1
+
+
 def _decision(db: sqlite_utils.Database, call_id: str) -> Decision | None:
-    for row in db.query("SELECT * FROM decisions WHERE call_id = ?", [call_id]):
+    """The decision in force: the latest segment's (R3), or the call's."""
+    later = "SELECT * FROM segment_decisions WHERE call_id = ? ORDER BY segment DESC"
+    first = "SELECT *, 1 AS segment FROM decisions WHERE call_id = ?"
+    for row in [*db.query(later, [call_id]), *db.query(first, [call_id])]:
         return Decision(
             call_id=call_id,
             decided_at=from_text(row["decided_at"]),
@@ -61,6 +75,7 @@ def _decision(db: sqlite_utils.Database, call_id: str) -> Decision | None:
             in_window=bool(row["in_window"]),
             window=row["window"],
             agent_id=row["agent_id"],
+            segment=row["segment"],
         )
     return None
 

@@ -14,7 +14,7 @@ RECORDING_COLUMNS = (
     "r.created_at AS created_at, r.expires_at AS expires_at, r.duration_seconds AS duration, "
     "d.rule AS d_rule, d.actor AS d_actor, d.role AS d_role, d.purpose AS d_purpose, "
     "d.file_present AS d_file_present, d.condemned_at AS d_condemned_at, "
-    "h.reference AS h_reference"
+    "h.reference AS h_reference, r.segment AS segment, r.agent_id AS agent_id"
 )
 # At most one standing hold per call (a unique index), so the join adds no rows.
 RECORDING_FROM = (
@@ -48,4 +48,6 @@ def recording_from_row(row: dict[str, Any]) -> RecordingRow:
         expires_at=from_text(row["expires_at"]),
         condemned=condemned,
         hold=row["h_reference"],
+        segment=row["segment"],
+        agent_id=row["agent_id"],
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from controller.audit.chain import Entry, EntryDraft
 from controller.store.access_log import append_entry
+from controller.store.call_views import read_call_segments
 from controller.store.parts import StorePart
 from controller.store.recording_rows import RECORDING_COLUMNS, RECORDING_FROM, recording_from_row
 from controller.store.records import RecordingRow
@@ -44,10 +45,11 @@ class SubjectStore(StorePart):
         end: dt.datetime | None,
     ) -> list[CallRecord]:
         """Every call this agent answered or was decided on, in [start, end), with its
-        recordings and sheets (S9)."""
+        recordings and sheets (S9); a transferred call's later segments count (R3)."""
         return self._call_records(
-            "(agent_id = ? OR id IN (SELECT call_id FROM decisions WHERE agent_id = ?))",
-            [agent_id, agent_id],
+            "(agent_id = ? OR id IN (SELECT call_id FROM decisions WHERE agent_id = ?) "
+            "OR id IN (SELECT call_id FROM segment_decisions WHERE agent_id = ?))",
+            [agent_id, agent_id, agent_id],
             start,
             end,
         )
@@ -124,11 +126,13 @@ class SubjectStore(StorePart):
         return found
 
     def call_details(self, call_id: str) -> dict[str, Any]:
-        """The decision and consent events of a call, for an export."""
+        """The decision and consent events of a call, for an export; a transferred
+        call's segments, each with its agent, decision and recordings (R3)."""
         return {
             "decision": next(
                 self.db.query("SELECT * FROM decisions WHERE call_id = ?", [call_id]), None
             ),
+            "segments": read_call_segments(self.db, call_id),
             "consent_events": list(
                 self.db.query(
                     "SELECT at, kind, key, announcement_version, phase FROM consent_events "

@@ -27,10 +27,12 @@ def fault_config(
     ari_url: str | None = None,
     endpoint: str = "Local/alice-*",
     sales: dict[str, Any] | None = None,
+    more_agents: dict[str, Any] | None = None,
     **sections: Any,
 ) -> Path:
     """``endpoint``: how Alice's channels are named (``PJSIP/alice`` for her SIP phone);
-    ``sales``: more settings of the one service (its outbound section, say)."""
+    ``sales``: more settings of the one service (its outbound section, say);
+    ``more_agents``: agents besides Alice (a transfer's target)."""
     site.prepare()
     services = {
         "sales": {
@@ -51,6 +53,7 @@ def fault_config(
         | (sales or {})
     }
     agents = {"alice": {"name": "Alice Martin", "endpoints": [endpoint], "windows": ANYTIME}}
+    agents |= more_agents or {}
     data = site.config_data(services=services, agents=agents, **sections)
     if ari_url is not None:
         data["ari"]["url"] = ari_url

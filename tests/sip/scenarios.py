@@ -8,6 +8,9 @@
   ``hangup_after_ms`` after the answer.
 - :func:`calling_phone`: an agent's phone (UAC) dialling an extension, as a softphone
   calling a customer does; otherwise like the trunk.
+- :func:`transferring_phone`: an agent's phone that answers, then transfers the call
+  blind (an in-dialog REFER, R3), checks that Asterisk accepts it (202) and reports its
+  result (a NOTIFY whose sipfrag says 200), then hangs up.
 
 Both announce PCMU and telephone-events (payload type 101), as the endpoints allow.
 """
@@ -55,8 +58,73 @@ Content-Length: 0
     )
 
 
-def answering_phone(user: str, pcap: Path) -> str:
-    """An agent's phone: answers at once, plays ``pcap``, ends with the other side's BYE."""
+def answering_phone(user: str, pcap: Path, ring_ms: int = 0) -> str:
+    """An agent's phone: answers at once (or after ringing ``ring_ms``), plays ``pcap``,
+    ends with the other side's BYE."""
+    return _answering(user, pcap, ring_ms, _ended_by_peer(), capture_peer=False)
+
+
+def _ended_by_peer() -> str:
+    return f"""<recv request="BYE"/>
+  <send>{_ok_to_bye()}</send>"""
+
+
+def transferring_phone(user: str, pcap: Path, target: str, refer_after_ms: int) -> str:
+    """An agent's phone: answers at once, plays ``pcap``, and ``refer_after_ms`` after the
+    answer transfers the call blind to extension ``target`` (REFER in the call's dialog,
+    ``Refer-To: sip:<target>@…``). The scenario fails unless Asterisk accepts the REFER
+    with 202, then sends two NOTIFYs (each answered 200), the second one's sipfrag
+    ``SIP/2.0 200``: the transfer's result. Asterisk sends that once the application
+    has the call, before the target answers. Then the phone hangs up (BYE), as phones
+    do once their transfer succeeded."""
+    tag = f"[pid]{user}[call_number]"
+    refer = _message(
+        f"""REFER [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[local_ip]:[local_port]>;tag={tag}
+To:[$peer]
+Call-ID: [call_id]
+CSeq: 1 REFER
+Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Refer-To: <sip:{escape(target)}@[local_ip]>
+Referred-By: <sip:{user}@[local_ip]:[local_port]>
+Content-Length: 0
+"""
+    )
+    bye = _message(
+        f"""BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:{user}@[local_ip]:[local_port]>;tag={tag}
+To:[$peer]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Length: 0
+"""
+    )
+    after = f"""<pause milliseconds="{refer_after_ms}"/>
+  <send retrans="500">{refer}</send>
+  <recv response="100" optional="true"/>
+  <recv response="202"/>
+  <recv request="NOTIFY"/>
+  <send>{_ok_to_bye()}</send>
+  <recv request="NOTIFY">
+    <action>
+      <ereg regexp="^SIP/2.0 200" search_in="body" check_it="true" assign_to="result"/>
+    </action>
+  </recv>
+  <send>{_ok_to_bye()}</send>
+  <nop next="30" test="result"/>
+  <label id="30"/>
+  <pause milliseconds="500"/>
+  <send retrans="500">{bye}</send>
+  <recv response="200"/>"""
+    return _answering(user, pcap, 0, after, capture_peer=True)
+
+
+def _answering(user: str, pcap: Path, ring_ms: int, then: str, *, capture_peer: bool) -> str:
     tag = f"[pid]{user}[call_number]"
     contact = f"Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>"
     ringing = _message(
@@ -83,15 +151,19 @@ Content-Length: [len]
 
 {_SDP}"""
     )
+    ring = f'<pause milliseconds="{ring_ms}"/>' if ring_ms else ""
+    # The caller's From (Asterisk's, with its tag) is the To of a request the phone sends.
+    capture = '<ereg regexp=".*" search_in="hdr" header="From:" assign_to="peer"/>'
+    peer = f"<action>{capture}</action>" if capture_peer else ""
     return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
 <scenario name="{user}'s phone">
-  <recv request="INVITE" crlf="true"/>
+  <recv request="INVITE" crlf="true" rrs="true">{peer}</recv>
   <send>{ringing}</send>
+  {ring}
   <send retrans="500">{answer}</send>
   <recv request="ACK" crlf="true"/>
   {_play(pcap)}
-  <recv request="BYE"/>
-  <send>{_ok_to_bye()}</send>
+  {then}
 </scenario>
 """
 

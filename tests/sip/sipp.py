@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tests.sip.media import Part, write_pcap
-from tests.sip.scenarios import answering_phone, busy_phone, calling_phone, calling_trunk
+from tests.sip.scenarios import (
+    answering_phone,
+    busy_phone,
+    calling_phone,
+    calling_trunk,
+    transferring_phone,
+)
 
 TIMEOUT_S = 120  # SIPp gives up by itself after this: a stuck test cannot leave it behind
 _STARTED_WITHIN = 10.0
@@ -181,10 +187,25 @@ class Switchboard:
     workdir: Path
     phones: list[Phone] = field(default_factory=list)
 
-    async def agent(self, name: str, media: Sequence[Part]) -> Phone:
-        """Agent ``name``'s phone, ready to answer the call Asterisk sends it."""
+    async def agent(self, name: str, media: Sequence[Part], ring_ms: int = 0) -> Phone:
+        """Agent ``name``'s phone, ready to answer the call Asterisk sends it (after
+        ringing ``ring_ms``)."""
         pcap = write_pcap(self.workdir / f"{name}.pcap", media)
-        phone = Phone(name, answering_phone(name, pcap), self.phone_ports[name], self.workdir)
+        scenario = answering_phone(name, pcap, ring_ms)
+        phone = Phone(name, scenario, self.phone_ports[name], self.workdir)
+        self.phones.append(phone)
+        await phone.start()
+        return phone
+
+    async def transferring_agent(
+        self, name: str, media: Sequence[Part], target: str, refer_after_ms: int
+    ) -> Phone:
+        """Agent ``name``'s phone: answers, then transfers the call blind to extension
+        ``target`` ``refer_after_ms`` after the answer (see
+        :func:`~tests.sip.scenarios.transferring_phone`)."""
+        pcap = write_pcap(self.workdir / f"{name}.pcap", media)
+        scenario = transferring_phone(name, pcap, target, refer_after_ms)
+        phone = Phone(name, scenario, self.phone_ports[name], self.workdir)
         self.phones.append(phone)
         await phone.start()
         return phone

@@ -1,0 +1,102 @@
+"""Where a transfer's events go (R3): the router's part of :mod:`controller.calls.transfer`.
+
+A ``StasisStart`` without arguments whose ``replace_channel`` is the agent leg of a call
+in progress is that call's transfer: the new channel is the call's from then on, and
+the call is told (never a new call, never continued to the dialplan, which would strand
+the caller in the bridge). When that channel comes up (``ChannelStateChange``), the
+agent behind it is asked of Asterisk (A7) and the call is told who answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, MutableMapping
+
+from controller.ari.models import Channel
+from controller.calls import messages as m
+from controller.calls.context import CallContext
+from controller.calls.executor import CommandExecutor
+from controller.calls.transfer import TransferAnswered, far_half, target_of, transfer_of
+from controller.config.model import Config
+
+log = logging.getLogger("reccontrol.calls")
+
+
+class TransferRouting:
+    def __init__(
+        self,
+        calls: Mapping[str, CallContext],
+        owners: MutableMapping[str, str],
+        feed: Callable[[str, m.Message], None],
+        executor: CommandExecutor,
+        config: Config,
+    ) -> None:
+        self._calls = calls
+        self._owners = owners
+        """Channel id -> call id: the router's own map, which this extends."""
+        self._feed = feed
+        self._asterisk = executor.asterisk
+        self._config = config
+        self._checks: set[asyncio.Task[None]] = set()
+
+    def _call_of_agent(self, channel_id: str) -> str | None:
+        """The call in progress whose agent leg ``channel_id`` is, or None."""
+        ctx = self._context(channel_id)
+        if ctx is None or ctx.machine.agent_channel_id != channel_id:
+            return None
+        return ctx.machine.call_id
+
+    def _context(self, channel_id: str) -> CallContext | None:
+        call_id = self._owners.get(channel_id)
+        ctx = self._calls.get(call_id) if call_id is not None else None
+        return ctx if ctx is not None and not ctx.finished else None
+
+    async def entered(
+        self, args: tuple[str, ...], channel: Channel, replaced: Channel | None
+    ) -> bool:
+        """Whether the channel that entered the application is a transfer of one of our
+        calls; if so it is handed to that call."""
+        started = transfer_of(args, channel, replaced, self._call_of_agent)
+        if started is None or channel.id in self._owners:
+            return False
+        call_id = self._call_of_agent(started.replaced)
+        assert call_id is not None
+        self._owners[channel.id] = call_id
+        log.info("call %s: transferred by the agent to channel %s", call_id, channel.id)
+        self._feed(call_id, started)
+        if channel.state == "Up":
+            # Answered before its StasisStart was read: no state change will follow.
+            await self.state_changed(channel)
+        return True
+
+    async def state_changed(self, channel: Channel) -> None:
+        """A transfer's channel answered: the call learns who answered (A7)."""
+        ctx = self._context(channel.id)
+        if channel.state != "Up" or ctx is None:
+            return
+        machine = ctx.machine
+        transfer = machine.transfer
+        if transfer is None or transfer.leg != channel.id or machine.agent_leg.up:
+            return
+        agent = await self._asterisk.agent_behind(far_half(channel.name))
+        target = target_of(channel.name)
+        private = bool(target) and self._config.agent_for_private_line(target) is not None
+        self._feed(machine.call_id, TransferAnswered(channel.id, agent, private))
+
+    def adopted(self, call_id: str) -> None:
+        """A call carried on after a restart with a transfer's channel in place of its
+        agent (R1): its target may have answered while nobody listened, and no state
+        change will say so again. Asterisk is asked, apart from the adoption."""
+        ctx = self._calls.get(call_id)
+        transfer = ctx.machine.transfer if ctx is not None else None
+        if transfer is None or transfer.answered:
+            return
+        task = asyncio.create_task(self._answered_meanwhile(transfer.leg))
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _answered_meanwhile(self, leg: str) -> None:
+        channel = await self._asterisk.channel_in_stasis(leg)
+        if channel is not None:
+            await self.state_changed(channel)

@@ -1,0 +1,144 @@
+"""Blind transfers from the agent's SIP phone (R3), over real SIP: a SIPp phone sends the
+REFER in the call's dialog, Asterisk swaps a Local channel into the controller's bridge,
+and the stored files are the evidence.
+
+Each party hums its own marker: the caller 500 Hz, Alice (who transfers) 1100 Hz, Chloé
+1300 Hz, Bruno (protected) 1700 Hz, and the party who is no agent (``sim-world``) 700 Hz.
+The transferring phone's scenario itself fails unless Asterisk accepts the REFER (202)
+and reports the transfer's result in a NOTIFY (sipfrag ``SIP/2.0 200``); the phone then
+hangs up, as phones do. The target's phone must ring and answer; at the end nothing of
+the call is left in Asterisk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.demo.site import SandboxSite
+from controller.sandbox import Sandbox, SandboxInstance
+from tests.audio import read_wav, tone_seconds
+from tests.conftest import own_instance
+from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, Flow, running_flow, service
+from tests.integration.test_sip_phones import sip_agents
+from tests.sip.media import tone
+from tests.sip.sipp import Switchboard, sip_phones
+
+ALICE_VOICE = AGENT_VOICE
+CHLOE_VOICE = 1300.0
+BRUNO_VOICE = 1700.0
+OUTSIDE_VOICE = 700.0  # sim-world's Playtones
+CALLER_NUMBER = "+33633335555"
+REFER_AFTER_MS = 3000  # Alice talks 3 s, then transfers
+CALLER_HANGS_UP_MS = 14000  # after the trunk's answer: 3 s announcement, ~3 s with Alice
+
+
+@pytest.fixture(scope="module")
+def sip_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
+    with own_instance(sandbox, "xfer") as instance:
+        yield instance
+
+
+@pytest.fixture
+def site(sip_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
+    return SandboxSite(sip_asterisk, tmp_path / "site")
+
+
+@pytest.fixture
+async def phones(sip_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
+    async with sip_phones(
+        sip_asterisk.sip_port, sip_asterisk.phone_ports, tmp_path / "sipp"
+    ) as board:
+        yield board
+
+
+async def transferred_call(
+    site: SandboxSite, phones: Switchboard, target: str, answering: str | None, voice: float
+) -> tuple[dict[str, Any], Flow]:
+    """A call answered by Alice, who transfers it blind to extension ``target`` (the
+    phone of agent ``answering``, or None for a party who is no agent); the stored call
+    once it ended and Asterisk is clear."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
+        await phones.transferring_agent(
+            "alice", [tone(ALICE_VOICE, 30000)], target, REFER_AFTER_MS
+        )
+        if answering is not None:
+            await phones.agent(answering, [tone(voice, 30000)])
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], CALLER_HANGS_UP_MS)
+        # Every scenario ended well: the REFER accepted, the NOTIFY 200, the target rang
+        # and answered, and each phone's call was hung up.
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1, within=60)
+        bridges, channels = await flow.asterisk_leftovers()
+        assert (bridges, channels) == ([], []), "nothing of the call is left in Asterisk"
+    return call, flow
+
+
+def segments(call: dict[str, Any]) -> list[tuple[int, str | None, str]]:
+    return [(r["segment"], r["agent_id"], r["state"]) for r in call["recordings"]]
+
+
+async def test_r3_a_blind_transfer_to_a_recordable_agent_records_her_in_a_second_segment(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """R3, A7: Alice transfers the caller to Chloé. Alice's segment is closed and vaulted
+    when she transfers and holds her marker, not Chloé's; Chloé (identified from the
+    channel Dial() reached) gets a decision of her own, with the call's draw, and a
+    second segment of the same call holding her marker, not Alice's."""
+    call, flow = await transferred_call(site, phones, "xfer-chloe", "chloe", CHLOE_VOICE)
+
+    assert segments(call) == [(1, "alice", "stored"), (2, "chloe", "stored")]
+    first, second = call["recordings"]
+    (decision,) = call["segment_decisions"]
+    assert (decision["segment"], decision["agent_id"], decision["record"]) == (2, "chloe", 1)
+    assert (decision["reason"], decision["draw"]) == ("sampled", call["decision"]["draw"])
+    assert call["decision"]["agent_id"] == "alice"
+    assert call["agent_id"] == "chloe"
+    assert len(flow.vault_files()) == 2
+
+    alice = read_wav(Path(first["path"]))
+    chloe = read_wav(Path(second["path"]))
+    assert tone_seconds(alice, ALICE_VOICE) > 2.0
+    assert tone_seconds(alice, CHLOE_VOICE) == 0.0
+    assert tone_seconds(chloe, CHLOE_VOICE) > 3.0
+    assert tone_seconds(chloe, ALICE_VOICE) == 0.0
+    assert tone_seconds(chloe, CALLER_VOICE) > 0.9 * chloe.duration
+
+
+async def test_r3_a3_a_transfer_to_a_protected_agent_keeps_nothing_of_his(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """R3, A3: Alice transfers the caller to Bruno, a staff representative. Alice's
+    segment is kept; Bruno's decision says protected_agent and nothing of him is
+    recorded: no second file, not a frame of his marker in the first."""
+    call, flow = await transferred_call(site, phones, "xfer-bruno", "bruno", BRUNO_VOICE)
+
+    assert segments(call) == [(1, "alice", "stored")]
+    (decision,) = call["segment_decisions"]
+    assert (decision["segment"], decision["agent_id"]) == (2, "bruno")
+    assert (decision["record"], decision["reason"]) == (0, "protected_agent")
+    assert len(flow.vault_files()) == 1
+    alice = read_wav(Path(call["recordings"][0]["path"]))
+    assert tone_seconds(alice, BRUNO_VOICE) == 0.0
+    assert tone_seconds(alice, ALICE_VOICE) > 2.0
+
+
+async def test_r3_a7_a_transfer_to_a_party_who_is_no_agent_keeps_nothing_after_it(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """R3, A7: Alice transfers the caller to an outside party, whom the config does not
+    know. Nothing after the transfer is kept: the decision says unknown_agent, with no
+    agent, and the only file is Alice's, without the outside party's voice."""
+    call, flow = await transferred_call(site, phones, "xfer-outside", None, OUTSIDE_VOICE)
+
+    assert segments(call) == [(1, "alice", "stored")]
+    (decision,) = call["segment_decisions"]
+    assert (decision["segment"], decision["agent_id"]) == (2, None)
+    assert (decision["record"], decision["reason"]) == (0, "unknown_agent")
+    assert len(flow.vault_files()) == 1
+    alice = read_wav(Path(call["recordings"][0]["path"]))
+    assert tone_seconds(alice, OUTSIDE_VOICE) == 0.0
