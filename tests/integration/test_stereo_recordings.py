@@ -48,6 +48,12 @@ from tests.integration.test_sip_phones import (
     sip_agents,
     table_counts,
 )
+from tests.integration.test_transfers import (
+    CALLER_HANGS_UP_MS,
+    CHLOE_VOICE,
+    REFER_AFTER_MS,
+    segments,
+)
 from tests.sip.media import Part, Silence, keys, tone
 from tests.sip.sipp import Switchboard, sip_phones
 
@@ -324,3 +330,34 @@ async def test_r5_the_payment_ivr_is_on_neither_side(
     assert tone_seconds(right.slice(0, 1.5), AGENT_VOICE) > 1.2
     assert tone_seconds(left.slice(left.duration - 4, left.duration), CALLER_VOICE) > 3.0
     assert tone_seconds(right.slice(right.duration - 4, right.duration), AGENT_VOICE) > 3.0
+
+
+async def test_r5_r3_a_blind_transfer_keeps_each_segment_on_two_channels(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """R5 with R3: Alice transfers the caller to Chloé with a SIP REFER. Each segment is
+    a stereo file of its own: the caller on the left of both, Alice on the right of the
+    first, Chloé on the right of the second, and nothing of either half is left in
+    Asterisk's folder."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    async with running_flow(
+        site, services=services, agents=sip_agents(), draws=[0.0], **stereo_sections(site)
+    ) as flow:
+        await phones.transferring_agent(
+            "alice", [tone(AGENT_VOICE, 30000)], "xfer-chloe", REFER_AFTER_MS
+        )
+        await phones.agent("chloe", [tone(CHLOE_VOICE, 30000)])
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], CALLER_HANGS_UP_MS)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1, within=60)
+        bridges, channels = await flow.asterisk_leftovers()
+        assert (bridges, channels) == ([], []), "no snoop or leg of the call is left"
+        assert flow.asterisk_files() == []
+    assert segments(call) == [(1, "alice", "stored"), (2, "chloe", "stored")]
+    first, second = (read_sides(Path(r["path"])) for r in call["recordings"])
+    heard = ((first, AGENT_VOICE, CHLOE_VOICE), (second, CHLOE_VOICE, AGENT_VOICE))
+    for (left, right), agent, other in heard:
+        assert tone_seconds(left, CALLER_VOICE) > 0.8 * left.duration
+        assert tone_seconds(right, agent) > 1.5
+        assert tone_seconds(right, other) == tone_seconds(left, agent) == 0.0
+        assert tone_seconds(right, CALLER_VOICE) == 0.0

@@ -152,6 +152,22 @@ def test_r5_a_side_that_fails_cancels_the_other_first() -> None:
     ]
 
 
+def test_r5_r3_a_transferred_segment_is_taken_in_once_both_its_sides_ended() -> None:
+    """R5 with R3: the agent transferred the call; the first segment's file is taken in
+    once both its sides ended, and one side failing cancels the other first."""
+    rc, name = started()
+    assert rc.next_segment()[0] == c.StopRecording(name)
+    assert rc.owns(f"{name}-left") and not rc.settled
+    assert rc.earlier_ended(f"{name}-left") == []
+    (take,) = rc.earlier_ended(f"{name}-right") or []
+    assert isinstance(take, c.TakeInRecording) and take.name == name
+    assert rc.settled
+    rc2, name2 = started()
+    rc2.next_segment()
+    out = rc2.earlier_ended(f"{name2}-right", failed=True) or []
+    assert out[0] == c.CancelRecording(name2) and c.DiscardIncoming(name2, "wav16") in out
+
+
 def test_r5_an_outbound_call_has_the_customer_left_and_the_agent_right() -> None:
     """R5 on an outbound call (C6): the customer, the party the call dialled, is the
     left side; the agent's phone, which placed the call, the right."""
