@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,6 +36,7 @@ from controller.demo.site import (
 )
 from controller.demo.sounds import write_speech, write_tones
 from controller.sandbox import SandboxInstance
+from controller.store import SqliteStore
 
 PROMPTS = {
     "announce": "Cet appel peut être enregistré pour la formation et la qualité. "
@@ -73,6 +75,9 @@ class Scenario:
     """The call goes over FastAGI: a dialplan-only site runs the ``inbound`` script,
     then dials this agent (``Local/<agi_agent>@sim-agent``) with the shipped
     ``reccontrol-agi-connected`` subroutine; the daemon never sees it in Stasis."""
+    transfer_to: str | None = None
+    """Once the call is recorded, its agent transfers the caller, blind, to this agent
+    (``<transfer_to>@sim-transfer``), as a phone's REFER would (R3)."""
 
 
 CALLERS = {
@@ -103,6 +108,14 @@ ARI_SCENARIOS = (
         "Card payment through the secure IVR (*8)", "shop", "c-pay-12", "E", 0.05, variables=ORDER
     ),
     Scenario("Queue call: the member who answered decides", "hotline", "c-talk-14", "B", 0.05),
+    Scenario(
+        "Blind transfer, Alice to David: two segments",
+        "sales",
+        "c-talk-22",
+        "B",
+        0.05,
+        transfer_to="david",
+    ),
     Scenario(
         "Outbound: the customer hears the announcement",
         "callback",
@@ -180,6 +193,8 @@ def demo_config(
             "endpoints": ["Local/chloe-*"],
             "windows": [{"days": other_days, "from": "00:00", "to": "24:00"}],
         },
+        # The agent Alice transfers a call to (R3): recorded in a segment of his own.
+        "david": {"name": "David Leroy", "endpoints": ["Local/david-*"], "windows": all_day},
         "bruno": {
             "name": "Bruno Petit",
             "endpoints": ["Local/bruno-*"],
@@ -271,6 +286,11 @@ async def _run_one(daemon: RunningDaemon, board: Switchboard, scenario: Scenario
         CALLERS[scenario.caller],
         variables=scenario.variables or None,
     )
+    if scenario.transfer_to is not None:
+        call_id = await _recorded_call(daemon, before)
+        # A few seconds of Alice in the first segment, then her phone transfers.
+        await asyncio.sleep(4)
+        await board.blind_transfer(call_id, scenario.transfer_to, "sim-transfer")
     if scenario.private:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -281,6 +301,20 @@ async def _run_one(daemon: RunningDaemon, board: Switchboard, scenario: Scenario
         raise TimeoutError("the private call did not finish")
     calls = await daemon.wait_for_calls(before + 1, within=90)
     return calls[-1]
+
+
+async def _recorded_call(daemon: RunningDaemon, before: int, within: float = 60) -> str:
+    """The id of the call placed after the first ``before``, once it is recording."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        ids = await daemon.query(lambda s: s.call_ids())
+        if len(ids) > before:
+            call_id = str(ids[-1])
+            call = await daemon.query(functools.partial(SqliteStore.call_summary, call_id=call_id))
+            if any(r["state"] == "live" for r in call["recordings"]):
+                return call_id
+        await asyncio.sleep(0.2)
+    raise TimeoutError("the call to transfer was not recorded in time")
 
 
 WhileRunning = Callable[[RunningDaemon, list[dict[str, Any]]], Awaitable[None]]
@@ -335,13 +369,13 @@ def _outcome(call: dict[str, Any]) -> tuple[str, str, str, str]:
     recordings = call["recordings"]
     if not recordings:
         recording = "none"
+    elif len(recordings) == 1:
+        recording = _file(recordings[0])
     else:
-        rec = recordings[0]
-        purposes = "+".join(json.loads(rec["purposes"]))
-        recording = (
-            f"{rec['duration_seconds']:.1f} s WAV ({purposes})"
-            if rec["state"] == "stored"
-            else rec["state"]
+        # A transferred call (R3): one recording per segment, each with its agent.
+        recording = "; ".join(
+            f"segment {rec['segment']} ({rec['agent_id'] or '?'}) {_file(rec)}"
+            for rec in recordings
         )
     for pause in call["pauses"]:
         start = dt.datetime.fromisoformat(pause["started_at"])
@@ -353,6 +387,13 @@ def _outcome(call: dict[str, Any]) -> tuple[str, str, str, str]:
     for payment in call.get("payments", []):
         recording += f"; payment {payment['status']} {payment['amount']} {payment['currency']}"
     return call["outcome"], agent, decision, recording
+
+
+def _file(rec: dict[str, Any]) -> str:
+    if rec["state"] != "stored":
+        return str(rec["state"])
+    purposes = "+".join(json.loads(rec["purposes"]))
+    return f"{rec['duration_seconds']:.1f} s WAV ({purposes})"
 
 
 def report(

@@ -19,12 +19,14 @@ import aiohttp
 import yaml
 from aiohttp import web
 
+from controller.ami.client import AmiClient
 from controller.ari.client import AriClient
 from controller.ari.models import Channel
+from controller.calls.ids import agent_leg
 from controller.calls.manager import CallManager
 from controller.clock import Clock
 from controller.config import Config
-from controller.config.model import AriSettings
+from controller.config.model import AmiSettings, AriSettings
 from controller.daemon import build_app
 from controller.demo.sounds import write_tones
 from controller.sandbox import SandboxInstance
@@ -210,6 +212,11 @@ class Switchboard:
             password=Secret(instance.ari_password, "sandbox"),
         )
         self.client = AriClient(settings, session)
+        self._ami = AmiSettings(
+            instance.ami_username,
+            Secret(instance.ami_password, "sandbox"),
+            port=instance.ami_port,
+        )
 
     async def call(
         self,
@@ -269,6 +276,20 @@ class Switchboard:
             extension=agent_script,
             variables={"SIM_DIAL": f"{service}-{number}"},
         )
+
+    async def blind_transfer(self, call_id: str, target: str, context: str) -> None:
+        """The agent of ``call_id`` transfers the caller to ``target@context``, blind, as
+        the agent's phone would with a SIP REFER: AMI's ``BlindTransfer`` makes Asterisk
+        run the same transfer out of the application's bridge (a Local channel takes
+        the agent's place, and the daemon sees exactly what a REFER makes it see)."""
+        agent = await self.client.get_channel(agent_leg(call_id))
+        ami = AmiClient(self._ami)
+        await ami.connect()
+        try:
+            fields = {"Channel": agent.name, "Exten": target, "Context": context}
+            await ami.send("BlindTransfer", fields)
+        finally:
+            await ami.close()
 
 
 def paris_weekday_10h() -> dt.datetime:
