@@ -199,3 +199,8 @@ def interleaved_name(name: str) -> str:
 
 def is_interleaved(name: str) -> bool:
     return _INTERLEAVED.fullmatch(name) is not None
+
+
+def is_two_channel(name: str) -> bool:
+    """A recording with the caller and the agent on channels of their own (R5)."""
+    return is_stereo(name) or is_interleaved(name)
