@@ -133,9 +133,10 @@ _ACTIONS: dict[tuple[type, bool], str] = {
     (c.StopRecording, False): "stop_recording",
 }
 
-# A snoop enters the application a moment after Asterisk answers its creation; a
-# recording asked for before that is refused (409: not in Stasis). Tries, and the wait
-# between two, of the recording's request.
+# Asterisk puts a snoop into the application from a thread of the snoop's own, so a
+# recording asked for right after the creation's answer could find it not there yet and
+# be refused (409: not in Stasis). Not seen on 22.10.1 (the snoop was always in by
+# then), but the window exists: the recording's request is tried again, briefly.
 RECORD_TRIES = 50
 RECORD_RETRY_SECONDS = 0.01
 
