@@ -100,3 +100,21 @@ async def test_r5_r1_halves_no_row_owns_are_deleted_together(rig: Rig) -> None:
     assert report.unknown_deleted == 1 and not any(p.exists() for p in halves)
     (receipt,) = await rig.receipts()
     assert receipt["action"] == "sweep_delete" and receipt["target"] == f"file:{name}.wav"
+
+
+async def test_r5_r1_halves_with_no_audio_are_both_deleted_with_a_receipt(rig: Rig) -> None:
+    """Asterisk died right after both sides started: two bare headers. Nothing to keep;
+    both go, the row turns ``failed``, with the receipt of an unusable recording."""
+    name = ids.stereo_name(secrets.token_hex(20))
+    recording_id = await stereo_row(rig, name)
+    halves = [rig.incoming / f"{half}.wav" for half in ids.recording_halves(name)]
+    for path in halves:
+        path.write_bytes(wav_bytes(0.0))
+    not_live(rig.fake, *ids.recording_halves(name))
+
+    await rig.sweeper.sweep()
+
+    assert not any(p.exists() for p in halves)
+    assert (await rig.row(recording_id))["state"] == "failed"
+    (receipt,) = await rig.receipts()
+    assert receipt["action"] == "delete_unusable"
