@@ -20,6 +20,7 @@ _STEREO = re.compile(r"[0-9a-f]{40}-stereo")
 _HALF = re.compile(r"([0-9a-f]{40}-stereo)-(left|right)")
 _RECORDING_SNOOP = re.compile(r"rc-rec-([0-9a-f]{40})-(left|right)")
 _INTERLEAVED = re.compile(r"[0-9a-f]{40}-interleaved")
+_RECORDING_FILE = re.compile(r"[0-9a-f]{40}(?:-stereo-(?:left|right)|-interleaved)?")
 
 
 def new_id(rng: random.Random, bits: int = 128) -> str:
@@ -204,3 +205,9 @@ def is_interleaved(name: str) -> bool:
 def is_two_channel(name: str) -> bool:
     """A recording with the caller and the agent on channels of their own (R5)."""
     return is_stereo(name) or is_interleaved(name)
+
+
+def is_recording_file(stem: str) -> bool:
+    """A file Asterisk writes for a recording of ours: 160 random bits in hex, or a
+    two-channel recording's half or interleaved file (R5)."""
+    return _RECORDING_FILE.fullmatch(stem) is not None

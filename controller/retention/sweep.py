@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError
-from controller.calls.ids import whole_recording
+from controller.calls.ids import is_recording_file, whole_recording
 from controller.calls.two_channels import live_state
 from controller.clock import Clock
 from controller.recordings.stereo import pair_file, take_incoming
@@ -33,9 +32,6 @@ from controller.store.orphans import StuckRecording, SweptFile
 
 log = logging.getLogger("reccontrol.sweep")
 
-# Recording names are 160 random bits in hex (a two-channel recording's file, R5, says
-# so): anything else is not ours to touch.
-OUR_NAME = re.compile(r"[0-9a-f]{40}(?:-stereo-(?:left|right)|-interleaved)?")
 
 
 @dataclass
@@ -58,7 +54,8 @@ def plan_sweep(
     for file in files:
         if file.refused:
             plan.refused.append(file)
-        elif not OUR_NAME.fullmatch(file.stem):
+        elif not is_recording_file(file.stem):
+            # Not named like a recording of ours: not ours to touch.
             plan.foreign.append(file)
         elif (name := whole_recording(file.stem)) not in busy:
             # The halves of a stereo recording are one file to the sweep: joined into
