@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.calls.ids import is_interleaved, is_stereo, recording_halves
+from controller.calls.ids import is_interleaved, is_stereo, recording_halves, whole_recording
 from controller.recordings.vault import (
     EXTENSIONS,
     AdoptedFile,
@@ -116,7 +116,7 @@ def discard_incoming(vault: LocalVault, name: str, fmt: str) -> bool:
 
 def pair_file(half_stem: str, suffix: str) -> str:
     """The file name the sweep gives the two halves of a stereo recording together."""
-    return f"{half_stem.rpartition('-')[0]}.{suffix}"
+    return f"{whole_recording(half_stem)}.{suffix}"
 
 
 # -- joining ------------------------------------------------------------------------------
