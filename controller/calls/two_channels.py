@@ -13,6 +13,7 @@ into one stereo WAV when it takes the recording in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -104,6 +105,10 @@ async def start(client: AriClient, command: StartStereoRecording) -> None:
             ]
         )
     except AriError:
+        # A side that did start is cancelled (its file deleted), then both snoops go.
+        for half in recording_halves(name):
+            with contextlib.suppress(AriError):
+                await client.cancel_recording(half)
         await _hang_up_snoops(client, name)
         raise
 

@@ -264,6 +264,22 @@ async def test_r5_start_snoops_both_parties_then_records_both() -> None:
     assert recorded == [f"{left_snoop}:{LEFT}.wav", f"{right_snoop}:{RIGHT}.wav"]
 
 
+async def test_r5_a_side_that_started_alone_is_cancelled() -> None:
+    """One side recording, the other refused: the started side is cancelled (its file
+    deleted) before both snoops go, so no half is left behind."""
+    left_snoop, right_snoop = (ids.recording_snoop(NAME, side) for side in ids.SIDES)
+    fake = FakeAri(missing={f"{right_snoop}:{RIGHT}.wav"})
+    command = StartStereoRecording("rc-c0ffee", NAME, "wav", "caller-chan", "rc-c0ffee-agent")
+    with pytest.raises(AriNotFound):
+        await two_channels.start(client(fake), command)
+    assert fake.sent[-4:] == [
+        ("cancel", LEFT),
+        ("cancel", RIGHT),
+        ("hangup", left_snoop),
+        ("hangup", right_snoop),
+    ]
+
+
 async def test_r5_a_refused_start_leaves_no_snoop() -> None:
     left_snoop, right_snoop = (ids.recording_snoop(NAME, side) for side in ids.SIDES)
     fake = FakeAri(missing={f"rc-c0ffee-agent>{right_snoop}:recording-side,right"})
