@@ -121,7 +121,7 @@ async def send(client: AriClient, command: HalfCommand) -> None:
     )
     await _both(
         [partial(action, half) for half in recording_halves(command.name)],
-        all_missing_only=True,
+        one_may_be_gone=True,
     )
     if isinstance(command, c.StopRecording | c.CancelRecording):
         # The recordings are over: their snoops hear nothing for anyone any more.
@@ -158,8 +158,11 @@ async def _record(client: AriClient, snoop_id: str, half: str, fmt: str) -> None
 
 
 async def _both(
-    requests: list[Callable[[], Awaitable[None]]], *, all_missing_only: bool = False
+    requests: list[Callable[[], Awaitable[None]]], *, one_may_be_gone: bool = False
 ) -> None:
+    """Sends the requests at once and waits for every answer. Raises the first refusal;
+    "not found" too, unless ``one_may_be_gone`` and another side was found (a side
+    already ended with its party, the other still there)."""
     results = await asyncio.gather(*(request() for request in requests), return_exceptions=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     for error in errors:
@@ -168,13 +171,11 @@ async def _both(
     refusals = [e for e in errors if not isinstance(e, AriNotFound)]
     if refusals:
         raise refusals[0]
-    if errors and (len(errors) == len(results) or not all_missing_only):
+    if errors and (len(errors) == len(results) or not one_may_be_gone):
         raise errors[0]
 
 
 async def _hang_up_snoops(client: AriClient, name: str) -> None:
     for side in SIDES:
-        try:
+        with contextlib.suppress(AriError):  # gone already, with its party
             await client.hangup(recording_snoop(name, side))
-        except AriError:
-            pass  # gone already, with its party

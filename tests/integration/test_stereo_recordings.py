@@ -169,6 +169,30 @@ async def test_r5_pause_leaks_nothing_on_either_channel(
     assert tone_seconds(tail, AGENT_VOICE) > 2.7
 
 
+async def test_r5_silence_mode_mutes_both_channels(site: SandboxSite, phones: Switchboard) -> None:
+    """R5 with A5 in silence mode: *2 mutes both sides at once (ARI ``mute`` on each
+    half), *3 unmutes them. The marker is on neither side, each side holds the pause as
+    digital silence, and both voices come back after *3."""
+    services = {"sales": service(site, target="PJSIP/alice", pause={"mode": "silence"})}
+    async with running_flow(
+        site, services=services, agents=sip_agents(), draws=[0.0], **stereo_sections(site)
+    ) as flow:
+        await phones.agent("alice", pause_media(0))
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 20000)], 13000)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1)
+    (pause,) = call["pauses"]
+    assert (pause["reason"], pause["resumed_by"]) == ("agent_key", "agent")
+    left, right = read_sides(Path(call["recordings"][0]["path"]))
+    leak_ms = round(tone_seconds(right, PAUSE_MARKER) * 1000)
+    assert leak_ms <= TOLERANCE_MS, f"marker on the agent's side: {leak_ms} ms"
+    assert tone_seconds(left, PAUSE_MARKER) == 0.0
+    for side in (left, right):
+        assert 2.8 <= longest_digital_silence(side) <= 4.2
+    assert tone_seconds(left.slice(left.duration - 2, left.duration), CALLER_VOICE) > 1.5
+    assert tone_seconds(right.slice(right.duration - 2, right.duration), AGENT_VOICE) > 1.5
+
+
 async def test_r5_an_objection_mid_call_leaves_neither_side(
     site: SandboxSite, phones: Switchboard
 ) -> None:
