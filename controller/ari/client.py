@@ -159,10 +159,18 @@ class AriClient:
         body = {"variables": dict(variables)} if variables else None
         return Channel.parse(await self.request("POST", "/channels", params, body))
 
-    async def snoop(self, channel_id: str, snoop_id: str, app_args: str) -> None:
-        """A channel ``snoop_id`` into the application that hears both directions of
-        ``channel_id`` and whispers nothing."""
-        params = {"spy": "both", "whisper": "none", "app": self.app, "appArgs": app_args}
+    async def snoop(
+        self,
+        channel_id: str,
+        snoop_id: str,
+        app_args: str,
+        spy: str = "both",
+        whisper: str = "none",
+    ) -> None:
+        """A channel ``snoop_id`` into the application that hears ``spy`` directions of
+        ``channel_id`` (``in``, ``out``, ``both``, ``none``) and speaks in ``whisper``
+        ones: by default it hears both and says nothing."""
+        params = {"spy": spy, "whisper": whisper, "app": self.app, "appArgs": app_args}
         await self.request("POST", f"/channels/{_enc(channel_id)}/snoop/{_enc(snoop_id)}", params)
 
     async def answer(self, channel_id: str) -> None:
@@ -308,12 +316,6 @@ class AriClient:
         await self.request("DELETE", f"/recordings/stored/{_enc(name)}")
 
     # -- two-channel recordings (R5) -------------------------------------------------
-    async def snoop_heard(self, channel_id: str, snoop_id: str, app_args: str) -> None:
-        """A channel ``snoop_id`` into the application that hears only what
-        ``channel_id`` sends (its party's voice) and whispers nothing."""
-        params = {"spy": "in", "whisper": "none", "app": self.app, "appArgs": app_args}
-        await self.request("POST", f"/channels/{_enc(channel_id)}/snoop/{_enc(snoop_id)}", params)
-
     async def record_channel(self, channel_id: str, name: str, *, fmt: str = "wav") -> None:
         await self.request(
             "POST",

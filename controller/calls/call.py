@@ -45,7 +45,8 @@ class Call(CallTransfers):
         if snap.caller_hash:
             commands.append(c.LookupObjection(snap.caller_hash))
         commands += [*call.rec.restart_timer(), call._log("carried on after a restart")]
-        return call, commands + call.maybe_decide(now)
+        call.talk.whisper.carried_on(now)
+        return call, call._whisper_kept(commands + call.maybe_decide(now))
 
     # -- entry -----------------------------------------------------------------------
     def start(self, now: dt.datetime) -> list[c.Command]:
@@ -58,6 +59,21 @@ class Call(CallTransfers):
     def handle(self, message: m.Message, now: dt.datetime) -> list[c.Command]:
         if self.phase is Phase.ENDED:
             return []
+        whispered = self.talk.whisper.handle(message)
+        return self._whisper_kept(whispered if whispered is not None else self._heard(message, now))
+
+    def _whisper_kept(self, commands: list[c.Command]) -> list[c.Command]:
+        """A10: the whisper of the agent's tones follows the agent's channel while the
+        agent is bridged, and is cut, before the call is finished, once they left."""
+        agent = self.agent_leg
+        present = self.phase is Phase.CONNECTED and agent.up and not agent.gone
+        kept = self.talk.whisper.keep(agent.id if present else None)
+        if not kept:
+            return commands
+        at = next((i for i, x in enumerate(commands) if isinstance(x, c.Finished)), len(commands))
+        return [*commands[:at], *kept, *commands[at:]]
+
+    def _heard(self, message: m.Message, now: dt.datetime) -> list[c.Command]:
         own = self.listening.handle(message)
         if own is not None:
             return self._still_listened(own, now)

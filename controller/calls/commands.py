@@ -117,7 +117,7 @@ class Originate(RestCommand):
 
 @dataclass(frozen=True)
 class Snoop(RestCommand):
-    """A listen-only snoop on ``channel_id`` (both directions) into the application (S8)."""
+    """A snoop on ``channel_id`` into the application, its directions set by its id (S8, A10)."""
 
     channel_id: str
     snoop_id: str

@@ -23,6 +23,7 @@ from controller.calls.keys import KeyMatcher
 from controller.calls.payment import IVR_TIMER, PaymentLeg
 from controller.calls.payment_handoff import PaymentHandOff
 from controller.calls.recording import PAUSE_TIMER, RecordingControl
+from controller.calls.whisper import Whisper
 from controller.config.model import Agent
 from controller.config.service_model import Service
 from controller.policy import on_demand_refusal
@@ -64,6 +65,8 @@ class Conversation(PaymentHandOff):
         self.payment: PaymentLeg | None = None
         self.hold_music = False
         self._feedbacks = itertools.count(1)
+        self.whisper = Whisper(call_id=call_id, log_prefix=log_prefix)
+        """Carries the agent's tones to the agent's phone alone (A10)."""
         self._ivr_playbacks = itertools.count(1)
 
     def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
@@ -83,12 +86,13 @@ class Conversation(PaymentHandOff):
         return self.agent.id if self.agent else "unknown"
 
     def feedback(self, ok: bool) -> c.Play:
-        """A short sound to the agent's channel only: the caller and the recording,
-        which hear the bridge, do not hear it."""
+        """A short sound to the agent only, whispered over the call (A10): the caller
+        and the recording, which hear the bridge, do not hear it, and still hear the
+        agent while it plays."""
         keys = self.settings.agent_keys
         sound = keys.ok_sound if ok else keys.refused_sound
         playback_id = feedback_playback(self.call_id, next(self._feedbacks))
-        return c.Play(self.agent_channel_id, f"sound:{sound}", playback_id)
+        return self.whisper.play(self.agent_channel_id, f"sound:{sound}", playback_id)
 
     # -- agent keys ------------------------------------------------------------------
     def agent_key(

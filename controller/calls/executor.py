@@ -121,8 +121,8 @@ class CommandExecutor:
             await self._stop_before_write(command)
         match command:
             case c.CutSnoop():
-                # A listening's snoop hung up (S8), not awaited: the pause or discard
-                # after it leaves at the same moment.
+                # A listening's snoop (S8) or the agent's whisper (A10) hung up, not
+                # awaited: the pause or discard after it leaves at the same moment.
                 self.spawn(self._cut_snoop(call_id, command))
             case c.RestCommand():
                 # Inline, not a helper coroutine: this is the protective keys' path.
@@ -176,7 +176,7 @@ class CommandExecutor:
         except AriNotFound:
             return  # gone already
         except AriError as exc:
-            log.error("call %s: a listening's snoop not hung up (%s)", call_id, exc.error_id)
+            log.error("call %s: snoop %s not hung up (%s)", call_id, command.snoop_id, exc.error_id)
 
     async def open_recording(self, call_id: str, opened: c.OpenRecording) -> None:
         self.sink.track_recording(call_id, opened.name)

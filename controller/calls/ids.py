@@ -10,9 +10,12 @@ import re
 
 PREFIX = "rc"
 _OURS = re.compile(r"rc-([0-9a-f]+)(?:-.*)?")
-_OUR_LEG = re.compile(r"rc-[0-9a-f]+-(agent|customer|snoop\d+|listener\d+)(-far)?")
+_OUR_LEG = re.compile(
+    r"rc-[0-9a-f]+-(agent|customer|snoop\d+|listener\d+|whisper[0-9a-f]+)(-far)?"
+)
 """The legs the controller dials or creates itself (a call's legs, a supervisor's
-listening channels) and the far halves of those that are Local channels."""
+listening channels, the agent's whisper) and the far halves of those that are Local
+channels."""
 _LISTENING_BRIDGE = re.compile(r"rc-[0-9a-f]+-listen\d+")
 _LISTENING_ROLE = re.compile(r"rc-([0-9a-f]+)-(snoop|listener)\d+")
 _LISTENING = re.compile(r"rc-([0-9a-f]+)-(?:snoop|listener)(\d+)(?:-far)?")
@@ -128,12 +131,45 @@ def listening_of(channel_id: str) -> tuple[str, int] | None:
 
 def is_leg_of(channel_id: str, call_id: str, leg: str) -> bool:
     """Whether ``channel_id`` is the id the controller chose for a leg of ``call_id``:
-    its ``agent`` or ``customer`` leg, or (``listening``) one of its listening channels."""
+    its ``agent`` or ``customer`` leg, (``listening``) one of its listening channels, or
+    (``whisper``) a whisper of its agent's tones."""
+    if leg == WHISPER_ARG:
+        return whisper_of(channel_id) == call_id
     if leg == LISTENING_ARG:
         listening = listening_of(channel_id)
         return listening is not None and listening[0] == call_id and "-far" not in channel_id
     expected = agent_leg(call_id) if leg == "agent" else customer_leg(call_id)
     return channel_id == expected and is_our_leg(expected)
+
+
+# -- the agent's tones, whispered (A10) ------------------------------------------------
+WHISPER_ARG = "whisper"
+"""The first application argument of the snoop that whispers the agent's tones: the
+router never takes it for a call."""
+_WHISPER = re.compile(r"rc-([0-9a-f]+)-whisper[0-9a-f]+")
+
+
+def whisper_snoop(call_id: str, tag: str) -> str:
+    """A snoop on the agent's channel that hears nothing and speaks to the agent's phone
+    alone. ``tag`` tells the call's whispers apart: a call carried on after a restart
+    makes a new one while the old one is swept."""
+    return f"{PREFIX}-{call_id}-whisper{tag}"
+
+
+def whisper_of(channel_id: str) -> str:
+    """The call id of a whisper snoop of ours, or ""."""
+    found = _WHISPER.fullmatch(channel_id)
+    return found.group(1) if found else ""
+
+
+def snoop_mode(snoop_id: str) -> tuple[str, str, str]:
+    """A snoop's application arguments and its ``spy`` and ``whisper`` directions, read
+    from its id: a listening's hears both directions and says nothing (S8); the agent's
+    whisper hears nothing and speaks towards the agent's phone only (A10)."""
+    call_id = whisper_of(snoop_id)
+    if call_id:
+        return f"{WHISPER_ARG},{call_id}", "none", "out"
+    return listening_args(snoop_id), "both", "none"
 
 
 # -- two-channel recordings (R5) ----------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from controller.ari.models import Channel
 from controller.calls.commands import Command
+from controller.calls.ids import WHISPER_ARG
 from controller.config.model import Agent
 from controller.payments.charge import ChargeResult
 
@@ -147,3 +148,16 @@ class ListenLegUp(Message):
     the application."""
 
     channel_id: str
+
+
+@dataclass(frozen=True)
+class WhisperUp(Message):
+    """The snoop that whispers the agent's tones (A10) entered the application."""
+
+    channel_id: str
+
+
+def snoop_up(role: str, channel_id: str) -> Message:
+    """A channel the call made for itself entered the application, by its first
+    argument: the agent's whisper (A10), or a listening's channel (S8)."""
+    return WhisperUp(channel_id) if role == WHISPER_ARG else ListenLegUp(channel_id)

@@ -13,7 +13,7 @@ from controller.ari.client import AriClient
 from controller.calls import commands as c
 from controller.calls import two_channels
 from controller.calls.asterisk_view import AsteriskQueries
-from controller.calls.ids import far_side_id, listening_args
+from controller.calls.ids import far_side_id, snoop_mode
 
 
 async def send_request(client: AriClient, asterisk: AsteriskQueries, command: c.Rest) -> None:
@@ -56,7 +56,7 @@ async def send_request(client: AriClient, asterisk: AsteriskQueries, command: c.
                 caller_id=command.caller_id,
             )
         case c.Snoop(channel_id=channel_id, snoop_id=snoop_id):
-            await client.snoop(channel_id, snoop_id, listening_args(snoop_id))
+            await client.snoop(channel_id, snoop_id, *snoop_mode(snoop_id))
         case c.CutSnoop(snoop_id=snoop_id):
             await client.hangup(snoop_id)
         case c.CreateBridge(bridge_id=bridge_id):

@@ -49,7 +49,7 @@ from controller.calls.call_settings import call_settings
 from controller.calls.context import CallContext as CallContext
 from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
 from controller.calls.gap import GapRecovery
-from controller.calls.ids import LISTENING_ARG, call_of, is_leg_of, is_our_leg, new_id
+from controller.calls.ids import LISTENING_ARG, WHISPER_ARG, call_of, is_leg_of, is_our_leg, new_id
 from controller.calls.live import LiveBoard
 from controller.calls.starting import (
     earlier_objection,
@@ -154,7 +154,8 @@ class EventRouter:
         role = args[0] if args else ""
         if is_recording_snoop(args):
             return  # a two-channel recording's snoop (R5): the recording's, never a call
-        if role not in ("agent", "customer", LISTENING_ARG) and not self._may_start(channel):
+        made_by_us = ("agent", "customer", LISTENING_ARG, WHISPER_ARG)
+        if role not in made_by_us and not self._may_start(channel):
             self._refuse("a StasisStart as a new call for a channel already ours", channel.id)
             return
         if role == "inbound":
@@ -195,11 +196,11 @@ class EventRouter:
             if not await self._our_leg(channel, call_id, "customer"):
                 return
             self.feed(call_id, m.CustomerAnswered(channel))
-        elif role == LISTENING_ARG:
-            # A snoop or a supervisor's phone listening to a call (S8): never a call.
+        elif role in (LISTENING_ARG, WHISPER_ARG):
+            # A listening's channel (S8), the whisper of the agent's tones (A10): no call.
             call_id = args[1] if len(args) > 1 else ""
-            if await self._our_leg(channel, call_id, LISTENING_ARG):
-                self.feed(call_id, m.ListenLegUp(channel.id))
+            if await self._our_leg(channel, call_id, role):
+                self.feed(call_id, m.snoop_up(role, channel.id))
         elif role in ("private-outbound", "private-line"):
             await self._private_call(channel, role, args[1] if len(args) > 1 else "")
         else:

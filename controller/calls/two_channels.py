@@ -96,8 +96,9 @@ async def start(client: AriClient, command: StartStereoRecording) -> None:
     name, fmt = command.name, command.fmt
     try:
         for side, channel in zip(SIDES, (command.left, command.right), strict=True):
+            # ``spy=in``: only what the party sends, their voice, nothing played to them.
             snoop = recording_snoop(name, side)
-            await client.snoop_heard(channel, snoop, recording_side_args(side))
+            await client.snoop(channel, snoop, recording_side_args(side), spy="in")
         await _both(
             [
                 partial(_record, client, recording_snoop(name, side), half, fmt)

@@ -119,6 +119,7 @@ def test_a_bridged_recording_call_is_carried_on_as_it_was_R1() -> None:
         "LookupObjection",
         "StartTimer",
         "Log",
+        "Snoop",  # the whisper of the agent's tones, made again (A10)
         "AddAlert",
     ]
     assert of(result.commands, c.AddAlert)[0].kind == CARRIED_ON

@@ -35,7 +35,7 @@ def test_resumed_call_keeps_its_paused_recording_and_ends_cleanly() -> None:
     d.send(m.RecordingStarted(name))
     agent_keys(d, "*2")
     call, first = carried_on(d)
-    assert kinds(first) == ["LookupObjection", "StartTimer", "Log"]
+    assert kinds(first) == ["LookupObjection", "StartTimer", "Log", "Snoop"]
     assert call.phase is Phase.CONNECTED and call.recording is not None
     assert call.recording.name == name and call.recording.state is RecState.ACTIVE
     gone = call.handle(m.ChannelGone(CALLER.id), d.now)
@@ -47,6 +47,7 @@ def test_resumed_call_keeps_its_paused_recording_and_ends_cleanly() -> None:
         "Hangup",
         "DestroyBridge",
         "StartTimer",
+        "CutSnoop",
     ]
     adopted = call.handle(m.RecordingEnded(name), d.now)
     opened = of(d.log, c.OpenRecording)[0]

@@ -122,6 +122,7 @@ def test_announcement_first_then_agent_then_recording() -> None:
         "OpenRecording",
         "StartRecording",
         "Log",
+        "Snoop",  # the whisper of the agent's tones (A10)
     ]
     logs = of(connected, c.Log)
     assert [log.level for log in logs] == ["info", "debug", "info"]
@@ -152,7 +153,14 @@ def test_full_hangup_sequence_adopts_the_file() -> None:
     name = of(d.log, c.StartRecording)[0].name
     d.send(m.RecordingStarted(name))
     gone = d.send(m.ChannelGone(CALLER.id))
-    assert kinds(gone) == ["Log", "StopRecording", "Hangup", "DestroyBridge", "StartTimer"]
+    assert kinds(gone) == [
+        "Log",
+        "StopRecording",
+        "Hangup",
+        "DestroyBridge",
+        "StartTimer",
+        "CutSnoop",
+    ]
     assert of(gone, c.Hangup)[0].channel_id == AGENT_CHANNEL.id
     assert d.send(m.RecordingEnded(name)) == [
         c.TakeInRecording(of(d.log, c.OpenRecording)[0].recording_id, name, "wav")

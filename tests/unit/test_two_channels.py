@@ -220,8 +220,10 @@ class FakeAri:
     async def hangup(self, channel_id: str, reason: str = "normal") -> None:
         await self._call("hangup", channel_id)
 
-    async def snoop_heard(self, channel_id: str, snoop_id: str, app_args: str) -> None:
-        await self._call("snoop", f"{channel_id}>{snoop_id}:{app_args}")
+    async def snoop(
+        self, channel_id: str, snoop_id: str, app_args: str, spy: str = "both", whisper: str = ""
+    ) -> None:
+        await self._call("snoop", f"{channel_id}>{snoop_id}:{app_args}:spy={spy}")
 
     async def record_channel(self, channel_id: str, name: str, *, fmt: str = "wav") -> None:
         if channel_id in self.busy:
@@ -257,8 +259,8 @@ async def test_r5_start_snoops_both_parties_then_records_both() -> None:
     command = StartStereoRecording("rc-c0ffee", NAME, "wav", "caller-chan", "rc-c0ffee-agent")
     await two_channels.start(client(fake), command)
     assert fake.sent[:2] == [
-        ("snoop", f"caller-chan>{left_snoop}:recording-side,left"),
-        ("snoop", f"rc-c0ffee-agent>{right_snoop}:recording-side,right"),
+        ("snoop", f"caller-chan>{left_snoop}:recording-side,left:spy=in"),
+        ("snoop", f"rc-c0ffee-agent>{right_snoop}:recording-side,right:spy=in"),
     ]
     recorded = sorted(t for w, t in fake.sent if w == "record")
     assert recorded == [f"{left_snoop}:{LEFT}.wav", f"{right_snoop}:{RIGHT}.wav"]
@@ -282,7 +284,7 @@ async def test_r5_a_side_that_started_alone_is_cancelled() -> None:
 
 async def test_r5_a_refused_start_leaves_no_snoop() -> None:
     left_snoop, right_snoop = (ids.recording_snoop(NAME, side) for side in ids.SIDES)
-    fake = FakeAri(missing={f"rc-c0ffee-agent>{right_snoop}:recording-side,right"})
+    fake = FakeAri(missing={f"rc-c0ffee-agent>{right_snoop}:recording-side,right:spy=in"})
     command = StartStereoRecording("rc-c0ffee", NAME, "wav", "caller-chan", "rc-c0ffee-agent")
     with pytest.raises(AriNotFound):
         await two_channels.start(client(fake), command)
