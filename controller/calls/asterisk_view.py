@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
@@ -173,6 +174,20 @@ class AsteriskQueries:
             return None
         return self._config.agents.get(agent_id)
 
+
+    async def watch(self, channel_name: str) -> str | None:
+        """Subscribes the application to the channel named ``channel_name`` (a
+        transfer's far half, which is not in the application), so that its ``Dial``
+        events reach the controller; its id, or None when it is gone or Asterisk cannot
+        say."""
+        try:
+            far = next(ch for ch in await self._client.list_channels() if ch.name == channel_name)
+            path = f"/applications/{quote(self._client.app, safe='')}/subscription"
+            await self._client.request("POST", path, {"eventSource": f"channel:{far.id}"})
+        except (AriError, StopIteration):
+            log.warning("a transfer's far half could not be watched: a later transfer is unseen")
+            return None
+        return far.id
 
     async def agent_behind(self, far_name: str) -> Agent | None:
         """Who answered a transfer (R3, A7), read on the ``;2`` half of its Local

@@ -21,7 +21,12 @@ from controller.calls.deciding import decide_and_start
 from controller.calls.ending import ENDING_TIMER
 from controller.calls.parties import OPENING, Next, Outcome, Phase, Step, hung_up
 from controller.calls.snapshot import CallSnapshot, carried_on_cast
-from controller.calls.transfer import CallTransfers, TransferAnswered, TransferStarted
+from controller.calls.transfer import (
+    CallTransfers,
+    TransferAnswered,
+    TransferOnward,
+    TransferStarted,
+)
 from controller.config.model import Agent
 from controller.records import CallStart
 
@@ -149,6 +154,8 @@ class Call(CallTransfers):
                 return self.transfer_started(message)
             case TransferAnswered():
                 return self.transfer_answered(message, now)
+            case TransferOnward():
+                return self.transfer_onward(message)
         return []
 
     def _apply(self, step: Step, now: dt.datetime) -> list[c.Command]:

@@ -31,6 +31,7 @@ from controller.ari.events import (
     ChannelDtmfReceived,
     ChannelHangupRequest,
     ChannelStateChange,
+    Dial,
     Event,
     PlaybackFinished,
     RecordingFailed,
@@ -113,8 +114,8 @@ class EventRouter:
             case StasisStart(args=args, channel=channel, replace_channel=replaced):
                 if not await self.transfers.entered(args, channel, replaced):
                     await self._stasis_start(channel, args)
-            case ChannelStateChange(channel=channel):
-                await self.transfers.state_changed(channel)
+            case ChannelStateChange() | Dial():
+                await self.transfers.event(event)
             case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
                 await self._key(channel.id, m.Dtmf(channel.id, digit, received), received)
             case (

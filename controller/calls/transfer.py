@@ -16,7 +16,10 @@ on, the same call, with a new party:
   of the same call is recorded, or nothing;
 * :class:`CallTransfers` applies it to the call: the agent's keys, their feedback and
   live listening follow the new party's channel; the transferring agent's channel, out
-  of the bridge, gets its result from Asterisk (the NOTIFY) and is then let go.
+  of the bridge, gets its result from Asterisk (the NOTIFY) and is then let go. The
+  agent who took the transfer may transfer the call on from their own phone (the same
+  Local channel stays in the bridge, its far half dials again: a new segment), and a
+  restarted controller carries a call on in the middle of a transfer (R1).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = [
     "TRANSFERER_TIMER",
     "CallTransfers",
     "TransferAnswered",
+    "TransferOnward",
     "TransferOpening",
     "TransferStarted",
     "far_half",
@@ -48,9 +52,9 @@ __all__ = [
 ]
 
 TRANSFERER_TIMER = "transferer"
-# How long the transferring agent's channel stays up once the target answered: enough
-# for Asterisk's NOTIFY (the transfer's result) to reach the phone, which usually hangs
-# up by itself on it.
+# How long the transferring agent's channel stays up once the target answered. The
+# phone had its result (Asterisk's NOTIFY, sent as soon as the application has the
+# call) and usually hangs up by itself; one that does not is hung up then.
 TRANSFERER_GRACE_SECONDS = 3.0
 _LOCAL_HALF = re.compile(r"(Local/(?P<exten>[^@]*)@.*-[0-9a-f]+);1")
 
@@ -64,6 +68,14 @@ class TransferStarted(m.Message):
     """The agent's channel that left the bridge (the transferring agent)."""
     target: str = field(repr=False)
     """The extension transferred to: it may be a number."""
+
+
+@dataclass(frozen=True)
+class TransferOnward(m.Message):
+    """The party behind a transfer's channel dials someone else: the agent who took
+    the transfer transferred the call on from their own phone."""
+
+    channel_id: str
 
 
 @dataclass(frozen=True)
@@ -154,25 +166,53 @@ class CallTransfers(CallEnding):
         follow the new party's channel."""
         if self.phase is not Phase.CONNECTED or started.replaced != self.agent_leg.id:
             return [self._log("a transfer of a channel that is not the agent's: ignored")]
-        earlier = self.transfer
-        self.transfer = TransferOpening(
-            leg=started.channel_id,
-            transferer=started.replaced,
-            target=started.target,
-            segment=self.rec.segment + 1,
-            first_verdict=self.verdict,
+        commands = self._next_transfer(
+            TransferOpening(
+                leg=started.channel_id,
+                transferer=started.replaced,
+                target=started.target,
+                segment=self.rec.segment + 1,
+                first_verdict=self.verdict,
+            )
         )
-        commands = [*self.rec.next_segment()]
-        if earlier is not None and not earlier.transferer_released:
-            # Transferred again before the first transferring agent was let go.
-            commands += earlier.release_transferer()
-        self._take_leg(Leg(started.channel_id))
         commands.append(
             self._log(
                 f"transferred by the agent: segment {self.rec.segment - 1} ends; nothing is "
                 "recorded while the target rings"
             )
         )
+        return commands
+
+    def transfer_onward(self, onward: TransferOnward) -> list[c.Command]:
+        """The agent who took a transfer transferred the call on from their phone: it
+        is still the same Local channel in the bridge, but the party behind it dials
+        someone else. Their segment ends as a transferring agent's does; whoever
+        answers is decided on anew."""
+        transfer, leg = self.transfer, self.agent_leg
+        if transfer is None or onward.channel_id != leg.id or not leg.up:
+            return []
+        commands = self._next_transfer(
+            TransferOpening(
+                leg=leg.id,
+                transferer="",
+                target="",
+                segment=self.rec.segment + 1,
+                first_verdict=transfer.first_verdict,
+                transferer_released=True,
+            )
+        )
+        message = f"transferred on: segment {self.rec.segment - 1} ends; nothing is recorded"
+        return [*commands, self._log(f"{message} while the next party rings")]
+
+    def _next_transfer(self, opening: TransferOpening) -> list[c.Command]:
+        """The current segment's recording stops (kept); the new party's leg, not
+        answered yet, is the agent leg."""
+        earlier, self.transfer = self.transfer, opening
+        commands = [*self.rec.next_segment()]
+        if earlier is not None and not earlier.transferer_released:
+            # Transferred again before the first transferring agent was let go.
+            commands += earlier.release_transferer()
+        self._take_leg(Leg(opening.leg))
         return commands
 
     def carried_on_transfer(self, leg: Channel) -> list[c.Command]:

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Coroutine, Mapping, MutableMapping
+from typing import Any
 
+from controller.ari.events import ChannelStateChange, Dial
 from controller.ari.models import Channel
 from controller.calls import messages as m
 from controller.calls.context import CallContext
 from controller.calls.executor import CommandExecutor
-from controller.calls.transfer import TransferAnswered, far_half, target_of, transfer_of
+from controller.calls.transfer import (
+    TransferAnswered,
+    TransferOnward,
+    far_half,
+    target_of,
+    transfer_of,
+)
 from controller.config.model import Config
 
 log = logging.getLogger("reccontrol.calls")
@@ -39,6 +47,8 @@ class TransferRouting:
         self._asterisk = executor.asterisk
         self._config = config
         self._checks: set[asyncio.Task[None]] = set()
+        self._far: dict[str, tuple[str, str]] = {}
+        """A transfer's far half (``;2``, watched) -> the call and its ``;1`` half."""
 
     def _call_of_agent(self, channel_id: str) -> str | None:
         """The call in progress whose agent leg ``channel_id`` is, or None."""
@@ -65,13 +75,23 @@ class TransferRouting:
         self._owners[channel.id] = call_id
         log.info("call %s: transferred by the agent to channel %s", call_id, channel.id)
         self._feed(call_id, started)
+        self._spawn(self._watch(call_id, channel))
         if channel.state == "Up":
             # Answered before its StasisStart was read: no state change will follow.
             await self.state_changed(channel)
         return True
 
+    async def event(self, event: ChannelStateChange | Dial) -> None:
+        """A channel's state changed, or a dial progressed: maybe a transfer's."""
+        if isinstance(event, ChannelStateChange):
+            await self.state_changed(event.channel)
+        elif event.caller is not None:
+            self.dialled(event.caller, event.peer, event.dialstatus)
+
     async def state_changed(self, channel: Channel) -> None:
-        """A transfer's channel answered: the call learns who answered (A7)."""
+        """A transfer's channel answered: the call learns who answered (A7). Asking
+        Asterisk takes a few round trips: on a task of its own, so that no other call's
+        key waits behind them."""
         ctx = self._context(channel.id)
         if channel.state != "Up" or ctx is None:
             return
@@ -79,10 +99,50 @@ class TransferRouting:
         transfer = machine.transfer
         if transfer is None or transfer.leg != channel.id or machine.agent_leg.up:
             return
+        self._spawn(self._identify(machine.call_id, channel))
+
+    async def _watch(self, call_id: str, channel: Channel) -> None:
+        """The far half's ``Dial`` events tell when the agent who took the transfer
+        transfers the call on (:meth:`dialled`)."""
+        far = await self._asterisk.watch(far_half(channel.name))
+        # The far halves of calls that are over are forgotten here: they dial no more.
+        for gone in [f for f, (call, _) in self._far.items() if call not in self._calls]:
+            del self._far[gone]
+        if far is not None:
+            self._far[far] = (call_id, channel.id)
+
+    def dialled(self, caller: Channel, peer: Channel, status: str) -> None:
+        """A ``Dial`` from a watched far half: a new dial once the transfer's party
+        answered is the call transferred on; its answer names who took it (A7), the
+        channel the dial reached, matched against the agents' endpoints."""
+        call_id, leg = self._far.get(caller.id, ("", ""))
+        ctx = self._calls.get(call_id)
+        if ctx is None or ctx.finished:
+            self._far.pop(caller.id, None)
+            return
+        machine = ctx.machine
+        if machine.transfer is None or machine.agent_leg.id != leg:
+            return
+        if status == "" and machine.agent_leg.up:
+            self._feed(call_id, TransferOnward(leg))
+        elif status == "ANSWER" and not machine.agent_leg.up:
+            agent = self._config.agent_for_channel(peer.name)
+            private = self._private_line(machine.transfer.target)
+            self._feed(call_id, TransferAnswered(leg, agent, private))
+
+    def _private_line(self, target: str) -> bool:
+        """The transfer's target is an agent's private line (A2): never recorded."""
+        return bool(target) and self._config.agent_for_private_line(target) is not None
+
+    async def _identify(self, call_id: str, channel: Channel) -> None:
         agent = await self._asterisk.agent_behind(far_half(channel.name))
-        target = target_of(channel.name)
-        private = bool(target) and self._config.agent_for_private_line(target) is not None
-        self._feed(machine.call_id, TransferAnswered(channel.id, agent, private))
+        private = self._private_line(target_of(channel.name))
+        self._feed(call_id, TransferAnswered(channel.id, agent, private))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
 
     def adopted(self, call_id: str) -> None:
         """A call carried on after a restart with a transfer's channel in place of its
@@ -92,11 +152,10 @@ class TransferRouting:
         transfer = ctx.machine.transfer if ctx is not None else None
         if transfer is None or transfer.answered:
             return
-        task = asyncio.create_task(self._answered_meanwhile(transfer.leg))
-        self._checks.add(task)
-        task.add_done_callback(self._checks.discard)
+        self._spawn(self._answered_meanwhile(call_id, transfer.leg))
 
-    async def _answered_meanwhile(self, leg: str) -> None:
+    async def _answered_meanwhile(self, call_id: str, leg: str) -> None:
         channel = await self._asterisk.channel_in_stasis(leg)
         if channel is not None:
+            await self._watch(call_id, channel)
             await self.state_changed(channel)

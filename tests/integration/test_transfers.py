@@ -20,20 +20,25 @@ import pytest
 
 from controller.demo.site import SandboxSite
 from controller.sandbox import Sandbox, SandboxInstance
-from tests.audio import read_wav, tone_seconds
+from tests.audio import dtmf_keys, read_wav, tone_seconds
 from tests.conftest import own_instance
 from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, Flow, running_flow, service
 from tests.integration.test_sip_phones import sip_agents
-from tests.sip.media import tone
+from tests.sip.media import Part, keys, tone
 from tests.sip.sipp import Switchboard, sip_phones
 
 ALICE_VOICE = AGENT_VOICE
 CHLOE_VOICE = 1300.0
 BRUNO_VOICE = 1700.0
 OUTSIDE_VOICE = 700.0  # sim-world's Playtones
+PAUSE_MARKER = 2600.0  # what Chloé says while her segment is paused
 CALLER_NUMBER = "+33633335555"
 REFER_AFTER_MS = 3000  # Alice talks 3 s, then transfers
 CALLER_HANGS_UP_MS = 14000  # after the trunk's answer: 3 s announcement, ~3 s with Alice
+# A transfer's target rings before answering, as a person's phone does: a phone that
+# answered within the millisecond the controller takes to stop the transferring agent's
+# segment could leave a 20 ms frame of its voice at that segment's end.
+RINGS_MS = 500
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +72,7 @@ async def transferred_call(
             "alice", [tone(ALICE_VOICE, 30000)], target, REFER_AFTER_MS
         )
         if answering is not None:
-            await phones.agent(answering, [tone(voice, 30000)])
+            await phones.agent(answering, [tone(voice, 30000)], ring_ms=RINGS_MS)
         await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], CALLER_HANGS_UP_MS)
         # Every scenario ended well: the REFER accepted, the NOTIFY 200, the target rang
         # and answered, and each phone's call was hung up.
@@ -142,3 +147,69 @@ async def test_r3_a7_a_transfer_to_a_party_who_is_no_agent_keeps_nothing_after_i
     assert len(flow.vault_files()) == 1
     alice = read_wav(Path(call["recordings"][0]["path"]))
     assert tone_seconds(alice, OUTSIDE_VOICE) == 0.0
+
+
+async def test_r3_a5_after_the_transfer_the_keys_are_the_new_agents(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """R3, A5: once Chloé took the call, her *2 pauses her segment and *3 resumes it:
+    the pause is hers, the marker she hums while paused is not in her file, and her key
+    presses (which reach the controller through the transfer's Local channel) leave no
+    tone in it."""
+    chloe: list[Part] = [
+        tone(CHLOE_VOICE, 2000),
+        *keys("*2"),
+        tone(PAUSE_MARKER, 2000),
+        *keys("*3"),
+        tone(CHLOE_VOICE, 30000),
+    ]
+    services = {"sales": service(site, target="PJSIP/alice")}
+    async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
+        await phones.transferring_agent(
+            "alice", [tone(ALICE_VOICE, 30000)], "xfer-chloe", REFER_AFTER_MS
+        )
+        await phones.agent("chloe", chloe, ring_ms=RINGS_MS)
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], 16000)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1, within=60)
+
+    assert segments(call) == [(1, "alice", "stored"), (2, "chloe", "stored")]
+    second = call["recordings"][1]
+    (pause,) = call["pauses"]
+    assert (pause["recording_id"], pause["paused_by"]) == (second["id"], "chloe")
+    assert (pause["reason"], pause["resumed_by"]) == ("agent_key", "agent")
+    chloe_file = read_wav(Path(second["path"]))
+    assert tone_seconds(chloe_file, PAUSE_MARKER) <= 0.04
+    assert dtmf_keys(chloe_file) == []
+    assert tone_seconds(chloe_file, CHLOE_VOICE) > 4.0
+
+
+async def test_r3_a3_the_agent_who_took_the_call_transfers_it_on_to_a_protected_agent(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """R3, A3: Alice transfers the caller to Chloé, who transfers them on to Bruno, a
+    staff representative. Each agent who answered has a segment of the call: Alice's
+    and Chloé's recorded, each with their own marker only; Bruno's decided with his id,
+    protected_agent, and not a frame of his voice in any file."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
+        await phones.transferring_agent(
+            "alice", [tone(ALICE_VOICE, 30000)], "xfer-chloe", REFER_AFTER_MS
+        )
+        await phones.transferring_agent(
+            "chloe", [tone(CHLOE_VOICE, 30000)], "xfer-bruno", 4000, ring_ms=RINGS_MS
+        )
+        await phones.agent("bruno", [tone(BRUNO_VOICE, 30000)], ring_ms=RINGS_MS)
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], 17000)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1, within=60)
+        bridges, channels = await flow.asterisk_leftovers()
+        assert (bridges, channels) == ([], []), "nothing of the call is left in Asterisk"
+
+    assert segments(call) == [(1, "alice", "stored"), (2, "chloe", "stored")]
+    decided = [(d["segment"], d["agent_id"], d["reason"]) for d in call["segment_decisions"]]
+    assert decided == [(2, "chloe", "sampled"), (3, "bruno", "protected_agent")]
+    alice, chloe = (read_wav(Path(r["path"])) for r in call["recordings"])
+    assert tone_seconds(alice, CHLOE_VOICE) == 0.0
+    assert tone_seconds(chloe, CHLOE_VOICE) > 2.0 and tone_seconds(chloe, ALICE_VOICE) == 0.0
+    assert tone_seconds(alice, BRUNO_VOICE) == tone_seconds(chloe, BRUNO_VOICE) == 0.0

@@ -69,14 +69,16 @@ def _ended_by_peer() -> str:
   <send>{_ok_to_bye()}</send>"""
 
 
-def transferring_phone(user: str, pcap: Path, target: str, refer_after_ms: int) -> str:
-    """An agent's phone: answers at once, plays ``pcap``, and ``refer_after_ms`` after the
-    answer transfers the call blind to extension ``target`` (REFER in the call's dialog,
-    ``Refer-To: sip:<target>@…``). The scenario fails unless Asterisk accepts the REFER
-    with 202, then sends two NOTIFYs (each answered 200), the second one's sipfrag
-    ``SIP/2.0 200``: the transfer's result. Asterisk sends that once the application
-    has the call, before the target answers. Then the phone hangs up (BYE), as phones
-    do once their transfer succeeded."""
+def transferring_phone(
+    user: str, pcap: Path, target: str, refer_after_ms: int, ring_ms: int = 0
+) -> str:
+    """An agent's phone: answers at once (or after ringing ``ring_ms``), plays ``pcap``,
+    and ``refer_after_ms`` after the answer transfers the call blind to extension
+    ``target`` (REFER in the call's dialog, ``Refer-To: sip:<target>@…``). The scenario
+    fails unless Asterisk accepts the REFER with 202, then reports the transfer's result
+    in a NOTIFY whose sipfrag is ``SIP/2.0 200`` (each NOTIFY answered 200). Out of the
+    controller's bridge Asterisk sends it at once, before the target answers. Then the
+    phone hangs up (BYE), as phones do once their transfer succeeded."""
     tag = f"[pid]{user}[call_number]"
     refer = _message(
         f"""REFER [next_url] SIP/2.0
@@ -104,24 +106,33 @@ Max-Forwards: 70
 Content-Length: 0
 """
     )
+    # Asterisk reports the transfer's progress in NOTIFYs (100 Trying, perhaps 180
+    # Ringing, then the result): up to four, each answered 200, until one says 200.
+    notify = """<recv request="NOTIFY">
+    <action>
+      <ereg regexp="^SIP/2.0 200" search_in="body" check_it="{last}" assign_to="r{n}"/>
+    </action>
+  </recv>
+  <send{jump}>{ok}</send>"""
+    notifies = "\n  ".join(
+        notify.format(
+            n=n,
+            last="true" if n == 4 else "false",
+            jump=f' next="30" test="r{n}"',
+            ok=_ok_to_bye(),
+        )
+        for n in range(1, 5)
+    )
     after = f"""<pause milliseconds="{refer_after_ms}"/>
   <send retrans="500">{refer}</send>
   <recv response="100" optional="true"/>
   <recv response="202"/>
-  <recv request="NOTIFY"/>
-  <send>{_ok_to_bye()}</send>
-  <recv request="NOTIFY">
-    <action>
-      <ereg regexp="^SIP/2.0 200" search_in="body" check_it="true" assign_to="result"/>
-    </action>
-  </recv>
-  <send>{_ok_to_bye()}</send>
-  <nop next="30" test="result"/>
+{notifies}
   <label id="30"/>
   <pause milliseconds="500"/>
   <send retrans="500">{bye}</send>
   <recv response="200"/>"""
-    return _answering(user, pcap, 0, after, capture_peer=True)
+    return _answering(user, pcap, ring_ms, after, capture_peer=True)
 
 
 def _answering(user: str, pcap: Path, ring_ms: int, then: str, *, capture_peer: bool) -> str:

@@ -198,13 +198,18 @@ class Switchboard:
         return phone
 
     async def transferring_agent(
-        self, name: str, media: Sequence[Part], target: str, refer_after_ms: int
+        self,
+        name: str,
+        media: Sequence[Part],
+        target: str,
+        refer_after_ms: int,
+        ring_ms: int = 0,
     ) -> Phone:
-        """Agent ``name``'s phone: answers, then transfers the call blind to extension
-        ``target`` ``refer_after_ms`` after the answer (see
+        """Agent ``name``'s phone: answers (after ringing ``ring_ms``), then transfers
+        the call blind to extension ``target`` ``refer_after_ms`` after the answer (see
         :func:`~tests.sip.scenarios.transferring_phone`)."""
         pcap = write_pcap(self.workdir / f"{name}.pcap", media)
-        scenario = transferring_phone(name, pcap, target, refer_after_ms)
+        scenario = transferring_phone(name, pcap, target, refer_after_ms, ring_ms)
         phone = Phone(name, scenario, self.phone_ports[name], self.workdir)
         self.phones.append(phone)
         await phone.start()

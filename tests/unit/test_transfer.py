@@ -3,22 +3,29 @@ takes it, driven message by message with a fixed clock."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.context import CallContext
 from controller.calls.transfer import (
     TRANSFERER_TIMER,
     TransferAnswered,
+    TransferOnward,
     TransferStarted,
     far_half,
     target_of,
     transfer_of,
 )
+from controller.calls.transfer_routing import TransferRouting
+from controller.config.model import Agent
 from controller.records import CallStart, Decision
 from controller.store import SqliteStore
 from tests.factories import make_agent, make_service
@@ -279,3 +286,107 @@ def test_r3_r1_a_call_adopted_mid_transfer_follows_the_local_channel_and_records
     assert call.handle(m.ChannelGone(adoption.AGENT_LEG), NOW) == []
     ended = call.handle(m.ChannelGone(CALLER.id), NOW)
     assert c.Hangup("xfer-1") in ended
+
+
+def test_r3_a3_transferred_on_by_the_agent_who_took_it_the_next_party_is_decided_anew() -> None:
+    """Chloé, who took the transfer, transfers the call on from her phone: the same
+    Local channel stays in the bridge, the party behind it dials again. Her segment's
+    recording stops; Bruno, protected, answering gets segment 3, not recorded."""
+    d = transferred()
+    start(d)
+    d.send(TransferAnswered("xfer-1", CHLOE))
+    chloes = d.call.rec.recording
+    assert chloes is not None
+    assert d.send(TransferOnward("someone-else")) == []
+    out = d.send(TransferOnward("xfer-1"))
+    assert of(out, c.StopRecording) == [c.StopRecording(chloes.name)]
+    assert d.call.agent is None and not d.call.agent_leg.up
+    assert d.send(TransferOnward("xfer-1")) == [], "a dial while it rings is no new transfer"
+    decided = d.send(TransferAnswered("xfer-1", BRUNO))
+    (decision,) = of(decided, c.RecordDecision)
+    assert (decision.decision.segment, decision.decision.agent_id) == (3, "bruno")
+    assert (decision.decision.record, decision.decision.reason) == (False, "protected_agent")
+    assert not of(decided, c.StartRecording)
+
+
+def test_r3_s8_a_supervisor_listening_stops_at_the_transfer() -> None:
+    """S8: listening follows who may be recorded; while the target rings nobody talks
+    with the caller, so the listening's snoop on the transferring agent is cut."""
+    d = transferred()
+    listening = d.send(m.ListenRequested("sam", "PJSIP/sam"))
+    assert of(listening, c.Snoop), listening
+    out = start(d)
+    assert kinds(out)[0] == "CutSnoop"
+
+
+# -- where the transfer's events go --------------------------------------------------------
+class _Asterisk:
+    """What the routing asks Asterisk: the far half's id once watched, who answered."""
+
+    def __init__(self, behind: Agent | None) -> None:
+        self.behind = behind
+        self.watched: list[str] = []
+
+    async def watch(self, name: str) -> str | None:
+        self.watched.append(name)
+        return "far-1"
+
+    async def agent_behind(self, far_name: str) -> Agent | None:
+        return self.behind
+
+
+class _Directory:
+    def __init__(self, private_line: str = "") -> None:
+        self.private_line = private_line
+
+    def agent_for_channel(self, name: str) -> Agent | None:
+        return {"PJSIP/chloe": CHLOE, "PJSIP/bruno": BRUNO}.get(name.rsplit("-", 1)[0])
+
+    def agent_for_private_line(self, number: str) -> Agent | None:
+        return CHLOE if number == self.private_line else None
+
+
+def routing(private_line: str = "") -> tuple[TransferRouting, list[m.Message]]:
+    d = transferred()
+    ctx = CallContext(d.call)
+    fed: list[m.Message] = []
+
+    def feed(call_id: str, message: m.Message) -> None:
+        fed.append(message)
+        d.send(message)
+
+    executor = SimpleNamespace(asterisk=_Asterisk(CHLOE))
+    owners = {AGENT_CHANNEL.id: "c0ffee", CALLER.id: "c0ffee"}
+    route = TransferRouting(
+        {"c0ffee": ctx}, owners, feed, cast(Any, executor), cast(Any, _Directory(private_line))
+    )
+    return route, fed
+
+
+async def test_r3_the_router_hands_the_transfer_to_its_call_and_hears_who_answers() -> None:
+    route, fed = routing()
+    assert not await route.entered(("inbound", "sales"), channel("x", LOCAL), AGENT_CHANNEL)
+    assert await route.entered((), channel("xfer-1", LOCAL), AGENT_CHANNEL)
+    assert fed == [TransferStarted("xfer-1", AGENT_CHANNEL.id, "xfer-chloe")]
+    await asyncio.sleep(0)  # the far half is watched on a task of its own
+    far = channel("far-1", far_half(LOCAL), "Up")
+    route.dialled(far, channel("p-1", "PJSIP/chloe-00000004"), "ANSWER")
+    assert fed[1:] == [TransferAnswered("xfer-1", CHLOE, False)]
+    route.dialled(far, channel("p-2", "PJSIP/bruno-00000005"), "")
+    route.dialled(far, channel("p-2", "PJSIP/bruno-00000005"), "ANSWER")
+    assert fed[2:] == [TransferOnward("xfer-1"), TransferAnswered("xfer-1", BRUNO, False)]
+    # A dial from a channel nobody watches is nobody's transfer.
+    route.dialled(channel("other", "Local/x@y-00000009;2"), channel("p", "PJSIP/chloe-1"), "")
+    assert len(fed) == 4
+
+
+async def test_r3_a2_a_transfer_to_a_private_line_is_said_so_whichever_event_comes_first() -> None:
+    route, fed = routing(private_line="xfer-chloe")
+    assert await route.entered((), channel("xfer-1", LOCAL), AGENT_CHANNEL)
+    await asyncio.sleep(0)
+    far = channel("far-1", far_half(LOCAL), "Up")
+    route.dialled(far, channel("p-1", "PJSIP/chloe-00000004"), "ANSWER")
+    assert fed[1:] == [TransferAnswered("xfer-1", CHLOE, True)]
+    await route.state_changed(channel("xfer-1", LOCAL, "Up"))
+    await asyncio.sleep(0)
+    assert len(fed) == 2, "answered once"
