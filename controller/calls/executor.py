@@ -43,6 +43,10 @@ log = logging.getLogger("reccontrol.calls")
 # Commands that protect audio: a batch they start runs in the key's event handler, and
 # their reaction time from the key press is logged (a snoop's cut is not awaited).
 PROTECTIVE = (c.CancelRecording, c.PauseRecording, c.CutSnoop)
+# What a batch may start with to run in the event handler that caused it: the protective
+# commands, and a transfer's stop of its segment (the party swapped in for the agent may
+# answer at once, an auto-answering phone: its voice must not reach the agent's file).
+URGENT = (*PROTECTIVE, c.StopRecording)
 # Clean-up on something already gone is not a failure.
 CLEANUP = (c.Hangup, c.DestroyBridge, c.StopPlayback, c.StopRecording, c.CancelRecording)
 

@@ -5,9 +5,8 @@ Asterisk on one call never delays another; within a call, batches never interlea
 What to do with a batch is the :class:`~controller.calls.executor.CommandExecutor`'s
 business; which call an event is about, and when its batch runs, is the router's.
 
-Hot path: a key that protects audio (pause, discard) runs its batch right in the event
-handler when nothing of the call is running, so the REST call leaves before anything
-else is scheduled (the budget is about 2 ms).
+Hot path: a key or transfer that protects audio runs its batch in the event handler
+when nothing of the call runs: the REST call leaves first (the budget is about 2 ms).
 
 Trust: an event is acted on only if it is for our application (its ``application``
 field), and a channel only if it is ours. The legs the controller dials have ids it
@@ -48,7 +47,7 @@ from controller.calls.adoption import Adopted, LeftRunning, plan_call
 from controller.calls.call import Call
 from controller.calls.call_settings import call_settings
 from controller.calls.context import CallContext as CallContext
-from controller.calls.executor import PROTECTIVE, Batch, CommandExecutor
+from controller.calls.executor import URGENT, Batch, CommandExecutor
 from controller.calls.gap import GapRecovery
 from controller.calls.ids import LISTENING_ARG, WHISPER_ARG, call_of, is_leg_of, is_our_leg, new_id
 from controller.calls.live import LiveBoard
@@ -100,7 +99,9 @@ class EventRouter:
             config=config,
             clock=clock,
         )
-        self.transfers = TransferRouting(self.calls, self._by_channel, self.feed, executor, config)
+        self.transfers = TransferRouting(
+            self.calls, self._by_channel, self.feed, self.urgent, executor, config
+        )
         executor.attach(self)
 
     # -- events to messages ----------------------------------------------------------
@@ -117,7 +118,8 @@ class EventRouter:
             case ChannelStateChange() | Dial():
                 await self.transfers.event(event)
             case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
-                await self._key(channel.id, m.Dtmf(channel.id, digit, received), received)
+                if call_id := self._by_channel.get(channel.id, ""):
+                    await self.urgent(call_id, m.Dtmf(channel.id, digit, received), received)
             case (
                 ChannelDestroyed(channel=channel, cause=cause)
                 | ChannelHangupRequest(channel=channel, cause=cause)
@@ -303,19 +305,18 @@ class EventRouter:
         if call_id is not None:
             self.feed(call_id, message)
 
-    async def _key(self, channel_id: str, message: m.Dtmf, received: float) -> None:
-        """A key press. When it protects audio (pause, discard) and nothing of the call
-        is running, its batch runs right here in the event handler: the REST call leaves
-        without waiting for the call's task to be scheduled."""
-        call_id = self._by_channel.get(channel_id)
-        ctx = self.calls.get(call_id) if call_id is not None else None
-        if call_id is None or ctx is None or ctx.finished:
+    async def urgent(self, call_id: str, message: m.Message, received: float | None = None) -> None:
+        """A key, or a transfer (its segment stops before the new party is heard): a
+        batch that starts by protecting audio runs right here in the event handler,
+        when nothing of the call runs, without waiting for the call's task."""
+        ctx = self.calls.get(call_id)
+        if ctx is None or ctx.finished:
             return
         commands = ctx.machine.handle(message, self._clock.now())
         if not commands:
             return
         batch = Batch(commands, received)
-        if isinstance(commands[0], PROTECTIVE) and not ctx.lock.locked() and ctx.queue.empty():
+        if isinstance(commands[0], URGENT) and not ctx.lock.locked() and ctx.queue.empty():
             async with ctx.lock:
                 await self._executor.run_batch(call_id, batch)
         else:
@@ -430,10 +431,9 @@ class EventRouter:
         if ctx.task is not None and ctx.task is not asyncio.current_task():
             # Finished from a key's inline batch: the call's idle task has nothing left.
             ctx.task.cancel()
-        for key in [k for k, v in self._by_channel.items() if v == call_id]:
-            del self._by_channel[key]
-        for key in [k for k, v in self._by_recording.items() if v == call_id]:
-            del self._by_recording[key]
+        for owners in (self._by_channel, self._by_recording):
+            for key in [k for k, v in owners.items() if v == call_id]:
+                del owners[key]
 
     async def close(self, grace: float) -> None:
         """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""

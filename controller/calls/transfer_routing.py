@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from typing import Any
 
 from controller.ari.events import ChannelStateChange, Dial
@@ -37,6 +37,7 @@ class TransferRouting:
         calls: Mapping[str, CallContext],
         owners: MutableMapping[str, str],
         feed: Callable[[str, m.Message], None],
+        urgent: Callable[[str, m.Message], Awaitable[None]],
         executor: CommandExecutor,
         config: Config,
     ) -> None:
@@ -44,6 +45,8 @@ class TransferRouting:
         self._owners = owners
         """Channel id -> call id: the router's own map, which this extends."""
         self._feed = feed
+        self._urgent = urgent
+        """For the transfer itself: its segment's stop leaves from the event handler."""
         self._asterisk = executor.asterisk
         self._config = config
         self._checks: set[asyncio.Task[None]] = set()
@@ -73,8 +76,8 @@ class TransferRouting:
         call_id = self._call_of_agent(started.replaced)
         assert call_id is not None
         self._owners[channel.id] = call_id
+        await self._urgent(call_id, started)
         log.info("call %s: transferred by the agent to channel %s", call_id, channel.id)
-        self._feed(call_id, started)
         self._spawn(self._watch(call_id, channel))
         if channel.state == "Up":
             # Answered before its StasisStart was read: no state change will follow.

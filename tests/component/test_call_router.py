@@ -587,3 +587,20 @@ async def test_s8_listening_legs_join_their_bridge_and_the_supervisor_hanging_up
     # The call goes on, recorded.
     assert call_id in rig.router.calls and ("DELETE", f"/ari/channels/{CALLER['id']}") not in paths
     assert [line.listened for line in rig.router.live.snapshot()] == [False]
+
+
+async def test_r3_a3_a_transfer_stops_the_agents_segment_inline_in_the_event_handler(
+    rig: Rig,
+) -> None:
+    """R3, A3: the party Asterisk swaps in for the agent may answer at once (an
+    auto-answering phone, a protected agent's among them): the agent's segment stops
+    from the transfer's own event handler, like a protective key, never behind the
+    call's queue. Its stop is done when the handler returns."""
+    call_id, _, name = await connected_and_recording(rig)
+    before = len(rig.fake.requests)
+    local = channel("xfer-1", name="Local/xfer-bruno@sim-sip-phone-00000007;1")
+    await send(
+        rig, "StasisStart", channel=local, args=[], replace_channel=channel(f"rc-{call_id}-agent")
+    )
+    after = [(r.method, r.path) for r in rig.fake.requests[before:]]
+    assert after[:1] == [("POST", f"/ari/recordings/live/{name}/stop")]

@@ -355,10 +355,18 @@ def routing(private_line: str = "") -> tuple[TransferRouting, list[m.Message]]:
         fed.append(message)
         d.send(message)
 
+    async def urgent(call_id: str, message: m.Message) -> None:
+        feed(call_id, message)
+
     executor = SimpleNamespace(asterisk=_Asterisk(CHLOE))
     owners = {AGENT_CHANNEL.id: "c0ffee", CALLER.id: "c0ffee"}
     route = TransferRouting(
-        {"c0ffee": ctx}, owners, feed, cast(Any, executor), cast(Any, _Directory(private_line))
+        {"c0ffee": ctx},
+        owners,
+        feed,
+        urgent,
+        cast(Any, executor),
+        cast(Any, _Directory(private_line)),
     )
     return route, fed
 
