@@ -38,6 +38,7 @@ from controller.recordings.vault import (
     LocalVault,
     VaultError,
     VaultUnusable,
+    sha256_of,
 )
 from controller.recordings.wavfile import UnusableWav, WavLayout, read_layout
 from controller.stoppoints import stop_point
@@ -127,7 +128,7 @@ def _join(vault: LocalVault, name: str, fmt: str, *, keep: bool) -> AdoptedFile:
     with _opened_halves(vault, name, fmt) as halves:
         try:
             if keep:
-                adopted = _write_joined(halves, target)
+                adopted = _existing(target) or _write_joined(halves, target)
             else:
                 adopted = AdoptedFile(target, _hash_of(halves), 0.0, 0)
             for half in halves:
@@ -185,6 +186,23 @@ def _write_joined(halves: list[_Half | None], target: Path) -> AdoptedFile:
     rate = layouts[0].rate
     frames = max(h.frames if h is not None else 0 for h in halves)
     return _write(target, _stereo_blocks(halves, rate, frames), rate, frames)
+
+
+def _existing(target: Path) -> AdoptedFile | None:
+    """The join already in the vault, if any. Only a whole join is ever renamed into
+    place: its run was killed before it deleted both halves. It is kept as it is, never
+    joined again from what is left (a side already deleted would come back silent)."""
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        layout = read_layout(fd)
+    except UnusableWav:
+        return None  # not a join of ours: written again from the halves
+    finally:
+        os.close(fd)
+    return AdoptedFile(target, sha256_of(target), layout.duration_seconds, target.stat().st_size)
 
 
 def _write(target: Path, blocks: Iterator[bytes], rate: int, frames: int) -> AdoptedFile:

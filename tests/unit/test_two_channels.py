@@ -344,6 +344,23 @@ def test_r5_a_lone_half_is_kept_with_a_silent_side(vault: LocalVault) -> None:
         joined.adopt(vault, NAME, "wav")
 
 
+def test_r5_r1_a_join_killed_between_deleting_its_halves_keeps_the_whole_file(
+    vault: LocalVault,
+) -> None:
+    """R1: the join was renamed into the vault and the left half deleted when the daemon
+    was killed. The right half left behind is deleted; the vault file, both voices, is
+    kept as it was, never joined again with a silent side over it."""
+    half(vault, LEFT, [1, 2])
+    right = half(vault, RIGHT, [3, 4])
+    whole = joined.adopt(vault, NAME, "wav")
+    content = whole.path.read_bytes()
+    half(vault, RIGHT, [3, 4])  # what the kill left: the right half, not yet deleted
+    again = joined.take_incoming(vault, f"{NAME}.wav", keep=True)
+    assert again.path == whole.path and again.sha256 == whole.sha256
+    assert whole.path.read_bytes() == content and not right.exists()
+    assert again.duration_seconds == pytest.approx(2 / 8000)
+
+
 def test_r5_a_planted_link_as_a_half_is_refused(vault: LocalVault, tmp_path: Path) -> None:
     secret = tmp_path / "secret.wav"
     secret.write_bytes(b"x")
