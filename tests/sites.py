@@ -180,9 +180,13 @@ def add_recording(
     number: str | None = "+33612345678",
     call_id: str | None = None,
     audio: bytes | None = None,
+    segment: int = 1,
+    agent_id: str | None = None,
 ) -> tuple[str, str]:
     """A finished recording the way the call flow makes one: row first, then the file
-    from Asterisk's folder adopted into the vault. Returns (call id, recording id)."""
+    from Asterisk's folder adopted into the vault. Returns (call id, recording id).
+    ``segment`` and ``agent_id``: the part of a transferred call it holds, and whose
+    agent (R3)."""
     if call_id is None:
         call_id = add_call(store, config, service=service, started_at=created_at, number=number)
     recording_id = secrets.token_hex(8)
@@ -195,6 +199,8 @@ def add_recording(
         ("quality",),
         created_at,
         config.services[service].retention_days,
+        segment=segment,
+        agent_id=agent_id,
     )
     incoming = vault.incoming_path(name, "wav")
     incoming.write_bytes(audio if audio is not None else wav_bytes())

@@ -10,7 +10,7 @@ from one caller, never to find the number back.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from controller.access.call_filters import (
 )
 from controller.access.errors import AccessRefused
 from controller.access.gate import Gate, clean_id
+from controller.access.segments import HIDDEN_RECORDINGS, decision_view, segment_of, segments_of
 from controller.audit.chain import Entry
 from controller.config.governance_model import ALL_SERVICES
 from controller.config.model import Config, Person
@@ -76,9 +77,14 @@ def listing_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def view_of(
-    call: Mapping[str, Any], sheets: list[dict[str, Any]], metadata_days: int, hold: Any
+    call: Mapping[str, Any],
+    sheets: list[dict[str, Any]],
+    metadata_days: int,
+    hold: Any,
+    segments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Everything the call's page shows, from the store's summary of the call."""
+    """Everything the call's page shows, from the store's summary of the call and its
+    segments as the store reads them (R3)."""
     decision = call["decision"]
     started = dt.datetime.fromisoformat(call["started_at"])
     return {
@@ -96,17 +102,7 @@ def view_of(
             "version": call["announcement_version"],
             "completed": bool(call["announcement_completed"]),
         },
-        "decision": None
-        if decision is None
-        else {
-            "record": bool(decision["record"]),
-            "reason": decision["reason"],
-            "rate": decision["rate"],
-            "draw": decision["draw"],
-            "in_window": bool(decision["in_window"]),
-            "window": mask_digits(decision["window"]),
-            "decided_at": decision["decided_at"],
-        },
+        "decision": decision_view(decision),
         "consent_events": [
             {k: e[k] for k in ("at", "kind", "key", "phase", "announcement_version")}
             for e in call["consent_events"]
@@ -136,10 +132,14 @@ def view_of(
                 "created_at": r["created_at"],
                 "expires_at": r["expires_at"],
                 "listenable": r["state"] == "stored",
+                "segment": segment_of(r),
+                "agent": r.get("agent_id"),
             }
             for r in sorted(call["recordings"], key=lambda r: (r["created_at"], r["id"]))
-            if r["state"] not in ("deleted", "discarded")
+            if r["state"] not in HIDDEN_RECORDINGS
         ],
+        # A transferred call is one call in segments, one per agent who answered (R3).
+        "segments": segments_of(call, segments),
         "sheets": [
             {
                 "id": s["id"],
@@ -246,6 +246,7 @@ class CallAccess:
             self._store.call_sheets(call_id),
             self._config.privacy.call_metadata_days,
             self._store.standing_hold(call_id),
+            self._store.call_segments(call_id),
         )
         with_deadlines(view, str(call["service"]), RetentionRules.from_config(self._config))
         self._gate.log(person, "view", target, stated, "ok", {"service": call["service"]})

@@ -194,7 +194,9 @@ class AsteriskQueries:
         channel (named ``far_name``), which ran the target extension: the queue member
         that answered (``MEMBERINTERFACE``, queues.conf ``setinterfacevar=yes``), else the
         channel ``Dial()`` reached (``DIALEDPEERNAME``), else the agent the site's
-        dialplan named in ``RECCONTROL_AGENT``. Each matched against the agents'
+        dialplan named in ``RECCONTROL_AGENT``, else the channel it is bridged with
+        (``BRIDGEPEER``): after an attended transfer the far half dialled nobody, it took
+        the consultation's place beside the colleague. Each matched against the agents'
         endpoints, as for a call's first agent; nobody (not recorded) when none is set
         or Asterisk cannot say."""
         try:
@@ -206,6 +208,7 @@ class AsteriskQueries:
             ("MEMBERINTERFACE", self._config.agent_for_interface),
             ("DIALEDPEERNAME", self._config.agent_for_channel),
             ("RECCONTROL_AGENT", self._config.agents.get),
+            ("BRIDGEPEER", self._config.agent_for_channel),
         )
         for variable, agent_of in readers:
             try:

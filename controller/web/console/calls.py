@@ -132,7 +132,9 @@ async def call_api(request: web.Request, person: Person) -> web.StreamResponse:
     "completed"}, "decision": {"record", "reason", "rate", "draw", "in_window", "window",
     "decided_at"} | null, "consent_events": [...], "pauses": [...], "payments": [...],
     "recordings": [{"id", "state", "format", "duration_seconds", "created_at",
-    "expires_at", "retention_rule", "listenable"}], "sheets": [{"id", "evaluator",
+    "expires_at", "retention_rule", "listenable", "segment", "agent"}], "segments":
+    [{"segment", "agent", "started_at", "ended_at", "decision", "recordings": [id]}] (R3),
+    "sheets": [{"id", "evaluator",
     "created_at", "updated_at", "expires_at", "retention_rule"}], "metadata_expires_at",
     "hold": {"reference", "review_by"} | null}``;
     404 ``not-found`` (no such call, or outside the person's services), 403 ``forbidden``.

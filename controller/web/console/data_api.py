@@ -67,7 +67,24 @@ _CALL = _object(
         "recordings": {
             "type": "array",
             "items": _object(
-                {"id": _TEXT, "state": _TEXT, "listenable": {"type": "boolean"}, **_DEADLINE}
+                {"id": _TEXT, "state": _TEXT, "listenable": {"type": "boolean"}, **_DEADLINE},
+                segment={"type": "integer"},
+                agent=_MAYBE_TEXT,
+            ),
+        },
+        "segments": {
+            "type": "array",
+            "description": "One per agent who took the call, in order (R3); one if never"
+            " transferred",
+            "items": _object(
+                {
+                    "segment": {"type": "integer"},
+                    "agent": _MAYBE_TEXT,
+                    "started_at": _MAYBE_TEXT,
+                    "ended_at": _MAYBE_TEXT,
+                    "decision": {"type": ["object", "null"]},
+                    "recordings": {"type": "array", "items": _TEXT},
+                }
             ),
         },
         "sheets": {
