@@ -193,6 +193,7 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
     if "live" in memory:
         lines.append(f"  daemon process RSS, idle: {_kb(memory['live']['rss_idle_bytes'])}")
     lines.append("")
+    lines += _two_channel_lines(results.get("two_channels"))
     lines += _console_lines(results.get("console"))
 
     if previous is not None:
@@ -347,6 +348,35 @@ def _flood_lines(flood: dict[str, Any] | None) -> list[str]:
         f"{flood['agi_bad_headers']} for a bad or late header"
     )
     for failure in flood["failures"]:
+        lines.append(f"  ! {failure}")
+    lines.append("")
+    return lines
+
+
+def _two_channel_lines(cost: dict[str, Any] | None) -> list[str]:
+    """3b: a stereo recording (two snoops, two files joined) against a mono one (R5)."""
+    if cost is None:
+        return []
+    lines = [
+        f"3b. Two-channel recordings against one channel ({cost['calls']} calls at once, "
+        f"median of {cost['rounds']} round(s) each)"
+    ]
+    asterisk = cost["asterisk_cpu_ms_per_call_second"]
+    daemon = cost["daemon_cpu_ms_per_call"]
+    vault = cost["vault_bytes_per_call_second"]
+    rows = [
+        [
+            layout,
+            _fmt(asterisk.get(layout), 2),
+            _fmt(daemon.get(layout), 1),
+            _fmt(vault.get(layout), 0),
+        ]
+        for layout in ("mono", "stereo")
+    ]
+    lines += _table(
+        ["", "Asterisk CPU ms/call-s", "daemon CPU ms/call", "vault bytes/call-s"], rows
+    )
+    for failure in cost["failures"]:
         lines.append(f"  ! {failure}")
     lines.append("")
     return lines

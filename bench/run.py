@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import agiflood, agikeys, console, hotpath, memory, reaction
+from bench import agiflood, agikeys, console, hotpath, memory, reaction, stereo
 from bench.asterisk import bench_instance
 from bench.reaction import progress
 from bench.report import BUDGET_MS, render
@@ -69,6 +69,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=20,
         help="FastAGI connections sending junk and half headers in a loop (default 20)",
+    )
+    parser.add_argument(
+        "--stereo-calls",
+        type=int,
+        default=5,
+        help="calls held at once for the two-channel cost, each layout (default 5)",
     )
     parser.add_argument(
         "--no-asterisk",
@@ -197,6 +203,9 @@ async def _on_asterisk(
                 await _with_daemon(site, stand_in, instance, args, results)
             finally:
                 await stand_in.stop()
+            rounds = 1 if args.quick else 2
+            cost = await stereo.measure(instance, workdir / "channels", args.stereo_calls, rounds)
+            results["two_channels"] = cost.as_dict()
         finally:
             logging.getLogger().removeHandler(handler)
 
@@ -274,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "hot_path": {},
         "memory": {},
         "console": None,
+        "two_channels": None,
     }
     if not args.console:
         progress("hot path")
@@ -316,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = (results["reaction"] or {}).get("failures", [])
     failures += (results["agi_keys"] or {}).get("failures", [])
     failures += (results["agi_flood"] or {}).get("failures", [])
+    failures += (results["two_channels"] or {}).get("failures", [])
     return 1 if failures else 0
 
 

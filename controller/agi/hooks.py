@@ -40,7 +40,7 @@ from controller.agi.session import AgiSession
 from controller.ami import AmiClient, AmiError
 from controller.calls import commands as c
 from controller.calls.agi_opening import OBJECTED, AgiOpening, Connected
-from controller.calls.call_settings import CallSettings
+from controller.calls.call_settings import call_settings
 from controller.clock import Clock
 from controller.config.model import Config
 from controller.records import OpenCall
@@ -53,15 +53,6 @@ UNKNOWN_CALL = "unknown-call"
 _CALL_ID = re.compile(r"[0-9a-f]{16,64}")
 
 
-def call_settings(config: Config) -> CallSettings:
-    """The ARI path's call settings (:class:`~controller.calls.router.CallRouter`)."""
-    return CallSettings(
-        config.timezone,
-        config.recordings.format,
-        config.agent_keys,
-        config.payment,
-        staff_informed=config.legal.staff_representatives_informed,
-    )
 
 
 class _Hook:

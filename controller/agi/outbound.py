@@ -33,7 +33,7 @@ from controller.agi.channel_variables import (
     ERROR_VARIABLE,
 )
 from controller.agi.errors import ChannelHungUp, StoreFailed
-from controller.agi.hooks import UNKNOWN_CALL, call_settings
+from controller.agi.hooks import UNKNOWN_CALL
 from controller.agi.inbound import (
     HANGUP_HOOK,
     INHERITED,
@@ -52,6 +52,7 @@ from controller.calls.agi_opening import (
     outbound_ask,
 )
 from controller.calls.announcement import Announcement
+from controller.calls.call_settings import call_settings
 from controller.calls.ids import new_id
 from controller.calls.parties import Outcome
 from controller.clock import Clock

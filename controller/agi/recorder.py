@@ -37,6 +37,7 @@ from controller.ami import AmiClient, AmiError
 from controller.calls import commands as c
 from controller.calls import recording as r
 from controller.calls.agi_opening import AgiOpening
+from controller.calls.ids import is_interleaved
 from controller.calls.store_writes import write_of
 from controller.clock import Clock
 from controller.config.model import Config
@@ -285,7 +286,7 @@ class AgiRecorder:
     async def _append(self, session: AgiSession, name: str, fmt: str) -> None:
         path = await self._path(session, name, fmt)
         # a: appended to the file the pause stopped, so one call is one file.
-        await session.exec_application("MixMonitor", f"{path},ai({MIXMONITOR_ID})")
+        await session.exec_application("MixMonitor", f"{path},{_options(name, 'a')}")
 
     async def restart(self, session: AgiSession, opening: AgiOpening) -> None:
         """The key subroutine stopped the recording before a key the daemon then
@@ -321,7 +322,7 @@ class AgiRecorder:
                 if not spool.startswith("/"):
                     raise MixMonitorRefused("Asterisk did not say where its spool folder is")
                 path = self._file(spool, name, opening.rec.fmt)
-                await ami.mixmonitor(channel, path, f"ai({MIXMONITOR_ID})")
+                await ami.mixmonitor(channel, path, _options(name, "a"))
             await ami.send("Setvar", {"Channel": channel, "Variable": PAUSED_HOW, "Value": ""})
         except (AgiError, AmiError) as exc:
             alert = f"the recording could not resume at its pause's limit ({exc.error_id})"
@@ -416,9 +417,9 @@ class AgiRecorder:
                 # AGI runs applications on its own channel only. The agent's channel
                 # holds the recording on both directions, so that the agent's keys and
                 # hang-up handler, run there, find it as on an inbound call.
-                await self._connected_ami().mixmonitor(record_on, path, f"i({MIXMONITOR_ID})")
+                await self._connected_ami().mixmonitor(record_on, path, _options(name))
                 return
-            result = await session.exec_application("MixMonitor", f"{path},i({MIXMONITOR_ID})")
+            result = await session.exec_application("MixMonitor", f"{path},{_options(name)}")
         if result != 0:
             raise MixMonitorRefused(f"MixMonitor answered {result}")
 
@@ -441,6 +442,13 @@ class AgiRecorder:
         with self.holding(name):
             if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):
                 log.warning("call %s: deleted the file of a discarded recording", call_id)
+
+
+def _options(name: str, more: str = "") -> str:
+    """MixMonitor's options for recording ``name``: ``D`` for a two-channel one (R5),
+    what the agent's channel receives and what it sends, interleaved."""
+    stereo = "D" if is_interleaved(name) else ""
+    return f"{more}{stereo}i({MIXMONITOR_ID})"
 
 
 def _is_store(command: c.Command) -> TypeGuard[c.Store]:

@@ -321,6 +321,14 @@ class AriClient:
     async def delete_stored_recording(self, name: str) -> None:
         await self.request("DELETE", f"/recordings/stored/{_enc(name)}")
 
+    # -- two-channel recordings (R5) -------------------------------------------------
+    async def record_channel(self, channel_id: str, name: str, *, fmt: str = "wav") -> None:
+        await self.request(
+            "POST",
+            f"/channels/{_enc(channel_id)}/record",
+            {"name": name, "format": fmt, "ifExists": "fail", "beep": False, "terminateOn": "none"},
+        )
+
     # -- events ----------------------------------------------------------------------
     async def connect_events(self, heartbeat: float = 10.0) -> aiohttp.ClientWebSocketResponse:
         url = self._base.replace("http", "ws", 1) + "/events"

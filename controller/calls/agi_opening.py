@@ -94,6 +94,7 @@ class AgiOpening:
             rng=rng,
             log_prefix=self.log_prefix,
             snapshot=_snapshot(call, service),
+            interleaved=settings.recording_channels == "stereo",
         )
 
     def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:

@@ -14,6 +14,7 @@ from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
 from controller.ari.models import Bridge, Channel
 from controller.calls.ids import far_side_id
+from controller.calls.two_channels import live_state
 from controller.config.model import Agent, Config
 
 log = logging.getLogger("reccontrol.calls")
@@ -39,10 +40,9 @@ async def read_view(client: AriClient, recording_names: Iterable[str]) -> Asteri
     bridges = {b.id: b for b in await client.list_bridges()}
     recordings: dict[str, str] = {}
     for name in recording_names:
-        try:
-            recordings[name] = (await client.get_live_recording(name)).state
-        except AriNotFound:
-            continue
+        state = await live_state(client, name)
+        if state is not None:
+            recordings[name] = state
     return AsteriskView(channels, frozenset(application.channel_ids), bridges, recordings)
 
 

@@ -146,7 +146,8 @@ class Call(CallTransfers):
                 earlier = self.rec.earlier_ended(name, failed)  # a transferred agent's (R3)
                 if earlier is not None:
                     return earlier + self._end_if_ending()
-                ended = self.rec.ended(failed, cause, may_retry=self._recording_may_restart)
+                may_retry = self._recording_may_restart
+                ended = self.rec.ended(failed, cause, may_retry=may_retry, name=name)
                 return ended + self._end_if_ending()
             case m.CommandFailed(command=command, error_id=error_id, status=status):
                 return self._command_failed(command, error_id, status, now)

@@ -68,6 +68,7 @@ class CallState:
             rng=rng,
             log_prefix=prefix,
             snapshot=recording,
+            sides=self._recording_sides if settings.recording_channels == "stereo" else None,
         )
         self.talk = Conversation(
             call_id=call_id,
@@ -101,6 +102,10 @@ class CallState:
     @property
     def agent_channel_id(self) -> str:
         return self.agent_leg.id
+
+    def _recording_sides(self) -> tuple[str, str]:
+        """R5: the caller's (the customer's) voice on the left, the agent's on the right."""
+        return (self.caller.id, self.agent_leg.id)
 
     @property
     def channel_ids(self) -> tuple[str, ...]:

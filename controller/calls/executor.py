@@ -32,6 +32,7 @@ from controller.config.model import Config
 from controller.payments.charge import REDIRECT_REFUSED, ChargeRequest
 from controller.payments.gateway import PaymentGateway, charge_or_unavailable
 from controller.recordings import LocalVault
+from controller.recordings.stereo import discard_incoming
 from controller.retention.intake import Intake, VaultIntake
 from controller.stoppoints import ASKED as STOPS_ASKED
 from controller.stoppoints import stop_asked, stop_point
@@ -263,7 +264,7 @@ class CommandExecutor:
 
     async def _discard_incoming(self, call_id: str, name: str, fmt: str) -> None:
         try:
-            if await asyncio.to_thread(self._vault.discard_incoming, name, fmt):
+            if await asyncio.to_thread(discard_incoming, self._vault, name, fmt):
                 log.warning(
                     "call %s: deleted a file Asterisk kept for a discarded recording", call_id
                 )

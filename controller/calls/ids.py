@@ -19,6 +19,11 @@ channels."""
 _LISTENING_BRIDGE = re.compile(r"rc-[0-9a-f]+-listen\d+")
 _LISTENING_ROLE = re.compile(r"rc-([0-9a-f]+)-(snoop|listener)\d+")
 _LISTENING = re.compile(r"rc-([0-9a-f]+)-(?:snoop|listener)(\d+)(?:-far)?")
+_STEREO = re.compile(r"[0-9a-f]{40}-stereo")
+_HALF = re.compile(r"([0-9a-f]{40}-stereo)-(left|right)")
+_RECORDING_SNOOP = re.compile(r"rc-rec-([0-9a-f]{40})-(left|right)")
+_INTERLEAVED = re.compile(r"[0-9a-f]{40}-interleaved")
+_RECORDING_FILE = re.compile(r"[0-9a-f]{40}(?:-stereo-(?:left|right)|-interleaved)?")
 
 
 def new_id(rng: random.Random, bits: int = 128) -> str:
@@ -80,8 +85,11 @@ def call_of(resource_id: str) -> str:
 
 def is_our_leg(channel_id: str) -> bool:
     """A leg the controller dialled (``rc-<call>-agent``, ``-customer``, their far
-    halves)."""
-    return _OUR_LEG.fullmatch(channel_id) is not None
+    halves) or a channel it made (a listening's, a two-channel recording's snoop)."""
+    return (
+        _OUR_LEG.fullmatch(channel_id) is not None
+        or _RECORDING_SNOOP.fullmatch(channel_id) is not None
+    )
 
 
 # -- live listening (S8): the n-th listening of a call --------------------------------
@@ -162,3 +170,80 @@ def snoop_mode(snoop_id: str) -> tuple[str, str, str]:
     if call_id:
         return f"{WHISPER_ARG},{call_id}", "none", "out"
     return listening_args(snoop_id), "both", "none"
+
+
+# -- two-channel recordings (R5) ----------------------------------------------------------
+# A stereo recording is two ARI recordings, one per side, each of a snoop channel that
+# hears what one party says. Everything about it is read back from its name, so a
+# restarted controller, the orphan sweep and the vault all know a stereo recording and
+# its halves without a stored flag.
+LEFT, RIGHT = "left", "right"
+"""The caller (the customer of an outbound call) on the left, the agent on the right."""
+SIDES = (LEFT, RIGHT)
+RECORDING_SIDE_ARG = "recording-side"
+"""The first application argument of a two-channel recording's snoop: the router never
+takes it for a call."""
+
+
+def stereo_name(name: str) -> str:
+    """The name of a two-channel recording, from a recording name (160 random bits)."""
+    return f"{name}-stereo"
+
+
+def is_stereo(name: str) -> bool:
+    return _STEREO.fullmatch(name) is not None
+
+
+def recording_halves(name: str) -> tuple[str, ...]:
+    """The ARI recordings (and files) of a stereo recording, left then right; () for a
+    one-channel recording."""
+    return tuple(f"{name}-{side}" for side in SIDES) if is_stereo(name) else ()
+
+
+def whole_recording(name: str) -> str:
+    """The recording an ARI recording name belongs to: a half's stereo recording, or
+    the name itself."""
+    found = _HALF.fullmatch(name)
+    return found.group(1) if found else name
+
+
+def half_side(name: str) -> str:
+    """``left`` or ``right`` for a half of a stereo recording, else ""."""
+    found = _HALF.fullmatch(name)
+    return found.group(2) if found else ""
+
+
+def recording_snoop(name: str, side: str) -> str:
+    """The snoop channel that hears one side of a stereo recording."""
+    return f"{PREFIX}-rec-{name.removesuffix('-stereo')}-{side}"
+
+
+def recording_of_snoop(channel_id: str) -> str:
+    """The stereo recording a snoop channel of ours feeds, or ""."""
+    found = _RECORDING_SNOOP.fullmatch(channel_id)
+    return stereo_name(found.group(1)) if found else ""
+
+
+def recording_side_args(side: str) -> str:
+    return f"{RECORDING_SIDE_ARG},{side}"
+
+
+def interleaved_name(name: str) -> str:
+    """The name of a two-channel recording made by MixMonitor's ``D`` option (the
+    FastAGI path): one file, the agent's channel's two directions interleaved."""
+    return f"{name}-interleaved"
+
+
+def is_interleaved(name: str) -> bool:
+    return _INTERLEAVED.fullmatch(name) is not None
+
+
+def is_two_channel(name: str) -> bool:
+    """A recording with the caller and the agent on channels of their own (R5)."""
+    return is_stereo(name) or is_interleaved(name)
+
+
+def is_recording_file(stem: str) -> bool:
+    """A file Asterisk writes for a recording of ours: 160 random bits in hex, or a
+    two-channel recording's half or interleaved file (R5)."""
+    return _RECORDING_FILE.fullmatch(stem) is not None

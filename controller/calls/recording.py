@@ -13,11 +13,23 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Callable
 
 from controller.calls import commands as c
-from controller.calls.ids import new_id
+from controller.calls.ids import (
+    half_side,
+    interleaved_name,
+    is_stereo,
+    new_id,
+    recording_halves,
+    stereo_name,
+    whole_recording,
+)
+from controller.calls.recording_parts import Pause as Pause
+from controller.calls.recording_parts import Recording as Recording
+from controller.calls.recording_parts import RecordingSnapshot as RecordingSnapshot
+from controller.calls.recording_parts import RecState as RecState
+from controller.calls.two_channels import StartStereoRecording
 from controller.config.service_model import PauseSettings
 
 PAUSE_TIMER = "pause"
@@ -25,47 +37,6 @@ RECORDING_FAILED = c.AlertKind.RECORDING_FAILED
 """Alert kind of a recording that stopped without being asked to, or never started."""
 KEYS_UNHEARD = c.AlertKind.KEYS_UNHEARD
 """Alert kind of a recording discarded because the daemon could not hear the keys."""
-
-
-class RecState(StrEnum):
-    STARTING = "starting"
-    ACTIVE = "active"
-    STOPPING = "stopping"
-    DISCARDED = "discarded"
-    FAILED = "failed"
-    DONE = "done"
-
-
-@dataclass
-class Recording:
-    recording_id: str
-    name: str
-    state: RecState
-    purposes: tuple[str, ...]
-
-    @property
-    def live(self) -> bool:
-        return self.state in (RecState.STARTING, RecState.ACTIVE)
-
-
-@dataclass(frozen=True)
-class Pause:
-    pause_id: str
-    reason: str
-    """A :class:`~controller.calls.commands.PauseReason`, or what a stored row says."""
-    mute: bool
-    opened_at: dt.datetime | None = None
-    """When the pause began; None when not known (then it proves nothing about when
-    the recording was running)."""
-
-
-@dataclass(frozen=True)
-class RecordingSnapshot:
-    """What a recording controller needs to carry on: the recording (from the store,
-    its state checked against Asterisk's live recordings) and the open pause, if any."""
-
-    recording: Recording | None
-    pause: Pause | None
 
 
 class RecordingControl:
@@ -80,7 +51,12 @@ class RecordingControl:
         rng: random.Random,
         log_prefix: str,
         snapshot: RecordingSnapshot | None = None,
+        sides: Callable[[], tuple[str, str]] | None = None,
+        interleaved: bool = False,
     ) -> None:
+        """``sides``: for a two-channel recording (R5), the channels whose voices go
+        left (the caller's) and right (the agent's), asked for at each start;
+        ``interleaved``: a two-channel recording in one file (MixMonitor's ``D``)."""
         self.call_id = call_id
         self.bridge_id = bridge_id
         self.fmt = fmt
@@ -98,6 +74,10 @@ class RecordingControl:
         """The agent of the current segment, stored with its recording (A7)."""
         self.earlier: list[Recording] = []
         """Earlier segments' recordings whose end Asterisk has not reported yet."""
+        self.sides = sides
+        self.interleaved = interleaved
+        self._halves_ended: set[str] = set()
+        """The halves of two-channel recordings (R5) whose end Asterisk reported."""
 
     def snapshot(self) -> RecordingSnapshot:
         rec = self.recording
@@ -119,9 +99,11 @@ class RecordingControl:
         return current and not self.earlier
 
     def owns(self, name: str) -> bool:
-        """The current recording's name, or an earlier segment's not ended yet."""
-        current = self.recording is not None and self.recording.name == name
-        return current or any(rec.name == name for rec in self.earlier)
+        """The current recording's name, or an earlier segment's not ended yet; or one
+        of their halves' (R5)."""
+        whole = whole_recording(name)
+        current = self.recording is not None and self.recording.name == whole
+        return current or any(rec.name == whole for rec in self.earlier)
 
     def can_pause(self) -> bool:
         return self.live and self.pause is None
@@ -146,19 +128,29 @@ class RecordingControl:
     def start(self, purposes: tuple[str, ...]) -> list[c.Command]:
         # The name is the only handle on the file: 160 random bits, so nobody can
         # guess it (S4).
-        rec = Recording(new_id(self.rng), new_id(self.rng, 160), RecState.STARTING, purposes)
+        name = new_id(self.rng, 160)
+        start = c.StartRecording(self.bridge_id, name, self.fmt)
+        if self.sides is not None:
+            left, right = self.sides()
+            name = stereo_name(name)
+            start = StartStereoRecording(self.bridge_id, name, self.fmt, left, right)
+        elif self.interleaved:
+            name = interleaved_name(name)
+            start = c.StartRecording(self.bridge_id, name, self.fmt)
+        rec = Recording(new_id(self.rng), name, RecState.STARTING, purposes)
         self.recording = rec
         return [
             c.OpenRecording(
                 rec.recording_id, self.call_id, rec.name, self.fmt, purposes, self.retention_days,
                 segment=self.segment, agent_id=self.agent_id,
             ),
-            c.StartRecording(self.bridge_id, rec.name, self.fmt),
+            start,
         ]
 
     def started(self, name: str) -> None:
         rec = self.recording
-        if rec is not None and rec.name == name and rec.state is RecState.STARTING:
+        current = rec is not None and rec.name == whole_recording(name)
+        if current and rec is not None and rec.state is RecState.STARTING:
             rec.state = RecState.ACTIVE
 
     def start_failed(
@@ -336,11 +328,15 @@ class RecordingControl:
             commands.append(c.StopRecording(rec.name))
         return commands + self.close_pause(c.PauseEnd.CALL_END)
 
-    def ended(self, failed: bool, cause: str, *, may_retry: bool) -> list[c.Command]:
-        """Asterisk finished the recording or gave up on it (check :meth:`owns`).
-        ``may_retry`` as for :meth:`start_failed`."""
+    def ended(
+        self, failed: bool, cause: str, *, may_retry: bool, name: str = ""
+    ) -> list[c.Command]:
+        """Asterisk finished the recording (``name``: or one half of it) or gave up on
+        it (check :meth:`owns`). ``may_retry`` as for :meth:`start_failed`."""
         rec = self.recording
         assert rec is not None
+        if is_stereo(rec.name) and half_side(name):
+            return self._half_ended(name, failed, cause, may_retry=may_retry)
         if rec.state in (RecState.DISCARDED, RecState.FAILED):
             # Make sure nothing of a discarded recording is left behind.
             return [c.DiscardIncoming(rec.name, self.fmt)]
@@ -355,6 +351,42 @@ class RecordingControl:
             return self._lost("it ended by itself mid-call", keep_file=True, may_retry=may_retry)
         rec.state = RecState.DONE
         return [c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]
+
+    def _half_ended(
+        self, half: str, failed: bool, cause: str, *, may_retry: bool
+    ) -> list[c.Command]:
+        """One side of a two-channel recording ended (R5). The file is whole once both
+        have: a side that fails takes the other with it (no file keeps one voice without
+        the other); a side that ends by itself, its party gone, stops the other."""
+        rec = self.recording
+        assert rec is not None
+        self._halves_ended.add(half)
+        both = set(recording_halves(rec.name)) <= self._halves_ended
+        if rec.state in (RecState.DISCARDED, RecState.FAILED):
+            return [c.DiscardIncoming(rec.name, self.fmt)]
+        if rec.state is RecState.DONE:
+            return []
+        if failed:
+            why = f"Asterisk reported a failure on one side: {cause or 'no cause given'}"
+            lost = self._lost(why, keep_file=False, may_retry=may_retry)
+            # The other side first: nothing more of it may be written.
+            return [c.CancelRecording(rec.name), *lost]
+        commands: list[c.Command] = []
+        if rec.live:
+            commands = self.stop()
+            if may_retry:
+                message = (
+                    f"recording {rec.recording_id}: one side ended by itself mid-call; "
+                    "what was recorded is kept, the call goes on unrecorded"
+                )
+                commands += [
+                    c.AddAlert(self.call_id, RECORDING_FAILED, message),
+                    self._log(message, c.Level.ERROR),
+                ]
+        if both:
+            rec.state = RecState.DONE
+            commands.append(c.TakeInRecording(rec.recording_id, rec.name, self.fmt))
+        return commands
 
     def give_up_waiting(self) -> list[c.Command]:
         """RecordingFinished never came: try to keep the file anyway."""
@@ -386,13 +418,20 @@ class RecordingControl:
         """Asterisk finished an earlier segment's recording: its file goes to the vault
         (a failed one's row closes, nothing of it left behind). None: not an earlier
         segment's."""
-        rec = next((r for r in self.earlier if r.name == name), None)
+        rec = next((r for r in self.earlier if r.name == whole_recording(name)), None)
         if rec is None:
             return None
+        if half_side(name) and not failed:
+            # A two-channel recording's file is whole once both its sides ended (R5).
+            self._halves_ended.add(name)
+            if not set(recording_halves(rec.name)) <= self._halves_ended:
+                return []
         self.earlier.remove(rec)
         if failed:
             rec.state = RecState.FAILED
             closed = c.CloseRecording(rec.recording_id, c.Closed.FAILED)
-            return [closed, c.DiscardIncoming(rec.name, self.fmt)]
+            # A two-channel recording's other side goes too, the cancel first (R5).
+            cancel = [c.CancelRecording(rec.name)] if half_side(name) else []
+            return [*cancel, closed, c.DiscardIncoming(rec.name, self.fmt)]
         rec.state = RecState.DONE
         return [c.TakeInRecording(rec.recording_id, rec.name, self.fmt)]

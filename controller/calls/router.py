@@ -46,7 +46,7 @@ from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.adoption import Adopted, LeftRunning, plan_call
 from controller.calls.call import Call
-from controller.calls.call_settings import CallSettings
+from controller.calls.call_settings import call_settings
 from controller.calls.context import CallContext as CallContext
 from controller.calls.executor import URGENT, Batch, CommandExecutor
 from controller.calls.gap import GapRecovery
@@ -59,6 +59,7 @@ from controller.calls.starting import (
     private_call_count,
 )
 from controller.calls.transfer_routing import TransferRouting
+from controller.calls.two_channels import is_recording_snoop, owner_of, snoop_owners
 from controller.clock import Clock
 from controller.config.model import Config
 
@@ -78,13 +79,7 @@ class EventRouter:
         self._executor = executor
         self._clock = clock
         self._rng = rng
-        self._settings = CallSettings(
-            config.timezone,
-            config.recordings.format,
-            config.agent_keys,
-            config.payment,
-            staff_informed=config.legal.staff_representatives_informed,
-        )
+        self._settings = call_settings(config)
         self.calls: dict[str, CallContext] = {}
         self._by_channel: dict[str, str] = {}
         self._by_recording: dict[str, str] = {}
@@ -98,7 +93,7 @@ class EventRouter:
         self.live = LiveBoard()
         self.gap = GapRecovery(
             machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
-            owners=lambda: dict(self._by_channel),
+            owners=lambda: {**self._by_channel, **snoop_owners(self._by_recording)},
             feed=self.feed,
             executor=executor,
             config=config,
@@ -163,6 +158,8 @@ class EventRouter:
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
+        if is_recording_snoop(args):
+            return  # a two-channel recording's snoop (R5): the recording's, never a call
         made_by_us = ("agent", "customer", LISTENING_ARG, WHISPER_ARG)
         if role not in made_by_us and not self._may_start(channel):
             self._refuse("a StasisStart as a new call for a channel already ours", channel.id)
@@ -307,7 +304,7 @@ class EventRouter:
             self.feed(call_id, message)
 
     def _to_recording(self, name: str, message: m.Message) -> None:
-        call_id = self._by_recording.get(name)
+        call_id = owner_of(self._by_recording, name)
         if call_id is not None:
             self.feed(call_id, message)
 

@@ -82,6 +82,8 @@ class RecordingSettings:
     vault_dir: Path
     """Where reccontrol keeps them once finished: not world-readable, served only by the API."""
     format: str = "wav"
+    channels: str = "mono"
+    """``stereo``: the caller on the left, the agent on the right (R5)."""
     sweep_minutes: float = 10.0
     """Minutes between two orphan sweeps of Asterisk's folder (one also runs at start)."""
 

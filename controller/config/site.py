@@ -122,7 +122,7 @@ def store(node: Node) -> StoreSettings:
 
 def recordings(node: Node) -> RecordingSettings:
     if not node.mapping(
-        ("asterisk_dir", "vault_dir", "format", "sweep_minutes"),
+        ("asterisk_dir", "vault_dir", "format", "channels", "sweep_minutes"),
         required=("asterisk_dir", "vault_dir"),
     ):
         return RecordingSettings(Path(), Path())
@@ -130,6 +130,7 @@ def recordings(node: Node) -> RecordingSettings:
         asterisk_dir=Path(node["asterisk_dir"].string("")),
         vault_dir=Path(node["vault_dir"].string("")),
         format=node["format"].string("wav", choices=("wav", "wav16")),
+        channels=node["channels"].string("mono", choices=("mono", "stereo")),
         sweep_minutes=node["sweep_minutes"].number(10.0, minimum=0.01, maximum=1440),
     )
     if settings.asterisk_dir == settings.vault_dir and node["vault_dir"].present:

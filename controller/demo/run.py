@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from controller.calls.ids import is_two_channel
 from controller.config import load_config
 from controller.config.windows import DAY_NAMES
 from controller.demo.console import (
@@ -233,6 +234,8 @@ def demo_config(
     agi = {"listen": f"127.0.0.1:{free_port()}"}
     data = site.config_data(services=services, agents=agents, payment=payment, agi=agi)
     data["legal"] = {**data.get("legal", {}), **DEMO_LEGAL}
+    # R5: every recording on two channels, the caller left and the agent right.
+    data["recordings"]["channels"] = "stereo"
     # The console's persons (S1): a supervisor, a quality analyst and the DPO.
     data["access"] = access_section(site.workdir / "access", sign_ins)
     if console_port is not None:
@@ -393,7 +396,8 @@ def _file(rec: dict[str, Any]) -> str:
     if rec["state"] != "stored":
         return str(rec["state"])
     purposes = "+".join(json.loads(rec["purposes"]))
-    return f"{rec['duration_seconds']:.1f} s WAV ({purposes})"
+    layout = "stereo WAV" if is_two_channel(rec["name"]) else "WAV"
+    return f"{rec['duration_seconds']:.1f} s {layout} ({purposes})"
 
 
 def report(

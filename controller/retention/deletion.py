@@ -26,6 +26,7 @@ from typing import Protocol
 
 from controller.audit.chain import Entry
 from controller.clock import Clock
+from controller.recordings import stereo
 from controller.recordings.vault import LocalVault, VaultError
 from controller.stoppoints import stop_point
 from controller.store.lifecycle import Condemnation, CondemnOutcome, FinishedDeletion
@@ -145,8 +146,9 @@ def _remove_files(vault: LocalVault, row: RecordingRow, present_now: bool | None
     removed = False
     if path is not None:
         removed = vault.remove(path)
-    # A file Asterisk left behind (the recording never reached the vault).
-    removed = vault.discard_incoming(row.name, row.format) or removed
+    # A file Asterisk left behind (the recording never reached the vault); both halves
+    # of a two-channel one (R5).
+    removed = stereo.discard_incoming(vault, row.name, row.format) or removed
     if removed:
         return "deleted"
     if path is None:

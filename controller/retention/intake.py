@@ -20,6 +20,7 @@ import logging
 from enum import StrEnum
 
 from controller.clock import Clock
+from controller.recordings import stereo
 from controller.recordings.vault import (
     IncomingFile,
     LocalVault,
@@ -57,7 +58,7 @@ class VaultIntake:
         turns ``missing``, except a file the vault may take later (an alert on the
         call; the orphan sweep vaults it)."""
         try:
-            taken = await asyncio.to_thread(self._vault.adopt, name, fmt)
+            taken = await asyncio.to_thread(stereo.adopt, self._vault, name, fmt)
         except VaultError as exc:
             log.error("recording %s: %s", recording_id, exc)
             file = self._vault.incoming_path(name, fmt).name
@@ -85,7 +86,7 @@ class VaultIntake:
         """A file left with its row ``live`` by an interrupted call: vaulted, or deleted
         (``keep`` False: the caller objected), each with its receipt."""
         try:
-            taken = await asyncio.to_thread(self._vault.take_incoming, file.file, keep=keep)
+            taken = await asyncio.to_thread(stereo.take_incoming, self._vault, file.file, keep=keep)
         except VaultError as exc:
             if not isinstance(exc, VaultRefused | VaultUnusable):
                 log.error("orphan sweep: recording %s: %s", row.recording_id, exc)

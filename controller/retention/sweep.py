@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from controller.ari.client import AriClient
-from controller.ari.errors import AriError, AriNotFound
+from controller.ari.errors import AriError
+from controller.calls.ids import is_recording_file, whole_recording
+from controller.calls.two_channels import live_state
 from controller.clock import Clock
+from controller.recordings.stereo import pair_file, take_incoming
 from controller.recordings.vault import IncomingFile, LocalVault, VaultError, VaultRefused
 from controller.retention.intake import Intake, VaultIntake
 from controller.store import SqliteStore, StoreThread
@@ -30,8 +32,6 @@ from controller.store.orphans import StuckRecording, SweptFile
 
 log = logging.getLogger("reccontrol.sweep")
 
-# Recording names are 160 random bits in hex: anything else is not ours to touch.
-OUR_NAME = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass
@@ -54,10 +54,14 @@ def plan_sweep(
     for file in files:
         if file.refused:
             plan.refused.append(file)
-        elif not OUR_NAME.fullmatch(file.stem):
+        elif not is_recording_file(file.stem):
+            # Not named like a recording of ours: not ours to touch.
             plan.foreign.append(file)
-        elif file.stem not in busy:
-            by_name[file.stem] = file
+        elif (name := whole_recording(file.stem)) not in busy:
+            # The halves of a stereo recording are one file to the sweep: joined into
+            # the vault or deleted together, never one without the other.
+            pair = IncomingFile(pair_file(file.stem, file.suffix), name, file.suffix)
+            by_name[name] = file if name == file.stem else pair
     for row in rows:
         if row.name in busy:
             continue
@@ -107,7 +111,8 @@ class OrphanSweeper:
         rows = await self._store.run(lambda s: s.stuck_live_recordings())
         files = await asyncio.to_thread(self._vault.incoming_files)
         busy = set(self._busy())
-        candidates = {f.stem for f in files if not f.refused} | {r.name for r in rows}
+        candidates = {whole_recording(f.stem) for f in files if not f.refused}
+        candidates |= {r.name for r in rows}
         report = SweepReport()
         try:
             busy |= await self._still_recording(candidates - busy)
@@ -143,11 +148,8 @@ class OrphanSweeper:
     async def _still_recording(self, names: set[str]) -> set[str]:
         live = set()
         for name in sorted(names):
-            try:
-                await self._client.get_live_recording(name)
-            except AriNotFound:
-                continue
-            live.add(name)
+            if await live_state(self._client, name) is not None:
+                live.add(name)
         return live
 
     async def _on_live_channels(self, rows: Iterable[StuckRecording]) -> set[str]:
@@ -169,7 +171,7 @@ class OrphanSweeper:
 
     async def _delete_unknown(self, file: IncomingFile) -> int:
         try:
-            taken = await asyncio.to_thread(self._vault.take_incoming, file.file, keep=False)
+            taken = await asyncio.to_thread(take_incoming, self._vault, file.file, keep=False)
         except VaultRefused as exc:
             await self._intake.refused(file.file, str(exc))
             return 0

@@ -9,7 +9,7 @@ import asyncio
 import logging
 
 from controller.clock import Clock
-from controller.recordings import LocalVault, VaultError
+from controller.recordings import LocalVault, VaultError, stereo
 from controller.store import SqliteStore, StoreThread
 from controller.store.orphans import SweptFile
 
@@ -29,7 +29,8 @@ async def delete_unusable(
     the file could not be deleted (it stays, for the next sweep) or the row was settled
     meanwhile."""
     try:
-        taken = await asyncio.to_thread(vault.take_incoming, file, keep=False)
+        # A two-channel recording's halves go together (R5).
+        taken = await asyncio.to_thread(stereo.take_incoming, vault, file, keep=False)
     except VaultError as exc:
         log.error("recording %s: an unusable file could not be deleted: %s", recording_id, exc)
         return False
