@@ -377,8 +377,7 @@ class Call(CallTransfers):
         ]
 
     def _timer(self, name: str, now: dt.datetime) -> list[c.Command]:
-        ours = self.hold.outlasted(name)
-        ours = self.talk.timer(name, now) if ours is None else ours
+        ours = self.hold.outlasted(name) or self.talk.timer(name, now)
         if ours is not None:
             return self._after_leg(ours)
         transferer = self.transfer_timer(name)
