@@ -18,7 +18,7 @@ import pytest
 
 from controller.ari.errors import AriNotFound
 from controller.ari.events import PlaybackStarted, RecordingStarted, StasisStart
-from controller.calls.ids import far_side_id
+from controller.calls.ids import far_side_id, whisper_of
 from controller.calls.recording import KEYS_UNHEARD
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
@@ -88,7 +88,9 @@ async def test_r1_a2_keys_pressed_during_an_ari_cut_discard_the_recording(
         # The *2 never reached the daemon: no pause, the recording simply went.
         assert summary["pauses"] == []
         refused = await rig.next_of(PlaybackStarted, lambda e: e.playback.id == f"rc-{call_id}-f1")
-        assert refused.playback.target_uri == f"channel:{agent}"
+        # To the agent alone: whispered on the snoop of the agent's channel (A10).
+        target = refused.playback.target_uri.removeprefix("channel:")
+        assert whisper_of(target) == call_id
         # The call is still up, both sides, and goes on.
         await rig.client.get_channel(caller)
         await rig.client.get_channel(agent)
