@@ -14,8 +14,8 @@ from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
 from controller.ari.models import Bridge, Channel
 from controller.calls.ids import far_side_id
-from controller.calls.two_channels import live_state
 from controller.config.model import Agent, Config
+from controller.recordings.live import live_state
 
 log = logging.getLogger("reccontrol.calls")
 

@@ -8,6 +8,19 @@ from __future__ import annotations
 import random
 import re
 
+from controller.recordings.names import LEFT as LEFT
+from controller.recordings.names import RIGHT as RIGHT
+from controller.recordings.names import SIDES as SIDES
+from controller.recordings.names import half_side as half_side
+from controller.recordings.names import interleaved_name as interleaved_name
+from controller.recordings.names import is_interleaved as is_interleaved
+from controller.recordings.names import is_recording_file as is_recording_file
+from controller.recordings.names import is_stereo as is_stereo
+from controller.recordings.names import is_two_channel as is_two_channel
+from controller.recordings.names import recording_halves as recording_halves
+from controller.recordings.names import stereo_name as stereo_name
+from controller.recordings.names import whole_recording as whole_recording
+
 PREFIX = "rc"
 _OURS = re.compile(r"rc-([0-9a-f]+)(?:-.*)?")
 _OUR_LEG = re.compile(
@@ -19,11 +32,7 @@ channels."""
 _LISTENING_BRIDGE = re.compile(r"rc-[0-9a-f]+-listen\d+")
 _LISTENING_ROLE = re.compile(r"rc-([0-9a-f]+)-(snoop|listener)\d+")
 _LISTENING = re.compile(r"rc-([0-9a-f]+)-(?:snoop|listener)(\d+)(?:-far)?")
-_STEREO = re.compile(r"[0-9a-f]{40}-stereo")
-_HALF = re.compile(r"([0-9a-f]{40}-stereo)-(left|right)")
 _RECORDING_SNOOP = re.compile(r"rc-rec-([0-9a-f]{40})-(left|right)")
-_INTERLEAVED = re.compile(r"[0-9a-f]{40}-interleaved")
-_RECORDING_FILE = re.compile(r"[0-9a-f]{40}(?:-stereo-(?:left|right)|-interleaved)?")
 
 
 def new_id(rng: random.Random, bits: int = 128) -> str:
@@ -174,43 +183,11 @@ def snoop_mode(snoop_id: str) -> tuple[str, str, str]:
 
 # -- two-channel recordings (R5) ----------------------------------------------------------
 # A stereo recording is two ARI recordings, one per side, each of a snoop channel that
-# hears what one party says. Everything about it is read back from its name, so a
-# restarted controller, the orphan sweep and the vault all know a stereo recording and
-# its halves without a stored flag.
-LEFT, RIGHT = "left", "right"
-"""The caller (the customer of an outbound call) on the left, the agent on the right."""
-SIDES = (LEFT, RIGHT)
+# hears what one party says. The recordings' names are spelt in
+# controller.recordings.names (the vault and the sweep read them too); the snoops' here.
 RECORDING_SIDE_ARG = "recording-side"
 """The first application argument of a two-channel recording's snoop: the router never
 takes it for a call."""
-
-
-def stereo_name(name: str) -> str:
-    """The name of a two-channel recording, from a recording name (160 random bits)."""
-    return f"{name}-stereo"
-
-
-def is_stereo(name: str) -> bool:
-    return _STEREO.fullmatch(name) is not None
-
-
-def recording_halves(name: str) -> tuple[str, ...]:
-    """The ARI recordings (and files) of a stereo recording, left then right; () for a
-    one-channel recording."""
-    return tuple(f"{name}-{side}" for side in SIDES) if is_stereo(name) else ()
-
-
-def whole_recording(name: str) -> str:
-    """The recording an ARI recording name belongs to: a half's stereo recording, or
-    the name itself."""
-    found = _HALF.fullmatch(name)
-    return found.group(1) if found else name
-
-
-def half_side(name: str) -> str:
-    """``left`` or ``right`` for a half of a stereo recording, else ""."""
-    found = _HALF.fullmatch(name)
-    return found.group(2) if found else ""
 
 
 def recording_snoop(name: str, side: str) -> str:
@@ -226,24 +203,3 @@ def recording_of_snoop(channel_id: str) -> str:
 
 def recording_side_args(side: str) -> str:
     return f"{RECORDING_SIDE_ARG},{side}"
-
-
-def interleaved_name(name: str) -> str:
-    """The name of a two-channel recording made by MixMonitor's ``D`` option (the
-    FastAGI path): one file, the agent's channel's two directions interleaved."""
-    return f"{name}-interleaved"
-
-
-def is_interleaved(name: str) -> bool:
-    return _INTERLEAVED.fullmatch(name) is not None
-
-
-def is_two_channel(name: str) -> bool:
-    """A recording with the caller and the agent on channels of their own (R5)."""
-    return is_stereo(name) or is_interleaved(name)
-
-
-def is_recording_file(stem: str) -> bool:
-    """A file Asterisk writes for a recording of ours: 160 random bits in hex, or a
-    two-channel recording's half or interleaved file (R5)."""
-    return _RECORDING_FILE.fullmatch(stem) is not None

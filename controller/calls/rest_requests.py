@@ -11,7 +11,7 @@ from typing import assert_never
 
 from controller.ari.client import AriClient
 from controller.calls import commands as c
-from controller.calls import two_channels
+from controller.calls import two_channel_requests, two_channels
 from controller.calls.asterisk_view import AsteriskQueries
 from controller.calls.ids import far_side_id, snoop_mode
 
@@ -20,7 +20,7 @@ async def send_request(client: AriClient, asterisk: AsteriskQueries, command: c.
     """Sends ``command`` to Asterisk; raises :class:`~controller.ari.errors.AriError`."""
     halves = two_channels.on_both_halves(command)
     if halves is not None:
-        await two_channels.send(client, halves)
+        await two_channel_requests.send(client, halves)
         return
     match command:
         case c.CancelRecording(name=name):
@@ -74,7 +74,7 @@ async def send_request(client: AriClient, asterisk: AsteriskQueries, command: c.
         case c.StopHoldMusic(bridge_id=bridge_id):
             await client.stop_bridge_moh(bridge_id)
         case two_channels.StartStereoRecording():
-            await two_channels.start(client, command)
+            await two_channel_requests.start(client, command)
         case c.StartRecording(bridge_id=bridge_id, name=name, fmt=fmt):
             await client.record_bridge(bridge_id, name, fmt=fmt)
         case c.StopRecording(name=name):

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.calls.ids import is_interleaved, is_stereo, recording_halves, whole_recording
+from controller.recordings.names import is_interleaved, is_stereo, recording_halves, whole_recording
 from controller.recordings.vault import (
     EXTENSIONS,
     AdoptedFile,

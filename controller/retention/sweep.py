@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError
-from controller.calls.ids import is_recording_file, whole_recording
-from controller.calls.two_channels import live_state
 from controller.clock import Clock
+from controller.recordings.live import live_state
+from controller.recordings.names import is_recording_file, whole_recording
 from controller.recordings.stereo import pair_file, take_incoming
 from controller.recordings.vault import IncomingFile, LocalVault, VaultError, VaultRefused
 from controller.retention.intake import Intake, VaultIntake

@@ -18,7 +18,7 @@ import yaml
 from controller.ari.client import AriClient
 from controller.ari.errors import AriConflict, AriNotFound
 from controller.calls import commands as c
-from controller.calls import ids, two_channels
+from controller.calls import ids, two_channel_requests, two_channels
 from controller.calls import messages as m
 from controller.calls.call import Call, Phase
 from controller.calls.outbound import outbound_cast
@@ -239,25 +239,26 @@ def client(fake: FakeAri) -> AriClient:
 
 async def test_r5_a_pause_goes_to_both_sides_at_once() -> None:
     fake = FakeAri()
-    await two_channels.send(client(fake), c.PauseRecording(NAME, False))
+    await two_channel_requests.send(client(fake), c.PauseRecording(NAME, False))
     assert fake.sent == [("pause", LEFT), ("pause", RIGHT)]
     assert fake.most_in_flight == 2, "the second side waited for the first one's answer"
 
 
 async def test_r5_a_side_already_gone_is_no_failure_both_gone_is() -> None:
     fake = FakeAri(missing={LEFT})
-    await two_channels.send(client(fake), c.StopRecording(NAME))
+    await two_channel_requests.send(client(fake), c.StopRecording(NAME))
     snoops = [ids.recording_snoop(NAME, side) for side in ids.SIDES]
     assert fake.sent == [("stop", LEFT), ("stop", RIGHT)] + [("hangup", s) for s in snoops]
     with pytest.raises(AriNotFound):
-        await two_channels.send(client(FakeAri(missing={LEFT, RIGHT})), c.CancelRecording(NAME))
+        missing = client(FakeAri(missing={LEFT, RIGHT}))
+        await two_channel_requests.send(missing, c.CancelRecording(NAME))
 
 
 async def test_r5_start_snoops_both_parties_then_records_both() -> None:
     left_snoop, right_snoop = (ids.recording_snoop(NAME, side) for side in ids.SIDES)
     fake = FakeAri(busy={right_snoop})
     command = StartStereoRecording("rc-c0ffee", NAME, "wav", "caller-chan", "rc-c0ffee-agent")
-    await two_channels.start(client(fake), command)
+    await two_channel_requests.start(client(fake), command)
     assert fake.sent[:2] == [
         ("snoop", f"caller-chan>{left_snoop}:recording-side,left:spy=in"),
         ("snoop", f"rc-c0ffee-agent>{right_snoop}:recording-side,right:spy=in"),
@@ -273,7 +274,7 @@ async def test_r5_a_side_that_started_alone_is_cancelled() -> None:
     fake = FakeAri(missing={f"{right_snoop}:{RIGHT}.wav"})
     command = StartStereoRecording("rc-c0ffee", NAME, "wav", "caller-chan", "rc-c0ffee-agent")
     with pytest.raises(AriNotFound):
-        await two_channels.start(client(fake), command)
+        await two_channel_requests.start(client(fake), command)
     assert fake.sent[-4:] == [
         ("cancel", LEFT),
         ("cancel", RIGHT),
@@ -287,7 +288,7 @@ async def test_r5_a_refused_start_leaves_no_snoop() -> None:
     fake = FakeAri(missing={f"rc-c0ffee-agent>{right_snoop}:recording-side,right:spy=in"})
     command = StartStereoRecording("rc-c0ffee", NAME, "wav", "caller-chan", "rc-c0ffee-agent")
     with pytest.raises(AriNotFound):
-        await two_channels.start(client(fake), command)
+        await two_channel_requests.start(client(fake), command)
     assert fake.sent[-2:] == [("hangup", left_snoop), ("hangup", right_snoop)]
     assert not any(w == "record" for w, _ in fake.sent)
 
