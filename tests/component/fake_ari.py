@@ -42,7 +42,8 @@ class FakeAri:
     requests: list[Seen] = field(default_factory=list)
     # (method, path) -> (status, body); anything else answers 204.
     answers: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
-    delay: float = 0.0
+    stalled: bool = False
+    """Whether REST requests are held without an answer until the client gives up."""
     connections: int = 0
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -109,8 +110,8 @@ class FakeAri:
                 request.headers.get("Authorization", ""),
             )
         )
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        if self.stalled:
+            await asyncio.Event().wait()
         if not self.authorized(request):
             return web.json_response({"message": "Authentication required"}, status=401)
         key = (request.method, request.path)

@@ -59,7 +59,7 @@ async def rig() -> AsyncIterator[Rig]:
     server = TestServer(fake.make_app())
     await server.start_server()
     async with aiohttp.ClientSession() as session:
-        client = AriClient(settings_for(str(server.make_url("")).rstrip("/"), timeout=0.5), session)
+        client = AriClient(settings_for(str(server.make_url("")).rstrip("/"), timeout=10), session)
         yield Rig(fake, client, [])
     await server.close()
 
@@ -206,7 +206,8 @@ async def test_r1_displaced_application_reconnects_with_an_alert(rig: Rig) -> No
 async def test_r1_silent_websocket_reconnects_with_an_alert(rig: Rig) -> None:
     """The socket is up and Asterisk answers REST, but nothing comes back on it."""
     recorder = Recorder()
-    _, stream, task = await start_pump(rig, recorder, interval=0.02, probe_timeout=0.05)
+    # The probe waits its default second: a loaded machine must not pass for a silent socket.
+    _, stream, task = await start_pump(rig, recorder, interval=0.02)
     rig.fake.echo_user_events = False
     await until(lambda r: r.connects() == 2, recorder)
     rig.fake.echo_user_events = True
