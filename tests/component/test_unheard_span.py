@@ -31,6 +31,7 @@ from tests.component.test_call_router import (
     send,
     until,
 )
+from tests.waiting import DEFAULT_WITHIN
 
 __all__ = ["rig"]
 
@@ -193,7 +194,7 @@ async def test_r1_a_stranger_whose_stasis_start_follows_is_not_released(rig: Rig
     task = rig.router.release_strangers(["caller-1"])
     assert task is not None
     await send(rig, "StasisStart", channel=CALLER, args=["inbound", "sales"])
-    await asyncio.wait_for(task, 5)
+    await asyncio.wait_for(task, DEFAULT_WITHIN)
     assert not any(r.path == "/ari/channels/caller-1/continue" for r in rig.fake.requests)
     assert len(rig.router.calls) == 1
 
@@ -264,9 +265,9 @@ async def test_r1_consumer_replaced_by_the_watchdog_reports_the_blind_span_too()
                 first.put_nowait(event)
 
         consumer = asyncio.create_task(consume())
-        assert isinstance(await asyncio.wait_for(first.get(), 5), StreamConnected)
+        assert isinstance(await asyncio.wait_for(first.get(), DEFAULT_WITHIN), StreamConnected)
         await fake.send(event("StasisStart", args=["inbound", "sales"], channel=channel("c1")))
-        await asyncio.wait_for(first.get(), 5)
+        await asyncio.wait_for(first.get(), DEFAULT_WITHIN)
         last_frame = stream.last_frame
         consumer.cancel()
         await asyncio.gather(consumer, return_exceptions=True)
