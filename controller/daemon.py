@@ -119,6 +119,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         message = f"{exc} ({exc.error_id})"
         log.error("ALERT: %s", message)
         await store.run(lambda s: s.add_alert(None, ACCESS_LOG_ALERT, message, now))
+    # S11: a redaction a crash interrupted ends before anyone listens: finished if its
+    # new version was in place, else undone. A failure is said and retried at each
+    # redaction; it never keeps the daemon from recording calls.
+    try:
+        await store.run(lambda s: app[ACCESS].finish_redactions())
+    except Exception as exc:  # noqa: BLE001 - the calls matter more than this chore
+        log.error("ALERT: interrupted redactions not finished: %s", exc)
     if key is None:
         # S7: an unkeyed log can be rewritten unseen by whoever can write the store.
         message = unkeyed_audit_alert()
