@@ -54,8 +54,12 @@ class WavLayout:
 def read_layout(fd: int) -> WavLayout:
     """The layout of the WAV open at ``fd`` (read with ``pread``: the offset is left
     alone). Raises :class:`UnusableWav` when it holds no readable audio."""
-    size = os.fstat(fd).st_size
-    head = os.pread(fd, HEADER_LIMIT, 0)
+    return layout_of(os.pread(fd, HEADER_LIMIT, 0), os.fstat(fd).st_size)
+
+
+def layout_of(head: bytes, size: int) -> WavLayout:
+    """The layout of a WAV of ``size`` bytes from its first bytes (up to
+    :data:`HEADER_LIMIT`). Raises :class:`UnusableWav` when it holds no readable audio."""
     if len(head) < SMALLEST or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise UnusableWav("not a WAV file")
     riff_size = struct.unpack_from("<I", head, 4)[0]
@@ -85,6 +89,15 @@ def read_layout(fd: int) -> WavLayout:
         # Chunks are padded to an even length.
         position += 8 + length + (length & 1)
     raise UnusableWav("no audio chunk in its first bytes")
+
+
+def repaired_head(head: bytes, layout: WavLayout, size: int) -> bytes:
+    """``head`` (the file's first bytes, past the data size field) with the true sizes
+    written in, as :func:`repair_header` writes them into a file."""
+    fixed = bytearray(head)
+    struct.pack_into("<I", fixed, 4, size - 8)
+    struct.pack_into("<I", fixed, layout.data_offset, layout.data_bytes)
+    return bytes(fixed)
 
 
 def repair_header(fd: int, layout: WavLayout) -> None:
