@@ -101,6 +101,15 @@ def layout_of(head: bytes, size: int) -> WavLayout:
     raise UnusableWav("no audio chunk in its first bytes")
 
 
+def repaired_head(head: bytes, layout: WavLayout, size: int) -> bytes:
+    """``head`` (the file's first bytes, past the data size field) with the true sizes
+    written in, as :func:`repair_header` writes them into a file."""
+    fixed = bytearray(head)
+    struct.pack_into("<I", fixed, 4, size - 8)
+    struct.pack_into("<I", fixed, layout.data_offset, layout.data_bytes)
+    return bytes(fixed)
+
+
 def repair_header(fd: int, layout: WavLayout) -> None:
     """Writes the true sizes into the header of the file open for writing at ``fd``."""
     size = os.fstat(fd).st_size
