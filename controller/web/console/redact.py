@@ -59,18 +59,12 @@ async def redact(request: web.Request, person: Person) -> web.StreamResponse:
             request, lambda _: door.redact(person, purpose, call_id, recording, start, end)
         )
     except AccessRefused as exc:
-        context = {
-            "error_id": exc.error_id,
-            "message_key": "common.not_found" if exc.error_id == NOT_FOUND else "redact.refused",
-            "detail": form_words(exc.reason),
-        }
-        return render(request, "error.html", context, status=STATUS.get(exc.error_id, 403))
+        key = "common.not_found" if exc.error_id == NOT_FOUND else "redact.refused"
+        return _refusal(request, exc.error_id, key, form_words(exc.reason), 403)
     except AccessFailed as exc:
-        context = {"error_id": exc.error_id, "message_key": "redact.failed", "detail": str(exc)}
-        return render(request, "error.html", context, status=STATUS.get(exc.error_id, 500))
+        return _refusal(request, exc.error_id, "redact.failed", str(exc), 500)
     except AccessLogError as exc:
-        context = {"error_id": exc.error_id, "message_key": "common.log_unwritable"}
-        return render(request, "error.html", context, status=503)
+        return _refusal(request, exc.error_id, "common.log_unwritable", None, 503)
     first, last = done.silence.seconds
     context = {
         "call_id": call_id,
@@ -82,6 +76,15 @@ async def redact(request: web.Request, person: Person) -> web.StreamResponse:
         "entry": done.entry.seq if done.entry is not None else None,
     }
     return render(request, "redacted.html", context)
+
+
+def _refusal(
+    request: web.Request, error_id: str, key: str, detail: str | None, status: int
+) -> web.Response:
+    context = {"error_id": error_id, "message_key": key}
+    if detail is not None:
+        context["detail"] = detail
+    return render(request, "error.html", context, status=STATUS.get(error_id, status))
 
 
 def add_routes(app: web.Application) -> None:
