@@ -76,9 +76,11 @@ def run(config_path: Path) -> None:
     """Run the daemon: the ARI event loop, and the web API. Stops cleanly on SIGTERM.
 
     At start it applies the store's pending migrations, and refuses a store written by a
-    newer reccontrol. Exit status: 2 config error; 4 store newer than this reccontrol
+    newer reccontrol. Exit status: 2 config error (or sealed recordings
+    and no site key that opens them); 4 store newer than this reccontrol
     (the systemd unit does not restart it then); 1 any other failure to start."""
     from controller.commands.startup import upgrade_at_start
+    from controller.config.encryption import VaultKeyUnusable
     from controller.daemon import run as run_daemon
     from controller.instance import AlreadyRunning, PortBusy
     from controller.logs import setup_logging
@@ -95,6 +97,8 @@ def run(config_path: Path) -> None:
         run_daemon(config, before_start=lambda: upgrade_at_start(config.store.path))
     except (AlreadyRunning, PortBusy, TlsSetupError) as exc:
         fail(str(exc))
+    except VaultKeyUnusable as exc:
+        fail(f"{exc} ({exc.error_id})", EXIT_CONFIG)
 
 
 @cli.command("check-config")

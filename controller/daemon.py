@@ -30,7 +30,8 @@ from controller.agi.outbound import AnsweredScript, OutboundScript
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer, Script
 from controller.ami import AmiClient
-from controller.ari.client import AriClient, EventStream
+from controller.ari.client import AriClient
+from controller.ari.stream import EventStream
 from controller.ari.watchdog import EventPump, Watchdog
 from controller.audit.errors import AccessLogError
 from controller.audit.witness import WitnessPublisher
@@ -38,6 +39,7 @@ from controller.calls.agi_opening import KEY_ACTIONS
 from controller.calls.manager import CallManager
 from controller.calls.sounds import SoundCheck, wanted_sounds
 from controller.clock import Clock, SystemClock
+from controller.config.encryption import site_vault
 from controller.config.model import Config
 from controller.config.warnings import unkeyed_audit_alert
 from controller.eventlog import EventLog
@@ -100,7 +102,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await store.start()
     app[STORE] = store
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault = open_site_vault(config)
     app[VAULT] = vault
     clock = app[CLOCK]
     app[ACCESS] = await store.run(lambda db: AccessService(config, db, vault, clock))
@@ -362,6 +364,20 @@ def build_app(
     return app
 
 
+def open_site_vault(config: Config) -> LocalVault:
+    """The site's vault; at a new site's first start, its site key is generated. Raises
+    :class:`~controller.config.encryption.VaultKeyUnusable` (naming the YAML key) when
+    sealed recordings have no site key that opens them."""
+    opened = site_vault(config.recordings, create_key=True)
+    if opened.generated is not None:
+        log.warning(
+            "generated the vault's site key in %s: keep a copy of it apart from the "
+            "backups; without it no recording can be read (S10)",
+            opened.generated,
+        )
+    return opened.vault
+
+
 def run(config: Config, *, before_start: Callable[[], object] | None = None) -> None:
     """Runs the daemon until SIGTERM. Raises :class:`AlreadyRunning` or
     :class:`PortBusy` (the web or the FastAGI address) before touching the store or
@@ -383,6 +399,8 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
         )
         if before_start is not None:
             before_start()
+        # S10: a new site's key is made now; sealed recordings without theirs stop here.
+        open_site_vault(config)
         web.run_app(
             build_app(config, agi_socket=agi_socket),
             sock=sock,

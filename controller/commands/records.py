@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from controller.cli_support import config_option, fail, load_or_exit
+from controller.cli_support import config_option, fail, load_or_exit, open_vault
 from controller.commands.auth import access_service, person_options, refusals, sign_in
 
 EXIT_HELP = (
@@ -228,11 +228,11 @@ def recording_download(
     recording_id: str,
     output: Path,
 ) -> None:
-    from controller.recordings.vault import LocalVault, VaultError, copy_hashed
+    from controller.recordings.vault import VaultError, copy_hashed
 
     with _signed_in(config_path, person_id, token_file) as (config, service, person):
         handle = service.download(person, purpose, recording_id)
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault = open_vault(config)
     try:
         # The vault file is opened (and checked) first: a refused one creates nothing.
         with vault.reader(handle.path) as source:

@@ -163,6 +163,10 @@ class SealedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def fileno(self) -> int:
+        """The stored file's: its identity (device, inode, time) is the stored file's."""
+        return self._raw.fileno()
+
     def seekable(self) -> bool:
         return True
 

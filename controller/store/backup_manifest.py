@@ -35,18 +35,27 @@ SIGNING_CONTEXT = b"reccontrol backup manifest\n"
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Tables whose rows are digested in the manifest: what decides whether a caller may be
 # recorded (objections) and what is kept and until when (recordings and the rest; a
-# legal hold keeps a call past its expiry, a rectification note belongs to its sheet).
-DIGESTED_TABLES = (
-    "calls",
-    "consent_events",
-    "decisions",
-    "legal_holds",
-    "objections",
-    "recording_deletions",
-    "recordings",
-    "sheet_rectifications",
-    "sheets",
-)
+# legal hold keeps a call past its expiry, a rectification note belongs to its sheet; a
+# transferred call's later segments are decided in segment_decisions). Each with the
+# schema version that brought it: a store older than that has no such table to digest.
+DIGESTED_SINCE: Mapping[str, int] = {
+    "calls": 0,
+    "consent_events": 0,
+    "decisions": 0,
+    "legal_holds": 0,
+    "objections": 0,
+    "recording_deletions": 0,
+    "recordings": 0,
+    "segment_decisions": 14,
+    "sheet_rectifications": 0,
+    "sheets": 0,
+}
+DIGESTED_TABLES = tuple(DIGESTED_SINCE)
+
+
+def digested_tables(schema_version: int) -> tuple[str, ...]:
+    """The tables a store at ``schema_version`` has, of those the manifest digests."""
+    return tuple(t for t, since in DIGESTED_SINCE.items() if since <= schema_version)
 
 
 class ManifestError(Exception):
@@ -63,6 +72,10 @@ class VaultEntry:
     sha256: str
     recording_id: str | None
     """The store row naming this file in the backup's snapshot, if any."""
+    audio_sha256: str | None = None
+    """S10: for a file sealed at rest, the SHA-256 of its plaintext (the hash the store
+    keeps), checked when the backup was taken; ``sha256`` is then of the sealed bytes.
+    None: the file is plaintext and ``sha256`` is the audio's."""
 
 
 @dataclass(frozen=True)
@@ -103,15 +116,7 @@ class Manifest:
             },
             "access_log_head": {"seq": self.access_log_head[0], "hash": self.access_log_head[1]},
             "audio_copied": self.audio_copied,
-            "vault": [
-                {
-                    "name": e.name,
-                    "size": e.size,
-                    "sha256": e.sha256,
-                    "recording_id": e.recording_id,
-                }
-                for e in self.vault
-            ],
+            "vault": [_entry_json(e) for e in self.vault],
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -292,6 +297,19 @@ def _tables(node: _Field) -> dict[str, TableDigest]:
     return tables
 
 
+def _entry_json(entry: VaultEntry) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": entry.name,
+        "size": entry.size,
+        "sha256": entry.sha256,
+        "recording_id": entry.recording_id,
+    }
+    # Only for sealed files: a plaintext vault's manifest (and signature) is as before.
+    if entry.audio_sha256 is not None:
+        body["audio_sha256"] = entry.audio_sha256
+    return body
+
+
 def _vault(node: _Field) -> tuple[VaultEntry, ...]:
     entries: list[VaultEntry] = []
     seen: set[str] = set()
@@ -301,9 +319,14 @@ def _vault(node: _Field) -> tuple[VaultEntry, ...]:
         if name in seen:
             raise f["name"].fail(f"{_show(name)} is listed twice")
         seen.add(name)
+        audio = _Field(item.value.get("audio_sha256"), f"{item.path}.audio_sha256")
         entries.append(
             VaultEntry(
-                name, f["size"].integer(), f["sha256"].sha256(), f["recording_id"].optional_text()
+                name,
+                f["size"].integer(),
+                f["sha256"].sha256(),
+                f["recording_id"].optional_text(),
+                None if audio.value is None else audio.sha256(),
             )
         )
     return tuple(entries)
