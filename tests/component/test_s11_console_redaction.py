@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.config.encryption import site_vault
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
 from tests.component.console_rig import Console, console_rig
@@ -28,7 +29,8 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
 def recorded(console: Console) -> tuple[str, str, LocalVault]:
     config = console.config
     config.recordings.asterisk_dir.mkdir(parents=True, exist_ok=True)
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    # The daemon's own vault: sealed (S10), its site key made at the daemon's start.
+    vault = site_vault(config.recordings).vault
     vault.prepare()
     now = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 
@@ -63,6 +65,7 @@ async def test_s11_the_dpo_redacts_a_span_from_the_call_page(console: Console) -
     with vault.reader(Path(str(row.path))) as source:
         audio = source.read()
     assert audio[44 + 2 * 2000 : 44 + 2 * 4000] == bytes(4000)
+    assert vault.is_sealed(Path(str(row.path)))
     assert redactions(console) == [("cdubois", f"recording:{recording_id}", "ok")]
 
 

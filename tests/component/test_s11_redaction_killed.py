@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 
 from controller.config import Config
+from controller.config.encryption import site_vault
 from controller.recordings import LocalVault
 from controller.stoppoints import ANNOUNCEMENT
 from controller.stoppoints import ENV as STOP_AT
 from controller.store import SqliteStore
-from tests.sites import ENV, add_recording, load_site, open_site, wav_bytes, write_site
+from tests.sites import ENV, add_recording, load_site, wav_bytes, write_site
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
@@ -96,10 +97,14 @@ def current(config: Config, call_id: str) -> tuple[Path, str]:
         store.close()
     assert row["state"] == "stored"
     path = Path(row["path"])
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
-    with vault.reader(path) as source:
+    with vault_of(config).reader(path) as source:
         assert hashlib.sha256(source.read()).hexdigest() == row["sha256"]
     return path, str(row["sha256"])
+
+
+def vault_of(config: Config) -> LocalVault:
+    """The site's vault, sealed (S10): its site key made as the daemon's first start does."""
+    return site_vault(config.recordings, create_key=True).vault
 
 
 @pytest.mark.parametrize("step", [*BEFORE_SWITCH, *AFTER_SWITCH])
@@ -108,7 +113,10 @@ def test_s11_redaction_killed_at_each_step_leaves_one_version_and_the_next_run_e
 ) -> None:
     config_path = write_site(tmp_path)
     config = load_site(config_path)
-    store, vault = open_site(config)
+    store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+    config.recordings.asterisk_dir.mkdir(parents=True, exist_ok=True)
+    vault = vault_of(config)
+    vault.prepare()
     call_id, recording_id = add_recording(
         store, vault, config, service="sales", created_at=T0, audio=wav_bytes(2.0)
     )
@@ -136,11 +144,12 @@ def test_s11_redaction_killed_at_each_step_leaves_one_version_and_the_next_run_e
     assert done.returncode == 0, done.stdout + done.stderr
     path, sha = current(config, call_id)
     other_path, _ = current(config, other_call)
-    # One version each, and nothing else in the vault: no stray new or old version.
+    # One version each, and nothing else in the vault: no stray new or old version, and
+    # no data key but theirs.
     assert sorted(config.recordings.vault_dir.iterdir()) == sorted([path, other_path])
-    with LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir).reader(
-        path
-    ) as source:
+    assert vault.keyring is not None and len(vault.keyring.ids()) == 2
+    assert vault.is_sealed(path) and vault.is_sealed(other_path)
+    with vault.reader(path) as source:
         audio = source.read()
     silenced = audio[44 + 8000 : 44 + 16000] == bytes(8000)
     store = SqliteStore.open(config.store.path)

@@ -19,7 +19,7 @@ from controller.recordings.keyring import DataKeyDestroyed, FixedSiteKeys, Keyri
 from controller.recordings.wavfile import layout_of
 from controller.sandbox import SandboxInstance
 from controller.store import SqliteStore
-from tests.audio import read_wav, tone_seconds, tone_spans
+from tests.audio import plaintext, read_wav, tone_seconds, tone_spans
 from tests.integration.flow import AGENT_VOICE, running_flow, service
 from tests.sites import add_recording, load_site, write_site
 
@@ -50,9 +50,8 @@ async def recorded_call(site: SandboxSite) -> bytes:
         (call,) = await flow.daemon.wait_for_calls(1, within=60.0)
     (recording,) = call["recordings"]
     assert recording["state"] == "stored"
-    daemon_vault = LocalVault(site.instance.recording_dir, flow.vault)
-    with daemon_vault.reader(Path(recording["path"])) as source:
-        return source.read()
+    # Read as the audited download serves it: the daemon's vault seals (S10).
+    return plaintext(Path(recording["path"]))
 
 
 def spans(path: Path, freq: float) -> list[tuple[float, float]]:
