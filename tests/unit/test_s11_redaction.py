@@ -11,17 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 from controller.access.errors import NOT_FOUND
 from controller.access.service import AccessRefused, AccessService
+from controller.cli import cli
 from controller.clock import FixedClock
 from controller.config import Config
+from controller.config.encryption import site_vault
 from controller.config.model import Person
 from controller.recordings import LocalVault
 from controller.recordings.keyring import DataKeyDestroyed, FixedSiteKeys, Keyring
 from controller.retention import redaction
 from controller.store import SqliteStore
-from tests.sites import add_call, add_recording, load_site, wav_bytes, write_site
+from tests.sites import ENV, add_call, add_recording, load_site, wav_bytes, write_site
 
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
 SITE_KEY = bytes(range(32))
@@ -254,3 +257,64 @@ def test_s11_a_redaction_stopped_at_any_step_ends_with_one_readable_version_and_
     assert site.store.verify_access_log(site.config.audit.checkpoint_key).ok
     # Nothing left to finish: a second pass writes nothing.
     assert site.service.finish_redactions() == []
+
+
+# -- the command line ------------------------------------------------------------------------
+def cli_site(tmp_path: Path) -> tuple[Path, Config, str]:
+    """A site whose vault seals (its key made as at the daemon's first start), with one
+    two-second recording; its config path, config and call id."""
+    config_path = write_site(tmp_path)
+    config = load_site(config_path)
+    vault = site_vault(config.recordings, create_key=True).vault
+    config.recordings.asterisk_dir.mkdir(parents=True, exist_ok=True)
+    vault.prepare()
+    store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+    try:
+        call_id, _ = add_recording(
+            store, vault, config, service="sales", created_at=T0, audio=wav_bytes(2.0)
+        )
+    finally:
+        store.close()
+    return config_path, config, call_id
+
+
+def redact_cli(config_path: Path, person: str, call_id: str, *span: str) -> Result:
+    token = config_path.parent / "access" / f"{person}.token"
+    args = ["recording", "redact", "-c", str(config_path), call_id, *span]
+    args += ["--as", person, "--purpose", PURPOSE, "--token-file", str(token)]
+    return CliRunner().invoke(cli, args, env=ENV)
+
+
+def test_s11_the_command_redacts_and_says_what_it_silenced(tmp_path: Path) -> None:
+    config_path, config, call_id = cli_site(tmp_path)
+
+    result = redact_cli(config_path, "cdubois", call_id, "--from", "0:00.5", "--to", "1.25")
+
+    assert result.exit_code == 0, result.output
+    store = SqliteStore.open(config.store.path)
+    try:
+        summary = store.call_summary(call_id)
+        assert summary is not None
+        (row,) = summary["recordings"]
+        (entry,) = [e for e in store.access_entries() if e.action == "redact"]
+    finally:
+        store.close()
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        f"recording {row['id']}: 0.500 s to 1.250 s silenced; new version sha256 {row['sha256']}"
+    )
+    assert lines[1] == f"old version sha256 {entry.details['old_sha256']}: shredded"
+    assert lines[2] == f"access log entry {entry.seq}"
+
+
+def test_s11_the_command_refuses_a_bad_span_with_exit_4_naming_the_option(
+    tmp_path: Path,
+) -> None:
+    config_path, _, call_id = cli_site(tmp_path)
+
+    result = redact_cli(config_path, "cdubois", call_id, "--from", "1", "--to", "3")
+
+    assert result.exit_code == 4
+    assert "refused: --to: 3 s is past the end of the recording (2 s)" in result.output
+    refused = redact_cli(config_path, "mleroy", call_id, "--from", "0", "--to", "1")
+    assert refused.exit_code == 4 and "role supervisor may not redact" in refused.output
