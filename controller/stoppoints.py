@@ -13,6 +13,8 @@ The points:
   ``purge-log-cut``, ``deletion-condemned``, ``deletion-mid-batch``,
   ``deletion-files-removed``;
 * recordings: ``vaulting`` (Asterisk finished the file, not yet moved to the vault);
+* redaction: ``redaction-journaled``, ``redaction-written``, ``redaction-switched``,
+  ``redaction-shredded`` (after each step, see :mod:`controller.retention.redaction`);
 * the store thread: ``store-write`` (before any write), ``store:<Command>`` (before the
   write a call asked for with that store command, e.g. ``store:OpenRecording``; the
   store thread stops there and the call waits for it, the event loop goes on);
