@@ -1,6 +1,7 @@
 """S11: redaction from the console's call page, on the daemon's application: the form is
 offered to the DPO only, needs the session's CSRF token, answers with the span silenced
-and both hashes, and a refusal names the form's field."""
+and both hashes, and a refusal names the form's field; the daemon's start ends a
+redaction a crash interrupted."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from controller.access.service import AccessService
+from controller.clock import SystemClock
 from controller.config.encryption import site_vault
 from controller.recordings import LocalVault
+from controller.retention import redaction
 from controller.store import SqliteStore
 from tests.component.console_rig import Console, console_rig
 from tests.sites import add_recording, wav_bytes
@@ -112,3 +116,46 @@ async def test_s11_a_bad_span_on_the_form_names_the_field(console: Console) -> N
     assert "to: 2 s is past the end of the recording (1 s)" in text
     assert "--to" not in text
     assert redactions(console) == [("cdubois", f"recording:{recording_id}", "refused")]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL at a stop point: nothing after it runs."""
+
+
+async def test_s11_the_daemons_start_finishes_a_redaction_killed_after_its_switch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async for first in console_rig(tmp_path):
+        call_id, recording_id, vault = recorded(first)
+    old = first.with_store(lambda s: s.recording(recording_id))
+    assert old is not None
+
+    def stop(name: str) -> None:
+        if name == "redaction-switched":
+            raise Killed(name)
+
+    config = first.config
+    store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+    try:
+        door = AccessService(config, store, vault, SystemClock())
+        monkeypatch.setattr(redaction, "stop_point", stop)
+        with pytest.raises(Killed):
+            dpo = config.access.persons["cdubois"]
+            door.redact(dpo, "card read aloud", call_id, None, "0", "1")
+        monkeypatch.undo()
+        assert len(store.pending_redactions()) == 1
+    finally:
+        store.close()
+    assert Path(str(old.path)).exists()
+
+    async for restarted in console_rig(tmp_path):
+        pending = restarted.with_store(lambda s: s.pending_redactions())
+    row = restarted.with_store(lambda s: s.recording(recording_id))
+    assert row is not None
+
+    assert pending == []
+    assert not Path(str(old.path)).exists()
+    assert sorted(config.recordings.vault_dir.iterdir()) == [Path(str(row.path))]
+    (entry,) = [e for e in restarted.access_log() if e.action == "redact"]
+    assert (entry.actor, entry.result, entry.details["finished_by"]) == ("cdubois", "ok", "system")
+    assert entry.details["new_sha256"] == row.sha256 != old.sha256
