@@ -5,7 +5,10 @@ legal hold, span, which recording), and a redaction stopped between any two step
 from __future__ import annotations
 
 import datetime as dt
+import io
+import os
 import shutil
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,14 +46,16 @@ class Site:
     def person(self, person_id: str) -> Person:
         return self.config.access.persons[person_id]
 
-    def add(self, seconds: float = 2.0, rate: int = 8000, call_id: str | None = None) -> str:
+    def add(
+        self, seconds: float = 2.0, rate: int = 8000, call_id: str | None = None, channels: int = 1
+    ) -> str:
         return add_recording(
             self.store,
             self.vault,
             self.config,
             service="sales",
             created_at=T0,
-            audio=wav_bytes(seconds, rate),
+            audio=wav_bytes(seconds, rate) if channels == 1 else stereo(seconds, rate),
             call_id=call_id,
         )[0]
 
@@ -63,6 +68,17 @@ class Site:
         assert summary is not None
         (row,) = summary["recordings"]
         return dict(row)
+
+
+def stereo(seconds: float, rate: int) -> bytes:
+    """A two-channel WAV (caller left, agent right) of random samples."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(os.urandom(int(seconds * rate) * 4))
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -86,10 +102,11 @@ def entries(site: Site, action: str = "redact") -> list[tuple[str, str, dict[str
     ]
 
 
+@pytest.mark.parametrize(("rate", "channels"), [(8000, 1), (16000, 2)])
 def test_s11_the_dpo_silences_the_span_in_a_new_version_and_the_old_key_is_destroyed(
-    site: Site,
+    site: Site, rate: int, channels: int
 ) -> None:
-    call_id = site.add(seconds=2.0)
+    call_id = site.add(seconds=2.0, rate=rate, channels=channels)
     before = site.row(call_id)
     old_path = Path(str(before["path"]))
     old_plain = site.plain(old_path)
@@ -106,7 +123,8 @@ def test_s11_the_dpo_silences_the_span_in_a_new_version_and_the_old_key_is_destr
     assert new_path != old_path and new_path.parent == site.vault.vault_dir
     assert after["sha256"] == done.new_sha256 != before["sha256"]
     new_plain = site.plain(new_path)
-    start, end = 44 + 4000 * 2, 44 + 10000 * 2
+    frame = 2 * channels
+    start, end = 44 + rate // 2 * frame, 44 + rate * 5 // 4 * frame
     assert len(new_plain) == len(old_plain)
     assert new_plain[:start] == old_plain[:start]
     assert new_plain[start:end] == bytes(end - start)
