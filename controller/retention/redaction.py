@@ -89,9 +89,11 @@ class RedactionStore(Protocol):
 
 
 class RedactionFailed(Exception):
-    """The vault could not read the old version or write the new one; nothing changed.
-    ``error_id``: ``file-changed`` (not the file whose hash was recorded), or the
-    vault's (``vault-error``, ``vault-file-refused``, ...)."""
+    """The vault could not read the old version or write the new one: nothing changed.
+    ``error_id``: ``file-changed`` (not the file whose hash was recorded), the vault's
+    (``vault-error``, ``vault-file-refused``, ...), or :data:`SHRED_PENDING`: the new
+    version is in place but the old one could not be shredded yet, which the next run
+    does."""
 
     def __init__(self, message: str, error_id: str) -> None:
         super().__init__(message)
