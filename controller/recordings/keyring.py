@@ -193,8 +193,9 @@ class Keyring:
 
     @contextlib.contextmanager
     def locked(self, *, exclusive: bool) -> Iterator[None]:
-        """New entries are written under a shared lock, a rotation finishes under an
-        exclusive one: no entry can be wrapped by a key the rotation just retired."""
+        """Entries are written and destroyed under a shared lock, re-wrapped under an
+        exclusive one: no entry is wrapped by a key a rotation just retired, and none
+        destroyed comes back rewritten."""
         self.prepare()
         fd = os.open(self.folder / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
@@ -239,7 +240,9 @@ class Keyring:
         return unwrap(site_key, key_id, entry)
 
     def rewrap(self, key_id: bytes, old: bytes, new: bytes) -> bool:
-        """Wraps entry ``key_id`` under ``new`` if ``old`` wraps it; returns whether it did."""
+        """Wraps entry ``key_id`` under ``new`` if ``old`` wraps it; returns whether it did.
+        Call it under the exclusive lock: a destruction meanwhile would otherwise be
+        undone by the rewritten entry."""
         path = self.path_of(key_id)
         try:
             entry = path.read_bytes()
@@ -254,18 +257,19 @@ class Keyring:
         """Destroys a data key for good: overwritten, synced, unlinked, the folder synced.
         Returns False when it was already gone."""
         path = self.path_of(key_id)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False
-        try:
-            size = os.fstat(fd).st_size
-            os.pwrite(fd, bytes(size), 0)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        path.unlink()
-        sync_folder(self.folder)
+        with self.locked(exclusive=False):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                return False
+            try:
+                size = os.fstat(fd).st_size
+                os.pwrite(fd, bytes(size), 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            path.unlink()
+            sync_folder(self.folder)
         return True
 
 
