@@ -27,7 +27,7 @@ import hashlib
 import os
 import secrets
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -254,23 +254,32 @@ class Keyring:
         return True
 
     def destroy(self, key_id: bytes) -> bool:
-        """Destroys a data key for good: overwritten, synced, unlinked, the folder synced.
+        """Destroys a data key for good: overwritten, unlinked, the folder synced.
         Returns False when it was already gone."""
-        path = self.path_of(key_id)
+        return self.destroy_many([key_id]) == 1
+
+    def destroy_many(self, key_ids: Iterable[bytes]) -> int:
+        """Destroys data keys, the folder synced once for all: when this returns, none
+        of them can come back after a power cut. Returns how many were there. Each is
+        overwritten before it is unlinked; whether a disk keeps the old blocks (an SSD
+        remaps them) is beyond any file system call: the unlink is what counts."""
+        destroyed = 0
         with self.locked(exclusive=False):
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except FileNotFoundError:
-                return False
-            try:
-                size = os.fstat(fd).st_size
-                os.pwrite(fd, bytes(size), 0)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            path.unlink()
-            sync_folder(self.folder)
-        return True
+            for key_id in key_ids:
+                path = self.path_of(key_id)
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    os.pwrite(fd, bytes(os.fstat(fd).st_size), 0)
+                finally:
+                    os.close(fd)
+                path.unlink()
+                destroyed += 1
+            if destroyed:
+                sync_folder(self.folder)
+        return destroyed
 
 
 def wrapped_by(entry: bytes) -> bytes:

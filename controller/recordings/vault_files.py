@@ -16,10 +16,24 @@ from typing import BinaryIO, Protocol
 from controller.recordings.keyring import Keyring, sync_folder
 from controller.recordings.sealing import HEADER_SIZE, is_sealed, read_header, seal
 from controller.recordings.vault_errors import VaultError, VaultRefused, VaultUnusable
-from controller.recordings.wavfile import UnusableWav, WavLayout, read_layout, repaired_head
+from controller.recordings.wavfile import (
+    UnusableWav,
+    WavLayout,
+    layout_of,
+    read_layout,
+    repaired_head,
+)
 
 CHUNK = 1 << 16
 PARTIAL = ".partial"
+
+
+@dataclass(frozen=True)
+class AdoptedFile:
+    path: Path
+    sha256: str
+    duration_seconds: float
+    size: int
 
 
 def incoming_problem(info: os.stat_result, asterisk_uid: int) -> str:
@@ -127,6 +141,24 @@ def copy_fd(fd: int, target: Path) -> None:
         # A full vault must not keep half a copy; the original stays for a retry.
         partial.unlink(missing_ok=True)
         raise
+
+
+def write_copy(target: Path, source: BinaryIO, keyring: Keyring | None) -> AdoptedFile:
+    """:func:`write_whole` of what ``source`` holds, measured as a WAV when it is one."""
+    first: list[bytes] = []
+
+    def blocks() -> Iterator[bytes]:
+        while block := source.read(CHUNK):
+            if not first:
+                first.append(block)
+            yield block
+
+    digest, size = write_whole(target, blocks(), keyring)
+    try:
+        duration = layout_of(first[0] if first else b"", size).duration_seconds
+    except UnusableWav:
+        duration = 0.0
+    return AdoptedFile(target, digest, duration, size)
 
 
 def write_whole(
