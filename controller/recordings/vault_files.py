@@ -1,4 +1,5 @@
-"""Checks on the files the vault takes in and copies out, and their hashes."""
+"""The vault's file work: checks on what it takes in and copies out, hashes, and files
+written whole or not at all (sealed when the vault seals)."""
 
 from __future__ import annotations
 

@@ -108,3 +108,17 @@ def test_s10_bad_encryption_settings_name_their_key(
     with pytest.raises(ConfigError) as caught:
         config_with(tmp_path, encryption, env)
     assert any(p.path == problem for p in caught.value.problems), caught.value.problems
+
+
+def test_s10_lost_keyring_is_a_start_up_error_not_a_new_key(tmp_path: Path) -> None:
+    config = config_with(tmp_path)
+    path = seal_one(config)
+    key_file = config.recordings.encryption.site_key_file
+    assert key_file is not None
+    keyring = config.recordings.encryption.keyring_dir
+    for entry in keyring.iterdir():
+        entry.unlink()
+    key_file.unlink()
+    with pytest.raises(VaultKeyUnusable, match=r"^recordings\.encryption\.keyring_dir: "):
+        site_vault(config.recordings, create_key=True)
+    assert not key_file.exists() and path.exists()
