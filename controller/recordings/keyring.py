@@ -97,12 +97,23 @@ def write_private(path: Path, data: bytes) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(temporary, flags, 0o600)
     try:
+        own_like_folder(fd, path.parent)
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(temporary, path)
     sync_folder(path.parent)
+
+
+def own_like_folder(fd: int, folder: Path) -> None:
+    """Gives a new file the owner of its folder when root writes it (an admin's rotation
+    or migration): the daemon, which owns the folder, must still read it."""
+    if os.geteuid() != 0:
+        return
+    info = os.stat(folder)
+    if info.st_uid != 0:
+        os.fchown(fd, info.st_uid, info.st_gid)
 
 
 def sync_folder(folder: Path) -> None:
@@ -196,8 +207,10 @@ class Keyring:
         """Entries are written and destroyed under a shared lock, re-wrapped under an
         exclusive one: no entry is wrapped by a key a rotation just retired, and none
         destroyed comes back rewritten."""
-        self.prepare()
-        fd = os.open(self.folder / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Read-only and readable: flock needs no more, and whoever made the file first
+        # (the daemon, or root running a rotation) does not lock the other out.
+        fd = os.open(self.folder / _LOCK, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield

@@ -30,6 +30,7 @@ from controller.recordings.keyring import (
     Keyring,
     SiteKeyMissing,
     new_site_key_text,
+    own_like_folder,
     parse_site_key,
     site_key_id,
     sync_folder,
@@ -153,6 +154,7 @@ def _seal_in_place(vault: LocalVault, keyring: Keyring, path: Path) -> None:
     try:
         with vault.raw_reader(path) as source:
             with os.fdopen(os.open(partial, flags, 0o600), "wb") as out:
+                own_like_folder(out.fileno(), path.parent)
                 digest, _ = seal(out, key, key_id, _blocks(source))
                 out.flush()
                 os.fsync(out.fileno())

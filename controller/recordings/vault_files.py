@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from controller.recordings.keyring import Keyring, sync_folder
+from controller.recordings.keyring import Keyring, own_like_folder, sync_folder
 from controller.recordings.sealing import HEADER_SIZE, is_sealed, read_header, seal
 from controller.recordings.vault_errors import VaultError, VaultRefused, VaultUnusable
 from controller.recordings.wavfile import (
@@ -176,6 +176,7 @@ def write_whole(
     key_id = b""
     try:
         with os.fdopen(os.open(partial, flags, 0o600), "wb") as out:
+            own_like_folder(out.fileno(), target.parent)
             if keyring is None:
                 digest, size = copy_plain(blocks, out)
             else:

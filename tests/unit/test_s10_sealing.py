@@ -17,6 +17,7 @@ import pytest
 from controller.recordings import LocalVault
 from controller.recordings.keyring import (
     DataKeyDestroyed,
+    FileSiteKeys,
     FixedSiteKeys,
     Keyring,
     SiteKeyMissing,
@@ -233,3 +234,28 @@ def test_s10_stereo_joins_are_sealed_and_a_join_already_there_is_kept(
     assert (again.path, again.sha256) == (whole.path, whole.sha256)
     assert whole.path.read_bytes() == stored
     assert again.duration_seconds == pytest.approx(3 / 8000)
+
+
+def test_s10_root_writes_keep_the_daemons_ownership(vault: LocalVault) -> None:
+    """An admin's rotation or migration runs as root: what it writes in the keyring and
+    the vault belongs to their folders' owner (the daemon's user), who must read it."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root to act as the admin")
+    from controller.recordings.rotation import migrate, rotate
+
+    assert vault.keyring is not None
+    for folder in (vault.vault_dir, vault.keyring.folder):
+        os.chown(folder, 12345, 12345)
+    plain = make_wav(vault.vault_dir / "old.wav", 1.0)
+    os.chown(vault.vault_dir / "old.wav", 12345, 12345)
+    assert migrate(vault).sealed == 1
+    sealed = vault.vault_dir / "old.wav"
+    assert sealed.stat().st_uid == 12345 and vault.is_sealed(sealed)
+    key_file = vault.keyring.folder.parent / "site.key"
+    key_file.write_text(SITE_KEY.hex() + "\n")
+    vault.keyring.site_keys = FileSiteKeys(key_file)
+    rotate(vault.keyring, key_file)
+    entries = [vault.keyring.path_of(k) for k in vault.keyring.ids()]
+    assert entries and all(e.stat().st_uid == 12345 for e in entries)
+    assert (vault.keyring.folder / ".lock").stat().st_mode & 0o777 == 0o644
+    assert read_all(vault, sealed) == plain
