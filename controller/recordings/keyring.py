@@ -28,7 +28,7 @@ import os
 import secrets
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -135,7 +135,7 @@ class SiteKeys(Protocol):
 class FixedSiteKeys:
     """Site keys given once (an environment variable, a test)."""
 
-    keys: tuple[bytes, ...]
+    keys: tuple[bytes, ...] = field(repr=False)  # never printed, as any secret
     source: str = "the configuration"
 
     def load(self) -> list[bytes]:
