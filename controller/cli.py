@@ -30,6 +30,7 @@ from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
 from controller.commands.sampling import sampling_audit
 from controller.commands.subjects import subject
+from controller.commands.vault import vault
 from controller.config.warnings import audit_alerts, config_warnings, staff_information
 
 __all__ = ["EXIT_CONFIG", "cli", "fail", "load_or_exit", "main", "open_store"]
@@ -148,6 +149,7 @@ for _command in (
     announcement_script,
     inspection_pack,
     agi,
+    vault,
 ):
     cli.add_command(_command)
 

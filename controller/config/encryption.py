@@ -9,6 +9,7 @@ is ever sealed with a new key while recordings wait for the old one.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from controller.recordings.keyring import (
     wrapped_by,
     write_private,
 )
+from controller.recordings.sealing import MAGIC, is_sealed
 from controller.recordings.vault import LocalVault
 from controller.recordings.vault_errors import VaultError
 
@@ -125,6 +127,12 @@ def site_vault(recordings: RecordingSettings, *, create_key: bool = False) -> Si
         return SiteVault(LocalVault(recordings.asterisk_dir, recordings.vault_dir), None)
     source, key_path = site_key_source(settings)
     keyring = Keyring(keyring_dir, source)
+    if not keyring.has_entries() and _sealed_in(recordings.vault_dir):
+        raise VaultKeyUnusable(
+            f"{SECTION}.keyring_dir: the keyring {keyring_dir} holds no data key, but the "
+            f"vault {recordings.vault_dir} holds sealed recordings: the keyring was lost or "
+            "moved. Restore it (nothing was deleted); reccontrol does not start without it"
+        )
     generated = None
     try:
         loaded = source.load()
@@ -141,6 +149,27 @@ def site_vault(recordings: RecordingSettings, *, create_key: bool = False) -> Si
         loaded = []
     _check_wrapper(keyring, loaded, key_path)
     return SiteVault(LocalVault(recordings.asterisk_dir, recordings.vault_dir, keyring), generated)
+
+
+SEALED_PROBE = 50
+"""Vault files looked at, at most, for a sealed one when the keyring is empty."""
+
+
+def _sealed_in(vault_dir: Path) -> bool:
+    """Whether the vault holds a sealed file, among its first files: a keyring that is
+    empty beside a sealed vault was lost, and a new key must not be made over it."""
+    try:
+        with os.scandir(vault_dir) as entries:
+            for count, entry in enumerate(entries):
+                if count >= SEALED_PROBE:
+                    return False
+                if entry.is_file(follow_symlinks=False):
+                    with open(entry.path, "rb") as file:
+                        if is_sealed(file.read(len(MAGIC))):
+                            return True
+    except OSError:
+        return False
+    return False
 
 
 def _check_wrapper(keyring: Keyring, loaded: list[bytes], key_path: str) -> None:

@@ -27,8 +27,8 @@ import hashlib
 import os
 import secrets
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -97,12 +97,23 @@ def write_private(path: Path, data: bytes) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(temporary, flags, 0o600)
     try:
+        own_like_folder(fd, path.parent)
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(temporary, path)
     sync_folder(path.parent)
+
+
+def own_like_folder(fd: int, folder: Path) -> None:
+    """Gives a new file the owner of its folder when root writes it (an admin's rotation
+    or migration): the daemon, which owns the folder, must still read it."""
+    if os.geteuid() != 0:
+        return
+    info = os.stat(folder)
+    if info.st_uid != 0:
+        os.fchown(fd, info.st_uid, info.st_gid)
 
 
 def sync_folder(folder: Path) -> None:
@@ -124,7 +135,7 @@ class SiteKeys(Protocol):
 class FixedSiteKeys:
     """Site keys given once (an environment variable, a test)."""
 
-    keys: tuple[bytes, ...]
+    keys: tuple[bytes, ...] = field(repr=False)  # never printed, as any secret
     source: str = "the configuration"
 
     def load(self) -> list[bytes]:
@@ -193,10 +204,13 @@ class Keyring:
 
     @contextlib.contextmanager
     def locked(self, *, exclusive: bool) -> Iterator[None]:
-        """New entries are written under a shared lock, a rotation finishes under an
-        exclusive one: no entry can be wrapped by a key the rotation just retired."""
-        self.prepare()
-        fd = os.open(self.folder / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """Entries are written and destroyed under a shared lock, re-wrapped under an
+        exclusive one: no entry is wrapped by a key a rotation just retired, and none
+        destroyed comes back rewritten."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Read-only and readable: flock needs no more, and whoever made the file first
+        # (the daemon, or root running a rotation) does not lock the other out.
+        fd = os.open(self.folder / _LOCK, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -239,7 +253,9 @@ class Keyring:
         return unwrap(site_key, key_id, entry)
 
     def rewrap(self, key_id: bytes, old: bytes, new: bytes) -> bool:
-        """Wraps entry ``key_id`` under ``new`` if ``old`` wraps it; returns whether it did."""
+        """Wraps entry ``key_id`` under ``new`` if ``old`` wraps it; returns whether it did.
+        Call it under the exclusive lock: a destruction meanwhile would otherwise be
+        undone by the rewritten entry."""
         path = self.path_of(key_id)
         try:
             entry = path.read_bytes()
@@ -251,22 +267,32 @@ class Keyring:
         return True
 
     def destroy(self, key_id: bytes) -> bool:
-        """Destroys a data key for good: overwritten, synced, unlinked, the folder synced.
+        """Destroys a data key for good: overwritten, unlinked, the folder synced.
         Returns False when it was already gone."""
-        path = self.path_of(key_id)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return False
-        try:
-            size = os.fstat(fd).st_size
-            os.pwrite(fd, bytes(size), 0)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        path.unlink()
-        sync_folder(self.folder)
-        return True
+        return self.destroy_many([key_id]) == 1
+
+    def destroy_many(self, key_ids: Iterable[bytes]) -> int:
+        """Destroys data keys, the folder synced once for all: when this returns, none
+        of them can come back after a power cut. Returns how many were there. Each is
+        overwritten before it is unlinked; whether a disk keeps the old blocks (an SSD
+        remaps them) is beyond any file system call: the unlink is what counts."""
+        destroyed = 0
+        with self.locked(exclusive=False):
+            for key_id in key_ids:
+                path = self.path_of(key_id)
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                try:
+                    os.pwrite(fd, bytes(os.fstat(fd).st_size), 0)
+                finally:
+                    os.close(fd)
+                path.unlink()
+                destroyed += 1
+            if destroyed:
+                sync_folder(self.folder)
+        return destroyed
 
 
 def wrapped_by(entry: bytes) -> bytes:

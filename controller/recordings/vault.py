@@ -42,6 +42,7 @@ from controller.recordings.vault_errors import (
 )
 from controller.recordings.vault_files import (
     CHUNK,
+    AdoptedFile,
     Shredded,
     Sink,
     copy_fd,
@@ -54,9 +55,10 @@ from controller.recordings.vault_files import (
     usable_layout,
     vault_file_problem,
     version_name,
+    write_copy,
     write_whole,
 )
-from controller.recordings.wavfile import UnusableWav, WavLayout, layout_of, repair_header
+from controller.recordings.wavfile import WavLayout, repair_header
 from controller.stoppoints import stop_point
 
 __all__ = [
@@ -86,14 +88,6 @@ class IncomingFile:
     suffix: str
     refused: str = ""
     """Why it must not be touched (a symlink, not a regular file, not Asterisk's), or ""."""
-
-
-@dataclass(frozen=True)
-class AdoptedFile:
-    path: Path
-    sha256: str
-    duration_seconds: float
-    size: int
 
 
 class LocalVault:
@@ -320,10 +314,21 @@ class LocalVault:
                     "its data key cannot be destroyed; not removed"
                 )
             destroyed = self.keyring.destroy(key_id)
+        # The key's destruction is durable already; the removal is made durable by the
+        # caller's :meth:`sync`, once for a batch (as a purge does).
         removed = self.delete(path)
-        if removed:
-            self.sync()
         return Shredded(removed, destroyed or key_id is not None)
+
+    def destroy_keys(self, paths: Iterable[Path]) -> int:
+        """Destroys the data keys of these vault files at once, durably (one sync for
+        all), before a batch removes them: :meth:`shred_file` then finds their keys gone.
+        Returns how many were destroyed; plaintext and missing files count for none."""
+        ids = [k for k in (sealed_key_id(p) for p in paths if self.owns(p)) if k is not None]
+        if not ids:
+            return 0
+        if self.keyring is None:
+            raise SiteKeyMissing("sealed recording files and no keyring: their keys stay")
+        return self.keyring.destroy_many(ids)
 
     def write_version(self, path: Path, source: BinaryIO) -> AdoptedFile:
         """A new vault file beside ``path`` (never over it) holding ``source``'s
@@ -333,23 +338,10 @@ class LocalVault:
         if not self.owns(path):
             raise VaultError(f"{path.name} is not a file of the vault; no version written")
         target = self.vault_dir / version_name(path.name)
-        first: list[bytes] = []
-
-        def blocks() -> Iterator[bytes]:
-            while block := source.read(CHUNK):
-                if not first:
-                    first.append(block)
-                yield block
-
         try:
-            digest, size = self.write_blocks(target, blocks())
+            return write_copy(target, source, self.keyring)
         except OSError as exc:
             raise VaultError(f"cannot write a new version of {path.name}: {exc.strerror}") from None
-        try:
-            duration = layout_of(first[0] if first else b"", size).duration_seconds
-        except UnusableWav:
-            duration = 0.0
-        return AdoptedFile(target, digest, duration, size)
 
     def write_blocks(self, target: Path, blocks: Iterable[bytes]) -> tuple[str, int]:
         """Writes vault file ``target`` whole or not at all, sealed with a new data key

@@ -1,4 +1,5 @@
-"""Checks on the files the vault takes in and copies out, and their hashes."""
+"""The vault's file work: checks on what it takes in and copies out, hashes, and files
+written whole or not at all (sealed when the vault seals)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from controller.recordings.keyring import Keyring, sync_folder
+from controller.recordings.keyring import Keyring, own_like_folder, sync_folder
 from controller.recordings.sealing import HEADER_SIZE, is_sealed, read_header, seal
 from controller.recordings.vault_errors import VaultError, VaultRefused, VaultUnusable
-from controller.recordings.wavfile import UnusableWav, WavLayout, read_layout, repaired_head
+from controller.recordings.wavfile import (
+    UnusableWav,
+    WavLayout,
+    layout_of,
+    read_layout,
+    repaired_head,
+)
 
 CHUNK = 1 << 16
 PARTIAL = ".partial"
+
+
+@dataclass(frozen=True)
+class AdoptedFile:
+    path: Path
+    sha256: str
+    duration_seconds: float
+    size: int
 
 
 def incoming_problem(info: os.stat_result, asterisk_uid: int) -> str:
@@ -129,6 +144,24 @@ def copy_fd(fd: int, target: Path) -> None:
         raise
 
 
+def write_copy(target: Path, source: BinaryIO, keyring: Keyring | None) -> AdoptedFile:
+    """:func:`write_whole` of what ``source`` holds, measured as a WAV when it is one."""
+    first: list[bytes] = []
+
+    def blocks() -> Iterator[bytes]:
+        while block := source.read(CHUNK):
+            if not first:
+                first.append(block)
+            yield block
+
+    digest, size = write_whole(target, blocks(), keyring)
+    try:
+        duration = layout_of(first[0] if first else b"", size).duration_seconds
+    except UnusableWav:
+        duration = 0.0
+    return AdoptedFile(target, digest, duration, size)
+
+
 def write_whole(
     target: Path, blocks: Iterable[bytes], keyring: Keyring | None
 ) -> tuple[str, int]:
@@ -143,6 +176,7 @@ def write_whole(
     key_id = b""
     try:
         with os.fdopen(os.open(partial, flags, 0o600), "wb") as out:
+            own_like_folder(out.fileno(), target.parent)
             if keyring is None:
                 digest, size = copy_plain(blocks, out)
             else:

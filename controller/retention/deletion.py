@@ -121,7 +121,12 @@ def delete_recordings(
         condemn = [c for c in condemn if c.recording_id not in report.held]
     present = {c.recording_id: c.file_present for c in condemn}
     finished: list[FinishedDeletion] = []
-    # Step 2: the files go.
+    # Step 2: the files go, their data keys first, all of the batch's at once (S10).
+    try:
+        vault.destroy_keys(Path(row.path) for row in doomed if row.path)
+    except (OSError, VaultError) as exc:
+        # Each file's own shred below tries its key again, and reports what fails.
+        report.problems.append(f"cannot destroy the batch's data keys at once: {exc}")
     for index, row in enumerate(doomed):
         if index and index == len(doomed) // 2:
             stop_point("deletion-mid-batch")

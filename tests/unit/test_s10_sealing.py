@@ -17,6 +17,7 @@ import pytest
 from controller.recordings import LocalVault
 from controller.recordings.keyring import (
     DataKeyDestroyed,
+    FileSiteKeys,
     FixedSiteKeys,
     Keyring,
     SiteKeyMissing,
@@ -206,3 +207,55 @@ def test_s10_memory_stays_at_one_chunk(vault: LocalVault) -> None:
         plain.seek(2 * CHUNK + 7)
         assert len(plain.read(10)) == 10
         assert raw.tell() <= HEADER_SIZE + 3 * (CHUNK + TAG)
+
+
+def test_s10_stereo_joins_are_sealed_and_a_join_already_there_is_kept(
+    vault: LocalVault, tmp_path: Path
+) -> None:
+    """A two-channel recording's halves are joined straight into a sealed file; a join
+    killed before it deleted its halves is found (through the keyring) and kept."""
+    from controller.recordings import stereo
+    from tests.unit.test_two_channels import LEFT, NAME, RIGHT, half
+
+    half(vault, LEFT, [1, 2, 3])
+    half(vault, RIGHT, [-1, -2])
+    whole = stereo.adopt(vault, NAME, "wav")
+    stored = whole.path.read_bytes()
+    assert is_sealed(stored)
+    with wave.open(io.BytesIO(read_all(vault, whole.path))) as wav:
+        assert (wav.getnchannels(), wav.getnframes()) == (2, 3)
+        frames = wav.readframes(3)
+    assert [int.from_bytes(frames[i : i + 2], "little", signed=True) for i in range(0, 12, 2)] == [
+        1, -1, 2, -2, 3, 0,
+    ]  # fmt: skip
+    assert whole.sha256 == hashlib.sha256(read_all(vault, whole.path)).hexdigest()
+    half(vault, RIGHT, [-1, -2])  # what a kill left: one half not yet deleted
+    again = stereo.take_incoming(vault, f"{NAME}.wav", keep=True)
+    assert (again.path, again.sha256) == (whole.path, whole.sha256)
+    assert whole.path.read_bytes() == stored
+    assert again.duration_seconds == pytest.approx(3 / 8000)
+
+
+def test_s10_root_writes_keep_the_daemons_ownership(vault: LocalVault) -> None:
+    """An admin's rotation or migration runs as root: what it writes in the keyring and
+    the vault belongs to their folders' owner (the daemon's user), who must read it."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root to act as the admin")
+    from controller.recordings.rotation import migrate, rotate
+
+    assert vault.keyring is not None
+    for folder in (vault.vault_dir, vault.keyring.folder):
+        os.chown(folder, 12345, 12345)
+    plain = make_wav(vault.vault_dir / "old.wav", 1.0)
+    os.chown(vault.vault_dir / "old.wav", 12345, 12345)
+    assert migrate(vault).sealed == 1
+    sealed = vault.vault_dir / "old.wav"
+    assert sealed.stat().st_uid == 12345 and vault.is_sealed(sealed)
+    key_file = vault.keyring.folder.parent / "site.key"
+    key_file.write_text(SITE_KEY.hex() + "\n")
+    vault.keyring.site_keys = FileSiteKeys(key_file)
+    rotate(vault.keyring, key_file)
+    entries = [vault.keyring.path_of(k) for k in vault.keyring.ids()]
+    assert entries and all(e.stat().st_uid == 12345 for e in entries)
+    assert (vault.keyring.folder / ".lock").stat().st_mode & 0o777 == 0o644
+    assert read_all(vault, sealed) == plain

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from controller.cli import cli
 from controller.config.encryption import VaultKeyUnusable, site_vault
 from controller.config.load import load_config
 from controller.config.model import Config
@@ -108,3 +110,31 @@ def test_s10_bad_encryption_settings_name_their_key(
     with pytest.raises(ConfigError) as caught:
         config_with(tmp_path, encryption, env)
     assert any(p.path == problem for p in caught.value.problems), caught.value.problems
+
+
+def test_s10_lost_keyring_is_a_start_up_error_not_a_new_key(tmp_path: Path) -> None:
+    config = config_with(tmp_path)
+    path = seal_one(config)
+    key_file = config.recordings.encryption.site_key_file
+    assert key_file is not None
+    keyring = config.recordings.encryption.keyring_dir
+    for entry in keyring.iterdir():
+        entry.unlink()
+    key_file.unlink()
+    with pytest.raises(VaultKeyUnusable, match=r"^recordings\.encryption\.keyring_dir: "):
+        site_vault(config.recordings, create_key=True)
+    assert not key_file.exists() and path.exists()
+
+
+def test_s10_the_daemon_refuses_to_start_without_its_site_key(tmp_path: Path) -> None:
+    """``reccontrol run``: exit 2, one line naming the YAML key; nothing generated."""
+    config = config_with(tmp_path)
+    seal_one(config)
+    key_file = config.recordings.encryption.site_key_file
+    assert key_file is not None
+    key_file.unlink()
+    result = CliRunner().invoke(cli, ["run", "-c", str(tmp_path / "reccontrol.yaml")], env=ENV)
+    assert result.exit_code == 2, result.output
+    assert "error: recordings.encryption.site_key_file: the site key file" in result.output
+    assert "(vault-site-key-unusable)" in result.output
+    assert not key_file.exists()
