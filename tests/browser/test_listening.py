@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
+from tests.audio import plaintext
 from tests.browser.pages import CAN_PLAY, sign_in
 from tests.browser.site import Account, ConsoleDaemon, RecordedCall
 
@@ -69,7 +70,7 @@ def test_s4_a_range_of_the_recording_is_206_with_exactly_those_bytes(
     ``Content-Range`` and the file's bytes 1000 to 1999; an open range and a suffix too;
     still one access-log entry for the listen."""
     call = recorded["sales"]
-    stored = Path(call.summary["recordings"][0]["path"]).read_bytes()
+    stored = plaintext(Path(call.summary["recordings"][0]["path"]))
     sign_in(page, console.url, accounts["mleroy"])
     before = console.last_seq()
     source = listen_on_the_call_page(page, console.url, call, "training")
