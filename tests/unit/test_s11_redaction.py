@@ -336,3 +336,33 @@ def test_s11_the_command_refuses_a_bad_span_with_exit_4_naming_the_option(
     assert "refused: --to: 3 s is past the end of the recording (2 s)" in result.output
     refused = redact_cli(config_path, "mleroy", call_id, "--from", "0", "--to", "1")
     assert refused.exit_code == 4 and "role supervisor may not redact" in refused.output
+
+
+def test_s11_a_hold_placed_while_the_new_version_is_written_wins(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A legal hold placed between the checks and the switch (by another process, say)
+    is seen in the switch's transaction: the new version is shredded, the recording
+    keeps its old one, the refusal is logged."""
+    call_id = site.add(seconds=2.0)
+    before = site.row(call_id)
+    dpo = site.person("cdubois")
+    review_by = T0 + dt.timedelta(days=30)
+
+    def hold_now(name: str) -> None:
+        if name == "redaction-written":
+            reason = "dispute with a caller"
+            site.service.hold_place(dpo, reason, call_id, "claim", "REF-B", review_by)
+
+    monkeypatch.setattr(redaction, "stop_point", hold_now)
+    with pytest.raises(AccessRefused) as caught:
+        site.service.redact(dpo, PURPOSE, call_id, None, "0.5", "1")
+
+    assert "legal hold (reference REF-B)" in caught.value.reason
+    assert site.row(call_id) == before
+    assert sorted(site.vault.vault_dir.iterdir()) == [Path(str(before["path"]))]
+    assert site.vault.keyring is not None and len(site.vault.keyring.ids()) == 1
+    assert site.store.pending_redactions() == []
+    results = [(result, str(details.get("reason", ""))) for _, result, details in entries(site)]
+    assert [r for r, _ in results] == ["error", "refused"]
+    assert "legal hold" in results[1][1]
