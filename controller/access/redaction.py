@@ -57,6 +57,8 @@ class RedactionResult:
     silence: Silence
     old_sha256: str | None
     new_sha256: str
+    old_key_destroyed: bool
+    """The old version was sealed and its data key is destroyed (else only removed)."""
 
 
 def choose_recording(
@@ -157,6 +159,7 @@ class RedactionAccess:
             step="writing",
             old_path=str(target.path),
             old_sha256=target.sha256,
+            old_sealed=self._vault.is_sealed(target.path),
             new_path=None,
             new_sha256=None,
             span=span_text(first, last),
@@ -173,7 +176,12 @@ class RedactionAccess:
         except RedactionFailed as exc:
             self._failed(person, where, stated, exc)
         return RedactionResult(
-            target.recording_id, done.entry, done.silence, target.sha256, done.new_sha256
+            target.recording_id,
+            done.entry,
+            done.silence,
+            target.sha256,
+            done.new_sha256,
+            pending.old_sealed,
         )
 
     def _failed(self, person: Person, where: str, stated: str, exc: RedactionFailed) -> NoReturn:

@@ -316,6 +316,8 @@ def recording_redact(
     end: str,
     recording_id: str | None,
 ) -> None:
+    from controller.retention.redaction import old_version_fate
+
     with _signed_in(config_path, person_id, token_file) as (_, service, person):
         done = service.redact(person, purpose, call_id, recording_id, start, end)
     first, last = done.silence.seconds
@@ -323,6 +325,7 @@ def recording_redact(
         f"recording {done.recording_id}: {first:.3f} s to {last:.3f} s silenced; "
         f"new version sha256 {done.new_sha256}"
     )
-    click.echo(f"old version sha256 {done.old_sha256}: shredded")
+    fate = old_version_fate(done.old_key_destroyed)
+    click.echo(f"old version sha256 {done.old_sha256}: {fate}")
     if done.entry is not None:
         click.echo(f"access log entry {done.entry.seq}")

@@ -76,6 +76,7 @@ class VersionVault(Protocol):
     def reader(self, path: Path) -> AbstractContextManager[BinaryIO]: ...
     def write_version(self, path: Path, source: BinaryIO) -> Written: ...
     def shred(self, path: Path) -> bool: ...
+    def is_sealed(self, path: Path) -> bool: ...
     def sync(self) -> None: ...
     def files(self) -> list[Path]: ...
 
@@ -116,6 +117,16 @@ class Redacted:
     """None when another run ended the journal row first (it wrote the entry)."""
     silence: Silence
     new_sha256: str
+
+
+def old_version_fate(sealed: bool) -> str:
+    """What became of the old version, for the entry and the person."""
+    if sealed:
+        return "shredded: its data key destroyed, then its file"
+    return (
+        "removed: it was not sealed (a vault not yet migrated, S10), so copies of it in "
+        "earlier backups can still be read"
+    )
 
 
 def span_text(start: Fraction, end: Fraction) -> str:
@@ -265,7 +276,8 @@ def _entry(
     }
     if result == "ok":
         details["new_sha256"] = pending.new_sha256
-        details["old_version"] = "shredded: its data key destroyed, then its file"
+        details["old_key_destroyed"] = pending.old_sealed
+        details["old_version"] = old_version_fate(pending.old_sealed)
     if silence is not None:
         details["silenced"] = [round(s, 6) for s in silence.seconds]
     if finished_by:

@@ -422,7 +422,8 @@ SEGMENTS = _statements(
 REDACTION_JOURNAL = _statements(
     "CREATE TABLE redactions_pending (id TEXT PRIMARY KEY, recording_id TEXT NOT NULL UNIQUE, "
     "name TEXT NOT NULL, step TEXT NOT NULL CHECK (step IN ('writing', 'switched')), "
-    "old_path TEXT NOT NULL, old_sha256 TEXT, new_path TEXT, new_sha256 TEXT, "
+    "old_path TEXT NOT NULL, old_sha256 TEXT, old_sealed INTEGER NOT NULL, new_path TEXT, "
+    "new_sha256 TEXT, "
     "span TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, purpose TEXT NOT NULL, "
     "started_at TEXT NOT NULL)"
 )

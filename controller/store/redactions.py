@@ -19,8 +19,8 @@ from controller.store.access_log import append_entry
 from controller.store.parts import StorePart
 
 _COLUMNS = (
-    "id, recording_id, name, step, old_path, old_sha256, new_path, new_sha256, span, "
-    "actor, role, purpose, started_at"
+    "id, recording_id, name, step, old_path, old_sha256, old_sealed, new_path, new_sha256, "
+    "span, actor, role, purpose, started_at"
 )
 
 
@@ -47,6 +47,9 @@ class PendingRedaction:
     step: str
     old_path: str
     old_sha256: str | None
+    old_sealed: bool
+    """The old version was sealed (S10): shredding it destroys its data key, so copies
+    of it (backups) cannot be decrypted. A plaintext one is only removed."""
     new_path: str | None
     new_sha256: str | None
     span: str
@@ -59,7 +62,10 @@ class PendingRedaction:
 
 def _pending(row: tuple[object, ...]) -> PendingRedaction:
     names = [f.name for f in fields(PendingRedaction)]
-    values = {n: None if v is None else str(v) for n, v in zip(names, row, strict=True)}
+    values: dict[str, object] = {
+        n: None if v is None else str(v) for n, v in zip(names, row, strict=True)
+    }
+    values["old_sealed"] = bool(row[names.index("old_sealed")])
     return PendingRedaction(**values)  # type: ignore[arg-type]
 
 
@@ -79,13 +85,14 @@ class RedactionStore(StorePart):
                 )
             db.execute(
                 f"INSERT INTO redactions_pending ({_COLUMNS}) "  # noqa: S608
-                "VALUES (?, ?, ?, 'writing', ?, ?, NULL, NULL, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, 'writing', ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?)",
                 [
                     pending.id,
                     pending.recording_id,
                     pending.name,
                     pending.old_path,
                     pending.old_sha256,
+                    int(pending.old_sealed),
                     pending.span,
                     pending.actor,
                     pending.role,

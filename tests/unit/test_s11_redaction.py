@@ -142,6 +142,7 @@ def test_s11_the_dpo_silences_the_span_in_a_new_version_and_the_old_key_is_destr
     assert details["span"] == "0.5-1.25" and details["silenced"] == [0.5, 1.25]
     assert details["old_sha256"] == before["sha256"]
     assert details["new_sha256"] == after["sha256"]
+    assert details["old_key_destroyed"] is True and done.old_key_destroyed
     assert done.entry is not None and done.entry.purpose == PURPOSE
     assert site.store.verify_access_log(site.config.audit.checkpoint_key).ok
     assert site.store.pending_redactions() == []
@@ -321,7 +322,11 @@ def test_s11_the_command_redacts_and_says_what_it_silenced(tmp_path: Path) -> No
     assert lines[0] == (
         f"recording {row['id']}: 0.500 s to 1.250 s silenced; new version sha256 {row['sha256']}"
     )
-    assert lines[1] == f"old version sha256 {entry.details['old_sha256']}: shredded"
+    assert lines[1] == (
+        f"old version sha256 {entry.details['old_sha256']}: "
+        "shredded: its data key destroyed, then its file"
+    )
+    assert entry.details["old_key_destroyed"] is True
     assert lines[2] == f"access log entry {entry.seq}"
 
 
@@ -366,3 +371,25 @@ def test_s11_a_hold_placed_while_the_new_version_is_written_wins(
     results = [(result, str(details.get("reason", ""))) for _, result, details in entries(site)]
     assert [r for r, _ in results] == ["error", "refused"]
     assert "legal hold" in results[1][1]
+
+
+def test_s11_an_old_version_that_was_not_sealed_is_said_to_be_only_removed(
+    site: Site,
+) -> None:
+    """A vault not yet migrated to sealed files (S10): the old version has no data key to
+    destroy, so its copies in earlier backups stay readable; the entry and the answer
+    say so rather than claim a shredding."""
+    plain = LocalVault(site.vault.asterisk_dir, site.vault.vault_dir)
+    call_id = add_recording(
+        site.store, plain, site.config, service="sales", created_at=T0, audio=wav_bytes(2.0)
+    )[0]
+    old_path = Path(str(site.row(call_id)["path"]))
+    assert not site.vault.is_sealed(old_path)
+
+    done = site.service.redact(site.person("cdubois"), PURPOSE, call_id, None, "0", "1")
+
+    assert not done.old_key_destroyed and not old_path.exists()
+    assert site.vault.is_sealed(Path(str(site.row(call_id)["path"])))
+    ((_, result, details),) = entries(site)
+    assert result == "ok" and details["old_key_destroyed"] is False
+    assert "not sealed" in str(details["old_version"])

@@ -73,6 +73,7 @@ async def redact(request: web.Request, person: Person) -> web.StreamResponse:
         "last": f"{last:.3f}",
         "old_sha256": done.old_sha256 or "—",
         "new_sha256": done.new_sha256,
+        "key_destroyed": done.old_key_destroyed,
         "entry": done.entry.seq if done.entry is not None else None,
     }
     return render(request, "redacted.html", context)
