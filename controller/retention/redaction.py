@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import fcntl
 import io
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -53,6 +54,8 @@ from controller.recordings.wavfile import HEADER_LIMIT, UnusableWav, layout_of
 from controller.stoppoints import stop_point
 from controller.store.redactions import PendingRedaction, RedactionConflict
 from controller.store.timestamps import to_text
+
+log = logging.getLogger("reccontrol.redaction")
 
 ACTION = "redact"
 SHRED_PENDING = "shred-pending"
@@ -223,12 +226,23 @@ def finish_interrupted(store: RedactionStore, vault: VersionVault, clock: Clock)
     their entries. The caller holds the lock exclusive (:meth:`RedactionLock.exclusive`)."""
     entries: list[Entry] = []
     for pending in store.pending_redactions():
-        if pending.step == "switched":
-            vault.shred(Path(pending.old_path))
-            vault.sync()
-            entry = store.end_redaction(pending.id, _entry(clock, pending, None, "ok", "system"))
-        else:
-            entry = _undo(store, vault, clock, pending, INTERRUPTED)
+        try:
+            if pending.step == "switched":
+                vault.shred(Path(pending.old_path))
+                vault.sync()
+                done = _entry(clock, pending, None, "ok", "system")
+                entry = store.end_redaction(pending.id, done)
+            else:
+                entry = _undo(store, vault, clock, pending, INTERRUPTED)
+        except (OSError, VaultError) as exc:
+            # Its journal row stays: the next run tries again. A redaction of that
+            # recording is refused meanwhile (under way), never run over it.
+            log.error(
+                "ALERT: recording %s: interrupted redaction not ended: %s",
+                pending.recording_id,
+                exc,
+            )
+            continue
         if entry is not None:
             entries.append(entry)
     return entries

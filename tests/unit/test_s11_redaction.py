@@ -25,6 +25,7 @@ from controller.config.encryption import site_vault
 from controller.config.model import Person
 from controller.recordings import LocalVault
 from controller.recordings.keyring import DataKeyDestroyed, FixedSiteKeys, Keyring
+from controller.recordings.vault import VaultError
 from controller.retention import redaction
 from controller.store import SqliteStore
 from tests.sites import ENV, add_call, add_recording, load_site, wav_bytes, write_site
@@ -393,3 +394,38 @@ def test_s11_an_old_version_that_was_not_sealed_is_said_to_be_only_removed(
     ((_, result, details),) = entries(site)
     assert result == "ok" and details["old_key_destroyed"] is False
     assert "not sealed" in str(details["old_version"])
+
+
+def test_s11_an_interrupted_redaction_that_cannot_end_now_stays_and_blocks_only_its_recording(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call_id = site.add(seconds=2.0)
+    other = site.add(seconds=2.0)
+    dpo = site.person("cdubois")
+
+    def stop(name: str) -> None:
+        if name == "redaction-switched":
+            raise Killed(name)
+
+    monkeypatch.setattr(redaction, "stop_point", stop)
+    with pytest.raises(Killed):
+        site.service.redact(dpo, PURPOSE, call_id, None, "0", "1")
+    monkeypatch.undo()
+
+    def unwritable(path: Path) -> bool:
+        raise VaultError(f"cannot remove {path.name}: read-only file system")
+
+    monkeypatch.setattr(site.vault, "shred", unwritable)
+    assert site.service.finish_redactions() == []
+    assert len(site.store.pending_redactions()) == 1
+    with pytest.raises(AccessRefused) as caught:
+        site.service.redact(dpo, PURPOSE, call_id, None, "1", "2")
+    assert caught.value.error_id == "redaction-under-way"
+    monkeypatch.undo()
+    # Another recording is redacted all the same; then the stuck one ends.
+    done = site.service.redact(dpo, PURPOSE, other, None, "0", "1")
+    assert done.entry is not None and done.entry.result == "ok"
+    assert site.store.pending_redactions() == []
+    assert sorted(site.vault.vault_dir.iterdir()) == sorted(
+        Path(str(site.row(c)["path"])) for c in (call_id, other)
+    )
