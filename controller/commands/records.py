@@ -283,7 +283,8 @@ def recording_delete(
     help="Silence a span of a call's recording for good (S11, the DPO): a new version is "
     "written with [--from, --to) as digital silence on every channel, same length, every "
     "other sample unchanged; the recording then points to it and the old version is "
-    "shredded (its data key destroyed, then its file), so no backup can bring it back. "
+    "shredded (its data key destroyed, then its file), so no backup can bring it back "
+    "(an old version never sealed is only removed: the output says so). "
     "The access log keeps who, when, why, the span and both versions' hashes. Refused "
     "under a legal hold. A redaction a crash interrupted is finished (or undone, if the "
     "new version was not yet in place) first.\n\n" + EXIT_HELP,
