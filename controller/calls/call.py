@@ -23,6 +23,7 @@ from controller.calls.parties import OPENING, Next, Outcome, Phase, Step, hung_u
 from controller.calls.snapshot import CallSnapshot, carried_on_cast
 from controller.calls.transfer import (
     CallTransfers,
+    TransferAnnounced,
     TransferAnswered,
     TransferOnward,
     TransferStarted,
@@ -155,12 +156,8 @@ class Call(CallTransfers):
                 return self._timer(name, now)
             case m.KeysUnheard(since=since):
                 return self._keys_unheard(since, now)
-            case TransferStarted():
-                return self.transfer_started(message)
-            case TransferAnswered():
-                return self.transfer_answered(message, now)
-            case TransferOnward():
-                return self.transfer_onward(message)
+            case TransferAnnounced() | TransferStarted() | TransferAnswered() | TransferOnward():
+                return self.transfer_message(message, now)
         return []
 
     def _apply(self, step: Step, now: dt.datetime) -> list[c.Command]:

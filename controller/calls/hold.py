@@ -135,6 +135,18 @@ class AgentHold:
             self.talk.held = None
         return [*commands, self._log("the agent took the call back from hold")]
 
+    def transfer_announced(self, now: dt.datetime) -> list[c.Command]:
+        """Asterisk began the agent's attended transfer (R3). Measured: it takes the
+        caller off hold itself (``ChannelUnhold``, which resumed the recording) about
+        500 ms before it swaps the consultation's party into the bridge, and that swap
+        comes before the controller hears of it. So in ``pause`` mode the pause is put
+        back now, first: the new party's first frame reaches a paused recording, never
+        the transferring agent's file. The transfer then ends the segment with it."""
+        if self.mode != "pause" or not self.rec.can_pause():
+            return []
+        commands = self.rec.pause_for(c.PauseReason.HOLD, self._paused_by(), now)
+        return [*commands, self._log("the agent is transferring the call: recording paused")]
+
     def transferred(self) -> list[c.Command]:
         """The agent transferred the call (R3): the hold ends with their segment, whose
         pause closed with it; the caller goes on to the transfer's target, without the

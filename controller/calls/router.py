@@ -31,6 +31,7 @@ from controller.ari.events import (
     ChannelHangupRequest,
     ChannelHold,
     ChannelStateChange,
+    ChannelVarset,
     Dial,
     Event,
     PlaybackFinished,
@@ -115,7 +116,7 @@ class EventRouter:
             case StasisStart(args=args, channel=channel, replace_channel=replaced):
                 if not await self.transfers.entered(args, channel, replaced):
                     await self._stasis_start(channel, args)
-            case ChannelStateChange() | Dial():
+            case ChannelStateChange() | Dial() | ChannelVarset():
                 await self.transfers.event(event)
             case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
                 if call_id := self._by_channel.get(channel.id, ""):

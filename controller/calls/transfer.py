@@ -14,6 +14,11 @@ on, the same call, with a new party:
   again for that agent (periods A1, protection A3, the call's private state A2, the
   caller's objection C2/C4, the sampling draw the call already had, P1): a new segment
   of the same call is recorded, or nothing;
+* :class:`TransferAnnounced` is Asterisk's first word of an attended transfer (the
+  phone's REFER with Replaces): ``ATTENDEDTRANSFER`` set on the caller's channel, about
+  500 ms before the swap. Asterisk takes the caller off hold at the same moment, which
+  resumed the hold's recording; the pause is put back at once, so the new party's first
+  frame, mixed before the controller hears of the swap, reaches a paused recording;
 * :class:`CallTransfers` applies it to the call: the agent's keys, their feedback and
   live listening follow the new party's channel; the transferring agent's channel, out
   of the bridge, gets its result from Asterisk (the NOTIFY) and is then let go. The
@@ -40,8 +45,10 @@ from controller.config.model import Agent
 from controller.policy import Verdict
 
 __all__ = [
+    "ATTENDED_TRANSFER",
     "TRANSFERER_TIMER",
     "CallTransfers",
+    "TransferAnnounced",
     "TransferAnswered",
     "TransferOnward",
     "TransferOpening",
@@ -51,6 +58,9 @@ __all__ = [
     "transfer_of",
 ]
 
+ATTENDED_TRANSFER = "ATTENDEDTRANSFER"
+"""The variable Asterisk sets on the transferred party's channel (to the transferring
+channel's name) when it starts carrying out an attended transfer, before its swap."""
 TRANSFERER_TIMER = "transferer"
 # How long the transferring agent's channel stays up once the target answered. The
 # phone had its result (Asterisk's NOTIFY, sent as soon as the application has the
@@ -68,6 +78,14 @@ class TransferStarted(m.Message):
     """The agent's channel that left the bridge (the transferring agent)."""
     target: str = field(repr=False)
     """The extension transferred to: it may be a number."""
+
+
+@dataclass(frozen=True)
+class TransferAnnounced(m.Message):
+    """Asterisk began an attended transfer of ``channel_id``'s party (R3): the swap into
+    the bridge follows, before the controller hears of it (``TransferStarted``)."""
+
+    channel_id: str
 
 
 @dataclass(frozen=True)
@@ -182,6 +200,27 @@ class CallTransfers(CallEnding):
             )
         )
         return commands
+
+    def transfer_message(self, message: m.Message, now: dt.datetime) -> list[c.Command]:
+        """A transfer's message, to the part of the call it is for."""
+        match message:
+            case TransferAnnounced(channel_id=channel_id):
+                return self.transfer_announced(channel_id, now)
+            case TransferStarted():
+                return self.transfer_started(message)
+            case TransferAnswered():
+                return self.transfer_answered(message, now)
+            case TransferOnward():
+                return self.transfer_onward(message)
+        return []
+
+    def transfer_announced(self, channel_id: str, now: dt.datetime) -> list[c.Command]:
+        """The caller is being transferred: by the agent, the only other party of the
+        bridge. The swap comes next and the segment's stop would land after the new
+        party's first frame: the hold's pause is put back first (A9)."""
+        if self.phase is not Phase.CONNECTED or channel_id != self.caller.id:
+            return []
+        return self.hold.transfer_announced(now)
 
     def transfer_onward(self, onward: TransferOnward) -> list[c.Command]:
         """The agent who took a transfer transferred the call on from their phone: it

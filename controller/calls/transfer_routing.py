@@ -14,12 +14,14 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from typing import Any
 
-from controller.ari.events import ChannelStateChange, Dial
+from controller.ari.events import ChannelStateChange, ChannelVarset, Dial
 from controller.ari.models import Channel
 from controller.calls import messages as m
 from controller.calls.context import CallContext
 from controller.calls.executor import CommandExecutor
 from controller.calls.transfer import (
+    ATTENDED_TRANSFER,
+    TransferAnnounced,
     TransferAnswered,
     TransferOnward,
     far_half,
@@ -84,12 +86,24 @@ class TransferRouting:
             await self.state_changed(channel)
         return True
 
-    async def event(self, event: ChannelStateChange | Dial) -> None:
-        """A channel's state changed, or a dial progressed: maybe a transfer's."""
+    async def event(self, event: ChannelStateChange | Dial | ChannelVarset) -> None:
+        """A channel's state changed, a dial progressed or a variable was set: maybe a
+        transfer's."""
         if isinstance(event, ChannelStateChange):
             await self.state_changed(event.channel)
+        elif isinstance(event, ChannelVarset):
+            await self.varset(event)
         elif event.caller is not None:
             self.dialled(event.caller, event.peer, event.dialstatus)
+
+    async def varset(self, event: ChannelVarset) -> None:
+        """Asterisk's first word of an attended transfer of a call's party: told to the
+        call from the event handler, for the swap follows (see :class:`TransferAnnounced`)."""
+        if event.variable != ATTENDED_TRANSFER or event.channel is None:
+            return
+        ctx = self._context(event.channel.id)
+        if ctx is not None:
+            await self._urgent(ctx.machine.call_id, TransferAnnounced(event.channel.id))
 
     async def state_changed(self, channel: Channel) -> None:
         """A transfer's channel answered: the call learns who answered (A7). Asking

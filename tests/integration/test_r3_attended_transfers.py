@@ -115,6 +115,11 @@ async def test_r3_an_attended_transfer_records_the_second_agent_never_the_consul
     assert (decision["reason"], decision["draw"]) == ("sampled", call["decision"]["draw"])
     assert call["decision"]["agent_id"] == "alice"
     assert len(flow.vault_files()) == 2
+    # A9: Alice's hold paused her segment; Asterisk took the caller off hold at the
+    # REFER, 500 ms before its swap, and the transfer's first word put the pause back,
+    # so Chloé's first frame reached a paused recording.
+    pauses = [(p["reason"], p["resumed_by"]) for p in call["pauses"]]
+    assert pauses == [("hold", "agent"), ("hold", "transfer")]
 
     alice = read_wav(Path(call["recordings"][0]["path"]))
     chloe = read_wav(Path(call["recordings"][1]["path"]))

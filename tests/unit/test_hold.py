@@ -10,7 +10,7 @@ from controller.ari.events import ChannelHold, parse_event
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.call import Call
-from controller.calls.transfer import TransferStarted
+from controller.calls.transfer import TransferAnnounced, TransferStarted
 from controller.config.service_model import PauseSettings
 from controller.payments.charge import ChargeResult
 from tests.factories import make_service
@@ -227,3 +227,37 @@ def test_a9_r3_a_transfer_from_hold_stops_the_music_and_the_new_agent_holds_afre
     assert of(d.send(m.Hold("xfer-1", True)), c.StartHoldMusic) == [
         c.StartHoldMusic("rc-c0ffee", "default", CALLER.id)
     ]
+
+
+def test_a9_r3_the_attended_transfers_unhold_is_paused_again_before_the_swap() -> None:
+    """A9, R3: at the phone's REFER Asterisk takes the caller off hold itself (the
+    recording resumes) and, about 500 ms before it swaps the consultation's party into
+    the bridge, announces the attended transfer on the caller's channel: the hold's
+    pause is put back at once, first, so the new party's first frame (mixed before the
+    controller hears of the swap) reaches a paused recording; the transfer ends the
+    segment and that pause with it."""
+    d = recorded()
+    name = recording_name(d)
+    d.send(HELD)
+    assert of(d.send(TAKEN_BACK), c.ResumeRecording) == [c.ResumeRecording(name, mute=False)]
+    out = d.send(TransferAnnounced(CALLER.id))
+    assert out[0] == c.PauseRecording(name, mute=False)
+    opened = of(out, c.OpenPause)[0]
+    assert (opened.paused_by, opened.reason) == ("alice", "hold")
+    assert of(out, c.StartHoldMusic) == []  # the caller is no longer on hold
+    ended = d.send(TransferStarted("xfer-1", AGENT_CHANNEL.id, "xfer-chloe"))
+    assert of(ended, c.StopRecording) == [c.StopRecording(name)]
+    assert of(ended, c.ClosePause) == [c.ClosePause(opened.pause_id, c.PauseEnd.TRANSFER)]
+
+
+def test_a9_r3_the_transfers_announcement_changes_nothing_else() -> None:
+    """A9, R3: with ``hold: record`` the recording goes on; a pause already open (the
+    agent's) stays as it is; an announcement on another channel than the caller's (the
+    caller transferring the agent) leaves the recording alone."""
+    d = recorded(mode="record")
+    assert d.send(TransferAnnounced(CALLER.id)) == []
+    d = recorded()
+    assert d.send(TransferAnnounced(AGENT_CHANNEL.id)) == []
+    agent_keys(d, "*2")
+    assert d.call.rec.pause is not None and d.call.rec.pause.reason == c.PauseReason.AGENT_KEY
+    assert d.send(TransferAnnounced(CALLER.id)) == []

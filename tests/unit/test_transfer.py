@@ -11,12 +11,14 @@ from typing import Any, cast
 
 import pytest
 
+from controller.ari.events import ChannelVarset, parse_event
 from controller.ari.models import CallerId, Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.context import CallContext
 from controller.calls.transfer import (
     TRANSFERER_TIMER,
+    TransferAnnounced,
     TransferAnswered,
     TransferOnward,
     TransferStarted,
@@ -386,6 +388,28 @@ async def test_r3_the_router_hands_the_transfer_to_its_call_and_hears_who_answer
     # A dial from a channel nobody watches is nobody's transfer.
     route.dialled(channel("other", "Local/x@y-00000009;2"), channel("p", "PJSIP/chloe-1"), "")
     assert len(fed) == 4
+
+
+async def test_r3_the_router_tells_the_call_of_an_attended_transfer_of_its_caller() -> None:
+    """R3: ``ATTENDEDTRANSFER`` set on a call's channel (Asterisk begins an attended
+    transfer, before its swap) is told to that call; other variables, and channels of no
+    call, are not."""
+    route, fed = routing()
+
+    async def varset(channel_id: str, variable: str) -> None:
+        raw = {"id": channel_id, "name": "PJSIP/trunk-00000000", "state": "Up"}
+        event = parse_event(
+            {"type": "ChannelVarset", "application": "a", "channel": raw,
+             "variable": variable, "value": "PJSIP/alice-00000001"}, 1.0,
+        )  # fmt: skip
+        assert isinstance(event, ChannelVarset)
+        await route.event(event)
+
+    await varset(CALLER.id, "BRIDGEPEER")
+    await varset("someone-else", "ATTENDEDTRANSFER")
+    assert fed == []
+    await varset(CALLER.id, "ATTENDEDTRANSFER")
+    assert fed == [TransferAnnounced(CALLER.id)]
 
 
 async def test_r3_a2_a_transfer_to_a_private_line_is_said_so_whichever_event_comes_first() -> None:
