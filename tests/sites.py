@@ -27,6 +27,7 @@ from controller.config import Config, load_config
 from controller.privacy import caller_hash
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
+from controller.store.opening import open_configured
 from controller.store.records import CallStart
 from controller.store.timestamps import to_text
 from tests.integration.conftest import free_port
@@ -121,8 +122,12 @@ def site_config(root: Path) -> dict[str, Any]:
     }
 
 
-def write_site(root: Path, data: dict[str, Any] | None = None) -> Path:
-    """Writes the config and the persons' credentials; returns the config path.
+def write_site(
+    root: Path, data: dict[str, Any] | None = None, *, store: dict[str, Any] | None = None
+) -> Path:
+    """Writes the config and the persons' credentials; returns the config path. With
+    ``store``, the config's ``store`` section is that one (the ``site_store`` fixture:
+    the site on each backend).
 
     Each person gets a token file (``access/<id>.token``) whose hash the config names,
     and a password hash (``access/<id>.scrypt``) for tests that switch to passwords.
@@ -136,7 +141,10 @@ def write_site(root: Path, data: dict[str, Any] | None = None) -> Path:
             (root / "access" / f"{pid}.token-hash").write_text(hash_token(token) + "\n")
             (root / "access" / f"{pid}.scrypt").write_text(hash_password(PASSWORD, log2_n=14))
     path = root / "reccontrol.yaml"
-    path.write_text(yaml.safe_dump(data if data is not None else site_config(root)))
+    config = data if data is not None else site_config(root)
+    if store is not None:
+        config = {**config, "store": store}
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
@@ -216,7 +224,7 @@ def add_recording(
 
 
 def open_site(config: Config) -> tuple[SqliteStore, LocalVault]:
-    store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+    store = open_configured(config.store, audit_key=config.audit.checkpoint_key)
     vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
     config.recordings.asterisk_dir.mkdir(parents=True, exist_ok=True)
     vault.prepare()

@@ -46,7 +46,8 @@ def purge(config_path: Path, dry_run: bool) -> None:
     from controller.audit.errors import AccessLogError
     from controller.clock import SystemClock
     from controller.retention.purge import run_purge
-    from controller.store import SqliteStore, StoreError
+    from controller.store import StoreError
+    from controller.store.opening import open_configured
 
     config = load_or_exit(config_path)
     show_bar = sys.stdout.isatty() and not dry_run
@@ -65,7 +66,7 @@ def purge(config_path: Path, dry_run: bool) -> None:
         try:
             store = stack.enter_context(
                 contextlib.closing(
-                    SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+                    open_configured(config.store, audit_key=config.audit.checkpoint_key)
                 )
             )
             report = run_purge(

@@ -73,6 +73,12 @@ class AriSettings(AriConnection):
 @dataclass(frozen=True)
 class StoreSettings:
     path: Path
+    """The SQLite file (the embedded default); unused when ``url`` is set."""
+    url: str | None = None
+    """A PostgreSQL server shared by several nodes (N1): ``postgresql://user@host/db``."""
+    password: Secret | None = None
+    node: str = "local"
+    """This node's name: each node adopts only its own calls after a restart."""
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from controller.audit.chain import Entry
 from controller.store.access_log_rows import entry_from_row
+from controller.store.database import Database
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
 
@@ -123,7 +122,7 @@ def listing_where(scope: Sequence[str] | None, filters: CallFilters) -> tuple[li
     return clauses, params
 
 
-def read_call_segments(db: sqlite_utils.Database, call_id: str) -> list[dict[str, Any]]:
+def read_call_segments(db: Database, call_id: str) -> list[dict[str, Any]]:
     """A call as its segments, in order (R3): one per agent who took it, the first
     from the call's decision, one more per transfer answered. Each holds its
     ``segment`` number, ``agent_id``, its decision with every input (P3) and the ids

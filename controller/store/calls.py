@@ -12,8 +12,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-import sqlite_utils
-
+from controller.store.database import Database
 from controller.store.open_calls import read_open_call, read_open_calls
 from controller.store.parts import StorePart
 from controller.store.records import (
@@ -254,10 +253,10 @@ class CallStore(StorePart):
             self._count_private(db, agent_id, day)
 
     @staticmethod
-    def _count_private(db: sqlite_utils.Database, agent_id: str | None, day: str) -> None:
+    def _count_private(db: Database, agent_id: str | None, day: str) -> None:
         db.execute(
             "INSERT INTO private_call_counts (agent_id, day, count) VALUES (?, ?, 1) "
-            "ON CONFLICT (agent_id, day) DO UPDATE SET count = count + 1",
+            "ON CONFLICT (agent_id, day) DO UPDATE SET count = private_call_counts.count + 1",
             [agent_id or UNKNOWN_AGENT, day],
         )
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import sqlite_utils
+from controller.store.database import Database
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
-    apply: Callable[[sqlite_utils.Database], None]
+    apply: Callable[[Database], None]
 
 
-def _sql(script: str) -> Callable[[sqlite_utils.Database], None]:
-    def apply(db: sqlite_utils.Database) -> None:
+def _sql(script: str) -> Callable[[Database], None]:
+    def apply(db: Database) -> None:
         for statement in script.split(";"):
             if statement.strip():
                 db.execute(statement)
@@ -141,10 +141,10 @@ CREATE INDEX payments_call ON payments (call_id)
 """
 
 
-def _statements(*statements: str) -> Callable[[sqlite_utils.Database], None]:
+def _statements(*statements: str) -> Callable[[Database], None]:
     """Like :func:`_sql`, for statements that contain ';' themselves (triggers)."""
 
-    def apply(db: sqlite_utils.Database) -> None:
+    def apply(db: Database) -> None:
         for statement in statements:
             db.execute(statement)
 

@@ -24,6 +24,7 @@ from controller.store.access_log_cut import AccessLogCutStore
 from controller.store.access_log_keying import AuditKeyStore
 from controller.store.call_views import CallViewStore
 from controller.store.calls import CallStore
+from controller.store.database import Database
 from controller.store.figures import StoreFigures
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
@@ -78,10 +79,24 @@ class SqliteStore(
     SheetStore,
     InspectionStore,
 ):
-    def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
-        self.db = db
+    """The store; also the type the rest of reccontrol knows it by, whatever the backend
+    (:class:`~controller.store.postgresql_store.PostgresStore` runs the same domain
+    methods on PostgreSQL)."""
+
+    backend = "sqlite"
+
+    def __init__(self, db: Database, audit_key: Secret | None = None) -> None:
+        self.db: Database = db
         self.audit_key = audit_key
         self.figures = StoreFigures()
+
+    @property
+    def sqlite(self) -> sqlite_utils.Database:
+        """The sqlite-utils database itself, for what only SQLite has (a file copy for
+        backups, WAL, bulk loading in benchmarks)."""
+        if not isinstance(self.db, sqlite_utils.Database):
+            raise StoreError(f"this needs the SQLite store; the store here is {self.backend}")
+        return self.db
 
     @classmethod
     def open(
@@ -114,7 +129,7 @@ class SqliteStore(
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
+    def transaction(self) -> Iterator[Database]:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -127,7 +142,7 @@ class SqliteStore(
 
     # -- migrations ------------------------------------------------------------------
     def schema_version(self) -> int:
-        if not self.db["schema_migrations"].exists():
+        if "schema_migrations" not in self.db.table_names():
             return 0
         row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
@@ -154,7 +169,7 @@ class SqliteStore(
             if migration.version in done:
                 continue
             with self.transaction() as db:
-                migration.apply(db)
+                self.apply_migration(migration, db)
                 db.table("schema_migrations").insert(
                     {
                         "version": migration.version,
@@ -164,6 +179,9 @@ class SqliteStore(
                 )
             applied.append(migration.version)
         return applied
+
+    def apply_migration(self, migration: Migration, db: Database) -> None:
+        migration.apply(db)
 
     def integrity_check(self) -> str:
         row = self.db.execute("PRAGMA integrity_check").fetchone()

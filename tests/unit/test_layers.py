@@ -14,7 +14,7 @@ from tests.sites import ENV, write_site
 
 REPO = Path(__file__).resolve().parents[2]
 # Installed by the test extra only: the daemon must run without any of them.
-TEST_ONLY = ("cryptography", "numpy", "pytest", "mypy", "ruff")
+TEST_ONLY = ("cryptography", "numpy", "pytest", "mypy", "ruff", "psycopg")
 
 
 def test_every_package_has_a_layer() -> None:

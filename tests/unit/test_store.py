@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from controller.store import SqliteStore, StoreError, StoreThread
+from controller.store.database import Database
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.worker import FromAnotherThread
 from tests.waiting import until
@@ -31,7 +31,7 @@ def test_migration_versions_are_unique_and_ordered() -> None:
 def test_file_store_uses_wal_and_is_private(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "store.sqlite3"
     store = SqliteStore.open(path)
-    assert store.db.journal_mode == "wal"
+    assert store.sqlite.journal_mode == "wal"
     assert path.stat().st_mode & 0o007 == 0
     store.close()
 
@@ -88,7 +88,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
 
 
 def test_failed_migration_leaves_nothing_behind(fresh_db: SqliteStore) -> None:
-    def broken(db: sqlite_utils.Database) -> None:
+    def broken(db: Database) -> None:
         db.execute("CREATE TABLE half_done (x INTEGER)")
         raise RuntimeError("disk on fire")
 
