@@ -34,6 +34,7 @@ from controller.clock import Clock
 from controller.config.model import Config
 from controller.recordings.vault import LocalVault
 from controller.retention.deletion import Deletion, Request, delete_recordings, outside_vault
+from controller.retention.node_wide import node_wide
 from controller.retention.plan import (
     Action,
     Expire,
@@ -405,6 +406,7 @@ def run_purge(
     the daemon on a worker thread with a store that forwards every call to the daemon's
     single store thread (:class:`~controller.retention.purge_store.PurgeStoreFromThread`)."""
     vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    stop = stop or threading.Event()
     purger = Purger(
         store,
         vault,
@@ -414,4 +416,10 @@ def run_purge(
         stop=stop,
         timezone=config.timezone,
     )
-    return purger.run(dry_run=dry_run, on_plan=on_plan, on_progress=on_progress)
+    if dry_run:
+        return purger.run(dry_run=True, on_plan=on_plan, on_progress=on_progress)
+    # On a store several nodes share, one node purges at a time (N1).
+    with node_wide(store, "purge", stop) as taken:
+        if not taken:
+            return PurgeReport(dry_run, interrupted=True)
+        return purger.run(on_plan=on_plan, on_progress=on_progress)

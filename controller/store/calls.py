@@ -40,6 +40,7 @@ class CallStore(StorePart):
                     "announcement_version": announcement_version,
                     "channel_id": call.channel_id,
                     "path": call.path,
+                    "node": self.node,
                 }
             )
 
@@ -151,6 +152,7 @@ class CallStore(StorePart):
                     "expires_at": to_text(created_at + dt.timedelta(days=retention_days)),
                     "segment": segment,
                     "agent_id": agent_id,
+                    "node": self.node,
                 }
             )
 
@@ -291,7 +293,12 @@ class CallStore(StorePart):
         kept = set(keep)
         looked_at = None if only is None else set(only)
         with self.transaction() as db:
-            open_ids = [r[0] for r in db.execute("SELECT id FROM calls WHERE ended_at IS NULL")]
+            open_ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM calls WHERE ended_at IS NULL AND node = ?", [self.node]
+                )
+            ]
             closing = [
                 call_id
                 for call_id in open_ids
@@ -309,7 +316,7 @@ class CallStore(StorePart):
 
     def open_calls(self) -> list[OpenCall]:
         """Calls a previous run left open, with what carrying them on needs."""
-        return read_open_calls(self.db)
+        return read_open_calls(self.db, self.node)
 
     def open_call(self, call_id: str, *, ended_too: bool = False) -> OpenCall | None:
         """The call, with what its next step needs, while it is open (``ended_too``: or

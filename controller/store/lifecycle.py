@@ -70,9 +70,10 @@ class LifecycleStore(StorePart):
             recording_from_row(row)
             for row in self.db.query(
                 f"SELECT {RECORDING_COLUMNS} {RECORDING_FROM} "
-                "WHERE r.state = 'deleted' OR r.expires_at <= ? OR r.created_at <= ? "
-                "ORDER BY r.created_at, r.id",
-                [to_text(now), to_text(horizon)],
+                "WHERE (r.state = 'deleted' OR r.expires_at <= ? OR r.created_at <= ?) "
+                # Each node purges the recordings its vault holds (N1).
+                "AND r.node = ? ORDER BY r.created_at, r.id",
+                [to_text(now), to_text(horizon), self.node],
             )
         ]
 
@@ -81,7 +82,9 @@ class LifecycleStore(StorePart):
         return [
             (row["id"], row["path"])
             for row in self.db.query(
-                "SELECT id, path FROM recordings WHERE state = 'stored' AND path IS NOT NULL"
+                "SELECT id, path FROM recordings "
+                "WHERE state = 'stored' AND path IS NOT NULL AND node = ?",
+                [self.node],
             )
         ]
 

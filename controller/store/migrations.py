@@ -6,27 +6,9 @@ Never edit a migration that has shipped: add a new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from controller.store.database import Database
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    apply: Callable[[Database], None]
-
-
-def _sql(script: str) -> Callable[[Database], None]:
-    def apply(db: Database) -> None:
-        for statement in script.split(";"):
-            if statement.strip():
-                db.execute(statement)
-
-    return apply
-
+from controller.store.migration_steps import Migration as Migration  # re-exported
+from controller.store.migration_steps import sql_script as _sql
+from controller.store.migration_steps import statements as _statements
 
 CALL_FLOW = """
 CREATE TABLE calls (
@@ -139,16 +121,6 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_call ON payments (call_id)
 """
-
-
-def _statements(*statements: str) -> Callable[[Database], None]:
-    """Like :func:`_sql`, for statements that contain ';' themselves (triggers)."""
-
-    def apply(db: Database) -> None:
-        for statement in statements:
-            db.execute(statement)
-
-    return apply
 
 
 # Version 3: summary sheets (T2), the hash-chained access log and its checkpoints (S3, T3),
@@ -432,6 +404,17 @@ SEGMENTS = _statements(
 )
 
 
+# Version 15: several nodes on one store (N1). Each call and each recording names the node
+# that made it: a restarted node adopts only its own calls, and a recording's file is in
+# that node's vault. Rows from before were the one node's, whose name is "local".
+NODES = _statements(
+    "ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT 'local'",
+    "ALTER TABLE recordings ADD COLUMN node TEXT NOT NULL DEFAULT 'local'",
+    "CREATE INDEX calls_open_by_node ON calls (node, ended_at)",
+    "CREATE INDEX recordings_by_node ON recordings (node, state)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -446,4 +429,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "calls: the path they came by, ARI or FastAGI", CALL_PATH),
     Migration(13, "console lookups: calls by start, pauses by call", CONSOLE_LOOKUPS),
     Migration(14, "transfers: recordings in segments, a decision per segment", SEGMENTS),
+    Migration(15, "several nodes: the node of each call and recording", NODES),
 )

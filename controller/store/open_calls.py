@@ -10,8 +10,14 @@ from controller.store.records import Decision, LiveRecordingRow, OpenCall
 from controller.store.timestamps import from_text
 
 
-def read_open_calls(db: Database) -> list[OpenCall]:
-    calls = list(db.query("SELECT * FROM calls WHERE ended_at IS NULL ORDER BY started_at"))
+def read_open_calls(db: Database, node: str) -> list[OpenCall]:
+    """The calls ``node`` left open: another node's are that node's to adopt (N1)."""
+    calls = list(
+        db.query(
+            "SELECT * FROM calls WHERE ended_at IS NULL AND node = ? ORDER BY started_at",
+            [node],
+        )
+    )
     return [_open_call(db, row) for row in calls]
 
 

@@ -17,9 +17,13 @@ def open_configured(
         from controller.store.postgresql_store import PostgresStore
 
         return PostgresStore.connect(
-            settings.url, password=settings.password, migrate=migrate, audit_key=audit_key
+            settings.url,
+            password=settings.password,
+            migrate=migrate,
+            audit_key=audit_key,
+            node=settings.node,
         )
-    return SqliteStore.open(settings.path, migrate=migrate, audit_key=audit_key)
+    return SqliteStore.open(settings.path, migrate=migrate, audit_key=audit_key, node=settings.node)
 
 
 def describe(settings: StoreSettings) -> str:

@@ -17,6 +17,8 @@ class StorePart:
     db: Database
     audit_key: Secret | None = None
     """The audit key: every access-log entry appended through this store is keyed."""
+    node: str = "local"
+    """The node this store speaks for (``store.node``, N1)."""
     figures: StoreFigures
     """What this store wrote since it was opened, for /metrics."""
 

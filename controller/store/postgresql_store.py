@@ -12,6 +12,7 @@ import re
 from controller.secrets import Secret
 from controller.store.database import Database
 from controller.store.migrations import MIGRATIONS, Migration
+from controller.store.node_locks import DEFAULT_NODE, job_lock
 from controller.store.postgresql_migrations import COMPATIBILITY, OVERRIDES
 from controller.store.sqlite import SqliteStore, StoreError
 
@@ -27,6 +28,7 @@ class PostgresStore(SqliteStore):
         password: Secret | None = None,
         migrate: bool = True,
         audit_key: Secret | None = None,
+        node: str = DEFAULT_NODE,
     ) -> PostgresStore:
         """Connects to the server at ``url`` and applies pending migrations (one node at
         a time: the writers' lock is held by each migration's transaction)."""
@@ -43,7 +45,7 @@ class PostgresStore(SqliteStore):
             raise StoreError(
                 f"cannot reach the PostgreSQL store at {safe_url(url)}: {_first_line(exc)}"
             ) from None
-        store = cls(db, audit_key)
+        store = cls(db, audit_key, node)
         if migrate:
             store.migrate()
         return store
@@ -56,6 +58,15 @@ class PostgresStore(SqliteStore):
 
     def apply_migration(self, migration: Migration, db: Database) -> None:
         OVERRIDES.get(migration.version, migration.apply)(db)
+
+    def take_node_wide(self, job: str) -> bool:
+        """A session-level advisory lock, tried (never waited for: the store thread
+        carries the calls' writes and must not stall behind another node's purge)."""
+        row = self.db.execute(f"SELECT pg_try_advisory_lock({job_lock(job)})").fetchone()
+        return bool(row[0])
+
+    def release_node_wide(self, job: str) -> None:
+        self.db.execute(f"SELECT pg_advisory_unlock({job_lock(job)})").fetchone()
 
     def integrity_check(self) -> str:
         """PostgreSQL checks its pages itself; what is checked here is that the schema

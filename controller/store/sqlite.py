@@ -31,6 +31,7 @@ from controller.store.inspection import InspectionStore
 from controller.store.lifecycle import LifecycleStore
 from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
+from controller.store.node_locks import DEFAULT_NODE, NodeStore
 from controller.store.orphans import OrphanStore
 from controller.store.sheets import SheetStore
 from controller.store.subjects import SubjectStore
@@ -78,6 +79,7 @@ class SqliteStore(
     OrphanStore,
     SheetStore,
     InspectionStore,
+    NodeStore,
 ):
     """The store; also the type the rest of reccontrol knows it by, whatever the backend
     (:class:`~controller.store.postgresql_store.PostgresStore` runs the same domain
@@ -85,9 +87,12 @@ class SqliteStore(
 
     backend = "sqlite"
 
-    def __init__(self, db: Database, audit_key: Secret | None = None) -> None:
+    def __init__(
+        self, db: Database, audit_key: Secret | None = None, node: str = DEFAULT_NODE
+    ) -> None:
         self.db: Database = db
         self.audit_key = audit_key
+        self.node = node
         self.figures = StoreFigures()
 
     @property
@@ -100,7 +105,12 @@ class SqliteStore(
 
     @classmethod
     def open(
-        cls, path: Path | str, *, migrate: bool = True, audit_key: Secret | None = None
+        cls,
+        path: Path | str,
+        *,
+        migrate: bool = True,
+        audit_key: Secret | None = None,
+        node: str = DEFAULT_NODE,
     ) -> SqliteStore:
         """Opens (and creates) the database in WAL mode and applies pending migrations.
         With ``audit_key`` every access-log entry it appends is keyed (S3)."""
@@ -120,7 +130,7 @@ class SqliteStore(
             db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        store = cls(db, audit_key)
+        store = cls(db, audit_key, node)
         if migrate:
             store.migrate()
         return store
