@@ -38,10 +38,8 @@ class _NumericLoader(Loader):
 
     def load(self, data: Any) -> int | float:
         text = bytes(data).decode("ascii")
-        if text in ("NaN", "Infinity", "-Infinity"):
-            return float(text)
-        value = float(text)
-        return int(text) if "." not in text and "e" not in text.lower() else value
+        whole = text.lstrip("-").isdigit()
+        return int(text) if whole else float(text)
 
 
 def _parameters(values: Sequence[Any] | None) -> list[Any]:
@@ -119,20 +117,33 @@ class _RawConnection:
         return self._db.run(sql, [], raw=True)
 
 
+def _open(conninfo: str, password: str | None) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(conninfo, autocommit=True, connect_timeout=10, password=password or None)
+    conn.adapters.register_loader("numeric", _NumericLoader)
+    return conn
+
+
 class PgDatabase:
     """One psycopg connection in autocommit mode, as the SQLite store opens its own:
-    a statement outside a transaction commits by itself."""
+    a statement outside a transaction commits by itself.
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
-        conn.adapters.register_loader("numeric", _NumericLoader)
+    A connection the server dropped (a restart, a fail-over) is opened again at the next
+    statement outside a transaction; a transaction it cut fails as a whole, and the store
+    method that ran it raises, as on any store error."""
+
+    def __init__(self, conninfo: str, password: str | None) -> None:
+        self._conninfo, self._password = conninfo, password
+        self._conn = _open(conninfo, password)
+        self._in_transaction = False
 
     @classmethod
     def connect(cls, conninfo: str, password: str | None) -> PgDatabase:
-        conn = psycopg.connect(
-            conninfo, autocommit=True, connect_timeout=10, password=password or None
-        )
-        return cls(conn)
+        return cls(conninfo, password)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn.closed and not self._in_transaction:
+            self._conn = _open(self._conninfo, self._password)
+        return self._conn
 
     @property
     def conn(self) -> _RawConnection:
@@ -142,21 +153,49 @@ class PgDatabase:
         self, sql: str, values: Sequence[Any], *, raw: bool = False, dicts: bool = False
     ) -> _Cursor | list[dict[str, Any]]:
         """Runs one statement (already in PostgreSQL's dialect when ``raw``)."""
+        keyword = sql.strip().upper() if raw else ""
+        if keyword == "ROLLBACK" and self._conn.closed:
+            # The server cut the transaction with the connection: nothing to undo.
+            self._in_transaction = False
+            return _Cursor([], -1)
+        if keyword in ("COMMIT", "ROLLBACK"):
+            self._in_transaction = False
         try:
-            if dicts:
-                with self._conn.cursor(row_factory=dict_row) as by_name:
-                    by_name.execute(sql, _parameters(values))
-                    found = by_name.fetchall() if by_name.description is not None else []
-                return [{k: v for k, v in r.items() if k not in HIDDEN_COLUMNS} for r in found]
-            with self._conn.cursor() as cursor:
-                if raw:
-                    cursor.execute(sql.encode())
-                else:
-                    cursor.execute(sql, _parameters(values))
-                rows = cursor.fetchall() if cursor.description is not None else []
-                return _Cursor(list(rows), cursor.rowcount)
+            result = self._run(sql, values, raw=raw, dicts=dicts)
+            if keyword.startswith("BEGIN"):
+                self._in_transaction = True
+            return result
+        except psycopg.OperationalError as exc:
+            if not self._conn.closed or self._in_transaction:
+                raise _as_sqlite_error(exc) from exc
+            # A statement on its own (or a BEGIN) on a dropped connection: once more, on
+            # a new one.
+            try:
+                result = self._run(sql, values, raw=raw, dicts=dicts)
+                if keyword.startswith("BEGIN"):
+                    self._in_transaction = True
+                return result
+            except psycopg.Error as again:
+                raise _as_sqlite_error(again) from again
         except psycopg.Error as exc:
             raise _as_sqlite_error(exc) from exc
+
+    def _run(
+        self, sql: str, values: Sequence[Any], *, raw: bool, dicts: bool
+    ) -> _Cursor | list[dict[str, Any]]:
+        conn = self._connection()
+        if dicts:
+            with conn.cursor(row_factory=dict_row) as by_name:
+                by_name.execute(sql, _parameters(values))
+                found = by_name.fetchall() if by_name.description is not None else []
+            return [{k: v for k, v in r.items() if k not in HIDDEN_COLUMNS} for r in found]
+        with conn.cursor() as cursor:
+            if raw:
+                cursor.execute(sql.encode())
+            else:
+                cursor.execute(sql, _parameters(values))
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return _Cursor(list(rows), cursor.rowcount)
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> _Cursor:
         cursor = self.run(to_postgresql(sql), parameters or [])

@@ -150,3 +150,34 @@ def test_n1_backup_of_a_postgresql_store_is_refused_clearly(tmp_path: Path) -> N
     assert result.exit_code == 1, result.output
     assert "store.url: reccontrol backup copies a SQLite store" in result.output
     assert "pg_dump" in result.output and not (tmp_path / "copy").exists()
+
+
+def test_n1_r2_a_dropped_connection_is_opened_again(
+    postgres: PostgresServer, postgres_url: str
+) -> None:
+    """N1, R2: the server dropping the store's connection (a restart, a fail-over) costs
+    no call: the next write reconnects and lands, and a transaction cut midway keeps
+    nothing of itself."""
+    import datetime as dt
+
+    store = PostgresStore.connect(postgres_url, password=Secret(postgres.password), node="a")
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+
+    def drop_connections() -> None:
+        with postgres.admin() as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                [postgres_url.rsplit("/", 1)[1]],
+            )
+
+    drop_connections()
+    store.begin_call(CallStart("c1", "sales", "inbound", now, None, "chan-1"), "v1")
+    assert [c.call_id for c in store.open_calls()] == ["c1"]
+
+    with pytest.raises(sqlite3.OperationalError), store.transaction() as db:
+        db.execute("UPDATE calls SET agent_id = 'alice' WHERE id = 'c1'")
+        drop_connections()
+        db.execute("UPDATE calls SET outcome = 'x' WHERE id = 'c1'")
+    (row,) = store.db.query("SELECT agent_id, outcome FROM calls WHERE id = 'c1'")
+    assert row == {"agent_id": None, "outcome": None}
+    store.close()
