@@ -181,3 +181,52 @@ def test_n1_r2_a_dropped_connection_is_opened_again(
     (row,) = store.db.query("SELECT agent_id, outcome FROM calls WHERE id = 'c1'")
     assert row == {"agent_id": None, "outcome": None}
     store.close()
+
+
+def test_n1_s3_audit_verify_is_identical_on_both_backends(
+    tmp_path: Path, postgres: PostgresServer, postgres_url: str
+) -> None:
+    """N1, S3: the same keyed entries and the same cut behind a checkpoint give the same
+    head, checkpoints and verdict on SQLite and on PostgreSQL; the same edit made behind
+    the append-only rule's back is caught the same way on both."""
+    import datetime as dt
+
+    from controller.audit.chain import EntryDraft
+
+    key = Secret("audit-key-0123456789abcdef")
+    stores: list[SqliteStore] = [
+        SqliteStore.open(tmp_path / "s.sqlite3", audit_key=key),
+        PostgresStore.connect(postgres_url, password=Secret(postgres.password), audit_key=key),
+    ]
+    now = dt.datetime(2027, 3, 1, 9, 0, tzinfo=dt.UTC)
+    for store in stores:
+        for n in range(6):
+            store.append_access(
+                EntryDraft(
+                    at=f"2026-01-0{n + 1}T09:00:00.000000Z",
+                    actor="cdubois",
+                    role="dpo",
+                    action="listen",
+                    target=f"recording:r{n}",
+                    purpose="mediation request",
+                    result="ok",
+                    details={"n": n, "range": [0, 4096]},
+                )
+            )
+        assert store.cut_access_log(dt.datetime(2026, 1, 4, tzinfo=dt.UTC), now, key, "T3")
+    sqlite, postgresql = stores
+    assert sqlite.audit_head() == postgresql.audit_head()
+    assert sqlite.checkpoints() == postgresql.checkpoints()
+    assert list(sqlite.access_entries()) == list(postgresql.access_entries())
+    verdicts = [s.verify_access_log(key) for s in stores]
+    assert verdicts[0] == verdicts[1] and verdicts[0].ok, verdicts
+
+    sqlite.db.execute("DROP TRIGGER access_log_no_update")
+    postgresql.db.execute("ALTER TABLE access_log DISABLE TRIGGER access_log_no_update")
+    for store in stores:
+        store.db.execute("UPDATE access_log SET purpose = 'curiosity' WHERE seq = 5")
+    verdicts = [s.verify_access_log(key) for s in stores]
+    assert verdicts[0] == verdicts[1] and not verdicts[0].ok, verdicts
+    assert verdicts[0].first_bad == 5
+    for store in stores:
+        store.close()
