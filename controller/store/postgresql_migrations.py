@@ -12,6 +12,7 @@ from typing import cast
 
 from controller.store.database import Database
 from controller.store.migrations import RETENTION_AND_AUDIT
+from controller.store.postgresql_dialect import quote_name
 
 GENESIS_HASH = "0" * 64
 
@@ -117,6 +118,25 @@ COMPATIBILITY = (
     "CREATE OR REPLACE AGGREGATE sum(boolean) "
     "(SFUNC = reccontrol_sum_boolean, STYPE = bigint)",
 )
+
+
+def resync_identities(db: Database) -> None:
+    """After a migration: each generated key column continues after the largest key its
+    table holds. SQLite takes the largest rowid plus one; a PostgreSQL sequence does not
+    see rows copied in with their keys (a table rebuilt, version 6), and would hand out
+    a key already taken."""
+    columns = db.query(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND is_identity = 'YES'"
+    )
+    for column in list(columns):
+        table = quote_name(str(column["table_name"]))
+        name = quote_name(str(column["column_name"]))
+        db.execute(
+            f"SELECT setval(pg_get_serial_sequence(?, ?), COALESCE(MAX({name}), 0) + 1, false) "  # noqa: S608 - quoted names
+            f"FROM {table}",
+            [table, str(column["column_name"])],
+        )
 
 
 OVERRIDES: dict[int, Callable[[Database], None]] = {

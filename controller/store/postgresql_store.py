@@ -13,7 +13,11 @@ from controller.secrets import Secret
 from controller.store.database import Database
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.node_locks import DEFAULT_NODE, job_lock
-from controller.store.postgresql_migrations import COMPATIBILITY, OVERRIDES
+from controller.store.postgresql_migrations import (
+    COMPATIBILITY,
+    OVERRIDES,
+    resync_identities,
+)
 from controller.store.sqlite import SqliteStore, StoreError
 
 
@@ -58,6 +62,7 @@ class PostgresStore(SqliteStore):
 
     def apply_migration(self, migration: Migration, db: Database) -> None:
         OVERRIDES.get(migration.version, migration.apply)(db)
+        resync_identities(db)
 
     def take_node_wide(self, job: str) -> bool:
         """A session-level advisory lock, tried (never waited for: the store thread
