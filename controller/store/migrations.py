@@ -6,9 +6,21 @@ Never edit a migration that has shipped: add a new one.
 
 from __future__ import annotations
 
-from controller.store.migration_steps import Migration as Migration  # re-exported
-from controller.store.migration_steps import sql_script as _sql
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controller.store.database import Database
+from controller.store.migration_steps import sql as _sql
 from controller.store.migration_steps import statements as _statements
+from controller.store.migrations_nodes import NODES
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[Database], None]
+
 
 CALL_FLOW = """
 CREATE TABLE calls (
@@ -404,14 +416,16 @@ SEGMENTS = _statements(
 )
 
 
-# Version 15: several nodes on one store (N1). Each call and each recording names the node
-# that made it: a restarted node adopts only its own calls, and a recording's file is in
-# that node's vault. Rows from before were the one node's, whose name is "local".
-NODES = _statements(
-    "ALTER TABLE calls ADD COLUMN node TEXT NOT NULL DEFAULT 'local'",
-    "ALTER TABLE recordings ADD COLUMN node TEXT NOT NULL DEFAULT 'local'",
-    "CREATE INDEX calls_open_by_node ON calls (node, ended_at)",
-    "CREATE INDEX recordings_by_node ON recordings (node, state)",
+# Version 15: redaction (S11). A row per redaction under way, from before the new version
+# is written until the old one is shredded: what a killed redaction left to finish (see
+# controller/retention/redaction.py). Its history is in the access log, not here.
+REDACTION_JOURNAL = _statements(
+    "CREATE TABLE redactions_pending (id TEXT PRIMARY KEY, recording_id TEXT NOT NULL UNIQUE, "
+    "name TEXT NOT NULL, step TEXT NOT NULL CHECK (step IN ('writing', 'switched')), "
+    "old_path TEXT NOT NULL, old_sha256 TEXT, old_sealed INTEGER NOT NULL, new_path TEXT, "
+    "new_sha256 TEXT, "
+    "span TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, purpose TEXT NOT NULL, "
+    "started_at TEXT NOT NULL)"
 )
 
 
@@ -429,5 +443,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "calls: the path they came by, ARI or FastAGI", CALL_PATH),
     Migration(13, "console lookups: calls by start, pauses by call", CONSOLE_LOOKUPS),
     Migration(14, "transfers: recordings in segments, a decision per segment", SEGMENTS),
-    Migration(15, "several nodes: the node of each call and recording", NODES),
+    Migration(15, "redaction: the journal of a redaction under way", REDACTION_JOURNAL),
+    Migration(16, "several nodes: the node of each call and recording", NODES),
 )

@@ -33,6 +33,7 @@ from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.node_locks import DEFAULT_NODE, NodeStore
 from controller.store.orphans import OrphanStore
+from controller.store.redactions import RedactionStore
 from controller.store.sheets import SheetStore
 from controller.store.subjects import SubjectStore
 from controller.store.timestamps import from_text as from_text  # re-exported
@@ -77,6 +78,7 @@ class SqliteStore(
     MetadataPurgeStore,
     SubjectStore,
     OrphanStore,
+    RedactionStore,
     SheetStore,
     InspectionStore,
     NodeStore,
