@@ -388,9 +388,7 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
     # A certificate that cannot be used stops the daemon before it takes anything.
     tls = server_context(config.web)
     # One daemon per store file; with a store shared by several nodes, one per vault.
-    lock = InstanceLock(
-        lock_path(config.recordings.vault_dir if config.store.url else config.store.path)
-    )
+    lock = InstanceLock(lock_path(config.lock_anchor))
     lock.acquire()
     try:
         sock = bind_web(config.web.host, config.web.port)

@@ -262,6 +262,12 @@ class Config:
     the configuration in force (D3). Secrets are never in it: the YAML only names where
     they come from."""
 
+    @property
+    def lock_anchor(self) -> Path:
+        """The file this node's lock files sit beside (``<anchor>.lock``, ...): the
+        SQLite store; with a store several nodes share (N1), this node's vault."""
+        return self.recordings.vault_dir if self.store.url else self.store.path
+
     def agent_for_private_line(self, number: str) -> Agent | None:
         """The agent whose private line ``number`` is, in whatever form the trunk or the
         dialplan wrote it: read by the same rule as callers' numbers (A2, C5)."""

@@ -82,6 +82,18 @@ async def ended_call(store: PostgresStore, node_name: str, number_of: int) -> di
     return await eventually(probe, f"call {number_of} of {node_name} ended", within=60)
 
 
+async def settled(store: PostgresStore, call_id: str) -> list[str]:
+    """The states of the call's recordings once none is live any more (the file is
+    sealed into the vault a moment after the call's row ends)."""
+
+    async def probe() -> list[str] | None:
+        rows = await query(store, "SELECT state FROM recordings WHERE call_id = ?", call_id)
+        states = [str(r["state"]) for r in rows]
+        return None if "live" in states else states
+
+    return await eventually(probe, f"the recordings of call {call_id} settled", within=30)
+
+
 async def cli(*args: str) -> int:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "controller", *args,
@@ -151,12 +163,7 @@ async def test_n1_r1_t4_s3_c4_two_nodes_share_one_store(
                 await daemon_a.kill()
                 await board_b.call("sales", "c-talk-6", OTHER)
                 kept_working = await ended_call(store, "node-b", 2)
-                stored_b = await query(
-                    store,
-                    "SELECT state FROM recordings WHERE call_id = ?",
-                    kept_working["id"],
-                )
-                assert [r["state"] for r in stored_b] == ["stored"]
+                assert await settled(store, kept_working["id"]) == ["stored"]
                 (left,) = await query(
                     store, "SELECT * FROM calls WHERE node = 'node-a' AND ended_at IS NULL"
                 )
@@ -170,12 +177,10 @@ async def test_n1_r1_t4_s3_c4_two_nodes_share_one_store(
                 assert (adopted["outcome"], adopted["agent_id"]) == ("caller_hung_up", "alice")
                 # What was recorded while A was down is discarded by A, as after an ARI
                 # cut (a key could have gone unheard); never called missing by B.
-                settled = await query(
-                    store, "SELECT state FROM recordings WHERE call_id = ?", adopted["id"]
-                )
-                assert [r["state"] for r in settled] == ["discarded"]
+                assert await settled(store, adopted["id"]) == ["discarded"]
                 await board_a.call("sales", "c-talk-6", OTHER)
-                await ended_call(store, "node-a", 3)
+                last = await ended_call(store, "node-a", 3)
+                assert await settled(store, last["id"]) == ["stored"]
             finally:
                 await daemon_a.stop()
 
