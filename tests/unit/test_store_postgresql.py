@@ -46,8 +46,11 @@ def test_n1_s5_postgresql_url_with_password_from_the_environment(tmp_path: Path)
     assert config.store.url == URL
     assert config.store.password is not None and config.store.password.reveal() == "s3cret-pg"
     assert config.store.node == "node-a"
+    # One daemon per node: its lock files sit beside its own vault, not a store file.
+    assert config.lock_anchor == config.recordings.vault_dir
     sqlite = load_config(write(tmp_path, {"path": str(tmp_path / "s.sqlite3")}), environ=ENV)
     assert (sqlite.store.url, sqlite.store.node) == (None, "local")
+    assert sqlite.lock_anchor == tmp_path / "s.sqlite3"
 
 
 @pytest.mark.parametrize(
