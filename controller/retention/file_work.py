@@ -28,23 +28,31 @@ R = TypeVar("R")
 
 
 class FileWork:
-    """Runs a function over a batch's rows: on the threads of ``executor``, or one by one
-    in this thread when there is none."""
+    """Runs a function over a batch's rows: on the threads of ``executor``, each thread
+    given a slice of the rows (one task per thread, not per row: a task costs more than
+    removing a file), or one by one in this thread when there is no executor."""
 
-    def __init__(self, executor: Executor | None = None) -> None:
+    def __init__(self, executor: Executor | None = None, threads: int = 1) -> None:
         self._executor = executor
+        self._threads = max(1, threads)
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
         if self._executor is None or len(items) < 2:
             return [fn(item) for item in items]
-        return list(self._executor.map(fn, items))
+        size = -(-len(items) // self._threads)
+        slices = [items[i : i + size] for i in range(0, len(items), size)]
+        results: list[R] = []
+        for done in self._executor.map(lambda part: [fn(item) for item in part], slices):
+            results += done
+        return results
 
 
 @contextmanager
 def file_threads(count: int = FILE_THREADS) -> Iterator[FileWork]:
     """A :class:`FileWork` on ``count`` threads, stopped on the way out."""
-    with ThreadPoolExecutor(max_workers=max(1, count), thread_name_prefix="purge-files") as pool:
-        yield FileWork(pool)
+    threads = max(1, count)
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="purge-files") as pool:
+        yield FileWork(pool, threads)
 
 
 class OwnedPaths:
