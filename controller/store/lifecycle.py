@@ -189,11 +189,12 @@ class LifecycleStore(StorePart):
             }
             drafts: list[EntryDraft] = []
             finished: list[str] = []
+            at_text = to_text(at)
             for item in items:
                 row = rows.pop(item.recording_id, None)
                 if row is None or row["state"] != "deleted" or row["d_rule"] is None:
                     continue
-                drafts.append(receipt(row, item.file, at, finished_by))
+                drafts.append(receipt(row, item.file, at_text, finished_by))
                 finished.append(row["id"])
             receipts = append_entries(db, drafts, self.audit_key)
             db.conn.executemany(
@@ -252,7 +253,7 @@ class LifecycleStore(StorePart):
         return count
 
 
-def receipt(row: dict[str, Any], file: str, at: dt.datetime, finished_by: str) -> EntryDraft:
+def receipt(row: dict[str, Any], file: str, at: str, finished_by: str) -> EntryDraft:
     """The access-log receipt of one finished deletion (T4): what was deleted, under
     which rule, and what happened to its file."""
     details: dict[str, Any] = {
@@ -269,7 +270,7 @@ def receipt(row: dict[str, Any], file: str, at: dt.datetime, finished_by: str) -
     if finished_by != row["d_actor"]:
         details["finished_by"] = finished_by
     return EntryDraft(
-        at=to_text(at),
+        at=at,
         actor=row["d_actor"],
         role=row["d_role"],
         action="delete",
