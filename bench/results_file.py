@@ -50,8 +50,14 @@ def machine() -> dict[str, Any]:
     return {"cores": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version()}
 
 
+COMMIT_ENV = "RECCONTROL_BENCH_COMMIT"
+"""The commit measured, when the bench runs from a tree exported from git (no repository)."""
+
+
 def commit() -> str:
     """The short commit of the code measured, ``-dirty`` when it has uncommitted changes."""
+    if os.environ.get(COMMIT_ENV):
+        return os.environ[COMMIT_ENV]
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(

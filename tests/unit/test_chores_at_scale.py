@@ -24,6 +24,7 @@ from controller.secrets import Secret
 from controller.store import SqliteStore
 from controller.store.access_log import append_entry
 from controller.store.access_log_batch import append_entries
+from controller.store.call_views import TOTAL_CAP, CallFilters
 from controller.store.lifecycle import Condemnation
 from tests.site_bulk import bulk_calls, bulk_recordings, caller_hashes, subject_number
 from tests.sites import add_recording, load_site, open_site, write_site
@@ -296,3 +297,19 @@ def test_c5_bulk_site_calls_are_found_by_subject_and_listed(
     report = purger(config, store, vault, batch=5).run()
     assert report.recordings_deleted == 12 and report.errors == []
     assert store.verify_access_log(config.audit.checkpoint_key).ok
+
+
+def test_s1_the_call_list_counts_up_to_its_cap_and_says_so(
+    site: tuple[Config, SqliteStore, LocalVault],
+) -> None:
+    """S1: on a large store the listing's count stops at TOTAL_CAP and says it did (the
+    page stays fast); below the cap the count is exact."""
+    config, store, _ = site
+    bulk_calls(store, config, count=TOTAL_CAP + 5, newest=NOW)
+    listing = store.call_listing(None, CallFilters(), None, 50)
+    assert (listing.total, listing.total_capped, len(listing.rows)) == (TOTAL_CAP, True, 50)
+    one_agent = store.call_listing(None, CallFilters(agent="agent03"), None, 50)
+    exact = store.db.execute(
+        "SELECT COUNT(*) FROM calls WHERE agent_id = 'agent03'"
+    ).fetchone()[0]
+    assert (one_agent.total, one_agent.total_capped) == (exact, False)
