@@ -58,6 +58,9 @@ class FinishedDeletion:
     file: str
     """What happened to the file: ``deleted``, ``already missing`` or ``none`` (the
     recording never kept a file)."""
+    key_destroyed: bool | None = False
+    """S10: the file was sealed and its data key is destroyed, so no copy of it (a
+    backup) can be decrypted; None when not known (an interrupted run removed it)."""
 
 
 # The hold standing on a recording's call, if any (T6).
@@ -194,7 +197,7 @@ class LifecycleStore(StorePart):
                 row = rows.pop(item.recording_id, None)
                 if row is None or row["state"] != "deleted" or row["d_rule"] is None:
                     continue
-                drafts.append(receipt(row, item.file, at_text, finished_by))
+                drafts.append(receipt(row, item, at_text, finished_by))
                 finished.append(row["id"])
             receipts = append_entries(db, drafts, self.audit_key)
             db.conn.executemany(
@@ -253,7 +256,9 @@ class LifecycleStore(StorePart):
         return count
 
 
-def receipt(row: dict[str, Any], file: str, at: str, finished_by: str) -> EntryDraft:
+def receipt(
+    row: dict[str, Any], finished: FinishedDeletion, at: str, finished_by: str
+) -> EntryDraft:
     """The access-log receipt of one finished deletion (T4): what was deleted, under
     which rule, and what happened to its file."""
     details: dict[str, Any] = {
@@ -264,7 +269,8 @@ def receipt(row: dict[str, Any], file: str, at: str, finished_by: str) -> EntryD
         "duration_seconds": row["duration"],
         "created_at": row["created_at"],
         "rule": row["d_rule"],
-        "file": file,
+        "file": finished.file,
+        "key_destroyed": finished.key_destroyed,
         "deletion_started_at": row["d_condemned_at"],
     }
     if finished_by != row["d_actor"]:

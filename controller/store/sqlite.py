@@ -31,6 +31,7 @@ from controller.store.lifecycle import LifecycleStore
 from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.orphans import OrphanStore
+from controller.store.redactions import RedactionStore
 from controller.store.sheets import SheetStore
 from controller.store.subjects import SubjectStore
 from controller.store.timestamps import from_text as from_text  # re-exported
@@ -75,6 +76,7 @@ class SqliteStore(
     MetadataPurgeStore,
     SubjectStore,
     OrphanStore,
+    RedactionStore,
     SheetStore,
     InspectionStore,
 ):
