@@ -7,7 +7,7 @@ rewrites it in one place (:mod:`controller.store.postgresql_dialect`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 
@@ -27,8 +27,13 @@ class Table(Protocol):
 
 
 class Connection(Protocol):
-    def execute(self, sql: str, /) -> object:
-        """Raw statements: ``BEGIN`` (a consistent read snapshot), ``COMMIT``."""
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        """``BEGIN`` (a consistent read snapshot), ``COMMIT``; or a statement whose rows
+        are read as they come."""
+        ...
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> object:
+        """One statement run for each row of parameters, in the current transaction."""
         ...
 
 

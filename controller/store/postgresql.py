@@ -15,7 +15,7 @@ stays correct when two nodes run it at once.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -103,18 +103,37 @@ class _RawConnection:
     def __init__(self, db: PgDatabase) -> None:
         self._db = db
 
-    def execute(self, sql: str, /) -> object:
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> object:
+        statement = to_postgresql(sql)
+        for values in parameters:
+            self._db.run(statement, values)
+        return None
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> _Cursor:
+        if parameters:
+            cursor = self._db.run(to_postgresql(sql), parameters)
+            assert isinstance(cursor, _Cursor)
+            return cursor
         statement = " ".join(sql.split()).upper()
         if statement in ("BEGIN", "BEGIN DEFERRED"):
-            return self._db.run("BEGIN ISOLATION LEVEL REPEATABLE READ", [], raw=True)
+            return self._raw("BEGIN ISOLATION LEVEL REPEATABLE READ")
         if statement in ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE"):
-            self._db.run("BEGIN", [], raw=True)
+            self._raw("BEGIN")
             try:
-                return self._db.run(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})", [], raw=True)
+                return self._raw(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
             except sqlite3.Error:
-                self._db.run("ROLLBACK", [], raw=True)
+                self._raw("ROLLBACK")
                 raise
-        return self._db.run(sql, [], raw=True)
+        if statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            return self._raw(sql)
+        cursor = self._db.run(to_postgresql(sql), [])
+        assert isinstance(cursor, _Cursor)
+        return cursor
+
+    def _raw(self, sql: str) -> _Cursor:
+        cursor = self._db.run(sql, [], raw=True)
+        assert isinstance(cursor, _Cursor)
+        return cursor
 
 
 def _open(conninfo: str, password: str | None) -> psycopg.Connection[Any]:

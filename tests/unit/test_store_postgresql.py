@@ -134,6 +134,9 @@ def test_n1_sqlite_sql_as_postgresql_reads_it() -> None:
     assert to_postgresql("SELECT group_concat(r.id) FROM r WHERE window = 'window'") == (
         "SELECT string_agg((r.id)::text, ',') FROM r WHERE \"window\" = 'window'"
     )
+    assert to_postgresql("SELECT x FROM t WHERE id IN (SELECT value FROM json_each(?))") == (
+        "SELECT x FROM t WHERE id IN (SELECT value FROM json_array_elements_text(CAST(%s AS json)))"
+    )
     created = to_postgresql(
         "CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, x REAL, k BLOB, n INTEGER)"
     )
