@@ -265,11 +265,13 @@ def _rejoin(machine: Call, bridge: Bridge | None, gone: list[str]) -> list[c.Com
     """Both parties back in the bridge. A caller found out of it was in the payment IVR
     (or on the way): the hold music stops, the caller rejoins the agent, and only then
     does the payment's pause end (M1). Nothing if a party is gone: the call ends."""
+    # First: a caller muted while keying a card (M4) is heard again, even by a call
+    # about to end (its agent gone).
+    commands = _unmasked(machine) if machine.caller.id not in gone else []
     if gone:
-        return []
+        return commands
     caller, agent = machine.caller.id, machine.agent_leg.id
     members = set(bridge.channels) if bridge is not None else set()
-    commands: list[c.Command] = []
     if bridge is None:
         commands.append(c.CreateBridge(machine.bridge_id))
     if agent not in members:
@@ -291,6 +293,22 @@ def _rejoin(machine: Call, bridge: Bridge | None, gone: list[str]) -> list[c.Com
             c.AddAlert(machine.call_id, PAYMENT_INTERRUPTED, message),
         ]
     return commands
+
+
+def _unmasked(machine: Call) -> list[c.Command]:
+    """M4: on a service whose payments keep the caller with the agent, the old process
+    may have died while the caller keyed a card, muted towards the call: the caller is
+    heard again (harmless if not muted), and a masked span left open is closed with an
+    alert. The card data went with the old process: nothing is charged."""
+    payment = machine.settings.payment
+    if payment is None or payment.mode != "assisted" or not machine.service.payments:
+        return []
+    message = (
+        "the controller restarted while the caller keyed a card with the agent: the caller "
+        "is heard again and nothing was charged; a payment already sent has an unknown "
+        "outcome: check it with the provider"
+    )
+    return [c.UnmuteCaller(machine.caller.id), c.CloseMaskedSpans(machine.call_id, message)]
 
 
 def _carried_on(call_id: str) -> c.AddAlert:

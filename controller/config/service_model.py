@@ -164,6 +164,12 @@ class PaymentSettings:
     digit_timeout: float = 5.0
     max_entry_attempts: int = 3
     hold_music_class: str = "default"
+    mode: Literal["ivr", "assisted"] = "ivr"
+    """``ivr``: the caller leaves the agent for the secure IVR (M1); ``assisted``: the
+    caller stays with the agent, muted towards the call while keying (M4)."""
+    digit_sound: str = "beep"
+    """Assisted mode: what the agent hears for each key the caller presses, never the
+    key's tone."""
 
 
 @dataclass(frozen=True)

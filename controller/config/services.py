@@ -316,6 +316,9 @@ def ca_bundle_problem(path: Path) -> str | None:
     return None
 
 
+PAYMENT_MODES = ("ivr", "assisted")
+
+
 def payment(node: Node, secrets: Secrets) -> PaymentSettings | None:
     if not node.present:
         return None
@@ -335,6 +338,8 @@ def payment(node: Node, secrets: Secrets) -> PaymentSettings | None:
             "digit_timeout",
             "max_entry_attempts",
             "hold_music_class",
+            "mode",
+            "digit_sound",
             *VERIFY_OFF_KEYS,
         ),
         required=("api_url", "prompts"),
@@ -390,4 +395,6 @@ def payment(node: Node, secrets: Secrets) -> PaymentSettings | None:
         digit_timeout=node["digit_timeout"].number(5.0, minimum=1, maximum=30),
         max_entry_attempts=node["max_entry_attempts"].integer(3, minimum=1, maximum=5),
         hold_music_class=node["hold_music_class"].string("default"),
+        mode=node["mode"].string("ivr", choices=PAYMENT_MODES),
+        digit_sound=node["digit_sound"].sound("beep"),
     )

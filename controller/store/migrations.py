@@ -7,16 +7,11 @@ Never edit a migration that has shipped: add a new one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import sqlite_utils
 
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    apply: Callable[[sqlite_utils.Database], None]
+from controller.store.masked_spans import create_masked_spans
+from controller.store.migration import Migration as Migration
 
 
 def _sql(script: str) -> Callable[[sqlite_utils.Database], None]:
@@ -446,4 +441,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "calls: the path they came by, ARI or FastAGI", CALL_PATH),
     Migration(13, "console lookups: calls by start, pauses by call", CONSOLE_LOOKUPS),
     Migration(14, "transfers: recordings in segments, a decision per segment", SEGMENTS),
+    Migration(15, "assisted payments: where the caller keyed a card", create_masked_spans),
 )

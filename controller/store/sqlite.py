@@ -28,6 +28,7 @@ from controller.store.figures import StoreFigures
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
 from controller.store.lifecycle import LifecycleStore
+from controller.store.masked_spans import MaskedSpanStore
 from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.orphans import OrphanStore
@@ -77,6 +78,7 @@ class SqliteStore(
     OrphanStore,
     SheetStore,
     InspectionStore,
+    MaskedSpanStore,
 ):
     def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
         self.db = db
