@@ -242,3 +242,50 @@ async def test_m1_ivr_payment_leaves_no_key_on_the_agents_leg(
     assert len(capture.releases.get(caller_port, [])) == len(KEYS)
     (pause,) = call["pauses"]
     assert (pause["reason"], pause["resumed_by"]) == ("payment_ivr", "payment")
+
+
+CARD_PAUSE_MARKER = 2600.0
+
+
+async def test_m2_card_pause_forced_resume_at_its_limit_on_a_real_call(
+    site: SandboxSite, phones: Switchboard, record_property: Callable[[str, object], None]
+) -> None:
+    """M2 over real SIP: ``card_resume: timeout``, ``card_max_seconds: 5``. The agent
+    presses the card key *5 and hums a marker for 9.3 s, pressing *3 three seconds in
+    (refused: only the limit ends a card pause). The daemon resumes the recording at 5 s:
+    the pause row closed ``timeout``, the ``card_pause_timeout`` alert, and of the marker
+    only what came after the limit is in the file, right before the agent's voice."""
+    pause = {"max_seconds": 60, "card_max_seconds": 5, "card_resume": "timeout"}
+    services = {"sales": service_section(site, target="PJSIP/alice", pause=pause)}
+    agent: list[Part] = [
+        tone(AGENT_VOICE, 2000),
+        *keys("*5"),
+        tone(CARD_PAUSE_MARKER, 3000),
+        *keys("*3"),
+        tone(CARD_PAUSE_MARKER, 6000),
+        tone(AGENT_VOICE, 6000),
+    ]
+    async with running_flow(
+        site, services=services, agents=sip_agents(), draws=[0.0], **keyed_sections(site)
+    ) as flow:
+        await phones.agent("alice", agent)
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 20000)], 19000)
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1)
+
+    (row,) = call["pauses"]
+    assert (row["reason"], row["resumed_by"]) == ("card", "timeout")
+    (alert,) = call["alerts"]
+    assert alert["kind"] == "card_pause_timeout" and "5 s" in alert["message"]
+    (recording,) = call["recordings"]
+    audio = read_wav(Path(recording["path"]))
+    marker = merged(tone_spans(audio, CARD_PAUSE_MARKER), gap=0.1)
+    record_property("marker_in_file", marker)
+    # 9.3 s of marker from the card key: the first 5 s are out (the refused *3 with
+    # them), about 4.3 s in, give or take the pause's and the forced resume's latency.
+    # The resume key obeyed would have let 6 s in; the pause key's limit (60 s), none.
+    assert 3.5 <= tone_seconds(audio, CARD_PAUSE_MARKER) <= 5.3, marker
+    (span,) = marker
+    voice_after = [s for s, _ in merged(tone_spans(audio, AGENT_VOICE), gap=0.1) if s > span[0]]
+    assert voice_after and abs(voice_after[0] - span[1]) < 0.1, (marker, voice_after)
+    assert dtmf_keys(audio) == []
