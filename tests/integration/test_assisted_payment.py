@@ -21,6 +21,7 @@ from controller.demo.site import SandboxSite
 from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
 from tests.conftest import own_instance
+from tests.integration.ari_probe import ari_app
 from tests.integration.flow import AGENT_VOICE, ANNOUNCEMENT_SECONDS, CALLER_VOICE, running_flow
 from tests.integration.flow import service as service_section
 from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
@@ -130,9 +131,11 @@ async def paid_call(
     mode: str,
     digits: str,
     caller: list[Part],
+    record_property: Callable[[str, object], None],
 ) -> tuple[Capture, int, int, dict[str, Any]]:
     """A recorded call to a paying service where the agent presses *8: what the caller's
-    and the agent's phones received (their media ports) and the call's rows."""
+    and the agent's phones received (their media ports) and the call's rows. Records how
+    long after the key's event the protective REST call (mute or pause) was done."""
     services = {"sales": service_section(site, target="PJSIP/alice", payments=True)}
     ports: set[int] = set()
     trunk = "trunk-inband" if digits == "inband" else "trunk"
@@ -151,6 +154,7 @@ async def paid_call(
             ports.add(phone.media_port)
             await phones.finished()
             (call,) = await flow.daemon.wait_for_calls(1, within=60)
+            record_property("key_to_protection_ms", list(flow.daemon.calls.reaction_times_ms))
     return capture, phone.media_port, agent.media_port, call
 
 
@@ -194,7 +198,8 @@ async def test_m4_assisted_payment_masks_the_keys_from_the_agent_and_the_wav(
         sent = sent_audio(caller, tmp_path / "sent.pcap")
         assert "".join(dtmf_keys(sent)) == KEYS, dtmf_keys(sent)
     capture, caller_port, agent_port, call = await paid_call(
-        site, phones, api, mode="assisted", digits=digits, caller=caller
+        site, phones, api, mode="assisted", digits=digits, caller=caller,
+        record_property=record_property,
     )
     assert_card_reached_the_api(api, call)
 
@@ -228,13 +233,17 @@ async def test_m4_assisted_payment_masks_the_keys_from_the_agent_and_the_wav(
 
 
 async def test_m1_ivr_payment_leaves_no_key_on_the_agents_leg(
-    site: SandboxSite, phones: Switchboard, api: PaymentApi
+    site: SandboxSite,
+    phones: Switchboard,
+    api: PaymentApi,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """M1: in the secure IVR (``payment.mode: ivr``, the default) the caller keys the
     card as RFC 4733 events out of the bridge: the agent's phone receives no key event,
     no key tone, nothing of the caller's marker, and the card reaches the API."""
     capture, caller_port, agent_port, call = await paid_call(
-        site, phones, api, mode="ivr", digits="rfc4733", caller=caller_media("rfc4733")
+        site, phones, api, mode="ivr", digits="rfc4733", caller=caller_media("rfc4733"),
+        record_property=record_property,
     )
     assert_card_reached_the_api(api, call)
     heard = assert_no_key_reached_the_agent(capture, agent_port)
@@ -289,3 +298,22 @@ async def test_m2_card_pause_forced_resume_at_its_limit_on_a_real_call(
     voice_after = [s for s, _ in merged(tone_spans(audio, AGENT_VOICE), gap=0.1) if s > span[0]]
     assert voice_after and abs(voice_after[0] - span[1]) < 0.1, (marker, voice_after)
     assert dtmf_keys(audio) == []
+
+
+async def test_m4_unmuting_a_caller_who_is_not_muted_is_harmless(
+    pay_asterisk: SandboxInstance,
+) -> None:
+    """What a restarted controller relies on to unmute every adopted caller of an
+    assisted-payment service (docs/asterisk-behaviour.md): ``DELETE …/mute`` answers 204
+    on a channel never muted, and mute, unmute, unmute again all answer 204."""
+    async with ari_app(pay_asterisk) as ari:
+        channel = await ari.originate("Local/talk@sim-caller", app="reccontrol")
+        await ari.wait_for("StasisStart", lambda e: e["channel"]["id"] == channel)
+        await ari.expect(204, "POST", f"/channels/{channel}/answer")
+        mute = f"/channels/{channel}/mute"
+        await ari.expect(204, "DELETE", mute, direction="in")
+        await ari.expect(204, "POST", mute, direction="in")
+        await ari.expect(204, "DELETE", mute, direction="in")
+        await ari.expect(204, "DELETE", mute, direction="in")
+        await ari.expect(204, "DELETE", f"/channels/{channel}")
+        await ari.wait_for("StasisEnd", lambda e: e["channel"]["id"] == channel)
