@@ -30,7 +30,8 @@ from controller.agi.outbound import AnsweredScript, OutboundScript
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer, Script
 from controller.ami import AmiClient
-from controller.ari.client import AriClient, EventStream
+from controller.ari.client import AriClient
+from controller.ari.stream import EventStream
 from controller.ari.watchdog import EventPump, Watchdog
 from controller.audit.errors import AccessLogError
 from controller.audit.witness import WitnessPublisher

@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from controller.ari.client import AriClient, EventStream, backoff_delays
+    from controller.ari.client import AriClient
     from controller.ari.errors import (
         AriConflict,
         AriError,
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         AriUnavailable,
         AriUnprocessable,
     )
+    from controller.ari.stream import EventStream, backoff_delays
 
 __all__ = [
     "AriClient",
@@ -33,8 +34,8 @@ __all__ = [
 
 _HOME = {
     "AriClient": "controller.ari.client",
-    "EventStream": "controller.ari.client",
-    "backoff_delays": "controller.ari.client",
+    "EventStream": "controller.ari.stream",
+    "backoff_delays": "controller.ari.stream",
     "AriConflict": "controller.ari.errors",
     "AriError": "controller.ari.errors",
     "AriNotFound": "controller.ari.errors",

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from controller import stoppoints
-from controller.ari.client import AriClient, EventStream
+from controller.ari.client import AriClient
 from controller.ari.errors import AriError, AriNotFound
 from controller.ari.events import Event, GenericEvent
+from controller.ari.stream import EventStream
 
 log = logging.getLogger("reccontrol.ari")
 

@@ -167,7 +167,7 @@ def take_backup(
     store_copy = folder / STORE_COPY
     copy_store(store_path, store_copy)
     schema_version, head = snapshot_facts(store_copy)
-    tables = table_digests(store_copy)
+    tables = table_digests(store_copy, schema_version)
     rows = file_rows(store_copy)
     files: list[VaultEntry] = []
     notes: list[str] = [] if key is not None else [NO_KEY]

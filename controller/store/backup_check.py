@@ -22,13 +22,13 @@ from controller.recordings.vault import CHUNK
 from controller.secrets import Secret
 from controller.store.backup_files import BackupError, NotPlainFile, open_plain, sha256_of_file
 from controller.store.backup_manifest import (
-    DIGESTED_TABLES,
     MANIFEST,
     STORE_COPY,
     VAULT_COPY,
     Manifest,
     ManifestError,
     VaultEntry,
+    digested_tables,
     parse_text,
     signature_problem,
 )
@@ -155,12 +155,13 @@ def check_backup(folder: Path, *, key: Secret | None, vault: Path | None = None)
 def _check_tables(scratch: Path, manifest: Manifest, report: CheckReport) -> None:
     """Each digested table's rows against the manifest: a store copy edited (objections
     deleted, expiries moved) differs here whatever was done to the file's hash."""
+    expected = digested_tables(manifest.schema_version)
     try:
-        found = table_digests(scratch)
+        found = table_digests(scratch, manifest.schema_version)
     except BackupError as exc:
         report.problems.append(str(exc))
         return
-    for table in DIGESTED_TABLES:
+    for table in expected:
         recorded = manifest.tables.get(table)
         if recorded is None:
             report.problems.append(f"table {table}: no digest in the manifest")
@@ -169,7 +170,7 @@ def _check_tables(scratch: Path, manifest: Manifest, report: CheckReport) -> Non
                 f"table {table}: its rows differ from the manifest's digest "
                 f"({found[table].rows} row(s), the manifest says {recorded.rows})"
             )
-    report.facts.append(f"tables: {len(DIGESTED_TABLES)} checked against their digests")
+    report.facts.append(f"tables: {len(expected)} checked against their digests")
 
 
 def _check_store(
@@ -192,6 +193,11 @@ def _check_store(
         report.problems.append(
             f"store copy has schema version {version}, newer than this reccontrol knows "
             f"({known}): check it with the reccontrol that took it"
+        )
+    if version != manifest.schema_version:
+        report.problems.append(
+            f"store copy has schema version {version}, the manifest says "
+            f"{manifest.schema_version}: the copy is not the one backed up"
         )
     report.facts.append(f"store copy: schema version {version}, integrity ok")
     if verdict.ok:

@@ -35,18 +35,27 @@ SIGNING_CONTEXT = b"reccontrol backup manifest\n"
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Tables whose rows are digested in the manifest: what decides whether a caller may be
 # recorded (objections) and what is kept and until when (recordings and the rest; a
-# legal hold keeps a call past its expiry, a rectification note belongs to its sheet).
-DIGESTED_TABLES = (
-    "calls",
-    "consent_events",
-    "decisions",
-    "legal_holds",
-    "objections",
-    "recording_deletions",
-    "recordings",
-    "sheet_rectifications",
-    "sheets",
-)
+# legal hold keeps a call past its expiry, a rectification note belongs to its sheet; a
+# transferred call's later segments are decided in segment_decisions). Each with the
+# schema version that brought it: a store older than that has no such table to digest.
+DIGESTED_SINCE: Mapping[str, int] = {
+    "calls": 0,
+    "consent_events": 0,
+    "decisions": 0,
+    "legal_holds": 0,
+    "objections": 0,
+    "recording_deletions": 0,
+    "recordings": 0,
+    "segment_decisions": 14,
+    "sheet_rectifications": 0,
+    "sheets": 0,
+}
+DIGESTED_TABLES = tuple(DIGESTED_SINCE)
+
+
+def digested_tables(schema_version: int) -> tuple[str, ...]:
+    """The tables a store at ``schema_version`` has, of those the manifest digests."""
+    return tuple(t for t, since in DIGESTED_SINCE.items() if since <= schema_version)
 
 
 class ManifestError(Exception):

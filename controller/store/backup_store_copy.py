@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.store.backup_files import BackupError, create_private_file
-from controller.store.backup_manifest import DIGESTED_TABLES, TableDigest
+from controller.store.backup_manifest import TableDigest, digested_tables
 
 
 def _sqlite_uri(path: Path) -> str:
@@ -114,16 +114,17 @@ def table_digest(conn: sqlite3.Connection, table: str) -> TableDigest:
     order = ", ".join(f'"{name}"' for name in keys + columns)
     digest = hashlib.sha256()
     rows = 0
-    # Names from DIGESTED_TABLES and the table's own schema, never from input.
+    # Names from DIGESTED_SINCE and the table's own schema, never from input.
     for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}'):  # noqa: S608
         digest.update(_row_bytes(columns, row))
         rows += 1
     return TableDigest(rows, digest.hexdigest())
 
 
-def table_digests(store_copy: Path) -> dict[str, TableDigest]:
+def table_digests(store_copy: Path, schema_version: int) -> dict[str, TableDigest]:
+    """The digest of each table a store at ``schema_version`` has, of those digested."""
     try:
         with _read_only(store_copy) as conn:
-            return {table: table_digest(conn, table) for table in DIGESTED_TABLES}
+            return {t: table_digest(conn, t) for t in digested_tables(schema_version)}
     except sqlite3.Error as exc:
         raise BackupError(f"the store copy cannot be read: {exc}") from None

@@ -13,7 +13,8 @@ from controller.access.service import AccessService
 from controller.agi.recorder import AgiRecorder
 from controller.agi.server import AgiServer
 from controller.ami import AmiClient
-from controller.ari.client import AriClient, EventStream
+from controller.ari.client import AriClient
+from controller.ari.stream import EventStream
 from controller.ari.watchdog import EventPump
 from controller.audit.witness import WitnessPublisher
 from controller.calls.manager import CallManager

@@ -298,9 +298,9 @@ def test_restore_check_refuses_a_store_copy_edited_and_rehashed_S3_S7(
     if "tables" in manifest:  # The digests are no secret: a tamperer recomputes them too.
         from controller.store.backup_store_copy import table_digests
 
+        tables = table_digests(folder / "reccontrol.sqlite3", manifest["schema_version"])
         manifest["tables"] = {
-            name: {"rows": t.rows, "sha256": t.sha256}
-            for name, t in table_digests(folder / "reccontrol.sqlite3").items()
+            name: {"rows": t.rows, "sha256": t.sha256} for name, t in tables.items()
         }
         rewrite(folder, manifest)
     result = check(path, folder)
@@ -357,6 +357,46 @@ def test_restore_check_refuses_a_copy_without_its_legal_hold_S3_T6(
         result.output
     )
     assert "sound" not in result.output
+
+
+def test_restore_check_refuses_a_copy_without_a_transferred_segments_decision_S3_R3(
+    site: tuple[Path, Config, SqliteStore, LocalVault], tmp_path: Path
+) -> None:
+    """S3, R3: the decision taken again for the agent a call was transferred to is
+    digested in the signed manifest like the call's first one: a copy without it (which
+    would hide why that agent's segment was recorded) is refused."""
+    from controller.records import Decision
+
+    path, _config, store, _ = site
+    call_id = str(store.db.execute("SELECT call_id FROM recordings LIMIT 1").fetchone()[0])
+    store.record_decision(
+        Decision(
+            call_id=call_id,
+            decided_at=NOW,
+            record=True,
+            reason="sampled",
+            rate=0.5,
+            draw=0.1,
+            in_window=True,
+            window="default",
+            agent_id="david",
+            segment=2,
+        )
+    )
+    folder = tmp_path / "b"
+    manifest = take(site, folder)
+    assert manifest["tables"]["segment_decisions"]["rows"] == 1
+    copy = sqlite3.connect(folder / "reccontrol.sqlite3", isolation_level=None)
+    assert copy.execute("DELETE FROM segment_decisions").rowcount == 1
+    copy.close()
+    manifest["store"]["sha256"] = digest(folder / "reccontrol.sqlite3")
+    rewrite(folder, manifest)
+
+    result = check(path, folder)
+    assert result.exit_code == 3, result.output
+    assert "problem: table segment_decisions: its rows differ from the manifest's digest" in (
+        result.output
+    )
 
 
 def test_restore_check_refuses_a_manifest_naming_the_live_store_S3(
