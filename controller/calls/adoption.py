@@ -50,6 +50,7 @@ from controller.calls.recording import Pause, Recording, RecordingSnapshot, RecS
 from controller.calls.snapshot import CallSnapshot
 from controller.calls.transfer import far_half
 from controller.config.model import Agent, Service
+from controller.config.service_model import payment_mode
 from controller.policy import Reason, Verdict
 from controller.records import Decision, OpenCall
 
@@ -300,8 +301,7 @@ def _unmasked(machine: Call) -> list[c.Command]:
     may have died while the caller keyed a card, muted towards the call: the caller is
     heard again (harmless if not muted), and a masked span left open is closed with an
     alert. The card data went with the old process: nothing is charged."""
-    payment = machine.settings.payment
-    if payment is None or payment.mode != "assisted" or not machine.service.payments:
+    if payment_mode(machine.settings.payment, machine.service) != "assisted":
         return []
     message = (
         "the controller restarted while the caller keyed a card with the agent: the caller "

@@ -21,7 +21,7 @@ from controller.calls.ids import ivr_playback
 from controller.calls.masking_commands import MaskEnd
 from controller.calls.payment import PaymentLeg, Stage
 from controller.calls.recording import RecordingControl
-from controller.config.service_model import Service
+from controller.config.service_model import Service, payment_mode
 from controller.payments.charge import APPROVED, ChargeResult
 
 
@@ -80,7 +80,7 @@ class PaymentHandOff(ABC):
             "playback_id": lambda: ivr_playback(self.call_id, next(self._ivr_playbacks)),
             "log_prefix": self._log_prefix,
         }
-        if settings.mode == "assisted":
+        if payment_mode(settings, self.service) == "assisted":
             return self._start_assisted(leg, fetch)
         # First, before the caller hears anything: the recording pauses.
         commands = self.rec.pause_for_payment(self._paused_by(), now)

@@ -199,5 +199,14 @@ class Service:
     running. Either way the caller hears music on hold, which is never recorded."""
     payments: bool = False
     """Whether agents of this service may send callers to the payment IVR."""
+    payment_mode: Literal["ivr", "assisted"] | None = None
+    """This service's ``payment.mode``, where it differs from the site's (M4)."""
     outbound: Outbound | None = None
     """None: the service takes no outbound calls."""
+
+
+def payment_mode(payment: PaymentSettings | None, service: Service) -> str | None:
+    """How ``service``'s payments run (``ivr`` or ``assisted``); None without payments."""
+    if payment is None or not service.payments:
+        return None
+    return service.payment_mode or payment.mode

@@ -122,6 +122,7 @@ def service(
             "pause",
             "hold",
             "payments",
+            "payment_mode",
             "outbound",
         ),
         required=("language", "purposes", "announcement", "full_notice", "target"),
@@ -231,6 +232,7 @@ def service(
         pause=pause_settings(node["pause"]),
         hold=hold_setting(node["hold"]),
         payments=node["payments"].boolean(False),
+        payment_mode=node["payment_mode"].string(None, choices=PAYMENT_MODES),
         outbound=outbound(name, node["outbound"]),
     )
 

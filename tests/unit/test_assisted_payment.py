@@ -321,3 +321,21 @@ def test_r1_m4_an_adopted_call_of_an_assisted_service_unmutes_the_caller(agent_h
         now=NOW,
     )
     assert isinstance(ivr, Adopted) and of(ivr.commands, c.UnmuteCaller) == []
+
+
+def test_m4_a_service_may_take_the_other_payment_mode(load: Loader) -> None:
+    """``services.<name>.payment_mode`` overrides ``payment.mode`` for that service; a
+    bad value names its key; the call follows the service's mode."""
+    data = mutate(lambda d: d.update(payment=payment_section()))
+    data["services"]["sales"] |= {"payments": True, "payment_mode": "assisted"}
+    config = load(data)
+    assert config.payment is not None and config.payment.mode == "ivr"
+    assert config.services["sales"].payment_mode == "assisted"
+    data["services"]["sales"]["payment_mode"] = "IVR"
+    assert problems_of(load, data) == [
+        "services.sales.payment_mode: must be one of ivr, assisted; got 'IVR'"
+    ]
+    settings = dataclasses.replace(SETTINGS, payment=PAYMENT)  # the site: ivr
+    service = make_service(sampling_rate=0.999, payments=True, payment_mode="assisted")
+    d = Driver(service=service, settings=settings)
+    assert keying(d)[0] == c.MuteCaller(CALLER.id)
