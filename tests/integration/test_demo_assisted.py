@@ -6,22 +6,29 @@ there throughout; the demo's line says the keys were masked, not paused."""
 
 from __future__ import annotations
 
+import logging
 import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from controller.demo.run import ARI_SCENARIOS, report, run_scenarios
+from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
 from tests.audio import Audio, dtmf_keys, tone_seconds
+from tests.integration.test_payments import assert_no_card_data
 
 ASSISTED = tuple(s for s in ARI_SCENARIOS if "assisted" in s.title)
 CALLER_MARKER, AGENT_TONE = 2900.0, 1100.0  # the sandbox's c-pay and sim-agent-keys
 
 
 async def test_m4_the_demo_takes_an_assisted_payment_with_the_keys_masked(
-    asterisk: SandboxInstance, tmp_path: Path
+    asterisk: SandboxInstance, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """M4, M3: besides, no card number, expiry or security code in the daemon's log (at
+    debug level), the ARI event log or any table of the store."""
+    caplog.set_level(logging.DEBUG, logger="reccontrol")
     assert len(ASSISTED) == 1
     results = await run_scenarios(asterisk, tmp_path / "demo", lambda _line: None, ASSISTED)
     printed: list[str] = []
@@ -47,3 +54,4 @@ async def test_m4_the_demo_takes_an_assisted_payment_with_the_keys_masked(
     assert dtmf_keys(caller) == [] and dtmf_keys(agent) == []
     assert tone_seconds(agent, AGENT_TONE) > 0.9 * agent.duration
     assert "caller's keys masked" in printed[-1] and "payment approved" in printed[-1]
+    assert_no_card_data(SandboxSite(asterisk, tmp_path / "demo"), caplog.text)

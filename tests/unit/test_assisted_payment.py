@@ -339,3 +339,16 @@ def test_m4_a_service_may_take_the_other_payment_mode(load: Loader) -> None:
     service = make_service(sampling_rate=0.999, payments=True, payment_mode="assisted")
     d = Driver(service=service, settings=settings)
     assert keying(d)[0] == c.MuteCaller(CALLER.id)
+
+
+def test_m4_a_payment_asked_through_the_api_is_assisted_too() -> None:
+    """``POST /api/payments`` (a CRM) on an assisted service: the caller is muted first,
+    stays bridged, and the entry starts at once with the amount the request carried."""
+    d = assisted_driver()
+    d.connect()
+    d.send(m.RecordingStarted(recording_name(d)))
+    out = d.send(m.PaymentRequested("42.50", "ORDER-7"))
+    assert out[0] == c.MuteCaller(CALLER.id)
+    assert of(out, c.FetchPaymentDetails) == [] and of(out, c.RemoveFromBridge) == []
+    assert to_agent(out) == ["sound:beep"]
+    assert isinstance(d.call.payment, AssistedPaymentLeg) and d.call.payment.masked
