@@ -205,9 +205,12 @@ async def test_m4_assisted_payment_masks_the_keys_from_the_agent_and_the_wav(
 
     heard = assert_no_key_reached_the_agent(capture, agent_port)
     assert tone_seconds(heard, CALLER_MARKER) == 0.0
-    beeps = merged(tone_spans(heard, DIGIT_BEEP), gap=0.02)
+    # A beep a key: 60 ms each, 200 ms apart as the keys. Joined across 100 ms, so a
+    # frame lost inside a beep does not count it twice; under load two beeps played late
+    # can run together, hence the few allowed less.
+    beeps = merged(tone_spans(heard, DIGIT_BEEP), gap=0.1)
     record_property("agent_beeps", len(beeps))
-    assert len(KEYS) - 3 <= len(beeps) <= len(KEYS), beeps
+    assert len(KEYS) - 5 <= len(beeps) <= len(KEYS), beeps
     if digits == "rfc4733":
         # Calibration: the caller's phone did send its keys as events.
         assert len(capture.releases.get(caller_port, [])) == len(KEYS)
