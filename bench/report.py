@@ -194,6 +194,7 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
         lines.append(f"  daemon process RSS, idle: {_kb(memory['live']['rss_idle_bytes'])}")
     lines.append("")
     lines += _two_channel_lines(results.get("two_channels"))
+    lines += _encryption_lines(results.get("encryption"))
     lines += _console_lines(results.get("console"))
 
     if previous is not None:
@@ -382,6 +383,40 @@ def _two_channel_lines(cost: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _encryption_lines(cost: dict[str, Any] | None) -> list[str]:
+    """3c: the vault sealed at rest (S10) against plaintext, in the same run."""
+    if cost is None:
+        return []
+    lines = [
+        f"3c. Encryption at rest: sealed vault against plaintext (median of "
+        f"{cost['rounds']} round(s) each)"
+    ]
+    minutes = cost["recording_seconds"] / 60
+    rows = [
+        [
+            f"stream a {minutes:.0f}-minute recording (ms)",
+            _fmt(cost["stream_ms"]["plaintext"], 1),
+            _fmt(cost["stream_ms"]["sealed"], 1),
+            _times(cost["stream_ratio"]),
+        ],
+        [
+            "Range request of 64 KiB, file opened (us)",
+            _fmt(cost["range_us"]["plaintext"], 0),
+            _fmt(cost["range_us"]["sealed"], 0),
+            _times(cost["range_ratio"]),
+        ],
+        [
+            f"purge, {cost['purge_files']} recordings (files/s)",
+            _fmt(cost["purge_files_per_second"]["plaintext"], 0),
+            _fmt(cost["purge_files_per_second"]["sealed"], 0),
+            _times(cost["purge_ratio"]),
+        ],
+    ]
+    lines += _table(["", "plaintext", "sealed", "sealed/plain"], rows)
+    lines.append("")
+    return lines
+
+
 def key_figures(results: dict[str, Any]) -> dict[str, float]:
     """The figures worth following from run to run."""
     figures: dict[str, float] = {}
@@ -413,6 +448,10 @@ def key_figures(results: dict[str, Any]) -> dict[str, float]:
             figures[f"console {key} median (ms)"] = console["requests_ms"][key]["median"]
         figures["console audio stream median (ms)"] = console["audio"]["wall_ms"]["median"]
         figures["console audio peak RSS growth (MiB)"] = console["audio"]["rss_growth_mib"]["max"]
+    sealed = results.get("encryption")
+    if sealed:
+        figures["sealed / plaintext stream, medians"] = sealed["stream_ratio"]
+        figures["sealed purge (files/s)"] = sealed["purge_files_per_second"]["sealed"]
     for view, m in results["memory"].items():
         if m.get("per_call_bytes") is not None:
             figures[f"memory {view} heap/call (B)"] = m["per_call_bytes"]

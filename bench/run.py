@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import agiflood, agikeys, console, hotpath, memory, reaction, stereo
+from bench import agiflood, agikeys, console, encryption, hotpath, memory, reaction, stereo
 from bench.asterisk import bench_instance
 from bench.reaction import progress
 from bench.report import BUDGET_MS, render
@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": {},
         "console": None,
         "two_channels": None,
+        "encryption": None,
     }
     if not args.console:
         progress("hot path")
@@ -293,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         results["memory"]["machine"] = memory.machine_footprint(args.concurrent).as_dict()
         manager = asyncio.run(memory.manager_footprint(args.concurrent))
         results["memory"]["manager"] = manager.as_dict()
+        results["encryption"] = encryption.measure(args.quick)
     progress(
         f"web console: {args.console_calls} generated calls, "
         f"{args.console_requests} requests per figure"

@@ -30,6 +30,7 @@ from controller.commands.records import recording, sheet
 from controller.commands.retention import purge
 from controller.commands.sampling import sampling_audit
 from controller.commands.subjects import subject
+from controller.commands.vault import vault
 from controller.config.warnings import audit_alerts, config_warnings, staff_information
 
 __all__ = ["EXIT_CONFIG", "cli", "fail", "load_or_exit", "main", "open_store"]
@@ -76,9 +77,11 @@ def run(config_path: Path) -> None:
     """Run the daemon: the ARI event loop, and the web API. Stops cleanly on SIGTERM.
 
     At start it applies the store's pending migrations, and refuses a store written by a
-    newer reccontrol. Exit status: 2 config error; 4 store newer than this reccontrol
+    newer reccontrol. Exit status: 2 config error (or sealed recordings
+    and no site key that opens them); 4 store newer than this reccontrol
     (the systemd unit does not restart it then); 1 any other failure to start."""
     from controller.commands.startup import upgrade_at_start
+    from controller.config.encryption import VaultKeyUnusable
     from controller.daemon import run as run_daemon
     from controller.instance import AlreadyRunning, PortBusy
     from controller.logs import setup_logging
@@ -95,6 +98,8 @@ def run(config_path: Path) -> None:
         run_daemon(config, before_start=lambda: upgrade_at_start(config.store.path))
     except (AlreadyRunning, PortBusy, TlsSetupError) as exc:
         fail(str(exc))
+    except VaultKeyUnusable as exc:
+        fail(f"{exc} ({exc.error_id})", EXIT_CONFIG)
 
 
 @cli.command("check-config")
@@ -144,6 +149,7 @@ for _command in (
     announcement_script,
     inspection_pack,
     agi,
+    vault,
 ):
     cli.add_command(_command)
 

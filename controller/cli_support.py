@@ -14,6 +14,7 @@ import click
 from controller.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
+    from controller.recordings import LocalVault
     from controller.store import SqliteStore
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -47,6 +48,17 @@ config_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="The reccontrol YAML configuration file.",
 )
+
+
+def open_vault(config: Config) -> LocalVault:
+    """The vault the config describes (sealed by default, S10); exits 2 when it holds
+    sealed recordings and no site key that opens them."""
+    from controller.config.encryption import VaultKeyUnusable, site_vault
+
+    try:
+        return site_vault(config.recordings).vault
+    except VaultKeyUnusable as exc:
+        fail(f"{exc} ({exc.error_id})", EXIT_CONFIG)
 
 
 def open_store(config: Config) -> SqliteStore:

@@ -39,6 +39,7 @@ from controller.calls.agi_opening import KEY_ACTIONS
 from controller.calls.manager import CallManager
 from controller.calls.sounds import SoundCheck, wanted_sounds
 from controller.clock import Clock, SystemClock
+from controller.config.encryption import site_vault
 from controller.config.model import Config
 from controller.config.warnings import unkeyed_audit_alert
 from controller.eventlog import EventLog
@@ -101,7 +102,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await store.start()
     app[STORE] = store
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault = open_site_vault(config)
     app[VAULT] = vault
     clock = app[CLOCK]
     app[ACCESS] = await store.run(lambda db: AccessService(config, db, vault, clock))
@@ -120,6 +121,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         message = f"{exc} ({exc.error_id})"
         log.error("ALERT: %s", message)
         await store.run(lambda s: s.add_alert(None, ACCESS_LOG_ALERT, message, now))
+    # S11: a redaction a crash interrupted ends before anyone listens: finished if its
+    # new version was in place, else undone. A failure is said and retried at each
+    # redaction; it never keeps the daemon from recording calls.
+    try:
+        await store.run(lambda s: app[ACCESS].finish_redactions())
+    except Exception as exc:  # the calls matter more than this chore
+        log.error("ALERT: interrupted redactions not finished: %s", exc)
     if key is None:
         # S7: an unkeyed log can be rewritten unseen by whoever can write the store.
         message = unkeyed_audit_alert()
@@ -356,6 +364,20 @@ def build_app(
     return app
 
 
+def open_site_vault(config: Config) -> LocalVault:
+    """The site's vault; at a new site's first start, its site key is generated. Raises
+    :class:`~controller.config.encryption.VaultKeyUnusable` (naming the YAML key) when
+    sealed recordings have no site key that opens them."""
+    opened = site_vault(config.recordings, create_key=True)
+    if opened.generated is not None:
+        log.warning(
+            "generated the vault's site key in %s: keep a copy of it apart from the "
+            "backups; without it no recording can be read (S10)",
+            opened.generated,
+        )
+    return opened.vault
+
+
 def run(config: Config, *, before_start: Callable[[], object] | None = None) -> None:
     """Runs the daemon until SIGTERM. Raises :class:`AlreadyRunning` or
     :class:`PortBusy` (the web or the FastAGI address) before touching the store or
@@ -377,6 +399,8 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
         )
         if before_start is not None:
             before_start()
+        # S10: a new site's key is made now; sealed recordings without theirs stop here.
+        open_site_vault(config)
         web.run_app(
             build_app(config, agi_socket=agi_socket),
             sock=sock,

@@ -13,6 +13,12 @@ The points:
   ``purge-log-cut``, ``deletion-condemned``, ``deletion-mid-batch``,
   ``deletion-files-removed``;
 * recordings: ``vaulting`` (Asterisk finished the file, not yet moved to the vault);
+* redaction: ``redaction-journaled``, ``redaction-written``, ``redaction-switched``,
+  ``redaction-shredded`` (after each step, see :mod:`controller.retention.redaction`);
+* the vault's encryption (S10): ``rotation-new-key`` (the new site key written),
+  ``rotation-rewrapped`` (one more data key re-wrapped), ``rotation-finishing`` (all
+  re-wrapped, the new key not yet in place); ``migration-sealed`` (a file's sealed copy
+  written beside it), ``migration-renamed`` (renamed over the plaintext);
 * the store thread: ``store-write`` (before any write), ``store:<Command>`` (before the
   write a call asked for with that store command, e.g. ``store:OpenRecording``; the
   store thread stops there and the call waits for it, the event loop goes on);

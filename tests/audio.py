@@ -8,6 +8,7 @@ column frequency are both strong, as in ITU-T Q.24.
 
 from __future__ import annotations
 
+import io
 import math
 import wave
 from dataclasses import dataclass
@@ -36,8 +37,38 @@ class Audio:
         return Audio(self.samples[int(start * self.rate) : int(end * self.rate)], self.rate)
 
 
+def plaintext(path: Path) -> bytes:
+    """A recording file's bytes as a player gets them. A vault file sealed at rest (S10)
+    is decrypted with the keyring and the site key its site keeps beside the vault (the
+    defaults of ``recordings.encryption``), as the audited download does."""
+    from controller.config.encryption import default_keyring, default_site_key
+    from controller.recordings.keyring import FileSiteKeys, Keyring
+    from controller.recordings.sealing import is_sealed, open_sealed
+
+    raw = Path(path).read_bytes()
+    if not is_sealed(raw):
+        return raw
+    vault = Path(path).parent
+    keyring = Keyring(default_keyring(vault), FileSiteKeys(default_site_key(vault)))
+    with open_sealed(io.BytesIO(raw), keyring.unwrap) as plain:
+        return plain.read()
+
+
+def open_wav(path: Path | str) -> wave.Wave_read:
+    """A WAV file opened for reading, through :func:`plaintext`."""
+    return wave.open(io.BytesIO(plaintext(Path(path))), "rb")
+
+
+def raw_pcm(path: Path, rate: int = 8000) -> Audio:
+    """A file's bytes as stored, read as 16-bit PCM whatever they are: what someone who
+    copied the vault's files would hear."""
+    raw = Path(path).read_bytes()
+    data = np.frombuffer(raw[: len(raw) - len(raw) % 2], dtype="<i2").astype(np.float64)
+    return Audio(data / 32768.0, rate)
+
+
 def read_wav(path: Path) -> Audio:
-    with wave.open(str(path), "rb") as wav:
+    with open_wav(path) as wav:
         if wav.getsampwidth() != 2:
             raise ValueError(f"{path}: expected 16-bit samples")
         frames = wav.readframes(wav.getnframes())

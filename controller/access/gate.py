@@ -26,6 +26,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "download": frozenset({"supervisor", "dpo"}),
     "export": frozenset({"supervisor", "dpo"}),
     "delete": frozenset({"dpo", "admin"}),
+    # Silencing a span of a recording for good (S11): the DPO, who answers for what is kept.
+    "redact": frozenset({"dpo"}),
     "sheet_read": frozenset({"supervisor", "quality", "dpo"}),
     "sheet_create": frozenset({"supervisor", "quality"}),
     "sheet_edit": frozenset({"supervisor", "quality", "dpo"}),

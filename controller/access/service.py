@@ -35,12 +35,14 @@ from controller.access.export import Exporter, ExportResult
 from controller.access.gate import Gate, clean_id
 from controller.access.holds import HoldAccess
 from controller.access.recordings import RecordingAccess, RecordingHandle
+from controller.access.redaction import RedactionAccess, RedactionResult
 from controller.access.sheets import SheetAccess, SheetView
 from controller.access.subjects import EraseResult, Findings, SubjectRequests
 from controller.audit.chain import Entry
 from controller.clock import Clock
 from controller.config.model import Config, Person
 from controller.recordings.vault import LocalVault
+from controller.retention.redaction import lock_for
 from controller.sheets import Rectification, Sheet
 from controller.store.call_views import CallFilters, LogFilters
 from controller.store.holds import Hold, PlacedHold
@@ -72,6 +74,8 @@ class AccessService:
         self._agents = AgentRequests(self._gate, store, config.agents, config.timezone, exporter)
         self._holds = HoldAccess(self._gate, store, clock, config.timezone, new_id)
         self._calls = CallAccess(self._gate, store, config)
+        lock = lock_for(config.store.path)
+        self._redaction = RedactionAccess(self._gate, store, vault, clock, lock, new_id)
 
     # -- who -------------------------------------------------------------------------
     def authenticate(self, person_id: str, presented: Presented) -> Person:
@@ -189,6 +193,24 @@ class AccessService:
     def delete(self, person: Person, purpose: str, recording_id: str) -> Entry:
         """Deletes one recording before its expiry; returns the receipt."""
         return self._recordings.delete(person, purpose, recording_id)
+
+    def redact(
+        self,
+        person: Person,
+        purpose: str,
+        call_id: str,
+        recording_id: str | None,
+        start: str,
+        end: str,
+    ) -> RedactionResult:
+        """Silences ``[start, end)`` seconds of the call's recording in a new version and
+        shreds the old one (S11, DPO only; refused under a legal hold)."""
+        return self._redaction.redact(person, purpose, call_id, recording_id, start, end)
+
+    def finish_redactions(self) -> list[Entry]:
+        """Ends the redactions a killed process left (none runs now): at the daemon's
+        start; every redaction does it first too."""
+        return self._redaction.finish_interrupted()
 
     # -- summary sheets (T2) ------------------------------------------------------------
     def sheet_read(self, person: Person, purpose: str, sheet_id: str) -> SheetView:
@@ -321,5 +343,6 @@ __all__ = [
     "Findings",
     "LogPage",
     "RecordingHandle",
+    "RedactionResult",
     "SheetView",
 ]

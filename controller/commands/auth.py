@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from controller.cli_support import EXIT_FAILED, EXIT_REFUSED, fail, open_store
+from controller.cli_support import EXIT_FAILED, EXIT_REFUSED, fail, open_store, open_vault
 from controller.config import Config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,11 +74,9 @@ def access_service(config: Config) -> Iterator[Any]:
     """The access service on a store opened for this command, closed afterwards."""
     from controller.access.service import AccessService
     from controller.clock import SystemClock
-    from controller.recordings import LocalVault
-
     store = open_store(config)
     try:
-        vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+        vault = open_vault(config)
         yield AccessService(config, store, vault, SystemClock())
     finally:
         store.close()

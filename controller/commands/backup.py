@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from controller.cli_support import EXIT_ATTENTION, config_option, fail, load_or_exit
+from controller.cli_support import EXIT_ATTENTION, config_option, fail, load_or_exit, open_vault
 
 
 @click.command()
@@ -34,12 +34,11 @@ def backup(config_path: Path, folder: Path, no_audio: bool) -> None:
 
     Exit status: 0 done; 1 failed; 2 config error; 3 done, but vault files were refused
     (a link or a file not reccontrol's planted in the vault: not copied, one line each)."""
-    from controller.recordings import LocalVault
     from controller.store.backup import take_backup
     from controller.store.backup_files import BackupError
 
     config = load_or_exit(config_path)
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault = open_vault(config)
     try:
         summary = take_backup(
             config.store.path,

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from controller.cli_support import config_option, fail, load_or_exit
+from controller.cli_support import config_option, fail, load_or_exit, open_vault
 from controller.commands.auth import access_service, person_options, refusals, sign_in
 
 EXIT_HELP = (
@@ -202,7 +202,8 @@ def sheet_rectify(
 
 @click.group()
 def recording() -> None:
-    """Recordings: download or delete one, through the audited access service (S2)."""
+    """Recordings: download, redact or delete one, through the audited access service (S2,
+    S11)."""
 
 
 @recording.command(
@@ -227,11 +228,11 @@ def recording_download(
     recording_id: str,
     output: Path,
 ) -> None:
-    from controller.recordings.vault import LocalVault, VaultError, copy_hashed
+    from controller.recordings.vault import VaultError, copy_hashed
 
     with _signed_in(config_path, person_id, token_file) as (config, service, person):
         handle = service.download(person, purpose, recording_id)
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault = open_vault(config)
     try:
         # The vault file is opened (and checked) first: a refused one creates nothing.
         with vault.reader(handle.path) as source:
@@ -275,3 +276,57 @@ def recording_delete(
     with _signed_in(config_path, person_id, token_file) as (_, service, person):
         receipt = service.delete(person, purpose, recording_id)
     click.echo(f"receipt {receipt.seq}: {receipt.target} sha256 {receipt.details.get('sha256')}")
+
+
+@recording.command(
+    "redact",
+    help="Silence a span of a call's recording for good (S11, the DPO): a new version is "
+    "written with [--from, --to) as digital silence on every channel, same length, every "
+    "other sample unchanged; the recording then points to it and the old version is "
+    "shredded (its data key destroyed, then its file), so no backup can bring it back "
+    "(an old version never sealed is only removed: the output says so). "
+    "The access log keeps who, when, why, the span and both versions' hashes. Refused "
+    "under a legal hold. A redaction a crash interrupted is finished (or undone, if the "
+    "new version was not yet in place) first.\n\n" + EXIT_HELP,
+)
+@config_option
+@person_options
+@click.argument("call_id", metavar="CALL")
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    help="Where the silence starts, in seconds from the start of the recording (75.5) "
+    "or M:SS (1:15.5).",
+)
+@click.option(
+    "--to", "end", required=True, help="Where it ends (excluded), as --from; after --from."
+)
+@click.option(
+    "--recording",
+    "recording_id",
+    help="The recording to redact, when the call has several (a transfer's segments).",
+)
+def recording_redact(
+    config_path: Path,
+    person_id: str,
+    purpose: str,
+    token_file: Path | None,
+    call_id: str,
+    start: str,
+    end: str,
+    recording_id: str | None,
+) -> None:
+    from controller.retention.redaction import old_version_fate
+
+    with _signed_in(config_path, person_id, token_file) as (_, service, person):
+        done = service.redact(person, purpose, call_id, recording_id, start, end)
+    first, last = done.silence.seconds
+    click.echo(
+        f"recording {done.recording_id}: {first:.3f} s to {last:.3f} s silenced; "
+        f"new version sha256 {done.new_sha256}"
+    )
+    fate = old_version_fate(done.old_key_destroyed)
+    click.echo(f"old version sha256 {done.old_sha256}: {fate}")
+    if done.entry is not None:
+        click.echo(f"access log entry {done.entry.seq}")

@@ -77,7 +77,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     timezone = site.time_zone(root["timezone"])
     ari = site.ari(root["ari"], secrets)
     store = site.store(root["store"])
-    recordings = site.recordings(root["recordings"])
+    recordings = site.recordings(root["recordings"], secrets)
     privacy = site.privacy(root["privacy"], secrets)
     log_settings = site.log_settings(root["logging"])
     web = site.web(root["web"], secrets)

@@ -76,6 +76,19 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class EncryptionSettings:
+    """``recordings.encryption`` (S10): the vault's files sealed, their data keys in a
+    keyring wrapped by the site key. Paths left out are set beside the vault."""
+
+    enabled: bool = True
+    site_key_file: Path | None = None
+    """The site key's file (64 hex digits); generated at first start when missing."""
+    site_key: Secret | None = None
+    """The site key read from ``site_key_env`` (then ``site_key_file`` is None)."""
+    keyring_dir: Path = Path()
+
+
+@dataclass(frozen=True)
 class RecordingSettings:
     asterisk_dir: Path
     """Where Asterisk writes ARI recordings, as this host sees that folder."""
@@ -86,6 +99,7 @@ class RecordingSettings:
     """``stereo``: the caller on the left, the agent on the right (R5)."""
     sweep_minutes: float = 10.0
     """Minutes between two orphan sweeps of Asterisk's folder (one also runs at start)."""
+    encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
 
 
 # T5: calls, decisions and consent events hold the caller HMAC: one year at most.

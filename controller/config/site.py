@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from controller.config.encryption import encryption
 from controller.config.metrics import metrics
 from controller.config.model import (
     MAX_CALL_METADATA_DAYS,
@@ -120,15 +121,17 @@ def store(node: Node) -> StoreSettings:
     return StoreSettings(store_path)
 
 
-def recordings(node: Node) -> RecordingSettings:
+def recordings(node: Node, secrets: Secrets) -> RecordingSettings:
     if not node.mapping(
-        ("asterisk_dir", "vault_dir", "format", "channels", "sweep_minutes"),
+        ("asterisk_dir", "vault_dir", "format", "channels", "sweep_minutes", "encryption"),
         required=("asterisk_dir", "vault_dir"),
     ):
         return RecordingSettings(Path(), Path())
+    vault_dir = Path(node["vault_dir"].string(""))
     settings = RecordingSettings(
         asterisk_dir=Path(node["asterisk_dir"].string("")),
-        vault_dir=Path(node["vault_dir"].string("")),
+        vault_dir=vault_dir,
+        encryption=encryption(node["encryption"], vault_dir, secrets),
         format=node["format"].string("wav", choices=("wav", "wav16")),
         channels=node["channels"].string("mono", choices=("mono", "stereo")),
         sweep_minutes=node["sweep_minutes"].number(10.0, minimum=0.01, maximum=1440),

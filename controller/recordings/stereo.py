@@ -38,9 +38,15 @@ from controller.recordings.vault import (
     LocalVault,
     VaultError,
     VaultUnusable,
-    sha256_of,
+    copy_hashed,
 )
-from controller.recordings.wavfile import UnusableWav, WavLayout, read_layout
+from controller.recordings.wavfile import (
+    HEADER_LIMIT,
+    UnusableWav,
+    WavLayout,
+    layout_of,
+    read_layout,
+)
 from controller.stoppoints import stop_point
 
 SAMPLE_BYTES = 2
@@ -128,7 +134,7 @@ def _join(vault: LocalVault, name: str, fmt: str, *, keep: bool) -> AdoptedFile:
     with _opened_halves(vault, name, fmt) as halves:
         try:
             if keep:
-                adopted = _existing(target) or _write_joined(halves, target)
+                adopted = _existing(vault, target) or _write_joined(vault, halves, target)
             else:
                 adopted = AdoptedFile(target, _hash_of(halves), 0.0, 0)
             for half in halves:
@@ -173,7 +179,7 @@ def _layout(fd: int) -> WavLayout | None:
         return None
 
 
-def _write_joined(halves: list[_Half | None], target: Path) -> AdoptedFile:
+def _write_joined(vault: LocalVault, halves: list[_Half | None], target: Path) -> AdoptedFile:
     layouts = [h.layout for h in halves if h is not None and h.layout is not None]
     if not layouts:
         raise VaultUnusable(f"cannot adopt recording {target.stem}: no audio", "it holds no audio")
@@ -185,47 +191,39 @@ def _write_joined(halves: list[_Half | None], target: Path) -> AdoptedFile:
         )
     rate = layouts[0].rate
     frames = max(h.frames if h is not None else 0 for h in halves)
-    return _write(target, _stereo_blocks(halves, rate, frames), rate, frames)
+    return _write(vault, target, _stereo_blocks(halves, rate, frames), rate, frames)
 
 
-def _existing(target: Path) -> AdoptedFile | None:
+def _existing(vault: LocalVault, target: Path) -> AdoptedFile | None:
     """The join already in the vault, if any. Only a whole join is ever renamed into
     place: its run was killed before it deleted both halves. It is kept as it is, never
     joined again from what is left (a side already deleted would come back silent)."""
-    try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except FileNotFoundError:
+    if not os.path.lexists(target):
         return None
     try:
-        layout = read_layout(fd)
-    except UnusableWav:
+        with vault.reader(target) as source:
+            head = source.read(HEADER_LIMIT)
+            size = source.seek(0, os.SEEK_END)
+            layout = layout_of(head, size)
+            source.seek(0)
+            digest = copy_hashed(source, _Discard(), target.name)
+    except (UnusableWav, VaultError):
         return None  # not a join of ours: written again from the halves
-    finally:
-        os.close(fd)
-    return AdoptedFile(target, sha256_of(target), layout.duration_seconds, target.stat().st_size)
+    return AdoptedFile(target, digest, layout.duration_seconds, size)
 
 
-def _write(target: Path, blocks: Iterator[bytes], rate: int, frames: int) -> AdoptedFile:
-    """A vault file, reccontrol's, mode 0600, written beside its name then renamed."""
-    partial = target.with_name(target.name + ".partial")
-    with contextlib.suppress(FileNotFoundError):
-        partial.unlink()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(os.open(partial, flags, 0o600), "wb") as out:
-            for block in blocks:
-                digest.update(block)
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.rename(partial, target)
-    except BaseException:
-        # A full vault must not keep half a file; what Asterisk wrote stays for a retry.
-        partial.unlink(missing_ok=True)
-        raise
-    size = 44 + frames * 2 * SAMPLE_BYTES
-    return AdoptedFile(target, digest.hexdigest(), frames / rate, size)
+class _Discard:
+    def write(self, data: bytes, /) -> int:
+        return len(data)
+
+
+def _write(
+    vault: LocalVault, target: Path, blocks: Iterator[bytes], rate: int, frames: int
+) -> AdoptedFile:
+    """A vault file, reccontrol's, mode 0600, sealed when the vault seals, written beside
+    its name then renamed; a full vault keeps no half file, what Asterisk wrote stays."""
+    digest, size = vault.write_blocks(target, blocks)
+    return AdoptedFile(target, digest, frames / rate, size)
 
 
 def _turn_around(vault: LocalVault, name: str, fmt: str) -> AdoptedFile:
@@ -247,7 +245,8 @@ def _turn_around(vault: LocalVault, name: str, fmt: str) -> AdoptedFile:
         checked = os.fstat(fd)
         frames = layout.data_bytes // (2 * SAMPLE_BYTES)
         target = vault.vault_dir / source.name
-        adopted = _write(target, _swapped_blocks(fd, layout, frames), layout.rate, frames)
+        blocks = _swapped_blocks(fd, layout, frames)
+        adopted = _write(vault, target, blocks, layout.rate, frames)
         _unlink_if_same(_Half(source, fd, checked, layout))
     except OSError as exc:
         why = f"cannot take recording {source.name}: {exc.strerror or exc}"

@@ -5,6 +5,20 @@ finished file is moved at once into a folder only reccontrol can read (S4). Hash
 serving and purging go through this one class, so another backend (object storage)
 can replace it without touching the call flow. Every method blocks: call them from a
 worker thread, never from the event loop.
+
+Encryption at rest (S10). Given a :class:`~controller.recordings.keyring.Keyring`, the
+vault seals every file it writes (:mod:`controller.recordings.sealing`: AES-256-GCM in
+64 KiB chunks, a data key of its own per file) and :meth:`LocalVault.reader` decrypts on
+the fly, seekable, so listening, Range requests, exports and the CLI read plaintext
+through the one audited door. Threat model: whoever gets the vault's files alone (a
+backup, a disk, a misplaced copy) reads nothing; whoever also gets the keyring and the
+site key reads everything the keyring still holds a key for. Purge, erasure and
+redaction destroy the data key *before* the file (:meth:`LocalVault.shred`), and backups
+copy the sealed bytes without the keyring, so no copy taken before can be decrypted
+afterwards. The hash the store keeps is of the plaintext, so receipts and the access log
+compare across sealed and plaintext files. Plaintext files (a vault from before, or one
+not yet migrated) are still read as they are; a sealed file with no keyring is refused
+with :class:`~controller.recordings.keyring.SiteKeyMissing`, never read as noise.
 """
 
 from __future__ import annotations
@@ -13,28 +27,56 @@ import contextlib
 import errno
 import hashlib
 import os
-import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO, Protocol
+from typing import IO, BinaryIO
 
-from controller.recordings.wavfile import UnusableWav, WavLayout, read_layout, repair_header
+from controller.recordings.keyring import Keyring, SiteKeyMissing
+from controller.recordings.sealing import HEADER_SIZE, is_sealed, open_sealed
+from controller.recordings.vault_errors import (
+    VaultError,
+    VaultFileRefused,
+    VaultRefused,
+    VaultUnusable,
+)
+from controller.recordings.vault_files import (
+    CHUNK,
+    AdoptedFile,
+    Shredded,
+    Sink,
+    copy_fd,
+    copy_hashed,
+    incoming_problem,
+    rename_checked,
+    repaired_blocks,
+    sealed_key_id,
+    sha256_of,
+    usable_layout,
+    vault_file_problem,
+    version_name,
+    write_copy,
+    write_whole,
+)
+from controller.recordings.wavfile import WavLayout, repair_header
 from controller.stoppoints import stop_point
+
+__all__ = [
+    "CHUNK",
+    "AdoptedFile",
+    "IncomingFile",
+    "LocalVault",
+    "Sink",
+    "VaultError",
+    "VaultFileRefused",
+    "VaultRefused",
+    "VaultUnusable",
+    "copy_hashed",
+    "sha256_of",
+]
 
 # ARI format name -> file extension Asterisk writes.
 EXTENSIONS = {"wav": "wav", "wav16": "wav16"}
-CHUNK = 1 << 16
-
-
-class VaultError(Exception):
-    error_id = "vault-error"
-
-    def __init__(self, message: str, *, kept: bool = False) -> None:
-        super().__init__(message)
-        self.kept = kept
-        """The file is still in Asterisk's folder (the vault could not take it: full,
-        unwritable), so a later attempt can still vault it."""
 
 
 @dataclass(frozen=True)
@@ -48,94 +90,18 @@ class IncomingFile:
     """Why it must not be touched (a symlink, not a regular file, not Asterisk's), or ""."""
 
 
-class VaultUnusable(VaultError):
-    """A file of Asterisk's folder that holds no readable audio (not a WAV, or nothing
-    recorded in it): there is nothing to keep. It is left in place for the caller to
-    delete with a receipt."""
-
-    error_id = "vault-unusable"
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        """What is wrong with the file, in a few words."""
-
-
-class VaultRefused(VaultError):
-    """A file in Asterisk's folder that must not be adopted (a link, not a regular file,
-    not Asterisk's): someone may be trying to reach a file elsewhere. Raise an alert."""
-
-    error_id = "vault-refused"
-
-
-class VaultFileRefused(VaultError):
-    """A vault file that must not be read for a copy (a backup, an export, a download):
-    a link, not a regular file, not reccontrol's, or not directly inside the vault.
-    Whoever could plant it may be trying to have a file elsewhere copied out."""
-
-    error_id = "vault-file-refused"
-
-    def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"recording file {name} {problem}; not read")
-        self.name = name
-        self.problem = problem
-
-
-@dataclass(frozen=True)
-class AdoptedFile:
-    path: Path
-    sha256: str
-    duration_seconds: float
-    size: int
-
-
-def _problem(info: os.stat_result, asterisk_uid: int) -> str:
-    """Why a file of Asterisk's folder must not be taken, or "": the one check for the
-    call's own file and for the sweep, on what was opened (or listed) without following
-    links. A link (soft or hard) or a file not Asterisk's may reach a file elsewhere."""
-    if stat.S_ISLNK(info.st_mode):
-        return "is a symbolic link"
-    if not stat.S_ISREG(info.st_mode):
-        return "is not a regular file"
-    if info.st_nlink != 1:
-        return f"has {info.st_nlink} hard links"
-    if info.st_uid != asterisk_uid:
-        return (
-            f"belongs to uid {info.st_uid}, not to Asterisk (uid {asterisk_uid}, "
-            "the owner of the recording folder)"
-        )
-    return ""
-
-
-def _vault_file_problem(info: os.stat_result, vault_uid: int) -> str:
-    """Why a file opened in the vault must not be read for a copy, or "". Every vault
-    file was made by :meth:`LocalVault.adopt`: a regular file with one link, owned by the
-    vault's owner. Anything else was put there by someone else."""
-    if not stat.S_ISREG(info.st_mode):
-        return "is not a regular file"
-    if info.st_nlink != 1:
-        return f"has {info.st_nlink} hard links"
-    if info.st_uid != vault_uid:
-        return f"belongs to uid {info.st_uid}, not to the vault's owner (uid {vault_uid})"
-    return ""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while block := source.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class LocalVault:
-    def __init__(self, asterisk_dir: Path, vault_dir: Path) -> None:
+    def __init__(self, asterisk_dir: Path, vault_dir: Path, keyring: Keyring | None = None) -> None:
         self.asterisk_dir = asterisk_dir
         self.vault_dir = vault_dir
+        self.keyring = keyring
+        """Seals what the vault writes and opens sealed files; None: a plaintext vault."""
 
     def prepare(self) -> None:
         self.vault_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.vault_dir.chmod(0o700)
+        if self.keyring is not None:
+            self.keyring.prepare()
 
     def incoming_path(self, name: str, fmt: str) -> Path:
         return self.asterisk_dir / f"{name}.{EXTENSIONS.get(fmt, fmt)}"
@@ -154,8 +120,7 @@ class LocalVault:
         target = self.vault_dir / source.name
         stop_point("vaulting")
         try:
-            layout = self._move_in(source, target)
-            return self._finish(target, layout)
+            return self._take_in(source, target)
         except FileNotFoundError:
             raise VaultError(f"recording file {source.name} is missing") from None
         except OSError as exc:
@@ -163,6 +128,25 @@ class LocalVault:
                 f"cannot adopt recording {source.name}: {exc.strerror or exc}",
                 kept=os.path.lexists(source),
             ) from None
+
+    def _take_in(self, source: Path, target: Path) -> AdoptedFile:
+        if self.keyring is not None:
+            return self._seal_in(source, target)
+        return self._finish(target, self._move_in(source, target))
+
+    def _seal_in(self, source: Path, target: Path) -> AdoptedFile:
+        """Seals a checked file of Asterisk's folder into ``target``, its header's sizes
+        made true on the way (as :meth:`_finish` does in place), then drops the original.
+        Never renamed in: the plaintext must not reach the vault's folder."""
+        fd = self._open_incoming(source)
+        try:
+            layout = usable_layout(fd, source.name)
+            checked = os.fstat(fd)
+            digest, size = self.write_blocks(target, repaired_blocks(fd, layout, checked.st_size))
+            self._unlink_if_same(source, checked)
+        finally:
+            os.close(fd)
+        return AdoptedFile(target, digest, layout.duration_seconds, size)
 
     @staticmethod
     def _finish(target: Path, layout: WavLayout) -> AdoptedFile:
@@ -189,23 +173,17 @@ class LocalVault:
         already moved)."""
         fd = self._open_incoming(source)
         try:
-            try:
-                layout = read_layout(fd)
-            except UnusableWav as exc:
-                raise VaultUnusable(
-                    f"cannot adopt recording {source.name}: not a usable WAV file ({exc})",
-                    str(exc),
-                ) from None
+            layout = usable_layout(fd, source.name)
             checked = os.fstat(fd)
             me = os.geteuid()
             moved = False
             if checked.st_uid == me or me == 0:
-                moved = self._rename_checked(source, target, checked)
+                moved = rename_checked(source, target, checked)
             if not moved:
                 # Another file system, or not ours and we cannot chown it: copy what
                 # we opened into a file we own, then drop the original (the
                 # controller runs in Asterisk's group to do so).
-                self._copy_fd(fd, target)
+                copy_fd(fd, target)
                 self._unlink_if_same(source, checked)
         finally:
             os.close(fd)
@@ -221,7 +199,7 @@ class LocalVault:
                     f"recording file {source.name} is a symbolic link; not adopted"
                 ) from None
             raise
-        problem = _problem(os.fstat(fd), self._asterisk_uid())
+        problem = incoming_problem(os.fstat(fd), self._asterisk_uid())
         if problem:
             os.close(fd)
             raise VaultRefused(f"recording file {source.name} {problem}; not adopted")
@@ -229,55 +207,6 @@ class LocalVault:
 
     def _asterisk_uid(self) -> int:
         return os.stat(self.asterisk_dir).st_uid
-
-    def _rename_checked(self, source: Path, target: Path, checked: os.stat_result) -> bool:
-        """Renames into the vault, then makes sure what arrived is the file checked (not
-        something swapped in meanwhile) before changing its owner and mode through the
-        open file. False when the vault is on another file system."""
-        try:
-            os.rename(source, target)
-        except OSError as exc:
-            if exc.errno == errno.EXDEV:
-                return False
-            raise
-        try:
-            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            if exc.errno != errno.ELOOP:
-                raise
-            target.unlink()
-            raise VaultRefused(f"recording file {source.name} was replaced by a link") from None
-        try:
-            arrived = os.fstat(fd)
-            if (arrived.st_dev, arrived.st_ino) != (checked.st_dev, checked.st_ino):
-                target.unlink()
-                raise VaultRefused(f"recording file {source.name} was replaced while adopted")
-            me = os.geteuid()
-            if arrived.st_uid != me:
-                os.fchown(fd, me, os.getegid())
-            os.fchmod(fd, 0o600)
-        finally:
-            os.close(fd)
-        return True
-
-    def _copy_fd(self, fd: int, target: Path) -> None:
-        partial = target.with_name(target.name + ".partial")
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        out_fd = os.open(partial, flags, 0o600)
-        os.lseek(fd, 0, os.SEEK_SET)
-        try:
-            with os.fdopen(out_fd, "wb") as out:
-                while block := os.read(fd, CHUNK):
-                    out.write(block)
-                out.flush()
-                os.fsync(out.fileno())
-            os.rename(partial, target)
-        except BaseException:
-            # A full vault must not keep half a copy; the original stays for a retry.
-            partial.unlink(missing_ok=True)
-            raise
 
     # -- orphans in Asterisk's folder --------------------------------------------------
     def incoming_files(self) -> list[IncomingFile]:
@@ -295,7 +224,7 @@ class LocalVault:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            found.append(IncomingFile(entry.name, stem, suffix, _problem(info, owner)))
+            found.append(IncomingFile(entry.name, stem, suffix, incoming_problem(info, owner)))
         return found
 
     def take_incoming(self, file: str, *, keep: bool) -> AdoptedFile:
@@ -309,7 +238,7 @@ class LocalVault:
         target = self.vault_dir / file
         try:
             if keep:
-                return self._finish(target, self._move_in(source, target))
+                return self._take_in(source, target)
             fd = self._open_incoming(source)
             try:
                 checked = os.fstat(fd)
@@ -365,6 +294,64 @@ class LocalVault:
     def exists(self, path: Path) -> bool:
         return self.owns(path) and path.is_file()
 
+    def shred(self, path: Path) -> bool:
+        """Destroys the data key of a vault file (durably) and then removes the file; its
+        copies (backups) can no longer be decrypted. True when a data key was destroyed;
+        False for a plaintext file (removed all the same) or a file already gone."""
+        return self.shred_file(path).key_destroyed
+
+    def shred_file(self, path: Path) -> Shredded:
+        """:meth:`shred`, saying also whether the file was there. The key goes first: a
+        crash in between leaves a file nobody can read, which the next shred removes."""
+        if not self.owns(path):
+            raise VaultError(f"{path.name} is not a file of the vault; not removed")
+        key_id = sealed_key_id(path)
+        destroyed = False
+        if key_id is not None:
+            if self.keyring is None:
+                raise SiteKeyMissing(
+                    f"recording file {path.name} is sealed and no keyring is configured: "
+                    "its data key cannot be destroyed; not removed"
+                )
+            destroyed = self.keyring.destroy(key_id)
+        # The key's destruction is durable already; the removal is made durable by the
+        # caller's :meth:`sync`, once for a batch (as a purge does).
+        removed = self.delete(path)
+        return Shredded(removed, destroyed or key_id is not None)
+
+    def destroy_keys(self, paths: Iterable[Path]) -> int:
+        """Destroys the data keys of these vault files at once, durably (one sync for
+        all), before a batch removes them: :meth:`shred_file` then finds their keys gone.
+        Returns how many were destroyed; plaintext and missing files count for none."""
+        ids = [k for k in (sealed_key_id(p) for p in paths if self.owns(p)) if k is not None]
+        if not ids:
+            return 0
+        if self.keyring is None:
+            raise SiteKeyMissing("sealed recording files and no keyring: their keys stay")
+        return self.keyring.destroy_many(ids)
+
+    def write_version(self, path: Path, source: BinaryIO) -> AdoptedFile:
+        """A new vault file beside ``path`` (never over it) holding ``source``'s
+        plaintext, sealed with a data key of its own when the vault seals, written whole
+        or not at all. ``path`` is left as it is: shred it once the store names the new
+        file."""
+        if not self.owns(path):
+            raise VaultError(f"{path.name} is not a file of the vault; no version written")
+        target = self.vault_dir / version_name(path.name)
+        try:
+            return write_copy(target, source, self.keyring)
+        except OSError as exc:
+            raise VaultError(f"cannot write a new version of {path.name}: {exc.strerror}") from None
+
+    def write_blocks(self, target: Path, blocks: Iterable[bytes]) -> tuple[str, int]:
+        """Writes vault file ``target`` whole or not at all, sealed with a new data key
+        when the vault has a keyring; returns the plaintext's SHA-256 and length (see
+        :func:`~controller.recordings.vault_files.write_whole`)."""
+        return write_whole(target, blocks, self.keyring)
+
+    def is_sealed(self, path: Path) -> bool:
+        return sealed_key_id(path) is not None
+
     def remove(self, path: Path) -> bool:
         """Removes a vault file. Returns False when it was already gone. Refuses paths
         outside the vault."""
@@ -395,11 +382,33 @@ class LocalVault:
 
     @contextlib.contextmanager
     def reader(self, path: Path) -> Iterator[BinaryIO]:
-        """A vault file opened for reading, after the vault's checks on what was opened
-        (never through a link): directly inside the vault, a regular file with one link,
-        owned by the vault's owner. Anything else raises :class:`VaultFileRefused` before
-        a byte is read, so the caller copies nothing; a missing or unreadable file raises
-        :class:`VaultError`. Everything that copies audio out opens it here."""
+        """A vault file's plaintext, seekable, after the checks of :meth:`raw_reader`: a
+        sealed file is decrypted on the fly, one chunk at a time (a seek costs one chunk).
+        A sealed file whose key is gone raises
+        :class:`~controller.recordings.keyring.DataKeyDestroyed`, one without a usable
+        site key :class:`~controller.recordings.keyring.SiteKeyMissing`, a changed one
+        :class:`~controller.recordings.sealing.SealTampered` (when the changed chunk is
+        read): all :class:`VaultError`. Everything that copies audio out opens it here."""
+        with self.raw_reader(path) as raw:
+            sealed = is_sealed(raw.read(HEADER_SIZE))
+            raw.seek(0)
+            if not sealed:
+                yield raw
+                return
+            if self.keyring is None:
+                raise SiteKeyMissing(
+                    f"recording file {path.name} is sealed and no keyring is configured"
+                )
+            with open_sealed(raw, self.keyring.unwrap) as plain:
+                yield plain
+
+    @contextlib.contextmanager
+    def raw_reader(self, path: Path) -> Iterator[BinaryIO]:
+        """A vault file's bytes as stored (sealed or not), after the vault's checks on
+        what was opened (never through a link): directly inside the vault, a regular file
+        with one link, owned by the vault's owner. Anything else raises
+        :class:`VaultFileRefused` before a byte is read, so the caller copies nothing; a
+        missing or unreadable file raises :class:`VaultError`. Backups copy these bytes."""
         if not self.owns(path):
             raise VaultFileRefused(path.name, f"is not directly inside the vault ({path.parent})")
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -412,7 +421,7 @@ class LocalVault:
                 raise VaultFileRefused(path.name, "is a symbolic link") from None
             raise VaultError(f"cannot read {path.name}: {exc.strerror or exc}") from None
         try:
-            problem = _vault_file_problem(os.fstat(fd), os.stat(self.vault_dir).st_uid)
+            problem = vault_file_problem(os.fstat(fd), os.stat(self.vault_dir).st_uid)
         except OSError as exc:
             os.close(fd)
             raise VaultError(f"cannot read {path.name}: {exc.strerror or exc}") from None
@@ -428,21 +437,3 @@ class LocalVault:
         :class:`VaultFileRefused` (nothing written) when the vault's checks refuse it."""
         with self.reader(path) as source:
             return copy_hashed(source, out, path.name)
-
-
-class Sink(Protocol):
-    def write(self, data: bytes, /) -> object: ...
-
-
-def copy_hashed(source: BinaryIO, out: Sink, name: str) -> str:
-    """Copies ``source`` to ``out``; returns the SHA-256 of what was copied."""
-    digest = hashlib.sha256()
-    while True:
-        try:
-            block = source.read(CHUNK)
-        except OSError as exc:
-            raise VaultError(f"cannot read {name}: {exc.strerror or exc}") from None
-        if not block:
-            return digest.hexdigest()
-        digest.update(block)
-        out.write(block)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 SMALLEST = 44
 # How far into the file the audio may start: Asterisk's starts at 44.
 HEADER_LIMIT = 1 << 16
+PCM = 1
 
 
 class UnusableWav(ValueError):
@@ -36,6 +37,10 @@ class WavLayout:
     """The data chunk size the header declares."""
     data_bytes: int
     """Audio bytes the file really holds, in whole frames."""
+    audio_format: int = PCM
+    """The format tag of the fmt chunk: 1 is linear PCM, what Asterisk's wav and wav16
+    are."""
+    bits_per_sample: int = 16
 
     @property
     def duration_seconds(self) -> float:
@@ -54,12 +59,17 @@ class WavLayout:
 def read_layout(fd: int) -> WavLayout:
     """The layout of the WAV open at ``fd`` (read with ``pread``: the offset is left
     alone). Raises :class:`UnusableWav` when it holds no readable audio."""
-    size = os.fstat(fd).st_size
-    head = os.pread(fd, HEADER_LIMIT, 0)
+    return layout_of(os.pread(fd, HEADER_LIMIT, 0), os.fstat(fd).st_size)
+
+
+def layout_of(head: bytes, size: int) -> WavLayout:
+    """The layout of a WAV of ``size`` bytes from its first bytes (up to
+    :data:`HEADER_LIMIT`). Raises :class:`UnusableWav` when it holds no readable audio."""
     if len(head) < SMALLEST or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise UnusableWav("not a WAV file")
     riff_size = struct.unpack_from("<I", head, 4)[0]
     rate = block_align = 0
+    audio_format = bits = 0
     position = 12
     while position + 8 <= len(head):
         chunk, length = (
@@ -69,7 +79,9 @@ def read_layout(fd: int) -> WavLayout:
         if chunk == b"fmt ":
             if length < 16 or position + 24 > len(head):
                 raise UnusableWav("its format chunk is cut short")
-            _, _, rate, _, block_align = struct.unpack_from("<HHIIH", head, position + 8)
+            audio_format, _, rate, _, block_align, bits = struct.unpack_from(
+                "<HHIIHH", head, position + 8
+            )
         elif chunk == b"data":
             if rate <= 0 or block_align <= 0:
                 raise UnusableWav("its audio comes before any usable format")
@@ -81,10 +93,21 @@ def read_layout(fd: int) -> WavLayout:
             data_bytes = trusted - trusted % block_align
             if data_bytes <= 0:
                 raise UnusableWav("it holds no audio")
-            return WavLayout(rate, block_align, riff_size, position + 4, length, data_bytes)
+            return WavLayout(
+                rate, block_align, riff_size, position + 4, length, data_bytes, audio_format, bits
+            )
         # Chunks are padded to an even length.
         position += 8 + length + (length & 1)
     raise UnusableWav("no audio chunk in its first bytes")
+
+
+def repaired_head(head: bytes, layout: WavLayout, size: int) -> bytes:
+    """``head`` (the file's first bytes, past the data size field) with the true sizes
+    written in, as :func:`repair_header` writes them into a file."""
+    fixed = bytearray(head)
+    struct.pack_into("<I", fixed, 4, size - 8)
+    struct.pack_into("<I", fixed, layout.data_offset, layout.data_bytes)
+    return bytes(fixed)
 
 
 def repair_header(fd: int, layout: WavLayout) -> None:

@@ -4,7 +4,8 @@ Three steps, each safe to interrupt (see :mod:`controller.store.lifecycle`):
 
 1. *condemn*: the rows turn ``deleted`` with a journal entry naming the rule, who asked,
    why, and whether the file was there, in one transaction;
-2. the files go, through the vault, and the folder is synced;
+2. the files go, through the vault, and the folder is synced: a sealed file's data key
+   is destroyed first (S10), so its copies in backups can no longer be decrypted;
 3. *finish*: a receipt per recording in the access log and the rows go, in one
    transaction, only for rows still ``deleted``, so each receipt is written once.
 
@@ -120,12 +121,17 @@ def delete_recordings(
         condemn = [c for c in condemn if c.recording_id not in report.held]
     present = {c.recording_id: c.file_present for c in condemn}
     finished: list[FinishedDeletion] = []
-    # Step 2: the files go.
+    # Step 2: the files go, their data keys first, all of the batch's at once (S10).
+    try:
+        vault.destroy_keys(Path(row.path) for row in doomed if row.path)
+    except (OSError, VaultError) as exc:
+        # Each file's own shred below tries its key again, and reports what fails.
+        report.problems.append(f"cannot destroy the batch's data keys at once: {exc}")
     for index, row in enumerate(doomed):
         if index and index == len(doomed) // 2:
             stop_point("deletion-mid-batch")
         try:
-            outcome = _remove_files(vault, row, present.get(row.id))
+            outcome, key_destroyed = _remove_files(vault, row, present.get(row.id))
         except (OSError, VaultError) as exc:
             report.problems.append(f"recording {row.id}: cannot remove its file: {exc}")
             continue
@@ -133,7 +139,7 @@ def delete_recordings(
             report.files_deleted += 1
         elif outcome == "already missing":
             report.files_already_missing += 1
-        finished.append(FinishedDeletion(row.id, outcome))
+        finished.append(FinishedDeletion(row.id, outcome, key_destroyed))
     vault.sync()
     stop_point("deletion-files-removed")
     # Step 3: receipts, and the rows go.
@@ -141,22 +147,27 @@ def delete_recordings(
     return report
 
 
-def _remove_files(vault: LocalVault, row: RecordingRow, present_now: bool | None) -> str:
+def _remove_files(
+    vault: LocalVault, row: RecordingRow, present_now: bool | None
+) -> tuple[str, bool | None]:
+    """What happened to the recording's file, and whether its data key was destroyed."""
     path = Path(row.path) if row.path else None
-    removed = False
+    removed = key_destroyed = False
     if path is not None:
-        removed = vault.remove(path)
+        shredded = vault.shred_file(path)
+        removed, key_destroyed = shredded.removed, shredded.key_destroyed
     # A file Asterisk left behind (the recording never reached the vault); both halves
     # of a two-channel one (R5).
     removed = stereo.discard_incoming(vault, row.name, row.format) or removed
     if removed:
-        return "deleted"
+        return "deleted", key_destroyed
     if path is None:
-        return "none"
+        return "none", False
     was_there = (
         present_now
         if present_now is not None
         else (row.condemned.file_present if row.condemned else False)
     )
-    # Gone already: removed by the run that was interrupted, or missing before.
-    return "deleted" if was_there else "already missing"
+    # Gone already: removed by the run that was interrupted (which destroyed its key
+    # first, if it had one: which, the file no longer says), or missing before.
+    return ("deleted", None) if was_there else ("already missing", False)

@@ -31,6 +31,7 @@ from pathlib import Path
 from controller.audit.chain import EntryDraft
 from controller.audit.errors import AccessLogError
 from controller.clock import Clock
+from controller.config.encryption import site_vault
 from controller.config.model import Config
 from controller.recordings.vault import LocalVault
 from controller.retention.deletion import Deletion, Request, delete_recordings, outside_vault
@@ -404,7 +405,7 @@ def run_purge(
     """One purge. Blocking: the CLI runs it in its own process on the store it opened,
     the daemon on a worker thread with a store that forwards every call to the daemon's
     single store thread (:class:`~controller.retention.purge_store.PurgeStoreFromThread`)."""
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault = site_vault(config.recordings).vault
     purger = Purger(
         store,
         vault,

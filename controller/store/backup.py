@@ -5,7 +5,9 @@ A backup folder holds:
 - ``reccontrol.sqlite3``: a consistent copy of the store, taken online with SQLite's
   backup API from a read-only connection (the daemon goes on writing meanwhile; see
   :mod:`controller.store.backup_store_copy`);
-- ``vault/``: a copy of each recording file (0600), unless left out;
+- ``vault/``: a copy of each recording file (0600), unless left out: a file sealed at
+  rest (S10) is copied sealed, as stored, and no data key is ever copied, so a
+  recording purged or erased after the backup cannot be decrypted from it;
 - ``manifest.json``: what the copy is (schema version, access-log head, the store
   copy's SHA-256, a digest of the rows of each table that decides what is recorded and
   kept) and every vault file with its size and SHA-256, with the recording it belongs
@@ -139,6 +141,15 @@ class _Counter:
         return len(block)
 
 
+def _audio_sha256(vault: LocalVault, path: Path) -> str | None:
+    """The SHA-256 of a sealed file's plaintext, read through its data key (proof that
+    the copy opens today); None for a plaintext file."""
+    if not vault.is_sealed(path):
+        return None
+    with vault.reader(path) as plain:
+        return copy_hashed(plain, _Counter(), path.name)
+
+
 def _vault_names(vault_dir: Path) -> list[str]:
     """Names in the vault folder that may be recordings, listed without following links
     (what each one is, the vault's checks decide when it is opened)."""
@@ -176,13 +187,14 @@ def take_backup(
         (folder / VAULT_COPY).mkdir(mode=0o700)
     for name in _vault_names(vault.vault_dir):
         try:
-            with vault.reader(vault.vault_dir / name) as source:
+            with vault.raw_reader(vault.vault_dir / name) as source:
                 if copy_audio:
                     size, digest = _copy_to_file(source, folder / VAULT_COPY / name)
                 else:
                     counter = _Counter()
                     digest = copy_hashed(source, counter, name)
                     size = counter.size
+            audio = _audio_sha256(vault, vault.vault_dir / name)
         except VaultFileRefused as exc:
             refused.append(f"{exc.error_id}: {exc}")
             continue
@@ -193,7 +205,7 @@ def take_backup(
             notes.append(f"{name}: removed from the vault while the backup ran")
             continue
         row = rows.get(name)
-        files.append(VaultEntry(name, size, digest, row["id"] if row else None))
+        files.append(VaultEntry(name, size, digest, row["id"] if row else None, audio))
     manifest = Manifest(
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         reccontrol_version=__version__,

@@ -72,6 +72,10 @@ class VaultEntry:
     sha256: str
     recording_id: str | None
     """The store row naming this file in the backup's snapshot, if any."""
+    audio_sha256: str | None = None
+    """S10: for a file sealed at rest, the SHA-256 of its plaintext (the hash the store
+    keeps), checked when the backup was taken; ``sha256`` is then of the sealed bytes.
+    None: the file is plaintext and ``sha256`` is the audio's."""
 
 
 @dataclass(frozen=True)
@@ -112,15 +116,7 @@ class Manifest:
             },
             "access_log_head": {"seq": self.access_log_head[0], "hash": self.access_log_head[1]},
             "audio_copied": self.audio_copied,
-            "vault": [
-                {
-                    "name": e.name,
-                    "size": e.size,
-                    "sha256": e.sha256,
-                    "recording_id": e.recording_id,
-                }
-                for e in self.vault
-            ],
+            "vault": [_entry_json(e) for e in self.vault],
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -301,6 +297,19 @@ def _tables(node: _Field) -> dict[str, TableDigest]:
     return tables
 
 
+def _entry_json(entry: VaultEntry) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": entry.name,
+        "size": entry.size,
+        "sha256": entry.sha256,
+        "recording_id": entry.recording_id,
+    }
+    # Only for sealed files: a plaintext vault's manifest (and signature) is as before.
+    if entry.audio_sha256 is not None:
+        body["audio_sha256"] = entry.audio_sha256
+    return body
+
+
 def _vault(node: _Field) -> tuple[VaultEntry, ...]:
     entries: list[VaultEntry] = []
     seen: set[str] = set()
@@ -310,9 +319,14 @@ def _vault(node: _Field) -> tuple[VaultEntry, ...]:
         if name in seen:
             raise f["name"].fail(f"{_show(name)} is listed twice")
         seen.add(name)
+        audio = _Field(item.value.get("audio_sha256"), f"{item.path}.audio_sha256")
         entries.append(
             VaultEntry(
-                name, f["size"].integer(), f["sha256"].sha256(), f["recording_id"].optional_text()
+                name,
+                f["size"].integer(),
+                f["sha256"].sha256(),
+                f["recording_id"].optional_text(),
+                None if audio.value is None else audio.sha256(),
             )
         )
     return tuple(entries)

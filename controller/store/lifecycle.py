@@ -51,6 +51,9 @@ class FinishedDeletion:
     file: str
     """What happened to the file: ``deleted``, ``already missing`` or ``none`` (the
     recording never kept a file)."""
+    key_destroyed: bool | None = False
+    """S10: the file was sealed and its data key is destroyed, so no copy of it (a
+    backup) can be decrypted; None when not known (an interrupted run removed it)."""
 
 
 class LifecycleStore(StorePart):
@@ -179,6 +182,7 @@ class LifecycleStore(StorePart):
                     "created_at": row["created_at"],
                     "rule": row["d_rule"],
                     "file": item.file,
+                    "key_destroyed": item.key_destroyed,
                     "deletion_started_at": row["d_condemned_at"],
                 }
                 if finished_by != row["d_actor"]:

@@ -6,22 +6,10 @@ Never edit a migration that has shipped: add a new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import sqlite_utils
-
 from controller.store.masked_spans import create_masked_spans
 from controller.store.migration import Migration as Migration
-
-
-def _sql(script: str) -> Callable[[sqlite_utils.Database], None]:
-    def apply(db: sqlite_utils.Database) -> None:
-        for statement in script.split(";"):
-            if statement.strip():
-                db.execute(statement)
-
-    return apply
-
+from controller.store.migration_steps import sql as _sql
+from controller.store.migration_steps import statements as _statements
 
 CALL_FLOW = """
 CREATE TABLE calls (
@@ -134,16 +122,6 @@ CREATE TABLE payments (
 );
 CREATE INDEX payments_call ON payments (call_id)
 """
-
-
-def _statements(*statements: str) -> Callable[[sqlite_utils.Database], None]:
-    """Like :func:`_sql`, for statements that contain ';' themselves (triggers)."""
-
-    def apply(db: sqlite_utils.Database) -> None:
-        for statement in statements:
-            db.execute(statement)
-
-    return apply
 
 
 # Version 3: summary sheets (T2), the hash-chained access log and its checkpoints (S3, T3),
@@ -427,6 +405,19 @@ SEGMENTS = _statements(
 )
 
 
+# Version 15: redaction (S11). A row per redaction under way, from before the new version
+# is written until the old one is shredded: what a killed redaction left to finish (see
+# controller/retention/redaction.py). Its history is in the access log, not here.
+REDACTION_JOURNAL = _statements(
+    "CREATE TABLE redactions_pending (id TEXT PRIMARY KEY, recording_id TEXT NOT NULL UNIQUE, "
+    "name TEXT NOT NULL, step TEXT NOT NULL CHECK (step IN ('writing', 'switched')), "
+    "old_path TEXT NOT NULL, old_sha256 TEXT, old_sealed INTEGER NOT NULL, new_path TEXT, "
+    "new_sha256 TEXT, "
+    "span TEXT NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL, purpose TEXT NOT NULL, "
+    "started_at TEXT NOT NULL)"
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "call flow", _sql(CALL_FLOW)),
     Migration(2, "agent controls: pauses, alerts, private-call counts", _sql(AGENT_CONTROLS)),
@@ -441,5 +432,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "calls: the path they came by, ARI or FastAGI", CALL_PATH),
     Migration(13, "console lookups: calls by start, pauses by call", CONSOLE_LOOKUPS),
     Migration(14, "transfers: recordings in segments, a decision per segment", SEGMENTS),
-    Migration(15, "assisted payments: where the caller keyed a card", create_masked_spans),
+    Migration(15, "redaction: the journal of a redaction under way", REDACTION_JOURNAL),
+    Migration(16, "assisted payments: where the caller keyed a card", create_masked_spans),
 )

@@ -32,6 +32,7 @@ from controller.store.masked_spans import MaskedSpanStore
 from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.orphans import OrphanStore
+from controller.store.redactions import RedactionStore
 from controller.store.sheets import SheetStore
 from controller.store.subjects import SubjectStore
 from controller.store.timestamps import from_text as from_text  # re-exported
@@ -76,6 +77,7 @@ class SqliteStore(
     MetadataPurgeStore,
     SubjectStore,
     OrphanStore,
+    RedactionStore,
     SheetStore,
     InspectionStore,
     MaskedSpanStore,

@@ -182,7 +182,10 @@ def _open_checked(vault: LocalVault, handle: RecordingHandle) -> _Opened:
             f"recording {handle.recording_id}: its file changed since the access was granted",
             error_id=FILE_CHANGED,
         )
-    return _Opened(source, opened[2], stack)
+    # The length served is the plaintext's: a file sealed at rest (S10) is longer on disk.
+    size = source.seek(0, os.SEEK_END)
+    source.seek(0)
+    return _Opened(source, size, stack)
 
 
 def _read(source: BinaryIO, start: int, length: int) -> bytes:

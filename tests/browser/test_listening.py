@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
+from tests.audio import plaintext
 from tests.browser.pages import CAN_PLAY, sign_in
 from tests.browser.site import Account, ConsoleDaemon, RecordedCall
 
@@ -69,7 +70,7 @@ def test_s4_a_range_of_the_recording_is_206_with_exactly_those_bytes(
     ``Content-Range`` and the file's bytes 1000 to 1999; an open range and a suffix too;
     still one access-log entry for the listen."""
     call = recorded["sales"]
-    stored = Path(call.summary["recordings"][0]["path"]).read_bytes()
+    stored = plaintext(Path(call.summary["recordings"][0]["path"]))
     sign_in(page, console.url, accounts["mleroy"])
     before = console.last_seq()
     source = listen_on_the_call_page(page, console.url, call, "training")
@@ -87,3 +88,36 @@ def test_s4_a_range_of_the_recording_is_206_with_exactly_those_bytes(
 
     listens = [e for e in console.access_entries(before) if e.action == "listen"]
     assert len(listens) == 1
+
+
+def test_s11_the_dpo_redacts_a_span_from_the_call_page_in_a_browser(
+    console: ConsoleDaemon,
+    accounts: dict[str, Account],
+    recorded: dict[str, RecordedCall],
+    page: Page,
+) -> None:
+    """S11: on the page of a call the sandbox Asterisk recorded, the DPO fills the
+    redaction form (span and purpose) and sends it; the answer shows the span silenced
+    and the new version's hash, which the store now names, and the access log has the
+    redaction. Last in this file: the recording's file changes."""
+    call = recorded["sales"]
+    sign_in(page, console.url, accounts["cdubois"])
+    before = console.last_seq()
+    page.goto(f"{console.url}/calls/{call.call_id}")
+    form = page.locator(f"form[action='/calls/{call.call_id}/redact']")
+    form.locator("select[name=recording]").select_option(call.recording_id)
+    form.locator("input[name=from]").fill("0.2")
+    form.locator("input[name=to]").fill("0.4")
+    form.locator("input[name=purpose]").fill("the caller read a card number aloud")
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+
+    assert page.locator("dd.span").inner_text() == "0.200 s à 0.400 s"
+    row = console.query(lambda s: s.recording(call.recording_id))
+    assert row is not None and row.sha256 is not None
+    assert page.locator("code.new-sha256").inner_text() == row.sha256
+    assert row.sha256 != call.summary["recordings"][0]["sha256"]
+    redactions = [e for e in console.access_entries(before) if e.action == "redact"]
+    assert [(e.actor, e.target, e.result) for e in redactions] == [
+        ("cdubois", f"recording:{call.recording_id}", "ok")
+    ]

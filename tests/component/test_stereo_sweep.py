@@ -6,12 +6,12 @@ while either half still records."""
 from __future__ import annotations
 
 import secrets
-import wave
 from pathlib import Path
 
 from controller.calls import ids
 from controller.store import SqliteStore
 from controller.store.records import ConsentEvent
+from tests.audio import open_wav
 from tests.component.test_orphan_sweep import STARTED, Rig, not_live, rig
 from tests.sites import add_call, wav_bytes
 
@@ -53,7 +53,7 @@ async def test_r5_r1_left_halves_are_joined_into_the_vault_with_a_receipt(rig: R
     assert not any(p.exists() for p in halves)
     row = await rig.row(recording_id)
     assert row["state"] == "stored" and row["duration_seconds"] == 1.0
-    with wave.open(str(row["path"]), "rb") as joined:
+    with open_wav(row["path"]) as joined:
         assert (joined.getnchannels(), joined.getnframes()) == (2, 8000)
     (receipt,) = await rig.receipts()
     assert receipt["action"] == "sweep_vault" and receipt["details"]["sha256"] == row["sha256"]

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from controller.access.service import AccessService
 from controller.clock import FixedClock
 from controller.config import Config
-from controller.recordings import LocalVault
+from controller.config.encryption import site_vault
 from controller.store import SqliteStore, StoreThread
 from controller.web.audio import AudioGrants, Door, serve_grant, serve_recording
 from tests.sites import add_recording, load_site, open_site, wav_bytes, write_site
@@ -69,7 +69,7 @@ def door_app(
     config: Config, store: StoreThread[SqliteStore], grants: AudioGrants
 ) -> web.Application:
     """The audio routes as the console mounts them, with the person named by a header."""
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    vault = site_vault(config.recordings).vault  # opens sealed files too (S10)
     app = web.Application()
     doors: list[Door] = []
 

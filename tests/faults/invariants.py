@@ -18,6 +18,7 @@ from pathlib import Path
 
 from controller.ari import AriClient
 from controller.ari.errors import AriNotFound
+from tests.audio import plaintext
 from tests.waiting import eventually
 
 FINAL_WITHOUT_FILE = ("discarded", "failed")
@@ -73,7 +74,7 @@ class Invariants:
                     path = Path(row["path"] or "")
                     if path.parent != self.vault or not path.is_file():
                         problems.append(f"recording {row['id']} stored without its vault file")
-                    elif hashlib.sha256(path.read_bytes()).hexdigest() != row["sha256"]:
+                    elif hashlib.sha256(plaintext(path)).hexdigest() != row["sha256"]:
                         problems.append(f"recording {row['id']}: vault file hash differs")
                 elif state not in FINAL_WITHOUT_FILE:
                     problems.append(f"recording {row['id']} is {state}")

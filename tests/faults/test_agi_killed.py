@@ -19,6 +19,7 @@ import pytest
 from controller.ari import AriClient
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
+from tests.audio import plaintext
 from tests.faults.daemon import DaemonProcess
 from tests.faults.site import direct_client, fault_config, invariants
 from tests.integration.conftest import free_port
@@ -79,7 +80,7 @@ def assert_vaulted_once(site: SandboxSite, vault: Path) -> dict[str, Any]:
     assert recording["state"] == "stored", recording
     path = Path(recording["path"])
     assert sorted(vault.iterdir()) == [path]
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == recording["sha256"]
+    assert hashlib.sha256(plaintext(path)).hexdigest() == recording["sha256"]
     assert recording["duration_seconds"] > 1.0
     (call,) = rows(store, "SELECT * FROM calls")
     assert call["path"] == "agi" and call["ended_at"] is not None and call["recorded"] == 1

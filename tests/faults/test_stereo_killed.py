@@ -7,7 +7,6 @@ half stay in Asterisk's folder, outside the vault and its retention (the invaria
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
-from tests.audio import Audio, tone_seconds
+from tests.audio import Audio, open_wav, tone_seconds
 from tests.faults.test_daemon_killed_calls import (
     CALLER_NUMBER,
     killing,
@@ -40,7 +39,7 @@ def stereo(site: SandboxSite) -> dict[str, str]:
 
 
 def sides(path: Path) -> tuple[Audio, Audio]:
-    with wave.open(str(path), "rb") as wav:
+    with open_wav(path) as wav:
         assert wav.getnchannels() == 2, f"{path} is not a stereo file"
         rate = wav.getframerate()
         data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)

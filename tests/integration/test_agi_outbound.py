@@ -20,7 +20,7 @@ from controller.demo.site import SandboxSite
 from controller.privacy import caller_hash
 from controller.sandbox import SandboxInstance
 from controller.secrets import Secret
-from tests.audio import read_wav, tone_seconds
+from tests.audio import plaintext, read_wav, tone_seconds
 from tests.integration.conftest import free_port
 from tests.integration.flow import (
     AGENT_VOICE,
@@ -124,7 +124,7 @@ async def test_c6_p1_a_sampled_outbound_agi_call_is_recorded_without_the_announc
     assert rec["state"] == "stored" and rec["purposes"] == '["training", "quality"]'
     path = Path(rec["path"])
     assert vault == [path] and leftovers == []
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == rec["sha256"]
+    assert hashlib.sha256(plaintext(path)).hexdigest() == rec["sha256"]
     audio = read_wav(path)
     # The customer hangs up 12 s after answering; the announcement takes 3 s of that.
     assert 5.0 <= audio.duration <= 12 - ANNOUNCEMENT_SECONDS + 0.5

@@ -15,6 +15,7 @@ import pytest
 
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
+from tests.audio import plaintext
 from tests.integration.conftest import free_port
 from tests.integration.flow import OPT_OUT, Flow, running_flow, service
 from tests.waiting import eventually
@@ -104,7 +105,7 @@ async def test_p1_t1_a_sampled_agi_call_is_recorded_by_mixmonitor_into_the_vault
     assert rec["state"] == "stored" and rec["purposes"] == '["training", "quality"]'
     path = Path(rec["path"])
     assert vault == [path] and len(path.stem) == 40
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == rec["sha256"]
+    assert hashlib.sha256(plaintext(path)).hexdigest() == rec["sha256"]
     assert rec["duration_seconds"] > 1.0
     assert leftovers == []
 
@@ -164,4 +165,4 @@ async def test_a7_t1_a_queue_member_is_recorded_through_queues_gosub(site: Sandb
     assert call["decision"]["record"] == 1 and call["decision"]["agent_id"] == "alice"
     (rec,) = call["recordings"]
     assert rec["state"] == "stored" and vault == [Path(rec["path"])] and leftovers == []
-    assert hashlib.sha256(Path(rec["path"]).read_bytes()).hexdigest() == rec["sha256"]
+    assert hashlib.sha256(plaintext(Path(rec["path"]))).hexdigest() == rec["sha256"]

@@ -12,6 +12,7 @@ removed by name.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import secrets
@@ -29,10 +30,10 @@ import yaml
 from controller.ari.client import AriClient
 from controller.ari.errors import AriError
 from controller.config.model import AriSettings
-from controller.recordings.vault import sha256_of
 from controller.sandbox import SandboxError
 from controller.secrets import Secret
 from tests import podman
+from tests.audio import plaintext
 from tests.integration.conftest import free_port
 from tests.waiting import blocking_until, eventually, until
 
@@ -269,7 +270,7 @@ async def test_sampled_call_lands_in_the_vault_0600_with_row_and_hash_S4(
     assert stat.S_IMODE(info.st_mode) == 0o600
     assert info.st_uid == podman.RECCONTROL_UID
     assert stat.S_IMODE(vault.stat().st_mode) == 0o700
-    assert sha256_of(path) == row["sha256"]
+    assert hashlib.sha256(plaintext(path)).hexdigest() == row["sha256"]
     assert row["duration_seconds"] > 1.0
     assert "quality" in row["purposes"]
     call = site.rows("SELECT * FROM calls WHERE id = ?", row["call_id"])[0]

@@ -12,6 +12,7 @@ import yaml
 
 from controller.demo.run import AGI_SCENARIOS, CALLERS, report, run_scenarios
 from controller.sandbox import SandboxInstance
+from tests.audio import plaintext
 
 
 async def test_c1_c2_a5_t1_the_demo_puts_two_calls_through_fastagi(
@@ -40,7 +41,7 @@ async def test_c1_c2_a5_t1_the_demo_puts_two_calls_through_fastagi(
     assert rec["state"] == "stored" and json.loads(rec["purposes"]) == ["training", "quality"]
     path = Path(rec["path"])
     assert path.parent == workdir / "vault"
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == rec["sha256"]
+    assert hashlib.sha256(plaintext(path)).hexdigest() == rec["sha256"]
     (pause,) = recorded["pauses"]
     assert (pause["reason"], pause["resumed_by"]) == ("agent_key", "agent")
 

@@ -4,14 +4,13 @@ the agent on the right, and the demo's line says it is a stereo file."""
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 
 from controller.demo.run import ARI_SCENARIOS, report, run_scenarios
 from controller.sandbox import SandboxInstance
-from tests.audio import Audio, tone_seconds
+from tests.audio import Audio, open_wav, tone_seconds
 
 RECORDED = tuple(s for s in ARI_SCENARIOS if s.title.startswith("Sampled: recorded"))
 CALLER_TONE, AGENT_TONE = 500.0, 1100.0  # the sandbox's c-talk and sim-agent-talk
@@ -27,7 +26,7 @@ async def test_r5_the_demo_records_the_caller_left_and_the_agent_right(
     (call,) = results
     (rec,) = call["recordings"]
     assert rec["state"] == "stored"
-    with wave.open(rec["path"], "rb") as wav:
+    with open_wav(rec["path"]) as wav:
         assert wav.getnchannels() == 2
         rate = wav.getframerate()
         data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)

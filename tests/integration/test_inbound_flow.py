@@ -16,7 +16,7 @@ from controller.demo.site import SandboxSite
 from controller.privacy import caller_hash
 from controller.sandbox import SandboxInstance
 from controller.secrets import Secret
-from tests.audio import read_wav, tone_seconds
+from tests.audio import plaintext, read_wav, tone_seconds
 from tests.integration.flow import (
     AGENT_VOICE,
     ANNOUNCEMENT_MARKER,
@@ -73,7 +73,7 @@ async def test_sampled_call_records_the_conversation_not_the_announcement(
     assert path.parent == flow.vault and flow.vault_files() == [path]
     assert path.stat().st_mode & 0o077 == 0 and flow.vault.stat().st_mode & 0o077 == 0
     assert len(path.stem) == 40  # 160 random bits: not guessable
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == rec["sha256"]
+    assert hashlib.sha256(plaintext(path)).hexdigest() == rec["sha256"]
     created = dt.datetime.fromisoformat(rec["created_at"])
     assert dt.datetime.fromisoformat(rec["expires_at"]) - created == dt.timedelta(days=90)
 

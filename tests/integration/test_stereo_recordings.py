@@ -7,7 +7,6 @@ the FastAGI path (MixMonitor's ``D``).
 
 from __future__ import annotations
 
-import wave
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.demo.site import SandboxSite
 from controller.sandbox import Sandbox, SandboxInstance
-from tests.audio import Audio, dtmf_keys, tone_seconds, tone_spans
+from tests.audio import Audio, dtmf_keys, open_wav, tone_seconds, tone_spans
 from tests.conftest import own_instance
 from tests.integration.conftest import free_port
 from tests.integration.flow import (
@@ -89,7 +88,7 @@ def stereo_sections(site: SandboxSite, fmt: str = "wav") -> dict[str, Any]:
 
 def read_sides(path: Path) -> tuple[Audio, Audio]:
     """The left and the right channel of a stereo WAV."""
-    with wave.open(str(path), "rb") as wav:
+    with open_wav(path) as wav:
         assert (wav.getnchannels(), wav.getsampwidth()) == (2, 2), path
         rate = wav.getframerate()
         data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from controller.config.model import Person
 from controller.web import listening, live
-from controller.web.console import auth, calls, dpo, media, report, subjects
+from controller.web.console import auth, calls, dpo, media, redact, report, subjects
 from controller.web.console.page_errors import page_errors
 from controller.web.console.render import SESSIONS, render, setup_templates
 from controller.web.console.sessions import Sessions
@@ -82,6 +82,7 @@ def add_console(app: web.Application) -> None:
     media.add_routes(app)
     router.add_static("/static", STATIC, show_index=False, follow_symlinks=False)
     calls.add_routes(app)
+    redact.add_routes(app)
     report.add_routes(app)
     dpo.add_routes(app)
     listening.add_routes(app)
