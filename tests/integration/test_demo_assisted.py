@@ -7,7 +7,6 @@ there throughout; the demo's line says the keys were masked, not paused."""
 from __future__ import annotations
 
 import logging
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 from controller.demo.run import ARI_SCENARIOS, report, run_scenarios
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
-from tests.audio import Audio, dtmf_keys, tone_seconds
+from tests.audio import Audio, dtmf_keys, open_wav, tone_seconds
 from tests.integration.test_payments import assert_no_card_data
 
 ASSISTED = tuple(s for s in ARI_SCENARIOS if "assisted" in s.title)
@@ -40,7 +39,7 @@ async def test_m4_the_demo_takes_an_assisted_payment_with_the_keys_masked(
     (span,) = call["masked_spans"]
     assert span["ended_by"] == "collected"
     (rec,) = call["recordings"]
-    with wave.open(rec["path"], "rb") as wav:
+    with open_wav(rec["path"]) as wav:
         assert wav.getnchannels() == 2
         rate = wav.getframerate()
         data = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
