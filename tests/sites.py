@@ -1,9 +1,10 @@
 """A reccontrol site on disk for retention, access and CLI tests: a config file, a store
 and a vault filled through the real store and vault methods, with real WAV files.
 
-Also a command, to build a large site for measuring the purge::
+Also a command, to build a large site for measuring the chores (in bulk, see
+:mod:`tests.site_bulk`)::
 
-    python -m tests.sites DIR --expired 10000 --kept 1000
+    python -m tests.sites DIR --expired 10000 --kept 1000 [--calls 1000000]
     RECCONTROL_ARI_PASSWORD=x RECCONTROL_HMAC_KEY=... RECCONTROL_AUDIT_KEY=... \\
         python -m controller purge -c DIR/reccontrol.yaml
 """
@@ -238,29 +239,30 @@ def old_log_entry(store: SqliteStore, at: dt.datetime, n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Build a test site for measuring the purge.")
+    from tests.site_bulk import bulk_calls, bulk_recordings
+
+    parser = argparse.ArgumentParser(description="Build a large test site for the chores.")
     parser.add_argument("root", type=Path)
     parser.add_argument("--expired", type=int, default=10000)
     parser.add_argument("--kept", type=int, default=1000)
+    parser.add_argument(
+        "--calls", type=int, default=0, help="call metadata (with decisions) of the last month"
+    )
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     config = load_site(write_site(args.root))
     store, vault = open_site(config)
     now = dt.datetime.now(dt.UTC)
-    for i in range(args.expired):
-        add_recording(
-            store,
-            vault,
-            config,
-            service="sales",
-            created_at=now - dt.timedelta(days=100, minutes=i),
-        )
-    for i in range(args.kept):
-        add_recording(
-            store, vault, config, service="sales", created_at=now - dt.timedelta(days=10, minutes=i)
-        )
+    bulk_recordings(
+        store, vault, config, count=args.expired, newest=now - dt.timedelta(days=100)
+    )
+    bulk_recordings(store, vault, config, count=args.kept, newest=now - dt.timedelta(days=10))
+    bulk_calls(store, config, count=args.calls, newest=now)
     store.close()
-    print(f"{args.root / 'reccontrol.yaml'}: {args.expired} expired, {args.kept} kept")
+    print(
+        f"{args.root / 'reccontrol.yaml'}: {args.expired} expired, {args.kept} kept, "
+        f"{args.calls} calls"
+    )
 
 
 if __name__ == "__main__":

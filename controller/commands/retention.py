@@ -45,7 +45,7 @@ def purge(config_path: Path, dry_run: bool) -> None:
     look)."""
     from controller.audit.errors import AccessLogError
     from controller.clock import SystemClock
-    from controller.retention.purge import run_purge
+    from controller.retention.purge import CLI_BATCH, run_purge
     from controller.store import SqliteStore, StoreError
 
     config = load_or_exit(config_path)
@@ -75,6 +75,7 @@ def purge(config_path: Path, dry_run: bool) -> None:
                 dry_run=dry_run,
                 on_plan=on_plan,
                 on_progress=on_progress,
+                batch_size=CLI_BATCH,
             )
         except (StoreError, AccessLogError) as exc:
             click.echo(f"error: {exc}", err=True)

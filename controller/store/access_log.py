@@ -36,6 +36,7 @@ from controller.store.access_log_rows import (
     read_head,
     require_head,
 )
+from controller.store.access_log_stream import stored_entries
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
 
@@ -152,7 +153,7 @@ class AccessLogStore(StorePart):
                 )
             head = recorded
             verdict = verify(
-                self.access_entries(),
+                stored_entries(self.db),
                 checkpoints=checkpoints,
                 key=key,
                 recorded_head=head,

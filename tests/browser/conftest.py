@@ -127,7 +127,8 @@ def start_console(
 ) -> StartConsole:
     """Starts a daemon with its console on the worker's sandbox Asterisk, for this module:
     ``start(name, workdir=None, clock=None, persons=None, **sections)``, ``sections``
-    going into its config (``targets`` too, as ``running_console`` has them), in a folder
+    going into its config (``targets`` and ``sessions_clock`` too, as ``running_console``
+    has them), in a folder
     of its own (``workdir``, or a new one named ``name``); ``persons``: the accounts it
     knows, when not the module's."""
     instance = _shared_asterisk.answering(request.node.nodeid)

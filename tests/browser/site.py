@@ -28,6 +28,8 @@ from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Swi
 from controller.demo.site import paris_weekday_10h as office_hours
 from controller.sandbox import SandboxInstance
 from controller.store import SqliteStore
+from controller.web.console.render import SESSIONS
+from controller.web.console.sessions import Sessions
 from tests.integration.flow import service, standard_agents
 
 T = TypeVar("T")
@@ -139,11 +141,14 @@ class ConsoleDaemon:
         accounts: dict[str, Account],
         clock: Clock | None = None,
         targets: dict[str, str] | None = None,
+        sessions_clock: Callable[[], float] | None = None,
         **sections: Any,
     ) -> None:
         self.site, self.accounts = site, accounts
         # Office hours by default, so the standard agents' calls are recorded.
         self.clock = clock or ShiftedClock(office_hours())
+        self.sessions_clock = sessions_clock
+        """When given, what the console's sessions read their idle time from."""
         site.prepare()
         data = site_data(site, accounts, targets, **sections)
         self.config = load_config(site.write_config(data))
@@ -192,6 +197,9 @@ class ConsoleDaemon:
                 clock=self.clock,
                 rng=ScriptedRandom([RECORDED_DRAW] * 50),
             )
+            if self.sessions_clock is not None:
+                idle = self.config.web.session_idle_seconds
+                daemon.app[SESSIONS] = Sessions(idle, clock=self.sessions_clock)
             # A bound, not a sleep (see tests/integration/flow.py).
             await daemon.start(within=30.0)
             return daemon
@@ -262,11 +270,15 @@ def running_console(
     accounts: dict[str, Account],
     clock: Clock | None = None,
     targets: dict[str, str] | None = None,
+    sessions_clock: Callable[[], float] | None = None,
     **sections: Any,
 ) -> Iterator[ConsoleDaemon]:
     """The daemon with the console, on ``instance``, with ``sections`` in its config
-    (``targets``: as :func:`site_data` has them)."""
-    console = ConsoleDaemon(SandboxSite(instance, workdir), accounts, clock, targets, **sections)
+    (``targets``: as :func:`site_data` has them; ``sessions_clock``: as
+    :class:`ConsoleDaemon` has it)."""
+    console = ConsoleDaemon(
+        SandboxSite(instance, workdir), accounts, clock, targets, sessions_clock, **sections
+    )
     try:
         console.start()
         yield console

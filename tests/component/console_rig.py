@@ -16,6 +16,8 @@ from controller.audit.chain import Entry
 from controller.config import Config, load_config
 from controller.daemon import build_app
 from controller.store import SqliteStore
+from controller.web.console.render import SESSIONS
+from controller.web.console.sessions import Sessions
 from tests.component.fake_ari import PASSWORD, FakeAri, ari_section
 from tests.sites import ENV, site_config, write_site
 
@@ -68,9 +70,13 @@ class Console:
 
 
 async def console_rig(
-    tmp_path: Path, change: Callable[[dict[str, Any]], None] | None = None
+    tmp_path: Path,
+    change: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    sessions_clock: Callable[[], float] | None = None,
 ) -> AsyncIterator[Console]:
-    """Yields a running console; ``change`` edits the site's YAML data first."""
+    """Yields a running console; ``change`` edits the site's YAML data first;
+    ``sessions_clock``, when given, is the clock its sessions' idle time is read from."""
     fake = FakeAri()
     ari = TestServer(fake.make_app())
     await ari.start_server()
@@ -81,7 +87,10 @@ async def console_rig(
     config = load_config(
         write_site(tmp_path, data), environ={**ENV, "RECCONTROL_ARI_PASSWORD": PASSWORD}
     )
-    client: Client = TestClient(TestServer(build_app(config)))
+    app = build_app(config)
+    if sessions_clock is not None:
+        app[SESSIONS] = Sessions(config.web.session_idle_seconds, clock=sessions_clock)
+    client: Client = TestClient(TestServer(app))
     await client.start_server()
     try:
         yield Console(client, config, tmp_path, fake)

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,11 @@ from tests.integration.conftest import free_port
 from tests.waiting import DEFAULT_WITHIN, until
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-READ_TIMEOUT = 0.5
+# Well-formed sessions answer each command long before this on any machine: a loaded one
+# must not turn a slow answer into a cut session. A test of the cut-off itself starts a
+# server of its own with a short read timeout and a peer that never answers.
+READ_TIMEOUT = 30.0
+SHORT_READ_TIMEOUT = 0.5
 CAP = 3
 
 
@@ -59,13 +63,19 @@ class Scripts:
 
 
 async def running(
-    scripts: Scripts, *, read_timeout: float = READ_TIMEOUT, cap: int = CAP
+    scripts: Scripts,
+    *,
+    read_timeout: float = READ_TIMEOUT,
+    cap: int = CAP,
+    clock: Callable[[], float] = time.monotonic,
 ) -> AgiServer:
     settings = AgiSettings(
         port=free_port(), max_connections=cap, read_timeout_seconds=read_timeout
     )
     server = AgiServer(
-        settings, {"echo": scripts.echo, "play": scripts.play, "broken": scripts.broken}
+        settings,
+        {"echo": scripts.echo, "play": scripts.play, "broken": scripts.broken},
+        clock=clock,
     )
     await server.start()
     return server
@@ -126,17 +136,30 @@ async def test_r2_half_a_header_then_silence_is_cut_off_after_the_read_timeout_w
 ) -> None:
     """A peer that writes part of the block and falls silent holds its session for the
     read timeout, not forever; meanwhile a well-formed session completes."""
+    server = await running(scripts)
+    try:
+        # The read timeout is far longer than a session takes: the other session's end
+        # while the silent one still waits shows it did not wait for it.
+        silent = await FakeAsterisk.connect(server.port)
+        await silent.send(header("echo?x=1")[:60])
+        await until(lambda: server.active == 1, "the silent connection is a session")
+        await echo_session(server.port, "2")
+        assert scripts.echoed == ["2-in"]
+        await until(lambda: server.active == 1, "the well-formed session ended")
+        assert not silent.reader.at_eof(), "the silent session was cut before its timeout"
+        silent.close()
+    finally:
+        await server.stop()
     timeout = 2.0
     server = await running(scripts, read_timeout=timeout)
     try:
+        # Timed from before the connection, so the server's own clock starts later.
+        started = time.monotonic()
         silent = await FakeAsterisk.connect(server.port)
         await silent.send(header("echo?x=1")[:60])
-        closing = asyncio.ensure_future(silent.closed_after())
-        await echo_session(server.port, "2")
-        assert scripts.echoed == ["2-in"]
-        assert not closing.done(), "the other session waited for the silent one"
-        took = await closing
-        assert timeout * 0.9 <= took < timeout + 10
+        await silent.closed_after()
+        took = time.monotonic() - started
+        assert timeout * 0.9 <= took < timeout + DEFAULT_WITHIN
         assert silent.unread == b""
     finally:
         await server.stop()
@@ -207,15 +230,20 @@ async def test_r2_a_client_gone_in_the_middle_of_the_header_ends_its_session_onl
 
 
 async def test_r2_a_command_never_answered_ends_the_session_after_the_read_timeout(
-    server: AgiServer, scripts: Scripts
+    scripts: Scripts,
 ) -> None:
-    client = await FakeAsterisk.connect(server.port)
-    await client.send(header("echo?x=6"))
-    assert await client.command() == 'GET VARIABLE "IN"'
-    took = await client.closed_after()
-    assert took < READ_TIMEOUT + 5
-    # Nothing more was sent on a session whose answers can no longer be matched.
-    assert client.unread == b"" and scripts.echoed == []
+    server = await running(scripts, read_timeout=SHORT_READ_TIMEOUT)
+    try:
+        client = await FakeAsterisk.connect(server.port)
+        await client.send(header("echo?x=6"))
+        assert await client.command() == 'GET VARIABLE "IN"'
+        took = await client.closed_after()
+        # Well before the test's own deadline: it is the read timeout that cut it.
+        assert took < DEFAULT_WITHIN / 2
+        # Nothing more was sent on a session whose answers can no longer be matched.
+        assert client.unread == b"" and scripts.echoed == []
+    finally:
+        await server.stop()
 
 
 async def test_r2_an_unknown_script_is_told_to_the_dialplan_and_closed(
@@ -310,7 +338,9 @@ async def test_r2_a_flood_of_junk_and_refused_connections_costs_a_bounded_number
 ) -> None:
     """Hundreds of junk connections, unknown scripts and connections over the cap: the
     counters stay exact, the warnings logged are a handful, not one per connection."""
-    server = await running(scripts, read_timeout=30.0)
+    # The whole flood inside one of the warnings' windows, however long a loaded machine
+    # takes to play it: the server's clock stands still.
+    server = await running(scripts, read_timeout=30.0, clock=lambda: 1000.0)
     try:
         for _ in range(FLOOD // 3):
             junk = await FakeAsterisk.connect(server.port)

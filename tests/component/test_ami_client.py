@@ -15,7 +15,7 @@ from controller.ami.protocol import AmiMessage
 from controller.config.model import AmiSettings
 from controller.secrets import Secret
 from tests.component.fake_ami import FakeAmi, answer
-from tests.waiting import until
+from tests.waiting import DEFAULT_WITHIN, until
 
 SECRET = "s3cret-ami"
 
@@ -27,10 +27,17 @@ async def fake() -> AsyncIterator[FakeAmi]:
     await server.stop()
 
 
-async def client_of(fake: FakeAmi, secret: str = SECRET, deadline: float = 1.0) -> AmiClient:
+# A generous deadline for the answers that must come (greeting, login, actions): a loaded
+# machine makes them slower, never absent. A test that needs a timeout asks for a short
+# deadline on the one action the fake leaves unanswered.
+ANSWERED_WITHIN = 30.0
+NEVER_ANSWERED_WITHIN = 0.3
+
+
+async def client_of(fake: FakeAmi, secret: str = SECRET) -> AmiClient:
     port = await fake.start()
     settings = AmiSettings("reccontrol", Secret(secret, "test"), "127.0.0.1", port)
-    return AmiClient(settings, deadline=deadline, initial_delay=0.05, max_delay=0.2)
+    return AmiClient(settings, deadline=ANSWERED_WITHIN, initial_delay=0.05, max_delay=0.2)
 
 
 async def test_logs_in_and_matches_answers_to_actions(fake: FakeAmi) -> None:
@@ -74,11 +81,11 @@ async def test_an_error_response_is_typed_and_the_session_goes_on(fake: FakeAmi)
 
 async def test_r2_no_answer_in_time_is_a_timeout_and_the_next_action_works(fake: FakeAmi) -> None:
     fake.replies["Status"] = lambda m: None
-    client = await client_of(fake, deadline=0.3)
+    client = await client_of(fake)
     await client.connect()
     try:
         with pytest.raises(ActionTimeout) as info:
-            await client.send("Status", {"Channel": "x"})
+            await client.send("Status", {"Channel": "x"}, deadline=NEVER_ANSWERED_WITHIN)
         assert info.value.error_id == "ami-timeout"
         assert (await client.send("Ping")).response == "Success"
     finally:
@@ -94,7 +101,7 @@ async def test_r2_a_greeting_that_never_comes_is_a_timeout() -> None:
     settings = AmiSettings("reccontrol", Secret(SECRET, "test"), "127.0.0.1", port)
     try:
         with pytest.raises(ActionTimeout):
-            await AmiClient(settings, deadline=0.3).connect()
+            await AmiClient(settings, deadline=NEVER_ANSWERED_WITHIN).connect()
     finally:
         server.close()
 
@@ -106,7 +113,7 @@ async def test_r2_a_connection_lost_fails_the_waiting_action_and_run_logs_in_aga
     client = await client_of(fake)
     running = asyncio.create_task(client.run())
     try:
-        await asyncio.wait_for(client.connected.wait(), 5)
+        await asyncio.wait_for(client.connected.wait(), DEFAULT_WITHIN)
         with pytest.raises(NotConnected) as info:
             await client.send("Status", {"Channel": "x"})
         assert info.value.error_id == "ami-not-connected"
@@ -125,7 +132,7 @@ async def test_r2_junk_from_the_server_drops_the_connection_and_run_reconnects(
     client = await client_of(fake)
     running = asyncio.create_task(client.run())
     try:
-        await asyncio.wait_for(client.connected.wait(), 5)
+        await asyncio.wait_for(client.connected.wait(), DEFAULT_WITHIN)
         with pytest.raises(NotConnected):
             await client.send("Status")
         await until(lambda: fake.logins == 2 and client.connected.is_set(), "logged in again")

@@ -37,6 +37,7 @@ from controller.config.model import AriSettings, ReconnectSettings
 from controller.eventlog import redact_event
 from controller.secrets import Secret
 from tests.component.fake_ari import PASSWORD, USERNAME, FakeAri, channel, event
+from tests.waiting import DEFAULT_WITHIN
 
 
 @dataclass
@@ -46,7 +47,9 @@ class Rig:
     session: aiohttp.ClientSession
 
 
-def settings_for(url: str, password: str = PASSWORD, timeout: float = 2.0) -> AriSettings:
+def settings_for(url: str, password: str = PASSWORD, timeout: float = 10.0) -> AriSettings:
+    """A generous request deadline by default: a loaded machine must not turn an answer
+    into a timeout. A test of the timeout passes a short one to a fake that never answers."""
     return AriSettings(
         url=url,
         username=USERNAME,
@@ -69,7 +72,7 @@ async def rig() -> AsyncIterator[Rig]:
 
 
 async def next_event(iterator: AsyncIterator[Event]) -> Event:
-    return await asyncio.wait_for(anext(iterator), timeout=5)
+    return await asyncio.wait_for(anext(iterator), timeout=DEFAULT_WITHIN)
 
 
 # -- REST ----------------------------------------------------------------------------

@@ -38,11 +38,11 @@ from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_ari import PASSWORD, FakeAri, Seen, channel, event
 from tests.sites import ENV, load_site, site_config, write_site
-from tests.waiting import eventually
+from tests.waiting import DEFAULT_WITHIN, eventually
 
 # A Wednesday, 10:00 in Paris: inside Alice's published period.
 OFFICE_HOURS = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
-WAIT = 5.0
+WAIT = DEFAULT_WITHIN
 
 
 @dataclass

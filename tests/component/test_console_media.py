@@ -237,15 +237,22 @@ async def test_t2_a_sheet_is_written_read_and_edited_from_the_pages(console: Con
     html = await new.text()
     assert 'name="score.greeting"' in html and 'name="score.answer"' in html
     assert 'max="10"' in html
+    # The daemon reads the clock itself: its moment lies between these two, even when
+    # they fall on either side of midnight or of the new year.
+    before = dt.datetime.now(dt.UTC)
     created = await console.client.post(
         f"/calls/{call}/sheets", data=sheet_form(csrf, greeting="4", answer="8")
     )
+    after = dt.datetime.now(dt.UTC)
     assert created.status == 200
     html = await created.text()
-    expires = (dt.datetime.now(dt.UTC) + dt.timedelta(days=365)).date().isoformat()
     deadline = re.search(r'<dd class="deadline" data-expires="([^"]+)">([^<]+)</dd>', html)
     assert deadline is not None  # the sheet shows its own deadline
-    assert deadline.group(1).startswith(expires) and deadline.group(2)[:4] == expires[:4]
+    expires = dt.datetime.fromisoformat(deadline.group(1))
+    a_year = dt.timedelta(days=365)
+    assert before + a_year - dt.timedelta(seconds=1) <= expires <= after + a_year
+    local = expires.astimezone(console.config.timezone).strftime("%Y-%m-%d %H:%M:%S")
+    assert deadline.group(2) == local
     (sheet_id,) = re.findall(r'action="/sheets/([0-9a-f]+)"', html)
     edited = await console.client.post(f"/sheets/{sheet_id}", data=sheet_form(csrf, answer="9"))
     assert edited.status == 200

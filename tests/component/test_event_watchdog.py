@@ -20,6 +20,7 @@ from controller.ari.events import ChannelDtmfReceived, Event, StreamConnected
 from controller.ari.watchdog import EventPump, Verdict, Watchdog
 from tests.component.fake_ari import FakeAri, channel, event
 from tests.component.test_ari_client import settings_for
+from tests.waiting import DEFAULT_WITHIN
 
 NESTED = "[" * 5000 + "]" * 5000
 
@@ -70,7 +71,8 @@ def key(digit: str) -> dict[str, object]:
 
 async def until(predicate: Callable[[Recorder], bool], recorder: Recorder) -> None:
     async with recorder.arrived:
-        await asyncio.wait_for(recorder.arrived.wait_for(lambda: predicate(recorder)), timeout=5)
+        arrived = recorder.arrived.wait_for(lambda: predicate(recorder))
+        await asyncio.wait_for(arrived, timeout=DEFAULT_WITHIN)
 
 
 async def start_pump(
@@ -101,12 +103,12 @@ async def test_r2_nested_frame_is_dropped_and_keys_still_arrive(
     """5,000 nested '[' raised RecursionError in the consumer, which died silently."""
     stream = EventStream(rig.client)
     events = aiter(stream)
-    assert isinstance(await asyncio.wait_for(anext(events), 5), StreamConnected)
+    assert isinstance(await asyncio.wait_for(anext(events), DEFAULT_WITHIN), StreamConnected)
     with caplog.at_level(logging.WARNING, logger="reccontrol.ari"):
         await rig.fake.send(NESTED)
         await rig.fake.send("{" * 3000)
         await rig.fake.send(key("2"))
-        dtmf = await asyncio.wait_for(anext(events), 5)
+        dtmf = await asyncio.wait_for(anext(events), DEFAULT_WITHIN)
     assert isinstance(dtmf, ChannelDtmfReceived) and dtmf.digit == "2"
     assert stream.dropped == 2
     assert "RecursionError" in caplog.text
@@ -119,11 +121,11 @@ async def test_r2_failing_event_log_does_not_stop_the_stream(rig: Rig) -> None:
 
     stream = EventStream(rig.client, on_raw=broken_log)
     events = aiter(stream)
-    await asyncio.wait_for(anext(events), 5)
+    await asyncio.wait_for(anext(events), DEFAULT_WITHIN)
     await rig.fake.send(key("1"))
     await rig.fake.send(key("2"))
-    first = await asyncio.wait_for(anext(events), 5)
-    second = await asyncio.wait_for(anext(events), 5)
+    first = await asyncio.wait_for(anext(events), DEFAULT_WITHIN)
+    second = await asyncio.wait_for(anext(events), DEFAULT_WITHIN)
     assert isinstance(first, ChannelDtmfReceived) and isinstance(second, ChannelDtmfReceived)
     assert (first.digit, second.digit) == ("1", "2")
     await stream.close()
@@ -191,7 +193,12 @@ async def test_r1_probe_alive_on_a_healthy_connection(rig: Rig) -> None:
 async def test_r1_displaced_application_reconnects_with_an_alert(rig: Rig) -> None:
     """Item 6: another client took the application; GET /applications/{app} says 404."""
     recorder = Recorder()
-    pump, stream, task = await start_pump(rig, recorder, interval=0.02)
+    # Probes often, and each waits for its echo as long as it takes: the displacement is
+    # seen in the application's listing, and a healthy probe slowed down by a loaded
+    # machine must not be taken for a silent socket (one more reconnect, one more alert).
+    pump, stream, task = await start_pump(
+        rig, recorder, interval=0.02, probe_timeout=DEFAULT_WITHIN
+    )
     rig.fake.registered = False
     await until(lambda r: r.connects() == 2, recorder)
     assert rig.fake.registered

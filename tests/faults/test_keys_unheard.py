@@ -24,7 +24,7 @@ from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
 from tests.audio import read_wav
 from tests.faults.cut_rig import CutRig, cut_rig
-from tests.waiting import eventually, until
+from tests.waiting import DEFAULT_WITHIN, eventually, until
 
 
 async def some_audio(site: SandboxSite, started: RecordingStarted) -> None:
@@ -198,7 +198,7 @@ async def test_r1_caller_entering_while_the_link_is_deaf_goes_to_the_fallback(
                 return True
             return None
 
-        await eventually(stray_gone, "the stray leg hung up", 5)
+        await eventually(stray_gone, "the stray leg hung up", DEFAULT_WITHIN)
         assert rig.daemon.calls.router.calls == {}
         assert await rig.daemon.query(lambda s: s.call_ids()) == []
         # The caller talks on in the fallback, outside the application; then hangs up.
@@ -224,8 +224,20 @@ async def test_r1_c2_call_in_the_announcement_during_a_cut_goes_on_unrecorded(
         # Cut in the announcement itself, once the play request has been answered.
         await rig.idle(ctx)
         await rig.proxy.cut()
-        # Longer than the 3 s announcement: its PlaybackFinished is lost in the cut.
-        restored = await cut_for(rig, 4.0, rig.now())
+        cut_at = rig.now()
+
+        async def announcement_over() -> bool | None:
+            try:
+                await rig.client.request("GET", f"/playbacks/rc-{call_id}-p1")
+            except AriNotFound:
+                return True
+            return None
+
+        # Its PlaybackFinished is lost in the cut: Asterisk itself (asked straight, not
+        # through the proxy) says the announcement is over before the link comes back,
+        # however slowly a loaded Asterisk plays it; and the cut lasts 4 s at least.
+        await eventually(announcement_over, "the announcement over in Asterisk", 30)
+        restored = await cut_for(rig, 4.0, cut_at)
         await rig.reconnected()
         connected = await rig.next_of(StasisStart, lambda e: e.channel.id == agent)
         assert connected is not None

@@ -18,6 +18,7 @@ from controller.web.keys import PUMP, STREAM
 from tests.audio import read_wav, tone_seconds
 from tests.integration.flow import running_flow, service
 from tests.integration.test_agent_controls import CALLER_NUMBER, MARKER, keyed_sections
+from tests.waiting import DEFAULT_WITHIN
 
 
 def spy_on(pump: EventPump) -> asyncio.Queue[Event]:
@@ -33,7 +34,9 @@ def spy_on(pump: EventPump) -> asyncio.Queue[Event]:
     return seen
 
 
-async def next_of(seen: asyncio.Queue[Event], kind: type[Event], within: float = 10) -> Event:
+async def next_of(
+    seen: asyncio.Queue[Event], kind: type[Event], within: float = DEFAULT_WITHIN
+) -> Event:
     async with asyncio.timeout(within):
         while True:
             event = await seen.get()
@@ -57,7 +60,7 @@ async def test_r1_agent_keys_work_after_the_event_consumer_is_killed(site: Sandb
         # it is replaced, and the agent's keys work on the next call.
         assert pump.consumer is not None
         pump.consumer.cancel()
-        await asyncio.wait_for(pump.restarted.wait(), 5)
+        await asyncio.wait_for(pump.restarted.wait(), DEFAULT_WITHIN)
         again = await next_of(seen, StreamConnected)
         assert isinstance(again, StreamConnected) and again.reconnect
         await flow.board.call("sales", "c-talk-14", CALLER_NUMBER)
@@ -89,7 +92,10 @@ async def test_r1_displaced_application_is_taken_back_with_an_alert(site: Sandbo
         "password_file": str(site.workdir / "ari-password"),
         "app": "reccontrol",
         "reconnect": {"initial_delay": 0.1, "max_delay": 1},
-        "watchdog": {"interval": 0.2, "timeout": 2},
+        # Probes often; each waits for its echo as long as a loaded Asterisk needs: the
+        # displacement shows in the application's listing, and a slow echo taken for a
+        # silent socket would add a reconnect and an alert of its own.
+        "watchdog": {"interval": 0.2, "timeout": DEFAULT_WITHIN},
     }
     async with running_flow(site, services=services, draws=[0.0], ari=ari) as flow:
         pump = flow.daemon.app[PUMP]
