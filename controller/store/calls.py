@@ -377,4 +377,9 @@ class CallStore(StorePart):
         call["payments"] = list(
             self.db.query("SELECT * FROM payments WHERE call_id = ? ORDER BY started_at", [call_id])
         )
+        call["masked_spans"] = list(
+            self.db.query(
+                "SELECT * FROM masked_spans WHERE call_id = ? ORDER BY started_at", [call_id]
+            )
+        )
         return call

@@ -1,4 +1,4 @@
-"""Version 16 of the schema: several nodes on one store (N1). Each call and each
+"""Version 17 of the schema: several nodes on one store (N1). Each call and each
 recording names the node that made it: a restarted node adopts only its own calls, and
 a recording's file is in that node's vault. Rows from before were the one node's, whose
 name is "local". Listed in :data:`controller.store.migrations.MIGRATIONS`."""

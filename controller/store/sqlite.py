@@ -29,6 +29,7 @@ from controller.store.figures import StoreFigures
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
 from controller.store.lifecycle import LifecycleStore
+from controller.store.masked_spans import MaskedSpanStore
 from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.node_locks import DEFAULT_NODE, NodeStore
@@ -82,6 +83,7 @@ class SqliteStore(
     SheetStore,
     InspectionStore,
     NodeStore,
+    MaskedSpanStore,
 ):
     """The store; also the type the rest of reccontrol knows it by, whatever the backend
     (:class:`~controller.store.postgresql_store.PostgresStore` runs the same domain
