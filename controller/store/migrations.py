@@ -12,7 +12,6 @@ from controller.store.migration_steps import sql as _sql
 from controller.store.migration_steps import statements as _statements
 from controller.store.migrations_nodes import NODES
 
-
 CALL_FLOW = """
 CREATE TABLE calls (
     id TEXT PRIMARY KEY,
