@@ -254,9 +254,9 @@ def copy_template(store: SqliteStore, template: int, total: int, step: dt.timede
                     moved = copied_row(table, row, offset, step * offset)
                     batch.append([moved[c] for c in columns])
                     if len(batch) >= BATCH:
-                        db.conn.executemany(insert, batch)
+                        store.sqlite.conn.executemany(insert, batch)
                         batch.clear()
-            db.conn.executemany(insert, batch)
+            store.sqlite.conn.executemany(insert, batch)
 
 
 def write_calls(

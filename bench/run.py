@@ -17,7 +17,17 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import agiflood, agikeys, console, encryption, hotpath, memory, reaction, stereo
+from bench import (
+    agiflood,
+    agikeys,
+    chores,
+    console,
+    encryption,
+    hotpath,
+    memory,
+    reaction,
+    stereo,
+)
 from bench.asterisk import bench_instance
 from bench.reaction import progress
 from bench.report import BUDGET_MS, render
@@ -102,6 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=RESULTS,
         help="JSON results (default bench/results/latest.json)",
     )
+    chores.add_arguments(parser)
     args = parser.parse_args(argv)
     args.calls = args.calls or (2 if args.quick else 4)
     args.cycles = args.cycles or (6 if args.quick else 16)
@@ -261,6 +272,8 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    if args.chores:
+        return chores.main(args)
     results: dict[str, Any] = {
         "meta": {
             "mode": "quick" if args.quick else "full",

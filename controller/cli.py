@@ -95,7 +95,7 @@ def run(config_path: Path) -> None:
     if not_yet:
         logging.getLogger("reccontrol").warning("%s", staff)
     try:
-        run_daemon(config, before_start=lambda: upgrade_at_start(config.store.path))
+        run_daemon(config, before_start=lambda: upgrade_at_start(config.store))
     except (AlreadyRunning, PortBusy, TlsSetupError) as exc:
         fail(str(exc))
     except VaultKeyUnusable as exc:

@@ -62,10 +62,11 @@ def open_vault(config: Config) -> LocalVault:
 
 
 def open_store(config: Config) -> SqliteStore:
-    from controller.store import SqliteStore, StoreError
+    from controller.store import StoreError
+    from controller.store.opening import open_configured
 
     try:
-        return SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+        return open_configured(config.store, audit_key=config.audit.checkpoint_key)
     except StoreError as exc:
         fail(str(exc))
 

@@ -51,6 +51,7 @@ from controller.retention.purge_store import PurgeStoreFromThread
 from controller.retention.scheduler import PurgeScheduler
 from controller.retention.sweep import OrphanSweeper
 from controller.store import SqliteStore, StoreThread
+from controller.store.opening import open_configured
 from controller.store.worker import FromAnotherThread
 from controller.web import monitoring
 from controller.web.console import add_console
@@ -98,7 +99,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     key = config.audit.checkpoint_key
     store: StoreThread[SqliteStore] = StoreThread(
-        lambda: SqliteStore.open(config.store.path, audit_key=key), SqliteStore.close
+        lambda: open_configured(config.store, audit_key=key), SqliteStore.close
     )
     await store.start()
     app[STORE] = store
@@ -386,7 +387,8 @@ def run(config: Config, *, before_start: Callable[[], object] | None = None) -> 
     :class:`TlsSetupError` when ``web.tls`` cannot be used."""
     # A certificate that cannot be used stops the daemon before it takes anything.
     tls = server_context(config.web)
-    lock = InstanceLock(lock_path(config.store.path))
+    # One daemon per store file; with a store shared by several nodes, one per vault.
+    lock = InstanceLock(lock_path(config.lock_anchor))
     lock.acquire()
     try:
         sock = bind_web(config.web.host, config.web.port)

@@ -19,9 +19,11 @@ RUN groupadd --system --gid "${ASTERISK_GID}" asterisk \
     && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/*
 # Dependencies in a layer of their own: a code change rebuilds only the last layers.
+# EXTRAS: optional extras, comma-separated (postgresql: a store several nodes share).
+ARG EXTRAS=""
 COPY pyproject.toml /src/
 RUN python3 -m venv /opt/reccontrol \
-    && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('/src/pyproject.toml', 'rb'))['project']['dependencies']))" > /src/requirements.txt \
+    && EXTRAS="${EXTRAS}" python3 -c "import os, tomllib; p = tomllib.load(open('/src/pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + [d for e in os.environ['EXTRAS'].split(',') if e for d in p['optional-dependencies'][e]]))" > /src/requirements.txt \
     && /opt/reccontrol/bin/pip install --no-cache-dir --quiet -r /src/requirements.txt setuptools
 COPY README.md /src/
 COPY controller /src/controller

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -16,10 +17,15 @@ import pytest
 
 from controller.sandbox import Sandbox, SandboxError, SandboxInstance
 from controller.sandbox.host import is_alive
+from controller.secrets import Secret
 from controller.store import SqliteStore
+from controller.store.postgresql_store import PostgresStore
 from tests.asterisk_health import answers_ari, backtrace
 from tests.integration.conftest import OWNED, free_port
+from tests.postgresql import PostgresMissing, PostgresServer, postgres_server
 from tests.prepare import suite_sandbox
+
+StoreOpener = Callable[..., SqliteStore]
 
 # Files that play calls or kill processes for minutes, longest first, then the other
 # real-Asterisk files, then the quick ones: in parallel workers (pytest -n, a file to a
@@ -56,10 +62,59 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_run_order)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test process's own (each pytest-xdist worker has one),
+    started on first use and stopped at the end of the session."""
+    try:
+        with postgres_server() as server:
+            yield server
+    except PostgresMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 @pytest.fixture
-def fresh_db() -> Iterator[SqliteStore]:
-    """An empty, fully migrated in-memory store."""
-    store = SqliteStore.open(":memory:")
+def postgres_url(postgres: PostgresServer) -> Iterator[str]:
+    """An empty database of this test's own on the worker's server, dropped afterwards."""
+    name = f"t_{secrets.token_hex(6)}"
+    url = postgres.create_database(name)
+    yield url
+    postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each store test runs on both backends (N1)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def open_store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> StoreOpener:
+    """Opens the test's store on the backend of this run: a SQLite file in the test's
+    folder, or the test's own PostgreSQL database. Every call opens the same store."""
+    if backend == "sqlite":
+        return lambda **kwargs: SqliteStore.open(tmp_path / "store.sqlite3", **kwargs)
+    url = request.getfixturevalue("postgres_url")
+    password = Secret(request.getfixturevalue("postgres").password)
+    return lambda **kwargs: PostgresStore.connect(url, password=password, **kwargs)
+
+
+@pytest.fixture
+def site_store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The ``store`` section of a test site on the backend of this run (for
+    ``tests.sites.write_site``): the password of PostgreSQL's in a file, as ``*_file``."""
+    if backend == "sqlite":
+        return {"path": str(tmp_path / "store.sqlite3")}
+    url = request.getfixturevalue("postgres_url")
+    password = tmp_path / "store-password"
+    password.write_text(request.getfixturevalue("postgres").password + "\n", encoding="utf-8")
+    return {"url": url, "password_file": str(password), "node": "node-a"}
+
+
+@pytest.fixture
+def fresh_db(open_store: StoreOpener) -> Iterator[SqliteStore]:
+    """An empty, fully migrated store, on each backend."""
+    store = open_store()
     yield store
     store.close()
 

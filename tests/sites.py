@@ -1,9 +1,10 @@
 """A reccontrol site on disk for retention, access and CLI tests: a config file, a store
 and a vault filled through the real store and vault methods, with real WAV files.
 
-Also a command, to build a large site for measuring the purge::
+Also a command, to build a large site for measuring the chores (in bulk, see
+:mod:`tests.site_bulk`)::
 
-    python -m tests.sites DIR --expired 10000 --kept 1000
+    python -m tests.sites DIR --expired 10000 --kept 1000 [--calls 1000000]
     RECCONTROL_ARI_PASSWORD=x RECCONTROL_HMAC_KEY=... RECCONTROL_AUDIT_KEY=... \\
         python -m controller purge -c DIR/reccontrol.yaml
 """
@@ -27,6 +28,7 @@ from controller.config import Config, load_config
 from controller.privacy import caller_hash
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
+from controller.store.opening import open_configured
 from controller.store.records import CallStart
 from controller.store.timestamps import to_text
 from tests.integration.conftest import free_port
@@ -121,8 +123,12 @@ def site_config(root: Path) -> dict[str, Any]:
     }
 
 
-def write_site(root: Path, data: dict[str, Any] | None = None) -> Path:
-    """Writes the config and the persons' credentials; returns the config path.
+def write_site(
+    root: Path, data: dict[str, Any] | None = None, *, store: dict[str, Any] | None = None
+) -> Path:
+    """Writes the config and the persons' credentials; returns the config path. With
+    ``store``, the config's ``store`` section is that one (the ``site_store`` fixture:
+    the site on each backend).
 
     Each person gets a token file (``access/<id>.token``) whose hash the config names,
     and a password hash (``access/<id>.scrypt``) for tests that switch to passwords.
@@ -136,7 +142,10 @@ def write_site(root: Path, data: dict[str, Any] | None = None) -> Path:
             (root / "access" / f"{pid}.token-hash").write_text(hash_token(token) + "\n")
             (root / "access" / f"{pid}.scrypt").write_text(hash_password(PASSWORD, log2_n=14))
     path = root / "reccontrol.yaml"
-    path.write_text(yaml.safe_dump(data if data is not None else site_config(root)))
+    config = data if data is not None else site_config(root)
+    if store is not None:
+        config = {**config, "store": store}
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
@@ -216,7 +225,7 @@ def add_recording(
 
 
 def open_site(config: Config) -> tuple[SqliteStore, LocalVault]:
-    store = SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+    store = open_configured(config.store, audit_key=config.audit.checkpoint_key)
     vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
     config.recordings.asterisk_dir.mkdir(parents=True, exist_ok=True)
     vault.prepare()
@@ -238,29 +247,30 @@ def old_log_entry(store: SqliteStore, at: dt.datetime, n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Build a test site for measuring the purge.")
+    from tests.site_bulk import bulk_calls, bulk_recordings
+
+    parser = argparse.ArgumentParser(description="Build a large test site for the chores.")
     parser.add_argument("root", type=Path)
     parser.add_argument("--expired", type=int, default=10000)
     parser.add_argument("--kept", type=int, default=1000)
+    parser.add_argument(
+        "--calls", type=int, default=0, help="call metadata (with decisions) of the last month"
+    )
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     config = load_site(write_site(args.root))
     store, vault = open_site(config)
     now = dt.datetime.now(dt.UTC)
-    for i in range(args.expired):
-        add_recording(
-            store,
-            vault,
-            config,
-            service="sales",
-            created_at=now - dt.timedelta(days=100, minutes=i),
-        )
-    for i in range(args.kept):
-        add_recording(
-            store, vault, config, service="sales", created_at=now - dt.timedelta(days=10, minutes=i)
-        )
+    bulk_recordings(
+        store, vault, config, count=args.expired, newest=now - dt.timedelta(days=100)
+    )
+    bulk_recordings(store, vault, config, count=args.kept, newest=now - dt.timedelta(days=10))
+    bulk_calls(store, config, count=args.calls, newest=now)
     store.close()
-    print(f"{args.root / 'reccontrol.yaml'}: {args.expired} expired, {args.kept} kept")
+    print(
+        f"{args.root / 'reccontrol.yaml'}: {args.expired} expired, {args.kept} kept, "
+        f"{args.calls} calls"
+    )
 
 
 if __name__ == "__main__":

@@ -189,9 +189,16 @@ class CallPage:
     total: int
     next: str | None
     """The cursor of the next page (``after=``), or None on the last page."""
+    total_capped: bool = False
+    """More calls pass the filters than ``total``, which is the count's cap."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"calls": self.calls, "total": self.total, "next": self.next}
+        return {
+            "calls": self.calls,
+            "total": self.total,
+            "total_capped": self.total_capped,
+            "next": self.next,
+        }
 
 
 @dataclass(frozen=True)
@@ -228,9 +235,15 @@ class CallAccess:
         scope = None if ALL_SERVICES in person.services else list(person.services)
         listing = self._store.call_listing(scope, filters, page.after, page.size)
         rows = [listing_row(row) for row in listing.rows]
-        details = {"filters": described(filters), "rows": len(rows), "total": listing.total}
+        details: dict[str, Any] = {
+            "filters": described(filters),
+            "rows": len(rows),
+            "total": listing.total,
+        }
+        if listing.total_capped:
+            details["total_capped"] = True
         self._gate.log(person, "list", "calls", stated, "ok", details)
-        return CallPage(rows, listing.total, cursor_text(listing.next))
+        return CallPage(rows, listing.total, cursor_text(listing.next), listing.total_capped)
 
     def call_view(self, person: Person, purpose: str, call_id: str) -> dict[str, Any]:
         """One call, or the same refusal (``not-found``) whether it does not exist or is

@@ -74,7 +74,7 @@ class AccessService:
         self._agents = AgentRequests(self._gate, store, config.agents, config.timezone, exporter)
         self._holds = HoldAccess(self._gate, store, clock, config.timezone, new_id)
         self._calls = CallAccess(self._gate, store, config)
-        lock = lock_for(config.store.path)
+        lock = lock_for(config.lock_anchor)
         self._redaction = RedactionAccess(self._gate, store, vault, clock, lock, new_id)
 
     # -- who -------------------------------------------------------------------------

@@ -302,6 +302,17 @@ class AriClient:
     async def unmute_recording(self, name: str) -> None:
         await self.request("DELETE", f"/recordings/live/{_enc(name)}/mute")
 
+    # -- channels' audio -------------------------------------------------------------
+    async def mute_channel(self, channel_id: str, direction: str = "in") -> None:
+        """Drops the channel's audio frames (``in``: what the channel sends), not its
+        key presses."""
+        await self.request("POST", f"/channels/{_enc(channel_id)}/mute", {"direction": direction})
+
+    async def unmute_channel(self, channel_id: str, direction: str = "in") -> None:
+        await self.request(
+            "DELETE", f"/channels/{_enc(channel_id)}/mute", {"direction": direction}
+        )
+
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{_enc(name)}/stop")
 

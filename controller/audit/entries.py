@@ -29,7 +29,7 @@ def canonical_json(value: Mapping[str, Any]) -> bytes:
 def keyed_hash(key: Secret, data: bytes) -> str:
     """HMAC-SHA-256 under the audit key: what entries, checkpoints, the key start and
     witness lines are signed with."""
-    return hmac.new(key.reveal().encode("utf-8"), data, hashlib.sha256).hexdigest()
+    return hmac.digest(key.reveal().encode("utf-8"), data, "sha256").hex()
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,10 @@ class Entry:
     """HMAC of ``hash`` with the audit key; None for entries written without one."""
     unreadable: str | None = None
     """Why the stored ``details`` could not be read back (not JSON, NaN...), if so."""
+
+    def content_matches(self) -> bool:
+        """Whether the content hashes to the entry's ``hash``."""
+        return entry_hash(self.content()) == self.hash
 
     def content(self) -> dict[str, Any]:
         return _content(

@@ -50,6 +50,7 @@ from controller.calls.recording import Pause, Recording, RecordingSnapshot, RecS
 from controller.calls.snapshot import CallSnapshot
 from controller.calls.transfer import far_half
 from controller.config.model import Agent, Service
+from controller.config.service_model import payment_mode
 from controller.policy import Reason, Verdict
 from controller.records import Decision, OpenCall
 
@@ -265,11 +266,13 @@ def _rejoin(machine: Call, bridge: Bridge | None, gone: list[str]) -> list[c.Com
     """Both parties back in the bridge. A caller found out of it was in the payment IVR
     (or on the way): the hold music stops, the caller rejoins the agent, and only then
     does the payment's pause end (M1). Nothing if a party is gone: the call ends."""
+    # First: a caller muted while keying a card (M4) is heard again, even by a call
+    # about to end (its agent gone).
+    commands = _unmasked(machine) if machine.caller.id not in gone else []
     if gone:
-        return []
+        return commands
     caller, agent = machine.caller.id, machine.agent_leg.id
     members = set(bridge.channels) if bridge is not None else set()
-    commands: list[c.Command] = []
     if bridge is None:
         commands.append(c.CreateBridge(machine.bridge_id))
     if agent not in members:
@@ -291,6 +294,21 @@ def _rejoin(machine: Call, bridge: Bridge | None, gone: list[str]) -> list[c.Com
             c.AddAlert(machine.call_id, PAYMENT_INTERRUPTED, message),
         ]
     return commands
+
+
+def _unmasked(machine: Call) -> list[c.Command]:
+    """M4: on a service whose payments keep the caller with the agent, the old process
+    may have died while the caller keyed a card, muted towards the call: the caller is
+    heard again (harmless if not muted), and a masked span left open is closed with an
+    alert. The card data went with the old process: nothing is charged."""
+    if payment_mode(machine.settings.payment, machine.service) != "assisted":
+        return []
+    message = (
+        "the controller restarted while the caller keyed a card with the agent: the caller "
+        "is heard again and nothing was charged; a payment already sent has an unknown "
+        "outcome: check it with the provider"
+    )
+    return [c.UnmuteCaller(machine.caller.id), c.CloseMaskedSpans(machine.call_id, message)]
 
 
 def _carried_on(call_id: str) -> c.AddAlert:

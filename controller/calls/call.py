@@ -313,11 +313,11 @@ class Call(CallTransfers):
             self.outcome = hung_up(who, lost)
             if self.payment is None:
                 return [self._log(m.gone_text(who, lost)), *self._wind_down()]
-            if who == "agent":
+            if who == "agent" and not self.payment.with_agent:
                 # The caller is in the payment IVR: let them finish, then end.
                 return [self._log("agent hung up during the payment")]
             return [
-                *self.talk.abandon_payment(now),
+                *self.talk.abandon_payment(now, who),
                 self._log(f"{who} hung up during the payment"),
                 *self._wind_down(),
             ]

@@ -11,10 +11,20 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeAlias
 
+from controller.calls.command_kinds import ControlCommand as ControlCommand
+from controller.calls.command_kinds import RestCommand as RestCommand
+from controller.calls.command_kinds import StoreCommand as StoreCommand
+from controller.calls.command_kinds import TimerCommand as TimerCommand
+from controller.calls.command_kinds import WorkCommand as WorkCommand
 from controller.calls.command_values import Closed as Closed
 from controller.calls.command_values import Level as Level
 from controller.calls.command_values import PauseEnd as PauseEnd
 from controller.calls.command_values import PauseReason as PauseReason
+from controller.calls.masking_commands import CloseMaskedSpan as CloseMaskedSpan
+from controller.calls.masking_commands import CloseMaskedSpans as CloseMaskedSpans
+from controller.calls.masking_commands import MuteCaller as MuteCaller
+from controller.calls.masking_commands import OpenMaskedSpan as OpenMaskedSpan
+from controller.calls.masking_commands import UnmuteCaller as UnmuteCaller
 from controller.payments.charge import ChargeRequest
 from controller.records import CallStart, ConsentEvent, Decision, PaymentRecord
 
@@ -35,32 +45,6 @@ class AlertKind(StrEnum):
     PAYMENT_REDIRECT = "payment_redirect"
 
 
-
-
-@dataclass(frozen=True)
-class RestCommand:
-    """A request to Asterisk: awaited, one after another, in the batch's order."""
-
-
-@dataclass(frozen=True)
-class StoreCommand:
-    """A write, queued to the store thread; nothing waits for it."""
-
-
-@dataclass(frozen=True)
-class WorkCommand:
-    """Work off the event loop (a read, the vault, the payment API) whose answer, if
-    any, comes back to the call as a message."""
-
-
-@dataclass(frozen=True)
-class TimerCommand:
-    """Starts or cancels one of the call's named timers."""
-
-
-@dataclass(frozen=True)
-class ControlCommand:
-    """For the executor itself: a log line, or the end of the call."""
 
 
 # -- Asterisk ------------------------------------------------------------------------
@@ -399,6 +383,8 @@ Rest: TypeAlias = (
     | Hangup
     | DestroyBridge
     | ContinueInDialplan
+    | MuteCaller
+    | UnmuteCaller
 )
 Store: TypeAlias = (
     BeginCall
@@ -416,6 +402,9 @@ Store: TypeAlias = (
     | CountPrivateCall
     | RecordPayment
     | EndCall
+    | OpenMaskedSpan
+    | CloseMaskedSpan
+    | CloseMaskedSpans
 )
 Work: TypeAlias = (
     LookupObjection | TakeInRecording | DiscardIncoming | FetchPaymentDetails | SubmitPayment

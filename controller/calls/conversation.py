@@ -90,7 +90,9 @@ class Conversation(PaymentHandOff):
         and the recording, which hear the bridge, do not hear it, and still hear the
         agent while it plays."""
         keys = self.settings.agent_keys
-        sound = keys.ok_sound if ok else keys.refused_sound
+        return self.to_agent(keys.ok_sound if ok else keys.refused_sound)
+
+    def to_agent(self, sound: str) -> c.Play:
         playback_id = feedback_playback(self.call_id, next(self._feedbacks))
         return self.whisper.play(self.agent_channel_id, f"sound:{sound}", playback_id)
 

@@ -42,7 +42,7 @@ log = logging.getLogger("reccontrol.calls")
 
 # Commands that protect audio: a batch they start runs in the key's event handler, and
 # their reaction time from the key press is logged (a snoop's cut is not awaited).
-PROTECTIVE = (c.CancelRecording, c.PauseRecording, c.CutSnoop)
+PROTECTIVE = (c.CancelRecording, c.PauseRecording, c.CutSnoop, c.MuteCaller)
 # What a batch may start with to run in the event handler that caused it: the protective
 # commands, and a transfer's stop of its segment (the party swapped in for the agent may
 # answer at once, an auto-answering phone: its voice must not reach the agent's file).

@@ -52,6 +52,8 @@ class LiveCall:
     """While ``paused``: ``agent_key``, ``card``, ``payment_ivr``, ``restart``, ``hold``."""
     listened: bool = False
     """A supervisor listens live (S8)."""
+    payment_progress: str | None = None
+    """An assisted payment's entry (M4), masked: ``card •••• 4242, expiry: ••``."""
 
     def as_json(self) -> dict[str, str | bool | None]:
         return {
@@ -63,6 +65,7 @@ class LiveCall:
             "state": self.state.value,
             "pause_reason": self.pause_reason,
             "listened": self.listened,
+            "payment_progress": self.payment_progress,
         }
 
 
@@ -163,6 +166,7 @@ class LiveBoard:
             state[0],
             state[1],
             call.listening.session is not None,
+            call.payment.progress if call.payment is not None else None,
         )
         if line == before:
             return

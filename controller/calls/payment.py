@@ -40,6 +40,10 @@ class Stage(StrEnum):
 
 
 class PaymentLeg:
+    with_agent = False
+    """Whether the caller stays bridged with the agent while keying (M4), or leaves
+    for the IVR (M1)."""
+
     def __init__(
         self,
         *,
@@ -72,6 +76,11 @@ class PaymentLeg:
 
     def _log(self, message: str, level: c.Level = c.Level.INFO) -> c.Log:
         return c.Log(level, f"{self._log_prefix}: {message}")
+
+    @property
+    def progress(self) -> str | None:
+        """What the console shows of the entry, masked; None in the IVR."""
+        return None
 
     @property
     def grace_seconds(self) -> float:
@@ -208,12 +217,12 @@ class PaymentLeg:
     def is_result(self, playback_id: str) -> bool:
         return playback_id == self.result_id and self.stage is Stage.RESULT
 
-    def abandon(self, now: dt.datetime) -> list[c.Command]:
-        """The caller hung up: wipe what was typed; a payment not yet sent is recorded
-        as abandoned."""
+    def abandon(self, now: dt.datetime, who: str = "caller") -> list[c.Command]:
+        """``who`` (the caller) hung up: wipe what was typed; a payment not yet sent is
+        recorded as abandoned."""
         commands: list[c.Command] = [c.CancelTimer(IVR_TIMER)]
         if self.ivr is not None:
             self.ivr.abandon()
         if self.stage in (Stage.FETCHING, Stage.IVR):
-            commands += self.conclude("abandoned", "", 0, "caller hung up", now)
+            commands += self.conclude("abandoned", "", 0, f"{who} hung up", now)
         return commands

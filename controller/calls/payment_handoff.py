@@ -11,14 +11,17 @@ import datetime as dt
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from controller.calls import commands as c
 from controller.calls import messages as m
+from controller.calls.assisted_payment import AssistedPaymentLeg
 from controller.calls.call_settings import CallSettings
 from controller.calls.ids import ivr_playback
+from controller.calls.masking_commands import MaskEnd
 from controller.calls.payment import PaymentLeg, Stage
 from controller.calls.recording import RecordingControl
-from controller.config.service_model import Service
+from controller.config.service_model import Service, payment_mode
 from controller.payments.charge import APPROVED, ChargeResult
 
 
@@ -46,6 +49,9 @@ class PaymentHandOff(ABC):
     def feedback(self, ok: bool) -> c.Play: ...
 
     @abstractmethod
+    def to_agent(self, sound: str) -> c.Play: ...
+
+    @abstractmethod
     def resume(self, by: c.PauseEnd, feedback: bool = True) -> list[c.Command]: ...
 
     def payment_refusal(self, *, caller_with_agent: bool) -> str | None:
@@ -64,18 +70,21 @@ class PaymentHandOff(ABC):
         settings = self.settings.payment
         if refusal is not None or settings is None:
             return [self.feedback(False), self._log(f"payment refused: {refusal}")]
+        leg: dict[str, Any] = {
+            "call_id": self.call_id,
+            "caller_id": self.caller_id,
+            "language": self.service.language,
+            "settings": settings,
+            "started_at": now,
+            "rng": self.rng,
+            "playback_id": lambda: ivr_playback(self.call_id, next(self._ivr_playbacks)),
+            "log_prefix": self._log_prefix,
+        }
+        if payment_mode(settings, self.service) == "assisted":
+            return self._start_assisted(leg, fetch)
         # First, before the caller hears anything: the recording pauses.
         commands = self.rec.pause_for_payment(self._paused_by(), now)
-        self.payment = PaymentLeg(
-            call_id=self.call_id,
-            caller_id=self.caller_id,
-            language=self.service.language,
-            settings=settings,
-            started_at=now,
-            rng=self.rng,
-            playback_id=lambda: ivr_playback(self.call_id, next(self._ivr_playbacks)),
-            log_prefix=self._log_prefix,
-        )
+        self.payment = PaymentLeg(**leg)
         if fetch:
             commands += [
                 c.FetchPaymentDetails(self.caller_id),
@@ -85,10 +94,28 @@ class PaymentHandOff(ABC):
             commands.append(self._log("payment requested through the API: recording paused"))
         return commands
 
+    def _start_assisted(self, leg: dict[str, Any], fetch: bool) -> list[c.Command]:
+        """M4: the caller stays with the agent, muted towards the call, first."""
+        rec = self.rec.recording
+        assisted = self.payment = AssistedPaymentLeg(
+            to_agent=self.to_agent,
+            refused_sound=self.settings.agent_keys.refused_sound,
+            recording_id=rec.recording_id if rec is not None and rec.live else None,
+            masked_by=self._paused_by(),
+            **leg,
+        )
+        commands = assisted.mask()
+        if fetch:
+            commands.append(c.FetchPaymentDetails(self.caller_id))
+        commands.append(self._log("assisted payment requested: the caller's keys are masked"))
+        return commands
+
     def payment_details(self, amount: str, order: str, now: dt.datetime) -> list[c.Command]:
         leg = self.payment
         if leg is None or leg.stage is not Stage.FETCHING:
             return []
+        if isinstance(leg, AssistedPaymentLeg):
+            return self._assisted_details(leg, amount, order, now)
         if not leg.accept(amount, order):
             self.payment = None
             return [
@@ -108,6 +135,28 @@ class PaymentHandOff(ABC):
             c.StartHoldMusic(self.bridge_id, leg.settings.hold_music_class),
             *leg.enter_ivr(now, today),
             self._log(f"caller in the payment IVR ({leg.amount} {leg.settings.currency})"),
+        ]
+
+    def _assisted_details(
+        self, leg: AssistedPaymentLeg, amount: str, order: str, now: dt.datetime
+    ) -> list[c.Command]:
+        if not leg.accept(amount, order):
+            self.payment = None
+            return [
+                *leg.unmask(MaskEnd.REFUSED),
+                self.feedback(False),
+                self._log(
+                    "assisted payment refused: the call carries no valid amount or order "
+                    "reference",
+                    c.Level.WARNING,
+                ),
+            ]
+        today = now.astimezone(self.settings.timezone).date()
+        return [
+            # The agent hears ok: the caller may key the card now.
+            self.feedback(True),
+            *leg.enter_ivr(now, today),
+            self._log(f"caller keys a card, with the agent ({leg.amount} {leg.settings.currency})"),
         ]
 
     def on_payment(
@@ -146,6 +195,10 @@ class PaymentHandOff(ABC):
         if caller_gone:
             self.payment = None
             return []
+        if leg.with_agent:
+            # M4: the agent, who is with the caller, hears the outcome and says it.
+            self.payment = None
+            return [] if agent_gone else [self.feedback(leg.status == APPROVED)]
         commands: list[c.Command] = [leg.announce_result()]
         if not agent_gone:
             commands.append(self.feedback(leg.status == APPROVED))
@@ -162,12 +215,13 @@ class PaymentHandOff(ABC):
             self._log("caller back with the agent"),
         ]
 
-    def abandon_payment(self, now: dt.datetime) -> list[c.Command]:
-        """The caller hung up during the payment."""
+    def abandon_payment(self, now: dt.datetime, who: str = "caller") -> list[c.Command]:
+        """The caller (or, with the caller still bridged, M4, the agent) hung up during
+        the payment."""
         leg = self.payment
         if leg is None:
             return []
-        commands = leg.abandon(now)
+        commands = leg.abandon(now, who)
         # A payment already sent stays, to store the API's answer when it comes.
         self.payment = leg if leg.stage is Stage.SUBMITTING else None
         return commands

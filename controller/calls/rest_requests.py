@@ -85,5 +85,9 @@ async def send_request(client: AriClient, asterisk: AsteriskQueries, command: c.
             await client.destroy_bridge(bridge_id)
         case c.ContinueInDialplan(channel_id=channel_id):
             await asterisk.return_to_dialplan(channel_id)
+        case c.MuteCaller(channel_id=channel_id):
+            await client.mute_channel(channel_id, "in")
+        case c.UnmuteCaller(channel_id=channel_id):
+            await client.unmute_channel(channel_id, "in")
         case _:
             assert_never(command)

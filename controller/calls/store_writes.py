@@ -53,6 +53,15 @@ def write_of(command: c.Store, now: dt.datetime, objection_days: int) -> Write:
             return lambda s: s.count_private_call(agent_id, day)
         case c.RecordPayment(payment=payment):
             return lambda s: s.record_payment(payment)
+        case c.OpenMaskedSpan():
+            m = command
+            return lambda s: s.open_masked_span(
+                m.span_id, m.call_id, m.recording_id, m.payment_id, m.masked_by, now
+            )
+        case c.CloseMaskedSpan(span_id=span_id, ended_by=ended_by):
+            return lambda s: s.close_masked_span(span_id, ended_by, now)
+        case c.CloseMaskedSpans(call_id=masked_call, alert=alert):
+            return lambda s: s.close_masked_spans(masked_call, alert, now)
         case c.EndCall():
             e = command
             return lambda s: s.end_call(

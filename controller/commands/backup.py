@@ -38,6 +38,12 @@ def backup(config_path: Path, folder: Path, no_audio: bool) -> None:
     from controller.store.backup_files import BackupError
 
     config = load_or_exit(config_path)
+    if config.store.url:
+        # The copy is SQLite's online backup; a server has its own tools.
+        fail(
+            "store.url: reccontrol backup copies a SQLite store; back a PostgreSQL store "
+            "up with pg_dump (and each node's vault with the node)"
+        )
     vault = open_vault(config)
     try:
         summary = take_backup(

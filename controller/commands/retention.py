@@ -45,8 +45,9 @@ def purge(config_path: Path, dry_run: bool) -> None:
     look)."""
     from controller.audit.errors import AccessLogError
     from controller.clock import SystemClock
-    from controller.retention.purge import run_purge
-    from controller.store import SqliteStore, StoreError
+    from controller.retention.purge import CLI_BATCH, run_purge
+    from controller.store import StoreError
+    from controller.store.opening import open_configured
 
     config = load_or_exit(config_path)
     show_bar = sys.stdout.isatty() and not dry_run
@@ -65,7 +66,7 @@ def purge(config_path: Path, dry_run: bool) -> None:
         try:
             store = stack.enter_context(
                 contextlib.closing(
-                    SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key)
+                    open_configured(config.store, audit_key=config.audit.checkpoint_key)
                 )
             )
             report = run_purge(
@@ -75,6 +76,7 @@ def purge(config_path: Path, dry_run: bool) -> None:
                 dry_run=dry_run,
                 on_plan=on_plan,
                 on_progress=on_progress,
+                batch_size=CLI_BATCH,
             )
         except (StoreError, AccessLogError) as exc:
             click.echo(f"error: {exc}", err=True)

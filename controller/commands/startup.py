@@ -7,16 +7,20 @@ import logging
 from pathlib import Path
 
 from controller.cli_support import EXIT_REFUSED, fail
-from controller.store.sqlite import SchemaTooNewError, SqliteStore, StoreError
+from controller.config.model import StoreSettings
+from controller.store.opening import describe, open_configured
+from controller.store.sqlite import SchemaTooNewError, StoreError
 
 log = logging.getLogger("reccontrol.store")
 
 
-def upgrade_at_start(path: Path) -> list[int]:
+def upgrade_at_start(where: Path | StoreSettings) -> list[int]:
     """Applies the migrations the store lacks and logs them; exits with a clear message
     (status 4) when the store's schema is newer than this reccontrol knows."""
+    settings = where if isinstance(where, StoreSettings) else StoreSettings(where)
+    path = describe(settings)
     try:
-        store = SqliteStore.open(path, migrate=False)
+        store = open_configured(settings, migrate=False)
     except StoreError as exc:
         fail(str(exc))
     try:

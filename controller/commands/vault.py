@@ -90,7 +90,7 @@ def migrate(config_path: Path) -> None:
     config = load_or_exit(config_path)
     if not config.recordings.encryption.enabled:
         fail("recordings.encryption.enabled is false: nothing to seal with", EXIT_CONFIG)
-    lock = InstanceLock(lock_path(config.store.path))
+    lock = InstanceLock(lock_path(config.lock_anchor))
     try:
         lock.acquire()
     except AlreadyRunning as exc:

@@ -37,6 +37,7 @@ from controller.config.reader import (
     parse_yaml,
 )
 from controller.config.service_model import Service
+from controller.config.store import store as store_section
 
 TOP_LEVEL = (
     "organisation",
@@ -76,7 +77,7 @@ def build(data: Any, source: Path, secrets: Secrets) -> Config:
     organisation = site.organisation(root["organisation"])
     timezone = site.time_zone(root["timezone"])
     ari = site.ari(root["ari"], secrets)
-    store = site.store(root["store"])
+    store = store_section(root["store"], secrets)
     recordings = site.recordings(root["recordings"], secrets)
     privacy = site.privacy(root["privacy"], secrets)
     log_settings = site.log_settings(root["logging"])

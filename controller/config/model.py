@@ -73,6 +73,12 @@ class AriSettings(AriConnection):
 @dataclass(frozen=True)
 class StoreSettings:
     path: Path
+    """The SQLite file (the embedded default); unused when ``url`` is set."""
+    url: str | None = None
+    """A PostgreSQL server shared by several nodes (N1): ``postgresql://user@host/db``."""
+    password: Secret | None = None
+    node: str = "local"
+    """This node's name: each node adopts only its own calls after a restart."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +261,12 @@ class Config:
     """The file as loaded, keys sorted and comments dropped: what the daemon records as
     the configuration in force (D3). Secrets are never in it: the YAML only names where
     they come from."""
+
+    @property
+    def lock_anchor(self) -> Path:
+        """The file this node's lock files sit beside (``<anchor>.lock``, ...): the
+        SQLite store; with a store several nodes share (N1), this node's vault."""
+        return self.recordings.vault_dir if self.store.url else self.store.path
 
     def agent_for_private_line(self, number: str) -> Agent | None:
         """The agent whose private line ``number`` is, in whatever form the trunk or the

@@ -164,6 +164,12 @@ class PaymentSettings:
     digit_timeout: float = 5.0
     max_entry_attempts: int = 3
     hold_music_class: str = "default"
+    mode: Literal["ivr", "assisted"] = "ivr"
+    """``ivr``: the caller leaves the agent for the secure IVR (M1); ``assisted``: the
+    caller stays with the agent, muted towards the call while keying (M4)."""
+    digit_sound: str = "beep"
+    """Assisted mode: what the agent hears for each key the caller presses, never the
+    key's tone."""
 
 
 @dataclass(frozen=True)
@@ -193,5 +199,14 @@ class Service:
     running. Either way the caller hears music on hold, which is never recorded."""
     payments: bool = False
     """Whether agents of this service may send callers to the payment IVR."""
+    payment_mode: Literal["ivr", "assisted"] | None = None
+    """This service's ``payment.mode``, where it differs from the site's (M4)."""
     outbound: Outbound | None = None
     """None: the service takes no outbound calls."""
+
+
+def payment_mode(payment: PaymentSettings | None, service: Service) -> str | None:
+    """How ``service``'s payments run (``ivr`` or ``assisted``); None without payments."""
+    if payment is None or not service.payments:
+        return None
+    return service.payment_mode or payment.mode

@@ -122,6 +122,7 @@ def service(
             "pause",
             "hold",
             "payments",
+            "payment_mode",
             "outbound",
         ),
         required=("language", "purposes", "announcement", "full_notice", "target"),
@@ -231,6 +232,7 @@ def service(
         pause=pause_settings(node["pause"]),
         hold=hold_setting(node["hold"]),
         payments=node["payments"].boolean(False),
+        payment_mode=node["payment_mode"].string(None, choices=PAYMENT_MODES),
         outbound=outbound(name, node["outbound"]),
     )
 
@@ -316,6 +318,9 @@ def ca_bundle_problem(path: Path) -> str | None:
     return None
 
 
+PAYMENT_MODES = ("ivr", "assisted")
+
+
 def payment(node: Node, secrets: Secrets) -> PaymentSettings | None:
     if not node.present:
         return None
@@ -335,6 +340,8 @@ def payment(node: Node, secrets: Secrets) -> PaymentSettings | None:
             "digit_timeout",
             "max_entry_attempts",
             "hold_music_class",
+            "mode",
+            "digit_sound",
             *VERIFY_OFF_KEYS,
         ),
         required=("api_url", "prompts"),
@@ -390,4 +397,6 @@ def payment(node: Node, secrets: Secrets) -> PaymentSettings | None:
         digit_timeout=node["digit_timeout"].number(5.0, minimum=1, maximum=30),
         max_entry_attempts=node["max_entry_attempts"].integer(3, minimum=1, maximum=5),
         hold_music_class=node["hold_music_class"].string("default"),
+        mode=node["mode"].string("ivr", choices=PAYMENT_MODES),
+        digit_sound=node["digit_sound"].sound("beep"),
     )

@@ -19,7 +19,6 @@ from controller.config.model import (
     PrivacySettings,
     ReconnectSettings,
     RecordingSettings,
-    StoreSettings,
     WatchdogSettings,
     WebSettings,
 )
@@ -112,13 +111,6 @@ def ari(node: Node, secrets: Secrets) -> AriSettings | None:
         event_log=Path(event_log) if event_log else None,
         watchdog=WatchdogSettings(interval, timeout),
     )
-
-
-def store(node: Node) -> StoreSettings:
-    store_path = Path()
-    if node.mapping(("path",), required=("path",)):
-        store_path = Path(node["path"].string(""))
-    return StoreSettings(store_path)
 
 
 def recordings(node: Node, secrets: Secrets) -> RecordingSettings:

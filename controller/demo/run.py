@@ -108,6 +108,14 @@ ARI_SCENARIOS = (
     Scenario(
         "Card payment through the secure IVR (*8)", "shop", "c-pay-12", "E", 0.05, variables=ORDER
     ),
+    Scenario(
+        "Card payment, agent on the line (*8, assisted)",
+        "assist",
+        "c-pay-12",
+        "E",
+        0.05,
+        variables=ORDER,
+    ),
     Scenario("Queue call: the member who answered decides", "hotline", "c-talk-14", "B", 0.05),
     Scenario(
         "Blind transfer, Alice to David: two segments",
@@ -212,6 +220,10 @@ def demo_config(
         "mediation": service("Local/alice-keys-*1@sim-agent"),
         "private": service("Local/alice-keys-*7@sim-agent"),
         "shop": service("Local/alice-keys-*8@sim-agent", payments=True),
+        # M4: the caller keys the card with Alice still on the line, muted towards the call.
+        "assist": service(
+            "Local/alice-keys-*8@sim-agent", payments=True, payment_mode="assisted"
+        ),
         # Through a real Queue() (queues.conf, hotline) of Local members: the agent is the
         # member who answered, named by Asterisk in MEMBERINTERFACE.
         "hotline": service("Local/hotline@sim-queues"),
@@ -389,6 +401,10 @@ def _outcome(call: dict[str, Any]) -> tuple[str, str, str, str]:
         )
     for payment in call.get("payments", []):
         recording += f"; payment {payment['status']} {payment['amount']} {payment['currency']}"
+    for span in call.get("masked_spans", []):
+        start = dt.datetime.fromisoformat(span["started_at"])
+        end = dt.datetime.fromisoformat(span["ended_at"]) if span["ended_at"] else start
+        recording += f"; caller's keys masked {(end - start).total_seconds():.1f} s, not paused"
     return call["outcome"], agent, decision, recording
 
 

@@ -9,6 +9,10 @@ Three steps, each safe to interrupt (see :mod:`controller.store.lifecycle`):
 3. *finish*: a receipt per recording in the access log and the rows go, in one
    transaction, only for rows still ``deleted``, so each receipt is written once.
 
+Steps 1 and 3 are one transaction for the whole batch, whatever its size; the files of
+step 2 are looked at and removed by a few threads at once (:mod:`controller.retention.file_work`),
+the folder synced once after them.
+
 A row that an earlier run condemned (``Deletion.request is None``) skips step 1. A path
 outside the vault is never touched: it is reported and its row left alone. A recording
 whose call is under a legal hold (T6) is not condemned by step 1, which reads the hold
@@ -29,6 +33,7 @@ from controller.audit.chain import Entry
 from controller.clock import Clock
 from controller.recordings import stereo
 from controller.recordings.vault import LocalVault, VaultError
+from controller.retention.file_work import FileWork, OwnedPaths
 from controller.stoppoints import stop_point
 from controller.store.lifecycle import Condemnation, CondemnOutcome, FinishedDeletion
 from controller.store.records import RecordingRow
@@ -86,65 +91,100 @@ def delete_recordings(
     clock: Clock,
     deletions: Sequence[Deletion],
     finished_by: str,
+    *,
+    files: FileWork | None = None,
 ) -> DeletionReport:
-    """Runs the three steps for a batch; returns the receipts and what went wrong."""
+    """Runs the three steps for a batch; returns the receipts and what went wrong.
+    ``files``: how the files are looked at and removed (a few threads for the purge;
+    one by one, in this thread, by default)."""
+    work = files or FileWork()
     report = DeletionReport()
-    condemn: list[Condemnation] = []
+    owned = OwnedPaths(vault)
+    condemn: list[Deletion] = []
     doomed: list[RecordingRow] = []
     for item in deletions:
         row = item.row
         path = Path(row.path) if row.path else None
-        if path is not None and not vault.owns(path):
+        if path is not None and not owned(path):
             report.problems.append(outside_vault(row.id, vault))
             continue
         # A row already ``deleted`` keeps the journal entry of the run that condemned it.
         if item.request is not None and row.state != "deleted":
-            request = item.request
-            condemn.append(
-                Condemnation(
-                    recording_id=row.id,
-                    rule=request.rule,
-                    actor=request.actor,
-                    role=request.role,
-                    purpose=request.purpose,
-                    file_present=path is not None and path.is_file(),
-                )
-            )
+            condemn.append(item)
         doomed.append(row)
     # Step 1: condemn, so a kill from here on leaves rows the next purge finishes.
+    present: dict[str, bool] = {}
     if condemn:
-        condemned = store.condemn_recordings(condemn, clock.now())
+        there = work.map(_file_present, [item.row for item in condemn])
+        condemned = store.condemn_recordings(
+            [_condemnation(item, present) for item, present in zip(condemn, there, strict=True)],
+            clock.now(),
+        )
         stop_point("deletion-condemned")
         # Held since the plan: the hold wins, its file is not touched.
         report.held = dict(condemned.held)
         doomed = [row for row in doomed if row.id not in report.held]
-        condemn = [c for c in condemn if c.recording_id not in report.held]
-    present = {c.recording_id: c.file_present for c in condemn}
-    finished: list[FinishedDeletion] = []
-    # Step 2: the files go, their data keys first, all of the batch's at once (S10).
+        present = {
+            item.row.id: file_present
+            for item, file_present in zip(condemn, there, strict=True)
+            if item.row.id not in report.held
+        }
+    # Step 2: the files go, their data keys first, all of the batch's at once (S10);
+    # then the files, half of them, a stop point, then the other half.
     try:
         vault.destroy_keys(Path(row.path) for row in doomed if row.path)
     except (OSError, VaultError) as exc:
         # Each file's own shred below tries its key again, and reports what fails.
         report.problems.append(f"cannot destroy the batch's data keys at once: {exc}")
-    for index, row in enumerate(doomed):
-        if index and index == len(doomed) // 2:
-            stop_point("deletion-mid-batch")
-        try:
-            outcome, key_destroyed = _remove_files(vault, row, present.get(row.id))
-        except (OSError, VaultError) as exc:
-            report.problems.append(f"recording {row.id}: cannot remove its file: {exc}")
+    half = len(doomed) // 2
+    outcomes = work.map(lambda row: _removed(vault, row, present.get(row.id)), doomed[:half])
+    if half:
+        stop_point("deletion-mid-batch")
+    outcomes += work.map(lambda row: _removed(vault, row, present.get(row.id)), doomed[half:])
+    finished: list[FinishedDeletion] = []
+    for row, outcome in zip(doomed, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            report.problems.append(f"recording {row.id}: cannot remove its file: {outcome}")
             continue
-        if outcome == "deleted":
+        file, key_destroyed = outcome
+        if file == "deleted":
             report.files_deleted += 1
-        elif outcome == "already missing":
+        elif file == "already missing":
             report.files_already_missing += 1
-        finished.append(FinishedDeletion(row.id, outcome, key_destroyed))
+        finished.append(FinishedDeletion(row.id, file, key_destroyed))
     vault.sync()
     stop_point("deletion-files-removed")
     # Step 3: receipts, and the rows go.
     report.receipts = store.finish_deletions(finished, clock.now(), finished_by)
     return report
+
+
+def _condemnation(item: Deletion, file_present: bool) -> Condemnation:
+    request = item.request
+    assert request is not None
+    return Condemnation(
+        recording_id=item.row.id,
+        rule=request.rule,
+        actor=request.actor,
+        role=request.role,
+        purpose=request.purpose,
+        file_present=file_present,
+    )
+
+
+def _file_present(row: RecordingRow) -> bool:
+    return row.path is not None and Path(row.path).is_file()
+
+
+def _removed(
+    vault: LocalVault, row: RecordingRow, present_now: bool | None
+) -> tuple[str, bool | None] | Exception:
+    """What happened to the row's files and its data key, or why they could not be
+    removed."""
+    try:
+        return _remove_files(vault, row, present_now)
+    except (OSError, VaultError) as exc:
+        return exc
 
 
 def _remove_files(

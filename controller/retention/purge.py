@@ -35,6 +35,8 @@ from controller.config.encryption import site_vault
 from controller.config.model import Config
 from controller.recordings.vault import LocalVault
 from controller.retention.deletion import Deletion, Request, delete_recordings, outside_vault
+from controller.retention.file_work import FILE_THREADS, FileWork, OwnedPaths, file_threads
+from controller.retention.node_wide import node_wide
 from controller.retention.plan import (
     Action,
     Expire,
@@ -55,6 +57,11 @@ from controller.store.timestamps import to_text
 
 SYSTEM = "system"
 BATCH = 100
+"""Recordings per batch in the daemon: each batch's two transactions run on the store
+thread between the call flow's writes, so they stay short."""
+CLI_BATCH = 1000
+"""Recordings per batch in ``reccontrol purge``, a process of its own: fewer, larger
+transactions (a million expired recordings are a thousand batches)."""
 LOG_CUT_ALERT = "access_log_cut_refused"
 HOLD_REVIEW_ALERT = "legal_hold_review_overdue"
 HOLD_RULE = "T6: legal hold"
@@ -157,6 +164,7 @@ class Purger:
         checkpoint_key: Secret | None,
         *,
         batch_size: int = BATCH,
+        file_threads: int = FILE_THREADS,
         stop: threading.Event | None = None,
         timezone: dt.tzinfo = dt.UTC,
     ) -> None:
@@ -166,6 +174,7 @@ class Purger:
         self._clock = clock
         self._key = checkpoint_key
         self._batch = max(1, batch_size)
+        self._threads = file_threads
         self._stop = stop or threading.Event()
         self._tz = timezone
 
@@ -203,14 +212,15 @@ class Purger:
             report.deletions_resumed = sum(isinstance(a, Finish) for a in actions)
         else:
             stop_point("purge-planned")
-            for start in range(0, len(actions), self._batch):
-                if self._stop.is_set():
-                    report.interrupted = True
-                    return report
-                batch = actions[start : start + self._batch]
-                self._delete_batch(batch, report)
-                if on_progress is not None:
-                    on_progress(len(batch))
+            with file_threads(self._threads) as files:
+                for start in range(0, len(actions), self._batch):
+                    if self._stop.is_set():
+                        report.interrupted = True
+                        return report
+                    batch = actions[start : start + self._batch]
+                    self._delete_batch(batch, report, files)
+                    if on_progress is not None:
+                        on_progress(len(batch))
         if self._stop.is_set():
             report.interrupted = True
             return report
@@ -222,7 +232,7 @@ class Purger:
         return report
 
     # -- recordings --------------------------------------------------------------------
-    def _delete_batch(self, batch: Sequence[Action], report: PurgeReport) -> None:
+    def _delete_batch(self, batch: Sequence[Action], report: PurgeReport, files: FileWork) -> None:
         deletions = [
             Deletion(
                 action.row,
@@ -232,23 +242,25 @@ class Purger:
             )
             for action in batch
         ]
+        owned = OwnedPaths(self._vault)
         report.deletions_resumed += sum(
-            isinstance(a, Finish) and self._vault_owns(a.row) for a in batch
+            isinstance(a, Finish) and (a.row.path is None or owned(Path(a.row.path)))
+            for a in batch
         )
-        done = delete_recordings(self._store, self._vault, self._clock, deletions, SYSTEM)
+        done = delete_recordings(
+            self._store, self._vault, self._clock, deletions, SYSTEM, files=files
+        )
         # A hold placed after the plan: the deletion step refused to condemn them.
         for action in batch:
             reference = done.held.get(action.row.id)
             if reference is not None and isinstance(action, Expire):
                 report.held.append(Held(action.row, action.rule, reference))
-        report.planned = [p for p in report.planned if p[0] not in done.held]
+        if done.held:
+            report.planned = [p for p in report.planned if p[0] not in done.held]
         report.errors.extend(done.problems)
         report.files_deleted += done.files_deleted
         report.files_already_missing += done.files_already_missing
         report.recordings_deleted += len(done.receipts)
-
-    def _vault_owns(self, row: RecordingRow) -> bool:
-        return row.path is None or self._vault.owns(Path(row.path))
 
     # -- sheets and the access log -------------------------------------------------------
     def _sheets(self, report: PurgeReport) -> None:
@@ -334,12 +346,13 @@ class Purger:
     # -- the vault against the store -----------------------------------------------------
     def _scan(self, report: PurgeReport) -> None:
         missing: list[str] = []
+        owned = OwnedPaths(self._vault)
         for recording_id, path in self._store.stored_recording_paths():
-            if not self._vault.owns(Path(path)):
+            if not owned(Path(path)):
                 problem = outside_vault(recording_id, self._vault)
                 if problem not in report.errors:
                     report.errors.append(problem)
-            elif not self._vault.exists(Path(path)):
+            elif not Path(path).is_file():
                 missing.append(recording_id)
         if missing and not report.dry_run:
             missing = self._store.mark_missing(missing, self._clock.now())
@@ -401,18 +414,27 @@ def run_purge(
     stop: threading.Event | None = None,
     on_plan: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    batch_size: int = BATCH,
 ) -> PurgeReport:
     """One purge. Blocking: the CLI runs it in its own process on the store it opened,
     the daemon on a worker thread with a store that forwards every call to the daemon's
     single store thread (:class:`~controller.retention.purge_store.PurgeStoreFromThread`)."""
     vault = site_vault(config.recordings).vault
+    stop = stop or threading.Event()
     purger = Purger(
         store,
         vault,
         RetentionRules.from_config(config),
         clock,
         config.audit.checkpoint_key,
+        batch_size=batch_size,
         stop=stop,
         timezone=config.timezone,
     )
-    return purger.run(dry_run=dry_run, on_plan=on_plan, on_progress=on_progress)
+    if dry_run:
+        return purger.run(dry_run=True, on_plan=on_plan, on_progress=on_progress)
+    # On a store several nodes share, one node purges at a time (N1).
+    with node_wide(store, "purge", stop) as taken:
+        if not taken:
+            return PurgeReport(dry_run, interrupted=True)
+        return purger.run(on_plan=on_plan, on_progress=on_progress)

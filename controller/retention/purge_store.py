@@ -69,6 +69,10 @@ class PurgeStore(DeletionStore, Protocol):
 
     def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int: ...
 
+    def take_node_wide(self, job: str) -> bool: ...
+
+    def release_node_wide(self, job: str) -> None: ...
+
 
 class PurgeStoreFromThread:
     """A :class:`PurgeStore` for a worker thread: every call runs on the store thread."""
@@ -135,6 +139,12 @@ class PurgeStoreFromThread:
 
     def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int:
         return self._remote.call(lambda s: s.purge_private_call_counts(before_day, at, rule))
+
+    def take_node_wide(self, job: str) -> bool:
+        return self._remote.call(lambda s: s.take_node_wide(job))
+
+    def release_node_wide(self, job: str) -> None:
+        self._remote.call(lambda s: s.release_node_wide(job))
 
     def condemn_recordings(self, items: Sequence[Condemnation], at: dt.datetime) -> CondemnOutcome:
         return self._remote.call(lambda s: s.condemn_recordings(items, at))

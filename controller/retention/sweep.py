@@ -90,6 +90,9 @@ class SweepReport:
 BusyNames = Callable[[], set[str]]
 
 
+SWEEP_JOB = "orphan-sweep"
+
+
 class OrphanSweeper:
     def __init__(
         self,
@@ -108,6 +111,15 @@ class OrphanSweeper:
         self._intake = VaultIntake(vault=vault, store=store, clock=clock)
 
     async def sweep(self) -> SweepReport:
+        """One sweep; deferred to the next round while another node sweeps (N1)."""
+        if not await self._store.run(lambda s: s.take_node_wide(SWEEP_JOB)):
+            return SweepReport(deferred=True)
+        try:
+            return await self._sweep()
+        finally:
+            await self._store.run(lambda s: s.release_node_wide(SWEEP_JOB))
+
+    async def _sweep(self) -> SweepReport:
         rows = await self._store.run(lambda s: s.stuck_live_recordings())
         files = await asyncio.to_thread(self._vault.incoming_files)
         busy = set(self._busy())

@@ -13,8 +13,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-import sqlite_utils
-
 from controller.audit.chain import (
     GENESIS,
     Checkpoint,
@@ -36,11 +34,13 @@ from controller.store.access_log_rows import (
     read_head,
     require_head,
 )
+from controller.store.access_log_stream import stored_entries
+from controller.store.database import Database
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
 
 
-def append_entry(db: sqlite_utils.Database, draft: EntryDraft, key: Secret | None) -> Entry:
+def append_entry(db: Database, draft: EntryDraft, key: Secret | None) -> Entry:
     """Appends one entry, keyed with ``key`` if given; the caller holds the write
     transaction."""
     if key is not None:
@@ -70,7 +70,7 @@ def append_entry(db: sqlite_utils.Database, draft: EntryDraft, key: Secret | Non
 
 
 def append_system_entry(
-    db: sqlite_utils.Database,
+    db: Database,
     key: Secret | None,
     *,
     at: dt.datetime,
@@ -152,7 +152,7 @@ class AccessLogStore(StorePart):
                 )
             head = recorded
             verdict = verify(
-                self.access_entries(),
+                stored_entries(self.db),
                 checkpoints=checkpoints,
                 key=key,
                 recorded_head=head,

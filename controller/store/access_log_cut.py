@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlite_utils
-
 from controller.audit.chain import Checkpoint, check_cut, make_checkpoint
 from controller.audit.errors import CutRefused
 from controller.secrets import Secret
@@ -20,6 +18,7 @@ from controller.store.access_log_rows import (
     read_checkpoints,
     require_head,
 )
+from controller.store.database import Database
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
 
@@ -116,7 +115,7 @@ class AccessLogCutStore(StorePart):
 
 
 def _cut_problem(
-    db: sqlite_utils.Database,
+    db: Database,
     previous: Checkpoint | None,
     through: int,
     cut_all: bool,

@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-import sqlite_utils
-
 from controller.audit.chain import Entry, KeyStart, make_key_start, verify
 from controller.audit.errors import AccessLogError, AdoptRefused, HeadMissing, KeyStartMissing
 from controller.secrets import Secret
@@ -26,6 +24,7 @@ from controller.store.access_log_rows import (
     read_head,
     require_head,
 )
+from controller.store.database import Database
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
 
@@ -41,12 +40,12 @@ def _key_start(row: dict[str, object]) -> KeyStart:
     )
 
 
-def read_key_start(db: sqlite_utils.Database) -> KeyStart | None:
+def read_key_start(db: Database) -> KeyStart | None:
     rows = list(db.query("SELECT * FROM audit_key_start WHERE id = 1"))
     return _key_start(rows[0]) if rows else None
 
 
-def _is_empty(db: sqlite_utils.Database) -> bool:
+def _is_empty(db: Database) -> bool:
     """Nothing was ever logged: no entry, no checkpoint, and the head at the start."""
     head = read_head(db)
     return (
@@ -57,7 +56,7 @@ def _is_empty(db: sqlite_utils.Database) -> bool:
     )
 
 
-def key_start_problem(db: sqlite_utils.Database, key: Secret | None) -> str | None:
+def key_start_problem(db: Database, key: Secret | None) -> str | None:
     """Why this log cannot be written with ``key`` (S7), or None."""
     if key is None or read_key_start(db) is not None or _is_empty(db):
         return None
@@ -78,7 +77,7 @@ def key_start_problem(db: sqlite_utils.Database, key: Secret | None) -> str | No
     )
 
 
-def _write_key_start(db: sqlite_utils.Database, key: Secret, at: str) -> KeyStart:
+def _write_key_start(db: Database, key: Secret, at: str) -> KeyStart:
     head = require_head(db)
     start = make_key_start(at, head, last_checkpoint(db), key)
     db.execute(
@@ -96,7 +95,7 @@ def _write_key_start(db: sqlite_utils.Database, key: Secret, at: str) -> KeyStar
     return start
 
 
-def ensure_keyed(db: sqlite_utils.Database, key: Secret, at: str) -> None:
+def ensure_keyed(db: Database, key: Secret, at: str) -> None:
     """Makes sure the next entry is keyed (inside the caller's write transaction).
 
     A new, empty log gets its signed key start here. A log that holds anything and has
@@ -112,13 +111,13 @@ def ensure_keyed(db: sqlite_utils.Database, key: Secret, at: str) -> None:
     _write_key_start(db, key, at)
 
 
-def _all_entries(db: sqlite_utils.Database) -> Iterator[Entry]:
+def _all_entries(db: Database) -> Iterator[Entry]:
     for row in db.query("SELECT * FROM access_log ORDER BY seq"):
         yield entry_from_row(row)
 
 
 def adopt_key(
-    db: sqlite_utils.Database,
+    db: Database,
     key: Secret,
     at: str,
     published_key_start: str | None = None,

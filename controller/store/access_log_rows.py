@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
-
 from controller.audit.chain import Checkpoint, Entry
 from controller.audit.errors import HeadMissing
+from controller.store.database import Database
 
 
 def _reject_constant(name: str) -> Any:
@@ -63,7 +62,7 @@ def checkpoint_from_row(row: dict[str, object]) -> Checkpoint:
     )
 
 
-def read_checkpoints(db: sqlite_utils.Database) -> list[Checkpoint]:
+def read_checkpoints(db: Database) -> list[Checkpoint]:
     """Every checkpoint, oldest first."""
     return [
         checkpoint_from_row(row)
@@ -71,24 +70,24 @@ def read_checkpoints(db: sqlite_utils.Database) -> list[Checkpoint]:
     ]
 
 
-def last_checkpoint(db: sqlite_utils.Database) -> Checkpoint | None:
+def last_checkpoint(db: Database) -> Checkpoint | None:
     rows = list(db.query("SELECT * FROM audit_checkpoints ORDER BY number DESC LIMIT 1"))
     return checkpoint_from_row(rows[0]) if rows else None
 
 
-def locate_entry(db: sqlite_utils.Database, digest: str) -> int | None:
+def locate_entry(db: Database, digest: str) -> int | None:
     """The sequence number of the entry with hash ``digest``, or None."""
     row = db.execute("SELECT seq FROM access_log WHERE hash = ?", [digest]).fetchone()
     return int(row[0]) if row else None
 
 
-def read_head(db: sqlite_utils.Database) -> tuple[int, str] | None:
+def read_head(db: Database) -> tuple[int, str] | None:
     """The recorded head, or None when its row is gone (only tampering removes it)."""
     row = db.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
     return (int(row[0]), str(row[1])) if row else None
 
 
-def require_head(db: sqlite_utils.Database) -> tuple[int, str]:
+def require_head(db: Database) -> tuple[int, str]:
     """The recorded head; :class:`HeadMissing` when its row is gone."""
     head = read_head(db)
     if head is None:

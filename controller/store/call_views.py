@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from controller.audit.chain import Entry
 from controller.store.access_log_rows import entry_from_row
+from controller.store.database import Database
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
 
@@ -54,6 +53,8 @@ class CallListing:
     total: int
     next: Cursor | None
     """Where the next page starts, or None on the last page."""
+    total_capped: bool = False
+    """More than :data:`TOTAL_CAP` calls pass the filters: ``total`` is the cap."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def listing_where(scope: Sequence[str] | None, filters: CallFilters) -> tuple[li
     return clauses, params
 
 
-def read_call_segments(db: sqlite_utils.Database, call_id: str) -> list[dict[str, Any]]:
+def read_call_segments(db: Database, call_id: str) -> list[dict[str, Any]]:
     """A call as its segments, in order (R3): one per agent who took it, the first
     from the call's decision, one more per transfer answered. Each holds its
     ``segment`` number, ``agent_id``, its decision with every input (P3) and the ids
@@ -149,6 +150,12 @@ def read_call_segments(db: sqlite_utils.Database, call_id: str) -> list[dict[str
     return segments
 
 
+TOTAL_CAP = 10_000
+"""How far a listing counts the calls that pass its filters. Counting every one of ten
+million calls would take longer than the page itself; past this, "10,000+" says enough
+to a person paging through them."""
+
+
 def _where(clauses: Sequence[str]) -> str:
     return f"WHERE {' AND '.join(clauses)}" if clauses else ""
 
@@ -169,8 +176,8 @@ class CallViewStore(StorePart):
         # decision: without it the count reads the calls alone.
         counted = _LISTING_FROM if filters.reason is not None else "FROM calls c"
         total = self.db.execute(
-            f"SELECT COUNT(*) {counted} {_where(clauses)}",
-            params,
+            f"SELECT COUNT(*) FROM (SELECT 1 {counted} {_where(clauses)} LIMIT ?)",  # noqa: S608
+            [*params, TOTAL_CAP + 1],
         ).fetchone()[0]
         if after is not None:
             clauses = [*clauses, "(c.started_at < ? OR (c.started_at = ? AND c.id < ?))"]
@@ -186,7 +193,7 @@ class CallViewStore(StorePart):
         rows = rows[:size]
         last = rows[-1] if rows else None
         cursor = Cursor(last["started_at"], last["id"]) if more and last is not None else None
-        return CallListing(rows, int(total), cursor)
+        return CallListing(rows, min(int(total), TOTAL_CAP), cursor, int(total) > TOTAL_CAP)
 
     def call_segments(self, call_id: str) -> list[dict[str, Any]]:
         """See :func:`read_call_segments`: the console's and the exports' one read."""

@@ -12,8 +12,7 @@ import json
 from collections.abc import Collection
 from typing import Any
 
-import sqlite_utils
-
+from controller.store.database import Database
 from controller.store.open_calls import read_open_call, read_open_calls
 from controller.store.parts import StorePart
 from controller.store.records import (
@@ -41,6 +40,7 @@ class CallStore(StorePart):
                     "announcement_version": announcement_version,
                     "channel_id": call.channel_id,
                     "path": call.path,
+                    "node": self.node,
                 }
             )
 
@@ -152,6 +152,7 @@ class CallStore(StorePart):
                     "expires_at": to_text(created_at + dt.timedelta(days=retention_days)),
                     "segment": segment,
                     "agent_id": agent_id,
+                    "node": self.node,
                 }
             )
 
@@ -254,10 +255,10 @@ class CallStore(StorePart):
             self._count_private(db, agent_id, day)
 
     @staticmethod
-    def _count_private(db: sqlite_utils.Database, agent_id: str | None, day: str) -> None:
+    def _count_private(db: Database, agent_id: str | None, day: str) -> None:
         db.execute(
             "INSERT INTO private_call_counts (agent_id, day, count) VALUES (?, ?, 1) "
-            "ON CONFLICT (agent_id, day) DO UPDATE SET count = count + 1",
+            "ON CONFLICT (agent_id, day) DO UPDATE SET count = private_call_counts.count + 1",
             [agent_id or UNKNOWN_AGENT, day],
         )
 
@@ -292,7 +293,12 @@ class CallStore(StorePart):
         kept = set(keep)
         looked_at = None if only is None else set(only)
         with self.transaction() as db:
-            open_ids = [r[0] for r in db.execute("SELECT id FROM calls WHERE ended_at IS NULL")]
+            open_ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM calls WHERE ended_at IS NULL AND node = ?", [self.node]
+                )
+            ]
             closing = [
                 call_id
                 for call_id in open_ids
@@ -310,7 +316,7 @@ class CallStore(StorePart):
 
     def open_calls(self) -> list[OpenCall]:
         """Calls a previous run left open, with what carrying them on needs."""
-        return read_open_calls(self.db)
+        return read_open_calls(self.db, self.node)
 
     def open_call(self, call_id: str, *, ended_too: bool = False) -> OpenCall | None:
         """The call, with what its next step needs, while it is open (``ended_too``: or
@@ -370,5 +376,10 @@ class CallStore(StorePart):
         )
         call["payments"] = list(
             self.db.query("SELECT * FROM payments WHERE call_id = ? ORDER BY started_at", [call_id])
+        )
+        call["masked_spans"] = list(
+            self.db.query(
+                "SELECT * FROM masked_spans WHERE call_id = ? ORDER BY started_at", [call_id]
+            )
         )
         return call

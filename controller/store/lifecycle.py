@@ -19,9 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.audit.chain import Entry, EntryDraft
-from controller.store.access_log import append_entry, append_system_entry
+from controller.store.access_log import append_system_entry
+from controller.store.access_log_batch import append_entries
 from controller.store.parts import StorePart
-from controller.store.recording_rows import RECORDING_COLUMNS, RECORDING_FROM, recording_from_row
+from controller.store.recording_rows import (
+    IDS_PARAMETER,
+    RECORDING_COLUMNS,
+    RECORDING_FROM,
+    ids_parameter,
+    recording_from_row,
+)
 from controller.store.records import RecordingRow, SheetRow
 from controller.store.timestamps import from_text, to_text
 
@@ -56,6 +63,10 @@ class FinishedDeletion:
     backup) can be decrypted; None when not known (an interrupted run removed it)."""
 
 
+# The hold standing on a recording's call, if any (T6).
+STANDING_HOLD = "LEFT JOIN legal_holds h ON h.call_id = r.call_id AND h.released_at IS NULL"
+
+
 class LifecycleStore(StorePart):
     # -- reading -----------------------------------------------------------------------
     def recording(self, recording_id: str) -> RecordingRow | None:
@@ -73,9 +84,10 @@ class LifecycleStore(StorePart):
             recording_from_row(row)
             for row in self.db.query(
                 f"SELECT {RECORDING_COLUMNS} {RECORDING_FROM} "
-                "WHERE r.state = 'deleted' OR r.expires_at <= ? OR r.created_at <= ? "
-                "ORDER BY r.created_at, r.id",
-                [to_text(now), to_text(horizon)],
+                "WHERE (r.state = 'deleted' OR r.expires_at <= ? OR r.created_at <= ?) "
+                # Each node purges the recordings its vault holds (N1).
+                "AND r.node = ? ORDER BY r.created_at, r.id",
+                [to_text(now), to_text(horizon), self.node],
             )
         ]
 
@@ -84,7 +96,9 @@ class LifecycleStore(StorePart):
         return [
             (row["id"], row["path"])
             for row in self.db.query(
-                "SELECT id, path FROM recordings WHERE state = 'stored' AND path IS NOT NULL"
+                "SELECT id, path FROM recordings "
+                "WHERE state = 'stored' AND path IS NOT NULL AND node = ?",
+                [self.node],
             )
         ]
 
@@ -121,39 +135,49 @@ class LifecycleStore(StorePart):
         deleted are left as they are. A recording whose call is under a legal hold is
         not condemned (T6): the hold is read here, inside the transaction, so a hold
         placed after the purge planned still wins."""
-        condemned: list[str] = []
+        condemned: list[Condemnation] = []
         held: dict[str, str] = {}
         with self.transaction() as db:
+            found = {
+                row[0]: (row[1], row[2])
+                for row in db.execute(
+                    f"SELECT r.id, r.state, h.reference FROM recordings r {STANDING_HOLD} "  # noqa: S608
+                    f"WHERE r.id IN {IDS_PARAMETER}",
+                    [ids_parameter(item.recording_id for item in items)],
+                )
+            }
+            previous: dict[str, str] = {}
             for item in items:
-                row = db.execute(
-                    "SELECT r.state, h.reference FROM recordings r LEFT JOIN legal_holds h "
-                    "ON h.call_id = r.call_id AND h.released_at IS NULL WHERE r.id = ?",
-                    [item.recording_id],
-                ).fetchone()
-                if row is None or row[0] == "deleted":
+                state, reference = found.get(item.recording_id, ("deleted", None))
+                if state == "deleted" or item.recording_id in previous:
                     continue
-                if row[1] is not None:
-                    held[item.recording_id] = str(row[1])
+                if reference is not None:
+                    held[item.recording_id] = str(reference)
                     continue
-                db.execute(
-                    "INSERT INTO recording_deletions (recording_id, condemned_at, rule, actor, "
-                    "role, purpose, file_present, previous_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        item.recording_id,
+                previous[item.recording_id] = str(state)
+                condemned.append(item)
+            db.conn.executemany(
+                "INSERT INTO recording_deletions (recording_id, condemned_at, rule, actor, "
+                "role, purpose, file_present, previous_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        c.recording_id,
                         to_text(at),
-                        item.rule,
-                        item.actor,
-                        item.role,
-                        item.purpose,
-                        int(item.file_present),
-                        row[0],
-                    ],
-                )
-                db.execute(
-                    "UPDATE recordings SET state = 'deleted' WHERE id = ?", [item.recording_id]
-                )
-                condemned.append(item.recording_id)
-        return CondemnOutcome(condemned, held)
+                        c.rule,
+                        c.actor,
+                        c.role,
+                        c.purpose,
+                        int(c.file_present),
+                        previous[c.recording_id],
+                    )
+                    for c in condemned
+                ],
+            )
+            db.conn.executemany(
+                "UPDATE recordings SET state = 'deleted' WHERE id = ?",
+                [(c.recording_id,) for c in condemned],
+            )
+        return CondemnOutcome([c.recording_id for c in condemned], held)
 
     def finish_deletions(
         self, items: Sequence[FinishedDeletion], at: dt.datetime, finished_by: str
@@ -161,49 +185,27 @@ class LifecycleStore(StorePart):
         """Step 3, for a batch, in one transaction: a receipt per recording in the access
         log (id, file hash, time, rule) and the row deleted. Rows no longer ``deleted``
         (finished by another run) are skipped, so each receipt is written once."""
-        receipts: list[Entry] = []
         with self.transaction() as db:
+            rows = {
+                row["id"]: row
+                for row in db.query(
+                    f"SELECT {RECORDING_COLUMNS} {RECORDING_FROM} WHERE r.id IN {IDS_PARAMETER}",
+                    [ids_parameter(item.recording_id for item in items)],
+                )
+            }
+            drafts: list[EntryDraft] = []
+            finished: list[str] = []
+            at_text = to_text(at)
             for item in items:
-                rows = list(
-                    db.query(
-                        f"SELECT {RECORDING_COLUMNS} {RECORDING_FROM} WHERE r.id = ?",
-                        [item.recording_id],
-                    )
-                )
-                if not rows or rows[0]["state"] != "deleted" or rows[0]["d_rule"] is None:
+                row = rows.pop(item.recording_id, None)
+                if row is None or row["state"] != "deleted" or row["d_rule"] is None:
                     continue
-                row = rows[0]
-                details: dict[str, Any] = {
-                    "recording_id": row["id"],
-                    "call_id": row["call_id"],
-                    "service": row["service"],
-                    "sha256": row["sha256"],
-                    "duration_seconds": row["duration"],
-                    "created_at": row["created_at"],
-                    "rule": row["d_rule"],
-                    "file": item.file,
-                    "key_destroyed": item.key_destroyed,
-                    "deletion_started_at": row["d_condemned_at"],
-                }
-                if finished_by != row["d_actor"]:
-                    details["finished_by"] = finished_by
-                receipts.append(
-                    append_entry(
-                        db,
-                        EntryDraft(
-                            at=to_text(at),
-                            actor=row["d_actor"],
-                            role=row["d_role"],
-                            action="delete",
-                            target=f"recording:{row['id']}",
-                            purpose=row["d_purpose"],
-                            result="ok",
-                            details=details,
-                        ),
-                        self.audit_key,
-                    )
-                )
-                db.execute("DELETE FROM recordings WHERE id = ?", [row["id"]])
+                drafts.append(receipt(row, item, at_text, finished_by))
+                finished.append(row["id"])
+            receipts = append_entries(db, drafts, self.audit_key)
+            db.conn.executemany(
+                "DELETE FROM recordings WHERE id = ?", [(done,) for done in finished]
+            )
         return receipts
 
     def mark_missing(self, recording_ids: Iterable[str], at: dt.datetime) -> list[str]:
@@ -255,3 +257,34 @@ class LifecycleStore(StorePart):
                     details={"sheet_id": sheet_id, "rule": rule},
                 )
         return count
+
+
+def receipt(
+    row: dict[str, Any], finished: FinishedDeletion, at: str, finished_by: str
+) -> EntryDraft:
+    """The access-log receipt of one finished deletion (T4): what was deleted, under
+    which rule, and what happened to its file."""
+    details: dict[str, Any] = {
+        "recording_id": row["id"],
+        "call_id": row["call_id"],
+        "service": row["service"],
+        "sha256": row["sha256"],
+        "duration_seconds": row["duration"],
+        "created_at": row["created_at"],
+        "rule": row["d_rule"],
+        "file": finished.file,
+        "key_destroyed": finished.key_destroyed,
+        "deletion_started_at": row["d_condemned_at"],
+    }
+    if finished_by != row["d_actor"]:
+        details["finished_by"] = finished_by
+    return EntryDraft(
+        at=at,
+        actor=row["d_actor"],
+        role=row["d_role"],
+        action="delete",
+        target=f"recording:{row['id']}",
+        purpose=row["d_purpose"],
+        result="ok",
+        details=details,
+    )

@@ -28,7 +28,7 @@ class MetadataPurgeStore(StorePart):
         """(calls a purge would delete, expired calls kept because a recording of theirs
         is still there)."""
         expired = self.db.execute(
-            f"SELECT COUNT(*) FROM ({self._EXPIRED_CALLS})",  # noqa: S608
+            f"SELECT COUNT(*) FROM ({self._EXPIRED_CALLS}) AS expired",  # noqa: S608
             [to_text(cutoff)],
         ).fetchone()[0]
         held = self.db.execute(

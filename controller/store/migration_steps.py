@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import sqlite_utils
+from controller.store.database import Database
 
 
-def sql(script: str) -> Callable[[sqlite_utils.Database], None]:
+def sql(script: str) -> Callable[[Database], None]:
     """A script of statements separated by ';'."""
 
-    def apply(db: sqlite_utils.Database) -> None:
+    def apply(db: Database) -> None:
         for statement in script.split(";"):
             if statement.strip():
                 db.execute(statement)
@@ -18,10 +18,10 @@ def sql(script: str) -> Callable[[sqlite_utils.Database], None]:
     return apply
 
 
-def statements(*each: str) -> Callable[[sqlite_utils.Database], None]:
+def statements(*each: str) -> Callable[[Database], None]:
     """Like :func:`sql`, for statements that contain ';' themselves (triggers)."""
 
-    def apply(db: sqlite_utils.Database) -> None:
+    def apply(db: Database) -> None:
         for statement in each:
             db.execute(statement)
 

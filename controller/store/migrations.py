@@ -6,21 +6,11 @@ Never edit a migration that has shipped: add a new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import sqlite_utils
-
+from controller.store.masked_spans import create_masked_spans
+from controller.store.migration import Migration as Migration
 from controller.store.migration_steps import sql as _sql
 from controller.store.migration_steps import statements as _statements
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    apply: Callable[[sqlite_utils.Database], None]
-
+from controller.store.migrations_nodes import NODES
 
 CALL_FLOW = """
 CREATE TABLE calls (
@@ -444,4 +434,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(13, "console lookups: calls by start, pauses by call", CONSOLE_LOOKUPS),
     Migration(14, "transfers: recordings in segments, a decision per segment", SEGMENTS),
     Migration(15, "redaction: the journal of a redaction under way", REDACTION_JOURNAL),
+    Migration(16, "assisted payments: where the caller keyed a card", create_masked_spans),
+    Migration(17, "several nodes: the node of each call and recording", NODES),
 )

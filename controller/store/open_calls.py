@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
-
+from controller.store.database import Database
 from controller.store.records import Decision, LiveRecordingRow, OpenCall
 from controller.store.timestamps import from_text
 
 
-def read_open_calls(db: sqlite_utils.Database) -> list[OpenCall]:
-    calls = list(db.query("SELECT * FROM calls WHERE ended_at IS NULL ORDER BY started_at"))
+def read_open_calls(db: Database, node: str) -> list[OpenCall]:
+    """The calls ``node`` left open: another node's are that node's to adopt (N1)."""
+    calls = list(
+        db.query(
+            "SELECT * FROM calls WHERE ended_at IS NULL AND node = ? ORDER BY started_at",
+            [node],
+        )
+    )
     return [_open_call(db, row) for row in calls]
 
 
 def read_open_call(
-    db: sqlite_utils.Database, call_id: str, *, ended_too: bool = False
+    db: Database, call_id: str, *, ended_too: bool = False
 ) -> OpenCall | None:
     """One call, if it is still open (``ended_too``: or closed already, for a recording
     that outlives its call's row)."""
@@ -25,7 +30,7 @@ def read_open_call(
     return next((_open_call(db, row) for row in rows if ended_too or not row["ended_at"]), None)
 
 
-def _open_call(db: sqlite_utils.Database, row: dict[str, Any]) -> OpenCall:
+def _open_call(db: Database, row: dict[str, Any]) -> OpenCall:
     call_id = row["id"]
     kinds = {
         k["kind"]
@@ -50,7 +55,7 @@ def _open_call(db: sqlite_utils.Database, row: dict[str, Any]) -> OpenCall:
     )
 
 
-def _segment(db: sqlite_utils.Database, call_id: str) -> int:
+def _segment(db: Database, call_id: str) -> int:
     """The call's latest segment (R3): a transfer opens one, whether or not it records."""
     row = db.execute(
         "SELECT max(coalesce((SELECT max(segment) FROM recordings WHERE call_id = ?), 1), "
@@ -60,7 +65,7 @@ def _segment(db: sqlite_utils.Database, call_id: str) -> int:
     return int(row[0]) if row and row[0] else 1
 
 
-def _decision(db: sqlite_utils.Database, call_id: str) -> Decision | None:
+def _decision(db: Database, call_id: str) -> Decision | None:
     """The decision in force: the latest segment's (R3), or the call's."""
     later = "SELECT * FROM segment_decisions WHERE call_id = ? ORDER BY segment DESC"
     first = "SELECT *, 1 AS segment FROM decisions WHERE call_id = ?"
@@ -80,7 +85,7 @@ def _decision(db: sqlite_utils.Database, call_id: str) -> Decision | None:
     return None
 
 
-def _live_recording(db: sqlite_utils.Database, call_id: str) -> LiveRecordingRow | None:
+def _live_recording(db: Database, call_id: str) -> LiveRecordingRow | None:
     rows = db.query(
         "SELECT id, name, format, purposes FROM recordings WHERE call_id = ? AND state = 'live' "
         "ORDER BY created_at DESC, rowid DESC LIMIT 1",

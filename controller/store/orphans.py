@@ -50,7 +50,10 @@ class OrphanStore(StorePart):
             "EXISTS (SELECT 1 FROM consent_events e WHERE e.call_id = r.call_id "
             "AND e.kind = 'opt_out') AS objected, "
             "CASE WHEN c.path = 'agi' AND c.ended_at IS NULL THEN c.channel_id END AS channel "
-            "FROM recordings r JOIN calls c ON c.id = r.call_id WHERE r.state = 'live'"
+            "FROM recordings r JOIN calls c ON c.id = r.call_id "
+            # Another node's live recordings are its Asterisk's, in progress there (N1).
+            "WHERE r.state = 'live' AND r.node = ?",
+            [self.node],
         )
         return [
             StuckRecording(

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-import sqlite_utils
-
 from controller.secrets import Secret
+from controller.store.database import Database
 from controller.store.figures import StoreFigures
 
 
 class StorePart:
-    db: sqlite_utils.Database
+    db: Database
     audit_key: Secret | None = None
     """The audit key: every access-log entry appended through this store is keyed."""
+    node: str = "local"
+    """The node this store speaks for (``store.node``, N1)."""
     figures: StoreFigures
     """What this store wrote since it was opened, for /metrics."""
 
-    def transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
+    def transaction(self) -> AbstractContextManager[Database]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; provided by the store."""
         raise NotImplementedError

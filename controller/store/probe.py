@@ -43,7 +43,9 @@ def _kind(exc: sqlite3.Error) -> str:
 
 def probe_write(store: SqliteStore) -> WriteProbe:
     """Commits one header write; on the store's thread, between its other writes."""
-    conn = store.db.conn
+    if store.backend != "sqlite":
+        return _probe_transaction(store)
+    conn = store.sqlite.conn
     conn.execute(f"PRAGMA busy_timeout = {PROBE_BUSY_MS}")
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -58,4 +60,14 @@ def probe_write(store: SqliteStore) -> WriteProbe:
         return WriteProbe(_kind(exc), f"{name}: {exc}")
     finally:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return WriteProbe("ok")
+
+
+def _probe_transaction(store: SqliteStore) -> WriteProbe:
+    """On a server store: one write transaction (the writers' lock taken and released)."""
+    try:
+        with store.transaction() as db:
+            db.execute("SELECT 1").fetchone()
+    except sqlite3.Error as exc:
+        return WriteProbe("failed", f"{type(exc).__name__}: {exc}")
     return WriteProbe("ok")

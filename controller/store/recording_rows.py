@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
 from controller.store.records import Condemned, RecordingRow
@@ -22,6 +24,14 @@ RECORDING_FROM = (
     "LEFT JOIN recording_deletions d ON d.recording_id = r.id "
     "LEFT JOIN legal_holds h ON h.call_id = r.call_id AND h.released_at IS NULL"
 )
+
+# A batch of ids as one parameter (a JSON array): no limit on how many, one statement.
+IDS_PARAMETER = "(SELECT value FROM json_each(?))"
+
+
+def ids_parameter(ids: Iterable[str]) -> str:
+    """The value for :data:`IDS_PARAMETER`."""
+    return json.dumps(list(ids))
 
 
 def recording_from_row(row: dict[str, Any]) -> RecordingRow:

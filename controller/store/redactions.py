@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-import sqlite_utils
-
 from controller.audit.chain import Entry, EntryDraft
 from controller.store.access_log import append_entry
+from controller.store.database import Database
 from controller.store.parts import StorePart
 
 _COLUMNS = (
@@ -152,7 +151,7 @@ class RedactionStore(StorePart):
         return {str(row[0]) for row in rows}
 
     @staticmethod
-    def _check_current(db: sqlite_utils.Database, recording_id: str, path: str) -> None:
+    def _check_current(db: Database, recording_id: str, path: str) -> None:
         found = db.execute(
             "SELECT r.path, r.state, h.reference FROM recordings r "
             "LEFT JOIN legal_holds h ON h.call_id = r.call_id AND h.released_at IS NULL "

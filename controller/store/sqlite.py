@@ -24,12 +24,15 @@ from controller.store.access_log_cut import AccessLogCutStore
 from controller.store.access_log_keying import AuditKeyStore
 from controller.store.call_views import CallViewStore
 from controller.store.calls import CallStore
+from controller.store.database import Database
 from controller.store.figures import StoreFigures
 from controller.store.holds import HoldStore
 from controller.store.inspection import InspectionStore
 from controller.store.lifecycle import LifecycleStore
+from controller.store.masked_spans import MaskedSpanStore
 from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
+from controller.store.node_locks import DEFAULT_NODE, NodeStore
 from controller.store.orphans import OrphanStore
 from controller.store.redactions import RedactionStore
 from controller.store.sheets import SheetStore
@@ -79,15 +82,39 @@ class SqliteStore(
     RedactionStore,
     SheetStore,
     InspectionStore,
+    NodeStore,
+    MaskedSpanStore,
 ):
-    def __init__(self, db: sqlite_utils.Database, audit_key: Secret | None = None) -> None:
-        self.db = db
+    """The store; also the type the rest of reccontrol knows it by, whatever the backend
+    (:class:`~controller.store.postgresql_store.PostgresStore` runs the same domain
+    methods on PostgreSQL)."""
+
+    backend = "sqlite"
+
+    def __init__(
+        self, db: Database, audit_key: Secret | None = None, node: str = DEFAULT_NODE
+    ) -> None:
+        self.db: Database = db
         self.audit_key = audit_key
+        self.node = node
         self.figures = StoreFigures()
+
+    @property
+    def sqlite(self) -> sqlite_utils.Database:
+        """The sqlite-utils database itself, for what only SQLite has (a file copy for
+        backups, WAL, bulk loading in benchmarks)."""
+        if not isinstance(self.db, sqlite_utils.Database):
+            raise StoreError(f"this needs the SQLite store; the store here is {self.backend}")
+        return self.db
 
     @classmethod
     def open(
-        cls, path: Path | str, *, migrate: bool = True, audit_key: Secret | None = None
+        cls,
+        path: Path | str,
+        *,
+        migrate: bool = True,
+        audit_key: Secret | None = None,
+        node: str = DEFAULT_NODE,
     ) -> SqliteStore:
         """Opens (and creates) the database in WAL mode and applies pending migrations.
         With ``audit_key`` every access-log entry it appends is keyed (S3)."""
@@ -107,7 +134,7 @@ class SqliteStore(
             db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        store = cls(db, audit_key)
+        store = cls(db, audit_key, node)
         if migrate:
             store.migrate()
         return store
@@ -116,7 +143,7 @@ class SqliteStore(
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
+    def transaction(self) -> Iterator[Database]:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -129,7 +156,7 @@ class SqliteStore(
 
     # -- migrations ------------------------------------------------------------------
     def schema_version(self) -> int:
-        if not self.db["schema_migrations"].exists():
+        if "schema_migrations" not in self.db.table_names():
             return 0
         row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
@@ -156,7 +183,7 @@ class SqliteStore(
             if migration.version in done:
                 continue
             with self.transaction() as db:
-                migration.apply(db)
+                self.apply_migration(migration, db)
                 db.table("schema_migrations").insert(
                     {
                         "version": migration.version,
@@ -166,6 +193,9 @@ class SqliteStore(
                 )
             applied.append(migration.version)
         return applied
+
+    def apply_migration(self, migration: Migration, db: Database) -> None:
+        migration.apply(db)
 
     def integrity_check(self) -> str:
         row = self.db.execute("PRAGMA integrity_check").fetchone()

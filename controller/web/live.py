@@ -55,6 +55,7 @@ LINE = {
         "state",
         "pause_reason",
         "listened",
+        "payment_progress",
     ],
     "properties": {
         "call_id": {"type": "string"},
@@ -65,6 +66,11 @@ LINE = {
         "state": {"enum": list(STATES)},
         "pause_reason": _NULLABLE_TEXT,
         "listened": {"type": "boolean", "description": "A supervisor listens live (S8)"},
+        "payment_progress": {
+            "type": ["string", "null"],
+            "description": "An assisted payment's entry, masked: bullets, and the card "
+            "number's last four digits once it is complete (M4, PCI DSS 3.4.1)",
+        },
     },
     "additionalProperties": False,
 }

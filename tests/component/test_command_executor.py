@@ -133,6 +133,8 @@ REST_ROUTES: list[tuple[c.Rest, list[tuple[str, str]]]] = [
     (c.StopRecording("rec"), [("POST", "/ari/recordings/live/rec/stop")]),
     (c.Hangup("ch"), [("DELETE", "/ari/channels/ch")]),
     (c.DestroyBridge("br"), [("DELETE", "/ari/bridges/br")]),
+    (c.MuteCaller("ch"), [("POST", "/ari/channels/ch/mute")]),
+    (c.UnmuteCaller("ch"), [("DELETE", "/ari/channels/ch/mute")]),
     (
         c.ContinueInDialplan("ch"),
         [("POST", "/ari/channels/ch/variable"), ("POST", "/ari/channels/ch/continue")],

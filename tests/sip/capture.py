@@ -6,7 +6,8 @@ packet socket on ``lo`` (the tests run as root, as SIPp's ``play_pcap_audio`` ne
 The frames are laid out by their RTP timestamps, the phone's media time: a mixing bridge
 sends one 20 ms frame every 20 ms, but a relayed stream (two phones bridged natively)
 has holes where nothing was sent, and they must read as silence, not vanish.
-Telephone-events and any other payload type are left out.
+Telephone-events are counted by the port they reach (:attr:`Capture.events_to`); any
+other payload type is left out.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class Capture:
     releases: dict[int, list[float]] = field(default_factory=dict)
     """When each key the phone on a media port sent was released (its first RFC 4733
     end packet seen on the wire), by that port."""
+    events_to: dict[int, int] = field(default_factory=dict)
+    """RFC 4733 telephone-event packets sent *to* a media port: keys that reached the
+    phone there."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ends: set[tuple[int, int]] = field(default_factory=set)
 
@@ -54,6 +58,10 @@ class Capture:
             if (port, end.timestamp) not in self._ends:  # one key, three end packets
                 self._ends.add((port, end.timestamp))
                 self.releases.setdefault(port, []).append(end.arrived)
+
+    def event_to(self, port: int) -> None:
+        with self._lock:
+            self.events_to[port] = self.events_to.get(port, 0) + 1
 
     def add(self, port: int, frame: Frame) -> None:
         with self._lock:
@@ -101,9 +109,10 @@ class Capture:
         return frame.arrived + (sample - start) / RATE
 
 
-def _rtp_of(frame: bytes, arrived: float) -> tuple[int, int, Frame] | None:
+def _rtp_of(frame: bytes, arrived: float) -> tuple[int, int, Frame | None] | None:
     """(source port, destination port, frame) of an Ethernet frame holding an RTP packet
-    (PCMU, or a telephone-event)."""
+    (PCMU, or a telephone-event: an end packet has an empty payload; a key held is no
+    frame)."""
     if len(frame) < _ETHERNET + 20 or frame[12:14] != b"\x08\x00":
         return None
     ip = frame[_ETHERNET:]
@@ -118,9 +127,10 @@ def _rtp_of(frame: bytes, arrived: float) -> tuple[int, int, Frame] | None:
     timestamp, ssrc = struct.unpack_from("!II", rtp, 4)
     payload = rtp[start:]
     if rtp[1] & 0x7F == TELEPHONE_EVENT:
-        # Kept only as the release of a key: the first of its end packets.
+        # An end packet is a key's release; any other is a key held, and its payload
+        # (None) says so.
         if len(payload) < 4 or not payload[1] & 0x80:
-            return None
+            return source, destination, None
         payload = b""
     return source, destination, Frame(arrived, ssrc, timestamp, payload)
 
@@ -148,6 +158,11 @@ def received_audio(ports: set[int]) -> Iterator[Capture]:
             if found is None:
                 continue
             source, destination, rtp = found
+            if rtp is None or not rtp.payload:
+                if destination in ports:
+                    capture.event_to(destination)
+            if rtp is None:
+                continue
             if not rtp.payload:
                 if source in ports:
                     capture.released(source, rtp)

@@ -4,7 +4,9 @@ pcap file that SIPp replays with ``play_pcap_audio``.
 A phone's media is a list of parts played one after the other: tones (a voice stand-in
 or a marker), silence, and key presses. A key press is sent as RFC 4733 telephone-events
 that *replace* the audio while the key is held, then three end packets, as a softphone
-does; the audio resumes right after, in the same stream.
+does; the audio resumes right after, in the same stream. An in-band key press
+(:func:`inband_keys`) is the key's DTMF tone pair in the audio itself, as an old phone
+or a trunk without RFC 4733 sends it.
 
 Times are media times: where each part starts in the stream, which is how the recording
 sees it too (a bridge recording advances with the frames it receives).
@@ -55,9 +57,32 @@ class Key:
 
 Part = Tones | Silence | Key
 
+DTMF_ROWS = (697.0, 770.0, 852.0, 941.0)
+DTMF_COLUMNS = (1209.0, 1336.0, 1477.0, 1633.0)
+DTMF_LAYOUT = ("123A", "456B", "789C", "*0#D")
+
 
 def tone(freq: float, ms: int) -> Tones:
     return Tones((freq,), ms)
+
+
+def dtmf_pair(key: str) -> tuple[float, float]:
+    """The row and column frequencies (Hz) of a key's DTMF tone."""
+    for row, keys_of_row in enumerate(DTMF_LAYOUT):
+        if key in keys_of_row:
+            return DTMF_ROWS[row], DTMF_COLUMNS[keys_of_row.index(key)]
+    raise ValueError(f"not a key: {key!r}")
+
+
+def inband_keys(sequence: str, ms: int = 100, gap_ms: int = 100) -> list[Part]:
+    """Keys pressed one after the other as DTMF tones in the audio (PCMU), ``gap_ms`` of
+    silence between two."""
+    parts: list[Part] = []
+    for index, key in enumerate(sequence):
+        if index:
+            parts.append(Silence(gap_ms))
+        parts.append(Tones(dtmf_pair(key), ms))
+    return parts
 
 
 def keys(sequence: str, ms: int = 100, gap_ms: int = 100) -> list[Part]:

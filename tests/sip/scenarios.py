@@ -207,11 +207,13 @@ def calling_trunk(
     pcap: Path,
     hangup_after_ms: int,
     headers: dict[str, str] | None = None,
+    trunk: str = "trunk",
 ) -> str:
     """The trunk: calls ``service`` from ``caller_number``, plays ``pcap`` from the answer,
-    hangs up ``hangup_after_ms`` after it. ``headers`` go in the INVITE."""
+    hangs up ``hangup_after_ms`` after it. ``headers`` go in the INVITE; ``trunk`` is the
+    endpoint Asterisk knows it as (``trunk-inband``: its keys are tones in the audio)."""
     identity = {"P-Asserted-Identity": f"<sip:{caller_number}@[local_ip]>"}
-    return _calling("trunk", service, pcap, hangup_after_ms, identity | (headers or {}))
+    return _calling(trunk, service, pcap, hangup_after_ms, identity | (headers or {}))
 
 
 def calling_phone(user: str, extension: str, pcap: Path, hangup_after_ms: int) -> str:

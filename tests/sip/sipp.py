@@ -246,11 +246,12 @@ class Switchboard:
         media: Sequence[Part],
         hangup_after_ms: int,
         headers: dict[str, str] | None = None,
+        trunk: str = "trunk",
     ) -> Phone:
-        """A call from ``caller_number`` to ``service`` through the trunk, hung up
-        ``hangup_after_ms`` after the answer."""
+        """A call from ``caller_number`` to ``service`` through the trunk (``trunk``: the
+        endpoint's name), hung up ``hangup_after_ms`` after the answer."""
         pcap = write_pcap(self.workdir / "trunk.pcap", media)
-        scenario = calling_trunk(service, caller_number, pcap, hangup_after_ms, headers)
+        scenario = calling_trunk(service, caller_number, pcap, hangup_after_ms, headers, trunk)
         phone = Phone(
             "trunk", scenario, self.phone_ports["trunk"], self.workdir, remote=self.asterisk_sip
         )

@@ -342,7 +342,7 @@ def test_s9_rectification_notes_go_with_their_sheet_in_the_purge_and_an_erasure(
     why = "agent's rectification request R-6"
     site.service.sheet_rectify(dpo, why, calls.sales_sheet, "Mine, about the caller's number.")
     site.service.sheet_rectify(dpo, why, calls.bob_sheet, "Bob's own view of the call.")
-    notes = site.store.db["sheet_rectifications"]
+    notes = site.store.sqlite["sheet_rectifications"]
     assert notes.count == 2
 
     # The caller's erasure (C5) takes Alice's sheet of that call, and its note.

@@ -29,8 +29,11 @@ DAY = dt.timedelta(days=1)
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[Config, SqliteStore, LocalVault]]:
-    config = load_site(write_site(tmp_path))
+def site(
+    tmp_path: Path, site_store: dict[str, str]
+) -> Iterator[tuple[Config, SqliteStore, LocalVault]]:
+    """The site on each backend (N1)."""
+    config = load_site(write_site(tmp_path, store=site_store))
     store, vault = open_site(config)
     yield config, store, vault
     store.close()

@@ -14,8 +14,9 @@ from tests.sites import ENV, write_site
 
 REPO = Path(__file__).resolve().parents[2]
 # Installed by the test extra only: the daemon must run without any of them.
-# (cryptography is the daemon's own since the vault seals its files, S10.)
-TEST_ONLY = ("numpy", "pytest", "mypy", "ruff")
+# (cryptography is the daemon's own since the vault seals its files, S10; psycopg is the
+# postgresql extra's, for a store several nodes share.)
+TEST_ONLY = ("numpy", "pytest", "mypy", "ruff", "psycopg")
 
 
 def test_every_package_has_a_layer() -> None:

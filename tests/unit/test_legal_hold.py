@@ -38,8 +38,11 @@ DPO = "cdubois"
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[Path, Config, SqliteStore, LocalVault]]:
-    path = write_site(tmp_path)
+def site(
+    tmp_path: Path, site_store: dict[str, str]
+) -> Iterator[tuple[Path, Config, SqliteStore, LocalVault]]:
+    """The site on each backend (N1)."""
+    path = write_site(tmp_path, store=site_store)
     config = load_site(path)
     store, vault = open_site(config)
     yield path, config, store, vault
@@ -51,14 +54,14 @@ def run(*args: str | Path) -> Result:
 
 
 def as_(config: Config, person: str, purpose: str = "mediation request") -> list[str]:
-    token = config.store.path.parent / "access" / f"{person}.token"
+    token = config.source.parent / "access" / f"{person}.token"
     return ["--as", person, "--purpose", purpose, "--token-file", str(token)]
 
 
 def place_args(config: Config, call_id: str, person: str = DPO, review: str = "") -> list[str]:
     review = review or (dt.date.today() + 30 * DAY).isoformat()
     return [
-        "hold", "place", "-c", str(config.store.path.parent / "reccontrol.yaml"), call_id,
+        "hold", "place", "-c", str(config.source), call_id,
         "--reason", "customer disputes the contract terms",
         "--reference", "mediation MED-A",
         "--review-by", review,
@@ -97,7 +100,7 @@ def test_t6_migration_10_creates_the_hold_table(
     """T6: the store schema has its legal-hold table (migration 10)."""
     _, _, store, _ = site
     assert 10 in {m.version for m in MIGRATIONS}
-    assert store.db["legal_holds"].exists()
+    assert "legal_holds" in store.db.table_names()
 
 
 # -- the purge, through the CLI --------------------------------------------------------------
@@ -433,7 +436,9 @@ def test_t6_refusals_through_the_service_name_the_field(
             "card 4111 1111 1111 1111",
             clock.now() + DAY,
         )
-    assert "4111" not in "".join(str(e) for e in store.access_entries())
+    logged = "".join(str(e) for e in store.access_entries())
+    # The whole number, spaced or not: four digits alone can occur in a random call id.
+    assert "4111 1111 1111 1111" not in logged and "4111111111111111" not in logged
     assert store.holds() == []
 
 

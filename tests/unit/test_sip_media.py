@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.audio import Audio, tone_seconds
+from tests.audio import Audio, dtmf_keys, tone_seconds
+from tests.sip.capture import _rtp_of
 from tests.sip.media import (
     EVENT_CODES,
     PCMU,
@@ -20,6 +21,8 @@ from tests.sip.media import (
     Key,
     Part,
     Silence,
+    dtmf_pair,
+    inband_keys,
     keys,
     mulaw_decode,
     mulaw_encode,
@@ -98,3 +101,33 @@ def test_scenarios_are_xml_that_sipp_can_read(tmp_path: Path) -> None:
     assert "telephone-event/8000" in invite and "PCMU/8000" in invite
     pause = trunk.find("pause")
     assert pause is not None and pause.get("milliseconds") == "5000"
+
+
+def test_inband_keys_are_dtmf_tone_pairs_in_the_audio(tmp_path: Path) -> None:
+    """An in-band key (M4's in-band case) is its DTMF pair as PCMU audio, no event: the
+    tone detector reads the keys back from the stream."""
+    assert dtmf_pair("1") == (697.0, 1209.0) and dtmf_pair("#") == (941.0, 1477.0)
+    with pytest.raises(ValueError, match="not a key"):
+        dtmf_pair("x")
+    packets = read_pcap(write_pcap(tmp_path / "k.pcap", inband_keys("4556#")))
+    assert {rtp[1] & 0x7F for _, rtp in packets} == {PCMU}
+    audio = Audio(np.concatenate([mulaw_decode(rtp[12:]) for _, rtp in packets]), 8000)
+    assert "".join(dtmf_keys(audio)) == "4556#"
+
+
+def test_the_capture_counts_key_events_by_the_port_they_reach() -> None:
+    """A telephone-event held or ended, sent to a port, counts there: how a test sees a
+    key reach a phone. An audio frame does not count."""
+    def frame(payload_type: int, payload: bytes, destination: int) -> bytes:
+        rtp = struct.pack("!BBHII", 0x80, payload_type, 1, 0, 7) + payload
+        udp = struct.pack("!HHHH", 4000, destination, 8 + len(rtp), 0) + rtp
+        ip = bytes([0x45, 0]) + struct.pack("!H", 20 + len(udp)) + bytes(5) + bytes([17])
+        ip += bytes(2) + bytes([127, 0, 0, 1]) * 2
+        return bytes(12) + b"\x08\x00" + ip + udp
+
+    held = _rtp_of(frame(TELEPHONE_EVENT, bytes([1, 10, 0, 160]), 5000), 0.0)
+    ended = _rtp_of(frame(TELEPHONE_EVENT, bytes([1, 0x8A, 0, 160]), 5000), 0.0)
+    audio = _rtp_of(frame(PCMU, bytes(160), 5000), 0.0)
+    assert held is not None and held[1:] == (5000, None)
+    assert ended is not None and ended[2] is not None and ended[2].payload == b""
+    assert audio is not None and audio[2] is not None and len(audio[2].payload) == 160

@@ -9,11 +9,12 @@ import threading
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from controller.store import SqliteStore, StoreError, StoreThread
+from controller.store.database import Database
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.worker import FromAnotherThread
+from tests.conftest import StoreOpener
 from tests.waiting import until
 
 
@@ -31,7 +32,7 @@ def test_migration_versions_are_unique_and_ordered() -> None:
 def test_file_store_uses_wal_and_is_private(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "store.sqlite3"
     store = SqliteStore.open(path)
-    assert store.db.journal_mode == "wal"
+    assert store.sqlite.journal_mode == "wal"
     assert path.stat().st_mode & 0o007 == 0
     store.close()
 
@@ -77,10 +78,10 @@ def test_store_left_0640_by_an_older_version_is_narrowed_S3(tmp_path: Path) -> N
     store.close()
 
 
-def test_migrations_apply_once(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite3"
-    SqliteStore.open(path).close()
-    store = SqliteStore.open(path)
+def test_migrations_apply_once(open_store: StoreOpener) -> None:
+    """On each backend (N1)."""
+    open_store().close()
+    store = open_store()
     assert store.migrate() == []
     rows = list(store.db.query("SELECT version FROM schema_migrations"))
     assert [r["version"] for r in rows] == [m.version for m in MIGRATIONS]
@@ -88,7 +89,7 @@ def test_migrations_apply_once(tmp_path: Path) -> None:
 
 
 def test_failed_migration_leaves_nothing_behind(fresh_db: SqliteStore) -> None:
-    def broken(db: sqlite_utils.Database) -> None:
+    def broken(db: Database) -> None:
         db.execute("CREATE TABLE half_done (x INTEGER)")
         raise RuntimeError("disk on fire")
 
@@ -99,13 +100,15 @@ def test_failed_migration_leaves_nothing_behind(fresh_db: SqliteStore) -> None:
     assert fresh_db.schema_version() == max(m.version for m in MIGRATIONS)
 
 
-def test_store_newer_than_code_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite3"
-    store = SqliteStore.open(path)
-    store.db.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 'x')")
+def test_store_newer_than_code_is_refused(open_store: StoreOpener) -> None:
+    """On each backend (N1)."""
+    store = open_store()
+    store.db.execute(
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, 'future', 'x')"
+    )
     store.close()
     with pytest.raises(StoreError, match="which this reccontrol does not know"):
-        SqliteStore.open(path)
+        open_store()
 
 
 def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
@@ -115,10 +118,11 @@ def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
         SqliteStore.open(blocker / "store.sqlite3")
 
 
-async def test_store_thread_runs_everything_on_one_thread_off_the_loop(tmp_path: Path) -> None:
-    thread: StoreThread[SqliteStore] = StoreThread(
-        lambda: SqliteStore.open(tmp_path / "s.sqlite3"), SqliteStore.close
-    )
+async def test_store_thread_runs_everything_on_one_thread_off_the_loop(
+    open_store: StoreOpener,
+) -> None:
+    """On each backend (N1)."""
+    thread: StoreThread[SqliteStore] = StoreThread(open_store, SqliteStore.close)
     await thread.start()
     loop_thread = threading.get_ident()
     idents = await asyncio.gather(*(thread.run(lambda s: threading.get_ident()) for _ in range(20)))
@@ -139,10 +143,9 @@ async def test_store_thread_runs_everything_on_one_thread_off_the_loop(tmp_path:
     await thread.stop()
 
 
-async def test_a_worker_thread_writes_through_the_store_thread(tmp_path: Path) -> None:
-    thread: StoreThread[SqliteStore] = StoreThread(
-        lambda: SqliteStore.open(tmp_path / "s.sqlite3"), SqliteStore.close
-    )
+async def test_a_worker_thread_writes_through_the_store_thread(open_store: StoreOpener) -> None:
+    """On each backend (N1)."""
+    thread: StoreThread[SqliteStore] = StoreThread(open_store, SqliteStore.close)
     await thread.start()
     owner = await thread.run(lambda s: threading.get_ident())
     remote = FromAnotherThread(thread, asyncio.get_running_loop())
@@ -160,15 +163,17 @@ async def test_a_worker_thread_writes_through_the_store_thread(tmp_path: Path) -
     await thread.stop()
 
 
-def test_consent_events_upgrade_keeps_rows_and_takes_the_agents_notice(tmp_path: Path) -> None:
+def test_consent_events_upgrade_keeps_rows_and_takes_the_agents_notice(
+    open_store: StoreOpener,
+) -> None:
     """C6: a store from before outbound calls keeps its consent events and then accepts
-    the agent's notice-given key; other kinds are still refused."""
+    the agent's notice-given key; other kinds are still refused (on each backend, N1)."""
     import datetime as dt
 
     from controller.store.records import ConsentEvent
 
     now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
-    store = SqliteStore.open(tmp_path / "store.sqlite3", migrate=False)
+    store = open_store(migrate=False)
     store.migrate(tuple(m for m in MIGRATIONS if m.version < 6))
     store.db.execute(
         "INSERT INTO calls (id, service, direction, started_at, announcement_version) "
@@ -187,16 +192,16 @@ def test_consent_events_upgrade_keeps_rows_and_takes_the_agents_notice(tmp_path:
     store.close()
 
 
-def test_open_calls_carry_what_adoption_needs_R1(tmp_path: Path) -> None:
+def test_open_calls_carry_what_adoption_needs_R1(open_store: StoreOpener) -> None:
     """A call left open is read back with its channel, whether the announcement was
     heard, its objection, decision, newest live recording and open pause; closing the
-    interrupted ones spares those carried on."""
+    interrupted ones spares those carried on (on each backend, N1)."""
     import datetime as dt
 
     from controller.store.records import CallStart, ConsentEvent, Decision
 
     now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
-    store = SqliteStore.open(tmp_path / "store.sqlite3")
+    store = open_store()
     store.begin_call(CallStart("c1", "sales", "inbound", now, "h1", "chan-1"), "v1")
     store.begin_call(CallStart("c2", "sales", "inbound", now, None, "chan-2"), "v1")
     store.announcement_heard("c1")

@@ -81,6 +81,7 @@ async def calls_page(request: web.Request, person: Person) -> web.StreamResponse
         request,
         calls=found["calls"],
         total=found["total"],
+        total_capped=found.get("total_capped", False),
         next_link=next_link,
         first_link="/calls?" + urlencode(kept) if wanted.after is not None else None,
         query=query,
@@ -115,7 +116,8 @@ async def calls_api(request: web.Request, person: Person) -> web.StreamResponse:
 
     200: ``{"calls": [{"id", "service", "direction", "started_at", "duration_seconds",
     "agent", "decision": {"record", "reason"} | null, "recordings": [id], "pauses",
-    "payment", "caller"}], "total", "next"}``; 400 ``bad-filter``, 403 ``forbidden``.
+    "payment", "caller"}], "total", "total_capped", "next"}``; 400 ``bad-filter``,
+    403 ``forbidden``.
     """
     try:
         found, _ = await _listing(request, person)

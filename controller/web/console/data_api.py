@@ -120,6 +120,7 @@ CALLS = register(
                     {
                         "calls": {"type": "array", "items": _LISTED_CALL},
                         "total": {"type": "integer"},
+                        "total_capped": {"type": "boolean"},
                         "next": _MAYBE_TEXT,
                     }
                 ),

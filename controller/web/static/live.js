@@ -1,5 +1,6 @@
 // The live view: keeps the table of calls in progress up to date from the server's
-// Server-Sent Events (/api/live/events). No numbers ever reach this page.
+// Server-Sent Events (/api/live/events). No numbers reach this page but, while a caller
+// keys a card with the agent (assisted payment), the card number's last four digits.
 "use strict";
 
 (function () {
@@ -13,7 +14,8 @@
 
   function stateText(call) {
     const text = table.getAttribute("data-state-" + call.state) || call.state;
-    return call.pause_reason ? text + " (" + call.pause_reason + ")" : text;
+    const reason = call.pause_reason ? text + " (" + call.pause_reason + ")" : text;
+    return call.payment_progress ? reason + " " + call.payment_progress : reason;
   }
 
   function cell(row, text) {

@@ -1,0 +1,184 @@
+"""``python -m bench --chores``: the store's chores on a year of a large centre (T4, S3,
+S7, C5).
+
+A site is generated in bulk (:mod:`tests.site_bulk`): expired recordings with their files
+(1M by default) and a month of call metadata (10M calls by default). Then, each through
+the product's own code:
+
+- ``reccontrol purge`` deletes the expired recordings (files, rows, a receipt each): the
+  command as a person runs it, a process of its own, timed from start to exit;
+- ``reccontrol audit verify`` checks the access log those receipts went into, timed the
+  same way, with its peak memory (a streamed verification stays flat);
+- the access log's head (what ``reccontrol audit head`` prints), the calls of one caller
+  (``reccontrol subject find``, through the access service, access logged) and the
+  console's call list (its first page, one agent's, and 100 pages in by cursor), each
+  timed in this process, the median of several.
+
+The figures go into ``bench/results.json`` beside the other sections' (see
+:mod:`bench.results_file`), named by the sizes measured: ``purge_1m_s`` for a million
+recordings, ``purge_100k_s`` for a hundred thousand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import results_file
+from bench.reaction import progress
+from controller.access.service import AccessService
+from controller.clock import SystemClock
+from controller.store.call_views import CallFilters
+from tests.site_bulk import bulk_calls, bulk_recordings, subject_number
+from tests.sites import ENV, load_site, open_site, write_site
+
+REPO = Path(__file__).resolve().parents[1]
+REPEATS = 20
+PAGE = 50
+DEEP_PAGES = 100
+
+
+def size_label(count: int) -> str:
+    """``1m`` for 1,000,000, ``10m``, ``100k``, ``2500`` otherwise: the figures' names."""
+    for unit, suffix in ((1_000_000, "m"), (1_000, "k")):
+        if count >= unit and count % unit == 0:
+            return f"{count // unit}{suffix}"
+    return str(count)
+
+
+def median_ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
+    """The median wall time of ``action`` in milliseconds, after one untimed warm-up
+    (the first read pulls the pages from disk)."""
+    action()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def run_command(args: list[str], config: Path) -> tuple[float, float, str]:
+    """Runs ``python -m controller ARGS -c CONFIG``; returns (seconds, peak RSS MiB,
+    output). Exits the bench if the command fails."""
+    env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", *args, "-c", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    if process.returncode != 0:
+        raise SystemExit(f"reccontrol {' '.join(args)} failed ({process.returncode}):\n{output}")
+    return seconds, usage.ru_maxrss / 1024, output
+
+
+def measure(root: Path, recordings: int, calls: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    config_path = write_site(root)
+    config = load_site(config_path)
+    store, vault = open_site(config)
+    now = dt.datetime.now(dt.UTC)
+    progress(f"chores: generating {recordings} expired recordings with their files")
+    started = time.perf_counter()
+    bulk_recordings(store, vault, config, count=recordings, newest=now - dt.timedelta(days=100))
+    figures["generate_recordings_per_s"] = recordings / (time.perf_counter() - started)
+    progress(f"chores: generating {calls} calls")
+    started = time.perf_counter()
+    bulk_calls(store, config, count=calls, newest=now)
+    figures["generate_calls_per_s"] = calls / (time.perf_counter() - started)
+    store.close()
+
+    r, c = size_label(recordings), size_label(calls)
+    progress(f"chores: reccontrol purge ({recordings} expired recordings)")
+    seconds, rss, output = run_command(["purge"], config_path)
+    if f"recordings deleted: {recordings}" not in output:
+        raise SystemExit(f"the purge did not delete {recordings} recordings:\n{output}")
+    figures[f"purge_{r}_s"] = seconds
+    figures[f"purge_{r}_peak_rss_mib"] = rss
+    progress("chores: reccontrol audit verify")
+    seconds, rss, output = run_command(["audit", "verify"], config_path)
+    if "intact" not in output:
+        raise SystemExit(f"the access log does not verify:\n{output}")
+    figures[f"verify_{r}_s"] = seconds
+    figures[f"verify_{r}_peak_rss_mib"] = rss
+
+    progress("chores: audit head, subject find, call list")
+    store, vault = open_site(config)
+    try:
+        figures["audit_head_ms"] = median_ms(store.audit_head)
+        service = AccessService(config, store, vault, SystemClock())
+        dpo = config.access.persons["cdubois"]
+        found = service.subject_find(dpo, "subject access request", subject_number(7))
+        if calls and not found.calls:
+            raise SystemExit("subject find found none of the generated subject's calls")
+        figures[f"subject_find_{c}_ms"] = median_ms(
+            lambda: service.subject_find(dpo, "subject access request", subject_number(7))
+        )
+        everything = CallFilters()
+        figures[f"call_list_{c}_ms"] = median_ms(
+            lambda: store.call_listing(None, everything, None, PAGE)
+        )
+        agent = CallFilters(agent="agent03")
+        figures[f"call_list_agent_{c}_ms"] = median_ms(
+            lambda: store.call_listing(None, agent, None, PAGE)
+        )
+        cursor = None
+        for _ in range(DEEP_PAGES):
+            cursor = store.call_listing(None, everything, cursor, PAGE).next
+        figures[f"call_list_page_{DEEP_PAGES}_{c}_ms"] = median_ms(
+            lambda: store.call_listing(None, everything, cursor, PAGE)
+        )
+    finally:
+        store.close()
+    return figures
+
+
+def main(args: argparse.Namespace) -> int:
+    load = [round(x, 2) for x in os.getloadavg()]
+    with tempfile.TemporaryDirectory(prefix="reccontrol-chores-", dir=args.chores_dir) as folder:
+        figures = measure(Path(folder), args.chores_recordings, args.chores_calls)
+    load_end = [round(x, 2) for x in os.getloadavg()]
+    before, after = results_file.update("chores", figures, args.results, load=load_end)
+    print(
+        f"chores: {args.chores_recordings} recordings, {args.chores_calls} calls; "
+        f"load average at start {load}, at end {load_end}"
+    )
+    print("\n".join(results_file.comparison(before, after)))
+    print(f"figures merged into {args.results}")
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--chores",
+        action="store_true",
+        help="the 1M-row chores alone: purge, audit verify and head, subject find, call list",
+    )
+    parser.add_argument(
+        "--chores-recordings", type=int, default=1_000_000, help="expired recordings (1M)"
+    )
+    parser.add_argument("--chores-calls", type=int, default=10_000_000, help="calls (10M)")
+    parser.add_argument(
+        "--chores-dir", type=Path, default=None, help="where the site is generated (a temp folder)"
+    )
+    parser.add_argument(
+        "--results", type=Path, default=results_file.RESULTS, help="bench/results.json"
+    )
+

@@ -1,0 +1,204 @@
+"""Large sites in bulk, for measuring the chores on a year of a large centre (T4, S3, C5).
+
+The store's own methods write one row per transaction, a few hundred rows a second: a
+million recordings would take an hour. Here a *template* is written by the real methods
+(:func:`tests.sites.add_recording`, :func:`tests.sites.add_call` and ``record_decision``),
+so its rows are the ones the daemon writes; the others are copies of them, ids, names
+and times moved, inserted set-based in large transactions:
+
+- recordings: each copy gets its own call, its own real file in the vault (the same
+  small WAV, so its hash is the template's) and its row, ``stored``;
+- call metadata: rows generated inside SQLite (a recursive series), callers spread over
+  a fixed set of numbers so a data subject has several calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from controller.config import Config
+from controller.privacy import caller_hash
+from controller.recordings import LocalVault
+from controller.store import SqliteStore
+from controller.store.records import Decision
+from controller.store.timestamps import to_text
+from tests.sites import add_call, add_recording, wav_bytes
+
+CHUNK = 20_000
+"""Rows per transaction when copying."""
+CALL_CHUNK = 500_000
+AGENTS = 20
+CALLERS = 100_000
+"""Distinct callers of the generated call metadata: 10M calls give 100 calls each."""
+
+
+def subject_number(index: int) -> str:
+    """The ``index``-th caller's number (``index`` below :data:`CALLERS`)."""
+    return f"+336{index:08d}"
+
+
+def _row(store: SqliteStore, table: str, key: str, value: str) -> dict[str, Any]:
+    rows = list(store.db.query(f"SELECT * FROM {table} WHERE {key} = ?", [value]))  # noqa: S608
+    assert rows, f"template {table} row {value} missing"
+    return rows[0]
+
+
+def _insert_many(store: SqliteStore, table: str, rows: Sequence[dict[str, Any]]) -> None:
+    columns = list(rows[0])
+    marks = ", ".join("?" for _ in columns)
+    store.db.conn.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+        [[row[c] for c in columns] for row in rows],
+    )
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def bulk_recordings(
+    store: SqliteStore,
+    vault: LocalVault,
+    config: Config,
+    *,
+    count: int,
+    newest: dt.datetime,
+    service: str = "sales",
+) -> int:
+    """``count`` stored recordings, one call each, created a minute apart going back from
+    ``newest``, each with its file in the vault. Returns how many were written."""
+    if count < 1:
+        return 0
+    audio = wav_bytes()
+    call_id, recording_id = add_recording(
+        store, vault, config, service=service, created_at=newest, audio=audio
+    )
+    call = _row(store, "calls", "id", call_id)
+    recording = _row(store, "recordings", "id", recording_id)
+    days = config.services[service].retention_days
+    for start in range(1, count, CHUNK):
+        calls: list[dict[str, Any]] = []
+        recordings: list[dict[str, Any]] = []
+        for i in range(start, min(count, start + CHUNK)):
+            created = newest - dt.timedelta(minutes=i)
+            new_call, new_id = secrets.token_hex(8), secrets.token_hex(8)
+            name = secrets.token_hex(20)
+            path = vault.vault_dir / f"{name}.{recording['format']}"
+            _write_file(path, audio)
+            calls.append(
+                {
+                    **call,
+                    "id": new_call,
+                    "started_at": to_text(created),
+                    "ended_at": to_text(created + dt.timedelta(minutes=3)),
+                }
+            )
+            recordings.append(
+                {
+                    **recording,
+                    "id": new_id,
+                    "call_id": new_call,
+                    "name": name,
+                    "path": str(path),
+                    "created_at": to_text(created),
+                    "expires_at": to_text(created + dt.timedelta(days=days)),
+                    "ended_at": to_text(created + dt.timedelta(minutes=3)),
+                }
+            )
+        with store.transaction():
+            _insert_many(store, "calls", calls)
+            _insert_many(store, "recordings", recordings)
+    return count
+
+
+def _copy_calls(columns: Sequence[str]) -> str:
+    """The calls of the series ``g``: the template's values (parameters) in ``columns``."""
+    names, marks = ", ".join(columns), ", ".join("?" for _ in columns)
+    return (
+        f"INSERT INTO calls (id, service, started_at, ended_at, agent_id, caller_hash, {names}) "  # noqa: S608
+        f"SELECT g.id, CASE g.i % 2 WHEN 0 THEN ? ELSE ? END, g.at, g.at, g.agent, c.h, {marks} "
+        "FROM g JOIN bulk_callers c ON c.k = g.i % ?"
+    )
+
+
+def _copy_decisions(columns: Sequence[str]) -> str:
+    names, marks = ", ".join(columns), ", ".join("?" for _ in columns)
+    return (
+        f"INSERT INTO decisions (call_id, decided_at, agent_id, {names}) "  # noqa: S608
+        f"SELECT g.id, g.at, g.agent, {marks} FROM g"
+    )
+
+
+def caller_hashes(config: Config, count: int) -> Iterator[str]:
+    """The caller HMACs of :func:`subject_number` 0 to ``count`` - 1."""
+    key = config.privacy.caller_hmac_key
+    for index in range(count):
+        hashed = caller_hash(key, subject_number(index))
+        assert hashed is not None, "a subject number is a number"
+        yield hashed
+
+
+def bulk_calls(
+    store: SqliteStore, config: Config, *, count: int, newest: dt.datetime, spread_days: int = 29
+) -> int:
+    """``count`` ended calls with their decision, spread evenly over ``spread_days`` days
+    before ``newest`` (younger than any retention), agents and services in turn, callers
+    :func:`subject_number` (0 to :data:`CALLERS` - 1) in turn. Generated by SQLite itself.
+    Returns how many were written."""
+    if count < 1:
+        return 0
+    callers = min(CALLERS, count)
+    template = add_call(store, config, service="sales", started_at=newest)
+    store.record_decision(
+        Decision(template, newest, True, "sampled", 0.5, 0.1, True, "-", "agent00")
+    )
+    call = _row(store, "calls", "id", template)
+    decision = _row(store, "decisions", "call_id", template)
+    with store.transaction() as db:
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS bulk_callers (k INTEGER PRIMARY KEY, h TEXT)")
+        db.execute("DELETE FROM bulk_callers")
+        db.conn.executemany(
+            "INSERT INTO bulk_callers (k, h) VALUES (?, ?)",
+            enumerate(caller_hashes(config, callers)),
+        )
+    step_ms = max(1, int(spread_days * 86_400_000 / count))
+    epoch_ms = int(newest.timestamp() * 1000)
+    prefix = secrets.token_hex(4)
+    services = sorted(config.services)
+    call_columns = [c for c in call if c not in ("id", "service", "started_at", "ended_at",
+                                                  "agent_id", "caller_hash")]
+    decision_columns = [c for c in decision if c not in ("call_id", "decided_at", "agent_id")]
+    for start in range(1, count, CALL_CHUNK):
+        end = min(count, start + CALL_CHUNK)
+        series = (
+            "WITH RECURSIVE n(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?), "
+            "g AS (SELECT i, ? || printf('%012x', i) AS id, "
+            "strftime('%Y-%m-%dT%H:%M:%f', (? - i * ?) / 1000.0, 'unixepoch') || '+00:00' AS at, "
+            "printf('agent%02d', i % ?) AS agent FROM n) "
+        )
+        series_params = [start, end, prefix, epoch_ms, step_ms, AGENTS]
+        with store.transaction() as db:
+            db.execute(
+                series + _copy_calls(call_columns),
+                [
+                    *series_params,
+                    services[0],
+                    services[-1],
+                    *(call[c] for c in call_columns),
+                    callers,
+                ],
+            )
+            db.execute(
+                series + _copy_decisions(decision_columns),
+                [*series_params, *(decision[c] for c in decision_columns)],
+            )
+    return count
