@@ -418,6 +418,7 @@ def test_s8_the_board_publishes_changes_and_never_a_number() -> None:
         "state": "waiting",
         "pause_reason": None,
         "listened": False,
+        "payment_progress": None,
     }
     assert CALLER.caller.number not in str(line.as_json())
     board.ended("c0ffee")
