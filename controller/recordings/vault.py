@@ -96,10 +96,15 @@ class LocalVault:
         self.vault_dir = vault_dir
         self.keyring = keyring
         """Seals what the vault writes and opens sealed files; None: a plaintext vault."""
+        self._home: Path | None = None
+        """The vault folder resolved, once it exists: resolving it again for each file
+        doubled the cost of the purge's checks, and a folder swapped for a link later
+        cannot move the vault elsewhere."""
 
     def prepare(self) -> None:
         self.vault_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.vault_dir.chmod(0o700)
+        self._home = self.vault_dir.resolve()
         if self.keyring is not None:
             self.keyring.prepare()
 
@@ -282,14 +287,20 @@ class LocalVault:
     def owns(self, path: Path) -> bool:
         """True when ``path`` names a file directly inside the vault folder. The store's
         paths are checked before any file is read or removed."""
+        if path.name in ("", ".", ".."):
+            return False
         try:
-            return path.parent.resolve() == self.vault_dir.resolve() and path.name not in (
-                "",
-                ".",
-                "..",
-            )
+            return path.parent.resolve() == self._resolved_home()
         except OSError:
             return False
+
+    def _resolved_home(self) -> Path:
+        if self._home is not None:
+            return self._home
+        home = self.vault_dir.resolve()
+        if self.vault_dir.is_dir():
+            self._home = home
+        return home
 
     def exists(self, path: Path) -> bool:
         return self.owns(path) and path.is_file()

@@ -203,3 +203,21 @@ def test_reader_refuses_what_the_vault_never_made_S4(vault: LocalVault, tmp_path
         assert out.getvalue() == b""
     with pytest.raises(VaultFileRefused, match="is not directly inside the vault"):
         vault.copy_to(secret, io.BytesIO())
+
+
+def test_s4_a_vault_folder_swapped_for_a_link_does_not_move_the_vault(
+    vault: LocalVault, tmp_path: Path
+) -> None:
+    """S4: whoever can replace the vault folder with a link to another folder, while the
+    daemon runs, cannot have the purge remove (or a download read) that folder's files:
+    the vault is the folder it was when it was prepared."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    make_wav(elsewhere / "keep.wav", 0.5)
+    vault.vault_dir.rename(tmp_path / "moved-vault")
+    vault.vault_dir.symlink_to(elsewhere, target_is_directory=True)
+    planted = vault.vault_dir / "keep.wav"
+    assert not vault.owns(planted)
+    with pytest.raises(VaultError, match=r"keep\.wav is not a file of the vault"):
+        vault.remove(planted)
+    assert (elsewhere / "keep.wav").exists()
