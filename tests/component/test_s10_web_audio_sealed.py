@@ -8,39 +8,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from controller.config.encryption import site_vault
 from controller.recordings.sealing import CHUNK, HEADER_SIZE, TAG, is_sealed
-from controller.store import SqliteStore, StoreThread
-from controller.web.audio import AudioGrants
-from tests.component.test_web_audio import T0, Site, door_app
-from tests.sites import add_recording, load_site, open_site, wav_bytes, write_site
+from tests.component.test_web_audio import Site, serving
+from tests.sites import wav_bytes
 
 AUDIO = wav_bytes(seconds=10.0)  # 160,044 bytes: three chunks sealed
 
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    config = load_site(write_site(tmp_path))
-    db, _ = open_site(config)
-    vault = site_vault(config.recordings, create_key=True).vault
-    _, sales = add_recording(db, vault, config, service="sales", created_at=T0, audio=AUDIO)
-    db.close()
-    store: StoreThread[SqliteStore] = StoreThread(
-        lambda: SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key),
-        SqliteStore.close,
-    )
-    await store.start()
-    grants = AudioGrants()
-    client: TestClient[web.Request, web.Application] = TestClient(
-        TestServer(door_app(config, store, grants))
-    )
-    await client.start_server()
-    yield Site(client, config, store, grants, sales)
-    await client.close()
-    await store.stop()
+    async with serving(tmp_path, AUDIO, sealed=True) as served:
+        yield served
 
 
 async def test_s10_a_sealed_recording_streams_as_its_plaintext(site: Site) -> None:

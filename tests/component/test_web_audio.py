@@ -7,6 +7,7 @@ named by a header here, the console's sign-in being tested with the console."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 from collections.abc import AsyncIterator
@@ -95,11 +96,15 @@ def door_app(
     return app
 
 
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, audio: bytes, *, sealed: bool) -> AsyncIterator[Site]:
+    """The audited door over HTTP on a site holding one sales recording of ``audio``,
+    its vault sealed at rest (S10) or plaintext."""
     config = load_site(write_site(tmp_path))
     db, vault = open_site(config)
-    _, sales = add_recording(db, vault, config, service="sales", created_at=T0, audio=AUDIO)
+    if sealed:
+        vault = site_vault(config.recordings, create_key=True).vault
+    _, sales = add_recording(db, vault, config, service="sales", created_at=T0, audio=audio)
     db.close()
     store: StoreThread[SqliteStore] = StoreThread(
         lambda: SqliteStore.open(config.store.path, audit_key=config.audit.checkpoint_key),
@@ -111,9 +116,17 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         TestServer(door_app(config, store, grants))
     )
     await client.start_server()
-    yield Site(client, config, store, grants, sales)
-    await client.close()
-    await store.stop()
+    try:
+        yield Site(client, config, store, grants, sales)
+    finally:
+        await client.close()
+        await store.stop()
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with serving(tmp_path, AUDIO, sealed=False) as served:
+        yield served
 
 
 async def test_the_whole_recording_streams_through_the_vault_S4(site: Site) -> None:
