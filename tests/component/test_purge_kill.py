@@ -26,7 +26,6 @@ from controller.access.service import AccessService
 from controller.clock import FixedClock
 from controller.config import Config
 from controller.recordings import LocalVault
-from controller.stoppoints import ANNOUNCEMENT
 from controller.stoppoints import ENV as STOP_AT
 from controller.store import SqliteStore
 from controller.store.records import Decision
@@ -39,6 +38,7 @@ from tests.sites import (
     open_site,
     write_site,
 )
+from tests.stopping import kill_at_step, start_stopping_at
 
 REPO = Path(__file__).resolve().parents[2]
 ROUNDS = int(os.environ.get("RECCONTROL_KILL_ROUNDS", "25"))
@@ -103,36 +103,6 @@ def check_invariants(config: Config, old_calls: frozenset[str]) -> dict[str, int
         return {"deleted": states["deleted"], "stored": states["stored"]}
     finally:
         store.close()
-
-
-def kill_at_step(command: list[str], env: dict[str, str], step: str) -> None:
-    """Runs the purge until it stops at ``step``, then kills it there."""
-    process = subprocess.Popen(
-        command,
-        env={**env, STOP_AT: step},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    lines: list[str] = []
-    try:
-        # stderr closes only when the process ends: a purge that never reaches the
-        # step ends, and the loop ends with it.
-        for line in process.stderr:
-            lines.append(line)
-            if line.strip() == f"{ANNOUNCEMENT}{step}":
-                break
-        else:
-            raise AssertionError(f"the purge never reached {step}: {''.join(lines)}")
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT)
-        assert process.returncode == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stderr.close()
 
 
 def kill_after(command: list[str], env: dict[str, str], delay: float) -> bool:
@@ -223,7 +193,7 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
         else:
             step = STEPS[(later - later // 4) % len(STEPS)]
         if step is not None:
-            kill_at_step(command, env, step)
+            kill_at_step(start_stopping_at(command, env, step), step)
             killed_at[step] += 1
             check_invariants(config, old_calls)
         else:

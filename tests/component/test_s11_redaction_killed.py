@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +22,10 @@ import pytest
 from controller.config import Config
 from controller.config.encryption import site_vault
 from controller.recordings import LocalVault
-from controller.stoppoints import ANNOUNCEMENT
 from controller.stoppoints import ENV as STOP_AT
 from controller.store import SqliteStore
 from tests.sites import ENV, add_recording, load_site, wav_bytes, write_site
+from tests.stopping import kill_at_step, start_stopping_at
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
@@ -56,34 +55,6 @@ def redact_command(config_path: Path, root: Path, call_id: str) -> list[str]:
         "--token-file",
         str(root / "access" / "cdubois.token"),
     ]
-
-
-def kill_at_step(command: list[str], env: dict[str, str], step: str) -> None:
-    process = subprocess.Popen(
-        command,
-        env={**env, STOP_AT: step},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stderr is not None
-    lines: list[str] = []
-    try:
-        # stderr closes when the process ends: one that never reaches the step ends the loop.
-        for line in process.stderr:
-            lines.append(line)
-            if line.strip() == f"{ANNOUNCEMENT}{step}":
-                break
-        else:
-            raise AssertionError(f"the redaction never reached {step}: {''.join(lines)}")
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT)
-        assert process.returncode == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stderr.close()
 
 
 def current(config: Config, call_id: str) -> tuple[Path, str]:
@@ -128,7 +99,7 @@ def test_s11_redaction_killed_at_each_step_leaves_one_version_and_the_next_run_e
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
     env.pop(STOP_AT, None)
 
-    kill_at_step(redact_command(config_path, tmp_path, call_id), env, step)
+    kill_at_step(start_stopping_at(redact_command(config_path, tmp_path, call_id), env, step), step)
     # Killed: the row names one readable version (the old one until the switch).
     path, sha = current(config, call_id)
     assert (path == original) == (step in BEFORE_SWITCH)

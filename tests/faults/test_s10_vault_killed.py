@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from controller.recordings.keyring import FixedSiteKeys, Keyring, SiteKeyMissing
 from controller.stoppoints import ANNOUNCEMENT
 from controller.stoppoints import ENV as STOP_AT
 from tests.sites import ENV, load_site, wav_bytes, write_site
+from tests.stopping import kill_at_step
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = 12
@@ -47,23 +47,7 @@ def cli(config: Path, *args: str, stop_at: str | None = None) -> subprocess.Pope
 
 def kill_at(config: Path, step: str, *args: str) -> None:
     """Runs the command until it stops at ``step``, then kills it there with SIGKILL."""
-    process = cli(config, *args, stop_at=step)
-    assert process.stderr is not None
-    lines = []
-    try:
-        for line in process.stderr:
-            lines.append(line)
-            if line.strip() == f"{ANNOUNCEMENT}{step}":
-                break
-        else:
-            raise AssertionError(f"never reached {step}: {''.join(lines)}")
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT)
-        assert process.returncode == -signal.SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    kill_at_step(cli(config, *args, stop_at=step), step)
 
 
 def finish(config: Path, *args: str) -> str:
