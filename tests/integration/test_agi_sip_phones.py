@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,7 @@ import numpy as np
 import pytest
 
 from controller.demo.site import SandboxSite
-from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
-from tests.conftest import own_instance
 from tests.integration.conftest import free_port
 from tests.integration.flow import (
     AGENT_VOICE,
@@ -37,6 +35,7 @@ from tests.integration.flow import (
     running_flow,
     service,
 )
+from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
 from tests.integration.test_sip_phones import (
     PAUSE_MARKER,
@@ -48,31 +47,13 @@ from tests.integration.test_sip_phones import (
     table_counts,
 )
 from tests.sip.media import Part, keys, tone
-from tests.sip.sipp import Switchboard, sip_phones
+from tests.sip.sipp import Switchboard
 from tests.waiting import eventually
 
 CALLER_NUMBER = "+33655556666"
 
 
-@pytest.fixture(scope="module")
-def sip_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    """An Asterisk of this module's own, as for the ARI path's SIP tests: its phones and
-    media need nothing left over from the rest of the suite's calls and crashes."""
-    with own_instance(sandbox, "agisip") as instance:
-        yield instance
-
-
-@pytest.fixture
-def site(sip_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
-    return SandboxSite(sip_asterisk, tmp_path / "site")
-
-
-@pytest.fixture
-async def phones(sip_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
-    async with sip_phones(
-        sip_asterisk.sip_port, sip_asterisk.phone_ports, tmp_path / "sipp"
-    ) as board:
-        yield board
+sip_asterisk, site, phones = sip_site_fixtures("agisip")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ file. One Asterisk for the module.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,12 @@ import pytest
 
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.demo.site import SandboxSite
-from controller.sandbox import Sandbox, SandboxInstance
+from controller.sandbox import SandboxInstance
 from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
-from tests.conftest import own_instance
 from tests.integration.ari_probe import ari_app
 from tests.integration.flow import AGENT_VOICE, ANNOUNCEMENT_SECONDS, CALLER_VOICE, running_flow
 from tests.integration.flow import service as service_section
+from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
 from tests.integration.test_payments import CARD, CVV, EXPIRY, payment_section
 from tests.integration.test_sip_phones import CALLER_NUMBER, merged, sip_agents
@@ -39,7 +39,7 @@ from tests.sip.media import (
     tone,
     write_pcap,
 )
-from tests.sip.sipp import Switchboard, sip_phones
+from tests.sip.sipp import Switchboard
 
 CALLER_MARKER = 2650.0
 """What the caller says while keying: masked, it must reach neither the agent nor the file."""
@@ -51,23 +51,7 @@ KEYS = CARD + "#" + EXPIRY + CVV + "#"
 HEADERS = {"X-Payment-Amount": "42.50", "X-Payment-Order": "ORD-77"}
 
 
-@pytest.fixture(scope="module")
-def pay_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    with own_instance(sandbox, "pay") as instance:
-        yield instance
-
-
-@pytest.fixture
-def site(pay_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
-    return SandboxSite(pay_asterisk, tmp_path / "site")
-
-
-@pytest.fixture
-async def phones(pay_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
-    async with sip_phones(
-        pay_asterisk.sip_port, pay_asterisk.phone_ports, tmp_path / "sipp"
-    ) as board:
-        yield board
+sip_asterisk, site, phones = sip_site_fixtures("pay")
 
 
 @pytest.fixture
@@ -304,12 +288,12 @@ async def test_m2_card_pause_forced_resume_at_its_limit_on_a_real_call(
 
 
 async def test_m4_unmuting_a_caller_who_is_not_muted_is_harmless(
-    pay_asterisk: SandboxInstance,
+    sip_asterisk: SandboxInstance,
 ) -> None:
     """What a restarted controller relies on to unmute every adopted caller of an
     assisted-payment service (docs/asterisk-behaviour.md): ``DELETE …/mute`` answers 204
     on a channel never muted, and mute, unmute, unmute again all answer 204."""
-    async with ari_app(pay_asterisk) as ari:
+    async with ari_app(sip_asterisk) as ari:
         channel = await ari.originate("Local/talk@sim-caller", app="reccontrol")
         await ari.wait_for("StasisStart", lambda e: e["channel"]["id"] == channel)
         await ari.expect(204, "POST", f"/channels/{channel}/answer")

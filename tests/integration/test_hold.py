@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,13 @@ import numpy as np
 import pytest
 
 from controller.demo.site import SandboxSite
-from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, read_wav, tone_seconds, tone_spans
-from tests.conftest import own_instance
 from tests.integration.ari_probe import AriProbe, ari_app
 from tests.integration.flow import CALLER_VOICE, running_flow, service
+from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_sip_phones import CALLER_NUMBER, TOLERANCE_MS, merged, sip_agents
 from tests.sip.media import Part, Silence, tone
-from tests.sip.sipp import Switchboard, sip_phones
+from tests.sip.sipp import Switchboard
 from tests.waiting import eventually
 
 BEFORE_MARKER = 1400.0  # the agent, before the hold
@@ -61,24 +60,7 @@ def agent_media() -> list[Part]:
     ]
 
 
-@pytest.fixture(scope="module")
-def hold_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    """An Asterisk of this module's own, as the other SIP phone modules have."""
-    with own_instance(sandbox, "hold") as instance:
-        yield instance
-
-
-@pytest.fixture
-def site(hold_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
-    return SandboxSite(hold_asterisk, tmp_path / "site")
-
-
-@pytest.fixture
-async def phones(hold_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
-    async with sip_phones(
-        hold_asterisk.sip_port, hold_asterisk.phone_ports, tmp_path / "sipp"
-    ) as board:
-        yield board
+sip_asterisk, site, phones = sip_site_fixtures("hold")
 
 
 async def listen_to_the_caller(ari: AriProbe) -> str:

@@ -13,20 +13,16 @@ call is left in Asterisk.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from controller.demo.site import SandboxSite
-from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import read_wav, tone_seconds
-from tests.conftest import own_instance
 from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, Flow, running_flow, service
+from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_sip_phones import sip_agents
 from tests.sip.media import Silence, tone, write_pcap
-from tests.sip.sipp import Phone, Switchboard, sip_phones
+from tests.sip.sipp import Phone, Switchboard
 from tests.sip.transfers import attended_transfer_phone
 
 ALICE_VOICE = AGENT_VOICE
@@ -45,23 +41,7 @@ CONSULT_MARKER_MS = CONSULT_MS - 200
 QUEUE_RING_MS = 1000
 
 
-@pytest.fixture(scope="module")
-def sip_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    with own_instance(sandbox, "atxfer") as instance:
-        yield instance
-
-
-@pytest.fixture
-def site(sip_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
-    return SandboxSite(sip_asterisk, tmp_path / "site")
-
-
-@pytest.fixture
-async def phones(sip_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
-    async with sip_phones(
-        sip_asterisk.sip_port, sip_asterisk.phone_ports, tmp_path / "sipp"
-    ) as board:
-        yield board
+sip_asterisk, site, phones = sip_site_fixtures("atxfer")
 
 
 async def start_phone(board: Switchboard, name: str, scenario: str) -> Phone:

@@ -11,7 +11,7 @@ before the key, must read about 100 ms, or the measure is broken.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,7 @@ import pytest
 
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.demo.site import SandboxSite
-from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
-from tests.conftest import own_instance
 from tests.integration.flow import (
     AGENT_VOICE,
     ANNOUNCEMENT_MARKER,
@@ -31,10 +29,11 @@ from tests.integration.flow import (
     running_flow,
     service,
 )
+from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
 from tests.integration.test_payments import CARD, CVV, EXPIRY, payment_section
 from tests.sip.media import Part, Silence, keys, tone
-from tests.sip.sipp import Switchboard, sip_phones
+from tests.sip.sipp import Switchboard
 from tests.waiting import until
 
 PAUSE_MARKER = 2600.0  # what the agent says while the recording is paused
@@ -58,26 +57,7 @@ def sip_agents() -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def sip_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    """An Asterisk of this module's own: its phones and media need nothing left over
-    from the many calls, cuts and crashes the rest of the suite puts the shared one
-    through."""
-    with own_instance(sandbox, "sip") as instance:
-        yield instance
-
-
-@pytest.fixture
-def site(sip_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
-    return SandboxSite(sip_asterisk, tmp_path / "site")
-
-
-@pytest.fixture
-async def phones(sip_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
-    async with sip_phones(
-        sip_asterisk.sip_port, sip_asterisk.phone_ports, tmp_path / "sipp"
-    ) as board:
-        yield board
+sip_asterisk, site, phones = sip_site_fixtures("sip")
 
 
 async def no_call_left(flow: Flow) -> None:

@@ -7,7 +7,7 @@ the FastAGI path (MixMonitor's ``D``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,7 @@ import pytest
 
 from controller.demo.payment_api import PaymentApi, make_certificates
 from controller.demo.site import SandboxSite
-from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, dtmf_keys, open_wav, tone_seconds, tone_spans
-from tests.conftest import own_instance
 from tests.integration.conftest import free_port
 from tests.integration.flow import (
     AGENT_VOICE,
@@ -29,6 +27,7 @@ from tests.integration.flow import (
     running_flow,
     service,
 )
+from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
 from tests.integration.test_agi_sip_phones import (
     agi_sections,
@@ -54,26 +53,9 @@ from tests.integration.test_transfers import (
     segments,
 )
 from tests.sip.media import Part, Silence, keys, tone
-from tests.sip.sipp import Switchboard, sip_phones
+from tests.sip.sipp import Switchboard
 
-
-@pytest.fixture(scope="module")
-def stereo_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    with own_instance(sandbox, "stereo") as instance:
-        yield instance
-
-
-@pytest.fixture
-def site(stereo_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
-    return SandboxSite(stereo_asterisk, tmp_path / "site")
-
-
-@pytest.fixture
-async def phones(stereo_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
-    async with sip_phones(
-        stereo_asterisk.sip_port, stereo_asterisk.phone_ports, tmp_path / "sipp"
-    ) as board:
-        yield board
+sip_asterisk, site, phones = sip_site_fixtures("stereo")
 
 
 def stereo_sections(site: SandboxSite, fmt: str = "wav") -> dict[str, Any]:

@@ -11,16 +11,14 @@ caller and the file never.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from controller.demo.site import SandboxSite
-from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import Audio, dtmf_keys, read_wav, tone_seconds, tone_spans
-from tests.conftest import own_instance
 from tests.integration.conftest import free_port
 from tests.integration.flow import (
     AGENT_VOICE,
@@ -29,12 +27,13 @@ from tests.integration.flow import (
     running_flow,
     service,
 )
+from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_agent_controls import FEEDBACK, keyed_sections
 from tests.integration.test_agi_sip_phones import agi_sections, site_headers
 from tests.integration.test_sip_phones import CALLER_NUMBER, merged, sip_agents
 from tests.sip.capture import Capture, received_audio
 from tests.sip.media import Key, Part, tone
-from tests.sip.sipp import Switchboard, sip_phones
+from tests.sip.sipp import Switchboard
 
 MARKER = AGENT_VOICE
 KEY_MS = 100
@@ -44,23 +43,7 @@ bridge one period late, and the detector's 10 ms frames on both edges). A hole n
 than this anywhere is jitter (a lone 20 ms one was seen on a loaded machine), not a key."""
 
 
-@pytest.fixture(scope="module")
-def whisper_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    with own_instance(sandbox, "whisper") as instance:
-        yield instance
-
-
-@pytest.fixture
-def site(whisper_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
-    return SandboxSite(whisper_asterisk, tmp_path / "site")
-
-
-@pytest.fixture
-async def phones(whisper_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
-    async with sip_phones(
-        whisper_asterisk.sip_port, whisper_asterisk.phone_ports, tmp_path / "sipp"
-    ) as board:
-        yield board
+sip_asterisk, site, phones = sip_site_fixtures("whisper")
 
 
 def sequence(first: str, second: str) -> list[Part]:

@@ -12,20 +12,16 @@ the call is left in Asterisk.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from controller.demo.site import SandboxSite
-from controller.sandbox import Sandbox, SandboxInstance
 from tests.audio import dtmf_keys, read_wav, tone_seconds
-from tests.conftest import own_instance
 from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, Flow, running_flow, service
+from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_sip_phones import sip_agents
 from tests.sip.media import Part, keys, tone
-from tests.sip.sipp import Switchboard, sip_phones
+from tests.sip.sipp import Switchboard
 
 ALICE_VOICE = AGENT_VOICE
 CHLOE_VOICE = 1300.0
@@ -41,23 +37,7 @@ CALLER_HANGS_UP_MS = 14000  # after the trunk's answer: 3 s announcement, ~3 s w
 RINGS_MS = 500
 
 
-@pytest.fixture(scope="module")
-def sip_asterisk(sandbox: Sandbox) -> Iterator[SandboxInstance]:
-    with own_instance(sandbox, "xfer") as instance:
-        yield instance
-
-
-@pytest.fixture
-def site(sip_asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
-    return SandboxSite(sip_asterisk, tmp_path / "site")
-
-
-@pytest.fixture
-async def phones(sip_asterisk: SandboxInstance, tmp_path: Path) -> AsyncIterator[Switchboard]:
-    async with sip_phones(
-        sip_asterisk.sip_port, sip_asterisk.phone_ports, tmp_path / "sipp"
-    ) as board:
-        yield board
+sip_asterisk, site, phones = sip_site_fixtures("xfer")
 
 
 async def transferred_call(
