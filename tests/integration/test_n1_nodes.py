@@ -153,9 +153,12 @@ async def test_n1_r1_t4_s3_c4_two_nodes_share_one_store(
                 await board_a.call("sales", LONG_CALL, KEPT_ON)
 
                 async def live_on_a() -> str | None:
+                    # The call's decision stored too: the kill lands after both writes,
+                    # the moment this test is about (which node adopts, which sweeps).
                     rows = await query(
                         store,
-                        "SELECT id FROM recordings WHERE node = 'node-a' AND state = 'live'",
+                        "SELECT r.id FROM recordings r JOIN decisions d ON d.call_id = "
+                        "r.call_id WHERE r.node = 'node-a' AND r.state = 'live'",
                     )
                     return str(rows[0]["id"]) if rows else None
 
