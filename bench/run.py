@@ -26,6 +26,7 @@ from bench import (
     hotpath,
     memory,
     reaction,
+    restart,
     stereo,
 )
 from bench.asterisk import bench_instance
@@ -113,6 +114,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="JSON results (default bench/results/latest.json)",
     )
     chores.add_arguments(parser)
+    restart.add_arguments(parser)
     args = parser.parse_args(argv)
     args.calls = args.calls or (2 if args.quick else 4)
     args.cycles = args.cycles or (6 if args.quick else 16)
@@ -274,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if args.chores:
         return chores.main(args)
+    if args.restart:
+        return restart.main(args)
     results: dict[str, Any] = {
         "meta": {
             "mode": "quick" if args.quick else "full",
@@ -322,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
                 bench_instance() as instance,
             ):
                 asyncio.run(_on_asterisk(instance, args, Path(folder), results))
+                if not args.quick:
+                    progress(f"restart under load: {args.restart_calls} calls, kill -9")
+                    workdir = Path(folder) / "restart"
+                    restart.run(instance, workdir, args.restart_calls, args.results)
         except SandboxError as exc:
             progress(f"error: {exc}\n(run as root, or pass --no-asterisk)")
             return 2
