@@ -38,7 +38,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench import results_file
+from bench import results_file, snoop_checks
 from bench.asterisk import bench_instance
 from bench.cpu_calls import RunCost, run_minimal, run_native, run_reccontrol
 from bench.reaction import progress
@@ -223,7 +223,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=RUNS,
         help=f"rounds, each way once per round (default {RUNS}; fewer than {MIN_RUNS} is "
-        "reported but not written to bench/results.json)",
+        "reported but not written to bench/results.json; 0: only the snoop checks)",
     )
     parser.add_argument(
         "--cpu-profile",
@@ -234,8 +234,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if min(args.cpu_calls, args.cpu_runs) < 1 or args.cpu_seconds < 5:
-        parser.error("--cpu-calls and --cpu-runs must be at least 1, --cpu-seconds at least 5")
+    if args.cpu_calls < 1 or args.cpu_runs < 0 or args.cpu_seconds < 5:
+        parser.error(
+            "--cpu-calls must be at least 1, --cpu-runs at least 0, --cpu-seconds at least 5"
+        )
 
 
 def report(costs: Costs, failures: list[str], figures: dict[str, float]) -> list[str]:
@@ -261,13 +263,16 @@ def run_section(args: argparse.Namespace) -> int:
             runs_done, failures = asyncio.run(
                 measure(instance, Path(folder), calls, seconds, runs, args.cpu_profile)
             )
+            progress("cpu: what the snoop way records of a pause, hold music, a muted caller")
+            findings, failed = asyncio.run(snoop_checks.run(instance))
     except SandboxError as exc:
         progress(f"error: {exc}\n(run as root)")
         return 2
     load = [round((a + b) / 2, 2) for a, b in zip(load_before, os.getloadavg(), strict=True)]
     costs = Costs.of(runs_done, calls, seconds)
-    figures = costs.figures()
-    print("\n".join(report(costs, failures, figures)))
+    figures = costs.figures() | {f.key: f.figure for f in findings}
+    print("\n".join(report(costs, failures + failed, figures)))
+    print("\n".join(f"  {f.way}, {f.check}: {f.detail}" for f in findings))
     print(f"  load average (1, 5, 15 min), mean of start and end: {load}")
     if args.cpu_profile is not None or runs < MIN_RUNS:
         print("  not written to bench/results.json (profiled, or fewer than "
@@ -278,4 +283,4 @@ def run_section(args: argparse.Namespace) -> int:
             "cpu", figures, results, at=dt.datetime.now(dt.UTC), load=load
         )
         print("\n".join(results_file.comparison(before, after)))
-    return 1 if failures else 0
+    return 1 if failures or failed else 0

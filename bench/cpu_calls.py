@@ -271,11 +271,14 @@ async def run_native(
 
 # -- C and D: a minimal ARI application --------------------------------------------------------
 @dataclass
-class _Call:
+class Call:
     caller: str
     agent: str
     bridge: str
     snoop: str
+    recording: str
+    keys: str = ""
+    """The agent's keys so far (the pause keys, when the application acts on them)."""
 
 
 class MinimalRecorder:
@@ -291,7 +294,10 @@ class MinimalRecorder:
             raise ValueError(f"way must be snoop or bridge, not {way!r}")
         self.instance, self.session, self.way = instance, session, way
         self.started: set[str] = set()
-        self.calls: dict[str, _Call] = {}
+        self.calls: dict[str, Call] = {}
+        self.agents: dict[str, Call] = {}
+        self.pause_on_keys = False
+        """``*2`` pauses the recording, ``*3`` resumes it, straight from the reader."""
         self.errors: list[str] = []
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -330,6 +336,18 @@ class MinimalRecorder:
                 task = asyncio.create_task(self._hang_up(self.calls.pop(channel)))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            elif kind == "ChannelDtmfReceived" and self.pause_on_keys and channel in self.agents:
+                await self._key(self.agents[channel], str(event.get("digit", "")))
+
+    async def _key(self, call: Call, digit: str) -> None:
+        call.keys += digit
+        method = {"*2": "POST", "*3": "DELETE"}.get(call.keys[-2:])
+        if method is None:
+            return
+        try:
+            await self._rest(method, f"/recordings/live/{call.recording}/pause")
+        except RuntimeError as exc:
+            self.errors.append(str(exc))
 
     async def _rest(self, method: str, path: str, **params: str) -> Any:
         url = self.instance.ari_url + "/ari" + path
@@ -341,7 +359,7 @@ class MinimalRecorder:
                 raise RuntimeError(f"{method} {path} answered {response.status}: {text[:200]}")
             return json.loads(text) if text.strip() else None
 
-    async def _hang_up(self, call: _Call) -> None:
+    async def _hang_up(self, call: Call) -> None:
         for method, path in (
             ("DELETE", f"/channels/{call.agent}"),
             ("DELETE", f"/channels/{call.snoop}"),
@@ -350,29 +368,34 @@ class MinimalRecorder:
             with contextlib.suppress(RuntimeError):  # already gone: the caller's hang-up
                 await self._rest(method, path)
 
-    async def place(self, seconds: int, limit: float) -> None:
-        """One call, recorded once both ends are in the bridge."""
+    async def place(
+        self, seconds: int, limit: float, caller: str | None = None, agent: str = AGENT
+    ) -> Call:
+        """One call, recorded once both ends are in the bridge; ``caller``: its endpoint
+        (by default the caller who talks ``seconds`` seconds)."""
         tag = secrets.token_hex(6)
-        call = _Call(f"cpu-{tag}-c", f"cpu-{tag}-a", f"cpu-{tag}-b", f"cpu-{tag}-s")
+        ids = {part: f"cpu-{tag}-{part}" for part in "cabs"}
+        call = Call(ids["c"], ids["a"], ids["b"], ids["s"], f"{self.way}-{tag}")
         await self._rest(
-            "POST", "/channels", endpoint=f"Local/c-talk-{seconds}@sim-caller",
+            "POST", "/channels", endpoint=caller or f"Local/c-talk-{seconds}@sim-caller",
             app=MINIMAL_APP, channelId=call.caller,
         )
-        await self._rest("POST", "/channels", endpoint=AGENT, app=MINIMAL_APP, channelId=call.agent)
+        await self._rest("POST", "/channels", endpoint=agent, app=MINIMAL_APP, channelId=call.agent)
         if not await wait_until(lambda: {call.caller, call.agent} <= self.started, limit, 0.05):
             raise TimeoutError(f"call {tag}: not both in the application within {limit:.0f} s")
         self.calls[call.caller] = call
+        self.agents[call.agent] = call
         await self._rest("POST", "/bridges", type="mixing", bridgeId=call.bridge)
         await self._rest(
             "POST", f"/bridges/{call.bridge}/addChannel", channel=f"{call.caller},{call.agent}"
         )
-        name = f"{self.way}-{tag}"
+        name = call.recording
         if self.way == "bridge":
             await self._rest(
                 "POST", f"/bridges/{call.bridge}/record", name=name, format="wav",
                 ifExists="overwrite",
             )
-            return
+            return call
         await self._rest(
             "POST", f"/channels/{call.caller}/snoop", spy="both", app=MINIMAL_APP,
             snoopId=call.snoop,
@@ -383,6 +406,11 @@ class MinimalRecorder:
             "POST", f"/channels/{call.snoop}/record", name=name, format="wav",
             ifExists="overwrite",
         )
+        return call
+
+    async def rest(self, method: str, path: str, **params: str) -> Any:
+        """A request of the application's own (hold music, mute...)."""
+        return await self._rest(method, path, **params)
 
 
 async def run_minimal(
