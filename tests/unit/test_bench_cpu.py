@@ -11,6 +11,7 @@ import pytest
 
 from bench import cpu, snoop_checks
 from bench.cpu_calls import RunCost, wav_seconds, within
+from bench.run import parse_args
 from tests.audio import concat, silence, tone
 
 
@@ -150,3 +151,11 @@ def test_sound_is_counted_in_frames_that_carry_it() -> None:
     assert snoop_checks.sound_seconds(silence(0.05)) == 0.0
     finding = snoop_checks.Finding("hold_music", "snoop", 3.4, "s", "")
     assert finding.key == "cpu.snoop_hold_music_s"
+
+
+def test_python_m_bench_takes_the_sections_sizes() -> None:
+    args = parse_args(["--cpu", "--cpu-calls", "3", "--cpu-seconds", "10", "--cpu-runs", "0"])
+    assert (args.cpu, args.cpu_calls, args.cpu_seconds, args.cpu_runs) == (True, 3, 10, 0)
+    assert args.cpu_profile is None
+    with pytest.raises(SystemExit):
+        parse_args(["--cpu", "--cpu-seconds", "2"])
