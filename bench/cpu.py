@@ -97,16 +97,21 @@ class Costs:
     asterisk: dict[str, Rounds]
     daemon: Rounds
     """A's daemon."""
+    recorded: dict[str, Rounds] = dataclasses.field(default_factory=dict)
+    """The share of the calls' time in the recordings: a loaded machine starts the
+    daemon's recordings later than MixMonitor's, and a shorter file costs less."""
 
     @classmethod
     def of(cls, runs: Sequence[RunCost], calls: int, seconds: int) -> Costs:
         asterisk: dict[str, Rounds] = {v: {} for v in VARIANTS}
+        recorded: dict[str, Rounds] = {v: {} for v in VARIANTS}
         daemon: Rounds = {}
         for run in runs:
             asterisk[run.variant][run.round] = ms_per_call_minute(run.asterisk_s, calls, seconds)
+            recorded[run.variant][run.round] = _div(run.recorded_s, calls * seconds)
             if run.variant == "reccontrol":
                 daemon[run.round] = ms_per_call_minute(run.daemon_s, calls, seconds)
-        return cls(asterisk, daemon)
+        return cls(asterisk, daemon, recorded)
 
     @property
     def reccontrol(self) -> Rounds:
@@ -128,7 +133,12 @@ class Costs:
             "cpu.snoop_ms_per_call_minute": median(list(snoop.values())),
             "cpu.bridge_ms_per_call_minute": median(list(bridge.values())),
             "cpu.snoop_vs_bridge_asterisk_ratio": median(ratios(*paired(snoop, bridge))),
+            "cpu.reccontrol_recorded_share": self._recorded("reccontrol"),
+            "cpu.native_recorded_share": self._recorded("native"),
         }
+
+    def _recorded(self, variant: str) -> float:
+        return median(list(self.recorded.get(variant, {}).values()))
 
     def round_lines(self) -> list[str]:
         """One line per round: each way's ms per call-minute and the round's ratios."""
@@ -142,7 +152,11 @@ class Costs:
                 f"  round {index + 1}: A {a:.0f} (Asterisk {cells['reccontrol']:.0f} + daemon "
                 f"{self.daemon.get(index, math.nan):.0f}), B {native:.0f}, C {snoop:.0f}, "
                 f"D {bridge:.0f} ms/call-min; A/B {_div(a, native):.3f}, "
-                f"C/D {_div(snoop, bridge):.3f}"
+                f"C/D {_div(snoop, bridge):.3f}; recorded "
+                + " ".join(
+                    f"{label} {self.recorded.get(v, {}).get(index, math.nan):.0%}"
+                    for v, label in zip(VARIANTS, "ABCD", strict=True)
+                )
             )
         return lines
 

@@ -49,8 +49,8 @@ def rounds(*values: tuple[float, float, float, float, float]) -> list[RunCost]:
     out = []
     for index, (a, daemon, b, c, d) in enumerate(values):
         out += [
-            RunCost("reccontrol", a, index, daemon_s=daemon),
-            RunCost("native", b, index),
+            RunCost("reccontrol", a, index, daemon_s=daemon, recorded_s=45.0),
+            RunCost("native", b, index, recorded_s=60.0),
             RunCost("snoop", c, index),
             RunCost("bridge", d, index),
         ]
@@ -71,6 +71,8 @@ def test_the_figures_written_are_named_as_the_results_file_expects() -> None:
         "cpu.snoop_ms_per_call_minute",
         "cpu.bridge_ms_per_call_minute",
         "cpu.snoop_vs_bridge_asterisk_ratio",
+        "cpu.reccontrol_recorded_share",
+        "cpu.native_recorded_share",
     }
     # 10 call-minutes: 11 CPU-s are 1100 ms a call-minute, 1.1x native's 1000.
     assert figures["cpu.reccontrol_ms_per_call_minute"] == pytest.approx(1100.0)
@@ -79,6 +81,9 @@ def test_the_figures_written_are_named_as_the_results_file_expects() -> None:
     assert figures["cpu.asterisk_ratio"] == pytest.approx(1.0)
     assert figures["cpu.daemon_share"] == pytest.approx(1.0 / 11.0)
     assert figures["cpu.snoop_vs_bridge_asterisk_ratio"] == pytest.approx(0.8)
+    # Of the 600 s of calls, 45 s in the daemon's recordings, 60 in MixMonitor's.
+    assert figures["cpu.reccontrol_recorded_share"] == pytest.approx(45.0 / 600)
+    assert figures["cpu.native_recorded_share"] == pytest.approx(0.1)
 
 
 def test_the_headline_ratio_is_the_median_of_the_rounds_ratios() -> None:
