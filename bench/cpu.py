@@ -2,13 +2,15 @@
 against native ``MixMonitor``, on the same calls.
 
 The same N calls of S seconds (Local channels with audio, :mod:`bench.cpu_calls`) are
-recorded four ways, one after the other, in rounds: A B C D, A B C D... so that other
+recorded five ways, one after the other, in rounds: A B C D E, A B C D E... so that other
 work on the machine weighs on every way alike:
 
 * **A** ``reccontrol``: the daemon, as in production;
 * **B** ``native``: a dialplan ``MixMonitor``, no controller at all;
 * **C** ``snoop`` and **D** ``bridge``: a minimal ARI application recording a snoop
-  channel on the caller, or the bridge.
+  channel on the caller, or the bridge;
+* **E** ``whisper``: the same application recording the bridge, with the whisper snoop
+  the daemon keeps on the agent's channel (A10).
 
 The figures, each the median over the rounds (one run against the next moves by ±15%
 on a shared machine: a single run says little):
@@ -20,7 +22,8 @@ on a shared machine: a single run says little):
 * ``cpu.asterisk_ratio``: Asterisk's CPU alone, A over B (what recording the bridge over
   ARI costs Asterisk against MixMonitor);
 * ``cpu.daemon_share``: the daemon's part of A's total;
-* ``cpu.snoop_vs_bridge_asterisk_ratio``: Asterisk's CPU, C over D.
+* ``cpu.snoop_vs_bridge_asterisk_ratio``: Asterisk's CPU, C over D;
+* ``cpu.whisper_vs_bridge_asterisk_ratio``: Asterisk's CPU, E over D.
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ from controller.ari.client import AriClient
 from controller.demo.site import Switchboard
 from controller.sandbox import SandboxError, SandboxInstance
 
-VARIANTS = ("reccontrol", "native", "snoop", "bridge")
-"""A, B, C, D: the order of every round."""
+VARIANTS = ("reccontrol", "native", "snoop", "bridge", "whisper")
+"""A, B, C, D, E: the order of every round."""
 CALLS, SECONDS, RUNS = 15, 60, 5
 MIN_RUNS = 5
 REQUEST_TIMEOUT = 30.0
@@ -56,7 +59,7 @@ REQUEST_TIMEOUT = 30.0
 
 def schedule(runs: int, variants: Sequence[str] = VARIANTS) -> list[tuple[int, str]]:
     """(round, variant) in the order they run: every variant once per round, in the
-    same order, round after round (A B C D A B C D ...)."""
+    same order, round after round (A B C D E A B C D E ...)."""
     return [(index, variant) for index in range(runs) for variant in variants]
 
 
@@ -122,6 +125,7 @@ class Costs:
         """The flat keys of ``bench/results.json``."""
         native, total, daemon = self.asterisk["native"], self.reccontrol, self.daemon
         snoop, bridge = self.asterisk["snoop"], self.asterisk["bridge"]
+        whisper = self.asterisk["whisper"]
         return {
             "cpu_ratio_vs_native": median(ratios(*paired(total, native))),
             "cpu.ratio_of_medians_vs_native": ratio_of_medians(*paired(total, native)),
@@ -133,6 +137,8 @@ class Costs:
             "cpu.snoop_ms_per_call_minute": median(list(snoop.values())),
             "cpu.bridge_ms_per_call_minute": median(list(bridge.values())),
             "cpu.snoop_vs_bridge_asterisk_ratio": median(ratios(*paired(snoop, bridge))),
+            "cpu.whisper_ms_per_call_minute": median(list(whisper.values())),
+            "cpu.whisper_vs_bridge_asterisk_ratio": median(ratios(*paired(whisper, bridge))),
             "cpu.reccontrol_recorded_share": self._recorded("reccontrol"),
             "cpu.native_recorded_share": self._recorded("native"),
         }
@@ -148,14 +154,15 @@ class Costs:
             a = self.reccontrol.get(index, math.nan)
             cells = {v: self.asterisk[v].get(index, math.nan) for v in VARIANTS}
             native, snoop, bridge = cells["native"], cells["snoop"], cells["bridge"]
+            whisper = cells["whisper"]
             lines.append(
                 f"  round {index + 1}: A {a:.0f} (Asterisk {cells['reccontrol']:.0f} + daemon "
                 f"{self.daemon.get(index, math.nan):.0f}), B {native:.0f}, C {snoop:.0f}, "
-                f"D {bridge:.0f} ms/call-min; A/B {_div(a, native):.3f}, "
-                f"C/D {_div(snoop, bridge):.3f}; recorded "
+                f"D {bridge:.0f}, E {whisper:.0f} ms/call-min; A/B {_div(a, native):.3f}, "
+                f"C/D {_div(snoop, bridge):.3f}, E/D {_div(whisper, bridge):.3f}; recorded "
                 + " ".join(
                     f"{label} {self.recorded.get(v, {}).get(index, math.nan):.0%}"
-                    for v, label in zip(VARIANTS, "ABCD", strict=True)
+                    for v, label in zip(VARIANTS, "ABCDE", strict=True)
                 )
             )
         return lines
@@ -256,7 +263,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def report(costs: Costs, failures: list[str], figures: dict[str, float]) -> list[str]:
     lines = ["CPU per call-minute (Asterisk + daemon), A reccontrol, B native MixMonitor, "
-             "C snoop, D bridge (minimal ARI app):"]
+             "C snoop, D bridge, E bridge + whisper snoop (minimal ARI app):"]
     lines += costs.round_lines()
     lines += [f"  {key}: {value:.4g}" for key, value in figures.items()]
     lines += [f"  FAILED: {failure}" for failure in failures]

@@ -11,7 +11,10 @@ both Local channels with audio. What differs is who records:
 * ``snoop`` and ``bridge``: :class:`MinimalRecorder`, a minimal ARI application that
   bridges the two and records either a snoop channel on the caller (``spy=both``: an
   audiohook, as MixMonitor records; the bridge stays two-party) or the bridge (a
-  Recorder channel joins it and the bridge mixes three).
+  Recorder channel joins it and the bridge mixes three);
+* ``whisper``: the bridge recorded as in ``bridge``, plus the snoop the daemon keeps on
+  the agent's channel for the whole call to whisper its key tones (``spy=none``,
+  ``whisper=out``, A10): what that snoop costs Asterisk.
 
 Each run returns the CPU seconds Asterisk spent from the first call placed until every
 channel was gone, and the daemon's until every recording was vaulted (reccontrol only).
@@ -48,6 +51,9 @@ ANNOUNCEMENT = "bench-cpu-announce"
 ANNOUNCEMENT_SECONDS = 1.0
 CALLER_NUMBER = "+33611112222"
 MINIMAL_APP = "bench-cpu"
+MINIMAL_WAYS = ("snoop", "bridge", "whisper")
+"""What the minimal application records: a snoop on the caller, the bridge, or the
+bridge with a whisper snoop on the agent's channel as the daemon keeps one (A10)."""
 WAV_HEADER = 44
 SLIN_BYTES_PER_SECOND = 16000
 """8 kHz, 16-bit mono: what the WAV recordings of every variant hold."""
@@ -298,8 +304,8 @@ class MinimalRecorder:
     def __init__(
         self, instance: SandboxInstance, session: aiohttp.ClientSession, way: str
     ) -> None:
-        if way not in ("snoop", "bridge"):
-            raise ValueError(f"way must be snoop or bridge, not {way!r}")
+        if way not in MINIMAL_WAYS:
+            raise ValueError(f"way must be one of {', '.join(MINIMAL_WAYS)}, not {way!r}")
         self.instance, self.session, self.way = instance, session, way
         self.started: set[str] = set()
         self.calls: dict[str, Call] = {}
@@ -398,11 +404,17 @@ class MinimalRecorder:
             "POST", f"/bridges/{call.bridge}/addChannel", channel=f"{call.caller},{call.agent}"
         )
         name = call.recording
-        if self.way == "bridge":
+        if self.way in ("bridge", "whisper"):
             await self._rest(
                 "POST", f"/bridges/{call.bridge}/record", name=name, format="wav",
                 ifExists="overwrite",
             )
+            if self.way == "whisper":
+                # The daemon's whisper snoop (A10), up on the agent's channel all call.
+                await self._rest(
+                    "POST", f"/channels/{call.agent}/snoop", spy="none", whisper="out",
+                    app=MINIMAL_APP, snoopId=call.snoop,
+                )
             return call
         await self._rest(
             "POST", f"/channels/{call.caller}/snoop", spy="both", app=MINIMAL_APP,

@@ -18,9 +18,9 @@ from tests.audio import concat, silence, tone
 def test_every_round_runs_each_way_once_in_the_same_order() -> None:
     order = cpu.schedule(3)
     assert [variant for _, variant in order] == [
-        "reccontrol", "native", "snoop", "bridge",
+        "reccontrol", "native", "snoop", "bridge", "whisper",
     ] * 3
-    assert [index for index, _ in order] == [0] * 4 + [1] * 4 + [2] * 4
+    assert [index for index, _ in order] == [0] * 5 + [1] * 5 + [2] * 5
     assert cpu.schedule(2, ("a", "b")) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
 
 
@@ -45,7 +45,7 @@ def test_rounds_are_paired_and_their_median_ratio_differs_from_the_ratio_of_medi
 
 
 def rounds(*values: tuple[float, float, float, float, float]) -> list[RunCost]:
-    """Per round: A's Asterisk, A's daemon, B, C, D (CPU seconds)."""
+    """Per round: A's Asterisk, A's daemon, B, C, D (CPU seconds); E is D + 10%."""
     out = []
     for index, (a, daemon, b, c, d) in enumerate(values):
         out += [
@@ -53,6 +53,7 @@ def rounds(*values: tuple[float, float, float, float, float]) -> list[RunCost]:
             RunCost("native", b, index, recorded_s=60.0),
             RunCost("snoop", c, index),
             RunCost("bridge", d, index),
+            RunCost("whisper", d * 1.1, index),
         ]
     return out
 
@@ -71,6 +72,8 @@ def test_the_figures_written_are_named_as_the_results_file_expects() -> None:
         "cpu.snoop_ms_per_call_minute",
         "cpu.bridge_ms_per_call_minute",
         "cpu.snoop_vs_bridge_asterisk_ratio",
+        "cpu.whisper_ms_per_call_minute",
+        "cpu.whisper_vs_bridge_asterisk_ratio",
         "cpu.reccontrol_recorded_share",
         "cpu.native_recorded_share",
     }
@@ -81,6 +84,7 @@ def test_the_figures_written_are_named_as_the_results_file_expects() -> None:
     assert figures["cpu.asterisk_ratio"] == pytest.approx(1.0)
     assert figures["cpu.daemon_share"] == pytest.approx(1.0 / 11.0)
     assert figures["cpu.snoop_vs_bridge_asterisk_ratio"] == pytest.approx(0.8)
+    assert figures["cpu.whisper_vs_bridge_asterisk_ratio"] == pytest.approx(1.1)
     # Of the 600 s of calls, 45 s in the daemon's recordings, 60 in MixMonitor's.
     assert figures["cpu.reccontrol_recorded_share"] == pytest.approx(45.0 / 600)
     assert figures["cpu.native_recorded_share"] == pytest.approx(0.1)
