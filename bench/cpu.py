@@ -215,9 +215,13 @@ async def measure(
                 continue
             cost = dataclasses.replace(cost, round=index)
             if cost.recordings != calls:
+                # A run that recorded fewer calls did less work: its round's ratio would
+                # flatter it, so the round goes without it.
                 failures.append(
-                    f"round {index + 1}, {variant}: {cost.recordings} of {calls} recordings"
+                    f"round {index + 1}, {variant}: {cost.recordings} of {calls} recordings, "
+                    "left out"
                 )
+                continue
             costs.append(cost)
     return costs, failures
 
