@@ -22,6 +22,7 @@ from bench import (
     agikeys,
     chores,
     console,
+    cpu,
     encryption,
     hotpath,
     memory,
@@ -115,7 +116,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     chores.add_arguments(parser)
     restart.add_arguments(parser)
+    cpu.add_arguments(parser)
     args = parser.parse_args(argv)
+    cpu.check_arguments(parser, args)
     args.calls = args.calls or (2 if args.quick else 4)
     args.cycles = args.cycles or (6 if args.quick else 16)
     if not 1 <= args.cycles <= reaction.max_cycles():
@@ -278,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         return chores.main(args)
     if args.restart:
         return restart.main(args)
+    if args.cpu:
+        return cpu.run_section(args)
     results: dict[str, Any] = {
         "meta": {
             "mode": "quick" if args.quick else "full",
@@ -319,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     results["console"] = asyncio.run(
         console.measure(args.console_calls, args.console_requests)
     )
+    restart_status = 0
     if not (args.no_asterisk or args.console):
         try:
             with (
@@ -329,10 +335,13 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.quick:
                     progress(f"restart under load: {args.restart_calls} calls, kill -9")
                     workdir = Path(folder) / "restart"
-                    restart.run(instance, workdir, args.restart_calls, args.results)
+                    calls = args.restart_calls
+                    restart_status = restart.run(instance, workdir, calls, args.results)
         except SandboxError as exc:
             progress(f"error: {exc}\n(run as root, or pass --no-asterisk)")
             return 2
+    # CPU per call-minute on a sandbox instance of its own (bench/cpu.py): minutes long.
+    cpu_status = 0 if args.no_asterisk or args.console or args.quick else cpu.run_section(args)
 
     results["meta"]["loadavg_end"] = _loadavg()
     previous = None
@@ -350,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     failures += (results["agi_keys"] or {}).get("failures", [])
     failures += (results["agi_flood"] or {}).get("failures", [])
     failures += (results["two_channels"] or {}).get("failures", [])
-    return 1 if failures else 0
+    return 1 if failures or cpu_status or restart_status else 0
 
 
 def _json_safe(value: Any) -> Any:
