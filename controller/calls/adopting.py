@@ -158,8 +158,11 @@ class Adoption:
         kind, key = subject
         if kind == "recording":
             return owner_of(self._recordings, key)
-        found = self._channels.get(key) if kind == "channel" else None
-        found = found or call_of(key)
+        if kind == "call":
+            found = key
+        else:
+            # A leg of ours names its call (``rc-<call>-agent``, a listening's channel).
+            found = self._channels.get(key) or call_of(key)
         return found if found in self.pending else None
 
     def holds(self, call_id: str) -> bool:
