@@ -24,6 +24,7 @@ from bench import (
     console,
     encryption,
     hotpath,
+    load,
     memory,
     reaction,
     stereo,
@@ -113,6 +114,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="JSON results (default bench/results/latest.json)",
     )
     chores.add_arguments(parser)
+    load.add_arguments(parser)
     args = parser.parse_args(argv)
     args.calls = args.calls or (2 if args.quick else 4)
     args.cycles = args.cycles or (6 if args.quick else 16)
@@ -217,6 +219,9 @@ async def _on_asterisk(
             rounds = 1 if args.quick else 2
             cost = await stereo.measure(instance, workdir / "channels", args.stereo_calls, rounds)
             results["two_channels"] = cost.as_dict()
+            if not args.quick:
+                # Its figures go into bench/results.json (bench/load.py).
+                await load.section(instance, workdir / "load", args)
         finally:
             logging.getLogger().removeHandler(handler)
 
@@ -274,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if args.chores:
         return chores.main(args)
+    if args.load:
+        return load.main(args)
     results: dict[str, Any] = {
         "meta": {
             "mode": "quick" if args.quick else "full",
