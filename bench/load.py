@@ -5,7 +5,7 @@ against the sandbox Asterisk. For each size (50, 100 and 200 calls by default):
 
 1. **Ramp**: the calls are placed at ``rate`` a second (20 by default, as a busy trunk
    brings them), each to a service of its own whose agent (a Local channel running the
-   ``waitkeys`` script) answers, talks and waits. Every call hears the announcement, is
+   ``loadkeys`` script) answers, talks and waits. Every call hears the announcement, is
    bridged and recorded.
 2. **Held**: once every call's recording has started, the bench presses the agents'
    keys, ``*2*3`` ``cycles`` times on each call, the calls taken in turn at ``rate`` a
@@ -80,6 +80,7 @@ RATE = 20.0
 CYCLES = 3
 """``*2*3`` cycles keyed on each call."""
 OBSERVER_APP = "bench-load-observer"
+OBSERVED = ("ChannelDtmfReceived", "RecordingStarted")
 BOARD_TIMEOUT = 60.0
 """The bench's own ARI requests: under load Asterisk was seen to take seconds to answer an
 originate, and a timed-out one may still have been placed."""
@@ -200,7 +201,6 @@ class Observer:
     session: aiohttp.ClientSession
     recording_started: dict[str, float] = field(default_factory=dict)
     agent_digits: dict[str, str] = field(default_factory=dict)
-    agent_tags: dict[str, str] = field(default_factory=dict)
     _ws: aiohttp.ClientWebSocketResponse | None = None
     _reader: asyncio.Task[None] | None = None
 
@@ -216,6 +216,19 @@ class Observer:
             headers=headers,
             max_msg_size=0,
         )
+        # Only what is counted: every other event of hundreds of calls would cost Asterisk
+        # and this process (which runs the daemon) their encoding and decoding.
+        allowed = [{"type": kind} for kind in OBSERVED]
+        async with self.session.put(
+            f"{self.instance.ari_url}/ari/applications/{OBSERVER_APP}/eventFilter",
+            json={"allowed": allowed},
+            headers=headers,
+        ) as response:
+            if response.status != 200:
+                raise LoadError(
+                    "observer-filter",
+                    f"the observer's event filter was refused: HTTP {response.status}",
+                )
         self._reader = asyncio.create_task(self._read(self._ws), name="load-observer")
 
     async def close(self) -> None:
@@ -229,7 +242,6 @@ class Observer:
     def forget(self) -> None:
         self.recording_started.clear()
         self.agent_digits.clear()
-        self.agent_tags.clear()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:
@@ -238,13 +250,10 @@ class Observer:
 
     def seen(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
-        channel = event.get("channel") or {}
-        channel_id = str(channel.get("id", ""))
-        call = call_of(channel_id)
-        if call and channel_id == agent_leg(call):
-            # Any event of an agent's leg names it (StasisStart goes to the daemon alone).
-            self.agent_tags.setdefault(call, agent_tag(str(channel.get("name", ""))))
-            if kind == "ChannelDtmfReceived":
+        if kind == "ChannelDtmfReceived":
+            channel_id = str((event.get("channel") or {}).get("id", ""))
+            call = call_of(channel_id)
+            if call and channel_id == agent_leg(call):
                 self.agent_digits[call] = self.agent_digits.get(call, "") + str(event["digit"])
         elif kind == "RecordingStarted":
             target = str((event.get("recording") or {}).get("target_uri", ""))
@@ -272,12 +281,6 @@ def agent_starts(lines: Iterable[str]) -> dict[str, float]:
     return starts
 
 
-def agent_tag(channel_name: str) -> str:
-    """``Local/alice-waitkeys-l7@sim-agent-00000012;1`` -> ``l7``: which service's agent."""
-    extension = channel_name.removeprefix("Local/").partition("@")[0]
-    return extension.rpartition("-")[2]
-
-
 # -- one size ----------------------------------------------------------------------------
 @dataclass
 class SizeResult:
@@ -302,7 +305,7 @@ def service(index: int) -> str:
 
 
 def site_config(site: SandboxSite, calls: int) -> dict[str, Any]:
-    """One service per call, each with an agent of its own (``waitkeys-l<n>``), so the
+    """One service per call, each with an agent of its own (``loadkeys-l<n>``), so the
     bench can tell each agent when to press its keys."""
     site.instance.sounds_dir.mkdir(parents=True, exist_ok=True)
     announcement = site.tone_sound("bench-load-announce", [(1800.0, ANNOUNCEMENT_SECONDS)])
@@ -315,7 +318,7 @@ def site_config(site: SandboxSite, calls: int) -> dict[str, Any]:
             "full_notice": announcement,
             "no_agent_sound": announcement,
             "sampling": {"rate": 0.5},
-            "target": f"Local/alice-waitkeys-{tag(i)}@sim-agent",
+            "target": f"Local/alice-loadkeys-{tag(i)}@sim-agent",
             "answer_timeout": 30,
             "retention_days": 30,
         }
@@ -362,6 +365,8 @@ async def run_size(
     times = daemon.calls.reaction_times_ms
     keys_before = len(times)
     ended_before = len(await daemon.query(lambda s: s.call_ids()))
+    # No agent may find keys left from an earlier size (a call that never answered).
+    await asyncio.gather(*(_set_keys(board, i, "") for i in range(1, calls + 1)))
     gc.collect()
     result.rss_idle = rss_bytes()
     progress(f"load: {calls} call(s), placed at {rate:g}/s")
@@ -400,11 +405,17 @@ async def run_size(
     return result
 
 
+async def _set_keys(board: Switchboard, index: int, keys: str) -> None:
+    """The keys agent ``index`` presses within a second (the ``loadkeys`` script)."""
+    await board.client.request(
+        "POST", "/asterisk/variable", {"variable": f"SIM_KEYS_{tag(index)}", "value": keys}
+    )
+
+
 async def _press_keys(
     board: Switchboard, observer: Observer, result: SizeResult, cycles: int, rate: float
 ) -> None:
     keys = "*2*3" * cycles
-    tags = sorted(observer.agent_tags.items())
     lowest: list[int] = []
     pressing = True
 
@@ -413,30 +424,23 @@ async def _press_keys(
             lowest.append(await _bridged(board.client))
             await asyncio.sleep(0.5)  # a sample every half second, not a wait for a result
 
-    async def press(index: int) -> None:
-        await board.client.request(
-            "POST",
-            "/asterisk/variable",
-            {"variable": f"SIM_KEYS_{tags[index - 1][1]}", "value": keys},
-        )
-
     counter = asyncio.create_task(count_bridges())
     try:
-        progress(f"load: {len(tags)} agents press {keys}, {rate:g} a second")
-        pressed = await _paced(len(tags), rate, press)
+        progress(f"load: {result.calls} agents press {keys}, {rate:g} a second")
+        pressed = await _paced(result.calls, rate, lambda i: _set_keys(board, i, keys))
         result.errors += [f"keys: {e}" for e in pressed if isinstance(e, BaseException)]
-        # Each agent's keys take about 0.4 s a cycle (100 ms digits, 100 ms apart).
-        expected = len(keys)
-        done = await wait_until(
-            lambda: all(
-                len(observer.agent_digits.get(call, "")) >= expected for call, _ in tags
-            ),
-            30 + cycles * 2.0,
-            0.1,
-        )
-        if not done:
-            short = sum(1 for c, _ in tags if len(observer.agent_digits.get(c, "")) < expected)
-            result.errors.append(f"{short} agent(s) pressed fewer than {expected} keys")
+        # Every call that records: its agent's keys, each 100 ms and 100 ms apart,
+        # start within a second of being set.
+        recording = set(observer.recording_started)
+
+        def keyed() -> int:
+            digits = observer.agent_digits
+            return sum(1 for c in recording if len(digits.get(c, "")) >= len(keys))
+
+        if not await wait_until(lambda: keyed() >= len(recording), 30 + cycles * 2.0, 0.1):
+            result.errors.append(
+                f"{len(recording) - keyed()} agent(s) pressed fewer than {len(keys)} keys"
+            )
         # The last pause's 204 and its row: the call stays up long enough for both.
         await asyncio.sleep(1.0)
     finally:
