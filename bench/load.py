@@ -52,6 +52,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ DEFAULT_SIZES = (50, 100, 200)
 RATE = 20.0
 """Calls placed, and calls keyed, per second."""
 CYCLES = 3
+SIP_CALLS = 50
 """``*2*3`` cycles keyed on each call."""
 OBSERVER_APP = "bench-load-observer"
 OBSERVED = ("ChannelDtmfReceived", "RecordingStarted")
@@ -201,6 +203,8 @@ class Observer:
     session: aiohttp.ClientSession
     recording_started: dict[str, float] = field(default_factory=dict)
     agent_digits: dict[str, str] = field(default_factory=dict)
+    key_times: list[float] = field(default_factory=list)
+    """When each agent key arrived here (``time.monotonic()``)."""
     _ws: aiohttp.ClientWebSocketResponse | None = None
     _reader: asyncio.Task[None] | None = None
 
@@ -242,6 +246,7 @@ class Observer:
     def forget(self) -> None:
         self.recording_started.clear()
         self.agent_digits.clear()
+        self.key_times.clear()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for message in ws:
@@ -255,6 +260,7 @@ class Observer:
             call = call_of(channel_id)
             if call and channel_id == agent_leg(call):
                 self.agent_digits[call] = self.agent_digits.get(call, "") + str(event["digit"])
+                self.key_times.append(time.monotonic())
         elif kind == "RecordingStarted":
             target = str((event.get("recording") or {}).get("target_uri", ""))
             call = call_of(target.partition(":")[2])
@@ -546,7 +552,7 @@ def _loadavg() -> list[float]:
 
 def report(run: LoadRun) -> list[str]:
     """Lines for the terminal: each size with its ratios against one call at a time."""
-    lines = [f"load average at start {run.load_start}, at end {run.load_end}"]
+    lines = []
     rows = [run.anchor] if run.anchor else []
     rows += [run.sizes[c] for c in sorted(run.sizes)]
     for result in rows:
@@ -578,6 +584,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="calls held at once, comma-separated (default 50,100,200)",
     )
     parser.add_argument(
+        "--sip-calls",
+        type=int,
+        default=SIP_CALLS,
+        help=f"calls held at once over real SIP with SIPp phones, 0 for none (default {SIP_CALLS})",
+    )
+    parser.add_argument(
         "--load-cycles", type=int, default=CYCLES, help=f"*2*3 cycles per call (default {CYCLES})"
     )
     parser.add_argument(
@@ -590,12 +602,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def section(instance: SandboxInstance, workdir: Path, args: argparse.Namespace) -> int:
     """Measures, merges the figures into ``bench/results.json`` and prints them."""
+    from bench import load_sip  # it builds on this module
+
     run = await measure(instance, workdir, args.load_sizes, args.load_cycles, args.load_rate)
-    before, after = results_file.update("load", run.figures(), args.results, load=run.load_end)
-    print("\n".join(["load: calls held at once", *report(run)]))
+    figures = run.figures()
+    lines = ["load: calls held at once (Local channels)", *report(run)]
+    errors = sum(len(r.errors) for r in run.sizes.values())
+    if args.sip_calls > 0:
+        sip, markers = await load_sip.measure(
+            instance, workdir / "sip", args.sip_calls, args.load_cycles, args.load_rate
+        )
+        figures |= load_sip.sip_figures(args.sip_calls, sip, markers)
+        leak = load_sip.leak_ms(markers)
+        lines += [
+            f"load over SIP: pause leak {'-' if leak is None else f'{leak:.0f}'} ms "
+            f"(the most marker in any of {len(markers)} files)",
+            *report(LoadRun(sizes={sip.calls: sip})),
+        ]
+        errors += len(sip.errors)
+    load_end = _loadavg()
+    lines.insert(1, f"load average at start {run.load_start}, at end {load_end}")
+    before, after = results_file.update("load", figures, args.results, load=load_end)
+    print("\n".join(lines))
     print("\n".join(results_file.comparison(before, after)))
     print(f"figures merged into {args.results}")
-    errors = sum(len(r.errors) for r in run.sizes.values())
     return 1 if errors else 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,8 @@ from bench.load import (
     setup_times_ms,
     size_figures,
 )
+from bench.load_sip import AGENT_VOICE, PAUSE_MARKER, ManyCalls, agent_media, leak_ms, sip_figures
+from tests.sip.media import Key, tone
 
 
 def test_sizes_are_read_sorted_and_deduplicated() -> None:
@@ -127,3 +130,39 @@ def test_figures_are_flat_named_by_size_with_ratios_to_one_call() -> None:
 
 def test_memory_per_call_is_in_kibibytes() -> None:
     assert memory_figures(200, 100 * 2**20, 110 * 2**20) == {"memory.per_call_200_kib": 51.2}
+
+
+# -- over real SIP (bench/load_sip.py) -------------------------------------------------------
+def test_m3_the_marker_is_hummed_only_between_the_pause_and_the_resume() -> None:
+    """M3's method: the marker the agent hums while paused must not be in the file; the
+    media says it right after each *2 and stops before each *3, and the keys start only
+    once every call should be up (50 calls at 10 a second: 5 s, plus 4 s)."""
+    media = agent_media(calls=50, rate=10.0, cycles=2)
+    assert media[0] == tone(AGENT_VOICE, 9000)
+    keyed = [p.key for p in media if isinstance(p, Key)]
+    assert keyed == list("*2*3*2*3")
+    for index, part in enumerate(media):
+        if part == tone(PAUSE_MARKER, 1000):
+            assert media[index - 1] == Key("2") and media[index + 1] == Key("*")
+
+
+def test_m3_the_leak_is_the_most_marker_in_any_file() -> None:
+    assert leak_ms([0.0, 0.02, 0.0]) == pytest.approx(20.0)
+    assert leak_ms([]) is None
+
+
+def test_sip_figures_are_named_by_the_calls_over_sip() -> None:
+    result = SizeResult(50, setup_ms=[12.0], key_ms=[1.0], held_min=50)
+    figures = sip_figures(50, result, [0.0, 0.01, 0.0])
+    assert figures["sip_50.pause_leak_ms"] == pytest.approx(10.0)
+    assert figures["sip_50.leaking_calls"] == 1
+    assert figures["sip_50.key_p99_ms"] == 1.0
+    assert figures["sip_50.held_min"] == 50
+    assert not any("ratio" in name for name in figures)
+
+
+def test_one_sipp_places_every_call_at_the_rate_and_holds_them_all(tmp_path: Path) -> None:
+    phone = ManyCalls("trunk", "<scenario/>", 5070, tmp_path, calls=50, rate=10.0)
+    command = phone.command()
+    assert command[command.index("-m") + 1] == "50"
+    assert command[command.index("-r") + 1 :][:5] == ["10", "-rp", "1000", "-l", "50"]
