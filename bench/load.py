@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import dataclasses
 import datetime as dt
 import gc
@@ -590,6 +591,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"calls held at once over real SIP with SIPp phones, 0 for none (default {SIP_CALLS})",
     )
     parser.add_argument(
+        "--load-profile",
+        type=Path,
+        default=None,
+        help="write a cProfile of this process (the daemon and the bench) over the section",
+    )
+    parser.add_argument(
         "--load-cycles", type=int, default=CYCLES, help=f"*2*3 cycles per call (default {CYCLES})"
     )
     parser.add_argument(
@@ -604,6 +611,9 @@ async def section(instance: SandboxInstance, workdir: Path, args: argparse.Names
     """Measures, merges the figures into ``bench/results.json`` and prints them."""
     from bench import load_sip  # it builds on this module
 
+    profile = cProfile.Profile() if args.load_profile else None
+    if profile is not None:
+        profile.enable()
     run = await measure(instance, workdir, args.load_sizes, args.load_cycles, args.load_rate)
     figures = run.figures()
     lines = ["load: calls held at once (Local channels)", *report(run)]
@@ -620,6 +630,9 @@ async def section(instance: SandboxInstance, workdir: Path, args: argparse.Names
             *report(LoadRun(sizes={sip.calls: sip})),
         ]
         errors += len(sip.errors)
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(args.load_profile)
     load_end = _loadavg()
     lines.insert(1, f"load average at start {run.load_start}, at end {load_end}")
     before, after = results_file.update("load", figures, args.results, load=load_end)
