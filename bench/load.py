@@ -68,7 +68,7 @@ from bench.reaction import progress
 from bench.stats import percentile, ratio
 from bench.waiting import wait_until
 from controller.ari.client import AriClient
-from controller.ari.errors import AriError
+from controller.ari.errors import AriError, AriNotFound
 from controller.ari.models import Channel
 from controller.calls.ids import agent_leg, call_of
 from controller.config import load_config
@@ -87,8 +87,10 @@ OBSERVED = ("ChannelDtmfReceived", "RecordingStarted")
 BOARD_TIMEOUT = 60.0
 """The bench's own ARI requests: under load Asterisk was seen to take seconds to answer an
 originate, and a timed-out one may still have been placed."""
-CALLER_SECONDS = 3600
-"""How long each caller talks at most: the bench hangs every call up itself."""
+CALLER_SECONDS = 900
+"""How long each caller talks at most: the bench hangs every call up itself, and a caller
+it could not hang up ends by itself within a size's longest run."""
+HANG_UP_TRIES = 5
 ANNOUNCEMENT_SECONDS = 1.0
 KIB = 1024
 
@@ -396,7 +398,7 @@ async def run_size(
         result.rss_held = rss_bytes()
         await _press_keys(board, observer, result, cycles, rate)
     finally:
-        await asyncio.gather(*(_hang_up(board, c.id) for c in callers))
+        result.errors += await _hang_up_all(board, callers)
     try:
         summaries = await daemon.wait_for_calls(ended_before + len(callers), within=60 + calls)
     except TimeoutError as exc:
@@ -486,9 +488,25 @@ def _agent_starts(daemon: RunningDaemon) -> dict[str, float]:
         return agent_starts(lines)
 
 
-async def _hang_up(board: Switchboard, channel_id: str) -> None:
-    with contextlib.suppress(AriError):
-        await board.client.hangup(channel_id)
+async def _hang_up(board: Switchboard, channel_id: str) -> str | None:
+    """Hangs a caller up, trying again while Asterisk does not answer: a caller left
+    talking would weigh on every later size. Returns what went wrong, if it stayed up."""
+    failure = f"hang-up of {channel_id}: not tried"
+    for attempt in range(HANG_UP_TRIES):
+        try:
+            await board.client.hangup(channel_id)
+            return None
+        except AriNotFound:
+            return None  # already gone
+        except AriError as exc:
+            failure = f"hang-up of {channel_id}: {exc.error_id}"
+            await asyncio.sleep(1.0 + attempt)  # Asterisk is busy: give it time
+    return failure
+
+
+async def _hang_up_all(board: Switchboard, callers: Sequence[Channel]) -> list[str]:
+    failures = await asyncio.gather(*(_hang_up(board, c.id) for c in callers))
+    return [f for f in failures if f]
 
 
 # -- the section -------------------------------------------------------------------------
