@@ -221,10 +221,12 @@ async def _calls(
 
 async def _count_while(board: Switchboard, trunk: Phone) -> list[tuple[float, int]]:
     """Two-party bridges, counted every half second until the trunk's calls are over."""
-    samples = []
+    samples: list[tuple[float, int]] = []
     assert trunk.process is not None
     while trunk.process.returncode is None:
-        samples.append((time.monotonic(), await _bridged(board.client)))
+        count = await _bridged(board.client)
+        if count is not None:
+            samples.append((time.monotonic(), count))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(trunk.process.wait()), 0.5)
     return samples
