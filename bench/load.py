@@ -54,7 +54,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,32 @@ def parse_sizes(text: str) -> list[int]:
     if not sizes:
         raise argparse.ArgumentTypeError("no number of calls given")
     return sorted(set(sizes))
+
+
+def whole_number(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value}: at least {least} is needed")
+        return value
+
+    return parse
+
+
+def calls_per_second(text: str) -> float:
+    """An argparse type: a rate above zero (and finite)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of calls a second") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text}: the rate must be above 0")
+    return value
 
 
 def asterisk_time(stamp: str) -> float:
@@ -612,7 +638,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--sip-calls",
-        type=int,
+        type=whole_number(0),
         default=SIP_CALLS,
         help=f"calls held at once over real SIP with SIPp phones, 0 for none (default {SIP_CALLS})",
     )
@@ -623,11 +649,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write a cProfile of this process (the daemon and the bench) over the section",
     )
     parser.add_argument(
-        "--load-cycles", type=int, default=CYCLES, help=f"*2*3 cycles per call (default {CYCLES})"
+        "--load-cycles",
+        type=whole_number(1),
+        default=CYCLES,
+        help=f"*2*3 cycles per call (default {CYCLES})",
     )
     parser.add_argument(
         "--load-rate",
-        type=float,
+        type=calls_per_second,
         default=RATE,
         help=f"calls placed, and keyed, per second (default {RATE:g})",
     )

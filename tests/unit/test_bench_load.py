@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from bench.load import (
     SizeResult,
     agent_starts,
     asterisk_time,
+    calls_per_second,
     key_controls,
     lost_keys,
     memory_figures,
@@ -22,6 +24,7 @@ from bench.load import (
     parse_sizes,
     setup_times_ms,
     size_figures,
+    whole_number,
 )
 from bench.load_sip import AGENT_VOICE, PAUSE_MARKER, ManyCalls, agent_media, leak_ms, sip_figures
 from tests.sip.media import Key, tone
@@ -166,3 +169,20 @@ def test_one_sipp_places_every_call_at_the_rate_and_holds_them_all(tmp_path: Pat
     command = phone.command()
     assert command[command.index("-m") + 1] == "50"
     assert command[command.index("-r") + 1 :][:5] == ["10", "-rp", "1000", "-l", "50"]
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "message"),
+    [
+        (whole_number(1), "0", "0: at least 1 is needed"),
+        (whole_number(0), "two", "'two' is not a whole number"),
+        (calls_per_second, "0", "0: the rate must be above 0"),
+        (calls_per_second, "nan", "nan: the rate must be above 0"),
+        (calls_per_second, "fast", "'fast' is not a number of calls a second"),
+    ],
+)
+def test_a_wrong_cycle_count_sip_calls_or_rate_is_named(
+    parse: Callable[[str], float], text: str, message: str
+) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        parse(text)
