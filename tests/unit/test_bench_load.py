@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.load import (
+    LoadRun,
     Observer,
     SizeResult,
     agent_starts,
@@ -186,3 +187,9 @@ def test_a_wrong_cycle_count_sip_calls_or_rate_is_named(
 ) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=message):
         parse(text)
+
+
+def test_memory_is_divided_by_the_calls_really_recording_and_named_by_the_size() -> None:
+    held = SizeResult(200, rss_idle=100 * 2**20, rss_held=110 * 2**20, recording_at_rss=100)
+    run = LoadRun(sizes={200: held})
+    assert run.figures()["memory.per_call_200_kib"] == pytest.approx(102.4)
