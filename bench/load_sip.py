@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ from controller.config import load_config
 from controller.demo.site import RunningDaemon, SandboxSite, ScriptedRandom, Switchboard
 from controller.sandbox import SandboxInstance
 from tests.audio import read_wav, tone_seconds
-from tests.sip.media import Part, duration_ms, keys, tone, write_pcap
+from tests.sip.media import PACKET_MS, Part, duration_ms, keys, tone, write_pcap
 from tests.sip.scenarios import answering_phone, calling_trunk
 from tests.sip.sipp import Phone, sip_phones
 
@@ -59,11 +60,16 @@ SERVICE = "sipload"
 def agent_media(calls: int, rate: float, cycles: int) -> list[Part]:
     """The agent talks until every call should be up, then pauses and resumes
     ``cycles`` times, humming the marker from the release of each 2 until its *3."""
-    parts: list[Part] = [tone(AGENT_VOICE, int(calls / rate * 1000) + SETTLE_MS)]
+    parts: list[Part] = [tone(AGENT_VOICE, packets_ms(calls / rate * 1000) + SETTLE_MS)]
     for _ in range(cycles):
         parts += [*keys("*2"), tone(PAUSE_MARKER, MARKER_MS), *keys("*3")]
         parts.append(tone(AGENT_VOICE, TALK_MS))
     return parts
+
+
+def packets_ms(ms: float) -> int:
+    """``ms`` rounded up to whole RTP packets (20 ms): what a phone's media can last."""
+    return math.ceil(ms / PACKET_MS) * PACKET_MS
 
 
 def leak_ms(marker_seconds: Sequence[float]) -> float | None:
@@ -176,7 +182,7 @@ async def _calls(
     calls = result.calls
     media = agent_media(calls, rate, cycles)
     # The caller talks through, and hangs up once the agent's last key is well past.
-    hangup_after = duration_ms(media) + int(ANNOUNCEMENT_SECONDS * 1000) + 3000
+    hangup_after = duration_ms(media) + packets_ms(ANNOUNCEMENT_SECONDS * 1000) + 3000
     phones_dir = workdir / "sipp"
     async with sip_phones(instance.sip_port, instance.phone_ports, phones_dir) as phones:
         agent_pcap = write_pcap(phones_dir / "alice.pcap", media)

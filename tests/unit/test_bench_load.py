@@ -193,3 +193,11 @@ def test_memory_is_divided_by_the_calls_really_recording_and_named_by_the_size()
     held = SizeResult(200, rss_idle=100 * 2**20, rss_held=110 * 2**20, recording_at_rss=100)
     run = LoadRun(sizes={200: held})
     assert run.figures()["memory.per_call_200_kib"] == pytest.approx(102.4)
+
+
+@pytest.mark.parametrize(("calls", "rate"), [(3, 20.0), (7, 3.0), (50, 20.0)])
+def test_the_agents_media_lasts_whole_rtp_packets_at_any_rate(calls: int, rate: float) -> None:
+    media = agent_media(calls, rate, cycles=1)
+    assert all(part.ms % 20 == 0 for part in media)
+    # Long enough for the last call to be up: placed at (calls - 1) / rate seconds.
+    assert media[0].ms >= (calls - 1) / rate * 1000 + 4000
