@@ -22,6 +22,7 @@ from bench import (
     agikeys,
     chores,
     console,
+    cpu,
     encryption,
     hotpath,
     load,
@@ -115,7 +116,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     chores.add_arguments(parser)
     load.add_arguments(parser)
+    cpu.add_arguments(parser)
     args = parser.parse_args(argv)
+    cpu.check_arguments(parser, args)
     args.calls = args.calls or (2 if args.quick else 4)
     args.cycles = args.cycles or (6 if args.quick else 16)
     if not 1 <= args.cycles <= reaction.max_cycles():
@@ -281,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         return chores.main(args)
     if args.load:
         return load.main(args)
+    if args.cpu:
+        return cpu.run_section(args)
     results: dict[str, Any] = {
         "meta": {
             "mode": "quick" if args.quick else "full",
@@ -332,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         except SandboxError as exc:
             progress(f"error: {exc}\n(run as root, or pass --no-asterisk)")
             return 2
+    # CPU per call-minute on a sandbox instance of its own (bench/cpu.py): minutes long.
+    cpu_status = 0 if args.no_asterisk or args.console or args.quick else cpu.run_section(args)
 
     results["meta"]["loadavg_end"] = _loadavg()
     previous = None
@@ -349,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     failures += (results["agi_keys"] or {}).get("failures", [])
     failures += (results["agi_flood"] or {}).get("failures", [])
     failures += (results["two_channels"] or {}).get("failures", [])
-    return 1 if failures else 0
+    return 1 if failures or cpu_status else 0
 
 
 def _json_safe(value: Any) -> Any:
