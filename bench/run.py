@@ -25,6 +25,7 @@ from bench import (
     cpu,
     encryption,
     hotpath,
+    load,
     memory,
     reaction,
     restart,
@@ -116,6 +117,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     chores.add_arguments(parser)
     restart.add_arguments(parser)
+    load.add_arguments(parser)
     cpu.add_arguments(parser)
     args = parser.parse_args(argv)
     cpu.check_arguments(parser, args)
@@ -222,6 +224,9 @@ async def _on_asterisk(
             rounds = 1 if args.quick else 2
             cost = await stereo.measure(instance, workdir / "channels", args.stereo_calls, rounds)
             results["two_channels"] = cost.as_dict()
+            if not args.quick:
+                # Its figures go into bench/results.json (bench/load.py).
+                await load.section(instance, workdir / "load", args)
         finally:
             logging.getLogger().removeHandler(handler)
 
@@ -281,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         return chores.main(args)
     if args.restart:
         return restart.main(args)
+    if args.load:
+        return load.main(args)
     if args.cpu:
         return cpu.run_section(args)
     results: dict[str, Any] = {
