@@ -14,6 +14,7 @@ and times moved, inserted set-based in large transactions:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -177,6 +178,49 @@ def bulk_calls(
     call_columns = [c for c in call if c not in ("id", "service", "started_at", "ended_at",
                                                   "agent_id", "caller_hash")]
     decision_columns = [c for c in decision if c not in ("call_id", "decided_at", "agent_id")]
+    with indexes_set_aside(store, ("calls", "decisions")):
+        _generate_calls(store, count, callers, call, decision, call_columns, decision_columns,
+                        series_head=(prefix, epoch_ms, step_ms), services=services)
+    return count
+
+
+@contextlib.contextmanager
+def indexes_set_aside(store: SqliteStore, tables: Sequence[str]) -> Iterator[None]:
+    """Drops the indexes of ``tables`` and creates them again afterwards: SQLite builds
+    an index over sorted rows in one pass, many times faster than keeping it up to date
+    row by row (a random caller HMAC per call touches a random page of its index)."""
+    marks = ", ".join("?" for _ in tables)
+    found = [
+        (str(name), str(sql))
+        for name, sql in store.db.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' "  # noqa: S608
+            f"AND tbl_name IN ({marks}) AND sql IS NOT NULL",
+            list(tables),
+        ).fetchall()
+    ]
+    for name, _ in found:
+        store.db.execute(f"DROP INDEX {name}")
+    try:
+        yield
+    finally:
+        with store.transaction() as db:
+            for _, sql in found:
+                db.execute(sql)
+
+
+def _generate_calls(
+    store: SqliteStore,
+    count: int,
+    callers: int,
+    call: dict[str, Any],
+    decision: dict[str, Any],
+    call_columns: Sequence[str],
+    decision_columns: Sequence[str],
+    *,
+    series_head: tuple[str, int, int],
+    services: Sequence[str],
+) -> None:
+    prefix, epoch_ms, step_ms = series_head
     for start in range(1, count, CALL_CHUNK):
         end = min(count, start + CALL_CHUNK)
         series = (
@@ -201,4 +245,3 @@ def bulk_calls(
                 series + _copy_decisions(decision_columns),
                 [*series_params, *(decision[c] for c in decision_columns)],
             )
-    return count

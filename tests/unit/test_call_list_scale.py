@@ -1,0 +1,93 @@
+"""The console's call list on a large store (S1, S2, R3): one agent's calls read by
+walking the calls newest first when the agent has many, gathered from the agent indexes
+when few: the same pages either way. Speed is measured by the bench
+(``python -m bench --chores``), not here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.chores import console_filters, list_figure, size_label
+from controller.config import Config
+from controller.store import SqliteStore, call_views
+from controller.store.call_views import CallFilters, Cursor
+from tests.site_bulk import bulk_calls
+from tests.sites import load_site, open_site, write_site
+
+NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Config, SqliteStore]]:
+    config = load_site(write_site(tmp_path))
+    store, _ = open_site(config)
+    bulk_calls(store, config, count=400, newest=NOW)
+    yield config, store
+    store.close()
+
+
+def every_page(store: SqliteStore, filters: CallFilters, size: int) -> list[list[str]]:
+    pages: list[list[str]] = []
+    cursor: Cursor | None = None
+    while True:
+        listing = store.call_listing(None, filters, cursor, size)
+        pages.append([row["id"] for row in listing.rows])
+        cursor = listing.next
+        if cursor is None:
+            return pages
+
+
+def test_s1_r3_one_agents_calls_are_the_same_pages_walked_or_gathered(
+    site: tuple[Config, SqliteStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S1, R3: the agent who answered, the one a decision named, the one a later segment
+    of a transferred call named: an agent with more calls than the count goes to gets
+    the same pages, in the same order, as one with fewer."""
+    _, store = site
+    ids = [row[0] for row in store.db.execute("SELECT id FROM calls WHERE agent_id = 'agent05'")]
+    decided, transferred = ids[3], ids[7]
+    store.db.execute("UPDATE decisions SET agent_id = 'agent03' WHERE call_id = ?", [decided])
+    store.db.execute(
+        "INSERT INTO segment_decisions (call_id, segment, decided_at, record, reason, rate, "
+        "draw, in_window, window, agent_id) VALUES (?, 2, ?, 1, 'sampled', 0.5, 0.1, 1, '-', "
+        "'agent03')",
+        [transferred, NOW.isoformat()],
+    )
+    agent = CallFilters(agent="agent03")
+    gathered = every_page(store, agent, 7)
+    expected = {
+        row[0]
+        for row in store.db.execute(
+            "SELECT id FROM calls WHERE agent_id = 'agent03'"
+        ).fetchall()
+    } | {decided, transferred}
+    assert sorted(i for page in gathered for i in page) == sorted(expected)
+    monkeypatch.setattr(call_views, "TOTAL_CAP", 5)
+    walked = every_page(store, agent, 7)
+    assert walked == gathered
+    capped = store.call_listing(None, agent, None, 7)
+    assert (capped.total, capped.total_capped) == (5, True)
+    # With another filter beside it, both ways still agree.
+    for filters in (
+        CallFilters(agent="agent03", service="sales"),
+        CallFilters(agent="agent03", start=NOW - dt.timedelta(days=10), end=NOW),
+    ):
+        walked_too = every_page(store, filters, 4)
+        monkeypatch.setattr(call_views, "TOTAL_CAP", 10_000)
+        assert every_page(store, filters, 4) == walked_too
+        monkeypatch.setattr(call_views, "TOTAL_CAP", 5)
+
+
+def test_s1_the_bench_times_every_filter_the_console_offers() -> None:
+    """S1: a figure per console filter, named by the calls measured."""
+    filters = console_filters(["sales", "support"], NOW)
+    names = [list_figure(name, size_label(10_000_000)) for name in filters]
+    assert names[0] == "call_list_10m_ms" and "call_list_agent_10m_ms" in names
+    assert len(set(names)) == len(names) == 11
+    used = {field for _, f in filters.values() for field, v in vars(f).items() if v is not None}
+    assert used == {"service", "start", "end", "agent", "reason", "recorded", "paused", "payment"}
+    assert filters["scope"][0] == ["sales", "support"]
