@@ -83,12 +83,13 @@ _LISTING_COLUMNS = (
 _LISTING_FROM = "FROM calls c LEFT JOIN decisions d ON d.call_id = c.id"
 
 
-# One agent's calls, as a test of each call the listing walks in its order (newest
-# first, on calls_started) rather than as a set gathered from the three agent indexes and
-# sorted: the planner uses no index for a CASE, so the walk stops once the page is full.
-# The listing takes it when the agent has more calls than the count goes to (a tenth of
-# a month of calls or more): gathering those would read them all, the walk reads a few
-# pages' worth. An agent with fewer is gathered, which reads only theirs.
+# With many calls to show (more than the count goes to), the agent and the scope filters
+# are written as a test of each call the listing walks in its order (newest first, on
+# calls_started) rather than as a set gathered from their indexes and sorted: the planner
+# uses no index for a CASE, so the walk stops once the page is full. Gathering an agent's
+# or two services' calls would read them all (half a million of ten million for one
+# agent of twenty); the walk reads a few pages' worth. With fewer, they are gathered,
+# which reads only theirs.
 _AGENT_TESTED = (
     "(CASE WHEN c.agent_id = ? THEN 1 "
     "WHEN EXISTS (SELECT 1 FROM decisions a WHERE a.call_id = c.id AND a.agent_id = ?) THEN 1 "
@@ -98,14 +99,16 @@ _AGENT_TESTED = (
 
 
 def listing_where(
-    scope: Sequence[str] | None, filters: CallFilters, *, agent_tested: bool = False
+    scope: Sequence[str] | None, filters: CallFilters, *, walked: bool = False
 ) -> tuple[list[str], list[Any]]:
     """The WHERE clauses (fixed text) and their parameters for a listing; with
-    ``agent_tested``, the agent filter as a test of each call (see :data:`_AGENT_TESTED`)."""
+    ``walked``, the agent and scope filters as tests of each call (see
+    :data:`_AGENT_TESTED`)."""
     clauses: list[str] = []
     params: list[Any] = []
     if scope is not None:
-        clauses.append(f"c.service IN ({', '.join('?' for _ in scope) or 'NULL'})")
+        services = f"c.service IN ({', '.join('?' for _ in scope) or 'NULL'})"
+        clauses.append(f"(CASE WHEN {services} THEN 1 ELSE 0 END) = 1" if walked else services)
         params += list(scope)
     if filters.service is not None:
         clauses.append("c.service = ?")
@@ -121,7 +124,7 @@ def listing_where(
         # per segment, R3): each side has its index, so no call is scanned.
         clauses.append(
             _AGENT_TESTED
-            if agent_tested
+            if walked
             else "(c.agent_id = ? OR c.id IN (SELECT call_id FROM decisions WHERE agent_id = ?) "
             "OR c.id IN (SELECT call_id FROM segment_decisions WHERE agent_id = ?))"
         )
@@ -198,8 +201,8 @@ class CallViewStore(StorePart):
             f"SELECT COUNT(*) FROM (SELECT 1 {counted} {_where(clauses)} LIMIT ?)",  # noqa: S608
             [*params, TOTAL_CAP + 1],
         ).fetchone()[0]
-        if filters.agent is not None and int(total) > TOTAL_CAP:
-            clauses, params = listing_where(scope, filters, agent_tested=True)
+        if (filters.agent is not None or scope is not None) and int(total) > TOTAL_CAP:
+            clauses, params = listing_where(scope, filters, walked=True)
         if after is not None:
             clauses = [*clauses, "(c.started_at < ? OR (c.started_at = ? AND c.id < ?))"]
             params = [*params, after.started_at, after.started_at, after.call_id]

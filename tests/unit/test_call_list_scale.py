@@ -1,6 +1,6 @@
-"""The console's call list on a large store (S1, S2, R3): one agent's calls read by
-walking the calls newest first when the agent has many, gathered from the agent indexes
-when few: the same pages either way. Speed is measured by the bench
+"""The console's call list on a large store (S1, S2, R3): one agent's calls, or a
+person's services, read by walking the calls newest first when there are many, gathered
+from their indexes when few: the same pages either way. Speed is measured by the bench
 (``python -m bench --chores``), not here."""
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ def site(tmp_path: Path) -> Iterator[tuple[Config, SqliteStore]]:
     store.close()
 
 
-def every_page(store: SqliteStore, filters: CallFilters, size: int) -> list[list[str]]:
+def every_page(
+    store: SqliteStore, filters: CallFilters, size: int, scope: list[str] | None = None
+) -> list[list[str]]:
     pages: list[list[str]] = []
     cursor: Cursor | None = None
     while True:
-        listing = store.call_listing(None, filters, cursor, size)
+        listing = store.call_listing(scope, filters, cursor, size)
         pages.append([row["id"] for row in listing.rows])
         cursor = listing.next
         if cursor is None:
@@ -68,7 +70,7 @@ def test_s1_r3_one_agents_calls_are_the_same_pages_walked_or_gathered(
     assert sorted(i for page in gathered for i in page) == sorted(expected)
     monkeypatch.setattr(call_views, "TOTAL_CAP", 5)
     walked = every_page(store, agent, 7)
-    assert walked == gathered
+    assert walked == gathered and len(walked) > 3
     capped = store.call_listing(None, agent, None, 7)
     assert (capped.total, capped.total_capped) == (5, True)
     # With another filter beside it, both ways still agree.
@@ -91,3 +93,23 @@ def test_s1_the_bench_times_every_filter_the_console_offers() -> None:
     used = {field for _, f in filters.values() for field, v in vars(f).items() if v is not None}
     assert used == {"service", "start", "end", "agent", "reason", "recorded", "paused", "payment"}
     assert filters["scope"][0] == ["sales", "support"]
+
+
+def test_s2_a_persons_services_are_the_same_pages_walked_or_gathered(
+    site: tuple[Config, SqliteStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S2: a person's scope of services, with many calls to show or few: the same pages,
+    and only the calls of those services."""
+    config, store = site
+    services = sorted(config.services)
+    for scope in (services, services[:1]):
+        gathered = every_page(store, CallFilters(), 30, scope)
+        monkeypatch.setattr(call_views, "TOTAL_CAP", 5)
+        assert every_page(store, CallFilters(), 30, scope) == gathered
+        monkeypatch.setattr(call_views, "TOTAL_CAP", 10_000)
+        listed = [i for page in gathered for i in page]
+        marks = ", ".join("?" for _ in scope)
+        expected = store.db.execute(
+            f"SELECT COUNT(*) FROM calls WHERE service IN ({marks})", scope  # noqa: S608
+        ).fetchone()[0]
+        assert len(listed) == len(set(listed)) == expected > 0
