@@ -102,8 +102,8 @@ def listing_where(
     scope: Sequence[str] | None, filters: CallFilters, *, walked: bool = False
 ) -> tuple[list[str], list[Any]]:
     """The WHERE clauses (fixed text) and their parameters for a listing; with
-    ``walked``, the agent and scope filters as tests of each call (see
-    :data:`_AGENT_TESTED`)."""
+    ``walked``, the agent, scope, recording, pause and payment filters as tests of each
+    call (see :data:`_AGENT_TESTED`)."""
     clauses: list[str] = []
     params: list[Any] = []
     if scope is not None:
@@ -132,16 +132,27 @@ def listing_where(
     if filters.reason is not None:
         clauses.append("d.reason = ?")
         params.append(filters.reason)
+    # Calls with a recording, a pause or a payment are gathered from those rows (by their
+    # call_id) when few, tested one by one as the listing walks when many; calls without
+    # are tested one by one (most calls have none, so the page fills at once).
     if filters.recorded is not None:
         exists = "EXISTS (SELECT 1 FROM recordings r WHERE r.call_id = c.id AND r.state = 'stored')"
-        clauses.append(exists if filters.recorded else f"NOT {exists}")
+        gathered = "c.id IN (SELECT call_id FROM recordings WHERE state = 'stored')"
+        clauses.append(
+            (exists if walked else gathered) if filters.recorded else f"NOT {exists}"
+        )
     if filters.paused is not None:
         exists = "EXISTS (SELECT 1 FROM pauses p WHERE p.call_id = c.id)"
-        clauses.append(exists if filters.paused else f"NOT {exists}")
+        gathered = "c.id IN (SELECT call_id FROM pauses)"
+        clauses.append((exists if walked else gathered) if filters.paused else f"NOT {exists}")
     if filters.payment == NO_PAYMENT:
         clauses.append("NOT EXISTS (SELECT 1 FROM payments y WHERE y.call_id = c.id)")
     elif filters.payment is not None:
-        clauses.append("EXISTS (SELECT 1 FROM payments y WHERE y.call_id = c.id AND y.status = ?)")
+        clauses.append(
+            "EXISTS (SELECT 1 FROM payments y WHERE y.call_id = c.id AND y.status = ?)"
+            if walked
+            else "c.id IN (SELECT call_id FROM payments WHERE status = ?)"
+        )
         params.append(filters.payment)
     return clauses, params
 
@@ -201,7 +212,7 @@ class CallViewStore(StorePart):
             f"SELECT COUNT(*) FROM (SELECT 1 {counted} {_where(clauses)} LIMIT ?)",  # noqa: S608
             [*params, TOTAL_CAP + 1],
         ).fetchone()[0]
-        if (filters.agent is not None or scope is not None) and int(total) > TOTAL_CAP:
+        if int(total) > TOTAL_CAP:
             clauses, params = listing_where(scope, filters, walked=True)
         if after is not None:
             clauses = [*clauses, "(c.started_at < ? OR (c.started_at = ? AND c.id < ?))"]

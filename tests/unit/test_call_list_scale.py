@@ -113,3 +113,44 @@ def test_s2_a_persons_services_are_the_same_pages_walked_or_gathered(
             f"SELECT COUNT(*) FROM calls WHERE service IN ({marks})", scope  # noqa: S608
         ).fetchone()[0]
         assert len(listed) == len(set(listed)) == expected > 0
+
+
+def test_s1_calls_with_a_recording_a_pause_or_a_payment_are_the_same_pages_either_way(
+    site: tuple[Config, SqliteStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S1: calls with a stored recording, a pause or an approved payment, gathered from
+    those rows when few, tested call by call when many: the same pages, and exactly the
+    calls that have one."""
+    _, store = site
+    ids = [row[0] for row in store.db.execute("SELECT id FROM calls ORDER BY rowid")]
+    at = NOW.isoformat()
+    for n, call_id in enumerate(ids[5:200:9]):
+        store.db.execute(
+            "INSERT INTO recordings (id, call_id, name, format, purposes, state, created_at, "
+            "expires_at) VALUES (?, ?, ?, 'wav', '[]', ?, ?, ?)",
+            [f"r{n}", call_id, f"n{n}", "stored" if n % 4 else "deleted", at, at],
+        )
+        if n % 3 == 0:
+            store.db.execute(
+                "INSERT INTO pauses (id, recording_id, call_id, paused_by, reason, started_at) "
+                "VALUES (?, ?, ?, 'agent', 'card', ?)",
+                [f"p{n}", f"r{n}", call_id, at],
+            )
+        store.db.execute(
+            "INSERT INTO payments (id, call_id, started_at, ended_at, amount, currency, "
+            "order_reference, status, provider_reference, attempts, detail) "
+            "VALUES (?, ?, ?, ?, '1.00', 'EUR', 'o', ?, 'x', 1, '')",
+            [f"y{n}", call_id, at, at, "approved" if n % 2 else "declined"],
+        )
+    cases = {
+        CallFilters(recorded=True): "SELECT call_id FROM recordings WHERE state = 'stored'",
+        CallFilters(paused=True): "SELECT call_id FROM pauses",
+        CallFilters(payment="approved"): "SELECT call_id FROM payments WHERE status = 'approved'",
+    }
+    for filters, having in cases.items():
+        gathered = every_page(store, filters, 3)
+        expected = {row[0] for row in store.db.execute(having)}
+        assert sorted(i for page in gathered for i in page) == sorted(expected)
+        monkeypatch.setattr(call_views, "TOTAL_CAP", 2)
+        assert every_page(store, filters, 3) == gathered
+        monkeypatch.setattr(call_views, "TOTAL_CAP", 10_000)
