@@ -217,10 +217,15 @@ class CallViewStore(StorePart):
         if after is not None:
             clauses = [*clauses, "(c.started_at < ? OR (c.started_at = ? AND c.id < ?))"]
             params = [*params, after.started_at, after.started_at, after.call_id]
+        # The page's calls are chosen first, by id; its columns (recordings, pauses,
+        # payment: a subquery each) are then read for those calls alone, not for every
+        # call sorted on the way to the page.
         rows = list(
             self.db.query(
-                f"SELECT {_LISTING_COLUMNS} {_LISTING_FROM} {_where(clauses)} "
-                "ORDER BY c.started_at DESC, c.id DESC LIMIT ?",
+                f"SELECT {_LISTING_COLUMNS} {_LISTING_FROM} WHERE c.id IN "
+                f"(SELECT c.id {counted} {_where(clauses)} "
+                "ORDER BY c.started_at DESC, c.id DESC LIMIT ?) "
+                "ORDER BY c.started_at DESC, c.id DESC",
                 [*params, size + 1],
             )
         )
