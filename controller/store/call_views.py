@@ -209,7 +209,9 @@ class CallViewStore(StorePart):
         # decision: without it the count reads the calls alone.
         counted = _LISTING_FROM if filters.reason is not None else "FROM calls c"
         total = self.db.execute(
-            f"SELECT COUNT(*) FROM (SELECT 1 {counted} {_where(clauses)} LIMIT ?)",  # noqa: S608
+            # PostgreSQL names every subquery in FROM: "passing".
+            f"SELECT COUNT(*) FROM (SELECT 1 {counted} {_where(clauses)} LIMIT ?) "  # noqa: S608
+            "AS passing",
             [*params, TOTAL_CAP + 1],
         ).fetchone()[0]
         if int(total) > TOTAL_CAP:

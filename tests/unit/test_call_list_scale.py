@@ -14,7 +14,8 @@ import pytest
 from bench.chores import console_filters, list_figure, size_label
 from controller.config import Config
 from controller.store import SqliteStore, call_views
-from controller.store.call_views import CallFilters, Cursor
+from controller.store.call_views import NO_PAYMENT, CallFilters, Cursor
+from controller.store.records import CallStart, Decision
 from tests.site_bulk import bulk_calls
 from tests.sites import load_site, open_site, write_site
 
@@ -154,3 +155,33 @@ def test_s1_calls_with_a_recording_a_pause_or_a_payment_are_the_same_pages_eithe
         monkeypatch.setattr(call_views, "TOTAL_CAP", 2)
         assert every_page(store, filters, 3) == gathered
         monkeypatch.setattr(call_views, "TOTAL_CAP", 10_000)
+
+
+def test_n1_s1_the_listing_reads_the_same_on_both_backends(
+    fresh_db: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """N1, S1: on SQLite and PostgreSQL, walked or gathered, one agent's calls, two
+    services' and those without a payment are the same pages."""
+    store = fresh_db
+    for n in range(30):
+        call_id = f"call{n:03d}"
+        at = NOW - dt.timedelta(minutes=n)
+        service = ("sales", "support", "billing")[n % 3]
+        store.begin_call(CallStart(call_id, service, "inbound", at, None), "v1")
+        agent = f"agent{n % 4:02d}"
+        store.end_call(call_id, at + dt.timedelta(minutes=3), "completed", agent, True)
+        store.record_decision(Decision(call_id, at, True, "sampled", 0.5, 0.1, True, "-", agent))
+    cases: list[tuple[list[str] | None, CallFilters]] = [
+        (None, CallFilters(agent="agent01")),
+        (["sales", "support"], CallFilters()),
+        (None, CallFilters(payment=NO_PAYMENT, service="sales")),
+        (None, CallFilters(paused=True)),
+    ]
+    for scope, filters in cases:
+        gathered = every_page(store, filters, 4, scope)
+        monkeypatch.setattr(call_views, "TOTAL_CAP", 2)
+        assert every_page(store, filters, 4, scope) == gathered
+        monkeypatch.setattr(call_views, "TOTAL_CAP", 10_000)
+    assert [len(p) for p in every_page(store, CallFilters(agent="agent01"), 4)] == [4, 4]
+    listed = every_page(store, CallFilters(), 50, ["sales", "support"])
+    assert len(listed[0]) == 20 and listed[0] == sorted(listed[0])
