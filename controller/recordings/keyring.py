@@ -199,8 +199,22 @@ class Keyring:
                     found.append(bytes.fromhex(name[: -len(SUFFIX)]))
         return found
 
+    def first_id(self) -> bytes | None:
+        """One entry's key id, or None for an empty keyring: read without listing the
+        whole folder (a year of a large centre is a million entries)."""
+        try:
+            with os.scandir(self.folder) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name.endswith(SUFFIX) and not name.startswith("."):
+                        with contextlib.suppress(ValueError):
+                            return bytes.fromhex(name[: -len(SUFFIX)])
+        except FileNotFoundError:
+            pass
+        return None
+
     def has_entries(self) -> bool:
-        return bool(self.ids())
+        return self.first_id() is not None
 
     @contextlib.contextmanager
     def locked(self, *, exclusive: bool) -> Iterator[None]:
