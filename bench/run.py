@@ -22,8 +22,10 @@ from bench import (
     agikeys,
     chores,
     console,
+    cpu,
     encryption,
     hotpath,
+    load,
     memory,
     reaction,
     stereo,
@@ -113,7 +115,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="JSON results (default bench/results/latest.json)",
     )
     chores.add_arguments(parser)
+    load.add_arguments(parser)
+    cpu.add_arguments(parser)
     args = parser.parse_args(argv)
+    cpu.check_arguments(parser, args)
     args.calls = args.calls or (2 if args.quick else 4)
     args.cycles = args.cycles or (6 if args.quick else 16)
     if not 1 <= args.cycles <= reaction.max_cycles():
@@ -217,6 +222,9 @@ async def _on_asterisk(
             rounds = 1 if args.quick else 2
             cost = await stereo.measure(instance, workdir / "channels", args.stereo_calls, rounds)
             results["two_channels"] = cost.as_dict()
+            if not args.quick:
+                # Its figures go into bench/results.json (bench/load.py).
+                await load.section(instance, workdir / "load", args)
         finally:
             logging.getLogger().removeHandler(handler)
 
@@ -274,6 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if args.chores:
         return chores.main(args)
+    if args.load:
+        return load.main(args)
+    if args.cpu:
+        return cpu.run_section(args)
     results: dict[str, Any] = {
         "meta": {
             "mode": "quick" if args.quick else "full",
@@ -325,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         except SandboxError as exc:
             progress(f"error: {exc}\n(run as root, or pass --no-asterisk)")
             return 2
+    # CPU per call-minute on a sandbox instance of its own (bench/cpu.py): minutes long.
+    cpu_status = 0 if args.no_asterisk or args.console or args.quick else cpu.run_section(args)
 
     results["meta"]["loadavg_end"] = _loadavg()
     previous = None
@@ -342,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     failures += (results["agi_keys"] or {}).get("failures", [])
     failures += (results["agi_flood"] or {}).get("failures", [])
     failures += (results["two_channels"] or {}).get("failures", [])
-    return 1 if failures else 0
+    return 1 if failures or cpu_status else 0
 
 
 def _json_safe(value: Any) -> Any:
