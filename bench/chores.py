@@ -2,11 +2,14 @@
 S7, C5).
 
 A site is generated in bulk (:mod:`tests.site_bulk`): expired recordings with their files
-(1M by default) and a month of call metadata (10M calls by default). Then, each through
-the product's own code:
+(1M by default; sealed, each with its data key in the keyring, as the default site keeps
+them, or plaintext with ``--chores-plaintext``) and a month of call metadata (10M calls
+by default). Then, each through the product's own code:
 
-- ``reccontrol purge`` deletes the expired recordings (files, rows, a receipt each): the
-  command as a person runs it, a process of its own, timed from start to exit;
+- ``reccontrol purge`` deletes the expired recordings (files, data keys, rows, a receipt
+  each): the command as a person runs it, a process of its own, timed from start to exit,
+  with its CPU time (user and system, all its threads: on a shared machine the wall time
+  follows the load, the CPU time much less) and its peak memory;
 - ``reccontrol audit verify`` checks the access log those receipts went into, timed the
   same way, with its peak memory (a streamed verification stays flat);
 - the access log's head (what ``reccontrol audit head`` prints), the calls of one caller
@@ -32,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import results_file
@@ -104,9 +108,18 @@ def median_ms(action: Callable[[], object], repeats: int = REPEATS) -> float:
     return statistics.median(times)
 
 
-def run_command(args: list[str], config: Path) -> tuple[float, float, str]:
-    """Runs ``python -m controller ARGS -c CONFIG``; returns (seconds, peak RSS MiB,
-    output). Exits the bench if the command fails."""
+@dataclass(frozen=True)
+class CommandRun:
+    seconds: float
+    cpu_seconds: float
+    """User and system time of the command (all its threads)."""
+    peak_rss_mib: float
+    output: str
+
+
+def run_timed(args: list[str], config: Path) -> CommandRun:
+    """Runs ``python -m controller ARGS -c CONFIG``, timed. Exits the bench if the
+    command fails."""
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -124,16 +137,23 @@ def run_command(args: list[str], config: Path) -> tuple[float, float, str]:
     process.stdout.close()
     if process.returncode != 0:
         raise SystemExit(f"reccontrol {' '.join(args)} failed ({process.returncode}):\n{output}")
-    return seconds, usage.ru_maxrss / 1024, output
+    return CommandRun(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, output)
 
 
-def measure(root: Path, recordings: int, calls: int) -> dict[str, float]:
+def run_command(args: list[str], config: Path) -> tuple[float, float, str]:
+    """:func:`run_timed`: (seconds, peak RSS MiB, output)."""
+    run = run_timed(args, config)
+    return run.seconds, run.peak_rss_mib, run.output
+
+
+def measure(root: Path, recordings: int, calls: int, *, sealed: bool = True) -> dict[str, float]:
     figures: dict[str, float] = {}
     config_path = write_site(root)
     config = load_site(config_path)
-    store, vault = open_site(config)
+    store, vault = open_site(config, sealed=sealed)
     now = dt.datetime.now(dt.UTC)
-    progress(f"chores: generating {recordings} expired recordings with their files")
+    kind = "sealed" if sealed else "plaintext"
+    progress(f"chores: generating {recordings} expired recordings with their files ({kind})")
     started = time.perf_counter()
     bulk_recordings(store, vault, config, count=recordings, newest=now - dt.timedelta(days=100))
     figures["generate_recordings_per_s"] = recordings / (time.perf_counter() - started)
@@ -145,11 +165,12 @@ def measure(root: Path, recordings: int, calls: int) -> dict[str, float]:
 
     r, c = size_label(recordings), size_label(calls)
     progress(f"chores: reccontrol purge ({recordings} expired recordings)")
-    seconds, rss, output = run_command(["purge"], config_path)
-    if f"recordings deleted: {recordings}" not in output:
-        raise SystemExit(f"the purge did not delete {recordings} recordings:\n{output}")
-    figures[f"purge_{r}_s"] = seconds
-    figures[f"purge_{r}_peak_rss_mib"] = rss
+    purge = run_timed(["purge"], config_path)
+    if f"recordings deleted: {recordings}" not in purge.output:
+        raise SystemExit(f"the purge did not delete {recordings} recordings:\n{purge.output}")
+    figures[f"purge_{r}_s"] = purge.seconds
+    figures[f"purge_{r}_cpu_s"] = purge.cpu_seconds
+    figures[f"purge_{r}_peak_rss_mib"] = purge.peak_rss_mib
     progress("chores: reccontrol audit verify")
     seconds, rss, output = run_command(["audit", "verify"], config_path)
     if "intact" not in output:
@@ -190,11 +211,13 @@ def measure(root: Path, recordings: int, calls: int) -> dict[str, float]:
 def main(args: argparse.Namespace) -> int:
     load = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="reccontrol-chores-", dir=args.chores_dir) as folder:
-        figures = measure(Path(folder), args.chores_recordings, args.chores_calls)
+        sealed = not args.chores_plaintext
+        figures = measure(Path(folder), args.chores_recordings, args.chores_calls, sealed=sealed)
     load_end = [round(x, 2) for x in os.getloadavg()]
     before, after = results_file.update("chores", figures, args.results, load=load_end)
     print(
-        f"chores: {args.chores_recordings} recordings, {args.chores_calls} calls; "
+        f"chores: {args.chores_recordings} recordings "
+        f"({'plaintext' if args.chores_plaintext else 'sealed'}), {args.chores_calls} calls; "
         f"load average at start {load}, at end {load_end}"
     )
     print("\n".join(results_file.comparison(before, after)))
@@ -212,6 +235,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chores-recordings", type=int, default=1_000_000, help="expired recordings (1M)"
     )
     parser.add_argument("--chores-calls", type=int, default=10_000_000, help="calls (10M)")
+    parser.add_argument(
+        "--chores-plaintext",
+        action="store_true",
+        help="recordings not sealed (the default site seals them: a data key each, S10)",
+    )
     parser.add_argument(
         "--chores-dir", type=Path, default=None, help="where the site is generated (a temp folder)"
     )
