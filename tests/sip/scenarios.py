@@ -1,11 +1,11 @@
 """SIPp scenarios for the simulated phones of the sandbox's pjsip.conf.
 
 - :func:`answering_phone`: an agent's phone (UAS). It answers the INVITE Asterisk sends
-  to its static contact, plays its media from the moment the call is up, and hangs up
-  when the other side does, or first after ``hangup_after_ms``.
+  to its static contact (at once, after ringing a while, or on the test's cue), plays
+  its media from the moment the call is up, and hangs up when the other side does.
 - :func:`calling_trunk`: the operator's trunk (UAC). It calls a service with a caller
   number in P-Asserted-Identity, plays its media from the answer on, and hangs up
-  ``hangup_after_ms`` after the answer.
+  ``hangup_after_ms`` after the answer (or stays until Asterisk hangs up).
 - :func:`calling_phone`: an agent's phone (UAC) dialling an extension, as a softphone
   calling a customer does; otherwise like the trunk.
 - :func:`transferring_phone`: an agent's phone that answers, then transfers the call
@@ -13,6 +13,11 @@
   result (a NOTIFY whose sipfrag says 200), then hangs up.
 
 Both announce PCMU and telephone-events (payload type 101), as the endpoints allow.
+
+A phone that answers *on cue* rings until the test sends it :func:`cue`: an INFO in the
+call's dialog (its Call-ID is the one Asterisk's channel reports). A test then chooses
+the moment a target answers (before or after a restart, say) instead of racing a ring
+of a guessed length.
 """
 
 from __future__ import annotations
@@ -58,10 +63,29 @@ Content-Length: 0
     )
 
 
-def answering_phone(user: str, pcap: Path, ring_ms: int = 0) -> str:
-    """An agent's phone: answers at once (or after ringing ``ring_ms``), plays ``pcap``,
-    ends with the other side's BYE."""
-    return _answering(user, pcap, ring_ms, _ended_by_peer(), capture_peer=False)
+CUE = "INFO"
+"""The request that tells a phone answering on cue to answer now."""
+
+
+def answering_phone(user: str, pcap: Path, ring_ms: int = 0, *, on_cue: bool = False) -> str:
+    """An agent's phone: answers at once (or after ringing ``ring_ms``, or once it got its
+    :func:`cue` with ``on_cue``), plays ``pcap``, ends with the other side's BYE."""
+    return _answering(user, pcap, ring_ms, _ended_by_peer(), capture_peer=False, on_cue=on_cue)
+
+
+def cue(call_id: str) -> bytes:
+    """The datagram that makes a phone answering on cue answer the INVITE of ``call_id``
+    (SIPp hands a request to the call its Call-ID names)."""
+    return (
+        f"{CUE} sip:cue@127.0.0.1 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-cue\r\n"
+        "From: <sip:test@127.0.0.1>;tag=cue\r\n"
+        "To: <sip:phone@127.0.0.1>\r\n"
+        f"Call-ID: {call_id}\r\n"
+        f"CSeq: 1 {CUE}\r\n"
+        "Max-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode("ascii")
 
 
 def _ended_by_peer() -> str:
@@ -135,9 +159,16 @@ Content-Length: 0
     return _answering(user, pcap, ring_ms, after, capture_peer=True)
 
 
-def _answering(user: str, pcap: Path, ring_ms: int, then: str, *, capture_peer: bool) -> str:
+def _answering(
+    user: str, pcap: Path, ring_ms: int, then: str, *, capture_peer: bool, on_cue: bool = False
+) -> str:
     tag = f"[pid]{user}[call_number]"
     contact = f"Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>"
+    # On cue, the last request the phone received is the cue, not the INVITE: its
+    # answer takes the INVITE's headers as kept at the INVITE.
+    invite = {h: f"{h}:[$invite_{h.lower().replace('-', '_')}]" for h in _ANSWERED}
+    last = {h: f"[last_{h}:]" for h in _ANSWERED}
+    headers = invite if on_cue else last
     ringing = _message(
         f"""SIP/2.0 180 Ringing
 [last_Via:]
@@ -151,11 +182,11 @@ Content-Length: 0
     )
     answer = _message(
         f"""SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag={tag}
-[last_Call-ID:]
-[last_CSeq:]
+{headers["Via"]}
+{headers["From"]}
+{headers["To"]};tag={tag}
+{headers["Call-ID"]}
+{headers["CSeq"]}
 {contact}
 Content-Type: application/sdp
 Content-Length: [len]
@@ -163,9 +194,13 @@ Content-Length: [len]
 {_SDP}"""
     )
     ring = f'<pause milliseconds="{ring_ms}"/>' if ring_ms else ""
+    if on_cue:
+        ring = f'<recv request="{CUE}"/>'
     # The caller's From (Asterisk's, with its tag) is the To of a request the phone sends.
-    capture = '<ereg regexp=".*" search_in="hdr" header="From:" assign_to="peer"/>'
-    peer = f"<action>{capture}</action>" if capture_peer else ""
+    captures = [_capture("From", "peer")] if capture_peer else []
+    if on_cue:
+        captures += [_capture(h, f"invite_{h.lower().replace('-', '_')}") for h in _ANSWERED]
+    peer = f"<action>{''.join(captures)}</action>" if captures else ""
     return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
 <scenario name="{user}'s phone">
   <recv request="INVITE" crlf="true" rrs="true">{peer}</recv>
@@ -177,6 +212,14 @@ Content-Length: [len]
   {then}
 </scenario>
 """
+
+
+_ANSWERED = ("Via", "From", "To", "Call-ID", "CSeq")
+"""The INVITE's headers its answer repeats."""
+
+
+def _capture(header: str, variable: str) -> str:
+    return f'<ereg regexp=".*" search_in="hdr" header="{header}:" assign_to="{variable}"/>'
 
 
 def busy_phone(user: str) -> str:
@@ -205,12 +248,13 @@ def calling_trunk(
     service: str,
     caller_number: str,
     pcap: Path,
-    hangup_after_ms: int,
+    hangup_after_ms: int | None,
     headers: dict[str, str] | None = None,
     trunk: str = "trunk",
 ) -> str:
     """The trunk: calls ``service`` from ``caller_number``, plays ``pcap`` from the answer,
-    hangs up ``hangup_after_ms`` after it. ``headers`` go in the INVITE; ``trunk`` is the
+    hangs up ``hangup_after_ms`` after it (None: stays on the line until Asterisk hangs
+    up, at a moment the test chose). ``headers`` go in the INVITE; ``trunk`` is the
     endpoint Asterisk knows it as (``trunk-inband``: its keys are tones in the audio)."""
     identity = {"P-Asserted-Identity": f"<sip:{caller_number}@[local_ip]>"}
     return _calling(trunk, service, pcap, hangup_after_ms, identity | (headers or {}))
@@ -223,7 +267,7 @@ def calling_phone(user: str, extension: str, pcap: Path, hangup_after_ms: int) -
 
 
 def _calling(
-    user: str, extension: str, pcap: Path, hangup_after_ms: int, headers: dict[str, str]
+    user: str, extension: str, pcap: Path, hangup_after_ms: int | None, headers: dict[str, str]
 ) -> str:
     extra = "".join(f"{name}: {value}\n" for name, value in headers.items())
     uri = f"sip:{extension}@[remote_ip]:[remote_port]"
@@ -256,6 +300,11 @@ CSeq: 2 BYE
 Content-Length: 0
 """
     )
+    hangup = f"""<pause milliseconds="{hangup_after_ms}"/>
+  <send retrans="500">{bye}</send>
+  <recv response="200"/>"""
+    if hangup_after_ms is None:
+        hangup = _ended_by_peer()
     return f"""<?xml version="1.0" encoding="ISO-8859-1"?>
 <scenario name="{user} calling {escape(extension)}">
   <send retrans="500">{invite}</send>
@@ -265,9 +314,7 @@ Content-Length: 0
   <recv response="200" rrs="true"/>
   <send>{ack}</send>
   {_play(pcap)}
-  <pause milliseconds="{hangup_after_ms}"/>
-  <send retrans="500">{bye}</send>
-  <recv response="200"/>
+  {hangup}
 </scenario>
 """
 

@@ -27,6 +27,7 @@ from tests.sip.scenarios import (
     busy_phone,
     calling_phone,
     calling_trunk,
+    cue,
     holding_phone,
     transferring_phone,
 )
@@ -171,6 +172,12 @@ class Phone:
             process.kill()
             await process.wait()
 
+    def cue(self, call_id: str) -> None:
+        """Tells a phone answering on cue to answer call ``call_id`` now (see
+        :func:`~tests.sip.scenarios.cue`)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(cue(call_id), ("127.0.0.1", self.port))
+
     def logs(self) -> str:
         parts = []
         for path in (self.workdir / f"{self.name}-stderr.log", self.error_log):
@@ -188,11 +195,13 @@ class Switchboard:
     workdir: Path
     phones: list[Phone] = field(default_factory=list)
 
-    async def agent(self, name: str, media: Sequence[Part], ring_ms: int = 0) -> Phone:
+    async def agent(
+        self, name: str, media: Sequence[Part], ring_ms: int = 0, *, on_cue: bool = False
+    ) -> Phone:
         """Agent ``name``'s phone, ready to answer the call Asterisk sends it (after
-        ringing ``ring_ms``)."""
+        ringing ``ring_ms``; with ``on_cue``, once the test calls :meth:`Phone.cue`)."""
         pcap = write_pcap(self.workdir / f"{name}.pcap", media)
-        scenario = answering_phone(name, pcap, ring_ms)
+        scenario = answering_phone(name, pcap, ring_ms, on_cue=on_cue)
         phone = Phone(name, scenario, self.phone_ports[name], self.workdir)
         self.phones.append(phone)
         await phone.start()
@@ -244,12 +253,13 @@ class Switchboard:
         service: str,
         caller_number: str,
         media: Sequence[Part],
-        hangup_after_ms: int,
+        hangup_after_ms: int | None,
         headers: dict[str, str] | None = None,
         trunk: str = "trunk",
     ) -> Phone:
         """A call from ``caller_number`` to ``service`` through the trunk (``trunk``: the
-        endpoint's name), hung up ``hangup_after_ms`` after the answer."""
+        endpoint's name), hung up ``hangup_after_ms`` after the answer (None: once
+        Asterisk hangs up the caller's channel)."""
         pcap = write_pcap(self.workdir / "trunk.pcap", media)
         scenario = calling_trunk(service, caller_number, pcap, hangup_after_ms, headers, trunk)
         phone = Phone(

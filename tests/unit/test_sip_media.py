@@ -30,7 +30,7 @@ from tests.sip.media import (
     tone,
     write_pcap,
 )
-from tests.sip.scenarios import answering_phone, calling_trunk
+from tests.sip.scenarios import CUE, answering_phone, calling_trunk, cue
 
 
 def parse(packet: bytes) -> tuple[int, bool, int, int, int, bytes]:
@@ -101,6 +101,36 @@ def test_scenarios_are_xml_that_sipp_can_read(tmp_path: Path) -> None:
     assert "telephone-event/8000" in invite and "PCMU/8000" in invite
     pause = trunk.find("pause")
     assert pause is not None and pause.get("milliseconds") == "5000"
+
+
+def test_a_phone_on_cue_rings_until_its_cue_and_answers_with_the_invites_headers(
+    tmp_path: Path,
+) -> None:
+    """The test chooses when a target answers: the phone rings until an INFO in the
+    call's dialog, then answers the INVITE with the INVITE's headers (kept at the
+    INVITE: the last request it received is the cue)."""
+    pcap = tmp_path / "c.pcap"
+    phone = ET.fromstring(answering_phone("chloe", pcap, on_cue=True).encode("iso-8859-1"))  # noqa: S314
+    steps = [(child.tag, child.get("request")) for child in phone]
+    assert steps[:4] == [("recv", "INVITE"), ("send", None), ("recv", CUE), ("send", None)]
+    kept = {e.get("header") for e in phone.iterfind("recv/action/ereg")}
+    assert kept == {"Via:", "From:", "To:", "Call-ID:", "CSeq:"}
+    answer = phone[3].text or ""
+    assert answer.startswith("\nSIP/2.0 200 OK") and "[last_" not in answer
+    assert "CSeq:[$invite_cseq]" in answer and "To:[$invite_to];tag=" in answer
+    datagram = cue("abc-123@10.0.0.1").decode("ascii")
+    assert datagram.startswith(f"{CUE} sip:") and datagram.endswith("\r\n\r\n")
+    assert "\r\nCall-ID: abc-123@10.0.0.1\r\n" in datagram
+    # Without the cue: the answer right after the ringing, as before.
+    plain = ET.fromstring(answering_phone("chloe", pcap).encode("iso-8859-1"))  # noqa: S314
+    assert [child.get("request") for child in plain][:3] == ["INVITE", None, None]
+
+
+def test_a_trunk_without_a_hangup_time_waits_for_asterisks_bye(tmp_path: Path) -> None:
+    trunk_xml = calling_trunk("sales", "+33611112222", tmp_path / "t.pcap", None)
+    trunk = ET.fromstring(trunk_xml.encode("iso-8859-1"))  # noqa: S314
+    assert trunk.find("pause") is None
+    assert [(c.tag, c.get("request")) for c in trunk][-2:] == [("recv", "BYE"), ("send", None)]
 
 
 def test_inband_keys_are_dtmf_tone_pairs_in_the_audio(tmp_path: Path) -> None:
