@@ -40,9 +40,20 @@ class StasisEnd(Event):
 
 @dataclass(frozen=True, slots=True)
 class ChannelDtmfReceived(Event):
-    channel: Channel
+    """A key pressed on a channel. Only what routing it needs is read from the frame
+    (the channel's id and the digit): a key may be the one that pauses a recording, and
+    the pause's REST call goes out before anything else. The rest of the channel is
+    parsed when asked for (:attr:`channel`)."""
+
+    channel_id: str
     digit: str = field(repr=False)
     duration_ms: int
+    channel_data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The channel object as the frame carried it."""
+
+    @property
+    def channel(self) -> Channel:
+        return Channel.parse(self.channel_data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +195,14 @@ def parse_event(data: dict[str, Any], received: float) -> Event:
             case "StasisEnd":
                 return StasisEnd(**base, channel=Channel.parse(data.get("channel")))
             case "ChannelDtmfReceived":
+                channel = data.get("channel")
+                channel = channel if isinstance(channel, dict) else {}
                 return ChannelDtmfReceived(
                     **base,
-                    channel=Channel.parse(data.get("channel")),
+                    channel_id=_s(channel, "id"),
                     digit=_s(data, "digit"),
                     duration_ms=_int(data, "duration_ms"),
+                    channel_data=channel,
                 )
             case "ChannelStateChange":
                 return ChannelStateChange(**base, channel=Channel.parse(data.get("channel")))
@@ -269,6 +283,9 @@ def missing_id(event: Event) -> str:
     without an id, a recording without a name (absent, or not a string). Such an event
     cannot be routed, and acting on it would act on the empty id: a phantom call, or a
     REST call on ``/channels/``."""
+    if isinstance(event, ChannelDtmfReceived):
+        # A key's channel is not parsed before the key is acted on: its id was read.
+        return "" if event.channel_id else f"is a {event.type} without a channel id"
     for name in ("channel", "peer", "bridge", "playback", "recording"):
         value = getattr(event, name, None)
         if isinstance(value, (Channel, Bridge, Playback)) and not value.id:
