@@ -23,6 +23,7 @@ from bench import (
     chores,
     console,
     encryption,
+    events,
     hotpath,
     memory,
     reaction,
@@ -119,6 +120,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="JSON results (default bench/results/latest.json)",
     )
     chores.add_arguments(parser)
+    events.add_arguments(parser)
     args = parser.parse_args(argv)
     args.calls = args.calls or (2 if args.quick else 4)
     args.cycles = args.cycles or (6 if args.quick else 16)
@@ -282,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         return chores.main(args)
     if args.reaction:
         return _reaction_alone(args)
+    if args.events:
+        return events.main(args)
     results: dict[str, Any] = {
         "meta": {
             "mode": "quick" if args.quick else "full",
@@ -307,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "two_channels": None,
         "encryption": None,
     }
+    events_failed = 0
     if not args.console:
         progress("hot path")
         for cost in hotpath.measure(args.quick):
@@ -316,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         manager = asyncio.run(memory.manager_footprint(args.concurrent))
         results["memory"]["manager"] = manager.as_dict()
         results["encryption"] = encryption.measure(args.quick)
+        # Its own table and figures in bench/results.json, as with --events.
+        events_failed = events.main(args)
     progress(
         f"web console: {args.console_calls} generated calls, "
         f"{args.console_requests} requests per figure"
@@ -352,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     failures += (results["agi_keys"] or {}).get("failures", [])
     failures += (results["agi_flood"] or {}).get("failures", [])
     failures += (results["two_channels"] or {}).get("failures", [])
-    return 1 if failures else 0
+    return 1 if failures or events_failed else 0
 
 
 def _merge_reaction(results: dict[str, Any], path: Path) -> None:
