@@ -210,7 +210,8 @@ class CommandExecutor:
         self._write(write_of(command, self._clock.now(), days))
 
     def _write(self, fn: Write) -> None:
-        self.spawn(self._store.run(fn))
+        # In the order the commands came, behind every write queued before.
+        self._store.submit(fn)
 
     # -- work off the event loop -----------------------------------------------------
     def _work(self, call_id: str, command: c.Work) -> None:
