@@ -63,11 +63,16 @@ class AriClient:
         body: Any = None,
     ) -> Any:
         """Sends one request; returns the decoded JSON body, or None for 204."""
-        query = {
-            k: ("true" if v is True else "false" if v is False else str(v))
-            for k, v in (params or {}).items()
-            if v is not None
-        }
+        # None without parameters (a pause's POST has none): nothing to build.
+        query = (
+            {
+                k: ("true" if v is True else "false" if v is False else str(v))
+                for k, v in params.items()
+                if v is not None
+            }
+            if params
+            else None
+        )
         try:
             async with self._session.request(
                 method,
