@@ -32,6 +32,7 @@ from typing import Any, TypeGuard, get_args
 
 from controller.agi.channel_variables import CALL_ID_VARIABLE, MIXMONITOR_ID, PAUSE_MODE, PAUSED_HOW
 from controller.agi.errors import AgiError
+from controller.agi.pause_timers import PauseTimers
 from controller.agi.session import AgiSession
 from controller.ami import AmiClient, AmiError
 from controller.calls import commands as c
@@ -82,7 +83,7 @@ class AgiRecorder:
         self._ami = ami
         self._intake = VaultIntake(vault=vault, store=store, clock=clock)
         self._holds: Counter[str] = Counter()
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers = PauseTimers(self._fire)
         self._firing: set[asyncio.Task[None]] = set()
         self._spool: str | None = None
         self.on_pause_timeout: PauseTimeout | None = None
@@ -361,19 +362,12 @@ class AgiRecorder:
         await self._connected_ami().mixmonitor_mute(channel, mute)
 
     def start_pause_timer(self, call_id: str, pause_id: str, channel: str, seconds: float) -> None:
-        self.cancel_pause_timer(call_id)
-        loop = asyncio.get_running_loop()
-        self._timers[call_id] = loop.call_later(
-            seconds, self._fire, call_id, pause_id, channel
-        )
+        self._timers.start(call_id, pause_id, channel, seconds)
 
     def cancel_pause_timer(self, call_id: str) -> None:
-        handle = self._timers.pop(call_id, None)
-        if handle is not None:
-            handle.cancel()
+        self._timers.cancel(call_id)
 
     def _fire(self, call_id: str, pause_id: str, channel: str) -> None:
-        self._timers.pop(call_id, None)
         if self.on_pause_timeout is None:
             return
         task = asyncio.create_task(self.on_pause_timeout(call_id, pause_id, channel))
@@ -382,9 +376,7 @@ class AgiRecorder:
 
     def close(self) -> None:
         """The daemon stops: its timers go (a restarted daemon re-arms them)."""
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        self._timers.close()
 
     async def _feedback(self, session: AgiSession, media: str) -> None:
         """The key's sound, to the agent alone (the script runs on the agent's channel,

@@ -34,10 +34,10 @@ from controller.config.reader import (
     Problem,
     Problems,
     Secrets,
-    parse_yaml,
 )
 from controller.config.service_model import Service
 from controller.config.store import store as store_section
+from controller.config.strict_yaml import parse_yaml
 
 TOP_LEVEL = (
     "organisation",
