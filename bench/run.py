@@ -22,9 +22,11 @@ from bench import (
     agikeys,
     chores,
     console,
+    cpu,
     encryption,
     events,
     hotpath,
+    load,
     memory,
     reaction,
     results_file,
@@ -121,7 +123,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     chores.add_arguments(parser)
     events.add_arguments(parser)
+    load.add_arguments(parser)
+    cpu.add_arguments(parser)
     args = parser.parse_args(argv)
+    cpu.check_arguments(parser, args)
     args.calls = args.calls or (2 if args.quick else 4)
     args.cycles = args.cycles or (6 if args.quick else 16)
     if not 1 <= args.cycles <= reaction.max_cycles():
@@ -225,6 +230,9 @@ async def _on_asterisk(
             rounds = 1 if args.quick else 2
             cost = await stereo.measure(instance, workdir / "channels", args.stereo_calls, rounds)
             results["two_channels"] = cost.as_dict()
+            if not args.quick:
+                # Its figures go into bench/results.json (bench/load.py).
+                await load.section(instance, workdir / "load", args)
         finally:
             logging.getLogger().removeHandler(handler)
 
@@ -286,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         return _reaction_alone(args)
     if args.events:
         return events.main(args)
+    if args.load:
+        return load.main(args)
+    if args.cpu:
+        return cpu.run_section(args)
     results: dict[str, Any] = {
         "meta": {
             "mode": "quick" if args.quick else "full",
@@ -340,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         except SandboxError as exc:
             progress(f"error: {exc}\n(run as root, or pass --no-asterisk)")
             return 2
+    # CPU per call-minute on a sandbox instance of its own (bench/cpu.py): minutes long.
+    cpu_status = 0 if args.no_asterisk or args.console or args.quick else cpu.run_section(args)
 
     results["meta"]["loadavg_end"] = _loadavg()
     if results["reaction"] is not None:
@@ -359,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     failures += (results["agi_keys"] or {}).get("failures", [])
     failures += (results["agi_flood"] or {}).get("failures", [])
     failures += (results["two_channels"] or {}).get("failures", [])
-    return 1 if failures or events_failed else 0
+    return 1 if failures or events_failed or cpu_status else 0
 
 
 def _merge_reaction(results: dict[str, Any], path: Path) -> None:

@@ -4,7 +4,7 @@ and a vault filled through the real store and vault methods, with real WAV files
 Also a command, to build a large site for measuring the chores (in bulk, see
 :mod:`tests.site_bulk`)::
 
-    python -m tests.sites DIR --expired 10000 --kept 1000 [--calls 1000000]
+    python -m tests.sites DIR --expired 10000 --kept 1000 [--calls 1000000] [--plaintext]
     RECCONTROL_ARI_PASSWORD=x RECCONTROL_HMAC_KEY=... RECCONTROL_AUDIT_KEY=... \\
         python -m controller purge -c DIR/reccontrol.yaml
 """
@@ -25,6 +25,7 @@ import yaml
 from controller.access.credentials import hash_password, hash_token
 from controller.audit.chain import EntryDraft
 from controller.config import Config, load_config
+from controller.config.encryption import site_vault
 from controller.privacy import caller_hash
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
@@ -224,9 +225,14 @@ def add_recording(
     return call_id, recording_id
 
 
-def open_site(config: Config) -> tuple[SqliteStore, LocalVault]:
+def open_site(config: Config, *, sealed: bool = False) -> tuple[SqliteStore, LocalVault]:
+    """The site's store and vault; ``sealed``: the vault the configuration describes, as
+    the daemon opens it (S10: sealed by default, its site key made on first use)."""
     store = open_configured(config.store, audit_key=config.audit.checkpoint_key)
-    vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
+    if sealed:
+        vault = site_vault(config.recordings, create_key=True).vault
+    else:
+        vault = LocalVault(config.recordings.asterisk_dir, config.recordings.vault_dir)
     config.recordings.asterisk_dir.mkdir(parents=True, exist_ok=True)
     vault.prepare()
     return store, vault
@@ -256,10 +262,13 @@ def main() -> None:
     parser.add_argument(
         "--calls", type=int, default=0, help="call metadata (with decisions) of the last month"
     )
+    parser.add_argument(
+        "--plaintext", action="store_true", help="files not sealed (the default site seals)"
+    )
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     config = load_site(write_site(args.root))
-    store, vault = open_site(config)
+    store, vault = open_site(config, sealed=not args.plaintext)
     now = dt.datetime.now(dt.UTC)
     bulk_recordings(
         store, vault, config, count=args.expired, newest=now - dt.timedelta(days=100)
@@ -269,7 +278,7 @@ def main() -> None:
     store.close()
     print(
         f"{args.root / 'reccontrol.yaml'}: {args.expired} expired, {args.kept} kept, "
-        f"{args.calls} calls"
+        f"{args.calls} calls, {'plaintext' if args.plaintext else 'sealed'}"
     )
 
 

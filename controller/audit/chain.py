@@ -44,7 +44,8 @@ from controller.audit.entries import (
     entry_mac,
     seal,
 )
-from controller.audit.verification import Verdict, check_cut, check_witness, verify
+from controller.audit.verification import Verdict, check_cut, verify
+from controller.audit.witness_check import check_witness
 from controller.audit.witness_line import WitnessLine, parse_witness, witness_line, witness_mac
 
 __all__ = [

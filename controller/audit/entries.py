@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +114,36 @@ def entry_hash(content: Mapping[str, Any]) -> str:
 def entry_mac(key: Secret, digest: str) -> str:
     """The keyed seal of one entry: its hash (which covers the one before) under the key."""
     return keyed_hash(key, b"entry:" + digest.encode("ascii"))
+
+
+def entry_macs(key: Secret) -> Callable[[str], str]:
+    """:func:`entry_mac` under one key, for many entries: HMAC (RFC 2104) with the
+    key's two padded blocks hashed once and their states copied for each entry, in C
+    with no Python call per step: a third of the cost of a one-shot MAC, which counts
+    when a million entries are checked. Checked against :func:`entry_mac` once; should
+    they ever differ, :func:`entry_mac` itself is used."""
+    raw = key.reveal().encode("utf-8")
+    if len(raw) > _BLOCK:
+        raw = hashlib.sha256(raw).digest()
+    raw = raw.ljust(_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in raw))
+    inner.update(b"entry:")
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in raw))
+
+    def mac(digest: str) -> str:
+        one = inner.copy()
+        one.update(digest.encode("ascii"))
+        two = outer.copy()
+        two.update(one.digest())
+        return two.hexdigest()
+
+    if mac(GENESIS) != entry_mac(key, GENESIS):
+        return lambda digest: entry_mac(key, digest)
+    return mac
+
+
+_BLOCK = 64
+"""SHA-256's block size: HMAC pads its key to it."""
 
 
 def seal(draft: EntryDraft, seq: int, prev_hash: str, key: Secret | None = None) -> Entry:

@@ -1,10 +1,15 @@
 """Checking the access log (S3): the hash chain from the latest checkpoint, the
-checkpoints, the key start, entry MACs, and the heads published to the witness.
-Pure code: no I/O, no clock.
+checkpoints, the key start and entry MACs (the heads published to the witness are
+checked by :mod:`~controller.audit.witness_check`). Pure code: no I/O, no clock.
 
 :func:`verify` names the first bad entry and why. With the audit key it trusts no
 ``algorithm`` field: a checkpoint after the switch to a keyed chain that is not
 HMAC-signed is tampering, as is an entry after it without a valid MAC.
+
+It is :func:`prepare` (the key start and the checkpoints), a walk over the entries, and
+:func:`conclude` (the recorded head, the anchor): a store may walk its rows a faster way
+(see :mod:`~controller.audit.walk`) between the same two, and fall back to :func:`verify`
+to name the first bad entry.
 """
 
 from __future__ import annotations
@@ -20,10 +25,9 @@ from controller.audit.entries import (
     GENESIS,
     Entry,
     canonical_json,
-    entry_mac,
+    entry_macs,
     keyed_hash,
 )
-from controller.audit.witness_line import WitnessLine, witness_mac
 from controller.secrets import Secret
 
 
@@ -129,6 +133,132 @@ class Sealed(Protocol):
     def content_matches(self) -> bool: ...
 
 
+@dataclass(frozen=True)
+class Start:
+    """Where the walk over the entries starts, once the key start and the checkpoints
+    are checked: the first sequence number and the hash it must follow, from where
+    entries must carry a MAC, and what the verdict will note."""
+
+    expected: int
+    prev: str
+    keyed_from: int | None
+    start_hash: str
+    """The head the signed key start recorded (the entry before ``keyed_from``)."""
+    notes: tuple[str, ...]
+    anchor_found: bool
+    """The anchor is the hash a checkpoint cut through."""
+
+
+@dataclass(frozen=True)
+class Walked:
+    """How far a walk over the entries got: every entry ``clean`` or not, how many it
+    checked, the last one's sequence number and hash, and whether it met the anchor."""
+
+    clean: bool
+    count: int
+    head_seq: int
+    head_hash: str
+    anchor_found: bool
+
+
+def prepare(
+    *,
+    checkpoints: Sequence[Checkpoint],
+    key: Secret | None,
+    recorded_head: tuple[int, str] | None,
+    anchor: str | None,
+    key_start: KeyStart | None,
+) -> Start | Verdict:
+    """The checks before the entries: the key start and the checkpoints. A failing
+    verdict, or where the walk over the entries starts."""
+    notes: list[str] = []
+    why = _check_key_start(key_start, key, recorded_head)
+    if why is not None:
+        return Verdict(False, 0, 0, GENESIS, None, why)
+    bad = _check_checkpoints(checkpoints, key, key_start)
+    if bad is not None:
+        return Verdict(False, 0, 0, GENESIS, None, bad[1])
+    keyed_from = key_start.from_seq if key is not None and key_start is not None else None
+    start_hash = key_start.head_hash if key_start is not None else GENESIS
+    last = checkpoints[-1] if checkpoints else None
+    if last:
+        notes.append(
+            f"starts after checkpoint {last.number} ({last.algorithm}): "
+            f"entries 1..{last.through_seq} were purged"
+        )
+    if key is None:
+        notes.append("entry MACs not checked: no audit.checkpoint_key configured")
+    elif keyed_from is not None and keyed_from > 1:
+        notes.append(f"entries 1..{keyed_from - 1} predate the audit key (hash chain only)")
+    if keyed_from is not None and last is not None and last.through_seq == keyed_from - 1:
+        if last.through_hash != start_hash:
+            return Verdict(
+                False,
+                0,
+                0,
+                GENESIS,
+                None,
+                f"checkpoint {last.number} does not end at the head the key start recorded",
+            )
+    return Start(
+        expected=last.through_seq + 1 if last else 1,
+        prev=last.through_hash if last else GENESIS,
+        keyed_from=keyed_from,
+        start_hash=start_hash,
+        notes=tuple(notes),
+        anchor_found=anchor is not None and any(cp.through_hash == anchor for cp in checkpoints),
+    )
+
+
+def conclude(
+    start: Start,
+    walked: Walked,
+    *,
+    recorded_head: tuple[int, str] | None,
+    anchor: str | None,
+) -> Verdict:
+    """The verdict once every entry passed: the walk must end at the recorded head and
+    have met the anchor."""
+    count, head_seq, prev = walked.count, walked.head_seq, walked.head_hash
+    if recorded_head is not None and recorded_head != (head_seq, prev):
+        seq, digest = recorded_head
+        if seq > head_seq:
+            reason = (
+                f"truncated: the log ends at entry {head_seq} but entry {seq} "
+                "was written (entries at the end were deleted)"
+            )
+            return Verdict(False, count, head_seq, prev, head_seq + 1, reason, start.notes)
+        reason = f"the recorded head {seq}:{digest[:12]}… does not match the chain"
+        return Verdict(False, count, head_seq, prev, seq, reason, start.notes)
+    if anchor is not None and not walked.anchor_found:
+        return Verdict(
+            False,
+            count,
+            head_seq,
+            prev,
+            None,
+            f"anchor {anchor[:12]}… is not in the chain: an anchored entry was removed or "
+            "changed (or purged without a checkpoint at it)",
+            start.notes,
+        )
+    return Verdict(True, count, head_seq, prev, None, "", start.notes)
+
+
+def _link_broken(entry: Sealed, locate: Callable[[str], int | None] | None) -> str:
+    where = locate(entry.prev_hash) if locate else None
+    if where is not None and where > entry.seq:
+        return f"reordered: its prev_hash is the hash of entry {where}, which comes after it"
+    if where is not None and where < entry.seq - 1:
+        return (
+            f"inserted or reordered entries before it: its prev_hash is the hash of "
+            f"entry {where}, not of entry {entry.seq - 1}"
+        )
+    return (
+        "link broken: its prev_hash matches no entry (the entry before it was "
+        "edited or replaced, or this one was inserted)"
+    )
+
+
 def verify(
     entries: Iterable[Sealed],
     *,
@@ -146,43 +276,23 @@ def verify(
     sequence number by its hash, to say whether a broken link means reordering or
     insertion. ``anchor`` is a head hash published earlier: it must still be in the chain.
     """
-    notes: list[str] = []
-    why = _check_key_start(key_start, key, recorded_head)
-    if why is not None:
-        return Verdict(False, 0, 0, GENESIS, None, why)
-    bad = _check_checkpoints(checkpoints, key, key_start)
-    if bad is not None:
-        return Verdict(False, 0, 0, GENESIS, None, bad[1])
-    keyed_from = key_start.from_seq if key is not None and key_start is not None else None
-    start_hash = key_start.head_hash if key_start is not None else GENESIS
-    last = checkpoints[-1] if checkpoints else None
-    expected = last.through_seq + 1 if last else 1
-    prev = last.through_hash if last else GENESIS
-    if last:
-        notes.append(
-            f"starts after checkpoint {last.number} ({last.algorithm}): "
-            f"entries 1..{last.through_seq} were purged"
-        )
-    if key is None:
-        notes.append("entry MACs not checked: no audit.checkpoint_key configured")
-    elif keyed_from is not None and keyed_from > 1:
-        notes.append(f"entries 1..{keyed_from - 1} predate the audit key (hash chain only)")
-    anchor_found = anchor is not None and any(cp.through_hash == anchor for cp in checkpoints)
-    if keyed_from is not None and last is not None and last.through_seq == keyed_from - 1:
-        if last.through_hash != start_hash:
-            return Verdict(
-                False,
-                0,
-                0,
-                GENESIS,
-                None,
-                f"checkpoint {last.number} does not end at the head the key start recorded",
-            )
+    start = prepare(
+        checkpoints=checkpoints,
+        key=key,
+        recorded_head=recorded_head,
+        anchor=anchor,
+        key_start=key_start,
+    )
+    if isinstance(start, Verdict):
+        return start
+    keyed_from, start_hash = start.keyed_from, start.start_hash
+    mac_of = entry_macs(key) if key is not None else None
+    expected, prev, anchor_found = start.expected, start.prev, start.anchor_found
     count = 0
     head_seq = expected - 1
 
     def broken(seq: int, reason: str) -> Verdict:
-        return Verdict(False, count, head_seq, prev, seq, reason, tuple(notes))
+        return Verdict(False, count, head_seq, prev, seq, reason, start.notes)
 
     for entry in entries:
         if entry.seq != expected:
@@ -195,32 +305,17 @@ def verify(
                 return broken(entry.seq, f"gap: {missing} missing (deleted)")
             return broken(entry.seq, f"out of order: comes after entry {expected - 1}")
         if entry.prev_hash != prev:
-            where = locate(entry.prev_hash) if locate else None
-            if where is not None and where > entry.seq:
-                reason = (
-                    f"reordered: its prev_hash is the hash of entry {where}, which comes after it"
-                )
-            elif where is not None and where < entry.seq - 1:
-                reason = (
-                    f"inserted or reordered entries before it: its prev_hash is the hash of "
-                    f"entry {where}, not of entry {entry.seq - 1}"
-                )
-            else:
-                reason = (
-                    "link broken: its prev_hash matches no entry (the entry before it was "
-                    "edited or replaced, or this one was inserted)"
-                )
-            return broken(entry.seq, reason)
+            return broken(entry.seq, _link_broken(entry, locate))
         unreadable = entry.unreadable
         if unreadable is not None:
             return broken(entry.seq, f"unreadable details: {unreadable}")
         if not entry.content_matches():
             return broken(entry.seq, "edited: its content does not match its hash")
-        if keyed_from is not None and key is not None:
+        if keyed_from is not None and mac_of is not None:
             if entry.seq == keyed_from - 1 and entry.hash != start_hash:
                 return broken(entry.seq, "it is not the head the signed key start recorded")
             if entry.seq >= keyed_from and (
-                entry.mac is None or not hmac.compare_digest(entry.mac, entry_mac(key, entry.hash))
+                entry.mac is None or not hmac.compare_digest(entry.mac, mac_of(entry.hash))
             ):
                 what = "has no MAC" if entry.mac is None else "does not match its MAC"
                 return broken(
@@ -233,39 +328,17 @@ def verify(
         head_seq = entry.seq
         expected += 1
         count += 1
-    if recorded_head is not None and recorded_head != (head_seq, prev):
-        seq, digest = recorded_head
-        if seq > head_seq:
-            return broken(
-                head_seq + 1,
-                f"truncated: the log ends at entry {head_seq} but entry {seq} "
-                "was written (entries at the end were deleted)",
-            )
-        return broken(seq, f"the recorded head {seq}:{digest[:12]}… does not match the chain")
-    if anchor is not None and not anchor_found:
-        return Verdict(
-            False,
-            count,
-            head_seq,
-            prev,
-            None,
-            f"anchor {anchor[:12]}… is not in the chain: an anchored entry was removed or "
-            "changed (or purged without a checkpoint at it)",
-            tuple(notes),
-        )
-    return Verdict(True, count, head_seq, prev, None, "", tuple(notes))
+    walked = Walked(True, count, head_seq, prev, anchor_found)
+    return conclude(start, walked, recorded_head=recorded_head, anchor=anchor)
 
 
 # How far an entry may be dated before the one it follows: two writers (the daemon and a
 # CLI command) date their entries before taking the write lock, so a few seconds of
 # disorder is normal; a back-dated entry is months off.
 AT_SKEW = dt.timedelta(minutes=5)
-# A head is published up to one witness interval after its entry was written and the
-# purge cuts up to one purge interval after expiry: a day covers both with room to spare.
-PURGE_GRACE = dt.timedelta(days=1)
 
 
-def _moment(text: str) -> dt.datetime | None:
+def utc_moment(text: str) -> dt.datetime | None:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -278,7 +351,7 @@ def check_dates(entries: Sequence[Entry]) -> tuple[int, str] | None:
     purge picks what to cut by date, so a back-dated entry must never decide it."""
     previous: tuple[int, dt.datetime] | None = None
     for entry in entries:
-        moment = _moment(entry.at)
+        moment = utc_moment(entry.at)
         if moment is None:
             return entry.seq, f"its time {entry.at!r} is not a UTC ISO 8601 time"
         if previous is not None and moment < previous[1] - AT_SKEW:
@@ -317,102 +390,3 @@ def check_cut(
     if dated is not None:
         return f"broken at entry {dated[0]}: {dated[1]}"
     return None
-
-
-def _covering(checkpoints: Sequence[Checkpoint], seq: int) -> Checkpoint | None:
-    return next((cp for cp in checkpoints if cp.through_seq >= seq), None)
-
-
-def _purged_early(
-    line: WitnessLine, checkpoints: Sequence[Checkpoint], retention_days: int
-) -> str | None:
-    """Why the cut of a published head came before its time, or None."""
-    cp = _covering(checkpoints, line.seq)
-    published, cut_at = _moment(line.at), _moment(cp.at) if cp else None
-    if cp is None or published is None or cut_at is None:
-        return None
-    kept_until = published + dt.timedelta(days=retention_days)
-    if cut_at + PURGE_GRACE >= kept_until:
-        return None
-    return (
-        f"its entry was purged by checkpoint {cp.number} at {cp.at}, before its time: "
-        f"published at {line.at}, it is kept until {kept_until.isoformat()} "
-        f"(audit.retention_days = {retention_days}); entries back-dated to be purged"
-    )
-
-
-def _key_start_changed(line: WitnessLine, key_start: KeyStart | None) -> str | None:
-    if line.key_start is None:
-        return None
-    if key_start is None:
-        return (
-            f"published key start {line.key_start[:12]}…, and the log has none now: "
-            "it was removed"
-        )
-    if not hmac.compare_digest(line.key_start, key_start.mac):
-        return (
-            f"published key start {line.key_start[:12]}…, and the log's is "
-            f"{key_start.mac[:12]}…: the log was re-keyed"
-        )
-    return None
-
-
-def check_witness(
-    lines: Sequence[WitnessLine],
-    *,
-    key: Secret | None,
-    head: tuple[int, str],
-    checkpoints: Sequence[Checkpoint],
-    hash_at: Callable[[int], str | None],
-    key_start: KeyStart | None = None,
-    retention_days: int | None = None,
-) -> tuple[str | None, int]:
-    """Checks the log against heads published outside the store.
-
-    Returns (the first problem, naming the witness line; or None) and how many lines
-    could be compared (heads of entries purged since, between checkpoints, cannot). With
-    ``retention_days``, a published head purged well before its time is a problem; a
-    published key start must still be the log's."""
-    cut = {cp.through_seq: cp.through_hash for cp in checkpoints}
-    purged_through = checkpoints[-1].through_seq if checkpoints else 0
-    checked = 0
-    previous = 0
-    for number, line in enumerate(lines, start=1):
-        where = f"witness line {number} ({line.at}, entry {line.seq})"
-        if key is not None:
-            if line.mac is None:
-                return f"{where} is not signed although audit.checkpoint_key is configured", checked
-            expected = witness_mac(key, line.at, line.seq, line.hash, line.key_start)
-            if not hmac.compare_digest(line.mac, expected):
-                return f"{where} does not match its signature", checked
-        if line.seq < previous:
-            return f"{where} goes back from entry {previous}: the witness file was edited", checked
-        previous = line.seq
-        if line.seq > head[0]:
-            return (
-                f"{where}: the log ends at entry {head[0]} but the witness saw entry "
-                f"{line.seq}: entries were deleted from the end, or the log was wiped",
-                checked,
-            )
-        changed = _key_start_changed(line, key_start)
-        if changed is not None:
-            return f"{where}: {changed}", checked
-        if line.seq == 0:
-            checked += 1
-            continue
-        if line.seq <= purged_through and retention_days is not None:
-            early = _purged_early(line, checkpoints, retention_days)
-            if early is not None:
-                return f"{where}: {early}", checked
-        if line.seq in cut:
-            found: str | None = cut[line.seq]
-        elif line.seq <= purged_through:
-            continue  # purged behind a checkpoint: nothing left to compare
-        else:
-            found = hash_at(line.seq)
-        if found is None:
-            return f"{where}: that entry is missing from the log", checked
-        if not hmac.compare_digest(found, line.hash):
-            return f"{where}: the log's entry {line.seq} has another hash (rewritten)", checked
-        checked += 1
-    return None, checked

@@ -39,7 +39,14 @@ def audit() -> None:
     help="The file where the daemon published the signed head (audit.witness_file): "
     "every head in it must still be in the log.",
 )
-def verify(config_path: Path, anchor: str | None, witness_path: Path | None) -> None:
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Processes that check a long chain (SQLite): 2 checks its two halves at once.",
+)
+def verify(config_path: Path, anchor: str | None, witness_path: Path | None, jobs: int) -> None:
     """Verify the access log from its latest checkpoint to its head.
 
     With the audit key configured, every entry after the key start must carry a valid
@@ -56,7 +63,7 @@ def verify(config_path: Path, anchor: str | None, witness_path: Path | None) -> 
     store = open_store(config)
     try:
         verdict = store.verify_access_log(
-            config.audit.checkpoint_key, anchor, witness, config.audit.retention_days
+            config.audit.checkpoint_key, anchor, witness, config.audit.retention_days, jobs
         )
     finally:
         store.close()

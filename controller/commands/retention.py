@@ -74,7 +74,8 @@ def purge(config_path: Path, dry_run: bool) -> None:
                 SystemClock(),
                 store,
                 dry_run=dry_run,
-                on_plan=on_plan,
+                # Counting what is to delete reads every candidate once: only for the bar.
+                on_plan=on_plan if show_bar else None,
                 on_progress=on_progress,
                 batch_size=CLI_BATCH,
             )

@@ -175,11 +175,11 @@ def _sealed_in(vault_dir: Path) -> bool:
 def _check_wrapper(keyring: Keyring, loaded: list[bytes], key_path: str) -> None:
     """The site key must open the keyring's entries: a replaced key is caught at start,
     not at the first listening."""
-    ids = keyring.ids()
-    if not ids or not loaded:
+    first = keyring.first_id() if loaded else None
+    if first is None:
         return
     try:
-        wrapper = wrapped_by(keyring.path_of(ids[0]).read_bytes())
+        wrapper = wrapped_by(keyring.path_of(first).read_bytes())
     except (OSError, VaultError):
         return  # that entry is looked at when it is used
     if wrapper not in {site_key_id(k) for k in loaded}:
@@ -189,7 +189,7 @@ def _check_wrapper(keyring: Keyring, loaded: list[bytes], key_path: str) -> None
                 f"the configured site key is not the one that wrapped the keyring's data "
                 f"keys (wrapped by {wrapper.hex()})",
                 keyring,
-                len(ids),
+                len(keyring.ids()),
             )
         )
 

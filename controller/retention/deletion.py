@@ -24,16 +24,16 @@ Blocking code: run it in a worker thread or a CLI process, never on the event lo
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from controller.audit.chain import Entry
 from controller.clock import Clock
-from controller.recordings import stereo
-from controller.recordings.vault import LocalVault, VaultError
+from controller.recordings.vault import LocalVault
 from controller.retention.file_work import FileWork, OwnedPaths
+from controller.retention.shredding import Removal, destroy_keys, remove_files
 from controller.stoppoints import stop_point
 from controller.store.lifecycle import Condemnation, CondemnOutcome, FinishedDeletion
 from controller.store.records import RecordingRow
@@ -104,8 +104,7 @@ def delete_recordings(
     doomed: list[RecordingRow] = []
     for item in deletions:
         row = item.row
-        path = Path(row.path) if row.path else None
-        if path is not None and not owned(path):
+        if row.path is not None and not owned(row.path):
             report.problems.append(outside_vault(row.id, vault))
             continue
         # A row already ``deleted`` keeps the journal entry of the run that condemned it.
@@ -131,22 +130,18 @@ def delete_recordings(
         }
     # Step 2: the files go, their data keys first, all of the batch's at once (S10);
     # then the files, half of them, a stop point, then the other half.
-    try:
-        vault.destroy_keys(Path(row.path) for row in doomed if row.path)
-    except (OSError, VaultError) as exc:
-        # Each file's own shred below tries its key again, and reports what fails.
-        report.problems.append(f"cannot destroy the batch's data keys at once: {exc}")
+    keys = destroy_keys(vault, doomed, work)
     half = len(doomed) // 2
-    outcomes = work.map(lambda row: _removed(vault, row, present.get(row.id)), doomed[:half])
+    outcomes = remove_files(vault, doomed[:half], keys[:half], work)
     if half:
         stop_point("deletion-mid-batch")
-    outcomes += work.map(lambda row: _removed(vault, row, present.get(row.id)), doomed[half:])
+    outcomes += remove_files(vault, doomed[half:], keys[half:], work)
     finished: list[FinishedDeletion] = []
     for row, outcome in zip(doomed, outcomes, strict=True):
         if isinstance(outcome, Exception):
             report.problems.append(f"recording {row.id}: cannot remove its file: {outcome}")
             continue
-        file, key_destroyed = outcome
+        file, key_destroyed = _file_outcome(row, outcome, present.get(row.id))
         if file == "deleted":
             report.files_deleted += 1
         elif file == "already missing":
@@ -173,35 +168,16 @@ def _condemnation(item: Deletion, file_present: bool) -> Condemnation:
 
 
 def _file_present(row: RecordingRow) -> bool:
-    return row.path is not None and Path(row.path).is_file()
+    return row.path is not None and os.path.isfile(row.path)
 
 
-def _removed(
-    vault: LocalVault, row: RecordingRow, present_now: bool | None
-) -> tuple[str, bool | None] | Exception:
-    """What happened to the row's files and its data key, or why they could not be
-    removed."""
-    try:
-        return _remove_files(vault, row, present_now)
-    except (OSError, VaultError) as exc:
-        return exc
-
-
-def _remove_files(
-    vault: LocalVault, row: RecordingRow, present_now: bool | None
+def _file_outcome(
+    row: RecordingRow, removal: Removal, present_now: bool | None
 ) -> tuple[str, bool | None]:
-    """What happened to the recording's file, and whether its data key was destroyed."""
-    path = Path(row.path) if row.path else None
-    removed = key_destroyed = False
-    if path is not None:
-        shredded = vault.shred_file(path)
-        removed, key_destroyed = shredded.removed, shredded.key_destroyed
-    # A file Asterisk left behind (the recording never reached the vault); both halves
-    # of a two-channel one (R5).
-    removed = stereo.discard_incoming(vault, row.name, row.format) or removed
-    if removed:
-        return "deleted", key_destroyed
-    if path is None:
+    """What happened to the recording's file, and whether its data key is destroyed."""
+    if removal.removed:
+        return "deleted", removal.sealed
+    if row.path is None:
         return "none", False
     was_there = (
         present_now

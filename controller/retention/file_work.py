@@ -12,6 +12,7 @@ folder, for one batch.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -62,11 +63,12 @@ class OwnedPaths:
         self._vault = vault
         self._folders: dict[str, bool] = {}
 
-    def __call__(self, path: Path) -> bool:
-        if path.name in ("", ".", ".."):
+    def __call__(self, path: str | Path) -> bool:
+        text = os.fspath(path)
+        if os.path.basename(text) in ("", ".", ".."):
             return False
-        folder = str(path.parent)
+        folder = os.path.dirname(text)
         owned = self._folders.get(folder)
         if owned is None:
-            owned = self._folders[folder] = self._vault.owns(path)
+            owned = self._folders[folder] = self._vault.owns(Path(text))
         return owned

@@ -74,10 +74,10 @@ class RetentionRules:
     def objection_rule(self) -> str:
         return f"C4: privacy.objection_memory_days = {self.objection_days}"
 
-    def oldest_recording_horizon(self, now: dt.datetime) -> dt.datetime:
-        """Recordings created before this may have expired under their service's rule."""
-        shortest = min(self.service_days.values(), default=0)
-        return now - dt.timedelta(days=shortest) if shortest else now
+    def service_cutoffs(self, now: dt.datetime) -> dict[str, dt.datetime]:
+        """Per service, recordings created before this have expired under its rule (the
+        store's half of :func:`recording_expiry`, for reading only what has expired)."""
+        return {name: now - dt.timedelta(days=days) for name, days in self.service_days.items()}
 
     def log_cutoff(self, now: dt.datetime) -> dt.datetime:
         """Access-log entries written before this have expired (T3)."""

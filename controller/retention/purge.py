@@ -42,14 +42,12 @@ from controller.retention.plan import (
     Expire,
     Finish,
     Held,
-    RecordingRow,
     RetentionRules,
-    held_recordings,
     held_sheets,
-    plan_recordings,
     plan_sheets,
 )
 from controller.retention.purge_store import PurgeStore
+from controller.retention.streaming import planned_batches, planned_count
 from controller.secrets import Secret
 from controller.stoppoints import stop_point
 from controller.store.holds import Hold
@@ -91,7 +89,8 @@ class PurgeReport:
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     planned: list[tuple[str, str]] = field(default_factory=list)
-    """(recording id, rule) for every recording deletion planned."""
+    """(recording id, rule) for every recording deletion planned: a dry run's list (a
+    real run keeps none, its memory stays that of one batch)."""
     held: list[Held] = field(default_factory=list)
     """Expired recordings kept because a legal hold stands on their call (T6)."""
     sheets_held: list[str] = field(default_factory=list)
@@ -178,14 +177,6 @@ class Purger:
         self._stop = stop or threading.Event()
         self._tz = timezone
 
-    def plan(self) -> list[Action]:
-        return self._plan()[0]
-
-    def _plan(self) -> tuple[list[Action], list[Held]]:
-        now = self._clock.now()
-        rows = self._store.recordings_for_purge(now, self._rules.oldest_recording_horizon(now))
-        return plan_recordings(now, rows, self._rules), held_recordings(now, rows, self._rules)
-
     def run(
         self,
         *,
@@ -201,23 +192,22 @@ class Purger:
             log.error("ALERT: purge not run: %s", problem)
             report.errors.append(f"purge not run: {problem}")
             return report
-        actions, report.held = self._plan()
-        report.planned = [
-            (a.row.id, a.rule if isinstance(a, Expire) else _rule_of(a.row)) for a in actions
-        ]
+        now = self._clock.now()
         if on_plan is not None:
-            on_plan(len(actions))
+            on_plan(planned_count(self._store, self._rules, now))
+        batches = planned_batches(self._store, self._rules, now, self._batch, report.held.extend)
         if dry_run:
-            report.recordings_deleted = len(actions)
-            report.deletions_resumed = sum(isinstance(a, Finish) for a in actions)
+            for batch in batches:
+                report.planned += [(a.row.id, _rule(a)) for a in batch]
+                report.recordings_deleted += len(batch)
+                report.deletions_resumed += sum(isinstance(a, Finish) for a in batch)
         else:
             stop_point("purge-planned")
             with file_threads(self._threads) as files:
-                for start in range(0, len(actions), self._batch):
+                for batch in batches:
                     if self._stop.is_set():
                         report.interrupted = True
                         return report
-                    batch = actions[start : start + self._batch]
                     self._delete_batch(batch, report, files)
                     if on_progress is not None:
                         on_progress(len(batch))
@@ -255,8 +245,6 @@ class Purger:
             reference = done.held.get(action.row.id)
             if reference is not None and isinstance(action, Expire):
                 report.held.append(Held(action.row, action.rule, reference))
-        if done.held:
-            report.planned = [p for p in report.planned if p[0] not in done.held]
         report.errors.extend(done.problems)
         report.files_deleted += done.files_deleted
         report.files_already_missing += done.files_already_missing
@@ -401,8 +389,10 @@ def skip_entry(report: PurgeReport, now: dt.datetime) -> EntryDraft:
     )
 
 
-def _rule_of(row: RecordingRow) -> str:
-    return row.condemned.rule if row.condemned else "unknown"
+def _rule(action: Action) -> str:
+    if isinstance(action, Expire):
+        return action.rule
+    return action.row.condemned.rule if action.row.condemned else "unknown"
 
 
 def run_purge(

@@ -10,23 +10,21 @@ offers every method the purge uses.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from controller.audit.chain import Checkpoint, Entry, EntryDraft
 from controller.retention.deletion import DeletionStore
+from controller.retention.streaming import PageStore
 from controller.secrets import Secret
 from controller.store.holds import Hold
 from controller.store.lifecycle import Condemnation, CondemnOutcome, FinishedDeletion
-from controller.store.records import RecordingRow, SheetRow
+from controller.store.purge_pages import Cursor, PurgePage
+from controller.store.records import SheetRow
 from controller.store.worker import FromAnotherThread
 
 
-class PurgeStore(DeletionStore, Protocol):
-    def recordings_for_purge(
-        self, now: dt.datetime, horizon: dt.datetime
-    ) -> list[RecordingRow]: ...
-
+class PurgeStore(DeletionStore, PageStore, Protocol):
     def stored_recording_paths(self) -> list[tuple[str, str]]: ...
 
     def known_recording_files(self) -> tuple[set[str], set[str]]: ...
@@ -80,8 +78,21 @@ class PurgeStoreFromThread:
     def __init__(self, remote: FromAnotherThread[PurgeStore]) -> None:
         self._remote = remote
 
-    def recordings_for_purge(self, now: dt.datetime, horizon: dt.datetime) -> list[RecordingRow]:
-        return self._remote.call(lambda s: s.recordings_for_purge(now, horizon))
+    def purge_page(
+        self,
+        now: dt.datetime,
+        cutoffs: Mapping[str, dt.datetime],
+        *,
+        finishing: bool,
+        after: Cursor | None,
+        limit: int,
+    ) -> PurgePage:
+        return self._remote.call(
+            lambda s: s.purge_page(now, cutoffs, finishing=finishing, after=after, limit=limit)
+        )
+
+    def purge_count(self, now: dt.datetime, cutoffs: Mapping[str, dt.datetime]) -> int:
+        return self._remote.call(lambda s: s.purge_count(now, cutoffs))
 
     def stored_recording_paths(self) -> list[tuple[str, str]]:
         return self._remote.call(lambda s: s.stored_recording_paths())

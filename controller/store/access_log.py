@@ -25,6 +25,7 @@ from controller.audit.chain import (
     seal,
     verify,
 )
+from controller.audit.verification import conclude, prepare
 from controller.secrets import Secret
 from controller.store.access_log_keying import ensure_keyed, read_key_start
 from controller.store.access_log_rows import (
@@ -35,6 +36,7 @@ from controller.store.access_log_rows import (
     require_head,
 )
 from controller.store.access_log_stream import stored_entries
+from controller.store.access_log_walk import walk_stored
 from controller.store.database import Database
 from controller.store.parts import StorePart
 from controller.store.timestamps import to_text
@@ -131,10 +133,12 @@ class AccessLogStore(StorePart):
         anchor: str | None = None,
         witness: Sequence[WitnessLine] | None = None,
         retention_days: int | None = None,
+        jobs: int = 1,
     ) -> Verdict:
         """Checks the whole chain from one consistent snapshot of the store, and against
         the ``witness`` lines if given (with ``retention_days``, a published head purged
-        before its time is tampering)."""
+        before its time is tampering). ``jobs`` > 1 lets a second process check half of
+        a long chain (see :mod:`~controller.store.access_log_walk`)."""
         conn = self.db.conn
         conn.execute("BEGIN")
         try:
@@ -151,15 +155,7 @@ class AccessLogStore(StorePart):
                     "so entries cut from the end could not be seen",
                 )
             head = recorded
-            verdict = verify(
-                stored_entries(self.db),
-                checkpoints=checkpoints,
-                key=key,
-                recorded_head=head,
-                locate=self.locate_entry,
-                anchor=anchor,
-                key_start=read_key_start(self.db),
-            )
+            verdict = self._verify_chain(checkpoints, key, head, anchor, jobs)
             if witness is None or not verdict.ok:
                 return verdict
             problem, checked = check_witness(
@@ -177,3 +173,36 @@ class AccessLogStore(StorePart):
             return replace(verdict, ok=False, reason=f"witness: {problem}")
         note = f"witness: {checked} of {len(witness)} published heads found in the log"
         return replace(verdict, notes=(*verdict.notes, note))
+
+    def _verify_chain(
+        self,
+        checkpoints: list[Checkpoint],
+        key: Secret | None,
+        head: tuple[int, str],
+        anchor: str | None,
+        jobs: int,
+    ) -> Verdict:
+        """The rows walked the fast way (tuples, in batches); at the first one that does
+        not pass, the chain read again entry by entry, which names it and says why."""
+        key_start = read_key_start(self.db)
+        start = prepare(
+            checkpoints=checkpoints,
+            key=key,
+            recorded_head=head,
+            anchor=anchor,
+            key_start=key_start,
+        )
+        if isinstance(start, Verdict):
+            return start
+        walked = walk_stored(self.db, start, key, anchor, head[0], jobs)
+        if walked.clean:
+            return conclude(start, walked, recorded_head=head, anchor=anchor)
+        return verify(
+            stored_entries(self.db),
+            checkpoints=checkpoints,
+            key=key,
+            recorded_head=head,
+            locate=self.locate_entry,
+            anchor=anchor,
+            key_start=key_start,
+        )

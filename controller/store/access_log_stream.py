@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from controller.audit.chain import Entry, entry_hash
+from controller.audit.walk import Row
 from controller.store.access_log_rows import entry_from_row
-from controller.store.database import Database
+from controller.store.database import Connection, Database
 
 
 def _quoted(column: str) -> str:
@@ -92,3 +93,31 @@ def stored_entries(db: Database, after_seq: int = 0) -> Iterator[StoredEntry]:
     )
     for seq, prev_hash, digest, mac, canonical in rows:
         yield StoredEntry(db, int(seq), str(prev_hash), str(digest), mac, canonical)
+
+
+BATCH = 5_000
+"""Rows per read of :func:`row_batches`: a few megabytes, so memory stays flat."""
+
+
+def row_batches(
+    conn: Connection, after_seq: int = 0, through_seq: int | None = None
+) -> Iterator[list[Row]]:
+    """The entries after ``after_seq`` (up to ``through_seq``), in sequence order, as
+    plain tuples with their canonical text (see :data:`~controller.audit.walk.Row`), a
+    batch at a time: each read starts after the last sequence number read, on the
+    primary key, the same on both backends."""
+    bound = "" if through_seq is None else " AND seq <= ?"
+    extra: list[Any] = [] if through_seq is None else [through_seq]
+    sql = (
+        f"SELECT seq, prev_hash, hash, mac, {CANONICAL_TEXT} FROM access_log "  # noqa: S608
+        f"WHERE seq > ?{bound} ORDER BY seq LIMIT ?"
+    )
+    last = after_seq
+    while True:
+        batch: list[Row] = list(conn.execute(sql, [last, *extra, BATCH]).fetchall())
+        if not batch:
+            return
+        yield batch
+        if len(batch) < BATCH:
+            return
+        last = int(batch[-1][0])

@@ -77,20 +77,6 @@ class LifecycleStore(StorePart):
         )
         return recording_from_row(rows[0]) if rows else None
 
-    def recordings_for_purge(self, now: dt.datetime, horizon: dt.datetime) -> list[RecordingRow]:
-        """Rows being deleted, rows whose stored expiry has passed, and rows created before
-        ``horizon`` (which may have expired under a shorter service rule)."""
-        return [
-            recording_from_row(row)
-            for row in self.db.query(
-                f"SELECT {RECORDING_COLUMNS} {RECORDING_FROM} "
-                "WHERE (r.state = 'deleted' OR r.expires_at <= ? OR r.created_at <= ?) "
-                # Each node purges the recordings its vault holds (N1).
-                "AND r.node = ? ORDER BY r.created_at, r.id",
-                [to_text(now), to_text(horizon), self.node],
-            )
-        ]
-
     def stored_recording_paths(self) -> list[tuple[str, str]]:
         """(id, path) of every recording that should have a file in the vault."""
         return [

@@ -34,6 +34,7 @@ from controller.store.metadata_purge import MetadataPurgeStore
 from controller.store.migrations import MIGRATIONS, Migration
 from controller.store.node_locks import DEFAULT_NODE, NodeStore
 from controller.store.orphans import OrphanStore
+from controller.store.purge_pages import PurgePages
 from controller.store.redactions import RedactionStore
 from controller.store.sheets import SheetStore
 from controller.store.subjects import SubjectStore
@@ -76,6 +77,7 @@ class SqliteStore(
     AccessLogCutStore,
     HoldStore,
     LifecycleStore,
+    PurgePages,
     MetadataPurgeStore,
     SubjectStore,
     OrphanStore,
