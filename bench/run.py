@@ -29,6 +29,7 @@ from bench import (
     load,
     memory,
     reaction,
+    restart,
     results_file,
     stereo,
 )
@@ -123,6 +124,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     chores.add_arguments(parser)
     events.add_arguments(parser)
+    restart.add_arguments(parser)
     load.add_arguments(parser)
     cpu.add_arguments(parser)
     args = parser.parse_args(argv)
@@ -294,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         return _reaction_alone(args)
     if args.events:
         return events.main(args)
+    if args.restart:
+        return restart.main(args)
     if args.load:
         return load.main(args)
     if args.cpu:
@@ -342,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     results["console"] = asyncio.run(
         console.measure(args.console_calls, args.console_requests)
     )
+    restart_status = 0
     if not (args.no_asterisk or args.console):
         try:
             with (
@@ -349,6 +354,11 @@ def main(argv: list[str] | None = None) -> int:
                 bench_instance() as instance,
             ):
                 asyncio.run(_on_asterisk(instance, args, Path(folder), results))
+                if not args.quick:
+                    progress(f"restart under load: {args.restart_calls} calls, kill -9")
+                    workdir = Path(folder) / "restart"
+                    calls = args.restart_calls
+                    restart_status = restart.run(instance, workdir, calls, args.results)
         except SandboxError as exc:
             progress(f"error: {exc}\n(run as root, or pass --no-asterisk)")
             return 2
@@ -373,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     failures += (results["agi_keys"] or {}).get("failures", [])
     failures += (results["agi_flood"] or {}).get("failures", [])
     failures += (results["two_channels"] or {}).get("failures", [])
-    return 1 if failures or events_failed or cpu_status else 0
+    return 1 if failures or events_failed or cpu_status or restart_status else 0
 
 
 def _merge_reaction(results: dict[str, Any], path: Path) -> None:

@@ -238,10 +238,12 @@ def _recording(
         return RecordingSnapshot(None, None), []
     state = view.recordings.get(row.name)
     if state not in _LIVE:
-        # It ended while nobody listened (its bridge went): whatever was written goes to
+        # It ended while nobody listened (its bridge went), or never started (the old
+        # process died between its row and asking Asterisk): whatever was written goes to
         # the vault now; an open pause ends with it.
         rec = Recording(row.recording_id, row.name, RecState.DONE, row.purposes)
-        commands: list[c.Command] = [c.TakeInRecording(row.recording_id, row.name, row.format)]
+        take_in = c.TakeInRecording(row.recording_id, row.name, row.format, after_restart=True)
+        commands: list[c.Command] = [take_in]
         if row.pause_id is not None:
             commands.insert(0, c.ClosePause(row.pause_id, c.PauseEnd.RECORDING_ENDED))
         return RecordingSnapshot(rec, None), commands

@@ -1,12 +1,12 @@
-"""What the calls ask Asterisk besides their commands: what it has now (read in one
-pass for the adoption of calls, R1), and the questions the router and the gap recovery
-ask about one channel or playback. Each answers None (or a safe default) when Asterisk
-cannot say, and logs why."""
+"""What the calls ask Asterisk besides their commands: what it has now (its lists read
+in one pass for the adoption of calls, R1, then each call's recording on its own), and
+the questions the router and the gap recovery ask about one channel or playback. Each
+answers None (or a safe default) when Asterisk cannot say, and logs why."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -32,18 +32,14 @@ class AsteriskView:
     """Live recording name -> state, for the names asked for (absent: not live)."""
 
 
-async def read_view(client: AriClient, recording_names: Iterable[str]) -> AsteriskView:
-    """Raises :class:`~controller.ari.errors.AriError` if Asterisk cannot answer: a
-    partial view would end calls that are still there."""
+async def read_lists(client: AriClient) -> AsteriskView:
+    """Every channel and bridge, and the application's channels, without any recording:
+    three requests, whatever the number of calls. Raises
+    :class:`~controller.ari.errors.AriError` if Asterisk cannot answer."""
     channels = {ch.id: ch for ch in await client.list_channels()}
     application = await client.get_application()
     bridges = {b.id: b for b in await client.list_bridges()}
-    recordings: dict[str, str] = {}
-    for name in recording_names:
-        state = await live_state(client, name)
-        if state is not None:
-            recordings[name] = state
-    return AsteriskView(channels, frozenset(application.channel_ids), bridges, recordings)
+    return AsteriskView(channels, frozenset(application.channel_ids), bridges, {})
 
 
 class AsteriskQueries:
@@ -90,13 +86,19 @@ class AsteriskQueries:
             log.warning("channels unreadable (%s)", exc.error_id)
             return None
 
-    async def view(self, recording_names: list[str]) -> AsteriskView | None:
-        """What Asterisk has now, or None when it cannot say."""
+    async def lists(self) -> AsteriskView | None:
+        """Asterisk's channels and bridges now (no recording), or None when it cannot
+        say."""
         try:
-            return await read_view(self._client, recording_names)
+            return await read_lists(self._client)
         except AriError as exc:
             log.warning("Asterisk's calls unreadable (%s)", exc.error_id)
             return None
+
+    async def recording_state(self, name: str) -> str | None:
+        """A live recording's state, None when it is not live; raises
+        :class:`~controller.ari.errors.AriError` when Asterisk cannot say."""
+        return await live_state(self._client, name)
 
     async def asterisk_started(self) -> str | None:
         """When the Asterisk now answering started (``GET /asterisk/info``), or None when

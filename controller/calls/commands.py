@@ -243,6 +243,8 @@ class OpenRecording(StoreCommand):
     """The part of a transferred call it records (R3)."""
     agent_id: str | None = None
     """The agent of that segment, as identified (A7)."""
+    decision: Decision | None = None
+    """The decision to record, written with the row (see :func:`with_decisions`)."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,9 @@ class TakeInRecording(WorkCommand):
     recording_id: str
     name: str
     fmt: str
+    after_restart: bool = False
+    """Taken in by a restarted controller: no file at all then means Asterisk was never
+    asked for it (the old process died after writing the row, which comes first)."""
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,14 @@ from controller.calls.latency import LatencyHistogram
 from controller.calls.left_open import LeftOpenCalls
 from controller.calls.recording import RECORDING_FAILED
 from controller.calls.rest_requests import send_request
-from controller.calls.store_writes import Write, write_of
+from controller.calls.store_writes import Write, with_decisions, write_of
 from controller.calls.timers import CallTimers
 from controller.clock import Clock
 from controller.config.model import Config
 from controller.payments.charge import REDIRECT_REFUSED, ChargeRequest
 from controller.payments.gateway import PaymentGateway, charge_or_unavailable
 from controller.recordings import LocalVault
-from controller.recordings.stereo import discard_incoming
+from controller.recordings.stereo import discard_incoming, nothing_written
 from controller.retention.intake import Intake, VaultIntake
 from controller.stoppoints import ASKED as STOPS_ASKED
 from controller.stoppoints import stop_asked, stop_point
@@ -112,7 +112,7 @@ class CommandExecutor:
 
     # -- batches ---------------------------------------------------------------------
     async def run_batch(self, call_id: str, batch: Batch) -> None:
-        for command in batch.commands:
+        for command in with_decisions(batch.commands):
             if isinstance(command, c.Finished):
                 self.sink.forget(call_id)
                 return
@@ -222,7 +222,7 @@ class CommandExecutor:
                 # Settling from now, not from when the task starts: the call may be
                 # forgotten first, and the orphan sweep must not take the file meanwhile.
                 self.settling.add(name)
-                self.spawn(self.take_in(call_id, recording_id, name, fmt))
+                self.spawn(self.take_in(call_id, recording_id, name, fmt, command.after_restart))
             case c.DiscardIncoming(name=name, fmt=fmt):
                 self.settling.add(name)
                 self.spawn(self._discard_incoming(call_id, name, fmt))
@@ -256,9 +256,18 @@ class CommandExecutor:
             objected = True
         self.sink.feed(call_id, m.ObjectionKnown(objected))
 
-    async def take_in(self, call_id: str, recording_id: str, name: str, fmt: str) -> None:
-        """The call's finished file into the vault (:mod:`controller.retention.intake`)."""
+    async def take_in(
+        self, call_id: str, recording_id: str, name: str, fmt: str, after_restart: bool = False
+    ) -> None:
+        """The call's finished file into the vault (:mod:`controller.retention.intake`).
+        ``after_restart``: a row with no file at all is one Asterisk never started (R1):
+        ``discarded``, nothing was recorded; not ``missing``, which says a file was lost."""
         try:
+            if after_restart and await asyncio.to_thread(nothing_written, self._vault, name, fmt):
+                now = self._clock.now()
+                await self._store.run(lambda s: s.close_recording(recording_id, "discarded", now))
+                log.warning("call %s: recording %s was never started", call_id, recording_id)
+                return
             if await self._intake.call_file(call_id, recording_id, name, fmt) is Intake.UNUSABLE:
                 self.recording_failures += 1
         finally:

@@ -45,7 +45,8 @@ from controller.ari.events import (
 from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.adoption import Adopted, LeftRunning, plan_call
+from controller.calls.adopting import Adoption
+from controller.calls.adoption import Adopted
 from controller.calls.call import Call
 from controller.calls.call_settings import call_settings
 from controller.calls.context import CallContext as CallContext
@@ -63,6 +64,7 @@ from controller.calls.transfer_routing import TransferRouting
 from controller.calls.two_channels import is_recording_snoop, owner_of, snoop_owners
 from controller.clock import Clock
 from controller.config.model import Config
+from controller.records import OpenCall
 
 log = logging.getLogger("reccontrol.calls")
 
@@ -84,17 +86,24 @@ class EventRouter:
         self.calls: dict[str, CallContext] = {}
         self._by_channel: dict[str, str] = {}
         self._by_recording: dict[str, str] = {}
-        self._released: set[str] = set()
+        self.released: set[str] = set()
         """Channels handed back to the dialplan after a restart: on their way out."""
         self._app = config.ari.app
         self.refused = 0
         """Events ignored since start: another application's, or about a channel not ours."""
-        self.adopted = asyncio.Event()
-        """Set once the calls a previous run left open are carried on or ended."""
         self.live = LiveBoard()
+        self.adoption = Adoption(self, executor, self._settings, config, clock, rng)
+        self.adopted = self.adoption.adopted
+        """Set once the calls a previous run left open are carried on or ended."""
+        self._settling: asyncio.Task[None] | None = None
+        """What follows a connection: adoption, then the resync; beside the events."""
         self.gap = GapRecovery(
             machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
-            owners=lambda: {**self._by_channel, **snoop_owners(self._by_recording)},
+            owners=lambda: {
+                **self._by_channel,
+                **snoop_owners(self._by_recording),
+                **self.adoption.owners(),
+            },
             feed=self.feed,
             executor=executor,
             config=config,
@@ -112,6 +121,12 @@ class EventRouter:
             # application alone. Acting on it would drive another application's channels.
             self._refuse(f"a {event.type[:40]!r} event for another application")
             return
+        if (pending := self.adoption.claims(event)) is not None:
+            self.adoption.hold(pending, event)  # handed to the call once it is adopted
+            return
+        await self.route(event)
+
+    async def route(self, event: Event) -> None:
         match event:
             case StasisStart(args=args, channel=channel, replace_channel=replaced):
                 if not await self.transfers.entered(args, channel, replaced):
@@ -150,12 +165,37 @@ class EventRouter:
                     # First, before the resync ends any call: what went unheard is
                     # made safe while the recordings are still live.
                     self.gap.keys_unheard(blind_since)
-                await self.adopt_open_calls()
-                await self.gap.resync(set(state.channel_ids) - self._released, reconnect)
-                if reconnect:
-                    # Only once the resync has judged which channels are gone: a call
-                    # this moves on would dial a leg the resync's snapshot lacks.
-                    self.gap.recover(set(state.channel_ids))
+                previous, left = self._settling, None
+                if previous is None or previous.done():
+                    previous, left = None, await self.adoption.left_open()
+                work = self._settle(previous, left, set(state.channel_ids), reconnect)
+                if previous is None and not left:
+                    await work  # nothing to adopt: the resync's one request, here
+                else:
+                    self._settling = asyncio.create_task(work, name="reccontrol-adoption")
+
+    async def _settle(
+        self,
+        previous: asyncio.Task[None] | None,
+        left: list[OpenCall] | None,
+        channel_ids: set[str],
+        reconnect: bool,
+    ) -> None:
+        """After a connection, beside the events: the calls left open adopted, then the
+        resync (a connection made while the previous one's still runs waits for it)."""
+        try:
+            if previous is not None:
+                await previous
+                left = await self.adoption.left_open()
+            if left is not None:
+                await self.adoption.adopt(left)
+            await self.gap.resync(channel_ids - self.released, reconnect)
+            if reconnect:
+                # Only once the resync has judged which channels are gone: a call
+                # this moves on would dial a leg the resync's snapshot lacks.
+                self.gap.recover(channel_ids)
+        except Exception:
+            log.exception("the calls in progress could not be settled after the connection")
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
@@ -327,6 +367,9 @@ class EventRouter:
 
     def feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
         """Hands a message to a call's machine; its commands join the call's queue."""
+        if self.adoption.holds(call_id):
+            self.adoption.hold(call_id, (message, trigger))
+            return
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
             return
@@ -342,64 +385,18 @@ class EventRouter:
 
     def recordings_in_hand(self) -> set[str]:
         """Recordings calls own or still settle: the orphan sweep leaves their files alone."""
-        return set(self._by_recording) | self._executor.settling
+        return set(self._by_recording) | self._executor.settling | self.adoption.recording_names()
 
     # -- calls a previous run left open (R1) ------------------------------------------
     async def adopt_open_calls(self) -> None:
         """Carries on each call a previous run left open that is still bridged, and ends
-        safely the others (:mod:`controller.calls.adoption`); then closes in the store
-        what nobody carries on. Left for the next connection if Asterisk cannot say what
-        it has: ending calls on a partial view would cut live ones."""
-        try:
-            left_open = await self._executor.left_open.read()
-            left = [oc for oc in left_open if oc.call_id not in self.calls]
-        except Exception:
-            log.exception("open calls unreadable; adoption left for the next connection")
-            return
-        # FastAGI calls still going on in the site's dialplan: their hang-up hook closes them.
-        running: set[str] = set()
-        if left:
-            names = [oc.recording.name for oc in left if oc.recording is not None]
-            view = await self._executor.asterisk.view(names)
-            if view is None:
-                log.warning("%d open call(s) left for the next connection", len(left))
-                return
-            for open_call in left:
-                now, settings = self._clock.now(), self._settings
-                plan = plan_call(
-                    open_call, view, config=self._config, settings=settings, rng=self._rng, now=now
-                )
-                if isinstance(plan, Adopted):
-                    self._take_over(plan)
-                elif isinstance(plan, LeftRunning):
-                    running.add(plan.call_id)
-                else:
-                    if open_call.channel_id:
-                        self._released.add(open_call.channel_id)
-                    commands: list[c.Command] | None = plan.commands
-                    if open_call.path == "agi":
-                        commands = await self._executor.left_open.close_agi(plan.commands)
-                    if commands is not None:
-                        await self._executor.run_batch(open_call.call_id, Batch(commands))
-            adopted = sum(1 for oc in left if oc.call_id in self.calls)
-            log.warning(
-                "%d call(s) left open by a previous run: %d carried on, %d left to the "
-                "dialplan (FastAGI), %d ended",
-                len(left),
-                adopted,
-                len(running),
-                len(left) - adopted - len(running),
-            )
-        # Only the calls looked at above: one begun since (over FastAGI, whose server
-        # answers before ARI is connected) is not the previous run's.
-        looked_at = {oc.call_id for oc in left}
-        keep = set(self.calls) | running
-        closed = await self._executor.left_open.close_interrupted(keep, looked_at)
-        if closed:
-            log.warning("closed %d call(s) left open by a previous run", closed)
-        self.adopted.set()
+        safely the others (:mod:`controller.calls.adoption`), each on its own while
+        events flow (:mod:`controller.calls.adopting`)."""
+        left = await self.adoption.left_open()
+        if left is not None:
+            await self.adoption.adopt(left)
 
-    def _take_over(self, plan: Adopted) -> None:
+    def take_over(self, plan: Adopted) -> None:
         machine = plan.machine
         self._register(machine, plan.commands)
         self.transfers.adopted(machine.call_id)
@@ -439,6 +436,8 @@ class EventRouter:
     async def close(self, grace: float) -> None:
         """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""
         self.gap.cancel()
+        if self._settling is not None:
+            self._settling.cancel()
         tasks = [ctx.task for ctx in self.calls.values() if ctx.task is not None]
         for call_id in self.calls:
             self._executor.drop_timers(call_id)

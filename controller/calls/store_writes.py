@@ -4,8 +4,9 @@ it (an opened recording's row aside, see the executor)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import assert_never
 
 from controller.calls import commands as c
@@ -34,7 +35,7 @@ def write_of(command: c.Store, now: dt.datetime, objection_days: int) -> Write:
             o = command
             return lambda s: s.open_recording(
                 o.recording_id, o.call_id, o.name, o.fmt, o.purposes, now, o.retention_days,
-                o.segment, o.agent_id,
+                o.segment, o.agent_id, o.decision,
             )  # fmt: skip
         case c.CloseRecording(recording_id=recording_id, state=state):
             return lambda s: s.close_recording(recording_id, state, now)
@@ -69,3 +70,23 @@ def write_of(command: c.Store, now: dt.datetime, objection_days: int) -> Write:
             )
         case _:
             assert_never(command)
+
+
+def with_decisions(commands: Sequence[c.Command]) -> list[c.Command]:
+    """A decision to record followed by its recording's row become one write (R1): the
+    row is written, and waited for, before Asterisk is asked for the file, while the
+    decision's write is queued; apart, a process killed between the two left a live
+    recording with no decision, which a restarted controller could not judge."""
+    out: list[c.Command] = []
+    for command in commands:
+        previous = out[-1] if out else None
+        if (
+            isinstance(command, c.OpenRecording)
+            and isinstance(previous, c.RecordDecision)
+            and previous.decision.call_id == command.call_id
+            and command.decision is None
+        ):
+            out[-1] = dataclasses.replace(command, decision=previous.decision)
+        else:
+            out.append(command)
+    return out

@@ -121,6 +121,14 @@ def discard_incoming(vault: LocalVault, name: str, fmt: str) -> bool:
     return any(found)
 
 
+def nothing_written(vault: LocalVault, name: str, fmt: str) -> bool:
+    """Whether no file of the recording exists anywhere: not in Asterisk's folder (nor
+    a stereo recording's halves), not in the vault."""
+    incoming = [vault.incoming_path(n, fmt) for n in (name, *recording_halves(name))]
+    vaulted = vault.vault_dir / incoming[0].name
+    return not any(os.path.lexists(path) for path in (*incoming, vaulted))
+
+
 def pair_file(half_stem: str, suffix: str) -> str:
     """The file name the sweep gives the two halves of a stereo recording together."""
     return f"{whole_recording(half_stem)}.{suffix}"

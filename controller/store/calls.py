@@ -53,22 +53,8 @@ class CallStore(StorePart):
     def record_decision(self, decision: Decision) -> None:
         """Segment 1's decision is the call's; a later segment's (after a transfer, R3)
         goes beside it, so the sampling audit still counts each call once."""
-        later = decision.segment > 1
         with self.transaction() as db:
-            db.table("segment_decisions" if later else "decisions").insert(
-                {
-                    **({"segment": decision.segment} if later else {}),
-                    "call_id": decision.call_id,
-                    "decided_at": to_text(decision.decided_at),
-                    "record": int(decision.record),
-                    "reason": decision.reason,
-                    "rate": decision.rate,
-                    "draw": decision.draw,
-                    "in_window": int(decision.in_window),
-                    "window": decision.window,
-                    "agent_id": decision.agent_id,
-                }
-            )
+            _insert_decision(db, decision)
         self.figures.decisions[(decision.reason, decision.record)] += 1
 
     def add_consent_event(self, event: ConsentEvent) -> None:
@@ -135,11 +121,17 @@ class CallStore(StorePart):
         retention_days: int,
         segment: int = 1,
         agent_id: str | None = None,
+        decision: Decision | None = None,
     ) -> None:
         """Writes the recording's row before Asterisk creates the file, so no file on
         disk is ever unknown to the store. ``segment`` and ``agent_id``: the part of a
-        transferred call it records, and whose agent (R3)."""
+        transferred call it records, and whose agent (R3). ``decision``: the decision to
+        record it, stored in the same transaction, so that a process killed at any point
+        leaves both rows or neither (R1): a recording row without its decision would
+        make a restarted controller take the call for one never decided."""
         with self.transaction() as db:
+            if decision is not None:
+                _insert_decision(db, decision)
             db.table("recordings").insert(
                 {
                     "id": recording_id,
@@ -155,6 +147,8 @@ class CallStore(StorePart):
                     "node": self.node,
                 }
             )
+        if decision is not None:
+            self.figures.decisions[(decision.reason, decision.record)] += 1
 
     def close_recording(self, recording_id: str, state: str, at: dt.datetime) -> None:
         """Marks a live recording that left no file: ``discarded``, ``failed`` or
@@ -383,3 +377,22 @@ class CallStore(StorePart):
             )
         )
         return call
+
+
+def _insert_decision(db: Database, decision: Decision) -> None:
+    """Segment 1's decision is the call's; a later segment's (R3) goes beside it."""
+    later = decision.segment > 1
+    db.table("segment_decisions" if later else "decisions").insert(
+        {
+            **({"segment": decision.segment} if later else {}),
+            "call_id": decision.call_id,
+            "decided_at": to_text(decision.decided_at),
+            "record": int(decision.record),
+            "reason": decision.reason,
+            "rate": decision.rate,
+            "draw": decision.draw,
+            "in_window": int(decision.in_window),
+            "window": decision.window,
+            "agent_id": decision.agent_id,
+        }
+    )

@@ -73,17 +73,17 @@ async def reconnect(tmp_path: Path, *, hooks_run: bool) -> tuple[dict[str, Any],
         try:
             await rig.store.run(handed_back_and_recorded)
             (config.recordings.asterisk_dir / f"{NAME}.wav").write_bytes(wav_bytes(1.0))
-            look = rig.executor.asterisk.view
+            look = rig.executor.asterisk.lists
 
-            async def view_after_the_hang_up(names: list[str]) -> AsteriskView | None:
+            async def view_after_the_hang_up() -> AsteriskView | None:
                 if hooks_run:
                     # The barrier: the hooks run to their end before Asterisk is asked.
                     agent = "Local/alice-talk@sim-agent-00000001;1"
                     await hang_up(server.port, AGENT_CHANNEL, agent, holds_mixmonitor=True)
                     await hang_up(server.port, CALLER_CHANNEL, "PJSIP/trunk-00000001", False)
-                return await look(names)
+                return await look()
 
-            rig.executor.asterisk.view = view_after_the_hang_up  # type: ignore[method-assign,assignment]
+            rig.executor.asterisk.lists = view_after_the_hang_up  # type: ignore[method-assign]
             rig.fake.answers[("GET", "/ari/channels")] = (200, [])  # both channels are gone
             rig.fake.answers[("GET", "/ari/bridges")] = (200, [])
             app = {"name": "reccontrol", "channel_ids": [], "bridge_ids": [], "endpoint_ids": []}

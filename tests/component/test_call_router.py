@@ -88,10 +88,12 @@ class Rig:
 
 
 @asynccontextmanager
-async def running_rig(tmp_path: Path, payment_api: PaymentApi | None = None) -> AsyncIterator[Rig]:
-    """The router and executor against the fake ARI; with ``payment_api``, the sales
-    service takes payments through that API."""
-    fake = WatchedAri()
+async def running_rig(
+    tmp_path: Path, payment_api: PaymentApi | None = None, fake: WatchedAri | None = None
+) -> AsyncIterator[Rig]:
+    """The router and executor against the fake ARI (``fake``, or a new one); with
+    ``payment_api``, the sales service takes payments through that API."""
+    fake = fake if fake is not None else WatchedAri()
     server = TestServer(fake.make_app())
     await server.start_server()
     data = site_config(tmp_path)
@@ -519,13 +521,13 @@ async def test_r1_a_fastagi_call_begun_while_the_restart_looks_at_asterisk_stays
     new = CallStart("0e30e30e30e30e30", "sales", "inbound", started, None, "1.2", path="agi")
     await rig.store.run(lambda s: s.begin_call(old, "v1"))
     asterisk = rig.executor.asterisk
-    look = asterisk.view
+    look = asterisk.lists
 
-    async def view_while_a_call_begins(names: list[str]) -> AsteriskView | None:
+    async def view_while_a_call_begins() -> AsteriskView | None:
         await rig.store.run(lambda s: s.begin_call(new, "v1"))
-        return await look(names)
+        return await look()
 
-    asterisk.view = view_while_a_call_begins  # type: ignore[method-assign,assignment]
+    asterisk.lists = view_while_a_call_begins  # type: ignore[method-assign]
     rig.fake.answers[("GET", "/ari/channels")] = (200, [])  # the old call's caller left
     rig.fake.answers[("GET", "/ari/bridges")] = (200, [])
     app = {"name": "reccontrol", "channel_ids": [], "bridge_ids": [], "endpoint_ids": []}

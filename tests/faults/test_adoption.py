@@ -144,3 +144,45 @@ async def test_r1_an_outbound_call_is_carried_on_after_a_kill_C6(
     assert discarded["state"] == "discarded"
     kinds = [a["kind"] for a in rows(store, "SELECT kind FROM alerts")]
     assert kinds == ["keys_unheard", "call_carried_on"]
+
+
+@pytest.mark.parametrize("point", ["did:OpenRecording", "did:StartRecording"])
+async def test_r1_killed_around_the_recording_row_every_row_ends_right_A2(
+    site: SandboxSite, tmp_path: Path, point: str
+) -> None:
+    """R1, A2: killed once the recording's row is stored, before Asterisk was asked for
+    the file (``did:OpenRecording``) or once it was (``did:StartRecording``), the
+    restarted daemon carries the call on and the row ends ``discarded`` with its
+    decision beside it: never ``missing`` (a file lost), never a row without a decision.
+    Nothing of the file is kept: keys went unheard while the daemon was down."""
+    config = fault_config(site, target="Local/alice-talk@sim-agent")
+    store = site.workdir / "reccontrol.sqlite3"
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    async with aiohttp.ClientSession() as session:
+        client = direct_client(site.instance, session)
+        checks = invariants(site, client)
+        await daemon.start(fault_point=point)
+        try:
+            await daemon.wait_for("ARI events: connected")
+            caller = await Switchboard(site.instance, session).call(
+                "sales", "c-talk-60", CALLER_NUMBER
+            )
+            await daemon.frozen_at(point)
+            await daemon.kill()
+            await asyncio.sleep(RESTART_AFTER)
+            await daemon.start()
+            await daemon.wait_for("carried on after a restart")
+
+            async def settled() -> list[dict[str, Any]] | None:
+                found = rows(store, "SELECT state FROM recordings")
+                return found if found and found[0]["state"] != "live" else None
+
+            await eventually(settled, "the recording's row settled")
+            await client.hangup(caller.id)
+            await checks.hold_within(5.0)
+        finally:
+            await daemon.stop()
+    (recording,) = rows(store, "SELECT call_id, state FROM recordings")
+    assert recording["state"] == "discarded"
+    decisions = rows(store, "SELECT call_id, record FROM decisions")
+    assert decisions == [{"call_id": recording["call_id"], "record": 1}]

@@ -21,8 +21,9 @@ Local channels play the scripted callers and agents where only the signalling ma
 SIPp phones (real RTP, RFC 4733 keys) where the audio is the evidence.
 
 Each scenario prints ``measured <scenario> recovery_seconds=…`` (restart until every
-invariant holds), ``adopted_seconds=…`` (restart until the daemon has handled its
-start-up resync: an event sent after it has come back through its handler) and
+invariant holds), ``adopted_seconds=…`` (restart until the restarted daemon handles
+events: an event sent then has come back through its handler; the calls left open are
+adopted beside the events from then on) and
 ``settled_seconds=…`` (end of the call until every invariant holds).
 """
 
@@ -118,8 +119,8 @@ class Killing:
         await self.daemon.kill()
 
     async def restart(self) -> None:
-        """Restarted 1 s after the kill; returns once the restarted daemon has handled
-        its start-up resync (where it adopts the calls)."""
+        """Restarted 1 s after the kill; returns once the restarted daemon handles
+        events (it adopts the calls left open beside them)."""
         await asyncio.sleep(RESTART_AFTER)  # systemd's delay, not a wait for a result
         loop = asyncio.get_running_loop()
         self.restarted = loop.time()
@@ -129,10 +130,10 @@ class Killing:
         self.adopted_seconds = loop.time() - self.restarted
 
     async def _barrier(self) -> None:
-        """Events are handled one after the other, the start-up resync first: once an
-        event sent now is in the event log (written after its handler ran), the resync
-        is over. The log keeps no user event's name, so they are counted: one more than
-        before this one was sent is an event the restarted daemon handled."""
+        """Once an event sent now is in the event log (written after its handler ran),
+        the restarted daemon handles events. The log keeps no user event's name, so
+        they are counted: one more than before this one was sent is an event the
+        restarted daemon handled."""
         events = self.site.workdir / "ari-events.jsonl"
         before = await asyncio.to_thread(logged_user_events, events)
         await self.client.send_user_event(f"fault-barrier-{next(_barriers)}")

@@ -166,7 +166,7 @@ def test_a_recording_that_ended_meanwhile_is_vaulted_and_its_pause_closed() -> N
     result = adopted(open_call(recording=recording_row("agent_key")), view(recordings={}))
     assert result.commands[:2] == [
         c.ClosePause("p1", c.PauseEnd.RECORDING_ENDED),
-        c.TakeInRecording("r1", NAME, "wav"),
+        c.TakeInRecording("r1", NAME, "wav", after_restart=True),
     ]
     assert result.machine.recording is not None
     assert result.machine.recording.state is RecState.DONE

@@ -276,7 +276,7 @@ def test_r3_r1_a_call_adopted_mid_transfer_follows_the_local_channel_and_records
     plan = adoption.adopted(adoption.open_call(), asterisk)
     call = plan.machine
     assert call.agent_channel_id == "xfer-1" and plan.gone == []
-    assert c.TakeInRecording("r1", adoption.NAME, "wav") in plan.commands
+    assert c.TakeInRecording("r1", adoption.NAME, "wav", after_restart=True) in plan.commands
     assert c.Hangup(adoption.AGENT_LEG) in plan.commands
     assert not of(plan.commands, c.AddToBridge)
 
