@@ -248,3 +248,20 @@ async def measure(daemon: RunningDaemon, site: SandboxSite, calls: int, cycles: 
     ]
     run.failures += baseline.failures
     return run
+
+
+def figures(reaction: dict[str, Any]) -> dict[str, float | None]:
+    """The section's headline figures for ``bench/results.json``, from the reaction
+    results (``python -m bench``'s ``reaction`` block). Ratios are against the baseline
+    measured in the same run: timings alone move with the machine's load."""
+    ours, theirs, split = reaction["reccontrol"], reaction["baseline"], reaction["split_ms"]
+    return {
+        "key_ratio_median": reaction["ratio_median"],
+        "key_ratio_p95": reaction["ratio_p95"],
+        "key_median_ms": ours["median"],
+        "key_p95_ms": ours["p95"],
+        "key_under_2ms_fraction": reaction["reccontrol_under_budget"],
+        "key_frame_to_post_ms": split["frame_to_post"],
+        "baseline_key_median_ms": theirs["median"],
+        "baseline_key_frame_to_post_ms": split["baseline_frame_to_post"],
+    }

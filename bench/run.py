@@ -24,11 +24,13 @@ from bench import (
     console,
     cpu,
     encryption,
+    events,
     hotpath,
     load,
     memory,
     reaction,
     restart,
+    results_file,
     stereo,
 )
 from bench.asterisk import bench_instance
@@ -100,6 +102,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the web console section alone (no Asterisk needed)",
     )
     parser.add_argument(
+        "--reaction",
+        action="store_true",
+        help="the protective key's reaction time alone (section 1, sandbox Asterisk)",
+    )
+    parser.add_argument(
         "--console-calls",
         type=int,
         help="generated calls in the console's store (default 100000, quick 10000)",
@@ -116,6 +123,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="JSON results (default bench/results/latest.json)",
     )
     chores.add_arguments(parser)
+    events.add_arguments(parser)
     restart.add_arguments(parser)
     load.add_arguments(parser)
     cpu.add_arguments(parser)
@@ -284,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if args.chores:
         return chores.main(args)
+    if args.reaction:
+        return _reaction_alone(args)
+    if args.events:
+        return events.main(args)
     if args.restart:
         return restart.main(args)
     if args.load:
@@ -315,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         "two_channels": None,
         "encryption": None,
     }
+    events_failed = 0
     if not args.console:
         progress("hot path")
         for cost in hotpath.measure(args.quick):
@@ -324,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         manager = asyncio.run(memory.manager_footprint(args.concurrent))
         results["memory"]["manager"] = manager.as_dict()
         results["encryption"] = encryption.measure(args.quick)
+        # Its own table and figures in bench/results.json, as with --events.
+        events_failed = events.main(args)
     progress(
         f"web console: {args.console_calls} generated calls, "
         f"{args.console_requests} requests per figure"
@@ -351,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     cpu_status = 0 if args.no_asterisk or args.console or args.quick else cpu.run_section(args)
 
     results["meta"]["loadavg_end"] = _loadavg()
+    if results["reaction"] is not None:
+        _merge_reaction(results, args.results)
     previous = None
     if args.output.is_file():
         try:
@@ -366,7 +383,65 @@ def main(argv: list[str] | None = None) -> int:
     failures += (results["agi_keys"] or {}).get("failures", [])
     failures += (results["agi_flood"] or {}).get("failures", [])
     failures += (results["two_channels"] or {}).get("failures", [])
-    return 1 if failures or cpu_status or restart_status else 0
+    return 1 if failures or events_failed or cpu_status or restart_status else 0
+
+
+def _merge_reaction(results: dict[str, Any], path: Path) -> None:
+    """The reaction's headline figures into ``bench/results.json``, the previous beside."""
+    figures = reaction.figures(_json_safe(results["reaction"]))
+    before, after = results_file.update("reaction", figures, path, load=_loadavg())
+    print("\n".join(results_file.comparison(before, after)))
+    print(f"figures merged into {path}")
+
+
+def _reaction_alone(args: argparse.Namespace) -> int:
+    """``--reaction``: section 1 alone, on a sandbox Asterisk of its own (the daemon on
+    the instance's own AMI: no FastAGI stand-in is needed)."""
+    results: dict[str, Any] = {
+        "meta": {
+            "mode": "reaction",
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "commit": _commit(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "asterisk": None,
+            "loadavg_start": _loadavg(),
+            # render() then prints section 1 and none of the sections not run.
+            "console_only": True,
+        },
+        "reaction": None,
+    }
+
+    async def measure(instance: SandboxInstance, workdir: Path) -> None:
+        site = SandboxSite(instance, workdir / "site")
+        with (workdir / "reccontrol.log").open("a", encoding="utf-8") as log_file:
+            handler = setup_logging("INFO", log_file)
+            try:
+                daemon = await reaction.start_daemon(site, args.cycles, draws=args.calls + 10)
+                progress(f"reaction time: {args.calls} call(s) x {args.cycles} pauses, each side")
+                try:
+                    run = await reaction.measure(daemon, site, args.calls, args.cycles)
+                finally:
+                    await daemon.stop()
+            finally:
+                logging.getLogger().removeHandler(handler)
+        results["meta"]["asterisk"] = run.asterisk_version
+        results["reaction"] = _reaction_results(run)
+
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="reccontrol-bench-") as folder,
+            bench_instance() as instance,
+        ):
+            asyncio.run(measure(instance, Path(folder)))
+    except SandboxError as exc:
+        progress(f"error: {exc}\n(run as root)")
+        return 2
+    results["meta"]["loadavg_end"] = _loadavg()
+    results = _json_safe(results)
+    print(render(results, None))
+    _merge_reaction(results, args.results)
+    return 1 if results["reaction"]["failures"] else 0
 
 
 def _json_safe(value: Any) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import string
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -20,8 +21,14 @@ from controller.ari.settings import AriConnection
 Params = Mapping[str, str | int | float | bool | None]
 
 
+# What quote() leaves as it is: the ids and names reccontrol chooses are made of these.
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+
+
 def _enc(segment: str) -> str:
-    return quote(segment, safe="")
+    # One set test in place of the codec for our own ids: a pause's URL is built on the
+    # way from the key to its POST.
+    return segment if _UNRESERVED.issuperset(segment) else quote(segment, safe="")
 
 
 class AriClient:
@@ -56,11 +63,16 @@ class AriClient:
         body: Any = None,
     ) -> Any:
         """Sends one request; returns the decoded JSON body, or None for 204."""
-        query = {
-            k: ("true" if v is True else "false" if v is False else str(v))
-            for k, v in (params or {}).items()
-            if v is not None
-        }
+        # None without parameters (a pause's POST has none): nothing to build.
+        query = (
+            {
+                k: ("true" if v is True else "false" if v is False else str(v))
+                for k, v in params.items()
+                if v is not None
+            }
+            if params
+            else None
+        )
         try:
             async with self._session.request(
                 method,

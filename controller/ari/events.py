@@ -6,7 +6,8 @@ know becomes a :class:`GenericEvent`, so a newer Asterisk cannot crash the daemo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from controller.ari.models import Application, Bridge, Channel, LiveRecording, Playback
@@ -40,9 +41,20 @@ class StasisEnd(Event):
 
 @dataclass(frozen=True, slots=True)
 class ChannelDtmfReceived(Event):
-    channel: Channel
+    """A key pressed on a channel. Only what routing it needs is read from the frame
+    (the channel's id and the digit): a key may be the one that pauses a recording, and
+    the pause's REST call goes out before anything else. The rest of the channel is
+    parsed when asked for (:attr:`channel`)."""
+
+    channel_id: str
     digit: str = field(repr=False)
     duration_ms: int
+    channel_data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The channel object as the frame carried it."""
+
+    @property
+    def channel(self) -> Channel:
+        return Channel.parse(self.channel_data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,107 +173,129 @@ def _s(data: dict[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+# One builder per event type, each given the fields every event has (type, application,
+# timestamp, time read) and the decoded message. A table rather than a chain of cases:
+# every frame is parsed on the event loop, a key press's before its pause goes out.
+Head = tuple[str, str, str, float]
+_Builder = Callable[[Head, dict[str, Any]], Event]
+
+
+def _stasis_start(head: Head, data: dict[str, Any]) -> Event:
+    args, replace = data.get("args"), data.get("replace_channel")
+    return StasisStart(
+        *head,
+        Channel.parse(data.get("channel")),
+        tuple(str(a) for a in args) if isinstance(args, list) else (),
+        Channel.parse(replace) if isinstance(replace, dict) else None,
+    )
+
+
+def _dtmf(head: Head, data: dict[str, Any]) -> Event:
+    channel = data.get("channel")
+    channel = channel if isinstance(channel, dict) else {}
+    return ChannelDtmfReceived(
+        *head, _s(channel, "id"), _s(data, "digit"), _int(data, "duration_ms"), channel
+    )
+
+
+def _varset(head: Head, data: dict[str, Any]) -> Event:
+    channel = data.get("channel")
+    return ChannelVarset(
+        *head,
+        Channel.parse(channel) if isinstance(channel, dict) else None,
+        _s(data, "variable"),
+        _s(data, "value"),
+    )
+
+
+def _dial(head: Head, data: dict[str, Any]) -> Event:
+    caller = data.get("caller")
+    return Dial(
+        *head,
+        Channel.parse(data.get("peer")),
+        Channel.parse(caller) if isinstance(caller, dict) else None,
+        _s(data, "dialstatus"),
+        _s(data, "dialstring"),
+    )
+
+
+def _on_channel(kind: type[StasisEnd] | type[ChannelStateChange]) -> _Builder:
+    return lambda head, data: kind(*head, Channel.parse(data.get("channel")))
+
+
+def _in_bridge(kind: type[ChannelEnteredBridge] | type[ChannelLeftBridge]) -> _Builder:
+    return lambda head, data: kind(
+        *head, Bridge.parse(data.get("bridge")), Channel.parse(data.get("channel"))
+    )
+
+
+def _on_playback(kind: type[PlaybackStarted] | type[PlaybackFinished]) -> _Builder:
+    return lambda head, data: kind(*head, Playback.parse(data.get("playback")))
+
+
+RecordingEvent = type[RecordingStarted] | type[RecordingFinished] | type[RecordingFailed]
+
+
+def _on_recording(kind: RecordingEvent) -> _Builder:
+    return lambda head, data: kind(*head, LiveRecording.parse(data.get("recording")))
+
+
+_BUILDERS: dict[str, _Builder] = {
+    "StasisStart": _stasis_start,
+    "StasisEnd": _on_channel(StasisEnd),
+    "ChannelDtmfReceived": _dtmf,
+    "ChannelStateChange": _on_channel(ChannelStateChange),
+    "ChannelHangupRequest": lambda head, data: ChannelHangupRequest(
+        *head, Channel.parse(data.get("channel")), _int(data, "cause"), bool(data.get("soft"))
+    ),
+    "ChannelDestroyed": lambda head, data: ChannelDestroyed(
+        *head, Channel.parse(data.get("channel")), _int(data, "cause"), _s(data, "cause_txt")
+    ),
+    "ChannelVarset": _varset,
+    "ChannelHold": lambda head, data: ChannelHold(
+        *head, Channel.parse(data.get("channel")), True, _s(data, "musicclass")
+    ),
+    "ChannelUnhold": lambda head, data: ChannelHold(
+        *head, Channel.parse(data.get("channel")), False, _s(data, "musicclass")
+    ),
+    "ChannelEnteredBridge": _in_bridge(ChannelEnteredBridge),
+    "ChannelLeftBridge": _in_bridge(ChannelLeftBridge),
+    "BridgeDestroyed": lambda head, data: BridgeDestroyed(*head, Bridge.parse(data.get("bridge"))),
+    "PlaybackStarted": _on_playback(PlaybackStarted),
+    "PlaybackFinished": _on_playback(PlaybackFinished),
+    "RecordingStarted": _on_recording(RecordingStarted),
+    "RecordingFinished": _on_recording(RecordingFinished),
+    "RecordingFailed": _on_recording(RecordingFailed),
+    "Dial": _dial,
+}
+
+
 def parse_event(data: dict[str, Any], received: float) -> Event:
     """Builds the typed event for one decoded websocket message."""
-    kind = _s(data, "type") or "Unknown"
-    base: dict[str, Any] = {
-        "type": kind,
-        "application": _s(data, "application"),
-        "timestamp": _s(data, "timestamp"),
-        "received": received,
-    }
-    try:
-        match kind:
-            case "StasisStart":
-                args = data.get("args")
-                replace = data.get("replace_channel")
-                return StasisStart(
-                    **base,
-                    channel=Channel.parse(data.get("channel")),
-                    args=tuple(str(a) for a in args) if isinstance(args, list) else (),
-                    replace_channel=Channel.parse(replace) if isinstance(replace, dict) else None,
-                )
-            case "StasisEnd":
-                return StasisEnd(**base, channel=Channel.parse(data.get("channel")))
-            case "ChannelDtmfReceived":
-                return ChannelDtmfReceived(
-                    **base,
-                    channel=Channel.parse(data.get("channel")),
-                    digit=_s(data, "digit"),
-                    duration_ms=_int(data, "duration_ms"),
-                )
-            case "ChannelStateChange":
-                return ChannelStateChange(**base, channel=Channel.parse(data.get("channel")))
-            case "ChannelHangupRequest":
-                return ChannelHangupRequest(
-                    **base,
-                    channel=Channel.parse(data.get("channel")),
-                    cause=_int(data, "cause"),
-                    soft=bool(data.get("soft", False)),
-                )
-            case "ChannelDestroyed":
-                return ChannelDestroyed(
-                    **base,
-                    channel=Channel.parse(data.get("channel")),
-                    cause=_int(data, "cause"),
-                    cause_txt=_s(data, "cause_txt"),
-                )
-            case "ChannelVarset":
-                channel = data.get("channel")
-                return ChannelVarset(
-                    **base,
-                    channel=Channel.parse(channel) if isinstance(channel, dict) else None,
-                    variable=_s(data, "variable"),
-                    value=_s(data, "value"),
-                )
-            case "ChannelHold" | "ChannelUnhold":
-                return ChannelHold(
-                    **base,
-                    channel=Channel.parse(data.get("channel")),
-                    held=kind == "ChannelHold",
-                    music_class=_s(data, "musicclass"),
-                )
-            case "ChannelEnteredBridge":
-                return ChannelEnteredBridge(
-                    **base,
-                    bridge=Bridge.parse(data.get("bridge")),
-                    channel=Channel.parse(data.get("channel")),
-                )
-            case "ChannelLeftBridge":
-                return ChannelLeftBridge(
-                    **base,
-                    bridge=Bridge.parse(data.get("bridge")),
-                    channel=Channel.parse(data.get("channel")),
-                )
-            case "BridgeDestroyed":
-                return BridgeDestroyed(**base, bridge=Bridge.parse(data.get("bridge")))
-            case "PlaybackStarted":
-                return PlaybackStarted(**base, playback=Playback.parse(data.get("playback")))
-            case "PlaybackFinished":
-                return PlaybackFinished(**base, playback=Playback.parse(data.get("playback")))
-            case "RecordingStarted":
-                return RecordingStarted(
-                    **base, recording=LiveRecording.parse(data.get("recording"))
-                )
-            case "RecordingFinished":
-                return RecordingFinished(
-                    **base, recording=LiveRecording.parse(data.get("recording"))
-                )
-            case "RecordingFailed":
-                return RecordingFailed(**base, recording=LiveRecording.parse(data.get("recording")))
-            case "Dial":
-                caller = data.get("caller")
-                return Dial(
-                    **base,
-                    peer=Channel.parse(data.get("peer")),
-                    caller=Channel.parse(caller) if isinstance(caller, dict) else None,
-                    dialstatus=_s(data, "dialstatus"),
-                    dialstring=_s(data, "dialstring"),
-                )
-    except (TypeError, ValueError, AttributeError):
-        # A known type with an unexpected shape: keep it, as a generic event.
-        pass
-    return GenericEvent(**base, raw=data)
+    kind, app, stamp = data.get("type"), data.get("application"), data.get("timestamp")
+    head: Head = (
+        kind if isinstance(kind, str) and kind else "Unknown",
+        app if isinstance(app, str) else "",
+        stamp if isinstance(stamp, str) else "",
+        received,
+    )
+    build = _BUILDERS.get(head[0])
+    if build is not None:
+        try:
+            return build(head, data)
+        except (TypeError, ValueError, AttributeError):
+            # A known type with an unexpected shape: keep it, as a generic event.
+            pass
+    return GenericEvent(*head, data)
+
+
+def _id_fields(kind: type[Event]) -> tuple[str, ...]:
+    names = ("channel", "peer", "bridge", "playback", "recording")
+    return tuple(n for n in names if n in {f.name for f in fields(kind)})
+
+
+# Per event type, the fields that name what it is about: looked up once per type.
+_ID_FIELDS: dict[type[Event], tuple[str, ...]] = {}
 
 
 def missing_id(event: Event) -> str:
@@ -269,8 +303,15 @@ def missing_id(event: Event) -> str:
     without an id, a recording without a name (absent, or not a string). Such an event
     cannot be routed, and acting on it would act on the empty id: a phantom call, or a
     REST call on ``/channels/``."""
-    for name in ("channel", "peer", "bridge", "playback", "recording"):
-        value = getattr(event, name, None)
+    if isinstance(event, ChannelDtmfReceived):
+        # A key's channel is not parsed before the key is acted on: its id was read.
+        return "" if event.channel_id else f"is a {event.type} without a channel id"
+    kind = type(event)
+    names = _ID_FIELDS.get(kind)
+    if names is None:
+        names = _ID_FIELDS[kind] = _id_fields(kind)
+    for name in names:
+        value = getattr(event, name)
         if isinstance(value, (Channel, Bridge, Playback)) and not value.id:
             return f"is a {event.type} without a {name} id"
         if isinstance(value, LiveRecording) and not value.name:

@@ -27,7 +27,10 @@ class CallerId:
     def parse(cls, data: Any) -> CallerId:
         if not isinstance(data, dict):
             return cls("", "")
-        return cls(_str(data, "name"), _str(data, "number"))
+        name, number = data.get("name"), data.get("number")
+        return cls(
+            name if isinstance(name, str) else "", number if isinstance(number, str) else ""
+        )
 
     def __repr__(self) -> str:
         # Caller numbers are personal data: keep them out of reprs and so out of logs.
@@ -54,16 +57,21 @@ class Channel:
             data = {}
         dialplan = data.get("dialplan")
         dialplan = dialplan if isinstance(dialplan, dict) else {}
+        # Written out, without a helper call per field: nearly every event carries a
+        # channel, and the event loop parses each before it reads the next.
+        get, plan = data.get, dialplan.get
+        id_, name, state, language = get("id"), get("name"), get("state"), get("language")
+        context, exten, app = plan("context"), plan("exten"), plan("app_name")
         return cls(
-            id=_str(data, "id"),
-            name=_str(data, "name"),
-            state=_str(data, "state"),
-            caller=CallerId.parse(data.get("caller")),
-            connected=CallerId.parse(data.get("connected")),
-            language=_str(data, "language"),
-            dialplan_context=_str(dialplan, "context"),
-            dialplan_exten=_str(dialplan, "exten"),
-            dialplan_app=_str(dialplan, "app_name"),
+            id_ if isinstance(id_, str) else "",
+            name if isinstance(name, str) else "",
+            state if isinstance(state, str) else "",
+            CallerId.parse(get("caller")),
+            CallerId.parse(get("connected")),
+            language if isinstance(language, str) else "",
+            context if isinstance(context, str) else "",
+            exten if isinstance(exten, str) else "",
+            app if isinstance(app, str) else "",
         )
 
 

@@ -129,8 +129,8 @@ class CommandExecutor:
                 # awaited: the pause or discard after it leaves at the same moment.
                 self.spawn(self._cut_snoop(call_id, command))
             case c.RestCommand():
-                # Inline, not a helper coroutine: this is the protective keys' path.
-                log.debug("call %s: %s", call_id, type(command).__name__)
+                # Inline, not a helper coroutine: this is the protective keys' path, where
+                # the request leaves before anything is logged.
                 try:
                     await self.rest(command)
                 except AriError as exc:
@@ -143,6 +143,7 @@ class CommandExecutor:
                         return
                     self.sink.feed(call_id, m.CommandFailed(command, exc.error_id, exc.status))
                     return
+                log.debug("call %s: %s done", call_id, type(command).__name__)
                 if trigger is not None and isinstance(command, PROTECTIVE):
                     self._reaction(call_id, command, trigger)
             case c.OpenRecording():
@@ -209,7 +210,8 @@ class CommandExecutor:
         self._write(write_of(command, self._clock.now(), days))
 
     def _write(self, fn: Write) -> None:
-        self.spawn(self._store.run(fn))
+        # In the order the commands came, behind every write queued before.
+        self._store.submit(fn)
 
     # -- work off the event loop -----------------------------------------------------
     def _work(self, call_id: str, command: c.Work) -> None:

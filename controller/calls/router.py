@@ -133,9 +133,9 @@ class EventRouter:
                     await self._stasis_start(channel, args)
             case ChannelStateChange() | Dial() | ChannelVarset():
                 await self.transfers.event(event)
-            case ChannelDtmfReceived(channel=channel, digit=digit, received=received):
-                if call_id := self._by_channel.get(channel.id, ""):
-                    await self.urgent(call_id, m.Dtmf(channel.id, digit, received), received)
+            case ChannelDtmfReceived(channel_id=channel_id, digit=digit, received=received):
+                if call_id := self._by_channel.get(channel_id, ""):
+                    await self.urgent(call_id, m.Dtmf(channel_id, digit, received), received)
             case ChannelHold(channel=channel, held=held, music_class=music, received=received):
                 if call_id := self._by_channel.get(channel.id, ""):
                     await self.urgent(call_id, m.Hold(channel.id, held, music), received)

@@ -37,9 +37,16 @@ class StoreThread(Generic[S]):
         self._close_store = close_store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reccontrol-store")
         self._store: S | None = None
-        self.queued = 0
+        # Each counter has one writer, the event loop or the store thread: none is lost.
+        self._awaited = 0
+        self._submitted = 0
+        self._done = 0
+
+    @property
+    def queued(self) -> int:
         """Calls handed to the thread and not finished yet, the one running included:
         how far the store lags behind the calls (a figure of /metrics)."""
+        return self._awaited + self._submitted - self._done
 
     async def start(self) -> None:
         """Opens the store on its thread; raises what opening raised."""
@@ -70,11 +77,31 @@ class StoreThread(Generic[S]):
     async def run(self, fn: Callable[[S], T]) -> T:
         """Runs ``fn(store)`` on the store thread and returns its result."""
         loop = asyncio.get_running_loop()
-        self.queued += 1
+        self._awaited += 1
         try:
             return await loop.run_in_executor(self._executor, self._call, fn)
         finally:
-            self.queued -= 1
+            self._awaited -= 1
+
+    def submit(self, fn: Callable[[S], object]) -> None:
+        """Queues ``fn(store)`` behind everything queued so far, and waits for nothing: a
+        write nobody awaits. No task or future on the event loop, which hands the calls'
+        writes over several for each event; a failure is logged by the store thread."""
+        self._submitted += 1
+        try:
+            self._executor.submit(self._call_alone, fn)
+        except RuntimeError as exc:
+            # The thread is shut down (the daemon is stopping): the write is lost.
+            self._submitted -= 1
+            log.error("background work failed: %s: %s", type(exc).__name__, exc)
+
+    def _call_alone(self, fn: Callable[[S], object]) -> None:
+        try:
+            self._call(fn)
+        except Exception as exc:
+            log.error("background work failed: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._done += 1
 
     async def stop(self) -> None:
         """Lets queued work finish, then closes the store and the thread."""
