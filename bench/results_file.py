@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+RESULTS_IN_TREE = "bench/results.json"
 
 
 def cpu_model() -> str:
@@ -65,7 +66,10 @@ def commit() -> str:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+            # The results file itself is not the code measured: a run that rewrote it
+            # before this one is still a run of a clean tree.
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+             f":(top,exclude){RESULTS_IN_TREE}"], cwd=here,
             capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import sys
 from pathlib import Path
 
 from bench import results_file
@@ -78,3 +80,37 @@ def test_size_labels_name_the_figures() -> None:
         "2500",
         "7",
     ]
+
+
+def test_a_tree_whose_only_change_is_the_results_file_is_clean(tmp_path: Path) -> None:
+    """The figures name the commit measured: rewriting bench/results.json (which every
+    section does) must not mark the next section's figures as measured on a dirty tree,
+    while a change to the code still does."""
+    import shutil
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "bench").mkdir(parents=True)
+    shutil.copy(results_file.__file__, repo / "bench" / "results_file.py")
+    (repo / "bench" / "results.json").write_text("{}\n")
+    (repo / "code.py").write_text("x = 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=repo, check=True)
+    probe = (
+        "import sys; sys.path.insert(0, 'bench'); import results_file; "
+        "print(results_file.commit())"
+    )
+
+    def measured() -> str:
+        env = {k: v for k, v in os.environ.items() if k != results_file.COMMIT_ENV}
+        return subprocess.run(
+            [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True,
+            check=True, env=env,
+        ).stdout.strip()
+
+    (repo / "bench" / "results.json").write_text('{"figures": {}}\n')
+    assert not measured().endswith("-dirty")
+    (repo / "code.py").write_text("x = 2\n")
+    assert measured().endswith("-dirty")
