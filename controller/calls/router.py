@@ -189,7 +189,6 @@ class EventRouter:
                 left = await self.adoption.left_open()
             if left is not None:
                 await self.adoption.adopt(left)
-                await self.transfers.asked()  # before the resync ends a call it concerns
             await self.gap.resync(channel_ids - self.released, reconnect)
             if reconnect:
                 # Only once the resync has judged which channels are gone: a call
@@ -400,10 +399,11 @@ class EventRouter:
     def take_over(self, plan: Adopted) -> None:
         machine = plan.machine
         self._register(machine, plan.commands)
+        self.transfers.adopted(machine.call_id)
         # Every leg gone: the call was lost with Asterisk or while nobody listened.
         lost = set(plan.gone) >= set(machine.channel_ids)
-        gone = [m.ChannelGone(leg, lost=lost) for leg in plan.gone]
-        self.transfers.adopted(machine.call_id, gone)
+        for leg in plan.gone:
+            self.feed(machine.call_id, m.ChannelGone(leg, lost=lost))
 
     def release_strangers(self, channel_ids: Iterable[str]) -> asyncio.Task[None] | None:
         """Channels in the application that no call owns: a caller back to the dialplan,

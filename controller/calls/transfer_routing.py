@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, MutableMapping
 from typing import Any
 
 from controller.ari.events import ChannelStateChange, ChannelVarset, Dial
@@ -52,8 +52,6 @@ class TransferRouting:
         self._asterisk = executor.asterisk
         self._config = config
         self._checks: set[asyncio.Task[None]] = set()
-        self._asking: set[asyncio.Task[None]] = set()
-        """Adopted calls' transfers whose target Asterisk is being asked about."""
         self._far: dict[str, tuple[str, str]] = {}
         """A transfer's far half (``;2``, watched) -> the call and its ``;1`` half."""
 
@@ -111,21 +109,14 @@ class TransferRouting:
         """A transfer's channel answered: the call learns who answered (A7). Asking
         Asterisk takes a few round trips: on a task of its own, so that no other call's
         key waits behind them."""
-        call_id = self._answering(channel)
-        if call_id is not None:
-            self._spawn(self._identify(call_id, channel))
-
-    def _answering(self, channel: Channel) -> str | None:
-        """The call whose transfer ``channel`` is, if it is up and the call has not
-        heard of it yet."""
         ctx = self._context(channel.id)
         if channel.state != "Up" or ctx is None:
-            return None
+            return
         machine = ctx.machine
         transfer = machine.transfer
         if transfer is None or transfer.leg != channel.id or machine.agent_leg.up:
-            return None
-        return machine.call_id
+            return
+        self._spawn(self._identify(machine.call_id, channel))
 
     async def _watch(self, call_id: str, channel: Channel) -> None:
         """The far half's ``Dial`` events tell when the agent who took the transfer
@@ -170,38 +161,18 @@ class TransferRouting:
         self._checks.add(task)
         task.add_done_callback(self._checks.discard)
 
-    def adopted(self, call_id: str, gone: Sequence[m.Message]) -> None:
-        """A call carried on after a restart (R1); ``gone``: its legs Asterisk no longer
-        has, reported to it here. With a transfer's channel in place of its agent, the
-        target may have answered while nobody listened, and no state change will say so
-        again: Asterisk is asked, apart from the adoption, and only then are the legs
-        reported gone. A caller who hung up while the daemon was down then ends a call
-        that knows who took it: the target's segment decided, the call's agent named."""
+    def adopted(self, call_id: str) -> None:
+        """A call carried on after a restart with a transfer's channel in place of its
+        agent (R1): its target may have answered while nobody listened, and no state
+        change will say so again. Asterisk is asked, apart from the adoption."""
         ctx = self._calls.get(call_id)
         transfer = ctx.machine.transfer if ctx is not None else None
         if transfer is None or transfer.answered:
-            self._report(call_id, gone)
             return
-        asking = asyncio.create_task(self._answered_meanwhile(call_id, transfer.leg, gone))
-        self._asking.add(asking)
-        asking.add_done_callback(self._asking.discard)
+        self._spawn(self._answered_meanwhile(call_id, transfer.leg))
 
-    async def asked(self) -> None:
-        """Once Asterisk said who answered each transfer adopted so far: a resync after
-        the adoption would otherwise end a call whose caller left before it knows."""
-        if self._asking:
-            await asyncio.wait(set(self._asking))
-
-    async def _answered_meanwhile(self, call_id: str, leg: str, gone: Sequence[m.Message]) -> None:
-        try:
-            channel = await self._asterisk.channel_in_stasis(leg)
-            if channel is not None:
-                await self._watch(call_id, channel)
-                if self._answering(channel) is not None:
-                    await self._identify(call_id, channel)
-        finally:
-            self._report(call_id, gone)
-
-    def _report(self, call_id: str, messages: Sequence[m.Message]) -> None:
-        for message in messages:
-            self._feed(call_id, message)
+    async def _answered_meanwhile(self, call_id: str, leg: str) -> None:
+        channel = await self._asterisk.channel_in_stasis(leg)
+        if channel is not None:
+            await self._watch(call_id, channel)
+            await self.state_changed(channel)
