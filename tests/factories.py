@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from controller.audit.chain import EntryDraft
 from controller.config.model import Agent
 from controller.config.service_model import Announcement, CallerKeys, Campaign, Service
 from controller.config.windows import WeeklyWindow
@@ -43,3 +44,21 @@ def make_agent(**changes: Any) -> Agent:
         windows=(OFFICE,),
     )
     return dataclasses.replace(agent, **changes)
+
+
+def deletion_drafts(count: int, now: dt.datetime) -> list[EntryDraft]:
+    """``count`` retention receipts a second apart from ``now``, with text that the
+    canonical encoding must escape (accents, quotes, backslash, tab)."""
+    return [
+        EntryDraft(
+            at=(now + dt.timedelta(seconds=n)).isoformat(),
+            actor="system",
+            role="system",
+            action="delete",
+            target=f"recording:r{n}",
+            purpose="retention: T1",
+            result="ok",
+            details={"recording_id": f"r{n}", "rule": "T1", "note": "é \"quoted\" \\ \t"},
+        )
+        for n in range(count)
+    ]

@@ -21,6 +21,7 @@ from controller.secrets import Secret
 from controller.store import SqliteStore, access_log_walk
 from controller.store.access_log_batch import append_entries
 from controller.store.access_log_stream import row_batches
+from tests.factories import deletion_drafts
 from tests.tamper import attacker, rechain
 
 KEY = Secret("audit-key-0123456789abcdef")
@@ -30,19 +31,7 @@ SEAM = ENTRIES // 2
 
 
 def drafts(count: int) -> list[EntryDraft]:
-    return [
-        EntryDraft(
-            at=(NOW + dt.timedelta(seconds=n)).isoformat(),
-            actor="system",
-            role="system",
-            action="delete",
-            target=f"recording:r{n}",
-            purpose="retention: T1",
-            result="ok",
-            details={"recording_id": f"r{n}", "rule": "T1", "note": "é \"quoted\" \\ \t"},
-        )
-        for n in range(count)
-    ]
+    return deletion_drafts(count, NOW)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from controller.store.access_log import append_entry
 from controller.store.access_log_batch import append_entries
 from controller.store.call_views import TOTAL_CAP, CallFilters
 from controller.store.lifecycle import Condemnation
+from tests.factories import deletion_drafts
 from tests.site_bulk import bulk_calls, bulk_recordings, caller_hashes, subject_number
 from tests.sites import add_recording, load_site, open_site, write_site
 
@@ -152,19 +153,7 @@ def test_t6_a_hold_placed_inside_a_batch_keeps_only_its_recording(
 
 
 def drafts(count: int) -> list[EntryDraft]:
-    return [
-        EntryDraft(
-            at=(NOW + dt.timedelta(seconds=n)).isoformat(),
-            actor="system",
-            role="system",
-            action="delete",
-            target=f"recording:r{n}",
-            purpose="retention: T1",
-            result="ok",
-            details={"recording_id": f"r{n}", "rule": "T1", "note": "é \"quoted\" \\ \t"},
-        )
-        for n in range(count)
-    ]
+    return deletion_drafts(count, NOW)
 
 
 def rows(store: SqliteStore) -> list[tuple[object, ...]]:
