@@ -69,6 +69,22 @@ class Call(CallTransfers):
         whispered = self.talk.whisper.handle(message)
         return self._whisper_kept(whispered if whispered is not None else self._heard(message, now))
 
+    def protective_key(self, message: m.Dtmf) -> c.PauseRecording | None:
+        """The pause :meth:`handle` would return first for this key, changing nothing;
+        None if it would return anything else first. The router may send it before the
+        key is handled (the hot path): :meth:`handle` then returns it all the same.
+
+        Only the agent's pause and card keys on a bridged call with its recording live,
+        and never while a supervisor listens: the listening's cut leaves first (S8)."""
+        if (
+            self.phase is not Phase.CONNECTED
+            or message.channel_id != self.agent_leg.id
+            or message.channel_id == self.caller.id
+            or self.listening.session is not None
+        ):
+            return None
+        return self.talk.protective_key(message.digit, message.received)
+
     def _whisper_kept(self, commands: list[c.Command]) -> list[c.Command]:
         """A10: the whisper of the agent's tones follows the agent's channel while the
         agent is bridged, and is cut, before the call is finished, once they left."""

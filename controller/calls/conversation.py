@@ -29,6 +29,9 @@ from controller.config.service_model import Service
 from controller.policy import on_demand_refusal
 from controller.records import ConsentEvent
 
+PAUSE_KEYS = ("pause", "card")
+"""The agent keys whose action starts with the recording's pause (A5, M2)."""
+
 
 class Conversation(PaymentHandOff):
     def __init__(
@@ -123,6 +126,14 @@ class Conversation(PaymentHandOff):
             caller_objected=caller_objected,
             notice_given=notice_given,
         )
+
+    def protective_key(self, digit: str, received: float) -> c.PauseRecording | None:
+        """The pause :meth:`agent_key` would start with for this digit on a connected
+        call, changing nothing; None if it would start with anything else. What is
+        true here is what :meth:`action` checks on its way to :meth:`_pause`."""
+        if self.payment is not None or self.keys.completes(digit, received) not in PAUSE_KEYS:
+            return None
+        return self.rec.pause_command()
 
     def action(
         self,

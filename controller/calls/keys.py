@@ -19,19 +19,33 @@ class KeyMatcher:
 
     def feed(self, digit: str, at: float) -> str | None:
         """Adds one digit pressed at monotonic time ``at``; returns the completed action."""
-        if self._buffer and at - self._last > self.inter_digit_timeout:
-            self._buffer = ""
+        candidate = self._candidate(digit, at)
         self._last = at
-        candidate = self._buffer + digit
-        if not self._continues(candidate):
-            # Maybe the digit starts a new sequence on its own.
-            candidate = digit if self._continues(digit) else ""
         self._buffer = candidate
         for action, sequence in self.sequences.items():
             if candidate == sequence:
                 self._buffer = ""
                 return action
         return None
+
+    def completes(self, digit: str, at: float) -> str | None:
+        """The action :meth:`feed` would return for this digit, changing nothing."""
+        candidate = self._candidate(digit, at)
+        for action, sequence in self.sequences.items():
+            if candidate == sequence:
+                return action
+        return None
+
+    def _candidate(self, digit: str, at: float) -> str:
+        """The keys pending once ``digit`` is added: "" if it continues nothing."""
+        pending = self._buffer
+        if pending and at - self._last > self.inter_digit_timeout:
+            pending = ""
+        candidate = pending + digit
+        if not self._continues(candidate):
+            # Maybe the digit starts a new sequence on its own.
+            candidate = digit if self._continues(digit) else ""
+        return candidate
 
     def reset(self) -> None:
         """Forgets a partial sequence (its next keys may have been lost)."""

@@ -355,6 +355,15 @@ class EventRouter:
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
             return
+        if ctx.waiting is not None:
+            ctx.waiting.append((message, received))
+            return
+        idle = not ctx.lock.locked() and ctx.queue.empty()
+        if idle and isinstance(message, m.Dtmf):
+            first = ctx.machine.protective_key(message)
+            if first is not None:
+                await self._pause_first(call_id, ctx, message, first)
+                return
         if not (commands := ctx.machine.handle(message, self._clock.now())):
             return
         batch = Batch(commands, received)
@@ -365,6 +374,31 @@ class EventRouter:
             ctx.queue.put_nowait(batch)
         self.live.observe(ctx.machine, self._clock.now())
 
+    async def _pause_first(
+        self, call_id: str, ctx: CallContext, key: m.Dtmf, first: c.PauseRecording
+    ) -> None:
+        """The agent's pause key, the hot path (A5, M2): the pause the machine will ask
+        for is sent before the machine runs, as a bare client would. The machine then
+        hears the key, then what came for the call meanwhile (held back, so it hears them
+        in the order they came), and its batch runs with the pause already answered: a
+        failure of it goes back to the machine as any REST failure does."""
+        now = self._clock.now()
+        async with ctx.lock:
+            ctx.waiting = []
+            commands: list[c.Command] = []
+            try:
+                sent = await self._executor.send_first(first)
+            finally:
+                # Whatever became of the request (cancelled, or an error other than
+                # Asterisk's answer), the machine has heard the key, as it had before the
+                # request left when the machine ran first.
+                commands = ctx.machine.handle(key, now)
+                waiting, ctx.waiting = ctx.waiting, None
+                for message, trigger in waiting:
+                    self.feed(call_id, message, trigger)
+            await self._executor.run_batch(call_id, Batch(commands, key.received, sent))
+        self.live.observe(ctx.machine, self._clock.now())
+
     def feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
         """Hands a message to a call's machine; its commands join the call's queue."""
         if self.adoption.holds(call_id):
@@ -372,6 +406,9 @@ class EventRouter:
             return
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
+            return
+        if ctx.waiting is not None:
+            ctx.waiting.append((message, trigger))
             return
         now = self._clock.now()
         commands = ctx.machine.handle(message, now)
