@@ -140,7 +140,7 @@ class CommandExecutor:
             if STOPS_ASKED:
                 stop_point(f"did:{type(command).__name__}")
         if sent is not None:
-            await self._unasked(call_id, sent)
+            self._unasked(call_id, sent)
         if finished:
             self.sink.forget(call_id)
 
@@ -154,22 +154,15 @@ class CommandExecutor:
             return Sent(command, exc, self._clock.monotonic())
         return Sent(command, None, self._clock.monotonic())
 
-    async def _unasked(self, call_id: str, sent: Sent) -> None:
-        """A request sent first that the machine did not ask for once it heard the key:
-        Asterisk is brought back to what the machine holds, the pause taken back."""
+    def _unasked(self, call_id: str, sent: Sent) -> None:
+        """A request sent first that the machine did not ask for once it heard the key
+        (:meth:`~controller.calls.call.Call.protective_key` promises it does). Left as it
+        is: taking a pause back could let through what another pause keeps out."""
         log.error(
-            "call %s: %s was sent for a key the call did not pause on; taking it back",
+            "call %s: %s was sent first for a key the call did not ask it for; left as it is",
             call_id,
             type(sent.command).__name__,
         )
-        if sent.failure is not None or not isinstance(sent.command, c.PauseRecording):
-            return
-        try:
-            await self.rest(c.ResumeRecording(sent.command.name, sent.command.mute))
-        except AriError as exc:
-            log.error(
-                "call %s: the pause sent first was not taken back (%s)", call_id, exc.error_id
-            )
 
     async def execute(self, call_id: str, command: c.Command, trigger: float | None) -> None:
         if STOPS_ASKED and isinstance(command, c.StoreCommand):

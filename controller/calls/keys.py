@@ -7,6 +7,9 @@ left longer than the inter-digit timeout: random keys never trigger anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Request = TypeVar("Request")
 
 
 @dataclass
@@ -57,3 +60,21 @@ class KeyMatcher:
     @property
     def pending(self) -> str:
         return self._buffer
+
+
+@dataclass(frozen=True, slots=True)
+class ArmedKeys(Generic[Request]):
+    """What the agent's next key would send first, worked out after their last key (a
+    ``*``, say): the router reads it when the next key comes, before the call runs."""
+
+    channel_id: str
+    since: float
+    """When the last key was pressed: past the inter-digit timeout the keys pending are
+    dropped, and this no longer holds."""
+    within: float
+    requests: dict[str, Request]
+    """Digit to the request it sends first; a digit not here sends none first."""
+
+    def holds(self, channel_id: str, at: float) -> bool:
+        """Whether it still says what a key of ``channel_id`` pressed at ``at`` does."""
+        return channel_id == self.channel_id and at - self.since <= self.within
