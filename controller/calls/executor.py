@@ -149,7 +149,7 @@ class CommandExecutor:
         the key is read, before the call's machine runs (the hot path). Its batch, the
         machine's answer to the key, then starts with it (see :meth:`run_batch`)."""
         try:
-            await self.rest(command)
+            await send_request(self._client, self.asterisk, command)
         except AriError as exc:
             return Sent(command, exc, self._clock.monotonic())
         return Sent(command, None, self._clock.monotonic())

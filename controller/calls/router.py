@@ -128,14 +128,15 @@ class EventRouter:
 
     async def route(self, event: Event) -> None:
         match event:
+            case ChannelDtmfReceived(channel_id=channel_id, digit=digit, received=received):
+                # First: a key may be the one that pauses.
+                if call_id := self._by_channel.get(channel_id, ""):
+                    await self.urgent(call_id, m.Dtmf(channel_id, digit, received), received)
             case StasisStart(args=args, channel=channel, replace_channel=replaced):
                 if not await self.transfers.entered(args, channel, replaced):
                     await self._stasis_start(channel, args)
             case ChannelStateChange() | Dial() | ChannelVarset():
                 await self.transfers.event(event)
-            case ChannelDtmfReceived(channel_id=channel_id, digit=digit, received=received):
-                if call_id := self._by_channel.get(channel_id, ""):
-                    await self.urgent(call_id, m.Dtmf(channel_id, digit, received), received)
             case ChannelHold(channel=channel, held=held, music_class=music, received=received):
                 if call_id := self._by_channel.get(channel.id, ""):
                     await self.urgent(call_id, m.Hold(channel.id, held, music), received)
@@ -382,22 +383,22 @@ class EventRouter:
         hears the key, then what came for the call meanwhile (held back, so it hears them
         in the order they came), and its batch runs with the pause already answered: a
         failure of it goes back to the machine as any REST failure does."""
-        now = self._clock.now()
         async with ctx.lock:
             ctx.waiting = []
-            commands: list[c.Command] = []
             try:
                 sent = await self._executor.send_first(first)
             finally:
                 # Whatever became of the request (cancelled, or an error other than
                 # Asterisk's answer), the machine has heard the key, as it had before the
-                # request left when the machine ran first.
+                # request left when the machine ran first. Its time is read here, not
+                # before the request: the pause is in force from Asterisk's answer.
+                now = self._clock.now()
                 commands = ctx.machine.handle(key, now)
                 waiting, ctx.waiting = ctx.waiting, None
                 for message, trigger in waiting:
                     self.feed(call_id, message, trigger)
             await self._executor.run_batch(call_id, Batch(commands, key.received, sent))
-        self.live.observe(ctx.machine, self._clock.now())
+        self.live.observe(ctx.machine, now)
 
     def feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
         """Hands a message to a call's machine; its commands join the call's queue."""
