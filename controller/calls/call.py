@@ -80,19 +80,22 @@ class Call(CallTransfers):
             self.armed = self.talk.armed(message.channel_id, message.received)
         return commands
 
-    def protective_key(self, message: m.Dtmf) -> c.PauseRecording | None:
-        """The pause :meth:`handle` would return first for this key, changing nothing;
-        None if it would return anything else first. The router may send it before the
-        key is handled (the hot path): :meth:`handle` then returns it all the same.
+    def protective_key(
+        self, channel_id: str, digit: str, received: float
+    ) -> c.PauseRecording | None:
+        """The pause :meth:`handle` would return first for the key ``Dtmf(channel_id,
+        digit, received)``, changing nothing; None if it would return anything else
+        first. The router may send it before the key is handled (the hot path):
+        :meth:`handle` then returns it all the same.
 
         Only the agent's pause and card keys on a bridged call with its recording live,
         and never while a supervisor listens: the listening's cut leaves first (S8)."""
         armed = self.armed
-        if armed is not None and armed.holds(message.channel_id, message.received):
-            return armed.requests.get(message.digit)
-        if not self._may_pause_first(message.channel_id):
+        if armed is not None and armed.holds(channel_id, received):
+            return armed.requests.get(digit)
+        if not self._may_pause_first(channel_id):
             return None
-        return self.talk.protective_key(message.digit, message.received)
+        return self.talk.protective_key(digit, received)
 
     def _may_pause_first(self, channel_id: str) -> bool:
         return (

@@ -131,7 +131,7 @@ class EventRouter:
             case ChannelDtmfReceived(channel_id=channel_id, digit=digit, received=received):
                 # First: a key may be the one that pauses.
                 if call_id := self._by_channel.get(channel_id, ""):
-                    await self.urgent(call_id, m.Dtmf(channel_id, digit, received), received)
+                    await self._key(call_id, channel_id, digit, received)
             case StasisStart(args=args, channel=channel, replace_channel=replaced):
                 if not await self.transfers.entered(args, channel, replaced):
                     await self._stasis_start(channel, args)
@@ -359,12 +359,6 @@ class EventRouter:
         if ctx.waiting is not None:
             ctx.waiting.append((message, received))
             return
-        idle = not ctx.lock.locked() and ctx.queue.empty()
-        if idle and isinstance(message, m.Dtmf):
-            first = ctx.machine.protective_key(message)
-            if first is not None:
-                await self._pause_first(call_id, ctx, message, first)
-                return
         if not (commands := ctx.machine.handle(message, self._clock.now())):
             return
         batch = Batch(commands, received)
@@ -375,8 +369,30 @@ class EventRouter:
             ctx.queue.put_nowait(batch)
         self.live.observe(ctx.machine, self._clock.now())
 
+    async def _key(self, call_id: str, channel_id: str, digit: str, received: float) -> None:
+        """A key pressed on a call's channel: the agent's pause goes out first, when
+        nothing of the call runs; any other key is urgent (its message built here, after
+        the pause has left)."""
+        ctx = self.calls.get(call_id)
+        if (
+            ctx is not None
+            and ctx.waiting is None
+            and not ctx.lock.locked()
+            and ctx.queue.empty()
+            and (first := ctx.machine.protective_key(channel_id, digit, received)) is not None
+        ):
+            await self._pause_first(call_id, ctx, first, channel_id, digit, received)
+            return
+        await self.urgent(call_id, m.Dtmf(channel_id, digit, received), received)
+
     async def _pause_first(
-        self, call_id: str, ctx: CallContext, key: m.Dtmf, first: c.PauseRecording
+        self,
+        call_id: str,
+        ctx: CallContext,
+        first: c.PauseRecording,
+        channel_id: str,
+        digit: str,
+        received: float,
     ) -> None:
         """The agent's pause key, the hot path (A5, M2): the pause the machine will ask
         for is sent before the machine runs, as a bare client would. The machine then
@@ -393,11 +409,11 @@ class EventRouter:
                 # request left when the machine ran first. Its time is read here, not
                 # before the request: the pause is in force from Asterisk's answer.
                 now = self._clock.now()
-                commands = ctx.machine.handle(key, now)
+                commands = ctx.machine.handle(m.Dtmf(channel_id, digit, received), now)
                 waiting, ctx.waiting = ctx.waiting, None
                 for message, trigger in waiting:
                     self.feed(call_id, message, trigger)
-            await self._executor.run_batch(call_id, Batch(commands, key.received, sent))
+            await self._executor.run_batch(call_id, Batch(commands, received, sent))
         self.live.observe(ctx.machine, now)
 
     def feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
