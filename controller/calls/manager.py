@@ -40,6 +40,9 @@ class CallManager:
             config=config, client=client, store=store, vault=vault, clock=clock, gateway=gateway
         )
         self.router = EventRouter(config=config, executor=self.executor, clock=clock, rng=rng)
+        self.first_look = self.router.first_look
+        """For the events stream (:attr:`EventStream.first_look`): an agent's pause key
+        acted on as soon as its frame is decoded."""
 
     @property
     def active_calls(self) -> int:

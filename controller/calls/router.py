@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from typing import Any
 
 from controller.ari.events import (
     ChannelDestroyed,
@@ -96,6 +97,9 @@ class EventRouter:
         self.adopted = self.adoption.adopted
         """Set once the calls a previous run left open are carried on or ended."""
         self._settling: asyncio.Task[None] | None = None
+        self._ahead: tuple[str, float] | None = None
+        """The key (its channel, the time its frame was read) handled at the first look,
+        before its event came: that event is not handled again."""
         """What follows a connection: adoption, then the resync; beside the events."""
         self.gap = GapRecovery(
             machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
@@ -130,7 +134,9 @@ class EventRouter:
         match event:
             case ChannelDtmfReceived(channel_id=channel_id, digit=digit, received=received):
                 # First: a key may be the one that pauses.
-                if call_id := self._by_channel.get(channel_id, ""):
+                if (channel_id, received) == self._ahead:
+                    self._ahead = None  # its pause left from the first look; the call heard it
+                elif call_id := self._by_channel.get(channel_id, ""):
                     await self._key(call_id, channel_id, digit, received)
             case StasisStart(args=args, channel=channel, replace_channel=replaced):
                 if not await self.transfers.entered(args, channel, replaced):
@@ -368,6 +374,36 @@ class EventRouter:
         else:
             ctx.queue.put_nowait(batch)
         self.live.observe(ctx.machine, self._clock.now())
+
+    def first_look(self, data: dict[str, Any], received: float) -> Awaitable[None] | None:
+        """The events stream's look at each decoded frame, before it is parsed (A5, M2):
+        an agent's key whose pause the call armed has that pause sent from here, then
+        the call hears the key, as :meth:`_key` does, and the event that follows is
+        not handled again. Only for our application, a call idle and not being adopted;
+        anything else waits for the event, as every frame does."""
+        if data.get("type") != "ChannelDtmfReceived" or self.adoption.pending:
+            return None
+        channel, digit = data.get("channel"), data.get("digit")
+        channel_id = channel.get("id") if isinstance(channel, dict) else None
+        if (
+            data.get("application") != self._app
+            or not isinstance(digit, str)
+            or not isinstance(channel_id, str)
+        ):
+            return None
+        ctx = self.calls.get(self._by_channel.get(channel_id, ""))
+        if (
+            ctx is None
+            or ctx.finished
+            or ctx.waiting is not None
+            or ctx.lock.locked()
+            or not ctx.queue.empty()
+            or (first := ctx.machine.protective_key(channel_id, digit, received)) is None
+        ):
+            return None
+        self._ahead = (channel_id, received)
+        call_id = ctx.machine.call_id
+        return self._pause_first(call_id, ctx, first, channel_id, digit, received)
 
     async def _key(self, call_id: str, channel_id: str, digit: str, received: float) -> None:
         """A key pressed on a call's channel: the agent's pause goes out first, when

@@ -85,6 +85,7 @@ class Rig:
     router: EventRouter
     executor: CommandExecutor
     store: StoreThread[SqliteStore]
+    client: AriClient
 
 
 @asynccontextmanager
@@ -137,7 +138,7 @@ async def running_rig(
         )
         router = EventRouter(config=config, executor=executor, clock=clock, rng=AlwaysDrawn(7))
         try:
-            yield Rig(fake, router, executor, store)
+            yield Rig(fake, router, executor, store, client)
         finally:
             await router.close(grace=1.0)
             await executor.close(grace=1.0)

@@ -1,8 +1,9 @@
 """The agent's pause key through the router and the executor, against the fake ARI
 (A5, M2): the pause is sent before the call's machine hears the key, as a bare client
-sends it; the machine then hears the key and whatever came for the call meanwhile, in
-that order; a pause Asterisk refuses, or never answers, goes back to the call as any
-failed request does, and the pause's limit still resumes the recording."""
+sends it, and from the events stream's first look at the frame when the call armed it;
+the machine then hears the key and whatever came for the call meanwhile, in that order;
+a pause Asterisk refuses, or never answers, goes back to the call as any failed request
+does, and the pause's limit still resumes the recording."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from controller.ari.events import ChannelDtmfReceived, Event, StreamConnected
+from controller.ari.stream import EventStream
 from controller.calls import messages as m
 from controller.calls.router import CallContext
-from tests.component.fake_ari import Seen
+from tests.component.fake_ari import Seen, event
 from tests.component.test_call_router import (
     Rig,
     WatchedAri,
@@ -162,3 +165,91 @@ async def test_a5_m2_a_pause_asterisk_fails_goes_back_to_the_call_and_its_limit_
         (pause,) = stored["pauses"]
         assert pause["resumed_by"] == "timeout"
         assert [a["kind"] for a in stored["alerts"]] == ["pause_timeout"]
+
+
+@asynccontextmanager
+async def streamed(call: Keyed) -> AsyncIterator[list[Event]]:
+    """The call's events from here on come through a real events stream whose first look
+    is the router's, as in the daemon; yields the events the router was handed."""
+    stream = EventStream(call.rig.client)
+    stream.first_look = call.rig.router.first_look
+    handed: list[Event] = []
+
+    async def consume() -> None:
+        async for ev in stream:
+            if isinstance(ev, StreamConnected):
+                continue  # no resync here: the call's channels are the fake's to make up
+            handed.append(ev)
+            await call.rig.router.handle(ev)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.wait_for(call.fake.connected.wait(), 10)
+    try:
+        yield handed
+    finally:
+        await stream.close()
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+
+
+def dtmf_frame(call: Keyed, digit: str) -> dict[str, Any]:
+    return event("ChannelDtmfReceived", channel=call.agent, digit=digit, duration_ms=90)
+
+
+async def test_a5_m2_an_armed_pause_leaves_from_the_first_look_and_its_key_is_heard_once(
+    call: Keyed,
+) -> None:
+    """Over the events stream: the ``*`` arms the call; the ``2``'s pause is asked of
+    Asterisk from the stream's first look, before the key's event reaches the router,
+    which then leaves it alone: one pause, one pause row, one reaction time."""
+    async with streamed(call) as handed:
+        await call.fake.send(dtmf_frame(call, "*"))
+        await until(lambda: len(handed) == 1)
+        await idle(call.ctx)
+        assert call.ctx.machine.armed is not None
+        before = len(call.fake.requests)
+        keys_handed_at_the_post: list[int] = []
+
+        def at_pause(seen: Seen) -> None:
+            if seen.path.endswith("/pause"):
+                keys_handed_at_the_post.append(len(handed))
+
+        call.fake.arriving.append(at_pause)
+        await call.fake.send(dtmf_frame(call, "2"))
+        await until(lambda: len(handed) == 2)
+        await idle(call.ctx)
+        assert isinstance(handed[1], ChannelDtmfReceived) and handed[1].digit == "2"
+        assert keys_handed_at_the_post == [1]  # the 2's event came after its pause
+        after = [(r.method, r.path) for r in call.fake.requests[before:]]
+        assert after[0] == ("POST", f"{LIVE}{call.name}/pause")
+        assert [p for p in after if p[1].startswith(LIVE)] == [after[0]]
+        assert len(call.rig.executor.reaction_times_ms) == 1
+        (pause,) = (await stored_call(call.rig, call.call_id))["pauses"]
+        assert pause["reason"] == "agent_key"
+        # The resume key goes the usual way, through the event.
+        await call.fake.send(dtmf_frame(call, "*"))
+        await call.fake.send(dtmf_frame(call, "3"))
+        await call.fake.seen("DELETE", f"{LIVE}{call.name}/pause")
+
+
+async def test_a5_m2_r2_the_first_look_leaves_every_other_frame_to_its_event(call: Keyed) -> None:
+    """Another application's key, a frame whose channel is no string, a key the call did
+    not arm, a caller's key: nothing is sent from the first look (R2: another
+    application's frame is refused by the router, as before)."""
+    look = call.rig.router.first_look
+    await call.key("*")
+    await idle(call.ctx)
+    now = call.ctx.machine.armed.since if call.ctx.machine.armed else 0.0
+    two = dtmf_frame(call, "2")
+    assert look(two | {"application": "someone-else"}, now) is None
+    assert look(two | {"channel": {"id": ["not", "a", "string"]}}, now) is None
+    assert look(two | {"digit": 2}, now) is None
+    assert look(dtmf_frame(call, "3"), now) is None
+    caller = event("ChannelDtmfReceived", channel={"id": "caller-1"}, digit="2", duration_ms=90)
+    assert look(caller, now) is None
+    assert look(two, now + 5.0) is None  # past the inter-digit timeout: the event decides
+    assert look(event("StasisStart", channel=call.agent, args=["agent"]), now) is None
+    ahead = look(two, now)
+    assert ahead is not None
+    await ahead
+    assert (await stored_call(call.rig, call.call_id))["pauses"] != []
