@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from controller.ari.events import ChannelDtmfReceived, Event, StreamConnected
-from controller.ari.stream import EventStream
+from controller.ari.stream import EventStream, FirstLook
 from controller.calls import messages as m
 from controller.calls.router import CallContext
 from tests.component.fake_ari import Seen, event
@@ -168,11 +168,12 @@ async def test_a5_m2_a_pause_asterisk_fails_goes_back_to_the_call_and_its_limit_
 
 
 @asynccontextmanager
-async def streamed(call: Keyed) -> AsyncIterator[list[Event]]:
+async def streamed(call: Keyed, look: FirstLook | None = None) -> AsyncIterator[list[Event]]:
     """The call's events from here on come through a real events stream whose first look
-    is the router's, as in the daemon; yields the events the router was handed."""
+    is the router's (or ``look``), as in the daemon; yields the events the router was
+    handed."""
     stream = EventStream(call.rig.client)
-    stream.first_look = call.rig.router.first_look
+    stream.first_look = look or call.rig.router.first_look
     handed: list[Event] = []
 
     async def consume() -> None:
@@ -253,3 +254,17 @@ async def test_a5_m2_r2_the_first_look_leaves_every_other_frame_to_its_event(cal
     assert ahead is not None
     await ahead
     assert (await stored_call(call.rig, call.call_id))["pauses"] != []
+
+
+async def test_a5_a_first_look_that_fails_leaves_the_frame_to_its_event(call: Keyed) -> None:
+    """Whatever the first look does, the frame's event still reaches the router: a look
+    that raises is logged, and the key is handled from its event as before."""
+
+    def broken(data: dict[str, Any], received: float) -> None:
+        raise RuntimeError("broken look")
+
+    async with streamed(call, broken) as handed:
+        await call.fake.send(dtmf_frame(call, "*"))
+        await call.fake.send(dtmf_frame(call, "2"))
+        await until(lambda: len(handed) == 2)
+        await call.fake.seen("POST", f"{LIVE}{call.name}/pause")
