@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from controller.audit.receipts import receipt_recordings
 from controller.cli_support import (
     EXIT_ATTENTION,
     EXIT_FAILED,
@@ -237,9 +238,11 @@ def erase(
         f"{result.calls} call(s) no longer linked to the number"
     )
     for receipt in result.receipts:
-        click.echo(
-            f"receipt {receipt.seq}: {receipt.target} sha256 {receipt.details.get('sha256')}"
-        )
+        for deleted in receipt_recordings(receipt.details):
+            click.echo(
+                f"receipt {receipt.seq}: recording:{deleted.get('recording_id')} "
+                f"sha256 {deleted.get('sha256')}"
+            )
     if result.objection_kept:
         click.echo("the caller's objection is kept, so this number is still not recorded")
     for call_id, reference in result.held.items():

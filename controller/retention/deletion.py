@@ -6,8 +6,9 @@ Three steps, each safe to interrupt (see :mod:`controller.store.lifecycle`):
    why, and whether the file was there, in one transaction;
 2. the files go, through the vault, and the folder is synced: a sealed file's data key
    is destroyed first (S10), so its copies in backups can no longer be decrypted;
-3. *finish*: a receipt per recording in the access log and the rows go, in one
-   transaction, only for rows still ``deleted``, so each receipt is written once.
+3. *finish*: the receipt in the access log, one entry naming every recording of the
+   batch (:mod:`controller.audit.receipts`), and the rows go, in one transaction, only
+   for rows still ``deleted``, so each recording is named by one receipt, once.
 
 Steps 1 and 3 are one transaction for the whole batch, whatever its size; the files of
 step 2 are looked at and removed by a few threads at once (:mod:`controller.retention.file_work`),
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from controller.audit.chain import Entry
+from controller.audit.receipts import deleted_recording_ids
 from controller.clock import Clock
 from controller.recordings.vault import LocalVault
 from controller.retention.file_work import FileWork, OwnedPaths
@@ -71,11 +73,17 @@ class Deletion:
 @dataclass
 class DeletionReport:
     receipts: list[Entry] = field(default_factory=list)
+    """The receipts written, each naming several recordings (:attr:`deleted`)."""
     files_deleted: int = 0
     files_already_missing: int = 0
     problems: list[str] = field(default_factory=list)
     held: dict[str, str] = field(default_factory=dict)
     """Recording id -> legal hold reference: not deleted, a hold stands (T6)."""
+
+    @property
+    def deleted(self) -> list[str]:
+        """The recordings deleted: those the receipts name."""
+        return deleted_recording_ids(self.receipts)
 
 
 def outside_vault(recording_id: str, vault: LocalVault) -> str:

@@ -5,9 +5,10 @@ Safe to kill at any point; the next run finishes the job:
 
 - a recording is first *condemned* (row ``deleted`` plus a journal entry with the rule,
   in one transaction), then its file is removed through the vault and the folder synced,
-  then the receipt is written and the row deleted (one transaction). Rows left
-  ``deleted`` by a killed run are finished first by the next one, and a receipt is
-  written only by the transaction that deletes the row, so exactly once;
+  then the receipt is written and the row deleted (one transaction; one receipt names
+  the batch's recordings). Rows left ``deleted`` by a killed run are finished first by
+  the next one, and a recording is named in a receipt only by the transaction that
+  deletes its row, so exactly once;
 - so no row points to a missing file without being marked (``deleted`` or ``missing``),
   and no file outlives its expiry without a row that will purge it;
 - sheets and log entries have no files: each of their purges is one transaction;
@@ -71,7 +72,8 @@ log = logging.getLogger("reccontrol.purge")
 class PurgeReport:
     dry_run: bool
     recordings_deleted: int = 0
-    """Receipts written: expired recordings, and deletions an earlier run had started."""
+    """Recordings named in the receipts written: expired recordings, and deletions an
+    earlier run had started."""
     files_deleted: int = 0
     files_already_missing: int = 0
     deletions_resumed: int = 0
@@ -248,7 +250,7 @@ class Purger:
         report.errors.extend(done.problems)
         report.files_deleted += done.files_deleted
         report.files_already_missing += done.files_already_missing
-        report.recordings_deleted += len(done.receipts)
+        report.recordings_deleted += len(done.deleted)
 
     # -- sheets and the access log -------------------------------------------------------
     def _sheets(self, report: PurgeReport) -> None:

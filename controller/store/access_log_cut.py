@@ -96,6 +96,8 @@ class AccessLogCutStore(StorePart):
                 }
             )
             db.execute("DELETE FROM access_log WHERE seq <= ?", [through])
+            # Which receipt named a deleted recording goes with the receipt (T4).
+            db.execute("DELETE FROM deletion_receipts WHERE seq <= ?", [through])
             stop_point("purge-log-cut")  # inside the transaction: a kill here rolls it back
             append_system_entry(
                 db,
