@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.audit.chain import Entry
-from controller.audit.receipts import receipt_draft
+from controller.audit.receipts import RECEIPT_ACTION, receipt_draft
 from controller.store.access_log import append_system_entry
 from controller.store.access_log_batch import append_entries
 from controller.store.access_log_rows import entry_from_row
@@ -233,6 +233,15 @@ class LifecycleStore(StorePart):
                     [ids_parameter(finished)],
                 )
         return receipts
+
+    def deletion_receipt(self, seq: int) -> Entry | None:
+        """The deletion receipt numbered ``seq`` (T4); None when there is none."""
+        rows = list(
+            self.db.query(
+                "SELECT * FROM access_log WHERE seq = ? AND action = ?", [seq, RECEIPT_ACTION]
+            )
+        )
+        return entry_from_row(rows[0]) if rows else None
 
     def receipt_of(self, recording_id: str) -> Entry | None:
         """The receipt naming a deleted recording (T4): when it was deleted, under which
