@@ -6,6 +6,8 @@ became of the file and its data key (S10). One entry for a batch rather than one
 recording: each entry is chained to the one before (its hash, its MAC), so entries are
 sealed one after the other; a thousand recordings sealed once cost what one did.
 
+A batch larger than :data:`RECEIPT_ROWS` gets a receipt per thousand recordings.
+
 The entry's ``details`` hold the recordings as a table, its column names once::
 
     {"columns": ["recording_id", "call_id", "service", "sha256", "duration_seconds",
@@ -33,6 +35,9 @@ from typing import Any
 from controller.audit.chain import Entry, EntryDraft
 
 RECEIPT_ACTION = "delete"
+RECEIPT_ROWS = 1000
+"""Recordings a receipt names at most (some 250 kB of details): a larger batch gets
+several receipts, so each stays quick to verify and readable on the DPO's page."""
 RECEIPT_COLUMNS = (
     "recording_id",
     "call_id",

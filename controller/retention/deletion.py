@@ -25,7 +25,6 @@ Blocking code: run it in a worker thread or a CLI process, never on the event lo
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -35,7 +34,7 @@ from controller.audit.receipts import deleted_recording_ids
 from controller.clock import Clock
 from controller.recordings.vault import LocalVault
 from controller.retention.file_work import FileWork, OwnedPaths
-from controller.retention.shredding import Removal, destroy_keys, remove_files
+from controller.retention.shredding import Key, Removal, destroy_keys, read_key, remove_files
 from controller.stoppoints import stop_point
 from controller.store.lifecycle import Condemnation, CondemnOutcome, FinishedDeletion
 from controller.store.records import RecordingRow
@@ -119,10 +118,15 @@ def delete_recordings(
         if item.request is not None and row.state != "deleted":
             condemn.append(item)
         doomed.append(row)
-    # Step 1: condemn, so a kill from here on leaves rows the next purge finishes.
+    # Step 1: condemn, so a kill from here on leaves rows the next purge finishes. Each
+    # file's header is read once, here: whether the file is there (for the journal) and
+    # its data key (for step 2).
     present: dict[str, bool] = {}
+    headers: dict[str, Key] = {}
     if condemn:
-        there = work.map(_file_present, [item.row for item in condemn])
+        read = work.map(read_key, [item.row.path for item in condemn])
+        headers = {item.row.id: key for item, key in zip(condemn, read, strict=True)}
+        there = [key is not None for key in read]
         condemned = store.condemn_recordings(
             [_condemnation(item, present) for item, present in zip(condemn, there, strict=True)],
             clock.now(),
@@ -138,7 +142,7 @@ def delete_recordings(
         }
     # Step 2: the files go, their data keys first, all of the batch's at once (S10);
     # then the files, half of them, a stop point, then the other half.
-    keys = destroy_keys(vault, doomed, work)
+    keys = destroy_keys(vault, doomed, work, headers)
     half = len(doomed) // 2
     outcomes = remove_files(vault, doomed[:half], keys[:half], work)
     if half:
@@ -173,10 +177,6 @@ def _condemnation(item: Deletion, file_present: bool) -> Condemnation:
         purpose=request.purpose,
         file_present=file_present,
     )
-
-
-def _file_present(row: RecordingRow) -> bool:
-    return row.path is not None and os.path.isfile(row.path)
 
 
 def _file_outcome(

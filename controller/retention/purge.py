@@ -58,9 +58,13 @@ SYSTEM = "system"
 BATCH = 100
 """Recordings per batch in the daemon: each batch's two transactions run on the store
 thread between the call flow's writes, so they stay short."""
-CLI_BATCH = 1000
+CLI_BATCH = 5000
 """Recordings per batch in ``reccontrol purge``, a process of its own: fewer, larger
-transactions (a million expired recordings are a thousand batches)."""
+transactions (a million expired recordings are two hundred batches). Deleting a row
+touches a page of each of its indexes keyed at random (its id, its name, its call), and
+each transaction writes the pages it touched: five thousand rows touch few more pages
+than a thousand would, and the purge of 100,000 went from 60 s to 46 s (its receipts,
+a thousand recordings each, are unchanged)."""
 LOG_CUT_ALERT = "access_log_cut_refused"
 HOLD_REVIEW_ALERT = "legal_hold_review_overdue"
 HOLD_RULE = "T6: legal hold"

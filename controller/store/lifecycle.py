@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.audit.chain import Entry
-from controller.audit.receipts import RECEIPT_ACTION, receipt_draft
+from controller.audit.receipts import RECEIPT_ACTION, RECEIPT_ROWS, receipt_draft
 from controller.store.access_log import append_system_entry
 from controller.store.access_log_batch import append_entries
 from controller.store.access_log_rows import entry_from_row
@@ -176,7 +176,7 @@ class LifecycleStore(StorePart):
     ) -> list[Entry]:
         """Step 3, for a batch, in one transaction: the receipt in the access log, one
         entry naming every recording of the batch asked for alike (same person, role and
-        purpose: one for a purge's batch of one rule; see
+        purpose: one for a purge's batch of one rule), a thousand at most (see
         :mod:`controller.audit.receipts`), which receipt names each recording, and the
         rows deleted. Rows no longer ``deleted`` (finished by another run) are skipped,
         so each recording is named by one receipt, once."""
@@ -206,6 +206,11 @@ class LifecycleStore(StorePart):
                     ]
                 )
             at_text = to_text(at)
+            named = [
+                (asked, rows[start : start + RECEIPT_ROWS])
+                for asked, rows in groups.items()
+                for start in range(0, len(rows), RECEIPT_ROWS)
+            ]
             drafts = [
                 receipt_draft(
                     rows,
@@ -215,11 +220,11 @@ class LifecycleStore(StorePart):
                     purpose=purpose,
                     finished_by=finished_by,
                 )
-                for (actor, role, purpose), rows in groups.items()
+                for (actor, role, purpose), rows in named
             ]
             receipts = append_entries(db, drafts, self.audit_key)
             finished: list[str] = []
-            for entry, rows in zip(receipts, groups.values(), strict=True):
+            for entry, (_, rows) in zip(receipts, named, strict=True):
                 ids = [row[0] for row in rows]
                 finished += ids
                 db.execute(
