@@ -99,6 +99,25 @@ def test_t4_s7_batched_purge_deletes_every_expired_recording_once_with_a_chained
     )
 
 
+def test_t4_a_batch_of_2500_gets_receipts_of_a_thousand_recordings_at_most(
+    site: tuple[Config, SqliteStore, LocalVault],
+) -> None:
+    """T4: one batch of 2,500 expired recordings (the command's batches are larger than
+    a receipt) is named by three receipts, of 1,000, 1,000 and 500 recordings, each
+    recording once, and the chain verifies."""
+    config, store, vault = site
+    bulk_recordings(store, vault, config, count=2500, newest=NOW - dt.timedelta(days=100))
+    expired = {str(row["id"]) for row in store.db.query("SELECT id FROM recordings")}
+    report = purger(config, store, vault, batch=5000).run()
+    assert report.errors == [] and report.recordings_deleted == 2500
+    sizes = [len(e.details["recordings"]) for e in store.access_entries() if e.action == "delete"]
+    assert sizes == [1000, 1000, 500]
+    assert receipts(store) == Counter({recording_id: 1 for recording_id in expired})
+    assert store.db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+    verdict = store.verify_access_log(config.audit.checkpoint_key)
+    assert verdict.ok, verdict.describe()
+
+
 def test_t4_condemned_rows_of_a_killed_run_are_finished_in_a_batch_once(
     site: tuple[Config, SqliteStore, LocalVault],
 ) -> None:
