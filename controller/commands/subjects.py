@@ -199,8 +199,8 @@ def export(
 
 
 @subject.command(
-    help="Erase the number's recordings (files and rows, a receipt each in the access log) "
-    "and summary sheets, and unlink its calls from the number. A recorded objection is "
+    help="Erase the number's recordings (files and rows, a receipt naming them in the "
+    "access log) and summary sheets, and unlink its calls from the number. A recorded objection is "
     "kept, so the number stays unrecorded. Safe to run again after an interruption. "
     "With --agent it is refused (exit 4, logged): an agent's erasure request is answered "
     "by rectification (sheet rectify) and objection (agents.<id>.protected), not by "
