@@ -102,6 +102,10 @@ class LiveEvent:
 
 RESYNC = LiveEvent("resync")
 
+_Parts = tuple[str, str, str | None, tuple[LiveState, str | None], bool, str | None]
+"""What a call's line is made of, but its start: service, direction, agent, state and
+pause reason, listened, payment progress."""
+
 
 class Subscription:
     def __init__(self, maxsize: int) -> None:
@@ -128,6 +132,8 @@ class TooManySubscribers(Exception):
 class LiveBoard:
     def __init__(self, *, max_subscribers: int = MAX_SUBSCRIBERS) -> None:
         self._calls: dict[str, LiveCall] = {}
+        self._parts: dict[str, _Parts] = {}
+        """Per call on the board, what its line was last built from."""
         self._subscribers: set[Subscription] = set()
         self._max = max_subscribers
 
@@ -151,29 +157,36 @@ class LiveBoard:
     def observe(self, call: CallState, now: dt.datetime) -> None:
         """After the call handled a message: publishes its line if it changed."""
         state = live_state(call)
-        before = self._calls.get(call.call_id)
+        call_id = call.call_id
         if state is None:
-            self.ended(call.call_id)
+            self.ended(call_id)
             return
-        agent = call.agent.id if call.agent is not None else None
-        started = before.started_at if before is not None else now.isoformat()
-        line = LiveCall(
-            call.call_id,
+        payment = call.payment
+        seen = (
             call.service.name,
             call.direction,
-            agent,
-            started,
-            state[0],
-            state[1],
+            call.agent.id if call.agent is not None else None,
+            state,
             call.listening.session is not None,
-            call.payment.progress if call.payment is not None else None,
+            payment.progress if payment is not None else None,
         )
-        if line == before:
+        # Told after every message a call handles, nearly always with nothing changed:
+        # the line's parts are compared as a tuple, and the (frozen) line is built only
+        # when they differ, not once per message.
+        if self._parts.get(call_id) == seen:
             return
-        self._calls[call.call_id] = line
+        service, direction, agent, (live, reason), listened, progress = seen
+        before = self._calls.get(call_id)
+        started = before.started_at if before is not None else now.isoformat()
+        line = LiveCall(
+            call_id, service, direction, agent, started, live, reason, listened, progress
+        )
+        self._calls[call_id] = line
+        self._parts[call_id] = seen
         self._publish(LiveEvent("update", line))
 
     def ended(self, call_id: str) -> None:
+        self._parts.pop(call_id, None)
         line = self._calls.pop(call_id, None)
         if line is not None:
             self._publish(LiveEvent("end", line))
