@@ -26,15 +26,22 @@ class CallerId:
     @classmethod
     def parse(cls, data: Any) -> CallerId:
         if not isinstance(data, dict):
-            return cls("", "")
+            return _NO_CALLER_ID
         name, number = data.get("name"), data.get("number")
-        return cls(
-            name if isinstance(name, str) else "", number if isinstance(number, str) else ""
-        )
+        name = name if isinstance(name, str) else ""
+        number = number if isinstance(number, str) else ""
+        if not name and not number:
+            # Most channels' connected line, and many callers, are empty: one frozen
+            # instance serves them all rather than one built per channel per event.
+            return _NO_CALLER_ID
+        return cls(name, number)
 
     def __repr__(self) -> str:
         # Caller numbers are personal data: keep them out of reprs and so out of logs.
         return "CallerId(***)"
+
+
+_NO_CALLER_ID = CallerId("", "")
 
 
 @dataclass(frozen=True, slots=True)
