@@ -26,15 +26,20 @@ import random
 from collections.abc import Iterable
 
 from controller.ari.events import (
+    BridgeDestroyed,
     ChannelDestroyed,
     ChannelDtmfReceived,
+    ChannelEnteredBridge,
     ChannelHangupRequest,
     ChannelHold,
+    ChannelLeftBridge,
     ChannelStateChange,
     ChannelVarset,
     Dial,
     Event,
+    GenericEvent,
     PlaybackFinished,
+    PlaybackStarted,
     RecordingFailed,
     RecordingFinished,
     RecordingStarted,
@@ -67,6 +72,11 @@ from controller.config.model import Config
 from controller.records import OpenCall
 
 log = logging.getLogger("reccontrol.calls")
+
+_NOT_ROUTED: frozenset[type[Event]] = frozenset(
+    {PlaybackStarted, ChannelEnteredBridge, ChannelLeftBridge, BridgeDestroyed, GenericEvent}
+)
+"""Events no call acts on: what Asterisk says of what it was asked to do, or of no call."""
 
 
 class EventRouter:
@@ -127,6 +137,11 @@ class EventRouter:
         await self.route(event)
 
     async def route(self, event: Event) -> None:
+        if type(event) in _NOT_ROUTED:
+            # A playback started, a channel in or out of a bridge: a quarter of the
+            # frames of a call, acted on by no case below (one set test rather than
+            # each case's in turn).
+            return
         match event:
             case StasisStart(args=args, channel=channel, replace_channel=replaced):
                 if not await self.transfers.entered(args, channel, replaced):
@@ -355,7 +370,8 @@ class EventRouter:
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
             return
-        if not (commands := ctx.machine.handle(message, self._clock.now())):
+        now = self._clock.now()
+        if not (commands := ctx.machine.handle(message, now)):
             return
         batch = Batch(commands, received)
         if isinstance(commands[0], URGENT) and not ctx.lock.locked() and ctx.queue.empty():
@@ -363,7 +379,8 @@ class EventRouter:
                 await self._executor.run_batch(call_id, batch)
         else:
             ctx.queue.put_nowait(batch)
-        self.live.observe(ctx.machine, self._clock.now())
+        # The machine's time: the board uses it only for a call it has not seen yet.
+        self.live.observe(ctx.machine, now)
 
     def feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
         """Hands a message to a call's machine; its commands join the call's queue."""
