@@ -155,13 +155,13 @@ class EventRouter:
                 if call_id := self._by_channel.get(channel.id, ""):
                     await self.urgent(call_id, m.Hold(channel.id, held, music), received)
             case (
-                ChannelDestroyed(channel=channel, cause=cause)
-                | ChannelHangupRequest(channel=channel, cause=cause)
+                ChannelDestroyed(channel_id=channel_id, cause=cause)
+                | ChannelHangupRequest(channel_id=channel_id, cause=cause)
             ):
                 # The cause tells an outbound call's busy number from a missing one.
-                self._to_channel(channel.id, m.ChannelGone(channel.id, cause))
-            case StasisEnd(channel=channel):
-                self._to_channel(channel.id, m.ChannelGone(channel.id))
+                self._to_channel(channel_id, m.ChannelGone(channel_id, cause))
+            case StasisEnd(channel_id=channel_id):
+                self._to_channel(channel_id, m.ChannelGone(channel_id))
             case PlaybackFinished(playback=playback):
                 call_id = call_of(playback.id)
                 if call_id in self.calls:
@@ -353,9 +353,11 @@ class EventRouter:
         self.live.observe(machine, self._clock.now())
 
     def _to_channel(self, channel_id: str, message: m.Message) -> None:
-        # Listening channels (S8) are found by their name alone.
-        named = call_of(channel_id) if is_our_leg(channel_id) else ""
-        call_id = self._by_channel.get(channel_id) or named
+        # Listening channels (S8) are found by their name alone (the name is read only
+        # for a channel not known: every channel's end passes here, three times).
+        call_id = self._by_channel.get(channel_id) or (
+            call_of(channel_id) if is_our_leg(channel_id) else ""
+        )
         if call_id:
             self.feed(call_id, message)
 
