@@ -4,7 +4,10 @@ their changes for Server-Sent Events.
 Per call: its id, service, direction, agent id, when it started and one state. Never a
 number, never audio. The state is read from the call's coordinator
 (:func:`live_state`); the router tells the board after each message a call handled,
-and the board compares and publishes only what changed.
+and the board compares and publishes only what changed. While no browser follows the
+board, a message costs it the note of which call it was: the lines of the calls told of
+meanwhile are built when they are asked for (a snapshot, a new subscription), from the
+same coordinators, so they read as they would have.
 
 A browser's subscription is a bounded :class:`asyncio.Queue` fed with ``put_nowait``:
 a slow or gone browser never holds up a call. When its queue is full its changes are
@@ -134,10 +137,14 @@ class LiveBoard:
         self._calls: dict[str, LiveCall] = {}
         self._parts: dict[str, _Parts] = {}
         """Per call on the board, what its line was last built from."""
+        self._unread: dict[str, tuple[CallState, dt.datetime]] = {}
+        """Calls told of while no browser followed the board, whose line is not built
+        yet: their coordinator and when the board was first told of them."""
         self._subscribers: set[Subscription] = set()
         self._max = max_subscribers
 
     def snapshot(self) -> list[LiveCall]:
+        self._catch_up()
         return sorted(self._calls.values(), key=lambda call: (call.started_at, call.call_id))
 
     @property
@@ -147,6 +154,8 @@ class LiveBoard:
     def subscribe(self, maxsize: int = SUBSCRIBER_QUEUE) -> Subscription:
         if len(self._subscribers) >= self._max:
             raise TooManySubscribers(f"at most {self._max} live views at once")
+        # From now on each change is published: compared with lines up to date.
+        self._catch_up()
         subscription = Subscription(maxsize)
         self._subscribers.add(subscription)
         return subscription
@@ -156,6 +165,24 @@ class LiveBoard:
 
     def observe(self, call: CallState, now: dt.datetime) -> None:
         """After the call handled a message: publishes its line if it changed."""
+        if not self._subscribers:
+            # Nobody to tell: told after every message of every call, the board only
+            # notes the call, and builds its line once it is asked for.
+            call_id = call.call_id
+            if call_id not in self._unread:
+                self._unread[call_id] = (call, now)
+            return
+        self._update(call, now)
+
+    def _catch_up(self) -> None:
+        """The lines of the calls told of while nobody followed the board, as they are."""
+        unread, self._unread = self._unread, {}
+        for call, first_told in unread.values():
+            self._update(call, first_told)
+
+    def _update(self, call: CallState, now: dt.datetime) -> None:
+        """The call's line from its coordinator; published if it changed. ``now``: when
+        the board was told, its start if the call is not on the board yet."""
         state = live_state(call)
         call_id = call.call_id
         if state is None:
@@ -186,6 +213,7 @@ class LiveBoard:
         self._publish(LiveEvent("update", line))
 
     def ended(self, call_id: str) -> None:
+        self._unread.pop(call_id, None)
         self._parts.pop(call_id, None)
         line = self._calls.pop(call_id, None)
         if line is not None:
