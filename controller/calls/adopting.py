@@ -12,7 +12,10 @@ Here the adoption runs beside the events:
 * an event about a pending call is held in that call's backlog, in order, and handed to
   the call once it is adopted: a key is never dropped, and never applied before the
   restart's own commands (a stored pause applied again, a paused recording kept paused)
-  have set the call straight. A key also moves its call to the front of the line;
+  have set the call straight. A key also moves its call to the front of the line. So is
+  a transfer the agent makes meanwhile (R3): its channel enters the application in the
+  agent's place (a ``StasisStart`` naming the agent's channel as the one it replaces),
+  and from then on the events about that channel (it answers) are the call's too;
 * once every call is adopted, released or left to the dialplan, the calls nobody carries
   on are closed and :attr:`EventRouter.adopted` fires (the orphan sweep waits on it).
 """
@@ -37,6 +40,7 @@ from controller.ari.events import (
     RecordingFailed,
     RecordingFinished,
     RecordingStarted,
+    StasisStart,
 )
 from controller.calls import commands as c
 from controller.calls import messages as m
@@ -45,6 +49,7 @@ from controller.calls.asterisk_view import AsteriskView
 from controller.calls.call_settings import CallSettings
 from controller.calls.executor import Batch, CommandExecutor
 from controller.calls.ids import agent_leg, call_of, customer_leg
+from controller.calls.transfer import far_half
 from controller.calls.two_channels import owner_of, snoop_owners
 from controller.clock import Clock
 from controller.config.model import Config
@@ -89,6 +94,16 @@ def subject_of(event: Event) -> tuple[str, str] | None:
     channel = getattr(event, "channel", None)
     channel_id = getattr(channel, "id", None)
     return ("channel", channel_id) if isinstance(channel_id, str) else None
+
+
+def swapped_for(event: Event) -> str | None:
+    """The channel a transfer's channel takes the place of, for a ``StasisStart`` that
+    may be one (a Local ``;1`` half, no application argument, a channel it replaces);
+    None otherwise. Whether it really is a transfer of the call is the router's to judge
+    (:func:`~controller.calls.transfer.transfer_of`) once the call is adopted."""
+    if not isinstance(event, StasisStart) or event.args or event.replace_channel is None:
+        return None
+    return event.replace_channel.id if far_half(event.channel.name) else None
 
 
 def is_key(event: Held) -> bool:
@@ -163,6 +178,10 @@ class Adoption:
         else:
             # A leg of ours names its call (``rc-<call>-agent``, a listening's channel).
             found = self._channels.get(key) or call_of(key)
+            replaced = swapped_for(event)
+            if found not in self.pending and replaced is not None:
+                # A transfer of a pending call's agent: the call's too.
+                found = self._channels.get(replaced) or call_of(replaced)
         return found if found in self.pending else None
 
     def holds(self, call_id: str) -> bool:
@@ -177,6 +196,10 @@ class Adoption:
         """Keeps an event (or message) for a pending call, in order; a key moves the call
         to the front of the line."""
         self.pending[call_id].backlog.append(held)
+        if isinstance(held, StasisStart) and swapped_for(held) is not None:
+            # A transfer's channel: its answer is held too, never routed before the
+            # StasisStart that makes it the call's (nor released as a stranger).
+            self._channels.setdefault(held.channel.id, call_id)
         if is_key(held) and call_id in self._order:
             self._order.remove(call_id)
             self._order.appendleft(call_id)

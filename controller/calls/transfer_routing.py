@@ -76,6 +76,12 @@ class TransferRouting:
             return None
         return ctx.machine.call_id
 
+    def _transfer_leg(self, channel_id: str) -> bool:
+        """Whether ``channel_id`` is already the channel of its call's transfer."""
+        ctx = self._context(channel_id)
+        transfer = ctx.machine.transfer if ctx is not None else None
+        return transfer is not None and transfer.leg == channel_id
+
     def _context(self, channel_id: str) -> CallContext | None:
         call_id = self._owners.get(channel_id)
         ctx = self._calls.get(call_id) if call_id is not None else None
@@ -86,6 +92,11 @@ class TransferRouting:
     ) -> bool:
         """Whether the channel that entered the application is a transfer of one of our
         calls; if so it is handed to that call."""
+        if not args and replaced is not None and self._transfer_leg(channel.id):
+            # Held while its call was adopted, which found it in the call's bridge and
+            # carried the call on with it already: nothing new, but maybe its answer.
+            await self.state_changed(channel)
+            return True
         started = transfer_of(args, channel, replaced, self._call_of_agent)
         if started is None or channel.id in self._owners:
             return False

@@ -6,9 +6,14 @@ a real Asterisk cannot be made to hold on demand.
   once Asterisk said, naming the target as its agent, while the rest of the recovery
   (the resync releasing a channel nobody owns) never waits for that answer; Asterisk
   silent, the call ends anyway after a bounded wait, without knowing.
+* A transfer made while its call is still being adopted: its ``StasisStart`` and the
+  state changes of its channel wait for the call, as its keys do, and are handled once
+  the call is carried on: the transfer is the call's, never a stranger handed back to
+  the dialplan, and whoever answers is decided on.
 
-The fake ARI holds back one answer (the transfer's channel) until the test lets it go,
-so "while Asterisk has not answered" is a state the test controls, not a race."""
+The fake ARI holds back one answer (the transfer's channel, or the bridges the adoption
+reads) until the test lets it go, so "while Asterisk has not answered" is a state the
+test controls, not a race."""
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ from controller.calls import transfer_routing
 from controller.records import CallStart, Decision
 from controller.store import SqliteStore
 from tests.component.fake_ari import channel, event
-from tests.component.test_call_router import Rig, WatchedAri, running_rig
+from tests.component.test_call_router import WAIT, Rig, WatchedAri, running_rig
 from tests.waiting import eventually
 
 STARTED = dt.datetime(2026, 12, 2, 8, 50, tzinfo=dt.UTC)
@@ -200,3 +205,40 @@ async def test_r1_r3_asterisk_silent_about_the_transfer_the_call_ends_in_bounded
     assert fake.asked.is_set()
     assert restarted.later_segments() == []
     await fake.seen("DELETE", f"/ari/channels/{NEAR}")
+
+
+@pytest.mark.parametrize("bridged", [AGENT, NEAR], ids=["before-the-swap", "after-the-swap"])
+async def test_r1_r3_a_transfer_made_while_its_call_is_adopted_waits_for_it(
+    restarted: Restarted, bridged: str
+) -> None:
+    """R1, R3, A7: Alice transfers the caller to Chloé while her call is still being
+    adopted (Asterisk has not yet said what bridges it has). The transfer's
+    ``StasisStart`` and its channel's answer wait for the call like its keys: the
+    transfer's channel is never handed to the dialplan as a stranger, and once the call
+    is carried on Chloé's segment is decided with her id. Whether the adoption saw
+    Alice's channel in the bridge or, already, the transfer's, nothing is refused."""
+    rig, fake = restarted.rig, restarted.fake
+    caller = in_stasis(CALLER, "PJSIP/trunk-00000001")
+    alice = in_stasis(AGENT, "PJSIP/alice-00000001")
+    near = in_stasis(NEAR, f"{LOCAL};1", state="Ring")
+    asterisk_has(fake, [caller, alice, near, far_half()], [CALLER, bridged])
+    fake.held.add(("GET", "/ari/bridges"))
+    await rig.router.handle(connected(fake))
+    await asyncio.wait_for(fake.asked.wait(), WAIT)
+    assert CALL in rig.router.adoption.pending
+
+    await restarted.send("StasisStart", channel=near, args=[], replace_channel=alice)
+    await restarted.send("ChannelStateChange", channel={**near, "state": "Up"})
+    assert CALL not in rig.router.calls
+
+    fake.let_go()
+    await asyncio.wait_for(rig.router.adopted.wait(), WAIT)
+
+    async def decided() -> list[dict[str, Any]] | None:
+        return restarted.rows("SELECT segment, agent_id FROM segment_decisions") or None
+
+    assert await eventually(decided, "Chloé's segment decided") == [
+        {"segment": 2, "agent_id": "chloe"}
+    ]
+    assert ("POST", f"/ari/channels/{NEAR}/continue") not in fake.paths()
+    assert rig.router.refused == 0
