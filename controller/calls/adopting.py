@@ -17,7 +17,11 @@ Here the adoption runs beside the events:
   agent's place (a ``StasisStart`` naming the agent's channel as the one it replaces),
   and from then on the events about that channel (it answers) are the call's too;
 * once every call is adopted, released or left to the dialplan, the calls nobody carries
-  on are closed and :attr:`EventRouter.adopted` fires (the orphan sweep waits on it).
+  on are closed and :attr:`EventRouter.adopted` fires (the orphan sweep waits on it);
+* a call Asterisk could not say enough about (its lists, or its recording, unreadable:
+  the link broke mid-adoption) is left for the next connection, untouched. Until then
+  its channels stay known as a call's: the resync that follows must not hang up its
+  agent or hand its caller to the dialplan as strangers'.
 """
 
 from __future__ import annotations
@@ -156,12 +160,15 @@ class Adoption:
         self._channels: dict[str, str] = {}
         self._recordings: dict[str, str] = {}
         self._order: deque[str] = deque()
+        self._later: dict[str, str] = {}
+        """The channels of the calls left for the next connection (and their recordings'
+        snoops), by channel id: a call's, never strangers."""
 
     # -- events while calls are pending ------------------------------------------------
     def owners(self) -> dict[str, str]:
         """The pending calls' channels (their recordings' snoops too), by channel id:
         never strangers to release."""
-        return {**self._channels, **snoop_owners(self._recordings)}
+        return {**self._later, **self._channels, **snoop_owners(self._recordings)}
 
     def claims(self, event: Event) -> str | None:
         """The pending call an event is about, if any."""
@@ -215,6 +222,7 @@ class Adoption:
             return None
         busy = set(self._host.calls) | set(self.pending)
         left = [oc for oc in rows if oc.call_id not in busy]
+        self._later.clear()  # those still open are pending again, the others are over
         self.mark(left)
         return left
 
@@ -256,7 +264,7 @@ class Adoption:
         lists = await self._executor.asterisk.lists()
         if lists is None:
             for call_id in list(self.pending):
-                await self._release_backlog(call_id)
+                await self._release_backlog(call_id, later=True)
             self._order.clear()
             return None
         outcomes: dict[str, str] = {}
@@ -267,10 +275,12 @@ class Adoption:
     async def _worker(self, lists: AsteriskView, outcomes: dict[str, str]) -> None:
         while self._order:
             call_id = self._order.popleft()
+            outcome = "unread"
             try:
-                outcomes[call_id] = await self._adopt_one(self.pending[call_id].open_call, lists)
+                outcome = await self._adopt_one(self.pending[call_id].open_call, lists)
+                outcomes[call_id] = outcome
             finally:
-                await self._release_backlog(call_id)
+                await self._release_backlog(call_id, later=outcome == "unread")
 
     async def _adopt_one(self, call: OpenCall, lists: AsteriskView) -> str:
         recordings: dict[str, str] = {}
@@ -305,11 +315,20 @@ class Adoption:
             await self._executor.run_batch(call.call_id, Batch(commands))
         return "released"
 
-    async def _release_backlog(self, call_id: str) -> None:
+    async def _release_backlog(self, call_id: str, *, later: bool = False) -> None:
         """Hands what was held for the call to it, in order; what arrives meanwhile is
-        held too, so nothing overtakes. Then the call is no longer pending."""
+        held too, so nothing overtakes. Then the call is no longer pending; ``later``: it
+        is left for the next connection, its channels still known as its, and what was
+        held for it is dropped."""
         pending = self.pending[call_id]
         pending.replaying = True
+        if later:
+            # Nobody to hand them to: the next connection adopts the call as after a gap
+            # in the events (keys unheard), and finds in Asterisk what they said.
+            pending.backlog.clear()
+            self._later |= {ch: i for ch, i in self._channels.items() if i == call_id}
+            recordings = {name: i for name, i in self._recordings.items() if i == call_id}
+            self._later |= snoop_owners(recordings)
         while pending.backlog:
             held = pending.backlog.pop(0)
             try:
