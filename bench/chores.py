@@ -42,7 +42,10 @@ from bench import results_file
 from bench.reaction import progress
 from controller.access.service import AccessService
 from controller.clock import SystemClock
+from controller.config.model import Config
+from controller.recordings.vault import LocalVault
 from controller.store.call_views import NO_PAYMENT, CallFilters
+from controller.store.sqlite import SqliteStore
 from tests.site_bulk import bulk_calls, bulk_recordings, subject_number
 from tests.sites import ENV, load_site, open_site, write_site
 
@@ -164,6 +167,25 @@ def measure(root: Path, recordings: int, calls: int, *, sealed: bool = True) -> 
     store.close()
 
     r, c = size_label(recordings), size_label(calls)
+    # A size of 0 leaves its part out: the purge and verify with no recordings, the
+    # readings with no calls (each part can then be measured in a run of its own).
+    if recordings:
+        figures.update(purge_and_verify(config_path, recordings, r))
+    progress("chores: audit head" + (", subject find, call list" if calls else ""))
+    store, vault = open_site(config)
+    try:
+        figures["audit_head_ms"] = median_ms(store.audit_head)
+        if calls:
+            figures.update(readings(config, store, vault, now, c))
+    finally:
+        store.close()
+    return figures
+
+
+def purge_and_verify(config_path: Path, recordings: int, r: str) -> dict[str, float]:
+    """``reccontrol purge`` of the ``recordings`` expired ones, then ``reccontrol audit
+    verify`` of the access log their receipts went into."""
+    figures: dict[str, float] = {}
     progress(f"chores: reccontrol purge ({recordings} expired recordings)")
     purge = run_timed(["purge"], config_path)
     if f"recordings deleted: {recordings}" not in purge.output:
@@ -177,34 +199,35 @@ def measure(root: Path, recordings: int, calls: int, *, sealed: bool = True) -> 
         raise SystemExit(f"the access log does not verify:\n{output}")
     figures[f"verify_{r}_s"] = seconds
     figures[f"verify_{r}_peak_rss_mib"] = rss
+    return figures
 
-    progress("chores: audit head, subject find, call list")
-    store, vault = open_site(config)
-    try:
-        figures["audit_head_ms"] = median_ms(store.audit_head)
-        service = AccessService(config, store, vault, SystemClock())
-        dpo = config.access.persons["cdubois"]
-        found = service.subject_find(dpo, "subject access request", subject_number(7))
-        if calls and not found.calls:
-            raise SystemExit("subject find found none of the generated subject's calls")
-        figures[f"subject_find_{c}_ms"] = median_ms(
-            lambda: service.subject_find(dpo, "subject access request", subject_number(7))
+
+def readings(
+    config: Config, store: SqliteStore, vault: LocalVault, now: dt.datetime, c: str
+) -> dict[str, float]:
+    """One caller's calls (``subject find``) and the console's call list, each filter."""
+    figures: dict[str, float] = {}
+    service = AccessService(config, store, vault, SystemClock())
+    dpo = config.access.persons["cdubois"]
+    found = service.subject_find(dpo, "subject access request", subject_number(7))
+    if not found.calls:
+        raise SystemExit("subject find found none of the generated subject's calls")
+    figures[f"subject_find_{c}_ms"] = median_ms(
+        lambda: service.subject_find(dpo, "subject access request", subject_number(7))
+    )
+    everything = CallFilters()
+    for name, (scope, filters) in console_filters(sorted(config.services), now).items():
+        progress(f"chores: call list, {name}")
+        figures[list_figure(name, c)] = median_ms(
+            functools.partial(store.call_listing, scope, filters, None, PAGE)
         )
-        everything = CallFilters()
-        for name, (scope, filters) in console_filters(sorted(config.services), now).items():
-            progress(f"chores: call list, {name}")
-            figures[list_figure(name, c)] = median_ms(
-                functools.partial(store.call_listing, scope, filters, None, PAGE)
-            )
-        for name, filters in (("page", everything), ("agent_page", CallFilters(agent="agent03"))):
-            cursor = None
-            for _ in range(DEEP_PAGES):
-                cursor = store.call_listing(None, filters, cursor, PAGE).next
-            figures[f"call_list_{name}_{DEEP_PAGES}_{c}_ms"] = median_ms(
-                functools.partial(store.call_listing, None, filters, cursor, PAGE)
-            )
-    finally:
-        store.close()
+    for name, filters in (("page", everything), ("agent_page", CallFilters(agent="agent03"))):
+        cursor = None
+        for _ in range(DEEP_PAGES):
+            cursor = store.call_listing(None, filters, cursor, PAGE).next
+        figures[f"call_list_{name}_{DEEP_PAGES}_{c}_ms"] = median_ms(
+            functools.partial(store.call_listing, None, filters, cursor, PAGE)
+        )
     return figures
 
 
