@@ -389,6 +389,8 @@ class EventRouter:
         if self.adoption.holds(call_id):
             self.adoption.hold(call_id, (message, trigger))
             return
+        if self.transfers.defers(call_id, message):
+            return  # until Asterisk says who answered the call's transfer
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
             return
