@@ -89,15 +89,20 @@ class Rig:
 
 @asynccontextmanager
 async def running_rig(
-    tmp_path: Path, payment_api: PaymentApi | None = None, fake: WatchedAri | None = None
+    tmp_path: Path,
+    payment_api: PaymentApi | None = None,
+    fake: WatchedAri | None = None,
+    more_agents: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:
     """The router and executor against the fake ARI (``fake``, or a new one); with
-    ``payment_api``, the sales service takes payments through that API."""
+    ``payment_api``, the sales service takes payments through that API; with
+    ``more_agents``, the site has those agents beside Alice."""
     fake = fake if fake is not None else WatchedAri()
     server = TestServer(fake.make_app())
     await server.start_server()
     data = site_config(tmp_path)
     data["ari"]["url"] = str(server.make_url("")).rstrip("/")
+    data["agents"].update(more_agents or {})
     if payment_api is not None:
         prompts = {
             name: f"reccontrol/fr/pay-{name}"
