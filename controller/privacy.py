@@ -107,6 +107,10 @@ def earlier_caller_hash(key: Secret, number: str, region: str = DEFAULT_REGION) 
     """The HMAC that releases before rule 3 stored for this caller id, when it differs
     from :func:`caller_hash`: they hashed bare international digits as they came
     (``447911123456``). An objection kept under it is carried to the current HMAC (C4)."""
+    if _BARE.fullmatch(_SEPARATORS.sub("", number)) is None:
+        # Not bare digits (a ``+``, a national 0...): rule 3 never applied, and no
+        # second parse of the number is made for each call that comes in.
+        return None
     try:
         parsed = phonenumbers.parse(number, region)
     except phonenumbers.NumberParseException:

@@ -34,22 +34,14 @@ class StasisStart(Event):
     replace_channel: Channel | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StasisEnd(Event):
-    channel: Channel
+class ChannelOnDemand:
+    """An event whose channel is read from the frame when asked for (:attr:`channel`,
+    parsed on each read): routing it needs the channel's id alone (``channel_id``),
+    and most are routed and dropped without anything else of the channel read."""
 
-
-@dataclass(frozen=True, slots=True)
-class ChannelDtmfReceived(Event):
-    """A key pressed on a channel. Only what routing it needs is read from the frame
-    (the channel's id and the digit): a key may be the one that pauses a recording, and
-    the pause's REST call goes out before anything else. The rest of the channel is
-    parsed when asked for (:attr:`channel`)."""
-
+    __slots__ = ()
     channel_id: str
-    digit: str = field(repr=False)
-    duration_ms: int
-    channel_data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    channel_data: dict[str, Any]
     """The channel object as the frame carried it."""
 
     @property
@@ -58,22 +50,48 @@ class ChannelDtmfReceived(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StasisEnd(Event, ChannelOnDemand):
+    """The channel left the application: the router needs its id alone."""
+
+    channel_id: str
+    channel_data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDtmfReceived(Event, ChannelOnDemand):
+    """A key pressed on a channel. Only what routing it needs is read from the frame
+    (the channel's id and the digit): a key may be the one that pauses a recording, and
+    the pause's REST call goes out before anything else."""
+
+    channel_id: str
+    digit: str = field(repr=False)
+    duration_ms: int
+    channel_data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelStateChange(Event):
     channel: Channel
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelHangupRequest(Event):
-    channel: Channel
+class ChannelHangupRequest(Event, ChannelOnDemand):
+    """A hang-up asked for: the router needs the channel's id and the cause alone."""
+
+    channel_id: str
     cause: int
     soft: bool
+    channel_data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
-class ChannelDestroyed(Event):
-    channel: Channel
+class ChannelDestroyed(Event, ChannelOnDemand):
+    """The channel is gone: the router needs its id and the cause alone."""
+
+    channel_id: str
     cause: int
     cause_txt: str
+    channel_data: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,12 +208,34 @@ def _stasis_start(head: Head, data: dict[str, Any]) -> Event:
     )
 
 
-def _dtmf(head: Head, data: dict[str, Any]) -> Event:
+def _channel_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The event's channel object, or an empty one: for :class:`ChannelOnDemand`."""
     channel = data.get("channel")
-    channel = channel if isinstance(channel, dict) else {}
+    return channel if isinstance(channel, dict) else {}
+
+
+def _dtmf(head: Head, data: dict[str, Any]) -> Event:
+    channel = _channel_data(data)
     return ChannelDtmfReceived(
         *head, _s(channel, "id"), _s(data, "digit"), _int(data, "duration_ms"), channel
     )
+
+
+def _stasis_end(head: Head, data: dict[str, Any]) -> Event:
+    channel = _channel_data(data)
+    return StasisEnd(*head, _s(channel, "id"), channel)
+
+
+def _hangup_request(head: Head, data: dict[str, Any]) -> Event:
+    channel = _channel_data(data)
+    cause, soft = _int(data, "cause"), bool(data.get("soft"))
+    return ChannelHangupRequest(*head, _s(channel, "id"), cause, soft, channel)
+
+
+def _destroyed(head: Head, data: dict[str, Any]) -> Event:
+    channel = _channel_data(data)
+    cause, text = _int(data, "cause"), _s(data, "cause_txt")
+    return ChannelDestroyed(*head, _s(channel, "id"), cause, text, channel)
 
 
 def _varset(head: Head, data: dict[str, Any]) -> Event:
@@ -219,7 +259,7 @@ def _dial(head: Head, data: dict[str, Any]) -> Event:
     )
 
 
-def _on_channel(kind: type[StasisEnd] | type[ChannelStateChange]) -> _Builder:
+def _on_channel(kind: type[ChannelStateChange]) -> _Builder:
     return lambda head, data: kind(*head, Channel.parse(data.get("channel")))
 
 
@@ -242,15 +282,11 @@ def _on_recording(kind: RecordingEvent) -> _Builder:
 
 _BUILDERS: dict[str, _Builder] = {
     "StasisStart": _stasis_start,
-    "StasisEnd": _on_channel(StasisEnd),
+    "StasisEnd": _stasis_end,
     "ChannelDtmfReceived": _dtmf,
     "ChannelStateChange": _on_channel(ChannelStateChange),
-    "ChannelHangupRequest": lambda head, data: ChannelHangupRequest(
-        *head, Channel.parse(data.get("channel")), _int(data, "cause"), bool(data.get("soft"))
-    ),
-    "ChannelDestroyed": lambda head, data: ChannelDestroyed(
-        *head, Channel.parse(data.get("channel")), _int(data, "cause"), _s(data, "cause_txt")
-    ),
+    "ChannelHangupRequest": _hangup_request,
+    "ChannelDestroyed": _destroyed,
     "ChannelVarset": _varset,
     "ChannelHold": lambda head, data: ChannelHold(
         *head, Channel.parse(data.get("channel")), True, _s(data, "musicclass")
@@ -303,8 +339,8 @@ def missing_id(event: Event) -> str:
     without an id, a recording without a name (absent, or not a string). Such an event
     cannot be routed, and acting on it would act on the empty id: a phantom call, or a
     REST call on ``/channels/``."""
-    if isinstance(event, ChannelDtmfReceived):
-        # A key's channel is not parsed before the key is acted on: its id was read.
+    if isinstance(event, ChannelOnDemand):
+        # Such an event's channel is not parsed before it is acted on: its id was read.
         return "" if event.channel_id else f"is a {event.type} without a channel id"
     kind = type(event)
     names = _ID_FIELDS.get(kind)

@@ -12,9 +12,16 @@ Here the adoption runs beside the events:
 * an event about a pending call is held in that call's backlog, in order, and handed to
   the call once it is adopted: a key is never dropped, and never applied before the
   restart's own commands (a stored pause applied again, a paused recording kept paused)
-  have set the call straight. A key also moves its call to the front of the line;
+  have set the call straight. A key also moves its call to the front of the line. So is
+  a transfer the agent makes meanwhile (R3): its channel enters the application in the
+  agent's place (a ``StasisStart`` naming the agent's channel as the one it replaces),
+  and from then on the events about that channel (it answers) are the call's too;
 * once every call is adopted, released or left to the dialplan, the calls nobody carries
-  on are closed and :attr:`EventRouter.adopted` fires (the orphan sweep waits on it).
+  on are closed and :attr:`EventRouter.adopted` fires (the orphan sweep waits on it);
+* a call Asterisk could not say enough about (its lists, or its recording, unreadable:
+  the link broke mid-adoption) is left for the next connection, untouched. Until then
+  its channels stay known as a call's: the resync that follows must not hang up its
+  agent or hand its caller to the dialplan as strangers'.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from controller.ari.events import (
     RecordingFailed,
     RecordingFinished,
     RecordingStarted,
+    StasisStart,
 )
 from controller.calls import commands as c
 from controller.calls import messages as m
@@ -45,6 +53,7 @@ from controller.calls.asterisk_view import AsteriskView
 from controller.calls.call_settings import CallSettings
 from controller.calls.executor import Batch, CommandExecutor
 from controller.calls.ids import agent_leg, call_of, customer_leg
+from controller.calls.transfer import far_half
 from controller.calls.two_channels import owner_of, snoop_owners
 from controller.clock import Clock
 from controller.config.model import Config
@@ -89,6 +98,16 @@ def subject_of(event: Event) -> tuple[str, str] | None:
     channel = getattr(event, "channel", None)
     channel_id = getattr(channel, "id", None)
     return ("channel", channel_id) if isinstance(channel_id, str) else None
+
+
+def swapped_for(event: Event) -> str | None:
+    """The channel a transfer's channel takes the place of, for a ``StasisStart`` that
+    may be one (a Local ``;1`` half, no application argument, a channel it replaces);
+    None otherwise. Whether it really is a transfer of the call is the router's to judge
+    (:func:`~controller.calls.transfer.transfer_of`) once the call is adopted."""
+    if not isinstance(event, StasisStart) or event.args or event.replace_channel is None:
+        return None
+    return event.replace_channel.id if far_half(event.channel.name) else None
 
 
 def is_key(event: Held) -> bool:
@@ -141,12 +160,15 @@ class Adoption:
         self._channels: dict[str, str] = {}
         self._recordings: dict[str, str] = {}
         self._order: deque[str] = deque()
+        self._later: dict[str, str] = {}
+        """The channels of the calls left for the next connection (and their recordings'
+        snoops), by channel id: a call's, never strangers."""
 
     # -- events while calls are pending ------------------------------------------------
     def owners(self) -> dict[str, str]:
         """The pending calls' channels (their recordings' snoops too), by channel id:
         never strangers to release."""
-        return {**self._channels, **snoop_owners(self._recordings)}
+        return {**self._later, **self._channels, **snoop_owners(self._recordings)}
 
     def claims(self, event: Event) -> str | None:
         """The pending call an event is about, if any."""
@@ -163,6 +185,10 @@ class Adoption:
         else:
             # A leg of ours names its call (``rc-<call>-agent``, a listening's channel).
             found = self._channels.get(key) or call_of(key)
+            replaced = swapped_for(event)
+            if found not in self.pending and replaced is not None:
+                # A transfer of a pending call's agent: the call's too.
+                found = self._channels.get(replaced) or call_of(replaced)
         return found if found in self.pending else None
 
     def holds(self, call_id: str) -> bool:
@@ -177,6 +203,10 @@ class Adoption:
         """Keeps an event (or message) for a pending call, in order; a key moves the call
         to the front of the line."""
         self.pending[call_id].backlog.append(held)
+        if isinstance(held, StasisStart) and swapped_for(held) is not None:
+            # A transfer's channel: its answer is held too, never routed before the
+            # StasisStart that makes it the call's (nor released as a stranger).
+            self._channels.setdefault(held.channel.id, call_id)
         if is_key(held) and call_id in self._order:
             self._order.remove(call_id)
             self._order.appendleft(call_id)
@@ -192,6 +222,7 @@ class Adoption:
             return None
         busy = set(self._host.calls) | set(self.pending)
         left = [oc for oc in rows if oc.call_id not in busy]
+        self._later.clear()  # those still open are pending again, the others are over
         self.mark(left)
         return left
 
@@ -233,7 +264,7 @@ class Adoption:
         lists = await self._executor.asterisk.lists()
         if lists is None:
             for call_id in list(self.pending):
-                await self._release_backlog(call_id)
+                await self._release_backlog(call_id, later=True)
             self._order.clear()
             return None
         outcomes: dict[str, str] = {}
@@ -244,10 +275,12 @@ class Adoption:
     async def _worker(self, lists: AsteriskView, outcomes: dict[str, str]) -> None:
         while self._order:
             call_id = self._order.popleft()
+            outcome = "unread"
             try:
-                outcomes[call_id] = await self._adopt_one(self.pending[call_id].open_call, lists)
+                outcome = await self._adopt_one(self.pending[call_id].open_call, lists)
+                outcomes[call_id] = outcome
             finally:
-                await self._release_backlog(call_id)
+                await self._release_backlog(call_id, later=outcome == "unread")
 
     async def _adopt_one(self, call: OpenCall, lists: AsteriskView) -> str:
         recordings: dict[str, str] = {}
@@ -282,11 +315,20 @@ class Adoption:
             await self._executor.run_batch(call.call_id, Batch(commands))
         return "released"
 
-    async def _release_backlog(self, call_id: str) -> None:
+    async def _release_backlog(self, call_id: str, *, later: bool = False) -> None:
         """Hands what was held for the call to it, in order; what arrives meanwhile is
-        held too, so nothing overtakes. Then the call is no longer pending."""
+        held too, so nothing overtakes. Then the call is no longer pending; ``later``: it
+        is left for the next connection, its channels still known as its, and what was
+        held for it is dropped."""
         pending = self.pending[call_id]
         pending.replaying = True
+        if later:
+            # Nobody to hand them to: the next connection adopts the call as after a gap
+            # in the events (keys unheard), and finds in Asterisk what they said.
+            pending.backlog.clear()
+            self._later |= {ch: i for ch, i in self._channels.items() if i == call_id}
+            recordings = {name: i for name, i in self._recordings.items() if i == call_id}
+            self._later |= snoop_owners(recordings)
         while pending.backlog:
             held = pending.backlog.pop(0)
             try:

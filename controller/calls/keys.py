@@ -19,25 +19,34 @@ class KeyMatcher:
     inter_digit_timeout: float
     _buffer: str = field(default="", init=False)
     _last: float = field(default=0.0, init=False)
+    _prefixes: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+    """Every prefix of every sequence (the empty one too): a key is looked up once, not
+    matched against every sequence, on the way from the key to its pause."""
+    _actions: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Sequence to action (no two actions share one: checked at load; else the first)."""
+
+    def __post_init__(self) -> None:
+        self._prefixes = frozenset(
+            sequence[:end]
+            for sequence in self.sequences.values()
+            for end in range(len(sequence) + 1)
+        )
+        for action, sequence in self.sequences.items():
+            self._actions.setdefault(sequence, action)
 
     def feed(self, digit: str, at: float) -> str | None:
         """Adds one digit pressed at monotonic time ``at``; returns the completed action."""
         candidate = self._candidate(digit, at)
         self._last = at
         self._buffer = candidate
-        for action, sequence in self.sequences.items():
-            if candidate == sequence:
-                self._buffer = ""
-                return action
-        return None
+        action = self._actions.get(candidate)
+        if action is not None:
+            self._buffer = ""
+        return action
 
     def completes(self, digit: str, at: float) -> str | None:
         """The action :meth:`feed` would return for this digit, changing nothing."""
-        candidate = self._candidate(digit, at)
-        for action, sequence in self.sequences.items():
-            if candidate == sequence:
-                return action
-        return None
+        return self._actions.get(self._candidate(digit, at))
 
     def _candidate(self, digit: str, at: float) -> str:
         """The keys pending once ``digit`` is added: "" if it continues nothing."""
@@ -55,7 +64,7 @@ class KeyMatcher:
         self._buffer = ""
 
     def _continues(self, prefix: str) -> bool:
-        return any(sequence.startswith(prefix) for sequence in self.sequences.values())
+        return prefix in self._prefixes
 
     @property
     def pending(self) -> str:

@@ -4,7 +4,10 @@ their changes for Server-Sent Events.
 Per call: its id, service, direction, agent id, when it started and one state. Never a
 number, never audio. The state is read from the call's coordinator
 (:func:`live_state`); the router tells the board after each message a call handled,
-and the board compares and publishes only what changed.
+and the board compares and publishes only what changed. While no browser follows the
+board, a message costs it the note of which call it was: the lines of the calls told of
+meanwhile are built when they are asked for (a snapshot, a new subscription), from the
+same coordinators, so they read as they would have.
 
 A browser's subscription is a bounded :class:`asyncio.Queue` fed with ``put_nowait``:
 a slow or gone browser never holds up a call. When its queue is full its changes are
@@ -102,6 +105,10 @@ class LiveEvent:
 
 RESYNC = LiveEvent("resync")
 
+_Parts = tuple[str, str, str | None, tuple[LiveState, str | None], bool, str | None]
+"""What a call's line is made of, but its start: service, direction, agent, state and
+pause reason, listened, payment progress."""
+
 
 class Subscription:
     def __init__(self, maxsize: int) -> None:
@@ -128,10 +135,16 @@ class TooManySubscribers(Exception):
 class LiveBoard:
     def __init__(self, *, max_subscribers: int = MAX_SUBSCRIBERS) -> None:
         self._calls: dict[str, LiveCall] = {}
+        self._parts: dict[str, _Parts] = {}
+        """Per call on the board, what its line was last built from."""
+        self._unread: dict[str, tuple[CallState, dt.datetime]] = {}
+        """Calls told of while no browser followed the board, whose line is not built
+        yet: their coordinator and when the board was first told of them."""
         self._subscribers: set[Subscription] = set()
         self._max = max_subscribers
 
     def snapshot(self) -> list[LiveCall]:
+        self._catch_up()
         return sorted(self._calls.values(), key=lambda call: (call.started_at, call.call_id))
 
     @property
@@ -141,6 +154,8 @@ class LiveBoard:
     def subscribe(self, maxsize: int = SUBSCRIBER_QUEUE) -> Subscription:
         if len(self._subscribers) >= self._max:
             raise TooManySubscribers(f"at most {self._max} live views at once")
+        # From now on each change is published: compared with lines up to date.
+        self._catch_up()
         subscription = Subscription(maxsize)
         self._subscribers.add(subscription)
         return subscription
@@ -150,30 +165,56 @@ class LiveBoard:
 
     def observe(self, call: CallState, now: dt.datetime) -> None:
         """After the call handled a message: publishes its line if it changed."""
-        state = live_state(call)
-        before = self._calls.get(call.call_id)
-        if state is None:
-            self.ended(call.call_id)
+        if not self._subscribers:
+            # Nobody to tell: told after every message of every call, the board only
+            # notes the call, and builds its line once it is asked for.
+            call_id = call.call_id
+            if call_id not in self._unread:
+                self._unread[call_id] = (call, now)
             return
-        agent = call.agent.id if call.agent is not None else None
-        started = before.started_at if before is not None else now.isoformat()
-        line = LiveCall(
-            call.call_id,
+        self._update(call, now)
+
+    def _catch_up(self) -> None:
+        """The lines of the calls told of while nobody followed the board, as they are."""
+        unread, self._unread = self._unread, {}
+        for call, first_told in unread.values():
+            self._update(call, first_told)
+
+    def _update(self, call: CallState, now: dt.datetime) -> None:
+        """The call's line from its coordinator; published if it changed. ``now``: when
+        the board was told, its start if the call is not on the board yet."""
+        state = live_state(call)
+        call_id = call.call_id
+        if state is None:
+            self.ended(call_id)
+            return
+        payment = call.payment
+        seen = (
             call.service.name,
             call.direction,
-            agent,
-            started,
-            state[0],
-            state[1],
+            call.agent.id if call.agent is not None else None,
+            state,
             call.listening.session is not None,
-            call.payment.progress if call.payment is not None else None,
+            payment.progress if payment is not None else None,
         )
-        if line == before:
+        # Told after every message a call handles, nearly always with nothing changed:
+        # the line's parts are compared as a tuple, and the (frozen) line is built only
+        # when they differ, not once per message.
+        if self._parts.get(call_id) == seen:
             return
-        self._calls[call.call_id] = line
+        service, direction, agent, (live, reason), listened, progress = seen
+        before = self._calls.get(call_id)
+        started = before.started_at if before is not None else now.isoformat()
+        line = LiveCall(
+            call_id, service, direction, agent, started, live, reason, listened, progress
+        )
+        self._calls[call_id] = line
+        self._parts[call_id] = seen
         self._publish(LiveEvent("update", line))
 
     def ended(self, call_id: str) -> None:
+        self._unread.pop(call_id, None)
+        self._parts.pop(call_id, None)
         line = self._calls.pop(call_id, None)
         if line is not None:
             self._publish(LiveEvent("end", line))

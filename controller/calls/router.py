@@ -27,15 +27,20 @@ from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from controller.ari.events import (
+    BridgeDestroyed,
     ChannelDestroyed,
     ChannelDtmfReceived,
+    ChannelEnteredBridge,
     ChannelHangupRequest,
     ChannelHold,
+    ChannelLeftBridge,
     ChannelStateChange,
     ChannelVarset,
     Dial,
     Event,
+    GenericEvent,
     PlaybackFinished,
+    PlaybackStarted,
     RecordingFailed,
     RecordingFinished,
     RecordingStarted,
@@ -68,6 +73,11 @@ from controller.config.model import Config
 from controller.records import OpenCall
 
 log = logging.getLogger("reccontrol.calls")
+
+_NOT_ROUTED: frozenset[type[Event]] = frozenset(
+    {PlaybackStarted, ChannelEnteredBridge, ChannelLeftBridge, BridgeDestroyed, GenericEvent}
+)
+"""Events no call acts on: what Asterisk says of what it was asked to do, or of no call."""
 
 
 class EventRouter:
@@ -131,6 +141,11 @@ class EventRouter:
         await self.route(event)
 
     async def route(self, event: Event) -> None:
+        if type(event) in _NOT_ROUTED:
+            # A playback started, a channel in or out of a bridge: a quarter of the
+            # frames of a call, acted on by no case below (one set test rather than
+            # each case's in turn).
+            return
         match event:
             case ChannelDtmfReceived(channel_id=channel_id, digit=digit, received=received):
                 # First: a key may be the one that pauses.
@@ -147,13 +162,13 @@ class EventRouter:
                 if call_id := self._by_channel.get(channel.id, ""):
                     await self.urgent(call_id, m.Hold(channel.id, held, music), received)
             case (
-                ChannelDestroyed(channel=channel, cause=cause)
-                | ChannelHangupRequest(channel=channel, cause=cause)
+                ChannelDestroyed(channel_id=channel_id, cause=cause)
+                | ChannelHangupRequest(channel_id=channel_id, cause=cause)
             ):
                 # The cause tells an outbound call's busy number from a missing one.
-                self._to_channel(channel.id, m.ChannelGone(channel.id, cause))
-            case StasisEnd(channel=channel):
-                self._to_channel(channel.id, m.ChannelGone(channel.id))
+                self._to_channel(channel_id, m.ChannelGone(channel_id, cause))
+            case StasisEnd(channel_id=channel_id):
+                self._to_channel(channel_id, m.ChannelGone(channel_id))
             case PlaybackFinished(playback=playback):
                 call_id = call_of(playback.id)
                 if call_id in self.calls:
@@ -345,9 +360,11 @@ class EventRouter:
         self.live.observe(machine, self._clock.now())
 
     def _to_channel(self, channel_id: str, message: m.Message) -> None:
-        # Listening channels (S8) are found by their name alone.
-        named = call_of(channel_id) if is_our_leg(channel_id) else ""
-        call_id = self._by_channel.get(channel_id) or named
+        # Listening channels (S8) are found by their name alone (the name is read only
+        # for a channel not known: every channel's end passes here, three times).
+        call_id = self._by_channel.get(channel_id) or (
+            call_of(channel_id) if is_our_leg(channel_id) else ""
+        )
         if call_id:
             self.feed(call_id, message)
 
@@ -365,7 +382,8 @@ class EventRouter:
         if ctx.waiting is not None:
             ctx.waiting.append((message, received))
             return
-        if not (commands := ctx.machine.handle(message, self._clock.now())):
+        now = self._clock.now()
+        if not (commands := ctx.machine.handle(message, now)):
             return
         batch = Batch(commands, received)
         if isinstance(commands[0], URGENT) and not ctx.lock.locked() and ctx.queue.empty():
@@ -373,7 +391,8 @@ class EventRouter:
                 await self._executor.run_batch(call_id, batch)
         else:
             ctx.queue.put_nowait(batch)
-        self.live.observe(ctx.machine, self._clock.now())
+        # The machine's time: the board uses it only for a call it has not seen yet.
+        self.live.observe(ctx.machine, now)
 
     def first_look(self, data: dict[str, Any], received: float) -> Awaitable[None] | None:
         """The events stream's look at each decoded frame, before it is parsed (A5, M2):
@@ -457,6 +476,8 @@ class EventRouter:
         if self.adoption.holds(call_id):
             self.adoption.hold(call_id, (message, trigger))
             return
+        if self.transfers.defers(call_id, message):
+            return  # until Asterisk says who answered the call's transfer
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
             return

@@ -5,6 +5,12 @@ in progress is that call's transfer: the new channel is the call's from then on,
 the call is told (never a new call, never continued to the dialplan, which would strand
 the caller in the bridge). When that channel comes up (``ChannelStateChange``), the
 agent behind it is asked of Asterisk (A7) and the call is told who answered.
+
+A call carried on after a restart in the middle of a transfer (R1) may have had its
+target answer while nobody listened: Asterisk is asked, on a task of its own. Until it
+answers (or for :data:`ASKING_SECONDS` at most), the legs reported gone for that call are
+held back and then handed over: a caller who hung up meanwhile ends a call that knows
+who took it. Nothing else waits for that answer: neither the events, nor the resync.
 """
 
 from __future__ import annotations
@@ -32,6 +38,11 @@ from controller.config.model import Config
 
 log = logging.getLogger("reccontrol.calls")
 
+ASKING_SECONDS = 10.0
+"""How long the legs gone of a call carried on mid-transfer wait for Asterisk to say who
+answered the transfer. Past it (Asterisk unreachable, the link cut), the call is told at
+once and ends without knowing, on the safe side: nothing recorded for that party."""
+
 
 class TransferRouting:
     def __init__(
@@ -54,6 +65,9 @@ class TransferRouting:
         self._checks: set[asyncio.Task[None]] = set()
         self._far: dict[str, tuple[str, str]] = {}
         """A transfer's far half (``;2``, watched) -> the call and its ``;1`` half."""
+        self._asking: dict[str, list[m.Message]] = {}
+        """Calls carried on mid-transfer whose target Asterisk is being asked about ->
+        the legs reported gone meanwhile, held back until it answers."""
 
     def _call_of_agent(self, channel_id: str) -> str | None:
         """The call in progress whose agent leg ``channel_id`` is, or None."""
@@ -61,6 +75,12 @@ class TransferRouting:
         if ctx is None or ctx.machine.agent_channel_id != channel_id:
             return None
         return ctx.machine.call_id
+
+    def _transfer_leg(self, channel_id: str) -> bool:
+        """Whether ``channel_id`` is already the channel of its call's transfer."""
+        ctx = self._context(channel_id)
+        transfer = ctx.machine.transfer if ctx is not None else None
+        return transfer is not None and transfer.leg == channel_id
 
     def _context(self, channel_id: str) -> CallContext | None:
         call_id = self._owners.get(channel_id)
@@ -72,6 +92,11 @@ class TransferRouting:
     ) -> bool:
         """Whether the channel that entered the application is a transfer of one of our
         calls; if so it is handed to that call."""
+        if not args and replaced is not None and self._transfer_leg(channel.id):
+            # Held while its call was adopted, which found it in the call's bridge and
+            # carried the call on with it already: nothing new, but maybe its answer.
+            await self.state_changed(channel)
+            return True
         started = transfer_of(args, channel, replaced, self._call_of_agent)
         if started is None or channel.id in self._owners:
             return False
@@ -109,14 +134,21 @@ class TransferRouting:
         """A transfer's channel answered: the call learns who answered (A7). Asking
         Asterisk takes a few round trips: on a task of its own, so that no other call's
         key waits behind them."""
+        call_id = self._answering(channel)
+        if call_id is not None:
+            self._spawn(self._identify(call_id, channel))
+
+    def _answering(self, channel: Channel) -> str | None:
+        """The call whose transfer ``channel`` is, if it is up and the call has not
+        heard of it yet."""
         ctx = self._context(channel.id)
         if channel.state != "Up" or ctx is None:
-            return
+            return None
         machine = ctx.machine
         transfer = machine.transfer
         if transfer is None or transfer.leg != channel.id or machine.agent_leg.up:
-            return
-        self._spawn(self._identify(machine.call_id, channel))
+            return None
+        return machine.call_id
 
     async def _watch(self, call_id: str, channel: Channel) -> None:
         """The far half's ``Dial`` events tell when the agent who took the transfer
@@ -164,15 +196,39 @@ class TransferRouting:
     def adopted(self, call_id: str) -> None:
         """A call carried on after a restart with a transfer's channel in place of its
         agent (R1): its target may have answered while nobody listened, and no state
-        change will say so again. Asterisk is asked, apart from the adoption."""
+        change will say so again. Asterisk is asked, apart from the adoption; the legs
+        reported gone meanwhile wait for its answer (:meth:`defers`)."""
         ctx = self._calls.get(call_id)
         transfer = ctx.machine.transfer if ctx is not None else None
         if transfer is None or transfer.answered:
             return
+        self._asking[call_id] = []
         self._spawn(self._answered_meanwhile(call_id, transfer.leg))
 
+    def defers(self, call_id: str, message: m.Message) -> bool:
+        """Whether ``message`` waits for Asterisk's answer about the call's transfer
+        (then it is kept, in order). Only a leg gone does: it would end a call that does
+        not know yet who took it, whose segment then goes undecided and whose agent
+        unnamed (R3, A7). Keys and the rest reach the call at once."""
+        held = self._asking.get(call_id)
+        if held is None or not isinstance(message, m.ChannelGone):
+            return False
+        held.append(message)
+        return True
+
     async def _answered_meanwhile(self, call_id: str, leg: str) -> None:
-        channel = await self._asterisk.channel_in_stasis(leg)
-        if channel is not None:
+        channel: Channel | None = None
+        try:
+            async with asyncio.timeout(ASKING_SECONDS):
+                channel = await self._asterisk.channel_in_stasis(leg)
+                if channel is not None and self._answering(channel) == call_id:
+                    await self._identify(call_id, channel)
+        except TimeoutError:
+            log.warning("call %s: who answered its transfer is unknown (no answer)", call_id)
+            channel = None
+        finally:
+            # Answered or not, known or not: the legs gone meanwhile now end the call.
+            for message in self._asking.pop(call_id, []):
+                self._feed(call_id, message)
+        if channel is not None and call_id in self._calls:
             await self._watch(call_id, channel)
-            await self.state_changed(channel)

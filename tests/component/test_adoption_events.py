@@ -1,7 +1,8 @@
 """R1, A5, A2: a restarted daemon adopts the calls a previous run left open beside the
 events, not inside their handler: a protective key on a call already carried on acts at
 once while the others are still being adopted, and a key on a call not yet adopted is
-held for it and honoured, in order, once it is.
+held for it and honoured, in order, once it is. A call Asterisk could not say enough
+about is left for the next connection, untouched by the resync meanwhile.
 
 The fake ARI holds Asterisk's answers about the recordings behind a gate the test opens,
 so "while the others are being adopted" is a state the test controls, not a race."""
@@ -191,3 +192,36 @@ async def test_r1_a2_a5_a_key_on_a_call_not_yet_adopted_is_held_and_honoured_in_
     # Only the call whose key was pressed: the others are carried on, paused.
     assert [n for n in range(CALLS) if cancelled(fake, n)] == [last]
     assert len(rig.router.calls) == CALLS
+
+
+async def test_r1_a_call_left_for_the_next_connection_is_no_stranger_to_the_resync(
+    restarted: Restarted,
+) -> None:
+    """R1: Asterisk fails to say what became of one call's recording (a 500, as when the
+    link breaks mid-adoption): that call is left for the next connection, neither
+    carried on nor ended, for ending it on a guess would cut it. The resync that follows
+    the adoption must not take its channels for strangers either: its agent is not hung
+    up, its caller not handed to the dialplan, while a real stranger is. At the next
+    connection the call is carried on."""
+    rig, fake = restarted.rig, restarted.fake
+    fake.answers[("GET", LIVE + name_of(0))] = (500, {"message": "Internal Server Error"})
+    stranger = channel("stranger-1")
+    fake.answers[("GET", "/ari/channels/stranger-1")] = (
+        200,
+        {**stranger, "dialplan": {**stranger["dialplan"], "app_name": "Stasis"}},
+    )
+    fake.channel_ids.append("stranger-1")
+    fake.let_through(*(name_of(n) for n in range(CALLS)))
+    restarted.events.put_nowait(connected(fake))
+    await fake.seen("POST", "/ari/channels/stranger-1/continue")
+    assert call_id(0) not in rig.router.calls and len(rig.router.calls) == CALLS - 1
+    assert not rig.router.adopted.is_set()
+    its_channels = ("/ari/channels/caller-0/", f"/ari/channels/rc-{call_id(0)}-agent")
+    assert [path for path in fake.paths() if path[1].startswith(its_channels)] == []
+
+    fake.answers[("GET", LIVE + name_of(0))] = (200, {"name": name_of(0), "state": "paused"})
+    state = Application("reccontrol", tuple(fake.channel_ids), ())
+    again = StreamConnected("StreamConnected", "reccontrol", "", 0.0, state=state, reconnect=True)
+    restarted.events.put_nowait(again)
+    await asyncio.wait_for(rig.router.adopted.wait(), WAIT)
+    assert call_id(0) in rig.router.calls

@@ -93,17 +93,20 @@ async def running_rig(
     tmp_path: Path,
     payment_api: PaymentApi | None = None,
     fake: WatchedAri | None = None,
+    more_agents: dict[str, Any] | None = None,
     sales: dict[str, Any] | None = None,
     ari: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:
     """The router and executor against the fake ARI (``fake``, or a new one); with
-    ``payment_api``, the sales service takes payments through that API; ``sales`` and
-    ``ari``: settings of the sales service and of the ARI section changed."""
+    ``payment_api``, the sales service takes payments through that API; with
+    ``more_agents``, the site has those agents beside Alice; ``sales`` and ``ari``:
+    settings of the sales service and of the ARI section changed."""
     fake = fake if fake is not None else WatchedAri()
     server = TestServer(fake.make_app())
     await server.start_server()
     data = site_config(tmp_path)
     data["ari"]["url"] = str(server.make_url("")).rstrip("/")
+    data["agents"].update(more_agents or {})
     data["services"]["sales"].update(sales or {})
     data["ari"].update(ari or {})
     if payment_api is not None:

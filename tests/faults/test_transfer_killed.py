@@ -195,3 +195,28 @@ async def test_r1_r3_the_target_answering_while_the_daemon_is_down_is_carried_on
         await run.settle()
         await phones.finished(10)
     assert_carried_on(run.store)
+
+
+async def test_r1_r3_a7_a_caller_gone_while_the_daemon_is_down_ends_a_call_that_knows_the_target(
+    site: SandboxSite, tmp_path: Path, phones: Switchboard
+) -> None:
+    """R1, R3, A7: killed at the same step; Chloé answers while the daemon is down, talks
+    with the caller, and the caller hangs up before the restart. The restarted daemon
+    asks Asterisk who answered before it ends the call: Chloé's segment is decided
+    with her id (not recorded, her keys unheard), the call ends with her as its agent,
+    her phone is hung up, and Alice's segment is vaulted with its hash."""
+    async with killing("transfer-ended", site, tmp_path, POINTS, **CONFIG) as run:
+        await phones.transferring_agent("alice", [tone(AGENT_VOICE, 30000)], "xfer-chloe", 2000)
+        chloe = await phones.agent("chloe", [tone(CHLOE_VOICE, 30000)], on_cue=True)
+        trunk = await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 30000)], None)
+        await run.kill_at_points()
+        await gone(run.client, "PJSIP/alice-", "Alice's phone hangs up after the transfer")
+        await answer(run.client, chloe)
+        await answered_and_bridged(run.client)
+        call = await stored(run.store, "SELECT channel_id FROM calls", "the call")
+        await run.client.hangup(call["channel_id"])
+        await trunk.finished(60)
+        await run.restart()
+        await run.settle()
+        await phones.finished(10)
+    assert_carried_on(run.store)

@@ -431,6 +431,49 @@ def test_s8_the_board_publishes_changes_and_never_a_number() -> None:
     assert board.snapshot() == []
 
 
+def test_s8_a_board_nobody_follows_shows_what_a_followed_one_does() -> None:
+    """S8: while no browser follows the board it builds no line per message; what it
+    shows when asked (a snapshot, a browser subscribing) is what a followed board shows,
+    started when it was first told of the call, and changes are published from then on."""
+    followed, idle = LiveBoard(), LiveBoard()
+    followed.subscribe()
+    later = dt.timedelta(seconds=30)
+    calls = []
+    for n in range(3):
+        d = Driver()
+        d.call.call_id = f"c{n}"
+        d.start()
+        calls.append(d)
+        for board in (followed, idle):
+            board.observe(d.call, NOW)
+    calls[0].send(m.ObjectionKnown(False))
+    calls[0].finish_announcement()
+    for d in calls:
+        for board in (followed, idle):
+            board.observe(d.call, NOW + later)
+    assert idle.snapshot() == followed.snapshot()
+    assert {line.started_at for line in idle.snapshot()} == {NOW.isoformat()}
+    idle.ended("c2")
+    followed.ended("c2")
+    calls[1].send(m.ObjectionKnown(False))
+    calls[1].finish_announcement()
+    for board in (followed, idle):
+        board.observe(calls[1].call, NOW + later)
+    sub = idle.subscribe()
+    assert sub.queue.empty()
+    assert idle.snapshot() == followed.snapshot()
+    assert [(line.call_id, line.state) for line in idle.snapshot()] == [
+        ("c0", LiveState.WAITING),
+        ("c1", LiveState.WAITING),
+    ]
+    calls[0].send(m.AgentAnswered(AGENT_CHANNEL, make_agent()))
+    idle.observe(calls[0].call, NOW + later)
+    idle.observe(calls[1].call, NOW + later)  # nothing changed: nothing published
+    (event,) = [sub.queue.get_nowait() for _ in range(sub.queue.qsize())]
+    assert event.kind == "update" and event.call is not None
+    assert (event.call.call_id, event.call.agent_id) == ("c0", make_agent().id)
+
+
 def test_s8_a_slow_subscriber_is_resynced_not_waited_for() -> None:
     board = LiveBoard()
     slow, fast = board.subscribe(maxsize=2), board.subscribe()

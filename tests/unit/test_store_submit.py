@@ -72,3 +72,33 @@ async def test_a_write_after_the_store_stopped_is_dropped_without_raising(
     await thread.stop()
     thread.submit(lambda s: None)
     assert thread.queued == 0
+
+
+async def test_c4_writes_submitted_while_the_thread_takes_earlier_ones_keep_their_order(
+    tmp_path: Path,
+) -> None:
+    """The writes of a burst are taken by one job of the thread while the calls submit
+    more: none is lost or overtaken, and a read queued after any of them sees it."""
+    thread = await _thread(tmp_path)
+    done: list[int] = []
+    taking = threading.Event()
+
+    def first(s: SqliteStore) -> None:
+        taking.set()
+        done.append(0)
+
+    def write(index: int) -> None:
+        thread.submit(lambda s: done.append(index))
+
+    thread.submit(first)
+    await until(taking.is_set, "the thread takes the first burst")
+    submitted = 1
+    for burst in range(200):
+        for _ in range(burst % 7 + 1):
+            write(submitted)
+            submitted += 1
+        if burst % 10 == 0:
+            assert await thread.run(lambda s: list(done)) == list(range(submitted))
+    assert await thread.run(lambda s: list(done)) == list(range(submitted))
+    assert thread.queued == 0
+    await thread.stop()
