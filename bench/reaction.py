@@ -211,14 +211,14 @@ async def _reccontrol_call(
     daemon: RunningDaemon, board: Switchboard, cycles: int, done: int, run: ReactionRun
 ) -> None:
     times = daemon.calls.reaction_times_ms
-    before = len(times)
+    before = times.count
     caller = await board.call("pauses", caller_script(cycles), "+33611112222")
-    await wait_until(lambda: len(times) - before >= cycles, 10 + cycles * 1.0)
+    await wait_until(lambda: times.count - before >= cycles, 10 + cycles * 1.0)
     await asyncio.sleep(0.5)
     with contextlib.suppress(AriError):
         await board.client.hangup(caller.id)
     summaries = await daemon.wait_for_calls(done + 1)
-    got = len(times) - before
+    got = times.count - before
     if got < cycles:
         run.failures.append(f"reccontrol call {done + 1}: {got} of {cycles} pauses measured")
     latest = max(summaries, key=lambda s: str(s["started_at"]))

@@ -21,7 +21,7 @@ from controller.ari.errors import AriError, AriNotFound
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.asterisk_view import AsteriskQueries
-from controller.calls.latency import LatencyHistogram
+from controller.calls.latency import LatencyHistogram, RecentLatencies
 from controller.calls.left_open import LeftOpenCalls
 from controller.calls.recording import RECORDING_FAILED
 from controller.calls.rest_requests import send_request
@@ -106,7 +106,7 @@ class CommandExecutor:
         self._sink: CallSink | None = None
         self._timers = CallTimers(self._fire)
         self._background: set[asyncio.Future[Any]] = set()
-        self.reaction_times_ms: list[float] = []
+        self.reaction_times_ms = RecentLatencies()
         self.key_to_pause = LatencyHistogram()
         """The same reaction times, bucketed for /metrics."""
         self.recording_failures = 0
@@ -224,7 +224,7 @@ class CommandExecutor:
 
     def _reaction(self, call_id: str, command: c.Rest, trigger: float, answered: float) -> None:
         elapsed = (answered - trigger) * 1000
-        self.reaction_times_ms.append(elapsed)
+        self.reaction_times_ms.observe(elapsed)
         self.key_to_pause.observe(elapsed / 1000)
         log.info(
             "call %s: %s done %.2f ms after the key event", call_id, type(command).__name__, elapsed

@@ -101,7 +101,7 @@ async def test_a5_m2_the_pause_leaves_before_the_call_hears_its_key(call: Keyed)
     first = call.fake.requests[before]
     assert (first.method, first.path) == ("POST", f"{LIVE}{call.name}/pause")
     assert open_at_the_post == [None]
-    assert len(call.rig.executor.reaction_times_ms) == 1
+    assert call.rig.executor.reaction_times_ms.count == 1
     await idle(call.ctx)
     after = [(r.method, r.path) for r in call.fake.requests[before:]]
     assert [p for p in after if p[1].startswith(LIVE)] == [("POST", f"{LIVE}{call.name}/pause")]
@@ -153,7 +153,7 @@ async def test_a5_m2_a_pause_asterisk_fails_goes_back_to_the_call_and_its_limit_
             running.fake.hung.add(pause_path)
         await running.key("*")
         await running.key("2")
-        assert running.rig.executor.reaction_times_ms == []
+        assert running.rig.executor.reaction_times_ms.count == 0
         await idle(running.ctx)
         (pause,) = (await stored_call(running.rig, running.call_id))["pauses"]
         assert pause["reason"] == "agent_key"
@@ -224,7 +224,7 @@ async def test_a5_m2_an_armed_pause_leaves_from_the_first_look_and_its_key_is_he
         after = [(r.method, r.path) for r in call.fake.requests[before:]]
         assert after[0] == ("POST", f"{LIVE}{call.name}/pause")
         assert [p for p in after if p[1].startswith(LIVE)] == [after[0]]
-        assert len(call.rig.executor.reaction_times_ms) == 1
+        assert call.rig.executor.reaction_times_ms.count == 1
         (pause,) = (await stored_call(call.rig, call.call_id))["pauses"]
         assert pause["reason"] == "agent_key"
         # The resume key goes the usual way, through the event.
