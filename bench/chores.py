@@ -160,14 +160,18 @@ def measure(
     store, vault = open_site(config, sealed=sealed)
     now = dt.datetime.now(dt.UTC)
     kind = "sealed" if sealed else "plaintext"
-    progress(f"chores: generating {recordings} expired recordings with their files ({kind})")
-    started = time.perf_counter()
-    bulk_recordings(store, vault, config, count=recordings, newest=now - dt.timedelta(days=100))
-    figures["generate_recordings_per_s"] = recordings / (time.perf_counter() - started)
-    progress(f"chores: generating {calls} calls")
-    started = time.perf_counter()
-    bulk_calls(store, config, count=calls, newest=now)
-    figures["generate_calls_per_s"] = calls / (time.perf_counter() - started)
+    if recordings:
+        progress(f"chores: generating {recordings} expired recordings with their files ({kind})")
+        started = time.perf_counter()
+        bulk_recordings(
+            store, vault, config, count=recordings, newest=now - dt.timedelta(days=100)
+        )
+        figures["generate_recordings_per_s"] = recordings / (time.perf_counter() - started)
+    if calls:
+        progress(f"chores: generating {calls} calls")
+        started = time.perf_counter()
+        bulk_calls(store, config, count=calls, newest=now)
+        figures["generate_calls_per_s"] = calls / (time.perf_counter() - started)
     if entries:
         progress(f"chores: appending {entries} access-log entries")
         started = time.perf_counter()
