@@ -1,5 +1,6 @@
 """The restart bench's pure parts (R1, C2): Asterisk's timestamps, key -> answer delays,
-which feedback sound answers a probe's key, and the figures' names; no timing is asserted here (speed lives in the bench)."""
+which feedback sound answers a probe's key, and the figures' names; no timing is
+asserted here (speed lives in the bench)."""
 
 from __future__ import annotations
 
