@@ -7,9 +7,10 @@ them, or plaintext with ``--chores-plaintext``) and a month of call metadata (10
 by default). Then, each through the product's own code:
 
 - ``reccontrol purge`` deletes the expired recordings (files, data keys, rows, a receipt
-  each): the command as a person runs it, a process of its own, timed from start to exit,
-  with its CPU time (user and system, all its threads: on a shared machine the wall time
-  follows the load, the CPU time much less) and its peak memory;
+  naming a thousand of them at a time): the command as a person runs it, a process of
+  its own, timed from start to exit, with its CPU time (user and system, all its
+  threads: on a shared machine the wall time follows the load, the CPU time much less)
+  and its peak memory;
 - ``reccontrol audit verify`` checks the access log those receipts went into, timed the
   same way, with its peak memory (a streamed verification stays flat);
 - the access log's head (what ``reccontrol audit head`` prints), the calls of one caller

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
-from controller.audit.chain import EntryDraft
+from controller.audit.chain import Entry, EntryDraft
+from controller.audit.receipts import RECEIPT_ACTION, receipt_recordings
 from controller.config.model import Agent
 from controller.config.service_model import Announcement, CallerKeys, Campaign, Service
 from controller.config.windows import WeeklyWindow
@@ -61,4 +63,16 @@ def deletion_drafts(count: int, now: dt.datetime) -> list[EntryDraft]:
             details={"recording_id": f"r{n}", "rule": "T1", "note": "é \"quoted\" \\ \t"},
         )
         for n in range(count)
+    ]
+
+
+def receipted(entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """Every recording the deletion receipts among ``entries`` name, in order: its
+    columns (controller/audit/receipts.py) with the receipt's ``seq``, ``actor``,
+    ``role`` and ``purpose``. A recording deleted once appears once."""
+    return [
+        {**item, "seq": e.seq, "actor": e.actor, "role": e.role, "purpose": e.purpose}
+        for e in entries
+        if e.action == RECEIPT_ACTION
+        for item in receipt_recordings(e.details)
     ]

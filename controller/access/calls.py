@@ -323,6 +323,26 @@ class CallAccess:
             person, purpose, "receipts", LogFilters(actions=DELETION_ACTIONS), before, size
         )
 
+    def deletion_receipt(
+        self, person: Person, purpose: str, *, seq: int | None, recording_id: str | None
+    ) -> LogPage:
+        """One recording deletion's receipt in full (T4): the one numbered ``seq``, or
+        the one naming ``recording_id`` ("when was this recording deleted, under which
+        rule, with which hash?"). Empty when there is none. Reading it is logged."""
+        stated = self._gate.check(person, "audit_read", "receipts", purpose)
+        if recording_id is not None:
+            entry = self._store.receipt_of(recording_id)
+        else:
+            entry = self._store.deletion_receipt(seq) if seq is not None else None
+        asked = {
+            k: mask_digits(str(v))
+            for k, v in (("seq", seq), ("recording_id", recording_id))
+            if v is not None
+        }
+        details = {"filters": asked, "entries": int(entry is not None)}
+        self._gate.log(person, "audit_read", "receipts", stated, "ok", details)
+        return LogPage([entry_view(entry)] if entry is not None else [], None)
+
     def _log_page(
         self,
         person: Person,

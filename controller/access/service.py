@@ -179,6 +179,17 @@ class AccessService:
         """The deletion receipts in the access log, newest first (DPO only)."""
         return self._calls.purge_receipts(person, purpose, before, size)
 
+    def deletion_receipt(
+        self,
+        person: Person,
+        purpose: str,
+        *,
+        seq: int | None = None,
+        recording_id: str | None = None,
+    ) -> LogPage:
+        """One recording deletion's receipt, by number or by a recording it names."""
+        return self._calls.deletion_receipt(person, purpose, seq=seq, recording_id=recording_id)
+
     # -- recordings --------------------------------------------------------------------
     def listen(self, person: Person, purpose: str, recording_id: str) -> RecordingHandle:
         return self._recordings.listen(person, purpose, recording_id)

@@ -14,6 +14,7 @@ from controller.access.export import Exporter, ExportResult
 from controller.access.gate import Gate
 from controller.access.recordings import delete_on_request
 from controller.audit.chain import Entry
+from controller.audit.receipts import deleted_recording_ids
 from controller.clock import Clock
 from controller.config.model import Person, PrivacySettings
 from controller.logs import mask_digits
@@ -175,7 +176,8 @@ class SubjectRequests:
         ]
         rows += live
         # A call whose recording could not be removed keeps its link, so a re-run finds it.
-        failed = {r.id for r in rows} - {str(e.details.get("recording_id")) for e in receipts}
+        erased = deleted_recording_ids(receipts)
+        failed = {r.id for r in rows} - set(erased)
         keep = {r.call_id for r in rows if r.id in failed} | set(held)
         call_ids = [c.call["id"] for c in found.calls if c.call["id"] not in keep]
         sheet_ids = [s for c in found.calls if c.call["id"] not in keep for s in c.sheet_ids]
@@ -192,7 +194,7 @@ class SubjectRequests:
                 {
                     **_range(start, end),
                     "calls": len(call_ids),
-                    "recordings": [e.details.get("recording_id") for e in receipts],
+                    "recordings": erased,
                     "receipts": [e.seq for e in receipts],
                     "sheets": sheet_ids,
                     "objection_kept": objection,
@@ -204,7 +206,7 @@ class SubjectRequests:
         )
         return EraseResult(
             calls=len(call_ids),
-            recordings_deleted=len(receipts),
+            recordings_deleted=len(erased),
             sheets_deleted=len(sheet_ids),
             receipts=receipts,
             objection_kept=objection,

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 import click
 
+from controller.audit.receipts import receipt_recordings
 from controller.cli_support import config_option, fail, load_or_exit, open_vault
 from controller.commands.auth import access_service, person_options, refusals, sign_in
 
@@ -275,7 +276,11 @@ def recording_delete(
 ) -> None:
     with _signed_in(config_path, person_id, token_file) as (_, service, person):
         receipt = service.delete(person, purpose, recording_id)
-    click.echo(f"receipt {receipt.seq}: {receipt.target} sha256 {receipt.details.get('sha256')}")
+    for deleted in receipt_recordings(receipt.details):
+        click.echo(
+            f"receipt {receipt.seq}: recording:{deleted.get('recording_id')} "
+            f"sha256 {deleted.get('sha256')}"
+        )
 
 
 @recording.command(

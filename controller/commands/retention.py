@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     help="Only report what would be deleted; change nothing.",
 )
 def purge(config_path: Path, dry_run: bool) -> None:
-    """Delete expired recordings (files and rows, with a receipt each in the access log),
+    """Delete expired recordings (files and rows, with receipts naming them in the access log),
     summary sheets and access-log entries (behind a checkpoint), and check the vault
     against the store. Safe to interrupt; the next run finishes the job.
 

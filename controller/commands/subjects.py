@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from controller.audit.receipts import receipt_recordings
 from controller.cli_support import (
     EXIT_ATTENTION,
     EXIT_FAILED,
@@ -198,8 +199,8 @@ def export(
 
 
 @subject.command(
-    help="Erase the number's recordings (files and rows, a receipt each in the access log) "
-    "and summary sheets, and unlink its calls from the number. A recorded objection is "
+    help="Erase the number's recordings (files and rows, a receipt naming them in the "
+    "access log) and summary sheets, and unlink its calls from the number. A recorded objection is "
     "kept, so the number stays unrecorded. Safe to run again after an interruption. "
     "With --agent it is refused (exit 4, logged): an agent's erasure request is answered "
     "by rectification (sheet rectify) and objection (agents.<id>.protected), not by "
@@ -237,9 +238,11 @@ def erase(
         f"{result.calls} call(s) no longer linked to the number"
     )
     for receipt in result.receipts:
-        click.echo(
-            f"receipt {receipt.seq}: {receipt.target} sha256 {receipt.details.get('sha256')}"
-        )
+        for deleted in receipt_recordings(receipt.details):
+            click.echo(
+                f"receipt {receipt.seq}: recording:{deleted.get('recording_id')} "
+                f"sha256 {deleted.get('sha256')}"
+            )
     if result.objection_kept:
         click.echo("the caller's objection is kept, so this number is still not recorded")
     for call_id, reference in result.held.items():

@@ -6,8 +6,9 @@ Three steps, each safe to interrupt (see :mod:`controller.store.lifecycle`):
    why, and whether the file was there, in one transaction;
 2. the files go, through the vault, and the folder is synced: a sealed file's data key
    is destroyed first (S10), so its copies in backups can no longer be decrypted;
-3. *finish*: a receipt per recording in the access log and the rows go, in one
-   transaction, only for rows still ``deleted``, so each receipt is written once.
+3. *finish*: the receipt in the access log, one entry naming every recording of the
+   batch (:mod:`controller.audit.receipts`), and the rows go, in one transaction, only
+   for rows still ``deleted``, so each recording is named by one receipt, once.
 
 Steps 1 and 3 are one transaction for the whole batch, whatever its size; the files of
 step 2 are looked at and removed by a few threads at once (:mod:`controller.retention.file_work`),
@@ -24,16 +25,16 @@ Blocking code: run it in a worker thread or a CLI process, never on the event lo
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from controller.audit.chain import Entry
+from controller.audit.receipts import deleted_recording_ids
 from controller.clock import Clock
 from controller.recordings.vault import LocalVault
 from controller.retention.file_work import FileWork, OwnedPaths
-from controller.retention.shredding import Removal, destroy_keys, remove_files
+from controller.retention.shredding import Key, Removal, destroy_keys, read_key, remove_files
 from controller.stoppoints import stop_point
 from controller.store.lifecycle import Condemnation, CondemnOutcome, FinishedDeletion
 from controller.store.records import RecordingRow
@@ -71,11 +72,17 @@ class Deletion:
 @dataclass
 class DeletionReport:
     receipts: list[Entry] = field(default_factory=list)
+    """The receipts written, each naming several recordings (:attr:`deleted`)."""
     files_deleted: int = 0
     files_already_missing: int = 0
     problems: list[str] = field(default_factory=list)
     held: dict[str, str] = field(default_factory=dict)
     """Recording id -> legal hold reference: not deleted, a hold stands (T6)."""
+
+    @property
+    def deleted(self) -> list[str]:
+        """The recordings deleted: those the receipts name."""
+        return deleted_recording_ids(self.receipts)
 
 
 def outside_vault(recording_id: str, vault: LocalVault) -> str:
@@ -111,10 +118,15 @@ def delete_recordings(
         if item.request is not None and row.state != "deleted":
             condemn.append(item)
         doomed.append(row)
-    # Step 1: condemn, so a kill from here on leaves rows the next purge finishes.
+    # Step 1: condemn, so a kill from here on leaves rows the next purge finishes. Each
+    # file's header is read once, here: whether the file is there (for the journal) and
+    # its data key (for step 2).
     present: dict[str, bool] = {}
+    headers: dict[str, Key] = {}
     if condemn:
-        there = work.map(_file_present, [item.row for item in condemn])
+        read = work.map(read_key, [item.row.path for item in condemn])
+        headers = {item.row.id: key for item, key in zip(condemn, read, strict=True)}
+        there = [key is not None for key in read]
         condemned = store.condemn_recordings(
             [_condemnation(item, present) for item, present in zip(condemn, there, strict=True)],
             clock.now(),
@@ -130,7 +142,7 @@ def delete_recordings(
         }
     # Step 2: the files go, their data keys first, all of the batch's at once (S10);
     # then the files, half of them, a stop point, then the other half.
-    keys = destroy_keys(vault, doomed, work)
+    keys = destroy_keys(vault, doomed, work, headers)
     half = len(doomed) // 2
     outcomes = remove_files(vault, doomed[:half], keys[:half], work)
     if half:
@@ -165,10 +177,6 @@ def _condemnation(item: Deletion, file_present: bool) -> Condemnation:
         purpose=request.purpose,
         file_present=file_present,
     )
-
-
-def _file_present(row: RecordingRow) -> bool:
-    return row.path is not None and os.path.isfile(row.path)
 
 
 def _file_outcome(

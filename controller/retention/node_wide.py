@@ -1,6 +1,6 @@
 """A store-wide job run by one node at a time (N1): the purge on a store several nodes
 share runs on one of them, the others wait their turn and then find nothing left to do,
-so every deletion leaves exactly one receipt."""
+so every deleted recording is named in exactly one receipt."""
 
 from __future__ import annotations
 

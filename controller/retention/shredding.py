@@ -3,7 +3,8 @@
 The order is the one :meth:`~controller.recordings.vault.LocalVault.shred_file` keeps for
 one file, kept for the batch as a whole:
 
-1. each file's header is read once (is it there; sealed, and with which data key);
+1. each file's header is read once (is it there; sealed, and with which data key),
+   when the deletion condemns its row (:mod:`controller.retention.deletion`) or here;
 2. every data key of the batch is destroyed, and the keyring's folder synced once: from
    here on no copy of these files (a backup) can be decrypted by anyone;
 3. the files are unlinked, with whatever Asterisk left of them in its own folder;
@@ -18,7 +19,7 @@ file is what bounds a purge of a million recordings.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from controller.recordings.keyring import SiteKeyMissing
@@ -103,13 +104,21 @@ def leftovers(vault: LocalVault, rows: Sequence[RecordingRow]) -> dict[str, list
 
 
 def destroy_keys(
-    vault: LocalVault, rows: Sequence[RecordingRow], work: FileWork
+    vault: LocalVault,
+    rows: Sequence[RecordingRow],
+    work: FileWork,
+    known: Mapping[str, Key] | None = None,
 ) -> list[Key]:
     """Steps 1 and 2 for ``rows`` (their paths already checked to be the vault's): per
     row, in order, its file's data key id (destroyed now, durably), ``b""`` for a
     plaintext file, None for no file, or why its file must stay (a sealed file whose key
-    could not be destroyed)."""
-    keys = work.map(read_key, [row.path for row in rows])
+    could not be destroyed). ``known``: recording id -> what :func:`read_key` gave for
+    its file in this run already (the header is not read again)."""
+    known = known or {}
+    unread = [row for row in rows if row.id not in known]
+    headers = work.map(read_key, [row.path for row in unread])
+    read = {row.id: key for row, key in zip(unread, headers, strict=True)}
+    keys = [known[row.id] if row.id in known else read[row.id] for row in rows]
     sealed = [k for k in keys if isinstance(k, bytes) and k]
     if not sealed:
         return keys

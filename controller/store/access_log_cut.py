@@ -24,6 +24,10 @@ from controller.store.timestamps import to_text
 
 # Entries cut (and re-checked) per checkpoint: under half a second of hashing.
 CUT_BATCH = 5_000
+CUT_TEXT = 16_000_000
+"""Characters of details re-checked per checkpoint, at most: a purge's receipt names a
+batch of recordings (a thousand rows, some 250 kB), so a count of entries alone would
+let one checkpoint re-read gigabytes."""
 
 
 class AccessLogCutStore(StorePart):
@@ -47,11 +51,12 @@ class AccessLogCutStore(StorePart):
         key: Secret | None,
         rule: str,
         limit: int = CUT_BATCH,
+        text_limit: int = CUT_TEXT,
     ) -> Checkpoint | None:
         """Deletes the entries written before ``before`` (the oldest run of them, at most
-        ``limit``), behind a new checkpoint, and logs the cut. One transaction; None when
-        nothing expired. Raises :class:`CutRefused` when what it would cut does not
-        verify."""
+        ``limit``, their details at most ``text_limit`` characters, one entry at least),
+        behind a new checkpoint, and logs the cut. One transaction; None when nothing
+        expired. Raises :class:`CutRefused` when what it would cut does not verify."""
         with self.transaction() as db:
             first_kept = db.execute(
                 "SELECT MIN(seq) FROM access_log WHERE at >= ?", [to_text(before)]
@@ -70,6 +75,15 @@ class AccessLogCutStore(StorePart):
                 # Every entry cut is re-checked inside this write transaction: a bounded
                 # batch keeps the call flow's writes from waiting on a year of backlog.
                 through, cut_all = start + max(1, limit), False
+            heavy = db.execute(
+                "SELECT seq FROM (SELECT seq, SUM(length(details)) OVER (ORDER BY seq) AS total "
+                "FROM access_log WHERE seq > ? AND seq <= ?) AS run WHERE total > ? "
+                "ORDER BY seq LIMIT 1",
+                [start, through, text_limit],
+            ).fetchone()
+            if heavy is not None:
+                # The entries before the one that goes past the limit; at least one.
+                through, cut_all = max(start + 1, int(heavy[0]) - 1), False
             if key is not None:
                 # Refuses a keyed log that lost its key start before anything is cut.
                 ensure_keyed(db, key, to_text(now))
@@ -96,6 +110,8 @@ class AccessLogCutStore(StorePart):
                 }
             )
             db.execute("DELETE FROM access_log WHERE seq <= ?", [through])
+            # Which receipt named a deleted recording goes with the receipt (T4).
+            db.execute("DELETE FROM deletion_receipts WHERE seq <= ?", [through])
             stop_point("purge-log-cut")  # inside the transaction: a kill here rolls it back
             append_system_entry(
                 db,

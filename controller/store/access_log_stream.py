@@ -96,7 +96,13 @@ def stored_entries(db: Database, after_seq: int = 0) -> Iterator[StoredEntry]:
 
 
 BATCH = 5_000
-"""Rows per read of :func:`row_batches`: a few megabytes, so memory stays flat."""
+"""Rows per read of :func:`row_batches` at most: a few megabytes of ordinary entries, so
+memory stays flat."""
+BATCH_TEXT = 16_000_000
+"""Characters of canonical text per read, about: a purge's receipt names a thousand
+recordings (some 250 kB), so the rows of a read follow the size of those just read."""
+FIRST_BATCH = 50
+"""Rows of the first read, before any size is known."""
 
 
 def row_batches(
@@ -105,19 +111,22 @@ def row_batches(
     """The entries after ``after_seq`` (up to ``through_seq``), in sequence order, as
     plain tuples with their canonical text (see :data:`~controller.audit.walk.Row`), a
     batch at a time: each read starts after the last sequence number read, on the
-    primary key, the same on both backends."""
+    primary key, the same on both backends; each reads as many rows as
+    :data:`BATCH_TEXT` holds of the size of the rows just read."""
     bound = "" if through_seq is None else " AND seq <= ?"
     extra: list[Any] = [] if through_seq is None else [through_seq]
     sql = (
         f"SELECT seq, prev_hash, hash, mac, {CANONICAL_TEXT} FROM access_log "  # noqa: S608
         f"WHERE seq > ?{bound} ORDER BY seq LIMIT ?"
     )
-    last = after_seq
+    last, limit = after_seq, min(FIRST_BATCH, BATCH)
     while True:
-        batch: list[Row] = list(conn.execute(sql, [last, *extra, BATCH]).fetchall())
+        batch: list[Row] = list(conn.execute(sql, [last, *extra, limit]).fetchall())
         if not batch:
             return
         yield batch
-        if len(batch) < BATCH:
+        if len(batch) < limit:
             return
         last = int(batch[-1][0])
+        text = sum(len(row[4] or "") for row in batch) or 1
+        limit = max(1, min(BATCH, BATCH_TEXT * len(batch) // text))

@@ -6,7 +6,8 @@ Deleting a recording takes three steps, each safe to interrupt:
    entry records the rule, who asked, why, and whether the file was there;
 2. the caller removes the file through the vault;
 3. :meth:`finish_deletions`: the receipt goes into the access log and the row goes, in
-   one transaction, only for rows still ``deleted``, so a receipt is written once.
+   one transaction, only for rows still ``deleted``, so a recording is named by one
+   receipt, once (a receipt names a batch: :mod:`controller.audit.receipts`).
 
 A run killed after step 1 or 2 leaves ``deleted`` rows, which the next purge finishes.
 """
@@ -18,9 +19,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.audit.chain import Entry, EntryDraft
+from controller.audit.chain import Entry
+from controller.audit.receipts import RECEIPT_ACTION, RECEIPT_ROWS, receipt_draft
 from controller.store.access_log import append_system_entry
 from controller.store.access_log_batch import append_entries
+from controller.store.access_log_rows import entry_from_row
 from controller.store.parts import StorePart
 from controller.store.recording_rows import (
     IDS_PARAMETER,
@@ -120,9 +123,14 @@ class LifecycleStore(StorePart):
         """Step 1 of a deletion, for a batch, in one transaction. Rows already being
         deleted are left as they are. A recording whose call is under a legal hold is
         not condemned (T6): the hold is read here, inside the transaction, so a hold
-        placed after the purge planned still wins."""
-        condemned: list[Condemnation] = []
+        placed after the purge planned still wins.
+
+        A few statements per batch, whatever its size: the journal entries of the
+        recordings asked for alike (same rule, person, purpose, file there or not: one
+        group for a purge's batch of one service) go in with one INSERT ... SELECT, and
+        the rows turn ``deleted`` with one UPDATE."""
         held: dict[str, str] = {}
+        groups: dict[tuple[str, str, str, str, bool], list[str]] = {}
         with self.transaction() as db:
             found = {
                 row[0]: (row[1], row[2])
@@ -132,67 +140,126 @@ class LifecycleStore(StorePart):
                     [ids_parameter(item.recording_id for item in items)],
                 )
             }
-            previous: dict[str, str] = {}
+            seen: set[str] = set()
+            condemned: list[str] = []
             for item in items:
                 state, reference = found.get(item.recording_id, ("deleted", None))
-                if state == "deleted" or item.recording_id in previous:
+                if state == "deleted" or item.recording_id in seen:
                     continue
                 if reference is not None:
                     held[item.recording_id] = str(reference)
                     continue
-                previous[item.recording_id] = str(state)
-                condemned.append(item)
-            db.conn.executemany(
-                "INSERT INTO recording_deletions (recording_id, condemned_at, rule, actor, "
-                "role, purpose, file_present, previous_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        c.recording_id,
-                        to_text(at),
-                        c.rule,
-                        c.actor,
-                        c.role,
-                        c.purpose,
-                        int(c.file_present),
-                        previous[c.recording_id],
-                    )
-                    for c in condemned
-                ],
-            )
-            db.conn.executemany(
-                "UPDATE recordings SET state = 'deleted' WHERE id = ?",
-                [(c.recording_id,) for c in condemned],
-            )
-        return CondemnOutcome([c.recording_id for c in condemned], held)
+                seen.add(item.recording_id)
+                condemned.append(item.recording_id)
+                key = (item.rule, item.actor, item.role, item.purpose, item.file_present)
+                groups.setdefault(key, []).append(item.recording_id)
+            at_text = to_text(at)
+            for (rule, actor, role, purpose, file_present), ids in groups.items():
+                # previous_state is the row's state as it stands: read in this statement,
+                # before the UPDATE below turns it ``deleted``.
+                db.execute(
+                    "INSERT INTO recording_deletions (recording_id, condemned_at, rule, actor, "  # noqa: S608
+                    "role, purpose, file_present, previous_state) "
+                    "SELECT r.id, ?, ?, ?, ?, ?, ?, r.state FROM recordings r "
+                    f"WHERE r.id IN {IDS_PARAMETER}",
+                    [at_text, rule, actor, role, purpose, int(file_present), ids_parameter(ids)],
+                )
+            if condemned:
+                db.execute(
+                    f"UPDATE recordings SET state = 'deleted' WHERE id IN {IDS_PARAMETER}",  # noqa: S608
+                    [ids_parameter(condemned)],
+                )
+        return CondemnOutcome(condemned, held)
 
     def finish_deletions(
         self, items: Sequence[FinishedDeletion], at: dt.datetime, finished_by: str
     ) -> list[Entry]:
-        """Step 3, for a batch, in one transaction: a receipt per recording in the access
-        log (id, file hash, time, rule) and the row deleted. Rows no longer ``deleted``
-        (finished by another run) are skipped, so each receipt is written once."""
+        """Step 3, for a batch, in one transaction: the receipt in the access log, one
+        entry naming every recording of the batch asked for alike (same person, role and
+        purpose: one for a purge's batch of one rule), a thousand at most (see
+        :mod:`controller.audit.receipts`), which receipt names each recording, and the
+        rows deleted. Rows no longer ``deleted`` (finished by another run) are skipped,
+        so each recording is named by one receipt, once."""
         with self.transaction() as db:
-            rows = {
-                row["id"]: row
-                for row in db.query(
-                    f"SELECT {RECORDING_COLUMNS} {RECORDING_FROM} WHERE r.id IN {IDS_PARAMETER}",
-                    [ids_parameter(item.recording_id for item in items)],
+            outcome = {item.recording_id: item for item in items}
+            groups: dict[tuple[str, str, str], list[list[Any]]] = {}
+            for row in db.execute(
+                f"SELECT {_RECEIPT_COLUMNS} {_RECEIPT_FROM} "
+                f"WHERE r.id IN {IDS_PARAMETER} AND r.state = 'deleted'",
+                [ids_parameter(outcome)],
+            ):
+                (recording_id, call_id, service, sha256, duration, created_at) = row[:6]
+                (rule, actor, role, purpose, condemned_at) = row[6:]
+                done = outcome[recording_id]
+                groups.setdefault((actor, role, purpose), []).append(
+                    [
+                        recording_id,
+                        call_id,
+                        service,
+                        sha256,
+                        duration,
+                        created_at,
+                        rule,
+                        done.file,
+                        done.key_destroyed,
+                        condemned_at,
+                    ]
                 )
-            }
-            drafts: list[EntryDraft] = []
-            finished: list[str] = []
             at_text = to_text(at)
-            for item in items:
-                row = rows.pop(item.recording_id, None)
-                if row is None or row["state"] != "deleted" or row["d_rule"] is None:
-                    continue
-                drafts.append(receipt(row, item, at_text, finished_by))
-                finished.append(row["id"])
+            named = [
+                (asked, rows[start : start + RECEIPT_ROWS])
+                for asked, rows in groups.items()
+                for start in range(0, len(rows), RECEIPT_ROWS)
+            ]
+            drafts = [
+                receipt_draft(
+                    rows,
+                    at=at_text,
+                    actor=actor,
+                    role=role,
+                    purpose=purpose,
+                    finished_by=finished_by,
+                )
+                for (actor, role, purpose), rows in named
+            ]
             receipts = append_entries(db, drafts, self.audit_key)
-            db.conn.executemany(
-                "DELETE FROM recordings WHERE id = ?", [(done,) for done in finished]
-            )
+            finished: list[str] = []
+            for entry, (_, rows) in zip(receipts, named, strict=True):
+                ids = [row[0] for row in rows]
+                finished += ids
+                db.execute(
+                    "INSERT INTO deletion_receipts (recording_id, seq) "
+                    "SELECT value, ? FROM json_each(?)",
+                    [entry.seq, ids_parameter(ids)],
+                )
+            if finished:
+                db.execute(
+                    f"DELETE FROM recordings WHERE id IN {IDS_PARAMETER}",  # noqa: S608
+                    [ids_parameter(finished)],
+                )
         return receipts
+
+    def deletion_receipt(self, seq: int) -> Entry | None:
+        """The deletion receipt numbered ``seq`` (T4); None when there is none."""
+        rows = list(
+            self.db.query(
+                "SELECT * FROM access_log WHERE seq = ? AND action = ?", [seq, RECEIPT_ACTION]
+            )
+        )
+        return entry_from_row(rows[0]) if rows else None
+
+    def receipt_of(self, recording_id: str) -> Entry | None:
+        """The receipt naming a deleted recording (T4): when it was deleted, under which
+        rule, with which file hash; None when no receipt names it (never deleted, or its
+        receipt was cut from the access log with its retention, T3)."""
+        rows = list(
+            self.db.query(
+                "SELECT a.* FROM deletion_receipts d JOIN access_log a ON a.seq = d.seq "
+                "WHERE d.recording_id = ? ORDER BY d.seq DESC LIMIT 1",
+                [recording_id],
+            )
+        )
+        return entry_from_row(rows[0]) if rows else None
 
     def mark_missing(self, recording_ids: Iterable[str], at: dt.datetime) -> list[str]:
         """Stored recordings whose file is gone turn ``missing``, each with an access-log
@@ -245,32 +312,14 @@ class LifecycleStore(StorePart):
         return count
 
 
-def receipt(
-    row: dict[str, Any], finished: FinishedDeletion, at: str, finished_by: str
-) -> EntryDraft:
-    """The access-log receipt of one finished deletion (T4): what was deleted, under
-    which rule, and what happened to its file."""
-    details: dict[str, Any] = {
-        "recording_id": row["id"],
-        "call_id": row["call_id"],
-        "service": row["service"],
-        "sha256": row["sha256"],
-        "duration_seconds": row["duration"],
-        "created_at": row["created_at"],
-        "rule": row["d_rule"],
-        "file": finished.file,
-        "key_destroyed": finished.key_destroyed,
-        "deletion_started_at": row["d_condemned_at"],
-    }
-    if finished_by != row["d_actor"]:
-        details["finished_by"] = finished_by
-    return EntryDraft(
-        at=at,
-        actor=row["d_actor"],
-        role=row["d_role"],
-        action="delete",
-        target=f"recording:{row['id']}",
-        purpose=row["d_purpose"],
-        result="ok",
-        details=details,
-    )
+
+# What a receipt says of each recording (controller/audit/receipts.py), read with its
+# deletion's journal entry: only the rows still ``deleted``.
+_RECEIPT_COLUMNS = (
+    "r.id, r.call_id, c.service, r.sha256, r.duration_seconds, r.created_at, "
+    "d.rule, d.actor, d.role, d.purpose, d.condemned_at"
+)
+_RECEIPT_FROM = (
+    "FROM recordings r JOIN calls c ON c.id = r.call_id "
+    "JOIN recording_deletions d ON d.recording_id = r.id"
+)

@@ -1,11 +1,12 @@
-"""Version 18 of the schema: what a purge of a million recordings reads and deletes
-without scanning (T4). Listed in :data:`controller.store.migrations.MIGRATIONS`.
+"""Versions 18 and 19 of the schema: what a purge of a million recordings reads, writes
+and deletes without scanning (T4). Listed in :data:`controller.store.migrations.MIGRATIONS`.
 
 - the purge reads a node's recordings a page at a time, in the order they were made
   (:mod:`controller.store.purge_pages`): an index in that order, so a page costs its own
   rows, not a sort of every candidate;
 - deleting a recording sets ``masked_spans.recording_id`` to NULL (its foreign key): an
-  index on it, so each deletion does not read the whole table.
+  index on it, so each deletion does not read the whole table;
+- version 19: which deletion receipt names a recording (:data:`RECEIPT_INDEX`).
 """
 
 from __future__ import annotations
@@ -15,4 +16,15 @@ from controller.store.migration_steps import statements
 PURGE_LOOKUPS = statements(
     "CREATE INDEX recordings_by_node_created ON recordings (node, created_at, id)",
     "CREATE INDEX masked_spans_recording ON masked_spans (recording_id)",
+)
+
+# Version 19: a deletion receipt names a whole batch of recordings (T4,
+# controller/audit/receipts.py). Which receipt names a recording is kept here, written in
+# the transaction that writes the receipt, so "when was recording X deleted, and with
+# which hash?" is one lookup, not a search of the log; the rows go with the entries when
+# the access log is cut (T3), hence the index on ``seq``.
+RECEIPT_INDEX = statements(
+    "CREATE TABLE deletion_receipts (recording_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "PRIMARY KEY (recording_id, seq))",
+    "CREATE INDEX deletion_receipts_seq ON deletion_receipts (seq)",
 )

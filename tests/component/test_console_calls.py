@@ -13,8 +13,11 @@ import pytest
 
 from controller.access.service import AccessService
 from controller.clock import SystemClock
+from controller.retention.plan import RetentionRules
+from controller.retention.purge import Purger
 from controller.store.records import Decision
 from tests.component.console_rig import Console, console_rig
+from tests.site_bulk import bulk_recordings
 from tests.sites import add_call, add_recording, open_site
 
 T0 = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.UTC)
@@ -210,6 +213,48 @@ async def test_s2_dpo_pages_show_the_log_receipts_holds_and_documents(console: C
         document = await (await console.client.get(f"/dpo/documents/{name}?lang=en")).text()
         assert "ACME Test" in document and "Qualité du service" in document
         assert calls["recorded"] not in document
+
+
+def purge_a_thousand(console: Console) -> list[str]:
+    """A thousand expired recordings purged in one batch: one receipt names them all."""
+    store, vault = open_site(console.config)
+    try:
+        config = console.config
+        newest = dt.datetime.now(dt.UTC) - dt.timedelta(days=200)
+        bulk_recordings(store, vault, config, count=1000, newest=newest)
+        ids = [str(r["id"]) for r in store.db.query("SELECT id FROM recordings ORDER BY id")]
+        rules = RetentionRules.from_config(config)
+        purger = Purger(
+            store, vault, rules, SystemClock(), config.audit.checkpoint_key, batch_size=1000
+        )
+        assert purger.run().recordings_deleted == 1000
+        return ids
+    finally:
+        store.close()
+
+
+async def test_t4_s2_a_receipt_of_a_thousand_recordings_reads_and_each_is_found(
+    console: Console,
+) -> None:
+    """T4, S2: the purge's receipt of a batch of a thousand recordings reads on the
+    receipts page as one line (how many, what became of the files and keys, the rule)
+    linking to its table of recordings; the receipt of one recording is found by its id,
+    its row marked. Each read is logged."""
+    ids = purge_a_thousand(console)
+    await console.sign_in("cdubois")
+    listing = await (await console.client.get("/dpo/receipts")).text()
+    assert 'data-recordings="1000"' in listing and "deleted 1000" in listing
+    (receipt,) = [e for e in console.access_log() if e.action == "delete"]
+    keys = sum(row[8] is True for row in receipt.details["recordings"])
+    assert f'data-keys-destroyed="{keys}"' in listing and ids[0] not in listing
+    assert f"/dpo/receipts?seq={receipt.seq}" in listing
+    table = await (await console.client.get(f"/dpo/receipts?seq={receipt.seq}")).text()
+    assert table.count("<tr data-recording=") == 1000 and all(i in table for i in ids)
+    found = await (await console.client.get(f"/dpo/receipts?recording={ids[500]}")).text()
+    assert f'<tr data-recording="{ids[500]}" class="found">' in found
+    assert last_entry(console) == ("cdubois", "audit_read", "receipts", "ok")
+    unknown = await (await console.client.get("/dpo/receipts?recording=no-such")).text()
+    assert 'data-recordings="' not in unknown
 
 
 async def test_d1_a_document_the_config_cannot_produce_names_the_missing_key(

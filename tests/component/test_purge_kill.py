@@ -29,6 +29,7 @@ from controller.recordings import LocalVault
 from controller.stoppoints import ENV as STOP_AT
 from controller.store import SqliteStore
 from controller.store.records import Decision
+from tests.factories import receipted
 from tests.sites import (
     ENV,
     add_call,
@@ -223,10 +224,8 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
             assert row is not None and row.state == "stored" and Path(str(row.path)).is_file()
         # No expired file on disk but the held one.
         assert len(list(config.recordings.vault_dir.iterdir())) == len(kept) + 1
-        # One receipt per deleted recording, no more.
-        receipts = Counter(
-            str(e.details["recording_id"]) for e in store.access_entries() if e.action == "delete"
-        )
+        # Every deleted recording named in one receipt, once.
+        receipts = Counter(str(r["recording_id"]) for r in receipted(store.access_entries()))
         assert set(receipts) == expired and max(receipts.values()) == 1
         assert store.db.execute("SELECT COUNT(*) FROM sheets").fetchone()[0] == 0
         # T5: every expired call went, with exactly one receipt.

@@ -19,6 +19,7 @@ from controller.demo.site import SandboxSite, Switchboard
 from controller.sandbox import SandboxInstance
 from controller.secrets import Secret
 from controller.store.postgresql_store import PostgresStore
+from tests.factories import receipted
 from tests.faults.daemon import DaemonProcess
 from tests.faults.site import fault_config
 from tests.postgresql import PostgresServer
@@ -200,9 +201,8 @@ async def test_n1_r1_t4_s3_c4_two_nodes_share_one_store(
         )
         assert list(codes) == [0, 0]
         receipts = [
-            e.details.get("recording_id")
-            for e in await asyncio.to_thread(lambda: list(store.access_entries()))
-            if e.action == "delete"
+            r["recording_id"]
+            for r in receipted(await asyncio.to_thread(lambda: list(store.access_entries())))
         ]
         assert sorted(map(str, receipts)) == sorted(str(r["id"]) for r in stored)
         assert await query(store, "SELECT id FROM recordings WHERE state = 'stored'") == []

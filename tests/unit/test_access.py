@@ -33,6 +33,7 @@ from controller.config.governance_model import CredentialSource
 from controller.privacy import caller_hash
 from controller.recordings import LocalVault
 from controller.store import SqliteStore
+from tests.factories import receipted
 from tests.sites import (
     PASSWORD,
     add_call,
@@ -211,7 +212,10 @@ def test_delete_on_request_leaves_a_receipt(
     receipt = service.delete(config.access.persons["tadmin"], "recorded by mistake", rec_id)
     assert not path.exists() and store.recording(rec_id) is None
     assert receipt.actor == "tadmin" and receipt.purpose == "recorded by mistake"
-    assert receipt.details["sha256"] == sha and receipt.details["file"] == "deleted"
+    (deleted,) = receipted([receipt])
+    assert deleted["recording_id"] == rec_id and receipt.target == f"recording:{rec_id}"
+    assert deleted["sha256"] == sha and deleted["file"] == "deleted"
+    assert store.receipt_of(rec_id) == receipt
 
 
 # -- summary sheets (T2) -------------------------------------------------------------------
@@ -368,12 +372,12 @@ def test_subject_export_and_erase_round_trip(
     assert not any(p.exists() for p in paths)
     assert store.recording(first) is None and store.recording(second) is None
     assert store.sheet(sheet.id) is None
-    receipts = {e.details["recording_id"]: e for e in erased.receipts}
+    # One receipt for the request, naming both recordings.
+    (receipt,) = erased.receipts
+    receipts = {r["recording_id"]: r for r in receipted(erased.receipts)}
     assert set(receipts) == {first, second}
-    assert all(
-        e.actor == "cdubois" and e.purpose == "erasure request ticket A-18" for e in erased.receipts
-    )
-    assert receipts[first].details["rule"] == "C5: data-subject erasure request"
+    assert receipt.actor == "cdubois" and receipt.purpose == "erasure request ticket A-18"
+    assert receipts[first]["rule"] == "C5: data-subject erasure request"
 
     after = service.subject_find(dpo, "check the erasure", NUMBER)
     assert after.calls == [] and after.recordings == [] and after.sheet_ids == []

@@ -325,6 +325,36 @@ def test_t3_a_long_backlog_is_cut_in_checked_batches(tmp_path: Path) -> None:
     store.close()
 
 
+def test_t3_t4_large_receipts_are_cut_in_batches_bounded_by_their_size(tmp_path: Path) -> None:
+    """T3, T4: a deletion receipt names a batch of recordings, so a cut is bounded by the
+    size of what it re-checks as well as by a count of entries: entries of 500 characters
+    with a bound of 1,200 go two by two (a single larger entry alone), and the log still
+    verifies."""
+    store = SqliteStore.open(tmp_path / "s.sqlite3", audit_key=KEY)
+    for n in range(5):
+        store.append_access(
+            EntryDraft(
+                at=(NOW - dt.timedelta(days=400 - n)).isoformat(),
+                actor="system",
+                role="system",
+                action="delete",
+                target=f"recordings:{n}",
+                purpose="retention: T1",
+                result="ok",
+                details={"text": "x" * (1300 if n == 4 else 480)},
+            )
+        )
+    old_log_entry(store, NOW - dt.timedelta(days=1), 5)
+    before = NOW - dt.timedelta(days=365)
+    cuts = []
+    while (checkpoint := store.cut_access_log(before, NOW, KEY, "T3", text_limit=1200)) is not None:
+        cuts.append((checkpoint.through_seq, checkpoint.entries_cut))
+    assert cuts == [(2, 2), (4, 2), (5, 1)]
+    verdict = store.verify_access_log(KEY)
+    assert verdict.ok, verdict.describe()
+    store.close()
+
+
 def test_s7_no_purge_while_the_access_log_cannot_take_its_receipts(
     site: tuple[Path, Config],
 ) -> None:

@@ -224,3 +224,30 @@ def test_s3_rows_are_read_in_batches_to_the_end(
         assert store.verify_access_log(KEY).ok
     finally:
         store.close()
+
+
+def test_s3_t4_large_entries_are_read_fewer_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3, T4: a receipt names a batch of recordings (a large entry): after the first
+    read, each read takes as many rows as the text bound holds at the size just read,
+    so the verification's memory follows the bound, not the entries' count; every entry
+    is still read once, in order, and verifies."""
+    from controller.store import access_log_stream
+
+    monkeypatch.setattr(access_log_stream, "BATCH_TEXT", 25_000)
+    store = SqliteStore.open(tmp_path / "store.sqlite3", audit_key=KEY)
+    try:
+        big = [
+            EntryDraft(**{**vars(d), "details": {**d.details, "rows": "x" * 10_000}})
+            for d in drafts(120)
+        ]
+        with store.transaction() as db:
+            append_entries(db, big, KEY)
+        batches = [[row[0] for row in batch] for batch in row_batches(store.db.conn)]
+        assert len(batches[0]) == access_log_stream.FIRST_BATCH
+        assert all(len(batch) <= 2 for batch in batches[1:])
+        assert [seq for batch in batches for seq in batch] == list(range(1, 121))
+        assert store.verify_access_log(KEY).ok
+    finally:
+        store.close()

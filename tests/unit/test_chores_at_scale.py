@@ -26,7 +26,7 @@ from controller.store.access_log import append_entry
 from controller.store.access_log_batch import append_entries
 from controller.store.call_views import TOTAL_CAP, CallFilters
 from controller.store.lifecycle import Condemnation
-from tests.factories import deletion_drafts
+from tests.factories import deletion_drafts, receipted
 from tests.site_bulk import bulk_calls, bulk_recordings, caller_hashes, subject_number
 from tests.sites import add_recording, load_site, open_site, write_site
 
@@ -49,16 +49,15 @@ def purger(config: Config, store: SqliteStore, vault: LocalVault, batch: int) ->
 
 
 def receipts(store: SqliteStore) -> Counter[str]:
-    return Counter(
-        str(e.details["recording_id"]) for e in store.access_entries() if e.action == "delete"
-    )
+    return Counter(str(r["recording_id"]) for r in receipted(store.access_entries()))
 
 
 def test_t4_s7_batched_purge_deletes_every_expired_recording_once_with_a_chained_receipt(
     site: tuple[Config, SqliteStore, LocalVault],
 ) -> None:
-    """T4: batches of 7 over 3 threads: every expired row and file goes with exactly one
-    receipt; the kept ones stay; S3/S7: the receipts are keyed, chained and verify."""
+    """T4: batches of 7 over 3 threads: every expired row and file goes, named in exactly
+    one receipt (one per batch); the kept ones stay; S3/S7: the receipts are keyed,
+    chained and verify."""
     config, store, vault = site
     expired = {
         add_recording(
@@ -79,6 +78,16 @@ def test_t4_s7_batched_purge_deletes_every_expired_recording_once_with_a_chained
     assert len(list(config.recordings.vault_dir.iterdir())) == len(kept)
     assert receipts(store) == Counter({recording_id: 1 for recording_id in expired})
     entries = list(store.access_entries())
+    # One receipt per batch of 7 (all of one rule), each naming its batch's recordings;
+    # which receipt names a recording is one lookup.
+    assert [len(e.details["recordings"]) for e in entries if e.action == "delete"] == [
+        7, 7, 7, 7, 2
+    ]
+    for recording_id in expired:
+        receipt = store.receipt_of(recording_id)
+        assert receipt is not None and recording_id in {
+            str(r["recording_id"]) for r in receipted([receipt])
+        }
     assert all(e.mac is not None for e in entries)
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     verdict = store.verify_access_log(config.audit.checkpoint_key)
@@ -90,11 +99,30 @@ def test_t4_s7_batched_purge_deletes_every_expired_recording_once_with_a_chained
     )
 
 
+def test_t4_a_batch_of_2500_gets_receipts_of_a_thousand_recordings_at_most(
+    site: tuple[Config, SqliteStore, LocalVault],
+) -> None:
+    """T4: one batch of 2,500 expired recordings (the command's batches are larger than
+    a receipt) is named by three receipts, of 1,000, 1,000 and 500 recordings, each
+    recording once, and the chain verifies."""
+    config, store, vault = site
+    bulk_recordings(store, vault, config, count=2500, newest=NOW - dt.timedelta(days=100))
+    expired = {str(row["id"]) for row in store.db.query("SELECT id FROM recordings")}
+    report = purger(config, store, vault, batch=5000).run()
+    assert report.errors == [] and report.recordings_deleted == 2500
+    sizes = [len(e.details["recordings"]) for e in store.access_entries() if e.action == "delete"]
+    assert sizes == [1000, 1000, 500]
+    assert receipts(store) == Counter({recording_id: 1 for recording_id in expired})
+    assert store.db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0] == 0
+    verdict = store.verify_access_log(config.audit.checkpoint_key)
+    assert verdict.ok, verdict.describe()
+
+
 def test_t4_condemned_rows_of_a_killed_run_are_finished_in_a_batch_once(
     site: tuple[Config, SqliteStore, LocalVault],
 ) -> None:
     """T4: rows an earlier run condemned (some files already gone) are finished by the
-    next batched run with one receipt each, saying what happened to each file."""
+    next batched run, named once each in the receipts, with what happened to each file."""
     config, store, vault = site
     ids = [
         add_recording(
@@ -111,11 +139,7 @@ def test_t4_condemned_rows_of_a_killed_run_are_finished_in_a_batch_once(
         Path(row.path).unlink()
     report = purger(config, store, vault, batch=4).run()
     assert report.recordings_deleted == 6 and report.deletions_resumed == 6
-    files = {
-        str(e.details["recording_id"]): e.details["file"]
-        for e in store.access_entries()
-        if e.action == "delete"
-    }
+    files = {str(r["recording_id"]): r["file"] for r in receipted(store.access_entries())}
     assert files == {i: "deleted" for i in ids}
     assert store.db.execute("SELECT COUNT(*) FROM recording_deletions").fetchone()[0] == 0
     assert store.verify_access_log(config.audit.checkpoint_key).ok
@@ -145,7 +169,7 @@ def test_t6_a_hold_placed_inside_a_batch_keeps_only_its_recording(
         store, vault, FixedClock(NOW), [Deletion(r, request) for r in rows if r], "system"
     )
     assert done.held == {held_id: "H-1"}
-    assert {str(e.details["recording_id"]) for e in done.receipts} == {
+    assert set(done.deleted) == {
         r for _, r in made if r != held_id
     }
     row = store.recording(held_id)

@@ -30,6 +30,7 @@ from controller.retention.purge import HOLD_REVIEW_ALERT, Purger
 from controller.store import SqliteStore
 from controller.store.lifecycle import Condemnation
 from controller.store.migrations import MIGRATIONS
+from tests.factories import receipted
 from tests.sites import ENV, add_call, add_recording, load_site, open_site, write_site
 
 DAY = dt.timedelta(days=1)
@@ -143,7 +144,7 @@ def test_t6_held_expired_recording_survives_the_purge_until_released(
             "reference": "mediation MED-A",
         }
     ]
-    assert not [e for e in entries(store, "delete") if e["recording_id"] == held_id]
+    assert not [r for r in receipted(store.access_entries()) if r["recording_id"] == held_id]
 
     released = run("hold", "release", "-c", config_path, call_id, *as_(config, DPO))
     assert released.exit_code == 0, released.output
@@ -152,7 +153,7 @@ def test_t6_held_expired_recording_survives_the_purge_until_released(
     assert purged.exit_code == 0, purged.output
     assert "recordings deleted: 1" in purged.output
     assert not held_file.exists() and store.recording(held_id) is None
-    (receipt,) = [e for e in entries(store, "delete") if e["recording_id"] == held_id]
+    (receipt,) = [r for r in receipted(store.access_entries()) if r["recording_id"] == held_id]
     assert receipt["rule"] == "T1: services.sales.retention_days = 90"
     assert len(entries(store, "hold_skip")) == 1  # nothing held on the second run
 

@@ -25,6 +25,7 @@ from controller.store.holds import NewHold
 from controller.store.lifecycle import Condemnation
 from controller.store.purge_pages import Cursor, PurgePage
 from controller.store.records import RecordingRow
+from tests.factories import receipted
 from tests.sites import add_recording, load_site, open_site, write_site
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -82,7 +83,7 @@ def add(
 
 
 def delete_receipts(store: SqliteStore) -> list[str]:
-    return [str(e.details["recording_id"]) for e in store.access_entries() if e.action == "delete"]
+    return [str(r["recording_id"]) for r in receipted(store.access_entries())]
 
 
 def test_t4_t1_the_plan_is_read_a_batch_at_a_time_by_each_service_rule(

@@ -29,6 +29,7 @@ from controller.retention.scheduler import PurgeScheduler
 from controller.store import SqliteStore
 from controller.store.lifecycle import Condemnation
 from controller.web import keys
+from tests.factories import receipted
 from tests.sites import add_recording, load_site, old_log_entry, open_site, write_site
 from tests.waiting import until
 
@@ -54,7 +55,7 @@ def purger(config: Config, store: SqliteStore, vault: LocalVault, clock: FixedCl
 
 
 def receipts(store: SqliteStore) -> list[dict[str, object]]:
-    return [dict(e.details) for e in store.access_entries() if e.action == "delete"]
+    return receipted(store.access_entries())
 
 
 # -- the plan (pure) ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from controller.recordings import LocalVault
 from controller.recordings.keyring import DataKeyDestroyed
 from controller.recordings.sealing import is_sealed, open_sealed
 from controller.store import SqliteStore
+from tests.factories import receipted
 from tests.sites import ENV, add_recording, load_site, open_site, wav_bytes, write_site
 
 NUMBER = "+33 6 98 76 54 32"
@@ -90,7 +91,7 @@ def test_s10_backup_taken_before_an_erase_cannot_be_decrypted_after_it(tmp_path:
     erased = run("subject", "erase", "-c", path, "--number", NUMBER, "--yes", *dpo)
     assert erased.exit_code == 0, erased.output
     store = SqliteStore.open(config.store.path)
-    (receipt,) = [e.details for e in store.access_entries() if e.action == "delete"]
+    (receipt,) = receipted(store.access_entries())
     store.close()
     assert receipt["recording_id"] == rec and receipt["key_destroyed"] is True
     assert not Path(row.path).exists()
@@ -115,11 +116,7 @@ def test_s10_purge_receipts_say_the_key_was_destroyed(tmp_path: Path) -> None:
     purged = run("purge", "-c", path)
     assert purged.exit_code == 0, purged.output
     store = SqliteStore.open(config.store.path)
-    receipts = {
-        e.details["recording_id"]: e.details
-        for e in store.access_entries()
-        if e.action == "delete"
-    }
+    receipts = {r["recording_id"]: r for r in receipted(store.access_entries())}
     store.close()
     assert receipts[sealed]["key_destroyed"] is True
     assert receipts[plain]["key_destroyed"] is False

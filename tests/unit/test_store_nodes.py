@@ -21,6 +21,7 @@ from controller.retention.purge import PurgeReport, run_purge
 from controller.store import SqliteStore
 from controller.store.opening import open_configured
 from controller.store.records import CallStart
+from tests.factories import receipted
 from tests.sites import add_recording, load_site, old_log_entry, write_site
 
 T0 = dt.datetime(2026, 1, 5, 10, 0, tzinfo=dt.UTC)
@@ -135,9 +136,7 @@ def test_n1_t4_s3_two_nodes_purging_at_once_leave_each_receipt_once(
     assert all(not r.errors and not r.interrupted for r in reports), reports
     store = opened(configs[1])
     try:
-        receipts = [
-            str(e.details["recording_id"]) for e in store.access_entries() if e.action == "delete"
-        ]
+        receipts = [str(r["recording_id"]) for r in receipted(store.access_entries())]
         assert sorted(receipts) == sorted(expired)
         assert sum(r.recordings_deleted for r in reports) == len(expired)
         assert sum(1 for e in store.access_entries() if e.action == "log_purge") == 1

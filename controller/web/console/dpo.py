@@ -10,13 +10,21 @@ audited door, which refuses the other roles, and is itself logged (``audit_read`
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from controller.access.call_filters import DEFAULT_PAGE, log_before, log_filters, page_size
+from controller.access.call_filters import (
+    DEFAULT_PAGE,
+    FilterError,
+    log_before,
+    log_filters,
+    page_size,
+)
+from controller.audit.receipts import RECEIPT_COLUMNS, receipt_recordings
 from controller.config.model import Person
 from controller.documents import (
     Document,
@@ -107,20 +115,74 @@ async def log_page(request: web.Request, person: Person) -> web.StreamResponse:
 
 
 async def receipts_page(request: web.Request, person: Person) -> web.StreamResponse:
-    """``GET /dpo/receipts``: every deletion's receipt, newest first."""
+    """``GET /dpo/receipts``: every deletion's receipt, newest first; a recording
+    deletion's receipt (a batch of them) as a summary with a link to its rows.
+    ``seq=``: that receipt, each recording it names in a table; ``recording=``: the
+    receipt naming that recording, its row marked."""
     query = _query(request)
+    recording = query.get("recording", "").strip() or None
     try:
         try:
             before, size = log_before(query), page_size(query)
+            seq = _seq(query)
         except ValueError as exc:
             raise refused_from(exc) from None
         purpose = purpose_of(query, RECEIPTS_PURPOSE)
-        found = await through_door(
-            request, lambda door: door.purge_receipts(person, purpose, before, size)
-        )
+        if seq is None and recording is None:
+            found = await through_door(
+                request, lambda door: door.purge_receipts(person, purpose, before, size)
+            )
+        else:
+            found = await through_door(
+                request,
+                lambda door: door.deletion_receipt(
+                    person, purpose, seq=seq, recording_id=recording
+                ),
+            )
     except Refused as refusal:
         return page_refusal(request, refusal)
-    return _entries_page(request, "/dpo/receipts", query, found.entries, found.next, False)
+    return _entries_page(
+        request,
+        "/dpo/receipts",
+        query,
+        found.entries,
+        found.next,
+        False,
+        one=seq is not None or recording is not None,
+        found_recording=recording,
+    )
+
+
+def _seq(query: dict[str, str]) -> int | None:
+    text = query.get("seq", "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise FilterError("seq", "a receipt number")
+    return int(text)
+
+
+INLINE_ROWS = 10
+"""A receipt naming at most this many recordings shows them in the list itself."""
+
+
+def receipt_view(details: dict[str, Any], full: bool) -> dict[str, Any] | None:
+    """How a recording deletion's receipt reads on the page (T4): how many recordings,
+    what became of their files and keys, under which rules; and each recording, in a
+    table, when ``full`` or when they are few. None for any other entry."""
+    if "columns" not in details:
+        return None
+    rows = receipt_recordings(details)
+    files = Counter(str(r.get("file")) for r in rows)
+    return {
+        "count": len(rows),
+        "files": sorted(files.items()),
+        "keys_destroyed": sum(r.get("key_destroyed") is True for r in rows),
+        "rules": sorted({str(r.get("rule")) for r in rows}),
+        "columns": RECEIPT_COLUMNS,
+        "rows": rows if full or len(rows) <= INLINE_ROWS else [],
+        "extra": {k: v for k, v in details.items() if k not in ("columns", "recordings")},
+    }
 
 
 def _entries_page(
@@ -130,7 +192,12 @@ def _entries_page(
     entries: list[dict[str, Any]],
     next_before: int | None,
     filtered: bool,
+    *,
+    one: bool = False,
+    found_recording: str | None = None,
 ) -> web.Response:
+    """The log's or the receipts' page; a recording deletion's receipt as a summary
+    (:func:`receipt_view`), its rows in full when ``one`` receipt is shown."""
     kept = {k: v for k, v in query.items() if k in ("actor", "action", "target", "result", "size")}
     next_link = None
     if next_before is not None:
@@ -138,10 +205,11 @@ def _entries_page(
     context = context_of(
         request,
         path=path,
-        entries=entries,
+        entries=[{**e, "receipt": receipt_view(e["details"], one)} for e in entries],
         next_link=next_link,
         query=query,
         filtered=filtered,
+        found_recording=found_recording,
         size=query.get("size", str(DEFAULT_PAGE)),
     )
     return render(request, "dpo_log.html", context)
