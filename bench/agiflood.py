@@ -70,24 +70,24 @@ async def measure(
     done = len(await daemon.wait_for_calls(0))
     async with aiohttp.ClientSession() as session:
         board = Switchboard(site.instance, session)
-        before = len(times)
+        before = times.count
         for index in range(calls):
             progress(f"  call {index + 1}/{calls}: no flood")
             await _one_call(daemon, board, cycles, done, run)
             done += 1
-        run.quiet_ms = times[before:]
+        run.quiet_ms = times.since(before)
         flood = start_flood(server.port, idle, junk)
         try:
             ready = await asyncio.to_thread(_ready, flood)
             if not ready:
                 run.failures.append("the flood process did not start")
             refused, bad = server.counters.refused, server.counters.bad_headers
-            before = len(times)
+            before = times.count
             for index in range(calls):
                 progress(f"  call {index + 1}/{calls}: FastAGI flooded")
                 await _one_call(daemon, board, cycles, done, run)
                 done += 1
-            run.flooded_ms = times[before:]
+            run.flooded_ms = times.since(before)
             run.refused = server.counters.refused - refused
             run.bad_headers = server.counters.bad_headers - bad
         finally:

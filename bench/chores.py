@@ -30,6 +30,7 @@ import argparse
 import datetime as dt
 import functools
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -47,7 +48,7 @@ from controller.config.model import Config
 from controller.recordings.vault import LocalVault
 from controller.store.call_views import NO_PAYMENT, CallFilters
 from controller.store.sqlite import SqliteStore
-from tests.site_bulk import bulk_calls, bulk_recordings, subject_number
+from tests.site_bulk import bulk_calls, bulk_log_entries, bulk_recordings, subject_number
 from tests.sites import ENV, load_site, open_site, write_site
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,7 +151,9 @@ def run_command(args: list[str], config: Path) -> tuple[float, float, str]:
     return run.seconds, run.peak_rss_mib, run.output
 
 
-def measure(root: Path, recordings: int, calls: int, *, sealed: bool = True) -> dict[str, float]:
+def measure(
+    root: Path, recordings: int, calls: int, *, sealed: bool = True, entries: int = 0
+) -> dict[str, float]:
     figures: dict[str, float] = {}
     config_path = write_site(root)
     config = load_site(config_path)
@@ -165,13 +168,21 @@ def measure(root: Path, recordings: int, calls: int, *, sealed: bool = True) -> 
     started = time.perf_counter()
     bulk_calls(store, config, count=calls, newest=now)
     figures["generate_calls_per_s"] = calls / (time.perf_counter() - started)
+    if entries:
+        progress(f"chores: appending {entries} access-log entries")
+        started = time.perf_counter()
+        bulk_log_entries(store, count=entries, newest=now)
+        figures["generate_entries_per_s"] = entries / (time.perf_counter() - started)
     store.close()
 
     r, c = size_label(recordings), size_label(calls)
     # A size of 0 leaves its part out: the purge and verify with no recordings, the
     # readings with no calls (each part can then be measured in a run of its own).
-    if recordings:
-        figures.update(purge_and_verify(config_path, recordings, r))
+    if recordings or entries:
+        # The verification is named by the entries it reads: those appended, and the
+        # purge's receipts (a thousand recordings each) after them.
+        v = size_label(entries or recordings)
+        figures.update(purge_and_verify(config_path, recordings, r, v))
     progress("chores: audit head" + (", subject find, call list" if calls else ""))
     store, vault = open_site(config)
     try:
@@ -183,23 +194,26 @@ def measure(root: Path, recordings: int, calls: int, *, sealed: bool = True) -> 
     return figures
 
 
-def purge_and_verify(config_path: Path, recordings: int, r: str) -> dict[str, float]:
-    """``reccontrol purge`` of the ``recordings`` expired ones, then ``reccontrol audit
-    verify`` of the access log their receipts went into."""
+def purge_and_verify(config_path: Path, recordings: int, r: str, v: str) -> dict[str, float]:
+    """``reccontrol purge`` of the ``recordings`` expired ones (if any), then ``reccontrol
+    audit verify`` of the access log their receipts went into (figures named ``v``)."""
     figures: dict[str, float] = {}
-    progress(f"chores: reccontrol purge ({recordings} expired recordings)")
-    purge = run_timed(["purge"], config_path)
-    if f"recordings deleted: {recordings}" not in purge.output:
-        raise SystemExit(f"the purge did not delete {recordings} recordings:\n{purge.output}")
-    figures[f"purge_{r}_s"] = purge.seconds
-    figures[f"purge_{r}_cpu_s"] = purge.cpu_seconds
-    figures[f"purge_{r}_peak_rss_mib"] = purge.peak_rss_mib
+    if recordings:
+        progress(f"chores: reccontrol purge ({recordings} expired recordings)")
+        purge = run_timed(["purge"], config_path)
+        if f"recordings deleted: {recordings}" not in purge.output:
+            raise SystemExit(f"the purge did not delete {recordings} recordings:\n{purge.output}")
+        figures[f"purge_{r}_s"] = purge.seconds
+        figures[f"purge_{r}_cpu_s"] = purge.cpu_seconds
+        figures[f"purge_{r}_peak_rss_mib"] = purge.peak_rss_mib
     progress("chores: reccontrol audit verify")
     seconds, rss, output = run_command(["audit", "verify"], config_path)
-    if "intact" not in output:
+    read = re.search(r"intact: (\d+) entries", output)
+    if read is None:
         raise SystemExit(f"the access log does not verify:\n{output}")
-    figures[f"verify_{r}_s"] = seconds
-    figures[f"verify_{r}_peak_rss_mib"] = rss
+    figures[f"verify_{v}_s"] = seconds
+    figures[f"verify_{v}_peak_rss_mib"] = rss
+    figures[f"verify_{v}_entries"] = int(read.group(1))
     return figures
 
 
@@ -236,7 +250,13 @@ def main(args: argparse.Namespace) -> int:
     load = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="reccontrol-chores-", dir=args.chores_dir) as folder:
         sealed = not args.chores_plaintext
-        figures = measure(Path(folder), args.chores_recordings, args.chores_calls, sealed=sealed)
+        figures = measure(
+            Path(folder),
+            args.chores_recordings,
+            args.chores_calls,
+            sealed=sealed,
+            entries=args.chores_entries,
+        )
     load_end = [round(x, 2) for x in os.getloadavg()]
     before, after = results_file.update("chores", figures, args.results, load=load_end)
     print(
@@ -259,6 +279,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chores-recordings", type=int, default=1_000_000, help="expired recordings (1M)"
     )
     parser.add_argument("--chores-calls", type=int, default=10_000_000, help="calls (10M)")
+    parser.add_argument(
+        "--chores-entries",
+        type=int,
+        default=1_000_000,
+        help="access-log entries appended before the purge, for audit verify (1M)",
+    )
     parser.add_argument(
         "--chores-plaintext",
         action="store_true",

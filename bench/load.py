@@ -403,7 +403,7 @@ async def run_size(
     result = SizeResult(calls)
     observer.forget()
     times = daemon.calls.reaction_times_ms
-    keys_before = len(times)
+    keys_before = times.count
     ended_before = len(await daemon.query(lambda s: s.call_ids()))
     # No agent may find keys left from an earlier size (a call that never answered).
     cleared = await asyncio.gather(
@@ -444,7 +444,7 @@ async def run_size(
         {c: t for c, t in starts.items() if c in observer.recording_started},
         observer.recording_started,
     )
-    result.key_ms = list(times[keys_before:])
+    result.key_ms = times.since(keys_before)
     _count_keys(result, observer, summaries)
     return result
 

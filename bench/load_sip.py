@@ -206,12 +206,12 @@ async def _calls(
         )
         phones.phones += [agent, trunk]
         times = daemon.calls.reaction_times_ms
-        before = len(times)
+        before = times.count
         progress(f"load over SIP: {calls} call(s) placed at {rate:g}/s by SIPp")
         await agent.start()
         await trunk.start()
         samples = await _count_while(board, trunk)
-        result.key_ms = list(times[before:])
+        result.key_ms = times.since(before)
         keyed = observer.key_times
         if keyed:
             during = [n for at, n in samples if keyed[0] <= at <= keyed[-1]]

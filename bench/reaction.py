@@ -8,10 +8,11 @@ state. On each call the agent's phone keys ``*2*3`` several times: 100 ms digits
 ``POST /recordings/live/{name}/pause``.
 
 For reccontrol it is ``CallManager.reaction_times_ms``. The bench also wraps the
-manager's ``handle`` and the ARI client's ``pause_recording`` (one extra coroutine
-frame each: microseconds) to split it into: frame read -> event handed to the call
-manager (decoding, event log), handed -> POST issued (state machine, queue, task
-switch), POST issued -> 204 (aiohttp and Asterisk).
+manager's ``handle``, the events stream's first look at each frame and the ARI client's
+``pause_recording`` (one extra frame each: microseconds) to split it into: frame read
+-> the key handed to the calls (decoding; for a pause key the call armed, its first
+look, before the frame is parsed), handed -> POST issued (router, state machine or
+armed pause, lock), POST issued -> 204 (aiohttp and Asterisk).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from controller.demo.site import (
     Switchboard,
     free_port,
 )
-from controller.web.keys import ARI
+from controller.web.keys import ARI, STREAM
 
 # Seconds: the announcement, then the agent script talks 2 s before its first key.
 ANNOUNCEMENT_SECONDS = 1.0
@@ -113,18 +114,31 @@ def progress(message: str) -> None:
 
 
 class SplitProbe:
-    """Time stamps at the call manager's entry and around the pause REST call."""
+    """Time stamps where a key reaches the calls (the call manager, or the stream's
+    first look for an armed pause key) and around the pause REST call."""
 
     def __init__(self, daemon: RunningDaemon) -> None:
         self.splits: list[Split] = []
         self._last_key: tuple[float, float] | None = None
         calls = daemon.calls
         client = daemon.app[ARI]
+        stream = daemon.app[STREAM]
         handle: Callable[[Event], Awaitable[None]] = calls.handle
         pause: Callable[[str], Awaitable[None]] = client.pause_recording
+        look = stream.first_look
+
+        def timed_look(data: dict[str, Any], received: float) -> Awaitable[None] | None:
+            # A pause key the call armed is acted on here, before its event exists.
+            handed = time.monotonic()
+            ahead = look(data, received) if look is not None else None
+            if ahead is not None:
+                self._last_key = (received, handed)
+            return ahead
 
         async def timed_handle(event: Event) -> None:
-            if isinstance(event, ChannelDtmfReceived):
+            if isinstance(event, ChannelDtmfReceived) and (
+                self._last_key is None or self._last_key[0] != event.received
+            ):
                 self._last_key = (event.received, time.monotonic())
             await handle(event)
 
@@ -137,6 +151,7 @@ class SplitProbe:
 
         # Instance attributes shadow the methods; the daemon looks both up at each use.
         setattr(calls, "handle", timed_handle)  # noqa: B010
+        stream.first_look = timed_look
         setattr(client, "pause_recording", timed_pause)  # noqa: B010
 
 
@@ -196,14 +211,14 @@ async def _reccontrol_call(
     daemon: RunningDaemon, board: Switchboard, cycles: int, done: int, run: ReactionRun
 ) -> None:
     times = daemon.calls.reaction_times_ms
-    before = len(times)
+    before = times.count
     caller = await board.call("pauses", caller_script(cycles), "+33611112222")
-    await wait_until(lambda: len(times) - before >= cycles, 10 + cycles * 1.0)
+    await wait_until(lambda: times.count - before >= cycles, 10 + cycles * 1.0)
     await asyncio.sleep(0.5)
     with contextlib.suppress(AriError):
         await board.client.hangup(caller.id)
     summaries = await daemon.wait_for_calls(done + 1)
-    got = len(times) - before
+    got = times.count - before
     if got < cycles:
         run.failures.append(f"reccontrol call {done + 1}: {got} of {cycles} pauses measured")
     latest = max(summaries, key=lambda s: str(s["started_at"]))

@@ -97,12 +97,12 @@ def render(results: dict[str, Any], previous: dict[str, Any] | None) -> str:
             ["", "reccontrol", "baseline"],
             [
                 [
-                    "frame read -> call manager (decode, event log)",
+                    "frame read -> calls (decode; armed pause key: first look)",
                     _fmt(split["frame_to_manager"], 3),
                     "-",
                 ],
                 [
-                    "call manager -> POST issued (machine, queue, task)",
+                    "calls -> POST issued (router, machine or armed pause)",
                     _fmt(split["manager_to_post"], 3),
                     "-",
                 ],

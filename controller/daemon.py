@@ -183,6 +183,7 @@ async def _ari_ctx(app: web.Application) -> AsyncIterator[None]:
             gateway=gateway,
         )
         app[CALLS] = calls
+        stream.first_look = calls.first_look
         pump = EventPump(
             stream,
             calls,

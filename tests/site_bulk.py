@@ -24,12 +24,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from controller.audit.entries import EntryDraft
 from controller.config import Config
 from controller.privacy import caller_hash
 from controller.recordings import LocalVault
 from controller.recordings.keyring import wrap
 from controller.recordings.sealing import KEY_ID_BYTES, seal
 from controller.store import SqliteStore
+from controller.store.access_log_batch import append_entries
 from controller.store.records import Decision
 from controller.store.timestamps import to_text
 from tests.sites import add_call, add_recording, wav_bytes
@@ -275,3 +277,30 @@ def _generate_calls(
                 series + _copy_decisions(decision_columns),
                 [*series_params, *(decision[c] for c in decision_columns)],
             )
+
+
+def bulk_log_entries(store: SqliteStore, *, count: int, newest: dt.datetime) -> int:
+    """``count`` access-log entries (a supervisor listening to recordings, for quality),
+    a second apart going back from ``newest`` and appended oldest first, sealed and
+    chained as the store appends any entry (keyed when the store is). Returns how many
+    were written."""
+    oldest = newest - dt.timedelta(seconds=count)
+    for start in range(0, count, CHUNK):
+        drafts = []
+        for i in range(start, min(count, start + CHUNK)):
+            recording_id = secrets.token_hex(8)
+            drafts.append(
+                EntryDraft(
+                    at=to_text(oldest + dt.timedelta(seconds=i)),
+                    actor="mleroy",
+                    role="supervisor",
+                    action="listen",
+                    target=f"recording:{recording_id}",
+                    purpose="quality review",
+                    result="ok",
+                    details={"recording_id": recording_id, "range": "bytes=0-"},
+                )
+            )
+        with store.transaction() as db:
+            append_entries(db, drafts, store.audit_key)
+    return count

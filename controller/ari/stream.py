@@ -40,6 +40,9 @@ def backoff_delays(settings: ReconnectSettings, rng: random.Random) -> Iterator[
 
 
 RawEventHook = Callable[[dict[str, Any]], None]
+FirstLook = Callable[[dict[str, Any], float], Awaitable[None] | None]
+"""Given each decoded frame and the time it was read, before it is parsed into an
+event; what it returns, if anything, is awaited before the event is yielded."""
 
 
 class EventStream:
@@ -75,6 +78,9 @@ class EventStream:
         self.last_frame = 0.0
         """Monotonic time of the last frame read (or of the connection)."""
         self._blind_since: float | None = None
+        self.first_look: FirstLook | None = None
+        """The protective keys' hot path (set by the daemon): a key whose pause is known
+        in advance has it sent from here, before its frame is parsed and handed on."""
 
     @property
     def app(self) -> str:
@@ -133,9 +139,18 @@ class EventStream:
                     received = time.monotonic()
                     self.last_frame = received
                     if message.type == aiohttp.WSMsgType.TEXT:
-                        decoded = self._decode(message.data, received)
-                        if decoded is not None:
-                            event, raw = decoded
+                        raw = self._load(message.data)
+                        if raw is None:
+                            continue
+                        if (look := self.first_look) is not None:
+                            try:
+                                if (ahead := look(raw, received)) is not None:
+                                    await ahead
+                            except Exception:
+                                # Whatever the look did, the frame goes on to the consumer.
+                                log.exception("ARI events: the first look at a frame failed")
+                        event = self._event(raw, received)
+                        if event is not None:
                             yield event
                             # Logged once the event is handled: a key press reaches its
                             # handler before the event log's redaction and encoding.
@@ -177,6 +192,14 @@ class EventStream:
     def _decode(self, text: str, received: float) -> tuple[Event, dict[str, Any]] | None:
         """One message to one event. Nothing a message holds may end the iteration:
         a frame nested thousands deep raises RecursionError, not ValueError."""
+        data = self._load(text)
+        if data is None:
+            return None
+        event = self._event(data, received)
+        return None if event is None else (event, data)
+
+    def _load(self, text: str) -> dict[str, Any] | None:
+        """A message's JSON object, or None (dropped)."""
         try:
             data = json.loads(text)
         except Exception as exc:
@@ -185,6 +208,10 @@ class EventStream:
         if not isinstance(data, dict):
             self._drop("is not a JSON object")
             return None
+        return data
+
+    def _event(self, data: dict[str, Any], received: float) -> Event | None:
+        """A decoded message's event, or None (dropped)."""
         try:
             event = parse_event(data, received)
         except Exception as exc:
@@ -194,7 +221,7 @@ class EventStream:
         if missing:
             self._drop(missing)
             return None
-        return event, data
+        return event
 
     def _drop(self, why: str) -> None:
         self.dropped += 1

@@ -19,6 +19,7 @@ from controller.calls.call_settings import CallSettings
 from controller.calls.call_state import UNANSWERED
 from controller.calls.deciding import decide_and_start
 from controller.calls.ending import ENDING_TIMER
+from controller.calls.keys import ArmedKeys
 from controller.calls.parties import OPENING, Next, Outcome, Phase, Step, hung_up
 from controller.calls.snapshot import CallSnapshot, carried_on_cast
 from controller.calls.transfer import (
@@ -64,11 +65,46 @@ class Call(CallTransfers):
         lookup: list[c.Command] = [c.LookupObjection(self.caller_hash)] if self.caller_hash else []
         return self._apply(self.opening.begin(begin, lookup), now)
 
+    armed: ArmedKeys[c.PauseRecording] | None = None
+    """Worked out after each key of the agent, forgotten at any other message: what
+    :meth:`protective_key` answers for their next key, read at once."""
+
     def handle(self, message: m.Message, now: dt.datetime) -> list[c.Command]:
+        self.armed = None
         if self.phase is Phase.ENDED:
             return []
         whispered = self.talk.whisper.handle(message)
-        return self._whisper_kept(whispered if whispered is not None else self._heard(message, now))
+        commands = self._whisper_kept(
+            whispered if whispered is not None else self._heard(message, now)
+        )
+        if isinstance(message, m.Dtmf) and self._may_pause_first(message.channel_id):
+            self.armed = self.talk.armed(message.channel_id, message.received)
+        return commands
+
+    def protective_key(
+        self, channel_id: str, digit: str, received: float
+    ) -> c.PauseRecording | None:
+        """The pause :meth:`handle` would return first for the key ``Dtmf(channel_id,
+        digit, received)``, changing nothing; None if it would return anything else
+        first. The router may send it before the key is handled (the hot path):
+        :meth:`handle` then returns it all the same.
+
+        Only the agent's pause and card keys on a bridged call with its recording live,
+        and never while a supervisor listens: the listening's cut leaves first (S8)."""
+        armed = self.armed
+        if armed is not None and armed.holds(channel_id, received):
+            return armed.requests.get(digit)
+        if not self._may_pause_first(channel_id):
+            return None
+        return self.talk.protective_key(digit, received)
+
+    def _may_pause_first(self, channel_id: str) -> bool:
+        return (
+            self.phase is Phase.CONNECTED
+            and channel_id == self.agent_leg.id
+            and channel_id != self.caller.id
+            and self.listening.session is None
+        )
 
     def _whisper_kept(self, commands: list[c.Command]) -> list[c.Command]:
         """A10: the whisper of the agent's tones follows the agent's channel while the

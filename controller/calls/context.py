@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from controller.calls.call import Call
 from controller.calls.executor import Batch
+from controller.calls.messages import Message
 
 
 @dataclass
@@ -18,3 +19,6 @@ class CallContext:
     """Held while a batch runs, so batches of one call never interleave."""
     task: asyncio.Task[None] | None = None
     finished: bool = False
+    waiting: list[tuple[Message, float | None]] | None = None
+    """While a key's pause is sent ahead of the machine hearing the key: the messages
+    for the call meanwhile, handed to the machine after the key, in their order."""

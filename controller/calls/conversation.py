@@ -19,7 +19,7 @@ from controller.calls.announcement import Announcement
 from controller.calls.call_settings import CallSettings
 from controller.calls.commands import PauseReason
 from controller.calls.ids import feedback_playback
-from controller.calls.keys import KeyMatcher
+from controller.calls.keys import ArmedKeys, KeyMatcher
 from controller.calls.payment import IVR_TIMER, PaymentLeg
 from controller.calls.payment_handoff import PaymentHandOff
 from controller.calls.recording import PAUSE_TIMER, RecordingControl
@@ -28,6 +28,9 @@ from controller.config.model import Agent
 from controller.config.service_model import Service
 from controller.policy import on_demand_refusal
 from controller.records import ConsentEvent
+
+PAUSE_KEYS = ("pause", "card")
+"""The agent keys whose action starts with the recording's pause (A5, M2)."""
 
 
 class Conversation(PaymentHandOff):
@@ -123,6 +126,24 @@ class Conversation(PaymentHandOff):
             caller_objected=caller_objected,
             notice_given=notice_given,
         )
+
+    def protective_key(self, digit: str, received: float) -> c.PauseRecording | None:
+        """The pause :meth:`agent_key` would start with for this digit on a connected
+        call, changing nothing; None if it would start with anything else. What is
+        true here is what :meth:`action` checks on its way to :meth:`_pause`."""
+        if self.payment is not None or self.keys.completes(digit, received) not in PAUSE_KEYS:
+            return None
+        return self.rec.pause_command()
+
+    def armed(self, channel_id: str, since: float) -> ArmedKeys[c.PauseRecording] | None:
+        """After a key pressed at ``since`` that left keys pending: the digits that would
+        then pause, each with its pause (see :meth:`protective_key`)."""
+        if not self.keys.pending:
+            return None
+        digits = {d for action in PAUSE_KEYS for d in self.keys.sequences.get(action, "")}
+        requests = {d: p for d in digits if (p := self.protective_key(d, since)) is not None}
+        timeout = self.keys.inter_digit_timeout
+        return ArmedKeys(channel_id, since, timeout, requests)
 
     def action(
         self,

@@ -21,7 +21,7 @@ from controller.ari.errors import AriError, AriNotFound
 from controller.calls import commands as c
 from controller.calls import messages as m
 from controller.calls.asterisk_view import AsteriskQueries
-from controller.calls.latency import LatencyHistogram
+from controller.calls.latency import LatencyHistogram, RecentLatencies
 from controller.calls.left_open import LeftOpenCalls
 from controller.calls.recording import RECORDING_FAILED
 from controller.calls.rest_requests import send_request
@@ -51,11 +51,24 @@ URGENT = (*PROTECTIVE, c.StopRecording)
 CLEANUP = (c.Hangup, c.DestroyBridge, c.StopPlayback, c.StopRecording, c.CancelRecording)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A protective request sent before the call's machine heard the key that asks for
+    it (:meth:`CommandExecutor.send_first`), and how Asterisk answered."""
+
+    command: c.Rest
+    failure: AriError | None
+    answered: float
+    """The clock's monotonic time of Asterisk's answer (or of the failure)."""
+
+
 @dataclass
 class Batch:
     commands: list[c.Command]
     trigger: float | None = None
     """The clock's monotonic time of the key press that caused this batch, if any."""
+    sent: Sent | None = None
+    """Its protective request, already sent: not sent again, its answer taken as it is."""
 
 
 class CallSink(Protocol):
@@ -93,7 +106,7 @@ class CommandExecutor:
         self._sink: CallSink | None = None
         self._timers = CallTimers(self._fire)
         self._background: set[asyncio.Future[Any]] = set()
-        self.reaction_times_ms: list[float] = []
+        self.reaction_times_ms = RecentLatencies()
         self.key_to_pause = LatencyHistogram()
         """The same reaction times, bucketed for /metrics."""
         self.recording_failures = 0
@@ -112,13 +125,44 @@ class CommandExecutor:
 
     # -- batches ---------------------------------------------------------------------
     async def run_batch(self, call_id: str, batch: Batch) -> None:
+        sent, finished = batch.sent, False
         for command in with_decisions(batch.commands):
             if isinstance(command, c.Finished):
-                self.sink.forget(call_id)
-                return
-            await self.execute(call_id, command, batch.trigger)
+                finished = True
+                break
+            if sent is not None and command == sent.command:
+                # Sent before the machine heard the key: its answer counts as if the
+                # request left here, failure included.
+                self._answered(call_id, sent.command, sent.failure, batch.trigger, sent.answered)
+                sent = None
+            else:
+                await self.execute(call_id, command, batch.trigger)
             if STOPS_ASKED:
                 stop_point(f"did:{type(command).__name__}")
+        if sent is not None:
+            self._unasked(call_id, sent)
+        if finished:
+            self.sink.forget(call_id)
+
+    async def send_first(self, command: c.Rest) -> Sent:
+        """A protective request sent ahead of its batch: the router sends it as soon as
+        the key is read, before the call's machine runs (the hot path). Its batch, the
+        machine's answer to the key, then starts with it (see :meth:`run_batch`)."""
+        try:
+            await send_request(self._client, self.asterisk, command)
+        except AriError as exc:
+            return Sent(command, exc, self._clock.monotonic())
+        return Sent(command, None, self._clock.monotonic())
+
+    def _unasked(self, call_id: str, sent: Sent) -> None:
+        """A request sent first that the machine did not ask for once it heard the key
+        (:meth:`~controller.calls.call.Call.protective_key` promises it does). Left as it
+        is: taking a pause back could let through what another pause keeps out."""
+        log.error(
+            "call %s: %s was sent first for a key the call did not ask it for; left as it is",
+            call_id,
+            type(sent.command).__name__,
+        )
 
     async def execute(self, call_id: str, command: c.Command, trigger: float | None) -> None:
         if STOPS_ASKED and isinstance(command, c.StoreCommand):
@@ -134,18 +178,9 @@ class CommandExecutor:
                 try:
                     await self.rest(command)
                 except AriError as exc:
-                    if isinstance(command, CLEANUP) and isinstance(exc, AriNotFound):
-                        if isinstance(command, c.StopRecording):
-                            # Already over, and its RecordingFinished was lost (it ended
-                            # while the events websocket was down): settle it now rather
-                            # than wait for the call's ending timer.
-                            self.sink.feed(call_id, m.RecordingEnded(command.name))
-                        return
-                    self.sink.feed(call_id, m.CommandFailed(command, exc.error_id, exc.status))
+                    self._answered(call_id, command, exc, trigger, 0.0)
                     return
-                log.debug("call %s: %s done", call_id, type(command).__name__)
-                if trigger is not None and isinstance(command, PROTECTIVE):
-                    self._reaction(call_id, command, trigger)
+                self._answered(call_id, command, None, trigger, self._clock.monotonic())
             case c.OpenRecording():
                 # Committed before Asterisk is asked for the file: a process killed in
                 # between leaves a row the next one finds, never a file nobody knows (R1).
@@ -163,9 +198,33 @@ class CommandExecutor:
             case _:
                 assert_never(command)
 
-    def _reaction(self, call_id: str, command: c.Rest, trigger: float) -> None:
-        elapsed = (self._clock.monotonic() - trigger) * 1000
-        self.reaction_times_ms.append(elapsed)
+    def _answered(
+        self,
+        call_id: str,
+        command: c.Rest,
+        failure: AriError | None,
+        trigger: float | None,
+        answered: float,
+    ) -> None:
+        """What Asterisk's answer to ``command`` means for the call: a failure goes back
+        to its machine, a protective request's time from the key is measured."""
+        if failure is not None:
+            if isinstance(command, CLEANUP) and isinstance(failure, AriNotFound):
+                if isinstance(command, c.StopRecording):
+                    # Already over, and its RecordingFinished was lost (it ended while the
+                    # events websocket was down): settle it now rather than wait for the
+                    # call's ending timer.
+                    self.sink.feed(call_id, m.RecordingEnded(command.name))
+                return
+            self.sink.feed(call_id, m.CommandFailed(command, failure.error_id, failure.status))
+            return
+        log.debug("call %s: %s done", call_id, type(command).__name__)
+        if trigger is not None and isinstance(command, PROTECTIVE):
+            self._reaction(call_id, command, trigger, answered)
+
+    def _reaction(self, call_id: str, command: c.Rest, trigger: float, answered: float) -> None:
+        elapsed = (answered - trigger) * 1000
+        self.reaction_times_ms.observe(elapsed)
         self.key_to_pause.observe(elapsed / 1000)
         log.info(
             "call %s: %s done %.2f ms after the key event", call_id, type(command).__name__, elapsed

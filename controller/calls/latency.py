@@ -5,6 +5,8 @@ sits on the protective keys' path without slowing it."""
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterator
 
 # Seconds. Asterisk answers a protective REST call in a few milliseconds on a healthy
 # system; the upper buckets show a loaded or stalled one.
@@ -31,3 +33,27 @@ class LatencyHistogram:
             running += count
             out.append((bound, running))
         return out
+
+
+class RecentLatencies:
+    """The latest ``window`` latencies in milliseconds, and how many were observed in all:
+    a daemon up for months hears millions of protective keys, so only the latest are
+    kept (the histogram above counts them all). ``since(count)`` gives those observed
+    after the ``count``-th, as far as the window still holds them."""
+
+    def __init__(self, window: int = 10_000) -> None:
+        self._latest: deque[float] = deque(maxlen=window)
+        self.count = 0
+
+    def observe(self, ms: float) -> None:
+        self._latest.append(ms)
+        self.count += 1
+
+    def since(self, count: int) -> list[float]:
+        newer = self.count - count
+        if newer <= 0:
+            return []
+        return list(self._latest)[-newer:]
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(list(self._latest))

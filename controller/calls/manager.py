@@ -13,7 +13,7 @@ from controller.ari.client import AriClient
 from controller.ari.events import Event
 from controller.calls import messages as m
 from controller.calls.executor import CommandExecutor
-from controller.calls.latency import LatencyHistogram
+from controller.calls.latency import LatencyHistogram, RecentLatencies
 from controller.calls.live import LiveBoard
 from controller.calls.router import EventRouter
 from controller.clock import Clock
@@ -40,14 +40,17 @@ class CallManager:
             config=config, client=client, store=store, vault=vault, clock=clock, gateway=gateway
         )
         self.router = EventRouter(config=config, executor=self.executor, clock=clock, rng=rng)
+        self.first_look = self.router.first_look
+        """For the events stream (:attr:`EventStream.first_look`): an agent's pause key
+        acted on as soon as its frame is decoded."""
 
     @property
     def active_calls(self) -> int:
         return len(self.router.calls)
 
     @property
-    def reaction_times_ms(self) -> list[float]:
-        """Key press to Asterisk's answer for each protective REST call, in ms."""
+    def reaction_times_ms(self) -> RecentLatencies:
+        """Key press to Asterisk's answer of the latest protective REST calls, in ms."""
         return self.executor.reaction_times_ms
 
     @property

@@ -203,15 +203,23 @@ class RecordingControl:
     ) -> list[c.Command]:
         """Pauses in the service's mode; check :meth:`can_pause` first."""
         rec = self.recording
-        assert rec is not None and rec.live and self.pause is None
-        mute = self.pause_settings.mode == "silence"
-        self.pause = Pause(new_id(self.rng), reason, mute, now)
+        first = self.pause_command()
+        assert rec is not None and first is not None
+        self.pause = Pause(new_id(self.rng), reason, first.mute, now)
         return [
             # First: nothing said after the key may reach the file.
-            c.PauseRecording(rec.name, mute),
+            first,
             c.OpenPause(self.pause.pause_id, rec.recording_id, self.call_id, paused_by, reason),
             c.StartTimer(PAUSE_TIMER, self._limit(reason)),
         ]
+
+    def pause_command(self) -> c.PauseRecording | None:
+        """The request :meth:`pause_for` starts with, in the service's mode; None if
+        nothing can be paused now."""
+        rec = self.recording
+        if rec is None or not rec.live or self.pause is not None:
+            return None
+        return c.PauseRecording(rec.name, self.pause_settings.mode == "silence")
 
     def pause_for_payment(self, paused_by: str, now: dt.datetime | None = None) -> list[c.Command]:
         """The payment IVR's pause, with no time limit: it ends when the caller is back

@@ -23,7 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from typing import Any
 
 from controller.ari.events import (
     BridgeDestroyed,
@@ -106,6 +107,9 @@ class EventRouter:
         self.adopted = self.adoption.adopted
         """Set once the calls a previous run left open are carried on or ended."""
         self._settling: asyncio.Task[None] | None = None
+        self._ahead: tuple[str, float] | None = None
+        """The key (its channel, the time its frame was read) handled at the first look,
+        before its event came: that event is not handled again."""
         """What follows a connection: adoption, then the resync; beside the events."""
         self.gap = GapRecovery(
             machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
@@ -143,14 +147,17 @@ class EventRouter:
             # each case's in turn).
             return
         match event:
+            case ChannelDtmfReceived(channel_id=channel_id, digit=digit, received=received):
+                # First: a key may be the one that pauses.
+                if (channel_id, received) == self._ahead:
+                    self._ahead = None  # its pause left from the first look; the call heard it
+                elif call_id := self._by_channel.get(channel_id, ""):
+                    await self._key(call_id, channel_id, digit, received)
             case StasisStart(args=args, channel=channel, replace_channel=replaced):
                 if not await self.transfers.entered(args, channel, replaced):
                     await self._stasis_start(channel, args)
             case ChannelStateChange() | Dial() | ChannelVarset():
                 await self.transfers.event(event)
-            case ChannelDtmfReceived(channel_id=channel_id, digit=digit, received=received):
-                if call_id := self._by_channel.get(channel_id, ""):
-                    await self.urgent(call_id, m.Dtmf(channel_id, digit, received), received)
             case ChannelHold(channel=channel, held=held, music_class=music, received=received):
                 if call_id := self._by_channel.get(channel.id, ""):
                     await self.urgent(call_id, m.Hold(channel.id, held, music), received)
@@ -372,6 +379,9 @@ class EventRouter:
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
             return
+        if ctx.waiting is not None:
+            ctx.waiting.append((message, received))
+            return
         now = self._clock.now()
         if not (commands := ctx.machine.handle(message, now)):
             return
@@ -384,6 +394,83 @@ class EventRouter:
         # The machine's time: the board uses it only for a call it has not seen yet.
         self.live.observe(ctx.machine, now)
 
+    def first_look(self, data: dict[str, Any], received: float) -> Awaitable[None] | None:
+        """The events stream's look at each decoded frame, before it is parsed (A5, M2):
+        an agent's key whose pause the call armed has that pause sent from here, then
+        the call hears the key, as :meth:`_key` does, and the event that follows is
+        not handled again. Only for our application, a call idle and not being adopted;
+        anything else waits for the event, as every frame does."""
+        if data.get("type") != "ChannelDtmfReceived" or self.adoption.pending:
+            return None
+        channel, digit = data.get("channel"), data.get("digit")
+        channel_id = channel.get("id") if isinstance(channel, dict) else None
+        if (
+            data.get("application") != self._app
+            or not isinstance(digit, str)
+            or not isinstance(channel_id, str)
+        ):
+            return None
+        ctx = self.calls.get(self._by_channel.get(channel_id, ""))
+        if (
+            ctx is None
+            or ctx.finished
+            or ctx.waiting is not None
+            or ctx.lock.locked()
+            or not ctx.queue.empty()
+            or (first := ctx.machine.protective_key(channel_id, digit, received)) is None
+        ):
+            return None
+        self._ahead = (channel_id, received)
+        call_id = ctx.machine.call_id
+        return self._pause_first(call_id, ctx, first, channel_id, digit, received)
+
+    async def _key(self, call_id: str, channel_id: str, digit: str, received: float) -> None:
+        """A key pressed on a call's channel: the agent's pause goes out first, when
+        nothing of the call runs; any other key is urgent (its message built here, after
+        the pause has left)."""
+        ctx = self.calls.get(call_id)
+        if (
+            ctx is not None
+            and ctx.waiting is None
+            and not ctx.lock.locked()
+            and ctx.queue.empty()
+            and (first := ctx.machine.protective_key(channel_id, digit, received)) is not None
+        ):
+            await self._pause_first(call_id, ctx, first, channel_id, digit, received)
+            return
+        await self.urgent(call_id, m.Dtmf(channel_id, digit, received), received)
+
+    async def _pause_first(
+        self,
+        call_id: str,
+        ctx: CallContext,
+        first: c.PauseRecording,
+        channel_id: str,
+        digit: str,
+        received: float,
+    ) -> None:
+        """The agent's pause key, the hot path (A5, M2): the pause the machine will ask
+        for is sent before the machine runs, as a bare client would. The machine then
+        hears the key, then what came for the call meanwhile (held back, so it hears them
+        in the order they came), and its batch runs with the pause already answered: a
+        failure of it goes back to the machine as any REST failure does."""
+        async with ctx.lock:
+            ctx.waiting = []
+            try:
+                sent = await self._executor.send_first(first)
+            finally:
+                # Whatever became of the request (cancelled, or an error other than
+                # Asterisk's answer), the machine has heard the key, as it had before the
+                # request left when the machine ran first. Its time is read here, not
+                # before the request: the pause is in force from Asterisk's answer.
+                now = self._clock.now()
+                commands = ctx.machine.handle(m.Dtmf(channel_id, digit, received), now)
+                waiting, ctx.waiting = ctx.waiting, None
+                for message, trigger in waiting:
+                    self.feed(call_id, message, trigger)
+            await self._executor.run_batch(call_id, Batch(commands, received, sent))
+        self.live.observe(ctx.machine, now)
+
     def feed(self, call_id: str, message: m.Message, trigger: float | None = None) -> None:
         """Hands a message to a call's machine; its commands join the call's queue."""
         if self.adoption.holds(call_id):
@@ -393,6 +480,9 @@ class EventRouter:
             return  # until Asterisk says who answered the call's transfer
         ctx = self.calls.get(call_id)
         if ctx is None or ctx.finished:
+            return
+        if ctx.waiting is not None:
+            ctx.waiting.append((message, trigger))
             return
         now = self._clock.now()
         commands = ctx.machine.handle(message, now)

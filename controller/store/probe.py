@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from controller.store.sqlite import BUSY_TIMEOUT_MS, SqliteStore
 
@@ -71,3 +72,22 @@ def _probe_transaction(store: SqliteStore) -> WriteProbe:
     except sqlite3.Error as exc:
         return WriteProbe("failed", f"{type(exc).__name__}: {exc}")
     return WriteProbe("ok")
+
+
+def locked_elsewhere(path: Path) -> bool:
+    """Whether another connection holds the SQLite store's write lock now: asked on a
+    connection of its own, without waiting, when the store's thread is too busy to
+    probe (its own work waits on that lock). A store that cannot be opened is not
+    called locked: its probe will say what it is."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        return _kind(exc) == "locked"
+    finally:
+        conn.close()
+    return False

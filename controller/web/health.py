@@ -16,6 +16,7 @@ orchestrators (R4).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from controller.access.credentials import Token
 from controller.access.service import AccessRefused
 from controller.audit.errors import AccessLogError
 from controller.store import SqliteStore, StoreThread
-from controller.store.probe import WriteProbe, probe_write
+from controller.store.probe import WriteProbe, locked_elsewhere, probe_write
 from controller.web.errors import error
 from controller.web.guard import too_many
 from controller.web.keys import (
@@ -35,6 +36,7 @@ from controller.web.keys import (
     AGI,
     AMI,
     CALLS,
+    CONFIG,
     LIMITER,
     PUMP,
     SOUNDS,
@@ -127,8 +129,12 @@ class StoreReadiness:
         every: float = PROBE_EVERY,
         timeout: float = STORE_PROBE_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
+        locked: Callable[[], bool] | None = None,
     ) -> None:
+        """``locked``: whether another process holds the store's write lock, asked apart
+        from the store's thread (SQLite; None for a server store)."""
         self._store = store
+        self._locked = locked
         self._probe = probe
         self._every = every
         self._timeout = timeout
@@ -147,16 +153,23 @@ class StoreReadiness:
                 # Shielded: a request that gives up leaves the probe to the next one.
                 probe, blocker = await asyncio.shield(self._running)
         except TimeoutError:
-            reason = NotReady(
-                STORE_NOT_ANSWERING,
-                f"the store thread did not answer within {self._timeout:g} s "
-                "(writes are queued behind a lock or a slow disk)",
-            )
-            return reason, None
+            return await self._not_answering(), None
         result = (store_problem(probe), blocker)
         self._tell(probe)
         self._last = (self._clock(), result)
         return result
+
+    async def _not_answering(self) -> NotReady:
+        """The probe waited behind the store thread's other work. When that work waits
+        on a lock another process holds (an admin's sqlite3 shell, a stuck backup), the
+        lock is the reason to name: it is what a person has to let go."""
+        if self._locked is not None and await asyncio.to_thread(self._locked):
+            return NotReady(STORE_LOCKED, "the store does not take a write (locked)")
+        return NotReady(
+            STORE_NOT_ANSWERING,
+            f"the store thread did not answer within {self._timeout:g} s "
+            "(writes are queued behind a lock or a slow disk)",
+        )
 
     def _tell(self, probe: WriteProbe) -> None:
         """Logs a change of the store's state, once, not once a second."""
@@ -254,6 +267,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app[READINESS] = StoreReadiness(lambda: app[STORE])
+    store = app[CONFIG].store
+    locked = None if store.url else functools.partial(locked_elsewhere, store.path)
+    app[READINESS] = StoreReadiness(lambda: app[STORE], locked=locked)
     app.router.add_get("/healthz", health)
     app.router.add_get("/readyz", ready)

@@ -85,6 +85,7 @@ class Rig:
     router: EventRouter
     executor: CommandExecutor
     store: StoreThread[SqliteStore]
+    client: AriClient
 
 
 @asynccontextmanager
@@ -93,16 +94,21 @@ async def running_rig(
     payment_api: PaymentApi | None = None,
     fake: WatchedAri | None = None,
     more_agents: dict[str, Any] | None = None,
+    sales: dict[str, Any] | None = None,
+    ari: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:
     """The router and executor against the fake ARI (``fake``, or a new one); with
     ``payment_api``, the sales service takes payments through that API; with
-    ``more_agents``, the site has those agents beside Alice."""
+    ``more_agents``, the site has those agents beside Alice; ``sales`` and ``ari``:
+    settings of the sales service and of the ARI section changed."""
     fake = fake if fake is not None else WatchedAri()
     server = TestServer(fake.make_app())
     await server.start_server()
     data = site_config(tmp_path)
     data["ari"]["url"] = str(server.make_url("")).rstrip("/")
     data["agents"].update(more_agents or {})
+    data["services"]["sales"].update(sales or {})
+    data["ari"].update(ari or {})
     if payment_api is not None:
         prompts = {
             name: f"reccontrol/fr/pay-{name}"
@@ -135,7 +141,7 @@ async def running_rig(
         )
         router = EventRouter(config=config, executor=executor, clock=clock, rng=AlwaysDrawn(7))
         try:
-            yield Rig(fake, router, executor, store)
+            yield Rig(fake, router, executor, store, client)
         finally:
             await router.close(grace=1.0)
             await executor.close(grace=1.0)
@@ -319,8 +325,8 @@ async def test_opt_out_key_discards_inline_in_the_event_handler_C2(rig: Rig) -> 
     await send(rig, "ChannelDtmfReceived", channel=CALLER, digit="9", duration_ms=100)
     after = [(r.method, r.path) for r in rig.fake.requests[before:]]
     assert after[0] == ("DELETE", f"/ari/recordings/live/{name}")
-    assert len(rig.executor.reaction_times_ms) == 1
-    assert 0 <= rig.executor.reaction_times_ms[0] < 1000
+    assert rig.executor.reaction_times_ms.count == 1
+    assert 0 <= next(iter(rig.executor.reaction_times_ms)) < 1000
     assert ctx.machine.recording is not None and ctx.machine.recording.state == "discarded"
 
 
@@ -345,7 +351,7 @@ async def test_caller_hang_up_stops_the_recording_and_ends_the_call(rig: Rig) ->
     assert stored["outcome"] == "caller_hung_up" and stored["ended_at"] is not None
     # Events for a forgotten call reach nothing.
     await send(rig, "ChannelDtmfReceived", channel=CALLER, digit="9", duration_ms=100)
-    assert rig.executor.reaction_times_ms == []
+    assert rig.executor.reaction_times_ms.count == 0
 
 
 async def test_refused_originate_hands_the_caller_back(rig: Rig) -> None:

@@ -26,7 +26,7 @@ async def test_a9_the_holds_pause_leaves_inline_then_music_to_the_caller_alone(
     await send(rig, "ChannelHold", channel=agent, musicclass="default")
     first = rig.fake.requests[before]
     assert (first.method, first.path) == ("POST", f"/ari/recordings/live/{name}/pause")
-    assert len(rig.executor.reaction_times_ms) == 1
+    assert rig.executor.reaction_times_ms.count == 1
     await idle(ctx)
     held = [(r.method, r.path) for r in rig.fake.requests[before:]]
     assert ("POST", "/ari/channels/caller-1/moh") in held

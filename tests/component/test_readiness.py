@@ -4,6 +4,7 @@ since start) and the store takes a real write."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -66,4 +67,31 @@ async def test_r4_a_store_locked_by_another_process_is_not_ready(tmp_path: Path)
         finally:
             other.execute("ROLLBACK")
             other.close()
+        await rig.ready()
+
+
+def _write(store: SqliteStore) -> None:
+    with store.transaction() as db:
+        db.execute("SELECT 1")
+
+
+async def test_r4_a_store_locked_while_its_thread_waits_on_that_lock_is_named_locked(
+    tmp_path: Path,
+) -> None:
+    """R4: another process holds the store's write lock and a write of the daemon's own
+    is queued ahead of the probe, waiting on that lock: the probe cannot run in time,
+    and /readyz still names the cause a person can act on, ``store-locked`` (not
+    ``store-not-answering``), then 200 once the lock is let go and the write went
+    through."""
+    async with running(tmp_path) as rig:
+        await rig.ready()
+        other = sqlite3.connect(rig.config.store.path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            queued = asyncio.ensure_future(rig.app[STORE].run(_write))
+            assert await rig.not_ready() == ["store-locked"]
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await queued
         await rig.ready()

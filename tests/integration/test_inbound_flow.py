@@ -119,7 +119,7 @@ async def test_opt_out_mid_call_discards_the_live_recording(site: SandboxSite) -
     assert call["recorded"] == 0
     (consent,) = call["consent_events"]
     assert (consent["kind"], consent["phase"]) == ("opt_out", "conversation")
-    assert flow.daemon.calls.reaction_times_ms, "the discard's reaction time was not measured"
+    assert flow.daemon.calls.reaction_times_ms.count, "the discard's reaction time was not measured"
 
 
 async def test_unsampled_call_leaves_no_file_and_says_why(site: SandboxSite) -> None:
