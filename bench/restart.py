@@ -4,9 +4,11 @@ and how long a protective key pressed meanwhile waits.
 
 Every call is a Local channel pair (caller script ``c-talk``, agent ``waitpause``), goes
 through the announcement, is recorded, then paused by its agent (``*2``) before the
-kill: a recording paused through the whole gap is carried on (A5), so every call has a
-recording the restarted daemon must keep and vault. A few *probe* calls have an agent
-whose keys the bench presses at will (``waitkeys``).
+kill. The restart is a gap in which the caller's opt-out key may have gone unheard: on
+the safe side of C2, the restarted daemon discards every one of those recordings, paused
+or not (DELETE), and records nothing more of those calls; each must end ``discarded``,
+none left live, none stranded. A few *probe* calls have an agent whose keys the bench
+presses at will (``waitkeys``).
 
 Figures (flat keys, ``restart_<N>.``), each read from an effect, never a log line:
 
@@ -14,15 +16,18 @@ Figures (flat keys, ``restart_<N>.``), each read from an effect, never a log lin
 * ``adopted_s``: restart -> the last call carried on (the ``call_carried_on`` alert the
   adoption stores for each call, its timestamp);
 * ``key_ms``/``key_max_ms``: the probes' agents press ``*3`` as soon as the daemon is
-  ready, then ``*2``: from Asterisk's ``ChannelDtmfReceived`` of the ``2`` (its own
-  timestamp, seen on a second ARI application subscribed to everything) to the pause's
-  row (stored right after Asterisk's 204); ``keys_during_adoption``: how many of those
-  keys came before ``adopted_s``;
+  ready, then ``*2``: from Asterisk's ``ChannelDtmfReceived`` of the ``2`` to the
+  ``PlaybackStarted`` of the key's feedback sound to the agent (both Asterisk's own
+  timestamps, seen on a second ARI application subscribed to everything): the daemon
+  heard the key and answered it, while the recording, discarded, has nothing left to
+  pause; ``keys_during_adoption``: how many of those keys came before ``adopted_s``;
 * ``key_anchor_ms``: the same probes' ``*2`` before the kill, same calls, same load:
   ``key_ratio`` is ``key_ms`` over it (timings on a loaded machine are noisy: only
   the ratio within one run means something);
-* ``lost_calls``: calls not carried on; ``lost_recordings``: calls whose recording did
-  not end ``stored`` in the vault once every call was hung up.
+* ``lost_calls``: calls not carried on; ``discarded_safe_side``: calls whose recording
+  ended ``discarded`` (what the restart must do, C2); ``lost_recordings``: calls whose
+  recording ended neither ``stored`` in the vault nor ``discarded`` once every call was
+  hung up (the figure that must stay 0).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import asyncio
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import statistics
 import sys
@@ -49,6 +55,7 @@ import yaml
 from bench import results_file
 from bench.asterisk import bench_instance
 from controller.ari.models import Channel
+from controller.calls.ids import call_of
 from controller.demo.site import SandboxSite, Switchboard
 from controller.sandbox import SandboxError, SandboxInstance
 from tests.faults.daemon import DaemonProcess
@@ -58,6 +65,8 @@ SECTION = "restart"
 PROBES = 3
 OBSERVER_APP = "bench-restart-observer"
 PAUSE_TAG = "rsall"
+FEEDBACK = re.compile(r"rc-[0-9a-f]+-f\d+")
+"""A feedback sound's playback id (``controller.calls.ids.feedback_playback``)."""
 T = TypeVar("T")
 
 
@@ -89,6 +98,7 @@ def figures(
     during_adoption: int,
     lost_calls: int,
     lost_recordings: int,
+    discarded_safe_side: int,
 ) -> dict[str, float | None]:
     """The section's flat keys (None: not measured)."""
     key = statistics.median(key_ms) if key_ms else None
@@ -104,6 +114,7 @@ def figures(
         f"{name}.keys_during_adoption": float(during_adoption),
         f"{name}.lost_calls": float(lost_calls),
         f"{name}.lost_recordings": float(lost_recordings),
+        f"{name}.discarded_safe_side": float(discarded_safe_side),
     }
 
 
@@ -164,9 +175,14 @@ async def until(check: Callable[[], Awaitable[T | None]], what: str, within: flo
 @dataclass
 class Observer:
     """A second ARI application subscribed to every event source: Asterisk's own time
-    of each probe's keys, whatever the daemon is doing."""
+    of each probe's keys, and of the feedback sounds the daemon plays its agent,
+    whatever the daemon is doing."""
 
     keys: dict[tuple[str, str], list[dt.datetime]] = field(default_factory=dict)
+    calls: dict[str, str] = field(default_factory=dict)
+    """The call id of each probe, by probe tag (from its agent's channel id)."""
+    feedbacks: dict[str, list[dt.datetime]] = field(default_factory=dict)
+    """When each call's feedback sounds to the agent started, by call id."""
     task: asyncio.Task[None] | None = None
 
     async def run(self, instance: SandboxInstance, session: aiohttp.ClientSession) -> None:
@@ -179,15 +195,34 @@ class Observer:
                 if message.type != aiohttp.WSMsgType.TEXT:
                     continue
                 event = json.loads(message.data)
+                if event.get("type") == "PlaybackStarted":
+                    self.playback_started(event)
                 if event.get("type") != "ChannelDtmfReceived":
                     continue
                 channel = event.get("channel", {})
                 for n in range(PROBES):
-                    if f"waitkeys-{probe_tag(n)}@" in channel.get("name", "") and str(
-                        channel.get("id", "")
-                    ).startswith("rc-"):
+                    channel_id = str(channel.get("id", ""))
+                    if f"waitkeys-{probe_tag(n)}@" in channel.get("name", "") and call_of(
+                        channel_id
+                    ):
+                        self.calls[probe_tag(n)] = call_of(channel_id)
                         key = (probe_tag(n), str(event.get("digit")))
                         self.keys.setdefault(key, []).append(ari_time(event["timestamp"]))
+
+    def playback_started(self, event: dict[str, Any]) -> None:
+        playback_id = str(event.get("playback", {}).get("id", ""))
+        call_id = call_of(playback_id)
+        if call_id and FEEDBACK.fullmatch(playback_id):
+            self.feedbacks.setdefault(call_id, []).append(ari_time(event["timestamp"]))
+
+    def answered(self, keys: dict[str, dt.datetime]) -> dict[str, dt.datetime]:
+        """Per probe in ``keys``: the first feedback sound to its agent after its key."""
+        found = {}
+        for tag, key in keys.items():
+            later = [t for t in self.feedbacks.get(self.calls.get(tag, ""), []) if t >= key]
+            if later:
+                found[tag] = min(later)
+        return found
 
     def last(self, digit: str, after: dt.datetime) -> dict[str, dt.datetime]:
         return {
@@ -210,18 +245,6 @@ async def ready(session: aiohttp.ClientSession, port: int, daemon: DaemonProcess
         async with session.get(f"http://127.0.0.1:{port}/readyz") as answer:
             return True if answer.status == 200 else None
     return None
-
-
-def probe_pauses(store: Path, after: dt.datetime) -> dict[str, dt.datetime]:
-    """Each probe call's newest agent pause opened after ``after``, by probe tag."""
-    found = rows(
-        store,
-        "SELECT c.service, MAX(p.started_at) AS at FROM pauses p JOIN calls c ON c.id = "
-        "p.call_id WHERE c.service LIKE 'probe%' AND p.reason = 'agent_key' AND "
-        "p.started_at > ? GROUP BY c.service",
-        after.isoformat(timespec="milliseconds"),
-    )
-    return {probe_tag(int(r["service"][5:])): dt.datetime.fromisoformat(r["at"]) for r in found}
 
 
 async def measure(
@@ -263,9 +286,14 @@ async def measure(
                 return True if await asyncio.to_thread(count, store, open_) >= total else None
 
             await until(paused, "every call paused", patience)
-            anchor = delays_ms(
-                observer.last("2", before), await asyncio.to_thread(probe_pauses, store, before)
-            )
+
+            async def answered_before() -> dict[str, dt.datetime] | None:
+                done = observer.answered(observer.last("2", before))
+                return done if len(done) == PROBES else None
+
+            await until(answered_before, "the probes' pause keys answered", patience)
+            anchor_keys = observer.last("2", before)
+            anchor = delays_ms(anchor_keys, observer.answered(anchor_keys))
 
             await daemon.kill()
             restarted = dt.datetime.now(dt.UTC)
@@ -293,10 +321,11 @@ async def measure(
             last_adopted = await until(adopted, "every call carried on", patience)
 
             async def keys_done() -> dict[str, dt.datetime] | None:
-                done = await asyncio.to_thread(probe_pauses, store, restarted)
+                done = observer.answered(observer.last("2", restarted))
                 return done if len(done) == PROBES else None
 
-            key_done = await until(keys_done, "the probes' pauses after the restart", patience)
+            after_restart = "the probes' keys answered after the restart"
+            key_done = await until(keys_done, after_restart, patience)
             pressed = observer.last("2", restarted)
             key_ms = delays_ms(pressed, key_done)
             during = sum(1 for moment in pressed.values() if moment < last_adopted)
@@ -313,6 +342,11 @@ async def measure(
             await until(settled, "every recording settled", patience)
             stored = count(
                 store, "SELECT COUNT(DISTINCT call_id) FROM recordings WHERE state = 'stored'"
+            )
+            discarded = count(
+                store,
+                "SELECT COUNT(DISTINCT call_id) FROM recordings WHERE state = 'discarded' AND "
+                "call_id NOT IN (SELECT call_id FROM recordings WHERE state = 'stored')",
             )
         except BaseException:
             # What the daemon said last: why it never got ready, or what went wrong.
@@ -332,7 +366,8 @@ async def measure(
         anchor_ms=anchor,
         during_adoption=during,
         lost_calls=total - carried_on,
-        lost_recordings=total - stored,
+        lost_recordings=total - stored - discarded,
+        discarded_safe_side=discarded,
     )
 
 

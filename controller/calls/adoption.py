@@ -6,11 +6,12 @@ channels, bridges, live recordings). From both, each call is either:
 
 * **adopted** (carried on): it has a bridge (the agent answered), so its call is
   rebuilt in the state Asterisk shows (recording, paused, or not recording) and carries
-  on: agent keys work again, hang-ups end it, its recording is vaulted at the end. The
-  restart was a gap in the events, under the rule of an ARI cut
-  (:meth:`~controller.calls.call.Call.resumed`): a recording not paused through it is
-  discarded. A leg Asterisk no longer has is reported gone right after, so the call
-  winds down the usual way; or
+  on: agent keys work again, hang-ups end it. The restart was a gap in the events,
+  under the rule of an ARI cut (:meth:`~controller.calls.call.Call.resumed`): the
+  caller may have pressed the opt-out key unheard, so its recording, running or paused
+  through the restart, is discarded (C2) and nothing more of the call is recorded. A
+  leg Asterisk no longer has is reported gone right after, so the call winds down the
+  usual way; or
   A call whose agent had transferred it (R3) is carried on with the transfer's Local
   channel as its agent leg: the transferring agent's channel is let go, whoever
   answers is asked of Asterisk, and nothing more is recorded (the keys went unheard);
@@ -20,9 +21,9 @@ channels, bridges, live recordings). From both, each call is either:
 
 On the safe side whenever the two disagree: a recording Asterisk shows paused stays
 paused even if the store has no pause; a pause the store knows is applied again even
-if Asterisk shows the recording running (a lost REST call). A caller found out of the
-bridge (the payment IVR, whose card data went with the old process) is put back with
-the agent first, and only then does the recording resume (M1).
+if Asterisk shows the recording running (a lost REST call); both first, before the
+discard. A caller found out of the bridge (the payment IVR, whose card data went with
+the old process) is put back with the agent; nothing of the payment is resumed (M1).
 """
 
 from __future__ import annotations
@@ -193,13 +194,15 @@ def _carry_on(
         recording=recording,
         heard_until=heard_until,
     )
+    # Read before the machine discards the recording and its pause (C2).
+    paying = recording.pause is not None and recording.pause.reason == c.PauseReason.PAYMENT_IVR
     machine, first = Call.resumed(snap, settings=settings, rng=rng, now=now)
     machine.rec.segment = call.segment
     moved = _transfer_leg(view, bridge, {entry.id, dialled})
     if moved is not None:
         first += machine.carried_on_transfer(moved)
     gone = [leg for leg in machine.channel_ids if leg not in view.channels]
-    commands = [*fixes, *first, *_rejoin(machine, bridge, gone)]
+    commands = [*fixes, *first, *_rejoin(machine, bridge, gone, paying)]
     return Adopted(machine, [*commands, _carried_on(call.call_id)], gone)
 
 
@@ -264,10 +267,14 @@ def _recording(
     return RecordingSnapshot(rec, None), []
 
 
-def _rejoin(machine: Call, bridge: Bridge | None, gone: list[str]) -> list[c.Command]:
+def _rejoin(
+    machine: Call, bridge: Bridge | None, gone: list[str], paying: bool
+) -> list[c.Command]:
     """Both parties back in the bridge. A caller found out of it was in the payment IVR
-    (or on the way): the hold music stops, the caller rejoins the agent, and only then
-    does the payment's pause end (M1). Nothing if a party is gone: the call ends."""
+    (or on the way; ``paying``: the store has the payment's pause): the hold music
+    stops, the caller rejoins the agent, and only then may the payment's pause end (M1);
+    a recording discarded at the restart has none left. Nothing if a party is gone: the
+    call ends."""
     # First: a caller muted while keying a card (M4) is heard again, even by a call
     # about to end (its agent gone).
     commands = _unmasked(machine) if machine.caller.id not in gone else []
@@ -285,7 +292,7 @@ def _rejoin(machine: Call, bridge: Bridge | None, gone: list[str]) -> list[c.Com
     pause = machine.rec.pause
     if pause is not None and pause.reason == c.PauseReason.PAYMENT_IVR:
         commands += machine.talk.resume(c.PauseEnd.PAYMENT, feedback=False)
-    if caller_out or (pause is not None and pause.reason == c.PauseReason.PAYMENT_IVR):
+    if caller_out or paying:
         message = (
             "the controller restarted while the caller was in the payment IVR: the caller "
             "is back with the agent; nothing was charged by the restarted controller, and "

@@ -176,8 +176,8 @@ class AgiOpening:
 
     def pause_left(self, now: dt.datetime) -> float | None:
         """Seconds the open pause has left before its limit (0 if past it); None without
-        an open pause. Unlike the ARI path's full-length restart, the stored start is
-        known here, so a restart does not lengthen a pause."""
+        an open pause. The stored start is known, so a restart does not lengthen a
+        pause."""
         pause = self.rec.pause
         if pause is None:
             return None

@@ -41,9 +41,10 @@ class Call(CallTransfers):
         cls, snap: CallSnapshot, *, settings: CallSettings, rng: random.Random, now: dt.datetime
     ) -> tuple[Call, list[c.Command]]:
         """The call, bridged again, and what to do first. The restart was a gap in the
-        events as an ARI cut is (:meth:`_keys_unheard`, the discard first); then the
-        objection is looked up again (on-demand recording is refused until it answers),
-        an open pause gets its timer back at full length, and a call never decided is."""
+        events as an ARI cut is (:meth:`_keys_unheard`, the discard first): its caller
+        was in the call, so its recording, live or paused, goes and nothing more of it
+        is recorded (C2); then the objection is looked up again, and a call never decided
+        is decided (not to record)."""
         call = cls(
             cast=carried_on_cast(snap), settings=settings, rng=rng, recording=snap.recording,
             phase=Phase.CONNECTED, agent=snap.agent, verdict=snap.verdict,
@@ -52,7 +53,7 @@ class Call(CallTransfers):
         call.hold.music_unknown = True  # a hold may be under way: its unhold stops the music
         if snap.caller_hash:
             commands.append(c.LookupObjection(snap.caller_hash))
-        commands += [*call.rec.restart_timer(), call._log("carried on after a restart")]
+        commands.append(call._log("carried on after a restart"))
         call.talk.whisper.carried_on(now)
         return call, call._whisper_kept(commands + call.maybe_decide(now))
 
@@ -289,8 +290,10 @@ class Call(CallTransfers):
             connected=self.phase is Phase.CONNECTED,
             payment_refusal=self.payment_refusal,
             # Until the ledger answers, and until the agent gave the notice, on-demand
-            # recording is refused as if the person objected.
+            # recording is refused as if the person objected; and for good once the
+            # caller's keys went unheard: an objection may have been lost (C2).
             caller_objected=self.objected
+            or self.keys_unheard
             or self.remembered_objection is not False
             or (by_agent and not self.notice.completed),
             notice_given=(lambda key: self._notice_given(key, now)) if by_agent else None,
@@ -300,15 +303,22 @@ class Call(CallTransfers):
         return self.talk.notice_given(self.notice, key, now) + self.maybe_decide(now)
 
     def _keys_unheard(self, since: dt.datetime, now: dt.datetime) -> list[c.Command]:
-        """Events were lost from ``since`` (an ARI cut, or the daemon down): a recording
-        that ran meanwhile goes (see :meth:`Conversation.keys_unheard`); a call not
-        decided yet is not recorded at all, as an opt-out key may have been pressed
-        unheard (C2)."""
+        """Events were lost from ``since`` (an ARI cut, or the daemon down): the caller
+        may have pressed the opt-out key unheard. On the safe side of C2, once that
+        happened while the caller was in the call, the call keeps no audio: a recording
+        live or paused goes (see :meth:`Conversation.keys_unheard`), and nothing is
+        recorded afterwards, not on demand, not in a later segment after a transfer
+        (R3). A call not decided yet is not recorded at all either, wherever its caller
+        was."""
+        caller_in_call = self.caller.up and not self.caller.gone
         present = self.agent_leg.up and not self.agent_leg.gone
-        commands = self.talk.keys_unheard(since, now, agent_present=present)
-        if self.verdict is None and not self.keys_unheard:
+        commands = self.talk.keys_unheard(
+            since, now, agent_present=present, caller_unheard=caller_in_call
+        )
+        if (caller_in_call or self.verdict is None) and not self.keys_unheard:
             self.keys_unheard = True
-            commands.append(self._log("keys went unheard before the decision: not recorded"))
+            when = "before the decision" if self.verdict is None else "during the call"
+            commands.append(self._log(f"keys went unheard {when}: nothing more is recorded"))
         return commands
 
     # -- payment (M1) ----------------------------------------------------------------

@@ -50,7 +50,9 @@ class CallState:
         self.remembered_objection: bool | None = None if caller_hash else False
         self.verdict = verdict
         self.keys_unheard = False
-        """The call's keys went unheard before its decision: it is not recorded."""
+        """The call's keys went unheard before its decision, or while its caller was in
+        it: an opt-out key may have been lost, so nothing of the call is recorded from
+        then on (C2)."""
         self.outcome: Outcome | None = None
         self.dial_unconfirmed = False
         """The dialling got no answer from Asterisk: whether it dialled is not known

@@ -275,14 +275,16 @@ class Conversation(PaymentHandOff):
         ]
 
     def keys_unheard(
-        self, since: dt.datetime, now: dt.datetime, *, agent_present: bool
+        self, since: dt.datetime, now: dt.datetime, *, agent_present: bool, caller_unheard: bool
     ) -> list[c.Command]:
-        """The agent's keys went unheard from ``since`` to ``now`` (ARI events lost):
-        a recording that ran meanwhile is discarded, on the safe side, and the agent
-        hears the refused sound so they know the call is no longer recorded."""
+        """The call's keys went unheard from ``since`` to ``now`` (ARI events lost): a
+        recording that ran meanwhile is discarded, on the safe side, and so is one paused
+        throughout when the caller's opt-out key may have gone unheard (``caller_unheard``,
+        C2); the agent hears the refused sound so they know the call is no longer
+        recorded."""
         # A sequence begun before the gap must not be completed by a key after it.
         self.keys.reset()
-        commands = self.rec.discard_unheard(since, now)
+        commands = self.rec.discard_unheard(since, now, caller_unheard=caller_unheard)
         if commands and agent_present:
             commands.append(self.feedback(False))
         return commands

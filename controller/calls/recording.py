@@ -305,20 +305,25 @@ class RecordingControl:
             commands.append(c.CloseRecording(rec.recording_id, row_state))
         return commands
 
-    def discard_unheard(self, since: dt.datetime, now: dt.datetime) -> list[c.Command]:
+    def discard_unheard(
+        self, since: dt.datetime, now: dt.datetime, *, caller_unheard: bool
+    ) -> list[c.Command]:
         """The keys of the call went unheard from ``since`` to ``now``: a key meant to
         pause the recording or make the call private may have been pressed. A recording
-        that ran during any of that span is discarded, the cancel first; one paused
-        throughout stays as it is (its pause timer still runs). Nothing is started again:
-        the call may have been declared private."""
-        if not self.live or self.paused_since(since):
+        that ran during any of that span is discarded, the cancel first. ``caller_unheard``:
+        the announced party was in the call, so an opt-out key may have been pressed too
+        (C2): a recording paused throughout goes as well, since an objection keeps no
+        audio of the call, before the pause or after it. Otherwise one paused throughout
+        stays as it is (its pause timer still runs). Nothing is started again: the call
+        may have been declared private, or the caller may have objected."""
+        if not self.live or (self.paused_since(since) and not caller_unheard):
             return []
         rec = self.recording
         assert rec is not None
         commands = [*self.discard(c.Closed.DISCARDED), *self.close_pause(c.PauseEnd.DISCARDED)]
         span = max(0.0, (now - since).total_seconds())
         message = (
-            f"recording {rec.recording_id} discarded: the agent's keys went unheard for "
+            f"recording {rec.recording_id} discarded: the call's keys went unheard for "
             f"{span:.1f} s (ARI events lost); the call goes on unrecorded"
         )
         return [

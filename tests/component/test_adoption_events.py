@@ -1,8 +1,10 @@
-"""R1, A5, A2: a restarted daemon adopts the calls a previous run left open beside the
-events, not inside their handler: a protective key on a call already carried on acts at
-once while the others are still being adopted, and a key on a call not yet adopted is
-held for it and honoured, in order, once it is. A call Asterisk could not say enough
-about is left for the next connection, untouched by the resync meanwhile.
+"""R1, A5, A2, C2: a restarted daemon adopts the calls a previous run left open beside
+the events, not inside their handler: a protective key on a call already carried on acts
+at once while the others are still being adopted, and a key on a call not yet adopted is
+held for it and honoured, in order, once it is. Each call's recording, paused through the
+restart, is discarded as its call is carried on (the caller may have objected unheard).
+A call Asterisk could not say enough about is left for the next connection, untouched by
+the resync meanwhile.
 
 The fake ARI holds Asterisk's answers about the recordings behind a gate the test opens,
 so "while the others are being adopted" is a state the test controls, not a race."""
@@ -64,8 +66,8 @@ def name_of(n: int) -> str:
 
 
 def left_open(store: SqliteStore) -> None:
-    """Calls a killed daemon left open: bridged, recording, paused by the agent (A5),
-    so each one is carried on with its recording, paused."""
+    """Calls a killed daemon left open: bridged, recording, paused by the agent (A5).
+    Each one is carried on, its recording discarded (C2)."""
     for n in range(CALLS):
         started = STARTED + dt.timedelta(seconds=n)
         start = CallStart(call_id(n), "sales", "inbound", started, None, f"caller-{n}")
@@ -137,20 +139,36 @@ def cancelled(fake: GatedAri, n: int) -> bool:
     return ("DELETE", LIVE + name_of(n)) in fake.paths()
 
 
+def sound(n: int, k: int) -> tuple[str, str]:
+    """The ``k``-th sound to call ``n``'s agent: the first is the refused sound of its
+    recording discarded at the adoption, the next one a key's."""
+    agent = f"rc-{call_id(n)}-agent"
+    return ("POST", f"/ari/channels/{agent}/play/rc-{call_id(n)}-f{k}")
+
+
+def answered_refused(fake: GatedAri, n: int) -> bool:
+    """The adoption's discard is done: the cancel, then the refused sound (f1)."""
+    return cancelled(fake, n) and sound(n, 1) in fake.paths()
+
+
+def answered(fake: GatedAri, n: int) -> bool:
+    return sound(n, 2) in fake.paths()
+
+
 async def test_r1_a2_a_key_on_a_call_already_adopted_acts_while_the_others_are_adopted(
     restarted: Restarted,
 ) -> None:
     """R1, A2: the first call is carried on while Asterisk has not yet said anything of
-    the other calls' recordings; its agent's private key (``*7``) cancels its recording
-    there and then, before the adoption of the others ends. Inside the events handler, the
-    key waited behind the whole adoption."""
+    the other calls' recordings (its own discarded, C2); its agent's private key
+    (``*7``) is answered there and then, before the adoption of the others ends. Inside
+    the events handler, the key waited behind the whole adoption."""
     rig, fake = restarted.rig, restarted.fake
     fake.let_through(name_of(0))
     restarted.events.put_nowait(connected(fake))
-    await until(lambda: call_id(0) in rig.router.calls)
+    await until(lambda: call_id(0) in rig.router.calls and answered_refused(fake, 0))
     for digit in "*7":
         restarted.events.put_nowait(key(0, digit))
-    await until(lambda: cancelled(fake, 0))
+    await until(lambda: answered(fake, 0))
     # The others are still waiting for Asterisk: none carried on, none touched.
     assert not rig.router.adopted.is_set()
     assert sorted(rig.router.calls) == [call_id(0)]
@@ -166,8 +184,9 @@ async def test_r1_a2_a5_a_key_on_a_call_not_yet_adopted_is_held_and_honoured_in_
 ) -> None:
     """R1, A2, A5: a key on a call still being adopted is neither dropped nor applied
     before the restart set the call straight: once the call is carried on, its stored
-    pause is applied again first, then the private key cancels the recording. Keys also
-    bring their call ahead of the others still waiting."""
+    pause is applied again first, then its recording is cancelled (C2), and only then is
+    the private key answered. Keys also bring their call ahead of the others still
+    waiting."""
     rig, fake = restarted.rig, restarted.fake
     last = CALLS - 1
     restarted.events.put_nowait(connected(fake))
@@ -180,7 +199,7 @@ async def test_r1_a2_a5_a_key_on_a_call_not_yet_adopted_is_held_and_honoured_in_
     # Asterisk answers for the held call and for the first one only: the worker freed by
     # the first takes the held call next, ahead of every other one still waiting.
     fake.let_through(name_of(last), name_of(0))
-    await until(lambda: cancelled(fake, last))
+    await until(lambda: answered(fake, last))
     assert not any(call_id(n) in rig.router.calls for n in range(1, CALLS - 1))
 
     fake.let_through(*(name_of(n) for n in range(CALLS)))
@@ -188,9 +207,11 @@ async def test_r1_a2_a5_a_key_on_a_call_not_yet_adopted_is_held_and_honoured_in_
     paths = fake.paths()
     pause_again = paths.index(("POST", f"{LIVE}{name_of(last)}/pause"))
     assert pause_again < paths.index(("DELETE", LIVE + name_of(last)))
+    assert paths.index(("DELETE", LIVE + name_of(last))) < paths.index(sound(last, 2))
     assert paths.count(("DELETE", LIVE + name_of(last))) == 1
-    # Only the call whose key was pressed: the others are carried on, paused.
-    assert [n for n in range(CALLS) if cancelled(fake, n)] == [last]
+    # Every recording discarded (C2); only the call whose key was pressed answered it.
+    assert all(cancelled(fake, n) for n in range(CALLS))
+    assert [n for n in range(CALLS) if answered(fake, n)] == [last]
     assert len(rig.router.calls) == CALLS
 
 

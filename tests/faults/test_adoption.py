@@ -2,7 +2,8 @@
 ends at hang-up and nothing of ours is left in Asterisk. The restart is a gap in the
 events, as an ARI cut is: a recording that ran while the daemon was down is discarded,
 since a key to pause it or to make the call private may have gone unheard (A2, A5);
-one paused through the whole gap is kept (``test_daemon_killed_calls.py``)."""
+one paused through the whole gap is discarded too, as the caller may have objected
+unheard (C2, ``test_daemon_killed_calls.py``)."""
 
 from __future__ import annotations
 

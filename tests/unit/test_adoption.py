@@ -105,26 +105,29 @@ def adopted(call: OpenCall, asterisk: AsteriskView) -> Adopted:
     return result
 
 
-def test_a_bridged_recording_call_is_carried_on_as_it_was_R1() -> None:
-    """A recording paused through the whole restart is kept, paused; the agent's keys
-    work again on the same recording (A5)."""
+def test_a_call_paused_through_the_restart_is_carried_on_its_recording_discarded_R1_C2() -> None:
+    """The caller may have objected while the daemon was down: a recording paused through
+    the whole restart is discarded too (DELETE, not stop), its pause closed as discarded,
+    and nothing resumes or starts again; the call itself carries on (R1, A5, A4)."""
     result = adopted(open_call(recording=recording_row("agent_key")), view())
     machine = result.machine
     assert isinstance(machine, Call) and machine.direction == "inbound" and result.gone == []
-    assert machine.recording is not None and machine.recording.state is RecState.ACTIVE
-    assert machine.rec.pause is not None and machine.verdict is not None
-    assert machine.verdict.record
-    assert kinds(result.commands) == [
-        "PauseRecording",
-        "LookupObjection",
-        "StartTimer",
-        "Log",
-        "Snoop",  # the whisper of the agent's tones, made again (A10)
-        "AddAlert",
-    ]
-    assert of(result.commands, c.AddAlert)[0].kind == CARRIED_ON
+    assert machine.recording is not None and machine.recording.state is RecState.DISCARDED
+    assert machine.rec.pause is None and machine.verdict is not None
+    order = kinds(result.commands)
+    # The stored pause applied again first (idempotent), then the cancel.
+    assert order[:2] == ["PauseRecording", "CancelRecording"]
+    assert c.CloseRecording("r1", c.Closed.DISCARDED) in result.commands
+    assert c.ClosePause("p1", c.PauseEnd.DISCARDED) in result.commands
+    assert not of(result.commands, c.StopRecording) and not of(result.commands, c.StartTimer)
+    assert "Snoop" in order  # the whisper of the agent's tones, made again (A10)
+    alerts = [a.kind for a in of(result.commands, c.AddAlert)]
+    assert alerts == [KEYS_UNHEARD, CARRIED_ON]
     keys = [machine.handle(m.Dtmf(AGENT_LEG, k, 10 + i * 0.1), NOW) for i, k in enumerate("*3")]
-    assert keys[-1][0] == c.ResumeRecording(NAME, mute=False)
+    assert not of(keys[-1], c.ResumeRecording)
+    machine.handle(m.ObjectionKnown(False), NOW)
+    keys = [machine.handle(m.Dtmf(AGENT_LEG, k, 20 + i * 0.1), NOW) for i, k in enumerate("*1")]
+    assert not of(keys[-1], c.StartRecording)
 
 
 def test_a_recording_that_ran_while_the_daemon_was_down_is_discarded_first_R1_A2_C2() -> None:
@@ -142,24 +145,23 @@ def test_a_recording_that_ran_while_the_daemon_was_down_is_discarded_first_R1_A2
     assert not of(result.commands, c.StartRecording)
 
 
-def test_a_pause_the_store_knows_is_applied_again_first_A5() -> None:
-    """The old process may have died between storing the pause and Asterisk's answer."""
+def test_a_pause_the_store_knows_is_applied_again_first_then_discarded_A5_C2() -> None:
+    """The old process may have died between storing the pause and Asterisk's answer:
+    the pause goes first, then the recording, paused or not, is discarded (C2)."""
     result = adopted(open_call(recording=recording_row("card")), view())
-    assert result.commands[0] == c.PauseRecording(NAME, mute=False)
-    pause = result.machine.rec.pause
-    assert pause is not None and (pause.pause_id, pause.reason) == ("p1", "card")
-    # Its start is kept: keys unheard after it began cannot have mattered (A5).
-    assert pause.opened_at == NOW
-    (timer,) = of(result.commands, c.StartTimer)
-    assert timer.name == "pause" and timer.seconds == make_service().pause.card_max_seconds
+    assert result.commands[:2] == [c.PauseRecording(NAME, mute=False), c.CancelRecording(NAME)]
+    assert c.ClosePause("p1", c.PauseEnd.DISCARDED) in result.commands
+    assert result.machine.rec.pause is None and not of(result.commands, c.StartTimer)
 
 
-def test_a_recording_asterisk_shows_paused_stays_paused_without_a_stored_pause() -> None:
+def test_a_recording_asterisk_shows_paused_without_a_stored_pause_is_discarded_C2() -> None:
     result = adopted(open_call(), view(recordings={NAME: "paused"}))
     (opened,) = of(result.commands, c.OpenPause)
     assert (opened.reason, opened.paused_by) == ("restart", "unknown")
+    assert c.CancelRecording(NAME) in result.commands
+    assert c.ClosePause(opened.pause_id, c.PauseEnd.DISCARDED) in result.commands
     assert not of(result.commands, c.ResumeRecording)
-    assert result.machine.rec.pause is not None
+    assert result.machine.rec.pause is None
 
 
 def test_a_recording_that_ended_meanwhile_is_vaulted_and_its_pause_closed() -> None:
@@ -172,10 +174,14 @@ def test_a_recording_that_ended_meanwhile_is_vaulted_and_its_pause_closed() -> N
     assert result.machine.recording.state is RecState.DONE
 
 
-def test_caller_in_the_payment_ivr_rejoins_the_agent_before_the_recording_resumes_M1() -> None:
+def test_caller_in_the_payment_ivr_rejoins_the_agent_its_recording_discarded_M1_C2() -> None:
+    """The caller rejoins the agent; the payment's pause never ends in a resume: the
+    recording went first, as the caller's keys went unheard (C2)."""
     result = adopted(open_call(recording=recording_row("payment_ivr")), view(members=(AGENT_LEG,)))
     order = kinds(result.commands)
-    assert order.index("AddToBridge") < order.index("ResumeRecording")
+    assert order.index("CancelRecording") < order.index("AddToBridge")
+    assert "ResumeRecording" not in order
+    assert c.ClosePause("p1", c.PauseEnd.DISCARDED) in result.commands
     assert c.StopHoldMusic(BRIDGE) in result.commands
     assert c.AddToBridge(BRIDGE, CALLER.id) in result.commands
     assert PAYMENT_INTERRUPTED in [a.kind for a in of(result.commands, c.AddAlert)]
@@ -184,13 +190,23 @@ def test_caller_in_the_payment_ivr_rejoins_the_agent_before_the_recording_resume
     assert result.machine.payment is None and result.machine.rec.pause is None
 
 
+def test_a_payment_pause_found_with_the_caller_back_in_the_bridge_still_alerts_M1() -> None:
+    """The old process put the caller back and died before closing the payment's pause:
+    the recording goes (C2), the alert about the payment's unknown outcome stays."""
+    result = adopted(open_call(recording=recording_row("payment_ivr")), view())
+    assert c.CancelRecording(NAME) in result.commands
+    assert PAYMENT_INTERRUPTED in [a.kind for a in of(result.commands, c.AddAlert)]
+    assert not of(result.commands, c.AddToBridge)
+
+
 def test_a_leg_asterisk_no_longer_has_is_reported_gone_and_the_call_winds_down() -> None:
     paused = open_call(recording=recording_row("agent_key"))
     result = adopted(paused, view(channels=(AGENT_CHANNEL,), members=(AGENT_LEG,)))
     assert result.gone == [CALLER.id]
     assert not of(result.commands, c.AddToBridge)
+    assert c.CancelRecording(NAME) in result.commands
     down = result.machine.handle(m.ChannelGone(CALLER.id), NOW)
-    assert c.StopRecording(NAME) in down and c.Hangup(AGENT_LEG) in down
+    assert c.Hangup(AGENT_LEG) in down and not of(down, c.StopRecording)
 
 
 def test_a_decision_to_record_without_its_recording_row_starts_nothing_after_the_gap_R1() -> None:
@@ -273,20 +289,25 @@ def test_an_outbound_call_is_carried_on_C6() -> None:
     machine = result.machine
     assert isinstance(machine, Call) and machine.direction == "outbound" and result.gone == []
     assert machine.agent is not None and machine.agent.id == "alice"
+    # Paused through the restart, discarded all the same (C2): nothing to resume.
+    assert c.CancelRecording(NAME) in result.commands
     keys = [machine.handle(m.Dtmf("phone-1", k, 10 + i * 0.1), NOW) for i, k in enumerate("*3")]
-    assert keys[-1][0] == c.ResumeRecording(NAME, mute=False)
+    assert not of(keys[-1], c.ResumeRecording)
     end = machine.handle(m.ChannelGone(CUSTOMER_LEG), NOW)
-    assert c.StopRecording(NAME) in end
+    assert not of(end, c.StopRecording)
 
 
-def test_released_rows_never_keep_a_recording_outside_the_vault_T4() -> None:
+def test_released_rows_never_keep_a_recording_outside_the_vault_T4_C2() -> None:
     """No bridge but a live recording (the old process died mid wind-down): the call is
-    adopted so its machine stops and vaults the file (paused through the restart, so
-    kept)."""
+    adopted so its machine deals with the file. Paused through the restart, it is
+    discarded all the same (the caller may have objected before leaving, C2): cancelled,
+    so Asterisk deletes it, its row closed; nothing left to vault."""
     paused = open_call(recording=recording_row("agent_key"))
     result = adopted(paused, view(channels=(), bridge=False, recordings={NAME: "recording"}))
     assert sorted(result.gone) == sorted([CALLER.id, AGENT_LEG])
+    assert c.CancelRecording(NAME) in result.commands
+    assert c.CloseRecording("r1", c.Closed.DISCARDED) in result.commands
     machine = result.machine
     out = machine.handle(m.ChannelGone(CALLER.id), NOW)
-    assert c.StopRecording(NAME) in out
-    assert machine.handle(m.RecordingEnded(NAME), NOW)[0] == c.TakeInRecording("r1", NAME, "wav")
+    assert not of(out, c.StopRecording)
+    assert not of(machine.handle(m.RecordingEnded(NAME), NOW), c.TakeInRecording)

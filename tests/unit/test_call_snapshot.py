@@ -1,6 +1,7 @@
 """A bridged call carried on from its snapshot, as a restarted controller will: the
-rebuilt call behaves like the one it replaces (R1). The restart is a gap in the events:
-a recording is kept only if it was paused through it (see test_adoption.py)."""
+rebuilt call behaves like the one it replaces (R1). The restart is a gap in the events
+in which the caller may have objected unheard: its recording, paused or not, is
+discarded and nothing more is recorded (C2; see test_adoption.py)."""
 
 from __future__ import annotations
 
@@ -28,30 +29,26 @@ def carried_on(d: Driver) -> tuple[Call, list[c.Command]]:
     return Call.resumed(d.call.snapshot(), settings=SETTINGS, rng=random.Random(2), now=d.now)
 
 
-def test_resumed_call_keeps_its_paused_recording_and_ends_cleanly() -> None:
+def test_resumed_call_discards_its_paused_recording_and_ends_cleanly_C2() -> None:
     d = Driver()
     d.connect()
     name = recording_name(d)
     d.send(m.RecordingStarted(name))
-    agent_keys(d, "*2")
+    opened_pause = of(agent_keys(d, "*2"), c.OpenPause)[0]
     call, first = carried_on(d)
-    assert kinds(first) == ["LookupObjection", "StartTimer", "Log", "Snoop"]
-    assert call.phase is Phase.CONNECTED and call.recording is not None
-    assert call.recording.name == name and call.recording.state is RecState.ACTIVE
-    gone = call.handle(m.ChannelGone(CALLER.id), d.now)
-    assert kinds(gone) == [
-        "Log",
-        "StopRecording",
-        "ClosePause",
-        "CancelTimer",
-        "Hangup",
-        "DestroyBridge",
-        "StartTimer",
-        "CutSnoop",
-    ]
-    adopted = call.handle(m.RecordingEnded(name), d.now)
     opened = of(d.log, c.OpenRecording)[0]
-    assert adopted == [c.TakeInRecording(opened.recording_id, name, "wav")]
+    assert first[:4] == [
+        c.CancelRecording(name),
+        c.CloseRecording(opened.recording_id, c.Closed.DISCARDED),
+        c.ClosePause(opened_pause.pause_id, c.PauseEnd.DISCARDED),
+        c.CancelTimer(PAUSE_TIMER),
+    ]
+    assert not of(first, c.StartTimer)
+    assert call.phase is Phase.CONNECTED and call.recording is not None
+    assert call.recording.name == name and call.recording.state is RecState.DISCARDED
+    gone = call.handle(m.ChannelGone(CALLER.id), d.now)
+    assert kinds(gone) == ["Log", "Hangup", "DestroyBridge", "StartTimer", "CutSnoop"]
+    assert not of(call.handle(m.RecordingEnded(name), d.now), c.TakeInRecording)
     end = call.handle(m.ChannelGone(AGENT_CHANNEL.id), d.now)
     assert of(end, c.EndCall) == [c.EndCall("c0ffee", "caller_hung_up", "alice", True)]
 
@@ -63,34 +60,40 @@ def test_resumed_call_does_not_decide_twice_P1() -> None:
     assert call.handle(m.ObjectionKnown(False), d.now) == []
 
 
-def test_opt_out_after_a_restart_still_discards_first_C2() -> None:
+def test_opt_out_after_a_restart_is_still_stored_C2() -> None:
+    """The recording went at the restart; the objection heard afterwards still goes
+    into the consent ledger, and cancels nothing twice."""
     d = Driver()
     d.connect()
     name = recording_name(d)
     d.send(m.RecordingStarted(name))
     agent_keys(d, "*2")
-    call, _ = carried_on(d)
+    call, first = carried_on(d)
+    assert first[0] == c.CancelRecording(name)
     out = call.handle(m.Dtmf(CALLER.id, "9"), d.now)
-    assert out[0] == c.CancelRecording(name)
+    assert not of(out, c.CancelRecording)
     assert of(out, c.AddConsent)[0].event.phase == "conversation"
 
 
-def test_open_pause_gets_its_timer_back_and_resumes_A5() -> None:
+def test_an_open_pause_never_resumes_after_a_restart_A5_C2() -> None:
     d = Driver()
     d.connect()
     name = recording_name(d)
     d.send(m.RecordingStarted(name))
-    opened = of(agent_keys(d, "*2"), c.OpenPause)[0]
+    agent_keys(d, "*2")
     call, first = carried_on(d)
-    assert c.StartTimer(PAUSE_TIMER, 120) in first
-    out: list[c.Command] = []
+    assert c.StartTimer(PAUSE_TIMER, 120) not in first
+    out: list[c.Command] = call.handle(m.TimerFired(PAUSE_TIMER), d.now)
     for i, key in enumerate("*3"):
         out += call.handle(m.Dtmf(AGENT_CHANNEL.id, key, 300 + i * 0.2), d.now)
-    assert out[0] == c.ResumeRecording(name, mute=False)
-    assert of(out, c.ClosePause) == [c.ClosePause(opened.pause_id, c.PauseEnd.AGENT)]
+    assert not of(out, c.ResumeRecording) and not of(out, c.ClosePause)
+    assert call.recording is not None and call.recording.name == name
+    assert not call.recording.live
 
 
-def test_on_demand_waits_for_the_objection_lookup_after_a_restart_A4() -> None:
+def test_on_demand_is_refused_after_a_restart_even_once_the_lookup_answers_A4_C2() -> None:
+    """The objection lookup answering "no objection on file" does not undo the restart's
+    gap: the caller may have objected meanwhile, so nothing is recorded on demand."""
     from tests.factories import make_service
 
     d = Driver(service=make_service(sampling_rate=0.001))
@@ -105,7 +108,8 @@ def test_on_demand_waits_for_the_objection_lookup_after_a_restart_A4() -> None:
 
     assert of(star_one(100), c.StartRecording) == []
     call.handle(m.ObjectionKnown(False), d.now)
-    assert len(of(star_one(200), c.StartRecording)) == 1
+    refused = star_one(200)
+    assert of(refused, c.StartRecording) == [] and of(refused, c.Play)[0].media == "sound:beeperr"
 
 
 @pytest.mark.parametrize("stage", ["announcing", "dialing", "payment"])

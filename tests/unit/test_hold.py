@@ -191,18 +191,23 @@ def carried_on(d: Driver) -> Call:
     return call
 
 
-def test_a9_r1_a_hold_carried_over_a_restart_resumes_and_stops_its_music_on_unhold() -> None:
-    """A9, R1: the daemon restarted during a hold: its pause (reason hold) carries on,
-    its timer still only alerts, and the unhold the new process hears stops the music
-    the old one started and resumes the recording."""
+def test_a9_r1_c2_a_hold_carried_over_a_restart_stops_its_music_on_unhold_nothing_resumes() -> None:
+    """A9, R1, C2: the daemon restarted during a hold: the caller, on hold, may have
+    objected unheard, so its recording, paused for the hold, is discarded; the unhold
+    the new process hears still stops the music the old one started, and resumes
+    nothing."""
     d = recorded()
     name = recording_name(d)
     opened = of(d.send(HELD), c.OpenPause)[0]
-    call = carried_on(d)
-    assert kinds(call.handle(m.TimerFired("pause"), d.now)) == ["AddAlert", "Log"]
+    call, first = Call.resumed(
+        d.call.snapshot(), settings=SETTINGS, rng=random.Random(2), now=d.now
+    )
+    assert first[0] == c.CancelRecording(name)
+    assert c.ClosePause(opened.pause_id, c.PauseEnd.DISCARDED) in first
+    assert call.handle(m.TimerFired("pause"), d.now) == []
     back = call.handle(TAKEN_BACK, d.now)
-    assert back[:2] == [c.StopHoldMusic("rc-c0ffee", CALLER.id), c.ResumeRecording(name, False)]
-    assert of(back, c.ClosePause) == [c.ClosePause(opened.pause_id, c.PauseEnd.AGENT)]
+    assert back[0] == c.StopHoldMusic("rc-c0ffee", CALLER.id)
+    assert not of(back, c.ResumeRecording) and not of(back, c.ClosePause)
 
 
 def test_a9_r1_with_hold_record_a_restart_during_a_hold_still_stops_the_music() -> None:
