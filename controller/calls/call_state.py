@@ -155,6 +155,11 @@ class CallState:
         return notice + self.talk.awaited_playbacks()
 
     @property
+    def awaited_whisper(self) -> str | None:
+        """The whisper snoop (A10) made for the agent, its entering not heard yet."""
+        return self.talk.whisper.awaited
+
+    @property
     def objected(self) -> bool:
         return self.notice.objected
 

@@ -134,6 +134,18 @@ class GapRecovery:
             self._feed(call_id, m.KeysUnheard(since))
 
     # -- events the calls wait for ---------------------------------------------------
+    def whispers_entered(self, in_application: set[str]) -> None:
+        """Whisper snoops (A10) that entered the application in the gap, their
+        StasisStart lost: without this the agent's tones, the refused sound the gap
+        brings first, would be played to their channel, holding their voice back from
+        the caller, for the rest of the call. Nothing asked of Asterisk: the
+        connection's list of channels says it."""
+        for call_id, machine in self._machines().items():
+            snoop = machine.awaited_whisper
+            if snoop is not None and snoop in in_application:
+                log.info("call %s: whisper %s entered unheard", call_id, snoop)
+                self._feed(call_id, m.WhisperUp(snoop))
+
     def recover(self, in_application: set[str]) -> None:
         """After the resync: playbacks that ended and legs that answered in the gap."""
         for call_id, machine in self._machines().items():

@@ -183,6 +183,8 @@ class EventRouter:
                 )
             case StreamConnected(state=state, reconnect=reconnect, blind_since=blind_since):
                 restarted = await self.gap.asterisk_restarted()
+                if blind_since is not None:
+                    self.gap.whispers_entered(set(state.channel_ids))
                 if blind_since is not None and not restarted:
                     # First, before the resync ends any call: what went unheard is
                     # made safe while the recordings are still live.

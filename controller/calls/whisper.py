@@ -64,6 +64,11 @@ class Whisper:
         self.snoop = whisper_snoop(self._call_id, f"{self._run}{self._made:x}")
         return [*commands, c.Snoop(agent_channel_id, self.snoop)]
 
+    @property
+    def awaited(self) -> str | None:
+        """The snoop made and not yet heard entering the application, if any."""
+        return self.snoop if self.snoop is not None and not self.up else None
+
     def carried_on(self, now: dt.datetime) -> None:
         """The call is carried on after a restart: its snoops get names of their own, as
         the last run's may still be there until the sweep hangs them up."""
