@@ -292,10 +292,7 @@ class Call(CallTransfers):
             # Until the ledger answers, and until the agent gave the notice, on-demand
             # recording is refused as if the person objected; and for good once the
             # caller's keys went unheard: an objection may have been lost (C2).
-            caller_objected=self.objected
-            or self.keys_unheard
-            or self.remembered_objection is not False
-            or (by_agent and not self.notice.completed),
+            caller_objected=self.objection_assumed,
             notice_given=(lambda key: self._notice_given(key, now)) if by_agent else None,
         )
 

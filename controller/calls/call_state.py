@@ -189,11 +189,24 @@ class CallState:
         """The caller is in the bridge with the agent: bridged, not gone, not paying (A9)."""
         return self.phase is Phase.CONNECTED and not self.caller.gone and self.payment is None
 
+    @property
+    def objection_assumed(self) -> bool:
+        """The announced party counts as objecting for what is decided now, on-demand
+        recording (A4) and live listening (S8): they objected; the ledger has not
+        answered; the agent has not given the notice yet (C6); or their keys went
+        unheard, so an objection may have been lost (C2)."""
+        return (
+            self.objected
+            or self.keys_unheard
+            or self.remembered_objection is not False
+            or (self.opening.notice_by_agent and not self.notice.completed)
+        )
+
     def listen_refusal(self, now: dt.datetime) -> ListenRefusal | None:
         """S8: why nobody may listen to the call live now (it could not be recorded
-        now), or None. Until the ledger answers, and until the agent gave the notice,
-        the person counts as objecting, as for on-demand recording. Paused: the agent's
-        pause or card key, even with nothing recorded (:attr:`Conversation.held`)."""
+        now), or None; the person counts as objecting as for on-demand recording
+        (:attr:`objection_assumed`). Paused: the agent's pause or card key, even with
+        nothing recorded (:attr:`Conversation.held`)."""
         agent = self.agent_leg
         facts = ListenFacts(
             agent=self.agent,
@@ -201,9 +214,7 @@ class CallState:
             and agent.up
             and not agent.gone
             and not self.caller.gone,
-            caller_objected=self.objected
-            or self.remembered_objection is not False
-            or (self.opening.notice_by_agent and not self.notice.completed),
+            caller_objected=self.objection_assumed,
             private=self.private,
             paused=self.talk.held is not None,
             in_payment=self.payment is not None,

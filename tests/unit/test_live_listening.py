@@ -233,19 +233,20 @@ def test_s8_a_recording_lost_during_the_pause_keeps_listeners_out_until_resume()
     assert d.call.listen_refusal(NOW) is None
 
 
-def test_s8_r1_a_call_carried_on_while_paused_is_not_listened_to_until_resumed() -> None:
-    """S8 with R1: the pause open when the controller restarted still keeps listeners
-    out of the call carried on, until the agent's resume key."""
+def test_s8_r1_c2_a_call_carried_on_after_a_restart_is_never_listened_to() -> None:
+    """S8 with R1 and C2: the caller's keys went unheard while the controller was down,
+    so an objection may have been lost: the call carried on is not listened to, paused
+    or not, even after the agent's resume key."""
     d = Driver()
     d.connect()
     d.send(m.RecordingStarted(recording_name(d)))
     agent_keys(d, "*2")
     call, _ = Call.resumed(d.call.snapshot(), settings=SETTINGS, rng=random.Random(2), now=NOW)
     call.handle(m.ObjectionKnown(False), NOW)
-    assert call.listen_refusal(NOW) == ListenRefusal.PAUSED
+    assert call.listen_refusal(NOW) == ListenRefusal.CALLER_OBJECTED
     for i, key in enumerate("*3"):
         call.handle(m.Dtmf(AGENT_CHANNEL.id, key, 300 + i * 0.2), NOW)
-    assert call.listen_refusal(NOW) is None
+    assert call.listen_refusal(NOW) == ListenRefusal.CALLER_OBJECTED
 
 
 def test_s8_the_recorded_pause_ending_by_its_limit_lets_listeners_in_again() -> None:
@@ -499,3 +500,16 @@ def test_the_board_caps_its_subscribers() -> None:
 def test_a_subscription_queue_is_bounded() -> None:
     sub = LiveBoard().subscribe(maxsize=2)
     assert isinstance(sub.queue, asyncio.Queue) and sub.queue.maxsize == 2
+
+
+def test_s8_c2_no_listening_once_the_callers_keys_went_unheard() -> None:
+    """S8, C2: the caller's keys went unheard (an ARI cut): an objection may have been
+    lost, so the call could not be recorded, and nobody may listen to it live either: a
+    listening in progress stops, a new request is refused as the caller's objection."""
+    d = unrecorded_listened()
+    assert d.call.listen_refusal(NOW) is None
+    d.send(m.KeysUnheard(NOW - dt.timedelta(seconds=3)))
+    assert d.call.listening.session is None
+    assert d.call.listen_refusal(NOW) == ListenRefusal.CALLER_OBJECTED
+    refused = d.send(m.ListenRequested("anne", PHONE))
+    assert of(refused, c.Snoop) == [] and of(refused, c.Originate) == []
