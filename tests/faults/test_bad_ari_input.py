@@ -16,7 +16,8 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
-from controller.ari.events import Event, RecordingStarted, StreamConnected
+from controller.ari.errors import AriNotFound
+from controller.ari.events import Event, PlaybackStarted, RecordingStarted, StreamConnected
 from controller.ari.watchdog import EventHandler
 from controller.config import load_config
 from controller.demo.site import RunningDaemon, SandboxSite, Switchboard
@@ -190,8 +191,9 @@ async def test_r2_hostile_frames_in_the_event_stream_lose_no_call_and_no_key(
             await recording_is("paused")
 
             # Frames that make the websocket library drop the connection: reconnected.
-            # The recording was paused all along the gap, so it is kept (keys unheard
-            # then could not have let anything into the file).
+            # Events were lost meanwhile, the caller's opt-out key among them perhaps:
+            # the recording, paused all along, is discarded (C2), the refused sound
+            # whispered to the agent.
             for frame in (TEN_MB, BAD_UTF8):
                 sockets = len(proxy.sockets)
                 await proxy.inject(frame, after=sockets - 1)
@@ -200,10 +202,24 @@ async def test_r2_hostile_frames_in_the_event_stream_lose_no_call_and_no_key(
                 assert len(proxy.sockets) == sockets + 1
             reconnected = loop.time() - began
 
-            # The call went on, and the agent's resume key reaches Asterisk.
+            async def discarded() -> bool | None:
+                try:
+                    await client.get_live_recording(name)
+                except AriNotFound:
+                    return True
+                return None
+
+            await eventually(discarded, "the recording discarded", within=10)
+
+            # The call went on, and the agent's resume key still reaches the daemon: its
+            # sound answers it (the keys' third: the pause's, the gap's, this one).
             assert list(daemon.calls.router.calls) == [call_id]
             await press("*3")
-            await recording_is("recording")
+            while True:
+                played = await next_of(PlaybackStarted)
+                assert isinstance(played, PlaybackStarted)
+                if played.playback.id == f"rc-{call_id}-f3":
+                    break
             after = await health(session)
             await client.hangup(caller.id)
             (call,) = await daemon.wait_for_calls(1)
@@ -225,10 +241,10 @@ async def test_r2_hostile_frames_in_the_event_stream_lose_no_call_and_no_key(
     assert after["event_consumer_restarts"] == 0 and after["forced_reconnects"] == 0
     assert call["agent_id"] == "alice" and call["outcome"] == "caller_hung_up"
     (recording,) = call["recordings"]
-    assert recording["state"] == "stored"
+    assert recording["state"] == "discarded"
     (pause,) = call["pauses"]
     assert (pause["paused_by"], pause["reason"], pause["resumed_by"]) == (
         "alice",
         "agent_key",
-        "agent",
+        "discarded",
     )
