@@ -107,10 +107,10 @@ class EventRouter:
         self.adopted = self.adoption.adopted
         """Set once the calls a previous run left open are carried on or ended."""
         self._settling: asyncio.Task[None] | None = None
+        """What follows a connection: adoption, then the resync; beside the events."""
         self._ahead: tuple[str, float] | None = None
         """The key (its channel, the time its frame was read) handled at the first look,
         before its event came: that event is not handled again."""
-        """What follows a connection: adoption, then the resync; beside the events."""
         self.gap = GapRecovery(
             machines=lambda: {i: ctx.machine for i, ctx in self.calls.items() if not ctx.finished},
             owners=lambda: {
