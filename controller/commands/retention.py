@@ -45,7 +45,12 @@ def purge(config_path: Path, dry_run: bool) -> None:
     look)."""
     from controller.audit.errors import AccessLogError
     from controller.clock import SystemClock
-    from controller.retention.purge import CLI_BATCH, run_purge
+    from controller.retention.purge import (
+        CLI_BATCH,
+        CLI_FILE_THREADS,
+        CLI_PAGE_CACHE_MIB,
+        run_purge,
+    )
     from controller.store import StoreError
     from controller.store.opening import open_configured
 
@@ -69,6 +74,8 @@ def purge(config_path: Path, dry_run: bool) -> None:
                     open_configured(config.store, audit_key=config.audit.checkpoint_key)
                 )
             )
+            # The purge touches most of the store's index pages, each batch again.
+            store.widen_page_cache(CLI_PAGE_CACHE_MIB)
             report = run_purge(
                 config,
                 SystemClock(),
@@ -78,6 +85,8 @@ def purge(config_path: Path, dry_run: bool) -> None:
                 on_plan=on_plan if show_bar else None,
                 on_progress=on_progress,
                 batch_size=CLI_BATCH,
+                file_threads=CLI_FILE_THREADS,
+                overlapped=True,
             )
         except (StoreError, AccessLogError) as exc:
             click.echo(f"error: {exc}", err=True)

@@ -105,6 +105,32 @@ def delete_recordings(
     ``files``: how the files are looked at and removed (a few threads for the purge;
     one by one, in this thread, by default)."""
     work = files or FileWork()
+    batch = condemn(store, vault, clock, deletions, work)
+    return finish(store, clock, batch, remove(vault, batch, work), finished_by)
+
+
+@dataclass
+class Condemned:
+    """A batch after step 1: what steps 2 and 3 need."""
+
+    report: DeletionReport
+    doomed: list[RecordingRow]
+    """The rows whose files step 2 removes and whose deletion step 3 finishes."""
+    headers: dict[str, Key]
+    """Recording id -> its file's data key, read before step 1."""
+    present: dict[str, bool]
+    """Recording id -> whether its file was there when step 1 condemned it."""
+
+
+def condemn(
+    store: DeletionStore,
+    vault: LocalVault,
+    clock: Clock,
+    deletions: Sequence[Deletion],
+    work: FileWork,
+) -> Condemned:
+    """Step 1 for a batch: its paths checked, its files' headers read, its rows
+    condemned. Store work, with the header reads on ``work``'s threads."""
     report = DeletionReport()
     owned = OwnedPaths(vault)
     condemn: list[Deletion] = []
@@ -118,9 +144,9 @@ def delete_recordings(
         if item.request is not None and row.state != "deleted":
             condemn.append(item)
         doomed.append(row)
-    # Step 1: condemn, so a kill from here on leaves rows the next purge finishes. Each
-    # file's header is read once, here: whether the file is there (for the journal) and
-    # its data key (for step 2).
+    # Condemned, so a kill from here on leaves rows the next purge finishes. Each file's
+    # header is read once, here: whether the file is there (for the journal) and its
+    # data key (for step 2).
     present: dict[str, bool] = {}
     headers: dict[str, Key] = {}
     if condemn:
@@ -140,9 +166,17 @@ def delete_recordings(
             for item, file_present in zip(condemn, there, strict=True)
             if item.row.id not in report.held
         }
-    # Step 2: the files go, their data keys first, all of the batch's at once (S10);
-    # then the files, half of them, a stop point, then the other half.
-    keys = destroy_keys(vault, doomed, work, headers)
+    return Condemned(report, doomed, headers, present)
+
+
+def remove(vault: LocalVault, batch: Condemned, work: FileWork) -> list[FinishedDeletion]:
+    """Step 2 for a condemned batch: the files go, their data keys first, all of the
+    batch's at once (S10); then the files, half of them, a stop point, then the other
+    half; then the vault's folder is synced. File work alone, no store: the purge of
+    ``reccontrol purge`` runs it beside the store work of the batches before and after.
+    Returns what step 3 writes into the receipt."""
+    doomed, report = batch.doomed, batch.report
+    keys = destroy_keys(vault, doomed, work, batch.headers)
     half = len(doomed) // 2
     outcomes = remove_files(vault, doomed[:half], keys[:half], work)
     if half:
@@ -153,7 +187,7 @@ def delete_recordings(
         if isinstance(outcome, Exception):
             report.problems.append(f"recording {row.id}: cannot remove its file: {outcome}")
             continue
-        file, key_destroyed = _file_outcome(row, outcome, present.get(row.id))
+        file, key_destroyed = _file_outcome(row, outcome, batch.present.get(row.id))
         if file == "deleted":
             report.files_deleted += 1
         elif file == "already missing":
@@ -161,9 +195,19 @@ def delete_recordings(
         finished.append(FinishedDeletion(row.id, file, key_destroyed))
     vault.sync()
     stop_point("deletion-files-removed")
-    # Step 3: receipts, and the rows go.
-    report.receipts = store.finish_deletions(finished, clock.now(), finished_by)
-    return report
+    return finished
+
+
+def finish(
+    store: DeletionStore,
+    clock: Clock,
+    batch: Condemned,
+    finished: Sequence[FinishedDeletion],
+    finished_by: str,
+) -> DeletionReport:
+    """Step 3, once step 2 is over for the batch: receipts, and the rows go."""
+    batch.report.receipts = store.finish_deletions(finished, clock.now(), finished_by)
+    return batch.report
 
 
 def _condemnation(item: Deletion, file_present: bool) -> Condemnation:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,17 @@ from controller.clock import Clock
 from controller.config.encryption import site_vault
 from controller.config.model import Config
 from controller.recordings.vault import LocalVault
-from controller.retention.deletion import Deletion, Request, delete_recordings, outside_vault
+from controller.retention.deletion import (
+    Condemned,
+    Deletion,
+    DeletionReport,
+    Request,
+    condemn,
+    delete_recordings,
+    finish,
+    outside_vault,
+    remove,
+)
 from controller.retention.file_work import FILE_THREADS, FileWork, OwnedPaths, file_threads
 from controller.retention.node_wide import node_wide
 from controller.retention.plan import (
@@ -52,19 +63,29 @@ from controller.retention.streaming import planned_batches, planned_count
 from controller.secrets import Secret
 from controller.stoppoints import stop_point
 from controller.store.holds import Hold
+from controller.store.lifecycle import FinishedDeletion
 from controller.store.timestamps import to_text
 
 SYSTEM = "system"
 BATCH = 100
 """Recordings per batch in the daemon: each batch's two transactions run on the store
 thread between the call flow's writes, so they stay short."""
-CLI_BATCH = 5000
-"""Recordings per batch in ``reccontrol purge``, a process of its own: fewer, larger
-transactions (a million expired recordings are two hundred batches). Deleting a row
-touches a page of each of its indexes keyed at random (its id, its name, its call), and
-each transaction writes the pages it touched: five thousand rows touch few more pages
-than a thousand would, and the purge of 100,000 went from 60 s to 46 s (its receipts,
-a thousand recordings each, are unchanged)."""
+CLI_BATCH = 20_000
+"""Recordings per batch in ``reccontrol purge``, a process of its own: few, large
+transactions (a million expired recordings are fifty batches). Deleting a row touches a
+page of each of its indexes keyed at random (its id, its name, its call, its journal
+entry), and each transaction writes every page it touched to the WAL: a batch of 20,000
+touches most pages of those indexes, one of 5,000 already a good part of them, so four
+batches of 5,000 write nearly four times what one of 20,000 does (the store's side of a
+purge of 300,000 went from 189 s to 121 s of wall time, its memory 446 MiB with
+:data:`CLI_PAGE_CACHE_MIB`; its receipts, a thousand recordings each, are unchanged)."""
+CLI_FILE_THREADS = 8
+"""Threads removing files in ``reccontrol purge``: each unlink waits on the file system
+(ext4 with ``discard`` waits longest), and more of them at once overlap those waits."""
+CLI_PAGE_CACHE_MIB = 512
+"""SQLite's page cache for ``reccontrol purge`` (2 MiB by default): the indexes keyed at
+random of a million recordings fit in it, so a page touched by one batch is not read
+back from the file by the next."""
 LOG_CUT_ALERT = "access_log_cut_refused"
 HOLD_REVIEW_ALERT = "legal_hold_review_overdue"
 HOLD_RULE = "T6: legal hold"
@@ -170,6 +191,7 @@ class Purger:
         *,
         batch_size: int = BATCH,
         file_threads: int = FILE_THREADS,
+        overlapped: bool = False,
         stop: threading.Event | None = None,
         timezone: dt.tzinfo = dt.UTC,
     ) -> None:
@@ -180,6 +202,7 @@ class Purger:
         self._key = checkpoint_key
         self._batch = max(1, batch_size)
         self._threads = file_threads
+        self._overlap = overlapped
         self._stop = stop or threading.Event()
         self._tz = timezone
 
@@ -210,13 +233,10 @@ class Purger:
         else:
             stop_point("purge-planned")
             with file_threads(self._threads) as files:
-                for batch in batches:
-                    if self._stop.is_set():
-                        report.interrupted = True
-                        return report
-                    self._delete_batch(batch, report, files)
-                    if on_progress is not None:
-                        on_progress(len(batch))
+                if self._overlap:
+                    self._delete_overlapped(batches, report, files, on_progress)
+                else:
+                    self._delete_in_turn(batches, report, files, on_progress)
         if self._stop.is_set():
             report.interrupted = True
             return report
@@ -228,8 +248,75 @@ class Purger:
         return report
 
     # -- recordings --------------------------------------------------------------------
-    def _delete_batch(self, batch: Sequence[Action], report: PurgeReport, files: FileWork) -> None:
-        deletions = [
+    def _delete_in_turn(
+        self,
+        batches: Iterable[list[Action]],
+        report: PurgeReport,
+        files: FileWork,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        """One batch after the other, each through its three steps (the daemon's way:
+        each step's transaction is short, between the call flow's writes)."""
+        for batch in batches:
+            if self._stop.is_set():
+                return
+            deletions = self._deletions(batch, report)
+            done = delete_recordings(
+                self._store, self._vault, self._clock, deletions, SYSTEM, files=files
+            )
+            self._count(batch, done, report)
+            if on_progress is not None:
+                on_progress(len(batch))
+
+    def _delete_overlapped(
+        self,
+        batches: Iterable[list[Action]],
+        report: PurgeReport,
+        files: FileWork,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        """The batches' store work beside their file work (``reccontrol purge``): while
+        one thread removes batch N's files, this one reads and condemns batch N+1, then
+        finishes batch N-1... Each batch still takes its three steps in order (condemned,
+        then its files removed and the folders synced, then its receipt and rows), which
+        is all a kill at any point needs (:mod:`controller.retention.deletion`); they only
+        no longer wait for each other's. At most two batches are condemned and not
+        finished at a time; a kill leaves them to the next run, as it would one."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="purge-removal") as removal:
+            pending: tuple[list[Action], Condemned, Future[list[FinishedDeletion]]] | None = None
+            for batch in batches:
+                if self._stop.is_set():
+                    break
+                condemned = condemn(
+                    self._store, self._vault, self._clock, self._deletions(batch, report), files
+                )
+                # Queued behind the removal of the batch before, on the one removal thread.
+                removing = removal.submit(remove, self._vault, condemned, files)
+                if pending is not None:
+                    self._finish(pending, report, on_progress)
+                pending = (batch, condemned, removing)
+            if pending is not None:
+                self._finish(pending, report, on_progress)
+
+    def _finish(
+        self,
+        pending: tuple[list[Action], Condemned, Future[list[FinishedDeletion]]],
+        report: PurgeReport,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        batch, condemned, removing = pending
+        done = finish(self._store, self._clock, condemned, removing.result(), SYSTEM)
+        self._count(batch, done, report)
+        if on_progress is not None:
+            on_progress(len(batch))
+
+    def _deletions(self, batch: Sequence[Action], report: PurgeReport) -> list[Deletion]:
+        owned = OwnedPaths(self._vault)
+        report.deletions_resumed += sum(
+            isinstance(a, Finish) and (a.row.path is None or owned(Path(a.row.path)))
+            for a in batch
+        )
+        return [
             Deletion(
                 action.row,
                 Request(action.rule, SYSTEM, SYSTEM, f"retention: {action.rule}")
@@ -238,14 +325,8 @@ class Purger:
             )
             for action in batch
         ]
-        owned = OwnedPaths(self._vault)
-        report.deletions_resumed += sum(
-            isinstance(a, Finish) and (a.row.path is None or owned(Path(a.row.path)))
-            for a in batch
-        )
-        done = delete_recordings(
-            self._store, self._vault, self._clock, deletions, SYSTEM, files=files
-        )
+
+    def _count(self, batch: Sequence[Action], done: DeletionReport, report: PurgeReport) -> None:
         # A hold placed after the plan: the deletion step refused to condemn them.
         for action in batch:
             reference = done.held.get(action.row.id)
@@ -411,6 +492,8 @@ def run_purge(
     on_plan: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     batch_size: int = BATCH,
+    file_threads: int = FILE_THREADS,
+    overlapped: bool = False,
 ) -> PurgeReport:
     """One purge. Blocking: the CLI runs it in its own process on the store it opened,
     the daemon on a worker thread with a store that forwards every call to the daemon's
@@ -424,6 +507,8 @@ def run_purge(
         clock,
         config.audit.checkpoint_key,
         batch_size=batch_size,
+        file_threads=file_threads,
+        overlapped=overlapped,
         stop=stop,
         timezone=config.timezone,
     )

@@ -236,3 +236,58 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
         assert verdict.ok, verdict.describe()
     finally:
         store.close()
+
+
+# ``reccontrol purge`` overlaps its batches (one batch's files go while the next is
+# condemned and the one before finished): kills between batches, where two of them are
+# under way at once. Each is the n-th time the step is reached (``step@n``).
+OVERLAPPED_STEPS = (
+    "deletion-condemned@2",
+    "deletion-mid-batch@1",
+    "deletion-files-removed@1",
+    "deletion-condemned@3",
+    "deletion-files-removed@2",
+    "deletion-mid-batch@3",
+)
+OVERLAPPED_PER_ROUND = 90
+
+
+def test_t4_s10_overlapped_batches_killed_between_them_finish_cleanly(tmp_path: Path) -> None:
+    """T4: the purge as ``reccontrol purge`` runs it, its batches' store and file work
+    overlapped, killed while one batch's files go and the next is condemned (or the one
+    before is not yet finished), leaves a store and a vault the next run brings to the
+    end state: every expired recording deleted with one receipt, once, the kept ones
+    there with their files. S10: on a sealed site, no data key outlives its recording."""
+    config_path = write_site(tmp_path)
+    config = load_site(config_path)
+    now = dt.datetime.now(dt.UTC)
+    store, vault = open_site(config, sealed=True)
+    expired: set[str] = set()
+    kept = set()
+    for i in range(20):
+        created = now - dt.timedelta(days=80, minutes=i)  # expires in ten days
+        kept.add(add_recording(store, vault, config, service="sales", created_at=created)[1])
+    store.close()
+    env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
+    env.pop(STOP_AT, None)
+    command = [sys.executable, "-m", "tests.purge_in_small_batches", str(config_path)]
+    for step in OVERLAPPED_STEPS:
+        store, vault = open_site(config, sealed=True)
+        expired |= add_expired(store, vault, config, OVERLAPPED_PER_ROUND, now)
+        store.close()
+        kill_at_step(start_stopping_at(command, env, step), step)
+        check_invariants(config, frozenset())
+
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stdout + final.stderr
+    check_invariants(config, frozenset())
+    store, vault = open_site(config, sealed=True)
+    try:
+        remaining = {row["id"] for row in store.db.query("SELECT id FROM recordings")}
+        assert remaining == kept
+        assert len(list(config.recordings.vault_dir.iterdir())) == len(kept)
+        assert vault.keyring is not None and len(vault.keyring.ids()) == len(kept)
+        receipts = Counter(str(r["recording_id"]) for r in receipted(store.access_entries()))
+        assert set(receipts) == expired and max(receipts.values()) == 1
+    finally:
+        store.close()

@@ -86,12 +86,14 @@ def delete_receipts(store: SqliteStore) -> list[str]:
     return [str(r["recording_id"]) for r in receipted(store.access_entries())]
 
 
+@pytest.mark.parametrize("overlapped", [False, True], ids=["in-turn", "overlapped"])
 def test_t4_t1_the_plan_is_read_a_batch_at_a_time_by_each_service_rule(
-    site: tuple[Config, SqliteStore, LocalVault],
+    site: tuple[Config, SqliteStore, LocalVault], overlapped: bool
 ) -> None:
     """T4: no page of the plan holds more than a batch, whatever the backlog (the memory
     of a purge is one batch's); T1: each service's own retention decides (support keeps
-    30 days, sales 90), and the progress bar's length is what is deleted."""
+    30 days, sales 90), and the progress bar's length is what is deleted. The same with
+    the batches' store and file work overlapped (``reccontrol purge``)."""
     config, store, vault = site
     expired = add(store, vault, config, "support", 40, 11)
     expired |= add(store, vault, config, "sales", 95, 6)
@@ -99,22 +101,35 @@ def test_t4_t1_the_plan_is_read_a_batch_at_a_time_by_each_service_rule(
     seen = PagesSeen(store)
     rules = RetentionRules.from_config(config)
     key = config.audit.checkpoint_key
-    purger = Purger(seen, vault, rules, FixedClock(NOW), key, batch_size=4)  # type: ignore[arg-type]
+    purger = Purger(
+        seen,  # type: ignore[arg-type]
+        vault,
+        rules,
+        FixedClock(NOW),
+        key,
+        batch_size=4,
+        file_threads=3,
+        overlapped=overlapped,
+    )
     totals: list[int] = []
-    report = purger.run(on_plan=totals.append)
+    progress: list[int] = []
+    report = purger.run(on_plan=totals.append, on_progress=progress.append)
     assert report.errors == [] and report.recordings_deleted == len(expired) == totals[0]
+    assert sum(progress) == len(expired) and report.files_deleted == len(expired)
     assert seen.pages and max(seen.pages) <= 4
     assert {row["id"] for row in store.db.query("SELECT id FROM recordings")} == kept
     assert sorted(delete_receipts(store)) == sorted(expired)
     assert vault.keyring is not None and len(vault.keyring.ids()) == len(kept)
 
 
+@pytest.mark.parametrize("overlapped", [False, True], ids=["in-turn", "overlapped"])
 def test_t4_t6_deletions_under_way_first_then_the_oldest_held_ones_reported(
-    site: tuple[Config, SqliteStore, LocalVault],
+    site: tuple[Config, SqliteStore, LocalVault], overlapped: bool
 ) -> None:
     """T4: a deletion an earlier run started is finished before any new one, whatever its
-    age; T6: an expired recording under a legal hold is met by the pages, kept and
-    reported, never deleted."""
+    age, its receipt first; T6: an expired recording under a legal hold is met by the
+    pages, kept and reported, never deleted. The same with the batches' store and file
+    work overlapped (``reccontrol purge``)."""
     config, store, vault = site
     old = add(store, vault, config, "sales", 200, 5)
     (started,) = add(store, vault, config, "sales", 95, 1)
@@ -130,7 +145,9 @@ def test_t4_t6_deletions_under_way_first_then_the_oldest_held_ones_reported(
     )
     rules = RetentionRules.from_config(config)
     key = config.audit.checkpoint_key
-    report = Purger(store, vault, rules, FixedClock(NOW), key, batch_size=2).run()
+    report = Purger(
+        store, vault, rules, FixedClock(NOW), key, batch_size=2, overlapped=overlapped
+    ).run()
     assert report.deletions_resumed == 1 and report.recordings_deleted == 6
     receipts = delete_receipts(store)
     assert receipts[0] == started and set(receipts[1:]) == old
