@@ -22,7 +22,8 @@ from typing import TypeVar
 from controller.recordings.vault import LocalVault
 
 FILE_THREADS = 4
-"""Threads removing files at once: enough to keep the disk busy on a small machine."""
+"""Threads removing files at once in the daemon's purge (``reccontrol purge`` takes more,
+:data:`controller.retention.purge.CLI_FILE_THREADS`)."""
 
 T = TypeVar("T")
 R = TypeVar("R")
