@@ -60,6 +60,7 @@ from controller.calls.executor import URGENT, Batch, CommandExecutor
 from controller.calls.gap import GapRecovery
 from controller.calls.ids import LISTENING_ARG, WHISPER_ARG, call_of, is_leg_of, is_our_leg, new_id
 from controller.calls.live import LiveBoard
+from controller.calls.owners import Owners
 from controller.calls.starting import (
     earlier_objection,
     inbound_call,
@@ -95,8 +96,8 @@ class EventRouter:
         self._rng = rng
         self._settings = call_settings(config)
         self.calls: dict[str, CallContext] = {}
-        self._by_channel: dict[str, str] = {}
-        self._by_recording: dict[str, str] = {}
+        self._by_channel = Owners()
+        self._by_recording = Owners()
         self.released: set[str] = set()
         """Channels handed back to the dialplan after a restart: on their way out."""
         self._app = config.ari.app
@@ -542,9 +543,8 @@ class EventRouter:
         if ctx.task is not None and ctx.task is not asyncio.current_task():
             # Finished from a key's inline batch: the call's idle task has nothing left.
             ctx.task.cancel()
-        for owners in (self._by_channel, self._by_recording):
-            for key in [k for k, v in owners.items() if v == call_id]:
-                del owners[key]
+        self._by_channel.forget_call(call_id)
+        self._by_recording.forget_call(call_id)
 
     async def close(self, grace: float) -> None:
         """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""
