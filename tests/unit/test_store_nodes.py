@@ -17,7 +17,7 @@ from controller.clock import FixedClock
 from controller.config import Config
 from controller.recordings import LocalVault
 from controller.retention.node_wide import node_wide
-from controller.retention.purge import PurgeReport, run_purge
+from controller.retention.purge import CLI_FILE_THREADS, PurgeReport, run_purge
 from controller.store import SqliteStore
 from controller.store.opening import open_configured
 from controller.store.records import CallStart
@@ -100,12 +100,15 @@ def node_site(root: Path, store: dict[str, str], node: str) -> Config:
     return dataclasses.replace(config, store=dataclasses.replace(config.store, node=node))
 
 
+@pytest.mark.parametrize("overlapped", [False, True], ids=["daemon", "command"])
 def test_n1_t4_s3_two_nodes_purging_at_once_leave_each_receipt_once(
-    tmp_path: Path, site_store: dict[str, str]
+    tmp_path: Path, site_store: dict[str, str], overlapped: bool
 ) -> None:
     """N1, T4, S3: both nodes purge at the same moment; every expired recording (of
     either node's vault) is deleted with exactly one receipt, the expired access-log
-    entries are cut behind one checkpoint, and the chain verifies."""
+    entries are cut behind one checkpoint, and the chain verifies. The same with the
+    purge as ``reccontrol purge`` runs it: batches overlapped (here of 2 recordings, so
+    each node's 3 make two), more file threads."""
     configs = [node_site(tmp_path / n, site_store, n) for n in ("node-a", "node-b")]
     expired: list[str] = []
     for config in configs:
@@ -127,7 +130,16 @@ def test_n1_t4_s3_two_nodes_purging_at_once_leave_each_receipt_once(
         store = opened(config)
         try:
             start.wait(timeout=60)
-            return run_purge(config, clock, store)
+            if not overlapped:
+                return run_purge(config, clock, store)
+            return run_purge(
+                config,
+                clock,
+                store,
+                batch_size=2,
+                file_threads=CLI_FILE_THREADS,
+                overlapped=True,
+            )
         finally:
             store.close()
 
