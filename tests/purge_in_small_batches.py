@@ -1,5 +1,5 @@
 """``reccontrol purge`` as the command runs it (the batches' store and file work
-overlapped, the file threads), in batches small enough that a test's few hundred
+overlapped), in batches small enough that a test's few hundred
 recordings make several: a kill test can then stop it between batches, while one batch's
 files go and the next is condemned (T4)::
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from controller.clock import SystemClock
 from controller.config import load_config
-from controller.retention.purge import CLI_FILE_THREADS, run_purge
+from controller.retention.purge import run_purge
 from controller.store.opening import open_configured
 
 BATCH = 40
@@ -30,7 +30,6 @@ def main() -> int:
             SystemClock(),
             store,
             batch_size=BATCH,
-            file_threads=CLI_FILE_THREADS,
             overlapped=True,
         )
     finally:

@@ -47,7 +47,6 @@ def purge(config_path: Path, dry_run: bool) -> None:
     from controller.clock import SystemClock
     from controller.retention.purge import (
         CLI_BATCH,
-        CLI_FILE_THREADS,
         CLI_PAGE_CACHE_MIB,
         run_purge,
     )
@@ -85,7 +84,6 @@ def purge(config_path: Path, dry_run: bool) -> None:
                 on_plan=on_plan if show_bar else None,
                 on_progress=on_progress,
                 batch_size=CLI_BATCH,
-                file_threads=CLI_FILE_THREADS,
                 overlapped=True,
             )
         except (StoreError, AccessLogError) as exc:

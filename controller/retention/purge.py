@@ -79,9 +79,6 @@ touches most pages of those indexes, one of 5,000 already a good part of them, s
 batches of 5,000 write nearly four times what one of 20,000 does (the store's side of a
 purge of 300,000 went from 189 s to 121 s of wall time, its memory 446 MiB with
 :data:`CLI_PAGE_CACHE_MIB`; its receipts, a thousand recordings each, are unchanged)."""
-CLI_FILE_THREADS = 8
-"""Threads removing files in ``reccontrol purge``: each unlink waits on the file system
-(ext4 with ``discard`` waits longest), and more of them at once overlap those waits."""
 CLI_PAGE_CACHE_MIB = 512
 """SQLite's page cache for ``reccontrol purge`` (2 MiB by default): the indexes keyed at
 random of a million recordings fit in it, so a page touched by one batch is not read

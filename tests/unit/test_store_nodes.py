@@ -17,7 +17,7 @@ from controller.clock import FixedClock
 from controller.config import Config
 from controller.recordings import LocalVault
 from controller.retention.node_wide import node_wide
-from controller.retention.purge import CLI_FILE_THREADS, PurgeReport, run_purge
+from controller.retention.purge import PurgeReport, run_purge
 from controller.store import SqliteStore
 from controller.store.opening import open_configured
 from controller.store.records import CallStart
@@ -108,7 +108,7 @@ def test_n1_t4_s3_two_nodes_purging_at_once_leave_each_receipt_once(
     either node's vault) is deleted with exactly one receipt, the expired access-log
     entries are cut behind one checkpoint, and the chain verifies. The same with the
     purge as ``reccontrol purge`` runs it: batches overlapped (here of 2 recordings, so
-    each node's 3 make two), more file threads."""
+    each node's 3 make two)."""
     configs = [node_site(tmp_path / n, site_store, n) for n in ("node-a", "node-b")]
     expired: list[str] = []
     for config in configs:
@@ -132,14 +132,7 @@ def test_n1_t4_s3_two_nodes_purging_at_once_leave_each_receipt_once(
             start.wait(timeout=60)
             if not overlapped:
                 return run_purge(config, clock, store)
-            return run_purge(
-                config,
-                clock,
-                store,
-                batch_size=2,
-                file_threads=CLI_FILE_THREADS,
-                overlapped=True,
-            )
+            return run_purge(config, clock, store, batch_size=2, overlapped=True)
         finally:
             store.close()
 
