@@ -78,8 +78,7 @@ each transaction writes the pages it touched: five thousand rows touch few more 
 than a thousand would, and the purge of 100,000 went from 60 s to 46 s (its receipts,
 a thousand recordings each, are unchanged). Larger still did not pay: with the batches
 overlapped, 300,000 recordings purged in 93 s in batches of 5,000 and in 167 s in
-batches of 20,000, for the same CPU time (each commit's larger WAL write and checkpoint
-wait on the disk while the files' unlinks do)."""
+batches of 20,000 (one run each, load average 8 to 10), for the same CPU time."""
 CLI_PAGE_CACHE_MIB = 512
 """SQLite's page cache for ``reccontrol purge`` (2 MiB by default): the indexes keyed at
 random of a million recordings fit in it, so a page touched by one batch is not read
@@ -274,12 +273,13 @@ class Purger:
         on_progress: Callable[[int], None] | None,
     ) -> None:
         """The batches' store work beside their file work (``reccontrol purge``): while
-        one thread removes batch N's files, this one reads and condemns batch N+1, then
-        finishes batch N-1... Each batch still takes its three steps in order (condemned,
-        then its files removed and the folders synced, then its receipt and rows), which
-        is all a kill at any point needs (:mod:`controller.retention.deletion`); they only
-        no longer wait for each other's. At most two batches are condemned and not
-        finished at a time; a kill leaves them to the next run, as it would one."""
+        the removal thread removes batch N's files, this thread reads and condemns batch
+        N+1, then waits for batch N's files and finishes batch N while batch N+1's go.
+        Each batch still takes its three steps in order (condemned, then its files
+        removed and the folders synced, then its receipt and rows), which is all a kill
+        at any point needs (:mod:`controller.retention.deletion`); the batches only no
+        longer wait for each other's. At most two batches are condemned and not finished
+        at a time; a kill leaves them to the next run, as it would one."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="purge-removal") as removal:
             pending: tuple[list[Action], Condemned, Future[list[FinishedDeletion]]] | None = None
             for batch in batches:
