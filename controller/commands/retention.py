@@ -45,11 +45,7 @@ def purge(config_path: Path, dry_run: bool) -> None:
     look)."""
     from controller.audit.errors import AccessLogError
     from controller.clock import SystemClock
-    from controller.retention.purge import (
-        CLI_BATCH,
-        CLI_PAGE_CACHE_MIB,
-        run_purge,
-    )
+    from controller.retention.purge import CLI_BATCH, run_purge
     from controller.store import StoreError
     from controller.store.opening import open_configured
 
@@ -73,8 +69,6 @@ def purge(config_path: Path, dry_run: bool) -> None:
                     open_configured(config.store, audit_key=config.audit.checkpoint_key)
                 )
             )
-            # The purge touches most of the store's index pages, each batch again.
-            store.widen_page_cache(CLI_PAGE_CACHE_MIB)
             report = run_purge(
                 config,
                 SystemClock(),

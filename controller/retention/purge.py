@@ -78,11 +78,8 @@ each transaction writes the pages it touched: five thousand rows touch few more 
 than a thousand would, and the purge of 100,000 went from 60 s to 46 s (its receipts,
 a thousand recordings each, are unchanged). Larger still did not pay: with the batches
 overlapped, 300,000 recordings purged in 93 s in batches of 5,000 and in 167 s in
-batches of 20,000 (one run each, load average 8 to 10), for the same CPU time."""
-CLI_PAGE_CACHE_MIB = 512
-"""SQLite's page cache for ``reccontrol purge`` (2 MiB by default): the indexes keyed at
-random of a million recordings fit in it, so a page touched by one batch is not read
-back from the file by the next."""
+batches of 20,000 (one run each, load average 8 to 10), for the same CPU time. Nor did
+a larger SQLite page cache (512 MiB): it took half as much user CPU time again."""
 LOG_CUT_ALERT = "access_log_cut_refused"
 HOLD_REVIEW_ALERT = "legal_hold_review_overdue"
 HOLD_RULE = "T6: legal hold"

@@ -73,9 +73,6 @@ class PostgresStore(SqliteStore):
     def release_node_wide(self, job: str) -> None:
         self.db.execute(f"SELECT pg_advisory_unlock({job_lock(job)})").fetchone()
 
-    def widen_page_cache(self, mib: int) -> None:
-        """The server sizes its own cache (``shared_buffers``): nothing to do here."""
-
     def integrity_check(self) -> str:
         """PostgreSQL checks its pages itself; what is checked here is that the schema
         answers."""

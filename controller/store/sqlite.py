@@ -144,14 +144,6 @@ class SqliteStore(
     def close(self) -> None:
         self.db.close()
 
-    def widen_page_cache(self, mib: int) -> None:
-        """Lets this connection keep up to ``mib`` MiB of the database's pages in memory
-        (SQLite keeps 2 MiB by default). For a process that touches far more of the file
-        than a call's writes do, such as ``reccontrol purge``: an index page it reads
-        again is not read back from the disk. Durability is unchanged (the same journal,
-        the same syncs at each commit)."""
-        self.db.execute(f"PRAGMA cache_size = {-max(1, int(mib)) * 1024}")
-
     @contextmanager
     def transaction(self) -> Iterator[Database]:
         conn = self.db.conn
