@@ -6,7 +6,8 @@ against the sandbox Asterisk. For each size (50, 100 and 200 calls by default):
 1. **Ramp**: the calls are placed at ``rate`` a second (20 by default, as a busy trunk
    brings them), each to a service of its own whose agent (a Local channel running the
    ``loadkeys`` script) answers, talks and waits. Every call hears the announcement, is
-   bridged and recorded.
+   bridged and recorded. The callers' Local channels speak PCMU, as the SIP part's
+   trunk does, and the agent's leg follows (:data:`CALLER_FORMATS`).
 2. **Held**: once every call's recording has started, the bench presses the agents'
    keys, ``*2*3`` ``cycles`` times on each call, the calls taken in turn at ``rate`` a
    second. While the keys go, the two-party bridges are counted every half second: the
