@@ -306,4 +306,6 @@ async def test_the_agent_is_dialled_with_the_callers_codec(site: SandboxSite, co
         assert await client.get_variable(agent_leg(call_id), native) == f"({codec})"
         await client.hangup(caller.id)
         (call,) = await flow.daemon.wait_for_calls(1)
-    assert call["agent_id"] == "alice" and call["recorded"] == 1
+    # Whether the recording is kept is not this test's: hung up a moment after it
+    # started, it may hold no audio, and a file with no audio is not kept.
+    assert call["agent_id"] == "alice"
