@@ -102,7 +102,7 @@ class LifecycleStore(StorePart):
             f"SELECT {RECORDING_COLUMNS} {RECORDING_FROM} "  # noqa: S608
             "WHERE r.call_id IN (SELECT e.call_id FROM consent_events e "
             f"WHERE e.kind = 'opt_out' {only}) "
-            "AND r.state IN ('stored', 'deleted') AND r.node = ? ORDER BY r.created_at"
+            "AND r.state IN ('stored', 'deleted') AND r.node = ? ORDER BY r.created_at, r.id"
         )
         params = [call_id, self.node] if call_id is not None else [self.node]
         return [recording_from_row(row) for row in self.db.query(query, params)]
