@@ -27,6 +27,7 @@ from tests.faults.test_daemon_killed_calls import (
     killing,
     nothing_vaulted,
     recording_rows,
+    recording_runs,
 )
 from tests.integration.listening import gone
 from tests.waiting import eventually
@@ -71,6 +72,7 @@ async def test_c2_r1_killed_between_the_objection_and_the_deletion_the_next_star
     async with killing("objection", site, tmp_path, points, target=target) as run:
         caller = await run.board.call("sales", f"c-waitkey-{OBJECTING}-300", CALLER_NUMBER)
         (first,) = await recordings_are(run.store, ["live"], "the call's recording")
+        await recording_runs(run, seconds=0.5)
         await run.client.request("POST", f"/recordings/live/{first['name']}/stop")
         await recordings_are(run.store, ["live", "stored"], "its file vaulted, a new one live")
         await run.client.request(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from controller.ari.errors import AriNotFound
 from controller.demo.site import SandboxSite
 from controller.sandbox import SandboxInstance
 from tests.factories import receipted
@@ -31,6 +32,19 @@ def site(asterisk: SandboxInstance, tmp_path: Path) -> SandboxSite:
 async def recordings_of(flow: Flow, call_id: str) -> list[dict[str, Any]]:
     summary = await flow.daemon.query(lambda s: s.call_summary(call_id))
     return list(summary["recordings"])
+
+
+async def recorded_by_asterisk(flow: Flow, name: str) -> None:
+    """Asterisk records ``name`` (its row is written before Asterisk is asked)."""
+
+    async def probe() -> bool | None:
+        try:
+            await flow.board.client.request("GET", f"/recordings/live/{name}")
+        except AriNotFound:
+            return None
+        return True
+
+    await eventually(probe, "Asterisk records it")
 
 
 async def c2_receipts(flow: Flow) -> list[dict[str, Any]] | None:
@@ -60,6 +74,7 @@ async def test_c2_a4_an_objection_after_an_ended_on_demand_recording_keeps_none_
             return (call_id, live[0]) if live else None
 
         call_id, first = await eventually(recording_live, "Alice's mediation recording")
+        await recorded_by_asterisk(flow, first["name"])
         # Asterisk ends the recording: the call keeps its file and records again.
         await flow.board.client.request("POST", f"/recordings/live/{first['name']}/stop")
 
