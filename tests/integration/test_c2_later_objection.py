@@ -34,15 +34,21 @@ async def recordings_of(flow: Flow, call_id: str) -> list[dict[str, Any]]:
     return list(summary["recordings"])
 
 
-async def recorded_by_asterisk(flow: Flow, name: str) -> None:
-    """Asterisk records ``name`` (its row is written before Asterisk is asked)."""
+WAV_HEADER, WAV_BYTES_PER_SECOND = 44, 16000
+
+
+async def recorded_by_asterisk(flow: Flow, name: str, seconds: float = 0.5) -> None:
+    """Asterisk records ``name`` and has written ``seconds`` of it (its row is written
+    before Asterisk is asked; a file stopped before any audio holds none to keep)."""
+    path = flow.site.instance.recording_dir / f"{name}.wav"
 
     async def probe() -> bool | None:
         try:
             await flow.board.client.request("GET", f"/recordings/live/{name}")
         except AriNotFound:
             return None
-        return True
+        written = path.exists() and path.stat().st_size
+        return True if written and written >= WAV_HEADER + seconds * WAV_BYTES_PER_SECOND else None
 
     await eventually(probe, "Asterisk records it")
 
