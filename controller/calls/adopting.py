@@ -164,6 +164,12 @@ class Adoption:
         """The channels of the calls left for the next connection (and their recordings'
         snoops), by channel id: a call's, never strangers."""
 
+    @property
+    def left_for_later(self) -> bool:
+        """Whether calls were left for the next connection (Asterisk could not say what
+        they have): until they are adopted their keys go unheard."""
+        return bool(self._later)
+
     # -- events while calls are pending ------------------------------------------------
     def owners(self) -> dict[str, str]:
         """The pending calls' channels (their recordings' snoops too), by channel id:
@@ -356,3 +362,8 @@ def summary(outcomes: dict[str, str]) -> str:
 
 
 KINDS = ("adopted", "running", "released", "unread")
+
+RETRY_AFTER = (1.0, 2.0, 5.0, 10.0, 30.0)
+"""Seconds before each new try at the calls left for the next connection while the
+connection stays up (the last repeats): a call nobody controls hears no pause key, so
+its recording would take in what the agent meant to keep out of it."""

@@ -51,7 +51,7 @@ from controller.ari.events import (
 from controller.ari.models import Channel
 from controller.calls import commands as c
 from controller.calls import messages as m
-from controller.calls.adopting import Adoption
+from controller.calls.adopting import RETRY_AFTER, Adoption
 from controller.calls.adoption import Adopted
 from controller.calls.call import Call
 from controller.calls.call_settings import call_settings
@@ -60,6 +60,7 @@ from controller.calls.executor import URGENT, Batch, CommandExecutor
 from controller.calls.gap import GapRecovery
 from controller.calls.ids import LISTENING_ARG, WHISPER_ARG, call_of, is_leg_of, is_our_leg, new_id
 from controller.calls.live import LiveBoard
+from controller.calls.owners import Owners
 from controller.calls.starting import (
     earlier_objection,
     inbound_call,
@@ -95,8 +96,8 @@ class EventRouter:
         self._rng = rng
         self._settings = call_settings(config)
         self.calls: dict[str, CallContext] = {}
-        self._by_channel: dict[str, str] = {}
-        self._by_recording: dict[str, str] = {}
+        self._by_channel = Owners()
+        self._by_recording = Owners()
         self.released: set[str] = set()
         """Channels handed back to the dialplan after a restart: on their way out."""
         self._app = config.ari.app
@@ -108,6 +109,8 @@ class EventRouter:
         """Set once the calls a previous run left open are carried on or ended."""
         self._settling: asyncio.Task[None] | None = None
         """What follows a connection: adoption, then the resync; beside the events."""
+        self._next_connection = asyncio.Event()
+        """Set when the next connection comes: the tries at calls left for it stop."""
         self._ahead: tuple[str, float] | None = None
         """The key (its channel, the time its frame was read) handled at the first look,
         before its event came: that event is not handled again."""
@@ -182,6 +185,8 @@ class EventRouter:
                     recording.name, m.RecordingEnded(recording.name, True, recording.cause)
                 )
             case StreamConnected(state=state, reconnect=reconnect, blind_since=blind_since):
+                self._next_connection.set()
+                self._next_connection = asyncio.Event()
                 restarted = await self.gap.asterisk_restarted()
                 if blind_since is not None:
                     self.gap.whispers_entered(set(state.channel_ids))
@@ -206,7 +211,10 @@ class EventRouter:
         reconnect: bool,
     ) -> None:
         """After a connection, beside the events: the calls left open adopted, then the
-        resync (a connection made while the previous one's still runs waits for it)."""
+        resync (a connection made while the previous one's still runs waits for it).
+        Calls Asterisk could not say enough about are tried again while this connection
+        lasts."""
+        next_connection = self._next_connection
         try:
             if previous is not None:
                 await previous
@@ -218,8 +226,27 @@ class EventRouter:
                 # Only once the resync has judged which channels are gone: a call
                 # this moves on would dial a leg the resync's snapshot lacks.
                 self.gap.recover(channel_ids)
+            if left:
+                await self._adopt_again(next_connection)
         except Exception:
             log.exception("the calls in progress could not be settled after the connection")
+
+    async def _adopt_again(self, next_connection: asyncio.Event) -> None:
+        """The calls left for the next connection, tried again after :data:`RETRY_AFTER`
+        while no other connection comes (that one adopts them). Until then their keys go
+        unheard: adopted later, they are carried on as after a gap (C2)."""
+        tries = 0
+        while self.adoption.left_for_later:
+            delay = RETRY_AFTER[min(tries, len(RETRY_AFTER) - 1)]
+            tries += 1
+            try:
+                await asyncio.wait_for(next_connection.wait(), delay)
+                return
+            except TimeoutError:
+                pass
+            left = await self.adoption.left_open()
+            if left is not None:
+                await self.adoption.adopt(left)
 
     async def _stasis_start(self, channel: Channel, args: tuple[str, ...]) -> None:
         role = args[0] if args else ""
@@ -542,9 +569,8 @@ class EventRouter:
         if ctx.task is not None and ctx.task is not asyncio.current_task():
             # Finished from a key's inline batch: the call's idle task has nothing left.
             ctx.task.cancel()
-        for owners in (self._by_channel, self._by_recording):
-            for key in [k for k, v in owners.items() if v == call_id]:
-                del owners[key]
+        self._by_channel.forget_call(call_id)
+        self._by_recording.forget_call(call_id)
 
     async def close(self, grace: float) -> None:
         """Stops the calls' timers; lets queued batches run for up to ``grace`` seconds."""

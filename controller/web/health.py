@@ -52,6 +52,9 @@ log = logging.getLogger("reccontrol.web")
 # ahead of the probe waiting on a lock held elsewhere counts: the store takes no write
 # in time, so the daemon is not ready.
 STORE_PROBE_TIMEOUT = 2.0
+# How long /readyz then waits to learn whether another process holds the store's lock:
+# the check opens the file on a connection of its own, which a hung disk can hold up.
+LOCK_CHECK_TIMEOUT = 1.0
 # Seconds a store probe's answer stands for the requests that follow it.
 PROBE_EVERY = 1.0
 
@@ -130,11 +133,14 @@ class StoreReadiness:
         timeout: float = STORE_PROBE_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         locked: Callable[[], bool] | None = None,
+        lock_timeout: float = LOCK_CHECK_TIMEOUT,
     ) -> None:
         """``locked``: whether another process holds the store's write lock, asked apart
         from the store's thread (SQLite; None for a server store)."""
         self._store = store
         self._locked = locked
+        self._lock_timeout = lock_timeout
+        self._lock_check: asyncio.Future[bool] | None = None
         self._probe = probe
         self._every = every
         self._timeout = timeout
@@ -163,13 +169,27 @@ class StoreReadiness:
         """The probe waited behind the store thread's other work. When that work waits
         on a lock another process holds (an admin's sqlite3 shell, a stuck backup), the
         lock is the reason to name: it is what a person has to let go."""
-        if self._locked is not None and await asyncio.to_thread(self._locked):
+        if self._locked is not None and await self._held_by_another():
             return NotReady(STORE_LOCKED, "the store does not take a write (locked)")
         return NotReady(
             STORE_NOT_ANSWERING,
             f"the store thread did not answer within {self._timeout:g} s "
             "(writes are queued behind a lock or a slow disk)",
         )
+
+    async def _held_by_another(self) -> bool:
+        """Whether another process holds the lock, within :data:`LOCK_CHECK_TIMEOUT`;
+        not known in time counts as not locked (the answer is then "not answering").
+        One check at a time, whoever asks: on a disk that hangs, the check's thread
+        hangs too, and a flood of /readyz must not become a flood of stuck threads."""
+        assert self._locked is not None
+        if self._lock_check is None or self._lock_check.done():
+            self._lock_check = asyncio.ensure_future(asyncio.to_thread(self._locked))
+        try:
+            async with asyncio.timeout(self._lock_timeout):
+                return await asyncio.shield(self._lock_check)
+        except TimeoutError:
+            return False
 
     def _tell(self, probe: WriteProbe) -> None:
         """Logs a change of the store's state, once, not once a second."""

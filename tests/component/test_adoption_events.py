@@ -246,3 +246,26 @@ async def test_r1_a_call_left_for_the_next_connection_is_no_stranger_to_the_resy
     restarted.events.put_nowait(again)
     await asyncio.wait_for(rig.router.adopted.wait(), WAIT)
     assert call_id(0) in rig.router.calls
+
+
+async def test_r1_a_call_left_for_the_next_connection_is_tried_again_while_none_comes(
+    restarted: Restarted,
+) -> None:
+    """R1, A5, C2: Asterisk failed once to say what became of one call's recording, and
+    the connection stays up: no next connection will come to adopt the call. Nobody
+    would hear its agent's pause key for the rest of the call. The daemon tries the call
+    again by itself and carries it on: its recording, paused through the restart, is
+    discarded (its keys went unheard), and the adoption is complete."""
+    rig, fake = restarted.rig, restarted.fake
+    fake.answers[("GET", LIVE + name_of(0))] = (500, {"message": "Internal Server Error"})
+    fake.let_through(*(name_of(n) for n in range(CALLS)))
+    restarted.events.put_nowait(connected(fake))
+    await until(lambda: len(rig.router.calls) == CALLS - 1 and rig.router.adoption.left_for_later)
+    assert call_id(0) not in rig.router.calls and not cancelled(fake, 0)
+    assert not rig.router.adopted.is_set()
+
+    fake.answers[("GET", LIVE + name_of(0))] = (200, {"name": name_of(0), "state": "paused"})
+    await asyncio.wait_for(rig.router.adopted.wait(), WAIT)
+    assert call_id(0) in rig.router.calls
+    await fake.seen("DELETE", LIVE + name_of(0))
+    assert fake.paths().count(("GET", LIVE + name_of(0))) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from controller.store.probe import WriteProbe, probe_write
 from controller.store.records import Decision
-from controller.web.health import StoreReadiness
+from controller.web.health import STORE_NOT_ANSWERING, StoreReadiness
 from controller.web.metrics import ADDRESS_REFUSED, TOKEN_REFUSED, scrape_refusal
 from tests.sites import add_call, add_recording, load_site, open_site, write_site
 
@@ -120,4 +121,44 @@ async def test_r4_a_flood_of_readiness_requests_makes_one_store_write_per_second
         assert await readiness.check() == (None, None)
         assert probes == ["probe", "probe"]
     finally:
+        await thread.stop()
+
+
+async def test_r4_a_lock_check_that_hangs_leaves_readyz_bounded_and_one_thread_stuck() -> None:
+    """R4: the store thread does not answer and the check of who holds its lock hangs
+    too (the file on a disk that stopped answering). /readyz still answers, "not
+    answering", within the probe's bound plus the check's, and however many ask, one
+    check at a time waits on the disk: a flood of requests does not pile up threads."""
+    thread: StoreThread[SqliteStore] = StoreThread(
+        lambda: SqliteStore.open(":memory:"), SqliteStore.close
+    )
+    await thread.start()
+    stuck = threading.Event()
+    release = threading.Event()
+    checks: list[str] = []
+
+    def hung_probe(store: SqliteStore) -> tuple[WriteProbe, AccessLogError | None]:
+        release.wait()
+        return probe_write(store), None
+
+    def hung_check() -> bool:
+        checks.append("check")
+        stuck.set()
+        release.wait()
+        return True
+
+    readiness = StoreReadiness(
+        lambda: thread, probe=hung_probe, timeout=0.05, locked=hung_check, lock_timeout=0.05
+    )
+    try:
+        answers = await asyncio.gather(*(readiness.check() for _ in range(20)))
+        answers += [await readiness.check() for _ in range(3)]
+        assert stuck.is_set()
+        assert checks == ["check"]
+        assert {reason.error_id for reason, _ in answers if reason is not None} == {
+            STORE_NOT_ANSWERING
+        }
+        assert all(reason is not None for reason, _ in answers)
+    finally:
+        release.set()
         await thread.stop()
