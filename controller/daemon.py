@@ -46,6 +46,7 @@ from controller.eventlog import EventLog
 from controller.instance import InstanceLock, bind_address, bind_web, lock_path
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
+from controller.retention.objection import delete_objected_audio
 from controller.retention.purge import run_purge
 from controller.retention.purge_store import PurgeStoreFromThread
 from controller.retention.scheduler import PurgeScheduler
@@ -129,6 +130,12 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.run(lambda s: app[ACCESS].finish_redactions())
     except Exception as exc:  # the calls matter more than this chore
         log.error("ALERT: interrupted redactions not finished: %s", exc)
+    # C2, R1: a process killed between storing a caller's objection and deleting the
+    # call's files in the vault left them there; they go before any call is taken.
+    try:
+        await delete_objected_audio(store, vault, clock)
+    except Exception as exc:  # the calls matter more; the next start tries again
+        log.error("ALERT: the audio of calls whose caller objected not deleted: %s", exc)
     if key is None:
         # S7: an unkeyed log can be rewritten unseen by whoever can write the store.
         message = unkeyed_audit_alert()

@@ -12,7 +12,9 @@ The points:
 * retention: ``purge-planned``, ``purge-vault-scan``, ``purge-call-metadata``,
   ``purge-log-cut``, ``deletion-condemned``, ``deletion-mid-batch``,
   ``deletion-files-removed``;
-* recordings: ``vaulting`` (Asterisk finished the file, not yet moved to the vault);
+* recordings: ``vaulting`` (Asterisk finished the file, not yet moved to the vault),
+  ``objection-deleting`` (a caller's objection stored, the call's files in the vault
+  not yet deleted: C2);
 * redaction: ``redaction-journaled``, ``redaction-written``, ``redaction-switched``,
   ``redaction-shredded`` (after each step, see :mod:`controller.retention.redaction`);
 * the vault's encryption (S10): ``rotation-new-key`` (the new site key written),

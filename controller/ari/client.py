@@ -147,9 +147,13 @@ class AriClient:
         channel_id: str | None = None,
         other_channel_id: str | None = None,
         originator: str | None = None,
+        formats: str | None = None,
         variables: Mapping[str, str] | None = None,
     ) -> Channel:
-        """``other_channel_id`` names the far half (``;2``) of a Local channel."""
+        """``other_channel_id`` names the far half (``;2``) of a Local channel.
+        ``formats`` (``ulaw``, ``alaw,g722``...): the codecs the new channel may use when
+        there is no ``originator`` to take them from; without either, Asterisk offers every
+        audio format, and a Local channel then takes the richest (``slin192``)."""
         params: dict[str, str | int | None] = {
             "endpoint": endpoint,
             "callerId": caller_id,
@@ -157,6 +161,7 @@ class AriClient:
             "channelId": channel_id,
             "otherChannelId": other_channel_id,
             "originator": originator,
+            "formats": formats,
         }
         if context is not None:
             params.update(context=context, extension=extension, priority=priority or 1)

@@ -219,8 +219,13 @@ class Call(CallTransfers):
             discarded = self.rec.discard(c.Closed.DISCARDED)
             if discarded:
                 discarded += self.rec.close_pause(c.PauseEnd.DISCARDED)
+            # Then, once past the announcement (before its end nothing was recorded, C1),
+            # what of the call is already in the vault goes too, behind the ledger's
+            # write of the objection: an earlier segment, a recording that ended.
+            vaulted = [] if not self.notice.over else [c.DeleteObjectedAudio(self.call_id)]
+            objected = self.notice.object(now, discarded) + vaulted
             # Bridged and still waiting for the agent's notice: the objection decides.
-            return self.notice.object(now, discarded) + self.maybe_decide(now)
+            return objected + self.maybe_decide(now)
         return self.notice.notice_key(digit, now)
 
     def _playback_done(self, failed: bool, now: dt.datetime) -> list[c.Command]:

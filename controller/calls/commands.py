@@ -276,6 +276,15 @@ class DiscardIncoming(WorkCommand):
 
 
 @dataclass(frozen=True)
+class DeleteObjectedAudio(WorkCommand):
+    """The caller objected (C2): every recording of the call already in the vault goes,
+    through the crash-safe deletion, behind the ledger's write of the objection
+    (:mod:`controller.retention.objection`). The live one is the call's to cancel."""
+
+    call_id: str
+
+
+@dataclass(frozen=True)
 class OpenPause(StoreCommand):
     pause_id: str
     recording_id: str
@@ -412,7 +421,12 @@ Store: TypeAlias = (
     | CloseMaskedSpans
 )
 Work: TypeAlias = (
-    LookupObjection | TakeInRecording | DiscardIncoming | FetchPaymentDetails | SubmitPayment
+    LookupObjection
+    | TakeInRecording
+    | DiscardIncoming
+    | DeleteObjectedAudio
+    | FetchPaymentDetails
+    | SubmitPayment
 )
 Timer: TypeAlias = StartTimer | CancelTimer
 Control: TypeAlias = Log | Finished

@@ -224,9 +224,13 @@ class Switchboard:
         caller_script: str,
         number: str | None = None,
         variables: dict[str, str] | None = None,
+        formats: str | None = None,
     ) -> Channel:
         """A call from ``number`` to ``service``; the caller follows ``caller_script``
-        (an extension of the sim-caller context)."""
+        (an extension of the sim-caller context). ``formats``: the codecs of the caller's
+        Local channel, as a trunk's would have (``ulaw``); by default every audio format,
+        and Asterisk then runs the channel at 192 kHz. The agent's leg, which the daemon
+        dials with the caller as originator, takes the same codecs."""
         channel_vars = dict(variables or {})
         if number:
             channel_vars["SIM_CALLER_NUMBER"] = number
@@ -234,6 +238,7 @@ class Switchboard:
             f"Local/{service}@sim-entry",
             context="sim-caller",
             extension=caller_script,
+            formats=formats,
             variables=channel_vars or None,
         )
 

@@ -2,7 +2,8 @@
 at the end of its call or is found by the orphan sweep.
 
 * **taken**: moved in through the vault's checks, hashed, its row finished (a call's)
-  or settled with a receipt (the sweep's);
+  or settled with a receipt (the sweep's); a call's whose caller objected meanwhile is
+  deleted at once, with its receipt (C2, :mod:`controller.retention.objection`);
 * **unusable** (no audio, not a WAV): deleted with a receipt, its row ``failed``
   (:func:`~controller.retention.unusable.delete_unusable`);
 * **refused** (a link or a foreign file planted in Asterisk's folder: someone may be
@@ -28,6 +29,7 @@ from controller.recordings.vault import (
     VaultRefused,
     VaultUnusable,
 )
+from controller.retention.objection import delete_objected_audio
 from controller.retention.unusable import delete_unusable
 from controller.store import SqliteStore, StoreThread
 from controller.store.orphans import StuckRecording, SweptFile
@@ -74,12 +76,16 @@ class VaultIntake:
                 await self._store.run(lambda s: s.close_recording(recording_id, "missing", now))
             return intake
         now = self._clock.now()
-        await self._store.run(
+        objected = await self._store.run(
             lambda s: s.finish_recording(
                 recording_id, str(taken.path), taken.duration_seconds, taken.sha256, now
             )
         )
         log.info("recording %s stored: %.1f s", recording_id, taken.duration_seconds)
+        if objected:
+            # The caller objected while the file was on its way (a segment ending as the
+            # key came, a two-channel recording's halves): C2, it goes at once.
+            await delete_objected_audio(self._store, self._vault, self._clock, call_id)
         return Intake.TAKEN
 
     async def orphan_file(self, row: StuckRecording, file: IncomingFile, *, keep: bool) -> Intake:

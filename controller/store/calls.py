@@ -165,7 +165,10 @@ class CallStore(StorePart):
 
     def finish_recording(
         self, recording_id: str, path: str, duration: float, sha256: str, at: dt.datetime
-    ) -> None:
+    ) -> bool:
+        """The file is in the vault: the row turns ``stored``. Returns whether the call's
+        caller objected meanwhile (C2), read in the same transaction: its file must then
+        go (:mod:`controller.retention.objection`)."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE recordings SET state = 'stored', path = ?, duration_seconds = ?, "
@@ -177,7 +180,15 @@ class CallStore(StorePart):
                 "(SELECT call_id FROM recordings WHERE id = ?)",
                 [recording_id],
             )
+            objected = list(
+                db.query(
+                    "SELECT 1 FROM consent_events WHERE kind = 'opt_out' AND call_id = "
+                    "(SELECT call_id FROM recordings WHERE id = ?)",
+                    [recording_id],
+                )
+            )
         self.figures.recordings["stored"] += 1
+        return bool(objected)
 
     def end_call(
         self,

@@ -91,6 +91,22 @@ class LifecycleStore(StorePart):
             )
         ]
 
+    def objected_recordings(self, call_id: str | None = None) -> list[RecordingRow]:
+        """The recordings of this node, stored or being deleted, of a call whose caller
+        objected (C2): of ``call_id``, or of every call. None is kept: each is deleted.
+
+        Led by the ledger's objections, not by the recordings: the objections are far
+        fewer, and each finds its call's recordings by their call index."""
+        only = "AND e.call_id = ? " if call_id is not None else ""
+        query = (
+            f"SELECT {RECORDING_COLUMNS} {RECORDING_FROM} "  # noqa: S608
+            "WHERE r.call_id IN (SELECT e.call_id FROM consent_events e "
+            f"WHERE e.kind = 'opt_out' {only}) "
+            "AND r.state IN ('stored', 'deleted') AND r.node = ? ORDER BY r.created_at, r.id"
+        )
+        params = [call_id, self.node] if call_id is not None else [self.node]
+        return [recording_from_row(row) for row in self.db.query(query, params)]
+
     def known_recording_files(self) -> tuple[set[str], set[str]]:
         """Every path and every name the store knows, in any state."""
         paths: set[str] = set()

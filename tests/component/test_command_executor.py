@@ -24,9 +24,12 @@ from controller.clock import SystemClock
 from controller.payments.card import CardData
 from controller.payments.charge import ChargeRequest
 from controller.recordings import LocalVault
+from controller.records import ConsentEvent
+from controller.retention.objection import OBJECTION_RULE
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_ari import PASSWORD, FakeAri
+from tests.factories import receipted
 from tests.sites import add_call, load_site, site_config, wav_bytes, write_site
 from tests.waiting import DEFAULT_WITHIN, until
 
@@ -343,3 +346,71 @@ async def test_r1_a_file_being_vaulted_is_the_calls_before_its_task_runs(
         lambda s: s.db.execute("SELECT state FROM recordings").fetchone()
     )
     assert state == "stored"
+
+
+def _opt_out(call_id: str) -> c.AddConsent:
+    return c.AddConsent(ConsentEvent(call_id, T0, "opt_out", "9", "v1", "conversation"))
+
+
+async def _take_in(rig: Rig, call_id: str, recording_id: str, name: str) -> None:
+    """A recording of ``call_id`` whose file Asterisk finished, taken in by the call."""
+    await rig.store.run(
+        lambda s: s.open_recording(recording_id, call_id, name, "wav", ("quality",), T0, 30)
+    )
+    rig.vault.asterisk_dir.mkdir(exist_ok=True)
+    rig.vault.incoming_path(name, "wav").write_bytes(wav_bytes(0.5))
+    await rig.executor.take_in(call_id, recording_id, name, "wav")
+
+
+async def _c2_receipts(rig: Rig) -> list[dict[str, object]]:
+    entries = await rig.store.run(lambda s: list(s.access_entries()))
+    return [r for r in receipted(entries) if r["rule"] == OBJECTION_RULE]
+
+
+async def test_c2_t4_an_objection_deletes_the_calls_audio_in_the_vault_behind_the_ledger(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """C2, T4: the objection's ledger write is queued, not awaited; the deletion after it
+    in the batch still finds the call's recording in the vault and deletes it by the
+    crash-safe deletion (file and row gone, a receipt naming C2, by ``system``). Another
+    call's recording stays; the ledger keeps the objection."""
+    config = load_site(tmp_path / "reccontrol.yaml")
+    objecting = await rig.store.run(lambda s: add_call(s, config, service="sales", started_at=T0))
+    other = await rig.store.run(lambda s: add_call(s, config, service="sales", started_at=T0))
+    await _take_in(rig, objecting, "r1", "a" * 40)
+    await _take_in(rig, other, "r2", "b" * 40)
+    kept = await rig.store.run(lambda s: s.recording("r2"))
+    assert kept is not None and kept.path is not None
+    batch = Batch([_opt_out(objecting), c.DeleteObjectedAudio(objecting)])
+    await rig.executor.run_batch(objecting, batch)
+    await rig.executor.close(grace=WAIT)
+
+    receipts = await _c2_receipts(rig)
+    assert [(r["recording_id"], r["call_id"], r["file"]) for r in receipts] == [
+        ("r1", objecting, "deleted")
+    ]
+    assert receipts[0]["actor"] == "system"
+    assert await rig.store.run(lambda s: s.recording("r1")) is None
+    assert [p.name for p in rig.vault.vault_dir.iterdir()] == [Path(kept.path).name]
+    summary = await rig.store.run(lambda s: s.call_summary(objecting))
+    assert summary is not None
+    assert [e["kind"] for e in summary["consent_events"]] == ["opt_out"]
+
+
+async def test_c2_a_file_taken_in_after_the_objection_is_deleted_at_once(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """C2: a recording whose file Asterisk finished after the caller objected (a segment
+    ending as the key came, a two-channel recording's halves) is not kept: stored, it is
+    deleted at once by the crash-safe deletion, with its receipt naming C2."""
+    config = load_site(tmp_path / "reccontrol.yaml")
+    call_id = await rig.store.run(lambda s: add_call(s, config, service="sales", started_at=T0))
+    await rig.executor.run_batch(call_id, Batch([_opt_out(call_id)]))
+    await _take_in(rig, call_id, "r1", "c" * 40)
+    await rig.executor.close(grace=WAIT)
+
+    receipts = await _c2_receipts(rig)
+    assert [(r["recording_id"], r["file"]) for r in receipts] == [("r1", "deleted")]
+    assert await rig.store.run(lambda s: s.recording("r1")) is None
+    assert list(rig.vault.vault_dir.iterdir()) == []
+    assert not rig.vault.incoming_path("c" * 40, "wav").exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from controller.calls.ids import agent_leg
 from controller.cli import cli
 from controller.demo.site import SandboxSite
 from controller.privacy import caller_hash
@@ -280,3 +281,31 @@ async def test_sampling_audit_command(site: SandboxSite) -> None:
     lines = result.output.splitlines()
     assert lines[0].split() == ["service", "configured", "achieved", "draws", "sampled", "calls"]
     assert lines[1].split() == ["sales", "0.500", "0.500", "2", "1", "2"]
+
+
+@pytest.mark.parametrize("codec", ["ulaw", "alaw"])
+async def test_the_agent_is_dialled_with_the_callers_codec(site: SandboxSite, codec: str) -> None:
+    """The agent's leg is dialled with the caller's channel as originator, as Dial() does:
+    it takes the caller's codec, and the call's bridge mixes at the phones' rate. A Local
+    target dialled with no originator would take every format and run at 192 kHz, a
+    resampling cost that saturated Asterisk under load (bench/load.py)."""
+    async with running_flow(site, services={"sales": service(site)}, draws=[0.1]) as flow:
+        caller = await flow.board.call("sales", "c-talk-30", CALLER_NUMBER, formats=codec)
+
+        async def recording() -> str | None:
+            call_id = flow.daemon.calls.find_call(agent_id="alice")
+            if call_id is None:
+                return None
+            summary = await flow.daemon.query(lambda s: s.call_summary(call_id))
+            return call_id if any(r["state"] == "live" for r in summary["recordings"]) else None
+
+        call_id = await eventually(recording, "the call recorded")
+        client = flow.board.client
+        native = "CHANNEL(audionativeformat)"
+        assert await client.get_variable(caller.id, native) == f"({codec})"
+        assert await client.get_variable(agent_leg(call_id), native) == f"({codec})"
+        await client.hangup(caller.id)
+        (call,) = await flow.daemon.wait_for_calls(1)
+    # Whether the recording is kept is not this test's: hung up a moment after it
+    # started, it may hold no audio, and a file with no audio is not kept.
+    assert call["agent_id"] == "alice"

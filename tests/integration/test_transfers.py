@@ -17,11 +17,13 @@ from typing import Any
 
 from controller.demo.site import SandboxSite
 from tests.audio import dtmf_keys, read_wav, tone_seconds
+from tests.factories import receipted
 from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, Flow, running_flow, service
 from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_sip_phones import sip_agents
 from tests.sip.media import Part, keys, tone
 from tests.sip.sipp import Switchboard
+from tests.waiting import eventually, until
 
 ALICE_VOICE = AGENT_VOICE
 CHLOE_VOICE = 1300.0
@@ -193,3 +195,66 @@ async def test_r3_a3_the_agent_who_took_the_call_transfers_it_on_to_a_protected_
     assert tone_seconds(alice, CHLOE_VOICE) == 0.0
     assert tone_seconds(chloe, CHLOE_VOICE) > 2.0 and tone_seconds(chloe, ALICE_VOICE) == 0.0
     assert tone_seconds(alice, BRUNO_VOICE) == tone_seconds(chloe, BRUNO_VOICE) == 0.0
+
+
+C2_RULE = "C2: caller objected"
+OBJECTING = "xferc2"
+"""The caller's tag (``c-waitkey``): it presses the opt-out key when the test says."""
+
+
+async def test_c2_r3_an_objection_in_the_second_segment_deletes_the_first_too(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """C2, R3, T4: Alice transfers the caller to Chloé; Alice's segment goes into the
+    vault, Chloé's is recorded. Then the caller presses the opt-out key: Chloé's segment
+    is cancelled (DELETE: no file, row ``discarded``) and Alice's, already in the vault,
+    is deleted by the crash-safe deletion: its file and row gone, a receipt naming C2 in
+    the access log. The objection is in the consent ledger; no file of the call is left,
+    in the vault or in Asterisk's folder."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
+        await phones.transferring_agent(
+            "alice", [tone(ALICE_VOICE, 30000)], "xfer-chloe", REFER_AFTER_MS
+        )
+        await phones.agent("chloe", [tone(CHLOE_VOICE, 30000)], ring_ms=RINGS_MS)
+        # The caller is a Local channel whose key comes at the moment the test chooses.
+        await flow.board.call("sales", f"c-waitkey-{OBJECTING}-3", CALLER_NUMBER)
+
+        async def both_segments() -> list[dict[str, Any]] | None:
+            call_id = flow.daemon.calls.find_call(agent_id="chloe")
+            if call_id is None:
+                return None
+            summary = await flow.daemon.query(lambda s: s.call_summary(call_id))
+            if segments(summary) != [(1, "alice", "stored"), (2, "chloe", "live")]:
+                return None
+            return list(summary["recordings"])
+
+        before = await eventually(both_segments, "Alice's segment vaulted, Chloé's recorded")
+        assert len(flow.vault_files()) == 1
+        await flow.board.client.request(
+            "POST", "/asterisk/variable", {"variable": f"SIM_GO_{OBJECTING}", "value": "9"}
+        )
+        await phones.finished()
+        (call,) = await flow.daemon.wait_for_calls(1, within=60)
+        receipts = await eventually(lambda: c2_receipts(flow), "the deletion's receipt")
+        bridges, channels = await flow.asterisk_leftovers()
+        assert (bridges, channels) == ([], []), "nothing of the call is left in Asterisk"
+        await until(lambda: flow.asterisk_files() == [], "nothing left in Asterisk's folder")
+        assert flow.vault_files() == []
+
+    alice, chloe = before
+    assert [(r["recording_id"], r["call_id"], r["file"]) for r in receipts] == [
+        (alice["id"], call["id"], "deleted")
+    ]
+    assert receipts[0]["actor"] == "system"
+    assert [(r["id"], r["segment"], r["state"], r["path"]) for r in call["recordings"]] == [
+        (chloe["id"], 2, "discarded", None)
+    ]
+    (consent,) = call["consent_events"]
+    assert (consent["kind"], consent["key"], consent["phase"]) == ("opt_out", "9", "conversation")
+
+
+async def c2_receipts(flow: Flow) -> list[dict[str, Any]] | None:
+    """The recordings the deletion receipts of rule C2 name, once there is one."""
+    entries = await flow.daemon.query(lambda s: list(s.access_entries()))
+    return [r for r in receipted(entries) if r["rule"] == C2_RULE] or None

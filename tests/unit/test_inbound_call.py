@@ -207,7 +207,8 @@ def test_opt_out_during_announcement() -> None:
 
 
 def test_opt_out_mid_call_discards_first() -> None:
-    """The opt-out key mid-call discards the live recording before anything else (C2)."""
+    """The opt-out key mid-call discards the live recording before anything else; the
+    call's audio already in the vault goes after the objection is in the ledger (C2)."""
     d = Driver()
     d.connect()
     name = of(d.log, c.StartRecording)[0].name
@@ -220,7 +221,9 @@ def test_opt_out_mid_call_discards_first() -> None:
         "AddConsent",
         "RememberObjection",
         "Log",
+        "DeleteObjectedAudio",
     ]
+    assert of(out, c.DeleteObjectedAudio) == [c.DeleteObjectedAudio(d.call.call_id)]
     assert of(out, c.CloseRecording)[0].state == "discarded"
     assert of(out, c.AddConsent)[0].event.phase == "conversation"
     # Pressing again changes nothing; the end never adopts a discarded file.

@@ -224,3 +224,33 @@ def test_open_calls_carry_what_adoption_needs_R1(open_store: StoreOpener) -> Non
     assert store.close_interrupted_calls(now, keep={"c1"}) == 1
     assert [c.call_id for c in store.open_calls()] == ["c1"]
     store.close()
+
+
+def test_c2_the_stored_recordings_of_objected_calls_are_found_for_deletion(
+    open_store: StoreOpener,
+) -> None:
+    """C2: the store finds the recordings in the vault (stored, or being deleted) of the
+    calls whose caller objected, of one call or of all; and storing a file tells whether
+    its caller objected meanwhile (on each backend, N1)."""
+    import datetime as dt
+
+    from controller.store.records import CallStart, ConsentEvent
+
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
+    store = open_store()
+    for call in ("c1", "c2", "c3"):
+        store.begin_call(CallStart(call, "sales", "inbound", now, None, f"chan-{call}"), "v1")
+    for recording, call in (("r1", "c1"), ("r2", "c1"), ("r3", "c2"), ("r4", "c3")):
+        store.open_recording(recording, call, recording * 20, "wav", ("quality",), now, 90)
+    assert not store.finish_recording("r1", "/vault/r1.wav", 1.0, "0" * 64, now)
+    store.add_consent_event(ConsentEvent("c1", now, "opt_out", "9", "v1", "conversation"))
+    store.add_consent_event(ConsentEvent("c2", now, "opt_out", "9", "v1", "conversation"))
+    store.add_consent_event(ConsentEvent("c3", now, "full_notice", "0", "v1", "announcement"))
+    assert store.finish_recording("r2", "/vault/r2.wav", 1.0, "0" * 64, now)
+    assert not store.finish_recording("r4", "/vault/r4.wav", 1.0, "0" * 64, now)
+    store.close_recording("r3", "discarded", now)
+
+    assert [r.id for r in store.objected_recordings("c1")] == ["r1", "r2"]
+    assert store.objected_recordings("c2") == []
+    assert [r.id for r in store.objected_recordings()] == ["r1", "r2"]
+    store.close()
