@@ -23,9 +23,9 @@ from controller.recordings.vault import LocalVault
 
 FILE_THREADS = 4
 """Threads removing files at once: enough to keep the disk busy on a small machine. More
-do not make ``reccontrol purge`` faster on two cores: once its store work runs beside its
-files (overlapped batches), the unlinks' kernel time is what they cost, not a wait that
-more threads would overlap (4, 8 and 16 threads: no difference beyond the noise)."""
+do not go faster (4, 8 and 16 threads: no difference beyond the noise): ext4 removes the
+entries of one folder one at a time, and every file of a vault lives in one folder (its
+data keys in another)."""
 
 T = TypeVar("T")
 R = TypeVar("R")
