@@ -11,7 +11,7 @@ from controller.store.migration import Migration as Migration
 from controller.store.migration_steps import sql as _sql
 from controller.store.migration_steps import statements as _statements
 from controller.store.migrations_nodes import NODES
-from controller.store.migrations_purge import PURGE_LOOKUPS, RECEIPT_INDEX
+from controller.store.migrations_purge import OBJECTIONS_INDEX, PURGE_LOOKUPS, RECEIPT_INDEX
 
 CALL_FLOW = """
 CREATE TABLE calls (
@@ -439,4 +439,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(17, "several nodes: the node of each call and recording", NODES),
     Migration(18, "purge lookups: recordings by node and age, spans by recording", PURGE_LOOKUPS),
     Migration(19, "deletion receipts: the receipt naming each deleted recording", RECEIPT_INDEX),
+    Migration(20, "objections: the calls whose caller objected", OBJECTIONS_INDEX),
 )

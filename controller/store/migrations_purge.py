@@ -28,3 +28,11 @@ RECEIPT_INDEX = statements(
     "PRIMARY KEY (recording_id, seq))",
     "CREATE INDEX deletion_receipts_seq ON deletion_receipts (seq)",
 )
+
+# Version 20: the calls whose caller objected (C2). At each start and each sweep round the
+# daemon looks for audio of such calls left in the vault (controller/retention/objection.py);
+# the ledger holds every call's consent events, so the objections alone are indexed, and
+# that look reads them, not the ledger.
+OBJECTIONS_INDEX = statements(
+    "CREATE INDEX consent_events_opt_out ON consent_events (call_id) WHERE kind = 'opt_out'",
+)
