@@ -54,6 +54,7 @@ import yaml
 
 from bench import results_file
 from bench.asterisk import bench_instance
+from bench.load import CALLER_FORMATS
 from controller.ari.models import Channel
 from controller.calls.ids import call_of
 from controller.demo.site import SandboxSite, Switchboard
@@ -267,9 +268,15 @@ async def measure(
             await daemon.start()
             await until(lambda: ready(session, port, daemon), "the daemon ready", patience)
             for n in range(calls):
-                callers.append(await board.call("sales", "c-talk-3600", f"+336111{n:05d}"))
+                caller = await board.call(
+                    "sales", "c-talk-3600", f"+336111{n:05d}", formats=CALLER_FORMATS
+                )
+                callers.append(caller)
             for n in range(PROBES):
-                callers.append(await board.call(f"probe{n}", "c-talk-3600", f"+336222{n:05d}"))
+                probe = await board.call(
+                    f"probe{n}", "c-talk-3600", f"+336222{n:05d}", formats=CALLER_FORMATS
+                )
+                callers.append(probe)
 
             async def recording() -> bool | None:
                 live = "SELECT COUNT(*) FROM recordings WHERE state = 'live'"
