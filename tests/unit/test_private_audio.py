@@ -30,7 +30,7 @@ from controller.retention.unkept import (
 )
 from controller.store import SqliteStore, StoreThread
 from controller.store.call_views import CallFilters
-from controller.store.holds import NewHold
+from controller.store.holds import HoldConflict, NewHold
 from controller.store.opening import open_configured
 from controller.store.records import CallStart, ConsentEvent, Decision
 from tests.factories import receipted
@@ -102,10 +102,11 @@ def test_a2_the_private_key_keeps_only_the_audio_rows_until_the_deletion_then_a_
     decisions, consent events, alerts, the caller's HMAC, the cancelled recording's row.
     The first agent's segment already in the vault and a file still on its way keep
     their rows (so a killed daemon still finds them), under a call row no listing, no
-    subject search, no call view and no restart shows. The deletion removes the files by
-    the crash-safe deletion (receipts naming A2), the file on its way is marked for it
-    as it is stored, and the call row goes with the last file: only the count stays. A
-    private call with no audio goes at once. Another call of the caller is untouched."""
+    subject search, no call view and no restart shows, and no new legal hold takes. The
+    deletion removes the files by the crash-safe deletion (receipts naming A2), the file
+    on its way is marked for it as it is stored, and the call row goes with the last
+    file: only the count stays. A private call with no audio goes at once. Another call
+    of the caller is untouched."""
     config, store, vault = site
     private = _open_call(store, config)
     _, segment = add_recording(
@@ -136,6 +137,11 @@ def test_a2_the_private_key_keeps_only_the_audio_rows_until_the_deletion_then_a_
     found = store.calls_for_caller(hashed, None, None)
     assert [record.call["id"] for record in found] == [other]
     assert [c.call_id for c in store.open_calls()] == []
+    with pytest.raises(HoldConflict):
+        store.place_hold(
+            NewHold("h1", private, "dispute", "MED-1", "mediation", "cdubois", NOW, NOW),
+            EntryDraft(NOW.isoformat(), "cdubois", "dpo", "hold_place", "call", "mediation", "ok"),
+        )
     assert store.close_interrupted_calls(NOW) == 0
     assert [r.id for r in store.unkept_recordings(Unkept.PRIVATE, private)] == [segment]
     assert [r.id for r in store.unkept_recordings(Unkept.PRIVATE)] == [segment]
