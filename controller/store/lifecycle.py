@@ -103,11 +103,16 @@ class LifecycleStore(StorePart):
         outside, and ``|| ''`` keeps those two indexes out of the search (the same SQL
         on PostgreSQL, whose planner weighs the tables itself)."""
         only = _UNKEPT_ONE[reason] if call_id is not None else ""
+        # The pass over every call (a start's, each sweep's) leaves a call under a legal
+        # hold alone (T6): the hold was reported when the key or the take-in asked, and
+        # the pass would find the same audio every round. Released, the next pass takes
+        # it; a deletion already under way (``deleted``) is finished whatever comes.
+        unheld = "" if call_id is not None else _UNHELD
         query = (
             f"SELECT {RECORDING_COLUMNS} FROM ({_UNKEPT_CALLS[reason]} {only}) o "  # noqa: S608
             f"CROSS JOIN {RECORDING_FROM.removeprefix('FROM ')} "
             "WHERE r.call_id = o.call_id AND r.state || '' IN ('stored', 'deleted') "
-            "AND r.node || '' = ? ORDER BY r.created_at, r.id"
+            f"AND r.node || '' = ? {unheld}ORDER BY r.created_at, r.id"
         )
         params = [call_id, self.node] if call_id is not None else [self.node]
         return [recording_from_row(row) for row in self.db.query(query, params)]
@@ -341,6 +346,10 @@ _UNKEPT_CALLS = {
     Unkept.PRIVATE: "SELECT p.id AS call_id FROM calls p WHERE p.private = 1",
 }
 _UNKEPT_ONE = {Unkept.OBJECTED: "AND e.call_id = ?", Unkept.PRIVATE: "AND p.id = ?"}
+_UNHELD = (
+    "AND (r.state = 'deleted' OR NOT EXISTS (SELECT 1 FROM legal_holds h "
+    "WHERE h.call_id = r.call_id AND h.released_at IS NULL)) "
+)
 
 
 # What a receipt says of each recording (controller/audit/receipts.py), read with its

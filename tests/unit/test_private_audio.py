@@ -198,6 +198,14 @@ def test_a2_t6_a_legal_hold_keeps_a_private_calls_audio_until_it_is_released(
         return report.held
 
     assert _run(config, delete) == {held: "MED-1"}
+
+    async def pass_over_every_call(thread: StoreThread[SqliteStore]) -> dict[str, str]:
+        report = await delete_unkept_audio(thread, vault, FixedClock(NOW), Unkept.PRIVATE)
+        return report.held
+
+    # A start's or a sweep's pass leaves the held call alone: the hold was reported at
+    # the key, not again every round.
+    assert _run(config, pass_over_every_call) == {}
     assert [r["id"] for r in _of_call(store, "recordings", private)] == [held]
     assert store.standing_hold(private) is not None
     assert store.call_summary(private) is None
