@@ -180,7 +180,9 @@ def shred_keys(vault: LocalVault, batch: Condemned, work: FileWork) -> list[Key]
     """The first half of step 2: every data key of the batch destroyed at once and the
     keyring's folder synced (S10). Returns, per doomed row, what
     :func:`remove_condemned` needs."""
-    return destroy_keys(vault, batch.doomed, work, batch.headers)
+    keys = destroy_keys(vault, batch.doomed, work, batch.headers)
+    stop_point("deletion-keys-destroyed")
+    return keys
 
 
 def remove_condemned(
