@@ -2,7 +2,9 @@
 
 Every call is the same: a scripted caller (``c-talk-<S>`` of the sandbox dialplan) who
 talks S seconds and hangs up, and the agent ``alice-talk`` who talks back until then,
-both Local channels with audio. What differs is who records:
+both Local channels with audio that speak PCMU, as a SIP trunk's calls do (with no codec
+named, a Local channel takes every format and runs at 192 kHz: resampling would then
+weigh on every way and hide what recording costs). What differs is who records:
 
 * ``reccontrol``: the daemon, a process of its own as ``reccontrol run`` starts it,
   announcement, sampling, bridge recording and vaulting included;
@@ -38,6 +40,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.load import CALLER_FORMATS
 from bench.stereo import cpu_seconds
 from bench.waiting import wait_until
 from controller.ari.client import AriClient
@@ -246,7 +249,7 @@ async def run_reccontrol(
         started = time.monotonic()
         asterisk, own = cpu_seconds(instance.pid), cpu_seconds(daemon.pid)
         for _ in range(calls):
-            await board.call(SERVICE, f"c-talk-{seconds}", CALLER_NUMBER)
+            await board.call(SERVICE, f"c-talk-{seconds}", CALLER_NUMBER, formats=CALLER_FORMATS)
         await _no_channels(client, within(calls, seconds))
         asterisk = cpu_seconds(instance.pid) - asterisk
         database = workdir / "reccontrol.sqlite3"
@@ -275,6 +278,7 @@ async def run_native(
             context="sim-caller",
             extension=f"c-talk-{seconds}",
             variables={"SIM_ANNOUNCE": Path(sound).name, "SIM_AGENT": AGENT},
+            formats=CALLER_FORMATS,
         )
     await _no_channels(client, within(calls, seconds))
     asterisk = cpu_seconds(instance.pid) - asterisk
@@ -392,9 +396,14 @@ class MinimalRecorder:
         call = Call(ids["c"], ids["a"], ids["b"], ids["s"], f"{self.way}-{tag}")
         await self._rest(
             "POST", "/channels", endpoint=caller or f"Local/c-talk-{seconds}@sim-caller",
-            app=MINIMAL_APP, channelId=call.caller,
+            app=MINIMAL_APP, channelId=call.caller, formats=CALLER_FORMATS,
         )
-        await self._rest("POST", "/channels", endpoint=agent, app=MINIMAL_APP, channelId=call.agent)
+        # The agent as the daemon dials it: with the caller's codec (the daemon names the
+        # caller as originator; this application has no bridge yet to take it from).
+        await self._rest(
+            "POST", "/channels", endpoint=agent, app=MINIMAL_APP, channelId=call.agent,
+            formats=CALLER_FORMATS,
+        )
         if not await wait_until(lambda: {call.caller, call.agent} <= self.started, limit, 0.05):
             raise TimeoutError(f"call {tag}: not both in the application within {limit:.0f} s")
         self.calls[call.caller] = call

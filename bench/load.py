@@ -384,7 +384,7 @@ async def _bridged(client: AriClient) -> int | None:
     )
 
 
-async def _paced(count: int, rate: float, action: Any) -> list[Any]:
+async def paced(count: int, rate: float, action: Any) -> list[Any]:
     """``action(i)`` for i in 1..count, started on a fixed schedule of ``rate`` a second
     (not after one another: a slow answer does not slow the ramp)."""
     loop = asyncio.get_running_loop()
@@ -425,7 +425,7 @@ async def run_size(
             service(index), f"c-talk-{CALLER_SECONDS}", "+33611112222", formats=CALLER_FORMATS
         )
 
-    placed = await _paced(calls, rate, place)
+    placed = await paced(calls, rate, place)
     callers = [c for c in placed if isinstance(c, Channel)]
     result.errors += [f"originate: {e}" for e in placed if isinstance(e, BaseException)]
     try:
@@ -481,7 +481,7 @@ async def _press_keys(
     counter = asyncio.create_task(count_bridges())
     try:
         progress(f"load: {result.calls} agents press {keys}, {rate:g} a second")
-        pressed = await _paced(result.calls, rate, lambda i: _set_keys(board, i, keys))
+        pressed = await paced(result.calls, rate, lambda i: _set_keys(board, i, keys))
         result.errors += [f"keys: {e}" for e in pressed if isinstance(e, BaseException)]
         # Every call that records: its agent's keys, each 100 ms and 100 ms apart,
         # start within a second of being set.

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -54,7 +55,8 @@ import yaml
 
 from bench import results_file
 from bench.asterisk import bench_instance
-from bench.load import CALLER_FORMATS
+from bench.load import BOARD_TIMEOUT, CALLER_FORMATS, RATE, paced
+from controller.ari.client import AriClient
 from controller.ari.models import Channel
 from controller.calls.ids import call_of
 from controller.demo.site import SandboxSite, Switchboard
@@ -262,16 +264,26 @@ async def measure(
     observer = Observer()
     async with aiohttp.ClientSession() as session:
         board = Switchboard(instance, session)
+        settings = dataclasses.replace(board.client.settings, request_timeout=BOARD_TIMEOUT)
+        board.client = AriClient(settings, session)
         observer.task = asyncio.create_task(observer.run(instance, session))
         callers: list[Channel] = []
         try:
             await daemon.start()
             await until(lambda: ready(session, port, daemon), "the daemon ready", patience)
-            for n in range(calls):
-                caller = await board.call(
+            # Placed at a trunk's pace, as the load bench's: all at once, the sandbox
+            # Asterisk's own requests time out before the daemon is measured at all.
+            placed = await paced(
+                calls,
+                RATE,
+                lambda n: board.call(
                     "sales", "c-talk-3600", f"+336111{n:05d}", formats=CALLER_FORMATS
-                )
-                callers.append(caller)
+                ),
+            )
+            failed = [str(p) for p in placed if isinstance(p, BaseException)]
+            if failed:
+                raise RuntimeError(f"restart bench: {len(failed)} call(s) not placed: {failed[0]}")
+            callers.extend(placed)
             for n in range(PROBES):
                 probe = await board.call(
                     f"probe{n}", "c-talk-3600", f"+336222{n:05d}", formats=CALLER_FORMATS

@@ -46,11 +46,11 @@ from controller.eventlog import EventLog
 from controller.instance import InstanceLock, bind_address, bind_web, lock_path
 from controller.payments.gateway import PaymentGateway
 from controller.recordings import LocalVault
-from controller.retention.objection import delete_objected_audio
 from controller.retention.purge import run_purge
 from controller.retention.purge_store import PurgeStoreFromThread
 from controller.retention.scheduler import PurgeScheduler
 from controller.retention.sweep import OrphanSweeper
+from controller.retention.unkept import delete_all_unkept_audio
 from controller.store import SqliteStore, StoreThread
 from controller.store.opening import open_configured
 from controller.store.worker import FromAnotherThread
@@ -130,12 +130,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         await store.run(lambda s: app[ACCESS].finish_redactions())
     except Exception as exc:  # the calls matter more than this chore
         log.error("ALERT: interrupted redactions not finished: %s", exc)
-    # C2, R1: a process killed between storing a caller's objection and deleting the
-    # call's files in the vault left them there; they go before any call is taken.
-    try:
-        await delete_objected_audio(store, vault, clock)
-    except Exception as exc:  # the calls matter more; the next start tries again
-        log.error("ALERT: the audio of calls whose caller objected not deleted: %s", exc)
+    # C2, A2, R1: a process killed between storing a caller's objection (or a call's
+    # private key) and deleting the call's files in the vault left them there; they go
+    # before any call is taken (each reason's failure is logged; the next start retries).
+    await delete_all_unkept_audio(store, vault, clock)
     if key is None:
         # S7: an unkeyed log can be rewritten unseen by whoever can write the store.
         message = unkeyed_audit_alert()

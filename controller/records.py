@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 
 UNKNOWN_AGENT = "unknown"
 """Whom a private call is counted for when Asterisk named no configured agent (A2)."""
+
+
+class Unkept(StrEnum):
+    """Why no audio of a call may be kept, whenever it reached the vault: each reason
+    has its rule in :mod:`controller.retention.unkept`."""
+
+    OBJECTED = "objected"
+    """The caller objected (C2)."""
+    PRIVATE = "private"
+    """The agent declared the call private (A2)."""
 
 
 @dataclass(frozen=True)

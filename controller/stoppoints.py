@@ -14,7 +14,7 @@ The points:
   ``deletion-files-removed``;
 * recordings: ``vaulting`` (Asterisk finished the file, not yet moved to the vault),
   ``objection-deleting`` (a caller's objection stored, the call's files in the vault
-  not yet deleted: C2);
+  not yet deleted: C2), ``private-deleting`` (the same for a call declared private: A2);
 * redaction: ``redaction-journaled``, ``redaction-written``, ``redaction-switched``,
   ``redaction-shredded`` (after each step, see :mod:`controller.retention.redaction`);
 * the vault's encryption (S10): ``rotation-new-key`` (the new site key written),

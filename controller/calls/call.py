@@ -30,7 +30,7 @@ from controller.calls.transfer import (
     TransferStarted,
 )
 from controller.config.model import Agent
-from controller.records import CallStart
+from controller.records import CallStart, Unkept
 
 __all__ = ["ENDING_TIMER", "Call", "Phase"]
 
@@ -222,7 +222,9 @@ class Call(CallTransfers):
             # Then, once past the announcement (before its end nothing was recorded, C1),
             # what of the call is already in the vault goes too, behind the ledger's
             # write of the objection: an earlier segment, a recording that ended.
-            vaulted = [] if not self.notice.over else [c.DeleteObjectedAudio(self.call_id)]
+            vaulted = (
+                [c.DeleteUnkeptAudio(self.call_id, Unkept.OBJECTED)] if self.notice.over else []
+            )
             objected = self.notice.object(now, discarded) + vaulted
             # Bridged and still waiting for the agent's notice: the objection decides.
             return objected + self.maybe_decide(now)

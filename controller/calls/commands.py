@@ -26,7 +26,7 @@ from controller.calls.masking_commands import MuteCaller as MuteCaller
 from controller.calls.masking_commands import OpenMaskedSpan as OpenMaskedSpan
 from controller.calls.masking_commands import UnmuteCaller as UnmuteCaller
 from controller.payments.charge import ChargeRequest
-from controller.records import CallStart, ConsentEvent, Decision, PaymentRecord
+from controller.records import CallStart, ConsentEvent, Decision, PaymentRecord, Unkept
 
 
 class AlertKind(StrEnum):
@@ -276,12 +276,14 @@ class DiscardIncoming(WorkCommand):
 
 
 @dataclass(frozen=True)
-class DeleteObjectedAudio(WorkCommand):
-    """The caller objected (C2): every recording of the call already in the vault goes,
-    through the crash-safe deletion, behind the ledger's write of the objection
-    (:mod:`controller.retention.objection`). The live one is the call's to cancel."""
+class DeleteUnkeptAudio(WorkCommand):
+    """The caller objected (C2), or the agent declared the call private (A2): every
+    recording of the call already in the vault goes, through the crash-safe deletion,
+    behind the store write of the key (:mod:`controller.retention.unkept`). The live one
+    is the call's to cancel."""
 
     call_id: str
+    reason: Unkept
 
 
 @dataclass(frozen=True)
@@ -308,11 +310,15 @@ class AddAlert(StoreCommand):
 
 @dataclass(frozen=True)
 class MakePrivate(StoreCommand):
-    """Forget the call entirely and count one private call for the agent (A2)."""
+    """Forget the call and count one private call for the agent (A2): at once but for
+    its audio in the vault, which goes behind (:class:`DeleteUnkeptAudio`)."""
 
     call_id: str
     agent_id: str | None
     day: str
+    discarded: tuple[str, ...] = ()
+    """The recording the key cancelled, whose row goes with the call's: no file of it
+    is kept."""
 
 
 @dataclass(frozen=True)
@@ -424,7 +430,7 @@ Work: TypeAlias = (
     LookupObjection
     | TakeInRecording
     | DiscardIncoming
-    | DeleteObjectedAudio
+    | DeleteUnkeptAudio
     | FetchPaymentDetails
     | SubmitPayment
 )

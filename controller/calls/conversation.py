@@ -27,7 +27,7 @@ from controller.calls.whisper import Whisper
 from controller.config.model import Agent
 from controller.config.service_model import Service
 from controller.policy import on_demand_refusal
-from controller.records import ConsentEvent
+from controller.records import ConsentEvent, Unkept
 
 PAUSE_KEYS = ("pause", "card")
 """The agent keys whose action starts with the recording's pause (A5, M2)."""
@@ -230,12 +230,18 @@ class Conversation(PaymentHandOff):
             return [self.feedback(True)]
         self.private = True
         day = now.astimezone(self.settings.timezone).date().isoformat()
+        live = self.rec.recording
+        cancelled = (live.recording_id,) if live is not None and live.live else ()
+        agent = self.agent.id if self.agent else None
         return [
             # First: the live recording goes, before anything else happens. Its rows
             # go with the call's.
             *self.rec.discard(None),
             *self.rec.drop_pause(),
-            c.MakePrivate(self.call_id, self.agent.id if self.agent else None, day),
+            c.MakePrivate(self.call_id, agent, day, cancelled),
+            # Then what of the call is already in the vault (an earlier segment, an
+            # on-demand recording that ended), behind the store write of the key.
+            c.DeleteUnkeptAudio(self.call_id, Unkept.PRIVATE),
             self.feedback(True),
             self._log("declared private by the agent: nothing of it is kept but a count"),
         ]

@@ -33,8 +33,9 @@ from controller.payments.charge import REDIRECT_REFUSED, ChargeRequest
 from controller.payments.gateway import PaymentGateway, charge_or_unavailable
 from controller.recordings import LocalVault
 from controller.recordings.stereo import discard_incoming, nothing_written
+from controller.records import Unkept
 from controller.retention.intake import Intake, VaultIntake
-from controller.retention.objection import delete_objected_audio
+from controller.retention.unkept import delete_unkept_audio
 from controller.stoppoints import ASKED as STOPS_ASKED
 from controller.stoppoints import stop_asked, stop_point
 from controller.store import SqliteStore, StoreThread
@@ -286,8 +287,8 @@ class CommandExecutor:
             case c.DiscardIncoming(name=name, fmt=fmt):
                 self.settling.add(name)
                 self.spawn(self._discard_incoming(call_id, name, fmt))
-            case c.DeleteObjectedAudio(call_id=objected):
-                self.spawn(self._delete_objected(objected))
+            case c.DeleteUnkeptAudio(call_id=unkept_call, reason=reason):
+                self.spawn(self._delete_unkept(unkept_call, reason))
             case c.FetchPaymentDetails(channel_id=channel_id):
                 self.spawn(self._payment_details(call_id, channel_id))
             case c.SubmitPayment(request=request):
@@ -344,17 +345,18 @@ class CommandExecutor:
         finally:
             self.settling.discard(name)
 
-    async def _delete_objected(self, call_id: str) -> None:
-        """C2: the files on a worker thread, the store calls queued behind the ledger's
-        write of the objection. A failure leaves them to the orphan sweep's next pass
-        (and the next start's)."""
+    async def _delete_unkept(self, call_id: str, reason: Unkept) -> None:
+        """C2, A2: the files on a worker thread, the store calls queued behind the key's
+        write (the ledger's objection, the call marked private). A failure leaves them
+        to the orphan sweep's next pass (and the next start's)."""
         try:
-            await delete_objected_audio(self._store, self._vault, self._clock, call_id)
+            await delete_unkept_audio(self._store, self._vault, self._clock, reason, call_id)
         except Exception:
             log.exception(
-                "call %s: the audio of an objected call could not be deleted yet; the next "
+                "call %s: audio that may not be kept (%s) could not be deleted yet; the next "
                 "orphan sweep deletes it",
                 call_id,
+                reason,
             )
 
     async def _payment_details(self, call_id: str, channel_id: str) -> None:

@@ -27,7 +27,15 @@ from typing import Any
 from controller.calls import messages as m
 from controller.calls.call import Call
 from controller.calls.executor import CommandExecutor
-from controller.calls.ids import far_side_id, is_our_leg, listening_bridge, listening_of
+from controller.calls.ids import (
+    bridge_id,
+    call_of,
+    far_side_id,
+    is_leg_of,
+    is_our_leg,
+    listening_bridge,
+    listening_of,
+)
 from controller.clock import Clock
 from controller.config.model import Config
 
@@ -229,10 +237,17 @@ class GapRecovery:
                     )
                     await self._executor.asterisk.hang_up_stray(channel_id)
                     listening = listening_of(channel_id)
+                    call = call_of(channel_id)
                     if listening is not None:
                         # A listening left by a previous run (S8): its bridge too.
                         bridge = listening_bridge(*listening)
                         await self._executor.asterisk.destroy_stray_bridge(bridge)
+                    elif call not in self._machines() and any(
+                        is_leg_of(channel_id, call, leg) for leg in ("agent", "customer")
+                    ):
+                        # The leg of a call no run carries on (one declared private
+                        # before a restart: A2, never adopted): its bridge goes too.
+                        await self._executor.asterisk.destroy_stray_bridge(bridge_id(call))
                 elif await self._executor.asterisk.in_stasis(channel_id):
                     log.warning(
                         "channel %s entered the application unheard (its StasisStart was "

@@ -48,8 +48,8 @@ def write_of(command: c.Store, now: dt.datetime, objection_days: int) -> Write:
             return lambda s: s.close_pause(pause_id, resumed_by, now)
         case c.AddAlert(call_id=alert_call, kind=kind, message=message):
             return lambda s: s.add_alert(alert_call, kind, message, now)
-        case c.MakePrivate(call_id=private_call, agent_id=agent_id, day=day):
-            return lambda s: s.make_private(private_call, agent_id, day)
+        case c.MakePrivate(call_id=private_call, agent_id=agent_id, day=day, discarded=gone):
+            return lambda s: s.make_private(private_call, agent_id, day, gone)
         case c.CountPrivateCall(agent_id=agent_id, day=day):
             return lambda s: s.count_private_call(agent_id, day)
         case c.RecordPayment(payment=payment):

@@ -2,8 +2,9 @@
 at the end of its call or is found by the orphan sweep.
 
 * **taken**: moved in through the vault's checks, hashed, its row finished (a call's)
-  or settled with a receipt (the sweep's); a call's whose caller objected meanwhile is
-  deleted at once, with its receipt (C2, :mod:`controller.retention.objection`);
+  or settled with a receipt (the sweep's); a call's whose caller objected meanwhile (C2),
+  or that was declared private meanwhile (A2), is deleted at once, with its receipt
+  (:mod:`controller.retention.unkept`);
 * **unusable** (no audio, not a WAV): deleted with a receipt, its row ``failed``
   (:func:`~controller.retention.unusable.delete_unusable`);
 * **refused** (a link or a foreign file planted in Asterisk's folder: someone may be
@@ -29,7 +30,7 @@ from controller.recordings.vault import (
     VaultRefused,
     VaultUnusable,
 )
-from controller.retention.objection import delete_objected_audio
+from controller.retention.unkept import delete_unkept_audio
 from controller.retention.unusable import delete_unusable
 from controller.store import SqliteStore, StoreThread
 from controller.store.orphans import StuckRecording, SweptFile
@@ -76,21 +77,23 @@ class VaultIntake:
                 await self._store.run(lambda s: s.close_recording(recording_id, "missing", now))
             return intake
         now = self._clock.now()
-        objected = await self._store.run(
+        unkept = await self._store.run(
             lambda s: s.finish_recording(
                 recording_id, str(taken.path), taken.duration_seconds, taken.sha256, now
             )
         )
         log.info("recording %s stored: %.1f s", recording_id, taken.duration_seconds)
-        if objected:
-            # The caller objected while the file was on its way (a segment ending as the
-            # key came, a two-channel recording's halves): C2, it goes at once.
-            await delete_objected_audio(self._store, self._vault, self._clock, call_id)
+        if unkept is not None:
+            # The caller objected, or the agent declared the call private, while the file
+            # was on its way (a segment ending as the key came, a two-channel recording's
+            # halves): C2, A2, it goes at once.
+            await delete_unkept_audio(self._store, self._vault, self._clock, unkept, call_id)
         return Intake.TAKEN
 
     async def orphan_file(self, row: StuckRecording, file: IncomingFile, *, keep: bool) -> Intake:
         """A file left with its row ``live`` by an interrupted call: vaulted, or deleted
-        (``keep`` False: the caller objected), each with its receipt."""
+        (``keep`` False: the caller objected, or the call is private), each with its
+        receipt."""
         try:
             taken = await asyncio.to_thread(stereo.take_incoming, self._vault, file.file, keep=keep)
         except VaultError as exc:
@@ -107,7 +110,7 @@ class VaultIntake:
         log.warning(
             "recording %s was left live by an interrupted call: %s",
             row.recording_id,
-            "moved into the vault" if keep else "deleted (the caller objected)",
+            "moved into the vault" if keep else "deleted (the caller objected, or private)",
         )
         return Intake.TAKEN if done else Intake.LOST
 

@@ -67,6 +67,8 @@ class PurgeStore(DeletionStore, PageStore, Protocol):
 
     def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int: ...
 
+    def forget_private_calls(self, call_id: str | None = None) -> int: ...
+
     def take_node_wide(self, job: str) -> bool: ...
 
     def release_node_wide(self, job: str) -> None: ...
@@ -150,6 +152,9 @@ class PurgeStoreFromThread:
 
     def purge_private_call_counts(self, before_day: str, at: dt.datetime, rule: str) -> int:
         return self._remote.call(lambda s: s.purge_private_call_counts(before_day, at, rule))
+
+    def forget_private_calls(self, call_id: str | None = None) -> int:
+        return self._remote.call(lambda s: s.forget_private_calls(call_id))
 
     def take_node_wide(self, job: str) -> bool:
         return self._remote.call(lambda s: s.take_node_wide(job))

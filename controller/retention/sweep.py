@@ -4,11 +4,12 @@ A crash, a lost event or a failed adoption can leave a file in Asterisk's record
 folder and its row ``live`` for good: a recording outside retention and outside the
 audited door. At start-up and then periodically, each such file is vaulted (its row
 keeps the retention its service gave it), or deleted when it must not exist (the caller
-objected, or no row owns it: a call made private, or a row never written), each with
+objected or the call is private, or no row owns it: a row never written), each with
 a receipt in the access log and an alert. A row stuck ``live`` without a file turns
 ``missing``. Whatever is still being recorded is left alone. A recording in the vault
-of a call whose caller objected, which a failed deletion left there, is deleted (C2,
-:mod:`controller.retention.objection`).
+of a call whose caller objected or that was declared private, which a failed deletion
+left there, is deleted (C2, A2, :mod:`controller.retention.unkept`), and a private call
+whose audio is gone is forgotten.
 
 Files are taken in as a call's own are (:mod:`controller.retention.intake`: the vault's
 checks, a refused file left in place with a ``vault_refused`` alert).
@@ -29,7 +30,7 @@ from controller.recordings.names import is_recording_file, whole_recording
 from controller.recordings.stereo import pair_file, take_incoming
 from controller.recordings.vault import IncomingFile, LocalVault, VaultError, VaultRefused
 from controller.retention.intake import Intake, VaultIntake
-from controller.retention.objection import delete_objected_audio
+from controller.retention.unkept import delete_all_unkept_audio
 from controller.store import SqliteStore, StoreThread
 from controller.store.orphans import StuckRecording, SweptFile
 
@@ -86,9 +87,9 @@ class SweepReport:
     missing: int = 0
     unknown_deleted: int = 0
     refused: int = 0
-    objected_deleted: int = 0
-    """Recordings in the vault of calls whose caller objected, deleted (C2): a deletion
-    the call could not finish."""
+    unkept_deleted: int = 0
+    """Recordings in the vault of calls whose caller objected (C2) or declared private
+    (A2), deleted: a deletion the call could not finish."""
     deferred: bool = False
     """Asterisk could not say what is still recording: nothing was touched."""
 
@@ -151,7 +152,8 @@ class OrphanSweeper:
             report.missing += await self._missing(row)
         for file in plan.unknown:
             report.unknown_deleted += await self._delete_unknown(file)
-        report.objected_deleted = await self._objected()
+        # After the stuck rows: a private call's last file settled, its row can go.
+        report.unkept_deleted = await delete_all_unkept_audio(self._store, self._vault, self._clock)
         for file in plan.refused:
             report.refused += 1
             why = f"{file.file} in Asterisk's recording folder {file.refused}"
@@ -163,16 +165,6 @@ class OrphanSweeper:
                 len(plan.foreign),
             )
         return report
-
-    async def _objected(self) -> int:
-        """C2: the audio in the vault of calls whose caller objected, left there by a
-        deletion that failed (the daemon's start runs the same pass)."""
-        try:
-            report = await delete_objected_audio(self._store, self._vault, self._clock)
-        except Exception as exc:
-            log.error("orphan sweep: the audio of objected calls not deleted: %s", exc)
-            return 0
-        return len(report.deleted)
 
     async def _still_recording(self, names: set[str]) -> set[str]:
         live = set()

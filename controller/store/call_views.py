@@ -103,8 +103,9 @@ def listing_where(
 ) -> tuple[list[str], list[Any]]:
     """The WHERE clauses (fixed text) and their parameters for a listing; with
     ``walked``, the agent, scope, recording, pause and payment filters as tests of each
-    call (see :data:`_AGENT_TESTED`)."""
-    clauses: list[str] = []
+    call (see :data:`_AGENT_TESTED`). A call declared private is never listed (A2): its
+    row stays only until its audio is deleted."""
+    clauses: list[str] = ["c.private = 0"]
     params: list[Any] = []
     if scope is not None:
         services = f"c.service IN ({', '.join('?' for _ in scope) or 'NULL'})"

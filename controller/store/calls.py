@@ -15,6 +15,7 @@ from typing import Any
 from controller.store.database import Database
 from controller.store.open_calls import read_open_call, read_open_calls
 from controller.store.parts import StorePart
+from controller.store.recording_rows import IDS_PARAMETER, ids_parameter
 from controller.store.records import (
     UNKNOWN_AGENT,
     CallStart,
@@ -23,6 +24,7 @@ from controller.store.records import (
     OpenCall,
     PaymentRecord,
     SamplingAudit,
+    Unkept,
 )
 from controller.store.timestamps import to_text
 
@@ -165,10 +167,11 @@ class CallStore(StorePart):
 
     def finish_recording(
         self, recording_id: str, path: str, duration: float, sha256: str, at: dt.datetime
-    ) -> bool:
-        """The file is in the vault: the row turns ``stored``. Returns whether the call's
-        caller objected meanwhile (C2), read in the same transaction: its file must then
-        go (:mod:`controller.retention.objection`)."""
+    ) -> Unkept | None:
+        """The file is in the vault: the row turns ``stored``. Returns why the file may
+        not be kept, read in the same transaction: the call's caller objected (C2) or
+        the call was declared private (A2) while the file was on its way. It must then
+        go (:mod:`controller.retention.unkept`); None: it is kept."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE recordings SET state = 'stored', path = ?, duration_seconds = ?, "
@@ -180,15 +183,18 @@ class CallStore(StorePart):
                 "(SELECT call_id FROM recordings WHERE id = ?)",
                 [recording_id],
             )
-            objected = list(
-                db.query(
-                    "SELECT 1 FROM consent_events WHERE kind = 'opt_out' AND call_id = "
-                    "(SELECT call_id FROM recordings WHERE id = ?)",
-                    [recording_id],
-                )
-            )
+            found = db.execute(
+                "SELECT c.private, EXISTS (SELECT 1 FROM consent_events e "
+                "WHERE e.kind = 'opt_out' AND e.call_id = c.id) FROM calls c "
+                "WHERE c.id = (SELECT call_id FROM recordings WHERE id = ?)",
+                [recording_id],
+            ).fetchone()
         self.figures.recordings["stored"] += 1
-        return bool(objected)
+        if found is None:
+            return None
+        if found[0]:
+            return Unkept.PRIVATE
+        return Unkept.OBJECTED if found[1] else None
 
     def end_call(
         self,
@@ -249,11 +255,44 @@ class CallStore(StorePart):
                 {"call_id": call_id, "at": to_text(at), "kind": kind, "message": message}
             )
 
-    def make_private(self, call_id: str, agent_id: str | None, day: str) -> None:
-        """Forgets a call declared private and counts it (A2), in one transaction."""
+    def make_private(
+        self, call_id: str, agent_id: str | None, day: str, discarded: Collection[str] = ()
+    ) -> None:
+        """Forgets a call declared private and counts it (A2), in one transaction.
+
+        Everything but its audio goes at once: decisions, consent events, pauses,
+        alerts, payments, masked spans, the caller's HMAC, and the rows of recordings
+        with no file to keep (``discarded``: the live one the call cancels). Audio that
+        reached the vault, or is on its way (a row still ``live``), keeps its row, and
+        the call a row marked ``private`` that no listing shows, until that audio is
+        deleted through the crash-safe deletion (:mod:`controller.retention.unkept`),
+        which then forgets the call (:meth:`forget_private_calls`). A call with no such
+        audio goes here. The private count is what stays."""
         with self.transaction() as db:
-            db.execute("DELETE FROM calls WHERE id = ?", [call_id])
+            for table in _PRIVATE_CALL_ROWS:
+                db.execute(f"DELETE FROM {table} WHERE call_id = ?", [call_id])  # noqa: S608
+            # The sheet outlives its call, as when the call's metadata expires (T5).
+            db.execute("UPDATE sheets SET call_id = NULL WHERE call_id = ?", [call_id])
+            db.execute(
+                "DELETE FROM recordings WHERE call_id = ? AND (id IN "  # noqa: S608
+                f"{IDS_PARAMETER} OR state NOT IN {_AUDIO_STATES})",
+                [call_id, ids_parameter(discarded)],
+            )
+            db.execute(
+                "UPDATE calls SET private = 1, caller_hash = NULL, agent_id = NULL, "
+                "outcome = NULL WHERE id = ?",
+                [call_id],
+            )
+            _forget_private(db, call_id)
             self._count_private(db, agent_id, day)
+
+    def forget_private_calls(self, call_id: str | None = None) -> int:
+        """The calls declared private (A2) whose audio is gone: their rows go, so only
+        the count stays. ``call_id``: that one; None: every one (a start, a sweep).
+        A call whose audio is still there (under a legal hold, T6, or on its way)
+        stays. Returns how many went."""
+        with self.transaction() as db:
+            return _forget_private(db, call_id)
 
     def count_private_call(self, agent_id: str | None, day: str) -> None:
         with self.transaction() as db:
@@ -301,7 +340,9 @@ class CallStore(StorePart):
             open_ids = [
                 r[0]
                 for r in db.execute(
-                    "SELECT id FROM calls WHERE ended_at IS NULL AND node = ?", [self.node]
+                    # A private call's row is only its audio's, until deleted (A2).
+                    "SELECT id FROM calls WHERE ended_at IS NULL AND node = ? AND private = 0",
+                    [self.node],
                 )
             ]
             closing = [
@@ -353,7 +394,9 @@ class CallStore(StorePart):
 
     def call_summary(self, call_id: str) -> dict[str, Any] | None:
         """The stored facts of one call, for operators and tests."""
-        call = next(self.db.query("SELECT * FROM calls WHERE id = ?", [call_id]), None)
+        call = next(
+            self.db.query("SELECT * FROM calls WHERE id = ? AND private = 0", [call_id]), None
+        )
         if call is None:
             return None
         call["decision"] = next(
@@ -388,6 +431,32 @@ class CallStore(StorePart):
             )
         )
         return call
+
+
+# What of a private call goes with the key: everything that hangs off it but its audio
+# and the legal holds on it (T6), which the deletion of that audio reads.
+_PRIVATE_CALL_ROWS = (
+    "decisions",
+    "segment_decisions",
+    "consent_events",
+    "pauses",
+    "alerts",
+    "payments",
+    "masked_spans",
+)
+# A recording row in these states has a file in the vault, or one on its way.
+_AUDIO_STATES = "('live', 'stored', 'deleted')"
+
+
+def _forget_private(db: Database, call_id: str | None) -> int:
+    only = "AND id = ? " if call_id is not None else ""
+    cursor = db.execute(
+        f"DELETE FROM calls WHERE private = 1 {only}AND NOT EXISTS "  # noqa: S608
+        "(SELECT 1 FROM recordings r WHERE r.call_id = calls.id "
+        f"AND r.state IN {_AUDIO_STATES})",
+        [call_id] if call_id is not None else [],
+    )
+    return max(cursor.rowcount, 0)
 
 
 def _insert_decision(db: Database, decision: Decision) -> None:

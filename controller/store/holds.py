@@ -130,9 +130,13 @@ class HoldStore(StorePart):
 
     def place_hold(self, new: NewHold, entry: EntryDraft) -> PlacedHold:
         """Places the hold and logs it, in one transaction. Raises :class:`HoldConflict`
-        when the call is gone or already held."""
+        when the call is gone (or declared private: A2, its audio being deleted) or
+        already held."""
         with self.transaction() as db:
-            if db.execute("SELECT 1 FROM calls WHERE id = ?", [new.call_id]).fetchone() is None:
+            found = db.execute(
+                "SELECT 1 FROM calls WHERE id = ? AND private = 0", [new.call_id]
+            ).fetchone()
+            if found is None:
                 raise HoldConflict("hold-no-such-call", f"no call {new.call_id}")
             try:
                 db.execute(

@@ -32,7 +32,7 @@ from controller.store.recording_rows import (
     ids_parameter,
     recording_from_row,
 )
-from controller.store.records import RecordingRow, SheetRow
+from controller.store.records import RecordingRow, SheetRow, Unkept
 from controller.store.timestamps import from_text, to_text
 
 
@@ -91,23 +91,28 @@ class LifecycleStore(StorePart):
             )
         ]
 
-    def objected_recordings(self, call_id: str | None = None) -> list[RecordingRow]:
-        """The recordings of this node, stored or being deleted, of a call whose caller
-        objected (C2): of ``call_id``, or of every call. None is kept: each is deleted.
+    def unkept_recordings(self, reason: Unkept, call_id: str | None = None) -> list[RecordingRow]:
+        """The recordings of this node, stored or being deleted, of a call whose audio
+        may not be kept for ``reason``: of ``call_id``, or of every call. None is kept:
+        each is deleted (:mod:`controller.retention.unkept`).
 
-        Led by the ledger's objections (their own index), not by the recordings: the
-        objections are far fewer, and each finds its call's recordings by their call
-        index. SQLite would rather take an index on the node or the state, which holds
-        every recording of the node: the ``CROSS JOIN`` keeps the objections outside,
-        and ``|| ''`` keeps those two indexes out of the search (the same SQL on
-        PostgreSQL, whose planner weighs the tables itself)."""
-        only = "AND e.call_id = ? " if call_id is not None else ""
+        Led by the few calls concerned, each found by its own index: the ledger's
+        objections (C2), the calls marked private (A2); each finds its call's recordings
+        by their call index. SQLite would rather take an index on the node or the state,
+        which holds every recording of the node: the ``CROSS JOIN`` keeps those calls
+        outside, and ``|| ''`` keeps those two indexes out of the search (the same SQL
+        on PostgreSQL, whose planner weighs the tables itself)."""
+        only = _UNKEPT_ONE[reason] if call_id is not None else ""
+        # The pass over every call (a start's, each sweep's) leaves a call under a legal
+        # hold alone (T6): the hold was reported when the key or the take-in asked, and
+        # the pass would find the same audio every round. Released, the next pass takes
+        # it; a deletion already under way (``deleted``) is finished whatever comes.
+        unheld = "" if call_id is not None else _UNHELD
         query = (
-            f"SELECT {RECORDING_COLUMNS} FROM (SELECT DISTINCT e.call_id AS call_id "  # noqa: S608
-            f"FROM consent_events e WHERE e.kind = 'opt_out' {only}) o "
+            f"SELECT {RECORDING_COLUMNS} FROM ({_UNKEPT_CALLS[reason]} {only}) o "  # noqa: S608
             f"CROSS JOIN {RECORDING_FROM.removeprefix('FROM ')} "
             "WHERE r.call_id = o.call_id AND r.state || '' IN ('stored', 'deleted') "
-            "AND r.node || '' = ? ORDER BY r.created_at, r.id"
+            f"AND r.node || '' = ? {unheld}ORDER BY r.created_at, r.id"
         )
         params = [call_id, self.node] if call_id is not None else [self.node]
         return [recording_from_row(row) for row in self.db.query(query, params)]
@@ -332,6 +337,19 @@ class LifecycleStore(StorePart):
                 )
         return count
 
+
+
+# The calls whose audio may not be kept, for each reason, and the test naming one of them.
+_UNKEPT_CALLS = {
+    Unkept.OBJECTED: "SELECT DISTINCT e.call_id AS call_id FROM consent_events e "
+    "WHERE e.kind = 'opt_out'",
+    Unkept.PRIVATE: "SELECT p.id AS call_id FROM calls p WHERE p.private = 1",
+}
+_UNKEPT_ONE = {Unkept.OBJECTED: "AND e.call_id = ?", Unkept.PRIVATE: "AND p.id = ?"}
+_UNHELD = (
+    "AND (r.state = 'deleted' OR NOT EXISTS (SELECT 1 FROM legal_holds h "
+    "WHERE h.call_id = r.call_id AND h.released_at IS NULL)) "
+)
 
 
 # What a receipt says of each recording (controller/audit/receipts.py), read with its

@@ -11,7 +11,12 @@ from controller.store.migration import Migration as Migration
 from controller.store.migration_steps import sql as _sql
 from controller.store.migration_steps import statements as _statements
 from controller.store.migrations_nodes import NODES
-from controller.store.migrations_purge import OBJECTIONS_INDEX, PURGE_LOOKUPS, RECEIPT_INDEX
+from controller.store.migrations_purge import (
+    OBJECTIONS_INDEX,
+    PRIVATE_CALLS,
+    PURGE_LOOKUPS,
+    RECEIPT_INDEX,
+)
 
 CALL_FLOW = """
 CREATE TABLE calls (
@@ -440,4 +445,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(18, "purge lookups: recordings by node and age, spans by recording", PURGE_LOOKUPS),
     Migration(19, "deletion receipts: the receipt naming each deleted recording", RECEIPT_INDEX),
     Migration(20, "objections: the calls whose caller objected", OBJECTIONS_INDEX),
+    Migration(21, "private calls: kept until their audio is deleted", PRIVATE_CALLS),
 )

@@ -1,5 +1,6 @@
-"""Versions 18 and 19 of the schema: what a purge of a million recordings reads, writes
-and deletes without scanning (T4). Listed in :data:`controller.store.migrations.MIGRATIONS`.
+"""Versions 18 to 21 of the schema: what a purge of a million recordings reads, writes
+and deletes without scanning (T4), and what the deletion of a call's audio that may not
+be kept (C2, A2) looks for. Listed in :data:`controller.store.migrations.MIGRATIONS`.
 
 - the purge reads a node's recordings a page at a time, in the order they were made
   (:mod:`controller.store.purge_pages`): an index in that order, so a page costs its own
@@ -35,4 +36,15 @@ RECEIPT_INDEX = statements(
 # that look reads them, not the ledger.
 OBJECTIONS_INDEX = statements(
     "CREATE INDEX consent_events_opt_out ON consent_events (call_id) WHERE kind = 'opt_out'",
+)
+
+# Version 21: a call declared private (A2) whose audio had reached the vault (an earlier
+# segment, an on-demand recording that ended, a file on its way) keeps its row, marked
+# ``private``, until that audio is deleted through the crash-safe deletion: the rows are
+# what lets a daemon killed half-way find the files and finish (controller/retention/
+# unkept.py). Listings never show such a call; once its audio is gone, its row goes. The
+# index holds the few calls in that state, not every call.
+PRIVATE_CALLS = statements(
+    "ALTER TABLE calls ADD COLUMN private INTEGER NOT NULL DEFAULT 0",
+    "CREATE INDEX calls_private ON calls (id) WHERE private = 1",
 )

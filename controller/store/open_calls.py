@@ -11,10 +11,12 @@ from controller.store.timestamps import from_text
 
 
 def read_open_calls(db: Database, node: str) -> list[OpenCall]:
-    """The calls ``node`` left open: another node's are that node's to adopt (N1)."""
+    """The calls ``node`` left open: another node's are that node's to adopt (N1). A
+    private call's row is only kept for its audio's deletion (A2): never carried on."""
     calls = list(
         db.query(
-            "SELECT * FROM calls WHERE ended_at IS NULL AND node = ? ORDER BY started_at",
+            "SELECT * FROM calls WHERE ended_at IS NULL AND node = ? AND private = 0 "
+            "ORDER BY started_at",
             [node],
         )
     )
@@ -26,7 +28,7 @@ def read_open_call(
 ) -> OpenCall | None:
     """One call, if it is still open (``ended_too``: or closed already, for a recording
     that outlives its call's row)."""
-    rows = db.query("SELECT * FROM calls WHERE id = ?", [call_id])
+    rows = db.query("SELECT * FROM calls WHERE id = ? AND private = 0", [call_id])
     return next((_open_call(db, row) for row in rows if ended_too or not row["ended_at"]), None)
 
 

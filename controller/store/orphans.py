@@ -28,7 +28,8 @@ class StuckRecording:
     fmt: str
     service: str
     objected: bool
-    """The caller objected during the call: the file must not be kept (C2)."""
+    """The file must not be kept: the caller objected during the call (C2), or the
+    call was declared private (A2)."""
     channel_id: str | None = None
     """For a FastAGI call still open, its caller's channel: MixMonitor may still be
     writing the file while that channel is up."""
@@ -47,8 +48,8 @@ class OrphanStore(StorePart):
     def stuck_live_recordings(self) -> list[StuckRecording]:
         rows = self.db.query(
             "SELECT r.id, r.call_id, r.name, r.format, c.service, "
-            "EXISTS (SELECT 1 FROM consent_events e WHERE e.call_id = r.call_id "
-            "AND e.kind = 'opt_out') AS objected, "
+            "(c.private = 1 OR EXISTS (SELECT 1 FROM consent_events e "
+            "WHERE e.call_id = r.call_id AND e.kind = 'opt_out')) AS objected, "
             "CASE WHEN c.path = 'agi' AND c.ended_at IS NULL THEN c.channel_id END AS channel "
             "FROM recordings r JOIN calls c ON c.id = r.call_id "
             # Another node's live recordings are its Asterisk's, in progress there (N1).

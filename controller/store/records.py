@@ -14,6 +14,7 @@ from controller.records import (
     RecordingRow,
     SamplingAudit,
     SheetRow,
+    Unkept,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "RecordingRow",
     "SamplingAudit",
     "SheetRow",
+    "Unkept",
 ]

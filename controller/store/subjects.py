@@ -95,7 +95,9 @@ class SubjectStore(StorePart):
         start: dt.datetime | None,
         end: dt.datetime | None,
     ) -> list[CallRecord]:
-        clauses, values = [clause], list(params)
+        # A call declared private is never found (A2): its row stays only until its
+        # audio is deleted.
+        clauses, values = [clause, "private = 0"], list(params)
         if start is not None:
             clauses.append("started_at >= ?")
             values.append(to_text(start))

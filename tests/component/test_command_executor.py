@@ -24,8 +24,8 @@ from controller.clock import SystemClock
 from controller.payments.card import CardData
 from controller.payments.charge import ChargeRequest
 from controller.recordings import LocalVault
-from controller.records import ConsentEvent
-from controller.retention.objection import OBJECTION_RULE
+from controller.records import ConsentEvent, Unkept
+from controller.retention.unkept import OBJECTION_RULE
 from controller.secrets import Secret
 from controller.store import SqliteStore, StoreThread
 from tests.component.fake_ari import PASSWORD, FakeAri
@@ -381,7 +381,7 @@ async def test_c2_t4_an_objection_deletes_the_calls_audio_in_the_vault_behind_th
     await _take_in(rig, other, "r2", "b" * 40)
     kept = await rig.store.run(lambda s: s.recording("r2"))
     assert kept is not None and kept.path is not None
-    batch = Batch([_opt_out(objecting), c.DeleteObjectedAudio(objecting)])
+    batch = Batch([_opt_out(objecting), c.DeleteUnkeptAudio(objecting, Unkept.OBJECTED)])
     await rig.executor.run_batch(objecting, batch)
     await rig.executor.close(grace=WAIT)
 

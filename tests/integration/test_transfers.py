@@ -18,6 +18,7 @@ from typing import Any
 from controller.demo.site import SandboxSite
 from tests.audio import dtmf_keys, read_wav, tone_seconds
 from tests.factories import receipted
+from tests.faults.test_transfer_killed import answer
 from tests.integration.flow import AGENT_VOICE, CALLER_VOICE, Flow, running_flow, service
 from tests.integration.sip_site import sip_site_fixtures
 from tests.integration.test_sip_phones import sip_agents
@@ -258,3 +259,73 @@ async def c2_receipts(flow: Flow) -> list[dict[str, Any]] | None:
     """The recordings the deletion receipts of rule C2 name, once there is one."""
     entries = await flow.daemon.query(lambda s: list(s.access_entries()))
     return [r for r in receipted(entries) if r["rule"] == C2_RULE] or None
+
+
+A2_RULE = "A2: private call"
+
+
+async def test_a2_r3_the_second_agent_declaring_the_call_private_deletes_the_first_segment(
+    site: SandboxSite, phones: Switchboard
+) -> None:
+    """A2, R3, T4: Alice transfers the caller to Chloé; Alice's segment goes into the
+    vault while Chloé's phone rings. Chloé answers, her segment is recorded, and she
+    presses the private key (*7) over RFC 4733: her segment is cancelled (DELETE), and
+    Alice's, already in the vault, is deleted by the crash-safe deletion, a receipt
+    naming A2 in the access log; then the call's row goes. No file of the call is left,
+    in the vault or in Asterisk's folder, and no row but Chloé's private-call count."""
+    services = {"sales": service(site, target="PJSIP/alice")}
+    chloe_media: list[Part] = [
+        tone(CHLOE_VOICE, 2000),
+        *keys("*7"),
+        tone(CHLOE_VOICE, 30000),
+    ]
+    async with running_flow(site, services=services, agents=sip_agents(), draws=[0.0]) as flow:
+        await phones.transferring_agent(
+            "alice", [tone(ALICE_VOICE, 30000)], "xfer-chloe", REFER_AFTER_MS
+        )
+        chloe = await phones.agent("chloe", chloe_media, on_cue=True)
+        await phones.call("sales", CALLER_NUMBER, [tone(CALLER_VOICE, 40000)], 20000)
+
+        async def alice_vaulted() -> tuple[str, dict[str, Any]] | None:
+            for call_id in list(flow.daemon.calls.router.calls):
+                summary = await summary_of(flow, call_id)
+                if summary is not None and segments(summary) == [(1, "alice", "stored")]:
+                    return call_id, summary["recordings"][0]
+            return None
+
+        call_id, alice = await eventually(alice_vaulted, "Alice's segment vaulted")
+        assert len(flow.vault_files()) == 1
+        await answer(flow.board.client, chloe)
+        receipts = await eventually(lambda: a2_receipts(flow), "the deletion's receipt")
+        await phones.finished()
+
+        async def forgotten() -> bool | None:
+            return True if await flow.daemon.query(lambda s: s.call_ids()) == [] else None
+
+        await eventually(forgotten, "the call's row gone")
+        bridges, channels = await flow.asterisk_leftovers()
+        assert (bridges, channels) == ([], []), "nothing of the call is left in Asterisk"
+        await until(lambda: flow.asterisk_files() == [], "nothing left in Asterisk's folder")
+        assert flow.vault_files() == []
+        counts = await flow.daemon.query(lambda s: s.private_call_counts())
+        opened = await flow.daemon.query(
+            lambda s: s.db.execute("SELECT COUNT(*) FROM recordings").fetchone()[0]
+        )
+
+    assert [(r["recording_id"], r["call_id"], r["file"]) for r in receipts] == [
+        (alice["id"], call_id, "deleted")
+    ]
+    assert receipts[0]["actor"] == "system"
+    assert [(c["agent_id"], c["count"]) for c in counts] == [("chloe", 1)]
+    assert opened == 0
+
+
+async def summary_of(flow: Flow, call_id: str) -> dict[str, Any] | None:
+    summary: dict[str, Any] | None = await flow.daemon.query(lambda s: s.call_summary(call_id))
+    return summary
+
+
+async def a2_receipts(flow: Flow) -> list[dict[str, Any]] | None:
+    """The recordings the deletion receipts of rule A2 name, once there is one."""
+    entries = await flow.daemon.query(lambda s: list(s.access_entries()))
+    return [r for r in receipted(entries) if r["rule"] == A2_RULE] or None

@@ -20,6 +20,7 @@ from controller.calls.inbound import AGENT_TIMER, inbound_cast
 from controller.config.model import Agent
 from controller.config.service_model import PaymentPrompts, PaymentSettings, Service
 from controller.payments.charge import ChargeResult
+from controller.records import Unkept
 from tests.factories import STAFF_INFORMED, make_agent, make_service
 
 T = TypeVar("T", bound=c.Command)
@@ -221,9 +222,9 @@ def test_opt_out_mid_call_discards_first() -> None:
         "AddConsent",
         "RememberObjection",
         "Log",
-        "DeleteObjectedAudio",
+        "DeleteUnkeptAudio",
     ]
-    assert of(out, c.DeleteObjectedAudio) == [c.DeleteObjectedAudio(d.call.call_id)]
+    assert of(out, c.DeleteUnkeptAudio) == [c.DeleteUnkeptAudio(d.call.call_id, Unkept.OBJECTED)]
     assert of(out, c.CloseRecording)[0].state == "discarded"
     assert of(out, c.AddConsent)[0].event.phase == "conversation"
     # Pressing again changes nothing; the end never adopts a discarded file.
@@ -603,7 +604,11 @@ def test_private_discards_first_and_forgets_the_call() -> None:
     out = agent_keys(d, "*7")
     assert out[0] == c.CancelRecording(name)
     private = of(out, c.MakePrivate)[0]
-    assert private == c.MakePrivate("c0ffee", "alice", "2026-12-02")
+    recording_id = of(d.log, c.OpenRecording)[0].recording_id
+    assert private == c.MakePrivate("c0ffee", "alice", "2026-12-02", (recording_id,))
+    # What of the call reached the vault goes behind the key's write (A2).
+    assert of(out, c.DeleteUnkeptAudio) == [c.DeleteUnkeptAudio("c0ffee", Unkept.PRIVATE)]
+    assert kinds(out).index("DeleteUnkeptAudio") > kinds(out).index("MakePrivate")
     d.send(m.ChannelGone(CALLER.id))
     end = d.send(m.RecordingEnded(name))
     assert of(end, c.DiscardIncoming) == [c.DiscardIncoming(name, "wav")]

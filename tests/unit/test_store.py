@@ -234,7 +234,7 @@ def test_c2_the_stored_recordings_of_objected_calls_are_found_for_deletion(
     its caller objected meanwhile (on each backend, N1)."""
     import datetime as dt
 
-    from controller.store.records import CallStart, ConsentEvent
+    from controller.store.records import CallStart, ConsentEvent, Unkept
 
     now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
     store = open_store()
@@ -250,7 +250,7 @@ def test_c2_the_stored_recordings_of_objected_calls_are_found_for_deletion(
     assert not store.finish_recording("r4", "/vault/r4.wav", 1.0, "0" * 64, now)
     store.close_recording("r3", "discarded", now)
 
-    assert [r.id for r in store.objected_recordings("c1")] == ["r1", "r2"]
-    assert store.objected_recordings("c2") == []
-    assert [r.id for r in store.objected_recordings()] == ["r1", "r2"]
+    assert [r.id for r in store.unkept_recordings(Unkept.OBJECTED, "c1")] == ["r1", "r2"]
+    assert store.unkept_recordings(Unkept.OBJECTED, "c2") == []
+    assert [r.id for r in store.unkept_recordings(Unkept.OBJECTED)] == ["r1", "r2"]
     store.close()
