@@ -69,7 +69,6 @@ def purge(config_path: Path, dry_run: bool) -> None:
                     open_configured(config.store, audit_key=config.audit.checkpoint_key)
                 )
             )
-            store.for_bulk_work()
             report = run_purge(
                 config,
                 SystemClock(),

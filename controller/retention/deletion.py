@@ -170,29 +170,13 @@ def condemn(
 
 
 def remove(vault: LocalVault, batch: Condemned, work: FileWork) -> list[FinishedDeletion]:
-    """Step 2 for a condemned batch: its data keys destroyed (:func:`shred_keys`), then
-    its files removed (:func:`remove_condemned`). File work alone, no store. Returns what
-    step 3 writes into the receipt."""
-    return remove_condemned(vault, batch, shred_keys(vault, batch, work), work)
-
-
-def shred_keys(vault: LocalVault, batch: Condemned, work: FileWork) -> list[Key]:
-    """The first half of step 2: every data key of the batch destroyed at once and the
-    keyring's folder synced (S10). Returns, per doomed row, what
-    :func:`remove_condemned` needs."""
-    keys = destroy_keys(vault, batch.doomed, work, batch.headers)
-    stop_point("deletion-keys-destroyed")
-    return keys
-
-
-def remove_condemned(
-    vault: LocalVault, batch: Condemned, keys: Sequence[Key], work: FileWork
-) -> list[FinishedDeletion]:
-    """The second half of step 2, once :func:`shred_keys` gave the batch's ``keys``: the
-    files, half of them, a stop point, then the other half; then the vault's folder is
-    synced. ``reccontrol purge`` runs it beside the destruction of the next batch's keys
-    (another folder) and the store work of the batches around it."""
+    """Step 2 for a condemned batch: the files go, their data keys first, all of the
+    batch's at once (S10); then the files, half of them, a stop point, then the other
+    half; then the vault's folder is synced. File work alone, no store: the purge of
+    ``reccontrol purge`` runs it beside the store work of the batches before and after.
+    Returns what step 3 writes into the receipt."""
     doomed, report = batch.doomed, batch.report
+    keys = destroy_keys(vault, doomed, work, batch.headers)
     half = len(doomed) // 2
     outcomes = remove_files(vault, doomed[:half], keys[:half], work)
     if half:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,8 +45,7 @@ from controller.retention.deletion import (
     delete_recordings,
     finish,
     outside_vault,
-    remove_condemned,
-    shred_keys,
+    remove,
 )
 from controller.retention.file_work import FILE_THREADS, FileWork, OwnedPaths, file_threads
 from controller.retention.node_wide import node_wide
@@ -61,7 +59,6 @@ from controller.retention.plan import (
     plan_sheets,
 )
 from controller.retention.purge_store import PurgeStore
-from controller.retention.shredding import Key
 from controller.retention.streaming import planned_batches, planned_count
 from controller.secrets import Secret
 from controller.stoppoints import stop_point
@@ -273,42 +270,28 @@ class Purger:
         on_progress: Callable[[int], None] | None,
     ) -> None:
         """The batches' store work beside their file work (``reccontrol purge``): while
-        batch N's files are removed, batch N+1's data keys are destroyed (the keyring,
-        another folder: the two do not queue on one folder's lock), and this thread
-        reads and condemns batch N+2, then finishes batch N once its files are gone.
-        Each batch still takes its steps in order (condemned, then its keys destroyed
-        and the keyring synced, then its files removed and the folders synced, then its
-        receipt and rows), which is all a kill at any point needs
-        (:mod:`controller.retention.deletion`); the batches only no longer wait for each
-        other's. At most three batches are condemned and not finished at a time; a kill
-        leaves them to the next run, as it would one."""
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="purge-keys") as shredding,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="purge-removal") as removal,
-        ):
-            pending: deque[tuple[list[Action], Condemned, Future[list[FinishedDeletion]]]]
-            pending = deque()
+        the removal thread removes batch N's files, this thread reads and condemns batch
+        N+1, then waits for batch N's files and finishes batch N while batch N+1's go.
+        Each batch still takes its three steps in order (condemned, then its files
+        removed and the folders synced, then its receipt and rows), which is all a kill
+        at any point needs (:mod:`controller.retention.deletion`); the batches only no
+        longer wait for each other's. At most two batches are condemned and not finished
+        at a time; a kill leaves them to the next run, as it would one."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="purge-removal") as removal:
+            pending: tuple[list[Action], Condemned, Future[list[FinishedDeletion]]] | None = None
             for batch in batches:
                 if self._stop.is_set():
                     break
                 condemned = condemn(
                     self._store, self._vault, self._clock, self._deletions(batch, report), files
                 )
-                # Each on its one thread, queued behind the batch before.
-                keys = shredding.submit(shred_keys, self._vault, condemned, files)
-                removing = removal.submit(self._remove_after, condemned, keys, files)
-                pending.append((batch, condemned, removing))
-                if len(pending) > 2:
-                    self._finish(pending.popleft(), report, on_progress)
-            while pending:
-                self._finish(pending.popleft(), report, on_progress)
-
-    def _remove_after(
-        self, condemned: Condemned, keys: Future[list[Key]], files: FileWork
-    ) -> list[FinishedDeletion]:
-        """A batch's files, once its keys are destroyed; none if that failed (the
-        batch stays condemned, for the next run)."""
-        return remove_condemned(self._vault, condemned, keys.result(), files)
+                # Queued behind the removal of the batch before, on the one removal thread.
+                removing = removal.submit(remove, self._vault, condemned, files)
+                if pending is not None:
+                    self._finish(pending, report, on_progress)
+                pending = (batch, condemned, removing)
+            if pending is not None:
+                self._finish(pending, report, on_progress)
 
     def _finish(
         self,

@@ -64,9 +64,6 @@ class PostgresStore(SqliteStore):
         OVERRIDES.get(migration.version, migration.apply)(db)
         resync_identities(db)
 
-    def for_bulk_work(self) -> None:
-        """Nothing: the server's settings are the database administrator's."""
-
     def take_node_wide(self, job: str) -> bool:
         """A session-level advisory lock, tried (never waited for: the store thread
         carries the calls' writes and must not stall behind another node's purge)."""

@@ -69,12 +69,6 @@ def make_private_files(path: Path) -> None:
             candidate.chmod(STORE_FILE_MODE)
 
 
-BULK_CACHE_MIB = 64
-"""The page cache of :meth:`SqliteStore.for_bulk_work`. The purge of 200,000 recordings
-took 42 s with it against 51 s with the default (one run each, load average 2 to 5);
-512 MiB cost more CPU time than it saved."""
-
-
 class SqliteStore(
     CallStore,
     CallViewStore,
@@ -149,15 +143,6 @@ class SqliteStore(
 
     def close(self) -> None:
         self.db.close()
-
-    def for_bulk_work(self) -> None:
-        """A page cache of :data:`BULK_CACHE_MIB` for a command that works through a
-        large backlog in its own process (``reccontrol purge``); the daemon keeps
-        SQLite's default. A purge's batch reads its recordings' rows and index pages to
-        write the receipt, then deletes them and their journal entries: with the default
-        cache (2 MiB) the pages read are gone by the time they are written, read again,
-        and spilled to the WAL before the commit."""
-        self.db.execute(f"PRAGMA cache_size = -{BULK_CACHE_MIB * 1024}")
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:

@@ -48,7 +48,6 @@ INITIAL_EXPIRED, KEPT, PER_ROUND = 600, 150, 150
 STEPS = (
     "purge-planned",
     "deletion-condemned",
-    "deletion-keys-destroyed",
     "deletion-mid-batch",
     "deletion-files-removed",
     "purge-vault-scan",
@@ -239,8 +238,8 @@ def test_purge_killed_at_every_step_finishes_cleanly(tmp_path: Path) -> None:
         store.close()
 
 
-# ``reccontrol purge`` overlaps its batches (one batch's files go while the next one's
-# keys are destroyed, the one after is condemned and the one before finished): kills between batches, where two of them are
+# ``reccontrol purge`` overlaps its batches (one batch's files go while the next is
+# condemned and the one before finished): kills between batches, where two of them are
 # under way at once. Each is the n-th time the step is reached (``step@n``).
 OVERLAPPED_STEPS = (
     "deletion-condemned@2",
@@ -249,8 +248,6 @@ OVERLAPPED_STEPS = (
     "deletion-condemned@3",
     "deletion-files-removed@2",
     "deletion-mid-batch@3",
-    # The keys of batch 3 destroyed while the files of batch 2 go: files no key opens.
-    "deletion-keys-destroyed@3",
 )
 OVERLAPPED_PER_ROUND = 90
 
